@@ -1,0 +1,104 @@
+import { diag, didYouMean, type Diagnostic } from '../diagnostics/messages.js';
+import type * as A from '../grammar/ast.js';
+import { parse, type ParseResult } from '../grammar/parse.js';
+import { bind, type BindOptions, type Env } from './bind.js';
+import { Elaborator } from './elaborate.js';
+import type { Graph } from './ir.js';
+
+export interface FrontendOptions extends BindOptions {
+  /** Which model to lower when a file has several; default: the last one. */
+  readonly model?: string;
+  /** Values for symbolic dims (`--dim S=64`); the model's `where` clause supplies the rest. */
+  readonly dims?: Readonly<Record<string, number>>;
+  readonly training?: boolean;
+}
+
+export interface CheckResult {
+  readonly parsed: ParseResult;
+  readonly env?: Env;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface LowerResult extends CheckResult {
+  readonly graph?: Graph;
+}
+
+/**
+ * `mdc check`: parse → bind → elaborate every model with symbolic dims (and every block
+ * no model reaches on its own), then each model again at its concrete dims.
+ */
+export function check(source: string, file: string, opts: FrontendOptions = {}): CheckResult {
+  const parsed = parse(source, file);
+  if (parsed.diagnostics.length) return { parsed, diagnostics: parsed.diagnostics };
+  const { env, diagnostics } = bind(parsed.program, opts);
+  const ds = [...diagnostics];
+  const reached = new Set<string>();
+  for (const m of env.models.values()) {
+    new Elaborator(env, ds, { unroll: false }).model(m);
+    collectCalls(m, env, reached);
+  }
+  for (const b of env.blocks.values()) if (!reached.has(b.name.name)) new Elaborator(env, ds, { unroll: false }).blockAlone(b);
+  if (!ds.length) {
+    for (const m of env.models.values()) {
+      new Elaborator(env, ds, { unroll: false, dims: concreteDims(opts), requireConcrete: false }).model(m);
+    }
+  }
+  return { parsed, env, diagnostics: sortDiagnostics(dedupe(ds)) };
+}
+
+/** Front end for codegen: check, then lower the chosen model at concrete dims with repeats unrolled. */
+export function lower(source: string, file: string, opts: FrontendOptions = {}): LowerResult {
+  const checked = check(source, file, opts);
+  if (checked.diagnostics.length || !checked.env) return checked;
+  const env = checked.env;
+  const models = [...env.models.values()];
+  const span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+  if (!models.length) return { ...checked, diagnostics: [diag(file, span, 'MDC0112')] };
+  const model = opts.model ? env.models.get(opts.model) : models[models.length - 1];
+  if (!model) return { ...checked, diagnostics: [diag(file, span, 'MDC0127', opts.model! + didYouMean(opts.model!, env.models.keys()))] };
+  const ds: Diagnostic[] = [];
+  const graph = new Elaborator(env, ds, { unroll: true, dims: concreteDims(opts), requireConcrete: true, training: !!opts.training }).model(model);
+  return { ...checked, diagnostics: sortDiagnostics(dedupe(ds)), ...(graph && !ds.length ? { graph } : {}) };
+}
+
+
+function concreteDims(opts: FrontendOptions): Map<string, number> {
+  return new Map(Object.entries(opts.dims ?? {}));
+}
+
+function collectCalls(f: A.FunctionDecl, env: Env, into: Set<string>) {
+  const visit = (e: A.Expr | undefined): void => {
+    if (!e) return;
+    switch (e.kind) {
+      case 'call': {
+        const b = env.blocks.get(e.callee.name);
+        if (b && !into.has(b.name.name)) { into.add(b.name.name); collectCalls(b, env, into); }
+        e.args.forEach((a) => visit(a.value));
+        break;
+      }
+      case 'repeat': visit(e.call); visit(e.count); break;
+      case 'binary': visit(e.left); visit(e.right); break;
+      case 'unary': visit(e.operand); break;
+      case 'list': e.items.forEach(visit); break;
+    }
+  };
+  for (const s of f.body) {
+    if (s.kind === 'let') visit(s.value);
+    else if (s.kind === 'return') s.values.forEach(visit);
+    else visit(s.init);
+  }
+}
+
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = `${d.span.start}:${d.code}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => a.span.start - b.span.start || a.code.localeCompare(b.code));
+}

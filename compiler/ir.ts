@@ -1,0 +1,95 @@
+import type { Span } from '../diagnostics/span.js';
+import type { Dim } from './dims.js';
+import type { TType } from './types.js';
+
+/**
+ * The graph IR: SSA values with full types, nodes in topological order.
+ * A Graph is frozen once built; passes return new graphs.
+ */
+export type Attr = number | boolean | string | readonly number[] | Dim | readonly Dim[];
+export type Attrs = Readonly<Record<string, Attr>>;
+
+export type InitSpec =
+  | { readonly kind: 'normal'; readonly mean: number; readonly std: number }
+  | { readonly kind: 'uniform'; readonly low: number; readonly high: number }
+  | { readonly kind: 'constant'; readonly value: number };
+
+export type ValueKind = 'input' | 'param' | 'const' | 'op';
+
+export interface Value {
+  readonly id: number;
+  readonly type: TType;
+  readonly kind: ValueKind;
+  /** Inputs: argument name. Params: dotted path such as `Layer.3.Attention.wqkv`. */
+  readonly name?: string;
+  readonly init?: InitSpec;
+  /** Constants: a scalar (shape []) value. */
+  readonly scalar?: number;
+  /** Op results: the producing node's id. */
+  readonly producer?: number;
+}
+
+export interface Node {
+  readonly id: number;
+  readonly op: string;
+  readonly inputs: readonly number[];
+  readonly outputs: readonly number[];
+  readonly attrs: Attrs;
+  readonly span: Span;
+  /** Where in the block hierarchy the node came from, e.g. `Layer.0.Attention`. */
+  readonly scope: string;
+}
+
+export interface Graph {
+  readonly name: string;
+  readonly values: readonly Value[];
+  readonly nodes: readonly Node[];
+  readonly inputs: readonly number[];
+  readonly outputs: readonly number[];
+  readonly outputNames: readonly string[];
+}
+
+/** Collects values and nodes while elaborating; `finish()` freezes them into a Graph. */
+export class GraphBuilder {
+  private readonly values: Value[] = [];
+  private readonly nodes: Node[] = [];
+  readonly inputs: number[] = [];
+
+  addValue(v: Omit<Value, 'id'>): Value {
+    const value = { ...v, id: this.values.length };
+    this.values.push(value);
+    if (v.kind === 'input') this.inputs.push(value.id);
+    return value;
+  }
+
+  addNode(op: string, inputs: readonly Value[], outTypes: readonly TType[], attrs: Attrs, span: Span, scope: string): Value[] {
+    const id = this.nodes.length;
+    const outs = outTypes.map((type) => this.addValue({ type, kind: 'op', producer: id }));
+    this.nodes.push({ id, op, inputs: inputs.map((i) => i.id), outputs: outs.map((o) => o.id), attrs, span, scope });
+    return outs;
+  }
+
+  value(id: number): Value {
+    return this.values[id]!;
+  }
+
+  finish(name: string, outputs: readonly Value[], outputNames: readonly string[]): Graph {
+    return deepFreeze({
+      name,
+      values: this.values,
+      nodes: this.nodes,
+      inputs: this.inputs,
+      outputs: outputs.map((o) => o.id),
+      outputNames,
+    });
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+    if (o instanceof Map) for (const v of o.values()) deepFreeze(v);
+  }
+  return o;
+}

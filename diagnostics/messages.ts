@@ -1,0 +1,123 @@
+/**
+ * The one catalog of mdc's diagnostics. Codes are stable: never renumber, only add.
+ * MDC00xx lexing and parsing, MDC01xx names and binding, MDC02xx shapes,
+ * MDC03xx dtypes, MDC04xx layouts, MDC05xx train/infer sections, MDC09xx limits.
+ */
+export const messages = {
+  // --- lexing and parsing
+  MDC0001: (ch: string) => `unexpected character ${ch}`,
+  MDC0002: (detail: string) => `syntax error: ${detail}`,
+  MDC0003: () => `unterminated block comment: '/*' has no matching '*/'`,
+  MDC0004: () => `unterminated string literal`,
+  MDC0005: (depth: number) => `nesting deeper than ${depth} levels`,
+  MDC0006: (n: number) => `too many errors; stopped after ${n}`,
+  MDC0007: (text: string) => `invalid number '${text}'`,
+  MDC0008: () => `file is not text: it contains NUL bytes`,
+  // --- names and binding
+  MDC0101: (kind: string, name: string, hint: string) => `unknown ${kind} '${name}'${hint}`,
+  MDC0102: (kind: string, name: string, line: number) => `duplicate ${kind} '${name}' (first defined on line ${line})`,
+  MDC0103: (name: string, hint: string) => `unknown function '${name}': not an op or a block${hint}`,
+  MDC0104: (name: string, expected: string, got: number) => `${name} expects ${expected} positional argument(s), got ${got}`,
+  MDC0105: (name: string, kw: string, allowed: string) => `${name} has no keyword argument '${kw}'${allowed}`,
+  MDC0106: (kw: string) => `keyword argument '${kw}' given twice`,
+  MDC0107: (name: string, arg: string) => `${name} is missing required argument '${arg}'`,
+  MDC0108: (path: string) => `config constants form a cycle: ${path}`,
+  MDC0109: (path: string) => `blocks call each other in a cycle: ${path}`,
+  MDC0111: (name: string) => `unknown dtype '${name}': expected one of f32, f16, bf16, i32, bool`,
+  MDC0112: () => `no model defined: a file needs at least one 'model' to compile`,
+  MDC0113: (name: string) => `block '${name}' ends without a return statement`,
+  MDC0114: (want: number, got: number) => `cannot unpack ${got} value(s) into ${want} name(s)`,
+  MDC0115: (got: string) => `repeat count must be a positive integer constant, got ${got}`,
+  MDC0116: (block: string, inT: string, outT: string) =>
+    `repeat needs a block whose output type equals its first input type: ${block} maps ${inT} to ${outT}`,
+  MDC0117: (name: string) => `unknown annotation '@${name}': expected one of @shard, @pipeline, @recompute, @offload, @expert`,
+  MDC0120: (what: string, got: string) => `expected ${what}, got ${got}`,
+  MDC0121: (what: string) => `expected a constant for ${what}`,
+  MDC0122: () => `positional argument after keyword argument`,
+  MDC0123: (name: string) => `'${name}' is not defined yet: use 'let ${name} = ...' to introduce it`,
+  MDC0124: (name: string) => `unknown initialiser '${name}': expected normal, uniform, zeros, ones or constant`,
+  MDC0125: (name: string) => `symbolic dim '${name}' has no value: give one with 'where ${name} = N' or --dim ${name}=N`,
+  MDC0126: (name: string) => `'${name}' is a block; blocks are called, not used as values`,
+  MDC0127: (name: string) => `unknown model '${name}'`,
+  MDC0128: (name: string) => `param '${name}' is only allowed inside a block or model body`,
+  MDC0129: (name: string) => `cannot assign to '${name}': it is a config constant`,
+  MDC0130: (name: string, value: string) => `unknown value '${value}' for ${name}`,
+  // --- shapes
+  MDC0201: (op: string, want: string, got: string) => `${op} expects ${want}, got ${got}`,
+  MDC0202: (a: string, b: string, da: string, db: string) => `shapes cannot broadcast: ${a} and ${b} (${da} ≠ ${db})`,
+  MDC0203: (a: string, b: string, ka: string, kb: string) => `matmul contraction dims differ: ${a} @ ${b} (${ka} ≠ ${kb})`,
+  MDC0204: (op: string, axis: number, rank: number) => `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`,
+  MDC0205: (from: string, to: string) => `reshape changes the element count: ${from} to ${to}`,
+  MDC0206: (op: string, dim: string, n: string) => `${op}: dim ${dim} does not split into ${n} equal parts`,
+  MDC0207: (what: string, dim: string, by: string) => `${what}: ${dim} is not divisible by ${by}`,
+  MDC0208: (block: string, want: string, got: string) => `${block} returns ${got}, but its signature says ${want}`,
+  MDC0209: (block: string, arg: string, want: string, got: string) => `${block}: argument '${arg}' expects ${want}, got ${got}`,
+  MDC0210: (what: string, got: string) => `${what} must be a positive integer, got ${got}`,
+  MDC0211: (op: string, detail: string) => `${op}: ${detail}`,
+  MDC0212: (detail: string) => `slice out of range: ${detail}`,
+  MDC0213: (perm: string, rank: number) => `transpose: ${perm} is not a permutation of 0..${rank - 1}`,
+  MDC0214: (op: string, a: string, b: string, detail: string) => `${op}: shapes do not match: ${a} and ${b} (${detail})`,
+  MDC0215: (a: string, b: string) => `${a} is not exactly divisible by ${b}`,
+  // --- dtypes
+  MDC0301: (op: string, a: string, b: string) => `${op}: dtypes differ: ${a} and ${b}`,
+  MDC0302: (op: string, what: string, got: string) => `${op}: ${what} must have an integer dtype (i32), got ${got}`,
+  MDC0303: (op: string, what: string, got: string) => `${op}: ${what} must have a float dtype, got ${got}`,
+  // --- layouts
+  MDC0401: (axis: string, type: string) => `mesh axis '${axis}' splits more than one dim of ${type}`,
+  MDC0402: (dim: string, axes: string, size: number) => `dim ${dim} is not divisible by ${axes} (${size} devices)`,
+  MDC0403: (axis: string, meshes: string) => `unknown mesh axis '${axis}'${meshes}`,
+  // --- train / infer
+  MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
+  MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,
+  // --- limits
+  MDC0901: (what: string) => `internal limit reached: ${what}`,
+} as const;
+
+export type Code = keyof typeof messages;
+export type Severity = 'error' | 'warning' | 'info';
+
+import type { Span } from './span.js';
+
+export interface Diagnostic {
+  readonly code: Code;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly span: Span;
+  readonly file: string;
+}
+
+export function diag<C extends Code>(
+  file: string,
+  span: Span,
+  code: C,
+  ...args: Parameters<(typeof messages)[C]>
+): Diagnostic {
+  const make = messages[code] as (...a: unknown[]) => string;
+  return { code, severity: 'error', message: make(...args), span, file };
+}
+
+/** Nearest candidate by edit distance, as a "; did you mean 'x'?" suffix. */
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d < bestD) { bestD = d; best = c; }
+  }
+  return best && bestD <= Math.max(1, Math.floor(name.length / 3)) ? `; did you mean '${best}'?` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3 || a.length > 64 || b.length > 64) return Infinity;
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
