@@ -1,0 +1,22 @@
+import { elementwiseKernel } from './elementwise.js';
+import type { KernelGen } from './kernel.js';
+import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
+import { matmulKernel } from './matmul.js';
+import { attentionKernel, conv2dKernel, embeddingKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
+import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
+
+const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout'];
+
+/** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
+export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
+  ...ELEMENTWISE.map((op) => [op, elementwiseKernel] as [string, KernelGen]),
+  ['matmul', matmulKernel],
+  ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
+  ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
+  ['layer_norm', normKernel], ['rms_norm', normKernel],
+  ['cross_entropy', crossEntropyKernel],
+  ['transpose', transposeKernel], ['slice', sliceKernel], ['concat', concatKernels],
+  ['embedding', embeddingKernel], ['rotary', rotaryKernel], ['attention', attentionKernel],
+  ['topk', topkKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
+]);

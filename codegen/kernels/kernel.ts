@@ -1,0 +1,122 @@
+import { dimValue } from '../../compiler/dims.js';
+import type { Graph, Node, Value } from '../../compiler/ir.js';
+import type { Access, StorageType } from '../../runtime/plan.js';
+
+/** One generated kernel before it is deduplicated into the plan. */
+export interface KernelSpec {
+  readonly name: string;
+  readonly wgsl: string;
+  readonly workgroupSize: readonly [number, number, number];
+  readonly dispatch: readonly [number, number, number];
+  /** One binding per storage buffer, bound to IR values. */
+  readonly bindings: readonly { readonly name: string; readonly access: Access; readonly type: StorageType; readonly value: number }[];
+}
+
+export type KernelGen = (node: Node, g: Graph) => KernelSpec | readonly KernelSpec[];
+
+export const storageOf = (v: Value): StorageType => (v.type.dtype === 'i32' || v.type.dtype === 'bool' ? 'i32' : 'f32');
+export const shapeOf = (v: Value): number[] => v.type.dims.map((d) => {
+  const n = dimValue(d);
+  if (n === undefined) throw new Error('codegen needs concrete shapes');
+  return n;
+});
+export const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+export const stridesOf = (shape: readonly number[]) => {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
+  return s;
+};
+
+/** WGSL literal for an f32 constant, always with a decimal point or exponent. */
+export function f32(x: number): string {
+  if (Number.isNaN(x)) return '(0.0 / 0.0)';
+  if (!Number.isFinite(x)) return x > 0 ? '3.4028234e38' : '-3.4028234e38';
+  const s = String(Math.fround(x));
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+export const u32 = (n: number) => `${n}u`;
+
+export const WG = 256;
+
+/**
+ * A 1-D grid of `n` threads in workgroups of `wg`, folded into 2-D when it would
+ * exceed the 65535-workgroup limit per dimension. `index` is the WGSL expression for
+ * the flat thread index; `guard` returns early past n.
+ */
+export function grid(n: number, wg = WG) {
+  const groups = Math.max(1, Math.ceil(n / wg));
+  const x = Math.min(groups, 65535);
+  const y = Math.ceil(groups / x);
+  return {
+    dispatch: [x, y, 1] as [number, number, number],
+    index: y > 1 ? `(gid.x + gid.y * ${u32(x * wg)})` : 'gid.x',
+    guard: `if (${y > 1 ? `gid.x + gid.y * ${u32(x * wg)}` : 'gid.x'} >= ${u32(n)}) { return; }`,
+  };
+}
+
+export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
+
+/** The common frame of every kernel: bindings, entry point and workgroup size. */
+export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = ''): KernelSpec {
+  const g = grid(n, wg);
+  const decls = binds.map((b, i) => {
+    const t = storageOf(b.value);
+    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${t}>;`;
+  });
+  const wgsl = [
+    `// mdc kernel: ${name}`,
+    ...decls,
+    extra,
+    `@compute @workgroup_size(${wg})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>) {`,
+    `  ${g.guard}`,
+    `  let i = ${g.index};`,
+    body.replace(/^/gm, '  ').replace(/^\s+$/gm, ''),
+    `}`,
+    '',
+  ].filter((l) => l !== '').join('\n') + '\n';
+  return {
+    name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch,
+    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+  };
+}
+
+/**
+ * WGSL statements computing `offVar`, the offset into an input of shape `inShape`
+ * broadcast against the output index `idx` of shape `outShape` (NumPy rules).
+ */
+export function broadcastOffset(offVar: string, idx: string, outShape: readonly number[], inShape: readonly number[]): string {
+  const n = sizeOf(inShape);
+  if (n === 1) return `let ${offVar} = 0u;`;
+  if (inShape.length === outShape.length && inShape.every((d, i) => d === outShape[i])) return `let ${offVar} = ${idx};`;
+  const r = outShape.length;
+  const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
+  const inStrides = stridesOf(pad);
+  const lines = [`var ${offVar} = 0u;`, `{`, `  var r = ${idx};`];
+  for (let d = r - 1; d >= 0; d--) {
+    const size = outShape[d]!;
+    if (pad[d] !== 1) lines.push(`  ${offVar} += (r % ${u32(size)}) * ${u32(inStrides[d]!)};`);
+    if (d > 0) lines.push(`  r = r / ${u32(size)};`);
+  }
+  lines.push('}');
+  return lines.join('\n');
+}
+
+/** Decomposes a flat index into named coordinates of `shape` (outermost first). */
+export function coords(idx: string, shape: readonly number[], prefix = 'c'): string {
+  const lines = [`var r_${prefix} = ${idx};`];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    lines.push(`let ${prefix}${d} = r_${prefix} % ${u32(shape[d]!)};`);
+    if (d > 0) lines.push(`r_${prefix} = r_${prefix} / ${u32(shape[d]!)};`);
+  }
+  return lines.join('\n');
+}
+
+/** outer × axis × inner view of a shape around one axis, for reductions. */
+export function aroundAxis(shape: readonly number[], axis: number) {
+  return {
+    outer: sizeOf(shape.slice(0, axis)),
+    len: shape[axis]!,
+    inner: sizeOf(shape.slice(axis + 1)),
+  };
+}

@@ -1,0 +1,188 @@
+import type { Graph, Node } from '../../compiler/ir.js';
+import { f32, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
+
+export function embeddingKernel(node: Node, g: Graph): KernelSpec {
+  const [table, ids] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [V, D] = shapeOf(table!);
+  const body = [
+    `let row = i / ${u32(D!)};`,
+    `let col = i % ${u32(D!)};`,
+    `let id = ids[row];`,
+    `if (id < 0 || id >= ${V}) { out[i] = 0.0; return; }`,
+    `out[i] = table[u32(id) * ${u32(D!)} + col];`,
+  ].join('\n');
+  return kernel('embedding', [
+    { name: 'table', access: 'read', value: table! },
+    { name: 'ids', access: 'read', value: ids! },
+    { name: 'out', access: 'read_write', value: out },
+  ], body, sizeOf(shapeOf(out)));
+}
+
+export function rotaryKernel(node: Node, g: Graph): KernelSpec {
+  const x = g.values[node.inputs[0]!]!;
+  const out = g.values[node.outputs[0]!]!;
+  const shape = shapeOf(x);
+  const W = shape[shape.length - 1]!;
+  const S = shape[shape.length - 2]!;
+  const heads = node.attrs['heads'] as number;
+  const Dh = W / heads;
+  const half = Dh / 2;
+  const theta = node.attrs['theta'] as number;
+  const offset = node.attrs['offset'] as number;
+  const body = [
+    `let col = i % ${u32(W)};`,
+    `let pos = f32((i / ${u32(W)}) % ${u32(S)} + ${u32(offset)});`,
+    `let j = col % ${u32(Dh)};`,
+    `let jj = j % ${u32(half)};`,
+    `let freq = pow(${f32(theta)}, -f32(2u * jj) / ${f32(Dh)});`,
+    `let ang = pos * freq;`,
+    `let c = cos(ang);`,
+    `let s = sin(ang);`,
+    `if (j < ${u32(half)}) {`,
+    `  out[i] = x[i] * c - x[i + ${u32(half)}] * s;`,
+    `} else {`,
+    `  out[i] = x[i] * c + x[i - ${u32(half)}] * s;`,
+    `}`,
+  ].join('\n');
+  return kernel('rotary', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(shape));
+}
+
+/**
+ * Attention with an online softmax: one invocation per (batch, head, query), one pass
+ * over keys with a running max and sum, so no score matrix is ever stored.
+ */
+export function attentionKernel(node: Node, g: Graph): KernelSpec {
+  const [q, k, v, mask] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [B, Sq, W] = shapeOf(q!);
+  const Sk = shapeOf(k!)[1]!;
+  const H = node.attrs['heads'] as number;
+  const KVH = node.attrs['kv_heads'] as number;
+  const Dh = W! / H;
+  const KW = KVH * Dh;
+  const causal = !!node.attrs['causal'];
+  const hasMask = !!node.attrs['has_mask'];
+  const scale = node.attrs['scale'] as number;
+  const binds: BindingDecl[] = [
+    { name: 'q', access: 'read', value: q! }, { name: 'k', access: 'read', value: k! }, { name: 'v', access: 'read', value: v! },
+    ...(hasMask ? [{ name: 'mask', access: 'read' as const, value: mask! }] : []),
+    { name: 'out', access: 'read_write', value: out },
+  ];
+  const maskZero = hasMask && mask!.type.dtype !== 'i32' && mask!.type.dtype !== 'bool' ? '0.0' : '0';
+  const body = [
+    `let qi = i % ${u32(Sq!)};`,
+    `let h = (i / ${u32(Sq!)}) % ${u32(H)};`,
+    `let b = i / ${u32(Sq! * H)};`,
+    `let kvh = h / ${u32(H / KVH)};`,
+    `let qbase = (b * ${u32(Sq!)} + qi) * ${u32(W!)} + h * ${u32(Dh)};`,
+    `var acc: array<f32, ${Dh}>;`,
+    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = 0.0; }`,
+    `var m = -3.4028234e38;`,
+    `var l = 0.0;`,
+    `let last = ${causal ? `min(qi + ${u32(Sk - Sq!)}, ${u32(Sk - 1)})` : u32(Sk - 1)};`,
+    `for (var j = 0u; j <= last; j = j + 1u) {`,
+    hasMask ? `  if (mask[b * ${u32(Sk)} + j] == ${maskZero}) { continue; }` : '',
+    `  let kbase = (b * ${u32(Sk)} + j) * ${u32(KW)} + kvh * ${u32(Dh)};`,
+    `  var s = 0.0;`,
+    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { s = s + q[qbase + d] * k[kbase + d]; }`,
+    `  s = s * ${f32(scale)};`,
+    `  let mn = max(m, s);`,
+    `  let corr = exp(m - mn);`,
+    `  let p = exp(s - mn);`,
+    `  l = l * corr + p;`,
+    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = acc[d] * corr + p * v[kbase + d]; }`,
+    `  m = mn;`,
+    `}`,
+    `let inv = select(0.0, 1.0 / l, l > 0.0);`,
+    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { out[qbase + d] = acc[d] * inv; }`,
+  ].filter(Boolean).join('\n');
+  return kernel('attention', binds, body, B! * H * Sq!, 64);
+}
+
+/** k selection passes per row; ties resolve to the lower index, as in the CPU reference. */
+export function topkKernel(node: Node, g: Graph): KernelSpec {
+  const x = g.values[node.inputs[0]!]!;
+  const [vals, idx] = node.outputs.map((id) => g.values[id]!);
+  const shape = shapeOf(x);
+  const n = shape[shape.length - 1]!;
+  const rows = sizeOf(shape) / n;
+  const K = shapeOf(vals!)[shape.length - 1]!;
+  const body = [
+    `let base = i * ${u32(n)};`,
+    `var pv = 3.4028234e38;`,
+    `var pi = -1;`,
+    `for (var t = 0u; t < ${u32(K)}; t = t + 1u) {`,
+    `  var bv = -3.4028234e38;`,
+    `  var bi = -1;`,
+    `  for (var j = 0; j < ${n}; j = j + 1) {`,
+    `    let xv = x[base + u32(j)];`,
+    `    let after = xv < pv || (xv == pv && j > pi);`,
+    `    if (after && (bi < 0 || xv > bv)) { bv = xv; bi = j; }`,
+    `  }`,
+    `  vals[i * ${u32(K)} + t] = bv;`,
+    `  idx[i * ${u32(K)} + t] = bi;`,
+    `  pv = bv;`,
+    `  pi = bi;`,
+    `}`,
+  ].join('\n');
+  return kernel('topk', [
+    { name: 'x', access: 'read', value: x },
+    { name: 'vals', access: 'read_write', value: vals! },
+    { name: 'idx', access: 'read_write', value: idx! },
+  ], body, rows, 64);
+}
+
+export function patchifyKernel(node: Node, g: Graph): KernelSpec {
+  const x = g.values[node.inputs[0]!]!;
+  const out = g.values[node.outputs[0]!]!;
+  const [, C, H, W] = shapeOf(x);
+  const p = node.attrs['patch'] as number;
+  const gw = W! / p;
+  const P = (H! / p) * gw;
+  const E = C! * p * p;
+  const body = [
+    `let e = i % ${u32(E)};`,
+    `let pi = (i / ${u32(E)}) % ${u32(P)};`,
+    `let b = i / ${u32(E * P)};`,
+    `let c = e / ${u32(p * p)};`,
+    `let dy = (e % ${u32(p * p)}) / ${u32(p)};`,
+    `let dx = e % ${u32(p)};`,
+    `let y = (pi / ${u32(gw)}) * ${u32(p)} + dy;`,
+    `let xx = (pi % ${u32(gw)}) * ${u32(p)} + dx;`,
+    `out[i] = x[((b * ${u32(C!)} + c) * ${u32(H!)} + y) * ${u32(W!)} + xx];`,
+  ].join('\n');
+  return kernel('patchify', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(shapeOf(out)));
+}
+
+export function conv2dKernel(node: Node, g: Graph): KernelSpec {
+  const [x, w] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [, C, H, W] = shapeOf(x!);
+  const [O, , KH, KW] = shapeOf(w!);
+  const [, , Ho, Wo] = shapeOf(out);
+  const s = node.attrs['stride'] as number;
+  const pad = node.attrs['padding'] as number;
+  const body = [
+    `let ox = i % ${u32(Wo!)};`,
+    `let oy = (i / ${u32(Wo!)}) % ${u32(Ho!)};`,
+    `let o = (i / ${u32(Wo! * Ho!)}) % ${u32(O!)};`,
+    `let b = i / ${u32(Wo! * Ho! * O!)};`,
+    `var acc = 0.0;`,
+    `for (var c = 0u; c < ${u32(C!)}; c = c + 1u) {`,
+    `  for (var ky = 0u; ky < ${u32(KH!)}; ky = ky + 1u) {`,
+    `    let iy = i32(oy * ${u32(s)} + ky) - ${pad};`,
+    `    if (iy < 0 || iy >= ${H}) { continue; }`,
+    `    for (var kx = 0u; kx < ${u32(KW!)}; kx = kx + 1u) {`,
+    `      let ix = i32(ox * ${u32(s)} + kx) - ${pad};`,
+    `      if (ix < 0 || ix >= ${W}) { continue; }`,
+    `      acc = acc + x[((b * ${u32(C!)} + c) * ${u32(H!)} + u32(iy)) * ${u32(W!)} + u32(ix)] * w[((o * ${u32(C!)} + c) * ${u32(KH!)} + ky) * ${u32(KW!)} + kx];`,
+    `    }`,
+    `  }`,
+    `}`,
+    `out[i] = acc;`,
+  ].join('\n');
+  return kernel('conv2d', [
+    { name: 'x', access: 'read', value: x! }, { name: 'w', access: 'read', value: w! }, { name: 'out', access: 'read_write', value: out },
+  ], body, sizeOf(shapeOf(out)), 64);
+}

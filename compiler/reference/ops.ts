@@ -1,0 +1,378 @@
+import { dimValue, type Dim } from '../dims.js';
+import type { Attrs } from '../ir.js';
+import { broadcastIndex, numelOf, strides, zeros, type RefTensor } from './tensor.js';
+
+export type RefOp = (inputs: readonly RefTensor[], attrs: Attrs, outShapes: readonly (readonly number[])[], outDtypes: readonly string[]) => RefTensor[];
+
+/** erf to double precision (W. J. Cody's rational approximations are overkill; a high-order series/continued fraction suffices here). */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Maclaurin series converges fast for small |x|.
+    let sum = x;
+    let term = x;
+    for (let n = 1; n < 60; n++) {
+      term *= (-x * x) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // Continued fraction for erfc at larger |x|.
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+  return Math.sign(x) * (1 - erfc);
+}
+
+const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+const trunc32 = (x: number) => Math.trunc(x) | 0;
+
+const UNARY: Record<string, (x: number) => number> = {
+  neg: (x) => -x, abs: Math.abs, relu: (x) => Math.max(x, 0), exp: Math.exp, log: Math.log, sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x), tanh: Math.tanh, sigmoid: (x) => 1 / (1 + Math.exp(-x)), silu: (x) => x / (1 + Math.exp(-x)),
+  fast_gelu: geluTanh,
+};
+
+function powSigned(a: number, b: number): number {
+  return b === 0 ? 1 : Math.pow(a, b);
+}
+
+const BINARY: Record<string, (a: number, b: number, int: boolean) => number> = {
+  add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b,
+  div: (a, b, int) => (int ? (b === 0 ? 0 : trunc32(a / b)) : a / b),
+  pow: (a, b, int) => (int ? trunc32(powSigned(a, b)) : powSigned(a, b)),
+  maximum: (a, b) => Math.max(a, b), minimum: (a, b) => Math.min(a, b),
+};
+
+/** The hash the dropout kernel uses, bit for bit. */
+export function hashU32(x: number): number {
+  let h = x >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, 0x7feb352d) >>> 0;
+  h = (h ^ (h >>> 15)) >>> 0;
+  h = Math.imul(h, 0x846ca68b) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  return h;
+}
+
+function elementwise(f: (vals: number[], i: number) => number): RefOp {
+  return (ins, _attrs, [shape]) => {
+    const out = zeros(shape!);
+    const idx = ins.map((t) => broadcastIndex(shape!, t.shape));
+    const vals = new Array<number>(ins.length);
+    for (let i = 0; i < out.data.length; i++) {
+      for (let k = 0; k < ins.length; k++) vals[k] = ins[k]!.data[idx[k]![i]!]!;
+      out.data[i] = f(vals, i);
+    }
+    return [out];
+  };
+}
+
+function around(shape: readonly number[], axis: number) {
+  return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
+}
+
+function reduce(kind: string): RefOp {
+  return ([x], attrs, [shape]) => {
+    const { outer, len, inner } = around(x!.shape, attrs['axis'] as number);
+    const out = zeros(shape!);
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < inner; k++) {
+        let acc = kind === 'max' ? -Infinity : kind === 'min' ? Infinity : 0;
+        for (let j = 0; j < len; j++) {
+          const v = x!.data[o * len * inner + j * inner + k]!;
+          acc = kind === 'max' ? Math.max(acc, v) : kind === 'min' ? Math.min(acc, v) : acc + v;
+        }
+        out.data[o * inner + k] = kind === 'mean' ? acc / len : acc;
+      }
+    }
+    return [out];
+  };
+}
+
+function softmax(log: boolean): RefOp {
+  return ([x], attrs) => {
+    const { outer, len, inner } = around(x!.shape, attrs['axis'] as number);
+    const out = zeros(x!.shape);
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < inner; k++) {
+        const at = (j: number) => o * len * inner + j * inner + k;
+        let m = -Infinity;
+        for (let j = 0; j < len; j++) m = Math.max(m, x!.data[at(j)]!);
+        let s = 0;
+        for (let j = 0; j < len; j++) s += Math.exp(x!.data[at(j)]! - m);
+        for (let j = 0; j < len; j++) out.data[at(j)] = log ? x!.data[at(j)]! - m - Math.log(s) : Math.exp(x!.data[at(j)]! - m) / s;
+      }
+    }
+    return [out];
+  };
+}
+
+function norm(rms: boolean): RefOp {
+  return (ins, attrs) => {
+    const x = ins[0]!;
+    let k = 1;
+    const w = attrs['has_weight'] ? ins[k++] : undefined;
+    const b = attrs['has_bias'] ? ins[k++] : undefined;
+    const d = x.shape[x.shape.length - 1]!;
+    const eps = attrs['eps'] as number;
+    const out = zeros(x.shape);
+    for (let r = 0; r < x.data.length / d; r++) {
+      const row = x.data.subarray(r * d, r * d + d);
+      let mean = 0;
+      if (!rms) { for (const v of row) mean += v; mean /= d; }
+      let v2 = 0;
+      for (const v of row) v2 += (v - mean) * (v - mean);
+      const inv = 1 / Math.sqrt(v2 / d + eps);
+      for (let j = 0; j < d; j++) out.data[r * d + j] = (row[j]! - mean) * inv * (w ? w.data[j]! : 1) + (b ? b.data[j]! : 0);
+    }
+    return [out];
+  };
+}
+
+const matmul: RefOp = ([a, b], _attrs, [shape]) => {
+  const os = shape!;
+  const M = os[os.length - 2]!;
+  const N = os[os.length - 1]!;
+  const K = a!.shape[a!.shape.length - 1]!;
+  const batch = os.slice(0, -2);
+  const nb = numelOf(batch);
+  const aIdx = broadcastIndex(batch, a!.shape.slice(0, -2));
+  const bIdx = broadcastIndex(batch, b!.shape.slice(0, -2));
+  const out = zeros(os);
+  for (let t = 0; t < nb; t++) {
+    const ab = aIdx[t]! * M * K;
+    const bb = bIdx[t]! * K * N;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + k * N + j]!;
+        out.data[t * M * N + i * N + j] = acc;
+      }
+    }
+  }
+  return [out];
+};
+
+function forEachCoord(shape: readonly number[], f: (c: number[], i: number) => void) {
+  const c = new Array<number>(shape.length).fill(0);
+  const n = numelOf(shape);
+  for (let i = 0; i < n; i++) {
+    f(c, i);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++c[d]! < shape[d]!) break;
+      c[d] = 0;
+    }
+  }
+}
+
+const transpose: RefOp = ([x], attrs, [shape]) => {
+  const perm = attrs['perm'] as number[];
+  const st = strides(x!.shape);
+  const out = zeros(shape!);
+  forEachCoord(shape!, (c, i) => {
+    let off = 0;
+    for (let d = 0; d < c.length; d++) off += c[d]! * st[perm[d]!]!;
+    out.data[i] = x!.data[off]!;
+  });
+  return [out];
+};
+
+const slice: RefOp = ([x], attrs, [shape]) => {
+  const axis = attrs['axis'] as number;
+  const start = dimValue(attrs['start'] as Dim)!;
+  const st = strides(x!.shape);
+  const out = zeros(shape!);
+  forEachCoord(shape!, (c, i) => {
+    let off = 0;
+    for (let d = 0; d < c.length; d++) off += (d === axis ? c[d]! + start : c[d]!) * st[d]!;
+    out.data[i] = x!.data[off]!;
+  });
+  return [out];
+};
+
+const concat: RefOp = (ins, attrs, [shape]) => {
+  const axis = attrs['axis'] as number;
+  const ost = strides(shape!);
+  const out = zeros(shape!);
+  let offset = 0;
+  for (const x of ins) {
+    forEachCoord(x.shape, (c, i) => {
+      let off = 0;
+      for (let d = 0; d < c.length; d++) off += (d === axis ? c[d]! + offset : c[d]!) * ost[d]!;
+      out.data[off] = x.data[i]!;
+    });
+    offset += x.shape[axis]!;
+  }
+  return [out];
+};
+
+const embedding: RefOp = ([table, ids], _a, [shape]) => {
+  const [V, D] = table!.shape as [number, number];
+  const out = zeros(shape!);
+  for (let r = 0; r < ids!.data.length; r++) {
+    const id = ids!.data[r]!;
+    if (id < 0 || id >= V) continue;
+    for (let j = 0; j < D; j++) out.data[r * D + j] = table!.data[id * D + j]!;
+  }
+  return [out];
+};
+
+const rotary: RefOp = ([x], attrs) => {
+  const W = x!.shape[x!.shape.length - 1]!;
+  const S = x!.shape[x!.shape.length - 2]!;
+  const Dh = W / (attrs['heads'] as number);
+  const half = Dh / 2;
+  const theta = attrs['theta'] as number;
+  const offset = attrs['offset'] as number;
+  const out = zeros(x!.shape);
+  for (let i = 0; i < x!.data.length; i++) {
+    const col = i % W;
+    const pos = (Math.floor(i / W) % S) + offset;
+    const j = col % Dh;
+    const jj = j % half;
+    const ang = pos * Math.pow(theta, (-2 * jj) / Dh);
+    const c = Math.cos(ang);
+    const s = Math.sin(ang);
+    out.data[i] = j < half ? x!.data[i]! * c - x!.data[i + half]! * s : x!.data[i]! * c + x!.data[i - half]! * s;
+  }
+  return [out];
+};
+
+const attention: RefOp = (ins, attrs) => {
+  const [q, k, v] = ins as [RefTensor, RefTensor, RefTensor];
+  const mask = attrs['has_mask'] ? ins[3] : undefined;
+  const [B, Sq, W] = q.shape as [number, number, number];
+  const Sk = k.shape[1]!;
+  const H = attrs['heads'] as number;
+  const KVH = attrs['kv_heads'] as number;
+  const Dh = W / H;
+  const KW = KVH * Dh;
+  const scale = attrs['scale'] as number;
+  const causal = !!attrs['causal'];
+  const out = zeros(q.shape);
+  const scores = new Float64Array(Sk);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Sq; i++) {
+    const kvh = Math.floor(h / (H / KVH));
+    const qb = (b * Sq + i) * W + h * Dh;
+    let m = -Infinity;
+    for (let j = 0; j < Sk; j++) {
+      const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
+      if (!allowed) { scores[j] = -Infinity; continue; }
+      const kb = (b * Sk + j) * KW + kvh * Dh;
+      let s = 0;
+      for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
+      scores[j] = s * scale;
+      m = Math.max(m, scores[j]!);
+    }
+    if (m === -Infinity) continue;
+    let sum = 0;
+    for (let j = 0; j < Sk; j++) { scores[j] = Math.exp(scores[j]! - m); sum += scores[j]!; }
+    for (let j = 0; j < Sk; j++) {
+      const p = scores[j]! / sum;
+      if (p === 0) continue;
+      const vb = (b * Sk + j) * KW + kvh * Dh;
+      for (let d = 0; d < Dh; d++) out.data[qb + d] += p * v.data[vb + d]!;
+    }
+  }
+  return [out];
+};
+
+const topk: RefOp = ([x], _attrs, [vshape]) => {
+  const n = x!.shape[x!.shape.length - 1]!;
+  const K = vshape![vshape!.length - 1]!;
+  const vals = zeros(vshape!);
+  const idx = zeros(vshape!);
+  for (let r = 0; r < x!.data.length / n; r++) {
+    const order = [...Array(n).keys()].sort((a, b) => x!.data[r * n + b]! - x!.data[r * n + a]! || a - b);
+    for (let t = 0; t < K; t++) { vals.data[r * K + t] = x!.data[r * n + order[t]!]!; idx.data[r * K + t] = order[t]!; }
+  }
+  return [vals, idx];
+};
+
+const patchify: RefOp = ([x], attrs, [shape]) => {
+  const [, C, H, W] = x!.shape as [number, number, number, number];
+  const p = attrs['patch'] as number;
+  const gw = W / p;
+  const out = zeros(shape!);
+  forEachCoord(shape!, ([b, pi, e], i) => {
+    const c = Math.floor(e! / (p * p));
+    const dy = Math.floor((e! % (p * p)) / p);
+    const dx = e! % p;
+    const y = Math.floor(pi! / gw) * p + dy;
+    const xx = (pi! % gw) * p + dx;
+    out.data[i] = x!.data[((b! * C + c) * H + y) * W + xx]!;
+  });
+  return [out];
+};
+
+const conv2d: RefOp = ([x, w], attrs, [shape]) => {
+  const [, C, H, W] = x!.shape as [number, number, number, number];
+  const [, , KH, KW] = w!.shape as [number, number, number, number];
+  const s = attrs['stride'] as number;
+  const pad = attrs['padding'] as number;
+  const out = zeros(shape!);
+  forEachCoord(shape!, ([b, o, oy, ox], i) => {
+    let acc = 0;
+    for (let c = 0; c < C; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+      const iy = oy! * s + ky - pad;
+      const ix = ox! * s + kx - pad;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+      acc += x!.data[((b! * C + c) * H + iy) * W + ix]! * w!.data[((o! * C + c) * KH + ky) * KW + kx]!;
+    }
+    out.data[i] = acc;
+  });
+  return [out];
+};
+
+const crossEntropy: RefOp = ([lg, lb]) => {
+  const V = lg!.shape[lg!.shape.length - 1]!;
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < lb!.data.length; r++) {
+    const label = lb!.data[r]!;
+    if (label < 0 || label >= V) continue;
+    const row = lg!.data.subarray(r * V, r * V + V);
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    total += Math.log(s) + m - row[label]!;
+    count++;
+  }
+  return [{ shape: [], data: Float64Array.of(total / Math.max(count, 1)) }];
+};
+
+export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
+  ...Object.entries(UNARY).map(([op, f]) => [op, elementwise(([a]) => f(a!))] as [string, RefOp]),
+  ['gelu', (ins, attrs, s, d) => elementwise(([a]) => (attrs['approximate'] === 'tanh' ? geluTanh(a!) : gelu(a!)))(ins, attrs, s, d)],
+  ...Object.entries(BINARY).map(([op, f]) => [op, ((ins, attrs, s, d) => elementwise(([a, b]) => f(a!, b!, d[0] === 'i32' || d[0] === 'bool'))(ins, attrs, s, d)) as RefOp] as [string, RefOp]),
+  ['where', elementwise(([c, a, b]) => (c !== 0 ? a! : b!))],
+  ['cast', (ins, attrs, s, d) => elementwise(([a]) => (d[0] === 'bool' ? (a !== 0 ? 1 : 0) : d[0] === 'i32' ? trunc32(a!) : Math.fround(a!)))(ins, attrs, s, d)],
+  ['dropout', (ins, attrs, s, d) => {
+    const p = attrs['p'] as number;
+    if (!attrs['training'] || p === 0) return elementwise(([a]) => a!)(ins, attrs, s, d);
+    throw new Error('dropout in training mode needs the node id: use interpret()');
+  }],
+  ['matmul', matmul],
+  ['sum', reduce('sum')], ['mean', reduce('mean')], ['max', reduce('max')], ['min', reduce('min')],
+  ['softmax', softmax(false)], ['log_softmax', softmax(true)],
+  ['layer_norm', norm(false)], ['rms_norm', norm(true)],
+  ['reshape', ([x], _a, [shape]) => [{ shape: shape!, data: x!.data }]],
+  ['transpose', transpose], ['slice', slice], ['concat', concat],
+  ['embedding', embedding], ['rotary', rotary], ['attention', attention], ['topk', topk],
+  ['patchify', patchify], ['conv2d', conv2d], ['cross_entropy', crossEntropy],
+]);
+
+/** Dropout in training mode, with the kernel's hash and seed derivation. */
+export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, nodeId: number): RefTensor {
+  const seed = ((seedAttr * 0x9e3779b1 + nodeId * 0x85ebca6b) >>> 0);
+  const threshold = Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
+  const scale = Math.fround(1 / (1 - p));
+  const out = zeros(x.shape);
+  for (let i = 0; i < x.data.length; i++) out.data[i] = hashU32((i ^ seed) >>> 0) >= threshold ? x.data[i]! * scale : 0;
+  return out;
+}

@@ -1,0 +1,45 @@
+/// <reference types="@webgpu/types" />
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A GPUDevice in Node through Dawn (the `webgpu` package). On machines without a GPU
+ * this is Mesa's llvmpipe Vulkan driver; `scripts/ensure-vulkan.sh` installs it.
+ */
+export async function nodeGPU(): Promise<GPU> {
+  if (!process.env['XDG_RUNTIME_DIR']) {
+    const dir = join(tmpdir(), `mdc-xdg-${process.getuid?.() ?? 0}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env['XDG_RUNTIME_DIR'] = dir;
+  }
+  const { create, globals } = await import('webgpu');
+  Object.assign(globalThis, globals);
+  return create([]) as GPU;
+}
+
+export interface DeviceInfo { readonly device: GPUDevice; readonly adapter: GPUAdapter; readonly description: string }
+
+export async function nodeDevice(): Promise<DeviceInfo> {
+  const gpu = await nodeGPU();
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    throw new Error('no WebGPU adapter found: on Debian run scripts/ensure-vulkan.sh (Mesa llvmpipe from bookworm-backports), or use a machine with a GPU');
+  }
+  return { adapter, device: await requestDevice(adapter), description: describeAdapter(adapter) };
+}
+
+/** Asks for the adapter's largest buffer limits: model weights exceed the 128 MiB default binding size. */
+export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  return adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+}
+
+export function describeAdapter(adapter: GPUAdapter): string {
+  const i = adapter.info;
+  return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
+}
