@@ -25,6 +25,14 @@ export interface Env {
   readonly sections: readonly A.SectionDecl[];
 }
 
+const EXPR_KIND: Record<A.Expr['kind'], string> = {
+  num: 'number', str: 'string', bool: 'boolean', size: 'size', name: 'name', call: 'call', binary: 'arithmetic expression',
+  unary: 'negation', list: 'list', repeat: 'repeat',
+};
+
+/** Constants are evaluated recursively, one level per reference. */
+const MAX_CONST_DEPTH = 1000;
+
 const TRAIN_KEYS = ['loss', 'optimizer', 'microbatches', 'zero', 'memory_budget', 'recompute', 'schedule', 'grad_clip', 'precision', 'steps', 'batch', 'seq', 'seed', 'warmup'];
 const INFER_KEYS = ['kv_cache', 'max_tokens', 'sampling', 'temperature', 'top_k', 'top_p', 'seed', 'batch'];
 
@@ -51,12 +59,19 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   for (const item of program.items) {
     switch (item.kind) {
       case 'mesh': if (declare('mesh', item.name)) meshes.set(item.name.name, item); break;
-      case 'block': if (declare('block', item.name)) blocks.set(item.name.name, item); break;
-      case 'model':
+      case 'block': {
+        const model = models.get(item.name.name);
+        if (model) ds.push(diag(file, item.name.span, 'MDC0102', 'block', item.name.name, model.name.span.line));
+        else if (declare('block', item.name)) blocks.set(item.name.name, item);
+        break;
+      }
+      case 'model': {
         // A model may share its name with a config (`config GPT2`, `model GPT2`): they live in different namespaces.
-        if (models.has(item.name.name) || blocks.has(item.name.name)) declare('model', item.name);
+        const prev = models.get(item.name.name) ?? blocks.get(item.name.name);
+        if (prev) ds.push(diag(file, item.name.span, 'MDC0102', 'model', item.name.name, prev.name.span.line));
         else models.set(item.name.name, item);
         break;
+      }
       case 'preset': if (declare('preset', item.name)) presets.set(item.name.name, item); break;
       case 'config':
         if (configs.has(item.name.name)) ds.push(diag(file, item.name.span, 'MDC0102', 'config', item.name.name, configs.get(item.name.name)!.name.span.line));
@@ -66,6 +81,14 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
         }
         break;
       case 'train': case 'infer': sections.push(item); break;
+    }
+    if (item.kind === 'block' || item.kind === 'model') {
+      const args = new Map<string, A.Ident>();
+      for (const p of item.params) {
+        const prev = args.get(p.name.name);
+        if (prev) ds.push(diag(file, p.name.span, 'MDC0102', 'argument', p.name.name, prev.span.line));
+        else args.set(p.name.name, p.name);
+      }
     }
   }
 
@@ -77,11 +100,16 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
     else for (const e of p.entries) overrides.set(e.name.name, e.value);
   }
   for (const p of presets.values()) {
-    if (p.base && !configs.has(p.base.name)) ds.push(diag(file, p.base.span, 'MDC0101', 'config', p.base.name, didYouMean(p.base.name, configs.keys())));
+    // An unknown base is reported once; its entries are then checked against every config.
+    const base = p.base && configs.has(p.base.name) ? p.base.name : undefined;
+    if (p.base && !base) ds.push(diag(file, p.base.span, 'MDC0101', 'config', p.base.name, didYouMean(p.base.name, configs.keys())));
     for (const e of p.entries) {
       const owner = configOf.get(e.name.name);
-      if (!owner || (p.base && owner !== p.base.name)) {
-        ds.push(diag(file, e.name.span, 'MDC0101', p.base ? `constant of config ${p.base.name}` : 'constant', e.name.name, didYouMean(e.name.name, constEntries.keys())));
+      if (!owner) {
+        const pool = base ? [...constEntries.keys()].filter((k) => configOf.get(k) === base) : constEntries.keys();
+        ds.push(diag(file, e.name.span, 'MDC0101', 'constant', e.name.name, (base ? ` in config ${base}` : '') + didYouMean(e.name.name, pool)));
+      } else if (base && owner !== base) {
+        ds.push(diag(file, e.name.span, 'MDC0101', 'constant', e.name.name, ` in config ${base}: it belongs to config ${owner}`));
       }
     }
   }
@@ -96,6 +124,10 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
     if (state.get(name) === 'busy') {
       const path = [...stack.slice(stack.indexOf(name)), name].join(' → ');
       ds.push(diag(file, entry.name.span, 'MDC0108', path));
+      return undefined;
+    }
+    if (stack.length >= MAX_CONST_DEPTH) {
+      ds.push(diag(file, entry.name.span, 'MDC0901', `config constants refer to each other more than ${MAX_CONST_DEPTH} levels deep`));
       return undefined;
     }
     state.set(name, 'busy');
@@ -133,6 +165,10 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
           ds.push(diag(file, e.span, 'MDC0120', 'numbers on both sides of ' + e.op, `${a.kind} and ${b.kind}`));
           return undefined;
         }
+        if (e.op === '/' && b.value === 0) {
+          ds.push(diag(file, e.span, 'MDC0215', String(a.value), '0'));
+          return undefined;
+        }
         return arith(e.op, a, b);
       }
       default:
@@ -147,22 +183,30 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   }
 
   const meshAxes = new Map<string, number>();
+  const axisDecls = new Map<string, A.Ident>();
   for (const m of meshes.values()) {
     for (const ax of m.axes) {
       const v = evalExpr(ax.size);
       if (v && (v.kind !== 'int' || v.value < 1)) ds.push(diag(file, ax.size.span, 'MDC0210', `mesh axis '${ax.name.name}'`, String(v.value)));
-      if (meshAxes.has(ax.name.name)) ds.push(diag(file, ax.name.span, 'MDC0102', 'mesh axis', ax.name.name, ax.name.span.line));
-      else if (v && v.kind === 'int') meshAxes.set(ax.name.name, v.value);
+      const prev = axisDecls.get(ax.name.name);
+      if (prev) ds.push(diag(file, ax.name.span, 'MDC0102', 'mesh axis', ax.name.name, prev.span.line));
+      else {
+        axisDecls.set(ax.name.name, ax.name);
+        if (v && v.kind === 'int') meshAxes.set(ax.name.name, v.value);
+      }
     }
   }
 
   for (const s of sections) {
-    if (!models.has(s.target.name)) ds.push(diag(file, s.target.span, 'MDC0127', s.target.name + didYouMean(s.target.name, models.keys())));
+    if (!models.has(s.target.name)) ds.push(diag(file, s.target.span, 'MDC0127', s.target.name, didYouMean(s.target.name, models.keys())));
     const allowed = s.kind === 'train' ? TRAIN_KEYS : INFER_KEYS;
     for (const e of s.entries) {
       if (!allowed.includes(e.name.name)) ds.push(diag(file, e.name.span, 'MDC0501', s.kind, e.name.name, allowed.join(', ')));
-      if (e.name.name === 'optimizer' && e.value.kind === 'call' && !['adamw', 'sgd'].includes(e.value.callee.name)) {
-        ds.push(diag(file, e.value.callee.span, 'MDC0502', e.value.callee.name));
+      if (e.name.name === 'optimizer') {
+        // `adamw(lr = 3e-4)` or a bare `sgd`; anything else names no optimizer.
+        const opt = e.value.kind === 'call' ? e.value.callee : e.value.kind === 'name' ? { name: e.value.name, span: e.value.span } : undefined;
+        if (!opt) ds.push(diag(file, e.value.span, 'MDC0120', 'an optimizer such as adamw(lr = 3e-4)', e.value.kind === 'str' ? `the string "${e.value.value}"` : `a ${EXPR_KIND[e.value.kind]}`));
+        else if (!['adamw', 'sgd'].includes(opt.name)) ds.push(diag(file, opt.span, 'MDC0502', opt.name));
       }
     }
   }

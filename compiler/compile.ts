@@ -55,7 +55,7 @@ export function lower(source: string, file: string, opts: FrontendOptions = {}):
   const span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
   if (!models.length) return { ...checked, diagnostics: [diag(file, span, 'MDC0112')] };
   const model = opts.model ? env.models.get(opts.model) : models[models.length - 1];
-  if (!model) return { ...checked, diagnostics: [diag(file, span, 'MDC0127', opts.model! + didYouMean(opts.model!, env.models.keys()))] };
+  if (!model) return { ...checked, diagnostics: [diag(file, span, 'MDC0127', opts.model!, didYouMean(opts.model!, env.models.keys()))] };
   const ds: Diagnostic[] = [];
   const graph = new Elaborator(env, ds, { unroll: true, dims: concreteDims(opts), requireConcrete: true, training: !!opts.training }).model(model);
   return { ...checked, diagnostics: sortDiagnostics(dedupe(ds)), ...(graph && !ds.length ? { graph } : {}) };
@@ -66,13 +66,15 @@ function concreteDims(opts: FrontendOptions): Map<string, number> {
   return new Map(Object.entries(opts.dims ?? {}));
 }
 
+/** Worklist, not recursion: a chain of thousands of blocks must not exhaust the stack. */
 function collectCalls(f: A.FunctionDecl, env: Env, into: Set<string>) {
+  const work = [f];
   const visit = (e: A.Expr | undefined): void => {
     if (!e) return;
     switch (e.kind) {
       case 'call': {
         const b = env.blocks.get(e.callee.name);
-        if (b && !into.has(b.name.name)) { into.add(b.name.name); collectCalls(b, env, into); }
+        if (b && !into.has(b.name.name)) { into.add(b.name.name); work.push(b); }
         e.args.forEach((a) => visit(a.value));
         break;
       }
@@ -82,10 +84,12 @@ function collectCalls(f: A.FunctionDecl, env: Env, into: Set<string>) {
       case 'list': e.items.forEach(visit); break;
     }
   };
-  for (const s of f.body) {
-    if (s.kind === 'let') visit(s.value);
-    else if (s.kind === 'return') s.values.forEach(visit);
-    else visit(s.init);
+  for (let g = work.pop(); g; g = work.pop()) {
+    for (const s of g.body) {
+      if (s.kind === 'let') visit(s.value);
+      else if (s.kind === 'return') s.values.forEach(visit);
+      else visit(s.init);
+    }
   }
 }
 

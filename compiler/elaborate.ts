@@ -51,6 +51,12 @@ interface Frame {
 
 class Abort extends Error {}
 
+/** Unrolling `repeat` beyond this many graph nodes would exhaust memory long before codegen could use the graph. */
+export const MAX_GRAPH_NODES = 200_000;
+/** Blocks calling blocks recurse in the elaborator: bound the depth well inside the stack. */
+export const MAX_CALL_DEPTH = 256;
+const ANNOTATIONS = ['shard', 'pipeline', 'recompute', 'offload', 'expert'];
+
 /**
  * Elaboration = name binding + shape/dtype inference + lowering to the graph IR, in one
  * walk. The same walk runs with symbolic dims (checking) and concrete dims (compiling).
@@ -72,8 +78,9 @@ export class Elaborator {
     for (const w of decl.where) {
       if (this.opts.dims?.has(w.name.name)) continue;
       const v = this.expr(w.value, frame);
-      if (v?.kind !== 'dim' || dimValue(v.d) === undefined || dimValue(v.d)! < 1) {
-        this.err(w.value.span, 'MDC0210', `dim '${w.name.name}'`, v ? describe(v) : '?');
+      if (!v) continue; // already reported
+      if (v.kind !== 'dim' || dimValue(v.d) === undefined || dimValue(v.d)! < 1) {
+        this.err(w.value.span, 'MDC0210', `dim '${w.name.name}'`, describe(v));
       }
     }
     const inputs: Value[] = [];
@@ -165,11 +172,14 @@ export class Elaborator {
   /** Layout rules checkable per dim: axes exist, no axis twice in one type, splits divide. */
   private checkLayout(dn: A.DimNode, d: Dim, node: A.TensorTypeNode, sofar: string[][]) {
     let devices = 1;
+    const here = new Set<string>();
     for (const a of dn.axes) {
       const size = this.env.meshAxes.get(a.name);
       if (size === undefined) { this.err(a.span, 'MDC0403', a.name, this.meshHint(a.name)); return; }
-      const uses = sofar.flat().filter((x) => x === a.name).length;
-      if (uses > 1) this.err(a.span, 'MDC0401', a.name, `${node.dtype.name}[…]`);
+      if (here.has(a.name)) { this.err(a.span, 'MDC0404', a.name, exprText(dn.size)); return; }
+      here.add(a.name);
+      // `sofar` ends with this dim's own axes.
+      if (sofar.slice(0, -1).flat().includes(a.name)) this.err(a.span, 'MDC0401', a.name, typeNodeText(node));
       devices *= size;
     }
     const v = dimValue(d);
@@ -190,7 +200,7 @@ export class Elaborator {
       throw e;
     }
     const end = f.decl.bodySpan;
-    this.err({ ...end, start: end.end - 1, line: end.endLine, col: end.endCol - 1 }, 'MDC0113', f.decl.name.name);
+    this.err({ ...end, start: end.end - 1, line: end.endLine, col: end.endCol - 1 }, 'MDC0113', f.decl.kind, f.decl.name.name);
     return undefined;
   }
 
@@ -218,7 +228,7 @@ export class Elaborator {
   }
 
   private param(s: A.ParamStmt, f: Frame) {
-    if (f.scope.has(s.name.name)) this.err(s.name.span, 'MDC0102', 'name', s.name.name, s.name.span.line);
+    if (f.scope.has(s.name.name)) this.err(s.name.span, 'MDC0102', 'name', s.name.name, firstDefinition(f.decl, s.name.name));
     const type = this.typeOf(s.type, f, undefined, 'param');
     if (!type) throw new Abort();
     const init = s.init ? this.init(s.init, f) : defaultInit(type);
@@ -249,9 +259,10 @@ export class Elaborator {
   }
 
   private let(s: A.LetStmt, f: Frame) {
-    for (const n of s.names) {
+    for (const [i, n] of s.names.entries()) {
       if (this.env.consts.has(n.name) && !f.scope.has(n.name)) { this.err(n.span, 'MDC0129', n.name); throw new Abort(); }
-      if (s.isLet && f.scope.has(n.name)) this.err(n.span, 'MDC0102', 'name', n.name, n.span.line);
+      const twice = s.names.slice(0, i).some((m) => m.name === n.name);
+      if ((s.isLet && f.scope.has(n.name)) || twice) this.err(n.span, 'MDC0102', 'name', n.name, firstDefinition(f.decl, n.name));
       if (!s.isLet && !f.scope.has(n.name)) { this.err(n.span, 'MDC0123', n.name); throw new Abort(); }
     }
     const v = this.expr(s.value, f);
@@ -318,6 +329,13 @@ export class Elaborator {
   }
 
   private binary(e: A.Binary, f: Frame): Val | undefined {
+    // `x @pipline(...)` lexes as a matmul with a call: a misspelt annotation, not an unknown op.
+    if (e.op === '@' && e.right.kind === 'call') {
+      const callee = e.right.callee.name;
+      if (!OPS.has(callee) && !this.env.blocks.has(callee) && !this.env.models.has(callee) && didYouMean(callee, ANNOTATIONS)) {
+        return this.err(e.right.callee.span, 'MDC0117', callee);
+      }
+    }
     const a = this.expr(e.left, f);
     const b = this.expr(e.right, f);
     if (!a || !b) return undefined;
@@ -388,6 +406,7 @@ export class Elaborator {
   private callBlock(block: A.FunctionDecl, args: { value: Val; span: Span; name?: A.Ident }[], call: A.Call, prefix: string): Val | undefined {
     const name = block.name.name;
     if (this.stack.includes(name)) return undefined; // reported once by bind's cycle check
+    if (this.stack.length >= MAX_CALL_DEPTH) return this.err(call.span, 'MDC0901', `blocks call each other more than ${MAX_CALL_DEPTH} levels deep`);
     const kw = args.find((a) => a.name);
     if (kw) return this.err(kw.name!.span, 'MDC0105', name, kw.name!.name, ': blocks take positional tensor arguments');
     if (args.length !== block.params.length) {
@@ -439,6 +458,9 @@ export class Elaborator {
     let cur = args[0]!.value;
     const base = (f.prefix ? f.prefix + '.' : '') + block.name.name;
     for (let i = 0; i < copies; i++) {
+      if (this.builder.nodeCount > MAX_GRAPH_NODES) {
+        return this.err(e.span, 'MDC0901', `unrolling ${block.name.name} ${n} times makes a graph of more than ${MAX_GRAPH_NODES} nodes`);
+      }
       const out = this.callBlock(block, [{ ...args[0]!, value: cur }, ...args.slice(1)], e.call, `${base}.${i}`);
       if (!out) return undefined;
       if (i === 0) {
@@ -588,6 +610,24 @@ function dedupeNames(names: string[]): string[] {
     seen.set(n, k + 1);
     return k ? `${n}_${k}` : n;
   });
+}
+
+/** Line of a name's first definition in a body: an argument, a param or a `let`. */
+function firstDefinition(decl: A.FunctionDecl, name: string): number {
+  const arg = decl.params.find((p) => p.name.name === name);
+  if (arg) return arg.name.span.line;
+  for (const s of decl.body) {
+    if (s.kind === 'param' && s.name.name === name) return s.name.span.line;
+    const n = s.kind === 'let' && s.isLet ? s.names.find((x) => x.name === name) : undefined;
+    if (n) return n.span.line;
+  }
+  return decl.name.span.line;
+}
+
+/** A type annotation as written, layouts included: `f32[8@tp, 16@tp]`. */
+function typeNodeText(t: A.TensorTypeNode): string {
+  const dims = t.dims.map((d) => exprText(d.size) + (d.axes.length === 0 ? '' : d.axes.length === 1 ? `@${d.axes[0]!.name}` : `@(${d.axes.map((a) => a.name).join(',')})`));
+  return `${t.dtype.name}[${dims.join(', ')}]${t.partial.length ? ` partial(${t.partial.map((p) => p.name).join(',')})` : ''}`;
 }
 
 export function exprText(e: A.Expr): string {

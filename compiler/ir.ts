@@ -73,6 +73,10 @@ export class GraphBuilder {
     return this.values[id]!;
   }
 
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
   finish(name: string, outputs: readonly Value[], outputNames: readonly string[]): Graph {
     return deepFreeze({
       name,

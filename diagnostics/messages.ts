@@ -19,13 +19,13 @@ export const messages = {
   MDC0103: (name: string, hint: string) => `unknown function '${name}': not an op or a block${hint}`,
   MDC0104: (name: string, expected: string, got: number) => `${name} expects ${expected} positional argument(s), got ${got}`,
   MDC0105: (name: string, kw: string, allowed: string) => `${name} has no keyword argument '${kw}'${allowed}`,
-  MDC0106: (kw: string) => `keyword argument '${kw}' given twice`,
+  MDC0106: (kw: string) => `argument '${kw}' given twice`,
   MDC0107: (name: string, arg: string) => `${name} is missing required argument '${arg}'`,
   MDC0108: (path: string) => `config constants form a cycle: ${path}`,
   MDC0109: (path: string) => `blocks call each other in a cycle: ${path}`,
   MDC0111: (name: string) => `unknown dtype '${name}': expected one of f32, f16, bf16, i32, bool`,
   MDC0112: () => `no model defined: a file needs at least one 'model' to compile`,
-  MDC0113: (name: string) => `block '${name}' ends without a return statement`,
+  MDC0113: (kind: string, name: string) => `${kind} '${name}' ends without a return statement`,
   MDC0114: (want: number, got: number) => `cannot unpack ${got} value(s) into ${want} name(s)`,
   MDC0115: (got: string) => `repeat count must be a positive integer constant, got ${got}`,
   MDC0116: (block: string, inT: string, outT: string) =>
@@ -38,7 +38,7 @@ export const messages = {
   MDC0124: (name: string) => `unknown initialiser '${name}': expected normal, uniform, zeros, ones or constant`,
   MDC0125: (name: string) => `symbolic dim '${name}' has no value: give one with 'where ${name} = N' or --dim ${name}=N`,
   MDC0126: (name: string) => `'${name}' is a block; blocks are called, not used as values`,
-  MDC0127: (name: string) => `unknown model '${name}'`,
+  MDC0127: (name: string, hint: string) => `unknown model '${name}'${hint}`,
   MDC0128: (name: string) => `param '${name}' is only allowed inside a block or model body`,
   MDC0129: (name: string) => `cannot assign to '${name}': it is a config constant`,
   MDC0130: (name: string, value: string) => `unknown value '${value}' for ${name}`,
@@ -66,6 +66,7 @@ export const messages = {
   MDC0401: (axis: string, type: string) => `mesh axis '${axis}' splits more than one dim of ${type}`,
   MDC0402: (dim: string, axes: string, size: number) => `dim ${dim} is not divisible by ${axes} (${size} devices)`,
   MDC0403: (axis: string, meshes: string) => `unknown mesh axis '${axis}'${meshes}`,
+  MDC0404: (axis: string, dim: string) => `mesh axis '${axis}' is listed twice for dim ${dim}`,
   // --- train / infer
   MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
   MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,
@@ -101,10 +102,12 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
   let best = '';
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = editDistance(name, c);
+    // A difference only in case is the likeliest slip of all (MLP for Mlp).
+    const d = c.toLowerCase() === name.toLowerCase() ? 0.5 : editDistance(name, c);
     if (d < bestD) { bestD = d; best = c; }
   }
-  return best && bestD <= Math.max(1, Math.floor(name.length / 3)) ? `; did you mean '${best}'?` : '';
+  // Never suggest a replacement of the whole name (B for H).
+  return best && bestD <= Math.max(1, Math.floor(name.length / 3)) && bestD < name.length ? `; did you mean '${best}'?` : '';
 }
 
 function editDistance(a: string, b: string): number {

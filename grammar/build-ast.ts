@@ -278,7 +278,7 @@ export class AstBuilder {
     const rep = node(n, 'repeatExpr');
     if (rep) {
       const count = this.exprOpt(node(rep, 'expr'));
-      const call = this.callOrName(node(rep, 'callOrName'), true);
+      const call = this.callOrName(node(rep, 'repeatCall'), true);
       return count && call && call.kind === 'call' ? { kind: 'repeat', count, call, span: cstSpan(rep) } : undefined;
     }
     return this.callOrName(node(n, 'callOrName'), false);

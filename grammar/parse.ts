@@ -3,11 +3,16 @@ import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import { LineIndex, type Span } from '../diagnostics/span.js';
 import type { Comment, Program } from './ast.js';
 import { AstBuilder, tokenSpan } from './build-ast.js';
-import { BlockComment, mdcLexer, StringLiteral } from './lexer.js';
+import { BlockComment, keywordNames, mdcLexer, NumberLiteral, StringLiteral } from './lexer.js';
 import { getParser } from './parser.js';
 
 export const MAX_NESTING = 256;
 export const MAX_ERRORS = 50;
+/** The checker recurses over the AST; a chain like `x + x + ... + x` is as deep as it is long. */
+export const MAX_AST_DEPTH = 512;
+
+const OPERAND_END = new Set(['Identifier', 'NumberLiteral', 'SizeLiteral', 'StringLiteral', 'True', 'False', 'RParen', 'RBracket']);
+const EXPR_END = new Set(['Comma', 'Semicolon', 'Equals', 'Colon', 'Arrow']);
 
 export interface ParseResult {
   readonly program: Program;
@@ -44,22 +49,44 @@ export function parse(text: string, file = '<input>'): ParseResult {
     }
   }
   for (const t of lexed.tokens) {
-    if (t.tokenType === StringLiteral && (t.image.length < 2 || !t.image.endsWith('"') || t.image.endsWith('\\"'))) {
+    if (t.tokenType === StringLiteral && !/^"(?:[^"\\\n]|\\.)*"$/.test(t.image)) {
       diagnostics.push(diag(file, tokenSpan(t), 'MDC0004'));
+    } else if (t.tokenType === NumberLiteral && !isRepresentable(t.image)) {
+      diagnostics.push(diag(file, tokenSpan(t), 'MDC0007', t.image));
     }
   }
-  if (diagnostics.length) return capped(empty());
+  if (diagnostics.length) {
+    // The passes above each scan the whole file: report in source order, within the cap.
+    const ordered = diagnostics.sort((a, b) => a.span.start - b.span.start).slice(0, MAX_ERRORS);
+    return capped({ ...empty(), diagnostics: ordered });
+  }
 
   // A recursive-descent parser would exhaust the stack on pathological nesting: refuse it up front.
+  // Prefix '-' and '**' recurse like brackets do; they count until the expression ends.
   let depth = 0;
+  const chains: number[] = [0];
+  let chain = 0;
+  let prev: IToken | undefined;
   for (const t of lexed.tokens) {
     const n = t.tokenType.name;
     if (n === 'LParen' || n === 'LBracket' || n === 'LBrace') {
-      if (++depth > MAX_NESTING) {
-        diagnostics.push(diag(file, tokenSpan(t), 'MDC0005', MAX_NESTING));
-        return empty();
-      }
-    } else if (n === 'RParen' || n === 'RBracket' || n === 'RBrace') depth = Math.max(0, depth - 1);
+      depth++;
+      chains.push(0);
+    } else if (n === 'RParen' || n === 'RBracket' || n === 'RBrace') {
+      depth = Math.max(0, depth - 1);
+      if (chains.length > 1) chain -= chains.pop()!;
+    } else if (n === 'Power' || (n === 'Minus' && !(prev && OPERAND_END.has(prev.tokenType.name)))) {
+      chains[chains.length - 1]!++;
+      chain++;
+    } else if (EXPR_END.has(n) || keywordNames.has(t.image)) {
+      chain -= chains[chains.length - 1]!;
+      chains[chains.length - 1] = 0;
+    }
+    if (depth + chain > MAX_NESTING) {
+      diagnostics.push(diag(file, tokenSpan(t), 'MDC0005', MAX_NESTING));
+      return empty();
+    }
+    prev = t;
   }
 
   const parser = getParser();
@@ -75,6 +102,8 @@ export function parse(text: string, file = '<input>'): ParseResult {
   for (const d of docs) comments.push({ text: d.text, span: lines.span(d.start, d.end) });
   comments.sort((a, b) => a.span.start - b.span.start);
   const program = new AstBuilder(text, docs).program(cst, file, comments);
+  const tooDeep = deepNode(program, MAX_AST_DEPTH);
+  if (tooDeep) return capped({ ...empty(), diagnostics: [...dedupe(diagnostics), diag(file, tooDeep, 'MDC0005', MAX_AST_DEPTH)] });
   return capped({ program, diagnostics: dedupe(diagnostics), lines });
 
   function capped(r: ParseResult): ParseResult {
@@ -84,6 +113,26 @@ export function parse(text: string, file = '<input>'): ParseResult {
     }
     return r;
   }
+}
+
+/** The first node nested deeper than `limit` objects, found without recursion. */
+function deepNode(program: Program, limit: number): Span | undefined {
+  const stack: [unknown, number][] = [[program.items, 0]];
+  while (stack.length) {
+    const [o, d] = stack.pop()!;
+    if (Array.isArray(o)) { for (const x of o) stack.push([x, d]); continue; }
+    if (!o || typeof o !== 'object') continue;
+    const span = (o as { span?: Span }).span;
+    if (d > limit && span) return span;
+    for (const [k, v] of Object.entries(o)) if (k !== 'span' && k !== 'bodySpan' && v && typeof v === 'object') stack.push([v, d + 1]);
+  }
+  return undefined;
+}
+
+/** Numbers must survive the trip to a double: no overflow to Infinity, no integer that rounds. */
+function isRepresentable(image: string): boolean {
+  const v = Number(image);
+  return Number.isFinite(v) && (!/^\d+$/.test(image) || Number.isSafeInteger(v));
 }
 
 function errorSpan(t: IToken, last: IToken | undefined, text: string, lines: LineIndex): Span {

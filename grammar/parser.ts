@@ -23,16 +23,25 @@ function firstTokens(paths: TokenType[][][]): string {
   const seen = new Set<string>();
   for (const alt of paths) for (const path of alt) if (path[0]) seen.add(tokenDisplay(path[0]));
   const list = [...seen];
-  return list.length > 6 ? `${list.slice(0, 6).join(', ')}, …` : list.join(', ');
+  if (list.length > 6) return `${list.slice(0, 6).join(', ')}, …`;
+  return list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}` : list.join('');
 }
+const DECLARATION = 'a declaration (mesh, config, preset, block, model, train or infer)';
+/** Rules whose alternatives are better named as one thing than listed token by token. */
+const RULE_DISPLAY: Record<string, string> = {
+  unary: 'an expression', power: 'an expression', primary: 'an expression',
+  dimFactor: 'a dim size', returnTypes: 'a tensor type',
+};
 const errorMessageProvider: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${tokenDisplay(expected)} but found ${foundDisplay(actual)}`,
+  // EOF is only ever expected between declarations, where a declaration is the likelier intent.
+  buildMismatchTokenMessage: ({ expected, actual }) =>
+    expected === EOF ? `unexpected ${foundDisplay(actual)}: expected ${DECLARATION}` : `expected ${tokenDisplay(expected)} but found ${foundDisplay(actual)}`,
   buildNotAllInputParsedMessage: ({ firstRedundant }) =>
-    `unexpected ${foundDisplay(firstRedundant)}: expected a declaration (mesh, config, preset, block, model, train or infer)`,
+    `unexpected ${foundDisplay(firstRedundant)}: expected ${DECLARATION}`,
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, ruleName }) =>
-    `expected ${firstTokens(expectedPathsPerAlt)} but found ${foundDisplay(actual[0]!)}${ruleName === 'item' ? ' (a declaration must start with mesh, config, preset, block, model, train or infer)' : ''}`,
-  buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
-    `expected ${firstTokens([expectedIterationPaths])} but found ${foundDisplay(actual[0]!)}`,
+    `expected ${RULE_DISPLAY[ruleName] ?? firstTokens(expectedPathsPerAlt)} but found ${foundDisplay(actual[0]!)}${ruleName === 'item' ? ' (a declaration must start with mesh, config, preset, block, model, train or infer)' : ''}`,
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual, ruleName }) =>
+    `expected ${ruleName === 'returnStmt' ? 'an expression' : firstTokens([expectedIterationPaths])} but found ${foundDisplay(actual[0]!)}`,
 };
 
 class MdcParser extends CstParser {
@@ -305,7 +314,15 @@ class MdcParser extends CstParser {
     this.CONSUME(T.LParen);
     this.SUBRULE(this.expr);
     this.CONSUME(T.RParen);
-    this.SUBRULE(this.callOrName);
+    this.SUBRULE(this.repeatCall);
+  });
+
+  // Unlike callOrName, the parentheses are required: `repeat(n) Layer` names no input.
+  repeatCall = this.RULE('repeatCall', () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg) });
+    this.CONSUME(T.RParen);
   });
 
   callOrName = this.RULE('callOrName', () => {

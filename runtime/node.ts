@@ -20,13 +20,23 @@ export async function nodeGPU(): Promise<GPU> {
 
 export interface DeviceInfo { readonly device: GPUDevice; readonly adapter: GPUAdapter; readonly description: string }
 
+/**
+ * Dawn's instance must outlive every device made from it. Nothing in the WebGPU API
+ * keeps the `GPU` object alive once requestAdapter returns, so without this the
+ * garbage collector frees the instance under a live device and Dawn aborts later
+ * (pthread_mutex_lock assertions, "futex facility" errors) at a random dispatch.
+ */
+const owners = new WeakMap<GPUDevice, { gpu: GPU; adapter: GPUAdapter }>();
+
 export async function nodeDevice(): Promise<DeviceInfo> {
   const gpu = await nodeGPU();
   const adapter = await gpu.requestAdapter();
   if (!adapter) {
     throw new Error('no WebGPU adapter found: on Debian run scripts/ensure-vulkan.sh (Mesa llvmpipe from bookworm-backports), or use a machine with a GPU');
   }
-  return { adapter, device: await requestDevice(adapter), description: describeAdapter(adapter) };
+  const device = await requestDevice(adapter);
+  owners.set(device, { gpu, adapter });
+  return { adapter, device, description: describeAdapter(adapter) };
 }
 
 /** Asks for the adapter's largest buffer limits: model weights exceed the 128 MiB default binding size. */

@@ -30,6 +30,7 @@ function unaryExpr(node: Node, isInt: boolean): { expr: string; helpers: string[
   const a = 'a';
   switch (node.op) {
     case 'neg': return { expr: `-${a}`, helpers: [] };
+    case 'expand': return { expr: a, helpers: [] };
     case 'abs': return { expr: `abs(${a})`, helpers: [] };
     case 'relu': return { expr: isInt ? `max(${a}, 0)` : `max(${a}, 0.0)`, helpers: [] };
     case 'exp': return { expr: `exp(${a})`, helpers: [] };

@@ -6,7 +6,7 @@ import { attentionKernel, conv2dKernel, embeddingKernel, patchifyKernel, rotaryK
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
 const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout'];
+  'expand', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout'];
 
 /** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([

@@ -74,6 +74,20 @@ export const elementwiseOps: OpDef[] = [
     },
   },
   {
+    name: 'expand', cls: 'injective', doc: 'expand(x, [d0, d1, ...]): broadcast x to a larger shape (NumPy rules), e.g. a class token to every batch row.',
+    args: [{ name: 'x', kind: 'tensor' }, { name: 'shape', kind: 'dims' }],
+    infer: (c) => {
+      const x = c.tensor('x');
+      const target = t(x.dtype, c.dims('shape'));
+      const dims = broadcast(c, x, target);
+      if (!dims) return undefined;
+      if (dims.length !== target.dims.length || dims.some((d, i) => printType(t(x.dtype, [d])) !== printType(t(x.dtype, [target.dims[i]!])))) {
+        return c.error('MDC0202', printType(x), printType(target), 'its shape', 'the target');
+      }
+      return [target];
+    },
+  },
+  {
     name: 'cast', cls: 'injective', doc: 'cast(x, dtype = "f32"): converts element type.',
     args: [{ name: 'x', kind: 'tensor' }, { name: 'dtype', kind: 'str', choices: ['f32', 'f16', 'bf16', 'i32', 'bool'] }],
     infer: (c) => [t(c.str('dtype') as 'f32', c.tensor('x').dims)],

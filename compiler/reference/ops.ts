@@ -33,7 +33,7 @@ const trunc32 = (x: number) => Math.trunc(x) | 0;
 const UNARY: Record<string, (x: number) => number> = {
   neg: (x) => -x, abs: Math.abs, relu: (x) => Math.max(x, 0), exp: Math.exp, log: Math.log, sqrt: Math.sqrt,
   rsqrt: (x) => 1 / Math.sqrt(x), tanh: Math.tanh, sigmoid: (x) => 1 / (1 + Math.exp(-x)), silu: (x) => x / (1 + Math.exp(-x)),
-  fast_gelu: geluTanh,
+  fast_gelu: geluTanh, expand: (x) => x,
 };
 
 function powSigned(a: number, b: number): number {

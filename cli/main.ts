@@ -1,0 +1,307 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { emitHost } from '../codegen/host.js';
+import { buildPlan } from '../codegen/plan.js';
+import { check, lower, type FrontendOptions } from '../compiler/compile.js';
+import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
+import type { Diagnostic } from '../diagnostics/messages.js';
+import { format } from '../grammar/format.js';
+import { parse } from '../grammar/parse.js';
+import { randomInput, type HostArray } from '../runtime/index.js';
+
+const VERSION = '0.1.0';
+export const EXIT = { ok: 0, diagnostics: 1, usage: 2 } as const;
+
+class UsageError extends Error {}
+
+const FRONTEND_HELP = `  --preset NAME      apply a preset's overrides of config constants
+  --set NAME=VALUE   override a config constant (repeatable), e.g. --set d=128
+  --dim NAME=VALUE   give a symbolic dim a value (repeatable), e.g. --dim S=64
+  --model NAME       which model to use when the file has several (default: the last)
+  --json             print diagnostics (and results) as JSON`;
+
+const HELP: Record<string, string> = {
+  '': `mdc ${VERSION}: compiler for .model files
+
+Usage: mdc <command> FILE [options]
+
+Commands:
+  check FILE          check a model and print diagnostics
+  compile FILE -o DIR emit WGSL kernels, a runtime plan and a typed TypeScript host module
+  fmt FILE            print the file formatted (--write to rewrite it, --check to test)
+  run FILE            compile and run one forward pass on WebGPU
+
+Run 'mdc <command> --help' for a command's options.
+Exit codes: 0 success, 1 diagnostics or runtime error, 2 usage error.`,
+  check: `Usage: mdc check FILE [options]
+
+Parses and checks FILE (any extension) and prints diagnostics as
+file:line:col: error MDCxxxx: message, with the source line and a caret.
+
+Options:
+${FRONTEND_HELP}`,
+  compile: `Usage: mdc compile FILE [-o DIR] [options]
+
+Writes to DIR (default: out):
+  <Model>.plan.json   the versioned runtime plan (kernels, buffers, steps)
+  kernels/*.wgsl      one file per distinct WGSL kernel
+  <Model>.ts          the typed host module (TypeScript compiler API)
+  <Model>.d.ts        its declarations, with the model's shapes as types
+
+Options:
+  -o, --out DIR      output folder (default: out)
+  --seed N           parameter initialisation seed recorded in the plan (default: 0)
+${FRONTEND_HELP}`,
+  fmt: `Usage: mdc fmt FILE [--write | --check]
+
+Formats FILE canonically; comments are kept. Without options the result goes to stdout.
+
+Options:
+  -w, --write        rewrite FILE in place (atomically)
+  --check            exit 1 if FILE is not formatted; write nothing
+  --json             print diagnostics as JSON`,
+  run: `Usage: mdc run FILE [options]
+
+Compiles FILE and runs one forward pass on WebGPU (Dawn in Node), then prints each
+output's type and a checksum. Inputs are seeded random values unless --inputs is given.
+
+Options:
+  --inputs FILE      JSON object mapping input names to flat arrays of numbers
+  --seed N           seed for parameters and random inputs (default: 0)
+${FRONTEND_HELP}`,
+};
+
+const COMMON: ParseArgsConfig['options'] = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  preset: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  dim: { type: 'string', multiple: true },
+  model: { type: 'string' },
+};
+const OPTIONS: Record<string, ParseArgsConfig['options']> = {
+  check: COMMON,
+  compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
+  fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
+  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' } },
+};
+
+interface Io { out: (s: string) => void; err: (s: string) => void }
+const stdio: Io = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`mdc: ${e.message}`);
+      io.err(`Run 'mdc --help' for usage.`);
+      return EXIT.usage;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    io.err(`mdc: error: ${msg}`);
+    if (process.env['MDC_DEBUG'] && e instanceof Error) io.err(e.stack ?? '');
+    return EXIT.diagnostics;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: Io): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    io.out(HELP['']!);
+    return cmd ? EXIT.ok : EXIT.usage;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    io.out(VERSION);
+    return EXIT.ok;
+  }
+  const options = OPTIONS[cmd];
+  if (!options) throw new UsageError(`unknown command '${cmd}'; expected check, compile, fmt or run`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[\w+\]: /, ''));
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (v['help']) {
+    io.out(HELP[cmd]!);
+    return EXIT.ok;
+  }
+  if (parsed.positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one FILE, got ${parsed.positionals.length}`);
+  const file = parsed.positionals[0]!;
+  const source = readSource(file);
+  const json = !!v['json'];
+  switch (cmd) {
+    case 'check': return runCheck(file, source, frontendOptions(v), json, io);
+    case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), json, io);
+    case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
+    default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, json, io);
+  }
+}
+
+function readSource(file: string): string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `cannot read '${file}': no such file` : code === 'EISDIR' ? `'${file}' is a directory` : `cannot read '${file}': ${(e as Error).message}`);
+  }
+  return buf.toString('utf8');
+}
+
+function intOption(x: unknown, name: string): number {
+  if (x === undefined) return 0;
+  const n = Number(x);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got '${x}'`);
+  return n;
+}
+
+function pairs(list: unknown, flag: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of (list as string[] | undefined) ?? []) {
+    for (const part of item.split(',')) {
+      const m = /^\s*([A-Za-z_]\w*)\s*=\s*(-?[\d.eE+-]+)\s*$/.exec(part);
+      if (!m || !Number.isFinite(Number(m[2]))) throw new UsageError(`--${flag} expects NAME=NUMBER, got '${part}'`);
+      out[m[1]!] = Number(m[2]);
+    }
+  }
+  return out;
+}
+
+function frontendOptions(v: Record<string, unknown>): FrontendOptions {
+  const dims = pairs(v['dim'], 'dim');
+  for (const [k, n] of Object.entries(dims)) if (!Number.isInteger(n) || n < 1) throw new UsageError(`--dim ${k} must be a positive integer, got ${n}`);
+  return {
+    ...(v['preset'] ? { preset: v['preset'] as string } : {}),
+    ...(v['model'] ? { model: v['model'] as string } : {}),
+    overrides: pairs(v['set'], 'set'),
+    dims,
+  };
+}
+
+function report(ds: readonly Diagnostic[], source: string, json: boolean, io: Io, extra: Record<string, unknown> = {}) {
+  if (json) {
+    io.out(JSON.stringify({ ...extra, diagnostics: ds.map(diagnosticToJson) }, null, 2));
+    return;
+  }
+  for (const d of ds) io.err(formatDiagnostic(d, source));
+  if (ds.length) io.err(`\n${ds.length} error${ds.length === 1 ? '' : 's'}.`);
+}
+
+function runCheck(file: string, source: string, opts: FrontendOptions, json: boolean, io: Io): number {
+  const r = check(source, file, opts);
+  report(r.diagnostics, source, json, io, { file, ok: r.diagnostics.length === 0 });
+  if (!json && !r.diagnostics.length) io.out(`${file}: ok`);
+  return r.diagnostics.length ? EXIT.diagnostics : EXIT.ok;
+}
+
+function lowerOrReport(file: string, source: string, opts: FrontendOptions, json: boolean, io: Io) {
+  const r = lower(source, file, opts);
+  if (!r.graph) report(r.diagnostics, source, json, io, { file, ok: false });
+  return r.graph;
+}
+
+/** Writes a file through a temporary name and a rename, so readers never see half a file. */
+function writeAtomic(path: string, data: string) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, json: boolean, io: Io): number {
+  const graph = lowerOrReport(file, source, opts, json, io);
+  if (!graph) return EXIT.diagnostics;
+  const plan = buildPlan(graph, { seed, source: basename(file) });
+  const planFile = `${plan.model}.plan.json`;
+  const host = emitHost(plan, planFile);
+  mkdirSync(join(outDir, 'kernels'), { recursive: true });
+  const written: string[] = [];
+  const put = (rel: string, data: string) => { writeAtomic(join(outDir, rel), data); written.push(join(outDir, rel)); };
+  put(planFile, JSON.stringify(plan, null, 1) + '\n');
+  // Stale kernels from an earlier compile would mislead: the folder holds exactly this plan's kernels.
+  rmSync(join(outDir, 'kernels'), { recursive: true, force: true });
+  mkdirSync(join(outDir, 'kernels'), { recursive: true });
+  for (const k of plan.kernels) put(join('kernels', k.file), k.wgsl);
+  put(`${plan.model}.ts`, host.ts);
+  put(`${plan.model}.d.ts`, host.dts);
+  const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + b.bytes / 4, 0);
+  if (json) io.out(JSON.stringify({ file, ok: true, model: plan.model, kernels: plan.kernels.length, steps: plan.steps.length, params, files: written, diagnostics: [] }, null, 2));
+  else io.out(`compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps, ${formatCount(params)} parameters → ${outDir}/`);
+  return EXIT.ok;
+}
+
+function runFmt(file: string, source: string, write: boolean, checkOnly: boolean, json: boolean, io: Io): number {
+  const r = parse(source, file);
+  if (r.diagnostics.length) {
+    report(r.diagnostics, source, json, io, { file, ok: false });
+    return EXIT.diagnostics;
+  }
+  const formatted = format(r.program, source);
+  if (checkOnly) {
+    if (formatted !== source) { io.err(`${file}: not formatted`); return EXIT.diagnostics; }
+    io.out(`${file}: formatted`);
+    return EXIT.ok;
+  }
+  if (write) {
+    if (formatted !== source) writeAtomic(file, formatted);
+    return EXIT.ok;
+  }
+  process.stdout.write(formatted);
+  return EXIT.ok;
+}
+
+async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, json: boolean, io: Io): Promise<number> {
+  const graph = lowerOrReport(file, source, opts, json, io);
+  if (!graph) return EXIT.diagnostics;
+  const plan = buildPlan(graph, { seed, source: basename(file) });
+  let given: Record<string, unknown> = {};
+  if (inputsFile) {
+    try {
+      given = JSON.parse(readFileSync(inputsFile, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(`cannot read inputs from '${inputsFile}': ${(e as Error).message}`);
+    }
+  }
+  const inputs: Record<string, HostArray> = {};
+  for (const inp of plan.inputs) {
+    const count = inp.shape.reduce((a, b) => a * b, 1);
+    const type = plan.buffers[inp.buffer]!.type;
+    const g = given[inp.name];
+    if (g === undefined) inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
+    else {
+      if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number')) {
+        throw new UsageError(`input '${inp.name}' in ${inputsFile} must be an array of ${count} numbers (${inp.dtype}[${inp.shape.join(', ')}])`);
+      }
+      inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
+    }
+  }
+  const { nodeDevice } = await import('../runtime/node.js');
+  const { PlanRunner } = await import('../runtime/executor.js');
+  const { device, description } = await nodeDevice();
+  const runner = await PlanRunner.create(device, plan);
+  const t0 = performance.now();
+  const outs = await runner.run(inputs);
+  const ms = performance.now() - t0;
+  runner.destroy();
+  const rows = plan.outputs.map((o) => {
+    const t = outs[o.name]!;
+    let sum = 0;
+    let abs = 0;
+    for (const x of t.data) { sum += x; abs += Math.abs(x); }
+    return { name: o.name, type: `${o.dtype}[${o.shape.join(', ')}]`, shape: o.shape, sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+  });
+  if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
+  else {
+    io.out(`ran ${plan.model} on ${description} (${plan.steps.length} steps, ${ms.toFixed(1)} ms)`);
+    for (const r of rows) io.out(`  ${r.name}: ${r.type}  sum=${r.sum.toPrecision(8)}  mean|x|=${r.meanAbs.toPrecision(6)}  first=[${r.first.map((x) => x.toPrecision(5)).join(', ')}]`);
+  }
+  device.destroy();
+  return EXIT.ok;
+}
+
+function formatCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
+}

@@ -1,0 +1,112 @@
+import ts from 'typescript';
+import type { Plan, PlanIO } from '../runtime/plan.js';
+
+const f = ts.factory;
+
+export interface HostModule {
+  readonly ts: string;
+  readonly dts: string;
+}
+
+const ident = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `_${name.replace(/[^\w$]/g, '_')}`);
+const readonlyMod = [f.createModifier(ts.SyntaxKind.ReadonlyKeyword)];
+const exportMod = [f.createModifier(ts.SyntaxKind.ExportKeyword)];
+
+function arrayType(io: PlanIO): ts.TypeNode {
+  return f.createTypeReferenceNode(io.dtype === 'i32' || io.dtype === 'bool' ? 'Int32Array' : 'Float32Array');
+}
+
+/** `readonly [2, 16, 512]`: the shape as a literal tuple type. */
+function shapeType(shape: readonly number[]): ts.TypeNode {
+  const tuple = f.createTupleTypeNode(shape.map((d) => f.createLiteralTypeNode(f.createNumericLiteral(d))));
+  return f.createTypeOperatorNode(ts.SyntaxKind.ReadonlyKeyword, ts.setEmitFlags(tuple, ts.EmitFlags.SingleLine));
+}
+
+function withDoc<T extends ts.Node>(node: T, text: string): T {
+  return ts.addSyntheticLeadingComment(node, ts.SyntaxKind.MultiLineCommentTrivia, `* ${text} `, true);
+}
+
+function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean): ts.InterfaceDeclaration {
+  return f.createInterfaceDeclaration(exportMod, name, undefined, undefined, ios.map((io) => {
+    const type = outputs
+      ? f.createTypeLiteralNode([
+        f.createPropertySignature(readonlyMod, 'shape', undefined, shapeType(io.shape)),
+        f.createPropertySignature(readonlyMod, 'data', undefined, arrayType(io)),
+      ])
+      : arrayType(io);
+    return withDoc(f.createPropertySignature(readonlyMod, f.createStringLiteral(io.name), undefined, type), `${io.dtype}[${io.shape.join(', ')}]`);
+  }));
+}
+
+function shapesConst(name: string, ios: readonly PlanIO[]): ts.VariableStatement {
+  const obj = f.createObjectLiteralExpression(ios.map((io) => f.createPropertyAssignment(
+    f.createStringLiteral(io.name),
+    f.createArrayLiteralExpression(io.shape.map((d) => f.createNumericLiteral(d))),
+  )));
+  return f.createVariableStatement(exportMod, f.createVariableDeclarationList(
+    [f.createVariableDeclaration(name, undefined, undefined, f.createAsExpression(obj, f.createTypeReferenceNode('const')))],
+    ts.NodeFlags.Const,
+  ));
+}
+
+/**
+ * The typed host module for a plan, built with the TypeScript compiler API: input and
+ * output interfaces whose shapes are literal types, and a class that loads the plan
+ * onto a GPUDevice and runs it. The `.d.ts` comes from the same source.
+ */
+export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runtime'): HostModule {
+  const cls = ident(plan.model);
+  const inT = `${cls}Inputs`;
+  const outT = `${cls}Outputs`;
+  const any = (e: ts.Expression, t: string) => f.createAsExpression(f.createAsExpression(e, f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword)), f.createTypeReferenceNode(t));
+  const statements: ts.Statement[] = [
+    f.createImportDeclaration(undefined, f.createImportClause(false, undefined, f.createNamedImports([
+      f.createImportSpecifier(false, undefined, f.createIdentifier('PlanRunner')),
+      f.createImportSpecifier(true, undefined, f.createIdentifier('RunnerOptions')),
+      f.createImportSpecifier(true, undefined, f.createIdentifier('HostArray')),
+    ])), f.createStringLiteral(runtimeModule)),
+    f.createImportDeclaration(undefined, f.createImportClause(false, f.createIdentifier('plan'), undefined), f.createStringLiteral(`./${planFile}`),
+      f.createImportAttributes(f.createNodeArray([f.createImportAttribute(f.createIdentifier('type'), f.createStringLiteral('json'))]))),
+    withDoc(shapesConst('inputShapes', plan.inputs), `Input shapes of ${plan.model}.`),
+    withDoc(shapesConst('outputShapes', plan.outputs), `Output shapes of ${plan.model}.`),
+    ioInterface(inT, plan.inputs, false),
+    ioInterface(outT, plan.outputs, true),
+    withDoc(f.createClassDeclaration(exportMod, cls, undefined, undefined, [
+      f.createConstructorDeclaration([f.createModifier(ts.SyntaxKind.PrivateKeyword)], [
+        f.createParameterDeclaration([f.createModifier(ts.SyntaxKind.PrivateKeyword), f.createModifier(ts.SyntaxKind.ReadonlyKeyword)], undefined, 'runner', undefined, f.createTypeReferenceNode('PlanRunner')),
+      ], f.createBlock([])),
+      withDoc(f.createMethodDeclaration([f.createModifier(ts.SyntaxKind.StaticKeyword), f.createModifier(ts.SyntaxKind.AsyncKeyword)], undefined, 'load', undefined, undefined, [
+        f.createParameterDeclaration(undefined, undefined, 'device', undefined, f.createTypeReferenceNode('GPUDevice')),
+        f.createParameterDeclaration(undefined, undefined, 'options', f.createToken(ts.SyntaxKind.QuestionToken), f.createTypeReferenceNode('RunnerOptions')),
+      ], f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(cls)]), f.createBlock([
+        f.createReturnStatement(f.createNewExpression(f.createIdentifier(cls), undefined, [
+          f.createAwaitExpression(f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('PlanRunner'), 'create'), undefined, [
+            f.createIdentifier('device'), f.createIdentifier('plan'), f.createIdentifier('options'),
+          ])),
+        ])),
+      ], true)), 'Validates the plan, creates buffers and pipelines on `device` and initialises parameters.'),
+      withDoc(f.createMethodDeclaration([f.createModifier(ts.SyntaxKind.AsyncKeyword)], undefined, 'run', undefined, undefined, [
+        f.createParameterDeclaration(undefined, undefined, 'inputs', undefined, f.createTypeReferenceNode(inT)),
+      ], f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(outT)]), f.createBlock([
+        f.createReturnStatement(any(f.createParenthesizedExpression(f.createAwaitExpression(f.createCallExpression(
+          f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'run'), undefined,
+          [any(f.createIdentifier('inputs'), 'Record<string, HostArray>')],
+        ))), outT)),
+      ], true)), 'Runs one forward pass.'),
+      withDoc(f.createMethodDeclaration(undefined, undefined, 'destroy', undefined, undefined, [], f.createKeywordTypeNode(ts.SyntaxKind.VoidKeyword), f.createBlock([
+        f.createExpressionStatement(f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'destroy'), undefined, [])),
+      ], true)), 'Releases the GPU buffers.'),
+    ]), `${plan.model}, compiled by mdc from ${plan.source || 'a .model file'}.`),
+    f.createExportDefault(f.createIdentifier(cls)),
+  ];
+  const file = f.createSourceFile(statements, f.createToken(ts.SyntaxKind.EndOfFileToken), ts.NodeFlags.None);
+  const printer = ts.createPrinter({ newLine: ts.NewLineKind.LineFeed });
+  const header = `// Generated by mdc from ${plan.source || 'a .model file'}. Do not edit.\n`;
+  const source = header + printer.printFile(file);
+  const dts = ts.transpileDeclaration(source, {
+    fileName: `${plan.model}.ts`,
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, resolveJsonModule: true },
+    reportDiagnostics: false,
+  }).outputText;
+  return { ts: source, dts };
+}
