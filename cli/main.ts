@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { emitHost } from '../codegen/host.js';
 import { buildPlan } from '../codegen/plan.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
@@ -211,11 +210,13 @@ function writeAtomic(path: string, data: string) {
   renameSync(tmp, path);
 }
 
-function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, json: boolean, io: Io): number {
+async function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
   const plan = buildPlan(graph, { seed, source: basename(file) });
   const planFile = `${plan.model}.plan.json`;
+  // The TypeScript compiler is large: load it only when a host module is emitted.
+  const { emitHost } = await import('../codegen/host.js');
   const host = emitHost(plan, planFile);
   mkdirSync(join(outDir, 'kernels'), { recursive: true });
   const written: string[] = [];
@@ -249,7 +250,7 @@ function runFmt(file: string, source: string, write: boolean, checkOnly: boolean
     if (formatted !== source) writeAtomic(file, formatted);
     return EXIT.ok;
   }
-  process.stdout.write(formatted);
+  io.out(formatted.replace(/\n$/, ''));
   return EXIT.ok;
 }
 

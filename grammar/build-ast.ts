@@ -43,12 +43,19 @@ export class AstBuilder {
 
   /** Doc comments (`///`) directly above a declaration, separated only by whitespace. */
   private docFor(start: number): string | undefined {
+    // Last doc comment ending at or before `start` (docs are in source order), then walk back.
+    let lo = 0;
+    let hi = this.docs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.docs[mid]!.end <= start) lo = mid + 1;
+      else hi = mid;
+    }
     const lines: string[] = [];
     let cursor = start;
-    for (let i = this.docs.length - 1; i >= 0; i--) {
+    for (let i = lo - 1; i >= 0; i--) {
       const d = this.docs[i]!;
-      if (d.end > cursor) continue;
-      if (this.source.slice(d.end, cursor).trim() !== '') break;
+      if (!/^\s*$/.test(this.source.slice(d.end, cursor))) break;
       lines.unshift(d.text.replace(/^\/\/\/ ?/, ''));
       cursor = d.start;
     }

@@ -66,7 +66,7 @@ const POW = `fn pow_signed(a: f32, b: f32) -> f32 {
   if (b == 0.0) { return 1.0; }
   let m = pow(abs(a), b);
   if (a < 0.0 && b == floor(b)) { return select(m, -m, (i32(b) & 1) == 1); }
-  if (a < 0.0) { return 0.0 / 0.0; }
+  if (a < 0.0) { return (a - a) / (a - a); } // a NaN at run time: a constant 0.0 / 0.0 is a shader-creation error
   return m;
 }`;
 

@@ -1,0 +1,48 @@
+/**
+ * Keeps the folders' dependencies pointing one way (STYLE.md), and prints the line
+ * budget per folder so growth stays visible:
+ *   diagnostics ← grammar ← compiler ← codegen; runtime imports nothing of the compiler;
+ *   cli (and later lsp, plugin) are adapters over everything.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname } from 'node:path';
+
+const ALLOWED: Record<string, string[]> = {
+  diagnostics: [],
+  grammar: ['diagnostics'],
+  compiler: ['diagnostics', 'grammar'],
+  runtime: [],
+  codegen: ['diagnostics', 'compiler', 'runtime'],
+  cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime'],
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const root = resolve('.');
+const problems: string[] = [];
+const budget: [string, number, number][] = [];
+for (const folder of Object.keys(ALLOWED)) {
+  let lines = 0;
+  const list = files(folder);
+  for (const f of list) {
+    const text = readFileSync(f, 'utf8');
+    lines += text.split('\n').length;
+    for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      const target = relative(root, resolve(dirname(f), m[1]!)).split('/')[0]!;
+      if (target !== folder && !ALLOWED[folder]!.includes(target)) problems.push(`${f}: imports ${m[1]} (${folder} may not depend on ${target})`);
+    }
+  }
+  budget.push([folder, list.length, lines]);
+}
+console.log('line budget:');
+for (const [f, n, l] of budget) console.log(`  ${f.padEnd(12)} ${String(n).padStart(3)} files ${String(l).padStart(6)} lines`);
+if (problems.length) {
+  console.error(`dependency rule broken:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('dependencies point one way: ok');

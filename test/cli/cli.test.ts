@@ -1,0 +1,152 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.js';
+
+const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16'];
+
+async function mdc(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'mdc-cli-'));
+}
+
+function readTree(dir: string, prefix = ''): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const rel = join(prefix, e.name);
+    if (e.isDirectory()) Object.assign(files, readTree(dir, rel));
+    else files[rel] = readFileSync(join(dir, rel), 'utf8');
+  }
+  return files;
+}
+
+describe('mdc CLI', () => {
+  it('prints help for every command and exits 0', async () => {
+    for (const cmd of ['check', 'compile', 'fmt', 'run']) {
+      const r = await mdc(cmd, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Usage: mdc ${cmd}`);
+    }
+    const top = await mdc('--help');
+    expect(top.code).toBe(0);
+    expect(top.out).toMatch(/Commands:/);
+  });
+
+  it('exits 2 on usage errors', async () => {
+    expect((await mdc()).code).toBe(2);
+    expect((await mdc('frobnicate')).code).toBe(2);
+    expect((await mdc('check')).code).toBe(2);
+    expect((await mdc('check', 'samples/mlp.model', '--bogus')).code).toBe(2);
+    expect((await mdc('check', 'does/not/exist.model')).err).toContain("cannot read 'does/not/exist.model': no such file");
+    expect((await mdc('run', 'samples/mlp.model', '--seed', '-3')).code).toBe(2);
+    expect((await mdc('check', 'samples/mlp.model', '--set', 'hidden')).err).toContain('--set expects NAME=NUMBER');
+  });
+
+  it('checks every sample cleanly', async () => {
+    for (const s of SAMPLES) {
+      const r = await mdc('check', `samples/${s}.model`);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('prints located, coded diagnostics with the source line and a caret, and exits 1', async () => {
+    const dir = tmp();
+    const f = join(dir, 'bad.model');
+    writeFileSync(f, 'model M(x: f32[4, 8]) -> f32[4, 8] {\n  return x @ x\n}\n');
+    const r = await mdc('check', f);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${f}:2:10: error MDC0203: matmul contraction dims differ: f32[4, 8] @ f32[4, 8] (8 ≠ 4)`);
+    expect(r.err).toContain(' 2 |   return x @ x');
+    expect(r.err).toMatch(/\|\s{10}\^/);
+    const j = await mdc('check', f, '--json');
+    expect(j.code).toBe(1);
+    const parsed = JSON.parse(j.out) as { diagnostics: { code: string; line: number; col: number }[] };
+    expect(parsed.diagnostics).toEqual([expect.objectContaining({ code: 'MDC0203', line: 2, col: 10 })]);
+  });
+
+  it('treats any file name like a .model file', async () => {
+    const dir = tmp();
+    copyFileSync('samples/mlp.model', join(dir, 'net.dsl'));
+    copyFileSync('samples/mlp.model', join(dir, 'net.model'));
+    expect((await mdc('compile', join(dir, 'net.dsl'), '-o', join(dir, 'a'))).code).toBe(0);
+    expect((await mdc('compile', join(dir, 'net.model'), '-o', join(dir, 'b'))).code).toBe(0);
+    const a = readTree(join(dir, 'a'));
+    const b = readTree(join(dir, 'b'));
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    for (const k of Object.keys(a)) expect(a[k]!.replaceAll('net.dsl', 'net.model')).toBe(b[k]);
+  });
+
+  it('compiles every sample to kernels, a plan and a typed host module, byte-identically twice', async () => {
+    for (const s of SAMPLES) {
+      const dir = tmp();
+      const r1 = await mdc('compile', `samples/${s}.model`, '-o', join(dir, '1'));
+      const r2 = await mdc('compile', `samples/${s}.model`, '-o', join(dir, '2'));
+      expect(r1.code, r1.err).toBe(0);
+      expect(r2.code).toBe(0);
+      const t1 = readTree(join(dir, '1'));
+      const t2 = readTree(join(dir, '2'));
+      expect(t2).toEqual(t1);
+      const names = Object.keys(t1);
+      expect(names.some((n) => n.endsWith('.plan.json'))).toBe(true);
+      expect(names.some((n) => n.endsWith('.d.ts'))).toBe(true);
+      expect(names.some((n) => /^kernels\/k\d{3}_\w+\.wgsl$/.test(n))).toBe(true);
+    }
+  });
+
+  it('formats idempotently, and --check reports unformatted files', async () => {
+    const dir = tmp();
+    const f = join(dir, 'messy.model');
+    writeFileSync(f, 'config C {a=1,b=2}  // sizes\nmodel M(x: f32[a,b])->f32[a,b]{return -(x+x)*x}\n');
+    expect((await mdc('fmt', '--check', f)).code).toBe(1);
+    const once = await mdc('fmt', f);
+    writeFileSync(f, once.out + '\n');
+    expect(once.out).toContain('// sizes');
+    expect((await mdc('fmt', '--check', f)).code).toBe(0);
+    for (const s of SAMPLES) expect((await mdc('fmt', '--check', `samples/${s}.model`)).code).toBe(0);
+  });
+
+  it('refuses to format a file with syntax errors and leaves it untouched', async () => {
+    const dir = tmp();
+    const f = join(dir, 'broken.model');
+    const text = 'model M(x: f32[4]) -> f32[4] {\n  return x +\n}\n';
+    writeFileSync(f, text);
+    const r = await mdc('fmt', '--write', f);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/broken\.model:3:1: error MDC0002/);
+    expect(readFileSync(f, 'utf8')).toBe(text);
+  });
+
+  it('gives garbage input exit code 1 and a coded diagnostic, never a stack trace', () => {
+    const dir = tmp();
+    const cases: Record<string, Buffer | string> = {
+      'binary.model': Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)),
+      'nul.model': 'model M\u0000',
+      'comment.model': 'config C { a = 1 }\n/* never closed',
+      'deep.model': `config C { a = ${'('.repeat(5000)}1${')'.repeat(5000)} }`,
+      'ident.model': `config C { ${'x'.repeat(100_000)} = }`,
+    };
+    for (const [name, data] of Object.entries(cases)) {
+      writeFileSync(join(dir, name), data);
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'check', join(dir, name)], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, `${name}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`${name}:\\d+:\\d+: error MDC\\d{4}: `));
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
+
+  it('runs as a real process with the documented exit codes', () => {
+    const ok = execFileSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'check', 'samples/gpt2.model'], { encoding: 'utf8' });
+    expect(ok).toContain('samples/gpt2.model: ok');
+    const usage = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'compile'], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+  });
+});

@@ -1,0 +1,198 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Numerical tests on WebGPU: one shared device per test file, a `runBoth` that runs a
+ * model source on the device and on the CPU oracle with the same inputs and parameters,
+ * and the error measures the tests assert on.
+ *
+ * Vitest gives each test file its own module graph, so the cached device below is
+ * "one device per file": never create another one in a test.
+ */
+import { buildPlan } from '../../codegen/plan.js';
+import { lower, type FrontendOptions } from '../../compiler/compile.js';
+import type { Graph } from '../../compiler/ir.js';
+import { interpret } from '../../compiler/reference/interpret.js';
+import type { RefTensor } from '../../compiler/reference/tensor.js';
+import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type Tensor } from '../../runtime/index.js';
+import { describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
+
+/** Under CI a missing adapter is a failure, never a skip: a green CI must mean the kernels ran. */
+export const GPU_REQUIRED = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
+
+export interface GpuStatus {
+  /** True only when there is no adapter and we are not under CI. */
+  readonly skip: boolean;
+  /** The adapter's description, or why there is none. */
+  readonly detail: string;
+  /** A suite title that says why it was skipped, when it is. */
+  title(name: string): string;
+}
+
+/**
+ * The `GPU` instance is held here for the file's lifetime: Dawn aborts at a random later
+ * dispatch when the garbage collector frees the instance under a live device.
+ */
+let adapterPromise: Promise<{ gpu?: GPU; adapter?: GPUAdapter; reason?: string }> | undefined;
+let devicePromise: Promise<GPUDevice> | undefined;
+
+function findAdapter() {
+  adapterPromise ??= (async () => {
+    try {
+      const gpu = await nodeGPU();
+      const adapter = await gpu.requestAdapter();
+      return adapter ? { gpu, adapter } : { gpu, reason: 'requestAdapter() returned null (no Vulkan driver? run scripts/ensure-vulkan.sh)' };
+    } catch (e) {
+      return { reason: `the webgpu package failed to load: ${(e as Error).message}` };
+    }
+  })();
+  return adapterPromise;
+}
+
+/** Probes for an adapter once per file; call at the top level to decide skip-or-run. */
+export async function gpuStatus(): Promise<GpuStatus> {
+  const { adapter, reason } = await findAdapter();
+  const skip = !adapter && !GPU_REQUIRED;
+  const detail = adapter ? describeAdapter(adapter) : reason!;
+  return { skip, detail, title: (name) => (skip ? `${name} [SKIPPED: no WebGPU adapter: ${detail}]` : name) };
+}
+
+/** The file's one device. Throws (so every test fails) when there is no adapter. */
+export function sharedDevice(): Promise<GPUDevice> {
+  devicePromise ??= (async () => {
+    const { adapter, reason } = await findAdapter();
+    if (!adapter) throw new Error(`no WebGPU adapter${GPU_REQUIRED ? ' and CI=true requires one' : ''}: ${reason}`);
+    return requestDevice(adapter);
+  })();
+  return devicePromise;
+}
+
+// ---------------------------------------------------------------- running a model on both
+
+export interface RunOptions extends FrontendOptions {
+  /** Plan seed: parameters are initialised from it and their names. */
+  readonly seed?: number;
+  /** Inputs by name; inputs not given are seeded random (floats in [-1, 1), ints in [0, max)). */
+  readonly inputs?: Readonly<Record<string, HostArray>>;
+  /** Seed for the random inputs. */
+  readonly inputSeed?: number;
+}
+
+export interface BothResult {
+  readonly graph: Graph;
+  readonly plan: Plan;
+  readonly inputs: Readonly<Record<string, HostArray>>;
+  /** The parameter values both sides used, by name. */
+  readonly params: ReadonlyMap<string, Float32Array>;
+  readonly gpu: Readonly<Record<string, Tensor>>;
+  readonly cpu: Readonly<Record<string, RefTensor>>;
+  /** Wall time of the GPU side (pipeline creation + one run), for budgeting the suite. */
+  readonly gpuMs: number;
+}
+
+const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Compiles `source`, fails loudly on any diagnostic. */
+export function compileOrThrow(source: string, opts: FrontendOptions = {}): Graph {
+  const r = lower(source, 'test.model', opts);
+  if (!r.graph) {
+    const ds = r.diagnostics.map((d) => `  ${d.span.line}:${d.span.col} ${d.code} ${d.message}`).join('\n');
+    throw new Error(`model does not compile:\n${ds}\n--- source ---\n${source}`);
+  }
+  return r.graph;
+}
+
+/**
+ * lower → buildPlan → PlanRunner on the shared device, and the CPU oracle on the same
+ * inputs, with parameters from `initValues(init, count, plan.seed, name)`: exactly the
+ * values the runner uploads.
+ */
+export async function runBoth(source: string, opts: RunOptions = {}): Promise<BothResult> {
+  const { seed = 7, inputSeed = 11, inputs: given = {}, ...frontend } = opts;
+  const graph = compileOrThrow(source, frontend);
+  const plan = buildPlan(graph, { seed });
+  const inputs: Record<string, HostArray> = {};
+  for (const io of plan.inputs) {
+    const type = plan.buffers[io.buffer]!.type;
+    inputs[io.name] = given[io.name] ?? randomInput(type, count(io.shape), inputSeed, io.name, io.max ?? 2);
+  }
+  const params = new Map<string, Float32Array>();
+  for (const b of plan.buffers) if (b.role === 'param') params.set(b.name, initValues(b.init!, count(b.shape), plan.seed, b.name));
+
+  const device = await sharedDevice();
+  const t0 = performance.now();
+  // The runner initialises parameters itself from the plan's seed: that is part of what is tested.
+  const runner = await PlanRunner.create(device, plan);
+  let gpu: Record<string, Tensor>;
+  try {
+    gpu = await runner.run(inputs);
+  } finally {
+    runner.destroy();
+  }
+  const gpuMs = performance.now() - t0;
+  const cpu = interpret(graph, inputs, (name) => params.get(name)!);
+  return { graph, plan, inputs, params, gpu, cpu, gpuMs };
+}
+
+// ---------------------------------------------------------------- error measures
+
+export interface ErrorStats {
+  /** ‖gpu − cpu‖₂ / ‖cpu‖₂ over finite reference values (the absolute norm when ‖cpu‖₂ = 0). */
+  readonly rel: number;
+  /** max |gpu − cpu| over finite reference values. */
+  readonly maxAbs: number;
+  /** Positions where one side is NaN/±∞ and the other is not the same non-finite value. */
+  readonly nonFiniteMismatches: number;
+  readonly count: number;
+}
+
+/** Relative L2 and max-abs error of `actual` against the float64 oracle `expected`. */
+export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number>): ErrorStats {
+  if (actual.length !== expected.length) throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
+  let num = 0;
+  let den = 0;
+  let maxAbs = 0;
+  let bad = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (!Number.isFinite(e) || !Number.isFinite(a)) {
+      if (!(a === e || (Number.isNaN(a) && Number.isNaN(e)))) bad++;
+      continue;
+    }
+    const d = a - e;
+    num += d * d;
+    den += e * e;
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  const rel = den > 0 ? Math.sqrt(num / den) : Math.sqrt(num);
+  return { rel, maxAbs, nonFiniteMismatches: bad, count: expected.length };
+}
+
+/** Per-output error stats of a `runBoth` result (shapes checked too). */
+export function compareOutputs(r: BothResult): Record<string, ErrorStats> {
+  const out: Record<string, ErrorStats> = {};
+  for (const [name, t] of Object.entries(r.cpu)) {
+    const g = r.gpu[name];
+    if (!g) throw new Error(`GPU run has no output '${name}'`);
+    if (g.shape.join(',') !== t.shape.join(',')) throw new Error(`output '${name}': GPU shape [${g.shape}] vs CPU [${t.shape}]`);
+    out[name] = errorStats(g.data, t.data);
+  }
+  return out;
+}
+
+/** A small seeded generator (mulberry32) for picking test shapes reproducibly. */
+export function seededRandom(seed: number) {
+  let s = seed | 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    /** One of `choices`. */
+    pick: <T>(choices: readonly T[]): T => choices[Math.floor(next() * choices.length)]!,
+    /** An integer in [lo, hi]. */
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+  };
+}
