@@ -47,9 +47,9 @@ interface Frame {
   readonly syms: Map<string, Dim>;
   readonly prefix: string;
   readonly callCounts: Map<string, number>;
+  /** Names whose definition failed: uses of them are silent, so one mistake is reported once. */
+  readonly poisoned: Set<string>;
 }
-
-class Abort extends Error {}
 
 /** Unrolling `repeat` beyond this many graph nodes would exhaust memory long before codegen could use the graph. */
 export const MAX_GRAPH_NODES = 200_000;
@@ -116,7 +116,7 @@ export class Elaborator {
   }
 
   private newFrame(decl: A.FunctionDecl, prefix: string): Frame {
-    return { decl, scope: new Map(), syms: new Map(), prefix, callCounts: new Map() };
+    return { decl, scope: new Map(), syms: new Map(), prefix, callCounts: new Map(), poisoned: new Set() };
   }
 
   /**
@@ -188,16 +188,19 @@ export class Elaborator {
     }
   }
 
+  /**
+   * Statements after a failed one are still checked: the failed statement's names are
+   * poisoned, so independent mistakes are all reported and dependent ones are not.
+   */
   private body(f: Frame): Value[] | undefined {
-    try {
-      for (const s of f.decl.body) {
-        if (s.kind === 'return') return this.ret(s, f);
-        if (s.kind === 'param') this.param(s, f);
-        else this.let(s, f);
+    let ok = true;
+    for (const s of f.decl.body) {
+      if (s.kind === 'return') {
+        const out = this.ret(s, f);
+        return ok ? out : undefined;
       }
-    } catch (e) {
-      if (e instanceof Abort) return undefined;
-      throw e;
+      const done = s.kind === 'param' ? this.param(s, f) : this.let(s, f);
+      if (!done) ok = false;
     }
     const end = f.decl.bodySpan;
     this.err({ ...end, start: end.end - 1, line: end.endLine, col: end.endCol - 1 }, 'MDC0113', f.decl.kind, f.decl.name.name);
@@ -227,14 +230,28 @@ export class Elaborator {
     return ok ? vals : undefined;
   }
 
-  private param(s: A.ParamStmt, f: Frame) {
+  private poison(f: Frame, names: readonly A.Ident[]): false {
+    for (const n of names) {
+      f.poisoned.add(n.name);
+      f.scope.delete(n.name);
+    }
+    return false;
+  }
+
+  private bindName(f: Frame, name: string, v: Val) {
+    f.poisoned.delete(name);
+    f.scope.set(name, v);
+  }
+
+  private param(s: A.ParamStmt, f: Frame): boolean {
     if (f.scope.has(s.name.name)) this.err(s.name.span, 'MDC0102', 'name', s.name.name, firstDefinition(f.decl, s.name.name));
     const type = this.typeOf(s.type, f, undefined, 'param');
-    if (!type) throw new Abort();
+    if (!type) return this.poison(f, [s.name]);
     const init = s.init ? this.init(s.init, f) : defaultInit(type);
-    if (!init) throw new Abort();
+    if (!init) return this.poison(f, [s.name]);
     const name = f.prefix ? `${f.prefix}.${s.name.name}` : s.name.name;
-    f.scope.set(s.name.name, { kind: 'tensor', v: this.builder.addValue({ type, kind: 'param', name, init }) });
+    this.bindName(f, s.name.name, { kind: 'tensor', v: this.builder.addValue({ type, kind: 'param', name, init }) });
+    return true;
   }
 
   private init(e: A.Expr, f: Frame): InitSpec | undefined {
@@ -258,30 +275,32 @@ export class Elaborator {
     }
   }
 
-  private let(s: A.LetStmt, f: Frame) {
+  private let(s: A.LetStmt, f: Frame): boolean {
     for (const [i, n] of s.names.entries()) {
-      if (this.env.consts.has(n.name) && !f.scope.has(n.name)) { this.err(n.span, 'MDC0129', n.name); throw new Abort(); }
+      if (this.env.consts.has(n.name) && !f.scope.has(n.name) && !f.poisoned.has(n.name)) { this.err(n.span, 'MDC0129', n.name); return this.poison(f, s.names); }
       const twice = s.names.slice(0, i).some((m) => m.name === n.name);
       if ((s.isLet && f.scope.has(n.name)) || twice) this.err(n.span, 'MDC0102', 'name', n.name, firstDefinition(f.decl, n.name));
-      if (!s.isLet && !f.scope.has(n.name)) { this.err(n.span, 'MDC0123', n.name); throw new Abort(); }
+      if (!s.isLet && !f.scope.has(n.name) && !f.poisoned.has(n.name)) { this.err(n.span, 'MDC0123', n.name); return this.poison(f, s.names); }
     }
     const v = this.expr(s.value, f);
-    if (!v) throw new Abort();
+    if (!v) return this.poison(f, s.names);
     if (s.names.length === 1) {
-      if (v.kind === 'tuple') { this.err(s.span, 'MDC0114', 1, v.items.length); throw new Abort(); }
-      f.scope.set(s.names[0]!.name, v);
-      return;
+      if (v.kind === 'tuple') { this.err(s.span, 'MDC0114', 1, v.items.length); return this.poison(f, s.names); }
+      this.bindName(f, s.names[0]!.name, v);
+      return true;
     }
     if (v.kind !== 'tuple' || v.items.length !== s.names.length) {
       this.err(s.value.span, 'MDC0114', s.names.length, v.kind === 'tuple' ? v.items.length : 1);
-      throw new Abort();
+      return this.poison(f, s.names);
     }
-    s.names.forEach((n, i) => f.scope.set(n.name, v.items[i]!));
+    s.names.forEach((n, i) => this.bindName(f, n.name, v.items[i]!));
+    return true;
   }
 
   private lookup(e: A.NameRef, f: Frame): Val | undefined {
     const local = f.scope.get(e.name);
     if (local) return local;
+    if (f.poisoned.has(e.name)) return undefined; // its definition's error was reported
     const sym = f.syms.get(e.name);
     if (sym) return { kind: 'dim', d: sym };
     const c = this.env.consts.get(e.name);

@@ -39,7 +39,7 @@ export class PlanRunner {
     const seed = opts.seed ?? plan.seed;
     const tooBig = plan.buffers.find((b) => b.bytes > device.limits.maxStorageBufferBindingSize);
     if (tooBig) {
-      throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize})`);
+      throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
     }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dimValue } from '../../compiler/dims.js';
 import { compareOutputs, gpuStatus, runBoth } from '../support/gpu.js';
@@ -35,5 +37,22 @@ describe.skipIf(status.skip)(status.title('samples on WebGPU against the CPU ora
     expect(out.outputs[0]!.type).toBe('f32[8, 10]');
     // Softmax rows sum to one: 8 rows.
     expect(out.outputs[0]!.sum).toBeCloseTo(8, 4);
+  });
+
+  it('mdc run takes given inputs from a JSON file and refuses ones of the wrong size', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-run-'));
+    const good = join(dir, 'in.json');
+    writeFileSync(good, JSON.stringify({ x: Array.from({ length: 8 * 64 }, () => 0) }));
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', good, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    expect(p.status, p.stderr).toBe(0);
+    const out = JSON.parse(p.stdout) as { outputs: { first: number[] }[] };
+    // Zero input and zero biases: every logit is zero, so softmax is uniform over 10 classes.
+    expect(out.outputs[0]!.first.map((x) => Number(x.toFixed(6)))).toEqual([0.1, 0.1, 0.1, 0.1]);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ x: [1, 2, 3] }));
+    const q = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', bad], { encoding: 'utf8', timeout: 120_000 });
+    expect(q.status).toBe(2);
+    expect(q.stderr).toContain("input 'x' in");
+    expect(q.stderr).toContain('must be an array of 512 numbers (f32[8, 64])');
   });
 });
