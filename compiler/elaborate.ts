@@ -586,6 +586,7 @@ export class Elaborator {
         if (v.kind === 'tensor') return v.v;
         const n = v.kind === 'num' ? v.n : intOf(v);
         if (n === undefined || !dtype) return fail('a tensor');
+        if ((dtype === 'i32' || dtype === 'bool') && !Number.isInteger(n)) return fail(`an integer (the other operand is ${dtype})`);
         return this.builder.addValue({ type: { dtype, dims: [] }, kind: 'const', scalar: n });
       }
       case 'tensors': {

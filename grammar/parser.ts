@@ -326,7 +326,11 @@ class MdcParser extends CstParser {
   });
 
   callOrName = this.RULE('callOrName', () => {
-    this.CONSUME(T.Identifier);
+    // `where` is also the op where(cond, a, b); as a callee it is always followed by '('.
+    this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      { GATE: () => this.LA(2).tokenType === T.LParen, ALT: () => this.CONSUME(T.Where, { LABEL: 'Identifier' }) },
+    ]);
     this.OPTION(() => {
       this.CONSUME(T.LParen);
       this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg) });

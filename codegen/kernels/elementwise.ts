@@ -58,7 +58,7 @@ function binaryExpr(op: string, isInt: boolean): string {
     case 'maximum': return 'max(a, b)';
     case 'minimum': return 'min(a, b)';
     // WGSL pow is undefined for negative bases; integral exponents keep their sign rule.
-    case 'pow': return isInt ? 'i32(pow_signed(f32(a), f32(b)))' : 'pow_signed(a, b)';
+    case 'pow': return isInt ? 'i32(round(pow_signed(f32(a), f32(b))))' : 'pow_signed(a, b)'; // pow is exp2(b·log2 a): 5³ can come out 124.99
     default: throw new Error(`no binary kernel for ${op}`);
   }
 }

@@ -80,8 +80,10 @@ export function attentionKernel(node: Node, g: Graph): KernelSpec {
     `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = 0.0; }`,
     `var m = -3.4028234e38;`,
     `var l = 0.0;`,
-    `let last = ${causal ? `min(qi + ${u32(Sk - Sq!)}, ${u32(Sk - 1)})` : u32(Sk - 1)};`,
-    `for (var j = 0u; j <= last; j = j + 1u) {`,
+    // Signed: with Sq > Sk the first queries see no key at all (their rows are zero).
+    `let last = ${causal ? `min(i32(qi) + ${Sk - Sq!}, ${Sk - 1})` : `${Sk - 1}`};`,
+    `for (var jj = 0; jj <= last; jj = jj + 1) {`,
+    `  let j = u32(jj);`,
     hasMask ? `  if (mask[b * ${u32(Sk)} + j] == ${maskZero}) { continue; }` : '',
     `  let kbase = (b * ${u32(Sk)} + j) * ${u32(KW)} + kvh * ${u32(Dh)};`,
     `  var s = 0.0;`,
@@ -117,7 +119,7 @@ export function topkKernel(node: Node, g: Graph): KernelSpec {
     `  var bi = -1;`,
     `  for (var j = 0; j < ${n}; j = j + 1) {`,
     `    let xv = x[base + u32(j)];`,
-    `    let after = xv < pv || (xv == pv && j > pi);`,
+    `    let after = t == 0u || xv < pv || (xv == pv && j > pi);`, // the first pass takes anything: +inf is not below the sentinel
     `    if (after && (bi < 0 || xv > bv)) { bv = xv; bi = j; }`,
     `  }`,
     `  vals[i * ${u32(K)} + t] = bv;`,

@@ -8,6 +8,8 @@ function reduction(name: string, doc: string): OpDef {
     infer: (c) => {
       const x = c.tensor('x');
       if (!requireRank(c, x, 1)) return undefined;
+      // An integer mean would have to round: ask for a cast instead of guessing how.
+      if (name === 'mean' && !requireFloat(c, 'x', x)) return undefined;
       const axis = normAxis(c, c.int('axis'), x.dims.length);
       if (axis === undefined) return undefined;
       c.set('axis', axis);

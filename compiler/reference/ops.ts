@@ -41,7 +41,9 @@ function powSigned(a: number, b: number): number {
 }
 
 const BINARY: Record<string, (a: number, b: number, int: boolean) => number> = {
-  add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b,
+  // i32 arithmetic wraps (two's complement), as WGSL's does.
+  add: (a, b, int) => (int ? (a + b) | 0 : a + b), sub: (a, b, int) => (int ? (a - b) | 0 : a - b),
+  mul: (a, b, int) => (int ? Math.imul(a, b) : a * b),
   div: (a, b, int) => (int ? (b === 0 ? 0 : trunc32(a / b)) : a / b),
   pow: (a, b, int) => (int ? trunc32(powSigned(a, b)) : powSigned(a, b)),
   maximum: (a, b) => Math.max(a, b), minimum: (a, b) => Math.min(a, b),

@@ -12,7 +12,7 @@ import { lower, type FrontendOptions } from '../../compiler/compile.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import type { RefTensor } from '../../compiler/reference/tensor.js';
-import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type Tensor } from '../../runtime/index.js';
+import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type PlanInit, type Tensor } from '../../runtime/index.js';
 import { describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
 
 /** Under CI a missing adapter is a failure, never a skip: a green CI must mean the kernels ran. */
@@ -74,6 +74,11 @@ export interface RunOptions extends FrontendOptions {
   readonly inputs?: Readonly<Record<string, HostArray>>;
   /** Seed for the random inputs. */
   readonly inputSeed?: number;
+  /**
+   * Parameter values to use instead of the initialisers (given to both sides), e.g. to make
+   * zero-initialised biases non-zero so that adding them is actually checked.
+   */
+  readonly params?: (name: string, count: number, init: PlanInit) => Float32Array | undefined;
 }
 
 export interface BothResult {
@@ -106,8 +111,13 @@ export function compileOrThrow(source: string, opts: FrontendOptions = {}): Grap
  * values the runner uploads.
  */
 export async function runBoth(source: string, opts: RunOptions = {}): Promise<BothResult> {
-  const { seed = 7, inputSeed = 11, inputs: given = {}, ...frontend } = opts;
-  const graph = compileOrThrow(source, frontend);
+  const { seed, inputSeed, inputs, params, ...frontend } = opts;
+  return runGraphBoth(compileOrThrow(source, frontend), { seed, inputSeed, inputs, params });
+}
+
+/** `runBoth` for a graph built directly (ops the surface language cannot reach). */
+export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params'> = {}): Promise<BothResult> {
+  const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
   const plan = buildPlan(graph, { seed });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) {
@@ -115,12 +125,19 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
     inputs[io.name] = given[io.name] ?? randomInput(type, count(io.shape), inputSeed, io.name, io.max ?? 2);
   }
   const params = new Map<string, Float32Array>();
-  for (const b of plan.buffers) if (b.role === 'param') params.set(b.name, initValues(b.init!, count(b.shape), plan.seed, b.name));
+  const overridden = new Map<string, Float32Array>();
+  for (const b of plan.buffers) {
+    if (b.role !== 'param') continue;
+    const mine = override?.(b.name, count(b.shape), b.init!);
+    if (mine) overridden.set(b.name, mine);
+    params.set(b.name, mine ?? initValues(b.init!, count(b.shape), plan.seed, b.name));
+  }
 
   const device = await sharedDevice();
   const t0 = performance.now();
-  // The runner initialises parameters itself from the plan's seed: that is part of what is tested.
-  const runner = await PlanRunner.create(device, plan);
+  // Parameters not overridden are initialised by the runner itself from the plan's seed:
+  // that the oracle's `initValues` copy agrees with it is part of what is tested.
+  const runner = await PlanRunner.create(device, plan, { params: overridden });
   let gpu: Record<string, Tensor>;
   try {
     gpu = await runner.run(inputs);
@@ -130,6 +147,17 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
   const gpuMs = performance.now() - t0;
   const cpu = interpret(graph, inputs, (name) => params.get(name)!);
   return { graph, plan, inputs, params, gpu, cpu, gpuMs };
+}
+
+/** Seeded uniform f32 values in [lo, hi) for hand-made inputs. */
+export function uniformF32(n: number, lo: number, hi: number, seed: number): Float32Array {
+  return initValues({ kind: 'uniform', low: lo, high: hi }, n, seed, `uniform:${lo}:${hi}`);
+}
+
+/** Seeded integers in [lo, hi] for hand-made inputs. */
+export function uniformI32(n: number, lo: number, hi: number, seed: number): Int32Array {
+  const u = initValues({ kind: 'uniform', low: 0, high: 1 }, n, seed, `int:${lo}:${hi}`);
+  return Int32Array.from(u, (x) => Math.min(hi, lo + Math.floor(x * (hi - lo + 1))));
 }
 
 // ---------------------------------------------------------------- error measures

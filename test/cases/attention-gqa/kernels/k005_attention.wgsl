@@ -17,8 +17,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var d = 0u; d < 2u; d = d + 1u) { acc[d] = 0.0; }
   var m = -3.4028234e38;
   var l = 0.0;
-  let last = min(qi + 0u, 4u);
-  for (var j = 0u; j <= last; j = j + 1u) {
+  let last = min(i32(qi) + 0, 4);
+  for (var jj = 0; jj <= last; jj = jj + 1) {
+    let j = u32(jj);
     if (mask[b * 5u + j] == 0) { continue; }
     let kbase = (b * 5u + j) * 4u + kvh * 2u;
     var s = 0.0;
