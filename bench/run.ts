@@ -3,13 +3,15 @@
  * and parsing / checking a generated 10,000-line model. The peer is TypeScript's own
  * parser on a generated TypeScript file of the same line count, measured in the same
  * run, so the ratio survives a noisy shared machine.
- * Writes bench/results/frontend.md and bench/results/frontend.json.
+ * Writes bench/results/frontend.md and bench/results/frontend.json. Needs `npm run build` first
+ * (npm ci does it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import ts from 'typescript';
-import { check } from '../compiler/compile.js';
-import { parse } from '../grammar/parse.js';
+// Measure the shipped build (tsc output in dist/), not the TypeScript sources through tsx's loader.
+const { check } = (await import('../dist/compiler/compile.js' as string)) as typeof import('../compiler/compile.js');
+const { parse } = (await import('../dist/grammar/parse.js' as string)) as typeof import('../grammar/parse.js');
 
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 3 : 15;
