@@ -8,6 +8,9 @@ import type { Diagnostic } from '../diagnostics/messages.js';
 import { format } from '../grammar/format.js';
 import { parse } from '../grammar/parse.js';
 import { randomInput, type HostArray } from '../runtime/index.js';
+import { parseMeshSpec, type Mesh } from '../compiler/sharding/mesh.js';
+import { partition } from '../compiler/sharding/partition.js';
+import { formatPlanReport, planReport } from '../compiler/sharding/report.js';
 
 const VERSION = '0.1.0';
 export const EXIT = { ok: 0, diagnostics: 1, usage: 2 } as const;
@@ -30,6 +33,7 @@ Commands:
   compile FILE -o DIR emit WGSL kernels, a runtime plan and a typed TypeScript host module
   fmt FILE            print the file formatted (--write to rewrite it, --check to test)
   run FILE            compile and run one forward pass on WebGPU
+  plan FILE           partition over a device mesh: layouts, collectives, bytes
 
 Run 'mdc <command> --help' for a command's options.
 Exit codes: 0 success, 1 diagnostics or runtime error, 2 usage error.`,
@@ -71,6 +75,24 @@ Options:
 ${FRONTEND_HELP}`,
 };
 
+HELP['plan'] = `Usage: mdc plan FILE [--mesh AXIS=N,...] [options]
+
+Partitions the model over a device mesh and prints, per device: each input's,
+parameter's and output's layout and block shape, every inserted collective with its
+kind, axis, bytes per device, the reason and the source line that caused it, and
+parameter bytes per device. Layouts come from the annotations in FILE (\`f32[d, ffn@tp]\`,
+block argument and return types) and propagate to the rest of the graph.
+
+Options:
+  --mesh AXIS=N,...  the mesh, e.g. --mesh dp=2,tp=4 (default: the meshes FILE declares)
+${FRONTEND_HELP}
+
+JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
+  values: [{kind, name, type, localShape, bytesPerDevice}],
+  collectives: [{kind, axis, bytesPerDevice, bytes, elements, from, to, reason,
+                 span: {file, line, col, endLine, endCol}, scope}],
+  paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice, diagnostics }`;
+
 const COMMON: ParseArgsConfig['options'] = {
   help: { type: 'boolean', short: 'h' },
   json: { type: 'boolean' },
@@ -84,6 +106,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
   run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' } },
+  plan: { ...COMMON, mesh: { type: 'string' } },
 };
 
 interface Io { out: (s: string) => void; err: (s: string) => void }
@@ -116,7 +139,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   const options = OPTIONS[cmd];
-  if (!options) throw new UsageError(`unknown command '${cmd}'; expected check, compile, fmt or run`);
+  if (!options) throw new UsageError(`unknown command '${cmd}'; expected check, compile, fmt, run or plan`);
   let parsed;
   try {
     parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
@@ -136,6 +159,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case 'check': return runCheck(file, source, frontendOptions(v), json, io);
     case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), json, io);
     case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
+    case 'plan': return runPlan(file, source, frontendOptions(v), json, io);
     default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, json, io);
   }
 }
@@ -171,6 +195,12 @@ function pairs(list: unknown, flag: string): Record<string, number> {
 }
 
 function frontendOptions(v: Record<string, unknown>): FrontendOptions {
+  let mesh: Mesh | undefined;
+  if (v['mesh'] !== undefined) {
+    const m = parseMeshSpec(v['mesh'] as string);
+    if (typeof m === 'string') throw new UsageError(`--mesh: ${m} (expected e.g. --mesh dp=2,tp=4)`);
+    mesh = m;
+  }
   const dims = pairs(v['dim'], 'dim');
   for (const [k, n] of Object.entries(dims)) if (!Number.isInteger(n) || n < 1) throw new UsageError(`--dim ${k} must be a positive integer, got ${n}`);
   return {
@@ -178,7 +208,20 @@ function frontendOptions(v: Record<string, unknown>): FrontendOptions {
     ...(v['model'] ? { model: v['model'] as string } : {}),
     overrides: pairs(v['set'], 'set'),
     dims,
+    ...(mesh ? { mesh: mesh.axes } : {}),
   };
+}
+
+function runPlan(file: string, source: string, opts: FrontendOptions, json: boolean, io: Io): number {
+  const r = lower(source, file, opts);
+  if (!r.graph || !r.env) { report(r.diagnostics, source, json, io, { file, ok: false }); return EXIT.diagnostics; }
+  const mesh: Mesh = { axes: [...r.env.meshAxes].map(([name, size]) => ({ name, size })) };
+  if (!mesh.axes.length) throw new UsageError(`${file} declares no mesh; give one with --mesh, e.g. --mesh dp=2,tp=4`);
+  const p = partition(r.graph, mesh);
+  const rep = planReport(file, r.graph, p);
+  if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
+  else for (const line of formatPlanReport(rep, mesh)) io.out(line);
+  return EXIT.ok;
 }
 
 function report(ds: readonly Diagnostic[], source: string, json: boolean, io: Io, extra: Record<string, unknown> = {}) {

@@ -10,6 +10,8 @@ export interface BindOptions {
   readonly preset?: string;
   /** Command-line overrides (`--set d=128`), applied last. */
   readonly overrides?: Readonly<Record<string, number>>;
+  /** A mesh from the command line (`--mesh dp=2,tp=4`): replaces the file's meshes. */
+  readonly mesh?: readonly { readonly name: string; readonly size: number }[];
 }
 
 /** The global environment: every top-level name, resolved once. */
@@ -18,6 +20,8 @@ export interface Env {
   readonly consts: ReadonlyMap<string, Const>;
   readonly constSpans: ReadonlyMap<string, A.Entry>;
   readonly meshAxes: ReadonlyMap<string, number>;
+  /** Mesh axis → the mesh that declares it ('--mesh' for a command-line mesh). */
+  readonly axisMesh: ReadonlyMap<string, string>;
   readonly meshes: ReadonlyMap<string, A.MeshDecl>;
   readonly blocks: ReadonlyMap<string, A.FunctionDecl>;
   readonly models: ReadonlyMap<string, A.FunctionDecl>;
@@ -183,8 +187,9 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   }
 
   const meshAxes = new Map<string, number>();
+  const axisMesh = new Map<string, string>();
   const axisDecls = new Map<string, A.Ident>();
-  for (const m of meshes.values()) {
+  for (const m of opts.mesh ? [] : meshes.values()) {
     for (const ax of m.axes) {
       const v = evalExpr(ax.size);
       if (v && (v.kind !== 'int' || v.value < 1)) ds.push(diag(file, ax.size.span, 'MDC0210', `mesh axis '${ax.name.name}'`, String(v.value)));
@@ -193,6 +198,7 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
       else {
         axisDecls.set(ax.name.name, ax.name);
         if (v && v.kind === 'int') meshAxes.set(ax.name.name, v.value);
+        axisMesh.set(ax.name.name, m.name.name);
       }
     }
   }
@@ -211,8 +217,9 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
     }
   }
 
+  for (const a of opts.mesh ?? []) { meshAxes.set(a.name, a.size); axisMesh.set(a.name, '--mesh'); }
   checkBlockCycles(file, blocks, models, ds);
-  const env: Env = { file, consts, constSpans: constEntries, meshAxes, meshes, blocks, models, presets, sections };
+  const env: Env = { file, consts, constSpans: constEntries, meshAxes, axisMesh, meshes, blocks, models, presets, sections };
   return { env, diagnostics: ds };
 }
 

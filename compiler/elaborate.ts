@@ -64,6 +64,8 @@ const ANNOTATIONS = ['shard', 'pipeline', 'recompute', 'offload', 'expert'];
 export class Elaborator {
   readonly builder = new GraphBuilder();
   private readonly stack: string[] = [];
+  /** Source line of each input's and parameter's type, for contradiction messages. */
+  private readonly declLines = new Map<number, number>();
 
   constructor(private readonly env: Env, private readonly ds: Diagnostic[], private readonly opts: ElaborateOptions) {}
 
@@ -92,7 +94,9 @@ export class Elaborator {
           if (dimValue(d) === undefined) { this.err(p.type.dims[i]!.span, 'MDC0125', dimToString(d)); return undefined; }
         }
       }
+      if (p.type.partial.length) { this.err(p.type.partial[0]!.span, 'MDC0406', 'a model input', typeNodeText(p.type)); return undefined; }
       inputs.push(this.builder.addValue({ type, kind: 'input', name: p.name.name }));
+      this.declLines.set(inputs[inputs.length - 1]!.id, p.type.span.line);
       frame.scope.set(p.name.name, { kind: 'tensor', v: inputs[inputs.length - 1]! });
     }
     const outs = this.body(frame);
@@ -149,11 +153,55 @@ export class Elaborator {
       axes.push(dn.axes.map((a) => a.name));
       this.checkLayout(dn, d, node, axes);
     });
-    for (const p of node.partial) if (!this.env.meshAxes.has(p.name)) this.err(p.span, 'MDC0403', p.name, this.meshHint(p.name));
+    const partial: string[] = [];
+    for (const p of node.partial) {
+      if (!this.env.meshAxes.has(p.name)) { this.err(p.span, 'MDC0403', p.name, this.meshHint(p.name)); ok = false; }
+      else if (partial.includes(p.name)) { this.err(p.span, 'MDC0409', p.name, typeNodeText(node)); ok = false; }
+      else if (axes.flat().includes(p.name)) { this.err(p.span, 'MDC0407', p.name, typeNodeText(node)); ok = false; }
+      partial.push(p.name);
+    }
+    if (mode === 'param' && node.partial.length) { this.err(node.partial[0]!.span, 'MDC0406', 'a parameter', typeNodeText(node)); ok = false; }
+    if (!this.sameMesh(node)) ok = false;
     if (!ok) return undefined;
-    const hasLayout = axes.some((a) => a.length) || node.partial.length > 0;
-    const layout: Layout | undefined = hasLayout ? { axes, partial: node.partial.map((p) => p.name) } : undefined;
+    const hasLayout = axes.some((a) => a.length) || partial.length > 0;
+    const layout: Layout | undefined = hasLayout ? { axes, partial } : undefined;
     return { dtype: node.dtype.name as DType, dims, ...(layout ? { layout } : {}) };
+  }
+
+  /** All axes of one type come from one mesh. */
+  private sameMesh(node: A.TensorTypeNode): boolean {
+    let first: A.Ident | undefined;
+    for (const a of [...node.dims.flatMap((d) => d.axes), ...node.partial]) {
+      if (!this.env.axisMesh.has(a.name)) continue;
+      if (!first) { first = a; continue; }
+      const m1 = this.env.axisMesh.get(first.name)!;
+      const m2 = this.env.axisMesh.get(a.name)!;
+      if (m1 !== m2) { this.err(a.span, 'MDC0408', typeNodeText(node), first.name, m1, a.name, m2); return false; }
+    }
+    return true;
+  }
+
+  /**
+   * A block argument or return type with a layout asks the value to have that layout.
+   * Two different asks for one value (or an ask that differs from an annotated input's
+   * or parameter's own layout) contradict each other.
+   */
+  private constrain(v: Value, want: TType, span: Span, what: string) {
+    if (!want.layout) return;
+    const rank = v.type.dims.length;
+    const norm = (l: Layout | undefined) => JSON.stringify({ a: Array.from({ length: rank }, (_, i) => l?.axes[i] ?? []), p: l?.partial ?? [] });
+    const prev = this.builder.constraints.get(v.id);
+    const shown = (l: Layout) => printType({ ...v.type, layout: l });
+    if (prev) {
+      if (norm(prev.layout) !== norm(want.layout)) this.err(span, 'MDC0405', what, shown(want.layout), shown(prev.layout), prev.span.line);
+      return;
+    }
+    if (v.kind !== 'op' && v.type.layout && norm(v.type.layout) !== norm(want.layout)) {
+      const decl = this.declLines.get(v.id);
+      this.err(span, 'MDC0405', what, shown(want.layout), shown(v.type.layout), decl ?? span.line);
+      return;
+    }
+    this.builder.constraints.set(v.id, { value: v.id, layout: want.layout, span });
   }
 
   private whereDim(f: Frame, name: string): Dim | undefined {
@@ -225,7 +273,7 @@ export class Elaborator {
       if (want && !sameShape(want, vals[i]!.type)) {
         ok = false;
         this.err(s.values[i]!.span, 'MDC0208', f.decl.name.name, printType(want), printType(vals[i]!.type));
-      }
+      } else if (want) this.constrain(vals[i]!, want, tn.span, `the value ${f.decl.name.name} returns`);
     });
     return ok ? vals : undefined;
   }
@@ -250,7 +298,9 @@ export class Elaborator {
     const init = s.init ? this.init(s.init, f) : defaultInit(type);
     if (!init) return this.poison(f, [s.name]);
     const name = f.prefix ? `${f.prefix}.${s.name.name}` : s.name.name;
-    this.bindName(f, s.name.name, { kind: 'tensor', v: this.builder.addValue({ type, kind: 'param', name, init }) });
+    const pv = this.builder.addValue({ type, kind: 'param', name, init });
+    this.declLines.set(pv.id, s.type.span.line);
+    this.bindName(f, s.name.name, { kind: 'tensor', v: pv });
     return true;
   }
 
@@ -443,6 +493,7 @@ export class Elaborator {
       const want = this.typeOf(p.type, frame, actual, 'input');
       if (!want) return undefined;
       if (!sameShape(want, actual)) return this.err(a.span, 'MDC0209', name, p.name.name, printType(want), printType(actual));
+      this.constrain(a.value.v, want, p.type.span, `argument '${p.name.name}' of ${name}`);
       frame.scope.set(p.name.name, a.value);
     }
     this.stack.push(name);

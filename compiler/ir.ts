@@ -1,6 +1,6 @@
 import type { Span } from '../diagnostics/span.js';
 import type { Dim } from './dims.js';
-import type { TType } from './types.js';
+import type { Layout, TType } from './types.js';
 
 /**
  * The graph IR: SSA values with full types, nodes in topological order.
@@ -40,6 +40,13 @@ export interface Node {
   readonly scope: string;
 }
 
+/** A layout the source asks a value to have (a block argument or return type with a layout). */
+export interface LayoutConstraint {
+  readonly value: number;
+  readonly layout: Layout;
+  readonly span: Span;
+}
+
 export interface Graph {
   readonly name: string;
   readonly values: readonly Value[];
@@ -47,6 +54,7 @@ export interface Graph {
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
   readonly outputNames: readonly string[];
+  readonly constraints: readonly LayoutConstraint[];
 }
 
 /** Collects values and nodes while elaborating; `finish()` freezes them into a Graph. */
@@ -54,6 +62,7 @@ export class GraphBuilder {
   private readonly values: Value[] = [];
   private readonly nodes: Node[] = [];
   readonly inputs: number[] = [];
+  readonly constraints = new Map<number, LayoutConstraint>();
 
   addValue(v: Omit<Value, 'id'>): Value {
     const value = { ...v, id: this.values.length };
@@ -85,6 +94,7 @@ export class GraphBuilder {
       inputs: this.inputs,
       outputs: outputs.map((o) => o.id),
       outputNames,
+      constraints: [...this.constraints.values()],
     });
   }
 }

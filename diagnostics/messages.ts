@@ -67,6 +67,11 @@ export const messages = {
   MDC0402: (dim: string, axes: string, size: number) => `dim ${dim} is not divisible by ${axes} (${size} devices)`,
   MDC0403: (axis: string, meshes: string) => `unknown mesh axis '${axis}'${meshes}`,
   MDC0404: (axis: string, dim: string) => `mesh axis '${axis}' is listed twice for dim ${dim}`,
+  MDC0405: (value: string, here: string, there: string, line: number) => `contradictory layouts for ${value}: ${here} here, but ${there} on line ${line}`,
+  MDC0406: (what: string, type: string) => `${what} holds whole values and cannot be partial: ${type}`,
+  MDC0407: (axis: string, type: string) => `mesh axis '${axis}' both splits a dim and is partial in ${type}`,
+  MDC0408: (type: string, a: string, ma: string, b: string, mb: string) => `${type} mixes axes of two meshes: '${a}' of mesh ${ma} and '${b}' of mesh ${mb}`,
+  MDC0409: (axis: string, type: string) => `mesh axis '${axis}' is listed twice in partial(...) of ${type}`,
   // --- train / infer
   MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
   MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,

@@ -1,0 +1,93 @@
+import type { Graph } from '../ir.js';
+import type { Layout } from '../types.js';
+import { axisSize, normLayout, shapeOf, type Mesh } from './mesh.js';
+import { opSpec, type Letter, type OpSpec } from './specs.js';
+
+/**
+ * Sharding completion: layouts flow from the annotated values to the rest of the graph,
+ * forward and backward through each op's letters (GSPMD-style), until nothing changes.
+ *
+ * - Annotated inputs, params and constrained values are fixed: never overridden.
+ *   Unannotated model inputs are fixed replicated (the caller feeds them whole);
+ *   unannotated params and op results are free.
+ * - A free value's dim takes the axes of the first split it meets, in a fixed order
+ *   (forward sweep: inputs before outputs; backward sweep: outputs before inputs), only
+ *   if the split is legal there (axis unused in the value, count divides the dim and the
+ *   letter's unit). Dims never lose axes, so the sweeps terminate.
+ * - What stays unsplit at the end is replicated.
+ *
+ * Only splits propagate; pending sums (`partial`) arise when partitioning.
+ */
+export interface Completion {
+  /** Per value id: its completed layout (partial only where a constraint says so). */
+  readonly layouts: readonly Layout[];
+  readonly fixed: readonly boolean[];
+  readonly specs: readonly OpSpec[];
+  readonly sweeps: number;
+}
+
+export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, Layout> = new Map()): Completion {
+  const shapes = g.values.map((v) => shapeOf(v.type));
+  const layouts: Layout[] = g.values.map((v) => {
+    const c = constraints.get(v.id);
+    if (c) return normLayout(c, v.type.dims.length);
+    return normLayout(v.kind === 'op' ? undefined : v.type.layout, v.type.dims.length);
+  });
+  const fixed = g.values.map((v) => constraints.has(v.id) || v.kind === 'input' || v.kind === 'const' || (v.kind === 'param' && !!v.type.layout));
+  const specs = g.nodes.map((n) => opSpec(n, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!)));
+
+  const setDim = (vid: number, dim: number, axes: readonly string[]): boolean => {
+    if (fixed[vid]) return false;
+    const l = layouts[vid]!;
+    if (l.axes[dim]!.length) return false;
+    const used = new Set(l.axes.flat());
+    if (axes.some((a) => used.has(a))) return false;
+    if (shapes[vid]![dim]! % count(mesh, axes) !== 0) return false;
+    layouts[vid] = { axes: l.axes.map((x, i) => (i === dim ? [...axes] : x)), partial: l.partial };
+    return true;
+  };
+
+  const visit = (ni: number, outputsFirst: boolean): boolean => {
+    const n = g.nodes[ni]!;
+    const spec = specs[ni]!;
+    let changed = false;
+    const taken = new Set<string>();
+    for (const letter of spec.letters) {
+      if (!letter.splittable) continue;
+      const pairs = letterDims(letter, n.inputs, n.outputs, outputsFirst);
+      const found = pairs.map(([v, d]) => layouts[v]!.axes[d]!).find((ax) => ax.length > 0);
+      if (!found || found.some((a) => taken.has(a))) continue;
+      if (!legalSplit(mesh, letter, pairs.map(([v, d]) => shapes[v]![d]!), found)) continue;
+      found.forEach((a) => taken.add(a));
+      for (const [v, d] of pairs) if (setDim(v, d, found)) changed = true;
+    }
+    return changed;
+  };
+
+  let sweeps = 0;
+  const limit = 4 + 2 * g.values.length;
+  for (let changed = true; changed && sweeps < limit; ) {
+    changed = false;
+    for (let i = 0; i < g.nodes.length; i++) if (visit(i, false)) changed = true;
+    for (let i = g.nodes.length - 1; i >= 0; i--) if (visit(i, true)) changed = true;
+    sweeps++;
+  }
+  return { layouts, fixed, specs, sweeps };
+}
+
+export const count = (mesh: Mesh, axes: readonly string[]): number => axes.reduce((n, a) => n * axisSize(mesh, a), 1);
+
+/** The (value, dim) pairs a letter names, in sweep order. */
+export function letterDims(l: Letter, inputs: readonly number[], outputs: readonly number[], outputsFirst: boolean): [number, number][] {
+  const ins = l.ins.flatMap((d, i): [number, number][] => (d >= 0 ? [[inputs[i]!, d]] : []));
+  const outs = l.outs.flatMap((d, i): [number, number][] => (d >= 0 ? [[outputs[i]!, d]] : []));
+  return outputsFirst ? [...outs, ...ins] : [...ins, ...outs];
+}
+
+/** A split of a letter is legal when it divides every dim the letter names and its unit. */
+export function legalSplit(mesh: Mesh, l: Letter, extents: readonly number[], axes: readonly string[]): boolean {
+  if (!l.splittable) return false;
+  const n = count(mesh, axes);
+  if (l.unit !== undefined && l.unit % n !== 0) return false;
+  return extents.every((e) => e % n === 0);
+}

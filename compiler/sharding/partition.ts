@@ -1,0 +1,237 @@
+import type { Span } from '../../diagnostics/span.js';
+import { dimConst } from '../dims.js';
+import { GraphBuilder, type Attrs, type Graph, type LayoutConstraint, type Value } from '../ir.js';
+import { printType, type Layout, type TType } from '../types.js';
+import { complete, count, legalSplit, letterDims, type Completion } from './complete.js';
+import { dtypeBytes, layoutKey, localShape, meshDevices, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
+import { redistribute, stepBytes, type StepKind } from './redistribute.js';
+import type { Letter } from './specs.js';
+
+/** A communication (or local re-slicing) step inserted by the partitioner. */
+export interface Collective {
+  readonly kind: StepKind;
+  readonly axis: string;
+  /** Bytes each device sends on ring algorithms. */
+  readonly bytesPerDevice: number;
+  /** Bytes of the value each device holds before the step. */
+  readonly bytes: number;
+  /** Elements of the value each device holds before the step. */
+  readonly elements: number;
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+  readonly span: Span;
+  readonly scope: string;
+}
+
+type Constraint = LayoutConstraint;
+
+/**
+ * The SPMD program: one graph every device runs on its own block of each tensor, with
+ * collectives inserted. `global` and `layouts` give, per local value id, the value's
+ * global type and its layout over the mesh.
+ */
+export interface SpmdProgram {
+  readonly mesh: Mesh;
+  readonly devices: number;
+  readonly local: Graph;
+  readonly globalTypes: readonly TType[];
+  readonly layouts: readonly Layout[];
+  readonly collectives: readonly Collective[];
+  readonly paramBytesPerDevice: number;
+  readonly paramBytes: number;
+  readonly completion: Completion;
+}
+
+/** Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints. */
+export function partition(g: Graph, mesh: Mesh): SpmdProgram {
+  const constraints = new Map<number, Constraint>(g.constraints.map((c) => [c.value, c]));
+  const completion = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])));
+  const shapes = g.values.map((v) => shapeOf(v.type));
+  const b = new GraphBuilder();
+  const globalTypes: TType[] = [];
+  const layouts: Layout[] = [];
+  const collectives: Collective[] = [];
+
+  const addLocal = (t: TType, l: Layout, make: (lt: TType) => Value): Value => {
+    const lt: TType = { dtype: t.dtype, dims: localShape(mesh, shapeOf(t), l).map(dimConst) };
+    const v = make(lt);
+    globalTypes[v.id] = { dtype: t.dtype, dims: t.dims };
+    layouts[v.id] = l;
+    return v;
+  };
+
+  // value id in g → local value holding it in its current layout
+  const current = new Map<number, Value>();
+  // (global value id, layout key) → local value, so one conversion serves every consumer
+  const converted = new Map<string, Value>();
+
+  let paramBytes = 0;
+  let paramBytesPerDevice = 0;
+  for (const v of g.values) {
+    if (v.kind === 'op') continue;
+    const l = completion.layouts[v.id]!;
+    const { id: _id, ...rest } = v;
+    const lv = addLocal(v.type, l, (lt) => b.addValue({ ...rest, type: lt }));
+    current.set(v.id, lv);
+    if (v.kind === 'param') {
+      const bytes = dtypeBytes(v.type.dtype);
+      paramBytes += shapes[v.id]!.reduce((x, y) => x * y, 1) * bytes;
+      paramBytesPerDevice += localShape(mesh, shapes[v.id]!, l).reduce((x, y) => x * y, 1) * bytes;
+    }
+  }
+
+  /** Converts global value `gid` to layout `want`, recording each step. */
+  const convert = (gid: number, want: Layout, reason: (from: Layout, kind: StepKind, axis: string) => string, span: Span, scope: string): Value => {
+    const have = current.get(gid)!;
+    const from = layouts[have.id]!;
+    if (layoutKey(from) === layoutKey(want)) return have;
+    const key = `${gid}#${layoutKey(want)}`;
+    const hit = converted.get(key);
+    if (hit) return hit;
+    let v = have;
+    const t = g.values[gid]!.type;
+    for (const s of redistribute(from, want)) {
+      const l = layouts[v.id]!;
+      const elements = localShape(mesh, shapes[gid]!, l).reduce((x, y) => x * y, 1);
+      const bytes = elements * dtypeBytes(t.dtype);
+      const attrs: Record<string, number | string> = { axis: s.axis, axis_size: count(mesh, [s.axis]) };
+      if (s.dim !== undefined) attrs['dim'] = s.dim;
+      if (s.to !== undefined) attrs['to'] = s.to;
+      const node = addStep(b, s.kind, v, t, s.after, attrs, span, scope, mesh, globalTypes, layouts);
+      collectives.push({
+        kind: s.kind, axis: s.axis, bytesPerDevice: stepBytes(mesh, s, bytes), bytes, elements,
+        from: printWithLayout(t, l), to: printWithLayout(t, s.after), reason: reason(l, s.kind, s.axis), span, scope,
+      });
+      v = node;
+    }
+    converted.set(key, v);
+    return v;
+  };
+
+  g.nodes.forEach((n, ni) => {
+    const spec = completion.specs[ni]!;
+    const ranks = n.inputs.map((i) => shapes[i]!.length);
+    const want = new Map<string, string[]>();
+    const used = new Set<string>();
+    const choose = (letter: Letter, axes: readonly string[] | undefined) => {
+      if (!axes || !axes.length || axes.some((a) => used.has(a))) return;
+      const pairs = letterDims(letter, n.inputs, n.outputs, false);
+      if (!legalSplit(mesh, letter, pairs.map(([v, d]) => shapes[v]![d]!), axes)) return;
+      axes.forEach((a) => used.add(a));
+      want.set(letter.name, [...axes]);
+    };
+    // Output letters follow the completed output layouts; contractions follow the inputs as they are.
+    for (const letter of spec.letters) {
+      const o = letter.outs.findIndex((d) => d >= 0);
+      if (o >= 0) choose(letter, completion.layouts[n.outputs[o]!]!.axes[letter.outs[o]!]);
+    }
+    for (const letter of spec.letters) {
+      if (letter.outs.some((d) => d >= 0)) continue;
+      const i = letter.ins.findIndex((d, k) => d >= 0 && layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!.length > 0);
+      if (i >= 0) choose(letter, layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]);
+    }
+    const contracted = spec.letters.filter((l) => l.outs.every((d) => d < 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
+
+    // Pending sums that may pass through this op.
+    const partials = n.inputs.map((i) => layouts[current.get(i)!.id]!.partial);
+    const isConst = n.inputs.map((i) => g.values[i]!.kind === 'const');
+    let pass: string[] = [];
+    const withP = partials.map((p, k) => (p.length ? k : -1)).filter((k) => k >= 0);
+    const same = (k: number) => partials[k]!.join(',') === partials[withP[0]!]!.join(',');
+    if (withP.length) {
+      const p = partials[withP[0]!]!;
+      const ok =
+        spec.linear === 'joint' ? withP.length === n.inputs.length && withP.every(same) && !isConst.some(Boolean)
+          : spec.linear === 'single' ? withP.length === 1
+            : spec.linear === 'first' ? withP.length === 1 && withP[0] === 0 : false;
+      if (ok && !p.some((a) => used.has(a))) pass = [...p];
+    }
+    const passInputs = new Set(spec.linear === 'joint' ? n.inputs.map((_, k) => k) : withP);
+
+    const inputs = n.inputs.map((gid, k) => {
+      const req: Layout = {
+        axes: Array.from({ length: ranks[k]! }, (_, d) => {
+          const letter = spec.letters.find((l) => l.ins[k] === d);
+          return letter ? [...(want.get(letter.name) ?? [])] : [];
+        }),
+        partial: pass.length && passInputs.has(k) ? pass : [],
+      };
+      const reason = (from: Layout, kind: StepKind, axis: string) => {
+        if (kind === 'all_reduce' || kind === 'reduce_scatter') return `'${n.op}' needs the whole sum over ${axis}, not a partial one`;
+        const d = from.axes.findIndex((a) => a.includes(axis));
+        const letter = spec.letters.find((l) => l.ins[k] === d);
+        const why = letter && spec.why[letter.name];
+        if (why && (kind === 'all_gather' || kind === 'all_to_all')) return `'${n.op}' needs dim ${d} whole: ${why}`;
+        return `'${n.op}' computes on ${printWithLayout(g.values[gid]!.type, req)}`;
+      };
+      return convert(gid, req, reason, n.span, n.scope);
+    });
+
+    const attrs: Record<string, Attrs[string]> = { ...n.attrs };
+    for (const letter of spec.letters) {
+      const axes = want.get(letter.name);
+      if (axes && letter.localAttrs) for (const a of letter.localAttrs) attrs[a] = (attrs[a] as number) / count(mesh, axes);
+    }
+    const outLayouts: Layout[] = n.outputs.map((o, j) => ({
+      axes: shapes[o]!.map((_, d) => {
+        const letter = spec.letters.find((l) => l.outs[j] === d);
+        return letter ? [...(want.get(letter.name) ?? [])] : [];
+      }),
+      partial: sortAxes(mesh, [...pass, ...contracted]),
+    }));
+    const outTypes = n.outputs.map((o, j) => localType(mesh, g.values[o]!.type, outLayouts[j]!));
+    const outs = b.addNode(n.op, inputs, outTypes, attrs, n.span, n.scope);
+    outs.forEach((v, j) => {
+      const gid = n.outputs[j]!;
+      globalTypes[v.id] = { dtype: g.values[gid]!.type.dtype, dims: g.values[gid]!.type.dims };
+      layouts[v.id] = outLayouts[j]!;
+      current.set(gid, v);
+      const c = constraints.get(gid);
+      if (c) {
+        const target = normLayout(c.layout, shapes[gid]!.length);
+        const v2 = convert(gid, target, (_f, kind, axis) => `the annotation on line ${c.span.line} asks for ${printWithLayout(g.values[gid]!.type, target)} (${kind} over ${axis})`, c.span, n.scope);
+        current.set(gid, v2);
+      }
+    });
+  });
+
+  // Outputs leave whole sums (their splits are gathered by the host when it reads them).
+  const outs = g.outputs.map((gid) => {
+    const v = current.get(gid)!;
+    const l = layouts[v.id]!;
+    if (!l.partial.length || constraints.get(gid)?.layout.partial.length) return v;
+    return convert(gid, { axes: l.axes, partial: [] }, (_f, _k, axis) => `the model's output must be a whole sum, not partial over ${axis}`, g.nodes[v.producer ?? 0]?.span ?? NO, g.name);
+  });
+  const local = b.finish(g.name, outs, g.outputNames);
+  return {
+    mesh, devices: meshDevices(mesh), local, globalTypes, layouts, collectives,
+    paramBytesPerDevice, paramBytes, completion,
+  };
+}
+
+const NO: Span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+
+function sortAxes(mesh: Mesh, axes: readonly string[]): string[] {
+  const order = mesh.axes.map((a) => a.name);
+  return [...new Set(axes)].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+}
+
+function localType(mesh: Mesh, t: TType, l: Layout): TType {
+  return { dtype: t.dtype, dims: localShape(mesh, shapeOf(t), l).map(dimConst) };
+}
+
+function addStep(
+  b: GraphBuilder, kind: StepKind, input: Value, t: TType, after: Layout, attrs: Attrs, span: Span, scope: string,
+  mesh: Mesh, globalTypes: TType[], layouts: Layout[],
+): Value {
+  const [out] = b.addNode(kind, [input], [localType(mesh, t, after)], attrs, span, scope);
+  globalTypes[out!.id] = { dtype: t.dtype, dims: t.dims };
+  layouts[out!.id] = after;
+  return out!;
+}
+
+/** `f32[8@dp, 64, 128@tp] partial(tp)`-style text of a local value's global type and layout. */
+export function describeValue(p: SpmdProgram, localId: number): string {
+  return printType({ ...p.globalTypes[localId]!, layout: p.layouts[localId]! });
+}
