@@ -50,16 +50,20 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
   const visit = (ni: number, outputsFirst: boolean): boolean => {
     const n = g.nodes[ni]!;
     const spec = specs[ni]!;
-    let changed = false;
-    const taken = new Set<string>();
-    for (const letter of spec.letters) {
-      if (!letter.splittable) continue;
+    const cands: Candidate[] = [];
+    spec.letters.forEach((letter, order) => {
+      if (!letter.splittable) return;
       const pairs = letterDims(letter, n.inputs, n.outputs, outputsFirst);
-      const found = pairs.map(([v, d]) => layouts[v]!.axes[d]!).find((ax) => ax.length > 0);
-      if (!found || found.some((a) => taken.has(a))) continue;
-      if (!legalSplit(mesh, letter, pairs.map(([v, d]) => shapes[v]![d]!), found)) continue;
-      found.forEach((a) => taken.add(a));
-      for (const [v, d] of pairs) if (setDim(v, d, found)) changed = true;
+      const withAxes = pairs.filter(([v, d]) => layouts[v]!.axes[d]!.length > 0);
+      // A parameter's split is the strongest hint; otherwise the first in sweep order.
+      const best = withAxes.find(([v]) => g.values[v]!.kind === 'param') ?? withAxes[0];
+      if (!best) return;
+      const [v, d] = best;
+      cands.push({ letter, axes: layouts[v]!.axes[d]!, param: g.values[v]!.kind === 'param', weight: size(shapes[v]!), order });
+    });
+    let changed = false;
+    for (const [letter, axes] of pickLetters(cands, (l, axes) => legalSplit(mesh, l, letterDims(l, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes))) {
+      for (const [v, d] of letterDims(letter, n.inputs, n.outputs, outputsFirst)) if (setDim(v, d, axes)) changed = true;
     }
     return changed;
   };
@@ -91,3 +95,31 @@ export function legalSplit(mesh: Mesh, l: Letter, extents: readonly number[], ax
   if (l.unit !== undefined && l.unit % n !== 0) return false;
   return extents.every((e) => e % n === 0);
 }
+
+export interface Candidate {
+  readonly letter: Letter;
+  readonly axes: readonly string[];
+  /** The split comes from a parameter: parameters stay where the user put them. */
+  readonly param: boolean;
+  /** Elements of the value the split comes from: the bigger one is costlier to gather. */
+  readonly weight: number;
+  readonly order: number;
+}
+
+/**
+ * Chooses splits for an op's letters when candidates compete for the same mesh axis:
+ * parameter splits first, then the split of the largest value, then letter order.
+ */
+export function pickLetters(cands: readonly Candidate[], legal: (l: Letter, axes: readonly string[]) => boolean): [Letter, string[]][] {
+  const sorted = [...cands].sort((a, b) => Number(b.param) - Number(a.param) || b.weight - a.weight || a.order - b.order);
+  const used = new Set<string>();
+  const out: [Letter, string[]][] = [];
+  for (const c of sorted) {
+    if (!c.axes.length || c.axes.some((a) => used.has(a)) || !legal(c.letter, c.axes)) continue;
+    c.axes.forEach((a) => used.add(a));
+    out.push([c.letter, [...c.axes]]);
+  }
+  return out;
+}
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

@@ -2,7 +2,7 @@ import type { Span } from '../../diagnostics/span.js';
 import { dimConst } from '../dims.js';
 import { GraphBuilder, type Attrs, type Graph, type LayoutConstraint, type Value } from '../ir.js';
 import { printType, type Layout, type TType } from '../types.js';
-import { complete, count, legalSplit, letterDims, type Completion } from './complete.js';
+import { complete, count, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
 import { dtypeBytes, layoutKey, localShape, meshDevices, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type StepKind } from './redistribute.js';
 import type { Letter } from './specs.js';
@@ -112,25 +112,25 @@ export function partition(g: Graph, mesh: Mesh): SpmdProgram {
   g.nodes.forEach((n, ni) => {
     const spec = completion.specs[ni]!;
     const ranks = n.inputs.map((i) => shapes[i]!.length);
-    const want = new Map<string, string[]>();
-    const used = new Set<string>();
-    const choose = (letter: Letter, axes: readonly string[] | undefined) => {
-      if (!axes || !axes.length || axes.some((a) => used.has(a))) return;
-      const pairs = letterDims(letter, n.inputs, n.outputs, false);
-      if (!legalSplit(mesh, letter, pairs.map(([v, d]) => shapes[v]![d]!), axes)) return;
-      axes.forEach((a) => used.add(a));
-      want.set(letter.name, [...axes]);
-    };
     // Output letters follow the completed output layouts; contractions follow the inputs as they are.
-    for (const letter of spec.letters) {
+    const cands: Candidate[] = [];
+    const isParam = (gid: number) => g.values[gid]!.kind === 'param';
+    spec.letters.forEach((letter, order) => {
       const o = letter.outs.findIndex((d) => d >= 0);
-      if (o >= 0) choose(letter, completion.layouts[n.outputs[o]!]!.axes[letter.outs[o]!]);
-    }
-    for (const letter of spec.letters) {
-      if (letter.outs.some((d) => d >= 0)) continue;
-      const i = letter.ins.findIndex((d, k) => d >= 0 && layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!.length > 0);
-      if (i >= 0) choose(letter, layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]);
-    }
+      if (o >= 0) {
+        const axes = completion.layouts[n.outputs[o]!]!.axes[letter.outs[o]!]!;
+        const fromParam = letter.ins.some((d, k) => d >= 0 && isParam(n.inputs[k]!) && layoutKey({ axes: [layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!], partial: [] }) === layoutKey({ axes: [axes], partial: [] }));
+        cands.push({ letter, axes, param: fromParam, weight: size(shapes[n.outputs[o]!]!), order });
+        return;
+      }
+      const k = letter.ins.findIndex((d, j) => d >= 0 && isParam(n.inputs[j]!) && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
+      const i = k >= 0 ? k : letter.ins.findIndex((d, j) => d >= 0 && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
+      if (i >= 0) cands.push({ letter, axes: layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]!, param: k >= 0, weight: size(shapes[n.inputs[i]!]!), order });
+    });
+    const want = new Map<string, string[]>();
+    const legal = (letter: Letter, axes: readonly string[]) => legalSplit(mesh, letter, letterDims(letter, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes);
+    for (const [letter, axes] of pickLetters(cands, legal)) want.set(letter.name, axes);
+    const used = new Set([...want.values()].flat());
     const contracted = spec.letters.filter((l) => l.outs.every((d) => d < 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
 
     // Pending sums that may pass through this op.
@@ -210,6 +210,7 @@ export function partition(g: Graph, mesh: Mesh): SpmdProgram {
   };
 }
 
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const NO: Span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
 
 function sortAxes(mesh: Mesh, axes: readonly string[]): string[] {
