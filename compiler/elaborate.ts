@@ -188,6 +188,10 @@ export class Elaborator {
    */
   private constrain(v: Value, want: TType, span: Span, what: string) {
     if (!want.layout) return;
+    if (v.kind !== 'op' && v.kind !== 'const' && want.layout.partial.length) {
+      this.err(span, 'MDC0406', v.kind === 'param' ? `parameter '${v.name}'` : `model input '${v.name}'`, printType(want));
+      return;
+    }
     const rank = v.type.dims.length;
     const norm = (l: Layout | undefined) => JSON.stringify({ a: Array.from({ length: rank }, (_, i) => l?.axes[i] ?? []), p: l?.partial ?? [] });
     const prev = this.builder.constraints.get(v.id);
@@ -214,7 +218,8 @@ export class Elaborator {
 
   private meshHint(axis: string): string {
     const known = [...this.env.meshAxes.keys()];
-    return known.length ? `: the meshes have ${known.join(', ')}${didYouMean(axis, known)}` : ': no mesh is declared';
+    const where = [...this.env.axisMesh.values()].includes('--mesh') ? 'the --mesh option has' : 'the meshes have';
+    return known.length ? `: ${where} ${known.join(', ')}${didYouMean(axis, known)}` : ': no mesh is declared';
   }
 
   /** Layout rules checkable per dim: axes exist, no axis twice in one type, splits divide. */
@@ -232,7 +237,7 @@ export class Elaborator {
     }
     const v = dimValue(d);
     if (dn.axes.length && v !== undefined && v % devices !== 0) {
-      this.err(dn.span, 'MDC0402', String(v), dn.axes.map((a) => a.name).join('×'), devices);
+      this.err(dn.span, 'MDC0402', String(v), typeNodeText(node), dn.axes.map((a) => a.name).join('×'), devices);
     }
   }
 

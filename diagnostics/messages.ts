@@ -64,7 +64,7 @@ export const messages = {
   MDC0303: (op: string, what: string, got: string) => `${op}: ${what} must have a float dtype, got ${got}`,
   // --- layouts
   MDC0401: (axis: string, type: string) => `mesh axis '${axis}' splits more than one dim of ${type}`,
-  MDC0402: (dim: string, axes: string, size: number) => `dim ${dim} is not divisible by ${axes} (${size} devices)`,
+  MDC0402: (dim: string, type: string, axes: string, size: number) => `dim ${dim} of ${type} is not divisible by ${axes} (${size} devices)`,
   MDC0403: (axis: string, meshes: string) => `unknown mesh axis '${axis}'${meshes}`,
   MDC0404: (axis: string, dim: string) => `mesh axis '${axis}' is listed twice for dim ${dim}`,
   MDC0405: (value: string, here: string, there: string, line: number) => `contradictory layouts for ${value}: ${here} here, but ${there} on line ${line}`,

@@ -1686,7 +1686,7 @@ const cases: Case[] = [
       }
     `,
     expect: [
-      'broken.model:2:19: error MDC0402: dim 6 is not divisible by tp (4 devices)',
+      'broken.model:2:19: error MDC0402: dim 6 of f32[8, 6@tp] is not divisible by tp (4 devices)',
     ],
   },
   {
@@ -1698,7 +1698,7 @@ const cases: Case[] = [
       }
     `,
     expect: [
-      'broken.model:2:16: error MDC0402: dim 12 is not divisible by dp×tp (8 devices)',
+      'broken.model:2:16: error MDC0402: dim 12 of f32[12@(dp,tp), 6] is not divisible by dp×tp (8 devices)',
     ],
   },
   {
@@ -1712,7 +1712,7 @@ const cases: Case[] = [
       }
     `,
     expect: [
-      'broken.model:4:19: error MDC0402: dim 10 is not divisible by tp (4 devices)',
+      'broken.model:4:19: error MDC0402: dim 10 of f32[d, d@tp] is not divisible by tp (4 devices)',
     ],
   },
   {
@@ -1724,7 +1724,7 @@ const cases: Case[] = [
       }
     `,
     expect: [
-      'broken.model:2:16: error MDC0402: dim 6 is not divisible by dp (4 devices)',
+      'broken.model:2:16: error MDC0402: dim 6 of f32[B@dp, 8] is not divisible by dp (4 devices)',
     ],
   },
   {
