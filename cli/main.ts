@@ -1,14 +1,15 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { buildPlan } from '../codegen/plan.js';
+import { buildPlan, buildSpmdPlan } from '../codegen/plan.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { format } from '../grammar/format.js';
 import { parse } from '../grammar/parse.js';
-import { randomInput, type HostArray } from '../runtime/index.js';
-import { parseMeshSpec, type Mesh } from '../compiler/sharding/mesh.js';
+import { randomInput, type HostArray, type PlanIO, type Tensor } from '../runtime/index.js';
+import { meshToString, parseMeshSpec, type Mesh } from '../compiler/sharding/mesh.js';
+import { autoShard } from '../compiler/sharding/auto.js';
 import { partition } from '../compiler/sharding/partition.js';
 import { formatPlanReport, planReport } from '../compiler/sharding/report.js';
 
@@ -64,12 +65,20 @@ Options:
   -w, --write        rewrite FILE in place (atomically)
   --check            exit 1 if FILE is not formatted; write nothing
   --json             print diagnostics as JSON`,
-  run: `Usage: mdc run FILE [options]
+  run: `Usage: mdc run FILE [--mesh AXIS=N,...] [options]
 
 Compiles FILE and runs one forward pass on WebGPU (Dawn in Node), then prints each
 output's type and a checksum. Inputs are seeded random values unless --inputs is given.
 
+With --mesh, the model is partitioned over that mesh (as \`mdc plan\` shows) and runs on
+one WebGPU device per mesh device, all on this machine's adapter; collectives are
+combined on the host. Parameters are initialised whole from the seed and then sliced,
+and inputs and outputs are whole tensors, so the checksums match a run without --mesh
+up to float rounding.
+
 Options:
+  --mesh AXIS=N,...  run partitioned on this mesh, e.g. --mesh dp=2,tp=4 (one device per
+                     mesh device); without it, one device and the layouts are ignored
   --inputs FILE      JSON object mapping input names to flat arrays of numbers
   --seed N           seed for parameters and random inputs (default: 0)
 ${FRONTEND_HELP}`,
@@ -85,13 +94,21 @@ block argument and return types) and propagate to the rest of the graph.
 
 Options:
   --mesh AXIS=N,...  the mesh, e.g. --mesh dp=2,tp=4 (default: the meshes FILE declares)
+  --auto             choose every op's strategy with the cost model (an integer program
+                     solved by HiGHS): parameter layouts in FILE are ignored, input
+                     layouts are kept; the objective is a training step when FILE has a
+                     train section for the model, else a forward pass
+  --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
+                     state, e.g. 16GiB or 512MiB
+  --time-limit SEC   under --auto, the solver's time limit (default 60)
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
   values: [{kind, name, type, localShape, bytesPerDevice}],
   collectives: [{kind, axis, bytesPerDevice, bytes, elements, from, to, reason,
                  span: {file, line, col, endLine, endCol}, scope}],
-  paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice, diagnostics }`;
+  paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice,
+  searchSeconds (under --auto), diagnostics }`;
 
 const COMMON: ParseArgsConfig['options'] = {
   help: { type: 'boolean', short: 'h' },
@@ -105,8 +122,8 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   check: COMMON,
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
-  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' } },
-  plan: { ...COMMON, mesh: { type: 'string' } },
+  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' } },
+  plan: { ...COMMON, mesh: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
 };
 
 interface Io { out: (s: string) => void; err: (s: string) => void }
@@ -159,7 +176,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case 'check': return runCheck(file, source, frontendOptions(v), json, io);
     case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), json, io);
     case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
-    case 'plan': return runPlan(file, source, frontendOptions(v), json, io);
+    case 'plan': return runPlan(file, source, frontendOptions(v), v, json, io);
     default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, json, io);
   }
 }
@@ -173,6 +190,14 @@ function readSource(file: string): string {
     throw new UsageError(code === 'ENOENT' ? `cannot read '${file}': no such file` : code === 'EISDIR' ? `'${file}' is a directory` : `cannot read '${file}': ${(e as Error).message}`);
   }
   return buf.toString('utf8');
+}
+
+function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$/i.exec(text);
+  if (!m) throw new UsageError(`--memory-cap expects a size such as 16GiB or 512MiB, got '${text}'`);
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
+  return Number(m[1]) * mult[unit]!;
 }
 
 function intOption(x: unknown, name: string): number {
@@ -212,13 +237,24 @@ function frontendOptions(v: Record<string, unknown>): FrontendOptions {
   };
 }
 
-function runPlan(file: string, source: string, opts: FrontendOptions, json: boolean, io: Io): number {
+async function runPlan(file: string, source: string, opts: FrontendOptions, v: Record<string, unknown>, json: boolean, io: Io): Promise<number> {
+  const memoryCap = v['memory-cap'] === undefined ? undefined : parseBytes(v['memory-cap'] as string);
+  const timeLimit = v['time-limit'] === undefined ? undefined : Number(v['time-limit']);
+  if (timeLimit !== undefined && !(timeLimit > 0)) throw new UsageError(`--time-limit must be a positive number of seconds, got '${v['time-limit']}'`);
   const r = lower(source, file, opts);
   if (!r.graph || !r.env) { report(r.diagnostics, source, json, io, { file, ok: false }); return EXIT.diagnostics; }
   const mesh: Mesh = { axes: [...r.env.meshAxes].map(([name, size]) => ({ name, size })) };
   if (!mesh.axes.length) throw new UsageError(`${file} declares no mesh; give one with --mesh, e.g. --mesh dp=2,tp=4`);
-  const p = partition(r.graph, mesh);
-  const rep = planReport(file, r.graph, p);
+  let extra: { searchSeconds?: number } = {};
+  let layouts;
+  if (v['auto']) {
+    const training = r.env.sections.some((s) => s.kind === 'train' && s.target.name === r.graph!.name);
+    const a = await autoShard(r.graph, mesh, { training, ...(memoryCap !== undefined ? { memoryCap } : {}), ...(timeLimit !== undefined ? { timeLimit } : {}) });
+    layouts = a.layouts;
+    extra = { searchSeconds: a.searchSeconds };
+  }
+  const p = partition(r.graph, mesh, layouts ? { layouts } : {});
+  const rep = planReport(file, r.graph, p, extra);
   if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
   else for (const line of formatPlanReport(rep, mesh)) io.out(line);
   return EXIT.ok;
@@ -300,7 +336,10 @@ function runFmt(file: string, source: string, write: boolean, checkOnly: boolean
 async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
-  const plan = buildPlan(graph, { seed, source: basename(file) });
+  const mesh: Mesh | undefined = opts.mesh ? { axes: opts.mesh.map((a) => ({ name: a.name, size: a.size })) } : undefined;
+  const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file) }) : buildPlan(graph, { seed, source: basename(file) });
+  // The caller's view: whole tensors, also when each device holds a block.
+  const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
   let given: Record<string, unknown> = {};
   if (inputsFile) {
     try {
@@ -311,38 +350,51 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
   }
   const inputs: Record<string, HostArray> = {};
   for (const inp of plan.inputs) {
-    const count = inp.shape.reduce((a, b) => a * b, 1);
+    const shape = wholeShape(inp);
+    const count = shape.reduce((a, b) => a * b, 1);
     const type = plan.buffers[inp.buffer]!.type;
     const g = given[inp.name];
     if (g === undefined) inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
     else {
       if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number')) {
-        throw new UsageError(`input '${inp.name}' in ${inputsFile} must be an array of ${count} numbers (${inp.dtype}[${inp.shape.join(', ')}])`);
+        throw new UsageError(`input '${inp.name}' in ${inputsFile} must be an array of ${count} numbers (${inp.dtype}[${shape.join(', ')}])`);
       }
       inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
     }
   }
-  const { nodeDevice } = await import('../runtime/node.js');
+  const { nodeDevice, nodeDevices } = await import('../runtime/node.js');
   const { PlanRunner } = await import('../runtime/executor.js');
-  const { device, description } = await nodeDevice();
-  const runner = await PlanRunner.create(device, plan);
-  const t0 = performance.now();
-  const outs = await runner.run(inputs);
-  const ms = performance.now() - t0;
-  runner.destroy();
+  const { MeshRunner } = await import('../runtime/mesh.js');
+  const { devices, description } = plan.mesh ? await nodeDevices(plan.mesh.devices) : await nodeDevice().then((d) => ({ devices: [d.device], description: d.description }));
+  let outs: Record<string, Tensor>;
+  let ms: number;
+  try {
+    const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
+    const t0 = performance.now();
+    try {
+      outs = await runner.run(inputs);
+    } finally {
+      runner.destroy();
+    }
+    ms = performance.now() - t0;
+  } finally {
+    for (const d of devices) d.destroy();
+  }
   const rows = plan.outputs.map((o) => {
     const t = outs[o.name]!;
     let sum = 0;
     let abs = 0;
     for (const x of t.data) { sum += x; abs += Math.abs(x); }
-    return { name: o.name, type: `${o.dtype}[${o.shape.join(', ')}]`, shape: o.shape, sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+    return { name: o.name, type: `${o.dtype}[${wholeShape(o).join(', ')}]`, shape: wholeShape(o), sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
   });
-  if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
+  const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
+  const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
+  if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, ...meshJson, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
   else {
-    io.out(`ran ${plan.model} on ${description} (${plan.steps.length} steps, ${ms.toFixed(1)} ms)`);
+    const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
+    io.out(`ran ${plan.model} on ${where} (${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}, ${ms.toFixed(1)} ms)`);
     for (const r of rows) io.out(`  ${r.name}: ${r.type}  sum=${r.sum.toPrecision(8)}  mean|x|=${r.meanAbs.toPrecision(6)}  first=[${r.first.map((x) => x.toPrecision(5)).join(', ')}]`);
   }
-  device.destroy();
   return EXIT.ok;
 }
 

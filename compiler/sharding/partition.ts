@@ -44,9 +44,11 @@ export interface SpmdProgram {
 }
 
 /** Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints. */
-export function partition(g: Graph, mesh: Mesh): SpmdProgram {
+export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: readonly Layout[] } = {}): SpmdProgram {
   const constraints = new Map<number, Constraint>(g.constraints.map((c) => [c.value, c]));
-  const completion = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])));
+  const completed = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])));
+  // A strategy search (auto) supplies every value's layout; constraints still apply on top.
+  const completion: Completion = opts.layouts ? { ...completed, layouts: opts.layouts } : completed;
   const shapes = g.values.map((v) => shapeOf(v.type));
   const b = new GraphBuilder();
   const globalTypes: TType[] = [];
