@@ -109,3 +109,6 @@ if (!quick) {
   writeFileSync('bench/results/frontend.json', JSON.stringify({ rows, parseRatioVsTypeScript: ratio }, null, 2) + '\n');
 }
 console.log(md);
+
+// The sharding benchmark shares the command (and --quick).
+await import('./sharding.js');

@@ -41,6 +41,8 @@ export interface AutoOptions {
   readonly flops?: number;
   /** Solver time limit in seconds (default 60). */
   readonly timeLimit?: number;
+  /** Share decisions across repeated layers (default true; false is for measuring what tying saves). */
+  readonly tieLayers?: boolean;
 }
 
 export interface AutoResult {
@@ -109,7 +111,7 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
   for (const v of g.values) {
     if (v.kind === 'input' || v.kind === 'const') fixedLayout.set(v.id, normLayout(v.kind === 'input' ? v.type.layout : undefined, shapes[v.id]!.length));
   }
-  const tie = tieRepeats(g);
+  const tie = opts.tieLayers === false ? { nodeRep: g.nodes.map((_, i) => i), valueRep: new Map<number, number>() } : tieRepeats(g);
 
   for (const v of g.values) {
     if (v.kind !== 'param') continue;
