@@ -2,7 +2,7 @@ import { elementwiseKernel } from './elementwise.js';
 import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
-import { attentionKernel, conv2dKernel, embeddingKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
+import { attentionKernel, conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
 const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
@@ -18,5 +18,5 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ['cross_entropy', crossEntropyKernel],
   ['transpose', transposeKernel], ['slice', sliceKernel], ['concat', concatKernels],
   ['embedding', embeddingKernel], ['rotary', rotaryKernel], ['attention', attentionKernel],
-  ['topk', topkKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
+  ['topk', topkKernel], ['moe_dispatch', moeDispatchKernel], ['moe_combine', moeCombineKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
 ]);

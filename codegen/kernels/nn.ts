@@ -188,3 +188,81 @@ export function conv2dKernel(node: Node, g: Graph): KernelSpec {
     { name: 'x', access: 'read', value: x! }, { name: 'w', access: 'read', value: w! }, { name: 'out', access: 'read_write', value: out },
   ], body, sizeOf(shapeOf(out)), 64);
 }
+
+/**
+ * moe_dispatch: one invocation per output element (expert, slot, d). The slot's token is
+ * found by replaying the group's assignments in order (token, then choice) until the
+ * expert's `pos`-th one; empty slots are zero.
+ */
+export function moeDispatchKernel(node: Node, g: Graph): KernelSpec {
+  const [x, choice] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [T, D] = shapeOf(x!);
+  const k = shapeOf(choice!)[1]!;
+  const [E, C] = shapeOf(out);
+  const groups = node.attrs['groups'] as number;
+  const cap = C! / groups;
+  const per = T! / groups;
+  const body = [
+    `let d = i % ${u32(D!)};`,
+    `let c = (i / ${u32(D!)}) % ${u32(C!)};`,
+    `let e = i32(i / ${u32(C! * D!)});`,
+    `let grp = c / ${u32(cap)};`,
+    `let pos = c % ${u32(cap)};`,
+    `var seen = 0u;`,
+    `var value = 0.0;`,
+    `for (var t = grp * ${u32(per)}; t < (grp + 1u) * ${u32(per)}; t = t + 1u) {`,
+    `  for (var j = 0u; j < ${u32(k)}; j = j + 1u) {`,
+    `    if (choice[t * ${u32(k)} + j] == e) {`,
+    `      if (seen == pos) { value = x[t * ${u32(D!)} + d]; }`,
+    `      seen = seen + 1u;`,
+    `    }`,
+    `  }`,
+    `}`,
+    `out[i] = value;`,
+  ].join('\n');
+  void E;
+  return kernel('moe_dispatch', [
+    { name: 'x', access: 'read', value: x! },
+    { name: 'choice', access: 'read', value: choice! },
+    { name: 'out', access: 'read_write', value: out },
+  ], body, sizeOf(shapeOf(out)));
+}
+
+/** moe_combine: one invocation per output element (token, d); each choice's slot is recounted within its group. */
+export function moeCombineKernel(node: Node, g: Graph): KernelSpec {
+  const [y, choice, gates] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [E, C, D] = shapeOf(y!);
+  const [T, k] = shapeOf(choice!);
+  const groups = node.attrs['groups'] as number;
+  const cap = C! / groups;
+  const per = T! / groups;
+  const body = [
+    `let d = i % ${u32(D!)};`,
+    `let t = i / ${u32(D!)};`,
+    `let grp = t / ${u32(per)};`,
+    `var acc = 0.0;`,
+    `for (var j = 0u; j < ${u32(k!)}; j = j + 1u) {`,
+    `  let e = choice[t * ${u32(k!)} + j];`,
+    `  if (e < 0 || e >= ${E}) { continue; }`,
+    `  var pos = 0u;`,
+    `  for (var s = grp * ${u32(per)}; s <= t; s = s + 1u) {`,
+    `    let stop = select(${u32(k!)}, j, s == t);`,
+    `    for (var jj = 0u; jj < stop; jj = jj + 1u) {`,
+    `      if (choice[s * ${u32(k!)} + jj] == e) { pos = pos + 1u; }`,
+    `    }`,
+    `  }`,
+    `  if (pos < ${u32(cap)}) {`,
+    `    acc = acc + gates[t * ${u32(k!)} + j] * y[((u32(e) * ${u32(C!)}) + grp * ${u32(cap)} + pos) * ${u32(D!)} + d];`,
+    `  }`,
+    `}`,
+    `out[i] = acc;`,
+  ].join('\n');
+  return kernel('moe_combine', [
+    { name: 'y', access: 'read', value: y! },
+    { name: 'choice', access: 'read', value: choice! },
+    { name: 'gates', access: 'read', value: gates! },
+    { name: 'out', access: 'read_write', value: out },
+  ], body, sizeOf(shapeOf(out)));
+}

@@ -17,6 +17,12 @@ function headDim(c: InferCtx, what: string, width: Dim, heads: number): Dim | un
   return hd;
 }
 
+/** A symbolic dim may turn out divisible once it is concrete; only a concrete one can fail. */
+function divisible(d: Dim, n: number): boolean {
+  const v = dimValue(d);
+  return v === undefined || v % n === 0;
+}
+
 export const nnOps: OpDef[] = [
   {
     name: 'embedding', cls: 'injective',
@@ -95,6 +101,52 @@ export const nnOps: OpDef[] = [
       if (!(k >= 1) || (n !== undefined && k > n)) return c.error('MDC0211', 'topk', `k = ${k} must be in [1, ${n ?? 'last dim'}]`);
       const dims = [...x.dims.slice(0, -1), dimConst(k)];
       return [t(x.dtype, dims), t('i32', dims)];
+    },
+  },
+  {
+    name: 'moe_dispatch', cls: 'opaque',
+    doc: 'moe_dispatch(x, choice, experts, capacity, groups = 1): routes tokens x[T, D] to expert slots [experts, groups·capacity, D] by choice i32[T, k] (GShard). Tokens form `groups` contiguous groups; each group fills `capacity` slots per expert in token order, then choice order; tokens past capacity are dropped, empty slots are zero.',
+    args: [
+      { name: 'x', kind: 'tensor' }, { name: 'choice', kind: 'tensor' },
+      { name: 'experts', kind: 'int', kwOnly: true }, { name: 'capacity', kind: 'int', kwOnly: true }, { name: 'groups', kind: 'int', default: 1, kwOnly: true },
+    ],
+    infer: (c) => {
+      const x = c.tensor('x');
+      const ch = c.tensor('choice');
+      if (x.dims.length !== 2) return c.error('MDC0201', 'moe_dispatch', 'tokens of rank 2 [T, D]', printType(x));
+      if (!requireIntDtype(c, 'choice', ch)) return undefined;
+      if (ch.dims.length !== 2 || !dimEquals(ch.dims[0]!, x.dims[0]!)) return c.error('MDC0214', 'moe_dispatch', printType(x), printType(ch), 'choice must be [T, k] for the T tokens');
+      const e = c.int('experts');
+      const cap = c.int('capacity');
+      const groups = c.int('groups');
+      if (!(e >= 1)) return c.error('MDC0210', 'experts', String(e));
+      if (!(cap >= 1)) return c.error('MDC0210', 'capacity', String(cap));
+      if (!(groups >= 1)) return c.error('MDC0210', 'groups', String(groups));
+      if (!divisible(x.dims[0]!, groups)) return c.error('MDC0207', 'moe_dispatch tokens', printDim(x.dims[0]!), `groups = ${groups}`);
+      return [t(x.dtype, [dimConst(e), dimConst(groups * cap), x.dims[1]!])];
+    },
+  },
+  {
+    name: 'moe_combine', cls: 'opaque',
+    doc: 'moe_combine(y, choice, gates, groups = 1): the inverse of moe_dispatch: out[t] = Σ_j gates[t, j] · y[choice[t, j], slot of (t, j)] over the choices that found a slot; y[experts, groups·capacity, D], choice i32[T, k], gates[T, k] → [T, D].',
+    args: [
+      { name: 'y', kind: 'tensor' }, { name: 'choice', kind: 'tensor' }, { name: 'gates', kind: 'tensor' },
+      { name: 'groups', kind: 'int', default: 1, kwOnly: true },
+    ],
+    infer: (c) => {
+      const y = c.tensor('y');
+      const ch = c.tensor('choice');
+      const gates = c.tensor('gates');
+      if (y.dims.length !== 3) return c.error('MDC0201', 'moe_combine', 'expert outputs of rank 3 [E, C, D]', printType(y));
+      if (!requireIntDtype(c, 'choice', ch)) return undefined;
+      if (ch.dims.length !== 2) return c.error('MDC0201', 'moe_combine', 'choice of rank 2 [T, k]', printType(ch));
+      if (gates.dims.length !== 2 || !dimEquals(gates.dims[0]!, ch.dims[0]!) || !dimEquals(gates.dims[1]!, ch.dims[1]!)) return c.error('MDC0214', 'moe_combine', printType(ch), printType(gates), 'gates must have the shape of choice');
+      if (gates.dtype !== y.dtype) return c.error('MDC0301', 'moe_combine', printType(y), printType(gates));
+      const groups = c.int('groups');
+      if (!(groups >= 1)) return c.error('MDC0210', 'groups', String(groups));
+      if (!divisible(ch.dims[0]!, groups)) return c.error('MDC0207', 'moe_combine tokens', printDim(ch.dims[0]!), `groups = ${groups}`);
+      if (!divisible(y.dims[1]!, groups)) return c.error('MDC0207', 'moe_combine slots', printDim(y.dims[1]!), `groups = ${groups}`);
+      return [t(y.dtype, [ch.dims[0]!, y.dims[2]!])];
     },
   },
   {

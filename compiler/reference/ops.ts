@@ -283,6 +283,62 @@ const attention: RefOp = (ins, attrs) => {
   return [out];
 };
 
+/**
+ * Expert slots of each (token, choice) under moe_dispatch's rule: per group of tokens,
+ * slots fill in token order, then choice order; -1 when the expert's slots are full.
+ */
+export function moeSlots(choice: ArrayLike<number>, T: number, k: number, experts: number, capacity: number, groups: number): Int32Array {
+  const slots = new Int32Array(T * k).fill(-1);
+  const per = T / groups;
+  for (let g = 0; g < groups; g++) {
+    const used = new Array<number>(experts).fill(0);
+    for (let t = g * per; t < (g + 1) * per; t++) {
+      for (let j = 0; j < k; j++) {
+        const e = choice[t * k + j]!;
+        if (e < 0 || e >= experts || used[e]! >= capacity) continue;
+        slots[t * k + j] = g * capacity + used[e]!++;
+      }
+    }
+  }
+  return slots;
+}
+
+const moeDispatch: RefOp = ([x, choice], attrs, [shape]) => {
+  const [T, D] = x!.shape as [number, number];
+  const k = choice!.shape[1]!;
+  const [E, C] = shape! as [number, number, number];
+  const groups = attrs['groups'] as number;
+  const slots = moeSlots(choice!.data, T, k, E, C / groups, groups);
+  const out = zeros(shape!);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < k; j++) {
+      const s = slots[t * k + j]!;
+      if (s < 0) continue;
+      const e = choice!.data[t * k + j]!;
+      out.data.set(x!.data.subarray(t * D, (t + 1) * D), (e * C + s) * D);
+    }
+  }
+  return [out];
+};
+
+const moeCombine: RefOp = ([y, choice, gates], attrs, [shape]) => {
+  const [E, C, D] = y!.shape as [number, number, number];
+  const [T, k] = choice!.shape as [number, number];
+  const groups = attrs['groups'] as number;
+  const slots = moeSlots(choice!.data, T, k, E, C / groups, groups);
+  const out = zeros(shape!);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < k; j++) {
+      const s = slots[t * k + j]!;
+      if (s < 0) continue;
+      const e = choice!.data[t * k + j]!;
+      const w = gates!.data[t * k + j]!;
+      for (let d = 0; d < D; d++) out.data[t * D + d] += w * y!.data[(e * C + s) * D + d]!;
+    }
+  }
+  return [out];
+};
+
 const topk: RefOp = ([x], _attrs, [vshape]) => {
   const n = x!.shape[x!.shape.length - 1]!;
   const K = vshape![vshape!.length - 1]!;
@@ -365,7 +421,7 @@ export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
   ['layer_norm', norm(false)], ['rms_norm', norm(true)],
   ['reshape', ([x], _a, [shape]) => [{ shape: shape!, data: x!.data }]],
   ['transpose', transpose], ['slice', slice], ['concat', concat],
-  ['embedding', embedding], ['rotary', rotary], ['attention', attention], ['topk', topk],
+  ['embedding', embedding], ['rotary', rotary], ['attention', attention], ['topk', topk], ['moe_dispatch', moeDispatch], ['moe_combine', moeCombine],
   ['patchify', patchify], ['conv2d', conv2d], ['cross_entropy', crossEntropy],
 ]);
 

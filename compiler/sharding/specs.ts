@@ -149,6 +149,17 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       const why = { [last]: 'topk ranks along it' };
       return spec(einsum([dims('d', r).map((n, i) => (i === r - 1 ? 'x' : n))], [dims('d', r).map((n, i) => (i === r - 1 ? 'k' : n)), dims('d', r).map((n, i) => (i === r - 1 ? 'k' : n))], { whole: { x: why[last], k: why[last] } }), 'none', { x: why[last], k: why[last] });
     }
+    case 'moe_dispatch': case 'moe_combine': {
+      // Token groups fill their own block of slots, so splitting tokens by whole groups
+      // splits the slots the same way (GShard's groups): the letter `t` is both.
+      const groups = a['groups'] as number;
+      const why = { e: op === 'moe_dispatch' ? 'moe_dispatch routes tokens to every expert' : 'moe_combine collects each token from every expert', k: `${op} reads every choice of a token` };
+      const units = { t: { unit: groups, attrs: ['groups'] } };
+      const letters = op === 'moe_dispatch'
+        ? einsum([['t', 'd'], ['t', 'k']], [['e', 't', 'd']], { whole: why, units })
+        : einsum([['e', 't', 'd'], ['t', 'k'], ['t', 'k']], [['t', 'd']], { whole: why, units });
+      return spec(letters, 'none', why);
+    }
     case 'patchify': case 'conv2d': case 'cross_entropy': {
       if (op === 'cross_entropy') return wholeAll(inShapes, outShapes, 'cross_entropy averages over every position');
       const why = `${op} mixes these dims`;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 
-const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16'];
+const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
 
 async function mdc(...argv: string[]) {
   const out: string[] = [];

@@ -15,13 +15,15 @@ const paramCount = (s: string, opts = {}) => {
 describe('samples', () => {
   // Published parameter counts: GPT-2 small 124,439,808 and BERT-base (with pooler) 109,482,240
   // (Hugging Face num_parameters()), LLaMA-2 7B 6,738,415,616 (Meta / HF config), ViT-B/16 with
-  // its 1000-class head 86,567,656 (timm vit_base_patch16_224). Matching them to the parameter
+  // its 1000-class head 86,567,656 (timm vit_base_patch16_224), Mixtral 8x7B 46,702,792,704
+  // (HF MixtralForCausalLM num_parameters()). Matching them to the parameter
   // checks every shape in the sample.
   it.each([
     ['gpt2', 124_439_808],
     ['bert-base', 109_482_240],
     ['llama', 6_738_415_616],
     ['vit-b16', 86_567_656],
+    ['mixtral', 46_702_792_704],
   ])('%s has the published parameter count', (name, count) => {
     expect(paramCount(name)).toBe(count);
   });
@@ -36,13 +38,14 @@ describe('samples', () => {
       ['bert-base', 'bert-base', { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', type_vocab: 'type_vocab', ln_eps: 'eps' }],
       ['llama', 'llama2-7b', { layers: 'layers', hidden: 'd', heads: 'heads', kv_heads: 'kv_heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', rms_eps: 'eps', rope_theta: 'theta' }],
       ['vit-b16', 'vit-b16', { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', image: 'image', patch: 'patch', tokens: 'tokens', ln_eps: 'eps' }],
+      ['mixtral', 'mixtral-8x7b', { layers: 'layers', hidden: 'd', heads: 'heads', kv_heads: 'kv_heads', ffn: 'ffn', experts: 'experts', top_k: 'top_k', vocab: 'vocab', ctx: 'ctx', rope_theta: 'theta' }],
     ];
     for (const [sample, key, map] of cases) {
       for (const [refKey, constName] of Object.entries(map)) expect([sample, refKey, val(sample, constName)]).toEqual([sample, refKey, ref[key]![refKey]]);
     }
   });
 
-  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16'])('%s lowers to a graph that passes the IR invariants, full size and tiny', (name) => {
+  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'])('%s lowers to a graph that passes the IR invariants, full size and tiny', (name) => {
     for (const opts of [{}, { preset: 'tiny' }]) {
       const r = lower(src(name), name, opts);
       expect(r.diagnostics).toEqual([]);
@@ -50,7 +53,7 @@ describe('samples', () => {
     }
   });
 
-  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16'])('formatting %s keeps its syntax tree and every comment', (name) => {
+  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'])('formatting %s keeps its syntax tree and every comment', (name) => {
     const text = src(name);
     const a = parse(text, name);
     const formatted = format(a.program, text);

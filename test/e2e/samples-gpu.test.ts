@@ -12,7 +12,7 @@ const src = (s: string) => readFileSync(`samples/${s}.model`, 'utf8');
 describe.skipIf(status.skip)(status.title('samples on WebGPU against the CPU oracle'), () => {
   // f32 kernels against a float64 oracle: sums of ≤ a few hundred products and one
   // softmax per row keep the relative L2 error near 1e-6; 1e-4 is the bar the spine sets.
-  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16'])('%s (preset tiny) matches, relative error < 1e-4', async (name) => {
+  it.each(['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'])('%s (preset tiny) matches, relative error < 1e-4', async (name) => {
     const r = await runBoth(src(name), { preset: 'tiny' });
     const errs = compareOutputs(r);
     for (const [out, e] of Object.entries(errs)) {

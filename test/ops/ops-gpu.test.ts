@@ -304,6 +304,25 @@ add({ name: 'rotary f32[3, 5, 2], 1 head, theta 500, offset 7', source: model({ 
     opts: { inputs: { x: Float32Array.from(tied(6000, 3), (v, i) => (i % 7 === 0 ? -Infinity : v)) } }, tol: EXACT });
 }
 
+// --- mixture-of-experts routing: dispatch and combine are pure data movement (combine adds
+// at most k gated terms), with choices that overflow capacity, out-of-range experts and
+// empty slots.
+{
+  const moe = (T_: number, D: number, k: number, E: number, cap: number, groups: number, seed: number) => {
+    const choice = Int32Array.from(uniformI32(T_ * k, -1, E, seed)); // includes -1: no expert
+    add({
+      name: `moe_dispatch then moe_combine: ${T_} tokens of width ${D}, top-${k} of ${E} experts, capacity ${cap} × ${groups} groups`,
+      source: model({ x: T('f32', [T_, D]), choice: T('i32', [T_, k]), gates: T('f32', [T_, k]) }, [T('f32', [E, cap * groups, D]), T('f32', [T_, D])],
+        `let h = moe_dispatch(x, choice, experts = ${E}, capacity = ${cap}, groups = ${groups})\nreturn h, moe_combine(h * 2.0, choice, gates, groups = ${groups})`),
+      opts: { inputs: { choice } }, tol: ROUNDED,
+    });
+  };
+  moe(17, 3, 2, 5, 2, 1, 1);
+  moe(12, 7, 1, 3, 1, 3, 2);
+  moe(64, 33, 2, 4, 40, 1, 3);
+  moe(33, 5, 3, 2, 4, 11, 4);
+}
+
 // --- patchify, conv2d
 add({ name: 'patchify f32[2, 3, 8, 12] by 4', source: model({ x: T('f32', [2, 3, 8, 12]) }, T('f32', [2, 6, 48]), 'return patchify(x, 4)'), tol: EXACT });
 add({ name: 'patchify f32[1, 1, 5, 5] by 5 (one patch) and by 1', source: model({ x: T('f32', [1, 1, 5, 5]) }, [T('f32', [1, 1, 25]), T('f32', [1, 25, 1])], 'let a = patchify(x, 5)\nlet b = patchify(x, 1)\nreturn a, b'), tol: EXACT });
