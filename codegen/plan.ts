@@ -1,5 +1,9 @@
 import type { Graph } from '../compiler/ir.js';
-import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanBuffer, type PlanIO, type PlanKernel, type PlanStep } from '../runtime/plan.js';
+import type { SpmdProgram } from '../compiler/sharding/partition.js';
+import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
+import {
+  COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
+} from '../runtime/plan.js';
 import { KERNELS } from './kernels/index.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec } from './kernels/kernel.js';
 
@@ -8,11 +12,33 @@ export interface PlanOptions {
   readonly source?: string;
 }
 
+const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as readonly string[]).includes(op);
+
 /**
  * Graph → runtime plan: a buffer per value (reshapes alias their input), a kernel per
- * node (identical WGSL shared), steps in topological order.
+ * node (identical WGSL shared), steps in topological order. A version 1 plan.
  */
 export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
+  return build(g, opts);
+}
+
+/**
+ * An SPMD program (compiler/sharding/partition.ts) → a version 2 plan that every device
+ * of the mesh runs on its own blocks: buffers have local shapes, collective nodes become
+ * collective steps, and inputs, parameters and outputs carry their global shape and
+ * layout so that the runtime slices whole values for each device and assembles outputs.
+ */
+export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
+  return build(p.local, opts, p);
+}
+
+function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
+  const globalOf = (valueId: number): PlanGlobal | undefined => {
+    if (!spmd) return undefined;
+    const shape = globalShapeOf(spmd.globalTypes[valueId]!);
+    const l = spmd.layouts[valueId]!;
+    return { shape, layout: { axes: shape.map((_, d) => [...(l.axes[d] ?? [])]), partial: [...l.partial] } };
+  };
   const bufferOf = new Map<number, number>();
   const buffers: PlanBuffer[] = [];
   const outputSet = new Set(g.outputs);
@@ -24,6 +50,7 @@ export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
       bytes: Math.max(4, sizeOf(shape) * 4),
       ...(v.init ? { init: v.init } : {}),
       ...(v.scalar !== undefined ? { value: v.scalar } : {}),
+      ...(spmd && role === 'param' ? { global: globalOf(valueId) } : {}),
     };
     buffers.push(b);
     bufferOf.set(valueId, b.id);
@@ -46,6 +73,17 @@ export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
     for (const o of n.outputs) {
       const idx = g.outputs.indexOf(o);
       addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : `${n.scope ? n.scope + '/' : ''}${n.op}${n.id}`);
+    }
+    if (isCollective(n.op)) {
+      if (!spmd) throw new Error(`the graph has a collective '${n.op}': build its plan with buildSpmdPlan`);
+      const dim = n.attrs['dim'] as number | undefined;
+      const to = n.attrs['to'] as number | undefined;
+      steps.push({
+        kind: 'collective', op: n.op, axis: n.attrs['axis'] as string, ...(dim !== undefined ? { dim } : {}), ...(to !== undefined ? { to } : {}),
+        input: bufferOf.get(n.inputs[0]!)!, output: bufferOf.get(n.outputs[0]!)!, shape: shapeOf(g.values[n.inputs[0]!]!),
+        scope: n.scope, line: n.span.line, col: n.span.col,
+      });
+      continue;
     }
     const gen = KERNELS.get(n.op);
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
@@ -70,28 +108,35 @@ export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
     }
   }
 
-  const maxOf = inputRanges(g);
+  // Ids index whole tables: a partitioned plan takes the range from the global shape.
+  const maxOf = inputRanges(g, spmd ? (id) => globalShapeOf(spmd.globalTypes[id]!) : (id) => shapeOf(g.values[id]!));
   const io = (id: number, name: string): PlanIO => {
     const v = g.values[id]!;
     const max = maxOf.get(id);
-    return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(max !== undefined ? { max } : {}) };
+    return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(max !== undefined ? { max } : {}), ...(spmd ? { global: globalOf(id) } : {}) };
   };
   return {
-    format: PLAN_FORMAT, version: PLAN_VERSION, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
+    format: PLAN_FORMAT, version: spmd ? 2 : 1, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
     buffers,
     inputs: g.inputs.map((id) => io(id, g.values[id]!.name!)),
     outputs: g.outputs.map((id, i) => io(id, g.outputNames[i]!)),
     kernels, steps,
+    ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
   };
 }
 
 /** Integer inputs that index something (embedding ids, labels) get a valid range for random inputs. */
-function inputRanges(g: Graph): Map<number, number> {
+function inputRanges(g: Graph, shape: (valueId: number) => number[]): Map<number, number> {
   const out = new Map<number, number>();
-  const note = (id: number, n: number) => out.set(id, Math.min(out.get(id) ?? Infinity, n));
+  // Through collectives back to the input they move.
+  const origin = (id: number): number => {
+    const p = g.values[id]!.producer;
+    return p !== undefined && isCollective(g.nodes[p]!.op) ? origin(g.nodes[p]!.inputs[0]!) : id;
+  };
+  const note = (id: number, n: number) => out.set(origin(id), Math.min(out.get(origin(id)) ?? Infinity, n));
   for (const n of g.nodes) {
-    if (n.op === 'embedding') note(n.inputs[1]!, shapeOf(g.values[n.inputs[0]!]!)[0]!);
-    if (n.op === 'cross_entropy') { const s = shapeOf(g.values[n.inputs[0]!]!); note(n.inputs[1]!, s[s.length - 1]!); }
+    if (n.op === 'embedding') note(n.inputs[1]!, shape(n.inputs[0]!)[0]!);
+    if (n.op === 'cross_entropy') { const s = shape(n.inputs[0]!); note(n.inputs[1]!, s[s.length - 1]!); }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { initValues } from './init.js';
-import type { Plan, PlanIO } from './plan.js';
+import type { Plan, PlanBuffer, PlanIO } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
@@ -26,106 +26,165 @@ export class RuntimeError extends Error {
  * made once; `run` uploads inputs, encodes every step in one pass and reads outputs.
  */
 export class PlanRunner {
-  private constructor(
-    readonly plan: Plan,
-    private readonly device: GPUDevice,
-    private readonly buffers: GPUBuffer[],
-    private readonly pipelines: GPUComputePipeline[],
-    private readonly bindGroups: GPUBindGroup[],
-  ) {}
+  private constructor(readonly plan: Plan, private readonly program: DeviceProgram) {}
 
   static async create(device: GPUDevice, rawPlan: unknown, opts: RunnerOptions = {}): Promise<PlanRunner> {
     const plan = validatePlan(rawPlan);
+    if (plan.mesh) throw new RuntimeError(`plan '${plan.model}' is partitioned over ${plan.mesh.devices} devices; run it with MeshRunner`);
     const seed = opts.seed ?? plan.seed;
+    const program = await DeviceProgram.create(device, plan, (b) => {
+      const count = b.shape.reduce((x, y) => x * y, 1);
+      const given = opts.params?.get(b.name);
+      if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
+      return given ?? initValues(b.init!, count, seed, b.name);
+    });
+    return new PlanRunner(plan, program);
+  }
+
+  /** Uploads inputs, runs every step and returns the outputs by name. */
+  async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
+    checkInputs(this.plan, inputs, (io) => io.shape);
+    for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
+    const reads = this.plan.outputs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
+    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads));
+    return Object.fromEntries(this.plan.outputs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
+  }
+
+  destroy() {
+    this.program.destroy();
+  }
+}
+
+/**
+ * Checks the caller's inputs by name, kind and length against the plan; `shapeOf` gives
+ * the shape the caller passes (the whole tensor in a partitioned plan).
+ */
+export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArray>>, shapeOf: (io: PlanIO) => readonly number[]): void {
+  for (const io of plan.inputs) {
+    const data = inputs[io.name];
+    const shape = shapeOf(io);
+    if (!data) throw new RuntimeError(`missing input '${io.name}' (${io.dtype}[${shape.join(', ')}])`);
+    const wantInt = plan.buffers[io.buffer]!.type === 'i32';
+    if (wantInt !== data instanceof Int32Array) {
+      throw new RuntimeError(`input '${io.name}' must be ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
+    }
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== count) throw new RuntimeError(`input '${io.name}' has ${data.length} values; shape [${shape.join(', ')}] needs ${count}`);
+  }
+  const unknown = Object.keys(inputs).filter((k) => !plan.inputs.some((io) => io.name === k));
+  if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);
+}
+
+/**
+ * One device's share of a plan: its buffers, pipelines and the bind groups of the kernel
+ * steps. PlanRunner drives one; MeshRunner drives one per device and runs the collective
+ * steps between their kernel steps.
+ */
+export class DeviceProgram {
+  private constructor(
+    readonly device: GPUDevice,
+    private readonly plan: Plan,
+    private readonly buffers: GPUBuffer[],
+    private readonly pipelines: GPUComputePipeline[],
+    private readonly bindGroups: (GPUBindGroup | undefined)[],
+  ) {}
+
+  /** `params` gives each parameter buffer's values (its block, on one device of a mesh). */
+  static async create(device: GPUDevice, plan: Plan, params: (b: PlanBuffer) => Float32Array): Promise<DeviceProgram> {
     const tooBig = plan.buffers.find((b) => b.bytes > device.limits.maxStorageBufferBindingSize);
     if (tooBig) {
       throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
     }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));
-    for (const b of plan.buffers) {
-      const count = b.shape.reduce((x, y) => x * y, 1);
-      if (b.role === 'param') {
-        const given = opts.params?.get(b.name);
-        if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
-        device.queue.writeBuffer(buffers[b.id]!, 0, src(given ?? initValues(b.init!, count, seed, b.name)));
-      } else if (b.role === 'const') {
-        device.queue.writeBuffer(buffers[b.id]!, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
+    try {
+      for (const b of plan.buffers) {
+        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, src(params(b)));
+        else if (b.role === 'const') device.queue.writeBuffer(buffers[b.id]!, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
+      const { pipelines, bindGroups } = await compile(device, plan, buffers);
+      return new DeviceProgram(device, plan, buffers, pipelines, bindGroups);
+    } catch (e) {
+      for (const b of buffers) b.destroy();
+      throw e;
     }
-    device.pushErrorScope('validation');
-    // Sequential: Dawn's Node binding has crashed here on concurrent async pipeline creation.
-    const pipelines: GPUComputePipeline[] = [];
-    for (const k of plan.kernels) {
-      const module = device.createShaderModule({ code: k.wgsl, label: k.file });
-      const info = await settle(module.getCompilationInfo());
-      const errors = info.messages.filter((m) => m.type === 'error');
-      if (errors.length) {
-        await settle(device.popErrorScope());
-        throw new RuntimeError(`kernel ${k.file} does not compile:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos}: ${e.message}`).join('\n')}`);
-      }
-      pipelines.push(device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.entryPoint }, label: k.file }));
-    }
-    const bindGroups = plan.steps.map((s, i) => device.createBindGroup({
-      layout: pipelines[s.kernel]!.getBindGroupLayout(0),
-      entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: buffers[b]! } })),
-      label: `step${i}:${s.op}`,
-    }));
-    const err = await settle(device.popErrorScope());
-    if (err) throw new RuntimeError(`WebGPU rejected the plan: ${err.message}`);
-    return new PlanRunner(plan, device, buffers, pipelines, bindGroups);
   }
 
-  /** Uploads inputs, runs every step and returns the outputs by name. */
-  async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
-    for (const io of this.plan.inputs) this.upload(io, inputs[io.name]);
-    const unknown = Object.keys(inputs).filter((k) => !this.plan.inputs.some((io) => io.name === k));
-    if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${this.plan.inputs.map((i) => i.name).join(', ')}`);
-    this.device.pushErrorScope('validation');
-    const enc = this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    this.plan.steps.forEach((s, i) => {
-      pass.setPipeline(this.pipelines[s.kernel]!);
-      pass.setBindGroup(0, this.bindGroups[i]!);
-      pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
+  write(buffer: number, data: HostArray): void {
+    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, src(data));
+  }
+
+  /**
+   * Encodes the kernel steps `steps` (indices into plan.steps) in one compute pass, then
+   * copies out the first `count` elements of each buffer in `reads`; resolves with them.
+   * Pending GPU promises do not keep Node alive: await it through `settle`.
+   */
+  async execute(steps: readonly number[], reads: readonly { readonly buffer: number; readonly count: number }[]): Promise<HostArray[]> {
+    const kernels = steps.map((i) => {
+      const s = this.plan.steps[i]!;
+      if (s.kind === 'collective') throw new RuntimeError(`step ${i} is a collective, not a kernel`);
+      return [i, s] as const;
     });
-    pass.end();
-    const staging = this.plan.outputs.map((o) => {
-      const b = this.plan.buffers[o.buffer]!;
-      const st = this.device.createBuffer({ size: b.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      enc.copyBufferToBuffer(this.buffers[o.buffer]!, 0, st, 0, b.bytes);
+    const device = this.device;
+    device.pushErrorScope('validation');
+    const enc = device.createCommandEncoder();
+    if (kernels.length) {
+      const pass = enc.beginComputePass();
+      for (const [i, s] of kernels) {
+        pass.setPipeline(this.pipelines[s.kernel]!);
+        pass.setBindGroup(0, this.bindGroups[i]!);
+        pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
+      }
+      pass.end();
+    }
+    const staging = reads.map((r) => {
+      const bytes = this.plan.buffers[r.buffer]!.bytes;
+      const st = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(this.buffers[r.buffer]!, 0, st, 0, bytes);
       return st;
     });
-    this.device.queue.submit([enc.finish()]);
-    const err = await settle(this.device.popErrorScope());
-    if (err) throw new RuntimeError(`WebGPU rejected a step: ${err.message}`);
-    const out: Record<string, Tensor> = {};
-    await Promise.all(staging.map(async (st, i) => {
-      const o = this.plan.outputs[i]!;
-      await settle(st.mapAsync(GPUMapMode.READ));
-      const count = o.shape.reduce((a, b) => a * b, 1);
-      const copy = this.plan.buffers[o.buffer]!.type === 'i32'
-        ? new Int32Array(st.getMappedRange().slice(0, count * 4))
-        : new Float32Array(st.getMappedRange().slice(0, count * 4));
+    device.queue.submit([enc.finish()]);
+    const err = await device.popErrorScope();
+    if (err) {
+      for (const st of staging) st.destroy();
+      throw new RuntimeError(`WebGPU rejected a step: ${err.message}`);
+    }
+    return Promise.all(staging.map(async (st, i) => {
+      const r = reads[i]!;
+      await st.mapAsync(GPUMapMode.READ);
+      const bytes = st.getMappedRange().slice(0, r.count * 4);
       st.unmap();
       st.destroy();
-      out[o.name] = { shape: o.shape, data: copy };
+      return this.plan.buffers[r.buffer]!.type === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
     }));
-    return out;
-  }
-
-  private upload(io: PlanIO, data: HostArray | undefined) {
-    if (!data) throw new RuntimeError(`missing input '${io.name}' (${io.dtype}[${io.shape.join(', ')}])`);
-    const count = io.shape.reduce((a, b) => a * b, 1);
-    const wantInt = this.plan.buffers[io.buffer]!.type === 'i32';
-    if (wantInt !== data instanceof Int32Array) {
-      throw new RuntimeError(`input '${io.name}' must be ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
-    }
-    if (data.length !== count) throw new RuntimeError(`input '${io.name}' has ${data.length} values; shape [${io.shape.join(', ')}] needs ${count}`);
-    this.device.queue.writeBuffer(this.buffers[io.buffer]!, 0, src(data));
   }
 
   destroy() {
     for (const b of this.buffers) b.destroy();
   }
+}
+
+/** The plan's pipelines on `device`, and a bind group per kernel step (collective steps have none). */
+async function compile(device: GPUDevice, plan: Plan, buffers: readonly GPUBuffer[]) {
+  device.pushErrorScope('validation');
+  // Sequential: Dawn's Node binding has crashed here on concurrent async pipeline creation.
+  const pipelines: GPUComputePipeline[] = [];
+  for (const k of plan.kernels) {
+    const module = device.createShaderModule({ code: k.wgsl, label: k.file });
+    const info = await settle(module.getCompilationInfo());
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      await settle(device.popErrorScope());
+      throw new RuntimeError(`kernel ${k.file} does not compile:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos}: ${e.message}`).join('\n')}`);
+    }
+    pipelines.push(device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.entryPoint }, label: k.file }));
+  }
+  const bindGroups = plan.steps.map((s, i) => s.kind === 'collective' ? undefined : device.createBindGroup({
+    layout: pipelines[s.kernel]!.getBindGroupLayout(0),
+    entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: buffers[b]! } })),
+    label: `step${i}:${s.op}`,
+  }));
+  const err = await settle(device.popErrorScope());
+  if (err) throw new RuntimeError(`WebGPU rejected the plan: ${err.message}`);
+  return { pipelines, bindGroups };
 }

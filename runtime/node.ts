@@ -39,6 +39,31 @@ export async function nodeDevice(): Promise<DeviceInfo> {
   return { adapter, device, description: describeAdapter(adapter) };
 }
 
+/**
+ * `n` devices of one adapter, for a partitioned plan. WebGPU lets an adapter make only
+ * one device, so each device gets its own adapter object from one shared instance;
+ * they all name the same physical adapter.
+ */
+export async function nodeDevices(n: number): Promise<{ readonly devices: GPUDevice[]; readonly description: string }> {
+  const gpu = await nodeGPU();
+  const devices: GPUDevice[] = [];
+  let description = '';
+  try {
+    for (let i = 0; i < n; i++) {
+      const adapter = await gpu.requestAdapter();
+      if (!adapter) throw new Error('no WebGPU adapter found: on Debian run scripts/ensure-vulkan.sh (Mesa llvmpipe from bookworm-backports), or use a machine with a GPU');
+      description ||= describeAdapter(adapter);
+      const device = await requestDevice(adapter);
+      owners.set(device, { gpu, adapter });
+      devices.push(device);
+    }
+  } catch (e) {
+    for (const d of devices) d.destroy();
+    throw e;
+  }
+  return { devices, description };
+}
+
 /** Asks for the adapter's largest buffer limits: model weights exceed the 128 MiB default binding size. */
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   return adapter.requestDevice({

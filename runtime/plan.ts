@@ -3,7 +3,14 @@
  * imports nothing of the compiler; these types and `validatePlan` are all it knows.
  */
 export const PLAN_FORMAT = 'mdc.plan';
-export const PLAN_VERSION = 1;
+/**
+ * The newest plan version this runtime reads. Version 1: one device, kernel steps only.
+ * Version 2 adds a device mesh, collective steps and each input's, parameter's and
+ * output's global shape and layout. The compiler still writes version 1 for
+ * single-device plans, so they stay readable by version 1 runtimes.
+ */
+export const PLAN_VERSION = 2;
+export type PlanVersion = 1 | 2;
 
 /** How tensors are stored on the device. f16/bf16 tensors are stored and computed as f32 for now. */
 export type StorageType = 'f32' | 'i32';
@@ -28,6 +35,8 @@ export interface PlanBuffer {
   readonly init?: PlanInit;
   /** Constants: the scalar value. */
   readonly value?: number;
+  /** Parameters of a partitioned plan: the whole tensor, initialised once and then sliced per device. */
+  readonly global?: PlanGlobal;
 }
 
 export type Access = 'read' | 'read_write';
@@ -56,7 +65,11 @@ export interface PlanKernel {
   readonly uniforms: readonly KernelUniform[];
 }
 
-export interface PlanStep {
+export type PlanStep = PlanKernelStep | PlanCollectiveStep;
+
+export interface PlanKernelStep {
+  /** Absent in emitted plans: a step without a kind is a kernel step. */
+  readonly kind?: 'kernel';
   readonly kernel: number;
   /** Buffer id for each binding, in binding order. */
   readonly buffers: readonly number[];
@@ -68,18 +81,72 @@ export interface PlanStep {
   readonly col: number;
 }
 
+export const COLLECTIVE_OPS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all', 'shard_slice', 'partial_mask'] as const;
+export type CollectiveOp = (typeof COLLECTIVE_OPS)[number];
+
+/**
+ * A step that combines the blocks devices hold of one value (version 2 plans). Each
+ * device reads its `input` buffer, holding a block of shape `shape`; the devices of a
+ * group (those that differ only in their coordinate on `axis`, ordered by it) combine
+ * their blocks, and each device writes its result to `output`:
+ * - all_reduce: the elementwise sum over the group.
+ * - reduce_scatter: the sum, cut into group-size blocks along `dim`; device k keeps block k.
+ * - all_gather: the blocks concatenated along `dim` in group order.
+ * - all_to_all: the blocks concatenated along `dim`, cut along `to`; device k keeps block k.
+ * - shard_slice: local, no traffic: device k keeps block k of its own block along `dim`.
+ * - partial_mask: local: coordinate 0 on `axis` keeps its block, the others hold zeros.
+ */
+export interface PlanCollectiveStep {
+  readonly kind: 'collective';
+  readonly op: CollectiveOp;
+  readonly axis: string;
+  readonly dim?: number;
+  readonly to?: number;
+  readonly input: number;
+  readonly output: number;
+  /** The shape of the block each device holds before the step (the input buffer may be a reshape's alias). */
+  readonly shape: readonly number[];
+  readonly scope: string;
+  readonly line: number;
+  readonly col: number;
+}
+
 export interface PlanIO {
   readonly name: string;
   readonly buffer: number;
   readonly dtype: SourceDType;
+  /** The shape in the buffer: in a partitioned plan, the block each device holds. */
   readonly shape: readonly number[];
   /** Integer inputs: the valid id range [0, max) when the compiler knows it (embedding tables, labels). */
   readonly max?: number;
+  /** Partitioned plans: the whole tensor the caller passes or receives, and how it is split. */
+  readonly global?: PlanGlobal;
+}
+
+/** Devices are numbered row-major over the axes: on [dp: 2, tp: 4] device 5 has dp = 1, tp = 1. */
+export interface PlanMesh {
+  readonly axes: readonly { readonly name: string; readonly size: number }[];
+  /** The product of the axis sizes. */
+  readonly devices: number;
+}
+
+/**
+ * How a whole tensor lies on the mesh: per dim, the axes that split it (major first);
+ * `partial`, the axes over which it is a pending sum (device 0 on such an axis holds the value).
+ */
+export interface PlanLayout {
+  readonly axes: readonly (readonly string[])[];
+  readonly partial: readonly string[];
+}
+
+export interface PlanGlobal {
+  readonly shape: readonly number[];
+  readonly layout: PlanLayout;
 }
 
 export interface Plan {
   readonly format: typeof PLAN_FORMAT;
-  readonly version: typeof PLAN_VERSION;
+  readonly version: PlanVersion;
   readonly model: string;
   readonly source: string;
   readonly seed: number;
@@ -88,4 +155,6 @@ export interface Plan {
   readonly outputs: readonly PlanIO[];
   readonly kernels: readonly PlanKernel[];
   readonly steps: readonly PlanStep[];
+  /** Version 2: the device mesh the plan is partitioned over. */
+  readonly mesh?: PlanMesh;
 }

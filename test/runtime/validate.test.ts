@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildPlan } from '../../codegen/plan.js';
+import { buildPlan, buildSpmdPlan } from '../../codegen/plan.js';
 import { lower } from '../../compiler/compile.js';
+import { partition } from '../../compiler/sharding/partition.js';
 import { PlanError, validatePlan } from '../../runtime/validate.js';
 
 const plan = () => {
@@ -30,7 +31,8 @@ describe('plan validation', () => {
     expect(problems(() => 'hello')).toEqual(['the plan is not a JSON object']);
     expect(problems(() => [])).toEqual(['the plan is not a JSON object']);
     expect(problems((p) => { p['format'] = 'onnx'; })).toEqual(['format must be "mdc.plan", got "onnx"']);
-    expect(problems((p) => { p['version'] = 2; })).toEqual(['version must be 1, got 2']);
+    expect(problems((p) => { p['version'] = 3; })).toEqual(['version must be 1 or 2, got 3']);
+    expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a version 2 plan']);
   });
 
   it('names the tampered field', () => {
@@ -55,6 +57,74 @@ describe('plan validation', () => {
     const p = plan();
     p['version'] = 9;
     p['steps'][0].kernel = -1;
-    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
+    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1 or 2, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
+  });
+});
+
+/** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a version 2 plan with collective steps. */
+const meshPlan = (() => {
+  const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
+  const text = JSON.stringify(buildSpmdPlan(partition(r.graph!, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }), { seed: 3 }));
+  return () => JSON.parse(text) as Record<string, any>;
+})();
+
+function meshProblems(mutate: (p: Record<string, any>) => void): string[] {
+  const p = meshPlan();
+  mutate(p);
+  try {
+    validatePlan(p);
+  } catch (e) {
+    return [...(e as PlanError).problems];
+  }
+  return [];
+}
+
+const firstCollective = (p: Record<string, any>): [number, Record<string, any>] => {
+  const i = (p['steps'] as Record<string, any>[]).findIndex((s) => s['kind'] === 'collective');
+  return [i, p['steps'][i]];
+};
+
+describe('partitioned (version 2) plan validation', () => {
+  it('accepts what the compiler emits: a mesh, collective steps, global shapes and layouts', () => {
+    const p = meshPlan();
+    expect(p['version']).toBe(2);
+    expect(p['mesh']).toEqual({ axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }], devices: 8 });
+    const [, s] = firstCollective(p);
+    expect({ kind: s['kind'], op: s['op'], axis: s['axis'] }).toEqual({ kind: 'collective', op: 'all_reduce', axis: 'tp' });
+    expect(p['inputs'][0]).toMatchObject({ name: 'tokens', shape: [1, 64], global: { shape: [2, 64], layout: { axes: [['dp'], []], partial: [] } } });
+    expect(meshProblems(() => undefined)).toEqual([]);
+  });
+
+  it('names what is wrong with a collective step', () => {
+    const at = (f: (s: Record<string, any>) => void) => meshProblems((p) => f(firstCollective(p)[1]));
+    const i = firstCollective(meshPlan())[0];
+    expect(at((s) => { s['op'] = 'broadcast'; })).toEqual([`steps[${i}].op must be one of all_reduce, reduce_scatter, all_gather, all_to_all, shard_slice, partial_mask, got "broadcast"`]);
+    expect(at((s) => { s['axis'] = 'pp'; })).toEqual([`steps[${i}].axis "pp" is not an axis of the mesh`]);
+    expect(at((s) => { s['op'] = 'all_gather'; })).toEqual([`steps[${i}]: all_gather needs dim, an integer in 0..2`]);
+    expect(at((s) => { s['dim'] = 1; })).toEqual([`steps[${i}]: all_reduce takes no dim`]);
+    expect(at((s) => { s['op'] = 'all_to_all'; s['dim'] = 1; })).toEqual([`steps[${i}]: all_to_all needs to, an integer in 0..2 other than dim`]);
+    expect(at((s) => { s['op'] = 'reduce_scatter'; s['dim'] = 2; })).toEqual([`steps[${i}]: reduce_scatter of [1, 64, 128] over 'tp' gives [1, 64, 32], but the output buffer is [1, 64, 128]`]);
+    expect(at((s) => { s['op'] = 'shard_slice'; s['dim'] = 0; })).toEqual([`steps[${i}]: shard_slice over 'tp' (4 devices) does not divide [1, 64, 128]`]);
+    expect(at((s) => { s['output'] = 1; })).toContain(`steps[${i}].output must be an activation or output buffer, not param`);
+    expect(at((s) => { s['input'] = 9999; })).toEqual([`steps[${i}].input refers to no buffer`]);
+    expect(at((s) => { s['shape'] = [2, 64, 128]; })[0]).toBe(`steps[${i}].shape [2, 64, 128] does not fit input buffer [1, 64, 128]`);
+  });
+
+  it('checks the mesh and every global shape and layout', () => {
+    expect(meshProblems((p) => { p['mesh'].devices = 4; })).toEqual(['mesh.devices must be 8, the product of the axis sizes']);
+    expect(meshProblems((p) => { p['mesh'].axes[1].name = 'dp'; })[0]).toBe("mesh.axes[1]: axis 'dp' is given twice");
+    expect(meshProblems((p) => { p['inputs'][0].global.layout.axes[1] = ['tp']; })).toEqual(['inputs[0].global: a device\'s block of [2, 64] is [1, 16], but the buffer is [1, 64]']);
+    expect(meshProblems((p) => { p['inputs'][0].global.layout.partial = ['dp']; })).toEqual(["inputs[0].global.layout uses axis 'dp' twice"]);
+    expect(meshProblems((p) => { delete p['outputs'][0].global; })).toEqual(['outputs[0].global must be { shape: positive integers, layout: { axes, partial } }']);
+    const wq = (meshPlan()['buffers'] as Record<string, any>[]).findIndex((b) => b['name'] === 'Layer.0.Attention.wq');
+    expect(meshProblems((p) => { p['buffers'][wq].global.layout.axes[1] = ['sp']; })).toEqual([`buffers[${wq}].global.layout names 'sp', not an axis of the mesh`]);
+    expect(meshProblems((p) => { delete p['buffers'][wq].global; })).toEqual([`buffers[${wq}].global must be { shape: positive integers, layout: { axes, partial } }`]);
+  });
+
+  it('refuses mesh features in a version 1 plan', () => {
+    expect(meshProblems((p) => { p['version'] = 1; })).toContain('mesh needs plan version 2');
+    const single = plan();
+    single['steps'][0] = { kind: 'collective', op: 'all_reduce', axis: 'tp', input: 0, output: 2, shape: [8, 64], scope: '', line: 1, col: 1 };
+    expect(() => validatePlan(single)).toThrowError(/steps\[0\] is a collective step, which needs a mesh \(plan version 2\)/);
   });
 });

@@ -65,6 +65,36 @@ export function sharedDevice(): Promise<GPUDevice> {
   return devicePromise;
 }
 
+let devicesPromise: Promise<GPUDevice[]> | undefined;
+
+/**
+ * The file's device set for partitioned plans: the shared device first, then more from
+ * the same instance and physical adapter (each through its own adapter object, since an
+ * adapter makes only one device). Grows on demand; returns the first `n`.
+ */
+export function sharedDevices(n: number): Promise<GPUDevice[]> {
+  const prev = devicesPromise;
+  devicesPromise = (async () => {
+    const have = prev ? await prev : [await sharedDevice()];
+    const { gpu } = await findAdapter();
+    while (have.length < n) {
+      const adapter = await gpu!.requestAdapter();
+      if (!adapter) throw new Error(`requestAdapter() returned null for device ${have.length}`);
+      have.push(await requestDevice(adapter));
+    }
+    return have;
+  })();
+  return devicesPromise.then((d) => d.slice(0, n));
+}
+
+/** Destroys the file's devices (call in afterAll); the adapter and GPU instance stay cached. */
+export async function destroySharedDevices(): Promise<void> {
+  const all = devicesPromise ? await devicesPromise : devicePromise ? [await devicePromise] : [];
+  for (const d of all) d.destroy();
+  devicesPromise = undefined;
+  devicePromise = undefined;
+}
+
 // ---------------------------------------------------------------- running a model on both
 
 export interface RunOptions extends FrontendOptions {

@@ -1,0 +1,115 @@
+/// <reference types="@webgpu/types" />
+import { assemble, runCollective, shardOf } from './collectives.js';
+import { checkInputs, DeviceProgram, RuntimeError, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
+import { initValues } from './init.js';
+import type { Plan, PlanCollectiveStep, PlanMesh } from './plan.js';
+import { settle } from './settle.js';
+import { validatePlan } from './validate.js';
+
+/**
+ * Runs a partitioned (version 2) plan on one GPUDevice per mesh device. The devices may
+ * share one adapter. Kernel steps run on every device; at a collective step each
+ * device's input block is read back, the blocks are combined on the host per group
+ * (there is no device-to-device link to use) and each device's result is written to its
+ * output buffer. Callers pass whole inputs and parameters and get whole outputs: the
+ * runner slices and assembles them by the plan's layouts.
+ */
+export class MeshRunner {
+  private constructor(
+    readonly plan: Plan,
+    readonly mesh: PlanMesh,
+    private readonly programs: readonly DeviceProgram[],
+    /** The kernel steps (indices) before each collective, with the collective. */
+    private readonly segments: readonly { readonly kernels: readonly number[]; readonly collective: PlanCollectiveStep }[],
+    /** The kernel steps after the last collective. */
+    private readonly tail: readonly number[],
+  ) {}
+
+  /** Set after the first run: see `execute`. */
+  private warm = false;
+
+  /** `opts.params` gives whole parameter values (their global shapes) by name. */
+  static async create(devices: readonly GPUDevice[], rawPlan: unknown, opts: RunnerOptions = {}): Promise<MeshRunner> {
+    const plan = validatePlan(rawPlan);
+    const mesh = plan.mesh;
+    if (!mesh) throw new RuntimeError(`plan '${plan.model}' is not partitioned; run it with PlanRunner`);
+    if (devices.length !== mesh.devices) {
+      throw new RuntimeError(`plan '${plan.model}' is partitioned over ${mesh.devices} devices (${mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${devices.length} were given`);
+    }
+    const seed = opts.seed ?? plan.seed;
+    const wholeParams = new Map<string, Float32Array>();
+    for (const b of plan.buffers) {
+      if (b.role !== 'param') continue;
+      const shape = b.global!.shape;
+      const count = shape.reduce((x, y) => x * y, 1);
+      const given = opts.params?.get(b.name);
+      if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${shape.join(', ')}] needs ${count}`);
+      // Initialised whole, then sliced: sharded and unsharded runs use the same weights.
+      wholeParams.set(b.name, given ?? initValues(b.init!, count, seed, b.name));
+    }
+    const programs: DeviceProgram[] = [];
+    try {
+      // One device at a time: Dawn's Node binding has crashed on concurrent pipeline creation.
+      for (let d = 0; d < devices.length; d++) {
+        programs.push(await DeviceProgram.create(devices[d]!, plan, (b) =>
+          shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array));
+      }
+    } catch (e) {
+      for (const p of programs) p.destroy();
+      throw e;
+    }
+    const segments: { kernels: number[]; collective: PlanCollectiveStep }[] = [];
+    let kernels: number[] = [];
+    plan.steps.forEach((s, i) => {
+      if (s.kind !== 'collective') kernels.push(i);
+      else {
+        segments.push({ kernels, collective: s });
+        kernels = [];
+      }
+    });
+    return new MeshRunner(plan, mesh, programs, segments, kernels);
+  }
+
+  get devices(): number {
+    return this.programs.length;
+  }
+
+  /** Uploads each device's block of the whole inputs, runs every step and returns the whole outputs by name. */
+  async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
+    checkInputs(this.plan, inputs, (io) => io.global!.shape);
+    for (const io of this.plan.inputs) {
+      const g = io.global!;
+      this.programs.forEach((p, d) => p.write(io.buffer, shardOf(this.mesh, inputs[io.name]!, g.shape, g.layout, d)));
+    }
+    const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+    for (const { kernels, collective: c } of this.segments) {
+      const blocks = await this.execute(kernels, [{ buffer: c.input, count: numel(c.shape) }]);
+      const results = runCollective(this.mesh, c, blocks.map((b) => b[0]!));
+      this.programs.forEach((p, d) => p.write(c.output, results[d]!));
+    }
+    const blocks = await this.execute(this.tail, this.plan.outputs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })));
+    this.warm = true;
+    return Object.fromEntries(this.plan.outputs.map((o, i) => {
+      const g = o.global!;
+      return [o.name, { shape: g.shape, data: assemble(this.mesh, blocks.map((b) => b[i]!), g.shape, g.layout) }];
+    }));
+  }
+
+  /**
+   * Runs kernel steps on every device and reads `reads` back from each. On the first
+   * run device 0 goes first: drivers that compile at first dispatch (llvmpipe) then
+   * find the other devices' identical kernels in their shader cache instead of all
+   * compiling them at once.
+   */
+  private async execute(kernels: readonly number[], reads: readonly { buffer: number; count: number }[]): Promise<HostArray[][]> {
+    const [first, ...rest] = this.programs;
+    if (this.warm) return settle(Promise.all(this.programs.map((p) => p.execute(kernels, reads))));
+    const head = await settle(first!.execute(kernels, reads));
+    // One settle for all devices: their queues run concurrently while the host waits.
+    return [head, ...(await settle(Promise.all(rest.map((p) => p.execute(kernels, reads)))))];
+  }
+
+  destroy() {
+    for (const p of this.programs) p.destroy();
+  }
+}
