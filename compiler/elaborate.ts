@@ -615,7 +615,11 @@ export class Elaborator {
       if (Array.isArray(t)) inputs.push(...t);
       else { inputs.push(t); if (spec.default === null) attrs[`has_${spec.name}`] = true; }
     }
-    if (name === 'dropout') attrs['training'] = !!this.opts.training;
+    if (name === 'dropout') {
+      attrs['training'] = !!this.opts.training;
+      // The mask is drawn from (seed, mask_id, element): copies of this node (autodiff, partitioning) keep the same mask.
+      attrs['mask_id'] = this.builder.nodeCount;
+    }
     if (name === 'split') return this.lowerSplit(inputs[0]!, outTypes, attrs['axis'] as number, span, f);
     const outs = this.builder.addNode(name, inputs, outTypes, attrs, span, f.prefix);
     return outs.length === 1 ? { kind: 'tensor', v: outs[0]! } : { kind: 'tuple', items: outs.map((v) => ({ kind: 'tensor', v })) };

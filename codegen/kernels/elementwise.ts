@@ -98,7 +98,7 @@ export function elementwiseKernel(node: Node, g: Graph): KernelSpec {
     else {
       helpers = [HASH];
       const threshold = Math.min(4294967295, Math.floor(p * 4294967296));
-      const seed = ((node.attrs['seed'] as number) * 0x9e3779b1 + node.id * 0x85ebca6b) >>> 0;
+      const seed = ((node.attrs['seed'] as number) * 0x9e3779b1 + ((node.attrs['mask_id'] as number | undefined) ?? node.id) * 0x85ebca6b) >>> 0;
       body = `${loads}let keep = hash_u32(i ^ ${seed >>> 0}u) >= ${threshold >>> 0}u;\nout[i] = select(0.0, in0[o0] * ${f32(1 / (1 - p))}, keep);`;
     }
   } else if (ins.length === 1) {

@@ -38,7 +38,7 @@ export function rotaryKernel(node: Node, g: Graph): KernelSpec {
     `let freq = pow(${f32(theta)}, -f32(2u * jj) / ${f32(Dh)});`,
     `let ang = pos * freq;`,
     `let c = cos(ang);`,
-    `let s = sin(ang);`,
+    node.attrs['inverse'] ? `let s = -sin(ang);` : `let s = sin(ang);`,
     `if (j < ${u32(half)}) {`,
     `  out[i] = x[i] * c - x[i + ${u32(half)}] * s;`,
     `} else {`,

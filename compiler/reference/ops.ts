@@ -238,7 +238,8 @@ const rotary: RefOp = ([x], attrs) => {
     const jj = j % half;
     const ang = pos * Math.pow(theta, (-2 * jj) / Dh);
     const c = Math.cos(ang);
-    const s = Math.sin(ang);
+    // `inverse` rotates back (the transpose): rotary's gradient.
+    const s = attrs['inverse'] ? -Math.sin(ang) : Math.sin(ang);
     out.data[i] = j < half ? x!.data[i]! * c - x!.data[i + half]! * s : x!.data[i]! * c + x!.data[i - half]! * s;
   }
   return [out];

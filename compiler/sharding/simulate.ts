@@ -1,4 +1,5 @@
 import { dimValue } from '../dims.js';
+import { GRAD_REFERENCE } from '../reference/grad-ops.js';
 import { dropoutTraining, REFERENCE } from '../reference/ops.js';
 import { numelOf, strides, type RefTensor } from '../reference/tensor.js';
 import type { Layout } from '../types.js';
@@ -78,12 +79,12 @@ export function simulate(
         break;
       }
       default: {
-        const f = REFERENCE.get(node.op);
+        const f = REFERENCE.get(node.op) ?? GRAD_REFERENCE.get(node.op);
         if (!f) throw new Error(`no reference implementation for '${node.op}'`);
         for (let d = 0; d < n; d++) {
           const ins = node.inputs.map((i) => envs[d]!.get(i)!);
           const outs = node.op === 'dropout' && node.attrs['training'] && (node.attrs['p'] as number) > 0
-            ? [dropoutTraining(ins[0]!, node.attrs['p'] as number, node.attrs['seed'] as number, node.id)]
+            ? [dropoutTraining(ins[0]!, node.attrs['p'] as number, node.attrs['seed'] as number, (node.attrs['mask_id'] as number | undefined) ?? node.id)]
             : f(ins, node.attrs, outShapes, node.outputs.map((o) => g.values[o]!.type.dtype));
           node.outputs.forEach((o, i) => envs[d]!.set(o, outs[i]!));
         }

@@ -1,0 +1,285 @@
+import { dimConst, dimValue, type Dim } from '../dims.js';
+import { GraphBuilder, type Attrs, type Graph, type Node, type Value } from '../ir.js';
+import { isFloat, type TType } from '../types.js';
+
+/**
+ * Reverse-mode autodiff over the graph IR: a new graph that computes the forward pass,
+ * a scalar loss and the gradient of the loss with respect to every floating-point
+ * parameter (outputs `loss`, then `grad.<param name>` in parameter order).
+ *
+ * Each op has a vector–Jacobian rule (`RULES`) written with the IR's own ops, plus a few
+ * backward-only ops (`*_grad`, see compiler/reference/grad-ops.ts) where composing
+ * forward ops would be wasteful or unstable: attention (rows recomputed, no score matrix
+ * kept), the fused softmax + cross-entropy, embedding's scatter-add, max/min routing.
+ * Softmax, layer norm and RMS norm use their closed forms, not the chain of primitives.
+ * Only nodes between a parameter and the loss are differentiated.
+ */
+export interface GradOptions {
+  /** The graph output that is the loss (default: the first); it must be a float scalar. */
+  readonly loss?: string;
+}
+
+export class AutodiffError extends Error {}
+
+export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
+  const lossIndex = opts.loss === undefined ? 0 : g.outputNames.indexOf(opts.loss);
+  if (lossIndex < 0) throw new AutodiffError(`no output named '${opts.loss}' to use as the loss (outputs: ${g.outputNames.join(', ')})`);
+  const lossId = g.outputs[lossIndex]!;
+  const lossType = g.values[lossId]!.type;
+  if (lossType.dims.some((d) => dimValue(d) !== 1) || !isFloat(lossType.dtype)) {
+    throw new AutodiffError(`the loss must be a float scalar, but '${g.outputNames[lossIndex]}' is ${lossType.dtype}[${lossType.dims.length} dims]`);
+  }
+
+  const b = new GraphBuilder();
+  const map = new Map<number, Value>();
+  for (const v of g.values) {
+    if (v.kind === 'op') continue;
+    const { id: _id, ...rest } = v;
+    map.set(v.id, b.addValue(rest));
+  }
+  for (const n of g.nodes) {
+    const outs = b.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    n.outputs.forEach((o, i) => map.set(o, outs[i]!));
+  }
+
+  // Which values lie between a parameter and the loss.
+  const fromParam = new Set<number>(g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).map((v) => v.id));
+  for (const n of g.nodes) if (n.inputs.some((i) => fromParam.has(i))) n.outputs.forEach((o) => fromParam.add(o));
+  const toLoss = new Set<number>([lossId]);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    if (n.outputs.some((o) => toLoss.has(o))) n.inputs.forEach((x) => toLoss.add(x));
+  }
+
+  const grads = new Map<number, Value>();
+  const accumulate = (vid: number, gv: Value | undefined, ctx: Ctx) => {
+    if (!gv || !fromParam.has(vid) || !toLoss.has(vid) || !isFloat(g.values[vid]!.type.dtype)) return;
+    const prev = grads.get(vid);
+    grads.set(vid, prev ? ctx.op('add', [prev, gv], prev.type) : gv);
+  };
+
+  const seedCtx = new Ctx(b, g.nodes[g.values[lossId]!.producer ?? 0]!);
+  grads.set(lossId, seedCtx.scalar(1, lossType.dtype, lossType.dims));
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    if (!n.outputs.some((o) => grads.has(o)) || !n.inputs.some((x) => fromParam.has(x))) continue;
+    const rule = RULES[n.op];
+    if (!rule) throw new AutodiffError(`no gradient rule for '${n.op}' (at line ${n.span.line})`);
+    const ctx = new Ctx(b, n);
+    const ins = n.inputs.map((x) => map.get(x)!);
+    const outs = n.outputs.map((o) => map.get(o)!);
+    const gOut = n.outputs.map((o) => grads.get(o));
+    const gIn = rule(ctx, ins, outs, gOut, n.attrs);
+    n.inputs.forEach((x, k) => accumulate(x, gIn[k], ctx));
+  }
+
+  const params = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype));
+  const outValues: Value[] = [map.get(lossId)!];
+  const names = ['loss'];
+  const zeroCtx = new Ctx(b, g.nodes[0]!);
+  for (const p of params) {
+    // A parameter the loss does not depend on gets a zero gradient.
+    outValues.push(grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type));
+    names.push(`grad.${p.name}`);
+  }
+  return b.finish(g.name, outValues, names);
+}
+
+/** Builds backward nodes at the span and scope of the forward node they differentiate. */
+class Ctx {
+  constructor(private readonly b: GraphBuilder, private readonly node: Node) {}
+
+  op(name: string, inputs: readonly Value[], out: TType, attrs: Attrs = {}): Value {
+    return this.b.addNode(name, inputs, [out], attrs, this.node.span, this.node.scope)[0]!;
+  }
+
+  ops(name: string, inputs: readonly Value[], outs: readonly TType[], attrs: Attrs = {}): Value[] {
+    return this.b.addNode(name, inputs, outs, attrs, this.node.span, this.node.scope);
+  }
+
+  /** A scalar constant, broadcast to `dims` when given (an expand node). */
+  scalar(x: number, dtype: TType['dtype'], dims: readonly Dim[] = []): Value {
+    const c = this.b.addValue({ type: { dtype, dims: [] }, kind: 'const', scalar: x });
+    return dims.length ? this.op('expand', [c], { dtype, dims }, { shape: dims }) : c;
+  }
+
+  /** Sums a broadcast gradient back to `t`'s shape (NumPy broadcasting in reverse). */
+  sumTo(v: Value, t: TType): Value {
+    let cur = v;
+    while (cur.type.dims.length > t.dims.length) cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.slice(1) }, { axis: 0, keepdim: false });
+    cur.type.dims.forEach((d, i) => {
+      if (dimValue(t.dims[i]!) === 1 && dimValue(d) !== 1) {
+        cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.map((x, j) => (j === i ? dimConst(1) : x)) }, { axis: i, keepdim: true });
+      }
+    });
+    return cur;
+  }
+
+  bin(op: string, a: Value, b: Value): Value {
+    return this.op(op, [a, b], { dtype: a.type.dtype, dims: broadcastDims(a.type.dims, b.type.dims) });
+  }
+
+  /** `axis` reduced with keepdim. */
+  reduceKeep(op: 'sum' | 'mean', x: Value, axis: number): Value {
+    return this.op(op, [x], { dtype: x.type.dtype, dims: x.type.dims.map((d, i) => (i === axis ? dimConst(1) : d)) }, { axis, keepdim: true });
+  }
+
+  unaryGrad(fn: string, g: Value, x: Value): Value {
+    return this.op('unary_grad', [g, x], x.type, { fn });
+  }
+}
+
+function broadcastDims(a: readonly Dim[], b: readonly Dim[]): Dim[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const x = a[a.length - n + i];
+    const y = b[b.length - n + i];
+    if (!x) return y!;
+    if (!y) return x;
+    return dimValue(x) === 1 ? y : x;
+  });
+}
+
+type Rule = (c: Ctx, ins: readonly Value[], outs: readonly Value[], gOut: readonly (Value | undefined)[], attrs: Attrs) => (Value | undefined)[];
+
+const unaryVia = (fn: string): Rule => (c, [x], _o, [g]) => [g && c.unaryGrad(fn, g, x!)];
+
+const lastAxis = (v: Value) => v.type.dims.length - 1;
+
+/** Closed-form backward of layer norm and RMS norm, recomputing the row statistics. */
+const normRule = (rms: boolean): Rule => (c, ins, _outs, [g], attrs) => {
+  if (!g) return [];
+  const x = ins[0]!;
+  let k = 1;
+  const w = attrs['has_weight'] ? ins[k++] : undefined;
+  const bias = attrs['has_bias'] ? ins[k++] : undefined;
+  const ax = lastAxis(x);
+  const eps = c.scalar(attrs['eps'] as number, x.type.dtype);
+  const xc = rms ? x : c.bin('sub', x, c.reduceKeep('mean', x, ax));
+  const rstd = c.op('rsqrt', [c.bin('add', c.reduceKeep('mean', c.bin('mul', xc, xc), ax), eps)], { dtype: x.type.dtype, dims: x.type.dims.map((d, i) => (i === ax ? dimConst(1) : d)) });
+  const xhat = c.bin('mul', xc, rstd);
+  const gh = w ? c.bin('mul', g, w) : g;
+  let inner = c.bin('mul', xhat, c.reduceKeep('mean', c.bin('mul', gh, xhat), ax));
+  if (!rms) inner = c.bin('add', inner, c.reduceKeep('mean', gh, ax));
+  const gx = c.bin('mul', rstd, c.bin('sub', gh, inner));
+  const out: (Value | undefined)[] = [gx];
+  if (w) out.push(c.sumTo(c.bin('mul', g, xhat), w.type));
+  if (bias) out.push(c.sumTo(g, bias.type));
+  return out;
+};
+
+const swapLast = (v: Value): number[] => {
+  const r = v.type.dims.length;
+  return [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
+};
+const transposeT = (v: Value, perm: readonly number[]): TType => ({ dtype: v.type.dtype, dims: perm.map((p) => v.type.dims[p]!) });
+
+export const RULES: Readonly<Record<string, Rule>> = {
+  neg: (c, _i, _o, [g]) => [g && c.op('neg', [g], g.type)],
+  exp: (c, _i, [y], [g]) => [g && c.bin('mul', g, y!)],
+  log: (c, [x], _o, [g]) => [g && c.bin('div', g, x!)],
+  sqrt: unaryVia('sqrt'), rsqrt: unaryVia('rsqrt'), tanh: unaryVia('tanh'), sigmoid: unaryVia('sigmoid'),
+  relu: unaryVia('relu'), silu: unaryVia('silu'), abs: unaryVia('abs'), fast_gelu: unaryVia('gelu_tanh'),
+  gelu: (c, [x], _o, [g], a) => [g && c.unaryGrad(a['approximate'] === 'tanh' ? 'gelu_tanh' : 'gelu', g, x!)],
+  add: (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(g, b!.type)],
+  sub: (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(c.op('neg', [g], g.type), b!.type)],
+  mul: (c, [a, b], _o, [g]) => [g && c.sumTo(c.bin('mul', g, b!), a!.type), g && c.sumTo(c.bin('mul', g, a!), b!.type)],
+  div: (c, [a, b], [y], [g]) => {
+    if (!g) return [];
+    const ga = c.bin('div', g, b!);
+    return [c.sumTo(ga, a!.type), c.sumTo(c.op('neg', [c.bin('mul', ga, y!)], g.type), b!.type)];
+  },
+  pow: (c, [a, b], [y], [g]) => {
+    if (!g) return [];
+    const one = c.scalar(1, a!.type.dtype);
+    const ga = c.bin('mul', c.bin('mul', g, b!), c.bin('pow', a!, c.bin('sub', b!, one)));
+    const gb = c.bin('mul', c.bin('mul', g, y!), c.op('log', [a!], a!.type));
+    return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
+  },
+  maximum: (c, [a, b], _o, [g]) => [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op: 'maximum', side }), [a!, b!][side]!.type)),
+  minimum: (c, [a, b], _o, [g]) => [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op: 'minimum', side }), [a!, b!][side]!.type)),
+  where: (c, [cond, a, b], _o, [g]) => {
+    if (!g) return [];
+    const zero = c.scalar(0, g.type.dtype);
+    return [undefined, c.sumTo(c.op('where', [cond!, g, zero], g.type), a!.type), c.sumTo(c.op('where', [cond!, zero, g], g.type), b!.type)];
+  },
+  expand: (c, [x], _o, [g]) => [g && c.sumTo(g, x!.type)],
+  cast: (c, [x], _o, [g]) => [g && isFloat(x!.type.dtype) ? c.op('cast', [g], x!.type, { dtype: x!.type.dtype }) : undefined],
+  dropout: (c, _i, _o, [g], a) => [g && (a['training'] && (a['p'] as number) > 0 ? c.op('dropout', [g], g.type, a) : g)],
+  matmul: (c, [a, b], _o, [g]) => {
+    if (!g) return [];
+    const bt = c.op('transpose', [b!], transposeT(b!, swapLast(b!)), { perm: swapLast(b!) });
+    const at = c.op('transpose', [a!], transposeT(a!, swapLast(a!)), { perm: swapLast(a!) });
+    const ga = c.op('matmul', [g, bt], { dtype: g.type.dtype, dims: [...g.type.dims.slice(0, -1), a!.type.dims.at(-1)!] });
+    const gb = c.op('matmul', [at, g], { dtype: g.type.dtype, dims: [...broadcastDims(a!.type.dims.slice(0, -2), g.type.dims.slice(0, -2)), b!.type.dims.at(-2)!, g.type.dims.at(-1)!] });
+    return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
+  },
+  sum: (c, [x], _o, [g], a) => [g && expandBack(c, g, x!, a)],
+  mean: (c, [x], _o, [g], a) => {
+    if (!g) return [];
+    const n = dimValue(x!.type.dims[a['axis'] as number]!)!;
+    return [c.bin('mul', expandBack(c, g, x!, a), c.scalar(1 / n, x!.type.dtype))];
+  },
+  max: (c, [x], [y], [g], a) => [g && c.op('reduce_grad', [g, x!, y!], x!.type, { op: 'max', axis: a['axis'] as number })],
+  min: (c, [x], [y], [g], a) => [g && c.op('reduce_grad', [g, x!, y!], x!.type, { op: 'min', axis: a['axis'] as number })],
+  softmax: (c, _i, [y], [g], a) => {
+    if (!g) return [];
+    const ax = a['axis'] as number;
+    return [c.bin('mul', y!, c.bin('sub', g, c.reduceKeep('sum', c.bin('mul', g, y!), ax)))];
+  },
+  log_softmax: (c, _i, [y], [g], a) => {
+    if (!g) return [];
+    const ax = a['axis'] as number;
+    return [c.bin('sub', g, c.bin('mul', c.op('exp', [y!], y!.type), c.reduceKeep('sum', g, ax)))];
+  },
+  layer_norm: normRule(false),
+  rms_norm: normRule(true),
+  embedding: (c, [table, ids], _o, [g]) => [g && c.op('embedding_grad', [g, ids!], table!.type), undefined],
+  rotary: (c, _i, _o, [g], a) => [g && c.op('rotary', [g], g.type, { ...a, inverse: true })],
+  attention: (c, ins, _o, [g], a) => {
+    if (!g) return [];
+    const [q, k, v, mask] = ins;
+    return [...c.ops('attention_grad', [g, q!, k!, v!, ...(mask ? [mask] : [])], [q!.type, k!.type, v!.type], a), undefined];
+  },
+  topk: (c, [x], [, idx], [g]) => [g && c.op('topk_grad', [g, idx!], x!.type)],
+  slice: (c, [x], _o, [g], a) => [g && c.op('slice_grad', [g], x!.type, { axis: a['axis'] as number, start: dimValue(a['start'] as Dim)! })],
+  concat: (c, ins, _o, [g], a) => {
+    if (!g) return [];
+    const axis = a['axis'] as number;
+    let start = 0;
+    return ins.map((x) => {
+      const size = dimValue(x.type.dims[axis]!)!;
+      const part = c.op('slice', [g], x.type, { axis, start: dimConst(start), end: dimConst(start + size) });
+      start += size;
+      return part;
+    });
+  },
+  reshape: (c, [x], _o, [g]) => [g && c.op('reshape', [g], x!.type, { shape: x!.type.dims })],
+  transpose: (c, [x], _o, [g], a) => {
+    if (!g) return [];
+    const perm = a['perm'] as readonly number[];
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    return [c.op('transpose', [g], x!.type, { perm: inv })];
+  },
+  cross_entropy: (c, [lg, lb], _o, [g]) => [g && c.op('cross_entropy_grad', [g, lg!, lb!], lg!.type), undefined],
+  patchify: (c, [x], _o, [g], a) => [g && c.op('patchify_grad', [g], x!.type, { patch: a['patch'] as number })],
+  conv2d: (c, [x, w], _o, [g], a) => (g ? c.ops('conv2d_grad', [g, x!, w!], [x!.type, w!.type], a) : []),
+  moe_dispatch: (c, [x, choice], _o, [g], a) => {
+    if (!g) return [];
+    const ones = c.scalar(1, x!.type.dtype, choice!.type.dims);
+    return [c.op('moe_combine', [g, choice!, ones], x!.type, { groups: a['groups'] as number }), undefined];
+  },
+  moe_combine: (c, [y, choice, gates], _o, [g], a) => {
+    if (!g) return [];
+    const [gy, gg] = c.ops('moe_combine_grad', [g, y!, choice!, gates!], [y!.type, gates!.type], { groups: a['groups'] as number });
+    return [gy, undefined, gg];
+  },
+};
+
+/** The gradient of a sum over `axis`: g with the axis restored (keepdim), expanded back to x's shape. */
+function expandBack(c: Ctx, g: Value, x: Value, a: Attrs): Value {
+  const axis = a['axis'] as number;
+  const keep = { dtype: g.type.dtype, dims: x.type.dims.map((d, i) => (i === axis ? dimConst(1) : d)) };
+  const gk = a['keepdim'] ? g : c.op('reshape', [g], keep, { shape: keep.dims });
+  return c.op('expand', [gk], x.type, { shape: x.type.dims });
+}

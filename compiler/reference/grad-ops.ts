@@ -1,0 +1,289 @@
+import { moeSlots, erf, type RefOp } from './ops.js';
+import { numelOf, strides, zeros, type RefTensor } from './tensor.js';
+
+/**
+ * CPU references (float64) of the ops that only backward passes use. Their semantics are
+ * the vector–Jacobian products of the forward ops in ops.ts; autodiff's rules say which
+ * forward op each one differentiates.
+ */
+
+const SQRT_2_PI = Math.sqrt(2 / Math.PI);
+
+/** f'(x) of the elementwise functions that have no cheaper form in terms of their output. */
+const DERIV: Record<string, (x: number) => number> = {
+  relu: (x) => (x > 0 ? 1 : 0),
+  abs: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
+  gelu: (x) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI),
+  gelu_tanh: (x) => {
+    const u = SQRT_2_PI * (x + 0.044715 * x * x * x);
+    const t = Math.tanh(u);
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_PI * (1 + 3 * 0.044715 * x * x);
+  },
+  silu: (x) => {
+    const s = 1 / (1 + Math.exp(-x));
+    return s * (1 + x * (1 - s));
+  },
+  sigmoid: (x) => {
+    const s = 1 / (1 + Math.exp(-x));
+    return s * (1 - s);
+  },
+  tanh: (x) => 1 - Math.tanh(x) ** 2,
+  exp: Math.exp,
+  log: (x) => 1 / x,
+  sqrt: (x) => 0.5 / Math.sqrt(x),
+  rsqrt: (x) => -0.5 * Math.pow(x, -1.5),
+};
+export const UNARY_GRAD_FNS = Object.keys(DERIV);
+
+/** g · f'(x), elementwise; g and x have one shape. */
+const unaryGrad: RefOp = ([g, x], attrs) => {
+  const f = DERIV[attrs['fn'] as string]!;
+  const out = zeros(x!.shape);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = g!.data[i]! * f(x!.data[i]!);
+  return [out];
+};
+
+/** maximum/minimum: the gradient goes to `a` where it won (ties to `a`), else to `b`; output has g's (broadcast) shape. */
+const minmaxGrad: RefOp = ([g, a, b], attrs) => {
+  const isMax = attrs['op'] === 'maximum';
+  const side = attrs['side'] as number;
+  const shape = g!.shape;
+  const ia = broadcastOffsets(shape, a!.shape);
+  const ib = broadcastOffsets(shape, b!.shape);
+  const out = zeros(shape);
+  for (let i = 0; i < out.data.length; i++) {
+    const x = a!.data[ia[i]!]!;
+    const y = b!.data[ib[i]!]!;
+    const aWins = isMax ? x >= y : x <= y;
+    out.data[i] = aWins === (side === 0) ? g!.data[i]! : 0;
+  }
+  return [out];
+};
+
+/** max/min along `axis`: g (reduced shape, keepdim or not) goes to the first position that attains the extreme. */
+const reduceGrad: RefOp = ([g, x, y], attrs) => {
+  const axis = attrs['axis'] as number;
+  const shape = x!.shape;
+  const n = shape[axis]!;
+  const inner = numelOf(shape.slice(axis + 1));
+  const outer = numelOf(shape.slice(0, axis));
+  const out = zeros(shape);
+  for (let o = 0; o < outer; o++) {
+    for (let r = 0; r < inner; r++) {
+      const want = y!.data[o * inner + r]!;
+      for (let j = 0; j < n; j++) {
+        const idx = (o * n + j) * inner + r;
+        if (x!.data[idx] === want || (Number.isNaN(want) && Number.isNaN(x!.data[idx]!))) { out.data[idx] = g!.data[o * inner + r]!; break; }
+      }
+    }
+  }
+  return [out];
+};
+
+/** embedding: rows of g are added into the table rows their ids name (ids outside [0, V) add nothing). */
+const embeddingGrad: RefOp = ([g, ids], _a, [shape]) => {
+  const [V, D] = shape! as [number, number];
+  const out = zeros(shape!);
+  for (let r = 0; r < ids!.data.length; r++) {
+    const id = ids!.data[r]!;
+    if (id < 0 || id >= V) continue;
+    for (let j = 0; j < D; j++) out.data[id * D + j] += g!.data[r * D + j]!;
+  }
+  return [out];
+};
+
+/** topk: the gradient of the values goes back to the positions the indices name. */
+const topkGrad: RefOp = ([g, idx], _a, [shape]) => {
+  const n = shape![shape!.length - 1]!;
+  const k = g!.shape[g!.shape.length - 1]!;
+  const out = zeros(shape!);
+  const rows = g!.data.length / k;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < k; j++) out.data[r * n + idx!.data[r * k + j]!] += g!.data[r * k + j]!;
+  return [out];
+};
+
+/** slice: g placed back at [start, start + size) along `axis` of a zero tensor of the input's shape. */
+const sliceGrad: RefOp = ([g], attrs, [shape]) => {
+  const axis = attrs['axis'] as number;
+  const start = attrs['start'] as number;
+  const out = zeros(shape!);
+  const inner = numelOf(shape!.slice(axis + 1));
+  const outer = numelOf(shape!.slice(0, axis));
+  const n = shape![axis]!;
+  const m = g!.shape[axis]!;
+  for (let o = 0; o < outer; o++) out.data.set(g!.data.subarray(o * m * inner, (o + 1) * m * inner), (o * n + start) * inner);
+  return [out];
+};
+
+/** cross_entropy (mean over rows with a valid label): g · (softmax(logits) − onehot(label)) / count. */
+const crossEntropyGrad: RefOp = ([g, lg, lb]) => {
+  const V = lg!.shape[lg!.shape.length - 1]!;
+  const out = zeros(lg!.shape);
+  let count = 0;
+  for (let r = 0; r < lb!.data.length; r++) if (lb!.data[r]! >= 0 && lb!.data[r]! < V) count++;
+  const scale = g!.data[0]! / Math.max(count, 1);
+  for (let r = 0; r < lb!.data.length; r++) {
+    const label = lb!.data[r]!;
+    if (label < 0 || label >= V) continue;
+    const row = lg!.data.subarray(r * V, r * V + V);
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    for (let j = 0; j < V; j++) out.data[r * V + j] = scale * (Math.exp(row[j]! - m) / s - (j === label ? 1 : 0));
+  }
+  return [out];
+};
+
+/**
+ * attention: recomputes each row's probabilities (no stored score matrix) and returns
+ * (dq, dk, dv): dv += p·g, dp = g·v, ds = p·(dp − Σ p·dp), dq += scale·ds·k, dk += scale·ds·q.
+ */
+const attentionGrad: RefOp = (ins, attrs) => {
+  const [g, q, k, v] = ins as [RefTensor, RefTensor, RefTensor, RefTensor];
+  const mask = attrs['has_mask'] ? ins[4] : undefined;
+  const [B, Sq, W] = q.shape as [number, number, number];
+  const Sk = k.shape[1]!;
+  const H = attrs['heads'] as number;
+  const KVH = attrs['kv_heads'] as number;
+  const Dh = W / H;
+  const KW = KVH * Dh;
+  const scale = attrs['scale'] as number;
+  const causal = !!attrs['causal'];
+  const dq = zeros(q.shape);
+  const dk = zeros(k.shape);
+  const dv = zeros(v.shape);
+  const p = new Float64Array(Sk);
+  const dp = new Float64Array(Sk);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Sq; i++) {
+    const kvh = Math.floor(h / (H / KVH));
+    const qb = (b * Sq + i) * W + h * Dh;
+    let m = -Infinity;
+    for (let j = 0; j < Sk; j++) {
+      const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
+      if (!allowed) { p[j] = -Infinity; continue; }
+      const kb = (b * Sk + j) * KW + kvh * Dh;
+      let s = 0;
+      for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
+      p[j] = s * scale;
+      m = Math.max(m, p[j]!);
+    }
+    if (m === -Infinity) continue;
+    let sum = 0;
+    for (let j = 0; j < Sk; j++) { p[j] = Math.exp(p[j]! - m); sum += p[j]!; }
+    let dot = 0;
+    for (let j = 0; j < Sk; j++) {
+      p[j] = p[j]! / sum;
+      const vb = (b * Sk + j) * KW + kvh * Dh;
+      let s = 0;
+      for (let d = 0; d < Dh; d++) {
+        s += g.data[qb + d]! * v.data[vb + d]!;
+        dv.data[vb + d] += p[j]! * g.data[qb + d]!;
+      }
+      dp[j] = s;
+      dot += p[j]! * s;
+    }
+    for (let j = 0; j < Sk; j++) {
+      if (p[j] === 0) continue;
+      const ds = p[j]! * (dp[j]! - dot) * scale;
+      const kb = (b * Sk + j) * KW + kvh * Dh;
+      for (let d = 0; d < Dh; d++) {
+        dq.data[qb + d] += ds * k.data[kb + d]!;
+        dk.data[kb + d] += ds * q.data[qb + d]!;
+      }
+    }
+  }
+  return [dq, dk, dv];
+};
+
+/** patchify's inverse: patch vectors back to image positions. */
+const patchifyGrad: RefOp = ([g], attrs, [shape]) => {
+  const [, C, H, W] = shape! as [number, number, number, number];
+  const p = attrs['patch'] as number;
+  const gw = W / p;
+  const out = zeros(shape!);
+  const [B, N, E] = g!.shape as [number, number, number];
+  for (let b = 0; b < B; b++) for (let pi = 0; pi < N; pi++) for (let e = 0; e < E; e++) {
+    const c = Math.floor(e / (p * p));
+    const dy = Math.floor((e % (p * p)) / p);
+    const dx = e % p;
+    const y = Math.floor(pi / gw) * p + dy;
+    const xx = (pi % gw) * p + dx;
+    out.data[((b * C + c) * H + y) * W + xx] += g!.data[(b * N + pi) * E + e]!;
+  }
+  return [out];
+};
+
+/** conv2d: gradients with respect to the input and to the weights (outputs 0 and 1). */
+const conv2dGrad: RefOp = ([g, x, w], attrs) => {
+  const [B, C, H, W] = x!.shape as [number, number, number, number];
+  const [O, , KH, KW] = w!.shape as [number, number, number, number];
+  const [, , OH, OW] = g!.shape as [number, number, number, number];
+  const s = attrs['stride'] as number;
+  const pad = attrs['padding'] as number;
+  const gx = zeros(x!.shape);
+  const gw = zeros(w!.shape);
+  for (let b = 0; b < B; b++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+    const gv = g!.data[((b * O + o) * OH + oy) * OW + ox]!;
+    for (let c = 0; c < C; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+      const iy = oy * s + ky - pad;
+      const ix = ox * s + kx - pad;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+      const xi = ((b * C + c) * H + iy) * W + ix;
+      const wi = ((o * C + c) * KH + ky) * KW + kx;
+      gx.data[xi] += gv * w!.data[wi]!;
+      gw.data[wi] += gv * x!.data[xi]!;
+    }
+  }
+  return [gx, gw];
+};
+
+/** moe_combine's gradients: with respect to the expert outputs y (a gated dispatch of g) and to the gates. */
+const moeCombineGrad: RefOp = ([g, y, choice, gates], attrs) => {
+  const [E, C, D] = y!.shape as [number, number, number];
+  const [T, k] = choice!.shape as [number, number];
+  const groups = attrs['groups'] as number;
+  const slots = moeSlots(choice!.data, T, k, E, C / groups, groups);
+  const gy = zeros(y!.shape);
+  const gg = zeros(gates!.shape);
+  for (let t = 0; t < T; t++) for (let j = 0; j < k; j++) {
+    const s = slots[t * k + j]!;
+    if (s < 0) continue;
+    const e = choice!.data[t * k + j]!;
+    const w = gates!.data[t * k + j]!;
+    let dot = 0;
+    for (let d = 0; d < D; d++) {
+      const yi = (e * C + s) * D + d;
+      gy.data[yi] += w * g!.data[t * D + d]!;
+      dot += g!.data[t * D + d]! * y!.data[yi]!;
+    }
+    gg.data[t * k + j] = dot;
+  }
+  return [gy, gg];
+};
+
+/** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
+function broadcastOffsets(outShape: readonly number[], inShape: readonly number[]): Int32Array {
+  const r = outShape.length;
+  const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
+  const st = strides(pad);
+  const n = numelOf(outShape);
+  const out = new Int32Array(n);
+  const c = new Array<number>(r).fill(0);
+  for (let i = 0; i < n; i++) {
+    let off = 0;
+    for (let d = 0; d < r; d++) if (pad[d] !== 1) off += c[d]! * st[d]!;
+    out[i] = off;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++c[d]! < outShape[d]!) break;
+      c[d] = 0;
+    }
+  }
+  return out;
+}
+
+export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
+  ['unary_grad', unaryGrad], ['minmax_grad', minmaxGrad], ['reduce_grad', reduceGrad], ['embedding_grad', embeddingGrad],
+  ['topk_grad', topkGrad], ['slice_grad', sliceGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
+  ['patchify_grad', patchifyGrad], ['conv2d_grad', conv2dGrad], ['moe_combine_grad', moeCombineGrad],
+]);
