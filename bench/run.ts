@@ -112,3 +112,6 @@ console.log(md);
 
 // The sharding benchmark shares the command (and --quick).
 await import('./sharding.js');
+await import('./memory.js');
+await import('./kernels.js');
+await import('./train.js');

@@ -12,6 +12,9 @@ import { meshToString, parseMeshSpec, type Mesh } from '../compiler/sharding/mes
 import { autoShard } from '../compiler/sharding/auto.js';
 import { partition } from '../compiler/sharding/partition.js';
 import { formatPlanReport, planReport } from '../compiler/sharding/report.js';
+import { trainingMemory, type Recompute } from '../compiler/train/memory.js';
+import { trainSettings } from '../compiler/train/settings.js';
+import type * as A from '../grammar/ast.js';
 
 const VERSION = '0.1.0';
 export const EXIT = { ok: 0, diagnostics: 1, usage: 2 } as const;
@@ -35,6 +38,7 @@ Commands:
   fmt FILE            print the file formatted (--write to rewrite it, --check to test)
   run FILE            compile and run one forward pass on WebGPU
   plan FILE           partition over a device mesh: layouts, collectives, bytes
+  train FILE --data T train a byte-level language model on a text file on WebGPU
 
 Run 'mdc <command> --help' for a command's options.
 Exit codes: 0 success, 1 diagnostics or runtime error, 2 usage error.`,
@@ -101,6 +105,8 @@ Options:
   --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
                      state, e.g. 16GiB or 512MiB
   --time-limit SEC   under --auto, the solver's time limit (default 60)
+  --recompute P      none, full or selective: the activation policy for the training
+                     memory report (default: the train section's, else none)
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
@@ -108,7 +114,32 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
   collectives: [{kind, axis, bytesPerDevice, bytes, elements, from, to, reason,
                  span: {file, line, col, endLine, endCol}, scope}],
   paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice,
-  searchSeconds (under --auto), diagnostics }`;
+  searchSeconds (under --auto), and for a model with a train section: zero, recompute,
+  memory: {params, grads, optimizer, activations, peak} (bytes per device),
+  activationBytesPerLayer, flopsPerStep; diagnostics }`;
+
+HELP['train'] = `Usage: mdc train FILE --data TEXT [options]
+
+Trains the model as a byte-level language model (tokens are UTF-8 bytes, so the vocabulary
+must be at least 256) on WebGPU. The loss and optimizer come from FILE's train section
+(\`loss = cross_entropy(logits, labels)\`, \`optimizer = adamw(lr = 3e-4)\`); flags override.
+Parameters and optimizer state stay on the device. Every --checkpoint-every steps and at
+the end, OUT/checkpoint.safetensors (written atomically), OUT/losses.json and OUT/loss.svg
+are written. Batches depend only on (seed, step), so --resume continues with the same
+losses as an uninterrupted run.
+
+Options:
+  --data FILE             the training text (required)
+  --steps N               total steps (default: train section, else 100)
+  --batch B, --seq S      sequences per step and their length (the model's B and S;
+                          default: train section, else 8 and 64)
+  --lr X                  peak learning rate (linear warm-up, then cosine to a tenth)
+  --warmup N              warm-up steps (default: a tenth of the steps, at most 10)
+  --seed N                parameter initialisation and batch order (default 0)
+  --out DIR               where checkpoints and curves go (default: train-out)
+  --checkpoint-every N    default: a quarter of the steps
+  --resume CKPT           continue from a checkpoint written by mdc train
+${FRONTEND_HELP}`;
 
 const COMMON: ParseArgsConfig['options'] = {
   help: { type: 'boolean', short: 'h' },
@@ -123,7 +154,11 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
   run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' } },
-  plan: { ...COMMON, mesh: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  train: {
+    ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
+    warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' },
+  },
 };
 
 interface Io { out: (s: string) => void; err: (s: string) => void }
@@ -156,7 +191,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   const options = OPTIONS[cmd];
-  if (!options) throw new UsageError(`unknown command '${cmd}'; expected check, compile, fmt, run or plan`);
+  if (!options) throw new UsageError(`unknown command '${cmd}'; expected check, compile, fmt, run, plan or train`);
   let parsed;
   try {
     parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
@@ -177,6 +212,31 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), json, io);
     case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
     case 'plan': return runPlan(file, source, frontendOptions(v), v, json, io);
+    case 'train': {
+      if (!v['data']) throw new UsageError('train needs --data TEXTFILE');
+      const pos = (k: string) => (v[k] === undefined ? undefined : positive(v[k], k));
+      const lr = v['lr'] === undefined ? undefined : Number(v['lr']);
+      if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) throw new UsageError(`--lr must be a positive number, got '${v['lr']}'`);
+      const steps = pos('steps');
+      const batch = pos('batch');
+      const seq = pos('seq');
+      const ck = pos('checkpoint-every');
+      const args = {
+        file, source, frontend: frontendOptions(v), data: v['data'] as string, out: (v['out'] as string | undefined) ?? 'train-out', json,
+        ...(steps !== undefined ? { steps } : {}), ...(batch !== undefined ? { batch } : {}), ...(seq !== undefined ? { seq } : {}),
+        ...(lr !== undefined ? { lr } : {}), ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
+        ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}), ...(ck !== undefined ? { checkpointEvery: ck } : {}),
+        ...(v['resume'] ? { resume: v['resume'] as string } : {}),
+      };
+      const { runTrain, TrainUsageError } = await import('./train.js');
+      const tty = !json && process.stderr.isTTY && io === stdio;
+      try {
+        return await runTrain(args, { out: io.out, err: io.err, ...(tty ? { progress: (s: string) => process.stderr.write(`\r${s}\x1b[K`) } : {}) }, (ds) => report(ds, source, json, io, { file, ok: false }));
+      } catch (e) {
+        if (e instanceof TrainUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    }
     default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, json, io);
   }
 }
@@ -192,12 +252,24 @@ function readSource(file: string): string {
   return buf.toString('utf8');
 }
 
+function sectionString(section: A.SectionDecl | undefined, key: string): string | undefined {
+  const e = section?.entries.find((x) => x.name.name === key);
+  if (!e) return undefined;
+  return e.value.kind === 'str' ? e.value.value : e.value.kind === 'name' ? e.value.name : undefined;
+}
+
 function parseBytes(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$/i.exec(text);
   if (!m) throw new UsageError(`--memory-cap expects a size such as 16GiB or 512MiB, got '${text}'`);
   const unit = (m[2] ?? 'B').toLowerCase();
   const mult: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
   return Number(m[1]) * mult[unit]!;
+}
+
+function positive(x: unknown, name: string): number {
+  const n = Number(x);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${x}'`);
+  return n;
 }
 
 function intOption(x: unknown, name: string): number {
@@ -254,7 +326,13 @@ async function runPlan(file: string, source: string, opts: FrontendOptions, v: R
     extra = { searchSeconds: a.searchSeconds };
   }
   const p = partition(r.graph, mesh, layouts ? { layouts } : {});
-  const rep = planReport(file, r.graph, p, extra);
+  // Training memory when the model has a train section (ZeRO level from it, recompute from --recompute or it).
+  const settings = trainSettings(r.env, r.graph.name).settings;
+  const section = r.env.sections.find((s) => s.kind === 'train' && s.target.name === r.graph!.name);
+  const recompute = (v['recompute'] as string | undefined) ?? sectionString(section, 'recompute') ?? 'none';
+  if (!['none', 'full', 'selective'].includes(recompute)) throw new UsageError(`--recompute must be none, full or selective, got '${recompute}'`);
+  const training = section && settings ? trainingMemory(r.graph, p, { zero: settings.zero ?? 0, recompute: recompute as Recompute, optimizer: settings.optimizer.kind }) : undefined;
+  const rep = planReport(file, r.graph, p, { ...extra, ...(training ? { training } : {}) });
   if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
   else for (const line of formatPlanReport(rep, mesh)) io.out(line);
   return EXIT.ok;

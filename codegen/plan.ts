@@ -5,11 +5,18 @@ import {
   COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS } from './kernels/index.js';
-import { shapeOf, sizeOf, storageOf, type KernelSpec } from './kernels/kernel.js';
+import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 
 export interface PlanOptions {
   readonly seed?: number;
   readonly source?: string;
+  /**
+   * What the kernels may assume about the device (subgroups) and tuned tile choices.
+   * Absent: the portable defaults, so the same graph always gives the same plan.
+   */
+  readonly target?: KernelTarget;
+  /** Training plans: outputs copied over parameters after each run. */
+  readonly updates?: readonly { readonly output: string; readonly param: string }[];
 }
 
 const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as readonly string[]).includes(op);
@@ -63,6 +70,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
   }
 
   const kernels: PlanKernel[] = [];
+  const features = new Set<string>();
   const kernelByText = new Map<string, number>();
   const steps: PlanStep[] = [];
   for (const n of g.nodes) {
@@ -87,13 +95,14 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
     }
     const gen = KERNELS.get(n.op);
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
-    const specs = gen(n, g);
+    const specs = gen(n, g, opts.target ?? {});
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
       let kid = kernelByText.get(spec.wgsl);
       if (kid === undefined) {
         kid = kernels.length;
         kernelByText.set(spec.wgsl, kid);
+        for (const f of spec.features ?? []) features.add(f);
         kernels.push({
           id: kid, name: spec.name, file: `k${String(kid).padStart(3, '0')}_${spec.name}.wgsl`, wgsl: spec.wgsl, entryPoint: 'main',
           workgroupSize: spec.workgroupSize,
@@ -121,7 +130,9 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
     inputs: g.inputs.map((id) => io(id, g.values[id]!.name!)),
     outputs: g.outputs.map((id, i) => io(id, g.outputNames[i]!)),
     kernels, steps,
+    ...(features.size ? { features: [...features].sort() } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
+    ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
   };
 }
 

@@ -107,3 +107,20 @@ function deepFreeze<T>(o: T): T {
   }
   return o;
 }
+
+/** A builder holding a copy of `g` (same value order), to extend with more nodes; `map` takes g's value ids to the copy's values. */
+export function extendGraph(g: Graph, retype?: (v: Value) => Value['type']): { builder: GraphBuilder; map: Map<number, Value> } {
+  const builder = new GraphBuilder();
+  const map = new Map<number, Value>();
+  for (const v of g.values) {
+    if (v.kind === 'op') continue;
+    const { id: _id, ...rest } = v;
+    map.set(v.id, builder.addValue(retype ? { ...rest, type: retype(v) } : rest));
+  }
+  for (const n of g.nodes) {
+    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    n.outputs.forEach((o, i) => map.set(o, outs[i]!));
+  }
+  for (const c of g.constraints) builder.constraints.set(map.get(c.value)!.id, { ...c, value: map.get(c.value)!.id });
+  return { builder, map };
+}

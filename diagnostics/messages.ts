@@ -75,6 +75,11 @@ export const messages = {
   // --- train / infer
   MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
   MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,
+  MDC0503: (key: string, want: string) => `train setting ${key} must be ${want}`,
+  MDC0504: () => `train loss must be cross_entropy(<model output>, labels) or the name of a scalar model output`,
+  MDC0505: (opt: string, arg: string, allowed: string) => `${opt} has no argument ${arg}: expected one of ${allowed}`,
+  MDC0506: (name: string, outputs: string) => `the loss names '${name}', which is not an output of the model (outputs: ${outputs})`,
+  MDC0507: (name: string, type: string) => `the loss '${name}' must be a float scalar, but it is ${type}`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,
 } as const;

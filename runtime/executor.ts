@@ -41,13 +41,27 @@ export class PlanRunner {
     return new PlanRunner(plan, program);
   }
 
-  /** Uploads inputs, runs every step and returns the outputs by name. */
-  async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
+  /**
+   * Uploads inputs, runs every step, applies the plan's parameter updates (training
+   * plans) and returns the outputs by name (`only`: just these outputs are read back).
+   */
+  async run(inputs: Readonly<Record<string, HostArray>>, only?: readonly string[]): Promise<Record<string, Tensor>> {
     checkInputs(this.plan, inputs, (io) => io.shape);
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
-    const reads = this.plan.outputs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
-    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads));
-    return Object.fromEntries(this.plan.outputs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
+    const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
+    const reads = outs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
+    const byName = new Map(this.plan.outputs.map((o) => [o.name, o.buffer]));
+    const params = new Map(this.plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, b.id]));
+    const copies = (this.plan.updates ?? []).map((u) => ({ from: byName.get(u.output)!, to: params.get(u.param)! }));
+    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads, copies));
+    return Object.fromEntries(outs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
+  }
+
+  /** Reads every parameter buffer back (for checkpoints), by name. */
+  async readParams(): Promise<Map<string, Float32Array>> {
+    const params = this.plan.buffers.filter((b) => b.role === 'param');
+    const data = await settle(this.program.execute([], params.map((b) => ({ buffer: b.id, count: b.shape.reduce((x, y) => x * y, 1) }))));
+    return new Map(params.map((b, i) => [b.name, data[i] as Float32Array]));
   }
 
   destroy() {
@@ -95,6 +109,10 @@ export class DeviceProgram {
     if (tooBig) {
       throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
     }
+    const missing = (plan.features ?? []).filter((f) => !device.features.has(f));
+    if (missing.length) {
+      throw new RuntimeError(`plan '${plan.model}' was compiled for a device with ${missing.map((f) => `'${f}'`).join(', ')}; this device was not created with ${missing.length > 1 ? 'them' : 'it'} (request it in requiredFeatures, or compile the plan without a device target)`);
+    }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));
     try {
@@ -119,7 +137,11 @@ export class DeviceProgram {
    * copies out the first `count` elements of each buffer in `reads`; resolves with them.
    * Pending GPU promises do not keep Node alive: await it through `settle`.
    */
-  async execute(steps: readonly number[], reads: readonly { readonly buffer: number; readonly count: number }[]): Promise<HostArray[]> {
+  async execute(
+    steps: readonly number[],
+    reads: readonly { readonly buffer: number; readonly count: number }[],
+    copies: readonly { readonly from: number; readonly to: number }[] = [],
+  ): Promise<HostArray[]> {
     const kernels = steps.map((i) => {
       const s = this.plan.steps[i]!;
       if (s.kind === 'collective') throw new RuntimeError(`step ${i} is a collective, not a kernel`);
@@ -137,6 +159,7 @@ export class DeviceProgram {
       }
       pass.end();
     }
+    for (const c of copies) enc.copyBufferToBuffer(this.buffers[c.from]!, 0, this.buffers[c.to]!, 0, this.plan.buffers[c.to]!.bytes);
     const staging = reads.map((r) => {
       const bytes = this.plan.buffers[r.buffer]!.bytes;
       const st = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

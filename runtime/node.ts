@@ -64,9 +64,14 @@ export async function nodeDevices(n: number): Promise<{ readonly devices: GPUDev
   return { devices, description };
 }
 
-/** Asks for the adapter's largest buffer limits: model weights exceed the 128 MiB default binding size. */
+/**
+ * Asks for the adapter's largest buffer limits (model weights exceed the 128 MiB default
+ * binding size) and for `subgroups` where the adapter has it, so that plans compiled for
+ * this adapter's target (codegen `KernelTarget.subgroupSize`) run on the device.
+ */
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   return adapter.requestDevice({
+    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
@@ -74,7 +79,19 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   });
 }
 
+/**
+ * The subgroup size to compile for on this adapter: only when it offers `subgroups` and
+ * its subgroups have one size (llvmpipe: 8), since the subgroup kernels are specialised to it.
+ */
+export function adapterSubgroupSize(adapter: GPUAdapter): number | undefined {
+  if (!adapter.features.has('subgroups')) return undefined;
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : undefined;
+}
+
 export function describeAdapter(adapter: GPUAdapter): string {
   const i = adapter.info;
   return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
 }
+
+export { readCheckpoint, writeCheckpoint, type WriteCheckpointOptions } from './checkpoint-node.js';

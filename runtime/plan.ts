@@ -157,4 +157,20 @@ export interface Plan {
   readonly steps: readonly PlanStep[];
   /** Version 2: the device mesh the plan is partitioned over. */
   readonly mesh?: PlanMesh;
+  /**
+   * WebGPU features the device must have enabled (`subgroups`), present only when the
+   * plan was compiled for a target that offers them; portable plans have none.
+   */
+  readonly features?: readonly string[];
+  /**
+   * Training plans: after every run, each named output is copied over the named
+   * parameter (on the device, in the same submission), so parameters and optimizer
+   * state stay resident between steps.
+   */
+  readonly updates?: readonly PlanUpdate[];
+}
+
+export interface PlanUpdate {
+  readonly output: string;
+  readonly param: string;
 }

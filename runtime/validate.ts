@@ -104,6 +104,23 @@ export function validatePlan(raw: unknown): Plan {
       }
     });
   }
+  if (raw['updates'] !== undefined) {
+    // Training plans: after each run, these outputs are copied over these parameters.
+    const outs = new Map((Array.isArray(raw['outputs']) ? raw['outputs'] : []).filter(isObj).map((o) => [o['name'], o['buffer'] as number]));
+    const params = new Map(buffers.filter(isObj).filter((b) => b['role'] === 'param').map((b) => [b['name'], b['id'] as number]));
+    if (!Array.isArray(raw['updates'])) p.push('updates must be an array');
+    else (raw['updates'] as unknown[]).forEach((u, i) => {
+      const at = `updates[${i}]`;
+      if (!isObj(u) || !isStr(u['output']) || !isStr(u['param'])) return p.push(`${at} must be { output, param } names`);
+      const from = outs.get(u['output']);
+      const to = params.get(u['param']);
+      if (from === undefined) return p.push(`${at}.output '${u['output']}' is not an output of the plan`);
+      if (to === undefined) return p.push(`${at}.param '${u['param']}' is not a parameter buffer`);
+      if (bufBytes.get(from) !== bufBytes.get(to)) p.push(`${at}: output '${u['output']}' (${bufBytes.get(from)} bytes) does not fit parameter '${u['param']}' (${bufBytes.get(to)} bytes)`);
+    });
+  }
+  const features = raw['features'];
+  if (features !== undefined && (!Array.isArray(features) || !features.every(isStr))) p.push('features must be an array of WebGPU feature names');
   if (p.length) throw new PlanError(p);
   return raw as unknown as Plan;
 }

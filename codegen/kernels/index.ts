@@ -1,7 +1,11 @@
 import { elementwiseKernel } from './elementwise.js';
+import {
+  attentionGradKernels, conv2dGradKernels, crossEntropyGradKernel, embeddingGradKernel, minmaxGradKernel, moeCombineGradKernels, patchifyGradKernel,
+  reduceGradKernel, sliceGradKernel, topkGradKernel, unaryGradKernel,
+} from './grad.js';
 import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
-import { matmulKernel } from './matmul.js';
+import { matmulKernel } from './matmul/index.js';
 import { attentionKernel, conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
@@ -19,4 +23,8 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ['transpose', transposeKernel], ['slice', sliceKernel], ['concat', concatKernels],
   ['embedding', embeddingKernel], ['rotary', rotaryKernel], ['attention', attentionKernel],
   ['topk', topkKernel], ['moe_dispatch', moeDispatchKernel], ['moe_combine', moeCombineKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
+  // Backward-only ops (compiler/autodiff/grad.ts).
+  ['unary_grad', unaryGradKernel], ['minmax_grad', minmaxGradKernel], ['reduce_grad', reduceGradKernel], ['embedding_grad', embeddingGradKernel],
+  ['topk_grad', topkGradKernel], ['slice_grad', sliceGradKernel], ['cross_entropy_grad', crossEntropyGradKernel], ['attention_grad', attentionGradKernels],
+  ['patchify_grad', patchifyGradKernel], ['conv2d_grad', conv2dGradKernels], ['moe_combine_grad', moeCombineGradKernels],
 ]);

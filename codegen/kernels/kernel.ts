@@ -1,6 +1,8 @@
 import { dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
+import { f32Literal } from '../kir/wgsl.js';
+import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
 /** One generated kernel before it is deduplicated into the plan. */
 export interface KernelSpec {
@@ -10,9 +12,25 @@ export interface KernelSpec {
   readonly dispatch: readonly [number, number, number];
   /** One binding per storage buffer, bound to IR values. */
   readonly bindings: readonly { readonly name: string; readonly access: Access; readonly type: StorageType; readonly value: number }[];
+  /** WebGPU features the device must have enabled (`subgroups`). */
+  readonly features?: readonly string[];
 }
 
-export type KernelGen = (node: Node, g: Graph) => KernelSpec | readonly KernelSpec[];
+/**
+ * What code generation may assume about the device, and the tile choices to make. The
+ * empty target (the default) assumes nothing beyond WebGPU's default limits and uses the
+ * default tiles, so `mdc compile` is the same on every machine.
+ */
+export interface KernelTarget {
+  /** The device's subgroup size when it offers `subgroups` (min = max): enables the subgroup kernels. */
+  readonly subgroupSize?: number;
+  /** Tile configurations per shape class, from an autotuning run (codegen/tune). */
+  readonly tuning?: TuningTable;
+  /** One matmul configuration for every matmul (tests, the tuner), where it is valid for the shape. */
+  readonly matmul?: MatmulConfig;
+}
+
+export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSpec | readonly KernelSpec[];
 
 export const storageOf = (v: Value): StorageType => (v.type.dtype === 'i32' || v.type.dtype === 'bool' ? 'i32' : 'f32');
 export const shapeOf = (v: Value): number[] => v.type.dims.map((d) => {
@@ -28,12 +46,7 @@ export const stridesOf = (shape: readonly number[]) => {
 };
 
 /** WGSL literal for an f32 constant, always with a decimal point or exponent. */
-export function f32(x: number): string {
-  if (Number.isNaN(x)) return '(0.0 / 0.0)';
-  if (!Number.isFinite(x)) return x > 0 ? '3.4028234e38' : '-3.4028234e38';
-  const s = String(Math.fround(x));
-  return /[.e]/.test(s) ? s : `${s}.0`;
-}
+export const f32 = f32Literal;
 export const u32 = (n: number) => `${n}u`;
 
 export const WG = 256;

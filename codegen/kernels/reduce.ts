@@ -1,7 +1,8 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { aroundAxis, f32, kernel, shapeOf, storageOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
+import { aroundAxis, f32, kernel, shapeOf, storageOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
+import { rowKernelApplies, rowNormKernel, rowReduceKernel, rowSoftmaxKernel } from './rows.js';
 
-/** One invocation per reduced row: plain and correct; workgroup-parallel rows are the fast-kernels work. */
+/** One invocation per reduced row; reductions over a long last axis take a workgroup per row (rows.ts). */
 function rowFrame(len: number, inner: number) {
   return [
     `let o = i / ${u32(inner)};`,
@@ -10,7 +11,8 @@ function rowFrame(len: number, inner: number) {
   ].join('\n');
 }
 
-export function reduceKernel(node: Node, g: Graph): KernelSpec {
+export function reduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  if (rowKernelApplies(node, g)) return rowReduceKernel(node, g, target);
   const x = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
   const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
@@ -31,7 +33,8 @@ export function reduceKernel(node: Node, g: Graph): KernelSpec {
   return kernel(node.op, [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, outer * inner, 64);
 }
 
-export function softmaxKernel(node: Node, g: Graph): KernelSpec {
+export function softmaxKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  if (rowKernelApplies(node, g)) return rowSoftmaxKernel(node, g, target);
   const x = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
   const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
@@ -51,7 +54,8 @@ export function softmaxKernel(node: Node, g: Graph): KernelSpec {
   return kernel(node.op, [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, outer * inner, 64);
 }
 
-export function normKernel(node: Node, g: Graph): KernelSpec {
+export function normKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  if (rowKernelApplies(node, g)) return rowNormKernel(node, g, target);
   const [x, ...rest] = node.inputs.map((id) => g.values[id]!);
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(x!);

@@ -1,5 +1,5 @@
 import { dimConst, dimValue, type Dim } from '../dims.js';
-import { GraphBuilder, type Attrs, type Graph, type Node, type Value } from '../ir.js';
+import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
 import { isFloat, type TType } from '../types.js';
 
 /**
@@ -17,11 +17,30 @@ import { isFloat, type TType } from '../types.js';
 export interface GradOptions {
   /** The graph output that is the loss (default: the first); it must be a float scalar. */
   readonly loss?: string;
+  /**
+   * Forward values (ids in g) not kept for the backward pass: where a backward rule reads
+   * one, its producer is run again from kept values (recursively), once per value, just
+   * before the first backward use. Gradients are unchanged; only lifetimes shrink.
+   */
+  readonly recompute?: ReadonlySet<number>;
 }
 
 export class AutodiffError extends Error {}
 
 export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
+  const d = differentiateInto(g, opts);
+  return d.builder.finish(g.name, [d.loss, ...d.grads.map((x) => x.grad)], ['loss', ...d.grads.map((x) => `grad.${x.name}`)]);
+}
+
+/** The parts of a differentiated graph, before it is frozen: a builder to extend (optimizers) and the loss and gradient values in it. */
+export interface Differentiated {
+  readonly builder: GraphBuilder;
+  readonly loss: Value;
+  /** One per floating-point parameter, in parameter order. */
+  readonly grads: readonly { readonly name: string; readonly param: Value; readonly grad: Value }[];
+}
+
+export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentiated {
   const lossIndex = opts.loss === undefined ? 0 : g.outputNames.indexOf(opts.loss);
   if (lossIndex < 0) throw new AutodiffError(`no output named '${opts.loss}' to use as the loss (outputs: ${g.outputNames.join(', ')})`);
   const lossId = g.outputs[lossIndex]!;
@@ -30,17 +49,7 @@ export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
     throw new AutodiffError(`the loss must be a float scalar, but '${g.outputNames[lossIndex]}' is ${lossType.dtype}[${lossType.dims.length} dims]`);
   }
 
-  const b = new GraphBuilder();
-  const map = new Map<number, Value>();
-  for (const v of g.values) {
-    if (v.kind === 'op') continue;
-    const { id: _id, ...rest } = v;
-    map.set(v.id, b.addValue(rest));
-  }
-  for (const n of g.nodes) {
-    const outs = b.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
-    n.outputs.forEach((o, i) => map.set(o, outs[i]!));
-  }
+  const { builder: b, map } = extendGraph(g);
 
   // Which values lie between a parameter and the loss.
   const fromParam = new Set<number>(g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).map((v) => v.id));
@@ -51,6 +60,18 @@ export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
     if (n.outputs.some((o) => toLoss.has(o))) n.inputs.forEach((x) => toLoss.add(x));
   }
 
+  // Recomputation: a dropped forward value is rebuilt (with its dropped inputs) on first backward use.
+  const dropped = opts.recompute ?? new Set<number>();
+  const rebuilt = new Map<number, Value>();
+  const fwd = (vid: number): Value => {
+    if (!dropped.has(vid) || g.values[vid]!.kind !== 'op') return map.get(vid)!;
+    const hit = rebuilt.get(vid);
+    if (hit) return hit;
+    const n = g.nodes[g.values[vid]!.producer!]!;
+    const outs = b.addNode(n.op, n.inputs.map(fwd), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    n.outputs.forEach((o, i) => rebuilt.set(o, outs[i]!));
+    return rebuilt.get(vid)!;
+  };
   const grads = new Map<number, Value>();
   const accumulate = (vid: number, gv: Value | undefined, ctx: Ctx) => {
     if (!gv || !fromParam.has(vid) || !toLoss.has(vid) || !isFloat(g.values[vid]!.type.dtype)) return;
@@ -66,27 +87,25 @@ export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
     const rule = RULES[n.op];
     if (!rule) throw new AutodiffError(`no gradient rule for '${n.op}' (at line ${n.span.line})`);
     const ctx = new Ctx(b, n);
-    const ins = n.inputs.map((x) => map.get(x)!);
-    const outs = n.outputs.map((o) => map.get(o)!);
+    const ins = n.inputs.map((x) => fwd(x));
+    const outs = n.outputs.map((o) => fwd(o));
     const gOut = n.outputs.map((o) => grads.get(o));
     const gIn = rule(ctx, ins, outs, gOut, n.attrs);
     n.inputs.forEach((x, k) => accumulate(x, gIn[k], ctx));
   }
 
   const params = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype));
-  const outValues: Value[] = [map.get(lossId)!];
-  const names = ['loss'];
   const zeroCtx = new Ctx(b, g.nodes[0]!);
-  for (const p of params) {
+  return {
+    builder: b,
+    loss: map.get(lossId)!,
     // A parameter the loss does not depend on gets a zero gradient.
-    outValues.push(grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type));
-    names.push(`grad.${p.name}`);
-  }
-  return b.finish(g.name, outValues, names);
+    grads: params.map((p) => ({ name: p.name!, param: map.get(p.id)!, grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type) })),
+  };
 }
 
 /** Builds backward nodes at the span and scope of the forward node they differentiate. */
-class Ctx {
+export class Ctx {
   constructor(private readonly b: GraphBuilder, private readonly node: Node) {}
 
   op(name: string, inputs: readonly Value[], out: TType, attrs: Attrs = {}): Value {

@@ -161,8 +161,8 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
       if (!ok) continue;
       const used = [...axesOf.values()].flat();
       const ins = n.inputs.map((vid, k) => layoutFor(spec, (l) => l.ins[k]!, shapes[vid]!.length, axesOf, []));
-      const contracted = letters.filter((l) => l.outs.every((d) => d < 0)).flatMap((l) => axesOf.get(l.name) ?? []);
-      const outs = n.outputs.map((vid, j) => layoutFor(spec, (l) => l.outs[j]!, shapes[vid]!.length, axesOf, contracted));
+      const contractedFor = (j: number) => letters.filter((l) => l.outs[j]! < 0 && l.ins.some((d) => d >= 0)).flatMap((l) => axesOf.get(l.name) ?? []);
+      const outs = n.outputs.map((vid, j) => layoutFor(spec, (l) => l.outs[j]!, shapes[vid]!.length, axesOf, contractedFor(j)));
       let cost = work / count(mesh, used) / flopRate;
       if (training) {
         // An input that is whole along an axis the work is split along gets a partial gradient there.
@@ -349,7 +349,7 @@ function backwardBytes(mesh: Mesh, s: Step, before: number, after: number): numb
 }
 
 /** Rough FLOPs of one op on global shapes. */
-function flopsOf(op: string, ins: readonly (readonly number[])[], outs: readonly (readonly number[])[]): number {
+export function flopsOf(op: string, ins: readonly (readonly number[])[], outs: readonly (readonly number[])[]): number {
   const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
   const out = numel(outs[0] ?? []);
   switch (op) {

@@ -133,7 +133,8 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     const legal = (letter: Letter, axes: readonly string[]) => legalSplit(mesh, letter, letterDims(letter, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes);
     for (const [letter, axes] of pickLetters(cands, legal)) want.set(letter.name, axes);
     const used = new Set([...want.values()].flat());
-    const contracted = spec.letters.filter((l) => l.outs.every((d) => d < 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
+    // Output j is a pending sum over the split letters it does not have (a contraction for it).
+    const contractedFor = (j: number) => spec.letters.filter((l) => l.outs[j]! < 0 && l.ins.some((d) => d >= 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
 
     // Pending sums that may pass through this op.
     const partials = n.inputs.map((i) => layouts[current.get(i)!.id]!.partial);
@@ -180,7 +181,7 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
         const letter = spec.letters.find((l) => l.outs[j] === d);
         return letter ? [...(want.get(letter.name) ?? [])] : [];
       }),
-      partial: sortAxes(mesh, [...pass, ...contracted]),
+      partial: sortAxes(mesh, [...pass, ...contractedFor(j)]),
     }));
     const outTypes = n.outputs.map((o, j) => localType(mesh, g.values[o]!.type, outLayouts[j]!));
     const outs = b.addNode(n.op, inputs, outTypes, attrs, n.span, n.scope);

@@ -2,6 +2,7 @@ import type { Graph } from '../ir.js';
 import { printType } from '../types.js';
 import { dtypeBytes, localShape, meshToString, shapeOf, type Mesh } from './mesh.js';
 import type { SpmdProgram } from './partition.js';
+import type { TrainingMemory } from '../train/memory.js';
 
 /**
  * The stable JSON form of `mdc plan --json` (version 1). Field meanings:
@@ -29,6 +30,12 @@ export interface PlanReport {
   readonly paramBytesPerDevice: number;
   readonly commBytesPerDevice: number;
   readonly searchSeconds?: number;
+  /** Training memory per device (bytes) and model FLOPs per step; see compiler/train/memory.ts. */
+  readonly zero?: number;
+  readonly recompute?: string;
+  readonly memory?: { readonly params: number; readonly grads: number; readonly optimizer: number; readonly activations: number; readonly peak: number };
+  readonly activationBytesPerLayer?: Readonly<Record<string, number>>;
+  readonly flopsPerStep?: number;
 }
 
 export interface ValueRow {
@@ -52,7 +59,12 @@ export interface CollectiveRow {
   readonly scope: string;
 }
 
-export function planReport(file: string, g: Graph, p: SpmdProgram, extra: { searchSeconds?: number } = {}): PlanReport {
+export interface PlanExtra {
+  readonly searchSeconds?: number;
+  readonly training?: TrainingMemory;
+}
+
+export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanExtra = {}): PlanReport {
   const mesh = p.mesh;
   const row = (kind: ValueRow['kind'], name: string, id: number): ValueRow => {
     const t = p.globalTypes[id]!;
@@ -76,6 +88,10 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: { sear
     values, collectives, paramCount, paramBytes: p.paramBytes, paramBytesPerDevice: p.paramBytesPerDevice,
     commBytesPerDevice: collectives.reduce((n, c) => n + c.bytesPerDevice, 0),
     ...(extra.searchSeconds !== undefined ? { searchSeconds: extra.searchSeconds } : {}),
+    ...(extra.training ? {
+      zero: extra.training.zero, recompute: extra.training.recompute, memory: extra.training.memory,
+      activationBytesPerLayer: extra.training.activationBytesPerLayer, flopsPerStep: extra.training.flopsPerStep,
+    } : {}),
   };
 }
 
@@ -89,6 +105,11 @@ export function formatPlanReport(r: PlanReport, mesh: Mesh): string[] {
   lines.push(`${r.model} on mesh ${meshToString(mesh)}: ${r.devices} device${r.devices === 1 ? '' : 's'}`);
   if (r.searchSeconds !== undefined) lines.push(`strategy search: ${r.searchSeconds.toFixed(3)} s`);
   lines.push(`parameters: ${r.paramCount.toLocaleString('en-US')} (${formatBytes(r.paramBytes)}), ${formatBytes(r.paramBytesPerDevice)} per device`);
+  if (r.memory) {
+    const m = r.memory;
+    lines.push(`training memory per device (ZeRO ${r.zero}, recompute ${r.recompute}): params ${formatBytes(m.params)}, grads ${formatBytes(m.grads)}, optimizer ${formatBytes(m.optimizer)}, activations ${formatBytes(m.activations)}; peak ${formatBytes(m.peak)}`);
+    lines.push(`model FLOPs per step: ${(r.flopsPerStep! / 1e9).toFixed(2)} GFLOP`);
+  }
   lines.push('');
   lines.push('layouts (global type, block per device):');
   const w = Math.max(...r.values.map((v) => v.name.length), 4);

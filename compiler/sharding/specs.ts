@@ -50,7 +50,8 @@ function einsum(ins: readonly Names[], outs: readonly Names[], opts: {
   return order.map((name) => {
     const inDims = ins.map((t) => t.indexOf(name));
     const outDims = outs.map((t) => t.indexOf(name));
-    const contraction = outDims.every((d) => d < 0);
+    // Missing from an output: that output sums over the letter; only ops that say so may split it.
+    const contraction = outDims.some((d) => d < 0) && inDims.some((d) => d >= 0);
     const u = opts.units?.[name];
     return {
       name,
@@ -168,6 +169,59 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       const whole = Object.fromEntries([...x.slice(1), ...dims('o', out0.length).slice(1), ...inShapes.slice(1).flatMap((s, i) => dims(`w${i}_`, s.length))].map((n) => [n, why]));
       return spec(einsum(ins, [['b', ...dims('o', out0.length).slice(1)]], { whole }), 'none', whole);
     }
+    // ---- backward-only ops (compiler/autodiff): the same letters as the ops they differentiate
+    case 'unary_grad': case 'minmax_grad':
+      return spec(einsum(inShapes.map((s) => broadcastNames(s, out0)), [dims('d', r)]), 'first');
+    case 'reduce_grad': {
+      const axis = a['axis'] as number;
+      const names = dims('d', r);
+      const g = inShapes[0]!.length === r ? names.map((n, i) => (i === axis ? null : n)) : names.filter((_, i) => i !== axis);
+      const why = { [`d${axis}`]: 'the gradient of max/min goes to one position along it' };
+      return spec(einsum([g, names, g], [names], { whole: why }), 'first', why);
+    }
+    case 'embedding_grad': {
+      // A sum over positions: splitting them leaves each device a partial table gradient.
+      const ids = inShapes[1]!;
+      const why = { v: 'the table gradient is indexed by id across the vocabulary' };
+      return spec(einsum([[...dims('p', ids.length), 'e'], dims('p', ids.length)], [['v', 'e']], { whole: why, contract: true }), 'first', why);
+    }
+    case 'topk_grad': case 'slice_grad': {
+      const last = op === 'topk_grad' ? r - 1 : (a['axis'] as number);
+      const why = { [`i${last}`]: `${op} scatters along it`, [`o${last}`]: `${op} scatters along it` };
+      const inNames = dims('d', r).map((n, i) => (i === last ? `i${last}` : n));
+      const outNames = dims('d', r).map((n, i) => (i === last ? `o${last}` : n));
+      return spec(einsum(op === 'topk_grad' ? [inNames, inNames] : [inNames], [outNames], { whole: why }), 'first', why);
+    }
+    case 'attention_grad': {
+      const causal = !!a['causal'];
+      const heads = a['kv_heads'] as number;
+      const why: Record<string, string> = { sk: 'attention reads every key', sq: 'each key\'s gradient sums over every query' };
+      void causal;
+      const ins: Names[] = [['b', 'sq', 'w'], ['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']];
+      if (a['has_mask']) ins.push(['b', 'sk']);
+      return spec(einsum(ins, [['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']], { whole: why, units: { w: { unit: heads, attrs: ['heads', 'kv_heads'] } } }), 'none', why);
+    }
+    case 'moe_combine_grad': {
+      const groups = a['groups'] as number;
+      const why = { e: 'moe_combine collects each token from every expert', k: 'moe_combine reads every choice of a token' };
+      return spec(einsum([['t', 'd'], ['e', 't', 'd'], ['t', 'k'], ['t', 'k']], [['e', 't', 'd'], ['t', 'k']], { whole: why, units: { t: { unit: groups, attrs: ['groups'] } } }), 'none', why);
+    }
+    case 'conv2d_grad': {
+      // The weight gradient sums over the batch: split batches leave partial weight gradients.
+      const why = 'conv2d mixes these dims';
+      const x = ['b', 'x1', 'x2', 'x3'];
+      const gd = ['b', 'g1', 'g2', 'g3'];
+      const w = ['w0', 'w1', 'w2', 'w3'];
+      const whole = Object.fromEntries([...x.slice(1), ...gd.slice(1), ...w].map((n) => [n, why]));
+      return spec(einsum([gd, x, w], [x, w], { whole, contract: true }), 'none', whole);
+    }
+    case 'patchify_grad': {
+      const why = 'patchify mixes these dims';
+      const whole = Object.fromEntries(['g1', 'g2', 'o1', 'o2', 'o3'].map((n) => [n, why]));
+      return spec(einsum([['b', 'g1', 'g2']], [['b', 'o1', 'o2', 'o3']], { whole }), 'first', whole);
+    }
+    case 'cross_entropy_grad':
+      return wholeAll(inShapes, outShapes, 'the loss gradient divides by the global count of labels');
     case 'transpose': {
       const perm = a['perm'] as readonly number[];
       const names = dims('d', r);

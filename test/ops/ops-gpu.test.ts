@@ -192,7 +192,7 @@ for (const [a, b] of MATMULS) {
   add({ name: `matmul f32${T('', a)} @ f32${T('', b)} → ${T('', o)}`, source: model({ a: T('f32', a), b: T('f32', b) }, T('f32', o), 'return a @ b'), tol: ACCUMULATED });
 }
 add({
-  name: 'matmul f32[2049, 1] @ f32[1, 2049]: 4.2M outputs, past 65535 workgroups of 64, so the grid folds into 2-D',
+  name: 'matmul f32[2049, 1] @ f32[1, 2049]: 4.2M outputs, K = 1 (the plain kernel\'s 2-D grid fold: test/codegen/matmul-gpu.test.ts)',
   source: model({ a: T('f32', [2049, 1]), b: T('f32', [1, 2049]) }, T('f32', [2049, 2049]), 'return a @ b'), tol: ROUNDED,
 });
 add({

@@ -7,13 +7,14 @@
  * Vitest gives each test file its own module graph, so the cached device below is
  * "one device per file": never create another one in a test.
  */
+import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { buildPlan } from '../../codegen/plan.js';
 import { lower, type FrontendOptions } from '../../compiler/compile.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import type { RefTensor } from '../../compiler/reference/tensor.js';
 import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type PlanInit, type Tensor } from '../../runtime/index.js';
-import { describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
+import { adapterSubgroupSize, describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
 
 /** Under CI a missing adapter is a failure, never a skip: a green CI must mean the kernels ran. */
 export const GPU_REQUIRED = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
@@ -53,6 +54,13 @@ export async function gpuStatus(): Promise<GpuStatus> {
   const skip = !adapter && !GPU_REQUIRED;
   const detail = adapter ? describeAdapter(adapter) : reason!;
   return { skip, detail, title: (name) => (skip ? `${name} [SKIPPED: no WebGPU adapter: ${detail}]` : name) };
+}
+
+/** The codegen target of the file's adapter: its subgroup size when it offers subgroups (portable when there is no adapter). */
+export async function adapterTarget(): Promise<KernelTarget> {
+  const { adapter } = await findAdapter();
+  const subgroupSize = adapter ? adapterSubgroupSize(adapter) : undefined;
+  return subgroupSize ? { subgroupSize } : {};
 }
 
 /** The file's one device. Throws (so every test fails) when there is no adapter. */
@@ -109,6 +117,8 @@ export interface RunOptions extends FrontendOptions {
    * zero-initialised biases non-zero so that adding them is actually checked.
    */
   readonly params?: (name: string, count: number, init: PlanInit) => Float32Array | undefined;
+  /** The codegen target (subgroups, forced or tuned tile configurations); default: the portable one. */
+  readonly target?: KernelTarget;
 }
 
 export interface BothResult {
@@ -141,14 +151,14 @@ export function compileOrThrow(source: string, opts: FrontendOptions = {}): Grap
  * values the runner uploads.
  */
 export async function runBoth(source: string, opts: RunOptions = {}): Promise<BothResult> {
-  const { seed, inputSeed, inputs, params, ...frontend } = opts;
-  return runGraphBoth(compileOrThrow(source, frontend), { seed, inputSeed, inputs, params });
+  const { seed, inputSeed, inputs, params, target, ...frontend } = opts;
+  return runGraphBoth(compileOrThrow(source, frontend), { seed, inputSeed, inputs, params, target });
 }
 
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
-export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params'> = {}): Promise<BothResult> {
+export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target'> = {}): Promise<BothResult> {
   const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
-  const plan = buildPlan(graph, { seed });
+  const plan = buildPlan(graph, { seed, ...(opts.target ? { target: opts.target } : {}) });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) {
     const type = plan.buffers[io.buffer]!.type;

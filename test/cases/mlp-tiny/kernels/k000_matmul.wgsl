@@ -1,18 +1,23 @@
 // mdc kernel: matmul
+// [2, 6] @ [6, 5] → [2, 5]
+// plain
+const M = 2u;
+const N = 5u;
+const K = 6u;
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= 10u) { return; }
   let i = gid.x;
-  let col = i % 5u;
-  let row = (i / 5u) % 2u;
-  let abase = 0u;
-  let bbase = 0u;
+  if (i >= 10u) {
+    return;
+  }
+  let col = i % N;
+  let row = i / N % M;
   var acc = 0.0;
-  for (var k = 0u; k < 6u; k = k + 1u) {
-    acc = acc + a[abase + row * 6u + k] * b[bbase + k * 5u + col];
+  for (var k = 0u; k < K; k += 1u) {
+    acc += a[row * K + k] * b[k * N + col];
   }
   out[i] = acc;
 }

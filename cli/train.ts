@@ -1,0 +1,193 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { buildPlan } from '../codegen/plan.js';
+import { lower, type FrontendOptions } from '../compiler/compile.js';
+import { dimValue } from '../compiler/dims.js';
+import { trainSettings } from '../compiler/train/settings.js';
+import { trainingGraph } from '../compiler/train/step.js';
+import type { Diagnostic } from '../diagnostics/messages.js';
+import { CheckpointError, crc32, type CheckpointTensors } from '../runtime/checkpoint.js';
+import { TextBatches, Trainer, type StepResult } from '../runtime/train.js';
+
+export interface TrainArgs {
+  readonly file: string;
+  readonly source: string;
+  readonly frontend: FrontendOptions;
+  readonly data: string;
+  readonly steps?: number;
+  readonly batch?: number;
+  readonly seq?: number;
+  readonly lr?: number;
+  readonly warmup?: number;
+  readonly seed?: number;
+  readonly out: string;
+  readonly checkpointEvery?: number;
+  readonly resume?: string;
+  readonly json: boolean;
+}
+
+export interface TrainIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Rewrites the current progress line (a terminal), or undefined to print plain lines. */
+  progress?: (s: string) => void;
+}
+
+export class TrainUsageError extends Error {}
+
+/**
+ * `mdc train`: a byte-level language model trained on a text file on WebGPU. Parameters
+ * and optimizer state stay on the device; checkpoints (safetensors, written atomically)
+ * carry both plus the step, so `--resume` continues with the same batches and the same
+ * losses as an uninterrupted run.
+ */
+export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly Diagnostic[]) => void): Promise<number> {
+  let text: Uint8Array;
+  try {
+    text = readFileSync(a.data);
+  } catch (e) {
+    throw new TrainUsageError(`cannot read --data '${a.data}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const first = lower(a.source, a.file, a.frontend);
+  if (!first.graph || !first.env) { report(first.diagnostics); return 1; }
+  const s = trainSettings(first.env, first.graph.name);
+  if (!s.settings) { report(s.diagnostics); return 1; }
+  const settings = s.settings;
+  const batch = a.batch ?? settings.batch ?? 8;
+  const seq = a.seq ?? settings.seq ?? 64;
+  const steps = a.steps ?? settings.steps ?? 100;
+  const seed = a.seed ?? settings.seed ?? 0;
+  const warmup = a.warmup ?? settings.warmup ?? Math.min(10, Math.floor(steps / 10));
+  const optimizer = { ...settings.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) };
+  // The batch and sequence length are the model's B and S.
+  const r = lower(a.source, a.file, { ...a.frontend, dims: { ...(a.frontend.dims ?? {}), B: batch, S: seq } });
+  if (!r.graph) { report(r.diagnostics); return 1; }
+  const g = r.graph;
+  const tokenInputs = g.inputs.filter((id) => g.values[id]!.type.dtype === 'i32');
+  if (tokenInputs.length !== 1 || g.inputs.length !== 1) throw new TrainUsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
+  const tokenName = g.values[tokenInputs[0]!]!.name!;
+  const logits = g.values[g.outputs[Math.max(0, g.outputNames.indexOf(settings.loss.output))]!]!;
+  const vocab = dimValue(logits.type.dims.at(-1)!)!;
+  if (vocab < 256) throw new TrainUsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
+
+  const t = trainingGraph(g, settings.loss.kind === 'cross_entropy' ? { ...settings, optimizer } : { ...settings, optimizer, loss: { kind: 'cross_entropy', output: g.outputNames[0]! } }, a.file);
+  if (!t.result) { report(t.diagnostics); return 1; }
+  const plan = buildPlan(t.result.graph, { seed, source: basename(a.file), updates: t.result.updates });
+  const dataCrc = String(crc32(text));
+  const identity: Record<string, string> = { format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc };
+
+  // Resume: parameters and optimizer state from the checkpoint, and the step it reached.
+  let params: Map<string, Float32Array> | undefined;
+  let start = 1;
+  let history: StepResult[] = [];
+  if (a.resume) {
+    const { readCheckpoint } = await import('../runtime/checkpoint-node.js');
+    let ck;
+    try {
+      ck = await readCheckpoint(a.resume);
+    } catch (e) {
+      if (e instanceof CheckpointError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`);
+      throw e;
+    }
+    for (const [k, v] of Object.entries(identity)) {
+      if (ck.metadata[k] !== v) throw new Error(`cannot resume from '${a.resume}': it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
+    }
+    params = new Map();
+    for (const b of plan.buffers.filter((x) => x.role === 'param')) {
+      const tensor = ck.tensors[b.name];
+      const count = b.shape.reduce((x, y) => x * y, 1);
+      if (!tensor || tensor.dtype !== 'F32' || tensor.data.length !== count) throw new Error(`cannot resume from '${a.resume}': tensor '${b.name}' is missing or not f32[${b.shape.join(', ')}]`);
+      params.set(b.name, tensor.data as Float32Array);
+    }
+    start = Number(ck.metadata['step']) + 1;
+    const log = join(a.out, 'losses.json');
+    if (existsSync(log)) history = (JSON.parse(readFileSync(log, 'utf8')) as StepResult[]).filter((x) => x.step < start);
+  }
+
+  const { nodeDevice } = await import('../runtime/node.js');
+  const { PlanRunner } = await import('../runtime/executor.js');
+  const { device, description } = await nodeDevice();
+  const runner = await PlanRunner.create(device, plan, params ? { params } : {});
+  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName);
+  mkdirSync(a.out, { recursive: true });
+  const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
+  const paramCount = t.result.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
+  if (!a.json) io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${start > 1 ? `, resuming at step ${start}` : ''}`);
+
+  const save = async (step: number) => {
+    const all = await runner.readParams();
+    const tensors: CheckpointTensors = Object.fromEntries(plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
+    const { writeCheckpoint } = await import('../runtime/checkpoint-node.js');
+    await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, { ...identity, step: String(step), loss: String(history.at(-1)?.loss ?? '') });
+    writeAtomic(join(a.out, 'losses.json'), JSON.stringify(history, null, 1) + '\n');
+    writeAtomic(join(a.out, 'loss.svg'), lossSvg(history, `${g.name}: training loss (byte-level, ${batch}×${seq} per step)`));
+  };
+
+  try {
+    for (let step = start; step <= steps; step++) {
+      const res = await trainer.step(step);
+      if (!Number.isFinite(res.loss)) throw new Error(`the loss became ${res.loss} at step ${step}; lower --lr (now ${optimizer.lr})`);
+      history.push(res);
+      const tokS = (batch * seq) / res.seconds;
+      const line = `step ${step}/${steps}  loss ${res.loss.toFixed(4)}  grad norm ${res.gradNorm.toFixed(3)}  lr ${res.lr.toExponential(2)}  ${Math.round(tokS).toLocaleString('en-US')} tok/s`;
+      if (!a.json) {
+        if (io.progress) io.progress(`${bar(step, steps)} ${line}`);
+        else if (step === start || step === steps || step % Math.max(1, Math.floor(steps / 20)) === 0) io.out(line);
+      }
+      if (step % every === 0 || step === steps) await save(step);
+    }
+  } finally {
+    runner.destroy();
+    device.destroy();
+  }
+  if (io.progress && !a.json) io.out('');
+  const firstLoss = history[0]?.loss ?? NaN;
+  const lastLoss = history.at(-1)?.loss ?? NaN;
+  if (a.json) io.out(JSON.stringify({ file: a.file, ok: true, adapter: description, steps, batch, seq, parameters: paramCount, losses: history.map((h) => h.loss), out: a.out, diagnostics: [] }, null, 2));
+  else io.out(`loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)} (ln 256 = ${Math.log(256).toFixed(4)}); checkpoint, losses.json and loss.svg in ${a.out}/`);
+  return 0;
+}
+
+function bar(i: number, n: number): string {
+  const w = 20;
+  const done = Math.round((i / n) * w);
+  return `[${'#'.repeat(done)}${'.'.repeat(w - done)}]`;
+}
+
+function writeAtomic(path: string, data: string) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** The loss curve as a small standalone SVG (steps on x, loss on y). */
+export function lossSvg(h: readonly StepResult[], title: string): string {
+  const W = 640;
+  const H = 360;
+  const m = { l: 56, r: 16, t: 32, b: 40 };
+  const xs = h.map((p) => p.step);
+  const ys = h.map((p) => p.loss);
+  const x0 = Math.min(...xs, 1);
+  const x1 = Math.max(...xs, x0 + 1);
+  const y0 = Math.min(0, ...ys);
+  const y1 = Math.max(...ys, y0 + 1);
+  const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const Y = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const pts = h.map((p) => `${X(p.step).toFixed(1)},${Y(p.loss).toFixed(1)}`).join(' ');
+  const ticks = Array.from({ length: 5 }, (_, i) => y0 + ((y1 - y0) * i) / 4);
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle">${esc(title)}</text>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
+    ...ticks.map((v) => `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`),
+    `<text x="${m.l}" y="${H - 12}">step ${x0}</text><text x="${W - m.r}" y="${H - 12}" text-anchor="end">step ${x1}</text>`,
+    `<line x1="${m.l}" y1="${Y(Math.log(256))}" x2="${W - m.r}" y2="${Y(Math.log(256))}" stroke="#c66" stroke-dasharray="4 3"/>`,
+    `<text x="${W - m.r}" y="${Y(Math.log(256)) - 4}" text-anchor="end" fill="#c66">ln 256</text>`,
+    `<polyline fill="none" stroke="#1f5fbf" stroke-width="1.5" points="${pts}"/>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}

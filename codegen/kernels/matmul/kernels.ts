@@ -1,0 +1,252 @@
+import { Block, bufferRef } from '../../kir/build.js';
+import {
+  builtin, f, fma, min, ref, select, splat, subgroupBroadcast, u, vec, arrayOf,
+  type BufferDecl, type ConstDecl, type Expr, type Kernel, type Scalar, type VecType,
+} from '../../kir/ir.js';
+import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
+import { batchCount, batchOffsets, type MatmulIO, type MatmulShape } from './shape.js';
+
+type Width = 1 | 4;
+const elemOf = (w: Width): Scalar | VecType => (w === 4 ? vec(4, 'f32') : 'f32');
+const zeroOf = (w: Width) => (w === 4 ? splat(vec(4, 'f32'), f(0)) : f(0));
+/** `a * b + c` with the scalar `a` widened to b's width. */
+const madd = (a: Expr, b: Expr, c: Expr) => fma(typeof b.type === 'object' ? splat(b.type as VecType, a) : a, b, c);
+
+/** The frame every matmul kernel shares: its three buffers (viewed `aw` and `w` wide) and its size constants. */
+function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width) {
+  const buf = (name: string, access: 'read' | 'read_write', width: Width, value: number): BufferDecl =>
+    ({ name, access, elem: elemOf(width), storage: 'f32', value });
+  const a = buf('a', 'read', aw, io.a);
+  const b = buf('b', 'read', w, io.b);
+  const out = buf('out', 'read_write', w, io.out);
+  const consts: ConstDecl[] = [{ name: 'M', value: u(s.M) }, { name: 'N', value: u(s.N) }, { name: 'K', value: u(s.K) }];
+  if (w === 4) consts.push({ name: 'N4', value: u(s.N / 4) });
+  return {
+    buffers: [a, b, out], consts, A: bufferRef(a), B: bufferRef(b), OUT: bufferRef(out),
+    M: ref('M', 'u32'), N: ref('N', 'u32'), K: ref('K', 'u32'),
+    /** N in column groups of w. */
+    NW: w === 4 ? ref('N4', 'u32') : ref('N', 'u32'),
+  };
+}
+
+const shapeDoc = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ [${[...s.bBatch, s.K, s.N].join(', ')}] → [${[...s.batch, s.M, s.N].join(', ')}]`;
+
+/** The output block of this workgroup, from its id in the configured raster order over mBlocks × nBlocks blocks. */
+function blockOf(b: Block, raster: Raster, mBlocks: number, nBlocks: number) {
+  const wid = builtin('workgroup_id');
+  if (raster === 'm') return { rowBlock: wid.x, colBlock: wid.y };
+  if (raster === 'n') return { rowBlock: wid.y, colBlock: wid.x };
+  const per = RASTER_GROUP * nBlocks;
+  const first = b.let('first', wid.x.div(per).mul(RASTER_GROUP));
+  const size = b.let('gsize', min(u(mBlocks).sub(first), u(RASTER_GROUP)));
+  const inGroup = b.let('ingroup', wid.x.mod(per));
+  return { rowBlock: b.let('rb', first.add(inGroup.mod(size))), colBlock: b.let('cblk', inGroup.div(size)) };
+}
+
+/** Plain: one invocation per output element; the grid folds into 2-D past 65535 workgroups. */
+export function plainKernel(s: MatmulShape, io: MatmulIO): Kernel {
+  const fr = frame(s, io, 1, 1);
+  const total = batchCount(s) * s.M * s.N;
+  const WG = 64;
+  const groups = Math.max(1, Math.ceil(total / WG));
+  const x = Math.min(groups, 65535);
+  const y = Math.ceil(groups / x);
+  const gid = builtin('global_invocation_id');
+  const body = new Block();
+  const idx = body.let('i', y > 1 ? gid.x.add(gid.y.mul(x * WG)) : gid.x);
+  body.if(idx.ge(total), (b) => b.return());
+  const col = body.let('col', idx.mod(fr.N));
+  const row = body.let('row', idx.div(fr.N).mod(fr.M));
+  const off = batchOffsets(body, batchCount(s) > 1 ? body.let('bz', idx.div(s.M * s.N)) : u(0), s);
+  const acc = body.var('acc', 'f32', f(0));
+  body.for('k', 0, fr.K, (k, b) => {
+    b.set(acc, fr.A.at(off.a.add(row.mul(fr.K)).add(k)).mul(fr.B.at(off.b.add(k.mul(fr.N)).add(col))), '+');
+  });
+  body.set(fr.OUT.at(idx), acc);
+  return {
+    name: 'matmul', doc: [shapeDoc(s), configName({ kind: 'plain' })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
+    workgroupSize: [WG, 1, 1], dispatch: [x, y, 1], body: body.stmts,
+  };
+}
+
+/** M = 1: each invocation owns one column group and walks all of K, reading a four at a time when K allows. */
+export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number): Kernel {
+  const w = colWidth(s) as Width;
+  const aw: Width = s.K % 4 === 0 ? 4 : 1;
+  const fr = frame(s, io, aw, w);
+  const wid = builtin('workgroup_id');
+  const body = new Block();
+  const cg = body.let('cg', wid.x.mul(wg).add(builtin('local_invocation_id').x));
+  body.if(cg.ge(fr.NW), (b) => b.return());
+  const bz = batchCount(s) > 1 ? body.let('bz', wid.z) : u(0);
+  const off = batchOffsets(body, bz, s);
+  const acc = body.var('acc', elemOf(w), zeroOf(w));
+  const brow = (k: Expr) => fr.B.at(off.b.div(w).add(k.mul(fr.NW)).add(cg));
+  if (aw === 4) {
+    body.for('k4', 0, s.K / 4, (k4, b) => {
+      const av = b.let('av', fr.A.at(off.a.div(4).add(k4)));
+      const k = b.let('k', k4.mul(4));
+      for (const [j, c] of (['x', 'y', 'z', 'w'] as const).entries()) b.set(acc, madd(av[c], brow(k.add(j)), acc));
+    });
+  } else {
+    body.for('k', 0, fr.K, (k, b) => b.set(acc, madd(fr.A.at(off.a.add(k)), brow(k), acc)));
+  }
+  body.set(fr.OUT.at(bz.mul(fr.NW).add(cg)), acc);
+  return {
+    name: 'matmul_gemv', doc: [shapeDoc(s), configName({ kind: 'gemv', wg })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
+    workgroupSize: [wg, 1, 1], dispatch: gridOf({ kind: 'gemv', wg }, s), body: body.stmts,
+  };
+}
+
+/**
+ * Tiled: tk-deep slices of the a and b tiles are staged in workgroup memory (a
+ * transposed, so an invocation's rows are adjacent), zero-padded past the edges; each
+ * invocation accumulates its tm rows × tn columns in registers. Its columns are
+ * strided by wgx so that neighbouring invocations touch neighbouring memory.
+ */
+export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'tiled' }>): Kernel {
+  const w = colWidth(s) as Width;
+  const aw: Width = s.K % 4 === 0 && c.tk % 4 === 0 ? 4 : 1;
+  const fr = frame(s, io, aw, w);
+  const { tm, tk, wgx, wgy } = c;
+  const tnw = c.tn / w;
+  const BM = wgy * tm;
+  const BNW = wgx * tnw;
+  const T = wgx * wgy;
+  const NW = s.N / w;
+  const As = ref('As', arrayOf('f32', tk * BM));
+  const Bs = ref('Bs', arrayOf(elemOf(w), tk * BNW));
+  const lid = builtin('local_invocation_id');
+  const body = new Block();
+  const { rowBlock, colBlock } = blockOf(body, c.raster, Math.ceil(s.M / BM), Math.ceil(NW / BNW));
+  const tid = body.let('tid', builtin('local_invocation_index'));
+  const r0 = body.let('r0', rowBlock.mul(BM));
+  const c0 = body.let('c0', colBlock.mul(BNW));
+  const bz = batchCount(s) > 1 ? body.let('bz', builtin('workgroup_id').z) : u(0);
+  const off = batchOffsets(body, bz, s);
+  const acc = Array.from({ length: tm }, (_, r) => Array.from({ length: tnw }, (_, j) => body.var(`acc${r}_${j}`, elemOf(w), zeroOf(w))));
+
+  /** The invocations copy `units` elements of a tile, T at a time; `copy` gets the unit index. */
+  const cooperate = (b: Block, units: number, copy: (blk: Block, unit: Expr) => void) => {
+    const guard = (blk: Block, unit: Expr) => (units % T === 0 ? copy(blk, unit) : blk.if(unit.lt(units), (g) => copy(g, unit)));
+    if (units <= T) b.scope((blk) => guard(blk, tid));
+    else b.for('unit', tid, units, (unit, blk) => guard(blk, unit), T);
+  };
+  /** `value` where `cond` holds (cond undefined: always), else zero. */
+  const guarded = (cond: Expr | undefined, value: Expr, zero: Expr) => (cond ? select(zero, value, cond) : value);
+  const and = (xs: (Expr | false)[]) => xs.filter((x): x is Expr => x !== false).reduce<Expr | undefined>((p, x) => (p ? p.and(x) : x), undefined);
+
+  body.for('k0', 0, fr.K, (k0, loop) => {
+    // a tile: BM rows × tk columns, aw at a time, stored transposed as As[k * BM + m].
+    cooperate(loop, BM * tk / aw, (b, unit) => {
+      const m = b.let('m', unit.div(tk / aw));
+      const kq = b.let('kq', unit.mod(tk / aw));
+      const grow = r0.add(m);
+      const gk = k0.add(kq.mul(aw));
+      const rowOk = s.M % BM !== 0 && grow.lt(fr.M);
+      const kOk = s.K % tk !== 0 && gk.lt(fr.K);
+      const at = off.a.add((rowOk ? min(grow, u(s.M - 1)) : grow).mul(fr.K)).add(kOk ? min(gk, u(s.K - aw)) : gk);
+      const v = b.let('v', guarded(and([rowOk, kOk]), fr.A.at(aw === 4 ? at.div(4) : at), zeroOf(aw)));
+      if (aw === 4) for (const [j, comp] of (['x', 'y', 'z', 'w'] as const).entries()) b.set(As.at(kq.mul(4).add(j).mul(BM).add(m)), v[comp]);
+      else b.set(As.at(kq.mul(BM).add(m)), v);
+    });
+    // b tile: tk rows × BNW column groups.
+    cooperate(loop, tk * BNW, (b, unit) => {
+      const kk = b.let('kk', unit.div(BNW));
+      const cc = b.let('cc', unit.mod(BNW));
+      const gk = k0.add(kk);
+      const gc = c0.add(cc);
+      const kOk = s.K % tk !== 0 && gk.lt(fr.K);
+      const colOk = NW % BNW !== 0 && gc.lt(fr.NW);
+      const at = off.b.div(w).add((kOk ? min(gk, u(s.K - 1)) : gk).mul(fr.NW)).add(colOk ? min(gc, u(NW - 1)) : gc);
+      b.set(Bs.at(kk.mul(BNW).add(cc)), guarded(and([kOk, colOk]), fr.B.at(at), zeroOf(w)));
+    });
+    loop.barrier();
+    loop.for('kk', 0, tk, (kk, b) => {
+      const ar = b.let('ar', kk.mul(BM).add(lid.y.mul(tm)));
+      const br = b.let('br', kk.mul(BNW).add(lid.x));
+      const av = Array.from({ length: tm }, (_, r) => b.let(`a${r}`, As.at(ar.add(r))));
+      const bv = Array.from({ length: tnw }, (_, j) => b.let(`b${j}`, Bs.at(br.add(j * wgx))));
+      for (let r = 0; r < tm; r++) for (let j = 0; j < tnw; j++) b.set(acc[r]![j]!, madd(av[r]!, bv[j]!, acc[r]![j]!));
+    });
+    loop.barrier();
+  }, tk);
+
+  const ob = bz.mul(s.M * NW);
+  const rt = body.let('rt', r0.add(lid.y.mul(tm)));
+  const ct = body.let('ct', c0.add(lid.x));
+  for (let r = 0; r < tm; r++) {
+    for (let j = 0; j < tnw; j++) {
+      const row = rt.add(r);
+      const col = ct.add(j * wgx);
+      const ok = and([s.M % BM !== 0 && row.lt(fr.M), NW % BNW !== 0 && col.lt(fr.NW)]);
+      const store = (b: Block) => b.set(fr.OUT.at(ob.add(row.mul(fr.NW)).add(col)), acc[r]![j]!);
+      if (ok) body.if(ok, store);
+      else store(body);
+    }
+  }
+  return {
+    name: 'matmul_tiled', doc: [shapeDoc(s), configName(c)], enables: [], consts: fr.consts, buffers: fr.buffers,
+    shared: [{ name: 'As', type: arrayOf('f32', tk * BM) }, { name: 'Bs', type: arrayOf(elemOf(w), tk * BNW) }],
+    workgroupSize: [wgx, wgy, 1], dispatch: gridOf(c, s), body: body.stmts,
+  };
+}
+
+/**
+ * Subgroup: a workgroup is one subgroup of `lanes` invocations computing tm rows ×
+ * lanes·tn column groups. Per `lanes`-deep k step, lane l reads a[row][k0 + l] for its
+ * tm rows (one contiguous read across the subgroup) and every lane gets each k's value
+ * by subgroupBroadcast, a register shuffle, instead of a memory load. Rows and columns
+ * past the edge are clamped on load and not stored; a K tail shorter than `lanes` is
+ * unrolled separately so no padded product is ever added.
+ */
+export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'subgroup' }>, lanes: number): Kernel {
+  const w = colWidth(s) as Width;
+  const fr = frame(s, io, 1, w);
+  const NW = s.N / w;
+  const { tm, tn } = c;
+  const lane = builtin('subgroup_invocation_id');
+  const body = new Block();
+  const { rowBlock, colBlock } = blockOf(body, c.raster, Math.ceil(s.M / tm), Math.ceil(NW / (lanes * tn)));
+  const r0 = body.let('r0', rowBlock.mul(tm));
+  const cb = body.let('cb', colBlock.mul(lanes * tn).add(lane));
+  const bz = batchCount(s) > 1 ? body.let('bz', builtin('workgroup_id').z) : u(0);
+  const off = batchOffsets(body, bz, s);
+  const rowsExact = s.M % tm === 0;
+  const colsExact = NW % (lanes * tn) === 0;
+  const arow = Array.from({ length: tm }, (_, r) => body.let(`arow${r}`, off.a.add((rowsExact ? r0.add(r) : min(r0.add(r), u(s.M - 1))).mul(fr.K))));
+  const bcol = Array.from({ length: tn }, (_, j) => body.let(`bcol${j}`, off.b.div(w).add(colsExact ? cb.add(j * lanes) : min(cb.add(j * lanes), u(NW - 1)))));
+  const acc = Array.from({ length: tm }, (_, r) => Array.from({ length: tn }, (_, j) => body.var(`acc${r}_${j}`, elemOf(w), zeroOf(w))));
+  /** `steps` k values from k0, lane l having loaded k0 + kq. */
+  const chunk = (b: Block, k0: Expr, kq: Expr, steps: number) => {
+    const av = arow.map((ar, r) => b.let(`av${r}`, fr.A.at(ar.add(k0).add(kq))));
+    for (let kk = 0; kk < steps; kk++) {
+      b.scope((blk) => {
+        const brow = blk.let('brow', k0.add(kk).mul(fr.NW));
+        const bv = bcol.map((bc, j) => blk.let(`b${j}`, fr.B.at(brow.add(bc))));
+        av.forEach((a, r) => {
+          const sr = blk.let(`s${r}`, subgroupBroadcast(a, kk));
+          bv.forEach((bvj, j) => blk.set(acc[r]![j]!, madd(sr, bvj, acc[r]![j]!)));
+        });
+      });
+    }
+  };
+  const kMain = s.K - (s.K % lanes);
+  if (kMain > 0) body.for('k0', 0, kMain, (k0, b) => chunk(b, k0, lane, lanes), lanes);
+  if (s.K % lanes) body.scope((b) => chunk(b, u(kMain), min(lane, u(s.K % lanes - 1)), s.K % lanes));
+  const ob = bz.mul(s.M * NW);
+  for (let r = 0; r < tm; r++) {
+    for (let j = 0; j < tn; j++) {
+      const row = r0.add(r);
+      const col = cb.add(j * lanes);
+      const ok = [!rowsExact && row.lt(fr.M), !colsExact && col.lt(fr.NW)].filter((x): x is Expr => x !== false);
+      const store = (b: Block) => b.set(fr.OUT.at(ob.add(row.mul(fr.NW)).add(col)), acc[r]![j]!);
+      if (ok.length) body.if(ok.length === 2 ? ok[0]!.and(ok[1]!) : ok[0]!, store);
+      else store(body);
+    }
+  }
+  return {
+    name: 'matmul_subgroup', doc: [shapeDoc(s), `${configName(c)}, ${lanes} lanes (needs a subgroup size of ${lanes})`], enables: ['subgroups'],
+    consts: fr.consts, buffers: fr.buffers, shared: [], workgroupSize: [lanes, 1, 1], dispatch: gridOf(c, s, lanes), body: body.stmts,
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Reductions over the last axis with a workgroup per row: sum, mean, max, min, softmax,
+ * log_softmax, layer_norm and rms_norm. The invocations stride over the row (four
+ * elements at a time when the row length allows), then combine their partial results:
+ * through a tree in workgroup memory, or, on a target with subgroups, with a workgroup
+ * of exactly one subgroup and subgroupAdd / subgroupMax, with no barrier at all.
+ * Other axes keep the one-invocation-per-row kernels in reduce.ts.
+ */
+import type { Graph, Node, Value } from '../../compiler/ir.js';
+import { Block, bufferRef } from '../kir/build.js';
+import {
+  builtin, exp, f, i, inverseSqrt, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, vec, arrayOf,
+  type BufferDecl, type Expr, type Kernel, type Scalar, type VecType,
+} from '../kir/ir.js';
+import { toSpec } from '../kir/wgsl.js';
+import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernel.js';
+
+/** Rows shorter than this keep one invocation per row: a workgroup would mostly idle. */
+export const ROW_KERNEL_MIN = 32;
+/** Invocations per row without subgroups. */
+const WG = 64;
+
+type Op = 'sum' | 'max' | 'min';
+const FLT_MAX = 3.4028234663852886e38;
+
+interface RowFrame {
+  readonly b: Block;
+  /** Four when the row length allows vec4 loads, else one. */
+  readonly width: 1 | 4;
+  /** The element type of the row (f32 or i32) and its vector of `width`. */
+  readonly elem: Scalar;
+  /** This workgroup's row and the invocation's index in it. */
+  readonly row: Expr;
+  readonly t: Expr;
+  /** Loops `j` over this invocation's share of the row (in units of `width`); `at` is the unit's index in the buffer. */
+  each(b: Block, body: (b: Block, at: Expr, j: Expr) => void): void;
+  /** The combination of every invocation's `v` by `op`, available to all of them. */
+  reduce(b: Block, v: Expr, op: Op): Expr;
+  /** A binding viewed `width` wide (`scalar`: one wide). */
+  view(name: string, access: 'read' | 'read_write', v: Value, scalar?: boolean): Expr;
+  /** `v` combined across its components by `op` (a scalar stays as it is); `b` holds the let it needs. */
+  horizontal(b: Block, v: Expr, op: Op): Expr;
+}
+
+const combine = (a: Expr, b: Expr, op: Op) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
+
+/**
+ * A kernel with one workgroup per row of `rows` rows of `len` elements. `body` gets the
+ * frame: the invocation's loop over its share, the workgroup reduction and the buffer views.
+ */
+function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
+  const lanes = target.subgroupSize;
+  const wg = lanes ?? WG;
+  const width: 1 | 4 = len % 4 === 0 ? 4 : 1;
+  const units = len / width;
+  const x = Math.min(rows, 65535);
+  const y = Math.ceil(rows / x);
+  const wid = builtin('workgroup_id');
+  const buffers: BufferDecl[] = [];
+  const b = new Block();
+  const row = b.let('row', y > 1 ? wid.x.add(wid.y.mul(x)) : wid.x);
+  // Uniform per workgroup (it depends on the workgroup id only), so no barrier is skipped by part of one.
+  if (x * y !== rows) b.if(row.ge(rows), (g) => g.return());
+  const t = b.let('t', lanes ? builtin('subgroup_invocation_id') : builtin('local_invocation_id').x);
+  const base = b.let('base', row.mul(units));
+  const red = ref('red', arrayOf(elem, wg));
+  let reductions = 0;
+  const vt = (s: Scalar): Scalar | VecType => (width === 4 ? vec(4, s) : s);
+  const fr: RowFrame = {
+    b, width, elem, row, t,
+    each: (blk, fn) => blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), wg),
+    reduce: (blk, v, op) => {
+      const name = `${op}_all${reductions++ || ''}`;
+      if (lanes) return blk.let(name, op === 'sum' ? subgroupAdd(v) : op === 'max' ? subgroupMax(v) : subgroupMin(v));
+      blk.set(red.at(t), v);
+      blk.barrier();
+      for (let s = wg / 2; s >= 1; s /= 2) {
+        blk.if(t.lt(s), (g) => g.set(red.at(t), combine(red.at(t), red.at(t.add(s)), op)));
+        blk.barrier();
+      }
+      const r = blk.let(name, red.at(0));
+      blk.barrier(); // every invocation has read red[0] before it is reused
+      return r;
+    },
+    view: (n, access, v, scalar) => {
+      const s: Scalar = storageOf(v) === 'i32' ? 'i32' : 'f32';
+      const decl: BufferDecl = { name: n, access, elem: scalar ? s : vt(s), storage: storageOf(v), value: v.id };
+      buffers.push(decl);
+      return bufferRef(decl);
+    },
+    horizontal: (blk, v, op) => {
+      if (typeof v.type !== 'object') return v;
+      const h = v.node.k === 'ref' ? v : blk.let('h', v);
+      return combine(combine(h.x, h.y, op), combine(h.z, h.w, op), op);
+    },
+  };
+  body(fr);
+  return {
+    name: `${name}_rows`, doc: [`${rows} rows of ${len}, ${lanes ? `one subgroup of ${lanes}` : `${wg} invocations`} per row${width === 4 ? ', four-wide' : ''}`],
+    enables: lanes ? ['subgroups'] : [], consts: [], buffers, shared: lanes ? [] : [{ name: 'red', type: arrayOf(elem, wg) }],
+    workgroupSize: [wg, 1, 1], dispatch: [x, y, 1], body: b.stmts,
+  };
+}
+
+const lastAxis = (node: Node, g: Graph) => {
+  const x = g.values[node.inputs[0]!]!;
+  const shape = shapeOf(x);
+  const axis = node.attrs['axis'] as number | undefined;
+  const len = shape[shape.length - 1]!;
+  return { x, len, rows: sizeOf(shape) / len, last: axis === undefined || axis === shape.length - 1 || axis === -1 };
+};
+
+/** Whether the row kernels apply: a reduction over the last axis of rows long enough to share. */
+export function rowKernelApplies(node: Node, g: Graph): boolean {
+  const { len, last } = lastAxis(node, g);
+  return last && len >= ROW_KERNEL_MIN;
+}
+
+/** sum, mean, max, min over the last axis. */
+export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  const { x, len, rows } = lastAxis(node, g);
+  const out = g.values[node.outputs[0]!]!;
+  const elem: Scalar = storageOf(x) === 'i32' ? 'i32' : 'f32';
+  const op: Op = node.op === 'max' ? 'max' : node.op === 'min' ? 'min' : 'sum';
+  // Identities: an invocation whose share of the row is empty contributes nothing.
+  const identity = op === 'sum' ? lit(elem, 0)
+    : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX);
+  return toSpec(rowKernel(node.op, rows, len, elem, target, (fr) => {
+    const X = fr.view('x', 'read', x);
+    const OUT = fr.view('out', 'read_write', out, true);
+    const acc = fr.b.var('acc', elem, identity);
+    fr.each(fr.b, (b, at) => b.set(acc, combine(acc, fr.horizontal(b, X.at(at), op), op)));
+    const all = fr.reduce(fr.b, acc, op);
+    fr.b.if(fr.t.eq(0), (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
+  }));
+}
+
+/** softmax and log_softmax over the last axis: max, then the sum of exponentials, then the output. */
+export function rowSoftmaxKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  const { x, len, rows } = lastAxis(node, g);
+  const out = g.values[node.outputs[0]!]!;
+  return toSpec(rowKernel(node.op, rows, len, 'f32', target, (fr) => {
+    const X = fr.view('x', 'read', x);
+    const OUT = fr.view('out', 'read_write', out);
+    const w = (e: Expr) => (fr.width === 4 ? splat(vec(4, 'f32'), e) : e);
+    const m = fr.b.var('m', 'f32', f(-FLT_MAX));
+    fr.each(fr.b, (b, at) => b.set(m, max(m, fr.horizontal(b, X.at(at), 'max'))));
+    const mAll = fr.reduce(fr.b, m, 'max');
+    const s = fr.b.var('s', 'f32', f(0));
+    fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, exp(X.at(at).sub(mAll)), 'sum'))));
+    const sAll = fr.reduce(fr.b, s, 'sum');
+    if (node.op === 'log_softmax') {
+      const shift = fr.b.let('shift', mAll.add(log(sAll)));
+      fr.each(fr.b, (b, at) => b.set(OUT.at(at), X.at(at).sub(w(shift))));
+    } else {
+      const inv = fr.b.let('inv', f(1).div(sAll));
+      fr.each(fr.b, (b, at) => b.set(OUT.at(at), exp(X.at(at).sub(mAll)).mul(inv)));
+    }
+  }));
+}
+
+/** layer_norm (mean, then the variance about it, two reductions) and rms_norm (one), with optional weight and bias. */
+export function rowNormKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
+  const [x, ...rest] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const { len, rows } = lastAxis(node, g);
+  const hasW = !!node.attrs['has_weight'];
+  const hasB = !!node.attrs['has_bias'];
+  const eps = node.attrs['eps'] as number;
+  return toSpec(rowKernel(node.op, rows, len, 'f32', target, (fr) => {
+    const X = fr.view('x', 'read', x!);
+    let k = 0;
+    const W = hasW ? fr.view('w', 'read', rest[k++]!) : undefined;
+    const B = hasB ? fr.view('bias', 'read', rest[k++]!) : undefined;
+    const OUT = fr.view('out', 'read_write', out);
+    const sq = (b: Block, e: Expr) => {
+      const d = b.let('d', e);
+      return d.mul(d);
+    };
+    let center: Expr | undefined;
+    let r: Expr;
+    if (node.op === 'layer_norm') {
+      const s = fr.b.var('s', 'f32', f(0));
+      fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, X.at(at), 'sum'))));
+      center = fr.b.let('mean', fr.reduce(fr.b, s, 'sum').div(f(len)));
+      const v = fr.b.var('v', 'f32', f(0));
+      fr.each(fr.b, (b, at) => b.set(v, v.add(fr.horizontal(b, sq(b, X.at(at).sub(center!)), 'sum'))));
+      r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, v, 'sum').div(f(len)).add(f(eps))));
+    } else {
+      const ss = fr.b.var('ss', 'f32', f(0));
+      fr.each(fr.b, (b, at) => b.set(ss, ss.add(fr.horizontal(b, sq(b, X.at(at)), 'sum'))));
+      r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, ss, 'sum').div(f(len)).add(f(eps))));
+    }
+    fr.each(fr.b, (b, at, j) => {
+      let y = (center ? X.at(at).sub(center) : X.at(at)).mul(r);
+      if (W) y = y.mul(W.at(j));
+      if (B) y = y.add(B.at(j));
+      b.set(OUT.at(at), y);
+    });
+  }));
+}

@@ -1,0 +1,66 @@
+import { arrayOf, ref, sameType, typeName, u, type BinOp, type BufferDecl, type Expr, type Stmt, type Type } from './ir.js';
+
+/**
+ * Collects the statements of one block. Generators write kernels as ordinary
+ * TypeScript against it: `let` and `var` return a reference to what they declare, and
+ * `for`/`if` take a callback that fills the nested block.
+ */
+export class Block {
+  readonly stmts: Stmt[] = [];
+
+  let(name: string, value: Expr): Expr {
+    this.stmts.push({ k: 'let', name, value });
+    return ref(name, value.type);
+  }
+
+  var(name: string, type: Type, init?: Expr): Expr {
+    if (init && !sameType(init.type, type)) throw new Error(`kir: var ${name}: ${typeName(type)} initialised with ${typeName(init.type)}`);
+    this.stmts.push(init ? { k: 'var', name, type, init } : { k: 'var', name, type });
+    return ref(name, type);
+  }
+
+  set(target: Expr, value: Expr, op?: BinOp): void {
+    const k = target.node.k;
+    if (k !== 'ref' && k !== 'index' && k !== 'field') throw new Error('kir: assignment to something that is not a variable, element or component');
+    if (!sameType(target.type, value.type)) throw new Error(`kir: ${typeName(target.type)} = ${typeName(value.type)}`);
+    this.stmts.push(op ? { k: 'assign', target, value, op } : { k: 'assign', target, value });
+  }
+
+  /** `for (var v = from; v < to; v += step)`; `from`, `to` and `step` are u32. */
+  for(v: string, from: Expr | number, to: Expr | number, body: (i: Expr, b: Block) => void, step: Expr | number = 1): void {
+    const e = (x: Expr | number) => (typeof x === 'number' ? u(x) : x);
+    const inner = new Block();
+    body(ref(v, 'u32'), inner);
+    this.stmts.push({ k: 'for', v, from: e(from), to: e(to), step: e(step), body: inner.stmts });
+  }
+
+  if(cond: Expr, then: (b: Block) => void, otherwise?: (b: Block) => void): void {
+    if (cond.type !== 'bool') throw new Error(`kir: if on a ${typeName(cond.type)}`);
+    if (cond.node.k === 'lit') {
+      // A condition the generator could decide (e.g. a bounds check on an exact tile) is not emitted.
+      const b = new Block();
+      (cond.node.value ? then : otherwise)?.(b);
+      this.stmts.push(...b.stmts);
+      return;
+    }
+    const t = new Block();
+    then(t);
+    const o = otherwise ? new Block() : undefined;
+    if (o) otherwise!(o);
+    this.stmts.push(o ? { k: 'if', cond, then: t.stmts, else: o.stmts } : { k: 'if', cond, then: t.stmts });
+  }
+
+  /** A nested `{ }` scope, so unrolled copies can reuse names. */
+  scope(body: (b: Block) => void): void {
+    const inner = new Block();
+    body(inner);
+    this.stmts.push({ k: 'block', body: inner.stmts });
+  }
+
+  barrier(): void { this.stmts.push({ k: 'barrier' }); }
+  return(): void { this.stmts.push({ k: 'return' }); }
+  comment(text: string): void { this.stmts.push({ k: 'comment', text }); }
+}
+
+/** A reference to a storage buffer, for `buf.at(i)` loads and stores. */
+export const bufferRef = (b: BufferDecl): Expr => ref(b.name, arrayOf(b.elem));

@@ -1,0 +1,61 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Tuning a target for a device: each matmul shape class not yet in the cache is tuned
+ * (codegen/tune/matmul.ts) and the winners are written back, keyed by the adapter's
+ * description. The result is a `KernelTarget` to pass to `buildPlan`.
+ */
+import type { Graph } from '../../compiler/ir.js';
+import type { KernelTarget } from '../kernels/kernel.js';
+import type { MatmulConfig } from '../kernels/matmul/config.js';
+import { batchCount, matmulShape, shapeClass, type MatmulShape } from '../kernels/matmul/shape.js';
+import { defaultCacheFile, loadEntries, saveEntries, type CachedEntry } from './cache.js';
+import { tuneMatmul, type TuneResult } from './matmul.js';
+
+export interface TuneOptions {
+  /** The cache file (default: defaultCacheFile()). */
+  readonly file?: string;
+  /** Tune again even when the class is cached. */
+  readonly force?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface TunedTarget {
+  readonly target: KernelTarget;
+  /** Per shape class: the configuration used, and the tuning run when one happened now. */
+  readonly classes: ReadonlyMap<string, { readonly config: MatmulConfig; readonly run?: TuneResult }>;
+}
+
+/** The matmul shapes of a graph, one per shape class. */
+export function matmulShapes(g: Graph): MatmulShape[] {
+  const byClass = new Map<string, MatmulShape>();
+  for (const n of g.nodes) {
+    if (n.op !== 'matmul') continue;
+    const { shape } = matmulShape(n, g);
+    if (!byClass.has(shapeClass(shape))) byClass.set(shapeClass(shape), shape);
+  }
+  return [...byClass.values()];
+}
+
+/** `base` (the device's subgroup size) plus a tuning table covering `shapes`, from the cache or measured now. */
+export async function tuneTarget(device: GPUDevice, adapter: string, base: KernelTarget, shapes: readonly MatmulShape[], opts: TuneOptions = {}): Promise<TunedTarget> {
+  const file = opts.file ?? defaultCacheFile();
+  const cached = loadEntries(adapter, file);
+  const fresh: Record<string, CachedEntry> = {};
+  const classes = new Map<string, { config: MatmulConfig; run?: TuneResult }>();
+  for (const s of shapes) {
+    const cls = shapeClass(s);
+    if (classes.has(cls)) continue;
+    const hit = cached[cls];
+    if (hit && !opts.force) {
+      classes.set(cls, { config: hit.config });
+      continue;
+    }
+    const run = await tuneMatmul(device, s, base);
+    opts.log?.(`tuned ${cls}: ${run.best.ms.toFixed(2)} ms (${run.best.gflops.toFixed(1)} GFLOP/s) of ${run.tried.length} configurations`);
+    fresh[cls] = { config: run.best.config, ms: run.best.ms, shape: [s.M, s.N, s.K, batchCount(s)], tunedAt: new Date().toISOString() };
+    classes.set(cls, { config: run.best.config, run });
+  }
+  if (Object.keys(fresh).length) saveEntries(adapter, fresh, file);
+  const entries = Object.fromEntries([...classes].map(([k, v]) => [k, v.config]));
+  return { target: { ...base, tuning: { adapter, entries } }, classes };
+}

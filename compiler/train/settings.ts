@@ -1,0 +1,98 @@
+import { diag, type Diagnostic } from '../../diagnostics/messages.js';
+import type * as A from '../../grammar/ast.js';
+import type { Env } from '../bind.js';
+
+/** A model's `train` section, read into typed settings (command-line flags override them). */
+export interface TrainSettings {
+  /** `cross_entropy(<output>, labels)`: the output holding logits; or the name of a scalar output that is the loss. */
+  readonly loss: { readonly kind: 'cross_entropy'; readonly output: string } | { readonly kind: 'output'; readonly output: string };
+  readonly optimizer: OptimizerSpec;
+  readonly steps?: number;
+  readonly batch?: number;
+  readonly seq?: number;
+  readonly seed?: number;
+  readonly warmup?: number;
+  readonly gradClip?: number;
+  readonly zero?: number;
+}
+
+export interface OptimizerSpec {
+  readonly kind: 'adamw' | 'sgd';
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Decoupled weight decay, applied to parameters of rank ≥ 2 (not biases and norm gains). */
+  readonly weightDecay: number;
+  readonly momentum: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: 'adamw', lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0.9 };
+
+const OPT_ARGS = ['lr', 'beta1', 'beta2', 'eps', 'weight_decay', 'momentum'];
+
+/** Reads the train section of `model` (or defaults when it has none); diagnostics for malformed entries. */
+export function trainSettings(env: Env, model: string): { settings?: TrainSettings; diagnostics: Diagnostic[] } {
+  const ds: Diagnostic[] = [];
+  const section = env.sections.find((s) => s.kind === 'train' && s.target.name === model);
+  const entry = (k: string) => section?.entries.find((e) => e.name.name === k);
+  const num = (k: string, integer: boolean): number | undefined => {
+    const e = entry(k);
+    if (!e) return undefined;
+    const v = constant(e.value, env);
+    if (v === undefined || (integer && !Number.isInteger(v)) || v < 0) {
+      ds.push(diag(env.file, e.value.span, 'MDC0503', k, integer ? 'a non-negative integer' : 'a non-negative number'));
+      return undefined;
+    }
+    return v;
+  };
+
+  let loss: TrainSettings['loss'] | undefined;
+  const le = entry('loss');
+  if (!le) loss = { kind: 'output', output: '' };
+  else if (le.value.kind === 'name') loss = { kind: 'output', output: le.value.name };
+  else if (le.value.kind === 'call' && le.value.callee.name === 'cross_entropy' && le.value.args.length === 2
+    && le.value.args[0]!.value.kind === 'name' && le.value.args[1]!.value.kind === 'name' && (le.value.args[1]!.value as A.NameRef).name === 'labels') {
+    loss = { kind: 'cross_entropy', output: (le.value.args[0]!.value as A.NameRef).name };
+  } else ds.push(diag(env.file, le.value.span, 'MDC0504'));
+
+  let optimizer = DEFAULT_OPTIMIZER;
+  const oe = entry('optimizer');
+  if (oe) {
+    const call = oe.value.kind === 'call' ? oe.value : undefined;
+    const name = call ? call.callee.name : oe.value.kind === 'name' ? oe.value.name : undefined;
+    if (name === 'adamw' || name === 'sgd') {
+      const o: Record<string, number> = { ...DEFAULT_OPTIMIZER, ...(name === 'sgd' ? { weightDecay: 0 } : {}) } as unknown as Record<string, number>;
+      for (const a of call?.args ?? []) {
+        const key = a.name?.name;
+        const v = constant(a.value, env);
+        if (!key || !OPT_ARGS.includes(key)) { ds.push(diag(env.file, a.span, 'MDC0505', name, key ?? 'a positional argument', OPT_ARGS.join(', '))); continue; }
+        if (v === undefined || v < 0) { ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, 'a non-negative number')); continue; }
+        o[key === 'weight_decay' ? 'weightDecay' : key] = v;
+      }
+      optimizer = { ...(o as unknown as OptimizerSpec), kind: name };
+    }
+    // Unknown optimizers are reported by bind (MDC0502).
+  }
+  const settings: TrainSettings = {
+    loss: loss ?? { kind: 'output', output: '' },
+    optimizer,
+    ...opt('steps', num('steps', true)), ...opt('batch', num('batch', true)), ...opt('seq', num('seq', true)),
+    ...opt('seed', num('seed', true)), ...opt('warmup', num('warmup', true)), ...opt('gradClip', num('grad_clip', false)),
+    ...opt('zero', num('zero', true)),
+  };
+  return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
+}
+
+const opt = <K extends string>(k: K, v: number | undefined) => (v === undefined ? {} : { [k]: v }) as Partial<Record<K, number>>;
+
+/** A literal number, a negated one, or a config constant. */
+function constant(e: A.Expr, env: Env): number | undefined {
+  if (e.kind === 'num') return e.value;
+  if (e.kind === 'unary' && e.operand.kind === 'num') return -e.operand.value;
+  if (e.kind === 'name') {
+    const c = env.consts.get(e.name);
+    return c && (c.kind === 'int' || c.kind === 'num') ? c.value : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,154 @@
+import { diag, type Diagnostic } from '../../diagnostics/messages.js';
+import { Ctx, differentiateInto } from '../autodiff/grad.js';
+import { dimConst, dimValue } from '../dims.js';
+import { extendGraph, type Graph, type Value } from '../ir.js';
+import { axisSize, type Mesh } from '../sharding/mesh.js';
+import { printType, type Layout, type TType } from '../types.js';
+import type { OptimizerSpec, TrainSettings } from './settings.js';
+
+/**
+ * One training step as a graph: the model, its loss, the backward pass, gradient
+ * clipping by global norm and the optimizer update. Optimizer state (AdamW's moments,
+ * SGD's momentum) are parameters `opt.m.<name>` / `opt.v.<name>` initialised to zero;
+ * the new parameter and state values are outputs `new.<name>`, which the plan's
+ * `updates` copy over the parameters after each run, so everything stays on the device.
+ *
+ * Per-step scalars are inputs computed by the host: `lr` (the schedule's rate),
+ * `bc1` and `bc2` (AdamW's bias corrections 1/(1-β1^t) and 1/(1-β2^t)).
+ * Outputs: `loss`, `grad_norm` (before clipping), then the updates.
+ */
+export interface TrainingGraph {
+  readonly graph: Graph;
+  readonly updates: readonly { readonly output: string; readonly param: string }[];
+  /** The model's parameters (not optimizer state), in order. */
+  readonly params: readonly string[];
+}
+
+/**
+ * Sharded training (given a mesh): optimizer state and, under ZeRO, more are split over
+ * the data-parallel axes (those splitting the first input's batch dim), by layout alone:
+ * - ZeRO ≥ 1: optimizer state takes the parameter's layout plus the data-parallel axes on
+ *   its first dim they divide; the update is computed there, so the gradient is
+ *   reduce-scattered instead of all-reduced and the new parameter is all-gathered;
+ * - ZeRO 3: parameters themselves are split that way, gathered where the forward uses them.
+ * Each `new.*` output is constrained to its parameter's layout, so the plan's updates copy
+ * blocks onto blocks.
+ */
+export interface ShardedTraining {
+  readonly mesh: Mesh;
+  readonly zero?: number;
+}
+
+export function trainingGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
+  const dp = sharded ? dataParallelAxes(forward) : [];
+  const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
+  const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
+  const loss = lossGraph(forward, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
+  if (!loss.graph) return { diagnostics: loss.diagnostics };
+  const d = differentiateInto(loss.graph);
+  const b = d.builder;
+  const node = loss.graph.nodes[loss.graph.nodes.length - 1]!;
+  const c = new Ctx(b, node);
+  const f32 = (dims: readonly number[] = []): TType => ({ dtype: 'f32', dims: dims.map(dimConst) });
+  const lr = b.addValue({ type: f32(), kind: 'input', name: 'lr' });
+  const opt = settings.optimizer;
+  const bc1 = opt.kind === 'adamw' ? b.addValue({ type: f32(), kind: 'input', name: 'bc1' }) : undefined;
+  const bc2 = opt.kind === 'adamw' ? b.addValue({ type: f32(), kind: 'input', name: 'bc2' }) : undefined;
+
+  // Global gradient norm: sqrt of the sum of every gradient's squares.
+  let total: Value | undefined;
+  for (const { grad } of d.grads) {
+    const n = grad.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
+    const sq = c.bin('mul', grad, grad);
+    const flat = c.op('reshape', [sq], f32([n]), { shape: [dimConst(n)] });
+    const s = c.op('sum', [flat], f32(), { axis: 0, keepdim: false });
+    total = total ? c.bin('add', total, s) : s;
+  }
+  const norm = c.op('sqrt', [total ?? c.scalar(0, 'f32')], f32());
+  let scale: Value | undefined;
+  if (settings.gradClip !== undefined && settings.gradClip > 0) {
+    scale = c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(settings.gradClip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32'))));
+  }
+
+  const outs: Value[] = [d.loss, norm];
+  const names = ['loss', 'grad_norm'];
+  const updates: { output: string; param: string }[] = [];
+  const stateType = (p: Value): TType => (zero >= 1 ? { dtype: p.type.dtype, dims: p.type.dims, ...layoutPart(withDp(p.type)) } : p.type);
+  const state = (prefix: string, p: Value) => b.addValue({ type: stateType(p), kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
+  const emit = (name: string, v: Value, like: TType) => {
+    outs.push(v);
+    names.push(`new.${name}`);
+    updates.push({ output: `new.${name}`, param: name });
+    if (sharded && like.layout) b.constraints.set(v.id, { value: v.id, layout: like.layout, span: node.span });
+  };
+
+  for (const { name, param, grad } of d.grads) {
+    const g = scale ? c.bin('mul', grad, scale) : grad;
+    const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
+    if (opt.kind === 'adamw') {
+      const m = state('opt.m.', param);
+      const v = state('opt.v.', param);
+      const m2 = c.bin('add', c.bin('mul', m, c.scalar(opt.beta1, 'f32')), c.bin('mul', g, c.scalar(1 - opt.beta1, 'f32')));
+      const v2 = c.bin('add', c.bin('mul', v, c.scalar(opt.beta2, 'f32')), c.bin('mul', c.bin('mul', g, g), c.scalar(1 - opt.beta2, 'f32')));
+      const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
+      let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
+      if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
+      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type);
+      emit(`opt.m.${name}`, m2, m.type);
+      emit(`opt.v.${name}`, v2, v.type);
+    } else {
+      const m = state('opt.m.', param);
+      const m2 = c.bin('add', c.bin('mul', m, c.scalar(opt.momentum, 'f32')), g);
+      let step = m2;
+      if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
+      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type);
+      emit(`opt.m.${name}`, m2, m.type);
+    }
+  }
+  return { result: { graph: b.finish(forward.name, outs, names), updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };
+}
+
+/** The forward graph with the train section's loss as its only output (adding an i32 `labels` input for cross_entropy). */
+export function lossGraph(forward: Graph, settings: TrainSettings, file: string, retype?: (v: Value) => TType): { graph?: Graph; diagnostics: Diagnostic[] } {
+  const span = forward.nodes.at(-1)?.span ?? { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+  const want = settings.loss.output || forward.outputNames[0]!;
+  const idx = forward.outputNames.indexOf(want);
+  if (idx < 0) return { diagnostics: [diag(file, span, 'MDC0506', want, forward.outputNames.join(', '))] };
+  const out = forward.values[forward.outputs[idx]!]!;
+  const { builder: b, map } = extendGraph(forward, retype);
+  if (settings.loss.kind === 'output') {
+    if (out.type.dims.some((x) => dimValue(x) !== 1) || (out.type.dtype !== 'f32' && out.type.dtype !== 'f16' && out.type.dtype !== 'bf16')) {
+      return { diagnostics: [diag(file, span, 'MDC0507', want, printType(out.type))] };
+    }
+    return { graph: b.finish(forward.name, [map.get(out.id)!], ['loss']), diagnostics: [] };
+  }
+  const labels = b.addValue({ type: { dtype: 'i32', dims: out.type.dims.slice(0, -1) }, kind: 'input', name: 'labels' });
+  const producer = forward.nodes[out.producer ?? forward.nodes.length - 1]!;
+  const [l] = b.addNode('cross_entropy', [map.get(out.id)!, labels], [{ dtype: 'f32', dims: [] }], {}, producer.span, '');
+  return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
+}
+
+export type { OptimizerSpec };
+
+const layoutPart = (l: Layout | undefined) => (l ? { layout: l } : {});
+
+/** The axes splitting the batch dim of the model's first input. */
+export function dataParallelAxes(g: Graph): string[] {
+  const first = g.inputs[0];
+  return first === undefined ? [] : [...(g.values[first]!.type.layout?.axes[0] ?? [])];
+}
+
+/** `t`'s layout with `axes` appended (minor-most) on the first dim they divide and that does not use them already. */
+function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout | undefined {
+  const base = t.layout ?? { axes: t.dims.map(() => []), partial: [] };
+  const used = new Set(base.axes.flat());
+  const add = axes.filter((a) => !used.has(a));
+  if (!add.length) return t.layout;
+  const n = add.reduce((k, a) => k * axisSize(mesh, a), 1);
+  for (let d = 0; d < t.dims.length; d++) {
+    const have = (base.axes[d] ?? []).reduce((k, a) => k * axisSize(mesh, a), 1);
+    const size = dimValue(t.dims[d]!)!;
+    if (size % (have * n) === 0) return { axes: t.dims.map((_, i) => (i === d ? [...(base.axes[i] ?? []), ...add] : [...(base.axes[i] ?? [])])), partial: [] };
+  }
+  return t.layout;
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { decodeCheckpoint, encodeParts, type Checkpoint, type CheckpointTensors, type DecodeOptions } from './checkpoint.js';
+
+/**
+ * Checkpoint files in Node. A write never leaves a half-written file under the target
+ * name: it goes to a temporary file in the same directory (so the rename cannot cross
+ * file systems), is flushed to disk, renamed over the target in one step, and the
+ * directory is flushed so the rename itself survives a power cut. A process killed at
+ * any point leaves either the previous checkpoint or the new one, both whole; at worst a
+ * stray temporary file, which the next write to the same target removes.
+ */
+
+export interface WriteCheckpointOptions {
+  /** Called after each chunk reaches the temporary file (tests use it to die midway). */
+  readonly onProgress?: (bytesWritten: number, totalBytes: number) => void | Promise<void>;
+  /** Called after the temporary file is complete and flushed, before the rename. */
+  readonly beforeRename?: (tempPath: string) => void | Promise<void>;
+}
+
+/** Writes are chunked so that a large tensor does not need a second copy in memory. */
+const CHUNK = 16 * 1024 * 1024;
+
+const tempPrefix = (target: string) => `.${basename(target)}.`;
+const TEMP_RE = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+export async function writeCheckpoint(
+  path: string, tensors: CheckpointTensors, metadata: Readonly<Record<string, string>> = {}, opts: WriteCheckpointOptions = {},
+): Promise<void> {
+  // Encode first: a bad tensor must fail before anything touches the disk.
+  const { header, chunks, bytes } = encodeParts(tensors, metadata);
+  const dir = dirname(path);
+  await removeStaleTemps(path);
+  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(temp, 'wx', 0o644);
+  try {
+    let written = 0;
+    for (const part of [header, ...chunks]) {
+      for (let at = 0; at < part.length; at += CHUNK) {
+        const piece = part.subarray(at, Math.min(part.length, at + CHUNK));
+        await writeAll(fh, piece);
+        written += piece.length;
+        await opts.onProgress?.(written, bytes);
+      }
+    }
+    await fh.sync();
+    await fh.close();
+    await opts.beforeRename?.(temp);
+    await rename(temp, path);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw e;
+  }
+  await syncDirectory(dir);
+}
+
+/** Reads and validates a checkpoint; a corrupt or truncated file is refused with a CheckpointError naming the problem. Never writes. */
+export async function readCheckpoint(path: string, opts: Omit<DecodeOptions, 'source'> = {}): Promise<Checkpoint> {
+  return decodeCheckpoint(await readFile(path), { ...opts, source: path });
+}
+
+async function writeAll(fh: import('node:fs/promises').FileHandle, bytes: Uint8Array) {
+  let at = 0;
+  while (at < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+    at += bytesWritten;
+  }
+}
+
+/** Flushes a directory entry change (the rename). Some platforms (Windows) cannot open a directory for this; there rename is the best we can do. */
+async function syncDirectory(dir: string) {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Temporary files of earlier writes to the same target whose process is gone (killed midway). */
+async function removeStaleTemps(target: string) {
+  const prefix = tempPrefix(target);
+  let names: string[];
+  try {
+    names = await readdir(dirname(target));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = TEMP_RE.exec(name.slice(prefix.length - 1));
+    if (!m || alive(Number(m[1]))) continue;
+    await unlink(join(dirname(target), name)).catch(() => {});
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

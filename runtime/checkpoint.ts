@@ -1,0 +1,268 @@
+/**
+ * Checkpoints in the safetensors format (Hugging Face), browser-safe: bytes in, bytes
+ * out. The Node file layer with atomic writes is checkpoint-node.ts.
+ *
+ * Layout: an 8-byte little-endian unsigned header length N, N bytes of UTF-8 JSON, then
+ * the tensor data. The JSON maps each tensor name to `{dtype, shape, data_offsets}`
+ * (byte offsets [begin, end) into the data section, row-major, little-endian) and the
+ * optional `__metadata__` to a string → string map. Written here: 4-byte dtypes before
+ * 2-byte ones and by name within a dtype size (every tensor naturally aligned), ranges
+ * back to back from 0, and the header padded with spaces so the data starts at a
+ * multiple of 8, as the reference writer does.
+ *
+ * Reading treats the bytes as hostile: every count is checked before it is used, and a
+ * file that fails a check is refused with a CheckpointError naming the problem. A
+ * checksum in the metadata (CHECKSUM) covers what the format itself cannot check.
+ */
+
+export type CheckpointDType = 'F32' | 'F16' | 'I32';
+
+/** F16 data is the raw IEEE half bits. */
+export type CheckpointData = Float32Array | Uint16Array | Int32Array;
+
+export interface CheckpointTensor {
+  readonly dtype: CheckpointDType;
+  readonly shape: readonly number[];
+  readonly data: CheckpointData;
+}
+
+export type CheckpointTensors = Readonly<Record<string, CheckpointTensor>>;
+
+export interface Checkpoint {
+  readonly tensors: Record<string, CheckpointTensor>;
+  /** Free-form strings: step, seed, loss, the optimizer state's tensor names, ... */
+  readonly metadata: Record<string, string>;
+}
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+interface DTypeInfo {
+  readonly bytes: number;
+  readonly name: string;
+  readonly is: (d: CheckpointData) => boolean;
+  readonly view: (b: ArrayBuffer) => CheckpointData;
+}
+const DTYPES: Readonly<Record<CheckpointDType, DTypeInfo>> = {
+  F32: { bytes: 4, name: 'Float32Array', is: (d) => d instanceof Float32Array, view: (b) => new Float32Array(b) },
+  I32: { bytes: 4, name: 'Int32Array', is: (d) => d instanceof Int32Array, view: (b) => new Int32Array(b) },
+  F16: { bytes: 2, name: 'Uint16Array (raw half bits)', is: (d) => d instanceof Uint16Array, view: (b) => new Uint16Array(b) },
+};
+/** Valid safetensors dtypes this reader does not load: named as unsupported, not unknown. */
+const OTHER_DTYPES = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'BF16', 'U32', 'I64', 'U64', 'F64'];
+/** The reference implementation's limit; a real header is kilobytes to a few megabytes. */
+export const MAX_HEADER_BYTES = 100_000_000;
+const METADATA = '__metadata__';
+/**
+ * safetensors has no checksum, so a flipped bit would load as a wrong weight, a renamed
+ * tensor or a wrong step. The writer stores a CRC-32 of the data section followed by a
+ * canonical form of the header (`canonical` below) in `__metadata__` under this key,
+ * which keeps the file valid safetensors; the reader checks it when present (files from
+ * other writers have none) and leaves it out of the metadata it returns.
+ */
+export const CHECKSUM = 'mdc.crc32';
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const isKnown = (d: unknown): d is CheckpointDType => typeof d === 'string' && Object.hasOwn(DTYPES, d);
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+/** An own property even for the name `__proto__`, which plain assignment would turn into a prototype change. */
+const put = <T>(o: Record<string, T>, k: string, v: T) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+
+/** The file's parts: the padded header (with its length prefix) and each tensor's bytes in file order. */
+export function encodeParts(tensors: CheckpointTensors, metadata: Readonly<Record<string, string>> = {}): { header: Uint8Array; chunks: Uint8Array[]; bytes: number } {
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new CheckpointError(`metadata '${k}' must be a string, not ${typeof v}`);
+    if (k === CHECKSUM) throw new CheckpointError(`metadata '${k}' is reserved for the checksum`);
+  }
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!name || name === METADATA) throw new CheckpointError(`a tensor may not be named '${name}'`);
+    if (!isKnown(t.dtype)) throw new CheckpointError(`tensor '${name}': unknown dtype ${JSON.stringify(t.dtype)} (known: F32, F16, I32)`);
+    if (!t.shape.every((x) => isCount(x))) throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] must be non-negative integers`);
+    if (!DTYPES[t.dtype].is(t.data)) throw new CheckpointError(`tensor '${name}': ${t.dtype} data must be a ${DTYPES[t.dtype].name}`);
+    if (t.data.length !== numel(t.shape)) throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] has ${numel(t.shape)} elements but the data has ${t.data.length}`);
+  }
+  const width = (name: string) => DTYPES[tensors[name]!.dtype].bytes;
+  const names = Object.keys(tensors).sort((a, b) => width(b) - width(a) || (a < b ? -1 : a > b ? 1 : 0));
+  const header: Record<string, unknown> = { [METADATA]: undefined };
+  const chunks: Uint8Array[] = [];
+  const entries: Entry[] = [];
+  let offset = 0;
+  let crc = 0;
+  for (const name of names) {
+    const t = tensors[name]!;
+    const bytes = littleEndianBytes(t.data, width(name));
+    put(header, name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] });
+    entries.push({ name, dtype: t.dtype, shape: t.shape, begin: offset, end: offset + bytes.length });
+    chunks.push(bytes);
+    crc = crc32(bytes, crc);
+    offset += bytes.length;
+  }
+  header[METADATA] = { ...metadata, [CHECKSUM]: hex8(crc32(canonical(metadata, entries), crc)) };
+  const text = new TextEncoder().encode(JSON.stringify(header));
+  const n = Math.ceil(text.length / 8) * 8;
+  const head = new Uint8Array(8 + n).fill(0x20, 8);
+  new DataView(head.buffer).setBigUint64(0, BigInt(n), true);
+  head.set(text, 8);
+  return { header: head, chunks, bytes: head.length + offset };
+}
+
+/** The whole file as one buffer. */
+export function encodeCheckpoint(tensors: CheckpointTensors, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+  const { header, chunks, bytes } = encodeParts(tensors, metadata);
+  const out = new Uint8Array(bytes);
+  out.set(header, 0);
+  let at = header.length;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+export interface DecodeOptions {
+  /** Names the file in errors. */
+  readonly source?: string;
+  /**
+   * Default true: refuse a file without mdc's checksum, so that damage to the checksum's
+   * own key cannot pass for a file from another writer. False reads any safetensors file
+   * (pretrained weights), checking the checksum only where there is one.
+   */
+  readonly requireChecksum?: boolean;
+}
+
+/** Parses and checks a safetensors file. The tensors are copies, not views of `bytes`. */
+export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): Checkpoint {
+  const source = opts.source ?? 'checkpoint';
+  const fail = (why: string): never => { throw new CheckpointError(`${source}: ${why}`); };
+  if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, too short for the 8-byte header length`);
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n < 2n) fail(`header length ${n} is too small for a JSON object`);
+  if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit (a corrupt length prefix?)`);
+  const headerBytes = Number(n);
+  if (8 + headerBytes > bytes.length) fail(`truncated: the header says it is ${headerBytes} bytes but only ${bytes.length - 8} follow the length prefix`);
+  const raw = bytes.subarray(8, 8 + headerBytes);
+  if (raw[0] !== 0x7b) fail(`the header does not start with '{'`);
+  let text = '';
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    fail('the header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    fail(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  // A '{' that parses is an object.
+  const entries = header as Record<string, unknown>;
+
+  const metadata: Record<string, string> = {};
+  if (Object.hasOwn(entries, METADATA)) {
+    const m = entries[METADATA];
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(`${METADATA} must be an object of strings`);
+    for (const [k, v] of Object.entries(m as object)) {
+      if (typeof v !== 'string') fail(`${METADATA}.${k} must be a string, not ${JSON.stringify(v)}`);
+      put(metadata, k, v as string);
+    }
+  }
+
+  const dataBytes = bytes.length - 8 - headerBytes;
+  const infos: Entry[] = [];
+  for (const [name, info] of Object.entries(entries)) {
+    if (name === METADATA) continue;
+    const at = `tensor '${name}'`;
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`${at} is not an object`);
+    const { dtype, shape, data_offsets: offsets, ...extra } = info as Record<string, unknown>;
+    if (Object.keys(extra).length) fail(`${at} has unknown fields: ${Object.keys(extra).join(', ')}`);
+    if (!isKnown(dtype)) {
+      fail(typeof dtype === 'string' && OTHER_DTYPES.includes(dtype)
+        ? `${at} has dtype ${dtype}, which this reader does not load (F32, F16, I32)`
+        : `${at} has unknown dtype ${JSON.stringify(dtype)}`);
+    }
+    if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${at} has a malformed shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) fail(`${at} has malformed data_offsets ${JSON.stringify(offsets)}`);
+    const [begin, end] = offsets as [number, number];
+    if (end < begin) fail(`${at} has data_offsets [${begin}, ${end}] that end before they begin`);
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    const want = count * DTYPES[dtype as CheckpointDType].bytes;
+    if (!Number.isSafeInteger(want)) fail(`${at} has a shape too large to address: [${(shape as number[]).join(', ')}]`);
+    if (end - begin !== want) fail(`${at} is ${dtype}[${(shape as number[]).join(', ')}], ${want} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`);
+    infos.push({ name, dtype: dtype as CheckpointDType, shape: shape as number[], begin, end });
+  }
+
+  infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous = 'the start of the data';
+  for (const t of infos) {
+    if (t.begin < expected) fail(`tensor '${t.name}' [${t.begin}, ${t.end}) overlaps ${previous}, which ends at ${expected}`);
+    if (t.begin > expected) fail(`a gap of ${t.begin - expected} bytes between ${previous} and tensor '${t.name}' (data_offsets must be contiguous)`);
+    if (t.end > dataBytes) fail(`truncated: tensor '${t.name}' ends at data byte ${t.end} but the file holds ${dataBytes} bytes of data`);
+    expected = t.end;
+    previous = `tensor '${t.name}'`;
+  }
+  if (expected !== dataBytes) fail(`${dataBytes - expected} bytes after the last tensor: the file is ${bytes.length} bytes, the header accounts for ${8 + headerBytes + expected}`);
+  const base = 8 + headerBytes;
+  if (Object.hasOwn(metadata, CHECKSUM)) {
+    const stored = metadata[CHECKSUM]!;
+    if (!/^[0-9a-f]{8}$/.test(stored)) fail(`${METADATA}.${CHECKSUM} is not 8 hex digits: ${JSON.stringify(stored)}`);
+    delete metadata[CHECKSUM];
+    const actual = hex8(crc32(canonical(metadata, infos), crc32(bytes.subarray(base, base + dataBytes))));
+    if (actual !== stored) fail(`the file is corrupt: its CRC-32 is ${actual}, the header recorded ${stored}`);
+  } else if (opts.requireChecksum ?? true) {
+    fail(`${METADATA} has no ${CHECKSUM} (the file was not written by mdc, or its header is damaged); read it with requireChecksum: false to accept files from other writers`);
+  }
+
+  const tensors: Record<string, CheckpointTensor> = {};
+  for (const t of infos) {
+    const d = DTYPES[t.dtype];
+    // A copy (Node's Buffer#slice would be a view), so the data is aligned and owned.
+    const copy = new Uint8Array(bytes.subarray(base + t.begin, base + t.end));
+    if (!LITTLE_ENDIAN) swapBytes(copy, d.bytes);
+    put(tensors, t.name, { dtype: t.dtype, shape: t.shape, data: d.view(copy.buffer) });
+  }
+  return { tensors, metadata };
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE, as zlib and PNG), continued from `crc` over `bytes`. */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  let c = ~crc >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** What the checksum covers of the header: metadata (without the checksum) and every tensor's entry, sorted, whitespace-free. */
+function canonical(metadata: Readonly<Record<string, string>>, tensors: readonly Entry[]): Uint8Array {
+  const byKey = <T>(l: [string, T][]) => l.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const meta = byKey(Object.entries(metadata).filter(([k]) => k !== CHECKSUM));
+  const entries = byKey(tensors.map((t) => [t.name, [t.dtype, t.shape, t.begin, t.end]]));
+  return new TextEncoder().encode(JSON.stringify([meta, entries]));
+}
+
+interface Entry { readonly name: string; readonly dtype: CheckpointDType; readonly shape: readonly number[]; readonly begin: number; readonly end: number }
+
+const hex8 = (n: number) => n.toString(16).padStart(8, '0');
+
+function littleEndianBytes(data: CheckpointData, width: number): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (LITTLE_ENDIAN) return view;
+  const copy = view.slice();
+  swapBytes(copy, width);
+  return copy;
+}
+
+function swapBytes(b: Uint8Array, width: number) {
+  for (let i = 0; i < b.length; i += width) b.subarray(i, i + width).reverse();
+}

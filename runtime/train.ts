@@ -1,0 +1,97 @@
+import type { PlanRunner, Tensor } from './executor.js';
+
+/**
+ * Host side of training: the learning-rate schedule, AdamW's bias corrections, byte-level
+ * batches drawn deterministically from a text, and a step driver around a training plan
+ * (compiler/train/step.ts), whose parameters and optimizer state stay on the device.
+ * Browser-safe: no Node imports.
+ */
+
+export interface Schedule {
+  readonly lr: number;
+  /** Linear warm-up steps from 0 to lr. */
+  readonly warmup: number;
+  /** Total steps; after warm-up the rate follows a cosine down to `minRatio`·lr at the last step. */
+  readonly steps: number;
+  readonly minRatio?: number;
+}
+
+/** The learning rate at 1-based step `t`. */
+export function lrAt(t: number, s: Schedule): number {
+  if (s.warmup > 0 && t <= s.warmup) return (s.lr * t) / s.warmup;
+  const span = Math.max(1, s.steps - s.warmup);
+  const progress = Math.min(1, Math.max(0, (t - s.warmup) / span));
+  const min = s.lr * (s.minRatio ?? 0.1);
+  return min + 0.5 * (s.lr - min) * (1 + Math.cos(Math.PI * progress));
+}
+
+/** AdamW's bias corrections at 1-based step t: 1/(1-β1^t), 1/(1-β2^t). */
+export function biasCorrections(t: number, beta1: number, beta2: number): [number, number] {
+  return [1 / (1 - beta1 ** t), 1 / (1 - beta2 ** t)];
+}
+
+/** A 32-bit mix of the seed and step (so batch t is the same whatever happened before it). */
+function mix(seed: number, t: number): number {
+  let h = (seed ^ Math.imul(t + 0x9e3779b9, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Byte-level language-model batches: tokens are UTF-8 bytes (vocabulary 256), labels the next byte. */
+export class TextBatches {
+  constructor(readonly bytes: Uint8Array, readonly batch: number, readonly seq: number, readonly seed: number) {
+    if (bytes.length < seq + 2) throw new RangeError(`the text has ${bytes.length} bytes; sequences of ${seq} need at least ${seq + 2}`);
+  }
+
+  /** Batch for 1-based step t: `batch` windows at offsets drawn from (seed, t). */
+  at(t: number): { tokens: Int32Array; labels: Int32Array } {
+    const { batch: B, seq: S } = this;
+    const tokens = new Int32Array(B * S);
+    const labels = new Int32Array(B * S);
+    let state = mix(this.seed, t);
+    for (let b = 0; b < B; b++) {
+      state = mix(state, b + 1);
+      const off = state % (this.bytes.length - S - 1);
+      for (let i = 0; i < S; i++) {
+        tokens[b * S + i] = this.bytes[off + i]!;
+        labels[b * S + i] = this.bytes[off + i + 1]!;
+      }
+    }
+    return { tokens, labels };
+  }
+}
+
+export interface StepResult {
+  readonly step: number;
+  readonly loss: number;
+  readonly gradNorm: number;
+  readonly lr: number;
+  readonly seconds: number;
+}
+
+/** Drives a training plan one step at a time. */
+export class Trainer {
+  constructor(
+    private readonly runner: PlanRunner,
+    private readonly data: TextBatches,
+    private readonly schedule: Schedule,
+    private readonly betas: readonly [number, number] | undefined,
+    /** The model's token input (its labels input is `labels`). */
+    private readonly tokenInput = 'tokens',
+  ) {}
+
+  async step(t: number): Promise<StepResult> {
+    const { tokens, labels } = this.data.at(t);
+    const lr = lrAt(t, this.schedule);
+    const inputs: Record<string, Int32Array | Float32Array> = { [this.tokenInput]: tokens, labels, lr: Float32Array.of(lr) };
+    if (this.betas) {
+      const [bc1, bc2] = biasCorrections(t, this.betas[0], this.betas[1]);
+      inputs['bc1'] = Float32Array.of(bc1);
+      inputs['bc2'] = Float32Array.of(bc2);
+    }
+    const t0 = performance.now();
+    const out: Record<string, Tensor> = await this.runner.run(inputs, ['loss', 'grad_norm']);
+    return { step: t, loss: out['loss']!.data[0]!, gradNorm: out['grad_norm']!.data[0]!, lr, seconds: (performance.now() - t0) / 1000 };
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Golden WGSL for each kernel family printed from the kernel IR: test/codegen/golden/<name>.wgsl.
+ * Refresh with UPDATE_SNAPSHOTS=1 and review the diff. Also checks that code generation
+ * is deterministic (the same graph and target give the same text).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { KernelTarget } from '../../codegen/kernels/kernel.js';
+import { buildPlan } from '../../codegen/plan.js';
+import { compileOrThrow } from '../support/gpu.js';
+
+const DIR = 'test/codegen/golden';
+const update = process.env['UPDATE_SNAPSHOTS'] === '1';
+const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
+
+interface Golden { readonly name: string; readonly source: string; readonly target?: KernelTarget }
+const mm = (name: string, a: number[], b: number[], o: number[], target: KernelTarget = {}): Golden =>
+  ({ name, source: `model T(a: ${T(a)}, b: ${T(b)}) -> ${T(o)} {\n  return a @ b\n}\n`, target });
+const SG: KernelTarget = { subgroupSize: 8 };
+
+const GOLDENS: Golden[] = [
+  mm('matmul_plain', [5, 7], [7, 3], [5, 3], { matmul: { kind: 'plain' } }),
+  mm('matmul_tiled_vec4', [128, 64], [64, 96], [128, 96]),
+  mm('matmul_tiled_edges', [17, 19], [19, 33], [17, 33]),
+  mm('matmul_tiled_batched', [2, 1, 17, 24], [4, 24, 12], [2, 4, 17, 12]),
+  mm('matmul_gemv', [1, 768], [768, 3072], [1, 3072]),
+  mm('matmul_gemv_scalar', [1, 17], [17, 3], [1, 3]),
+  mm('matmul_subgroup', [128, 768], [768, 3072], [128, 3072], SG),
+  mm('matmul_subgroup_edges', [17, 19], [19, 33], [17, 33], SG),
+  { name: 'softmax_rows', source: 'model T(x: f32[4, 1000]) -> f32[4, 1000] {\n  return softmax(x)\n}\n' },
+  { name: 'layer_norm_rows', source: 'model T(x: f32[8, 768], w: f32[768], b: f32[768]) -> f32[8, 768] {\n  return layer_norm(x, w, b)\n}\n' },
+  { name: 'rms_norm_rows_subgroup', source: 'model T(x: f32[8, 4096], w: f32[4096]) -> f32[8, 4096] {\n  return rms_norm(x, w)\n}\n', target: SG },
+  { name: 'sum_rows_i32', source: 'model T(x: i32[3, 33]) -> i32[3] {\n  return sum(x)\n}\n' },
+];
+
+const kernelsOf = (g: Golden) => buildPlan(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels;
+
+describe('golden kernel WGSL', () => {
+  for (const g of GOLDENS) {
+    it(g.name, () => {
+      const ks = kernelsOf(g);
+      expect(ks).toHaveLength(1);
+      const file = join(DIR, `${g.name}.wgsl`);
+      if (update || !existsSync(file)) {
+        mkdirSync(DIR, { recursive: true });
+        writeFileSync(file, ks[0]!.wgsl);
+        if (!update) throw new Error(`${file}: no golden yet; wrote it — review and commit it`);
+      }
+      expect(ks[0]!.wgsl).toBe(readFileSync(file, 'utf8'));
+      expect(kernelsOf(g)[0]!.wgsl, 'codegen is deterministic').toBe(ks[0]!.wgsl);
+    });
+  }
+});

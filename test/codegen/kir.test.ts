@@ -1,0 +1,107 @@
+/**
+ * The kernel IR and its WGSL printer without a GPU: typing errors surface when a
+ * generator builds the expression, integer literals fold, operators print with exactly
+ * the parentheses WGSL needs, kernels over WebGPU's default limits are refused, and the
+ * matmul configuration choice and tuning cache behave (forced > tuned > default).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chooseConfig, defaultConfig, invalidReason } from '../../codegen/kernels/matmul/config.js';
+import { plainShape, shapeClass } from '../../codegen/kernels/matmul/shape.js';
+import { Block } from '../../codegen/kir/build.js';
+import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
+import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
+import { defaultCacheFile, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
+
+const x = ref('x', 'u32');
+const y = ref('y', 'u32');
+const body = (build: (b: Block) => void): string => {
+  const b = new Block();
+  build(b);
+  const k: Kernel = { name: 't', doc: [], enables: [], consts: [], buffers: [], shared: [], workgroupSize: [1, 1, 1], dispatch: [1, 1, 1], body: b.stmts };
+  return printWgsl(k).split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim()).join('\n');
+};
+
+describe('kernel IR', () => {
+  it('refuses ill-typed expressions when they are built', () => {
+    expect(() => x.add(f(1))).toThrow('kir: u32 + f32');
+    expect(() => x.and(y)).toThrow('needs bools');
+    expect(() => new Block().set(x, f(0))).toThrow('kir: u32 = f32');
+    expect(() => u(-1)).toThrow('is not a u32');
+    expect(() => fma(f(1), f(2), x)).toThrow('fma(f32, f32, u32)');
+  });
+
+  it('folds integer literals, so unrolled code reads like hand-written code', () => {
+    expect(body((b) => b.let('a', x.add(1).add(2)))).toBe('let a = x + 1u + 2u;');
+    expect(body((b) => b.let('a', u(3).mul(4).add(x.mul(1)).add(u(0))))).toBe('let a = 12u + x;');
+    expect(body((b) => b.let('a', x.mul(0)))).toBe('let a = 0u;');
+  });
+
+  it('prints only the parentheses WGSL needs', () => {
+    expect(body((b) => b.let('a', x.add(y).mul(2)))).toBe('let a = (x + y) * 2u;');
+    expect(body((b) => b.let('a', x.sub(y.sub(1))))).toBe('let a = x - (y - 1u);');
+    expect(body((b) => b.let('a', x.div(4).mod(3)))).toBe('let a = x / 4u % 3u;');
+    // WGSL has no precedence between && and ||, and comparisons do not chain.
+    expect(body((b) => b.let('a', x.lt(1).or(y.lt(2).and(x.eq(y)))))).toBe('let a = x < 1u || (y < 2u && x == y);');
+    expect(body((b) => b.let('a', x.lt(y).eq(y.lt(x))))).toBe('let a = (x < y) == (y < x);');
+    expect(body((b) => b.let('a', splat(vec4f, f(1)).mul(f(0.5)).x))).toBe('let a = (vec4<f32>(1.0) * 0.5).x;');
+    expect(body((b) => b.let('a', i(-3).add(ref('n', 'i32'))))).toBe('let a = -3 + n;');
+  });
+
+  it('drops a branch the generator could decide, keeps one it could not', () => {
+    expect(body((b) => b.if(u(3).lt(4), (t) => t.return()))).toBe('return;');
+    expect(body((b) => b.if(x.lt(4), (t) => t.return()))).toBe('if (x < 4u) {\nreturn;\n}');
+  });
+
+  it('refuses kernels beyond WebGPU default limits', () => {
+    const k: Kernel = {
+      name: 'big', doc: [], enables: [], consts: [], buffers: [], shared: [{ name: 's', type: arrayOf('f32', 8192) }],
+      workgroupSize: [32, 16, 1], dispatch: [70000, 1, 1], body: [],
+    };
+    expect(() => toSpec(k)).toThrow('512 invocations per workgroup, 32768 bytes of workgroup memory, dispatch [70000, 1, 1]');
+  });
+});
+
+describe('matmul configuration choice', () => {
+  const s = plainShape(128, 3072, 768);
+  it('forced beats tuned beats default; an entry that does not fit the shape or target is ignored', () => {
+    const tuned = { kind: 'tiled', tm: 8, tn: 4, wgx: 8, wgy: 8, tk: 16, raster: 'm' } as const;
+    const table = { adapter: 'test', entries: { [shapeClass(s)]: tuned } };
+    expect(chooseConfig(s, {})).toEqual(defaultConfig(s, {}));
+    expect(chooseConfig(s, { tuning: table })).toEqual(tuned);
+    expect(chooseConfig(s, { tuning: table, matmul: { kind: 'plain' } })).toEqual({ kind: 'plain' });
+    const subgroup = { kind: 'subgroup', tm: 8, tn: 2, raster: 'm' } as const;
+    expect(invalidReason(subgroup, s, {})).toBe('the target has no subgroups');
+    expect(chooseConfig(s, { tuning: { adapter: 'test', entries: { [shapeClass(s)]: subgroup } } })).toEqual(defaultConfig(s, {}));
+    expect(chooseConfig(plainShape(4, 4, 4), { matmul: { kind: 'gemv', wg: 64 } }).kind).toBe('plain');
+  });
+
+  it('shape classes round sizes up to powers of two and keep M = 1 apart', () => {
+    expect(shapeClass(plainShape(128, 3072, 768))).toBe('m128n4096k1024v4');
+    expect(shapeClass(plainShape(1, 3072, 768))).toBe('m1n4096k1024v4');
+    expect(shapeClass(plainShape(17, 33, 1000, 4))).toBe('m32n64k1024b');
+  });
+});
+
+describe('tuning cache', () => {
+  it('round-trips per adapter, and a corrupt file is an empty cache', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-tune-'));
+    const file = join(dir, 'tuning.json');
+    expect(loadTuning('gpu A', file)).toBeUndefined();
+    const config = { kind: 'subgroup', tm: 16, tn: 1, raster: 'm' } as const;
+    saveEntries('gpu A', { m1024n1024k1024v4: { config, ms: 170, shape: [1024, 1024, 1024, 1], tunedAt: '2025-01-01T00:00:00Z' } }, file);
+    saveEntries('gpu B', { m1n4096k1024v4: { config: { kind: 'gemv', wg: 64 }, ms: 2, shape: [1, 3072, 768, 1], tunedAt: '2025-01-01T00:00:00Z' } }, file);
+    expect(loadTuning('gpu A', file)).toEqual({ adapter: 'gpu A', entries: { m1024n1024k1024v4: config } });
+    expect(Object.keys(loadTuning('gpu B', file)!.entries)).toEqual(['m1n4096k1024v4']);
+    writeFileSync(file, '{ not json');
+    expect(loadTuning('gpu A', file)).toBeUndefined();
+  });
+
+  it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {
+    expect(defaultCacheFile({ MDC_CACHE_DIR: '/c' }, '/p')).toBe('/c/tuning.json');
+    expect(defaultCacheFile({ XDG_CACHE_HOME: '/x' }, '/p')).toBe('/x/mdc/tuning.json');
+    expect(defaultCacheFile({}, process.cwd())).toBe(join(process.cwd(), 'node_modules/.cache/mdc/tuning.json'));
+  });
+});
