@@ -14,6 +14,8 @@ import { partition } from '../compiler/sharding/partition.js';
 import { formatPlanReport, planReport } from '../compiler/sharding/report.js';
 import { trainingMemory, type Recompute } from '../compiler/train/memory.js';
 import { trainSettings } from '../compiler/train/settings.js';
+import { planRecompute, type RecomputePolicy } from '../compiler/train/recompute.js';
+import { lossGraph } from '../compiler/train/step.js';
 import type * as A from '../grammar/ast.js';
 
 const VERSION = '0.1.0';
@@ -105,8 +107,11 @@ Options:
   --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
                      state, e.g. 16GiB or 512MiB
   --time-limit SEC   under --auto, the solver's time limit (default 60)
-  --recompute P      none, full or selective: the activation policy for the training
-                     memory report (default: the train section's, else none)
+  --recompute P      none, full, selective or auto: the activation policy for the
+                     training memory report (default: the train section's, else none);
+                     the plan also reports the bytes it does not keep and the FLOPs it
+                     rebuilds (JSON: recomputePlan)
+  --memory-budget S  under --recompute auto, bytes of kept activations (whole model)
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
@@ -154,7 +159,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
   run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' } },
-  plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
   train: {
     ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
     warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' },
@@ -258,9 +263,9 @@ function sectionString(section: A.SectionDecl | undefined, key: string): string 
   return e.value.kind === 'str' ? e.value.value : e.value.kind === 'name' ? e.value.name : undefined;
 }
 
-function parseBytes(text: string): number {
+function parseBytes(text: string, flag = 'memory-cap'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$/i.exec(text);
-  if (!m) throw new UsageError(`--memory-cap expects a size such as 16GiB or 512MiB, got '${text}'`);
+  if (!m) throw new UsageError(`--${flag} expects a size such as 16GiB or 512MiB, got '${text}'`);
   const unit = (m[2] ?? 'B').toLowerCase();
   const mult: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
   return Number(m[1]) * mult[unit]!;
@@ -330,11 +335,26 @@ async function runPlan(file: string, source: string, opts: FrontendOptions, v: R
   const settings = trainSettings(r.env, r.graph.name).settings;
   const section = r.env.sections.find((s) => s.kind === 'train' && s.target.name === r.graph!.name);
   const recompute = (v['recompute'] as string | undefined) ?? sectionString(section, 'recompute') ?? 'none';
-  if (!['none', 'full', 'selective'].includes(recompute)) throw new UsageError(`--recompute must be none, full or selective, got '${recompute}'`);
-  const training = section && settings ? trainingMemory(r.graph, p, { zero: settings.zero ?? 0, recompute: recompute as Recompute, optimizer: settings.optimizer.kind }) : undefined;
-  const rep = planReport(file, r.graph, p, { ...extra, ...(training ? { training } : {}) });
+  if (!['none', 'full', 'selective', 'auto'].includes(recompute)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${recompute}'`);
+  const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
+  if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
+  let training;
+  let recomputeReport;
+  if (section && settings) {
+    const loss = lossGraph(r.graph, settings, file).graph;
+    if (loss) {
+      const rp = await planRecompute(loss, recompute as RecomputePolicy, budget !== undefined ? { budget } : {});
+      recomputeReport = { policy: rp.policy, savedBytes: rp.savedBytes, extraFlops: rp.extraFlops, ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}) };
+    }
+    // The per-device memory model knows none/full/selective; auto reports as selective-or-better via the recompute row.
+    training = trainingMemory(r.graph, p, { zero: settings.zero ?? 0, recompute: (recompute === 'auto' ? 'none' : recompute) as Recompute, optimizer: settings.optimizer.kind });
+  }
+  const rep = { ...planReport(file, r.graph, p, { ...extra, ...(training ? { training } : {}) }), ...(recomputeReport ? { recomputePlan: recomputeReport } : {}) };
   if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
-  else for (const line of formatPlanReport(rep, mesh)) io.out(line);
+  else {
+    for (const line of formatPlanReport(rep, mesh)) io.out(line);
+    if (recomputeReport) io.out(`recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept (whole model), ${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`);
+  }
   return EXIT.ok;
 }
 

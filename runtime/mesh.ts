@@ -74,8 +74,12 @@ export class MeshRunner {
     return this.programs.length;
   }
 
-  /** Uploads each device's block of the whole inputs, runs every step and returns the whole outputs by name. */
-  async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
+  /**
+   * Uploads each device's block of the whole inputs, runs every step, applies the plan's
+   * parameter updates on every device (training plans: blocks onto blocks) and returns
+   * the whole outputs by name (`only`: just these are read back and assembled).
+   */
+  async run(inputs: Readonly<Record<string, HostArray>>, only?: readonly string[]): Promise<Record<string, Tensor>> {
     checkInputs(this.plan, inputs, (io) => io.global!.shape);
     for (const io of this.plan.inputs) {
       const g = io.global!;
@@ -87,9 +91,13 @@ export class MeshRunner {
       const results = runCollective(this.mesh, c, blocks.map((b) => b[0]!));
       this.programs.forEach((p, d) => p.write(c.output, results[d]!));
     }
-    const blocks = await this.execute(this.tail, this.plan.outputs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })));
+    const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
+    const byName = new Map(this.plan.outputs.map((o) => [o.name, o.buffer]));
+    const params = new Map(this.plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, b.id]));
+    const copies = (this.plan.updates ?? []).map((u) => ({ from: byName.get(u.output)!, to: params.get(u.param)! }));
+    const blocks = await this.execute(this.tail, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), copies);
     this.warm = true;
-    return Object.fromEntries(this.plan.outputs.map((o, i) => {
+    return Object.fromEntries(outs.map((o, i) => {
       const g = o.global!;
       return [o.name, { shape: g.shape, data: assemble(this.mesh, blocks.map((b) => b[i]!), g.shape, g.layout) }];
     }));
@@ -101,12 +109,12 @@ export class MeshRunner {
    * find the other devices' identical kernels in their shader cache instead of all
    * compiling them at once.
    */
-  private async execute(kernels: readonly number[], reads: readonly { buffer: number; count: number }[]): Promise<HostArray[][]> {
+  private async execute(kernels: readonly number[], reads: readonly { buffer: number; count: number }[], copies: readonly { from: number; to: number }[] = []): Promise<HostArray[][]> {
     const [first, ...rest] = this.programs;
-    if (this.warm) return settle(Promise.all(this.programs.map((p) => p.execute(kernels, reads))));
-    const head = await settle(first!.execute(kernels, reads));
+    if (this.warm) return settle(Promise.all(this.programs.map((p) => p.execute(kernels, reads, copies))));
+    const head = await settle(first!.execute(kernels, reads, copies));
     // One settle for all devices: their queues run concurrently while the host waits.
-    return [head, ...(await settle(Promise.all(rest.map((p) => p.execute(kernels, reads)))))];
+    return [head, ...(await settle(Promise.all(rest.map((p) => p.execute(kernels, reads, copies)))))];
   }
 
   destroy() {

@@ -56,4 +56,24 @@ describe('training memory per device', () => {
     expect(j.paramCount).toBe(124_439_808);
     expect(j.flopsPerStep).toBeGreaterThan(0);
   });
+
+  it('mdc plan reports what a recompute policy saves and rebuilds; auto needs a budget and stays within it', async () => {
+    const plan = async (...args: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(['plan', 'samples/gpt2.model', '--json', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
+      return { code, json: code === 0 ? JSON.parse(out.join('\n')) : undefined, err: err.join('\n') };
+    };
+    const full = (await plan('--recompute', 'full')).json.recomputePlan;
+    const sel = (await plan('--recompute', 'selective')).json.recomputePlan;
+    expect(full.savedBytes).toBeGreaterThan(sel.savedBytes);
+    expect(sel.savedBytes).toBeGreaterThan(0);
+    expect(full.extraFlops).toBeGreaterThan(0);
+    const auto = (await plan('--recompute', 'auto', '--memory-budget', '60MiB')).json.recomputePlan;
+    expect(auto.method).toBe('ilp');
+    // With the budget between "rebuild everything" and "keep everything", auto rebuilds less than full.
+    expect(auto.extraFlops).toBeLessThan(full.extraFlops);
+    expect((await plan('--recompute', 'auto')).code).toBe(2);
+    expect((await plan('--recompute', 'sometimes')).code).toBe(2);
+  });
 });
