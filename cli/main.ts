@@ -107,6 +107,8 @@ Options:
   --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
                      state, e.g. 16GiB or 512MiB
   --time-limit SEC   under --auto, the solver's time limit (default 60)
+  --bandwidth A=B/s  under --auto, per-axis bandwidth in bytes/s, e.g.
+                     --bandwidth dp=25e9,tp=300e9 (default 100e9 for every axis)
   --recompute P      none, full, selective or auto: the activation policy for the
                      training memory report (default: the train section's, else none);
                      the plan also reports the bytes it does not keep and the FLOPs it
@@ -159,7 +161,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
   run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' } },
-  plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
   train: {
     ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
     warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' },
@@ -326,7 +328,12 @@ async function runPlan(file: string, source: string, opts: FrontendOptions, v: R
   let layouts;
   if (v['auto']) {
     const training = r.env.sections.some((s) => s.kind === 'train' && s.target.name === r.graph!.name);
-    const a = await autoShard(r.graph, mesh, { training, ...(memoryCap !== undefined ? { memoryCap } : {}), ...(timeLimit !== undefined ? { timeLimit } : {}) });
+    const bandwidth = v['bandwidth'] === undefined ? undefined : pairs([v['bandwidth']], 'bandwidth');
+    for (const [axis, bw] of Object.entries(bandwidth ?? {})) {
+      if (!mesh.axes.some((x) => x.name === axis)) throw new UsageError(`--bandwidth names '${axis}', which is not an axis of the mesh ${mesh.axes.map((x) => x.name).join(', ')}`);
+      if (!(bw > 0)) throw new UsageError(`--bandwidth ${axis} must be positive, got ${bw}`);
+    }
+    const a = await autoShard(r.graph, mesh, { training, ...(memoryCap !== undefined ? { memoryCap } : {}), ...(timeLimit !== undefined ? { timeLimit } : {}), ...(bandwidth ? { bandwidth } : {}) });
     layouts = a.layouts;
     extra = { searchSeconds: a.searchSeconds };
   }

@@ -102,6 +102,8 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     return c;
   };
 
+  const constraintOf = new Map(g.constraints.map((c) => [c.value, normLayout(c.layout, shapes[c.value]!.length)]));
+
   // ---- units: one per node, one per free parameter; inputs and constants are fixed
   const producerUnit = new Map<number, number>(); // value id → unit index (free params and op outputs)
   const fixedLayout = new Map<number, Layout>();
@@ -172,9 +174,12 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
           for (const a of used) if (!have.has(a)) cost += (2 * (axisSize(mesh, a) - 1) / axisSize(mesh, a)) * bytesOf(vid, ins[k]!) / bw(a);
         });
       }
-      // A model output must not stay a pending sum.
+      // A model output must not stay a pending sum; a value with a layout constraint (a
+      // block signature) pays for the conversion to it, as the partitioner will insert it.
       n.outputs.forEach((vid, j) => {
-        if (g.outputs.includes(vid) && outs[j]!.partial.length) cost += conversion(vid, outs[j]!, { axes: outs[j]!.axes, partial: [] });
+        const c = constraintOf.get(vid);
+        if (c) cost += conversion(vid, outs[j]!, c);
+        else if (g.outputs.includes(vid) && outs[j]!.partial.length) cost += conversion(vid, outs[j]!, { axes: outs[j]!.axes, partial: [] });
       });
       out.push({ ins, outs, cost, memory: 0 });
     }
