@@ -113,5 +113,6 @@ console.log(md);
 // The sharding benchmark shares the command (and --quick).
 await import('./sharding.js');
 await import('./memory.js');
-await import('./kernels.js');
 await import('./train.js');
+// Last: the kernel benchmark ends the process (it holds a WebGPU device).
+await import('./kernels.js');
