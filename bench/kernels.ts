@@ -4,7 +4,10 @@
  * Runtime Web's WebGPU provider, measured in the same run on the same adapter (here
  * Mesa's llvmpipe unless the machine has a GPU). Matmul in GFLOP/s at 256³, 512³, 1024³
  * and transformer shapes (including the M = 1 decode GEMV), softmax / layer norm / GELU
- * in GB/s (bytes read + written once), attention in GFLOP/s for sequence 128–1024.
+ * in GB/s (bytes read + written once), attention in GFLOP/s for sequence 128–1024, and
+ * the latency of a GPT-2-small-shaped forward (bench/forward.ts) fused, unfused
+ * (`--no-fuse`) and through the peers, with the unfused forward's time split by kind of
+ * kernel (what fusion can remove at most).
  * Every number is the median of several samples after a warm-up, each sample timed to
  * queue completion (onSubmittedWorkDone); short kernels are repeated within a sample.
  *
@@ -13,7 +16,8 @@
  * untuned portable default is reported too. Writes bench/results/kernels.md and
  * kernels.json. `--quick`: small sizes, two samples, no tuning, no ONNX Runtime (its
  * WebAssembly module alone takes about a minute to compile here), nothing written (CI smoke).
- * Run: npm run bench:kernels [-- --quick]
+ * `--forward-only`: only the forward, nothing written.
+ * Run: npm run bench:kernels [-- --quick | --forward-only]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -25,13 +29,17 @@ import { defaultCacheFile } from '../codegen/tune/cache.js';
 import { matmulShapes, tuneTarget } from '../codegen/tune/index.js';
 import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from '../codegen/tune/time.js';
 import { lower } from '../compiler/compile.js';
+import { FUSIBLE_ELEMENTWISE } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
-import { randomInput, type Plan } from '../runtime/index.js';
+import { PlanRunner, randomInput, type Plan } from '../runtime/index.js';
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
+import { forwardParams, gpt2Forward, tfGpt2 } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
 
 const quick = process.argv.includes('--quick');
+const forwardOnly = process.argv.includes('--forward-only');
 const RUNS = quick ? 2 : 7;
+const FORWARD_RUNS = quick ? 2 : 11;
 const timing: TimingOptions = { runs: RUNS, reps: 'auto', targetMs: quick ? 5 : 40 };
 
 interface Row { kernel: string; case: string; impl: string; median: number; unit: string }
@@ -62,12 +70,12 @@ const matmulCase = (M: number, K: number, N: number, label?: string): Case => ({
   tf: (tf, [a, b]) => tf.matMul(a!, b!),
 });
 const cases: Case[] = [];
-if (quick) cases.push(matmulCase(64, 64, 64), matmulCase(1, 64, 256, 'GEMV'));
+if (forwardOnly) { /* the forward alone */ } else if (quick) cases.push(matmulCase(64, 64, 64), matmulCase(1, 64, 256, 'GEMV'));
 else {
   cases.push(matmulCase(256, 256, 256), matmulCase(512, 512, 512), matmulCase(1024, 1024, 1024));
   cases.push(matmulCase(128, 768, 3072, 'GPT-2 MLP up'), matmulCase(128, 3072, 768, 'GPT-2 MLP down'), matmulCase(1, 768, 3072, 'decode GEMV'));
 }
-{
+if (!forwardOnly) {
   const [rows_, len] = quick ? [16, 256] : [1024, 1024];
   cases.push({
     kernel: 'softmax', name: `${T([rows_, len])}, last axis`, unit: 'GB/s', work: 2 * rows_ * len * 4,
@@ -91,7 +99,7 @@ else {
     tf: (tf, [x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.erf(tf.mul(x!, Math.SQRT1_2)))),
   });
 }
-for (const S of quick ? [32] : [128, 256, 512, 1024]) {
+for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   const d = quick ? 64 : 768;
   const H = quick ? 2 : 12;
   // Causal: each query attends to its prefix, about S²/2 (q·k and p·v) pairs of d-long dot products.
@@ -116,20 +124,28 @@ function graphOf(c: Case): Graph {
 }
 
 const inputsOf = (plan: Plan) => Object.fromEntries(plan.inputs.map((io) =>
-  [io.name, randomInput(plan.buffers[io.buffer]!.type, io.shape.reduce((a, b) => a * b, 1), 3, io.name)] as const));
+  [io.name, randomInput(plan.buffers[io.buffer]!.type, io.shape.reduce((a, b) => a * b, 1), 3, io.name, io.max)] as const));
+
+interface PlanTimerOptions {
+  /** Parameter values by name (default: zeros). */
+  readonly params?: ReadonlyMap<string, Float32Array>;
+  /** Only the kernel steps of these ops (default: all). */
+  readonly keep?: (op: string) => boolean;
+}
 
 /** A timer of a plan's kernel steps, run back to back in one pass, inputs random; `release` frees its buffers. */
-async function planTimer(device: GPUDevice, plan: Plan): Promise<Timer & { release(): Promise<void> }> {
+async function planTimer(device: GPUDevice, plan: Plan, opts: PlanTimerOptions = {}): Promise<Timer & { release(): Promise<void> }> {
   const inputs = inputsOf(plan);
   const buffers = plan.buffers.map((b) => {
     const io = plan.inputs.find((x) => x.buffer === b.id);
-    return storageBuffer(device, io ? inputs[io.name]! : b.bytes / 4);
+    const param = b.role === 'param' ? opts.params?.get(b.name) : undefined;
+    return storageBuffer(device, io ? inputs[io.name]! : param ?? b.bytes / 4);
   });
   const release = async () => { for (const b of buffers) b.destroy(); };
   try {
     const pipelines: GPUComputePipeline[] = [];
     for (const k of plan.kernels) pipelines.push(await pipelineOf(device, k.wgsl, k.file));
-    const steps = plan.steps.flatMap((s) => (s.kind === 'collective' ? [] : [{
+    const steps = plan.steps.flatMap((s) => (s.kind === 'collective' || (opts.keep && !opts.keep(s.op)) ? [] : [{
       pipeline: pipelines[s.kernel]!, bindGroup: bindGroupOf(device, pipelines[s.kernel]!, s.buffers.map((b) => buffers[b]!)), dispatch: s.dispatch,
     }]));
     const timer = await dispatchTimer(device, steps, timing);
@@ -150,7 +166,7 @@ let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c)));
+  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(gpt2Forward(quick).graph)];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
@@ -210,6 +226,94 @@ for (const c of cases) {
   console.log(last.map((r) => `${r.kernel} | ${r.case} | ${r.impl} | ${r.median} ${r.unit}`).join('\n'), `(${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 
+// ------------------------------------------------------------------ GPT-2-small-shaped forward
+
+/** ‖a − b‖₂ / ‖b‖₂. */
+const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  return Math.sqrt(num / den);
+};
+
+interface ForwardReport {
+  readonly case: string;
+  readonly how: string;
+  readonly steps: { readonly fused: number; readonly unfused: number };
+  /** Median ms per implementation. */
+  readonly ms: Record<string, number>;
+  /** The unfused forward's kernels by kind, each kind timed alone, in the same rounds as the whole unfused forward (`unfusedWhole`), ms. */
+  readonly unfusedByKind: Record<string, number>;
+  readonly unfusedWhole: number;
+  /** Relative L2 difference of each peer's logits from mdc's. */
+  readonly agreement: Record<string, number>;
+}
+
+async function measureForward(): Promise<ForwardReport> {
+  const fwd = gpt2Forward(quick);
+  const fused = buildPlan(fwd.graph, { target });
+  const unfused = buildPlan(fwd.graph, { target, fuse: false });
+  const params = forwardParams(fused);
+  const inputs = inputsOf(fused);
+  const runner = await PlanRunner.create(device, fused, { params });
+  const logits = (await runner.run(inputs))['logits']!.data as Float32Array;
+  runner.destroy();
+
+  const agreement: Record<string, number> = {};
+  const timers: { impl: string; timer: Timer; release?: () => Promise<void> | void }[] = [];
+  const add = async (impl: string, plan: Plan) => {
+    const t = await planTimer(device, plan, { params });
+    timers.push({ impl, timer: t, release: t.release });
+  };
+  await add('mdc', fused);
+  await add('mdc --no-fuse', unfused);
+  if (tfPeer) {
+    try {
+      const model = tfGpt2(tfPeer.tf, fwd.graph, params, inputs['tokens'] as Int32Array);
+      const out = model.forward();
+      agreement[tfPeer.name] = relL2(await out.data(), logits);
+      out.dispose();
+      timers.push({ impl: tfPeer.name, timer: await tfPeer.timer(model.forward, timing), release: model.dispose });
+    } catch (e) {
+      notes.push(`${fwd.name}: TF.js failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (ortPeer) {
+    try {
+      const t = await ortPeer.timer(fwd.graph, inputs, timing, params);
+      agreement[ortPeer.name] = relL2((await t.run())['logits']!, logits);
+      timers.push({ impl: ortPeer.name, timer: t, release: t.release });
+    } catch (e) {
+      notes.push(`${fwd.name}: ONNX Runtime Web failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  // More samples than the kernels: fusion's effect here is a few percent, the size of the machine's noise.
+  const medians = await interleave(timers.map((t) => t.timer), FORWARD_RUNS);
+  const ms = Object.fromEntries(timers.map((t, i) => [t.impl, round(medians[i]!)]));
+  for (const t of timers) await t.release?.();
+
+  // Where the unfused forward's time goes: the element-wise kernels are all fusion can remove.
+  const kinds: [string, (op: string) => boolean][] = [
+    ['element-wise', (op) => FUSIBLE_ELEMENTWISE.has(op)],
+    ['matmul', (op) => op === 'matmul'],
+    ['attention', (op) => op === 'attention'],
+    ['other (layer norm, embedding, slice, transpose)', (op) => !FUSIBLE_ELEMENTWISE.has(op) && op !== 'matmul' && op !== 'attention'],
+  ];
+  // Timed in the same rounds as the whole unfused forward, so that load from elsewhere falls on all alike.
+  const parts: (Timer & { release(): Promise<void> })[] = [await planTimer(device, unfused, { params })];
+  for (const [, keep] of kinds) parts.push(await planTimer(device, unfused, { params, keep }));
+  const [whole, ...byKind] = await interleave(parts, Math.min(RUNS, 5));
+  for (const t of parts) await t.release();
+  return {
+    case: fwd.name, how: fwd.how, steps: { fused: fused.steps.length, unfused: unfused.steps.length }, ms,
+    unfusedWhole: round(whole!), unfusedByKind: Object.fromEntries(kinds.map(([k], i) => [k, round(byKind[i]!)])), agreement,
+  };
+}
+
+const forward = await measureForward();
+for (const [impl, ms] of Object.entries(forward.ms)) rows.push({ kernel: 'gpt2 forward', case: forward.case, impl, median: ms, unit: 'ms' });
+console.log(forward);
+
 // ------------------------------------------------------------------ report
 
 const peers = [tfPeer?.name, ortPeer?.name].filter((x): x is string => !!x);
@@ -221,16 +325,43 @@ const ratios = cases.flatMap((c) => {
   });
 });
 const ratioOf = (c: string, p: string) => ratios.find((r) => r.case === c && r.peer === p)?.ratio;
+const fusedMs = forward.ms['mdc']!;
+/** Each implementation's forward latency over mdc's fused one: above 1, the fused forward is that many times faster. */
+const forwardRatios = Object.fromEntries(Object.entries(forward.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / fusedMs)]));
+const unfusedTotal = Object.values(forward.unfusedByKind).reduce((a, b) => a + b, 0);
+const ewShare = forward.unfusedByKind['element-wise']! / unfusedTotal;
+const forwardMd = [
+  '## GPT-2-small-shaped forward',
+  '',
+  `${forward.case}: ${forward.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better. mdc fused: ${forward.steps.fused} kernel steps; \`--no-fuse\`: ${forward.steps.unfused}.`,
+  '',
+  '| impl | median ms | its time / mdc fused |',
+  '|---|---:|---:|',
+  ...Object.entries(forward.ms).map(([impl, ms]) => `| ${impl} | ${ms} | ${impl === 'mdc' ? '1' : `${forwardRatios[impl]}×`} |`),
+  '',
+  `Where the unfused forward's time goes: its kernels by kind, each kind timed alone in the same rounds as the whole unfused forward (${forward.unfusedWhole} ms in these rounds; the parts sum to ${round(unfusedTotal)}):`,
+  '',
+  '| kind | ms | share of the sum |',
+  '|---|---:|---:|',
+  ...Object.entries(forward.unfusedByKind).map(([k, ms]) => `| ${k} | ${ms} | ${(100 * ms / unfusedTotal).toFixed(1)}% |`),
+  '',
+  `Fusion removes the element-wise kernels (folded into matmul epilogues or into one kernel per chain), the writes and reads of the values between them and their dispatches; it leaves the matmuls, attention and norms as they are. With the element-wise kernels at ${(100 * ewShare).toFixed(1)}% of the unfused forward, removing all of them would make it about ${round(1 / (1 - ewShare))}× faster; measured here: ${forwardRatios['mdc --no-fuse']}×, where run-to-run noise on this shared two-core machine is a few percent, the size of the effect. A 2× gain from fusion is out of reach for this model on this adapter: the matmuls are most of the time.`,
+  '',
+  ...Object.entries(forward.agreement).map(([peer, e]) => `- ${peer} computes the same logits: relative L2 difference from mdc's ${e.toExponential(2)}.`),
+  '- The TF.js forward is written with tfjs ops on the same weights (bench/forward.ts): tf.moments layer norm, tf.matMul, reshape/transpose attention with an additive causal mask, GPT-2\'s tanh GELU written out, logits by matMul with the embedding transposed. ONNX Runtime runs the exported graph.',
+  '',
+];
 const md = [
   '# Kernel benchmark',
   '',
   `Adapter: **${description}**${subgroupSize ? ` (subgroups of ${subgroupSize})` : ''}. Node ${process.version}, ${process.platform} ${process.arch}, ${new Date().toISOString().slice(0, 10)}.`,
-  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate, so load from elsewhere on the machine falls on all of them alike. Higher is better everywhere.${quick ? ' Quick smoke run.' : ''}`,
+  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate, so load from elsewhere on the machine falls on all of them alike. Higher is better in the kernel tables; the forward is a latency (ms, lower is better).${quick ? ' Quick smoke run.' : ''}`,
   '',
   '| kernel | case | impl | median | unit |',
   '|---|---|---|---:|---|',
-  ...rows.map((r) => `| ${r.kernel} | ${r.case} | ${r.impl} | ${r.median} | ${r.unit} |`),
+  ...rows.filter((r) => r.unit !== 'ms').map((r) => `| ${r.kernel} | ${r.case} | ${r.impl} | ${r.median} | ${r.unit} |`),
   '',
+  ...forwardMd,
   '## mdc / peer',
   '',
   `| kernel | case | ${peers.join(' | ')} |`,
@@ -248,12 +379,12 @@ const md = [
   '',
 ].join('\n');
 console.log(md);
-if (!quick) {
+if (!quick && !forwardOnly) {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/kernels.md', md);
   writeFileSync('bench/results/kernels.json', JSON.stringify({
     adapter: description, subgroupSize: subgroupSize ?? null, date: new Date().toISOString().slice(0, 10), runs: RUNS,
-    rows, ratios, peersNotRun: failures, matmulConfigs: won,
+    rows, ratios, forward: { ...forward, ratios: forwardRatios }, peersNotRun: failures, matmulConfigs: won,
   }, null, 2) + '\n');
 }
 device.destroy();

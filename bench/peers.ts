@@ -23,8 +23,8 @@ export function provideNavigatorGpu(gpu: GPU): void {
 
 // ------------------------------------------------------------------ TensorFlow.js
 
-type Tf = typeof import('@tensorflow/tfjs-core');
-type Tensor = import('@tensorflow/tfjs-core').Tensor;
+export type Tf = typeof import('@tensorflow/tfjs-core');
+export type Tensor = import('@tensorflow/tfjs-core').Tensor;
 
 export interface TfPeer {
   readonly name: string;
@@ -68,8 +68,13 @@ type Ort = typeof import('onnxruntime-web');
 
 export interface OrtPeer {
   readonly name: string;
-  /** A timer of runs of the graph exported to ONNX, `inputs` uploaded once to the GPU; `release` frees the session. */
-  timer(g: Graph, inputs: Readonly<Record<string, Float32Array | Int32Array>>, opts: TimingOptions): Promise<Timer & { release(): Promise<void> }>;
+  /**
+   * A timer of runs of the graph exported to ONNX (parameters as initializers with the
+   * values `params` gives), `inputs` uploaded once to the GPU; `run` gives the outputs
+   * once (for checking the peer computes the same thing); `release` frees the session.
+   */
+  timer(g: Graph, inputs: Readonly<Record<string, Float32Array | Int32Array>>, opts: TimingOptions, params?: ReadonlyMap<string, Float32Array>):
+    Promise<Timer & { run(): Promise<Record<string, Float32Array>>; release(): Promise<void> }>;
 }
 
 /**
@@ -103,8 +108,8 @@ export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
   ort.env.wasm.numThreads = 1;
   return {
     name: `ONNX Runtime Web ${ort.env.versions.web} webgpu`,
-    timer: async (g, inputs, opts) => {
-      const model = graphToOnnx(g, new Map());
+    timer: async (g, inputs, opts, params = new Map()) => {
+      const model = graphToOnnx(g, params);
       const session = await ort.InferenceSession.create(model.bytes, { executionProviders: ['webgpu'], preferredOutputLocation: 'gpu-buffer', graphOptimizationLevel: 'all' });
       const device = (await ort.env.webgpu.device) as GPUDevice;
       const buffers: GPUBuffer[] = [];
@@ -129,7 +134,16 @@ export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
             for (const t of Object.values(out)) t.dispose();
           }
         }, opts);
-        return { sample: () => timer.sample(), release };
+        const run = async () => {
+          const out = await session.run(feeds);
+          const data: Record<string, Float32Array> = {};
+          for (const [name, t] of Object.entries(out)) {
+            data[name] = Float32Array.from((await t.getData()) as Float32Array);
+            t.dispose();
+          }
+          return data;
+        };
+        return { sample: () => timer.sample(), run, release };
       } catch (e) {
         await release();
         throw e;

@@ -59,9 +59,13 @@ Writes to DIR (default: out):
   <Model>.ts          the typed host module (TypeScript compiler API)
   <Model>.d.ts        its declarations, with the model's shapes as types
 
+Element-wise chains and matmul epilogues (bias, activation, residual add) are fused
+into single kernels; --no-fuse keeps one kernel per op.
+
 Options:
   -o, --out DIR      output folder (default: out)
   --seed N           parameter initialisation seed recorded in the plan (default: 0)
+  --no-fuse          one kernel per op: no element-wise or matmul-epilogue fusion
 ${FRONTEND_HELP}`,
   fmt: `Usage: mdc fmt FILE [--write | --check]
 
@@ -87,6 +91,7 @@ Options:
                      mesh device); without it, one device and the layouts are ignored
   --inputs FILE      JSON object mapping input names to flat arrays of numbers
   --seed N           seed for parameters and random inputs (default: 0)
+  --no-fuse          one kernel per op (as \`mdc compile --no-fuse\`)
 ${FRONTEND_HELP}`,
 };
 
@@ -146,6 +151,9 @@ Options:
   --out DIR               where checkpoints and curves go (default: train-out)
   --checkpoint-every N    default: a quarter of the steps
   --resume CKPT           continue from a checkpoint written by mdc train
+  --precision P           f32 (default), bf16 or f16: low-precision weights and
+                          activations with f32 master weights and optimizer; f16 adds
+                          dynamic loss scaling (overflowing steps are skipped)
 ${FRONTEND_HELP}`;
 
 const COMMON: ParseArgsConfig['options'] = {
@@ -158,13 +166,13 @@ const COMMON: ParseArgsConfig['options'] = {
 };
 const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   check: COMMON,
-  compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' } },
+  compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, 'no-fuse': { type: 'boolean' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
-  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' } },
+  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' } },
   plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
   train: {
     ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
-    warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' },
+    warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' },
   },
 };
 
@@ -216,7 +224,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   const json = !!v['json'];
   switch (cmd) {
     case 'check': return runCheck(file, source, frontendOptions(v), json, io);
-    case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), json, io);
+    case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), !v['no-fuse'], json, io);
     case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
     case 'plan': return runPlan(file, source, frontendOptions(v), v, json, io);
     case 'train': {
@@ -234,6 +242,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
         ...(lr !== undefined ? { lr } : {}), ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
         ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}), ...(ck !== undefined ? { checkpointEvery: ck } : {}),
         ...(v['resume'] ? { resume: v['resume'] as string } : {}),
+        ...(v['precision'] !== undefined ? { precision: precisionOption(v['precision']) } : {}),
       };
       const { runTrain, TrainUsageError } = await import('./train.js');
       const tty = !json && process.stderr.isTTY && io === stdio;
@@ -244,7 +253,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
         throw e;
       }
     }
-    default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, json, io);
+    default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, !v['no-fuse'], json, io);
   }
 }
 
@@ -271,6 +280,11 @@ function parseBytes(text: string, flag = 'memory-cap'): number {
   const unit = (m[2] ?? 'B').toLowerCase();
   const mult: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
   return Number(m[1]) * mult[unit]!;
+}
+
+function precisionOption(x: unknown): 'f32' | 'bf16' | 'f16' {
+  if (x === 'f32' || x === 'bf16' || x === 'f16') return x;
+  throw new UsageError(`--precision must be f32, bf16 or f16, got '${x}'`);
 }
 
 function positive(x: unknown, name: string): number {
@@ -394,10 +408,10 @@ function writeAtomic(path: string, data: string) {
   renameSync(tmp, path);
 }
 
-async function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, json: boolean, io: Io): Promise<number> {
+async function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, fuse: boolean, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
-  const plan = buildPlan(graph, { seed, source: basename(file) });
+  const plan = buildPlan(graph, { seed, source: basename(file), fuse });
   const planFile = `${plan.model}.plan.json`;
   // The TypeScript compiler is large: load it only when a host module is emitted.
   const { emitHost } = await import('../codegen/host.js');
@@ -438,11 +452,11 @@ function runFmt(file: string, source: string, write: boolean, checkOnly: boolean
   return EXIT.ok;
 }
 
-async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, json: boolean, io: Io): Promise<number> {
+async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, fuse: boolean, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
   const mesh: Mesh | undefined = opts.mesh ? { axes: opts.mesh.map((a) => ({ name: a.name, size: a.size })) } : undefined;
-  const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file) }) : buildPlan(graph, { seed, source: basename(file) });
+  const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file), fuse }) : buildPlan(graph, { seed, source: basename(file), fuse });
   // The caller's view: whole tensors, also when each device holds a block.
   const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
   let given: Record<string, unknown> = {};

@@ -7,7 +7,7 @@ import { trainSettings } from '../compiler/train/settings.js';
 import { trainingGraph } from '../compiler/train/step.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../runtime/checkpoint.js';
-import { TextBatches, Trainer, type StepResult } from '../runtime/train.js';
+import { LossScaler, TextBatches, Trainer, type StepResult } from '../runtime/train.js';
 
 export interface TrainArgs {
   readonly file: string;
@@ -23,6 +23,7 @@ export interface TrainArgs {
   readonly out: string;
   readonly checkpointEvery?: number;
   readonly resume?: string;
+  readonly precision?: 'f32' | 'bf16' | 'f16';
   readonly json: boolean;
 }
 
@@ -59,6 +60,7 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   const seed = a.seed ?? settings.seed ?? 0;
   const warmup = a.warmup ?? settings.warmup ?? Math.min(10, Math.floor(steps / 10));
   const optimizer = { ...settings.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) };
+  const precision = a.precision ?? settings.precision ?? 'f32';
   // The batch and sequence length are the model's B and S.
   const r = lower(a.source, a.file, { ...a.frontend, dims: { ...(a.frontend.dims ?? {}), B: batch, S: seq } });
   if (!r.graph) { report(r.diagnostics); return 1; }
@@ -70,11 +72,13 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
   if (vocab < 256) throw new TrainUsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
 
-  const t = trainingGraph(g, settings.loss.kind === 'cross_entropy' ? { ...settings, optimizer } : { ...settings, optimizer, loss: { kind: 'cross_entropy', output: g.outputNames[0]! } }, a.file);
+  const t = trainingGraph(g, { ...settings, optimizer, precision, ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }) }, a.file);
   if (!t.result) { report(t.diagnostics); return 1; }
   const plan = buildPlan(t.result.graph, { seed, source: basename(a.file), updates: t.result.updates });
   const dataCrc = String(crc32(text));
-  const identity: Record<string, string> = { format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc };
+  const identity: Record<string, string> = { format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc, precision };
+  // f16 needs loss scaling (its range is narrow); bf16 has f32's exponent range.
+  const scaler = precision === 'f32' ? undefined : new LossScaler(precision === 'f16' ? 2 ** 16 : 1);
 
   // Resume: parameters and optimizer state from the checkpoint, and the step it reached.
   let params: Map<string, Float32Array> | undefined;
@@ -100,6 +104,11 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
       params.set(b.name, tensor.data as Float32Array);
     }
     start = Number(ck.metadata['step']) + 1;
+    if (scaler) {
+      scaler.scale = Number(ck.metadata['loss_scale']);
+      scaler.goodSteps = Number(ck.metadata['good_steps']);
+      if (!(scaler.scale > 0) || !Number.isInteger(scaler.goodSteps)) throw new Error(`cannot resume from '${a.resume}': its loss scale metadata is missing or invalid`);
+    }
     const log = join(a.out, 'losses.json');
     if (existsSync(log)) history = (JSON.parse(readFileSync(log, 'utf8')) as StepResult[]).filter((x) => x.step < start);
   }
@@ -108,7 +117,7 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   const { PlanRunner } = await import('../runtime/executor.js');
   const { device, description } = await nodeDevice();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
-  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName);
+  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler);
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
   const paramCount = t.result.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
@@ -118,7 +127,10 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
     const all = await runner.readParams();
     const tensors: CheckpointTensors = Object.fromEntries(plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
     const { writeCheckpoint } = await import('../runtime/checkpoint-node.js');
-    await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, { ...identity, step: String(step), loss: String(history.at(-1)?.loss ?? '') });
+    await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, {
+      ...identity, step: String(step), loss: String(history.at(-1)?.loss ?? ''),
+      ...(scaler ? { loss_scale: String(scaler.scale), good_steps: String(scaler.goodSteps) } : {}),
+    });
     writeAtomic(join(a.out, 'losses.json'), JSON.stringify(history, null, 1) + '\n');
     writeAtomic(join(a.out, 'loss.svg'), lossSvg(history, `${g.name}: training loss (byte-level, ${batch}×${seq} per step)`));
   };
@@ -126,10 +138,11 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   try {
     for (let step = start; step <= steps; step++) {
       const res = await trainer.step(step);
-      if (!Number.isFinite(res.loss)) throw new Error(`the loss became ${res.loss} at step ${step}; lower --lr (now ${optimizer.lr})`);
+      if (!Number.isFinite(res.loss) && !res.skipped) throw new Error(`the loss became ${res.loss} at step ${step}; lower --lr (now ${optimizer.lr})`);
       history.push(res);
       const tokS = (batch * seq) / res.seconds;
-      const line = `step ${step}/${steps}  loss ${res.loss.toFixed(4)}  grad norm ${res.gradNorm.toFixed(3)}  lr ${res.lr.toExponential(2)}  ${Math.round(tokS).toLocaleString('en-US')} tok/s`;
+      const mp = res.lossScale !== undefined ? `  scale ${res.lossScale}${res.skipped ? ' (overflow: step skipped)' : ''}` : '';
+      const line = `step ${step}/${steps}  loss ${res.loss.toFixed(4)}  grad norm ${res.gradNorm.toFixed(3)}  lr ${res.lr.toExponential(2)}${mp}  ${Math.round(tokS).toLocaleString('en-US')} tok/s`;
       if (!a.json) {
         if (io.progress) io.progress(`${bar(step, steps)} ${line}`);
         else if (step === start || step === steps || step % Math.max(1, Math.floor(steps / 20)) === 0) io.out(line);

@@ -1,3 +1,4 @@
+import { fuseWithOrigin } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
@@ -17,16 +18,22 @@ export interface PlanOptions {
   readonly target?: KernelTarget;
   /** Training plans: outputs copied over parameters after each run. */
   readonly updates?: readonly { readonly output: string; readonly param: string }[];
+  /**
+   * Fuse element-wise chains and matmul epilogues into single kernels first
+   * (compiler/fusion/fuse.ts); default true. False keeps one kernel per op (`--no-fuse`).
+   */
+  readonly fuse?: boolean;
 }
 
 const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as readonly string[]).includes(op);
 
 /**
- * Graph → runtime plan: a buffer per value (reshapes alias their input), a kernel per
- * node (identical WGSL shared), steps in topological order. A version 1 plan.
+ * Graph → runtime plan: the graph fused (unless `fuse: false`), then a buffer per value
+ * (reshapes alias their input), a kernel per node (identical WGSL shared), steps in
+ * topological order. A version 1 plan.
  */
 export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
-  return build(g, opts);
+  return build(opts.fuse === false ? g : fuseWithOrigin(g).graph, opts);
 }
 
 /**
@@ -36,12 +43,16 @@ export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
  * layout so that the runtime slices whole values for each device and assembles outputs.
  */
 export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
-  return build(p.local, opts, p);
+  if (opts.fuse === false) return build(p.local, opts, p);
+  // The program's global types and layouts are keyed by the unfused graph's value ids.
+  const { graph, origin } = fuseWithOrigin(p.local);
+  return build(graph, opts, p, (id) => origin[id]!);
 }
 
-function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
-  const globalOf = (valueId: number): PlanGlobal | undefined => {
+function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
+  const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;
+    const valueId = originOf(id);
     const shape = globalShapeOf(spmd.globalTypes[valueId]!);
     const l = spmd.layouts[valueId]!;
     return { shape, layout: { axes: shape.map((_, d) => [...(l.axes[d] ?? [])]), partial: [...l.partial] } };
@@ -78,10 +89,12 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
       bufferOf.set(n.outputs[0]!, bufferOf.get(n.inputs[0]!)!);
       continue;
     }
-    for (const o of n.outputs) {
+    n.outputs.forEach((o, k) => {
       const idx = g.outputs.indexOf(o);
-      addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : `${n.scope ? n.scope + '/' : ''}${n.op}${n.id}`);
-    }
+      // A fused node's outputs are named by the op whose value each one is.
+      const op = n.body ? n.body.steps[n.body.outputs[k]!]!.op : n.op;
+      addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : `${n.scope ? n.scope + '/' : ''}${op}${n.id}`);
+    });
     if (isCollective(n.op)) {
       if (!spmd) throw new Error(`the graph has a collective '${n.op}': build its plan with buildSpmdPlan`);
       const dim = n.attrs['dim'] as number | undefined;
@@ -118,7 +131,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram): Plan {
   }
 
   // Ids index whole tables: a partitioned plan takes the range from the global shape.
-  const maxOf = inputRanges(g, spmd ? (id) => globalShapeOf(spmd.globalTypes[id]!) : (id) => shapeOf(g.values[id]!));
+  const maxOf = inputRanges(g, spmd ? (id) => globalShapeOf(spmd.globalTypes[originOf(id)]!) : (id) => shapeOf(g.values[id]!));
   const io = (id: number, name: string): PlanIO => {
     const v = g.values[id]!;
     const max = maxOf.get(id);

@@ -1,6 +1,6 @@
 import type { Span } from '../diagnostics/span.js';
 import type { Dim } from './dims.js';
-import type { Layout, TType } from './types.js';
+import type { DType, Layout, TType } from './types.js';
 
 /**
  * The graph IR: SSA values with full types, nodes in topological order.
@@ -38,6 +38,37 @@ export interface Node {
   readonly span: Span;
   /** Where in the block hierarchy the node came from, e.g. `Layer.0.Attention`. */
   readonly scope: string;
+  /** `fused` nodes (compiler/fusion/fuse.ts): what they compute. */
+  readonly body?: FusedBody;
+}
+
+/** An operand of a fused step: input `i` of the node, the result of an earlier step, or an inlined scalar constant. */
+export type FusedRef =
+  | { readonly k: 'input'; readonly i: number }
+  | { readonly k: 'step'; readonly i: number }
+  | { readonly k: 'scalar'; readonly value: number; readonly dtype: DType };
+
+/** One op of a fused body, with the attributes and result dtype of the node it replaces. */
+export interface FusedStep {
+  readonly op: string;
+  readonly args: readonly FusedRef[];
+  readonly attrs: Attrs;
+  readonly dtype: DType;
+}
+
+/**
+ * What a `fused` node computes, element by element over its domain (the shape of its
+ * outputs, which all have that shape):
+ * - `elementwise`: every step is an element-wise op; an operand of another shape is
+ *   broadcast into the domain (NumPy rules), so each element is computed on its own.
+ * - `matmul`: step 0 is a matmul of the node's inputs 0 and 1; the other steps are its
+ *   epilogue, element-wise over the matmul's result.
+ * `outputs[k]` is the step whose result is the node's output k.
+ */
+export interface FusedBody {
+  readonly kind: 'elementwise' | 'matmul';
+  readonly steps: readonly FusedStep[];
+  readonly outputs: readonly number[];
 }
 
 /** A layout the source asks a value to have (a block argument or return type with a layout). */
@@ -71,10 +102,10 @@ export class GraphBuilder {
     return value;
   }
 
-  addNode(op: string, inputs: readonly Value[], outTypes: readonly TType[], attrs: Attrs, span: Span, scope: string): Value[] {
+  addNode(op: string, inputs: readonly Value[], outTypes: readonly TType[], attrs: Attrs, span: Span, scope: string, body?: FusedBody): Value[] {
     const id = this.nodes.length;
     const outs = outTypes.map((type) => this.addValue({ type, kind: 'op', producer: id }));
-    this.nodes.push({ id, op, inputs: inputs.map((i) => i.id), outputs: outs.map((o) => o.id), attrs, span, scope });
+    this.nodes.push({ id, op, inputs: inputs.map((i) => i.id), outputs: outs.map((o) => o.id), attrs, span, scope, ...(body ? { body } : {}) });
     return outs;
   }
 
@@ -118,7 +149,7 @@ export function extendGraph(g: Graph, retype?: (v: Value) => Value['type']): { b
     map.set(v.id, builder.addValue(retype ? { ...rest, type: retype(v) } : rest));
   }
   for (const n of g.nodes) {
-    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
     n.outputs.forEach((o, i) => map.set(o, outs[i]!));
   }
   for (const c of g.constraints) builder.constraints.set(map.get(c.value)!.id, { ...c, value: map.get(c.value)!.id });

@@ -68,6 +68,32 @@ export interface StepResult {
   readonly gradNorm: number;
   readonly lr: number;
   readonly seconds: number;
+  /** Mixed precision: the loss scale this step used, and whether its gradients overflowed (the step changed nothing). */
+  readonly lossScale?: number;
+  readonly skipped?: boolean;
+}
+
+/**
+ * Dynamic loss scaling for mixed precision: the loss is multiplied by `scale` before the
+ * backward pass. When gradients overflow, the step is skipped (the training graph keeps
+ * every old value) and the scale halves; after `interval` good steps in a row it doubles.
+ */
+export class LossScaler {
+  constructor(public scale = 2 ** 16, public goodSteps = 0, readonly interval = 200, readonly min = 1) {}
+
+  /** Records a step's outcome from its gradient norm; returns whether it was skipped. */
+  update(gradNorm: number): boolean {
+    if (!Number.isFinite(gradNorm)) {
+      this.scale = Math.max(this.min, this.scale / 2);
+      this.goodSteps = 0;
+      return true;
+    }
+    if (++this.goodSteps >= this.interval) {
+      this.scale *= 2;
+      this.goodSteps = 0;
+    }
+    return false;
+  }
 }
 
 /** Drives a training plan one step at a time. */
@@ -79,6 +105,8 @@ export class Trainer {
     private readonly betas: readonly [number, number] | undefined,
     /** The model's token input (its labels input is `labels`). */
     private readonly tokenInput = 'tokens',
+    /** Mixed-precision plans take `loss_scale` and `inv_loss_scale` inputs. */
+    readonly scaler?: LossScaler,
   ) {}
 
   async step(t: number): Promise<StepResult> {
@@ -90,8 +118,16 @@ export class Trainer {
       inputs['bc1'] = Float32Array.of(bc1);
       inputs['bc2'] = Float32Array.of(bc2);
     }
+    const scale = this.scaler?.scale;
+    if (scale !== undefined) {
+      inputs['loss_scale'] = Float32Array.of(scale);
+      inputs['inv_loss_scale'] = Float32Array.of(1 / scale);
+    }
     const t0 = performance.now();
     const out: Record<string, Tensor> = await this.runner.run(inputs, ['loss', 'grad_norm']);
-    return { step: t, loss: out['loss']!.data[0]!, gradNorm: out['grad_norm']!.data[0]!, lr, seconds: (performance.now() - t0) / 1000 };
+    const gradNorm = out['grad_norm']!.data[0]!;
+    const base = { step: t, loss: out['loss']!.data[0]!, gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
+    if (!this.scaler) return base;
+    return { ...base, lossScale: scale!, skipped: this.scaler.update(gradNorm) };
   }
 }

@@ -21,6 +21,7 @@ const ALLOWED: Record<string, string[]> = {
  * is listed (files or folders, relative to the root) besides its own folder.
  */
 const INNER: Record<string, string[]> = {
+  'compiler/fusion': ['compiler/ir.ts', 'compiler/ops', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics'],
   'compiler/memory': ['compiler/ir.ts', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics'],
 };
 

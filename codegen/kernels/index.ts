@@ -1,8 +1,11 @@
 import { elementwiseKernel } from './elementwise.js';
+import { fusedElementwiseKernel } from './fused/elementwise.js';
+import { toSpec } from '../kir/wgsl.js';
 import {
   attentionGradKernels, conv2dGradKernels, crossEntropyGradKernel, embeddingGradKernel, minmaxGradKernel, moeCombineGradKernels, patchifyGradKernel,
   reduceGradKernel, sliceGradKernel, topkGradKernel, unaryGradKernel,
 } from './grad.js';
+import { allFiniteKernel, roundToKernel } from './precision.js';
 import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
@@ -16,6 +19,8 @@ const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh'
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
   ...ELEMENTWISE.map((op) => [op, elementwiseKernel] as [string, KernelGen]),
   ['matmul', matmulKernel],
+  // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, or an element-wise body.
+  ['fused', (node, g, target) => (node.body!.kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(fusedElementwiseKernel(node, g)))],
   ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
   ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
   ['layer_norm', normKernel], ['rms_norm', normKernel],
@@ -24,6 +29,7 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ['embedding', embeddingKernel], ['rotary', rotaryKernel], ['attention', attentionKernel],
   ['topk', topkKernel], ['moe_dispatch', moeDispatchKernel], ['moe_combine', moeCombineKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
   // Backward-only ops (compiler/autodiff/grad.ts).
+  ['round_to', roundToKernel], ['all_finite', allFiniteKernel],
   ['unary_grad', unaryGradKernel], ['minmax_grad', minmaxGradKernel], ['reduce_grad', reduceGradKernel], ['embedding_grad', embeddingGradKernel],
   ['topk_grad', topkGradKernel], ['slice_grad', sliceGradKernel], ['cross_entropy_grad', crossEntropyGradKernel], ['attention_grad', attentionGradKernels],
   ['patchify_grad', patchifyGradKernel], ['conv2d_grad', conv2dGradKernels], ['moe_combine_grad', moeCombineGradKernels],

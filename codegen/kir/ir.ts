@@ -54,6 +54,7 @@ export type ExprNode =
   | { readonly k: 'builtin'; readonly name: Builtin }
   | { readonly k: 'bin'; readonly op: BinOp; readonly a: Expr; readonly b: Expr }
   | { readonly k: 'not'; readonly a: Expr }
+  | { readonly k: 'neg'; readonly a: Expr }
   /** A WGSL builtin function (`fma`, `max`, `subgroupBroadcast`, ...). */
   | { readonly k: 'call'; readonly fn: string; readonly args: readonly Expr[] }
   /** `type(args)`: conversions, vector splats and constructors. */
@@ -133,7 +134,8 @@ export function bin(op: BinOp, a: Operand, b: Operand): Expr {
   // Arithmetic may take a vector and a scalar of its component type; otherwise both sides have one type.
   const scaled = ['+', '-', '*', '/'].includes(op) && typeof ea.type === 'object' && ea.type.kind === 'vec' && eb.type === ea.type.of;
   if (!scaled && !sameType(ea.type, eb.type)) throw new Error(`kir: ${typeName(ea.type)} ${op} ${typeName(eb.type)}`);
-  const type: Type = COMPARISONS.includes(op) ? 'bool' : ea.type;
+  // A comparison of vectors is a vector of bools, as in WGSL.
+  const type: Type = !COMPARISONS.includes(op) ? ea.type : typeof ea.type === 'object' && ea.type.kind === 'vec' ? vec(ea.type.n, 'bool') : 'bool';
   if (logical) {
     // A decided operand decides or drops out: `true && c` is c, `false && c` is false.
     for (const [p, q] of [[ea, eb], [eb, ea]] as const) {
@@ -161,6 +163,11 @@ export function bin(op: BinOp, a: Operand, b: Operand): Expr {
 }
 
 export const not = (a: Expr) => new Expr('bool', { k: 'not', a });
+/** `-a` for a signed scalar or vector. */
+export const neg = (a: Expr) => {
+  if (scalarOf(a.type) !== 'f32' && scalarOf(a.type) !== 'i32') throw new Error(`kir: -${typeName(a.type)}`);
+  return new Expr(a.type, { k: 'neg', a });
+};
 export const field = (base: Expr, name: 'x' | 'y' | 'z' | 'w') => new Expr(scalarOf(base.type), { k: 'field', base, field: name });
 export const construct = (type: Type, ...args: Expr[]) => new Expr(type, { k: 'construct', args });
 /** A conversion to `type`, omitted when the value already has it. */
@@ -181,11 +188,14 @@ export const min = sameAs('min');
 export const exp = sameAs('exp');
 export const log = sameAs('log');
 export const inverseSqrt = sameAs('inverseSqrt');
-/** `select(f, t, cond)`: `t` where `cond` holds. */
+/** `select(f, t, cond)`: `t` where `cond` holds (per component, for a vector of bools). */
 export const select = (onFalse: Expr, onTrue: Operand, cond: Expr) => {
   const t = asExpr(onTrue, onFalse.type);
-  if (!sameType(t.type, onFalse.type) || cond.type !== 'bool') throw new Error('kir: select(f, t, cond) needs f and t of one type and a bool');
-  return call('select', onFalse.type, onFalse, t, cond);
+  const ft = onFalse.type;
+  const condOk = cond.type === 'bool' || (typeof cond.type === 'object' && cond.type.kind === 'vec' && cond.type.of === 'bool'
+    && typeof ft === 'object' && ft.kind === 'vec' && ft.n === cond.type.n);
+  if (!sameType(t.type, ft) || !condOk) throw new Error('kir: select(f, t, cond) needs f and t of one type and a bool (or a vector of bools as wide as them)');
+  return call('select', ft, onFalse, t, cond);
 };
 /** The value `e` holds in subgroup lane `lane` (a constant, as WGSL requires). */
 export const subgroupBroadcast = (e: Expr, lane: number) => call('subgroupBroadcast', e.type, e, u(lane));

@@ -24,6 +24,7 @@ function expr(e: Expr, used: Set<Builtin>): string {
     case 'ref': return n.name;
     case 'builtin': used.add(n.name); return BUILTINS[n.name].param;
     case 'not': return `!${wrap(n.a, used)}`;
+    case 'neg': return `-${wrap(n.a, used)}`;
     case 'call': return `${n.fn}(${n.args.map((a) => expr(a, used)).join(', ')})`;
     case 'construct': return `${typeName(e.type)}(${n.args.map((a) => expr(a, used)).join(', ')})`;
     case 'index': return `${wrap(n.base, used)}[${expr(n.index, used)}]`;
@@ -42,7 +43,8 @@ function expr(e: Expr, used: Set<Builtin>): string {
 }
 
 /** An operand of a postfix or unary operator. */
-const wrap = (e: Expr, used: Set<Builtin>) => (e.node.k === 'bin' || e.node.k === 'not' ? `(${expr(e, used)})` : expr(e, used));
+const wrap = (e: Expr, used: Set<Builtin>) => (e.node.k === 'bin' || e.node.k === 'not' || e.node.k === 'neg' || (e.node.k === 'lit' && typeof e.node.value === 'number' && e.node.value < 0)
+  ? `(${expr(e, used)})` : expr(e, used));
 
 function stmts(list: readonly Stmt[], indent: string, used: Set<Builtin>, out: string[]): void {
   for (const s of list) {

@@ -25,11 +25,11 @@ export interface TunedTarget {
   readonly classes: ReadonlyMap<string, { readonly config: MatmulConfig; readonly run?: TuneResult }>;
 }
 
-/** The matmul shapes of a graph, one per shape class. */
+/** The matmul shapes of a graph (fused or not: a fused matmul keeps its shape), one per shape class. */
 export function matmulShapes(g: Graph): MatmulShape[] {
   const byClass = new Map<string, MatmulShape>();
   for (const n of g.nodes) {
-    if (n.op !== 'matmul') continue;
+    if (n.op !== 'matmul' && n.body?.kind !== 'matmul') continue;
     const { shape } = matmulShape(n, g);
     if (!byClass.has(shapeClass(shape))) byClass.set(shapeClass(shape), shape);
   }

@@ -283,6 +283,8 @@ export const RULES: Readonly<Record<string, Rule>> = {
   cross_entropy: (c, [lg, lb], _o, [g]) => [g && c.op('cross_entropy_grad', [g, lg!, lb!], lg!.type), undefined],
   patchify: (c, [x], _o, [g], a) => [g && c.op('patchify_grad', [g], x!.type, { patch: a['patch'] as number })],
   conv2d: (c, [x, w], _o, [g], a) => (g ? c.ops('conv2d_grad', [g, x!, w!], [x!.type, w!.type], a) : []),
+  // Mixed precision: rounding passes the gradient straight through, rounded the same way.
+  round_to: (c, _i, _o, [g], a) => [g && c.op('round_to', [g], g.type, a)],
   moe_dispatch: (c, [x, choice], _o, [g], a) => {
     if (!g) return [];
     const ones = c.scalar(1, x!.type.dtype, choice!.type.dims);

@@ -287,3 +287,48 @@ export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>
   ['topk_grad', topkGrad], ['slice_grad', sliceGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
   ['patchify_grad', patchifyGrad], ['conv2d_grad', conv2dGrad], ['moe_combine_grad', moeCombineGrad],
 ]);
+
+// ---- mixed precision (compiler/train/precision.ts)
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+
+/** Rounds to bfloat16 (8-bit mantissa), nearest even; NaN and ±Infinity pass through. */
+export function roundBf16(x: number): number {
+  f32buf[0] = x;
+  const bits = u32buf[0]!;
+  if ((bits & 0x7f800000) === 0x7f800000) return f32buf[0]!;
+  u32buf[0] = ((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return f32buf[0]!;
+}
+
+/** Rounds to IEEE half precision (10-bit mantissa, subnormals below 2^-14), nearest even; overflow gives ±Infinity. */
+export function roundF16(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  const e = Math.max(Math.floor(Math.log2(a)), -14);
+  // Math.log2 can be off by one at powers of two: fix the exponent from the value itself.
+  const exp = a >= 2 ** (e + 1) ? e + 1 : a < 2 ** e && e > -14 ? e - 1 : e;
+  const ulp = 2 ** (exp - 10);
+  const q = a / ulp;
+  let r = Math.floor(q);
+  const frac = q - r;
+  if (frac > 0.5 || (frac === 0.5 && r % 2 === 1)) r += 1;
+  const y = r * ulp;
+  return Math.sign(x) * (y > 65504 ? Infinity : y);
+}
+
+const roundTo: RefOp = ([x], attrs) => {
+  const f = attrs['dtype'] === 'f16' ? roundF16 : roundBf16;
+  return [{ shape: x!.shape, data: x!.data.map((v) => f(Math.fround(v))) }];
+};
+
+/** 1 when every element of x is finite, else 0 (a scalar). */
+const allFinite: RefOp = ([x]) => [{ shape: [], data: Float64Array.of(x!.data.every((v) => Number.isFinite(v)) ? 1 : 0) }];
+
+export const PRECISION_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([['round_to', roundTo], ['all_finite', allFinite]]);
+
+/** Every CPU reference beyond the forward ops: backward-only ops, then mixed precision. */
+export function extraReference(op: string): RefOp | undefined {
+  return GRAD_REFERENCE.get(op) ?? PRECISION_REFERENCE.get(op);
+}

@@ -1,6 +1,7 @@
 import { dimValue } from '../dims.js';
 import type { Graph } from '../ir.js';
-import { GRAD_REFERENCE } from './grad-ops.js';
+import { evalFused } from './fused.js';
+import { extraReference } from './grad-ops.js';
 import { dropoutTraining, REFERENCE } from './ops.js';
 import type { RefTensor } from './tensor.js';
 
@@ -28,10 +29,12 @@ export function interpret(
   for (const n of g.nodes) {
     const ins = n.inputs.map((i) => env.get(i)!);
     let outs: RefTensor[];
-    if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) {
+    if (n.op === 'fused') {
+      outs = evalFused(n.body!, ins, shape(g, n.outputs[0]!));
+    } else if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) {
       outs = [dropoutTraining(ins[0]!, n.attrs['p'] as number, n.attrs['seed'] as number, (n.attrs['mask_id'] as number | undefined) ?? n.id)];
     } else {
-      const f = REFERENCE.get(n.op) ?? GRAD_REFERENCE.get(n.op);
+      const f = REFERENCE.get(n.op) ?? extraReference(n.op);
       if (!f) throw new Error(`no reference implementation for '${n.op}'`);
       outs = f(ins, n.attrs, n.outputs.map((o) => shape(g, o)), n.outputs.map((o) => g.values[o]!.type.dtype));
     }

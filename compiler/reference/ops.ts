@@ -60,14 +60,14 @@ export function hashU32(x: number): number {
   return h;
 }
 
-function elementwise(f: (vals: number[], i: number) => number): RefOp {
+function elementwise(f: (vals: readonly number[]) => number): RefOp {
   return (ins, _attrs, [shape]) => {
     const out = zeros(shape!);
     const idx = ins.map((t) => broadcastIndex(shape!, t.shape));
     const vals = new Array<number>(ins.length);
     for (let i = 0; i < out.data.length; i++) {
       for (let k = 0; k < ins.length; k++) vals[k] = ins[k]!.data[idx[k]![i]!]!;
-      out.data[i] = f(vals, i);
+      out.data[i] = f(vals);
     }
     return [out];
   };
@@ -405,16 +405,35 @@ const crossEntropy: RefOp = ([lg, lb]) => {
   return [{ shape: [], data: Float64Array.of(total / Math.max(count, 1)) }];
 };
 
+/**
+ * The scalar function of an element-wise op with result dtype `dtype`: what its reference
+ * computes at every element, and what a fused body (reference/fused.ts) computes per step.
+ * Undefined for ops that are not element-wise (and for training dropout, whose mask needs
+ * the node's identity: see dropoutTraining).
+ */
+export function scalarOp(op: string, attrs: Attrs, dtype: string): ((args: readonly number[]) => number) | undefined {
+  const int = dtype === 'i32' || dtype === 'bool';
+  const unary = UNARY[op];
+  if (unary) return (a) => unary(a[0]!);
+  const binary = BINARY[op];
+  if (binary) return (a) => binary(a[0]!, a[1]!, int);
+  switch (op) {
+    case 'gelu': return attrs['approximate'] === 'tanh' ? (a) => geluTanh(a[0]!) : (a) => gelu(a[0]!);
+    case 'where': return (a) => (a[0] !== 0 ? a[1]! : a[2]!);
+    case 'cast': return dtype === 'bool' ? (a) => (a[0] !== 0 ? 1 : 0) : dtype === 'i32' ? (a) => trunc32(a[0]!) : (a) => Math.fround(a[0]!);
+    case 'dropout': return !attrs['training'] || attrs['p'] === 0 ? (a) => a[0]! : undefined;
+    default: return undefined;
+  }
+}
+
+const ELEMENTWISE_OPS = [...Object.keys(UNARY), ...Object.keys(BINARY), 'gelu', 'where', 'cast'];
+
 export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ...Object.entries(UNARY).map(([op, f]) => [op, elementwise(([a]) => f(a!))] as [string, RefOp]),
-  ['gelu', (ins, attrs, s, d) => elementwise(([a]) => (attrs['approximate'] === 'tanh' ? geluTanh(a!) : gelu(a!)))(ins, attrs, s, d)],
-  ...Object.entries(BINARY).map(([op, f]) => [op, ((ins, attrs, s, d) => elementwise(([a, b]) => f(a!, b!, d[0] === 'i32' || d[0] === 'bool'))(ins, attrs, s, d)) as RefOp] as [string, RefOp]),
-  ['where', elementwise(([c, a, b]) => (c !== 0 ? a! : b!))],
-  ['cast', (ins, attrs, s, d) => elementwise(([a]) => (d[0] === 'bool' ? (a !== 0 ? 1 : 0) : d[0] === 'i32' ? trunc32(a!) : Math.fround(a!)))(ins, attrs, s, d)],
+  ...ELEMENTWISE_OPS.map((op): [string, RefOp] => [op, (ins, attrs, s, d) => elementwise(scalarOp(op, attrs, d[0]!)!)(ins, attrs, s, d)]),
   ['dropout', (ins, attrs, s, d) => {
-    const p = attrs['p'] as number;
-    if (!attrs['training'] || p === 0) return elementwise(([a]) => a!)(ins, attrs, s, d);
-    throw new Error('dropout in training mode needs the node id: use interpret()');
+    const f = scalarOp('dropout', attrs, d[0]!);
+    if (!f) throw new Error('dropout in training mode needs the node id: use interpret()');
+    return elementwise(f)(ins, attrs, s, d);
   }],
   ['matmul', matmul],
   ['sum', reduce('sum')], ['mean', reduce('mean')], ['max', reduce('max')], ['min', reduce('min')],

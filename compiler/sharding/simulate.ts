@@ -1,5 +1,5 @@
 import { dimValue } from '../dims.js';
-import { GRAD_REFERENCE } from '../reference/grad-ops.js';
+import { extraReference } from '../reference/grad-ops.js';
 import { dropoutTraining, REFERENCE } from '../reference/ops.js';
 import { numelOf, strides, type RefTensor } from '../reference/tensor.js';
 import type { Layout } from '../types.js';
@@ -79,7 +79,7 @@ export function simulate(
         break;
       }
       default: {
-        const f = REFERENCE.get(node.op) ?? GRAD_REFERENCE.get(node.op);
+        const f = REFERENCE.get(node.op) ?? extraReference(node.op);
         if (!f) throw new Error(`no reference implementation for '${node.op}'`);
         for (let d = 0; d < n; d++) {
           const ins = node.inputs.map((i) => envs[d]!.get(i)!);

@@ -14,6 +14,8 @@ export interface TrainSettings {
   readonly warmup?: number;
   readonly gradClip?: number;
   readonly zero?: number;
+  /** Mixed precision: bf16 or f16 compute with f32 master weights (f16 with dynamic loss scaling). */
+  readonly precision?: 'f32' | 'bf16' | 'f16';
 }
 
 export interface OptimizerSpec {
@@ -74,7 +76,15 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     }
     // Unknown optimizers are reported by bind (MDC0502).
   }
+  let precision: TrainSettings['precision'];
+  const pe = entry('precision');
+  if (pe) {
+    const v = pe.value.kind === 'str' ? pe.value.value : pe.value.kind === 'name' ? pe.value.name : undefined;
+    if (v === 'f32' || v === 'bf16' || v === 'f16') precision = v;
+    else ds.push(diag(env.file, pe.value.span, 'MDC0503', 'precision', '"f32", "bf16" or "f16"'));
+  }
   const settings: TrainSettings = {
+    ...(precision ? { precision } : {}),
     loss: loss ?? { kind: 'output', output: '' },
     optimizer,
     ...opt('steps', num('steps', true)), ...opt('batch', num('batch', true)), ...opt('seq', num('seq', true)),

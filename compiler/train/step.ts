@@ -4,6 +4,7 @@ import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { axisSize, type Mesh } from '../sharding/mesh.js';
 import { printType, type Layout, type TType } from '../types.js';
+import { lowPrecision } from './precision.js';
 import type { OptimizerSpec, TrainSettings } from './settings.js';
 
 /**
@@ -43,9 +44,14 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
   const dp = sharded ? dataParallelAxes(forward) : [];
   const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
-  const loss = lossGraph(forward, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
+  const precision = settings.precision ?? 'f32';
+  const fwd = precision === 'f32' ? forward : lowPrecision(forward, precision);
+  const loss = lossGraph(fwd, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
   if (!loss.graph) return { diagnostics: loss.diagnostics };
-  const d = differentiateInto(loss.graph);
+  // Mixed precision: the loss is multiplied by `loss_scale` before the backward pass and
+  // the gradients by `inv_loss_scale` after it; a step whose gradients overflowed changes nothing.
+  const scaled = precision === 'f32' ? loss.graph : scaleLoss(loss.graph);
+  const d = differentiateInto(scaled);
   const b = d.builder;
   const node = loss.graph.nodes[loss.graph.nodes.length - 1]!;
   const c = new Ctx(b, node);
@@ -57,7 +63,9 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
 
   // Global gradient norm: sqrt of the sum of every gradient's squares.
   let total: Value | undefined;
-  for (const { grad } of d.grads) {
+  const invScale = precision === 'f32' ? undefined : b.addValue({ type: f32(), kind: 'input', name: 'inv_loss_scale' });
+  const unscaled = d.grads.map((x) => ({ ...x, grad: invScale ? c.bin('mul', x.grad, invScale) : x.grad }));
+  for (const { grad } of unscaled) {
     const n = grad.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
     const sq = c.bin('mul', grad, grad);
     const flat = c.op('reshape', [sq], f32([n]), { shape: [dimConst(n)] });
@@ -65,24 +73,27 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
     total = total ? c.bin('add', total, s) : s;
   }
   const norm = c.op('sqrt', [total ?? c.scalar(0, 'f32')], f32());
+  const ok = invScale ? c.op('all_finite', [norm], f32()) : undefined;
   let scale: Value | undefined;
   if (settings.gradClip !== undefined && settings.gradClip > 0) {
     scale = c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(settings.gradClip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32'))));
   }
 
-  const outs: Value[] = [d.loss, norm];
+  const outs: Value[] = [invScale ? c.bin('mul', d.loss, invScale) : d.loss, norm];
   const names = ['loss', 'grad_norm'];
   const updates: { output: string; param: string }[] = [];
   const stateType = (p: Value): TType => (zero >= 1 ? { dtype: p.type.dtype, dims: p.type.dims, ...layoutPart(withDp(p.type)) } : p.type);
   const state = (prefix: string, p: Value) => b.addValue({ type: stateType(p), kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
-  const emit = (name: string, v: Value, like: TType) => {
+  const emit = (name: string, v0: Value, like: TType, old: Value) => {
+    // After an overflow (non-finite gradients) the step keeps every old value.
+    const v = ok ? c.op('where', [ok, v0, old], v0.type) : v0;
     outs.push(v);
     names.push(`new.${name}`);
     updates.push({ output: `new.${name}`, param: name });
     if (sharded && like.layout) b.constraints.set(v.id, { value: v.id, layout: like.layout, span: node.span });
   };
 
-  for (const { name, param, grad } of d.grads) {
+  for (const { name, param, grad } of unscaled) {
     const g = scale ? c.bin('mul', grad, scale) : grad;
     const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
     if (opt.kind === 'adamw') {
@@ -93,16 +104,16 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
       const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
       let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
       if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type);
-      emit(`opt.m.${name}`, m2, m.type);
-      emit(`opt.v.${name}`, v2, v.type);
+      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, param);
+      emit(`opt.m.${name}`, m2, m.type, m);
+      emit(`opt.v.${name}`, v2, v.type, v);
     } else {
       const m = state('opt.m.', param);
       const m2 = c.bin('add', c.bin('mul', m, c.scalar(opt.momentum, 'f32')), g);
       let step = m2;
       if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type);
-      emit(`opt.m.${name}`, m2, m.type);
+      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, param);
+      emit(`opt.m.${name}`, m2, m.type, m);
     }
   }
   return { result: { graph: b.finish(forward.name, outs, names), updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };
@@ -129,6 +140,16 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
 }
 
 export type { OptimizerSpec };
+
+/** The loss times an input `loss_scale`, as the graph's only output. */
+function scaleLoss(g: Graph): Graph {
+  const { builder: b, map } = extendGraph(g);
+  const s = b.addValue({ type: { dtype: 'f32', dims: [] }, kind: 'input', name: 'loss_scale' });
+  const loss = map.get(g.outputs[0]!)!;
+  const node = g.nodes[g.values[g.outputs[0]!]!.producer!]!;
+  const [out] = b.addNode('mul', [loss, s], [loss.type], {}, node.span, node.scope);
+  return b.finish(g.name, [out!], ['loss']);
+}
 
 const layoutPart = (l: Layout | undefined) => (l ? { layout: l } : {});
 

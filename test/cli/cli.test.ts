@@ -150,3 +150,27 @@ describe('mdc CLI', () => {
     expect(usage.status).toBe(2);
   });
 });
+
+describe('mdc compile --no-fuse', () => {
+  it('fuses by default and keeps one kernel per op with --no-fuse, each byte-identical run to run', async () => {
+    const dir = tmp();
+    const compile = async (out: string, ...flags: string[]) => {
+      const r = await mdc('compile', 'samples/gpt2.model', '--preset', 'tiny', '-o', join(dir, out), '--json', ...flags);
+      expect(r.code, r.err).toBe(0);
+      const plan = readFileSync(join(dir, out, 'GPT2.plan.json'), 'utf8');
+      return { summary: JSON.parse(r.out) as { kernels: number; steps: number }, plan, kernels: readdirSync(join(dir, out, 'kernels')) };
+    };
+    const fused = await compile('fused');
+    const unfused = await compile('unfused', '--no-fuse');
+    expect(fused.summary.steps).toBeLessThan(unfused.summary.steps);
+    expect(fused.kernels.some((k) => k.endsWith('_matmul_tiled_add_gelu.wgsl'))).toBe(true);
+    expect(unfused.kernels.some((k) => k.includes('add_gelu'))).toBe(false);
+    expect(unfused.plan).not.toContain('"op": "fused"');
+    expect((await compile('fused2')).plan).toBe(fused.plan);
+    expect((await compile('unfused2', '--no-fuse')).plan).toBe(unfused.plan);
+  });
+
+  it('both commands document the flag', async () => {
+    for (const cmd of ['compile', 'run']) expect((await mdc(cmd, '--help')).out).toContain('--no-fuse');
+  });
+});

@@ -32,6 +32,15 @@ const GOLDENS: Golden[] = [
   { name: 'layer_norm_rows', source: 'model T(x: f32[8, 768], w: f32[768], b: f32[768]) -> f32[8, 768] {\n  return layer_norm(x, w, b)\n}\n' },
   { name: 'rms_norm_rows_subgroup', source: 'model T(x: f32[8, 4096], w: f32[4096]) -> f32[8, 4096] {\n  return rms_norm(x, w)\n}\n', target: SG },
   { name: 'sum_rows_i32', source: 'model T(x: i32[3, 33]) -> i32[3] {\n  return sum(x)\n}\n' },
+  // Fused kernels (compiler/fusion): element-wise bodies four or one element at a time, and
+  // each matmul family with an epilogue (bias, activation, residual; broadcast batch dims).
+  { name: 'fused_elementwise_vec4', source: 'model T(x: f32[8, 768], b: f32[768], s: f32[8, 1]) -> f32[8, 768] {\n  return gelu(x * 2.0 + b) * s\n}\n' },
+  { name: 'fused_elementwise_scalar', source: 'model T(x: f32[3, 5], y: f32[5], c: f32[3, 1]) -> (f32[3, 5], f32[3, 5]) {\n  let t = tanh(x - y)\n  return where(c, t ** 3.0, sigmoid(t)), t\n}\n' },
+  { name: 'matmul_tiled_epilogue', source: `model T(x: f32[128, 64], w: f32[64, 96], b: f32[96], r: f32[128, 96]) -> f32[128, 96] {\n  return gelu(x @ w + b, approximate = "tanh") + r\n}\n` },
+  { name: 'matmul_tiled_batched_epilogue', source: 'model T(a: f32[2, 1, 17, 24], b: f32[4, 24, 12], c: f32[4, 1, 12]) -> f32[2, 4, 17, 12] {\n  return silu(a @ b) * c\n}\n' },
+  { name: 'matmul_gemv_epilogue', source: 'model T(x: f32[1, 768], w: f32[768, 3072], b: f32[3072]) -> f32[1, 3072] {\n  return relu(x @ w + b)\n}\n' },
+  { name: 'matmul_plain_epilogue', source: 'model T(x: f32[5, 7], w: f32[7, 3], b: f32[3]) -> f32[5, 3] {\n  return x @ w + b\n}\n', target: { matmul: { kind: 'plain' } } },
+  { name: 'matmul_subgroup_epilogue', source: 'model T(x: f32[128, 768], w: f32[768, 3072], b: f32[3072]) -> f32[128, 3072] {\n  return fast_gelu(x @ w + b)\n}\n', target: SG },
 ];
 
 const kernelsOf = (g: Golden) => buildPlan(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels;

@@ -119,6 +119,8 @@ export interface RunOptions extends FrontendOptions {
   readonly params?: (name: string, count: number, init: PlanInit) => Float32Array | undefined;
   /** The codegen target (subgroups, forced or tuned tile configurations); default: the portable one. */
   readonly target?: KernelTarget;
+  /** Fuse before code generation (buildPlan's default, true); false: one kernel per op. */
+  readonly fuse?: boolean;
 }
 
 export interface BothResult {
@@ -146,19 +148,19 @@ export function compileOrThrow(source: string, opts: FrontendOptions = {}): Grap
 }
 
 /**
- * lower → buildPlan → PlanRunner on the shared device, and the CPU oracle on the same
- * inputs, with parameters from `initValues(init, count, plan.seed, name)`: exactly the
- * values the runner uploads.
+ * lower → buildPlan (fused unless `fuse: false`) → PlanRunner on the shared device, and
+ * the CPU oracle on the same (unfused) graph and inputs, with parameters from
+ * `initValues(init, count, plan.seed, name)`: exactly the values the runner uploads.
  */
 export async function runBoth(source: string, opts: RunOptions = {}): Promise<BothResult> {
-  const { seed, inputSeed, inputs, params, target, ...frontend } = opts;
-  return runGraphBoth(compileOrThrow(source, frontend), { seed, inputSeed, inputs, params, target });
+  const { seed, inputSeed, inputs, params, target, fuse, ...frontend } = opts;
+  return runGraphBoth(compileOrThrow(source, frontend), { seed, inputSeed, inputs, params, target, fuse });
 }
 
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
-export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target'> = {}): Promise<BothResult> {
+export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {}): Promise<BothResult> {
   const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
-  const plan = buildPlan(graph, { seed, ...(opts.target ? { target: opts.target } : {}) });
+  const plan = buildPlan(graph, { seed, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) {
     const type = plan.buffers[io.buffer]!.type;

@@ -1,9 +1,10 @@
-import { Block, bufferRef } from '../../kir/build.js';
+import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import {
   builtin, f, fma, min, ref, select, splat, subgroupBroadcast, u, vec, arrayOf,
   type BufferDecl, type ConstDecl, type Expr, type Kernel, type Scalar, type VecType,
 } from '../../kir/ir.js';
 import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
+import { storeProduct, type EpilogueOf } from './epilogue.js';
 import { batchCount, batchOffsets, type MatmulIO, type MatmulShape } from './shape.js';
 
 type Width = 1 | 4;
@@ -12,24 +13,29 @@ const zeroOf = (w: Width) => (w === 4 ? splat(vec(4, 'f32'), f(0)) : f(0));
 /** `a * b + c` with the scalar `a` widened to b's width. */
 const madd = (a: Expr, b: Expr, c: Expr) => fma(typeof b.type === 'object' ? splat(b.type as VecType, a) : a, b, c);
 
-/** The frame every matmul kernel shares: its three buffers (viewed `aw` and `w` wide) and its size constants. */
-function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width) {
+/**
+ * The frame every matmul kernel shares: a and b (viewed `aw` and `w` wide), the
+ * epilogue's buffers (the plain store: out), the size constants, and `store`, which
+ * writes one accumulated block through the epilogue.
+ */
+function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width, epilogueOf: EpilogueOf | undefined) {
   const buf = (name: string, access: 'read' | 'read_write', width: Width, value: number): BufferDecl =>
     ({ name, access, elem: elemOf(width), storage: 'f32', value });
   const a = buf('a', 'read', aw, io.a);
   const b = buf('b', 'read', w, io.b);
-  const out = buf('out', 'read_write', w, io.out);
+  const epilogue = (epilogueOf ?? storeProduct(io.out))(w);
   const consts: ConstDecl[] = [{ name: 'M', value: u(s.M) }, { name: 'N', value: u(s.N) }, { name: 'K', value: u(s.K) }];
   if (w === 4) consts.push({ name: 'N4', value: u(s.N / 4) });
   return {
-    buffers: [a, b, out], consts, A: bufferRef(a), B: bufferRef(b), OUT: bufferRef(out),
+    buffers: [a, b, ...epilogue.buffers], consts, A: bufferRef(a), B: bufferRef(b), epilogue, store: epilogue.store,
     M: ref('M', 'u32'), N: ref('N', 'u32'), K: ref('K', 'u32'),
     /** N in column groups of w. */
     NW: w === 4 ? ref('N4', 'u32') : ref('N', 'u32'),
   };
 }
 
-const shapeDoc = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ [${[...s.bBatch, s.K, s.N].join(', ')}] → [${[...s.batch, s.M, s.N].join(', ')}]`;
+const shapeDoc = (s: MatmulShape, e: { doc: readonly string[] }) => [shapeDocOf(s), ...e.doc];
+const shapeDocOf = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ [${[...s.bBatch, s.K, s.N].join(', ')}] → [${[...s.batch, s.M, s.N].join(', ')}]`;
 
 /** The output block of this workgroup, from its id in the configured raster order over mBlocks × nBlocks blocks. */
 function blockOf(b: Block, raster: Raster, mBlocks: number, nBlocks: number) {
@@ -44,36 +50,31 @@ function blockOf(b: Block, raster: Raster, mBlocks: number, nBlocks: number) {
 }
 
 /** Plain: one invocation per output element; the grid folds into 2-D past 65535 workgroups. */
-export function plainKernel(s: MatmulShape, io: MatmulIO): Kernel {
-  const fr = frame(s, io, 1, 1);
-  const total = batchCount(s) * s.M * s.N;
+export function plainKernel(s: MatmulShape, io: MatmulIO, epilogue?: EpilogueOf): Kernel {
+  const fr = frame(s, io, 1, 1, epilogue);
   const WG = 64;
-  const groups = Math.max(1, Math.ceil(total / WG));
-  const x = Math.min(groups, 65535);
-  const y = Math.ceil(groups / x);
-  const gid = builtin('global_invocation_id');
   const body = new Block();
-  const idx = body.let('i', y > 1 ? gid.x.add(gid.y.mul(x * WG)) : gid.x);
-  body.if(idx.ge(total), (b) => b.return());
+  const { index: idx, dispatch } = flatGrid(body, 'i', batchCount(s) * s.M * s.N, WG);
   const col = body.let('col', idx.mod(fr.N));
   const row = body.let('row', idx.div(fr.N).mod(fr.M));
-  const off = batchOffsets(body, batchCount(s) > 1 ? body.let('bz', idx.div(s.M * s.N)) : u(0), s);
+  const bz = batchCount(s) > 1 ? body.let('bz', idx.div(s.M * s.N)) : u(0);
+  const off = batchOffsets(body, bz, s);
   const acc = body.var('acc', 'f32', f(0));
   body.for('k', 0, fr.K, (k, b) => {
     b.set(acc, fr.A.at(off.a.add(row.mul(fr.K)).add(k)).mul(fr.B.at(off.b.add(k.mul(fr.N)).add(col))), '+');
   });
-  body.set(fr.OUT.at(idx), acc);
+  fr.store(body, { acc, index: idx, bz, row, col });
   return {
-    name: 'matmul', doc: [shapeDoc(s), configName({ kind: 'plain' })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
-    workgroupSize: [WG, 1, 1], dispatch: [x, y, 1], body: body.stmts,
+    name: `matmul${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'plain' })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
+    workgroupSize: [WG, 1, 1], dispatch, body: body.stmts,
   };
 }
 
 /** M = 1: each invocation owns one column group and walks all of K, reading a four at a time when K allows. */
-export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number): Kernel {
+export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number, epilogue?: EpilogueOf): Kernel {
   const w = colWidth(s) as Width;
   const aw: Width = s.K % 4 === 0 ? 4 : 1;
-  const fr = frame(s, io, aw, w);
+  const fr = frame(s, io, aw, w, epilogue);
   const wid = builtin('workgroup_id');
   const body = new Block();
   const cg = body.let('cg', wid.x.mul(wg).add(builtin('local_invocation_id').x));
@@ -91,9 +92,9 @@ export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number): Kernel {
   } else {
     body.for('k', 0, fr.K, (k, b) => b.set(acc, madd(fr.A.at(off.a.add(k)), brow(k), acc)));
   }
-  body.set(fr.OUT.at(bz.mul(fr.NW).add(cg)), acc);
+  fr.store(body, { acc, index: bz.mul(fr.NW).add(cg), bz, row: u(0), col: cg });
   return {
-    name: 'matmul_gemv', doc: [shapeDoc(s), configName({ kind: 'gemv', wg })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
+    name: `matmul_gemv${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'gemv', wg })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
     workgroupSize: [wg, 1, 1], dispatch: gridOf({ kind: 'gemv', wg }, s), body: body.stmts,
   };
 }
@@ -104,10 +105,10 @@ export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number): Kernel {
  * invocation accumulates its tm rows × tn columns in registers. Its columns are
  * strided by wgx so that neighbouring invocations touch neighbouring memory.
  */
-export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'tiled' }>): Kernel {
+export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'tiled' }>, epilogue?: EpilogueOf): Kernel {
   const w = colWidth(s) as Width;
   const aw: Width = s.K % 4 === 0 && c.tk % 4 === 0 ? 4 : 1;
-  const fr = frame(s, io, aw, w);
+  const fr = frame(s, io, aw, w, epilogue);
   const { tm, tk, wgx, wgy } = c;
   const tnw = c.tn / w;
   const BM = wgy * tm;
@@ -180,13 +181,13 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
       const row = rt.add(r);
       const col = ct.add(j * wgx);
       const ok = and([s.M % BM !== 0 && row.lt(fr.M), NW % BNW !== 0 && col.lt(fr.NW)]);
-      const store = (b: Block) => b.set(fr.OUT.at(ob.add(row.mul(fr.NW)).add(col)), acc[r]![j]!);
+      const store = (b: Block) => fr.store(b, { acc: acc[r]![j]!, index: ob.add(row.mul(fr.NW)).add(col), bz, row, col });
       if (ok) body.if(ok, store);
       else store(body);
     }
   }
   return {
-    name: 'matmul_tiled', doc: [shapeDoc(s), configName(c)], enables: [], consts: fr.consts, buffers: fr.buffers,
+    name: `matmul_tiled${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName(c)], enables: [], consts: fr.consts, buffers: fr.buffers,
     shared: [{ name: 'As', type: arrayOf('f32', tk * BM) }, { name: 'Bs', type: arrayOf(elemOf(w), tk * BNW) }],
     workgroupSize: [wgx, wgy, 1], dispatch: gridOf(c, s), body: body.stmts,
   };
@@ -200,9 +201,9 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
  * past the edge are clamped on load and not stored; a K tail shorter than `lanes` is
  * unrolled separately so no padded product is ever added.
  */
-export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'subgroup' }>, lanes: number): Kernel {
+export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfig, { kind: 'subgroup' }>, lanes: number, epilogue?: EpilogueOf): Kernel {
   const w = colWidth(s) as Width;
-  const fr = frame(s, io, 1, w);
+  const fr = frame(s, io, 1, w, epilogue);
   const NW = s.N / w;
   const { tm, tn } = c;
   const lane = builtin('subgroup_invocation_id');
@@ -240,13 +241,13 @@ export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulCo
       const row = r0.add(r);
       const col = cb.add(j * lanes);
       const ok = [!rowsExact && row.lt(fr.M), !colsExact && col.lt(fr.NW)].filter((x): x is Expr => x !== false);
-      const store = (b: Block) => b.set(fr.OUT.at(ob.add(row.mul(fr.NW)).add(col)), acc[r]![j]!);
+      const store = (b: Block) => fr.store(b, { acc: acc[r]![j]!, index: ob.add(row.mul(fr.NW)).add(col), bz, row, col });
       if (ok.length) body.if(ok.length === 2 ? ok[0]!.and(ok[1]!) : ok[0]!, store);
       else store(body);
     }
   }
   return {
-    name: 'matmul_subgroup', doc: [shapeDoc(s), `${configName(c)}, ${lanes} lanes (needs a subgroup size of ${lanes})`], enables: ['subgroups'],
+    name: `matmul_subgroup${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), `${configName(c)}, ${lanes} lanes (needs a subgroup size of ${lanes})`], enables: ['subgroups'],
     consts: fr.consts, buffers: fr.buffers, shared: [], workgroupSize: [lanes, 1, 1], dispatch: gridOf(c, s, lanes), body: body.stmts,
   };
 }

@@ -1,12 +1,14 @@
-// mdc kernel: matmul
+// mdc kernel: matmul_add_relu
 // [2, 6] @ [6, 5] → [2, 5]
+// epilogue: add, relu
 // plain
 const M = 2u;
 const N = 5u;
 const K = 6u;
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> e0: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
@@ -19,5 +21,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var k = 0u; k < K; k += 1u) {
     acc += a[row * K + k] * b[k * N + col];
   }
-  out[i] = acc;
+  {
+    let ep_e0 = e0[col];
+    let ep_v1 = acc + ep_e0;
+    let ep_v2 = max(ep_v1, 0.0);
+    out[i] = ep_v2;
+  }
 }

@@ -1,0 +1,164 @@
+/**
+ * A fused body (compiler/ir.ts `FusedBody`) as kernel IR: one `let` per step, computed
+ * `w` elements at a time (w = 4: every value is a vec4 and every builtin works per
+ * component). The formulas are the unfused kernels' (codegen/kernels/elementwise.ts),
+ * written with selects instead of branches so they work on vectors: tanh through a
+ * clamped exp, erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
+ */
+import type { FusedBody, FusedStep, Value } from '../../../compiler/ir.js';
+import type { DType } from '../../../compiler/types.js';
+import { bufferRef, type Block } from '../../kir/build.js';
+import {
+  call, construct, exp, lit, max, min, neg, scalarOf, select, splat, u, vec, type BufferDecl, type Expr, type Scalar, type Type, type VecType,
+} from '../../kir/ir.js';
+import { shapeOf, sizeOf, storageOf, stridesOf } from '../kernel.js';
+
+export type Width = 1 | 4;
+
+/** How a dtype is stored on the device (f16 and bf16 as f32, bool as i32). */
+export const storageScalar = (d: DType): 'f32' | 'i32' => (d === 'i32' || d === 'bool' ? 'i32' : 'f32');
+/** The kir type of `w` elements of scalar `s`. */
+export const wide = (s: Scalar, w: Width): Scalar | VecType => (w === 4 ? vec(4, s) : s);
+/** `x` as a constant of type `t` (splatted for a vector). */
+const constant = (x: number, t: Type): Expr => {
+  const s = lit(scalarOf(t), x);
+  return typeof t === 'object' ? splat(t as VecType, s) : s;
+};
+const fn = (name: string, a: Expr, ...rest: Expr[]) => call(name, a.type, a, ...rest);
+const widen = (e: Expr, to: Type) => (typeof to === 'object' && typeof e.type !== 'object' ? splat(to as VecType, e) : e);
+
+/**
+ * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
+ * viewed four-wide when it varies along the last dim (w = 4), else one-wide and splatted.
+ */
+export interface BroadcastInput {
+  readonly decl: BufferDecl;
+  /**
+   * Its index for the element whose coordinates `coord(d)` gives (the last one in units
+   * of w), or `whole` when it has the domain's shape; it only asks for the dims it varies along.
+   */
+  offset(coord: (d: number) => Expr, whole: Expr): Expr;
+  /** Loads it into a let `name` of `b`, w wide. */
+  load(b: Block, name: string, index: Expr): Expr;
+}
+
+export function broadcastInput(name: string, v: Value, domain: readonly number[], w: Width): BroadcastInput {
+  const r = domain.length;
+  const shape = shapeOf(v);
+  const pad = [...new Array<number>(r - shape.length).fill(1), ...shape];
+  const one = sizeOf(shape) === 1;
+  const same = pad.every((d, i) => d === domain[i]);
+  const vec4 = w === 4 && !one && pad[r - 1] === domain[r - 1];
+  const strides = stridesOf(pad);
+  const s = storageScalar(v.type.dtype);
+  const decl: BufferDecl = { name, access: 'read', elem: wide(s, vec4 ? 4 : 1), storage: storageOf(v), value: v.id };
+  return {
+    decl,
+    offset: (coord, whole) => {
+      if (same) return whole;
+      let index = u(0);
+      if (one) return index;
+      for (let d = 0; d < r; d++) {
+        if (pad[d] === 1) continue;
+        index = index.add(d === r - 1 ? coord(d) : coord(d).mul(strides[d]! / (vec4 ? 4 : 1)));
+      }
+      return index;
+    },
+    load: (b, let_, index) => b.let(let_, widen(bufferRef(decl).at(index), wide(s, w))),
+  };
+}
+
+/**
+ * Emits the steps of `body` into `b`, `w` elements at a time. `operand(i)` is input i of
+ * the node at this element, already `w` wide; `first` is step 0's value when the caller
+ * computed it (a matmul's accumulator). `prefix` names the lets. Returns every step's value.
+ */
+export function emitBody(b: Block, body: FusedBody, w: Width, operand: (i: number) => Expr, prefix: string, first?: Expr): Expr[] {
+  const vals: Expr[] = [];
+  body.steps.forEach((s, k) => {
+    if (k === 0 && first) { vals.push(first); return; }
+    const args = s.args.map((a) => (a.k === 'input' ? operand(a.i) : a.k === 'step' ? vals[a.i]! : constant(a.value, wide(storageScalar(a.dtype), w))));
+    vals.push(b.let(`${prefix}${k}`, stepExpr(b, s, args, `${prefix}${k}_`, w)));
+  });
+  return vals;
+}
+
+function stepExpr(b: Block, s: FusedStep, args: readonly Expr[], tmp: string, w: Width): Expr {
+  const t = wide(storageScalar(s.dtype), w);
+  const c = (x: number) => constant(x, t);
+  const [a, y] = args as [Expr, Expr];
+  const int = storageScalar(s.dtype) === 'i32';
+  switch (s.op) {
+    case 'expand': case 'dropout': return a;
+    case 'neg': return neg(a);
+    case 'abs': return fn('abs', a);
+    case 'relu': return max(a, c(0));
+    case 'exp': return exp(a);
+    case 'log': return fn('log', a);
+    case 'sqrt': return fn('sqrt', a);
+    case 'rsqrt': return fn('inverseSqrt', a);
+    case 'tanh': return tanh(b, a, tmp);
+    case 'sigmoid': return c(1).div(exp(neg(a)).add(1));
+    case 'silu': return a.div(exp(neg(a)).add(1));
+    case 'fast_gelu': return geluTanh(b, a, tmp);
+    case 'gelu': return s.attrs['approximate'] === 'tanh' ? geluTanh(b, a, tmp) : a.mul(0.5).mul(erf(b, a.mul(0.7071067812), tmp).add(1));
+    case 'add': return a.add(y);
+    case 'sub': return a.sub(y);
+    case 'mul': return a.mul(y);
+    case 'div': return int ? select(a.div(y), c(0), y.eq(c(0))) : a.div(y);
+    case 'maximum': return max(a, y);
+    case 'minimum': return min(a, y);
+    case 'pow': {
+      if (!int) return pow(b, a, y, tmp);
+      const ft = wide('f32', w);
+      return construct(t, fn('round', pow(b, construct(ft, a), construct(ft, y), tmp)));
+    }
+    case 'where': return select(args[2]!, y, a.ne(constant(0, a.type)));
+    case 'cast': {
+      if (s.dtype === 'bool') return select(c(0), c(1), a.ne(constant(0, a.type)));
+      const from = scalarOf(a.type);
+      if (int && from === 'f32') return construct(t, fn('trunc', a));
+      if (!int && from === 'i32') return construct(t, a);
+      return a;
+    }
+    default: throw new Error(`fused kernel: no element-wise formula for '${s.op}'`);
+  }
+}
+
+/** tanh through exp with the argument clamped, so large |x| gives ±1, not NaN. */
+function tanh(b: Block, x: Expr, tmp: string): Expr {
+  const e = b.let(`${tmp}e`, exp(fn('clamp', x, constant(-15, x.type), constant(15, x.type)).mul(2)));
+  return e.sub(1).div(e.add(1));
+}
+
+/** GPT-2's GELU: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+function geluTanh(b: Block, x: Expr, tmp: string): Expr {
+  return x.mul(0.5).mul(tanh(b, x.add(x.mul(x).mul(x).mul(0.044715)).mul(0.7978845608), tmp).add(1));
+}
+
+/** erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): WGSL has no erf builtin. */
+function erf(b: Block, arg: Expr, tmp: string): Expr {
+  const x = b.let(`${tmp}x`, arg);
+  const ax = b.let(`${tmp}a`, fn('abs', x));
+  const t = b.let(`${tmp}t`, constant(1, x.type).div(ax.mul(0.3275911).add(1)));
+  const poly = t.mul(1.061405429).sub(1.453152027).mul(t).add(1.421413741).mul(t).sub(0.284496736).mul(t).add(0.254829592).mul(t);
+  return fn('sign', x).mul(constant(1, x.type).sub(poly.mul(exp(neg(ax.mul(ax))))));
+}
+
+/**
+ * a ** b with WGSL's pow (exp2(b·log2 a)) on |a|: an integral b keeps the sign rule
+ * (odd powers of negatives are negative), a negative a to a fractional b is NaN, and
+ * anything to the 0 is 1.
+ */
+function pow(b: Block, a: Expr, e: Expr, tmp: string): Expr {
+  const t = a.type;
+  const m = b.let(`${tmp}m`, fn('pow', fn('abs', a), e));
+  const half = fn('floor', e.mul(0.5));
+  const odd = half.mul(2).ne(e);
+  const fractional = fn('floor', e).ne(e);
+  // A NaN made at run time: a constant 0.0 / 0.0 is a shader-creation error.
+  const nan = a.sub(a).div(a.sub(a));
+  const negative = select(select(m, neg(m), odd), nan, fractional);
+  return select(select(m, negative, a.lt(constant(0, t))), constant(1, t), e.eq(constant(0, t)));
+}
+

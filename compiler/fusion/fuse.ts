@@ -1,0 +1,310 @@
+import { dimValue } from '../dims.js';
+import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type Node, type Value } from '../ir.js';
+import { OPS } from '../ops/registry.js';
+import { isFloat } from '../types.js';
+
+/**
+ * Operator fusion: groups of nodes become one `fused` node whose body (an expression DAG
+ * over its inputs, `FusedBody` in ir.ts) one kernel computes, so the tensors between
+ * them are never written to memory and read back.
+ *
+ * Legality follows the op classes (TVM's): element-wise injective ops fuse with each
+ * other along producer → consumer edges, broadcasting included (an operand is read at
+ * its broadcast index, so a smaller intermediate is recomputed per element of the
+ * domain); an out-fusable op (matmul, batched or not) takes an element-wise epilogue
+ * (bias, activation, residual add) but never a prologue. Reductions, norms, softmax and
+ * attention are already one kernel each (codegen/kernels/rows.ts, nn.ts) and stay as
+ * they are, as do index-remapping ops (transpose, slice, concat) and everything opaque.
+ *
+ * Groups are grown greedily, edge by edge, largest saving first: an edge saves the
+ * bytes of one read of the intermediate, and of its write too when nothing outside the
+ * group needs it. A merge is refused when it would
+ * - put two matmuls in one group, or a matmul's operand inside its own group;
+ * - leave a domain some member does not broadcast into, or a value needed outside the
+ *   group (which is then written, a group output) of another shape than the domain;
+ * - bind more than MAX_STORAGE_BUFFERS storage buffers (inputs + outputs; scalar
+ *   constants are inlined and need none);
+ * - make the graph of groups cyclic (a path that leaves the group and comes back).
+ * Fused kernels use no workgroup memory beyond the matmul tiles and at most 256
+ * invocations per workgroup, so the buffer count is the only limit the choice must watch.
+ */
+
+/** Element-wise ops a fused body may contain: each output element depends only on the inputs' elements at its broadcast index. */
+export const FUSIBLE_ELEMENTWISE: ReadonlySet<string> = new Set([
+  'neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
+  'expand', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout',
+]);
+
+/** WebGPU's default maxStorageBuffersPerShaderStage: every kernel of a plan fits it. */
+export const MAX_STORAGE_BUFFERS = 8;
+
+export interface FuseOptions {
+  /** Storage buffers a fused kernel may bind (default MAX_STORAGE_BUFFERS). */
+  readonly maxBuffers?: number;
+}
+
+export interface FusedGraph {
+  readonly graph: Graph;
+  /** The id each value of `graph` has in the unfused graph. */
+  readonly origin: readonly number[];
+}
+
+type Role = 'elementwise' | 'matmul';
+
+/** The fused graph (Graph → Graph); the unfused graph itself when nothing fuses or a shape is symbolic. */
+export function fuse(g: Graph, opts: FuseOptions = {}): Graph {
+  return fuseWithOrigin(g, opts).graph;
+}
+
+/** `fuse`, also saying where each value of the result came from (for maps keyed by the unfused graph's value ids). */
+export function fuseWithOrigin(g: Graph, opts: FuseOptions = {}): FusedGraph {
+  const identity = { graph: g, origin: g.values.map((v) => v.id) };
+  const shapes = g.values.map((v) => v.type.dims.map((d) => dimValue(d)));
+  if (shapes.some((s) => s.some((d) => d === undefined))) return identity;
+  const consumers = new Map<number, number[]>();
+  for (const n of g.nodes) for (const v of new Set(n.inputs)) (consumers.get(v) ?? consumers.set(v, []).get(v)!).push(n.id);
+  const users = (v: number) => consumers.get(v) ?? [];
+  const groups = chooseGroups(g, shapes as number[][], users, opts.maxBuffers ?? MAX_STORAGE_BUFFERS);
+  if (groups.every((m) => m.length === 1)) return identity;
+  return rebuild(g, groups, users);
+}
+
+// ------------------------------------------------------------------ choosing the groups
+
+function roleOf(n: Node, g: Graph): Role | undefined {
+  const float = (id: number) => isFloat(g.values[id]!.type.dtype);
+  if (n.op === 'matmul') return [...n.inputs, ...n.outputs].every(float) ? 'matmul' : undefined;
+  if (!FUSIBLE_ELEMENTWISE.has(n.op) || OPS.get(n.op)?.cls !== 'injective' || n.outputs.length !== 1) return undefined;
+  // Training dropout draws its mask by the element's index in its own output, not the group's.
+  if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) return undefined;
+  return 'elementwise';
+}
+
+/**
+ * The values a group writes: graph outputs and values a node outside it reads, in node
+ * order. A group nothing reads (dead code) still writes its last value, so that its
+ * kernel does something observable.
+ */
+function writtenBy(g: Graph, list: readonly number[], users: (v: number) => readonly number[]): number[] {
+  const set = new Set(list);
+  const outputs = new Set(g.outputs);
+  const all = list.map((m) => g.nodes[m]!.outputs[0]!);
+  const needed = all.filter((v) => outputs.has(v) || users(v).some((c) => !set.has(c)));
+  return needed.length ? needed : [all[all.length - 1]!];
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+/** Whether `s` broadcasts into `d` by NumPy rules without changing d. */
+const broadcastsInto = (s: readonly number[], d: readonly number[]) =>
+  s.length <= d.length && s.every((x, i) => x === 1 || x === d[d.length - s.length + i]);
+
+/** The node groups, each sorted by node id, in the order of their first node. */
+function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) => readonly number[], maxBuffers: number): number[][] {
+  const roles = g.nodes.map((n) => roleOf(n, g));
+  const outputs = new Set(g.outputs);
+  const isConst = (v: number) => g.values[v]!.kind === 'const';
+
+  const group = g.nodes.map((n) => n.id);
+  const members = new Map<number, number[]>(g.nodes.map((n) => [n.id, [n.id]]));
+
+  const legal = (list: readonly number[]): boolean => {
+    const set = new Set(list);
+    const matmuls = list.filter((m) => roles[m] === 'matmul');
+    if (matmuls.length > 1) return false;
+    const mm = matmuls.length ? g.nodes[matmuls[0]!]! : undefined;
+    const outOf = (m: number) => g.nodes[m]!.outputs[0]!;
+    let domain: readonly number[];
+    if (mm) {
+      if (mm.inputs.some((v) => g.values[v]!.producer !== undefined && set.has(g.values[v]!.producer!))) return false;
+      if (list.some((m) => !isFloat(g.values[outOf(m)]!.type.dtype))) return false;
+      domain = shapes[outOf(mm.id)]!;
+    } else {
+      domain = list.map((m) => shapes[outOf(m)]!).reduce((a, b) => (numel(b) > numel(a) ? b : a));
+    }
+    if (!list.every((m) => broadcastsInto(shapes[outOf(m)]!, domain))) return false;
+    const outs = writtenBy(g, list, users);
+    if (!outs.every((v) => sameShape(shapes[v]!, domain))) return false;
+    const leaves = new Set<number>();
+    for (const m of list) {
+      if (m === mm?.id) continue;
+      for (const v of g.nodes[m]!.inputs) {
+        const p = g.values[v]!.producer;
+        if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(v);
+      }
+    }
+    return (mm ? 2 : 0) + leaves.size + outs.length <= maxBuffers;
+  };
+
+  /** Whether some path leaves `set` and comes back into it, once groups are single nodes. */
+  const cyclic = (set: ReadonlySet<number>): boolean => {
+    const seen = new Set<number>();
+    const work: number[] = [];
+    for (const m of set) for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (!set.has(c)) work.push(c);
+    while (work.length) {
+      const n = work.pop()!;
+      if (set.has(n)) return true;
+      if (seen.has(n)) continue;
+      for (const x of members.get(group[n]!)!) {
+        seen.add(x);
+        for (const v of g.nodes[x]!.outputs) for (const c of users(v)) if (!seen.has(c)) work.push(c);
+      }
+    }
+    return false;
+  };
+
+  interface Edge { readonly from: number; readonly to: number; readonly saved: number }
+  const edges: Edge[] = [];
+  for (const c of g.nodes) {
+    if (roles[c.id] !== 'elementwise') continue;
+    for (const v of new Set(c.inputs)) {
+      const p = g.values[v]!.producer;
+      if (p === undefined || !roles[p]) continue;
+      const bytes = 4 * numel(shapes[v]!);
+      edges.push({ from: p, to: c.id, saved: users(v).length === 1 && !outputs.has(v) ? 2 * bytes : bytes });
+    }
+  }
+  edges.sort((a, b) => b.saved - a.saved || a.from - b.from || a.to - b.to);
+  for (const e of edges) {
+    const x = group[e.from]!;
+    const y = group[e.to]!;
+    if (x === y) continue;
+    const list = [...members.get(x)!, ...members.get(y)!].sort((a, b) => a - b);
+    if (!legal(list) || cyclic(new Set(list))) continue;
+    const [keep, drop] = x < y ? [x, y] : [y, x];
+    for (const m of members.get(drop)!) group[m] = keep;
+    members.set(keep, list);
+    members.delete(drop);
+  }
+  return [...members.values()].sort((a, b) => a[0]! - b[0]!);
+}
+
+// ------------------------------------------------------------------ the fused graph
+
+/** The graph with each group of several nodes replaced by one `fused` node, in a topological order of the groups. */
+function rebuild(g: Graph, groups: readonly number[][], users: (v: number) => readonly number[]): FusedGraph {
+  const unitOf = new Int32Array(g.nodes.length);
+  groups.forEach((list, u) => list.forEach((m) => (unitOf[m] = u)));
+  const order = topologicalUnits(g, groups, unitOf);
+
+  const builder = new GraphBuilder();
+  const origin: number[] = [];
+  const map = new Map<number, Value>();
+  const add = (old: Value) => {
+    const { id: _id, ...rest } = old;
+    map.set(old.id, builder.addValue(rest));
+    origin.push(old.id);
+  };
+  for (const v of g.values) if (v.kind !== 'op') add(v);
+  const typeOf = (v: number) => g.values[v]!.type;
+  for (const u of order) {
+    const list = groups[u]!;
+    if (list.length === 1) {
+      const n = g.nodes[list[0]!]!;
+      const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map(typeOf), n.attrs, n.span, n.scope, n.body);
+      n.outputs.forEach((o, i) => { map.set(o, outs[i]!); origin.push(o); });
+      continue;
+    }
+    const outs = writtenBy(g, list, users);
+    const { inputs, body } = bodyOf(g, list, outs);
+    const last = g.nodes[list[list.length - 1]!]!;
+    const made = builder.addNode('fused', inputs.map((i) => map.get(i)!), outs.map(typeOf), {}, last.span, last.scope, body);
+    outs.forEach((o, i) => { map.set(o, made[i]!); origin.push(o); });
+  }
+  for (const c of g.constraints) {
+    const v = map.get(c.value);
+    if (v) builder.constraints.set(v.id, { ...c, value: v.id });
+  }
+  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
+}
+
+/** The body of a group writing `outs`: steps in node order (a matmul first), and its inputs (a matmul's two operands first). */
+function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { inputs: number[]; body: FusedBody } {
+  const mm = list.find((m) => g.nodes[m]!.op === 'matmul');
+  const ordered = mm === undefined ? list : [mm, ...list.filter((m) => m !== mm)];
+  const inputs: number[] = mm === undefined ? [] : [...g.nodes[mm]!.inputs];
+  const leafIndex = new Map<number, number>();
+  const stepOf = new Map<number, number>();
+  const steps: FusedStep[] = ordered.map((m, s) => {
+    const n = g.nodes[m]!;
+    const args = n.op === 'matmul'
+      ? [{ k: 'input', i: 0 } as const, { k: 'input', i: 1 } as const]
+      : n.inputs.map((v): FusedRef => {
+        const step = stepOf.get(v);
+        if (step !== undefined) return { k: 'step', i: step };
+        const val = g.values[v]!;
+        if (val.kind === 'const') return { k: 'scalar', value: val.scalar!, dtype: val.type.dtype };
+        if (!leafIndex.has(v)) { leafIndex.set(v, inputs.length); inputs.push(v); }
+        return { k: 'input', i: leafIndex.get(v)! };
+      });
+    stepOf.set(n.outputs[0]!, s);
+    return { op: n.op, args, attrs: n.attrs, dtype: g.values[n.outputs[0]!]!.type.dtype };
+  });
+  return { inputs, body: { kind: mm === undefined ? 'elementwise' : 'matmul', steps, outputs: outs.map((v) => stepOf.get(v)!) } };
+}
+
+/**
+ * The groups in a topological order of the graph of groups: ready groups are taken in
+ * the order of their last node, so an unfused graph keeps its node order exactly.
+ */
+function topologicalUnits(g: Graph, groups: readonly number[][], unitOf: Int32Array): number[] {
+  const deps = groups.map(() => new Set<number>());
+  const next = groups.map(() => [] as number[]);
+  groups.forEach((list, u) => {
+    for (const m of list) {
+      for (const v of g.nodes[m]!.inputs) {
+        const p = g.values[v]!.producer;
+        if (p === undefined || unitOf[p] === u || deps[u]!.has(unitOf[p]!)) continue;
+        deps[u]!.add(unitOf[p]!);
+        next[unitOf[p]!]!.push(u);
+      }
+    }
+  });
+  const key = groups.map((list) => list[list.length - 1]!);
+  const waiting = deps.map((d) => d.size);
+  const ready = new MinHeap((a, b) => key[a]! - key[b]!);
+  groups.forEach((_, u) => { if (!waiting[u]) ready.push(u); });
+  const order: number[] = [];
+  while (ready.size) {
+    const u = ready.pop();
+    order.push(u);
+    for (const w of next[u]!) if (--waiting[w]! === 0) ready.push(w);
+  }
+  if (order.length !== groups.length) throw new Error('fusion: the groups form a cycle');
+  return order;
+}
+
+class MinHeap {
+  private readonly items: number[] = [];
+  constructor(private readonly less: (a: number, b: number) => number) {}
+  get size(): number { return this.items.length; }
+  push(x: number): void {
+    const a = this.items;
+    a.push(x);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (this.less(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l]!, a[m]!) < 0) m = l;
+        if (r < a.length && this.less(a[r]!, a[m]!) < 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,29 @@
+// mdc kernel: matmul_add
+// [5, 7] @ [7, 3] → [5, 3]
+// epilogue: add
+// plain
+const M = 5u;
+const N = 3u;
+const K = 7u;
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> e0: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= 15u) {
+    return;
+  }
+  let col = i % N;
+  let row = i / N % M;
+  var acc = 0.0;
+  for (var k = 0u; k < K; k += 1u) {
+    acc += a[row * K + k] * b[k * N + col];
+  }
+  {
+    let ep_e0 = e0[col];
+    let ep_v1 = acc + ep_e0;
+    out[i] = ep_v1;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Fused kernels on WebGPU: random element-wise programs (broadcasting, matmul epilogues
+ * in every matmul kernel family, DAGs, extra outputs) compiled with fusion match the
+ * float64 CPU oracle of the unfused graph, and fused plans match unfused ones on the
+ * device. Every kernel is created on the adapter, so each also passes WebGPU validation.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { KernelTarget } from '../../codegen/kernels/kernel.js';
+import { MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
+import { chainArb, chainSource } from '../support/fusion-chains.js';
+import { adapterTarget, compareOutputs, destroySharedDevices, errorStats, gpuStatus, runBoth, type BothResult } from '../support/gpu.js';
+
+const status = await gpuStatus();
+const adapter = await adapterTarget();
+
+/**
+ * Chains of up to 8 element-wise steps after a matmul over K ≤ 16: a handful of f32
+ * roundings per element, llvmpipe's exp/log/pow error (a few ulp, amplified ≤ 3× by a
+ * cube) and the 1.5e-7 erf approximation keep the relative L2 error near 1e-6; 1e-5
+ * leaves headroom and still fails any wrong index, operand or formula (errors of O(1)).
+ */
+const TOL = 1e-5;
+
+/** Matmul kernel families the epilogue must work in; forced configurations fall back to the default where they do not fit. */
+const TARGETS: KernelTarget[] = [
+  {},
+  { matmul: { kind: 'plain' } },
+  { matmul: { kind: 'tiled', tm: 2, tn: 4, wgx: 4, wgy: 8, tk: 8, raster: 'g' } },
+  { matmul: { kind: 'gemv', wg: 32 } },
+  ...(adapter.subgroupSize ? [adapter, { ...adapter, matmul: { kind: 'subgroup', tm: 4, tn: 2, raster: 'n' } } as KernelTarget] : []),
+];
+
+const fusedSteps = (r: BothResult) => r.plan.steps.filter((s) => s.kind !== 'collective' && s.op === 'fused').length;
+let worst = 0;
+function expectClose(r: BothResult, what: string) {
+  for (const [out, e] of Object.entries(compareOutputs(r))) {
+    worst = Math.max(worst, e.rel);
+    expect(e.nonFiniteMismatches, `${out}\n${what}`).toBe(0);
+    expect(e.rel, `${out}\n${what}`).toBeLessThan(TOL);
+  }
+}
+
+describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
+  afterAll(destroySharedDevices);
+  // MDC_REPORT_ERRORS=1 prints the largest relative error observed, to keep TOL honest.
+  afterAll(() => { if (process.env['MDC_REPORT_ERRORS']) console.log(`largest relative error: ${worst.toExponential(2)}`); });
+
+  it(`random element-wise chains and matmul epilogues: fused kernels equal the CPU oracle (relative error < ${TOL})`, async () => {
+    let fused = 0;
+    await fc.assert(fc.asyncProperty(chainArb, fc.nat(TARGETS.length - 1), async (spec, t) => {
+      const src = chainSource(spec);
+      const r = await runBoth(src, { target: TARGETS[t]! });
+      fused += fusedSteps(r);
+      for (const k of r.plan.kernels) expect(k.bindings.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+      expectClose(r, `${src}target ${JSON.stringify(TARGETS[t])}`);
+    }), { numRuns: 80, seed: 11 });
+    expect(fused).toBeGreaterThan(60);
+  });
+
+  it('integer chains fuse too, bit-exact: i32 add, mul, div by zero, neg, relu, pow and casts', async () => {
+    const src = `model T(x: i32[5, 12], y: i32[12]) -> (i32[5, 12], f32[5, 12]) {
+  let a = relu(neg(x * y + 3)) / (y - 2)
+  let b = cast(a, dtype = "f32") * 0.5 + cast(x ** 2, dtype = "f32")
+  return a, b
+}
+`;
+    const r = await runBoth(src, { inputs: { x: Int32Array.from({ length: 60 }, (_, i) => (i % 11) - 5), y: Int32Array.from({ length: 12 }, (_, i) => i % 5) } });
+    expect(fusedSteps(r)).toBeGreaterThan(0);
+    for (const e of Object.values(compareOutputs(r))) expect(e.maxAbs).toBe(0);
+  });
+
+  it('GPT-2 (tiny) fused equals GPT-2 unfused on the device (relative error < 1e-5)', async () => {
+    const src = readFileSync('samples/gpt2.model', 'utf8');
+    const fused = await runBoth(src, { preset: 'tiny', target: adapter });
+    const unfused = await runBoth(src, { preset: 'tiny', target: adapter, fuse: false });
+    expect(fused.plan.steps.length).toBeLessThan(unfused.plan.steps.length);
+    // Both sides are f32 with the same accumulation order; fusion only skips the round trip
+    // of intermediates through memory (which stores f32 anyway), so they differ by far less than 1e-5.
+    const e = errorStats(fused.gpu['logits']!.data, unfused.gpu['logits']!.data);
+    expect(e.rel).toBeLessThan(1e-5);
+    expectClose(fused, 'gpt2 tiny');
+  });
+});

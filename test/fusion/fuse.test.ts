@@ -1,0 +1,179 @@
+/**
+ * The fusion pass on the CPU: fused == unfused on the float64 oracle for random
+ * element-wise programs (broadcasting, matmul epilogues, DAGs, extra outputs), the IR
+ * invariants after the pass, the legality rules (one matmul per group and no prologue,
+ * values needed outside a group are written, no cycles through an outside node, at most
+ * 8 storage buffers per kernel), the choice on the samples, and deterministic output.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildPlan } from '../../codegen/plan.js';
+import { lower } from '../../compiler/compile.js';
+import { fuse, MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
+import type { Graph } from '../../compiler/ir.js';
+import { interpret } from '../../compiler/reference/interpret.js';
+import { verifyGraph } from '../../compiler/verify-ir.js';
+import { initValues, randomInput } from '../../runtime/index.js';
+import { chainArb, chainSource } from '../support/fusion-chains.js';
+import { compileOrThrow } from '../support/gpu.js';
+
+const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
+const sample = (name: string, opts = {}) => {
+  const r = lower(readFileSync(`samples/${name}.model`, 'utf8'), `${name}.model`, opts);
+  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return r.graph;
+};
+
+/** The unfused and the fused graph on the CPU oracle, with the same seeded inputs and parameters. */
+function bothOnCpu(g: Graph, f: Graph) {
+  const size = (id: number) => g.values[id]!.type.dims.reduce((a, d) => a * [...d.terms.values()][0]!, 1);
+  const inputs = Object.fromEntries(g.inputs.map((id) => {
+    const v = g.values[id]!;
+    return [v.name!, randomInput(v.type.dtype === 'i32' ? 'i32' : 'f32', size(id), 5, v.name!, 16)];
+  }));
+  const params = (name: string, s: readonly number[]) => initValues(g.values.find((v) => v.name === name)!.init!, s.reduce((a, b) => a * b, 1), 9, name);
+  return { unfused: interpret(g, inputs, params), fused: interpret(f, inputs, params) };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(a[i]!)));
+  return m;
+};
+const fusedNodes = (g: Graph) => g.nodes.filter((n) => n.op === 'fused');
+const ops = (g: Graph) => fusedNodes(g).map((n) => n.body!.steps.map((s) => s.op).join(' '));
+
+describe('fusion on the CPU oracle', () => {
+  // The fused body runs each step's own float64 scalar function, element by element at
+  // the broadcast index; the unfused reference runs the same functions tensor by
+  // tensor. Both are float64 with the same operations in the same order, so they agree
+  // exactly; 1e-12 (relative) only allows for nothing.
+  it('random element-wise chains: fused equals unfused within 1e-12, and the fused graph is well formed', () => {
+    let fusedSome = 0;
+    fc.assert(fc.property(chainArb, (spec) => {
+      const src = chainSource(spec);
+      const g = compileOrThrow(src);
+      const f = fuse(g);
+      expect(verifyGraph(f, true), src).toEqual([]);
+      if (fusedNodes(f).length) fusedSome++;
+      for (const n of fusedNodes(f)) expect(n.inputs.length + n.outputs.length, src).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+      const { unfused, fused } = bothOnCpu(g, f);
+      for (const [name, t] of Object.entries(unfused)) {
+        expect(fused[name]!.shape, src).toEqual(t.shape);
+        expect(maxDiff(fused[name]!.data, t.data), `${name}\n${src}`).toBeLessThanOrEqual(1e-12);
+      }
+    }), { numRuns: 150, seed: 5 });
+    // The property must not hold vacuously.
+    expect(fusedSome).toBeGreaterThan(100);
+  });
+
+  it('every sample, tiny and full size: fused equals unfused (tiny) and no fused node binds more than 8 buffers', () => {
+    for (const name of SAMPLES) {
+      const g = sample(name, { preset: 'tiny' });
+      const f = fuse(g);
+      expect(verifyGraph(f, true), name).toEqual([]);
+      expect(fusedNodes(f).length, name).toBeGreaterThan(0);
+      const { unfused, fused } = bothOnCpu(g, f);
+      for (const [out, t] of Object.entries(unfused)) expect(maxDiff(fused[out]!.data, t.data), `${name}.${out}`).toBeLessThanOrEqual(1e-12);
+      for (const n of fusedNodes(fuse(sample(name)))) expect(n.inputs.length + n.outputs.length, name).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+    }
+  });
+});
+
+describe('what fuses', () => {
+  it("GPT-2: each projection takes its bias, the MLP's first matmul bias and GELU, the second bias and the residual; norms and attention stay", () => {
+    const f = fuse(sample('gpt2', { preset: 'tiny' }));
+    const layer0 = fusedNodes(f).filter((n) => n.scope.startsWith('Layer.0'));
+    expect(layer0.map((n) => `${n.scope}: ${n.body!.steps.map((s) => s.op).join(' ')}`)).toEqual([
+      'Layer.0.Attention: matmul add', 'Layer.0.Attention: matmul add', 'Layer.0.Attention: matmul add',
+      'Layer.0: matmul add add', 'Layer.0.Mlp: matmul add gelu', 'Layer.0: matmul add add',
+    ]);
+    // Two layers of two layer norms and one attention, and the final layer norm.
+    expect(f.nodes.filter((n) => n.op === 'layer_norm' || n.op === 'attention').length).toBe(2 * 3 + 1);
+  });
+
+  it('LLaMA: SiLU(x W1) ⊙ (x W3) is one matmul with a silu·mul epilogue reading the other product', () => {
+    expect(ops(fuse(sample('llama', { preset: 'tiny' })))).toContain('matmul silu mul');
+  });
+
+  it('a value needed outside its group is written as a second output of the fused node', () => {
+    const g = compileOrThrow('model T(x: f32[4, 8], y: f32[8]) -> (f32[4, 8], f32[4, 8]) {\n  let t = exp(x) + y\n  let s = softmax(t)\n  return relu(t) * 2.0, s\n}\n');
+    const f = fuse(g);
+    const [n] = fusedNodes(f);
+    expect(n!.body!.steps.map((s) => s.op)).toEqual(['exp', 'add', 'relu', 'mul']);
+    expect(n!.outputs.length).toBe(2);
+    expect(f.nodes.find((m) => m.op === 'softmax')!.inputs[0]).toBe(n!.outputs[0]);
+    // The scalar 2.0 is inlined, not bound.
+    expect(n!.body!.steps[3]!.args[1]).toEqual({ k: 'scalar', value: 2, dtype: 'f32' });
+  });
+
+  it('refuses a merge that would make a cycle through a node outside the group', () => {
+    // a = exp(x); b = softmax(a) (not fusible); c = a + b. Fusing a with c would need b
+    // before and after the group.
+    const f = fuse(compileOrThrow('model T(x: f32[4, 8]) -> f32[4, 8] {\n  let a = exp(x)\n  return a + softmax(a)\n}\n'));
+    expect(fusedNodes(f)).toEqual([]);
+    expect(verifyGraph(f, true)).toEqual([]);
+  });
+
+  it('never puts two matmuls in a group and never fuses into a matmul operand (no prologue)', () => {
+    const f = fuse(compileOrThrow('model T(x: f32[8, 8], w: f32[8, 8], v: f32[8, 8]) -> f32[8, 8] {\n  return relu(x * 2.0) @ w + x @ v\n}\n'));
+    // relu(x * 2.0) fuses on its own and is written: it is the first matmul's operand.
+    expect(ops(f)).toEqual(['mul relu', 'matmul add']);
+    expect(f.nodes.map((n) => n.op)).toEqual(['fused', 'matmul', 'fused']);
+  });
+
+  it('a matmul epilogue does not grow the domain: an add that broadcasts the product stays outside', () => {
+    const f = fuse(compileOrThrow('model T(x: f32[8, 4], w: f32[4, 8], y: f32[3, 8, 8]) -> f32[3, 8, 8] {\n  return relu(x @ w) + y\n}\n'));
+    expect(ops(f)).toEqual(['matmul relu']);
+  });
+
+  it('splits a chain that would bind more than 8 storage buffers', () => {
+    const n = 12;
+    const args = Array.from({ length: n }, (_, i) => `x${i}: f32[64]`).join(', ');
+    const sum = Array.from({ length: n }, (_, i) => `x${i}`).join(' + ');
+    const g = compileOrThrow(`model T(${args}) -> f32[64] {\n  return ${sum}\n}\n`);
+    const f = fuse(g);
+    expect(fusedNodes(f).length).toBeGreaterThan(1);
+    for (const node of fusedNodes(f)) expect(node.inputs.length + node.outputs.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+    const plan = buildPlan(g);
+    expect(plan.kernels.every((k) => k.bindings.length <= MAX_STORAGE_BUFFERS)).toBe(true);
+    expect(plan.steps.length).toBeLessThan(n - 1);
+  });
+
+  it('dead code: a fused node writes only values of its domain, and something even when nothing reads it', () => {
+    // a = exp(y) [8]; b = a + x [4, 8] and d = a * 3 [8] are unused. {a, b} would have to
+    // write a (d reads it) of another shape than b's domain, so a fuses with d instead and
+    // is written; b, alone, stays an add.
+    const g = compileOrThrow('model T(x: f32[4, 8], y: f32[8]) -> f32[4, 8] {\n  let a = exp(y)\n  let b = a + x\n  let d = a * 3.0\n  return relu(x)\n}\n');
+    const f = fuse(g);
+    expect(verifyGraph(f, true)).toEqual([]);
+    expect(ops(f)).toEqual(['exp mul']);
+    const [n] = fusedNodes(f);
+    expect(n!.outputs.map((o) => f.values[o]!.type.dims.length)).toEqual([1]);
+    expect(f.nodes.map((m) => m.op)).toEqual(['fused', 'add', 'relu']);
+    // A dead chain of its own writes its last value, of the full domain.
+    const dead = fuse(compileOrThrow('model T(x: f32[4, 8], y: f32[8]) -> f32[4, 8] {\n  let b = exp(y) + x\n  return relu(x)\n}\n'));
+    expect(fusedNodes(dead).map((m) => m.outputs.map((o) => dead.values[o]!.type.dims.length))).toEqual([[2]]);
+  });
+
+  it('training dropout (mask drawn by its own element index) and integer matmuls stay unfused', () => {
+    const g = compileOrThrow('model T(x: f32[4, 8]) -> f32[4, 8] {\n  return relu(dropout(exp(x), 0.5))\n}\n', { training: true });
+    expect(fusedNodes(fuse(g))).toEqual([]);
+  });
+});
+
+describe('plans', () => {
+  it('buildPlan fuses by default, keeps one kernel per op with fuse: false, and is deterministic', () => {
+    const g = sample('gpt2', { preset: 'tiny' });
+    const fused = buildPlan(g, { seed: 1 });
+    const unfused = buildPlan(g, { seed: 1, fuse: false });
+    expect(fused.steps.length).toBeLessThan(unfused.steps.length);
+    expect(unfused.steps.map((s) => s.op)).not.toContain('fused');
+    expect(fused.kernels.map((k) => k.name)).toContain('matmul_tiled_add_gelu');
+    expect(JSON.stringify(buildPlan(sample('gpt2', { preset: 'tiny' }), { seed: 1 }))).toBe(JSON.stringify(fused));
+    for (const name of SAMPLES) {
+      for (const k of buildPlan(sample(name, { preset: 'tiny' })).kernels) expect(k.bindings.length, `${name} ${k.name}`).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+    }
+  });
+});
