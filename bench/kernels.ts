@@ -355,7 +355,7 @@ const md = [
   '# Kernel benchmark',
   '',
   `Adapter: **${description}**${subgroupSize ? ` (subgroups of ${subgroupSize})` : ''}. Node ${process.version}, ${process.platform} ${process.arch}, ${new Date().toISOString().slice(0, 10)}.`,
-  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate, so load from elsewhere on the machine falls on all of them alike. Higher is better in the kernel tables; the forward is a latency (ms, lower is better).${quick ? ' Quick smoke run.' : ''}`,
+  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate (in reverse order every other round), so load from elsewhere on the machine falls on all of them alike. Higher is better in the kernel tables; the forward is a latency (ms, lower is better).${quick ? ' Quick smoke run.' : ''}`,
   '',
   '| kernel | case | impl | median | unit |',
   '|---|---|---|---:|---|',

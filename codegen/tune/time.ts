@@ -50,10 +50,16 @@ export async function prepareTimer(device: GPUDevice, submit: (reps: number) => 
 /**
  * The median of `runs` samples of each timer, taken in rounds (one sample of each per
  * round), so that load from elsewhere on a shared machine falls on all of them alike.
+ * Every other round goes backwards, so load that rises or falls during a round does not
+ * always favour the timers sampled first.
  */
 export async function interleave(timers: readonly Timer[], runs: number): Promise<number[]> {
   const xs = timers.map(() => [] as number[]);
-  for (let r = 0; r < runs; r++) for (const [i, t] of timers.entries()) xs[i]!.push(await t.sample());
+  for (let r = 0; r < runs; r++) {
+    const order = [...timers.keys()];
+    if (r % 2) order.reverse();
+    for (const i of order) xs[i]!.push(await timers[i]!.sample());
+  }
   return xs.map(median);
 }
 
