@@ -1,5 +1,5 @@
 import { moeSlots, erf, type RefOp } from './ops.js';
-import { numelOf, strides, zeros, type RefTensor } from './tensor.js';
+import { broadcastIndex, numelOf, zeros, type RefTensor } from './tensor.js';
 
 /**
  * CPU references (float64) of the ops that only backward passes use. Their semantics are
@@ -48,8 +48,8 @@ const minmaxGrad: RefOp = ([g, a, b], attrs) => {
   const isMax = attrs['op'] === 'maximum';
   const side = attrs['side'] as number;
   const shape = g!.shape;
-  const ia = broadcastOffsets(shape, a!.shape);
-  const ib = broadcastOffsets(shape, b!.shape);
+  const ia = broadcastIndex(shape, a!.shape);
+  const ib = broadcastIndex(shape, b!.shape);
   const out = zeros(shape);
   for (let i = 0; i < out.data.length; i++) {
     const x = a!.data[ia[i]!]!;
@@ -261,26 +261,6 @@ const moeCombineGrad: RefOp = ([g, y, choice, gates], attrs) => {
   }
   return [gy, gg];
 };
-
-/** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
-function broadcastOffsets(outShape: readonly number[], inShape: readonly number[]): Int32Array {
-  const r = outShape.length;
-  const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
-  const st = strides(pad);
-  const n = numelOf(outShape);
-  const out = new Int32Array(n);
-  const c = new Array<number>(r).fill(0);
-  for (let i = 0; i < n; i++) {
-    let off = 0;
-    for (let d = 0; d < r; d++) if (pad[d] !== 1) off += c[d]! * st[d]!;
-    out[i] = off;
-    for (let d = r - 1; d >= 0; d--) {
-      if (++c[d]! < outShape[d]!) break;
-      c[d] = 0;
-    }
-  }
-  return out;
-}
 
 export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
   ['unary_grad', unaryGrad], ['minmax_grad', minmaxGrad], ['reduce_grad', reduceGrad], ['embedding_grad', embeddingGrad],

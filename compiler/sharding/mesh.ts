@@ -55,9 +55,7 @@ export function normLayout(l: Layout | undefined, rank: number): Layout {
 }
 
 export const layoutKey = (l: Layout): string => `${l.axes.map((a) => a.join(',')).join('|')}/${l.partial.join(',')}`;
-export const sameLayout = (a: Layout, b: Layout): boolean => layoutKey(a) === layoutKey(b);
 export const isReplicated = (l: Layout): boolean => l.partial.length === 0 && l.axes.every((a) => a.length === 0);
-export const usedAxes = (l: Layout): string[] => [...l.axes.flat(), ...l.partial];
 
 export const splitCount = (m: Mesh, axes: readonly string[]): number => axes.reduce((n, a) => n * axisSize(m, a), 1);
 

@@ -1,7 +1,7 @@
 import type { Span } from '../../diagnostics/span.js';
 import { dimConst } from '../dims.js';
 import { GraphBuilder, type Attrs, type Graph, type LayoutConstraint, type Value } from '../ir.js';
-import { printType, type Layout, type TType } from '../types.js';
+import type { Layout, TType } from '../types.js';
 import { complete, count, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
 import { dtypeBytes, layoutKey, localShape, meshDevices, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type StepKind } from './redistribute.js';
@@ -233,9 +233,4 @@ function addStep(
   globalTypes[out!.id] = { dtype: t.dtype, dims: t.dims };
   layouts[out!.id] = after;
   return out!;
-}
-
-/** `f32[8@dp, 64, 128@tp] partial(tp)`-style text of a local value's global type and layout. */
-export function describeValue(p: SpmdProgram, localId: number): string {
-  return printType({ ...p.globalTypes[localId]!, layout: p.layouts[localId]! });
 }

@@ -2,6 +2,7 @@ import type { Graph } from '../ir.js';
 import { flopsOf } from '../sharding/auto.js';
 import { axisSize, dtypeBytes, localShape, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
+import { layerOf } from './recompute.js';
 
 /**
  * Per-device memory of a training step, from the partitioned forward program:
@@ -79,10 +80,4 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; 
     memory: { params: round(params), grads: round(grads), optimizer: round(optimizer), activations: round(activations), peak: round(params + grads + optimizer + activations) },
     activationBytesPerLayer: perLayer, paramCount, flopsPerStep: flops,
   };
-}
-
-/** `Layer.3` from `Layer.3.Attention.wq` or a scope `Layer.3.Mlp`; undefined outside repeated layers. */
-function layerOf(path: string): string | undefined {
-  const m = /^(.*?\.\d+)(\.|$)/.exec(path);
-  return m ? m[1] : undefined;
 }

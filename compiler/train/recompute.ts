@@ -55,6 +55,7 @@ interface Problem {
 
 const CORE = new Set(['attention', 'softmax', 'log_softmax']);
 
+/** `Layer.3` from a scope or parameter path such as `Layer.3.Attention.wq`; undefined outside repeated layers. */
 export function layerOf(scope: string): string | undefined {
   const m = /^(.*?\.\d+)(\.|$)/.exec(scope);
   return m ? m[1] : undefined;

@@ -5,7 +5,7 @@ import { extendGraph, type Graph, type Value } from '../ir.js';
 import { axisSize, type Mesh } from '../sharding/mesh.js';
 import { printType, type Layout, type TType } from '../types.js';
 import { lowPrecision } from './precision.js';
-import type { OptimizerSpec, TrainSettings } from './settings.js';
+import type { TrainSettings } from './settings.js';
 
 /**
  * One training step as a graph: the model, its loss, the backward pass, gradient
@@ -139,7 +139,6 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
   return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
 }
 
-export type { OptimizerSpec };
 
 /** The loss times an input `loss_scale`, as the graph's only output. */
 function scaleLoss(g: Graph): Graph {

@@ -21,7 +21,7 @@ describe('mixed precision', () => {
     expect(roundF16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
     expect(roundBf16(1 + 2 ** -8)).toBe(1); // tie to even
     expect(roundBf16(1 + 3 * 2 ** -8)).toBe(1 + 2 ** -6);
-    expect(roundBf16(3.4e38)).toBe(3.4e38 > 0 ? roundBf16(3.4e38) : 0);
+    expect(roundBf16(3.4e38)).toBe(Infinity); // above bf16's largest finite 3.3895e38: rounds up and overflows
     expect(Number.isNaN(roundBf16(NaN))).toBe(true);
   });
 
