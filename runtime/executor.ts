@@ -50,9 +50,7 @@ export class PlanRunner {
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
     const reads = outs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
-    const byName = new Map(this.plan.outputs.map((o) => [o.name, o.buffer]));
-    const params = new Map(this.plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, b.id]));
-    const copies = (this.plan.updates ?? []).map((u) => ({ from: byName.get(u.output)!, to: params.get(u.param)! }));
+    const copies = updateCopies(this.plan);
     const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads, copies));
     return Object.fromEntries(outs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
   }
@@ -67,6 +65,13 @@ export class PlanRunner {
   destroy() {
     this.program.destroy();
   }
+}
+
+/** A training plan's updates as buffer copies: each named output's buffer onto its parameter's. */
+export function updateCopies(plan: Plan): { from: number; to: number }[] {
+  const outputs = new Map(plan.outputs.map((o) => [o.name, o.buffer]));
+  const params = new Map(plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, b.id]));
+  return (plan.updates ?? []).map((u) => ({ from: outputs.get(u.output)!, to: params.get(u.param)! }));
 }
 
 /**

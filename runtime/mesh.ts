@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { assemble, runCollective, shardOf } from './collectives.js';
-import { checkInputs, DeviceProgram, RuntimeError, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
+import { checkInputs, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
 import { initValues } from './init.js';
 import type { Plan, PlanCollectiveStep, PlanMesh } from './plan.js';
 import { settle } from './settle.js';
@@ -92,9 +92,7 @@ export class MeshRunner {
       this.programs.forEach((p, d) => p.write(c.output, results[d]!));
     }
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
-    const byName = new Map(this.plan.outputs.map((o) => [o.name, o.buffer]));
-    const params = new Map(this.plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, b.id]));
-    const copies = (this.plan.updates ?? []).map((u) => ({ from: byName.get(u.output)!, to: params.get(u.param)! }));
+    const copies = updateCopies(this.plan);
     const blocks = await this.execute(this.tail, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), copies);
     this.warm = true;
     return Object.fromEntries(outs.map((o, i) => {
