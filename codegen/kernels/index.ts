@@ -9,7 +9,8 @@ import { allFiniteKernel, roundToKernel } from './precision.js';
 import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
-import { attentionKernel, conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
+import { attentionKernel } from './attention.js';
+import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
 const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',

@@ -48,60 +48,6 @@ export function rotaryKernel(node: Node, g: Graph): KernelSpec {
   return kernel('rotary', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(shape));
 }
 
-/**
- * Attention with an online softmax: one invocation per (batch, head, query), one pass
- * over keys with a running max and sum, so no score matrix is ever stored.
- */
-export function attentionKernel(node: Node, g: Graph): KernelSpec {
-  const [q, k, v, mask] = node.inputs.map((id) => g.values[id]!);
-  const out = g.values[node.outputs[0]!]!;
-  const [B, Sq, W] = shapeOf(q!);
-  const Sk = shapeOf(k!)[1]!;
-  const H = node.attrs['heads'] as number;
-  const KVH = node.attrs['kv_heads'] as number;
-  const Dh = W! / H;
-  const KW = KVH * Dh;
-  const causal = !!node.attrs['causal'];
-  const hasMask = !!node.attrs['has_mask'];
-  const scale = node.attrs['scale'] as number;
-  const binds: BindingDecl[] = [
-    { name: 'q', access: 'read', value: q! }, { name: 'k', access: 'read', value: k! }, { name: 'v', access: 'read', value: v! },
-    ...(hasMask ? [{ name: 'mask', access: 'read' as const, value: mask! }] : []),
-    { name: 'out', access: 'read_write', value: out },
-  ];
-  const maskZero = hasMask && mask!.type.dtype !== 'i32' && mask!.type.dtype !== 'bool' ? '0.0' : '0';
-  const body = [
-    `let qi = i % ${u32(Sq!)};`,
-    `let h = (i / ${u32(Sq!)}) % ${u32(H)};`,
-    `let b = i / ${u32(Sq! * H)};`,
-    `let kvh = h / ${u32(H / KVH)};`,
-    `let qbase = (b * ${u32(Sq!)} + qi) * ${u32(W!)} + h * ${u32(Dh)};`,
-    `var acc: array<f32, ${Dh}>;`,
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = 0.0; }`,
-    `var m = -3.4028234e38;`,
-    `var l = 0.0;`,
-    // Signed: with Sq > Sk the first queries see no key at all (their rows are zero).
-    `let last = ${causal ? `min(i32(qi) + ${Sk - Sq!}, ${Sk - 1})` : `${Sk - 1}`};`,
-    `for (var jj = 0; jj <= last; jj = jj + 1) {`,
-    `  let j = u32(jj);`,
-    hasMask ? `  if (mask[b * ${u32(Sk)} + j] == ${maskZero}) { continue; }` : '',
-    `  let kbase = (b * ${u32(Sk)} + j) * ${u32(KW)} + kvh * ${u32(Dh)};`,
-    `  var s = 0.0;`,
-    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { s = s + q[qbase + d] * k[kbase + d]; }`,
-    `  s = s * ${f32(scale)};`,
-    `  let mn = max(m, s);`,
-    `  let corr = exp(m - mn);`,
-    `  let p = exp(s - mn);`,
-    `  l = l * corr + p;`,
-    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = acc[d] * corr + p * v[kbase + d]; }`,
-    `  m = mn;`,
-    `}`,
-    `let inv = select(0.0, 1.0 / l, l > 0.0);`,
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { out[qbase + d] = acc[d] * inv; }`,
-  ].filter(Boolean).join('\n');
-  return kernel('attention', binds, body, B! * H * Sq!, 64);
-}
-
 /** k selection passes per row; ties resolve to the lower index, as in the CPU reference. */
 export function topkKernel(node: Node, g: Graph): KernelSpec {
   const x = g.values[node.inputs[0]!]!;

@@ -31,6 +31,10 @@ const GOLDENS: Golden[] = [
   { name: 'softmax_rows', source: 'model T(x: f32[4, 1000]) -> f32[4, 1000] {\n  return softmax(x)\n}\n' },
   { name: 'layer_norm_rows', source: 'model T(x: f32[8, 768], w: f32[768], b: f32[768]) -> f32[8, 768] {\n  return layer_norm(x, w, b)\n}\n' },
   { name: 'rms_norm_rows_subgroup', source: 'model T(x: f32[8, 4096], w: f32[4096]) -> f32[8, 4096] {\n  return rms_norm(x, w)\n}\n', target: SG },
+  // Flash attention, portable (key blocks in workgroup memory) and subgroup (keys across lanes):
+  // causal, grouped KV heads, a padding mask, a head size that is not a lane multiple.
+  { name: 'attention_flash_workgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n' },
+  { name: 'attention_flash_subgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n', target: SG },
   { name: 'sum_rows_i32', source: 'model T(x: i32[3, 33]) -> i32[3] {\n  return sum(x)\n}\n' },
   // Fused kernels (compiler/fusion): element-wise bodies four or one element at a time, and
   // each matmul family with an epilogue (bias, activation, residual; broadcast batch dims).

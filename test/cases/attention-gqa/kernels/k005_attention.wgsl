@@ -1,37 +1,55 @@
-// mdc kernel: attention
+// mdc kernel: attention (flash, 8 query rows per workgroup, key blocks of 5 in workgroup memory)
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= 20u) { return; }
-  let i = gid.x;
-  let qi = i % 5u;
-  let h = (i / 5u) % 4u;
-  let b = i / 20u;
+var<workgroup> Ks: array<f32, 10>;
+var<workgroup> Vs: array<f32, 10>;
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let h = wid.y;
+  let b = wid.z;
   let kvh = h / 2u;
-  let qbase = (b * 5u + qi) * 8u + h * 2u;
-  var acc: array<f32, 2>;
-  for (var d = 0u; d < 2u; d = d + 1u) { acc[d] = 0.0; }
+  let q0 = wid.x * 8u;
+  let qi = q0 + tid;
+  let qb = (b * 5u + min(qi, 4u)) * 8u + h * 2u;
+  let qv0 = q[qb + 0u] * 0.7071067690849304;
+  var acc0 = 0.0;
+  let qv1 = q[qb + 1u] * 0.7071067690849304;
+  var acc1 = 0.0;
   var m = -3.4028234e38;
   var l = 0.0;
-  let last = min(i32(qi) + 0, 4);
-  for (var jj = 0; jj <= last; jj = jj + 1) {
-    let j = u32(jj);
-    if (mask[b * 5u + j] == 0) { continue; }
-    let kbase = (b * 5u + j) * 4u + kvh * 2u;
-    var s = 0.0;
-    for (var d = 0u; d < 2u; d = d + 1u) { s = s + q[qbase + d] * k[kbase + d]; }
-    s = s * 0.7071067690849304;
-    let mn = max(m, s);
-    let corr = exp(m - mn);
-    let p = exp(s - mn);
-    l = l * corr + p;
-    for (var d = 0u; d < 2u; d = d + 1u) { acc[d] = acc[d] * corr + p * v[kbase + d]; }
-    m = mn;
+  let kend = min(i32(q0) + 7, 4) + 1;
+  let last = i32(qi) + 0;
+  for (var j0 = 0; j0 < kend; j0 += 5) {
+    for (var u = tid; u < 10u; u += 8u) {
+      let at = (b * 5u + min(u32(j0) + u / 2u, 4u)) * 4u + kvh * 2u + u % 2u;
+      Ks[u] = k[at];
+      Vs[u] = v[at];
+    }
+    workgroupBarrier();
+    let n = min(kend - j0, 5);
+    for (var jj = 0; jj < n; jj++) {
+      let j = j0 + jj;
+      let o = u32(jj) * 2u;
+      var s = 0.0;
+      s = fma(qv0, Ks[o + 0u], s);
+      s = fma(qv1, Ks[o + 1u], s);
+      let ok = j <= last && mask[b * 5u + u32(j)] != 0;
+      let mn = select(m, max(m, s), ok);
+      let corr = exp(m - mn);
+      let p = select(0.0, exp(s - mn), ok);
+      l = l * corr + p;
+      m = mn;
+      acc0 = fma(p, Vs[o + 0u], acc0 * corr);
+      acc1 = fma(p, Vs[o + 1u], acc1 * corr);
+    }
+    workgroupBarrier();
   }
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var d = 0u; d < 2u; d = d + 1u) { out[qbase + d] = acc[d] * inv; }
+  if (qi < 5u) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    out[qb + 0u] = acc0 * inv;
+    out[qb + 1u] = acc1 * inv;
+  }
 }
