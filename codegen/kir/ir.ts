@@ -199,6 +199,8 @@ export const select = (onFalse: Expr, onTrue: Operand, cond: Expr) => {
 };
 /** The value `e` holds in subgroup lane `lane` (a constant, as WGSL requires). */
 export const subgroupBroadcast = (e: Expr, lane: number) => call('subgroupBroadcast', e.type, e, u(lane));
+/** The value `e` holds in subgroup lane `lane`, a run-time index (the same in every lane here). */
+export const subgroupShuffle = (e: Expr, lane: Expr) => call('subgroupShuffle', e.type, e, lane);
 export const subgroupAdd = (e: Expr) => call('subgroupAdd', e.type, e);
 export const subgroupMax = (e: Expr) => call('subgroupMax', e.type, e);
 export const subgroupMin = (e: Expr) => call('subgroupMin', e.type, e);

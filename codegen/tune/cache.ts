@@ -11,6 +11,12 @@ import { dirname, join } from 'node:path';
 import type { MatmulConfig, TuningTable } from '../kernels/matmul/config.js';
 
 export const TUNING_FORMAT = 'mdc.tuning';
+/**
+ * Bumped whenever the kernels a configuration names change enough that old timings no
+ * longer rank them (2: the subgroup matmul's run-time shuffle loop and larger blocks); a
+ * file of another version reads as empty and is tuned afresh.
+ */
+const VERSION = 2;
 
 export interface CachedEntry {
   readonly config: MatmulConfig;
@@ -22,7 +28,7 @@ export interface CachedEntry {
 
 interface CacheFile {
   readonly format: typeof TUNING_FORMAT;
-  readonly version: 1;
+  readonly version: typeof VERSION;
   readonly adapters: Record<string, Record<string, CachedEntry>>;
 }
 
@@ -38,10 +44,10 @@ export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env, cwd = pro
 }
 
 function read(file: string): CacheFile {
-  const empty: CacheFile = { format: TUNING_FORMAT, version: 1, adapters: {} };
+  const empty: CacheFile = { format: TUNING_FORMAT, version: VERSION, adapters: {} };
   try {
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-    return raw.format === TUNING_FORMAT && raw.version === 1 && typeof raw.adapters === 'object' && raw.adapters ? raw as CacheFile : empty;
+    return raw.format === TUNING_FORMAT && raw.version === VERSION && typeof raw.adapters === 'object' && raw.adapters ? raw as CacheFile : empty;
   } catch {
     return empty;
   }

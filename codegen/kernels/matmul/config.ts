@@ -85,16 +85,27 @@ export const TINY_MATMUL = 4096;
 
 /**
  * The defaults, without tuning, in the usual GPU practice: a GEMV for one row; the
- * subgroup kernel when the target has subgroups (16 rows per subgroup: the fastest
- * measured on llvmpipe at 256³–1024³, bench/results/kernels.md); otherwise a 64 × 64 tile of 16 × 16
+ * subgroup kernel when the target has subgroups; otherwise a 64 × 64 tile of 16 × 16
  * invocations with 4 × 4 outputs each and 16-deep k slices (TF.js's and most BLAS
  * kernels' shape), shrunk for matrices smaller than the tile. Tiny matrices get the
  * plain kernel.
+ *
+ * The subgroup block depends on the lane count. Subgroups of 8 or fewer lanes are CPU
+ * SIMD (llvmpipe, SwiftShader): accumulators that spill land in L1, and b loads, done
+ * lane by lane there, are what costs, so bigger blocks win: 16 rows × 2 four-wide column
+ * groups by default (about 1.3× the 16 × 1 block on llvmpipe). Larger ones (32 × 4) are
+ * faster still but take llvmpipe seconds to compile per kernel (6 s against 0.9 s), so
+ * they are left to the tuner, which pays that once per shape class. GPU subgroups (32
+ * or 64 lanes) keep 16 rows × 1 group, 64 accumulators a lane, within a GPU's register file.
  */
 export function defaultConfig(s: MatmulShape, target: KernelTarget): MatmulConfig {
   if (s.M === 1 && batchCount(s) <= LIMITS.workgroupsPerDimension) return { kind: 'gemv', wg: 64 };
   if (s.M * s.N * s.K < TINY_MATMUL) return { kind: 'plain' };
-  if (target.subgroupSize) return { kind: 'subgroup', tm: Math.min(16, pow2ceil(s.M)), tn: 1, raster: 'm' };
+  if (target.subgroupSize) {
+    const simd = target.subgroupSize <= 8;
+    const groups = ceilDiv(s.N / colWidth(s), target.subgroupSize);
+    return { kind: 'subgroup', tm: Math.min(16, pow2ceil(s.M)), tn: simd ? Math.min(2, pow2ceil(groups)) : 1, raster: 'm' };
+  }
   return defaultTiled(s);
 }
 
@@ -122,9 +133,10 @@ export function candidates(s: MatmulShape, target: KernelTarget): MatmulConfig[]
   if (s.M === 1) list.push({ kind: 'gemv', wg: 32 }, { kind: 'gemv', wg: 128 }, { kind: 'gemv', wg: 256 });
   if (target.subgroupSize) {
     list.push(
-      { kind: 'subgroup', tm: 8, tn: 1, raster: 'm' }, { kind: 'subgroup', tm: 8, tn: 2, raster: 'm' },
-      { kind: 'subgroup', tm: 8, tn: 2, raster: 'n' }, { kind: 'subgroup', tm: 16, tn: 1, raster: 'm' },
-      { kind: 'subgroup', tm: 16, tn: 1, raster: 'g' },
+      { kind: 'subgroup', tm: 8, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 16, tn: 1, raster: 'm' },
+      { kind: 'subgroup', tm: 16, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 16, tn: 4, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 32, tn: 3, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 4, raster: 'm' }, { kind: 'subgroup', tm: 32, tn: 4, raster: 'g' },
     );
   }
   if (s.M > 1) {

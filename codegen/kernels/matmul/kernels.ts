@@ -1,6 +1,6 @@
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import {
-  builtin, f, fma, min, ref, select, splat, subgroupBroadcast, u, vec, arrayOf,
+  builtin, f, fma, min, ref, select, splat, subgroupBroadcast, subgroupShuffle, u, vec, arrayOf,
   type BufferDecl, type ConstDecl, type Expr, type Kernel, type Scalar, type VecType,
 } from '../../kir/ir.js';
 import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
@@ -218,23 +218,33 @@ export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulCo
   const arow = Array.from({ length: tm }, (_, r) => body.let(`arow${r}`, off.a.add((rowsExact ? r0.add(r) : min(r0.add(r), u(s.M - 1))).mul(fr.K))));
   const bcol = Array.from({ length: tn }, (_, j) => body.let(`bcol${j}`, off.b.div(w).add(colsExact ? cb.add(j * lanes) : min(cb.add(j * lanes), u(NW - 1)))));
   const acc = Array.from({ length: tm }, (_, r) => Array.from({ length: tn }, (_, j) => body.var(`acc${r}_${j}`, elemOf(w), zeroOf(w))));
-  /** `steps` k values from k0, lane l having loaded k0 + kq. */
-  const chunk = (b: Block, k0: Expr, kq: Expr, steps: number) => {
-    const av = arow.map((ar, r) => b.let(`av${r}`, fr.A.at(ar.add(k0).add(kq))));
-    for (let kk = 0; kk < steps; kk++) {
-      b.scope((blk) => {
-        const brow = blk.let('brow', k0.add(kk).mul(fr.NW));
-        const bv = bcol.map((bc, j) => blk.let(`b${j}`, fr.B.at(brow.add(bc))));
-        av.forEach((a, r) => {
-          const sr = blk.let(`s${r}`, subgroupBroadcast(a, kk));
-          bv.forEach((bvj, j) => blk.set(acc[r]![j]!, madd(sr, bvj, acc[r]![j]!)));
-        });
-      });
+  /** The products of k value k0 + kk for every row and column group; `aOf(r)` is row r's a value, broadcast. */
+  const step = (b: Block, k: Expr, aOf: (r: number) => Expr) => {
+    const brow = b.let('brow', k.mul(fr.NW));
+    const bv = bcol.map((bc, j) => b.let(`b${j}`, fr.B.at(brow.add(bc))));
+    for (let r = 0; r < tm; r++) {
+      const sr = b.let(`s${r}`, aOf(r));
+      bv.forEach((bvj, j) => b.set(acc[r]![j]!, madd(sr, bvj, acc[r]![j]!)));
     }
   };
+  const loadA = (b: Block, k0: Expr, kq: Expr) => arow.map((ar, r) => b.let(`av${r}`, fr.A.at(ar.add(k0).add(kq))));
   const kMain = s.K - (s.K % lanes);
-  if (kMain > 0) body.for('k0', 0, kMain, (k0, b) => chunk(b, k0, lane, lanes), lanes);
-  if (s.K % lanes) body.scope((b) => chunk(b, u(kMain), min(lane, u(s.K % lanes - 1)), s.K % lanes));
+  // Main loop: each lane loads one k of every row, then a run-time loop over the lanes
+  // shuffles lane kk's value to all (unrolling it with constant-lane broadcasts made the
+  // kernel larger and, on llvmpipe, up to 1.5x slower at the register blocks that win).
+  if (kMain > 0) {
+    body.for('k0', 0, kMain, (k0, b) => {
+      const av = loadA(b, k0, lane);
+      b.for('kk', 0, lanes, (kk, inner) => step(inner, k0.add(kk), (r) => subgroupShuffle(av[r]!, kk)));
+    }, lanes);
+  }
+  // A K tail shorter than `lanes`, unrolled, lanes past it clamped to the last k.
+  if (s.K % lanes) {
+    body.scope((b) => {
+      const av = loadA(b, u(kMain), min(lane, u(s.K % lanes - 1)));
+      for (let kk = 0; kk < s.K % lanes; kk++) b.scope((blk) => step(blk, u(kMain + kk), (r) => subgroupBroadcast(av[r]!, kk)));
+    });
+  }
   const ob = bz.mul(s.M * NW);
   for (let r = 0; r < tm; r++) {
     for (let j = 0; j < tn; j++) {

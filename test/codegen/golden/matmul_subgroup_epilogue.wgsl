@@ -1,7 +1,7 @@
 // mdc kernel: matmul_subgroup_add_fast_gelu
 // [128, 768] @ [768, 3072] → [128, 3072]
 // epilogue: add, fast_gelu
-// subgroup 16x1 per lane, raster m, 8 lanes (needs a subgroup size of 8)
+// subgroup 16x2 per lane, raster m, 8 lanes (needs a subgroup size of 8)
 enable subgroups;
 const M = 128u;
 const N = 3072u;
@@ -14,7 +14,7 @@ const N4 = 768u;
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let r0 = wid.x * 16u;
-  let cb = wid.y * 8u + lane;
+  let cb = wid.y * 16u + lane;
   let arow0 = r0 * K;
   let arow1 = (r0 + 1u) * K;
   let arow2 = (r0 + 2u) * K;
@@ -32,22 +32,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   let arow14 = (r0 + 14u) * K;
   let arow15 = (r0 + 15u) * K;
   let bcol0 = cb;
+  let bcol1 = cb + 8u;
   var acc0_0 = vec4<f32>(0.0);
+  var acc0_1 = vec4<f32>(0.0);
   var acc1_0 = vec4<f32>(0.0);
+  var acc1_1 = vec4<f32>(0.0);
   var acc2_0 = vec4<f32>(0.0);
+  var acc2_1 = vec4<f32>(0.0);
   var acc3_0 = vec4<f32>(0.0);
+  var acc3_1 = vec4<f32>(0.0);
   var acc4_0 = vec4<f32>(0.0);
+  var acc4_1 = vec4<f32>(0.0);
   var acc5_0 = vec4<f32>(0.0);
+  var acc5_1 = vec4<f32>(0.0);
   var acc6_0 = vec4<f32>(0.0);
+  var acc6_1 = vec4<f32>(0.0);
   var acc7_0 = vec4<f32>(0.0);
+  var acc7_1 = vec4<f32>(0.0);
   var acc8_0 = vec4<f32>(0.0);
+  var acc8_1 = vec4<f32>(0.0);
   var acc9_0 = vec4<f32>(0.0);
+  var acc9_1 = vec4<f32>(0.0);
   var acc10_0 = vec4<f32>(0.0);
+  var acc10_1 = vec4<f32>(0.0);
   var acc11_0 = vec4<f32>(0.0);
+  var acc11_1 = vec4<f32>(0.0);
   var acc12_0 = vec4<f32>(0.0);
+  var acc12_1 = vec4<f32>(0.0);
   var acc13_0 = vec4<f32>(0.0);
+  var acc13_1 = vec4<f32>(0.0);
   var acc14_0 = vec4<f32>(0.0);
+  var acc14_1 = vec4<f32>(0.0);
   var acc15_0 = vec4<f32>(0.0);
+  var acc15_1 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < 768u; k0 += 8u) {
     let av0 = a[arow0 + k0 + lane];
     let av1 = a[arow1 + k0 + lane];
@@ -65,293 +82,58 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     let av13 = a[arow13 + k0 + lane];
     let av14 = a[arow14 + k0 + lane];
     let av15 = a[arow15 + k0 + lane];
-    {
-      let brow = k0 * N4;
+    for (var kk = 0u; kk < 8u; kk += 1u) {
+      let brow = (k0 + kk) * N4;
       let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 0u);
+      let b1 = b[brow + bcol1];
+      let s0 = subgroupShuffle(av0, kk);
       acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 0u);
+      acc0_1 = fma(vec4<f32>(s0), b1, acc0_1);
+      let s1 = subgroupShuffle(av1, kk);
       acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 0u);
+      acc1_1 = fma(vec4<f32>(s1), b1, acc1_1);
+      let s2 = subgroupShuffle(av2, kk);
       acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 0u);
+      acc2_1 = fma(vec4<f32>(s2), b1, acc2_1);
+      let s3 = subgroupShuffle(av3, kk);
       acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 0u);
+      acc3_1 = fma(vec4<f32>(s3), b1, acc3_1);
+      let s4 = subgroupShuffle(av4, kk);
       acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 0u);
+      acc4_1 = fma(vec4<f32>(s4), b1, acc4_1);
+      let s5 = subgroupShuffle(av5, kk);
       acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 0u);
+      acc5_1 = fma(vec4<f32>(s5), b1, acc5_1);
+      let s6 = subgroupShuffle(av6, kk);
       acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 0u);
+      acc6_1 = fma(vec4<f32>(s6), b1, acc6_1);
+      let s7 = subgroupShuffle(av7, kk);
       acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 0u);
+      acc7_1 = fma(vec4<f32>(s7), b1, acc7_1);
+      let s8 = subgroupShuffle(av8, kk);
       acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 0u);
+      acc8_1 = fma(vec4<f32>(s8), b1, acc8_1);
+      let s9 = subgroupShuffle(av9, kk);
       acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 0u);
+      acc9_1 = fma(vec4<f32>(s9), b1, acc9_1);
+      let s10 = subgroupShuffle(av10, kk);
       acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 0u);
+      acc10_1 = fma(vec4<f32>(s10), b1, acc10_1);
+      let s11 = subgroupShuffle(av11, kk);
       acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 0u);
+      acc11_1 = fma(vec4<f32>(s11), b1, acc11_1);
+      let s12 = subgroupShuffle(av12, kk);
       acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 0u);
+      acc12_1 = fma(vec4<f32>(s12), b1, acc12_1);
+      let s13 = subgroupShuffle(av13, kk);
       acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 0u);
+      acc13_1 = fma(vec4<f32>(s13), b1, acc13_1);
+      let s14 = subgroupShuffle(av14, kk);
       acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 0u);
+      acc14_1 = fma(vec4<f32>(s14), b1, acc14_1);
+      let s15 = subgroupShuffle(av15, kk);
       acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 1u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 1u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 1u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 1u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 1u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 1u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 1u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 1u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 1u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 1u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 1u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 1u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 1u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 1u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 1u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 1u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 1u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 2u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 2u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 2u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 2u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 2u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 2u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 2u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 2u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 2u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 2u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 2u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 2u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 2u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 2u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 2u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 2u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 2u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 3u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 3u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 3u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 3u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 3u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 3u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 3u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 3u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 3u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 3u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 3u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 3u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 3u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 3u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 3u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 3u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 3u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 4u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 4u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 4u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 4u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 4u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 4u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 4u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 4u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 4u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 4u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 4u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 4u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 4u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 4u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 4u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 4u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 4u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 5u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 5u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 5u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 5u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 5u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 5u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 5u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 5u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 5u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 5u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 5u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 5u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 5u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 5u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 5u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 5u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 5u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 6u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 6u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 6u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 6u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 6u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 6u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 6u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 6u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 6u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 6u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 6u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 6u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 6u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 6u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 6u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 6u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 6u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
-    }
-    {
-      let brow = (k0 + 7u) * N4;
-      let b0 = b[brow + bcol0];
-      let s0 = subgroupBroadcast(av0, 7u);
-      acc0_0 = fma(vec4<f32>(s0), b0, acc0_0);
-      let s1 = subgroupBroadcast(av1, 7u);
-      acc1_0 = fma(vec4<f32>(s1), b0, acc1_0);
-      let s2 = subgroupBroadcast(av2, 7u);
-      acc2_0 = fma(vec4<f32>(s2), b0, acc2_0);
-      let s3 = subgroupBroadcast(av3, 7u);
-      acc3_0 = fma(vec4<f32>(s3), b0, acc3_0);
-      let s4 = subgroupBroadcast(av4, 7u);
-      acc4_0 = fma(vec4<f32>(s4), b0, acc4_0);
-      let s5 = subgroupBroadcast(av5, 7u);
-      acc5_0 = fma(vec4<f32>(s5), b0, acc5_0);
-      let s6 = subgroupBroadcast(av6, 7u);
-      acc6_0 = fma(vec4<f32>(s6), b0, acc6_0);
-      let s7 = subgroupBroadcast(av7, 7u);
-      acc7_0 = fma(vec4<f32>(s7), b0, acc7_0);
-      let s8 = subgroupBroadcast(av8, 7u);
-      acc8_0 = fma(vec4<f32>(s8), b0, acc8_0);
-      let s9 = subgroupBroadcast(av9, 7u);
-      acc9_0 = fma(vec4<f32>(s9), b0, acc9_0);
-      let s10 = subgroupBroadcast(av10, 7u);
-      acc10_0 = fma(vec4<f32>(s10), b0, acc10_0);
-      let s11 = subgroupBroadcast(av11, 7u);
-      acc11_0 = fma(vec4<f32>(s11), b0, acc11_0);
-      let s12 = subgroupBroadcast(av12, 7u);
-      acc12_0 = fma(vec4<f32>(s12), b0, acc12_0);
-      let s13 = subgroupBroadcast(av13, 7u);
-      acc13_0 = fma(vec4<f32>(s13), b0, acc13_0);
-      let s14 = subgroupBroadcast(av14, 7u);
-      acc14_0 = fma(vec4<f32>(s14), b0, acc14_0);
-      let s15 = subgroupBroadcast(av15, 7u);
-      acc15_0 = fma(vec4<f32>(s15), b0, acc15_0);
+      acc15_1 = fma(vec4<f32>(s15), b1, acc15_1);
     }
   }
   {
@@ -362,11 +144,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[r0 * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc0_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[r0 * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc1_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 1u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc1_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 1u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -376,11 +172,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 2u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc2_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 2u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc3_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 3u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc3_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 3u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -390,11 +200,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 4u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc4_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 4u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc5_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 5u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc5_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 5u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -404,11 +228,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 6u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc6_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 6u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc7_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 7u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc7_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 7u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -418,11 +256,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 8u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc8_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 8u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc9_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 9u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc9_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 9u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -432,11 +284,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 10u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc10_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 10u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc11_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 11u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc11_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 11u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -446,11 +312,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 12u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc12_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 12u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc13_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 13u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc13_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 13u) * N4 + (cb + 8u)] = ep_v2;
   }
   {
     let ep_e0 = e0[cb];
@@ -460,10 +340,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     out[(r0 + 14u) * N4 + cb] = ep_v2;
   }
   {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc14_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 14u) * N4 + (cb + 8u)] = ep_v2;
+  }
+  {
     let ep_e0 = e0[cb];
     let ep_v1 = acc15_0 + ep_e0;
     let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
     let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
     out[(r0 + 15u) * N4 + cb] = ep_v2;
+  }
+  {
+    let ep_e0 = e0[cb + 8u];
+    let ep_v1 = acc15_1 + ep_e0;
+    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+    out[(r0 + 15u) * N4 + (cb + 8u)] = ep_v2;
   }
 }
