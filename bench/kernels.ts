@@ -197,6 +197,8 @@ for (const c of cases) {
   if (c.kernel === 'matmul') {
     const { shape: s } = matmulShape(g.nodes[0]!, g);
     notes.push(`${c.name}: mdc ran ${plan.kernels[0]!.name} (${configName(chooseConfig(s, target))}; class ${shapeClass(s)}).`);
+  }
+  if (c.kernel === 'matmul' || c.kernel === 'attention') {
     if (!quick) {
       const t = await planTimer(device, buildPlan(g));
       timers.push({ impl: 'mdc portable default (no subgroups, untuned)', timer: t, release: t.release });

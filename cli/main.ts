@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { buildPlan, buildSpmdPlan } from '../codegen/plan.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
@@ -92,6 +93,14 @@ Options:
   --inputs FILE      JSON object mapping input names to flat arrays of numbers
   --seed N           seed for parameters and random inputs (default: 0)
   --no-fuse          one kernel per op (as \`mdc compile --no-fuse\`)
+  --target T         what the kernels may assume about the device:
+                       portable  WebGPU's defaults only, the kernels \`mdc compile\`
+                                 writes (default)
+                       adapter   this adapter's features: subgroup matmul, attention
+                                 and reductions where it offers \`subgroups\`
+                       tuned     adapter, plus matmul tiles timed on this adapter (the
+                                 first run tunes each new shape class, a few seconds
+                                 each, and caches the winners; see README, Kernels)
 ${FRONTEND_HELP}`,
 };
 
@@ -168,7 +177,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   check: COMMON,
   compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, 'no-fuse': { type: 'boolean' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
-  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' } },
+  run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' }, target: { type: 'string' } },
   plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
   train: {
     ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
@@ -253,7 +262,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
         throw e;
       }
     }
-    default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, !v['no-fuse'], json, io);
+    default: return runRun(file, source, frontendOptions(v), intOption(v['seed'], 'seed'), v['inputs'] as string | undefined, !v['no-fuse'], targetOption(v['target']), json, io);
   }
 }
 
@@ -452,69 +461,93 @@ function runFmt(file: string, source: string, write: boolean, checkOnly: boolean
   return EXIT.ok;
 }
 
-async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, fuse: boolean, json: boolean, io: Io): Promise<number> {
+type TargetChoice = 'portable' | 'adapter' | 'tuned';
+
+function targetOption(v: unknown): TargetChoice {
+  if (v === undefined) return 'portable';
+  if (v === 'portable' || v === 'adapter' || v === 'tuned') return v;
+  throw new UsageError(`--target must be portable, adapter or tuned, not '${String(v)}'`);
+}
+
+async function runRun(file: string, source: string, opts: FrontendOptions, seed: number, inputsFile: string | undefined, fuse: boolean, targetChoice: TargetChoice, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
   const mesh: Mesh | undefined = opts.mesh ? { axes: opts.mesh.map((a) => ({ name: a.name, size: a.size })) } : undefined;
-  const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file), fuse }) : buildPlan(graph, { seed, source: basename(file), fuse });
-  // The caller's view: whole tensors, also when each device holds a block.
-  const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
-  let given: Record<string, unknown> = {};
-  if (inputsFile) {
-    try {
-      given = JSON.parse(readFileSync(inputsFile, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new UsageError(`cannot read inputs from '${inputsFile}': ${(e as Error).message}`);
-    }
-  }
-  const inputs: Record<string, HostArray> = {};
-  for (const inp of plan.inputs) {
-    const shape = wholeShape(inp);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const type = plan.buffers[inp.buffer]!.type;
-    const g = given[inp.name];
-    if (g === undefined) inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
-    else {
-      if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number')) {
-        throw new UsageError(`input '${inp.name}' in ${inputsFile} must be an array of ${count} numbers (${inp.dtype}[${shape.join(', ')}])`);
-      }
-      inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
-    }
-  }
-  const { nodeDevice, nodeDevices } = await import('../runtime/node.js');
+  const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../runtime/node.js');
   const { PlanRunner } = await import('../runtime/executor.js');
   const { MeshRunner } = await import('../runtime/mesh.js');
-  const { devices, description } = plan.mesh ? await nodeDevices(plan.mesh.devices) : await nodeDevice().then((d) => ({ devices: [d.device], description: d.description }));
-  let outs: Record<string, Tensor>;
-  let ms: number;
+  const first = await nodeDevice();
   try {
-    const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
-    const t0 = performance.now();
-    try {
-      outs = await runner.run(inputs);
-    } finally {
-      runner.destroy();
+    let target: KernelTarget = {};
+    if (targetChoice !== 'portable') {
+      const subgroupSize = adapterSubgroupSize(first.adapter);
+      target = subgroupSize ? { subgroupSize } : {};
+      if (targetChoice === 'tuned') {
+        const { matmulShapes, tuneTarget } = await import('../codegen/tune/index.js');
+        const local = mesh ? partition(graph, mesh).local : graph;
+        target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l) })).target;
+      }
     }
-    ms = performance.now() - t0;
+    const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file), fuse, target }) : buildPlan(graph, { seed, source: basename(file), fuse, target });
+    // The caller's view: whole tensors, also when each device holds a block.
+    const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
+    let given: Record<string, unknown> = {};
+    if (inputsFile) {
+      try {
+        given = JSON.parse(readFileSync(inputsFile, 'utf8')) as Record<string, unknown>;
+      } catch (e) {
+        throw new UsageError(`cannot read inputs from '${inputsFile}': ${(e as Error).message}`);
+      }
+    }
+    const inputs: Record<string, HostArray> = {};
+    for (const inp of plan.inputs) {
+      const shape = wholeShape(inp);
+      const count = shape.reduce((a, b) => a * b, 1);
+      const type = plan.buffers[inp.buffer]!.type;
+      const g = given[inp.name];
+      if (g === undefined) inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
+      else {
+        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number')) {
+          throw new UsageError(`input '${inp.name}' in ${inputsFile} must be an array of ${count} numbers (${inp.dtype}[${shape.join(', ')}])`);
+        }
+        inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
+      }
+    }
+    if (plan.mesh) first.device.destroy();
+    const { devices, description } = plan.mesh ? await nodeDevices(plan.mesh.devices) : { devices: [first.device], description: first.description };
+    let outs: Record<string, Tensor>;
+    let ms: number;
+    try {
+      const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
+      const t0 = performance.now();
+      try {
+        outs = await runner.run(inputs);
+      } finally {
+        runner.destroy();
+      }
+      ms = performance.now() - t0;
+    } finally {
+      for (const d of devices) d.destroy();
+    }
+    const rows = plan.outputs.map((o) => {
+      const t = outs[o.name]!;
+      let sum = 0;
+      let abs = 0;
+      for (const x of t.data) { sum += x; abs += Math.abs(x); }
+      return { name: o.name, type: `${o.dtype}[${wholeShape(o).join(', ')}]`, shape: wholeShape(o), sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+    });
+    const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
+    const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
+    if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, target: targetChoice, ...meshJson, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
+    else {
+      const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
+      io.out(`ran ${plan.model} on ${where} (${targetChoice === 'portable' ? '' : `target ${targetChoice}, `}${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}, ${ms.toFixed(1)} ms)`);
+      for (const r of rows) io.out(`  ${r.name}: ${r.type}  sum=${r.sum.toPrecision(8)}  mean|x|=${r.meanAbs.toPrecision(6)}  first=[${r.first.map((x) => x.toPrecision(5)).join(', ')}]`);
+    }
+    return EXIT.ok;
   } finally {
-    for (const d of devices) d.destroy();
+    first.device.destroy(); // also on a usage error before the run; destroying twice is harmless
   }
-  const rows = plan.outputs.map((o) => {
-    const t = outs[o.name]!;
-    let sum = 0;
-    let abs = 0;
-    for (const x of t.data) { sum += x; abs += Math.abs(x); }
-    return { name: o.name, type: `${o.dtype}[${wholeShape(o).join(', ')}]`, shape: wholeShape(o), sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
-  });
-  const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
-  const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
-  if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, ...meshJson, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
-  else {
-    const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
-    io.out(`ran ${plan.model} on ${where} (${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}, ${ms.toFixed(1)} ms)`);
-    for (const r of rows) io.out(`  ${r.name}: ${r.type}  sum=${r.sum.toPrecision(8)}  mean|x|=${r.meanAbs.toPrecision(6)}  first=[${r.first.map((x) => x.toPrecision(5)).join(', ')}]`);
-  }
-  return EXIT.ok;
 }
 
 function formatCount(n: number): string {

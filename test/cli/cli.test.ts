@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
+import { gpuStatus } from '../support/gpu.js';
 
+const gpuCli = await gpuStatus();
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
 
 async function mdc(...argv: string[]) {
@@ -172,5 +174,57 @@ describe('mdc compile --no-fuse', () => {
 
   it('both commands document the flag', async () => {
     for (const cmd of ['compile', 'run']) expect((await mdc(cmd, '--help')).out).toContain('--no-fuse');
+  });
+});
+
+describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
+  type RunJson = { target: string; outputs: { name: string; sum: number; meanAbs: number; first: number[] }[] };
+  const run = async (sample: string, ...flags: string[]) => {
+    const r = await mdc('run', `samples/${sample}.model`, '--preset', 'tiny', '--json', ...flags);
+    expect(r.code, r.err).toBe(0);
+    return { json: JSON.parse(r.out) as RunJson, err: r.err };
+  };
+  /**
+   * Different kernels sum in different orders: f32 rounding only. Over n ≤ 131072 outputs,
+   * each off by ~1e-6 of the mean |x|, the checksums differ by well under one mean |x|;
+   * a wrong kernel moves them by a sizeable fraction of n mean |x|.
+   */
+  const expectSame = (a: RunJson, b: RunJson) => {
+    const [x, y] = [a.outputs[0]!, b.outputs[0]!];
+    expect(Math.abs(x.sum - y.sum)).toBeLessThan(x.meanAbs);
+    x.first.forEach((v, i) => expect(Math.abs(v - y.first[i]!)).toBeLessThan(1e-4 * x.meanAbs + 1e-6));
+  };
+
+  it('the adapter target (subgroup kernels here) computes what the portable one does', async () => {
+    const portable = await run('gpt2');
+    expect(portable.json.target).toBe('portable');
+    const adapter = await run('gpt2', '--target', 'adapter');
+    expect(adapter.json.target).toBe('adapter');
+    expectSame(portable.json, adapter.json);
+  }, 300_000);
+
+  it('the tuned target tunes each matmul shape class once, caches the winners and computes the same', async () => {
+    const cache = tmp();
+    const prev = process.env['MDC_CACHE_DIR'];
+    process.env['MDC_CACHE_DIR'] = cache;
+    try {
+      const portable = await run('mlp');
+      const tuned = await run('mlp', '--target', 'tuned');
+      expect(tuned.err, 'the first tuned run tunes each matmul shape class').toMatch(/tuned m\d+n\d+k\d+/);
+      expect(readdirSync(cache)).toContain('tuning.json');
+      const again = await run('mlp', '--target', 'tuned');
+      expect(again.err, 'the second reads the cache').not.toMatch(/tuned m/);
+      expectSame(portable.json, tuned.json);
+      expectSame(portable.json, again.json);
+    } finally {
+      if (prev === undefined) delete process.env['MDC_CACHE_DIR'];
+      else process.env['MDC_CACHE_DIR'] = prev;
+    }
+  }, 300_000);
+
+  it('refuses an unknown target, naming the choices', async () => {
+    const r = await mdc('run', 'samples/mlp.model', '--target', 'gpu');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--target must be portable, adapter or tuned');
   });
 });

@@ -28,6 +28,12 @@ export interface Epilogue {
   readonly doc: readonly string[];
   readonly buffers: readonly BufferDecl[];
   store(b: Block, at: StoreAt): void;
+  /**
+   * An output buffer that holds f32 blocks as wide as the accumulators, where a kernel
+   * may put the plain products before applying the epilogue in a second pass (see the
+   * subgroup kernel); absent for the plain store and when no output is f32.
+   */
+  readonly staging?: BufferDecl;
 }
 
 /** The epilogue for column width w (the kernel decides it from N). */
@@ -59,6 +65,7 @@ export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape): EpilogueOf 
     suffix: `_${bodyName(ops)}`,
     doc: [`epilogue: ${ops.join(', ')}${outs.length > 1 ? `; ${outs.length} outputs` : ''}`],
     buffers: [...leaves.map((l) => l.decl), ...outs],
+    ...(outs.find((o) => o.storage === 'f32') ? { staging: outs.find((o) => o.storage === 'f32')! } : {}),
     store: (b, at) => b.scope((blk) => {
       const batchStrides = stridesOf(s.batch);
       const coord = new Map<number, Expr>();

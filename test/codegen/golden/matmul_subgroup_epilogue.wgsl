@@ -136,228 +136,54 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       acc15_1 = fma(vec4<f32>(s15), b1, acc15_1);
     }
   }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc0_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[r0 * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc0_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[r0 * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc1_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 1u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc1_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 1u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc2_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 2u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc2_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 2u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc3_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 3u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc3_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 3u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc4_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 4u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc4_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 4u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc5_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 5u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc5_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 5u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc6_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 6u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc6_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 6u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc7_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 7u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc7_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 7u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc8_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 8u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc8_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 8u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc9_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 9u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc9_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 9u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc10_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 10u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc10_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 10u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc11_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 11u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc11_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 11u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc12_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 12u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc12_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 12u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc13_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 13u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc13_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 13u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc14_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 14u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc14_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 14u) * N4 + (cb + 8u)] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb];
-    let ep_v1 = acc15_0 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 15u) * N4 + cb] = ep_v2;
-  }
-  {
-    let ep_e0 = e0[cb + 8u];
-    let ep_v1 = acc15_1 + ep_e0;
-    let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
-    let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
-    out[(r0 + 15u) * N4 + (cb + 8u)] = ep_v2;
+  out[r0 * N4 + cb] = acc0_0;
+  out[r0 * N4 + (cb + 8u)] = acc0_1;
+  out[(r0 + 1u) * N4 + cb] = acc1_0;
+  out[(r0 + 1u) * N4 + (cb + 8u)] = acc1_1;
+  out[(r0 + 2u) * N4 + cb] = acc2_0;
+  out[(r0 + 2u) * N4 + (cb + 8u)] = acc2_1;
+  out[(r0 + 3u) * N4 + cb] = acc3_0;
+  out[(r0 + 3u) * N4 + (cb + 8u)] = acc3_1;
+  out[(r0 + 4u) * N4 + cb] = acc4_0;
+  out[(r0 + 4u) * N4 + (cb + 8u)] = acc4_1;
+  out[(r0 + 5u) * N4 + cb] = acc5_0;
+  out[(r0 + 5u) * N4 + (cb + 8u)] = acc5_1;
+  out[(r0 + 6u) * N4 + cb] = acc6_0;
+  out[(r0 + 6u) * N4 + (cb + 8u)] = acc6_1;
+  out[(r0 + 7u) * N4 + cb] = acc7_0;
+  out[(r0 + 7u) * N4 + (cb + 8u)] = acc7_1;
+  out[(r0 + 8u) * N4 + cb] = acc8_0;
+  out[(r0 + 8u) * N4 + (cb + 8u)] = acc8_1;
+  out[(r0 + 9u) * N4 + cb] = acc9_0;
+  out[(r0 + 9u) * N4 + (cb + 8u)] = acc9_1;
+  out[(r0 + 10u) * N4 + cb] = acc10_0;
+  out[(r0 + 10u) * N4 + (cb + 8u)] = acc10_1;
+  out[(r0 + 11u) * N4 + cb] = acc11_0;
+  out[(r0 + 11u) * N4 + (cb + 8u)] = acc11_1;
+  out[(r0 + 12u) * N4 + cb] = acc12_0;
+  out[(r0 + 12u) * N4 + (cb + 8u)] = acc12_1;
+  out[(r0 + 13u) * N4 + cb] = acc13_0;
+  out[(r0 + 13u) * N4 + (cb + 8u)] = acc13_1;
+  out[(r0 + 14u) * N4 + cb] = acc14_0;
+  out[(r0 + 14u) * N4 + (cb + 8u)] = acc14_1;
+  out[(r0 + 15u) * N4 + cb] = acc15_0;
+  out[(r0 + 15u) * N4 + (cb + 8u)] = acc15_1;
+  for (var r = 0u; r < 16u; r += 1u) {
+    let raw0 = out[(r0 + r) * N4 + cb];
+    {
+      let ep_e0 = e0[cb];
+      let ep_v1 = raw0 + ep_e0;
+      let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+      let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+      out[(r0 + r) * N4 + cb] = ep_v2;
+    }
+    let raw1 = out[(r0 + r) * N4 + (cb + 8u)];
+    {
+      let ep_e0 = e0[cb + 8u];
+      let ep_v1 = raw1 + ep_e0;
+      let ep_v2_e = exp(clamp((ep_v1 + ep_v1 * ep_v1 * ep_v1 * 0.044714998453855515) * 0.7978845834732056, vec4<f32>(-15.0), vec4<f32>(15.0)) * 2.0);
+      let ep_v2 = ep_v1 * 0.5 * ((ep_v2_e - 1.0) / (ep_v2_e + 1.0) + 1.0);
+      out[(r0 + r) * N4 + (cb + 8u)] = ep_v2;
+    }
   }
 }
