@@ -2,7 +2,7 @@ import type { Graph } from '../ir.js';
 import { flopsOf } from '../sharding/auto.js';
 import { axisSize, dtypeBytes, localShape, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
-import { layerOf } from './recompute.js';
+import { ATTENTION_CORE, layerOf } from './recompute.js';
 
 /**
  * Per-device memory of a training step, from the partitioned forward program:
@@ -29,7 +29,6 @@ export interface TrainingMemory {
   readonly flopsPerStep: number;
 }
 
-const ATTENTION_CORE = new Set(['attention', 'softmax', 'dropout']);
 
 export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd' } = {}): TrainingMemory {
   const zero = opts.zero ?? 0;

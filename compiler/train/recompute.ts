@@ -53,7 +53,13 @@ interface Problem {
   /** Bytes kept regardless (values outside candidates are not modelled). */
 }
 
-const CORE = new Set(['attention', 'softmax', 'log_softmax']);
+/**
+ * The attention core that `selective` drops, as Megatron-LM's selective recompute does:
+ * attention outputs, softmax probabilities and the dropout applied to them (its mask
+ * comes from a seed, so it is rebuilt bit for bit). Also used by the memory model
+ * (train/memory.ts), so both report the same policy.
+ */
+export const ATTENTION_CORE: ReadonlySet<string> = new Set(['attention', 'softmax', 'log_softmax', 'dropout']);
 
 /** `Layer.3` from a scope or parameter path such as `Layer.3.Attention.wq`; undefined outside repeated layers. */
 export function layerOf(scope: string): string | undefined {
@@ -112,7 +118,7 @@ export async function planRecompute(g: Graph, policy: RecomputePolicy, opts: { b
   let method: RecomputePlan['method'];
   if (policy === 'none') drop = p.items.map(() => false);
   else if (policy === 'full') drop = p.items.map(() => true);
-  else if (policy === 'selective') drop = p.items.map((it) => CORE.has(g.nodes[g.values[it.values[0]!]!.producer!]!.op));
+  else if (policy === 'selective') drop = p.items.map((it) => ATTENTION_CORE.has(g.nodes[g.values[it.values[0]!]!.producer!]!.op));
   else {
     if (opts.budget === undefined) throw new RecomputeError('recompute auto needs a memory budget');
     const all = p.items.map(() => true);
