@@ -1,7 +1,7 @@
 import type { Graph } from '../ir.js';
 import { printType } from '../types.js';
 import { dtypeBytes, localShape, meshToString, shapeOf, type Mesh } from './mesh.js';
-import type { SpmdProgram } from './partition.js';
+import type { Collective, SpmdProgram } from './partition.js';
 import type { TrainingMemory } from '../train/memory.js';
 
 /**
@@ -46,17 +46,10 @@ export interface ValueRow {
   readonly bytesPerDevice: number;
 }
 
-export interface CollectiveRow {
+/** A collective as the report shows it: the partitioner's, with the file in its span. */
+export interface CollectiveRow extends Omit<Collective, 'kind' | 'span'> {
   readonly kind: string;
-  readonly axis: string;
-  readonly bytesPerDevice: number;
-  readonly bytes: number;
-  readonly elements: number;
-  readonly from: string;
-  readonly to: string;
-  readonly reason: string;
   readonly span: { readonly file: string; readonly line: number; readonly col: number; readonly endLine: number; readonly endCol: number };
-  readonly scope: string;
 }
 
 export interface PlanExtra {
@@ -78,8 +71,7 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanEx
   }
   p.local.outputs.forEach((o, i) => values.push(row('output', p.local.outputNames[i]!, o)));
   const collectives = p.collectives.map((c): CollectiveRow => ({
-    kind: c.kind, axis: c.axis, bytesPerDevice: c.bytesPerDevice, bytes: c.bytes, elements: c.elements, from: c.from, to: c.to,
-    reason: c.reason, span: { file, line: c.span.line, col: c.span.col, endLine: c.span.endLine, endCol: c.span.endCol }, scope: c.scope,
+    ...c, span: { file, line: c.span.line, col: c.span.col, endLine: c.span.endLine, endCol: c.span.endCol },
   }));
   const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
   return {
