@@ -67,6 +67,10 @@ Options:
   -o, --out DIR      output folder (default: out)
   --seed N           parameter initialisation seed recorded in the plan (default: 0)
   --no-fuse          one kernel per op: no element-wise or matmul-epilogue fusion
+  --subgroup-size N  compile for devices with the \`subgroups\` feature and subgroups of
+                     exactly N lanes (a power of two, 4 to 128; llvmpipe: 8): subgroup
+                     matmul, attention and reductions; the plan then lists the feature
+                     and the runtime refuses it elsewhere. Default: portable kernels
 ${FRONTEND_HELP}`,
   fmt: `Usage: mdc fmt FILE [--write | --check]
 
@@ -175,7 +179,7 @@ const COMMON: ParseArgsConfig['options'] = {
 };
 const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   check: COMMON,
-  compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, 'no-fuse': { type: 'boolean' } },
+  compile: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, 'no-fuse': { type: 'boolean' }, 'subgroup-size': { type: 'string' } },
   fmt: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, write: { type: 'boolean', short: 'w' }, check: { type: 'boolean' } },
   run: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' }, target: { type: 'string' } },
   plan: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
@@ -233,7 +237,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   const json = !!v['json'];
   switch (cmd) {
     case 'check': return runCheck(file, source, frontendOptions(v), json, io);
-    case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), !v['no-fuse'], json, io);
+    case 'compile': return runCompile(file, source, frontendOptions(v), (v['out'] as string | undefined) ?? 'out', intOption(v['seed'], 'seed'), !v['no-fuse'], subgroupTarget(v['subgroup-size']), json, io);
     case 'fmt': return runFmt(file, source, !!v['write'], !!v['check'], json, io);
     case 'plan': return runPlan(file, source, frontendOptions(v), v, json, io);
     case 'train': {
@@ -417,10 +421,17 @@ function writeAtomic(path: string, data: string) {
   renameSync(tmp, path);
 }
 
-async function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, fuse: boolean, json: boolean, io: Io): Promise<number> {
+function subgroupTarget(x: unknown): KernelTarget {
+  if (x === undefined) return {};
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 4 || n > 128 || (n & (n - 1)) !== 0) throw new UsageError(`--subgroup-size must be a power of two from 4 to 128, got '${String(x)}'`);
+  return { subgroupSize: n };
+}
+
+async function runCompile(file: string, source: string, opts: FrontendOptions, outDir: string, seed: number, fuse: boolean, target: KernelTarget, json: boolean, io: Io): Promise<number> {
   const graph = lowerOrReport(file, source, opts, json, io);
   if (!graph) return EXIT.diagnostics;
-  const plan = buildPlan(graph, { seed, source: basename(file), fuse });
+  const plan = buildPlan(graph, { seed, source: basename(file), fuse, target });
   const planFile = `${plan.model}.plan.json`;
   // The TypeScript compiler is large: load it only when a host module is emitted.
   const { emitHost } = await import('../codegen/host.js');

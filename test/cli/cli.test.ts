@@ -177,6 +177,32 @@ describe('mdc compile --no-fuse', () => {
   });
 });
 
+describe('mdc compile --subgroup-size', () => {
+  it('compiles subgroup kernels for that lane count, lists the feature, and stays byte-identical run to run', async () => {
+    const dir = tmp();
+    const compile = async (out: string, ...flags: string[]) => {
+      const r = await mdc('compile', 'samples/gpt2.model', '--preset', 'tiny', '-o', join(dir, out), ...flags);
+      expect(r.code, r.err).toBe(0);
+      return { plan: readFileSync(join(dir, out, 'GPT2.plan.json'), 'utf8'), kernels: readdirSync(join(dir, out, 'kernels')) };
+    };
+    const portable = await compile('portable');
+    const sub = await compile('sub', '--subgroup-size', '8');
+    expect((JSON.parse(sub.plan) as { features?: string[] }).features).toEqual(['subgroups']);
+    expect((JSON.parse(portable.plan) as { features?: string[] }).features).toBeUndefined();
+    expect(sub.kernels.some((k) => k.includes('matmul_subgroup'))).toBe(true);
+    expect(portable.kernels.some((k) => k.includes('subgroup'))).toBe(false);
+    expect((await compile('sub2', '--subgroup-size', '8')).plan).toBe(sub.plan);
+  });
+
+  it('refuses a lane count that is not a power of two from 4 to 128', async () => {
+    for (const bad of ['6', '2', '256', 'eight']) {
+      const r = await mdc('compile', 'samples/mlp.model', '--subgroup-size', bad, '-o', tmp());
+      expect(r.code, bad).toBe(2);
+      expect(r.err).toContain('--subgroup-size must be a power of two from 4 to 128');
+    }
+  });
+});
+
 describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
   type RunJson = { target: string; outputs: { name: string; sum: number; meanAbs: number; first: number[] }[] };
   const run = async (sample: string, ...flags: string[]) => {
