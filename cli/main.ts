@@ -492,7 +492,7 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
     let target: KernelTarget = {};
     if (targetChoice !== 'portable') {
       const subgroupSize = adapterSubgroupSize(first.adapter);
-      target = subgroupSize ? { subgroupSize } : {};
+      target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
       if (targetChoice === 'tuned') {
         const { matmulShapes, tuneTarget } = await import('../codegen/tune/index.js');
         const local = mesh ? partition(graph, mesh).local : graph;

@@ -49,7 +49,29 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
   return build(graph, opts, p, (id) => origin[id]!);
 }
 
+/** Ops whose kernels come from the kernel IR, whose printer can store a buffer as f16. */
+const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused']);
+
+/**
+ * The values to store as f16 on a target with shader-f16: f16 tensors produced and
+ * consumed only by kernel-IR kernels (matmuls, fused element-wise bodies), never an
+ * input, parameter or output (the host reads and writes those as f32). Other f16
+ * tensors stay f32 on the device, holding more precision than their type promises.
+ */
+export function f16Values(g: Graph): Set<number> {
+  const ok = new Set<number>();
+  for (const n of g.nodes) {
+    if (!F16_OPS.has(n.op)) continue;
+    for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);
+  }
+  for (const o of g.outputs) ok.delete(o);
+  for (const n of g.nodes) if (!F16_OPS.has(n.op)) for (const i of n.inputs) ok.delete(i);
+  return ok;
+}
+
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
+  const half = opts.target?.shaderF16 && !spmd ? f16Values(g) : new Set<number>();
+  const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : opts.target ?? {};
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;
     const valueId = originOf(id);
@@ -63,9 +85,10 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const addBuffer = (valueId: number, role: PlanBuffer['role'], name: string) => {
     const v = g.values[valueId]!;
     const shape = shapeOf(v);
+    const f16 = half.has(valueId);
     const b: PlanBuffer = {
-      id: buffers.length, name, role, type: storageOf(v), dtype: v.type.dtype, shape,
-      bytes: Math.max(4, sizeOf(shape) * 4),
+      id: buffers.length, name, role, type: f16 ? 'f16' : storageOf(v), dtype: v.type.dtype, shape,
+      bytes: f16 ? Math.max(4, Math.ceil(sizeOf(shape) / 2) * 4) : Math.max(4, sizeOf(shape) * 4),
       ...(v.init ? { init: v.init } : {}),
       ...(v.scalar !== undefined ? { value: v.scalar } : {}),
       ...(spmd && role === 'param' ? { global: globalOf(valueId) } : {}),
@@ -108,7 +131,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     }
     const gen = KERNELS.get(n.op);
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
-    const specs = gen(n, g, opts.target ?? {});
+    const specs = gen(n, g, target);
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
       let kid = kernelByText.get(spec.wgsl);

@@ -1,4 +1,4 @@
-import type { PlanInit } from './plan.js';
+import type { PlanInit, StorageType } from './plan.js';
 
 /**
  * Deterministic parameter initialisation: a parameter's values depend only on the seed,
@@ -38,8 +38,8 @@ function hashString(s: string): number {
 }
 
 /** Seeded random inputs for `mdc run` and tests: ints in [0, max), floats in [-1, 1). */
-export function randomInput(type: 'f32' | 'i32', count: number, seed: number, name: string, max = 2): Float32Array | Int32Array {
-  if (type === 'f32') return initValues({ kind: 'uniform', low: -1, high: 1 }, count, seed, `input:${name}`);
+export function randomInput(type: StorageType, count: number, seed: number, name: string, max = 2): Float32Array | Int32Array {
+  if (type !== 'i32') return initValues({ kind: 'uniform', low: -1, high: 1 }, count, seed, `input:${name}`);
   const u = initValues({ kind: 'uniform', low: 0, high: 1 }, count, seed, `input:${name}`);
   return Int32Array.from(u, (x) => Math.min(max - 1, Math.floor(x * max)));
 }

@@ -71,7 +71,7 @@ export async function nodeDevices(n: number): Promise<{ readonly devices: GPUDev
  */
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   return adapter.requestDevice({
-    requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
+    requiredFeatures: (['subgroups', 'shader-f16'] as const).filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,

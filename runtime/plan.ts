@@ -13,7 +13,8 @@ export const PLAN_VERSION = 2;
 export type PlanVersion = 1 | 2;
 
 /** How tensors are stored on the device. f16/bf16 tensors are stored and computed as f32 for now. */
-export type StorageType = 'f32' | 'i32';
+/** How a buffer holds its elements: f16 only for intermediate values (never an input, parameter or output). */
+export type StorageType = 'f32' | 'i32' | 'f16';
 export type SourceDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'bool';
 
 export type PlanInit =
@@ -30,7 +31,7 @@ export interface PlanBuffer {
   readonly type: StorageType;
   readonly dtype: SourceDType;
   readonly shape: readonly number[];
-  /** Element count × 4, at least 4. */
+  /** Element count × 4 (× 2 for f16, rounded up to a multiple of 4), at least 4. */
   readonly bytes: number;
   readonly init?: PlanInit;
   /** Constants: the scalar value. */

@@ -15,6 +15,9 @@ const isStr = (x: unknown): x is string => typeof x === 'string';
  * Checks an untrusted plan (parsed JSON) field by field and cross-reference by
  * cross-reference. Returns the plan typed, or throws PlanError listing every problem.
  */
+/** Storage types a buffer may have (runtime/plan.ts StorageType). */
+const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
+
 export function validatePlan(raw: unknown): Plan {
   const p: string[] = [];
   if (!isObj(raw)) throw new PlanError(['the plan is not a JSON object']);
@@ -40,11 +43,13 @@ export function validatePlan(raw: unknown): Plan {
     if (!isObj(b)) return p.push(`${at} is not an object`);
     if (b['id'] !== i) p.push(`${at}.id must be ${i}`);
     if (!['input', 'output', 'param', 'const', 'activation'].includes(b['role'] as string)) p.push(`${at}.role is invalid`);
-    if (b['type'] !== 'f32' && b['type'] !== 'i32') p.push(`${at}.type must be f32 or i32`);
+    if (!STORAGE.includes(b['type'] as string)) p.push(`${at}.type must be f32, i32 or f16`);
+    else if (b['type'] === 'f16' && b['role'] !== 'activation') p.push(`${at} is f16, which only intermediate values (role activation) may be`);
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
       const n = (b['shape'] as number[]).reduce((a, c) => a * c, 1);
-      if (b['bytes'] !== Math.max(4, n * 4)) p.push(`${at}.bytes must be ${Math.max(4, n * 4)} for shape [${(b['shape'] as number[]).join(', ')}]`);
+      const want = b['type'] === 'f16' ? Math.max(4, Math.ceil(n / 2) * 4) : Math.max(4, n * 4);
+      if (b['bytes'] !== want) p.push(`${at}.bytes must be ${want} for shape [${(b['shape'] as number[]).join(', ')}]`);
     }
     if (b['role'] === 'param' && !isObj(b['init'])) p.push(`${at} is a param without init`);
     if (b['role'] === 'const' && typeof b['value'] !== 'number') p.push(`${at} is a const without a value`);
@@ -72,8 +77,8 @@ export function validatePlan(raw: unknown): Plan {
     const bs = Array.isArray(k['bindings']) ? (k['bindings'] as unknown[]) : (p.push(`${at}.bindings must be an array`), []);
     if (bs.length > 8) p.push(`${at} binds ${bs.length} storage buffers; WebGPU allows 8 per stage`);
     kBindings.set(i, bs.map((b, j) => {
-      if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || (b['type'] !== 'f32' && b['type'] !== 'i32')) {
-        p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32 }`);
+      if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || !STORAGE.includes(b['type'] as string)) {
+        p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16 }`);
       }
       return { access: isObj(b) ? (b['access'] as string) : '', type: isObj(b) ? (b['type'] as string) : '' };
     }));

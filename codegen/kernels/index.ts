@@ -21,7 +21,7 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ...ELEMENTWISE.map((op) => [op, elementwiseKernel] as [string, KernelGen]),
   ['matmul', matmulKernel],
   // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, or an element-wise body.
-  ['fused', (node, g, target) => (node.body!.kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(fusedElementwiseKernel(node, g)))],
+  ['fused', (node, g, target) => (node.body!.kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(fusedElementwiseKernel(node, g), target))],
   ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
   ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
   ['layer_norm', normKernel], ['rms_norm', normKernel],

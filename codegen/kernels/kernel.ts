@@ -28,6 +28,13 @@ export interface KernelTarget {
   readonly tuning?: TuningTable;
   /** One matmul configuration for every matmul (tests, the tuner), where it is valid for the shape. */
   readonly matmul?: MatmulConfig;
+  /**
+   * The device offers `shader-f16`: f16 tensors between kernel-IR kernels (matmuls and
+   * fused element-wise bodies) are stored as f16 (see codegen/plan.ts).
+   */
+  readonly shaderF16?: boolean;
+  /** Set by the plan builder: the values stored as f16, which the WGSL printer converts on load and store. */
+  readonly f16Values?: ReadonlySet<number>;
 }
 
 export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSpec | readonly KernelSpec[];

@@ -1,5 +1,14 @@
-import type { KernelSpec } from '../kernels/kernel.js';
+import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
 import { BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt } from './ir.js';
+
+/** What printing threads through: the builtins cx, and the buffers stored as f16 (by name). */
+interface Cx { readonly used: Set<Builtin>; readonly half: ReadonlySet<string> }
+
+/** The f16 storage type of an f32 view type (`vec4<f32>` → `vec4<f16>`). */
+const halfOf = (t: string) => t.replace('f32', 'f16');
+/** An element of an f16 buffer: `base[index]` without conversion, or undefined for anything else. */
+const halfElement = (e: Expr, cx: Cx): string | undefined =>
+  (e.node.k === 'index' && e.node.base.node.k === 'ref' && cx.half.has(e.node.base.node.name) ? `${e.node.base.node.name}[${expr(e.node.index, cx)}]` : undefined);
 
 /** WGSL literal for an f32 constant, always with a decimal point or exponent. */
 export function f32Literal(x: number): string {
@@ -15,27 +24,31 @@ const LEVEL: Record<BinOp, number> = {
   '||': 1, '&&': 1, '<': 2, '<=': 2, '>': 2, '>=': 2, '==': 2, '!=': 2, '+': 3, '-': 3, '*': 4, '/': 4, '%': 4,
 };
 
-function expr(e: Expr, used: Set<Builtin>): string {
+function expr(e: Expr, cx: Cx): string {
   const n = e.node;
   switch (n.k) {
     case 'lit':
       if (typeof n.value === 'boolean') return String(n.value);
       return e.type === 'u32' ? `${n.value}u` : e.type === 'f32' ? f32Literal(n.value) : String(n.value);
     case 'ref': return n.name;
-    case 'builtin': used.add(n.name); return BUILTINS[n.name].param;
-    case 'not': return `!${wrap(n.a, used)}`;
-    case 'neg': return `-${wrap(n.a, used)}`;
-    case 'call': return `${n.fn}(${n.args.map((a) => expr(a, used)).join(', ')})`;
-    case 'construct': return `${typeName(e.type)}(${n.args.map((a) => expr(a, used)).join(', ')})`;
-    case 'index': return `${wrap(n.base, used)}[${expr(n.index, used)}]`;
-    case 'field': return `${wrap(n.base, used)}.${n.field}`;
+    case 'builtin': cx.used.add(n.name); return BUILTINS[n.name].param;
+    case 'not': return `!${wrap(n.a, cx)}`;
+    case 'neg': return `-${wrap(n.a, cx)}`;
+    case 'call': return `${n.fn}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
+    case 'construct': return `${typeName(e.type)}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
+    case 'index': {
+      // A load from an f16 buffer is widened to the f32 type the kernel computes in.
+      const half = halfElement(e, cx);
+      return half ? `${typeName(e.type)}(${half})` : `${wrap(n.base, cx)}[${expr(n.index, cx)}]`;
+    }
+    case 'field': return `${wrap(n.base, cx)}.${n.field}`;
     case 'bin': {
       const lv = LEVEL[n.op];
       const side = (x: Expr, right: boolean) => {
-        if (x.node.k !== 'bin') return expr(x, used);
+        if (x.node.k !== 'bin') return expr(x, cx);
         const xl = LEVEL[x.node.op];
         const paren = xl < lv || (xl === lv && (lv === 1 ? x.node.op !== n.op : lv === 2 || right));
-        return paren ? `(${expr(x, used)})` : expr(x, used);
+        return paren ? `(${expr(x, cx)})` : expr(x, cx);
       };
       return `${side(n.a, false)} ${n.op} ${side(n.b, true)}`;
     }
@@ -43,32 +56,41 @@ function expr(e: Expr, used: Set<Builtin>): string {
 }
 
 /** An operand of a postfix or unary operator. */
-const wrap = (e: Expr, used: Set<Builtin>) => (e.node.k === 'bin' || e.node.k === 'not' || e.node.k === 'neg' || (e.node.k === 'lit' && typeof e.node.value === 'number' && e.node.value < 0)
-  ? `(${expr(e, used)})` : expr(e, used));
+const wrap = (e: Expr, cx: Cx) => (e.node.k === 'bin' || e.node.k === 'not' || e.node.k === 'neg' || (e.node.k === 'lit' && typeof e.node.value === 'number' && e.node.value < 0)
+  ? `(${expr(e, cx)})` : expr(e, cx));
 
-function stmts(list: readonly Stmt[], indent: string, used: Set<Builtin>, out: string[]): void {
+function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): void {
   for (const s of list) {
     switch (s.k) {
-      case 'let': out.push(`${indent}let ${s.name} = ${expr(s.value, used)};`); break;
-      case 'var': out.push(`${indent}var ${s.name}${s.init ? ` = ${expr(s.init, used)}` : `: ${typeName(s.type)}`};`); break;
-      case 'assign': out.push(`${indent}${expr(s.target, used)} ${s.op ?? ''}= ${expr(s.value, used)};`); break;
+      case 'let': out.push(`${indent}let ${s.name} = ${expr(s.value, cx)};`); break;
+      case 'var': out.push(`${indent}var ${s.name}${s.init ? ` = ${expr(s.init, cx)}` : `: ${typeName(s.type)}`};`); break;
+      case 'assign': {
+        // A store to an f16 buffer narrows the value (rounding to nearest); a compound one widens the old value first.
+        const half = halfElement(s.target, cx);
+        if (!half) out.push(`${indent}${expr(s.target, cx)} ${s.op ?? ''}= ${expr(s.value, cx)};`);
+        else {
+          const value = s.op ? `${expr(s.target, cx)} ${s.op} (${expr(s.value, cx)})` : expr(s.value, cx);
+          out.push(`${indent}${half} = ${halfOf(typeName(s.target.type))}(${value});`);
+        }
+        break;
+      }
       case 'for':
-        out.push(`${indent}for (var ${s.v} = ${expr(s.from, used)}; ${s.v} < ${expr(s.to, used)}; ${s.v} += ${expr(s.step, used)}) {`);
-        stmts(s.body, indent + '  ', used, out);
+        out.push(`${indent}for (var ${s.v} = ${expr(s.from, cx)}; ${s.v} < ${expr(s.to, cx)}; ${s.v} += ${expr(s.step, cx)}) {`);
+        stmts(s.body, indent + '  ', cx, out);
         out.push(`${indent}}`);
         break;
       case 'if':
-        out.push(`${indent}if (${expr(s.cond, used)}) {`);
-        stmts(s.then, indent + '  ', used, out);
+        out.push(`${indent}if (${expr(s.cond, cx)}) {`);
+        stmts(s.then, indent + '  ', cx, out);
         if (s.else?.length) {
           out.push(`${indent}} else {`);
-          stmts(s.else, indent + '  ', used, out);
+          stmts(s.else, indent + '  ', cx, out);
         }
         out.push(`${indent}}`);
         break;
       case 'block':
         out.push(`${indent}{`);
-        stmts(s.body, indent + '  ', used, out);
+        stmts(s.body, indent + '  ', cx, out);
         out.push(`${indent}}`);
         break;
       case 'barrier': out.push(`${indent}workgroupBarrier();`); break;
@@ -79,19 +101,21 @@ function stmts(list: readonly Stmt[], indent: string, used: Set<Builtin>, out: s
 }
 
 /** The kernel as WGSL: header comment, extensions, constants, bindings, workgroup memory, entry point. */
-export function printWgsl(k: Kernel): string {
-  const used = new Set<Builtin>();
+export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
+  const half = new Set(k.buffers.filter((b) => b.storage === 'f32' && f16Values?.has(b.value)).map((b) => b.name));
+  const cx: Cx = { used: new Set<Builtin>(), half };
   const body: string[] = [];
-  stmts(k.body, '  ', used, body);
-  const consts = k.consts.map((c) => `const ${c.name} = ${expr(c.value, used)};`);
-  const params = (Object.keys(BUILTINS) as Builtin[]).filter((b) => used.has(b)).map((b) => `@builtin(${b}) ${BUILTINS[b].param}: ${typeName(BUILTINS[b].type)}`);
+  stmts(k.body, '  ', cx, body);
+  const consts = k.consts.map((c) => `const ${c.name} = ${expr(c.value, cx)};`);
+  const params = (Object.keys(BUILTINS) as Builtin[]).filter((b) => cx.used.has(b)).map((b) => `@builtin(${b}) ${BUILTINS[b].param}: ${typeName(BUILTINS[b].type)}`);
   const [x, y, z] = k.workgroupSize;
   return [
     `// mdc kernel: ${k.name}`,
     ...k.doc.map((d) => `// ${d}`),
     ...k.enables.map((e) => `enable ${e};`),
+    ...(half.size ? ['enable f16;'] : []),
     ...consts,
-    ...k.buffers.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${typeName(b.elem)}>;`),
+    ...k.buffers.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem)}>;`),
     ...k.shared.map((s) => `var<workgroup> ${s.name}: ${typeName(s.type)};`),
     `@compute @workgroup_size(${z > 1 ? `${x}, ${y}, ${z}` : y > 1 ? `${x}, ${y}` : x})`,
     `fn main(${params.join(', ')}) {`,
@@ -102,11 +126,14 @@ export function printWgsl(k: Kernel): string {
 }
 
 /** A kernel IR module as the spec the plan builder takes, after checking it against WebGPU's default limits. */
-export function toSpec(k: Kernel): KernelSpec {
+export function toSpec(k: Kernel, target: KernelTarget = {}): KernelSpec {
   checkLimits(k);
+  const f16 = target.f16Values;
+  const half = (b: Kernel['buffers'][number]) => b.storage === 'f32' && !!f16?.has(b.value);
+  const features = [...k.enables, ...(k.buffers.some(half) ? ['shader-f16'] : [])];
   return {
-    name: k.name, wgsl: printWgsl(k), workgroupSize: k.workgroupSize, dispatch: k.dispatch,
-    bindings: k.buffers.map((b) => ({ name: b.name, access: b.access, type: b.storage, value: b.value })),
-    ...(k.enables.length ? { features: k.enables } : {}),
+    name: k.name, wgsl: printWgsl(k, f16), workgroupSize: k.workgroupSize, dispatch: k.dispatch,
+    bindings: k.buffers.map((b) => ({ name: b.name, access: b.access, type: half(b) ? 'f16' : b.storage, value: b.value })),
+    ...(features.length ? { features } : {}),
   };
 }

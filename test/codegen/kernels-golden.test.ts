@@ -14,10 +14,20 @@ const DIR = 'test/codegen/golden';
 const update = process.env['UPDATE_SNAPSHOTS'] === '1';
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
 
-interface Golden { readonly name: string; readonly source: string; readonly target?: KernelTarget }
+/** `pick`: the one kernel of that name to compare, for sources that compile to several. */
+interface Golden { readonly name: string; readonly source: string; readonly target?: KernelTarget; readonly pick?: string }
 const mm = (name: string, a: number[], b: number[], o: number[], target: KernelTarget = {}): Golden =>
   ({ name, source: `model T(a: ${T(a)}, b: ${T(b)}) -> ${T(o)} {\n  return a @ b\n}\n`, target });
 const SG: KernelTarget = { subgroupSize: 8 };
+
+const F16_MLP = `model M(x: f32[33, 64]) -> f32[33, 24] {
+  param w1: f32[64, 96] = normal(0, 0.2)
+  param b1: f32[96] = normal(0, 0.2)
+  param w2: f32[96, 24] = normal(0, 0.2)
+  let h = gelu(cast(x, "f16") @ cast(w1, "f16") + cast(b1, "f16"))
+  return cast(h @ cast(w2, "f16"), "f32")
+}
+`;
 
 const GOLDENS: Golden[] = [
   mm('matmul_plain', [5, 7], [7, 3], [5, 3], { matmul: { kind: 'plain' } }),
@@ -35,6 +45,10 @@ const GOLDENS: Golden[] = [
   // causal, grouped KV heads, a padding mask, a head size that is not a lane multiple.
   { name: 'attention_flash_workgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n' },
   { name: 'attention_flash_subgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n', target: SG },
+  // f16 storage (shader-f16): an f16 hidden activation stored by one matmul's epilogue
+  // (vec4<f16> stores) and read by the next (widened to f32 on load).
+  { name: 'matmul_subgroup_epilogue_f16_store', source: F16_MLP, target: { ...SG, shaderF16: true }, pick: 'matmul_subgroup_cast_add_gelu' },
+  { name: 'matmul_tiled_f16_operand', source: F16_MLP, target: { shaderF16: true }, pick: 'matmul_tiled_cast' },
   { name: 'sum_rows_i32', source: 'model T(x: i32[3, 33]) -> i32[3] {\n  return sum(x)\n}\n' },
   // Fused kernels (compiler/fusion): element-wise bodies four or one element at a time, and
   // each matmul family with an epilogue (bias, activation, residual; broadcast batch dims).
@@ -47,7 +61,7 @@ const GOLDENS: Golden[] = [
   { name: 'matmul_subgroup_epilogue', source: 'model T(x: f32[128, 768], w: f32[768, 3072], b: f32[3072]) -> f32[128, 3072] {\n  return fast_gelu(x @ w + b)\n}\n', target: SG },
 ];
 
-const kernelsOf = (g: Golden) => buildPlan(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels;
+const kernelsOf = (g: Golden) => buildPlan(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels.filter((k) => !g.pick || k.name === g.pick);
 
 describe('golden kernel WGSL', () => {
   for (const g of GOLDENS) {

@@ -60,7 +60,7 @@ export async function gpuStatus(): Promise<GpuStatus> {
 export async function adapterTarget(): Promise<KernelTarget> {
   const { adapter } = await findAdapter();
   const subgroupSize = adapter ? adapterSubgroupSize(adapter) : undefined;
-  return subgroupSize ? { subgroupSize } : {};
+  return { ...(subgroupSize ? { subgroupSize } : {}), ...(adapter?.features.has('shader-f16') ? { shaderF16: true } : {}) };
 }
 
 /** The file's one device. Throws (so every test fails) when there is no adapter. */

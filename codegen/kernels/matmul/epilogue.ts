@@ -31,7 +31,7 @@ export interface Epilogue {
   /**
    * An output buffer that holds f32 blocks as wide as the accumulators, where a kernel
    * may put the plain products before applying the epilogue in a second pass (see the
-   * subgroup kernel); absent for the plain store and when no output is f32.
+   * subgroup kernel); absent for the plain store and when no output is stored as f32.
    */
   readonly staging?: BufferDecl;
 }
@@ -50,7 +50,7 @@ export const storeProduct = (out: number): EpilogueOf => (w) => {
  * broadcast index into [...batch, M, N] (four-wide when they vary along N, splatted when
  * they do not), its steps computed on the accumulator and its outputs stored.
  */
-export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape): EpilogueOf => (w) => {
+export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape, f16Values?: ReadonlySet<number>): EpilogueOf => (w) => {
   const body = node.body!;
   const domain = [...s.batch, s.M, s.N];
   const r = domain.length;
@@ -65,7 +65,8 @@ export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape): EpilogueOf 
     suffix: `_${bodyName(ops)}`,
     doc: [`epilogue: ${ops.join(', ')}${outs.length > 1 ? `; ${outs.length} outputs` : ''}`],
     buffers: [...leaves.map((l) => l.decl), ...outs],
-    ...(outs.find((o) => o.storage === 'f32') ? { staging: outs.find((o) => o.storage === 'f32')! } : {}),
+    // Staging must hold the products exactly: an f32 output, not one stored as f16.
+    ...((st) => (st ? { staging: st } : {}))(outs.find((o) => o.storage === 'f32' && !f16Values?.has(o.value))),
     store: (b, at) => b.scope((blk) => {
       const batchStrides = stridesOf(s.batch);
       const coord = new Map<number, Expr>();

@@ -28,6 +28,6 @@ export function matmulKernelFor(s: MatmulShape, io: MatmulIO, c: MatmulConfig, t
  */
 export function matmulKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const { shape, io } = matmulShape(node, g);
-  const epilogue = node.op === 'fused' ? fusedEpilogue(node, g, shape) : undefined;
-  return toSpec(matmulKernelFor(shape, io, chooseConfig(shape, target), target, epilogue));
+  const epilogue = node.op === 'fused' ? fusedEpilogue(node, g, shape, target.f16Values) : undefined;
+  return toSpec(matmulKernelFor(shape, io, chooseConfig(shape, target), target, epilogue), target);
 }
