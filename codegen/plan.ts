@@ -167,6 +167,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     outputs: g.outputs.map((id, i) => io(id, g.outputNames[i]!)),
     kernels, steps,
     ...(features.size ? { features: [...features].sort() } : {}),
+    ...(features.has('subgroups') ? { subgroupSize: target.subgroupSize! } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
     ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
   };

@@ -118,6 +118,13 @@ export class DeviceProgram {
     if (missing.length) {
       throw new RuntimeError(`plan '${plan.model}' was compiled for a device with ${missing.map((f) => `'${f}'`).join(', ')}; this device was not created with ${missing.length > 1 ? 'them' : 'it'} (request it in requiredFeatures, or compile the plan without a device target)`);
     }
+    if (plan.subgroupSize !== undefined) {
+      // The subgroup kernels take a workgroup of subgroupSize invocations to be one subgroup.
+      const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+      const [lo, hi] = [info?.subgroupMinSize, info?.subgroupMaxSize];
+      if (lo === undefined || hi === undefined) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device does not report its subgroup size, so the plan cannot be checked against it (compile without a device target)`);
+      if (lo !== plan.subgroupSize || hi !== plan.subgroupSize) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device's subgroups have ${lo === hi ? `${lo}` : `${lo} to ${hi}`} lanes (compile for this device, e.g. mdc run --target adapter)`);
+    }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));
     try {

@@ -164,6 +164,12 @@ export interface Plan {
    */
   readonly features?: readonly string[];
   /**
+   * With `subgroups`: the lane count the subgroup kernels were written for (a workgroup
+   * of that many invocations is one subgroup); the runtime refuses a device whose
+   * subgroups may have another size.
+   */
+  readonly subgroupSize?: number;
+  /**
    * Training plans: after every run, each named output is copied over the named
    * parameter (on the device, in the same submission), so parameters and optimizer
    * state stay resident between steps.

@@ -87,6 +87,7 @@ export function validatePlan(raw: unknown): Plan {
   arr('steps').forEach((s, i) => {
     const at = `steps[${i}]`;
     if (!isObj(s)) return p.push(`${at} is not an object`);
+    if (s['kind'] === 'collective' && [s['input'], s['output']].some((b) => bufTypes.get(b as number) === 'f16')) p.push(`${at}: collectives move f32 and i32 buffers only, not f16`);
     if (s['kind'] === 'collective') return validateCollective(s, at, mesh, { types: bufTypes, shapes: bufShapes, roles: bufRoles }, p);
     if (s['kind'] !== undefined && s['kind'] !== 'kernel') return p.push(`${at}.kind must be kernel or collective, got ${JSON.stringify(s['kind'])}`);
     const kb = kBindings.get(s['kernel'] as number);
@@ -103,6 +104,7 @@ export function validatePlan(raw: unknown): Plan {
   for (const key of ['inputs', 'outputs']) {
     arr(key).forEach((io, i) => {
       if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
+      if (bufTypes.get(io['buffer'] as number) === 'f16') p.push(`${key}[${i}] is an f16 buffer; the host reads and writes f32 and i32 only`);
       if (io['global'] !== undefined || mesh) {
         if (!mesh) p.push(`${key}[${i}].global needs a mesh (plan version 2)`);
         else validateGlobal(io['global'], io['shape'], mesh, `${key}[${i}].global`, p);
@@ -126,6 +128,10 @@ export function validatePlan(raw: unknown): Plan {
   }
   const features = raw['features'];
   if (features !== undefined && (!Array.isArray(features) || !features.every(isStr))) p.push('features must be an array of WebGPU feature names');
+  const lanes = raw['subgroupSize'];
+  const subgroups = Array.isArray(features) && features.includes('subgroups');
+  if (subgroups && !(isInt(lanes, 1) && ((lanes as number) & ((lanes as number) - 1)) === 0)) p.push('subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes');
+  if (!subgroups && lanes !== undefined) p.push('subgroupSize is set but features does not list subgroups');
   if (p.length) throw new PlanError(p);
   return raw as unknown as Plan;
 }

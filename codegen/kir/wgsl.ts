@@ -65,8 +65,10 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
       case 'let': out.push(`${indent}let ${s.name} = ${expr(s.value, cx)};`); break;
       case 'var': out.push(`${indent}var ${s.name}${s.init ? ` = ${expr(s.init, cx)}` : `: ${typeName(s.type)}`};`); break;
       case 'assign': {
-        // A store to an f16 buffer narrows the value (rounding to nearest); a compound one widens the old value first.
+        // A store to an f16 buffer narrows the value (WGSL leaves the rounding direction to
+        // the implementation); a compound one widens the old value first.
         const half = halfElement(s.target, cx);
+        if (!half && s.target.node.k === 'field' && halfElement(s.target.node.base, cx)) throw new Error('kir: a store to one component of an f16 buffer element is not supported');
         if (!half) out.push(`${indent}${expr(s.target, cx)} ${s.op ?? ''}= ${expr(s.value, cx)};`);
         else {
           const value = s.op ? `${expr(s.target, cx)} ${s.op} (${expr(s.value, cx)})` : expr(s.value, cx);

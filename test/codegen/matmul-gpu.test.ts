@@ -116,6 +116,13 @@ describe.skipIf(gpu.skip)(gpu.title('matmul kernels on WebGPU vs the float64 CPU
     expect(compareOutputs(r)['output0']!.rel).toBeLessThanOrEqual(TOL);
   });
 
+  it.skipIf(!device.subgroupSize)('the runtime refuses a plan compiled for another subgroup size, naming both', async () => {
+    const other = device.subgroupSize === 32 ? 16 : 32;
+    const plan = buildPlan(compileOrThrow(source([40, 24], [24, 72], [40, 72])), { target: { subgroupSize: other } });
+    expect(plan.subgroupSize).toBe(other);
+    await expect(PlanRunner.create(await sharedDevice(), plan)).rejects.toThrow(`compiled for subgroups of ${other} lanes; this device's subgroups have ${device.subgroupSize} lanes`);
+  });
+
   it('infinities in an operand stay where the oracle has them (no padded product reaches a stored output)', async () => {
     const a = Float32Array.from({ length: 5 * 9 }, (_, i) => (i === 7 ? Infinity : (i % 5) - 2));
     const b = Float32Array.from({ length: 9 * 6 }, (_, i) => ((i * 3) % 7) - 3);

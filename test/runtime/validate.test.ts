@@ -35,6 +35,22 @@ describe('plan validation', () => {
     expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a version 2 plan']);
   });
 
+  it('keeps f16 buffers away from the host and checks the subgroup size of a subgroup plan', () => {
+    const out = (p: Record<string, any>) => p['buffers'][p['outputs'][0].buffer];
+    expect(problems((p) => { out(p).type = 'f16'; })).toContain(`buffers[${plan()['outputs'][0].buffer}] is f16, which only intermediate values (role activation) may be`);
+    const viaAlias = problems((p) => {
+      const b = out(p);
+      b.role = 'activation';
+      b.type = 'f16';
+      b.bytes = Math.max(4, Math.ceil(b.shape.reduce((x: number, y: number) => x * y, 1) / 2) * 4);
+    });
+    expect(viaAlias).toContain('outputs[0] is an f16 buffer; the host reads and writes f32 and i32 only');
+    expect(problems((p) => { p['features'] = ['subgroups']; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
+    expect(problems((p) => { p['features'] = ['subgroups']; p['subgroupSize'] = 12; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
+    expect(problems((p) => { p['subgroupSize'] = 8; })).toEqual(['subgroupSize is set but features does not list subgroups']);
+    expect(problems((p) => { p['features'] = ['subgroups']; p['subgroupSize'] = 8; })).toEqual([]);
+  });
+
   it('names the tampered field', () => {
     expect(problems((p) => { p['buffers'][0].bytes = 12; })[0]).toMatch(/^buffers\[0\]\.bytes must be \d+ for shape \[8, 64\]$/);
     expect(problems((p) => { p['buffers'][1].shape = [0, 3]; })).toEqual(['buffers[1].shape must be positive integers']);
