@@ -58,6 +58,8 @@ interface Case {
   readonly unit: 'GFLOP/s' | 'GB/s';
   /** The same computation in TF.js, on tensors shaped like the model's inputs (in order). */
   readonly tf?: (tf: TfPeer['tf'], xs: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor;
+  /** Changes to mdc's target for this case (f16 storage on or off). */
+  readonly target?: Partial<KernelTarget>;
 }
 
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
@@ -98,6 +100,21 @@ if (!forwardOnly) {
     // TF.js core has no GELU op: x · ½(1 + erf(x/√2)) as tfjs-layers composes it.
     tf: (tf, [x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.erf(tf.mul(x!, Math.SQRT1_2)))),
   });
+}
+// An MLP block whose hidden activation is f16, stored as f16 where the adapter has
+// shader-f16 and as f32 otherwise (the same plan otherwise; the casts run in both).
+if (!forwardOnly && !quick) {
+  const [M, d, f] = [128, 768, 3072];
+  const mlp = src({ x: [M, d], w1: [d, f], w2: [f, d] }, [M, d], 'let h = gelu(cast(x, "f16") @ cast(w1, "f16"))\n  return cast(h @ cast(w2, "f16"), "f32")');
+  for (const half of [true, false]) {
+    cases.push({
+      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, hidden ${half ? 'stored as f16' : 'stored as f32'}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
+      source: mlp, target: { shaderF16: half }, tf: (tf, [x, w1, w2]) => {
+        const a = tf.matMul(x!, w1!);
+        return tf.matMul(tf.mul(tf.mul(a, 0.5), tf.add(1, tf.erf(tf.mul(a, Math.SQRT1_2)))), w2!);
+      },
+    });
+  }
 }
 for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   const d = quick ? 64 : 768;
@@ -189,7 +206,11 @@ const started = performance.now();
 const rate = (c: Case, ms: number) => round(c.work / (ms / 1000) / 1e9);
 for (const c of cases) {
   const g = graphOf(c);
-  const plan = buildPlan(g, { target });
+  if (c.target?.shaderF16 && !adapter.features.has('shader-f16')) {
+    notes.push(`${c.name}: skipped, the adapter has no shader-f16.`);
+    continue;
+  }
+  const plan = buildPlan(g, { target: { ...target, ...c.target } });
   const inputs = inputsOf(plan);
   // Every implementation is warmed up first; then their samples alternate (see interleave).
   const timers: { impl: string; timer: Timer; release?: () => Promise<void> | void }[] = [];
@@ -374,7 +395,7 @@ const md = [
   ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
   '## Notes',
   '',
-  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v).',
+  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v); MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of the hidden activation (f16 needs shader-f16); the peers compute it in f32.',
   '- TF.js layer norm is tf.moments then (x − mean)·rsqrt(var + ε)·w + b, GELU is x·½(1+erf(x/√2)) (core has neither op), attention is reshape/transpose/matMul/softmax/matMul with an additive causal mask. ONNX Runtime runs the graph mdc exports for its cross-checks (test/support/onnx.ts), inputs and outputs on the GPU.',
   '- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn\'s Node binding refuses; bench/peers.ts copies them first.',
   ...notes.map((n) => `- ${n}`),
