@@ -3,7 +3,7 @@ import type { Graph } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
-  COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
+  bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS } from './kernels/index.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
@@ -88,7 +88,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     const f16 = half.has(valueId);
     const b: PlanBuffer = {
       id: buffers.length, name, role, type: f16 ? 'f16' : storageOf(v), dtype: v.type.dtype, shape,
-      bytes: f16 ? Math.max(4, Math.ceil(sizeOf(shape) / 2) * 4) : Math.max(4, sizeOf(shape) * 4),
+      bytes: bufferBytes(f16 ? 'f16' : 'f32', sizeOf(shape)),
       ...(v.init ? { init: v.init } : {}),
       ...(v.scalar !== undefined ? { value: v.scalar } : {}),
       ...(spmd && role === 'param' ? { global: globalOf(valueId) } : {}),

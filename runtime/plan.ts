@@ -15,6 +15,9 @@ export type PlanVersion = 1 | 2;
 /** How tensors are stored on the device. f16/bf16 tensors are stored and computed as f32 for now. */
 /** How a buffer holds its elements: f16 only for intermediate values (never an input, parameter or output). */
 export type StorageType = 'f32' | 'i32' | 'f16';
+
+/** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */
+export const bufferBytes = (type: StorageType, count: number) => Math.max(4, type === 'f16' ? Math.ceil(count / 2) * 4 : count * 4);
 export type SourceDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'bool';
 
 export type PlanInit =

@@ -1,4 +1,4 @@
-import { COLLECTIVE_OPS, PLAN_FORMAT, type Plan } from './plan.js';
+import { bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -48,7 +48,7 @@ export function validatePlan(raw: unknown): Plan {
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
       const n = (b['shape'] as number[]).reduce((a, c) => a * c, 1);
-      const want = b['type'] === 'f16' ? Math.max(4, Math.ceil(n / 2) * 4) : Math.max(4, n * 4);
+      const want = bufferBytes(b['type'] === 'f16' ? 'f16' : 'f32', n);
       if (b['bytes'] !== want) p.push(`${at}.bytes must be ${want} for shape [${(b['shape'] as number[]).join(', ')}]`);
     }
     if (b['role'] === 'param' && !isObj(b['init'])) p.push(`${at} is a param without init`);

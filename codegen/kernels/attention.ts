@@ -1,5 +1,5 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { f32, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
+import { declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
 
 /**
  * Flash-style attention: one workgroup owns a block of query rows of one (batch, head)
@@ -53,11 +53,9 @@ function frame(a: AttentionShape) {
     ...(a.mask ? [{ name: 'mask', access: 'read' as const, value: a.mask }] : []),
     { name: 'out', access: 'read_write' as const, value: a.out },
   ];
-  const decls = binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${storageOf(b.value)}>;`);
   const maskZero = a.mask && storageOf(a.mask) === 'f32' ? '0.0' : '0';
   return {
-    decls,
-    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+    ...declareBindings(binds),
     /** Offset of key/value row j (a u32 expression already below Sk) of kv head kvh. */
     kvRow: (j: string) => `(b * ${u32(a.Sk)} + ${j}) * ${u32(a.KVH * a.D)} + kvh * ${u32(a.D)}`,
     /** The padding mask admits key j (j < Sk). */

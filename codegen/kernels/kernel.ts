@@ -76,13 +76,18 @@ export function grid(n: number, wg = WG) {
 
 export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
 
+/** Storage-buffer bindings in order: their WGSL declarations and the plan's binding list. */
+export function declareBindings(binds: readonly BindingDecl[]): { decls: string[]; bindings: KernelSpec['bindings'] } {
+  return {
+    decls: binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${storageOf(b.value)}>;`),
+    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+  };
+}
+
 /** The common frame of every kernel: bindings, entry point and workgroup size. */
 export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = ''): KernelSpec {
   const g = grid(n, wg);
-  const decls = binds.map((b, i) => {
-    const t = storageOf(b.value);
-    return `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${t}>;`;
-  });
+  const { decls, bindings } = declareBindings(binds);
   const wgsl = [
     `// mdc kernel: ${name}`,
     ...decls,
@@ -96,8 +101,7 @@ export function kernel(name: string, binds: readonly BindingDecl[], body: string
     '',
   ].filter((l) => l !== '').join('\n') + '\n';
   return {
-    name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch,
-    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+    name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch, bindings,
   };
 }
 

@@ -4,6 +4,8 @@ import { BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, t
 /** What printing threads through: the builtins cx, and the buffers stored as f16 (by name). */
 interface Cx { readonly used: Set<Builtin>; readonly half: ReadonlySet<string> }
 
+/** Whether buffer `b` is stored as f16: an f32 buffer bound to a value the plan stores as f16. */
+const storedHalf = (b: Kernel['buffers'][number], f16Values: ReadonlySet<number> | undefined) => b.storage === 'f32' && !!f16Values?.has(b.value);
 /** The f16 storage type of an f32 view type (`vec4<f32>` → `vec4<f16>`). */
 const halfOf = (t: string) => t.replace('f32', 'f16');
 /** An element of an f16 buffer: `base[index]` without conversion, or undefined for anything else. */
@@ -104,7 +106,7 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
 
 /** The kernel as WGSL: header comment, extensions, constants, bindings, workgroup memory, entry point. */
 export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
-  const half = new Set(k.buffers.filter((b) => b.storage === 'f32' && f16Values?.has(b.value)).map((b) => b.name));
+  const half = new Set(k.buffers.filter((b) => storedHalf(b, f16Values)).map((b) => b.name));
   const cx: Cx = { used: new Set<Builtin>(), half };
   const body: string[] = [];
   stmts(k.body, '  ', cx, body);
@@ -131,7 +133,7 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
 export function toSpec(k: Kernel, target: KernelTarget = {}): KernelSpec {
   checkLimits(k);
   const f16 = target.f16Values;
-  const half = (b: Kernel['buffers'][number]) => b.storage === 'f32' && !!f16?.has(b.value);
+  const half = (b: Kernel['buffers'][number]) => storedHalf(b, f16);
   const features = [...k.enables, ...(k.buffers.some(half) ? ['shader-f16'] : [])];
   return {
     name: k.name, wgsl: printWgsl(k, f16), workgroupSize: k.workgroupSize, dispatch: k.dispatch,
