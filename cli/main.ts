@@ -487,6 +487,7 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
   const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../runtime/node.js');
   const { PlanRunner } = await import('../runtime/executor.js');
   const { MeshRunner } = await import('../runtime/mesh.js');
+  const spmd = mesh ? partition(graph, mesh) : undefined;
   const first = await nodeDevice();
   try {
     let target: KernelTarget = {};
@@ -495,11 +496,10 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
       target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
       if (targetChoice === 'tuned') {
         const { matmulShapes, tuneTarget } = await import('../codegen/tune/index.js');
-        const local = mesh ? partition(graph, mesh).local : graph;
-        target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l) })).target;
+        target = (await tuneTarget(first.device, first.description, target, matmulShapes(spmd?.local ?? graph), { log: (l) => io.err(l) })).target;
       }
     }
-    const plan = mesh ? buildSpmdPlan(partition(graph, mesh), { seed, source: basename(file), fuse, target }) : buildPlan(graph, { seed, source: basename(file), fuse, target });
+    const plan = spmd ? buildSpmdPlan(spmd, { seed, source: basename(file), fuse, target }) : buildPlan(graph, { seed, source: basename(file), fuse, target });
     // The caller's view: whole tensors, also when each device holds a block.
     const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
     let given: Record<string, unknown> = {};

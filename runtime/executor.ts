@@ -26,7 +26,12 @@ export class RuntimeError extends Error {
  * made once; `run` uploads inputs, encodes every step in one pass and reads outputs.
  */
 export class PlanRunner {
-  private constructor(readonly plan: Plan, private readonly program: DeviceProgram) {}
+  /** The plan's parameter updates as buffer copies, worked out once. */
+  private readonly copies: { from: number; to: number }[];
+
+  private constructor(readonly plan: Plan, private readonly program: DeviceProgram) {
+    this.copies = updateCopies(plan);
+  }
 
   static async create(device: GPUDevice, rawPlan: unknown, opts: RunnerOptions = {}): Promise<PlanRunner> {
     const plan = validatePlan(rawPlan);
@@ -50,8 +55,7 @@ export class PlanRunner {
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
     const reads = outs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
-    const copies = updateCopies(this.plan);
-    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads, copies));
+    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads, this.copies));
     return Object.fromEntries(outs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
   }
 

@@ -23,10 +23,14 @@ export class MeshRunner {
     private readonly segments: readonly { readonly kernels: readonly number[]; readonly collective: PlanCollectiveStep }[],
     /** The kernel steps after the last collective. */
     private readonly tail: readonly number[],
-  ) {}
+  ) {
+    this.copies = updateCopies(plan);
+  }
 
   /** Set after the first run: see `execute`. */
   private warm = false;
+  /** The plan's parameter updates as buffer copies, worked out once. */
+  private readonly copies: { from: number; to: number }[];
 
   /** `opts.params` gives whole parameter values (their global shapes) by name. */
   static async create(devices: readonly GPUDevice[], rawPlan: unknown, opts: RunnerOptions = {}): Promise<MeshRunner> {
@@ -92,8 +96,7 @@ export class MeshRunner {
       this.programs.forEach((p, d) => p.write(c.output, results[d]!));
     }
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
-    const copies = updateCopies(this.plan);
-    const blocks = await this.execute(this.tail, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), copies);
+    const blocks = await this.execute(this.tail, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), this.copies);
     this.warm = true;
     return Object.fromEntries(outs.map((o, i) => {
       const g = o.global!;

@@ -11,12 +11,13 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const isInt = (x: unknown, min = 0): x is number => typeof x === 'number' && Number.isInteger(x) && x >= min;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 
+/** Storage types a buffer may have (runtime/plan.ts StorageType). */
+const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
+
 /**
  * Checks an untrusted plan (parsed JSON) field by field and cross-reference by
  * cross-reference. Returns the plan typed, or throws PlanError listing every problem.
  */
-/** Storage types a buffer may have (runtime/plan.ts StorageType). */
-const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
 
 export function validatePlan(raw: unknown): Plan {
   const p: string[] = [];

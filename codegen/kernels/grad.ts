@@ -1,6 +1,6 @@
 import { dimValue, type Dim } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { aroundAxis, broadcastOffset, coords, f32, grid, kernel, shapeOf, sizeOf, storageOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
+import { aroundAxis, broadcastOffset, coords, declareBindings, f32, grid, kernel, shapeOf, sizeOf, storageOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
 
 /**
  * Kernels of the backward-only ops (compiler/reference/grad-ops.ts has their float64
@@ -219,8 +219,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
 `;
   return {
     name: 'cross_entropy_grad', wgsl, workgroupSize: [256, 1, 1], dispatch: gr.dispatch,
-    bindings: [read('g', gv!), read('logits', lg!), read('labels', lb!), write('out', out)]
-      .map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+    bindings: declareBindings([read('g', gv!), read('logits', lg!), read('labels', lb!), write('out', out)]).bindings,
   };
 }
 

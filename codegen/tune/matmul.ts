@@ -36,17 +36,6 @@ async function matmulTimer(device: GPUDevice, s: MatmulShape, c: MatmulConfig, t
   return dispatchTimer(device, [{ pipeline, bindGroup: bindGroupOf(device, pipeline, buffers), dispatch: k.dispatch }], opts);
 }
 
-/** Median ms of one configuration on `device`. */
-export async function timeMatmul(device: GPUDevice, s: MatmulShape, c: MatmulConfig, target: KernelTarget, opts: TimingOptions = {}): Promise<Timed> {
-  const ops = operands(device, s);
-  try {
-    const [ms] = await interleave([await matmulTimer(device, s, c, target, ops.buffers, opts)], opts.runs ?? 5);
-    return { config: c, ms: ms!, gflops: flops(s) / ms! / 1e6 };
-  } finally {
-    ops.destroy();
-  }
-}
-
 /**
  * Times every candidate configuration for `s`, their samples alternating so that load
  * from elsewhere falls on all alike, and returns the fastest.

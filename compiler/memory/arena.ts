@@ -84,11 +84,6 @@ export function packArenas(items: readonly Lifetime[], opts: ArenaOptions = {}):
   return { placements: best.placements, arenas: best.arenas, peakBytes: best.total, lowerBound: lower, noReuseBytes: noReuse, heuristic: best.heuristic };
 }
 
-/** The most aligned bytes live at one step. */
-export function lowerBound(items: readonly Lifetime[], alignment = DEFAULT_ALIGNMENT): number {
-  return lowerBoundOf(items, items.map((it) => alignUp(Math.max(it.bytes, 1), alignment)));
-}
-
 function lowerBoundOf(items: readonly Lifetime[], sizes: readonly number[]): number {
   const events = new Map<number, number>();
   items.forEach((it, i) => {

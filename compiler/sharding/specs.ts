@@ -193,10 +193,8 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       return spec(einsum(op === 'topk_grad' ? [inNames, inNames] : [inNames], [outNames], { whole: why }), 'first', why);
     }
     case 'attention_grad': {
-      const causal = !!a['causal'];
       const heads = a['kv_heads'] as number;
       const why: Record<string, string> = { sk: 'attention reads every key', sq: 'each key\'s gradient sums over every query' };
-      void causal;
       const ins: Names[] = [['b', 'sq', 'w'], ['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']];
       if (a['has_mask']) ins.push(['b', 'sk']);
       return spec(einsum(ins, [['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']], { whole: why, units: { w: { unit: heads, attrs: ['heads', 'kv_heads'] } } }), 'none', why);

@@ -1,3 +1,4 @@
+import { isFloat } from '../types.js';
 import { GraphBuilder, type Graph, type Value } from '../ir.js';
 
 /**
@@ -12,21 +13,20 @@ export type Precision = 'f32' | 'bf16' | 'f16';
 export function lowPrecision(g: Graph, dtype: 'bf16' | 'f16'): Graph {
   const b = new GraphBuilder();
   const map = new Map<number, Value>();
-  const isFloat = (v: Value) => v.type.dtype === 'f32' || v.type.dtype === 'f16' || v.type.dtype === 'bf16';
   const first = g.nodes[0];
   const round = (v: Value, span = first!.span, scope = first!.scope) => b.addNode('round_to', [v], [v.type], { dtype }, span, scope)[0]!;
   for (const v of g.values) {
     if (v.kind === 'op') continue;
     const { id: _id, ...rest } = v;
     const nv = b.addValue(rest);
-    map.set(v.id, v.kind === 'param' && isFloat(v) && first ? round(nv) : nv);
+    map.set(v.id, v.kind === 'param' && isFloat(v.type.dtype) && first ? round(nv) : nv);
   }
   for (const n of g.nodes) {
     const outs = b.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
     n.outputs.forEach((o, i) => {
       const v = outs[i]!;
       // Views (reshape) and the loss (cross_entropy, f32 by definition) are not rounded again.
-      map.set(o, isFloat(v) && n.op !== 'reshape' && n.op !== 'cross_entropy' ? round(v, n.span, n.scope) : v);
+      map.set(o, isFloat(v.type.dtype) && n.op !== 'reshape' && n.op !== 'cross_entropy' ? round(v, n.span, n.scope) : v);
     });
   }
   for (const c of g.constraints) {

@@ -1,3 +1,4 @@
+import { isFloat } from '../types.js';
 import highsLoader from 'highs';
 import type { Graph } from '../ir.js';
 import { flopsOf } from '../sharding/auto.js';
@@ -50,7 +51,6 @@ interface Problem {
   readonly items: Item[];
   /** Number of layer instances (weights for the totals). */
   readonly layers: number;
-  /** Bytes kept regardless (values outside candidates are not modelled). */
 }
 
 /**
@@ -79,7 +79,7 @@ export function recomputeProblem(g: Graph): Problem {
     for (const o of n.outputs) {
       const leaves = (consumers.get(o) ?? []).some((l) => l !== layer) || outputs.has(o);
       const t = g.values[o]!.type;
-      if (leaves || (t.dtype !== 'f32' && t.dtype !== 'f16' && t.dtype !== 'bf16')) continue;
+      if (leaves || !isFloat(t.dtype)) continue;
       (byLayer.get(layer) ?? byLayer.set(layer, []).get(layer)!).push(o);
     }
   }

@@ -3,7 +3,7 @@ import { Ctx, differentiateInto } from '../autodiff/grad.js';
 import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { axisSize, type Mesh } from '../sharding/mesh.js';
-import { printType, type Layout, type TType } from '../types.js';
+import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { lowPrecision } from './precision.js';
 import type { TrainSettings } from './settings.js';
 
@@ -128,7 +128,7 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
   const out = forward.values[forward.outputs[idx]!]!;
   const { builder: b, map } = extendGraph(forward, retype);
   if (settings.loss.kind === 'output') {
-    if (out.type.dims.some((x) => dimValue(x) !== 1) || (out.type.dtype !== 'f32' && out.type.dtype !== 'f16' && out.type.dtype !== 'bf16')) {
+    if (out.type.dims.some((x) => dimValue(x) !== 1) || !isFloat(out.type.dtype)) {
       return { diagnostics: [diag(file, span, 'MDC0507', want, printType(out.type))] };
     }
     return { graph: b.finish(forward.name, [map.get(out.id)!], ['loss']), diagnostics: [] };

@@ -203,6 +203,12 @@ describe('mdc compile --subgroup-size', () => {
   });
 });
 
+it('mdc run refuses an unknown --target before opening a device, naming the choices', async () => {
+  const r = await mdc('run', 'samples/mlp.model', '--target', 'gpu');
+  expect(r.code).toBe(2);
+  expect(r.err).toContain('--target must be portable, adapter or tuned');
+});
+
 describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
   type RunJson = { target: string; outputs: { name: string; sum: number; meanAbs: number; first: number[] }[] };
   const run = async (sample: string, ...flags: string[]) => {
@@ -248,9 +254,4 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
     }
   }, 300_000);
 
-  it('refuses an unknown target, naming the choices', async () => {
-    const r = await mdc('run', 'samples/mlp.model', '--target', 'gpu');
-    expect(r.code).toBe(2);
-    expect(r.err).toContain('--target must be portable, adapter or tuned');
-  });
 });

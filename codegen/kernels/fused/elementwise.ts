@@ -1,10 +1,9 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
-import { shapeOf, sizeOf, storageOf, stridesOf } from '../kernel.js';
+import { shapeOf, sizeOf, storageOf, stridesOf, WG } from '../kernel.js';
 import { broadcastInput, emitBody, storageScalar, wide, type Width } from './body.js';
 
-const WG = 256;
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
 export const bodyName = (ops: readonly string[]) => (ops.length <= 4 ? ops.join('_') : `${ops.slice(0, 3).join('_')}_and_${ops.length - 3}_more`);

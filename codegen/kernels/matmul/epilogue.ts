@@ -1,6 +1,7 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef } from '../../kir/build.js';
 import type { BufferDecl, Expr } from '../../kir/ir.js';
+import { storedHalf } from '../../kir/wgsl.js';
 import { broadcastInput, emitBody, storageScalar, wide, type Width } from '../fused/body.js';
 import { bodyName } from '../fused/elementwise.js';
 import { storageOf, stridesOf } from '../kernel.js';
@@ -66,7 +67,7 @@ export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape, f16Values?: 
     doc: [`epilogue: ${ops.join(', ')}${outs.length > 1 ? `; ${outs.length} outputs` : ''}`],
     buffers: [...leaves.map((l) => l.decl), ...outs],
     // Staging must hold the products exactly: an f32 output, not one stored as f16.
-    ...((st) => (st ? { staging: st } : {}))(outs.find((o) => o.storage === 'f32' && !f16Values?.has(o.value))),
+    ...((st) => (st ? { staging: st } : {}))(outs.find((o) => o.storage === 'f32' && !storedHalf(o, f16Values))),
     store: (b, at) => b.scope((blk) => {
       const batchStrides = stridesOf(s.batch);
       const coord = new Map<number, Expr>();
