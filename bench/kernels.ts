@@ -16,8 +16,10 @@
  * untuned portable default is reported too. Writes bench/results/kernels.md and
  * kernels.json. `--quick`: small sizes, two samples, no tuning, no ONNX Runtime (its
  * WebAssembly module alone takes about a minute to compile here), nothing written (CI smoke).
- * `--forward-only`: only the forward, nothing written.
- * Run: npm run bench:kernels [-- --quick | --forward-only]
+ * `--forward-only`: only the forward, nothing written. Norm and softmax written out in
+ * primitive ops are also timed with fusion off (`--no-fuse`).
+ * `--only KERNEL`: the cases of that kernel alone, printed, nothing written.
+ * Run: npm run bench:kernels [-- --quick | --forward-only | --only KERNEL]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -38,6 +40,10 @@ import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure,
 
 const quick = process.argv.includes('--quick');
 const forwardOnly = process.argv.includes('--forward-only');
+const onlyAt = process.argv.indexOf('--only');
+/** `--only KERNEL`: the cases of that kernel alone (no forward, nothing written). */
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+if (onlyAt >= 0 && !only) throw new Error('--only needs a kernel name, e.g. --only softmax');
 const RUNS = quick ? 2 : 7;
 const FORWARD_RUNS = quick ? 2 : 11;
 const timing: TimingOptions = { runs: RUNS, reps: 'auto', targetMs: quick ? 5 : 40 };
@@ -60,6 +66,8 @@ interface Case {
   readonly tf?: (tf: TfPeer['tf'], xs: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor;
   /** Changes to mdc's target for this case (f16 storage on or off). */
   readonly target?: Partial<KernelTarget>;
+  /** Also time mdc's plan with fusion off (`--no-fuse`). */
+  readonly unfused?: boolean;
 }
 
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
@@ -101,6 +109,28 @@ if (!forwardOnly) {
     tf: (tf, [x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.erf(tf.mul(x!, Math.SQRT1_2)))),
   });
 }
+// Norm and softmax written out in primitive ops: fusion makes each one rows kernel;
+// `--no-fuse` runs one kernel per op. TF.js runs the same ops.
+if (!forwardOnly) {
+  const [r4, d4] = quick ? [16, 256] : [512, 768];
+  cases.push({
+    kernel: 'layer_norm written out', name: `${T([r4, d4])}: mean, x − mean, square, mean, + ε, rsqrt, ·, ·w, +b`, unit: 'GB/s', work: (2 * r4 * d4 + 2 * d4) * 4, unfused: true,
+    source: src({ x: [r4, d4], w: [d4], b: [d4] }, [r4, d4], 'let xc = x - mean(x, -1, keepdim = true)\n  return xc * rsqrt(mean(xc * xc, -1, keepdim = true) + 0.00001) * w + b'),
+    tf: (tf, [x, w, b]) => {
+      const xc = tf.sub(x!, tf.mean(x!, -1, true));
+      return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), -1, true), 1e-5))), w!), b!);
+    },
+  });
+  const [r5, n5] = quick ? [16, 256] : [1024, 1024];
+  cases.push({
+    kernel: 'softmax written out', name: `${T([r5, n5])}: max, x − max, exp, sum, ÷`, unit: 'GB/s', work: 2 * r5 * n5 * 4, unfused: true,
+    source: src({ x: [r5, n5] }, [r5, n5], 'let e = exp(x - max(x, -1, keepdim = true))\n  return e / sum(e, -1, keepdim = true)'),
+    tf: (tf, [x]) => {
+      const e = tf.exp(tf.sub(x!, tf.max(x!, -1, true)));
+      return tf.div(e, tf.sum(e, -1, true));
+    },
+  });
+}
 // An MLP block whose hidden activation is f16, stored as f16 where the adapter has
 // shader-f16 and as f32 otherwise (the same plan otherwise; the casts run in both).
 if (!forwardOnly && !quick) {
@@ -131,6 +161,9 @@ for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
     },
   });
 }
+
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => c.kernel.startsWith(only)));
+if (only && !cases.length) throw new Error(`--only ${only}: no case of that kernel`);
 
 // ------------------------------------------------------------------ mdc
 
@@ -218,6 +251,10 @@ for (const c of cases) {
   if (c.kernel === 'matmul') {
     const { shape: s } = matmulShape(g.nodes[0]!, g);
     notes.push(`${c.name}: mdc ran ${plan.kernels[0]!.name} (${configName(chooseConfig(s, target))}; class ${shapeClass(s)}).`);
+  }
+  if (c.unfused) {
+    const t = await planTimer(device, buildPlan(g, { target: { ...target, ...c.target }, fuse: false }));
+    timers.push({ impl: 'mdc --no-fuse', timer: t, release: t.release });
   }
   if (c.kernel === 'matmul' || c.kernel === 'attention') {
     if (!quick) {
@@ -333,6 +370,10 @@ async function measureForward(): Promise<ForwardReport> {
   };
 }
 
+if (only) {
+  device.destroy();
+  process.exit(0);
+}
 const forward = await measureForward();
 for (const [impl, ms] of Object.entries(forward.ms)) rows.push({ kernel: 'gpt2 forward', case: forward.case, impl, median: ms, unit: 'ms' });
 console.log(forward);

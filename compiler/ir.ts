@@ -54,21 +54,30 @@ export interface FusedStep {
   readonly args: readonly FusedRef[];
   readonly attrs: Attrs;
   readonly dtype: DType;
+  /** In a `rows` body: the step has one value per row (a reduction, or element-wise over row values). */
+  readonly row?: boolean;
 }
 
 /**
  * What a `fused` node computes, element by element over its domain (the shape of its
- * outputs, which all have that shape):
+ * outputs, which all have that shape, except in `rows` bodies):
  * - `elementwise`: every step is an element-wise op; an operand of another shape is
  *   broadcast into the domain (NumPy rules), so each element is computed on its own.
  * - `matmul`: step 0 is a matmul of the node's inputs 0 and 1; the other steps are its
  *   epilogue, element-wise over the matmul's result.
+ * - `rows`: reductions over the last axis of `domain` (sum, mean, max, min) with the
+ *   element-wise steps before and after them, row by row. A step marked `row` has one
+ *   value per row (its shape is the domain's with the last dim 1, or without it for a
+ *   reduction without keepdim, which no step of the body reads); the others have the
+ *   domain's shape and read row values broadcast along the row. Outputs are of either kind.
  * `outputs[k]` is the step whose result is the node's output k.
  */
 export interface FusedBody {
-  readonly kind: 'elementwise' | 'matmul';
+  readonly kind: 'elementwise' | 'matmul' | 'rows';
   readonly steps: readonly FusedStep[];
   readonly outputs: readonly number[];
+  /** `rows` bodies: the shape the reductions reduce (its last axis). */
+  readonly domain?: readonly number[];
 }
 
 /** A layout the source asks a value to have (a block argument or return type with a layout). */

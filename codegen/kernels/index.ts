@@ -1,5 +1,6 @@
 import { elementwiseKernel } from './elementwise.js';
 import { fusedElementwiseKernel } from './fused/elementwise.js';
+import { fusedRowsKernel } from './fused/rows.js';
 import { toSpec } from '../kir/wgsl.js';
 import {
   attentionGradKernels, conv2dGradKernels, crossEntropyGradKernel, embeddingGradKernel, minmaxGradKernel, moeCombineGradKernels, patchifyGradKernel,
@@ -20,8 +21,11 @@ const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh'
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
   ...ELEMENTWISE.map((op) => [op, elementwiseKernel] as [string, KernelGen]),
   ['matmul', matmulKernel],
-  // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, or an element-wise body.
-  ['fused', (node, g, target) => (node.body!.kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(fusedElementwiseKernel(node, g), target))],
+  // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs.
+  ['fused', (node, g, target) => {
+    const kind = node.body!.kind;
+    return kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
+  }],
   ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
   ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
   ['layer_norm', normKernel], ['rms_norm', normKernel],

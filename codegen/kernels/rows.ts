@@ -20,10 +20,13 @@ export const ROW_KERNEL_MIN = 32;
 /** Invocations per row without subgroups. */
 const WG = 64;
 
-type Op = 'sum' | 'max' | 'min';
+export type RowOp = 'sum' | 'max' | 'min';
 const FLT_MAX = 3.4028234663852886e38;
+/** The value an invocation with an empty share of the row contributes to a reduction by `op`. */
+export const rowIdentity = (op: RowOp, elem: Scalar): Expr => (op === 'sum' ? lit(elem, 0)
+  : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX));
 
-interface RowFrame {
+export interface RowFrame {
   readonly b: Block;
   /** Four when the row length allows vec4 loads, else one. */
   readonly width: 1 | 4;
@@ -35,20 +38,22 @@ interface RowFrame {
   /** Loops `j` over this invocation's share of the row (in units of `width`); `at` is the unit's index in the buffer. */
   each(b: Block, body: (b: Block, at: Expr, j: Expr) => void): void;
   /** The combination of every invocation's `v` by `op`, available to all of them. */
-  reduce(b: Block, v: Expr, op: Op): Expr;
+  reduce(b: Block, v: Expr, op: RowOp): Expr;
   /** A binding viewed `width` wide (`scalar`: one wide). */
   view(name: string, access: 'read' | 'read_write', v: Value, scalar?: boolean): Expr;
+  /** Binds `decl` (the next binding) and returns a reference to it. */
+  bind(decl: BufferDecl): Expr;
   /** `v` combined across its components by `op` (a scalar stays as it is); `b` holds the let it needs. */
-  horizontal(b: Block, v: Expr, op: Op): Expr;
+  horizontal(b: Block, v: Expr, op: RowOp): Expr;
 }
 
-const combine = (a: Expr, b: Expr, op: Op) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
+export const combine = (a: Expr, b: Expr, op: RowOp) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
 
 /**
  * A kernel with one workgroup per row of `rows` rows of `len` elements. `body` gets the
  * frame: the invocation's loop over its share, the workgroup reduction and the buffer views.
  */
-function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
+export function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
   const lanes = target.subgroupSize;
   const wg = lanes ?? WG;
   const width: 1 | 4 = len % 4 === 0 ? 4 : 1;
@@ -84,7 +89,9 @@ function rowKernel(name: string, rows: number, len: number, elem: Scalar, target
     },
     view: (n, access, v, scalar) => {
       const s: Scalar = storageOf(v) === 'i32' ? 'i32' : 'f32';
-      const decl: BufferDecl = { name: n, access, elem: scalar ? s : vt(s), storage: storageOf(v), value: v.id };
+      return fr.bind({ name: n, access, elem: scalar ? s : vt(s), storage: storageOf(v), value: v.id });
+    },
+    bind: (decl) => {
       buffers.push(decl);
       return bufferRef(decl);
     },
@@ -121,10 +128,8 @@ export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const { x, len, rows } = lastAxis(node, g);
   const out = g.values[node.outputs[0]!]!;
   const elem: Scalar = storageOf(x) === 'i32' ? 'i32' : 'f32';
-  const op: Op = node.op === 'max' ? 'max' : node.op === 'min' ? 'min' : 'sum';
-  // Identities: an invocation whose share of the row is empty contributes nothing.
-  const identity = op === 'sum' ? lit(elem, 0)
-    : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX);
+  const op: RowOp = node.op === 'max' ? 'max' : node.op === 'min' ? 'min' : 'sum';
+  const identity = rowIdentity(op, elem);
   return toSpec(rowKernel(node.op, rows, len, elem, target, (fr) => {
     const X = fr.view('x', 'read', x);
     const OUT = fr.view('out', 'read_write', out, true);

@@ -12,14 +12,21 @@ import { isFloat } from '../types.js';
  * other along producer → consumer edges, broadcasting included (an operand is read at
  * its broadcast index, so a smaller intermediate is recomputed per element of the
  * domain); an out-fusable op (matmul, batched or not) takes an element-wise epilogue
- * (bias, activation, residual add) but never a prologue. Reductions, norms, softmax and
- * attention are already one kernel each (codegen/kernels/rows.ts, nn.ts) and stay as
- * they are, as do index-remapping ops (transpose, slice, concat) and everything opaque.
+ * (bias, activation, residual add) but never a prologue. A reduction over the last axis
+ * (sum, mean, max, min) fuses with the element-wise ops that make its input and with
+ * those that use its result along the row, so a hand-written softmax or layer norm is
+ * one kernel with a workgroup per row (a `rows` body, see FusedBody). Norms, softmax and
+ * attention written as their own ops are already one kernel each and stay as they are,
+ * as do index-remapping ops (transpose, slice, concat) and everything opaque.
  *
  * Groups are grown greedily, edge by edge, largest saving first: an edge saves the
  * bytes of one read of the intermediate, and of its write too when nothing outside the
  * group needs it. A merge is refused when it would
- * - put two matmuls in one group, or a matmul's operand inside its own group;
+ * - put two matmuls in one group, or a matmul's operand inside its own group, or a
+ *   matmul and a reduction in one group;
+ * - in a group with reductions: reduce inputs of different shapes (the domain), or have
+ *   a member whose result is neither the domain's shape nor one value per row of it, or
+ *   read a reduction's result without keepdim inside the group;
  * - leave a domain some member does not broadcast into, or a value needed outside the
  *   group (which is then written, a group output) of another shape than the domain;
  * - bind more than MAX_STORAGE_BUFFERS storage buffers (inputs + outputs; scalar
@@ -49,7 +56,10 @@ export interface FusedGraph {
   readonly origin: readonly number[];
 }
 
-type Role = 'elementwise' | 'matmul';
+type Role = 'elementwise' | 'matmul' | 'reduce';
+
+/** Reductions that fuse when they reduce the last axis. */
+const ROW_REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min']);
 
 /** The fused graph (Graph → Graph); the unfused graph itself when nothing fuses or a shape is symbolic. */
 export function fuse(g: Graph, opts: FuseOptions = {}): Graph {
@@ -74,6 +84,12 @@ export function fuseWithOrigin(g: Graph, opts: FuseOptions = {}): FusedGraph {
 function roleOf(n: Node, g: Graph): Role | undefined {
   const float = (id: number) => isFloat(g.values[id]!.type.dtype);
   if (n.op === 'matmul') return [...n.inputs, ...n.outputs].every(float) ? 'matmul' : undefined;
+  if (ROW_REDUCTIONS.has(n.op)) {
+    const dims = g.values[n.inputs[0]!]!.type.dims;
+    // A row of one element reduces to itself: nothing to share.
+    const last = dims.length ? dimValue(dims[dims.length - 1]!) : undefined;
+    return n.attrs['axis'] === dims.length - 1 && (last ?? 0) > 1 && float(n.inputs[0]!) && float(n.outputs[0]!) ? 'reduce' : undefined;
+  }
   if (!FUSIBLE_ELEMENTWISE.has(n.op) || OPS.get(n.op)?.cls !== 'injective' || n.outputs.length !== 1) return undefined;
   // Training dropout draws its mask by the element's index in its own output, not the group's.
   if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) return undefined;
@@ -108,8 +124,39 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   const group = g.nodes.map((n) => n.id);
   const members = new Map<number, number[]>(g.nodes.map((n) => [n.id, [n.id]]));
 
+  /** Buffers a group binds: the leaves it reads (not constants, which are inlined) and the values it writes. */
+  const bindings = (list: readonly number[], set: ReadonlySet<number>, skip?: number): number => {
+    const leaves = new Set<number>();
+    for (const m of list) {
+      if (m === skip) continue;
+      for (const v of g.nodes[m]!.inputs) {
+        const p = g.values[v]!.producer;
+        if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(v);
+      }
+    }
+    return leaves.size + writtenBy(g, list, users).length;
+  };
+
+  /** A group with reductions: every member is of the domain's shape or one value per row of it. */
+  const legalRows = (list: readonly number[], set: ReadonlySet<number>): boolean => {
+    if (list.some((m) => roles[m] === 'matmul')) return false;
+    const reduces = list.filter((m) => roles[m] === 'reduce');
+    const domain = shapes[g.nodes[reduces[0]!]!.inputs[0]!]!;
+    if (!reduces.every((m) => sameShape(shapes[g.nodes[m]!.inputs[0]!]!, domain))) return false;
+    const perRow = [...domain.slice(0, -1), 1];
+    for (const m of list) {
+      const n = g.nodes[m]!;
+      const out = shapes[n.outputs[0]!]!;
+      if (roles[m] === 'reduce') {
+        if (!n.attrs['keepdim'] && users(n.outputs[0]!).some((c) => set.has(c))) return false;
+      } else if (!sameShape(out, domain) && !sameShape(out, perRow)) return false;
+    }
+    return bindings(list, set) <= maxBuffers;
+  };
+
   const legal = (list: readonly number[]): boolean => {
     const set = new Set(list);
+    if (list.some((m) => roles[m] === 'reduce')) return legalRows(list, set);
     const matmuls = list.filter((m) => roles[m] === 'matmul');
     if (matmuls.length > 1) return false;
     const mm = matmuls.length ? g.nodes[matmuls[0]!]! : undefined;
@@ -123,17 +170,8 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
       domain = list.map((m) => shapes[outOf(m)]!).reduce((a, b) => (numel(b) > numel(a) ? b : a));
     }
     if (!list.every((m) => broadcastsInto(shapes[outOf(m)]!, domain))) return false;
-    const outs = writtenBy(g, list, users);
-    if (!outs.every((v) => sameShape(shapes[v]!, domain))) return false;
-    const leaves = new Set<number>();
-    for (const m of list) {
-      if (m === mm?.id) continue;
-      for (const v of g.nodes[m]!.inputs) {
-        const p = g.values[v]!.producer;
-        if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(v);
-      }
-    }
-    return (mm ? 2 : 0) + leaves.size + outs.length <= maxBuffers;
+    if (!writtenBy(g, list, users).every((v) => sameShape(shapes[v]!, domain))) return false;
+    return (mm ? 2 : 0) + bindings(list, set, mm?.id) <= maxBuffers;
   };
 
   /** Whether some path leaves `set` and comes back into it, once groups are single nodes. */
@@ -156,7 +194,7 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   interface Edge { readonly from: number; readonly to: number; readonly saved: number }
   const edges: Edge[] = [];
   for (const c of g.nodes) {
-    if (roles[c.id] !== 'elementwise') continue;
+    if (roles[c.id] !== 'elementwise' && roles[c.id] !== 'reduce') continue;
     for (const v of new Set(c.inputs)) {
       const p = g.values[v]!.producer;
       if (p === undefined || !roles[p]) continue;
@@ -218,9 +256,16 @@ function rebuild(g: Graph, groups: readonly number[][], users: (v: number) => re
   return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
 }
 
-/** The body of a group writing `outs`: steps in node order (a matmul first), and its inputs (a matmul's two operands first). */
+/**
+ * The body of a group writing `outs`: steps in node order (a matmul first), and its
+ * inputs (a matmul's two operands first). A group with a reduction is a `rows` body over
+ * the reduction's input shape, its per-row steps marked.
+ */
 function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { inputs: number[]; body: FusedBody } {
   const mm = list.find((m) => g.nodes[m]!.op === 'matmul');
+  const shapeOf = (v: number) => g.values[v]!.type.dims.map((d) => dimValue(d)!);
+  const reduce = list.find((m) => ROW_REDUCTIONS.has(g.nodes[m]!.op));
+  const domain = reduce === undefined ? undefined : shapeOf(g.nodes[reduce]!.inputs[0]!);
   const ordered = mm === undefined ? list : [mm, ...list.filter((m) => m !== mm)];
   const inputs: number[] = mm === undefined ? [] : [...g.nodes[mm]!.inputs];
   const leafIndex = new Map<number, number>();
@@ -238,9 +283,12 @@ function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { i
         return { k: 'input', i: leafIndex.get(v)! };
       });
     stepOf.set(n.outputs[0]!, s);
-    return { op: n.op, args, attrs: n.attrs, dtype: g.values[n.outputs[0]!]!.type.dtype };
+    const step: FusedStep = { op: n.op, args, attrs: n.attrs, dtype: g.values[n.outputs[0]!]!.type.dtype };
+    return domain && !sameShape(shapeOf(n.outputs[0]!), domain) ? { ...step, row: true } : step;
   });
-  return { inputs, body: { kind: mm === undefined ? 'elementwise' : 'matmul', steps, outputs: outs.map((v) => stepOf.get(v)!) } };
+  const outputs = outs.map((v) => stepOf.get(v)!);
+  if (domain) return { inputs, body: { kind: 'rows', steps, outputs, domain } };
+  return { inputs, body: { kind: mm === undefined ? 'elementwise' : 'matmul', steps, outputs } };
 }
 
 /**

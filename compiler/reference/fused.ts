@@ -8,7 +8,9 @@ import { broadcastIndex, numelOf, zeros, type RefTensor } from './tensor.js';
  * read at their broadcast index), in float64 with the unfused ops' own scalar functions,
  * so fused and unfused graphs agree to the last bit or show where they do not.
  */
-export function evalFused(body: FusedBody, ins: readonly RefTensor[], domain: readonly number[]): RefTensor[] {
+export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (readonly number[])[]): RefTensor[] {
+  if (body.kind === 'rows') return evalRows(body, ins, shapes);
+  const domain = shapes[0]!;
   const n = numelOf(domain);
   const fns = body.steps.map((s, k) => {
     if (body.kind === 'matmul' && k === 0) return undefined;
@@ -38,6 +40,62 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], domain: re
       vals[k] = f(args);
     }
     body.outputs.forEach((s, o) => (outs[o]!.data[i] = vals[s]!));
+  }
+  return outs;
+}
+
+const FOLD: Record<string, { readonly init: number; readonly f: (a: number, b: number) => number }> = {
+  sum: { init: 0, f: (a, b) => a + b },
+  mean: { init: 0, f: (a, b) => a + b },
+  max: { init: -Infinity, f: Math.max },
+  min: { init: Infinity, f: Math.min },
+};
+
+/**
+ * A `rows` body on the CPU, row by row as its kernel computes it: each element-wise step
+ * over the row's elements (or once, for a per-row step), each reduction folding its
+ * operand's row in order (as the unfused reduction does), in float64.
+ */
+function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (readonly number[])[]): RefTensor[] {
+  const domain = body.domain!;
+  const len = domain[domain.length - 1]!;
+  const rows = numelOf(domain) / len;
+  const index = ins.map((x) => broadcastIndex(domain, x.shape));
+  const fns = body.steps.map((s) => {
+    if (FOLD[s.op] && s.row) return undefined;
+    const f = scalarOp(s.op, s.attrs, s.dtype);
+    if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
+    return f;
+  });
+  // A per-row step's value sits at element 0 of its row.
+  const vals = body.steps.map(() => new Float64Array(len));
+  const outs = shapes.map((s) => zeros(s));
+  const args: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    body.steps.forEach((s, k) => {
+      const f = fns[k];
+      if (!f) {
+        const fold = FOLD[s.op]!;
+        const x = s.args[0]!;
+        let acc = fold.init;
+        for (let j = 0; j < len; j++) acc = fold.f(acc, x.k === 'input' ? ins[x.i]!.data[index[x.i]![r * len + j]!]! : vals[(x as { i: number }).i]![j]!);
+        vals[k]![0] = s.op === 'mean' ? acc / len : acc;
+        return;
+      }
+      const count = s.row ? 1 : len;
+      for (let j = 0; j < count; j++) {
+        args.length = s.args.length;
+        s.args.forEach((a, q) => {
+          args[q] = a.k === 'input' ? ins[a.i]!.data[index[a.i]![r * len + j]!]!
+            : a.k === 'step' ? vals[a.i]![body.steps[a.i]!.row ? 0 : j]! : a.value;
+        });
+        vals[k]![j] = f(args);
+      }
+    });
+    body.outputs.forEach((k, o) => {
+      if (body.steps[k]!.row) outs[o]!.data[r] = vals[k]![0]!;
+      else outs[o]!.data.set(vals[k]!, r * len);
+    });
   }
   return outs;
 }

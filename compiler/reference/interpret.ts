@@ -30,7 +30,7 @@ export function interpret(
     const ins = n.inputs.map((i) => env.get(i)!);
     let outs: RefTensor[];
     if (n.op === 'fused') {
-      outs = evalFused(n.body!, ins, shape(g, n.outputs[0]!));
+      outs = evalFused(n.body!, ins, n.outputs.map((o) => shape(g, o)));
     } else if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) {
       outs = [dropoutTraining(ins[0]!, n.attrs['p'] as number, n.attrs['seed'] as number, (n.attrs['mask_id'] as number | undefined) ?? n.id)];
     } else {

@@ -54,6 +54,10 @@ const GOLDENS: Golden[] = [
   // each matmul family with an epilogue (bias, activation, residual; broadcast batch dims).
   { name: 'fused_elementwise_vec4', source: 'model T(x: f32[8, 768], b: f32[768], s: f32[8, 1]) -> f32[8, 768] {\n  return gelu(x * 2.0 + b) * s\n}\n' },
   { name: 'fused_elementwise_scalar', source: 'model T(x: f32[3, 5], y: f32[5], c: f32[3, 1]) -> (f32[3, 5], f32[3, 5]) {\n  let t = tanh(x - y)\n  return where(c, t ** 3.0, sigmoid(t)), t\n}\n' },
+  // Rows bodies: reductions over the last axis with their element-wise steps, a workgroup per row.
+  { name: 'fused_rows_layer_norm', source: 'model T(x: f32[8, 768], g: f32[768], b: f32[768]) -> (f32[8, 768], f32[8, 1]) {\n  let mu = mean(x, -1, keepdim = true)\n  let xc = x - mu\n  let v = mean(xc * xc, -1, keepdim = true)\n  return xc * rsqrt(v + 0.00001) * g + b, v\n}\n' },
+  { name: 'fused_rows_softmax_subgroup', source: 'model T(x: f32[4, 12, 128], m: f32[128]) -> f32[4, 12, 128] {\n  let s = x * 0.125 + m\n  let e = exp(s - max(s, -1, keepdim = true))\n  return e / sum(e, -1, keepdim = true)\n}\n', target: SG },
+  { name: 'fused_rows_scalar', source: 'model T(x: f32[3, 5, 37], r: f32[3, 1, 1]) -> (f32[3, 5, 37], f32[3, 5]) {\n  let y = tanh(x) * r\n  return y - min(y, -1, keepdim = true), sum(y, -1)\n}\n' },
   { name: 'matmul_tiled_epilogue', source: `model T(x: f32[128, 64], w: f32[64, 96], b: f32[96], r: f32[128, 96]) -> f32[128, 96] {\n  return gelu(x @ w + b, approximate = "tanh") + r\n}\n` },
   { name: 'matmul_tiled_batched_epilogue', source: 'model T(a: f32[2, 1, 17, 24], b: f32[4, 24, 12], c: f32[4, 1, 12]) -> f32[2, 4, 17, 12] {\n  return silu(a @ b) * c\n}\n' },
   { name: 'matmul_gemv_epilogue', source: 'model T(x: f32[1, 768], w: f32[768, 3072], b: f32[3072]) -> f32[1, 3072] {\n  return relu(x @ w + b)\n}\n' },

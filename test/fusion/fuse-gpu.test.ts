@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
 import { chainArb, chainSource } from '../support/fusion-chains.js';
+import { HANDWRITTEN_ROWS, rowArb, rowSource } from '../support/row-chains.js';
 import { adapterTarget, compareOutputs, destroySharedDevices, errorStats, gpuStatus, runBoth, type BothResult } from '../support/gpu.js';
 
 const status = await gpuStatus();
@@ -57,6 +58,33 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
       expectClose(r, `${src}target ${JSON.stringify(TARGETS[t])}`);
     }), { numRuns: 80, seed: 11 });
     expect(fused).toBeGreaterThan(60);
+  });
+
+  // Rows bodies sum up to 260 f32 values per reduction (partial sums per invocation, then
+  // a tree or subgroupAdd: a different order than the oracle's) and feed a second
+  // reduction or rsqrt with the result: relative L2 errors stay near 1e-6, as above.
+  it(`random programs around reductions over the last axis: one rows kernel each, equal to the CPU oracle (relative error < ${TOL})`, async () => {
+    const targets: KernelTarget[] = [{}, ...(adapter.subgroupSize ? [adapter] : [])];
+    let rows = 0;
+    await fc.assert(fc.asyncProperty(rowArb, fc.nat(targets.length - 1), async (spec, t) => {
+      const src = rowSource(spec);
+      const r = await runBoth(src, { target: targets[t]! });
+      rows += r.plan.kernels.filter((k) => k.name.startsWith('fused_') && k.name.endsWith('_rows')).length;
+      expectClose(r, `${src}target ${JSON.stringify(targets[t])}`);
+    }), { numRuns: 60, seed: 12 });
+    expect(rows).toBeGreaterThan(40);
+  });
+
+  it('hand-written layer norm, RMS norm, softmax and log-softmax: one rows kernel each, equal to the op on the device (relative error < 1e-5)', async () => {
+    for (const target of [{}, ...(adapter.subgroupSize ? [adapter] : [])] as KernelTarget[]) {
+      for (const [name, { source }] of Object.entries(HANDWRITTEN_ROWS)) {
+        const r = await runBoth(source, { target });
+        expect(r.plan.steps.length, name).toBe(2);
+        const e = errorStats(r.gpu['hand']!.data, r.gpu['op']!.data);
+        expect(e.rel, `${name} ${JSON.stringify(target)}`).toBeLessThan(1e-5);
+        expectClose(r, name);
+      }
+    }
   });
 
   it('integer chains fuse too, bit-exact: i32 add, mul, div by zero, neg, relu, pow and casts', async () => {

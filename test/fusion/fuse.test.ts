@@ -16,6 +16,7 @@ import { interpret } from '../../compiler/reference/interpret.js';
 import { verifyGraph } from '../../compiler/verify-ir.js';
 import { initValues, randomInput } from '../../runtime/index.js';
 import { chainArb, chainSource } from '../support/fusion-chains.js';
+import { HANDWRITTEN_ROWS, rowArb, rowSource } from '../support/row-chains.js';
 import { compileOrThrow } from '../support/gpu.js';
 
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
@@ -66,6 +67,33 @@ describe('fusion on the CPU oracle', () => {
     }), { numRuns: 150, seed: 5 });
     // The property must not hold vacuously.
     expect(fusedSome).toBeGreaterThan(100);
+  });
+
+  it('random programs around reductions over the last axis: fused equals unfused within 1e-12, rows bodies well formed', () => {
+    let rows = 0;
+    fc.assert(fc.property(rowArb, (spec) => {
+      const src = rowSource(spec);
+      const g = compileOrThrow(src);
+      const f = fuse(g);
+      expect(verifyGraph(f, true), src).toEqual([]);
+      for (const n of fusedNodes(f)) {
+        expect(n.inputs.length + n.outputs.length, src).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+        if (n.body!.kind !== 'rows') continue;
+        rows++;
+        // Every output has the domain's shape or one value per row of it.
+        const rowCount = n.body!.domain!.slice(0, -1).reduce((a, b) => a * b, 1);
+        for (const o of n.outputs) {
+          const size = f.values[o]!.type.dims.reduce((a, d) => a * [...d.terms.values()][0]!, 1);
+          expect([rowCount, rowCount * n.body!.domain!.at(-1)!], src).toContain(size);
+        }
+      }
+      const { unfused, fused } = bothOnCpu(g, f);
+      for (const [name, t] of Object.entries(unfused)) {
+        expect(fused[name]!.shape, src).toEqual(t.shape);
+        expect(maxDiff(fused[name]!.data, t.data), `${name}\n${src}`).toBeLessThanOrEqual(1e-12);
+      }
+    }), { numRuns: 150, seed: 8 });
+    expect(rows).toBeGreaterThan(100);
   });
 
   it('every sample, tiny and full size: fused equals unfused (tiny) and no fused node binds more than 8 buffers', () => {
@@ -155,6 +183,35 @@ describe('what fuses', () => {
     // A dead chain of its own writes its last value, of the full domain.
     const dead = fuse(compileOrThrow('model T(x: f32[4, 8], y: f32[8]) -> f32[4, 8] {\n  let b = exp(y) + x\n  return relu(x)\n}\n'));
     expect(fusedNodes(dead).map((m) => m.outputs.map((o) => dead.values[o]!.type.dims.length))).toEqual([[2]]);
+  });
+
+  it('hand-written layer norm, RMS norm, softmax and log-softmax are one rows kernel each and equal the ops (float64, 1e-12)', () => {
+    for (const [name, { source, ops: expected }] of Object.entries(HANDWRITTEN_ROWS)) {
+      const g = compileOrThrow(source);
+      const f = fuse(g);
+      // The hand-written one is one fused node; the op it spells out stays itself.
+      expect(f.nodes.map((n) => n.op), name).toEqual(['fused', name]);
+      expect(f.nodes[0]!.body!.kind, name).toBe('rows');
+      expect(ops(f), name).toEqual([expected]);
+      const { unfused, fused } = bothOnCpu(g, f);
+      expect(maxDiff(fused['hand']!.data, unfused['op']!.data), name).toBeLessThanOrEqual(1e-12);
+    }
+  });
+
+  it('rows legality: no matmul with a reduction, one reduced shape per group, a result without keepdim is not read inside', () => {
+    // The product is written for the sum: a matmul never takes a reduction as epilogue.
+    expect(ops(fuse(compileOrThrow('model T(x: f32[4, 8], w: f32[8, 40]) -> f32[4, 1] {\n  return exp(sum(relu(x @ w), -1, keepdim = true))\n}\n'))))
+      .toEqual(['matmul relu', 'sum exp']);
+    // Reductions of [4, 40] and of [4, 1, 40] (the second broadcasting) stay apart.
+    const two = fuse(compileOrThrow('model T(x: f32[4, 40], y: f32[3, 4, 40]) -> f32[3, 4, 40] {\n  let a = x - max(x, -1, keepdim = true)\n  return y * a - sum(y * a, -1, keepdim = true)\n}\n'));
+    expect(verifyGraph(two, true)).toEqual([]);
+    expect(ops(two)).toEqual(['max sub', 'mul mul sum sub']);
+    // s has no keepdim: [4] would broadcast along the last axis, not along the rows, so the sub reading it stays out.
+    const flat = fuse(compileOrThrow('model T(x: f32[4, 4]) -> f32[4, 4] {\n  let s = sum(exp(x), -1)\n  return x - s\n}\n'));
+    expect(ops(flat)).toEqual(['exp sum']);
+    expect(flat.nodes.map((n) => n.op)).toEqual(['fused', 'sub']);
+    // Axes other than the last keep their own kernels.
+    expect(ops(fuse(compileOrThrow('model T(x: f32[4, 40]) -> f32[1, 40] {\n  return exp(sum(exp(x), 0, keepdim = true))\n}\n')))).toEqual([]);
   });
 
   it('training dropout (mask drawn by its own element index) stays unfused', () => {

@@ -9,11 +9,11 @@ import fc from 'fast-check';
  * materialise a value it also consumes. The formulas keep every value finite: logs and
  * roots of |x| + 1, exp of a tanh, divisions by |x| + 1.
  */
-const UNARY = [
+export const UNARY = [
   'neg(H)', 'abs(H)', 'relu(H)', 'tanh(H)', 'sigmoid(H)', 'silu(H)', 'fast_gelu(H)', 'gelu(H)', 'gelu(H, approximate = "tanh")',
   'exp(tanh(H))', 'log(abs(H) + 1.0)', 'sqrt(abs(H))', 'rsqrt(abs(H) + 1.0)', 'H ** 2.0', 'H ** 3.0', '(abs(H) + 0.5) ** 1.5', 'H * 0.5', '2.0 - H',
 ];
-const BINARY = ['H + X', 'H - X', 'H * X', 'maximum(H, X)', 'minimum(H, X)', 'H / (abs(X) + 1.0)', 'X - H', 'where(C, H, X)'];
+export const BINARY = ['H + X', 'H - X', 'H * X', 'maximum(H, X)', 'minimum(H, X)', 'H / (abs(X) + 1.0)', 'X - H', 'where(C, H, X)'];
 
 const dimArb = fc.constantFrom(1, 2, 3, 4, 5, 8, 12, 17);
 

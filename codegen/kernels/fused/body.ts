@@ -20,12 +20,12 @@ export const storageScalar = (d: DType): 'f32' | 'i32' => (d === 'i32' || d === 
 /** The kir type of `w` elements of scalar `s`. */
 export const wide = (s: Scalar, w: Width): Scalar | VecType => (w === 4 ? vec(4, s) : s);
 /** `x` as a constant of type `t` (splatted for a vector). */
-const constant = (x: number, t: Type): Expr => {
+export const constant = (x: number, t: Type): Expr => {
   const s = lit(scalarOf(t), x);
   return typeof t === 'object' ? splat(t as VecType, s) : s;
 };
 const fn = (name: string, a: Expr, ...rest: Expr[]) => call(name, a.type, a, ...rest);
-const widen = (e: Expr, to: Type) => (typeof to === 'object' && typeof e.type !== 'object' ? splat(to as VecType, e) : e);
+export const widen = (e: Expr, to: Type) => (typeof to === 'object' && typeof e.type !== 'object' ? splat(to as VecType, e) : e);
 
 /**
  * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
@@ -78,10 +78,13 @@ export function emitBody(b: Block, body: FusedBody, w: Width, operand: (i: numbe
   body.steps.forEach((s, k) => {
     if (k === 0 && first) { vals.push(first); return; }
     const args = s.args.map((a) => (a.k === 'input' ? operand(a.i) : a.k === 'step' ? vals[a.i]! : constant(a.value, wide(storageScalar(a.dtype), w))));
-    vals.push(b.let(`${prefix}${k}`, stepExpr(b, s, args, `${prefix}${k}_`, w)));
+    vals.push(emitStep(b, s, args, `${prefix}${k}`, w));
   });
   return vals;
 }
+
+/** One element-wise step on `args` (each `w` wide), as a let `name` of `b`. */
+export const emitStep = (b: Block, s: FusedStep, args: readonly Expr[], name: string, w: Width): Expr => b.let(name, stepExpr(b, s, args, `${name}_`, w));
 
 function stepExpr(b: Block, s: FusedStep, args: readonly Expr[], tmp: string, w: Width): Expr {
   const t = wide(storageScalar(s.dtype), w);
