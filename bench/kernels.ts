@@ -162,6 +162,19 @@ for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   });
 }
 
+
+// Attention written out (no mask: a mask tensor cannot be proven causal): fusion makes it
+// the flash-style op, `--no-fuse` runs matmul, scale, softmax, matmul with the score matrix in memory.
+for (const S of forwardOnly ? [] : quick ? [32] : [256, 1024]) {
+  const [H, Dh] = quick ? [2, 32] : [12, 64];
+  const shape = [1, H, S, Dh];
+  cases.push({
+    kernel: 'attention written out', name: `softmax(q @ transpose(k) · c) @ v, [1, ${H}, ${S}, ${Dh}]`, unit: 'GFLOP/s', work: 2 * 2 * H * Dh * S * S, unfused: true,
+    source: src({ q: shape, k: shape, v: shape }, shape, `return softmax(q @ transpose(k) * ${1 / Math.sqrt(Dh)}) @ v`),
+    tf: (tf, [q, k, v]) => tf.matMul(tf.softmax(tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(Dh))), v!),
+  });
+}
+
 if (only) cases.splice(0, cases.length, ...cases.filter((c) => c.kernel.startsWith(only)));
 if (only && !cases.length) throw new Error(`--only ${only}: no case of that kernel`);
 
@@ -436,7 +449,7 @@ const md = [
   ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
   '## Notes',
   '',
-  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v); MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of the hidden activation (f16 needs shader-f16); the peers compute it in f32.',
+  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of the hidden activation (f16 needs shader-f16); the peers compute it in f32.',
   '- TF.js layer norm is tf.moments then (x − mean)·rsqrt(var + ε)·w + b, GELU is x·½(1+erf(x/√2)) (core has neither op), attention is reshape/transpose/matMul/softmax/matMul with an additive causal mask. ONNX Runtime runs the graph mdc exports for its cross-checks (test/support/onnx.ts), inputs and outputs on the GPU.',
   '- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn\'s Node binding refuses; bench/peers.ts copies them first.',
   ...notes.map((n) => `- ${n}`),

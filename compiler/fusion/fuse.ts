@@ -1,4 +1,5 @@
 import { dimValue } from '../dims.js';
+import { fuseAttention } from './attention.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type Node, type Value } from '../ir.js';
 import { OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
@@ -18,6 +19,9 @@ import { isFloat } from '../types.js';
  * one kernel with a workgroup per row (a `rows` body, see FusedBody). Norms, softmax and
  * attention written as their own ops are already one kernel each and stay as they are,
  * as do index-remapping ops (transpose, slice, concat) and everything opaque.
+ *
+ * Before grouping, attention written out in primitive ops becomes the attention op
+ * (attention.ts).
  *
  * Groups are grown greedily, edge by edge, largest saving first: an edge saves the
  * bytes of one read of the intermediate, and of its write too when nothing outside the
@@ -52,7 +56,7 @@ export interface FuseOptions {
 
 export interface FusedGraph {
   readonly graph: Graph;
-  /** The id each value of `graph` has in the unfused graph. */
+  /** The id each value of `graph` has in the unfused graph (-1 for the reshapes around a written-out attention). */
   readonly origin: readonly number[];
 }
 
@@ -67,7 +71,15 @@ export function fuse(g: Graph, opts: FuseOptions = {}): Graph {
 }
 
 /** `fuse`, also saying where each value of the result came from (for maps keyed by the unfused graph's value ids). */
-export function fuseWithOrigin(g: Graph, opts: FuseOptions = {}): FusedGraph {
+export function fuseWithOrigin(input: Graph, opts: FuseOptions = {}): FusedGraph {
+  if (input.values.some((v) => v.type.dims.some((d) => dimValue(d) === undefined))) return { graph: input, origin: input.values.map((v) => v.id) };
+  // Written-out attention first: its scale would otherwise fuse into the scores' matmul.
+  const pre = fuseAttention(input);
+  const grouped = groupNodes(pre.graph, opts);
+  return { graph: grouped.graph, origin: grouped.origin.map((id) => pre.origin[id]!) };
+}
+
+function groupNodes(g: Graph, opts: FuseOptions): FusedGraph {
   const identity = { graph: g, origin: g.values.map((v) => v.id) };
   const shapes = g.values.map((v) => v.type.dims.map((d) => dimValue(d)));
   if (shapes.some((s) => s.some((d) => d === undefined))) return identity;

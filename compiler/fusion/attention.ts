@@ -1,0 +1,152 @@
+import { dimConst, dimValue } from '../dims.js';
+import { GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
+import { isFloat, type TType } from '../types.js';
+
+/**
+ * Attention written out in primitive ops becomes the `attention` op, whose kernel is
+ * flash-style (codegen/kernels/attention.ts: key blocks, an online softmax, no score
+ * matrix in memory). The pattern, over any batch dims `...` (heads included):
+ *
+ *     p = softmax(q @ transpose(k) [· c | / c], -1)       q [..., Sq, D], k [..., Sk, D]
+ *     o = p @ v                                           v [..., Sk, D]
+ *
+ * with the transpose swapping the last two dims, q, k and v of one float dtype and the
+ * same batch dims (no broadcasting), D at most MAX_HEAD, the scale a scalar constant (or absent), and the
+ * scores and probabilities used by nothing else (a training graph's backward reads the
+ * probabilities, so it keeps the written-out form). It becomes
+ *
+ *     o = reshape(attention(reshape(q, [N, Sq, D]), reshape(k, ...), reshape(v, ...),
+ *                           heads = 1, scale = c), [..., Sq, D])
+ *
+ * where N is the product of the batch dims: each batch element is one head. Reshapes
+ * alias their input's buffer, so no data moves. Masks written out (a bias added to the
+ * scores, or a `where`) are not recognised: the op's masks are a causal flag and a
+ * padding mask, and a mask given as a tensor cannot be proven to be either.
+ */
+
+/** Head sizes the flash kernels take: they keep a query row and its accumulator in registers. */
+const MAX_HEAD = 256;
+
+interface Match {
+  /** The nodes the op replaces (scores matmul, scale, softmax, output matmul; the transpose when nothing else reads it). */
+  readonly nodes: readonly number[];
+  readonly q: number;
+  readonly k: number;
+  readonly v: number;
+  readonly scale: number;
+  /** The output matmul, whose place and result the op takes. */
+  readonly out: Node;
+}
+
+export interface Rewritten {
+  readonly graph: Graph;
+  /** The id each value of `graph` has in the input graph; -1 for the reshapes it adds. */
+  readonly origin: readonly number[];
+}
+
+/** The graph with each written-out attention replaced by the op; the graph itself when there is none. */
+export function fuseAttention(g: Graph): Rewritten {
+  const users = new Map<number, Node[]>();
+  for (const n of g.nodes) for (const v of new Set(n.inputs)) (users.get(v) ?? users.set(v, []).get(v)!).push(n);
+  const outputs = new Set(g.outputs);
+  const only = (v: number, n: Node) => !outputs.has(v) && (users.get(v) ?? []).length === 1 && users.get(v)![0] === n;
+  const shape = (v: number) => g.values[v]!.type.dims.map((d) => dimValue(d));
+  const producer = (v: number) => (g.values[v]!.producer === undefined ? undefined : g.nodes[g.values[v]!.producer!]);
+  const scalar = (v: number) => (g.values[v]!.kind === 'const' ? g.values[v]!.scalar : undefined);
+
+  const matches: Match[] = [];
+  const taken = new Set<number>();
+  for (const sm of g.nodes) {
+    if (sm.op !== 'softmax') continue;
+    const rank = g.values[sm.inputs[0]!]!.type.dims.length;
+    if (sm.attrs['axis'] !== rank - 1) continue;
+    const p = sm.outputs[0]!;
+    const out = users.get(p)?.[0];
+    if (!out || out.op !== 'matmul' || out.inputs[0] !== p || out.inputs[1] === p || !only(p, out)) continue;
+    // The scores, optionally scaled by a constant.
+    let s = sm.inputs[0]!;
+    let scale = 1;
+    const chain: number[] = [];
+    let sp = producer(s);
+    if (sp && (sp.op === 'mul' || sp.op === 'div') && only(s, sm)) {
+      const [a, b] = sp.inputs as [number, number];
+      const c = scalar(b) ?? (sp.op === 'mul' ? scalar(a) : undefined);
+      if (c === undefined || c === 0) continue;
+      scale = sp.op === 'mul' ? c : 1 / c;
+      chain.push(sp.id);
+      const next = scalar(b) !== undefined ? a : b;
+      if (!only(next, sp)) continue;
+      s = next;
+      sp = producer(s);
+    } else if (!only(s, sm)) continue;
+    if (!sp || sp.op !== 'matmul') continue;
+    const [q, kt] = sp.inputs as [number, number];
+    const tr = producer(kt);
+    if (!tr || tr.op !== 'transpose') continue;
+    const perm = tr.attrs['perm'] as readonly number[];
+    const r = perm.length;
+    if (r < 2 || !perm.every((x, i) => x === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i))) continue;
+    const k = tr.inputs[0]!;
+    const v = out.inputs[1]!;
+    const [qs, ks, vs] = [shape(q), shape(k), shape(v)];
+    if (qs.length !== r || ks.length !== r || vs.length !== r) continue;
+    const batchSame = qs.slice(0, -2).every((d, i) => d === ks[i] && d === vs[i]);
+    if (!batchSame || qs[r - 1]! > MAX_HEAD || ks[r - 1] !== qs[r - 1] || vs[r - 1] !== qs[r - 1] || vs[r - 2] !== ks[r - 2]) continue;
+    const dtype = g.values[q]!.type.dtype;
+    if (!isFloat(dtype) || [k, v, p, out.outputs[0]!].some((x) => g.values[x]!.type.dtype !== dtype)) continue;
+    const nodes = [sp.id, ...chain, sm.id, out.id, ...(only(kt, sp) ? [tr.id] : [])];
+    if (nodes.some((n) => taken.has(n))) continue;
+    for (const n of nodes) taken.add(n);
+    matches.push({ nodes, q, k, v, scale, out });
+  }
+  if (!matches.length) return { graph: g, origin: g.values.map((v) => v.id) };
+
+  const builder = new GraphBuilder();
+  const origin: number[] = [];
+  const map = new Map<number, Value>();
+  const add = (v: Value, from: number) => { map.set(from, v); origin.push(from); };
+  for (const v of g.values) {
+    if (v.kind === 'op') continue;
+    const { id: _id, ...rest } = v;
+    add(builder.addValue(rest), v.id);
+  }
+  const byOut = new Map(matches.map((m) => [m.out.id, m]));
+  for (const n of g.nodes) {
+    const m = byOut.get(n.id);
+    if (m) {
+      emit(m);
+      continue;
+    }
+    if (taken.has(n.id)) continue;
+    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
+    n.outputs.forEach((o, i) => add(outs[i]!, o));
+  }
+  for (const c of g.constraints) {
+    const v = map.get(c.value);
+    if (v) builder.constraints.set(v.id, { ...c, value: v.id });
+  }
+  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
+
+  function emit(m: Match): void {
+    const { span, scope } = m.out;
+    const reshape = (v: Value, dims: readonly number[]): Value => {
+      const type: TType = { dtype: v.type.dtype, dims: dims.map(dimConst) };
+      if (v.type.dims.length === dims.length && v.type.dims.every((d, i) => dimValue(d) === dims[i])) return v;
+      const [r] = builder.addNode('reshape', [v], [type], { shape: type.dims }, span, scope);
+      origin.push(-1);
+      return r!;
+    };
+    const qs = shape(m.q) as number[];
+    const r = qs.length;
+    const heads = qs.slice(0, -2).reduce((a, b) => a * b, 1);
+    const flat = (x: number) => reshape(map.get(x)!, [heads, (shape(x) as number[])[r - 2]!, qs[r - 1]!]);
+    const [q, k, v] = [flat(m.q), flat(m.k), flat(m.v)];
+    const attrs = { heads: 1, kv_heads: 1, causal: false, scale: m.scale, has_mask: false };
+    const [o] = builder.addNode('attention', [q, k, v], [q.type], attrs, span, scope);
+    origin.push(-1);
+    const result = reshape(o!, qs);
+    // The op's result (or its reshape) is the output matmul's value.
+    origin[result.id] = m.out.outputs[0]!;
+    map.set(m.out.outputs[0]!, result);
+  }
+}
