@@ -1,11 +1,12 @@
 import { fuseWithOrigin } from '../compiler/fusion/fuse.js';
-import type { Graph } from '../compiler/ir.js';
+import type { Graph, Node } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
   bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS } from './kernels/index.js';
+import { rowKernelApplies } from './kernels/rows.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 
 export interface PlanOptions {
@@ -49,23 +50,28 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
   return build(graph, opts, p, (id) => origin[id]!);
 }
 
-/** Ops whose kernels come from the kernel IR, whose printer can store a buffer as f16. */
+/** Ops whose kernels always come from the kernel IR, whose printer can store a buffer as f16. */
 const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused']);
+/** Ops whose kernels come from the kernel IR when they reduce a long last axis (rows.ts). */
+const F16_ROW_OPS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'log_softmax', 'layer_norm', 'rms_norm']);
+const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (F16_ROW_OPS.has(n.op) && rowKernelApplies(n, g));
 
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced and
- * consumed only by kernel-IR kernels (matmuls, fused element-wise bodies), never an
- * input, parameter or output (the host reads and writes those as f32). Other f16
- * tensors stay f32 on the device, holding more precision than their type promises.
+ * consumed only by kernel-IR kernels (matmuls, fused bodies, the row kernels of norms,
+ * softmax and last-axis reductions), never an input, parameter or output (the host
+ * reads and writes those as f32). Other f16 tensors stay f32 on the device, holding
+ * more precision than their type promises.
  */
 export function f16Values(g: Graph): Set<number> {
   const ok = new Set<number>();
+  const kir = g.nodes.map((n) => kernelIr(n, g));
   for (const n of g.nodes) {
-    if (!F16_OPS.has(n.op)) continue;
+    if (!kir[n.id]) continue;
     for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);
   }
   for (const o of g.outputs) ok.delete(o);
-  for (const n of g.nodes) if (!F16_OPS.has(n.op)) for (const i of n.inputs) ok.delete(i);
+  for (const n of g.nodes) if (!kir[n.id]) for (const i of n.inputs) ok.delete(i);
   return ok;
 }
 

@@ -137,7 +137,7 @@ export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): Ker
     fr.each(fr.b, (b, at) => b.set(acc, combine(acc, fr.horizontal(b, X.at(at), op), op)));
     const all = fr.reduce(fr.b, acc, op);
     fr.b.if(fr.t.eq(0), (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
-  }));
+  }), target);
 }
 
 /** softmax and log_softmax over the last axis: max, then the sum of exponentials, then the output. */
@@ -161,7 +161,7 @@ export function rowSoftmaxKernel(node: Node, g: Graph, target: KernelTarget): Ke
       const inv = fr.b.let('inv', f(1).div(sAll));
       fr.each(fr.b, (b, at) => b.set(OUT.at(at), exp(X.at(at).sub(mAll)).mul(inv)));
     }
-  }));
+  }), target);
 }
 
 /** layer_norm (mean, then the variance about it, two reductions) and rms_norm (one), with optional weight and bias. */
@@ -202,5 +202,5 @@ export function rowNormKernel(node: Node, g: Graph, target: KernelTarget): Kerne
       if (B) y = y.add(B.at(j));
       b.set(OUT.at(at), y);
     });
-  }));
+  }), target);
 }

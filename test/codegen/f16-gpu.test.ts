@@ -24,6 +24,24 @@ const MLP = `model M(x: f32[33, 64]) -> f32[33, 24] {
 }
 `;
 
+// A block whose f16 activations also pass through the row kernels: layer norm (a
+// workgroup per row of 96) and softmax between matmuls, a last-axis mean, and a
+// hand-written RMS norm (a fused rows body).
+const BLOCK = `model N(x: f32[33, 64]) -> (f32[33, 24], f32[33, 1]) {
+  param w1: f32[64, 96] = normal(0, 0.2)
+  param g: f32[96] = normal(1, 0.1)
+  param b: f32[96] = normal(0, 0.1)
+  param w2: f32[96, 48] = normal(0, 0.2)
+  param w3: f32[48, 24] = normal(0, 0.2)
+  let h = cast(x, "f16") @ cast(w1, "f16")
+  let n = layer_norm(h, cast(g, "f16"), cast(b, "f16"))
+  let p = softmax(n @ cast(w2, "f16"))
+  let m = mean(p, -1, keepdim = true)
+  let r = p * rsqrt(mean(p * p, -1, keepdim = true) + 0.0001)
+  return cast(r @ cast(w3, "f16"), "f32"), cast(m, "f32")
+}
+`;
+
 /**
  * The hidden activation is rounded to f16 once (relative error ≤ 2^-11 = 4.9e-4 per
  * element, about 1.4e-4 RMS for uniform rounding), then summed over 96 terms with random
@@ -67,6 +85,23 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
       const f32 = compareOutputs(await runBoth(MLP, { target: { ...target, shaderF16: false } }))['output0']!;
       expect(f32.rel).toBeLessThan(1e-5);
       expect(e.rel).toBeGreaterThan(10 * f32.rel);
+    });
+
+    // Four f16 roundings in a row (matmul, layer norm, softmax, the rows body) of values
+    // that norms and softmax keep near 1: each adds about 2^-11 relative, so 2e-3 relative
+    // L2 leaves headroom while a wrong index or a missing conversion gives O(1).
+    it(`f16 activations through layer norm, softmax, a mean and a fused rows body match the oracle within 2e-3 (${label})`, async () => {
+      const r = await runBoth(BLOCK, { target });
+      const half = r.plan.buffers.filter((b) => b.type === 'f16').map((b) => b.name);
+      // The rows body's output is named by its last step (mul); the mean feeds a cast (a string kernel), so it stays f32.
+      for (const op of ['layer_norm', 'softmax', 'mul']) expect(half.some((n) => n.includes(op)), `${op} output stored as f16: ${half.join(', ')}`).toBe(true);
+      expect(half.some((n) => n.includes('mean'))).toBe(false);
+      for (const [out, e] of Object.entries(compareOutputs(r))) {
+        expect(e.nonFiniteMismatches, out).toBe(0);
+        expect(e.rel, out).toBeLessThanOrEqual(2e-3);
+      }
+      const f32 = compareOutputs(await runBoth(BLOCK, { target: { ...target, shaderF16: false } }));
+      expect(compareOutputs(r)['output0']!.rel).toBeGreaterThan(10 * f32['output0']!.rel);
     });
   }
 });
