@@ -233,6 +233,7 @@ if (!quick) {
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
+  notes.push(`Row kernels (norms, softmax, last-axis reductions, fused rows bodies): rows shorter than ${tuned.rows.rowUnits} units (four elements where the row allows) take one invocation instead of a workgroup, ${tuned.rows.run ? `tuned in this run (${tuned.rows.run.tried.map((t) => `${t.rowUnits}: score ${t.score.toFixed(2)}`).join(', ')}; 1 per shape is the best)` : 'from the cache'}.`);
   notes.push(`Matmul tile configurations come from the tuning cache (${relative(process.cwd(), defaultCacheFile())}); ${[...tuned.classes.values()].filter((v) => v.run).length} shape classes were tuned in this run (${((performance.now() - t0) / 1000).toFixed(1)} s).`);
 }
 

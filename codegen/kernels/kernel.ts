@@ -29,6 +29,12 @@ export interface KernelTarget {
   /** One matmul configuration for every matmul (tests, the tuner), where it is valid for the shape. */
   readonly matmul?: MatmulConfig;
   /**
+   * Row kernels (reductions over the last axis, norms, softmax, fused rows bodies): rows
+   * of fewer units (elements, or groups of four) than this take one invocation each
+   * instead of a workgroup (default ROW_PER_INVOCATION_UNITS, rows.ts; tuned per adapter).
+   */
+  readonly rowUnits?: number;
+  /**
    * The device offers `shader-f16`: f16 tensors between kernel-IR kernels (matmuls and
    * fused element-wise bodies) are stored as f16 (see codegen/plan.ts).
    */

@@ -7,9 +7,9 @@
  * Other axes keep the one-invocation-per-row kernels in reduce.ts.
  */
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { Block, bufferRef } from '../kir/build.js';
+import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import {
-  builtin, exp, f, i, inverseSqrt, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, vec, arrayOf,
+  builtin, exp, f, i, inverseSqrt, LIMITS, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, u, vec, arrayOf,
   type BufferDecl, type Expr, type Kernel, type Scalar, type VecType,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
@@ -32,13 +32,14 @@ export interface RowFrame {
   readonly width: 1 | 4;
   /** The element type of the row (f32 or i32) and its vector of `width`. */
   readonly elem: Scalar;
-  /** This workgroup's row and the invocation's index in it. */
+  /** The row this invocation works on. */
   readonly row: Expr;
-  readonly t: Expr;
   /** Loops `j` over this invocation's share of the row (in units of `width`); `at` is the unit's index in the buffer. */
   each(b: Block, body: (b: Block, at: Expr, j: Expr) => void): void;
   /** The combination of every invocation's `v` by `op`, available to all of them. */
   reduce(b: Block, v: Expr, op: RowOp): Expr;
+  /** `body` run by one invocation of the row (for per-row stores). */
+  once(b: Block, body: (b: Block) => void): void;
   /** A binding viewed `width` wide (`scalar`: one wide). */
   view(name: string, access: 'read' | 'read_write', v: Value, scalar?: boolean): Expr;
   /** Binds `decl` (the next binding) and returns a reference to it. */
@@ -50,32 +51,55 @@ export interface RowFrame {
 export const combine = (a: Expr, b: Expr, op: RowOp) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
 
 /**
- * A kernel with one workgroup per row of `rows` rows of `len` elements. `body` gets the
- * frame: the invocation's loop over its share, the workgroup reduction and the buffer views.
+ * By default, rows of fewer units (len / width) than this take one invocation each, 64
+ * rows to a workgroup, with no reduction across invocations: a workgroup per row would
+ * leave most of its invocations idle and pay a barrier tree per reduction (a written-out
+ * softmax over 8 elements ran 20× slower that way on llvmpipe). Longer rows take a
+ * workgroup, as GPUs want. `KernelTarget.rowUnits` (tuned per adapter) overrides it: on
+ * llvmpipe an invocation per row wins at every length measured, up to 8192.
+ */
+export const ROW_PER_INVOCATION_UNITS = 16;
+
+/**
+ * A kernel over `rows` rows of `len` elements: a workgroup (or one subgroup) per row, or
+ * for short rows an invocation per row. `body` gets the frame: the invocation's loop over
+ * its share, the reduction across the row's invocations and the buffer views.
  */
 export function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
-  const lanes = target.subgroupSize;
-  const wg = lanes ?? WG;
   const width: 1 | 4 = len % 4 === 0 ? 4 : 1;
   const units = len / width;
-  const x = Math.min(rows, 65535);
-  const y = Math.ceil(rows / x);
-  const wid = builtin('workgroup_id');
+  const alone = units < (target.rowUnits ?? ROW_PER_INVOCATION_UNITS);
+  const lanes = alone ? undefined : target.subgroupSize;
+  const wg = lanes ?? WG;
   const buffers: BufferDecl[] = [];
   const b = new Block();
-  const row = b.let('row', y > 1 ? wid.x.add(wid.y.mul(x)) : wid.x);
-  // Uniform per workgroup (it depends on the workgroup id only), so no barrier is skipped by part of one.
-  if (x * y !== rows) b.if(row.ge(rows), (g) => g.return());
-  const t = b.let('t', lanes ? builtin('subgroup_invocation_id') : builtin('local_invocation_id').x);
+  let row: Expr;
+  let t: Expr;
+  let dispatch: [number, number, number];
+  if (alone) {
+    // No barriers here, so invocations past the last row may simply return.
+    ({ index: row, dispatch } = flatGrid(b, 'row', rows, WG));
+    t = u(0);
+  } else {
+    const x = Math.min(rows, LIMITS.workgroupsPerDimension);
+    const y = Math.ceil(rows / x);
+    const wid = builtin('workgroup_id');
+    row = b.let('row', y > 1 ? wid.x.add(wid.y.mul(x)) : wid.x);
+    // Uniform per workgroup (it depends on the workgroup id only), so no barrier is skipped by part of one.
+    if (x * y !== rows) b.if(row.ge(rows), (g) => g.return());
+    t = b.let('t', lanes ? builtin('subgroup_invocation_id') : builtin('local_invocation_id').x);
+    dispatch = [x, y, 1];
+  }
   const base = b.let('base', row.mul(units));
   const red = ref('red', arrayOf(elem, wg));
   let reductions = 0;
   const vt = (s: Scalar): Scalar | VecType => (width === 4 ? vec(4, s) : s);
   const fr: RowFrame = {
-    b, width, elem, row, t,
-    each: (blk, fn) => blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), wg),
+    b, width, elem, row,
+    each: (blk, fn) => (alone ? blk.for('j', 0, units, (j, inner) => fn(inner, base.add(j), j)) : blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), wg)),
     reduce: (blk, v, op) => {
       const name = `${op}_all${reductions++ || ''}`;
+      if (alone) return v;
       if (lanes) return blk.let(name, op === 'sum' ? subgroupAdd(v) : op === 'max' ? subgroupMax(v) : subgroupMin(v));
       blk.set(red.at(t), v);
       blk.barrier();
@@ -87,6 +111,7 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
       blk.barrier(); // every invocation has read red[0] before it is reused
       return r;
     },
+    once: (blk, fn) => (alone ? fn(blk) : blk.if(t.eq(0), fn)),
     view: (n, access, v, scalar) => {
       const s: Scalar = storageOf(v) === 'i32' ? 'i32' : 'f32';
       return fr.bind({ name: n, access, elem: scalar ? s : vt(s), storage: storageOf(v), value: v.id });
@@ -102,10 +127,11 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
     },
   };
   body(fr);
+  const per = alone ? 'one invocation per row' : `${lanes ? `one subgroup of ${lanes}` : `${wg} invocations`} per row`;
   return {
-    name: `${name}_rows`, doc: [`${rows} rows of ${len}, ${lanes ? `one subgroup of ${lanes}` : `${wg} invocations`} per row${width === 4 ? ', four-wide' : ''}`],
-    enables: lanes ? ['subgroups'] : [], consts: [], buffers, shared: lanes ? [] : [{ name: 'red', type: arrayOf(elem, wg) }],
-    workgroupSize: [wg, 1, 1], dispatch: [x, y, 1], body: b.stmts,
+    name: `${name}_rows`, doc: [`${rows} rows of ${len}, ${per}${width === 4 ? ', four-wide' : ''}`],
+    enables: lanes ? ['subgroups'] : [], consts: [], buffers, shared: lanes || alone ? [] : [{ name: 'red', type: arrayOf(elem, wg) }],
+    workgroupSize: [wg, 1, 1], dispatch, body: b.stmts,
   };
 }
 
@@ -136,7 +162,7 @@ export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): Ker
     const acc = fr.b.var('acc', elem, identity);
     fr.each(fr.b, (b, at) => b.set(acc, combine(acc, fr.horizontal(b, X.at(at), op), op)));
     const all = fr.reduce(fr.b, acc, op);
-    fr.b.if(fr.t.eq(0), (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
+    fr.once(fr.b, (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
   }), target);
 }
 

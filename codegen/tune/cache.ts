@@ -1,6 +1,6 @@
 /**
  * The tuning cache: a JSON file of the fastest matmul configuration per adapter and
- * shape class. It is only ever read when a caller asks for a tuned target; codegen
+ * shape class, and of the row-kernel threshold per adapter. It is only ever read when a caller asks for a tuned target; codegen
  * never reads it by itself, so `mdc compile` output does not depend on it. A missing,
  * stale or corrupt file costs speed, never correctness (every configuration is correct,
  * and codegen re-checks each against the shape it is used for).
@@ -26,10 +26,18 @@ export interface CachedEntry {
   readonly tunedAt: string;
 }
 
+/** The row-kernel threshold chosen for an adapter (codegen/tune/rows.ts). */
+export interface RowEntry {
+  readonly rowUnits: number;
+  readonly tunedAt: string;
+}
+
 interface CacheFile {
   readonly format: typeof TUNING_FORMAT;
   readonly version: typeof VERSION;
   readonly adapters: Record<string, Record<string, CachedEntry>>;
+  /** Per adapter; absent in files written before row tuning, which then tune rows alone. */
+  readonly rows?: Record<string, RowEntry>;
 }
 
 /**
@@ -65,10 +73,19 @@ export function loadTuning(adapter: string, file = defaultCacheFile()): TuningTa
   return Object.keys(configs).length ? { adapter, entries: configs } : undefined;
 }
 
-/** Merges `entries` into the adapter's cache (written to a temporary file, then renamed into place). */
-export function saveEntries(adapter: string, entries: Readonly<Record<string, CachedEntry>>, file = defaultCacheFile()): void {
+/** The adapter's cached row-kernel threshold, if a valid one is cached. */
+export function loadRowUnits(adapter: string, file = defaultCacheFile()): number | undefined {
+  const r = read(file).rows?.[adapter]?.rowUnits;
+  return typeof r === 'number' && Number.isInteger(r) && r > 0 ? r : undefined;
+}
+
+/** Merges `entries` (and a row-kernel threshold) into the adapter's cache (written to a temporary file, then renamed into place). */
+export function saveEntries(adapter: string, entries: Readonly<Record<string, CachedEntry>>, file = defaultCacheFile(), rows?: RowEntry): void {
   const cache = read(file);
-  const next: CacheFile = { ...cache, adapters: { ...cache.adapters, [adapter]: { ...cache.adapters[adapter], ...entries } } };
+  const next: CacheFile = {
+    ...cache, adapters: { ...cache.adapters, [adapter]: { ...cache.adapters[adapter], ...entries } },
+    ...(rows || cache.rows ? { rows: { ...cache.rows, ...(rows ? { [adapter]: rows } : {}) } } : {}),
+  };
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(next, null, 1) + '\n');

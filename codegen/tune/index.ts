@@ -1,15 +1,17 @@
 /// <reference types="@webgpu/types" />
 /**
  * Tuning a target for a device: each matmul shape class not yet in the cache is tuned
- * (codegen/tune/matmul.ts) and the winners are written back, keyed by the adapter's
+ * (codegen/tune/matmul.ts), and the row kernels' threshold once per adapter
+ * (codegen/tune/rows.ts); the winners are written back, keyed by the adapter's
  * description. The result is a `KernelTarget` to pass to `buildPlan`.
  */
 import type { Graph } from '../../compiler/ir.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import type { MatmulConfig } from '../kernels/matmul/config.js';
 import { batchCount, matmulShape, shapeClass, type MatmulShape } from '../kernels/matmul/shape.js';
-import { defaultCacheFile, loadEntries, saveEntries, type CachedEntry } from './cache.js';
+import { defaultCacheFile, loadEntries, loadRowUnits, saveEntries, type CachedEntry } from './cache.js';
 import { tuneMatmul, type TuneResult } from './matmul.js';
+import { tuneRows, type RowTuneResult } from './rows.js';
 
 export interface TuneOptions {
   /** The cache file (default: defaultCacheFile()). */
@@ -23,6 +25,8 @@ export interface TunedTarget {
   readonly target: KernelTarget;
   /** Per shape class: the configuration used, and the tuning run when one happened now. */
   readonly classes: ReadonlyMap<string, { readonly config: MatmulConfig; readonly run?: TuneResult }>;
+  /** The row-kernel threshold used, and the tuning run when one happened now. */
+  readonly rows: { readonly rowUnits: number; readonly run?: RowTuneResult };
 }
 
 /** The matmul shapes of a graph (fused or not: a fused matmul keeps its shape), one per shape class. */
@@ -55,7 +59,11 @@ export async function tuneTarget(device: GPUDevice, adapter: string, base: Kerne
     fresh[cls] = { config: run.best.config, ms: run.best.ms, shape: [s.M, s.N, s.K, batchCount(s)], tunedAt: new Date().toISOString() };
     classes.set(cls, { config: run.best.config, run });
   }
-  if (Object.keys(fresh).length) saveEntries(adapter, fresh, file);
+  const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file);
+  const rowRun = cachedRows === undefined ? await tuneRows(device, base) : undefined;
+  if (rowRun) opts.log?.(`tuned row kernels: rows shorter than ${rowRun.rowUnits} units take one invocation (${rowRun.tried.map((t) => `${t.rowUnits}: ${t.score.toFixed(2)}`).join(', ')})`);
+  const rowUnits = cachedRows ?? rowRun!.rowUnits;
+  if (Object.keys(fresh).length || rowRun) saveEntries(adapter, fresh, file, rowRun ? { rowUnits, tunedAt: new Date().toISOString() } : undefined);
   const entries = Object.fromEntries([...classes].map(([k, v]) => [k, v.config]));
-  return { target: { ...base, tuning: { adapter, entries } }, classes };
+  return { target: { ...base, tuning: { adapter, entries }, rowUnits }, classes, rows: { rowUnits, ...(rowRun ? { run: rowRun } : {}) } };
 }

@@ -57,6 +57,7 @@ const GOLDENS: Golden[] = [
   // Rows bodies: reductions over the last axis with their element-wise steps, a workgroup per row.
   { name: 'fused_rows_layer_norm', source: 'model T(x: f32[8, 768], g: f32[768], b: f32[768]) -> (f32[8, 768], f32[8, 1]) {\n  let mu = mean(x, -1, keepdim = true)\n  let xc = x - mu\n  let v = mean(xc * xc, -1, keepdim = true)\n  return xc * rsqrt(v + 0.00001) * g + b, v\n}\n' },
   { name: 'fused_rows_softmax_subgroup', source: 'model T(x: f32[4, 12, 128], m: f32[128]) -> f32[4, 12, 128] {\n  let s = x * 0.125 + m\n  let e = exp(s - max(s, -1, keepdim = true))\n  return e / sum(e, -1, keepdim = true)\n}\n', target: SG },
+  { name: 'fused_rows_per_invocation', source: 'model T(x: f32[300, 64], g: f32[64]) -> f32[300, 64] {\n  return x * rsqrt(mean(x * x, -1, keepdim = true) + 0.000001) * g\n}\n', target: { rowUnits: 4096 } },
   { name: 'fused_rows_scalar', source: 'model T(x: f32[3, 5, 37], r: f32[3, 1, 1]) -> (f32[3, 5, 37], f32[3, 5]) {\n  let y = tanh(x) * r\n  return y - min(y, -1, keepdim = true), sum(y, -1)\n}\n' },
   { name: 'matmul_tiled_epilogue', source: `model T(x: f32[128, 64], w: f32[64, 96], b: f32[96], r: f32[128, 96]) -> f32[128, 96] {\n  return gelu(x @ w + b, approximate = "tanh") + r\n}\n` },
   { name: 'matmul_tiled_batched_epilogue', source: 'model T(a: f32[2, 1, 17, 24], b: f32[4, 24, 12], c: f32[4, 1, 12]) -> f32[2, 4, 17, 12] {\n  return silu(a @ b) * c\n}\n' },

@@ -4,7 +4,7 @@
  * the parentheses WGSL needs, kernels over WebGPU's default limits are refused, and the
  * matmul configuration choice and tuning cache behave (forced > tuned > default).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,9 @@ import { plainShape, shapeClass } from '../../codegen/kernels/matmul/shape.js';
 import { Block } from '../../codegen/kir/build.js';
 import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
-import { defaultCacheFile, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
+import { buildPlan } from '../../codegen/plan.js';
+import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
+import { compileOrThrow } from '../support/gpu.js';
 
 const x = ref('x', 'u32');
 const y = ref('y', 'u32');
@@ -97,6 +99,34 @@ describe('tuning cache', () => {
     expect(Object.keys(loadTuning('gpu B', file)!.entries)).toEqual(['m1n4096k1024v4']);
     writeFileSync(file, '{ not json');
     expect(loadTuning('gpu A', file)).toBeUndefined();
+  });
+
+  it('keeps a row-kernel threshold per adapter beside the matmul entries, refusing nonsense values', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-tune-'));
+    const file = join(dir, 'tuning.json');
+    expect(loadRowUnits('gpu A', file)).toBeUndefined();
+    const config = { kind: 'plain' } as const;
+    saveEntries('gpu A', { c: { config, ms: 1, shape: [1, 1, 1, 1], tunedAt: 't' } }, file, { rowUnits: 256, tunedAt: 't' });
+    saveEntries('gpu B', {}, file, { rowUnits: 16, tunedAt: 't' });
+    // A later save without rows keeps them.
+    saveEntries('gpu A', { d: { config, ms: 1, shape: [1, 1, 1, 1], tunedAt: 't' } }, file);
+    expect([loadRowUnits('gpu A', file), loadRowUnits('gpu B', file)]).toEqual([256, 16]);
+    expect(Object.keys(loadTuning('gpu A', file)!.entries)).toEqual(['c', 'd']);
+    const raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw.rows['gpu A'].rowUnits = -3;
+    writeFileSync(file, JSON.stringify(raw));
+    expect(loadRowUnits('gpu A', file)).toBeUndefined();
+  });
+
+  it('rowUnits chooses between a workgroup and an invocation per row', () => {
+    const src = 'model T(x: f32[100, 768]) -> f32[100, 768] {\n  return softmax(x)\n}\n';
+    const wg = buildPlan(compileOrThrow(src));
+    const alone = buildPlan(compileOrThrow(src), { target: { rowUnits: 256 } });
+    expect(wg.kernels[0]!.wgsl).toContain('64 invocations per row');
+    expect(wg.steps[0]).toMatchObject({ dispatch: [100, 1, 1] });
+    expect(alone.kernels[0]!.wgsl).toContain('one invocation per row');
+    expect(alone.kernels[0]!.wgsl).not.toContain('workgroupBarrier');
+    expect(alone.steps[0]).toMatchObject({ dispatch: [2, 1, 1] });
   });
 
   it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {

@@ -1,6 +1,7 @@
 /**
  * The workgroup-per-row reductions (codegen/kernels/rows.ts) on WebGPU against the
- * float64 CPU oracle, with the portable target (a tree in workgroup memory) and, where
+ * float64 CPU oracle, with the portable target (a tree in workgroup memory), one
+ * invocation per row (KernelTarget.rowUnits) and, where
  * the adapter offers subgroups, the subgroup target (subgroupAdd / subgroupMax): row
  * lengths at and just past the threshold, not multiples of four, and long rows; one row
  * and many.
@@ -30,7 +31,10 @@ cases.push({ name: 'sum of i32[2, 77]', source: model({ x: T('i32', [2, 77]) }, 
 
 const gpu = await gpuStatus();
 const device = await adapterTarget();
-const targets: [string, KernelTarget][] = [['workgroup tree', {}], ...(device.subgroupSize ? [['subgroup', device] as [string, KernelTarget]] : [])];
+// rowUnits 4096: every row here takes one invocation (the choice tuning makes on llvmpipe).
+const targets: [string, KernelTarget][] = [
+  ['workgroup tree', {}], ['one invocation per row', { rowUnits: 4096 }], ...(device.subgroupSize ? [['subgroup', device] as [string, KernelTarget]] : []),
+];
 
 /** f32 accumulation over up to 1024 terms (~√n·u = 2e-6) and exp/log ulp error: 1e-5, as in the op suite. */
 const TOL = 1e-5;

@@ -134,6 +134,6 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     const full = outs.filter((o) => !o.row);
     if (full.length) pass((b, value, at) => { for (const o of full) b.set(o.ref.at(at), value({ k: 'step', i: o.step })); });
     const perRow = outs.filter((o) => o.row);
-    if (perRow.length) fr.b.if(fr.t.eq(0), (b) => { for (const o of perRow) b.set(o.ref.at(fr.row), rowVals.get(o.step)!); });
+    if (perRow.length) fr.once(fr.b, (b) => { for (const o of perRow) b.set(o.ref.at(fr.row), rowVals.get(o.step)!); });
   });
 }
