@@ -1,4 +1,4 @@
-import { fuseWithOrigin } from '../compiler/fusion/fuse.js';
+import { FUSIBLE_ELEMENTWISE, fuseWithOrigin, isTrainingDropout } from '../compiler/fusion/fuse.js';
 import type { Graph, Node } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
@@ -54,12 +54,13 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
 const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused']);
 /** Ops whose kernels come from the kernel IR when they reduce a long last axis (rows.ts). */
 const F16_ROW_OPS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'log_softmax', 'layer_norm', 'rms_norm']);
-const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (F16_ROW_OPS.has(n.op) && rowKernelApplies(n, g));
+const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (FUSIBLE_ELEMENTWISE.has(n.op) && !isTrainingDropout(n))
+  || (F16_ROW_OPS.has(n.op) && rowKernelApplies(n, g));
 
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced and
- * consumed only by kernel-IR kernels (matmuls, fused bodies, the row kernels of norms,
- * softmax and last-axis reductions), never an input, parameter or output (the host
+ * consumed only by kernel-IR kernels (matmuls, element-wise ops and fused bodies, the
+ * row kernels of norms, softmax and last-axis reductions), never an input, parameter or output (the host
  * reads and writes those as f32). Other f16 tensors stay f32 on the device, holding
  * more precision than their type promises.
  */

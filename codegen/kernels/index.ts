@@ -1,5 +1,6 @@
-import { elementwiseKernel } from './elementwise.js';
-import { fusedElementwiseKernel } from './fused/elementwise.js';
+import { FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
+import { dropoutKernel } from './elementwise.js';
+import { fusedElementwiseKernel, singleStep } from './fused/elementwise.js';
 import { fusedRowsKernel } from './fused/rows.js';
 import { toSpec } from '../kir/wgsl.js';
 import {
@@ -14,12 +15,12 @@ import { attentionKernel } from './attention.js';
 import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
-const ELEMENTWISE = ['neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
-  'expand', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout'];
+/** An element-wise op: the fused element-wise kernel with one step, except training dropout. */
+const elementwiseKernel: KernelGen = (node, g, target) => (isTrainingDropout(node) ? dropoutKernel(node, g) : toSpec(fusedElementwiseKernel(singleStep(node, g), g), target));
 
 /** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
-  ...ELEMENTWISE.map((op) => [op, elementwiseKernel] as [string, KernelGen]),
+  ...[...FUSIBLE_ELEMENTWISE].map((op) => [op, elementwiseKernel] as [string, KernelGen]),
   ['matmul', matmulKernel],
   // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs.
   ['fused', (node, g, target) => {

@@ -46,6 +46,9 @@ export const FUSIBLE_ELEMENTWISE: ReadonlySet<string> = new Set([
   'expand', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout',
 ]);
 
+/** Training dropout draws its mask by the element's index in its own output, so it is computed on its own. */
+export const isTrainingDropout = (n: Node): boolean => n.op === 'dropout' && !!n.attrs['training'] && (n.attrs['p'] as number) > 0;
+
 /** WebGPU's default maxStorageBuffersPerShaderStage: every kernel of a plan fits it. */
 export const MAX_STORAGE_BUFFERS = 8;
 
@@ -103,8 +106,7 @@ function roleOf(n: Node, g: Graph): Role | undefined {
     return n.attrs['axis'] === dims.length - 1 && (last ?? 0) > 1 && float(n.inputs[0]!) && float(n.outputs[0]!) ? 'reduce' : undefined;
   }
   if (!FUSIBLE_ELEMENTWISE.has(n.op) || OPS.get(n.op)?.cls !== 'injective' || n.outputs.length !== 1) return undefined;
-  // Training dropout draws its mask by the element's index in its own output, not the group's.
-  if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) return undefined;
+  if (isTrainingDropout(n)) return undefined;
   return 'elementwise';
 }
 

@@ -8,7 +8,7 @@ const N = 24u;
 const K = 96u;
 const N4 = 6u;
 @group(0) @binding(0) var<storage, read> a: array<vec4<f16>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f16>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 var<workgroup> As: array<f32, 1024>;
 var<workgroup> Bs: array<vec4<f32>, 128>;
@@ -34,7 +34,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     {
       let kk = tid / 8u;
       let cc = tid % 8u;
-      Bs[kk * 8u + cc] = select(vec4<f32>(0.0), b[(k0 + kk) * N4 + min(c0 + cc, 5u)], c0 + cc < N4);
+      Bs[kk * 8u + cc] = select(vec4<f32>(0.0), vec4<f32>(b[(k0 + kk) * N4 + min(c0 + cc, 5u)]), c0 + cc < N4);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk += 1u) {

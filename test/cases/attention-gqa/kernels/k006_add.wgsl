@@ -1,14 +1,16 @@
 // mdc kernel: add
-@group(0) @binding(0) var<storage, read> in0: array<f32>;
-@group(0) @binding(1) var<storage, read> in1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// add over [1, 5, 8], four elements per invocation
+@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= 40u) { return; }
-  let i = gid.x;
-  let o0 = i;
-  let o1 = i;
-  let a = in0[o0];
-  let b = in1[o1];
-  out[i] = a + b;
+  let j = gid.x;
+  if (j >= 10u) {
+    return;
+  }
+  let a0 = in0[j];
+  let a1 = in1[j];
+  let v0 = a0 + a1;
+  out[j] = v0;
 }
