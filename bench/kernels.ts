@@ -41,8 +41,8 @@ import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure,
 const quick = process.argv.includes('--quick');
 const forwardOnly = process.argv.includes('--forward-only');
 const onlyAt = process.argv.indexOf('--only');
-/** `--only KERNEL`: the cases of that kernel alone (no forward, nothing written). */
-const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+/** `--only KERNEL`: the cases of that kernel alone, by its full name (the rest of the arguments: `--only attention written out`); no forward, nothing written. */
+const only = onlyAt >= 0 ? process.argv.slice(onlyAt + 1).join(' ') : undefined;
 if (onlyAt >= 0 && !only) throw new Error('--only needs a kernel name, e.g. --only softmax');
 const RUNS = quick ? 2 : 7;
 const FORWARD_RUNS = quick ? 2 : 11;
@@ -175,7 +175,7 @@ for (const S of forwardOnly ? [] : quick ? [32] : [256, 1024]) {
   });
 }
 
-if (only) cases.splice(0, cases.length, ...cases.filter((c) => c.kernel.startsWith(only)));
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => c.kernel === only));
 if (only && !cases.length) throw new Error(`--only ${only}: no case of that kernel`);
 
 // ------------------------------------------------------------------ mdc

@@ -1,6 +1,6 @@
-import { FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
+import { asOneStep, FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
 import { dropoutKernel } from './elementwise.js';
-import { fusedElementwiseKernel, singleStep } from './fused/elementwise.js';
+import { fusedElementwiseKernel } from './fused/elementwise.js';
 import { fusedRowsKernel } from './fused/rows.js';
 import { toSpec } from '../kir/wgsl.js';
 import {
@@ -16,7 +16,7 @@ import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, pat
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
 /** An element-wise op: the fused element-wise kernel with one step, except training dropout. */
-const elementwiseKernel: KernelGen = (node, g, target) => (isTrainingDropout(node) ? dropoutKernel(node, g) : toSpec(fusedElementwiseKernel(singleStep(node, g), g), target));
+const elementwiseKernel: KernelGen = (node, g, target) => (isTrainingDropout(node) ? dropoutKernel(node, g) : toSpec(fusedElementwiseKernel(asOneStep(g, node), g), target));
 
 /** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([

@@ -35,8 +35,8 @@ export interface KernelTarget {
    */
   readonly rowUnits?: number;
   /**
-   * The device offers `shader-f16`: f16 tensors between kernel-IR kernels (matmuls and
-   * fused element-wise bodies) are stored as f16 (see codegen/plan.ts).
+   * The device offers `shader-f16`: f16 tensors between kernel-IR kernels (matmuls,
+   * element-wise ops, fused bodies, row kernels) are stored as f16 (see codegen/plan.ts).
    */
   readonly shaderF16?: boolean;
   /** Set by the plan builder: the values stored as f16, which the WGSL printer converts on load and store. */

@@ -1,9 +1,10 @@
 /**
- * Reductions over the last axis with a workgroup per row: sum, mean, max, min, softmax,
- * log_softmax, layer_norm and rms_norm. The invocations stride over the row (four
- * elements at a time when the row length allows), then combine their partial results:
- * through a tree in workgroup memory, or, on a target with subgroups, with a workgroup
- * of exactly one subgroup and subgroupAdd / subgroupMax, with no barrier at all.
+ * Reductions over the last axis: sum, mean, max, min, softmax, log_softmax, layer_norm
+ * and rms_norm (and fused rows bodies, fused/rows.ts). A long row takes a workgroup: its
+ * invocations stride over the row (four elements at a time when the row length allows),
+ * then combine their partial results through a tree in workgroup memory, or, on a target
+ * with subgroups, in a workgroup of exactly one subgroup with subgroupAdd / subgroupMax
+ * and no barrier at all. A short row (below KernelTarget.rowUnits) takes one invocation.
  * Other axes keep the one-invocation-per-row kernels in reduce.ts.
  */
 import type { Graph, Node, Value } from '../../compiler/ir.js';
@@ -48,6 +49,9 @@ export interface RowFrame {
   horizontal(b: Block, v: Expr, op: RowOp): Expr;
 }
 
+/** How a reduction op combines its row: mean sums (and divides after). Undefined for other ops. */
+export const rowOpOf = (op: string): RowOp | undefined => ({ sum: 'sum', mean: 'sum', max: 'max', min: 'min' } as const)[op as 'sum'];
+
 export const combine = (a: Expr, b: Expr, op: RowOp) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
 
 /**
@@ -55,8 +59,10 @@ export const combine = (a: Expr, b: Expr, op: RowOp) => (op === 'sum' ? a.add(b)
  * rows to a workgroup, with no reduction across invocations: a workgroup per row would
  * leave most of its invocations idle and pay a barrier tree per reduction (a written-out
  * softmax over 8 elements ran 20× slower that way on llvmpipe). Longer rows take a
- * workgroup, as GPUs want. `KernelTarget.rowUnits` (tuned per adapter) overrides it: on
- * llvmpipe an invocation per row wins at every length measured, up to 8192.
+ * workgroup, as GPUs want. `KernelTarget.rowUnits` (tuned per adapter, codegen/tune/rows.ts)
+ * overrides it: on llvmpipe tuning picks 256 (an invocation per row up to 1024 elements);
+ * there the portable kernels win with an invocation per row even at 8192 elements, while
+ * the subgroup kernels keep a subgroup per row for rows of 4096.
  */
 export const ROW_PER_INVOCATION_UNITS = 16;
 
@@ -154,7 +160,7 @@ export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const { x, len, rows } = lastAxis(node, g);
   const out = g.values[node.outputs[0]!]!;
   const elem: Scalar = storageOf(x) === 'i32' ? 'i32' : 'f32';
-  const op: RowOp = node.op === 'max' ? 'max' : node.op === 'min' ? 'min' : 'sum';
+  const op = rowOpOf(node.op)!;
   const identity = rowIdentity(op, elem);
   return toSpec(rowKernel(node.op, rows, len, elem, target, (fr) => {
     const X = fr.view('x', 'read', x);

@@ -11,7 +11,7 @@ import { isFloat, type TType } from '../types.js';
  *     o = p @ v                                           v [..., Sk, D]
  *
  * with the transpose swapping the last two dims, q, k and v of one float dtype and the
- * same batch dims (no broadcasting), D at most MAX_HEAD, the scale a scalar constant (or absent), and the
+ * same batch dims (no broadcasting, at most MAX_BATCH elements), D at most MAX_HEAD, the scale a scalar constant (or absent), and the
  * scores and probabilities used by nothing else (a training graph's backward reads the
  * probabilities, so it keeps the written-out form). It becomes
  *
@@ -26,6 +26,8 @@ import { isFloat, type TType } from '../types.js';
 
 /** Head sizes the flash kernels take: they keep a query row and its accumulator in registers. */
 const MAX_HEAD = 256;
+/** Batch elements (heads included) the flash kernels take: one workgroup row each in one dispatch dimension (WebGPU's 65535). */
+const MAX_BATCH = 65535;
 
 interface Match {
   /** The nodes the op replaces (scores matmul, scale, softmax, output matmul; the transpose when nothing else reads it). */
@@ -91,7 +93,7 @@ export function fuseAttention(g: Graph): Rewritten {
     const [qs, ks, vs] = [shape(q), shape(k), shape(v)];
     if (qs.length !== r || ks.length !== r || vs.length !== r) continue;
     const batchSame = qs.slice(0, -2).every((d, i) => d === ks[i] && d === vs[i]);
-    if (!batchSame || qs[r - 1]! > MAX_HEAD || ks[r - 1] !== qs[r - 1] || vs[r - 1] !== qs[r - 1] || vs[r - 2] !== ks[r - 2]) continue;
+    if (!batchSame || qs.slice(0, -2).reduce((a, b) => a! * b!, 1)! > MAX_BATCH || qs[r - 1]! > MAX_HEAD || ks[r - 1] !== qs[r - 1] || vs[r - 1] !== qs[r - 1] || vs[r - 2] !== ks[r - 2]) continue;
     const dtype = g.values[q]!.type.dtype;
     if (!isFloat(dtype) || [k, v, p, out.outputs[0]!].some((x) => g.values[x]!.type.dtype !== dtype)) continue;
     const nodes = [sp.id, ...chain, sm.id, out.id, ...(only(kt, sp) ? [tr.id] : [])];

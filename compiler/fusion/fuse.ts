@@ -36,8 +36,9 @@ import { isFloat } from '../types.js';
  * - bind more than MAX_STORAGE_BUFFERS storage buffers (inputs + outputs; scalar
  *   constants are inlined and need none);
  * - make the graph of groups cyclic (a path that leaves the group and comes back).
- * Fused kernels use no workgroup memory beyond the matmul tiles and at most 256
- * invocations per workgroup, so the buffer count is the only limit the choice must watch.
+ * Fused kernels use no workgroup memory beyond the matmul tiles and a rows kernel's
+ * 64-entry reduction array, and at most 256 invocations per workgroup, so the buffer
+ * count is the only limit the choice must watch.
  */
 
 /** Element-wise ops a fused body may contain: each output element depends only on the inputs' elements at its broadcast index. */
@@ -84,12 +85,12 @@ export function fuseWithOrigin(input: Graph, opts: FuseOptions = {}): FusedGraph
 
 function groupNodes(g: Graph, opts: FuseOptions): FusedGraph {
   const identity = { graph: g, origin: g.values.map((v) => v.id) };
-  const shapes = g.values.map((v) => v.type.dims.map((d) => dimValue(d)));
-  if (shapes.some((s) => s.some((d) => d === undefined))) return identity;
+  // fuseWithOrigin has checked that every dim is known.
+  const shapes = g.values.map((v) => v.type.dims.map((d) => dimValue(d)!));
   const consumers = new Map<number, number[]>();
   for (const n of g.nodes) for (const v of new Set(n.inputs)) (consumers.get(v) ?? consumers.set(v, []).get(v)!).push(n.id);
   const users = (v: number) => consumers.get(v) ?? [];
-  const groups = chooseGroups(g, shapes as number[][], users, opts.maxBuffers ?? MAX_STORAGE_BUFFERS);
+  const groups = chooseGroups(g, shapes, users, opts.maxBuffers ?? MAX_STORAGE_BUFFERS);
   if (groups.every((m) => m.length === 1)) return identity;
   return rebuild(g, groups, users);
 }
@@ -268,6 +269,12 @@ function rebuild(g: Graph, groups: readonly number[][], users: (v: number) => re
     if (v) builder.constraints.set(v.id, { ...c, value: v.id });
   }
   return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
+}
+
+/** An element-wise node as a fused node of one step (scalar constants inlined), so that it can share the fused kernel. */
+export function asOneStep(g: Graph, n: Node): Node {
+  const { inputs, body } = bodyOf(g, [n.id], n.outputs);
+  return { ...n, inputs, body };
 }
 
 /**

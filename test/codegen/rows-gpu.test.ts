@@ -31,7 +31,7 @@ cases.push({ name: 'sum of i32[2, 77]', source: model({ x: T('i32', [2, 77]) }, 
 
 const gpu = await gpuStatus();
 const device = await adapterTarget();
-// rowUnits 4096: every row here takes one invocation (the choice tuning makes on llvmpipe).
+// rowUnits 4096: every row here takes one invocation (tuning on llvmpipe picks 256, which covers most of them).
 const targets: [string, KernelTarget][] = [
   ['workgroup tree', {}], ['one invocation per row', { rowUnits: 4096 }], ...(device.subgroupSize ? [['subgroup', device] as [string, KernelTarget]] : []),
 ];

@@ -8,7 +8,9 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
+import { buildSpmdPlan } from '../../codegen/plan.js';
 import { differentiate } from '../../compiler/autodiff/grad.js';
+import { partition } from '../../compiler/sharding/partition.js';
 import { fuse } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
@@ -86,6 +88,7 @@ describe('written-out attention on the CPU oracle', () => {
       probs: 'model A(q: f32[4, 8], k: f32[6, 8], v: f32[6, 8]) -> (f32[4, 8], f32[4, 6]) {\n  let p = softmax(q @ transpose(k))\n  return p @ v, p\n}\n',
       broadcast: 'model A(q: f32[2, 4, 8], k: f32[6, 8], v: f32[6, 8]) -> f32[2, 4, 8] {\n  return softmax(q @ transpose(k)) @ v\n}\n',
       tensorScale: 'model A(q: f32[4, 8], k: f32[6, 8], v: f32[6, 8], c: f32[1]) -> f32[4, 8] {\n  return softmax(q @ transpose(k) * c) @ v\n}\n',
+      constantOverScores: 'model A(q: f32[4, 8], k: f32[6, 8], v: f32[6, 8]) -> f32[4, 8] {\n  return softmax(2.0 / (q @ transpose(k))) @ v\n}\n',
       notLastAxis: 'model A(q: f32[4, 8], k: f32[6, 8], v: f32[4, 8]) -> f32[6, 8] {\n  return transpose(softmax(q @ transpose(k), 0)) @ v\n}\n',
     };
     for (const [name, src] of Object.entries(cases)) {
@@ -100,6 +103,16 @@ describe('written-out attention on the CPU oracle', () => {
     const train = fuse(differentiate(g));
     expect(opsOf(train)).not.toContain('attention');
     expect(opsOf(train)).toContain('softmax');
+  });
+});
+
+describe('written-out attention in a partitioned program', () => {
+  it('the rewrite runs on each device\'s local graph and the plan keeps global types for inputs and outputs', () => {
+    const src = 'mesh M = [dp: 2]\n\nmodel A(q: f32[4@dp, 3, 16, 8], k: f32[4@dp, 3, 16, 8], v: f32[4@dp, 3, 16, 8]) -> f32[4@dp, 3, 16, 8] {\n  return softmax(q @ transpose(k) * 0.5) @ v\n}\n';
+    const plan = buildSpmdPlan(partition(compileOrThrow(src), { axes: [{ name: 'dp', size: 2 }] }), { seed: 1 });
+    expect(plan.steps.map((s) => s.op)).toContain('attention');
+    for (const io of [...plan.inputs, ...plan.outputs]) expect(io.global?.shape, io.name).toEqual([4, 3, 16, 8]);
+    expect(plan.inputs.map((io) => io.shape)).toEqual([[2, 3, 16, 8], [2, 3, 16, 8], [2, 3, 16, 8]]);
   });
 });
 

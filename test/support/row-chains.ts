@@ -7,7 +7,8 @@ import { UNARY } from './fusion-chains.js';
  * inputs broadcast in: a [N] weight, a per-row [lead..., 1] value, a full tensor), then
  * one or two reductions (sum, mean, max, min, keepdim or not); the second may reduce a
  * value made from the first (as layer norm's variance uses the mean), and an epilogue
- * combines the row values with the row again. Returned: the last full value, and
+ * combines the row values with the row again. Per-row steps on an input (rv · 0.5 before
+ * the reductions, r · rv + 1 after one) are optional. Returned: the last full value, and
  * optionally a row value (so the kernel also stores per-row results). Values stay
  * finite: the unary forms are those of fusion-chains.ts.
  */
@@ -18,6 +19,10 @@ export interface RowSpec {
   readonly reductions: readonly { readonly op: number; readonly keepdim: boolean; readonly center: boolean }[];
   readonly epilogue: readonly { readonly op: number; readonly operand: number }[];
   readonly returnRow: number;
+  /** Subtract rv · 0.5 (a per-row step on an input, before any reduction) in the prologue. */
+  readonly rowInput: boolean;
+  /** Make q = r · rv + 1 from the last keepdim reduction r (a per-row step after it), usable and returnable like r. */
+  readonly rowStep: boolean;
 }
 
 const REDUCE = ['sum', 'mean', 'max', 'min'];
@@ -30,7 +35,9 @@ export const rowArb: fc.Arbitrary<RowSpec> = fc.record({
   prologue: fc.array(fc.record({ op: fc.nat(100), operand: fc.nat(100) }), { maxLength: 4 }),
   reductions: fc.array(fc.record({ op: fc.nat(3), keepdim: fc.boolean(), center: fc.boolean() }), { minLength: 1, maxLength: 2 }),
   epilogue: fc.array(fc.record({ op: fc.nat(100), operand: fc.nat(100) }), { maxLength: 3 }),
-  returnRow: fc.nat(2),
+  returnRow: fc.nat(3),
+  rowInput: fc.boolean(),
+  rowStep: fc.boolean(),
 });
 
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
@@ -51,6 +58,10 @@ export function rowSource(c: RowSpec): string {
     h = name;
   };
   for (const st of c.prologue) step(st, operands);
+  if (c.rowInput) {
+    lines.push(`let h${k} = ${h} - rv * 0.5`);
+    h = `h${k++}`;
+  }
   const rowVals: { name: string; keep: boolean }[] = [];
   c.reductions.forEach((r, i) => {
     // The second reduction may reduce the value centred on the first (its keepdim result).
@@ -64,6 +75,11 @@ export function rowSource(c: RowSpec): string {
     lines.push(`let ${name} = ${REDUCE[r.op]}(${x}, -1${r.keepdim ? ', keepdim = true' : ''})`);
     rowVals.push({ name, keep: r.keepdim });
   });
+  const lastKept = rowVals.filter((r) => r.keep).at(-1);
+  if (c.rowStep && lastKept) {
+    lines.push(`let q = ${lastKept.name} * rv + 1.0`);
+    rowVals.push({ name: 'q', keep: true });
+  }
   // The epilogue reads row values (keepdim ones broadcast along the row) and the inputs.
   const kept = rowVals.filter((r) => r.keep).map((r) => r.name);
   for (const st of c.epilogue) step(st, [...kept, ...operands]);
@@ -72,6 +88,7 @@ export function rowSource(c: RowSpec): string {
     h = `h${k++}`;
   }
   const extra = c.returnRow ? rowVals[(c.returnRow - 1) % rowVals.length] : undefined;
+  // A per-row value nothing reads stays out of the group; returning it is what tests its store.
   const rets: string[] = [T(full)];
   if (extra) rets.push(T(extra.keep ? perRow : c.lead));
   lines.push(`return ${[h, ...(extra ? [extra.name] : [])].join(', ')}`);

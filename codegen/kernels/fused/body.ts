@@ -1,8 +1,8 @@
 /**
  * A fused body (compiler/ir.ts `FusedBody`) as kernel IR: one `let` per step, computed
  * `w` elements at a time (w = 4: every value is a vec4 and every builtin works per
- * component). The formulas are the unfused kernels' (codegen/kernels/elementwise.ts),
- * written with selects instead of branches so they work on vectors: tanh through a
+ * component). Single element-wise ops use it too (one step). Formulas are written with
+ * selects instead of branches so they work on vectors: tanh through a
  * clamped exp, erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
  */
 import type { FusedBody, FusedStep, Value } from '../../../compiler/ir.js';

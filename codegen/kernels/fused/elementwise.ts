@@ -1,25 +1,9 @@
-import type { FusedRef, FusedStep, Graph, Node } from '../../../compiler/ir.js';
+import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
 import { shapeOf, sizeOf, storageOf, stridesOf, WG } from '../kernel.js';
 import { broadcastInput, emitBody, storageScalar, wide, type Width } from './body.js';
 
-
-/**
- * One element-wise op as a fused node of one step, so that it gets the fused kernel
- * (four elements per invocation where the last dim allows); scalar constants are inlined.
- */
-export function singleStep(node: Node, g: Graph): Node {
-  const inputs: number[] = [];
-  const args = node.inputs.map((v): FusedRef => {
-    const val = g.values[v]!;
-    if (val.kind === 'const') return { k: 'scalar', value: val.scalar!, dtype: val.type.dtype };
-    if (!inputs.includes(v)) inputs.push(v);
-    return { k: 'input', i: inputs.indexOf(v) };
-  });
-  const step: FusedStep = { op: node.op, args, attrs: node.attrs, dtype: g.values[node.outputs[0]!]!.type.dtype };
-  return { ...node, inputs, body: { kind: 'elementwise', steps: [step], outputs: [0] } };
-}
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
 export const bodyName = (ops: readonly string[]) => (ops.length <= 4 ? ops.join('_') : `${ops.slice(0, 3).join('_')}_and_${ops.length - 3}_more`);
@@ -72,7 +56,7 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
 
   const ops = body.steps.map((s) => s.op);
   return {
-    // One step is one op of the graph (singleStep), not a fusion: it keeps the op's name.
+    // One step is one op of the graph (asOneStep), not a fusion: it keeps the op's name.
     name: ops.length === 1 ? ops[0]! : `fused_${bodyName(ops)}`,
     doc: [`${ops.join(', ')} over [${domain.join(', ')}], ${w === 4 ? 'four elements' : 'one element'} per invocation`],
     enables: [], consts: [], buffers, shared: [], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,

@@ -16,11 +16,9 @@ import type { Block } from '../../kir/build.js';
 import { f, type BufferDecl, type Expr, type Kernel } from '../../kir/ir.js';
 import type { KernelTarget } from '../kernel.js';
 import { storageOf, stridesOf } from '../kernel.js';
-import { combine, rowIdentity, rowKernel, type RowOp } from '../rows.js';
+import { combine, rowIdentity, rowKernel, rowOpOf } from '../rows.js';
 import { broadcastInput, constant, emitStep, storageScalar, wide, widen, type Width } from './body.js';
 import { bodyName } from './elementwise.js';
-
-const FOLD: Readonly<Record<string, RowOp>> = { sum: 'sum', mean: 'sum', max: 'max', min: 'min' };
 
 export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Kernel {
   const body = node.body!;
@@ -29,7 +27,7 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const len = domain[r - 1]!;
   const rows = domain.slice(0, -1).reduce((a, b) => a * b, 1);
   const steps = body.steps;
-  const isReduce = (s: FusedStep) => !!s.row && FOLD[s.op] !== undefined;
+  const isReduce = (s: FusedStep) => !!s.row && rowOpOf(s.op) !== undefined;
 
   // The phase after which each step can be computed: a reduction one past its operand's.
   const phase: number[] = [];
@@ -67,12 +65,12 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
       return c;
     };
 
-    // An input that does not vary along the row is read once per row, at the top, w wide.
+    // An input that does not vary along the row is read once per row, at the top: one element.
     const alongRow = node.inputs.map((id) => { const sh = g.values[id]!.type.dims; return sh.length > 0 && dimValue(sh[sh.length - 1]!) === len; });
     const rowLoads = new Map<number, Expr>();
     const rowInput = (i: number): Expr => {
       let v = rowLoads.get(i);
-      if (!v) rowLoads.set(i, (v = inputs[i]!.load(fr.b, `b${i}`, inputs[i]!.offset(rowCoord, fr.row))));
+      if (!v) rowLoads.set(i, (v = fr.b.let(`b${i}`, refs[i]!.at(inputs[i]!.offset(rowCoord, fr.row)))));
       return v;
     };
 
@@ -83,8 +81,8 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
       const args = s.args.map((a) => {
         if (a.k === 'step') return rowVals.get(a.i)!;
         if (a.k === 'scalar') return constant(a.value, storageScalar(a.dtype));
-        // An input of a per-row step does not vary along the row: one element, read once.
-        return b.let(`r${k}_in${a.i}`, refs[a.i]!.at(inputs[a.i]!.offset(rowCoord, fr.row)));
+        // An input of a per-row step does not vary along the row.
+        return rowInput(a.i);
       });
       rowVals.set(k, emitStep(b, s, args, `s${k}`, 1));
     };
@@ -99,7 +97,7 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
         const value = (a: FusedRef): Expr => {
           if (a.k === 'scalar') return constant(a.value, wide(storageScalar(a.dtype), w));
           if (a.k === 'input') {
-            if (!alongRow[a.i]) return rowInput(a.i);
+            if (!alongRow[a.i]) return widen(rowInput(a.i), wide(storageScalar(g.values[node.inputs[a.i]!]!.type.dtype), w));
             let v = loads.get(a.i);
             if (!v) loads.set(a.i, (v = inputs[a.i]!.load(b, `a${a.i}`, inputs[a.i]!.offset(coord, at))));
             return v;
@@ -117,15 +115,15 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     rowStepsOf(0);
     for (let p = 1; p <= phases; p++) {
       const reductions = steps.flatMap((s, k) => (isReduce(s) && phase[k] === p ? [k] : []));
-      const accs = reductions.map((k) => fr.b.var(`acc${k}`, 'f32', rowIdentity(FOLD[steps[k]!.op]!, 'f32')));
+      const accs = reductions.map((k) => fr.b.var(`acc${k}`, 'f32', rowIdentity(rowOpOf(steps[k]!.op)!, 'f32')));
       pass((b, value) => {
         reductions.forEach((k, q) => {
-          const op = FOLD[steps[k]!.op]!;
+          const op = rowOpOf(steps[k]!.op)!;
           b.set(accs[q]!, combine(accs[q]!, fr.horizontal(b, value(steps[k]!.args[0]!), op), op));
         });
       });
       reductions.forEach((k, q) => {
-        const all = fr.reduce(fr.b, accs[q]!, FOLD[steps[k]!.op]!);
+        const all = fr.reduce(fr.b, accs[q]!, rowOpOf(steps[k]!.op)!);
         rowVals.set(k, steps[k]!.op === 'mean' ? fr.b.let(`s${k}`, all.div(f(len))) : all);
       });
       rowStepsOf(p);
