@@ -403,6 +403,12 @@ const ratios = cases.flatMap((c) => {
   });
 });
 const ratioOf = (c: string, p: string) => ratios.find((r) => r.case === c && r.peer === p)?.ratio;
+/** Cases timed with fusion on and off: the fused rate over the unfused one. */
+const fusion = cases.filter((c) => c.unfused).flatMap((c) => {
+  const on = rows.find((r) => r.case === c.name && r.impl === 'mdc');
+  const off = rows.find((r) => r.case === c.name && r.impl === 'mdc --no-fuse');
+  return on && off ? [{ kernel: c.kernel, case: c.name, fused: on.median, unfused: off.median, unit: c.unit, ratio: round(on.median / off.median) }] : [];
+});
 const fusedMs = forward.ms['mdc']!;
 /** Each implementation's forward latency over mdc's fused one: above 1, the fused forward is that many times faster. */
 const forwardRatios = Object.fromEntries(Object.entries(forward.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / fusedMs)]));
@@ -446,6 +452,14 @@ const md = [
   `|---|---|${peers.map(() => '---:|').join('')}`,
   ...cases.map((c) => `| ${c.kernel} | ${c.name} | ${peers.map((p) => { const r = ratioOf(c.name, p); return r === undefined ? '—' : `${r}×`; }).join(' | ')} |`),
   '',
+  '## Fusion on ops written out',
+  '',
+  'The same computation written in primitive ops, compiled with fusion (one rows kernel for the norm and the softmax; the flash attention kernel for attention) and with `--no-fuse` (one kernel per op, the score matrix in memory).',
+  '',
+  '| kernel | case | fused | --no-fuse | fused / --no-fuse |',
+  '|---|---|---:|---:|---:|',
+  ...fusion.map((f) => `| ${f.kernel} | ${f.case} | ${f.fused} ${f.unit} | ${f.unfused} ${f.unit} | ${f.ratio}× |`),
+  '',
   ...(failures.length ? ['## Peers that could not run', '', ...failures.map((f) => `- ${f.name}: ${f.reason}`), ''] : []),
   ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
   '## Notes',
@@ -462,7 +476,7 @@ if (!quick && !forwardOnly) {
   writeFileSync('bench/results/kernels.md', md);
   writeFileSync('bench/results/kernels.json', JSON.stringify({
     adapter: description, subgroupSize: subgroupSize ?? null, date: new Date().toISOString().slice(0, 10), runs: RUNS,
-    rows, ratios, forward: { ...forward, ratios: forwardRatios }, peersNotRun: failures, matmulConfigs: won,
+    rows, ratios, fusion, forward: { ...forward, ratios: forwardRatios }, peersNotRun: failures, matmulConfigs: won,
   }, null, 2) + '\n');
 }
 device.destroy();
