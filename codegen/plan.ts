@@ -50,8 +50,8 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
   return build(graph, opts, p, (id) => origin[id]!);
 }
 
-/** Ops whose kernels always come from the kernel IR, whose printer can store a buffer as f16. */
-const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused']);
+/** Ops whose kernels can always store a buffer as f16: kernel-IR kernels (the printer converts) and attention (its template does). */
+const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused', 'attention']);
 /** Ops whose kernels come from the kernel IR when they reduce a long last axis (rows.ts). */
 const F16_ROW_OPS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'log_softmax', 'layer_norm', 'rms_norm']);
 const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (FUSIBLE_ELEMENTWISE.has(n.op) && !isTrainingDropout(n))
@@ -59,8 +59,8 @@ const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (FUSIBLE_ELEMENTWIS
 
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced and
- * consumed only by kernel-IR kernels (matmuls, element-wise ops and fused bodies, the
- * row kernels of norms, softmax and last-axis reductions), never an input, parameter or output (the host
+ * consumed only by kernels that convert f16 storage (matmuls, element-wise ops and fused
+ * bodies, the row kernels of norms, softmax and last-axis reductions, attention), never an input, parameter or output (the host
  * reads and writes those as f32). Other f16 tensors stay f32 on the device, holding
  * more precision than their type promises.
  */

@@ -23,7 +23,7 @@ import { declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec, type Ke
  *   them from there.
  */
 export function attentionKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
-  const a = attentionShape(node, g);
+  const a = attentionShape(node, g, target.f16Values);
   return target.subgroupSize ? subgroupAttention(a, target.subgroupSize) : workgroupAttention(a);
 }
 
@@ -31,16 +31,18 @@ interface AttentionShape {
   readonly B: number; readonly Sq: number; readonly Sk: number; readonly H: number; readonly KVH: number; readonly D: number;
   readonly causal: boolean; readonly scale: number;
   readonly q: Value; readonly k: Value; readonly v: Value; readonly mask: Value | undefined; readonly out: Value;
+  /** Values the plan stores as f16 (loaded into f32, stored rounded). */
+  readonly half: ReadonlySet<number>;
 }
 
-function attentionShape(node: Node, g: Graph): AttentionShape {
+function attentionShape(node: Node, g: Graph, half: ReadonlySet<number> = new Set()): AttentionShape {
   const [q, k, v, mask] = node.inputs.map((id) => g.values[id]!);
   const [B, Sq, W] = shapeOf(q!);
   const H = node.attrs['heads'] as number;
   return {
     B: B!, Sq: Sq!, Sk: shapeOf(k!)[1]!, H, KVH: node.attrs['kv_heads'] as number, D: W! / H,
     causal: !!node.attrs['causal'], scale: node.attrs['scale'] as number,
-    q: q!, k: k!, v: v!, mask: node.attrs['has_mask'] ? mask : undefined, out: g.values[node.outputs[0]!]!,
+    q: q!, k: k!, v: v!, mask: node.attrs['has_mask'] ? mask : undefined, out: g.values[node.outputs[0]!]!, half,
   };
 }
 
@@ -54,12 +56,19 @@ function frame(a: AttentionShape) {
     { name: 'out', access: 'read_write' as const, value: a.out },
   ];
   const maskZero = a.mask && storageOf(a.mask) === 'f32' ? '0.0' : '0';
+  const { decls, bindings } = declareBindings(binds, a.half);
+  const halfNames = new Set(bindings.filter((b) => b.type === 'f16').map((b) => b.name));
   return {
-    ...declareBindings(binds),
+    decls: [...(halfNames.size ? ['enable f16;'] : []), ...decls], bindings,
+    features: halfNames.size ? ['shader-f16'] : [],
+    /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
+    ld: (name: string, i: string) => (halfNames.has(name) ? `f32(${name}[${i}])` : `${name}[${i}]`),
+    /** `out[i] = value`, rounded to f16 for f16 storage. */
+    store: (i: string, value: string) => (halfNames.has('out') ? `out[${i}] = f16(${value});` : `out[${i}] = ${value};`),
     /** Offset of key/value row j (a u32 expression already below Sk) of kv head kvh. */
     kvRow: (j: string) => `(b * ${u32(a.Sk)} + ${j}) * ${u32(a.KVH * a.D)} + kvh * ${u32(a.D)}`,
     /** The padding mask admits key j (j < Sk). */
-    admitted: (j: string) => (a.mask ? `mask[b * ${u32(a.Sk)} + ${j}] != ${maskZero}` : ''),
+    admitted: (j: string) => (a.mask ? `${halfNames.has('mask') ? `f32(mask[b * ${u32(a.Sk)} + ${j}])` : `mask[b * ${u32(a.Sk)} + ${j}]`} != ${maskZero}` : ''),
     /** One past the last key any query row in [q0, q0 + rows) may see (i32). */
     keyEnd: (rows: number) => (a.causal ? `min(i32(q0) + ${rows - 1 + a.Sk - a.Sq}, ${a.Sk - 1}) + 1` : `${a.Sk}`),
     head: [`let h = wid.y;`, `let b = wid.z;`, `let kvh = h / ${u32(a.H / a.KVH)};`],
@@ -91,7 +100,7 @@ function subgroupAttention(a: AttentionShape, lanes: number): KernelSpec {
   for (const r of range(TM)) {
     body.push(`let qb${r} = (b * ${u32(a.Sq)} + min(q0 + ${u32(r)}, ${u32(a.Sq - 1)})) * ${u32(W)} + h * ${u32(a.D)};`);
     for (const t of range(DL)) {
-      const load = `q[qb${r} + ${dim(t)}] * ${f32(a.scale)}`;
+      const load = `${fr.ld('q', `qb${r} + ${dim(t)}`)} * ${f32(a.scale)}`;
       body.push(`let q${r}_${t} = ${partial(t) ? `select(0.0, ${load}, lane + ${u32(lanes * t)} < ${u32(a.D)})` : load};`, `var acc${r}_${t} = 0.0;`);
     }
     body.push(`var m${r} = ${NEG};`, `var l${r} = 0.0;`);
@@ -104,7 +113,7 @@ function subgroupAttention(a: AttentionShape, lanes: number): KernelSpec {
   blk.push(`for (var c = 0u; c < ${u32(lanes)}; c++) {`);
   for (const t of range(DL)) {
     const d = lanes * (t + 1) <= a.D ? `c + ${u32(lanes * t)}` : `min(c + ${u32(lanes * t)}, ${u32(a.D - 1)})`;
-    blk.push(`  {`, `    let kd = k[kb + ${d}];`, ...range(TM).map((r) => `    s${r} = fma(subgroupShuffle(q${r}_${t}, c), kd, s${r});`), `  }`);
+    blk.push(`  {`, `    let kd = ${fr.ld('k', `kb + ${d}`)};`, ...range(TM).map((r) => `    s${r} = fma(subgroupShuffle(q${r}_${t}, c), kd, s${r});`), `  }`);
   }
   blk.push(`}`);
   const admitted = fr.admitted('jc');
@@ -122,14 +131,14 @@ function subgroupAttention(a: AttentionShape, lanes: number): KernelSpec {
   }
   // p·v: key j0 + c's probability is s in lane c; past Sk it is zero, so the clamped row adds nothing.
   blk.push(`for (var c = 0u; c < ${u32(lanes)}; c++) {`, `  let vb = ${fr.kvRow(`min(u32(j0) + c, ${u32(a.Sk - 1)})`)};`);
-  for (const t of range(DL)) blk.push(`  let v${t} = v[vb + ${dim(t)}];`);
+  for (const t of range(DL)) blk.push(`  let v${t} = ${fr.ld('v', `vb + ${dim(t)}`)};`);
   for (const r of range(TM)) blk.push(`  {`, `    let p = subgroupShuffle(s${r}, c);`, ...range(DL).map((t) => `    acc${r}_${t} = fma(p, v${t}, acc${r}_${t});`), `  }`);
   blk.push(`}`);
   body.push(...indent(blk), `}`);
   for (const r of range(TM)) {
     body.push(`if (q0 + ${u32(r)} < ${u32(a.Sq)}) {`, `  let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0);`);
     for (const t of range(DL)) {
-      const store = `out[qb${r} + lane + ${u32(lanes * t)}] = acc${r}_${t} * inv;`;
+      const store = fr.store(`qb${r} + lane + ${u32(lanes * t)}`, `acc${r}_${t} * inv`);
       body.push(partial(t) ? `  if (lane + ${u32(lanes * t)} < ${u32(a.D)}) { ${store} }` : `  ${store}`);
     }
     body.push(`}`);
@@ -141,7 +150,7 @@ function subgroupAttention(a: AttentionShape, lanes: number): KernelSpec {
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {`,
     ...indent(body), `}`,
   ];
-  return spec('attention', wgsl, lanes, [Math.ceil(a.Sq / TM), a.H, a.B], fr.bindings, ['subgroups']);
+  return spec('attention', wgsl, lanes, [Math.ceil(a.Sq / TM), a.H, a.B], fr.bindings, ['subgroups', ...fr.features]);
 }
 
 /** Query rows per workgroup of the portable kernel. */
@@ -165,8 +174,8 @@ function workgroupAttention(a: AttentionShape): KernelSpec {
     : [`for (var d = 0u; d < ${u32(a.D)}; d++) { ${line('d', (n) => `${n}[d]`)} }`]);
   const body: string[] = [...fr.head, `let q0 = wid.x * ${u32(rows)};`, `let qi = q0 + tid;`,
     `let qb = (b * ${u32(a.Sq)} + min(qi, ${u32(a.Sq - 1)})) * ${u32(W)} + h * ${u32(a.D)};`];
-  if (unrolled) body.push(...range(a.D).flatMap((d) => [`let qv${d} = q[qb + ${u32(d)}] * ${f32(a.scale)};`, `var acc${d} = 0.0;`]));
-  else body.push(`var qv: array<f32, ${a.D}>;`, `var acc: array<f32, ${a.D}>;`, ...perDim((d, reg) => `${reg('qv')} = q[qb + ${d}] * ${f32(a.scale)}; ${reg('acc')} = 0.0;`));
+  if (unrolled) body.push(...range(a.D).flatMap((d) => [`let qv${d} = ${fr.ld('q', `qb + ${u32(d)}`)} * ${f32(a.scale)};`, `var acc${d} = 0.0;`]));
+  else body.push(`var qv: array<f32, ${a.D}>;`, `var acc: array<f32, ${a.D}>;`, ...perDim((d, reg) => `${reg('qv')} = ${fr.ld('q', `qb + ${d}`)} * ${f32(a.scale)}; ${reg('acc')} = 0.0;`));
   body.push(`var m = ${NEG};`, `var l = 0.0;`, `let kend = ${fr.keyEnd(rows)};`);
   if (a.causal) body.push(`let last = i32(qi) + ${a.Sk - a.Sq};`);
   const admitted = fr.admitted('u32(j)');
@@ -175,7 +184,7 @@ function workgroupAttention(a: AttentionShape): KernelSpec {
     // Stage the block's k and v rows; rows past Sk are clamped copies that no query uses.
     `for (var u = tid; u < ${u32(BK * a.D)}; u += ${u32(rows)}) {`,
     `  let at = ${fr.kvRow(`min(u32(j0) + u / ${u32(a.D)}, ${u32(a.Sk - 1)})`)} + u % ${u32(a.D)};`,
-    `  Ks[u] = k[at];`, `  Vs[u] = v[at];`, `}`,
+    `  Ks[u] = ${fr.ld('k', 'at')};`, `  Vs[u] = ${fr.ld('v', 'at')};`, `}`,
     `workgroupBarrier();`,
     `let n = min(kend - j0, ${BK});`,
     `for (var jj = 0; jj < n; jj++) {`, ...indent([
@@ -190,7 +199,7 @@ function workgroupAttention(a: AttentionShape): KernelSpec {
     ]), `}`,
     `workgroupBarrier();`,
   ]), `}`);
-  body.push(`if (qi < ${u32(a.Sq)}) {`, `  let inv = select(0.0, 1.0 / l, l > 0.0);`, ...indent(perDim((d, reg) => `out[qb + ${d}] = ${reg('acc')} * inv;`)), `}`);
+  body.push(`if (qi < ${u32(a.Sq)}) {`, `  let inv = select(0.0, 1.0 / l, l > 0.0);`, ...indent(perDim((d, reg) => fr.store(`qb + ${d}`, `${reg('acc')} * inv`))), `}`);
   const wgsl = [
     `// mdc kernel: attention (flash, ${rows} query rows per workgroup, key blocks of ${BK} in workgroup memory)`,
     ...fr.decls,
@@ -199,5 +208,5 @@ function workgroupAttention(a: AttentionShape): KernelSpec {
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {`,
     ...indent(body), `}`,
   ];
-  return spec('attention', wgsl, rows, [Math.ceil(a.Sq / rows), a.H, a.B], fr.bindings);
+  return spec('attention', wgsl, rows, [Math.ceil(a.Sq / rows), a.H, a.B], fr.bindings, fr.features.length ? fr.features : undefined);
 }

@@ -83,10 +83,12 @@ export function grid(n: number, wg = WG) {
 export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
 
 /** Storage-buffer bindings in order: their WGSL declarations and the plan's binding list. */
-export function declareBindings(binds: readonly BindingDecl[]): { decls: string[]; bindings: KernelSpec['bindings'] } {
+export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySet<number>): { decls: string[]; bindings: KernelSpec['bindings'] } {
+  // f16 storage (the plan's f16Values) applies to f32-stored values only.
+  const type = (b: BindingDecl) => (storageOf(b.value) === 'f32' && half?.has(b.value.id) ? 'f16' : storageOf(b.value));
   return {
-    decls: binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${storageOf(b.value)}>;`),
-    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: storageOf(b.value), value: b.value.id })),
+    decls: binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${type(b)}>;`),
+    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: type(b), value: b.value.id })),
   };
 }
 

@@ -42,6 +42,19 @@ const BLOCK = `model N(x: f32[33, 64]) -> (f32[33, 24], f32[33, 1]) {
 }
 `;
 
+// Self-attention on f16 projections: q, k and v come from matmul epilogues as f16, the
+// flash kernel reads them as f16 and stores its output as f16 for the last matmul.
+const ATTN = `model A(x: f32[2, 24, 32]) -> f32[2, 24, 32] {
+  param wq: f32[32, 32] = normal(0, 0.2)
+  param wk: f32[32, 32] = normal(0, 0.2)
+  param wv: f32[32, 32] = normal(0, 0.2)
+  param wo: f32[32, 32] = normal(0, 0.2)
+  let h = cast(x, "f16")
+  let a = attention(h @ cast(wq, "f16"), h @ cast(wk, "f16"), h @ cast(wv, "f16"), heads = 4, causal = true)
+  return cast(a @ cast(wo, "f16"), "f32")
+}
+`;
+
 /**
  * The hidden activation is rounded to f16 once (relative error ≤ 2^-11 = 4.9e-4 per
  * element, about 1.4e-4 RMS for uniform rounding), then summed over 96 terms with random
@@ -87,6 +100,19 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
       // And the f16 storage is real: f32 storage gives ~1e-7 here, f16 storage visibly more.
       const f32 = compareOutputs(await runBoth(MLP, { target: { ...target, shaderF16: false } }))['output0']!;
       expect(f32.rel).toBeLessThan(1e-5);
+      expect(e.rel).toBeGreaterThan(10 * f32.rel);
+    });
+
+    // q, k, v and the attention output each rounded to f16 once (2^-11 relative), the
+    // softmax averaging over up to 24 keys: 1e-3 relative L2, as for the MLP.
+    it(`causal attention on f16 q, k and v with an f16 output matches the oracle within ${TOL} (${label})`, async () => {
+      const r = await runBoth(ATTN, { target });
+      const att = r.plan.steps.find((s) => s.kind !== 'collective' && s.op === 'attention')!;
+      expect(att.kind !== 'collective' && r.plan.kernels[att.kernel]!.bindings.map((b) => b.type)).toEqual(['f16', 'f16', 'f16', 'f16']);
+      const e = compareOutputs(r)['output0']!;
+      expect(e.nonFiniteMismatches).toBe(0);
+      expect(e.rel).toBeLessThanOrEqual(TOL);
+      const f32 = compareOutputs(await runBoth(ATTN, { target: { ...target, shaderF16: false } }))['output0']!;
       expect(e.rel).toBeGreaterThan(10 * f32.rel);
     });
 

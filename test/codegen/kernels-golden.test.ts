@@ -44,6 +44,8 @@ const GOLDENS: Golden[] = [
   // Flash attention, portable (key blocks in workgroup memory) and subgroup (keys across lanes):
   // causal, grouped KV heads, a padding mask, a head size that is not a lane multiple.
   { name: 'attention_flash_workgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n' },
+  // f16 q, k, v and output (projections made f16 by casts, which are kernel-IR kernels that store f16).
+  { name: 'attention_flash_workgroup_f16', source: 'model T(q: f32[1, 9, 16], k: f32[1, 9, 16], v: f32[1, 9, 16]) -> f32[1, 9, 16] {\n  return cast(attention(cast(q, "f16"), cast(k, "f16"), cast(v, "f16"), heads = 2), "f32")\n}\n', target: { shaderF16: true }, pick: 'attention' },
   { name: 'attention_flash_subgroup', source: 'model T(q: f32[2, 17, 48], k: f32[2, 17, 24], v: f32[2, 17, 24], m: i32[2, 17]) -> f32[2, 17, 48] {\n  return attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)\n}\n', target: SG },
   // f16 storage (shader-f16): an f16 hidden activation stored by one matmul's epilogue
   // (vec4<f16> stores) and read by the next (widened to f32 on load).
