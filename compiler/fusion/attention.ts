@@ -19,7 +19,11 @@ import { isFloat, type TType } from '../types.js';
  *                           heads = 1, scale = c), [..., Sq, D])
  *
  * where N is the product of the batch dims: each batch element is one head. Reshapes
- * alias their input's buffer, so no data moves. Masks written out (a bias added to the
+ * alias their input's buffer, so no data moves. When q, k and v are heads split from
+ * rows, `transpose(reshape(x, [B, S, H, Dh]), [0, 2, 1, 3])` with x [B, S, H·Dh], the op
+ * reads the rows x themselves with `heads = H`, and when the output is only merged back,
+ * `reshape(transpose(o, [0, 2, 1, 3]), [B, Sq, H·Dh])`, the op's result is that value:
+ * the copies of the split and merge go away with the rest. Masks written out (a bias added to the
  * scores, or a `where`) are not recognised: the op's masks are a causal flag and a
  * padding mask, and a mask given as a tensor cannot be proven to be either.
  */
@@ -28,6 +32,17 @@ import { isFloat, type TType } from '../types.js';
 const MAX_HEAD = 256;
 /** Batch elements (heads included) the flash kernels take: one workgroup row each in one dispatch dimension (WebGPU's 65535). */
 const MAX_BATCH = 65535;
+
+/** Written-out heads: the op reads the unsplit rows and, when `merged` is set, that value is its output. */
+interface Heads {
+  readonly q: number;
+  readonly k: number;
+  readonly v: number;
+  readonly H: number;
+  readonly merged?: number;
+  /** The split and merge nodes nothing else reads. */
+  readonly nodes: readonly number[];
+}
 
 interface Match {
   /** The nodes the op replaces (scores matmul, scale, softmax, output matmul; the transpose when nothing else reads it). */
@@ -38,6 +53,7 @@ interface Match {
   readonly scale: number;
   /** The output matmul, whose place and result the op takes. */
   readonly out: Node;
+  readonly heads?: Heads;
 }
 
 export interface Rewritten {
@@ -96,10 +112,42 @@ export function fuseAttention(g: Graph): Rewritten {
     if (!batchSame || qs.slice(0, -2).reduce((a, b) => a! * b!, 1)! > MAX_BATCH || qs[r - 1]! > MAX_HEAD || ks[r - 1] !== qs[r - 1] || vs[r - 1] !== qs[r - 1] || vs[r - 2] !== ks[r - 2]) continue;
     const dtype = g.values[q]!.type.dtype;
     if (!isFloat(dtype) || [k, v, p, out.outputs[0]!].some((x) => g.values[x]!.type.dtype !== dtype)) continue;
-    const nodes = [sp.id, ...chain, sm.id, out.id, ...(only(kt, sp) ? [tr.id] : [])];
+    const trDropped = only(kt, sp);
+    const nodes = [sp.id, ...chain, sm.id, out.id, ...(trDropped ? [tr.id] : [])];
+    // Heads split from [B, S, H·Dh] rows (and merged back) are the op's own layout.
+    const heads = r === 4 ? headsOf(q, k, v, sp, trDropped ? tr : undefined, out) : undefined;
+    if (heads) nodes.push(...heads.nodes);
     if (nodes.some((n) => taken.has(n))) continue;
     for (const n of nodes) taken.add(n);
-    matches.push({ nodes, q, k, v, scale, out });
+    matches.push({ nodes, q, k, v, scale, out, ...(heads ? { heads } : {}) });
+  }
+
+  /** x = transpose(reshape(X, [B, S, H, Dh]), [0, 2, 1, 3]) with X of shape [B, S, H·Dh]: X, H, and the nodes to drop when `user` (dropped) is x's only reader. */
+  function split(x: number, user: Node | undefined) {
+    const t = producer(x);
+    if (!t || t.op !== 'transpose' || (t.attrs['perm'] as readonly number[]).join() !== '0,2,1,3') return undefined;
+    const rs = producer(t.inputs[0]!);
+    if (!rs || rs.op !== 'reshape') return undefined;
+    const X = rs.inputs[0]!;
+    const [xs, ys] = [shape(X), shape(t.inputs[0]!)];
+    if (xs.length !== 3 || xs[0] !== ys[0] || xs[1] !== ys[1] || xs[2] !== ys[2]! * ys[3]!) return undefined;
+    const drop = user && only(x, user) ? [t.id, ...(only(t.inputs[0]!, t) ? [rs.id] : [])] : [];
+    return { X, H: ys[2]!, drop };
+  }
+
+  function headsOf(q: number, k: number, v: number, qUser: Node, kUser: Node | undefined, out: Node): Heads | undefined {
+    const parts = [split(q, qUser), split(k, kUser), split(v, out)];
+    if (parts.some((x) => !x) || new Set(parts.map((x) => x!.H)).size !== 1) return undefined;
+    const [sq, sk, sv] = parts as [NonNullable<(typeof parts)[0]>, NonNullable<(typeof parts)[0]>, NonNullable<(typeof parts)[0]>];
+    const nodes = [...new Set([...sq.drop, ...sk.drop, ...sv.drop])];
+    // o = p @ v read only as reshape(transpose(o, [0, 2, 1, 3]), [B, Sq, H·Dh]): the op's output is that value.
+    const o = out.outputs[0]!;
+    const t = users.get(o)?.length === 1 ? users.get(o)![0] : undefined;
+    const rs = t && t.op === 'transpose' && (t.attrs['perm'] as readonly number[]).join() === '0,2,1,3' && only(o, t) && users.get(t.outputs[0]!)?.length === 1
+      ? users.get(t.outputs[0]!)![0] : undefined;
+    const merged = rs && rs.op === 'reshape' && only(t!.outputs[0]!, rs) && shape(rs.outputs[0]!).length === 3 ? rs.outputs[0]! : undefined;
+    if (merged !== undefined) nodes.push(t!.id, rs!.id);
+    return { q: sq.X, k: sk.X, v: sv.X, H: sq.H, ...(merged !== undefined ? { merged } : {}), nodes };
   }
   if (!matches.length) return { graph: g, origin: g.values.map((v) => v.id) };
 
@@ -140,15 +188,32 @@ export function fuseAttention(g: Graph): Rewritten {
     };
     const qs = shape(m.q) as number[];
     const r = qs.length;
+    const o = m.out.outputs[0]!;
+    if (m.heads) {
+      const h = m.heads;
+      const attrs = { heads: h.H, kv_heads: h.H, causal: false, scale: m.scale, has_mask: false };
+      const [a] = builder.addNode('attention', [map.get(h.q)!, map.get(h.k)!, map.get(h.v)!], [map.get(h.q)!.type], attrs, span, scope);
+      origin.push(h.merged ?? -1);
+      if (h.merged !== undefined) {
+        map.set(h.merged, a!);
+        return;
+      }
+      // Heads split again for the readers of o = [B, H, Sq, Dh].
+      const [B, H, Sq, D] = qs as [number, number, number, number];
+      const [t] = builder.addNode('transpose', [reshape(a!, [B, Sq, H, D])], [{ dtype: a!.type.dtype, dims: [B, H, Sq, D].map(dimConst) }], { perm: [0, 2, 1, 3] }, span, scope);
+      origin.push(o);
+      map.set(o, t!);
+      return;
+    }
     const heads = qs.slice(0, -2).reduce((a, b) => a * b, 1);
     const flat = (x: number) => reshape(map.get(x)!, [heads, (shape(x) as number[])[r - 2]!, qs[r - 1]!]);
     const [q, k, v] = [flat(m.q), flat(m.k), flat(m.v)];
     const attrs = { heads: 1, kv_heads: 1, causal: false, scale: m.scale, has_mask: false };
-    const [o] = builder.addNode('attention', [q, k, v], [q.type], attrs, span, scope);
+    const [a] = builder.addNode('attention', [q, k, v], [q.type], attrs, span, scope);
     origin.push(-1);
-    const result = reshape(o!, qs);
+    const result = reshape(a!, qs);
     // The op's result (or its reshape) is the output matmul's value.
-    origin[result.id] = m.out.outputs[0]!;
-    map.set(m.out.outputs[0]!, result);
+    origin[result.id] = o;
+    map.set(o, result);
   }
 }

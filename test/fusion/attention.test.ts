@@ -64,21 +64,44 @@ describe('written-out attention on the CPU oracle', () => {
     }), { numRuns: 60, seed: 4 });
   });
 
-  it('multi-head attention written with reshape and transpose (ViT style): the core becomes the op, the head split stays', () => {
-    const src = `model A(x: f32[2, 16, 32], wq: f32[32, 32], wk: f32[32, 32], wv: f32[32, 32]) -> f32[2, 16, 32] {
+  const VIT = (ret: string, out: string) => `model A(x: f32[2, 16, 32], wq: f32[32, 32], wk: f32[32, 32], wv: f32[32, 32]) -> ${ret} {
   let q = transpose(reshape(x @ wq, [2, 16, 4, 8]), [0, 2, 1, 3])
   let k = transpose(reshape(x @ wk, [2, 16, 4, 8]), [0, 2, 1, 3])
   let v = transpose(reshape(x @ wv, [2, 16, 4, 8]), [0, 2, 1, 3])
   let p = softmax(q @ transpose(k) * 0.35355339)
-  return reshape(transpose(p @ v, [0, 2, 1, 3]), [2, 16, 32])
+  return ${out}
 }
 `;
-    const g = compileOrThrow(src);
+  const dimsOf = (g: Graph, id: number) => g.values[id]!.type.dims.map((d) => [...d.terms.values()][0]);
+
+  it('multi-head attention written with reshape and transpose (ViT style): the op reads the rows with heads = 4 and no copy is left', () => {
+    const g = compileOrThrow(VIT('f32[2, 16, 32]', 'reshape(transpose(p @ v, [0, 2, 1, 3]), [2, 16, 32])'));
     const f = fuse(g);
+    expect(verifyGraph(f, true)).toEqual([]);
     const att = f.nodes.find((n) => n.op === 'attention')!;
-    expect(att.attrs).toMatchObject({ heads: 1, kv_heads: 1, causal: false, scale: 0.35355339 });
-    expect(f.values[att.outputs[0]!]!.type.dims.map((d) => [...d.terms.values()][0])).toEqual([8, 16, 8]);
+    expect(att.attrs).toMatchObject({ heads: 4, kv_heads: 4, causal: false, scale: 0.35355339 });
+    expect(dimsOf(f, att.outputs[0]!)).toEqual([2, 16, 32]);
+    expect(f.outputs).toEqual(att.outputs);
+    expect(opsOf(f).filter((o) => o === 'transpose' || o === 'reshape')).toEqual([]);
     expect(opsOf(f).filter((o) => o === 'matmul')).toHaveLength(3);
+    expect(onCpu(g, f)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('heads written out but returned split: the op reads the rows, one transpose splits its result again', () => {
+    const g = compileOrThrow(VIT('f32[2, 4, 16, 8]', 'p @ v'));
+    const f = fuse(g);
+    expect(verifyGraph(f, true)).toEqual([]);
+    expect(f.nodes.find((n) => n.op === 'attention')!.attrs).toMatchObject({ heads: 4 });
+    expect(opsOf(f).filter((o) => o === 'transpose')).toHaveLength(1);
+    expect(onCpu(g, f)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('a split head also read elsewhere keeps its copy for that reader; the op still reads the rows', () => {
+    const g = compileOrThrow(VIT('(f32[2, 16, 32], f32[2, 4, 16, 8])', 'reshape(transpose(p @ v, [0, 2, 1, 3]), [2, 16, 32]), q * 2.0'));
+    const f = fuse(g);
+    expect(verifyGraph(f, true)).toEqual([]);
+    expect(f.nodes.find((n) => n.op === 'attention')!.attrs).toMatchObject({ heads: 4 });
+    expect(opsOf(f).filter((o) => o === 'transpose')).toHaveLength(1);
     expect(onCpu(g, f)).toBeLessThanOrEqual(1e-12);
   });
 
@@ -123,6 +146,21 @@ describe.skipIf(status.skip)(status.title('written-out attention on WebGPU'), ()
   afterAll(destroySharedDevices);
   // The flash kernel's online softmax in f32 against the float64 oracle of the
   // written-out form: sums of up to 64 products and exponentials, relative L2 near 1e-7.
+  it('multi-head attention written out (ViT style, heads absorbed) equals the CPU oracle on both kernels (relative error < 1e-5)', async () => {
+    const src = `model A(x: f32[2, 40, 64], wq: f32[64, 64], wk: f32[64, 64], wv: f32[64, 64]) -> f32[2, 40, 64] {
+  let q = transpose(reshape(x @ wq, [2, 40, 4, 16]), [0, 2, 1, 3])
+  let k = transpose(reshape(x @ wk, [2, 40, 4, 16]), [0, 2, 1, 3])
+  let v = transpose(reshape(x @ wv, [2, 40, 4, 16]), [0, 2, 1, 3])
+  return reshape(transpose(softmax(q @ transpose(k) / 4.0) @ v, [0, 2, 1, 3]), [2, 40, 64])
+}
+`;
+    for (const target of [{}, ...(adapter.subgroupSize ? [adapter] : [])] as KernelTarget[]) {
+      const r = await runBoth(src, { target });
+      expect(r.plan.steps.map((s) => s.op)).not.toContain('transpose');
+      for (const [out, e] of Object.entries(compareOutputs(r))) expect(e.rel, `${out} ${JSON.stringify(target)}`).toBeLessThan(1e-5);
+    }
+  });
+
   it('random shapes, portable and subgroup kernels: the fused plan equals the CPU oracle (relative error < 1e-5)', async () => {
     const targets: KernelTarget[] = [{}, ...(adapter.subgroupSize ? [adapter] : [])];
     await fc.assert(fc.asyncProperty(attnArb, fc.nat(targets.length - 1), async (spec, t) => {
