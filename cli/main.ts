@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
@@ -18,6 +18,7 @@ import { trainSettings } from '../compiler/train/settings.js';
 import { planRecompute, type RecomputePolicy } from '../compiler/train/recompute.js';
 import { lossGraph } from '../compiler/train/step.js';
 import type * as A from '../grammar/ast.js';
+import { writeAtomic } from './files.js';
 
 const VERSION = '0.1.0';
 export const EXIT = { ok: 0, diagnostics: 1, usage: 2 } as const;
@@ -415,11 +416,6 @@ function lowerOrReport(file: string, source: string, opts: FrontendOptions, json
 }
 
 /** Writes a file through a temporary name and a rename, so readers never see half a file. */
-function writeAtomic(path: string, data: string) {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
 
 function subgroupTarget(x: unknown): KernelTarget {
   if (x === undefined) return {};

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildPlan } from '../codegen/plan.js';
 import { lower, type FrontendOptions } from '../compiler/compile.js';
@@ -8,6 +8,7 @@ import { trainingGraph } from '../compiler/train/step.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../runtime/checkpoint.js';
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../runtime/train.js';
+import { writeAtomic } from './files.js';
 
 export interface TrainArgs {
   readonly file: string;
@@ -167,11 +168,6 @@ function bar(i: number, n: number): string {
   return `[${'#'.repeat(done)}${'.'.repeat(w - done)}]`;
 }
 
-function writeAtomic(path: string, data: string) {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
 
 /** The loss curve as a small standalone SVG (steps on x, loss on y). */
 export function lossSvg(h: readonly StepResult[], title: string): string {

@@ -14,6 +14,7 @@
  * file that fails a check is refused with a CheckpointError naming the problem. A
  * checksum in the metadata (CHECKSUM) covers what the format itself cannot check.
  */
+import { numel } from './plan.js';
 
 export type CheckpointDType = 'F32' | 'F16' | 'I32';
 
@@ -68,7 +69,6 @@ export const CHECKSUM = 'mdc.crc32';
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const isKnown = (d: unknown): d is CheckpointDType => typeof d === 'string' && Object.hasOwn(DTYPES, d);
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 /** An own property even for the name `__proto__`, which plain assignment would turn into a prototype change. */
 const put = <T>(o: Record<string, T>, k: string, v: T) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });

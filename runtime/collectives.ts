@@ -1,5 +1,5 @@
 import type { HostArray } from './executor.js';
-import type { PlanCollectiveStep, PlanLayout, PlanMesh } from './plan.js';
+import { numel, type PlanCollectiveStep, type PlanLayout, type PlanMesh } from './plan.js';
 
 /**
  * Block layouts and collectives on host arrays: what a multi-device run does between
@@ -8,7 +8,6 @@ import type { PlanCollectiveStep, PlanLayout, PlanMesh } from './plan.js';
  * (compiler/sharding/simulate.ts); the multi-device WebGPU tests hold the two together.
  */
 
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length).fill(1);

@@ -2,7 +2,7 @@
 import { assemble, runCollective, shardOf } from './collectives.js';
 import { checkInputs, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
 import { initValues } from './init.js';
-import type { Plan, PlanCollectiveStep, PlanMesh } from './plan.js';
+import { numel, type Plan, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
@@ -89,7 +89,6 @@ export class MeshRunner {
       const g = io.global!;
       this.programs.forEach((p, d) => p.write(io.buffer, shardOf(this.mesh, inputs[io.name]!, g.shape, g.layout, d)));
     }
-    const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
     for (const { kernels, collective: c } of this.segments) {
       const blocks = await this.execute(kernels, [{ buffer: c.input, count: numel(c.shape) }]);
       const results = runCollective(this.mesh, c, blocks.map((b) => b[0]!));

@@ -17,6 +17,8 @@ export type PlanVersion = 1 | 2;
 export type StorageType = 'f32' | 'i32' | 'f16';
 
 /** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */
+/** The number of elements of a shape. */
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 export const bufferBytes = (type: StorageType, count: number) => Math.max(4, type === 'f16' ? Math.ceil(count / 2) * 4 : count * 4);
 export type SourceDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'bool';
 

@@ -1,4 +1,4 @@
-import { bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type Plan } from './plan.js';
+import { bufferBytes, COLLECTIVE_OPS, numel, PLAN_FORMAT, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -212,7 +212,6 @@ function validateCollective(s: Record<string, unknown>, at: string, mesh: Checke
   if (!b.types.has(output)) return void p.push(`${at}.output refers to no buffer`);
   if (output === input) return void p.push(`${at}.output must differ from its input`);
   if (b.types.get(input) !== b.types.get(output)) p.push(`${at}: input buffer is ${b.types.get(input)} but output buffer is ${b.types.get(output)}`);
-  const numel = (x: readonly number[]) => x.reduce((a, c) => a * c, 1);
   const inShape = b.shapes.get(input);
   if (inShape && numel(inShape) !== numel(shape)) p.push(`${at}.shape [${shape.join(', ')}] does not fit input buffer [${inShape.join(', ')}]`);
   const outShape = b.shapes.get(output);

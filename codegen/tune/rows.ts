@@ -7,6 +7,7 @@
  */
 import { dimConst } from '../../compiler/dims.js';
 import { GraphBuilder, type Graph, type Node } from '../../compiler/ir.js';
+import { NO_SPAN } from '../../diagnostics/span.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import { rowNormKernel } from '../kernels/rows.js';
 import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
@@ -21,8 +22,6 @@ export interface RowTuneResult {
   /** Per candidate: median ms per shape (in SHAPES order) and its score. */
   readonly tried: readonly { readonly rowUnits: number; readonly ms: readonly number[]; readonly score: number }[];
 }
-
-const NO_SPAN = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
 
 function layerNorm(rows: number, len: number): { g: Graph; node: Node } {
   const b = new GraphBuilder();

@@ -25,27 +25,18 @@ import type { HostArray } from '../../runtime/index.js';
 import {
   compareOutputs, compileOrThrow, gpuStatus, runGraphBoth, sharedDevice, uniformF32, uniformI32, type BothResult, type ErrorStats,
 } from '../support/gpu.js';
+import { ACCUMULATED, expectAgreement as agree, ROUNDED, type Observed, type Tolerance } from '../support/tolerance.js';
 
 // ------------------------------------------------------------------ tolerances and why
 
-interface Tolerance { readonly rel: number; readonly why: string }
-
 /** Gathers and selections move values without arithmetic (or add one term): bit-exact. */
 const EXACT: Tolerance = { rel: 0, why: 'routing gradients and pure data movement must be bit-exact' };
-/** One f32 product per element (unit roundoff 6e-8); 1e-6 is 16× that. */
-const ROUNDED: Tolerance = { rel: 1e-6, why: 'one f32 rounding per element (u = 6e-8), 16x headroom' };
 /**
  * f'(x) through llvmpipe's exp/log/inverseSqrt (3 + 2|x| ulp for exp on |x| ≤ 6: ~1e-6),
  * tanh, and the Chebyshev erfc (relative error < 1.2e-7). An indexing or formula bug is O(1).
  */
 const TRANSCENDENTAL: Tolerance = { rel: 1e-5, why: 'llvmpipe exp/log/inverseSqrt ulp error and the erfc approximation' };
-/**
- * Sequential f32 sums of up to ~1000 terms (embedding rows, softmax denominators, dot
- * products of convolution and attention, the statistics attention recomputes): rounding
- * random-walks to about √n·u ≈ 2e-6; 1e-5 leaves 5× headroom and still catches any
- * indexing bug.
- */
-const ACCUMULATED: Tolerance = { rel: 1e-5, why: 'f32 accumulation over up to 1000 terms (~sqrt(n)*u = 2e-6), 5x headroom' };
+// ROUNDED (one f32 product per element) and ACCUMULATED (embedding rows, softmax denominators, dot products, the statistics attention recomputes): test/support/tolerance.ts.
 /**
  * attention_grad: the accumulated sums above, plus ds = p·(g·v − Σ p·(g·v)), a difference
  * of two accumulated sums, and p = exp(s − logsumexp) with exp's ulp error growing with
@@ -361,16 +352,8 @@ it('every backward-only op has a kernel and a case above (no GPU needed)', () =>
 });
 
 const gpu = await gpuStatus();
-const observed: { name: string; output: string; rel: number; maxAbs: number; ms: number }[] = [];
-
-function expectAgreement(name: string, r: BothResult, tol: Case['tol']) {
-  for (const [output, e] of Object.entries(compareOutputs(r))) {
-    const t = 'rel' in tol ? (tol as Tolerance) : (tol as Record<string, Tolerance>)[output]!;
-    observed.push({ name, output, rel: e.rel, maxAbs: e.maxAbs, ms: r.gpuMs });
-    expect(e.nonFiniteMismatches, `${output}: NaN/∞ at different positions`).toBe(0);
-    expect(e.rel, `${name} [${output}]: ‖gpu−cpu‖₂/‖cpu‖₂ must be ≤ ${t.rel} (${t.why})`).toBeLessThanOrEqual(t.rel);
-  }
-}
+const observed: Observed[] = [];
+const expectAgreement = (name: string, r: BothResult, tol: Case['tol']) => agree(name, r, tol, observed);
 
 function norm(x: ArrayLike<number>): number {
   let s = 0;

@@ -15,30 +15,22 @@ import { OPS } from '../../compiler/ops/registry.js';
 import type { DType } from '../../compiler/types.js';
 import { NO_SPAN } from '../../diagnostics/span.js';
 import {
-  compareOutputs, compileOrThrow, gpuStatus, runBoth, runGraphBoth, seededRandom, sharedDevice, uniformF32, uniformI32,
+  compileOrThrow, gpuStatus, runBoth, runGraphBoth, seededRandom, sharedDevice, uniformF32, uniformI32,
   type BothResult, type RunOptions,
 } from '../support/gpu.js';
+import { ACCUMULATED, expectAgreement as agree, ROUNDED, type Observed, type Tolerance } from '../support/tolerance.js';
 
 // ------------------------------------------------------------------ tolerances and why
 
-interface Tolerance { readonly rel: number; readonly why: string }
-
 /** Integer arithmetic, copies, gathers, casts and selections compute nothing inexact: bit-exact. */
 const EXACT: Tolerance = { rel: 0, why: 'integer ops and pure data movement must be bit-exact' };
-/** One f32 rounding per element (unit roundoff 6e-8); 1e-6 is 16× that. */
-const ROUNDED: Tolerance = { rel: 1e-6, why: 'one f32 rounding per element (u = 6e-8), 16x headroom' };
 /**
  * Vulkan lets exp/log be off by 3 + 2|x| ulp and inverseSqrt by 2 ulp; pow is exp2(y·log2 x),
  * which amplifies that by |y·log2 x|; tanh is computed through exp and erf by a 1.5e-7
  * approximation. All stay well under 1e-5 relative; an indexing or formula bug gives O(1).
  */
 const TRANSCENDENTAL: Tolerance = { rel: 1e-5, why: 'llvmpipe exp/log/pow ulp error and the erf/tanh approximations' };
-/**
- * Sequential f32 accumulation over n ≤ 1000 terms (sums, means, softmax denominators, norms,
- * matmul and conv dot products, attention's online softmax): rounding errors random-walk to
- * about √n·u ≈ 2e-6 at n = 1000; 1e-5 leaves 5× headroom and still catches any indexing bug.
- */
-const ACCUMULATED: Tolerance = { rel: 1e-5, why: 'f32 accumulation over up to 1000 terms (~sqrt(n)*u = 2e-6), 5x headroom' };
+// ROUNDED and ACCUMULATED: test/support/tolerance.ts.
 
 // ------------------------------------------------------------------ source helpers
 
@@ -384,16 +376,8 @@ it('every op in the registry is exercised by a case above (no GPU needed)', () =
 });
 
 const gpu = await gpuStatus();
-const observed: { name: string; output: string; rel: number; maxAbs: number; ms: number }[] = [];
-
-/** Asserts every output agrees with the oracle within `tol`, and records what was seen. */
-function expectAgreement(name: string, r: BothResult, tol: Tolerance) {
-  for (const [output, e] of Object.entries(compareOutputs(r))) {
-    observed.push({ name, output, rel: e.rel, maxAbs: e.maxAbs, ms: r.gpuMs });
-    expect(e.nonFiniteMismatches, `${output}: NaN/∞ at different positions`).toBe(0);
-    expect(e.rel, `${output}: ‖gpu−cpu‖₂/‖cpu‖₂ must be ≤ ${tol.rel} (${tol.why})`).toBeLessThanOrEqual(tol.rel);
-  }
-}
+const observed: Observed[] = [];
+const expectAgreement = (name: string, r: BothResult, tol: Tolerance) => agree(name, r, tol, observed);
 
 describe.skipIf(gpu.skip)(gpu.title('forward ops on WebGPU vs the float64 CPU oracle'), () => {
   beforeAll(async () => {
