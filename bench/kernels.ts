@@ -131,14 +131,15 @@ if (!forwardOnly) {
     },
   });
 }
-// An MLP block whose hidden activation is f16, stored as f16 where the adapter has
-// shader-f16 and as f32 otherwise (the same plan otherwise; the casts run in both).
+// An MLP block whose activations are f16 (the casts of the input and weights, the hidden
+// activation), stored as f16 where the adapter has shader-f16 and as f32 otherwise (the
+// same plan otherwise; the casts run in both).
 if (!forwardOnly && !quick) {
   const [M, d, f] = [128, 768, 3072];
   const mlp = src({ x: [M, d], w1: [d, f], w2: [f, d] }, [M, d], 'let h = gelu(cast(x, "f16") @ cast(w1, "f16"))\n  return cast(h @ cast(w2, "f16"), "f32")');
   for (const half of [true, false]) {
     cases.push({
-      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, hidden ${half ? 'stored as f16' : 'stored as f32'}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
+      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, f16 activations stored as ${half ? 'f16' : 'f32'}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
       source: mlp, target: { shaderF16: half }, tf: (tf, [x, w1, w2]) => {
         const a = tf.matMul(x!, w1!);
         return tf.matMul(tf.mul(tf.mul(a, 0.5), tf.add(1, tf.erf(tf.mul(a, Math.SQRT1_2)))), w2!);
@@ -257,7 +258,8 @@ for (const c of cases) {
     notes.push(`${c.name}: skipped, the adapter has no shader-f16.`);
     continue;
   }
-  const plan = buildPlan(g, { target: { ...target, ...c.target } });
+  const caseTarget: KernelTarget = { ...target, ...c.target };
+  const plan = buildPlan(g, { target: caseTarget });
   const inputs = inputsOf(plan);
   // Every implementation is warmed up first; then their samples alternate (see interleave).
   const timers: { impl: string; timer: Timer; release?: () => Promise<void> | void }[] = [];
@@ -267,7 +269,7 @@ for (const c of cases) {
     notes.push(`${c.name}: mdc ran ${plan.kernels[0]!.name} (${configName(chooseConfig(s, target))}; class ${shapeClass(s)}).`);
   }
   if (c.unfused) {
-    const t = await planTimer(device, buildPlan(g, { target: { ...target, ...c.target }, fuse: false }));
+    const t = await planTimer(device, buildPlan(g, { target: caseTarget, fuse: false }));
     timers.push({ impl: 'mdc --no-fuse', timer: t, release: t.release });
   }
   if (c.kernel === 'matmul' || c.kernel === 'attention') {
@@ -464,7 +466,7 @@ const md = [
   ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
   '## Notes',
   '',
-  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of the hidden activation (f16 needs shader-f16); the peers compute it in f32.',
+  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of its f16 activations (f16 needs shader-f16); the peers compute it in f32.',
   '- TF.js layer norm is tf.moments then (x − mean)·rsqrt(var + ε)·w + b, GELU is x·½(1+erf(x/√2)) (core has neither op), attention is reshape/transpose/matMul/softmax/matMul with an additive causal mask. ONNX Runtime runs the graph mdc exports for its cross-checks (test/support/onnx.ts), inputs and outputs on the GPU.',
   '- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn\'s Node binding refuses; bench/peers.ts copies them first.',
   ...notes.map((n) => `- ${n}`),

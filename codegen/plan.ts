@@ -1,12 +1,11 @@
-import { FUSIBLE_ELEMENTWISE, fuseWithOrigin, isTrainingDropout } from '../compiler/fusion/fuse.js';
-import type { Graph, Node } from '../compiler/ir.js';
+import { fuseWithOrigin } from '../compiler/fusion/fuse.js';
+import type { Graph } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
   bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
 } from '../runtime/plan.js';
-import { KERNELS } from './kernels/index.js';
-import { rowKernelApplies } from './kernels/rows.js';
+import { KERNELS, storesHalf } from './kernels/index.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 
 export interface PlanOptions {
@@ -50,13 +49,6 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
   return build(graph, opts, p, (id) => origin[id]!);
 }
 
-/** Ops whose kernels can always store a buffer as f16: kernel-IR kernels (the printer converts) and attention (its template does). */
-const F16_OPS: ReadonlySet<string> = new Set(['matmul', 'fused', 'attention']);
-/** Ops whose kernels come from the kernel IR when they reduce a long last axis (rows.ts). */
-const F16_ROW_OPS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'log_softmax', 'layer_norm', 'rms_norm']);
-const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (FUSIBLE_ELEMENTWISE.has(n.op) && !isTrainingDropout(n))
-  || (F16_ROW_OPS.has(n.op) && rowKernelApplies(n, g));
-
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced and
  * consumed only by kernels that convert f16 storage (matmuls, element-wise ops and fused
@@ -66,7 +58,7 @@ const kernelIr = (n: Node, g: Graph) => F16_OPS.has(n.op) || (FUSIBLE_ELEMENTWIS
  */
 export function f16Values(g: Graph): Set<number> {
   const ok = new Set<number>();
-  const kir = g.nodes.map((n) => kernelIr(n, g));
+  const kir = g.nodes.map((n) => storesHalf(n, g));
   for (const n of g.nodes) {
     if (!kir[n.id]) continue;
     for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);

@@ -58,17 +58,18 @@ function frame(a: AttentionShape) {
   const maskZero = a.mask && storageOf(a.mask) === 'f32' ? '0.0' : '0';
   const { decls, bindings } = declareBindings(binds, a.half);
   const halfNames = new Set(bindings.filter((b) => b.type === 'f16').map((b) => b.name));
+  /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
+  const ld = (name: string, i: string) => (halfNames.has(name) ? `f32(${name}[${i}])` : `${name}[${i}]`);
   return {
     decls: [...(halfNames.size ? ['enable f16;'] : []), ...decls], bindings,
     features: halfNames.size ? ['shader-f16'] : [],
-    /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
-    ld: (name: string, i: string) => (halfNames.has(name) ? `f32(${name}[${i}])` : `${name}[${i}]`),
+    ld,
     /** `out[i] = value`, rounded to f16 for f16 storage. */
     store: (i: string, value: string) => (halfNames.has('out') ? `out[${i}] = f16(${value});` : `out[${i}] = ${value};`),
     /** Offset of key/value row j (a u32 expression already below Sk) of kv head kvh. */
     kvRow: (j: string) => `(b * ${u32(a.Sk)} + ${j}) * ${u32(a.KVH * a.D)} + kvh * ${u32(a.D)}`,
     /** The padding mask admits key j (j < Sk). */
-    admitted: (j: string) => (a.mask ? `${halfNames.has('mask') ? `f32(mask[b * ${u32(a.Sk)} + ${j}])` : `mask[b * ${u32(a.Sk)} + ${j}]`} != ${maskZero}` : ''),
+    admitted: (j: string) => (a.mask ? `${ld('mask', `b * ${u32(a.Sk)} + ${j}`)} != ${maskZero}` : ''),
     /** One past the last key any query row in [q0, q0 + rows) may see (i32). */
     keyEnd: (rows: number) => (a.causal ? `min(i32(q0) + ${rows - 1 + a.Sk - a.Sq}, ${a.Sk - 1}) + 1` : `${a.Sk}`),
     head: [`let h = wid.y;`, `let b = wid.z;`, `let kvh = h / ${u32(a.H / a.KVH)};`],

@@ -1,4 +1,6 @@
 import { asOneStep, FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
+import type { Graph, Node } from '../../compiler/ir.js';
+import { rowKernelApplies } from './rows.js';
 import { dropoutKernel } from './elementwise.js';
 import { fusedElementwiseKernel } from './fused/elementwise.js';
 import { fusedRowsKernel } from './fused/rows.js';
@@ -18,15 +20,17 @@ import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './r
 /** An element-wise op: the fused element-wise kernel with one step, except training dropout. */
 const elementwiseKernel: KernelGen = (node, g, target) => (isTrainingDropout(node) ? dropoutKernel(node, g) : toSpec(fusedElementwiseKernel(asOneStep(g, node), g), target));
 
+/** Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs. */
+const fusedKernel: KernelGen = (node, g, target) => {
+  const kind = node.body!.kind;
+  return kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
+};
+
 /** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
   ...[...FUSIBLE_ELEMENTWISE].map((op) => [op, elementwiseKernel] as [string, KernelGen]),
   ['matmul', matmulKernel],
-  // Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs.
-  ['fused', (node, g, target) => {
-    const kind = node.body!.kind;
-    return kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
-  }],
+  ['fused', fusedKernel],
   ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
   ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
   ['layer_norm', normKernel], ['rms_norm', normKernel],
@@ -40,3 +44,16 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ['topk_grad', topkGradKernel], ['slice_grad', sliceGradKernel], ['cross_entropy_grad', crossEntropyGradKernel], ['attention_grad', attentionGradKernels],
   ['patchify_grad', patchifyGradKernel], ['conv2d_grad', conv2dGradKernels], ['moe_combine_grad', moeCombineGradKernels],
 ]);
+
+/** Generators whose kernels take f16 storage from KernelTarget.f16Values: kernel-IR kernels, whose printer converts, and attention, whose template does. */
+const HALF_KERNELS: ReadonlySet<KernelGen> = new Set([matmulKernel, fusedKernel, attentionKernel]);
+/** Generators that use a kernel-IR row kernel when the node reduces a long last axis (rows.ts), else a string kernel. */
+const ROW_KERNELS: ReadonlySet<KernelGen> = new Set([reduceKernel, softmaxKernel, normKernel]);
+
+/** Whether `n`'s kernel reads and writes f16 storage for the values the plan stores as f16 (codegen/plan.ts f16Values). */
+export function storesHalf(n: Node, g: Graph): boolean {
+  const gen = KERNELS.get(n.op);
+  if (!gen) return false;
+  if (gen === elementwiseKernel) return !isTrainingDropout(n);
+  return HALF_KERNELS.has(gen) || (ROW_KERNELS.has(gen) && rowKernelApplies(n, g));
+}

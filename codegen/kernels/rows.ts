@@ -102,7 +102,7 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
   const vt = (s: Scalar): Scalar | VecType => (width === 4 ? vec(4, s) : s);
   const fr: RowFrame = {
     b, width, elem, row,
-    each: (blk, fn) => (alone ? blk.for('j', 0, units, (j, inner) => fn(inner, base.add(j), j)) : blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), wg)),
+    each: (blk, fn) => blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), alone ? 1 : wg),
     reduce: (blk, v, op) => {
       const name = `${op}_all${reductions++ || ''}`;
       if (alone) return v;

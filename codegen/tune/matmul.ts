@@ -10,7 +10,7 @@ import { matmulKernelFor } from '../kernels/matmul/index.js';
 import { batchCount, shapeClass, type MatmulShape } from '../kernels/matmul/shape.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import { printWgsl } from '../kir/wgsl.js';
-import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
+import { bindGroupOf, dispatchTimer, interleave, patternFill, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
 
 export interface Timed { readonly config: MatmulConfig; readonly ms: number; readonly gflops: number }
 export interface TuneResult {
@@ -25,8 +25,7 @@ const flops = (s: MatmulShape) => 2 * s.M * s.N * s.K * batchCount(s);
 /** Operands for timing `s`, filled with a fixed pattern; `destroy` frees them. */
 function operands(device: GPUDevice, s: MatmulShape) {
   const size = (batch: readonly number[], r: number, cols: number) => batch.reduce((x, y) => x * y, 1) * r * cols;
-  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
-  const buffers = [storageBuffer(device, fill(size(s.aBatch, s.M, s.K))), storageBuffer(device, fill(size(s.bBatch, s.K, s.N))), storageBuffer(device, size(s.batch, s.M, s.N))];
+  const buffers = [storageBuffer(device, patternFill(size(s.aBatch, s.M, s.K))), storageBuffer(device, patternFill(size(s.bBatch, s.K, s.N))), storageBuffer(device, size(s.batch, s.M, s.N))];
   return { buffers, destroy: () => buffers.forEach((b) => b.destroy()) };
 }
 

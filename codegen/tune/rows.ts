@@ -10,7 +10,7 @@ import { GraphBuilder, type Graph, type Node } from '../../compiler/ir.js';
 import { NO_SPAN } from '../../diagnostics/span.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import { rowNormKernel } from '../kernels/rows.js';
-import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
+import { bindGroupOf, dispatchTimer, interleave, patternFill, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
 
 /** Rows × length of the layer norms timed. */
 const SHAPES: readonly (readonly [number, number])[] = [[2048, 64], [512, 768], [64, 4096]];
@@ -35,11 +35,10 @@ function layerNorm(rows: number, len: number): { g: Graph; node: Node } {
 }
 
 export async function tuneRows(device: GPUDevice, target: KernelTarget, opts: TimingOptions = {}): Promise<RowTuneResult> {
-  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const times: number[][] = ROW_UNIT_CANDIDATES.map(() => []);
   for (const [rows, len] of SHAPES) {
     const { g, node } = layerNorm(rows, len);
-    const buffers = [storageBuffer(device, fill(rows * len)), storageBuffer(device, fill(len)), storageBuffer(device, fill(len)), storageBuffer(device, rows * len)];
+    const buffers = [storageBuffer(device, patternFill(rows * len)), storageBuffer(device, patternFill(len)), storageBuffer(device, patternFill(len)), storageBuffer(device, rows * len)];
     try {
       const timers: Timer[] = [];
       for (const rowUnits of ROW_UNIT_CANDIDATES) {

@@ -139,8 +139,8 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   const group = g.nodes.map((n) => n.id);
   const members = new Map<number, number[]>(g.nodes.map((n) => [n.id, [n.id]]));
 
-  /** Buffers a group binds: the leaves it reads (not constants, which are inlined) and the values it writes. */
-  const bindings = (list: readonly number[], set: ReadonlySet<number>, skip?: number): number => {
+  /** Buffers a group binds: the leaves it reads (not constants, which are inlined) and the `written` values. */
+  const bindings = (list: readonly number[], set: ReadonlySet<number>, written: number, skip?: number): number => {
     const leaves = new Set<number>();
     for (const m of list) {
       if (m === skip) continue;
@@ -149,7 +149,7 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
         if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(v);
       }
     }
-    return leaves.size + writtenBy(g, list, users).length;
+    return leaves.size + written;
   };
 
   /** A group with reductions: every member is of the domain's shape or one value per row of it. */
@@ -166,7 +166,7 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
         if (!n.attrs['keepdim'] && users(n.outputs[0]!).some((c) => set.has(c))) return false;
       } else if (!sameShape(out, domain) && !sameShape(out, perRow)) return false;
     }
-    return bindings(list, set) <= maxBuffers;
+    return bindings(list, set, writtenBy(g, list, users).length) <= maxBuffers;
   };
 
   const legal = (list: readonly number[]): boolean => {
@@ -185,8 +185,9 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
       domain = list.map((m) => shapes[outOf(m)]!).reduce((a, b) => (numel(b) > numel(a) ? b : a));
     }
     if (!list.every((m) => broadcastsInto(shapes[outOf(m)]!, domain))) return false;
-    if (!writtenBy(g, list, users).every((v) => sameShape(shapes[v]!, domain))) return false;
-    return (mm ? 2 : 0) + bindings(list, set, mm?.id) <= maxBuffers;
+    const outs = writtenBy(g, list, users);
+    if (!outs.every((v) => sameShape(shapes[v]!, domain))) return false;
+    return (mm ? 2 : 0) + bindings(list, set, outs.length, mm?.id) <= maxBuffers;
   };
 
   /** Whether some path leaves `set` and comes back into it, once groups are single nodes. */

@@ -1,5 +1,5 @@
 import type { FusedBody } from '../ir.js';
-import { REFERENCE, scalarOp } from './ops.js';
+import { REDUCE_FOLD, REFERENCE, scalarOp } from './ops.js';
 import { broadcastIndex, numelOf, zeros, type RefTensor } from './tensor.js';
 
 /**
@@ -44,13 +44,6 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
   return outs;
 }
 
-const FOLD: Record<string, { readonly init: number; readonly f: (a: number, b: number) => number }> = {
-  sum: { init: 0, f: (a, b) => a + b },
-  mean: { init: 0, f: (a, b) => a + b },
-  max: { init: -Infinity, f: Math.max },
-  min: { init: Infinity, f: Math.min },
-};
-
 /**
  * A `rows` body on the CPU, row by row as its kernel computes it: each element-wise step
  * over the row's elements (or once, for a per-row step), each reduction folding its
@@ -62,7 +55,7 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
   const rows = numelOf(domain) / len;
   const index = ins.map((x) => broadcastIndex(domain, x.shape));
   const fns = body.steps.map((s) => {
-    if (FOLD[s.op] && s.row) return undefined;
+    if (REDUCE_FOLD[s.op] && s.row) return undefined;
     const f = scalarOp(s.op, s.attrs, s.dtype);
     if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
     return f;
@@ -75,7 +68,7 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
     body.steps.forEach((s, k) => {
       const f = fns[k];
       if (!f) {
-        const fold = FOLD[s.op]!;
+        const fold = REDUCE_FOLD[s.op]!;
         const x = s.args[0]!;
         let acc = fold.init;
         for (let j = 0; j < len; j++) acc = fold.f(acc, x.k === 'input' ? ins[x.i]!.data[index[x.i]![r * len + j]!]! : vals[(x as { i: number }).i]![j]!);

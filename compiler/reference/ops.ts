@@ -77,17 +77,23 @@ function around(shape: readonly number[], axis: number) {
   return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
 }
 
+/** How sum, mean, max and min fold a row, in order from `init` (mean divides by the length after). */
+export const REDUCE_FOLD: Readonly<Record<string, { readonly init: number; readonly f: (acc: number, v: number) => number }>> = {
+  sum: { init: 0, f: (a, v) => a + v },
+  mean: { init: 0, f: (a, v) => a + v },
+  max: { init: -Infinity, f: Math.max },
+  min: { init: Infinity, f: Math.min },
+};
+
 function reduce(kind: string): RefOp {
+  const fold = REDUCE_FOLD[kind]!;
   return ([x], attrs, [shape]) => {
     const { outer, len, inner } = around(x!.shape, attrs['axis'] as number);
     const out = zeros(shape!);
     for (let o = 0; o < outer; o++) {
       for (let k = 0; k < inner; k++) {
-        let acc = kind === 'max' ? -Infinity : kind === 'min' ? Infinity : 0;
-        for (let j = 0; j < len; j++) {
-          const v = x!.data[o * len * inner + j * inner + k]!;
-          acc = kind === 'max' ? Math.max(acc, v) : kind === 'min' ? Math.min(acc, v) : acc + v;
-        }
+        let acc = fold.init;
+        for (let j = 0; j < len; j++) acc = fold.f(acc, x!.data[o * len * inner + j * inner + k]!);
         out.data[o * inner + k] = kind === 'mean' ? acc / len : acc;
       }
     }

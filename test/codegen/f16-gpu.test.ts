@@ -1,28 +1,17 @@
 /**
- * f16 storage on adapters with `shader-f16`: f16 tensors between kernel-IR kernels
- * (matmuls with their epilogues, fused element-wise bodies) live in `array<f16>` buffers,
- * loaded into f32 and rounded to f16 when stored; everything else keeps f32 storage.
- * Checked against the float64 CPU oracle (which keeps f16 tensors at f32 precision), on
- * the portable and the subgroup matmul kernels.
+ * f16 storage on adapters with `shader-f16`: f16 tensors between kernels that convert
+ * (codegen/kernels/index.ts storesHalf: matmuls, element-wise ops, fused bodies, row
+ * kernels, attention) live in `array<f16>` buffers, loaded into f32 and rounded to f16
+ * when stored; everything else keeps f32 storage. Checked against the float64 CPU oracle
+ * (which keeps f16 tensors at f32 precision), on the portable and the subgroup kernels.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan, f16Values } from '../../codegen/plan.js';
 import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
+import { F16_MLP } from '../support/f16-models.js';
 
 const gpu = await gpuStatus();
 const device = await adapterTarget();
-
-// An MLP whose hidden activation is f16: the first matmul's epilogue (bias, GELU) stores
-// it as f16, the second matmul reads it as f16. The casts, the inputs, the parameters and
-// the output stay f32 (the host reads and writes those).
-const MLP = `model M(x: f32[33, 64]) -> f32[33, 24] {
-  param w1: f32[64, 96] = normal(0, 0.2)
-  param b1: f32[96] = normal(0, 0.2)
-  param w2: f32[96, 24] = normal(0, 0.2)
-  let h = gelu(cast(x, "f16") @ cast(w1, "f16") + cast(b1, "f16"))
-  return cast(h @ cast(w2, "f16"), "f32")
-}
-`;
 
 // A block whose f16 activations also pass through the row kernels: layer norm (a
 // workgroup per row of 96) and softmax between matmuls, a last-axis mean, and a
@@ -64,7 +53,7 @@ const ATTN = `model A(x: f32[2, 24, 32]) -> f32[2, 24, 32] {
 const TOL = 1e-3;
 
 it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, parameters and outputs never (no GPU needed)', () => {
-  const plan = buildPlan(compileOrThrow(MLP), { target: { shaderF16: true } });
+  const plan = buildPlan(compileOrThrow(F16_MLP), { target: { shaderF16: true } });
   const half = plan.buffers.filter((b) => b.type === 'f16');
   expect(half.length).toBeGreaterThan(0);
   expect(half.every((b) => b.role === 'activation' && b.dtype === 'f16')).toBe(true);
@@ -74,12 +63,12 @@ it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, pa
   expect(wgsl).toContain('enable f16;');
   expect(wgsl).toMatch(/array<(vec4<)?f16>?>/);
   // Without the feature nothing changes.
-  const portable = buildPlan(compileOrThrow(MLP));
+  const portable = buildPlan(compileOrThrow(F16_MLP));
   expect(portable.buffers.some((b) => b.type === 'f16')).toBe(false);
   expect(portable.features).toBeUndefined();
   // Unfused, every op here has a kernel-IR kernel (the casts are one-step element-wise
   // bodies), so every f16 value qualifies: none is an input, parameter or output.
-  const unfused = compileOrThrow(MLP);
+  const unfused = compileOrThrow(F16_MLP);
   expect(f16Values(unfused).size).toBe(unfused.values.filter((v) => v.type.dtype === 'f16').length);
 });
 
@@ -92,13 +81,13 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
   const targets = [{ label: 'portable kernels', target: { shaderF16: true } }, ...(device.subgroupSize ? [{ label: 'subgroup kernels', target: device }] : [])];
   for (const { label, target } of targets) {
     it(`an MLP with an f16 hidden activation matches the oracle within ${TOL} (${label})`, async () => {
-      const r = await runBoth(MLP, { target });
+      const r = await runBoth(F16_MLP, { target });
       expect(r.plan.buffers.some((b) => b.type === 'f16'), 'the hidden activation is stored as f16').toBe(true);
       const e = compareOutputs(r)['output0']!;
       expect(e.nonFiniteMismatches).toBe(0);
       expect(e.rel).toBeLessThanOrEqual(TOL);
       // And the f16 storage is real: f32 storage gives ~1e-7 here, f16 storage visibly more.
-      const f32 = compareOutputs(await runBoth(MLP, { target: { ...target, shaderF16: false } }))['output0']!;
+      const f32 = compareOutputs(await runBoth(F16_MLP, { target: { ...target, shaderF16: false } }))['output0']!;
       expect(f32.rel).toBeLessThan(1e-5);
       expect(e.rel).toBeGreaterThan(10 * f32.rel);
     });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { buildPlan } from '../../codegen/plan.js';
 import { compileOrThrow } from '../support/gpu.js';
+import { F16_MLP } from '../support/f16-models.js';
 
 const DIR = 'test/codegen/golden';
 const update = process.env['UPDATE_SNAPSHOTS'] === '1';
@@ -20,14 +21,6 @@ const mm = (name: string, a: number[], b: number[], o: number[], target: KernelT
   ({ name, source: `model T(a: ${T(a)}, b: ${T(b)}) -> ${T(o)} {\n  return a @ b\n}\n`, target });
 const SG: KernelTarget = { subgroupSize: 8 };
 
-const F16_MLP = `model M(x: f32[33, 64]) -> f32[33, 24] {
-  param w1: f32[64, 96] = normal(0, 0.2)
-  param b1: f32[96] = normal(0, 0.2)
-  param w2: f32[96, 24] = normal(0, 0.2)
-  let h = gelu(cast(x, "f16") @ cast(w1, "f16") + cast(b1, "f16"))
-  return cast(h @ cast(w2, "f16"), "f32")
-}
-`;
 
 const GOLDENS: Golden[] = [
   mm('matmul_plain', [5, 7], [7, 3], [5, 3], { matmul: { kind: 'plain' } }),

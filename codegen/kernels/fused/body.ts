@@ -27,6 +27,11 @@ export const constant = (x: number, t: Type): Expr => {
 const fn = (name: string, a: Expr, ...rest: Expr[]) => call(name, a.type, a, ...rest);
 export const widen = (e: Expr, to: Type) => (typeof to === 'object' && typeof e.type !== 'object' ? splat(to as VecType, e) : e);
 
+/** Output k of n of a fused node, `w` wide (a per-row output of a rows body is one wide). */
+export const outputDecl = (v: Value, k: number, n: number, w: Width): BufferDecl => ({
+  name: n === 1 ? 'out' : `out${k}`, access: 'read_write', elem: wide(storageScalar(v.type.dtype), w), storage: storageOf(v), value: v.id,
+});
+
 /**
  * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
  * viewed four-wide when it varies along the last dim (w = 4), else one-wide and splatted.

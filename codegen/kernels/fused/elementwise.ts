@@ -1,8 +1,8 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
-import { shapeOf, sizeOf, storageOf, stridesOf, WG } from '../kernel.js';
-import { broadcastInput, emitBody, storageScalar, wide, type Width } from './body.js';
+import { shapeOf, sizeOf, stridesOf, WG } from '../kernel.js';
+import { broadcastInput, emitBody, outputDecl, type Width } from './body.js';
 
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
@@ -27,9 +27,7 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
 
   const inputs = node.inputs.map((id, k) => broadcastInput(`in${k}`, g.values[id]!, domain, w));
   const buffers: BufferDecl[] = inputs.map((x) => x.decl);
-  const outDecls = outs.map((v, k): BufferDecl => ({
-    name: outs.length === 1 ? 'out' : `out${k}`, access: 'read_write', elem: wide(storageScalar(v.type.dtype), w), storage: storageOf(v), value: v.id,
-  }));
+  const outDecls = outs.map((v, k) => outputDecl(v, k, outs.length, w));
   buffers.push(...outDecls);
 
   const b = new Block();

@@ -13,11 +13,11 @@
 import { dimValue } from '../../../compiler/dims.js';
 import type { FusedRef, FusedStep, Graph, Node } from '../../../compiler/ir.js';
 import type { Block } from '../../kir/build.js';
-import { f, type BufferDecl, type Expr, type Kernel } from '../../kir/ir.js';
+import { f, type Expr, type Kernel } from '../../kir/ir.js';
 import type { KernelTarget } from '../kernel.js';
-import { storageOf, stridesOf } from '../kernel.js';
+import { stridesOf } from '../kernel.js';
 import { combine, rowIdentity, rowKernel, rowOpOf } from '../rows.js';
-import { broadcastInput, constant, emitStep, storageScalar, wide, widen, type Width } from './body.js';
+import { broadcastInput, constant, emitStep, outputDecl, storageScalar, wide, widen, type Width } from './body.js';
 import { bodyName } from './elementwise.js';
 
 export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Kernel {
@@ -43,13 +43,8 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     const inputs = node.inputs.map((id, k) => broadcastInput(`in${k}`, g.values[id]!, domain, w));
     const refs = inputs.map((x) => fr.bind(x.decl));
     const outs = node.outputs.map((id, k) => {
-      const v = g.values[id]!;
       const row = !!steps[body.outputs[k]!]!.row;
-      const decl: BufferDecl = {
-        name: node.outputs.length === 1 ? 'out' : `out${k}`, access: 'read_write',
-        elem: row ? storageScalar(v.type.dtype) : wide(storageScalar(v.type.dtype), w), storage: storageOf(v), value: v.id,
-      };
-      return { ref: fr.bind(decl), row, step: body.outputs[k]! };
+      return { ref: fr.bind(outputDecl(g.values[id]!, k, node.outputs.length, row ? 1 : w)), row, step: body.outputs[k]! };
     });
 
     // The row's coordinates in the domain's leading dims, made at the top on first use.

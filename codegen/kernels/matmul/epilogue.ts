@@ -2,9 +2,9 @@ import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef } from '../../kir/build.js';
 import type { BufferDecl, Expr } from '../../kir/ir.js';
 import { storedHalf } from '../../kir/wgsl.js';
-import { broadcastInput, emitBody, storageScalar, wide, type Width } from '../fused/body.js';
+import { broadcastInput, emitBody, outputDecl, wide, type Width } from '../fused/body.js';
 import { bodyName } from '../fused/elementwise.js';
-import { storageOf, stridesOf } from '../kernel.js';
+import { stridesOf } from '../kernel.js';
 import type { MatmulShape } from './shape.js';
 
 /** Where one block of `w` accumulated columns goes: its index in the output (in units of w) and its coordinates. */
@@ -57,10 +57,7 @@ export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape, f16Values?: 
   const r = domain.length;
   const nb = s.batch.length;
   const leaves = node.inputs.slice(2).map((id, k) => broadcastInput(`e${k}`, g.values[id]!, domain, w));
-  const outs = node.outputs.map((id, k): BufferDecl => {
-    const v = g.values[id]!;
-    return { name: node.outputs.length === 1 ? 'out' : `out${k}`, access: 'read_write', elem: wide(storageScalar(v.type.dtype), w), storage: storageOf(v), value: id };
-  });
+  const outs = node.outputs.map((id, k) => outputDecl(g.values[id]!, k, node.outputs.length, w));
   const ops = body.steps.slice(1).map((x) => x.op);
   return {
     suffix: `_${bodyName(ops)}`,
