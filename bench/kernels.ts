@@ -33,7 +33,7 @@ import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type
 import { lower } from '../compiler/compile.js';
 import { FUSIBLE_ELEMENTWISE } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
-import { PlanRunner, randomInput, type Plan } from '../runtime/index.js';
+import { PlanRunner, planTraffic, randomInput, type Plan, type PlanTraffic } from '../runtime/index.js';
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
 import { forwardParams, gpt2Forward, tfGpt2 } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
@@ -52,6 +52,7 @@ interface Row { kernel: string; case: string; impl: string; median: number; unit
 const rows: Row[] = [];
 const notes: string[] = [];
 const round = (x: number) => Number(x.toPrecision(4));
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 // ------------------------------------------------------------------ the cases
 
@@ -226,11 +227,13 @@ const subgroupSize = adapterSubgroupSize(adapter);
 const base: KernelTarget = subgroupSize ? { subgroupSize } : {};
 console.log(`adapter: ${description}${subgroupSize ? `, subgroups of ${subgroupSize}` : ', no subgroups'}`);
 
+/** The GPT-2-small-shaped forward, lowered once: its matmul shapes are tuned, then it is timed. */
+const fwd = gpt2Forward(quick);
 let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(gpt2Forward(quick).graph)];
+  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(fwd.graph)];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
@@ -315,7 +318,8 @@ const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 interface ForwardReport {
   readonly case: string;
   readonly how: string;
-  readonly steps: { readonly fused: number; readonly unfused: number };
+  /** Dispatches and bytes bound per run (runtime/plan.ts planTraffic). */
+  readonly traffic: { readonly fused: PlanTraffic; readonly unfused: PlanTraffic };
   /** Median ms per implementation. */
   readonly ms: Record<string, number>;
   /** The unfused forward's kernels by kind, each kind timed alone, in the same rounds as the whole unfused forward (`unfusedWhole`), ms. */
@@ -326,7 +330,6 @@ interface ForwardReport {
 }
 
 async function measureForward(): Promise<ForwardReport> {
-  const fwd = gpt2Forward(quick);
   const fused = buildPlan(fwd.graph, { target });
   const unfused = buildPlan(fwd.graph, { target, fuse: false });
   const params = forwardParams(fused);
@@ -381,7 +384,7 @@ async function measureForward(): Promise<ForwardReport> {
   const [whole, ...byKind] = await interleave(parts, Math.min(RUNS, 5));
   for (const t of parts) await t.release();
   return {
-    case: fwd.name, how: fwd.how, steps: { fused: fused.steps.length, unfused: unfused.steps.length }, ms,
+    case: fwd.name, how: fwd.how, traffic: { fused: planTraffic(fused), unfused: planTraffic(unfused) }, ms,
     unfusedWhole: round(whole!), unfusedByKind: Object.fromEntries(kinds.map(([k], i) => [k, round(byKind[i]!)])), agreement,
   };
 }
@@ -419,7 +422,17 @@ const ewShare = forward.unfusedByKind['element-wise']! / unfusedTotal;
 const forwardMd = [
   '## GPT-2-small-shaped forward',
   '',
-  `${forward.case}: ${forward.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better. mdc fused: ${forward.steps.fused} kernel steps; \`--no-fuse\`: ${forward.steps.unfused}.`,
+  `${forward.case}: ${forward.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better.`,
+  '',
+  'What each plan asks of the device per run (runtime/plan.ts `planTraffic`: the bytes of every buffer bound to a dispatch, counted once per dispatch; a lower bound on memory traffic):',
+  '',
+  '| plan | dispatches | MiB bound |',
+  '|---|---:|---:|',
+  `| mdc fused | ${forward.traffic.fused.dispatches} | ${mib(forward.traffic.fused.bytes)} |`,
+  `| mdc \`--no-fuse\` | ${forward.traffic.unfused.dispatches} | ${mib(forward.traffic.unfused.bytes)} |`,
+  `| --no-fuse / fused | ${round(forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches)}× | ${round(forward.traffic.unfused.bytes / forward.traffic.fused.bytes)}× |`,
+  '',
+  `Both plans do the same arithmetic. If a run's time is a sum of a cost per byte bound, a cost per dispatch and a cost per flop, fusion's gain on any adapter is at most the larger of the two ratios, ${round(Math.max(forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches, forward.traffic.unfused.bytes / forward.traffic.fused.bytes))}× for this forward (reached only where dispatches are all of the time). On this adapter the matmuls' arithmetic takes most of the time, so the measured gain below is far smaller.`,
   '',
   '| impl | median ms | its time / mdc fused |',
   '|---|---:|---:|',

@@ -8,11 +8,11 @@ import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { format } from '../grammar/format.js';
 import { parse } from '../grammar/parse.js';
-import { randomInput, type HostArray, type PlanIO, type Tensor } from '../runtime/index.js';
+import { planTraffic, randomInput, type HostArray, type PlanIO, type Tensor } from '../runtime/index.js';
 import { meshToString, parseMeshSpec, type Mesh } from '../compiler/sharding/mesh.js';
 import { autoShard } from '../compiler/sharding/auto.js';
 import { partition } from '../compiler/sharding/partition.js';
-import { formatPlanReport, planReport } from '../compiler/sharding/report.js';
+import { formatBytes, formatPlanReport, planReport } from '../compiler/sharding/report.js';
 import { trainingMemory, type Recompute } from '../compiler/train/memory.js';
 import { trainSettings } from '../compiler/train/settings.js';
 import { planRecompute, type RecomputePolicy } from '../compiler/train/recompute.js';
@@ -61,13 +61,17 @@ Writes to DIR (default: out):
   <Model>.ts          the typed host module (TypeScript compiler API)
   <Model>.d.ts        its declarations, with the model's shapes as types
 
-Element-wise chains and matmul epilogues (bias, activation, residual add) are fused
-into single kernels; --no-fuse keeps one kernel per op.
+Fusion: element-wise chains (with broadcasting), matmul epilogues (bias, activation,
+residual add), reductions over the last axis with the element-wise ops around them
+(a layer norm or softmax written out is one kernel) and attention written out as
+softmax(q @ transpose(k) * c) @ v (the flash kernel) each become one kernel;
+--no-fuse keeps one kernel per op. The summary line gives the bytes bound to the
+plan's kernels in one run, each binding counted once per step.
 
 Options:
   -o, --out DIR      output folder (default: out)
   --seed N           parameter initialisation seed recorded in the plan (default: 0)
-  --no-fuse          one kernel per op: no element-wise or matmul-epilogue fusion
+  --no-fuse          one kernel per op: no fusion and no attention rewrite
   --subgroup-size N  compile for devices with the \`subgroups\` feature and subgroups of
                      exactly N lanes (a power of two, 4 to 128; llvmpipe: 8): subgroup
                      matmul, attention and reductions; the plan then lists the feature
@@ -443,8 +447,9 @@ async function runCompile(file: string, source: string, opts: FrontendOptions, o
   put(`${plan.model}.ts`, host.ts);
   put(`${plan.model}.d.ts`, host.dts);
   const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + b.bytes / 4, 0);
-  if (json) io.out(JSON.stringify({ file, ok: true, model: plan.model, kernels: plan.kernels.length, steps: plan.steps.length, params, files: written, diagnostics: [] }, null, 2));
-  else io.out(`compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps, ${formatCount(params)} parameters → ${outDir}/`);
+  const traffic = planTraffic(plan);
+  if (json) io.out(JSON.stringify({ file, ok: true, model: plan.model, kernels: plan.kernels.length, steps: plan.steps.length, bytesBound: traffic.bytes, params, files: written, diagnostics: [] }, null, 2));
+  else io.out(`compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps binding ${formatBytes(traffic.bytes)} per run, ${formatCount(params)} parameters → ${outDir}/`);
   return EXIT.ok;
 }
 

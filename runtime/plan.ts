@@ -186,3 +186,26 @@ export interface PlanUpdate {
   readonly output: string;
   readonly param: string;
 }
+
+/** What one run of a plan moves through its kernels (`planTraffic`). */
+export interface PlanTraffic {
+  /** Kernel dispatches (collective steps are not counted). */
+  readonly dispatches: number;
+  /**
+   * Bytes of the buffers bound to those dispatches, each binding counted once per step:
+   * the compulsory traffic of a run (a kernel that reads a tile twice moves more, one
+   * that hits a cache less). Fusion lowers it by keeping intermediates out of memory.
+   */
+  readonly bytes: number;
+}
+
+export function planTraffic(plan: Plan): PlanTraffic {
+  let dispatches = 0;
+  let bytes = 0;
+  for (const s of plan.steps) {
+    if (s.kind === 'collective') continue;
+    dispatches++;
+    for (const b of s.buffers) bytes += plan.buffers[b]!.bytes;
+  }
+  return { dispatches, bytes };
+}

@@ -160,11 +160,13 @@ describe('mdc compile --no-fuse', () => {
       const r = await mdc('compile', 'samples/gpt2.model', '--preset', 'tiny', '-o', join(dir, out), '--json', ...flags);
       expect(r.code, r.err).toBe(0);
       const plan = readFileSync(join(dir, out, 'GPT2.plan.json'), 'utf8');
-      return { summary: JSON.parse(r.out) as { kernels: number; steps: number }, plan, kernels: readdirSync(join(dir, out, 'kernels')) };
+      return { summary: JSON.parse(r.out) as { kernels: number; steps: number; bytesBound: number }, plan, kernels: readdirSync(join(dir, out, 'kernels')) };
     };
     const fused = await compile('fused');
     const unfused = await compile('unfused', '--no-fuse');
     expect(fused.summary.steps).toBeLessThan(unfused.summary.steps);
+    expect(fused.summary.bytesBound).toBeGreaterThan(0);
+    expect(fused.summary.bytesBound).toBeLessThan(unfused.summary.bytesBound);
     expect(fused.kernels.some((k) => k.endsWith('_matmul_tiled_add_gelu.wgsl'))).toBe(true);
     expect(unfused.kernels.some((k) => k.includes('add_gelu'))).toBe(false);
     expect(unfused.plan).not.toContain('"op": "fused"');

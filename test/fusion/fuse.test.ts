@@ -14,7 +14,7 @@ import { fuse, MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { verifyGraph } from '../../compiler/verify-ir.js';
-import { initValues, randomInput } from '../../runtime/index.js';
+import { initValues, planTraffic, randomInput } from '../../runtime/index.js';
 import { chainArb, chainSource } from '../support/fusion-chains.js';
 import { HANDWRITTEN_ROWS, rowArb, rowSource } from '../support/row-chains.js';
 import { compileOrThrow } from '../support/gpu.js';
@@ -221,6 +221,15 @@ describe('what fuses', () => {
 });
 
 describe('plans', () => {
+  it('planTraffic counts dispatches and the bytes bound to them, each binding once per step', () => {
+    // x f32[4, 8] (128 B), b f32[8] (32 B); every intermediate is f32[4, 8].
+    const g = compileOrThrow('model T(x: f32[4, 8], b: f32[8]) -> f32[4, 8] {\n  return relu(x + b) * x\n}\n');
+    // Fused: one kernel binding x, b and the output.
+    expect(planTraffic(buildPlan(g))).toEqual({ dispatches: 1, bytes: 128 + 32 + 128 });
+    // Unfused: add (x, b, t), relu (t, r), mul (r, x, out).
+    expect(planTraffic(buildPlan(g, { fuse: false }))).toEqual({ dispatches: 3, bytes: (128 + 32 + 128) + (128 + 128) + (128 + 128 + 128) });
+  });
+
   it('buildPlan fuses by default, keeps one kernel per op with fuse: false, and is deterministic', () => {
     const g = sample('gpt2', { preset: 'tiny' });
     const fused = buildPlan(g, { seed: 1 });
