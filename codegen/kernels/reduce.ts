@@ -1,8 +1,8 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { aroundAxis, f32, kernel, shapeOf, storageOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
+import { aroundAxis, f32, kernel, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
 import { rowKernelApplies, rowNormKernel, rowReduceKernel, rowSoftmaxKernel } from './rows.js';
 
-/** One invocation per reduced row; reductions over a long last axis take a workgroup per row (rows.ts). */
+/** One invocation per reduced row, for reductions over an axis other than the last (the last takes the row kernels, rows.ts). */
 function rowFrame(len: number, inner: number) {
   return [
     `let o = i / ${u32(inner)};`,
@@ -54,42 +54,8 @@ export function softmaxKernel(node: Node, g: Graph, target: KernelTarget): Kerne
   return kernel(node.op, [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, outer * inner, 64);
 }
 
-export function normKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
-  if (rowKernelApplies(node, g)) return rowNormKernel(node, g, target);
-  const [x, ...rest] = node.inputs.map((id) => g.values[id]!);
-  const out = g.values[node.outputs[0]!]!;
-  const shape = shapeOf(x!);
-  const d = shape[shape.length - 1]!;
-  const rows = shape.reduce((a, b) => a * b, 1) / d;
-  const hasW = !!node.attrs['has_weight'];
-  const hasB = !!node.attrs['has_bias'];
-  const binds: BindingDecl[] = [{ name: 'x', access: 'read', value: x! }];
-  let k = 0;
-  if (hasW) binds.push({ name: 'w', access: 'read', value: rest[k++]! });
-  if (hasB) binds.push({ name: 'bias', access: 'read', value: rest[k++]! });
-  binds.push({ name: 'out', access: 'read_write', value: out });
-  const eps = f32(node.attrs['eps'] as number);
-  const scale = `${hasW ? ' * w[j]' : ''}${hasB ? ' + bias[j]' : ''}`;
-  const body = node.op === 'layer_norm'
-    ? [
-      `let base = i * ${u32(d)};`,
-      `var mean = 0.0;`,
-      `for (var j = 0u; j < ${u32(d)}; j = j + 1u) { mean = mean + x[base + j]; }`,
-      `mean = mean / ${f32(d)};`,
-      `var v = 0.0;`,
-      `for (var j = 0u; j < ${u32(d)}; j = j + 1u) { let t = x[base + j] - mean; v = v + t * t; }`,
-      `let r = inverseSqrt(v / ${f32(d)} + ${eps});`,
-      `for (var j = 0u; j < ${u32(d)}; j = j + 1u) { out[base + j] = (x[base + j] - mean) * r${scale}; }`,
-    ].join('\n')
-    : [
-      `let base = i * ${u32(d)};`,
-      `var ss = 0.0;`,
-      `for (var j = 0u; j < ${u32(d)}; j = j + 1u) { let t = x[base + j]; ss = ss + t * t; }`,
-      `let r = inverseSqrt(ss / ${f32(d)} + ${eps});`,
-      `for (var j = 0u; j < ${u32(d)}; j = j + 1u) { out[base + j] = x[base + j] * r${scale}; }`,
-    ].join('\n');
-  return kernel(node.op, binds, body, rows, 64);
-}
+/** layer_norm and rms_norm normalise the last axis: always the row kernels (rows.ts). */
+export const normKernel = rowNormKernel;
 
 /** Mean cross-entropy in one workgroup: rows strided over 256 invocations, then a tree sum. Labels outside [0, V) are ignored. */
 export function crossEntropyKernel(node: Node, g: Graph): KernelSpec {

@@ -16,8 +16,8 @@ import {
 import { toSpec } from '../kir/wgsl.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernel.js';
 
-/** Rows shorter than this keep one invocation per row: a workgroup would mostly idle. */
-export const ROW_KERNEL_MIN = 32;
+/** Rows of fewer elements than this take one invocation each whatever the target says: a workgroup would mostly idle. */
+const ROW_SHARED_MIN = 32;
 /** Invocations per row without subgroups. */
 const WG = 64;
 
@@ -74,7 +74,7 @@ export const ROW_PER_INVOCATION_UNITS = 16;
 export function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
   const width: 1 | 4 = len % 4 === 0 ? 4 : 1;
   const units = len / width;
-  const alone = units < (target.rowUnits ?? ROW_PER_INVOCATION_UNITS);
+  const alone = units < (target.rowUnits ?? ROW_PER_INVOCATION_UNITS) || len < ROW_SHARED_MIN;
   const lanes = alone ? undefined : target.subgroupSize;
   const wg = lanes ?? WG;
   const buffers: BufferDecl[] = [];
@@ -149,11 +149,8 @@ const lastAxis = (node: Node, g: Graph) => {
   return { x, len, rows: sizeOf(shape) / len, last: axis === undefined || axis === shape.length - 1 || axis === -1 };
 };
 
-/** Whether the row kernels apply: a reduction over the last axis of rows long enough to share. */
-export function rowKernelApplies(node: Node, g: Graph): boolean {
-  const { len, last } = lastAxis(node, g);
-  return last && len >= ROW_KERNEL_MIN;
-}
+/** Whether the row kernels apply: a reduction over the last axis (other axes take reduce.ts's kernels). */
+export const rowKernelApplies = (node: Node, g: Graph): boolean => lastAxis(node, g).last;
 
 /** sum, mean, max, min over the last axis. */
 export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
