@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
+import { usesRowKernels } from '../codegen/kernels/index.js';
 import { buildPlan, buildSpmdPlan } from '../codegen/plan.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
@@ -497,7 +498,7 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
       target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
       if (targetChoice === 'tuned') {
         const { matmulShapes, tuneTarget } = await import('../codegen/tune/index.js');
-        target = (await tuneTarget(first.device, first.description, target, matmulShapes(spmd?.local ?? graph), { log: (l) => io.err(l) })).target;
+        target = (await tuneTarget(first.device, first.description, target, matmulShapes(spmd?.local ?? graph), { log: (l) => io.err(l), rows: usesRowKernels(spmd?.local ?? graph) })).target;
       }
     }
     const plan = spmd ? buildSpmdPlan(spmd, { seed, source: basename(file), fuse, target }) : buildPlan(graph, { seed, source: basename(file), fuse, target });

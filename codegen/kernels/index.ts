@@ -57,3 +57,7 @@ export function storesHalf(n: Node, g: Graph): boolean {
   if (gen === elementwiseKernel) return !isTrainingDropout(n);
   return HALF_KERNELS.has(gen) || (ROW_KERNELS.has(gen) && rowKernelApplies(n, g));
 }
+
+/** Whether any of `g`'s kernels is a row kernel (rows.ts), whose threshold the tuner times (codegen/tune/rows.ts). */
+export const usesRowKernels = (g: Graph): boolean =>
+  g.nodes.some((n) => n.body?.kind === 'rows' || (ROW_KERNELS.has(KERNELS.get(n.op)!) && rowKernelApplies(n, g)));

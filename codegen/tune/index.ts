@@ -19,14 +19,20 @@ export interface TuneOptions {
   /** Tune again even when the class is cached. */
   readonly force?: boolean;
   readonly log?: (line: string) => void;
+  /**
+   * Whether the graph has row kernels (`usesRowKernels`): if not, the row threshold is
+   * taken from the cache when it is there and otherwise left to its default, untimed.
+   * Default true.
+   */
+  readonly rows?: boolean;
 }
 
 export interface TunedTarget {
   readonly target: KernelTarget;
   /** Per shape class: the configuration used, and the tuning run when one happened now. */
   readonly classes: ReadonlyMap<string, { readonly config: MatmulConfig; readonly run?: TuneResult }>;
-  /** The row-kernel threshold used, and the tuning run when one happened now. */
-  readonly rows: { readonly rowUnits: number; readonly run?: RowTuneResult };
+  /** The row-kernel threshold used (none: the default, untuned), and the tuning run when one happened now. */
+  readonly rows: { readonly rowUnits?: number; readonly run?: RowTuneResult };
 }
 
 /** The matmul shapes of a graph (fused or not: a fused matmul keeps its shape), one per shape class. */
@@ -60,10 +66,13 @@ export async function tuneTarget(device: GPUDevice, adapter: string, base: Kerne
     classes.set(cls, { config: run.best.config, run });
   }
   const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file);
-  const rowRun = cachedRows === undefined ? await tuneRows(device, base) : undefined;
+  const rowRun = cachedRows === undefined && opts.rows !== false ? await tuneRows(device, base) : undefined;
   if (rowRun) opts.log?.(`tuned row kernels: rows shorter than ${rowRun.rowUnits} units take one invocation (${rowRun.tried.map((t) => `${t.rowUnits}: ${t.score.toFixed(2)}`).join(', ')})`);
-  const rowUnits = cachedRows ?? rowRun!.rowUnits;
-  if (Object.keys(fresh).length || rowRun) saveEntries(adapter, fresh, file, rowRun ? { rowUnits, tunedAt: new Date().toISOString() } : undefined);
+  const rowUnits = cachedRows ?? rowRun?.rowUnits;
+  if (Object.keys(fresh).length || rowRun) saveEntries(adapter, fresh, file, rowRun ? { rowUnits: rowRun.rowUnits, tunedAt: new Date().toISOString() } : undefined);
   const entries = Object.fromEntries([...classes].map(([k, v]) => [k, v.config]));
-  return { target: { ...base, tuning: { adapter, entries }, rowUnits }, classes, rows: { rowUnits, ...(rowRun ? { run: rowRun } : {}) } };
+  return {
+    target: { ...base, tuning: { adapter, entries }, ...(rowUnits === undefined ? {} : { rowUnits }) },
+    classes, rows: { ...(rowUnits === undefined ? {} : { rowUnits }), ...(rowRun ? { run: rowRun } : {}) },
+  };
 }

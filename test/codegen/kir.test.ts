@@ -15,6 +15,9 @@ import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../cod
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
 import { buildPlan } from '../../codegen/plan.js';
 import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
+import { tuneTarget } from '../../codegen/tune/index.js';
+import { usesRowKernels } from '../../codegen/kernels/index.js';
+import { fuse } from '../../compiler/fusion/fuse.js';
 import { compileOrThrow } from '../support/gpu.js';
 
 const x = ref('x', 'u32');
@@ -127,6 +130,24 @@ describe('tuning cache', () => {
     expect(alone.kernels[0]!.wgsl).toContain('one invocation per row');
     expect(alone.kernels[0]!.wgsl).not.toContain('workgroupBarrier');
     expect(alone.steps[0]).toMatchObject({ dispatch: [2, 1, 1] });
+  });
+
+  it('tunes the row threshold only for a graph with row kernels, else takes the cached one or none', async () => {
+    const model = (body: string) => compileOrThrow(`model T(x: f32[8, 64], w: f32[64, 64]) -> f32[8, 64] {\n  return ${body}\n}\n`);
+    expect(usesRowKernels(model('relu(x @ w)'))).toBe(false);
+    expect(usesRowKernels(model('softmax(x @ w)'))).toBe(true);
+    // A written-out softmax is a rows body once fused.
+    const written = fuse(model('exp(x - max(x, keepdim = true)) / sum(exp(x - max(x, keepdim = true)), keepdim = true)'));
+    expect(written.nodes.some((n) => n.body?.kind === 'rows')).toBe(true);
+    expect(usesRowKernels(written)).toBe(true);
+    // Nothing here may touch the device: no matmul shapes, and the rows are cached or not wanted.
+    const noDevice = new Proxy({}, { get: () => { throw new Error('the device was used'); } }) as GPUDevice;
+    const file = join(mkdtempSync(join(tmpdir(), 'mdc-tune-')), 'tuning.json');
+    const none = await tuneTarget(noDevice, 'gpu A', {}, [], { file, rows: false });
+    expect(none.rows).toEqual({});
+    expect(none.target.rowUnits).toBeUndefined();
+    saveEntries('gpu A', {}, file, { rowUnits: 256, tunedAt: 't' });
+    for (const rows of [false, true]) expect((await tuneTarget(noDevice, 'gpu A', {}, [], { file, rows })).target.rowUnits).toBe(256);
   });
 
   it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {
