@@ -61,7 +61,7 @@ function frame(a: AttentionShape) {
   /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
   const ld = (name: string, i: string) => (halfNames.has(name) ? `f32(${name}[${i}])` : `${name}[${i}]`);
   return {
-    decls: [...(halfNames.size ? ['enable f16;'] : []), ...decls], bindings,
+    decls, bindings,
     features: halfNames.size ? ['shader-f16'] : [],
     ld,
     /** `out[i] = value`, rounded to f16 for f16 storage. */

@@ -45,8 +45,12 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
   ['patchify_grad', patchifyGradKernel], ['conv2d_grad', conv2dGradKernels], ['moe_combine_grad', moeCombineGradKernels],
 ]);
 
-/** Generators whose kernels take f16 storage from KernelTarget.f16Values: kernel-IR kernels, whose printer converts, and attention, whose template does. */
-const HALF_KERNELS: ReadonlySet<KernelGen> = new Set([matmulKernel, fusedKernel, attentionKernel]);
+/**
+ * Generators whose kernels take f16 storage from KernelTarget.f16Values: kernel-IR
+ * kernels, whose printer converts, and attention, the layout copies and the embedding
+ * gather, whose templates do.
+ */
+const HALF_KERNELS: ReadonlySet<KernelGen> = new Set([matmulKernel, fusedKernel, attentionKernel, transposeKernel, sliceKernel, concatKernels, embeddingKernel]);
 /** Generators that use a kernel-IR row kernel when the node reduces a long last axis (rows.ts), else a string kernel. */
 const ROW_KERNELS: ReadonlySet<KernelGen> = new Set([reduceKernel, softmaxKernel, normKernel]);
 

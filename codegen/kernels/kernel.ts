@@ -35,8 +35,9 @@ export interface KernelTarget {
    */
   readonly rowUnits?: number;
   /**
-   * The device offers `shader-f16`: f16 tensors between kernel-IR kernels (matmuls,
-   * element-wise ops, fused bodies, row kernels) are stored as f16 (see codegen/plan.ts).
+   * The device offers `shader-f16`: f16 tensors between kernels that convert (matmuls,
+   * element-wise ops, fused bodies, row kernels, attention, embedding and the layout
+   * copies: codegen/kernels/index.ts storesHalf) are stored as f16 (see codegen/plan.ts).
    */
   readonly shaderF16?: boolean;
   /** Set by the plan builder: the values stored as f16, which the WGSL printer converts on load and store. */
@@ -82,20 +83,29 @@ export function grid(n: number, wg = WG) {
 
 export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
 
-/** Storage-buffer bindings in order: their WGSL declarations and the plan's binding list. */
+/** How `v` is stored: f16 storage (the plan's f16Values, `half`) applies to f32-stored values only. */
+export const bindingType = (v: Value, half?: ReadonlySet<number>): StorageType => (storageOf(v) === 'f32' && half?.has(v.id) ? 'f16' : storageOf(v));
+
+/** `e`, read from storage of type `from`, as a value to store into storage of type `to`. */
+export const convert = (e: string, from: StorageType, to: StorageType): string => (from === to ? e : `${to}(${e})`);
+
+/** Storage-buffer bindings in order: their WGSL declarations (after `enable f16;` when one is f16) and the plan's binding list. */
 export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySet<number>): { decls: string[]; bindings: KernelSpec['bindings'] } {
-  // f16 storage (the plan's f16Values) applies to f32-stored values only.
-  const type = (b: BindingDecl) => (storageOf(b.value) === 'f32' && half?.has(b.value.id) ? 'f16' : storageOf(b.value));
+  const types = binds.map((b) => bindingType(b.value, half));
   return {
-    decls: binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${type(b)}>;`),
-    bindings: binds.map((b) => ({ name: b.name, access: b.access, type: type(b), value: b.value.id })),
+    decls: [...(types.includes('f16') ? ['enable f16;'] : []), ...binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${types[i]}>;`)],
+    bindings: binds.map((b, i) => ({ name: b.name, access: b.access, type: types[i]!, value: b.value.id })),
   };
 }
 
-/** The common frame of every kernel: bindings, entry point and workgroup size. */
-export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = ''): KernelSpec {
+/**
+ * The common frame of the string kernels: bindings, entry point and workgroup size.
+ * Bindings of values in `half` are declared f16; a body that reads or writes them
+ * converts with `convert`.
+ */
+export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = '', half?: ReadonlySet<number>): KernelSpec {
   const g = grid(n, wg);
-  const { decls, bindings } = declareBindings(binds);
+  const { decls, bindings } = declareBindings(binds, half);
   const wgsl = [
     `// mdc kernel: ${name}`,
     ...decls,
@@ -110,6 +120,7 @@ export function kernel(name: string, binds: readonly BindingDecl[], body: string
   ].filter((l) => l !== '').join('\n') + '\n';
   return {
     name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch, bindings,
+    ...(bindings.some((b) => b.type === 'f16') ? { features: ['shader-f16'] } : {}),
   };
 }
 

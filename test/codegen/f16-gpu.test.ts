@@ -1,8 +1,8 @@
 /**
  * f16 storage on adapters with `shader-f16`: f16 tensors between kernels that convert
  * (codegen/kernels/index.ts storesHalf: matmuls, element-wise ops, fused bodies, row
- * kernels, attention) live in `array<f16>` buffers, loaded into f32 and rounded to f16
- * when stored; everything else keeps f32 storage. Checked against the float64 CPU oracle
+ * kernels, attention, embedding and the layout copies) live in `array<f16>` buffers,
+ * loaded into f32 and rounded to f16 when stored; everything else keeps f32 storage. Checked against the float64 CPU oracle
  * (which keeps f16 tensors at f32 precision), on the portable and the subgroup kernels.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,20 @@ const ATTN = `model A(x: f32[2, 24, 32]) -> f32[2, 24, 32] {
   let h = cast(x, "f16")
   let a = attention(h @ cast(wq, "f16"), h @ cast(wk, "f16"), h @ cast(wv, "f16"), heads = 4, causal = true)
   return cast(a @ cast(wo, "f16"), "f32")
+}
+`;
+
+// f16 values through the copies and the gather: an embedding of an f16 table, a matmul,
+// a transpose, a slice of it and a concat of both; the last element-wise body converts
+// back to f32 for the first output. The second output is f16 but stored as f32 (the host
+// reads it), so its transpose converts as it copies.
+const LAYOUT = `model L(ids: i32[2, 12]) -> (f32[2, 16, 20], f16[2, 16, 12]) {
+  param table: f32[50, 16] = normal(0, 1)
+  param w: f32[16, 16] = normal(0, 0.3)
+  let e = embedding(cast(table, "f16"), ids)
+  let t = transpose(e @ cast(w, "f16"), [0, 2, 1])
+  let s = slice(t, 2, 4, 12)
+  return cast(concat([t, s], axis = 2) * 2.0, "f32"), transpose(e, [0, 2, 1])
 }
 `;
 
@@ -119,6 +133,27 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
       }
       const f32 = compareOutputs(await runBoth(BLOCK, { target: { ...target, shaderF16: false } }));
       expect(compareOutputs(r)['output0']!.rel).toBeGreaterThan(10 * f32['output0']!.rel);
+    });
+
+    // The copies move f16 values unchanged; the roundings are the table's cast and the
+    // matmul's output (2^-11 relative each): 1e-3 as for the MLP.
+    it(`f16 values through embedding, transpose, slice and concat match the oracle within ${TOL} (${label})`, async () => {
+      const r = await runBoth(LAYOUT, { target, inputs: { ids: Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 50) } });
+      const kernelsOf = (op: string) => r.plan.steps.flatMap((st) => (st.kind !== 'collective' && st.op === op ? [r.plan.kernels[st.kernel]!] : []));
+      const types = (op: string) => kernelsOf(op).map((k) => k.bindings.map((b) => `${b.name}: ${b.type}`).join(', '));
+      // The table is its cast's f16 output; the ids are i32.
+      expect(types('embedding')).toEqual(['table: f16, ids: i32, out: f16']);
+      expect(types('slice')).toEqual(['x: f16, out: f16']);
+      expect(types('concat')).toEqual(['x: f16, out: f16', 'x: f16, out: f16']);
+      expect(types('transpose').sort()).toEqual(['x: f16, out: f16', 'x: f16, out: f32']);
+      expect(kernelsOf('transpose').find((k) => k.bindings[1]!.type === 'f32')!.wgsl).toContain('f32(x[');
+      for (const [out, e] of Object.entries(compareOutputs(r))) {
+        expect(e.nonFiniteMismatches, out).toBe(0);
+        expect(e.rel, out).toBeLessThanOrEqual(TOL);
+      }
+      const e = compareOutputs(r)['output0']!;
+      const f32 = compareOutputs(await runBoth(LAYOUT, { target: { ...target, shaderF16: false } }))['output0']!;
+      expect(e.rel).toBeGreaterThan(10 * f32.rel);
     });
   }
 });
