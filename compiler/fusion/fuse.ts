@@ -25,7 +25,8 @@ import { isFloat } from '../types.js';
  *
  * Groups are grown greedily, edge by edge, largest saving first: an edge saves the
  * bytes of one read of the intermediate, and of its write too when nothing outside the
- * group needs it. A merge is refused when it would
+ * group needs it. Then groups with reductions that read one value (mean(x) and max(x))
+ * merge the same way, saving a read of it. A merge is refused when it would
  * - put two matmuls in one group, or a matmul's operand inside its own group, or a
  *   matmul and a reduction in one group;
  * - in a group with reductions: reduce inputs of different shapes (the domain), or have
@@ -218,18 +219,33 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
       edges.push({ from: p, to: c.id, saved: users(v).length === 1 && !outputs.has(v) ? 2 * bytes : bytes });
     }
   }
-  edges.sort((a, b) => b.saved - a.saved || a.from - b.from || a.to - b.to);
-  for (const e of edges) {
-    const x = group[e.from]!;
-    const y = group[e.to]!;
-    if (x === y) continue;
+  const merge = (from: number, to: number) => {
+    const x = group[from]!;
+    const y = group[to]!;
+    if (x === y) return;
     const list = [...members.get(x)!, ...members.get(y)!].sort((a, b) => a - b);
-    if (!legal(list) || cyclic(new Set(list))) continue;
+    if (!legal(list) || cyclic(new Set(list))) return;
     const [keep, drop] = x < y ? [x, y] : [y, x];
     for (const m of members.get(drop)!) group[m] = keep;
     members.set(keep, list);
     members.delete(drop);
+  };
+  const bySaved = (a: Edge, b: Edge) => b.saved - a.saved || a.from - b.from || a.to - b.to;
+  for (const e of edges.sort(bySaved)) merge(e.from, e.to);
+
+  // Then sibling reductions: two groups that reduce rows and read one value with nothing
+  // between them (mean(x) and max(x) of an input or a matmul's result) become one kernel
+  // that reads the value once for both. Element-wise groups do not merge this way: apart,
+  // each one is a single pass already.
+  const reduces = (m: number) => members.get(group[m]!)!.some((x) => roles[x] === 'reduce');
+  const siblings: Edge[] = [];
+  for (const v of g.values) {
+    const readers = users(v.id).filter((c) => roles[c] === 'elementwise' || roles[c] === 'reduce');
+    for (let i = 0; i < readers.length; i++) {
+      for (let j = i + 1; j < readers.length; j++) siblings.push({ from: readers[i]!, to: readers[j]!, saved: 4 * numel(shapes[v.id]!) });
+    }
   }
+  for (const e of siblings.sort(bySaved)) if (reduces(e.from) && reduces(e.to)) merge(e.from, e.to);
   return [...members.values()].sort((a, b) => a[0]! - b[0]!);
 }
 

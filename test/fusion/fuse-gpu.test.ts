@@ -87,6 +87,20 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
     }
   });
 
+  it('sibling reductions (max, min and a mean of squares of one input; a sum and a max of one matmul result): one rows kernel each, equal to the oracle', async () => {
+    const src = `model T(x: f32[6, 200], w: f32[200, 40]) -> (f32[6], f32[6], f32[6, 1], f32[6], f32[6]) {
+  let y = x @ w
+  return max(x), min(x), mean(x * x, -1, keepdim = true), sum(y), max(y)
+}
+`;
+    for (const target of [{}, { rowUnits: 4096 }, ...(adapter.subgroupSize ? [adapter] : [])] as KernelTarget[]) {
+      const r = await runBoth(src, { target });
+      // The matmul, then one kernel for x's three reductions and one for y's two.
+      expect(r.plan.steps.map((st) => (st.kind !== 'collective' ? st.op : '')).sort(), JSON.stringify(target)).toEqual(['fused', 'fused', 'matmul']);
+      expectClose(r, `siblings ${JSON.stringify(target)}`);
+    }
+  });
+
   it('integer chains fuse too, bit-exact: i32 add, mul, div by zero, neg, relu, pow and casts', async () => {
     const src = `model T(x: i32[5, 12], y: i32[12]) -> (i32[5, 12], f32[5, 12]) {
   let a = relu(neg(x * y + 3)) / (y - 2)

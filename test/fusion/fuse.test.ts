@@ -198,6 +198,27 @@ describe('what fuses', () => {
     }
   });
 
+  it('sibling reductions of one value with nothing between them are one rows kernel, unless a path outside joins them', () => {
+    const model = (sig: string, body: string) => compileOrThrow(`model T(x: f32[5, 72], w: f32[72, 40]) -> ${sig} {\n  ${body}\n}\n`);
+    const stats = fuse(model('(f32[5], f32[5], f32[5, 1])', 'return max(x), min(x), mean(x * x, -1, keepdim = true)'));
+    expect(ops(stats)).toEqual(['max min mul mean']);
+    expect(stats.nodes.map((n) => n.op)).toEqual(['fused']);
+    // Of a matmul's result: the matmul stays apart, its two reductions go together.
+    const ofMatmul = fuse(model('(f32[5], f32[5])', 'let y = x @ w\n  return sum(y), max(y)'));
+    expect(ofMatmul.nodes.map((n) => n.op)).toEqual(['matmul', 'fused']);
+    expect(ops(ofMatmul)).toEqual(['sum max']);
+    // An element-wise reader is a pass of its own either way: it stays apart.
+    expect(ops(fuse(model('(f32[5, 1], f32[5, 72])', 'return mean(x, -1, keepdim = true), exp(x)')))).toEqual([]);
+    // Both read x, but the sum reaches the max through a softmax (a kernel of its own): one kernel would wait for itself.
+    const joined = fuse(compileOrThrow('model T(x: f32[4, 8]) -> f32[4, 1] {\n  let s = softmax(sum(x, -1, keepdim = true))\n  return max(x + s, -1, keepdim = true)\n}\n'));
+    expect(joined.nodes.map((n) => n.op)).toEqual(['sum', 'softmax', 'fused']);
+    expect(ops(joined)).toEqual(['add max']);
+    for (const g of [stats, ofMatmul, joined]) expect(verifyGraph(g, true)).toEqual([]);
+    const src = model('(f32[5], f32[5], f32[5, 1])', 'return max(x), min(x), mean(x * x, -1, keepdim = true)');
+    const { unfused, fused } = bothOnCpu(src, fuse(src));
+    for (const k of Object.keys(unfused)) expect(maxDiff(fused[k]!.data, unfused[k]!.data), k).toBeLessThanOrEqual(1e-12);
+  });
+
   it('rows legality: no matmul with a reduction, one reduced shape per group, a result without keepdim is not read inside', () => {
     // The product is written for the sum: a matmul never takes a reduction as epilogue.
     expect(ops(fuse(compileOrThrow('model T(x: f32[4, 8], w: f32[8, 40]) -> f32[4, 1] {\n  return exp(sum(relu(x @ w), -1, keepdim = true))\n}\n'))))
