@@ -237,7 +237,7 @@ if (!quick) {
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
-  notes.push(`Row kernels (norms, softmax, last-axis reductions, fused rows bodies): rows shorter than ${tuned.rows.rowUnits} units (four elements where the row allows) take one invocation instead of a workgroup, ${tuned.rows.run ? `tuned in this run (${tuned.rows.run.tried.map((t) => `${t.rowUnits}: score ${t.score.toFixed(2)}`).join(', ')}; 1 per shape is the best)` : 'from the cache'}.`);
+  notes.push(`Row kernels (norms, softmax, last-axis reductions, fused rows bodies): rows shorter than ${tuned.rows.rowUnits ?? 'the default'} units (four elements where the row allows), and every row under 32 elements, take one invocation instead of a workgroup, ${tuned.rows.run ? `tuned in this run (${tuned.rows.run.tried.map((t) => `${t.rowUnits}: score ${t.score.toFixed(2)}`).join(', ')}; 1 per shape is the best)` : 'from the cache'}.`);
   notes.push(`Matmul tile configurations come from the tuning cache (${relative(process.cwd(), defaultCacheFile())}); ${[...tuned.classes.values()].filter((v) => v.run).length} shape classes were tuned in this run (${((performance.now() - t0) / 1000).toFixed(1)} s).`);
 }
 
@@ -419,12 +419,16 @@ const fusedMs = forward.ms['mdc']!;
 const forwardRatios = Object.fromEntries(Object.entries(forward.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / fusedMs)]));
 const unfusedTotal = Object.values(forward.unfusedByKind).reduce((a, b) => a + b, 0);
 const ewShare = forward.unfusedByKind['element-wise']! / unfusedTotal;
+/** What the two plans' traffic says about fusion's gain on any adapter, against what this one measured. */
+const dispatchRatio = forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches;
+const bytesRatio = forward.traffic.unfused.bytes / forward.traffic.fused.bytes;
+const boundText = `The fused plan does no less arithmetic than the unfused one (a fused body may recompute an element-wise step). If a run's time were a sum of a cost per byte bound, a cost per dispatch and a cost per flop, fusion's gain would be at most the larger of the two ratios above on any adapter, ${round(Math.max(dispatchRatio, bytesRatio))}× for this forward, and that only where ${dispatchRatio >= bytesRatio ? 'dispatch overhead' : 'memory traffic'} took all of the time. On this adapter the matmul kernels take ${(100 * forward.unfusedByKind['matmul']! / unfusedTotal).toFixed(1)}% of the unfused forward (below), and the measured gain is ${forwardRatios['mdc --no-fuse']}×.`;
 const forwardMd = [
   '## GPT-2-small-shaped forward',
   '',
   `${forward.case}: ${forward.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better.`,
   '',
-  'What each plan asks of the device per run (runtime/plan.ts `planTraffic`: the bytes of every buffer bound to a dispatch, counted once per dispatch; a lower bound on memory traffic):',
+  'What each plan asks of the device per run (runtime/plan.ts `planTraffic`: the bytes of every buffer bound to a dispatch, counted once per dispatch; an estimate of memory traffic, since a gather or slice binds more than it touches and tiles are reread):',
   '',
   '| plan | dispatches | MiB bound |',
   '|---|---:|---:|',
@@ -432,7 +436,7 @@ const forwardMd = [
   `| mdc \`--no-fuse\` | ${forward.traffic.unfused.dispatches} | ${mib(forward.traffic.unfused.bytes)} |`,
   `| --no-fuse / fused | ${round(forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches)}× | ${round(forward.traffic.unfused.bytes / forward.traffic.fused.bytes)}× |`,
   '',
-  `Both plans do the same arithmetic. If a run's time is a sum of a cost per byte bound, a cost per dispatch and a cost per flop, fusion's gain on any adapter is at most the larger of the two ratios, ${round(Math.max(forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches, forward.traffic.unfused.bytes / forward.traffic.fused.bytes))}× for this forward (reached only where dispatches are all of the time). On this adapter the matmuls' arithmetic takes most of the time, so the measured gain below is far smaller.`,
+  boundText,
   '',
   '| impl | median ms | its time / mdc fused |',
   '|---|---:|---:|',

@@ -64,7 +64,8 @@ Writes to DIR (default: out):
 
 Fusion: element-wise chains (with broadcasting), matmul epilogues (bias, activation,
 residual add), reductions over the last axis with the element-wise ops around them
-(a layer norm or softmax written out is one kernel) and attention written out as
+(a layer norm or softmax written out is one kernel; reductions of one value share
+one) and attention written out as
 softmax(q @ transpose(k) * c) @ v (the flash kernel) each become one kernel;
 --no-fuse keeps one kernel per op. The summary line gives the bytes bound to the
 plan's kernels in one run, each binding counted once per step.

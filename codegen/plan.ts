@@ -52,7 +52,8 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced and
  * consumed only by kernels that convert f16 storage (matmuls, element-wise ops and fused
- * bodies, the row kernels of norms, softmax and last-axis reductions, attention), never an input, parameter or output (the host
+ * bodies, the row kernels of norms, softmax and last-axis reductions, attention,
+ * embedding, transpose, slice, concat: storesHalf), never an input, parameter or output (the host
  * reads and writes those as f32). Other f16 tensors stay f32 on the device, holding
  * more precision than their type promises.
  */

@@ -192,9 +192,10 @@ export interface PlanTraffic {
   /** Kernel dispatches (collective steps are not counted). */
   readonly dispatches: number;
   /**
-   * Bytes of the buffers bound to those dispatches, each binding counted once per step:
-   * the compulsory traffic of a run (a kernel that reads a tile twice moves more, one
-   * that hits a cache less). Fusion lowers it by keeping intermediates out of memory.
+   * Bytes of the buffers bound to those dispatches, each binding counted once per step.
+   * An estimate of a run's memory traffic, not a bound either way: a gather, a slice or
+   * a concat band binds more than it touches, and a kernel that rereads tiles moves
+   * more than it binds. Fusion lowers it by keeping intermediates out of memory.
    */
   readonly bytes: number;
 }

@@ -1,5 +1,5 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
+import { convert, declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
 
 /**
  * Flash-style attention: one workgroup owns a block of query rows of one (batch, head)
@@ -56,16 +56,14 @@ function frame(a: AttentionShape) {
     { name: 'out', access: 'read_write' as const, value: a.out },
   ];
   const maskZero = a.mask && storageOf(a.mask) === 'f32' ? '0.0' : '0';
-  const { decls, bindings } = declareBindings(binds, a.half);
+  const { decls, bindings, features } = declareBindings(binds, a.half);
   const halfNames = new Set(bindings.filter((b) => b.type === 'f16').map((b) => b.name));
   /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
-  const ld = (name: string, i: string) => (halfNames.has(name) ? `f32(${name}[${i}])` : `${name}[${i}]`);
+  const ld = (name: string, i: string) => (halfNames.has(name) ? convert(`${name}[${i}]`, 'f16', 'f32') : `${name}[${i}]`);
   return {
-    decls, bindings,
-    features: halfNames.size ? ['shader-f16'] : [],
-    ld,
+    decls, bindings, features, ld,
     /** `out[i] = value`, rounded to f16 for f16 storage. */
-    store: (i: string, value: string) => (halfNames.has('out') ? `out[${i}] = f16(${value});` : `out[${i}] = ${value};`),
+    store: (i: string, value: string) => `out[${i}] = ${convert(value, 'f32', halfNames.has('out') ? 'f16' : 'f32')};`,
     /** Offset of key/value row j (a u32 expression already below Sk) of kv head kvh. */
     kvRow: (j: string) => `(b * ${u32(a.Sk)} + ${j}) * ${u32(a.KVH * a.D)} + kvh * ${u32(a.D)}`,
     /** The padding mask admits key j (j < Sk). */

@@ -1,6 +1,6 @@
 import { asOneStep, FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
 import type { Graph, Node } from '../../compiler/ir.js';
-import { rowKernelApplies } from './rows.js';
+import { rowKernelApplies, rowLength, rowsShareable } from './rows.js';
 import { dropoutKernel } from './elementwise.js';
 import { fusedElementwiseKernel } from './fused/elementwise.js';
 import { fusedRowsKernel } from './fused/rows.js';
@@ -51,7 +51,7 @@ export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen
  * gather, whose templates do.
  */
 const HALF_KERNELS: ReadonlySet<KernelGen> = new Set([matmulKernel, fusedKernel, attentionKernel, transposeKernel, sliceKernel, concatKernels, embeddingKernel]);
-/** Generators that use a kernel-IR row kernel when the node reduces a long last axis (rows.ts), else a string kernel. */
+/** Generators that use a kernel-IR row kernel when the node reduces the last axis (rows.ts), else a string kernel. */
 const ROW_KERNELS: ReadonlySet<KernelGen> = new Set([reduceKernel, softmaxKernel, normKernel]);
 
 /** Whether `n`'s kernel reads and writes f16 storage for the values the plan stores as f16 (codegen/plan.ts f16Values). */
@@ -62,6 +62,14 @@ export function storesHalf(n: Node, g: Graph): boolean {
   return HALF_KERNELS.has(gen) || (ROW_KERNELS.has(gen) && rowKernelApplies(n, g));
 }
 
-/** Whether any of `g`'s kernels is a row kernel (rows.ts), whose threshold the tuner times (codegen/tune/rows.ts). */
-export const usesRowKernels = (g: Graph): boolean =>
-  g.nodes.some((n) => n.body?.kind === 'rows' || (ROW_KERNELS.has(KERNELS.get(n.op)!) && rowKernelApplies(n, g)));
+/**
+ * Whether any of `g`'s kernels is a row kernel (rows.ts) whose rows are long enough for
+ * the threshold the tuner times (codegen/tune/rows.ts) to matter.
+ */
+export function usesRowKernels(g: Graph): boolean {
+  return g.nodes.some((n) => {
+    const gen = KERNELS.get(n.op);
+    const len = n.body?.kind === 'rows' || (gen !== undefined && ROW_KERNELS.has(gen)) ? rowLength(n, g) : undefined;
+    return len !== undefined && rowsShareable(len);
+  });
+}

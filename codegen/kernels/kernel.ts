@@ -1,7 +1,7 @@
 import { dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
-import { f32Literal } from '../kir/wgsl.js';
+import { f32Literal, storedHalf } from '../kir/wgsl.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
 /** One generated kernel before it is deduplicated into the plan. */
@@ -12,7 +12,7 @@ export interface KernelSpec {
   readonly dispatch: readonly [number, number, number];
   /** One binding per storage buffer, bound to IR values. */
   readonly bindings: readonly { readonly name: string; readonly access: Access; readonly type: StorageType; readonly value: number }[];
-  /** WebGPU features the device must have enabled (`subgroups`). */
+  /** WebGPU features the device must have enabled (`subgroups`, `shader-f16`). */
   readonly features?: readonly string[];
 }
 
@@ -83,29 +83,33 @@ export function grid(n: number, wg = WG) {
 
 export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
 
-/** How `v` is stored: f16 storage (the plan's f16Values, `half`) applies to f32-stored values only. */
-export const bindingType = (v: Value, half?: ReadonlySet<number>): StorageType => (storageOf(v) === 'f32' && half?.has(v.id) ? 'f16' : storageOf(v));
+/** How `v` is stored: f16 where the plan stores it so (`half`, its f16Values; the kernel IR's rule, storedHalf), else its own storage. */
+const bindingType = (v: Value, half?: ReadonlySet<number>): StorageType => (storedHalf({ storage: storageOf(v), value: v.id }, half) ? 'f16' : storageOf(v));
 
 /** `e`, read from storage of type `from`, as a value to store into storage of type `to`. */
 export const convert = (e: string, from: StorageType, to: StorageType): string => (from === to ? e : `${to}(${e})`);
 
-/** Storage-buffer bindings in order: their WGSL declarations (after `enable f16;` when one is f16) and the plan's binding list. */
-export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySet<number>): { decls: string[]; bindings: KernelSpec['bindings'] } {
+/**
+ * Storage-buffer bindings in order: their WGSL declarations (after `enable f16;` when one
+ * is f16), the plan's binding list and the features they need (`shader-f16`).
+ */
+export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySet<number>): { decls: string[]; bindings: KernelSpec['bindings']; features: string[] } {
   const types = binds.map((b) => bindingType(b.value, half));
+  const f16 = types.includes('f16');
   return {
-    decls: [...(types.includes('f16') ? ['enable f16;'] : []), ...binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${types[i]}>;`)],
+    decls: [...(f16 ? ['enable f16;'] : []), ...binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${types[i]}>;`)],
     bindings: binds.map((b, i) => ({ name: b.name, access: b.access, type: types[i]!, value: b.value.id })),
+    features: f16 ? ['shader-f16'] : [],
   };
 }
 
 /**
  * The common frame of the string kernels: bindings, entry point and workgroup size.
- * Bindings of values in `half` are declared f16; a body that reads or writes them
- * converts with `convert`.
+ * Bindings of values in `half` are declared f16 (copyKernel's bodies convert).
  */
 export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = '', half?: ReadonlySet<number>): KernelSpec {
   const g = grid(n, wg);
-  const { decls, bindings } = declareBindings(binds, half);
+  const { decls, bindings, features } = declareBindings(binds, half);
   const wgsl = [
     `// mdc kernel: ${name}`,
     ...decls,
@@ -120,8 +124,20 @@ export function kernel(name: string, binds: readonly BindingDecl[], body: string
   ].filter((l) => l !== '').join('\n') + '\n';
   return {
     name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch, bindings,
-    ...(bindings.some((b) => b.type === 'f16') ? { features: ['shader-f16'] } : {}),
+    ...(features.length ? { features } : {}),
   };
+}
+
+/**
+ * A string kernel that moves elements between buffers any of which may be stored as f16
+ * (`target.f16Values`): `move(to, at, from, index)` is the WGSL statement
+ * `to[at] = from[index]`, converted where the two storages differ (f16 to f16 moves as
+ * it is). One invocation per element of `n`, as `kernel`.
+ */
+export function copyKernel(name: string, binds: readonly BindingDecl[], n: number, target: KernelTarget, body: (move: (to: string, at: string, from: string, index: string) => string) => string): KernelSpec {
+  const type = new Map(binds.map((b) => [b.name, bindingType(b.value, target.f16Values)]));
+  const move = (to: string, at: string, from: string, index: string) => `${to}[${at}] = ${convert(`${from}[${index}]`, type.get(from)!, type.get(to)!)};`;
+  return kernel(name, binds, body(move), n, WG, '', target.f16Values);
 }
 
 /**

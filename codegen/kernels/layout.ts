@@ -1,13 +1,9 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { dimValue, type Dim } from '../../compiler/dims.js';
-import { bindingType, convert, coords, kernel, shapeOf, sizeOf, stridesOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
+import { coords, copyKernel, shapeOf, sizeOf, stridesOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
 
-/**
- * The layout kernels copy elements: `out[i] = x[j]`, converted when one side is stored
- * as f16 and the other not (KernelTarget.f16Values).
- */
-const copy = (x: Value, out: Value, half: ReadonlySet<number> | undefined) => (to: string, from: string) =>
-  `out[${to}] = ${convert(`x[${from}]`, bindingType(x, half), bindingType(out, half))};`;
+/** The layout kernels copy `x` into `out` (converting where one of them is stored as f16: copyKernel). */
+const io = (x: Value, out: Value): BindingDecl[] => [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }];
 
 export function transposeKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const x = g.values[node.inputs[0]!]!;
@@ -15,11 +11,10 @@ export function transposeKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const perm = node.attrs['perm'] as number[];
   const os = shapeOf(out);
   const inStrides = stridesOf(shapeOf(x));
-  const body = [
+  return copyKernel('transpose', io(x, out), sizeOf(os), target, (move) => [
     coords('i', os),
-    copy(x, out, target.f16Values)('i', os.map((_, d) => `c${d} * ${u32(inStrides[perm[d]!]!)}`).join(' + ') || '0u'),
-  ].join('\n');
-  return kernel('transpose', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(os), undefined, undefined, target.f16Values);
+    move('out', 'i', 'x', os.map((_, d) => `c${d} * ${u32(inStrides[perm[d]!]!)}`).join(' + ') || '0u'),
+  ].join('\n'));
 }
 
 export function sliceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
@@ -30,8 +25,7 @@ export function sliceKernel(node: Node, g: Graph, target: KernelTarget): KernelS
   const os = shapeOf(out);
   const inStrides = stridesOf(shapeOf(x));
   const terms = os.map((_, d) => `${d === axis ? `(c${d} + ${u32(start)})` : `c${d}`} * ${u32(inStrides[d]!)}`);
-  const body = [coords('i', os), copy(x, out, target.f16Values)('i', terms.join(' + '))].join('\n');
-  return kernel('slice', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(os), undefined, undefined, target.f16Values);
+  return copyKernel('slice', io(x, out), sizeOf(os), target, (move) => [coords('i', os), move('out', 'i', 'x', terms.join(' + '))].join('\n'));
 }
 
 /** One copy kernel per input, each writing its band of the output: any number of inputs fits the binding limit. */
@@ -45,7 +39,6 @@ export function concatKernels(node: Node, g: Graph, target: KernelTarget): Kerne
     const xs = shapeOf(x);
     const terms = xs.map((_, d) => `${d === axis ? `(c${d} + ${u32(offset)})` : `c${d}`} * ${u32(outStrides[d]!)}`);
     offset += xs[axis]!;
-    const body = [coords('i', xs), copy(x, out, target.f16Values)(terms.join(' + '), 'i')].join('\n');
-    return kernel('concat', [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, sizeOf(xs), undefined, undefined, target.f16Values);
+    return copyKernel('concat', io(x, out), sizeOf(xs), target, (move) => [coords('i', xs), move('out', terms.join(' + '), 'x', 'i')].join('\n'));
   });
 }

@@ -1,23 +1,22 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { bindingType, convert, f32, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
+import { copyKernel, f32, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
 
 export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const [table, ids] = node.inputs.map((id) => g.values[id]!);
   const out = g.values[node.outputs[0]!]!;
   const [V, D] = shapeOf(table!);
-  const half = target.f16Values;
-  const body = [
-    `let row = i / ${u32(D!)};`,
-    `let col = i % ${u32(D!)};`,
-    `let id = ids[row];`,
-    `if (id < 0 || id >= ${V}) { out[i] = 0.0; return; }`,
-    `out[i] = ${convert(`table[u32(id) * ${u32(D!)} + col]`, bindingType(table!, half), bindingType(out, half))};`,
-  ].join('\n');
-  return kernel('embedding', [
+  return copyKernel('embedding', [
     { name: 'table', access: 'read', value: table! },
     { name: 'ids', access: 'read', value: ids! },
     { name: 'out', access: 'read_write', value: out },
-  ], body, sizeOf(shapeOf(out)), undefined, undefined, half);
+  ], sizeOf(shapeOf(out)), target, (move) => [
+    `let row = i / ${u32(D!)};`,
+    `let col = i % ${u32(D!)};`,
+    `let id = ids[row];`,
+    // An abstract int: it converts to every storage type (f32, f16, i32).
+    `if (id < 0 || id >= ${V}) { out[i] = 0; return; }`,
+    move('out', 'i', 'table', `u32(id) * ${u32(D!)} + col`),
+  ].join('\n'));
 }
 
 export function rotaryKernel(node: Node, g: Graph): KernelSpec {

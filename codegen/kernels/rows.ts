@@ -18,6 +18,8 @@ import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from '
 
 /** Rows of fewer elements than this take one invocation each whatever the target says: a workgroup would mostly idle. */
 const ROW_SHARED_MIN = 32;
+/** Whether rows of `len` elements may take a workgroup (else always one invocation each, whatever KernelTarget.rowUnits says). */
+export const rowsShareable = (len: number): boolean => len >= ROW_SHARED_MIN;
 /** Invocations per row without subgroups. */
 const WG = 64;
 
@@ -74,7 +76,7 @@ export const ROW_PER_INVOCATION_UNITS = 16;
 export function rowKernel(name: string, rows: number, len: number, elem: Scalar, target: KernelTarget, body: (fr: RowFrame) => void): Kernel {
   const width: 1 | 4 = len % 4 === 0 ? 4 : 1;
   const units = len / width;
-  const alone = units < (target.rowUnits ?? ROW_PER_INVOCATION_UNITS) || len < ROW_SHARED_MIN;
+  const alone = units < (target.rowUnits ?? ROW_PER_INVOCATION_UNITS) || !rowsShareable(len);
   const lanes = alone ? undefined : target.subgroupSize;
   const wg = lanes ?? WG;
   const buffers: BufferDecl[] = [];
@@ -151,6 +153,12 @@ const lastAxis = (node: Node, g: Graph) => {
 
 /** Whether the row kernels apply: a reduction over the last axis (other axes take reduce.ts's kernels). */
 export const rowKernelApplies = (node: Node, g: Graph): boolean => lastAxis(node, g).last;
+
+/** The row length of a node that takes a row kernel (a fused rows body's or a last-axis reduction's), else undefined. */
+export function rowLength(node: Node, g: Graph): number | undefined {
+  if (node.body?.kind === 'rows') return node.body.domain![node.body.domain!.length - 1];
+  return rowKernelApplies(node, g) ? lastAxis(node, g).len : undefined;
+}
 
 /** sum, mean, max, min over the last axis. */
 export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {

@@ -5,7 +5,7 @@ import { BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, t
 interface Cx { readonly used: Set<Builtin>; readonly half: ReadonlySet<string> }
 
 /** Whether buffer `b` is stored as f16: an f32 buffer bound to a value the plan stores as f16. */
-export const storedHalf = (b: Kernel['buffers'][number], f16Values: ReadonlySet<number> | undefined) => b.storage === 'f32' && !!f16Values?.has(b.value);
+export const storedHalf = (b: Pick<Kernel['buffers'][number], 'storage' | 'value'>, f16Values: ReadonlySet<number> | undefined) => b.storage === 'f32' && !!f16Values?.has(b.value);
 /** The f16 storage type of an f32 view type (`vec4<f32>` → `vec4<f16>`). */
 const halfOf = (t: string) => t.replace('f32', 'f16');
 /** An element of an f16 buffer: `base[index]` without conversion, or undefined for anything else. */

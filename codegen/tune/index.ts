@@ -20,9 +20,9 @@ export interface TuneOptions {
   readonly force?: boolean;
   readonly log?: (line: string) => void;
   /**
-   * Whether the graph has row kernels (`usesRowKernels`): if not, the row threshold is
-   * taken from the cache when it is there and otherwise left to its default, untimed.
-   * Default true.
+   * Whether the graph has row kernels the threshold matters to (`usesRowKernels`): if
+   * not, the row threshold is taken from the cache when it is there (and `force` is not
+   * set) and otherwise left to its default, untimed. Default true.
    */
   readonly rows?: boolean;
 }

@@ -237,15 +237,17 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   // between them (mean(x) and max(x) of an input or a matmul's result) become one kernel
   // that reads the value once for both. Element-wise groups do not merge this way: apart,
   // each one is a single pass already.
-  const reduces = (m: number) => members.get(group[m]!)!.some((x) => roles[x] === 'reduce');
+  // Only a read of the whole domain is shared: a bias both add is not a reason to merge.
+  const reducing = (m: number, shape: readonly number[]) =>
+    members.get(group[m]!)!.some((x) => roles[x] === 'reduce' && sameShape(shapes[g.nodes[x]!.inputs[0]!]!, shape));
   const siblings: Edge[] = [];
   for (const v of g.values) {
-    const readers = users(v.id).filter((c) => roles[c] === 'elementwise' || roles[c] === 'reduce');
+    const readers = users(v.id).filter((c) => (roles[c] === 'elementwise' || roles[c] === 'reduce') && reducing(c, shapes[v.id]!));
     for (let i = 0; i < readers.length; i++) {
       for (let j = i + 1; j < readers.length; j++) siblings.push({ from: readers[i]!, to: readers[j]!, saved: 4 * numel(shapes[v.id]!) });
     }
   }
-  for (const e of siblings.sort(bySaved)) if (reduces(e.from) && reduces(e.to)) merge(e.from, e.to);
+  for (const e of siblings.sort(bySaved)) merge(e.from, e.to);
   return [...members.values()].sort((a, b) => a[0]! - b[0]!);
 }
 

@@ -132,10 +132,13 @@ describe('tuning cache', () => {
     expect(alone.steps[0]).toMatchObject({ dispatch: [2, 1, 1] });
   });
 
-  it('tunes the row threshold only for a graph with row kernels, else takes the cached one or none', async () => {
+  it('tunes the row threshold only for a graph with row kernels it matters to, else takes the cached one or none', async () => {
     const model = (body: string) => compileOrThrow(`model T(x: f32[8, 64], w: f32[64, 64]) -> f32[8, 64] {\n  return ${body}\n}\n`);
     expect(usesRowKernels(model('relu(x @ w)'))).toBe(false);
     expect(usesRowKernels(model('softmax(x @ w)'))).toBe(true);
+    // Rows under 32 elements take an invocation each whatever the threshold; a reshape has no kernel at all.
+    expect(usesRowKernels(model('reshape(softmax(reshape(x @ w, [128, 4])), [8, 64])'))).toBe(false);
+    expect(usesRowKernels(model('reshape(softmax(reshape(x @ w, [16, 32])), [8, 64])'))).toBe(true);
     // A written-out softmax is a rows body once fused.
     const written = fuse(model('exp(x - max(x, keepdim = true)) / sum(exp(x - max(x, keepdim = true)), keepdim = true)'));
     expect(written.nodes.some((n) => n.body?.kind === 'rows')).toBe(true);

@@ -207,6 +207,8 @@ describe('what fuses', () => {
     const ofMatmul = fuse(model('(f32[5], f32[5])', 'let y = x @ w\n  return sum(y), max(y)'));
     expect(ofMatmul.nodes.map((n) => n.op)).toEqual(['matmul', 'fused']);
     expect(ops(ofMatmul)).toEqual(['sum max']);
+    // Reductions of different values that both add one bias share no read of their domain: they stay apart.
+    expect(ops(fuse(compileOrThrow('model T(x: f32[5, 72], y: f32[5, 72], b: f32[72]) -> (f32[5], f32[5]) {\n  return sum(x + b), max(y + b)\n}\n')))).toEqual(['add sum', 'add max']);
     // An element-wise reader is a pass of its own either way: it stays apart.
     expect(ops(fuse(model('(f32[5, 1], f32[5, 72])', 'return mean(x, -1, keepdim = true), exp(x)')))).toEqual([]);
     // Both read x, but the sum reaches the max through a softmax (a kernel of its own): one kernel would wait for itself.

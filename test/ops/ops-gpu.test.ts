@@ -252,6 +252,11 @@ add({ name: 'concat i32', source: model({ a: T('i32', [3, 2]), b: T('i32', [3, 5
     opts: { inputs: { ids } }, tol: EXACT,
     also: (r) => expect([...r.cpu['output0']!.data.subarray(2 * 7, 4 * 7)].every((v) => v === 0), 'ids -1 and 1000 give zero rows').toBe(true),
   });
+  add({
+    name: 'embedding i32[1000, 7] by i32[17] with out-of-range ids (zero rows)', source: model({ t: T('i32', [1000, 7]), ids: T('i32', [17]) }, T('i32', [17, 7]), 'return embedding(t, ids)'),
+    opts: { inputs: { t: ints(7000, 13), ids } }, tol: EXACT,
+    also: (r) => expect([...r.gpu['output0']!.data.subarray(2 * 7, 4 * 7)].every((v) => v === 0), 'ids -1 and 1000 give zero rows').toBe(true),
+  });
 }
 add({
   name: 'embedding of a parameter table by i32[2, 5]', source: `model T(ids: i32[2, 5]) -> f32[2, 5, 3] {\n  param table: f32[33, 3] = uniform(-1, 1)\n  return embedding(table, ids)\n}\n`,
