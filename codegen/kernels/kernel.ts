@@ -1,7 +1,9 @@
 import { dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
+import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
 import { f32Literal, storedHalf } from '../kir/wgsl.js';
+import { foldGroups } from '../kir/ir.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
 /** One generated kernel before it is deduplicated into the plan. */
@@ -46,7 +48,9 @@ export interface KernelTarget {
 
 export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSpec | readonly KernelSpec[];
 
-export const storageOf = (v: Value): StorageType => (v.type.dtype === 'i32' || v.type.dtype === 'bool' ? 'i32' : 'f32');
+/** How a dtype is stored on the device unless the plan stores it as f16: f16 and bf16 as f32, bool as i32. */
+export const storageScalar = (d: DType): 'f32' | 'i32' => (d === 'i32' || d === 'bool' ? 'i32' : 'f32');
+export const storageOf = (v: Value): StorageType => storageScalar(v.type.dtype);
 export const shapeOf = (v: Value): number[] => v.type.dims.map((d) => {
   const n = dimValue(d);
   if (n === undefined) throw new Error('codegen needs concrete shapes');
@@ -71,11 +75,10 @@ export const WG = 256;
  * the flat thread index; `guard` returns early past n.
  */
 export function grid(n: number, wg = WG) {
-  const groups = Math.max(1, Math.ceil(n / wg));
-  const x = Math.min(groups, 65535);
-  const y = Math.ceil(groups / x);
+  const dispatch = foldGroups(Math.max(1, Math.ceil(n / wg)));
+  const [x, y] = dispatch;
   return {
-    dispatch: [x, y, 1] as [number, number, number],
+    dispatch,
     index: y > 1 ? `(gid.x + gid.y * ${u32(x * wg)})` : 'gid.x',
     guard: `if (${y > 1 ? `gid.x + gid.y * ${u32(x * wg)}` : 'gid.x'} >= ${u32(n)}) { return; }`,
   };

@@ -10,7 +10,7 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import {
-  builtin, exp, f, i, inverseSqrt, LIMITS, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, u, vec, arrayOf,
+  builtin, exp, f, foldGroups, i, inverseSqrt, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, u, vec, arrayOf,
   type BufferDecl, type Expr, type Kernel, type Scalar, type VecType,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
@@ -89,14 +89,13 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
     ({ index: row, dispatch } = flatGrid(b, 'row', rows, WG));
     t = u(0);
   } else {
-    const x = Math.min(rows, LIMITS.workgroupsPerDimension);
-    const y = Math.ceil(rows / x);
+    dispatch = foldGroups(rows);
+    const [x, y] = dispatch;
     const wid = builtin('workgroup_id');
     row = b.let('row', y > 1 ? wid.x.add(wid.y.mul(x)) : wid.x);
     // Uniform per workgroup (it depends on the workgroup id only), so no barrier is skipped by part of one.
     if (x * y !== rows) b.if(row.ge(rows), (g) => g.return());
     t = b.let('t', lanes ? builtin('subgroup_invocation_id') : builtin('local_invocation_id').x);
-    dispatch = [x, y, 1];
   }
   const base = b.let('base', row.mul(units));
   const red = ref('red', arrayOf(elem, wg));

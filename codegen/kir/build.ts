@@ -1,4 +1,4 @@
-import { arrayOf, builtin, LIMITS, ref, sameType, typeName, u, type BinOp, type BufferDecl, type Expr, type Stmt, type Type } from './ir.js';
+import { arrayOf, builtin, foldGroups, ref, sameType, typeName, u, type BinOp, type BufferDecl, type Expr, type Stmt, type Type } from './ir.js';
 
 /**
  * Collects the statements of one block. Generators write kernels as ordinary
@@ -71,11 +71,10 @@ export const bufferRef = (b: BufferDecl): Expr => ref(b.name, arrayOf(b.elem));
  * (returning early past n when the grid overshoots it) and gives the dispatch.
  */
 export function flatGrid(b: Block, name: string, n: number, wg: number): { index: Expr; dispatch: [number, number, number] } {
-  const groups = Math.max(1, Math.ceil(n / wg));
-  const x = Math.min(groups, LIMITS.workgroupsPerDimension);
-  const y = Math.ceil(groups / x);
+  const dispatch = foldGroups(Math.max(1, Math.ceil(n / wg)));
+  const [x, y] = dispatch;
   const gid = builtin('global_invocation_id');
   const index = b.let(name, y > 1 ? gid.x.add(gid.y.mul(x * wg)) : gid.x);
   if (x * y * wg !== n) b.if(index.ge(n), (t) => t.return());
-  return { index, dispatch: [x, y, 1] };
+  return { index, dispatch };
 }

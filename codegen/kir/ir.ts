@@ -259,6 +259,15 @@ export const LIMITS = {
   workgroupsPerDimension: 65535,
 } as const;
 
+/**
+ * `groups` workgroups as a dispatch: one row of them, folded into 2-D past the limit per
+ * dimension (`x · y ≥ groups`; the kernel returns early in the excess ones).
+ */
+export function foldGroups(groups: number): [number, number, number] {
+  const x = Math.min(Math.max(1, groups), LIMITS.workgroupsPerDimension);
+  return [x, Math.ceil(groups / x), 1];
+}
+
 export function byteSize(t: Type): number {
   if (typeof t === 'string') return 4;
   if (t.kind === 'vec') return 4 * (t.n === 3 ? 4 : t.n);

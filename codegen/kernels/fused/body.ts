@@ -11,12 +11,10 @@ import { bufferRef, type Block } from '../../kir/build.js';
 import {
   call, construct, exp, lit, max, min, neg, scalarOf, select, splat, u, vec, type BufferDecl, type Expr, type Scalar, type Type, type VecType,
 } from '../../kir/ir.js';
-import { shapeOf, sizeOf, storageOf, stridesOf } from '../kernel.js';
+import { shapeOf, sizeOf, storageOf, storageScalar, stridesOf } from '../kernel.js';
 
 export type Width = 1 | 4;
 
-/** How a dtype is stored on the device (f16 and bf16 as f32, bool as i32). */
-export const storageScalar = (d: DType): 'f32' | 'i32' => (d === 'i32' || d === 'bool' ? 'i32' : 'f32');
 /** The kir type of `w` elements of scalar `s`. */
 export const wide = (s: Scalar, w: Width): Scalar | VecType => (w === 4 ? vec(4, s) : s);
 /** `x` as a constant of type `t` (splatted for a vector). */

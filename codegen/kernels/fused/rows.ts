@@ -15,9 +15,9 @@ import type { FusedRef, FusedStep, Graph, Node } from '../../../compiler/ir.js';
 import type { Block } from '../../kir/build.js';
 import { f, type Expr, type Kernel } from '../../kir/ir.js';
 import type { KernelTarget } from '../kernel.js';
-import { stridesOf } from '../kernel.js';
+import { storageScalar, stridesOf } from '../kernel.js';
 import { combine, rowIdentity, rowKernel, rowOpOf } from '../rows.js';
-import { broadcastInput, constant, emitStep, outputDecl, storageScalar, wide, widen, type Width } from './body.js';
+import { broadcastInput, constant, emitStep, outputDecl, wide, widen, type Width } from './body.js';
 import { bodyName } from './elementwise.js';
 
 export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Kernel {

@@ -1,17 +1,17 @@
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import {
-  builtin, f, fma, min, ref, select, splat, subgroupBroadcast, subgroupShuffle, u, vec, arrayOf,
-  type BufferDecl, type ConstDecl, type Expr, type Kernel, type Scalar, type VecType,
+  builtin, f, fma, min, ref, select, subgroupBroadcast, subgroupShuffle, u, arrayOf,
+  type BufferDecl, type ConstDecl, type Expr, type Kernel,
 } from '../../kir/ir.js';
 import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
 import { storeProduct, type EpilogueOf } from './epilogue.js';
 import { batchCount, batchOffsets, type MatmulIO, type MatmulShape } from './shape.js';
+import { constant, wide, widen, type Width } from '../fused/body.js';
 
-type Width = 1 | 4;
-const elemOf = (w: Width): Scalar | VecType => (w === 4 ? vec(4, 'f32') : 'f32');
-const zeroOf = (w: Width) => (w === 4 ? splat(vec(4, 'f32'), f(0)) : f(0));
+const elemOf = (w: Width) => wide('f32', w);
+const zeroOf = (w: Width) => constant(0, elemOf(w));
 /** `a * b + c` with the scalar `a` widened to b's width. */
-const madd = (a: Expr, b: Expr, c: Expr) => fma(typeof b.type === 'object' ? splat(b.type as VecType, a) : a, b, c);
+const madd = (a: Expr, b: Expr, c: Expr) => fma(widen(a, b.type), b, c);
 
 /**
  * The frame every matmul kernel shares: a and b (viewed `aw` and `w` wide), the
