@@ -27,9 +27,29 @@ export function attentionKernel(node: Node, g: Graph, target: KernelTarget = {})
   return target.subgroupSize ? subgroupAttention(a, target.subgroupSize) : workgroupAttention(a);
 }
 
-interface AttentionShape {
-  readonly B: number; readonly Sq: number; readonly Sk: number; readonly H: number; readonly KVH: number; readonly D: number;
+/** The sizes and options of an attention node or its gradient (attention_grad, grad.ts), from q, k and its attributes. */
+export interface AttentionDims {
+  readonly B: number; readonly Sq: number; readonly Sk: number; readonly H: number; readonly KVH: number;
+  /** Head size. */
+  readonly D: number;
   readonly causal: boolean; readonly scale: number;
+  /** A padding mask is given (has_mask). */
+  readonly masked: boolean;
+}
+
+export function attentionDims(node: Node, q: Value, k: Value): AttentionDims {
+  const [B, Sq, W] = shapeOf(q);
+  const H = node.attrs['heads'] as number;
+  return {
+    B: B!, Sq: Sq!, Sk: shapeOf(k)[1]!, H, KVH: node.attrs['kv_heads'] as number, D: W! / H,
+    causal: !!node.attrs['causal'], scale: node.attrs['scale'] as number, masked: !!node.attrs['has_mask'],
+  };
+}
+
+/** The WGSL zero of a mask's storage: a key whose mask entry equals it is ignored. */
+export const maskZeroOf = (mask: Value | undefined): string => (mask && storageOf(mask) === 'f32' ? '0.0' : '0');
+
+interface AttentionShape extends AttentionDims {
   readonly q: Value; readonly k: Value; readonly v: Value; readonly mask: Value | undefined; readonly out: Value;
   /** Values the plan stores as f16 (loaded into f32, stored rounded). */
   readonly half: ReadonlySet<number>;
@@ -37,13 +57,8 @@ interface AttentionShape {
 
 function attentionShape(node: Node, g: Graph, half: ReadonlySet<number> = new Set()): AttentionShape {
   const [q, k, v, mask] = node.inputs.map((id) => g.values[id]!);
-  const [B, Sq, W] = shapeOf(q!);
-  const H = node.attrs['heads'] as number;
-  return {
-    B: B!, Sq: Sq!, Sk: shapeOf(k!)[1]!, H, KVH: node.attrs['kv_heads'] as number, D: W! / H,
-    causal: !!node.attrs['causal'], scale: node.attrs['scale'] as number,
-    q: q!, k: k!, v: v!, mask: node.attrs['has_mask'] ? mask : undefined, out: g.values[node.outputs[0]!]!, half,
-  };
+  const dims = attentionDims(node, q!, k!);
+  return { ...dims, q: q!, k: k!, v: v!, mask: dims.masked ? mask : undefined, out: g.values[node.outputs[0]!]!, half };
 }
 
 const NEG = '-3.4028234e38';
@@ -55,7 +70,7 @@ function frame(a: AttentionShape) {
     ...(a.mask ? [{ name: 'mask', access: 'read' as const, value: a.mask }] : []),
     { name: 'out', access: 'read_write' as const, value: a.out },
   ];
-  const maskZero = a.mask && storageOf(a.mask) === 'f32' ? '0.0' : '0';
+  const maskZero = maskZeroOf(a.mask);
   const { decls, bindings, features } = declareBindings(binds, a.half);
   const halfNames = new Set(bindings.filter((b) => b.type === 'f16').map((b) => b.name));
   /** Element `i` of buffer `name` as f32 (widened from f16 storage). */

@@ -1,6 +1,7 @@
 import { dimValue, type Dim } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { aroundAxis, broadcastOffset, coords, declareBindings, f32, grid, kernel, shapeOf, sizeOf, storageOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
+import { attentionDims, maskZeroOf } from './attention.js';
+import { aroundAxis, broadcastOffset, coords, declareBindings, f32, grid, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
 
 /**
  * Kernels of the backward-only ops (compiler/reference/grad-ops.ts has their float64
@@ -240,17 +241,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
 export function attentionGradKernels(node: Node, g: Graph): KernelSpec[] {
   const [gv, q, k, v, mask] = valuesOf(node.inputs, g);
   const [dq, dk, dv] = valuesOf(node.outputs, g);
-  const [B, Sq, W] = shapeOf(q!) as [number, number, number];
-  const Sk = shapeOf(k!)[1]!;
-  const H = node.attrs['heads'] as number;
-  const KVH = node.attrs['kv_heads'] as number;
+  const { B, Sq, Sk, H, KVH, D: Dh, causal, masked: hasMask, scale: scaleValue } = attentionDims(node, q!, k!);
   const G = H / KVH;
-  const Dh = W / H;
+  const W = H * Dh;
   const KW = KVH * Dh;
-  const causal = !!node.attrs['causal'];
-  const hasMask = !!node.attrs['has_mask'];
   const stored = Dh >= 2;
-  const maskZero = hasMask && storageOf(mask!) === 'f32' ? '0.0' : '0';
+  const maskZero = maskZeroOf(hasMask ? mask : undefined);
   const dot = (name: string, a: string, b: string) => [
     `fn ${name}(qb: u32, kb: u32) -> f32 {`,
     '  var s = 0.0;',
@@ -278,7 +274,7 @@ export function attentionGradKernels(node: Node, g: Graph): KernelSpec[] {
     '    let j = u32(jj);',
     '    if (!key_ok(b, j)) { continue; }',
     `    let kb = kv_base(b, j, h / ${u32(G)});`,
-    `    let s = qk(qb, kb) * ${f32(node.attrs['scale'] as number)};`,
+    `    let s = qk(qb, kb) * ${f32(scaleValue)};`,
     '    let mn = max(m, s);',
     '    let corr = exp(m - mn);',
     '    let p = exp(s - mn);',
@@ -290,7 +286,7 @@ export function attentionGradKernels(node: Node, g: Graph): KernelSpec[] {
     '  return vec2<f32>(m + log(l), a / l);',
     '}',
   ].join('\n');
-  const scale = f32(node.attrs['scale'] as number);
+  const scale = f32(scaleValue);
   const ins: BindingDecl[] = [read('g', gv!), read('q', q!), read('k', k!), read('v', v!), ...(hasMask ? [read('mask', mask!)] : [])];
   const extra = [...helpers, ...(stored ? [] : [rowStats])].join('\n');
   const perQuery = [`let qi = i % ${u32(Sq)};`, `let h = (i / ${u32(Sq)}) % ${u32(H)};`, `let b = i / ${u32(Sq * H)};`, 'let qb = q_base(b, qi, h);'];
