@@ -126,6 +126,10 @@ export class GraphBuilder {
     return this.nodes.length;
   }
 
+  get valueCount(): number {
+    return this.values.length;
+  }
+
   finish(name: string, outputs: readonly Value[], outputNames: readonly string[]): Graph {
     return deepFreeze({
       name,
@@ -148,8 +152,15 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** A builder holding a copy of `g` (same value order), to extend with more nodes; `map` takes g's value ids to the copy's values. */
-export function extendGraph(g: Graph, retype?: (v: Value) => Value['type']): { builder: GraphBuilder; map: Map<number, Value> } {
+/**
+ * A builder holding a copy of `g` (same value order), to extend with more nodes; `map`
+ * takes g's value ids to the copy's values. `replace(n, builder, map)` may add a node's
+ * replacement itself (mapping the outputs that stay read) and return true, and then n
+ * is not copied.
+ */
+export function extendGraph(
+  g: Graph, retype?: (v: Value) => Value['type'], replace?: (n: Node, builder: GraphBuilder, map: Map<number, Value>) => boolean,
+): { builder: GraphBuilder; map: Map<number, Value> } {
   const builder = new GraphBuilder();
   const map = new Map<number, Value>();
   for (const v of g.values) {
@@ -158,9 +169,14 @@ export function extendGraph(g: Graph, retype?: (v: Value) => Value['type']): { b
     map.set(v.id, builder.addValue(retype ? { ...rest, type: retype(v) } : rest));
   }
   for (const n of g.nodes) {
+    if (replace?.(n, builder, map)) continue;
     const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
     n.outputs.forEach((o, i) => map.set(o, outs[i]!));
   }
-  for (const c of g.constraints) builder.constraints.set(map.get(c.value)!.id, { ...c, value: map.get(c.value)!.id });
+  // A constraint on a value a replacement dropped goes with it.
+  for (const c of g.constraints) {
+    const v = map.get(c.value);
+    if (v) builder.constraints.set(v.id, { ...c, value: v.id });
+  }
   return { builder, map };
 }

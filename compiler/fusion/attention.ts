@@ -1,5 +1,5 @@
 import { dimConst, dimValue } from '../dims.js';
-import { GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
+import { extendGraph, GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
 import { isFloat, type TType } from '../types.js';
 
 /**
@@ -151,40 +151,24 @@ export function fuseAttention(g: Graph): Rewritten {
   }
   if (!matches.length) return { graph: g, origin: g.values.map((v) => v.id) };
 
-  const builder = new GraphBuilder();
-  const origin: number[] = [];
-  const map = new Map<number, Value>();
-  const add = (v: Value, from: number) => { map.set(from, v); origin.push(from); };
-  for (const v of g.values) {
-    if (v.kind === 'op') continue;
-    const { id: _id, ...rest } = v;
-    add(builder.addValue(rest), v.id);
-  }
+  // The matched nodes go; at each match's output matmul the op takes their place.
   const byOut = new Map(matches.map((m) => [m.out.id, m]));
-  for (const n of g.nodes) {
+  const { builder, map } = extendGraph(g, undefined, (n, b, map) => {
     const m = byOut.get(n.id);
-    if (m) {
-      emit(m);
-      continue;
-    }
-    if (taken.has(n.id)) continue;
-    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
-    n.outputs.forEach((o, i) => add(outs[i]!, o));
-  }
-  for (const c of g.constraints) {
-    const v = map.get(c.value);
-    if (v) builder.constraints.set(v.id, { ...c, value: v.id });
-  }
+    if (m) emit(m, b, map);
+    return !!m || taken.has(n.id);
+  });
+  // Each value of the result came from the value mapped to it, the added reshapes from none.
+  const origin = new Array<number>(builder.valueCount).fill(-1);
+  for (const [from, v] of map) origin[v.id] = from;
   return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
 
-  function emit(m: Match): void {
+  function emit(m: Match, builder: GraphBuilder, map: Map<number, Value>): void {
     const { span, scope } = m.out;
     const reshape = (v: Value, dims: readonly number[]): Value => {
       const type: TType = { dtype: v.type.dtype, dims: dims.map(dimConst) };
       if (v.type.dims.length === dims.length && v.type.dims.every((d, i) => dimValue(d) === dims[i])) return v;
-      const [r] = builder.addNode('reshape', [v], [type], { shape: type.dims }, span, scope);
-      origin.push(-1);
-      return r!;
+      return builder.addNode('reshape', [v], [type], { shape: type.dims }, span, scope)[0]!;
     };
     const qs = shape(m.q) as number[];
     const r = qs.length;
@@ -193,7 +177,6 @@ export function fuseAttention(g: Graph): Rewritten {
       const h = m.heads;
       const attrs = { heads: h.H, kv_heads: h.H, causal: false, scale: m.scale, has_mask: false };
       const [a] = builder.addNode('attention', [map.get(h.q)!, map.get(h.k)!, map.get(h.v)!], [map.get(h.q)!.type], attrs, span, scope);
-      origin.push(h.merged ?? -1);
       if (h.merged !== undefined) {
         map.set(h.merged, a!);
         return;
@@ -201,7 +184,6 @@ export function fuseAttention(g: Graph): Rewritten {
       // Heads split again for the readers of o = [B, H, Sq, Dh].
       const [B, H, Sq, D] = qs as [number, number, number, number];
       const [t] = builder.addNode('transpose', [reshape(a!, [B, Sq, H, D])], [{ dtype: a!.type.dtype, dims: [B, H, Sq, D].map(dimConst) }], { perm: [0, 2, 1, 3] }, span, scope);
-      origin.push(o);
       map.set(o, t!);
       return;
     }
@@ -210,10 +192,7 @@ export function fuseAttention(g: Graph): Rewritten {
     const [q, k, v] = [flat(m.q), flat(m.k), flat(m.v)];
     const attrs = { heads: 1, kv_heads: 1, causal: false, scale: m.scale, has_mask: false };
     const [a] = builder.addNode('attention', [q, k, v], [q.type], attrs, span, scope);
-    origin.push(-1);
-    const result = reshape(a!, qs);
     // The op's result (or its reshape) is the output matmul's value.
-    origin[result.id] = o;
-    map.set(o, result);
+    map.set(o, reshape(a!, qs));
   }
 }
