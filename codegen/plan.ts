@@ -50,16 +50,19 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
 }
 
 /**
- * The values to store as f16 on a target with shader-f16: f16 tensors produced and
- * consumed only by kernels that convert f16 storage (matmuls, element-wise ops and fused
- * bodies, the row kernels of norms, softmax and last-axis reductions, attention,
- * embedding, transpose, slice, concat: storesHalf), never an input, parameter or output (the host
- * reads and writes those as f32). Other f16 tensors stay f32 on the device, holding
+ * The values to store as f16 on a target with shader-f16: f16 tensors produced (or, for
+ * parameters, held) and consumed only by kernels that convert f16 storage (matmuls,
+ * element-wise ops and fused bodies, the row kernels of norms, softmax and last-axis
+ * reductions, attention, embedding, transpose, slice, concat: storesHalf), never an input
+ * or output (the host reads and writes those as f32; the runtime converts parameters
+ * as it uploads them) nor a parameter a training step overwrites (`updated`: its update
+ * is an f32 output copied over it). Other f16 tensors stay f32 on the device, holding
  * more precision than their type promises.
  */
-export function f16Values(g: Graph): Set<number> {
+export function f16Values(g: Graph, updated: ReadonlySet<string> = new Set()): Set<number> {
   const ok = new Set<number>();
   const kir = g.nodes.map((n) => storesHalf(n, g));
+  for (const v of g.values) if (v.kind === 'param' && v.type.dtype === 'f16' && !updated.has(v.name!)) ok.add(v.id);
   for (const n of g.nodes) {
     if (!kir[n.id]) continue;
     for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);
@@ -70,7 +73,7 @@ export function f16Values(g: Graph): Set<number> {
 }
 
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
-  const half = opts.target?.shaderF16 && !spmd ? f16Values(g) : new Set<number>();
+  const half = opts.target?.shaderF16 && !spmd ? f16Values(g, new Set(opts.updates?.map((u) => u.param))) : new Set<number>();
   const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : opts.target ?? {};
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { initValues } from './init.js';
+import { fromHalves, toHalves } from './half.js';
 import type { Plan, PlanBuffer, PlanIO } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
@@ -14,7 +15,7 @@ export interface RunnerOptions {
   readonly seed?: number;
 }
 
-const src = (a: HostArray) => a as unknown as GPUAllowSharedBufferSource;
+const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBufferSource;
 
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
@@ -133,7 +134,8 @@ export class DeviceProgram {
     const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));
     try {
       for (const b of plan.buffers) {
-        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, src(params(b)));
+        // A parameter the plan stores as f16 is uploaded as its halves.
+        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, src(b.type === 'f16' ? toHalves(params(b), b.bytes) : params(b)));
         else if (b.role === 'const') device.queue.writeBuffer(buffers[b.id]!, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
       const { pipelines, bindGroups } = await compile(device, plan, buffers);
@@ -191,10 +193,11 @@ export class DeviceProgram {
     return Promise.all(staging.map(async (st, i) => {
       const r = reads[i]!;
       await st.mapAsync(GPUMapMode.READ);
-      const bytes = st.getMappedRange().slice(0, r.count * 4);
+      const type = this.plan.buffers[r.buffer]!.type;
+      const bytes = st.getMappedRange().slice(0, r.count * (type === 'f16' ? 2 : 4));
       st.unmap();
       st.destroy();
-      return this.plan.buffers[r.buffer]!.type === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      return type === 'i32' ? new Int32Array(bytes) : type === 'f16' ? fromHalves(new Uint16Array(bytes), r.count) : new Float32Array(bytes);
     }));
   }
 

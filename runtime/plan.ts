@@ -12,8 +12,7 @@ export const PLAN_FORMAT = 'mdc.plan';
 export const PLAN_VERSION = 2;
 export type PlanVersion = 1 | 2;
 
-/** How tensors are stored on the device. f16/bf16 tensors are stored and computed as f32 for now. */
-/** How a buffer holds its elements: f16 only for intermediate values (never an input, parameter or output). */
+/** How a buffer holds its elements: f16 only for intermediate values and parameters (never an input or output: the host reads and writes those). */
 export type StorageType = 'f32' | 'i32' | 'f16';
 
 /** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */

@@ -45,7 +45,7 @@ export function validatePlan(raw: unknown): Plan {
     if (b['id'] !== i) p.push(`${at}.id must be ${i}`);
     if (!['input', 'output', 'param', 'const', 'activation'].includes(b['role'] as string)) p.push(`${at}.role is invalid`);
     if (!STORAGE.includes(b['type'] as string)) p.push(`${at}.type must be f32, i32 or f16`);
-    else if (b['type'] === 'f16' && b['role'] !== 'activation') p.push(`${at} is f16, which only intermediate values (role activation) may be`);
+    else if (b['type'] === 'f16' && b['role'] !== 'activation' && b['role'] !== 'param') p.push(`${at} is f16, which only intermediate values and parameters may be`);
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
       const n = (b['shape'] as number[]).reduce((a, c) => a * c, 1);

@@ -7,6 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan, f16Values } from '../../codegen/plan.js';
+import { roundF16 } from '../../compiler/reference/grad-ops.js';
+import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
 import { F16_MLP } from '../support/f16-models.js';
 
@@ -44,18 +46,30 @@ const ATTN = `model A(x: f32[2, 24, 32]) -> f32[2, 24, 32] {
 }
 `;
 
-// f16 values through the copies and the gather: an embedding of an f16 parameter (stored
-// as f32, as parameters are: the gather rounds it to f16), a matmul, a transpose, a slice
-// of it and a concat of both; the last element-wise body converts back to f32 for the
-// first output. The second output is f16 but stored as f32 (the host reads it), so its
-// transpose converts as it copies.
-const LAYOUT = `model L(ids: i32[2, 12]) -> (f32[2, 16, 20], f16[2, 16, 12]) {
+// f16 values through the copies and the gather: an embedding of an f16 parameter, a
+// matmul, a transpose, a slice of it and a concat of both; the last element-wise body
+// converts back to f32 for the first output. The second output is f16 but stored as f32
+// (the host reads it), so its transpose converts as it copies. The table is also summed
+// over its rows by a kernel without f16 storage, so it stays f32 on the device and the
+// gather rounds it to f16 as it copies.
+const LAYOUT = `model L(ids: i32[2, 12]) -> (f32[2, 16, 20], f16[2, 16, 12], f32[16]) {
   param table: f16[50, 16] = normal(0, 1)
   param w: f32[16, 16] = normal(0, 0.3)
   let e = embedding(table, ids)
   let t = transpose(e @ cast(w, "f16"), [0, 2, 1])
   let s = slice(t, 2, 4, 12)
-  return cast(concat([t, s], axis = 2) * 2.0, "f32"), transpose(e, [0, 2, 1])
+  return cast(concat([t, s], axis = 2) * 2.0, "f32"), transpose(e, [0, 2, 1]), cast(sum(table, 0), "f32")
+}
+`;
+
+// f16 weights: the parameters themselves are stored as f16 (the runtime uploads their
+// halves), read as f16 by the matmuls and the bias add; no cast kernels at all.
+const F16_PARAMS = `model P(x: f32[33, 64]) -> f32[33, 24] {
+  param w1: f16[64, 96] = normal(0, 0.2)
+  param b1: f16[96] = normal(0, 0.2)
+  param w2: f16[96, 24] = normal(0, 0.2)
+  let h = gelu(cast(x, "f16") @ w1 + b1)
+  return cast(h @ w2, "f32")
 }
 `;
 
@@ -87,6 +101,21 @@ it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, pa
   expect(f16Values(unfused).size).toBe(unfused.values.filter((v) => v.type.dtype === 'f16').length);
 });
 
+it('f16 parameters are stored as f16 unless a training step overwrites them (no GPU needed)', () => {
+  const g = compileOrThrow(F16_PARAMS);
+  const plan = buildPlan(g, { target: { shaderF16: true } });
+  const params = plan.buffers.filter((b) => b.role === 'param');
+  expect(params.map((b) => `${b.name}: ${b.type}, ${b.bytes} B`)).toEqual(['w1: f16, 12288 B', 'b1: f16, 192 B', 'w2: f16, 4608 B']);
+  expect(validatePlan(JSON.parse(JSON.stringify(plan))).buffers.filter((b) => b.type === 'f16').length).toBeGreaterThanOrEqual(3);
+  // A parameter the plan's updates overwrite stays f32: its update is an f32 output copied over it.
+  const training = buildPlan(g, { target: { shaderF16: true }, updates: [{ output: 'output0', param: 'w2' }] });
+  expect(training.buffers.filter((b) => b.role === 'param').map((b) => b.type)).toEqual(['f16', 'f16', 'f32']);
+  // Inputs and outputs never: the host reads and writes them.
+  const bad = JSON.parse(JSON.stringify(plan));
+  bad.buffers[bad.inputs[0].buffer] = { ...bad.buffers[bad.inputs[0].buffer], type: 'f16', bytes: 33 * 64 * 2 };
+  expect(() => validatePlan(bad)).toThrow(/f16, which only intermediate values and parameters may be/);
+});
+
 describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU (shader-f16: ${device.shaderF16 ? 'yes' : 'no'})`), () => {
   beforeAll(async () => {
     await sharedDevice();
@@ -105,6 +134,38 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
       const f32 = compareOutputs(await runBoth(F16_MLP, { target: { ...target, shaderF16: false } }))['output0']!;
       expect(f32.rel).toBeLessThan(1e-5);
       expect(e.rel).toBeGreaterThan(10 * f32.rel);
+    });
+
+    // Each weight rounded to f16 once (2^-11 relative) and the hidden activation once: 1e-3 as for the MLP.
+    it(`an MLP with f16 weights stored as f16 matches the oracle within ${TOL}, and its weights read back as their halves (${label})`, async () => {
+      const r = await runBoth(F16_PARAMS, { target });
+      expect(r.plan.buffers.filter((b) => b.role === 'param').every((b) => b.type === 'f16')).toBe(true);
+      // One cast kernel, the input's; the kernels bind the weights' f16 buffers themselves.
+      expect(r.plan.steps.filter((st) => st.kind !== 'collective' && st.op === 'cast').length).toBe(1);
+      const params = new Set(r.plan.buffers.filter((b) => b.role === 'param').map((b) => b.id));
+      const bound = r.plan.steps.flatMap((st) => (st.kind !== 'collective' ? st.buffers.flatMap((id, j) => (params.has(id) ? [r.plan.kernels[st.kernel]!.bindings[j]!.type] : [])) : []));
+      expect(bound).toEqual(['f16', 'f16', 'f16']);
+      const e = compareOutputs(r)['output0']!;
+      expect(e.nonFiniteMismatches).toBe(0);
+      expect(e.rel).toBeLessThanOrEqual(TOL);
+      const f32 = compareOutputs(await runBoth(F16_PARAMS, { target: { ...target, shaderF16: false } }))['output0']!;
+      expect(e.rel).toBeGreaterThan(10 * f32.rel);
+      // The device holds exactly the halves of the initial values: read back, they are those values rounded to f16.
+      const runner = await PlanRunner.create(await sharedDevice(), r.plan);
+      try {
+        const read = await runner.readParams();
+        for (const b of r.plan.buffers.filter((x) => x.role === 'param')) {
+          const init = initValues(b.init!, b.shape.reduce((x, y) => x * y, 1), r.plan.seed, b.name);
+          const got = read.get(b.name)!;
+          expect(got.length).toBe(init.length);
+          let mismatches = 0;
+          init.forEach((x, i) => { if (got[i] !== roundF16(x)) mismatches++; });
+          expect(mismatches, b.name).toBe(0);
+          expect(init.some((x, i) => got[i] !== x), `${b.name} was rounded`).toBe(true);
+        }
+      } finally {
+        runner.destroy();
+      }
     });
 
     // q, k, v and the attention output each rounded to f16 once (2^-11 relative), the

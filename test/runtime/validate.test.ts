@@ -37,7 +37,7 @@ describe('plan validation', () => {
 
   it('keeps f16 buffers away from the host and checks the subgroup size of a subgroup plan', () => {
     const out = (p: Record<string, any>) => p['buffers'][p['outputs'][0].buffer];
-    expect(problems((p) => { out(p).type = 'f16'; })).toContain(`buffers[${plan()['outputs'][0].buffer}] is f16, which only intermediate values (role activation) may be`);
+    expect(problems((p) => { out(p).type = 'f16'; })).toContain(`buffers[${plan()['outputs'][0].buffer}] is f16, which only intermediate values and parameters may be`);
     const viaAlias = problems((p) => {
       const b = out(p);
       b.role = 'activation';
