@@ -147,6 +147,17 @@ if (!forwardOnly && !quick) {
       },
     });
   }
+  // The same block with its weights as parameters: f16 ones, which the plan stores as f16
+  // (no cast kernels for them), against f32 ones with no casts at all. mdc only: the
+  // peer's weights would be inputs.
+  for (const dt of ['f16', 'f32']) {
+    const body = dt === 'f16' ? 'return cast(gelu(cast(x, "f16") @ w1) @ w2, "f32")' : 'return gelu(x @ w1) @ w2';
+    cases.push({
+      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, ${dt} weights and activations${dt === 'f16' ? ' stored as f16' : ''}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
+      source: `model B(x: ${T([M, d])}) -> ${T([M, d])} {\n  param w1: ${dt}[${d}, ${f}] = normal(0, 0.02)\n  param w2: ${dt}[${f}, ${d}] = normal(0, 0.02)\n  ${body}\n}\n`,
+      target: { shaderF16: true },
+    });
+  }
 }
 for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   const d = quick ? 64 : 768;
@@ -483,7 +494,7 @@ const md = [
   ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
   '## Notes',
   '',
-  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The two mdc rows of the MLP block run the same plan except for the storage of its f16 activations (f16 needs shader-f16); the peers compute it in f32.',
+  '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The first two mdc rows of the MLP block run the same plan except for the storage of its f16 activations (f16 needs shader-f16), its weights given as inputs and cast to f16 in every run; the peers compute it in f32. The last two take the weights as parameters: f16 ones stored as f16 (no casts of them), and f32 ones with no casts at all (mdc only).',
   '- TF.js layer norm is tf.moments then (x − mean)·rsqrt(var + ε)·w + b, GELU is x·½(1+erf(x/√2)) (core has neither op), attention is reshape/transpose/matMul/softmax/matMul with an additive causal mask. ONNX Runtime runs the graph mdc exports for its cross-checks (test/support/onnx.ts), inputs and outputs on the GPU.',
   '- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn\'s Node binding refuses; bench/peers.ts copies them first.',
   ...notes.map((n) => `- ${n}`),
