@@ -33,7 +33,7 @@ import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type
 import { lower } from '../compiler/compile.js';
 import { FUSIBLE_ELEMENTWISE } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
-import { PlanRunner, planTraffic, randomInput, type Plan, type PlanTraffic } from '../runtime/index.js';
+import { PlanRunner, planTraffic, randomInput, toHalves, type Plan, type PlanTraffic } from '../runtime/index.js';
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
 import { forwardParams, gpt2Forward, tfGpt2 } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
@@ -155,7 +155,7 @@ if (!forwardOnly && !quick) {
     cases.push({
       kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, ${dt} weights and activations${dt === 'f16' ? ' stored as f16' : ''}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
       source: `model B(x: ${T([M, d])}) -> ${T([M, d])} {\n  param w1: ${dt}[${d}, ${f}] = normal(0, 0.02)\n  param w2: ${dt}[${f}, ${d}] = normal(0, 0.02)\n  ${body}\n}\n`,
-      target: { shaderF16: true },
+      ...(dt === 'f16' ? { target: { shaderF16: true } } : {}),
     });
   }
 }
@@ -215,7 +215,8 @@ async function planTimer(device: GPUDevice, plan: Plan, opts: PlanTimerOptions =
   const buffers = plan.buffers.map((b) => {
     const io = plan.inputs.find((x) => x.buffer === b.id);
     const param = b.role === 'param' ? opts.params?.get(b.name) : undefined;
-    return storageBuffer(device, io ? inputs[io.name]! : param ?? b.bytes / 4);
+    // A parameter stored as f16 takes its halves, as the runner uploads it.
+    return storageBuffer(device, io ? inputs[io.name]! : param ? (b.type === 'f16' ? toHalves(param, b.bytes) : param) : b.bytes / 4);
   });
   const release = async () => { for (const b of buffers) b.destroy(); };
   try {

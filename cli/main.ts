@@ -448,7 +448,7 @@ async function runCompile(file: string, source: string, opts: FrontendOptions, o
   for (const k of plan.kernels) put(join('kernels', k.file), k.wgsl);
   put(`${plan.model}.ts`, host.ts);
   put(`${plan.model}.d.ts`, host.dts);
-  const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + b.bytes / 4, 0);
+  const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + b.shape.reduce((x, y) => x * y, 1), 0);
   const traffic = planTraffic(plan);
   if (json) io.out(JSON.stringify({ file, ok: true, model: plan.model, kernels: plan.kernels.length, steps: plan.steps.length, bytesBound: traffic.bytes, params, files: written, diagnostics: [] }, null, 2));
   else io.out(`compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps binding ${formatBytes(traffic.bytes)} per run, ${formatCount(params)} parameters → ${outDir}/`);

@@ -153,8 +153,8 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
- * A builder holding a copy of `g` (same value order), to extend with more nodes; `map`
- * takes g's value ids to the copy's values. `replace(n, builder, map)` may add a node's
+ * A builder holding a copy of `g` (same value order unless `replace` drops nodes), to
+ * extend with more nodes; `map` takes g's value ids to the copy's values. `replace(n, builder, map)` may add a node's
  * replacement itself (mapping the outputs that stay read) and return true, and then n
  * is not copied.
  */

@@ -9,7 +9,7 @@ export type HostArray = Float32Array | Int32Array;
 export interface Tensor { readonly shape: readonly number[]; readonly data: HostArray }
 
 export interface RunnerOptions {
-  /** Parameter values by name; parameters not given are initialised from the plan's seed. */
+  /** Parameter values by name (rounded to f16 on upload where the plan stores one as f16); parameters not given are initialised from the plan's seed. */
   readonly params?: ReadonlyMap<string, Float32Array>;
   /** Overrides the plan's seed. */
   readonly seed?: number;

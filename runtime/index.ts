@@ -1,7 +1,7 @@
 export * from './plan.js';
 export { validatePlan, PlanError } from './validate.js';
 export { initValues, randomInput } from './init.js';
-export { fromHalfBits, toHalfBits } from './half.js';
+export { fromHalfBits, fromHalves, toHalfBits, toHalves } from './half.js';
 export { PlanRunner, RuntimeError, type HostArray, type Tensor, type RunnerOptions } from './executor.js';
 export { MeshRunner } from './mesh.js';
 export { assemble, coordsOf, groupsOf, localShape, runCollective, shardOf } from './collectives.js';

@@ -125,6 +125,7 @@ export function validatePlan(raw: unknown): Plan {
       if (from === undefined) return p.push(`${at}.output '${u['output']}' is not an output of the plan`);
       if (to === undefined) return p.push(`${at}.param '${u['param']}' is not a parameter buffer`);
       if (bufBytes.get(from) !== bufBytes.get(to)) p.push(`${at}: output '${u['output']}' (${bufBytes.get(from)} bytes) does not fit parameter '${u['param']}' (${bufBytes.get(to)} bytes)`);
+      else if (bufTypes.get(from) !== bufTypes.get(to)) p.push(`${at}: output '${u['output']}' is stored as ${bufTypes.get(from)}, parameter '${u['param']}' as ${bufTypes.get(to)}; an update copies bytes`);
     });
   }
   const features = raw['features'];

@@ -39,7 +39,8 @@ export interface KernelTarget {
   /**
    * The device offers `shader-f16`: f16 tensors between kernels that convert (matmuls,
    * element-wise ops, fused bodies, row kernels, attention, embedding and the layout
-   * copies: codegen/kernels/index.ts storesHalf) are stored as f16 (see codegen/plan.ts).
+   * copies: codegen/kernels/index.ts storesHalf), and f16 parameters only they read, are
+   * stored as f16 (see codegen/plan.ts f16Values).
    */
   readonly shaderF16?: boolean;
   /** Set by the plan builder: the values stored as f16, which the WGSL printer converts on load and store. */

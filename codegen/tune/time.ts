@@ -108,7 +108,7 @@ export async function pipelineOf(device: GPUDevice, wgsl: string, label: string)
 /** `n` floats in [-0.5, 0.5) in a fixed pattern: operands for timing, the same on every run. */
 export const patternFill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
 
-export function storageBuffer(device: GPUDevice, data: Float32Array | Int32Array | number): GPUBuffer {
+export function storageBuffer(device: GPUDevice, data: Float32Array | Int32Array | Uint16Array | number): GPUBuffer {
   const bytes = Math.max(16, typeof data === 'number' ? data * 4 : data.byteLength);
   const buffer = device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
   if (typeof data !== 'number') device.queue.writeBuffer(buffer, 0, data as unknown as GPUAllowSharedBufferSource);

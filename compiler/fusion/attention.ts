@@ -58,7 +58,7 @@ interface Match {
 
 export interface Rewritten {
   readonly graph: Graph;
-  /** The id each value of `graph` has in the input graph; -1 for the reshapes it adds. */
+  /** The id each value of `graph` has in the input graph; -1 for the values it adds that stand for none (reshapes, and the op's own result when a reshape or transpose of it does). */
   readonly origin: readonly number[];
 }
 

@@ -81,7 +81,7 @@ const F16_PARAMS = `model P(x: f32[33, 64]) -> f32[33, 24] {
  */
 const TOL = 1e-3;
 
-it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, parameters and outputs never (no GPU needed)', () => {
+it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, outputs and f32 parameters never (no GPU needed)', () => {
   const plan = buildPlan(compileOrThrow(F16_MLP), { target: { shaderF16: true } });
   const half = plan.buffers.filter((b) => b.type === 'f16');
   expect(half.length).toBeGreaterThan(0);
@@ -110,6 +110,13 @@ it('f16 parameters are stored as f16 unless a training step overwrites them (no 
   // A parameter the plan's updates overwrite stays f32: its update is an f32 output copied over it.
   const training = buildPlan(g, { target: { shaderF16: true }, updates: [{ output: 'output0', param: 'w2' }] });
   expect(training.buffers.filter((b) => b.role === 'param').map((b) => b.type)).toEqual(['f16', 'f16', 'f32']);
+  // A one-element update fits an f16 parameter's four bytes too: the storage types must match.
+  const tiny = buildPlan(compileOrThrow('model U(x: f32[4]) -> (f32[4], f16[1]) {\n  param s: f16[1] = zeros()\n  return x * cast(s, "f32"), s + 1.0\n}\n'), { target: { shaderF16: true }, updates: [{ output: 'output1', param: 's' }] });
+  const sBuf = tiny.buffers.find((b) => b.name === 's')!;
+  expect(sBuf.type).toBe('f32');
+  const tampered = JSON.parse(JSON.stringify(tiny));
+  tampered.buffers[sBuf.id].type = 'f16';
+  expect(() => validatePlan(tampered)).toThrow(/stored as f32, parameter 's' as f16/);
   // Inputs and outputs never: the host reads and writes them.
   const bad = JSON.parse(JSON.stringify(plan));
   bad.buffers[bad.inputs[0].buffer] = { ...bad.buffers[bad.inputs[0].buffer], type: 'f16', bytes: 33 * 64 * 2 };
