@@ -51,29 +51,31 @@ export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
 
 /**
  * The values to store as f16 on a target with shader-f16: f16 tensors produced (or, for
- * parameters, held) and consumed only by kernels that convert f16 storage (matmuls,
- * element-wise ops and fused bodies, the row kernels of norms, softmax and last-axis
- * reductions, attention, embedding, transpose, slice, concat: storesHalf), never an input
- * or output (the host reads and writes those as f32; the runtime converts parameters
- * as it uploads them) nor a parameter a training step overwrites (`updated`: its update
- * is an f32 output copied over it). Other f16 tensors stay f32 on the device, holding
- * more precision than their type promises.
+ * inputs and parameters, given) and consumed only by kernels that convert f16 storage
+ * (matmuls, element-wise ops and fused bodies, the row kernels of norms, softmax and
+ * last-axis reductions, attention, embedding, transpose, slice, concat: storesHalf). The
+ * host still passes and reads f32: the runner converts inputs and parameters as it
+ * uploads them and outputs as it reads them. A training step's updates copy bytes, so
+ * neither side of one is f16 (`updates`). Other f16 tensors stay f32 on the device,
+ * holding more precision than their type promises.
  */
-export function f16Values(g: Graph, updated: ReadonlySet<string> = new Set()): Set<number> {
+export function f16Values(g: Graph, updates: readonly { readonly output: string; readonly param: string }[] = []): Set<number> {
   const ok = new Set<number>();
   const kir = g.nodes.map((n) => storesHalf(n, g));
-  for (const v of g.values) if (v.kind === 'param' && v.type.dtype === 'f16' && !updated.has(v.name!)) ok.add(v.id);
+  const updated = new Set(updates.map((u) => u.param));
+  for (const v of g.values) if ((v.kind === 'input' || (v.kind === 'param' && !updated.has(v.name!))) && v.type.dtype === 'f16') ok.add(v.id);
   for (const n of g.nodes) {
     if (!kir[n.id]) continue;
     for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);
   }
-  for (const o of g.outputs) ok.delete(o);
+  const updateSources = new Set(updates.map((u) => u.output));
+  g.outputs.forEach((o, i) => { if (updateSources.has(g.outputNames[i]!)) ok.delete(o); });
   for (const n of g.nodes) if (!kir[n.id]) for (const i of n.inputs) ok.delete(i);
   return ok;
 }
 
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
-  const half = opts.target?.shaderF16 && !spmd ? f16Values(g, new Set(opts.updates?.map((u) => u.param))) : new Set<number>();
+  const half = opts.target?.shaderF16 && !spmd ? f16Values(g, opts.updates) : new Set<number>();
   const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : opts.target ?? {};
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;

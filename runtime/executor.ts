@@ -146,8 +146,10 @@ export class DeviceProgram {
     }
   }
 
+  /** Uploads `data` into a buffer, as its halves where the plan stores it as f16. */
   write(buffer: number, data: HostArray): void {
-    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, src(data));
+    const b = this.plan.buffers[buffer]!;
+    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, src(b.type === 'f16' ? toHalves(data, b.bytes) : data));
   }
 
   /**

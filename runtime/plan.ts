@@ -12,7 +12,7 @@ export const PLAN_FORMAT = 'mdc.plan';
 export const PLAN_VERSION = 2;
 export type PlanVersion = 1 | 2;
 
-/** How a buffer holds its elements: f16 only for intermediate values and parameters (never an input or output: the host reads and writes those). */
+/** How a buffer holds its elements: f16 only for f16 values, never a constant (the runner converts f16 inputs, parameters and outputs to and from the host's f32). */
 export type StorageType = 'f32' | 'i32' | 'f16';
 
 /** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */

@@ -45,7 +45,8 @@ export function validatePlan(raw: unknown): Plan {
     if (b['id'] !== i) p.push(`${at}.id must be ${i}`);
     if (!['input', 'output', 'param', 'const', 'activation'].includes(b['role'] as string)) p.push(`${at}.role is invalid`);
     if (!STORAGE.includes(b['type'] as string)) p.push(`${at}.type must be f32, i32 or f16`);
-    else if (b['type'] === 'f16' && b['role'] !== 'activation' && b['role'] !== 'param') p.push(`${at} is f16, which only intermediate values and parameters may be`);
+    else if (b['type'] === 'f16' && b['role'] === 'const') p.push(`${at} is an f16 constant; constants are f32 or i32`);
+    else if (b['type'] === 'f16' && b['dtype'] !== 'f16') p.push(`${at} is stored as f16 but holds ${String(b['dtype'])} values`);
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
       const n = (b['shape'] as number[]).reduce((a, c) => a * c, 1);
@@ -105,7 +106,7 @@ export function validatePlan(raw: unknown): Plan {
   for (const key of ['inputs', 'outputs']) {
     arr(key).forEach((io, i) => {
       if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
-      if (bufTypes.get(io['buffer'] as number) === 'f16') p.push(`${key}[${i}] is an f16 buffer; the host reads and writes f32 and i32 only`);
+      if (mesh && bufTypes.get(io['buffer'] as number) === 'f16') p.push(`${key}[${i}] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only`);
       if (io['global'] !== undefined || mesh) {
         if (!mesh) p.push(`${key}[${i}].global needs a mesh (plan version 2)`);
         else validateGlobal(io['global'], io['shape'], mesh, `${key}[${i}].global`, p);

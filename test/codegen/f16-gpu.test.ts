@@ -48,17 +48,17 @@ const ATTN = `model A(x: f32[2, 24, 32]) -> f32[2, 24, 32] {
 
 // f16 values through the copies and the gather: an embedding of an f16 parameter, a
 // matmul, a transpose, a slice of it and a concat of both; the last element-wise body
-// converts back to f32 for the first output. The second output is f16 but stored as f32
-// (the host reads it), so its transpose converts as it copies. The table is also summed
-// over its rows by a kernel without f16 storage, so it stays f32 on the device and the
-// gather rounds it to f16 as it copies.
-const LAYOUT = `model L(ids: i32[2, 12]) -> (f32[2, 16, 20], f16[2, 16, 12], f32[16]) {
+// converts back to f32 for the first output. A second transpose feeds a sum over its
+// first axis, a kernel without f16 storage, so that transpose converts to f32 as it
+// copies. The table is also summed over its rows by such a kernel, so it stays f32 on
+// the device and the gather rounds it to f16 as it copies.
+const LAYOUT = `model L(ids: i32[2, 12]) -> (f32[2, 16, 20], f16[16, 12], f32[16]) {
   param table: f16[50, 16] = normal(0, 1)
   param w: f32[16, 16] = normal(0, 0.3)
   let e = embedding(table, ids)
   let t = transpose(e @ cast(w, "f16"), [0, 2, 1])
   let s = slice(t, 2, 4, 12)
-  return cast(concat([t, s], axis = 2) * 2.0, "f32"), transpose(e, [0, 2, 1]), cast(sum(table, 0), "f32")
+  return cast(concat([t, s], axis = 2) * 2.0, "f32"), sum(transpose(e, [0, 2, 1]), 0), cast(sum(table, 0), "f32")
 }
 `;
 
@@ -70,6 +70,16 @@ const F16_PARAMS = `model P(x: f32[33, 64]) -> f32[33, 24] {
   param w2: f16[96, 24] = normal(0, 0.2)
   let h = gelu(cast(x, "f16") @ w1 + b1)
   return cast(h @ w2, "f32")
+}
+`;
+
+// All f16: the input, the weights, the hidden activation and the output are f16 buffers;
+// the runner rounds the host's f32 input to f16 as it uploads it and widens the output
+// as it reads it back.
+const ALL_F16 = `model H(x: f16[33, 64]) -> f16[33, 24] {
+  param w1: f16[64, 96] = normal(0, 0.2)
+  param w2: f16[96, 24] = normal(0, 0.2)
+  return gelu(x @ w1) @ w2
 }
 `;
 
@@ -117,10 +127,10 @@ it('f16 parameters are stored as f16 unless a training step overwrites them (no 
   const tampered = JSON.parse(JSON.stringify(tiny));
   tampered.buffers[sBuf.id].type = 'f16';
   expect(() => validatePlan(tampered)).toThrow(/stored as f32, parameter 's' as f16/);
-  // Inputs and outputs never: the host reads and writes them.
+  // An f32 input is never stored as f16.
   const bad = JSON.parse(JSON.stringify(plan));
   bad.buffers[bad.inputs[0].buffer] = { ...bad.buffers[bad.inputs[0].buffer], type: 'f16', bytes: 33 * 64 * 2 };
-  expect(() => validatePlan(bad)).toThrow(/f16, which only intermediate values and parameters may be/);
+  expect(() => validatePlan(bad)).toThrow(/is stored as f16 but holds f32 values/);
 });
 
 describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU (shader-f16: ${device.shaderF16 ? 'yes' : 'no'})`), () => {
@@ -173,6 +183,21 @@ describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU 
       } finally {
         runner.destroy();
       }
+    });
+
+    // Five f16 roundings on the way (input, two weights, hidden, output), each 2^-11
+    // relative at most, averaged down by the sums: 2e-3 relative L2, as for the block below.
+    it(`a model all in f16 keeps its input and output in f16 buffers and matches the oracle within 2e-3 (${label})`, async () => {
+      const r = await runBoth(ALL_F16, { target });
+      expect(r.plan.buffers.filter((b) => b.role !== 'const').map((b) => `${b.role} ${b.type}`).sort()).toEqual(['activation f16', 'input f16', 'output f16', 'param f16', 'param f16']);
+      expect(r.gpu['output0']!.data).toBeInstanceOf(Float32Array);
+      const e = compareOutputs(r)['output0']!;
+      expect(e.nonFiniteMismatches).toBe(0);
+      expect(e.rel).toBeLessThanOrEqual(2e-3);
+      const f32 = compareOutputs(await runBoth(ALL_F16, { target: { ...target, shaderF16: false } }))['output0']!;
+      expect(e.rel).toBeGreaterThan(10 * f32.rel);
+      // The output is read back from halves: every value is an f16 value.
+      expect(Array.from(r.gpu['output0']!.data).every((v) => roundF16(v) === v)).toBe(true);
     });
 
     // q, k, v and the attention output each rounded to f16 once (2^-11 relative), the

@@ -35,16 +35,18 @@ describe('plan validation', () => {
     expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a version 2 plan']);
   });
 
-  it('keeps f16 buffers away from the host and checks the subgroup size of a subgroup plan', () => {
+  it('keeps f16 storage to f16 values other than constants, and checks the subgroup size of a subgroup plan', () => {
     const out = (p: Record<string, any>) => p['buffers'][p['outputs'][0].buffer];
-    expect(problems((p) => { out(p).type = 'f16'; })).toContain(`buffers[${plan()['outputs'][0].buffer}] is f16, which only intermediate values and parameters may be`);
-    const viaAlias = problems((p) => {
-      const b = out(p);
-      b.role = 'activation';
-      b.type = 'f16';
-      b.bytes = Math.max(4, Math.ceil(b.shape.reduce((x: number, y: number) => x * y, 1) / 2) * 4);
-    });
-    expect(viaAlias).toContain('outputs[0] is an f16 buffer; the host reads and writes f32 and i32 only');
+    const halfBytes = (b: Record<string, any>) => Math.max(4, Math.ceil(b['shape'].reduce((x: number, y: number) => x * y, 1) / 2) * 4);
+    const k = plan()['outputs'][0].buffer;
+    // An f32 output stored as f16 would lose precision silently.
+    expect(problems((p) => { out(p).type = 'f16'; out(p).bytes = halfBytes(out(p)); })).toContain(`buffers[${k}] is stored as f16 but holds f32 values`);
+    // An f16 output may be (the runner decodes it), but the kernel writing it must bind f16.
+    expect(problems((p) => { out(p).type = 'f16'; out(p).dtype = 'f16'; out(p).bytes = halfBytes(out(p)); })).toEqual([
+      expect.stringMatching(new RegExp(`^steps\\[\\d+\\]\\.buffers\\[\\d+\\] has type f16 but the kernel binds f32$`)),
+    ]);
+    expect(problems((p) => { out(p).role = 'const'; out(p).value = 0; out(p).type = 'f16'; out(p).dtype = 'f16'; out(p).bytes = halfBytes(out(p)); }))
+      .toContain(`buffers[${k}] is an f16 constant; constants are f32 or i32`);
     expect(problems((p) => { p['features'] = ['subgroups']; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
     expect(problems((p) => { p['features'] = ['subgroups']; p['subgroupSize'] = 12; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
     expect(problems((p) => { p['subgroupSize'] = 8; })).toEqual(['subgroupSize is set but features does not list subgroups']);
@@ -109,6 +111,14 @@ describe('partitioned (version 2) plan validation', () => {
     expect({ kind: s['kind'], op: s['op'], axis: s['axis'] }).toEqual({ kind: 'collective', op: 'all_reduce', axis: 'tp' });
     expect(p['inputs'][0]).toMatchObject({ name: 'tokens', shape: [1, 64], global: { shape: [2, 64], layout: { axes: [['dp'], []], partial: [] } } });
     expect(meshProblems(() => undefined)).toEqual([]);
+  });
+
+  it('keeps f16 buffers away from the host transfers of a partitioned plan', () => {
+    const problems = meshProblems((p) => {
+      const b = p['buffers'][p['outputs'][0].buffer];
+      Object.assign(b, { type: 'f16', dtype: 'f16', bytes: Math.max(4, Math.ceil(b['shape'].reduce((x: number, y: number) => x * y, 1) / 2) * 4) });
+    });
+    expect(problems).toContain("outputs[0] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only");
   });
 
   it('names what is wrong with a collective step', () => {
