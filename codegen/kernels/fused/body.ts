@@ -34,6 +34,24 @@ export const outputDecl = (v: Value, k: number, n: number, w: Width): BufferDecl
  * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
  * viewed four-wide when it varies along the last dim (w = 4), else one-wide and splatted.
  */
+/**
+ * The coordinates of flat index `index` in `shape`, each a let `c<d>` of `b` made on
+ * first use: index / (stride of d in units of `unit`) mod shape[d] (the first dim
+ * without the mod). `unit` must divide the strides asked for.
+ */
+export function coordLets(b: Block, index: Expr, shape: readonly number[], unit = 1): (d: number) => Expr {
+  const strides = stridesOf(shape);
+  const made = new Map<number, Expr>();
+  return (d) => {
+    let c = made.get(d);
+    if (!c) {
+      const q = index.div(strides[d]! / unit);
+      made.set(d, (c = b.let(`c${d}`, d === 0 ? q : q.mod(shape[d]!))));
+    }
+    return c;
+  };
+}
+
 export interface BroadcastInput {
   readonly decl: BufferDecl;
   /**

@@ -1,8 +1,8 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
-import { shapeOf, sizeOf, stridesOf, WG } from '../kernel.js';
-import { broadcastInput, emitBody, outputDecl, type Width } from './body.js';
+import { shapeOf, sizeOf, WG } from '../kernel.js';
+import { broadcastInput, coordLets, emitBody, outputDecl, type Width } from './body.js';
 
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
@@ -23,7 +23,6 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
   const last = r ? domain[r - 1]! : 1;
   const w: Width = last % 4 === 0 ? 4 : 1;
   const units = n / w;
-  const dstride = stridesOf(domain);
 
   const inputs = node.inputs.map((id, k) => broadcastInput(`in${k}`, g.values[id]!, domain, w));
   const buffers: BufferDecl[] = inputs.map((x) => x.decl);
@@ -35,19 +34,9 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
 
   // Coordinates of the unit's first element, made on first use. With w = 4 the last one
   // is kept in units of four (`q`): only four-wide views vary along the last dim.
-  const coord = new Map<number, Expr>();
-  const at = (d: number): Expr => {
-    let c = coord.get(d);
-    if (!c) {
-      if (d === r - 1) c = b.let(w === 4 ? 'q' : `c${d}`, j.mod(last / w));
-      else {
-        const q = j.div(dstride[d]! / w);
-        c = b.let(`c${d}`, d === 0 ? q : q.mod(domain[d]!));
-      }
-      coord.set(d, c);
-    }
-    return c;
-  };
+  const lead = coordLets(b, j, domain, w);
+  let lastCoord: Expr | undefined;
+  const at = (d: number): Expr => (d < r - 1 ? lead(d) : (lastCoord ??= b.let(w === 4 ? 'q' : `c${d}`, j.mod(last / w))));
   const loaded = inputs.map((x, k) => x.load(b, `a${k}`, x.offset(at, j)));
   const vals = emitBody(b, body, w, (i) => loaded[i]!, 'v');
   outDecls.forEach((o, k) => b.set(bufferRef(o).at(j), vals[body.outputs[k]!]!));

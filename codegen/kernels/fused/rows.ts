@@ -15,9 +15,9 @@ import type { FusedRef, FusedStep, Graph, Node } from '../../../compiler/ir.js';
 import type { Block } from '../../kir/build.js';
 import { f, type Expr, type Kernel } from '../../kir/ir.js';
 import type { KernelTarget } from '../kernel.js';
-import { storageScalar, stridesOf } from '../kernel.js';
+import { storageScalar } from '../kernel.js';
 import { combine, rowIdentity, rowKernel, rowOpOf } from '../rows.js';
-import { broadcastInput, constant, emitStep, outputDecl, wide, widen, type Width } from './body.js';
+import { broadcastInput, constant, coordLets, emitStep, outputDecl, wide, widen, type Width } from './body.js';
 import { bodyName } from './elementwise.js';
 
 export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Kernel {
@@ -48,17 +48,7 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     });
 
     // The row's coordinates in the domain's leading dims, made at the top on first use.
-    const rowStrides = stridesOf(domain.slice(0, -1));
-    const coords = new Map<number, Expr>();
-    const rowCoord = (d: number): Expr => {
-      let c = coords.get(d);
-      if (!c) {
-        const q = rowStrides[d] === 1 ? fr.row : fr.row.div(rowStrides[d]!);
-        c = fr.b.let(`c${d}`, d === 0 ? q : q.mod(domain[d]!));
-        coords.set(d, c);
-      }
-      return c;
-    };
+    const rowCoord = coordLets(fr.b, fr.row, domain.slice(0, -1));
 
     // An input that does not vary along the row is read once per row, at the top: one element.
     const alongRow = node.inputs.map((id) => { const sh = g.values[id]!.type.dims; return sh.length > 0 && dimValue(sh[sh.length - 1]!) === len; });
