@@ -78,6 +78,22 @@ export interface FusedBody {
   readonly outputs: readonly number[];
   /** `rows` bodies: the shape the reductions reduce (its last axis). */
   readonly domain?: readonly number[];
+  /**
+   * `elementwise` bodies: inputs read through a view instead of as they are (a transpose
+   * or slice the body absorbed), by input index; the others are undefined.
+   */
+  readonly views?: readonly (InputView | undefined)[];
+}
+
+/**
+ * An input read as a tensor of `shape` whose element at coordinates c is element
+ * `offset + Σ c[d]·strides[d]` of the input's buffer (a transpose permutes the strides, a
+ * slice adds its start). It broadcasts into the domain like a tensor of `shape`.
+ */
+export interface InputView {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
 }
 
 /** A layout the source asks a value to have (a block argument or return type with a layout). */

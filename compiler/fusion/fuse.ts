@@ -1,6 +1,6 @@
-import { dimValue } from '../dims.js';
+import { dimValue, type Dim } from '../dims.js';
 import { fuseAttention } from './attention.js';
-import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type Node, type Value } from '../ir.js';
+import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
 import { OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 
@@ -17,8 +17,11 @@ import { isFloat } from '../types.js';
  * (sum, mean, max, min) fuses with the element-wise ops that make its input and with
  * those that use its result along the row, so a hand-written softmax or layer norm is
  * one kernel with a workgroup per row (a `rows` body, see FusedBody). Norms, softmax and
- * attention written as their own ops are already one kernel each and stay as they are,
- * as do index-remapping ops (transpose, slice, concat) and everything opaque.
+ * attention written as their own ops are already one kernel each and stay as they are.
+ * A transpose or slice (injective too, but index-remapping) joins an element-wise group
+ * that reads it, and only such a group, when nothing outside reads it: its input becomes
+ * an input of the body read through a view (InputView in ir.ts: permuted strides, a
+ * start offset), so the copy is never made. Concat and everything opaque stay apart.
  *
  * Before grouping, attention written out in primitive ops becomes the attention op
  * (attention.ts).
@@ -32,6 +35,8 @@ import { isFloat } from '../types.js';
  * - in a group with reductions: reduce inputs of different shapes (the domain), or have
  *   a member whose result is neither the domain's shape nor one value per row of it, or
  *   read a reduction's result without keepdim inside the group;
+ * - with a view: put it with a matmul or a reduction, read its input from inside the
+ *   group, or leave it read outside the group or returned (it would have to be written);
  * - leave a domain some member does not broadcast into, or a value needed outside the
  *   group (which is then written, a group output) of another shape than the domain;
  * - bind more than MAX_STORAGE_BUFFERS storage buffers (inputs + outputs; scalar
@@ -65,7 +70,10 @@ export interface FusedGraph {
   readonly origin: readonly number[];
 }
 
-type Role = 'elementwise' | 'matmul' | 'reduce';
+type Role = 'elementwise' | 'matmul' | 'reduce' | 'view';
+
+/** Index-remapping ops an element-wise body reads its input through (an InputView) instead of a copy. */
+const VIEW_OPS: ReadonlySet<string> = new Set(['transpose', 'slice']);
 
 /** Reductions that fuse when they reduce the last axis. */
 const ROW_REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min']);
@@ -101,6 +109,7 @@ function groupNodes(g: Graph, opts: FuseOptions): FusedGraph {
 function roleOf(n: Node, g: Graph): Role | undefined {
   const float = (id: number) => isFloat(g.values[id]!.type.dtype);
   if (n.op === 'matmul') return [...n.inputs, ...n.outputs].every(float) ? 'matmul' : undefined;
+  if (VIEW_OPS.has(n.op)) return 'view';
   if (ROW_REDUCTIONS.has(n.op)) {
     const dims = g.values[n.inputs[0]!]!.type.dims;
     // A row of one element reduces to itself: nothing to share.
@@ -140,14 +149,14 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   const group = g.nodes.map((n) => n.id);
   const members = new Map<number, number[]>(g.nodes.map((n) => [n.id, [n.id]]));
 
-  /** Buffers a group binds: the leaves it reads (not constants, which are inlined) and the `written` values. */
+  /** Buffers a group binds: the leaves it reads (not constants, which are inlined; one per view read through) and the `written` values. */
   const bindings = (list: readonly number[], set: ReadonlySet<number>, written: number, skip?: number): number => {
-    const leaves = new Set<number>();
+    const leaves = new Set<string>();
     for (const m of list) {
       if (m === skip) continue;
       for (const v of g.nodes[m]!.inputs) {
         const p = g.values[v]!.producer;
-        if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(v);
+        if (!(p !== undefined && set.has(p)) && !isConst(v)) leaves.add(roles[m] === 'view' ? `${v}@${m}` : `${v}`);
       }
     }
     return leaves.size + written;
@@ -172,6 +181,17 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
 
   const legal = (list: readonly number[]): boolean => {
     const set = new Set(list);
+    const views = list.filter((m) => roles[m] === 'view');
+    if (views.length) {
+      // A view is read at load time, so only by an element-wise group, of a value from
+      // outside it, and never written: everything that reads it is in the group.
+      if (list.some((m) => roles[m] === 'matmul' || roles[m] === 'reduce')) return false;
+      for (const m of views) {
+        const n = g.nodes[m]!;
+        const p = g.values[n.inputs[0]!]!.producer;
+        if ((p !== undefined && set.has(p)) || outputs.has(n.outputs[0]!) || users(n.outputs[0]!).some((c) => !set.has(c))) return false;
+      }
+    }
     if (list.some((m) => roles[m] === 'reduce')) return legalRows(list, set);
     const matmuls = list.filter((m) => roles[m] === 'matmul');
     if (matmuls.length > 1) return false;
@@ -183,7 +203,8 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
       if (list.some((m) => !isFloat(g.values[outOf(m)]!.type.dtype))) return false;
       domain = shapes[outOf(mm.id)]!;
     } else {
-      domain = list.map((m) => shapes[outOf(m)]!).reduce((a, b) => (numel(b) > numel(a) ? b : a));
+      // The largest value's shape; of equal sizes the higher rank, which the others broadcast into ([8, 16] into [1, 8, 16]).
+      domain = list.map((m) => shapes[outOf(m)]!).reduce((a, b) => (numel(b) > numel(a) || (numel(b) === numel(a) && b.length > a.length) ? b : a));
     }
     if (!list.every((m) => broadcastsInto(shapes[outOf(m)]!, domain))) return false;
     const outs = writtenBy(g, list, users);
@@ -308,27 +329,50 @@ function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { i
   const domain = reduce === undefined ? undefined : shapeOf(g.nodes[reduce]!.inputs[0]!);
   const ordered = mm === undefined ? list : [mm, ...list.filter((m) => m !== mm)];
   const inputs: number[] = mm === undefined ? [] : [...g.nodes[mm]!.inputs];
-  const leafIndex = new Map<number, number>();
+  const views: (InputView | undefined)[] = inputs.map(() => undefined);
+  // Leaves by value, or by value and the view node reading it.
+  const leafIndex = new Map<string, number>();
+  const leaf = (v: number, view?: Node): FusedRef => {
+    const key = view ? `${v}@${view.id}` : `${v}`;
+    if (!leafIndex.has(key)) { leafIndex.set(key, inputs.length); inputs.push(v); views.push(view && viewOf(g, view)); }
+    return { k: 'input', i: leafIndex.get(key)! };
+  };
   const stepOf = new Map<number, number>();
-  const steps: FusedStep[] = ordered.map((m, s) => {
+  const viewNodeOf = new Map<number, Node>();
+  const steps: FusedStep[] = [];
+  for (const m of ordered) {
     const n = g.nodes[m]!;
+    if (VIEW_OPS.has(n.op)) { viewNodeOf.set(n.outputs[0]!, n); continue; }
     const args = n.op === 'matmul'
       ? [{ k: 'input', i: 0 } as const, { k: 'input', i: 1 } as const]
       : n.inputs.map((v): FusedRef => {
         const step = stepOf.get(v);
         if (step !== undefined) return { k: 'step', i: step };
+        const view = viewNodeOf.get(v);
+        if (view) return leaf(view.inputs[0]!, view);
         const val = g.values[v]!;
         if (val.kind === 'const') return { k: 'scalar', value: val.scalar!, dtype: val.type.dtype };
-        if (!leafIndex.has(v)) { leafIndex.set(v, inputs.length); inputs.push(v); }
-        return { k: 'input', i: leafIndex.get(v)! };
+        return leaf(v);
       });
-    stepOf.set(n.outputs[0]!, s);
+    stepOf.set(n.outputs[0]!, steps.length);
     const step: FusedStep = { op: n.op, args, attrs: n.attrs, dtype: g.values[n.outputs[0]!]!.type.dtype };
-    return domain && !sameShape(shapeOf(n.outputs[0]!), domain) ? { ...step, row: true } : step;
-  });
+    steps.push(domain && !sameShape(shapeOf(n.outputs[0]!), domain) ? { ...step, row: true } : step);
+  }
   const outputs = outs.map((v) => stepOf.get(v)!);
   if (domain) return { inputs, body: { kind: 'rows', steps, outputs, domain } };
-  return { inputs, body: { kind: mm === undefined ? 'elementwise' : 'matmul', steps, outputs } };
+  const kind = mm === undefined ? 'elementwise' : 'matmul';
+  return { inputs, body: { kind, steps, outputs, ...(views.some((x) => x) ? { views } : {}) } };
+}
+
+/** How a transpose or slice node reads its input: the view an element-wise body reads through instead (compiler/ir.ts InputView). */
+function viewOf(g: Graph, n: Node): InputView {
+  const dims = (v: number) => g.values[v]!.type.dims.map((d) => dimValue(d)!);
+  const src = dims(n.inputs[0]!);
+  const st = src.map((_, d) => numel(src.slice(d + 1)));
+  const shape = dims(n.outputs[0]!);
+  if (n.op === 'transpose') return { shape, strides: (n.attrs['perm'] as number[]).map((p) => st[p]!), offset: 0 };
+  const axis = n.attrs['axis'] as number;
+  return { shape, strides: st, offset: dimValue(n.attrs['start'] as Dim)! * st[axis]! };
 }
 
 /**

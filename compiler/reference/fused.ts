@@ -21,7 +21,11 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
   const product = body.kind === 'matmul' ? REFERENCE.get('matmul')!([ins[0]!, ins[1]!], body.steps[0]!.attrs, [domain], [body.steps[0]!.dtype])[0]! : undefined;
   const index = new Map<number, ArrayLike<number>>();
   for (const s of body.steps.slice(product ? 1 : 0)) {
-    for (const a of s.args) if (a.k === 'input' && !index.has(a.i)) index.set(a.i, broadcastIndex(domain, ins[a.i]!.shape));
+    for (const a of s.args) {
+      if (a.k !== 'input' || index.has(a.i)) continue;
+      const view = body.views?.[a.i];
+      index.set(a.i, view ? broadcastIndex(domain, view.shape, view) : broadcastIndex(domain, ins[a.i]!.shape));
+    }
   }
   const operands = body.steps.map((s) => s.args.map((a) => (a.k === 'input' ? { data: ins[a.i]!.data, at: index.get(a.i)! } : a)));
   const outs = body.outputs.map(() => zeros(domain));

@@ -10,15 +10,16 @@ export function strides(shape: readonly number[]): number[] {
 }
 
 /** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
-export function broadcastIndex(outShape: readonly number[], inShape: readonly number[]): Int32Array | Float64Array {
+export function broadcastIndex(outShape: readonly number[], inShape: readonly number[], view?: { readonly strides: readonly number[]; readonly offset: number }): Int32Array | Float64Array {
   const n = numelOf(outShape);
   const r = outShape.length;
   const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
-  const st = strides(pad);
+  // Through a view (compiler/ir.ts InputView) the strides are its own, from its offset.
+  const st = view ? [...new Array<number>(r - inShape.length).fill(0), ...view.strides] : strides(pad);
   const out = new Float64Array(n);
   const c = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {
-    let off = 0;
+    let off = view?.offset ?? 0;
     for (let d = 0; d < r; d++) if (pad[d] !== 1) off += c[d]! * st[d]!;
     out[i] = off;
     for (let d = r - 1; d >= 0; d--) {

@@ -11,7 +11,8 @@ import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
 import { chainArb, chainSource } from '../support/fusion-chains.js';
 import { HANDWRITTEN_ROWS, rowArb, rowSource } from '../support/row-chains.js';
-import { adapterTarget, compareOutputs, destroySharedDevices, errorStats, gpuStatus, runBoth, type BothResult } from '../support/gpu.js';
+import { viewArb, viewShape, viewSource } from '../support/view-chains.js';
+import { adapterTarget, compareOutputs, destroySharedDevices, errorStats, gpuStatus, runBoth, uniformI32, type BothResult } from '../support/gpu.js';
 
 const status = await gpuStatus();
 const adapter = await adapterTarget();
@@ -85,6 +86,26 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
         expectClose(r, name);
       }
     }
+  });
+
+  // Views change only where an input is read: values are exact copies, so the error is
+  // that of the chain (a few f32 roundings) and i32 chains are exact.
+  it(`random transposes and slices read by element-wise chains: one kernel each, equal to the CPU oracle (relative error < ${TOL}, i32 exact)`, async () => {
+    let viewed = 0;
+    await fc.assert(fc.asyncProperty(viewArb, async (spec) => {
+      const src = viewSource(spec);
+      const inputs = spec.int ? { x: uniformI32(viewShape(spec).reduce((a, b) => a * b, 1) * (spec.lead[0] ?? 1), -50, 50, 3), y: uniformI32(spec.source.reduce((a, b) => a * b, 1), -50, 50, 4) } : {};
+      const r = await runBoth(src, { inputs });
+      if (!spec.alsoReturned) {
+        expect(r.plan.steps, src).toHaveLength(1);
+        viewed++;
+      }
+      for (const [out, e] of Object.entries(compareOutputs(r))) {
+        expect(e.nonFiniteMismatches, `${out}\n${src}`).toBe(0);
+        expect(e.rel, `${out}\n${src}`).toBeLessThanOrEqual(spec.int ? 0 : TOL);
+      }
+    }), { numRuns: 60, seed: 22 });
+    expect(viewed).toBeGreaterThan(15);
   });
 
   it('sibling reductions (max, min and a mean of squares of one input; a sum and a max of one matmul result): one rows kernel each, equal to the oracle', async () => {

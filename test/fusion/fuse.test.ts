@@ -17,6 +17,7 @@ import { verifyGraph } from '../../compiler/verify-ir.js';
 import { initValues, planTraffic, randomInput } from '../../runtime/index.js';
 import { chainArb, chainSource } from '../support/fusion-chains.js';
 import { HANDWRITTEN_ROWS, rowArb, rowSource } from '../support/row-chains.js';
+import { viewArb, viewSource } from '../support/view-chains.js';
 import { compileOrThrow } from '../support/gpu.js';
 
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
@@ -196,6 +197,47 @@ describe('what fuses', () => {
       const { unfused, fused } = bothOnCpu(g, f);
       expect(maxDiff(fused['hand']!.data, unfused['op']!.data), name).toBeLessThanOrEqual(1e-12);
     }
+  });
+
+  it('transposes and slices read by element-wise chains become views of their inputs: fused equals unfused (1e-12, i32 exactly), a view also returned keeps its kernel', () => {
+    let viewed = 0;
+    fc.assert(fc.property(viewArb, (spec) => {
+      const src = viewSource(spec);
+      const g = compileOrThrow(src);
+      const f = fuse(g);
+      expect(verifyGraph(f, true), src).toEqual([]);
+      const withViews = f.nodes.filter((n) => n.body?.views?.some((v) => v));
+      if (spec.alsoReturned) {
+        // The view is written for the host, so it keeps its own kernel and the chain reads the copy.
+        expect(withViews, src).toHaveLength(0);
+        expect(f.nodes.map((n) => n.op), src).toContain(spec.view.kind);
+      } else {
+        expect(f.nodes.map((n) => n.op), src).toEqual(['fused']);
+        expect(withViews[0]!.body!.views!.filter((v) => v), src).toHaveLength(1);
+        viewed++;
+      }
+      const { unfused, fused } = bothOnCpu(g, f);
+      for (const k of Object.keys(unfused)) expect(maxDiff(fused[k]!.data, unfused[k]!.data), `${k}\n${src}`).toBeLessThanOrEqual(spec.int ? 0 : 1e-12);
+    }), { numRuns: 200, seed: 21 });
+    expect(viewed).toBeGreaterThan(50);
+  });
+
+  it('views: one read through a transpose and one plain read of the same input are two bindings; a view read by two kernels stays a copy', () => {
+    const both = fuse(compileOrThrow('model T(x: f32[4, 4]) -> f32[4, 4] {\n  return x * transpose(x, [1, 0])\n}\n'));
+    expect(both.nodes.map((n) => n.op)).toEqual(['fused']);
+    expect(both.nodes[0]!.inputs).toHaveLength(2);
+    expect(both.nodes[0]!.body!.views).toEqual([undefined, { shape: [4, 4], strides: [1, 4], offset: 0 }]);
+    // Read by an element-wise chain and by a matmul: the copy stays for the matmul, and the chain reads it.
+    const shared = fuse(compileOrThrow('model T(x: f32[4, 6], w: f32[4, 4]) -> (f32[6, 4], f32[6, 4]) {\n  let t = transpose(x, [1, 0])\n  return exp(t), t @ w\n}\n'));
+    expect(shared.nodes.map((n) => n.op)).toEqual(['transpose', 'exp', 'matmul']);
+    // GPT-2's position embeddings: a slice [8, 16] added to [1, 8, 16], the same size; the domain is the higher rank.
+    const pos = fuse(compileOrThrow('model T(e: f32[1, 8, 16], p: f32[20, 16]) -> f32[1, 8, 16] {\n  return e + slice(p, 0, 0, 8)\n}\n'));
+    expect(pos.nodes.map((n) => n.op)).toEqual(['fused']);
+    expect(fuse(compileOrThrow('model T(x: f32[8, 16], y: f32[1, 8, 16]) -> f32[1, 8, 16] {\n  return relu(x) + y\n}\n')).nodes.map((n) => n.op)).toEqual(['fused']);
+    // A slice on the last axis, of a value a matmul makes: offset start, row stride of the source.
+    const sliced = fuse(compileOrThrow('model T(x: f32[3, 5], w: f32[5, 10]) -> f32[3, 4] {\n  return relu(slice(x @ w, 1, 6, 10))\n}\n'));
+    expect(sliced.nodes.map((n) => n.op)).toEqual(['matmul', 'fused']);
+    expect(sliced.nodes[1]!.body!.views).toEqual([{ shape: [3, 4], strides: [10, 1], offset: 6 }]);
   });
 
   it('sibling reductions of one value with nothing between them are one rows kernel, unless a path outside joins them', () => {

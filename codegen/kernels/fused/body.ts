@@ -5,7 +5,7 @@
  * selects instead of branches so they work on vectors: tanh through a
  * clamped exp, erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
  */
-import type { FusedBody, FusedStep, Value } from '../../../compiler/ir.js';
+import type { FusedBody, FusedStep, InputView, Value } from '../../../compiler/ir.js';
 import type { DType } from '../../../compiler/types.js';
 import { bufferRef, type Block } from '../../kir/build.js';
 import {
@@ -63,25 +63,36 @@ export interface BroadcastInput {
   load(b: Block, name: string, index: Expr): Expr;
 }
 
-export function broadcastInput(name: string, v: Value, domain: readonly number[], w: Width): BroadcastInput {
+/**
+ * Whether an input read through `view` can be loaded four elements at a time in a
+ * domain whose last dim is `last`: it runs along the last dim with unit stride, from
+ * whole groups of four.
+ */
+export const viewVec4 = (view: InputView, last: number): boolean =>
+  view.shape[view.shape.length - 1] !== last || sizeOf(view.shape) === 1
+  || (view.strides[view.strides.length - 1] === 1 && view.offset % 4 === 0 && view.strides.every((st, d) => view.shape[d] === 1 || d === view.strides.length - 1 || st % 4 === 0));
+
+export function broadcastInput(name: string, v: Value, domain: readonly number[], w: Width, view?: InputView): BroadcastInput {
   const r = domain.length;
-  const shape = shapeOf(v);
+  const shape = view?.shape ?? shapeOf(v);
   const pad = [...new Array<number>(r - shape.length).fill(1), ...shape];
   const one = sizeOf(shape) === 1;
-  const same = pad.every((d, i) => d === domain[i]);
+  const same = !view && pad.every((d, i) => d === domain[i]);
   const vec4 = w === 4 && !one && pad[r - 1] === domain[r - 1];
-  const strides = stridesOf(pad);
+  const strides = view ? [...new Array<number>(r - shape.length).fill(0), ...view.strides] : stridesOf(pad);
+  const unit = vec4 ? 4 : 1;
   const s = storageScalar(v.type.dtype);
   const decl: BufferDecl = { name, access: 'read', elem: wide(s, vec4 ? 4 : 1), storage: storageOf(v), value: v.id };
   return {
     decl,
     offset: (coord, whole) => {
       if (same) return whole;
-      let index = u(0);
+      let index = u((view?.offset ?? 0) / unit);
       if (one) return index;
       for (let d = 0; d < r; d++) {
         if (pad[d] === 1) continue;
-        index = index.add(d === r - 1 ? coord(d) : coord(d).mul(strides[d]! / (vec4 ? 4 : 1)));
+        // The last coordinate of a four-wide view counts groups of four already.
+        index = index.add(d === r - 1 && (vec4 || strides[d] === 1) ? coord(d) : coord(d).mul(strides[d]! / unit));
       }
       return index;
     },

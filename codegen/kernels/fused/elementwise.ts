@@ -2,7 +2,7 @@ import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
 import { shapeOf, sizeOf, WG } from '../kernel.js';
-import { broadcastInput, coordLets, emitBody, outputDecl, type Width } from './body.js';
+import { broadcastInput, coordLets, emitBody, outputDecl, viewVec4, type Width } from './body.js';
 
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
@@ -21,10 +21,11 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
   const r = domain.length;
   const n = sizeOf(domain);
   const last = r ? domain[r - 1]! : 1;
-  const w: Width = last % 4 === 0 ? 4 : 1;
+  // Four at a time when the last dim allows it and every input read through a view can follow.
+  const w: Width = last % 4 === 0 && (body.views ?? []).every((v) => !v || viewVec4(v, last)) ? 4 : 1;
   const units = n / w;
 
-  const inputs = node.inputs.map((id, k) => broadcastInput(`in${k}`, g.values[id]!, domain, w));
+  const inputs = node.inputs.map((id, k) => broadcastInput(`in${k}`, g.values[id]!, domain, w, body.views?.[k]));
   const buffers: BufferDecl[] = inputs.map((x) => x.decl);
   const outDecls = outs.map((v, k) => outputDecl(v, k, outs.length, w));
   buffers.push(...outDecls);
