@@ -141,7 +141,8 @@ function norm(rms: boolean): RefOp {
   };
 }
 
-const matmul: RefOp = ([a, b], _attrs, [shape]) => {
+/** `transpose_b` (set by the fusion pass, compiler/fusion/fold-transpose.ts): b is [..., N, K]. */
+const matmul: RefOp = ([a, b], attrs, [shape]) => {
   const os = shape!;
   const M = os[os.length - 2]!;
   const N = os[os.length - 1]!;
@@ -157,7 +158,8 @@ const matmul: RefOp = ([a, b], _attrs, [shape]) => {
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let acc = 0;
-        for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + k * N + j]!;
+        if (attrs['transpose_b']) for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + j * K + k]!;
+        else for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + k * N + j]!;
         out.data[t * M * N + i * N + j] = acc;
       }
     }

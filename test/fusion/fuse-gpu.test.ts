@@ -94,7 +94,7 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
     let viewed = 0;
     await fc.assert(fc.asyncProperty(viewArb, async (spec) => {
       const src = viewSource(spec);
-      const inputs = spec.int ? { x: uniformI32(viewShape(spec).reduce((a, b) => a * b, 1) * (spec.lead[0] ?? 1), -50, 50, 3), y: uniformI32(spec.source.reduce((a, b) => a * b, 1), -50, 50, 4) } : {};
+      const inputs: Record<string, Int32Array> = spec.int ? { x: uniformI32(viewShape(spec).reduce((a, b) => a * b, 1) * (spec.lead[0] ?? 1), -50, 50, 3), y: uniformI32(spec.source.reduce((a, b) => a * b, 1), -50, 50, 4) } : {};
       const r = await runBoth(src, { inputs });
       if (!spec.alsoReturned) {
         expect(r.plan.steps, src).toHaveLength(1);

@@ -15,7 +15,12 @@ export interface MatmulShape {
   readonly batch: readonly number[];
   readonly aBatch: readonly number[];
   readonly bBatch: readonly number[];
+  /** b is stored transposed, [...batch, N, K] (a transpose the fusion pass folded: `transpose_b`). */
+  readonly transB?: boolean;
 }
+
+/** Whether a matmul node, or the matmul of a fused node, reads its b transposed (compiler/fusion/fold-transpose.ts). */
+export const readsBTransposed = (node: Node): boolean => !!(node.op === 'fused' ? node.body!.steps[0]!.attrs : node.attrs)['transpose_b'];
 
 /** The graph values a matmul reads and writes. */
 export interface MatmulIO { readonly a: number; readonly b: number; readonly out: number }
@@ -28,8 +33,9 @@ export function matmulShape(node: Node, g: Graph): { shape: MatmulShape; io: Mat
   const os = shapeOf(out);
   const batch = os.slice(0, -2);
   const pad = (s: number[]) => [...new Array<number>(batch.length - (s.length - 2)).fill(1), ...s.slice(0, -2)];
+  const transB = readsBTransposed(node);
   return {
-    shape: { M: os[os.length - 2]!, N: os[os.length - 1]!, K: as[as.length - 1]!, batch, aBatch: pad(as), bBatch: pad(bs) },
+    shape: { M: os[os.length - 2]!, N: os[os.length - 1]!, K: as[as.length - 1]!, batch, aBatch: pad(as), bBatch: pad(bs), ...(transB ? { transB } : {}) },
     io: { a: av!.id, b: bv!.id, out: out.id },
   };
 }
@@ -44,11 +50,11 @@ export const batchCount = (s: MatmulShape) => sizeOf(s.batch);
 /**
  * The shape class a tuning result applies to: each size rounded up to a power of two
  * (M = 1 kept apart: it is the decode GEMV), capped at 4096, plus whether four-wide
- * loads apply along N and whether the matmul is batched.
+ * loads apply along N, whether the matmul is batched and whether b is transposed.
  */
 export function shapeClass(s: MatmulShape): string {
   const bucket = (n: number) => (n === 1 ? 1 : Math.min(4096, 2 ** Math.ceil(Math.log2(n))));
-  return `m${bucket(s.M)}n${bucket(s.N)}k${bucket(s.K)}${s.N % 4 === 0 ? 'v4' : ''}${batchCount(s) > 1 ? 'b' : ''}`;
+  return `m${bucket(s.M)}n${bucket(s.N)}k${bucket(s.K)}${s.N % 4 === 0 ? 'v4' : ''}${batchCount(s) > 1 ? 'b' : ''}${s.transB ? 't' : ''}`;
 }
 
 /**
