@@ -66,8 +66,9 @@ Fusion: element-wise chains (with broadcasting), matmul epilogues (bias, activat
 residual add), reductions over the last axis with the element-wise ops around them
 (a layer norm or softmax written out is one kernel; reductions of one value share
 one) and attention written out as
-softmax(q @ transpose(k) * c) @ v (the flash kernel) each become one kernel;
---no-fuse keeps one kernel per op. The summary line gives the bytes bound to the
+softmax(q @ transpose(k) * c) @ v (the flash kernel) each become one kernel; a
+transpose or slice an element-wise chain reads is read in place by it, as is a
+transpose of the last two dims a matmul reads as b. --no-fuse keeps one kernel per op. The summary line gives the bytes bound to the
 plan's kernels in one run, each binding counted once per step.
 
 Options:

@@ -196,3 +196,10 @@ export function extendGraph(
   }
   return { builder, map };
 }
+
+/** For a graph built by extendGraph: the id in `g` each value came from (through `map`), -1 for values added that stand for none. */
+export function originOf(builder: GraphBuilder, map: ReadonlyMap<number, Value>): number[] {
+  const origin = new Array<number>(builder.valueCount).fill(-1);
+  for (const [from, v] of map) origin[v.id] = from;
+  return origin;
+}

@@ -5,6 +5,7 @@
  * (codegen/tune/rows.ts); the winners are written back, keyed by the adapter's
  * description. The result is a `KernelTarget` to pass to `buildPlan`.
  */
+import { foldTransposes } from '../../compiler/fusion/fold-transpose.js';
 import type { Graph } from '../../compiler/ir.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import type { MatmulConfig } from '../kernels/matmul/config.js';
@@ -35,9 +36,13 @@ export interface TunedTarget {
   readonly rows: { readonly rowUnits?: number; readonly run?: RowTuneResult };
 }
 
-/** The matmul shapes of a graph (fused or not: a fused matmul keeps its shape), one per shape class. */
-export function matmulShapes(g: Graph): MatmulShape[] {
+/**
+ * The matmul shapes of a graph (fused or not: a fused matmul keeps its shape, and the
+ * transposes fusion folds into b are folded here too), one per shape class.
+ */
+export function matmulShapes(graph: Graph): MatmulShape[] {
   const byClass = new Map<string, MatmulShape>();
+  const g = foldTransposes(graph).graph;
   for (const n of g.nodes) {
     if (n.op !== 'matmul' && n.body?.kind !== 'matmul') continue;
     const { shape } = matmulShape(n, g);

@@ -1,5 +1,5 @@
 import { dimConst, dimValue } from '../dims.js';
-import { extendGraph, GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
+import { extendGraph, GraphBuilder, originOf, type Graph, type Node, type Value } from '../ir.js';
 import { isFloat, type TType } from '../types.js';
 
 /**
@@ -159,9 +159,7 @@ export function fuseAttention(g: Graph): Rewritten {
     return !!m || taken.has(n.id);
   });
   // Each value of the result came from the value mapped to it, the added reshapes from none.
-  const origin = new Array<number>(builder.valueCount).fill(-1);
-  for (const [from, v] of map) origin[v.id] = from;
-  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
+  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin: originOf(builder, map) };
 
   function emit(m: Match, builder: GraphBuilder, map: Map<number, Value>): void {
     const { span, scope } = m.out;

@@ -1,5 +1,6 @@
 import { dimValue, type Dim } from '../dims.js';
 import { fuseAttention } from './attention.js';
+import { foldTransposes } from './fold-transpose.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
 import { OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
@@ -24,7 +25,8 @@ import { isFloat } from '../types.js';
  * start offset), so the copy is never made. Concat and everything opaque stay apart.
  *
  * Before grouping, attention written out in primitive ops becomes the attention op
- * (attention.ts).
+ * (attention.ts), and transposes of the last two dims that matmuls read as b fold into
+ * them (fold-transpose.ts).
  *
  * Groups are grown greedily, edge by edge, largest saving first: an edge saves the
  * bytes of one read of the intermediate, and of its write too when nothing outside the
@@ -88,8 +90,12 @@ export function fuseWithOrigin(input: Graph, opts: FuseOptions = {}): FusedGraph
   if (input.values.some((v) => v.type.dims.some((d) => dimValue(d) === undefined))) return { graph: input, origin: input.values.map((v) => v.id) };
   // Written-out attention first: its scale would otherwise fuse into the scores' matmul.
   const pre = fuseAttention(input);
-  const grouped = groupNodes(pre.graph, opts);
-  return { graph: grouped.graph, origin: grouped.origin.map((id) => pre.origin[id]!) };
+  // Then the transposes matmuls read as b, before a transpose can become a view instead.
+  const folded = foldTransposes(pre.graph);
+  const grouped = groupNodes(folded.graph, opts);
+  // Origins through the three steps; a value a step added stands for none (-1).
+  const back = (origin: readonly number[]) => (id: number) => (id < 0 ? -1 : origin[id]!);
+  return { graph: grouped.graph, origin: grouped.origin.map(back(folded.origin)).map(back(pre.origin)) };
 }
 
 function groupNodes(g: Graph, opts: FuseOptions): FusedGraph {

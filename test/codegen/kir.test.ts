@@ -15,7 +15,7 @@ import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../cod
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
 import { buildPlan } from '../../codegen/plan.js';
 import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
-import { tuneTarget } from '../../codegen/tune/index.js';
+import { matmulShapes, tuneTarget } from '../../codegen/tune/index.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';
 import { fuse } from '../../compiler/fusion/fuse.js';
 import { compileOrThrow } from '../support/gpu.js';
@@ -151,6 +151,11 @@ describe('tuning cache', () => {
     expect(none.target.rowUnits).toBeUndefined();
     saveEntries('gpu A', {}, file, { rowUnits: 256, tunedAt: 't' });
     for (const rows of [false, true]) expect((await tuneTarget(noDevice, 'gpu A', {}, [], { file, rows })).target.rowUnits).toBe(256);
+  });
+
+  it('tunes a matmul that reads b transposed as its own shape class', () => {
+    const g = compileOrThrow('model T(h: f32[128, 768], wte: f32[8192, 768], w: f32[768, 768]) -> (f32[128, 8192], f32[128, 768]) {\n  return h @ transpose(wte, [1, 0]), h @ w\n}\n');
+    expect(matmulShapes(g).map(shapeClass)).toEqual(['m128n4096k1024v4t', 'm128n1024k1024v4']);
   });
 
   it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {

@@ -88,6 +88,28 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
     }
   });
 
+  // b read transposed changes only the order of b's loads; each product sums the same K terms in the same order.
+  it(`matmuls of a transposed b read it in place in every kernel family (no transpose kernel), equal to the CPU oracle (relative error < ${TOL})`, async () => {
+    const shapes: [number[], number, number, number, string][] = [
+      [[], 1, 8, 5, 'gemv'], [[], 7, 13, 9, 'odd'], [[], 16, 64, 32, 'aligned'], [[], 33, 12, 40, 'edges'], [[2], 5, 8, 12, 'batched'], [[3], 4, 4, 4, 'small batched'],
+    ];
+    let folded = 0;
+    for (const [batch, M, K, N, label] of shapes) {
+      const B = batch.length ? `${batch.join(', ')}, ` : '';
+      const perm = batch.length ? '[0, 2, 1]' : '[1, 0]';
+      const src = `model T(x: f32[${B}${M}, ${K}], w: f32[${B}${N}, ${K}], b: f32[${N}]) -> f32[${B}${M}, ${N}] {\n  return relu(x @ transpose(w, ${perm}) + b)\n}\n`;
+      for (const target of TARGETS) {
+        const r = await runBoth(src, { target });
+        const ops = r.plan.steps.map((st) => (st.kind !== 'collective' ? st.op : ''));
+        expect(ops, `${label} ${JSON.stringify(target)}`).not.toContain('transpose');
+        expect(r.plan.kernels.some((k) => k.wgsl.includes('@ transpose([')), `${label} ${JSON.stringify(target)}`).toBe(true);
+        folded++;
+        expectClose(r, `${label}\n${src}target ${JSON.stringify(target)}`);
+      }
+    }
+    expect(folded).toBe(shapes.length * TARGETS.length);
+  });
+
   // Views change only where an input is read: values are exact copies, so the error is
   // that of the chain (a few f32 roundings) and i32 chains are exact.
   it(`random transposes and slices read by element-wise chains: one kernel each, equal to the CPU oracle (relative error < ${TOL}, i32 exact)`, async () => {

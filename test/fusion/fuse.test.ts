@@ -222,6 +222,31 @@ describe('what fuses', () => {
     expect(viewed).toBeGreaterThan(50);
   });
 
+  it('a transpose of the last two dims read only as matmuls\' b is folded into them (transpose_b), with or without an epilogue; other transposes stay (float64, 1e-12)', () => {
+    const model = (sig: string, body: string) => compileOrThrow(`model T${sig} {\n  ${body}\n}\n`);
+    const matmuls = (g: Graph) => g.nodes.flatMap((n) => (n.op === 'matmul' ? [n.attrs] : n.body?.kind === 'matmul' ? [n.body.steps[0]!.attrs] : []));
+    const cases: Record<string, [Graph, string[], boolean[]]> = {
+      // GPT-2's logits: the tied embedding read transposed.
+      logits: [model('(h: f32[2, 5, 8], wte: f32[30, 8]) -> f32[2, 5, 30]', 'return h @ transpose(wte, [1, 0])'), ['matmul'], [true]],
+      // Batched, with an epilogue, and the same transpose read by two matmuls.
+      batched: [model('(x: f32[3, 4, 6], y: f32[3, 2, 6], w: f32[3, 7, 6], b: f32[7]) -> (f32[3, 4, 7], f32[3, 2, 7])', 'let t = transpose(w, [0, 2, 1])\n  return relu(x @ t + b), y @ t'), ['fused', 'matmul'], [true, true]],
+      // Read as a: stays a transpose.
+      asA: [model('(w: f32[6, 4], x: f32[6, 5]) -> f32[4, 5]', 'return transpose(w, [1, 0]) @ x'), ['transpose', 'matmul'], [false]],
+      // Also read by an element-wise op: the copy stays for it (which reads it as a view is not possible: the matmul needs it too).
+      shared: [model('(x: f32[4, 6], w: f32[5, 6]) -> (f32[4, 5], f32[6, 5])', 'let t = transpose(w, [1, 0])\n  return x @ t, exp(t)'), ['transpose', 'matmul', 'exp'], [false]],
+      // Not the last two dims.
+      otherPerm: [model('(x: f32[2, 4, 6], w: f32[6, 2, 5]) -> f32[2, 4, 5]', 'return x @ transpose(w, [1, 0, 2])'), ['transpose', 'matmul'], [false]],
+    };
+    for (const [name, [g, ops, trans]] of Object.entries(cases)) {
+      const f = fuse(g);
+      expect(verifyGraph(f, true), name).toEqual([]);
+      expect(f.nodes.map((n) => n.op), name).toEqual(ops);
+      expect(matmuls(f).map((a) => !!a['transpose_b']), name).toEqual(trans);
+      const { unfused, fused } = bothOnCpu(g, f);
+      for (const k of Object.keys(unfused)) expect(maxDiff(fused[k]!.data, unfused[k]!.data), `${name} ${k}`).toBeLessThanOrEqual(1e-12);
+    }
+  });
+
   it('views: one read through a transpose and one plain read of the same input are two bindings; a view read by two kernels stays a copy', () => {
     const both = fuse(compileOrThrow('model T(x: f32[4, 4]) -> f32[4, 4] {\n  return x * transpose(x, [1, 0])\n}\n'));
     expect(both.nodes.map((n) => n.op)).toEqual(['fused']);

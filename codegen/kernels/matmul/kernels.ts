@@ -1,6 +1,6 @@
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import {
-  builtin, f, fma, min, ref, select, subgroupBroadcast, subgroupShuffle, u, arrayOf,
+  builtin, construct, f, fma, min, ref, select, subgroupBroadcast, subgroupShuffle, u, vec, arrayOf,
   type BufferDecl, type ConstDecl, type Expr, type Kernel,
 } from '../../kir/ir.js';
 import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
@@ -22,20 +22,33 @@ function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width, epilogueOf: Ep
   const buf = (name: string, access: 'read' | 'read_write', width: Width, value: number): BufferDecl =>
     ({ name, access, elem: elemOf(width), storage: 'f32', value });
   const a = buf('a', 'read', aw, io.a);
-  const b = buf('b', 'read', w, io.b);
+  // A transposed b ([N, K]) is read one element at a time: its columns are its rows.
+  const b = buf('b', 'read', s.transB ? 1 : w, io.b);
   const epilogue = (epilogueOf ?? storeProduct(io.out))(w);
   const consts: ConstDecl[] = [{ name: 'M', value: u(s.M) }, { name: 'N', value: u(s.N) }, { name: 'K', value: u(s.K) }];
   if (w === 4) consts.push({ name: 'N4', value: u(s.N / 4) });
+  const B = bufferRef(b);
+  const K = ref('K', 'u32');
+  const NW = w === 4 ? ref('N4', 'u32') : ref('N', 'u32');
   return {
-    buffers: [a, b, ...epilogue.buffers], consts, A: bufferRef(a), B: bufferRef(b), epilogue, store: epilogue.store,
-    M: ref('M', 'u32'), N: ref('N', 'u32'), K: ref('K', 'u32'),
+    buffers: [a, b, ...epilogue.buffers], consts, A: bufferRef(a), B, epilogue, store: epilogue.store,
+    M: ref('M', 'u32'), N: ref('N', 'u32'), K,
     /** N in column groups of w. */
-    NW: w === 4 ? ref('N4', 'u32') : ref('N', 'u32'),
+    NW,
+    /**
+     * b[k][cg·w .. cg·w + w) of the matrix at element offset `boff`: one w-wide load, or
+     * for a transposed b w loads, one from each of its rows cg·w + i.
+     */
+    bAt: (k: Expr, cg: Expr, boff: Expr): Expr => {
+      if (!s.transB) return B.at(boff.div(w).add(k.mul(NW)).add(cg));
+      const at = (n: Expr) => B.at(boff.add(n.mul(K)).add(k));
+      return w === 1 ? at(cg) : construct(vec(4, 'f32'), ...[0, 1, 2, 3].map((i) => at(cg.mul(4).add(i))));
+    },
   };
 }
 
 const shapeDoc = (s: MatmulShape, e: { doc: readonly string[] }) => [shapeDocOf(s), ...e.doc];
-const shapeDocOf = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ [${[...s.bBatch, s.K, s.N].join(', ')}] → [${[...s.batch, s.M, s.N].join(', ')}]`;
+const shapeDocOf = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ ${s.transB ? `transpose([${[...s.bBatch, s.N, s.K].join(', ')}])` : `[${[...s.bBatch, s.K, s.N].join(', ')}]`} → [${[...s.batch, s.M, s.N].join(', ')}]`;
 
 /** The output block of this workgroup, from its id in the configured raster order over mBlocks × nBlocks blocks. */
 function blockOf(b: Block, raster: Raster, mBlocks: number, nBlocks: number) {
@@ -61,7 +74,7 @@ export function plainKernel(s: MatmulShape, io: MatmulIO, epilogue?: EpilogueOf)
   const off = batchOffsets(body, bz, s);
   const acc = body.var('acc', 'f32', f(0));
   body.for('k', 0, fr.K, (k, b) => {
-    b.set(acc, fr.A.at(off.a.add(row.mul(fr.K)).add(k)).mul(fr.B.at(off.b.add(k.mul(fr.N)).add(col))), '+');
+    b.set(acc, fr.A.at(off.a.add(row.mul(fr.K)).add(k)).mul(fr.bAt(k, col, off.b)), '+');
   });
   fr.store(body, { acc, index: idx, bz, row, col });
   return {
@@ -82,7 +95,7 @@ export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number, epilogue?: 
   const bz = batchCount(s) > 1 ? body.let('bz', wid.z) : u(0);
   const off = batchOffsets(body, bz, s);
   const acc = body.var('acc', elemOf(w), zeroOf(w));
-  const brow = (k: Expr) => fr.B.at(off.b.div(w).add(k.mul(fr.NW)).add(cg));
+  const brow = (k: Expr) => fr.bAt(k, cg, off.b);
   if (aw === 4) {
     body.for('k4', 0, s.K / 4, (k4, b) => {
       const av = b.let('av', fr.A.at(off.a.div(4).add(k4)));
@@ -159,8 +172,8 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
       const gc = c0.add(cc);
       const kOk = s.K % tk !== 0 && gk.lt(fr.K);
       const colOk = NW % BNW !== 0 && gc.lt(fr.NW);
-      const at = off.b.div(w).add((kOk ? min(gk, u(s.K - 1)) : gk).mul(fr.NW)).add(colOk ? min(gc, u(NW - 1)) : gc);
-      b.set(Bs.at(kk.mul(BNW).add(cc)), guarded(and([kOk, colOk]), fr.B.at(at), zeroOf(w)));
+      const value = fr.bAt(kOk ? min(gk, u(s.K - 1)) : gk, colOk ? min(gc, u(NW - 1)) : gc, off.b);
+      b.set(Bs.at(kk.mul(BNW).add(cc)), guarded(and([kOk, colOk]), value, zeroOf(w)));
     });
     loop.barrier();
     loop.for('kk', 0, tk, (kk, b) => {
@@ -216,12 +229,16 @@ export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulCo
   const rowsExact = s.M % tm === 0;
   const colsExact = NW % (lanes * tn) === 0;
   const arow = Array.from({ length: tm }, (_, r) => body.let(`arow${r}`, off.a.add((rowsExact ? r0.add(r) : min(r0.add(r), u(s.M - 1))).mul(fr.K))));
-  const bcol = Array.from({ length: tn }, (_, j) => body.let(`bcol${j}`, off.b.div(w).add(colsExact ? cb.add(j * lanes) : min(cb.add(j * lanes), u(NW - 1)))));
+  // Column group j of this lane (clamped at the edge), or for a plain b its offset in b.
+  const bcol = Array.from({ length: tn }, (_, j) => {
+    const cg = colsExact ? cb.add(j * lanes) : min(cb.add(j * lanes), u(NW - 1));
+    return body.let(`bcol${j}`, s.transB ? cg : off.b.div(w).add(cg));
+  });
   const acc = Array.from({ length: tm }, (_, r) => Array.from({ length: tn }, (_, j) => body.var(`acc${r}_${j}`, elemOf(w), zeroOf(w))));
   /** The products of k value k0 + kk for every row and column group; `aOf(r)` is row r's a value, broadcast. */
   const step = (b: Block, k: Expr, aOf: (r: number) => Expr) => {
-    const brow = b.let('brow', k.mul(fr.NW));
-    const bv = bcol.map((bc, j) => b.let(`b${j}`, fr.B.at(brow.add(bc))));
+    const brow = s.transB ? u(0) : b.let('brow', k.mul(fr.NW));
+    const bv = bcol.map((bc, j) => b.let(`b${j}`, s.transB ? fr.bAt(k, bc, off.b) : fr.B.at(brow.add(bc))));
     for (let r = 0; r < tm; r++) {
       const sr = b.let(`s${r}`, aOf(r));
       bv.forEach((bvj, j) => b.set(acc[r]![j]!, madd(sr, bvj, acc[r]![j]!)));
