@@ -245,7 +245,7 @@ let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(fwd.graph)];
+  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(fwd.graph), ...matmulShapes(fwd.graph, false)];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });

@@ -65,16 +65,17 @@ Writes to DIR (default: out):
 Fusion: element-wise chains (with broadcasting), matmul epilogues (bias, activation,
 residual add), reductions over the last axis with the element-wise ops around them
 (a layer norm or softmax written out is one kernel; reductions of one value share
-one) and attention written out as
-softmax(q @ transpose(k) * c) @ v (the flash kernel) each become one kernel; a
-transpose or slice an element-wise chain reads is read in place by it, as is a
-transpose of the last two dims a matmul reads as b. --no-fuse keeps one kernel per op. The summary line gives the bytes bound to the
-plan's kernels in one run, each binding counted once per step.
+one) and attention written out as softmax(q @ transpose(k) * c) @ v (the flash
+kernel) each become one kernel. A transpose or slice that only an element-wise chain
+reads is read in place by it, and so is a transpose of the last two dims that only
+matmuls read as b. --no-fuse keeps one kernel per op. The summary line gives the
+bytes bound to the plan's kernels in one run, each binding counted once per step.
 
 Options:
   -o, --out DIR      output folder (default: out)
   --seed N           parameter initialisation seed recorded in the plan (default: 0)
-  --no-fuse          one kernel per op: no fusion and no attention rewrite
+  --no-fuse          one kernel per op: no fusion, attention rewrite, views or
+                     transpose folding
   --subgroup-size N  compile for devices with the \`subgroups\` feature and subgroups of
                      exactly N lanes (a power of two, 4 to 128; llvmpipe: 8): subgroup
                      matmul, attention and reductions; the plan then lists the feature
@@ -500,7 +501,7 @@ async function runRun(file: string, source: string, opts: FrontendOptions, seed:
       target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
       if (targetChoice === 'tuned') {
         const { matmulShapes, tuneTarget } = await import('../codegen/tune/index.js');
-        target = (await tuneTarget(first.device, first.description, target, matmulShapes(spmd?.local ?? graph), { log: (l) => io.err(l), rows: usesRowKernels(spmd?.local ?? graph) })).target;
+        target = (await tuneTarget(first.device, first.description, target, matmulShapes(spmd?.local ?? graph, fuse), { log: (l) => io.err(l), rows: usesRowKernels(spmd?.local ?? graph) })).target;
       }
     }
     const plan = spmd ? buildSpmdPlan(spmd, { seed, source: basename(file), fuse, target }) : buildPlan(graph, { seed, source: basename(file), fuse, target });

@@ -5,7 +5,7 @@
  * (codegen/tune/rows.ts); the winners are written back, keyed by the adapter's
  * description. The result is a `KernelTarget` to pass to `buildPlan`.
  */
-import { foldTransposes } from '../../compiler/fusion/fold-transpose.js';
+import { fuse } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import type { MatmulConfig } from '../kernels/matmul/config.js';
@@ -37,12 +37,13 @@ export interface TunedTarget {
 }
 
 /**
- * The matmul shapes of a graph (fused or not: a fused matmul keeps its shape, and the
- * transposes fusion folds into b are folded here too), one per shape class.
+ * The matmul shapes of the plan buildPlan makes of `graph`, one per shape class: of the
+ * fused graph (`fused`, the default: written-out attention gone, transposes folded into
+ * b), or of the graph as it is (`--no-fuse`).
  */
-export function matmulShapes(graph: Graph): MatmulShape[] {
+export function matmulShapes(graph: Graph, fused = true): MatmulShape[] {
   const byClass = new Map<string, MatmulShape>();
-  const g = foldTransposes(graph).graph;
+  const g = fused ? fuse(graph) : graph;
   for (const n of g.nodes) {
     if (n.op !== 'matmul' && n.body?.kind !== 'matmul') continue;
     const { shape } = matmulShape(n, g);

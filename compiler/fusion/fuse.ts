@@ -115,7 +115,8 @@ function groupNodes(g: Graph, opts: FuseOptions): FusedGraph {
 function roleOf(n: Node, g: Graph): Role | undefined {
   const float = (id: number) => isFloat(g.values[id]!.type.dtype);
   if (n.op === 'matmul') return [...n.inputs, ...n.outputs].every(float) ? 'matmul' : undefined;
-  if (VIEW_OPS.has(n.op)) return 'view';
+  // (A constant's transpose, of rank 0, has nothing to view.)
+  if (VIEW_OPS.has(n.op)) return g.values[n.inputs[0]!]!.kind === 'const' ? undefined : 'view';
   if (ROW_REDUCTIONS.has(n.op)) {
     const dims = g.values[n.inputs[0]!]!.type.dims;
     // A row of one element reduces to itself: nothing to share.

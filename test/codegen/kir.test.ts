@@ -156,6 +156,8 @@ describe('tuning cache', () => {
   it('tunes a matmul that reads b transposed as its own shape class', () => {
     const g = compileOrThrow('model T(h: f32[128, 768], wte: f32[8192, 768], w: f32[768, 768]) -> (f32[128, 8192], f32[128, 768]) {\n  return h @ transpose(wte, [1, 0]), h @ w\n}\n');
     expect(matmulShapes(g).map(shapeClass)).toEqual(['m128n4096k1024v4t', 'm128n1024k1024v4']);
+    // Unfused (--no-fuse), the plan keeps the transpose and its matmul reads the copy.
+    expect(matmulShapes(g, false).map(shapeClass)).toEqual(['m128n4096k1024v4', 'm128n1024k1024v4']);
   });
 
   it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {

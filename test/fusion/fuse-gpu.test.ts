@@ -91,7 +91,7 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   // b read transposed changes only the order of b's loads; each product sums the same K terms in the same order.
   it(`matmuls of a transposed b read it in place in every kernel family (no transpose kernel), equal to the CPU oracle (relative error < ${TOL})`, async () => {
     const shapes: [number[], number, number, number, string][] = [
-      [[], 1, 8, 5, 'gemv'], [[], 7, 13, 9, 'odd'], [[], 16, 64, 32, 'aligned'], [[], 33, 12, 40, 'edges'], [[2], 5, 8, 12, 'batched'], [[3], 4, 4, 4, 'small batched'],
+      [[], 1, 8, 5, 'gemv'], [[], 1, 8, 12, 'gemv four-wide'], [[], 7, 13, 9, 'odd'], [[], 16, 64, 32, 'aligned'], [[], 33, 12, 40, 'edges'], [[2], 5, 8, 12, 'batched'], [[3], 4, 4, 4, 'small batched'],
     ];
     let folded = 0;
     for (const [batch, M, K, N, label] of shapes) {

@@ -255,6 +255,17 @@ describe('what fuses', () => {
     // Read by an element-wise chain and by a matmul: the copy stays for the matmul, and the chain reads it.
     const shared = fuse(compileOrThrow('model T(x: f32[4, 6], w: f32[4, 4]) -> (f32[6, 4], f32[6, 4]) {\n  let t = transpose(x, [1, 0])\n  return exp(t), t @ w\n}\n'));
     expect(shared.nodes.map((n) => n.op)).toEqual(['transpose', 'exp', 'matmul']);
+    // A view broadcast along a middle dim and along the last one (four-wide domain: loaded once, splatted).
+    for (const src of [
+      'model T(x: f32[4, 3, 8], y: f32[4, 5, 8]) -> f32[4, 3, 8] {\n  return x * slice(y, 1, 2, 3)\n}\n',
+      'model T(x: f32[4, 8], y: f32[4, 5]) -> f32[4, 8] {\n  return x + slice(y, 1, 2, 3)\n}\n',
+    ]) {
+      const g = compileOrThrow(src);
+      const f = fuse(g);
+      expect(f.nodes.map((n) => n.op), src).toEqual(['fused']);
+      const { unfused, fused } = bothOnCpu(g, f);
+      expect(maxDiff(fused['output0']!.data, unfused['output0']!.data), src).toBeLessThanOrEqual(1e-12);
+    }
     // GPT-2's position embeddings: a slice [8, 16] added to [1, 8, 16], the same size; the domain is the higher rank.
     const pos = fuse(compileOrThrow('model T(e: f32[1, 8, 16], p: f32[20, 16]) -> f32[1, 8, 16] {\n  return e + slice(p, 0, 0, 8)\n}\n'));
     expect(pos.nodes.map((n) => n.op)).toEqual(['fused']);

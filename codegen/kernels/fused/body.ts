@@ -31,10 +31,6 @@ export const outputDecl = (v: Value, k: number, n: number, w: Width): BufferDecl
 });
 
 /**
- * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
- * viewed four-wide when it varies along the last dim (w = 4), else one-wide and splatted.
- */
-/**
  * The coordinates of flat index `index` in `shape`, each a let `c<d>` of `b` made on
  * first use: index / (stride of d in units of `unit`) mod shape[d] (the first dim
  * without the mod). `unit` must divide the strides asked for.
@@ -52,6 +48,13 @@ export function coordLets(b: Block, index: Expr, shape: readonly number[], unit 
   };
 }
 
+/**
+ * An input of a fused body, broadcast into `domain` and read `w` elements at a time:
+ * viewed four-wide when it varies along the last dim (w = 4), else one-wide and splatted.
+ * Read through a `view` (a transpose or slice the body absorbed, compiler/ir.ts
+ * InputView), it is a tensor of the view's shape at the view's strides and offset; the
+ * caller chooses w = 4 only where viewVec4 allows it.
+ */
 export interface BroadcastInput {
   readonly decl: BufferDecl;
   /**

@@ -14,7 +14,8 @@ const zeroOf = (w: Width) => constant(0, elemOf(w));
 const madd = (a: Expr, b: Expr, c: Expr) => fma(widen(a, b.type), b, c);
 
 /**
- * The frame every matmul kernel shares: a and b (viewed `aw` and `w` wide), the
+ * The frame every matmul kernel shares: a and b (viewed `aw` and `w` wide; a transposed
+ * b one wide, read through `bAt`), the
  * epilogue's buffers (the plain store: out), the size constants, and `store`, which
  * writes one accumulated block through the epilogue.
  */
