@@ -165,10 +165,11 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
       if (aw === 4) for (const [j, comp] of (['x', 'y', 'z', 'w'] as const).entries()) b.set(As.at(kq.mul(4).add(j).mul(BM).add(m)), v[comp]);
       else b.set(As.at(kq.mul(BM).add(m)), v);
     });
-    // b tile: tk rows × BNW column groups.
+    // b tile: tk rows × BNW column groups. Neighbouring invocations take neighbouring
+    // columns, or for a transposed b (its columns are rows in memory) neighbouring k.
     cooperate(loop, tk * BNW, (b, unit) => {
-      const kk = b.let('kk', unit.div(BNW));
-      const cc = b.let('cc', unit.mod(BNW));
+      const kk = b.let('kk', s.transB ? unit.mod(tk) : unit.div(BNW));
+      const cc = b.let('cc', s.transB ? unit.div(tk) : unit.mod(BNW));
       const gk = k0.add(kk);
       const gc = c0.add(cc);
       const kOk = s.K % tk !== 0 && gk.lt(fr.K);
