@@ -21,14 +21,19 @@ export interface ForwardCase {
 
 const WITHOUT_LAYOUTS = 'without its layout annotations (they only matter on a mesh, and batch 1 does not split over dp = 2)';
 
-export function gpt2Forward(quick: boolean): ForwardCase {
+/**
+ * The forward at sequence length `S` (default: 128, or 32 quick); `S = 1` is the shape of
+ * one decode step (every weight read for one token), without a KV cache.
+ */
+export function gpt2Forward(quick: boolean, S = quick ? 32 : 128): ForwardCase {
   const source = readFileSync('samples/gpt2.model', 'utf8').replace(/@(dp|tp)\b/g, '');
+  const step = S === 1 ? ' (the shape of one decode step, without a KV cache)' : '';
   const c = quick
-    ? { name: 'GPT-2 tiny (2 layers of 128, 4 heads), vocab 1024, batch 1, seq 32', how: `the gpt2 sample with \`--preset tiny\`, ${WITHOUT_LAYOUTS}`, opts: { preset: 'tiny', dims: { B: 1, S: 32 } } }
+    ? { name: `GPT-2 tiny (2 layers of 128, 4 heads), vocab 1024, batch 1, seq ${S}${step}`, how: `the gpt2 sample with \`--preset tiny\`, ${WITHOUT_LAYOUTS}`, opts: { preset: 'tiny', dims: { B: 1, S } } }
     : {
-      name: 'GPT-2 small shape (12 layers of 768, 12 heads), vocab 8192, batch 1, seq 128',
+      name: `GPT-2 small shape (12 layers of 768, 12 heads), vocab 8192, batch 1, seq ${S}${step}`,
       how: `the gpt2 sample with \`--set vocab=8192\` (the real 50257 × 768 embedding, 154 MB, exceeds one 128 MiB storage binding here), ${WITHOUT_LAYOUTS}`,
-      opts: { overrides: { vocab: 8192 }, dims: { B: 1, S: 128 } },
+      opts: { overrides: { vocab: 8192 }, dims: { B: 1, S } },
     };
   const r = lower(source, 'gpt2.model', c.opts);
   if (!r.graph) throw new Error(`gpt2 forward: ${r.diagnostics.map((d) => d.message).join('; ')}`);

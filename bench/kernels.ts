@@ -4,10 +4,11 @@
  * Runtime Web's WebGPU provider, measured in the same run on the same adapter (here
  * Mesa's llvmpipe unless the machine has a GPU). Matmul in GFLOP/s at 256³, 512³, 1024³
  * and transformer shapes (including the M = 1 decode GEMV), softmax / layer norm / GELU
- * in GB/s (bytes read + written once), attention in GFLOP/s for sequence 128–1024, and
- * the latency of a GPT-2-small-shaped forward (bench/forward.ts) fused, unfused
- * (`--no-fuse`) and through the peers, with the unfused forward's time split by kind of
- * kernel (what fusion can remove at most).
+ * in GB/s (bytes read + written once), attention in GFLOP/s for sequence 128–1024,
+ * matmuls with a transposed b (tied-embedding logits, fused and --no-fuse), and the
+ * latency of GPT-2-small-shaped forwards at sequence 128 and 1 (bench/forward.ts) fused,
+ * unfused (`--no-fuse`) and through the peers, with the unfused forward's time split by
+ * kind of kernel.
  * Every number is the median of several samples after a warm-up, each sample timed to
  * queue completion (onSubmittedWorkDone); short kernels are repeated within a sample.
  *
@@ -35,7 +36,7 @@ import { FUSIBLE_ELEMENTWISE } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
 import { PlanRunner, planTraffic, randomInput, toHalves, type Plan, type PlanTraffic } from '../runtime/index.js';
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
-import { forwardParams, gpt2Forward, tfGpt2 } from './forward.js';
+import { forwardParams, gpt2Forward, tfGpt2, type ForwardCase } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
 
 const quick = process.argv.includes('--quick');
@@ -46,6 +47,8 @@ const only = onlyAt >= 0 ? process.argv.slice(onlyAt + 1).join(' ') : undefined;
 if (onlyAt >= 0 && !only) throw new Error('--only needs a kernel name, e.g. --only softmax');
 const RUNS = quick ? 2 : 7;
 const FORWARD_RUNS = quick ? 2 : 11;
+/** ms of idle before each sample: a peer's worker threads still spinning after its sample would otherwise run into the next one on this two-core machine. */
+const PAUSE_MS = 50;
 const timing: TimingOptions = { runs: RUNS, reps: 'auto', targetMs: quick ? 5 : 40 };
 
 interface Row { kernel: string; case: string; impl: string; median: number; unit: string }
@@ -85,6 +88,15 @@ if (forwardOnly) { /* the forward alone */ } else if (quick) cases.push(matmulCa
 else {
   cases.push(matmulCase(256, 256, 256), matmulCase(512, 512, 512), matmulCase(1024, 1024, 1024));
   cases.push(matmulCase(128, 768, 3072, 'GPT-2 MLP up'), matmulCase(128, 3072, 768, 'GPT-2 MLP down'), matmulCase(1, 768, 3072, 'decode GEMV'));
+  // Logits against a tied embedding stored [vocab, d]: b read transposed (folded into the matmul, no copy).
+  for (const [M, label] of [[128, 'GPT-2 logits'], [1, 'decode logits']] as const) {
+    const [K, N] = [768, 8192];
+    cases.push({
+      kernel: 'matmul, b transposed', name: `${M}×${K} @ transpose(${N}×${K}) (${label})`, unit: 'GFLOP/s', work: 2 * M * N * K,
+      source: src({ a: [M, K], b: [N, K] }, [M, N], 'return a @ transpose(b, [1, 0])'),
+      tf: (tf, [a, b]) => tf.matMul(a!, b!, false, true), unfused: true,
+    });
+  }
 }
 if (!forwardOnly) {
   const [rows_, len] = quick ? [16, 256] : [1024, 1024];
@@ -239,13 +251,13 @@ const subgroupSize = adapterSubgroupSize(adapter);
 const base: KernelTarget = subgroupSize ? { subgroupSize } : {};
 console.log(`adapter: ${description}${subgroupSize ? `, subgroups of ${subgroupSize}` : ', no subgroups'}`);
 
-/** The GPT-2-small-shaped forward, lowered once: its matmul shapes are tuned, then it is timed. */
-const fwd = gpt2Forward(quick);
+/** The GPT-2-small-shaped forwards (sequence 128, and 1: one decode step's shape), lowered once: their matmul shapes are tuned, then they are timed. */
+const forwardCases = [gpt2Forward(quick), gpt2Forward(quick, 1)];
 let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...matmulShapes(fwd.graph), ...matmulShapes(fwd.graph, false)];
+  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...forwardCases.flatMap((f) => [...matmulShapes(f.graph), ...matmulShapes(f.graph, false)])];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
@@ -310,7 +322,7 @@ for (const c of cases) {
       notes.push(`${c.name}: ONNX Runtime Web failed: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  const medians = await interleave(timers.map((t) => t.timer), RUNS);
+  const medians = await interleave(timers.map((t) => t.timer), RUNS, PAUSE_MS);
   timers.forEach((t, i) => rows.push({ kernel: c.kernel, case: c.name, impl: t.impl, median: rate(c, medians[i]!), unit: c.unit }));
   for (const t of timers) await t.release?.();
   const last = rows.filter((r) => r.case === c.name);
@@ -341,7 +353,7 @@ interface ForwardReport {
   readonly agreement: Record<string, number>;
 }
 
-async function measureForward(): Promise<ForwardReport> {
+async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
   const fused = buildPlan(fwd.graph, { target });
   const unfused = buildPlan(fwd.graph, { target, fuse: false });
   const params = forwardParams(fused);
@@ -379,7 +391,7 @@ async function measureForward(): Promise<ForwardReport> {
     }
   }
   // More samples than the kernels: fusion's effect here is a few percent, the size of the machine's noise.
-  const medians = await interleave(timers.map((t) => t.timer), FORWARD_RUNS);
+  const medians = await interleave(timers.map((t) => t.timer), FORWARD_RUNS, PAUSE_MS);
   const ms = Object.fromEntries(timers.map((t, i) => [t.impl, round(medians[i]!)]));
   for (const t of timers) await t.release?.();
 
@@ -393,7 +405,7 @@ async function measureForward(): Promise<ForwardReport> {
   // Timed in the same rounds as the whole unfused forward, so that load from elsewhere falls on all alike.
   const parts: (Timer & { release(): Promise<void> })[] = [await planTimer(device, unfused, { params })];
   for (const [, keep] of kinds) parts.push(await planTimer(device, unfused, { params, keep }));
-  const [whole, ...byKind] = await interleave(parts, Math.min(RUNS, 5));
+  const [whole, ...byKind] = await interleave(parts, Math.min(RUNS, 5), PAUSE_MS);
   for (const t of parts) await t.release();
   return {
     case: fwd.name, how: fwd.how, traffic: { fused: planTraffic(fused), unfused: planTraffic(unfused) }, ms,
@@ -405,9 +417,13 @@ if (only) {
   device.destroy();
   process.exit(0);
 }
-const forward = await measureForward();
-for (const [impl, ms] of Object.entries(forward.ms)) rows.push({ kernel: 'gpt2 forward', case: forward.case, impl, median: ms, unit: 'ms' });
-console.log(forward);
+const forwards: ForwardReport[] = [];
+for (const f of forwardCases) {
+  const report = await measureForward(f);
+  for (const [impl, ms] of Object.entries(report.ms)) rows.push({ kernel: 'gpt2 forward', case: report.case, impl, median: ms, unit: 'ms' });
+  console.log(report);
+  forwards.push(report);
+}
 
 // ------------------------------------------------------------------ report
 
@@ -426,43 +442,50 @@ const fusion = cases.filter((c) => c.unfused).flatMap((c) => {
   const off = rows.find((r) => r.case === c.name && r.impl === 'mdc --no-fuse');
   return on && off ? [{ kernel: c.kernel, case: c.name, fused: on.median, unfused: off.median, unit: c.unit, ratio: round(on.median / off.median) }] : [];
 });
-const fusedMs = forward.ms['mdc']!;
 /** Each implementation's forward latency over mdc's fused one: above 1, the fused forward is that many times faster. */
-const forwardRatios = Object.fromEntries(Object.entries(forward.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / fusedMs)]));
-const unfusedTotal = Object.values(forward.unfusedByKind).reduce((a, b) => a + b, 0);
-const ewShare = forward.unfusedByKind['element-wise']! / unfusedTotal;
-/** What the two plans' traffic says about fusion's gain on any adapter, against what this one measured. */
-const dispatchRatio = forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches;
-const bytesRatio = forward.traffic.unfused.bytes / forward.traffic.fused.bytes;
-const boundText = `The fused plan does no less arithmetic than the unfused one (a fused body may recompute an element-wise step). If a run's time were a sum of a cost per byte bound, a cost per dispatch and a cost per flop, fusion's gain would be at most the larger of the two ratios above on any adapter, ${round(Math.max(dispatchRatio, bytesRatio))}× for this forward, and that only where ${dispatchRatio >= bytesRatio ? 'dispatch overhead' : 'memory traffic'} took all of the time. On this adapter the matmul kernels take ${(100 * forward.unfusedByKind['matmul']! / unfusedTotal).toFixed(1)}% of the unfused forward (below), and the measured gain is ${forwardRatios['mdc --no-fuse']}×.`;
+const ratiosOf = (f: ForwardReport) => Object.fromEntries(Object.entries(f.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / f.ms['mdc']!)]));
+
+/** The report of one forward: what each plan asks of the device, the bound that sets, the latencies, where the unfused time goes. */
+function forwardSection(f: ForwardReport, title: string): string[] {
+  const ratios = ratiosOf(f);
+  const total = Object.values(f.unfusedByKind).reduce((a, b) => a + b, 0);
+  const share = (kind: string) => f.unfusedByKind[kind]! / total;
+  const removable = share('element-wise') + share('other (layer norm, embedding, slice, transpose)');
+  return [
+    `## ${title}`,
+    '',
+    `${f.case}: ${f.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better.`,
+    '',
+    'What each plan asks of the device per run (runtime/plan.ts `planTraffic`: the bytes of every buffer bound to a dispatch, counted once per dispatch; an estimate of memory traffic, since a gather or slice binds more than it touches and tiles are reread):',
+    '',
+    '| plan | dispatches | MiB bound |',
+    '|---|---:|---:|',
+    `| mdc fused | ${f.traffic.fused.dispatches} | ${mib(f.traffic.fused.bytes)} |`,
+    `| mdc \`--no-fuse\` | ${f.traffic.unfused.dispatches} | ${mib(f.traffic.unfused.bytes)} |`,
+    `| --no-fuse / fused | ${round(f.traffic.unfused.dispatches / f.traffic.fused.dispatches)}× | ${round(f.traffic.unfused.bytes / f.traffic.fused.bytes)}× |`,
+    '',
+    `The fused plan does no less arithmetic than the unfused one (a fused body may recompute an element-wise step), so these ratios are a rough guide to what fusion can give: on a device whose time went to dispatches it would approach the first, to uniform memory traffic the second. Kernels differ in what a byte costs them (the strided transpose of the embedding costs far more per byte than a contiguous copy), so a measured gain can exceed both. On this adapter the matmul kernels take ${(100 * share('matmul')).toFixed(1)}% of the unfused forward (below), and the measured gain is ${ratios['mdc --no-fuse']}×.`,
+    '',
+    '| impl | median ms | its time / mdc fused |',
+    '|---|---:|---:|',
+    ...Object.entries(f.ms).map(([impl, ms]) => `| ${impl} | ${ms} | ${impl === 'mdc' ? '1' : `${ratios[impl]}×`} |`),
+    '',
+    `Where the unfused forward's time goes: its kernels by kind, each kind timed alone in the same rounds as the whole unfused forward (${f.unfusedWhole} ms in these rounds; the parts sum to ${round(total)}):`,
+    '',
+    '| kind | ms | share of the sum |',
+    '|---|---:|---:|',
+    ...Object.entries(f.unfusedByKind).map(([k, ms]) => `| ${k} | ${ms} | ${(100 * ms / total).toFixed(1)}% |`),
+    '',
+    `Fusion removes the element-wise kernels (folded into matmul epilogues or into one kernel per chain), the logits' transpose of the embedding (folded into their matmul) and the position embeddings' slice (read as a view), with the writes and reads of the values between them and their dispatches; it leaves the matmuls, attention, norms and the embedding gather as they are. The kinds it takes from (element-wise, and some of "other") are ${(100 * removable).toFixed(1)}% of the unfused forward timed by kind; measured gain: ${ratios['mdc --no-fuse']}×. Run-to-run noise on this shared two-core machine is a few percent for the sequence-128 forward and larger for the one-token one (a tenth of the time, more of it in small kernels).`,
+    '',
+    ...Object.entries(f.agreement).map(([peer, e]) => `- ${peer} computes the same logits: relative L2 difference from mdc's ${e.toExponential(2)}.`),
+    '',
+  ];
+}
+const [forward, decode] = forwards as [ForwardReport, ForwardReport];
 const forwardMd = [
-  '## GPT-2-small-shaped forward',
-  '',
-  `${forward.case}: ${forward.how}. One forward to the logits, all kernels in one submission, timed to queue completion; medians of ${FORWARD_RUNS} samples; lower is better.`,
-  '',
-  'What each plan asks of the device per run (runtime/plan.ts `planTraffic`: the bytes of every buffer bound to a dispatch, counted once per dispatch; an estimate of memory traffic, since a gather or slice binds more than it touches and tiles are reread):',
-  '',
-  '| plan | dispatches | MiB bound |',
-  '|---|---:|---:|',
-  `| mdc fused | ${forward.traffic.fused.dispatches} | ${mib(forward.traffic.fused.bytes)} |`,
-  `| mdc \`--no-fuse\` | ${forward.traffic.unfused.dispatches} | ${mib(forward.traffic.unfused.bytes)} |`,
-  `| --no-fuse / fused | ${round(forward.traffic.unfused.dispatches / forward.traffic.fused.dispatches)}× | ${round(forward.traffic.unfused.bytes / forward.traffic.fused.bytes)}× |`,
-  '',
-  boundText,
-  '',
-  '| impl | median ms | its time / mdc fused |',
-  '|---|---:|---:|',
-  ...Object.entries(forward.ms).map(([impl, ms]) => `| ${impl} | ${ms} | ${impl === 'mdc' ? '1' : `${forwardRatios[impl]}×`} |`),
-  '',
-  `Where the unfused forward's time goes: its kernels by kind, each kind timed alone in the same rounds as the whole unfused forward (${forward.unfusedWhole} ms in these rounds; the parts sum to ${round(unfusedTotal)}):`,
-  '',
-  '| kind | ms | share of the sum |',
-  '|---|---:|---:|',
-  ...Object.entries(forward.unfusedByKind).map(([k, ms]) => `| ${k} | ${ms} | ${(100 * ms / unfusedTotal).toFixed(1)}% |`),
-  '',
-  `Fusion removes the element-wise kernels (folded into matmul epilogues or into one kernel per chain), the writes and reads of the values between them and their dispatches; it leaves the matmuls, attention and norms as they are. With the element-wise kernels at ${(100 * ewShare).toFixed(1)}% of the unfused forward, removing all of them would make it about ${round(1 / (1 - ewShare))}× faster; measured here: ${forwardRatios['mdc --no-fuse']}×, where run-to-run noise on this shared two-core machine is a few percent, the size of the effect. A 2× gain from fusion is out of reach for this model on this adapter: the matmuls are most of the time.`,
-  '',
-  ...Object.entries(forward.agreement).map(([peer, e]) => `- ${peer} computes the same logits: relative L2 difference from mdc's ${e.toExponential(2)}.`),
+  ...forwardSection(forward, 'GPT-2-small-shaped forward'),
+  ...forwardSection(decode, 'GPT-2-small-shaped forward, one token'),
   '- The TF.js forward is written with tfjs ops on the same weights (bench/forward.ts): tf.moments layer norm, tf.matMul, reshape/transpose attention with an additive causal mask, GPT-2\'s tanh GELU written out, logits by matMul with the embedding transposed. ONNX Runtime runs the exported graph.',
   '',
 ];
@@ -470,7 +493,7 @@ const md = [
   '# Kernel benchmark',
   '',
   `Adapter: **${description}**${subgroupSize ? ` (subgroups of ${subgroupSize})` : ''}. Node ${process.version}, ${process.platform} ${process.arch}, ${new Date().toISOString().slice(0, 10)}.`,
-  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate (in reverse order every other round), so load from elsewhere on the machine falls on all of them alike. Higher is better in the kernel tables; the forward is a latency (ms, lower is better).${quick ? ' Quick smoke run.' : ''}`,
+  `Medians of ${RUNS} samples after a warm-up, each sample one submission timed to queue completion (onSubmittedWorkDone); kernels shorter than ${timing.targetMs} ms are repeated within a sample. The implementations' samples alternate (in reverse order every other round), so load from elsewhere on the machine falls on all of them alike, with ${PAUSE_MS} ms of idle before each sample. Higher is better in the kernel tables; the forward is a latency (ms, lower is better).${quick ? ' Quick smoke run.' : ''}`,
   '',
   '| kernel | case | impl | median | unit |',
   '|---|---|---|---:|---|',
@@ -485,7 +508,7 @@ const md = [
   '',
   '## Fusion on ops written out',
   '',
-  'The same computation written in primitive ops, compiled with fusion (one rows kernel for the norm and the softmax; the flash attention kernel for attention) and with `--no-fuse` (one kernel per op, the score matrix in memory).',
+  'The same computation written in primitive ops, compiled with fusion (one rows kernel for the norm and the softmax; the flash attention kernel for attention; the matmul reading b in place for a transposed b) and with `--no-fuse` (one kernel per op: the score matrix in memory, the transposed copy of b made first).',
   '',
   '| kernel | case | fused | --no-fuse | fused / --no-fuse |',
   '|---|---|---:|---:|---:|',
@@ -507,7 +530,7 @@ if (!quick && !forwardOnly) {
   writeFileSync('bench/results/kernels.md', md);
   writeFileSync('bench/results/kernels.json', JSON.stringify({
     adapter: description, subgroupSize: subgroupSize ?? null, date: new Date().toISOString().slice(0, 10), runs: RUNS,
-    rows, ratios, fusion, forward: { ...forward, ratios: forwardRatios }, peersNotRun: failures, matmulConfigs: won,
+    rows, ratios, fusion, forward: { ...forward, ratios: ratiosOf(forward) }, decode: { ...decode, ratios: ratiosOf(decode) }, peersNotRun: failures, matmulConfigs: won,
   }, null, 2) + '\n');
 }
 device.destroy();

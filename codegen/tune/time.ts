@@ -53,12 +53,16 @@ export async function prepareTimer(device: GPUDevice, submit: (reps: number) => 
  * Every other round goes backwards, so load that rises or falls during a round does not
  * always favour the timers sampled first.
  */
-export async function interleave(timers: readonly Timer[], runs: number): Promise<number[]> {
+export async function interleave(timers: readonly Timer[], runs: number, pauseMs = 0): Promise<number[]> {
   const xs = timers.map(() => [] as number[]);
   for (let r = 0; r < runs; r++) {
     const order = [...timers.keys()];
     if (r % 2) order.reverse();
-    for (const i of order) xs[i]!.push(await timers[i]!.sample());
+    for (const i of order) {
+      // A pause lets threads another implementation left busy (a peer's thread pool) go idle first.
+      if (pauseMs) await new Promise((done) => setTimeout(done, pauseMs));
+      xs[i]!.push(await timers[i]!.sample());
+    }
   }
   return xs.map(median);
 }
