@@ -16,6 +16,8 @@ export interface RunnerOptions {
 }
 
 const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBufferSource;
+/** Host values as buffer `b` holds them: their halves where the plan stores it as f16. */
+const stored = (b: PlanBuffer, data: HostArray) => src(b.type === 'f16' ? toHalves(data, b.bytes) : data);
 
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
@@ -135,7 +137,7 @@ export class DeviceProgram {
     try {
       for (const b of plan.buffers) {
         // A parameter the plan stores as f16 is uploaded as its halves.
-        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, src(b.type === 'f16' ? toHalves(params(b), b.bytes) : params(b)));
+        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, stored(b, params(b)));
         else if (b.role === 'const') device.queue.writeBuffer(buffers[b.id]!, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
       const { pipelines, bindGroups } = await compile(device, plan, buffers);
@@ -148,8 +150,7 @@ export class DeviceProgram {
 
   /** Uploads `data` into a buffer, as its halves where the plan stores it as f16. */
   write(buffer: number, data: HostArray): void {
-    const b = this.plan.buffers[buffer]!;
-    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, src(b.type === 'f16' ? toHalves(data, b.bytes) : data));
+    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, stored(this.plan.buffers[buffer]!, data));
   }
 
   /**
