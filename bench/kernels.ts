@@ -27,7 +27,7 @@ import { relative } from 'node:path';
 import { configName, chooseConfig } from '../codegen/kernels/matmul/config.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { matmulShape, shapeClass } from '../codegen/kernels/matmul/shape.js';
-import { buildPlan } from '../codegen/plan.js';
+import { optimize, planOf } from '../driver/compile.js';
 import { defaultCacheFile } from '../codegen/tune/cache.js';
 import { matmulShapes, tuneTarget } from '../codegen/tune/index.js';
 import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from '../codegen/tune/time.js';
@@ -257,7 +257,7 @@ let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(graphOf(c))), ...forwardCases.flatMap((f) => [...matmulShapes(f.graph), ...matmulShapes(f.graph, false)])];
+  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(optimize(graphOf(c)).graph)), ...forwardCases.flatMap((f) => [...matmulShapes(optimize(f.graph).graph), ...matmulShapes(f.graph)])];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
@@ -286,7 +286,7 @@ for (const c of cases) {
     continue;
   }
   const caseTarget: KernelTarget = { ...target, ...c.target };
-  const plan = buildPlan(g, { target: caseTarget });
+  const plan = planOf(g, { target: caseTarget });
   const inputs = inputsOf(plan);
   // Every implementation is warmed up first; then their samples alternate (see interleave).
   const timers: { impl: string; timer: Timer; release?: () => Promise<void> | void }[] = [];
@@ -296,12 +296,12 @@ for (const c of cases) {
     notes.push(`${c.name}: mdc ran ${plan.kernels[0]!.name} (${configName(chooseConfig(s, target))}; class ${shapeClass(s)}).`);
   }
   if (c.unfused) {
-    const t = await planTimer(device, buildPlan(g, { target: caseTarget, fuse: false }));
+    const t = await planTimer(device, planOf(g, { target: caseTarget, fuse: false }));
     timers.push({ impl: 'mdc --no-fuse', timer: t, release: t.release });
   }
   if (c.kernel === 'matmul' || c.kernel === 'attention') {
     if (!quick) {
-      const t = await planTimer(device, buildPlan(g));
+      const t = await planTimer(device, planOf(g));
       timers.push({ impl: 'mdc portable default (no subgroups, untuned)', timer: t, release: t.release });
     }
   }
@@ -354,8 +354,8 @@ interface ForwardReport {
 }
 
 async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
-  const fused = buildPlan(fwd.graph, { target });
-  const unfused = buildPlan(fwd.graph, { target, fuse: false });
+  const fused = planOf(fwd.graph, { target });
+  const unfused = planOf(fwd.graph, { target, fuse: false });
   const params = forwardParams(fused);
   const inputs = inputsOf(fused);
   const runner = await PlanRunner.create(device, fused, { params });

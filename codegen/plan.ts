@@ -1,4 +1,3 @@
-import { fuseWithOrigin } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
@@ -18,35 +17,23 @@ export interface PlanOptions {
   readonly target?: KernelTarget;
   /** Training plans: outputs copied over parameters after each run. */
   readonly updates?: readonly { readonly output: string; readonly param: string }[];
-  /**
-   * Fuse element-wise chains and matmul epilogues into single kernels first
-   * (compiler/fusion/fuse.ts); default true. False keeps one kernel per op (`--no-fuse`).
-   */
-  readonly fuse?: boolean;
 }
 
 const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as readonly string[]).includes(op);
 
 /**
- * Graph → runtime plan: the graph fused (unless `fuse: false`), then a buffer per value
- * (reshapes alias their input), a kernel per node (identical WGSL shared), steps in
- * topological order. A version 1 plan.
+ * The optimized graph (driver/compile.ts runs the passes) → runtime plan: a buffer per
+ * value (reshapes alias their input), a kernel per node (identical WGSL shared), steps
+ * in topological order. Without `spmd`, a version 1 plan. With the SPMD program the
+ * graph was optimized from (compiler/sharding/partition.ts), a version 2 plan that every
+ * device of the mesh runs on its own blocks: buffers have local shapes, collective nodes
+ * become collective steps, and inputs, parameters and outputs carry their global shape
+ * and layout so that the runtime slices whole values for each device and assembles
+ * outputs. `optimized.origin` maps each value to its id in `spmd.local`, by which the
+ * program's global types and layouts are keyed.
  */
-export function buildPlan(g: Graph, opts: PlanOptions = {}): Plan {
-  return build(opts.fuse === false ? g : fuseWithOrigin(g).graph, opts);
-}
-
-/**
- * An SPMD program (compiler/sharding/partition.ts) → a version 2 plan that every device
- * of the mesh runs on its own blocks: buffers have local shapes, collective nodes become
- * collective steps, and inputs, parameters and outputs carry their global shape and
- * layout so that the runtime slices whole values for each device and assembles outputs.
- */
-export function buildSpmdPlan(p: SpmdProgram, opts: PlanOptions = {}): Plan {
-  if (opts.fuse === false) return build(p.local, opts, p);
-  // The program's global types and layouts are keyed by the unfused graph's value ids.
-  const { graph, origin } = fuseWithOrigin(p.local);
-  return build(graph, opts, p, (id) => origin[id]!);
+export function emitPlan(optimized: { readonly graph: Graph; readonly origin: readonly number[] }, spmd?: SpmdProgram, opts: PlanOptions = {}): Plan {
+  return build(optimized.graph, opts, spmd, (id) => optimized.origin[id]!);
 }
 
 /**

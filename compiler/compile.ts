@@ -11,6 +11,12 @@ export interface FrontendOptions extends BindOptions {
   /** Values for symbolic dims (`--dim S=64`); the model's `where` clause supplies the rest. */
   readonly dims?: Readonly<Record<string, number>>;
   readonly training?: boolean;
+  /**
+   * `check` also elaborates every model at its concrete dims (default true). The
+   * pipeline turns this off: lowering elaborates the chosen model at those dims anyway,
+   * so each model is elaborated once symbolically and once concretely, never more.
+   */
+  readonly concrete?: boolean;
 }
 
 export interface CheckResult {
@@ -38,7 +44,7 @@ export function check(source: string, file: string, opts: FrontendOptions = {}):
     collectCalls(m, env, reached);
   }
   for (const b of env.blocks.values()) if (!reached.has(b.name.name)) new Elaborator(env, ds, { unroll: false }).blockAlone(b);
-  if (!ds.length) {
+  if (!ds.length && opts.concrete !== false) {
     for (const m of env.models.values()) {
       new Elaborator(env, ds, { unroll: false, dims: concreteDims(opts), requireConcrete: false }).model(m);
     }
@@ -48,19 +54,22 @@ export function check(source: string, file: string, opts: FrontendOptions = {}):
 
 /** Front end for codegen: check, then lower the chosen model at concrete dims with repeats unrolled. */
 export function lower(source: string, file: string, opts: FrontendOptions = {}): LowerResult {
-  const checked = check(source, file, opts);
+  const checked = check(source, file, { ...opts, concrete: false });
   if (checked.diagnostics.length || !checked.env) return checked;
-  const env = checked.env;
-  const models = [...env.models.values()];
-  const span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
-  if (!models.length) return { ...checked, diagnostics: [diag(file, span, 'MDC0112')] };
-  const model = opts.model ? env.models.get(opts.model) : models[models.length - 1];
-  if (!model) return { ...checked, diagnostics: [diag(file, span, 'MDC0127', opts.model!, didYouMean(opts.model!, env.models.keys()))] };
-  const ds: Diagnostic[] = [];
-  const graph = new Elaborator(env, ds, { unroll: true, dims: concreteDims(opts), requireConcrete: true, training: !!opts.training }).model(model);
-  return { ...checked, diagnostics: sortDiagnostics(dedupe(ds)), ...(graph && !ds.length ? { graph } : {}) };
+  return { ...checked, ...lowerModel(checked.env, file, opts) };
 }
 
+/** The lower stage: the chosen model (default: the last one) of a checked program as a graph at concrete dims, repeats unrolled. */
+export function lowerModel(env: Env, file: string, opts: FrontendOptions = {}): { graph?: Graph; diagnostics: Diagnostic[] } {
+  const models = [...env.models.values()];
+  const span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+  if (!models.length) return { diagnostics: [diag(file, span, 'MDC0112')] };
+  const model = opts.model ? env.models.get(opts.model) : models[models.length - 1];
+  if (!model) return { diagnostics: [diag(file, span, 'MDC0127', opts.model!, didYouMean(opts.model!, env.models.keys()))] };
+  const ds: Diagnostic[] = [];
+  const graph = new Elaborator(env, ds, { unroll: true, dims: concreteDims(opts), requireConcrete: true, training: !!opts.training }).model(model);
+  return { diagnostics: sortDiagnostics(dedupe(ds)), ...(graph && !ds.length ? { graph } : {}) };
+}
 
 function concreteDims(opts: FrontendOptions): Map<string, number> {
   return new Map(Object.entries(opts.dims ?? {}));

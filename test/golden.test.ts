@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../codegen/host.js';
-import { buildPlan } from '../codegen/plan.js';
+import { planOf } from '../driver/compile.js';
 import { lower } from '../compiler/compile.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 
@@ -18,7 +18,7 @@ const update = process.env['UPDATE_SNAPSHOTS'] === '1';
 function outputs(name: string, source: string): Record<string, string> {
   const r = lower(source, 'input.model', { preset: source.includes('preset tiny') ? 'tiny' : undefined });
   if (!r.graph) return { 'expect-diagnostics.txt': r.diagnostics.map((d) => formatDiagnostic(d, source)).join('\n') + '\n' };
-  const plan = buildPlan(r.graph, { seed: 0, source: 'input.model' });
+  const plan = planOf(r.graph, { seed: 0, source: 'input.model' });
   const host = emitHost(plan, `${plan.model}.plan.json`);
   const files: Record<string, string> = {
     [`${plan.model}.plan.json`]: JSON.stringify({ ...plan, kernels: plan.kernels.map((k) => ({ ...k, wgsl: `<${k.file}>` })) }, null, 1) + '\n',

@@ -3,9 +3,8 @@
  * Tuning a target for a device: each matmul shape class not yet in the cache is tuned
  * (codegen/tune/matmul.ts), and the row kernels' threshold once per adapter
  * (codegen/tune/rows.ts); the winners are written back, keyed by the adapter's
- * description. The result is a `KernelTarget` to pass to `buildPlan`.
+ * description. The result is a `KernelTarget` for codegen (driver/compile.ts `target`).
  */
-import { fuse } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';
 import type { KernelTarget } from '../kernels/kernel.js';
 import type { MatmulConfig } from '../kernels/matmul/config.js';
@@ -37,13 +36,12 @@ export interface TunedTarget {
 }
 
 /**
- * The matmul shapes of the plan buildPlan makes of `graph`, one per shape class: of the
- * fused graph (`fused`, the default: written-out attention gone, transposes folded into
- * b), or of the graph as it is (`--no-fuse`).
+ * The matmul shapes of the plan codegen makes of `graph` (the optimize stage's result:
+ * written-out attention gone, transposes folded into b; or the graph as it is under
+ * `--no-fuse`), one per shape class.
  */
-export function matmulShapes(graph: Graph, fused = true): MatmulShape[] {
+export function matmulShapes(g: Graph): MatmulShape[] {
   const byClass = new Map<string, MatmulShape>();
-  const g = fused ? fuse(graph) : graph;
   for (const n of g.nodes) {
     if (n.op !== 'matmul' && n.body?.kind !== 'matmul') continue;
     const { shape } = matmulShape(n, g);

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { initValues, randomInput, type HostArray, type Plan } from '../../runtime/index.js';
 import { compileOrThrow, errorStats, GPU_REQUIRED } from '../support/gpu.js';
@@ -252,7 +252,7 @@ async function runInPage(page: Page, plan: Plan, inputs: Record<string, HostArra
  */
 async function sampleInBrowser(name: string) {
   const graph = compileOrThrow(readFileSync(join(ROOT, 'samples', `${name}.model`), 'utf8'), { preset: 'tiny' });
-  const plan = buildPlan(graph, { seed: 7 });
+  const plan = planOf(graph, { seed: 7 });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) inputs[io.name] = randomInput(plan.buffers[io.buffer]!.type, count(io.shape), 11, io.name, io.max ?? 2);
   const params = new Map<string, Float32Array>();

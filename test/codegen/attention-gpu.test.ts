@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subgroupRows } from '../../codegen/kernels/attention.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import {
   adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, seededRandom, sharedDevice,
 } from '../support/gpu.js';
@@ -67,10 +67,10 @@ const targets = [{ label: 'portable', target: {} }, ...(device.subgroupSize ? [{
 
 it('the target picks the kernel: workgroup memory without subgroups, lanes with them (no GPU needed)', () => {
   const c = CASES[0]!;
-  const portable = buildPlan(compileOrThrow(source(c)), { fuse: false }).kernels.find((k) => k.name === 'attention')!;
+  const portable = planOf(compileOrThrow(source(c)), { fuse: false }).kernels.find((k) => k.name === 'attention')!;
   expect(portable.wgsl).toContain('var<workgroup> Ks');
   expect(portable.wgsl).not.toContain('subgroup');
-  const sub = buildPlan(compileOrThrow(source(c)), { target: { subgroupSize: 8 }, fuse: false }).kernels.find((k) => k.name === 'attention')!;
+  const sub = planOf(compileOrThrow(source(c)), { target: { subgroupSize: 8 }, fuse: false }).kernels.find((k) => k.name === 'attention')!;
   expect(sub.wgsl).toContain('subgroupMax');
   expect(sub.wgsl).not.toContain('var<workgroup>');
 });

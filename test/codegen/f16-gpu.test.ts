@@ -6,7 +6,8 @@
  * (which keeps f16 tensors at f32 precision), on the portable and the subgroup kernels.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlan, f16Values } from '../../codegen/plan.js';
+import { f16Values } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { roundF16 } from '../../compiler/reference/grad-ops.js';
 import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
@@ -92,7 +93,7 @@ const ALL_F16 = `model H(x: f16[33, 64]) -> f16[33, 24] {
 const TOL = 1e-3;
 
 it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, outputs and f32 parameters never (no GPU needed)', () => {
-  const plan = buildPlan(compileOrThrow(F16_MLP), { target: { shaderF16: true } });
+  const plan = planOf(compileOrThrow(F16_MLP), { target: { shaderF16: true } });
   const half = plan.buffers.filter((b) => b.type === 'f16');
   expect(half.length).toBeGreaterThan(0);
   expect(half.every((b) => b.role === 'activation' && b.dtype === 'f16')).toBe(true);
@@ -102,7 +103,7 @@ it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, ou
   expect(wgsl).toContain('enable f16;');
   expect(wgsl).toMatch(/array<(vec4<)?f16>?>/);
   // Without the feature nothing changes.
-  const portable = buildPlan(compileOrThrow(F16_MLP));
+  const portable = planOf(compileOrThrow(F16_MLP));
   expect(portable.buffers.some((b) => b.type === 'f16')).toBe(false);
   expect(portable.features).toBeUndefined();
   // Unfused, every op here has a kernel-IR kernel (the casts are one-step element-wise
@@ -113,15 +114,15 @@ it('f16 tensors between kernel-IR kernels are chosen for f16 storage, inputs, ou
 
 it('f16 parameters are stored as f16 unless a training step overwrites them (no GPU needed)', () => {
   const g = compileOrThrow(F16_PARAMS);
-  const plan = buildPlan(g, { target: { shaderF16: true } });
+  const plan = planOf(g, { target: { shaderF16: true } });
   const params = plan.buffers.filter((b) => b.role === 'param');
   expect(params.map((b) => `${b.name}: ${b.type}, ${b.bytes} B`)).toEqual(['w1: f16, 12288 B', 'b1: f16, 192 B', 'w2: f16, 4608 B']);
   expect(validatePlan(JSON.parse(JSON.stringify(plan))).buffers.filter((b) => b.type === 'f16').length).toBeGreaterThanOrEqual(3);
   // A parameter the plan's updates overwrite stays f32: its update is an f32 output copied over it.
-  const training = buildPlan(g, { target: { shaderF16: true }, updates: [{ output: 'output0', param: 'w2' }] });
+  const training = planOf(g, { target: { shaderF16: true }, updates: [{ output: 'output0', param: 'w2' }] });
   expect(training.buffers.filter((b) => b.role === 'param').map((b) => b.type)).toEqual(['f16', 'f16', 'f32']);
   // A one-element update fits an f16 parameter's four bytes too: the storage types must match.
-  const tiny = buildPlan(compileOrThrow('model U(x: f32[4]) -> (f32[4], f16[1]) {\n  param s: f16[1] = zeros()\n  return x * cast(s, "f32"), s + 1.0\n}\n'), { target: { shaderF16: true }, updates: [{ output: 'output1', param: 's' }] });
+  const tiny = planOf(compileOrThrow('model U(x: f32[4]) -> (f32[4], f16[1]) {\n  param s: f16[1] = zeros()\n  return x * cast(s, "f32"), s + 1.0\n}\n'), { target: { shaderF16: true }, updates: [{ output: 'output1', param: 's' }] });
   const sBuf = tiny.buffers.find((b) => b.name === 's')!;
   expect(sBuf.type).toBe('f32');
   const tampered = JSON.parse(JSON.stringify(tiny));

@@ -4,12 +4,12 @@ import { join, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../../codegen/host.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 
 describe('host module', () => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
-  const plan = buildPlan(r.graph!, { seed: 0, source: 'gpt2.model' });
+  const plan = planOf(r.graph!, { seed: 0, source: 'gpt2.model' });
   const host = emitHost(plan, 'GPT2.plan.json');
 
   it('carries the model shapes in its declarations', () => {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { compileOrThrow } from '../support/gpu.js';
 import { F16_MLP } from '../support/f16-models.js';
 
@@ -61,7 +61,7 @@ const GOLDENS: Golden[] = [
   { name: 'matmul_subgroup_epilogue', source: 'model T(x: f32[128, 768], w: f32[768, 3072], b: f32[3072]) -> f32[128, 3072] {\n  return fast_gelu(x @ w + b)\n}\n', target: SG },
 ];
 
-const kernelsOf = (g: Golden) => buildPlan(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels.filter((k) => !g.pick || k.name === g.pick);
+const kernelsOf = (g: Golden) => planOf(compileOrThrow(g.source), g.target ? { target: g.target } : {}).kernels.filter((k) => !g.pick || k.name === g.pick);
 
 describe('golden kernel WGSL', () => {
   for (const g of GOLDENS) {

@@ -13,7 +13,7 @@ import { plainShape, shapeClass } from '../../codegen/kernels/matmul/shape.js';
 import { Block } from '../../codegen/kir/build.js';
 import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { optimize, planOf } from '../../driver/compile.js';
 import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
 import { matmulShapes, tuneTarget } from '../../codegen/tune/index.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';
@@ -123,8 +123,8 @@ describe('tuning cache', () => {
 
   it('rowUnits chooses between a workgroup and an invocation per row', () => {
     const src = 'model T(x: f32[100, 768]) -> f32[100, 768] {\n  return softmax(x)\n}\n';
-    const wg = buildPlan(compileOrThrow(src));
-    const alone = buildPlan(compileOrThrow(src), { target: { rowUnits: 256 } });
+    const wg = planOf(compileOrThrow(src));
+    const alone = planOf(compileOrThrow(src), { target: { rowUnits: 256 } });
     expect(wg.kernels[0]!.wgsl).toContain('64 invocations per row');
     expect(wg.steps[0]).toMatchObject({ dispatch: [100, 1, 1] });
     expect(alone.kernels[0]!.wgsl).toContain('one invocation per row');
@@ -155,9 +155,9 @@ describe('tuning cache', () => {
 
   it('tunes a matmul that reads b transposed as its own shape class', () => {
     const g = compileOrThrow('model T(h: f32[128, 768], wte: f32[8192, 768], w: f32[768, 768]) -> (f32[128, 8192], f32[128, 768]) {\n  return h @ transpose(wte, [1, 0]), h @ w\n}\n');
-    expect(matmulShapes(g).map(shapeClass)).toEqual(['m128n4096k1024v4t', 'm128n1024k1024v4']);
+    expect(matmulShapes(optimize(g).graph).map(shapeClass)).toEqual(['m128n4096k1024v4t', 'm128n1024k1024v4']);
     // Unfused (--no-fuse), the plan keeps the transpose and its matmul reads the copy.
-    expect(matmulShapes(g, false).map(shapeClass)).toEqual(['m128n4096k1024v4', 'm128n1024k1024v4']);
+    expect(matmulShapes(optimize(g, false).graph).map(shapeClass)).toEqual(['m128n4096k1024v4', 'm128n1024k1024v4']);
   });
 
   it('lives under $MDC_CACHE_DIR, else $XDG_CACHE_HOME/mdc, else node_modules/.cache/mdc', () => {

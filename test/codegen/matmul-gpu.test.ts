@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { candidates, configName, defaultConfig, defaultTiled, type MatmulConfig } from '../../codegen/kernels/matmul/config.js';
 import type { MatmulShape } from '../../codegen/kernels/matmul/shape.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { PlanRunner } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
 
@@ -61,17 +61,17 @@ const FAMILY: Record<MatmulConfig['kind'], string> = { plain: 'matmul', tiled: '
 const TOL = 1e-5;
 
 it('without a target, codegen picks the portable defaults: tiled, or GEMV for one row', () => {
-  const kernelOf = (a: number[], b: number[]) => buildPlan(compileOrThrow(source(a, b, outShape(a, b)))).kernels[0]!;
+  const kernelOf = (a: number[], b: number[]) => planOf(compileOrThrow(source(a, b, outShape(a, b)))).kernels[0]!;
   expect(kernelOf([128, 32], [32, 96]).name).toBe('matmul_tiled');
   expect(kernelOf([1, 1000], [1000, 36]).name).toBe('matmul_gemv');
-  const plan = buildPlan(compileOrThrow(source([128, 32], [32, 96], [128, 96])), { target: { subgroupSize: 8 } });
+  const plan = planOf(compileOrThrow(source([128, 32], [32, 96], [128, 96])), { target: { subgroupSize: 8 } });
   expect(plan.kernels[0]!.name).toBe('matmul_subgroup');
   expect(plan.features).toEqual(['subgroups']);
-  expect(buildPlan(compileOrThrow(source([128, 32], [32, 96], [128, 96]))).features).toBeUndefined();
+  expect(planOf(compileOrThrow(source([128, 32], [32, 96], [128, 96]))).features).toBeUndefined();
 });
 
 it('the runtime refuses a plan compiled for subgroups on a device without them, naming the feature', async () => {
-  const plan = buildPlan(compileOrThrow(source([128, 32], [32, 96], [128, 96])), { target: { subgroupSize: 8 } });
+  const plan = planOf(compileOrThrow(source([128, 32], [32, 96], [128, 96])), { target: { subgroupSize: 8 } });
   const device = { features: new Set<string>(), limits: { maxStorageBufferBindingSize: 2 ** 30 } } as unknown as GPUDevice;
   await expect(PlanRunner.create(device, plan)).rejects.toThrow("was compiled for a device with 'subgroups'; this device was not created with it");
 });
@@ -118,7 +118,7 @@ describe.skipIf(gpu.skip)(gpu.title('matmul kernels on WebGPU vs the float64 CPU
 
   it.skipIf(!device.subgroupSize)('the runtime refuses a plan compiled for another subgroup size, naming both', async () => {
     const other = device.subgroupSize === 32 ? 16 : 32;
-    const plan = buildPlan(compileOrThrow(source([40, 24], [24, 72], [40, 72])), { target: { subgroupSize: other } });
+    const plan = planOf(compileOrThrow(source([40, 24], [24, 72], [40, 72])), { target: { subgroupSize: other } });
     expect(plan.subgroupSize).toBe(other);
     await expect(PlanRunner.create(await sharedDevice(), plan)).rejects.toThrow(`compiled for subgroups of ${other} lanes; this device's subgroups have ${device.subgroupSize} lanes`);
   });

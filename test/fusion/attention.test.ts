@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { buildSpmdPlan } from '../../codegen/plan.js';
+import { spmdPlanOf } from '../../driver/compile.js';
 import { differentiate } from '../../compiler/autodiff/grad.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { fuse } from '../../compiler/fusion/fuse.js';
@@ -134,7 +134,7 @@ describe('written-out attention on the CPU oracle', () => {
 describe('written-out attention in a partitioned program', () => {
   it('the rewrite runs on each device\'s local graph and the plan keeps global types for inputs and outputs', () => {
     const src = 'mesh M = [dp: 2]\n\nmodel A(q: f32[4@dp, 3, 16, 8], k: f32[4@dp, 3, 16, 8], v: f32[4@dp, 3, 16, 8]) -> f32[4@dp, 3, 16, 8] {\n  return softmax(q @ transpose(k) * 0.5) @ v\n}\n';
-    const plan = buildSpmdPlan(partition(compileOrThrow(src), { axes: [{ name: 'dp', size: 2 }] }), { seed: 1 });
+    const plan = spmdPlanOf(partition(compileOrThrow(src), { axes: [{ name: 'dp', size: 2 }] }), { seed: 1 });
     expect(plan.steps.map((s) => s.op)).toContain('attention');
     for (const io of [...plan.inputs, ...plan.outputs]) expect(io.global?.shape, io.name).toEqual([4, 3, 16, 8]);
     expect(plan.inputs.map((io) => io.shape)).toEqual([[2, 3, 16, 8], [2, 3, 16, 8], [2, 3, 16, 8]]);

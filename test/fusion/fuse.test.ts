@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 import { fuse, MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';
@@ -165,7 +165,7 @@ describe('what fuses', () => {
     const f = fuse(g);
     expect(fusedNodes(f).length).toBeGreaterThan(1);
     for (const node of fusedNodes(f)) expect(node.inputs.length + node.outputs.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
-    const plan = buildPlan(g);
+    const plan = planOf(g);
     expect(plan.kernels.every((k) => k.bindings.length <= MAX_STORAGE_BUFFERS)).toBe(true);
     expect(plan.steps.length).toBeLessThan(n - 1);
   });
@@ -326,21 +326,21 @@ describe('plans', () => {
     // x f32[4, 8] (128 B), b f32[8] (32 B); every intermediate is f32[4, 8].
     const g = compileOrThrow('model T(x: f32[4, 8], b: f32[8]) -> f32[4, 8] {\n  return relu(x + b) * x\n}\n');
     // Fused: one kernel binding x, b and the output.
-    expect(planTraffic(buildPlan(g))).toEqual({ dispatches: 1, bytes: 128 + 32 + 128 });
+    expect(planTraffic(planOf(g))).toEqual({ dispatches: 1, bytes: 128 + 32 + 128 });
     // Unfused: add (x, b, t), relu (t, r), mul (r, x, out).
-    expect(planTraffic(buildPlan(g, { fuse: false }))).toEqual({ dispatches: 3, bytes: (128 + 32 + 128) + (128 + 128) + (128 + 128 + 128) });
+    expect(planTraffic(planOf(g, { fuse: false }))).toEqual({ dispatches: 3, bytes: (128 + 32 + 128) + (128 + 128) + (128 + 128 + 128) });
   });
 
   it('buildPlan fuses by default, keeps one kernel per op with fuse: false, and is deterministic', () => {
     const g = sample('gpt2', { preset: 'tiny' });
-    const fused = buildPlan(g, { seed: 1 });
-    const unfused = buildPlan(g, { seed: 1, fuse: false });
+    const fused = planOf(g, { seed: 1 });
+    const unfused = planOf(g, { seed: 1, fuse: false });
     expect(fused.steps.length).toBeLessThan(unfused.steps.length);
     expect(unfused.steps.map((s) => s.op)).not.toContain('fused');
     expect(fused.kernels.map((k) => k.name)).toContain('matmul_tiled_add_gelu');
-    expect(JSON.stringify(buildPlan(sample('gpt2', { preset: 'tiny' }), { seed: 1 }))).toBe(JSON.stringify(fused));
+    expect(JSON.stringify(planOf(sample('gpt2', { preset: 'tiny' }), { seed: 1 }))).toBe(JSON.stringify(fused));
     for (const name of SAMPLES) {
-      for (const k of buildPlan(sample(name, { preset: 'tiny' })).kernels) expect(k.bindings.length, `${name} ${k.name}`).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+      for (const k of planOf(sample(name, { preset: 'tiny' })).kernels) expect(k.bindings.length, `${name} ${k.name}`).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
     }
   });
 });

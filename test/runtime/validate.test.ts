@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildPlan, buildSpmdPlan } from '../../codegen/plan.js';
+import { planOf, spmdPlanOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { PlanError, validatePlan } from '../../runtime/validate.js';
 
 const plan = () => {
   const r = lower(readFileSync('samples/mlp.model', 'utf8'), 'mlp.model', { preset: 'tiny' });
-  return JSON.parse(JSON.stringify(buildPlan(r.graph!, { seed: 3 }))) as Record<string, any>;
+  return JSON.parse(JSON.stringify(planOf(r.graph!, { seed: 3 }))) as Record<string, any>;
 };
 
 function problems(mutate: (p: Record<string, any>) => unknown): string[] {
@@ -82,7 +82,7 @@ describe('plan validation', () => {
 /** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a version 2 plan with collective steps. */
 const meshPlan = (() => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
-  const text = JSON.stringify(buildSpmdPlan(partition(r.graph!, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }), { seed: 3 }));
+  const text = JSON.stringify(spmdPlanOf(partition(r.graph!, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }), { seed: 3 }));
   return () => JSON.parse(text) as Record<string, any>;
 })();
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSpmdPlan } from '../../codegen/plan.js';
+import { spmdPlanOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';
@@ -59,7 +59,7 @@ const collectiveOps = (plan: Plan) => plan.steps.filter((s): s is PlanCollective
 
 /** Runs the single-device reference (WebGPU and CPU, via runGraphBoth) and the partitioned plan on the mesh's devices. */
 async function runSharded(both: BothResult, mesh: Mesh) {
-  const plan = buildSpmdPlan(partition(both.graph, mesh), { seed: both.plan.seed });
+  const plan = spmdPlanOf(partition(both.graph, mesh), { seed: both.plan.seed });
   const devices = await sharedDevices(plan.mesh!.devices);
   // No params given: the runner initialises them whole from the plan's seed and slices them.
   const runner = await MeshRunner.create(devices, plan);
@@ -117,7 +117,7 @@ describe.skipIf(status.skip)(status.title('partitioned programs on several WebGP
 
   it('refuses a partitioned plan on the wrong number of devices, and PlanRunner refuses it', async () => {
     const mesh = meshOf({ dp: 2, tp: 4 });
-    const plan = buildSpmdPlan(partition(compileOrThrow(COLLECTIVES), mesh));
+    const plan = spmdPlanOf(partition(compileOrThrow(COLLECTIVES), mesh));
     const devices = await sharedDevices(8);
     await expect(MeshRunner.create(devices.slice(0, 4), plan)).rejects.toThrow("plan 'Coll' is partitioned over 8 devices (dp=2,tp=4), but 4 were given");
     await expect(PlanRunner.create(devices[0]!, plan)).rejects.toThrow("plan 'Coll' is partitioned over 8 devices; run it with MeshRunner");

@@ -8,7 +8,7 @@
  * "one device per file": never create another one in a test.
  */
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { buildPlan } from '../../codegen/plan.js';
+import { planOf } from '../../driver/compile.js';
 import { lower, type FrontendOptions } from '../../compiler/compile.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
@@ -160,7 +160,7 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
 export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {}): Promise<BothResult> {
   const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
-  const plan = buildPlan(graph, { seed, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
+  const plan = planOf(graph, { seed, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) {
     const type = plan.buffers[io.buffer]!.type;

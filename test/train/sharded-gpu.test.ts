@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildPlan, buildSpmdPlan } from '../../codegen/plan.js';
+import { planOf, spmdPlanOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';
@@ -48,7 +48,7 @@ describe.skipIf(status.skip)(status.title('sharded training on WebGPU devices'),
 
     // One WebGPU device.
     const devices = await sharedDevices(8);
-    const one = await PlanRunner.create(devices[0]!, buildPlan(single.graph, { seed: 0, updates: single.updates }));
+    const one = await PlanRunner.create(devices[0]!, planOf(single.graph, { seed: 0, updates: single.updates }));
     let oneOut: Record<string, { data: ArrayLike<number> }> = {};
     const oneLosses: number[] = [];
     for (let t = 1; t <= STEPS; t++) {
@@ -58,7 +58,7 @@ describe.skipIf(status.skip)(status.title('sharded training on WebGPU devices'),
     one.destroy();
 
     // Eight WebGPU devices.
-    const plan = buildSpmdPlan(partition(sharded.graph, mesh), { seed: 0, updates: sharded.updates });
+    const plan = spmdPlanOf(partition(sharded.graph, mesh), { seed: 0, updates: sharded.updates });
     expect(plan.updates!.length).toBe(sharded.updates.length);
     const runner = await MeshRunner.create(devices, plan);
     let out: Record<string, { data: ArrayLike<number> }> = {};

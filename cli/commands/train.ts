@@ -1,19 +1,20 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { buildPlan } from '../codegen/plan.js';
-import { lower, type FrontendOptions } from '../compiler/compile.js';
-import { dimValue } from '../compiler/dims.js';
-import { trainSettings } from '../compiler/train/settings.js';
-import { trainingGraph } from '../compiler/train/step.js';
-import type { Diagnostic } from '../diagnostics/messages.js';
-import { CheckpointError, crc32, type CheckpointTensors } from '../runtime/checkpoint.js';
-import { LossScaler, TextBatches, Trainer, type StepResult } from '../runtime/train.js';
-import { writeAtomic } from './files.js';
+import { join } from 'node:path';
+import { lowerModel } from '../../compiler/compile.js';
+import { dimValue } from '../../compiler/dims.js';
+import { trainSettings } from '../../compiler/train/settings.js';
+import type { Diagnostic } from '../../diagnostics/messages.js';
+import { compileGraph } from '../../driver/compile.js';
+import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
+import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
+import { writeAtomic } from '../files.js';
+import {
+  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, positive, report as reportDiagnostics, UsageError, type Command, type Io, type Values,
+} from '../options.js';
 
-export interface TrainArgs {
+interface TrainArgs {
   readonly file: string;
   readonly source: string;
-  readonly frontend: FrontendOptions;
   readonly data: string;
   readonly steps?: number;
   readonly batch?: number;
@@ -28,32 +29,29 @@ export interface TrainArgs {
   readonly json: boolean;
 }
 
-export interface TrainIo {
+interface TrainIo {
   out: (s: string) => void;
   err: (s: string) => void;
   /** Rewrites the current progress line (a terminal), or undefined to print plain lines. */
   progress?: (s: string) => void;
 }
 
-export class TrainUsageError extends Error {}
-
-/**
- * `mdc train`: a byte-level language model trained on a text file on WebGPU. Parameters
- * and optimizer state stay on the device; checkpoints (safetensors, written atomically)
- * carry both plus the step, so `--resume` continues with the same batches and the same
- * losses as an uninterrupted run.
- */
-export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly Diagnostic[]) => void): Promise<number> {
+async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
+  const report = (ds: readonly Diagnostic[]) => reportDiagnostics(ds, a.source, a.json, io, { file: a.file, ok: false });
   let text: Uint8Array;
   try {
     text = readFileSync(a.data);
   } catch (e) {
-    throw new TrainUsageError(`cannot read --data '${a.data}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new UsageError(`cannot read --data '${a.data}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const first = lower(a.source, a.file, a.frontend);
-  if (!first.graph || !first.env) { report(first.diagnostics); return 1; }
-  const s = trainSettings(first.env, first.graph.name);
-  if (!s.settings) { report(s.diagnostics); return 1; }
+  const frontend = frontendOptions(v);
+  const checked = compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
+  if (!checked) return EXIT.diagnostics;
+  const env = checked.checked.env!;
+  const models = [...env.models.keys()];
+  const modelName = frontend.model ?? models[models.length - 1]!;
+  const s = trainSettings(env, modelName);
+  if (!s.settings) { report(s.diagnostics); return EXIT.diagnostics; }
   const settings = s.settings;
   const batch = a.batch ?? settings.batch ?? 8;
   const seq = a.seq ?? settings.seq ?? 64;
@@ -63,19 +61,23 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   const optimizer = { ...settings.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) };
   const precision = a.precision ?? settings.precision ?? 'f32';
   // The batch and sequence length are the model's B and S.
-  const r = lower(a.source, a.file, { ...a.frontend, dims: { ...(a.frontend.dims ?? {}), B: batch, S: seq } });
-  if (!r.graph) { report(r.diagnostics); return 1; }
-  const g = r.graph;
+  const lowered = lowerModel(env, a.file, { ...frontend, dims: { ...(frontend.dims ?? {}), B: batch, S: seq }, training: true });
+  if (!lowered.graph) { report(lowered.diagnostics); return EXIT.diagnostics; }
+  const g = lowered.graph;
   const tokenInputs = g.inputs.filter((id) => g.values[id]!.type.dtype === 'i32');
-  if (tokenInputs.length !== 1 || g.inputs.length !== 1) throw new TrainUsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
+  if (tokenInputs.length !== 1 || g.inputs.length !== 1) throw new UsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
   const tokenName = g.values[tokenInputs[0]!]!.name!;
   const logits = g.values[g.outputs[Math.max(0, g.outputNames.indexOf(settings.loss.output))]!]!;
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
-  if (vocab < 256) throw new TrainUsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
+  if (vocab < 256) throw new UsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
 
-  const t = trainingGraph(g, { ...settings, optimizer, precision, ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }) }, a.file);
-  if (!t.result) { report(t.diagnostics); return 1; }
-  const plan = buildPlan(t.result.graph, { seed, source: basename(a.file), updates: t.result.updates });
+  const compiled = compileGraph(g, {
+    file: a.file, seed,
+    train: { ...settings, optimizer, precision, ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }) },
+  });
+  if (!compiled.plan) { report(compiled.diagnostics); return EXIT.diagnostics; }
+  const plan = compiled.plan;
+  const trained = compiled.training!;
   const dataCrc = String(crc32(text));
   const identity: Record<string, string> = { format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc, precision };
   // f16 needs loss scaling (its range is narrow); bf16 has f32's exponent range.
@@ -86,7 +88,7 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
   let start = 1;
   let history: StepResult[] = [];
   if (a.resume) {
-    const { readCheckpoint } = await import('../runtime/checkpoint-node.js');
+    const { readCheckpoint } = await import('../../runtime/checkpoint-node.js');
     let ck;
     try {
       ck = await readCheckpoint(a.resume);
@@ -114,20 +116,20 @@ export async function runTrain(a: TrainArgs, io: TrainIo, report: (ds: readonly 
     if (existsSync(log)) history = (JSON.parse(readFileSync(log, 'utf8')) as StepResult[]).filter((x) => x.step < start);
   }
 
-  const { nodeDevice } = await import('../runtime/node.js');
-  const { PlanRunner } = await import('../runtime/executor.js');
+  const { nodeDevice } = await import('../../runtime/node.js');
+  const { PlanRunner } = await import('../../runtime/executor.js');
   const { device, description } = await nodeDevice();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
   const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler);
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
-  const paramCount = t.result.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
+  const paramCount = trained.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
   if (!a.json) io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${start > 1 ? `, resuming at step ${start}` : ''}`);
 
   const save = async (step: number) => {
     const all = await runner.readParams();
     const tensors: CheckpointTensors = Object.fromEntries(plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
-    const { writeCheckpoint } = await import('../runtime/checkpoint-node.js');
+    const { writeCheckpoint } = await import('../../runtime/checkpoint-node.js');
     await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, {
       ...identity, step: String(step), loss: String(history.at(-1)?.loss ?? ''),
       ...(scaler ? { loss_scale: String(scaler.scale), good_steps: String(scaler.goodSteps) } : {}),
@@ -200,3 +202,58 @@ export function lossSvg(h: readonly StepResult[], title: string): string {
     '',
   ].join('\n');
 }
+
+export const command: Command = {
+  help: `Usage: mdc train FILE --data TEXT [options]
+
+Trains the model as a byte-level language model (tokens are UTF-8 bytes, so the vocabulary
+must be at least 256) on WebGPU. The loss and optimizer come from FILE's train section
+(\`loss = cross_entropy(logits, labels)\`, \`optimizer = adamw(lr = 3e-4)\`); flags override.
+Parameters and optimizer state stay on the device. Every --checkpoint-every steps and at
+the end, OUT/checkpoint.safetensors (written atomically), OUT/losses.json and OUT/loss.svg
+are written. Batches depend only on (seed, step), so --resume continues with the same
+losses as an uninterrupted run.
+
+Options:
+  --data FILE             the training text (required)
+  --steps N               total steps (default: train section, else 100)
+  --batch B, --seq S      sequences per step and their length (the model's B and S;
+                          default: train section, else 8 and 64)
+  --lr X                  peak learning rate (linear warm-up, then cosine to a tenth)
+  --warmup N              warm-up steps (default: a tenth of the steps, at most 10)
+  --seed N                parameter initialisation and batch order (default 0)
+  --out DIR               where checkpoints and curves go (default: train-out)
+  --checkpoint-every N    default: a quarter of the steps
+  --resume CKPT           continue from a checkpoint written by mdc train
+  --precision P           f32 (default), bf16 or f16: low-precision weights and
+                          activations with f32 master weights and optimizer; f16 adds
+                          dynamic loss scaling (overflowing steps are skipped)
+${FRONTEND_HELP}`,
+  options: {
+    ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
+    warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' },
+  },
+  run(file, source, v, io) {
+    if (!v['data']) throw new UsageError('train needs --data TEXTFILE, the text to train on');
+    const pos = (k: string) => (v[k] === undefined ? undefined : positive(v[k], k));
+    const lr = v['lr'] === undefined ? undefined : Number(v['lr']);
+    if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) throw new UsageError(`--lr must be a positive number, got '${v['lr']}'`);
+    const precision = v['precision'];
+    if (precision !== undefined && precision !== 'f32' && precision !== 'bf16' && precision !== 'f16') throw new UsageError(`--precision must be f32, bf16 or f16, got '${precision}'`);
+    const steps = pos('steps');
+    const batch = pos('batch');
+    const seq = pos('seq');
+    const ck = pos('checkpoint-every');
+    const json = !!v['json'];
+    const args: TrainArgs = {
+      file, source, data: v['data'] as string, out: (v['out'] as string | undefined) ?? 'train-out', json,
+      ...(steps !== undefined ? { steps } : {}), ...(batch !== undefined ? { batch } : {}), ...(seq !== undefined ? { seq } : {}),
+      ...(lr !== undefined ? { lr } : {}), ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
+      ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}), ...(ck !== undefined ? { checkpointEvery: ck } : {}),
+      ...(v['resume'] ? { resume: v['resume'] as string } : {}),
+      ...(precision !== undefined ? { precision } : {}),
+    };
+    const tty = !json && process.stderr.isTTY && io.interactive === true;
+    return runTrain(args, v, { ...io, ...(tty ? { progress: (s: string) => process.stderr.write(`\r${s}\x1b[K`) } : {}) });
+  },
+};

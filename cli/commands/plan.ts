@@ -1,0 +1,107 @@
+import type { Mesh } from '../../compiler/sharding/mesh.js';
+import { formatPlanReport, planReport } from '../../compiler/sharding/report.js';
+import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
+import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
+import { trainSettings } from '../../compiler/train/settings.js';
+import { lossGraph } from '../../compiler/train/step.js';
+import type * as A from '../../grammar/ast.js';
+import { compileGraph } from '../../driver/compile.js';
+import { COMMON, compileFile, EXIT, FRONTEND_HELP, pairs, parseBytes, UsageError, type Command } from '../options.js';
+
+export const command: Command = {
+  help: `Usage: mdc plan FILE [--mesh AXIS=N,...] [options]
+
+Partitions the model over a device mesh and prints, per device: each input's,
+parameter's and output's layout and block shape, every inserted collective with its
+kind, axis, bytes per device, the reason and the source line that caused it, and
+parameter bytes per device. Layouts come from the annotations in FILE (\`f32[d, ffn@tp]\`,
+block argument and return types) and propagate to the rest of the graph.
+
+Options:
+  --mesh AXIS=N,...  the mesh, e.g. --mesh dp=2,tp=4 (default: the meshes FILE declares)
+  --auto             choose every op's strategy with the cost model (an integer program
+                     solved by HiGHS): parameter layouts in FILE are ignored, input
+                     layouts are kept; the objective is a training step when FILE has a
+                     train section for the model, else a forward pass
+  --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
+                     state, e.g. 16GiB or 512MiB
+  --time-limit SEC   under --auto, the solver's time limit (default 60)
+  --bandwidth A=B/s  under --auto, per-axis bandwidth in bytes/s, e.g.
+                     --bandwidth dp=25e9,tp=300e9 (default 100e9 for every axis)
+  --recompute P      none, full, selective or auto: the activation policy for the
+                     training memory report (default: the train section's, else none);
+                     the plan also reports the bytes it does not keep and the FLOPs it
+                     rebuilds (JSON: recomputePlan)
+  --memory-budget S  under --recompute auto, bytes of kept activations (whole model)
+${FRONTEND_HELP}
+
+JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
+  values: [{kind, name, type, localShape, bytesPerDevice}],
+  collectives: [{kind, axis, bytesPerDevice, bytes, elements, from, to, reason,
+                 span: {file, line, col, endLine, endCol}, scope}],
+  paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice,
+  searchSeconds (under --auto), and for a model with a train section: zero, recompute,
+  memory: {params, grads, optimizer, activations, peak} (bytes per device),
+  activationBytesPerLayer, flopsPerStep; diagnostics }`,
+  options: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  async run(file, source, v, io) {
+    const json = !!v['json'];
+    const memoryCap = v['memory-cap'] === undefined ? undefined : parseBytes(v['memory-cap'] as string, 'memory-cap');
+    const timeLimit = v['time-limit'] === undefined ? undefined : Number(v['time-limit']);
+    if (timeLimit !== undefined && !(timeLimit > 0)) throw new UsageError(`--time-limit must be a positive number of seconds, got '${v['time-limit']}'`);
+    if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
+    const recomputeFlag = v['recompute'] as string | undefined;
+    if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
+    const r = compileFile(file, source, v, io, { until: 'lower' });
+    if (!r) return EXIT.diagnostics;
+    const env = r.checked.env!;
+    const graph = r.forward!;
+    const mesh: Mesh = { axes: [...env.meshAxes].map(([name, size]) => ({ name, size })) };
+    if (!mesh.axes.length) throw new UsageError(`${file} declares no mesh; give one with --mesh, e.g. --mesh dp=2,tp=4`);
+    const section = env.sections.find((s) => s.kind === 'train' && s.target.name === graph.name);
+    let extra: { searchSeconds?: number } = {};
+    let layouts;
+    if (v['auto']) {
+      const bandwidth = v['bandwidth'] === undefined ? undefined : pairs([v['bandwidth']], 'bandwidth');
+      for (const [axis, bw] of Object.entries(bandwidth ?? {})) {
+        if (!mesh.axes.some((x) => x.name === axis)) throw new UsageError(`--bandwidth names '${axis}', which is not an axis of the mesh ${mesh.axes.map((x) => x.name).join(', ')}`);
+        if (!(bw > 0)) throw new UsageError(`--bandwidth ${axis} must be positive, got ${bw}`);
+      }
+      const { autoShard } = await import('../../compiler/sharding/auto.js');
+      const a = await autoShard(graph, mesh, { training: !!section, ...(memoryCap !== undefined ? { memoryCap } : {}), ...(timeLimit !== undefined ? { timeLimit } : {}), ...(bandwidth ? { bandwidth } : {}) });
+      layouts = a.layouts;
+      extra = { searchSeconds: a.searchSeconds };
+    }
+    const p = compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' }).spmd!;
+    // Training memory when the model has a train section (ZeRO level from it, recompute from --recompute or it).
+    const settings = trainSettings(env, graph.name).settings;
+    const recompute = recomputeFlag ?? sectionString(section, 'recompute') ?? 'none';
+    const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
+    if (budget !== undefined && recompute !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
+    if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
+    let training;
+    let recomputeReport;
+    if (section && settings) {
+      const loss = lossGraph(graph, settings, file).graph;
+      if (loss) {
+        const rp = await planRecompute(loss, recompute as RecomputePolicy, budget !== undefined ? { budget } : {});
+        recomputeReport = { policy: rp.policy, savedBytes: rp.savedBytes, extraFlops: rp.extraFlops, ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}) };
+      }
+      // The per-device memory model knows none/full/selective; auto reports as selective-or-better via the recompute row.
+      training = trainingMemory(graph, p, { zero: settings.zero ?? 0, recompute: (recompute === 'auto' ? 'none' : recompute) as Recompute, optimizer: settings.optimizer.kind });
+    }
+    const rep = { ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }), ...(recomputeReport ? { recomputePlan: recomputeReport } : {}) };
+    if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
+    else {
+      for (const line of formatPlanReport(rep, mesh)) io.out(line);
+      if (recomputeReport) io.out(`recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept (whole model), ${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`);
+    }
+    return EXIT.ok;
+  },
+};
+
+function sectionString(section: A.SectionDecl | undefined, key: string): string | undefined {
+  const e = section?.entries.find((x) => x.name.name === key);
+  if (!e) return undefined;
+  return e.value.kind === 'str' ? e.value.value : e.value.kind === 'name' ? e.value.name : undefined;
+}

@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import type { KernelTarget } from '../../codegen/kernels/kernel.js';
+import { usesRowKernels } from '../../codegen/kernels/index.js';
+import { meshToString } from '../../compiler/sharding/mesh.js';
+import { compileGraph } from '../../driver/compile.js';
+import { randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
+import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageError, type Command, type Values } from '../options.js';
+
+type TargetChoice = 'portable' | 'adapter' | 'tuned';
+
+export const command: Command = {
+  help: `Usage: mdc run FILE [--mesh AXIS=N,...] [options]
+
+Compiles FILE and runs one forward pass on WebGPU (Dawn in Node), then prints each
+output's type and a checksum. Inputs are seeded random values unless --inputs is given.
+Creating the kernels' pipelines (the first run's start-up) is timed apart from the
+forward pass.
+
+With --mesh, the model is partitioned over that mesh (as \`mdc plan\` shows) and runs on
+one WebGPU device per mesh device, all on this machine's adapter; collectives are
+combined on the host. Parameters are initialised whole from the seed and then sliced,
+and inputs and outputs are whole tensors, so the checksums match a run without --mesh
+up to float rounding.
+
+Options:
+  --mesh AXIS=N,...  run partitioned on this mesh, e.g. --mesh dp=2,tp=4 (one device per
+                     mesh device); without it, one device and the layouts are ignored
+  --inputs FILE      JSON object mapping input names to flat arrays of numbers; every
+                     key must be an input of the model, integer ids within their table
+  --seed N           seed for parameters and random inputs (default: 0)
+  --no-fuse          one kernel per op (as \`mdc compile --no-fuse\`)
+  --target T         what the kernels may assume about the device:
+                       portable  WebGPU's defaults only, the kernels \`mdc compile\`
+                                 writes (default)
+                       adapter   this adapter's features: subgroup matmul, attention
+                                 and reductions where it offers \`subgroups\`
+                       tuned     adapter, plus matmul tiles timed on this adapter (the
+                                 first run tunes each new shape class, a few seconds
+                                 each, and caches each winner as soon as it is timed)
+${FRONTEND_HELP}`,
+  options: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' }, target: { type: 'string' } },
+  async run(file, source, v, io) {
+    const json = !!v['json'];
+    const seed = intOption(v['seed'], 'seed');
+    const fuse = !v['no-fuse'];
+    const targetChoice = targetOption(v['target']);
+    const given = readInputs(v);
+    const mesh = meshOption(v);
+    const r = compileFile(file, source, v, io, { until: 'lower' });
+    if (!r) return EXIT.diagnostics;
+    const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../../runtime/node.js');
+    const { PlanRunner } = await import('../../runtime/executor.js');
+    const { MeshRunner } = await import('../../runtime/mesh.js');
+    const first = await nodeDevice();
+    try {
+      let target: KernelTarget = {};
+      if (targetChoice !== 'portable') {
+        const subgroupSize = adapterSubgroupSize(first.adapter);
+        target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
+        if (targetChoice === 'tuned') {
+          const { matmulShapes, tuneTarget } = await import('../../codegen/tune/index.js');
+          // Tiles are tuned for the matmuls of the plan as it will be optimized.
+          const local = compileGraph(r.forward!, { file, fuse, ...(mesh ? { partition: mesh } : {}), until: 'optimize' }).optimized!.graph;
+          target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l), rows: usesRowKernels(local) })).target;
+        }
+      }
+      const plan = compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}) }).plan!;
+      // The caller's view: whole tensors, also when each device holds a block.
+      const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
+      const inputs: Record<string, HostArray> = {};
+      const names = plan.inputs.map((i) => i.name);
+      for (const key of Object.keys(given)) {
+        if (!names.includes(key)) throw new UsageError(`--inputs names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
+      }
+      for (const inp of plan.inputs) {
+        const shape = wholeShape(inp);
+        const count = shape.reduce((a, b) => a * b, 1);
+        const type = plan.buffers[inp.buffer]!.type;
+        const g = given[inp.name];
+        if (g === undefined) { inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max); continue; }
+        const want = `${count} numbers (${inp.dtype}[${shape.join(', ')}])`;
+        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new UsageError(`input '${inp.name}' must be an array of ${want}`);
+        if (type === 'i32') {
+          const bad = (g as number[]).findIndex((x) => !Number.isInteger(x) || x < 0 || (inp.max !== undefined && x >= inp.max));
+          if (bad >= 0) throw new UsageError(`input '${inp.name}'[${bad}] is ${g[bad]}, not an id in 0..${inp.max !== undefined ? inp.max - 1 : '2³¹'} (${inp.dtype}[${shape.join(', ')}])`);
+        }
+        inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
+      }
+      if (plan.mesh) first.device.destroy();
+      const { devices, description } = plan.mesh ? await nodeDevices(plan.mesh.devices) : { devices: [first.device], description: first.description };
+      let outs: Record<string, Tensor>;
+      let ms: number;
+      let compileMs: number;
+      try {
+        if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
+        const c0 = performance.now();
+        const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
+        compileMs = performance.now() - c0;
+        const t0 = performance.now();
+        try {
+          outs = await runner.run(inputs);
+        } finally {
+          runner.destroy();
+        }
+        ms = performance.now() - t0;
+      } finally {
+        for (const d of devices) d.destroy();
+      }
+      const rows = plan.outputs.map((o) => {
+        const t = outs[o.name]!;
+        let sum = 0;
+        let abs = 0;
+        for (const x of t.data) { sum += x; abs += Math.abs(x); }
+        return { name: o.name, type: `${o.dtype}[${wholeShape(o).join(', ')}]`, shape: wholeShape(o), sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+      });
+      const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
+      const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
+      if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, target: targetChoice, ...meshJson, compileMilliseconds: compileMs, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
+      else {
+        const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
+        io.out(`ran ${plan.model} on ${where} (${targetChoice === 'portable' ? '' : `target ${targetChoice}, `}${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}; kernels compiled in ${compileMs.toFixed(0)} ms, forward ${ms.toFixed(1)} ms)`);
+        for (const row of rows) io.out(`  ${row.name}: ${row.type}  sum=${row.sum.toPrecision(8)}  mean|x|=${row.meanAbs.toPrecision(6)}  first=[${row.first.map((x) => x.toPrecision(5)).join(', ')}]`);
+      }
+      return EXIT.ok;
+    } finally {
+      first.device.destroy(); // also on a usage error before the run; destroying twice is harmless
+    }
+  },
+};
+
+function targetOption(v: unknown): TargetChoice {
+  if (v === undefined) return 'portable';
+  if (v === 'portable' || v === 'adapter' || v === 'tuned') return v;
+  throw new UsageError(`--target must be portable, adapter or tuned, not '${String(v)}'`);
+}
+
+function readInputs(v: Values): Record<string, unknown> {
+  const f = v['inputs'] as string | undefined;
+  if (!f) return {};
+  let given: unknown;
+  try {
+    given = JSON.parse(readFileSync(f, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read inputs from '${f}': ${(e as Error).message}`);
+  }
+  if (!given || typeof given !== 'object' || Array.isArray(given)) throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers`);
+  return given as Record<string, unknown>;
+}

@@ -1,0 +1,160 @@
+/**
+ * The compile pipeline, one function per stage, each a pure function of the previous
+ * stage's result:
+ *
+ *   parse → bind/check → lower → training step → partition → optimize → memory plan → codegen
+ *
+ * `compile()` runs them on a source text; `compileGraph()` runs the back half on a graph
+ * someone already has (tests, benchmarks). The CLI, the benchmarks and the tests call
+ * these two instead of assembling stages themselves, so they always agree. With
+ * `verify`, every stage's invariants (driver/verify.ts) are checked after it runs and a
+ * broken one throws `VerifyError` naming the stage.
+ */
+import { emitPlan, type PlanOptions } from '../codegen/plan.js';
+import type { KernelTarget } from '../codegen/kernels/kernel.js';
+import { check, lowerModel, type CheckResult, type FrontendOptions } from '../compiler/compile.js';
+import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
+import type { Graph } from '../compiler/ir.js';
+import { planMemory, type MemoryPlan } from '../compiler/memory/plan.js';
+import type { Mesh } from '../compiler/sharding/mesh.js';
+import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
+import { trainSettings, type TrainSettings } from '../compiler/train/settings.js';
+import { trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
+import type { Layout } from '../compiler/types.js';
+import type { Diagnostic } from '../diagnostics/messages.js';
+import type { Plan } from '../runtime/plan.js';
+import { verifyStage, type Stage } from './verify.js';
+
+export type { Stage } from './verify.js';
+
+export interface CompileOptions extends FrontendOptions {
+  /** Stop after this stage (default: codegen). */
+  readonly until?: Stage;
+  /**
+   * Compile a training step (loss, backward pass, optimizer update) instead of a forward
+   * pass: the model's train section, with these settings overriding it.
+   */
+  readonly train?: boolean | Partial<TrainSettings>;
+  /** Partition over this mesh (SPMD); absent: one device, layouts ignored. */
+  readonly partition?: Mesh;
+  /** Layouts for every value of the graph partitioned (from `plan --auto`); default: completion from the annotations. */
+  readonly layouts?: readonly Layout[];
+  /** Fusion, the attention rewrite and transpose folding (default true; `--no-fuse` is false). */
+  readonly fuse?: boolean;
+  /** What the kernels may assume about the device. */
+  readonly target?: KernelTarget;
+  readonly seed?: number;
+  /** Check every stage's invariants (`mdc compile --verify`, and the tests). */
+  readonly verify?: boolean;
+}
+
+/** Everything the pipeline made, stage by stage; a stage that did not run leaves its field absent. */
+export interface Compiled {
+  readonly diagnostics: readonly Diagnostic[];
+  readonly checked: CheckResult;
+  /** The model lowered to the graph IR at concrete dims, repeats unrolled. */
+  readonly forward?: Graph;
+  readonly settings?: TrainSettings;
+  readonly training?: TrainingGraph;
+  readonly spmd?: SpmdProgram;
+  /** The graph codegen reads: the (local) graph optimized, with each value's origin in the graph before optimizing. */
+  readonly optimized?: FusedGraph;
+  readonly memory?: MemoryPlan;
+  readonly plan?: Plan;
+}
+
+const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 'optimize', 'memory', 'codegen'];
+const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) <= ORDER.indexOf(until ?? 'codegen');
+
+/** Source text → runtime plan (or diagnostics). */
+export function compile(source: string, file: string, opts: CompileOptions = {}): Compiled {
+  // `mdc check` also elaborates every model at its concrete dims; otherwise lowering does that, once.
+  const checked = check(source, file, { ...opts, concrete: opts.concrete ?? opts.until === 'check', training: !!opts.train });
+  if (checked.diagnostics.length || !checked.env || !reached(opts.until, 'lower')) return { diagnostics: checked.diagnostics, checked };
+  const model = lowerModel(checked.env, file, { ...opts, training: !!opts.train });
+  if (!model.graph) return { diagnostics: model.diagnostics, checked };
+  const forward = model.graph;
+  if (opts.verify) verifyStage('lower', forward);
+  let settings: TrainSettings | undefined;
+  if (opts.train) {
+    const s = trainSettings(checked.env, forward.name);
+    if (!s.settings) return { diagnostics: s.diagnostics, checked, forward };
+    settings = { ...s.settings, ...(opts.train === true ? {} : opts.train) };
+  }
+  return { checked, ...compileGraph(forward, { ...opts, file, ...(settings ? { train: settings } : { train: false }) }) };
+}
+
+export interface GraphOptions extends Omit<CompileOptions, 'train'> {
+  /** The source file's name, for diagnostics and the plan's `source`. */
+  readonly file?: string;
+  /** Train with these settings (the train section, already read). */
+  readonly train?: TrainSettings | false;
+}
+
+/** The back half of the pipeline, from a lowered forward graph. */
+export function compileGraph(forward: Graph, opts: GraphOptions = {}): Omit<Compiled, 'checked'> {
+  const file = opts.file ?? '<graph>';
+  const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => { if (opts.verify) verifyStage(stage, g, extra); };
+
+  // Training step: loss, precision, backward pass, optimizer update.
+  let training: TrainingGraph | undefined;
+  const settings = opts.train || undefined;
+  if (settings) {
+    const t = trainingGraph(forward, settings, file, opts.partition ? { mesh: opts.partition } : undefined);
+    if (!t.result) return { diagnostics: t.diagnostics, forward, settings };
+    training = t.result;
+    verify('train', training.graph);
+  }
+  const step = training?.graph ?? forward;
+  const done = { diagnostics: [], forward, ...(settings ? { settings } : {}), ...(training ? { training } : {}) };
+  if (!reached(opts.until, 'partition')) return done;
+
+  // SPMD partition: local shapes, collectives where layouts change.
+  const spmd = opts.partition ? partition(step, opts.partition, opts.layouts ? { layouts: opts.layouts } : {}) : undefined;
+  if (spmd) verify('partition', spmd.local, { spmd });
+  const local = spmd?.local ?? step;
+  if (!reached(opts.until, 'optimize')) return { ...done, ...(spmd ? { spmd } : {}) };
+
+  // Optimize: written-out attention, transpose folding, fusion.
+  const optimized = optimize(local, opts.fuse !== false);
+  verify('optimize', optimized.graph);
+  if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
+
+  // Memory plan: static offsets in arenas from liveness.
+  const memory = planMemory(optimized.graph, { params: 'external' });
+  if (!reached(opts.until, 'codegen')) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory };
+
+  // Codegen: kernels from the kernel IR, buffers and steps.
+  const planOpts: PlanOptions = {
+    seed: opts.seed ?? 0, source: baseName(file), ...(opts.target ? { target: opts.target } : {}),
+    ...(training ? { updates: training.updates } : {}),
+  };
+  const plan = emitPlan(optimized, spmd, planOpts);
+  return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
+}
+
+/** The optimize stage alone: the graph codegen reads, and where each of its values came from. */
+export function optimize(g: Graph, fuse = true): FusedGraph {
+  return fuse ? fuseWithOrigin(g) : { graph: g, origin: g.values.map((v) => v.id) };
+}
+
+/** Options of `planOf` and `spmdPlanOf`: codegen's, plus whether to optimize and to verify. */
+export type PlanOfOptions = PlanOptions & { readonly fuse?: boolean; readonly verify?: boolean };
+
+/** The plan of a graph as the pipeline makes it (optimize, then codegen), for tests and benchmarks holding a graph. */
+export function planOf(g: Graph, opts: PlanOfOptions = {}): Plan {
+  const optimized = optimize(g, opts.fuse !== false);
+  if (opts.verify) verifyStage('optimize', optimized.graph);
+  return emitPlan(optimized, undefined, opts);
+}
+
+/** The plan of an SPMD program as the pipeline makes it. */
+export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
+  const optimized = optimize(p.local, opts.fuse !== false);
+  if (opts.verify) verifyStage('optimize', optimized.graph);
+  return emitPlan(optimized, p, opts);
+}
+
+function baseName(file: string): string {
+  return file.slice(file.lastIndexOf('/') + 1);
+}
