@@ -15,9 +15,10 @@ import { interpret } from '../../compiler/reference/interpret.js';
 import type { RefTensor } from '../../compiler/reference/tensor.js';
 import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type PlanInit, type Tensor } from '../../runtime/index.js';
 import { adapterSubgroupSize, describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
+import { UNDER_CI } from './ci.js';
 
 /** Under CI a missing adapter is a failure, never a skip: a green CI must mean the kernels ran. */
-export const GPU_REQUIRED = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
+export const GPU_REQUIRED = UNDER_CI;
 
 export interface GpuStatus {
   /** True only when there is no adapter and we are not under CI. */
