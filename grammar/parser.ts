@@ -1,4 +1,5 @@
-import { CstParser, EOF, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type { CstNode, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { CstParser, EOF } from './chevrotain.js';
 import * as T from './lexer.js';
 
 /**
@@ -44,9 +45,15 @@ const errorMessageProvider: IParserErrorMessageProvider = {
     `expected ${ruleName === 'returnStmt' ? 'an expression' : firstTokens([expectedIterationPaths])} but found ${foundDisplay(actual[0]!)}`,
 };
 
-class MdcParser extends CstParser {
-  constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full', errorMessageProvider });
+export class MdcParser extends CstParser {
+  /**
+   * `validate`: run Chevrotain's grammar validations (ambiguities, left recursion) as the
+   * parser is built. They cost about 60 ms of every command's start-up and cannot fail
+   * for a grammar that passed them once, so the compiler skips them and a test
+   * (test/grammar/parser-validation.test.ts) builds the parser with them.
+   */
+  constructor(validate = false) {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full', errorMessageProvider, skipValidations: !validate });
     this.performSelfAnalysis();
   }
 
