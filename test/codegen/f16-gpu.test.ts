@@ -10,10 +10,10 @@ import { f16Values } from '../../codegen/plan.js';
 import { planOf } from '../../driver/compile.js';
 import { roundF16 } from '../../compiler/reference/grad-ops.js';
 import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
-import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
+import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, runBoth, sharedDevice } from '../support/gpu.js';
 import { F16_MLP } from '../support/f16-models.js';
 
-const gpu = await gpuStatus();
+const f16 = await featureStatus('shader-f16');
 const device = await adapterTarget();
 
 // A block whose f16 activations also pass through the row kernels: layer norm (a
@@ -134,7 +134,8 @@ it('f16 parameters are stored as f16 unless a training step overwrites them (no 
   expect(() => validatePlan(bad)).toThrow(/is stored as f16 but holds f32 values/);
 });
 
-describe.skipIf(gpu.skip || !device.shaderF16)(gpu.title(`f16 storage on WebGPU (shader-f16: ${device.shaderF16 ? 'yes' : 'no'})`), () => {
+// Without shader-f16 this suite skips, except under CI where it fails naming the feature.
+describeWithFeature(f16, 'f16 storage on WebGPU', () => {
   beforeAll(async () => {
     await sharedDevice();
   });

@@ -7,6 +7,7 @@
  * Vitest gives each test file its own module graph, so the cached device below is
  * "one device per file": never create another one in a test.
  */
+import { describe, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { planOf } from '../../driver/compile.js';
 import { lower, type FrontendOptions } from '../../compiler/compile.js';
@@ -55,6 +56,48 @@ export async function gpuStatus(): Promise<GpuStatus> {
   const skip = !adapter && !GPU_REQUIRED;
   const detail = adapter ? describeAdapter(adapter) : reason!;
   return { skip, detail, title: (name) => (skip ? `${name} [SKIPPED: no WebGPU adapter: ${detail}]` : name) };
+}
+
+/** Adapter features that decide which kernels a suite can run. */
+export type AdapterFeature = 'shader-f16' | 'subgroups';
+
+export interface FeatureStatus {
+  readonly feature: AdapterFeature;
+  /** The adapter offers the feature (for `subgroups`: with one fixed lane count, which codegen needs). */
+  readonly has: boolean;
+  /** True only when the feature (or the adapter) is missing and we are not under CI. */
+  readonly skip: boolean;
+  /** Why the feature is missing, or the adapter's description. */
+  readonly detail: string;
+}
+
+/** Probes the file's adapter for `feature`; call at the top level and pass the result to `describeWithFeature`. */
+export async function featureStatus(feature: AdapterFeature): Promise<FeatureStatus> {
+  const { adapter, reason } = await findAdapter();
+  const has = !!adapter && (feature === 'subgroups' ? adapterSubgroupSize(adapter) !== undefined : adapter.features.has(feature));
+  const detail = !adapter
+    ? `no WebGPU adapter: ${reason}`
+    : has
+      ? describeAdapter(adapter)
+      : `${describeAdapter(adapter)} does not offer '${feature}'${feature === 'subgroups' && adapter.features.has('subgroups') ? ' with a fixed subgroup size' : ''}`;
+  return { feature, has, skip: !has && !GPU_REQUIRED, detail };
+}
+
+/**
+ * The one gate for suites that need an adapter feature. With the feature: `describe(name, body)`.
+ * Without it: skipped (the title says why) outside CI; under CI the body is replaced by one
+ * failing test that names the missing feature, so a green CI means the feature's kernels ran.
+ */
+export function describeWithFeature(status: FeatureStatus, name: string, body: () => void): void {
+  if (status.has) describe(name, body);
+  else if (status.skip) describe.skip(`${name} [SKIPPED: ${status.detail}]`, body);
+  else {
+    describe(name, () => {
+      it(`needs the adapter feature '${status.feature}' (CI=${process.env['CI']}: a missing feature fails, it does not skip)`, () => {
+        throw new Error(`missing adapter feature '${status.feature}': ${status.detail}`);
+      });
+    });
+  }
 }
 
 /** The codegen target of the file's adapter: its subgroup size when it offers subgroups (portable when there is no adapter). */
