@@ -184,6 +184,8 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       partial: sortAxes(mesh, [...pass, ...contractedFor(j)]),
     }));
     const outTypes = n.outputs.map((o, j) => localType(mesh, g.values[o]!.type, outLayouts[j]!));
+    // A reshape's target is the block each device holds, as its output type says.
+    if (n.op === 'reshape') attrs['shape'] = outTypes[0]!.dims;
     const outs = b.addNode(n.op, inputs, outTypes, attrs, n.span, n.scope);
     outs.forEach((v, j) => {
       const gid = n.outputs[j]!;

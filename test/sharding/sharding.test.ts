@@ -10,6 +10,7 @@ import { coordsOf, localShape, type Mesh } from '../../compiler/sharding/mesh.js
 import { partition } from '../../compiler/sharding/partition.js';
 import { redistribute } from '../../compiler/sharding/redistribute.js';
 import { simulate } from '../../compiler/sharding/simulate.js';
+import { stageProblems } from '../../driver/verify.js';
 import { verifyGraph } from '../../compiler/verify-ir.js';
 import type { Layout } from '../../compiler/types.js';
 import { initValues } from '../../runtime/init.js';
@@ -185,7 +186,7 @@ describe('redistribution', () => {
       b.constraints.set(y!.id, { value: y!.id, layout: to, span: { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 } });
       const g = b.finish('T', [y!], ['y']);
       const p = partition(g, m);
-      expect(verifyGraph(p.local, true)).toEqual([]);
+      expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
       const data = Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i));
       const got = simulate(p, { x: data }, () => []);
       // A partial input holds its value on device 0 of the partial axes (zeros elsewhere), so the sum is the value.
@@ -218,6 +219,7 @@ describe('property: sharded equals unsharded', () => {
       if (r.diagnostics.length) throw new Error(`${r.diagnostics.map((x) => x.message).join('; ')}\n${src}`);
       const g = r.graph!;
       const p = partition(g, m);
+      expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
       const errs = verifyGraph(p.local, true);
       if (errs.length) throw new Error(errs.join('; '));
       const inputs = seededInputs(g, sizes.length + body.length);

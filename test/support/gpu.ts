@@ -204,7 +204,7 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
 export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {}): Promise<BothResult> {
   const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
-  const plan = planOf(graph, { seed, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
+  const plan = planOf(graph, { seed, verify: true, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
   const inputs: Record<string, HostArray> = {};
   for (const io of plan.inputs) {
     const type = plan.buffers[io.buffer]!.type;
