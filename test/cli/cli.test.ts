@@ -2,9 +2,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
-import { gpuStatus } from '../support/gpu.js';
+import { usesRowKernels } from '../../codegen/kernels/index.js';
+import type { KernelTarget } from '../../codegen/kernels/kernel.js';
+import { matmulShapes, tuneTarget } from '../../codegen/tune/index.js';
+import { compile } from '../../driver/compile.js';
+import { PlanRunner, randomInput, type HostArray } from '../../runtime/index.js';
+import { adapterTarget, destroySharedDevices, gpuStatus, sharedDevice } from '../support/gpu.js';
 
 const gpuCli = await gpuStatus();
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
@@ -218,15 +223,60 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
     expect(r.code, r.err).toBe(0);
     return { json: JSON.parse(r.out) as RunJson, err: r.err };
   };
+  afterAll(destroySharedDevices);
+
   /**
-   * Different kernels sum in different orders: f32 rounding only. Over n ≤ 131072 outputs,
-   * each off by ~1e-6 of the mean |x|, the checksums differ by well under one mean |x|;
-   * a wrong kernel moves them by a sizeable fraction of n mean |x|.
+   * `mdc run --json` prints checksums only (a sum, mean |x| and four values; on a softmax
+   * the sum is just the row count). So each CLI run is repeated here through the runtime
+   * API as `mdc run` does it (same compile options, seed 0, the same seeded inputs, the
+   * same target), its full outputs kept; `matchesCli` ties each repeat to the CLI's
+   * checksums, and `expectSame` compares the full outputs element by element.
    */
-  const expectSame = (a: RunJson, b: RunJson) => {
-    const [x, y] = [a.outputs[0]!, b.outputs[0]!];
-    expect(Math.abs(x.sum - y.sum)).toBeLessThan(x.meanAbs);
-    x.first.forEach((v, i) => expect(Math.abs(v - y.first[i]!)).toBeLessThan(1e-4 * x.meanAbs + 1e-6));
+  const direct = async (sample: string, target: KernelTarget) => {
+    const file = `samples/${sample}.model`;
+    const r = compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', seed: 0, target });
+    expect(r.diagnostics).toEqual([]);
+    const plan = r.plan!;
+    const inputs: Record<string, HostArray> = {};
+    for (const i of plan.inputs) inputs[i.name] = randomInput(plan.buffers[i.buffer]!.type, i.shape.reduce((a, b) => a * b, 1), 0, i.name, i.max);
+    const runner = await PlanRunner.create(await sharedDevice(), plan);
+    try {
+      const outs = await runner.run(inputs);
+      return { plan, outputs: plan.outputs.map((o) => Float64Array.from(outs[o.name]!.data)) };
+    } finally {
+      runner.destroy();
+    }
+  };
+  /** The same plan, inputs and kernels on the same adapter as the CLI's run: the same numbers up to summation order in the checksum. */
+  const matchesCli = (cli: RunJson, d: { outputs: Float64Array[] }) => {
+    expect(d.outputs.length).toBe(cli.outputs.length);
+    cli.outputs.forEach((o, k) => {
+      const x = d.outputs[k]!;
+      const meanAbs = x.reduce((a, v) => a + Math.abs(v), 0) / x.length;
+      expect(Math.abs(x.reduce((a, v) => a + v, 0) - o.sum), `${o.name}: sum`).toBeLessThanOrEqual(1e-9 * x.length * meanAbs);
+      expect(Math.abs(meanAbs - o.meanAbs), `${o.name}: mean |x|`).toBeLessThanOrEqual(1e-9 * meanAbs);
+      expect(Array.from(x.slice(0, 4)), `${o.name}: first values`).toEqual(o.first);
+    });
+  };
+  /**
+   * Different kernels (portable, subgroup, tuned tiles) sum in different orders: f32
+   * rounding only. Each element must agree within 1e-4 of the output's mean |x| plus 1e-4
+   * of its own size: the dot products here have K ≤ 512 terms, so reordering moves a value
+   * by about √K·2⁻²⁴ ≈ 1.3e-6 relative to its terms (measured on llvmpipe: at most 2.7e-6 of
+   * mean|x| + |x| on GPT-2 tiny's 131072 logits), while a wrong kernel (a dropped tile, a
+   * wrong index, two elements swapped) moves elements by O(mean |x|).
+   */
+  const TOL = 1e-4;
+  const expectSame = (a: { outputs: Float64Array[] }, b: { outputs: Float64Array[] }) => {
+    expect(b.outputs.length).toBe(a.outputs.length);
+    a.outputs.forEach((x, k) => {
+      const y = b.outputs[k]!;
+      expect(y.length).toBe(x.length);
+      expect(x.every(Number.isFinite), `output ${k} is finite`).toBe(true);
+      const meanAbs = x.reduce((s, v) => s + Math.abs(v), 0) / x.length;
+      const bad = [...x.keys()].filter((i) => !(Math.abs(x[i]! - y[i]!) <= TOL * (meanAbs + Math.abs(x[i]!))));
+      expect(bad.slice(0, 5).map((i) => `[${i}] ${x[i]} vs ${y[i]}`), `output ${k}: ${bad.length} of ${x.length} elements differ by more than ${TOL}·(mean|x| + |x|)`).toEqual([]);
+    });
   };
 
   it('the adapter target (subgroup kernels here) computes what the portable one does', async () => {
@@ -234,7 +284,12 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
     expect(portable.json.target).toBe('portable');
     const adapter = await run('gpt2', '--target', 'adapter');
     expect(adapter.json.target).toBe('adapter');
-    expectSame(portable.json, adapter.json);
+    const target = await adapterTarget();
+    const [p, a] = [await direct('gpt2', {}), await direct('gpt2', target)];
+    expect(a.plan.kernels.some((k) => k.name.includes('subgroup')), 'the adapter target uses subgroup kernels here').toBe(!!target.subgroupSize);
+    matchesCli(portable.json, p);
+    matchesCli(adapter.json, a);
+    expectSame(p, a);
   }, 300_000);
 
   it('the tuned target tunes each matmul shape class once, caches the winners and computes the same', async () => {
@@ -248,8 +303,17 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
       expect(readdirSync(cache)).toContain('tuning.json');
       const again = await run('mlp', '--target', 'tuned');
       expect(again.err, 'the second reads the cache').not.toMatch(/tuned m/);
-      expectSame(portable.json, tuned.json);
-      expectSame(portable.json, again.json);
+      // The tuned target the CLI used, rebuilt from its cache (nothing is tuned again).
+      const file = 'samples/mlp.model';
+      const local = compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', until: 'optimize' }).optimized!.graph;
+      const { classes, rows, target } = await tuneTarget(await sharedDevice(), gpuCli.detail, await adapterTarget(), matmulShapes(local), { rows: usesRowKernels(local) });
+      expect([...classes.values()].filter((c) => c.run), 'every class comes from the cache').toEqual([]);
+      expect(rows.run).toBeUndefined();
+      const [p, t] = [await direct('mlp', {}), await direct('mlp', target)];
+      matchesCli(portable.json, p);
+      matchesCli(tuned.json, t);
+      matchesCli(again.json, t);
+      expectSame(p, t);
     } finally {
       if (prev === undefined) delete process.env['MDC_CACHE_DIR'];
       else process.env['MDC_CACHE_DIR'] = prev;
