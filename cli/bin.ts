@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { main } from './main.js';
 
 // A reader that stops early (`mdc plan x.model | head`) closes the pipe: stop quietly.
@@ -8,6 +9,40 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+/**
+ * Dawn's Vulkan backend prints limit adjustments to the process's stderr from native
+ * code as a device is created ("Warning: maxDynamicUniformBuffersPerPipelineLayout
+ * artificially reduced …"), which Node cannot intercept. They mean nothing to a user,
+ * so the commands that open a device run in a child process whose stderr passes
+ * through this filter.
+ */
+const DAWN_NOISE = /^Warning: max\w+ artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.\r?\n/gm;
+const DEVICE_COMMANDS = new Set(['run', 'train']);
+
+const argv = process.argv.slice(2);
+if (DEVICE_COMMANDS.has(argv[0] ?? '') && !process.env['MDC_STDERR_FILTERED'] && !argv.includes('--help') && !argv.includes('-h')) {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+    stdio: ['inherit', 'inherit', 'pipe'],
+    env: { ...process.env, MDC_STDERR_FILTERED: '1', ...(process.stderr.isTTY ? { MDC_STDERR_TTY: '1' } : {}) },
+  });
+  let pending = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    const text = (pending + chunk).replace(DAWN_NOISE, '');
+    // Hold back a last line that may still become one of Dawn's warnings; pass anything else (progress lines end in \r).
+    const cut = text.lastIndexOf('\n') + 1;
+    const tail = text.slice(cut);
+    pending = 'Warning: max'.startsWith(tail.slice(0, 12)) && tail.length > 0 && !tail.includes('\r') ? tail : '';
+    process.stderr.write(pending ? text.slice(0, cut) : text);
+  });
+  child.stderr.on('end', () => { if (pending) process.stderr.write(pending); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  child.on('close', (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exitCode = code ?? 1;
+  });
+} else {
+  main(argv).then((code) => {
+    process.exitCode = code;
+  });
+}

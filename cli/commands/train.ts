@@ -253,7 +253,7 @@ ${FRONTEND_HELP}`,
       ...(v['resume'] ? { resume: v['resume'] as string } : {}),
       ...(precision !== undefined ? { precision } : {}),
     };
-    const tty = !json && process.stderr.isTTY && io.interactive === true;
+    const tty = !json && (process.stderr.isTTY || process.env['MDC_STDERR_TTY'] === '1') && io.interactive === true;
     return runTrain(args, v, { ...io, ...(tty ? { progress: (s: string) => process.stderr.write(`\r${s}\x1b[K`) } : {}) });
   },
 };
