@@ -149,8 +149,8 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const maxOf = inputRanges(g, spmd ? (id) => globalShapeOf(spmd.globalTypes[originOf(id)]!) : (id) => shapeOf(g.values[id]!));
   const io = (id: number, name: string): PlanIO => {
     const v = g.values[id]!;
-    const max = maxOf.get(id);
-    return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(max !== undefined ? { max } : {}), ...(spmd ? { global: globalOf(id) } : {}) };
+    const range = maxOf.get(id);
+    return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(range ? { max: range.max, ...(range.gathers ? { gathers: true } : {}) } : {}), ...(spmd ? { global: globalOf(id) } : {}) };
   };
   return {
     format: PLAN_FORMAT, version: spmd ? 2 : 1, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
@@ -165,18 +165,25 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   };
 }
 
-/** Integer inputs that index something (embedding ids, labels) get a valid range for random inputs. */
-function inputRanges(g: Graph, shape: (valueId: number) => number[]): Map<number, number> {
-  const out = new Map<number, number>();
+/**
+ * Integer inputs that index something (embedding ids, labels) get a valid range for
+ * random inputs; those an embedding gathers with are marked, so the runtime refuses ids
+ * outside the table (a label out of range is the loss's "ignore", not a mistake).
+ */
+function inputRanges(g: Graph, shape: (valueId: number) => number[]): Map<number, { max: number; gathers: boolean }> {
+  const out = new Map<number, { max: number; gathers: boolean }>();
   // Through collectives back to the input they move.
   const origin = (id: number): number => {
     const p = g.values[id]!.producer;
     return p !== undefined && isCollective(g.nodes[p]!.op) ? origin(g.nodes[p]!.inputs[0]!) : id;
   };
-  const note = (id: number, n: number) => out.set(origin(id), Math.min(out.get(origin(id)) ?? Infinity, n));
+  const note = (id: number, n: number, gathers: boolean) => {
+    const was = out.get(origin(id));
+    out.set(origin(id), { max: Math.min(was?.max ?? Infinity, n), gathers: gathers || !!was?.gathers });
+  };
   for (const n of g.nodes) {
-    if (n.op === 'embedding') note(n.inputs[1]!, shape(n.inputs[0]!)[0]!);
-    if (n.op === 'cross_entropy') { const s = shape(n.inputs[0]!); note(n.inputs[1]!, s[s.length - 1]!); }
+    if (n.op === 'embedding') note(n.inputs[1]!, shape(n.inputs[0]!)[0]!, true);
+    if (n.op === 'cross_entropy') { const s = shape(n.inputs[0]!); note(n.inputs[1]!, s[s.length - 1]!, false); }
   }
   return out;
 }

@@ -9,8 +9,15 @@ export type HostArray = Float32Array | Int32Array;
 export interface Tensor { readonly shape: readonly number[]; readonly data: HostArray }
 
 export interface RunnerOptions {
-  /** Parameter values by name (rounded to f16 on upload where the plan stores one as f16); parameters not given are initialised from the plan's seed. */
+  /**
+   * Parameter values by name (rounded to f16 on upload where the plan stores one as
+   * f16). Without it every parameter is initialised from the plan's seed; with it,
+   * every name must be a parameter of the plan and every parameter must be given,
+   * unless `initRest` is set.
+   */
   readonly params?: ReadonlyMap<string, Float32Array>;
+  /** With `params`: initialise the parameters it does not give from the seed instead of refusing. */
+  readonly initRest?: boolean;
   /** Overrides the plan's seed. */
   readonly seed?: number;
 }
@@ -40,6 +47,7 @@ export class PlanRunner {
     const plan = validatePlan(rawPlan);
     if (plan.mesh) throw new RuntimeError(`plan '${plan.model}' is partitioned over ${plan.mesh.devices} devices; run it with MeshRunner`);
     const seed = opts.seed ?? plan.seed;
+    checkParams(plan, opts);
     const program = await DeviceProgram.create(device, plan, (b) => {
       const count = b.shape.reduce((x, y) => x * y, 1);
       const given = opts.params?.get(b.name);
@@ -82,6 +90,22 @@ export function updateCopies(plan: Plan): { from: number; to: number }[] {
 }
 
 /**
+ * Given parameters must name parameters of the plan, and (unless `initRest`) cover all
+ * of them: weights silently initialised at random in place of a misspelt or forgotten
+ * one would give a wrong answer without a word.
+ */
+export function checkParams(plan: Plan, opts: RunnerOptions): void {
+  if (!opts.params) return;
+  const names = plan.buffers.filter((b) => b.role === 'param').map((b) => b.name);
+  const known = new Set(names);
+  const unknown = [...opts.params.keys()].filter((k) => !known.has(k));
+  const list = (xs: readonly string[]) => (xs.length > 12 ? `${xs.slice(0, 12).join(', ')}, … (${xs.length} in all)` : xs.join(', '));
+  if (unknown.length) throw new RuntimeError(`unknown parameter${unknown.length > 1 ? 's' : ''} ${list(unknown)}: ${plan.model} has ${list(names)}`);
+  const missing = opts.initRest ? [] : names.filter((n) => !opts.params!.has(n));
+  if (missing.length) throw new RuntimeError(`missing parameter${missing.length > 1 ? 's' : ''} ${list(missing)} of ${plan.model} (pass initRest: true to initialise the ones not given from the seed)`);
+}
+
+/**
  * Checks the caller's inputs by name, kind and length against the plan; `shapeOf` gives
  * the shape the caller passes (the whole tensor in a partitioned plan).
  */
@@ -96,6 +120,10 @@ export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArra
     }
     const count = shape.reduce((a, b) => a * b, 1);
     if (data.length !== count) throw new RuntimeError(`input '${io.name}' has ${data.length} values; shape [${shape.join(', ')}] needs ${count}`);
+    if (io.gathers && io.max !== undefined && data instanceof Int32Array) {
+      const bad = data.findIndex((x) => x < 0 || x >= io.max!);
+      if (bad >= 0) throw new RuntimeError(`input '${io.name}'[${bad}] is ${data[bad]}, outside its table's ids 0..${io.max - 1}`);
+    }
   }
   const unknown = Object.keys(inputs).filter((k) => !plan.inputs.some((io) => io.name === k));
   if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);

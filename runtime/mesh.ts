@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { assemble, runCollective, shardOf } from './collectives.js';
-import { checkInputs, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
+import { checkInputs, checkParams, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
 import { initValues } from './init.js';
 import { numel, type Plan, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
@@ -41,6 +41,7 @@ export class MeshRunner {
       throw new RuntimeError(`plan '${plan.model}' is partitioned over ${mesh.devices} devices (${mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${devices.length} were given`);
     }
     const seed = opts.seed ?? plan.seed;
+    checkParams(plan, opts);
     const wholeParams = new Map<string, Float32Array>();
     for (const b of plan.buffers) {
       if (b.role !== 'param') continue;

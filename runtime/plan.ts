@@ -124,6 +124,8 @@ export interface PlanIO {
   readonly shape: readonly number[];
   /** Integer inputs: the valid id range [0, max) when the compiler knows it (embedding tables, labels). */
   readonly max?: number;
+  /** The input indexes an embedding table: the runtime refuses ids outside [0, max). */
+  readonly gathers?: boolean;
   /** Partitioned plans: the whole tensor the caller passes or receives, and how it is split. */
   readonly global?: PlanGlobal;
 }

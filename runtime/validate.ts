@@ -107,6 +107,8 @@ export function validatePlan(raw: unknown): Plan {
     arr(key).forEach((io, i) => {
       if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
       if (mesh && bufTypes.get(io['buffer'] as number) === 'f16') p.push(`${key}[${i}] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only`);
+      if (io['max'] !== undefined && !isInt(io['max'], 1)) p.push(`${key}[${i}].max must be a positive integer`);
+      if (io['gathers'] !== undefined && (io['gathers'] !== true || io['max'] === undefined)) p.push(`${key}[${i}].gathers must be true, with a max`);
       if (io['global'] !== undefined || mesh) {
         if (!mesh) p.push(`${key}[${i}].global needs a mesh (plan version 2)`);
         else validateGlobal(io['global'], io['shape'], mesh, `${key}[${i}].global`, p);

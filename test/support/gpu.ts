@@ -223,7 +223,7 @@ export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' |
   const t0 = performance.now();
   // Parameters not overridden are initialised by the runner itself from the plan's seed:
   // that the oracle's `initValues` copy agrees with it is part of what is tested.
-  const runner = await PlanRunner.create(device, plan, { params: overridden });
+  const runner = await PlanRunner.create(device, plan, { params: overridden, initRest: true });
   let gpu: Record<string, Tensor>;
   try {
     gpu = await runner.run(inputs);
@@ -249,26 +249,44 @@ export function uniformI32(n: number, lo: number, hi: number, seed: number): Int
 // ---------------------------------------------------------------- error measures
 
 export interface ErrorStats {
-  /** ‖gpu − cpu‖₂ / ‖cpu‖₂ over finite reference values (the absolute norm when ‖cpu‖₂ = 0). */
+  /**
+   * ‖gpu − cpu‖₂ / ‖cpu‖₂ (the absolute norm when ‖cpu‖₂ = 0). NaN when either side has a
+   * NaN/±∞ and the comparison does not expect them; with `nonFinite: 'expected'`, over the
+   * positions finite on both sides.
+   */
   readonly rel: number;
-  /** max |gpu − cpu| over finite reference values. */
+  /** max |gpu − cpu|, NaN or over finite positions as `rel`. */
   readonly maxAbs: number;
+  /** Positions where either side is NaN/±∞. */
+  readonly nonFinite: number;
   /** Positions where one side is NaN/±∞ and the other is not the same non-finite value. */
   readonly nonFiniteMismatches: number;
   readonly count: number;
 }
 
+export interface CompareOptions {
+  /**
+   * 'expected': the case is about NaN/±∞ (a sqrt of negatives, an infinite operand), so
+   * they are compared position by position and left out of `rel`. By default any NaN/±∞ on
+   * either side makes `rel` and `maxAbs` NaN, so that no tolerance check can pass on them
+   * (all-NaN against all-NaN would otherwise have no finite position to disagree on).
+   */
+  readonly nonFinite?: 'expected';
+}
+
 /** Relative L2 and max-abs error of `actual` against the float64 oracle `expected`. */
-export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number>): ErrorStats {
+export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number>, opts: CompareOptions = {}): ErrorStats {
   if (actual.length !== expected.length) throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
   let num = 0;
   let den = 0;
   let maxAbs = 0;
+  let nonFinite = 0;
   let bad = 0;
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
     if (!Number.isFinite(e) || !Number.isFinite(a)) {
+      nonFinite++;
       if (!(a === e || (Number.isNaN(a) && Number.isNaN(e)))) bad++;
       continue;
     }
@@ -278,17 +296,18 @@ export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number
     maxAbs = Math.max(maxAbs, Math.abs(d));
   }
   const rel = den > 0 ? Math.sqrt(num / den) : Math.sqrt(num);
-  return { rel, maxAbs, nonFiniteMismatches: bad, count: expected.length };
+  const poisoned = nonFinite > 0 && opts.nonFinite !== 'expected';
+  return { rel: poisoned ? NaN : rel, maxAbs: poisoned ? NaN : maxAbs, nonFinite, nonFiniteMismatches: bad, count: expected.length };
 }
 
 /** Per-output error stats of a `runBoth` result (shapes checked too). */
-export function compareOutputs(r: BothResult): Record<string, ErrorStats> {
+export function compareOutputs(r: BothResult, opts: CompareOptions = {}): Record<string, ErrorStats> {
   const out: Record<string, ErrorStats> = {};
   for (const [name, t] of Object.entries(r.cpu)) {
     const g = r.gpu[name];
     if (!g) throw new Error(`GPU run has no output '${name}'`);
     if (g.shape.join(',') !== t.shape.join(',')) throw new Error(`output '${name}': GPU shape [${g.shape}] vs CPU [${t.shape}]`);
-    out[name] = errorStats(g.data, t.data);
+    out[name] = errorStats(g.data, t.data, opts);
   }
   return out;
 }
