@@ -56,6 +56,8 @@ export async function tuneTarget(device: GPUDevice, adapter: string, base: Kerne
   const cached = loadEntries(adapter, file);
   const fresh: Record<string, CachedEntry> = {};
   const classes = new Map<string, { config: MatmulConfig; run?: TuneResult }>();
+  const todo = new Set(shapes.map(shapeClass).filter((cls) => opts.force || !cached[cls]));
+  let done = 0;
   for (const s of shapes) {
     const cls = shapeClass(s);
     if (classes.has(cls)) continue;
@@ -64,16 +66,19 @@ export async function tuneTarget(device: GPUDevice, adapter: string, base: Kerne
       classes.set(cls, { config: hit.config });
       continue;
     }
+    opts.log?.(`tuning matmul class ${++done}/${todo.size}: ${cls}…`);
     const run = await tuneMatmul(device, s, base);
     opts.log?.(`tuned ${cls}: ${run.best.ms.toFixed(2)} ms (${run.best.gflops.toFixed(1)} GFLOP/s) of ${run.tried.length} configurations`);
     fresh[cls] = { config: run.best.config, ms: run.best.ms, shape: [s.M, s.N, s.K, batchCount(s)], tunedAt: new Date().toISOString() };
+    // Saved as soon as it is timed: an interrupted tuning resumes from the next class.
+    saveEntries(adapter, { [cls]: fresh[cls]! }, file);
     classes.set(cls, { config: run.best.config, run });
   }
   const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file);
   const rowRun = cachedRows === undefined && opts.rows !== false ? await tuneRows(device, base) : undefined;
   if (rowRun) opts.log?.(`tuned row kernels: rows shorter than ${rowRun.rowUnits} units take one invocation (${rowRun.tried.map((t) => `${t.rowUnits}: ${t.score.toFixed(2)}`).join(', ')})`);
   const rowUnits = cachedRows ?? rowRun?.rowUnits;
-  if (Object.keys(fresh).length || rowRun) saveEntries(adapter, fresh, file, rowRun ? { rowUnits: rowRun.rowUnits, tunedAt: new Date().toISOString() } : undefined);
+  if (rowRun) saveEntries(adapter, {}, file, { rowUnits: rowRun.rowUnits, tunedAt: new Date().toISOString() });
   const entries = Object.fromEntries([...classes].map(([k, v]) => [k, v.config]));
   return {
     target: { ...base, tuning: { adapter, entries }, ...(rowUnits === undefined ? {} : { rowUnits }) },
