@@ -39,7 +39,7 @@ export const messages = {
   MDC0125: (name: string) => `symbolic dim '${name}' has no value: give one with 'where ${name} = N' or --dim ${name}=N`,
   MDC0126: (name: string) => `'${name}' is a block; blocks are called, not used as values`,
   MDC0127: (name: string, hint: string) => `unknown model '${name}'${hint}`,
-  MDC0128: (name: string) => `param '${name}' is only allowed inside a block or model body`,
+  // 0128 (param outside a block or model body) is retired: the parser reports that as a syntax error. Never reuse it.
   MDC0129: (name: string) => `cannot assign to '${name}': it is a config constant`,
   MDC0130: (name: string, value: string) => `unknown value '${value}' for ${name}`,
   // --- shapes
