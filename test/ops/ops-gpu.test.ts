@@ -15,7 +15,7 @@ import { OPS } from '../../compiler/ops/registry.js';
 import type { DType } from '../../compiler/types.js';
 import { NO_SPAN } from '../../diagnostics/span.js';
 import {
-  compileOrThrow, gpuStatus, runBoth, runGraphBoth, seededRandom, sharedDevice, uniformF32, uniformI32,
+  compileOrThrow, errorStats, gpuStatus, runBoth, runGraphBoth, seededRandom, sharedDevice, uniformF32, uniformI32,
   type BothResult, type RunOptions,
 } from '../support/gpu.js';
 import { ACCUMULATED, expectAgreement as agree, ROUNDED, type Observed, type Tolerance } from '../support/tolerance.js';
@@ -62,6 +62,8 @@ interface Case {
   readonly opts?: RunOptions;
   /** Extra checks beyond agreement (e.g. that a case really had ties or ignored labels). */
   readonly also?: (r: BothResult) => void;
+  /** The case is about NaN/±∞ results: they must be there, at the oracle's positions (any other case fails on them). */
+  readonly nonFinite?: 'expected';
 }
 
 const rng = seededRandom(20241128);
@@ -92,7 +94,7 @@ add({ name: 'gelu (exact, erf) f32[17, 1000]', source: model({ x: T('f32', [17, 
 add({ name: 'gelu (tanh) f32[33, 7]', source: model({ x: T('f32', [33, 7]) }, T('f32', [33, 7]), 'return gelu(x * 4.0, approximate = "tanh")'), tol: TRANSCENDENTAL });
 add({
   name: 'sqrt of negatives is NaN on both sides', source: model({ x: T('f32', [2, 3]) }, T('f32', [2, 3]), 'return sqrt(x)'),
-  opts: { inputs: { x: Float32Array.of(1, -1, 4, 0, 9, -0.5) } }, tol: TRANSCENDENTAL,
+  opts: { inputs: { x: Float32Array.of(1, -1, 4, 0, 9, -0.5) } }, tol: TRANSCENDENTAL, nonFinite: 'expected',
 });
 
 // --- binary elementwise (f32) with broadcasting
@@ -119,7 +121,7 @@ add({
 add({
   name: 'pow with negative bases: integral exponents keep the sign rule, others give NaN',
   source: model({ a: T('f32', [3, 4]), b: T('f32', [4]) }, T('f32', [3, 4]), 'return a ** b'),
-  opts: { inputs: { a: uniformF32(12, -3, 3, 4), b: Float32Array.of(2, 3, -1, 0.5) } }, tol: TRANSCENDENTAL,
+  opts: { inputs: { a: uniformF32(12, -3, 3, 4), b: Float32Array.of(2, 3, -1, 0.5) } }, tol: TRANSCENDENTAL, nonFinite: 'expected',
   also: (r) => expect([...r.cpu['output0']!.data].some(Number.isNaN), 'the case includes NaN results').toBe(true),
 });
 
@@ -295,7 +297,7 @@ add({ name: 'rotary f32[3, 5, 2], 1 head, theta 500, offset 7', source: model({ 
   add({ name: 'topk k = 1 of f32[1000]', source: model({ x: T('f32', [1000]) }, [T('f32', [1]), T('i32', [1])], 'let v, i = topk(x, 1)\nreturn v, i'), tol: EXACT });
   add({
     name: 'topk with ±Infinity, two +Infinity tied', source: model({ x: T('f32', [2, 6]) }, [T('f32', [2, 4]), T('i32', [2, 4])], 'let v, i = topk(x, 4)\nreturn v, i'),
-    opts: { inputs: { x: Float32Array.of(1, Infinity, 2, Infinity, -Infinity, 3, -Infinity, 0, -Infinity, 5, Infinity, -Infinity) } }, tol: EXACT,
+    opts: { inputs: { x: Float32Array.of(1, Infinity, 2, Infinity, -Infinity, 3, -Infinity, 0, -Infinity, 5, Infinity, -Infinity) } }, tol: EXACT, nonFinite: 'expected',
   });
   add({ name: 'topk k = 4 of f32[2, 3, 1000] with ties and -inf', source: model({ x: T('f32', [2, 3, 1000]) }, [T('f32', [2, 3, 4]), T('i32', [2, 3, 4])], 'let v, i = topk(x, 4)\nreturn v, i'),
     opts: { inputs: { x: Float32Array.from(tied(6000, 3), (v, i) => (i % 7 === 0 ? -Infinity : v)) } }, tol: EXACT });
@@ -380,9 +382,25 @@ it('every op in the registry is exercised by a case above (no GPU needed)', () =
   expect([...OPS.keys()].filter((op) => !covered.has(op))).toEqual([]);
 });
 
+it('the error measures fail on NaN/∞ unless a case expects them: all-NaN against all-NaN is no agreement (no GPU needed)', () => {
+  const nan = new Float32Array(6).fill(NaN);
+  const none = errorStats(nan, nan);
+  expect(none.nonFinite).toBe(6);
+  expect(none.rel, 'no tolerance check can pass on NaN').toBeNaN();
+  expect(none.rel <= ROUNDED.rel).toBe(false);
+  const partly = errorStats(Float32Array.of(1, Infinity, 3), Float64Array.of(1, Infinity, 3));
+  expect([partly.nonFinite, partly.nonFiniteMismatches]).toEqual([1, 0]);
+  expect(partly.rel).toBeNaN();
+  // A case about them compares them position by position and the finite rest by the tolerance.
+  const expected = errorStats(Float32Array.of(1, Infinity, NaN, 3), Float64Array.of(1, Infinity, NaN, 3 + 3e-7), { nonFinite: 'expected' });
+  expect([expected.nonFinite, expected.nonFiniteMismatches]).toEqual([2, 0]);
+  expect(expected.rel).toBeLessThanOrEqual(ROUNDED.rel);
+  expect(errorStats(Float32Array.of(NaN, 1), Float64Array.of(-Infinity, 1), { nonFinite: 'expected' }).nonFiniteMismatches).toBe(1);
+});
+
 const gpu = await gpuStatus();
 const observed: Observed[] = [];
-const expectAgreement = (name: string, r: BothResult, tol: Tolerance) => agree(name, r, tol, observed);
+const expectAgreement = (name: string, r: BothResult, tol: Tolerance, nonFinite?: 'expected') => agree(name, r, tol, observed, nonFinite ? { nonFinite } : {});
 
 describe.skipIf(gpu.skip)(gpu.title('forward ops on WebGPU vs the float64 CPU oracle'), () => {
   beforeAll(async () => {
@@ -397,7 +415,7 @@ describe.skipIf(gpu.skip)(gpu.title('forward ops on WebGPU vs the float64 CPU or
   for (const c of cases) {
     it(c.name, async () => {
       const r = await runBoth(c.source, c.opts);
-      expectAgreement(c.name, r, c.tol);
+      expectAgreement(c.name, r, c.tol, c.nonFinite);
       c.also?.(r);
     });
   }

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { compareOutputs, type BothResult } from './gpu.js';
+import { compareOutputs, type BothResult, type CompareOptions } from './gpu.js';
 
 /** A bound on ‖gpu − cpu‖₂ / ‖cpu‖₂ and the reason it is that bound. */
 export interface Tolerance { readonly rel: number; readonly why: string }
@@ -17,13 +17,19 @@ export interface Observed { readonly name: string; readonly output: string; read
 
 /**
  * Asserts every output of `r` agrees with the oracle within its tolerance (one for all, or
- * one per output name), and records what was seen in `observed`.
+ * one per output name), and records what was seen in `observed`. NaN/±∞ on either side
+ * fail unless `nonFinite: 'expected'`; then they must sit at the same positions on both
+ * sides, and at least one output must have some (a case about them that has none is wrong).
  */
-export function expectAgreement(name: string, r: BothResult, tol: Tolerance | Readonly<Record<string, Tolerance>>, observed: Observed[]): void {
-  for (const [output, e] of Object.entries(compareOutputs(r))) {
+export function expectAgreement(name: string, r: BothResult, tol: Tolerance | Readonly<Record<string, Tolerance>>, observed: Observed[], opts: CompareOptions = {}): void {
+  let nonFinite = 0;
+  for (const [output, e] of Object.entries(compareOutputs(r, opts))) {
     const t = 'rel' in tol ? (tol as Tolerance) : (tol as Readonly<Record<string, Tolerance>>)[output]!;
     observed.push({ name, output, rel: e.rel, maxAbs: e.maxAbs, ms: r.gpuMs });
+    nonFinite += e.nonFinite;
+    if (opts.nonFinite !== 'expected') expect(e.nonFinite, `${name} [${output}]: NaN/∞ values (on either side) where none are expected`).toBe(0);
     expect(e.nonFiniteMismatches, `${name} [${output}]: NaN/∞ at different positions`).toBe(0);
     expect(e.rel, `${name} [${output}]: ‖gpu−cpu‖₂/‖cpu‖₂ must be ≤ ${t.rel} (${t.why})`).toBeLessThanOrEqual(t.rel);
   }
+  if (opts.nonFinite === 'expected') expect(nonFinite, `${name}: the case expects NaN/∞ values but has none`).toBeGreaterThan(0);
 }
