@@ -11,6 +11,9 @@
  * The MLP graph is written by hand from the architecture (so it also pins down how mdc
  * lowered the model); the GPT-2 graph is translated from mdc's IR op by op, with attention
  * decomposed into MatMul/Softmax, which ONNX Runtime executes with none of mdc's code.
+ *
+ * ONNX Runtime ↔ oracle needs no GPU, so those comparisons run in a suite of their own
+ * without the adapter gate; the suite with the GPU adds the two pairs with mdc on WebGPU.
  */
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
@@ -18,7 +21,7 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PlanInit } from '../../runtime/index.js';
 import { initValues } from '../../runtime/index.js';
-import { errorStats, gpuStatus, runBoth, sharedDevice, type BothResult, type ErrorStats } from '../support/gpu.js';
+import { errorStats, gpuStatus, runBoth, runOracle, sharedDevice, type BothResult, type ErrorStats, type OracleResult, type RunOptions } from '../support/gpu.js';
 import { graphToOnnx, OPSET } from '../support/onnx.js';
 
 const { onnx } = onnxProto;
@@ -34,7 +37,7 @@ function perturbConstants(name: string, count: number, init: PlanInit): Float32A
   return noise;
 }
 
-async function runOnnx(model: Uint8Array, inputs: BothResult['inputs'], shapes: ReadonlyMap<string, readonly number[]>): Promise<Record<string, Float32Array>> {
+async function runOnnx(model: Uint8Array, inputs: OracleResult['inputs'], shapes: ReadonlyMap<string, readonly number[]>): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, data] of Object.entries(inputs)) {
@@ -46,30 +49,36 @@ async function runOnnx(model: Uint8Array, inputs: BothResult['inputs'], shapes: 
   return Object.fromEntries(Object.entries(res).map(([k, t]) => [k, t.data as Float32Array]));
 }
 
-interface Pairwise { readonly gpuVsOrt: ErrorStats; readonly ortVsCpu: ErrorStats; readonly gpuVsCpu: ErrorStats }
+type Pairwise = Partial<Record<'gpuVsOrt' | 'ortVsCpu' | 'gpuVsCpu', ErrorStats>>;
 
-/** Errors are relative to the second argument: ORT for the first pair, the float64 oracle for the others. */
-function pairwise(r: BothResult, ort: Record<string, Float32Array>, output: string): Pairwise {
-  const g = r.gpu[output]!.data;
+/**
+ * Errors are relative to the second argument: ORT for the first pair, the float64 oracle
+ * for the others. Without a GPU run only ORT against the oracle; with one, the two pairs
+ * with mdc on WebGPU (ORT against the oracle is the no-GPU suite's).
+ */
+function pairwise(r: OracleResult | BothResult, ort: Record<string, Float32Array>, output: string): Pairwise {
   const o = ort[output]!;
   const c = r.cpu[output]!.data;
-  return { gpuVsOrt: errorStats(g, o), ortVsCpu: errorStats(o, c), gpuVsCpu: errorStats(g, c) };
+  if (!('gpu' in r)) return { ortVsCpu: errorStats(o, c) };
+  const g = r.gpu[output]!.data;
+  return { gpuVsOrt: errorStats(g, o), gpuVsCpu: errorStats(g, c) };
 }
 
 function expectAllClose(p: Pairwise, tol: number, why: string) {
   if (process.env['MDC_REPORT_ERRORS']) {
     console.log(Object.entries(p).map(([k, e]) => `${k}: rel ${e.rel.toExponential(2)} maxAbs ${e.maxAbs.toExponential(2)}`).join('; '));
   }
+  expect(Object.keys(p).length).toBeGreaterThan(0);
   for (const [pair, e] of Object.entries(p)) {
     expect(e.nonFiniteMismatches, `${pair}: NaN/∞ at different positions`).toBe(0);
     expect(e.rel, `${pair}: relative L2 error must be ≤ ${tol} (${why})`).toBeLessThanOrEqual(tol);
   }
 }
 
-const shapesOf = (r: BothResult) => new Map(r.plan.inputs.map((io) => [io.name, io.shape]));
+const shapesOf = (r: OracleResult) => new Map(r.plan.inputs.map((io) => [io.name, io.shape]));
 
 /** The MLP exactly as samples/mlp.model describes it, written directly in ONNX. */
-function handWrittenMlp(r: BothResult): Uint8Array {
+function handWrittenMlp(r: OracleResult): Uint8Array {
   const { DataType } = onnx.TensorProto;
   const p = (name: string) => {
     const b = r.plan.buffers.find((x) => x.role === 'param' && x.name === name);
@@ -100,15 +109,13 @@ function handWrittenMlp(r: BothResult): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-const gpu = await gpuStatus();
-
-describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime vs the mdc oracle'), () => {
-  beforeAll(async () => {
-    await sharedDevice();
-  });
-
+/**
+ * The models, each compared pairwise. `run` is the CPU oracle alone (the no-GPU suite) or
+ * mdc on WebGPU beside it (`runBoth`); inputs and parameters are the same either way.
+ */
+function models(run: (source: string, opts: RunOptions) => Promise<OracleResult | BothResult>) {
   it('MLP (full size: 784 → 256 → 10, batch 8), hand-written ONNX graph', async () => {
-    const r = await runBoth(sample('mlp'), { params: perturbConstants, seed: 3 });
+    const r = await run(sample('mlp'), { params: perturbConstants, seed: 3 });
     expect(r.plan.inputs.map((i) => i.shape)).toEqual([[8, 784]]);
     const o = await runOnnx(handWrittenMlp(r), r.inputs, shapesOf(r));
     // Dot products of 784 and 256 f32 terms (random-walk rounding ~ sqrt(784)·6e-8 ≈ 2e-6)
@@ -117,7 +124,7 @@ describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime
   });
 
   it('MLP (preset tiny), ONNX graph translated from the mdc IR', async () => {
-    const r = await runBoth(sample('mlp'), { preset: 'tiny', params: perturbConstants, seed: 4 });
+    const r = await run(sample('mlp'), { preset: 'tiny', params: perturbConstants, seed: 4 });
     const exported = graphToOnnx(r.graph, r.params);
     expect(exported.opTypes).toEqual(['MatMul', 'Add', 'Relu', 'Softmax']);
     const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
@@ -126,7 +133,7 @@ describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime
   });
 
   it('GPT-2 (preset tiny: 2 layers, d = 128, 4 heads, vocab 1024, S = 64), ONNX graph translated from the mdc IR', async () => {
-    const r = await runBoth(sample('gpt2'), { preset: 'tiny', params: perturbConstants, seed: 5 });
+    const r = await run(sample('gpt2'), { preset: 'tiny', params: perturbConstants, seed: 5 });
     const exported = graphToOnnx(r.graph, r.params);
     expect(exported.opTypes).toEqual(expect.arrayContaining(['Gather', 'Slice', 'LayerNormalization', 'MatMul', 'Softmax', 'Gelu', 'Transpose']));
     const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
@@ -137,14 +144,14 @@ describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime
   });
 
   it('GPT-2 (preset tiny) at batch 2 and an awkward length 17', async () => {
-    const r = await runBoth(sample('gpt2'), { preset: 'tiny', dims: { B: 2, S: 17 }, params: perturbConstants, seed: 6 });
+    const r = await run(sample('gpt2'), { preset: 'tiny', dims: { B: 2, S: 17 }, params: perturbConstants, seed: 6 });
     expect(r.plan.inputs[0]!.shape).toEqual([2, 17]);
     const o = await runOnnx(graphToOnnx(r.graph, r.params).bytes, r.inputs, shapesOf(r));
     expectAllClose(pairwise(r, o, 'logits'), 1e-5, 'two transformer layers of f32 ops, sums of <= 512 terms');
   });
 
   it('LLaMA (preset tiny: RMS norm, rotary, SwiGLU, 4 query heads sharing 2 KV heads), ONNX graph translated from the mdc IR', async () => {
-    const r = await runBoth(sample('llama'), { preset: 'tiny', params: perturbConstants, seed: 7 });
+    const r = await run(sample('llama'), { preset: 'tiny', params: perturbConstants, seed: 7 });
     const exported = graphToOnnx(r.graph, r.params);
     expect(exported.opTypes).toEqual(expect.arrayContaining(['Gather', 'ReduceMean', 'Sigmoid', 'Concat', 'Softmax']));
     const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
@@ -154,7 +161,7 @@ describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime
   });
 
   it('ViT (preset tiny: patchify, class token, exact GELU), ONNX graph translated from the mdc IR', async () => {
-    const r = await runBoth(sample('vit-b16'), { preset: 'tiny', params: perturbConstants, seed: 8 });
+    const r = await run(sample('vit-b16'), { preset: 'tiny', params: perturbConstants, seed: 8 });
     const exported = graphToOnnx(r.graph, r.params);
     expect(exported.opTypes).toEqual(expect.arrayContaining(['Expand', 'Concat', 'Gelu', 'LayerNormalization']));
     const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
@@ -168,11 +175,24 @@ describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime
     // Real tokens then padding, plus a few padded holes: every query still sees some key
     // (a row with every key masked is 0 in mdc but NaN in ONNX softmax).
     const mask = Int32Array.from({ length: S }, (_, j) => (j < 100 && j % 9 !== 4 ? 1 : 0));
-    const r = await runBoth(sample('bert-base'), { preset: 'tiny', params: perturbConstants, seed: 9, inputs: { mask } });
+    const r = await run(sample('bert-base'), { preset: 'tiny', params: perturbConstants, seed: 9, inputs: { mask } });
     const exported = graphToOnnx(r.graph, r.params);
     expect(exported.opTypes).toEqual(expect.arrayContaining(['Equal', 'Where', 'Gelu', 'Tanh']));
     const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
     const why = 'two post-norm encoder layers of f32 ops, sums of <= 256 terms';
     for (const out of ['hidden', 'pooled']) expectAllClose(pairwise(r, o, out), 1e-5, why);
   });
+}
+
+describe('whole models: ONNX Runtime vs the mdc oracle (no GPU needed)', () => {
+  models(async (source, opts) => runOracle(source, opts));
+});
+
+const gpu = await gpuStatus();
+
+describe.skipIf(gpu.skip)(gpu.title('whole models: mdc on WebGPU vs ONNX Runtime and vs the mdc oracle'), () => {
+  beforeAll(async () => {
+    await sharedDevice();
+  });
+  models(runBoth);
 });

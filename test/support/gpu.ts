@@ -203,6 +203,40 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
 
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
 export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {}): Promise<BothResult> {
+  const { plan, inputs, params, overridden } = prepareRun(graph, opts);
+  const device = await sharedDevice();
+  const t0 = performance.now();
+  // Parameters not overridden are initialised by the runner itself from the plan's seed:
+  // that the oracle's `initValues` copy agrees with it is part of what is tested.
+  const runner = await PlanRunner.create(device, plan, { params: overridden, initRest: true });
+  let gpu: Record<string, Tensor>;
+  try {
+    gpu = await runner.run(inputs);
+  } finally {
+    runner.destroy();
+  }
+  const gpuMs = performance.now() - t0;
+  const cpu = interpret(graph, inputs, (name) => params.get(name)!);
+  return { graph, plan, inputs, params, gpu, cpu, gpuMs };
+}
+
+/** What `runBoth` gives without the device: the plan, inputs and parameters, and the CPU oracle's outputs. */
+export type OracleResult = Omit<BothResult, 'gpu' | 'gpuMs'>;
+
+/**
+ * The CPU oracle alone, on exactly the inputs and parameters `runBoth` with the same
+ * options would use (no adapter needed: the plan is only compiled, for its inputs and
+ * parameter initialisers).
+ */
+export function runOracle(source: string, opts: Omit<RunOptions, 'target'> = {}): OracleResult {
+  const { seed, inputSeed, inputs: given, params: override, fuse, ...frontend } = opts;
+  const graph = compileOrThrow(source, frontend);
+  const { plan, inputs, params } = prepareRun(graph, { seed, inputSeed, inputs: given, params: override, fuse });
+  return { graph, plan, inputs, params, cpu: interpret(graph, inputs, (name) => params.get(name)!) };
+}
+
+/** The plan of `graph`, its inputs (given or seeded) and its parameters (overridden or from the plan's seed). */
+function prepareRun(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'>) {
   const { seed = 7, inputSeed = 11, inputs: given = {}, params: override } = opts;
   const plan = planOf(graph, { seed, verify: true, ...(opts.target ? { target: opts.target } : {}), ...(opts.fuse === false ? { fuse: false } : {}) });
   const inputs: Record<string, HostArray> = {};
@@ -218,21 +252,7 @@ export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' |
     if (mine) overridden.set(b.name, mine);
     params.set(b.name, mine ?? initValues(b.init!, count(b.shape), plan.seed, b.name));
   }
-
-  const device = await sharedDevice();
-  const t0 = performance.now();
-  // Parameters not overridden are initialised by the runner itself from the plan's seed:
-  // that the oracle's `initValues` copy agrees with it is part of what is tested.
-  const runner = await PlanRunner.create(device, plan, { params: overridden, initRest: true });
-  let gpu: Record<string, Tensor>;
-  try {
-    gpu = await runner.run(inputs);
-  } finally {
-    runner.destroy();
-  }
-  const gpuMs = performance.now() - t0;
-  const cpu = interpret(graph, inputs, (name) => params.get(name)!);
-  return { graph, plan, inputs, params, gpu, cpu, gpuMs };
+  return { plan, inputs, params, overridden };
 }
 
 /** Seeded uniform f32 values in [lo, hi) for hand-made inputs. */
