@@ -2,7 +2,7 @@ import type { Graph } from '../ir.js';
 import { flopsOf } from '../sharding/auto.js';
 import { axisSize, dtypeBytes, localShape, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
-import { ATTENTION_CORE, layerOf } from './recompute.js';
+import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.js';
 
 /**
  * Per-device memory of a training step, from the partitioned forward program:
@@ -12,9 +12,10 @@ import { ATTENTION_CORE, layerOf } from './recompute.js';
  *   parallel under ZeRO-2 and 3 (reduce-scattered instead of all-reduced);
  * - optimizer: AdamW's two f32 moments (SGD: one); split over data parallel under ZeRO 1-3;
  * - activations: what the backward pass reads, i.e. every forward value each device
- *   holds, except what the recompute policy drops: `full` keeps only each layer's input
- *   (and rebuilds one layer at a time), `selective` drops the attention core's values
- *   (softmax probabilities, attention outputs and the dropout on them), as Megatron does.
+ *   holds, except what the recompute policy drops, plus the largest run of dropped values
+ *   rebuilt together within a layer. The policies and that model are train/recompute.ts's
+ *   (`policyDrops`, `modelBytes`), applied to the local program: `full` keeps only what
+ *   crosses a layer boundary, `selective` drops the attention core (`attentionCore`).
  * peak is their sum (a static upper bound; the memory planner's arena is the exact one).
  */
 export type Recompute = 'none' | 'full' | 'selective';
@@ -50,24 +51,19 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; 
     if (layer) layerParams.set(layer, (layerParams.get(layer) ?? 0) + n * dtypeBytes(v.type.dtype));
   }
   const perLayer: Record<string, number> = {};
-  let activations = 0;
-  let layerInputs = 0;
-  const seenLayer = new Set<string>();
+  let all = 0;
   for (const n of p.local.nodes) {
     const layer = layerOf(n.scope) ?? '(outside layers)';
     for (const o of n.outputs) {
       const bytes = local(o) * dtypeBytes(p.local.values[o]!.type.dtype);
       perLayer[layer] = (perLayer[layer] ?? 0) + bytes;
-      if (recompute === 'selective' && ATTENTION_CORE.has(n.op)) continue;
-      if (recompute === 'full' && layer !== '(outside layers)') {
-        // Only the first value each layer produces from its input is kept: the layer's checkpoint.
-        if (!seenLayer.has(layer)) { seenLayer.add(layer); layerInputs += bytes; }
-        continue;
-      }
-      activations += bytes;
+      all += bytes;
     }
   }
-  if (recompute === 'full') activations += layerInputs + Math.max(0, ...Object.entries(perLayer).filter(([k]) => k !== '(outside layers)').map(([, b]) => b));
+  // Recompute candidates count as the planner models them; everything else is kept.
+  const problem = recomputeProblem(p.local);
+  const candidates = problem.items.reduce((n, it) => n + it.bytes * it.values.length, 0);
+  const activations = all - candidates + modelBytes(problem, policyDrops(p.local, problem, recompute));
   const params = zero >= 3 ? paramBytes / dp + Math.max(0, ...layerParams.values()) : paramBytes;
   const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
   const optimizer = ((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4 / (zero >= 1 ? dp : 1);

@@ -5,27 +5,32 @@ import { flopsOf } from '../sharding/auto.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
 
 /**
- * Recompute planning: which forward values the backward pass does not keep (autodiff
- * then rebuilds them, see GradOptions.recompute).
+ * Recompute planning: which forward values the backward pass does not keep (the pass in
+ * train/apply-recompute.ts then rebuilds them from kept values where the backward reads them).
  *
- * - none: keep everything.
- * - full: keep only what crosses a repeated layer's boundary (each layer's input and
- *   output); everything inside a layer is rebuilt, one layer at a time.
- * - selective: drop the attention core (attention outputs, softmax probabilities and
- *   the dropout on them): large next to what they cost to rebuild (Megatron-LM's policy).
+ * Candidates are float op results inside repeated layers (`Layer.3.…`) that no node
+ * outside their layer reads and that are not graph outputs. What each policy drops is
+ * defined once, in `policyDrops` (with `attentionCore`), and used by both the planner here
+ * and the per-device memory report (train/memory.ts):
+ * - none: nothing.
+ * - full: every candidate. What stays is what crosses a layer boundary: each layer's input
+ *   (the previous layer's output, or what comes in from outside the layers); the backward
+ *   pass rebuilds one layer at a time from it.
+ * - selective: the candidates in the attention core (see `attentionCore`), Megatron-LM's
+ *   selective recompute: large next to what they cost to rebuild.
  * - auto: the cheapest set to rebuild (in FLOPs) under a budget for kept activations,
  *   as an integer program (HiGHS) when the graph is small enough, else greedy with a
- *   repair pass. Memory model: the kept candidates plus the largest run of dropped ones
- *   within a layer (a layer's dropped values are rebuilt together), per device.
- * Candidates are op results inside repeated layers (`Layer.3.…`) that do not leave
- * their layer; repeated layers share one decision per position, so an n-layer model
- * costs one layer's worth of program.
+ *   repair pass.
+ * Memory model (`modelBytes`, what `auto` budgets and train/memory.ts reports): the kept
+ * candidates plus the largest run of dropped ones within a layer (a layer's dropped values
+ * are rebuilt together), per device. Repeated layers share one decision per position, so
+ * an n-layer model costs one layer's worth of program.
  */
 export type RecomputePolicy = 'none' | 'full' | 'selective' | 'auto';
 
 export interface RecomputePlan {
   readonly policy: RecomputePolicy;
-  /** Forward value ids not kept. */
+  /** Forward values not kept: value ids of the graph planned (for a training step, trainingLossGraph's; see trainingGraph). */
   readonly dropped: ReadonlySet<number>;
   /** Bytes of activations the dropped values would have kept. */
   readonly savedBytes: number;
@@ -39,14 +44,14 @@ export interface RecomputePlan {
 
 export class RecomputeError extends Error {}
 
-interface Item {
+export interface Item {
   /** One decision: the value ids it stands for (one per repeated layer). */
   readonly values: number[];
   readonly bytes: number;
   readonly flops: number;
 }
 
-interface Problem {
+export interface Problem {
   /** Per layer template: its items in topological order. */
   readonly items: Item[];
   /** Number of layer instances (weights for the totals). */
@@ -54,12 +59,56 @@ interface Problem {
 }
 
 /**
- * The attention core that `selective` drops, as Megatron-LM's selective recompute does:
- * attention outputs, softmax probabilities and the dropout applied to them (its mask
- * comes from a seed, so it is rebuilt bit for bit). Also used by the memory model
- * (train/memory.ts), so both report the same policy.
+ * The attention core: the values `selective` drops (value ids of `g`, any graph: forward,
+ * loss or a partitioned local program). Megatron-LM's selective recompute (Korthikanti et
+ * al. 2022) rebuilds "core attention", what attention computes from q, k and v:
+ * - every output of an `attention` op. The op keeps no score matrix (its backward,
+ *   attention_grad, reads q, k, v and the output's gradient), so its output, which the
+ *   output projection's backward reads, is all the core leaves behind;
+ * - attention written out: a `softmax` whose result P is, directly or through one
+ *   `dropout`, the left operand of a `matmul` whose right operand is an activation (V,
+ *   computed from the model's inputs; not a parameter alone): P, that dropout's result and
+ *   the matmul's result (the context, like the attention op's output). The dropout's mask
+ *   is drawn from (seed, mask_id, element), so a rebuilt dropout is the same bit for bit.
+ * Not in the core: q, k, v and what computes them; the raw scores before the softmax (no
+ * backward rule reads them, so nothing keeps them anyway); a softmax not multiplied into
+ * an activation (MoE gates, an output distribution); log_softmax (losses); every other
+ * dropout (residual, MLP).
+ * Megatron keeps one of these: the context, which its output projection saves as its
+ * input. Here it is dropped: with a fused attention op it is the only activation the core
+ * leaves, so keeping it would make `selective` the same as `none`.
  */
-export const ATTENTION_CORE: ReadonlySet<string> = new Set(['attention', 'softmax', 'log_softmax', 'dropout']);
+export function attentionCore(g: Graph): Set<number> {
+  // Values computed from the model's inputs (activations), as opposed to from parameters and constants alone.
+  const activation = new Set<number>(g.inputs);
+  for (const n of g.nodes) if (n.inputs.some((i) => activation.has(i))) n.outputs.forEach((o) => activation.add(o));
+  const readers = new Map<number, number[]>();
+  for (const n of g.nodes) for (const i of n.inputs) (readers.get(i) ?? readers.set(i, []).get(i)!).push(n.id);
+  const core = new Set<number>();
+  const intoV = (x: number): number[] => (readers.get(x) ?? []).map((r) => g.nodes[r]!)
+    .filter((r) => r.op === 'matmul' && r.inputs[0] === x && activation.has(r.inputs[1]!)).map((r) => r.outputs[0]!);
+  for (const n of g.nodes) {
+    if (n.op === 'attention') n.outputs.forEach((o) => core.add(o));
+    if (n.op !== 'softmax') continue;
+    const p = n.outputs[0]!;
+    const contexts = intoV(p);
+    const dropouts = (readers.get(p) ?? []).map((r) => g.nodes[r]!).filter((r) => r.op === 'dropout');
+    for (const d of dropouts) {
+      const c = intoV(d.outputs[0]!);
+      if (c.length) { core.add(d.outputs[0]!); contexts.push(...c); }
+    }
+    if (contexts.length) { core.add(p); contexts.forEach((c) => core.add(c)); }
+  }
+  return core;
+}
+
+/** What `policy` drops, one flag per item of `p` (the problem of `g`): the one definition of none, full and selective. */
+export function policyDrops(g: Graph, p: Problem, policy: Exclude<RecomputePolicy, 'auto'>): boolean[] {
+  if (policy === 'none') return p.items.map(() => false);
+  if (policy === 'full') return p.items.map(() => true);
+  const core = attentionCore(g);
+  return p.items.map((it) => it.values.some((v) => core.has(v)));
+}
 
 /** `Layer.3` from a scope or parameter path such as `Layer.3.Attention.wq`; undefined outside repeated layers. */
 export function layerOf(scope: string): string | undefined {
@@ -116,9 +165,7 @@ export async function planRecompute(g: Graph, policy: RecomputePolicy, opts: { b
   const t0 = performance.now();
   let drop: boolean[];
   let method: RecomputePlan['method'];
-  if (policy === 'none') drop = p.items.map(() => false);
-  else if (policy === 'full') drop = p.items.map(() => true);
-  else if (policy === 'selective') drop = p.items.map((it) => ATTENTION_CORE.has(g.nodes[g.values[it.values[0]!]!.producer!]!.op));
+  if (policy !== 'auto') drop = policyDrops(g, p, policy);
   else {
     if (opts.budget === undefined) throw new RecomputeError('recompute auto needs a memory budget');
     const all = p.items.map(() => true);

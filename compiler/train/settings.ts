@@ -1,6 +1,7 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import type * as A from '../../grammar/ast.js';
 import type { Env } from '../bind.js';
+import type { RecomputePolicy } from './recompute.js';
 
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
@@ -16,6 +17,14 @@ export interface TrainSettings {
   readonly zero?: number;
   /** Mixed precision: bf16 or f16 compute with f32 master weights (f16 with dynamic loss scaling). */
   readonly precision?: 'f32' | 'bf16' | 'f16';
+  /** Activation recompute (`recompute = "selective"`; `auto` with `memory_budget = 60MiB`, bytes of activations kept). */
+  readonly recompute?: RecomputeSetting;
+}
+
+export interface RecomputeSetting {
+  readonly policy: RecomputePolicy;
+  /** Bytes of activations kept, whole model; what `auto` plans under (train/recompute.ts). */
+  readonly budget?: number;
 }
 
 export interface OptimizerSpec {

@@ -4,8 +4,10 @@ import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { axisSize, type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
+import { applyRecompute, mapForwardValues } from './apply-recompute.js';
 import { lowPrecision } from './precision.js';
-import type { TrainSettings } from './settings.js';
+import { planRecompute, type RecomputePlan } from './recompute.js';
+import type { RecomputeSetting, TrainSettings } from './settings.js';
 
 /**
  * One training step as a graph: the model, its loss, the backward pass, gradient
@@ -40,13 +42,19 @@ export interface ShardedTraining {
   readonly zero?: number;
 }
 
-export function trainingGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
+/**
+ * `dropped`: forward values the backward pass does not keep (train/recompute.ts), as value
+ * ids of the step's loss graph, `trainingLossGraph(forward, settings, file, sharded)`; what
+ * `planTrainingRecompute` returns. They are rebuilt where the backward pass reads them
+ * (train/apply-recompute.ts) by the same ops on the same inputs, so every output is the
+ * same as without recompute (bit for bit on the CPU reference).
+ */
+export function trainingGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining, dropped?: ReadonlySet<number>): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
   const dp = sharded ? dataParallelAxes(forward) : [];
   const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
-  const fwd = precision === 'f32' ? forward : lowPrecision(forward, precision);
-  const loss = lossGraph(fwd, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
+  const loss = trainingLossGraph(forward, settings, file, sharded);
   if (!loss.graph) return { diagnostics: loss.diagnostics };
   // Mixed precision: the loss is multiplied by `loss_scale` before the backward pass and
   // the gradients by `inv_loss_scale` after it; a step whose gradients overflowed changes nothing.
@@ -116,7 +124,41 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
       emit(`opt.m.${name}`, m2, m.type, m);
     }
   }
-  return { result: { graph: b.finish(forward.name, outs, names), updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };
+  let graph = b.finish(forward.name, outs, names);
+  if (dropped?.size) graph = applyRecompute(graph, mapForwardValues(loss.graph, graph, dropped), scaled.nodes.length);
+  return { result: { graph, updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };
+}
+
+/**
+ * The loss graph a training step differentiates (after mixed precision and ZeRO-3's
+ * parameter layouts): plan recompute on this graph, so the dropped ids are the ones
+ * trainingGraph expects.
+ */
+export function trainingLossGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining): { graph?: Graph; diagnostics: Diagnostic[] } {
+  const dp = sharded ? dataParallelAxes(forward) : [];
+  const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
+  const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
+  const precision = settings.precision ?? 'f32';
+  const fwd = precision === 'f32' ? forward : lowPrecision(forward, precision);
+  return lossGraph(fwd, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
+}
+
+/**
+ * Plans recompute for a training step: `recompute` (default: the train section's
+ * `recompute` and `memory_budget`, settings.recompute) on trainingLossGraph. Undefined when
+ * no policy is set or the loss graph fails (trainingGraph reports why). Pass the plan's
+ * `dropped` to trainingGraph with the same forward, settings, file and sharding:
+ *
+ *   const plan = await planTrainingRecompute(forward, settings, file, sharded);
+ *   const step = trainingGraph(forward, settings, file, sharded, plan?.dropped);
+ *
+ * Throws RecomputeError when `auto` has no budget or no plan fits it.
+ */
+export async function planTrainingRecompute(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining, recompute: RecomputeSetting | undefined = settings.recompute): Promise<RecomputePlan | undefined> {
+  if (!recompute) return undefined;
+  const loss = trainingLossGraph(forward, settings, file, sharded).graph;
+  if (!loss) return undefined;
+  return planRecompute(loss, recompute.policy, recompute.budget !== undefined ? { budget: recompute.budget } : {});
 }
 
 /** The forward graph with the train section's loss as its only output (adding an i32 `labels` input for cross_entropy). */
