@@ -4,6 +4,7 @@ import { main } from '../../cli/main.js';
 import { lower } from '../../compiler/compile.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { trainingMemory } from '../../compiler/train/memory.js';
+import { modelBytes, planRecompute, recomputeProblem } from '../../compiler/train/recompute.js';
 
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 
@@ -57,7 +58,7 @@ describe('training memory per device', () => {
     expect(j.flopsPerStep).toBeGreaterThan(0);
   });
 
-  it('mdc plan reports what a recompute policy saves and rebuilds; auto needs a budget and stays within it', async () => {
+  it('mdc plan reports what a recompute policy saves and rebuilds; auto needs a budget and rebuilds less than full', async () => {
     const plan = async (...args: string[]) => {
       const out: string[] = [];
       const err: string[] = [];
@@ -75,5 +76,96 @@ describe('training memory per device', () => {
     expect(auto.extraFlops).toBeLessThan(full.extraFlops);
     expect((await plan('--recompute', 'auto')).code).toBe(2);
     expect((await plan('--recompute', 'sometimes')).code).toBe(2);
+  });
+});
+
+/**
+ * Numbers worked out by hand on a model small enough to count: four layers of
+ * x + relu(x @ w1) @ w2 with x: f32[8, 4], w1: f32[4, 16], w2: f32[16, 4], batch split
+ * over dp = 2 (4 rows per device), parameters replicated.
+ */
+describe('training memory and recompute of a model counted by hand', () => {
+  const TINY = `mesh M = [dp: 2]
+
+block Layer(x: f32[B, 4]) -> f32[B, 4] {
+  param w1: f32[4, 16] = normal(0, 0.1)
+  param w2: f32[16, 4] = normal(0, 0.1)
+  return x + relu(x @ w1) @ w2
+}
+
+model Tiny(x: f32[B@dp, 4]) -> f32[B@dp, 4] where B = 8 {
+  let h = repeat(4) Layer(x)
+  return h
+}
+`;
+  const r = lower(TINY, 'tiny.model');
+  const g = r.graph!;
+  const p = partition(g, { axes: [{ name: 'dp', size: 2 }] });
+  const at = (zero: number, recompute: 'none' | 'full' | 'selective' = 'none') => trainingMemory(g, p, { zero, recompute });
+
+  it('lowers to matmul, relu, matmul, add per layer', () => {
+    expect(r.diagnostics).toEqual([]);
+    expect(g.nodes.map((n) => `${n.scope} ${n.op}`)).toEqual([0, 1, 2, 3].flatMap((l) => ['matmul', 'relu', 'matmul', 'add'].map((op) => `Layer.${l} ${op}`)));
+  });
+
+  it('parameters, gradients, AdamW state and FLOPs per step', () => {
+    // Parameters: 4 layers × (4·16 + 16·4) = 512 f32 = 2048 B on each device (replicated).
+    // Gradients: one f32 per parameter, 2048 B; ZeRO 2 splits them over dp: 1024 B.
+    // AdamW: two f32 moments, 4096 B; ZeRO 1 splits them over dp: 2048 B.
+    // ZeRO 3: 2048 / 2 parameters, plus one layer (128 f32 = 512 B) gathered: 1536 B.
+    const [z0, z1, z2, z3] = [0, 1, 2, 3].map((z) => at(z).memory);
+    expect(at(0).paramCount).toBe(512);
+    expect(at(0).dataParallel).toBe(2);
+    expect(z0).toMatchObject({ params: 2048, grads: 2048, optimizer: 4096 });
+    expect(z1).toMatchObject({ params: 2048, grads: 2048, optimizer: 2048 });
+    expect(z2).toMatchObject({ params: 2048, grads: 1024, optimizer: 2048 });
+    expect(z3).toMatchObject({ params: 1536, grads: 1024, optimizer: 2048 });
+    // Forward FLOPs of the whole batch (matmul 2·M·N·K, anything else 4 per element), per layer:
+    // x @ w1 2·8·16·4 = 1024, relu 4·8·16 = 512, @ w2 2·8·4·16 = 1024, add 4·8·4 = 128: 2688.
+    // A step is forward + backward ≈ 3 × forward: 3 · 4 · 2688 = 32256.
+    expect(at(0).flopsPerStep).toBe(32256);
+  });
+
+  it('activations per device under none, full and selective recompute', () => {
+    // Per device and layer: x @ w1 and relu f32[4, 16] = 256 B each, @ w2 and the add f32[4, 4] = 64 B each: 640 B.
+    expect(at(0).activationBytesPerLayer).toEqual({ 'Layer.0': 640, 'Layer.1': 640, 'Layer.2': 640, 'Layer.3': 640 });
+    // none keeps all of them: 4 · 640 = 2560 B; peak 2048 + 2048 + 4096 + 2560 = 10752 B.
+    expect(at(0, 'none').memory).toMatchObject({ activations: 2560, peak: 10752 });
+    // full keeps what crosses a layer boundary (each layer's add, 4 · 64 = 256 B) plus one
+    // layer's rebuilt values at a time (256 + 256 + 64 = 576 B): 832 B; peak 9024 B.
+    expect(at(0, 'full').memory).toMatchObject({ activations: 832, peak: 9024 });
+    // selective drops only the attention core, which this model has none of.
+    expect(at(0, 'selective').memory.activations).toBe(2560);
+  });
+
+  it('auto keeps within its budget and rebuilds no more than simpler choices', async () => {
+    // Whole-model bytes and FLOPs per layer of the candidates (the add leaves its layer):
+    // x @ w1 512 B, 1024 FLOPs; relu 512 B, 512 FLOPs; @ w2 128 B, 1024 FLOPs. Kept bytes
+    // are 4 × the kept items plus the largest run of dropped items in a layer.
+    // none: 4 · 1152 = 4608 B; full: 0 + 1152 B, rebuilding 4 · 2560 = 10240 FLOPs.
+    const problem = recomputeProblem(g);
+    expect(problem.items.map((it) => [it.bytes, it.flops])).toEqual([[512, 1024], [512, 512], [128, 1024]]);
+    const full = await planRecompute(g, 'full');
+    expect([full.modelBytes, full.extraFlops]).toEqual([1152, 10240]);
+    expect((await planRecompute(g, 'none')).modelBytes).toBe(4608);
+    // Budget 3100 B: dropping relu alone keeps 4 · 640 + 512 = 3072 B for 4 · 512 = 2048
+    // FLOPs; dropping x @ w1 alone fits too but costs 4096; @ w2 alone keeps 4224 B (too
+    // much); any two items cost at least 6144. So the optimum drops the four relus.
+    const budget = 3100;
+    const auto = await planRecompute(g, 'auto', { budget });
+    expect(auto.modelBytes).toBeLessThanOrEqual(budget);
+    expect([auto.modelBytes, auto.extraFlops, auto.savedBytes]).toEqual([3072, 2048, 4 * 512]);
+    expect([...auto.dropped].map((v) => g.nodes[g.values[v]!.producer!]!.op)).toEqual(['relu', 'relu', 'relu', 'relu']);
+    // A simple alternative: drop the largest items first until the budget is met (here x @ w1: 4096 FLOPs).
+    const bySize = problem.items.map(() => false);
+    for (const i of problem.items.map((_, k) => k).sort((a, b) => problem.items[b]!.bytes - problem.items[a]!.bytes || a - b)) {
+      if (modelBytes(problem, bySize) <= budget) break;
+      bySize[i] = true;
+    }
+    const bySizeFlops = problem.items.reduce((n, it, i) => n + (bySize[i] ? it.flops * problem.layers : 0), 0);
+    expect(modelBytes(problem, bySize)).toBeLessThanOrEqual(budget);
+    expect(bySizeFlops).toBe(4096);
+    expect(auto.extraFlops).toBeLessThanOrEqual(bySizeFlops);
+    expect(auto.extraFlops).toBeLessThanOrEqual(full.extraFlops);
   });
 });
