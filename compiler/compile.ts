@@ -4,6 +4,7 @@ import { parse, type ParseResult } from '../grammar/parse.js';
 import { bind, type BindOptions, type Env } from './bind.js';
 import { Elaborator } from './elaborate.js';
 import type { Graph } from './ir.js';
+import { checkSettings } from './sections.js';
 
 export interface FrontendOptions extends BindOptions {
   /** Which model to lower when a file has several; default: the last one. */
@@ -49,6 +50,7 @@ export function check(source: string, file: string, opts: FrontendOptions = {}):
       new Elaborator(env, ds, { unroll: false, dims: concreteDims(opts), requireConcrete: false }).model(m);
     }
   }
+  ds.push(...checkSettings(env));
   return { parsed, env, diagnostics: sortDiagnostics(dedupe(ds)) };
 }
 

@@ -42,6 +42,15 @@ export const messages = {
   // 0128 (param outside a block or model body) is retired: the parser reports that as a syntax error. Never reuse it.
   MDC0129: (name: string) => `cannot assign to '${name}': it is a config constant`,
   MDC0130: (name: string, value: string) => `unknown value '${value}' for ${name}`,
+  // annotations (compiler/annotations.ts): arguments, values, placement, then what is not supported yet
+  MDC0131: (ann: string, what: string, expected: string) => `@${ann} takes no ${what}: expected ${expected}`,
+  MDC0132: (ann: string, expected: string, got: string) => `@${ann} expects ${expected}, got ${got}`,
+  MDC0133: (ann: string, here: string, where: string) => `@${ann} has no meaning on ${here}: it goes on ${where}`,
+  MDC0134: (here: string, there: string, line: number) => `${here} contradicts ${there} on line ${line}: a model has one recompute policy`,
+  MDC0135: (stages: string) => `pipeline parallelism is not supported yet: remove @pipeline(stages = ${stages}) to run the layer stack without pipeline stages`,
+  MDC0136: () => `host offload is not supported yet: remove @offload(host) to keep the parameter in device memory`,
+  MDC0137: (axis: string) => `@expert is not supported yet: expert parallelism is written in the type, by splitting the experts dim of the expert weights, e.g. f32[experts@${axis}, d, ffn]`,
+  MDC0138: () => `@shard is not supported yet: layouts are written in the type, e.g. f32[d, ffn@tp]`,
   // --- shapes
   MDC0201: (op: string, want: string, got: string) => `${op} expects ${want}, got ${got}`,
   MDC0202: (a: string, b: string, da: string, db: string) => `shapes cannot broadcast: ${a} and ${b} (${da} ≠ ${db})`,
@@ -80,6 +89,9 @@ export const messages = {
   MDC0505: (opt: string, arg: string, allowed: string) => `${opt} has no argument ${arg}: expected one of ${allowed}`,
   MDC0506: (name: string, outputs: string) => `the loss names '${name}', which is not an output of the model (outputs: ${outputs})`,
   MDC0507: (name: string, type: string) => `the loss '${name}' must be a float scalar, but it is ${type}`,
+  MDC0508: (policy: string) => `memory_budget only applies with recompute = auto (the budget auto plans under), but the recompute policy is ${policy}`,
+  MDC0509: () => `pipeline schedules are not supported yet: remove schedule (pipeline parallelism is not supported yet either)`,
+  MDC0510: (model: string) => `inference settings are not supported yet: remove the infer section for ${model} (they arrive with KV-cache decoding)`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,
 } as const;

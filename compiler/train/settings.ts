@@ -1,7 +1,10 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import type * as A from '../../grammar/ast.js';
+import { constInt } from '../annotations.js';
 import type { Env } from '../bind.js';
+import { exprText } from '../elaborate.js';
 import type { RecomputePolicy } from './recompute.js';
+import { recomputePolicy } from './recompute-policy.js';
 
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
@@ -15,6 +18,12 @@ export interface TrainSettings {
   readonly warmup?: number;
   readonly gradClip?: number;
   readonly zero?: number;
+  /**
+   * `microbatches = N`: the batch is split into N micro-batches whose gradients are
+   * accumulated before the optimizer step (a positive integer dividing `batch` when the
+   * section gives one). Read and validated here; the training step decides how it runs.
+   */
+  readonly microbatches?: number;
   /** Mixed precision: bf16 or f16 compute with f32 master weights (f16 with dynamic loss scaling). */
   readonly precision?: 'f32' | 'bf16' | 'f16';
   /** Activation recompute (`recompute = "selective"`; `auto` with `memory_budget = 60MiB`, bytes of activations kept). */
@@ -92,15 +101,72 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     if (v === 'f32' || v === 'bf16' || v === 'f16') precision = v;
     else ds.push(diag(env.file, pe.value.span, 'MDC0503', 'precision', '"f32", "bf16" or "f16"'));
   }
+  // The policy comes from @recompute on the model's layer stacks or from `recompute = ...` here.
+  const rp = recomputePolicy(env, model);
+  ds.push(...rp.diagnostics);
+  const recompute: RecomputeSetting | undefined = rp.policy ? { policy: rp.policy, ...(rp.budget !== undefined ? { budget: rp.budget } : {}) } : undefined;
+  const batch = num('batch', true);
+  let microbatches: number | undefined;
+  const me = entry('microbatches');
+  if (me) {
+    const v = constant(me.value, env);
+    if (v === undefined || !Number.isInteger(v) || v < 1) ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', 'a positive integer'));
+    else if (batch !== undefined && batch % v !== 0) ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', `a positive integer dividing batch (${batch})`));
+    else microbatches = v;
+  }
+  let zero: number | undefined;
+  const ze = entry('zero');
+  if (ze) {
+    const v = constant(ze.value, env);
+    if (v === undefined || ![0, 1, 2, 3].includes(v)) ds.push(diag(env.file, ze.value.span, 'MDC0503', 'zero', 'a ZeRO level: 0, 1, 2 or 3'));
+    else zero = v;
+  }
+  // Pipeline schedules need pipeline parallelism (@pipeline), which is not supported yet either.
+  const se = entry('schedule');
+  if (se) ds.push(diag(env.file, se.name.span, 'MDC0509'));
+  if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));
   const settings: TrainSettings = {
     ...(precision ? { precision } : {}),
+    ...(recompute ? { recompute } : {}),
     loss: loss ?? { kind: 'output', output: '' },
     optimizer,
-    ...opt('steps', num('steps', true)), ...opt('batch', num('batch', true)), ...opt('seq', num('seq', true)),
+    ...opt('steps', num('steps', true)), ...opt('batch', batch), ...opt('seq', num('seq', true)),
     ...opt('seed', num('seed', true)), ...opt('warmup', num('warmup', true)), ...opt('gradClip', num('grad_clip', false)),
-    ...opt('zero', num('zero', true)),
+    ...opt('zero', zero), ...opt('microbatches', microbatches),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
+}
+
+/**
+ * The loss names an output of the model (MDC0506) and, for a scalar loss, one whose declared
+ * type is a float scalar (MDC0507): checked on the model's signature, so `mdc check` says
+ * so; lossGraph (train/step.ts) checks the lowered graph again.
+ */
+function checkLossOutput(env: Env, model: string, loss: TrainSettings['loss'], value: A.Expr): Diagnostic[] {
+  const decl = env.models.get(model);
+  const ret = decl?.body.filter((s): s is A.ReturnStmt => s.kind === 'return').at(-1);
+  if (!decl || !ret) return [];
+  // Output names as the lowered graph has them: a returned name, else output<i>; repeats get _1, _2.
+  const seen = new Map<string, number>();
+  const names = ret.values.map((e, i) => {
+    const n = e.kind === 'name' ? e.name : `output${i}`;
+    const k = seen.get(n) ?? 0;
+    seen.set(n, k + 1);
+    return k ? `${n}_${k}` : n;
+  });
+  const at = loss.kind === 'cross_entropy' && value.kind === 'call' ? value.args[0]!.value.span : value.span;
+  const idx = names.indexOf(loss.output);
+  if (idx < 0) return [diag(env.file, at, 'MDC0506', loss.output, names.join(', '))];
+  const type = decl.returns[idx];
+  if (loss.kind !== 'output' || !type) return [];
+  // A dim is 1 when it is a constant 1, directly or through the model's where clause.
+  const one = (e: A.Expr) => {
+    const w = e.kind === 'name' && !env.consts.has(e.name) ? decl.where.find((x) => x.name.name === e.name) : undefined;
+    return constInt(w ? w.value : e, env) === 1;
+  };
+  if (['f32', 'f16', 'bf16'].includes(type.dtype.name) && type.dims.every((d) => one(d.size))) return [];
+  const dims = type.dims.map((d) => exprText(d.size) + (d.axes.length === 0 ? '' : d.axes.length === 1 ? `@${d.axes[0]!.name}` : `@(${d.axes.map((a) => a.name).join(',')})`));
+  return [diag(env.file, at, 'MDC0507', loss.output, `${type.dtype.name}[${dims.join(', ')}]`)];
 }
 
 const opt = <K extends string>(k: K, v: number | undefined) => (v === undefined ? {} : { [k]: v }) as Partial<Record<K, number>>;

@@ -43,7 +43,7 @@ model GPT2(tokens: i32[B, S]) -> f32[B, S, vocab] where B = 2, S = 16 {
   param wte: f32[vocab, d]
   param wpe: f32[ctx, d] = normal(0, 0.01)
   let h = embedding(wte, tokens) + slice(wpe, 0, 0, S)
-  h = repeat(layers) Layer(h) @pipeline(stages = 2)
+  h = repeat(layers) Layer(h) @recompute(selective)
   let logits = layer_norm(h) @ transpose(wte)
   return logits
 }
