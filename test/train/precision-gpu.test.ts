@@ -13,7 +13,7 @@ import { PlanRunner } from '../../runtime/index.js';
 import { LossScaler, TextBatches, Trainer } from '../../runtime/train.js';
 import { destroySharedDevices, gpuStatus, runGraphBoth, sharedDevice } from '../support/gpu.js';
 
-/** Mixed precision on WebGPU: the rounding kernels are bit-exact against the CPU reference, and mdc train --precision f16 trains and resumes exactly. */
+/** Mixed precision on WebGPU: the rounding kernels are bit-exact against the CPU reference, the loss scaler skips overflowing steps on the device, and mdc train --precision f16 trains and resumes exactly. */
 const status = await gpuStatus();
 
 function special(n: number): Float32Array {
