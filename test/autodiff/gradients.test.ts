@@ -7,6 +7,7 @@ import type { Graph } from '../../compiler/ir.js';
 import { OPS } from '../../compiler/ops/registry.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { verifyGraph } from '../../compiler/verify-ir.js';
+import { mulberry32 } from '../support/random.js';
 
 /**
  * Every op's gradient against central finite differences, both in float64 on the CPU
@@ -24,17 +25,6 @@ import { verifyGraph } from '../../compiler/verify-ir.js';
 const H = 1e-5;
 const TOL = 1e-6;
 
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const shapeOf = (g: Graph, id: number) => g.values[id]!.type.dims.map((d) => dimValue(d)!);
 
 /** Lowers `source` (whose model returns one scalar `loss`), differentiates it and compares with finite differences. */
@@ -44,7 +34,7 @@ function checkGradients(source: string, opts: { inputs?: Record<string, number[]
   const g = r.graph!;
   const dg = differentiate(g);
   expect(verifyGraph(dg, true)).toEqual([]);
-  const rand = seeded(opts.seed ?? 1);
+  const rand = mulberry32(opts.seed ?? 1);
   const params = new Map<string, Float64Array>();
   for (const v of g.values) {
     if (v.kind !== 'param') continue;

@@ -332,20 +332,5 @@ export function compareOutputs(r: BothResult, opts: CompareOptions = {}): Record
   return out;
 }
 
-/** A small seeded generator (mulberry32) for picking test shapes reproducibly. */
-export function seededRandom(seed: number) {
-  let s = seed | 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    /** One of `choices`. */
-    pick: <T>(choices: readonly T[]): T => choices[Math.floor(next() * choices.length)]!,
-    /** An integer in [lo, hi]. */
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-  };
-}
+/** The tests' seeded generator, here too for the GPU tests that pick shapes with it. */
+export { seededRandom } from './random.js';
