@@ -18,7 +18,7 @@ const data = join(dir, 'corpus.txt');
 writeFileSync(data, text);
 const steps = quick ? 5 : 400;
 const args = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256',
-  '--data', data, '--steps', String(steps), '--batch', '8', '--seq', '64', '--lr', '2e-3', '--warmup', quick ? '1' : '20', '--out', join(dir, 'out'), '--json'];
+  '--data', data, '--steps', String(steps), '--batch', '8', '--microbatches', '1', '--seq', '64', '--lr', '2e-3', '--warmup', quick ? '1' : '20', '--out', join(dir, 'out'), '--json'];
 const t0 = performance.now();
 const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 const seconds = (performance.now() - t0) / 1000;

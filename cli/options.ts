@@ -194,9 +194,9 @@ export function formatCount(n: number): string {
  * Runs the pipeline on FILE for a command: options that name nothing in the file are
  * usage errors; diagnostics are reported and give undefined.
  */
-export function compileFile(file: string, source: string, v: Values, io: Io, opts: CompileOptions = {}): Compiled | undefined {
+export async function compileFile(file: string, source: string, v: Values, io: Io, opts: CompileOptions = {}): Promise<Compiled | undefined> {
   const frontend = frontendOptions(v);
-  const r = compile(source, file, { ...frontend, ...opts });
+  const r = await compile(source, file, { ...frontend, ...opts });
   const parsed = r.checked.parsed;
   if (!parsed.diagnostics.length) checkFrontendNames(parsed.program, frontend);
   if (r.diagnostics.length) { report(r.diagnostics, source, !!v['json'], io, { file, ok: false }); return undefined; }

@@ -19,7 +19,8 @@ import { planMemory, type MemoryPlan } from '../compiler/memory/plan.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import { trainSettings, type TrainSettings } from '../compiler/train/settings.js';
-import { trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
+import type { RecomputePlan } from '../compiler/train/recompute.js';
+import { planTrainingRecompute, trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
 import type { Layout } from '../compiler/types.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
@@ -55,6 +56,8 @@ export interface Compiled {
   /** The model lowered to the graph IR at concrete dims, repeats unrolled. */
   readonly forward?: Graph;
   readonly settings?: TrainSettings;
+  /** The activations the training step does not keep but rebuilds (its `recompute` setting). */
+  readonly recompute?: RecomputePlan;
   readonly training?: TrainingGraph;
   readonly spmd?: SpmdProgram;
   /** The graph codegen reads: the (local) graph optimized, with each value's origin in the graph before optimizing. */
@@ -67,7 +70,7 @@ const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 'optimi
 const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) <= ORDER.indexOf(until ?? 'codegen');
 
 /** Source text → runtime plan (or diagnostics). */
-export function compile(source: string, file: string, opts: CompileOptions = {}): Compiled {
+export async function compile(source: string, file: string, opts: CompileOptions = {}): Promise<Compiled> {
   // `mdc check` also elaborates every model at its concrete dims; otherwise lowering does that, once.
   const checked = check(source, file, { ...opts, concrete: opts.concrete ?? opts.until === 'check', training: !!opts.train });
   if (checked.diagnostics.length || !checked.env || !reached(opts.until, 'lower')) return { diagnostics: checked.diagnostics, checked };
@@ -81,7 +84,7 @@ export function compile(source: string, file: string, opts: CompileOptions = {})
     if (!s.settings) return { diagnostics: s.diagnostics, checked, forward };
     settings = { ...s.settings, ...(opts.train === true ? {} : opts.train) };
   }
-  return { checked, ...compileGraph(forward, { ...opts, file, ...(settings ? { train: settings } : { train: false }) }) };
+  return { checked, ...(await compileGraph(forward, { ...opts, file, ...(settings ? { train: settings } : { train: false }) })) };
 }
 
 export interface GraphOptions extends Omit<CompileOptions, 'train'> {
@@ -92,21 +95,25 @@ export interface GraphOptions extends Omit<CompileOptions, 'train'> {
 }
 
 /** The back half of the pipeline, from a lowered forward graph. */
-export function compileGraph(forward: Graph, opts: GraphOptions = {}): Omit<Compiled, 'checked'> {
+export async function compileGraph(forward: Graph, opts: GraphOptions = {}): Promise<Omit<Compiled, 'checked'>> {
   const file = opts.file ?? '<graph>';
   const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => { if (opts.verify) verifyStage(stage, g, extra); };
 
-  // Training step: loss, precision, backward pass, optimizer update.
+  // Training step: loss, precision, recompute plan, backward pass (rebuilding what the
+  // plan drops), optimizer update and gradient accumulation.
   let training: TrainingGraph | undefined;
+  let recompute: RecomputePlan | undefined;
   const settings = opts.train || undefined;
   if (settings) {
-    const t = trainingGraph(forward, settings, file, opts.partition ? { mesh: opts.partition } : undefined);
+    const sharded = opts.partition ? { mesh: opts.partition } : undefined;
+    recompute = await planTrainingRecompute(forward, settings, file, sharded);
+    const t = trainingGraph(forward, settings, file, sharded, recompute?.dropped);
     if (!t.result) return { diagnostics: t.diagnostics, forward, settings };
     training = t.result;
     verify('train', training.graph);
   }
   const step = training?.graph ?? forward;
-  const done = { diagnostics: [], forward, ...(settings ? { settings } : {}), ...(training ? { training } : {}) };
+  const done = { diagnostics: [], forward, ...(settings ? { settings } : {}), ...(recompute ? { recompute } : {}), ...(training ? { training } : {}) };
   if (!reached(opts.until, 'partition')) return done;
 
   // SPMD partition: local shapes, collectives where layouts change.

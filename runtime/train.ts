@@ -107,12 +107,23 @@ export class Trainer {
     private readonly tokenInput = 'tokens',
     /** Mixed-precision plans take `loss_scale` and `inv_loss_scale` inputs. */
     readonly scaler?: LossScaler,
-  ) {}
+    /**
+     * Plans compiled with `microbatches = N` (compiler/train/step.ts) take a batch of
+     * `data.batch / N` rows and an `apply` input: each step runs them N times on
+     * consecutive row ranges of the step's batch, accumulating, and the last run applies
+     * the update. The step's loss is the mean of the N micro-batch losses.
+     */
+    readonly microbatches = 1,
+  ) {
+    if (!Number.isInteger(microbatches) || microbatches < 1 || data.batch % microbatches !== 0) {
+      throw new RangeError(`${microbatches} micro-batches do not divide a batch of ${data.batch}`);
+    }
+  }
 
   async step(t: number): Promise<StepResult> {
-    const { tokens, labels } = this.data.at(t);
+    const batch = this.data.at(t);
     const lr = lrAt(t, this.schedule);
-    const inputs: Record<string, Int32Array | Float32Array> = { [this.tokenInput]: tokens, labels, lr: Float32Array.of(lr) };
+    const inputs: Record<string, Int32Array | Float32Array> = { lr: Float32Array.of(lr) };
     if (this.betas) {
       const [bc1, bc2] = biasCorrections(t, this.betas[0], this.betas[1]);
       inputs['bc1'] = Float32Array.of(bc1);
@@ -124,9 +135,18 @@ export class Trainer {
       inputs['inv_loss_scale'] = Float32Array.of(1 / scale);
     }
     const t0 = performance.now();
-    const out: Record<string, Tensor> = await this.runner.run(inputs, ['loss', 'grad_norm']);
+    const n = this.microbatches;
+    const rows = (this.data.batch / n) * this.data.seq;
+    let loss = 0;
+    let out: Record<string, Tensor> = {};
+    for (let m = 0; m < n; m++) {
+      const slice = (a: Int32Array) => (n === 1 ? a : a.subarray(m * rows, (m + 1) * rows));
+      const micro = { ...inputs, [this.tokenInput]: slice(batch.tokens), labels: slice(batch.labels), ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}) };
+      out = await this.runner.run(micro, m === n - 1 ? ['loss', 'grad_norm'] : ['loss']);
+      loss += out['loss']!.data[0]! / n;
+    }
     const gradNorm = out['grad_norm']!.data[0]!;
-    const base = { step: t, loss: out['loss']!.data[0]!, gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
+    const base = { step: t, loss: n === 1 ? out['loss']!.data[0]! : loss, gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
     if (!this.scaler) return base;
     return { ...base, lossScale: scale!, skipped: this.scaler.update(gradNorm) };
   }

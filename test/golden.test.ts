@@ -80,11 +80,11 @@ function caseOptions(name: string, dir: string): CaseOptions {
 }
 
 /** The first line of each diagnostic, one per line (no diagnostics: empty text). */
-function diagnosticLines(source: string, opts: CaseOptions): string {
+async function diagnosticLines(source: string, opts: CaseOptions): Promise<string> {
   const { via = 'check', ...frontend } = opts;
   const file = 'input.model';
   const ds: readonly Diagnostic[] =
-    via === 'train' ? compile(source, file, { ...frontend, train: true, until: 'train' }).diagnostics
+    via === 'train' ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
     : via === 'lower' ? lower(source, file, frontend).diagnostics
     : check(source, file, frontend).diagnostics;
   return ds.map((d) => `${formatDiagnostic(d, source).split('\n')[0]!}\n`).join('');
@@ -113,9 +113,9 @@ describe('golden cases', () => {
 
 describe('diagnostics cases', () => {
   for (const name of names.filter((n) => isDiagnosticsCase(join(ROOT, n)))) {
-    it(name, () => {
+    it(name, async () => {
       const dir = join(ROOT, name);
-      const actual = diagnosticLines(readFileSync(join(dir, 'input.model'), 'utf8'), caseOptions(name, dir));
+      const actual = await diagnosticLines(readFileSync(join(dir, 'input.model'), 'utf8'), caseOptions(name, dir));
       const file = join(dir, 'expected.txt');
       if (update || !existsSync(file)) {
         if (UNDER_CI) throw missingUnderCi(name, 'expected.txt');

@@ -9,8 +9,8 @@ file:line:col: error MDCxxxx: message, with the source line and a caret.
 Options:
 ${FRONTEND_HELP}`,
   options: COMMON,
-  run(file, source, v, io) {
-    const r = compileFile(file, source, v, io, { until: 'check' });
+  async run(file, source, v, io) {
+    const r = await compileFile(file, source, v, io, { until: 'check' });
     if (!r) return EXIT.diagnostics;
     if (v['json']) io.out(JSON.stringify({ file, ok: true, diagnostics: [] }, null, 2));
     else io.out(`${file}: ok`);

@@ -46,7 +46,7 @@ ${FRONTEND_HELP}`,
   async run(file, source, v, io) {
     const outDir = (v['out'] as string | undefined) ?? 'out';
     if (!outDir.trim()) throw new UsageError('-o needs a folder name, e.g. -o out');
-    const r = compileFile(file, source, v, io, {
+    const r = await compileFile(file, source, v, io, {
       seed: intOption(v['seed'], 'seed'), fuse: !v['no-fuse'], target: subgroupTarget(v['subgroup-size']), verify: !!v['verify'],
     });
     if (!r) return EXIT.diagnostics;

@@ -4,7 +4,6 @@ import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
 import { lossGraph } from '../../compiler/train/step.js';
-import type * as A from '../../grammar/ast.js';
 import { compileGraph } from '../../driver/compile.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, pairs, parseBytes, UsageError, type Command } from '../options.js';
 
@@ -29,7 +28,8 @@ Options:
   --bandwidth A=B/s  under --auto, per-axis bandwidth in bytes/s, e.g.
                      --bandwidth dp=25e9,tp=300e9 (default 100e9 for every axis)
   --recompute P      none, full, selective or auto: the activation policy for the
-                     training memory report (default: the train section's, else none);
+                     training memory report (default: @recompute or the train section's,
+                     else none);
                      the plan also reports the bytes it does not keep and the FLOPs it
                      rebuilds (JSON: recomputePlan)
   --memory-budget S  under --recompute auto, bytes of kept activations (whole model)
@@ -52,7 +52,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
     const recomputeFlag = v['recompute'] as string | undefined;
     if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
-    const r = compileFile(file, source, v, io, { until: 'lower' });
+    const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
     const graph = r.forward!;
@@ -72,12 +72,14 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       layouts = a.layouts;
       extra = { searchSeconds: a.searchSeconds };
     }
-    const p = compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' }).spmd!;
+    const p = (await compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' })).spmd!;
     // Training memory when the model has a train section (ZeRO level from it, recompute from --recompute or it).
     const settings = trainSettings(env, graph.name).settings;
-    const recompute = recomputeFlag ?? sectionString(section, 'recompute') ?? 'none';
-    const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
-    if (budget !== undefined && recompute !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
+    // The policy of --recompute, else the file's (@recompute or the train section's), else none.
+    const budgetFlag = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
+    if (budgetFlag !== undefined && recomputeFlag !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
+    const recompute = recomputeFlag ?? settings?.recompute?.policy ?? 'none';
+    const budget = recomputeFlag ? budgetFlag : settings?.recompute?.budget;
     if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
     let training;
     let recomputeReport;
@@ -99,9 +101,3 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     return EXIT.ok;
   },
 };
-
-function sectionString(section: A.SectionDecl | undefined, key: string): string | undefined {
-  const e = section?.entries.find((x) => x.name.name === key);
-  if (!e) return undefined;
-  return e.value.kind === 'str' ? e.value.value : e.value.kind === 'name' ? e.value.name : undefined;
-}

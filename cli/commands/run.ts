@@ -46,7 +46,7 @@ ${FRONTEND_HELP}`,
     const targetChoice = targetOption(v['target']);
     const given = readInputs(v);
     const mesh = meshOption(v);
-    const r = compileFile(file, source, v, io, { until: 'lower' });
+    const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../../runtime/node.js');
     const { PlanRunner } = await import('../../runtime/executor.js');
@@ -60,11 +60,11 @@ ${FRONTEND_HELP}`,
         if (targetChoice === 'tuned') {
           const { matmulShapes, tuneTarget } = await import('../../codegen/tune/index.js');
           // Tiles are tuned for the matmuls of the plan as it will be optimized.
-          const local = compileGraph(r.forward!, { file, fuse, ...(mesh ? { partition: mesh } : {}), until: 'optimize' }).optimized!.graph;
+          const local = (await compileGraph(r.forward!, { file, fuse, ...(mesh ? { partition: mesh } : {}), until: 'optimize' })).optimized!.graph;
           target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l), rows: usesRowKernels(local) })).target;
         }
       }
-      const plan = compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}) }).plan!;
+      const plan = (await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}) })).plan!;
       // The caller's view: whole tensors, also when each device holds a block.
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};

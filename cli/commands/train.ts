@@ -2,14 +2,14 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lowerModel } from '../../compiler/compile.js';
 import { dimValue } from '../../compiler/dims.js';
-import { trainSettings } from '../../compiler/train/settings.js';
+import { trainSettings, type RecomputeSetting } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { compileGraph } from '../../driver/compile.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
 import { writeAtomic } from '../files.js';
 import {
-  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, positive, report as reportDiagnostics, UsageError, type Command, type Io, type Values,
+  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, parseBytes, positive, report as reportDiagnostics, UsageError, type Command, type Io, type Values,
 } from '../options.js';
 
 interface TrainArgs {
@@ -26,6 +26,8 @@ interface TrainArgs {
   readonly checkpointEvery?: number;
   readonly resume?: string;
   readonly precision?: 'f32' | 'bf16' | 'f16';
+  readonly microbatches?: number;
+  readonly recompute?: RecomputeSetting;
   readonly json: boolean;
 }
 
@@ -45,7 +47,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     throw new UsageError(`cannot read --data '${a.data}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   const frontend = frontendOptions(v);
-  const checked = compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
+  const checked = await compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
   if (!checked) return EXIT.diagnostics;
   const env = checked.checked.env!;
   const models = [...env.models.keys()];
@@ -54,6 +56,10 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   if (!s.settings) { report(s.diagnostics); return EXIT.diagnostics; }
   const settings = s.settings;
   const batch = a.batch ?? settings.batch ?? 8;
+  const microbatches = a.microbatches ?? settings.microbatches ?? 1;
+  if (batch % microbatches !== 0) throw new UsageError(`${microbatches} micro-batches do not divide a batch of ${batch}; choose --batch or --microbatches so that they do`);
+  const recompute = a.recompute ?? settings.recompute;
+  if (settings.loss.kind === 'output' && settings.loss.output) throw new UsageError(`mdc train trains byte-level language models on cross_entropy(<logits>, labels); the train section's loss is the output '${settings.loss.output}'`);
   const seq = a.seq ?? settings.seq ?? 64;
   const steps = a.steps ?? settings.steps ?? 100;
   const seed = a.seed ?? settings.seed ?? 0;
@@ -61,7 +67,8 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const optimizer = { ...settings.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) };
   const precision = a.precision ?? settings.precision ?? 'f32';
   // The batch and sequence length are the model's B and S.
-  const lowered = lowerModel(env, a.file, { ...frontend, dims: { ...(frontend.dims ?? {}), B: batch, S: seq }, training: true });
+  // The model's B is one micro-batch's rows.
+  const lowered = lowerModel(env, a.file, { ...frontend, dims: { ...(frontend.dims ?? {}), B: batch / microbatches, S: seq }, training: true });
   if (!lowered.graph) { report(lowered.diagnostics); return EXIT.diagnostics; }
   const g = lowered.graph;
   const tokenInputs = g.inputs.filter((id) => g.values[id]!.type.dtype === 'i32');
@@ -71,15 +78,22 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
   if (vocab < 256) throw new UsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
 
-  const compiled = compileGraph(g, {
+  const compiled = await compileGraph(g, {
     file: a.file, seed,
-    train: { ...settings, optimizer, precision, ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }) },
+    train: {
+      ...settings, optimizer, precision, microbatches, ...(recompute ? { recompute } : {}),
+      // Without a train section the loss is cross-entropy on the model's first output.
+      ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }),
+    },
   });
   if (!compiled.plan) { report(compiled.diagnostics); return EXIT.diagnostics; }
   const plan = compiled.plan;
   const trained = compiled.training!;
   const dataCrc = String(crc32(text));
-  const identity: Record<string, string> = { format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc, precision };
+  const identity: Record<string, string> = {
+    format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc, precision,
+    ...(microbatches > 1 ? { microbatches: String(microbatches) } : {}),
+  };
   // f16 needs loss scaling (its range is narrow); bf16 has f32's exponent range.
   const scaler = precision === 'f32' ? undefined : new LossScaler(precision === 'f16' ? 2 ** 16 : 1);
 
@@ -120,11 +134,15 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const { PlanRunner } = await import('../../runtime/executor.js');
   const { device, description } = await nodeDevice();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
-  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler);
+  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler, microbatches);
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
   const paramCount = trained.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
-  if (!a.json) io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${start > 1 ? `, resuming at step ${start}` : ''}`);
+  if (!a.json) {
+    io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`);
+    const rp = compiled.recompute;
+    if (rp) io.out(`recompute ${rp.policy}: ${(rp.savedBytes / 2 ** 20).toFixed(2)} MiB of activations rebuilt in the backward pass instead of kept, ${(rp.extraFlops / 1e9).toFixed(3)} GFLOP more per step`);
+  }
 
   const save = async (step: number) => {
     const all = await runner.readParams();
@@ -228,10 +246,18 @@ Options:
   --precision P           f32 (default), bf16 or f16: low-precision weights and
                           activations with f32 master weights and optimizer; f16 adds
                           dynamic loss scaling (overflowing steps are skipped)
+  --microbatches N        split each batch into N micro-batches whose gradients are
+                          accumulated before one optimizer step (default: the train
+                          section's microbatches, else 1); N must divide --batch
+  --recompute P           none, full, selective or auto: activations the backward pass
+                          rebuilds instead of keeping (default: @recompute or the train
+                          section's recompute, else none); the losses do not change
+  --memory-budget SIZE    under --recompute auto, bytes of activations kept (e.g. 64MiB)
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
     warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' },
+    microbatches: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' },
   },
   run(file, source, v, io) {
     if (!v['data']) throw new UsageError('train needs --data TEXTFILE, the text to train on');
@@ -244,6 +270,12 @@ ${FRONTEND_HELP}`,
     const batch = pos('batch');
     const seq = pos('seq');
     const ck = pos('checkpoint-every');
+    const microbatches = pos('microbatches');
+    const policy = v['recompute'] as string | undefined;
+    if (policy !== undefined && !['none', 'full', 'selective', 'auto'].includes(policy)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${policy}'`);
+    const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
+    if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
+    if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
     const json = !!v['json'];
     const args: TrainArgs = {
       file, source, data: v['data'] as string, out: (v['out'] as string | undefined) ?? 'train-out', json,
@@ -252,6 +284,8 @@ ${FRONTEND_HELP}`,
       ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}), ...(ck !== undefined ? { checkpointEvery: ck } : {}),
       ...(v['resume'] ? { resume: v['resume'] as string } : {}),
       ...(precision !== undefined ? { precision } : {}),
+      ...(microbatches !== undefined ? { microbatches } : {}),
+      ...(policy !== undefined ? { recompute: { policy: policy as RecomputeSetting['policy'], ...(budget !== undefined ? { budget } : {}) } } : {}),
     };
     const tty = !json && (process.stderr.isTTY || process.env['MDC_STDERR_TTY'] === '1') && io.interactive === true;
     return runTrain(args, v, { ...io, ...(tty ? { progress: (s: string) => process.stderr.write(`\r${s}\x1b[K`) } : {}) });

@@ -72,7 +72,24 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
   // Global gradient norm: sqrt of the sum of every gradient's squares.
   let total: Value | undefined;
   const invScale = precision === 'f32' ? undefined : b.addValue({ type: f32(), kind: 'input', name: 'inv_loss_scale' });
-  const unscaled = d.grads.map((x) => ({ ...x, grad: invScale ? c.bin('mul', x.grad, invScale) : x.grad }));
+  const stateType = (p: Value): TType => (zero >= 1 ? { dtype: p.type.dtype, dims: p.type.dims, ...layoutPart(withDp(p.type)) } : p.type);
+  const state = (prefix: string, p: Value, type = stateType(p)) => b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
+  // Gradient accumulation (`microbatches = N`): the graph runs once per micro-batch; each
+  // run adds its gradients, divided by N, into `acc.<name>` (a mean of N micro-batch
+  // means is the big batch's mean when they are equal in size). Only the run given
+  // `apply` = 1, the last, updates parameters and optimizer state from the sum and
+  // resets it; the others change nothing else. The sum keeps the parameter's layout.
+  const microbatches = settings.microbatches ?? 1;
+  const apply = microbatches > 1 ? b.addValue({ type: f32(), kind: 'input', name: 'apply' }) : undefined;
+  const sums: { name: string; sum: Value; acc: Value }[] = [];
+  const unscaled = d.grads.map((x) => {
+    const grad = invScale ? c.bin('mul', x.grad, invScale) : x.grad;
+    if (!apply) return { ...x, grad };
+    const acc = state('acc.', x.param, x.param.type);
+    const sum = c.bin('add', acc, c.bin('mul', grad, c.scalar(1 / microbatches, 'f32')));
+    sums.push({ name: x.name, sum, acc });
+    return { ...x, grad: sum };
+  });
   for (const { grad } of unscaled) {
     const n = grad.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
     const sq = c.bin('mul', grad, grad);
@@ -90,11 +107,10 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
   const outs: Value[] = [invScale ? c.bin('mul', d.loss, invScale) : d.loss, norm];
   const names = ['loss', 'grad_norm'];
   const updates: { output: string; param: string }[] = [];
-  const stateType = (p: Value): TType => (zero >= 1 ? { dtype: p.type.dtype, dims: p.type.dims, ...layoutPart(withDp(p.type)) } : p.type);
-  const state = (prefix: string, p: Value) => b.addValue({ type: stateType(p), kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
-  const emit = (name: string, v0: Value, like: TType, old: Value) => {
-    // After an overflow (non-finite gradients) the step keeps every old value.
-    const v = ok ? c.op('where', [ok, v0, old], v0.type) : v0;
+  // After an overflow (non-finite gradients), and on a micro-batch that only accumulates, the step keeps every old value.
+  const keep = ok && apply ? c.bin('mul', ok, apply) : ok ?? apply;
+  const emit = (name: string, v0: Value, like: TType, old: Value) => put(name, keep ? c.op('where', [keep, v0, old], v0.type) : v0, like);
+  const put = (name: string, v: Value, like: TType) => {
     outs.push(v);
     names.push(`new.${name}`);
     updates.push({ output: `new.${name}`, param: name });
@@ -124,6 +140,8 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
       emit(`opt.m.${name}`, m2, m.type, m);
     }
   }
+  // The sum starts again after the step that used it (also after an overflow, which skipped it).
+  for (const { name, sum, acc } of sums) put(`acc.${name}`, c.op('where', [apply!, c.scalar(0, 'f32'), sum], sum.type), acc.type);
   let graph = b.finish(forward.name, outs, names);
   if (dropped?.size) graph = applyRecompute(graph, mapForwardValues(loss.graph, graph, dropped), scaled.nodes.length);
   return { result: { graph, updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };

@@ -234,7 +234,7 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
    */
   const direct = async (sample: string, target: KernelTarget) => {
     const file = `samples/${sample}.model`;
-    const r = compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', seed: 0, target });
+    const r = await compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', seed: 0, target });
     expect(r.diagnostics).toEqual([]);
     const plan = r.plan!;
     const inputs: Record<string, HostArray> = {};
@@ -305,7 +305,7 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
       expect(again.err, 'the second reads the cache').not.toMatch(/tuned m/);
       // The tuned target the CLI used, rebuilt from its cache (nothing is tuned again).
       const file = 'samples/mlp.model';
-      const local = compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', until: 'optimize' }).optimized!.graph;
+      const local = (await compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', until: 'optimize' })).optimized!.graph;
       const { classes, rows, target } = await tuneTarget(await sharedDevice(), gpuCli.detail, await adapterTarget(), matmulShapes(local), { rows: usesRowKernels(local) });
       expect([...classes.values()].filter((c) => c.run), 'every class comes from the cache').toEqual([]);
       expect(rows.run).toBeUndefined();

@@ -17,56 +17,58 @@ const tiny = (src: string) => (src.includes('preset tiny') ? { preset: 'tiny' } 
 
 describe('the compile pipeline', () => {
   for (const f of samples) {
-    it(`${f}: forward, every stage verified`, () => {
+    it(`${f}: forward, every stage verified`, async () => {
       const src = read(f);
-      const r = compile(src, f, { ...tiny(src), verify: true });
+      const r = await compile(src, f, { ...tiny(src), verify: true });
       expect(r.diagnostics).toEqual([]);
       expect(r.plan?.steps.length).toBeGreaterThan(0);
       expect(r.memory!.peakBytes).toBeGreaterThanOrEqual(r.memory!.lowerBound);
     });
 
-    it(`${f}: partitioned over its mesh, every stage verified`, () => {
+    it(`${f}: partitioned over its mesh, every stage verified`, async () => {
       const src = read(f);
-      const checked = compile(src, f, { ...tiny(src), until: 'check' });
+      const checked = await compile(src, f, { ...tiny(src), until: 'check' });
       // Samples without a mesh are partitioned over two data-parallel devices (everything replicated).
       const declared = [...checked.checked.env!.meshAxes].map(([name, size]) => ({ name, size }));
       const axes = declared.length ? declared : [{ name: 'dp', size: 2 }];
-      const r = compile(src, f, { ...tiny(src), partition: { axes }, verify: true });
+      const r = await compile(src, f, { ...tiny(src), partition: { axes }, verify: true });
       expect(r.diagnostics).toEqual([]);
       expect(r.plan?.mesh?.devices).toBe(axes.reduce((n, a) => n * a.size, 1));
     });
   }
 
-  it('gpt2.model: a training step, alone and partitioned, every stage verified', () => {
+  it('gpt2.model: a training step, alone and partitioned, every stage verified', async () => {
     const src = read('gpt2.model');
-    const one = compile(src, 'gpt2.model', { preset: 'tiny', train: true, verify: true });
+    const one = await compile(src, 'gpt2.model', { preset: 'tiny', train: true, verify: true });
     expect(one.diagnostics).toEqual([]);
-    expect(one.plan!.updates!.length).toBe(3 * one.training!.params.length); // AdamW: parameter, m and v
-    const sharded = compile(src, 'gpt2.model', { preset: 'tiny', train: true, partition: { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }, verify: true });
+    // AdamW: parameter, m and v, and the gradient sum of the sample's 2 micro-batches.
+    expect(one.settings!.microbatches).toBe(2);
+    expect(one.plan!.updates!.length).toBe(4 * one.training!.params.length);
+    const sharded = await compile(src, 'gpt2.model', { preset: 'tiny', train: true, partition: { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }, verify: true });
     expect(sharded.diagnostics).toEqual([]);
     expect(sharded.spmd!.collectives.length).toBeGreaterThan(0);
   });
 
-  it('gives the plan the stages give when run one by one (byte-identical)', () => {
+  it('gives the plan the stages give when run one by one (byte-identical)', async () => {
     const src = read('gpt2.model');
-    const whole = compile(src, 'gpt2.model', { preset: 'tiny', seed: 3 });
+    const whole = await compile(src, 'gpt2.model', { preset: 'tiny', seed: 3 });
     const staged = planOf(lower(src, 'gpt2.model', { preset: 'tiny' }).graph!, { seed: 3, source: 'gpt2.model' });
     expect(JSON.stringify(whole.plan)).toBe(JSON.stringify(staged));
   });
 
-  it('stops after the stage asked for', () => {
+  it('stops after the stage asked for', async () => {
     const src = read('mlp.model');
-    const r = compile(src, 'mlp.model', { until: 'lower' });
+    const r = await compile(src, 'mlp.model', { until: 'lower' });
     expect(r.forward).toBeDefined();
     expect(r.optimized).toBeUndefined();
     expect(r.plan).toBeUndefined();
-    const c = compile(src, 'mlp.model', { until: 'check' });
+    const c = await compile(src, 'mlp.model', { until: 'check' });
     expect(c.forward).toBeUndefined();
     expect(c.checked.env).toBeDefined();
   });
 
-  it('returns diagnostics, not a plan, for a broken program', () => {
-    const r = compile('model M(x: f32[4, 8]) -> f32[4, 8] {\n  param w: f32[16, 8] = zeros()\n  return x @ w\n}\n', 'bad.model');
+  it('returns diagnostics, not a plan, for a broken program', async () => {
+    const r = await compile('model M(x: f32[4, 8]) -> f32[4, 8] {\n  param w: f32[16, 8] = zeros()\n  return x @ w\n}\n', 'bad.model');
     expect(r.diagnostics.map((d) => d.code)).toEqual(['MDC0203']);
     expect(r.plan).toBeUndefined();
   });
@@ -87,7 +89,7 @@ describe('stage invariants', () => {
     expect(() => verifyStage('optimize', g)).toThrow(/the optimize stage broke 1 invariant/);
   });
 
-  it('a node whose inputs no longer type-check is reported', () => {
+  it('a node whose inputs no longer type-check is reported', async () => {
     const b = new GraphBuilder();
     const f32 = (...dims: number[]) => ({ dtype: 'f32' as const, dims: dims.map(dimConst) });
     const x = b.addValue({ type: f32(4, 8), kind: 'input', name: 'x' });
@@ -98,9 +100,9 @@ describe('stage invariants', () => {
     expect(stageProblems('lower', g)).toEqual([expect.stringMatching(/^node 0 \(matmul\) no longer type-checks: MDC0203/)]);
   });
 
-  it('a fused body reading a later step is reported', () => {
+  it('a fused body reading a later step is reported', async () => {
     const src = 'model M(x: f32[4, 8]) -> f32[4, 8] {\n  return relu(x * 2.0 + 1.0)\n}\n';
-    const r = compile(src, 'm.model', { until: 'optimize' });
+    const r = await compile(src, 'm.model', { until: 'optimize' });
     const g = r.optimized!.graph;
     const fused = g.nodes.find((n) => n.body)!;
     expect(stageProblems('optimize', g)).toEqual([]);

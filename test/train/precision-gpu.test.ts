@@ -97,7 +97,7 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
   it('mdc train --precision f16: trains with loss scaling, and a killed run resumes with the same losses', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdc-mp-'));
     const args = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', '/usr/share/common-licenses/GPL-3',
-      '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3', '--precision', 'f16'];
+      '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3', '--precision', 'f16', '--microbatches', '1'];
     const full = spawnSync(process.execPath, [...args, '--out', join(dir, 'full'), '--json'], { encoding: 'utf8', timeout: 300_000 });
     expect(full.status, full.stderr).toBe(0);
     const losses = (JSON.parse(full.stdout.slice(full.stdout.indexOf('{'))) as { losses: number[] }).losses;

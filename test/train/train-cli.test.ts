@@ -13,7 +13,7 @@ import { gpuStatus } from '../support/gpu.js';
  */
 const status = await gpuStatus();
 const DATA = '/usr/share/common-licenses/GPL-3';
-const base = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', DATA, '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3'];
+const base = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', DATA, '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3', '--microbatches', '1'];
 const run = (...extra: string[]) => spawnSync(process.execPath, [...base, ...extra], { encoding: 'utf8', timeout: 300_000 });
 const losses = (stdout: string) => (JSON.parse(stdout.slice(stdout.indexOf('{'))) as { losses: number[] }).losses;
 
@@ -75,5 +75,27 @@ describe.skipIf(status.skip)(status.title('mdc train'), () => {
     const vocab = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=128', '--data', DATA], { encoding: 'utf8' });
     expect(vocab.status).toBe(2);
     expect(vocab.stderr).toContain('needs a vocabulary of at least 256');
+  });
+});
+
+describe.skipIf(status.skip)(status.title('mdc train options'), () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mdc-train-options-'));
+  const three = (...extra: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', DATA,
+      '--steps', '3', '--batch', '4', '--seq', '16', '--lr', '3e-3', '--json', ...extra], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return losses(r.stdout);
+  };
+
+  it('--recompute rebuilds activations without changing a loss: none, selective, full and auto give the same losses bit for bit', () => {
+    const none = three('--microbatches', '1', '--recompute', 'none', '--out', join(dir, 'none'));
+    for (const p of ['selective', 'full']) expect(three('--microbatches', '1', '--recompute', p, '--out', join(dir, p)), p).toEqual(none);
+    expect(three('--microbatches', '1', '--recompute', 'auto', '--memory-budget', '1MiB', '--out', join(dir, 'auto'))).toEqual(none);
+  });
+
+  it('--microbatches 2 accumulates gradients: the losses of one batch of 4 rows, within 1e-5', () => {
+    const one = three('--microbatches', '1', '--out', join(dir, 'm1'));
+    const two = three('--microbatches', '2', '--out', join(dir, 'm2'));
+    two.forEach((l, i) => expect(Math.abs(l - one[i]!), `step ${i + 1}`).toBeLessThan(1e-5 * one[i]!));
   });
 });
