@@ -5,7 +5,7 @@ import { arith, type Env } from './bind.js';
 import { dimAdd, dimConst, dimDiv, dimEquals, dimMul, dimNeg, dimOpaque, dimSub, dimSym, dimToString, dimValue, type Dim } from './dims.js';
 import { GraphBuilder, type Attr, type Graph, type InitSpec, type Value } from './ir.js';
 import { OPERATOR_OPS, OPS } from './ops/registry.js';
-import type { ArgSpec, InferCtx, OpDef } from './ops/signature.js';
+import type { ArgSpec, InferCtx } from './ops/signature.js';
 import { DTYPES, printType, type DType, type Layout, type TType } from './types.js';
 
 /** What an expression evaluates to while elaborating a body. */

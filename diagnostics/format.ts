@@ -14,6 +14,8 @@ export function formatDiagnostic(d: Diagnostic, source?: string, index?: LineInd
     text = (from > 0 ? '…' : '') + text.slice(from, from + 120) + (from + 120 < text.length ? '…' : '');
     col = col - from + (from > 0 ? 1 : 0);
   }
+  // Control characters would move the terminal's cursor: shown as '?'.
+  // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?').replace(/\t/g, ' ');
   const width = d.span.endLine === d.span.line ? Math.max(1, Math.min(d.span.endCol - d.span.col, text.length - col + 1)) : 1;
   const gutter = String(d.span.line).length;

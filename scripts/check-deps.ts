@@ -60,10 +60,51 @@ for (const [folder, allowed] of Object.entries(INNER)) {
     if (![folder, ...allowed].some((a) => target === a || target.startsWith(a + '/'))) problems.push(`${f}: imports ${spec} (${folder} may depend only on ${allowed.join(', ')})`);
   });
 }
+// No cycles between compiler/'s folders (sharding → train → sharding was one): each
+// folder's imports of another compiler/ folder form a graph that must be acyclic.
+const compilerEdges = new Map<string, Set<string>>();
+/** A file's folder inside compiler/ (`compiler/sharding`), or undefined for compiler/'s own files (ir.ts, types.ts: leaves). */
+const compilerFolder = (path: string) => {
+  const parts = path.split('/');
+  return parts[0] === 'compiler' && parts.length > 2 ? `compiler/${parts[1]}` : undefined;
+};
+scan('compiler', (f, _spec, path) => {
+  const from = compilerFolder(relative(root, f));
+  const to = compilerFolder(path);
+  if (from && to && from !== to) (compilerEdges.get(from) ?? compilerEdges.set(from, new Set()).get(from)!).add(to);
+});
+budget.pop(); // the second scan of compiler/ is not a folder of its own
+{
+  const state = new Map<string, 'busy' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string) => {
+    state.set(n, 'busy');
+    stack.push(n);
+    for (const m of compilerEdges.get(n) ?? []) {
+      if (state.get(m) === 'busy') problems.push(`folder cycle inside compiler/: ${[...stack.slice(stack.indexOf(m)), m].join(' → ')}`);
+      else if (!state.has(m)) visit(m);
+    }
+    stack.pop();
+    state.set(n, 'done');
+  };
+  for (const n of [...compilerEdges.keys()].sort()) if (!state.has(n)) visit(n);
+}
+
+// Small files and readable lines (STYLE.md: no 5,000-line checker).
+const MAX_LINES = 800;
+const MAX_WIDTH = 350;
+for (const folder of [...Object.keys(ALLOWED), 'scripts']) {
+  for (const f of files(folder)) {
+    const lines = readFileSync(f, 'utf8').split('\n');
+    if (lines.length > MAX_LINES) problems.push(`${f}: ${lines.length} lines (at most ${MAX_LINES}: split it by concern)`);
+    lines.forEach((l, i) => { if (l.length > MAX_WIDTH) problems.push(`${f}:${i + 1}: ${l.length} characters (at most ${MAX_WIDTH})`); });
+  }
+}
+
 console.log('line budget:');
 for (const [f, n, l] of budget) console.log(`  ${f.padEnd(16)} ${String(n).padStart(3)} files ${String(l).padStart(6)} lines`);
 if (problems.length) {
   console.error(`dependency rule broken:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-console.log('dependencies point one way: ok');
+console.log(`dependencies point one way, no folder cycles inside compiler/, files at most ${MAX_LINES} lines of at most ${MAX_WIDTH} characters: ok`);

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { formatBytes } from '../../compiler/sharding/report.js';
+import { formatBytes } from '../../compiler/report/plan.js';
 import { planTraffic } from '../../runtime/plan.js';
 import { writeAtomic } from '../files.js';
 import { COMMON, compileFile, EXIT, formatCount, FRONTEND_HELP, intOption, UsageError, type Command } from '../options.js';

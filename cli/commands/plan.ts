@@ -1,5 +1,5 @@
 import type { Mesh } from '../../compiler/sharding/mesh.js';
-import { formatPlanReport, planReport } from '../../compiler/sharding/report.js';
+import { formatPlanReport, planReport } from '../../compiler/report/plan.js';
 import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';

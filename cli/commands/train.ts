@@ -9,7 +9,7 @@ import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/ch
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
 import { writeAtomic } from '../files.js';
 import {
-  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, parseBytes, positive, report as reportDiagnostics, UsageError, type Command, type Io, type Values,
+  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, parseBytes, positive, report as reportDiagnostics, UsageError, type Command, type Values,
 } from '../options.js';
 
 interface TrainArgs {
@@ -107,7 +107,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     try {
       ck = await readCheckpoint(a.resume);
     } catch (e) {
-      if (e instanceof CheckpointError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`);
+      if (e instanceof CheckpointError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`, { cause: e });
       throw e;
     }
     for (const [k, v] of Object.entries(identity)) {

@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { copyKernel, f32, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec, type KernelTarget } from './kernel.js';
+import { copyKernel, f32, kernel, shapeOf, sizeOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
 
 export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const [table, ids] = node.inputs.map((id) => g.values[id]!);

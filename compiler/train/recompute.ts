@@ -313,9 +313,7 @@ async function solveIlp(p: Problem, budget: number): Promise<boolean[]> {
   // Kept memory + T ≤ budget.
   rows.push(`mem: ${b.map((x, i) => `- ${fmt(x * p.layers)} d${i}`).join(' ')} + T <= ${fmt(budget / scaleB - total * p.layers)}`);
   for (let i = 0; i < n; i++) {
-    let sum = 0;
     for (let j = i; j < n; j++) {
-      sum += b[j]!;
       // If every item in i..j is dropped, T is at least their total; any kept item relaxes the row.
       const terms = Array.from({ length: j - i + 1 }, (_, k) => `- ${fmt(b[i + k]! + total)} d${i + k}`).join(' ');
       rows.push(`r${i}_${j}: T ${terms} >= ${fmt(-total * (j - i + 1))}`);

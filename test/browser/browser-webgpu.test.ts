@@ -264,7 +264,7 @@ async function sampleInBrowser(name: string) {
   try {
     gpu = await runInPage(page, plan, inputs);
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n${browser.log.join('\n')}`);
+    throw new Error(`${(e as Error).message}\n${browser.log.join('\n')}`, { cause: e });
   }
   const cpu = interpret(graph, inputs, (n) => params.get(n)!);
   const errors: Record<string, ReturnType<typeof errorStats>> = {};

@@ -5,7 +5,7 @@
  * loaded into f32 and rounded to f16 when stored; everything else keeps f32 storage. Checked against the float64 CPU oracle
  * (which keeps f16 tensors at f32 precision), on the portable and the subgroup kernels.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { f16Values } from '../../codegen/plan.js';
 import { planOf } from '../../driver/compile.js';
 import { roundF16 } from '../../compiler/reference/grad-ops.js';

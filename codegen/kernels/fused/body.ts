@@ -6,7 +6,6 @@
  * clamped exp, erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
  */
 import type { FusedBody, FusedStep, InputView, Value } from '../../../compiler/ir.js';
-import type { DType } from '../../../compiler/types.js';
 import { bufferRef, type Block } from '../../kir/build.js';
 import {
   call, construct, exp, lit, max, min, neg, scalarOf, select, splat, u, vec, type BufferDecl, type Expr, type Scalar, type Type, type VecType,

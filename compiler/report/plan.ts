@@ -1,7 +1,7 @@
 import type { Graph } from '../ir.js';
 import { printType } from '../types.js';
-import { dtypeBytes, localShape, meshToString, shapeOf, type Mesh } from './mesh.js';
-import type { Collective, SpmdProgram } from './partition.js';
+import { dtypeBytes, localShape, meshToString, shapeOf, type Mesh } from '../sharding/mesh.js';
+import type { Collective, SpmdProgram } from '../sharding/partition.js';
 import type { TrainingMemory } from '../train/memory.js';
 
 /**
