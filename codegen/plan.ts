@@ -1,8 +1,10 @@
 import type { Graph } from '../compiler/ir.js';
+import { alignUp, DEFAULT_MAX_ARENA_BYTES } from '../compiler/memory/arena.js';
+import { planMemory, type MemoryPlan, type MemoryPlanOptions } from '../compiler/memory/plan.js';
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
-  bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
+  ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
@@ -17,16 +19,30 @@ export interface PlanOptions {
   readonly target?: KernelTarget;
   /** Training plans: outputs copied over parameters after each run. */
   readonly updates?: readonly { readonly output: string; readonly param: string }[];
+  /**
+   * Where activations and outputs live (global memory reuse). Absent: planned here,
+   * `memoryPlanFor(graph, opts, spmd)`. A memory plan made elsewhere must be that one
+   * (same sizes, same values kept out). `false`: no arenas, a buffer per value (the
+   * plan as built before memory planning; tests compare the two).
+   */
+  readonly memory?: MemoryPlan | false;
+  /**
+   * The largest arena, in bytes. Default 128 MiB: WebGPU's default maxStorageBufferBindingSize
+   * (and llvmpipe's), under its default maxBufferSize, so every device can allocate each
+   * arena and bind any range of it. A value larger than this keeps a buffer of its own.
+   */
+  readonly maxArenaBytes?: number;
 }
 
 const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as readonly string[]).includes(op);
 
 /**
  * The optimized graph (driver/compile.ts runs the passes) → runtime plan: a buffer per
- * value (reshapes alias their input), a kernel per node (identical WGSL shared), steps
- * in topological order. Without `spmd`, a version 1 plan. With the SPMD program the
- * graph was optimized from (compiler/sharding/partition.ts), a version 2 plan that every
- * device of the mesh runs on its own blocks: buffers have local shapes, collective nodes
+ * value (reshapes alias their input), activations and outputs placed in arenas by the
+ * memory plan (`opts.memory`), a kernel per node (identical WGSL shared), steps in
+ * topological order. With the SPMD program the graph was optimized from
+ * (compiler/sharding/partition.ts), a partitioned plan that every device of the mesh
+ * runs on its own blocks (and its own arenas): buffers have local shapes, collective nodes
  * become collective steps, and inputs, parameters and outputs carry their global shape
  * and layout so that the runtime slices whole values for each device and assembles
  * outputs. `optimized.origin` maps each value to its id in `spmd.local`, by which the
@@ -34,6 +50,62 @@ const isCollective = (op: string): op is CollectiveOp => (COLLECTIVE_OPS as read
  */
 export function emitPlan(optimized: { readonly graph: Graph; readonly origin: readonly number[] }, spmd?: SpmdProgram, opts: PlanOptions = {}): Plan {
   return build(optimized.graph, opts, spmd, (id) => optimized.origin[id]!);
+}
+
+/** The values a plan stores as f16 (none without shader-f16, and none in a partitioned plan). */
+const halfValues = (g: Graph, opts: PlanOptions, spmd: boolean): Set<number> =>
+  opts.target?.shaderF16 && !spmd ? f16Values(g, opts.updates) : new Set<number>();
+
+/**
+ * The memory plan's options as codegen stores values: each value's bytes as its plan
+ * buffer has them (f16 storage included); activations and outputs in the arena, outputs
+ * whole to the end of the run (read back, and copied over parameters by updates);
+ * inputs, parameters and constants in buffers of their own (the host writes inputs
+ * every run and keeps parameters and constants across runs). Kept out as well, in
+ * buffers of their own: a value larger than an arena (a device with a larger binding
+ * limit runs it), and a value some node reads twice (`attention(q, k, k)`, `x @ w + x`):
+ * its kernel binds it twice, and WebGPU refuses two writable bindings of one range,
+ * while every arena binding must be writable (see `writable`).
+ */
+export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'updates' | 'maxArenaBytes'> = {}, spmd = false): MemoryPlanOptions {
+  const half = halfValues(g, opts, spmd);
+  const maxArenaBytes = opts.maxArenaBytes ?? DEFAULT_MAX_ARENA_BYTES;
+  const bytesOf = (id: number) => bufferBytes(half.has(id) ? 'f16' : 'f32', sizeOf(shapeOf(g.values[id]!)));
+  const out = new Set(g.values.filter((v) => alignUp(bytesOf(v.id), ARENA_ALIGNMENT) > maxArenaBytes).map((v) => v.id));
+  // Read twice by one node, directly or through reshapes (views of the same bytes).
+  const root = new Map<number, number>();
+  const rootOf = (id: number) => root.get(id) ?? id;
+  for (const n of g.nodes) {
+    if (n.op === 'reshape') root.set(n.outputs[0]!, rootOf(n.inputs[0]!));
+    const seen = new Set<number>();
+    for (const r of n.inputs.map(rootOf)) (seen.has(r) ? out : seen).add(r);
+  }
+  return {
+    inputs: 'external', params: 'external', consts: 'external', outputs: 'step',
+    alignment: ARENA_ALIGNMENT, maxArenaBytes, bytesOf: (v) => bytesOf(v.id), ...(out.size ? { externalValues: out } : {}),
+  };
+}
+
+/** The memory plan codegen places activations and outputs by (driver/compile.ts's memory stage). */
+export function memoryPlanFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'updates' | 'maxArenaBytes'> = {}, spmd = false): MemoryPlan {
+  return planMemory(g, memoryOptionsFor(g, opts, spmd));
+}
+
+/**
+ * `var<storage, read>` → `read_write` for the bindings `which`: a kernel step binding
+ * arena buffers must not bind the arena read-only too (WebGPU's usage rule for one
+ * dispatch). Every binding is declared `@group(0) @binding(i) var<storage, access>`.
+ */
+function writable(spec: KernelSpec, which: ReadonlySet<number>): KernelSpec {
+  if (!which.size) return spec;
+  let wgsl = spec.wgsl;
+  for (const i of which) {
+    const decl = `@group(0) @binding(${i}) var<storage, read>`;
+    const at = wgsl.indexOf(decl);
+    if (at < 0 || wgsl.indexOf(decl, at + 1) >= 0) throw new Error(`kernel ${spec.name}: binding ${i} is not declared once as '${decl}'`);
+    wgsl = wgsl.slice(0, at) + `@group(0) @binding(${i}) var<storage, read_write>` + wgsl.slice(at + decl.length);
+  }
+  return { ...spec, wgsl, bindings: spec.bindings.map((b, i) => (which.has(i) ? { ...b, access: 'read_write' as const } : b)) };
 }
 
 /**
@@ -62,7 +134,8 @@ export function f16Values(g: Graph, updates: readonly { readonly output: string;
 }
 
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
-  const half = opts.target?.shaderF16 && !spmd ? f16Values(g, opts.updates) : new Set<number>();
+  const half = halfValues(g, opts, !!spmd);
+  const memory = opts.memory === false ? undefined : opts.memory ?? memoryPlanFor(g, opts, !!spmd);
   const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : opts.target ?? {};
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;
@@ -74,16 +147,30 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const bufferOf = new Map<number, number>();
   const buffers: PlanBuffer[] = [];
   const outputSet = new Set(g.outputs);
+  // The memory plan must be the one codegen would make: every activation and output placed
+  // with exactly its buffer's bytes, nothing else placed.
+  const placementOf = (valueId: number, role: PlanBuffer['role'], bytes: number) => {
+    const i = memory?.bufferOf.get(valueId);
+    const kept = role === 'input' || role === 'param' || role === 'const';
+    if (i === undefined || !memory) return undefined;
+    const p = memory.buffers[i]!;
+    if (kept || p.value !== valueId || p.bytes !== bytes || p.offset % ARENA_ALIGNMENT !== 0) {
+      throw new Error(`the memory plan does not fit this plan at value ${valueId} (${p.name}: ${kept ? `a ${role} is not placed` : `${p.bytes} bytes at ${p.offset}, the buffer has ${bytes}`}): make it with memoryPlanFor and the same options`);
+    }
+    return p;
+  };
   const addBuffer = (valueId: number, role: PlanBuffer['role'], name: string) => {
     const v = g.values[valueId]!;
     const shape = shapeOf(v);
     const f16 = half.has(valueId);
+    const bytes = bufferBytes(f16 ? 'f16' : 'f32', sizeOf(shape));
+    const place = placementOf(valueId, role, bytes);
     const b: PlanBuffer = {
-      id: buffers.length, name, role, type: f16 ? 'f16' : storageOf(v), dtype: v.type.dtype, shape,
-      bytes: bufferBytes(f16 ? 'f16' : 'f32', sizeOf(shape)),
+      id: buffers.length, name, role, type: f16 ? 'f16' : storageOf(v), dtype: v.type.dtype, shape, bytes,
       ...(v.init ? { init: v.init } : {}),
       ...(v.scalar !== undefined ? { value: v.scalar } : {}),
       ...(spmd && role === 'param' ? { global: globalOf(valueId) } : {}),
+      ...(place ? { arena: place.arena, offset: place.offset } : {}),
     };
     buffers.push(b);
     bufferOf.set(valueId, b.id);
@@ -125,7 +212,11 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
     const specs = gen(n, g, target);
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
-    for (const spec of list) {
+    for (const generated of list) {
+      const inArena = (value: number) => buffers[bufferOf.get(value)!]!.arena !== undefined;
+      const placed = generated.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
+      if (new Set(placed).size !== placed.length) throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${generated.name}: keep the value out of the arena (memoryOptionsFor)`);
+      const spec = writable(generated, new Set(generated.bindings.flatMap((b, i) => (b.access === 'read' && inArena(b.value) ? [i] : []))));
       let kid = kernelByText.get(spec.wgsl);
       if (kid === undefined) {
         kid = kernels.length;
@@ -135,7 +226,6 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
           id: kid, name: spec.name, file: `k${String(kid).padStart(3, '0')}_${spec.name}.wgsl`, wgsl: spec.wgsl, entryPoint: 'main',
           workgroupSize: spec.workgroupSize,
           bindings: spec.bindings.map((b, i) => ({ binding: i, name: b.name, access: b.access, type: b.type })),
-          uniforms: [],
         });
       }
       steps.push({
@@ -153,8 +243,9 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(range ? { max: range.max, ...(range.gathers ? { gathers: true } : {}) } : {}), ...(spmd ? { global: globalOf(id) } : {}) };
   };
   return {
-    format: PLAN_FORMAT, version: spmd ? 2 : 1, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
+    format: PLAN_FORMAT, version: PLAN_VERSION, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
     buffers,
+    ...(memory?.arenas.length ? { arenas: [...memory.arenas] } : {}),
     inputs: g.inputs.map((id) => io(id, g.values[id]!.name!)),
     outputs: g.outputs.map((id, i) => io(id, g.outputNames[i]!)),
     kernels, steps,

@@ -10,12 +10,12 @@
  * `verify`, every stage's invariants (driver/verify.ts) are checked after it runs and a
  * broken one throws `VerifyError` naming the stage.
  */
-import { emitPlan, type PlanOptions } from '../codegen/plan.js';
+import { emitPlan, memoryPlanFor, type PlanOptions } from '../codegen/plan.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { check, lowerModel, type CheckResult, type FrontendOptions } from '../compiler/compile.js';
 import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
-import { planMemory, type MemoryPlan } from '../compiler/memory/plan.js';
+import type { MemoryPlan } from '../compiler/memory/plan.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import { trainSettings, type TrainSettings } from '../compiler/train/settings.js';
@@ -128,7 +128,7 @@ export async function compileGraph(forward: Graph, opts: GraphOptions = {}): Pro
   if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
 
   // Memory plan: static offsets in arenas from liveness.
-  const memory = planMemory(optimized.graph, { params: 'external' });
+  const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), ...(training ? { updates: training.updates } : {}) }, !!spmd);
   if (!reached(opts.until, 'codegen')) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory };
 
   // Codegen: kernels from the kernel IR, buffers and steps.
@@ -136,7 +136,7 @@ export async function compileGraph(forward: Graph, opts: GraphOptions = {}): Pro
     seed: opts.seed ?? 0, source: baseName(file), ...(opts.target ? { target: opts.target } : {}),
     ...(training ? { updates: training.updates } : {}),
   };
-  const plan = emitPlan(optimized, spmd, planOpts);
+  const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
   return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
 }
 

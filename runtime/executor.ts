@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { initValues } from './init.js';
 import { fromHalves, toHalves } from './half.js';
-import type { Plan, PlanBuffer, PlanIO } from './plan.js';
+import { planAllocation, type Plan, type PlanAllocation, type PlanBuffer, type PlanIO } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
@@ -20,6 +20,12 @@ export interface RunnerOptions {
   readonly initRest?: boolean;
   /** Overrides the plan's seed. */
   readonly seed?: number;
+  /**
+   * Default true: one GPUBuffer per arena of the plan, each placed buffer bound as a
+   * range of it. False: a GPUBuffer for every plan buffer, as if the plan had no arenas
+   * (more memory, the same results bit for bit; for comparisons).
+   */
+  readonly arenas?: boolean;
 }
 
 const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBufferSource;
@@ -53,8 +59,18 @@ export class PlanRunner {
       const given = opts.params?.get(b.name);
       if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
       return given ?? initValues(b.init!, count, seed, b.name);
-    });
+    }, { arenas: opts.arenas !== false });
     return new PlanRunner(plan, program);
+  }
+
+  /** The device bytes the runner keeps allocated (arenas and buffers of their own; not the transient read-back buffers). */
+  get allocatedBytes(): number {
+    return this.program.allocation.bytes;
+  }
+
+  /** What `allocatedBytes` is made of. */
+  get allocation(): PlanAllocation {
+    return this.program.allocation;
   }
 
   /**
@@ -129,25 +145,41 @@ export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArra
   if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);
 }
 
+/** Where a plan buffer lives on the device: a GPUBuffer of its own, or a range of an arena. */
+interface Slot {
+  readonly gpu: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
+}
+
 /**
- * One device's share of a plan: its buffers, pipelines and the bind groups of the kernel
- * steps. PlanRunner drives one; MeshRunner drives one per device and runs the collective
- * steps between their kernel steps.
+ * One device's share of a plan: its buffers (one per arena, and one for each buffer the
+ * plan does not place), pipelines and the bind groups of the kernel steps. PlanRunner
+ * drives one; MeshRunner drives one per device and runs the collective steps between
+ * their kernel steps.
  */
 export class DeviceProgram {
   private constructor(
     readonly device: GPUDevice,
     private readonly plan: Plan,
-    private readonly buffers: GPUBuffer[],
+    /** Per plan buffer: where it is. */
+    private readonly slots: Slot[],
+    /** Every GPUBuffer made (arenas first), for destroy. */
+    private readonly owned: GPUBuffer[],
+    readonly allocation: PlanAllocation,
     private readonly pipelines: GPUComputePipeline[],
     private readonly bindGroups: (GPUBindGroup | undefined)[],
   ) {}
 
-  /** `params` gives each parameter buffer's values (its block, on one device of a mesh). */
-  static async create(device: GPUDevice, plan: Plan, params: (b: PlanBuffer) => Float32Array): Promise<DeviceProgram> {
-    const tooBig = plan.buffers.find((b) => b.bytes > device.limits.maxStorageBufferBindingSize);
+  /**
+   * `params` gives each parameter buffer's values (its block, on one device of a mesh).
+   * `arenas: false` gives every plan buffer its own GPUBuffer, ignoring the plan's arenas.
+   */
+  static async create(device: GPUDevice, plan: Plan, params: (b: PlanBuffer) => Float32Array, opts: { readonly arenas?: boolean } = {}): Promise<DeviceProgram> {
+    const limits = device.limits;
+    const tooBig = plan.buffers.find((b) => b.bytes > limits.maxStorageBufferBindingSize);
     if (tooBig) {
-      throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${device.limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
+      throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
     }
     const missing = (plan.features ?? []).filter((f) => !device.features.has(f));
     if (missing.length) {
@@ -160,25 +192,44 @@ export class DeviceProgram {
       if (lo === undefined || hi === undefined) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device does not report its subgroup size, so the plan cannot be checked against it (compile without a device target)`);
       if (lo !== plan.subgroupSize || hi !== plan.subgroupSize) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device's subgroups have ${lo === hi ? `${lo}` : `${lo} to ${hi}`} lanes (compile for this device, e.g. mdc run --target adapter)`);
     }
+    const useArenas = opts.arenas !== false && !!plan.arenas?.length;
+    if (useArenas) {
+      const big = plan.arenas!.findIndex((a) => a > limits.maxBufferSize);
+      if (big >= 0) {
+        throw new RuntimeError(`plan '${plan.model}' has an arena of ${plan.arenas![big]} bytes (arena ${big}), over this device's maxBufferSize (${limits.maxBufferSize}); compile it with a smaller arena cap (maxArenaBytes), or run it without arenas`);
+      }
+      const odd = plan.buffers.find((b) => b.offset !== undefined && b.offset % limits.minStorageBufferOffsetAlignment !== 0);
+      if (odd) throw new RuntimeError(`buffer '${odd.name}' is at offset ${odd.offset} of arena ${odd.arena}, not a multiple of this device's minStorageBufferOffsetAlignment (${limits.minStorageBufferOffsetAlignment})`);
+    }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const buffers = plan.buffers.map((b) => device.createBuffer({ size: b.bytes, usage, label: b.name }));
+    const owned: GPUBuffer[] = [];
+    const make = (size: number, label: string) => {
+      const b = device.createBuffer({ size, usage, label });
+      owned.push(b);
+      return b;
+    };
     try {
+      const arenas = useArenas ? plan.arenas!.map((size, i) => make(size, `arena${i}`)) : [];
+      const slots = plan.buffers.map((b): Slot => useArenas && b.arena !== undefined
+        ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
+        : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes });
       for (const b of plan.buffers) {
         // A parameter the plan stores as f16 is uploaded as its halves.
-        if (b.role === 'param') device.queue.writeBuffer(buffers[b.id]!, 0, stored(b, params(b)));
-        else if (b.role === 'const') device.queue.writeBuffer(buffers[b.id]!, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
+        if (b.role === 'param') device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
+        else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
-      const { pipelines, bindGroups } = await compile(device, plan, buffers);
-      return new DeviceProgram(device, plan, buffers, pipelines, bindGroups);
+      const { pipelines, bindGroups } = await compile(device, plan, slots);
+      return new DeviceProgram(device, plan, slots, owned, planAllocation(plan, useArenas), pipelines, bindGroups);
     } catch (e) {
-      for (const b of buffers) b.destroy();
+      for (const b of owned) b.destroy();
       throw e;
     }
   }
 
-  /** Uploads `data` into a buffer, as its halves where the plan stores it as f16. */
+  /** Uploads `data` into a buffer (at its offset in its arena), as its halves where the plan stores it as f16. */
   write(buffer: number, data: HostArray): void {
-    this.device.queue.writeBuffer(this.buffers[buffer]!, 0, stored(this.plan.buffers[buffer]!, data));
+    const slot = this.slots[buffer]!;
+    this.device.queue.writeBuffer(slot.gpu, slot.offset, stored(this.plan.buffers[buffer]!, data));
   }
 
   /**
@@ -208,11 +259,14 @@ export class DeviceProgram {
       }
       pass.end();
     }
-    for (const c of copies) enc.copyBufferToBuffer(this.buffers[c.from]!, 0, this.buffers[c.to]!, 0, this.plan.buffers[c.to]!.bytes);
+    for (const c of copies) {
+      const [from, to] = [this.slots[c.from]!, this.slots[c.to]!];
+      enc.copyBufferToBuffer(from.gpu, from.offset, to.gpu, to.offset, this.plan.buffers[c.to]!.bytes);
+    }
     const staging = reads.map((r) => {
-      const bytes = this.plan.buffers[r.buffer]!.bytes;
-      const st = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      enc.copyBufferToBuffer(this.buffers[r.buffer]!, 0, st, 0, bytes);
+      const slot = this.slots[r.buffer]!;
+      const st = device.createBuffer({ size: slot.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(slot.gpu, slot.offset, st, 0, slot.size);
       return st;
     });
     device.queue.submit([enc.finish()]);
@@ -233,12 +287,12 @@ export class DeviceProgram {
   }
 
   destroy() {
-    for (const b of this.buffers) b.destroy();
+    for (const b of this.owned) b.destroy();
   }
 }
 
 /** The plan's pipelines on `device`, and a bind group per kernel step (collective steps have none). */
-async function compile(device: GPUDevice, plan: Plan, buffers: readonly GPUBuffer[]) {
+async function compile(device: GPUDevice, plan: Plan, slots: readonly Slot[]) {
   device.pushErrorScope('validation');
   // Sequential: Dawn's Node binding has crashed here on concurrent async pipeline creation.
   const pipelines: GPUComputePipeline[] = [];
@@ -254,7 +308,7 @@ async function compile(device: GPUDevice, plan: Plan, buffers: readonly GPUBuffe
   }
   const bindGroups = plan.steps.map((s, i) => s.kind === 'collective' ? undefined : device.createBindGroup({
     layout: pipelines[s.kernel]!.getBindGroupLayout(0),
-    entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: buffers[b]! } })),
+    entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: slots[b]!.gpu, offset: slots[b]!.offset, size: slots[b]!.size } })),
     label: `step${i}:${s.op}`,
   }));
   const err = await settle(device.popErrorScope());

@@ -2,12 +2,12 @@
 import { assemble, runCollective, shardOf } from './collectives.js';
 import { checkInputs, checkParams, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
 import { initValues } from './init.js';
-import { numel, type Plan, type PlanCollectiveStep, type PlanMesh } from './plan.js';
+import { numel, type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
 /**
- * Runs a partitioned (version 2) plan on one GPUDevice per mesh device. The devices may
+ * Runs a partitioned plan on one GPUDevice per mesh device, each with its own arenas. The devices may
  * share one adapter. Kernel steps run on every device; at a collective step each
  * device's input block is read back, the blocks are combined on the host per group
  * (there is no device-to-device link to use) and each device's result is written to its
@@ -57,7 +57,7 @@ export class MeshRunner {
       // One device at a time: Dawn's Node binding has crashed on concurrent pipeline creation.
       for (let d = 0; d < devices.length; d++) {
         programs.push(await DeviceProgram.create(devices[d]!, plan, (b) =>
-          shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array));
+          shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array, { arenas: opts.arenas !== false }));
       }
     } catch (e) {
       for (const p of programs) p.destroy();
@@ -77,6 +77,16 @@ export class MeshRunner {
 
   get devices(): number {
     return this.programs.length;
+  }
+
+  /** The device bytes the runner keeps allocated, all devices together (each holds `allocation.bytes`). */
+  get allocatedBytes(): number {
+    return this.programs.reduce((a, p) => a + p.allocation.bytes, 0);
+  }
+
+  /** What one device keeps allocated: its arenas and buffers of their own. */
+  get allocation(): PlanAllocation {
+    return this.programs[0]!.allocation;
   }
 
   /**

@@ -4,20 +4,31 @@
  */
 export const PLAN_FORMAT = 'mdc.plan';
 /**
- * The newest plan version this runtime reads. Version 1: one device, kernel steps only.
- * Version 2 adds a device mesh, collective steps and each input's, parameter's and
- * output's global shape and layout. The compiler still writes version 1 for
- * single-device plans, so they stay readable by version 1 runtimes.
+ * The plan version the compiler writes, and the newest this runtime reads. A runtime
+ * reads every version up to its own; a plan needs a runtime of at least its version.
+ * - 1: one device, kernel steps only.
+ * - 2: a device mesh, collective steps, and each input's, parameter's and output's
+ *   global shape and layout.
+ * - 3: arenas (global memory reuse): activations and outputs placed at offsets in a few
+ *   shared buffers (`arenas`, `PlanBuffer.arena` and `offset`); kernels no longer carry
+ *   `uniforms` (a field that was never filled); the mesh is optional (present when the
+ *   plan is partitioned). Every plan the compiler writes is version 3.
  */
-export const PLAN_VERSION = 2;
-export type PlanVersion = 1 | 2;
+export const PLAN_VERSION = 3;
+export type PlanVersion = 1 | 2 | 3;
+
+/**
+ * Every arena offset is a multiple of this many bytes: the largest value WebGPU allows
+ * for minStorageBufferOffsetAlignment (and its default), so every device accepts it.
+ */
+export const ARENA_ALIGNMENT = 256;
 
 /** How a buffer holds its elements: f16 only for f16 values, never a constant (the runner converts f16 inputs, parameters and outputs to and from the host's f32). */
 export type StorageType = 'f32' | 'i32' | 'f16';
 
-/** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */
 /** The number of elements of a shape. */
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+/** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */
 export const bufferBytes = (type: StorageType, count: number) => Math.max(4, type === 'f16' ? Math.ceil(count / 2) * 4 : count * 4);
 export type SourceDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'bool';
 
@@ -42,6 +53,16 @@ export interface PlanBuffer {
   readonly value?: number;
   /** Parameters of a partitioned plan: the whole tensor, initialised once and then sliced per device. */
   readonly global?: PlanGlobal;
+  /**
+   * Version 3: the arena (index into `Plan.arenas`) holding this buffer, which is then
+   * bytes [offset, offset + bytes) of it; absent, the buffer is a GPUBuffer of its own.
+   * Only activations and outputs are placed: inputs, parameters and constants are
+   * written or kept by the host across runs. Buffers live at the same step never share
+   * a byte (the compiler's memory plan; the validator checks it from the steps).
+   */
+  readonly arena?: number;
+  /** With `arena`: the byte offset, a multiple of ARENA_ALIGNMENT. */
+  readonly offset?: number;
 }
 
 export type Access = 'read' | 'read_write';
@@ -53,12 +74,6 @@ export interface KernelBinding {
   readonly type: StorageType;
 }
 
-export interface KernelUniform {
-  readonly name: string;
-  readonly type: 'u32' | 'i32' | 'f32';
-  readonly offset: number;
-}
-
 export interface PlanKernel {
   readonly id: number;
   readonly name: string;
@@ -66,8 +81,12 @@ export interface PlanKernel {
   readonly wgsl: string;
   readonly entryPoint: string;
   readonly workgroupSize: readonly [number, number, number];
+  /**
+   * In binding order. A kernel step binding an arena buffer declares it `read_write`
+   * even when it only reads it: WebGPU forbids one buffer (the arena) bound read-only and
+   * writable in the same dispatch.
+   */
   readonly bindings: readonly KernelBinding[];
-  readonly uniforms: readonly KernelUniform[];
 }
 
 export type PlanStep = PlanKernelStep | PlanCollectiveStep;
@@ -90,7 +109,7 @@ export const COLLECTIVE_OPS = ['all_reduce', 'reduce_scatter', 'all_gather', 'al
 export type CollectiveOp = (typeof COLLECTIVE_OPS)[number];
 
 /**
- * A step that combines the blocks devices hold of one value (version 2 plans). Each
+ * A step that combines the blocks devices hold of one value (partitioned plans, version 2 and later). Each
  * device reads its `input` buffer, holding a block of shape `shape`; the devices of a
  * group (those that differ only in their coordinate on `axis`, ordered by it) combine
  * their blocks, and each device writes its result to `output`:
@@ -162,8 +181,16 @@ export interface Plan {
   readonly outputs: readonly PlanIO[];
   readonly kernels: readonly PlanKernel[];
   readonly steps: readonly PlanStep[];
-  /** Version 2: the device mesh the plan is partitioned over. */
+  /** Version 2 and later: the device mesh the plan is partitioned over (absent: one device). */
   readonly mesh?: PlanMesh;
+  /**
+   * Version 3: each arena's size in bytes, a multiple of ARENA_ALIGNMENT. The runtime
+   * allocates one GPUBuffer per arena (per device of a mesh) and binds each placed
+   * buffer as a range of it. The compiler caps arenas (by default at 128 MiB, WebGPU's
+   * default maxStorageBufferBindingSize); the runtime refuses an arena over the
+   * device's maxBufferSize.
+   */
+  readonly arenas?: readonly number[];
   /**
    * WebGPU features the device must have enabled (`subgroups`), present only when the
    * plan was compiled for a target that offers them; portable plans have none.
@@ -210,4 +237,30 @@ export function planTraffic(plan: Plan): PlanTraffic {
     for (const b of s.buffers) bytes += plan.buffers[b]!.bytes;
   }
   return { dispatches, bytes };
+}
+
+/** The device buffers a plan needs on each device (`planAllocation`). */
+export interface PlanAllocation {
+  /** One buffer per arena, and their bytes. */
+  readonly arenas: number;
+  readonly arenaBytes: number;
+  /** Buffers of their own (inputs, parameters, constants, and whatever is not placed), and their bytes. */
+  readonly buffers: number;
+  readonly bufferBytes: number;
+  /** Everything a runner allocates and keeps (per device of a mesh): arenaBytes + bufferBytes. */
+  readonly bytes: number;
+  /** What one buffer per plan buffer would take (`arenas: false`, or a plan without arenas). */
+  readonly unplacedBytes: number;
+}
+
+/** The bytes a runner keeps allocated for `plan` on each device; with `arenas` false, one buffer per plan buffer. */
+export function planAllocation(plan: Plan, arenas = true): PlanAllocation {
+  const use = arenas && !!plan.arenas;
+  const own = plan.buffers.filter((b) => !use || b.arena === undefined);
+  const arenaBytes = use ? plan.arenas!.reduce((a, b) => a + b, 0) : 0;
+  const bufferBytes = own.reduce((a, b) => a + b.bytes, 0);
+  return {
+    arenas: use ? plan.arenas!.length : 0, arenaBytes, buffers: own.length, bufferBytes, bytes: arenaBytes + bufferBytes,
+    unplacedBytes: plan.buffers.reduce((a, b) => a + b.bytes, 0),
+  };
 }

@@ -1,4 +1,4 @@
-import { bufferBytes, COLLECTIVE_OPS, numel, PLAN_FORMAT, type Plan } from './plan.js';
+import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, numel, PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -17,6 +17,14 @@ const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
 /**
  * Checks an untrusted plan (parsed JSON) field by field and cross-reference by
  * cross-reference. Returns the plan typed, or throws PlanError listing every problem.
+ *
+ * Arenas (version 3): every placement must lie inside its arena at an offset aligned to
+ * ARENA_ALIGNMENT, only activations and outputs may be placed, a kernel must declare an
+ * arena buffer's binding read_write, no step may bind two overlapping ranges, and no two
+ * placed buffers that share bytes may be live at the same step. Liveness is worked out
+ * from the steps: a buffer is live from the first step that binds it (or a collective
+ * reads or writes it) to the last, and an output to the end of the run (the host reads
+ * it back and updates copy it after the last step).
  */
 
 export function validatePlan(raw: unknown): Plan {
@@ -24,7 +32,7 @@ export function validatePlan(raw: unknown): Plan {
   if (!isObj(raw)) throw new PlanError(['the plan is not a JSON object']);
   if (raw['format'] !== PLAN_FORMAT) p.push(`format must be "${PLAN_FORMAT}", got ${JSON.stringify(raw['format'])}`);
   const version = raw['version'];
-  if (version !== 1 && version !== 2) p.push(`version must be 1 or 2, got ${JSON.stringify(version)}`);
+  if (version !== 1 && version !== 2 && version !== 3) p.push(`version must be 1, 2 or ${PLAN_VERSION}, got ${JSON.stringify(version)}`);
   if (!isStr(raw['model'])) p.push('model must be a string');
   if (!isInt(raw['seed'])) p.push('seed must be a non-negative integer');
   const arr = (k: string): unknown[] => {
@@ -32,13 +40,16 @@ export function validatePlan(raw: unknown): Plan {
     if (!Array.isArray(v)) { p.push(`${k} must be an array`); return []; }
     return v;
   };
-  const mesh = version === 2 ? validateMesh(raw['mesh'], p) : undefined;
-  if (version === 1 && raw['mesh'] !== undefined) p.push('mesh needs plan version 2');
+  // Version 2 plans are all partitioned; from version 3 the mesh is there when the plan is.
+  const mesh = version === 2 || (version === 3 && raw['mesh'] !== undefined) ? validateMesh(raw['mesh'], p) : undefined;
+  if (version === 1 && raw['mesh'] !== undefined) p.push('mesh needs plan version 2 or later');
+  const arenas = validateArenas(raw['arenas'], version, p);
   const buffers = arr('buffers');
   const bufTypes = new Map<number, string>();
   const bufBytes = new Map<number, number>();
   const bufShapes = new Map<number, number[]>();
   const bufRoles = new Map<number, string>();
+  const placements = new Map<number, Placed>();
   buffers.forEach((b, i) => {
     const at = `buffers[${i}]`;
     if (!isObj(b)) return p.push(`${at} is not an object`);
@@ -56,9 +67,11 @@ export function validatePlan(raw: unknown): Plan {
     if (b['role'] === 'param' && !isObj(b['init'])) p.push(`${at} is a param without init`);
     if (b['role'] === 'const' && typeof b['value'] !== 'number') p.push(`${at} is a const without a value`);
     if (b['global'] !== undefined || (mesh && b['role'] === 'param')) {
-      if (!mesh) p.push(`${at}.global needs a mesh (plan version 2)`);
+      if (!mesh) p.push(`${at}.global needs a mesh (a partitioned plan)`);
       else validateGlobal(b['global'], b['shape'], mesh, `${at}.global`, p);
     }
+    const placed = validatePlacement(b, at, arenas, p);
+    if (placed) placements.set(i, placed);
     bufTypes.set(i, b['type'] as string);
     bufBytes.set(i, b['bytes'] as number);
     bufRoles.set(i, b['role'] as string);
@@ -84,7 +97,6 @@ export function validatePlan(raw: unknown): Plan {
       }
       return { access: isObj(b) ? (b['access'] as string) : '', type: isObj(b) ? (b['type'] as string) : '' };
     }));
-    if (!Array.isArray(k['uniforms'])) p.push(`${at}.uniforms must be an array`);
   });
   arr('steps').forEach((s, i) => {
     const at = `steps[${i}]`;
@@ -99,6 +111,16 @@ export function validatePlan(raw: unknown): Plan {
     bufs.forEach((b, j) => {
       if (!bufTypes.has(b as number)) p.push(`${at}.buffers[${j}] refers to no buffer`);
       else if (bufTypes.get(b as number) !== kb[j]!.type) p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
+      const place = placements.get(b as number);
+      if (!place) return;
+      // WebGPU: one buffer bound read-only and writable in a dispatch is a usage conflict.
+      if (kb[j]!.access !== 'read_write') p.push(`${at}.buffers[${j}] is in arena ${place.arena}, so kernel ${s['kernel']} must bind it read_write, not ${kb[j]!.access}`);
+      for (let i2 = 0; i2 < j; i2++) {
+        const other = placements.get(bufs[i2] as number);
+        if (other && other.arena === place.arena && other.offset < place.end && place.offset < other.end) {
+          p.push(`${at} binds overlapping ranges of arena ${place.arena} (buffers ${bufs[i2]} and ${b as number}): WebGPU refuses aliased writable bindings`);
+        }
+      }
     });
     const d = s['dispatch'];
     if (!Array.isArray(d) || d.length !== 3 || !d.every((x) => isInt(x, 1) && x <= 65535)) p.push(`${at}.dispatch must be three integers in 1..65535`);
@@ -110,7 +132,7 @@ export function validatePlan(raw: unknown): Plan {
       if (io['max'] !== undefined && !isInt(io['max'], 1)) p.push(`${key}[${i}].max must be a positive integer`);
       if (io['gathers'] !== undefined && (io['gathers'] !== true || io['max'] === undefined)) p.push(`${key}[${i}].gathers must be true, with a max`);
       if (io['global'] !== undefined || mesh) {
-        if (!mesh) p.push(`${key}[${i}].global needs a mesh (plan version 2)`);
+        if (!mesh) p.push(`${key}[${i}].global needs a mesh (a partitioned plan)`);
         else validateGlobal(io['global'], io['shape'], mesh, `${key}[${i}].global`, p);
       }
     });
@@ -137,6 +159,7 @@ export function validatePlan(raw: unknown): Plan {
   const subgroups = Array.isArray(features) && features.includes('subgroups');
   if (subgroups && !(isInt(lanes, 1) && ((lanes as number) & ((lanes as number) - 1)) === 0)) p.push('subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes');
   if (!subgroups && lanes !== undefined) p.push('subgroupSize is set but features does not list subgroups');
+  if (placements.size && !p.length) checkLiveOverlaps(raw as unknown as Plan, placements, p);
   if (p.length) throw new PlanError(p);
   return raw as unknown as Plan;
 }
@@ -145,7 +168,7 @@ interface CheckedMesh { readonly sizes: ReadonlyMap<string, number>; readonly de
 
 function validateMesh(m: unknown, p: string[]): CheckedMesh | undefined {
   if (!isObj(m) || !Array.isArray(m['axes']) || !m['axes'].length) {
-    p.push('mesh must be { axes: [{ name, size }, ...], devices } in a version 2 plan');
+    p.push('mesh must be { axes: [{ name, size }, ...], devices } in a partitioned plan');
     return undefined;
   }
   const sizes = new Map<string, number>();
@@ -189,7 +212,7 @@ function validateGlobal(g: unknown, local: unknown, mesh: CheckedMesh, at: strin
 interface BufferFacts { readonly types: ReadonlyMap<number, string>; readonly shapes: ReadonlyMap<number, number[]>; readonly roles: ReadonlyMap<number, string> }
 
 function validateCollective(s: Record<string, unknown>, at: string, mesh: CheckedMesh | undefined, b: BufferFacts, p: string[]): void {
-  if (!mesh) return void p.push(`${at} is a collective step, which needs a mesh (plan version 2)`);
+  if (!mesh) return void p.push(`${at} is a collective step, which needs a mesh (a partitioned plan)`);
   const op = s['op'] as string;
   if (!(COLLECTIVE_OPS as readonly string[]).includes(op)) return void p.push(`${at}.op must be one of ${COLLECTIVE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
   const n = mesh.sizes.get(s['axis'] as string);
@@ -222,4 +245,70 @@ function validateCollective(s: Record<string, unknown>, at: string, mesh: Checke
   if (outShape && outShape.join(',') !== out.join(',')) p.push(`${at}: ${op} of [${shape.join(', ')}] over '${s['axis']}' gives [${out.join(', ')}], but the output buffer is [${outShape.join(', ')}]`);
   const role = b.roles.get(output);
   if (role !== 'activation' && role !== 'output') p.push(`${at}.output must be an activation or output buffer, not ${role}`);
+}
+
+/** A placed buffer's bytes [offset, end) in its arena. */
+interface Placed { readonly arena: number; readonly offset: number; readonly end: number }
+
+function validateArenas(a: unknown, version: unknown, p: string[]): readonly number[] | undefined {
+  if (a === undefined) return undefined;
+  // Placements are still checked against the arenas of a plan whose version is wrong.
+  if (version === 1 || version === 2) p.push(`arenas need plan version ${PLAN_VERSION}`);
+  if (!Array.isArray(a) || !a.every((x) => isInt(x, 4) && x % 4 === 0)) { p.push('arenas must be an array of sizes in bytes, positive multiples of 4'); return undefined; }
+  return a as number[];
+}
+
+function validatePlacement(b: Record<string, unknown>, at: string, arenas: readonly number[] | undefined, p: string[]): Placed | undefined {
+  const arena = b['arena'];
+  const offset = b['offset'];
+  if (arena === undefined && offset === undefined) return undefined;
+  if (arena === undefined || offset === undefined) return void p.push(`${at} needs both arena and offset, or neither`);
+  if (!arenas) return void p.push(`${at}.arena refers to no arena: the plan has no arenas`);
+  if (!isInt(arena) || arena >= arenas.length) return void p.push(`${at}.arena must be an arena index in 0..${arenas.length - 1}, got ${JSON.stringify(arena)}`);
+  if (!isInt(offset) || offset % ARENA_ALIGNMENT !== 0) return void p.push(`${at}.offset must be a multiple of ${ARENA_ALIGNMENT}, got ${JSON.stringify(offset)}`);
+  if (b['role'] !== 'activation' && b['role'] !== 'output') return void p.push(`${at} is a ${String(b['role'])} buffer; only activations and outputs are placed in arenas`);
+  const bytes = b['bytes'];
+  if (!isInt(bytes)) return undefined;
+  if (offset + bytes > arenas[arena]!) return void p.push(`${at} [${offset}, ${offset + bytes}) runs past the end of arena ${arena} (${arenas[arena]} bytes)`);
+  return { arena, offset, end: offset + bytes };
+}
+
+/**
+ * No two placed buffers that share bytes are live at one step. Live ranges come from the
+ * steps; outputs (read back, and copied by updates, after the last step) live to the end.
+ */
+function checkLiveOverlaps(plan: Plan, placements: ReadonlyMap<number, Placed>, p: string[]): void {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const touch = (b: number, t: number) => {
+    if (!placements.has(b)) return;
+    if (!first.has(b)) first.set(b, t);
+    last.set(b, t);
+  };
+  plan.steps.forEach((s, t) => {
+    if (s.kind === 'collective') { touch(s.input, t); touch(s.output, t); } else for (const b of s.buffers) touch(b, t);
+  });
+  for (const o of plan.outputs) if (placements.has(o.buffer)) { if (!first.has(o.buffer)) first.set(o.buffer, plan.steps.length); last.set(o.buffer, plan.steps.length); }
+  const byArena = new Map<number, number[]>();
+  for (const b of first.keys()) {
+    const a = placements.get(b)!.arena;
+    byArena.set(a, [...(byArena.get(a) ?? []), b]);
+  }
+  const name = (b: number) => `buffers[${b}] (${plan.buffers[b]!.name})`;
+  let found = 0;
+  for (const [arena, list] of byArena) {
+    list.sort((x, y) => placements.get(x)!.offset - placements.get(y)!.offset);
+    for (let i = 0; i < list.length && found < 20; i++) {
+      const a = list[i]!;
+      const pa = placements.get(a)!;
+      for (let j = i + 1; j < list.length && placements.get(list[j]!)!.offset < pa.end; j++) {
+        const b = list[j]!;
+        const from = Math.max(first.get(a)!, first.get(b)!);
+        if (from > Math.min(last.get(a)!, last.get(b)!)) continue;
+        const when = from === plan.steps.length ? 'after the last step' : `at step ${from}`;
+        p.push(`${name(a)} and ${name(b)} share bytes of arena ${arena} and are both live ${when}`);
+        if (++found >= 20) break;
+      }
+    }
+  }
 }

@@ -3,7 +3,8 @@ import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';
 import { meshToString } from '../../compiler/sharding/mesh.js';
 import { compileGraph } from '../../driver/compile.js';
-import { randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
+import { formatBytes } from '../../compiler/report/plan.js';
+import { planAllocation, randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageError, type Command, type Values } from '../options.js';
 
 type TargetChoice = 'portable' | 'adapter' | 'tuned';
@@ -91,11 +92,13 @@ ${FRONTEND_HELP}`,
       let outs: Record<string, Tensor>;
       let ms: number;
       let compileMs: number;
+      let deviceBytes = 0;
       try {
         if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
         const c0 = performance.now();
         const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
         compileMs = performance.now() - c0;
+        deviceBytes = runner.allocatedBytes;
         const t0 = performance.now();
         try {
           outs = await runner.run(inputs);
@@ -115,11 +118,12 @@ ${FRONTEND_HELP}`,
       });
       const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
       const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
-      if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, target: targetChoice, ...meshJson, compileMilliseconds: compileMs, milliseconds: ms, outputs: rows, diagnostics: [] }, null, 2));
+      if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, target: targetChoice, ...meshJson, compileMilliseconds: compileMs, milliseconds: ms, deviceBytes, outputs: rows, diagnostics: [] }, null, 2));
       else {
         const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
         io.out(`ran ${plan.model} on ${where} (${targetChoice === 'portable' ? '' : `target ${targetChoice}, `}${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}; kernels compiled in ${compileMs.toFixed(0)} ms, forward ${ms.toFixed(1)} ms)`);
         for (const row of rows) io.out(`  ${row.name}: ${row.type}  sum=${row.sum.toPrecision(8)}  mean|x|=${row.meanAbs.toPrecision(6)}  first=[${row.first.map((x) => x.toPrecision(5)).join(', ')}]`);
+        io.out(`device memory: ${formatBytes(deviceBytes)} allocated${devices.length > 1 ? ` on ${devices.length} devices` : ''} (activations in ${plan.arenas?.length ?? 0} arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes * devices.length)} with a buffer per value)`);
       }
       return EXIT.ok;
     } finally {

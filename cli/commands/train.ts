@@ -5,7 +5,9 @@ import { dimValue } from '../../compiler/dims.js';
 import { trainSettings, type RecomputeSetting } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { compileGraph } from '../../driver/compile.js';
+import { formatBytes } from '../../compiler/report/plan.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
+import { planAllocation } from '../../runtime/plan.js';
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
 import { writeAtomic } from '../files.js';
 import {
@@ -142,6 +144,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`);
     const rp = compiled.recompute;
     if (rp) io.out(`recompute ${rp.policy}: ${(rp.savedBytes / 2 ** 20).toFixed(2)} MiB of activations rebuilt in the backward pass instead of kept, ${(rp.extraFlops / 1e9).toFixed(3)} GFLOP more per step`);
+    io.out(`device memory: ${formatBytes(runner.allocatedBytes)} allocated (activations in ${plan.arenas?.length ?? 0} arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes)} with a buffer per value)`);
   }
 
   const save = async (step: number) => {

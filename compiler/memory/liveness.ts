@@ -20,6 +20,11 @@ export interface LivenessOptions {
   readonly outputs?: Residency;
   /** Ops whose single output is a view of their first input's bytes; default `reshape`, as codegen/plan.ts aliases it. */
   readonly aliasOps?: readonly string[];
+  /**
+   * Values kept out of the arena whatever their kind (`external`), e.g. one larger than
+   * an arena may be: it keeps a buffer of its own. Naming a view keeps its root out.
+   */
+  readonly externalValues?: ReadonlySet<number>;
 }
 
 /** One storage in the arena: a value, every view of it, and the steps (node positions) it is live, inclusive. */
@@ -68,6 +73,7 @@ export function liveRanges(g: Graph, opts: LivenessOptions = {}): LiveRange[] {
     for (const o of n.outputs) widen(rootOf(o), t, t);
   });
   for (const o of g.outputs) demand(rootOf(o), opts.outputs ?? 'step');
+  for (const v of opts.externalValues ?? []) if (start.has(rootOf(v))) demand(rootOf(v), 'external');
 
   const aliases = new Map<number, number[]>();
   for (const [v, r] of root) {

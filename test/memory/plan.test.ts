@@ -47,6 +47,8 @@ const optionsArb = fc.record({
   alignment: fc.constantFrom(4, 256),
   /** A cap in multiples of the largest value: 1 forces one value per arena at its peak, 0 means none. */
   capFactor: fc.constantFrom(0, 1, 2, 3),
+  /** Values kept out of the arena by id (codegen keeps out values read twice by a node, and values larger than an arena). */
+  external: fc.array(fc.nat(50), { maxLength: 4 }),
 });
 
 const src = (s: string) => readFileSync(`samples/${s}.model`, 'utf8');
@@ -58,7 +60,10 @@ describe('memory plan', () => {
       const g = randomGraph(r);
       expect(verifyGraph(g, true)).toEqual([]);
       const largest = Math.max(...g.values.map((v) => Math.ceil(Math.max(4, v.type.dims[0]!.terms.get('')! * 4) / o.alignment) * o.alignment));
-      const opts: MemoryPlanOptions = { inputs: o.inputs, params: o.params, outputs: o.outputs, alignment: o.alignment, maxArenaBytes: o.capFactor ? largest * o.capFactor : Infinity };
+      const opts: MemoryPlanOptions = {
+        inputs: o.inputs, params: o.params, outputs: o.outputs, alignment: o.alignment, maxArenaBytes: o.capFactor ? largest * o.capFactor : Infinity,
+        externalValues: new Set(o.external),
+      };
       const plan = planMemory(g, opts);
       expect(memoryPlanProblems(g, plan, opts)).toEqual([]);
       if (o.capFactor) expect(plan.arenas.every((a) => a <= largest * o.capFactor)).toBe(true);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { planOf, spmdPlanOf } from '../../driver/compile.js';
 import { lower } from '../../compiler/compile.js';
 import { partition } from '../../compiler/sharding/partition.js';
+import { PLAN_VERSION } from '../../runtime/plan.js';
 import { PlanError, validatePlan } from '../../runtime/validate.js';
 
 const plan = () => {
@@ -31,8 +32,8 @@ describe('plan validation', () => {
     expect(problems(() => 'hello')).toEqual(['the plan is not a JSON object']);
     expect(problems(() => [])).toEqual(['the plan is not a JSON object']);
     expect(problems((p) => { p['format'] = 'onnx'; })).toEqual(['format must be "mdc.plan", got "onnx"']);
-    expect(problems((p) => { p['version'] = 3; })).toEqual(['version must be 1 or 2, got 3']);
-    expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a version 2 plan']);
+    expect(problems((p) => { p['version'] = 4; })).toEqual(['version must be 1, 2 or 3, got 4']);
+    expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a partitioned plan', 'arenas need plan version 3']);
   });
 
   it('keeps f16 storage to f16 values other than constants, and checks the subgroup size of a subgroup plan', () => {
@@ -75,11 +76,11 @@ describe('plan validation', () => {
     const p = plan();
     p['version'] = 9;
     p['steps'][0].kernel = -1;
-    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1 or 2, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
+    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, 2 or 3, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
   });
 });
 
-/** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a version 2 plan with collective steps. */
+/** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a plan with a mesh and collective steps. */
 const meshPlan = (() => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
   const text = JSON.stringify(spmdPlanOf(partition(r.graph!, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }), { seed: 3 }));
@@ -102,10 +103,10 @@ const firstCollective = (p: Record<string, any>): [number, Record<string, any>] 
   return [i, p['steps'][i]];
 };
 
-describe('partitioned (version 2) plan validation', () => {
+describe('partitioned plan validation', () => {
   it('accepts what the compiler emits: a mesh, collective steps, global shapes and layouts', () => {
     const p = meshPlan();
-    expect(p['version']).toBe(2);
+    expect(p['version']).toBe(PLAN_VERSION);
     expect(p['mesh']).toEqual({ axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }], devices: 8 });
     const [, s] = firstCollective(p);
     expect({ kind: s['kind'], op: s['op'], axis: s['axis'] }).toEqual({ kind: 'collective', op: 'all_reduce', axis: 'tp' });
@@ -148,9 +149,9 @@ describe('partitioned (version 2) plan validation', () => {
   });
 
   it('refuses mesh features in a version 1 plan', () => {
-    expect(meshProblems((p) => { p['version'] = 1; })).toContain('mesh needs plan version 2');
+    expect(meshProblems((p) => { p['version'] = 1; })).toContain('mesh needs plan version 2 or later');
     const single = plan();
     single['steps'][0] = { kind: 'collective', op: 'all_reduce', axis: 'tp', input: 0, output: 2, shape: [8, 64], scope: '', line: 1, col: 1 };
-    expect(() => validatePlan(single)).toThrowError(/steps\[0\] is a collective step, which needs a mesh \(plan version 2\)/);
+    expect(() => validatePlan(single)).toThrowError(/steps\[0\] is a collective step, which needs a mesh \(a partitioned plan\)/);
   });
 });

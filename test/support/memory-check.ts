@@ -16,7 +16,9 @@ export function memoryPlanProblems(g: Graph, plan: MemoryPlan, opts: MemoryPlanO
   const rootOf = (v: number): number => (root.has(v) ? rootOf(root.get(v)!) : v);
   for (const n of g.nodes) if (views.has(n.op) && n.outputs.length === 1) root.set(n.outputs[0]!, n.inputs[0]!);
 
+  const kept = new Set([...(opts.externalValues ?? [])].filter((v) => v < g.values.length).map(rootOf));
   const residencyOf = (r: number): Residency => {
+    if (kept.has(r)) return 'external';
     const v = g.values[r]!;
     const own: Residency = v.kind === 'input' ? opts.inputs ?? 'step' : v.kind === 'param' ? opts.params ?? 'step' : v.kind === 'const' ? opts.consts ?? 'step' : 'uses';
     const isOutput = g.outputs.some((o) => rootOf(o) === r);

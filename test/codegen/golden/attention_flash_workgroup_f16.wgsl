@@ -1,8 +1,8 @@
 // mdc kernel: attention (flash, 16 query rows per workgroup, key blocks of 9 in workgroup memory)
 enable f16;
-@group(0) @binding(0) var<storage, read> q: array<f16>;
-@group(0) @binding(1) var<storage, read> k: array<f16>;
-@group(0) @binding(2) var<storage, read> v: array<f16>;
+@group(0) @binding(0) var<storage, read_write> q: array<f16>;
+@group(0) @binding(1) var<storage, read_write> k: array<f16>;
+@group(0) @binding(2) var<storage, read_write> v: array<f16>;
 @group(0) @binding(3) var<storage, read_write> out: array<f16>;
 var<workgroup> Ks: array<f32, 72>;
 var<workgroup> Vs: array<f32, 72>;

@@ -8,8 +8,8 @@ const M = 33u;
 const N = 96u;
 const K = 64u;
 const N4 = 24u;
-@group(0) @binding(0) var<storage, read> a: array<f16>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f16>>;
+@group(0) @binding(0) var<storage, read_write> a: array<f16>;
+@group(0) @binding(1) var<storage, read_write> b: array<vec4<f16>>;
 @group(0) @binding(2) var<storage, read> e0: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f16>>;
 @compute @workgroup_size(8)

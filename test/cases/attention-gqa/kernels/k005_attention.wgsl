@@ -1,7 +1,7 @@
 // mdc kernel: attention (flash, 8 query rows per workgroup, key blocks of 5 in workgroup memory)
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+@group(0) @binding(1) var<storage, read_write> k: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 var<workgroup> Ks: array<f32, 10>;

@@ -1,6 +1,6 @@
 // mdc kernel: add
 // add over [1, 5, 8], four elements per invocation
-@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read_write> in0: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @compute @workgroup_size(256)

@@ -5,7 +5,7 @@
 const M = 3u;
 const N = 16u;
 const K = 8u;
-@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(0) var<storage, read_write> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> e0: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
