@@ -27,7 +27,7 @@ import { relative } from 'node:path';
 import { configName, chooseConfig } from '../codegen/kernels/matmul/config.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { matmulShape, shapeClass } from '../codegen/kernels/matmul/shape.js';
-import { optimize, planOf } from '../driver/compile.js';
+import { optimize, planOf } from '../driver/stages.js';
 import { defaultCacheFile } from '../codegen/tune/cache.js';
 import { matmulShapes, tuneTarget } from '../codegen/tune/index.js';
 import { bindGroupOf, dispatchTimer, interleave, pipelineOf, storageBuffer, type Timer, type TimingOptions } from '../codegen/tune/time.js';

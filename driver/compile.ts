@@ -4,23 +4,24 @@
  *
  *   parse → bind/check → lower → training step → partition → optimize → memory plan → codegen
  *
- * `compile()` runs them on a source text; `compileGraph()` runs the back half on a graph
- * someone already has (tests, benchmarks). The CLI, the benchmarks and the tests call
- * these two instead of assembling stages themselves, so they always agree. With
- * `verify`, every stage's invariants (driver/verify.ts) are checked after it runs and a
- * broken one throws `VerifyError` naming the stage.
+ * `compile()` runs them on a source text; `compileGraph()` runs the back half (from the
+ * training step on, driver/stages.ts) on a graph someone already has (tests,
+ * benchmarks). The CLI, the benchmarks and the tests call these two instead of
+ * assembling stages themselves, so they always agree. With `verify`, every stage's
+ * invariants (driver/verify.ts) are checked after it runs and a broken one throws
+ * `VerifyError` naming the stage. The back half is loaded only when a compile reaches
+ * it, so `mdc check` loads the front end alone.
  */
-import { emitPlan, memoryPlanFor, type PlanOptions } from '../codegen/plan.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { check, lowerModel, type CheckResult, type FrontendOptions } from '../compiler/compile.js';
-import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
+import type { FusedGraph } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
 import type { MemoryPlan } from '../compiler/memory/plan.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
-import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
+import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { trainSettings, type TrainSettings } from '../compiler/train/settings.js';
 import type { RecomputePlan } from '../compiler/train/recompute.js';
-import { planTrainingRecompute, trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
+import type { TrainingGraph } from '../compiler/train/step.js';
 import type { Layout } from '../compiler/types.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
@@ -66,8 +67,8 @@ export interface Compiled {
   readonly plan?: Plan;
 }
 
-const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 'optimize', 'memory', 'codegen'];
-const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) <= ORDER.indexOf(until ?? 'codegen');
+export const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 'optimize', 'memory', 'codegen'];
+export const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) <= ORDER.indexOf(until ?? 'codegen');
 
 /** Source text → runtime plan (or diagnostics). */
 export async function compile(source: string, file: string, opts: CompileOptions = {}): Promise<Compiled> {
@@ -94,74 +95,7 @@ export interface GraphOptions extends Omit<CompileOptions, 'train'> {
   readonly train?: TrainSettings | false;
 }
 
-/** The back half of the pipeline, from a lowered forward graph. */
+/** The back half of the pipeline, from a lowered forward graph (driver/stages.ts, loaded on first use). */
 export async function compileGraph(forward: Graph, opts: GraphOptions = {}): Promise<Omit<Compiled, 'checked'>> {
-  const file = opts.file ?? '<graph>';
-  const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => { if (opts.verify) verifyStage(stage, g, extra); };
-
-  // Training step: loss, precision, recompute plan, backward pass (rebuilding what the
-  // plan drops), optimizer update and gradient accumulation.
-  let training: TrainingGraph | undefined;
-  let recompute: RecomputePlan | undefined;
-  const settings = opts.train || undefined;
-  if (settings) {
-    const sharded = opts.partition ? { mesh: opts.partition } : undefined;
-    recompute = await planTrainingRecompute(forward, settings, file, sharded);
-    const t = trainingGraph(forward, settings, file, sharded, recompute?.dropped);
-    if (!t.result) return { diagnostics: t.diagnostics, forward, settings };
-    training = t.result;
-    verify('train', training.graph);
-  }
-  const step = training?.graph ?? forward;
-  const done = { diagnostics: [], forward, ...(settings ? { settings } : {}), ...(recompute ? { recompute } : {}), ...(training ? { training } : {}) };
-  if (!reached(opts.until, 'partition')) return done;
-
-  // SPMD partition: local shapes, collectives where layouts change.
-  const spmd = opts.partition ? partition(step, opts.partition, opts.layouts ? { layouts: opts.layouts } : {}) : undefined;
-  if (spmd) verify('partition', spmd.local, { spmd });
-  const local = spmd?.local ?? step;
-  if (!reached(opts.until, 'optimize')) return { ...done, ...(spmd ? { spmd } : {}) };
-
-  // Optimize: written-out attention, transpose folding, fusion.
-  const optimized = optimize(local, opts.fuse !== false);
-  verify('optimize', optimized.graph);
-  if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
-
-  // Memory plan: static offsets in arenas from liveness.
-  const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), ...(training ? { updates: training.updates } : {}) }, !!spmd);
-  if (!reached(opts.until, 'codegen')) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory };
-
-  // Codegen: kernels from the kernel IR, buffers and steps.
-  const planOpts: PlanOptions = {
-    seed: opts.seed ?? 0, source: baseName(file), ...(opts.target ? { target: opts.target } : {}),
-    ...(training ? { updates: training.updates } : {}),
-  };
-  const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
-  return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
-}
-
-/** The optimize stage alone: the graph codegen reads, and where each of its values came from. */
-export function optimize(g: Graph, fuse = true): FusedGraph {
-  return fuse ? fuseWithOrigin(g) : { graph: g, origin: g.values.map((v) => v.id) };
-}
-
-/** Options of `planOf` and `spmdPlanOf`: codegen's, plus whether to optimize and to verify. */
-export type PlanOfOptions = PlanOptions & { readonly fuse?: boolean; readonly verify?: boolean };
-
-/** The plan of a graph as the pipeline makes it (optimize, then codegen), for tests and benchmarks holding a graph. */
-export function planOf(g: Graph, opts: PlanOfOptions = {}): Plan {
-  const optimized = optimize(g, opts.fuse !== false);
-  if (opts.verify) verifyStage('optimize', optimized.graph);
-  return emitPlan(optimized, undefined, opts);
-}
-
-/** The plan of an SPMD program as the pipeline makes it. */
-export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
-  const optimized = optimize(p.local, opts.fuse !== false);
-  if (opts.verify) verifyStage('optimize', optimized.graph);
-  return emitPlan(optimized, p, opts);
-}
-
-function baseName(file: string): string {
-  return file.slice(file.lastIndexOf('/') + 1);
+  return (await import('./stages.js')).backHalf(forward, opts);
 }

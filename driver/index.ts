@@ -6,7 +6,8 @@
  *   if (r.diagnostics.length) for (const d of r.diagnostics) console.error(formatDiagnostic(d, source));
  *   else run(r.plan!);                      // with 'mdc/runtime'
  */
-export { compile, compileGraph, optimize, planOf, spmdPlanOf, type CompileOptions, type Compiled, type GraphOptions, type Stage } from './compile.js';
+export { compile, compileGraph, type CompileOptions, type Compiled, type GraphOptions, type Stage } from './compile.js';
+export { optimize, planOf, spmdPlanOf } from './stages.js';
 export { VerifyError } from './verify.js';
 export { formatDiagnostic, diagnosticToJson } from '../diagnostics/format.js';
 export type { Diagnostic } from '../diagnostics/messages.js';

@@ -22,7 +22,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../codegen/host.js';
-import { compile, planOf } from '../driver/compile.js';
+import { compile } from '../driver/compile.js';
+import { planOf } from '../driver/stages.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { formatDiagnostic } from '../diagnostics/format.js';

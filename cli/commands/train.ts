@@ -135,7 +135,10 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const { nodeDevice } = await import('../../runtime/node.js');
   const { PlanRunner } = await import('../../runtime/executor.js');
   const { device, description } = await nodeDevice();
+  if (!a.json) io.err(`compiling ${plan.kernels.length} kernels…`);
+  const c0 = performance.now();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
+  if (!a.json) io.err(`compiled ${plan.kernels.length} kernels in ${(performance.now() - c0).toFixed(0)} ms`);
   const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler, microbatches);
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));

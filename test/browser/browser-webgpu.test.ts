@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { initValues, randomInput, type HostArray, type Plan } from '../../runtime/index.js';
 import { compileOrThrow, errorStats, GPU_REQUIRED } from '../support/gpu.js';

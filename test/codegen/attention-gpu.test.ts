@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subgroupRows } from '../../codegen/kernels/attention.js';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import {
   adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, seededRandom, sharedDevice,
 } from '../support/gpu.js';

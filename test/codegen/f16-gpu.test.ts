@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { f16Values } from '../../codegen/plan.js';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { roundF16 } from '../../compiler/reference/grad-ops.js';
 import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, runBoth, sharedDevice } from '../support/gpu.js';

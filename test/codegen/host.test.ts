@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../../codegen/host.js';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { lower } from '../../compiler/compile.js';
 
 describe('host module', () => {

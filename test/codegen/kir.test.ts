@@ -13,7 +13,7 @@ import { plainShape, shapeClass } from '../../codegen/kernels/matmul/shape.js';
 import { Block } from '../../codegen/kir/build.js';
 import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
-import { optimize, planOf } from '../../driver/compile.js';
+import { optimize, planOf } from '../../driver/stages.js';
 import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
 import { matmulShapes, tuneTarget } from '../../codegen/tune/index.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { candidates, configName, defaultConfig, defaultTiled, type MatmulConfig } from '../../codegen/kernels/matmul/config.js';
 import type { MatmulShape } from '../../codegen/kernels/matmul/shape.js';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { PlanRunner } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
 

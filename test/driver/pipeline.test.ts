@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { lower } from '../../compiler/compile.js';
 import { GraphBuilder } from '../../compiler/ir.js';
 import { dimConst } from '../../compiler/dims.js';
-import { compile, planOf } from '../../driver/compile.js';
+import { compile } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { stageProblems, verifyStage, VerifyError } from '../../driver/verify.js';
 
 /**

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { spmdPlanOf } from '../../driver/compile.js';
+import { spmdPlanOf } from '../../driver/stages.js';
 import { differentiate } from '../../compiler/autodiff/grad.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { fuse } from '../../compiler/fusion/fuse.js';

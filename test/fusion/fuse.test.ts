@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { lower } from '../../compiler/compile.js';
 import { fuse, MAX_STORAGE_BUFFERS } from '../../compiler/fusion/fuse.js';
 import type { Graph } from '../../compiler/ir.js';

@@ -11,7 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compile, planOf } from '../../driver/compile.js';
+import { compile } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import type { DeviceProgram } from '../../runtime/executor.js';
 import {
   MeshRunner, planAllocation, PlanRunner, randomInput, type HostArray, type Plan, type PlanIO, type Tensor,

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { PlanRunner } from '../../runtime/executor.js';
 import { compileOrThrow, destroySharedDevices, gpuStatus, sharedDevice } from '../support/gpu.js';
 

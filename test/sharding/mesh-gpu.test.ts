@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spmdPlanOf } from '../../driver/compile.js';
+import { spmdPlanOf } from '../../driver/stages.js';
 import { lower } from '../../compiler/compile.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';

@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'vitest';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
-import { planOf } from '../../driver/compile.js';
+import { planOf } from '../../driver/stages.js';
 import { lower, type FrontendOptions } from '../../compiler/compile.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';

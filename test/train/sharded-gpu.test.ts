@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { planOf, spmdPlanOf } from '../../driver/compile.js';
+import { planOf, spmdPlanOf } from '../../driver/stages.js';
 import { lower } from '../../compiler/compile.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';

@@ -1,0 +1,86 @@
+/**
+ * The back half of the compile pipeline (driver/compile.ts runs the front half and loads
+ * this on first use): training step → partition → optimize → memory plan → codegen, and
+ * the pieces tests and benchmarks call on graphs they build themselves.
+ */
+import { emitPlan, memoryPlanFor, type PlanOptions } from '../codegen/plan.js';
+import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
+import type { Graph } from '../compiler/ir.js';
+import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
+import type { RecomputePlan } from '../compiler/train/recompute.js';
+import { planTrainingRecompute, trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
+import type { Plan } from '../runtime/plan.js';
+import { reached, type Compiled, type GraphOptions } from './compile.js';
+import { verifyStage, type Stage } from './verify.js';
+
+/** The back half of the pipeline, from a lowered forward graph (see compileGraph in driver/compile.ts). */
+export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise<Omit<Compiled, 'checked'>> {
+  const file = opts.file ?? '<graph>';
+  const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => { if (opts.verify) verifyStage(stage, g, extra); };
+
+  // Training step: loss, precision, recompute plan, backward pass (rebuilding what the
+  // plan drops), optimizer update and gradient accumulation.
+  let training: TrainingGraph | undefined;
+  let recompute: RecomputePlan | undefined;
+  const settings = opts.train || undefined;
+  if (settings) {
+    const sharded = opts.partition ? { mesh: opts.partition } : undefined;
+    recompute = await planTrainingRecompute(forward, settings, file, sharded);
+    const t = trainingGraph(forward, settings, file, sharded, recompute?.dropped);
+    if (!t.result) return { diagnostics: t.diagnostics, forward, settings };
+    training = t.result;
+    verify('train', training.graph);
+  }
+  const step = training?.graph ?? forward;
+  const done = { diagnostics: [], forward, ...(settings ? { settings } : {}), ...(recompute ? { recompute } : {}), ...(training ? { training } : {}) };
+  if (!reached(opts.until, 'partition')) return done;
+
+  // SPMD partition: local shapes, collectives where layouts change.
+  const spmd = opts.partition ? partition(step, opts.partition, opts.layouts ? { layouts: opts.layouts } : {}) : undefined;
+  if (spmd) verify('partition', spmd.local, { spmd });
+  const local = spmd?.local ?? step;
+  if (!reached(opts.until, 'optimize')) return { ...done, ...(spmd ? { spmd } : {}) };
+
+  // Optimize: written-out attention, transpose folding, fusion.
+  const optimized = optimize(local, opts.fuse !== false);
+  verify('optimize', optimized.graph);
+  if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
+
+  // Memory plan: static offsets in arenas from liveness.
+  const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), ...(training ? { updates: training.updates } : {}) }, !!spmd);
+  if (!reached(opts.until, 'codegen')) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory };
+
+  // Codegen: kernels from the kernel IR, buffers and steps.
+  const planOpts: PlanOptions = {
+    seed: opts.seed ?? 0, source: baseName(file), ...(opts.target ? { target: opts.target } : {}),
+    ...(training ? { updates: training.updates } : {}),
+  };
+  const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
+  return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
+}
+
+/** The optimize stage alone: the graph codegen reads, and where each of its values came from. */
+export function optimize(g: Graph, fuse = true): FusedGraph {
+  return fuse ? fuseWithOrigin(g) : { graph: g, origin: g.values.map((v) => v.id) };
+}
+
+/** Options of `planOf` and `spmdPlanOf`: codegen's, plus whether to optimize and to verify. */
+export type PlanOfOptions = PlanOptions & { readonly fuse?: boolean; readonly verify?: boolean };
+
+/** The plan of a graph as the pipeline makes it (optimize, then codegen), for tests and benchmarks holding a graph. */
+export function planOf(g: Graph, opts: PlanOfOptions = {}): Plan {
+  const optimized = optimize(g, opts.fuse !== false);
+  if (opts.verify) verifyStage('optimize', optimized.graph);
+  return emitPlan(optimized, undefined, opts);
+}
+
+/** The plan of an SPMD program as the pipeline makes it. */
+export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
+  const optimized = optimize(p.local, opts.fuse !== false);
+  if (opts.verify) verifyStage('optimize', optimized.graph);
+  return emitPlan(optimized, p, opts);
+}
+
+function baseName(file: string): string {
+  return file.slice(file.lastIndexOf('/') + 1);
+}
