@@ -46,7 +46,7 @@ export interface ArenaPlan {
   readonly peakBytes: number;
   /** The most aligned bytes live at one step: no assignment of offsets can do better. */
   readonly lowerBound: number;
-  /** The sum of all reserved sizes, every buffer its own range (as plans are built today): what planning saves against. */
+  /** The sum of all reserved sizes, every buffer its own range (a plan without arenas): what planning saves against. */
   readonly noReuseBytes: number;
   /** The greedy pass that won: its order and fit. */
   readonly heuristic: string;

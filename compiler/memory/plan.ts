@@ -19,7 +19,8 @@ import { liveRanges, type LivenessOptions } from './liveness.js';
 export interface MemoryPlanOptions extends LivenessOptions, ArenaOptions {
   /**
    * A value's bytes. Default: its element count × 4 and at least 4, as codegen/plan.ts
-   * sizes buffers (f16, bf16 and bool are stored as 32-bit words on the device today).
+   * sizes buffers without f16 storage (bf16 and bool are stored as 32-bit words). Codegen passes
+   * its own, f16 storage included: codegen/plan.ts memoryOptionsFor.
    */
   readonly bytesOf?: (v: Value) => number;
 }
