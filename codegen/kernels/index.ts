@@ -1,5 +1,7 @@
-import { asOneStep, FUSIBLE_ELEMENTWISE, isTrainingDropout } from '../../compiler/fusion/fuse.js';
+import { asOneStep } from '../../compiler/fusion/fuse.js';
 import type { Graph, Node } from '../../compiler/ir.js';
+import type { KernelKind } from '../../compiler/ops/op.js';
+import { elementwiseOf, facetsOf, INTERNAL_OPS, OPS } from '../../compiler/ops/registry.js';
 import { rowKernelApplies, rowLength, rowsShareable } from './rows.js';
 import { dropoutKernel } from './elementwise.js';
 import { fusedElementwiseKernel } from './fused/elementwise.js';
@@ -11,14 +13,23 @@ import {
 } from './grad.js';
 import { allFiniteKernel, roundToKernel } from './precision.js';
 import type { KernelGen } from './kernel.js';
+
+/** Kinds of the ops not migrated to compiler/ops facets yet. */
+const LEGACY_KINDS: Readonly<Record<string, KernelKind>> = {
+  matmul: 'matmul', sum: 'reduce', mean: 'reduce', max: 'reduce', min: 'reduce', softmax: 'softmax', log_softmax: 'softmax', layer_norm: 'norm', rms_norm: 'norm',
+  cross_entropy: 'cross_entropy', transpose: 'transpose', slice: 'slice', concat: 'concat', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
+  topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d', reshape: 'alias',
+  round_to: 'round_to', all_finite: 'all_finite', reduce_grad: 'reduce_grad', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad', slice_grad: 'slice_grad',
+  cross_entropy_grad: 'cross_entropy_grad', attention_grad: 'attention_grad', patchify_grad: 'patchify_grad', conv2d_grad: 'conv2d_grad', moe_combine_grad: 'moe_combine_grad',
+};
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
 import { attentionKernel } from './attention.js';
 import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
-/** An element-wise op: the fused element-wise kernel with one step, except training dropout. */
-const elementwiseKernel: KernelGen = (node, g, target) => (isTrainingDropout(node) ? dropoutKernel(node, g) : toSpec(fusedElementwiseKernel(asOneStep(g, node), g), target));
+/** An element-wise op: the fused element-wise kernel with one step. */
+const elementwiseKernel: KernelGen = (node, g, target) => toSpec(fusedElementwiseKernel(asOneStep(g, node), g), target);
 
 /** Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs. */
 const fusedKernel: KernelGen = (node, g, target) => {
@@ -26,40 +37,76 @@ const fusedKernel: KernelGen = (node, g, target) => {
   return kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
 };
 
-/** The kernel generator of every op that has one; `reshape` has none (it aliases its input's buffer). */
-export const KERNELS: ReadonlyMap<string, KernelGen> = new Map<string, KernelGen>([
-  ...[...FUSIBLE_ELEMENTWISE].map((op) => [op, elementwiseKernel] as [string, KernelGen]),
-  ['matmul', matmulKernel],
-  ['fused', fusedKernel],
-  ['sum', reduceKernel], ['mean', reduceKernel], ['max', reduceKernel], ['min', reduceKernel],
-  ['softmax', softmaxKernel], ['log_softmax', softmaxKernel],
-  ['layer_norm', normKernel], ['rms_norm', normKernel],
-  ['cross_entropy', crossEntropyKernel],
-  ['transpose', transposeKernel], ['slice', sliceKernel], ['concat', concatKernels],
-  ['embedding', embeddingKernel], ['rotary', rotaryKernel], ['attention', attentionKernel],
-  ['topk', topkKernel], ['moe_dispatch', moeDispatchKernel], ['moe_combine', moeCombineKernel], ['patchify', patchifyKernel], ['conv2d', conv2dKernel],
-  // Backward-only ops (compiler/autodiff/grad.ts).
-  ['round_to', roundToKernel], ['all_finite', allFiniteKernel],
-  ['unary_grad', unaryGradKernel], ['minmax_grad', minmaxGradKernel], ['reduce_grad', reduceGradKernel], ['embedding_grad', embeddingGradKernel],
-  ['topk_grad', topkGradKernel], ['slice_grad', sliceGradKernel], ['cross_entropy_grad', crossEntropyGradKernel], ['attention_grad', attentionGradKernels],
-  ['patchify_grad', patchifyGradKernel], ['conv2d_grad', conv2dGradKernels], ['moe_combine_grad', moeCombineGradKernels],
-]);
-
 /**
- * Generators whose kernels take f16 storage from KernelTarget.f16Values: kernel-IR
- * kernels, whose printer converts, and attention, the layout copies and the embedding
- * gather, whose templates do.
+ * A kernel kind's generator, and whether its kernels take f16 storage from
+ * KernelTarget.f16Values: kernel-IR kernels, whose printer converts, and attention, the
+ * layout copies and the embedding gather, whose templates do; `rows`: when the node
+ * reduces the last axis, and so gets a kernel-IR row kernel (rows.ts) instead of a
+ * string kernel; a function: per node.
  */
-const HALF_KERNELS: ReadonlySet<KernelGen> = new Set([matmulKernel, fusedKernel, attentionKernel, transposeKernel, sliceKernel, concatKernels, embeddingKernel]);
-/** Generators that use a kernel-IR row kernel when the node reduces the last axis (rows.ts), else a string kernel. */
-const ROW_KERNELS: ReadonlySet<KernelGen> = new Set([reduceKernel, softmaxKernel, normKernel]);
+export interface KernelEntry {
+  readonly gen: KernelGen;
+  readonly half: boolean | 'rows' | ((n: Node) => boolean);
+}
+
+/** The generator of each kernel kind an op names (its `kernel` facet, compiler/ops/op.ts). */
+export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collective'>, KernelEntry>> = {
+  elementwise: { gen: elementwiseKernel, half: true },
+  // Training dropout draws its mask by the element's index: a kernel of its own; otherwise the identity's body.
+  dropout: { gen: (node, g, target) => (elementwiseOf(node.op, node.attrs) ? elementwiseKernel(node, g, target) : dropoutKernel(node, g)), half: (n) => !!elementwiseOf(n.op, n.attrs) },
+  matmul: { gen: matmulKernel, half: true },
+  reduce: { gen: reduceKernel, half: 'rows' },
+  softmax: { gen: softmaxKernel, half: 'rows' },
+  norm: { gen: normKernel, half: 'rows' },
+  cross_entropy: { gen: crossEntropyKernel, half: false },
+  transpose: { gen: transposeKernel, half: true },
+  slice: { gen: sliceKernel, half: true },
+  concat: { gen: concatKernels, half: true },
+  embedding: { gen: embeddingKernel, half: true },
+  rotary: { gen: rotaryKernel, half: false },
+  attention: { gen: attentionKernel, half: true },
+  topk: { gen: topkKernel, half: false },
+  moe_dispatch: { gen: moeDispatchKernel, half: false },
+  moe_combine: { gen: moeCombineKernel, half: false },
+  patchify: { gen: patchifyKernel, half: false },
+  conv2d: { gen: conv2dKernel, half: false },
+  round_to: { gen: roundToKernel, half: false },
+  all_finite: { gen: allFiniteKernel, half: false },
+  unary_grad: { gen: unaryGradKernel, half: false },
+  minmax_grad: { gen: minmaxGradKernel, half: false },
+  reduce_grad: { gen: reduceGradKernel, half: false },
+  embedding_grad: { gen: embeddingGradKernel, half: false },
+  topk_grad: { gen: topkGradKernel, half: false },
+  slice_grad: { gen: sliceGradKernel, half: false },
+  cross_entropy_grad: { gen: crossEntropyGradKernel, half: false },
+  attention_grad: { gen: attentionGradKernels, half: false },
+  patchify_grad: { gen: patchifyGradKernel, half: false },
+  conv2d_grad: { gen: conv2dGradKernels, half: false },
+  moe_combine_grad: { gen: moeCombineGradKernels, half: false },
+};
+
+const FUSED: KernelEntry = { gen: fusedKernel, half: true };
+
+/** The kernel entry of a node of op `op`: its op's kernel kind, or a fused node's; undefined for ops without a kernel (reshape aliases its input's buffer; collectives are runtime steps). */
+function entryOf(op: string): KernelEntry | undefined {
+  if (op === 'fused') return FUSED;
+  const kind = facetsOf(op)?.kernel ?? LEGACY_KINDS[op];
+  return kind === undefined || kind === 'alias' || kind === 'collective' ? undefined : KERNEL_KINDS[kind];
+}
+
+/** The kernel generator of every op that has one, from the op registry's kernel facets (and `fused`). */
+export const KERNELS: ReadonlyMap<string, KernelGen> = new Map(
+  [...OPS.keys(), ...INTERNAL_OPS.keys(), ...Object.keys(LEGACY_KINDS), 'fused'].flatMap((op) => {
+    const e = entryOf(op);
+    return e ? [[op, e.gen] as const] : [];
+  }),
+);
 
 /** Whether `n`'s kernel reads and writes f16 storage for the values the plan stores as f16 (codegen/plan.ts f16Values). */
 export function storesHalf(n: Node, g: Graph): boolean {
-  const gen = KERNELS.get(n.op);
-  if (!gen) return false;
-  if (gen === elementwiseKernel) return !isTrainingDropout(n);
-  return HALF_KERNELS.has(gen) || (ROW_KERNELS.has(gen) && rowKernelApplies(n, g));
+  const e = entryOf(n.op);
+  if (!e) return false;
+  return e.half === 'rows' ? rowKernelApplies(n, g) : typeof e.half === 'function' ? e.half(n) : e.half;
 }
 
 /**
@@ -68,8 +115,7 @@ export function storesHalf(n: Node, g: Graph): boolean {
  */
 export function usesRowKernels(g: Graph): boolean {
   return g.nodes.some((n) => {
-    const gen = KERNELS.get(n.op);
-    const len = n.body?.kind === 'rows' || (gen !== undefined && ROW_KERNELS.has(gen)) ? rowLength(n, g) : undefined;
+    const len = n.body?.kind === 'rows' || entryOf(n.op)?.half === 'rows' ? rowLength(n, g) : undefined;
     return len !== undefined && rowsShareable(len);
   });
 }

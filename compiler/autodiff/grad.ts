@@ -1,6 +1,9 @@
 import { dimConst, dimValue, type Dim } from '../dims.js';
-import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Node, type Value } from '../ir.js';
+import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Value } from '../ir.js';
+import { broadcastDims, Ctx, type GradRule } from '../ops/grad-ctx.js';
+import { facetsOf } from '../ops/registry.js';
 import { isFloat, type TType } from '../types.js';
+
 
 /**
  * Reverse-mode autodiff over the graph IR: a new graph that computes the forward pass,
@@ -84,7 +87,8 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     if (!n.outputs.some((o) => grads.has(o)) || !n.inputs.some((x) => fromParam.has(x))) continue;
-    const rule = RULES[n.op];
+    const rule = ruleOf(n.op);
+    if (rule === 'none') throw new AutodiffError(`'${n.op}' has no gradient (at line ${n.span.line})`);
     if (!rule) throw new AutodiffError(`no gradient rule for '${n.op}' (at line ${n.span.line})`);
     const ctx = new Ctx(b, n);
     const ins = n.inputs.map((x) => fwd(x));
@@ -104,64 +108,7 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
   };
 }
 
-/** Builds backward nodes at the span and scope of the forward node they differentiate. */
-export class Ctx {
-  constructor(private readonly b: GraphBuilder, private readonly node: Node) {}
-
-  op(name: string, inputs: readonly Value[], out: TType, attrs: Attrs = {}): Value {
-    return this.b.addNode(name, inputs, [out], attrs, this.node.span, this.node.scope)[0]!;
-  }
-
-  ops(name: string, inputs: readonly Value[], outs: readonly TType[], attrs: Attrs = {}): Value[] {
-    return this.b.addNode(name, inputs, outs, attrs, this.node.span, this.node.scope);
-  }
-
-  /** A scalar constant, broadcast to `dims` when given (an expand node). */
-  scalar(x: number, dtype: TType['dtype'], dims: readonly Dim[] = []): Value {
-    const c = this.b.addValue({ type: { dtype, dims: [] }, kind: 'const', scalar: x });
-    return dims.length ? this.op('expand', [c], { dtype, dims }, { shape: dims }) : c;
-  }
-
-  /** Sums a broadcast gradient back to `t`'s shape (NumPy broadcasting in reverse). */
-  sumTo(v: Value, t: TType): Value {
-    let cur = v;
-    while (cur.type.dims.length > t.dims.length) cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.slice(1) }, { axis: 0, keepdim: false });
-    cur.type.dims.forEach((d, i) => {
-      if (dimValue(t.dims[i]!) === 1 && dimValue(d) !== 1) {
-        cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.map((x, j) => (j === i ? dimConst(1) : x)) }, { axis: i, keepdim: true });
-      }
-    });
-    return cur;
-  }
-
-  bin(op: string, a: Value, b: Value): Value {
-    return this.op(op, [a, b], { dtype: a.type.dtype, dims: broadcastDims(a.type.dims, b.type.dims) });
-  }
-
-  /** `axis` reduced with keepdim. */
-  reduceKeep(op: 'sum' | 'mean', x: Value, axis: number): Value {
-    return this.op(op, [x], { dtype: x.type.dtype, dims: x.type.dims.map((d, i) => (i === axis ? dimConst(1) : d)) }, { axis, keepdim: true });
-  }
-
-  unaryGrad(fn: string, g: Value, x: Value): Value {
-    return this.op('unary_grad', [g, x], x.type, { fn });
-  }
-}
-
-function broadcastDims(a: readonly Dim[], b: readonly Dim[]): Dim[] {
-  const n = Math.max(a.length, b.length);
-  return Array.from({ length: n }, (_, i) => {
-    const x = a[a.length - n + i];
-    const y = b[b.length - n + i];
-    if (!x) return y!;
-    if (!y) return x;
-    return dimValue(x) === 1 ? y : x;
-  });
-}
-
-type Rule = (c: Ctx, ins: readonly Value[], outs: readonly Value[], gOut: readonly (Value | undefined)[], attrs: Attrs) => (Value | undefined)[];
-
-const unaryVia = (fn: string): Rule => (c, [x], _o, [g]) => [g && c.unaryGrad(fn, g, x!)];
+type Rule = GradRule<Attrs>;
 
 const lastAxis = (v: Value) => v.type.dims.length - 1;
 
@@ -194,37 +141,6 @@ const swapLast = (v: Value): number[] => {
 const transposeT = (v: Value, perm: readonly number[]): TType => ({ dtype: v.type.dtype, dims: perm.map((p) => v.type.dims[p]!) });
 
 export const RULES: Readonly<Record<string, Rule>> = {
-  neg: (c, _i, _o, [g]) => [g && c.op('neg', [g], g.type)],
-  exp: (c, _i, [y], [g]) => [g && c.bin('mul', g, y!)],
-  log: (c, [x], _o, [g]) => [g && c.bin('div', g, x!)],
-  sqrt: unaryVia('sqrt'), rsqrt: unaryVia('rsqrt'), tanh: unaryVia('tanh'), sigmoid: unaryVia('sigmoid'),
-  relu: unaryVia('relu'), silu: unaryVia('silu'), abs: unaryVia('abs'), fast_gelu: unaryVia('gelu_tanh'),
-  gelu: (c, [x], _o, [g], a) => [g && c.unaryGrad(a['approximate'] === 'tanh' ? 'gelu_tanh' : 'gelu', g, x!)],
-  add: (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(g, b!.type)],
-  sub: (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(c.op('neg', [g], g.type), b!.type)],
-  mul: (c, [a, b], _o, [g]) => [g && c.sumTo(c.bin('mul', g, b!), a!.type), g && c.sumTo(c.bin('mul', g, a!), b!.type)],
-  div: (c, [a, b], [y], [g]) => {
-    if (!g) return [];
-    const ga = c.bin('div', g, b!);
-    return [c.sumTo(ga, a!.type), c.sumTo(c.op('neg', [c.bin('mul', ga, y!)], g.type), b!.type)];
-  },
-  pow: (c, [a, b], [y], [g]) => {
-    if (!g) return [];
-    const one = c.scalar(1, a!.type.dtype);
-    const ga = c.bin('mul', c.bin('mul', g, b!), c.bin('pow', a!, c.bin('sub', b!, one)));
-    const gb = c.bin('mul', c.bin('mul', g, y!), c.op('log', [a!], a!.type));
-    return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
-  },
-  maximum: (c, [a, b], _o, [g]) => [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op: 'maximum', side }), [a!, b!][side]!.type)),
-  minimum: (c, [a, b], _o, [g]) => [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op: 'minimum', side }), [a!, b!][side]!.type)),
-  where: (c, [cond, a, b], _o, [g]) => {
-    if (!g) return [];
-    const zero = c.scalar(0, g.type.dtype);
-    return [undefined, c.sumTo(c.op('where', [cond!, g, zero], g.type), a!.type), c.sumTo(c.op('where', [cond!, zero, g], g.type), b!.type)];
-  },
-  expand: (c, [x], _o, [g]) => [g && c.sumTo(g, x!.type)],
-  cast: (c, [x], _o, [g]) => [g && isFloat(x!.type.dtype) ? c.op('cast', [g], x!.type, { dtype: x!.type.dtype }) : undefined],
-  dropout: (c, _i, _o, [g], a) => [g && (a['training'] && (a['p'] as number) > 0 ? c.op('dropout', [g], g.type, a) : g)],
   matmul: (c, [a, b], _o, [g]) => {
     if (!g) return [];
     const bt = c.op('transpose', [b!], transposeT(b!, swapLast(b!)), { perm: swapLast(b!) });
@@ -296,6 +212,11 @@ export const RULES: Readonly<Record<string, Rule>> = {
     return [gy, undefined, gg];
   },
 };
+
+/** An op's gradient rule (its `grad` facet), or 'none'. */
+function ruleOf(op: string): Rule | 'none' | undefined {
+  return facetsOf(op)?.grad ?? RULES[op];
+}
 
 /** The gradient of a sum over `axis`: g with the axis restored (keepdim), expanded back to x's shape. */
 function expandBack(c: Ctx, g: Value, x: Value, a: Attrs): Value {

@@ -2,7 +2,7 @@ import { dimValue, type Dim } from '../dims.js';
 import { fuseAttention } from './attention.js';
 import { foldTransposes } from './fold-transpose.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
-import { OPS } from '../ops/registry.js';
+import { elementwiseOf, OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 
 /**
@@ -49,14 +49,15 @@ import { isFloat } from '../types.js';
  * count is the only limit the choice must watch.
  */
 
-/** Element-wise ops a fused body may contain: each output element depends only on the inputs' elements at its broadcast index. */
-export const FUSIBLE_ELEMENTWISE: ReadonlySet<string> = new Set([
-  'neg', 'abs', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'fast_gelu', 'gelu',
-  'expand', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'where', 'cast', 'dropout',
-]);
-
-/** Training dropout draws its mask by the element's index in its own output, so it is computed on its own. */
-export const isTrainingDropout = (n: Node): boolean => n.op === 'dropout' && !!n.attrs['training'] && (n.attrs['p'] as number) > 0;
+/**
+ * Element-wise ops a fused body may contain: injective ops with an element-wise body
+ * (compiler/ops), each output element depending only on the inputs' elements at its
+ * broadcast index. A node is fused only where its body applies (not training dropout,
+ * which draws its mask by the element's index in its own output).
+ */
+export const FUSIBLE_ELEMENTWISE: ReadonlySet<string> = new Set(
+  [...OPS.values()].flatMap((d) => ('elementwise' in d && d.elementwise && d.cls === 'injective' ? [d.name] : [])),
+);
 
 /** WebGPU's default maxStorageBuffersPerShaderStage: every kernel of a plan fits it. */
 export const MAX_STORAGE_BUFFERS = 8;
@@ -123,9 +124,7 @@ function roleOf(n: Node, g: Graph): Role | undefined {
     const last = dims.length ? dimValue(dims[dims.length - 1]!) : undefined;
     return n.attrs['axis'] === dims.length - 1 && (last ?? 0) > 1 && float(n.inputs[0]!) && float(n.outputs[0]!) ? 'reduce' : undefined;
   }
-  if (!FUSIBLE_ELEMENTWISE.has(n.op) || OPS.get(n.op)?.cls !== 'injective' || n.outputs.length !== 1) return undefined;
-  if (isTrainingDropout(n)) return undefined;
-  return 'elementwise';
+  return FUSIBLE_ELEMENTWISE.has(n.op) && elementwiseOf(n.op, n.attrs) && n.outputs.length === 1 ? 'elementwise' : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FusedBody } from '../ir.js';
-import { REDUCE_FOLD, REFERENCE, scalarOp } from './ops.js';
-import { broadcastIndex, numelOf, zeros, type RefTensor } from './tensor.js';
+import { scalarFunction } from '../ops/registry.js';
+import { broadcastIndex, numelOf, zeros, type RefTensor } from '../ops/tensor.js';
+import { REDUCE_FOLD, referenceOf } from './ops.js';
 
 /**
  * A fused node on the CPU, the way its kernel computes it: element by element over the
@@ -14,11 +15,11 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
   const n = numelOf(domain);
   const fns = body.steps.map((s, k) => {
     if (body.kind === 'matmul' && k === 0) return undefined;
-    const f = scalarOp(s.op, s.attrs, s.dtype);
+    const f = scalarFunction(s.op, s.attrs, s.dtype);
     if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
     return f;
   });
-  const product = body.kind === 'matmul' ? REFERENCE.get('matmul')!([ins[0]!, ins[1]!], body.steps[0]!.attrs, [domain], [body.steps[0]!.dtype])[0]! : undefined;
+  const product = body.kind === 'matmul' ? referenceOf('matmul')!([ins[0]!, ins[1]!], body.steps[0]!.attrs, [domain], [body.steps[0]!.dtype], -1)[0]! : undefined;
   const index = new Map<number, ArrayLike<number>>();
   for (const s of body.steps.slice(product ? 1 : 0)) {
     for (const a of s.args) {
@@ -60,7 +61,7 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
   const index = ins.map((x) => broadcastIndex(domain, x.shape));
   const fns = body.steps.map((s) => {
     if (REDUCE_FOLD[s.op] && s.row) return undefined;
-    const f = scalarOp(s.op, s.attrs, s.dtype);
+    const f = scalarFunction(s.op, s.attrs, s.dtype);
     if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
     return f;
   });

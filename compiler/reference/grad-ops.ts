@@ -1,64 +1,11 @@
-import { moeSlots, erf, type RefOp } from './ops.js';
-import { broadcastIndex, numelOf, zeros, type RefTensor } from './tensor.js';
+import { moeSlots, type RefOp } from './ops.js';
+import { numelOf, zeros, type RefTensor } from '../ops/tensor.js';
 
 /**
  * CPU references (float64) of the ops that only backward passes use. Their semantics are
  * the vector–Jacobian products of the forward ops in ops.ts; autodiff's rules say which
  * forward op each one differentiates.
  */
-
-const SQRT_2_PI = Math.sqrt(2 / Math.PI);
-
-/** f'(x) of the elementwise functions that have no cheaper form in terms of their output. */
-const DERIV: Record<string, (x: number) => number> = {
-  relu: (x) => (x > 0 ? 1 : 0),
-  abs: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-  gelu: (x) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI),
-  gelu_tanh: (x) => {
-    const u = SQRT_2_PI * (x + 0.044715 * x * x * x);
-    const t = Math.tanh(u);
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_PI * (1 + 3 * 0.044715 * x * x);
-  },
-  silu: (x) => {
-    const s = 1 / (1 + Math.exp(-x));
-    return s * (1 + x * (1 - s));
-  },
-  sigmoid: (x) => {
-    const s = 1 / (1 + Math.exp(-x));
-    return s * (1 - s);
-  },
-  tanh: (x) => 1 - Math.tanh(x) ** 2,
-  exp: Math.exp,
-  log: (x) => 1 / x,
-  sqrt: (x) => 0.5 / Math.sqrt(x),
-  rsqrt: (x) => -0.5 * Math.pow(x, -1.5),
-};
-export const UNARY_GRAD_FNS = Object.keys(DERIV);
-
-/** g · f'(x), elementwise; g and x have one shape. */
-const unaryGrad: RefOp = ([g, x], attrs) => {
-  const f = DERIV[attrs['fn'] as string]!;
-  const out = zeros(x!.shape);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = g!.data[i]! * f(x!.data[i]!);
-  return [out];
-};
-
-/** maximum/minimum: the gradient goes to `a` where it won (ties to `a`), else to `b`; output has g's (broadcast) shape. */
-const minmaxGrad: RefOp = ([g, a, b], attrs) => {
-  const isMax = attrs['op'] === 'maximum';
-  const side = attrs['side'] as number;
-  const shape = g!.shape;
-  const ia = broadcastIndex(shape, a!.shape);
-  const ib = broadcastIndex(shape, b!.shape);
-  const out = zeros(shape);
-  for (let i = 0; i < out.data.length; i++) {
-    const x = a!.data[ia[i]!]!;
-    const y = b!.data[ib[i]!]!;
-    const aWins = isMax ? x >= y : x <= y;
-    out.data[i] = aWins === (side === 0) ? g!.data[i]! : 0;
-  }
-  return [out];
-};
 
 /** max/min along `axis`: g (reduced shape, keepdim or not) goes to the first position that attains the extreme. */
 const reduceGrad: RefOp = ([g, x, y], attrs) => {
@@ -263,7 +210,7 @@ const moeCombineGrad: RefOp = ([g, y, choice, gates], attrs) => {
 };
 
 export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ['unary_grad', unaryGrad], ['minmax_grad', minmaxGrad], ['reduce_grad', reduceGrad], ['embedding_grad', embeddingGrad],
+  ['reduce_grad', reduceGrad], ['embedding_grad', embeddingGrad],
   ['topk_grad', topkGrad], ['slice_grad', sliceGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
   ['patchify_grad', patchifyGrad], ['conv2d_grad', conv2dGrad], ['moe_combine_grad', moeCombineGrad],
 ]);

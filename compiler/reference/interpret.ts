@@ -1,9 +1,8 @@
 import { dimValue } from '../dims.js';
 import type { Graph } from '../ir.js';
 import { evalFused } from './fused.js';
-import { extraReference } from './grad-ops.js';
-import { dropoutTraining, REFERENCE } from './ops.js';
-import type { RefTensor } from './tensor.js';
+import type { RefTensor } from '../ops/tensor.js';
+import { referenceOf } from './ops.js';
 
 const shape = (g: Graph, id: number) => g.values[id]!.type.dims.map((d) => dimValue(d)!);
 
@@ -31,12 +30,10 @@ export function interpret(
     let outs: RefTensor[];
     if (n.op === 'fused') {
       outs = evalFused(n.body!, ins, n.outputs.map((o) => shape(g, o)));
-    } else if (n.op === 'dropout' && n.attrs['training'] && (n.attrs['p'] as number) > 0) {
-      outs = [dropoutTraining(ins[0]!, n.attrs['p'] as number, n.attrs['seed'] as number, (n.attrs['mask_id'] as number | undefined) ?? n.id)];
     } else {
-      const f = REFERENCE.get(n.op) ?? extraReference(n.op);
+      const f = referenceOf(n.op);
       if (!f) throw new Error(`no reference implementation for '${n.op}'`);
-      outs = f(ins, n.attrs, n.outputs.map((o) => shape(g, o)), n.outputs.map((o) => g.values[o]!.type.dtype));
+      outs = f(ins, n.attrs, n.outputs.map((o) => shape(g, o)), n.outputs.map((o) => g.values[o]!.type.dtype), n.id);
     }
     n.outputs.forEach((o, i) => env.set(o, outs[i]!));
   }
@@ -44,3 +41,4 @@ export function interpret(
   g.outputs.forEach((o, i) => (result[g.outputNames[i]!] = env.get(o)!));
   return result;
 }
+

@@ -1,81 +1,11 @@
 import { dimValue, type Dim } from '../dims.js';
 import type { Attrs } from '../ir.js';
-import { broadcastIndex, numelOf, strides, zeros, type RefTensor } from './tensor.js';
+import { elementwiseOf, facetsOf, scalarFunction } from '../ops/registry.js';
+import { around, broadcastIndex, forEachCoord, numelOf, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
+import { extraReference } from './grad-ops.js';
 
 export type RefOp = (inputs: readonly RefTensor[], attrs: Attrs, outShapes: readonly (readonly number[])[], outDtypes: readonly string[]) => RefTensor[];
 
-/** erf to double precision (W. J. Cody's rational approximations are overkill; a high-order series/continued fraction suffices here). */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    // Maclaurin series converges fast for small |x|.
-    let sum = x;
-    let term = x;
-    for (let n = 1; n < 60; n++) {
-      term *= (-x * x) / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    return (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // Continued fraction for erfc at larger |x|.
-  let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
-  return Math.sign(x) * (1 - erfc);
-}
-
-const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-const trunc32 = (x: number) => Math.trunc(x) | 0;
-
-const UNARY: Record<string, (x: number) => number> = {
-  neg: (x) => -x, abs: Math.abs, relu: (x) => Math.max(x, 0), exp: Math.exp, log: Math.log, sqrt: Math.sqrt,
-  rsqrt: (x) => 1 / Math.sqrt(x), tanh: Math.tanh, sigmoid: (x) => 1 / (1 + Math.exp(-x)), silu: (x) => x / (1 + Math.exp(-x)),
-  fast_gelu: geluTanh, expand: (x) => x,
-};
-
-function powSigned(a: number, b: number): number {
-  return b === 0 ? 1 : Math.pow(a, b);
-}
-
-const BINARY: Record<string, (a: number, b: number, int: boolean) => number> = {
-  // i32 arithmetic wraps (two's complement), as WGSL's does.
-  add: (a, b, int) => (int ? (a + b) | 0 : a + b), sub: (a, b, int) => (int ? (a - b) | 0 : a - b),
-  mul: (a, b, int) => (int ? Math.imul(a, b) : a * b),
-  div: (a, b, int) => (int ? (b === 0 ? 0 : trunc32(a / b)) : a / b),
-  pow: (a, b, int) => (int ? trunc32(powSigned(a, b)) : powSigned(a, b)),
-  maximum: (a, b) => Math.max(a, b), minimum: (a, b) => Math.min(a, b),
-};
-
-/** The hash the dropout kernel uses, bit for bit. */
-export function hashU32(x: number): number {
-  let h = x >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h = (h ^ (h >>> 15)) >>> 0;
-  h = Math.imul(h, 0x846ca68b) >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  return h;
-}
-
-function elementwise(f: (vals: readonly number[]) => number): RefOp {
-  return (ins, _attrs, [shape]) => {
-    const out = zeros(shape!);
-    const idx = ins.map((t) => broadcastIndex(shape!, t.shape));
-    const vals = new Array<number>(ins.length);
-    for (let i = 0; i < out.data.length; i++) {
-      for (let k = 0; k < ins.length; k++) vals[k] = ins[k]!.data[idx[k]![i]!]!;
-      out.data[i] = f(vals);
-    }
-    return [out];
-  };
-}
-
-function around(shape: readonly number[], axis: number) {
-  return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
-}
 
 /** How sum, mean, max and min fold a row, in order from `init` (mean divides by the length after). */
 export const REDUCE_FOLD: Readonly<Record<string, { readonly init: number; readonly f: (acc: number, v: number) => number }>> = {
@@ -166,18 +96,6 @@ const matmul: RefOp = ([a, b], attrs, [shape]) => {
   }
   return [out];
 };
-
-function forEachCoord(shape: readonly number[], f: (c: number[], i: number) => void) {
-  const c = new Array<number>(shape.length).fill(0);
-  const n = numelOf(shape);
-  for (let i = 0; i < n; i++) {
-    f(c, i);
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++c[d]! < shape[d]!) break;
-      c[d] = 0;
-    }
-  }
-}
 
 const transpose: RefOp = ([x], attrs, [shape]) => {
   const perm = attrs['perm'] as number[];
@@ -413,36 +331,7 @@ const crossEntropy: RefOp = ([lg, lb]) => {
   return [{ shape: [], data: Float64Array.of(total / Math.max(count, 1)) }];
 };
 
-/**
- * The scalar function of an element-wise op with result dtype `dtype`: what its reference
- * computes at every element, and what a fused body (reference/fused.ts) computes per step.
- * Undefined for ops that are not element-wise (and for training dropout, whose mask needs
- * the node's identity: see dropoutTraining).
- */
-export function scalarOp(op: string, attrs: Attrs, dtype: string): ((args: readonly number[]) => number) | undefined {
-  const int = dtype === 'i32' || dtype === 'bool';
-  const unary = UNARY[op];
-  if (unary) return (a) => unary(a[0]!);
-  const binary = BINARY[op];
-  if (binary) return (a) => binary(a[0]!, a[1]!, int);
-  switch (op) {
-    case 'gelu': return attrs['approximate'] === 'tanh' ? (a) => geluTanh(a[0]!) : (a) => gelu(a[0]!);
-    case 'where': return (a) => (a[0] !== 0 ? a[1]! : a[2]!);
-    case 'cast': return dtype === 'bool' ? (a) => (a[0] !== 0 ? 1 : 0) : dtype === 'i32' ? (a) => trunc32(a[0]!) : (a) => Math.fround(a[0]!);
-    case 'dropout': return !attrs['training'] || attrs['p'] === 0 ? (a) => a[0]! : undefined;
-    default: return undefined;
-  }
-}
-
-const ELEMENTWISE_OPS = [...Object.keys(UNARY), ...Object.keys(BINARY), 'gelu', 'where', 'cast'];
-
 export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ...ELEMENTWISE_OPS.map((op): [string, RefOp] => [op, (ins, attrs, s, d) => elementwise(scalarOp(op, attrs, d[0]!)!)(ins, attrs, s, d)]),
-  ['dropout', (ins, attrs, s, d) => {
-    const f = scalarOp('dropout', attrs, d[0]!);
-    if (!f) throw new Error('dropout in training mode needs the node id: use interpret()');
-    return elementwise(f)(ins, attrs, s, d);
-  }],
   ['matmul', matmul],
   ['sum', reduce('sum')], ['mean', reduce('mean')], ['max', reduce('max')], ['min', reduce('min')],
   ['softmax', softmax(false)], ['log_softmax', softmax(true)],
@@ -453,12 +342,26 @@ export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
   ['patchify', patchify], ['conv2d', conv2d], ['cross_entropy', crossEntropy],
 ]);
 
-/** Dropout in training mode, with the kernel's hash and seed derivation. */
-export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, nodeId: number): RefTensor {
-  const seed = ((seedAttr * 0x9e3779b1 + nodeId * 0x85ebca6b) >>> 0);
-  const threshold = Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
-  const scale = Math.fround(1 / (1 - p));
-  const out = zeros(x.shape);
-  for (let i = 0; i < x.data.length; i++) out.data[i] = hashU32((i ^ seed) >>> 0) >= threshold ? x.data[i]! * scale : 0;
-  return out;
+/**
+ * The CPU reference of op `op`: its facet (compiler/ops), or for an element-wise op its
+ * body at every element (operands at their broadcast index) where the body applies.
+ */
+export function referenceOf(op: string): FacetRefOp<Attrs> | undefined {
+  const d = facetsOf(op);
+  if (!d) return REFERENCE.get(op) ?? extraReference(op);
+  const own = d.reference;
+  if (!d.elementwise) return own;
+  return (ins, attrs, shapes, dtypes, id) => {
+    if (!elementwiseOf(op, attrs)) return own!(ins, attrs, shapes, dtypes, id);
+    const f = scalarFunction(op, attrs, dtypes[0]!)!;
+    const shape = shapes[0]!;
+    const out = zeros(shape);
+    const idx = ins.map((t) => broadcastIndex(shape, t.shape));
+    const vals = new Array<number>(ins.length);
+    for (let i = 0; i < out.data.length; i++) {
+      for (let k = 0; k < ins.length; k++) vals[k] = ins[k]!.data[idx[k]![i]!]!;
+      out.data[i] = f(vals);
+    }
+    return [out];
+  };
 }

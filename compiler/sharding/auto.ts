@@ -4,7 +4,9 @@ import type { Layout } from '../types.js';
 import { count, legalSplit, letterDims } from './complete.js';
 import { axisSize, dtypeBytes, layoutKey, localShape, normLayout, replicated, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type Step } from './redistribute.js';
-import { opSpec, type Letter, type OpSpec } from './specs.js';
+import { flopsOf } from '../ops/registry.js';
+import type { Letter, OpSpec } from '../ops/sharding.js';
+import { opSpec } from './specs.js';
 
 /**
  * `auto`: choose every op's sharding strategy with a cost model, as an integer program
@@ -151,7 +153,7 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     const spec = specs[ni]!;
     const letters = spec.letters.filter((l) => l.splittable);
     const out: Strategy[] = [];
-    const work = flopsOf(n.op, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!)) * (training ? 3 : 1);
+    const work = flopsOf(n, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!)) * (training ? 3 : 1);
     for (const assign of assignments(mesh.axes.length, letters.length)) {
       const axesOf = new Map<string, string[]>();
       assign.forEach((li, ai) => { if (li >= 0) (axesOf.get(letters[li]!.name) ?? axesOf.set(letters[li]!.name, []).get(letters[li]!.name)!).push(mesh.axes[ai]!.name); });
@@ -350,18 +352,6 @@ function backwardBytes(mesh: Mesh, s: Step, before: number, after: number): numb
     case 'all_to_all': return Math.round(((n - 1) * before) / n);
     case 'shard_slice': return (n - 1) * after; // the gradient block is gathered back
     default: return 0; // all-reduce's gradient passes through; partial_mask's is sliced
-  }
-}
-
-/** Rough FLOPs of one op on global shapes. */
-export function flopsOf(op: string, ins: readonly (readonly number[])[], outs: readonly (readonly number[])[]): number {
-  const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-  const out = numel(outs[0] ?? []);
-  switch (op) {
-    case 'matmul': return 2 * out * ins[0]![ins[0]!.length - 1]!;
-    case 'attention': { const [b, sq, w] = ins[0]!; const sk = ins[1]![1]!; return 4 * b! * sq! * sk * w!; }
-    case 'conv2d': { const w = ins[1]!; return 2 * out * w[1]! * w[2]! * w[3]!; }
-    default: return 4 * out;
   }
 }
 

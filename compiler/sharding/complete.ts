@@ -1,7 +1,8 @@
 import type { Graph } from '../ir.js';
 import type { Layout } from '../types.js';
 import { axisSize, normLayout, shapeOf, type Mesh } from './mesh.js';
-import { opSpec, type Letter, type OpSpec } from './specs.js';
+import type { Letter, OpSpec } from '../ops/sharding.js';
+import { opSpec } from './specs.js';
 
 /**
  * Sharding completion: layouts flow from the annotated values to the rest of the graph,

@@ -5,7 +5,7 @@ import type { Layout, TType } from '../types.js';
 import { complete, count, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
 import { dtypeBytes, layoutKey, localShape, meshDevices, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type StepKind } from './redistribute.js';
-import type { Letter } from './specs.js';
+import type { Letter } from '../ops/sharding.js';
 
 /** A communication (or local re-slicing) step inserted by the partitioner. */
 export interface Collective {

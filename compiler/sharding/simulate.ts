@@ -1,7 +1,6 @@
 import { dimValue } from '../dims.js';
-import { extraReference } from '../reference/grad-ops.js';
-import { dropoutTraining, REFERENCE } from '../reference/ops.js';
-import { numelOf, strides, type RefTensor } from '../reference/tensor.js';
+import { numelOf, strides, type RefTensor } from '../ops/tensor.js';
+import { referenceOf } from '../reference/ops.js';
 import type { Layout } from '../types.js';
 import { blockIndex, coordsOf, groupOf, localShape, shapeOf, type Mesh } from './mesh.js';
 import type { SpmdProgram } from './partition.js';
@@ -79,13 +78,11 @@ export function simulate(
         break;
       }
       default: {
-        const f = REFERENCE.get(node.op) ?? extraReference(node.op);
+        const f = referenceOf(node.op);
         if (!f) throw new Error(`no reference implementation for '${node.op}'`);
         for (let d = 0; d < n; d++) {
           const ins = node.inputs.map((i) => envs[d]!.get(i)!);
-          const outs = node.op === 'dropout' && node.attrs['training'] && (node.attrs['p'] as number) > 0
-            ? [dropoutTraining(ins[0]!, node.attrs['p'] as number, node.attrs['seed'] as number, (node.attrs['mask_id'] as number | undefined) ?? node.id)]
-            : f(ins, node.attrs, outShapes, node.outputs.map((o) => g.values[o]!.type.dtype));
+          const outs = f(ins, node.attrs, outShapes, node.outputs.map((o) => g.values[o]!.type.dtype), node.id);
           node.outputs.forEach((o, i) => envs[d]!.set(o, outs[i]!));
         }
       }

@@ -1,88 +1,7 @@
 import type { Attrs, Node } from '../ir.js';
+import { facetsOf } from '../ops/registry.js';
+import { broadcastNames, dims, einsum, wholeAll, type Letter, type Linearity, type Names, type OpSpec } from '../ops/sharding.js';
 
-/**
- * Sharding signatures, written once per op as einsum-like "letters": each letter is one
- * iteration dim of the op and names the dim it occupies in each input and output.
- *
- * - A letter split over mesh axes splits every dim it names the same way (split → split).
- * - A letter that names input dims but no output dim is a contraction: when it is split,
- *   each device holds part of a sum, so the outputs are `partial` over those axes
- *   (matmul's K, sum's axis). Only ops whose contraction is a plain sum declare one.
- * - An unsplittable letter must be whole on every device (softmax's axis, attention's
- *   sequence dims): a split input is gathered first.
- * - A letter with `unit` may only be split into a count that divides it (attention heads);
- *   the attributes in `localAttrs` are divided by the split count in each device's program.
- *
- * `linear` says how pending sums pass through: `joint` (linear in all tensor inputs at
- * once: add, reshape), `single` (linear in any one input while the others are whole:
- * mul, matmul), `first` (only in input 0: div), `none` (a partial input is reduced first).
- */
-export interface Letter {
-  readonly name: string;
-  /** Per input: the dim of that input this letter names, or -1. */
-  readonly ins: readonly number[];
-  /** Per output: the dim, or -1. */
-  readonly outs: readonly number[];
-  readonly splittable: boolean;
-  readonly unit?: number;
-  readonly localAttrs?: readonly string[];
-}
-
-export type Linearity = 'joint' | 'single' | 'first' | 'none';
-
-export interface OpSpec {
-  readonly letters: readonly Letter[];
-  readonly linear: Linearity;
-  /** Why a letter is unsplittable, for redistribution reasons ("softmax needs its axis whole"). */
-  readonly why: Readonly<Record<string, string>>;
-}
-
-type Names = readonly (string | null)[];
-
-/** Builds letters from one dim-name list per tensor (null: a broadcast dim that takes no split). */
-function einsum(ins: readonly Names[], outs: readonly Names[], opts: {
-  whole?: Readonly<Record<string, string>>;
-  units?: Readonly<Record<string, { unit: number; attrs: readonly string[] }>>;
-  contract?: boolean;
-} = {}): Letter[] {
-  const order: string[] = [];
-  for (const t of [...outs, ...ins]) for (const n of t) if (n !== null && !order.includes(n)) order.push(n);
-  return order.map((name) => {
-    const inDims = ins.map((t) => t.indexOf(name));
-    const outDims = outs.map((t) => t.indexOf(name));
-    // Missing from an output: that output sums over the letter; only ops that say so may split it.
-    const contraction = outDims.some((d) => d < 0) && inDims.some((d) => d >= 0);
-    const u = opts.units?.[name];
-    return {
-      name,
-      ins: inDims,
-      outs: outDims,
-      splittable: !(opts.whole && name in opts.whole) && (!contraction || !!opts.contract),
-      ...(u ? { unit: u.unit, localAttrs: u.attrs } : {}),
-    };
-  });
-}
-
-const dims = (prefix: string, rank: number): string[] => Array.from({ length: rank }, (_, i) => `${prefix}${i}`);
-
-/** Right-aligned broadcasting: an input dim of size 1 under a larger output dim takes no split. */
-function broadcastNames(inShape: readonly number[], outShape: readonly number[]): Names {
-  const r = outShape.length;
-  return inShape.map((s, i) => {
-    const o = r - inShape.length + i;
-    return s === 1 && outShape[o] !== 1 ? null : `d${o}`;
-  });
-}
-
-const LINEAR_ELEMENTWISE: Readonly<Record<string, Linearity>> = {
-  add: 'joint', sub: 'joint', neg: 'joint', expand: 'joint', mul: 'single', div: 'first',
-};
-
-const wholeAll = (ins: readonly (readonly number[])[], outs: readonly (readonly number[])[], why: string): OpSpec => {
-  const letters = einsum(ins.map((s, i) => dims(`i${i}_`, s.length)), outs.map((s, i) => dims(`o${i}_`, s.length)),
-    { whole: Object.fromEntries([...ins.flatMap((s, i) => dims(`i${i}_`, s.length)), ...outs.flatMap((s, i) => dims(`o${i}_`, s.length))].map((n) => [n, why])) });
-  return { letters, linear: 'none', why: {} };
-};
 
 /**
  * The sharding signature of one node, from its op, attributes and global shapes.
@@ -94,6 +13,8 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
   const out0 = outShapes[0] ?? [];
   const r = out0.length;
   const spec = (letters: Letter[], linear: Linearity = 'none', why: Record<string, string> = {}): OpSpec => ({ letters, linear, why });
+  const facets = facetsOf(op);
+  if (facets) return facets.sharding(a, inShapes, outShapes);
 
   switch (op) {
     case 'matmul': {
@@ -170,8 +91,6 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       return spec(einsum(ins, [['b', ...dims('o', out0.length).slice(1)]], { whole }), 'none', whole);
     }
     // ---- backward-only ops (compiler/autodiff): the same letters as the ops they differentiate
-    case 'unary_grad': case 'minmax_grad':
-      return spec(einsum(inShapes.map((s) => broadcastNames(s, out0)), [dims('d', r)]), 'first');
     case 'reduce_grad': {
       const axis = a['axis'] as number;
       const names = dims('d', r);
@@ -236,15 +155,10 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       return spec(einsum(inShapes.map(() => dims('d', r)), [dims('d', r)], { whole: why }), 'joint', why);
     }
     case 'reshape': return reshapeSpec(inShapes[0]!, out0);
-    case 'dropout':
-      if (a['training'] && (a['p'] as number) > 0) return wholeAll(inShapes, outShapes, 'dropout masks by global element index');
-      return spec(einsum([dims('d', r)], [dims('d', r)]), 'joint');
-    case 'cast':
-      return spec(einsum([dims('d', r)], [dims('d', r)]), a['dtype'] === 'i32' || a['dtype'] === 'bool' ? 'none' : 'joint');
     default:
       // Element-wise ops of every arity, with NumPy broadcasting.
       if (outShapes.length === 1 && inShapes.every((s) => s.length <= r)) {
-        return spec(einsum(inShapes.map((s) => broadcastNames(s, out0)), [dims('d', r)]), LINEAR_ELEMENTWISE[op] ?? 'none');
+        return spec(einsum(inShapes.map((s) => broadcastNames(s, out0)), [dims('d', r)]), 'none');
       }
       return wholeAll(inShapes, outShapes, `${op} has no sharding rule`);
   }

@@ -1,5 +1,5 @@
 import type { Graph } from '../ir.js';
-import { flopsOf } from '../sharding/auto.js';
+import { flopsOf } from '../ops/registry.js';
 import { axisSize, dtypeBytes, localShape, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
 import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.js';
@@ -67,7 +67,7 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; 
   const params = zero >= 3 ? paramBytes / dp + Math.max(0, ...layerParams.values()) : paramBytes;
   const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
   const optimizer = ((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4 / (zero >= 1 ? dp : 1);
-  const flops = 3 * g.nodes.reduce((n, node) => n + flopsOf(node.op, node.inputs.map((i) => shapeOf(g.values[i]!.type)), node.outputs.map((o) => shapeOf(g.values[o]!.type))), 0);
+  const flops = 3 * g.nodes.reduce((n, node) => n + flopsOf(node, node.inputs.map((i) => shapeOf(g.values[i]!.type)), node.outputs.map((o) => shapeOf(g.values[o]!.type))), 0);
   const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
   const round = Math.round;
   return {

@@ -1,7 +1,7 @@
 import { isFloat } from '../types.js';
 import highsLoader from 'highs';
 import type { Graph } from '../ir.js';
-import { flopsOf } from '../sharding/auto.js';
+import { flopsOf } from '../ops/registry.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
 
 /**
@@ -138,7 +138,7 @@ export function recomputeProblem(g: Graph): Problem {
   const size = (v: number) => shapeOf(g.values[v]!.type).reduce((a, b) => a * b, 1) * dtypeBytes(g.values[v]!.type.dtype);
   const cost = (v: number) => {
     const n = g.nodes[g.values[v]!.producer!]!;
-    return flopsOf(n.op, n.inputs.map((i) => shapeOf(g.values[i]!.type)), n.outputs.map((x) => shapeOf(g.values[x]!.type)));
+    return flopsOf(n, n.inputs.map((i) => shapeOf(g.values[i]!.type)), n.outputs.map((x) => shapeOf(g.values[x]!.type)));
   };
   if (same && groups.length > 0) {
     return { items: first.map((_, i) => ({ values: groups.map((vs) => vs[i]!), bytes: size(first[i]!), flops: cost(first[i]!) })), layers: groups.length };

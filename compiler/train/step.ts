@@ -1,7 +1,8 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
-import { Ctx, differentiateInto } from '../autodiff/grad.js';
+import { differentiateInto } from '../autodiff/grad.js';
 import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
+import { Ctx } from '../ops/grad-ctx.js';
 import { axisSize, type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { applyRecompute, mapForwardValues } from './apply-recompute.js';

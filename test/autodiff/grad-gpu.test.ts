@@ -18,7 +18,8 @@ import { KERNELS } from '../../codegen/kernels/index.js';
 import { differentiate } from '../../compiler/autodiff/grad.js';
 import { dimConst } from '../../compiler/dims.js';
 import { GraphBuilder, type Attrs, type Graph, type Value } from '../../compiler/ir.js';
-import { GRAD_REFERENCE, UNARY_GRAD_FNS } from '../../compiler/reference/grad-ops.js';
+import { UNARY_GRAD_FNS } from '../../compiler/ops/elementwise.js';
+import { GRAD_REFERENCE } from '../../compiler/reference/grad-ops.js';
 import type { DType } from '../../compiler/types.js';
 import { NO_SPAN } from '../../diagnostics/span.js';
 import type { HostArray } from '../../runtime/index.js';
@@ -313,7 +314,8 @@ function lossModel(file: string, out: string, loss: 'cross_entropy' | 'weighted_
     : [`probe: f32[${dims.join(', ')}]`, `sum(reshape(${out} * probe, [${dims.join(' * ')}]), axis = 0)`];
   const ret = `  return ${out}\n}`;
   if (!src.includes(ret)) throw new Error(`${file} does not end its model with 'return ${out}'`);
-  return src.replace(sig[0], `${sig[1]}, ${extra}) -> f32[]`).replace(ret, `  let loss = ${expr}\n  return loss\n}`);
+  // A train section names outputs this variant no longer returns: it goes.
+  return src.replace(sig[0], `${sig[1]}, ${extra}) -> f32[]`).replace(ret, `  let loss = ${expr}\n  return loss\n}`).replace(/\ntrain \w+ \{[\s\S]*?\n\}\n/, '\n');
 }
 
 interface ModelCase { readonly name: string; readonly source: string; readonly dims: Readonly<Record<string, number>>; readonly overrides?: Readonly<Record<string, number>> }

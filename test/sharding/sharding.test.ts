@@ -5,7 +5,7 @@ import { lower } from '../../compiler/compile.js';
 import { dimConst } from '../../compiler/dims.js';
 import { GraphBuilder, type Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
-import type { RefTensor } from '../../compiler/reference/tensor.js';
+import type { RefTensor } from '../../compiler/ops/tensor.js';
 import { coordsOf, localShape, type Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { redistribute } from '../../compiler/sharding/redistribute.js';

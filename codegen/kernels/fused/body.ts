@@ -1,11 +1,15 @@
 /**
  * A fused body (compiler/ir.ts `FusedBody`) as kernel IR: one `let` per step, computed
  * `w` elements at a time (w = 4: every value is a vec4 and every builtin works per
- * component). Single element-wise ops use it too (one step). Formulas are written with
- * selects instead of branches so they work on vectors: tanh through a
- * clamped exp, erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
+ * component). Single element-wise ops use it too (one step). A step's formula is its
+ * op's element-wise body (compiler/ops), built on `kirMath`, which writes what WGSL lacks
+ * with selects instead of branches so it works on vectors: tanh through a clamped exp,
+ * erf by Abramowitz–Stegun 7.1.26, pow with NumPy's sign rule.
  */
 import type { FusedBody, FusedStep, InputView, Value } from '../../../compiler/ir.js';
+import { elementwiseOf } from '../../../compiler/ops/registry.js';
+import type { ScalarMath } from '../../../compiler/ops/scalar.js';
+import type { DType } from '../../../compiler/types.js';
 import { bufferRef, type Block } from '../../kir/build.js';
 import {
   call, construct, exp, lit, max, min, neg, scalarOf, select, splat, u, vec, type BufferDecl, type Expr, type Scalar, type Type, type VecType,
@@ -121,56 +125,58 @@ export function emitBody(b: Block, body: FusedBody, w: Width, operand: (i: numbe
 export const emitStep = (b: Block, s: FusedStep, args: readonly Expr[], name: string, w: Width): Expr => b.let(name, stepExpr(b, s, args, `${name}_`, w));
 
 function stepExpr(b: Block, s: FusedStep, args: readonly Expr[], tmp: string, w: Width): Expr {
-  const t = wide(storageScalar(s.dtype), w);
+  const e = elementwiseOf(s.op, s.attrs);
+  if (!e) throw new Error(`fused kernel: no element-wise formula for '${s.op}'`);
+  return e.body(kirMath(b, s.dtype, w, tmp), args, s.attrs);
+}
+
+/**
+ * The element-wise math (compiler/ops/scalar.ts) as kernel IR, for a step of dtype
+ * `dtype` computed `w` elements at a time; the polyfills' temporaries are lets of `b`
+ * named from `tmp` (`v3_e`, then `v3_1_e`, … if a body uses several).
+ */
+function kirMath(b: Block, dtype: DType, w: Width, tmp: string): ScalarMath<Expr> {
+  const t = wide(storageScalar(dtype), w);
   const c = (x: number) => constant(x, t);
-  const [a, y] = args as [Expr, Expr];
-  const int = storageScalar(s.dtype) === 'i32';
-  switch (s.op) {
-    case 'expand': case 'dropout': return a;
-    case 'neg': return neg(a);
-    case 'abs': return fn('abs', a);
-    case 'relu': return max(a, c(0));
-    case 'exp': return exp(a);
-    case 'log': return fn('log', a);
-    case 'sqrt': return fn('sqrt', a);
-    case 'rsqrt': return fn('inverseSqrt', a);
-    case 'tanh': return tanh(b, a, tmp);
-    case 'sigmoid': return c(1).div(exp(neg(a)).add(1));
-    case 'silu': return a.div(exp(neg(a)).add(1));
-    case 'fast_gelu': return geluTanh(b, a, tmp);
-    case 'gelu': return s.attrs['approximate'] === 'tanh' ? geluTanh(b, a, tmp) : a.mul(0.5).mul(erf(b, a.mul(0.7071067812), tmp).add(1));
-    case 'add': return a.add(y);
-    case 'sub': return a.sub(y);
-    case 'mul': return a.mul(y);
-    case 'div': return int ? select(a.div(y), c(0), y.eq(c(0))) : a.div(y);
-    case 'maximum': return max(a, y);
-    case 'minimum': return min(a, y);
-    case 'pow': {
-      if (!int) return pow(b, a, y, tmp);
+  const int = storageScalar(dtype) === 'i32';
+  let polyfills = 0;
+  const fresh = () => (polyfills++ ? `${tmp}${polyfills - 1}_` : tmp);
+  return {
+    k: c,
+    add: (a, y) => a.add(y),
+    sub: (a, y) => a.sub(y),
+    mul: (a, y) => a.mul(y),
+    div: (a, y) => (int ? select(a.div(y), c(0), y.eq(c(0))) : a.div(y)),
+    neg: (a) => neg(a),
+    abs: (a) => fn('abs', a),
+    exp: (a) => exp(a),
+    log: (a) => fn('log', a),
+    sqrt: (a) => fn('sqrt', a),
+    rsqrt: (a) => fn('inverseSqrt', a),
+    tanh: (a) => tanh(b, a, fresh()),
+    erf: (a) => erf(b, a, fresh()),
+    max: (a, y) => max(a, y),
+    min: (a, y) => min(a, y),
+    pow: (a, y) => {
+      if (!int) return pow(b, a, y, fresh());
       const ft = wide('f32', w);
-      return construct(t, fn('round', pow(b, construct(ft, a), construct(ft, y), tmp)));
-    }
-    case 'where': return select(args[2]!, y, a.ne(constant(0, a.type)));
-    case 'cast': {
-      if (s.dtype === 'bool') return select(c(0), c(1), a.ne(constant(0, a.type)));
+      return construct(t, fn('round', pow(b, construct(ft, a), construct(ft, y), fresh())));
+    },
+    where: (cond, a, y) => select(y, a, cond.ne(constant(0, cond.type))),
+    cast: (a) => {
+      if (dtype === 'bool') return select(c(0), c(1), a.ne(constant(0, a.type)));
       const from = scalarOf(a.type);
       if (int && from === 'f32') return construct(t, fn('trunc', a));
       if (!int && from === 'i32') return construct(t, a);
       return a;
-    }
-    default: throw new Error(`fused kernel: no element-wise formula for '${s.op}'`);
-  }
+    },
+  };
 }
 
 /** tanh through exp with the argument clamped, so large |x| gives ±1, not NaN. */
 function tanh(b: Block, x: Expr, tmp: string): Expr {
   const e = b.let(`${tmp}e`, exp(fn('clamp', x, constant(-15, x.type), constant(15, x.type)).mul(2)));
   return e.sub(1).div(e.add(1));
-}
-
-/** GPT-2's GELU: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
-function geluTanh(b: Block, x: Expr, tmp: string): Expr {
-  return x.mul(0.5).mul(tanh(b, x.add(x.mul(x).mul(x).mul(0.044715)).mul(0.7978845608), tmp).add(1));
 }
 
 /** erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): WGSL has no erf builtin. */

@@ -1,0 +1,106 @@
+import type { Attrs } from '../ir.js';
+import type { GradRule } from './grad-ctx.js';
+import type { ElementwiseBody } from './scalar.js';
+import type { Shapes, ShardingRule } from './sharding.js';
+import type { ArgSpec, InferCtx, OpClass } from './signature.js';
+import type { RefOp } from './tensor.js';
+import type { TType } from '../types.js';
+
+/**
+ * Everything mdc knows about one op, in one place: each op family's file
+ * (compiler/ops/<family>.ts) defines its ops with these facets, and every table that
+ * used to repeat them is derived from the registry (registry.ts): the CPU reference
+ * (compiler/reference), the gradient rules (compiler/autodiff), the sharding signatures
+ * (compiler/sharding/specs.ts), FLOPs, the element-wise ops fusion may fuse
+ * (compiler/fusion) and the kernel of each op (codegen/kernels/index.ts).
+ * test/ops/facets.test.ts fails when an op lacks one.
+ *
+ * `A` is the op's attributes as the op reads them: the node's attributes (`Attrs`),
+ * typed once here instead of cast at every use.
+ */
+export interface OpCommon<A> {
+  readonly name: string;
+  readonly doc: string;
+  /** The op class fusion's legality follows (TVM's): injective, reduction, out-fusable, opaque. */
+  readonly cls: OpClass;
+  /** The vector–Jacobian rule, or 'none': the op has no gradient and autodiff refuses to differentiate through it. */
+  readonly grad: GradRule<A> | 'none';
+  /** The sharding signature (compiler/ops/sharding.ts); element-wise ops use `elementwiseSharding`. */
+  readonly sharding: ShardingRule<A>;
+  /** The kernel codegen generates for a node of the op (its generator: codegen/kernels/index.ts). */
+  readonly kernel: KernelKind;
+}
+
+/**
+ * An element-wise op: its value at each element from its operands' values at that
+ * element's broadcast index (scalar.ts). The CPU reference, the fused kernel's
+ * expression and the FLOP count come from the body; fusion may fuse an injective op
+ * with a body. `when`: the body applies only to nodes with these attributes (training
+ * dropout needs the element's index, so it has a reference and a kernel of its own).
+ */
+export interface Elementwise<A> {
+  readonly body: ElementwiseBody<A>;
+  readonly when?: (attrs: A) => boolean;
+}
+
+/** FLOPs of one node from its global input and output shapes and attributes. */
+export type FlopRule<A = never> = (inShapes: Shapes, outShapes: Shapes, attrs: A) => number;
+
+interface WithBody<A> {
+  readonly elementwise: Elementwise<A>;
+  /** Only for nodes the body does not apply to (`when`); the body is the reference otherwise. */
+  readonly reference?: RefOp<A>;
+  /** Default: the body's operations per output element (scalar.ts bodyFlops). */
+  readonly flops?: FlopRule<A>;
+}
+
+interface WithoutBody<A> {
+  readonly elementwise?: undefined;
+  readonly reference: RefOp<A>;
+  readonly flops: FlopRule<A>;
+}
+
+/** The facets of an op a node can have: internal ops (backward-only, mixed precision, collectives) have these alone. */
+export type OpFacets<A = Attrs> = OpCommon<A> & (WithBody<A> | WithoutBody<A>);
+
+/** What the surface language sees of an op: its arguments and its shape rule. */
+export interface Signature {
+  readonly name: string;
+  readonly doc: string;
+  readonly cls: OpClass;
+  readonly args: readonly ArgSpec[];
+  readonly infer: (c: InferCtx) => readonly TType[] | undefined;
+}
+
+/** An op of the surface language with every facet. */
+export type OpDef<A = Attrs> = Signature & OpFacets<A>;
+
+/** A surface op elaboration rewrites into another (split becomes slices): no node of it is ever made. */
+export interface LoweredOp extends Signature {
+  readonly lowersTo: string;
+}
+
+export type SurfaceOp = OpDef | LoweredOp;
+
+/**
+ * Kernel kinds: one generator each in codegen/kernels/index.ts (a table keyed by this
+ * type, so a kind without a generator does not compile). `alias`: no kernel, the output
+ * shares its input's buffer (reshape); `collective`: a runtime step, not a kernel.
+ */
+export type KernelKind =
+  | 'elementwise' | 'dropout' | 'matmul' | 'reduce' | 'softmax' | 'norm' | 'cross_entropy'
+  | 'transpose' | 'slice' | 'concat' | 'embedding' | 'rotary' | 'attention' | 'topk' | 'moe_dispatch' | 'moe_combine' | 'patchify' | 'conv2d'
+  | 'round_to' | 'all_finite'
+  | 'unary_grad' | 'minmax_grad' | 'reduce_grad' | 'embedding_grad' | 'topk_grad' | 'slice_grad' | 'cross_entropy_grad' | 'attention_grad'
+  | 'patchify_grad' | 'conv2d_grad' | 'moe_combine_grad'
+  | 'alias' | 'collective';
+
+/**
+ * Defines an op that reads its attributes as `A`. The registry holds every op as one
+ * that takes a node's `Attrs`: this is the one place where a node's attributes become
+ * the op's own type (what elaboration and the passes that make nodes of it give it).
+ */
+export const defineOp = <A>(d: OpDef<A>): OpDef => d as unknown as OpDef;
+export const defineInternalOp = <A>(d: OpFacets<A>): OpFacets => d as unknown as OpFacets;
+
+export const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

@@ -1,0 +1,62 @@
+/**
+ * The vocabulary of CPU references (an op's `reference` facet): float64 tensors and the
+ * index helpers references are written with. References are the numerical oracle, so
+ * they compute in float64 everywhere (integers included), more precisely than any device.
+ */
+export interface RefTensor { readonly shape: readonly number[]; readonly data: Float64Array }
+
+/**
+ * An op's CPU reference: its outputs from its inputs, attributes (typed as the op
+ * declares them), output shapes and dtypes, and the id that seeds per-node randomness
+ * (a node's `mask_id`, else its own id: dropout).
+ */
+export type RefOp<A = never> = (
+  inputs: readonly RefTensor[], attrs: A, outShapes: readonly (readonly number[])[], outDtypes: readonly string[], nodeId: number,
+) => RefTensor[];
+
+export const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+export const zeros = (shape: readonly number[]): RefTensor => ({ shape, data: new Float64Array(numelOf(shape)) });
+export function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
+  return s;
+}
+
+/** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
+export function broadcastIndex(outShape: readonly number[], inShape: readonly number[], view?: { readonly strides: readonly number[]; readonly offset: number }): Int32Array | Float64Array {
+  const n = numelOf(outShape);
+  const r = outShape.length;
+  const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
+  // Through a view (compiler/ir.ts InputView) the strides are its own, from its offset.
+  const st = view ? [...new Array<number>(r - inShape.length).fill(0), ...view.strides] : strides(pad);
+  const out = new Float64Array(n);
+  const c = new Array<number>(r).fill(0);
+  for (let i = 0; i < n; i++) {
+    let off = view?.offset ?? 0;
+    for (let d = 0; d < r; d++) if (pad[d] !== 1) off += c[d]! * st[d]!;
+    out[i] = off;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++c[d]! < outShape[d]!) break;
+      c[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Calls `f` with the coordinates and flat index of every element of `shape`, in order (the array is reused). */
+export function forEachCoord(shape: readonly number[], f: (c: number[], i: number) => void) {
+  const c = new Array<number>(shape.length).fill(0);
+  const n = numelOf(shape);
+  for (let i = 0; i < n; i++) {
+    f(c, i);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++c[d]! < shape[d]!) break;
+      c[d] = 0;
+    }
+  }
+}
+
+/** outer × len × inner view of a shape around one axis. */
+export function around(shape: readonly number[], axis: number) {
+  return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
+}
