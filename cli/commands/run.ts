@@ -80,7 +80,7 @@ ${FRONTEND_HELP}`,
         const g = given[inp.name];
         if (g === undefined) { inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max); continue; }
         const want = `${count} numbers (${inp.dtype}[${shape.join(', ')}])`;
-        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new UsageError(`input '${inp.name}' must be an array of ${want}`);
+        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new UsageError(`input '${inp.name}' in ${v['inputs']} must be an array of ${want}`);
         if (type === 'i32') {
           const bad = (g as number[]).findIndex((x) => !Number.isInteger(x) || x < 0 || (inp.max !== undefined && x >= inp.max));
           if (bad >= 0) throw new UsageError(`input '${inp.name}'[${bad}] is ${g[bad]}, not an id in 0..${inp.max !== undefined ? inp.max - 1 : '2³¹'} (${inp.dtype}[${shape.join(', ')}])`);
