@@ -63,6 +63,7 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
     f.createImportDeclaration(undefined, f.createImportClause(false, undefined, f.createNamedImports([
       f.createImportSpecifier(false, undefined, f.createIdentifier('PlanRunner')),
       f.createImportSpecifier(true, undefined, f.createIdentifier('RunnerOptions')),
+      f.createImportSpecifier(true, undefined, f.createIdentifier('PlanKernels')),
       f.createImportSpecifier(true, undefined, f.createIdentifier('HostArray')),
     ])), f.createStringLiteral(runtimeModule)),
     f.createImportDeclaration(undefined, f.createImportClause(false, f.createIdentifier('plan'), undefined), f.createStringLiteral(`./${planFile}`),
@@ -84,7 +85,13 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
             f.createIdentifier('device'), f.createIdentifier('plan'), f.createIdentifier('options'),
           ])),
         ])),
-      ], true)), 'Validates the plan, creates buffers and pipelines on `device` and initialises parameters.'),
+      ], true)), `Validates the plan, creates buffers on \`device\`, compiles the plan's ${plan.kernels.length} kernels (pipeline creation, timed in \`kernels\`) and uploads the parameters.`),
+      withDoc(f.createMethodDeclaration(undefined, undefined, 'warmup', undefined, undefined, [], f.createTypeReferenceNode('Promise', [f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)]), f.createBlock([
+        f.createReturnStatement(f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'warmup'), undefined, [])),
+      ], true)), 'Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds.'),
+      withDoc(f.createGetAccessorDeclaration(undefined, 'kernels', [], f.createTypeReferenceNode('PlanKernels'), f.createBlock([
+        f.createReturnStatement(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'kernels')),
+      ], true)), 'How many kernels the plan has and how long `load` took to compile them.'),
       withDoc(f.createMethodDeclaration([f.createModifier(ts.SyntaxKind.AsyncKeyword)], undefined, 'run', undefined, undefined, [
         f.createParameterDeclaration(undefined, undefined, 'inputs', undefined, f.createTypeReferenceNode(inT)),
       ], f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(outT)]), f.createBlock([

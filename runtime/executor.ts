@@ -32,6 +32,9 @@ const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBuffer
 /** Host values as buffer `b` holds them: their halves where the plan stores it as f16. */
 const stored = (b: PlanBuffer, data: HostArray) => src(b.type === 'f16' ? toHalves(data, b.bytes) : data);
 
+/** A runner's kernels: how many, and how long creating their pipelines took. */
+export interface PlanKernels { readonly count: number; readonly compileMilliseconds: number }
+
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
 }
@@ -61,6 +64,26 @@ export class PlanRunner {
       return given ?? initValues(b.init!, count, seed, b.name);
     }, { arenas: opts.arenas !== false });
     return new PlanRunner(plan, program);
+  }
+
+  /** How many kernels the plan has, and the milliseconds `create` spent compiling them (pipeline creation). */
+  get kernels(): PlanKernels {
+    return { count: this.plan.kernels.length, compileMilliseconds: this.program.compileMilliseconds };
+  }
+
+  /**
+   * Runs every step once on zero inputs (id 0 for integer inputs), reading nothing back
+   * and applying no parameter update, so that a first real run pays no first-use costs;
+   * returns its milliseconds. The kernels themselves are compiled by `create`.
+   */
+  async warmup(): Promise<number> {
+    const t0 = performance.now();
+    for (const io of this.plan.inputs) {
+      const count = io.shape.reduce((a, b) => a * b, 1);
+      this.program.write(io.buffer, this.plan.buffers[io.buffer]!.type === 'i32' ? new Int32Array(count) : new Float32Array(count));
+    }
+    await settle(this.program.execute(this.plan.steps.map((_, i) => i), []));
+    return performance.now() - t0;
   }
 
   /** The device bytes the runner keeps allocated (arenas and buffers of their own; not the transient read-back buffers). */
@@ -169,6 +192,8 @@ export class DeviceProgram {
     readonly allocation: PlanAllocation,
     private readonly pipelines: GPUComputePipeline[],
     private readonly bindGroups: (GPUBindGroup | undefined)[],
+    /** Milliseconds the plan's pipelines took to create (the kernels' compilation). */
+    readonly compileMilliseconds: number,
   ) {}
 
   /**
@@ -218,8 +243,9 @@ export class DeviceProgram {
         if (b.role === 'param') device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
         else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
+      const c0 = performance.now();
       const { pipelines, bindGroups } = await compile(device, plan, slots);
-      return new DeviceProgram(device, plan, slots, owned, planAllocation(plan, useArenas), pipelines, bindGroups);
+      return new DeviceProgram(device, plan, slots, owned, planAllocation(plan, useArenas), pipelines, bindGroups, performance.now() - c0);
     } catch (e) {
       for (const b of owned) b.destroy();
       throw e;

@@ -48,4 +48,21 @@ describe.skipIf(gpu.skip)(gpu.title('misuse of a loaded plan'), () => {
       runner.destroy();
     }
   });
+
+  it('warmup runs the plan once without changing what a run computes; kernels reports the count and the compile time', async () => {
+    const device = await sharedDevice();
+    const ids = Int32Array.from([0, 1, 2, 3, 4, 9]);
+    const cold = await PlanRunner.create(device, plan);
+    const expected = Array.from(Object.values(await cold.run({ ids }))[0]!.data);
+    cold.destroy();
+    const runner = await PlanRunner.create(device, plan);
+    try {
+      expect(runner.kernels.count).toBe(plan.kernels.length);
+      expect(runner.kernels.compileMilliseconds).toBeGreaterThan(0);
+      expect(await runner.warmup()).toBeGreaterThan(0);
+      expect(Array.from(Object.values(await runner.run({ ids }))[0]!.data)).toEqual(expected);
+    } finally {
+      runner.destroy();
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { type RunnerOptions } from "mdc/runtime";
+import { type RunnerOptions, type PlanKernels } from "mdc/runtime";
 /** Input shapes of Block. */
 export declare const inputShapes: {
     readonly x: readonly [2, 3, 8];
@@ -31,8 +31,12 @@ export interface BlockOutputs {
 export declare class Block {
     private readonly runner;
     private constructor();
-    /** Validates the plan, creates buffers and pipelines on `device` and initialises parameters. */
+    /** Validates the plan, creates buffers on `device`, compiles the plan's 4 kernels (pipeline creation, timed in `kernels`) and uploads the parameters. */
     static load(device: GPUDevice, options?: RunnerOptions): Promise<Block>;
+    /** Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds. */
+    warmup(): Promise<number>;
+    /** How many kernels the plan has and how long `load` took to compile them. */
+    get kernels(): PlanKernels;
     /** Runs one forward pass. */
     run(inputs: BlockInputs): Promise<BlockOutputs>;
     /** Releases the GPU buffers. */
