@@ -16,10 +16,10 @@ import type { KernelGen } from './kernel.js';
 
 /** Kinds of the ops not migrated to compiler/ops facets yet. */
 const LEGACY_KINDS: Readonly<Record<string, KernelKind>> = {
-  matmul: 'matmul', sum: 'reduce', mean: 'reduce', max: 'reduce', min: 'reduce', softmax: 'softmax', log_softmax: 'softmax', layer_norm: 'norm', rms_norm: 'norm',
+  matmul: 'matmul', layer_norm: 'norm', rms_norm: 'norm',
   cross_entropy: 'cross_entropy', transpose: 'transpose', slice: 'slice', concat: 'concat', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
   topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d', reshape: 'alias',
-  round_to: 'round_to', all_finite: 'all_finite', reduce_grad: 'reduce_grad', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad', slice_grad: 'slice_grad',
+  round_to: 'round_to', all_finite: 'all_finite', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad', slice_grad: 'slice_grad',
   cross_entropy_grad: 'cross_entropy_grad', attention_grad: 'attention_grad', patchify_grad: 'patchify_grad', conv2d_grad: 'conv2d_grad', moe_combine_grad: 'moe_combine_grad',
 };
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';

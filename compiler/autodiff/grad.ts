@@ -149,24 +149,6 @@ export const RULES: Readonly<Record<string, Rule>> = {
     const gb = c.op('matmul', [at, g], { dtype: g.type.dtype, dims: [...broadcastDims(a!.type.dims.slice(0, -2), g.type.dims.slice(0, -2)), b!.type.dims.at(-2)!, g.type.dims.at(-1)!] });
     return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
   },
-  sum: (c, [x], _o, [g], a) => [g && expandBack(c, g, x!, a)],
-  mean: (c, [x], _o, [g], a) => {
-    if (!g) return [];
-    const n = dimValue(x!.type.dims[a['axis'] as number]!)!;
-    return [c.bin('mul', expandBack(c, g, x!, a), c.scalar(1 / n, x!.type.dtype))];
-  },
-  max: (c, [x], [y], [g], a) => [g && c.op('reduce_grad', [g, x!, y!], x!.type, { op: 'max', axis: a['axis'] as number })],
-  min: (c, [x], [y], [g], a) => [g && c.op('reduce_grad', [g, x!, y!], x!.type, { op: 'min', axis: a['axis'] as number })],
-  softmax: (c, _i, [y], [g], a) => {
-    if (!g) return [];
-    const ax = a['axis'] as number;
-    return [c.bin('mul', y!, c.bin('sub', g, c.reduceKeep('sum', c.bin('mul', g, y!), ax)))];
-  },
-  log_softmax: (c, _i, [y], [g], a) => {
-    if (!g) return [];
-    const ax = a['axis'] as number;
-    return [c.bin('sub', g, c.bin('mul', c.op('exp', [y!], y!.type), c.reduceKeep('sum', g, ax)))];
-  },
   layer_norm: normRule(false),
   rms_norm: normRule(true),
   embedding: (c, [table, ids], _o, [g]) => [g && c.op('embedding_grad', [g, ids!], table!.type), undefined],
@@ -216,12 +198,4 @@ export const RULES: Readonly<Record<string, Rule>> = {
 /** An op's gradient rule (its `grad` facet), or 'none'. */
 function ruleOf(op: string): Rule | 'none' | undefined {
   return facetsOf(op)?.grad ?? RULES[op];
-}
-
-/** The gradient of a sum over `axis`: g with the axis restored (keepdim), expanded back to x's shape. */
-function expandBack(c: Ctx, g: Value, x: Value, a: Attrs): Value {
-  const axis = a['axis'] as number;
-  const keep = { dtype: g.type.dtype, dims: x.type.dims.map((d, i) => (i === axis ? dimConst(1) : d)) };
-  const gk = a['keepdim'] ? g : c.op('reshape', [g], keep, { shape: keep.dims });
-  return c.op('expand', [gk], x.type, { shape: x.type.dims });
 }

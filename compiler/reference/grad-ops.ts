@@ -7,26 +7,6 @@ import { numelOf, zeros, type RefTensor } from '../ops/tensor.js';
  * forward op each one differentiates.
  */
 
-/** max/min along `axis`: g (reduced shape, keepdim or not) goes to the first position that attains the extreme. */
-const reduceGrad: RefOp = ([g, x, y], attrs) => {
-  const axis = attrs['axis'] as number;
-  const shape = x!.shape;
-  const n = shape[axis]!;
-  const inner = numelOf(shape.slice(axis + 1));
-  const outer = numelOf(shape.slice(0, axis));
-  const out = zeros(shape);
-  for (let o = 0; o < outer; o++) {
-    for (let r = 0; r < inner; r++) {
-      const want = y!.data[o * inner + r]!;
-      for (let j = 0; j < n; j++) {
-        const idx = (o * n + j) * inner + r;
-        if (x!.data[idx] === want || (Number.isNaN(want) && Number.isNaN(x!.data[idx]!))) { out.data[idx] = g!.data[o * inner + r]!; break; }
-      }
-    }
-  }
-  return [out];
-};
-
 /** embedding: rows of g are added into the table rows their ids name (ids outside [0, V) add nothing). */
 const embeddingGrad: RefOp = ([g, ids], _a, [shape]) => {
   const [V, D] = shape! as [number, number];
@@ -210,7 +190,7 @@ const moeCombineGrad: RefOp = ([g, y, choice, gates], attrs) => {
 };
 
 export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ['reduce_grad', reduceGrad], ['embedding_grad', embeddingGrad],
+  ['embedding_grad', embeddingGrad],
   ['topk_grad', topkGrad], ['slice_grad', sliceGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
   ['patchify_grad', patchifyGrad], ['conv2d_grad', conv2dGrad], ['moe_combine_grad', moeCombineGrad],
 ]);

@@ -1,53 +1,11 @@
 import { dimValue, type Dim } from '../dims.js';
 import type { Attrs } from '../ir.js';
 import { elementwiseOf, facetsOf, scalarFunction } from '../ops/registry.js';
-import { around, broadcastIndex, forEachCoord, numelOf, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
+import { broadcastIndex, forEachCoord, numelOf, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
 import { extraReference } from './grad-ops.js';
 
 export type RefOp = (inputs: readonly RefTensor[], attrs: Attrs, outShapes: readonly (readonly number[])[], outDtypes: readonly string[]) => RefTensor[];
 
-
-/** How sum, mean, max and min fold a row, in order from `init` (mean divides by the length after). */
-export const REDUCE_FOLD: Readonly<Record<string, { readonly init: number; readonly f: (acc: number, v: number) => number }>> = {
-  sum: { init: 0, f: (a, v) => a + v },
-  mean: { init: 0, f: (a, v) => a + v },
-  max: { init: -Infinity, f: Math.max },
-  min: { init: Infinity, f: Math.min },
-};
-
-function reduce(kind: string): RefOp {
-  const fold = REDUCE_FOLD[kind]!;
-  return ([x], attrs, [shape]) => {
-    const { outer, len, inner } = around(x!.shape, attrs['axis'] as number);
-    const out = zeros(shape!);
-    for (let o = 0; o < outer; o++) {
-      for (let k = 0; k < inner; k++) {
-        let acc = fold.init;
-        for (let j = 0; j < len; j++) acc = fold.f(acc, x!.data[o * len * inner + j * inner + k]!);
-        out.data[o * inner + k] = kind === 'mean' ? acc / len : acc;
-      }
-    }
-    return [out];
-  };
-}
-
-function softmax(log: boolean): RefOp {
-  return ([x], attrs) => {
-    const { outer, len, inner } = around(x!.shape, attrs['axis'] as number);
-    const out = zeros(x!.shape);
-    for (let o = 0; o < outer; o++) {
-      for (let k = 0; k < inner; k++) {
-        const at = (j: number) => o * len * inner + j * inner + k;
-        let m = -Infinity;
-        for (let j = 0; j < len; j++) m = Math.max(m, x!.data[at(j)]!);
-        let s = 0;
-        for (let j = 0; j < len; j++) s += Math.exp(x!.data[at(j)]! - m);
-        for (let j = 0; j < len; j++) out.data[at(j)] = log ? x!.data[at(j)]! - m - Math.log(s) : Math.exp(x!.data[at(j)]! - m) / s;
-      }
-    }
-    return [out];
-  };
-}
 
 function norm(rms: boolean): RefOp {
   return (ins, attrs) => {
@@ -333,8 +291,6 @@ const crossEntropy: RefOp = ([lg, lb]) => {
 
 export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
   ['matmul', matmul],
-  ['sum', reduce('sum')], ['mean', reduce('mean')], ['max', reduce('max')], ['min', reduce('min')],
-  ['softmax', softmax(false)], ['log_softmax', softmax(true)],
   ['layer_norm', norm(false)], ['rms_norm', norm(true)],
   ['reshape', ([x], _a, [shape]) => [{ shape: shape!, data: x!.data }]],
   ['transpose', transpose], ['slice', slice], ['concat', concat],

@@ -24,22 +24,6 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       const bn: (string | null)[] = [...broadcastNames(sb.slice(0, -2), out0.slice(0, batch)), 'k', 'n'];
       return spec(einsum([an, bn], [[...dims('d', batch), 'm', 'n']], { contract: true }), 'single');
     }
-    case 'sum': case 'mean': case 'max': case 'min': {
-      const x = inShapes[0]!;
-      const axis = a['axis'] as number;
-      const names = dims('d', x.length);
-      const outNames: Names = a['keepdim'] ? names.map((n, i) => (i === axis ? null : n)) : names.filter((_, i) => i !== axis);
-      const sumLike = op === 'sum';
-      return spec(einsum([names], [outNames], {
-        contract: sumLike,
-        ...(sumLike ? {} : { whole: { [`d${axis}`]: `${op} reduces along it` } }),
-      }), sumLike ? 'joint' : op === 'mean' ? 'joint' : 'none', sumLike ? {} : { [`d${axis}`]: `${op} reduces along it` });
-    }
-    case 'softmax': case 'log_softmax': {
-      const axis = a['axis'] as number;
-      const why = { [`d${axis}`]: `${op} normalises along it` };
-      return spec(einsum([dims('d', r)], [dims('d', r)], { whole: why }), 'none', why);
-    }
     case 'layer_norm': case 'rms_norm': {
       const last = `d${r - 1}`;
       const why = { [last]: `${op} normalises along it` };
@@ -91,13 +75,6 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       return spec(einsum(ins, [['b', ...dims('o', out0.length).slice(1)]], { whole }), 'none', whole);
     }
     // ---- backward-only ops (compiler/autodiff): the same letters as the ops they differentiate
-    case 'reduce_grad': {
-      const axis = a['axis'] as number;
-      const names = dims('d', r);
-      const g = inShapes[0]!.length === r ? names.map((n, i) => (i === axis ? null : n)) : names.filter((_, i) => i !== axis);
-      const why = { [`d${axis}`]: 'the gradient of max/min goes to one position along it' };
-      return spec(einsum([g, names, g], [names], { whole: why }), 'first', why);
-    }
     case 'embedding_grad': {
       // A sum over positions: splitting them leaves each device a partial table gradient.
       const ids = inShapes[1]!;
