@@ -16,7 +16,7 @@ import type { KernelGen } from './kernel.js';
 
 /** Kinds of the ops not migrated to compiler/ops facets yet. */
 const LEGACY_KINDS: Readonly<Record<string, KernelKind>> = {
-  matmul: 'matmul', layer_norm: 'norm', rms_norm: 'norm',
+  matmul: 'matmul',
   cross_entropy: 'cross_entropy', transpose: 'transpose', slice: 'slice', concat: 'concat', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
   topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d', reshape: 'alias',
   round_to: 'round_to', all_finite: 'all_finite', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad', slice_grad: 'slice_grad',

@@ -1,8 +1,8 @@
 import { dimConst, dimValue, type Dim } from '../dims.js';
 import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Value } from '../ir.js';
-import { broadcastDims, Ctx, type GradRule } from '../ops/grad-ctx.js';
+import { Ctx, type GradRule } from '../ops/grad-ctx.js';
 import { facetsOf } from '../ops/registry.js';
-import { isFloat, type TType } from '../types.js';
+import { isFloat } from '../types.js';
 
 
 /**
@@ -110,47 +110,7 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
 
 type Rule = GradRule<Attrs>;
 
-const lastAxis = (v: Value) => v.type.dims.length - 1;
-
-/** Closed-form backward of layer norm and RMS norm, recomputing the row statistics. */
-const normRule = (rms: boolean): Rule => (c, ins, _outs, [g], attrs) => {
-  if (!g) return [];
-  const x = ins[0]!;
-  let k = 1;
-  const w = attrs['has_weight'] ? ins[k++] : undefined;
-  const bias = attrs['has_bias'] ? ins[k++] : undefined;
-  const ax = lastAxis(x);
-  const eps = c.scalar(attrs['eps'] as number, x.type.dtype);
-  const xc = rms ? x : c.bin('sub', x, c.reduceKeep('mean', x, ax));
-  const rstd = c.op('rsqrt', [c.bin('add', c.reduceKeep('mean', c.bin('mul', xc, xc), ax), eps)], { dtype: x.type.dtype, dims: x.type.dims.map((d, i) => (i === ax ? dimConst(1) : d)) });
-  const xhat = c.bin('mul', xc, rstd);
-  const gh = w ? c.bin('mul', g, w) : g;
-  let inner = c.bin('mul', xhat, c.reduceKeep('mean', c.bin('mul', gh, xhat), ax));
-  if (!rms) inner = c.bin('add', inner, c.reduceKeep('mean', gh, ax));
-  const gx = c.bin('mul', rstd, c.bin('sub', gh, inner));
-  const out: (Value | undefined)[] = [gx];
-  if (w) out.push(c.sumTo(c.bin('mul', g, xhat), w.type));
-  if (bias) out.push(c.sumTo(g, bias.type));
-  return out;
-};
-
-const swapLast = (v: Value): number[] => {
-  const r = v.type.dims.length;
-  return [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
-};
-const transposeT = (v: Value, perm: readonly number[]): TType => ({ dtype: v.type.dtype, dims: perm.map((p) => v.type.dims[p]!) });
-
 export const RULES: Readonly<Record<string, Rule>> = {
-  matmul: (c, [a, b], _o, [g]) => {
-    if (!g) return [];
-    const bt = c.op('transpose', [b!], transposeT(b!, swapLast(b!)), { perm: swapLast(b!) });
-    const at = c.op('transpose', [a!], transposeT(a!, swapLast(a!)), { perm: swapLast(a!) });
-    const ga = c.op('matmul', [g, bt], { dtype: g.type.dtype, dims: [...g.type.dims.slice(0, -1), a!.type.dims.at(-1)!] });
-    const gb = c.op('matmul', [at, g], { dtype: g.type.dtype, dims: [...broadcastDims(a!.type.dims.slice(0, -2), g.type.dims.slice(0, -2)), b!.type.dims.at(-2)!, g.type.dims.at(-1)!] });
-    return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
-  },
-  layer_norm: normRule(false),
-  rms_norm: normRule(true),
   embedding: (c, [table, ids], _o, [g]) => [g && c.op('embedding_grad', [g, ids!], table!.type), undefined],
   rotary: (c, _i, _o, [g], a) => [g && c.op('rotary', [g], g.type, { ...a, inverse: true })],
   attention: (c, ins, _o, [g], a) => {

@@ -60,7 +60,6 @@ export function flopsOf(n: Pick<Node, 'op' | 'attrs'>, ins: Shapes, outs: Shapes
   // Not migrated yet.
   const out = numel(outs[0] ?? []);
   switch (n.op) {
-    case 'matmul': return 2 * out * ins[0]![ins[0]!.length - 1]!;
     case 'attention': { const [b, sq, w] = ins[0]!; const sk = ins[1]![1]!; return 4 * b! * sq! * sk * w!; }
     case 'conv2d': { const w = ins[1]!; return 2 * out * w[1]! * w[2]! * w[3]!; }
     default: return 4 * out;

@@ -1,59 +1,11 @@
 import { dimValue, type Dim } from '../dims.js';
 import type { Attrs } from '../ir.js';
 import { elementwiseOf, facetsOf, scalarFunction } from '../ops/registry.js';
-import { broadcastIndex, forEachCoord, numelOf, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
+import { broadcastIndex, forEachCoord, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
 import { extraReference } from './grad-ops.js';
 
 export type RefOp = (inputs: readonly RefTensor[], attrs: Attrs, outShapes: readonly (readonly number[])[], outDtypes: readonly string[]) => RefTensor[];
 
-
-function norm(rms: boolean): RefOp {
-  return (ins, attrs) => {
-    const x = ins[0]!;
-    let k = 1;
-    const w = attrs['has_weight'] ? ins[k++] : undefined;
-    const b = attrs['has_bias'] ? ins[k++] : undefined;
-    const d = x.shape[x.shape.length - 1]!;
-    const eps = attrs['eps'] as number;
-    const out = zeros(x.shape);
-    for (let r = 0; r < x.data.length / d; r++) {
-      const row = x.data.subarray(r * d, r * d + d);
-      let mean = 0;
-      if (!rms) { for (const v of row) mean += v; mean /= d; }
-      let v2 = 0;
-      for (const v of row) v2 += (v - mean) * (v - mean);
-      const inv = 1 / Math.sqrt(v2 / d + eps);
-      for (let j = 0; j < d; j++) out.data[r * d + j] = (row[j]! - mean) * inv * (w ? w.data[j]! : 1) + (b ? b.data[j]! : 0);
-    }
-    return [out];
-  };
-}
-
-/** `transpose_b` (set by the fusion pass, compiler/fusion/fold-transpose.ts): b is [..., N, K]. */
-const matmul: RefOp = ([a, b], attrs, [shape]) => {
-  const os = shape!;
-  const M = os[os.length - 2]!;
-  const N = os[os.length - 1]!;
-  const K = a!.shape[a!.shape.length - 1]!;
-  const batch = os.slice(0, -2);
-  const nb = numelOf(batch);
-  const aIdx = broadcastIndex(batch, a!.shape.slice(0, -2));
-  const bIdx = broadcastIndex(batch, b!.shape.slice(0, -2));
-  const out = zeros(os);
-  for (let t = 0; t < nb; t++) {
-    const ab = aIdx[t]! * M * K;
-    const bb = bIdx[t]! * K * N;
-    for (let i = 0; i < M; i++) {
-      for (let j = 0; j < N; j++) {
-        let acc = 0;
-        if (attrs['transpose_b']) for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + j * K + k]!;
-        else for (let k = 0; k < K; k++) acc += a!.data[ab + i * K + k]! * b!.data[bb + k * N + j]!;
-        out.data[t * M * N + i * N + j] = acc;
-      }
-    }
-  }
-  return [out];
-};
 
 const transpose: RefOp = ([x], attrs, [shape]) => {
   const perm = attrs['perm'] as number[];
@@ -290,8 +242,6 @@ const crossEntropy: RefOp = ([lg, lb]) => {
 };
 
 export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ['matmul', matmul],
-  ['layer_norm', norm(false)], ['rms_norm', norm(true)],
   ['reshape', ([x], _a, [shape]) => [{ shape: shape!, data: x!.data }]],
   ['transpose', transpose], ['slice', slice], ['concat', concat],
   ['embedding', embedding], ['rotary', rotary], ['attention', attention], ['topk', topk], ['moe_dispatch', moeDispatch], ['moe_combine', moeCombine],

@@ -17,19 +17,6 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
   if (facets) return facets.sharding(a, inShapes, outShapes);
 
   switch (op) {
-    case 'matmul': {
-      const [sa, sb] = [inShapes[0]!, inShapes[1]!];
-      const batch = r - 2;
-      const an: (string | null)[] = [...broadcastNames(sa.slice(0, -2), out0.slice(0, batch)), 'm', 'k'];
-      const bn: (string | null)[] = [...broadcastNames(sb.slice(0, -2), out0.slice(0, batch)), 'k', 'n'];
-      return spec(einsum([an, bn], [[...dims('d', batch), 'm', 'n']], { contract: true }), 'single');
-    }
-    case 'layer_norm': case 'rms_norm': {
-      const last = `d${r - 1}`;
-      const why = { [last]: `${op} normalises along it` };
-      const ins = inShapes.map((s, i) => (i === 0 ? dims('d', r) : s.length === 1 ? [last] : dims(`w${i}_`, s.length)));
-      return spec(einsum(ins, [dims('d', r)], { whole: why }), 'none', why);
-    }
     case 'embedding': {
       const ids = inShapes[1]!;
       const why = { v: 'embedding looks rows up by id across the whole vocabulary' };
