@@ -3,7 +3,8 @@ import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
 import { f32Literal, storedHalf } from '../kir/wgsl.js';
-import { foldGroups } from '../kir/ir.js';
+import { foldGroups, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
+import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
 /** One generated kernel before it is deduplicated into the plan. */
@@ -85,7 +86,27 @@ export function grid(n: number, wg = WG) {
   };
 }
 
-export interface BindingDecl { readonly name: string; readonly access: Access; readonly value: Value }
+export interface BindingDecl<N extends string = string> { readonly name: N; readonly access: Access; readonly value: Value }
+export const read = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read', value });
+export const write = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read_write', value });
+
+/** A binding as the kernel IR declares it: one element of its storage scalar wide (the printer reads and writes f16 storage of it). */
+export const bufferOf = (b: BindingDecl): BufferDecl => ({ name: b.name, access: b.access, elem: storageScalar(b.value.type.dtype), storage: storageOf(b.value), value: b.value.id });
+
+/**
+ * A kernel-IR kernel of one invocation per element of `n` in workgroups of `wg`: `body`
+ * gets the block, the flat index `i` (flatGrid: invocations past n have returned) and
+ * the buffers by binding name.
+ */
+export function flatKernel<N extends string>(
+  name: string, doc: string, binds: readonly BindingDecl<N>[], n: number, body: (b: Block, i: Expr, buf: Readonly<Record<N, Expr>>) => void, wg = WG,
+): Kernel {
+  const buffers = binds.map(bufferOf);
+  const b = new Block();
+  const { index, dispatch } = flatGrid(b, 'i', n, wg);
+  body(b, index, Object.fromEntries(buffers.map((d) => [d.name, bufferRef(d)])) as Record<N, Expr>);
+  return { name, doc: [doc], enables: [], consts: [], buffers, shared: [], workgroupSize: [wg, 1, 1], dispatch, body: b.stmts };
+}
 
 /** How `v` is stored: f16 where the plan stores it so (`half`, its f16Values; the kernel IR's rule, storedHalf), else its own storage. */
 const bindingType = (v: Value, half?: ReadonlySet<number>): StorageType => (storedHalf({ storage: storageOf(v), value: v.id }, half) ? 'f16' : storageOf(v));

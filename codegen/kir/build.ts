@@ -1,4 +1,4 @@
-import { arrayOf, builtin, foldGroups, ref, sameType, typeName, u, type BinOp, type BufferDecl, type Expr, type Stmt, type Type } from './ir.js';
+import { arrayOf, builtin, foldGroups, lit, ref, sameType, typeName, type BinOp, type BufferDecl, type Expr, type Stmt, type Type } from './ir.js';
 
 /**
  * Collects the statements of one block. Generators write kernels as ordinary
@@ -26,11 +26,14 @@ export class Block {
     this.stmts.push(op ? { k: 'assign', target, value, op } : { k: 'assign', target, value });
   }
 
-  /** `for (var v = from; v < to; v += step)`; `from`, `to` and `step` are u32. */
+  /** `for (var v = from; v < to; v += step)`; `from`, `to` and `step` are u32 (numbers), or all i32 when `from` is. */
   for(v: string, from: Expr | number, to: Expr | number, body: (i: Expr, b: Block) => void, step: Expr | number = 1): void {
-    const e = (x: Expr | number) => (typeof x === 'number' ? u(x) : x);
+    const t = typeof from === 'number' ? 'u32' : from.type;
+    if (t !== 'u32' && t !== 'i32') throw new Error(`kir: for over a ${typeName(t)}`);
+    const e = (x: Expr | number) => (typeof x === 'number' ? lit(t, x) : x);
+    if (!sameType(e(to).type, t) || !sameType(e(step).type, t)) throw new Error(`kir: for ${v}: bounds of different types`);
     const inner = new Block();
-    body(ref(v, 'u32'), inner);
+    body(ref(v, t), inner);
     this.stmts.push({ k: 'for', v, from: e(from), to: e(to), step: e(step), body: inner.stmts });
   }
 
@@ -59,6 +62,8 @@ export class Block {
 
   barrier(): void { this.stmts.push({ k: 'barrier' }); }
   return(): void { this.stmts.push({ k: 'return' }); }
+  break(): void { this.stmts.push({ k: 'break' }); }
+  continue(): void { this.stmts.push({ k: 'continue' }); }
   comment(text: string): void { this.stmts.push({ k: 'comment', text }); }
 }
 

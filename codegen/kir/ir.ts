@@ -32,8 +32,10 @@ export const scalarOf = (t: Type): Scalar => {
   throw new Error(`kir: ${typeName(t)} has no scalar component type`);
 };
 
-export type BinOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||';
+export type BinOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||' | '&' | '|' | '^' | '<<' | '>>';
 export const COMPARISONS: readonly BinOp[] = ['<', '<=', '>', '>=', '==', '!='];
+/** Bitwise operators and shifts: integer operands only (bit patterns come from `bitcast`). */
+export const BITWISE: readonly BinOp[] = ['&', '|', '^', '<<', '>>'];
 
 /** The WGSL entry-point builtins a kernel may read; the printer declares those it uses. */
 export const BUILTINS = {
@@ -48,7 +50,8 @@ export const BUILTINS = {
 export type Builtin = keyof typeof BUILTINS;
 
 export type ExprNode =
-  | { readonly k: 'lit'; readonly value: number | boolean }
+  /** `hex`: a u32 bit pattern, printed in hexadecimal. */
+  | { readonly k: 'lit'; readonly value: number | boolean; readonly hex?: true }
   /** A let, var, loop variable, module constant, buffer or workgroup array. */
   | { readonly k: 'ref'; readonly name: string }
   | { readonly k: 'builtin'; readonly name: Builtin }
@@ -82,6 +85,11 @@ export class Expr {
   ne(b: Operand): Expr { return bin('!=', this, b); }
   and(b: Expr): Expr { return bin('&&', this, b); }
   or(b: Expr): Expr { return bin('||', this, b); }
+  bitAnd(b: Operand): Expr { return bin('&', this, b); }
+  bitOr(b: Operand): Expr { return bin('|', this, b); }
+  xor(b: Operand): Expr { return bin('^', this, b); }
+  shl(b: Operand): Expr { return bin('<<', this, b); }
+  shr(b: Operand): Expr { return bin('>>', this, b); }
   /** Element `i` of an array (or vector). */
   at(i: Operand): Expr {
     if (typeof this.type === 'string') throw new Error(`kir: cannot index a ${this.type}`);
@@ -106,6 +114,8 @@ export const lit = (type: Scalar, value: number | boolean): Expr => {
   return new Expr(type, { k: 'lit', value });
 };
 export const u = (n: number) => lit('u32', n);
+/** A u32 bit mask, printed as `0x7f800000u`. */
+export const bits = (n: number) => new Expr('u32', { k: 'lit', value: lit('u32', n).literal!, hex: true });
 export const i = (n: number) => lit('i32', n);
 export const f = (x: number) => lit('f32', x);
 export const ref = (name: string, type: Type) => new Expr(type, { k: 'ref', name });
@@ -131,6 +141,7 @@ export function bin(op: BinOp, a: Operand, b: Operand): Expr {
   const eb = asExpr(b, ea.type);
   const logical = op === '&&' || op === '||';
   if (logical && (ea.type !== 'bool' || eb.type !== 'bool')) throw new Error(`kir: ${op} needs bools, got ${typeName(ea.type)} and ${typeName(eb.type)}`);
+  if (BITWISE.includes(op) && !isInt(ea.type)) throw new Error(`kir: ${op} needs integers, got ${typeName(ea.type)}`);
   // Arithmetic may take a vector and a scalar of its component type; otherwise both sides have one type.
   const scaled = ['+', '-', '*', '/'].includes(op) && typeof ea.type === 'object' && ea.type.kind === 'vec' && eb.type === ea.type.of;
   if (!scaled && !sameType(ea.type, eb.type)) throw new Error(`kir: ${typeName(ea.type)} ${op} ${typeName(eb.type)}`);
@@ -175,6 +186,8 @@ export const cast = (type: Scalar, e: Expr) => (sameType(e.type, type) ? e : e.l
 /** `vecN<T>(e)`: the scalar `e` in every component. */
 export const splat = (t: VecType, e: Expr) => construct(t, e);
 export const call = (fn: string, type: Type, ...args: Expr[]) => new Expr(type, { k: 'call', fn, args });
+/** `bitcast<type>(e)`: the same 32 bits read as another scalar type. */
+export const bitcast = (type: Scalar, e: Expr) => call(`bitcast<${type}>`, type, e);
 
 /** Builtin functions whose result has the type of their first argument. */
 const sameAs = (fn: string) => (a: Expr, ...rest: Operand[]) => {
@@ -188,6 +201,7 @@ export const min = sameAs('min');
 export const exp = sameAs('exp');
 export const log = sameAs('log');
 export const inverseSqrt = sameAs('inverseSqrt');
+export const abs = sameAs('abs');
 /** `select(f, t, cond)`: `t` where `cond` holds (per component, for a vector of bools). */
 export const select = (onFalse: Expr, onTrue: Operand, cond: Expr) => {
   const t = asExpr(onTrue, onFalse.type);
@@ -212,12 +226,14 @@ export type Stmt =
   | { readonly k: 'var'; readonly name: string; readonly type: Type; readonly init?: Expr }
   /** `target = value`, or `target op= value`. The target is a ref, an index or a field. */
   | { readonly k: 'assign'; readonly target: Expr; readonly value: Expr; readonly op?: BinOp }
-  /** `for (var v = from; v < to; v += step)`: a counted loop. */
+  /** `for (var v = from; v < to; v += step)`: a counted loop (u32 or i32). */
   | { readonly k: 'for'; readonly v: string; readonly from: Expr; readonly to: Expr; readonly step: Expr; readonly body: readonly Stmt[] }
   | { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
   | { readonly k: 'block'; readonly body: readonly Stmt[] }
   | { readonly k: 'barrier' }
   | { readonly k: 'return' }
+  | { readonly k: 'break' }
+  | { readonly k: 'continue' }
   | { readonly k: 'comment'; readonly text: string };
 
 /**

@@ -1,5 +1,5 @@
 import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
-import { BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt } from './ir.js';
+import { BITWISE, BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt } from './ir.js';
 
 /** What printing threads through: the builtins cx, and the buffers stored as f16 (by name). */
 interface Cx { readonly used: Set<Builtin>; readonly half: ReadonlySet<string> }
@@ -21,9 +21,12 @@ export function f32Literal(x: number): string {
 }
 
 // Binding strength; WGSL also refuses `a || b && c` and chained comparisons, so a logical
-// or comparison operand of the same level always gets parentheses.
+// or comparison operand of the same level always gets parentheses. Bitwise operators and
+// shifts have no precedence against the others: their operands are parenthesised (but
+// `a & b & c` chains) and so are they inside any other operator.
 const LEVEL: Record<BinOp, number> = {
   '||': 1, '&&': 1, '<': 2, '<=': 2, '>': 2, '>=': 2, '==': 2, '!=': 2, '+': 3, '-': 3, '*': 4, '/': 4, '%': 4,
+  '&': 5, '|': 5, '^': 5, '<<': 5, '>>': 5,
 };
 
 function expr(e: Expr, cx: Cx): string {
@@ -31,7 +34,7 @@ function expr(e: Expr, cx: Cx): string {
   switch (n.k) {
     case 'lit':
       if (typeof n.value === 'boolean') return String(n.value);
-      return e.type === 'u32' ? `${n.value}u` : e.type === 'f32' ? f32Literal(n.value) : String(n.value);
+      return e.type === 'u32' ? `${n.hex ? `0x${n.value.toString(16)}` : n.value}u` : e.type === 'f32' ? f32Literal(n.value) : String(n.value);
     case 'ref': return n.name;
     case 'builtin': cx.used.add(n.name); return BUILTINS[n.name].param;
     case 'not': return `!${wrap(n.a, cx)}`;
@@ -49,7 +52,9 @@ function expr(e: Expr, cx: Cx): string {
       const side = (x: Expr, right: boolean) => {
         if (x.node.k !== 'bin') return expr(x, cx);
         const xl = LEVEL[x.node.op];
-        const paren = xl < lv || (xl === lv && (lv === 1 ? x.node.op !== n.op : lv === 2 || right));
+        const bits = BITWISE.includes(n.op) || BITWISE.includes(x.node.op);
+        const paren = bits ? right || x.node.op !== n.op || n.op === '<<' || n.op === '>>'
+          : xl < lv || (xl === lv && (lv === 1 ? x.node.op !== n.op : lv === 2 || right));
         return paren ? `(${expr(x, cx)})` : expr(x, cx);
       };
       return `${side(n.a, false)} ${n.op} ${side(n.b, true)}`;
@@ -99,6 +104,8 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
         break;
       case 'barrier': out.push(`${indent}workgroupBarrier();`); break;
       case 'return': out.push(`${indent}return;`); break;
+      case 'break': out.push(`${indent}break;`); break;
+      case 'continue': out.push(`${indent}continue;`); break;
       case 'comment': out.push(`${indent}// ${s.text}`); break;
     }
   }

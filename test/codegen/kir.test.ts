@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseConfig, defaultConfig, invalidReason } from '../../codegen/kernels/matmul/config.js';
 import { plainShape, shapeClass } from '../../codegen/kernels/matmul/shape.js';
 import { Block } from '../../codegen/kir/build.js';
-import { arrayOf, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
+import { arrayOf, bits, f, fma, i, ref, splat, u, vec4f, type Kernel } from '../../codegen/kir/ir.js';
 import { printWgsl, toSpec } from '../../codegen/kir/wgsl.js';
 import { optimize, planOf } from '../../driver/stages.js';
 import { defaultCacheFile, loadRowUnits, loadTuning, saveEntries } from '../../codegen/tune/cache.js';
@@ -53,6 +53,18 @@ describe('kernel IR', () => {
     expect(body((b) => b.let('a', x.lt(y).eq(y.lt(x))))).toBe('let a = (x < y) == (y < x);');
     expect(body((b) => b.let('a', splat(vec4f, f(1)).mul(f(0.5)).x))).toBe('let a = (vec4<f32>(1.0) * 0.5).x;');
     expect(body((b) => b.let('a', i(-3).add(ref('n', 'i32'))))).toBe('let a = -3 + n;');
+  });
+
+  it('prints bitwise operators and shifts with the parentheses WGSL requires of them, masks in hexadecimal', () => {
+    expect(body((b) => b.let('a', x.add(y).bitAnd(bits(0xff)).eq(x.shr(2).bitAnd(1))))).toBe('let a = ((x + y) & 0xffu) == ((x >> 2u) & 1u);');
+    expect(body((b) => b.let('a', x.bitAnd(y).bitAnd(3).xor(x.shl(y))))).toBe('let a = (x & y & 3u) ^ (x << y);');
+    expect(() => f(1).bitAnd(f(2))).toThrow('& needs integers');
+  });
+
+  it('loops over u32 or i32 and leaves them early', () => {
+    expect(body((b) => b.for('j', i(-2), ref('n', 'i32'), (j, l) => l.if(j.eq(0), (t) => t.continue(), (e) => e.break()))))
+      .toBe('for (var j = -2; j < n; j += 1) {\nif (j == 0) {\ncontinue;\n} else {\nbreak;\n}\n}');
+    expect(() => new Block().for('j', i(0), u(3), () => {})).toThrow('bounds of different types');
   });
 
   it('drops a branch the generator could decide, keeps one it could not', () => {
