@@ -16,10 +16,9 @@ import type { KernelGen } from './kernel.js';
 
 /** Kinds of the ops not migrated to compiler/ops facets yet. */
 const LEGACY_KINDS: Readonly<Record<string, KernelKind>> = {
-  matmul: 'matmul',
-  cross_entropy: 'cross_entropy', transpose: 'transpose', slice: 'slice', concat: 'concat', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
-  topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d', reshape: 'alias',
-  round_to: 'round_to', all_finite: 'all_finite', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad', slice_grad: 'slice_grad',
+  cross_entropy: 'cross_entropy', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
+  topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d',
+  round_to: 'round_to', all_finite: 'all_finite', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad',
   cross_entropy_grad: 'cross_entropy_grad', attention_grad: 'attention_grad', patchify_grad: 'patchify_grad', conv2d_grad: 'conv2d_grad', moe_combine_grad: 'moe_combine_grad',
 };
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';

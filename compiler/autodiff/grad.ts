@@ -1,4 +1,4 @@
-import { dimConst, dimValue, type Dim } from '../dims.js';
+import { dimValue } from '../dims.js';
 import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Value } from '../ir.js';
 import { Ctx, type GradRule } from '../ops/grad-ctx.js';
 import { facetsOf } from '../ops/registry.js';
@@ -119,25 +119,6 @@ export const RULES: Readonly<Record<string, Rule>> = {
     return [...c.ops('attention_grad', [g, q!, k!, v!, ...(mask ? [mask] : [])], [q!.type, k!.type, v!.type], a), undefined];
   },
   topk: (c, [x], [, idx], [g]) => [g && c.op('topk_grad', [g, idx!], x!.type)],
-  slice: (c, [x], _o, [g], a) => [g && c.op('slice_grad', [g], x!.type, { axis: a['axis'] as number, start: dimValue(a['start'] as Dim)! })],
-  concat: (c, ins, _o, [g], a) => {
-    if (!g) return [];
-    const axis = a['axis'] as number;
-    let start = 0;
-    return ins.map((x) => {
-      const size = dimValue(x.type.dims[axis]!)!;
-      const part = c.op('slice', [g], x.type, { axis, start: dimConst(start), end: dimConst(start + size) });
-      start += size;
-      return part;
-    });
-  },
-  reshape: (c, [x], _o, [g]) => [g && c.op('reshape', [g], x!.type, { shape: x!.type.dims })],
-  transpose: (c, [x], _o, [g], a) => {
-    if (!g) return [];
-    const perm = a['perm'] as readonly number[];
-    const inv = perm.map((_, i) => perm.indexOf(i));
-    return [c.op('transpose', [g], x!.type, { perm: inv })];
-  },
   cross_entropy: (c, [lg, lb], _o, [g]) => [g && c.op('cross_entropy_grad', [g, lg!, lb!], lg!.type), undefined],
   patchify: (c, [x], _o, [g], a) => [g && c.op('patchify_grad', [g], x!.type, { patch: a['patch'] as number })],
   conv2d: (c, [x, w], _o, [g], a) => (g ? c.ops('conv2d_grad', [g, x!, w!], [x!.type, w!.type], a) : []),

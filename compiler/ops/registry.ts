@@ -7,7 +7,7 @@ import { numel, type Elementwise, type OpFacets, type SurfaceOp } from './op.js'
 import { reduceInternalOps, reduceOps } from './reduce.js';
 import { bodyFlops, numberMath } from './scalar.js';
 import type { Shapes } from './sharding.js';
-import { shapeOps } from './shape.js';
+import { shapeInternalOps, shapeOps } from './shape.js';
 import type { OpDef as Legacy } from './signature.js';
 
 /** The ops of the surface language, by name. */
@@ -19,7 +19,7 @@ export const OPS: ReadonlyMap<string, SurfaceOp | Legacy> = new Map(
  * Ops that only compiler passes make, with the same facets as surface ops: the backward
  * ops autodiff uses where composing forward ops would be wasteful or unstable.
  */
-export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([...elementwiseInternalOps, ...reduceInternalOps].map((o) => [o.name, o]));
+export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([...elementwiseInternalOps, ...reduceInternalOps, ...shapeInternalOps].map((o) => [o.name, o]));
 
 /** Binary operators of the surface language and the ops they mean. */
 export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@': 'matmul', '**': 'pow' } as const;

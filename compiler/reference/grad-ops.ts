@@ -1,5 +1,5 @@
 import { moeSlots, type RefOp } from './ops.js';
-import { numelOf, zeros, type RefTensor } from '../ops/tensor.js';
+import { zeros, type RefTensor } from '../ops/tensor.js';
 
 /**
  * CPU references (float64) of the ops that only backward passes use. Their semantics are
@@ -26,19 +26,6 @@ const topkGrad: RefOp = ([g, idx], _a, [shape]) => {
   const out = zeros(shape!);
   const rows = g!.data.length / k;
   for (let r = 0; r < rows; r++) for (let j = 0; j < k; j++) out.data[r * n + idx!.data[r * k + j]!] += g!.data[r * k + j]!;
-  return [out];
-};
-
-/** slice: g placed back at [start, start + size) along `axis` of a zero tensor of the input's shape. */
-const sliceGrad: RefOp = ([g], attrs, [shape]) => {
-  const axis = attrs['axis'] as number;
-  const start = attrs['start'] as number;
-  const out = zeros(shape!);
-  const inner = numelOf(shape!.slice(axis + 1));
-  const outer = numelOf(shape!.slice(0, axis));
-  const n = shape![axis]!;
-  const m = g!.shape[axis]!;
-  for (let o = 0; o < outer; o++) out.data.set(g!.data.subarray(o * m * inner, (o + 1) * m * inner), (o * n + start) * inner);
   return [out];
 };
 
@@ -191,7 +178,7 @@ const moeCombineGrad: RefOp = ([g, y, choice, gates], attrs) => {
 
 export const GRAD_REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
   ['embedding_grad', embeddingGrad],
-  ['topk_grad', topkGrad], ['slice_grad', sliceGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
+  ['topk_grad', topkGrad], ['cross_entropy_grad', crossEntropyGrad], ['attention_grad', attentionGrad],
   ['patchify_grad', patchifyGrad], ['conv2d_grad', conv2dGrad], ['moe_combine_grad', moeCombineGrad],
 ]);
 

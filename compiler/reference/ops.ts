@@ -1,52 +1,10 @@
-import { dimValue, type Dim } from '../dims.js';
 import type { Attrs } from '../ir.js';
 import { elementwiseOf, facetsOf, scalarFunction } from '../ops/registry.js';
-import { broadcastIndex, forEachCoord, strides, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
+import { broadcastIndex, forEachCoord, zeros, type RefOp as FacetRefOp, type RefTensor } from '../ops/tensor.js';
 import { extraReference } from './grad-ops.js';
 
 export type RefOp = (inputs: readonly RefTensor[], attrs: Attrs, outShapes: readonly (readonly number[])[], outDtypes: readonly string[]) => RefTensor[];
 
-
-const transpose: RefOp = ([x], attrs, [shape]) => {
-  const perm = attrs['perm'] as number[];
-  const st = strides(x!.shape);
-  const out = zeros(shape!);
-  forEachCoord(shape!, (c, i) => {
-    let off = 0;
-    for (let d = 0; d < c.length; d++) off += c[d]! * st[perm[d]!]!;
-    out.data[i] = x!.data[off]!;
-  });
-  return [out];
-};
-
-const slice: RefOp = ([x], attrs, [shape]) => {
-  const axis = attrs['axis'] as number;
-  const start = dimValue(attrs['start'] as Dim)!;
-  const st = strides(x!.shape);
-  const out = zeros(shape!);
-  forEachCoord(shape!, (c, i) => {
-    let off = 0;
-    for (let d = 0; d < c.length; d++) off += (d === axis ? c[d]! + start : c[d]!) * st[d]!;
-    out.data[i] = x!.data[off]!;
-  });
-  return [out];
-};
-
-const concat: RefOp = (ins, attrs, [shape]) => {
-  const axis = attrs['axis'] as number;
-  const ost = strides(shape!);
-  const out = zeros(shape!);
-  let offset = 0;
-  for (const x of ins) {
-    forEachCoord(x.shape, (c, i) => {
-      let off = 0;
-      for (let d = 0; d < c.length; d++) off += (d === axis ? c[d]! + offset : c[d]!) * ost[d]!;
-      out.data[off] = x.data[i]!;
-    });
-    offset += x.shape[axis]!;
-  }
-  return [out];
-};
 
 const embedding: RefOp = ([table, ids], _a, [shape]) => {
   const [V, D] = table!.shape as [number, number];
@@ -242,8 +200,6 @@ const crossEntropy: RefOp = ([lg, lb]) => {
 };
 
 export const REFERENCE: ReadonlyMap<string, RefOp> = new Map<string, RefOp>([
-  ['reshape', ([x], _a, [shape]) => [{ shape: shape!, data: x!.data }]],
-  ['transpose', transpose], ['slice', slice], ['concat', concat],
   ['embedding', embedding], ['rotary', rotary], ['attention', attention], ['topk', topk], ['moe_dispatch', moeDispatch], ['moe_combine', moeCombine],
   ['patchify', patchify], ['conv2d', conv2d], ['cross_entropy', crossEntropy],
 ]);

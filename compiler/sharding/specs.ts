@@ -68,12 +68,12 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       const why = { v: 'the table gradient is indexed by id across the vocabulary' };
       return spec(einsum([[...dims('p', ids.length), 'e'], dims('p', ids.length)], [['v', 'e']], { whole: why, contract: true }), 'first', why);
     }
-    case 'topk_grad': case 'slice_grad': {
-      const last = op === 'topk_grad' ? r - 1 : (a['axis'] as number);
+    case 'topk_grad': {
+      const last = r - 1;
       const why = { [`i${last}`]: `${op} scatters along it`, [`o${last}`]: `${op} scatters along it` };
       const inNames = dims('d', r).map((n, i) => (i === last ? `i${last}` : n));
       const outNames = dims('d', r).map((n, i) => (i === last ? `o${last}` : n));
-      return spec(einsum(op === 'topk_grad' ? [inNames, inNames] : [inNames], [outNames], { whole: why }), 'first', why);
+      return spec(einsum([inNames, inNames], [outNames], { whole: why }), 'first', why);
     }
     case 'attention_grad': {
       const heads = a['kv_heads'] as number;
@@ -103,22 +103,6 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
     }
     case 'cross_entropy_grad':
       return wholeAll(inShapes, outShapes, 'the loss gradient divides by the global count of labels');
-    case 'transpose': {
-      const perm = a['perm'] as readonly number[];
-      const names = dims('d', r);
-      return spec(einsum([names], [perm.map((p) => names[p]!)]), 'joint');
-    }
-    case 'slice': {
-      const axis = a['axis'] as number;
-      const why = { [`d${axis}`]: 'slice cuts along it' };
-      return spec(einsum([dims('d', r)], [dims('d', r)], { whole: why }), 'joint', why);
-    }
-    case 'concat': {
-      const axis = a['axis'] as number;
-      const why = { [`d${axis}`]: 'concat joins along it' };
-      return spec(einsum(inShapes.map(() => dims('d', r)), [dims('d', r)], { whole: why }), 'joint', why);
-    }
-    case 'reshape': return reshapeSpec(inShapes[0]!, out0);
     default:
       // Element-wise ops of every arity, with NumPy broadcasting.
       if (outShapes.length === 1 && inShapes.every((s) => s.length <= r)) {
@@ -126,35 +110,4 @@ export function opSpec(node: Pick<Node, 'op' | 'attrs'>, inShapes: readonly (rea
       }
       return wholeAll(inShapes, outShapes, `${op} has no sharding rule`);
   }
-}
-
-/**
- * Reshape groups input and output dims into runs with equal products. Within a run only
- * the leading (major) dim may be split, and the split carries over to the run's leading
- * output dim: `[B, S, h·hd@tp] → [B, S, h@tp, hd]`.
- */
-function reshapeSpec(inS: readonly number[], outS: readonly number[]): OpSpec {
-  const inN: (string | null)[] = inS.map((_, i) => `i${i}`);
-  const outN: (string | null)[] = outS.map((_, i) => `o${i}`);
-  const whole: Record<string, string> = {};
-  let i = 0;
-  let j = 0;
-  while (i < inS.length || j < outS.length) {
-    // Size-1 dims form runs of their own and take no split.
-    if (i < inS.length && inS[i] === 1) { whole[`i${i}`] = 'a size-1 dim'; i++; continue; }
-    if (j < outS.length && outS[j] === 1) { whole[`o${j}`] = 'a size-1 dim'; j++; continue; }
-    const i0 = i;
-    const j0 = j;
-    let pi = inS[i++] ?? 1;
-    let po = outS[j++] ?? 1;
-    while (pi !== po && (i < inS.length || j < outS.length)) {
-      if (pi < po) pi *= inS[i++] ?? 1;
-      else po *= outS[j++] ?? 1;
-    }
-    // The run's leading dims share one letter; the rest stay whole.
-    if (i0 < inS.length && j0 < outS.length) outN[j0] = inN[i0]!;
-    for (let k = i0 + 1; k < i; k++) whole[`i${k}`] = 'reshape merges it with a more major dim';
-    for (let k = j0 + 1; k < j; k++) whole[`o${k}`] = 'reshape splits it off a more major dim';
-  }
-  return { letters: einsum([inN], [outN], { whole }), linear: 'joint', why: whole };
 }
