@@ -3,7 +3,7 @@ import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
 import { f32Literal, storedHalf } from '../kir/wgsl.js';
-import { foldGroups, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
+import { foldGroups, vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
@@ -90,8 +90,11 @@ export interface BindingDecl<N extends string = string> { readonly name: N; read
 export const read = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read', value });
 export const write = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read_write', value });
 
-/** A binding as the kernel IR declares it: one element of its storage scalar wide (the printer reads and writes f16 storage of it). */
-export const bufferOf = (b: BindingDecl): BufferDecl => ({ name: b.name, access: b.access, elem: storageScalar(b.value.type.dtype), storage: storageOf(b.value), value: b.value.id });
+/** A binding as the kernel IR declares it: `w` elements of its storage scalar wide (the printer reads and writes f16 storage of it). */
+export const bufferOf = (b: BindingDecl, w: 1 | 4 = 1): BufferDecl => {
+  const s = storageScalar(b.value.type.dtype);
+  return { name: b.name, access: b.access, elem: w === 4 ? vec(4, s) : s, storage: storageOf(b.value), value: b.value.id };
+};
 
 /**
  * A kernel-IR kernel of one invocation per element of `n` in workgroups of `wg`: `body`
@@ -101,7 +104,7 @@ export const bufferOf = (b: BindingDecl): BufferDecl => ({ name: b.name, access:
 export function flatKernel<N extends string>(
   name: string, doc: string, binds: readonly BindingDecl<N>[], n: number, body: (b: Block, i: Expr, buf: Readonly<Record<N, Expr>>) => void, wg = WG,
 ): Kernel {
-  const buffers = binds.map(bufferOf);
+  const buffers = binds.map((d) => bufferOf(d));
   const b = new Block();
   const { index, dispatch } = flatGrid(b, 'i', n, wg);
   body(b, index, Object.fromEntries(buffers.map((d) => [d.name, bufferRef(d)])) as Record<N, Expr>);
@@ -128,13 +131,10 @@ export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySe
   };
 }
 
-/**
- * The common frame of the string kernels: bindings, entry point and workgroup size.
- * Bindings of values in `half` are declared f16 (copyKernel's bodies convert).
- */
-export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = '', half?: ReadonlySet<number>): KernelSpec {
+/** The common frame of the string kernels: bindings, entry point and workgroup size. */
+export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = ''): KernelSpec {
   const g = grid(n, wg);
-  const { decls, bindings, features } = declareBindings(binds, half);
+  const { decls, bindings, features } = declareBindings(binds);
   const wgsl = [
     `// mdc kernel: ${name}`,
     ...decls,
@@ -151,18 +151,6 @@ export function kernel(name: string, binds: readonly BindingDecl[], body: string
     name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch, bindings,
     ...(features.length ? { features } : {}),
   };
-}
-
-/**
- * A string kernel that moves elements between buffers any of which may be stored as f16
- * (`target.f16Values`): `move(to, at, from, index)` is the WGSL statement
- * `to[at] = from[index]`, converted where the two storages differ (f16 to f16 moves as
- * it is). One invocation per element of `n`, as `kernel`.
- */
-export function copyKernel(name: string, binds: readonly BindingDecl[], n: number, target: KernelTarget, body: (move: (to: string, at: string, from: string, index: string) => string) => string): KernelSpec {
-  const type = new Map(binds.map((b) => [b.name, bindingType(b.value, target.f16Values)]));
-  const move = (to: string, at: string, from: string, index: string) => `${to}[${at}] = ${convert(`${from}[${index}]`, type.get(from)!, type.get(to)!)};`;
-  return kernel(name, binds, body(move), n, WG, '', target.f16Values);
 }
 
 /**

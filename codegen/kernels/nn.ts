@@ -1,22 +1,29 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { copyKernel, f32, kernel, shapeOf, sizeOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
+import { Block, bufferRef, flatGrid } from '../kir/build.js';
+import { cast } from '../kir/ir.js';
+import { toSpec } from '../kir/wgsl.js';
+import { constant } from './fused/body.js';
+import { bufferOf, f32, kernel, read, shapeOf, sizeOf, u32, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
 
+/** Rows of `table` gathered by `ids`, four elements at a time when the row length allows; ids outside the table give zero rows. */
 export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const [table, ids] = node.inputs.map((id) => g.values[id]!);
   const out = g.values[node.outputs[0]!]!;
-  const [V, D] = shapeOf(table!);
-  return copyKernel('embedding', [
-    { name: 'table', access: 'read', value: table! },
-    { name: 'ids', access: 'read', value: ids! },
-    { name: 'out', access: 'read_write', value: out },
-  ], sizeOf(shapeOf(out)), target, (move) => [
-    `let row = i / ${u32(D!)};`,
-    `let col = i % ${u32(D!)};`,
-    `let id = ids[row];`,
-    // An abstract int: it converts to every storage type (f32, f16, i32).
-    `if (id < 0 || id >= ${V}) { out[i] = 0; return; }`,
-    move('out', 'i', 'table', `u32(id) * ${u32(D!)} + col`),
-  ].join('\n'));
+  const [V, D] = shapeOf(table!) as [number, number];
+  const w = D % 4 === 0 ? 4 : 1;
+  const buffers = [bufferOf(read('table', table!), w), bufferOf(read('ids', ids!)), bufferOf(write('out', out), w)];
+  const [TABLE, IDS, OUT] = buffers.map(bufferRef);
+  const b = new Block();
+  const { index: i, dispatch } = flatGrid(b, 'i', sizeOf(shapeOf(out)) / w, WG);
+  const row = b.let('row', i.div(D / w));
+  const col = b.let('col', i.mod(D / w));
+  const id = b.let('id', IDS!.at(row));
+  b.if(id.lt(0).or(id.ge(V)), (t) => { t.set(OUT!.at(i), constant(0, buffers[2]!.elem)); t.return(); });
+  b.set(OUT!.at(i), TABLE!.at(cast('u32', id).mul(D / w).add(col)));
+  return toSpec({
+    name: 'embedding', doc: [`${sizeOf(shapeOf(ids!))} rows of ${D} from a table of ${V}, ${w === 4 ? 'four elements' : 'one element'} per invocation`],
+    enables: [], consts: [], buffers, shared: [], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,
+  }, target);
 }
 
 export function rotaryKernel(node: Node, g: Graph): KernelSpec {

@@ -244,6 +244,13 @@ add({
   tol: EXACT,
 });
 add({ name: 'concat on axis 0 and on the last axis', source: model({ a: T('f32', [3, 7]), b: T('f32', [1, 7]) }, [T('f32', [4, 7]), T('f32', [3, 14])], 'let r = concat([a, b])\nlet c = concat([a, a], axis = -1)\nreturn r, c'), tol: EXACT });
+// Copies that keep a last dim divisible by 4 move four elements per invocation (layout.ts).
+add({ name: 'transpose f32[3, 5, 8] by [1, 0, 2], four at a time', source: model({ x: T('f32', [3, 5, 8]) }, T('f32', [5, 3, 8]), 'return transpose(x, [1, 0, 2])'), tol: EXACT });
+add({ name: 'slice f32[3, 17, 12] on axis 1 [5, 16), four at a time', source: model({ x: T('f32', [3, 17, 12]) }, T('f32', [3, 11, 12]), 'return slice(x, 1, 5, 16)'), tol: EXACT });
+add({
+  name: 'concat i32[2, 3, 4] and i32[2, 5, 4] on axis 1, four at a time', source: model({ a: T('i32', [2, 3, 4]), b: T('i32', [2, 5, 4]) }, T('i32', [2, 8, 4]), 'return concat([a, b], axis = 1)'),
+  opts: { inputs: { a: ints(24, 14), b: ints(40, 15) } }, tol: EXACT,
+});
 add({ name: 'concat i32', source: model({ a: T('i32', [3, 2]), b: T('i32', [3, 5]) }, T('i32', [3, 7]), 'return concat([a, b], axis = 1)'), opts: { inputs: { a: ints(6, 11), b: ints(15, 12) } }, tol: EXACT });
 
 // --- embedding, rotary
@@ -255,6 +262,11 @@ add({ name: 'concat i32', source: model({ a: T('i32', [3, 2]), b: T('i32', [3, 5
     name: 'embedding f32[1000, 7] by i32[17] with out-of-range ids (zero rows)', source: model({ t: T('f32', [1000, 7]), ids: T('i32', [17]) }, T('f32', [17, 7]), 'return embedding(t, ids * 1)'),
     opts: { inputs: { ids } }, tol: EXACT,
     also: (r) => expect([...r.cpu['output0']!.data.subarray(2 * 7, 4 * 7)].every((v) => v === 0), 'ids -1 and 1000 give zero rows').toBe(true),
+  });
+  add({
+    name: 'embedding f32[1000, 8] by i32[17] with out-of-range ids (zero rows), four at a time', source: model({ t: T('f32', [1000, 8]), ids: T('i32', [17]) }, T('f32', [17, 8]), 'return embedding(t, ids * 1)'),
+    opts: { inputs: { ids } }, tol: EXACT,
+    also: (r) => expect([...r.gpu['output0']!.data.subarray(2 * 8, 4 * 8)].every((v) => v === 0), 'ids -1 and 1000 give zero rows').toBe(true),
   });
   add({
     name: 'embedding i32[1000, 7] by i32[17] with out-of-range ids (zero rows)', source: model({ t: T('i32', [1000, 7]), ids: T('i32', [17]) }, T('i32', [17, 7]), 'return embedding(t, ids * 1)'),
