@@ -1,110 +1,122 @@
 import type { Graph, Node } from '../../compiler/ir.js';
-import { aroundAxis, f32, kernel, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
-import { rowKernelApplies, rowNormKernel, rowReduceKernel, rowSoftmaxKernel } from './rows.js';
+import { Block, bufferRef, flatGrid } from '../kir/build.js';
+import { arrayOf, builtin, cast, exp, f, lit, log, max, ref, scalarOf, u, type ArrayType, type Expr, type Scalar, type VecType } from '../kir/ir.js';
+import { toSpec } from '../kir/wgsl.js';
+import { constant } from './fused/body.js';
+import { aroundAxis, bufferOf, read, shapeOf, sizeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { combine, rowKernelApplies, rowNormKernel, rowOpOf, rowReduceKernel, rowSoftmaxKernel } from './rows.js';
 
-/** One invocation per reduced row, for reductions over an axis other than the last (the last takes the row kernels, rows.ts). */
-function rowFrame(len: number, inner: number) {
-  return [
-    `let o = i / ${u32(inner)};`,
-    `let inn = i % ${u32(inner)};`,
-    `let base = o * ${u32(len * inner)} + inn;`,
-  ].join('\n');
+/** The element type of a buffer view (`x.at(i)`'s type). */
+const elemOf = (buf: Expr): Scalar | VecType => (buf.type as ArrayType).of as Scalar | VecType;
+
+/** Invocations per workgroup of the kernels over other axes. */
+const AXIS_WG = 64;
+
+/**
+ * Reductions over an axis other than the last (the last takes the row kernels, rows.ts):
+ * one invocation per reduced row, or per four rows side by side when the dims after the
+ * axis hold a multiple of four elements (adjacent in memory: vec4 loads and stores).
+ * `body` gets the block, the x and out views, the unit index of the invocation and
+ * `at(j)`, the unit of element j of its row(s).
+ */
+function axisKernel(node: Node, g: Graph, target: KernelTarget, body: (b: Block, x: Expr, out: Expr, i: Expr, at: (j: Expr) => Expr, len: number) => void): KernelSpec {
+  const x = g.values[node.inputs[0]!]!;
+  const out = g.values[node.outputs[0]!]!;
+  const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
+  const w = inner % 4 === 0 ? 4 : 1;
+  const units = inner / w;
+  const buffers = [bufferOf(read('x', x), w), bufferOf(write('out', out), w)];
+  const [X, OUT] = buffers.map(bufferRef);
+  const b = new Block();
+  const { index: i, dispatch } = flatGrid(b, 'i', outer * units, AXIS_WG);
+  const base = b.let('base', outer === 1 ? i : i.div(units).mul(len * units).add(units === 1 ? u(0) : i.mod(units)));
+  body(b, X!, OUT!, i, (j) => base.add(j.mul(units)), len);
+  return toSpec({
+    name: node.op, doc: [`${node.op} over ${len} elements ${inner} apart, ${w === 4 ? 'four rows' : 'one row'} per invocation`],
+    enables: [], consts: [], buffers, shared: [], workgroupSize: [AXIS_WG, 1, 1], dispatch, body: b.stmts,
+  }, target);
 }
 
 export function reduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   if (rowKernelApplies(node, g)) return rowReduceKernel(node, g, target);
-  const x = g.values[node.inputs[0]!]!;
-  const out = g.values[node.outputs[0]!]!;
-  const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
-  const isInt = storageOf(x) === 'i32';
-  const zero = isInt ? '0' : '0.0';
-  const init = node.op === 'max' ? 'x[base]' : node.op === 'min' ? 'x[base]' : zero;
-  const step = node.op === 'max' ? 'acc = max(acc, v);' : node.op === 'min' ? 'acc = min(acc, v);' : 'acc = acc + v;';
-  const fin = node.op === 'mean' ? (isInt ? `acc / ${len}` : `acc / ${f32(len)}`) : 'acc';
-  const body = [
-    rowFrame(len, inner),
-    `var acc = ${init};`,
-    `for (var j = 0u; j < ${u32(len)}; j = j + 1u) {`,
-    `  let v = x[base + j * ${u32(inner)}];`,
-    `  ${step}`,
-    `}`,
-    `out[i] = ${fin};`,
-  ].join('\n');
-  return kernel(node.op, [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, outer * inner, 64);
+  const op = rowOpOf(node.op)!;
+  return axisKernel(node, g, target, (b, x, out, i, at, len) => {
+    const t = elemOf(x);
+    // A sum starts from zero, max and min from the first element.
+    const acc = b.var('acc', t, op === 'sum' ? constant(0, t) : x.at(at(u(0))));
+    b.for('j', op === 'sum' ? 0 : 1, len, (j, l) => l.set(acc, combine(acc, x.at(at(j)), op)));
+    b.set(out.at(i), node.op === 'mean' ? acc.div(lit(scalarOf(t), len)) : acc);
+  });
 }
 
 export function softmaxKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   if (rowKernelApplies(node, g)) return rowSoftmaxKernel(node, g, target);
-  const x = g.values[node.inputs[0]!]!;
-  const out = g.values[node.outputs[0]!]!;
-  const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
-  const log = node.op === 'log_softmax';
-  const body = [
-    rowFrame(len, inner),
-    `var m = x[base];`,
-    `for (var j = 1u; j < ${u32(len)}; j = j + 1u) { m = max(m, x[base + j * ${u32(inner)}]); }`,
-    `var s = 0.0;`,
-    `for (var j = 0u; j < ${u32(len)}; j = j + 1u) { s = s + exp(x[base + j * ${u32(inner)}] - m); }`,
-    log ? `let ls = log(s);` : `let inv = 1.0 / s;`,
-    `for (var j = 0u; j < ${u32(len)}; j = j + 1u) {`,
-    `  let p = base + j * ${u32(inner)};`,
-    log ? `  out[p] = x[p] - m - ls;` : `  out[p] = exp(x[p] - m) * inv;`,
-    `}`,
-  ].join('\n');
-  return kernel(node.op, [{ name: 'x', access: 'read', value: x }, { name: 'out', access: 'read_write', value: out }], body, outer * inner, 64);
+  return axisKernel(node, g, target, (b, x, out, _, at, len) => {
+    const t = elemOf(x);
+    const m = b.var('m', t, x.at(at(u(0))));
+    b.for('j', 1, len, (j, l) => l.set(m, max(m, x.at(at(j)))));
+    const s = b.var('s', t, constant(0, t));
+    b.for('j', 0, len, (j, l) => l.set(s, s.add(exp(x.at(at(j)).sub(m)))));
+    if (node.op === 'log_softmax') {
+      const ls = b.let('ls', log(s));
+      b.for('j', 0, len, (j, l) => { const p = l.let('p', at(j)); l.set(out.at(p), x.at(p).sub(m).sub(ls)); });
+    } else {
+      const inv = b.let('inv', constant(1, t).div(s));
+      b.for('j', 0, len, (j, l) => { const p = l.let('p', at(j)); l.set(out.at(p), exp(x.at(p).sub(m)).mul(inv)); });
+    }
+  });
 }
 
 /** layer_norm and rms_norm normalise the last axis: always the row kernels (rows.ts). */
 export const normKernel = rowNormKernel;
 
 /** Mean cross-entropy in one workgroup: rows strided over 256 invocations, then a tree sum. Labels outside [0, V) are ignored. */
-export function crossEntropyKernel(node: Node, g: Graph): KernelSpec {
+export function crossEntropyKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [lg, lb] = node.inputs.map((id) => g.values[id]!);
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(lg!);
   const V = shape[shape.length - 1]!;
-  const rows = shape.reduce((a, b) => a * b, 1) / V;
-  const wgsl = `// mdc kernel: cross_entropy
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> labels: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-var<workgroup> part_sum: array<f32, 256>;
-var<workgroup> part_cnt: array<f32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let t = lid.x;
-  var acc = 0.0;
-  var cnt = 0.0;
-  for (var r = t; r < ${u32(rows)}; r = r + 256u) {
-    let label = labels[r];
-    if (label < 0 || label >= ${V}) { continue; }
-    let base = r * ${u32(V)};
-    var m = logits[base];
-    for (var j = 1u; j < ${u32(V)}; j = j + 1u) { m = max(m, logits[base + j]); }
-    var s = 0.0;
-    for (var j = 0u; j < ${u32(V)}; j = j + 1u) { s = s + exp(logits[base + j] - m); }
-    acc = acc + (log(s) + m - logits[base + u32(label)]);
-    cnt = cnt + 1.0;
+  const rows = sizeOf(shape) / V;
+  const WG = 256;
+  const buffers = [bufferOf(read('logits', lg!)), bufferOf(read('labels', lb!)), bufferOf(write('out', out))];
+  const [LOGITS, LABELS, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr];
+  const partSum = ref('part_sum', arrayOf('f32', WG));
+  const partCnt = ref('part_cnt', arrayOf('f32', WG));
+  const b = new Block();
+  const t = b.let('t', builtin('local_invocation_id').x);
+  const acc = b.var('acc', 'f32', f(0));
+  const cnt = b.var('cnt', 'f32', f(0));
+  b.for('r', t, rows, (r, l) => {
+    const label = l.let('label', LABELS.at(r));
+    l.if(label.lt(0).or(label.ge(V)), (c) => c.continue());
+    const base = l.let('base', r.mul(V));
+    const { m, s } = logSumExp(l, (j) => LOGITS.at(base.add(j)), V);
+    l.set(acc, acc.add(log(s).add(m).sub(LOGITS.at(base.add(cast('u32', label))))));
+    l.set(cnt, cnt.add(f(1)));
+  }, WG);
+  b.set(partSum.at(t), acc);
+  b.set(partCnt.at(t), cnt);
+  b.barrier();
+  for (let stride = WG / 2; stride >= 1; stride /= 2) {
+    b.if(t.lt(stride), (c) => {
+      c.set(partSum.at(t), partSum.at(t).add(partSum.at(t.add(stride))));
+      c.set(partCnt.at(t), partCnt.at(t).add(partCnt.at(t.add(stride))));
+    });
+    b.barrier();
   }
-  part_sum[t] = acc;
-  part_cnt[t] = cnt;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride = stride / 2u) {
-    if (t < stride) {
-      part_sum[t] = part_sum[t] + part_sum[t + stride];
-      part_cnt[t] = part_cnt[t] + part_cnt[t + stride];
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u) { out[0] = part_sum[0] / max(part_cnt[0], 1.0); }
+  b.if(t.eq(0), (c) => c.set(OUT.at(u(0)), partSum.at(u(0)).div(max(partCnt.at(u(0)), f(1)))));
+  return toSpec({
+    name: 'cross_entropy', doc: [`mean over ${rows} rows of ${V} logits, one workgroup`], enables: [], consts: [], buffers,
+    shared: [{ name: 'part_sum', type: arrayOf('f32', WG) }, { name: 'part_cnt', type: arrayOf('f32', WG) }],
+    workgroupSize: [WG, 1, 1], dispatch: [1, 1, 1], body: b.stmts,
+  }, target);
 }
-`;
-  return {
-    name: 'cross_entropy', wgsl, workgroupSize: [256, 1, 1], dispatch: [1, 1, 1],
-    bindings: [
-      { name: 'logits', access: 'read', type: 'f32', value: lg!.id },
-      { name: 'labels', access: 'read', type: 'i32', value: lb!.id },
-      { name: 'out', access: 'read_write', type: 'f32', value: out.id },
-    ],
-  };
+
+/** The max `m` of a row of `len` elements, `at(j)` the j-th, and `s` = Σ exp(x − m), as vars of `b`. */
+export function logSumExp(b: Block, at: (j: Expr) => Expr, len: number): { m: Expr; s: Expr } {
+  const m = b.var('m', 'f32', at(u(0)));
+  b.for('j', 1, len, (j, l) => l.set(m, max(m, at(j))));
+  const s = b.var('s', 'f32', f(0));
+  b.for('j', 0, len, (j, l) => l.set(s, s.add(exp(at(j).sub(m)))));
+  return { m, s };
 }

@@ -200,6 +200,10 @@ for (const op of ['sum', 'mean', 'max', 'min'] as const) {
   add({ name: `${op} over axis 0 of f32[17, 5, 3]`, source: model({ x: T('f32', [17, 5, 3]) }, T('f32', [5, 3]), `return ${op}(x, 0)`), tol: ACCUMULATED });
   add({ name: `${op} over axis 1 of f32[5, 7, 3], keepdim`, source: model({ x: T('f32', [5, 7, 3]) }, T('f32', [5, 1, 3]), `return ${op}(x, 1, keepdim = true)`), tol: ACCUMULATED });
 }
+// The dims after the axis hold a multiple of 4 elements: four rows per invocation (reduce.ts).
+add({ name: 'max over axis 0 of f32[17, 5, 8], four rows at a time', source: model({ x: T('f32', [17, 5, 8]) }, T('f32', [5, 8]), 'return max(x, 0)'), tol: EXACT });
+add({ name: 'mean over axis 1 of f32[3, 33, 4], four rows at a time', source: model({ x: T('f32', [3, 33, 4]) }, T('f32', [3, 4]), 'return mean(x, 1)'), tol: ACCUMULATED });
+add({ name: 'sum over axis 0 of i32[7, 12], four rows at a time', source: model({ x: T('i32', [7, 12]) }, T('i32', [12]), 'return sum(x, 0)'), opts: { inputs: { x: ints(84, 16, -50, 50) } }, tol: EXACT });
 add({ name: 'sum of f32[1000] to a scalar', source: model({ x: T('f32', [1000]) }, T('f32', []), 'return sum(x)'), tol: ACCUMULATED });
 add({ name: 'sum over an axis of size 1', source: model({ x: T('f32', [3, 1, 5]) }, T('f32', [3, 5]), 'return sum(x, 1)'), tol: EXACT });
 add({
@@ -213,6 +217,8 @@ for (const op of ['softmax', 'log_softmax'] as const) {
   add({ name: `${op} over axis 0 of f32[17, 3, 2]`, source: model({ x: T('f32', [17, 3, 2]) }, T('f32', [17, 3, 2]), `return ${op}(x * 5.0, 0)`), tol: ACCUMULATED });
   add({ name: `${op} over axis 1 of f32[2, 33, 5]`, source: model({ x: T('f32', [2, 33, 5]) }, T('f32', [2, 33, 5]), `return ${op}(x * 5.0, 1)`), tol: ACCUMULATED });
 }
+add({ name: 'softmax over axis 1 of f32[2, 33, 12], four rows at a time', source: model({ x: T('f32', [2, 33, 12]) }, T('f32', [2, 33, 12]), 'return softmax(x * 5.0, 1)'), tol: ACCUMULATED });
+add({ name: 'log_softmax over axis 0 of f32[5, 8], four rows at a time', source: model({ x: T('f32', [5, 8]) }, T('f32', [5, 8]), 'return log_softmax(x * 5.0, 0)'), tol: ACCUMULATED });
 add({ name: 'softmax over an axis of size 1 is all ones', source: model({ x: T('f32', [7, 1]) }, T('f32', [7, 1]), 'return softmax(x)'), tol: EXACT });
 
 // --- norms
