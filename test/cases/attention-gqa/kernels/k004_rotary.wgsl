@@ -1,15 +1,18 @@
 // mdc kernel: rotary
+// 2 heads of 2 over [1, 5, 4]
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= 20u) { return; }
   let i = gid.x;
+  if (i >= 20u) {
+    return;
+  }
   let col = i % 4u;
-  let pos = f32((i / 4u) % 5u + 0u);
+  let pos = f32(i / 4u % 5u);
   let j = col % 2u;
-  let jj = j % 1u;
-  let freq = pow(10000.0, -f32(2u * jj) / 2.0);
+  let jj = 0u;
+  let freq = pow(10000.0, -f32(jj * 2u) / 2.0);
   let ang = pos * freq;
   let c = cos(ang);
   let s = sin(ang);
