@@ -14,13 +14,6 @@ import {
 import { allFiniteKernel, roundToKernel } from './precision.js';
 import type { KernelGen } from './kernel.js';
 
-/** Kinds of the ops not migrated to compiler/ops facets yet. */
-const LEGACY_KINDS: Readonly<Record<string, KernelKind>> = {
-  cross_entropy: 'cross_entropy', embedding: 'embedding', rotary: 'rotary', attention: 'attention',
-  topk: 'topk', moe_dispatch: 'moe_dispatch', moe_combine: 'moe_combine', patchify: 'patchify', conv2d: 'conv2d',
-  round_to: 'round_to', all_finite: 'all_finite', embedding_grad: 'embedding_grad', topk_grad: 'topk_grad',
-  cross_entropy_grad: 'cross_entropy_grad', attention_grad: 'attention_grad', patchify_grad: 'patchify_grad', conv2d_grad: 'conv2d_grad', moe_combine_grad: 'moe_combine_grad',
-};
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
 import { attentionKernel } from './attention.js';
@@ -89,13 +82,13 @@ const FUSED: KernelEntry = { gen: fusedKernel, half: true };
 /** The kernel entry of a node of op `op`: its op's kernel kind, or a fused node's; undefined for ops without a kernel (reshape aliases its input's buffer; collectives are runtime steps). */
 function entryOf(op: string): KernelEntry | undefined {
   if (op === 'fused') return FUSED;
-  const kind = facetsOf(op)?.kernel ?? LEGACY_KINDS[op];
+  const kind = facetsOf(op)?.kernel;
   return kind === undefined || kind === 'alias' || kind === 'collective' ? undefined : KERNEL_KINDS[kind];
 }
 
 /** The kernel generator of every op that has one, from the op registry's kernel facets (and `fused`). */
 export const KERNELS: ReadonlyMap<string, KernelGen> = new Map(
-  [...OPS.keys(), ...INTERNAL_OPS.keys(), ...Object.keys(LEGACY_KINDS), 'fused'].flatMap((op) => {
+  [...OPS.keys(), ...INTERNAL_OPS.keys(), 'fused'].flatMap((op) => {
     const e = entryOf(op);
     return e ? [[op, e.gen] as const] : [];
   }),

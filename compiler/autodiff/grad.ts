@@ -1,21 +1,21 @@
 import { dimValue } from '../dims.js';
-import { extendGraph, type Attrs, type GraphBuilder, type Graph, type Value } from '../ir.js';
-import { Ctx, type GradRule } from '../ops/grad-ctx.js';
+import { extendGraph, type GraphBuilder, type Graph, type Value } from '../ir.js';
+import { Ctx } from '../ops/grad-ctx.js';
 import { facetsOf } from '../ops/registry.js';
 import { isFloat } from '../types.js';
-
 
 /**
  * Reverse-mode autodiff over the graph IR: a new graph that computes the forward pass,
  * a scalar loss and the gradient of the loss with respect to every floating-point
  * parameter (outputs `loss`, then `grad.<param name>` in parameter order).
  *
- * Each op has a vector–Jacobian rule (`RULES`) written with the IR's own ops, plus a few
- * backward-only ops (`*_grad`, see compiler/reference/grad-ops.ts) where composing
- * forward ops would be wasteful or unstable: attention (rows recomputed, no score matrix
- * kept), the fused softmax + cross-entropy, embedding's scatter-add, max/min routing.
- * Softmax, layer norm and RMS norm use their closed forms, not the chain of primitives.
- * Only nodes between a parameter and the loss are differentiated.
+ * Each op states its vector–Jacobian rule (its `grad` facet, compiler/ops), written with
+ * the IR's own ops plus a few backward-only ops (`*_grad`, internal ops beside the ops
+ * they differentiate) where composing forward ops would be wasteful or unstable:
+ * attention (rows recomputed, no score matrix kept), the fused softmax + cross-entropy,
+ * embedding's scatter-add, max/min routing. Softmax, layer norm and RMS norm use their
+ * closed forms, not the chain of primitives. An op whose rule is 'none' (a backward op, a
+ * flag) is refused. Only nodes between a parameter and the loss are differentiated.
  */
 export interface GradOptions {
   /** The graph output that is the loss (default: the first); it must be a float scalar. */
@@ -87,7 +87,7 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     if (!n.outputs.some((o) => grads.has(o)) || !n.inputs.some((x) => fromParam.has(x))) continue;
-    const rule = ruleOf(n.op);
+    const rule = facetsOf(n.op)?.grad;
     if (rule === 'none') throw new AutodiffError(`'${n.op}' has no gradient (at line ${n.span.line})`);
     if (!rule) throw new AutodiffError(`no gradient rule for '${n.op}' (at line ${n.span.line})`);
     const ctx = new Ctx(b, n);
@@ -106,37 +106,4 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     // A parameter the loss does not depend on gets a zero gradient.
     grads: params.map((p) => ({ name: p.name!, param: map.get(p.id)!, grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type) })),
   };
-}
-
-type Rule = GradRule<Attrs>;
-
-export const RULES: Readonly<Record<string, Rule>> = {
-  embedding: (c, [table, ids], _o, [g]) => [g && c.op('embedding_grad', [g, ids!], table!.type), undefined],
-  rotary: (c, _i, _o, [g], a) => [g && c.op('rotary', [g], g.type, { ...a, inverse: true })],
-  attention: (c, ins, _o, [g], a) => {
-    if (!g) return [];
-    const [q, k, v, mask] = ins;
-    return [...c.ops('attention_grad', [g, q!, k!, v!, ...(mask ? [mask] : [])], [q!.type, k!.type, v!.type], a), undefined];
-  },
-  topk: (c, [x], [, idx], [g]) => [g && c.op('topk_grad', [g, idx!], x!.type)],
-  cross_entropy: (c, [lg, lb], _o, [g]) => [g && c.op('cross_entropy_grad', [g, lg!, lb!], lg!.type), undefined],
-  patchify: (c, [x], _o, [g], a) => [g && c.op('patchify_grad', [g], x!.type, { patch: a['patch'] as number })],
-  conv2d: (c, [x, w], _o, [g], a) => (g ? c.ops('conv2d_grad', [g, x!, w!], [x!.type, w!.type], a) : []),
-  // Mixed precision: rounding passes the gradient straight through, rounded the same way.
-  round_to: (c, _i, _o, [g], a) => [g && c.op('round_to', [g], g.type, a)],
-  moe_dispatch: (c, [x, choice], _o, [g], a) => {
-    if (!g) return [];
-    const ones = c.scalar(1, x!.type.dtype, choice!.type.dims);
-    return [c.op('moe_combine', [g, choice!, ones], x!.type, { groups: a['groups'] as number }), undefined];
-  },
-  moe_combine: (c, [y, choice, gates], _o, [g], a) => {
-    if (!g) return [];
-    const [gy, gg] = c.ops('moe_combine_grad', [g, y!, choice!, gates!], [y!.type, gates!.type], { groups: a['groups'] as number });
-    return [gy, undefined, gg];
-  },
-};
-
-/** An op's gradient rule (its `grad` facet), or 'none'. */
-function ruleOf(op: string): Rule | 'none' | undefined {
-  return facetsOf(op)?.grad ?? RULES[op];
 }

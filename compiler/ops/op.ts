@@ -3,7 +3,7 @@ import type { GradRule } from './grad-ctx.js';
 import type { ElementwiseBody } from './scalar.js';
 import type { Shapes, ShardingRule } from './sharding.js';
 import type { ArgSpec, InferCtx, OpClass } from './signature.js';
-import type { RefOp } from './tensor.js';
+import type { RefOp, RefTensor } from './tensor.js';
 import type { TType } from '../types.js';
 
 /**
@@ -46,8 +46,15 @@ export interface Elementwise<A> {
 /** FLOPs of one node from its global input and output shapes and attributes. */
 export type FlopRule<A = never> = (inShapes: Shapes, outShapes: Shapes, attrs: A) => number;
 
+/**
+ * A collective's reference: the outputs of the devices of one group along its mesh axis
+ * (`attrs.axis`), in the order of their coordinate on it, from their inputs.
+ */
+export type GroupRef<A = never> = (inputs: readonly RefTensor[], attrs: A) => RefTensor[];
+
 interface WithBody<A> {
   readonly elementwise: Elementwise<A>;
+  readonly across?: undefined;
   /** Only for nodes the body does not apply to (`when`); the body is the reference otherwise. */
   readonly reference?: RefOp<A>;
   /** Default: the body's operations per output element (scalar.ts bodyFlops). */
@@ -56,12 +63,21 @@ interface WithBody<A> {
 
 interface WithoutBody<A> {
   readonly elementwise?: undefined;
+  readonly across?: undefined;
   readonly reference: RefOp<A>;
   readonly flops: FlopRule<A>;
 }
 
+/** A collective (inserted by the partitioner): its reference runs across the devices of a group, not on one. */
+interface AcrossDevices<A> {
+  readonly elementwise?: undefined;
+  readonly reference?: undefined;
+  readonly across: GroupRef<A>;
+  readonly flops: FlopRule<A>;
+}
+
 /** The facets of an op a node can have: internal ops (backward-only, mixed precision, collectives) have these alone. */
-export type OpFacets<A = Attrs> = OpCommon<A> & (WithBody<A> | WithoutBody<A>);
+export type OpFacets<A = Attrs> = OpCommon<A> & (WithBody<A> | WithoutBody<A> | AcrossDevices<A>);
 
 /** What the surface language sees of an op: its arguments and its shape rule. */
 export interface Signature {

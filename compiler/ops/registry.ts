@@ -1,25 +1,36 @@
 import type { Attrs, Node } from '../ir.js';
 import { elementwiseInternalOps, elementwiseOps } from './elementwise.js';
+import { attentionInternalOps, attentionOps } from './attention.js';
+import { collectiveOps } from './collectives.js';
+import { embeddingInternalOps, embeddingOps } from './embedding.js';
 import { linalgOps } from './linalg.js';
-import { nnOps } from './nn.js';
+import { lossInternalOps, lossOps } from './loss.js';
+import { moeInternalOps, moeOps } from './moe.js';
 import { normOps } from './norm.js';
 import { numel, type Elementwise, type OpFacets, type SurfaceOp } from './op.js';
 import { reduceInternalOps, reduceOps } from './reduce.js';
 import { bodyFlops, numberMath } from './scalar.js';
 import type { Shapes } from './sharding.js';
+import { broadcastIndex, zeros, type RefOp } from './tensor.js';
+import { precisionOps } from './precision.js';
 import { shapeInternalOps, shapeOps } from './shape.js';
-import type { OpDef as Legacy } from './signature.js';
+import { visionInternalOps, visionOps } from './vision.js';
 
 /** The ops of the surface language, by name. */
-export const OPS: ReadonlyMap<string, SurfaceOp | Legacy> = new Map(
-  [...elementwiseOps, ...linalgOps, ...reduceOps, ...normOps, ...shapeOps, ...nnOps].map((o) => [o.name, o]),
+export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(
+  [...elementwiseOps, ...linalgOps, ...reduceOps, ...normOps, ...shapeOps, ...embeddingOps, ...attentionOps, ...moeOps, ...visionOps, ...lossOps].map((o) => [o.name, o]),
 );
 
 /**
  * Ops that only compiler passes make, with the same facets as surface ops: the backward
- * ops autodiff uses where composing forward ops would be wasteful or unstable.
+ * ops autodiff uses where composing forward ops would be wasteful or unstable (each
+ * beside the op it differentiates), mixed precision's, and the collectives the
+ * partitioner inserts.
  */
-export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([...elementwiseInternalOps, ...reduceInternalOps, ...shapeInternalOps].map((o) => [o.name, o]));
+export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([
+  ...elementwiseInternalOps, ...reduceInternalOps, ...shapeInternalOps, ...embeddingInternalOps, ...attentionInternalOps, ...moeInternalOps,
+  ...visionInternalOps, ...lossInternalOps, ...precisionOps, ...collectiveOps,
+].map((o) => [o.name, o]));
 
 /** Binary operators of the surface language and the ops they mean. */
 export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@': 'matmul', '**': 'pow' } as const;
@@ -27,8 +38,7 @@ export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@
 /** The facets of the op a node of `op` has: a surface op's or an internal op's; undefined for any other name. */
 export function facetsOf(op: string): OpFacets | undefined {
   const d = OPS.get(op);
-  if (d && 'kernel' in d) return d;
-  return INTERNAL_OPS.get(op);
+  return d && !('lowersTo' in d) ? d : INTERNAL_OPS.get(op);
 }
 
 /** The element-wise body a node computes, when its op has one that applies to its attributes. */
@@ -50,18 +60,36 @@ export function scalarFunction(op: string, attrs: Attrs, dtype: string): ((args:
 }
 
 /**
+ * The CPU reference of op `op`: its facet (compiler/ops), or for an element-wise op its
+ * body at every element (operands at their broadcast index) where the body applies.
+ */
+export function referenceOf(op: string): RefOp<Attrs> | undefined {
+  const d = facetsOf(op);
+  if (!d) return undefined;
+  const own = d.reference;
+  if (!d.elementwise) return own;
+  return (ins, attrs, shapes, dtypes, id) => {
+    if (!elementwiseOf(op, attrs)) return own!(ins, attrs, shapes, dtypes, id);
+    const f = scalarFunction(op, attrs, dtypes[0]!)!;
+    const shape = shapes[0]!;
+    const out = zeros(shape);
+    const idx = ins.map((t) => broadcastIndex(shape, t.shape));
+    const vals = new Array<number>(ins.length);
+    for (let i = 0; i < out.data.length; i++) {
+      for (let k = 0; k < ins.length; k++) vals[k] = ins[k]!.data[idx[k]![i]!]!;
+      out.data[i] = f(vals);
+    }
+    return [out];
+  };
+}
+
+/**
  * FLOPs of one node on global shapes, as its op states them (an element-wise op: its
  * body's operations per output element).
  */
 export function flopsOf(n: Pick<Node, 'op' | 'attrs'>, ins: Shapes, outs: Shapes): number {
   const d = facetsOf(n.op);
-  if (d?.flops) return d.flops(ins, outs, n.attrs);
-  if (d?.elementwise) return bodyFlops(d.elementwise.body, ins.length, n.attrs) * numel(outs[0] ?? []);
-  // Not migrated yet.
-  const out = numel(outs[0] ?? []);
-  switch (n.op) {
-    case 'attention': { const [b, sq, w] = ins[0]!; const sk = ins[1]![1]!; return 4 * b! * sq! * sk * w!; }
-    case 'conv2d': { const w = ins[1]!; return 2 * out * w[1]! * w[2]! * w[3]!; }
-    default: return 4 * out;
-  }
+  if (!d) throw new Error(`no FLOP count for '${n.op}': not an op of the registry`);
+  if (d.flops) return d.flops(ins, outs, n.attrs);
+  return bodyFlops(d.elementwise!.body, ins.length, n.attrs) * numel(outs[0] ?? []);
 }

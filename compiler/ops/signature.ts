@@ -38,14 +38,6 @@ export interface InferCtx {
   error<C extends Code>(code: C, ...args: Parameters<(typeof messages)[C]>): undefined;
 }
 
-export interface OpDef {
-  readonly name: string;
-  readonly args: readonly ArgSpec[];
-  readonly cls: OpClass;
-  readonly doc: string;
-  readonly infer: (c: InferCtx) => readonly TType[] | undefined;
-}
-
 export const t = (dtype: DType, dims: readonly Dim[]): TType => ({ dtype, dims });
 
 /** Normalises a possibly negative axis; reports MDC0204 when out of range. */
@@ -85,6 +77,14 @@ export function requireFloat(c: InferCtx, what: string, x: TType): boolean {
   return true;
 }
 
+export function requireIntDtype(c: InferCtx, what: string, x: TType): boolean {
+  if (x.dtype !== 'i32') {
+    c.error('MDC0302', c.op, what, printType(x));
+    return false;
+  }
+  return true;
+}
+
 export function requireRank(c: InferCtx, x: TType, min: number, what = 'a tensor'): boolean {
   if (x.dims.length < min) {
     c.error('MDC0201', c.op, `${what} of rank ≥ ${min}`, printType(x));
@@ -92,13 +92,3 @@ export function requireRank(c: InferCtx, x: TType, min: number, what = 'a tensor
   }
   return true;
 }
-
-export const numel = (dims: readonly Dim[]): number | undefined => {
-  let n = 1;
-  for (const d of dims) {
-    const v = dimValue(d);
-    if (v === undefined) return undefined;
-    n *= v;
-  }
-  return n;
-};

@@ -60,3 +60,37 @@ export function forEachCoord(shape: readonly number[], f: (c: number[], i: numbe
 export function around(shape: readonly number[], axis: number) {
   return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
 }
+
+/** Block `k` of `parts` along `dim`. */
+export function block(x: RefTensor, dim: number, k: number, parts: number): RefTensor {
+  const size = x.shape[dim]! / parts;
+  return window(x, x.shape.map((_, i) => (i === dim ? k * size : 0)), x.shape.map((s, i) => (i === dim ? size : s)));
+}
+
+export function window(x: RefTensor, start: readonly number[], shape: readonly number[]): RefTensor {
+  const out = new Float64Array(numelOf(shape));
+  const st = strides(x.shape);
+  const r = shape.length;
+  const c = new Array<number>(r).fill(0);
+  for (let i = 0; i < out.length; i++) {
+    let off = 0;
+    for (let d = 0; d < r; d++) off += (c[d]! + start[d]!) * st[d]!;
+    out[i] = x.data[off]!;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++c[d]! < shape[d]!) break;
+      c[d] = 0;
+    }
+  }
+  return { shape: [...shape], data: out };
+}
+
+export function concatAlong(parts: readonly RefTensor[], dim: number): RefTensor {
+  const shape = parts[0]!.shape.map((s, i) => (i === dim ? s * parts.length : s));
+  const out = new Float64Array(numelOf(shape));
+  const outer = numelOf(shape.slice(0, dim));
+  const inner = numelOf(parts[0]!.shape.slice(dim));
+  parts.forEach((p, k) => {
+    for (let o = 0; o < outer; o++) out.set(p.data.subarray(o * inner, (o + 1) * inner), o * inner * parts.length + k * inner);
+  });
+  return { shape, data: out };
+}

@@ -1,8 +1,7 @@
 import type { FusedBody } from '../ir.js';
-import { scalarFunction } from '../ops/registry.js';
+import { referenceOf, scalarFunction } from '../ops/registry.js';
 import { broadcastIndex, numelOf, zeros, type RefTensor } from '../ops/tensor.js';
 import { REDUCE_FOLD } from '../ops/reduce.js';
-import { referenceOf } from './ops.js';
 
 /**
  * A fused node on the CPU, the way its kernel computes it: element by element over the

@@ -2,7 +2,7 @@ import { dimValue } from '../dims.js';
 import type { Graph } from '../ir.js';
 import { evalFused } from './fused.js';
 import type { RefTensor } from '../ops/tensor.js';
-import { referenceOf } from './ops.js';
+import { referenceOf } from '../ops/registry.js';
 
 const shape = (g: Graph, id: number) => g.values[id]!.type.dims.map((d) => dimValue(d)!);
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { f16Values } from '../../codegen/plan.js';
 import { planOf } from '../../driver/stages.js';
-import { roundF16 } from '../../compiler/reference/grad-ops.js';
+import { roundF16 } from '../../compiler/ops/precision.js';
 import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
 import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, runBoth, sharedDevice } from '../support/gpu.js';
 import { F16_MLP } from '../support/f16-models.js';

@@ -9,17 +9,7 @@ import { KERNEL_KINDS, KERNELS } from '../../codegen/kernels/index.js';
 import { FUSIBLE_ELEMENTWISE } from '../../compiler/fusion/fuse.js';
 import type { OpFacets } from '../../compiler/ops/op.js';
 import { INTERNAL_OPS, OPS } from '../../compiler/ops/registry.js';
-
-/** Ops whose facets still live in the old tables (shrinks to nothing as families move). */
-const NOT_YET = new Set([
-  'embedding', 'rotary', 'attention', 'topk', 'moe_dispatch', 'moe_combine', 'patchify', 'conv2d', 'cross_entropy',
-]);
-
-const NOT_YET_KINDS = new Set([
-  'cross_entropy', 'embedding', 'rotary', 'attention', 'topk', 'moe_dispatch', 'moe_combine',
-  'patchify', 'conv2d', 'round_to', 'all_finite', 'embedding_grad', 'topk_grad', 'cross_entropy_grad', 'attention_grad',
-  'patchify_grad', 'conv2d_grad', 'moe_combine_grad',
-]);
+import { COLLECTIVE_OPS } from '../../runtime/plan.js';
 
 const KINDS_WITHOUT_KERNEL = ['alias', 'collective'];
 
@@ -31,7 +21,10 @@ function missing(d: OpFacets): string[] {
   if (typeof d.grad !== 'function' && d.grad !== 'none') out.push("grad (a rule, or 'none')");
   if (typeof d.sharding !== 'function') out.push('sharding');
   if (!(d.kernel in KERNEL_KINDS) && !KINDS_WITHOUT_KERNEL.includes(d.kernel)) out.push(`kernel (no generator for kind '${String(d.kernel)}')`);
-  if (d.elementwise) {
+  if (d.across) {
+    if (typeof d.across !== 'function') out.push('across (a collective\'s reference)');
+    if (typeof d.flops !== 'function') out.push('flops');
+  } else if (d.elementwise) {
     if (typeof d.elementwise.body !== 'function') out.push('elementwise.body');
     // A body that does not apply to every node needs a reference for the others.
     if (d.elementwise.when && typeof d.reference !== 'function') out.push('reference (where the body does not apply)');
@@ -46,7 +39,6 @@ describe('every op states every facet', () => {
   it('surface ops: signature, shape rule, reference, gradient, sharding, FLOPs, kernel', () => {
     const problems: string[] = [];
     for (const [name, d] of OPS) {
-      if (NOT_YET.has(name)) continue;
       if (typeof d.infer !== 'function' || !Array.isArray(d.args)) problems.push(`${name}: signature`);
       if ('lowersTo' in d) {
         const to = OPS.get(d.lowersTo as string) ?? INTERNAL_OPS.get(d.lowersTo as string);
@@ -67,7 +59,7 @@ describe('every op states every facet', () => {
 
   it('every kernel kind codegen generates is one some op names', () => {
     const named = new Set([...OPS.values(), ...INTERNAL_OPS.values()].flatMap((d) => ('kernel' in d ? [d.kernel] : [])));
-    expect(Object.keys(KERNEL_KINDS).filter((k) => !named.has(k as never) && !NOT_YET_KINDS.has(k))).toEqual([]);
+    expect(Object.keys(KERNEL_KINDS).filter((k) => !named.has(k as never))).toEqual([]);
   });
 });
 
@@ -75,6 +67,11 @@ describe('tables derived from the facets', () => {
   it('fusion fuses exactly the injective ops with an element-wise body', () => {
     const withBody = [...OPS.values()].flatMap((d) => ('elementwise' in d && d.elementwise && d.cls === 'injective' ? [d.name] : []));
     expect([...FUSIBLE_ELEMENTWISE].sort()).toEqual(withBody.sort());
+  });
+
+  it('the collectives are the runtime\'s collective steps', () => {
+    const collectives = [...INTERNAL_OPS.values()].filter((d) => d.kernel === 'collective').map((d) => d.name);
+    expect(collectives.sort()).toEqual([...COLLECTIVE_OPS].sort());
   });
 
   it('every op with a kernel kind has a generator in KERNELS', () => {

@@ -1,11 +1,11 @@
 /**
  * binary16 conversions for parameters stored as f16 (runtime/half.ts), against the
- * compiler's f16 rounding (compiler/reference/grad-ops.ts roundF16, the oracle of mixed
+ * compiler's f16 rounding (compiler/ops/precision.ts roundF16, the oracle of mixed
  * precision) and against the format itself: every one of the 65536 bit patterns.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { roundF16 } from '../../compiler/reference/grad-ops.js';
+import { roundF16 } from '../../compiler/ops/precision.js';
 import { fromHalfBits, toHalfBits } from '../../runtime/index.js';
 
 describe('binary16', () => {

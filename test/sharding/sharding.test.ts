@@ -233,7 +233,7 @@ describe('property: sharded equals unsharded', () => {
 
 describe('expert parallelism', () => {
   it('routing slots follow the rule by hand: per group, token order then choice order, overflow dropped', async () => {
-    const { moeSlots } = await import('../../compiler/reference/ops.js');
+    const { moeSlots } = await import('../../compiler/ops/moe.js');
     // 4 tokens, top-2, 3 experts, capacity 1 per group, 2 groups of 2 tokens.
     //   group 0: t0 → (e1, e0), t1 → (e1, e2): e1 slot 0 for t0; e0 slot 0; t1's e1 overflows; e2 slot 0
     //   group 1: t2 → (e2, e2), t3 → (-1, e0): e2 slot 1 (group 1's first slot), second e2 overflows; -1 never routes; e0 slot 1

@@ -13,7 +13,7 @@ import { planOf } from '../../driver/stages.js';
 import { lower, type FrontendOptions } from '../../compiler/compile.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
-import type { RefTensor } from '../../compiler/reference/tensor.js';
+import type { RefTensor } from '../../compiler/ops/tensor.js';
 import { initValues, PlanRunner, randomInput, type HostArray, type Plan, type PlanInit, type Tensor } from '../../runtime/index.js';
 import { adapterSubgroupSize, describeAdapter, nodeGPU, requestDevice } from '../../runtime/node.js';
 import { UNDER_CI } from './ci.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { lower } from '../../compiler/compile.js';
 import { interpret } from '../../compiler/reference/interpret.js';
-import { roundBf16, roundF16 } from '../../compiler/reference/grad-ops.js';
+import { roundBf16, roundF16 } from '../../compiler/ops/precision.js';
 import { trainSettings, type TrainSettings } from '../../compiler/train/settings.js';
 import { trainingGraph } from '../../compiler/train/step.js';
 import { biasCorrections, LossScaler, TextBatches } from '../../runtime/train.js';
