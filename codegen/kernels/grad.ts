@@ -1,139 +1,165 @@
 import { dimValue, type Dim } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { attentionDims, maskZeroOf } from './attention.js';
-import { aroundAxis, broadcastOffset, coords, declareBindings, f32, grid, kernel, shapeOf, sizeOf, u32, type BindingDecl, type KernelSpec } from './kernel.js';
+import { Block, bufferRef, flatGrid } from '../kir/build.js';
+import {
+  abs, arrayOf, builtin, call, cast, construct, exp, f, foldGroups, i as int, inverseSqrt, lit, log, max, min, neg, not, ref, select, u, vec,
+  type Expr, type Type,
+} from '../kir/ir.js';
+import { toSpec } from '../kir/wgsl.js';
+import { attentionDims } from './attention.js';
+import { broadcastInput, constant, coordLets } from './fused/body.js';
+import { aroundAxis, bufferOf, flatKernel, read, shapeOf, sizeOf, storageScalar, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { tapOrSkip } from './nn.js';
+import { logSumExp } from './reduce.js';
 
 /**
- * Kernels of the backward-only ops (compiler/reference/grad-ops.ts has their float64
- * references). WGSL has no float atomics, so every scatter-add of the CPU reference is
- * written here as a gather: one invocation per output element (or row) loops over the
- * inputs that contribute to it, in the reference's order.
+ * Kernels of the backward-only ops (compiler/reference has their float64 references).
+ * WGSL has no float atomics, so every scatter-add of the CPU reference is written here as
+ * a gather: one invocation per output element (or row) loops over the inputs that
+ * contribute to it, in the reference's order.
  */
 
 const valuesOf = (ids: readonly number[], g: Graph): Value[] => ids.map((id) => g.values[id]!);
-const read = (name: string, value: Value): BindingDecl => ({ name, access: 'read', value });
-const write = (name: string, value: Value): BindingDecl => ({ name, access: 'read_write', value });
+const FLT_MAX = 3.4028234663852886e38;
 
 /**
- * f'(x) for unary_grad, as a WGSL function `deriv`, in forms without cancellation:
- * sigmoid' = e/(1+e)² and tanh' = sech² = 4e/(1+e)² with e = exp(−|x|) (resp. exp(−2|x|)),
- * never 1 − t² or s·(1 − s), which lose every digit where the function saturates. Exact
- * GELU uses the normal CDF through a Chebyshev erfc (Numerical Recipes, relative error
- * < 1.2e-7), accurate in the far negative tail where Φ is tiny and 1 − erf would cancel.
+ * f'(x) for unary_grad, built on `x` (a scalar or a vec4; `k(c)` is the constant c of its
+ * type, for comparisons and selects), in forms without cancellation: sigmoid' = e/(1+e)²
+ * and tanh' = sech² = 4e/(1+e)² with e = exp(−|x|) (resp. exp(−2|x|)), never 1 − t² or
+ * s·(1 − s), which lose every digit where the function saturates. Exact GELU uses the
+ * normal CDF through a Chebyshev erfc (Numerical Recipes, relative error < 1.2e-7),
+ * accurate in the far negative tail where Φ is tiny and 1 − erf would cancel.
  */
-const DERIV: Record<string, string> = {
-  relu: 'return select(0.0, 1.0, x > 0.0);',
-  abs: 'return sign(x);',
-  gelu: [
-    'let z = abs(x) * 0.70710678;',
-    'let t = 1.0 / (1.0 + 0.5 * z);',
-    'let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));',
-    'let tail = 0.5 * t * exp(-z * z + poly);',
-    'let cdf = select(1.0 - tail, tail, x < 0.0);',
-    'return cdf + x * exp(-0.5 * x * x) * 0.39894228;',
-  ].join('\n'),
+const DERIV: Record<string, (b: Block, x: Expr, k: (c: number) => Expr) => Expr> = {
+  relu: (_, x, k) => select(k(0), k(1), x.gt(k(0))),
+  abs: (_, x) => call('sign', x.type, x),
+  gelu: (b, x, k) => {
+    const z = b.let('z', abs(x).mul(0.70710678));
+    const t = b.let('t', f(1).div(f(1).add(z.mul(0.5))));
+    const coeffs = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277];
+    const poly = b.let('poly', coeffs.slice(0, -1).reduceRight((acc, c) => f(c).add(t.mul(acc)), f(coeffs[coeffs.length - 1]!)));
+    const tail = b.let('tail', t.mul(0.5).mul(exp(neg(z).mul(z).add(poly))));
+    const cdf = b.let('cdf', select(f(1).sub(tail), tail, x.lt(k(0))));
+    return cdf.add(x.mul(exp(x.mul(-0.5).mul(x))).mul(0.39894228));
+  },
   // 0.5·(1 + tanh u) = 1/(1+e) for u ≥ 0 and e/(1+e) for u < 0, with e = exp(−2|u|).
-  gelu_tanh: [
-    'let u = 0.7978845608 * (x + 0.044715 * x * x * x);',
-    'let e = exp(-2.0 * abs(u));',
-    'let half = select(1.0 / (1.0 + e), e / (1.0 + e), u < 0.0);',
-    'return half + 0.5 * x * (4.0 * e / ((1.0 + e) * (1.0 + e))) * 0.7978845608 * (1.0 + 0.134145 * x * x);',
-  ].join('\n'),
-  silu: 'let s = 1.0 / (1.0 + exp(-x));\nreturn s * (1.0 + x / (1.0 + exp(x)));',
-  sigmoid: 'let e = exp(-abs(x));\nreturn e / ((1.0 + e) * (1.0 + e));',
-  tanh: 'let e = exp(-2.0 * abs(x));\nreturn 4.0 * e / ((1.0 + e) * (1.0 + e));',
-  exp: 'return exp(x);',
-  log: 'return 1.0 / x;',
-  sqrt: 'return 0.5 * inverseSqrt(x);',
-  rsqrt: 'return -0.5 * inverseSqrt(x) / x;',
+  gelu_tanh: (b, x, k) => {
+    const v = b.let('u', x.add(x.mul(0.044715).mul(x).mul(x)).mul(0.7978845608));
+    const e = b.let('e', exp(abs(v).mul(-2)));
+    const half = b.let('half', select(f(1).div(f(1).add(e)), e.div(f(1).add(e)), v.lt(k(0))));
+    return half.add(x.mul(0.5).mul(e.mul(4).div(f(1).add(e).mul(f(1).add(e)))).mul(0.7978845608).mul(f(1).add(x.mul(0.134145).mul(x))));
+  },
+  silu: (b, x) => {
+    const s = b.let('s', f(1).div(f(1).add(exp(neg(x)))));
+    return s.mul(f(1).add(x.div(f(1).add(exp(x)))));
+  },
+  sigmoid: (b, x) => {
+    const e = b.let('e', exp(neg(abs(x))));
+    return e.div(f(1).add(e).mul(f(1).add(e)));
+  },
+  tanh: (b, x) => {
+    const e = b.let('e', exp(abs(x).mul(-2)));
+    return e.mul(4).div(f(1).add(e).mul(f(1).add(e)));
+  },
+  exp: (_, x) => exp(x),
+  log: (_, x) => f(1).div(x),
+  sqrt: (_, x) => inverseSqrt(x).mul(0.5),
+  rsqrt: (_, x) => inverseSqrt(x).mul(-0.5).div(x),
 };
 
-/** unary_grad {fn}: g · f'(x), elementwise (g and x have one shape). */
-export function unaryGradKernel(node: Node, g: Graph): KernelSpec {
+/** unary_grad {fn}: g · f'(x), elementwise (g and x have one shape), four elements at a time when their count allows. */
+export function unaryGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, x] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const fn = node.attrs['fn'] as string;
   const deriv = DERIV[fn];
   if (!deriv) throw new Error(`unary_grad: no derivative for '${fn}'`);
-  const helper = `fn deriv(x: f32) -> f32 {\n${deriv.replace(/^/gm, '  ')}\n}`;
-  return kernel(`unary_grad_${fn}`, [read('g', gv!), read('x', x!), write('out', out)], 'out[i] = g[i] * deriv(x[i]);', sizeOf(shapeOf(out)), 256, helper);
+  const n = sizeOf(shapeOf(out));
+  const w = n % 4 === 0 ? 4 : 1;
+  const buffers = [bufferOf(read('g', gv!), w), bufferOf(read('x', x!), w), bufferOf(write('out', out), w)];
+  const [G, X, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr];
+  const b = new Block();
+  const { index: i, dispatch } = flatGrid(b, 'i', n / w, 256);
+  const xv = b.let('xv', X.at(i));
+  const t: Type = xv.type;
+  b.set(OUT.at(i), G.at(i).mul(b.let('deriv', deriv(b, xv, (c) => constant(c, t)))));
+  return toSpec({
+    name: `unary_grad_${fn}`, doc: [`g · ${fn}'(x) over ${n} elements, ${w === 4 ? 'four' : 'one'} per invocation`],
+    enables: [], consts: [], buffers, shared: [], workgroupSize: [256, 1, 1], dispatch, body: b.stmts,
+  }, target);
 }
 
 /** minmax_grad {op, side}: g where `a` won (ties to `a`) for side 0, where `b` won for side 1; a and b broadcast to g. */
-export function minmaxGradKernel(node: Node, g: Graph): KernelSpec {
+export function minmaxGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, a, b] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const os = shapeOf(out);
-  const aWins = node.attrs['op'] === 'maximum' ? 'x >= y' : 'x <= y';
-  const body = [
-    broadcastOffset('oa', 'i', os, shapeOf(a!)),
-    broadcastOffset('ob', 'i', os, shapeOf(b!)),
-    'let x = a[oa];',
-    'let y = b[ob];',
-    `out[i] = select(0.0, g[i], ${node.attrs['side'] === 0 ? '' : '!'}(${aWins}));`,
-  ].join('\n');
-  return kernel('minmax_grad', [read('g', gv!), read('a', a!), read('b', b!), write('out', out)], body, sizeOf(os));
+  const sides = [broadcastInput('a', a!, os, 1), broadcastInput('b', b!, os, 1)];
+  const binds = [read('g', gv!), read('a', a!), read('b', b!), write('out', out)];
+  return toSpec(flatKernel('minmax_grad', `${node.attrs['op']}: g where side ${node.attrs['side']} won, over [${os.join(', ')}]`, binds, sizeOf(os), (k, i, { g: G, a: A, b: B, out: OUT }) => {
+    const coord = coordLets(k, i, os);
+    const x = k.let('x', A.at(sides[0]!.offset(coord, i)));
+    const y = k.let('y', B.at(sides[1]!.offset(coord, i)));
+    const aWins = node.attrs['op'] === 'maximum' ? x.ge(y) : x.le(y);
+    k.set(OUT.at(i), select(f(0), G.at(i), node.attrs['side'] === 0 ? aWins : not(aWins)));
+  }), target);
 }
 
 /** reduce_grad {op, axis}: one invocation per reduced row; g goes to the first position equal to the extreme y. */
-export function reduceGradKernel(node: Node, g: Graph): KernelSpec {
+export function reduceGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, x, y] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const { outer, len, inner } = aroundAxis(shapeOf(x!), node.attrs['axis'] as number);
-  const body = [
-    `let base = (i / ${u32(inner)}) * ${u32(len * inner)} + i % ${u32(inner)};`,
-    'let want = y[i];',
-    'var found = false;',
-    `for (var j = 0u; j < ${u32(len)}; j = j + 1u) {`,
-    `  let p = base + j * ${u32(inner)};`,
-    '  let v = x[p];',
-    '  let hit = !found && (v == want || (v != v && want != want));',
-    '  out[p] = select(0.0, g[i], hit);',
-    '  found = found || hit;',
-    '}',
-  ].join('\n');
-  return kernel('reduce_grad', [read('g', gv!), read('x', x!), read('y', y!), write('out', out)], body, outer * inner, 64);
+  const binds = [read('g', gv!), read('x', x!), read('y', y!), write('out', out)];
+  return toSpec(flatKernel('reduce_grad', `${node.attrs['op']} over ${len} elements ${inner} apart, one row per invocation`, binds, outer * inner, (b, i, { g: G, x: X, y: Y, out: OUT }) => {
+    const base = b.let('base', i.div(inner).mul(len * inner).add(i.mod(inner)));
+    const want = b.let('want', Y.at(i));
+    const found = b.var('found', 'bool', lit('bool', false));
+    b.for('j', 0, len, (j, l) => {
+      const p = l.let('p', base.add(j.mul(inner)));
+      const v = l.let('v', X.at(p));
+      // NaN is the extreme when the row holds one (max and min propagate it).
+      const hit = l.let('hit', not(found).and(v.eq(want).or(v.ne(v).and(want.ne(want)))));
+      l.set(OUT.at(p), select(f(0), G.at(i), hit));
+      l.set(found, found.or(hit));
+    });
+  }, 64), target);
 }
 
 /** embedding_grad: one invocation per table entry (v, d) sums g over the positions whose id is v. */
-export function embeddingGradKernel(node: Node, g: Graph): KernelSpec {
+export function embeddingGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, ids] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const D = shapeOf(out)[1]!;
-  const body = [
-    `let v = i32(i / ${u32(D)});`,
-    `let d = i % ${u32(D)};`,
-    'var acc = 0.0;',
-    `for (var r = 0u; r < ${u32(sizeOf(shapeOf(ids!)))}; r = r + 1u) {`,
-    `  if (ids[r] == v) { acc = acc + g[r * ${u32(D)} + d]; }`,
-    '}',
-    'out[i] = acc;',
-  ].join('\n');
-  return kernel('embedding_grad', [read('g', gv!), read('ids', ids!), write('out', out)], body, sizeOf(shapeOf(out)), 64);
+  const n = sizeOf(shapeOf(ids!));
+  return toSpec(flatKernel('embedding_grad', `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}`, [read('g', gv!), read('ids', ids!), write('out', out)], sizeOf(shapeOf(out)), (b, i, { g: G, ids: IDS, out: OUT }) => {
+    const v = b.let('v', cast('i32', i.div(D)));
+    const d = b.let('d', i.mod(D));
+    const acc = b.var('acc', 'f32', f(0));
+    b.for('r', 0, n, (r, l) => l.if(IDS.at(r).eq(v), (t) => t.set(acc, acc.add(G.at(r.mul(D).add(d))))));
+    b.set(OUT.at(i), acc);
+  }, 64), target);
 }
 
 /** topk_grad: one invocation per input position (row, c) gathers the values' gradients whose index is c. */
-export function topkGradKernel(node: Node, g: Graph): KernelSpec {
+export function topkGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, idx] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const os = shapeOf(out);
   const n = os[os.length - 1]!;
   const gs = shapeOf(gv!);
   const k = gs[gs.length - 1]!;
-  const body = [
-    `let c = i32(i % ${u32(n)});`,
-    `let base = (i / ${u32(n)}) * ${u32(k)};`,
-    'var acc = 0.0;',
-    `for (var j = 0u; j < ${u32(k)}; j = j + 1u) {`,
-    '  if (idx[base + j] == c) { acc = acc + g[base + j]; }',
-    '}',
-    'out[i] = acc;',
-  ].join('\n');
-  return kernel('topk_grad', [read('g', gv!), read('idx', idx!), write('out', out)], body, sizeOf(os));
+  return toSpec(flatKernel('topk_grad', `top-${k} gradients back into rows of ${n}`, [read('g', gv!), read('idx', idx!), write('out', out)], sizeOf(os), (b, i, { g: G, idx: IDX, out: OUT }) => {
+    const c = b.let('c', cast('i32', i.mod(n)));
+    const base = b.let('base', i.div(n).mul(k));
+    const acc = b.var('acc', 'f32', f(0));
+    b.for('j', 0, k, (j, l) => l.if(IDX.at(base.add(j)).eq(c), (t) => t.set(acc, acc.add(G.at(base.add(j))))));
+    b.set(OUT.at(i), acc);
+  }), target);
 }
 
 /** slice_grad {axis, start}: g inside [start, start + size) along the axis, zero outside. */
-export function sliceGradKernel(node: Node, g: Graph): KernelSpec {
+export function sliceGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const gv = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
   const axis = node.attrs['axis'] as number;
@@ -141,17 +167,16 @@ export function sliceGradKernel(node: Node, g: Graph): KernelSpec {
   const start = typeof s === 'number' ? s : dimValue(s)!;
   const { len, inner } = aroundAxis(shapeOf(out), axis);
   const m = shapeOf(gv)[axis]!;
-  const outside = [...(start > 0 ? [`c < ${u32(start)}`] : []), ...(start + m < len ? [`c >= ${u32(start + m)}`] : [])];
-  const body = [
-    `let c = (i / ${u32(inner)}) % ${u32(len)};`,
-    outside.length ? `if (${outside.join(' || ')}) { out[i] = 0.0; return; }` : '',
-    `out[i] = g[((i / ${u32(len * inner)}) * ${u32(m)} + c - ${u32(start)}) * ${u32(inner)} + i % ${u32(inner)}];`,
-  ].filter(Boolean).join('\n');
-  return kernel('slice_grad', [read('g', gv), write('out', out)], body, sizeOf(shapeOf(out)));
+  return toSpec(flatKernel('slice_grad', `g into [${start}, ${start + m}) of ${len} along axis ${axis}`, [read('g', gv), write('out', out)], sizeOf(shapeOf(out)), (b, i, { g: G, out: OUT }) => {
+    const c = b.let('c', i.div(inner).mod(len));
+    const outside = [...(start > 0 ? [c.lt(start)] : []), ...(start + m < len ? [c.ge(start + m)] : [])];
+    if (outside.length) b.if(outside.reduce((p, q) => p.or(q)), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
+    b.set(OUT.at(i), G.at(i.div(len * inner).mul(m).add(c).sub(start).mul(inner).add(i.mod(inner))));
+  }), target);
 }
 
 /** patchify_grad {patch}: one invocation per image element reads its one place in the patch vectors. */
-export function patchifyGradKernel(node: Node, g: Graph): KernelSpec {
+export function patchifyGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const gv = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
   const xs = shapeOf(out);
@@ -159,13 +184,12 @@ export function patchifyGradKernel(node: Node, g: Graph): KernelSpec {
   const p = node.attrs['patch'] as number;
   const P = (H / p) * (W / p);
   const E = C * p * p;
-  const body = [
-    coords('i', xs),
-    `let pi = (c2 / ${u32(p)}) * ${u32(W / p)} + c3 / ${u32(p)};`,
-    `let e = c1 * ${u32(p * p)} + (c2 % ${u32(p)}) * ${u32(p)} + c3 % ${u32(p)};`,
-    `out[i] = g[(c0 * ${u32(P)} + pi) * ${u32(E)} + e];`,
-  ].join('\n');
-  return kernel('patchify_grad', [read('g', gv), write('out', out)], body, sizeOf(xs));
+  return toSpec(flatKernel('patchify_grad', `patches of ${p}×${p} back to [${xs.join(', ')}]`, [read('g', gv), write('out', out)], sizeOf(xs), (b, i, { g: G, out: OUT }) => {
+    const c = coordLets(b, i, xs);
+    const pi = b.let('pi', c(2).div(p).mul(W / p).add(c(3).div(p)));
+    const e = b.let('e', c(1).mul(p * p).add(c(2).mod(p).mul(p)).add(c(3).mod(p)));
+    b.set(OUT.at(i), G.at(c(0).mul(P).add(pi).mul(E).add(e)));
+  }), target);
 }
 
 /**
@@ -173,55 +197,48 @@ export function patchifyGradKernel(node: Node, g: Graph): KernelSpec {
  * The mean's count of valid labels is needed by every row: each workgroup counts it
  * itself (a strided pass and a tree sum in workgroup memory), so nothing is stored.
  */
-export function crossEntropyGradKernel(node: Node, g: Graph): KernelSpec {
+export function crossEntropyGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const [gv, lg, lb] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(lg!);
   const V = shape[shape.length - 1]!;
   const rows = sizeOf(shape) / V;
-  const gr = grid(rows, 256);
-  const wgsl = `// mdc kernel: cross_entropy_grad
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-var<workgroup> part: array<u32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  var cnt = 0u;
-  for (var r = lid.x; r < ${u32(rows)}; r = r + 256u) {
-    let l = labels[r];
-    if (l >= 0 && l < ${V}) { cnt = cnt + 1u; }
+  const WG = 256;
+  const buffers = [bufferOf(read('g', gv!)), bufferOf(read('logits', lg!)), bufferOf(read('labels', lb!)), bufferOf(write('out', out))];
+  const [G, LOGITS, LABELS, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr, Expr];
+  const part = ref('part', arrayOf('u32', WG));
+  const b = new Block();
+  const t = b.let('t', builtin('local_invocation_id').x);
+  const cnt = b.var('cnt', 'u32', u(0));
+  b.for('r', t, rows, (r, l) => {
+    const label = l.let('l', LABELS.at(r));
+    l.if(label.ge(0).and(label.lt(V)), (c) => c.set(cnt, cnt.add(1)));
+  }, WG);
+  b.set(part.at(t), cnt);
+  b.barrier();
+  for (let stride = WG / 2; stride >= 1; stride /= 2) {
+    b.if(t.lt(stride), (c) => c.set(part.at(t), part.at(t).add(part.at(t.add(stride)))));
+    b.barrier();
   }
-  part[lid.x] = cnt;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) { part[lid.x] = part[lid.x] + part[lid.x + stride]; }
-    workgroupBarrier();
-  }
-  let scale = g[0] / f32(max(part[0], 1u));
-  let i = ${gr.index};
-  if (i >= ${u32(rows)}) { return; }
-  let base = i * ${u32(V)};
-  let label = labels[i];
-  if (label < 0 || label >= ${V}) {
-    for (var j = 0u; j < ${u32(V)}; j = j + 1u) { out[base + j] = 0.0; }
-    return;
-  }
-  var m = logits[base];
-  for (var j = 1u; j < ${u32(V)}; j = j + 1u) { m = max(m, logits[base + j]); }
-  var s = 0.0;
-  for (var j = 0u; j < ${u32(V)}; j = j + 1u) { s = s + exp(logits[base + j] - m); }
-  let inv = 1.0 / s;
-  for (var j = 0u; j < ${u32(V)}; j = j + 1u) {
-    out[base + j] = scale * (exp(logits[base + j] - m) * inv - select(0.0, 1.0, i32(j) == label));
-  }
-}
-`;
-  return {
-    name: 'cross_entropy_grad', wgsl, workgroupSize: [256, 1, 1], dispatch: gr.dispatch,
-    bindings: declareBindings([read('g', gv!), read('logits', lg!), read('labels', lb!), write('out', out)]).bindings,
-  };
+  const scale = b.let('scale', G.at(u(0)).div(cast('f32', max(part.at(u(0)), u(1)))));
+  // Past the barriers, invocations beyond the last row may leave.
+  const dispatch = foldGroups(Math.ceil(rows / WG));
+  const gid = builtin('global_invocation_id');
+  const i = b.let('i', dispatch[1] > 1 ? gid.x.add(gid.y.mul(dispatch[0] * WG)) : gid.x);
+  b.if(i.ge(rows), (c) => c.return());
+  const base = b.let('base', i.mul(V));
+  const label = b.let('label', LABELS.at(i));
+  b.if(label.lt(0).or(label.ge(V)), (c) => {
+    c.for('j', 0, V, (j, l) => l.set(OUT.at(base.add(j)), f(0)));
+    c.return();
+  });
+  const { m, s } = logSumExp(b, (j) => LOGITS.at(base.add(j)), V);
+  const inv = b.let('inv', f(1).div(s));
+  b.for('j', 0, V, (j, l) => l.set(OUT.at(base.add(j)), scale.mul(exp(LOGITS.at(base.add(j)).sub(m)).mul(inv).sub(select(f(0), f(1), cast('i32', j).eq(label))))));
+  return toSpec({
+    name: 'cross_entropy_grad', doc: [`${rows} rows of ${V} logits, one row per invocation`], enables: [], consts: [], buffers,
+    shared: [{ name: 'part', type: arrayOf('u32', WG) }], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,
+  }, target);
 }
 
 /**
@@ -238,110 +255,132 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
  * never sharing bytes with its inputs (plan.ts gives every output its own buffer, and
  * compiler/memory keeps a node's inputs and outputs live together).
  */
-export function attentionGradKernels(node: Node, g: Graph): KernelSpec[] {
+export function attentionGradKernels(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec[] {
   const [gv, q, k, v, mask] = valuesOf(node.inputs, g);
   const [dq, dk, dv] = valuesOf(node.outputs, g);
-  const { B, Sq, Sk, H, KVH, D: Dh, causal, masked: hasMask, scale: scaleValue } = attentionDims(node, q!, k!);
+  const { B, Sq, Sk, H, KVH, D: Dh, causal, masked, scale } = attentionDims(node, q!, k!);
   const G = H / KVH;
   const W = H * Dh;
   const KW = KVH * Dh;
   const stored = Dh >= 2;
-  const maskZero = maskZeroOf(hasMask ? mask : undefined);
-  const dot = (name: string, a: string, b: string) => [
-    `fn ${name}(qb: u32, kb: u32) -> f32 {`,
-    '  var s = 0.0;',
-    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { s = s + ${a}[qb + d] * ${b}[kb + d]; }`,
-    '  return s;',
-    '}',
-  ].join('\n');
-  const helpers = [
-    dot('qk', 'q', 'k'),
-    dot('gv', 'g', 'v'),
-    `fn key_ok(b: u32, j: u32) -> bool { return ${hasMask ? `mask[b * ${u32(Sk)} + j] != ${maskZero}` : 'true'}; }`,
-    // Signed: with Sq > Sk the first queries see no key at all.
-    `fn last_key(qi: u32) -> i32 { return ${causal ? `min(i32(qi) + ${Sk - Sq}, ${Sk - 1})` : `${Sk - 1}`}; }`,
-    `fn kv_base(b: u32, j: u32, kvh: u32) -> u32 { return (b * ${u32(Sk)} + j) * ${u32(KW)} + kvh * ${u32(Dh)}; }`,
-    `fn q_base(b: u32, qi: u32, h: u32) -> u32 { return (b * ${u32(Sq)} + qi) * ${u32(W)} + h * ${u32(Dh)}; }`,
-  ];
-  const rowStats = [
-    '/// (log-sum-exp of the row\'s scaled scores, Σ_j p_j (g·v_j)); a row that sees no key gives p = 0.',
-    'fn row_stats(b: u32, h: u32, qi: u32) -> vec2<f32> {',
-    '  let qb = q_base(b, qi, h);',
-    '  var m = -3.4028234e38;',
-    '  var l = 0.0;',
-    '  var a = 0.0;',
-    '  for (var jj = 0; jj <= last_key(qi); jj = jj + 1) {',
-    '    let j = u32(jj);',
-    '    if (!key_ok(b, j)) { continue; }',
-    `    let kb = kv_base(b, j, h / ${u32(G)});`,
-    `    let s = qk(qb, kb) * ${f32(scaleValue)};`,
-    '    let mn = max(m, s);',
-    '    let corr = exp(m - mn);',
-    '    let p = exp(s - mn);',
-    '    l = l * corr + p;',
-    '    a = a * corr + p * gv(qb, kb);',
-    '    m = mn;',
-    '  }',
-    '  if (l == 0.0) { return vec2<f32>(3.4028234e38, 0.0); }',
-    '  return vec2<f32>(m + log(l), a / l);',
-    '}',
-  ].join('\n');
-  const scale = f32(scaleValue);
-  const ins: BindingDecl[] = [read('g', gv!), read('q', q!), read('k', k!), read('v', v!), ...(hasMask ? [read('mask', mask!)] : [])];
-  const extra = [...helpers, ...(stored ? [] : [rowStats])].join('\n');
-  const perQuery = [`let qi = i % ${u32(Sq)};`, `let h = (i / ${u32(Sq)}) % ${u32(H)};`, `let b = i / ${u32(Sq * H)};`, 'let qb = q_base(b, qi, h);'];
-  // p_ij and ds_ij of query row qb against key kb, given the row's statistics st.
-  const probs = ['let p = exp(qk(qb, kb) * ' + scale + ' - st.x);', `let ds = p * (gv(qb, kb) - st.y) * ${scale};`];
+  const ins = [read('g', gv!), read('q', q!), read('k', k!), read('v', v!), ...(masked ? [read('mask', mask!)] : [])];
 
-  const statsKernel = kernel('attention_grad_stats', [...ins, write('dq', dq!)], [
-    ...perQuery, 'let st = row_stats(b, h, qi);', 'dq[qb] = st.x;', 'dq[qb + 1u] = st.y;',
-  ].join('\n'), B * H * Sq, 64, [...helpers, rowStats].join('\n'));
+  /** The kernel's buffers by name, and the helpers over them. */
+  const helpers = (buf: Readonly<Record<string, Expr>>) => {
+    const dot = (b: Block, name: string, x: Expr, y: Expr, xb: Expr, yb: Expr) => {
+      const acc = b.var(name, 'f32', f(0));
+      b.for('d', 0, Dh, (d, l) => l.set(acc, acc.add(x.at(xb.add(d)).mul(y.at(yb.add(d))))));
+      return acc;
+    };
+    const h = {
+      qBase: (b: Expr, qi: Expr, hh: Expr) => b.mul(Sq).add(qi).mul(W).add(hh.mul(Dh)),
+      kvBase: (b: Expr, j: Expr, kvh: Expr) => b.mul(Sk).add(j).mul(KW).add(kvh.mul(Dh)),
+      /** Skips the rest of the loop body for a key the padding mask hides. */
+      skipMasked: (l: Block, b: Expr, j: Expr) => {
+        if (masked) l.if(buf['mask']!.at(b.mul(Sk).add(j)).eq(lit(storageScalar(mask!.type.dtype), 0)), (c) => c.continue());
+      },
+      /** One past the last key query qi sees (i32; with Sq > Sk the first queries see none). */
+      keyEnd: (qi: Expr) => (causal ? min(cast('i32', qi).add(Sk - Sq + 1), int(Sk)) : int(Sk)),
+      /** p_ij and ds_ij of query row qb against key kb, given the row's statistics st. */
+      probs: (l: Block, qb: Expr, kb: Expr, st: Expr) => {
+        const s = dot(l, 'qk', buf['q']!, buf['k']!, qb, kb);
+        const gvd = dot(l, 'gv', buf['g']!, buf['v']!, qb, kb);
+        const p = l.let('p', exp(s.mul(scale).sub(st.x)));
+        return { p, ds: l.let('ds', p.mul(gvd.sub(st.y)).mul(scale)) };
+      },
+      /** (log-sum-exp of the row's scaled scores, Σ_j p_j (g·v_j)) as a vec2 var `st`; a row that sees no key gives p = 0. */
+      rowStats: (b0: Block, b: Expr, hh: Expr, qi: Expr, qb: Expr): Expr => {
+        const st = b0.var('st', vec(2, 'f32'));
+        b0.scope((c) => {
+          const m = c.var('m', 'f32', f(-FLT_MAX));
+          const l = c.var('l', 'f32', f(0));
+          const a = c.var('a', 'f32', f(0));
+          c.for('jj', int(0), h.keyEnd(qi), (jj, lp) => {
+            const j = lp.let('j', cast('u32', jj));
+            h.skipMasked(lp, b, j);
+            const kb = lp.let('kb', h.kvBase(b, j, hh.div(G)));
+            const s = lp.let('s', dot(lp, 'qk', buf['q']!, buf['k']!, qb, kb).mul(scale));
+            const mn = lp.let('mn', max(m, s));
+            const corr = lp.let('corr', exp(m.sub(mn)));
+            const p = lp.let('p', exp(s.sub(mn)));
+            lp.set(l, l.mul(corr).add(p));
+            lp.set(a, a.mul(corr).add(p.mul(dot(lp, 'gv', buf['g']!, buf['v']!, qb, kb))));
+            lp.set(m, mn);
+          });
+          c.if(l.eq(f(0)), (z) => z.set(st, construct2(f(FLT_MAX), f(0))), (e) => e.set(st, construct2(m.add(log(l)), a.div(l))));
+        });
+        return st;
+      },
+    };
+    return h;
+  };
+  const perQuery = (b: Block, i: Expr) => {
+    const qi = b.let('qi', i.mod(Sq));
+    const hh = b.let('h', i.div(Sq).mod(H));
+    const bb = b.let('b', i.div(Sq * H));
+    return { qi, h: hh, b: bb };
+  };
+  const doc = (what: string) => `${what}: ${B} × ${H} heads (${KVH} kv) of ${Dh}, ${Sq} queries, ${Sk} keys${causal ? ', causal' : ''}${masked ? ', masked' : ''}`;
 
-  const kvKernel = kernel('attention_grad_kv', [...ins, ...(stored ? [read('stats', dq!)] : []), write('dk', dk!), write('dv', dv!)], [
-    `let j = i % ${u32(Sk)};`,
-    `let kvh = (i / ${u32(Sk)}) % ${u32(KVH)};`,
-    `let b = i / ${u32(Sk * KVH)};`,
-    'let kb = kv_base(b, j, kvh);',
-    `var gk: array<f32, ${Dh}>;`,
-    `var gw: array<f32, ${Dh}>;`,
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { gk[d] = 0.0; gw[d] = 0.0; }`,
-    'if (key_ok(b, j)) {',
-    `  for (var h = kvh * ${u32(G)}; h < (kvh + 1u) * ${u32(G)}; h = h + 1u) {`,
-    `    for (var ii = ${causal ? `max(i32(j) + ${Sq - Sk}, 0)` : '0'}; ii < ${Sq}; ii = ii + 1) {`,
-    '      let qi = u32(ii);',
-    '      let qb = q_base(b, qi, h);',
-    `      let st = ${stored ? 'vec2<f32>(stats[qb], stats[qb + 1u])' : 'row_stats(b, h, qi)'};`,
-    ...probs.map((l) => `      ${l}`),
-    `      for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) {`,
-    '        gk[d] = gk[d] + ds * q[qb + d];',
-    '        gw[d] = gw[d] + p * g[qb + d];',
-    '      }',
-    '    }',
-    '  }',
-    '}',
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { dk[kb + d] = gk[d]; dv[kb + d] = gw[d]; }`,
-  ].join('\n'), B * KVH * Sk, 64, extra);
+  const statsKernel = flatKernel('attention_grad_stats', doc('row statistics into dq'), [...ins, write('dq', dq!)], B * H * Sq, (b, i, buf) => {
+    const hp = helpers(buf);
+    const { qi, h, b: bb } = perQuery(b, i);
+    const qb = b.let('qb', hp.qBase(bb, qi, h));
+    const st = hp.rowStats(b, bb, h, qi, qb);
+    b.set(buf.dq.at(qb), st.x);
+    b.set(buf.dq.at(qb.add(1)), st.y);
+  }, 64);
 
-  const qKernel = kernel('attention_grad_q', [...ins, write('dq', dq!)], [
-    ...perQuery,
-    `let st = ${stored ? 'vec2<f32>(dq[qb], dq[qb + 1u])' : 'row_stats(b, h, qi)'};`,
-    `var acc: array<f32, ${Dh}>;`,
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = 0.0; }`,
-    'for (var jj = 0; jj <= last_key(qi); jj = jj + 1) {',
-    '  let j = u32(jj);',
-    '  if (!key_ok(b, j)) { continue; }',
-    `  let kb = kv_base(b, j, h / ${u32(G)});`,
-    ...probs.map((l) => `  ${l}`),
-    `  for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { acc[d] = acc[d] + ds * k[kb + d]; }`,
-    '}',
-    `for (var d = 0u; d < ${u32(Dh)}; d = d + 1u) { dq[qb + d] = acc[d]; }`,
-  ].join('\n'), B * H * Sq, 64, extra);
+  const kvBinds = [...ins, ...(stored ? [read('stats', dq!)] : []), write('dk', dk!), write('dv', dv!)];
+  const kvKernel = flatKernel('attention_grad_kv', doc('dk and dv per key'), kvBinds, B * KVH * Sk, (b, i, buf) => {
+    const hp = helpers(buf);
+    const j = b.let('j', i.mod(Sk));
+    const kvh = b.let('kvh', i.div(Sk).mod(KVH));
+    const bb = b.let('b', i.div(Sk * KVH));
+    const kb = b.let('kb', hp.kvBase(bb, j, kvh));
+    const gk = b.var('gk', arrayOf('f32', Dh));
+    const gw = b.var('gw', arrayOf('f32', Dh));
+    b.for('d', 0, Dh, (d, l) => { l.set(gk.at(d), f(0)); l.set(gw.at(d), f(0)); });
+    const body = (c: Block) => c.for('h', kvh.mul(G), kvh.add(1).mul(G), (h, lh) => {
+      lh.for('ii', causal ? max(cast('i32', j).add(Sq - Sk), int(0)) : int(0), int(Sq), (ii, l) => {
+        const qi = l.let('qi', cast('u32', ii));
+        const qb = l.let('qb', hp.qBase(bb, qi, h));
+        const st = stored ? l.let('st', construct2(buf['stats']!.at(qb), buf['stats']!.at(qb.add(1)))) : hp.rowStats(l, bb, h, qi, qb);
+        const { p, ds } = hp.probs(l, qb, kb, st);
+        l.for('d', 0, Dh, (d, ld) => {
+          ld.set(gk.at(d), gk.at(d).add(ds.mul(buf.q.at(qb.add(d)))));
+          ld.set(gw.at(d), gw.at(d).add(p.mul(buf.g.at(qb.add(d)))));
+        });
+      });
+    });
+    if (masked) b.if(buf['mask']!.at(bb.mul(Sk).add(j)).ne(lit(storageScalar(mask!.type.dtype), 0)), body);
+    else body(b);
+    b.for('d', 0, Dh, (d, l) => { l.set(buf.dk.at(kb.add(d)), gk.at(d)); l.set(buf.dv.at(kb.add(d)), gw.at(d)); });
+  }, 64);
 
-  return stored ? [statsKernel, kvKernel, qKernel] : [kvKernel, qKernel];
+  const qKernel = flatKernel('attention_grad_q', doc('dq per query'), [...ins, write('dq', dq!)], B * H * Sq, (b, i, buf) => {
+    const hp = helpers(buf);
+    const { qi, h, b: bb } = perQuery(b, i);
+    const qb = b.let('qb', hp.qBase(bb, qi, h));
+    const st = stored ? b.let('st', construct2(buf.dq.at(qb), buf.dq.at(qb.add(1)))) : hp.rowStats(b, bb, h, qi, qb);
+    const acc = b.var('acc', arrayOf('f32', Dh));
+    b.for('d', 0, Dh, (d, l) => l.set(acc.at(d), f(0)));
+    b.for('jj', int(0), hp.keyEnd(qi), (jj, l) => {
+      const j = l.let('j', cast('u32', jj));
+      hp.skipMasked(l, bb, j);
+      const kb = l.let('kb', hp.kvBase(bb, j, h.div(G)));
+      const { ds } = hp.probs(l, qb, kb, st);
+      l.for('d', 0, Dh, (d, ld) => ld.set(acc.at(d), acc.at(d).add(ds.mul(buf.k.at(kb.add(d))))));
+    });
+    b.for('d', 0, Dh, (d, l) => l.set(buf.dq.at(qb.add(d)), acc.at(d)));
+  }, 64);
+
+  const kernels = stored ? [statsKernel, kvKernel, qKernel] : [kvKernel, qKernel];
+  return kernels.map((kn) => toSpec(kn, target));
 }
 
 /** conv2d_grad: dx per input element (b, c, y, x) and dw per weight (o, c, ky, kx), each a gather over the outputs it touched. */
-export function conv2dGradKernels(node: Node, g: Graph): KernelSpec[] {
+export function conv2dGradKernels(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec[] {
   const [gv, x, w] = valuesOf(node.inputs, g);
   const [dx, dw] = valuesOf(node.outputs, g);
   const [B, C, H, W] = shapeOf(x!) as [number, number, number, number];
@@ -349,47 +388,41 @@ export function conv2dGradKernels(node: Node, g: Graph): KernelSpec[] {
   const [, , Ho, Wo] = shapeOf(gv!) as [number, number, number, number];
   const s = node.attrs['stride'] as number;
   const pad = node.attrs['padding'] as number;
-  const gAt = (b: string, o: string, oy: string, ox: string) => `g[((${b} * ${u32(O)} + ${o}) * ${u32(Ho)} + ${oy}) * ${u32(Wo)} + ${ox}]`;
-  // The output coordinate that tap `k` of input coordinate `p` came from, if any.
-  const from = (v: string, p: string, k: string, n: number) => [
-    `let t${v} = i32(${p}) + ${pad} - i32(${k});`,
-    `if (t${v} < 0 || t${v} % ${s} != 0 || t${v} / ${s} >= ${n}) { continue; }`,
-    `let o${v} = u32(t${v} / ${s});`,
-  ];
-  const dxBody = [
-    coords('i', [B, C, H, W]),
-    'var acc = 0.0;',
-    `for (var o = 0u; o < ${u32(O)}; o = o + 1u) {`,
-    `  for (var ky = 0u; ky < ${u32(KH)}; ky = ky + 1u) {`,
-    ...from('y', 'c2', 'ky', Ho).map((l) => `    ${l}`),
-    `    for (var kx = 0u; kx < ${u32(KW)}; kx = kx + 1u) {`,
-    ...from('x', 'c3', 'kx', Wo).map((l) => `      ${l}`),
-    `      acc = acc + ${gAt('c0', 'o', 'oy', 'ox')} * w[((o * ${u32(C)} + c1) * ${u32(KH)} + ky) * ${u32(KW)} + kx];`,
-    '    }',
-    '  }',
-    '}',
-    'out[i] = acc;',
-  ].join('\n');
-  const dwBody = [
-    coords('i', [O, C, KH, KW]),
-    'var acc = 0.0;',
-    `for (var b = 0u; b < ${u32(B)}; b = b + 1u) {`,
-    `  for (var oy = 0u; oy < ${u32(Ho)}; oy = oy + 1u) {`,
-    `    let iy = i32(oy * ${u32(s)} + c2) - ${pad};`,
-    `    if (iy < 0 || iy >= ${H}) { continue; }`,
-    `    for (var ox = 0u; ox < ${u32(Wo)}; ox = ox + 1u) {`,
-    `      let ix = i32(ox * ${u32(s)} + c3) - ${pad};`,
-    `      if (ix < 0 || ix >= ${W}) { continue; }`,
-    `      acc = acc + ${gAt('b', 'c0', 'oy', 'ox')} * x[((b * ${u32(C)} + c1) * ${u32(H)} + u32(iy)) * ${u32(W)} + u32(ix)];`,
-    '    }',
-    '  }',
-    '}',
-    'out[i] = acc;',
-  ].join('\n');
-  return [
-    kernel('conv2d_grad_x', [read('g', gv!), read('w', w!), write('out', dx!)], dxBody, sizeOf(shapeOf(dx!)), 64),
-    kernel('conv2d_grad_w', [read('g', gv!), read('x', x!), write('out', dw!)], dwBody, sizeOf(shapeOf(dw!)), 64),
-  ];
+  const gAt = (G: Expr, b: Expr, o: Expr, oy: Expr, ox: Expr) => G.at(b.mul(O).add(o).mul(Ho).add(oy).mul(Wo).add(ox));
+  // The output coordinate that tap `k` of input coordinate `p` came from, if any (else the loop body is skipped).
+  const from = (l: Block, v: string, p: Expr, k: Expr, n: number) => {
+    const t = l.let(`t${v}`, cast('i32', p).add(pad).sub(cast('i32', k)));
+    l.if(t.lt(0).or(t.mod(s).ne(0)).or(t.div(s).ge(n)), (c) => c.continue());
+    return l.let(`o${v}`, cast('u32', t.div(s)));
+  };
+  const doc = `${KH}×${KW} taps over ${C} channels, stride ${s}, padding ${pad}`;
+  const dxKernel = flatKernel('conv2d_grad_x', doc, [read('g', gv!), read('w', w!), write('out', dx!)], sizeOf(shapeOf(dx!)), (b, i, { g: G, w: Wt, out: OUT }) => {
+    const c = coordLets(b, i, [B, C, H, W]);
+    const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
+    const acc = b.var('acc', 'f32', f(0));
+    b.for('o', 0, O, (o, lo) => lo.for('ky', 0, KH, (ky, ly) => {
+      const oy = from(ly, 'y', c2, ky, Ho);
+      ly.for('kx', 0, KW, (kx, lx) => {
+        const ox = from(lx, 'x', c3, kx, Wo);
+        lx.set(acc, acc.add(gAt(G, c0, o, oy, ox).mul(Wt.at(o.mul(C).add(c1).mul(KH).add(ky).mul(KW).add(kx)))));
+      });
+    }));
+    b.set(OUT.at(i), acc);
+  }, 64);
+  const dwKernel = flatKernel('conv2d_grad_w', doc, [read('g', gv!), read('x', x!), write('out', dw!)], sizeOf(shapeOf(dw!)), (b, i, { g: G, x: X, out: OUT }) => {
+    const c = coordLets(b, i, [O, C, KH, KW]);
+    const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
+    const acc = b.var('acc', 'f32', f(0));
+    b.for('b', 0, B, (bi, lb) => lb.for('oy', 0, Ho, (oy, ly) => {
+      const iy = tapOrSkip(ly, 'iy', oy, c2, s, pad, H);
+      ly.for('ox', 0, Wo, (ox, lx) => {
+        const ix = tapOrSkip(lx, 'ix', ox, c3, s, pad, W);
+        lx.set(acc, acc.add(gAt(G, bi, c0, oy, ox).mul(X.at(bi.mul(C).add(c1).mul(H).add(cast('u32', iy)).mul(W).add(cast('u32', ix))))));
+      });
+    }));
+    b.set(OUT.at(i), acc);
+  }, 64);
+  return [toSpec(dxKernel, target), toSpec(dwKernel, target)];
 }
 
 /**
@@ -398,7 +431,7 @@ export function conv2dGradKernels(node: Node, g: Graph): KernelSpec[] {
  * slot is the number of earlier assignments of its expert in the group. Assignments past
  * capacity or to no expert get nothing, as in the forward ops.
  */
-export function moeCombineGradKernels(node: Node, g: Graph): KernelSpec[] {
+export function moeCombineGradKernels(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec[] {
   const [gv, y, choice, gates] = valuesOf(node.inputs, g);
   const [dy, dg] = valuesOf(node.outputs, g);
   const [E, C, D] = shapeOf(y!) as [number, number, number];
@@ -406,36 +439,36 @@ export function moeCombineGradKernels(node: Node, g: Graph): KernelSpec[] {
   const groups = node.attrs['groups'] as number;
   const cap = C / groups;
   const span = (T / groups) * k; // assignments per group
-  const dyBody = [
-    `let d = i % ${u32(D)};`,
-    `let c = (i / ${u32(D)}) % ${u32(C)};`,
-    `let e = i32(i / ${u32(C * D)});`,
-    `let first = (c / ${u32(cap)}) * ${u32(span)};`,
-    `let pos = c % ${u32(cap)};`,
-    'var seen = 0u;',
-    'var value = 0.0;',
-    `for (var a = first; a < first + ${u32(span)}; a = a + 1u) {`,
-    '  if (choice[a] != e) { continue; }',
-    `  if (seen == pos) { value = gates[a] * g[(a / ${u32(k)}) * ${u32(D)} + d]; break; }`,
-    '  seen = seen + 1u;',
-    '}',
-    'out[i] = value;',
-  ].join('\n');
-  const dgBody = [
-    'let e = choice[i];',
-    `if (e < 0 || e >= ${E}) { out[i] = 0.0; return; }`,
-    `let grp = i / ${u32(span)};`,
-    'var pos = 0u;',
-    `for (var a = grp * ${u32(span)}; a < i; a = a + 1u) { pos = pos + select(0u, 1u, choice[a] == e); }`,
-    `if (pos >= ${u32(cap)}) { out[i] = 0.0; return; }`,
-    `let yb = (u32(e) * ${u32(C)} + grp * ${u32(cap)} + pos) * ${u32(D)};`,
-    `let gb = (i / ${u32(k)}) * ${u32(D)};`,
-    'var acc = 0.0;',
-    `for (var d = 0u; d < ${u32(D)}; d = d + 1u) { acc = acc + g[gb + d] * y[yb + d]; }`,
-    'out[i] = acc;',
-  ].join('\n');
-  return [
-    kernel('moe_combine_grad_y', [read('g', gv!), read('choice', choice!), read('gates', gates!), write('out', dy!)], dyBody, sizeOf(shapeOf(dy!)), 64),
-    kernel('moe_combine_grad_gates', [read('g', gv!), read('y', y!), read('choice', choice!), write('out', dg!)], dgBody, sizeOf(shapeOf(dg!)), 64),
-  ];
+  const doc = `${T} tokens, top-${k} of ${E} experts, capacity ${cap} × ${groups} groups`;
+  const dyKernel = flatKernel('moe_combine_grad_y', doc, [read('g', gv!), read('choice', choice!), read('gates', gates!), write('out', dy!)], sizeOf(shapeOf(dy!)), (b, i, { g: G, choice: CH, gates: GATES, out: OUT }) => {
+    const d = b.let('d', i.mod(D));
+    const c = b.let('c', i.div(D).mod(C));
+    const e = b.let('e', cast('i32', i.div(C * D)));
+    const first = b.let('first', c.div(cap).mul(span));
+    const pos = b.let('pos', c.mod(cap));
+    const seen = b.var('seen', 'u32', u(0));
+    const value = b.var('value', 'f32', f(0));
+    b.for('a', first, first.add(span), (a, l) => {
+      l.if(CH.at(a).ne(e), (t) => t.continue());
+      l.if(seen.eq(pos), (t) => { t.set(value, GATES.at(a).mul(G.at(a.div(k).mul(D).add(d)))); t.break(); });
+      l.set(seen, seen.add(1));
+    });
+    b.set(OUT.at(i), value);
+  }, 64);
+  const dgKernel = flatKernel('moe_combine_grad_gates', doc, [read('g', gv!), read('y', y!), read('choice', choice!), write('out', dg!)], sizeOf(shapeOf(dg!)), (b, i, { g: G, y: Y, choice: CH, out: OUT }) => {
+    const e = b.let('e', CH.at(i));
+    b.if(e.lt(0).or(e.ge(E)), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
+    const grp = b.let('grp', i.div(span));
+    const pos = b.var('pos', 'u32', u(0));
+    b.for('a', grp.mul(span), i, (a, l) => l.set(pos, pos.add(select(u(0), u(1), CH.at(a).eq(e)))));
+    b.if(pos.ge(cap), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
+    const yb = b.let('yb', cast('u32', e).mul(C).add(grp.mul(cap)).add(pos).mul(D));
+    const gb = b.let('gb', i.div(k).mul(D));
+    const acc = b.var('acc', 'f32', f(0));
+    b.for('d', 0, D, (d, l) => l.set(acc, acc.add(G.at(gb.add(d)).mul(Y.at(yb.add(d))))));
+    b.set(OUT.at(i), acc);
+  }, 64);
+  return [toSpec(dyKernel, target), toSpec(dgKernel, target)];
 }
+
+const construct2 = (x: Expr, y: Expr) => construct(vec(2, 'f32'), x, y);

@@ -3,7 +3,7 @@ import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
 import { f32Literal, storedHalf } from '../kir/wgsl.js';
-import { foldGroups, vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
+import { vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
 
@@ -71,21 +71,6 @@ export const u32 = (n: number) => `${n}u`;
 
 export const WG = 256;
 
-/**
- * A 1-D grid of `n` threads in workgroups of `wg`, folded into 2-D when it would
- * exceed the 65535-workgroup limit per dimension. `index` is the WGSL expression for
- * the flat thread index; `guard` returns early past n.
- */
-export function grid(n: number, wg = WG) {
-  const dispatch = foldGroups(Math.max(1, Math.ceil(n / wg)));
-  const [x, y] = dispatch;
-  return {
-    dispatch,
-    index: y > 1 ? `(gid.x + gid.y * ${u32(x * wg)})` : 'gid.x',
-    guard: `if (${y > 1 ? `gid.x + gid.y * ${u32(x * wg)}` : 'gid.x'} >= ${u32(n)}) { return; }`,
-  };
-}
-
 export interface BindingDecl<N extends string = string> { readonly name: N; readonly access: Access; readonly value: Value }
 export const read = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read', value });
 export const write = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read_write', value });
@@ -129,59 +114,6 @@ export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySe
     bindings: binds.map((b, i) => ({ name: b.name, access: b.access, type: types[i]!, value: b.value.id })),
     features: f16 ? ['shader-f16'] : [],
   };
-}
-
-/** The common frame of the string kernels: bindings, entry point and workgroup size. */
-export function kernel(name: string, binds: readonly BindingDecl[], body: string, n: number, wg = WG, extra = ''): KernelSpec {
-  const g = grid(n, wg);
-  const { decls, bindings, features } = declareBindings(binds);
-  const wgsl = [
-    `// mdc kernel: ${name}`,
-    ...decls,
-    extra,
-    `@compute @workgroup_size(${wg})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>) {`,
-    `  ${g.guard}`,
-    `  let i = ${g.index};`,
-    body.replace(/^/gm, '  ').replace(/^\s+$/gm, ''),
-    `}`,
-    '',
-  ].filter((l) => l !== '').join('\n') + '\n';
-  return {
-    name, wgsl, workgroupSize: [wg, 1, 1], dispatch: g.dispatch, bindings,
-    ...(features.length ? { features } : {}),
-  };
-}
-
-/**
- * WGSL statements computing `offVar`, the offset into an input of shape `inShape`
- * broadcast against the output index `idx` of shape `outShape` (NumPy rules).
- */
-export function broadcastOffset(offVar: string, idx: string, outShape: readonly number[], inShape: readonly number[]): string {
-  const n = sizeOf(inShape);
-  if (n === 1) return `let ${offVar} = 0u;`;
-  if (inShape.length === outShape.length && inShape.every((d, i) => d === outShape[i])) return `let ${offVar} = ${idx};`;
-  const r = outShape.length;
-  const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
-  const inStrides = stridesOf(pad);
-  const lines = [`var ${offVar} = 0u;`, `{`, `  var r = ${idx};`];
-  for (let d = r - 1; d >= 0; d--) {
-    const size = outShape[d]!;
-    if (pad[d] !== 1) lines.push(`  ${offVar} += (r % ${u32(size)}) * ${u32(inStrides[d]!)};`);
-    if (d > 0) lines.push(`  r = r / ${u32(size)};`);
-  }
-  lines.push('}');
-  return lines.join('\n');
-}
-
-/** Decomposes a flat index into named coordinates of `shape` (outermost first). */
-export function coords(idx: string, shape: readonly number[], prefix = 'c'): string {
-  const lines = [`var r_${prefix} = ${idx};`];
-  for (let d = shape.length - 1; d >= 0; d--) {
-    lines.push(`let ${prefix}${d} = r_${prefix} % ${u32(shape[d]!)};`);
-    if (d > 0) lines.push(`r_${prefix} = r_${prefix} / ${u32(shape[d]!)};`);
-  }
-  return lines.join('\n');
 }
 
 /** outer × axis × inner view of a shape around one axis, for reductions. */

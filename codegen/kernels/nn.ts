@@ -111,7 +111,7 @@ export function patchifyKernel(node: Node, g: Graph, target: KernelTarget = {}):
  * The input coordinate `i32(o·stride + k) − pad` that output coordinate `o` reads with
  * tap `k`, as a let of `b`, skipping the rest of the loop body when it falls in the padding.
  */
-function tapOrSkip(b: Block, name: string, o: Expr, k: Expr, stride: number, pad: number, size: number): Expr {
+export function tapOrSkip(b: Block, name: string, o: Expr, k: Expr, stride: number, pad: number, size: number): Expr {
   const at = b.let(name, cast('i32', o.mul(stride).add(k)).sub(pad));
   b.if(at.lt(0).or(at.ge(size)), (c) => c.continue());
   return at;

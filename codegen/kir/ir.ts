@@ -142,11 +142,14 @@ export function bin(op: BinOp, a: Operand, b: Operand): Expr {
   const logical = op === '&&' || op === '||';
   if (logical && (ea.type !== 'bool' || eb.type !== 'bool')) throw new Error(`kir: ${op} needs bools, got ${typeName(ea.type)} and ${typeName(eb.type)}`);
   if (BITWISE.includes(op) && !isInt(ea.type)) throw new Error(`kir: ${op} needs integers, got ${typeName(ea.type)}`);
-  // Arithmetic may take a vector and a scalar of its component type; otherwise both sides have one type.
-  const scaled = ['+', '-', '*', '/'].includes(op) && typeof ea.type === 'object' && ea.type.kind === 'vec' && eb.type === ea.type.of;
+  // Arithmetic may take a vector and a scalar of its component type (either side); otherwise both sides have one type.
+  const isVecOf = (v: Type, s: Type) => typeof v === 'object' && v.kind === 'vec' && s === v.of;
+  const arithmetic = ['+', '-', '*', '/'].includes(op);
+  const scaled = arithmetic && (isVecOf(ea.type, eb.type) || isVecOf(eb.type, ea.type));
   if (!scaled && !sameType(ea.type, eb.type)) throw new Error(`kir: ${typeName(ea.type)} ${op} ${typeName(eb.type)}`);
   // A comparison of vectors is a vector of bools, as in WGSL.
-  const type: Type = !COMPARISONS.includes(op) ? ea.type : typeof ea.type === 'object' && ea.type.kind === 'vec' ? vec(ea.type.n, 'bool') : 'bool';
+  const type: Type = scaled && isVecOf(eb.type, ea.type) ? eb.type
+    : !COMPARISONS.includes(op) ? ea.type : typeof ea.type === 'object' && ea.type.kind === 'vec' ? vec(ea.type.n, 'bool') : 'bool';
   if (logical) {
     // A decided operand decides or drops out: `true && c` is c, `false && c` is false.
     for (const [p, q] of [[ea, eb], [eb, ea]] as const) {

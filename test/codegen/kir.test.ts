@@ -53,6 +53,8 @@ describe('kernel IR', () => {
     expect(body((b) => b.let('a', x.lt(y).eq(y.lt(x))))).toBe('let a = (x < y) == (y < x);');
     expect(body((b) => b.let('a', splat(vec4f, f(1)).mul(f(0.5)).x))).toBe('let a = (vec4<f32>(1.0) * 0.5).x;');
     expect(body((b) => b.let('a', i(-3).add(ref('n', 'i32'))))).toBe('let a = -3 + n;');
+    // A scalar on either side of vector arithmetic, as WGSL allows.
+    expect(body((b) => b.let('a', f(1).div(splat(vec4f, f(2)).add(f(1)))))).toBe('let a = 1.0 / (vec4<f32>(2.0) + 1.0);');
   });
 
   it('prints bitwise operators and shifts with the parentheses WGSL requires of them, masks in hexadecimal', () => {
