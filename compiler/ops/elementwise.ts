@@ -42,6 +42,13 @@ const UNARY: Readonly<Record<string, Unary>> = {
   silu: { doc: 'Elementwise x·sigmoid(x) (swish).', body: (m, [x]) => m.div(x!, m.add(m.exp(m.neg(x!)), 1)), grad: viaDerivative('silu') },
   abs: { doc: 'Elementwise absolute value.', body: (m, [x]) => m.abs(x!), grad: viaDerivative('abs'), ints: true },
   fast_gelu: { doc: 'GELU, tanh approximation (GPT-2\'s "gelu_new").', body: (m, [x]) => geluTanh(m, x!), grad: viaDerivative('gelu_tanh') },
+  softplus: {
+    doc: 'Elementwise log(1 + e^x), a smooth relu.',
+    // As max(x, 0) + log(1 + e^-|x|): e^x would overflow f32 past x ≈ 88.
+    body: (m, [x]) => m.add(m.max(x!, m.k(0)), m.log(m.add(m.exp(m.neg(m.abs(x!))), 1))),
+    // d/dx softplus(x) = sigmoid(x).
+    grad: (c, [x], _o, [g]) => [g && c.bin('mul', g, c.op('sigmoid', [x!], x!.type))],
+  },
 };
 
 const unary = (name: string, u: Unary): OpDef => defineOp<unknown>({

@@ -84,7 +84,7 @@ const cases: Case[] = [];
 const add = (c: Case) => cases.push(c);
 
 // --- elementwise unary (log, sqrt, rsqrt on positive arguments)
-for (const [op, arg] of [['neg', 'a'], ['exp', 'a'], ['log', 'a * a + 0.5'], ['sqrt', 'a * a + 0.5'], ['rsqrt', 'a * a + 0.5'], ['tanh', 'a'], ['sigmoid', 'a'], ['relu', 'a'], ['silu', 'a'], ['abs', 'a'], ['fast_gelu', 'a']] as const) {
+for (const [op, arg] of [['neg', 'a'], ['exp', 'a'], ['log', 'a * a + 0.5'], ['sqrt', 'a * a + 0.5'], ['rsqrt', 'a * a + 0.5'], ['tanh', 'a'], ['sigmoid', 'a'], ['relu', 'a'], ['silu', 'a'], ['abs', 'a'], ['fast_gelu', 'a'], ['softplus', 'a * 4.0']] as const) {
   add({ name: `${op}`, source: model(`${P('a', [3, 5])}\n  let y = ${op}(${arg})\n${lossOf('y', [3, 5])}`) });
 }
 add({ name: 'gelu exact', source: model(`${P('a', [7])}\n  let y = gelu(a)\n${lossOf('y', [7])}`) });

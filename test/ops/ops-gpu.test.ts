@@ -90,6 +90,10 @@ for (const op of ['log', 'sqrt', 'rsqrt'] as const) {
     opts: { inputs: { x: positive(numel(s)) } }, tol: TRANSCENDENTAL,
   });
 }
+add({
+  // ×30: both tails, where the stable form matters (x itself for large x, e^x for very negative x).
+  name: 'softplus f32[7, 33] (inputs ×30)', source: model({ x: T('f32', [7, 33]) }, T('f32', [7, 33]), 'return softplus(x * 30.0)'), tol: TRANSCENDENTAL,
+});
 add({ name: 'gelu (exact, erf) f32[17, 1000]', source: model({ x: T('f32', [17, 1000]) }, T('f32', [17, 1000]), 'return gelu(x * 4.0)'), tol: TRANSCENDENTAL });
 add({ name: 'gelu (tanh) f32[33, 7]', source: model({ x: T('f32', [33, 7]) }, T('f32', [33, 7]), 'return gelu(x * 4.0, approximate = "tanh")'), tol: TRANSCENDENTAL });
 add({
