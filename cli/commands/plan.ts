@@ -3,7 +3,6 @@ import { formatPlanReport, planReport } from '../../compiler/report/plan.js';
 import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
-import { lossGraph } from '../../compiler/train/step.js';
 import { compileGraph } from '../../driver/compile.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, pairs, parseBytes, UsageError, type Command } from '../options.js';
 
@@ -32,7 +31,7 @@ Options:
                      else none);
                      the plan also reports the bytes it does not keep and the FLOPs it
                      rebuilds (JSON: recomputePlan)
-  --memory-budget S  under --recompute auto, bytes of kept activations (whole model)
+  --memory-budget S  under --recompute auto, bytes of kept activations per device
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
@@ -80,23 +79,21 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (budgetFlag !== undefined && recomputeFlag !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
     const recompute = recomputeFlag ?? settings?.recompute?.policy ?? 'none';
     const budget = recomputeFlag ? budgetFlag : settings?.recompute?.budget;
-    if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
+    if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept per device)');
     let training;
     let recomputeReport;
     if (section && settings) {
-      const loss = lossGraph(graph, settings, file).graph;
-      if (loss) {
-        const rp = await planRecompute(loss, recompute as RecomputePolicy, budget !== undefined ? { budget } : {});
-        recomputeReport = { policy: rp.policy, savedBytes: rp.savedBytes, extraFlops: rp.extraFlops, ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}) };
-      }
-      // The per-device memory model knows none/full/selective; auto reports as selective-or-better via the recompute row.
-      training = trainingMemory(graph, p, { zero: settings.zero ?? 0, recompute: (recompute === 'auto' ? 'none' : recompute) as Recompute, optimizer: settings.optimizer.kind });
+      // The recompute plan of each device's program (its blocks of every activation), so
+      // the memory report and the recompute line describe the same values.
+      const rp = await planRecompute(p.local, recompute as RecomputePolicy, budget !== undefined ? { budget } : {});
+      recomputeReport = { policy: rp.policy, savedBytes: rp.savedBytes, extraFlops: rp.extraFlops, ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}) };
+      training = trainingMemory(graph, p, { zero: settings.zero ?? 0, recompute: recompute as Recompute, optimizer: settings.optimizer.kind, dropped: rp.dropped });
     }
     const rep = { ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }), ...(recomputeReport ? { recomputePlan: recomputeReport } : {}) };
     if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
     else {
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
-      if (recomputeReport) io.out(`recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept (whole model), ${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`);
+      if (recomputeReport) io.out(`recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept per device, ${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per device and step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`);
     }
     return EXIT.ok;
   },

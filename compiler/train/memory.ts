@@ -15,10 +15,12 @@ import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.
  *   holds, except what the recompute policy drops, plus the largest run of dropped values
  *   rebuilt together within a layer. The policies and that model are train/recompute.ts's
  *   (`policyDrops`, `modelBytes`), applied to the local program: `full` keeps only what
- *   crosses a layer boundary, `selective` drops the attention core (`attentionCore`).
+ *   crosses a layer boundary, `selective` drops the attention core (`attentionCore`),
+ *   and `auto` drops what `dropped` says: a plan of planRecompute on `p.local`, whose
+ *   value ids it names.
  * peak is their sum (a static upper bound; the memory planner's arena is the exact one).
  */
-export type Recompute = 'none' | 'full' | 'selective';
+export type Recompute = 'none' | 'full' | 'selective' | 'auto';
 
 export interface TrainingMemory {
   readonly zero: number;
@@ -31,7 +33,7 @@ export interface TrainingMemory {
 }
 
 
-export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd' } = {}): TrainingMemory {
+export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd'; dropped?: ReadonlySet<number> } = {}): TrainingMemory {
   const zero = opts.zero ?? 0;
   const recompute = opts.recompute ?? 'none';
   // The data-parallel degree: the axes that split the batch (dim 0) of the first input.
@@ -63,7 +65,10 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; 
   // Recompute candidates count as the planner models them; everything else is kept.
   const problem = recomputeProblem(p.local);
   const candidates = problem.items.reduce((n, it) => n + it.bytes * it.values.length, 0);
-  const activations = all - candidates + modelBytes(problem, policyDrops(p.local, problem, recompute));
+  if (recompute === 'auto' && !opts.dropped) throw new Error("trainingMemory: recompute 'auto' needs the planned dropped values");
+  const dropped = opts.dropped;
+  const drops = dropped ? problem.items.map((it) => it.values.every((v) => dropped.has(v))) : policyDrops(p.local, problem, recompute as Exclude<Recompute, 'auto'>);
+  const activations = all - candidates + modelBytes(problem, drops);
   const params = zero >= 3 ? paramBytes / dp + Math.max(0, ...layerParams.values()) : paramBytes;
   const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
   const optimizer = ((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4 / (zero >= 1 ? dp : 1);
