@@ -1,5 +1,6 @@
 import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, GraphBuilder, originOf, type Graph, type Node, type Value } from '../ir.js';
+import { attrsOf } from '../ops/registry.js';
 import { isFloat, type TType } from '../types.js';
 
 /**
@@ -101,7 +102,7 @@ export function fuseAttention(g: Graph): Rewritten {
     const [q, kt] = sp.inputs as [number, number];
     const tr = producer(kt);
     if (!tr || tr.op !== 'transpose') continue;
-    const perm = tr.attrs['perm'] as readonly number[];
+    const perm = attrsOf(tr, 'transpose').perm;
     const r = perm.length;
     if (r < 2 || !perm.every((x, i) => x === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i))) continue;
     const k = tr.inputs[0]!;
@@ -125,7 +126,7 @@ export function fuseAttention(g: Graph): Rewritten {
   /** x = transpose(reshape(X, [B, S, H, Dh]), [0, 2, 1, 3]) with X of shape [B, S, H·Dh]: X, H, and the nodes to drop when `user` (dropped) is x's only reader. */
   function split(x: number, user: Node | undefined) {
     const t = producer(x);
-    if (!t || t.op !== 'transpose' || (t.attrs['perm'] as readonly number[]).join() !== '0,2,1,3') return undefined;
+    if (!t || t.op !== 'transpose' || attrsOf(t, 'transpose').perm.join() !== '0,2,1,3') return undefined;
     const rs = producer(t.inputs[0]!);
     if (!rs || rs.op !== 'reshape') return undefined;
     const X = rs.inputs[0]!;
@@ -143,7 +144,7 @@ export function fuseAttention(g: Graph): Rewritten {
     // o = p @ v read only as reshape(transpose(o, [0, 2, 1, 3]), [B, Sq, H·Dh]): the op's output is that value.
     const o = out.outputs[0]!;
     const t = users.get(o)?.length === 1 ? users.get(o)![0] : undefined;
-    const rs = t && t.op === 'transpose' && (t.attrs['perm'] as readonly number[]).join() === '0,2,1,3' && only(o, t) && users.get(t.outputs[0]!)?.length === 1
+    const rs = t && t.op === 'transpose' && attrsOf(t, 'transpose').perm.join() === '0,2,1,3' && only(o, t) && users.get(t.outputs[0]!)?.length === 1
       ? users.get(t.outputs[0]!)![0] : undefined;
     const merged = rs && rs.op === 'reshape' && only(t!.outputs[0]!, rs) && shape(rs.outputs[0]!).length === 3 ? rs.outputs[0]! : undefined;
     if (merged !== undefined) nodes.push(t!.id, rs!.id);

@@ -6,6 +6,7 @@
  * rows (codegen/kernels/matmul: MatmulShape.transB).
  */
 import { extendGraph, originOf, type Graph, type Node } from '../ir.js';
+import { attrsOf } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 
 export interface Folded {
@@ -28,7 +29,7 @@ export function foldTransposes(g: Graph): Folded {
   // Transposes every reader of which is a float matmul taking it as b only.
   const folded = new Set<number>();
   for (const t of g.nodes) {
-    if (t.op !== 'transpose' || !swapsLastTwo(t.attrs['perm'] as readonly number[])) continue;
+    if (t.op !== 'transpose' || !swapsLastTwo(attrsOf(t, 'transpose').perm)) continue;
     const out = t.outputs[0]!;
     const readers = users.get(out) ?? [];
     if (outputs.has(out) || !readers.length) continue;

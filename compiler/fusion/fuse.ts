@@ -1,8 +1,8 @@
-import { dimValue, type Dim } from '../dims.js';
+import { dimValue } from '../dims.js';
 import { fuseAttention } from './attention.js';
 import { foldTransposes } from './fold-transpose.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
-import { elementwiseOf, OPS } from '../ops/registry.js';
+import { attrsOf, elementwiseOf, OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 
 /**
@@ -376,9 +376,9 @@ function viewOf(g: Graph, n: Node): InputView {
   const src = dims(n.inputs[0]!);
   const st = src.map((_, d) => numel(src.slice(d + 1)));
   const shape = dims(n.outputs[0]!);
-  if (n.op === 'transpose') return { shape, strides: (n.attrs['perm'] as number[]).map((p) => st[p]!), offset: 0 };
-  const axis = n.attrs['axis'] as number;
-  return { shape, strides: st, offset: dimValue(n.attrs['start'] as Dim)! * st[axis]! };
+  if (n.op === 'transpose') return { shape, strides: attrsOf(n, 'transpose').perm.map((p) => st[p]!), offset: 0 };
+  const { axis, start } = attrsOf(n, 'slice');
+  return { shape, strides: st, offset: dimValue(start)! * st[axis]! };
 }
 
 /**

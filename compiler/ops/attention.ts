@@ -8,9 +8,9 @@ import { zeros, type RefOp, type RefTensor } from './tensor.js';
 /** Multi-head attention and the rotary position embedding its queries and keys take. */
 
 /** `inverse` rotates back (the transpose): rotary's gradient. */
-type RotaryAttrs = { readonly heads: number; readonly theta: number; readonly offset: number; readonly inverse?: boolean };
+export type RotaryAttrs = { readonly heads: number; readonly theta: number; readonly offset: number; readonly inverse?: boolean };
 /** `kv_heads` and `scale` are resolved by the shape rule; `has_mask` is set by elaboration when a mask is given (input 3). */
-type AttentionAttrs = { readonly heads: number; readonly kv_heads: number; readonly causal: boolean; readonly scale: number; readonly has_mask?: boolean };
+export type AttentionAttrs = { readonly heads: number; readonly kv_heads: number; readonly causal: boolean; readonly scale: number; readonly has_mask?: boolean };
 
 function headDim(c: InferCtx, what: string, width: Dim, heads: number): Dim | undefined {
   if (!(heads >= 1)) return c.error('MDC0210', `${c.op} heads`, String(heads));

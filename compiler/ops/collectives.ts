@@ -11,7 +11,7 @@ import { block, concatAlong } from './tensor.js';
  * signature of their own (every dim whole) and no gradient.
  */
 
-type CollectiveAttrs = { readonly axis: string; readonly dim?: number; readonly to?: number; readonly axis_size?: number };
+export type CollectiveAttrs = { readonly axis: string; readonly dim?: number; readonly to?: number; readonly axis_size?: number };
 
 const sum = (xs: readonly { readonly shape: readonly number[]; readonly data: Float64Array }[]) => {
   const data = new Float64Array(xs[0]!.data.length);

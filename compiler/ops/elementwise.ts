@@ -86,11 +86,11 @@ const binary = (name: string, doc: string, body: ElementwiseBody<unknown>, grad:
 const minmaxGrad = (op: string): GradRule<unknown> => (c, [a, b], _o, [g]) =>
   [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op, side }), [a!, b!][side]!.type));
 
-type GeluAttrs = { readonly approximate: 'none' | 'tanh' };
-type ExpandAttrs = { readonly shape: readonly Dim[] };
-type CastAttrs = { readonly dtype: DType };
+export type GeluAttrs = { readonly approximate: 'none' | 'tanh' };
+export type ExpandAttrs = { readonly shape: readonly Dim[] };
+export type CastAttrs = { readonly dtype: DType };
 /** `training` and `mask_id` are set by elaboration (compiler/elaborate.ts). */
-type DropoutAttrs = { readonly p: number; readonly seed: number; readonly training?: boolean; readonly mask_id?: number };
+export type DropoutAttrs = { readonly p: number; readonly seed: number; readonly training?: boolean; readonly mask_id?: number };
 
 const dropsInTraining = (a: DropoutAttrs) => !!a.training && a.p > 0;
 
@@ -252,8 +252,11 @@ const DERIV: Readonly<Record<string, (x: number) => number>> = {
 };
 export const UNARY_GRAD_FNS = Object.keys(DERIV);
 
+export type UnaryGradAttrs = { readonly fn: string };
+export type MinmaxGradAttrs = { readonly op: 'maximum' | 'minimum'; readonly side: number };
+
 /** g · f'(x), elementwise; g and x have one shape. */
-const unaryGradRef: RefOp<{ readonly fn: string }> = ([g, x], a) => {
+const unaryGradRef: RefOp<UnaryGradAttrs> = ([g, x], a) => {
   const f = DERIV[a.fn]!;
   const out = zeros(x!.shape);
   for (let i = 0; i < out.data.length; i++) out.data[i] = g!.data[i]! * f(x!.data[i]!);
@@ -261,7 +264,7 @@ const unaryGradRef: RefOp<{ readonly fn: string }> = ([g, x], a) => {
 };
 
 /** maximum/minimum: the gradient goes to `a` where it won (ties to `a`), else to `b`; output has g's (broadcast) shape. */
-const minmaxGradRef: RefOp<{ readonly op: string; readonly side: number }> = ([g, a, b], attrs) => {
+const minmaxGradRef: RefOp<MinmaxGradAttrs> = ([g, a, b], attrs) => {
   const isMax = attrs.op === 'maximum';
   const shape = g!.shape;
   const ia = broadcastIndex(shape, a!.shape);
@@ -277,7 +280,7 @@ const minmaxGradRef: RefOp<{ readonly op: string; readonly side: number }> = ([g
 };
 
 export const elementwiseInternalOps: OpFacets[] = [
-  defineInternalOp<{ readonly fn: string }>({
+  defineInternalOp<UnaryGradAttrs>({
     name: 'unary_grad', cls: 'injective', doc: 'unary_grad(g, x, fn): g · fn\'(x), the backward of the unary op fn.',
     reference: unaryGradRef,
     // The multiply and the derivative, a few operations whatever fn is.
@@ -286,7 +289,7 @@ export const elementwiseInternalOps: OpFacets[] = [
     sharding: elementwiseSharding('first'),
     kernel: 'unary_grad',
   }),
-  defineInternalOp<{ readonly op: string; readonly side: number }>({
+  defineInternalOp<MinmaxGradAttrs>({
     name: 'minmax_grad', cls: 'injective', doc: 'minmax_grad(g, a, b, op, side): g where side (0: a, 1: b) won maximum/minimum(a, b), else 0.',
     reference: minmaxGradRef,
     // A comparison and a select.

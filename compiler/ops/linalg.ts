@@ -8,7 +8,7 @@ import { requireFloat, sameDtype, t } from './signature.js';
 import { broadcastIndex, zeros, type RefOp } from './tensor.js';
 
 /** `transpose_b` is set by the fusion pass (compiler/fusion/fold-transpose.ts): b is read as [..., N, K]. */
-type MatmulAttrs = { readonly transpose_b?: boolean };
+export type MatmulAttrs = { readonly transpose_b?: boolean };
 
 const matmulRef: RefOp<MatmulAttrs> = ([a, b], attrs, [shape]) => {
   const os = shape!;

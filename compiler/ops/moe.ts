@@ -7,9 +7,9 @@ import { zeros, type RefOp } from './tensor.js';
 
 /** Mixture-of-experts routing: top-k choice, dispatch of tokens to expert slots, and the gated combine back. */
 
-type MoeAttrs = { readonly groups: number };
+export type MoeAttrs = { readonly groups: number };
 /** moe_dispatch's own attributes besides groups. */
-type DispatchAttrs = MoeAttrs & { readonly experts: number; readonly capacity: number };
+export type DispatchAttrs = MoeAttrs & { readonly experts: number; readonly capacity: number };
 
 /** A symbolic dim may turn out divisible once it is concrete; only a concrete one can fail. */
 function divisible(d: Dim, n: number): boolean {

@@ -10,7 +10,7 @@ import { zeros, type RefOp } from './tensor.js';
 /** Layer norm and RMS norm over the last dim, with an optional affine weight (and bias). */
 
 /** `has_weight` and `has_bias` are set by elaboration for the optional tensors given; they follow x as inputs 1 and 2. */
-type NormAttrs = { readonly eps: number; readonly has_weight?: boolean; readonly has_bias?: boolean };
+export type NormAttrs = { readonly eps: number; readonly has_weight?: boolean; readonly has_bias?: boolean };
 
 function checkAffine(c: InferCtx, x: TType, w: TType | undefined, what: string): boolean {
   if (!w) return true;

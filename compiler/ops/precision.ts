@@ -8,7 +8,7 @@ import type { RefOp } from './tensor.js';
  * precision of a narrower float, `all_finite` is the loss scaler's overflow test.
  */
 
-type RoundAttrs = { readonly dtype: Extract<DType, 'f16' | 'bf16'> };
+export type RoundAttrs = { readonly dtype: Extract<DType, 'f16' | 'bf16'> };
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);

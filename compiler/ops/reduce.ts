@@ -8,8 +8,8 @@ import { around, zeros, type RefOp } from './tensor.js';
 
 /** Reductions along one axis (sum, mean, max, min) and softmax / log_softmax along one axis. */
 
-type ReduceAttrs = { readonly axis: number; readonly keepdim?: boolean };
-type AxisAttrs = { readonly axis: number };
+export type ReduceAttrs = { readonly axis: number; readonly keepdim?: boolean };
+export type AxisAttrs = { readonly axis: number };
 
 /** How sum, mean, max and min fold a row, in order from `init` (mean divides by the length after). */
 export const REDUCE_FOLD: Readonly<Record<string, { readonly init: number; readonly f: (acc: number, v: number) => number }>> = {
@@ -138,7 +138,7 @@ export const reduceOps: OpDef[] = [
   }),
 ];
 
-type ReduceGradAttrs = { readonly op: 'max' | 'min'; readonly axis: number };
+export type ReduceGradAttrs = { readonly op: 'max' | 'min'; readonly axis: number };
 
 /** max/min along `axis`: g (reduced shape, keepdim or not) goes to the first position that attains the extreme. */
 const reduceGradRef: RefOp<ReduceGradAttrs> = ([g, x, y], a) => {

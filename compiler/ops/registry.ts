@@ -1,20 +1,22 @@
 import type { Attrs, Node } from '../ir.js';
-import { elementwiseInternalOps, elementwiseOps } from './elementwise.js';
-import { attentionInternalOps, attentionOps } from './attention.js';
-import { collectiveOps } from './collectives.js';
+import {
+  elementwiseInternalOps, elementwiseOps, type CastAttrs, type DropoutAttrs, type ExpandAttrs, type GeluAttrs, type MinmaxGradAttrs, type UnaryGradAttrs,
+} from './elementwise.js';
+import { attentionInternalOps, attentionOps, type AttentionAttrs, type RotaryAttrs } from './attention.js';
+import { collectiveOps, type CollectiveAttrs } from './collectives.js';
 import { embeddingInternalOps, embeddingOps } from './embedding.js';
-import { linalgOps } from './linalg.js';
+import { linalgOps, type MatmulAttrs } from './linalg.js';
 import { lossInternalOps, lossOps } from './loss.js';
-import { moeInternalOps, moeOps } from './moe.js';
-import { normOps } from './norm.js';
+import { moeInternalOps, moeOps, type DispatchAttrs, type MoeAttrs } from './moe.js';
+import { normOps, type NormAttrs } from './norm.js';
 import { numel, type Elementwise, type OpFacets, type SurfaceOp } from './op.js';
-import { reduceInternalOps, reduceOps } from './reduce.js';
+import { reduceInternalOps, reduceOps, type AxisAttrs, type ReduceAttrs, type ReduceGradAttrs } from './reduce.js';
 import { bodyFlops, numberMath } from './scalar.js';
 import type { Shapes } from './sharding.js';
 import { broadcastIndex, zeros, type RefOp } from './tensor.js';
-import { precisionOps } from './precision.js';
-import { shapeInternalOps, shapeOps } from './shape.js';
-import { visionInternalOps, visionOps } from './vision.js';
+import { precisionOps, type RoundAttrs } from './precision.js';
+import { shapeInternalOps, shapeOps, type ConcatAttrs, type ReshapeAttrs, type SliceAttrs, type SliceGradAttrs, type TransposeAttrs } from './shape.js';
+import { visionInternalOps, visionOps, type ConvAttrs, type PatchAttrs } from './vision.js';
 
 /** The ops of the surface language, by name. */
 export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(
@@ -34,6 +36,31 @@ export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([
 
 /** Binary operators of the surface language and the ops they mean. */
 export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@': 'matmul', '**': 'pow' } as const;
+
+/**
+ * The attributes of each op that has some, as its definition reads them: for code outside
+ * the op's file that reads a node's attributes (fusion's rewrites, the partitioner), so
+ * that it reads `attrsOf(n, 'transpose').perm` instead of casting.
+ */
+export interface OpAttrs {
+  gelu: GeluAttrs; expand: ExpandAttrs; cast: CastAttrs; dropout: DropoutAttrs;
+  matmul: MatmulAttrs;
+  sum: ReduceAttrs; mean: ReduceAttrs; max: ReduceAttrs; min: ReduceAttrs; softmax: AxisAttrs; log_softmax: AxisAttrs;
+  layer_norm: NormAttrs; rms_norm: NormAttrs;
+  reshape: ReshapeAttrs; transpose: TransposeAttrs; slice: SliceAttrs; concat: ConcatAttrs;
+  rotary: RotaryAttrs; attention: AttentionAttrs; moe_dispatch: DispatchAttrs; moe_combine: MoeAttrs;
+  patchify: PatchAttrs; conv2d: ConvAttrs;
+  unary_grad: UnaryGradAttrs; minmax_grad: MinmaxGradAttrs; reduce_grad: ReduceGradAttrs; slice_grad: SliceGradAttrs;
+  attention_grad: AttentionAttrs; moe_combine_grad: MoeAttrs; patchify_grad: PatchAttrs; conv2d_grad: ConvAttrs;
+  round_to: RoundAttrs;
+  all_reduce: CollectiveAttrs; reduce_scatter: CollectiveAttrs; all_gather: CollectiveAttrs; all_to_all: CollectiveAttrs; shard_slice: CollectiveAttrs; partial_mask: CollectiveAttrs;
+}
+
+/** A node's attributes as op `op` reads them; throws for a node of another op. */
+export function attrsOf<K extends keyof OpAttrs>(n: Pick<Node, 'op' | 'attrs'>, op: K): OpAttrs[K] {
+  if (n.op !== op) throw new Error(`attributes of '${op}' asked of a '${n.op}' node`);
+  return n.attrs as unknown as OpAttrs[K];
+}
 
 /** The facets of the op a node of `op` has: a surface op's or an internal op's; undefined for any other name. */
 export function facetsOf(op: string): OpFacets | undefined {

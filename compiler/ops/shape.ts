@@ -13,12 +13,12 @@ import { forEachCoord, strides, zeros, type RefOp } from './tensor.js';
 
 const product = (ds: readonly Dim[]) => ds.reduce((a, b) => dimMul(a, b), dimConst(1));
 
-type ReshapeAttrs = { readonly shape: readonly Dim[] };
+export type ReshapeAttrs = { readonly shape: readonly Dim[] };
 /** `perm` is normalised by the shape rule (no negative axes, a default filled in). */
-type TransposeAttrs = { readonly perm: readonly number[] };
-type SliceAttrs = { readonly axis: number; readonly start: Dim; readonly end: Dim };
-type ConcatAttrs = { readonly axis: number };
-type SliceGradAttrs = { readonly axis: number; readonly start: number };
+export type TransposeAttrs = { readonly perm: readonly number[] };
+export type SliceAttrs = { readonly axis: number; readonly start: Dim; readonly end: Dim };
+export type ConcatAttrs = { readonly axis: number };
+export type SliceGradAttrs = { readonly axis: number; readonly start: number };
 
 const transposeRef: RefOp<TransposeAttrs> = ([x], a, [shape]) => {
   const st = strides(x!.shape);

@@ -7,8 +7,8 @@ import { forEachCoord, zeros, type RefOp } from './tensor.js';
 
 /** Image ops: ViT's patchify and 2-D convolution, with their backward ops. */
 
-type PatchAttrs = { readonly patch: number };
-type ConvAttrs = { readonly stride: number; readonly padding: number };
+export type PatchAttrs = { readonly patch: number };
+export type ConvAttrs = { readonly stride: number; readonly padding: number };
 
 /** Only the batch dim splits: the op mixes every other dim of its image and weights. */
 function batchOnly(op: string, ins: Shapes, out: readonly number[]): OpSpec {
