@@ -1,5 +1,10 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
-import { convert, declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec, type KernelTarget } from './kernel.js';
+import { Block, bufferRef } from '../kir/build.js';
+import {
+  arrayOf, builtin, cast, exp, f, fma, i, lit, max, min, ref, select, subgroupAdd, subgroupMax, subgroupShuffle, u, type Expr, type Kernel,
+} from '../kir/ir.js';
+import { toSpec } from '../kir/wgsl.js';
+import { bufferOf, read, shapeOf, storageScalar, write, type KernelSpec, type KernelTarget } from './kernel.js';
 
 /**
  * Flash-style attention: one workgroup owns a block of query rows of one (batch, head)
@@ -23,8 +28,8 @@ import { convert, declareBindings, f32, shapeOf, storageOf, u32, type KernelSpec
  *   them from there.
  */
 export function attentionKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
-  const a = attentionShape(node, g, target.f16Values);
-  return target.subgroupSize ? subgroupAttention(a, target.subgroupSize) : workgroupAttention(a);
+  const a = attentionShape(node, g);
+  return toSpec(target.subgroupSize ? subgroupAttention(a, target.subgroupSize) : workgroupAttention(a), target);
 }
 
 /** The sizes and options of an attention node or its gradient (attention_grad, grad.ts), from q, k and its attributes. */
@@ -46,55 +51,47 @@ export function attentionDims(node: Node, q: Value, k: Value): AttentionDims {
   };
 }
 
-/** The WGSL zero of a mask's storage: a key whose mask entry equals it is ignored. */
-export const maskZeroOf = (mask: Value | undefined): string => (mask && storageOf(mask) === 'f32' ? '0.0' : '0');
-
 interface AttentionShape extends AttentionDims {
   readonly q: Value; readonly k: Value; readonly v: Value; readonly mask: Value | undefined; readonly out: Value;
-  /** Values the plan stores as f16 (loaded into f32, stored rounded). */
-  readonly half: ReadonlySet<number>;
 }
 
-function attentionShape(node: Node, g: Graph, half: ReadonlySet<number> = new Set()): AttentionShape {
+function attentionShape(node: Node, g: Graph): AttentionShape {
   const [q, k, v, mask] = node.inputs.map((id) => g.values[id]!);
   const dims = attentionDims(node, q!, k!);
-  return { ...dims, q: q!, k: k!, v: v!, mask: dims.masked ? mask : undefined, out: g.values[node.outputs[0]!]!, half };
+  return { ...dims, q: q!, k: k!, v: v!, mask: dims.masked ? mask : undefined, out: g.values[node.outputs[0]!]! };
 }
 
-const NEG = '-3.4028234e38';
+const NEG = -3.4028234663852886e38;
 
-/** Bindings, their declarations and the index expressions both shapes share. */
+/** The buffers both shapes bind, the index expressions they share and the start of their body. */
 function frame(a: AttentionShape) {
-  const binds = [
-    { name: 'q', access: 'read' as const, value: a.q }, { name: 'k', access: 'read' as const, value: a.k }, { name: 'v', access: 'read' as const, value: a.v },
-    ...(a.mask ? [{ name: 'mask', access: 'read' as const, value: a.mask }] : []),
-    { name: 'out', access: 'read_write' as const, value: a.out },
+  const buffers = [
+    bufferOf(read('q', a.q)), bufferOf(read('k', a.k)), bufferOf(read('v', a.v)),
+    ...(a.mask ? [bufferOf(read('mask', a.mask))] : []),
+    bufferOf(write('out', a.out)),
   ];
-  const maskZero = maskZeroOf(a.mask);
-  const { decls, bindings, features } = declareBindings(binds, a.half);
-  const halfNames = new Set(bindings.filter((b) => b.type === 'f16').map((b) => b.name));
-  /** Element `i` of buffer `name` as f32 (widened from f16 storage). */
-  const ld = (name: string, i: string) => (halfNames.has(name) ? convert(`${name}[${i}]`, 'f16', 'f32') : `${name}[${i}]`);
+  const buf = Object.fromEntries(buffers.map((d) => [d.name, bufferRef(d)])) as Record<'q' | 'k' | 'v' | 'mask' | 'out', Expr>;
+  const b = new Block();
+  const wid = builtin('workgroup_id');
+  const h = b.let('h', wid.y);
+  const bb = b.let('b', wid.z);
+  const kvh = b.let('kvh', h.div(a.H / a.KVH));
+  const q0 = (rows: number) => b.let('q0', wid.x.mul(rows));
   return {
-    decls, bindings, features, ld,
-    /** `out[i] = value`, rounded to f16 for f16 storage. */
-    store: (i: string, value: string) => `out[${i}] = ${convert(value, 'f32', halfNames.has('out') ? 'f16' : 'f32')};`,
-    /** Offset of key/value row j (a u32 expression already below Sk) of kv head kvh. */
-    kvRow: (j: string) => `(b * ${u32(a.Sk)} + ${j}) * ${u32(a.KVH * a.D)} + kvh * ${u32(a.D)}`,
-    /** The padding mask admits key j (j < Sk). */
-    admitted: (j: string) => (a.mask ? `${ld('mask', `b * ${u32(a.Sk)} + ${j}`)} != ${maskZero}` : ''),
+    buffers, buf, b, h, q0,
+    /** Offset of query row `row` (clamped to the last) of head h. */
+    qRow: (row: Expr) => bb.mul(a.Sq).add(min(row, u(a.Sq - 1))).mul(a.H * a.D).add(h.mul(a.D)),
+    /** Offset of key/value row j (a u32 already below Sk) of kv head kvh. */
+    kvRow: (j: Expr) => bb.mul(a.Sk).add(j).mul(a.KVH * a.D).add(kvh.mul(a.D)),
+    /** Whether the padding mask admits key j (j < Sk); undefined without a mask. */
+    admitted: (j: Expr) => (a.mask ? buf.mask.at(bb.mul(a.Sk).add(j)).ne(lit(storageScalar(a.mask.type.dtype), 0)) : undefined),
     /** One past the last key any query row in [q0, q0 + rows) may see (i32). */
-    keyEnd: (rows: number) => (a.causal ? `min(i32(q0) + ${rows - 1 + a.Sk - a.Sq}, ${a.Sk - 1}) + 1` : `${a.Sk}`),
-    head: [`let h = wid.y;`, `let b = wid.z;`, `let kvh = h / ${u32(a.H / a.KVH)};`],
+    keyEnd: (q0: Expr, rows: number) => (a.causal ? min(cast('i32', q0).add(rows - 1 + a.Sk - a.Sq), i(a.Sk - 1)).add(1) : i(a.Sk)),
   };
 }
 
-const spec = (name: string, wgsl: string[], wg: number, dispatch: [number, number, number], bindings: KernelSpec['bindings'], features?: string[]): KernelSpec => ({
-  name, wgsl: wgsl.join('\n') + '\n', workgroupSize: [wg, 1, 1], dispatch, bindings, ...(features ? { features } : {}),
-});
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const indent = (lines: string[], by = '  ') => lines.map((l) => by + l);
+const range = (n: number) => Array.from({ length: n }, (_, k) => k);
+const all = (conds: readonly (Expr | undefined)[]) => conds.filter((c): c is Expr => !!c).reduce((p, c) => p.and(c), lit('bool', true));
 
 /** Rows per subgroup: 16 (the fastest measured on llvmpipe), fewer when a row's registers grow with the head size. */
 export function subgroupRows(Sq: number, D: number, lanes: number): number {
@@ -102,69 +99,86 @@ export function subgroupRows(Sq: number, D: number, lanes: number): number {
   return Math.max(1, Math.min(16, Math.floor(128 / perLane), 2 ** Math.ceil(Math.log2(Sq))));
 }
 
-function subgroupAttention(a: AttentionShape, lanes: number): KernelSpec {
+function subgroupAttention(a: AttentionShape, lanes: number): Kernel {
   const fr = frame(a);
+  const { b, buf } = fr;
   const TM = subgroupRows(a.Sq, a.D, lanes);
   const DL = Math.ceil(a.D / lanes);
-  const W = a.H * a.D;
-  /** Head dim t·lanes + lane of a row starting at `base`; clamped when the last group is partial. */
-  const dim = (t: number) => (lanes * (t + 1) <= a.D ? `lane + ${u32(lanes * t)}` : `min(lane + ${u32(lanes * t)}, ${u32(a.D - 1)})`);
+  const lane = builtin('subgroup_invocation_id');
   const partial = (t: number) => lanes * (t + 1) > a.D;
-  const body: string[] = [...fr.head, `let q0 = wid.x * ${u32(TM)};`];
+  /** Head dim t·lanes + c of a row; clamped when the last group is partial. */
+  const dim = (c: Expr, t: number) => (partial(t) ? min(c.add(lanes * t), u(a.D - 1)) : c.add(lanes * t));
+  const q0 = fr.q0(TM);
+  const qb: Expr[] = [];
+  const qv: Expr[][] = [];
+  const acc: Expr[][] = [];
+  const m: Expr[] = [];
+  const l: Expr[] = [];
   for (const r of range(TM)) {
-    body.push(`let qb${r} = (b * ${u32(a.Sq)} + min(q0 + ${u32(r)}, ${u32(a.Sq - 1)})) * ${u32(W)} + h * ${u32(a.D)};`);
+    qb.push(b.let(`qb${r}`, fr.qRow(q0.add(r))));
+    qv.push([]);
+    acc.push([]);
     for (const t of range(DL)) {
-      const load = `${fr.ld('q', `qb${r} + ${dim(t)}`)} * ${f32(a.scale)}`;
-      body.push(`let q${r}_${t} = ${partial(t) ? `select(0.0, ${load}, lane + ${u32(lanes * t)} < ${u32(a.D)})` : load};`, `var acc${r}_${t} = 0.0;`);
+      const load = buf.q.at(qb[r]!.add(dim(lane, t))).mul(a.scale);
+      qv[r]!.push(b.let(`q${r}_${t}`, partial(t) ? select(f(0), load, lane.add(lanes * t).lt(a.D)) : load));
+      acc[r]!.push(b.var(`acc${r}_${t}`, 'f32', f(0)));
     }
-    body.push(`var m${r} = ${NEG};`, `var l${r} = 0.0;`);
+    m.push(b.var(`m${r}`, 'f32', f(NEG)));
+    l.push(b.var(`l${r}`, 'f32', f(0)));
   }
-  body.push(`let kend = ${fr.keyEnd(TM)};`, `for (var j0 = 0; j0 < kend; j0 += ${lanes}) {`);
-  const blk: string[] = [`let j = u32(j0) + lane;`, `let jc = min(j, ${u32(a.Sk - 1)});`, `let kb = ${fr.kvRow('jc')};`];
-  for (const r of range(TM)) blk.push(`var s${r} = 0.0;`);
-  // Scores: lane l holds key j0 + l; dim d of a row's q sits in register d / lanes of lane
-  // d % lanes (zero past D), fetched with subgroupShuffle at a uniform lane c.
-  blk.push(`for (var c = 0u; c < ${u32(lanes)}; c++) {`);
-  for (const t of range(DL)) {
-    const d = lanes * (t + 1) <= a.D ? `c + ${u32(lanes * t)}` : `min(c + ${u32(lanes * t)}, ${u32(a.D - 1)})`;
-    blk.push(`  {`, `    let kd = ${fr.ld('k', `kb + ${d}`)};`, ...range(TM).map((r) => `    s${r} = fma(subgroupShuffle(q${r}_${t}, c), kd, s${r});`), `  }`);
-  }
-  blk.push(`}`);
-  const admitted = fr.admitted('jc');
-  for (const r of range(TM)) {
-    const ok = [`j < ${u32(a.Sk)}`, ...(admitted ? [admitted] : []), ...(a.causal ? [`i32(j) <= i32(q0) + ${r + a.Sk - a.Sq}`] : [])].join(' && ');
-    blk.push(`{`, ...indent([
-      `let ok = ${ok};`,
-      `let mn = max(m${r}, subgroupMax(select(${NEG}, s${r}, ok)));`,
-      `let corr = exp(m${r} - mn);`,
-      `s${r} = select(0.0, exp(s${r} - mn), ok);`,
-      `l${r} = l${r} * corr + subgroupAdd(s${r});`,
-      ...range(DL).map((t) => `acc${r}_${t} = acc${r}_${t} * corr;`),
-      `m${r} = mn;`,
-    ]), `}`);
-  }
-  // p·v: key j0 + c's probability is s in lane c; past Sk it is zero, so the clamped row adds nothing.
-  blk.push(`for (var c = 0u; c < ${u32(lanes)}; c++) {`, `  let vb = ${fr.kvRow(`min(u32(j0) + c, ${u32(a.Sk - 1)})`)};`);
-  for (const t of range(DL)) blk.push(`  let v${t} = ${fr.ld('v', `vb + ${dim(t)}`)};`);
-  for (const r of range(TM)) blk.push(`  {`, `    let p = subgroupShuffle(s${r}, c);`, ...range(DL).map((t) => `    acc${r}_${t} = fma(p, v${t}, acc${r}_${t});`), `  }`);
-  blk.push(`}`);
-  body.push(...indent(blk), `}`);
-  for (const r of range(TM)) {
-    body.push(`if (q0 + ${u32(r)} < ${u32(a.Sq)}) {`, `  let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0);`);
-    for (const t of range(DL)) {
-      const store = fr.store(`qb${r} + lane + ${u32(lanes * t)}`, `acc${r}_${t} * inv`);
-      body.push(partial(t) ? `  if (lane + ${u32(lanes * t)} < ${u32(a.D)}) { ${store} }` : `  ${store}`);
+  const kend = b.let('kend', fr.keyEnd(q0, TM));
+  b.for('j0', i(0), kend, (j0, blk) => {
+    const j = blk.let('j', cast('u32', j0).add(lane));
+    const jc = blk.let('jc', min(j, u(a.Sk - 1)));
+    const kb = blk.let('kb', fr.kvRow(jc));
+    const s = range(TM).map((r) => blk.var(`s${r}`, 'f32', f(0)));
+    // Scores: lane l holds key j0 + l; dim d of a row's q sits in register d / lanes of lane
+    // d % lanes (zero past D), fetched with subgroupShuffle at a uniform lane c.
+    blk.for('c', 0, lanes, (c, lc) => {
+      for (const t of range(DL)) {
+        lc.scope((sc) => {
+          const kd = sc.let('kd', buf.k.at(kb.add(dim(c, t))));
+          for (const r of range(TM)) sc.set(s[r]!, fma(subgroupShuffle(qv[r]![t]!, c), kd, s[r]!));
+        });
+      }
+    });
+    for (const r of range(TM)) {
+      blk.scope((sc) => {
+        const ok = sc.let('ok', all([j.lt(a.Sk), fr.admitted(jc), a.causal ? cast('i32', j).le(cast('i32', q0).add(r + a.Sk - a.Sq)) : undefined]));
+        const mn = sc.let('mn', max(m[r]!, subgroupMax(select(f(NEG), s[r]!, ok))));
+        const corr = sc.let('corr', exp(m[r]!.sub(mn)));
+        sc.set(s[r]!, select(f(0), exp(s[r]!.sub(mn)), ok));
+        sc.set(l[r]!, l[r]!.mul(corr).add(subgroupAdd(s[r]!)));
+        for (const t of range(DL)) sc.set(acc[r]![t]!, acc[r]![t]!.mul(corr));
+        sc.set(m[r]!, mn);
+      });
     }
-    body.push(`}`);
+    // p·v: key j0 + c's probability is s in lane c; past Sk it is zero, so the clamped row adds nothing.
+    blk.for('c', 0, lanes, (c, lc) => {
+      const vb = lc.let('vb', fr.kvRow(min(cast('u32', j0).add(c), u(a.Sk - 1))));
+      const vt = range(DL).map((t) => lc.let(`v${t}`, buf.v.at(vb.add(dim(lane, t)))));
+      for (const r of range(TM)) {
+        lc.scope((sc) => {
+          const p = sc.let('p', subgroupShuffle(s[r]!, c));
+          for (const t of range(DL)) sc.set(acc[r]![t]!, fma(p, vt[t]!, acc[r]![t]!));
+        });
+      }
+    });
+  }, i(lanes));
+  for (const r of range(TM)) {
+    b.if(q0.add(r).lt(a.Sq), (st) => {
+      const inv = st.let('inv', select(f(0), f(1).div(l[r]!), l[r]!.gt(f(0))));
+      for (const t of range(DL)) {
+        const store = (x: Block) => x.set(buf.out.at(qb[r]!.add(lane).add(lanes * t)), acc[r]![t]!.mul(inv));
+        if (partial(t)) st.if(lane.add(lanes * t).lt(a.D), store);
+        else store(st);
+      }
+    });
   }
-  const wgsl = [
-    `// mdc kernel: attention (flash, subgroup of ${lanes}, ${TM} query rows per workgroup, key blocks of ${lanes})`,
-    `enable subgroups;`, ...fr.decls,
-    `@compute @workgroup_size(${lanes})`,
-    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {`,
-    ...indent(body), `}`,
-  ];
-  return spec('attention', wgsl, lanes, [Math.ceil(a.Sq / TM), a.H, a.B], fr.bindings, ['subgroups', ...fr.features]);
+  return {
+    name: 'attention', doc: [`flash, subgroup of ${lanes}, ${TM} query rows per workgroup, key blocks of ${lanes}`],
+    enables: ['subgroups'], consts: [], buffers: fr.buffers, shared: [], workgroupSize: [lanes, 1, 1], dispatch: [Math.ceil(a.Sq / TM), a.H, a.B], body: b.stmts,
+  };
 }
 
 /** Query rows per workgroup of the portable kernel. */
@@ -172,9 +186,9 @@ const WQ = 64;
 /** Head sizes up to this keep q and the accumulator in registers (unrolled); larger ones use arrays and loops. */
 const UNROLL_D = 128;
 
-function workgroupAttention(a: AttentionShape): KernelSpec {
+function workgroupAttention(a: AttentionShape): Kernel {
   const fr = frame(a);
-  const W = a.H * a.D;
+  const { b, buf } = fr;
   // Beyond the unrolled sizes q and the accumulator are two private arrays of D floats,
   // and WGSL caps a shader's function-scope variables at 8192 bytes in all.
   if (a.D > 1000) throw new Error(`attention with heads of ${a.D} dims: the portable kernel keeps q and the accumulator of a row (${8 * a.D} bytes) in private memory, over WGSL's 8192-byte limit; heads of up to 1000 dims are supported`);
@@ -182,45 +196,66 @@ function workgroupAttention(a: AttentionShape): KernelSpec {
   const BK = Math.max(1, Math.min(64, a.Sk, Math.floor(2048 / a.D)));
   const rows = Math.min(WQ, 2 ** Math.ceil(Math.log2(a.Sq)));
   const unrolled = a.D <= UNROLL_D;
-  /** Statements over every head dim d: unrolled, or a loop with `d` the index. */
-  const perDim = (line: (d: string, reg: (name: string) => string) => string): string[] => (unrolled
-    ? range(a.D).map((d) => line(u32(d), (n) => `${n}${d}`))
-    : [`for (var d = 0u; d < ${u32(a.D)}; d++) { ${line('d', (n) => `${n}[d]`)} }`]);
-  const body: string[] = [...fr.head, `let q0 = wid.x * ${u32(rows)};`, `let qi = q0 + tid;`,
-    `let qb = (b * ${u32(a.Sq)} + min(qi, ${u32(a.Sq - 1)})) * ${u32(W)} + h * ${u32(a.D)};`];
-  if (unrolled) body.push(...range(a.D).flatMap((d) => [`let qv${d} = ${fr.ld('q', `qb + ${u32(d)}`)} * ${f32(a.scale)};`, `var acc${d} = 0.0;`]));
-  else body.push(`var qv: array<f32, ${a.D}>;`, `var acc: array<f32, ${a.D}>;`, ...perDim((d, reg) => `${reg('qv')} = ${fr.ld('q', `qb + ${d}`)} * ${f32(a.scale)}; ${reg('acc')} = 0.0;`));
-  body.push(`var m = ${NEG};`, `var l = 0.0;`, `let kend = ${fr.keyEnd(rows)};`);
-  if (a.causal) body.push(`let last = i32(qi) + ${a.Sk - a.Sq};`);
-  const admitted = fr.admitted('u32(j)');
-  const ok = [...(a.causal ? ['j <= last'] : []), ...(admitted ? [admitted] : [])].join(' && ') || 'true';
-  body.push(`for (var j0 = 0; j0 < kend; j0 += ${BK}) {`, ...indent([
+  const Ks = ref('Ks', arrayOf('f32', BK * a.D));
+  const Vs = ref('Vs', arrayOf('f32', BK * a.D));
+  const tid = builtin('local_invocation_index');
+  const q0 = fr.q0(rows);
+  const qi = b.let('qi', q0.add(tid));
+  const qb = b.let('qb', fr.qRow(qi));
+  /** Statements over every head dim d of `blk`: unrolled (`reg(k)` is register k's d-th), or a loop. */
+  let qv: (d: Expr | number) => Expr;
+  let acc: (d: Expr | number) => Expr;
+  const perDim = (blk: Block, line: (x: Block, d: Expr, dn: number | Expr) => void) => {
+    if (unrolled) for (const d of range(a.D)) line(blk, u(d), d);
+    else blk.for('d', 0, a.D, (d, l) => line(l, d, d));
+  };
+  if (unrolled) {
+    const regs = range(a.D).map((d) => b.let(`qv${d}`, buf.q.at(qb.add(d)).mul(a.scale)));
+    const accs = range(a.D).map((d) => b.var(`acc${d}`, 'f32', f(0)));
+    qv = (d) => regs[d as number]!;
+    acc = (d) => accs[d as number]!;
+  } else {
+    const qa = b.var('qv', arrayOf('f32', a.D));
+    const aa = b.var('acc', arrayOf('f32', a.D));
+    qv = (d) => qa.at(d);
+    acc = (d) => aa.at(d);
+    perDim(b, (x, d) => { x.set(qa.at(d), buf.q.at(qb.add(d)).mul(a.scale)); x.set(aa.at(d), f(0)); });
+  }
+  const m = b.var('m', 'f32', f(NEG));
+  const l = b.var('l', 'f32', f(0));
+  const kend = b.let('kend', fr.keyEnd(q0, rows));
+  const last = a.causal ? b.let('last', cast('i32', qi).add(a.Sk - a.Sq)) : undefined;
+  b.for('j0', i(0), kend, (j0, blk) => {
     // Stage the block's k and v rows; rows past Sk are clamped copies that no query uses.
-    `for (var u = tid; u < ${u32(BK * a.D)}; u += ${u32(rows)}) {`,
-    `  let at = ${fr.kvRow(`min(u32(j0) + u / ${u32(a.D)}, ${u32(a.Sk - 1)})`)} + u % ${u32(a.D)};`,
-    `  Ks[u] = ${fr.ld('k', 'at')};`, `  Vs[u] = ${fr.ld('v', 'at')};`, `}`,
-    `workgroupBarrier();`,
-    `let n = min(kend - j0, ${BK});`,
-    `for (var jj = 0; jj < n; jj++) {`, ...indent([
-      `let j = j0 + jj;`, `let o = u32(jj) * ${u32(a.D)};`, `var s = 0.0;`,
-      ...perDim((d, reg) => `s = fma(${reg('qv')}, Ks[o + ${d}], s);`),
-      `let ok = ${ok};`,
-      `let mn = select(m, max(m, s), ok);`,
-      `let corr = exp(m - mn);`,
-      `let p = select(0.0, exp(s - mn), ok);`,
-      `l = l * corr + p;`, `m = mn;`,
-      ...perDim((d, reg) => `${reg('acc')} = fma(p, Vs[o + ${d}], ${reg('acc')} * corr);`),
-    ]), `}`,
-    `workgroupBarrier();`,
-  ]), `}`);
-  body.push(`if (qi < ${u32(a.Sq)}) {`, `  let inv = select(0.0, 1.0 / l, l > 0.0);`, ...indent(perDim((d, reg) => fr.store(`qb + ${d}`, `${reg('acc')} * inv`))), `}`);
-  const wgsl = [
-    `// mdc kernel: attention (flash, ${rows} query rows per workgroup, key blocks of ${BK} in workgroup memory)`,
-    ...fr.decls,
-    `var<workgroup> Ks: array<f32, ${BK * a.D}>;`, `var<workgroup> Vs: array<f32, ${BK * a.D}>;`,
-    `@compute @workgroup_size(${rows})`,
-    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {`,
-    ...indent(body), `}`,
-  ];
-  return spec('attention', wgsl, rows, [Math.ceil(a.Sq / rows), a.H, a.B], fr.bindings, fr.features.length ? fr.features : undefined);
+    blk.for('u', tid, BK * a.D, (uu, st) => {
+      const at = st.let('at', fr.kvRow(min(cast('u32', j0).add(uu.div(a.D)), u(a.Sk - 1))).add(uu.mod(a.D)));
+      st.set(Ks.at(uu), buf.k.at(at));
+      st.set(Vs.at(uu), buf.v.at(at));
+    }, rows);
+    blk.barrier();
+    const n = blk.let('n', min(kend.sub(j0), i(BK)));
+    blk.for('jj', i(0), n, (jj, x) => {
+      const j = x.let('j', j0.add(jj));
+      const o = x.let('o', cast('u32', jj).mul(a.D));
+      const s = x.var('s', 'f32', f(0));
+      perDim(x, (y, d, dn) => y.set(s, fma(qv(dn), Ks.at(o.add(d)), s)));
+      const ok = x.let('ok', all([last && j.le(last), fr.admitted(cast('u32', j))]));
+      const mn = x.let('mn', select(m, max(m, s), ok));
+      const corr = x.let('corr', exp(m.sub(mn)));
+      const p = x.let('p', select(f(0), exp(s.sub(mn)), ok));
+      x.set(l, l.mul(corr).add(p));
+      x.set(m, mn);
+      perDim(x, (y, d, dn) => y.set(acc(dn), fma(p, Vs.at(o.add(d)), acc(dn).mul(corr))));
+    });
+    blk.barrier();
+  }, i(BK));
+  b.if(qi.lt(a.Sq), (st) => {
+    const inv = st.let('inv', select(f(0), f(1).div(l), l.gt(f(0))));
+    perDim(st, (y, d, dn) => y.set(buf.out.at(qb.add(d)), acc(dn).mul(inv)));
+  });
+  return {
+    name: 'attention', doc: [`flash, ${rows} query rows per workgroup, key blocks of ${BK} in workgroup memory`],
+    enables: [], consts: [], buffers: fr.buffers, shared: [{ name: 'Ks', type: arrayOf('f32', BK * a.D) }, { name: 'Vs', type: arrayOf('f32', BK * a.D) }],
+    workgroupSize: [rows, 1, 1], dispatch: [Math.ceil(a.Sq / rows), a.H, a.B], body: b.stmts,
+  };
 }

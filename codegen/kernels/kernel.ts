@@ -2,7 +2,6 @@ import { dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
-import { f32Literal, storedHalf } from '../kir/wgsl.js';
 import { vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
@@ -65,10 +64,6 @@ export const stridesOf = (shape: readonly number[]) => {
   return s;
 };
 
-/** WGSL literal for an f32 constant, always with a decimal point or exponent. */
-export const f32 = f32Literal;
-export const u32 = (n: number) => `${n}u`;
-
 export const WG = 256;
 
 export interface BindingDecl<N extends string = string> { readonly name: N; readonly access: Access; readonly value: Value }
@@ -94,26 +89,6 @@ export function flatKernel<N extends string>(
   const { index, dispatch } = flatGrid(b, 'i', n, wg);
   body(b, index, Object.fromEntries(buffers.map((d) => [d.name, bufferRef(d)])) as Record<N, Expr>);
   return { name, doc: [doc], enables: [], consts: [], buffers, shared: [], workgroupSize: [wg, 1, 1], dispatch, body: b.stmts };
-}
-
-/** How `v` is stored: f16 where the plan stores it so (`half`, its f16Values; the kernel IR's rule, storedHalf), else its own storage. */
-const bindingType = (v: Value, half?: ReadonlySet<number>): StorageType => (storedHalf({ storage: storageOf(v), value: v.id }, half) ? 'f16' : storageOf(v));
-
-/** `e`, read from storage of type `from`, as a value to store into storage of type `to`. */
-export const convert = (e: string, from: StorageType, to: StorageType): string => (from === to ? e : `${to}(${e})`);
-
-/**
- * Storage-buffer bindings in order: their WGSL declarations (after `enable f16;` when one
- * is f16), the plan's binding list and the features they need (`shader-f16`).
- */
-export function declareBindings(binds: readonly BindingDecl[], half?: ReadonlySet<number>): { decls: string[]; bindings: KernelSpec['bindings']; features: string[] } {
-  const types = binds.map((b) => bindingType(b.value, half));
-  const f16 = types.includes('f16');
-  return {
-    decls: [...(f16 ? ['enable f16;'] : []), ...binds.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${types[i]}>;`)],
-    bindings: binds.map((b, i) => ({ name: b.name, access: b.access, type: types[i]!, value: b.value.id })),
-    features: f16 ? ['shader-f16'] : [],
-  };
 }
 
 /** outer × axis × inner view of a shape around one axis, for reductions. */

@@ -1,4 +1,5 @@
-// mdc kernel: attention (flash, subgroup of 8, 16 query rows per workgroup, key blocks of 8)
+// mdc kernel: attention
+// flash, subgroup of 8, 16 query rows per workgroup, key blocks of 8
 enable subgroups;
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -11,117 +12,117 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
   let b = wid.z;
   let kvh = h / 2u;
   let q0 = wid.x * 16u;
-  let qb0 = (b * 17u + min(q0 + 0u, 16u)) * 48u + h * 12u;
-  let q0_0 = q[qb0 + lane + 0u] * 0.28867512941360474;
+  let qb0 = (b * 17u + min(q0, 16u)) * 48u + h * 12u;
+  let q0_0 = q[qb0 + lane] * 0.28867512941360474;
   var acc0_0 = 0.0;
   let q0_1 = select(0.0, q[qb0 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc0_1 = 0.0;
-  var m0 = -3.4028234e38;
+  var m0 = -3.4028234663852886e+38;
   var l0 = 0.0;
   let qb1 = (b * 17u + min(q0 + 1u, 16u)) * 48u + h * 12u;
-  let q1_0 = q[qb1 + lane + 0u] * 0.28867512941360474;
+  let q1_0 = q[qb1 + lane] * 0.28867512941360474;
   var acc1_0 = 0.0;
   let q1_1 = select(0.0, q[qb1 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc1_1 = 0.0;
-  var m1 = -3.4028234e38;
+  var m1 = -3.4028234663852886e+38;
   var l1 = 0.0;
   let qb2 = (b * 17u + min(q0 + 2u, 16u)) * 48u + h * 12u;
-  let q2_0 = q[qb2 + lane + 0u] * 0.28867512941360474;
+  let q2_0 = q[qb2 + lane] * 0.28867512941360474;
   var acc2_0 = 0.0;
   let q2_1 = select(0.0, q[qb2 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc2_1 = 0.0;
-  var m2 = -3.4028234e38;
+  var m2 = -3.4028234663852886e+38;
   var l2 = 0.0;
   let qb3 = (b * 17u + min(q0 + 3u, 16u)) * 48u + h * 12u;
-  let q3_0 = q[qb3 + lane + 0u] * 0.28867512941360474;
+  let q3_0 = q[qb3 + lane] * 0.28867512941360474;
   var acc3_0 = 0.0;
   let q3_1 = select(0.0, q[qb3 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc3_1 = 0.0;
-  var m3 = -3.4028234e38;
+  var m3 = -3.4028234663852886e+38;
   var l3 = 0.0;
   let qb4 = (b * 17u + min(q0 + 4u, 16u)) * 48u + h * 12u;
-  let q4_0 = q[qb4 + lane + 0u] * 0.28867512941360474;
+  let q4_0 = q[qb4 + lane] * 0.28867512941360474;
   var acc4_0 = 0.0;
   let q4_1 = select(0.0, q[qb4 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc4_1 = 0.0;
-  var m4 = -3.4028234e38;
+  var m4 = -3.4028234663852886e+38;
   var l4 = 0.0;
   let qb5 = (b * 17u + min(q0 + 5u, 16u)) * 48u + h * 12u;
-  let q5_0 = q[qb5 + lane + 0u] * 0.28867512941360474;
+  let q5_0 = q[qb5 + lane] * 0.28867512941360474;
   var acc5_0 = 0.0;
   let q5_1 = select(0.0, q[qb5 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc5_1 = 0.0;
-  var m5 = -3.4028234e38;
+  var m5 = -3.4028234663852886e+38;
   var l5 = 0.0;
   let qb6 = (b * 17u + min(q0 + 6u, 16u)) * 48u + h * 12u;
-  let q6_0 = q[qb6 + lane + 0u] * 0.28867512941360474;
+  let q6_0 = q[qb6 + lane] * 0.28867512941360474;
   var acc6_0 = 0.0;
   let q6_1 = select(0.0, q[qb6 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc6_1 = 0.0;
-  var m6 = -3.4028234e38;
+  var m6 = -3.4028234663852886e+38;
   var l6 = 0.0;
   let qb7 = (b * 17u + min(q0 + 7u, 16u)) * 48u + h * 12u;
-  let q7_0 = q[qb7 + lane + 0u] * 0.28867512941360474;
+  let q7_0 = q[qb7 + lane] * 0.28867512941360474;
   var acc7_0 = 0.0;
   let q7_1 = select(0.0, q[qb7 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc7_1 = 0.0;
-  var m7 = -3.4028234e38;
+  var m7 = -3.4028234663852886e+38;
   var l7 = 0.0;
   let qb8 = (b * 17u + min(q0 + 8u, 16u)) * 48u + h * 12u;
-  let q8_0 = q[qb8 + lane + 0u] * 0.28867512941360474;
+  let q8_0 = q[qb8 + lane] * 0.28867512941360474;
   var acc8_0 = 0.0;
   let q8_1 = select(0.0, q[qb8 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc8_1 = 0.0;
-  var m8 = -3.4028234e38;
+  var m8 = -3.4028234663852886e+38;
   var l8 = 0.0;
   let qb9 = (b * 17u + min(q0 + 9u, 16u)) * 48u + h * 12u;
-  let q9_0 = q[qb9 + lane + 0u] * 0.28867512941360474;
+  let q9_0 = q[qb9 + lane] * 0.28867512941360474;
   var acc9_0 = 0.0;
   let q9_1 = select(0.0, q[qb9 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc9_1 = 0.0;
-  var m9 = -3.4028234e38;
+  var m9 = -3.4028234663852886e+38;
   var l9 = 0.0;
   let qb10 = (b * 17u + min(q0 + 10u, 16u)) * 48u + h * 12u;
-  let q10_0 = q[qb10 + lane + 0u] * 0.28867512941360474;
+  let q10_0 = q[qb10 + lane] * 0.28867512941360474;
   var acc10_0 = 0.0;
   let q10_1 = select(0.0, q[qb10 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc10_1 = 0.0;
-  var m10 = -3.4028234e38;
+  var m10 = -3.4028234663852886e+38;
   var l10 = 0.0;
   let qb11 = (b * 17u + min(q0 + 11u, 16u)) * 48u + h * 12u;
-  let q11_0 = q[qb11 + lane + 0u] * 0.28867512941360474;
+  let q11_0 = q[qb11 + lane] * 0.28867512941360474;
   var acc11_0 = 0.0;
   let q11_1 = select(0.0, q[qb11 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc11_1 = 0.0;
-  var m11 = -3.4028234e38;
+  var m11 = -3.4028234663852886e+38;
   var l11 = 0.0;
   let qb12 = (b * 17u + min(q0 + 12u, 16u)) * 48u + h * 12u;
-  let q12_0 = q[qb12 + lane + 0u] * 0.28867512941360474;
+  let q12_0 = q[qb12 + lane] * 0.28867512941360474;
   var acc12_0 = 0.0;
   let q12_1 = select(0.0, q[qb12 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc12_1 = 0.0;
-  var m12 = -3.4028234e38;
+  var m12 = -3.4028234663852886e+38;
   var l12 = 0.0;
   let qb13 = (b * 17u + min(q0 + 13u, 16u)) * 48u + h * 12u;
-  let q13_0 = q[qb13 + lane + 0u] * 0.28867512941360474;
+  let q13_0 = q[qb13 + lane] * 0.28867512941360474;
   var acc13_0 = 0.0;
   let q13_1 = select(0.0, q[qb13 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc13_1 = 0.0;
-  var m13 = -3.4028234e38;
+  var m13 = -3.4028234663852886e+38;
   var l13 = 0.0;
   let qb14 = (b * 17u + min(q0 + 14u, 16u)) * 48u + h * 12u;
-  let q14_0 = q[qb14 + lane + 0u] * 0.28867512941360474;
+  let q14_0 = q[qb14 + lane] * 0.28867512941360474;
   var acc14_0 = 0.0;
   let q14_1 = select(0.0, q[qb14 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc14_1 = 0.0;
-  var m14 = -3.4028234e38;
+  var m14 = -3.4028234663852886e+38;
   var l14 = 0.0;
   let qb15 = (b * 17u + min(q0 + 15u, 16u)) * 48u + h * 12u;
-  let q15_0 = q[qb15 + lane + 0u] * 0.28867512941360474;
+  let q15_0 = q[qb15 + lane] * 0.28867512941360474;
   var acc15_0 = 0.0;
   let q15_1 = select(0.0, q[qb15 + min(lane + 8u, 11u)] * 0.28867512941360474, lane + 8u < 12u);
   var acc15_1 = 0.0;
-  var m15 = -3.4028234e38;
+  var m15 = -3.4028234663852886e+38;
   var l15 = 0.0;
   let kend = min(i32(q0) + 15, 16) + 1;
   for (var j0 = 0; j0 < kend; j0 += 8) {
@@ -144,9 +145,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     var s13 = 0.0;
     var s14 = 0.0;
     var s15 = 0.0;
-    for (var c = 0u; c < 8u; c++) {
+    for (var c = 0u; c < 8u; c += 1u) {
       {
-        let kd = k[kb + c + 0u];
+        let kd = k[kb + c];
         s0 = fma(subgroupShuffle(q0_0, c), kd, s0);
         s1 = fma(subgroupShuffle(q1_0, c), kd, s1);
         s2 = fma(subgroupShuffle(q2_0, c), kd, s2);
@@ -185,8 +186,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       }
     }
     {
-      let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 0;
-      let mn = max(m0, subgroupMax(select(-3.4028234e38, s0, ok)));
+      let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0);
+      let mn = max(m0, subgroupMax(select(-3.4028234663852886e+38, s0, ok)));
       let corr = exp(m0 - mn);
       s0 = select(0.0, exp(s0 - mn), ok);
       l0 = l0 * corr + subgroupAdd(s0);
@@ -196,7 +197,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 1;
-      let mn = max(m1, subgroupMax(select(-3.4028234e38, s1, ok)));
+      let mn = max(m1, subgroupMax(select(-3.4028234663852886e+38, s1, ok)));
       let corr = exp(m1 - mn);
       s1 = select(0.0, exp(s1 - mn), ok);
       l1 = l1 * corr + subgroupAdd(s1);
@@ -206,7 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 2;
-      let mn = max(m2, subgroupMax(select(-3.4028234e38, s2, ok)));
+      let mn = max(m2, subgroupMax(select(-3.4028234663852886e+38, s2, ok)));
       let corr = exp(m2 - mn);
       s2 = select(0.0, exp(s2 - mn), ok);
       l2 = l2 * corr + subgroupAdd(s2);
@@ -216,7 +217,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 3;
-      let mn = max(m3, subgroupMax(select(-3.4028234e38, s3, ok)));
+      let mn = max(m3, subgroupMax(select(-3.4028234663852886e+38, s3, ok)));
       let corr = exp(m3 - mn);
       s3 = select(0.0, exp(s3 - mn), ok);
       l3 = l3 * corr + subgroupAdd(s3);
@@ -226,7 +227,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 4;
-      let mn = max(m4, subgroupMax(select(-3.4028234e38, s4, ok)));
+      let mn = max(m4, subgroupMax(select(-3.4028234663852886e+38, s4, ok)));
       let corr = exp(m4 - mn);
       s4 = select(0.0, exp(s4 - mn), ok);
       l4 = l4 * corr + subgroupAdd(s4);
@@ -236,7 +237,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 5;
-      let mn = max(m5, subgroupMax(select(-3.4028234e38, s5, ok)));
+      let mn = max(m5, subgroupMax(select(-3.4028234663852886e+38, s5, ok)));
       let corr = exp(m5 - mn);
       s5 = select(0.0, exp(s5 - mn), ok);
       l5 = l5 * corr + subgroupAdd(s5);
@@ -246,7 +247,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 6;
-      let mn = max(m6, subgroupMax(select(-3.4028234e38, s6, ok)));
+      let mn = max(m6, subgroupMax(select(-3.4028234663852886e+38, s6, ok)));
       let corr = exp(m6 - mn);
       s6 = select(0.0, exp(s6 - mn), ok);
       l6 = l6 * corr + subgroupAdd(s6);
@@ -256,7 +257,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 7;
-      let mn = max(m7, subgroupMax(select(-3.4028234e38, s7, ok)));
+      let mn = max(m7, subgroupMax(select(-3.4028234663852886e+38, s7, ok)));
       let corr = exp(m7 - mn);
       s7 = select(0.0, exp(s7 - mn), ok);
       l7 = l7 * corr + subgroupAdd(s7);
@@ -266,7 +267,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 8;
-      let mn = max(m8, subgroupMax(select(-3.4028234e38, s8, ok)));
+      let mn = max(m8, subgroupMax(select(-3.4028234663852886e+38, s8, ok)));
       let corr = exp(m8 - mn);
       s8 = select(0.0, exp(s8 - mn), ok);
       l8 = l8 * corr + subgroupAdd(s8);
@@ -276,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 9;
-      let mn = max(m9, subgroupMax(select(-3.4028234e38, s9, ok)));
+      let mn = max(m9, subgroupMax(select(-3.4028234663852886e+38, s9, ok)));
       let corr = exp(m9 - mn);
       s9 = select(0.0, exp(s9 - mn), ok);
       l9 = l9 * corr + subgroupAdd(s9);
@@ -286,7 +287,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 10;
-      let mn = max(m10, subgroupMax(select(-3.4028234e38, s10, ok)));
+      let mn = max(m10, subgroupMax(select(-3.4028234663852886e+38, s10, ok)));
       let corr = exp(m10 - mn);
       s10 = select(0.0, exp(s10 - mn), ok);
       l10 = l10 * corr + subgroupAdd(s10);
@@ -296,7 +297,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 11;
-      let mn = max(m11, subgroupMax(select(-3.4028234e38, s11, ok)));
+      let mn = max(m11, subgroupMax(select(-3.4028234663852886e+38, s11, ok)));
       let corr = exp(m11 - mn);
       s11 = select(0.0, exp(s11 - mn), ok);
       l11 = l11 * corr + subgroupAdd(s11);
@@ -306,7 +307,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 12;
-      let mn = max(m12, subgroupMax(select(-3.4028234e38, s12, ok)));
+      let mn = max(m12, subgroupMax(select(-3.4028234663852886e+38, s12, ok)));
       let corr = exp(m12 - mn);
       s12 = select(0.0, exp(s12 - mn), ok);
       l12 = l12 * corr + subgroupAdd(s12);
@@ -316,7 +317,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 13;
-      let mn = max(m13, subgroupMax(select(-3.4028234e38, s13, ok)));
+      let mn = max(m13, subgroupMax(select(-3.4028234663852886e+38, s13, ok)));
       let corr = exp(m13 - mn);
       s13 = select(0.0, exp(s13 - mn), ok);
       l13 = l13 * corr + subgroupAdd(s13);
@@ -326,7 +327,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 14;
-      let mn = max(m14, subgroupMax(select(-3.4028234e38, s14, ok)));
+      let mn = max(m14, subgroupMax(select(-3.4028234663852886e+38, s14, ok)));
       let corr = exp(m14 - mn);
       s14 = select(0.0, exp(s14 - mn), ok);
       l14 = l14 * corr + subgroupAdd(s14);
@@ -336,7 +337,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 15;
-      let mn = max(m15, subgroupMax(select(-3.4028234e38, s15, ok)));
+      let mn = max(m15, subgroupMax(select(-3.4028234663852886e+38, s15, ok)));
       let corr = exp(m15 - mn);
       s15 = select(0.0, exp(s15 - mn), ok);
       l15 = l15 * corr + subgroupAdd(s15);
@@ -344,9 +345,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       acc15_1 = acc15_1 * corr;
       m15 = mn;
     }
-    for (var c = 0u; c < 8u; c++) {
+    for (var c = 0u; c < 8u; c += 1u) {
       let vb = (b * 17u + min(u32(j0) + c, 16u)) * 24u + kvh * 12u;
-      let v0 = v[vb + lane + 0u];
+      let v0 = v[vb + lane];
       let v1 = v[vb + min(lane + 8u, 11u)];
       {
         let p = subgroupShuffle(s0, c);
@@ -430,84 +431,116 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
       }
     }
   }
-  if (q0 + 0u < 17u) {
+  if (q0 < 17u) {
     let inv = select(0.0, 1.0 / l0, l0 > 0.0);
-    out[qb0 + lane + 0u] = acc0_0 * inv;
-    if (lane + 8u < 12u) { out[qb0 + lane + 8u] = acc0_1 * inv; }
+    out[qb0 + lane] = acc0_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb0 + lane + 8u] = acc0_1 * inv;
+    }
   }
   if (q0 + 1u < 17u) {
     let inv = select(0.0, 1.0 / l1, l1 > 0.0);
-    out[qb1 + lane + 0u] = acc1_0 * inv;
-    if (lane + 8u < 12u) { out[qb1 + lane + 8u] = acc1_1 * inv; }
+    out[qb1 + lane] = acc1_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb1 + lane + 8u] = acc1_1 * inv;
+    }
   }
   if (q0 + 2u < 17u) {
     let inv = select(0.0, 1.0 / l2, l2 > 0.0);
-    out[qb2 + lane + 0u] = acc2_0 * inv;
-    if (lane + 8u < 12u) { out[qb2 + lane + 8u] = acc2_1 * inv; }
+    out[qb2 + lane] = acc2_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb2 + lane + 8u] = acc2_1 * inv;
+    }
   }
   if (q0 + 3u < 17u) {
     let inv = select(0.0, 1.0 / l3, l3 > 0.0);
-    out[qb3 + lane + 0u] = acc3_0 * inv;
-    if (lane + 8u < 12u) { out[qb3 + lane + 8u] = acc3_1 * inv; }
+    out[qb3 + lane] = acc3_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb3 + lane + 8u] = acc3_1 * inv;
+    }
   }
   if (q0 + 4u < 17u) {
     let inv = select(0.0, 1.0 / l4, l4 > 0.0);
-    out[qb4 + lane + 0u] = acc4_0 * inv;
-    if (lane + 8u < 12u) { out[qb4 + lane + 8u] = acc4_1 * inv; }
+    out[qb4 + lane] = acc4_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb4 + lane + 8u] = acc4_1 * inv;
+    }
   }
   if (q0 + 5u < 17u) {
     let inv = select(0.0, 1.0 / l5, l5 > 0.0);
-    out[qb5 + lane + 0u] = acc5_0 * inv;
-    if (lane + 8u < 12u) { out[qb5 + lane + 8u] = acc5_1 * inv; }
+    out[qb5 + lane] = acc5_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb5 + lane + 8u] = acc5_1 * inv;
+    }
   }
   if (q0 + 6u < 17u) {
     let inv = select(0.0, 1.0 / l6, l6 > 0.0);
-    out[qb6 + lane + 0u] = acc6_0 * inv;
-    if (lane + 8u < 12u) { out[qb6 + lane + 8u] = acc6_1 * inv; }
+    out[qb6 + lane] = acc6_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb6 + lane + 8u] = acc6_1 * inv;
+    }
   }
   if (q0 + 7u < 17u) {
     let inv = select(0.0, 1.0 / l7, l7 > 0.0);
-    out[qb7 + lane + 0u] = acc7_0 * inv;
-    if (lane + 8u < 12u) { out[qb7 + lane + 8u] = acc7_1 * inv; }
+    out[qb7 + lane] = acc7_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb7 + lane + 8u] = acc7_1 * inv;
+    }
   }
   if (q0 + 8u < 17u) {
     let inv = select(0.0, 1.0 / l8, l8 > 0.0);
-    out[qb8 + lane + 0u] = acc8_0 * inv;
-    if (lane + 8u < 12u) { out[qb8 + lane + 8u] = acc8_1 * inv; }
+    out[qb8 + lane] = acc8_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb8 + lane + 8u] = acc8_1 * inv;
+    }
   }
   if (q0 + 9u < 17u) {
     let inv = select(0.0, 1.0 / l9, l9 > 0.0);
-    out[qb9 + lane + 0u] = acc9_0 * inv;
-    if (lane + 8u < 12u) { out[qb9 + lane + 8u] = acc9_1 * inv; }
+    out[qb9 + lane] = acc9_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb9 + lane + 8u] = acc9_1 * inv;
+    }
   }
   if (q0 + 10u < 17u) {
     let inv = select(0.0, 1.0 / l10, l10 > 0.0);
-    out[qb10 + lane + 0u] = acc10_0 * inv;
-    if (lane + 8u < 12u) { out[qb10 + lane + 8u] = acc10_1 * inv; }
+    out[qb10 + lane] = acc10_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb10 + lane + 8u] = acc10_1 * inv;
+    }
   }
   if (q0 + 11u < 17u) {
     let inv = select(0.0, 1.0 / l11, l11 > 0.0);
-    out[qb11 + lane + 0u] = acc11_0 * inv;
-    if (lane + 8u < 12u) { out[qb11 + lane + 8u] = acc11_1 * inv; }
+    out[qb11 + lane] = acc11_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb11 + lane + 8u] = acc11_1 * inv;
+    }
   }
   if (q0 + 12u < 17u) {
     let inv = select(0.0, 1.0 / l12, l12 > 0.0);
-    out[qb12 + lane + 0u] = acc12_0 * inv;
-    if (lane + 8u < 12u) { out[qb12 + lane + 8u] = acc12_1 * inv; }
+    out[qb12 + lane] = acc12_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb12 + lane + 8u] = acc12_1 * inv;
+    }
   }
   if (q0 + 13u < 17u) {
     let inv = select(0.0, 1.0 / l13, l13 > 0.0);
-    out[qb13 + lane + 0u] = acc13_0 * inv;
-    if (lane + 8u < 12u) { out[qb13 + lane + 8u] = acc13_1 * inv; }
+    out[qb13 + lane] = acc13_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb13 + lane + 8u] = acc13_1 * inv;
+    }
   }
   if (q0 + 14u < 17u) {
     let inv = select(0.0, 1.0 / l14, l14 > 0.0);
-    out[qb14 + lane + 0u] = acc14_0 * inv;
-    if (lane + 8u < 12u) { out[qb14 + lane + 8u] = acc14_1 * inv; }
+    out[qb14 + lane] = acc14_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb14 + lane + 8u] = acc14_1 * inv;
+    }
   }
   if (q0 + 15u < 17u) {
     let inv = select(0.0, 1.0 / l15, l15 > 0.0);
-    out[qb15 + lane + 0u] = acc15_0 * inv;
-    if (lane + 8u < 12u) { out[qb15 + lane + 8u] = acc15_1 * inv; }
+    out[qb15 + lane] = acc15_0 * inv;
+    if (lane + 8u < 12u) {
+      out[qb15 + lane + 8u] = acc15_1 * inv;
+    }
   }
 }

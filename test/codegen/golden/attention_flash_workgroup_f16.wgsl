@@ -1,4 +1,5 @@
-// mdc kernel: attention (flash, 16 query rows per workgroup, key blocks of 9 in workgroup memory)
+// mdc kernel: attention
+// flash, 16 query rows per workgroup, key blocks of 9 in workgroup memory
 enable f16;
 @group(0) @binding(0) var<storage, read_write> q: array<f16>;
 @group(0) @binding(1) var<storage, read_write> k: array<f16>;
@@ -7,45 +8,45 @@ enable f16;
 var<workgroup> Ks: array<f32, 72>;
 var<workgroup> Vs: array<f32, 72>;
 @compute @workgroup_size(16)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn main(@builtin(local_invocation_index) lindex: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.y;
   let b = wid.z;
-  let kvh = h / 1u;
+  let kvh = h;
   let q0 = wid.x * 16u;
-  let qi = q0 + tid;
+  let qi = q0 + lindex;
   let qb = (b * 9u + min(qi, 8u)) * 16u + h * 8u;
-  let qv0 = f32(q[qb + 0u]) * 0.3535533845424652;
-  var acc0 = 0.0;
+  let qv0 = f32(q[qb]) * 0.3535533845424652;
   let qv1 = f32(q[qb + 1u]) * 0.3535533845424652;
-  var acc1 = 0.0;
   let qv2 = f32(q[qb + 2u]) * 0.3535533845424652;
-  var acc2 = 0.0;
   let qv3 = f32(q[qb + 3u]) * 0.3535533845424652;
-  var acc3 = 0.0;
   let qv4 = f32(q[qb + 4u]) * 0.3535533845424652;
-  var acc4 = 0.0;
   let qv5 = f32(q[qb + 5u]) * 0.3535533845424652;
-  var acc5 = 0.0;
   let qv6 = f32(q[qb + 6u]) * 0.3535533845424652;
-  var acc6 = 0.0;
   let qv7 = f32(q[qb + 7u]) * 0.3535533845424652;
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  var acc2 = 0.0;
+  var acc3 = 0.0;
+  var acc4 = 0.0;
+  var acc5 = 0.0;
+  var acc6 = 0.0;
   var acc7 = 0.0;
-  var m = -3.4028234e38;
+  var m = -3.4028234663852886e+38;
   var l = 0.0;
   let kend = 9;
   for (var j0 = 0; j0 < kend; j0 += 9) {
-    for (var u = tid; u < 72u; u += 16u) {
+    for (var u = lindex; u < 72u; u += 16u) {
       let at = (b * 9u + min(u32(j0) + u / 8u, 8u)) * 16u + kvh * 8u + u % 8u;
       Ks[u] = f32(k[at]);
       Vs[u] = f32(v[at]);
     }
     workgroupBarrier();
     let n = min(kend - j0, 9);
-    for (var jj = 0; jj < n; jj++) {
+    for (var jj = 0; jj < n; jj += 1) {
       let j = j0 + jj;
       let o = u32(jj) * 8u;
       var s = 0.0;
-      s = fma(qv0, Ks[o + 0u], s);
+      s = fma(qv0, Ks[o], s);
       s = fma(qv1, Ks[o + 1u], s);
       s = fma(qv2, Ks[o + 2u], s);
       s = fma(qv3, Ks[o + 3u], s);
@@ -59,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let p = select(0.0, exp(s - mn), ok);
       l = l * corr + p;
       m = mn;
-      acc0 = fma(p, Vs[o + 0u], acc0 * corr);
+      acc0 = fma(p, Vs[o], acc0 * corr);
       acc1 = fma(p, Vs[o + 1u], acc1 * corr);
       acc2 = fma(p, Vs[o + 2u], acc2 * corr);
       acc3 = fma(p, Vs[o + 3u], acc3 * corr);
@@ -72,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (qi < 9u) {
     let inv = select(0.0, 1.0 / l, l > 0.0);
-    out[qb + 0u] = f16(acc0 * inv);
+    out[qb] = f16(acc0 * inv);
     out[qb + 1u] = f16(acc1 * inv);
     out[qb + 2u] = f16(acc2 * inv);
     out[qb + 3u] = f16(acc3 * inv);
