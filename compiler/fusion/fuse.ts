@@ -2,7 +2,7 @@ import { dimValue } from '../dims.js';
 import { fuseAttention } from './attention.js';
 import { foldTransposes } from './fold-transpose.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
-import { attrsOf, elementwiseOf, OPS } from '../ops/registry.js';
+import { elementwiseOf, facetsOf, OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 
 /**
@@ -75,11 +75,11 @@ export interface FusedGraph {
 
 type Role = 'elementwise' | 'matmul' | 'reduce' | 'view';
 
-/** Index-remapping ops an element-wise body reads its input through (an InputView) instead of a copy. */
-const VIEW_OPS: ReadonlySet<string> = new Set(['transpose', 'slice']);
+/** Index-remapping ops an element-wise body reads its input through (an InputView, their `view` facet) instead of a copy. */
+const VIEW_OPS: ReadonlySet<string> = new Set([...OPS.values()].flatMap((d) => ('view' in d && d.view ? [d.name] : [])));
 
-/** Reductions that fuse when they reduce the last axis. */
-const ROW_REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'max', 'min']);
+/** Reductions that fuse when they reduce the last axis (their `fold` facet). */
+const ROW_REDUCTIONS: ReadonlySet<string> = new Set([...OPS.values()].flatMap((d) => ('fold' in d && d.fold ? [d.name] : [])));
 
 /** The fused graph (Graph → Graph); the unfused graph itself when nothing fuses or a shape is symbolic. */
 export function fuse(g: Graph, opts: FuseOptions = {}): Graph {
@@ -373,12 +373,7 @@ function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { i
 /** How a transpose or slice node reads its input: the view an element-wise body reads through instead (compiler/ir.ts InputView). */
 function viewOf(g: Graph, n: Node): InputView {
   const dims = (v: number) => g.values[v]!.type.dims.map((d) => dimValue(d)!);
-  const src = dims(n.inputs[0]!);
-  const st = src.map((_, d) => numel(src.slice(d + 1)));
-  const shape = dims(n.outputs[0]!);
-  if (n.op === 'transpose') return { shape, strides: attrsOf(n, 'transpose').perm.map((p) => st[p]!), offset: 0 };
-  const { axis, start } = attrsOf(n, 'slice');
-  return { shape, strides: st, offset: dimValue(start)! * st[axis]! };
+  return facetsOf(n.op)!.view!(n.attrs, dims(n.inputs[0]!), dims(n.outputs[0]!));
 }
 
 /**

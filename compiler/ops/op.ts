@@ -1,4 +1,4 @@
-import type { Attrs } from '../ir.js';
+import type { Attrs, InputView } from '../ir.js';
 import type { GradRule } from './grad-ctx.js';
 import type { ElementwiseBody } from './scalar.js';
 import type { Shapes, ShardingRule } from './sharding.js';
@@ -29,6 +29,23 @@ export interface OpCommon<A> {
   readonly sharding: ShardingRule<A>;
   /** The kernel codegen generates for a node of the op (its generator: codegen/kernels/index.ts). */
   readonly kernel: KernelKind;
+  /**
+   * An index-remapping op (transpose, slice): the view of its input it is, from its input
+   * and output shapes. Fusion lets an element-wise body read the input through it instead
+   * of a copy (compiler/ir.ts InputView).
+   */
+  readonly view?: (attrs: A, inShape: readonly number[], outShape: readonly number[]) => InputView;
+  /**
+   * A reduction a fused rows body may hold (over the last axis): how it folds a row, in
+   * order from `init`; `mean` divides by the row's length after.
+   */
+  readonly fold?: RowFold;
+}
+
+export interface RowFold {
+  readonly init: number;
+  readonly f: (acc: number, v: number) => number;
+  readonly mean?: boolean;
 }
 
 /**

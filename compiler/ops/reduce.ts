@@ -1,7 +1,7 @@
 import { dimConst, dimValue } from '../dims.js';
 import type { Value } from '../ir.js';
 import type { Ctx, GradRule } from './grad-ctx.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets, type RowFold } from './op.js';
 import { dims, einsum, spec, type Names } from './sharding.js';
 import { normAxis, requireFloat, requireRank, t } from './signature.js';
 import { around, zeros, type RefOp } from './tensor.js';
@@ -12,15 +12,14 @@ export type ReduceAttrs = { readonly axis: number; readonly keepdim?: boolean };
 export type AxisAttrs = { readonly axis: number };
 
 /** How sum, mean, max and min fold a row, in order from `init` (mean divides by the length after). */
-export const REDUCE_FOLD: Readonly<Record<string, { readonly init: number; readonly f: (acc: number, v: number) => number }>> = {
+const FOLD: Readonly<Record<string, RowFold>> = {
   sum: { init: 0, f: (a, v) => a + v },
-  mean: { init: 0, f: (a, v) => a + v },
+  mean: { init: 0, f: (a, v) => a + v, mean: true },
   max: { init: -Infinity, f: Math.max },
   min: { init: Infinity, f: Math.min },
 };
 
-const reduceRef = (kind: string): RefOp<ReduceAttrs> => {
-  const fold = REDUCE_FOLD[kind]!;
+const reduceRef = (fold: RowFold): RefOp<ReduceAttrs> => {
   return ([x], a, [shape]) => {
     const { outer, len, inner } = around(x!.shape, a.axis);
     const out = zeros(shape!);
@@ -28,7 +27,7 @@ const reduceRef = (kind: string): RefOp<ReduceAttrs> => {
       for (let k = 0; k < inner; k++) {
         let acc = fold.init;
         for (let j = 0; j < len; j++) acc = fold.f(acc, x!.data[o * len * inner + j * inner + k]!);
-        out.data[o * inner + k] = kind === 'mean' ? acc / len : acc;
+        out.data[o * inner + k] = fold.mean ? acc / len : acc;
       }
     }
     return [out];
@@ -68,7 +67,9 @@ const reduction = (name: string, doc: string): OpDef => defineOp<ReduceAttrs>({
     const dims = c.bool('keepdim') ? x.dims.map((d, i) => (i === axis ? dimConst(1) : d)) : x.dims.filter((_, i) => i !== axis);
     return [t(x.dtype, dims)];
   },
-  reference: reduceRef(name),
+  reference: reduceRef(FOLD[name]!),
+  // Over the last axis, fusion puts it in a rows body with the element-wise ops around it.
+  fold: FOLD[name]!,
   // One add or comparison per input element.
   flops: ([x]) => numel(x!),
   grad: REDUCE_GRAD[name]!,

@@ -143,6 +143,7 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
       return [t(x.dtype, norm.map((p) => x.dims[p]!))];
     },
     reference: transposeRef,
+    view: (a, src, shape) => ({ shape, strides: a.perm.map((p) => strides(src)[p]!), offset: 0 }),
     flops: noFlops,
     grad: (c, [x], _o, [g], a) => (g ? [c.op('transpose', [g], x!.type, { perm: a.perm.map((_, i) => a.perm.indexOf(i)) })] : []),
     sharding: (a, _i, [o]) => {
@@ -174,6 +175,7 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
       return [t(x.dtype, x.dims.map((d, i) => (i === axis ? len : d)))];
     },
     reference: sliceRef,
+    view: (a, src, shape) => ({ shape, strides: strides(src), offset: dimValue(a.start)! * strides(src)[a.axis]! }),
     flops: noFlops,
     grad: (c, [x], _o, [g], a) => [g && c.op('slice_grad', [g], x!.type, { axis: a.axis, start: dimValue(a.start)! })],
     sharding: (a, _i, [o]) => {

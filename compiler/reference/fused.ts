@@ -1,7 +1,6 @@
 import type { FusedBody } from '../ir.js';
-import { referenceOf, scalarFunction } from '../ops/registry.js';
+import { facetsOf, referenceOf, scalarFunction } from '../ops/registry.js';
 import { broadcastIndex, numelOf, zeros, type RefTensor } from '../ops/tensor.js';
-import { REDUCE_FOLD } from '../ops/reduce.js';
 
 /**
  * A fused node on the CPU, the way its kernel computes it: element by element over the
@@ -60,7 +59,7 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
   const rows = numelOf(domain) / len;
   const index = ins.map((x) => broadcastIndex(domain, x.shape));
   const fns = body.steps.map((s) => {
-    if (REDUCE_FOLD[s.op] && s.row) return undefined;
+    if (facetsOf(s.op)?.fold && s.row) return undefined;
     const f = scalarFunction(s.op, s.attrs, s.dtype);
     if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
     return f;
@@ -73,11 +72,11 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
     body.steps.forEach((s, k) => {
       const f = fns[k];
       if (!f) {
-        const fold = REDUCE_FOLD[s.op]!;
+        const fold = facetsOf(s.op)!.fold!;
         const x = s.args[0]!;
         let acc = fold.init;
         for (let j = 0; j < len; j++) acc = fold.f(acc, x.k === 'input' ? ins[x.i]!.data[index[x.i]![r * len + j]!]! : vals[(x as { i: number }).i]![j]!);
-        vals[k]![0] = s.op === 'mean' ? acc / len : acc;
+        vals[k]![0] = fold.mean ? acc / len : acc;
         return;
       }
       const count = s.row ? 1 : len;
