@@ -5,6 +5,7 @@ import { arith, type Env } from './bind.js';
 import { dimAdd, dimConst, dimDiv, dimEquals, dimMul, dimNeg, dimOpaque, dimSub, dimSym, dimToString, dimValue, type Dim } from './dims.js';
 import { GraphBuilder, type Attr, type Graph, type InitSpec, type Value } from './ir.js';
 import { OPERATOR_OPS, OPS } from './ops/registry.js';
+import type { ElaborationCtx } from './ops/op.js';
 import type { ArgSpec, InferCtx } from './ops/signature.js';
 import { DTYPES, printType, type DType, type Layout, type TType } from './types.js';
 
@@ -615,27 +616,15 @@ export class Elaborator {
       if (Array.isArray(t)) inputs.push(...t);
       else { inputs.push(t); if (spec.default === null) attrs[`has_${spec.name}`] = true; }
     }
-    if (name === 'dropout') {
-      attrs['training'] = !!this.opts.training;
-      // The mask is drawn from (seed, mask_id, element): copies of this node (autodiff, partitioning) keep the same mask.
-      attrs['mask_id'] = this.builder.nodeCount;
-    }
-    if (name === 'split') return this.lowerSplit(inputs[0]!, outTypes, attrs['axis'] as number, span, f);
+    const ec: ElaborationCtx = {
+      training: !!this.opts.training, nodeId: this.builder.nodeCount,
+      node: (o, ins, types, a) => this.builder.addNode(o, ins, types, a, span, f.prefix),
+    };
+    if (op.implicitAttrs) Object.assign(attrs, op.implicitAttrs(ec));
+    // An op that lowers to others (split: slices) gives the tuple of their outputs.
+    if ('lowersTo' in op) return { kind: 'tuple', items: op.lower(ec, inputs, outTypes, attrs).map((v) => ({ kind: 'tensor', v })) };
     const outs = this.builder.addNode(name, inputs, outTypes, attrs, span, f.prefix);
     return outs.length === 1 ? { kind: 'tensor', v: outs[0]! } : { kind: 'tuple', items: outs.map((v) => ({ kind: 'tensor', v })) };
-  }
-
-  /** `split` has no kernel of its own: it becomes one slice per part. */
-  private lowerSplit(x: Value, parts: readonly TType[], axis: number, span: Span, f: Frame): Val {
-    const items: Val[] = [];
-    let start = dimConst(0);
-    for (const p of parts) {
-      const end = dimAdd(start, p.dims[axis]!);
-      const [o] = this.builder.addNode('slice', [x], [p], { axis, start, end }, span, f.prefix);
-      items.push({ kind: 'tensor', v: o! });
-      start = end;
-    }
-    return { kind: 'tuple', items };
   }
 
   private convert(spec: ArgSpec, v: Val, span: Span, op: string, dtype: DType | undefined): Attr | Value | Value[] | undefined {

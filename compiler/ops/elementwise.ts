@@ -210,6 +210,8 @@ export const elementwiseOps: OpDef[] = [
       if (!(p >= 0 && p < 1)) return c.error('MDC0211', 'dropout', `p must be in [0, 1), got ${p}`);
       return requireFloat(c, 'x', x) ? [t(x.dtype, x.dims)] : undefined;
     },
+    // The mask is drawn from (seed, mask_id, element): copies of this node (autodiff, partitioning) keep the same mask.
+    implicitAttrs: (c) => ({ training: c.training, mask_id: c.nodeId }),
     // Training dropout draws its mask by the element's index in its own output: not a body.
     elementwise: { body: (_m, [x]) => x!, when: (a) => !dropsInTraining(a) },
     reference: ([x], a, _s, _d, id) => [dropoutTraining(x!, a.p, a.seed, a.mask_id ?? id)],

@@ -1,4 +1,4 @@
-import type { Attrs, InputView } from '../ir.js';
+import type { Attrs, InputView, Value } from '../ir.js';
 import type { GradRule } from './grad-ctx.js';
 import type { ElementwiseBody } from './scalar.js';
 import type { Shapes, ShardingRule } from './sharding.js';
@@ -103,6 +103,18 @@ export interface Signature {
   readonly cls: OpClass;
   readonly args: readonly ArgSpec[];
   readonly infer: (c: InferCtx) => readonly TType[] | undefined;
+  /** Attributes elaboration gives the node beyond its arguments' (dropout: whether it trains, its mask's identity). */
+  readonly implicitAttrs?: (c: ElaborationCtx) => Attrs;
+}
+
+/** What elaboration tells an op about the node it is making. */
+export interface ElaborationCtx {
+  /** The model is lowered for training. */
+  readonly training: boolean;
+  /** The id the node gets (the first of them, for an op that lowers to several). */
+  readonly nodeId: number;
+  /** Adds a node of another op, at the call's span and scope. */
+  node(op: string, inputs: readonly Value[], outTypes: readonly TType[], attrs: Attrs): Value[];
 }
 
 /** An op of the surface language with every facet. */
@@ -111,6 +123,8 @@ export type OpDef<A = Attrs> = Signature & OpFacets<A>;
 /** A surface op elaboration rewrites into another (split becomes slices): no node of it is ever made. */
 export interface LoweredOp extends Signature {
   readonly lowersTo: string;
+  /** Its nodes of `lowersTo` for a call with these tensor inputs, result types and attributes; the call's value is the tuple of their outputs. */
+  readonly lower: (c: ElaborationCtx, inputs: readonly Value[], outTypes: readonly TType[], attrs: Attrs) => Value[];
 }
 
 export type SurfaceOp = OpDef | LoweredOp;

@@ -186,8 +186,18 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
     kernel: 'slice',
   }),
   {
-    // Elaboration makes one slice per part (compiler/elaborate.ts lowerSplit).
+    // One slice per part.
     lowersTo: 'slice',
+    lower: (c, [x], parts, a) => {
+      const axis = a['axis'] as number;
+      let start = dimConst(0);
+      return parts.map((p) => {
+        const end = dimAdd(start, p.dims[axis]!);
+        const [o] = c.node('slice', [x!], [p], { axis, start, end });
+        start = end;
+        return o!;
+      });
+    },
     name: 'split', cls: 'injective',
     doc: 'split(x, n, axis = -1): n equal parts along an axis, as a tuple: let q, k, v = split(qkv, 3).',
     args: [{ name: 'x', kind: 'tensor' }, { name: 'n', kind: 'int' }, { name: 'axis', kind: 'int', default: -1 }],

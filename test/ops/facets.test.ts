@@ -43,6 +43,7 @@ describe('every op states every facet', () => {
       if ('lowersTo' in d) {
         const to = OPS.get(d.lowersTo as string) ?? INTERNAL_OPS.get(d.lowersTo as string);
         if (!to || 'lowersTo' in to) problems.push(`${name}: lowers to '${String(d.lowersTo)}', which is no op with facets`);
+        if (typeof d.lower !== 'function') problems.push(`${name}: lower (the nodes it becomes)`);
         continue;
       }
       if (!('kernel' in d)) { problems.push(`${name}: no facets at all`); continue; }
