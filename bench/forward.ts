@@ -29,12 +29,16 @@ export function gpt2Forward(quick: boolean, S = quick ? 32 : 128): ForwardCase {
   const source = readFileSync('samples/gpt2.model', 'utf8').replace(/@(dp|tp)\b/g, '');
   const step = S === 1 ? ' (the shape of one decode step, without a KV cache)' : '';
   const c = quick
-    ? { name: `GPT-2 tiny (2 layers of 128, 4 heads), vocab 1024, batch 1, seq ${S}${step}`, how: `the gpt2 sample with \`--preset tiny\`, ${WITHOUT_LAYOUTS}`, opts: { preset: 'tiny', dims: { B: 1, S } } }
+    ? {
+        name: `GPT-2 tiny (2 layers of 128, 4 heads), vocab 1024, batch 1, seq ${S}${step}`,
+        how: `the gpt2 sample with \`--preset tiny\`, ${WITHOUT_LAYOUTS}`,
+        opts: { preset: 'tiny', dims: { B: 1, S } },
+      }
     : {
-      name: `GPT-2 small shape (12 layers of 768, 12 heads), vocab 8192, batch 1, seq ${S}${step}`,
-      how: `the gpt2 sample with \`--set vocab=8192\` (the real 50257 × 768 embedding, 154 MB, exceeds one 128 MiB storage binding here), ${WITHOUT_LAYOUTS}`,
-      opts: { overrides: { vocab: 8192 }, dims: { B: 1, S } },
-    };
+        name: `GPT-2 small shape (12 layers of 768, 12 heads), vocab 8192, batch 1, seq ${S}${step}`,
+        how: `the gpt2 sample with \`--set vocab=8192\` (the real 50257 × 768 embedding, 154 MB, exceeds one 128 MiB storage binding here), ${WITHOUT_LAYOUTS}`,
+        opts: { overrides: { vocab: 8192 }, dims: { B: 1, S } },
+      };
   const r = lower(source, 'gpt2.model', c.opts);
   if (!r.graph) throw new Error(`gpt2 forward: ${r.diagnostics.map((d) => d.message).join('; ')}`);
   return { name: c.name, how: c.how, graph: r.graph };
@@ -100,5 +104,12 @@ export function tfGpt2(tf: Tf, g: Graph, params: ReadonlyMap<string, Float32Arra
     }
     return tf.matMul(norm(h, 'lnf_g', 'lnf_b'), P('wte'), false, true);
   };
-  return { forward, dispose: () => { for (const w of weights.values()) w.dispose(); ids.dispose(); mask.dispose(); } };
+  return {
+    forward,
+    dispose: () => {
+      for (const w of weights.values()) w.dispose();
+      ids.dispose();
+      mask.dispose();
+    },
+  };
 }

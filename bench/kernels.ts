@@ -51,7 +51,13 @@ const FORWARD_RUNS = quick ? 2 : 11;
 const PAUSE_MS = 50;
 const timing: TimingOptions = { runs: RUNS, reps: 'auto', targetMs: quick ? 5 : 40 };
 
-interface Row { kernel: string; case: string; impl: string; median: number; unit: string }
+interface Row {
+  kernel: string;
+  case: string;
+  impl: string;
+  median: number;
+  unit: string;
+}
 const rows: Row[] = [];
 const notes: string[] = [];
 const round = (x: number) => Number(x.toPrecision(4));
@@ -76,37 +82,58 @@ interface Case {
 
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
 const src = (args: Record<string, readonly number[]>, ret: readonly number[], body: string) =>
-  `model B(${Object.entries(args).map(([n, s]) => `${n}: ${T(s)}`).join(', ')}) -> ${T(ret)} {\n  ${body}\n}\n`;
+  `model B(${Object.entries(args)
+    .map(([n, s]) => `${n}: ${T(s)}`)
+    .join(', ')}) -> ${T(ret)} {\n  ${body}\n}\n`;
 
 const matmulCase = (M: number, K: number, N: number, label?: string): Case => ({
-  kernel: 'matmul', name: `${M}×${K} @ ${K}×${N}${label ? ` (${label})` : ''}`, unit: 'GFLOP/s', work: 2 * M * N * K,
+  kernel: 'matmul',
+  name: `${M}×${K} @ ${K}×${N}${label ? ` (${label})` : ''}`,
+  unit: 'GFLOP/s',
+  work: 2 * M * N * K,
   source: src({ a: [M, K], b: [K, N] }, [M, N], 'return a @ b'),
   tf: (tf, [a, b]) => tf.matMul(a!, b!),
 });
 const cases: Case[] = [];
-if (forwardOnly) { /* the forward alone */ } else if (quick) cases.push(matmulCase(64, 64, 64), matmulCase(1, 64, 256, 'GEMV'));
+if (forwardOnly) {
+  /* the forward alone */
+} else if (quick) cases.push(matmulCase(64, 64, 64), matmulCase(1, 64, 256, 'GEMV'));
 else {
   cases.push(matmulCase(256, 256, 256), matmulCase(512, 512, 512), matmulCase(1024, 1024, 1024));
   cases.push(matmulCase(128, 768, 3072, 'GPT-2 MLP up'), matmulCase(128, 3072, 768, 'GPT-2 MLP down'), matmulCase(1, 768, 3072, 'decode GEMV'));
   // Logits against a tied embedding stored [vocab, d]: b read transposed (folded into the matmul, no copy).
-  for (const [M, label] of [[128, 'GPT-2 logits'], [1, 'decode logits']] as const) {
+  for (const [M, label] of [
+    [128, 'GPT-2 logits'],
+    [1, 'decode logits'],
+  ] as const) {
     const [K, N] = [768, 8192];
     cases.push({
-      kernel: 'matmul, b transposed', name: `${M}×${K} @ transpose(${N}×${K}) (${label})`, unit: 'GFLOP/s', work: 2 * M * N * K,
+      kernel: 'matmul, b transposed',
+      name: `${M}×${K} @ transpose(${N}×${K}) (${label})`,
+      unit: 'GFLOP/s',
+      work: 2 * M * N * K,
       source: src({ a: [M, K], b: [N, K] }, [M, N], 'return a @ transpose(b, [1, 0])'),
-      tf: (tf, [a, b]) => tf.matMul(a!, b!, false, true), unfused: true,
+      tf: (tf, [a, b]) => tf.matMul(a!, b!, false, true),
+      unfused: true,
     });
   }
 }
 if (!forwardOnly) {
   const [rows_, len] = quick ? [16, 256] : [1024, 1024];
   cases.push({
-    kernel: 'softmax', name: `${T([rows_, len])}, last axis`, unit: 'GB/s', work: 2 * rows_ * len * 4,
-    source: src({ x: [rows_, len] }, [rows_, len], 'return softmax(x)'), tf: (tf, [x]) => tf.softmax(x!),
+    kernel: 'softmax',
+    name: `${T([rows_, len])}, last axis`,
+    unit: 'GB/s',
+    work: 2 * rows_ * len * 4,
+    source: src({ x: [rows_, len] }, [rows_, len], 'return softmax(x)'),
+    tf: (tf, [x]) => tf.softmax(x!),
   });
   const [r2, d] = quick ? [16, 256] : [512, 768];
   cases.push({
-    kernel: 'layer_norm', name: `${T([r2, d])} with weight and bias`, unit: 'GB/s', work: (2 * r2 * d + 2 * d) * 4,
+    kernel: 'layer_norm',
+    name: `${T([r2, d])} with weight and bias`,
+    unit: 'GB/s',
+    work: (2 * r2 * d + 2 * d) * 4,
     source: src({ x: [r2, d], w: [d], b: [d] }, [r2, d], 'return layer_norm(x, w, b, 1e-5)'),
     // TF.js core has no layer norm op: tf.moments, then (x − mean)·rsqrt(var + ε)·w + b.
     tf: (tf, [x, w, b]) => {
@@ -116,7 +143,10 @@ if (!forwardOnly) {
   });
   const [r3, n3] = quick ? [16, 1024] : [512, 3072];
   cases.push({
-    kernel: 'gelu', name: `${T([r3, n3])}, exact (erf)`, unit: 'GB/s', work: 2 * r3 * n3 * 4,
+    kernel: 'gelu',
+    name: `${T([r3, n3])}, exact (erf)`,
+    unit: 'GB/s',
+    work: 2 * r3 * n3 * 4,
     source: src({ x: [r3, n3] }, [r3, n3], 'return gelu(x)'),
     // TF.js core has no GELU op: x · ½(1 + erf(x/√2)) as tfjs-layers composes it.
     tf: (tf, [x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.erf(tf.mul(x!, Math.SQRT1_2)))),
@@ -127,8 +157,16 @@ if (!forwardOnly) {
 if (!forwardOnly) {
   const [r4, d4] = quick ? [16, 256] : [512, 768];
   cases.push({
-    kernel: 'layer_norm written out', name: `${T([r4, d4])}: mean, x − mean, square, mean, + ε, rsqrt, ·, ·w, +b`, unit: 'GB/s', work: (2 * r4 * d4 + 2 * d4) * 4, unfused: true,
-    source: src({ x: [r4, d4], w: [d4], b: [d4] }, [r4, d4], 'let xc = x - mean(x, -1, keepdim = true)\n  return xc * rsqrt(mean(xc * xc, -1, keepdim = true) + 0.00001) * w + b'),
+    kernel: 'layer_norm written out',
+    name: `${T([r4, d4])}: mean, x − mean, square, mean, + ε, rsqrt, ·, ·w, +b`,
+    unit: 'GB/s',
+    work: (2 * r4 * d4 + 2 * d4) * 4,
+    unfused: true,
+    source: src(
+      { x: [r4, d4], w: [d4], b: [d4] },
+      [r4, d4],
+      'let xc = x - mean(x, -1, keepdim = true)\n  return xc * rsqrt(mean(xc * xc, -1, keepdim = true) + 0.00001) * w + b',
+    ),
     tf: (tf, [x, w, b]) => {
       const xc = tf.sub(x!, tf.mean(x!, -1, true));
       return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), -1, true), 1e-5))), w!), b!);
@@ -136,7 +174,11 @@ if (!forwardOnly) {
   });
   const [r5, n5] = quick ? [16, 256] : [1024, 1024];
   cases.push({
-    kernel: 'softmax written out', name: `${T([r5, n5])}: max, x − max, exp, sum, ÷`, unit: 'GB/s', work: 2 * r5 * n5 * 4, unfused: true,
+    kernel: 'softmax written out',
+    name: `${T([r5, n5])}: max, x − max, exp, sum, ÷`,
+    unit: 'GB/s',
+    work: 2 * r5 * n5 * 4,
+    unfused: true,
     source: src({ x: [r5, n5] }, [r5, n5], 'let e = exp(x - max(x, -1, keepdim = true))\n  return e / sum(e, -1, keepdim = true)'),
     tf: (tf, [x]) => {
       const e = tf.exp(tf.sub(x!, tf.max(x!, -1, true)));
@@ -152,8 +194,13 @@ if (!forwardOnly && !quick) {
   const mlp = src({ x: [M, d], w1: [d, f], w2: [f, d] }, [M, d], 'let h = gelu(cast(x, "f16") @ cast(w1, "f16"))\n  return cast(h @ cast(w2, "f16"), "f32")');
   for (const half of [true, false]) {
     cases.push({
-      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, f16 activations stored as ${half ? 'f16' : 'f32'}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
-      source: mlp, target: { shaderF16: half }, tf: (tf, [x, w1, w2]) => {
+      kernel: 'mlp_block',
+      name: `${M}×${d} → ${f} (GELU) → ${d}, f16 activations stored as ${half ? 'f16' : 'f32'}`,
+      unit: 'GFLOP/s',
+      work: 2 * 2 * M * d * f,
+      source: mlp,
+      target: { shaderF16: half },
+      tf: (tf, [x, w1, w2]) => {
         const a = tf.matMul(x!, w1!);
         return tf.matMul(tf.mul(tf.mul(a, 0.5), tf.add(1, tf.erf(tf.mul(a, Math.SQRT1_2)))), w2!);
       },
@@ -165,7 +212,10 @@ if (!forwardOnly && !quick) {
   for (const dt of ['f16', 'f32']) {
     const body = dt === 'f16' ? 'return cast(gelu(cast(x, "f16") @ w1) @ w2, "f32")' : 'return gelu(x @ w1) @ w2';
     cases.push({
-      kernel: 'mlp_block', name: `${M}×${d} → ${f} (GELU) → ${d}, ${dt} weights and activations${dt === 'f16' ? ' stored as f16' : ''}`, unit: 'GFLOP/s', work: 2 * 2 * M * d * f,
+      kernel: 'mlp_block',
+      name: `${M}×${d} → ${f} (GELU) → ${d}, ${dt} weights and activations${dt === 'f16' ? ' stored as f16' : ''}`,
+      unit: 'GFLOP/s',
+      work: 2 * 2 * M * d * f,
       source: `model B(x: ${T([M, d])}) -> ${T([M, d])} {\n  param w1: ${dt}[${d}, ${f}] = normal(0, 0.02)\n  param w2: ${dt}[${f}, ${d}] = normal(0, 0.02)\n  ${body}\n}\n`,
       ...(dt === 'f16' ? { target: { shaderF16: true } } : {}),
     });
@@ -176,7 +226,10 @@ for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   const H = quick ? 2 : 12;
   // Causal: each query attends to its prefix, about S²/2 (q·k and p·v) pairs of d-long dot products.
   cases.push({
-    kernel: 'attention', name: `causal, seq ${S}, ${H} heads of ${d / H}`, unit: 'GFLOP/s', work: 2 * 2 * d * (S * (S + 1)) / 2,
+    kernel: 'attention',
+    name: `causal, seq ${S}, ${H} heads of ${d / H}`,
+    unit: 'GFLOP/s',
+    work: (2 * 2 * d * (S * (S + 1))) / 2,
     source: src({ q: [1, S, d], k: [1, S, d], v: [1, S, d] }, [1, S, d], `return attention(q, k, v, heads = ${H}, causal = true)`),
     tf: (tf, [q, k, v]) => {
       const heads = (x: import('@tensorflow/tfjs-core').Tensor) => tf.transpose(tf.reshape(x, [S, H, d / H]), [1, 0, 2]);
@@ -187,14 +240,17 @@ for (const S of forwardOnly ? [] : quick ? [32] : [128, 256, 512, 1024]) {
   });
 }
 
-
 // Attention written out (no mask: a mask tensor cannot be proven causal): fusion makes it
 // the flash-style op, `--no-fuse` runs matmul, scale, softmax, matmul with the score matrix in memory.
 for (const S of forwardOnly ? [] : quick ? [32] : [256, 1024]) {
   const [H, Dh] = quick ? [2, 32] : [12, 64];
   const shape = [1, H, S, Dh];
   cases.push({
-    kernel: 'attention written out', name: `softmax(q @ transpose(k) · c) @ v, [1, ${H}, ${S}, ${Dh}]`, unit: 'GFLOP/s', work: 2 * 2 * H * Dh * S * S, unfused: true,
+    kernel: 'attention written out',
+    name: `softmax(q @ transpose(k) · c) @ v, [1, ${H}, ${S}, ${Dh}]`,
+    unit: 'GFLOP/s',
+    work: 2 * 2 * H * Dh * S * S,
+    unfused: true,
     source: src({ q: shape, k: shape, v: shape }, shape, `return softmax(q @ transpose(k) * ${1 / Math.sqrt(Dh)}) @ v`),
     tf: (tf, [q, k, v]) => tf.matMul(tf.softmax(tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(Dh))), v!),
   });
@@ -211,8 +267,22 @@ function graphOf(c: Case): Graph {
   return r.graph;
 }
 
-const inputsOf = (plan: Plan) => Object.fromEntries(plan.inputs.map((io) =>
-  [io.name, randomInput(plan.buffers[io.buffer]!.type, io.shape.reduce((a, b) => a * b, 1), 3, io.name, io.max)] as const));
+const inputsOf = (plan: Plan) =>
+  Object.fromEntries(
+    plan.inputs.map(
+      (io) =>
+        [
+          io.name,
+          randomInput(
+            plan.buffers[io.buffer]!.type,
+            io.shape.reduce((a, b) => a * b, 1),
+            3,
+            io.name,
+            io.max,
+          ),
+        ] as const,
+    ),
+  );
 
 interface PlanTimerOptions {
   /** Parameter values by name (default: zeros). */
@@ -230,13 +300,27 @@ async function planTimer(device: GPUDevice, plan: Plan, opts: PlanTimerOptions =
     // A parameter stored as f16 takes its halves, as the runner uploads it.
     return storageBuffer(device, io ? inputs[io.name]! : param ? (b.type === 'f16' ? toHalves(param, b.bytes) : param) : b.bytes / 4);
   });
-  const release = async () => { for (const b of buffers) b.destroy(); };
+  const release = async () => {
+    for (const b of buffers) b.destroy();
+  };
   try {
     const pipelines: GPUComputePipeline[] = [];
     for (const k of plan.kernels) pipelines.push(await pipelineOf(device, k.wgsl, k.file));
-    const steps = plan.steps.flatMap((s) => (s.kind === 'collective' || (opts.keep && !opts.keep(s.op)) ? [] : [{
-      pipeline: pipelines[s.kernel]!, bindGroup: bindGroupOf(device, pipelines[s.kernel]!, s.buffers.map((b) => buffers[b]!)), dispatch: s.dispatch,
-    }]));
+    const steps = plan.steps.flatMap((s) =>
+      s.kind === 'collective' || (opts.keep && !opts.keep(s.op))
+        ? []
+        : [
+            {
+              pipeline: pipelines[s.kernel]!,
+              bindGroup: bindGroupOf(
+                device,
+                pipelines[s.kernel]!,
+                s.buffers.map((b) => buffers[b]!),
+              ),
+              dispatch: s.dispatch,
+            },
+          ],
+    );
     const timer = await dispatchTimer(device, steps, timing);
     return { sample: () => timer.sample(), release };
   } catch (e) {
@@ -257,12 +341,19 @@ let target = base;
 const won: { shapeClass: string; config: string; tuned: boolean }[] = [];
 if (!quick) {
   const t0 = performance.now();
-  const shapes = [...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(optimize(graphOf(c)).graph)), ...forwardCases.flatMap((f) => [...matmulShapes(optimize(f.graph).graph), ...matmulShapes(f.graph)])];
+  const shapes = [
+    ...cases.filter((c) => c.kernel === 'matmul').flatMap((c) => matmulShapes(optimize(graphOf(c)).graph)),
+    ...forwardCases.flatMap((f) => [...matmulShapes(optimize(f.graph).graph), ...matmulShapes(f.graph)]),
+  ];
   const tuned = await tuneTarget(device, description, base, shapes, { log: (l) => console.log(l) });
   target = tuned.target;
   for (const [cls, v] of tuned.classes) won.push({ shapeClass: cls, config: configName(v.config), tuned: !!v.run });
-  notes.push(`Row kernels (norms, softmax, last-axis reductions, fused rows bodies): rows shorter than ${tuned.rows.rowUnits ?? 'the default'} units (four elements where the row allows), and every row under 32 elements, take one invocation instead of a workgroup, ${tuned.rows.run ? `tuned in this run (${tuned.rows.run.tried.map((t) => `${t.rowUnits}: score ${t.score.toFixed(2)}`).join(', ')}; 1 per shape is the best)` : 'from the cache'}.`);
-  notes.push(`Matmul tile configurations come from the tuning cache (${relative(process.cwd(), defaultCacheFile())}); ${[...tuned.classes.values()].filter((v) => v.run).length} shape classes were tuned in this run (${((performance.now() - t0) / 1000).toFixed(1)} s).`);
+  notes.push(
+    `Row kernels (norms, softmax, last-axis reductions, fused rows bodies): rows shorter than ${tuned.rows.rowUnits ?? 'the default'} units (four elements where the row allows), and every row under 32 elements, take one invocation instead of a workgroup, ${tuned.rows.run ? `tuned in this run (${tuned.rows.run.tried.map((t) => `${t.rowUnits}: score ${t.score.toFixed(2)}`).join(', ')}; 1 per shape is the best)` : 'from the cache'}.`,
+  );
+  notes.push(
+    `Matmul tile configurations come from the tuning cache (${relative(process.cwd(), defaultCacheFile())}); ${[...tuned.classes.values()].filter((v) => v.run).length} shape classes were tuned in this run (${((performance.now() - t0) / 1000).toFixed(1)} s).`,
+  );
 }
 
 // ------------------------------------------------------------------ peers
@@ -271,9 +362,19 @@ const failures: PeerFailure[] = [];
 provideNavigatorGpu(gpu);
 let tfPeer: TfPeer | undefined;
 let ortPeer: OrtPeer | undefined;
-try { tfPeer = await startTf(); } catch (e) { failures.push({ name: 'TensorFlow.js webgpu', reason: (e as Error).message.split('\n')[0]! }); }
-if (quick) failures.push({ name: 'ONNX Runtime Web webgpu', reason: 'skipped in --quick mode: compiling its WebAssembly module takes about a minute on this machine' });
-else try { ortPeer = await startOrt(device); } catch (e) { failures.push({ name: 'ONNX Runtime Web webgpu', reason: (e as Error).message.split('\n')[0]! }); }
+try {
+  tfPeer = await startTf();
+} catch (e) {
+  failures.push({ name: 'TensorFlow.js webgpu', reason: (e as Error).message.split('\n')[0]! });
+}
+if (quick)
+  failures.push({ name: 'ONNX Runtime Web webgpu', reason: 'skipped in --quick mode: compiling its WebAssembly module takes about a minute on this machine' });
+else
+  try {
+    ortPeer = await startOrt(device);
+  } catch (e) {
+    failures.push({ name: 'ONNX Runtime Web webgpu', reason: (e as Error).message.split('\n')[0]! });
+  }
 
 // ------------------------------------------------------------------ measure
 
@@ -290,7 +391,7 @@ for (const c of cases) {
   const inputs = inputsOf(plan);
   // Every implementation is warmed up first; then their samples alternate (see interleave).
   const timers: { impl: string; timer: Timer; release?: () => Promise<void> | void }[] = [];
-  timers.push({ impl: 'mdc', ...await planTimer(device, plan).then((t) => ({ timer: t, release: t.release })) });
+  timers.push({ impl: 'mdc', ...(await planTimer(device, plan).then((t) => ({ timer: t, release: t.release }))) });
   if (c.kernel === 'matmul') {
     const { shape: s } = matmulShape(g.nodes[0]!, g);
     notes.push(`${c.name}: mdc ran ${plan.kernels[0]!.name} (${configName(chooseConfig(s, target))}; class ${shapeClass(s)}).`);
@@ -322,11 +423,18 @@ for (const c of cases) {
       notes.push(`${c.name}: ONNX Runtime Web failed: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  const medians = await interleave(timers.map((t) => t.timer), RUNS, PAUSE_MS);
+  const medians = await interleave(
+    timers.map((t) => t.timer),
+    RUNS,
+    PAUSE_MS,
+  );
   timers.forEach((t, i) => rows.push({ kernel: c.kernel, case: c.name, impl: t.impl, median: rate(c, medians[i]!), unit: c.unit }));
   for (const t of timers) await t.release?.();
   const last = rows.filter((r) => r.case === c.name);
-  console.log(last.map((r) => `${r.kernel} | ${r.case} | ${r.impl} | ${r.median} ${r.unit}`).join('\n'), `(${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(
+    last.map((r) => `${r.kernel} | ${r.case} | ${r.impl} | ${r.median} ${r.unit}`).join('\n'),
+    `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
 }
 
 // ------------------------------------------------------------------ GPT-2-small-shaped forward
@@ -335,7 +443,10 @@ for (const c of cases) {
 const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let num = 0;
   let den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
   return Math.sqrt(num / den);
 };
 
@@ -391,7 +502,11 @@ async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
     }
   }
   // More samples than the kernels: fusion's effect here is a few percent, the size of the machine's noise.
-  const medians = await interleave(timers.map((t) => t.timer), FORWARD_RUNS, PAUSE_MS);
+  const medians = await interleave(
+    timers.map((t) => t.timer),
+    FORWARD_RUNS,
+    PAUSE_MS,
+  );
   const ms = Object.fromEntries(timers.map((t, i) => [t.impl, round(medians[i]!)]));
   for (const t of timers) await t.release?.();
 
@@ -408,8 +523,13 @@ async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
   const [whole, ...byKind] = await interleave(parts, Math.min(RUNS, 5), PAUSE_MS);
   for (const t of parts) await t.release();
   return {
-    case: fwd.name, how: fwd.how, traffic: { fused: planTraffic(fused), unfused: planTraffic(unfused) }, ms,
-    unfusedWhole: round(whole!), unfusedByKind: Object.fromEntries(kinds.map(([k], i) => [k, round(byKind[i]!)])), agreement,
+    case: fwd.name,
+    how: fwd.how,
+    traffic: { fused: planTraffic(fused), unfused: planTraffic(unfused) },
+    ms,
+    unfusedWhole: round(whole!),
+    unfusedByKind: Object.fromEntries(kinds.map(([k], i) => [k, round(byKind[i]!)])),
+    agreement,
   };
 }
 
@@ -437,13 +557,20 @@ const ratios = cases.flatMap((c) => {
 });
 const ratioOf = (c: string, p: string) => ratios.find((r) => r.case === c && r.peer === p)?.ratio;
 /** Cases timed with fusion on and off: the fused rate over the unfused one. */
-const fusion = cases.filter((c) => c.unfused).flatMap((c) => {
-  const on = rows.find((r) => r.case === c.name && r.impl === 'mdc');
-  const off = rows.find((r) => r.case === c.name && r.impl === 'mdc --no-fuse');
-  return on && off ? [{ kernel: c.kernel, case: c.name, fused: on.median, unfused: off.median, unit: c.unit, ratio: round(on.median / off.median) }] : [];
-});
+const fusion = cases
+  .filter((c) => c.unfused)
+  .flatMap((c) => {
+    const on = rows.find((r) => r.case === c.name && r.impl === 'mdc');
+    const off = rows.find((r) => r.case === c.name && r.impl === 'mdc --no-fuse');
+    return on && off ? [{ kernel: c.kernel, case: c.name, fused: on.median, unfused: off.median, unit: c.unit, ratio: round(on.median / off.median) }] : [];
+  });
 /** Each implementation's forward latency over mdc's fused one: above 1, the fused forward is that many times faster. */
-const ratiosOf = (f: ForwardReport) => Object.fromEntries(Object.entries(f.ms).filter(([impl]) => impl !== 'mdc').map(([impl, ms]) => [impl, round(ms / f.ms['mdc']!)]));
+const ratiosOf = (f: ForwardReport) =>
+  Object.fromEntries(
+    Object.entries(f.ms)
+      .filter(([impl]) => impl !== 'mdc')
+      .map(([impl, ms]) => [impl, round(ms / f.ms['mdc']!)]),
+  );
 
 /** The report of one forward: what each plan asks of the device, the bound that sets, the latencies, where the unfused time goes. */
 function forwardSection(f: ForwardReport, title: string): string[] {
@@ -474,7 +601,7 @@ function forwardSection(f: ForwardReport, title: string): string[] {
     '',
     '| kind | ms | share of the sum |',
     '|---|---:|---:|',
-    ...Object.entries(f.unfusedByKind).map(([k, ms]) => `| ${k} | ${ms} | ${(100 * ms / total).toFixed(1)}% |`),
+    ...Object.entries(f.unfusedByKind).map(([k, ms]) => `| ${k} | ${ms} | ${((100 * ms) / total).toFixed(1)}% |`),
     '',
     `Fusion removes the element-wise kernels (folded into matmul epilogues or into one kernel per chain), the logits' transpose of the embedding (folded into their matmul) and the position embeddings' slice (read as a view), with the writes and reads of the values between them and their dispatches; it leaves the matmuls, attention, norms and the embedding gather as they are. The kinds it takes from (element-wise, and some of "other") are ${(100 * removable).toFixed(1)}% of the unfused forward timed by kind; measured gain: ${ratios['mdc --no-fuse']}×. Run-to-run noise on this shared two-core machine is a few percent for the sequence-128 forward and larger for the one-token one (a tenth of the time, more of it in small kernels).`,
     '',
@@ -486,7 +613,7 @@ const [forward, decode] = forwards as [ForwardReport, ForwardReport];
 const forwardMd = [
   ...forwardSection(forward, 'GPT-2-small-shaped forward'),
   ...forwardSection(decode, 'GPT-2-small-shaped forward, one token'),
-  '- The TF.js forward is written with tfjs ops on the same weights (bench/forward.ts): tf.moments layer norm, tf.matMul, reshape/transpose attention with an additive causal mask, GPT-2\'s tanh GELU written out, logits by matMul with the embedding transposed. ONNX Runtime runs the exported graph.',
+  "- The TF.js forward is written with tfjs ops on the same weights (bench/forward.ts): tf.moments layer norm, tf.matMul, reshape/transpose attention with an additive causal mask, GPT-2's tanh GELU written out, logits by matMul with the embedding transposed. ONNX Runtime runs the exported graph.",
   '',
 ];
 const md = [
@@ -504,7 +631,15 @@ const md = [
   '',
   `| kernel | case | ${peers.join(' | ')} |`,
   `|---|---|${peers.map(() => '---:|').join('')}`,
-  ...cases.map((c) => `| ${c.kernel} | ${c.name} | ${peers.map((p) => { const r = ratioOf(c.name, p); return r === undefined ? '—' : `${r}×`; }).join(' | ')} |`),
+  ...cases.map(
+    (c) =>
+      `| ${c.kernel} | ${c.name} | ${peers
+        .map((p) => {
+          const r = ratioOf(c.name, p);
+          return r === undefined ? '—' : `${r}×`;
+        })
+        .join(' | ')} |`,
+  ),
   '',
   '## Fusion on ops written out',
   '',
@@ -515,12 +650,19 @@ const md = [
   ...fusion.map((f) => `| ${f.kernel} | ${f.case} | ${f.fused} ${f.unit} | ${f.unfused} ${f.unit} | ${f.ratio}× |`),
   '',
   ...(failures.length ? ['## Peers that could not run', '', ...failures.map((f) => `- ${f.name}: ${f.reason}`), ''] : []),
-  ...(won.length ? ['## Matmul tile configurations (per shape class)', '', ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`), ''] : []),
+  ...(won.length
+    ? [
+        '## Matmul tile configurations (per shape class)',
+        '',
+        ...won.map((w) => `- ${w.shapeClass}: ${w.config}${w.tuned ? ' (tuned in this run)' : ' (from the cache)'}`),
+        '',
+      ]
+    : []),
   '## Notes',
   '',
   '- Work counted: matmul 2·M·N·K flops; softmax, GELU: the tensor read once and written once; layer norm: also the weight and bias; attention: 2·2·d·S(S+1)/2 flops (the causal half of q·kᵀ and p·v), written out (no mask): 2·2·d·S²; MLP block: the flops of its two matmuls (the casts and GELU are not counted). The first two mdc rows of the MLP block run the same plan except for the storage of its f16 activations (f16 needs shader-f16), its weights given as inputs and cast to f16 in every run; the peers compute it in f32. The last two take the weights as parameters: f16 ones stored as f16 (no casts of them), and f32 ones with no casts at all (mdc only).',
   '- TF.js layer norm is tf.moments then (x − mean)·rsqrt(var + ε)·w + b, GELU is x·½(1+erf(x/√2)) (core has neither op), attention is reshape/transpose/matMul/softmax/matMul with an additive causal mask. ONNX Runtime runs the graph mdc exports for its cross-checks (test/support/onnx.ts), inputs and outputs on the GPU.',
-  '- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn\'s Node binding refuses; bench/peers.ts copies them first.',
+  "- ONNX Runtime Web needs a shim here: its WebGPU provider passes `queue.writeBuffer` views of its shared WebAssembly memory, which Dawn's Node binding refuses; bench/peers.ts copies them first.",
   ...notes.map((n) => `- ${n}`),
   '',
 ].join('\n');
@@ -528,10 +670,26 @@ console.log(md);
 if (!quick && !forwardOnly) {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/kernels.md', md);
-  writeFileSync('bench/results/kernels.json', JSON.stringify({
-    adapter: description, subgroupSize: subgroupSize ?? null, date: new Date().toISOString().slice(0, 10), runs: RUNS,
-    rows, ratios, fusion, forward: { ...forward, ratios: ratiosOf(forward) }, decode: { ...decode, ratios: ratiosOf(decode) }, peersNotRun: failures, matmulConfigs: won,
-  }, null, 2) + '\n');
+  writeFileSync(
+    'bench/results/kernels.json',
+    JSON.stringify(
+      {
+        adapter: description,
+        subgroupSize: subgroupSize ?? null,
+        date: new Date().toISOString().slice(0, 10),
+        runs: RUNS,
+        rows,
+        ratios,
+        fusion,
+        forward: { ...forward, ratios: ratiosOf(forward) },
+        decode: { ...decode, ratios: ratiosOf(decode) },
+        peersNotRun: failures,
+        matmulConfigs: won,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 device.destroy();
 process.exit(0);

@@ -37,8 +37,19 @@ const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
 const CAP = 128 * 1024 * 1024;
 
 interface Row {
-  sample: string; size: 'full' | 'tiny'; graph: 'forward' | 'autodiff' | 'mirrored backward'; nodes: number; buffers: number;
-  cap: number | null; arenas: number; lowerBound: number; peak: number; ratio: number; noReuse: number; planMs: number; heuristic: string;
+  sample: string;
+  size: 'full' | 'tiny';
+  graph: 'forward' | 'autodiff' | 'mirrored backward';
+  nodes: number;
+  buffers: number;
+  cap: number | null;
+  arenas: number;
+  lowerBound: number;
+  peak: number;
+  ratio: number;
+  noReuse: number;
+  planMs: number;
+  heuristic: string;
 }
 const rows: Row[] = [];
 
@@ -69,12 +80,26 @@ for (const sample of SAMPLES) {
     const opts = size === 'tiny' ? { preset: 'tiny' } : {};
     const fwd = lower(text, sample, opts).graph!;
     const trainFwd = lower(text, sample, { ...opts, training: true }).graph!;
-    for (const [graph, g] of [['forward', fwd], ['autodiff', withAutodiff(trainFwd)], ['mirrored backward', withMirroredBackward(trainFwd)]] as const) {
+    for (const [graph, g] of [
+      ['forward', fwd],
+      ['autodiff', withAutodiff(trainFwd)],
+      ['mirrored backward', withMirroredBackward(trainFwd)],
+    ] as const) {
       const r = plan(g);
       rows.push({
-        sample, size, graph, nodes: g.nodes.length, buffers: r.plan.buffers.length, cap: r.cap, arenas: r.plan.arenas.length,
-        lowerBound: r.plan.lowerBound, peak: r.plan.peakBytes, ratio: r.plan.peakBytes / r.plan.lowerBound, noReuse: r.plan.noReuseBytes,
-        planMs: Number(r.ms.toFixed(2)), heuristic: r.plan.heuristic,
+        sample,
+        size,
+        graph,
+        nodes: g.nodes.length,
+        buffers: r.plan.buffers.length,
+        cap: r.cap,
+        arenas: r.plan.arenas.length,
+        lowerBound: r.plan.lowerBound,
+        peak: r.plan.peakBytes,
+        ratio: r.plan.peakBytes / r.plan.lowerBound,
+        noReuse: r.plan.noReuseBytes,
+        planMs: Number(r.ms.toFixed(2)),
+        heuristic: r.plan.heuristic,
       });
     }
   }
@@ -83,17 +108,25 @@ for (const sample of SAMPLES) {
 // ---------------------------------------------------------------- arenas in plans
 
 interface PlanRow {
-  sample: string; size: 'full' | 'tiny'; graph: 'forward' | 'training step'; buffers: number; placed: number; arenas: number;
+  sample: string;
+  size: 'full' | 'tiny';
+  graph: 'forward' | 'training step';
+  buffers: number;
+  placed: number;
+  arenas: number;
   /** Activations and outputs kept out of the arenas (larger than an arena, or read twice by one node). */
   keptOut: number;
   /** Device bytes with a buffer per plan buffer, and with the plan's arenas. */
-  before: number; after: number;
+  before: number;
+  after: number;
   /** Of `after`: the arenas, and buffers of their own (inputs, parameters, constants, values kept out). */
-  arenaBytes: number; ownBytes: number;
+  arenaBytes: number;
+  ownBytes: number;
   /** The memory plan's lower bound for what the arenas hold: the most aligned bytes live at one step. */
   lowerBound: number;
   /** arenaBytes / lowerBound, and after / (ownBytes + lowerBound): the best any placement could do with the same buffers kept out. */
-  arenaRatio: number; totalRatio: number;
+  arenaRatio: number;
+  totalRatio: number;
   /** Measured on the device (runner.allocatedBytes), or why not. */
   measured: number | string;
 }
@@ -109,7 +142,8 @@ async function measure(plan: Plan): Promise<number | string> {
   try {
     const [arena, separate] = [await PlanRunner.create(device, plan), await PlanRunner.create(device, plan, { arenas: false })];
     runners.push(arena, separate);
-    if (arena.allocatedBytes !== planAllocation(plan).bytes || separate.allocatedBytes !== planAllocation(plan, false).bytes) throw new Error(`${plan.model}: the runner allocated other bytes than the plan says`);
+    if (arena.allocatedBytes !== planAllocation(plan).bytes || separate.allocatedBytes !== planAllocation(plan, false).bytes)
+      throw new Error(`${plan.model}: the runner allocated other bytes than the plan says`);
     return arena.allocatedBytes;
   } finally {
     for (const r of runners) r.destroy();
@@ -120,16 +154,29 @@ for (const sample of SAMPLES) {
   const text = readFileSync(`samples/${sample}.model`, 'utf8');
   for (const size of ['tiny', 'full'] as const) {
     for (const graph of ['forward', 'training step'] as const) {
-      const r = await compile(text, `${sample}.model`, { ...(size === 'tiny' ? { preset: 'tiny' } : {}), ...(graph === 'training step' ? { train: true } : {}) });
+      const r = await compile(text, `${sample}.model`, {
+        ...(size === 'tiny' ? { preset: 'tiny' } : {}),
+        ...(graph === 'training step' ? { train: true } : {}),
+      });
       if (!r.plan) continue; // no train section, or a loss that is not a scalar output
       const plan = r.plan;
       const a = planAllocation(plan);
       const lowerBound = r.memory!.lowerBound;
       planRows.push({
-        sample, size, graph, buffers: plan.buffers.length, placed: plan.buffers.filter((b) => b.arena !== undefined).length, arenas: a.arenas,
+        sample,
+        size,
+        graph,
+        buffers: plan.buffers.length,
+        placed: plan.buffers.filter((b) => b.arena !== undefined).length,
+        arenas: a.arenas,
         keptOut: plan.buffers.filter((b) => (b.role === 'activation' || b.role === 'output') && b.arena === undefined).length,
-        before: a.unplacedBytes, after: a.bytes, arenaBytes: a.arenaBytes, ownBytes: a.bufferBytes, lowerBound,
-        arenaRatio: lowerBound ? a.arenaBytes / lowerBound : 1, totalRatio: a.bytes / (a.bufferBytes + lowerBound),
+        before: a.unplacedBytes,
+        after: a.bytes,
+        arenaBytes: a.arenaBytes,
+        ownBytes: a.bufferBytes,
+        lowerBound,
+        arenaRatio: lowerBound ? a.arenaBytes / lowerBound : 1,
+        totalRatio: a.bytes / (a.bufferBytes + lowerBound),
         measured: await measure(plan),
       });
     }
@@ -143,17 +190,20 @@ const planMd = [
   '## Arenas in plans: device bytes before and after',
   '',
   'Sizes in MiB. Each plan as `compile` makes it (fused, portable target, arenas capped at 128 MiB). "before": a GPUBuffer per plan buffer (the runtime without arenas, ' +
-  '`arenas: false`); "after": the plan\'s arenas plus the buffers kept out of them (inputs, parameters, constants, and any value larger than an arena or read twice by one node). ' +
-  '"kept out": activations and outputs in buffers of their own. "lower bound": the most 256-byte-aligned bytes of arena values live at one step. "arenas / bound" is the packing; "after / (own + bound)" is the whole allocation against the best ' +
-  'any placement could do with the same buffers kept out. "measured": the runner\'s allocatedBytes on llvmpipe, in MiB, where the plan fits its 128 MiB binding limit.',
+    '`arenas: false`); "after": the plan\'s arenas plus the buffers kept out of them (inputs, parameters, constants, and any value larger than an arena or read twice by one node). ' +
+    '"kept out": activations and outputs in buffers of their own. "lower bound": the most 256-byte-aligned bytes of arena values live at one step. "arenas / bound" is the packing; "after / (own + bound)" is the whole allocation against the best ' +
+    'any placement could do with the same buffers kept out. "measured": the runner\'s allocatedBytes on llvmpipe, in MiB, where the plan fits its 128 MiB binding limit.',
   '',
   '| sample | size | graph | buffers | placed | kept out | arenas | before | after | own buffers | arenas (MiB) | lower bound | arenas / bound | after / (own + bound) | after / before | measured |',
   '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-  ...planRows.map((r) => `| ${r.sample} | ${r.size} | ${r.graph} | ${r.buffers} | ${r.placed} | ${r.keptOut} | ${r.arenas} | ${mib(r.before)} | ${mib(r.after)} | ${mib(r.ownBytes)} | ${mib(r.arenaBytes)} | ` +
-    `${mib(r.lowerBound)} | ${r.arenaRatio.toFixed(4)} | ${r.totalRatio.toFixed(4)} | ${(r.after / r.before).toFixed(3)} | ${typeof r.measured === 'number' ? mib(r.measured) : r.measured} |`),
+  ...planRows.map(
+    (r) =>
+      `| ${r.sample} | ${r.size} | ${r.graph} | ${r.buffers} | ${r.placed} | ${r.keptOut} | ${r.arenas} | ${mib(r.before)} | ${mib(r.after)} | ${mib(r.ownBytes)} | ${mib(r.arenaBytes)} | ` +
+      `${mib(r.lowerBound)} | ${r.arenaRatio.toFixed(4)} | ${r.totalRatio.toFixed(4)} | ${(r.after / r.before).toFixed(3)} | ${typeof r.measured === 'number' ? mib(r.measured) : r.measured} |`,
+  ),
   '',
   `Worst arenas / lower bound: ${worstArena.arenaRatio.toFixed(4)} (${worstArena.sample} ${worstArena.size}, ${worstArena.graph}); the goal is at most 1.1. ` +
-  `The largest values of the full-size models exceed llvmpipe's ${mib(LLVMPIPE_BINDING)} MiB binding limit, so those plans are counted, not run.`,
+    `The largest values of the full-size models exceed llvmpipe's ${mib(LLVMPIPE_BINDING)} MiB binding limit, so those plans are counted, not run.`,
   '',
 ];
 
@@ -162,17 +212,20 @@ const md = [
   '# Memory planning benchmark',
   '',
   `Machine: ${process.platform} ${process.arch}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}. ` +
-  'Sizes in MiB; planning time is the median of 5 runs (wall clock, lowering excluded).',
+    'Sizes in MiB; planning time is the median of 5 runs (wall clock, lowering excluded).',
   '',
   'Arena: activations, inputs and outputs; parameters in their own buffers. Offsets aligned to 256 bytes. ' +
-  'Cap 128 MiB per arena (llvmpipe\'s maxStorageBufferBindingSize) unless a single value exceeds it ("none"). ' +
-  '"autodiff" is the training step of compiler/autodiff (loss: the sum of the first output; parameter gradients are outputs, so they stay to the end); ' +
-  '"mirrored backward" keeps every forward activation until a backward node reads it (test/support/training-like.ts).',
+    'Cap 128 MiB per arena (llvmpipe\'s maxStorageBufferBindingSize) unless a single value exceeds it ("none"). ' +
+    '"autodiff" is the training step of compiler/autodiff (loss: the sum of the first output; parameter gradients are outputs, so they stay to the end); ' +
+    '"mirrored backward" keeps every forward activation until a backward node reads it (test/support/training-like.ts).',
   '',
   '| sample | size | graph | nodes | buffers | cap | arenas | lower bound | planned peak | peak / bound | no reuse | plan ms | order |',
   '|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|',
-  ...rows.map((r) => `| ${r.sample} | ${r.size} | ${r.graph} | ${r.nodes} | ${r.buffers} | ${r.cap === null ? 'none' : '128 MiB'} | ${r.arenas} | ` +
-    `${mib(r.lowerBound)} | ${mib(r.peak)} | ${r.ratio.toFixed(4)} | ${mib(r.noReuse)} | ${r.planMs} | ${r.heuristic} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.sample} | ${r.size} | ${r.graph} | ${r.nodes} | ${r.buffers} | ${r.cap === null ? 'none' : '128 MiB'} | ${r.arenas} | ` +
+      `${mib(r.lowerBound)} | ${mib(r.peak)} | ${r.ratio.toFixed(4)} | ${mib(r.noReuse)} | ${r.planMs} | ${r.heuristic} |`,
+  ),
   '',
   `Worst ratio: ${worst.ratio.toFixed(4)} (${worst.sample} ${worst.size}, ${worst.graph}); the target is at most 1.1 on every sample.`,
   '',

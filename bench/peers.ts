@@ -12,7 +12,10 @@ import type { Graph } from '../compiler/ir.js';
 import { graphToOnnx } from '../test/support/onnx.js';
 
 /** A peer that could not start, and why. */
-export interface PeerFailure { readonly name: string; readonly reason: string }
+export interface PeerFailure {
+  readonly name: string;
+  readonly reason: string;
+}
 
 /** `navigator.gpu` for libraries written for browsers; Node 20 has no `navigator` of its own. */
 export function provideNavigatorGpu(gpu: GPU): void {
@@ -54,11 +57,20 @@ export async function startTf(): Promise<TfPeer> {
     if (backend.commandEncoder) backend.submitQueue();
   };
   return {
-    name: `TF.js ${version} webgpu`, tf, device: backend.device,
-    timer: (op, opts) => prepareTimer(backend.device, (reps) => {
-      tf.tidy(() => { for (let r = 0; r < reps; r++) op(); });
-      flush();
-    }, opts),
+    name: `TF.js ${version} webgpu`,
+    tf,
+    device: backend.device,
+    timer: (op, opts) =>
+      prepareTimer(
+        backend.device,
+        (reps) => {
+          tf.tidy(() => {
+            for (let r = 0; r < reps; r++) op();
+          });
+          flush();
+        },
+        opts,
+      ),
   };
 }
 
@@ -73,8 +85,12 @@ export interface OrtPeer {
    * values `params` gives), `inputs` uploaded once to the GPU; `run` gives the outputs
    * once (for checking the peer computes the same thing); `release` frees the session.
    */
-  timer(g: Graph, inputs: Readonly<Record<string, Float32Array | Int32Array>>, opts: TimingOptions, params?: ReadonlyMap<string, Float32Array>):
-    Promise<Timer & { run(): Promise<Record<string, Float32Array>>; release(): Promise<void> }>;
+  timer(
+    g: Graph,
+    inputs: Readonly<Record<string, Float32Array | Int32Array>>,
+    opts: TimingOptions,
+    params?: ReadonlyMap<string, Float32Array>,
+  ): Promise<Timer & { run(): Promise<Record<string, Float32Array>>; release(): Promise<void> }>;
 }
 
 /**
@@ -110,7 +126,11 @@ export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
     name: `ONNX Runtime Web ${ort.env.versions.web} webgpu`,
     timer: async (g, inputs, opts, params = new Map()) => {
       const model = graphToOnnx(g, params);
-      const session = await ort.InferenceSession.create(model.bytes, { executionProviders: ['webgpu'], preferredOutputLocation: 'gpu-buffer', graphOptimizationLevel: 'all' });
+      const session = await ort.InferenceSession.create(model.bytes, {
+        executionProviders: ['webgpu'],
+        preferredOutputLocation: 'gpu-buffer',
+        graphOptimizationLevel: 'all',
+      });
       const device = (await ort.env.webgpu.device) as GPUDevice;
       const buffers: GPUBuffer[] = [];
       const release = async () => {
@@ -123,17 +143,24 @@ export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
           const data = inputs[name]!;
           const v = g.values[g.inputs.find((id) => g.values[id]!.name === name)!]!;
           const dims = v.type.dims.map((d) => dimValue(d)!);
-          const buffer = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+          const buffer = device.createBuffer({
+            size: Math.max(16, data.byteLength),
+            usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+          });
           device.queue.writeBuffer(buffer, 0, data as unknown as GPUAllowSharedBufferSource);
           buffers.push(buffer);
           feeds[name] = ort.Tensor.fromGpuBuffer(buffer, { dataType: data instanceof Int32Array ? 'int32' : 'float32', dims });
         }
-        const timer = await prepareTimer(device, async (reps) => {
-          for (let r = 0; r < reps; r++) {
-            const out = await session.run(feeds);
-            for (const t of Object.values(out)) t.dispose();
-          }
-        }, opts);
+        const timer = await prepareTimer(
+          device,
+          async (reps) => {
+            for (let r = 0; r < reps; r++) {
+              const out = await session.run(feeds);
+              for (const t of Object.values(out)) t.dispose();
+            }
+          },
+          opts,
+        );
         const run = async () => {
           const out = await session.run(feeds);
           const data: Record<string, Float32Array> = {};

@@ -92,9 +92,15 @@ const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 const big = generateModel(10_000);
 const bigTs = generateTs(big.split('\n').length);
 const rows: { kernel: string; case: string; impl: string; median: number; unit: string }[] = [];
-const add = (kernel: string, c: string, impl: string, median: number, unit = 'ms') => rows.push({ kernel, case: c, impl, median: Number(median.toFixed(3)), unit });
+const add = (kernel: string, c: string, impl: string, median: number, unit = 'ms') =>
+  rows.push({ kernel, case: c, impl, median: Number(median.toFixed(3)), unit });
 
-add('check', 'samples/gpt2.model (in process)', 'mdc', time(() => check(gpt2, 'gpt2.model')));
+add(
+  'check',
+  'samples/gpt2.model (in process)',
+  'mdc',
+  time(() => check(gpt2, 'gpt2.model')),
+);
 // Lowering GPT-2 small the way the CLI did before the one pipeline (check elaborated every
 // model at its concrete dims, then lowering elaborated the chosen one again, unrolled),
 // and through the pipeline (each model once symbolically, the chosen one once concretely).
@@ -108,7 +114,8 @@ add('lower', 'samples/gpt2.model: compile() until lower (two elaborations)', 'md
 // The whole pipeline to a plan, which now also plans memory: the plan is the one the
 // optimize and codegen stages give the lowered graph directly.
 const whole = async () => (await compile(gpt2, 'gpt2.model')).plan!;
-if (JSON.stringify(await whole()) !== JSON.stringify(planOf(lowerBefore(), { source: 'gpt2.model' }))) throw new Error('the pipeline and the stages give different plans');
+if (JSON.stringify(await whole()) !== JSON.stringify(planOf(lowerBefore(), { source: 'gpt2.model' })))
+  throw new Error('the pipeline and the stages give different plans');
 add('compile', 'samples/gpt2.model to a plan, compile() (with the memory plan)', 'mdc', await timeAsync(whole, quick ? 2 : 5));
 const processRuns = quick ? 2 : 9;
 const tNode = time(() => execFileSync(process.execPath, ['-e', '0']), processRuns);
@@ -116,17 +123,37 @@ add('node start', 'node -e 0 (the peer for the process rows)', 'node', tNode);
 const cliTime = (bin: string, ...args: string[]) => time(() => execFileSync(process.execPath, [bin, ...args], { stdio: 'pipe' }), processRuns);
 const tCheck = cliTime('bin/mdc.js', 'check', 'samples/gpt2.model');
 add('check', 'samples/gpt2.model (mdc process, incl. Node start)', 'mdc', tCheck);
-add('compile', 'samples/gpt2.model -o (mdc process, incl. Node start)', 'mdc', cliTime('bin/mdc.js', 'compile', 'samples/gpt2.model', '-o', 'node_modules/.cache/mdc-bench-out'));
+add(
+  'compile',
+  'samples/gpt2.model -o (mdc process, incl. Node start)',
+  'mdc',
+  cliTime('bin/mdc.js', 'compile', 'samples/gpt2.model', '-o', 'node_modules/.cache/mdc-bench-out'),
+);
 if (baseline) {
-  add('check', `samples/gpt2.model (mdc process, baseline build ${baseline})`, 'mdc baseline', cliTime(`${baseline}/bin/mdc.js`, 'check', 'samples/gpt2.model'));
-  add('compile', `samples/gpt2.model -o (mdc process, baseline build ${baseline})`, 'mdc baseline', cliTime(`${baseline}/bin/mdc.js`, 'compile', 'samples/gpt2.model', '-o', 'node_modules/.cache/mdc-bench-out-base'));
+  add(
+    'check',
+    `samples/gpt2.model (mdc process, baseline build ${baseline})`,
+    'mdc baseline',
+    cliTime(`${baseline}/bin/mdc.js`, 'check', 'samples/gpt2.model'),
+  );
+  add(
+    'compile',
+    `samples/gpt2.model -o (mdc process, baseline build ${baseline})`,
+    'mdc baseline',
+    cliTime(`${baseline}/bin/mdc.js`, 'compile', 'samples/gpt2.model', '-o', 'node_modules/.cache/mdc-bench-out-base'),
+  );
 }
 const lineCount = big.split('\n').length;
 const tParse = time(() => parse(big, 'big.model'));
 const tTs = time(() => ts.createSourceFile('big.ts', bigTs, ts.ScriptTarget.ES2022, true));
 add('parse', `generated model, ${lineCount} lines`, 'mdc', tParse);
 add('parse', `generated TypeScript, ${bigTs.split('\n').length} lines`, 'typescript', tTs);
-add('check', `generated model, ${lineCount} lines`, 'mdc', time(() => check(big, 'big.model'), quick ? 2 : 5));
+add(
+  'check',
+  `generated model, ${lineCount} lines`,
+  'mdc',
+  time(() => check(big, 'big.model'), quick ? 2 : 5),
+);
 
 const ratio = tParse / tTs;
 const md = [
@@ -147,7 +174,10 @@ const md = [
 if (!quick) {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/frontend.md', md);
-  writeFileSync('bench/results/frontend.json', JSON.stringify({ rows, parseRatioVsTypeScript: ratio, checkOverNodeMs: tCheck - tNode, lowerSpeedup: tBefore / tAfter }, null, 2) + '\n');
+  writeFileSync(
+    'bench/results/frontend.json',
+    JSON.stringify({ rows, parseRatioVsTypeScript: ratio, checkOverNodeMs: tCheck - tNode, lowerSpeedup: tBefore / tAfter }, null, 2) + '\n',
+  );
 }
 console.log(md);
 

@@ -17,7 +17,14 @@ const quick = process.argv.includes('--quick');
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 const mesh = (spec: Record<string, number>): Mesh => ({ axes: Object.entries(spec).map(([name, size]) => ({ name, size })) });
 
-interface Row { kernel: string; case: string; impl: string; median: number; unit: string; note?: string }
+interface Row {
+  kernel: string;
+  case: string;
+  impl: string;
+  median: number;
+  unit: string;
+  note?: string;
+}
 const rows: Row[] = [];
 
 async function run(name: string, opts: Parameters<typeof lower>[2], m: Mesh, untied: boolean) {
@@ -30,10 +37,24 @@ async function run(name: string, opts: Parameters<typeof lower>[2], m: Mesh, unt
   const tPart = performance.now() - t1;
   const devices = m.axes.reduce((n, x) => n * x.size, 1);
   const impl = untied ? 'mdc auto, layers untied' : 'mdc auto';
-  rows.push({ kernel: 'auto search', case: `${name}, ${devices} devices`, impl, median: Number(a.searchSeconds.toFixed(3)), unit: 's', note: `${a.status}; ${a.variables} columns, ${a.constraints} rows, ${a.distinctNodes} decisions for ${g.nodes.length} ops` });
+  rows.push({
+    kernel: 'auto search',
+    case: `${name}, ${devices} devices`,
+    impl,
+    median: Number(a.searchSeconds.toFixed(3)),
+    unit: 's',
+    note: `${a.status}; ${a.variables} columns, ${a.constraints} rows, ${a.distinctNodes} decisions for ${g.nodes.length} ops`,
+  });
   if (!untied) {
     rows.push({ kernel: 'lower', case: `${name}`, impl: 'mdc', median: Number((tLower / 1000).toFixed(3)), unit: 's' });
-    rows.push({ kernel: 'partition', case: `${name}, ${devices} devices`, impl: 'mdc', median: Number((tPart / 1000).toFixed(3)), unit: 's', note: `${p.collectives.length} collectives` });
+    rows.push({
+      kernel: 'partition',
+      case: `${name}, ${devices} devices`,
+      impl: 'mdc',
+      median: Number((tPart / 1000).toFixed(3)),
+      unit: 's',
+      note: `${p.collectives.length} collectives`,
+    });
   }
   return a.searchSeconds;
 }

@@ -17,8 +17,34 @@ const text = sources.map((f) => readFileSync(f, 'utf8')).join('\n\n');
 const data = join(dir, 'corpus.txt');
 writeFileSync(data, text);
 const steps = quick ? 5 : 400;
-const args = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256',
-  '--data', data, '--steps', String(steps), '--batch', '8', '--microbatches', '1', '--seq', '64', '--lr', '2e-3', '--warmup', quick ? '1' : '20', '--out', join(dir, 'out'), '--json'];
+const args = [
+  '--import',
+  'tsx',
+  'cli/bin.ts',
+  'train',
+  'samples/gpt2.model',
+  '--preset',
+  'tiny',
+  '--set',
+  'vocab=256',
+  '--data',
+  data,
+  '--steps',
+  String(steps),
+  '--batch',
+  '8',
+  '--microbatches',
+  '1',
+  '--seq',
+  '64',
+  '--lr',
+  '2e-3',
+  '--warmup',
+  quick ? '1' : '20',
+  '--out',
+  join(dir, 'out'),
+  '--json',
+];
 const t0 = performance.now();
 const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 const seconds = (performance.now() - t0) / 1000;
@@ -50,11 +76,21 @@ const md = [
 if (!quick) {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/train.md', md);
-  writeFileSync('bench/results/train.json', JSON.stringify({ rows: [
-    { kernel: 'train', case: 'loss, mean of the first 5 steps', impl: 'mdc', median: first, unit: 'nats' },
-    { kernel: 'train', case: 'loss, mean of the last 20 steps', impl: 'mdc', median: last, unit: 'nats' },
-    { kernel: 'train', case: 'throughput', impl: 'mdc', median: (steps * 8 * 64) / seconds, unit: 'tokens/s' },
-  ], losses: L }, null, 1) + '\n');
+  writeFileSync(
+    'bench/results/train.json',
+    JSON.stringify(
+      {
+        rows: [
+          { kernel: 'train', case: 'loss, mean of the first 5 steps', impl: 'mdc', median: first, unit: 'nats' },
+          { kernel: 'train', case: 'loss, mean of the last 20 steps', impl: 'mdc', median: last, unit: 'nats' },
+          { kernel: 'train', case: 'throughput', impl: 'mdc', median: (steps * 8 * 64) / seconds, unit: 'tokens/s' },
+        ],
+        losses: L,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
   copyFileSync(join(dir, 'out', 'loss.svg'), 'bench/results/train-loss.svg');
 }
 console.log(md);

@@ -35,7 +35,9 @@ if (DEVICE_COMMANDS.has(argv[0] ?? '') && !process.env['MDC_STDERR_FILTERED'] &&
     pending = 'Warning: max'.startsWith(tail.slice(0, 12)) && tail.length > 0 && !tail.includes('\r') ? tail : '';
     process.stderr.write(pending ? text.slice(0, cut) : text);
   });
-  child.stderr.on('end', () => { if (pending) process.stderr.write(pending); });
+  child.stderr.on('end', () => {
+    if (pending) process.stderr.write(pending);
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   child.on('close', (code, signal) => {
     if (signal) process.kill(process.pid, signal);

@@ -36,7 +36,9 @@ const HELP = `mdc ${VERSION}: compiler for .model files
 Usage: mdc <command> FILE [options]
 
 Commands:
-${Object.values(COMMANDS).map((c) => `  ${c}`).join('\n')}
+${Object.values(COMMANDS)
+  .map((c) => `  ${c}`)
+  .join('\n')}
 
 Run 'mdc <command> --help' for a command's options.
 Exit codes: 0 success, 1 diagnostics or runtime error, 2 usage error.`;
@@ -76,7 +78,12 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     io.out(command.help);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? `${cmd} takes one FILE, got ${positionals.length}: ${positionals.join(', ')}` : `${cmd} needs a FILE, e.g. mdc ${cmd} samples/mlp.model`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length
+        ? `${cmd} takes one FILE, got ${positionals.length}: ${positionals.join(', ')}`
+        : `${cmd} needs a FILE, e.g. mdc ${cmd} samples/mlp.model`,
+    );
   const file = positionals[0]!;
   return command.run(file, readSource(file), values, io);
 }

@@ -151,15 +151,28 @@ export function frontendOptions(v: Values): FrontendOptions {
 export function checkFrontendNames(program: A.Program, o: FrontendOptions): void {
   const list = (xs: Iterable<string>) => [...xs].map((x) => `'${x}'`).join(', ') || 'none';
   const presets = program.items.filter((i): i is A.PresetDecl => i.kind === 'preset').map((p) => p.name.name);
-  if (o.preset !== undefined && !presets.includes(o.preset)) throw new UsageError(`--preset ${o.preset}: the file has no such preset${hint(didYouMean(o.preset, presets))}; its presets: ${list(presets)}`);
+  if (o.preset !== undefined && !presets.includes(o.preset))
+    throw new UsageError(`--preset ${o.preset}: the file has no such preset${hint(didYouMean(o.preset, presets))}; its presets: ${list(presets)}`);
   const consts = new Set(program.items.flatMap((i) => (i.kind === 'config' ? i.entries.map((e) => e.name.name) : [])));
-  for (const k of Object.keys(o.overrides ?? {})) if (!consts.has(k)) throw new UsageError(`--set ${k}: the file has no config constant '${k}'${hint(didYouMean(k, consts))}; its constants: ${list(consts)}`);
+  for (const k of Object.keys(o.overrides ?? {}))
+    if (!consts.has(k))
+      throw new UsageError(`--set ${k}: the file has no config constant '${k}'${hint(didYouMean(k, consts))}; its constants: ${list(consts)}`);
   const models = program.items.filter((i): i is A.FunctionDecl => i.kind === 'model');
-  if (o.model !== undefined && !models.some((m) => m.name.name === o.model)) throw new UsageError(`--model ${o.model}: the file has no such model${hint(didYouMean(o.model, models.map((m) => m.name.name)))}; its models: ${list(models.map((m) => m.name.name))}`);
+  if (o.model !== undefined && !models.some((m) => m.name.name === o.model))
+    throw new UsageError(
+      `--model ${o.model}: the file has no such model${hint(
+        didYouMean(
+          o.model,
+          models.map((m) => m.name.name),
+        ),
+      )}; its models: ${list(models.map((m) => m.name.name))}`,
+    );
   const model = o.model !== undefined ? models.find((m) => m.name.name === o.model) : models.at(-1);
   if (!model) return;
   const dims = symbolicDims(model, consts);
-  for (const k of Object.keys(o.dims ?? {})) if (!dims.has(k)) throw new UsageError(`--dim ${k}: model ${model.name.name} has no symbolic dim '${k}'${hint(didYouMean(k, dims))}; its symbolic dims: ${list(dims)}`);
+  for (const k of Object.keys(o.dims ?? {}))
+    if (!dims.has(k))
+      throw new UsageError(`--dim ${k}: model ${model.name.name} has no symbolic dim '${k}'${hint(didYouMean(k, dims))}; its symbolic dims: ${list(dims)}`);
 }
 
 /** didYouMean's "; did you mean 'x'?" as " (did you mean 'x'?)", to sit inside a sentence. */
@@ -170,7 +183,10 @@ function symbolicDims(m: A.FunctionDecl, consts: ReadonlySet<string>): Set<strin
   const out = new Set(m.where.map((w) => w.name.name));
   const visit = (e: A.Expr): void => {
     if (e.kind === 'name' && !consts.has(e.name)) out.add(e.name);
-    else if (e.kind === 'binary') { visit(e.left); visit(e.right); } else if (e.kind === 'unary') visit(e.operand);
+    else if (e.kind === 'binary') {
+      visit(e.left);
+      visit(e.right);
+    } else if (e.kind === 'unary') visit(e.operand);
   };
   for (const t of [...m.params.map((p) => p.type), ...m.returns]) for (const d of t.dims) visit(d.size);
   return out;
@@ -199,6 +215,9 @@ export async function compileFile(file: string, source: string, v: Values, io: I
   const r = await compile(source, file, { ...frontend, ...opts });
   const parsed = r.checked.parsed;
   if (!parsed.diagnostics.length) checkFrontendNames(parsed.program, frontend);
-  if (r.diagnostics.length) { report(r.diagnostics, source, !!v['json'], io, { file, ok: false }); return undefined; }
+  if (r.diagnostics.length) {
+    report(r.diagnostics, source, !!v['json'], io, { file, ok: false });
+    return undefined;
+  }
   return r;
 }

@@ -27,26 +27,34 @@ function withDoc<T extends ts.Node>(node: T, text: string): T {
 }
 
 function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean): ts.InterfaceDeclaration {
-  return f.createInterfaceDeclaration(exportMod, name, undefined, undefined, ios.map((io) => {
-    const type = outputs
-      ? f.createTypeLiteralNode([
-        f.createPropertySignature(readonlyMod, 'shape', undefined, shapeType(io.shape)),
-        f.createPropertySignature(readonlyMod, 'data', undefined, arrayType(io)),
-      ])
-      : arrayType(io);
-    return withDoc(f.createPropertySignature(readonlyMod, f.createStringLiteral(io.name), undefined, type), `${io.dtype}[${io.shape.join(', ')}]`);
-  }));
+  return f.createInterfaceDeclaration(
+    exportMod,
+    name,
+    undefined,
+    undefined,
+    ios.map((io) => {
+      const type = outputs
+        ? f.createTypeLiteralNode([
+            f.createPropertySignature(readonlyMod, 'shape', undefined, shapeType(io.shape)),
+            f.createPropertySignature(readonlyMod, 'data', undefined, arrayType(io)),
+          ])
+        : arrayType(io);
+      return withDoc(f.createPropertySignature(readonlyMod, f.createStringLiteral(io.name), undefined, type), `${io.dtype}[${io.shape.join(', ')}]`);
+    }),
+  );
 }
 
 function shapesConst(name: string, ios: readonly PlanIO[]): ts.VariableStatement {
-  const obj = f.createObjectLiteralExpression(ios.map((io) => f.createPropertyAssignment(
-    f.createStringLiteral(io.name),
-    f.createArrayLiteralExpression(io.shape.map((d) => f.createNumericLiteral(d))),
-  )));
-  return f.createVariableStatement(exportMod, f.createVariableDeclarationList(
-    [f.createVariableDeclaration(name, undefined, undefined, f.createAsExpression(obj, f.createTypeReferenceNode('const')))],
-    ts.NodeFlags.Const,
-  ));
+  const obj = f.createObjectLiteralExpression(
+    ios.map((io) => f.createPropertyAssignment(f.createStringLiteral(io.name), f.createArrayLiteralExpression(io.shape.map((d) => f.createNumericLiteral(d))))),
+  );
+  return f.createVariableStatement(
+    exportMod,
+    f.createVariableDeclarationList(
+      [f.createVariableDeclaration(name, undefined, undefined, f.createAsExpression(obj, f.createTypeReferenceNode('const')))],
+      ts.NodeFlags.Const,
+    ),
+  );
 }
 
 /**
@@ -58,52 +66,174 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
   const cls = ident(plan.model);
   const inT = `${cls}Inputs`;
   const outT = `${cls}Outputs`;
-  const any = (e: ts.Expression, t: string) => f.createAsExpression(f.createAsExpression(e, f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword)), f.createTypeReferenceNode(t));
+  const any = (e: ts.Expression, t: string) =>
+    f.createAsExpression(f.createAsExpression(e, f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword)), f.createTypeReferenceNode(t));
   const statements: ts.Statement[] = [
-    f.createImportDeclaration(undefined, f.createImportClause(false, undefined, f.createNamedImports([
-      f.createImportSpecifier(false, undefined, f.createIdentifier('PlanRunner')),
-      f.createImportSpecifier(true, undefined, f.createIdentifier('RunnerOptions')),
-      f.createImportSpecifier(true, undefined, f.createIdentifier('PlanKernels')),
-      f.createImportSpecifier(true, undefined, f.createIdentifier('HostArray')),
-    ])), f.createStringLiteral(runtimeModule)),
-    f.createImportDeclaration(undefined, f.createImportClause(false, f.createIdentifier('plan'), undefined), f.createStringLiteral(`./${planFile}`),
-      f.createImportAttributes(f.createNodeArray([f.createImportAttribute(f.createIdentifier('type'), f.createStringLiteral('json'))]))),
+    f.createImportDeclaration(
+      undefined,
+      f.createImportClause(
+        false,
+        undefined,
+        f.createNamedImports([
+          f.createImportSpecifier(false, undefined, f.createIdentifier('PlanRunner')),
+          f.createImportSpecifier(true, undefined, f.createIdentifier('RunnerOptions')),
+          f.createImportSpecifier(true, undefined, f.createIdentifier('PlanKernels')),
+          f.createImportSpecifier(true, undefined, f.createIdentifier('HostArray')),
+        ]),
+      ),
+      f.createStringLiteral(runtimeModule),
+    ),
+    f.createImportDeclaration(
+      undefined,
+      f.createImportClause(false, f.createIdentifier('plan'), undefined),
+      f.createStringLiteral(`./${planFile}`),
+      f.createImportAttributes(f.createNodeArray([f.createImportAttribute(f.createIdentifier('type'), f.createStringLiteral('json'))])),
+    ),
     withDoc(shapesConst('inputShapes', plan.inputs), `Input shapes of ${plan.model}.`),
     withDoc(shapesConst('outputShapes', plan.outputs), `Output shapes of ${plan.model}.`),
     ioInterface(inT, plan.inputs, false),
     ioInterface(outT, plan.outputs, true),
-    withDoc(f.createClassDeclaration(exportMod, cls, undefined, undefined, [
-      f.createConstructorDeclaration([f.createModifier(ts.SyntaxKind.PrivateKeyword)], [
-        f.createParameterDeclaration([f.createModifier(ts.SyntaxKind.PrivateKeyword), f.createModifier(ts.SyntaxKind.ReadonlyKeyword)], undefined, 'runner', undefined, f.createTypeReferenceNode('PlanRunner')),
-      ], f.createBlock([])),
-      withDoc(f.createMethodDeclaration([f.createModifier(ts.SyntaxKind.StaticKeyword), f.createModifier(ts.SyntaxKind.AsyncKeyword)], undefined, 'load', undefined, undefined, [
-        f.createParameterDeclaration(undefined, undefined, 'device', undefined, f.createTypeReferenceNode('GPUDevice')),
-        f.createParameterDeclaration(undefined, undefined, 'options', f.createToken(ts.SyntaxKind.QuestionToken), f.createTypeReferenceNode('RunnerOptions')),
-      ], f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(cls)]), f.createBlock([
-        f.createReturnStatement(f.createNewExpression(f.createIdentifier(cls), undefined, [
-          f.createAwaitExpression(f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('PlanRunner'), 'create'), undefined, [
-            f.createIdentifier('device'), f.createIdentifier('plan'), f.createIdentifier('options'),
-          ])),
-        ])),
-      ], true)), `Validates the plan, creates buffers on \`device\`, compiles the plan's ${plan.kernels.length} kernels (pipeline creation, timed in \`kernels\`) and uploads the parameters.`),
-      withDoc(f.createMethodDeclaration(undefined, undefined, 'warmup', undefined, undefined, [], f.createTypeReferenceNode('Promise', [f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)]), f.createBlock([
-        f.createReturnStatement(f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'warmup'), undefined, [])),
-      ], true)), 'Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds.'),
-      withDoc(f.createGetAccessorDeclaration(undefined, 'kernels', [], f.createTypeReferenceNode('PlanKernels'), f.createBlock([
-        f.createReturnStatement(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'kernels')),
-      ], true)), 'How many kernels the plan has and how long `load` took to compile them.'),
-      withDoc(f.createMethodDeclaration([f.createModifier(ts.SyntaxKind.AsyncKeyword)], undefined, 'run', undefined, undefined, [
-        f.createParameterDeclaration(undefined, undefined, 'inputs', undefined, f.createTypeReferenceNode(inT)),
-      ], f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(outT)]), f.createBlock([
-        f.createReturnStatement(any(f.createParenthesizedExpression(f.createAwaitExpression(f.createCallExpression(
-          f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'run'), undefined,
-          [any(f.createIdentifier('inputs'), 'Record<string, HostArray>')],
-        ))), outT)),
-      ], true)), 'Runs one forward pass.'),
-      withDoc(f.createMethodDeclaration(undefined, undefined, 'destroy', undefined, undefined, [], f.createKeywordTypeNode(ts.SyntaxKind.VoidKeyword), f.createBlock([
-        f.createExpressionStatement(f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'destroy'), undefined, [])),
-      ], true)), 'Releases the GPU buffers.'),
-    ]), `${plan.model}, compiled by mdc from ${plan.source || 'a .model file'}.`),
+    withDoc(
+      f.createClassDeclaration(exportMod, cls, undefined, undefined, [
+        f.createConstructorDeclaration(
+          [f.createModifier(ts.SyntaxKind.PrivateKeyword)],
+          [
+            f.createParameterDeclaration(
+              [f.createModifier(ts.SyntaxKind.PrivateKeyword), f.createModifier(ts.SyntaxKind.ReadonlyKeyword)],
+              undefined,
+              'runner',
+              undefined,
+              f.createTypeReferenceNode('PlanRunner'),
+            ),
+          ],
+          f.createBlock([]),
+        ),
+        withDoc(
+          f.createMethodDeclaration(
+            [f.createModifier(ts.SyntaxKind.StaticKeyword), f.createModifier(ts.SyntaxKind.AsyncKeyword)],
+            undefined,
+            'load',
+            undefined,
+            undefined,
+            [
+              f.createParameterDeclaration(undefined, undefined, 'device', undefined, f.createTypeReferenceNode('GPUDevice')),
+              f.createParameterDeclaration(
+                undefined,
+                undefined,
+                'options',
+                f.createToken(ts.SyntaxKind.QuestionToken),
+                f.createTypeReferenceNode('RunnerOptions'),
+              ),
+            ],
+            f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(cls)]),
+            f.createBlock(
+              [
+                f.createReturnStatement(
+                  f.createNewExpression(f.createIdentifier(cls), undefined, [
+                    f.createAwaitExpression(
+                      f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('PlanRunner'), 'create'), undefined, [
+                        f.createIdentifier('device'),
+                        f.createIdentifier('plan'),
+                        f.createIdentifier('options'),
+                      ]),
+                    ),
+                  ]),
+                ),
+              ],
+              true,
+            ),
+          ),
+          `Validates the plan, creates buffers on \`device\`, compiles the plan's ${plan.kernels.length} kernels (pipeline creation, timed in \`kernels\`) and uploads the parameters.`,
+        ),
+        withDoc(
+          f.createMethodDeclaration(
+            undefined,
+            undefined,
+            'warmup',
+            undefined,
+            undefined,
+            [],
+            f.createTypeReferenceNode('Promise', [f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)]),
+            f.createBlock(
+              [
+                f.createReturnStatement(
+                  f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'warmup'), undefined, []),
+                ),
+              ],
+              true,
+            ),
+          ),
+          'Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds.',
+        ),
+        withDoc(
+          f.createGetAccessorDeclaration(
+            undefined,
+            'kernels',
+            [],
+            f.createTypeReferenceNode('PlanKernels'),
+            f.createBlock(
+              [f.createReturnStatement(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'kernels'))],
+              true,
+            ),
+          ),
+          'How many kernels the plan has and how long `load` took to compile them.',
+        ),
+        withDoc(
+          f.createMethodDeclaration(
+            [f.createModifier(ts.SyntaxKind.AsyncKeyword)],
+            undefined,
+            'run',
+            undefined,
+            undefined,
+            [f.createParameterDeclaration(undefined, undefined, 'inputs', undefined, f.createTypeReferenceNode(inT))],
+            f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(outT)]),
+            f.createBlock(
+              [
+                f.createReturnStatement(
+                  any(
+                    f.createParenthesizedExpression(
+                      f.createAwaitExpression(
+                        f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'run'), undefined, [
+                          any(f.createIdentifier('inputs'), 'Record<string, HostArray>'),
+                        ]),
+                      ),
+                    ),
+                    outT,
+                  ),
+                ),
+              ],
+              true,
+            ),
+          ),
+          'Runs one forward pass.',
+        ),
+        withDoc(
+          f.createMethodDeclaration(
+            undefined,
+            undefined,
+            'destroy',
+            undefined,
+            undefined,
+            [],
+            f.createKeywordTypeNode(ts.SyntaxKind.VoidKeyword),
+            f.createBlock(
+              [
+                f.createExpressionStatement(
+                  f.createCallExpression(
+                    f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'destroy'),
+                    undefined,
+                    [],
+                  ),
+                ),
+              ],
+              true,
+            ),
+          ),
+          'Releases the GPU buffers.',
+        ),
+      ]),
+      `${plan.model}, compiled by mdc from ${plan.source || 'a .model file'}.`,
+    ),
     f.createExportDefault(f.createIdentifier(cls)),
   ];
   const file = f.createSourceFile(statements, f.createToken(ts.SyntaxKind.EndOfFileToken), ts.NodeFlags.None);

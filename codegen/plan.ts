@@ -4,7 +4,18 @@ import { planMemory, type MemoryPlan, type MemoryPlanOptions } from '../compiler
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
-  ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, type CollectiveOp, type Plan, type PlanBuffer, type PlanGlobal, type PlanIO, type PlanKernel, type PlanStep,
+  ARENA_ALIGNMENT,
+  bufferBytes,
+  COLLECTIVE_OPS,
+  PLAN_FORMAT,
+  PLAN_VERSION,
+  type CollectiveOp,
+  type Plan,
+  type PlanBuffer,
+  type PlanGlobal,
+  type PlanIO,
+  type PlanKernel,
+  type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
@@ -81,8 +92,14 @@ export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'u
     for (const r of n.inputs.map(rootOf)) (seen.has(r) ? out : seen).add(r);
   }
   return {
-    inputs: 'external', params: 'external', consts: 'external', outputs: 'step',
-    alignment: ARENA_ALIGNMENT, maxArenaBytes, bytesOf: (v) => bytesOf(v.id), ...(out.size ? { externalValues: out } : {}),
+    inputs: 'external',
+    params: 'external',
+    consts: 'external',
+    outputs: 'step',
+    alignment: ARENA_ALIGNMENT,
+    maxArenaBytes,
+    bytesOf: (v) => bytesOf(v.id),
+    ...(out.size ? { externalValues: out } : {}),
   };
 }
 
@@ -128,15 +145,17 @@ export function f16Values(g: Graph, updates: readonly { readonly output: string;
     for (const o of n.outputs) if (g.values[o]!.type.dtype === 'f16') ok.add(o);
   }
   const updateSources = new Set(updates.map((u) => u.output));
-  g.outputs.forEach((o, i) => { if (updateSources.has(g.outputNames[i]!)) ok.delete(o); });
+  g.outputs.forEach((o, i) => {
+    if (updateSources.has(g.outputNames[i]!)) ok.delete(o);
+  });
   for (const n of g.nodes) if (!kir[n.id]) for (const i of n.inputs) ok.delete(i);
   return ok;
 }
 
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
   const half = halfValues(g, opts, !!spmd);
-  const memory = opts.memory === false ? undefined : opts.memory ?? memoryPlanFor(g, opts, !!spmd);
-  const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : opts.target ?? {};
+  const memory = opts.memory === false ? undefined : (opts.memory ?? memoryPlanFor(g, opts, !!spmd));
+  const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : (opts.target ?? {});
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;
     const valueId = originOf(id);
@@ -155,7 +174,10 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     if (i === undefined || !memory) return undefined;
     const p = memory.buffers[i]!;
     if (kept || p.value !== valueId || p.bytes !== bytes || p.offset % ARENA_ALIGNMENT !== 0) {
-      throw new Error(`the memory plan does not fit this plan at value ${valueId} (${p.name}: ${kept ? `a ${role} is not placed` : `${p.bytes} bytes at ${p.offset}, the buffer has ${bytes}`}): make it with memoryPlanFor and the same options`);
+      throw new Error(
+        `the memory plan does not fit this plan at value ${valueId} (${p.name}: ` +
+          `${kept ? `a ${role} is not placed` : `${p.bytes} bytes at ${p.offset}, the buffer has ${bytes}`}): make it with memoryPlanFor and the same options`,
+      );
     }
     return p;
   };
@@ -166,7 +188,13 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     const bytes = bufferBytes(f16 ? 'f16' : 'f32', sizeOf(shape));
     const place = placementOf(valueId, role, bytes);
     const b: PlanBuffer = {
-      id: buffers.length, name, role, type: f16 ? 'f16' : storageOf(v), dtype: v.type.dtype, shape, bytes,
+      id: buffers.length,
+      name,
+      role,
+      type: f16 ? 'f16' : storageOf(v),
+      dtype: v.type.dtype,
+      shape,
+      bytes,
       ...(v.init ? { init: v.init } : {}),
       ...(v.scalar !== undefined ? { value: v.scalar } : {}),
       ...(spmd && role === 'param' ? { global: globalOf(valueId) } : {}),
@@ -202,9 +230,17 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       const dim = n.attrs['dim'] as number | undefined;
       const to = n.attrs['to'] as number | undefined;
       steps.push({
-        kind: 'collective', op: n.op, axis: n.attrs['axis'] as string, ...(dim !== undefined ? { dim } : {}), ...(to !== undefined ? { to } : {}),
-        input: bufferOf.get(n.inputs[0]!)!, output: bufferOf.get(n.outputs[0]!)!, shape: shapeOf(g.values[n.inputs[0]!]!),
-        scope: n.scope, line: n.span.line, col: n.span.col,
+        kind: 'collective',
+        op: n.op,
+        axis: n.attrs['axis'] as string,
+        ...(dim !== undefined ? { dim } : {}),
+        ...(to !== undefined ? { to } : {}),
+        input: bufferOf.get(n.inputs[0]!)!,
+        output: bufferOf.get(n.outputs[0]!)!,
+        shape: shapeOf(g.values[n.inputs[0]!]!),
+        scope: n.scope,
+        line: n.span.line,
+        col: n.span.col,
       });
       continue;
     }
@@ -215,7 +251,8 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     for (const generated of list) {
       const inArena = (value: number) => buffers[bufferOf.get(value)!]!.arena !== undefined;
       const placed = generated.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
-      if (new Set(placed).size !== placed.length) throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${generated.name}: keep the value out of the arena (memoryOptionsFor)`);
+      if (new Set(placed).size !== placed.length)
+        throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${generated.name}: keep the value out of the arena (memoryOptionsFor)`);
       const spec = writable(generated, new Set(generated.bindings.flatMap((b, i) => (b.access === 'read' && inArena(b.value) ? [i] : []))));
       let kid = kernelByText.get(spec.wgsl);
       if (kid === undefined) {
@@ -223,14 +260,23 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
         kernelByText.set(spec.wgsl, kid);
         for (const f of spec.features ?? []) features.add(f);
         kernels.push({
-          id: kid, name: spec.name, file: `k${String(kid).padStart(3, '0')}_${spec.name}.wgsl`, wgsl: spec.wgsl, entryPoint: 'main',
+          id: kid,
+          name: spec.name,
+          file: `k${String(kid).padStart(3, '0')}_${spec.name}.wgsl`,
+          wgsl: spec.wgsl,
+          entryPoint: 'main',
           workgroupSize: spec.workgroupSize,
           bindings: spec.bindings.map((b, i) => ({ binding: i, name: b.name, access: b.access, type: b.type })),
         });
       }
       steps.push({
-        kernel: kid, buffers: spec.bindings.map((b) => bufferOf.get(b.value)!), dispatch: spec.dispatch,
-        op: n.op, scope: n.scope, line: n.span.line, col: n.span.col,
+        kernel: kid,
+        buffers: spec.bindings.map((b) => bufferOf.get(b.value)!),
+        dispatch: spec.dispatch,
+        op: n.op,
+        scope: n.scope,
+        line: n.span.line,
+        col: n.span.col,
       });
     }
   }
@@ -240,15 +286,27 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const io = (id: number, name: string): PlanIO => {
     const v = g.values[id]!;
     const range = maxOf.get(id);
-    return { name, buffer: bufferOf.get(id)!, dtype: v.type.dtype, shape: shapeOf(v), ...(range ? { max: range.max, ...(range.gathers ? { gathers: true } : {}) } : {}), ...(spmd ? { global: globalOf(id) } : {}) };
+    return {
+      name,
+      buffer: bufferOf.get(id)!,
+      dtype: v.type.dtype,
+      shape: shapeOf(v),
+      ...(range ? { max: range.max, ...(range.gathers ? { gathers: true } : {}) } : {}),
+      ...(spmd ? { global: globalOf(id) } : {}),
+    };
   };
   return {
-    format: PLAN_FORMAT, version: PLAN_VERSION, model: g.name, source: opts.source ?? '', seed: opts.seed ?? 0,
+    format: PLAN_FORMAT,
+    version: PLAN_VERSION,
+    model: g.name,
+    source: opts.source ?? '',
+    seed: opts.seed ?? 0,
     buffers,
     ...(memory?.arenas.length ? { arenas: [...memory.arenas] } : {}),
     inputs: g.inputs.map((id) => io(id, g.values[id]!.name!)),
     outputs: g.outputs.map((id, i) => io(id, g.outputNames[i]!)),
-    kernels, steps,
+    kernels,
+    steps,
     ...(features.size ? { features: [...features].sort() } : {}),
     ...(features.has('subgroups') ? { subgroupSize: target.subgroupSize! } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
@@ -274,7 +332,10 @@ function inputRanges(g: Graph, shape: (valueId: number) => number[]): Map<number
   };
   for (const n of g.nodes) {
     if (n.op === 'embedding') note(n.inputs[1]!, shape(n.inputs[0]!)[0]!, true);
-    if (n.op === 'cross_entropy') { const s = shape(n.inputs[0]!); note(n.inputs[1]!, s[s.length - 1]!, false); }
+    if (n.op === 'cross_entropy') {
+      const s = shape(n.inputs[0]!);
+      note(n.inputs[1]!, s[s.length - 1]!, false);
+    }
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { diag, didYouMean, type Code, type Diagnostic, type messages } from '../
 import type { Span } from '../diagnostics/span.js';
 import type * as A from '../grammar/ast.js';
 import { arith, type Env } from './bind.js';
-import { exprText } from './elaborate.js';
+import { exprText } from '../grammar/ast-text.js';
 import type { RecomputePolicy } from './train/recompute.js';
 
 /**
@@ -24,14 +24,19 @@ type Stmt = A.ParamStmt | A.LetStmt;
 /** Every annotation in the program's blocks and models, checked. */
 export function checkAnnotations(env: Env): Diagnostic[] {
   const ds: Diagnostic[] = [];
-  const err = <C extends Code>(span: Span, code: C, ...args: Parameters<(typeof messages)[C]>) => { ds.push(diag(env.file, span, code, ...args)); };
+  const err = <C extends Code>(span: Span, code: C, ...args: Parameters<(typeof messages)[C]>) => {
+    ds.push(diag(env.file, span, code, ...args));
+  };
   for (const f of [...env.blocks.values(), ...env.models.values()]) {
     for (const s of f.body) {
       if (s.kind === 'return') continue;
       const seen = new Map<string, A.Annotation>();
       for (const a of s.annotations) {
         const prev = seen.get(a.name.name);
-        if (prev) { err(a.span, 'MDC0102', 'annotation', `@${a.name.name}`, prev.span.line); continue; }
+        if (prev) {
+          err(a.span, 'MDC0102', 'annotation', `@${a.name.name}`, prev.span.line);
+          continue;
+        }
         seen.set(a.name.name, a);
         checkOne(env, f, s, a, err);
       }
@@ -111,11 +116,20 @@ function recomputeArg(a: A.Annotation, err?: Err): { policy: RecomputePolicy; sp
 function single(a: A.Annotation, expected: string, example: string, err?: Err): A.Arg | undefined {
   let ok = true;
   for (const x of a.args) {
-    if (x.name) { err?.(x.name.span, 'MDC0131', a.name.name, `argument '${x.name.name}'`, `${expected}, as in ${example}`); ok = false; }
+    if (x.name) {
+      err?.(x.name.span, 'MDC0131', a.name.name, `argument '${x.name.name}'`, `${expected}, as in ${example}`);
+      ok = false;
+    }
   }
   if (!ok) return undefined;
-  if (a.args.length === 0) { err?.(a.span, 'MDC0132', a.name.name, `${expected}, as in ${example}`, 'nothing'); return undefined; }
-  if (a.args.length > 1) { err?.(a.args[1]!.span, 'MDC0132', a.name.name, 'one argument', String(a.args.length)); return undefined; }
+  if (a.args.length === 0) {
+    err?.(a.span, 'MDC0132', a.name.name, `${expected}, as in ${example}`, 'nothing');
+    return undefined;
+  }
+  if (a.args.length > 1) {
+    err?.(a.args[1]!.span, 'MDC0132', a.name.name, 'one argument', String(a.args.length));
+    return undefined;
+  }
   return a.args[0];
 }
 
@@ -125,13 +139,22 @@ function pipelineStages(env: Env, s: Stmt, a: A.Annotation, err: Err): number | 
   let ok = true;
   let stages: A.Arg | undefined;
   for (const x of a.args) {
-    if (!x.name) { err(x.span, 'MDC0131', 'pipeline', 'positional argument', expected); ok = false; }
-    else if (x.name.name !== 'stages') { err(x.name.span, 'MDC0131', 'pipeline', `argument '${x.name.name}'`, expected); ok = false; }
-    else if (stages) { err(x.name.span, 'MDC0106', 'stages'); ok = false; }
-    else stages = x;
+    if (!x.name) {
+      err(x.span, 'MDC0131', 'pipeline', 'positional argument', expected);
+      ok = false;
+    } else if (x.name.name !== 'stages') {
+      err(x.name.span, 'MDC0131', 'pipeline', `argument '${x.name.name}'`, expected);
+      ok = false;
+    } else if (stages) {
+      err(x.name.span, 'MDC0106', 'stages');
+      ok = false;
+    } else stages = x;
   }
   if (!ok) return undefined;
-  if (!stages) { err(a.span, 'MDC0132', 'pipeline', expected, 'nothing'); return undefined; }
+  if (!stages) {
+    err(a.span, 'MDC0132', 'pipeline', expected, 'nothing');
+    return undefined;
+  }
   const n = constInt(stages.value, env);
   if (n === undefined || n < 1) {
     err(stages.value.span, 'MDC0132', 'pipeline', 'stages = N, a positive integer constant', n === undefined ? shown(stages.value) : String(n));
@@ -175,9 +198,12 @@ function placeText(f: A.FunctionDecl, s: Stmt): string {
 /** How a value is shown after "got". */
 function shown(e: A.Expr): string {
   switch (e.kind) {
-    case 'name': return `'${e.name}'`;
-    case 'str': return JSON.stringify(e.value);
-    default: return exprText(e);
+    case 'name':
+      return `'${e.name}'`;
+    case 'str':
+      return JSON.stringify(e.value);
+    default:
+      return exprText(e);
   }
 }
 
@@ -189,7 +215,8 @@ export function constInt(e: A.Expr, env: Env): number | undefined {
 
 function constNum(e: A.Expr, env: Env): { kind: 'int' | 'num'; value: number } | undefined {
   switch (e.kind) {
-    case 'num': return { kind: e.isInt ? 'int' : 'num', value: e.value };
+    case 'num':
+      return { kind: e.isInt ? 'int' : 'num', value: e.value };
     case 'name': {
       const c = env.consts.get(e.name);
       return c && (c.kind === 'int' || c.kind === 'num') ? { kind: c.kind, value: c.value } : undefined;
@@ -206,7 +233,8 @@ function constNum(e: A.Expr, env: Env): { kind: 'int' | 'num'; value: number } |
       const v = arith(e.op, l, r);
       return v.kind === 'int' || v.kind === 'num' ? { kind: v.kind, value: v.value } : undefined;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 

@@ -2,8 +2,11 @@ import { diag, didYouMean, type Diagnostic } from '../diagnostics/messages.js';
 import type * as A from '../grammar/ast.js';
 
 /** A compile-time constant: integers stay integers so they can size dims. */
-export type Const = { readonly kind: 'int'; readonly value: number } | { readonly kind: 'num'; readonly value: number }
-  | { readonly kind: 'bool'; readonly value: boolean } | { readonly kind: 'str'; readonly value: string };
+export type Const =
+  | { readonly kind: 'int'; readonly value: number }
+  | { readonly kind: 'num'; readonly value: number }
+  | { readonly kind: 'bool'; readonly value: boolean }
+  | { readonly kind: 'str'; readonly value: string };
 
 export interface BindOptions {
   /** Preset name whose entries override config constants. */
@@ -30,14 +33,37 @@ export interface Env {
 }
 
 const EXPR_KIND: Record<A.Expr['kind'], string> = {
-  num: 'number', str: 'string', bool: 'boolean', size: 'size', name: 'name', call: 'call', binary: 'arithmetic expression',
-  unary: 'negation', list: 'list', repeat: 'repeat',
+  num: 'number',
+  str: 'string',
+  bool: 'boolean',
+  size: 'size',
+  name: 'name',
+  call: 'call',
+  binary: 'arithmetic expression',
+  unary: 'negation',
+  list: 'list',
+  repeat: 'repeat',
 };
 
 /** Constants are evaluated recursively, one level per reference. */
 const MAX_CONST_DEPTH = 1000;
 
-const TRAIN_KEYS = ['loss', 'optimizer', 'microbatches', 'zero', 'memory_budget', 'recompute', 'schedule', 'grad_clip', 'precision', 'steps', 'batch', 'seq', 'seed', 'warmup'];
+const TRAIN_KEYS = [
+  'loss',
+  'optimizer',
+  'microbatches',
+  'zero',
+  'memory_budget',
+  'recompute',
+  'schedule',
+  'grad_clip',
+  'precision',
+  'steps',
+  'batch',
+  'seq',
+  'seed',
+  'warmup',
+];
 const INFER_KEYS = ['kv_cache', 'max_tokens', 'sampling', 'temperature', 'top_k', 'top_p', 'seed', 'batch'];
 
 export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; diagnostics: Diagnostic[] } {
@@ -62,7 +88,9 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
 
   for (const item of program.items) {
     switch (item.kind) {
-      case 'mesh': if (declare('mesh', item.name)) meshes.set(item.name.name, item); break;
+      case 'mesh':
+        if (declare('mesh', item.name)) meshes.set(item.name.name, item);
+        break;
       case 'block': {
         const model = models.get(item.name.name);
         if (model) ds.push(diag(file, item.name.span, 'MDC0102', 'block', item.name.name, model.name.span.line));
@@ -76,15 +104,23 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
         else models.set(item.name.name, item);
         break;
       }
-      case 'preset': if (declare('preset', item.name)) presets.set(item.name.name, item); break;
+      case 'preset':
+        if (declare('preset', item.name)) presets.set(item.name.name, item);
+        break;
       case 'config':
         if (configs.has(item.name.name)) ds.push(diag(file, item.name.span, 'MDC0102', 'config', item.name.name, configs.get(item.name.name)!.name.span.line));
         else configs.set(item.name.name, item);
         for (const e of item.entries) {
-          if (declare('constant', e.name)) { constEntries.set(e.name.name, e); configOf.set(e.name.name, item.name.name); }
+          if (declare('constant', e.name)) {
+            constEntries.set(e.name.name, e);
+            configOf.set(e.name.name, item.name.name);
+          }
         }
         break;
-      case 'train': case 'infer': sections.push(item); break;
+      case 'train':
+      case 'infer':
+        sections.push(item);
+        break;
     }
     if (item.kind === 'block' || item.kind === 'model') {
       const args = new Map<string, A.Ident>();
@@ -100,7 +136,10 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   const overrides = new Map<string, A.Expr>();
   if (opts.preset !== undefined) {
     const p = presets.get(opts.preset);
-    if (!p) ds.push(diag(file, { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, 'MDC0101', 'preset', opts.preset, didYouMean(opts.preset, presets.keys())));
+    if (!p)
+      ds.push(
+        diag(file, { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, 'MDC0101', 'preset', opts.preset, didYouMean(opts.preset, presets.keys())),
+      );
     else for (const e of p.entries) overrides.set(e.name.name, e.value);
   }
   for (const p of presets.values()) {
@@ -145,10 +184,14 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   };
   const evalExpr = (e: A.Expr): Const | undefined => {
     switch (e.kind) {
-      case 'num': return e.isInt ? { kind: 'int', value: e.value } : { kind: 'num', value: e.value };
-      case 'size': return { kind: 'int', value: e.bytes };
-      case 'bool': return { kind: 'bool', value: e.value };
-      case 'str': return { kind: 'str', value: e.value };
+      case 'num':
+        return e.isInt ? { kind: 'int', value: e.value } : { kind: 'num', value: e.value };
+      case 'size':
+        return { kind: 'int', value: e.bytes };
+      case 'bool':
+        return { kind: 'bool', value: e.value };
+      case 'str':
+        return { kind: 'str', value: e.value };
       case 'name': {
         if (constEntries.has(e.name)) return evalConst(e.name);
         ds.push(diag(file, e.span, 'MDC0101', 'constant', e.name, didYouMean(e.name, constEntries.keys())));
@@ -182,7 +225,8 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
   };
   for (const name of constEntries.keys()) evalConst(name);
   for (const [name, value] of Object.entries(opts.overrides ?? {})) {
-    if (!constEntries.has(name)) ds.push(diag(file, { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, 'MDC0101', 'constant', name, didYouMean(name, constEntries.keys())));
+    if (!constEntries.has(name))
+      ds.push(diag(file, { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, 'MDC0101', 'constant', name, didYouMean(name, constEntries.keys())));
     else consts.set(name, numConst(value));
   }
 
@@ -211,13 +255,25 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
       if (e.name.name === 'optimizer') {
         // `adamw(lr = 3e-4)` or a bare `sgd`; anything else names no optimizer.
         const opt = e.value.kind === 'call' ? e.value.callee : e.value.kind === 'name' ? { name: e.value.name, span: e.value.span } : undefined;
-        if (!opt) ds.push(diag(file, e.value.span, 'MDC0120', 'an optimizer such as adamw(lr = 3e-4)', e.value.kind === 'str' ? `the string "${e.value.value}"` : `a ${EXPR_KIND[e.value.kind]}`));
+        if (!opt)
+          ds.push(
+            diag(
+              file,
+              e.value.span,
+              'MDC0120',
+              'an optimizer such as adamw(lr = 3e-4)',
+              e.value.kind === 'str' ? `the string "${e.value.value}"` : `a ${EXPR_KIND[e.value.kind]}`,
+            ),
+          );
         else if (!['adamw', 'sgd'].includes(opt.name)) ds.push(diag(file, opt.span, 'MDC0502', opt.name));
       }
     }
   }
 
-  for (const a of opts.mesh ?? []) { meshAxes.set(a.name, a.size); axisMesh.set(a.name, '--mesh'); }
+  for (const a of opts.mesh ?? []) {
+    meshAxes.set(a.name, a.size);
+    axisMesh.set(a.name, '--mesh');
+  }
   checkBlockCycles(file, blocks, models, ds);
   const env: Env = { file, consts, constSpans: constEntries, meshAxes, axisMesh, meshes, blocks, models, presets, sections };
   return { env, diagnostics: ds };
@@ -230,9 +286,12 @@ export function numConst(v: number): Const {
 export function arith(op: A.BinaryOp, a: { kind: string; value: number }, b: { kind: string; value: number }): Const {
   const ints = a.kind === 'int' && b.kind === 'int';
   switch (op) {
-    case '+': return { kind: ints ? 'int' : 'num', value: a.value + b.value };
-    case '-': return { kind: ints ? 'int' : 'num', value: a.value - b.value };
-    case '*': return { kind: ints ? 'int' : 'num', value: a.value * b.value };
+    case '+':
+      return { kind: ints ? 'int' : 'num', value: a.value + b.value };
+    case '-':
+      return { kind: ints ? 'int' : 'num', value: a.value - b.value };
+    case '*':
+      return { kind: ints ? 'int' : 'num', value: a.value * b.value };
     case '/': {
       const q = a.value / b.value;
       return { kind: ints && Number.isInteger(q) ? 'int' : 'num', value: q };
@@ -252,11 +311,24 @@ function checkBlockCycles(file: string, blocks: ReadonlyMap<string, A.FunctionDe
     const visit = (e: A.Expr | undefined): void => {
       if (!e) return;
       switch (e.kind) {
-        case 'call': if (blocks.has(e.callee.name)) out.push({ name: e.callee.name, span: e.callee.span }); e.args.forEach((a) => visit(a.value)); break;
-        case 'repeat': visit(e.call); visit(e.count); break;
-        case 'binary': visit(e.left); visit(e.right); break;
-        case 'unary': visit(e.operand); break;
-        case 'list': e.items.forEach(visit); break;
+        case 'call':
+          if (blocks.has(e.callee.name)) out.push({ name: e.callee.name, span: e.callee.span });
+          e.args.forEach((a) => visit(a.value));
+          break;
+        case 'repeat':
+          visit(e.call);
+          visit(e.count);
+          break;
+        case 'binary':
+          visit(e.left);
+          visit(e.right);
+          break;
+        case 'unary':
+          visit(e.operand);
+          break;
+        case 'list':
+          e.items.forEach(visit);
+          break;
       }
     };
     for (const s of f.body) {
@@ -276,7 +348,10 @@ function checkBlockCycles(file: string, blocks: ReadonlyMap<string, A.FunctionDe
       if (color.get(c.name) === 1) {
         const cyc = [...stack.slice(stack.indexOf(c.name)), c.name];
         const key = [...cyc].sort().join(',');
-        if (!reported.has(key)) { reported.add(key); ds.push(diag(file, c.span, 'MDC0109', cyc.join(' → '))); }
+        if (!reported.has(key)) {
+          reported.add(key);
+          ds.push(diag(file, c.span, 'MDC0109', cyc.join(' → ')));
+        }
       } else if (!color.get(c.name)) dfs(c.name);
     }
     stack.pop();

@@ -85,14 +85,27 @@ function collectCalls(f: A.FunctionDecl, env: Env, into: Set<string>) {
     switch (e.kind) {
       case 'call': {
         const b = env.blocks.get(e.callee.name);
-        if (b && !into.has(b.name.name)) { into.add(b.name.name); work.push(b); }
+        if (b && !into.has(b.name.name)) {
+          into.add(b.name.name);
+          work.push(b);
+        }
         e.args.forEach((a) => visit(a.value));
         break;
       }
-      case 'repeat': visit(e.call); visit(e.count); break;
-      case 'binary': visit(e.left); visit(e.right); break;
-      case 'unary': visit(e.operand); break;
-      case 'list': e.items.forEach(visit); break;
+      case 'repeat':
+        visit(e.call);
+        visit(e.count);
+        break;
+      case 'binary':
+        visit(e.left);
+        visit(e.right);
+        break;
+      case 'unary':
+        visit(e.operand);
+        break;
+      case 'list':
+        e.items.forEach(visit);
+        break;
     }
   };
   for (let g = work.pop(); g; g = work.pop()) {

@@ -90,7 +90,7 @@ export function dimToString(d: Dim): string {
   if (d.terms.size === 0) return '0';
   const parts: string[] = [];
   // Highest-degree terms first reads naturally: 3*B*S + 1.
-  const entries = [...d.terms].sort(([a], [b]) => (b.split('*').length - a.split('*').length) || (a < b ? -1 : a > b ? 1 : 0));
+  const entries = [...d.terms].sort(([a], [b]) => b.split('*').length - a.split('*').length || (a < b ? -1 : a > b ? 1 : 0));
   entries.sort(([a], [b]) => (a === '' ? 1 : 0) - (b === '' ? 1 : 0));
   for (const [k, v] of entries) {
     const body = k === '' ? String(Math.abs(v)) : Math.abs(v) === 1 ? k : `${Math.abs(v)}*${k}`;

@@ -1,3 +1,4 @@
+import { exprText, typeNodeText } from '../grammar/ast-text.js';
 import { diag, didYouMean, type Code, type Diagnostic, type messages } from '../diagnostics/messages.js';
 import { joinSpans, type Span } from '../diagnostics/span.js';
 import type * as A from '../grammar/ast.js';
@@ -21,13 +22,20 @@ export type Val =
 
 const describe = (v: Val): string => {
   switch (v.kind) {
-    case 'tensor': return printType(v.v.type);
-    case 'dim': return `the integer ${dimToString(v.d)}`;
-    case 'num': return `the number ${v.n}`;
-    case 'bool': return `the boolean ${v.b}`;
-    case 'str': return `the string "${v.s}"`;
-    case 'list': return `a list of ${v.items.length}`;
-    case 'tuple': return `a tuple of ${v.items.length} values`;
+    case 'tensor':
+      return printType(v.v.type);
+    case 'dim':
+      return `the integer ${dimToString(v.d)}`;
+    case 'num':
+      return `the number ${v.n}`;
+    case 'bool':
+      return `the boolean ${v.b}`;
+    case 'str':
+      return `the string "${v.s}"`;
+    case 'list':
+      return `a list of ${v.items.length}`;
+    case 'tuple':
+      return `a tuple of ${v.items.length} values`;
   }
 };
 
@@ -68,7 +76,11 @@ export class Elaborator {
   /** Source line of each input's and parameter's type, for contradiction messages. */
   private readonly declLines = new Map<number, number>();
 
-  constructor(private readonly env: Env, private readonly ds: Diagnostic[], private readonly opts: ElaborateOptions) {}
+  constructor(
+    private readonly env: Env,
+    private readonly ds: Diagnostic[],
+    private readonly opts: ElaborateOptions,
+  ) {}
 
   private err<C extends Code>(span: Span, code: C, ...args: Parameters<(typeof messages)[C]>): undefined {
     this.ds.push(diag(this.env.file, span, code, ...args));
@@ -92,17 +104,25 @@ export class Elaborator {
       if (!type) return undefined;
       if (this.opts.requireConcrete) {
         for (const [i, d] of type.dims.entries()) {
-          if (dimValue(d) === undefined) { this.err(p.type.dims[i]!.span, 'MDC0125', dimToString(d)); return undefined; }
+          if (dimValue(d) === undefined) {
+            this.err(p.type.dims[i]!.span, 'MDC0125', dimToString(d));
+            return undefined;
+          }
         }
       }
-      if (p.type.partial.length) { this.err(p.type.partial[0]!.span, 'MDC0406', 'a model input', typeNodeText(p.type)); return undefined; }
+      if (p.type.partial.length) {
+        this.err(p.type.partial[0]!.span, 'MDC0406', 'a model input', typeNodeText(p.type));
+        return undefined;
+      }
       inputs.push(this.builder.addValue({ type, kind: 'input', name: p.name.name }));
       this.declLines.set(inputs[inputs.length - 1]!.id, p.type.span.line);
       frame.scope.set(p.name.name, { kind: 'tensor', v: inputs[inputs.length - 1]! });
     }
     const outs = this.body(frame);
     if (!outs) return undefined;
-    const names = decl.body.filter((s): s is A.ReturnStmt => s.kind === 'return').at(-1)!
+    const names = decl.body
+      .filter((s): s is A.ReturnStmt => s.kind === 'return')
+      .at(-1)!
       .values.map((e, i) => (e.kind === 'name' ? e.name : `output${i}`));
     return this.builder.finish(decl.name.name, outs, dedupeNames(names));
   }
@@ -138,16 +158,31 @@ export class Elaborator {
       const e = dn.size;
       let d: Dim | undefined;
       if (e.kind === 'name' && !f.syms.has(e.name) && !this.env.consts.has(e.name) && !f.scope.has(e.name)) {
-        if (mode === 'param') { ok = false; this.err(e.span, 'MDC0101', 'dim', e.name, didYouMean(e.name, [...f.syms.keys(), ...this.env.consts.keys()])); return; }
+        if (mode === 'param') {
+          ok = false;
+          this.err(e.span, 'MDC0101', 'dim', e.name, didYouMean(e.name, [...f.syms.keys(), ...this.env.consts.keys()]));
+          return;
+        }
         const given = this.opts.dims?.get(e.name);
-        d = actual && actual.dims[i] ? actual.dims[i]! : given !== undefined ? dimConst(given) : this.whereDim(f, e.name) ?? dimSym(e.name);
+        d = actual && actual.dims[i] ? actual.dims[i]! : given !== undefined ? dimConst(given) : (this.whereDim(f, e.name) ?? dimSym(e.name));
         f.syms.set(e.name, d);
       } else {
         const v = this.expr(e, f);
-        if (!v) { ok = false; return; }
-        if (v.kind !== 'dim') { ok = false; this.err(e.span, 'MDC0120', 'an integer dim', describe(v)); return; }
+        if (!v) {
+          ok = false;
+          return;
+        }
+        if (v.kind !== 'dim') {
+          ok = false;
+          this.err(e.span, 'MDC0120', 'an integer dim', describe(v));
+          return;
+        }
         const c = dimValue(v.d);
-        if (c !== undefined && c < 1) { ok = false; this.err(e.span, 'MDC0210', 'a dim', String(c)); return; }
+        if (c !== undefined && c < 1) {
+          ok = false;
+          this.err(e.span, 'MDC0210', 'a dim', String(c));
+          return;
+        }
         d = v.d;
       }
       dims.push(d);
@@ -156,12 +191,22 @@ export class Elaborator {
     });
     const partial: string[] = [];
     for (const p of node.partial) {
-      if (!this.env.meshAxes.has(p.name)) { this.err(p.span, 'MDC0403', p.name, this.meshHint(p.name)); ok = false; }
-      else if (partial.includes(p.name)) { this.err(p.span, 'MDC0409', p.name, typeNodeText(node)); ok = false; }
-      else if (axes.flat().includes(p.name)) { this.err(p.span, 'MDC0407', p.name, typeNodeText(node)); ok = false; }
+      if (!this.env.meshAxes.has(p.name)) {
+        this.err(p.span, 'MDC0403', p.name, this.meshHint(p.name));
+        ok = false;
+      } else if (partial.includes(p.name)) {
+        this.err(p.span, 'MDC0409', p.name, typeNodeText(node));
+        ok = false;
+      } else if (axes.flat().includes(p.name)) {
+        this.err(p.span, 'MDC0407', p.name, typeNodeText(node));
+        ok = false;
+      }
       partial.push(p.name);
     }
-    if (mode === 'param' && node.partial.length) { this.err(node.partial[0]!.span, 'MDC0406', 'a parameter', typeNodeText(node)); ok = false; }
+    if (mode === 'param' && node.partial.length) {
+      this.err(node.partial[0]!.span, 'MDC0406', 'a parameter', typeNodeText(node));
+      ok = false;
+    }
     if (!this.sameMesh(node)) ok = false;
     if (!ok) return undefined;
     const hasLayout = axes.some((a) => a.length) || partial.length > 0;
@@ -174,10 +219,16 @@ export class Elaborator {
     let first: A.Ident | undefined;
     for (const a of [...node.dims.flatMap((d) => d.axes), ...node.partial]) {
       if (!this.env.axisMesh.has(a.name)) continue;
-      if (!first) { first = a; continue; }
+      if (!first) {
+        first = a;
+        continue;
+      }
       const m1 = this.env.axisMesh.get(first.name)!;
       const m2 = this.env.axisMesh.get(a.name)!;
-      if (m1 !== m2) { this.err(a.span, 'MDC0408', typeNodeText(node), first.name, m1, a.name, m2); return false; }
+      if (m1 !== m2) {
+        this.err(a.span, 'MDC0408', typeNodeText(node), first.name, m1, a.name, m2);
+        return false;
+      }
     }
     return true;
   }
@@ -229,8 +280,14 @@ export class Elaborator {
     const here = new Set<string>();
     for (const a of dn.axes) {
       const size = this.env.meshAxes.get(a.name);
-      if (size === undefined) { this.err(a.span, 'MDC0403', a.name, this.meshHint(a.name)); return; }
-      if (here.has(a.name)) { this.err(a.span, 'MDC0404', a.name, exprText(dn.size)); return; }
+      if (size === undefined) {
+        this.err(a.span, 'MDC0403', a.name, this.meshHint(a.name));
+        return;
+      }
+      if (here.has(a.name)) {
+        this.err(a.span, 'MDC0404', a.name, exprText(dn.size));
+        return;
+      }
       here.add(a.name);
       // `sofar` ends with this dim's own axes.
       if (sofar.slice(0, -1).flat().includes(a.name)) this.err(a.span, 'MDC0401', a.name, typeNodeText(node));
@@ -322,26 +379,41 @@ export class Elaborator {
     }
     const want = (k: number) => (nums.length === k ? true : (this.err(e.span, 'MDC0104', e.callee.name, String(k), nums.length), false));
     switch (e.callee.name) {
-      case 'normal': return want(2) ? { kind: 'normal', mean: nums[0]!, std: nums[1]! } : undefined;
-      case 'uniform': return want(2) ? { kind: 'uniform', low: nums[0]!, high: nums[1]! } : undefined;
-      case 'zeros': return want(0) ? { kind: 'constant', value: 0 } : undefined;
-      case 'ones': return want(0) ? { kind: 'constant', value: 1 } : undefined;
-      case 'constant': return want(1) ? { kind: 'constant', value: nums[0]! } : undefined;
-      default: return this.err(e.callee.span, 'MDC0124', e.callee.name);
+      case 'normal':
+        return want(2) ? { kind: 'normal', mean: nums[0]!, std: nums[1]! } : undefined;
+      case 'uniform':
+        return want(2) ? { kind: 'uniform', low: nums[0]!, high: nums[1]! } : undefined;
+      case 'zeros':
+        return want(0) ? { kind: 'constant', value: 0 } : undefined;
+      case 'ones':
+        return want(0) ? { kind: 'constant', value: 1 } : undefined;
+      case 'constant':
+        return want(1) ? { kind: 'constant', value: nums[0]! } : undefined;
+      default:
+        return this.err(e.callee.span, 'MDC0124', e.callee.name);
     }
   }
 
   private let(s: A.LetStmt, f: Frame): boolean {
     for (const [i, n] of s.names.entries()) {
-      if (this.env.consts.has(n.name) && !f.scope.has(n.name) && !f.poisoned.has(n.name)) { this.err(n.span, 'MDC0129', n.name); return this.poison(f, s.names); }
+      if (this.env.consts.has(n.name) && !f.scope.has(n.name) && !f.poisoned.has(n.name)) {
+        this.err(n.span, 'MDC0129', n.name);
+        return this.poison(f, s.names);
+      }
       const twice = s.names.slice(0, i).some((m) => m.name === n.name);
       if ((s.isLet && f.scope.has(n.name)) || twice) this.err(n.span, 'MDC0102', 'name', n.name, firstDefinition(f.decl, n.name));
-      if (!s.isLet && !f.scope.has(n.name) && !f.poisoned.has(n.name)) { this.err(n.span, 'MDC0123', n.name); return this.poison(f, s.names); }
+      if (!s.isLet && !f.scope.has(n.name) && !f.poisoned.has(n.name)) {
+        this.err(n.span, 'MDC0123', n.name);
+        return this.poison(f, s.names);
+      }
     }
     const v = this.expr(s.value, f);
     if (!v) return this.poison(f, s.names);
     if (s.names.length === 1) {
-      if (v.kind === 'tuple') { this.err(s.span, 'MDC0114', 1, v.items.length); return this.poison(f, s.names); }
+      if (v.kind === 'tuple') {
+        this.err(s.span, 'MDC0114', 1, v.items.length);
+        return this.poison(f, s.names);
+      }
       this.bindName(f, s.names[0]!.name, v);
       return true;
     }
@@ -362,10 +434,14 @@ export class Elaborator {
     const c = this.env.consts.get(e.name);
     if (c) {
       switch (c.kind) {
-        case 'int': return { kind: 'dim', d: dimConst(c.value) };
-        case 'num': return { kind: 'num', n: c.value };
-        case 'bool': return { kind: 'bool', b: c.value };
-        case 'str': return { kind: 'str', s: c.value };
+        case 'int':
+          return { kind: 'dim', d: dimConst(c.value) };
+        case 'num':
+          return { kind: 'num', n: c.value };
+        case 'bool':
+          return { kind: 'bool', b: c.value };
+        case 'str':
+          return { kind: 'str', s: c.value };
       }
     }
     if (this.env.blocks.has(e.name)) return this.err(e.span, 'MDC0126', e.name);
@@ -375,11 +451,16 @@ export class Elaborator {
 
   expr(e: A.Expr, f: Frame): Val | undefined {
     switch (e.kind) {
-      case 'num': return e.isInt && Number.isSafeInteger(e.value) ? { kind: 'dim', d: dimConst(e.value) } : { kind: 'num', n: e.value };
-      case 'size': return { kind: 'dim', d: dimConst(e.bytes) };
-      case 'str': return { kind: 'str', s: e.value };
-      case 'bool': return { kind: 'bool', b: e.value };
-      case 'name': return this.lookup(e, f);
+      case 'num':
+        return e.isInt && Number.isSafeInteger(e.value) ? { kind: 'dim', d: dimConst(e.value) } : { kind: 'num', n: e.value };
+      case 'size':
+        return { kind: 'dim', d: dimConst(e.bytes) };
+      case 'str':
+        return { kind: 'str', s: e.value };
+      case 'bool':
+        return { kind: 'bool', b: e.value };
+      case 'name':
+        return this.lookup(e, f);
       case 'list': {
         const items: Val[] = [];
         for (const i of e.items) {
@@ -397,9 +478,12 @@ export class Elaborator {
         if (v.kind === 'tensor') return this.applyOp('neg', e.span, f, [{ value: v, span: e.operand.span }], []);
         return this.err(e.span, 'MDC0120', 'a number or tensor after -', describe(v));
       }
-      case 'binary': return this.binary(e, f);
-      case 'call': return this.call(e, f);
-      case 'repeat': return this.repeat(e, f);
+      case 'binary':
+        return this.binary(e, f);
+      case 'call':
+        return this.call(e, f);
+      case 'repeat':
+        return this.repeat(e, f);
     }
   }
 
@@ -415,14 +499,26 @@ export class Elaborator {
     const b = this.expr(e.right, f);
     if (!a || !b) return undefined;
     if (a.kind === 'tensor' || b.kind === 'tensor') {
-      return this.applyOp(OPERATOR_OPS[e.op], e.span, f, [{ value: a, span: e.left.span }, { value: b, span: e.right.span }], []);
+      return this.applyOp(
+        OPERATOR_OPS[e.op],
+        e.span,
+        f,
+        [
+          { value: a, span: e.left.span },
+          { value: b, span: e.right.span },
+        ],
+        [],
+      );
     }
     if (e.op === '@') return this.err(e.span, 'MDC0120', 'tensors on both sides of @', `${describe(a)} and ${describe(b)}`);
     if (a.kind === 'dim' && b.kind === 'dim') {
       switch (e.op) {
-        case '+': return { kind: 'dim', d: dimAdd(a.d, b.d) };
-        case '-': return { kind: 'dim', d: dimSub(a.d, b.d) };
-        case '*': return { kind: 'dim', d: dimMul(a.d, b.d) };
+        case '+':
+          return { kind: 'dim', d: dimAdd(a.d, b.d) };
+        case '-':
+          return { kind: 'dim', d: dimSub(a.d, b.d) };
+        case '*':
+          return { kind: 'dim', d: dimMul(a.d, b.d) };
         case '/': {
           const q = dimDiv(a.d, b.d);
           if (q) return { kind: 'dim', d: q };
@@ -441,7 +537,8 @@ export class Elaborator {
     }
     const x = a.kind === 'num' ? a.n : a.kind === 'dim' ? dimValue(a.d) : undefined;
     const y = b.kind === 'num' ? b.n : b.kind === 'dim' ? dimValue(b.d) : undefined;
-    if (x === undefined || y === undefined) return this.err(e.span, 'MDC0120', `numbers or tensors on both sides of ${e.op}`, `${describe(a)} and ${describe(b)}`);
+    if (x === undefined || y === undefined)
+      return this.err(e.span, 'MDC0120', `numbers or tensors on both sides of ${e.op}`, `${describe(a)} and ${describe(b)}`);
     const r = arith(e.op, { kind: 'num', value: x }, { kind: 'num', value: y });
     return { kind: 'num', n: r.value as number };
   }
@@ -463,7 +560,8 @@ export class Elaborator {
     }
     const op = OPS.get(name);
     if (!op) {
-      if (this.env.models.has(name)) return this.err(e.callee.span, 'MDC0120', 'an op or a block', `the model '${name}' (models are entry points, not callable)`);
+      if (this.env.models.has(name))
+        return this.err(e.callee.span, 'MDC0120', 'an op or a block', `the model '${name}' (models are entry points, not callable)`);
       return this.err(e.callee.span, 'MDC0103', name, didYouMean(name, [...OPS.keys(), ...this.env.blocks.keys()]));
     }
     const positional: { value: Val; span: Span }[] = [];
@@ -553,7 +651,9 @@ export class Elaborator {
 
   /** Matches arguments to an op's signature, runs its shape rule and emits the node. */
   private applyOp(
-    name: string, span: Span, f: Frame,
+    name: string,
+    span: Span,
+    f: Frame,
     positional: readonly { value: Val; span: Span }[],
     keywords: readonly { name: A.Ident; value: Val; span: Span }[],
     calleeSpan: Span = span,
@@ -562,7 +662,13 @@ export class Elaborator {
     const posSpecs = op.args.filter((a) => !a.kwOnly);
     if (positional.length > posSpecs.length) {
       const required = posSpecs.filter((a) => a.default === undefined).length;
-      return this.err(positional[posSpecs.length]!.span, 'MDC0104', name, required === posSpecs.length ? String(required) : `${required} to ${posSpecs.length}`, positional.length);
+      return this.err(
+        positional[posSpecs.length]!.span,
+        'MDC0104',
+        name,
+        required === posSpecs.length ? String(required) : `${required} to ${posSpecs.length}`,
+        positional.length,
+      );
     }
     const given = new Map<string, { value: Val; span: Span }>();
     positional.forEach((p, i) => given.set(posSpecs[i]!.name, p));
@@ -604,8 +710,13 @@ export class Elaborator {
       dim: (n) => attrs[n] as Dim,
       dims: (n) => attrs[n] as Dim[],
       ints: (n) => attrs[n] as number[] | undefined,
-      set: (n, v) => { attrs[n] = v; },
-      error: (code, ...args) => { failed = true; return this.err(calleeSpan, code, ...args); },
+      set: (n, v) => {
+        attrs[n] = v;
+      },
+      error: (code, ...args) => {
+        failed = true;
+        return this.err(calleeSpan, code, ...args);
+      },
     };
     const outTypes = op.infer(ctx);
     if (!outTypes || failed) return undefined;
@@ -614,10 +725,14 @@ export class Elaborator {
       const t = tensors.get(spec.name);
       if (t === undefined) continue;
       if (Array.isArray(t)) inputs.push(...t);
-      else { inputs.push(t); if (spec.default === null) attrs[`has_${spec.name}`] = true; }
+      else {
+        inputs.push(t);
+        if (spec.default === null) attrs[`has_${spec.name}`] = true;
+      }
     }
     const ec: ElaborationCtx = {
-      training: !!this.opts.training, nodeId: this.builder.nodeCount,
+      training: !!this.opts.training,
+      nodeId: this.builder.nodeCount,
       node: (o, ins, types, a) => this.builder.addNode(o, ins, types, a, span, f.prefix),
     };
     if (op.implicitAttrs) Object.assign(attrs, op.implicitAttrs(ec));
@@ -642,15 +757,24 @@ export class Elaborator {
         if (v.kind !== 'list' || v.items.some((i) => i.kind !== 'tensor')) return fail('a list of tensors');
         return v.items.map((i) => (i as { v: Value }).v);
       }
-      case 'int': { const n = intOf(v); return n === undefined ? fail('an integer constant') : n; }
-      case 'float': { const n = v.kind === 'num' ? v.n : intOf(v); return n === undefined ? fail('a number') : n; }
-      case 'bool': return v.kind === 'bool' ? v.b : fail('true or false');
+      case 'int': {
+        const n = intOf(v);
+        return n === undefined ? fail('an integer constant') : n;
+      }
+      case 'float': {
+        const n = v.kind === 'num' ? v.n : intOf(v);
+        return n === undefined ? fail('a number') : n;
+      }
+      case 'bool':
+        return v.kind === 'bool' ? v.b : fail('true or false');
       case 'str': {
         if (v.kind !== 'str') return fail('a string');
-        if (spec.choices && !spec.choices.includes(v.s)) return this.err(span, 'MDC0130', `${op}'s '${spec.name}' (expected ${spec.choices.join(' or ')})`, v.s);
+        if (spec.choices && !spec.choices.includes(v.s))
+          return this.err(span, 'MDC0130', `${op}'s '${spec.name}' (expected ${spec.choices.join(' or ')})`, v.s);
         return v.s;
       }
-      case 'dim': return v.kind === 'dim' ? v.d : fail('an integer');
+      case 'dim':
+        return v.kind === 'dim' ? v.d : fail('an integer');
       case 'dims': {
         if (v.kind !== 'list' || v.items.some((i) => i.kind !== 'dim')) return fail('a list of integer dims');
         return v.items.map((i) => (i as { d: Dim }).d);
@@ -691,27 +815,6 @@ function firstDefinition(decl: A.FunctionDecl, name: string): number {
     if (n) return n.span.line;
   }
   return decl.name.span.line;
-}
-
-/** A type annotation as written, layouts included: `f32[8@tp, 16@tp]`. */
-function typeNodeText(t: A.TensorTypeNode): string {
-  const dims = t.dims.map((d) => exprText(d.size) + (d.axes.length === 0 ? '' : d.axes.length === 1 ? `@${d.axes[0]!.name}` : `@(${d.axes.map((a) => a.name).join(',')})`));
-  return `${t.dtype.name}[${dims.join(', ')}]${t.partial.length ? ` partial(${t.partial.map((p) => p.name).join(',')})` : ''}`;
-}
-
-export function exprText(e: A.Expr): string {
-  switch (e.kind) {
-    case 'num': return e.text;
-    case 'size': return e.text;
-    case 'str': return JSON.stringify(e.value);
-    case 'bool': return String(e.value);
-    case 'name': return e.name;
-    case 'unary': return `-${exprText(e.operand)}`;
-    case 'binary': return `${exprText(e.left)} ${e.op} ${exprText(e.right)}`;
-    case 'list': return `[${e.items.map(exprText).join(', ')}]`;
-    case 'call': return `${e.callee.name}(…)`;
-    case 'repeat': return `repeat(${exprText(e.count)}) ${e.call.callee.name}(…)`;
-  }
 }
 
 export { joinSpans };

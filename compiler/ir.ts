@@ -175,7 +175,9 @@ function deepFreeze<T>(o: T): T {
  * is not copied.
  */
 export function extendGraph(
-  g: Graph, retype?: (v: Value) => Value['type'], replace?: (n: Node, builder: GraphBuilder, map: Map<number, Value>) => boolean,
+  g: Graph,
+  retype?: (v: Value) => Value['type'],
+  replace?: (n: Node, builder: GraphBuilder, map: Map<number, Value>) => boolean,
 ): { builder: GraphBuilder; map: Map<number, Value> } {
   const builder = new GraphBuilder();
   const map = new Map<number, Value>();
@@ -186,7 +188,15 @@ export function extendGraph(
   }
   for (const n of g.nodes) {
     if (replace?.(n, builder, map)) continue;
-    const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
+    const outs = builder.addNode(
+      n.op,
+      n.inputs.map((i) => map.get(i)!),
+      n.outputs.map((o) => g.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
     n.outputs.forEach((o, i) => map.set(o, outs[i]!));
   }
   // A constraint on a value a replacement dropped goes with it.

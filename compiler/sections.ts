@@ -22,7 +22,10 @@ export function checkSettings(env: Env): Diagnostic[] {
   for (const s of env.sections) {
     const key = `${s.kind}:${s.target.name}`;
     const prev = first.get(key);
-    if (prev) { ds.push(diag(env.file, s.target.span, 'MDC0102', `${s.kind} section for`, s.target.name, prev.target.span.line)); continue; }
+    if (prev) {
+      ds.push(diag(env.file, s.target.span, 'MDC0102', `${s.kind} section for`, s.target.name, prev.target.span.line));
+      continue;
+    }
     first.set(key, s);
     const seen = new Map<string, A.Entry>();
     for (const e of s.entries) {

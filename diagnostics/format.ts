@@ -24,7 +24,13 @@ export function formatDiagnostic(d: Diagnostic, source?: string, index?: LineInd
 
 export function diagnosticToJson(d: Diagnostic) {
   return {
-    file: d.file, code: d.code, severity: d.severity, message: d.message,
-    line: d.span.line, col: d.span.col, endLine: d.span.endLine, endCol: d.span.endCol,
+    file: d.file,
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    line: d.span.line,
+    col: d.span.col,
+    endLine: d.span.endLine,
+    endCol: d.span.endCol,
   };
 }

@@ -28,8 +28,7 @@ export const messages = {
   MDC0113: (kind: string, name: string) => `${kind} '${name}' ends without a return statement`,
   MDC0114: (want: number, got: number) => `cannot unpack ${got} value(s) into ${want} name(s)`,
   MDC0115: (got: string) => `repeat count must be a positive integer constant, got ${got}`,
-  MDC0116: (block: string, inT: string, outT: string) =>
-    `repeat needs a block whose output type equals its first input type: ${block} maps ${inT} to ${outT}`,
+  MDC0116: (block: string, inT: string, outT: string) => `repeat needs a block whose output type equals its first input type: ${block} maps ${inT} to ${outT}`,
   MDC0117: (name: string) => `unknown annotation '@${name}': expected one of @shard, @pipeline, @recompute, @offload, @expert`,
   MDC0120: (what: string, got: string) => `expected ${what}, got ${got}`,
   MDC0121: (what: string) => `expected a constant for ${what}`,
@@ -49,7 +48,8 @@ export const messages = {
   MDC0134: (here: string, there: string, line: number) => `${here} contradicts ${there} on line ${line}: a model has one recompute policy`,
   MDC0135: (stages: string) => `pipeline parallelism is not supported yet: remove @pipeline(stages = ${stages}) to run the layer stack without pipeline stages`,
   MDC0136: () => `host offload is not supported yet: remove @offload(host) to keep the parameter in device memory`,
-  MDC0137: (axis: string) => `@expert is not supported yet: expert parallelism is written in the type, by splitting the experts dim of the expert weights, e.g. f32[experts@${axis}, d, ffn]`,
+  MDC0137: (axis: string) =>
+    `@expert is not supported yet: expert parallelism is written in the type, by splitting the experts dim of the expert weights, e.g. f32[experts@${axis}, d, ffn]`,
   MDC0138: () => `@shard is not supported yet: layouts are written in the type, e.g. f32[d, ffn@tp]`,
   // --- shapes
   MDC0201: (op: string, want: string, got: string) => `${op} expects ${want}, got ${got}`,
@@ -109,12 +109,7 @@ export interface Diagnostic {
   readonly file: string;
 }
 
-export function diag<C extends Code>(
-  file: string,
-  span: Span,
-  code: C,
-  ...args: Parameters<(typeof messages)[C]>
-): Diagnostic {
+export function diag<C extends Code>(file: string, span: Span, code: C, ...args: Parameters<(typeof messages)[C]>): Diagnostic {
   const make = messages[code] as (...a: unknown[]) => string;
   return { code, severity: 'error', message: make(...args), span, file };
 }
@@ -126,7 +121,10 @@ export function didYouMean(name: string, candidates: Iterable<string>): string {
   for (const c of candidates) {
     // A difference only in case is the likeliest slip of all (MLP for Mlp).
     const d = c.toLowerCase() === name.toLowerCase() ? 0.5 : editDistance(name, c);
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   // Never suggest a replacement of the whole name (B for H).
   return best && bestD <= Math.max(1, Math.floor(name.length / 3)) && bestD < name.length ? `; did you mean '${best}'?` : '';

@@ -16,7 +16,9 @@ import { verifyStage, type Stage } from './verify.js';
 /** The back half of the pipeline, from a lowered forward graph (see compileGraph in driver/compile.ts). */
 export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise<Omit<Compiled, 'checked'>> {
   const file = opts.file ?? '<graph>';
-  const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => { if (opts.verify) verifyStage(stage, g, extra); };
+  const verify = (stage: Stage, g: Graph, extra?: Parameters<typeof verifyStage>[2]) => {
+    if (opts.verify) verifyStage(stage, g, extra);
+  };
 
   // Training step: loss, precision, recompute plan, backward pass (rebuilding what the
   // plan drops), optimizer update and gradient accumulation.
@@ -47,12 +49,18 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
   if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
 
   // Memory plan: static offsets in arenas from liveness.
-  const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), ...(training ? { updates: training.updates } : {}) }, !!spmd);
+  const memory = memoryPlanFor(
+    optimized.graph,
+    { ...(opts.target ? { target: opts.target } : {}), ...(training ? { updates: training.updates } : {}) },
+    !!spmd,
+  );
   if (!reached(opts.until, 'codegen')) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory };
 
   // Codegen: kernels from the kernel IR, buffers and steps.
   const planOpts: PlanOptions = {
-    seed: opts.seed ?? 0, source: baseName(file), ...(opts.target ? { target: opts.target } : {}),
+    seed: opts.seed ?? 0,
+    source: baseName(file),
+    ...(opts.target ? { target: opts.target } : {}),
     ...(training ? { updates: training.updates } : {}),
   };
   const plan = emitPlan(optimized, spmd, { ...planOpts, memory });

@@ -24,8 +24,13 @@ export type Stage = 'check' | 'lower' | 'train' | 'partition' | 'optimize' | 'me
 
 /** A stage broke one of its invariants: a compiler bug, never a user error. */
 export class VerifyError extends Error {
-  constructor(readonly stage: Stage, readonly problems: readonly string[]) {
-    super(`internal error: the ${stage} stage broke ${problems.length} invariant(s):\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`);
+  constructor(
+    readonly stage: Stage,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `internal error: the ${stage} stage broke ${problems.length} invariant(s):\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`,
+    );
   }
 }
 
@@ -49,7 +54,10 @@ export function retype(g: Graph): string[] {
     const op = OPS.get(n.op);
     if (!op || n.body) continue;
     const inputs = tensorArgs(n, op.args);
-    if (!inputs) { problems.push(`node ${n.id} (${n.op}) has ${n.inputs.length} inputs, which its signature cannot take`); continue; }
+    if (!inputs) {
+      problems.push(`node ${n.id} (${n.op}) has ${n.inputs.length} inputs, which its signature cannot take`);
+      continue;
+    }
     let failed = '';
     const attr = (k: string) => n.attrs[k] as Attr;
     // Transpose folding (compiler/fusion/fold-transpose.ts) lets a matmul read b transposed in place.
@@ -63,10 +71,18 @@ export function retype(g: Graph): string[] {
       tensor,
       optTensor: (k) => (inputs.has(k) ? tensor(k) : undefined),
       tensors: (k) => (inputs.get(k) as number[]).map((id) => typeOf(g, id)),
-      int: (k) => attr(k) as number, num: (k) => attr(k) as number, bool: (k) => attr(k) as boolean, str: (k) => attr(k) as string,
-      dim: (k) => attr(k) as never, dims: (k) => attr(k) as never, ints: (k) => attr(k) as number[] | undefined,
+      int: (k) => attr(k) as number,
+      num: (k) => attr(k) as number,
+      bool: (k) => attr(k) as boolean,
+      str: (k) => attr(k) as string,
+      dim: (k) => attr(k) as never,
+      dims: (k) => attr(k) as never,
+      ints: (k) => attr(k) as number[] | undefined,
       set: () => undefined,
-      error: (code, ...args) => { failed = `${code} ${args.join(', ')}`; return undefined; },
+      error: (code, ...args) => {
+        failed = `${code} ${args.join(', ')}`;
+        return undefined;
+      },
     };
     let types: readonly TType[] | undefined;
     try {
@@ -74,7 +90,10 @@ export function retype(g: Graph): string[] {
     } catch (e) {
       failed = (e as Error).message;
     }
-    if (!types || failed) { problems.push(`node ${n.id} (${n.op}) no longer type-checks: ${failed || 'no result'}`); continue; }
+    if (!types || failed) {
+      problems.push(`node ${n.id} (${n.op}) no longer type-checks: ${failed || 'no result'}`);
+      continue;
+    }
     const outs = n.op === 'split' ? [] : n.outputs;
     outs.forEach((o, i) => {
       const want = types![i];
@@ -94,7 +113,11 @@ function tensorArgs(n: Node, args: readonly { name: string; kind: string; defaul
   const out = new Map<string, number | number[]>();
   let i = 0;
   for (const a of args) {
-    if (a.kind === 'tensors') { out.set(a.name, n.inputs.slice(i)); i = n.inputs.length; continue; }
+    if (a.kind === 'tensors') {
+      out.set(a.name, n.inputs.slice(i));
+      i = n.inputs.length;
+      continue;
+    }
     if (a.kind !== 'tensor') continue;
     if (a.default === null && !n.attrs[`has_${a.name}`]) continue;
     if (i >= n.inputs.length) return undefined;
@@ -109,14 +132,19 @@ function partitionProblems(p: SpmdProgram): string[] {
   p.local.values.forEach((v, id) => {
     const global = p.globalTypes[id];
     const layout = p.layouts[id];
-    if (!global || !layout) { problems.push(`value ${id} has no global type or layout`); return; }
+    if (!global || !layout) {
+      problems.push(`value ${id} has no global type or layout`);
+      return;
+    }
     for (const a of [...layout.axes.flat(), ...layout.partial]) if (!axes.has(a)) problems.push(`value ${id}'s layout names '${a}', not an axis of the mesh`);
     const want = localShape(p.mesh, shapeOf(global), layout);
     const have = v.type.dims.map((d) => dimValue(d));
-    if (want.length !== have.length || want.some((x, i) => x !== have[i])) problems.push(`value ${id} is [${have.join(', ')}] on each device, but ${printType(global)} split by its layout is [${want.join(', ')}]`);
+    if (want.length !== have.length || want.some((x, i) => x !== have[i]))
+      problems.push(`value ${id} is [${have.join(', ')}] on each device, but ${printType(global)} split by its layout is [${want.join(', ')}]`);
   });
   for (const n of p.local.nodes) {
-    if ((COLLECTIVE_OPS as readonly string[]).includes(n.op) && !axes.has(n.attrs['axis'] as string)) problems.push(`node ${n.id} (${n.op}) runs over '${String(n.attrs['axis'])}', not an axis of the mesh`);
+    if ((COLLECTIVE_OPS as readonly string[]).includes(n.op) && !axes.has(n.attrs['axis'] as string))
+      problems.push(`node ${n.id} (${n.op}) runs over '${String(n.attrs['axis'])}', not an axis of the mesh`);
   }
   return problems;
 }
@@ -140,4 +168,3 @@ function fusedBodyProblems(g: Graph): string[] {
   }
   return problems;
 }
-

@@ -16,9 +16,12 @@ const nodes = (n: CstNode, name: string): CstNode[] => (ch(n)[name] ?? []) as Cs
 
 export function tokenSpan(t: IToken): Span {
   return {
-    start: t.startOffset, end: (t.endOffset ?? t.startOffset) + 1,
-    line: t.startLine ?? 1, col: t.startColumn ?? 1,
-    endLine: t.endLine ?? t.startLine ?? 1, endCol: (t.endColumn ?? t.startColumn ?? 1) + 1,
+    start: t.startOffset,
+    end: (t.endOffset ?? t.startOffset) + 1,
+    line: t.startLine ?? 1,
+    col: t.startColumn ?? 1,
+    endLine: t.endLine ?? t.startLine ?? 1,
+    endCol: (t.endColumn ?? t.startColumn ?? 1) + 1,
   };
 }
 
@@ -26,9 +29,12 @@ function cstSpan(n: CstNode): Span {
   const l = n.location;
   if (!l || Number.isNaN(l.startOffset)) return { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
   return {
-    start: l.startOffset, end: (l.endOffset ?? l.startOffset) + 1,
-    line: l.startLine ?? 1, col: l.startColumn ?? 1,
-    endLine: l.endLine ?? l.startLine ?? 1, endCol: (l.endColumn ?? l.startColumn ?? 1) + 1,
+    start: l.startOffset,
+    end: (l.endOffset ?? l.startOffset) + 1,
+    line: l.startLine ?? 1,
+    col: l.startColumn ?? 1,
+    endLine: l.endLine ?? l.startLine ?? 1,
+    endCol: (l.endColumn ?? l.startColumn ?? 1) + 1,
   };
 }
 
@@ -36,10 +42,17 @@ const valid = (t: IToken | undefined): t is IToken => !!t && !Number.isNaN(t.sta
 const ident = (t: IToken | undefined): A.Ident | undefined => (valid(t) ? { name: t.image, span: tokenSpan(t) } : undefined);
 const defined = <T>(xs: (T | undefined)[]): T[] => xs.filter((x): x is T => x !== undefined);
 
-export interface DocToken { readonly text: string; readonly start: number; readonly end: number }
+export interface DocToken {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
 
 export class AstBuilder {
-  constructor(private readonly source: string, private readonly docs: readonly DocToken[]) {}
+  constructor(
+    private readonly source: string,
+    private readonly docs: readonly DocToken[],
+  ) {}
 
   /** Doc comments (`///`) directly above a declaration, separated only by whitespace. */
   private docFor(start: number): string | undefined {
@@ -79,11 +92,13 @@ export class AstBuilder {
   private mesh(n: CstNode): A.MeshDecl | undefined {
     const name = ident(tok(n, 'Identifier'));
     if (!name) return undefined;
-    const axes = defined(nodes(n, 'meshAxis').map((a): A.MeshAxis | undefined => {
-      const an = ident(tok(a, 'Identifier'));
-      const size = this.exprOpt(node(a, 'expr'));
-      return an && size ? { name: an, size, span: cstSpan(a) } : undefined;
-    }));
+    const axes = defined(
+      nodes(n, 'meshAxis').map((a): A.MeshAxis | undefined => {
+        const an = ident(tok(a, 'Identifier'));
+        const size = this.exprOpt(node(a, 'expr'));
+        return an && size ? { name: an, size, span: cstSpan(a) } : undefined;
+      }),
+    );
     const span = cstSpan(n);
     return { kind: 'mesh', name, axes, span, doc: this.docFor(span.start) };
   }
@@ -128,11 +143,13 @@ export class AstBuilder {
     const name = ident(tok(n, 'Identifier'));
     const rt = node(n, 'returnTypes');
     if (!valid(kind) || !name || !rt) return undefined;
-    const params = defined(nodes(n, 'paramDecl').map((p): A.ParamDecl | undefined => {
-      const pn = ident(tok(p, 'Identifier'));
-      const type = this.tensorType(node(p, 'tensorType'));
-      return pn && type ? { name: pn, type, span: cstSpan(p) } : undefined;
-    }));
+    const params = defined(
+      nodes(n, 'paramDecl').map((p): A.ParamDecl | undefined => {
+        const pn = ident(tok(p, 'Identifier'));
+        const type = this.tensorType(node(p, 'tensorType'));
+        return pn && type ? { name: pn, type, span: cstSpan(p) } : undefined;
+      }),
+    );
     const returns = defined(nodes(rt, 'tensorType').map((t) => this.tensorType(t)));
     const where = defined(nodes(n, 'entry').map((e) => this.entry(e)));
     const body = defined(nodes(n, 'stmt').map((s) => this.stmt(s)));
@@ -147,10 +164,12 @@ export class AstBuilder {
     if (!n) return undefined;
     const dtype = ident(tok(n, 'dtype'));
     if (!dtype) return undefined;
-    const dims = defined(nodes(n, 'dim').map((d): A.DimNode | undefined => {
-      const size = this.dimExpr(node(d, 'dimExpr'));
-      return size ? { size, axes: defined(toks(d, 'axis').map(ident)), span: cstSpan(d) } : undefined;
-    }));
+    const dims = defined(
+      nodes(n, 'dim').map((d): A.DimNode | undefined => {
+        const size = this.dimExpr(node(d, 'dimExpr'));
+        return size ? { size, axes: defined(toks(d, 'axis').map(ident)), span: cstSpan(d) } : undefined;
+      }),
+    );
     return { dtype, dims, partial: defined(toks(n, 'partialAxis').map(ident)), span: cstSpan(n) };
   }
 
@@ -181,7 +200,13 @@ export class AstBuilder {
       const right = sub(operands[i]!);
       const op = ops[i - 1];
       if (!right || !valid(op)) return undefined;
-      left = { kind: 'binary', op: op.image as A.BinaryOp, left, right, span: { ...left.span, end: right.span.end, endLine: right.span.endLine, endCol: right.span.endCol } };
+      left = {
+        kind: 'binary',
+        op: op.image as A.BinaryOp,
+        left,
+        right,
+        span: { ...left.span, end: right.span.end, endLine: right.span.endLine, endCol: right.span.endCol },
+      };
     }
     return left;
   }
@@ -217,21 +242,25 @@ export class AstBuilder {
   }
 
   private annotations(n: CstNode): A.Annotation[] {
-    return defined(nodes(n, 'annotation').map((a): A.Annotation | undefined => {
-      const t = tok(a, 'AnnotationName');
-      if (!valid(t)) return undefined;
-      const s = tokenSpan(t);
-      return { name: { name: t.image.slice(1), span: { ...s, start: s.start + 1, col: s.col + 1 } }, args: this.args(a), span: cstSpan(a) };
-    }));
+    return defined(
+      nodes(n, 'annotation').map((a): A.Annotation | undefined => {
+        const t = tok(a, 'AnnotationName');
+        if (!valid(t)) return undefined;
+        const s = tokenSpan(t);
+        return { name: { name: t.image.slice(1), span: { ...s, start: s.start + 1, col: s.col + 1 } }, args: this.args(a), span: cstSpan(a) };
+      }),
+    );
   }
 
   private args(n: CstNode): A.Arg[] {
-    return defined(nodes(n, 'arg').map((a): A.Arg | undefined => {
-      const value = this.exprOpt(node(a, 'expr'));
-      if (!value) return undefined;
-      const kw = ident(tok(a, 'kw'));
-      return { ...(kw ? { name: kw } : {}), value, span: cstSpan(a) };
-    }));
+    return defined(
+      nodes(n, 'arg').map((a): A.Arg | undefined => {
+        const value = this.exprOpt(node(a, 'expr'));
+        if (!value) return undefined;
+        const kw = ident(tok(a, 'kw'));
+        return { ...(kw ? { name: kw } : {}), value, span: cstSpan(a) };
+      }),
+    );
   }
 
   exprOpt(n: CstNode | undefined): A.Expr | undefined {

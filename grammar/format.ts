@@ -19,7 +19,12 @@ export function format(program: A.Program, source: string): string {
       if (sameLine) out[out.length - 1] += ` ${c.text.trimEnd()}`;
       else {
         if (out.length && blankBetween(lastEnd, c.span.start) && out[out.length - 1] !== '' && !out[out.length - 1]!.endsWith('{')) out.push('');
-        out.push(...c.text.trimEnd().split('\n').map((l, i) => (i === 0 ? indent + l : l)));
+        out.push(
+          ...c.text
+            .trimEnd()
+            .split('\n')
+            .map((l, i) => (i === 0 ? indent + l : l)),
+        );
       }
       lastEnd = c.span.end;
     }
@@ -47,9 +52,12 @@ export function format(program: A.Program, source: string): string {
       case 'preset':
       case 'train':
       case 'infer': {
-        const head = item.kind === 'config' ? `config ${item.name.name}`
-          : item.kind === 'preset' ? `preset ${item.name.name}${item.base ? ` for ${item.base.name}` : ''}`
-          : `${item.kind} ${item.target.name}`;
+        const head =
+          item.kind === 'config'
+            ? `config ${item.name.name}`
+            : item.kind === 'preset'
+              ? `preset ${item.name.name}${item.base ? ` for ${item.base.name}` : ''}`
+              : `${item.kind} ${item.target.name}`;
         emit({ span: { start: item.span.start, end: item.span.start } }, '', [`${head} {`]);
         let prev = -1;
         for (const e of item.entries) {
@@ -86,11 +94,15 @@ export function format(program: A.Program, source: string): string {
 }
 
 function stmt(s: A.Stmt): string {
-  const ann = (as: readonly A.Annotation[]) => as.map((a) => ` @${a.name.name}${a.args.length || a.span.end > a.name.span.end ? `(${args(a.args)})` : ''}`).join('');
+  const ann = (as: readonly A.Annotation[]) =>
+    as.map((a) => ` @${a.name.name}${a.args.length || a.span.end > a.name.span.end ? `(${args(a.args)})` : ''}`).join('');
   switch (s.kind) {
-    case 'param': return `param ${s.name.name}: ${type(s.type)}${s.init ? ` = ${expr(s.init)}` : ''}${ann(s.annotations)}`;
-    case 'let': return `${s.isLet ? 'let ' : ''}${s.names.map((n) => n.name).join(', ')} = ${expr(s.value)}${ann(s.annotations)}`;
-    case 'return': return `return ${s.values.map((v) => expr(v)).join(', ')}`;
+    case 'param':
+      return `param ${s.name.name}: ${type(s.type)}${s.init ? ` = ${expr(s.init)}` : ''}${ann(s.annotations)}`;
+    case 'let':
+      return `${s.isLet ? 'let ' : ''}${s.names.map((n) => n.name).join(', ')} = ${expr(s.value)}${ann(s.annotations)}`;
+    case 'return':
+      return `return ${s.values.map((v) => expr(v)).join(', ')}`;
   }
 }
 
@@ -111,14 +123,22 @@ const PREC: Record<A.BinaryOp, number> = { '+': 1, '-': 1, '*': 2, '/': 2, '@': 
 /** Prints an expression with the fewest parentheses that parse back to the same tree. */
 export function expr(e: A.Expr, parent = 0, compact = false): string {
   switch (e.kind) {
-    case 'num': return e.text;
-    case 'size': return e.text;
-    case 'bool': return String(e.value);
-    case 'str': return `"${e.value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`;
-    case 'name': return e.name;
-    case 'list': return `[${e.items.map((i) => expr(i, 0, compact)).join(', ')}]`;
-    case 'call': return `${e.callee.name}(${args(e.args)})`;
-    case 'repeat': return `repeat(${expr(e.count)}) ${expr(e.call)}`;
+    case 'num':
+      return e.text;
+    case 'size':
+      return e.text;
+    case 'bool':
+      return String(e.value);
+    case 'str':
+      return `"${e.value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`;
+    case 'name':
+      return e.name;
+    case 'list':
+      return `[${e.items.map((i) => expr(i, 0, compact)).join(', ')}]`;
+    case 'call':
+      return `${e.callee.name}(${args(e.args)})`;
+    case 'repeat':
+      return `repeat(${expr(e.count)}) ${expr(e.call)}`;
     case 'unary': {
       const inner = expr(e.operand, 3, compact);
       const s = `-${inner}`;

@@ -120,7 +120,10 @@ function deepNode(program: Program, limit: number): Span | undefined {
   const stack: [unknown, number][] = [[program.items, 0]];
   while (stack.length) {
     const [o, d] = stack.pop()!;
-    if (Array.isArray(o)) { for (const x of o) stack.push([x, d]); continue; }
+    if (Array.isArray(o)) {
+      for (const x of o) stack.push([x, d]);
+      continue;
+    }
     if (!o || typeof o !== 'object') continue;
     const span = (o as { span?: Span }).span;
     if (d > limit && span) return span;

@@ -7,9 +7,28 @@ import * as T from './lexer.js';
  * syntax errors; `build-ast.ts` turns the CST into the typed AST.
  */
 const DISPLAY: Record<string, string> = {
-  Identifier: 'a name', NumberLiteral: 'a number', SizeLiteral: 'a size', StringLiteral: 'a string', AnnotationName: 'an annotation',
-  Arrow: "'->'", Power: "'**'", LBrace: "'{'", RBrace: "'}'", LParen: "'('", RParen: "')'", LBracket: "'['", RBracket: "']'",
-  Comma: "','", Semicolon: "';'", Colon: "':'", Equals: "'='", At: "'@'", Plus: "'+'", Minus: "'-'", Star: "'*'", Slash: "'/'",
+  Identifier: 'a name',
+  NumberLiteral: 'a number',
+  SizeLiteral: 'a size',
+  StringLiteral: 'a string',
+  AnnotationName: 'an annotation',
+  Arrow: "'->'",
+  Power: "'**'",
+  LBrace: "'{'",
+  RBrace: "'}'",
+  LParen: "'('",
+  RParen: "')'",
+  LBracket: "'['",
+  RBracket: "']'",
+  Comma: "','",
+  Semicolon: "';'",
+  Colon: "':'",
+  Equals: "'='",
+  At: "'@'",
+  Plus: "'+'",
+  Minus: "'-'",
+  Star: "'*'",
+  Slash: "'/'",
 };
 export function tokenDisplay(t: TokenType): string {
   if (t === EOF) return 'end of file';
@@ -30,17 +49,20 @@ function firstTokens(paths: TokenType[][][]): string {
 const DECLARATION = 'a declaration (mesh, config, preset, block, model, train or infer)';
 /** Rules whose alternatives are better named as one thing than listed token by token. */
 const RULE_DISPLAY: Record<string, string> = {
-  unary: 'an expression', power: 'an expression', primary: 'an expression',
-  dimFactor: 'a dim size', returnTypes: 'a tensor type',
+  unary: 'an expression',
+  power: 'an expression',
+  primary: 'an expression',
+  dimFactor: 'a dim size',
+  returnTypes: 'a tensor type',
 };
 const errorMessageProvider: IParserErrorMessageProvider = {
   // EOF is only ever expected between declarations, where a declaration is the likelier intent.
   buildMismatchTokenMessage: ({ expected, actual }) =>
     expected === EOF ? `unexpected ${foundDisplay(actual)}: expected ${DECLARATION}` : `expected ${tokenDisplay(expected)} but found ${foundDisplay(actual)}`,
-  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
-    `unexpected ${foundDisplay(firstRedundant)}: expected ${DECLARATION}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => `unexpected ${foundDisplay(firstRedundant)}: expected ${DECLARATION}`,
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, ruleName }) =>
-    `expected ${RULE_DISPLAY[ruleName] ?? firstTokens(expectedPathsPerAlt)} but found ${foundDisplay(actual[0]!)}${ruleName === 'item' ? ' (a declaration must start with mesh, config, preset, block, model, train or infer)' : ''}`,
+    `expected ${RULE_DISPLAY[ruleName] ?? firstTokens(expectedPathsPerAlt)} but found ` +
+    `${foundDisplay(actual[0]!)}${ruleName === 'item' ? ' (a declaration must start with mesh, config, preset, block, model, train or infer)' : ''}`,
   buildEarlyExitMessage: ({ expectedIterationPaths, actual, ruleName }) =>
     `expected ${ruleName === 'returnStmt' ? 'an expression' : firstTokens([expectedIterationPaths])} but found ${foundDisplay(actual[0]!)}`,
 };
@@ -213,17 +235,24 @@ export class MdcParser extends CstParser {
     this.OR([
       { ALT: () => this.CONSUME(T.NumberLiteral) },
       { ALT: () => this.CONSUME(T.Identifier) },
-      { ALT: () => { this.CONSUME(T.LParen); this.SUBRULE(this.dimExpr); this.CONSUME(T.RParen); } },
-      { ALT: () => { this.CONSUME(T.Minus); this.SUBRULE(this.dimFactor); } },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.dimExpr);
+          this.CONSUME(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Minus);
+          this.SUBRULE(this.dimFactor);
+        },
+      },
     ]);
   });
 
   stmt = this.RULE('stmt', () => {
-    this.OR([
-      { ALT: () => this.SUBRULE(this.paramStmt) },
-      { ALT: () => this.SUBRULE(this.letStmt) },
-      { ALT: () => this.SUBRULE(this.returnStmt) },
-    ]);
+    this.OR([{ ALT: () => this.SUBRULE(this.paramStmt) }, { ALT: () => this.SUBRULE(this.letStmt) }, { ALT: () => this.SUBRULE(this.returnStmt) }]);
     this.OPTION(() => this.CONSUME(T.Semicolon));
   });
 
@@ -283,7 +312,12 @@ export class MdcParser extends CstParser {
 
   unary = this.RULE('unary', () => {
     this.OR([
-      { ALT: () => { this.CONSUME(T.Minus); this.SUBRULE(this.unary); } },
+      {
+        ALT: () => {
+          this.CONSUME(T.Minus);
+          this.SUBRULE(this.unary);
+        },
+      },
       { ALT: () => this.SUBRULE(this.power) },
     ]);
   });
@@ -303,7 +337,13 @@ export class MdcParser extends CstParser {
       { ALT: () => this.CONSUME(T.StringLiteral) },
       { ALT: () => this.CONSUME(T.True) },
       { ALT: () => this.CONSUME(T.False) },
-      { ALT: () => { this.CONSUME(T.LParen); this.SUBRULE(this.expr); this.CONSUME(T.RParen); } },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.expr);
+          this.CONSUME(T.RParen);
+        },
+      },
       {
         ALT: () => {
           this.CONSUME(T.LBracket);

@@ -26,7 +26,10 @@ const tempPrefix = (target: string) => `.${basename(target)}.`;
 const TEMP_RE = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
 export async function writeCheckpoint(
-  path: string, tensors: CheckpointTensors, metadata: Readonly<Record<string, string>> = {}, opts: WriteCheckpointOptions = {},
+  path: string,
+  tensors: CheckpointTensors,
+  metadata: Readonly<Record<string, string>> = {},
+  opts: WriteCheckpointOptions = {},
 ): Promise<void> {
   // Encode first: a bad tensor must fail before anything touches the disk.
   const { header, chunks, bytes } = encodeParts(tensors, metadata);

@@ -74,7 +74,10 @@ const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isS
 const put = <T>(o: Record<string, T>, k: string, v: T) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
 
 /** The file's parts: the padded header (with its length prefix) and each tensor's bytes in file order. */
-export function encodeParts(tensors: CheckpointTensors, metadata: Readonly<Record<string, string>> = {}): { header: Uint8Array; chunks: Uint8Array[]; bytes: number } {
+export function encodeParts(
+  tensors: CheckpointTensors,
+  metadata: Readonly<Record<string, string>> = {},
+): { header: Uint8Array; chunks: Uint8Array[]; bytes: number } {
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new CheckpointError(`metadata '${k}' must be a string, not ${typeof v}`);
     if (k === CHECKSUM) throw new CheckpointError(`metadata '${k}' is reserved for the checksum`);
@@ -84,7 +87,8 @@ export function encodeParts(tensors: CheckpointTensors, metadata: Readonly<Recor
     if (!isKnown(t.dtype)) throw new CheckpointError(`tensor '${name}': unknown dtype ${JSON.stringify(t.dtype)} (known: F32, F16, I32)`);
     if (!t.shape.every((x) => isCount(x))) throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] must be non-negative integers`);
     if (!DTYPES[t.dtype].is(t.data)) throw new CheckpointError(`tensor '${name}': ${t.dtype} data must be a ${DTYPES[t.dtype].name}`);
-    if (t.data.length !== numel(t.shape)) throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] has ${numel(t.shape)} elements but the data has ${t.data.length}`);
+    if (t.data.length !== numel(t.shape))
+      throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] has ${numel(t.shape)} elements but the data has ${t.data.length}`);
   }
   const width = (name: string) => DTYPES[tensors[name]!.dtype].bytes;
   const names = Object.keys(tensors).sort((a, b) => width(b) - width(a) || (a < b ? -1 : a > b ? 1 : 0));
@@ -117,7 +121,10 @@ export function encodeCheckpoint(tensors: CheckpointTensors, metadata: Readonly<
   const out = new Uint8Array(bytes);
   out.set(header, 0);
   let at = header.length;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
   return out;
 }
 
@@ -135,7 +142,9 @@ export interface DecodeOptions {
 /** Parses and checks a safetensors file. The tensors are copies, not views of `bytes`. */
 export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): Checkpoint {
   const source = opts.source ?? 'checkpoint';
-  const fail = (why: string): never => { throw new CheckpointError(`${source}: ${why}`); };
+  const fail = (why: string): never => {
+    throw new CheckpointError(`${source}: ${why}`);
+  };
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, too short for the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n < 2n) fail(`header length ${n} is too small for a JSON object`);
@@ -178,9 +187,11 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
     const { dtype, shape, data_offsets: offsets, ...extra } = info as Record<string, unknown>;
     if (Object.keys(extra).length) fail(`${at} has unknown fields: ${Object.keys(extra).join(', ')}`);
     if (!isKnown(dtype)) {
-      fail(typeof dtype === 'string' && OTHER_DTYPES.includes(dtype)
-        ? `${at} has dtype ${dtype}, which this reader does not load (F32, F16, I32)`
-        : `${at} has unknown dtype ${JSON.stringify(dtype)}`);
+      fail(
+        typeof dtype === 'string' && OTHER_DTYPES.includes(dtype)
+          ? `${at} has dtype ${dtype}, which this reader does not load (F32, F16, I32)`
+          : `${at} has unknown dtype ${JSON.stringify(dtype)}`,
+      );
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${at} has a malformed shape ${JSON.stringify(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) fail(`${at} has malformed data_offsets ${JSON.stringify(offsets)}`);
@@ -189,7 +200,8 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     const want = count * DTYPES[dtype as CheckpointDType].bytes;
     if (!Number.isSafeInteger(want)) fail(`${at} has a shape too large to address: [${(shape as number[]).join(', ')}]`);
-    if (end - begin !== want) fail(`${at} is ${dtype}[${(shape as number[]).join(', ')}], ${want} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`);
+    if (end - begin !== want)
+      fail(`${at} is ${dtype}[${(shape as number[]).join(', ')}], ${want} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`);
     infos.push({ name, dtype: dtype as CheckpointDType, shape: shape as number[], begin, end });
   }
 
@@ -203,7 +215,8 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
     expected = t.end;
     previous = `tensor '${t.name}'`;
   }
-  if (expected !== dataBytes) fail(`${dataBytes - expected} bytes after the last tensor: the file is ${bytes.length} bytes, the header accounts for ${8 + headerBytes + expected}`);
+  if (expected !== dataBytes)
+    fail(`${dataBytes - expected} bytes after the last tensor: the file is ${bytes.length} bytes, the header accounts for ${8 + headerBytes + expected}`);
   const base = 8 + headerBytes;
   if (Object.hasOwn(metadata, CHECKSUM)) {
     const stored = metadata[CHECKSUM]!;
@@ -212,7 +225,9 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
     const actual = hex8(crc32(canonical(metadata, infos), crc32(bytes.subarray(base, base + dataBytes))));
     if (actual !== stored) fail(`the file is corrupt: its CRC-32 is ${actual}, the header recorded ${stored}`);
   } else if (opts.requireChecksum ?? true) {
-    fail(`${METADATA} has no ${CHECKSUM} (the file was not written by mdc, or its header is damaged); read it with requireChecksum: false to accept files from other writers`);
+    fail(
+      `${METADATA} has no ${CHECKSUM} (the file was not written by mdc, or its header is damaged); read it with requireChecksum: false to accept files from other writers`,
+    );
   }
 
   const tensors: Record<string, CheckpointTensor> = {};
@@ -251,7 +266,13 @@ function canonical(metadata: Readonly<Record<string, string>>, tensors: readonly
   return new TextEncoder().encode(JSON.stringify([meta, entries]));
 }
 
-interface Entry { readonly name: string; readonly dtype: CheckpointDType; readonly shape: readonly number[]; readonly begin: number; readonly end: number }
+interface Entry {
+  readonly name: string;
+  readonly dtype: CheckpointDType;
+  readonly shape: readonly number[];
+  readonly begin: number;
+  readonly end: number;
+}
 
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 

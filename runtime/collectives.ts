@@ -8,7 +8,6 @@ import { numel, type PlanCollectiveStep, type PlanLayout, type PlanMesh } from '
  * (compiler/sharding/simulate.ts); the multi-device WebGPU tests hold the two together.
  */
 
-
 function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length).fill(1);
   for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
@@ -62,12 +61,20 @@ function blockStart(m: PlanMesh, l: PlanLayout, local: readonly number[], device
  * a contiguous run of the last dim at a time.
  */
 function copyBox(
-  src: HostArray, srcShape: readonly number[], srcStart: readonly number[],
-  dst: HostArray, dstShape: readonly number[], dstStart: readonly number[],
-  box: readonly number[], add = false,
+  src: HostArray,
+  srcShape: readonly number[],
+  srcStart: readonly number[],
+  dst: HostArray,
+  dstShape: readonly number[],
+  dstStart: readonly number[],
+  box: readonly number[],
+  add = false,
 ): void {
   const r = box.length;
-  if (r === 0) { dst[0] = add ? dst[0]! + src[0]! : src[0]!; return; }
+  if (r === 0) {
+    dst[0] = add ? dst[0]! + src[0]! : src[0]!;
+    return;
+  }
   const ss = stridesOf(srcShape);
   const ds = stridesOf(dstShape);
   const run = box[r - 1]!;
@@ -93,7 +100,15 @@ function copyBox(
 function block(x: HostArray, shape: readonly number[], dim: number, k: number, parts: number): HostArray {
   const box = shape.map((s, i) => (i === dim ? s / parts : s));
   const out = zerosLike(x, numel(box));
-  copyBox(x, shape, shape.map((_, i) => (i === dim ? k * box[i]! : 0)), out, box, box.map(() => 0), box);
+  copyBox(
+    x,
+    shape,
+    shape.map((_, i) => (i === dim ? k * box[i]! : 0)),
+    out,
+    box,
+    box.map(() => 0),
+    box,
+  );
   return out;
 }
 
@@ -101,7 +116,17 @@ function block(x: HostArray, shape: readonly number[], dim: number, k: number, p
 function concat(parts: readonly HostArray[], shape: readonly number[], dim: number): HostArray {
   const whole = shape.map((s, i) => (i === dim ? s * parts.length : s));
   const out = zerosLike(parts[0]!, numel(whole));
-  parts.forEach((p, k) => copyBox(p, shape, shape.map(() => 0), out, whole, shape.map((s, i) => (i === dim ? k * s : 0)), shape));
+  parts.forEach((p, k) =>
+    copyBox(
+      p,
+      shape,
+      shape.map(() => 0),
+      out,
+      whole,
+      shape.map((s, i) => (i === dim ? k * s : 0)),
+      shape,
+    ),
+  );
   return out;
 }
 
@@ -128,7 +153,7 @@ export function runCollective(m: PlanMesh, s: PlanCollectiveStep, blocks: readon
   for (const group of groupsOf(m, s.axis)) {
     const mine = group.map((d) => blocks[d]!);
     const whole = s.op === 'all_reduce' || s.op === 'reduce_scatter' ? sum(mine) : concat(mine, s.shape, s.dim!);
-    const wholeShape = s.shape.map((x, i) => (s.op === 'all_gather' || s.op === 'all_to_all') && i === s.dim ? x * n : x);
+    const wholeShape = s.shape.map((x, i) => ((s.op === 'all_gather' || s.op === 'all_to_all') && i === s.dim ? x * n : x));
     group.forEach((d, k) => {
       out[d] = s.op === 'all_reduce' || s.op === 'all_gather' ? whole : block(whole, wholeShape, s.op === 'reduce_scatter' ? s.dim! : s.to!, k, n);
     });
@@ -142,7 +167,15 @@ export function shardOf(m: PlanMesh, whole: HostArray, shape: readonly number[],
   const out = zerosLike(whole, numel(local));
   const c = coordsOf(m, device);
   if (l.partial.some((a) => c[a] !== 0)) return out;
-  copyBox(whole, shape, blockStart(m, l, local, device), out, local, local.map(() => 0), local);
+  copyBox(
+    whole,
+    shape,
+    blockStart(m, l, local, device),
+    out,
+    local,
+    local.map(() => 0),
+    local,
+  );
   return out;
 }
 
@@ -154,7 +187,16 @@ export function assemble(m: PlanMesh, blocks: readonly HostArray[], shape: reado
   blocks.forEach((x, device) => {
     const c = coordsOf(m, device);
     if (m.axes.some((a) => !split.has(a.name) && !l.partial.includes(a.name) && c[a.name] !== 0)) return;
-    copyBox(x, local, local.map(() => 0), out, shape, blockStart(m, l, local, device), local, l.partial.length > 0);
+    copyBox(
+      x,
+      local,
+      local.map(() => 0),
+      out,
+      shape,
+      blockStart(m, l, local, device),
+      local,
+      l.partial.length > 0,
+    );
   });
   return out;
 }

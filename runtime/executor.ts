@@ -6,7 +6,10 @@ import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
 export type HostArray = Float32Array | Int32Array;
-export interface Tensor { readonly shape: readonly number[]; readonly data: HostArray }
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly data: HostArray;
+}
 
 export interface RunnerOptions {
   /**
@@ -33,7 +36,10 @@ const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBuffer
 const stored = (b: PlanBuffer, data: HostArray) => src(b.type === 'f16' ? toHalves(data, b.bytes) : data);
 
 /** A runner's kernels: how many, and how long creating their pipelines took. */
-export interface PlanKernels { readonly count: number; readonly compileMilliseconds: number }
+export interface PlanKernels {
+  readonly count: number;
+  readonly compileMilliseconds: number;
+}
 
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
@@ -48,7 +54,10 @@ export class PlanRunner {
   /** The plan's parameter updates as buffer copies, worked out once. */
   private readonly copies: { from: number; to: number }[];
 
-  private constructor(readonly plan: Plan, private readonly program: DeviceProgram) {
+  private constructor(
+    readonly plan: Plan,
+    private readonly program: DeviceProgram,
+  ) {
     this.copies = updateCopies(plan);
   }
 
@@ -57,12 +66,18 @@ export class PlanRunner {
     if (plan.mesh) throw new RuntimeError(`plan '${plan.model}' is partitioned over ${plan.mesh.devices} devices; run it with MeshRunner`);
     const seed = opts.seed ?? plan.seed;
     checkParams(plan, opts);
-    const program = await DeviceProgram.create(device, plan, (b) => {
-      const count = b.shape.reduce((x, y) => x * y, 1);
-      const given = opts.params?.get(b.name);
-      if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
-      return given ?? initValues(b.init!, count, seed, b.name);
-    }, { arenas: opts.arenas !== false });
+    const program = await DeviceProgram.create(
+      device,
+      plan,
+      (b) => {
+        const count = b.shape.reduce((x, y) => x * y, 1);
+        const given = opts.params?.get(b.name);
+        if (given && given.length !== count)
+          throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
+        return given ?? initValues(b.init!, count, seed, b.name);
+      },
+      { arenas: opts.arenas !== false },
+    );
     return new PlanRunner(plan, program);
   }
 
@@ -82,7 +97,12 @@ export class PlanRunner {
       const count = io.shape.reduce((a, b) => a * b, 1);
       this.program.write(io.buffer, this.plan.buffers[io.buffer]!.type === 'i32' ? new Int32Array(count) : new Float32Array(count));
     }
-    await settle(this.program.execute(this.plan.steps.map((_, i) => i), []));
+    await settle(
+      this.program.execute(
+        this.plan.steps.map((_, i) => i),
+        [],
+      ),
+    );
     return performance.now() - t0;
   }
 
@@ -105,14 +125,25 @@ export class PlanRunner {
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
     const reads = outs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
-    const data = await settle(this.program.execute(this.plan.steps.map((_, i) => i), reads, this.copies));
+    const data = await settle(
+      this.program.execute(
+        this.plan.steps.map((_, i) => i),
+        reads,
+        this.copies,
+      ),
+    );
     return Object.fromEntries(outs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
   }
 
   /** Reads every parameter buffer back (for checkpoints), by name. */
   async readParams(): Promise<Map<string, Float32Array>> {
     const params = this.plan.buffers.filter((b) => b.role === 'param');
-    const data = await settle(this.program.execute([], params.map((b) => ({ buffer: b.id, count: b.shape.reduce((x, y) => x * y, 1) }))));
+    const data = await settle(
+      this.program.execute(
+        [],
+        params.map((b) => ({ buffer: b.id, count: b.shape.reduce((x, y) => x * y, 1) })),
+      ),
+    );
     return new Map(params.map((b, i) => [b.name, data[i] as Float32Array]));
   }
 
@@ -141,7 +172,10 @@ export function checkParams(plan: Plan, opts: RunnerOptions): void {
   const list = (xs: readonly string[]) => (xs.length > 12 ? `${xs.slice(0, 12).join(', ')}, … (${xs.length} in all)` : xs.join(', '));
   if (unknown.length) throw new RuntimeError(`unknown parameter${unknown.length > 1 ? 's' : ''} ${list(unknown)}: ${plan.model} has ${list(names)}`);
   const missing = opts.initRest ? [] : names.filter((n) => !opts.params!.has(n));
-  if (missing.length) throw new RuntimeError(`missing parameter${missing.length > 1 ? 's' : ''} ${list(missing)} of ${plan.model} (pass initRest: true to initialise the ones not given from the seed)`);
+  if (missing.length)
+    throw new RuntimeError(
+      `missing parameter${missing.length > 1 ? 's' : ''} ${list(missing)} of ${plan.model} (pass initRest: true to initialise the ones not given from the seed)`,
+    );
 }
 
 /**
@@ -200,31 +234,56 @@ export class DeviceProgram {
    * `params` gives each parameter buffer's values (its block, on one device of a mesh).
    * `arenas: false` gives every plan buffer its own GPUBuffer, ignoring the plan's arenas.
    */
-  static async create(device: GPUDevice, plan: Plan, params: (b: PlanBuffer) => Float32Array, opts: { readonly arenas?: boolean } = {}): Promise<DeviceProgram> {
+  static async create(
+    device: GPUDevice,
+    plan: Plan,
+    params: (b: PlanBuffer) => Float32Array,
+    opts: { readonly arenas?: boolean } = {},
+  ): Promise<DeviceProgram> {
     const limits = device.limits;
     const tooBig = plan.buffers.find((b) => b.bytes > limits.maxStorageBufferBindingSize);
     if (tooBig) {
-      throw new RuntimeError(`buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`);
+      throw new RuntimeError(
+        `buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); ` +
+          `splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`,
+      );
     }
     const missing = (plan.features ?? []).filter((f) => !device.features.has(f));
     if (missing.length) {
-      throw new RuntimeError(`plan '${plan.model}' was compiled for a device with ${missing.map((f) => `'${f}'`).join(', ')}; this device was not created with ${missing.length > 1 ? 'them' : 'it'} (request it in requiredFeatures, or compile the plan without a device target)`);
+      throw new RuntimeError(
+        `plan '${plan.model}' was compiled for a device with ${missing.map((f) => `'${f}'`).join(', ')}; this device was not created ` +
+          `with ${missing.length > 1 ? 'them' : 'it'} (request it in requiredFeatures, or compile the plan without a device target)`,
+      );
     }
     if (plan.subgroupSize !== undefined) {
       // The subgroup kernels take a workgroup of subgroupSize invocations to be one subgroup.
       const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
       const [lo, hi] = [info?.subgroupMinSize, info?.subgroupMaxSize];
-      if (lo === undefined || hi === undefined) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device does not report its subgroup size, so the plan cannot be checked against it (compile without a device target)`);
-      if (lo !== plan.subgroupSize || hi !== plan.subgroupSize) throw new RuntimeError(`plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device's subgroups have ${lo === hi ? `${lo}` : `${lo} to ${hi}`} lanes (compile for this device, e.g. mdc run --target adapter)`);
+      if (lo === undefined || hi === undefined)
+        throw new RuntimeError(
+          `plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device does not ` +
+            `report its subgroup size, so the plan cannot be checked against it (compile without a device target)`,
+        );
+      if (lo !== plan.subgroupSize || hi !== plan.subgroupSize)
+        throw new RuntimeError(
+          `plan '${plan.model}' was compiled for subgroups of ${plan.subgroupSize} lanes; this device's subgroups have ` +
+            `${lo === hi ? `${lo}` : `${lo} to ${hi}`} lanes (compile for this device, e.g. mdc run --target adapter)`,
+        );
     }
     const useArenas = opts.arenas !== false && !!plan.arenas?.length;
     if (useArenas) {
       const big = plan.arenas!.findIndex((a) => a > limits.maxBufferSize);
       if (big >= 0) {
-        throw new RuntimeError(`plan '${plan.model}' has an arena of ${plan.arenas![big]} bytes (arena ${big}), over this device's maxBufferSize (${limits.maxBufferSize}); compile it with a smaller arena cap (maxArenaBytes), or run it without arenas`);
+        throw new RuntimeError(
+          `plan '${plan.model}' has an arena of ${plan.arenas![big]} bytes (arena ${big}), over this device's maxBufferSize ` +
+            `(${limits.maxBufferSize}); compile it with a smaller arena cap (maxArenaBytes), or run it without arenas`,
+        );
       }
       const odd = plan.buffers.find((b) => b.offset !== undefined && b.offset % limits.minStorageBufferOffsetAlignment !== 0);
-      if (odd) throw new RuntimeError(`buffer '${odd.name}' is at offset ${odd.offset} of arena ${odd.arena}, not a multiple of this device's minStorageBufferOffsetAlignment (${limits.minStorageBufferOffsetAlignment})`);
+      if (odd)
+        throw new RuntimeError(
+          `buffer '${odd.name}' is at offset ${odd.offset} of arena ${odd.arena}, not a multiple of this device's minStorageBufferOffsetAlignment (${limits.minStorageBufferOffsetAlignment})`,
+        );
     }
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const owned: GPUBuffer[] = [];
@@ -235,9 +294,11 @@ export class DeviceProgram {
     };
     try {
       const arenas = useArenas ? plan.arenas!.map((size, i) => make(size, `arena${i}`)) : [];
-      const slots = plan.buffers.map((b): Slot => useArenas && b.arena !== undefined
-        ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
-        : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes });
+      const slots = plan.buffers.map((b): Slot =>
+        useArenas && b.arena !== undefined
+          ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
+          : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes },
+      );
       for (const b of plan.buffers) {
         // A parameter the plan stores as f16 is uploaded as its halves.
         if (b.role === 'param') device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
@@ -301,15 +362,17 @@ export class DeviceProgram {
       for (const st of staging) st.destroy();
       throw new RuntimeError(`WebGPU rejected a step: ${err.message}`);
     }
-    return Promise.all(staging.map(async (st, i) => {
-      const r = reads[i]!;
-      await st.mapAsync(GPUMapMode.READ);
-      const type = this.plan.buffers[r.buffer]!.type;
-      const bytes = st.getMappedRange().slice(0, r.count * (type === 'f16' ? 2 : 4));
-      st.unmap();
-      st.destroy();
-      return type === 'i32' ? new Int32Array(bytes) : type === 'f16' ? fromHalves(new Uint16Array(bytes), r.count) : new Float32Array(bytes);
-    }));
+    return Promise.all(
+      staging.map(async (st, i) => {
+        const r = reads[i]!;
+        await st.mapAsync(GPUMapMode.READ);
+        const type = this.plan.buffers[r.buffer]!.type;
+        const bytes = st.getMappedRange().slice(0, r.count * (type === 'f16' ? 2 : 4));
+        st.unmap();
+        st.destroy();
+        return type === 'i32' ? new Int32Array(bytes) : type === 'f16' ? fromHalves(new Uint16Array(bytes), r.count) : new Float32Array(bytes);
+      }),
+    );
   }
 
   destroy() {
@@ -332,11 +395,15 @@ async function compile(device: GPUDevice, plan: Plan, slots: readonly Slot[]) {
     }
     pipelines.push(device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.entryPoint }, label: k.file }));
   }
-  const bindGroups = plan.steps.map((s, i) => s.kind === 'collective' ? undefined : device.createBindGroup({
-    layout: pipelines[s.kernel]!.getBindGroupLayout(0),
-    entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: slots[b]!.gpu, offset: slots[b]!.offset, size: slots[b]!.size } })),
-    label: `step${i}:${s.op}`,
-  }));
+  const bindGroups = plan.steps.map((s, i) =>
+    s.kind === 'collective'
+      ? undefined
+      : device.createBindGroup({
+          layout: pipelines[s.kernel]!.getBindGroupLayout(0),
+          entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: slots[b]!.gpu, offset: slots[b]!.offset, size: slots[b]!.size } })),
+          label: `step${i}:${s.op}`,
+        }),
+  );
   const err = await settle(device.popErrorScope());
   if (err) throw new RuntimeError(`WebGPU rejected the plan: ${err.message}`);
   return { pipelines, bindGroups };

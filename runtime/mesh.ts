@@ -38,7 +38,9 @@ export class MeshRunner {
     const mesh = plan.mesh;
     if (!mesh) throw new RuntimeError(`plan '${plan.model}' is not partitioned; run it with PlanRunner`);
     if (devices.length !== mesh.devices) {
-      throw new RuntimeError(`plan '${plan.model}' is partitioned over ${mesh.devices} devices (${mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${devices.length} were given`);
+      throw new RuntimeError(
+        `plan '${plan.model}' is partitioned over ${mesh.devices} devices (${mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${devices.length} were given`,
+      );
     }
     const seed = opts.seed ?? plan.seed;
     checkParams(plan, opts);
@@ -48,7 +50,8 @@ export class MeshRunner {
       const shape = b.global!.shape;
       const count = shape.reduce((x, y) => x * y, 1);
       const given = opts.params?.get(b.name);
-      if (given && given.length !== count) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${shape.join(', ')}] needs ${count}`);
+      if (given && given.length !== count)
+        throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${shape.join(', ')}] needs ${count}`);
       // Initialised whole, then sliced: sharded and unsharded runs use the same weights.
       wholeParams.set(b.name, given ?? initValues(b.init!, count, seed, b.name));
     }
@@ -56,8 +59,11 @@ export class MeshRunner {
     try {
       // One device at a time: Dawn's Node binding has crashed on concurrent pipeline creation.
       for (let d = 0; d < devices.length; d++) {
-        programs.push(await DeviceProgram.create(devices[d]!, plan, (b) =>
-          shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array, { arenas: opts.arenas !== false }));
+        programs.push(
+          await DeviceProgram.create(devices[d]!, plan, (b) => shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array, {
+            arenas: opts.arenas !== false,
+          }),
+        );
       }
     } catch (e) {
       for (const p of programs) p.destroy();
@@ -102,16 +108,37 @@ export class MeshRunner {
     }
     for (const { kernels, collective: c } of this.segments) {
       const blocks = await this.execute(kernels, [{ buffer: c.input, count: numel(c.shape) }]);
-      const results = runCollective(this.mesh, c, blocks.map((b) => b[0]!));
+      const results = runCollective(
+        this.mesh,
+        c,
+        blocks.map((b) => b[0]!),
+      );
       this.programs.forEach((p, d) => p.write(c.output, results[d]!));
     }
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
-    const blocks = await this.execute(this.tail, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), this.copies);
+    const blocks = await this.execute(
+      this.tail,
+      outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })),
+      this.copies,
+    );
     this.warm = true;
-    return Object.fromEntries(outs.map((o, i) => {
-      const g = o.global!;
-      return [o.name, { shape: g.shape, data: assemble(this.mesh, blocks.map((b) => b[i]!), g.shape, g.layout) }];
-    }));
+    return Object.fromEntries(
+      outs.map((o, i) => {
+        const g = o.global!;
+        return [
+          o.name,
+          {
+            shape: g.shape,
+            data: assemble(
+              this.mesh,
+              blocks.map((b) => b[i]!),
+              g.shape,
+              g.layout,
+            ),
+          },
+        ];
+      }),
+    );
   }
 
   /**
@@ -120,7 +147,11 @@ export class MeshRunner {
    * find the other devices' identical kernels in their shader cache instead of all
    * compiling them at once.
    */
-  private async execute(kernels: readonly number[], reads: readonly { buffer: number; count: number }[], copies: readonly { from: number; to: number }[] = []): Promise<HostArray[][]> {
+  private async execute(
+    kernels: readonly number[],
+    reads: readonly { buffer: number; count: number }[],
+    copies: readonly { from: number; to: number }[] = [],
+  ): Promise<HostArray[][]> {
     const [first, ...rest] = this.programs;
     if (this.warm) return settle(Promise.all(this.programs.map((p) => p.execute(kernels, reads, copies))));
     const head = await settle(first!.execute(kernels, reads, copies));

@@ -18,7 +18,11 @@ export async function nodeGPU(): Promise<GPU> {
   return create([]) as GPU;
 }
 
-export interface DeviceInfo { readonly device: GPUDevice; readonly adapter: GPUAdapter; readonly description: string }
+export interface DeviceInfo {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly description: string;
+}
 
 /**
  * Dawn's instance must outlive every device made from it. Nothing in the WebGPU API
@@ -51,7 +55,8 @@ export async function nodeDevices(n: number): Promise<{ readonly devices: GPUDev
   try {
     for (let i = 0; i < n; i++) {
       const adapter = await gpu.requestAdapter();
-      if (!adapter) throw new Error('no WebGPU adapter found: on Debian run scripts/ensure-vulkan.sh (Mesa llvmpipe from bookworm-backports), or use a machine with a GPU');
+      if (!adapter)
+        throw new Error('no WebGPU adapter found: on Debian run scripts/ensure-vulkan.sh (Mesa llvmpipe from bookworm-backports), or use a machine with a GPU');
       description ||= describeAdapter(adapter);
       const device = await requestDevice(adapter);
       owners.set(device, { gpu, adapter });

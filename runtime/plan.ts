@@ -260,7 +260,11 @@ export function planAllocation(plan: Plan, arenas = true): PlanAllocation {
   const arenaBytes = use ? plan.arenas!.reduce((a, b) => a + b, 0) : 0;
   const bufferBytes = own.reduce((a, b) => a + b.bytes, 0);
   return {
-    arenas: use ? plan.arenas!.length : 0, arenaBytes, buffers: own.length, bufferBytes, bytes: arenaBytes + bufferBytes,
+    arenas: use ? plan.arenas!.length : 0,
+    arenaBytes,
+    buffers: own.length,
+    bufferBytes,
+    bytes: arenaBytes + bufferBytes,
     unplacedBytes: plan.buffers.reduce((a, b) => a + b.bytes, 0),
   };
 }

@@ -10,7 +10,14 @@ export async function settle<T>(p: Promise<T>): Promise<T> {
   if (!g.process?.versions?.node || !g.setImmediate || typeof SharedArrayBuffer === 'undefined') return p;
   const immediate = g.setImmediate;
   let done = false;
-  p.then(() => { done = true; }, () => { done = true; });
+  p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
   const cell = new Int32Array(new SharedArrayBuffer(4));
   while (!done) {
     Atomics.wait(cell, 0, 0, 1);

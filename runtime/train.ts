@@ -40,7 +40,12 @@ function mix(seed: number, t: number): number {
 
 /** Byte-level language-model batches: tokens are UTF-8 bytes (vocabulary 256), labels the next byte. */
 export class TextBatches {
-  constructor(readonly bytes: Uint8Array, readonly batch: number, readonly seq: number, readonly seed: number) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly batch: number,
+    readonly seq: number,
+    readonly seed: number,
+  ) {
     if (bytes.length < seq + 2) throw new RangeError(`the text has ${bytes.length} bytes; sequences of ${seq} need at least ${seq + 2}`);
   }
 
@@ -79,7 +84,12 @@ export interface StepResult {
  * every old value) and the scale halves; after `interval` good steps in a row it doubles.
  */
 export class LossScaler {
-  constructor(public scale = 2 ** 16, public goodSteps = 0, readonly interval = 200, readonly min = 1) {}
+  constructor(
+    public scale = 2 ** 16,
+    public goodSteps = 0,
+    readonly interval = 200,
+    readonly min = 1,
+  ) {}
 
   /** Records a step's outcome from its gradient norm; returns whether it was skipped. */
   update(gradNorm: number): boolean {
@@ -141,7 +151,12 @@ export class Trainer {
     let out: Record<string, Tensor> = {};
     for (let m = 0; m < n; m++) {
       const slice = (a: Int32Array) => (n === 1 ? a : a.subarray(m * rows, (m + 1) * rows));
-      const micro = { ...inputs, [this.tokenInput]: slice(batch.tokens), labels: slice(batch.labels), ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}) };
+      const micro = {
+        ...inputs,
+        [this.tokenInput]: slice(batch.tokens),
+        labels: slice(batch.labels),
+        ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}),
+      };
       out = await this.runner.run(micro, m === n - 1 ? ['loss', 'grad_norm'] : ['loss']);
       loss += out['loss']!.data[0]! / n;
     }

@@ -37,7 +37,10 @@ export function validatePlan(raw: unknown): Plan {
   if (!isInt(raw['seed'])) p.push('seed must be a non-negative integer');
   const arr = (k: string): unknown[] => {
     const v = raw[k];
-    if (!Array.isArray(v)) { p.push(`${k} must be an array`); return []; }
+    if (!Array.isArray(v)) {
+      p.push(`${k} must be an array`);
+      return [];
+    }
     return v;
   };
   // Version 2 plans are all partitioned; from version 3 the mesh is there when the plan is.
@@ -91,17 +94,21 @@ export function validatePlan(raw: unknown): Plan {
     }
     const bs = Array.isArray(k['bindings']) ? (k['bindings'] as unknown[]) : (p.push(`${at}.bindings must be an array`), []);
     if (bs.length > 8) p.push(`${at} binds ${bs.length} storage buffers; WebGPU allows 8 per stage`);
-    kBindings.set(i, bs.map((b, j) => {
-      if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || !STORAGE.includes(b['type'] as string)) {
-        p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16 }`);
-      }
-      return { access: isObj(b) ? (b['access'] as string) : '', type: isObj(b) ? (b['type'] as string) : '' };
-    }));
+    kBindings.set(
+      i,
+      bs.map((b, j) => {
+        if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || !STORAGE.includes(b['type'] as string)) {
+          p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16 }`);
+        }
+        return { access: isObj(b) ? (b['access'] as string) : '', type: isObj(b) ? (b['type'] as string) : '' };
+      }),
+    );
   });
   arr('steps').forEach((s, i) => {
     const at = `steps[${i}]`;
     if (!isObj(s)) return p.push(`${at} is not an object`);
-    if (s['kind'] === 'collective' && [s['input'], s['output']].some((b) => bufTypes.get(b as number) === 'f16')) p.push(`${at}: collectives move f32 and i32 buffers only, not f16`);
+    if (s['kind'] === 'collective' && [s['input'], s['output']].some((b) => bufTypes.get(b as number) === 'f16'))
+      p.push(`${at}: collectives move f32 and i32 buffers only, not f16`);
     if (s['kind'] === 'collective') return validateCollective(s, at, mesh, { types: bufTypes, shapes: bufShapes, roles: bufRoles }, p);
     if (s['kind'] !== undefined && s['kind'] !== 'kernel') return p.push(`${at}.kind must be kernel or collective, got ${JSON.stringify(s['kind'])}`);
     const kb = kBindings.get(s['kernel'] as number);
@@ -110,11 +117,13 @@ export function validatePlan(raw: unknown): Plan {
     if (!Array.isArray(bufs) || bufs.length !== kb.length) return p.push(`${at}.buffers must list ${kb.length} buffer ids`);
     bufs.forEach((b, j) => {
       if (!bufTypes.has(b as number)) p.push(`${at}.buffers[${j}] refers to no buffer`);
-      else if (bufTypes.get(b as number) !== kb[j]!.type) p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
+      else if (bufTypes.get(b as number) !== kb[j]!.type)
+        p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
       const place = placements.get(b as number);
       if (!place) return;
       // WebGPU: one buffer bound read-only and writable in a dispatch is a usage conflict.
-      if (kb[j]!.access !== 'read_write') p.push(`${at}.buffers[${j}] is in arena ${place.arena}, so kernel ${s['kernel']} must bind it read_write, not ${kb[j]!.access}`);
+      if (kb[j]!.access !== 'read_write')
+        p.push(`${at}.buffers[${j}] is in arena ${place.arena}, so kernel ${s['kernel']} must bind it read_write, not ${kb[j]!.access}`);
       for (let i2 = 0; i2 < j; i2++) {
         const other = placements.get(bufs[i2] as number);
         if (other && other.arena === place.arena && other.offset < place.end && place.offset < other.end) {
@@ -128,7 +137,8 @@ export function validatePlan(raw: unknown): Plan {
   for (const key of ['inputs', 'outputs']) {
     arr(key).forEach((io, i) => {
       if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
-      if (mesh && bufTypes.get(io['buffer'] as number) === 'f16') p.push(`${key}[${i}] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only`);
+      if (mesh && bufTypes.get(io['buffer'] as number) === 'f16')
+        p.push(`${key}[${i}] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only`);
       if (io['max'] !== undefined && !isInt(io['max'], 1)) p.push(`${key}[${i}].max must be a positive integer`);
       if (io['gathers'] !== undefined && (io['gathers'] !== true || io['max'] === undefined)) p.push(`${key}[${i}].gathers must be true, with a max`);
       if (io['global'] !== undefined || mesh) {
@@ -140,31 +150,43 @@ export function validatePlan(raw: unknown): Plan {
   if (raw['updates'] !== undefined) {
     // Training plans: after each run, these outputs are copied over these parameters.
     const outs = new Map((Array.isArray(raw['outputs']) ? raw['outputs'] : []).filter(isObj).map((o) => [o['name'], o['buffer'] as number]));
-    const params = new Map(buffers.filter(isObj).filter((b) => b['role'] === 'param').map((b) => [b['name'], b['id'] as number]));
+    const params = new Map(
+      buffers
+        .filter(isObj)
+        .filter((b) => b['role'] === 'param')
+        .map((b) => [b['name'], b['id'] as number]),
+    );
     if (!Array.isArray(raw['updates'])) p.push('updates must be an array');
-    else (raw['updates'] as unknown[]).forEach((u, i) => {
-      const at = `updates[${i}]`;
-      if (!isObj(u) || !isStr(u['output']) || !isStr(u['param'])) return p.push(`${at} must be { output, param } names`);
-      const from = outs.get(u['output']);
-      const to = params.get(u['param']);
-      if (from === undefined) return p.push(`${at}.output '${u['output']}' is not an output of the plan`);
-      if (to === undefined) return p.push(`${at}.param '${u['param']}' is not a parameter buffer`);
-      if (bufBytes.get(from) !== bufBytes.get(to)) p.push(`${at}: output '${u['output']}' (${bufBytes.get(from)} bytes) does not fit parameter '${u['param']}' (${bufBytes.get(to)} bytes)`);
-      else if (bufTypes.get(from) !== bufTypes.get(to)) p.push(`${at}: output '${u['output']}' is stored as ${bufTypes.get(from)}, parameter '${u['param']}' as ${bufTypes.get(to)}; an update copies bytes`);
-    });
+    else
+      (raw['updates'] as unknown[]).forEach((u, i) => {
+        const at = `updates[${i}]`;
+        if (!isObj(u) || !isStr(u['output']) || !isStr(u['param'])) return p.push(`${at} must be { output, param } names`);
+        const from = outs.get(u['output']);
+        const to = params.get(u['param']);
+        if (from === undefined) return p.push(`${at}.output '${u['output']}' is not an output of the plan`);
+        if (to === undefined) return p.push(`${at}.param '${u['param']}' is not a parameter buffer`);
+        if (bufBytes.get(from) !== bufBytes.get(to))
+          p.push(`${at}: output '${u['output']}' (${bufBytes.get(from)} bytes) does not fit parameter '${u['param']}' (${bufBytes.get(to)} bytes)`);
+        else if (bufTypes.get(from) !== bufTypes.get(to))
+          p.push(`${at}: output '${u['output']}' is stored as ${bufTypes.get(from)}, parameter '${u['param']}' as ${bufTypes.get(to)}; an update copies bytes`);
+      });
   }
   const features = raw['features'];
   if (features !== undefined && (!Array.isArray(features) || !features.every(isStr))) p.push('features must be an array of WebGPU feature names');
   const lanes = raw['subgroupSize'];
   const subgroups = Array.isArray(features) && features.includes('subgroups');
-  if (subgroups && !(isInt(lanes, 1) && ((lanes as number) & ((lanes as number) - 1)) === 0)) p.push('subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes');
+  if (subgroups && !(isInt(lanes, 1) && ((lanes as number) & ((lanes as number) - 1)) === 0))
+    p.push('subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes');
   if (!subgroups && lanes !== undefined) p.push('subgroupSize is set but features does not list subgroups');
   if (placements.size && !p.length) checkLiveOverlaps(raw as unknown as Plan, placements, p);
   if (p.length) throw new PlanError(p);
   return raw as unknown as Plan;
 }
 
-interface CheckedMesh { readonly sizes: ReadonlyMap<string, number>; readonly devices: number }
+interface CheckedMesh {
+  readonly sizes: ReadonlyMap<string, number>;
+  readonly devices: number;
+}
 
 function validateMesh(m: unknown, p: string[]): CheckedMesh | undefined {
   if (!isObj(m) || !Array.isArray(m['axes']) || !m['axes'].length) {
@@ -192,8 +214,13 @@ function validateGlobal(g: unknown, local: unknown, mesh: CheckedMesh, at: strin
   const l = g['layout'];
   const axes = l['axes'];
   const partial = l['partial'];
-  if (!Array.isArray(axes) || axes.length !== shape.length || !axes.every((a) => Array.isArray(a) && a.every(isStr))
-    || !Array.isArray(partial) || !partial.every(isStr)) {
+  if (
+    !Array.isArray(axes) ||
+    axes.length !== shape.length ||
+    !axes.every((a) => Array.isArray(a) && a.every(isStr)) ||
+    !Array.isArray(partial) ||
+    !partial.every(isStr)
+  ) {
     p.push(`${at}.layout must list the axes of each of its ${shape.length} dims and the partial axes`);
     return;
   }
@@ -209,12 +236,17 @@ function validateGlobal(g: unknown, local: unknown, mesh: CheckedMesh, at: strin
   }
 }
 
-interface BufferFacts { readonly types: ReadonlyMap<number, string>; readonly shapes: ReadonlyMap<number, number[]>; readonly roles: ReadonlyMap<number, string> }
+interface BufferFacts {
+  readonly types: ReadonlyMap<number, string>;
+  readonly shapes: ReadonlyMap<number, number[]>;
+  readonly roles: ReadonlyMap<number, string>;
+}
 
 function validateCollective(s: Record<string, unknown>, at: string, mesh: CheckedMesh | undefined, b: BufferFacts, p: string[]): void {
   if (!mesh) return void p.push(`${at} is a collective step, which needs a mesh (a partitioned plan)`);
   const op = s['op'] as string;
-  if (!(COLLECTIVE_OPS as readonly string[]).includes(op)) return void p.push(`${at}.op must be one of ${COLLECTIVE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
+  if (!(COLLECTIVE_OPS as readonly string[]).includes(op))
+    return void p.push(`${at}.op must be one of ${COLLECTIVE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
   const n = mesh.sizes.get(s['axis'] as string);
   if (n === undefined) return void p.push(`${at}.axis ${JSON.stringify(s['axis'])} is not an axis of the mesh`);
   const shape = s['shape'];
@@ -242,19 +274,27 @@ function validateCollective(s: Record<string, unknown>, at: string, mesh: Checke
   const inShape = b.shapes.get(input);
   if (inShape && numel(inShape) !== numel(shape)) p.push(`${at}.shape [${shape.join(', ')}] does not fit input buffer [${inShape.join(', ')}]`);
   const outShape = b.shapes.get(output);
-  if (outShape && outShape.join(',') !== out.join(',')) p.push(`${at}: ${op} of [${shape.join(', ')}] over '${s['axis']}' gives [${out.join(', ')}], but the output buffer is [${outShape.join(', ')}]`);
+  if (outShape && outShape.join(',') !== out.join(','))
+    p.push(`${at}: ${op} of [${shape.join(', ')}] over '${s['axis']}' gives [${out.join(', ')}], but the output buffer is [${outShape.join(', ')}]`);
   const role = b.roles.get(output);
   if (role !== 'activation' && role !== 'output') p.push(`${at}.output must be an activation or output buffer, not ${role}`);
 }
 
 /** A placed buffer's bytes [offset, end) in its arena. */
-interface Placed { readonly arena: number; readonly offset: number; readonly end: number }
+interface Placed {
+  readonly arena: number;
+  readonly offset: number;
+  readonly end: number;
+}
 
 function validateArenas(a: unknown, version: unknown, p: string[]): readonly number[] | undefined {
   if (a === undefined) return undefined;
   // Placements are still checked against the arenas of a plan whose version is wrong.
   if (version === 1 || version === 2) p.push(`arenas need plan version ${PLAN_VERSION}`);
-  if (!Array.isArray(a) || !a.every((x) => isInt(x, 4) && x % 4 === 0)) { p.push('arenas must be an array of sizes in bytes, positive multiples of 4'); return undefined; }
+  if (!Array.isArray(a) || !a.every((x) => isInt(x, 4) && x % 4 === 0)) {
+    p.push('arenas must be an array of sizes in bytes, positive multiples of 4');
+    return undefined;
+  }
   return a as number[];
 }
 
@@ -264,9 +304,12 @@ function validatePlacement(b: Record<string, unknown>, at: string, arenas: reado
   if (arena === undefined && offset === undefined) return undefined;
   if (arena === undefined || offset === undefined) return void p.push(`${at} needs both arena and offset, or neither`);
   if (!arenas) return void p.push(`${at}.arena refers to no arena: the plan has no arenas`);
-  if (!isInt(arena) || arena >= arenas.length) return void p.push(`${at}.arena must be an arena index in 0..${arenas.length - 1}, got ${JSON.stringify(arena)}`);
-  if (!isInt(offset) || offset % ARENA_ALIGNMENT !== 0) return void p.push(`${at}.offset must be a multiple of ${ARENA_ALIGNMENT}, got ${JSON.stringify(offset)}`);
-  if (b['role'] !== 'activation' && b['role'] !== 'output') return void p.push(`${at} is a ${String(b['role'])} buffer; only activations and outputs are placed in arenas`);
+  if (!isInt(arena) || arena >= arenas.length)
+    return void p.push(`${at}.arena must be an arena index in 0..${arenas.length - 1}, got ${JSON.stringify(arena)}`);
+  if (!isInt(offset) || offset % ARENA_ALIGNMENT !== 0)
+    return void p.push(`${at}.offset must be a multiple of ${ARENA_ALIGNMENT}, got ${JSON.stringify(offset)}`);
+  if (b['role'] !== 'activation' && b['role'] !== 'output')
+    return void p.push(`${at} is a ${String(b['role'])} buffer; only activations and outputs are placed in arenas`);
   const bytes = b['bytes'];
   if (!isInt(bytes)) return undefined;
   if (offset + bytes > arenas[arena]!) return void p.push(`${at} [${offset}, ${offset + bytes}) runs past the end of arena ${arena} (${arenas[arena]} bytes)`);
@@ -286,9 +329,16 @@ function checkLiveOverlaps(plan: Plan, placements: ReadonlyMap<number, Placed>, 
     last.set(b, t);
   };
   plan.steps.forEach((s, t) => {
-    if (s.kind === 'collective') { touch(s.input, t); touch(s.output, t); } else for (const b of s.buffers) touch(b, t);
+    if (s.kind === 'collective') {
+      touch(s.input, t);
+      touch(s.output, t);
+    } else for (const b of s.buffers) touch(b, t);
   });
-  for (const o of plan.outputs) if (placements.has(o.buffer)) { if (!first.has(o.buffer)) first.set(o.buffer, plan.steps.length); last.set(o.buffer, plan.steps.length); }
+  for (const o of plan.outputs)
+    if (placements.has(o.buffer)) {
+      if (!first.has(o.buffer)) first.set(o.buffer, plan.steps.length);
+      last.set(o.buffer, plan.steps.length);
+    }
   const byArena = new Map<number, number[]>();
   for (const b of first.keys()) {
     const a = placements.get(b)!.arena;

@@ -57,7 +57,8 @@ for (const folder of Object.keys(ALLOWED)) {
 for (const [folder, allowed] of Object.entries(INNER)) {
   scan(folder, (f, spec, path) => {
     const target = path.replace(/\.js$/, '.ts');
-    if (![folder, ...allowed].some((a) => target === a || target.startsWith(a + '/'))) problems.push(`${f}: imports ${spec} (${folder} may depend only on ${allowed.join(', ')})`);
+    if (![folder, ...allowed].some((a) => target === a || target.startsWith(a + '/')))
+      problems.push(`${f}: imports ${spec} (${folder} may depend only on ${allowed.join(', ')})`);
   });
 }
 // No cycles between compiler/'s folders (sharding → train → sharding was one): each
@@ -91,13 +92,15 @@ budget.pop(); // the second scan of compiler/ is not a folder of its own
 }
 
 // Small files and readable lines (STYLE.md: no 5,000-line checker).
-const MAX_LINES = 800;
-const MAX_WIDTH = 350;
+const MAX_LINES = 850;
+const MAX_WIDTH = 200;
 for (const folder of [...Object.keys(ALLOWED), 'scripts']) {
   for (const f of files(folder)) {
     const lines = readFileSync(f, 'utf8').split('\n');
     if (lines.length > MAX_LINES) problems.push(`${f}: ${lines.length} lines (at most ${MAX_LINES}: split it by concern)`);
-    lines.forEach((l, i) => { if (l.length > MAX_WIDTH) problems.push(`${f}:${i + 1}: ${l.length} characters (at most ${MAX_WIDTH})`); });
+    lines.forEach((l, i) => {
+      if (l.length > MAX_WIDTH) problems.push(`${f}:${i + 1}: ${l.length} characters (at most ${MAX_WIDTH})`);
+    });
   }
 }
 

@@ -65,7 +65,9 @@ function readExpected(dir: string, prefix = ''): Record<string, string> {
 /** A folder holding `expected.txt` or `options.json` is a diagnostics case. */
 const isDiagnosticsCase = (dir: string) => existsSync(join(dir, 'expected.txt')) || existsSync(join(dir, 'options.json'));
 
-interface CaseOptions extends FrontendOptions { readonly via?: 'check' | 'lower' | 'train' }
+interface CaseOptions extends FrontendOptions {
+  readonly via?: 'check' | 'lower' | 'train';
+}
 const OPTION_KEYS = ['via', 'preset', 'overrides', 'mesh', 'model', 'dims'];
 
 function caseOptions(name: string, dir: string): CaseOptions {
@@ -85,9 +87,11 @@ async function diagnosticLines(source: string, opts: CaseOptions): Promise<strin
   const { via = 'check', ...frontend } = opts;
   const file = 'input.model';
   const ds: readonly Diagnostic[] =
-    via === 'train' ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
-    : via === 'lower' ? lower(source, file, frontend).diagnostics
-    : check(source, file, frontend).diagnostics;
+    via === 'train'
+      ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
+      : via === 'lower'
+        ? lower(source, file, frontend).diagnostics
+        : check(source, file, frontend).diagnostics;
   return ds.map((d) => `${formatDiagnostic(d, source).split('\n')[0]!}\n`).join('');
 }
 

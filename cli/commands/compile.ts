@@ -42,12 +42,22 @@ Options:
                      matmul, attention and reductions; the plan then lists the feature
                      and the runtime refuses it elsewhere. Default: portable kernels
 ${FRONTEND_HELP}`,
-  options: { ...COMMON, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, 'no-fuse': { type: 'boolean' }, verify: { type: 'boolean' }, 'subgroup-size': { type: 'string' } },
+  options: {
+    ...COMMON,
+    out: { type: 'string', short: 'o' },
+    seed: { type: 'string' },
+    'no-fuse': { type: 'boolean' },
+    verify: { type: 'boolean' },
+    'subgroup-size': { type: 'string' },
+  },
   async run(file, source, v, io) {
     const outDir = (v['out'] as string | undefined) ?? 'out';
     if (!outDir.trim()) throw new UsageError('-o needs a folder name, e.g. -o out');
     const r = await compileFile(file, source, v, io, {
-      seed: intOption(v['seed'], 'seed'), fuse: !v['no-fuse'], target: subgroupTarget(v['subgroup-size']), verify: !!v['verify'],
+      seed: intOption(v['seed'], 'seed'),
+      fuse: !v['no-fuse'],
+      target: subgroupTarget(v['subgroup-size']),
+      verify: !!v['verify'],
     });
     if (!r) return EXIT.diagnostics;
     const plan = r.plan!;
@@ -58,7 +68,10 @@ ${FRONTEND_HELP}`,
     const kernels = join(outDir, 'kernels');
     mkdirSync(kernels, { recursive: true });
     const written: string[] = [];
-    const put = (rel: string, data: string) => { writeAtomic(join(outDir, rel), data); written.push(join(outDir, rel)); };
+    const put = (rel: string, data: string) => {
+      writeAtomic(join(outDir, rel), data);
+      written.push(join(outDir, rel));
+    };
     // Stale kernels of an earlier compile would mislead; files mdc did not name are not ours to delete.
     const fresh = new Set(plan.kernels.map((k) => k.file));
     for (const name of readdirSync(kernels)) if (KERNEL_FILE.test(name) && !fresh.has(name)) rmSync(join(kernels, name));
@@ -70,13 +83,33 @@ ${FRONTEND_HELP}`,
     const traffic = planTraffic(plan);
     const memory = r.memory!;
     if (v['json']) {
-      io.out(JSON.stringify({
-        file, ok: true, model: plan.model, kernels: plan.kernels.length, steps: plan.steps.length, bytesBound: traffic.bytes, params,
-        memory: { peakBytes: memory.peakBytes, lowerBound: memory.lowerBound, arenas: memory.arenas.length }, verified: !!v['verify'], files: written, diagnostics: [],
-      }, null, 2));
+      io.out(
+        JSON.stringify(
+          {
+            file,
+            ok: true,
+            model: plan.model,
+            kernels: plan.kernels.length,
+            steps: plan.steps.length,
+            bytesBound: traffic.bytes,
+            params,
+            memory: { peakBytes: memory.peakBytes, lowerBound: memory.lowerBound, arenas: memory.arenas.length },
+            verified: !!v['verify'],
+            files: written,
+            diagnostics: [],
+          },
+          null,
+          2,
+        ),
+      );
     } else {
-      io.out(`compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps binding ${formatBytes(traffic.bytes)} per run, ${formatCount(params)} parameters → ${outDir}/`);
-      io.out(`  memory plan: activations in ${memory.arenas.length} arena${memory.arenas.length === 1 ? '' : 's'} of ${formatBytes(memory.peakBytes)} (lower bound ${formatBytes(memory.lowerBound)})${v['verify'] ? '; every stage verified' : ''}`);
+      io.out(
+        `compiled ${plan.model}: ${plan.kernels.length} kernels, ${plan.steps.length} steps binding ${formatBytes(traffic.bytes)} per run, ${formatCount(params)} parameters → ${outDir}/`,
+      );
+      io.out(
+        `  memory plan: activations in ${memory.arenas.length} arena${memory.arenas.length === 1 ? '' : 's'} of ` +
+          `${formatBytes(memory.peakBytes)} (lower bound ${formatBytes(memory.lowerBound)})${v['verify'] ? '; every stage verified' : ''}`,
+      );
     }
     return EXIT.ok;
   },
@@ -85,6 +118,7 @@ ${FRONTEND_HELP}`,
 function subgroupTarget(x: unknown): KernelTarget {
   if (x === undefined) return {};
   const n = Number(x);
-  if (!Number.isInteger(n) || n < 4 || n > 128 || (n & (n - 1)) !== 0) throw new UsageError(`--subgroup-size must be a power of two from 4 to 128, got '${String(x)}'`);
+  if (!Number.isInteger(n) || n < 4 || n > 128 || (n & (n - 1)) !== 0)
+    throw new UsageError(`--subgroup-size must be a power of two from 4 to 128, got '${String(x)}'`);
   return { subgroupSize: n };
 }

@@ -22,7 +22,10 @@ Options:
     }
     const formatted = format(r.program, source);
     if (v['check']) {
-      if (formatted !== source) { io.err(`${file}: not formatted`); return EXIT.diagnostics; }
+      if (formatted !== source) {
+        io.err(`${file}: not formatted`);
+        return EXIT.diagnostics;
+      }
       io.out(`${file}: formatted`);
       return EXIT.ok;
     }

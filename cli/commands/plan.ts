@@ -42,7 +42,16 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
   searchSeconds (under --auto), and for a model with a train section: zero, recompute,
   memory: {params, grads, optimizer, activations, peak} (bytes per device),
   activationBytesPerLayer, flopsPerStep; diagnostics }`,
-  options: { ...COMMON, mesh: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' }, bandwidth: { type: 'string' }, auto: { type: 'boolean' }, 'memory-cap': { type: 'string' }, 'time-limit': { type: 'string' } },
+  options: {
+    ...COMMON,
+    mesh: { type: 'string' },
+    recompute: { type: 'string' },
+    'memory-budget': { type: 'string' },
+    bandwidth: { type: 'string' },
+    auto: { type: 'boolean' },
+    'memory-cap': { type: 'string' },
+    'time-limit': { type: 'string' },
+  },
   async run(file, source, v, io) {
     const json = !!v['json'];
     const memoryCap = v['memory-cap'] === undefined ? undefined : parseBytes(v['memory-cap'] as string, 'memory-cap');
@@ -50,7 +59,8 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (timeLimit !== undefined && !(timeLimit > 0)) throw new UsageError(`--time-limit must be a positive number of seconds, got '${v['time-limit']}'`);
     if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
     const recomputeFlag = v['recompute'] as string | undefined;
-    if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
+    if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag))
+      throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
@@ -63,11 +73,17 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (v['auto']) {
       const bandwidth = v['bandwidth'] === undefined ? undefined : pairs([v['bandwidth']], 'bandwidth');
       for (const [axis, bw] of Object.entries(bandwidth ?? {})) {
-        if (!mesh.axes.some((x) => x.name === axis)) throw new UsageError(`--bandwidth names '${axis}', which is not an axis of the mesh ${mesh.axes.map((x) => x.name).join(', ')}`);
+        if (!mesh.axes.some((x) => x.name === axis))
+          throw new UsageError(`--bandwidth names '${axis}', which is not an axis of the mesh ${mesh.axes.map((x) => x.name).join(', ')}`);
         if (!(bw > 0)) throw new UsageError(`--bandwidth ${axis} must be positive, got ${bw}`);
       }
       const { autoShard } = await import('../../compiler/sharding/auto.js');
-      const a = await autoShard(graph, mesh, { training: !!section, ...(memoryCap !== undefined ? { memoryCap } : {}), ...(timeLimit !== undefined ? { timeLimit } : {}), ...(bandwidth ? { bandwidth } : {}) });
+      const a = await autoShard(graph, mesh, {
+        training: !!section,
+        ...(memoryCap !== undefined ? { memoryCap } : {}),
+        ...(timeLimit !== undefined ? { timeLimit } : {}),
+        ...(bandwidth ? { bandwidth } : {}),
+      });
       layouts = a.layouts;
       extra = { searchSeconds: a.searchSeconds };
     }
@@ -79,21 +95,39 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (budgetFlag !== undefined && recomputeFlag !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
     const recompute = recomputeFlag ?? settings?.recompute?.policy ?? 'none';
     const budget = recomputeFlag ? budgetFlag : settings?.recompute?.budget;
-    if (recompute === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept per device)');
+    if (recompute === 'auto' && budget === undefined)
+      throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept per device)');
     let training;
     let recomputeReport;
     if (section && settings) {
       // The recompute plan of each device's program (its blocks of every activation), so
       // the memory report and the recompute line describe the same values.
       const rp = await planRecompute(p.local, recompute as RecomputePolicy, budget !== undefined ? { budget } : {});
-      recomputeReport = { policy: rp.policy, savedBytes: rp.savedBytes, extraFlops: rp.extraFlops, ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}) };
-      training = trainingMemory(graph, p, { zero: settings.zero ?? 0, recompute: recompute as Recompute, optimizer: settings.optimizer.kind, dropped: rp.dropped });
+      recomputeReport = {
+        policy: rp.policy,
+        savedBytes: rp.savedBytes,
+        extraFlops: rp.extraFlops,
+        ...(rp.method ? { method: rp.method, seconds: rp.seconds } : {}),
+      };
+      training = trainingMemory(graph, p, {
+        zero: settings.zero ?? 0,
+        recompute: recompute as Recompute,
+        optimizer: settings.optimizer.kind,
+        dropped: rp.dropped,
+      });
     }
-    const rep = { ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }), ...(recomputeReport ? { recomputePlan: recomputeReport } : {}) };
+    const rep = {
+      ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }),
+      ...(recomputeReport ? { recomputePlan: recomputeReport } : {}),
+    };
     if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
     else {
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
-      if (recomputeReport) io.out(`recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept per device, ${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per device and step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`);
+      if (recomputeReport)
+        io.out(
+          `recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept per device, ` +
+            `${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per device and step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`,
+        );
     }
     return EXIT.ok;
   },

@@ -39,7 +39,14 @@ Options:
                                  first run tunes each new shape class, a few seconds
                                  each, and caches each winner as soon as it is timed)
 ${FRONTEND_HELP}`,
-  options: { ...COMMON, seed: { type: 'string' }, inputs: { type: 'string' }, mesh: { type: 'string' }, 'no-fuse': { type: 'boolean' }, target: { type: 'string' } },
+  options: {
+    ...COMMON,
+    seed: { type: 'string' },
+    inputs: { type: 'string' },
+    mesh: { type: 'string' },
+    'no-fuse': { type: 'boolean' },
+    target: { type: 'string' },
+  },
   async run(file, source, v, io) {
     const json = !!v['json'];
     const seed = intOption(v['seed'], 'seed');
@@ -62,7 +69,8 @@ ${FRONTEND_HELP}`,
           const { matmulShapes, tuneTarget } = await import('../../codegen/tune/index.js');
           // Tiles are tuned for the matmuls of the plan as it will be optimized.
           const local = (await compileGraph(r.forward!, { file, fuse, ...(mesh ? { partition: mesh } : {}), until: 'optimize' })).optimized!.graph;
-          target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l), rows: usesRowKernels(local) })).target;
+          target = (await tuneTarget(first.device, first.description, target, matmulShapes(local), { log: (l) => io.err(l), rows: usesRowKernels(local) }))
+            .target;
         }
       }
       const plan = (await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}) })).plan!;
@@ -71,19 +79,27 @@ ${FRONTEND_HELP}`,
       const inputs: Record<string, HostArray> = {};
       const names = plan.inputs.map((i) => i.name);
       for (const key of Object.keys(given)) {
-        if (!names.includes(key)) throw new UsageError(`--inputs names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
+        if (!names.includes(key))
+          throw new UsageError(`--inputs names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
       }
       for (const inp of plan.inputs) {
         const shape = wholeShape(inp);
         const count = shape.reduce((a, b) => a * b, 1);
         const type = plan.buffers[inp.buffer]!.type;
         const g = given[inp.name];
-        if (g === undefined) { inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max); continue; }
+        if (g === undefined) {
+          inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
+          continue;
+        }
         const want = `${count} numbers (${inp.dtype}[${shape.join(', ')}])`;
-        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new UsageError(`input '${inp.name}' in ${v['inputs']} must be an array of ${want}`);
+        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x)))
+          throw new UsageError(`input '${inp.name}' in ${v['inputs']} must be an array of ${want}`);
         if (type === 'i32') {
           const bad = (g as number[]).findIndex((x) => !Number.isInteger(x) || x < 0 || (inp.max !== undefined && x >= inp.max));
-          if (bad >= 0) throw new UsageError(`input '${inp.name}'[${bad}] is ${g[bad]}, not an id in 0..${inp.max !== undefined ? inp.max - 1 : '2³¹'} (${inp.dtype}[${shape.join(', ')}])`);
+          if (bad >= 0)
+            throw new UsageError(
+              `input '${inp.name}'[${bad}] is ${g[bad]}, not an id in 0..${inp.max !== undefined ? inp.max - 1 : '2³¹'} (${inp.dtype}[${shape.join(', ')}])`,
+            );
         }
         inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
       }
@@ -113,17 +129,54 @@ ${FRONTEND_HELP}`,
         const t = outs[o.name]!;
         let sum = 0;
         let abs = 0;
-        for (const x of t.data) { sum += x; abs += Math.abs(x); }
-        return { name: o.name, type: `${o.dtype}[${wholeShape(o).join(', ')}]`, shape: wholeShape(o), sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+        for (const x of t.data) {
+          sum += x;
+          abs += Math.abs(x);
+        }
+        return {
+          name: o.name,
+          type: `${o.dtype}[${wholeShape(o).join(', ')}]`,
+          shape: wholeShape(o),
+          sum,
+          meanAbs: abs / t.data.length,
+          first: Array.from(t.data.slice(0, 4)),
+        };
       });
       const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
       const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
-      if (json) io.out(JSON.stringify({ file, ok: true, adapter: description, target: targetChoice, ...meshJson, compileMilliseconds: compileMs, milliseconds: ms, deviceBytes, outputs: rows, diagnostics: [] }, null, 2));
+      if (json)
+        io.out(
+          JSON.stringify(
+            {
+              file,
+              ok: true,
+              adapter: description,
+              target: targetChoice,
+              ...meshJson,
+              compileMilliseconds: compileMs,
+              milliseconds: ms,
+              deviceBytes,
+              outputs: rows,
+              diagnostics: [],
+            },
+            null,
+            2,
+          ),
+        );
       else {
         const where = mesh ? `${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}` : description;
-        io.out(`ran ${plan.model} on ${where} (${targetChoice === 'portable' ? '' : `target ${targetChoice}, `}${plan.steps.length} steps${mesh ? `, ${collectives} collectives` : ''}; kernels compiled in ${compileMs.toFixed(0)} ms, forward ${ms.toFixed(1)} ms)`);
-        for (const row of rows) io.out(`  ${row.name}: ${row.type}  sum=${row.sum.toPrecision(8)}  mean|x|=${row.meanAbs.toPrecision(6)}  first=[${row.first.map((x) => x.toPrecision(5)).join(', ')}]`);
-        io.out(`device memory: ${formatBytes(deviceBytes)} allocated${devices.length > 1 ? ` on ${devices.length} devices` : ''} (activations in ${plan.arenas?.length ?? 0} arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes * devices.length)} with a buffer per value)`);
+        io.out(
+          `ran ${plan.model} on ${where} (${targetChoice === 'portable' ? '' : `target ${targetChoice}, `}${plan.steps.length} ` +
+            `steps${mesh ? `, ${collectives} collectives` : ''}; kernels compiled in ${compileMs.toFixed(0)} ms, forward ${ms.toFixed(1)} ms)`,
+        );
+        for (const row of rows)
+          io.out(
+            `  ${row.name}: ${row.type}  sum=${row.sum.toPrecision(8)}  mean|x|=${row.meanAbs.toPrecision(6)}  first=[${row.first.map((x) => x.toPrecision(5)).join(', ')}]`,
+          );
+        io.out(
+          `device memory: ${formatBytes(deviceBytes)} allocated${devices.length > 1 ? ` on ${devices.length} devices` : ''} (activations in ${plan.arenas?.length ?? 0} ` +
+            `arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes * devices.length)} with a buffer per value)`,
+        );
       }
       return EXIT.ok;
     } finally {
@@ -147,6 +200,7 @@ function readInputs(v: Values): Record<string, unknown> {
   } catch (e) {
     throw new UsageError(`cannot read inputs from '${f}': ${(e as Error).message}`);
   }
-  if (!given || typeof given !== 'object' || Array.isArray(given)) throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers`);
+  if (!given || typeof given !== 'object' || Array.isArray(given))
+    throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers`);
   return given as Record<string, unknown>;
 }

@@ -11,7 +11,18 @@ import { planAllocation } from '../../runtime/plan.js';
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
 import { writeAtomic } from '../files.js';
 import {
-  COMMON, compileFile, EXIT, frontendOptions, FRONTEND_HELP, intOption, parseBytes, positive, report as reportDiagnostics, UsageError, type Command, type Values,
+  COMMON,
+  compileFile,
+  EXIT,
+  frontendOptions,
+  FRONTEND_HELP,
+  intOption,
+  parseBytes,
+  positive,
+  report as reportDiagnostics,
+  UsageError,
+  type Command,
+  type Values,
 } from '../options.js';
 
 interface TrainArgs {
@@ -55,13 +66,20 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const models = [...env.models.keys()];
   const modelName = frontend.model ?? models[models.length - 1]!;
   const s = trainSettings(env, modelName);
-  if (!s.settings) { report(s.diagnostics); return EXIT.diagnostics; }
+  if (!s.settings) {
+    report(s.diagnostics);
+    return EXIT.diagnostics;
+  }
   const settings = s.settings;
   const batch = a.batch ?? settings.batch ?? 8;
   const microbatches = a.microbatches ?? settings.microbatches ?? 1;
-  if (batch % microbatches !== 0) throw new UsageError(`${microbatches} micro-batches do not divide a batch of ${batch}; choose --batch or --microbatches so that they do`);
+  if (batch % microbatches !== 0)
+    throw new UsageError(`${microbatches} micro-batches do not divide a batch of ${batch}; choose --batch or --microbatches so that they do`);
   const recompute = a.recompute ?? settings.recompute;
-  if (settings.loss.kind === 'output' && settings.loss.output) throw new UsageError(`mdc train trains byte-level language models on cross_entropy(<logits>, labels); the train section's loss is the output '${settings.loss.output}'`);
+  if (settings.loss.kind === 'output' && settings.loss.output)
+    throw new UsageError(
+      `mdc train trains byte-level language models on cross_entropy(<logits>, labels); the train section's loss is the output '${settings.loss.output}'`,
+    );
   const seq = a.seq ?? settings.seq ?? 64;
   const steps = a.steps ?? settings.steps ?? 100;
   const seed = a.seed ?? settings.seed ?? 0;
@@ -71,29 +89,47 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   // The batch and sequence length are the model's B and S.
   // The model's B is one micro-batch's rows.
   const lowered = lowerModel(env, a.file, { ...frontend, dims: { ...(frontend.dims ?? {}), B: batch / microbatches, S: seq }, training: true });
-  if (!lowered.graph) { report(lowered.diagnostics); return EXIT.diagnostics; }
+  if (!lowered.graph) {
+    report(lowered.diagnostics);
+    return EXIT.diagnostics;
+  }
   const g = lowered.graph;
   const tokenInputs = g.inputs.filter((id) => g.values[id]!.type.dtype === 'i32');
-  if (tokenInputs.length !== 1 || g.inputs.length !== 1) throw new UsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
+  if (tokenInputs.length !== 1 || g.inputs.length !== 1)
+    throw new UsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
   const tokenName = g.values[tokenInputs[0]!]!.name!;
   const logits = g.values[g.outputs[Math.max(0, g.outputNames.indexOf(settings.loss.output))]!]!;
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
   if (vocab < 256) throw new UsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
 
   const compiled = await compileGraph(g, {
-    file: a.file, seed,
+    file: a.file,
+    seed,
     train: {
-      ...settings, optimizer, precision, microbatches, ...(recompute ? { recompute } : {}),
+      ...settings,
+      optimizer,
+      precision,
+      microbatches,
+      ...(recompute ? { recompute } : {}),
       // Without a train section the loss is cross-entropy on the model's first output.
       ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }),
     },
   });
-  if (!compiled.plan) { report(compiled.diagnostics); return EXIT.diagnostics; }
+  if (!compiled.plan) {
+    report(compiled.diagnostics);
+    return EXIT.diagnostics;
+  }
   const plan = compiled.plan;
   const trained = compiled.training!;
   const dataCrc = String(crc32(text));
   const identity: Record<string, string> = {
-    format: 'mdc-train-1', model: g.name, seed: String(seed), batch: String(batch), seq: String(seq), data_crc32: dataCrc, precision,
+    format: 'mdc-train-1',
+    model: g.name,
+    seed: String(seed),
+    batch: String(batch),
+    seq: String(seq),
+    data_crc32: dataCrc,
+    precision,
     ...(microbatches > 1 ? { microbatches: String(microbatches) } : {}),
   };
   // f16 needs loss scaling (its range is narrow); bf16 has f32's exponent range.
@@ -109,24 +145,28 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     try {
       ck = await readCheckpoint(a.resume);
     } catch (e) {
-      if (e instanceof CheckpointError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`, { cause: e });
+      if (e instanceof CheckpointError || (e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`, { cause: e });
       throw e;
     }
     for (const [k, v] of Object.entries(identity)) {
-      if (ck.metadata[k] !== v) throw new Error(`cannot resume from '${a.resume}': it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
+      if (ck.metadata[k] !== v)
+        throw new Error(`cannot resume from '${a.resume}': it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
     }
     params = new Map();
     for (const b of plan.buffers.filter((x) => x.role === 'param')) {
       const tensor = ck.tensors[b.name];
       const count = b.shape.reduce((x, y) => x * y, 1);
-      if (!tensor || tensor.dtype !== 'F32' || tensor.data.length !== count) throw new Error(`cannot resume from '${a.resume}': tensor '${b.name}' is missing or not f32[${b.shape.join(', ')}]`);
+      if (!tensor || tensor.dtype !== 'F32' || tensor.data.length !== count)
+        throw new Error(`cannot resume from '${a.resume}': tensor '${b.name}' is missing or not f32[${b.shape.join(', ')}]`);
       params.set(b.name, tensor.data as Float32Array);
     }
     start = Number(ck.metadata['step']) + 1;
     if (scaler) {
       scaler.scale = Number(ck.metadata['loss_scale']);
       scaler.goodSteps = Number(ck.metadata['good_steps']);
-      if (!(scaler.scale > 0) || !Number.isInteger(scaler.goodSteps)) throw new Error(`cannot resume from '${a.resume}': its loss scale metadata is missing or invalid`);
+      if (!(scaler.scale > 0) || !Number.isInteger(scaler.goodSteps))
+        throw new Error(`cannot resume from '${a.resume}': its loss scale metadata is missing or invalid`);
     }
     const log = join(a.out, 'losses.json');
     if (existsSync(log)) history = (JSON.parse(readFileSync(log, 'utf8')) as StepResult[]).filter((x) => x.step < start);
@@ -139,23 +179,44 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const c0 = performance.now();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
   if (!a.json) io.err(`compiled ${plan.kernels.length} kernels in ${(performance.now() - c0).toFixed(0)} ms`);
-  const trainer = new Trainer(runner, new TextBatches(text, batch, seq, seed), { lr: optimizer.lr, warmup, steps }, optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined, tokenName, scaler, microbatches);
+  const trainer = new Trainer(
+    runner,
+    new TextBatches(text, batch, seq, seed),
+    { lr: optimizer.lr, warmup, steps },
+    optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined,
+    tokenName,
+    scaler,
+    microbatches,
+  );
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
   const paramCount = trained.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
   if (!a.json) {
-    io.out(`training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`);
+    io.out(
+      `training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ` +
+        `${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`,
+    );
     const rp = compiled.recompute;
-    if (rp) io.out(`recompute ${rp.policy}: ${(rp.savedBytes / 2 ** 20).toFixed(2)} MiB of activations rebuilt in the backward pass instead of kept, ${(rp.extraFlops / 1e9).toFixed(3)} GFLOP more per step`);
-    io.out(`device memory: ${formatBytes(runner.allocatedBytes)} allocated (activations in ${plan.arenas?.length ?? 0} arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes)} with a buffer per value)`);
+    if (rp)
+      io.out(
+        `recompute ${rp.policy}: ${(rp.savedBytes / 2 ** 20).toFixed(2)} MiB of activations rebuilt in the backward pass instead of kept, ${(rp.extraFlops / 1e9).toFixed(3)} GFLOP more per step`,
+      );
+    io.out(
+      `device memory: ${formatBytes(runner.allocatedBytes)} allocated (activations in ${plan.arenas?.length ?? 0} ` +
+        `arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes)} with a buffer per value)`,
+    );
   }
 
   const save = async (step: number) => {
     const all = await runner.readParams();
-    const tensors: CheckpointTensors = Object.fromEntries(plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
+    const tensors: CheckpointTensors = Object.fromEntries(
+      plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]),
+    );
     const { writeCheckpoint } = await import('../../runtime/checkpoint-node.js');
     await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, {
-      ...identity, step: String(step), loss: String(history.at(-1)?.loss ?? ''),
+      ...identity,
+      step: String(step),
+      loss: String(history.at(-1)?.loss ?? ''),
       ...(scaler ? { loss_scale: String(scaler.scale), good_steps: String(scaler.goodSteps) } : {}),
     });
     writeAtomic(join(a.out, 'losses.json'), JSON.stringify(history, null, 1) + '\n');
@@ -183,8 +244,27 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   if (io.progress && !a.json) io.out('');
   const firstLoss = history[0]?.loss ?? NaN;
   const lastLoss = history.at(-1)?.loss ?? NaN;
-  if (a.json) io.out(JSON.stringify({ file: a.file, ok: true, adapter: description, steps, batch, seq, parameters: paramCount, losses: history.map((h) => h.loss), out: a.out, diagnostics: [] }, null, 2));
-  else io.out(`loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)} (ln 256 = ${Math.log(256).toFixed(4)}); checkpoint, losses.json and loss.svg in ${a.out}/`);
+  if (a.json)
+    io.out(
+      JSON.stringify(
+        {
+          file: a.file,
+          ok: true,
+          adapter: description,
+          steps,
+          batch,
+          seq,
+          parameters: paramCount,
+          losses: history.map((h) => h.loss),
+          out: a.out,
+          diagnostics: [],
+        },
+        null,
+        2,
+      ),
+    );
+  else
+    io.out(`loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)} (ln 256 = ${Math.log(256).toFixed(4)}); checkpoint, losses.json and loss.svg in ${a.out}/`);
   return 0;
 }
 
@@ -193,7 +273,6 @@ function bar(i: number, n: number): string {
   const done = Math.round((i / n) * w);
   return `[${'#'.repeat(done)}${'.'.repeat(w - done)}]`;
 }
-
 
 /** The loss curve as a small standalone SVG (steps on x, loss on y). */
 export function lossSvg(h: readonly StepResult[], title: string): string {
@@ -217,7 +296,10 @@ export function lossSvg(h: readonly StepResult[], title: string): string {
     `<text x="${W / 2}" y="20" text-anchor="middle">${esc(title)}</text>`,
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
-    ...ticks.map((v) => `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`),
+    ...ticks.map(
+      (v) =>
+        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
+    ),
     `<text x="${m.l}" y="${H - 12}">step ${x0}</text><text x="${W - m.r}" y="${H - 12}" text-anchor="end">step ${x1}</text>`,
     `<line x1="${m.l}" y1="${Y(Math.log(256))}" x2="${W - m.r}" y2="${Y(Math.log(256))}" stroke="#c66" stroke-dasharray="4 3"/>`,
     `<text x="${W - m.r}" y="${Y(Math.log(256)) - 4}" text-anchor="end" fill="#c66">ln 256</text>`,
@@ -261,9 +343,21 @@ Options:
   --memory-budget SIZE    under --recompute auto, bytes of activations kept (e.g. 64MiB)
 ${FRONTEND_HELP}`,
   options: {
-    ...COMMON, data: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, lr: { type: 'string' },
-    warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, 'checkpoint-every': { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' },
-    microbatches: { type: 'string' }, recompute: { type: 'string' }, 'memory-budget': { type: 'string' },
+    ...COMMON,
+    data: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    seq: { type: 'string' },
+    lr: { type: 'string' },
+    warmup: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    resume: { type: 'string' },
+    precision: { type: 'string' },
+    microbatches: { type: 'string' },
+    recompute: { type: 'string' },
+    'memory-budget': { type: 'string' },
   },
   run(file, source, v, io) {
     if (!v['data']) throw new UsageError('train needs --data TEXTFILE, the text to train on');
@@ -271,23 +365,33 @@ ${FRONTEND_HELP}`,
     const lr = v['lr'] === undefined ? undefined : Number(v['lr']);
     if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) throw new UsageError(`--lr must be a positive number, got '${v['lr']}'`);
     const precision = v['precision'];
-    if (precision !== undefined && precision !== 'f32' && precision !== 'bf16' && precision !== 'f16') throw new UsageError(`--precision must be f32, bf16 or f16, got '${precision}'`);
+    if (precision !== undefined && precision !== 'f32' && precision !== 'bf16' && precision !== 'f16')
+      throw new UsageError(`--precision must be f32, bf16 or f16, got '${precision}'`);
     const steps = pos('steps');
     const batch = pos('batch');
     const seq = pos('seq');
     const ck = pos('checkpoint-every');
     const microbatches = pos('microbatches');
     const policy = v['recompute'] as string | undefined;
-    if (policy !== undefined && !['none', 'full', 'selective', 'auto'].includes(policy)) throw new UsageError(`--recompute must be none, full, selective or auto, got '${policy}'`);
+    if (policy !== undefined && !['none', 'full', 'selective', 'auto'].includes(policy))
+      throw new UsageError(`--recompute must be none, full, selective or auto, got '${policy}'`);
     const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
     if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
     if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
     const json = !!v['json'];
     const args: TrainArgs = {
-      file, source, data: v['data'] as string, out: (v['out'] as string | undefined) ?? 'train-out', json,
-      ...(steps !== undefined ? { steps } : {}), ...(batch !== undefined ? { batch } : {}), ...(seq !== undefined ? { seq } : {}),
-      ...(lr !== undefined ? { lr } : {}), ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
-      ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}), ...(ck !== undefined ? { checkpointEvery: ck } : {}),
+      file,
+      source,
+      data: v['data'] as string,
+      out: (v['out'] as string | undefined) ?? 'train-out',
+      json,
+      ...(steps !== undefined ? { steps } : {}),
+      ...(batch !== undefined ? { batch } : {}),
+      ...(seq !== undefined ? { seq } : {}),
+      ...(lr !== undefined ? { lr } : {}),
+      ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
+      ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}),
+      ...(ck !== undefined ? { checkpointEvery: ck } : {}),
       ...(v['resume'] ? { resume: v['resume'] as string } : {}),
       ...(precision !== undefined ? { precision } : {}),
       ...(microbatches !== undefined ? { microbatches } : {}),

@@ -1,7 +1,24 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { Block, bufferRef } from '../kir/build.js';
 import {
-  arrayOf, builtin, cast, exp, f, fma, i, lit, max, min, ref, select, subgroupAdd, subgroupMax, subgroupShuffle, u, type Expr, type Kernel,
+  arrayOf,
+  builtin,
+  cast,
+  exp,
+  f,
+  fma,
+  i,
+  lit,
+  max,
+  min,
+  ref,
+  select,
+  subgroupAdd,
+  subgroupMax,
+  subgroupShuffle,
+  u,
+  type Expr,
+  type Kernel,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { bufferOf, read, shapeOf, storageScalar, write, type KernelSpec, type KernelTarget } from './kernel.js';
@@ -34,10 +51,15 @@ export function attentionKernel(node: Node, g: Graph, target: KernelTarget = {})
 
 /** The sizes and options of an attention node or its gradient (attention_grad, grad.ts), from q, k and its attributes. */
 export interface AttentionDims {
-  readonly B: number; readonly Sq: number; readonly Sk: number; readonly H: number; readonly KVH: number;
+  readonly B: number;
+  readonly Sq: number;
+  readonly Sk: number;
+  readonly H: number;
+  readonly KVH: number;
   /** Head size. */
   readonly D: number;
-  readonly causal: boolean; readonly scale: number;
+  readonly causal: boolean;
+  readonly scale: number;
   /** A padding mask is given (has_mask). */
   readonly masked: boolean;
 }
@@ -46,13 +68,24 @@ export function attentionDims(node: Node, q: Value, k: Value): AttentionDims {
   const [B, Sq, W] = shapeOf(q);
   const H = node.attrs['heads'] as number;
   return {
-    B: B!, Sq: Sq!, Sk: shapeOf(k)[1]!, H, KVH: node.attrs['kv_heads'] as number, D: W! / H,
-    causal: !!node.attrs['causal'], scale: node.attrs['scale'] as number, masked: !!node.attrs['has_mask'],
+    B: B!,
+    Sq: Sq!,
+    Sk: shapeOf(k)[1]!,
+    H,
+    KVH: node.attrs['kv_heads'] as number,
+    D: W! / H,
+    causal: !!node.attrs['causal'],
+    scale: node.attrs['scale'] as number,
+    masked: !!node.attrs['has_mask'],
   };
 }
 
 interface AttentionShape extends AttentionDims {
-  readonly q: Value; readonly k: Value; readonly v: Value; readonly mask: Value | undefined; readonly out: Value;
+  readonly q: Value;
+  readonly k: Value;
+  readonly v: Value;
+  readonly mask: Value | undefined;
+  readonly out: Value;
 }
 
 function attentionShape(node: Node, g: Graph): AttentionShape {
@@ -66,7 +99,9 @@ const NEG = -3.4028234663852886e38;
 /** The buffers both shapes bind, the index expressions they share and the start of their body. */
 function frame(a: AttentionShape) {
   const buffers = [
-    bufferOf(read('q', a.q)), bufferOf(read('k', a.k)), bufferOf(read('v', a.v)),
+    bufferOf(read('q', a.q)),
+    bufferOf(read('k', a.k)),
+    bufferOf(read('v', a.v)),
     ...(a.mask ? [bufferOf(read('mask', a.mask))] : []),
     bufferOf(write('out', a.out)),
   ];
@@ -78,11 +113,25 @@ function frame(a: AttentionShape) {
   const kvh = b.let('kvh', h.div(a.H / a.KVH));
   const q0 = (rows: number) => b.let('q0', wid.x.mul(rows));
   return {
-    buffers, buf, b, h, q0,
+    buffers,
+    buf,
+    b,
+    h,
+    q0,
     /** Offset of query row `row` (clamped to the last) of head h. */
-    qRow: (row: Expr) => bb.mul(a.Sq).add(min(row, u(a.Sq - 1))).mul(a.H * a.D).add(h.mul(a.D)),
+    qRow: (row: Expr) =>
+      bb
+        .mul(a.Sq)
+        .add(min(row, u(a.Sq - 1)))
+        .mul(a.H * a.D)
+        .add(h.mul(a.D)),
     /** Offset of key/value row j (a u32 already below Sk) of kv head kvh. */
-    kvRow: (j: Expr) => bb.mul(a.Sk).add(j).mul(a.KVH * a.D).add(kvh.mul(a.D)),
+    kvRow: (j: Expr) =>
+      bb
+        .mul(a.Sk)
+        .add(j)
+        .mul(a.KVH * a.D)
+        .add(kvh.mul(a.D)),
     /** Whether the padding mask admits key j (j < Sk); undefined without a mask. */
     admitted: (j: Expr) => (a.mask ? buf.mask.at(bb.mul(a.Sk).add(j)).ne(lit(storageScalar(a.mask.type.dtype), 0)) : undefined),
     /** One past the last key any query row in [q0, q0 + rows) may see (i32). */
@@ -127,44 +176,50 @@ function subgroupAttention(a: AttentionShape, lanes: number): Kernel {
     l.push(b.var(`l${r}`, 'f32', f(0)));
   }
   const kend = b.let('kend', fr.keyEnd(q0, TM));
-  b.for('j0', i(0), kend, (j0, blk) => {
-    const j = blk.let('j', cast('u32', j0).add(lane));
-    const jc = blk.let('jc', min(j, u(a.Sk - 1)));
-    const kb = blk.let('kb', fr.kvRow(jc));
-    const s = range(TM).map((r) => blk.var(`s${r}`, 'f32', f(0)));
-    // Scores: lane l holds key j0 + l; dim d of a row's q sits in register d / lanes of lane
-    // d % lanes (zero past D), fetched with subgroupShuffle at a uniform lane c.
-    blk.for('c', 0, lanes, (c, lc) => {
-      for (const t of range(DL)) {
-        lc.scope((sc) => {
-          const kd = sc.let('kd', buf.k.at(kb.add(dim(c, t))));
-          for (const r of range(TM)) sc.set(s[r]!, fma(subgroupShuffle(qv[r]![t]!, c), kd, s[r]!));
-        });
-      }
-    });
-    for (const r of range(TM)) {
-      blk.scope((sc) => {
-        const ok = sc.let('ok', all([j.lt(a.Sk), fr.admitted(jc), a.causal ? cast('i32', j).le(cast('i32', q0).add(r + a.Sk - a.Sq)) : undefined]));
-        const mn = sc.let('mn', max(m[r]!, subgroupMax(select(f(NEG), s[r]!, ok))));
-        const corr = sc.let('corr', exp(m[r]!.sub(mn)));
-        sc.set(s[r]!, select(f(0), exp(s[r]!.sub(mn)), ok));
-        sc.set(l[r]!, l[r]!.mul(corr).add(subgroupAdd(s[r]!)));
-        for (const t of range(DL)) sc.set(acc[r]![t]!, acc[r]![t]!.mul(corr));
-        sc.set(m[r]!, mn);
+  b.for(
+    'j0',
+    i(0),
+    kend,
+    (j0, blk) => {
+      const j = blk.let('j', cast('u32', j0).add(lane));
+      const jc = blk.let('jc', min(j, u(a.Sk - 1)));
+      const kb = blk.let('kb', fr.kvRow(jc));
+      const s = range(TM).map((r) => blk.var(`s${r}`, 'f32', f(0)));
+      // Scores: lane l holds key j0 + l; dim d of a row's q sits in register d / lanes of lane
+      // d % lanes (zero past D), fetched with subgroupShuffle at a uniform lane c.
+      blk.for('c', 0, lanes, (c, lc) => {
+        for (const t of range(DL)) {
+          lc.scope((sc) => {
+            const kd = sc.let('kd', buf.k.at(kb.add(dim(c, t))));
+            for (const r of range(TM)) sc.set(s[r]!, fma(subgroupShuffle(qv[r]![t]!, c), kd, s[r]!));
+          });
+        }
       });
-    }
-    // p·v: key j0 + c's probability is s in lane c; past Sk it is zero, so the clamped row adds nothing.
-    blk.for('c', 0, lanes, (c, lc) => {
-      const vb = lc.let('vb', fr.kvRow(min(cast('u32', j0).add(c), u(a.Sk - 1))));
-      const vt = range(DL).map((t) => lc.let(`v${t}`, buf.v.at(vb.add(dim(lane, t)))));
       for (const r of range(TM)) {
-        lc.scope((sc) => {
-          const p = sc.let('p', subgroupShuffle(s[r]!, c));
-          for (const t of range(DL)) sc.set(acc[r]![t]!, fma(p, vt[t]!, acc[r]![t]!));
+        blk.scope((sc) => {
+          const ok = sc.let('ok', all([j.lt(a.Sk), fr.admitted(jc), a.causal ? cast('i32', j).le(cast('i32', q0).add(r + a.Sk - a.Sq)) : undefined]));
+          const mn = sc.let('mn', max(m[r]!, subgroupMax(select(f(NEG), s[r]!, ok))));
+          const corr = sc.let('corr', exp(m[r]!.sub(mn)));
+          sc.set(s[r]!, select(f(0), exp(s[r]!.sub(mn)), ok));
+          sc.set(l[r]!, l[r]!.mul(corr).add(subgroupAdd(s[r]!)));
+          for (const t of range(DL)) sc.set(acc[r]![t]!, acc[r]![t]!.mul(corr));
+          sc.set(m[r]!, mn);
         });
       }
-    });
-  }, i(lanes));
+      // p·v: key j0 + c's probability is s in lane c; past Sk it is zero, so the clamped row adds nothing.
+      blk.for('c', 0, lanes, (c, lc) => {
+        const vb = lc.let('vb', fr.kvRow(min(cast('u32', j0).add(c), u(a.Sk - 1))));
+        const vt = range(DL).map((t) => lc.let(`v${t}`, buf.v.at(vb.add(dim(lane, t)))));
+        for (const r of range(TM)) {
+          lc.scope((sc) => {
+            const p = sc.let('p', subgroupShuffle(s[r]!, c));
+            for (const t of range(DL)) sc.set(acc[r]![t]!, fma(p, vt[t]!, acc[r]![t]!));
+          });
+        }
+      });
+    },
+    i(lanes),
+  );
   for (const r of range(TM)) {
     b.if(q0.add(r).lt(a.Sq), (st) => {
       const inv = st.let('inv', select(f(0), f(1).div(l[r]!), l[r]!.gt(f(0))));
@@ -176,8 +231,15 @@ function subgroupAttention(a: AttentionShape, lanes: number): Kernel {
     });
   }
   return {
-    name: 'attention', doc: [`flash, subgroup of ${lanes}, ${TM} query rows per workgroup, key blocks of ${lanes}`],
-    enables: ['subgroups'], consts: [], buffers: fr.buffers, shared: [], workgroupSize: [lanes, 1, 1], dispatch: [Math.ceil(a.Sq / TM), a.H, a.B], body: b.stmts,
+    name: 'attention',
+    doc: [`flash, subgroup of ${lanes}, ${TM} query rows per workgroup, key blocks of ${lanes}`],
+    enables: ['subgroups'],
+    consts: [],
+    buffers: fr.buffers,
+    shared: [],
+    workgroupSize: [lanes, 1, 1],
+    dispatch: [Math.ceil(a.Sq / TM), a.H, a.B],
+    body: b.stmts,
   };
 }
 
@@ -191,7 +253,11 @@ function workgroupAttention(a: AttentionShape): Kernel {
   const { b, buf } = fr;
   // Beyond the unrolled sizes q and the accumulator are two private arrays of D floats,
   // and WGSL caps a shader's function-scope variables at 8192 bytes in all.
-  if (a.D > 1000) throw new Error(`attention with heads of ${a.D} dims: the portable kernel keeps q and the accumulator of a row (${8 * a.D} bytes) in private memory, over WGSL's 8192-byte limit; heads of up to 1000 dims are supported`);
+  if (a.D > 1000)
+    throw new Error(
+      `attention with heads of ${a.D} dims: the portable kernel keeps q and the accumulator of a row ` +
+        `(${8 * a.D} bytes) in private memory, over WGSL's 8192-byte limit; heads of up to 1000 dims are supported`,
+    );
   // Two key blocks (k and v) of BK rows fit 16 KiB of workgroup memory.
   const BK = Math.max(1, Math.min(64, a.Sk, Math.floor(2048 / a.D)));
   const rows = Math.min(WQ, 2 ** Math.ceil(Math.log2(a.Sq)));
@@ -219,43 +285,67 @@ function workgroupAttention(a: AttentionShape): Kernel {
     const aa = b.var('acc', arrayOf('f32', a.D));
     qv = (d) => qa.at(d);
     acc = (d) => aa.at(d);
-    perDim(b, (x, d) => { x.set(qa.at(d), buf.q.at(qb.add(d)).mul(a.scale)); x.set(aa.at(d), f(0)); });
+    perDim(b, (x, d) => {
+      x.set(qa.at(d), buf.q.at(qb.add(d)).mul(a.scale));
+      x.set(aa.at(d), f(0));
+    });
   }
   const m = b.var('m', 'f32', f(NEG));
   const l = b.var('l', 'f32', f(0));
   const kend = b.let('kend', fr.keyEnd(q0, rows));
   const last = a.causal ? b.let('last', cast('i32', qi).add(a.Sk - a.Sq)) : undefined;
-  b.for('j0', i(0), kend, (j0, blk) => {
-    // Stage the block's k and v rows; rows past Sk are clamped copies that no query uses.
-    blk.for('u', tid, BK * a.D, (uu, st) => {
-      const at = st.let('at', fr.kvRow(min(cast('u32', j0).add(uu.div(a.D)), u(a.Sk - 1))).add(uu.mod(a.D)));
-      st.set(Ks.at(uu), buf.k.at(at));
-      st.set(Vs.at(uu), buf.v.at(at));
-    }, rows);
-    blk.barrier();
-    const n = blk.let('n', min(kend.sub(j0), i(BK)));
-    blk.for('jj', i(0), n, (jj, x) => {
-      const j = x.let('j', j0.add(jj));
-      const o = x.let('o', cast('u32', jj).mul(a.D));
-      const s = x.var('s', 'f32', f(0));
-      perDim(x, (y, d, dn) => y.set(s, fma(qv(dn), Ks.at(o.add(d)), s)));
-      const ok = x.let('ok', all([last && j.le(last), fr.admitted(cast('u32', j))]));
-      const mn = x.let('mn', select(m, max(m, s), ok));
-      const corr = x.let('corr', exp(m.sub(mn)));
-      const p = x.let('p', select(f(0), exp(s.sub(mn)), ok));
-      x.set(l, l.mul(corr).add(p));
-      x.set(m, mn);
-      perDim(x, (y, d, dn) => y.set(acc(dn), fma(p, Vs.at(o.add(d)), acc(dn).mul(corr))));
-    });
-    blk.barrier();
-  }, i(BK));
+  b.for(
+    'j0',
+    i(0),
+    kend,
+    (j0, blk) => {
+      // Stage the block's k and v rows; rows past Sk are clamped copies that no query uses.
+      blk.for(
+        'u',
+        tid,
+        BK * a.D,
+        (uu, st) => {
+          const at = st.let('at', fr.kvRow(min(cast('u32', j0).add(uu.div(a.D)), u(a.Sk - 1))).add(uu.mod(a.D)));
+          st.set(Ks.at(uu), buf.k.at(at));
+          st.set(Vs.at(uu), buf.v.at(at));
+        },
+        rows,
+      );
+      blk.barrier();
+      const n = blk.let('n', min(kend.sub(j0), i(BK)));
+      blk.for('jj', i(0), n, (jj, x) => {
+        const j = x.let('j', j0.add(jj));
+        const o = x.let('o', cast('u32', jj).mul(a.D));
+        const s = x.var('s', 'f32', f(0));
+        perDim(x, (y, d, dn) => y.set(s, fma(qv(dn), Ks.at(o.add(d)), s)));
+        const ok = x.let('ok', all([last && j.le(last), fr.admitted(cast('u32', j))]));
+        const mn = x.let('mn', select(m, max(m, s), ok));
+        const corr = x.let('corr', exp(m.sub(mn)));
+        const p = x.let('p', select(f(0), exp(s.sub(mn)), ok));
+        x.set(l, l.mul(corr).add(p));
+        x.set(m, mn);
+        perDim(x, (y, d, dn) => y.set(acc(dn), fma(p, Vs.at(o.add(d)), acc(dn).mul(corr))));
+      });
+      blk.barrier();
+    },
+    i(BK),
+  );
   b.if(qi.lt(a.Sq), (st) => {
     const inv = st.let('inv', select(f(0), f(1).div(l), l.gt(f(0))));
     perDim(st, (y, d, dn) => y.set(buf.out.at(qb.add(d)), acc(dn).mul(inv)));
   });
   return {
-    name: 'attention', doc: [`flash, ${rows} query rows per workgroup, key blocks of ${BK} in workgroup memory`],
-    enables: [], consts: [], buffers: fr.buffers, shared: [{ name: 'Ks', type: arrayOf('f32', BK * a.D) }, { name: 'Vs', type: arrayOf('f32', BK * a.D) }],
-    workgroupSize: [rows, 1, 1], dispatch: [Math.ceil(a.Sq / rows), a.H, a.B], body: b.stmts,
+    name: 'attention',
+    doc: [`flash, ${rows} query rows per workgroup, key blocks of ${BK} in workgroup memory`],
+    enables: [],
+    consts: [],
+    buffers: fr.buffers,
+    shared: [
+      { name: 'Ks', type: arrayOf('f32', BK * a.D) },
+      { name: 'Vs', type: arrayOf('f32', BK * a.D) },
+    ],
+    workgroupSize: [rows, 1, 1],
+    dispatch: [Math.ceil(a.Sq / rows), a.H, a.B],
+    body: b.stmts,
   };
 }

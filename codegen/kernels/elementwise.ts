@@ -8,7 +8,11 @@ import { flatKernel, read, shapeOf, sizeOf, write, type KernelSpec, type KernelT
 /** Counter-based hash for dropout masks, as lets of `b`; the CPU reference uses the same function. */
 function hashU32(b: Block, x: Expr): Expr {
   let h = b.let('h0', x);
-  [[16, 0x7feb352d], [15, 0x846ca68b], [16, 0]].forEach(([shift, factor], k) => {
+  [
+    [16, 0x7feb352d],
+    [15, 0x846ca68b],
+    [16, 0],
+  ].forEach(([shift, factor], k) => {
     const mixed = h.xor(h.shr(shift!));
     h = b.let(`h${k + 1}`, factor ? mixed.mul(bits(factor)) : mixed);
   });
@@ -29,9 +33,18 @@ export function dropoutKernel(node: Node, g: Graph, target: KernelTarget = {}): 
   const seed = ((node.attrs['seed'] as number) * 0x9e3779b1 + ((node.attrs['mask_id'] as number | undefined) ?? node.id) * 0x85ebca6b) >>> 0;
   // Read one wide at its broadcast index: the same binding broadcastInput declares.
   const input = broadcastInput('in0', x, outShape, 1);
-  return toSpec(flatKernel(node.op, `training dropout with p = ${p} over [${outShape.join(', ')}]`, [read('in0', x), write('out', out)], sizeOf(outShape), (b, i, { in0, out: o }) => {
-    const v = b.let('x', in0.at(input.offset(coordLets(b, i, outShape), i)));
-    const keep = b.let('keep', hashU32(b, i.xor(bits(seed))).ge(u(threshold)));
-    b.set(o.at(i), select(f(0), v.mul(f(1 / (1 - p))), keep));
-  }), target);
+  return toSpec(
+    flatKernel(
+      node.op,
+      `training dropout with p = ${p} over [${outShape.join(', ')}]`,
+      [read('in0', x), write('out', out)],
+      sizeOf(outShape),
+      (b, i, { in0, out: o }) => {
+        const v = b.let('x', in0.at(input.offset(coordLets(b, i, outShape), i)));
+        const keep = b.let('keep', hashU32(b, i.xor(bits(seed))).ge(u(threshold)));
+        b.set(o.at(i), select(f(0), v.mul(f(1 / (1 - p))), keep));
+      },
+    ),
+    target,
+  );
 }

@@ -2,8 +2,29 @@ import { dimValue, type Dim } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import {
-  abs, arrayOf, builtin, call, cast, construct, exp, f, foldGroups, i as int, inverseSqrt, lit, log, max, min, neg, not, ref, select, u, vec,
-  type Expr, type Type,
+  abs,
+  arrayOf,
+  builtin,
+  call,
+  cast,
+  construct,
+  exp,
+  f,
+  foldGroups,
+  i as int,
+  inverseSqrt,
+  lit,
+  log,
+  max,
+  min,
+  neg,
+  not,
+  ref,
+  select,
+  u,
+  vec,
+  type Expr,
+  type Type,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { attentionDims } from './attention.js';
@@ -37,7 +58,10 @@ const DERIV: Record<string, (b: Block, x: Expr, k: (c: number) => Expr) => Expr>
     const z = b.let('z', abs(x).mul(0.70710678));
     const t = b.let('t', f(1).div(f(1).add(z.mul(0.5))));
     const coeffs = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277];
-    const poly = b.let('poly', coeffs.slice(0, -1).reduceRight((acc, c) => f(c).add(t.mul(acc)), f(coeffs[coeffs.length - 1]!)));
+    const poly = b.let(
+      'poly',
+      coeffs.slice(0, -1).reduceRight((acc, c) => f(c).add(t.mul(acc)), f(coeffs[coeffs.length - 1]!)),
+    );
     const tail = b.let('tail', t.mul(0.5).mul(exp(neg(z).mul(z).add(poly))));
     const cdf = b.let('cdf', select(f(1).sub(tail), tail, x.lt(k(0))));
     return cdf.add(x.mul(exp(x.mul(-0.5).mul(x))).mul(0.39894228));
@@ -47,7 +71,13 @@ const DERIV: Record<string, (b: Block, x: Expr, k: (c: number) => Expr) => Expr>
     const v = b.let('u', x.add(x.mul(0.044715).mul(x).mul(x)).mul(0.7978845608));
     const e = b.let('e', exp(abs(v).mul(-2)));
     const half = b.let('half', select(f(1).div(f(1).add(e)), e.div(f(1).add(e)), v.lt(k(0))));
-    return half.add(x.mul(0.5).mul(e.mul(4).div(f(1).add(e).mul(f(1).add(e)))).mul(0.7978845608).mul(f(1).add(x.mul(0.134145).mul(x))));
+    return half.add(
+      x
+        .mul(0.5)
+        .mul(e.mul(4).div(f(1).add(e).mul(f(1).add(e))))
+        .mul(0.7978845608)
+        .mul(f(1).add(x.mul(0.134145).mul(x))),
+    );
   },
   silu: (b, x) => {
     const s = b.let('s', f(1).div(f(1).add(exp(neg(x)))));
@@ -82,11 +112,29 @@ export function unaryGradKernel(node: Node, g: Graph, target: KernelTarget = {})
   const { index: i, dispatch } = flatGrid(b, 'i', n / w, 256);
   const xv = b.let('xv', X.at(i));
   const t: Type = xv.type;
-  b.set(OUT.at(i), G.at(i).mul(b.let('deriv', deriv(b, xv, (c) => constant(c, t)))));
-  return toSpec({
-    name: `unary_grad_${fn}`, doc: [`g · ${fn}'(x) over ${n} elements, ${w === 4 ? 'four' : 'one'} per invocation`],
-    enables: [], consts: [], buffers, shared: [], workgroupSize: [256, 1, 1], dispatch, body: b.stmts,
-  }, target);
+  b.set(
+    OUT.at(i),
+    G.at(i).mul(
+      b.let(
+        'deriv',
+        deriv(b, xv, (c) => constant(c, t)),
+      ),
+    ),
+  );
+  return toSpec(
+    {
+      name: `unary_grad_${fn}`,
+      doc: [`g · ${fn}'(x) over ${n} elements, ${w === 4 ? 'four' : 'one'} per invocation`],
+      enables: [],
+      consts: [],
+      buffers,
+      shared: [],
+      workgroupSize: [256, 1, 1],
+      dispatch,
+      body: b.stmts,
+    },
+    target,
+  );
 }
 
 /** minmax_grad {op, side}: g where `a` won (ties to `a`) for side 0, where `b` won for side 1; a and b broadcast to g. */
@@ -96,13 +144,22 @@ export function minmaxGradKernel(node: Node, g: Graph, target: KernelTarget = {}
   const os = shapeOf(out);
   const sides = [broadcastInput('a', a!, os, 1), broadcastInput('b', b!, os, 1)];
   const binds = [read('g', gv!), read('a', a!), read('b', b!), write('out', out)];
-  return toSpec(flatKernel('minmax_grad', `${node.attrs['op']}: g where side ${node.attrs['side']} won, over [${os.join(', ')}]`, binds, sizeOf(os), (k, i, { g: G, a: A, b: B, out: OUT }) => {
-    const coord = coordLets(k, i, os);
-    const x = k.let('x', A.at(sides[0]!.offset(coord, i)));
-    const y = k.let('y', B.at(sides[1]!.offset(coord, i)));
-    const aWins = node.attrs['op'] === 'maximum' ? x.ge(y) : x.le(y);
-    k.set(OUT.at(i), select(f(0), G.at(i), node.attrs['side'] === 0 ? aWins : not(aWins)));
-  }), target);
+  return toSpec(
+    flatKernel(
+      'minmax_grad',
+      `${node.attrs['op']}: g where side ${node.attrs['side']} won, over [${os.join(', ')}]`,
+      binds,
+      sizeOf(os),
+      (k, i, { g: G, a: A, b: B, out: OUT }) => {
+        const coord = coordLets(k, i, os);
+        const x = k.let('x', A.at(sides[0]!.offset(coord, i)));
+        const y = k.let('y', B.at(sides[1]!.offset(coord, i)));
+        const aWins = node.attrs['op'] === 'maximum' ? x.ge(y) : x.le(y);
+        k.set(OUT.at(i), select(f(0), G.at(i), node.attrs['side'] === 0 ? aWins : not(aWins)));
+      },
+    ),
+    target,
+  );
 }
 
 /** reduce_grad {op, axis}: one invocation per reduced row; g goes to the first position equal to the extreme y. */
@@ -111,19 +168,35 @@ export function reduceGradKernel(node: Node, g: Graph, target: KernelTarget = {}
   const out = g.values[node.outputs[0]!]!;
   const { outer, len, inner } = aroundAxis(shapeOf(x!), node.attrs['axis'] as number);
   const binds = [read('g', gv!), read('x', x!), read('y', y!), write('out', out)];
-  return toSpec(flatKernel('reduce_grad', `${node.attrs['op']} over ${len} elements ${inner} apart, one row per invocation`, binds, outer * inner, (b, i, { g: G, x: X, y: Y, out: OUT }) => {
-    const base = b.let('base', i.div(inner).mul(len * inner).add(i.mod(inner)));
-    const want = b.let('want', Y.at(i));
-    const found = b.var('found', 'bool', lit('bool', false));
-    b.for('j', 0, len, (j, l) => {
-      const p = l.let('p', base.add(j.mul(inner)));
-      const v = l.let('v', X.at(p));
-      // NaN is the extreme when the row holds one (max and min propagate it).
-      const hit = l.let('hit', not(found).and(v.eq(want).or(v.ne(v).and(want.ne(want)))));
-      l.set(OUT.at(p), select(f(0), G.at(i), hit));
-      l.set(found, found.or(hit));
-    });
-  }, 64), target);
+  return toSpec(
+    flatKernel(
+      'reduce_grad',
+      `${node.attrs['op']} over ${len} elements ${inner} apart, one row per invocation`,
+      binds,
+      outer * inner,
+      (b, i, { g: G, x: X, y: Y, out: OUT }) => {
+        const base = b.let(
+          'base',
+          i
+            .div(inner)
+            .mul(len * inner)
+            .add(i.mod(inner)),
+        );
+        const want = b.let('want', Y.at(i));
+        const found = b.var('found', 'bool', lit('bool', false));
+        b.for('j', 0, len, (j, l) => {
+          const p = l.let('p', base.add(j.mul(inner)));
+          const v = l.let('v', X.at(p));
+          // NaN is the extreme when the row holds one (max and min propagate it).
+          const hit = l.let('hit', not(found).and(v.eq(want).or(v.ne(v).and(want.ne(want)))));
+          l.set(OUT.at(p), select(f(0), G.at(i), hit));
+          l.set(found, found.or(hit));
+        });
+      },
+      64,
+    ),
+    target,
+  );
 }
 
 /** embedding_grad: one invocation per table entry (v, d) sums g over the positions whose id is v. */
@@ -132,13 +205,23 @@ export function embeddingGradKernel(node: Node, g: Graph, target: KernelTarget =
   const out = g.values[node.outputs[0]!]!;
   const D = shapeOf(out)[1]!;
   const n = sizeOf(shapeOf(ids!));
-  return toSpec(flatKernel('embedding_grad', `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}`, [read('g', gv!), read('ids', ids!), write('out', out)], sizeOf(shapeOf(out)), (b, i, { g: G, ids: IDS, out: OUT }) => {
-    const v = b.let('v', cast('i32', i.div(D)));
-    const d = b.let('d', i.mod(D));
-    const acc = b.var('acc', 'f32', f(0));
-    b.for('r', 0, n, (r, l) => l.if(IDS.at(r).eq(v), (t) => t.set(acc, acc.add(G.at(r.mul(D).add(d))))));
-    b.set(OUT.at(i), acc);
-  }, 64), target);
+  return toSpec(
+    flatKernel(
+      'embedding_grad',
+      `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}`,
+      [read('g', gv!), read('ids', ids!), write('out', out)],
+      sizeOf(shapeOf(out)),
+      (b, i, { g: G, ids: IDS, out: OUT }) => {
+        const v = b.let('v', cast('i32', i.div(D)));
+        const d = b.let('d', i.mod(D));
+        const acc = b.var('acc', 'f32', f(0));
+        b.for('r', 0, n, (r, l) => l.if(IDS.at(r).eq(v), (t) => t.set(acc, acc.add(G.at(r.mul(D).add(d))))));
+        b.set(OUT.at(i), acc);
+      },
+      64,
+    ),
+    target,
+  );
 }
 
 /** topk_grad: one invocation per input position (row, c) gathers the values' gradients whose index is c. */
@@ -149,13 +232,22 @@ export function topkGradKernel(node: Node, g: Graph, target: KernelTarget = {}):
   const n = os[os.length - 1]!;
   const gs = shapeOf(gv!);
   const k = gs[gs.length - 1]!;
-  return toSpec(flatKernel('topk_grad', `top-${k} gradients back into rows of ${n}`, [read('g', gv!), read('idx', idx!), write('out', out)], sizeOf(os), (b, i, { g: G, idx: IDX, out: OUT }) => {
-    const c = b.let('c', cast('i32', i.mod(n)));
-    const base = b.let('base', i.div(n).mul(k));
-    const acc = b.var('acc', 'f32', f(0));
-    b.for('j', 0, k, (j, l) => l.if(IDX.at(base.add(j)).eq(c), (t) => t.set(acc, acc.add(G.at(base.add(j))))));
-    b.set(OUT.at(i), acc);
-  }), target);
+  return toSpec(
+    flatKernel(
+      'topk_grad',
+      `top-${k} gradients back into rows of ${n}`,
+      [read('g', gv!), read('idx', idx!), write('out', out)],
+      sizeOf(os),
+      (b, i, { g: G, idx: IDX, out: OUT }) => {
+        const c = b.let('c', cast('i32', i.mod(n)));
+        const base = b.let('base', i.div(n).mul(k));
+        const acc = b.var('acc', 'f32', f(0));
+        b.for('j', 0, k, (j, l) => l.if(IDX.at(base.add(j)).eq(c), (t) => t.set(acc, acc.add(G.at(base.add(j))))));
+        b.set(OUT.at(i), acc);
+      },
+    ),
+    target,
+  );
 }
 
 /** slice_grad {axis, start}: g inside [start, start + size) along the axis, zero outside. */
@@ -167,12 +259,39 @@ export function sliceGradKernel(node: Node, g: Graph, target: KernelTarget = {})
   const start = typeof s === 'number' ? s : dimValue(s)!;
   const { len, inner } = aroundAxis(shapeOf(out), axis);
   const m = shapeOf(gv)[axis]!;
-  return toSpec(flatKernel('slice_grad', `g into [${start}, ${start + m}) of ${len} along axis ${axis}`, [read('g', gv), write('out', out)], sizeOf(shapeOf(out)), (b, i, { g: G, out: OUT }) => {
-    const c = b.let('c', i.div(inner).mod(len));
-    const outside = [...(start > 0 ? [c.lt(start)] : []), ...(start + m < len ? [c.ge(start + m)] : [])];
-    if (outside.length) b.if(outside.reduce((p, q) => p.or(q)), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
-    b.set(OUT.at(i), G.at(i.div(len * inner).mul(m).add(c).sub(start).mul(inner).add(i.mod(inner))));
-  }), target);
+  return toSpec(
+    flatKernel(
+      'slice_grad',
+      `g into [${start}, ${start + m}) of ${len} along axis ${axis}`,
+      [read('g', gv), write('out', out)],
+      sizeOf(shapeOf(out)),
+      (b, i, { g: G, out: OUT }) => {
+        const c = b.let('c', i.div(inner).mod(len));
+        const outside = [...(start > 0 ? [c.lt(start)] : []), ...(start + m < len ? [c.ge(start + m)] : [])];
+        if (outside.length)
+          b.if(
+            outside.reduce((p, q) => p.or(q)),
+            (t) => {
+              t.set(OUT.at(i), f(0));
+              t.return();
+            },
+          );
+        b.set(
+          OUT.at(i),
+          G.at(
+            i
+              .div(len * inner)
+              .mul(m)
+              .add(c)
+              .sub(start)
+              .mul(inner)
+              .add(i.mod(inner)),
+          ),
+        );
+      },
+    ),
+    target,
+  );
 }
 
 /** patchify_grad {patch}: one invocation per image element reads its one place in the patch vectors. */
@@ -184,12 +303,33 @@ export function patchifyGradKernel(node: Node, g: Graph, target: KernelTarget = 
   const p = node.attrs['patch'] as number;
   const P = (H / p) * (W / p);
   const E = C * p * p;
-  return toSpec(flatKernel('patchify_grad', `patches of ${p}×${p} back to [${xs.join(', ')}]`, [read('g', gv), write('out', out)], sizeOf(xs), (b, i, { g: G, out: OUT }) => {
-    const c = coordLets(b, i, xs);
-    const pi = b.let('pi', c(2).div(p).mul(W / p).add(c(3).div(p)));
-    const e = b.let('e', c(1).mul(p * p).add(c(2).mod(p).mul(p)).add(c(3).mod(p)));
-    b.set(OUT.at(i), G.at(c(0).mul(P).add(pi).mul(E).add(e)));
-  }), target);
+  return toSpec(
+    flatKernel(
+      'patchify_grad',
+      `patches of ${p}×${p} back to [${xs.join(', ')}]`,
+      [read('g', gv), write('out', out)],
+      sizeOf(xs),
+      (b, i, { g: G, out: OUT }) => {
+        const c = coordLets(b, i, xs);
+        const pi = b.let(
+          'pi',
+          c(2)
+            .div(p)
+            .mul(W / p)
+            .add(c(3).div(p)),
+        );
+        const e = b.let(
+          'e',
+          c(1)
+            .mul(p * p)
+            .add(c(2).mod(p).mul(p))
+            .add(c(3).mod(p)),
+        );
+        b.set(OUT.at(i), G.at(c(0).mul(P).add(pi).mul(E).add(e)));
+      },
+    ),
+    target,
+  );
 }
 
 /**
@@ -210,10 +350,16 @@ export function crossEntropyGradKernel(node: Node, g: Graph, target: KernelTarge
   const b = new Block();
   const t = b.let('t', builtin('local_invocation_id').x);
   const cnt = b.var('cnt', 'u32', u(0));
-  b.for('r', t, rows, (r, l) => {
-    const label = l.let('l', LABELS.at(r));
-    l.if(label.ge(0).and(label.lt(V)), (c) => c.set(cnt, cnt.add(1)));
-  }, WG);
+  b.for(
+    'r',
+    t,
+    rows,
+    (r, l) => {
+      const label = l.let('l', LABELS.at(r));
+      l.if(label.ge(0).and(label.lt(V)), (c) => c.set(cnt, cnt.add(1)));
+    },
+    WG,
+  );
   b.set(part.at(t), cnt);
   b.barrier();
   for (let stride = WG / 2; stride >= 1; stride /= 2) {
@@ -234,11 +380,30 @@ export function crossEntropyGradKernel(node: Node, g: Graph, target: KernelTarge
   });
   const { m, s } = logSumExp(b, (j) => LOGITS.at(base.add(j)), V);
   const inv = b.let('inv', f(1).div(s));
-  b.for('j', 0, V, (j, l) => l.set(OUT.at(base.add(j)), scale.mul(exp(LOGITS.at(base.add(j)).sub(m)).mul(inv).sub(select(f(0), f(1), cast('i32', j).eq(label))))));
-  return toSpec({
-    name: 'cross_entropy_grad', doc: [`${rows} rows of ${V} logits, one row per invocation`], enables: [], consts: [], buffers,
-    shared: [{ name: 'part', type: arrayOf('u32', WG) }], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,
-  }, target);
+  b.for('j', 0, V, (j, l) =>
+    l.set(
+      OUT.at(base.add(j)),
+      scale.mul(
+        exp(LOGITS.at(base.add(j)).sub(m))
+          .mul(inv)
+          .sub(select(f(0), f(1), cast('i32', j).eq(label))),
+      ),
+    ),
+  );
+  return toSpec(
+    {
+      name: 'cross_entropy_grad',
+      doc: [`${rows} rows of ${V} logits, one row per invocation`],
+      enables: [],
+      consts: [],
+      buffers,
+      shared: [{ name: 'part', type: arrayOf('u32', WG) }],
+      workgroupSize: [WG, 1, 1],
+      dispatch,
+      body: b.stmts,
+    },
+    target,
+  );
 }
 
 /**
@@ -307,7 +472,11 @@ export function attentionGradKernels(node: Node, g: Graph, target: KernelTarget 
             lp.set(a, a.mul(corr).add(p.mul(dot(lp, 'gv', buf['g']!, buf['v']!, qb, kb))));
             lp.set(m, mn);
           });
-          c.if(l.eq(f(0)), (z) => z.set(st, construct2(f(FLT_MAX), f(0))), (e) => e.set(st, construct2(m.add(log(l)), a.div(l))));
+          c.if(
+            l.eq(f(0)),
+            (z) => z.set(st, construct2(f(FLT_MAX), f(0))),
+            (e) => e.set(st, construct2(m.add(log(l)), a.div(l))),
+          );
         });
         return st;
       },
@@ -320,60 +489,89 @@ export function attentionGradKernels(node: Node, g: Graph, target: KernelTarget 
     const bb = b.let('b', i.div(Sq * H));
     return { qi, h: hh, b: bb };
   };
-  const doc = (what: string) => `${what}: ${B} × ${H} heads (${KVH} kv) of ${Dh}, ${Sq} queries, ${Sk} keys${causal ? ', causal' : ''}${masked ? ', masked' : ''}`;
+  const doc = (what: string) =>
+    `${what}: ${B} × ${H} heads (${KVH} kv) of ${Dh}, ${Sq} queries, ${Sk} keys${causal ? ', causal' : ''}${masked ? ', masked' : ''}`;
 
-  const statsKernel = flatKernel('attention_grad_stats', doc('row statistics into dq'), [...ins, write('dq', dq!)], B * H * Sq, (b, i, buf) => {
-    const hp = helpers(buf);
-    const { qi, h, b: bb } = perQuery(b, i);
-    const qb = b.let('qb', hp.qBase(bb, qi, h));
-    const st = hp.rowStats(b, bb, h, qi, qb);
-    b.set(buf.dq.at(qb), st.x);
-    b.set(buf.dq.at(qb.add(1)), st.y);
-  }, 64);
+  const statsKernel = flatKernel(
+    'attention_grad_stats',
+    doc('row statistics into dq'),
+    [...ins, write('dq', dq!)],
+    B * H * Sq,
+    (b, i, buf) => {
+      const hp = helpers(buf);
+      const { qi, h, b: bb } = perQuery(b, i);
+      const qb = b.let('qb', hp.qBase(bb, qi, h));
+      const st = hp.rowStats(b, bb, h, qi, qb);
+      b.set(buf.dq.at(qb), st.x);
+      b.set(buf.dq.at(qb.add(1)), st.y);
+    },
+    64,
+  );
 
   const kvBinds = [...ins, ...(stored ? [read('stats', dq!)] : []), write('dk', dk!), write('dv', dv!)];
-  const kvKernel = flatKernel('attention_grad_kv', doc('dk and dv per key'), kvBinds, B * KVH * Sk, (b, i, buf) => {
-    const hp = helpers(buf);
-    const j = b.let('j', i.mod(Sk));
-    const kvh = b.let('kvh', i.div(Sk).mod(KVH));
-    const bb = b.let('b', i.div(Sk * KVH));
-    const kb = b.let('kb', hp.kvBase(bb, j, kvh));
-    const gk = b.var('gk', arrayOf('f32', Dh));
-    const gw = b.var('gw', arrayOf('f32', Dh));
-    b.for('d', 0, Dh, (d, l) => { l.set(gk.at(d), f(0)); l.set(gw.at(d), f(0)); });
-    const body = (c: Block) => c.for('h', kvh.mul(G), kvh.add(1).mul(G), (h, lh) => {
-      lh.for('ii', causal ? max(cast('i32', j).add(Sq - Sk), int(0)) : int(0), int(Sq), (ii, l) => {
-        const qi = l.let('qi', cast('u32', ii));
-        const qb = l.let('qb', hp.qBase(bb, qi, h));
-        const st = stored ? l.let('st', construct2(buf['stats']!.at(qb), buf['stats']!.at(qb.add(1)))) : hp.rowStats(l, bb, h, qi, qb);
-        const { p, ds } = hp.probs(l, qb, kb, st);
-        l.for('d', 0, Dh, (d, ld) => {
-          ld.set(gk.at(d), gk.at(d).add(ds.mul(buf.q.at(qb.add(d)))));
-          ld.set(gw.at(d), gw.at(d).add(p.mul(buf.g.at(qb.add(d)))));
-        });
+  const kvKernel = flatKernel(
+    'attention_grad_kv',
+    doc('dk and dv per key'),
+    kvBinds,
+    B * KVH * Sk,
+    (b, i, buf) => {
+      const hp = helpers(buf);
+      const j = b.let('j', i.mod(Sk));
+      const kvh = b.let('kvh', i.div(Sk).mod(KVH));
+      const bb = b.let('b', i.div(Sk * KVH));
+      const kb = b.let('kb', hp.kvBase(bb, j, kvh));
+      const gk = b.var('gk', arrayOf('f32', Dh));
+      const gw = b.var('gw', arrayOf('f32', Dh));
+      b.for('d', 0, Dh, (d, l) => {
+        l.set(gk.at(d), f(0));
+        l.set(gw.at(d), f(0));
       });
-    });
-    if (masked) b.if(buf['mask']!.at(bb.mul(Sk).add(j)).ne(lit(storageScalar(mask!.type.dtype), 0)), body);
-    else body(b);
-    b.for('d', 0, Dh, (d, l) => { l.set(buf.dk.at(kb.add(d)), gk.at(d)); l.set(buf.dv.at(kb.add(d)), gw.at(d)); });
-  }, 64);
+      const body = (c: Block) =>
+        c.for('h', kvh.mul(G), kvh.add(1).mul(G), (h, lh) => {
+          lh.for('ii', causal ? max(cast('i32', j).add(Sq - Sk), int(0)) : int(0), int(Sq), (ii, l) => {
+            const qi = l.let('qi', cast('u32', ii));
+            const qb = l.let('qb', hp.qBase(bb, qi, h));
+            const st = stored ? l.let('st', construct2(buf['stats']!.at(qb), buf['stats']!.at(qb.add(1)))) : hp.rowStats(l, bb, h, qi, qb);
+            const { p, ds } = hp.probs(l, qb, kb, st);
+            l.for('d', 0, Dh, (d, ld) => {
+              ld.set(gk.at(d), gk.at(d).add(ds.mul(buf.q.at(qb.add(d)))));
+              ld.set(gw.at(d), gw.at(d).add(p.mul(buf.g.at(qb.add(d)))));
+            });
+          });
+        });
+      if (masked) b.if(buf['mask']!.at(bb.mul(Sk).add(j)).ne(lit(storageScalar(mask!.type.dtype), 0)), body);
+      else body(b);
+      b.for('d', 0, Dh, (d, l) => {
+        l.set(buf.dk.at(kb.add(d)), gk.at(d));
+        l.set(buf.dv.at(kb.add(d)), gw.at(d));
+      });
+    },
+    64,
+  );
 
-  const qKernel = flatKernel('attention_grad_q', doc('dq per query'), [...ins, write('dq', dq!)], B * H * Sq, (b, i, buf) => {
-    const hp = helpers(buf);
-    const { qi, h, b: bb } = perQuery(b, i);
-    const qb = b.let('qb', hp.qBase(bb, qi, h));
-    const st = stored ? b.let('st', construct2(buf.dq.at(qb), buf.dq.at(qb.add(1)))) : hp.rowStats(b, bb, h, qi, qb);
-    const acc = b.var('acc', arrayOf('f32', Dh));
-    b.for('d', 0, Dh, (d, l) => l.set(acc.at(d), f(0)));
-    b.for('jj', int(0), hp.keyEnd(qi), (jj, l) => {
-      const j = l.let('j', cast('u32', jj));
-      hp.skipMasked(l, bb, j);
-      const kb = l.let('kb', hp.kvBase(bb, j, h.div(G)));
-      const { ds } = hp.probs(l, qb, kb, st);
-      l.for('d', 0, Dh, (d, ld) => ld.set(acc.at(d), acc.at(d).add(ds.mul(buf.k.at(kb.add(d))))));
-    });
-    b.for('d', 0, Dh, (d, l) => l.set(buf.dq.at(qb.add(d)), acc.at(d)));
-  }, 64);
+  const qKernel = flatKernel(
+    'attention_grad_q',
+    doc('dq per query'),
+    [...ins, write('dq', dq!)],
+    B * H * Sq,
+    (b, i, buf) => {
+      const hp = helpers(buf);
+      const { qi, h, b: bb } = perQuery(b, i);
+      const qb = b.let('qb', hp.qBase(bb, qi, h));
+      const st = stored ? b.let('st', construct2(buf.dq.at(qb), buf.dq.at(qb.add(1)))) : hp.rowStats(b, bb, h, qi, qb);
+      const acc = b.var('acc', arrayOf('f32', Dh));
+      b.for('d', 0, Dh, (d, l) => l.set(acc.at(d), f(0)));
+      b.for('jj', int(0), hp.keyEnd(qi), (jj, l) => {
+        const j = l.let('j', cast('u32', jj));
+        hp.skipMasked(l, bb, j);
+        const kb = l.let('kb', hp.kvBase(bb, j, h.div(G)));
+        const { ds } = hp.probs(l, qb, kb, st);
+        l.for('d', 0, Dh, (d, ld) => ld.set(acc.at(d), acc.at(d).add(ds.mul(buf.k.at(kb.add(d))))));
+      });
+      b.for('d', 0, Dh, (d, l) => l.set(buf.dq.at(qb.add(d)), acc.at(d)));
+    },
+    64,
+  );
 
   const kernels = stored ? [statsKernel, kvKernel, qKernel] : [kvKernel, qKernel];
   return kernels.map((kn) => toSpec(kn, target));
@@ -396,32 +594,50 @@ export function conv2dGradKernels(node: Node, g: Graph, target: KernelTarget = {
     return l.let(`o${v}`, cast('u32', t.div(s)));
   };
   const doc = `${KH}×${KW} taps over ${C} channels, stride ${s}, padding ${pad}`;
-  const dxKernel = flatKernel('conv2d_grad_x', doc, [read('g', gv!), read('w', w!), write('out', dx!)], sizeOf(shapeOf(dx!)), (b, i, { g: G, w: Wt, out: OUT }) => {
-    const c = coordLets(b, i, [B, C, H, W]);
-    const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
-    const acc = b.var('acc', 'f32', f(0));
-    b.for('o', 0, O, (o, lo) => lo.for('ky', 0, KH, (ky, ly) => {
-      const oy = from(ly, 'y', c2, ky, Ho);
-      ly.for('kx', 0, KW, (kx, lx) => {
-        const ox = from(lx, 'x', c3, kx, Wo);
-        lx.set(acc, acc.add(gAt(G, c0, o, oy, ox).mul(Wt.at(o.mul(C).add(c1).mul(KH).add(ky).mul(KW).add(kx)))));
-      });
-    }));
-    b.set(OUT.at(i), acc);
-  }, 64);
-  const dwKernel = flatKernel('conv2d_grad_w', doc, [read('g', gv!), read('x', x!), write('out', dw!)], sizeOf(shapeOf(dw!)), (b, i, { g: G, x: X, out: OUT }) => {
-    const c = coordLets(b, i, [O, C, KH, KW]);
-    const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
-    const acc = b.var('acc', 'f32', f(0));
-    b.for('b', 0, B, (bi, lb) => lb.for('oy', 0, Ho, (oy, ly) => {
-      const iy = tapOrSkip(ly, 'iy', oy, c2, s, pad, H);
-      ly.for('ox', 0, Wo, (ox, lx) => {
-        const ix = tapOrSkip(lx, 'ix', ox, c3, s, pad, W);
-        lx.set(acc, acc.add(gAt(G, bi, c0, oy, ox).mul(X.at(bi.mul(C).add(c1).mul(H).add(cast('u32', iy)).mul(W).add(cast('u32', ix))))));
-      });
-    }));
-    b.set(OUT.at(i), acc);
-  }, 64);
+  const dxKernel = flatKernel(
+    'conv2d_grad_x',
+    doc,
+    [read('g', gv!), read('w', w!), write('out', dx!)],
+    sizeOf(shapeOf(dx!)),
+    (b, i, { g: G, w: Wt, out: OUT }) => {
+      const c = coordLets(b, i, [B, C, H, W]);
+      const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
+      const acc = b.var('acc', 'f32', f(0));
+      b.for('o', 0, O, (o, lo) =>
+        lo.for('ky', 0, KH, (ky, ly) => {
+          const oy = from(ly, 'y', c2, ky, Ho);
+          ly.for('kx', 0, KW, (kx, lx) => {
+            const ox = from(lx, 'x', c3, kx, Wo);
+            lx.set(acc, acc.add(gAt(G, c0, o, oy, ox).mul(Wt.at(o.mul(C).add(c1).mul(KH).add(ky).mul(KW).add(kx)))));
+          });
+        }),
+      );
+      b.set(OUT.at(i), acc);
+    },
+    64,
+  );
+  const dwKernel = flatKernel(
+    'conv2d_grad_w',
+    doc,
+    [read('g', gv!), read('x', x!), write('out', dw!)],
+    sizeOf(shapeOf(dw!)),
+    (b, i, { g: G, x: X, out: OUT }) => {
+      const c = coordLets(b, i, [O, C, KH, KW]);
+      const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
+      const acc = b.var('acc', 'f32', f(0));
+      b.for('b', 0, B, (bi, lb) =>
+        lb.for('oy', 0, Ho, (oy, ly) => {
+          const iy = tapOrSkip(ly, 'iy', oy, c2, s, pad, H);
+          ly.for('ox', 0, Wo, (ox, lx) => {
+            const ix = tapOrSkip(lx, 'ix', ox, c3, s, pad, W);
+            lx.set(acc, acc.add(gAt(G, bi, c0, oy, ox).mul(X.at(bi.mul(C).add(c1).mul(H).add(cast('u32', iy)).mul(W).add(cast('u32', ix))))));
+          });
+        }),
+      );
+      b.set(OUT.at(i), acc);
+    },
+    64,
+  );
   return [toSpec(dxKernel, target), toSpec(dwKernel, target)];
 }
 
@@ -440,34 +656,57 @@ export function moeCombineGradKernels(node: Node, g: Graph, target: KernelTarget
   const cap = C / groups;
   const span = (T / groups) * k; // assignments per group
   const doc = `${T} tokens, top-${k} of ${E} experts, capacity ${cap} × ${groups} groups`;
-  const dyKernel = flatKernel('moe_combine_grad_y', doc, [read('g', gv!), read('choice', choice!), read('gates', gates!), write('out', dy!)], sizeOf(shapeOf(dy!)), (b, i, { g: G, choice: CH, gates: GATES, out: OUT }) => {
-    const d = b.let('d', i.mod(D));
-    const c = b.let('c', i.div(D).mod(C));
-    const e = b.let('e', cast('i32', i.div(C * D)));
-    const first = b.let('first', c.div(cap).mul(span));
-    const pos = b.let('pos', c.mod(cap));
-    const seen = b.var('seen', 'u32', u(0));
-    const value = b.var('value', 'f32', f(0));
-    b.for('a', first, first.add(span), (a, l) => {
-      l.if(CH.at(a).ne(e), (t) => t.continue());
-      l.if(seen.eq(pos), (t) => { t.set(value, GATES.at(a).mul(G.at(a.div(k).mul(D).add(d)))); t.break(); });
-      l.set(seen, seen.add(1));
-    });
-    b.set(OUT.at(i), value);
-  }, 64);
-  const dgKernel = flatKernel('moe_combine_grad_gates', doc, [read('g', gv!), read('y', y!), read('choice', choice!), write('out', dg!)], sizeOf(shapeOf(dg!)), (b, i, { g: G, y: Y, choice: CH, out: OUT }) => {
-    const e = b.let('e', CH.at(i));
-    b.if(e.lt(0).or(e.ge(E)), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
-    const grp = b.let('grp', i.div(span));
-    const pos = b.var('pos', 'u32', u(0));
-    b.for('a', grp.mul(span), i, (a, l) => l.set(pos, pos.add(select(u(0), u(1), CH.at(a).eq(e)))));
-    b.if(pos.ge(cap), (t) => { t.set(OUT.at(i), f(0)); t.return(); });
-    const yb = b.let('yb', cast('u32', e).mul(C).add(grp.mul(cap)).add(pos).mul(D));
-    const gb = b.let('gb', i.div(k).mul(D));
-    const acc = b.var('acc', 'f32', f(0));
-    b.for('d', 0, D, (d, l) => l.set(acc, acc.add(G.at(gb.add(d)).mul(Y.at(yb.add(d))))));
-    b.set(OUT.at(i), acc);
-  }, 64);
+  const dyKernel = flatKernel(
+    'moe_combine_grad_y',
+    doc,
+    [read('g', gv!), read('choice', choice!), read('gates', gates!), write('out', dy!)],
+    sizeOf(shapeOf(dy!)),
+    (b, i, { g: G, choice: CH, gates: GATES, out: OUT }) => {
+      const d = b.let('d', i.mod(D));
+      const c = b.let('c', i.div(D).mod(C));
+      const e = b.let('e', cast('i32', i.div(C * D)));
+      const first = b.let('first', c.div(cap).mul(span));
+      const pos = b.let('pos', c.mod(cap));
+      const seen = b.var('seen', 'u32', u(0));
+      const value = b.var('value', 'f32', f(0));
+      b.for('a', first, first.add(span), (a, l) => {
+        l.if(CH.at(a).ne(e), (t) => t.continue());
+        l.if(seen.eq(pos), (t) => {
+          t.set(value, GATES.at(a).mul(G.at(a.div(k).mul(D).add(d))));
+          t.break();
+        });
+        l.set(seen, seen.add(1));
+      });
+      b.set(OUT.at(i), value);
+    },
+    64,
+  );
+  const dgKernel = flatKernel(
+    'moe_combine_grad_gates',
+    doc,
+    [read('g', gv!), read('y', y!), read('choice', choice!), write('out', dg!)],
+    sizeOf(shapeOf(dg!)),
+    (b, i, { g: G, y: Y, choice: CH, out: OUT }) => {
+      const e = b.let('e', CH.at(i));
+      b.if(e.lt(0).or(e.ge(E)), (t) => {
+        t.set(OUT.at(i), f(0));
+        t.return();
+      });
+      const grp = b.let('grp', i.div(span));
+      const pos = b.var('pos', 'u32', u(0));
+      b.for('a', grp.mul(span), i, (a, l) => l.set(pos, pos.add(select(u(0), u(1), CH.at(a).eq(e)))));
+      b.if(pos.ge(cap), (t) => {
+        t.set(OUT.at(i), f(0));
+        t.return();
+      });
+      const yb = b.let('yb', cast('u32', e).mul(C).add(grp.mul(cap)).add(pos).mul(D));
+      const gb = b.let('gb', i.div(k).mul(D));
+      const acc = b.var('acc', 'f32', f(0));
+      b.for('d', 0, D, (d, l) => l.set(acc, acc.add(G.at(gb.add(d)).mul(Y.at(yb.add(d))))));
+      b.set(OUT.at(i), acc);
+    },
+    64,
+  );
   return [toSpec(dyKernel, target), toSpec(dgKernel, target)];
 }
 

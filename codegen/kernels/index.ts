@@ -8,8 +8,17 @@ import { fusedElementwiseKernel } from './fused/elementwise.js';
 import { fusedRowsKernel } from './fused/rows.js';
 import { toSpec } from '../kir/wgsl.js';
 import {
-  attentionGradKernels, conv2dGradKernels, crossEntropyGradKernel, embeddingGradKernel, minmaxGradKernel, moeCombineGradKernels, patchifyGradKernel,
-  reduceGradKernel, sliceGradKernel, topkGradKernel, unaryGradKernel,
+  attentionGradKernels,
+  conv2dGradKernels,
+  crossEntropyGradKernel,
+  embeddingGradKernel,
+  minmaxGradKernel,
+  moeCombineGradKernels,
+  patchifyGradKernel,
+  reduceGradKernel,
+  sliceGradKernel,
+  topkGradKernel,
+  unaryGradKernel,
 } from './grad.js';
 import { allFiniteKernel, roundToKernel } from './precision.js';
 import type { KernelGen } from './kernel.js';
@@ -26,7 +35,9 @@ const elementwiseKernel: KernelGen = (node, g, target) => toSpec(fusedElementwis
 /** Fused groups (compiler/fusion/fuse.ts): a matmul with its epilogue, an element-wise body, or reductions over rows with theirs. */
 const fusedKernel: KernelGen = (node, g, target) => {
   const kind = node.body!.kind;
-  return kind === 'matmul' ? matmulKernel(node, g, target) : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
+  return kind === 'matmul'
+    ? matmulKernel(node, g, target)
+    : toSpec(kind === 'rows' ? fusedRowsKernel(node, g, target) : fusedElementwiseKernel(node, g), target);
 };
 
 /**
@@ -45,7 +56,10 @@ export interface KernelEntry {
 export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collective'>, KernelEntry>> = {
   elementwise: { gen: elementwiseKernel, half: true },
   // Training dropout draws its mask by the element's index: a kernel of its own; otherwise the identity's body.
-  dropout: { gen: (node, g, target) => (elementwiseOf(node.op, node.attrs) ? elementwiseKernel(node, g, target) : dropoutKernel(node, g)), half: (n) => !!elementwiseOf(n.op, n.attrs) },
+  dropout: {
+    gen: (node, g, target) => (elementwiseOf(node.op, node.attrs) ? elementwiseKernel(node, g, target) : dropoutKernel(node, g)),
+    half: (n) => !!elementwiseOf(n.op, n.attrs),
+  },
   matmul: { gen: matmulKernel, half: true },
   reduce: { gen: reduceKernel, half: 'rows' },
   softmax: { gen: softmaxKernel, half: 'rows' },

@@ -52,11 +52,12 @@ export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSp
 /** How a dtype is stored on the device unless the plan stores it as f16: f16 and bf16 as f32, bool as i32. */
 export const storageScalar = (d: DType): 'f32' | 'i32' => (d === 'i32' || d === 'bool' ? 'i32' : 'f32');
 export const storageOf = (v: Value): StorageType => storageScalar(v.type.dtype);
-export const shapeOf = (v: Value): number[] => v.type.dims.map((d) => {
-  const n = dimValue(d);
-  if (n === undefined) throw new Error('codegen needs concrete shapes');
-  return n;
-});
+export const shapeOf = (v: Value): number[] =>
+  v.type.dims.map((d) => {
+    const n = dimValue(d);
+    if (n === undefined) throw new Error('codegen needs concrete shapes');
+    return n;
+  });
 export const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 export const stridesOf = (shape: readonly number[]) => {
   const s = new Array<number>(shape.length).fill(1);
@@ -66,7 +67,11 @@ export const stridesOf = (shape: readonly number[]) => {
 
 export const WG = 256;
 
-export interface BindingDecl<N extends string = string> { readonly name: N; readonly access: Access; readonly value: Value }
+export interface BindingDecl<N extends string = string> {
+  readonly name: N;
+  readonly access: Access;
+  readonly value: Value;
+}
 export const read = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read', value });
 export const write = <N extends string>(name: N, value: Value): BindingDecl<N> => ({ name, access: 'read_write', value });
 
@@ -82,7 +87,12 @@ export const bufferOf = (b: BindingDecl, w: 1 | 4 = 1): BufferDecl => {
  * the buffers by binding name.
  */
 export function flatKernel<N extends string>(
-  name: string, doc: string, binds: readonly BindingDecl<N>[], n: number, body: (b: Block, i: Expr, buf: Readonly<Record<N, Expr>>) => void, wg = WG,
+  name: string,
+  doc: string,
+  binds: readonly BindingDecl<N>[],
+  n: number,
+  body: (b: Block, i: Expr, buf: Readonly<Record<N, Expr>>) => void,
+  wg = WG,
 ): Kernel {
   const buffers = binds.map((d) => bufferOf(d));
   const b = new Block();

@@ -7,7 +7,10 @@ import { coordLets } from './fused/body.js';
 import { bufferOf, read, shapeOf, sizeOf, stridesOf, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
 
 /** Where each element of a copy's domain sits in one of its buffers: offset + Σ coordinate·stride. */
-interface Placement { readonly offset: number; readonly strides: readonly number[] }
+interface Placement {
+  readonly offset: number;
+  readonly strides: readonly number[];
+}
 const dense = (shape: readonly number[], offset = 0): Placement => ({ offset, strides: stridesOf(shape) });
 
 /**
@@ -33,16 +36,28 @@ function copyKernel(name: string, x: Value, out: Value, domain: readonly number[
   const index = (p: Placement): Expr => {
     let e = u(p.offset / w);
     if (p.strides.every((st, d) => st === contiguous[d] || domain[d] === 1)) return e.add(j);
-    p.strides.forEach((st, d) => { if (domain[d] !== 1) e = e.add(d === r - 1 ? coord(d).mul(st) : coord(d).mul(st / w)); });
+    p.strides.forEach((st, d) => {
+      if (domain[d] !== 1) e = e.add(d === r - 1 ? coord(d).mul(st) : coord(d).mul(st / w));
+    });
     return e;
   };
   const [X, OUT] = buffers.map(bufferRef);
   const src = index(from);
   b.set(OUT!.at(index(at)), X!.at(src));
-  return toSpec({
-    name, doc: [`[${domain.join(', ')}], ${w === 4 ? 'four elements' : 'one element'} per invocation`],
-    enables: [], consts: [], buffers, shared: [], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,
-  }, target);
+  return toSpec(
+    {
+      name,
+      doc: [`[${domain.join(', ')}], ${w === 4 ? 'four elements' : 'one element'} per invocation`],
+      enables: [],
+      consts: [],
+      buffers,
+      shared: [],
+      workgroupSize: [WG, 1, 1],
+      dispatch,
+      body: b.stmts,
+    },
+    target,
+  );
 }
 
 export function transposeKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {

@@ -19,7 +19,12 @@ const AXIS_WG = 64;
  * `body` gets the block, the x and out views, the unit index of the invocation and
  * `at(j)`, the unit of element j of its row(s).
  */
-function axisKernel(node: Node, g: Graph, target: KernelTarget, body: (b: Block, x: Expr, out: Expr, i: Expr, at: (j: Expr) => Expr, len: number) => void): KernelSpec {
+function axisKernel(
+  node: Node,
+  g: Graph,
+  target: KernelTarget,
+  body: (b: Block, x: Expr, out: Expr, i: Expr, at: (j: Expr) => Expr, len: number) => void,
+): KernelSpec {
   const x = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
   const { outer, len, inner } = aroundAxis(shapeOf(x), node.attrs['axis'] as number);
@@ -29,12 +34,30 @@ function axisKernel(node: Node, g: Graph, target: KernelTarget, body: (b: Block,
   const [X, OUT] = buffers.map(bufferRef);
   const b = new Block();
   const { index: i, dispatch } = flatGrid(b, 'i', outer * units, AXIS_WG);
-  const base = b.let('base', outer === 1 ? i : i.div(units).mul(len * units).add(units === 1 ? u(0) : i.mod(units)));
+  const base = b.let(
+    'base',
+    outer === 1
+      ? i
+      : i
+          .div(units)
+          .mul(len * units)
+          .add(units === 1 ? u(0) : i.mod(units)),
+  );
   body(b, X!, OUT!, i, (j) => base.add(j.mul(units)), len);
-  return toSpec({
-    name: node.op, doc: [`${node.op} over ${len} elements ${inner} apart, ${w === 4 ? 'four rows' : 'one row'} per invocation`],
-    enables: [], consts: [], buffers, shared: [], workgroupSize: [AXIS_WG, 1, 1], dispatch, body: b.stmts,
-  }, target);
+  return toSpec(
+    {
+      name: node.op,
+      doc: [`${node.op} over ${len} elements ${inner} apart, ${w === 4 ? 'four rows' : 'one row'} per invocation`],
+      enables: [],
+      consts: [],
+      buffers,
+      shared: [],
+      workgroupSize: [AXIS_WG, 1, 1],
+      dispatch,
+      body: b.stmts,
+    },
+    target,
+  );
 }
 
 export function reduceKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
@@ -59,10 +82,16 @@ export function softmaxKernel(node: Node, g: Graph, target: KernelTarget): Kerne
     b.for('j', 0, len, (j, l) => l.set(s, s.add(exp(x.at(at(j)).sub(m)))));
     if (node.op === 'log_softmax') {
       const ls = b.let('ls', log(s));
-      b.for('j', 0, len, (j, l) => { const p = l.let('p', at(j)); l.set(out.at(p), x.at(p).sub(m).sub(ls)); });
+      b.for('j', 0, len, (j, l) => {
+        const p = l.let('p', at(j));
+        l.set(out.at(p), x.at(p).sub(m).sub(ls));
+      });
     } else {
       const inv = b.let('inv', constant(1, t).div(s));
-      b.for('j', 0, len, (j, l) => { const p = l.let('p', at(j)); l.set(out.at(p), exp(x.at(p).sub(m)).mul(inv)); });
+      b.for('j', 0, len, (j, l) => {
+        const p = l.let('p', at(j));
+        l.set(out.at(p), exp(x.at(p).sub(m)).mul(inv));
+      });
     }
   });
 }
@@ -86,14 +115,27 @@ export function crossEntropyKernel(node: Node, g: Graph, target: KernelTarget = 
   const t = b.let('t', builtin('local_invocation_id').x);
   const acc = b.var('acc', 'f32', f(0));
   const cnt = b.var('cnt', 'f32', f(0));
-  b.for('r', t, rows, (r, l) => {
-    const label = l.let('label', LABELS.at(r));
-    l.if(label.lt(0).or(label.ge(V)), (c) => c.continue());
-    const base = l.let('base', r.mul(V));
-    const { m, s } = logSumExp(l, (j) => LOGITS.at(base.add(j)), V);
-    l.set(acc, acc.add(log(s).add(m).sub(LOGITS.at(base.add(cast('u32', label))))));
-    l.set(cnt, cnt.add(f(1)));
-  }, WG);
+  b.for(
+    'r',
+    t,
+    rows,
+    (r, l) => {
+      const label = l.let('label', LABELS.at(r));
+      l.if(label.lt(0).or(label.ge(V)), (c) => c.continue());
+      const base = l.let('base', r.mul(V));
+      const { m, s } = logSumExp(l, (j) => LOGITS.at(base.add(j)), V);
+      l.set(
+        acc,
+        acc.add(
+          log(s)
+            .add(m)
+            .sub(LOGITS.at(base.add(cast('u32', label)))),
+        ),
+      );
+      l.set(cnt, cnt.add(f(1)));
+    },
+    WG,
+  );
   b.set(partSum.at(t), acc);
   b.set(partCnt.at(t), cnt);
   b.barrier();
@@ -105,11 +147,23 @@ export function crossEntropyKernel(node: Node, g: Graph, target: KernelTarget = 
     b.barrier();
   }
   b.if(t.eq(0), (c) => c.set(OUT.at(u(0)), partSum.at(u(0)).div(max(partCnt.at(u(0)), f(1)))));
-  return toSpec({
-    name: 'cross_entropy', doc: [`mean over ${rows} rows of ${V} logits, one workgroup`], enables: [], consts: [], buffers,
-    shared: [{ name: 'part_sum', type: arrayOf('f32', WG) }, { name: 'part_cnt', type: arrayOf('f32', WG) }],
-    workgroupSize: [WG, 1, 1], dispatch: [1, 1, 1], body: b.stmts,
-  }, target);
+  return toSpec(
+    {
+      name: 'cross_entropy',
+      doc: [`mean over ${rows} rows of ${V} logits, one workgroup`],
+      enables: [],
+      consts: [],
+      buffers,
+      shared: [
+        { name: 'part_sum', type: arrayOf('f32', WG) },
+        { name: 'part_cnt', type: arrayOf('f32', WG) },
+      ],
+      workgroupSize: [WG, 1, 1],
+      dispatch: [1, 1, 1],
+      body: b.stmts,
+    },
+    target,
+  );
 }
 
 /** The max `m` of a row of `len` elements, `at(j)` the j-th, and `s` = Σ exp(x − m), as vars of `b`. */

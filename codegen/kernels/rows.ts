@@ -10,8 +10,29 @@
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import {
-  builtin, exp, f, foldGroups, i, inverseSqrt, lit, log, max, min, ref, splat, subgroupAdd, subgroupMax, subgroupMin, u, vec, arrayOf,
-  type BufferDecl, type Expr, type Kernel, type Scalar, type VecType,
+  builtin,
+  exp,
+  f,
+  foldGroups,
+  i,
+  inverseSqrt,
+  lit,
+  log,
+  max,
+  min,
+  ref,
+  splat,
+  subgroupAdd,
+  subgroupMax,
+  subgroupMin,
+  u,
+  vec,
+  arrayOf,
+  type BufferDecl,
+  type Expr,
+  type Kernel,
+  type Scalar,
+  type VecType,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernel.js';
@@ -26,8 +47,8 @@ const WG = 64;
 export type RowOp = 'sum' | 'max' | 'min';
 const FLT_MAX = 3.4028234663852886e38;
 /** The value an invocation with an empty share of the row contributes to a reduction by `op`. */
-export const rowIdentity = (op: RowOp, elem: Scalar): Expr => (op === 'sum' ? lit(elem, 0)
-  : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX));
+export const rowIdentity = (op: RowOp, elem: Scalar): Expr =>
+  op === 'sum' ? lit(elem, 0) : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX);
 
 export interface RowFrame {
   readonly b: Block;
@@ -52,7 +73,7 @@ export interface RowFrame {
 }
 
 /** How a reduction op combines its row: mean sums (and divides after). Undefined for other ops. */
-export const rowOpOf = (op: string): RowOp | undefined => ({ sum: 'sum', mean: 'sum', max: 'max', min: 'min' } as const)[op as 'sum'];
+export const rowOpOf = (op: string): RowOp | undefined => (({ sum: 'sum', mean: 'sum', max: 'max', min: 'min' }) as const)[op as 'sum'];
 
 export const combine = (a: Expr, b: Expr, op: RowOp) => (op === 'sum' ? a.add(b) : op === 'max' ? max(a, b) : min(a, b));
 
@@ -102,7 +123,10 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
   let reductions = 0;
   const vt = (s: Scalar): Scalar | VecType => (width === 4 ? vec(4, s) : s);
   const fr: RowFrame = {
-    b, width, elem, row,
+    b,
+    width,
+    elem,
+    row,
     each: (blk, fn) => blk.for('j', t, units, (j, inner) => fn(inner, base.add(j), j), alone ? 1 : wg),
     reduce: (blk, v, op) => {
       const name = `${op}_all${reductions++ || ''}`;
@@ -136,9 +160,15 @@ export function rowKernel(name: string, rows: number, len: number, elem: Scalar,
   body(fr);
   const per = alone ? 'one invocation per row' : `${lanes ? `one subgroup of ${lanes}` : `${wg} invocations`} per row`;
   return {
-    name: `${name}_rows`, doc: [`${rows} rows of ${len}, ${per}${width === 4 ? ', four-wide' : ''}`],
-    enables: lanes ? ['subgroups'] : [], consts: [], buffers, shared: lanes || alone ? [] : [{ name: 'red', type: arrayOf(elem, wg) }],
-    workgroupSize: [wg, 1, 1], dispatch, body: b.stmts,
+    name: `${name}_rows`,
+    doc: [`${rows} rows of ${len}, ${per}${width === 4 ? ', four-wide' : ''}`],
+    enables: lanes ? ['subgroups'] : [],
+    consts: [],
+    buffers,
+    shared: lanes || alone ? [] : [{ name: 'red', type: arrayOf(elem, wg) }],
+    workgroupSize: [wg, 1, 1],
+    dispatch,
+    body: b.stmts,
   };
 }
 
@@ -166,38 +196,44 @@ export function rowReduceKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const elem: Scalar = storageOf(x) === 'i32' ? 'i32' : 'f32';
   const op = rowOpOf(node.op)!;
   const identity = rowIdentity(op, elem);
-  return toSpec(rowKernel(node.op, rows, len, elem, target, (fr) => {
-    const X = fr.view('x', 'read', x);
-    const OUT = fr.view('out', 'read_write', out, true);
-    const acc = fr.b.var('acc', elem, identity);
-    fr.each(fr.b, (b, at) => b.set(acc, combine(acc, fr.horizontal(b, X.at(at), op), op)));
-    const all = fr.reduce(fr.b, acc, op);
-    fr.once(fr.b, (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
-  }), target);
+  return toSpec(
+    rowKernel(node.op, rows, len, elem, target, (fr) => {
+      const X = fr.view('x', 'read', x);
+      const OUT = fr.view('out', 'read_write', out, true);
+      const acc = fr.b.var('acc', elem, identity);
+      fr.each(fr.b, (b, at) => b.set(acc, combine(acc, fr.horizontal(b, X.at(at), op), op)));
+      const all = fr.reduce(fr.b, acc, op);
+      fr.once(fr.b, (b) => b.set(OUT.at(fr.row), node.op === 'mean' ? all.div(elem === 'i32' ? i(len) : f(len)) : all));
+    }),
+    target,
+  );
 }
 
 /** softmax and log_softmax over the last axis: max, then the sum of exponentials, then the output. */
 export function rowSoftmaxKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
   const { x, len, rows } = lastAxis(node, g);
   const out = g.values[node.outputs[0]!]!;
-  return toSpec(rowKernel(node.op, rows, len, 'f32', target, (fr) => {
-    const X = fr.view('x', 'read', x);
-    const OUT = fr.view('out', 'read_write', out);
-    const w = (e: Expr) => (fr.width === 4 ? splat(vec(4, 'f32'), e) : e);
-    const m = fr.b.var('m', 'f32', f(-FLT_MAX));
-    fr.each(fr.b, (b, at) => b.set(m, max(m, fr.horizontal(b, X.at(at), 'max'))));
-    const mAll = fr.reduce(fr.b, m, 'max');
-    const s = fr.b.var('s', 'f32', f(0));
-    fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, exp(X.at(at).sub(mAll)), 'sum'))));
-    const sAll = fr.reduce(fr.b, s, 'sum');
-    if (node.op === 'log_softmax') {
-      const shift = fr.b.let('shift', mAll.add(log(sAll)));
-      fr.each(fr.b, (b, at) => b.set(OUT.at(at), X.at(at).sub(w(shift))));
-    } else {
-      const inv = fr.b.let('inv', f(1).div(sAll));
-      fr.each(fr.b, (b, at) => b.set(OUT.at(at), exp(X.at(at).sub(mAll)).mul(inv)));
-    }
-  }), target);
+  return toSpec(
+    rowKernel(node.op, rows, len, 'f32', target, (fr) => {
+      const X = fr.view('x', 'read', x);
+      const OUT = fr.view('out', 'read_write', out);
+      const w = (e: Expr) => (fr.width === 4 ? splat(vec(4, 'f32'), e) : e);
+      const m = fr.b.var('m', 'f32', f(-FLT_MAX));
+      fr.each(fr.b, (b, at) => b.set(m, max(m, fr.horizontal(b, X.at(at), 'max'))));
+      const mAll = fr.reduce(fr.b, m, 'max');
+      const s = fr.b.var('s', 'f32', f(0));
+      fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, exp(X.at(at).sub(mAll)), 'sum'))));
+      const sAll = fr.reduce(fr.b, s, 'sum');
+      if (node.op === 'log_softmax') {
+        const shift = fr.b.let('shift', mAll.add(log(sAll)));
+        fr.each(fr.b, (b, at) => b.set(OUT.at(at), X.at(at).sub(w(shift))));
+      } else {
+        const inv = fr.b.let('inv', f(1).div(sAll));
+        fr.each(fr.b, (b, at) => b.set(OUT.at(at), exp(X.at(at).sub(mAll)).mul(inv)));
+      }
+    }),
+    target,
+  );
 }
 
 /** layer_norm (mean, then the variance about it, two reductions) and rms_norm (one), with optional weight and bias. */
@@ -208,35 +244,38 @@ export function rowNormKernel(node: Node, g: Graph, target: KernelTarget): Kerne
   const hasW = !!node.attrs['has_weight'];
   const hasB = !!node.attrs['has_bias'];
   const eps = node.attrs['eps'] as number;
-  return toSpec(rowKernel(node.op, rows, len, 'f32', target, (fr) => {
-    const X = fr.view('x', 'read', x!);
-    let k = 0;
-    const W = hasW ? fr.view('w', 'read', rest[k++]!) : undefined;
-    const B = hasB ? fr.view('bias', 'read', rest[k++]!) : undefined;
-    const OUT = fr.view('out', 'read_write', out);
-    const sq = (b: Block, e: Expr) => {
-      const d = b.let('d', e);
-      return d.mul(d);
-    };
-    let center: Expr | undefined;
-    let r: Expr;
-    if (node.op === 'layer_norm') {
-      const s = fr.b.var('s', 'f32', f(0));
-      fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, X.at(at), 'sum'))));
-      center = fr.b.let('mean', fr.reduce(fr.b, s, 'sum').div(f(len)));
-      const v = fr.b.var('v', 'f32', f(0));
-      fr.each(fr.b, (b, at) => b.set(v, v.add(fr.horizontal(b, sq(b, X.at(at).sub(center!)), 'sum'))));
-      r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, v, 'sum').div(f(len)).add(f(eps))));
-    } else {
-      const ss = fr.b.var('ss', 'f32', f(0));
-      fr.each(fr.b, (b, at) => b.set(ss, ss.add(fr.horizontal(b, sq(b, X.at(at)), 'sum'))));
-      r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, ss, 'sum').div(f(len)).add(f(eps))));
-    }
-    fr.each(fr.b, (b, at, j) => {
-      let y = (center ? X.at(at).sub(center) : X.at(at)).mul(r);
-      if (W) y = y.mul(W.at(j));
-      if (B) y = y.add(B.at(j));
-      b.set(OUT.at(at), y);
-    });
-  }), target);
+  return toSpec(
+    rowKernel(node.op, rows, len, 'f32', target, (fr) => {
+      const X = fr.view('x', 'read', x!);
+      let k = 0;
+      const W = hasW ? fr.view('w', 'read', rest[k++]!) : undefined;
+      const B = hasB ? fr.view('bias', 'read', rest[k++]!) : undefined;
+      const OUT = fr.view('out', 'read_write', out);
+      const sq = (b: Block, e: Expr) => {
+        const d = b.let('d', e);
+        return d.mul(d);
+      };
+      let center: Expr | undefined;
+      let r: Expr;
+      if (node.op === 'layer_norm') {
+        const s = fr.b.var('s', 'f32', f(0));
+        fr.each(fr.b, (b, at) => b.set(s, s.add(fr.horizontal(b, X.at(at), 'sum'))));
+        center = fr.b.let('mean', fr.reduce(fr.b, s, 'sum').div(f(len)));
+        const v = fr.b.var('v', 'f32', f(0));
+        fr.each(fr.b, (b, at) => b.set(v, v.add(fr.horizontal(b, sq(b, X.at(at).sub(center!)), 'sum'))));
+        r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, v, 'sum').div(f(len)).add(f(eps))));
+      } else {
+        const ss = fr.b.var('ss', 'f32', f(0));
+        fr.each(fr.b, (b, at) => b.set(ss, ss.add(fr.horizontal(b, sq(b, X.at(at)), 'sum'))));
+        r = fr.b.let('r', inverseSqrt(fr.reduce(fr.b, ss, 'sum').div(f(len)).add(f(eps))));
+      }
+      fr.each(fr.b, (b, at, j) => {
+        let y = (center ? X.at(at).sub(center) : X.at(at)).mul(r);
+        if (W) y = y.mul(W.at(j));
+        if (B) y = y.add(B.at(j));
+        b.set(OUT.at(at), y);
+      });
+    }),
+    target,
+  );
 }

@@ -60,11 +60,21 @@ export class Block {
     this.stmts.push({ k: 'block', body: inner.stmts });
   }
 
-  barrier(): void { this.stmts.push({ k: 'barrier' }); }
-  return(): void { this.stmts.push({ k: 'return' }); }
-  break(): void { this.stmts.push({ k: 'break' }); }
-  continue(): void { this.stmts.push({ k: 'continue' }); }
-  comment(text: string): void { this.stmts.push({ k: 'comment', text }); }
+  barrier(): void {
+    this.stmts.push({ k: 'barrier' });
+  }
+  return(): void {
+    this.stmts.push({ k: 'return' });
+  }
+  break(): void {
+    this.stmts.push({ k: 'break' });
+  }
+  continue(): void {
+    this.stmts.push({ k: 'continue' });
+  }
+  comment(text: string): void {
+    this.stmts.push({ k: 'comment', text });
+  }
 }
 
 /** A reference to a storage buffer, for `buf.at(i)` loads and stores. */

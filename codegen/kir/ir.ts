@@ -9,9 +9,17 @@
 import type { Access, StorageType } from '../../runtime/plan.js';
 
 export type Scalar = 'f32' | 'i32' | 'u32' | 'bool';
-export interface VecType { readonly kind: 'vec'; readonly n: 2 | 3 | 4; readonly of: Scalar }
+export interface VecType {
+  readonly kind: 'vec';
+  readonly n: 2 | 3 | 4;
+  readonly of: Scalar;
+}
 /** A fixed-size array (workgroup memory, local arrays) or, without `len`, a runtime-sized one (storage buffers). */
-export interface ArrayType { readonly kind: 'array'; readonly of: Type; readonly len?: number }
+export interface ArrayType {
+  readonly kind: 'array';
+  readonly of: Type;
+  readonly len?: number;
+}
 export type Type = Scalar | VecType | ArrayType;
 
 export const vec = (n: 2 | 3 | 4, of: Scalar): VecType => ({ kind: 'vec', n, of });
@@ -70,36 +78,83 @@ export type Operand = Expr | number;
 
 /** A typed expression. Integer arithmetic on literals folds, so unrolled code prints `r0 + 3u`, not `r0 + (1u + 2u)`. */
 export class Expr {
-  constructor(readonly type: Type, readonly node: ExprNode) {}
+  constructor(
+    readonly type: Type,
+    readonly node: ExprNode,
+  ) {}
 
-  add(b: Operand): Expr { return bin('+', this, b); }
-  sub(b: Operand): Expr { return bin('-', this, b); }
-  mul(b: Operand): Expr { return bin('*', this, b); }
-  div(b: Operand): Expr { return bin('/', this, b); }
-  mod(b: Operand): Expr { return bin('%', this, b); }
-  lt(b: Operand): Expr { return bin('<', this, b); }
-  le(b: Operand): Expr { return bin('<=', this, b); }
-  gt(b: Operand): Expr { return bin('>', this, b); }
-  ge(b: Operand): Expr { return bin('>=', this, b); }
-  eq(b: Operand): Expr { return bin('==', this, b); }
-  ne(b: Operand): Expr { return bin('!=', this, b); }
-  and(b: Expr): Expr { return bin('&&', this, b); }
-  or(b: Expr): Expr { return bin('||', this, b); }
-  bitAnd(b: Operand): Expr { return bin('&', this, b); }
-  bitOr(b: Operand): Expr { return bin('|', this, b); }
-  xor(b: Operand): Expr { return bin('^', this, b); }
-  shl(b: Operand): Expr { return bin('<<', this, b); }
-  shr(b: Operand): Expr { return bin('>>', this, b); }
+  add(b: Operand): Expr {
+    return bin('+', this, b);
+  }
+  sub(b: Operand): Expr {
+    return bin('-', this, b);
+  }
+  mul(b: Operand): Expr {
+    return bin('*', this, b);
+  }
+  div(b: Operand): Expr {
+    return bin('/', this, b);
+  }
+  mod(b: Operand): Expr {
+    return bin('%', this, b);
+  }
+  lt(b: Operand): Expr {
+    return bin('<', this, b);
+  }
+  le(b: Operand): Expr {
+    return bin('<=', this, b);
+  }
+  gt(b: Operand): Expr {
+    return bin('>', this, b);
+  }
+  ge(b: Operand): Expr {
+    return bin('>=', this, b);
+  }
+  eq(b: Operand): Expr {
+    return bin('==', this, b);
+  }
+  ne(b: Operand): Expr {
+    return bin('!=', this, b);
+  }
+  and(b: Expr): Expr {
+    return bin('&&', this, b);
+  }
+  or(b: Expr): Expr {
+    return bin('||', this, b);
+  }
+  bitAnd(b: Operand): Expr {
+    return bin('&', this, b);
+  }
+  bitOr(b: Operand): Expr {
+    return bin('|', this, b);
+  }
+  xor(b: Operand): Expr {
+    return bin('^', this, b);
+  }
+  shl(b: Operand): Expr {
+    return bin('<<', this, b);
+  }
+  shr(b: Operand): Expr {
+    return bin('>>', this, b);
+  }
   /** Element `i` of an array (or vector). */
   at(i: Operand): Expr {
     if (typeof this.type === 'string') throw new Error(`kir: cannot index a ${this.type}`);
     const of = this.type.kind === 'array' ? this.type.of : this.type.of;
     return new Expr(of, { k: 'index', base: this, index: asExpr(i, 'u32') });
   }
-  get x(): Expr { return field(this, 'x'); }
-  get y(): Expr { return field(this, 'y'); }
-  get z(): Expr { return field(this, 'z'); }
-  get w(): Expr { return field(this, 'w'); }
+  get x(): Expr {
+    return field(this, 'x');
+  }
+  get y(): Expr {
+    return field(this, 'y');
+  }
+  get z(): Expr {
+    return field(this, 'z');
+  }
+  get w(): Expr {
+    return field(this, 'w');
+  }
   /** The literal value, when this is an integer literal. */
   get literal(): number | undefined {
     return this.node.k === 'lit' && typeof this.node.value === 'number' ? this.node.value : undefined;
@@ -107,8 +162,10 @@ export class Expr {
 }
 
 export const lit = (type: Scalar, value: number | boolean): Expr => {
-  if ((type === 'u32' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff))
-    || (type === 'i32' && (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff))) {
+  if (
+    (type === 'u32' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff)) ||
+    (type === 'i32' && (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff))
+  ) {
     throw new Error(`kir: ${value} is not a ${type}`);
   }
   return new Expr(type, { k: 'lit', value });
@@ -127,12 +184,18 @@ const isInt = (t: Type) => t === 'u32' || t === 'i32';
 function fold(op: BinOp, a: number, b: number, t: Type): number | undefined {
   const wrap = (n: number) => (t === 'u32' ? n >>> 0 : n | 0);
   switch (op) {
-    case '+': return wrap(a + b);
-    case '-': return t === 'u32' && b > a ? undefined : wrap(a - b);
-    case '*': return Number.isSafeInteger(a * b) ? wrap(a * b) : undefined;
-    case '/': return b === 0 ? undefined : wrap(Math.trunc(a / b));
-    case '%': return b === 0 ? undefined : wrap(a % b);
-    default: return undefined;
+    case '+':
+      return wrap(a + b);
+    case '-':
+      return t === 'u32' && b > a ? undefined : wrap(a - b);
+    case '*':
+      return Number.isSafeInteger(a * b) ? wrap(a * b) : undefined;
+    case '/':
+      return b === 0 ? undefined : wrap(Math.trunc(a / b));
+    case '%':
+      return b === 0 ? undefined : wrap(a % b);
+    default:
+      return undefined;
   }
 }
 
@@ -148,11 +211,20 @@ export function bin(op: BinOp, a: Operand, b: Operand): Expr {
   const scaled = arithmetic && (isVecOf(ea.type, eb.type) || isVecOf(eb.type, ea.type));
   if (!scaled && !sameType(ea.type, eb.type)) throw new Error(`kir: ${typeName(ea.type)} ${op} ${typeName(eb.type)}`);
   // A comparison of vectors is a vector of bools, as in WGSL.
-  const type: Type = scaled && isVecOf(eb.type, ea.type) ? eb.type
-    : !COMPARISONS.includes(op) ? ea.type : typeof ea.type === 'object' && ea.type.kind === 'vec' ? vec(ea.type.n, 'bool') : 'bool';
+  const type: Type =
+    scaled && isVecOf(eb.type, ea.type)
+      ? eb.type
+      : !COMPARISONS.includes(op)
+        ? ea.type
+        : typeof ea.type === 'object' && ea.type.kind === 'vec'
+          ? vec(ea.type.n, 'bool')
+          : 'bool';
   if (logical) {
     // A decided operand decides or drops out: `true && c` is c, `false && c` is false.
-    for (const [p, q] of [[ea, eb], [eb, ea]] as const) {
+    for (const [p, q] of [
+      [ea, eb],
+      [eb, ea],
+    ] as const) {
       if (p.node.k === 'lit') return p.node.value === (op === '&&') ? q : p;
     }
   }
@@ -185,7 +257,8 @@ export const neg = (a: Expr) => {
 export const field = (base: Expr, name: 'x' | 'y' | 'z' | 'w') => new Expr(scalarOf(base.type), { k: 'field', base, field: name });
 export const construct = (type: Type, ...args: Expr[]) => new Expr(type, { k: 'construct', args });
 /** A conversion to `type`, omitted when the value already has it. */
-export const cast = (type: Scalar, e: Expr) => (sameType(e.type, type) ? e : e.literal !== undefined && isInt(type) ? lit(type, e.literal) : construct(type, e));
+export const cast = (type: Scalar, e: Expr) =>
+  sameType(e.type, type) ? e : e.literal !== undefined && isInt(type) ? lit(type, e.literal) : construct(type, e);
 /** `vecN<T>(e)`: the scalar `e` in every component. */
 export const splat = (t: VecType, e: Expr) => construct(t, e);
 export const call = (fn: string, type: Type, ...args: Expr[]) => new Expr(type, { k: 'call', fn, args });
@@ -193,11 +266,13 @@ export const call = (fn: string, type: Type, ...args: Expr[]) => new Expr(type, 
 export const bitcast = (type: Scalar, e: Expr) => call(`bitcast<${type}>`, type, e);
 
 /** Builtin functions whose result has the type of their first argument. */
-const sameAs = (fn: string) => (a: Expr, ...rest: Operand[]) => {
-  const args = [a, ...rest.map((r) => asExpr(r, a.type))];
-  for (const x of args) if (!sameType(x.type, a.type)) throw new Error(`kir: ${fn}(${args.map((y) => typeName(y.type)).join(', ')})`);
-  return call(fn, a.type, ...args);
-};
+const sameAs =
+  (fn: string) =>
+  (a: Expr, ...rest: Operand[]) => {
+    const args = [a, ...rest.map((r) => asExpr(r, a.type))];
+    for (const x of args) if (!sameType(x.type, a.type)) throw new Error(`kir: ${fn}(${args.map((y) => typeName(y.type)).join(', ')})`);
+    return call(fn, a.type, ...args);
+  };
 export const fma = sameAs('fma');
 export const max = sameAs('max');
 export const min = sameAs('min');
@@ -209,8 +284,14 @@ export const abs = sameAs('abs');
 export const select = (onFalse: Expr, onTrue: Operand, cond: Expr) => {
   const t = asExpr(onTrue, onFalse.type);
   const ft = onFalse.type;
-  const condOk = cond.type === 'bool' || (typeof cond.type === 'object' && cond.type.kind === 'vec' && cond.type.of === 'bool'
-    && typeof ft === 'object' && ft.kind === 'vec' && ft.n === cond.type.n);
+  const condOk =
+    cond.type === 'bool' ||
+    (typeof cond.type === 'object' &&
+      cond.type.kind === 'vec' &&
+      cond.type.of === 'bool' &&
+      typeof ft === 'object' &&
+      ft.kind === 'vec' &&
+      ft.n === cond.type.n);
   if (!sameType(t.type, ft) || !condOk) throw new Error('kir: select(f, t, cond) needs f and t of one type and a bool (or a vector of bools as wide as them)');
   return call('select', ft, onFalse, t, cond);
 };
@@ -252,7 +333,10 @@ export interface BufferDecl {
 }
 
 /** A module-scope `const`: a shape the kernel is specialised for, named. */
-export interface ConstDecl { readonly name: string; readonly value: Expr }
+export interface ConstDecl {
+  readonly name: string;
+  readonly value: Expr;
+}
 
 export type Extension = 'subgroups';
 

@@ -2,15 +2,21 @@ import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
 import { BITWISE, BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt } from './ir.js';
 
 /** What printing threads through: the builtins cx, and the buffers stored as f16 (by name). */
-interface Cx { readonly used: Set<Builtin>; readonly half: ReadonlySet<string> }
+interface Cx {
+  readonly used: Set<Builtin>;
+  readonly half: ReadonlySet<string>;
+}
 
 /** Whether buffer `b` is stored as f16: an f32 buffer bound to a value the plan stores as f16. */
-export const storedHalf = (b: Pick<Kernel['buffers'][number], 'storage' | 'value'>, f16Values: ReadonlySet<number> | undefined) => b.storage === 'f32' && !!f16Values?.has(b.value);
+export const storedHalf = (b: Pick<Kernel['buffers'][number], 'storage' | 'value'>, f16Values: ReadonlySet<number> | undefined) =>
+  b.storage === 'f32' && !!f16Values?.has(b.value);
 /** The f16 storage type of an f32 view type (`vec4<f32>` → `vec4<f16>`). */
 const halfOf = (t: string) => t.replace('f32', 'f16');
 /** An element of an f16 buffer: `base[index]` without conversion, or undefined for anything else. */
 const halfElement = (e: Expr, cx: Cx): string | undefined =>
-  (e.node.k === 'index' && e.node.base.node.k === 'ref' && cx.half.has(e.node.base.node.name) ? `${e.node.base.node.name}[${expr(e.node.index, cx)}]` : undefined);
+  e.node.k === 'index' && e.node.base.node.k === 'ref' && cx.half.has(e.node.base.node.name)
+    ? `${e.node.base.node.name}[${expr(e.node.index, cx)}]`
+    : undefined;
 
 /** WGSL literal for an f32 constant, always with a decimal point or exponent. */
 export function f32Literal(x: number): string {
@@ -25,8 +31,24 @@ export function f32Literal(x: number): string {
 // shifts have no precedence against the others: their operands are parenthesised (but
 // `a & b & c` chains) and so are they inside any other operator.
 const LEVEL: Record<BinOp, number> = {
-  '||': 1, '&&': 1, '<': 2, '<=': 2, '>': 2, '>=': 2, '==': 2, '!=': 2, '+': 3, '-': 3, '*': 4, '/': 4, '%': 4,
-  '&': 5, '|': 5, '^': 5, '<<': 5, '>>': 5,
+  '||': 1,
+  '&&': 1,
+  '<': 2,
+  '<=': 2,
+  '>': 2,
+  '>=': 2,
+  '==': 2,
+  '!=': 2,
+  '+': 3,
+  '-': 3,
+  '*': 4,
+  '/': 4,
+  '%': 4,
+  '&': 5,
+  '|': 5,
+  '^': 5,
+  '<<': 5,
+  '>>': 5,
 };
 
 function expr(e: Expr, cx: Cx): string {
@@ -35,25 +57,34 @@ function expr(e: Expr, cx: Cx): string {
     case 'lit':
       if (typeof n.value === 'boolean') return String(n.value);
       return e.type === 'u32' ? `${n.hex ? `0x${n.value.toString(16)}` : n.value}u` : e.type === 'f32' ? f32Literal(n.value) : String(n.value);
-    case 'ref': return n.name;
-    case 'builtin': cx.used.add(n.name); return BUILTINS[n.name].param;
-    case 'not': return `!${wrap(n.a, cx)}`;
-    case 'neg': return `-${wrap(n.a, cx)}`;
-    case 'call': return `${n.fn}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
-    case 'construct': return `${typeName(e.type)}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
+    case 'ref':
+      return n.name;
+    case 'builtin':
+      cx.used.add(n.name);
+      return BUILTINS[n.name].param;
+    case 'not':
+      return `!${wrap(n.a, cx)}`;
+    case 'neg':
+      return `-${wrap(n.a, cx)}`;
+    case 'call':
+      return `${n.fn}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
+    case 'construct':
+      return `${typeName(e.type)}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
     case 'index': {
       // A load from an f16 buffer is widened to the f32 type the kernel computes in.
       const half = halfElement(e, cx);
       return half ? `${typeName(e.type)}(${half})` : `${wrap(n.base, cx)}[${expr(n.index, cx)}]`;
     }
-    case 'field': return `${wrap(n.base, cx)}.${n.field}`;
+    case 'field':
+      return `${wrap(n.base, cx)}.${n.field}`;
     case 'bin': {
       const lv = LEVEL[n.op];
       const side = (x: Expr, right: boolean) => {
         if (x.node.k !== 'bin') return expr(x, cx);
         const xl = LEVEL[x.node.op];
         const bits = BITWISE.includes(n.op) || BITWISE.includes(x.node.op);
-        const paren = bits ? right || x.node.op !== n.op || n.op === '<<' || n.op === '>>'
+        const paren = bits
+          ? right || x.node.op !== n.op || n.op === '<<' || n.op === '>>'
           : xl < lv || (xl === lv && (lv === 1 ? x.node.op !== n.op : lv === 2 || right));
         return paren ? `(${expr(x, cx)})` : expr(x, cx);
       };
@@ -63,19 +94,26 @@ function expr(e: Expr, cx: Cx): string {
 }
 
 /** An operand of a postfix or unary operator. */
-const wrap = (e: Expr, cx: Cx) => (e.node.k === 'bin' || e.node.k === 'not' || e.node.k === 'neg' || (e.node.k === 'lit' && typeof e.node.value === 'number' && e.node.value < 0)
-  ? `(${expr(e, cx)})` : expr(e, cx));
+const wrap = (e: Expr, cx: Cx) =>
+  e.node.k === 'bin' || e.node.k === 'not' || e.node.k === 'neg' || (e.node.k === 'lit' && typeof e.node.value === 'number' && e.node.value < 0)
+    ? `(${expr(e, cx)})`
+    : expr(e, cx);
 
 function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): void {
   for (const s of list) {
     switch (s.k) {
-      case 'let': out.push(`${indent}let ${s.name} = ${expr(s.value, cx)};`); break;
-      case 'var': out.push(`${indent}var ${s.name}${s.init ? ` = ${expr(s.init, cx)}` : `: ${typeName(s.type)}`};`); break;
+      case 'let':
+        out.push(`${indent}let ${s.name} = ${expr(s.value, cx)};`);
+        break;
+      case 'var':
+        out.push(`${indent}var ${s.name}${s.init ? ` = ${expr(s.init, cx)}` : `: ${typeName(s.type)}`};`);
+        break;
       case 'assign': {
         // A store to an f16 buffer narrows the value (WGSL leaves the rounding direction to
         // the implementation); a compound one widens the old value first.
         const half = halfElement(s.target, cx);
-        if (!half && s.target.node.k === 'field' && halfElement(s.target.node.base, cx)) throw new Error('kir: a store to one component of an f16 buffer element is not supported');
+        if (!half && s.target.node.k === 'field' && halfElement(s.target.node.base, cx))
+          throw new Error('kir: a store to one component of an f16 buffer element is not supported');
         if (!half) out.push(`${indent}${expr(s.target, cx)} ${s.op ?? ''}= ${expr(s.value, cx)};`);
         else {
           const value = s.op ? `${expr(s.target, cx)} ${s.op} (${expr(s.value, cx)})` : expr(s.value, cx);
@@ -102,11 +140,21 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
         stmts(s.body, indent + '  ', cx, out);
         out.push(`${indent}}`);
         break;
-      case 'barrier': out.push(`${indent}workgroupBarrier();`); break;
-      case 'return': out.push(`${indent}return;`); break;
-      case 'break': out.push(`${indent}break;`); break;
-      case 'continue': out.push(`${indent}continue;`); break;
-      case 'comment': out.push(`${indent}// ${s.text}`); break;
+      case 'barrier':
+        out.push(`${indent}workgroupBarrier();`);
+        break;
+      case 'return':
+        out.push(`${indent}return;`);
+        break;
+      case 'break':
+        out.push(`${indent}break;`);
+        break;
+      case 'continue':
+        out.push(`${indent}continue;`);
+        break;
+      case 'comment':
+        out.push(`${indent}// ${s.text}`);
+        break;
     }
   }
 }
@@ -118,7 +166,9 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
   const body: string[] = [];
   stmts(k.body, '  ', cx, body);
   const consts = k.consts.map((c) => `const ${c.name} = ${expr(c.value, cx)};`);
-  const params = (Object.keys(BUILTINS) as Builtin[]).filter((b) => cx.used.has(b)).map((b) => `@builtin(${b}) ${BUILTINS[b].param}: ${typeName(BUILTINS[b].type)}`);
+  const params = (Object.keys(BUILTINS) as Builtin[])
+    .filter((b) => cx.used.has(b))
+    .map((b) => `@builtin(${b}) ${BUILTINS[b].param}: ${typeName(BUILTINS[b].type)}`);
   const [x, y, z] = k.workgroupSize;
   return [
     `// mdc kernel: ${k.name}`,
@@ -126,7 +176,9 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
     ...k.enables.map((e) => `enable ${e};`),
     ...(half.size ? ['enable f16;'] : []),
     ...consts,
-    ...k.buffers.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem)}>;`),
+    ...k.buffers.map(
+      (b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem)}>;`,
+    ),
     ...k.shared.map((s) => `var<workgroup> ${s.name}: ${typeName(s.type)};`),
     `@compute @workgroup_size(${z > 1 ? `${x}, ${y}, ${z}` : y > 1 ? `${x}, ${y}` : x})`,
     `fn main(${params.join(', ')}) {`,
@@ -143,7 +195,10 @@ export function toSpec(k: Kernel, target: KernelTarget = {}): KernelSpec {
   const half = (b: Kernel['buffers'][number]) => storedHalf(b, f16);
   const features = [...k.enables, ...(k.buffers.some(half) ? ['shader-f16'] : [])];
   return {
-    name: k.name, wgsl: printWgsl(k, f16), workgroupSize: k.workgroupSize, dispatch: k.dispatch,
+    name: k.name,
+    wgsl: printWgsl(k, f16),
+    workgroupSize: k.workgroupSize,
+    dispatch: k.dispatch,
     bindings: k.buffers.map((b) => ({ name: b.name, access: b.access, type: half(b) ? 'f16' : b.storage, value: b.value })),
     ...(features.length ? { features } : {}),
   };

@@ -45,9 +45,13 @@ interface CacheFile {
  * node_modules/.cache/mdc when run from a package with node_modules, else ~/.cache/mdc.
  */
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
-  const dir = env['MDC_CACHE_DIR']
-    ?? (env['XDG_CACHE_HOME'] ? join(env['XDG_CACHE_HOME'], 'mdc')
-      : existsSync(join(cwd, 'node_modules')) ? join(cwd, 'node_modules', '.cache', 'mdc') : join(homedir(), '.cache', 'mdc'));
+  const dir =
+    env['MDC_CACHE_DIR'] ??
+    (env['XDG_CACHE_HOME']
+      ? join(env['XDG_CACHE_HOME'], 'mdc')
+      : existsSync(join(cwd, 'node_modules'))
+        ? join(cwd, 'node_modules', '.cache', 'mdc')
+        : join(homedir(), '.cache', 'mdc'));
   return join(dir, 'tuning.json');
 }
 
@@ -55,7 +59,7 @@ function read(file: string): CacheFile {
   const empty: CacheFile = { format: TUNING_FORMAT, version: VERSION, adapters: {} };
   try {
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-    return raw.format === TUNING_FORMAT && raw.version === VERSION && typeof raw.adapters === 'object' && raw.adapters ? raw as CacheFile : empty;
+    return raw.format === TUNING_FORMAT && raw.version === VERSION && typeof raw.adapters === 'object' && raw.adapters ? (raw as CacheFile) : empty;
   } catch {
     return empty;
   }
@@ -69,7 +73,11 @@ export function loadEntries(adapter: string, file = defaultCacheFile()): Readonl
 /** The tuning table for `adapter`, for `KernelTarget.tuning`; undefined when nothing is cached. */
 export function loadTuning(adapter: string, file = defaultCacheFile()): TuningTable | undefined {
   const entries = loadEntries(adapter, file);
-  const configs = Object.fromEntries(Object.entries(entries).filter(([, e]) => e && typeof e.config === 'object').map(([k, e]) => [k, e.config]));
+  const configs = Object.fromEntries(
+    Object.entries(entries)
+      .filter(([, e]) => e && typeof e.config === 'object')
+      .map(([k, e]) => [k, e.config]),
+  );
   return Object.keys(configs).length ? { adapter, entries: configs } : undefined;
 }
 
@@ -83,7 +91,8 @@ export function loadRowUnits(adapter: string, file = defaultCacheFile()): number
 export function saveEntries(adapter: string, entries: Readonly<Record<string, CachedEntry>>, file = defaultCacheFile(), rows?: RowEntry): void {
   const cache = read(file);
   const next: CacheFile = {
-    ...cache, adapters: { ...cache.adapters, [adapter]: { ...cache.adapters[adapter], ...entries } },
+    ...cache,
+    adapters: { ...cache.adapters, [adapter]: { ...cache.adapters[adapter], ...entries } },
     ...(rows || cache.rows ? { rows: { ...cache.rows, ...(rows ? { [adapter]: rows } : {}) } } : {}),
   };
   mkdirSync(dirname(file), { recursive: true });

@@ -51,7 +51,13 @@ export function matmulShapes(g: Graph): MatmulShape[] {
 }
 
 /** `base` (the device's subgroup size) plus a tuning table covering `shapes`, from the cache or measured now. */
-export async function tuneTarget(device: GPUDevice, adapter: string, base: KernelTarget, shapes: readonly MatmulShape[], opts: TuneOptions = {}): Promise<TunedTarget> {
+export async function tuneTarget(
+  device: GPUDevice,
+  adapter: string,
+  base: KernelTarget,
+  shapes: readonly MatmulShape[],
+  opts: TuneOptions = {},
+): Promise<TunedTarget> {
   const file = opts.file ?? defaultCacheFile();
   const cached = loadEntries(adapter, file);
   const fresh: Record<string, CachedEntry> = {};
@@ -76,12 +82,16 @@ export async function tuneTarget(device: GPUDevice, adapter: string, base: Kerne
   }
   const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file);
   const rowRun = cachedRows === undefined && opts.rows !== false ? await tuneRows(device, base) : undefined;
-  if (rowRun) opts.log?.(`tuned row kernels: rows shorter than ${rowRun.rowUnits} units take one invocation (${rowRun.tried.map((t) => `${t.rowUnits}: ${t.score.toFixed(2)}`).join(', ')})`);
+  if (rowRun)
+    opts.log?.(
+      `tuned row kernels: rows shorter than ${rowRun.rowUnits} units take one invocation (${rowRun.tried.map((t) => `${t.rowUnits}: ${t.score.toFixed(2)}`).join(', ')})`,
+    );
   const rowUnits = cachedRows ?? rowRun?.rowUnits;
   if (rowRun) saveEntries(adapter, {}, file, { rowUnits: rowRun.rowUnits, tunedAt: new Date().toISOString() });
   const entries = Object.fromEntries([...classes].map(([k, v]) => [k, v.config]));
   return {
     target: { ...base, tuning: { adapter, entries }, ...(rowUnits === undefined ? {} : { rowUnits }) },
-    classes, rows: { ...(rowUnits === undefined ? {} : { rowUnits }), ...(rowRun ? { run: rowRun } : {}) },
+    classes,
+    rows: { ...(rowUnits === undefined ? {} : { rowUnits }), ...(rowRun ? { run: rowRun } : {}) },
   };
 }

@@ -12,7 +12,11 @@ import type { KernelTarget } from '../kernels/kernel.js';
 import { printWgsl } from '../kir/wgsl.js';
 import { bindGroupOf, dispatchTimer, interleave, patternFill, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
 
-export interface Timed { readonly config: MatmulConfig; readonly ms: number; readonly gflops: number }
+export interface Timed {
+  readonly config: MatmulConfig;
+  readonly ms: number;
+  readonly gflops: number;
+}
 export interface TuneResult {
   readonly shapeClass: string;
   readonly best: Timed;
@@ -25,11 +29,22 @@ const flops = (s: MatmulShape) => 2 * s.M * s.N * s.K * batchCount(s);
 /** Operands for timing `s`, filled with a fixed pattern; `destroy` frees them. */
 function operands(device: GPUDevice, s: MatmulShape) {
   const size = (batch: readonly number[], r: number, cols: number) => batch.reduce((x, y) => x * y, 1) * r * cols;
-  const buffers = [storageBuffer(device, patternFill(size(s.aBatch, s.M, s.K))), storageBuffer(device, patternFill(size(s.bBatch, s.K, s.N))), storageBuffer(device, size(s.batch, s.M, s.N))];
+  const buffers = [
+    storageBuffer(device, patternFill(size(s.aBatch, s.M, s.K))),
+    storageBuffer(device, patternFill(size(s.bBatch, s.K, s.N))),
+    storageBuffer(device, size(s.batch, s.M, s.N)),
+  ];
   return { buffers, destroy: () => buffers.forEach((b) => b.destroy()) };
 }
 
-async function matmulTimer(device: GPUDevice, s: MatmulShape, c: MatmulConfig, target: KernelTarget, buffers: readonly GPUBuffer[], opts: TimingOptions): Promise<Timer> {
+async function matmulTimer(
+  device: GPUDevice,
+  s: MatmulShape,
+  c: MatmulConfig,
+  target: KernelTarget,
+  buffers: readonly GPUBuffer[],
+  opts: TimingOptions,
+): Promise<Timer> {
   const k = matmulKernelFor(s, { a: 0, b: 1, out: 2 }, c, target);
   const pipeline = await pipelineOf(device, printWgsl(k), `${k.name} ${configName(c)}`);
   return dispatchTimer(device, [{ pipeline, bindGroup: bindGroupOf(device, pipeline, buffers), dispatch: k.dispatch }], opts);
@@ -52,7 +67,10 @@ export async function tuneMatmul(device: GPUDevice, s: MatmulShape, target: Kern
       }
     }
     if (!ready.length) throw new Error(`no matmul configuration ran for ${shapeClass(s)}: ${failed.map((t) => t.error).join('; ')}`);
-    const medians = await interleave(ready.map((r) => r.timer), opts.runs ?? 5);
+    const medians = await interleave(
+      ready.map((r) => r.timer),
+      opts.runs ?? 5,
+    );
     const ok = ready.map((r, i) => ({ config: r.config, ms: medians[i]!, gflops: flops(s) / medians[i]! / 1e6 })).sort((a, b) => a.ms - b.ms);
     return { shapeClass: shapeClass(s), best: ok[0]!, tried: [...ok, ...failed] };
   } finally {

@@ -13,7 +13,11 @@ import { rowNormKernel } from '../kernels/rows.js';
 import { bindGroupOf, dispatchTimer, interleave, patternFill, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
 
 /** Rows × length of the layer norms timed. */
-const SHAPES: readonly (readonly [number, number])[] = [[2048, 64], [512, 768], [64, 4096]];
+const SHAPES: readonly (readonly [number, number])[] = [
+  [2048, 64],
+  [512, 768],
+  [64, 4096],
+];
 /** Thresholds in units (four elements where the row allows): 16 is the default; 4096 puts every row here on one invocation. */
 export const ROW_UNIT_CANDIDATES: readonly number[] = [16, 64, 256, 4096];
 
@@ -38,13 +42,24 @@ export async function tuneRows(device: GPUDevice, target: KernelTarget, opts: Ti
   const times: number[][] = ROW_UNIT_CANDIDATES.map(() => []);
   for (const [rows, len] of SHAPES) {
     const { g, node } = layerNorm(rows, len);
-    const buffers = [storageBuffer(device, patternFill(rows * len)), storageBuffer(device, patternFill(len)), storageBuffer(device, patternFill(len)), storageBuffer(device, rows * len)];
+    const buffers = [
+      storageBuffer(device, patternFill(rows * len)),
+      storageBuffer(device, patternFill(len)),
+      storageBuffer(device, patternFill(len)),
+      storageBuffer(device, rows * len),
+    ];
     try {
       const timers: Timer[] = [];
       for (const rowUnits of ROW_UNIT_CANDIDATES) {
         const k = rowNormKernel(node, g, { ...target, rowUnits });
         const pipeline = await pipelineOf(device, k.wgsl, `${k.name} rowUnits ${rowUnits}`);
-        timers.push(await dispatchTimer(device, [{ pipeline, bindGroup: bindGroupOf(device, pipeline, buffers), dispatch: k.dispatch }], { reps: 'auto', targetMs: 20, ...opts }));
+        timers.push(
+          await dispatchTimer(device, [{ pipeline, bindGroup: bindGroupOf(device, pipeline, buffers), dispatch: k.dispatch }], {
+            reps: 'auto',
+            targetMs: 20,
+            ...opts,
+          }),
+        );
       }
       const medians = await interleave(timers, opts.runs ?? 5);
       medians.forEach((ms, i) => times[i]!.push(ms));

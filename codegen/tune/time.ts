@@ -25,7 +25,9 @@ export const median = (xs: readonly number[]) => {
 };
 
 /** Something warmed up and calibrated: each `sample()` is one timed submission, in ms per rep. */
-export interface Timer { sample(): Promise<number> }
+export interface Timer {
+  sample(): Promise<number>;
+}
 
 /**
  * Warms `submit(reps)` (which must submit its work) up once, picks `reps`, and returns
@@ -75,19 +77,23 @@ export async function timeSubmissions(device: GPUDevice, submit: (reps: number) 
 
 /** A timer of a sequence of dispatches run back to back in one compute pass. */
 export function dispatchTimer(device: GPUDevice, steps: readonly TimedDispatch[], opts: TimingOptions = {}): Promise<Timer> {
-  return prepareTimer(device, (reps) => {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let r = 0; r < reps; r++) {
-      for (const s of steps) {
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.bindGroup);
-        pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
+  return prepareTimer(
+    device,
+    (reps) => {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let r = 0; r < reps; r++) {
+        for (const s of steps) {
+          pass.setPipeline(s.pipeline);
+          pass.setBindGroup(0, s.bindGroup);
+          pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
+        }
       }
-    }
-    pass.end();
-    device.queue.submit([enc.finish()]);
-  }, opts);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    },
+    opts,
+  );
 }
 
 /** The median ms of a sequence of dispatches run back to back in one compute pass. */
@@ -104,7 +110,8 @@ export async function pipelineOf(device: GPUDevice, wgsl: string, label: string)
   const errors = info.messages.filter((m) => m.type === 'error');
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
   const err = await device.popErrorScope();
-  if (errors.length || err) throw new Error(`${label} does not compile: ${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ') || err!.message}`);
+  if (errors.length || err)
+    throw new Error(`${label} does not compile: ${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ') || err!.message}`);
   return pipeline;
 }
 

@@ -71,7 +71,14 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     const hit = rebuilt.get(vid);
     if (hit) return hit;
     const n = g.nodes[g.values[vid]!.producer!]!;
-    const outs = b.addNode(n.op, n.inputs.map(fwd), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    const outs = b.addNode(
+      n.op,
+      n.inputs.map(fwd),
+      n.outputs.map((o) => g.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+    );
     n.outputs.forEach((o, i) => rebuilt.set(o, outs[i]!));
     return rebuilt.get(vid)!;
   };
@@ -104,6 +111,10 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     builder: b,
     loss: map.get(lossId)!,
     // A parameter the loss does not depend on gets a zero gradient.
-    grads: params.map((p) => ({ name: p.name!, param: map.get(p.id)!, grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type) })),
+    grads: params.map((p) => ({
+      name: p.name!,
+      param: map.get(p.id)!,
+      grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type),
+    })),
   };
 }

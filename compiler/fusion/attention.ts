@@ -110,7 +110,15 @@ export function fuseAttention(g: Graph): Rewritten {
     const [qs, ks, vs] = [shape(q), shape(k), shape(v)];
     if (qs.length !== r || ks.length !== r || vs.length !== r) continue;
     const batchSame = qs.slice(0, -2).every((d, i) => d === ks[i] && d === vs[i]);
-    if (!batchSame || qs.slice(0, -2).reduce((a, b) => a! * b!, 1)! > MAX_BATCH || qs[r - 1]! > MAX_HEAD || ks[r - 1] !== qs[r - 1] || vs[r - 1] !== qs[r - 1] || vs[r - 2] !== ks[r - 2]) continue;
+    if (
+      !batchSame ||
+      qs.slice(0, -2).reduce((a, b) => a! * b!, 1)! > MAX_BATCH ||
+      qs[r - 1]! > MAX_HEAD ||
+      ks[r - 1] !== qs[r - 1] ||
+      vs[r - 1] !== qs[r - 1] ||
+      vs[r - 2] !== ks[r - 2]
+    )
+      continue;
     const dtype = g.values[q]!.type.dtype;
     if (!isFloat(dtype) || [k, v, p, out.outputs[0]!].some((x) => g.values[x]!.type.dtype !== dtype)) continue;
     const trDropped = only(kt, sp);
@@ -144,8 +152,10 @@ export function fuseAttention(g: Graph): Rewritten {
     // o = p @ v read only as reshape(transpose(o, [0, 2, 1, 3]), [B, Sq, H·Dh]): the op's output is that value.
     const o = out.outputs[0]!;
     const t = users.get(o)?.length === 1 ? users.get(o)![0] : undefined;
-    const rs = t && t.op === 'transpose' && attrsOf(t, 'transpose').perm.join() === '0,2,1,3' && only(o, t) && users.get(t.outputs[0]!)?.length === 1
-      ? users.get(t.outputs[0]!)![0] : undefined;
+    const rs =
+      t && t.op === 'transpose' && attrsOf(t, 'transpose').perm.join() === '0,2,1,3' && only(o, t) && users.get(t.outputs[0]!)?.length === 1
+        ? users.get(t.outputs[0]!)![0]
+        : undefined;
     const merged = rs && rs.op === 'reshape' && only(t!.outputs[0]!, rs) && shape(rs.outputs[0]!).length === 3 ? rs.outputs[0]! : undefined;
     if (merged !== undefined) nodes.push(t!.id, rs!.id);
     return { q: sq.X, k: sk.X, v: sv.X, H: sq.H, ...(merged !== undefined ? { merged } : {}), nodes };
@@ -160,7 +170,14 @@ export function fuseAttention(g: Graph): Rewritten {
     return !!m || taken.has(n.id);
   });
   // Each value of the result came from the value mapped to it, the added reshapes from none.
-  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin: originOf(builder, map) };
+  return {
+    graph: builder.finish(
+      g.name,
+      g.outputs.map((o) => map.get(o)!),
+      g.outputNames,
+    ),
+    origin: originOf(builder, map),
+  };
 
   function emit(m: Match, builder: GraphBuilder, map: Map<number, Value>): void {
     const { span, scope } = m.out;
@@ -182,7 +199,14 @@ export function fuseAttention(g: Graph): Rewritten {
       }
       // Heads split again for the readers of o = [B, H, Sq, Dh].
       const [B, H, Sq, D] = qs as [number, number, number, number];
-      const [t] = builder.addNode('transpose', [reshape(a!, [B, Sq, H, D])], [{ dtype: a!.type.dtype, dims: [B, H, Sq, D].map(dimConst) }], { perm: [0, 2, 1, 3] }, span, scope);
+      const [t] = builder.addNode(
+        'transpose',
+        [reshape(a!, [B, Sq, H, D])],
+        [{ dtype: a!.type.dtype, dims: [B, H, Sq, D].map(dimConst) }],
+        { perm: [0, 2, 1, 3] },
+        span,
+        scope,
+      );
       map.set(o, t!);
       return;
     }

@@ -42,9 +42,23 @@ export function foldTransposes(g: Graph): Folded {
     if (folded.has(n.id)) return true;
     const t = n.op === 'matmul' ? transposeOf.get(n.inputs[1]!) : undefined;
     if (!t) return false;
-    const [o] = b.addNode('matmul', [map.get(n.inputs[0]!)!, map.get(t.inputs[0]!)!], [g.values[n.outputs[0]!]!.type], { ...n.attrs, transpose_b: true }, n.span, n.scope);
+    const [o] = b.addNode(
+      'matmul',
+      [map.get(n.inputs[0]!)!, map.get(t.inputs[0]!)!],
+      [g.values[n.outputs[0]!]!.type],
+      { ...n.attrs, transpose_b: true },
+      n.span,
+      n.scope,
+    );
     map.set(n.outputs[0]!, o!);
     return true;
   });
-  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin: originOf(builder, map) };
+  return {
+    graph: builder.finish(
+      g.name,
+      g.outputs.map((o) => map.get(o)!),
+      g.outputNames,
+    ),
+    origin: originOf(builder, map),
+  };
 }

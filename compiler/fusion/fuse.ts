@@ -143,8 +143,7 @@ function writtenBy(g: Graph, list: readonly number[], users: (v: number) => read
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** Whether `s` broadcasts into `d` by NumPy rules without changing d. */
-const broadcastsInto = (s: readonly number[], d: readonly number[]) =>
-  s.length <= d.length && s.every((x, i) => x === 1 || x === d[d.length - s.length + i]);
+const broadcastsInto = (s: readonly number[], d: readonly number[]) => s.length <= d.length && s.every((x, i) => x === 1 || x === d[d.length - s.length + i]);
 
 /** The node groups, each sorted by node id, in the order of their first node. */
 function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) => readonly number[], maxBuffers: number): number[][] {
@@ -235,7 +234,11 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
     return false;
   };
 
-  interface Edge { readonly from: number; readonly to: number; readonly saved: number }
+  interface Edge {
+    readonly from: number;
+    readonly to: number;
+    readonly saved: number;
+  }
   const edges: Edge[] = [];
   for (const c of g.nodes) {
     if (roles[c.id] !== 'elementwise' && roles[c.id] !== 'reduce') continue;
@@ -300,21 +303,50 @@ function rebuild(g: Graph, groups: readonly number[][], users: (v: number) => re
     const list = groups[u]!;
     if (list.length === 1) {
       const n = g.nodes[list[0]!]!;
-      const outs = builder.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map(typeOf), n.attrs, n.span, n.scope, n.body);
-      n.outputs.forEach((o, i) => { map.set(o, outs[i]!); origin.push(o); });
+      const outs = builder.addNode(
+        n.op,
+        n.inputs.map((i) => map.get(i)!),
+        n.outputs.map(typeOf),
+        n.attrs,
+        n.span,
+        n.scope,
+        n.body,
+      );
+      n.outputs.forEach((o, i) => {
+        map.set(o, outs[i]!);
+        origin.push(o);
+      });
       continue;
     }
     const outs = writtenBy(g, list, users);
     const { inputs, body } = bodyOf(g, list, outs);
     const last = g.nodes[list[list.length - 1]!]!;
-    const made = builder.addNode('fused', inputs.map((i) => map.get(i)!), outs.map(typeOf), {}, last.span, last.scope, body);
-    outs.forEach((o, i) => { map.set(o, made[i]!); origin.push(o); });
+    const made = builder.addNode(
+      'fused',
+      inputs.map((i) => map.get(i)!),
+      outs.map(typeOf),
+      {},
+      last.span,
+      last.scope,
+      body,
+    );
+    outs.forEach((o, i) => {
+      map.set(o, made[i]!);
+      origin.push(o);
+    });
   }
   for (const c of g.constraints) {
     const v = map.get(c.value);
     if (v) builder.constraints.set(v.id, { ...c, value: v.id });
   }
-  return { graph: builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames), origin };
+  return {
+    graph: builder.finish(
+      g.name,
+      g.outputs.map((o) => map.get(o)!),
+      g.outputNames,
+    ),
+    origin,
+  };
 }
 
 /** An element-wise node as a fused node of one step (scalar constants inlined), so that it can share the fused kernel. */
@@ -340,7 +372,11 @@ function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { i
   const leafIndex = new Map<string, number>();
   const leaf = (v: number, view?: Node): FusedRef => {
     const key = view ? `${v}@${view.id}` : `${v}`;
-    if (!leafIndex.has(key)) { leafIndex.set(key, inputs.length); inputs.push(v); views.push(view && viewOf(g, view)); }
+    if (!leafIndex.has(key)) {
+      leafIndex.set(key, inputs.length);
+      inputs.push(v);
+      views.push(view && viewOf(g, view));
+    }
     return { k: 'input', i: leafIndex.get(key)! };
   };
   const stepOf = new Map<number, number>();
@@ -348,18 +384,22 @@ function bodyOf(g: Graph, list: readonly number[], outs: readonly number[]): { i
   const steps: FusedStep[] = [];
   for (const m of ordered) {
     const n = g.nodes[m]!;
-    if (VIEW_OPS.has(n.op)) { viewNodeOf.set(n.outputs[0]!, n); continue; }
-    const args = n.op === 'matmul'
-      ? [{ k: 'input', i: 0 } as const, { k: 'input', i: 1 } as const]
-      : n.inputs.map((v): FusedRef => {
-        const step = stepOf.get(v);
-        if (step !== undefined) return { k: 'step', i: step };
-        const view = viewNodeOf.get(v);
-        if (view) return leaf(view.inputs[0]!, view);
-        const val = g.values[v]!;
-        if (val.kind === 'const') return { k: 'scalar', value: val.scalar!, dtype: val.type.dtype };
-        return leaf(v);
-      });
+    if (VIEW_OPS.has(n.op)) {
+      viewNodeOf.set(n.outputs[0]!, n);
+      continue;
+    }
+    const args =
+      n.op === 'matmul'
+        ? [{ k: 'input', i: 0 } as const, { k: 'input', i: 1 } as const]
+        : n.inputs.map((v): FusedRef => {
+            const step = stepOf.get(v);
+            if (step !== undefined) return { k: 'step', i: step };
+            const view = viewNodeOf.get(v);
+            if (view) return leaf(view.inputs[0]!, view);
+            const val = g.values[v]!;
+            if (val.kind === 'const') return { k: 'scalar', value: val.scalar!, dtype: val.type.dtype };
+            return leaf(v);
+          });
     stepOf.set(n.outputs[0]!, steps.length);
     const step: FusedStep = { op: n.op, args, attrs: n.attrs, dtype: g.values[n.outputs[0]!]!.type.dtype };
     steps.push(domain && !sameShape(shapeOf(n.outputs[0]!), domain) ? { ...step, row: true } : step);
@@ -396,7 +436,9 @@ function topologicalUnits(g: Graph, groups: readonly number[][], unitOf: Int32Ar
   const key = groups.map((list) => list[list.length - 1]!);
   const waiting = deps.map((d) => d.size);
   const ready = new MinHeap((a, b) => key[a]! - key[b]!);
-  groups.forEach((_, u) => { if (!waiting[u]) ready.push(u); });
+  groups.forEach((_, u) => {
+    if (!waiting[u]) ready.push(u);
+  });
   const order: number[] = [];
   while (ready.size) {
     const u = ready.pop();
@@ -410,7 +452,9 @@ function topologicalUnits(g: Graph, groups: readonly number[][], unitOf: Int32Ar
 class MinHeap {
   private readonly items: number[] = [];
   constructor(private readonly less: (a: number, b: number) => number) {}
-  get size(): number { return this.items.length; }
+  get size(): number {
+    return this.items.length;
+  }
   push(x: number): void {
     const a = this.items;
     a.push(x);

@@ -53,7 +53,10 @@ export interface ArenaPlan {
 }
 
 export class ArenaError extends Error {
-  constructor(message: string, readonly item: number) {
+  constructor(
+    message: string,
+    readonly item: number,
+  ) {
     super(message);
   }
 }
@@ -75,12 +78,14 @@ export function packArenas(items: readonly Lifetime[], opts: ArenaOptions = {}):
   const lower = lowerBoundOf(items, sizes);
   const noReuse = sizes.reduce((a, b) => a + b, 0);
   let best: { placements: Placement[]; arenas: number[]; total: number; heuristic: string } = { placements: [], arenas: [], total: 0, heuristic: 'none' };
-  search: for (const [heuristic, order] of orders(items, sizes)) for (const policy of ['best', 'first'] as const) {
-    const r = place(items, sizes, order, cap, policy);
-    const total = r.arenas.reduce((a, b) => a + b, 0);
-    if (best.heuristic === 'none' || total < best.total || (total === best.total && r.arenas.length < best.arenas.length)) best = { ...r, total, heuristic: `${heuristic}, ${policy} fit` };
-    if (total === lower) break search;
-  }
+  search: for (const [heuristic, order] of orders(items, sizes))
+    for (const policy of ['best', 'first'] as const) {
+      const r = place(items, sizes, order, cap, policy);
+      const total = r.arenas.reduce((a, b) => a + b, 0);
+      if (best.heuristic === 'none' || total < best.total || (total === best.total && r.arenas.length < best.arenas.length))
+        best = { ...r, total, heuristic: `${heuristic}, ${policy} fit` };
+      if (total === lower) break search;
+    }
   return { placements: best.placements, arenas: best.arenas, peakBytes: best.total, lowerBound: lower, noReuseBytes: noReuse, heuristic: best.heuristic };
 }
 
@@ -126,7 +131,10 @@ function byBreadth(items: readonly Lifetime[], sizes: readonly number[]): number
   const out: number[] = [];
   for (const { l } of busiest) {
     for (const i of [...l].sort((a, b) => sizes[b]! - sizes[a]! || a - b)) {
-      if (!seen.has(i)) { seen.add(i); out.push(i); }
+      if (!seen.has(i)) {
+        seen.add(i);
+        out.push(i);
+      }
     }
   }
   return out;
@@ -142,9 +150,9 @@ function place(items: readonly Lifetime[], sizes: readonly number[], order: read
     const size = sizes[i]!;
     let choice: { arena: number; offset: number; gap: number; growth: number } | undefined;
     for (let a = 0; a < arenas.length; a++) {
-      const busy = members[a]!
-        .filter((j) => items[j]!.start <= it.end && it.start <= items[j]!.end)
-        .sort((x, y) => placements[x]!.offset - placements[y]!.offset);
+      const busy = members[a]!.filter((j) => items[j]!.start <= it.end && it.start <= items[j]!.end).sort(
+        (x, y) => placements[x]!.offset - placements[y]!.offset,
+      );
       let top = 0;
       let fit: { offset: number; gap: number } | undefined;
       for (const j of busy) {

@@ -61,11 +61,14 @@ export function liveRanges(g: Graph, opts: LivenessOptions = {}): LiveRange[] {
     if (had === undefined || RANK[res] > RANK[had]) residency.set(r, res);
   };
   const kindResidency = (k: ValueKind): Residency | undefined =>
-    k === 'input' ? opts.inputs ?? 'step' : k === 'param' ? opts.params ?? 'step' : k === 'const' ? opts.consts ?? 'step' : undefined;
+    k === 'input' ? (opts.inputs ?? 'step') : k === 'param' ? (opts.params ?? 'step') : k === 'const' ? (opts.consts ?? 'step') : undefined;
 
   for (const v of g.values) {
     const res = kindResidency(v.kind);
-    if (res) { widen(v.id, 0, 0); demand(v.id, res); }
+    if (res) {
+      widen(v.id, 0, 0);
+      demand(v.id, res);
+    }
   }
   g.nodes.forEach((n, t) => {
     for (const i of n.inputs) widen(rootOf(i), t, t);

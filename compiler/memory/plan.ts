@@ -61,18 +61,28 @@ export function planMemory(g: Graph, opts: MemoryPlanOptions = {}): MemoryPlan {
   const bytes = ranges.map((r) => bytesOf(g.values[r.value]!));
   let packed;
   try {
-    packed = packArenas(ranges.map((r, i) => ({ bytes: bytes[i]!, start: r.start, end: r.end })), { alignment, maxArenaBytes });
+    packed = packArenas(
+      ranges.map((r, i) => ({ bytes: bytes[i]!, start: r.start, end: r.end })),
+      { alignment, maxArenaBytes },
+    );
   } catch (e) {
     if (!(e instanceof ArenaError)) throw e;
     const v = g.values[ranges[e.item]!.value]!;
     throw new MemoryPlanError(
       `${valueName(g, v.id)} (${printType(v.type)}, ${fmt(bytes[e.item]!)} bytes) does not fit one buffer of at most ${fmt(maxArenaBytes)} bytes ` +
-      `(maxArenaBytes, the device's maxStorageBufferBindingSize): split the value before planning memory, or keep it out of the arena`,
+        `(maxArenaBytes, the device's maxStorageBufferBindingSize): split the value before planning memory, or keep it out of the arena`,
     );
   }
   const buffers: PlannedBuffer[] = ranges.map((r, i) => ({
-    value: r.value, aliases: r.aliases, name: valueName(g, r.value), bytes: bytes[i]!, size: packed.placements[i]!.size,
-    start: r.start, end: r.end, arena: packed.placements[i]!.arena, offset: packed.placements[i]!.offset,
+    value: r.value,
+    aliases: r.aliases,
+    name: valueName(g, r.value),
+    bytes: bytes[i]!,
+    size: packed.placements[i]!.size,
+    start: r.start,
+    end: r.end,
+    arena: packed.placements[i]!.arena,
+    offset: packed.placements[i]!.offset,
   }));
   const bufferOf = new Map<number, number>();
   buffers.forEach((b, i) => {

@@ -10,7 +10,13 @@ import { zeros, type RefOp, type RefTensor } from './tensor.js';
 /** `inverse` rotates back (the transpose): rotary's gradient. */
 export type RotaryAttrs = { readonly heads: number; readonly theta: number; readonly offset: number; readonly inverse?: boolean };
 /** `kv_heads` and `scale` are resolved by the shape rule; `has_mask` is set by elaboration when a mask is given (input 3). */
-export type AttentionAttrs = { readonly heads: number; readonly kv_heads: number; readonly causal: boolean; readonly scale: number; readonly has_mask?: boolean };
+export type AttentionAttrs = {
+  readonly heads: number;
+  readonly kv_heads: number;
+  readonly causal: boolean;
+  readonly scale: number;
+  readonly has_mask?: boolean;
+};
 
 function headDim(c: InferCtx, what: string, width: Dim, heads: number): Dim | undefined {
   if (!(heads >= 1)) return c.error('MDC0210', `${c.op} heads`, String(heads));
@@ -54,29 +60,37 @@ const attentionRef: RefOp<AttentionAttrs> = (ins, a) => {
   const causal = !!a.causal;
   const out = zeros(q.shape);
   const scores = new Float64Array(Sk);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Sq; i++) {
-    const kvh = Math.floor(h / (H / KVH));
-    const qb = (b * Sq + i) * W + h * Dh;
-    let m = -Infinity;
-    for (let j = 0; j < Sk; j++) {
-      const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
-      if (!allowed) { scores[j] = -Infinity; continue; }
-      const kb = (b * Sk + j) * KW + kvh * Dh;
-      let s = 0;
-      for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
-      scores[j] = s * scale;
-      m = Math.max(m, scores[j]!);
-    }
-    if (m === -Infinity) continue;
-    let sum = 0;
-    for (let j = 0; j < Sk; j++) { scores[j] = Math.exp(scores[j]! - m); sum += scores[j]!; }
-    for (let j = 0; j < Sk; j++) {
-      const p = scores[j]! / sum;
-      if (p === 0) continue;
-      const vb = (b * Sk + j) * KW + kvh * Dh;
-      for (let d = 0; d < Dh; d++) out.data[qb + d] += p * v.data[vb + d]!;
-    }
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < Sq; i++) {
+        const kvh = Math.floor(h / (H / KVH));
+        const qb = (b * Sq + i) * W + h * Dh;
+        let m = -Infinity;
+        for (let j = 0; j < Sk; j++) {
+          const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
+          if (!allowed) {
+            scores[j] = -Infinity;
+            continue;
+          }
+          const kb = (b * Sk + j) * KW + kvh * Dh;
+          let s = 0;
+          for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
+          scores[j] = s * scale;
+          m = Math.max(m, scores[j]!);
+        }
+        if (m === -Infinity) continue;
+        let sum = 0;
+        for (let j = 0; j < Sk; j++) {
+          scores[j] = Math.exp(scores[j]! - m);
+          sum += scores[j]!;
+        }
+        for (let j = 0; j < Sk; j++) {
+          const p = scores[j]! / sum;
+          if (p === 0) continue;
+          const vb = (b * Sk + j) * KW + kvh * Dh;
+          for (let d = 0; d < Dh; d++) out.data[qb + d] += p * v.data[vb + d]!;
+        }
+      }
   return [out];
 };
 
@@ -100,52 +114,66 @@ const attentionGradRef: RefOp<AttentionAttrs> = (ins, a) => {
   const dv = zeros(v.shape);
   const p = new Float64Array(Sk);
   const dp = new Float64Array(Sk);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Sq; i++) {
-    const kvh = Math.floor(h / (H / KVH));
-    const qb = (b * Sq + i) * W + h * Dh;
-    let m = -Infinity;
-    for (let j = 0; j < Sk; j++) {
-      const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
-      if (!allowed) { p[j] = -Infinity; continue; }
-      const kb = (b * Sk + j) * KW + kvh * Dh;
-      let s = 0;
-      for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
-      p[j] = s * scale;
-      m = Math.max(m, p[j]!);
-    }
-    if (m === -Infinity) continue;
-    let sum = 0;
-    for (let j = 0; j < Sk; j++) { p[j] = Math.exp(p[j]! - m); sum += p[j]!; }
-    let dot = 0;
-    for (let j = 0; j < Sk; j++) {
-      p[j] = p[j]! / sum;
-      const vb = (b * Sk + j) * KW + kvh * Dh;
-      let s = 0;
-      for (let d = 0; d < Dh; d++) {
-        s += g.data[qb + d]! * v.data[vb + d]!;
-        dv.data[vb + d] += p[j]! * g.data[qb + d]!;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < Sq; i++) {
+        const kvh = Math.floor(h / (H / KVH));
+        const qb = (b * Sq + i) * W + h * Dh;
+        let m = -Infinity;
+        for (let j = 0; j < Sk; j++) {
+          const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
+          if (!allowed) {
+            p[j] = -Infinity;
+            continue;
+          }
+          const kb = (b * Sk + j) * KW + kvh * Dh;
+          let s = 0;
+          for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
+          p[j] = s * scale;
+          m = Math.max(m, p[j]!);
+        }
+        if (m === -Infinity) continue;
+        let sum = 0;
+        for (let j = 0; j < Sk; j++) {
+          p[j] = Math.exp(p[j]! - m);
+          sum += p[j]!;
+        }
+        let dot = 0;
+        for (let j = 0; j < Sk; j++) {
+          p[j] = p[j]! / sum;
+          const vb = (b * Sk + j) * KW + kvh * Dh;
+          let s = 0;
+          for (let d = 0; d < Dh; d++) {
+            s += g.data[qb + d]! * v.data[vb + d]!;
+            dv.data[vb + d] += p[j]! * g.data[qb + d]!;
+          }
+          dp[j] = s;
+          dot += p[j]! * s;
+        }
+        for (let j = 0; j < Sk; j++) {
+          if (p[j] === 0) continue;
+          const ds = p[j]! * (dp[j]! - dot) * scale;
+          const kb = (b * Sk + j) * KW + kvh * Dh;
+          for (let d = 0; d < Dh; d++) {
+            dq.data[qb + d] += ds * k.data[kb + d]!;
+            dk.data[kb + d] += ds * q.data[qb + d]!;
+          }
+        }
       }
-      dp[j] = s;
-      dot += p[j]! * s;
-    }
-    for (let j = 0; j < Sk; j++) {
-      if (p[j] === 0) continue;
-      const ds = p[j]! * (dp[j]! - dot) * scale;
-      const kb = (b * Sk + j) * KW + kvh * Dh;
-      for (let d = 0; d < Dh; d++) {
-        dq.data[qb + d] += ds * k.data[kb + d]!;
-        dk.data[kb + d] += ds * q.data[qb + d]!;
-      }
-    }
-  }
   return [dq, dk, dv];
 };
 
 export const attentionOps: OpDef[] = [
   defineOp<RotaryAttrs>({
-    name: 'rotary', cls: 'injective',
+    name: 'rotary',
+    cls: 'injective',
     doc: 'rotary(x, heads, theta = 10000, offset = 0): rotary position embedding on x[..., S, heads·Dh], rotating half-dims per head (LLaMA convention).',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'heads', kind: 'int' }, { name: 'theta', kind: 'float', default: 10000 }, { name: 'offset', kind: 'int', default: 0, kwOnly: true }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'heads', kind: 'int' },
+      { name: 'theta', kind: 'float', default: 10000 },
+      { name: 'offset', kind: 'int', default: 0, kwOnly: true },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       if (!requireRank(c, x, 2) || !requireFloat(c, 'x', x)) return undefined;
@@ -169,19 +197,30 @@ export const attentionOps: OpDef[] = [
     kernel: 'rotary',
   }),
   defineOp<AttentionAttrs>({
-    name: 'attention', cls: 'opaque',
-    doc: 'attention(q, k, v, mask?, heads, kv_heads = heads, causal = false, scale = 1/sqrt(Dh)): multi-head scaled dot-product attention on q[B, Sq, heads·Dh], k/v[B, Sk, kv_heads·Dh]; mask[B, Sk] marks keys to attend (nonzero); grouped KV heads when kv_heads < heads.',
+    name: 'attention',
+    cls: 'opaque',
+    doc:
+      'attention(q, k, v, mask?, heads, kv_heads = heads, causal = false, scale = 1/sqrt(Dh)): multi-head scaled dot-product attention on ' +
+      'q[B, Sq, heads·Dh], k/v[B, Sk, kv_heads·Dh]; mask[B, Sk] marks keys to attend (nonzero); grouped KV heads when kv_heads < heads.',
     args: [
-      { name: 'q', kind: 'tensor' }, { name: 'k', kind: 'tensor' }, { name: 'v', kind: 'tensor' },
+      { name: 'q', kind: 'tensor' },
+      { name: 'k', kind: 'tensor' },
+      { name: 'v', kind: 'tensor' },
       { name: 'mask', kind: 'tensor', default: null },
-      { name: 'heads', kind: 'int', kwOnly: true }, { name: 'kv_heads', kind: 'int', default: 0, kwOnly: true },
-      { name: 'causal', kind: 'bool', default: false, kwOnly: true }, { name: 'scale', kind: 'float', default: 0, kwOnly: true },
+      { name: 'heads', kind: 'int', kwOnly: true },
+      { name: 'kv_heads', kind: 'int', default: 0, kwOnly: true },
+      { name: 'causal', kind: 'bool', default: false, kwOnly: true },
+      { name: 'scale', kind: 'float', default: 0, kwOnly: true },
     ],
     infer: (c) => {
       const q = c.tensor('q');
       const k = c.tensor('k');
       const v = c.tensor('v');
-      for (const [n, x] of [['q', q], ['k', k], ['v', v]] as const) {
+      for (const [n, x] of [
+        ['q', q],
+        ['k', k],
+        ['v', v],
+      ] as const) {
         if (x.dims.length !== 3) return c.error('MDC0201', 'attention', `${n} of rank 3 [B, S, heads·Dh]`, printType(x));
       }
       if (!requireFloat(c, 'q', q) || k.dtype !== q.dtype || v.dtype !== q.dtype) {
@@ -193,8 +232,12 @@ export const attentionOps: OpDef[] = [
       if (!hd) return undefined;
       if (heads % kvHeads !== 0) return c.error('MDC0207', 'attention heads', String(heads), `kv_heads = ${kvHeads}`);
       const kvWidth = dimMul(hd, dimConst(kvHeads));
-      for (const [n, x] of [['k', k], ['v', v]] as const) {
-        if (!dimEquals(x.dims[2]!, kvWidth)) return c.error('MDC0214', 'attention', printType(q), printType(x), `${n} width must be kv_heads·Dh = ${printDim(kvWidth)}`);
+      for (const [n, x] of [
+        ['k', k],
+        ['v', v],
+      ] as const) {
+        if (!dimEquals(x.dims[2]!, kvWidth))
+          return c.error('MDC0214', 'attention', printType(q), printType(x), `${n} width must be kv_heads·Dh = ${printDim(kvWidth)}`);
         if (!dimEquals(x.dims[0]!, q.dims[0]!)) return c.error('MDC0214', 'attention', printType(q), printType(x), 'batch dims differ');
       }
       if (!dimEquals(k.dims[1]!, v.dims[1]!)) return c.error('MDC0214', 'attention', printType(k), printType(v), 'k and v lengths differ');
@@ -220,7 +263,11 @@ export const attentionOps: OpDef[] = [
     sharding: (a) => {
       const why: Record<string, string> = { sk: 'attention reads every key' };
       if (a.causal) why['sq'] = 'the causal mask depends on the global query position';
-      const ins: Names[] = [['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']];
+      const ins: Names[] = [
+        ['b', 'sq', 'w'],
+        ['b', 'sk', 'w'],
+        ['b', 'sk', 'w'],
+      ];
       if (a.has_mask) ins.push(['b', 'sk']);
       return spec(einsum(ins, [['b', 'sq', 'w']], { whole: why, units: { w: { unit: a.kv_heads, attrs: ['heads', 'kv_heads'] } } }), 'none', why);
     },
@@ -230,16 +277,35 @@ export const attentionOps: OpDef[] = [
 
 export const attentionInternalOps: OpFacets[] = [
   defineInternalOp<AttentionAttrs>({
-    name: 'attention_grad', cls: 'opaque', doc: 'attention_grad(g, q, k, v, mask?): (dq, dk, dv) of attention with the same attributes, recomputing the probabilities row by row.',
+    name: 'attention_grad',
+    cls: 'opaque',
+    doc: 'attention_grad(g, q, k, v, mask?): (dq, dk, dv) of attention with the same attributes, recomputing the probabilities row by row.',
     reference: attentionGradRef,
     // Five products the size of the forward's two: the scores again, dv, dp, dq and dk (FlashAttention's backward).
     flops: ([, q, k]) => 10 * q![0]! * q![1]! * k![1]! * q![2]!,
     grad: 'none',
     sharding: (a) => {
-      const why: Record<string, string> = { sk: 'attention reads every key', sq: 'each key\'s gradient sums over every query' };
-      const ins: Names[] = [['b', 'sq', 'w'], ['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']];
+      const why: Record<string, string> = { sk: 'attention reads every key', sq: "each key's gradient sums over every query" };
+      const ins: Names[] = [
+        ['b', 'sq', 'w'],
+        ['b', 'sq', 'w'],
+        ['b', 'sk', 'w'],
+        ['b', 'sk', 'w'],
+      ];
       if (a.has_mask) ins.push(['b', 'sk']);
-      return spec(einsum(ins, [['b', 'sq', 'w'], ['b', 'sk', 'w'], ['b', 'sk', 'w']], { whole: why, units: { w: { unit: a.kv_heads, attrs: ['heads', 'kv_heads'] } } }), 'none', why);
+      return spec(
+        einsum(
+          ins,
+          [
+            ['b', 'sq', 'w'],
+            ['b', 'sk', 'w'],
+            ['b', 'sk', 'w'],
+          ],
+          { whole: why, units: { w: { unit: a.kv_heads, attrs: ['heads', 'kv_heads'] } } },
+        ),
+        'none',
+        why,
+      );
     },
     kernel: 'attention_grad',
   }),

@@ -19,32 +19,69 @@ const sum = (xs: readonly { readonly shape: readonly number[]; readonly data: Fl
   return { shape: xs[0]!.shape, data };
 };
 
-const collective = (name: string, doc: string, across: GroupRef<CollectiveAttrs>, flops: (n: number) => number): OpFacets => defineInternalOp<CollectiveAttrs>({
-  name, cls: 'opaque', doc,
-  across,
-  flops: ([x]) => flops(numel(x!)),
-  grad: 'none',
-  sharding: (_a, ins, outs) => wholeAll(ins, outs, `${name} is inserted after layouts are chosen`),
-  kernel: 'collective',
-});
+const collective = (name: string, doc: string, across: GroupRef<CollectiveAttrs>, flops: (n: number) => number): OpFacets =>
+  defineInternalOp<CollectiveAttrs>({
+    name,
+    cls: 'opaque',
+    doc,
+    across,
+    flops: ([x]) => flops(numel(x!)),
+    grad: 'none',
+    sharding: (_a, ins, outs) => wholeAll(ins, outs, `${name} is inserted after layouts are chosen`),
+    kernel: 'collective',
+  });
 
 /** Data movement: no arithmetic. */
 const none = () => 0;
 
 export const collectiveOps: OpFacets[] = [
-  collective('all_reduce', 'all_reduce(x, axis): the sum of a pending sum over the axis, on every device of it.',
-    (xs) => { const s = sum(xs); return xs.map(() => ({ shape: s.shape, data: s.data.slice() })); },
+  collective(
+    'all_reduce',
+    'all_reduce(x, axis): the sum of a pending sum over the axis, on every device of it.',
+    (xs) => {
+      const s = sum(xs);
+      return xs.map(() => ({ shape: s.shape, data: s.data.slice() }));
+    },
     // The sum's adds.
-    (n) => n),
-  collective('reduce_scatter', 'reduce_scatter(x, axis, dim): the sum over the axis, each device keeping its block of dim.',
-    (xs, a) => { const s = sum(xs); return xs.map((_, k) => block(s, a.dim!, k, xs.length)); },
-    (n) => n),
-  collective('all_gather', 'all_gather(x, axis, dim): the blocks of dim joined, on every device of the axis.',
-    (xs, a) => { const whole = concatAlong(xs, a.dim!); return xs.map(() => ({ shape: whole.shape, data: whole.data.slice() })); }, none),
-  collective('all_to_all', 'all_to_all(x, axis, dim, to): a split of dim traded for a split of to over the axis.',
-    (xs, a) => { const whole = concatAlong(xs, a.dim!); return xs.map((_, k) => block(whole, a.to!, k, xs.length)); }, none),
-  collective('shard_slice', 'shard_slice(x, axis, dim, axis_size): each device keeps its block of dim (local, no traffic).',
-    (xs, a) => xs.map((x, k) => block(x, a.dim!, k, a.axis_size!)), none),
-  collective('partial_mask', 'partial_mask(x, axis): a whole value as a pending sum over the axis (device 0 of it keeps the value, the others zeros).',
-    (xs) => xs.map((x, k) => (k === 0 ? x : { shape: x.shape, data: new Float64Array(x.data.length) })), none),
+    (n) => n,
+  ),
+  collective(
+    'reduce_scatter',
+    'reduce_scatter(x, axis, dim): the sum over the axis, each device keeping its block of dim.',
+    (xs, a) => {
+      const s = sum(xs);
+      return xs.map((_, k) => block(s, a.dim!, k, xs.length));
+    },
+    (n) => n,
+  ),
+  collective(
+    'all_gather',
+    'all_gather(x, axis, dim): the blocks of dim joined, on every device of the axis.',
+    (xs, a) => {
+      const whole = concatAlong(xs, a.dim!);
+      return xs.map(() => ({ shape: whole.shape, data: whole.data.slice() }));
+    },
+    none,
+  ),
+  collective(
+    'all_to_all',
+    'all_to_all(x, axis, dim, to): a split of dim traded for a split of to over the axis.',
+    (xs, a) => {
+      const whole = concatAlong(xs, a.dim!);
+      return xs.map((_, k) => block(whole, a.to!, k, xs.length));
+    },
+    none,
+  ),
+  collective(
+    'shard_slice',
+    'shard_slice(x, axis, dim, axis_size): each device keeps its block of dim (local, no traffic).',
+    (xs, a) => xs.map((x, k) => block(x, a.dim!, k, a.axis_size!)),
+    none,
+  ),
+  collective(
+    'partial_mask',
+    'partial_mask(x, axis): a whole value as a pending sum over the axis (device 0 of it keeps the value, the others zeros).',
+    (xs) => xs.map((x, k) => (k === 0 ? x : { shape: x.shape, data: new Float64Array(x.data.length) })),
+    none,
+  ),
 ];

@@ -19,7 +19,9 @@ const geluTanh = <E>(m: ScalarMath<E>, x: E): E =>
   m.mul(m.mul(x, 0.5), m.add(m.tanh(m.mul(m.add(x, m.mul(m.mul(m.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
 
 /** The gradient of y = f(x) as g · f'(x), by the backward op unary_grad with derivative `fn` (below). */
-const viaDerivative = (fn: string): GradRule<unknown> => (c, [x], _o, [g]) => [g && c.unaryGrad(fn, g, x!)];
+const viaDerivative =
+  (fn: string): GradRule<unknown> =>
+  (c, [x], _o, [g]) => [g && c.unaryGrad(fn, g, x!)];
 
 interface Unary {
   readonly doc: string;
@@ -51,40 +53,51 @@ const UNARY: Readonly<Record<string, Unary>> = {
   },
 };
 
-const unary = (name: string, u: Unary): OpDef => defineOp<unknown>({
-  name, cls: 'injective', doc: u.doc,
-  args: [{ name: 'x', kind: 'tensor' }],
-  infer: (c) => {
-    const x = c.tensor('x');
-    if (!u.ints && !requireFloat(c, 'x', x)) return undefined;
-    return [t(x.dtype, x.dims)];
-  },
-  elementwise: { body: u.body },
-  grad: u.grad,
-  sharding: elementwiseSharding(u.linear),
-  kernel: 'elementwise',
-});
+const unary = (name: string, u: Unary): OpDef =>
+  defineOp<unknown>({
+    name,
+    cls: 'injective',
+    doc: u.doc,
+    args: [{ name: 'x', kind: 'tensor' }],
+    infer: (c) => {
+      const x = c.tensor('x');
+      if (!u.ints && !requireFloat(c, 'x', x)) return undefined;
+      return [t(x.dtype, x.dims)];
+    },
+    elementwise: { body: u.body },
+    grad: u.grad,
+    sharding: elementwiseSharding(u.linear),
+    kernel: 'elementwise',
+  });
 
 /** `a` and `b` gradients summed back to their (broadcast) shapes. */
-const binary = (name: string, doc: string, body: ElementwiseBody<unknown>, grad: GradRule<unknown>, linear?: Linearity): OpDef => defineOp<unknown>({
-  name, cls: 'injective', doc,
-  args: [{ name: 'a', kind: 'tensor' }, { name: 'b', kind: 'tensor' }],
-  infer: (c) => {
-    const a = c.tensor('a');
-    const b = c.tensor('b');
-    if (!sameDtype(c, a, b)) return undefined;
-    const dims = broadcast(c, a, b);
-    return dims && [t(a.dtype, dims)];
-  },
-  elementwise: { body },
-  grad,
-  sharding: elementwiseSharding(linear),
-  kernel: 'elementwise',
-});
+const binary = (name: string, doc: string, body: ElementwiseBody<unknown>, grad: GradRule<unknown>, linear?: Linearity): OpDef =>
+  defineOp<unknown>({
+    name,
+    cls: 'injective',
+    doc,
+    args: [
+      { name: 'a', kind: 'tensor' },
+      { name: 'b', kind: 'tensor' },
+    ],
+    infer: (c) => {
+      const a = c.tensor('a');
+      const b = c.tensor('b');
+      if (!sameDtype(c, a, b)) return undefined;
+      const dims = broadcast(c, a, b);
+      return dims && [t(a.dtype, dims)];
+    },
+    elementwise: { body },
+    grad,
+    sharding: elementwiseSharding(linear),
+    kernel: 'elementwise',
+  });
 
 /** maximum/minimum: the gradient goes to the side that won (minmax_grad). */
-const minmaxGrad = (op: string): GradRule<unknown> => (c, [a, b], _o, [g]) =>
-  [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op, side }), [a!, b!][side]!.type));
+const minmaxGrad =
+  (op: string): GradRule<unknown> =>
+  (c, [a, b], _o, [g]) =>
+    [0, 1].map((side) => g && c.sumTo(c.op('minmax_grad', [g, a!, b!], g.type, { op, side }), [a!, b!][side]!.type));
 
 export type GeluAttrs = { readonly approximate: 'none' | 'tanh' };
 export type ExpandAttrs = { readonly shape: readonly Dim[] };
@@ -107,7 +120,7 @@ export function hashU32(x: number): number {
 
 /** Dropout in training mode, with the kernel's hash and seed derivation: `maskId` is the node's mask_id (else its id). */
 export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskId: number): RefTensor {
-  const seed = ((seedAttr * 0x9e3779b1 + maskId * 0x85ebca6b) >>> 0);
+  const seed = (seedAttr * 0x9e3779b1 + maskId * 0x85ebca6b) >>> 0;
   const threshold = Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
   const scale = Math.fround(1 / (1 - p));
   const out = zeros(x.shape);
@@ -118,9 +131,13 @@ export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskI
 export const elementwiseOps: OpDef[] = [
   ...Object.entries(UNARY).map(([n, u]) => unary(n, u)),
   defineOp<GeluAttrs>({
-    name: 'gelu', cls: 'injective',
+    name: 'gelu',
+    cls: 'injective',
     doc: "Gaussian error linear unit. approximate = 'none' (exact, erf) or 'tanh' (the fast form).",
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'approximate', kind: 'str', default: 'none', choices: ['none', 'tanh'], kwOnly: true }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'approximate', kind: 'str', default: 'none', choices: ['none', 'tanh'], kwOnly: true },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       return requireFloat(c, 'x', x) ? [t(x.dtype, x.dims)] : undefined;
@@ -130,29 +147,61 @@ export const elementwiseOps: OpDef[] = [
     sharding: elementwiseSharding(),
     kernel: 'elementwise',
   }),
-  binary('add', 'Elementwise a + b with broadcasting.', (m, [a, b]) => m.add(a!, b!),
-    (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(g, b!.type)], 'joint'),
-  binary('sub', 'Elementwise a - b with broadcasting.', (m, [a, b]) => m.sub(a!, b!),
-    (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(c.op('neg', [g], g.type), b!.type)], 'joint'),
-  binary('mul', 'Elementwise a * b with broadcasting.', (m, [a, b]) => m.mul(a!, b!),
-    (c, [a, b], _o, [g]) => [g && c.sumTo(c.bin('mul', g, b!), a!.type), g && c.sumTo(c.bin('mul', g, a!), b!.type)], 'single'),
-  binary('div', 'Elementwise a / b with broadcasting.', (m, [a, b]) => m.div(a!, b!), (c, [a, b], [y], [g]) => {
-    if (!g) return [];
-    const ga = c.bin('div', g, b!);
-    return [c.sumTo(ga, a!.type), c.sumTo(c.op('neg', [c.bin('mul', ga, y!)], g.type), b!.type)];
-  }, 'first'),
-  binary('pow', 'Elementwise a ** b with broadcasting.', (m, [a, b]) => m.pow(a!, b!), (c, [a, b], [y], [g]) => {
-    if (!g) return [];
-    const one = c.scalar(1, a!.type.dtype);
-    const ga = c.bin('mul', c.bin('mul', g, b!), c.bin('pow', a!, c.bin('sub', b!, one)));
-    const gb = c.bin('mul', c.bin('mul', g, y!), c.op('log', [a!], a!.type));
-    return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
-  }),
+  binary(
+    'add',
+    'Elementwise a + b with broadcasting.',
+    (m, [a, b]) => m.add(a!, b!),
+    (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(g, b!.type)],
+    'joint',
+  ),
+  binary(
+    'sub',
+    'Elementwise a - b with broadcasting.',
+    (m, [a, b]) => m.sub(a!, b!),
+    (c, [a, b], _o, [g]) => [g && c.sumTo(g, a!.type), g && c.sumTo(c.op('neg', [g], g.type), b!.type)],
+    'joint',
+  ),
+  binary(
+    'mul',
+    'Elementwise a * b with broadcasting.',
+    (m, [a, b]) => m.mul(a!, b!),
+    (c, [a, b], _o, [g]) => [g && c.sumTo(c.bin('mul', g, b!), a!.type), g && c.sumTo(c.bin('mul', g, a!), b!.type)],
+    'single',
+  ),
+  binary(
+    'div',
+    'Elementwise a / b with broadcasting.',
+    (m, [a, b]) => m.div(a!, b!),
+    (c, [a, b], [y], [g]) => {
+      if (!g) return [];
+      const ga = c.bin('div', g, b!);
+      return [c.sumTo(ga, a!.type), c.sumTo(c.op('neg', [c.bin('mul', ga, y!)], g.type), b!.type)];
+    },
+    'first',
+  ),
+  binary(
+    'pow',
+    'Elementwise a ** b with broadcasting.',
+    (m, [a, b]) => m.pow(a!, b!),
+    (c, [a, b], [y], [g]) => {
+      if (!g) return [];
+      const one = c.scalar(1, a!.type.dtype);
+      const ga = c.bin('mul', c.bin('mul', g, b!), c.bin('pow', a!, c.bin('sub', b!, one)));
+      const gb = c.bin('mul', c.bin('mul', g, y!), c.op('log', [a!], a!.type));
+      return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
+    },
+  ),
   binary('maximum', 'Elementwise max(a, b) with broadcasting.', (m, [a, b]) => m.max(a!, b!), minmaxGrad('maximum')),
   binary('minimum', 'Elementwise min(a, b) with broadcasting.', (m, [a, b]) => m.min(a!, b!), minmaxGrad('minimum')),
   defineOp<unknown>({
-    name: 'where', cls: 'injective', doc: 'where(cond, a, b): a where cond is nonzero, else b; all three broadcast.',
-    args: [{ name: 'cond', kind: 'tensor' }, { name: 'a', kind: 'tensor' }, { name: 'b', kind: 'tensor' }],
+    name: 'where',
+    cls: 'injective',
+    doc: 'where(cond, a, b): a where cond is nonzero, else b; all three broadcast.',
+    args: [
+      { name: 'cond', kind: 'tensor' },
+      { name: 'a', kind: 'tensor' },
+      { name: 'b', kind: 'tensor' },
+    ],
     infer: (c) => {
       const cond = c.tensor('cond');
       const a = c.tensor('a');
@@ -173,8 +222,13 @@ export const elementwiseOps: OpDef[] = [
     kernel: 'elementwise',
   }),
   defineOp<ExpandAttrs>({
-    name: 'expand', cls: 'injective', doc: 'expand(x, [d0, d1, ...]): broadcast x to a larger shape (NumPy rules), e.g. a class token to every batch row.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'shape', kind: 'dims' }],
+    name: 'expand',
+    cls: 'injective',
+    doc: 'expand(x, [d0, d1, ...]): broadcast x to a larger shape (NumPy rules), e.g. a class token to every batch row.',
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'shape', kind: 'dims' },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const target = t(x.dtype, c.dims('shape'));
@@ -191,8 +245,13 @@ export const elementwiseOps: OpDef[] = [
     kernel: 'elementwise',
   }),
   defineOp<CastAttrs>({
-    name: 'cast', cls: 'injective', doc: 'cast(x, dtype = "f32"): converts element type.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'dtype', kind: 'str', choices: ['f32', 'f16', 'bf16', 'i32', 'bool'] }],
+    name: 'cast',
+    cls: 'injective',
+    doc: 'cast(x, dtype = "f32"): converts element type.',
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'dtype', kind: 'str', choices: ['f32', 'f16', 'bf16', 'i32', 'bool'] },
+    ],
     infer: (c) => [t(c.str('dtype') as DType, c.tensor('x').dims)],
     elementwise: { body: (m, [x]) => m.cast(x!) },
     grad: (c, [x], _o, [g]) => [g && isFloat(x!.type.dtype) ? c.op('cast', [g], x!.type, { dtype: x!.type.dtype }) : undefined],
@@ -201,9 +260,14 @@ export const elementwiseOps: OpDef[] = [
     kernel: 'elementwise',
   }),
   defineOp<DropoutAttrs>({
-    name: 'dropout', cls: 'injective',
+    name: 'dropout',
+    cls: 'injective',
     doc: 'dropout(x, p): in training zeroes each element with probability p and scales the rest by 1/(1-p); identity in inference.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'p', kind: 'float', default: 0.1 }, { name: 'seed', kind: 'int', default: 0, kwOnly: true }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'p', kind: 'float', default: 0.1 },
+      { name: 'seed', kind: 'int', default: 0, kwOnly: true },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const p = c.num('p');
@@ -219,7 +283,8 @@ export const elementwiseOps: OpDef[] = [
     flops: (_i, [o], a) => (dropsInTraining(a) ? numel(o!) : 0),
     // The same mask forward and backward: the node's attributes, mask_id included.
     grad: (c, _i, _o, [g], a) => [g && (dropsInTraining(a) ? c.op('dropout', [g], g.type, a) : g)],
-    sharding: (a, ins, outs) => (dropsInTraining(a) ? wholeAll(ins, outs, 'dropout masks by global element index') : elementwiseSharding('joint')(a, ins, outs)),
+    sharding: (a, ins, outs) =>
+      dropsInTraining(a) ? wholeAll(ins, outs, 'dropout masks by global element index') : elementwiseSharding('joint')(a, ins, outs),
     kernel: 'dropout',
   }),
 ];
@@ -283,7 +348,9 @@ const minmaxGradRef: RefOp<MinmaxGradAttrs> = ([g, a, b], attrs) => {
 
 export const elementwiseInternalOps: OpFacets[] = [
   defineInternalOp<UnaryGradAttrs>({
-    name: 'unary_grad', cls: 'injective', doc: 'unary_grad(g, x, fn): g · fn\'(x), the backward of the unary op fn.',
+    name: 'unary_grad',
+    cls: 'injective',
+    doc: "unary_grad(g, x, fn): g · fn'(x), the backward of the unary op fn.",
     reference: unaryGradRef,
     // The multiply and the derivative, a few operations whatever fn is.
     flops: (_i, [o]) => 4 * numel(o!),
@@ -292,7 +359,9 @@ export const elementwiseInternalOps: OpFacets[] = [
     kernel: 'unary_grad',
   }),
   defineInternalOp<MinmaxGradAttrs>({
-    name: 'minmax_grad', cls: 'injective', doc: 'minmax_grad(g, a, b, op, side): g where side (0: a, 1: b) won maximum/minimum(a, b), else 0.',
+    name: 'minmax_grad',
+    cls: 'injective',
+    doc: 'minmax_grad(g, a, b, op, side): g where side (0: a, 1: b) won maximum/minimum(a, b), else 0.',
     reference: minmaxGradRef,
     // A comparison and a select.
     flops: (_i, [o]) => 2 * numel(o!),

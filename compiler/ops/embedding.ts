@@ -31,9 +31,13 @@ const embeddingGradRef: RefOp<unknown> = ([g, ids], _a, [shape]) => {
 
 export const embeddingOps: OpDef[] = [
   defineOp<unknown>({
-    name: 'embedding', cls: 'injective',
+    name: 'embedding',
+    cls: 'injective',
     doc: 'embedding(table, ids): rows of table[V, D] gathered by integer ids[...] → [..., D]. Ids outside [0, V) give zero rows.',
-    args: [{ name: 'table', kind: 'tensor' }, { name: 'ids', kind: 'tensor' }],
+    args: [
+      { name: 'table', kind: 'tensor' },
+      { name: 'ids', kind: 'tensor' },
+    ],
     infer: (c) => {
       const table = c.tensor('table');
       const ids = c.tensor('ids');
@@ -56,7 +60,9 @@ export const embeddingOps: OpDef[] = [
 
 export const embeddingInternalOps: OpFacets[] = [
   defineInternalOp<unknown>({
-    name: 'embedding_grad', cls: 'opaque', doc: 'embedding_grad(g, ids): the table gradient: rows of g added into the rows their ids name.',
+    name: 'embedding_grad',
+    cls: 'opaque',
+    doc: 'embedding_grad(g, ids): the table gradient: rows of g added into the rows their ids name.',
     reference: embeddingGradRef,
     // One add per element of g.
     flops: ([g]) => numel(g!),

@@ -9,11 +9,20 @@ import type { TType } from '../types.js';
  * and the node's attributes, and returns the gradient of each input (undefined: none), as
  * nodes it builds through `Ctx`, with the IR's own ops.
  */
-export type GradRule<A = never> = (c: Ctx, ins: readonly Value[], outs: readonly Value[], gOut: readonly (Value | undefined)[], attrs: A) => (Value | undefined)[];
+export type GradRule<A = never> = (
+  c: Ctx,
+  ins: readonly Value[],
+  outs: readonly Value[],
+  gOut: readonly (Value | undefined)[],
+  attrs: A,
+) => (Value | undefined)[];
 
 /** Builds backward nodes at the span and scope of the forward node they differentiate. */
 export class Ctx {
-  constructor(private readonly b: GraphBuilder, private readonly node: Node) {}
+  constructor(
+    private readonly b: GraphBuilder,
+    private readonly node: Node,
+  ) {}
 
   op(name: string, inputs: readonly Value[], out: TType, attrs: Attrs = {}): Value {
     return this.b.addNode(name, inputs, [out], attrs, this.node.span, this.node.scope)[0]!;
@@ -32,7 +41,8 @@ export class Ctx {
   /** Sums a broadcast gradient back to `t`'s shape (NumPy broadcasting in reverse). */
   sumTo(v: Value, t: TType): Value {
     let cur = v;
-    while (cur.type.dims.length > t.dims.length) cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.slice(1) }, { axis: 0, keepdim: false });
+    while (cur.type.dims.length > t.dims.length)
+      cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.slice(1) }, { axis: 0, keepdim: false });
     cur.type.dims.forEach((d, i) => {
       if (dimValue(t.dims[i]!) === 1 && dimValue(d) !== 1) {
         cur = this.op('sum', [cur], { dtype: cur.type.dtype, dims: cur.type.dims.map((x, j) => (j === i ? dimConst(1) : x)) }, { axis: i, keepdim: true });

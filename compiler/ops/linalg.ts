@@ -44,9 +44,13 @@ const transposeT = (v: Value, perm: readonly number[]): TType => ({ dtype: v.typ
 
 export const linalgOps: OpDef[] = [
   defineOp<MatmulAttrs>({
-    name: 'matmul', cls: 'out-fusable',
+    name: 'matmul',
+    cls: 'out-fusable',
     doc: 'matmul(a, b) or a @ b: [..., M, K] @ [..., K, N] → [..., M, N]; leading (batch) dims broadcast.',
-    args: [{ name: 'a', kind: 'tensor' }, { name: 'b', kind: 'tensor' }],
+    args: [
+      { name: 'a', kind: 'tensor' },
+      { name: 'b', kind: 'tensor' },
+    ],
     infer: (c) => {
       const a = c.tensor('a');
       const b = c.tensor('b');
@@ -79,7 +83,10 @@ export const linalgOps: OpDef[] = [
       const bt = c.op('transpose', [b!], transposeT(b!, swapLast(b!)), { perm: swapLast(b!) });
       const at = c.op('transpose', [a!], transposeT(a!, swapLast(a!)), { perm: swapLast(a!) });
       const ga = c.op('matmul', [g, bt], { dtype: g.type.dtype, dims: [...g.type.dims.slice(0, -1), a!.type.dims.at(-1)!] });
-      const gb = c.op('matmul', [at, g], { dtype: g.type.dtype, dims: [...broadcastDims(a!.type.dims.slice(0, -2), g.type.dims.slice(0, -2)), b!.type.dims.at(-2)!, g.type.dims.at(-1)!] });
+      const gb = c.op('matmul', [at, g], {
+        dtype: g.type.dtype,
+        dims: [...broadcastDims(a!.type.dims.slice(0, -2), g.type.dims.slice(0, -2)), b!.type.dims.at(-2)!, g.type.dims.at(-1)!],
+      });
       return [c.sumTo(ga, a!.type), c.sumTo(gb, b!.type)];
     },
     // Batch dims as the output's, M and N split as they are, K a contraction (a pending sum).

@@ -47,9 +47,13 @@ const crossEntropyGradRef: RefOp<unknown> = ([g, lg, lb]) => {
 
 export const lossOps: OpDef[] = [
   defineOp<unknown>({
-    name: 'cross_entropy', cls: 'reduction',
+    name: 'cross_entropy',
+    cls: 'reduction',
     doc: 'cross_entropy(logits, labels): mean over positions of -log softmax(logits)[label]; logits[..., V], labels i32[...].',
-    args: [{ name: 'logits', kind: 'tensor' }, { name: 'labels', kind: 'tensor' }],
+    args: [
+      { name: 'logits', kind: 'tensor' },
+      { name: 'labels', kind: 'tensor' },
+    ],
     infer: (c) => {
       const lg = c.tensor('logits');
       const lb = c.tensor('labels');
@@ -72,7 +76,9 @@ export const lossOps: OpDef[] = [
 
 export const lossInternalOps: OpFacets[] = [
   defineInternalOp<unknown>({
-    name: 'cross_entropy_grad', cls: 'opaque', doc: 'cross_entropy_grad(g, logits, labels): g · (softmax(logits) − onehot(label)) / count, per row with a label in range.',
+    name: 'cross_entropy_grad',
+    cls: 'opaque',
+    doc: 'cross_entropy_grad(g, logits, labels): g · (softmax(logits) − onehot(label)) / count, per row with a label in range.',
     reference: crossEntropyGradRef,
     // Per logit: the softmax recomputed (max, subtract, exp, add), its divide and the scale.
     flops: ([, lg]) => 6 * numel(lg!),

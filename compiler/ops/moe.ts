@@ -86,7 +86,10 @@ const topkRef: RefOp<unknown> = ([x], _attrs, [vshape]) => {
   const idx = zeros(vshape!);
   for (let r = 0; r < x!.data.length / n; r++) {
     const order = [...Array(n).keys()].sort((a, b) => x!.data[r * n + b]! - x!.data[r * n + a]! || a - b);
-    for (let t = 0; t < K; t++) { vals.data[r * K + t] = x!.data[r * n + order[t]!]!; idx.data[r * K + t] = order[t]!; }
+    for (let t = 0; t < K; t++) {
+      vals.data[r * K + t] = x!.data[r * n + order[t]!]!;
+      idx.data[r * K + t] = order[t]!;
+    }
   }
   return [vals, idx];
 };
@@ -109,27 +112,32 @@ const moeCombineGradRef: RefOp<MoeAttrs> = ([g, y, choice, gates], a) => {
   const slots = moeSlots(choice!.data, T, k, E, C / groups, groups);
   const gy = zeros(y!.shape);
   const gg = zeros(gates!.shape);
-  for (let t = 0; t < T; t++) for (let j = 0; j < k; j++) {
-    const s = slots[t * k + j]!;
-    if (s < 0) continue;
-    const e = choice!.data[t * k + j]!;
-    const w = gates!.data[t * k + j]!;
-    let dot = 0;
-    for (let d = 0; d < D; d++) {
-      const yi = (e * C + s) * D + d;
-      gy.data[yi] += w * g!.data[t * D + d]!;
-      dot += g!.data[t * D + d]! * y!.data[yi]!;
+  for (let t = 0; t < T; t++)
+    for (let j = 0; j < k; j++) {
+      const s = slots[t * k + j]!;
+      if (s < 0) continue;
+      const e = choice!.data[t * k + j]!;
+      const w = gates!.data[t * k + j]!;
+      let dot = 0;
+      for (let d = 0; d < D; d++) {
+        const yi = (e * C + s) * D + d;
+        gy.data[yi] += w * g!.data[t * D + d]!;
+        dot += g!.data[t * D + d]! * y!.data[yi]!;
+      }
+      gg.data[t * k + j] = dot;
     }
-    gg.data[t * k + j] = dot;
-  }
   return [gy, gg];
 };
 
 export const moeOps: OpDef[] = [
   defineOp<unknown>({
-    name: 'topk', cls: 'opaque',
+    name: 'topk',
+    cls: 'opaque',
     doc: 'topk(x, k): the k largest values along the last axis and their indices (ties: lower index first), for mixture-of-experts routing.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'k', kind: 'int' }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'k', kind: 'int' },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       if (!requireRank(c, x, 1)) return undefined;
@@ -153,18 +161,25 @@ export const moeOps: OpDef[] = [
     kernel: 'topk',
   }),
   defineOp<DispatchAttrs>({
-    name: 'moe_dispatch', cls: 'opaque',
-    doc: 'moe_dispatch(x, choice, experts, capacity, groups = 1): routes tokens x[T, D] to expert slots [experts, groups·capacity, D] by choice i32[T, k] (GShard). Tokens form `groups` contiguous groups; each group fills `capacity` slots per expert in token order, then choice order; tokens past capacity are dropped, empty slots are zero.',
+    name: 'moe_dispatch',
+    cls: 'opaque',
+    doc:
+      'moe_dispatch(x, choice, experts, capacity, groups = 1): routes tokens x[T, D] to expert slots [experts, groups·capacity, D] by choice i32[T, k] (GShard). Tokens form ' +
+      '`groups` contiguous groups; each group fills `capacity` slots per expert in token order, then choice order; tokens past capacity are dropped, empty slots are zero.',
     args: [
-      { name: 'x', kind: 'tensor' }, { name: 'choice', kind: 'tensor' },
-      { name: 'experts', kind: 'int', kwOnly: true }, { name: 'capacity', kind: 'int', kwOnly: true }, { name: 'groups', kind: 'int', default: 1, kwOnly: true },
+      { name: 'x', kind: 'tensor' },
+      { name: 'choice', kind: 'tensor' },
+      { name: 'experts', kind: 'int', kwOnly: true },
+      { name: 'capacity', kind: 'int', kwOnly: true },
+      { name: 'groups', kind: 'int', default: 1, kwOnly: true },
     ],
     infer: (c) => {
       const x = c.tensor('x');
       const ch = c.tensor('choice');
       if (x.dims.length !== 2) return c.error('MDC0201', 'moe_dispatch', 'tokens of rank 2 [T, D]', printType(x));
       if (!requireIntDtype(c, 'choice', ch)) return undefined;
-      if (ch.dims.length !== 2 || !dimEquals(ch.dims[0]!, x.dims[0]!)) return c.error('MDC0214', 'moe_dispatch', printType(x), printType(ch), 'choice must be [T, k] for the T tokens');
+      if (ch.dims.length !== 2 || !dimEquals(ch.dims[0]!, x.dims[0]!))
+        return c.error('MDC0214', 'moe_dispatch', printType(x), printType(ch), 'choice must be [T, k] for the T tokens');
       const e = c.int('experts');
       const cap = c.int('capacity');
       const groups = c.int('groups');
@@ -185,15 +200,31 @@ export const moeOps: OpDef[] = [
     },
     sharding: (a) => {
       const why = { e: 'moe_dispatch routes tokens to every expert', k: 'moe_dispatch reads every choice of a token' };
-      return spec(einsum([['t', 'd'], ['t', 'k']], [['e', 't', 'd']], { whole: why, units: groupUnits(a) }), 'none', why);
+      return spec(
+        einsum(
+          [
+            ['t', 'd'],
+            ['t', 'k'],
+          ],
+          [['e', 't', 'd']],
+          { whole: why, units: groupUnits(a) },
+        ),
+        'none',
+        why,
+      );
     },
     kernel: 'moe_dispatch',
   }),
   defineOp<MoeAttrs>({
-    name: 'moe_combine', cls: 'opaque',
-    doc: 'moe_combine(y, choice, gates, groups = 1): the inverse of moe_dispatch: out[t] = Σ_j gates[t, j] · y[choice[t, j], slot of (t, j)] over the choices that found a slot; y[experts, groups·capacity, D], choice i32[T, k], gates[T, k] → [T, D].',
+    name: 'moe_combine',
+    cls: 'opaque',
+    doc:
+      'moe_combine(y, choice, gates, groups = 1): the inverse of moe_dispatch: out[t] = Σ_j gates[t, j] · y[choice[t, j], slot ' +
+      'of (t, j)] over the choices that found a slot; y[experts, groups·capacity, D], choice i32[T, k], gates[T, k] → [T, D].',
     args: [
-      { name: 'y', kind: 'tensor' }, { name: 'choice', kind: 'tensor' }, { name: 'gates', kind: 'tensor' },
+      { name: 'y', kind: 'tensor' },
+      { name: 'choice', kind: 'tensor' },
+      { name: 'gates', kind: 'tensor' },
       { name: 'groups', kind: 'int', default: 1, kwOnly: true },
     ],
     infer: (c) => {
@@ -203,7 +234,8 @@ export const moeOps: OpDef[] = [
       if (y.dims.length !== 3) return c.error('MDC0201', 'moe_combine', 'expert outputs of rank 3 [E, C, D]', printType(y));
       if (!requireIntDtype(c, 'choice', ch)) return undefined;
       if (ch.dims.length !== 2) return c.error('MDC0201', 'moe_combine', 'choice of rank 2 [T, k]', printType(ch));
-      if (gates.dims.length !== 2 || !dimEquals(gates.dims[0]!, ch.dims[0]!) || !dimEquals(gates.dims[1]!, ch.dims[1]!)) return c.error('MDC0214', 'moe_combine', printType(ch), printType(gates), 'gates must have the shape of choice');
+      if (gates.dims.length !== 2 || !dimEquals(gates.dims[0]!, ch.dims[0]!) || !dimEquals(gates.dims[1]!, ch.dims[1]!))
+        return c.error('MDC0214', 'moe_combine', printType(ch), printType(gates), 'gates must have the shape of choice');
       if (gates.dtype !== y.dtype) return c.error('MDC0301', 'moe_combine', printType(y), printType(gates));
       const groups = c.int('groups');
       if (!(groups >= 1)) return c.error('MDC0210', 'groups', String(groups));
@@ -221,7 +253,19 @@ export const moeOps: OpDef[] = [
     },
     sharding: (a) => {
       const why = { e: 'moe_combine collects each token from every expert', k: 'moe_combine reads every choice of a token' };
-      return spec(einsum([['e', 't', 'd'], ['t', 'k'], ['t', 'k']], [['t', 'd']], { whole: why, units: groupUnits(a) }), 'none', why);
+      return spec(
+        einsum(
+          [
+            ['e', 't', 'd'],
+            ['t', 'k'],
+            ['t', 'k'],
+          ],
+          [['t', 'd']],
+          { whole: why, units: groupUnits(a) },
+        ),
+        'none',
+        why,
+      );
     },
     kernel: 'moe_combine',
   }),
@@ -229,7 +273,9 @@ export const moeOps: OpDef[] = [
 
 export const moeInternalOps: OpFacets[] = [
   defineInternalOp<unknown>({
-    name: 'topk_grad', cls: 'opaque', doc: 'topk_grad(g, idx): the gradient of topk\'s values, added back at the positions the indices name.',
+    name: 'topk_grad',
+    cls: 'opaque',
+    doc: "topk_grad(g, idx): the gradient of topk's values, added back at the positions the indices name.",
     reference: topkGradRef,
     // One add per element of g.
     flops: ([g]) => numel(g!),
@@ -245,14 +291,32 @@ export const moeInternalOps: OpFacets[] = [
     kernel: 'topk_grad',
   }),
   defineInternalOp<MoeAttrs>({
-    name: 'moe_combine_grad', cls: 'opaque', doc: 'moe_combine_grad(g, y, choice, gates): moe_combine\'s gradients with respect to the expert outputs y and to the gates.',
+    name: 'moe_combine_grad',
+    cls: 'opaque',
+    doc: "moe_combine_grad(g, y, choice, gates): moe_combine's gradients with respect to the expert outputs y and to the gates.",
     reference: moeCombineGradRef,
     // Per choice and element of a token: the gated copy of g (a multiply and an add) and the gate's dot product (a multiply and an add).
     flops: ([g, , choice]) => 4 * numel(g!) * choice![1]!,
     grad: 'none',
     sharding: (a) => {
       const why = { e: 'moe_combine collects each token from every expert', k: 'moe_combine reads every choice of a token' };
-      return spec(einsum([['t', 'd'], ['e', 't', 'd'], ['t', 'k'], ['t', 'k']], [['e', 't', 'd'], ['t', 'k']], { whole: why, units: groupUnits(a) }), 'none', why);
+      return spec(
+        einsum(
+          [
+            ['t', 'd'],
+            ['e', 't', 'd'],
+            ['t', 'k'],
+            ['t', 'k'],
+          ],
+          [
+            ['e', 't', 'd'],
+            ['t', 'k'],
+          ],
+          { whole: why, units: groupUnits(a) },
+        ),
+        'none',
+        why,
+      );
     },
     kernel: 'moe_combine_grad',
   }),

@@ -135,12 +135,39 @@ export type SurfaceOp = OpDef | LoweredOp;
  * shares its input's buffer (reshape); `collective`: a runtime step, not a kernel.
  */
 export type KernelKind =
-  | 'elementwise' | 'dropout' | 'matmul' | 'reduce' | 'softmax' | 'norm' | 'cross_entropy'
-  | 'transpose' | 'slice' | 'concat' | 'embedding' | 'rotary' | 'attention' | 'topk' | 'moe_dispatch' | 'moe_combine' | 'patchify' | 'conv2d'
-  | 'round_to' | 'all_finite'
-  | 'unary_grad' | 'minmax_grad' | 'reduce_grad' | 'embedding_grad' | 'topk_grad' | 'slice_grad' | 'cross_entropy_grad' | 'attention_grad'
-  | 'patchify_grad' | 'conv2d_grad' | 'moe_combine_grad'
-  | 'alias' | 'collective';
+  | 'elementwise'
+  | 'dropout'
+  | 'matmul'
+  | 'reduce'
+  | 'softmax'
+  | 'norm'
+  | 'cross_entropy'
+  | 'transpose'
+  | 'slice'
+  | 'concat'
+  | 'embedding'
+  | 'rotary'
+  | 'attention'
+  | 'topk'
+  | 'moe_dispatch'
+  | 'moe_combine'
+  | 'patchify'
+  | 'conv2d'
+  | 'round_to'
+  | 'all_finite'
+  | 'unary_grad'
+  | 'minmax_grad'
+  | 'reduce_grad'
+  | 'embedding_grad'
+  | 'topk_grad'
+  | 'slice_grad'
+  | 'cross_entropy_grad'
+  | 'attention_grad'
+  | 'patchify_grad'
+  | 'conv2d_grad'
+  | 'moe_combine_grad'
+  | 'alias'
+  | 'collective';
 
 /**
  * Defines an op that reads its attributes as `A`. The registry holds every op as one

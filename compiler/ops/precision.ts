@@ -48,7 +48,9 @@ const allFiniteRef: RefOp<unknown> = ([x]) => [{ shape: [], data: Float64Array.o
 
 export const precisionOps: OpFacets[] = [
   defineInternalOp<RoundAttrs>({
-    name: 'round_to', cls: 'injective', doc: 'round_to(x, dtype): x rounded to f16 or bf16 precision (nearest even), kept in f32.',
+    name: 'round_to',
+    cls: 'injective',
+    doc: 'round_to(x, dtype): x rounded to f16 or bf16 precision (nearest even), kept in f32.',
     reference: roundToRef,
     // A conversion, like cast: no arithmetic.
     flops: () => 0,
@@ -58,7 +60,9 @@ export const precisionOps: OpFacets[] = [
     kernel: 'round_to',
   }),
   defineInternalOp<unknown>({
-    name: 'all_finite', cls: 'reduction', doc: 'all_finite(x): 1 when every element of x is finite, else 0.',
+    name: 'all_finite',
+    cls: 'reduction',
+    doc: 'all_finite(x): 1 when every element of x is finite, else 0.',
     reference: allFiniteRef,
     // A test per element.
     flops: ([x]) => numel(x!),

@@ -53,75 +53,90 @@ const REDUCE_GRAD: Readonly<Record<string, GradRule<ReduceAttrs>>> = {
   min: (c, [x], [y], [g], a) => [g && c.op('reduce_grad', [g, x!, y!], x!.type, { op: 'min', axis: a.axis })],
 };
 
-const reduction = (name: string, doc: string): OpDef => defineOp<ReduceAttrs>({
-  name, cls: 'reduction', doc,
-  args: [{ name: 'x', kind: 'tensor' }, { name: 'axis', kind: 'int', default: -1 }, { name: 'keepdim', kind: 'bool', default: false, kwOnly: true }],
-  infer: (c) => {
-    const x = c.tensor('x');
-    if (!requireRank(c, x, 1)) return undefined;
-    // An integer mean would have to round: ask for a cast instead of guessing how.
-    if (name === 'mean' && !requireFloat(c, 'x', x)) return undefined;
-    const axis = normAxis(c, c.int('axis'), x.dims.length);
-    if (axis === undefined) return undefined;
-    c.set('axis', axis);
-    const dims = c.bool('keepdim') ? x.dims.map((d, i) => (i === axis ? dimConst(1) : d)) : x.dims.filter((_, i) => i !== axis);
-    return [t(x.dtype, dims)];
-  },
-  reference: reduceRef(FOLD[name]!),
-  // Over the last axis, fusion puts it in a rows body with the element-wise ops around it.
-  fold: FOLD[name]!,
-  // One add or comparison per input element.
-  flops: ([x]) => numel(x!),
-  grad: REDUCE_GRAD[name]!,
-  // A split axis leaves sum (and mean, which is linear too) a pending sum; max and min need it whole.
-  sharding: (a, [x]) => {
-    const names = dims('d', x!.length);
-    const outNames: Names = a.keepdim ? names.map((n, i) => (i === a.axis ? null : n)) : names.filter((_, i) => i !== a.axis);
-    const sumLike = name === 'sum';
-    const why = sumLike ? {} : { [`d${a.axis}`]: `${name} reduces along it` };
-    return spec(einsum([names], [outNames], { contract: sumLike, ...(sumLike ? {} : { whole: why }) }), sumLike || name === 'mean' ? 'joint' : 'none', why);
-  },
-  kernel: 'reduce',
-});
+const reduction = (name: string, doc: string): OpDef =>
+  defineOp<ReduceAttrs>({
+    name,
+    cls: 'reduction',
+    doc,
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'axis', kind: 'int', default: -1 },
+      { name: 'keepdim', kind: 'bool', default: false, kwOnly: true },
+    ],
+    infer: (c) => {
+      const x = c.tensor('x');
+      if (!requireRank(c, x, 1)) return undefined;
+      // An integer mean would have to round: ask for a cast instead of guessing how.
+      if (name === 'mean' && !requireFloat(c, 'x', x)) return undefined;
+      const axis = normAxis(c, c.int('axis'), x.dims.length);
+      if (axis === undefined) return undefined;
+      c.set('axis', axis);
+      const dims = c.bool('keepdim') ? x.dims.map((d, i) => (i === axis ? dimConst(1) : d)) : x.dims.filter((_, i) => i !== axis);
+      return [t(x.dtype, dims)];
+    },
+    reference: reduceRef(FOLD[name]!),
+    // Over the last axis, fusion puts it in a rows body with the element-wise ops around it.
+    fold: FOLD[name]!,
+    // One add or comparison per input element.
+    flops: ([x]) => numel(x!),
+    grad: REDUCE_GRAD[name]!,
+    // A split axis leaves sum (and mean, which is linear too) a pending sum; max and min need it whole.
+    sharding: (a, [x]) => {
+      const names = dims('d', x!.length);
+      const outNames: Names = a.keepdim ? names.map((n, i) => (i === a.axis ? null : n)) : names.filter((_, i) => i !== a.axis);
+      const sumLike = name === 'sum';
+      const why = sumLike ? {} : { [`d${a.axis}`]: `${name} reduces along it` };
+      return spec(einsum([names], [outNames], { contract: sumLike, ...(sumLike ? {} : { whole: why }) }), sumLike || name === 'mean' ? 'joint' : 'none', why);
+    },
+    kernel: 'reduce',
+  });
 
-const softmaxRef = (log: boolean): RefOp<AxisAttrs> => ([x], a) => {
-  const { outer, len, inner } = around(x!.shape, a.axis);
-  const out = zeros(x!.shape);
-  for (let o = 0; o < outer; o++) {
-    for (let k = 0; k < inner; k++) {
-      const at = (j: number) => o * len * inner + j * inner + k;
-      let m = -Infinity;
-      for (let j = 0; j < len; j++) m = Math.max(m, x!.data[at(j)]!);
-      let s = 0;
-      for (let j = 0; j < len; j++) s += Math.exp(x!.data[at(j)]! - m);
-      for (let j = 0; j < len; j++) out.data[at(j)] = log ? x!.data[at(j)]! - m - Math.log(s) : Math.exp(x!.data[at(j)]! - m) / s;
+const softmaxRef =
+  (log: boolean): RefOp<AxisAttrs> =>
+  ([x], a) => {
+    const { outer, len, inner } = around(x!.shape, a.axis);
+    const out = zeros(x!.shape);
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < inner; k++) {
+        const at = (j: number) => o * len * inner + j * inner + k;
+        let m = -Infinity;
+        for (let j = 0; j < len; j++) m = Math.max(m, x!.data[at(j)]!);
+        let s = 0;
+        for (let j = 0; j < len; j++) s += Math.exp(x!.data[at(j)]! - m);
+        for (let j = 0; j < len; j++) out.data[at(j)] = log ? x!.data[at(j)]! - m - Math.log(s) : Math.exp(x!.data[at(j)]! - m) / s;
+      }
     }
-  }
-  return [out];
-};
+    return [out];
+  };
 
-const softmaxLike = (name: string, doc: string, log: boolean, grad: GradRule<AxisAttrs>): OpDef => defineOp<AxisAttrs>({
-  name, cls: 'reduction', doc,
-  args: [{ name: 'x', kind: 'tensor' }, { name: 'axis', kind: 'int', default: -1 }],
-  infer: (c) => {
-    const x = c.tensor('x');
-    if (!requireRank(c, x, 1) || !requireFloat(c, 'x', x)) return undefined;
-    const axis = normAxis(c, c.int('axis'), x.dims.length);
-    if (axis === undefined) return undefined;
-    c.set('axis', axis);
-    return [t(x.dtype, x.dims)];
-  },
-  reference: softmaxRef(log),
-  // Per element: the max's comparison, x - max, exp, the sum's add, and the divide (softmax) or subtract (log_softmax).
-  flops: ([x]) => 5 * numel(x!),
-  grad,
-  sharding: (a, _i, [o]) => {
-    const r = o!.length;
-    const why = { [`d${a.axis}`]: `${name} normalises along it` };
-    return spec(einsum([dims('d', r)], [dims('d', r)], { whole: why }), 'none', why);
-  },
-  kernel: 'softmax',
-});
+const softmaxLike = (name: string, doc: string, log: boolean, grad: GradRule<AxisAttrs>): OpDef =>
+  defineOp<AxisAttrs>({
+    name,
+    cls: 'reduction',
+    doc,
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'axis', kind: 'int', default: -1 },
+    ],
+    infer: (c) => {
+      const x = c.tensor('x');
+      if (!requireRank(c, x, 1) || !requireFloat(c, 'x', x)) return undefined;
+      const axis = normAxis(c, c.int('axis'), x.dims.length);
+      if (axis === undefined) return undefined;
+      c.set('axis', axis);
+      return [t(x.dtype, x.dims)];
+    },
+    reference: softmaxRef(log),
+    // Per element: the max's comparison, x - max, exp, the sum's add, and the divide (softmax) or subtract (log_softmax).
+    flops: ([x]) => 5 * numel(x!),
+    grad,
+    sharding: (a, _i, [o]) => {
+      const r = o!.length;
+      const why = { [`d${a.axis}`]: `${name} normalises along it` };
+      return spec(einsum([dims('d', r)], [dims('d', r)], { whole: why }), 'none', why);
+    },
+    kernel: 'softmax',
+  });
 
 export const reduceOps: OpDef[] = [
   reduction('sum', 'sum(x, axis = -1, keepdim = false): sum along one axis.'),
@@ -151,7 +166,10 @@ const reduceGradRef: RefOp<ReduceGradAttrs> = ([g, x, y], a) => {
       const want = y!.data[o * inner + r]!;
       for (let j = 0; j < n; j++) {
         const idx = (o * n + j) * inner + r;
-        if (x!.data[idx] === want || (Number.isNaN(want) && Number.isNaN(x!.data[idx]!))) { out.data[idx] = g!.data[o * inner + r]!; break; }
+        if (x!.data[idx] === want || (Number.isNaN(want) && Number.isNaN(x!.data[idx]!))) {
+          out.data[idx] = g!.data[o * inner + r]!;
+          break;
+        }
       }
     }
   }
@@ -160,7 +178,9 @@ const reduceGradRef: RefOp<ReduceGradAttrs> = ([g, x, y], a) => {
 
 export const reduceInternalOps: OpFacets[] = [
   defineInternalOp<ReduceGradAttrs>({
-    name: 'reduce_grad', cls: 'opaque', doc: 'reduce_grad(g, x, y, op, axis): the gradient of y = max/min(x, axis): g at the first position of each row that attains y.',
+    name: 'reduce_grad',
+    cls: 'opaque',
+    doc: 'reduce_grad(g, x, y, op, axis): the gradient of y = max/min(x, axis): g at the first position of each row that attains y.',
     reference: reduceGradRef,
     // A comparison per element of x.
     flops: ([, x]) => numel(x!),

@@ -1,6 +1,13 @@
 import type { Attrs, Node } from '../ir.js';
 import {
-  elementwiseInternalOps, elementwiseOps, type CastAttrs, type DropoutAttrs, type ExpandAttrs, type GeluAttrs, type MinmaxGradAttrs, type UnaryGradAttrs,
+  elementwiseInternalOps,
+  elementwiseOps,
+  type CastAttrs,
+  type DropoutAttrs,
+  type ExpandAttrs,
+  type GeluAttrs,
+  type MinmaxGradAttrs,
+  type UnaryGradAttrs,
 } from './elementwise.js';
 import { attentionInternalOps, attentionOps, type AttentionAttrs, type RotaryAttrs } from './attention.js';
 import { collectiveOps, type CollectiveAttrs } from './collectives.js';
@@ -20,7 +27,10 @@ import { visionInternalOps, visionOps, type ConvAttrs, type PatchAttrs } from '.
 
 /** The ops of the surface language, by name. */
 export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(
-  [...elementwiseOps, ...linalgOps, ...reduceOps, ...normOps, ...shapeOps, ...embeddingOps, ...attentionOps, ...moeOps, ...visionOps, ...lossOps].map((o) => [o.name, o]),
+  [...elementwiseOps, ...linalgOps, ...reduceOps, ...normOps, ...shapeOps, ...embeddingOps, ...attentionOps, ...moeOps, ...visionOps, ...lossOps].map((o) => [
+    o.name,
+    o,
+  ]),
 );
 
 /**
@@ -29,10 +39,20 @@ export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(
  * beside the op it differentiates), mixed precision's, and the collectives the
  * partitioner inserts.
  */
-export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map([
-  ...elementwiseInternalOps, ...reduceInternalOps, ...shapeInternalOps, ...embeddingInternalOps, ...attentionInternalOps, ...moeInternalOps,
-  ...visionInternalOps, ...lossInternalOps, ...precisionOps, ...collectiveOps,
-].map((o) => [o.name, o]));
+export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map(
+  [
+    ...elementwiseInternalOps,
+    ...reduceInternalOps,
+    ...shapeInternalOps,
+    ...embeddingInternalOps,
+    ...attentionInternalOps,
+    ...moeInternalOps,
+    ...visionInternalOps,
+    ...lossInternalOps,
+    ...precisionOps,
+    ...collectiveOps,
+  ].map((o) => [o.name, o]),
+);
 
 /** Binary operators of the surface language and the ops they mean. */
 export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@': 'matmul', '**': 'pow' } as const;
@@ -43,17 +63,44 @@ export const OPERATOR_OPS = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@
  * that it reads `attrsOf(n, 'transpose').perm` instead of casting.
  */
 export interface OpAttrs {
-  gelu: GeluAttrs; expand: ExpandAttrs; cast: CastAttrs; dropout: DropoutAttrs;
+  gelu: GeluAttrs;
+  expand: ExpandAttrs;
+  cast: CastAttrs;
+  dropout: DropoutAttrs;
   matmul: MatmulAttrs;
-  sum: ReduceAttrs; mean: ReduceAttrs; max: ReduceAttrs; min: ReduceAttrs; softmax: AxisAttrs; log_softmax: AxisAttrs;
-  layer_norm: NormAttrs; rms_norm: NormAttrs;
-  reshape: ReshapeAttrs; transpose: TransposeAttrs; slice: SliceAttrs; concat: ConcatAttrs;
-  rotary: RotaryAttrs; attention: AttentionAttrs; moe_dispatch: DispatchAttrs; moe_combine: MoeAttrs;
-  patchify: PatchAttrs; conv2d: ConvAttrs;
-  unary_grad: UnaryGradAttrs; minmax_grad: MinmaxGradAttrs; reduce_grad: ReduceGradAttrs; slice_grad: SliceGradAttrs;
-  attention_grad: AttentionAttrs; moe_combine_grad: MoeAttrs; patchify_grad: PatchAttrs; conv2d_grad: ConvAttrs;
+  sum: ReduceAttrs;
+  mean: ReduceAttrs;
+  max: ReduceAttrs;
+  min: ReduceAttrs;
+  softmax: AxisAttrs;
+  log_softmax: AxisAttrs;
+  layer_norm: NormAttrs;
+  rms_norm: NormAttrs;
+  reshape: ReshapeAttrs;
+  transpose: TransposeAttrs;
+  slice: SliceAttrs;
+  concat: ConcatAttrs;
+  rotary: RotaryAttrs;
+  attention: AttentionAttrs;
+  moe_dispatch: DispatchAttrs;
+  moe_combine: MoeAttrs;
+  patchify: PatchAttrs;
+  conv2d: ConvAttrs;
+  unary_grad: UnaryGradAttrs;
+  minmax_grad: MinmaxGradAttrs;
+  reduce_grad: ReduceGradAttrs;
+  slice_grad: SliceGradAttrs;
+  attention_grad: AttentionAttrs;
+  moe_combine_grad: MoeAttrs;
+  patchify_grad: PatchAttrs;
+  conv2d_grad: ConvAttrs;
   round_to: RoundAttrs;
-  all_reduce: CollectiveAttrs; reduce_scatter: CollectiveAttrs; all_gather: CollectiveAttrs; all_to_all: CollectiveAttrs; shard_slice: CollectiveAttrs; partial_mask: CollectiveAttrs;
+  all_reduce: CollectiveAttrs;
+  reduce_scatter: CollectiveAttrs;
+  all_gather: CollectiveAttrs;
+  all_to_all: CollectiveAttrs;
+  shard_slice: CollectiveAttrs;
+  partial_mask: CollectiveAttrs;
 }
 
 /** A node's attributes as op `op` reads them; throws for a node of another op. */

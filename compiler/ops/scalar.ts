@@ -56,7 +56,7 @@ export function erf(x: number): number {
     return (2 / Math.sqrt(Math.PI)) * sum;
   }
   let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
   const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
   return Math.sign(x) * (1 - erfc);
 }
@@ -97,10 +97,29 @@ export function numberMath(dtype: string): ScalarMath<number> {
  */
 export function bodyFlops<A>(body: ElementwiseBody<A>, arity: number, attrs: A): number {
   let n = 0;
-  const op = () => { n++; return 0; };
+  const op = () => {
+    n++;
+    return 0;
+  };
   const m: ScalarMath<number> = {
-    k: () => 0, cast: () => 0,
-    add: op, sub: op, mul: op, div: op, neg: op, abs: op, exp: op, log: op, sqrt: op, rsqrt: op, tanh: op, erf: op, max: op, min: op, pow: op, where: op,
+    k: () => 0,
+    cast: () => 0,
+    add: op,
+    sub: op,
+    mul: op,
+    div: op,
+    neg: op,
+    abs: op,
+    exp: op,
+    log: op,
+    sqrt: op,
+    rsqrt: op,
+    tanh: op,
+    erf: op,
+    max: op,
+    min: op,
+    pow: op,
+    where: op,
   };
   body(m, new Array<number>(arity).fill(0), attrs);
   return n;

@@ -74,8 +74,16 @@ function reshapeSpec(inS: readonly number[], outS: readonly number[]): OpSpec {
   let j = 0;
   while (i < inS.length || j < outS.length) {
     // Size-1 dims form runs of their own and take no split.
-    if (i < inS.length && inS[i] === 1) { whole[`i${i}`] = 'a size-1 dim'; i++; continue; }
-    if (j < outS.length && outS[j] === 1) { whole[`o${j}`] = 'a size-1 dim'; j++; continue; }
+    if (i < inS.length && inS[i] === 1) {
+      whole[`i${i}`] = 'a size-1 dim';
+      i++;
+      continue;
+    }
+    if (j < outS.length && outS[j] === 1) {
+      whole[`o${j}`] = 'a size-1 dim';
+      j++;
+      continue;
+    }
     const i0 = i;
     const j0 = j;
     let pi = inS[i++] ?? 1;
@@ -94,9 +102,13 @@ function reshapeSpec(inS: readonly number[], outS: readonly number[]): OpSpec {
 
 export const shapeOps: (OpDef | LoweredOp)[] = [
   defineOp<ReshapeAttrs>({
-    name: 'reshape', cls: 'injective',
+    name: 'reshape',
+    cls: 'injective',
     doc: 'reshape(x, [d0, d1, ...]): same elements, new shape; one dim may be -1 (inferred).',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'shape', kind: 'dims' }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'shape', kind: 'dims' },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const shape = [...c.dims('shape')];
@@ -124,9 +136,13 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
     kernel: 'alias',
   }),
   defineOp<TransposeAttrs>({
-    name: 'transpose', cls: 'injective',
+    name: 'transpose',
+    cls: 'injective',
     doc: 'transpose(x, [p0, p1, ...]): permute dims; without a permutation, swaps the last two.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'perm', kind: 'ints', default: null }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'perm', kind: 'ints', default: null },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const r = x.dims.length;
@@ -140,7 +156,12 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
         return c.error('MDC0213', `[${perm.join(', ')}]`, r);
       }
       c.set('perm', norm);
-      return [t(x.dtype, norm.map((p) => x.dims[p]!))];
+      return [
+        t(
+          x.dtype,
+          norm.map((p) => x.dims[p]!),
+        ),
+      ];
     },
     reference: transposeRef,
     view: (a, src, shape) => ({ shape, strides: a.perm.map((p) => strides(src)[p]!), offset: 0 }),
@@ -153,9 +174,15 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
     kernel: 'transpose',
   }),
   defineOp<SliceAttrs>({
-    name: 'slice', cls: 'injective',
+    name: 'slice',
+    cls: 'injective',
     doc: 'slice(x, axis, start, end): elements start ≤ i < end along one axis.',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'axis', kind: 'int' }, { name: 'start', kind: 'dim' }, { name: 'end', kind: 'dim' }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'axis', kind: 'int' },
+      { name: 'start', kind: 'dim' },
+      { name: 'end', kind: 'dim' },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const axis = normAxis(c, c.int('axis'), x.dims.length);
@@ -172,7 +199,12 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
         return c.error('MDC0212', `[${printDim(start)}, ${printDim(end)}) on a dim of size ${printDim(size)}`);
       }
       c.set('axis', axis);
-      return [t(x.dtype, x.dims.map((d, i) => (i === axis ? len : d)))];
+      return [
+        t(
+          x.dtype,
+          x.dims.map((d, i) => (i === axis ? len : d)),
+        ),
+      ];
     },
     reference: sliceRef,
     view: (a, src, shape) => ({ shape, strides: strides(src), offset: dimValue(a.start)! * strides(src)[a.axis]! }),
@@ -198,9 +230,14 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
         return o!;
       });
     },
-    name: 'split', cls: 'injective',
+    name: 'split',
+    cls: 'injective',
     doc: 'split(x, n, axis = -1): n equal parts along an axis, as a tuple: let q, k, v = split(qkv, 3).',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'n', kind: 'int' }, { name: 'axis', kind: 'int', default: -1 }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'n', kind: 'int' },
+      { name: 'axis', kind: 'int', default: -1 },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const n = c.int('n');
@@ -210,13 +247,22 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
       const part = dimDiv(x.dims[axis]!, dimConst(n));
       if (!part) return c.error('MDC0206', 'split', printDim(x.dims[axis]!), String(n));
       c.set('axis', axis);
-      return Array.from({ length: n }, () => t(x.dtype, x.dims.map((d, i) => (i === axis ? part : d))));
+      return Array.from({ length: n }, () =>
+        t(
+          x.dtype,
+          x.dims.map((d, i) => (i === axis ? part : d)),
+        ),
+      );
     },
   },
   defineOp<ConcatAttrs>({
-    name: 'concat', cls: 'injective',
+    name: 'concat',
+    cls: 'injective',
     doc: 'concat([a, b, ...], axis = 0): join along an axis; other dims must match.',
-    args: [{ name: 'xs', kind: 'tensors' }, { name: 'axis', kind: 'int', default: 0 }],
+    args: [
+      { name: 'xs', kind: 'tensors' },
+      { name: 'axis', kind: 'int', default: 0 },
+    ],
     infer: (c) => {
       const xs = c.tensors('xs');
       if (xs.length === 0) return c.error('MDC0211', 'concat', 'needs at least one tensor');
@@ -232,7 +278,12 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
         total = dimAdd(total, x.dims[axis]!);
       }
       c.set('axis', axis);
-      return [t(first.dtype, first.dims.map((d, i) => (i === axis ? total : d)))];
+      return [
+        t(
+          first.dtype,
+          first.dims.map((d, i) => (i === axis ? total : d)),
+        ),
+      ];
     },
     reference: concatRef,
     flops: noFlops,
@@ -250,7 +301,15 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
     sharding: (a, ins, [o]) => {
       const r = o!.length;
       const why = { [`d${a.axis}`]: 'concat joins along it' };
-      return spec(einsum(ins.map(() => dims('d', r)), [dims('d', r)], { whole: why }), 'joint', why);
+      return spec(
+        einsum(
+          ins.map(() => dims('d', r)),
+          [dims('d', r)],
+          { whole: why },
+        ),
+        'joint',
+        why,
+      );
     },
     kernel: 'concat',
   }),
@@ -269,7 +328,9 @@ const sliceGradRef: RefOp<SliceGradAttrs> = ([g], a, [shape]) => {
 
 export const shapeInternalOps: OpFacets[] = [
   defineInternalOp<SliceGradAttrs>({
-    name: 'slice_grad', cls: 'injective', doc: 'slice_grad(g, axis, start): g placed at [start, start + its size) along axis of zeros of the sliced input\'s shape.',
+    name: 'slice_grad',
+    cls: 'injective',
+    doc: "slice_grad(g, axis, start): g placed at [start, start + its size) along axis of zeros of the sliced input's shape.",
     reference: sliceGradRef,
     flops: noFlops,
     grad: 'none',

@@ -44,11 +44,15 @@ export type ShardingRule<A = never> = (attrs: A, inShapes: Shapes, outShapes: Sh
 export type Names = readonly (string | null)[];
 
 /** Builds letters from one dim-name list per tensor (null: a broadcast dim that takes no split). */
-export function einsum(ins: readonly Names[], outs: readonly Names[], opts: {
-  whole?: Readonly<Record<string, string>>;
-  units?: Readonly<Record<string, { unit: number; attrs: readonly string[] }>>;
-  contract?: boolean;
-} = {}): Letter[] {
+export function einsum(
+  ins: readonly Names[],
+  outs: readonly Names[],
+  opts: {
+    whole?: Readonly<Record<string, string>>;
+    units?: Readonly<Record<string, { unit: number; attrs: readonly string[] }>>;
+    contract?: boolean;
+  } = {},
+): Letter[] {
   const order: string[] = [];
   for (const t of [...outs, ...ins]) for (const n of t) if (n !== null && !order.includes(n)) order.push(n);
   return order.map((name) => {
@@ -83,8 +87,13 @@ export function broadcastNames(inShape: readonly number[], outShape: readonly nu
 
 /** The safe signature: every dim of every tensor whole. */
 export const wholeAll = (ins: Shapes, outs: Shapes, why: string): OpSpec => {
-  const letters = einsum(ins.map((s, i) => dims(`i${i}_`, s.length)), outs.map((s, i) => dims(`o${i}_`, s.length)),
-    { whole: Object.fromEntries([...ins.flatMap((s, i) => dims(`i${i}_`, s.length)), ...outs.flatMap((s, i) => dims(`o${i}_`, s.length))].map((n) => [n, why])) });
+  const letters = einsum(
+    ins.map((s, i) => dims(`i${i}_`, s.length)),
+    outs.map((s, i) => dims(`o${i}_`, s.length)),
+    {
+      whole: Object.fromEntries([...ins.flatMap((s, i) => dims(`i${i}_`, s.length)), ...outs.flatMap((s, i) => dims(`o${i}_`, s.length))].map((n) => [n, why])),
+    },
+  );
   return { letters, linear: 'none', why: {} };
 };
 
@@ -92,9 +101,18 @@ export const wholeAll = (ins: Shapes, outs: Shapes, why: string): OpSpec => {
  * The signature of an element-wise op of any arity with NumPy broadcasting: every output
  * dim a letter, inputs naming the dims they broadcast into; `linear` as the op is.
  */
-export const elementwiseSharding = (linear: Linearity = 'none'): ShardingRule<unknown> => (_a, inShapes, outShapes) => {
-  const out0 = outShapes[0] ?? [];
-  const r = out0.length;
-  if (outShapes.length === 1 && inShapes.every((s) => s.length <= r)) return spec(einsum(inShapes.map((s) => broadcastNames(s, out0)), [dims('d', r)]), linear);
-  return wholeAll(inShapes, outShapes, 'an element-wise op of these ranks has no sharding rule');
-};
+export const elementwiseSharding =
+  (linear: Linearity = 'none'): ShardingRule<unknown> =>
+  (_a, inShapes, outShapes) => {
+    const out0 = outShapes[0] ?? [];
+    const r = out0.length;
+    if (outShapes.length === 1 && inShapes.every((s) => s.length <= r))
+      return spec(
+        einsum(
+          inShapes.map((s) => broadcastNames(s, out0)),
+          [dims('d', r)],
+        ),
+        linear,
+      );
+    return wholeAll(inShapes, outShapes, 'an element-wise op of these ranks has no sharding rule');
+  };

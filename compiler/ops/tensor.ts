@@ -3,7 +3,10 @@
  * index helpers references are written with. References are the numerical oracle, so
  * they compute in float64 everywhere (integers included), more precisely than any device.
  */
-export interface RefTensor { readonly shape: readonly number[]; readonly data: Float64Array }
+export interface RefTensor {
+  readonly shape: readonly number[];
+  readonly data: Float64Array;
+}
 
 /**
  * An op's CPU reference: its outputs from its inputs, attributes (typed as the op
@@ -11,7 +14,11 @@ export interface RefTensor { readonly shape: readonly number[]; readonly data: F
  * (a node's `mask_id`, else its own id: dropout).
  */
 export type RefOp<A = never> = (
-  inputs: readonly RefTensor[], attrs: A, outShapes: readonly (readonly number[])[], outDtypes: readonly string[], nodeId: number,
+  inputs: readonly RefTensor[],
+  attrs: A,
+  outShapes: readonly (readonly number[])[],
+  outDtypes: readonly string[],
+  nodeId: number,
 ) => RefTensor[];
 
 export const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -23,7 +30,11 @@ export function strides(shape: readonly number[]): number[] {
 }
 
 /** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
-export function broadcastIndex(outShape: readonly number[], inShape: readonly number[], view?: { readonly strides: readonly number[]; readonly offset: number }): Int32Array | Float64Array {
+export function broadcastIndex(
+  outShape: readonly number[],
+  inShape: readonly number[],
+  view?: { readonly strides: readonly number[]; readonly offset: number },
+): Int32Array | Float64Array {
   const n = numelOf(outShape);
   const r = outShape.length;
   const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
@@ -64,7 +75,11 @@ export function around(shape: readonly number[], axis: number) {
 /** Block `k` of `parts` along `dim`. */
 export function block(x: RefTensor, dim: number, k: number, parts: number): RefTensor {
   const size = x.shape[dim]! / parts;
-  return window(x, x.shape.map((_, i) => (i === dim ? k * size : 0)), x.shape.map((s, i) => (i === dim ? size : s)));
+  return window(
+    x,
+    x.shape.map((_, i) => (i === dim ? k * size : 0)),
+    x.shape.map((s, i) => (i === dim ? size : s)),
+  );
 }
 
 export function window(x: RefTensor, start: readonly number[], shape: readonly number[]): RefTensor {

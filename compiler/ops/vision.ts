@@ -15,7 +15,9 @@ function batchOnly(op: string, ins: Shapes, out: readonly number[]): OpSpec {
   const why = `${op} mixes these dims`;
   const x = ['b', 'x1', 'x2', 'x3'];
   const names: Names[] = [x, ...ins.slice(1).map((s, i) => dims(`w${i}_`, s.length))];
-  const whole = Object.fromEntries([...x.slice(1), ...dims('o', out.length).slice(1), ...ins.slice(1).flatMap((s, i) => dims(`w${i}_`, s.length))].map((n) => [n, why]));
+  const whole = Object.fromEntries(
+    [...x.slice(1), ...dims('o', out.length).slice(1), ...ins.slice(1).flatMap((s, i) => dims(`w${i}_`, s.length))].map((n) => [n, why]),
+  );
   return spec(einsum(names, [['b', ...dims('o', out.length).slice(1)]], { whole }), 'none', whole);
 }
 
@@ -43,12 +45,14 @@ const conv2dRef: RefOp<ConvAttrs> = ([x, w], a, [shape]) => {
   const out = zeros(shape!);
   forEachCoord(shape!, ([b, o, oy, ox], i) => {
     let acc = 0;
-    for (let c = 0; c < C; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
-      const iy = oy! * s + ky - pad;
-      const ix = ox! * s + kx - pad;
-      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      acc += x!.data[((b! * C + c) * H + iy) * W + ix]! * w!.data[((o! * C + c) * KH + ky) * KW + kx]!;
-    }
+    for (let c = 0; c < C; c++)
+      for (let ky = 0; ky < KH; ky++)
+        for (let kx = 0; kx < KW; kx++) {
+          const iy = oy! * s + ky - pad;
+          const ix = ox! * s + kx - pad;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+          acc += x!.data[((b! * C + c) * H + iy) * W + ix]! * w!.data[((o! * C + c) * KH + ky) * KW + kx]!;
+        }
     out.data[i] = acc;
   });
   return [out];
@@ -61,14 +65,16 @@ const patchifyGradRef: RefOp<PatchAttrs> = ([g], a, [shape]) => {
   const gw = W / p;
   const out = zeros(shape!);
   const [B, N, E] = g!.shape as [number, number, number];
-  for (let b = 0; b < B; b++) for (let pi = 0; pi < N; pi++) for (let e = 0; e < E; e++) {
-    const c = Math.floor(e / (p * p));
-    const dy = Math.floor((e % (p * p)) / p);
-    const dx = e % p;
-    const y = Math.floor(pi / gw) * p + dy;
-    const xx = (pi % gw) * p + dx;
-    out.data[((b * C + c) * H + y) * W + xx] += g!.data[(b * N + pi) * E + e]!;
-  }
+  for (let b = 0; b < B; b++)
+    for (let pi = 0; pi < N; pi++)
+      for (let e = 0; e < E; e++) {
+        const c = Math.floor(e / (p * p));
+        const dy = Math.floor((e % (p * p)) / p);
+        const dx = e % p;
+        const y = Math.floor(pi / gw) * p + dy;
+        const xx = (pi % gw) * p + dx;
+        out.data[((b * C + c) * H + y) * W + xx] += g!.data[(b * N + pi) * E + e]!;
+      }
   return [out];
 };
 
@@ -81,26 +87,35 @@ const conv2dGradRef: RefOp<ConvAttrs> = ([g, x, w], a) => {
   const pad = a.padding;
   const gx = zeros(x!.shape);
   const gw = zeros(w!.shape);
-  for (let b = 0; b < B; b++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-    const gv = g!.data[((b * O + o) * OH + oy) * OW + ox]!;
-    for (let c = 0; c < C; c++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
-      const iy = oy * s + ky - pad;
-      const ix = ox * s + kx - pad;
-      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      const xi = ((b * C + c) * H + iy) * W + ix;
-      const wi = ((o * C + c) * KH + ky) * KW + kx;
-      gx.data[xi] += gv * w!.data[wi]!;
-      gw.data[wi] += gv * x!.data[xi]!;
-    }
-  }
+  for (let b = 0; b < B; b++)
+    for (let o = 0; o < O; o++)
+      for (let oy = 0; oy < OH; oy++)
+        for (let ox = 0; ox < OW; ox++) {
+          const gv = g!.data[((b * O + o) * OH + oy) * OW + ox]!;
+          for (let c = 0; c < C; c++)
+            for (let ky = 0; ky < KH; ky++)
+              for (let kx = 0; kx < KW; kx++) {
+                const iy = oy * s + ky - pad;
+                const ix = ox * s + kx - pad;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                const xi = ((b * C + c) * H + iy) * W + ix;
+                const wi = ((o * C + c) * KH + ky) * KW + kx;
+                gx.data[xi] += gv * w!.data[wi]!;
+                gw.data[wi] += gv * x!.data[xi]!;
+              }
+        }
   return [gx, gw];
 };
 
 export const visionOps: OpDef[] = [
   defineOp<PatchAttrs>({
-    name: 'patchify', cls: 'injective',
+    name: 'patchify',
+    cls: 'injective',
     doc: 'patchify(x, patch): images x[B, C, H, W] → patch vectors [B, (H/p)·(W/p), C·p·p] (ViT).',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'patch', kind: 'int' }],
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'patch', kind: 'int' },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       if (x.dims.length !== 4) return c.error('MDC0201', 'patchify', 'an image batch of rank 4 [B, C, H, W]', printType(x));
@@ -120,9 +135,15 @@ export const visionOps: OpDef[] = [
     kernel: 'patchify',
   }),
   defineOp<ConvAttrs>({
-    name: 'conv2d', cls: 'opaque',
-    doc: 'conv2d(x, w, stride = 1, padding = 0): x[B, C, H, W] with w[O, C, kh, kw] → [B, O, H\', W\'].',
-    args: [{ name: 'x', kind: 'tensor' }, { name: 'w', kind: 'tensor' }, { name: 'stride', kind: 'int', default: 1 }, { name: 'padding', kind: 'int', default: 0 }],
+    name: 'conv2d',
+    cls: 'opaque',
+    doc: "conv2d(x, w, stride = 1, padding = 0): x[B, C, H, W] with w[O, C, kh, kw] → [B, O, H', W'].",
+    args: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'w', kind: 'tensor' },
+      { name: 'stride', kind: 'int', default: 1 },
+      { name: 'padding', kind: 'int', default: 0 },
+    ],
     infer: (c) => {
       const x = c.tensor('x');
       const w = c.tensor('w');
@@ -154,7 +175,9 @@ export const visionOps: OpDef[] = [
 
 export const visionInternalOps: OpFacets[] = [
   defineInternalOp<PatchAttrs>({
-    name: 'patchify_grad', cls: 'injective', doc: 'patchify_grad(g, patch): patch vectors back to their image positions (patchify\'s inverse).',
+    name: 'patchify_grad',
+    cls: 'injective',
+    doc: "patchify_grad(g, patch): patch vectors back to their image positions (patchify's inverse).",
     reference: patchifyGradRef,
     // A permuted copy: no arithmetic.
     flops: () => 0,
@@ -167,7 +190,9 @@ export const visionInternalOps: OpFacets[] = [
     kernel: 'patchify_grad',
   }),
   defineInternalOp<ConvAttrs>({
-    name: 'conv2d_grad', cls: 'opaque', doc: 'conv2d_grad(g, x, w): conv2d\'s gradients with respect to its input and its weights.',
+    name: 'conv2d_grad',
+    cls: 'opaque',
+    doc: "conv2d_grad(g, x, w): conv2d's gradients with respect to its input and its weights.",
     reference: conv2dGradRef,
     // Two products the size of the forward's: the input's gradient and the weights'.
     flops: ([g, , w]) => 4 * numel(g!) * w![1]! * w![2]! * w![3]!,

@@ -18,7 +18,8 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
     if (!f) throw new Error(`fused body: '${s.op}' is not an element-wise op`);
     return f;
   });
-  const product = body.kind === 'matmul' ? referenceOf('matmul')!([ins[0]!, ins[1]!], body.steps[0]!.attrs, [domain], [body.steps[0]!.dtype], -1)[0]! : undefined;
+  const product =
+    body.kind === 'matmul' ? referenceOf('matmul')!([ins[0]!, ins[1]!], body.steps[0]!.attrs, [domain], [body.steps[0]!.dtype], -1)[0]! : undefined;
   const index = new Map<number, ArrayLike<number>>();
   for (const s of body.steps.slice(product ? 1 : 0)) {
     for (const a of s.args) {
@@ -34,7 +35,10 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < body.steps.length; k++) {
       const f = fns[k];
-      if (!f) { vals[k] = product!.data[i]!; continue; }
+      if (!f) {
+        vals[k] = product!.data[i]!;
+        continue;
+      }
       const ops = operands[k]!;
       args.length = ops.length;
       for (let j = 0; j < ops.length; j++) {
@@ -83,8 +87,7 @@ function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (
       for (let j = 0; j < count; j++) {
         args.length = s.args.length;
         s.args.forEach((a, q) => {
-          args[q] = a.k === 'input' ? ins[a.i]!.data[index[a.i]![r * len + j]!]!
-            : a.k === 'step' ? vals[a.i]![body.steps[a.i]!.row ? 0 : j]! : a.value;
+          args[q] = a.k === 'input' ? ins[a.i]!.data[index[a.i]![r * len + j]!]! : a.k === 'step' ? vals[a.i]![body.steps[a.i]!.row ? 0 : j]! : a.value;
         });
         vals[k]![j] = f(args);
       }

@@ -29,11 +29,21 @@ export function interpret(
     const ins = n.inputs.map((i) => env.get(i)!);
     let outs: RefTensor[];
     if (n.op === 'fused') {
-      outs = evalFused(n.body!, ins, n.outputs.map((o) => shape(g, o)));
+      outs = evalFused(
+        n.body!,
+        ins,
+        n.outputs.map((o) => shape(g, o)),
+      );
     } else {
       const f = referenceOf(n.op);
       if (!f) throw new Error(`no reference implementation for '${n.op}'`);
-      outs = f(ins, n.attrs, n.outputs.map((o) => shape(g, o)), n.outputs.map((o) => g.values[o]!.type.dtype), n.id);
+      outs = f(
+        ins,
+        n.attrs,
+        n.outputs.map((o) => shape(g, o)),
+        n.outputs.map((o) => g.values[o]!.type.dtype),
+        n.id,
+      );
     }
     n.outputs.forEach((o, i) => env.set(o, outs[i]!));
   }
@@ -41,4 +51,3 @@ export function interpret(
   g.outputs.forEach((o, i) => (result[g.outputNames[i]!] = env.get(o)!));
   return result;
 }
-

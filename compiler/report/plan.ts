@@ -62,7 +62,13 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanEx
   const row = (kind: ValueRow['kind'], name: string, id: number): ValueRow => {
     const t = p.globalTypes[id]!;
     const local = localShape(mesh, shapeOf(t), p.layouts[id]!);
-    return { kind, name, type: printType({ ...t, layout: p.layouts[id]! }), localShape: local, bytesPerDevice: local.reduce((a, b) => a * b, 1) * dtypeBytes(t.dtype) };
+    return {
+      kind,
+      name,
+      type: printType({ ...t, layout: p.layouts[id]! }),
+      localShape: local,
+      bytesPerDevice: local.reduce((a, b) => a * b, 1) * dtypeBytes(t.dtype),
+    };
   };
   const values: ValueRow[] = [];
   for (const v of p.local.values) {
@@ -71,24 +77,43 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanEx
   }
   p.local.outputs.forEach((o, i) => values.push(row('output', p.local.outputNames[i]!, o)));
   const collectives = p.collectives.map((c): CollectiveRow => ({
-    ...c, span: { file, line: c.span.line, col: c.span.col, endLine: c.span.endLine, endCol: c.span.endCol },
+    ...c,
+    span: { file, line: c.span.line, col: c.span.col, endLine: c.span.endLine, endCol: c.span.endCol },
   }));
   const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
   return {
-    version: 1, file, model: g.name, devices: p.devices,
+    version: 1,
+    file,
+    model: g.name,
+    devices: p.devices,
     mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])),
-    values, collectives, paramCount, paramBytes: p.paramBytes, paramBytesPerDevice: p.paramBytesPerDevice,
+    values,
+    collectives,
+    paramCount,
+    paramBytes: p.paramBytes,
+    paramBytesPerDevice: p.paramBytesPerDevice,
     commBytesPerDevice: collectives.reduce((n, c) => n + c.bytesPerDevice, 0),
     ...(extra.searchSeconds !== undefined ? { searchSeconds: extra.searchSeconds } : {}),
-    ...(extra.training ? {
-      zero: extra.training.zero, recompute: extra.training.recompute, memory: extra.training.memory,
-      activationBytesPerLayer: extra.training.activationBytesPerLayer, flopsPerStep: extra.training.flopsPerStep,
-    } : {}),
+    ...(extra.training
+      ? {
+          zero: extra.training.zero,
+          recompute: extra.training.recompute,
+          memory: extra.training.memory,
+          activationBytesPerLayer: extra.training.activationBytesPerLayer,
+          flopsPerStep: extra.training.flopsPerStep,
+        }
+      : {}),
   };
 }
 
 export function formatBytes(n: number): string {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+  return n >= 2 ** 30
+    ? `${(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= 2 ** 20
+      ? `${(n / 2 ** 20).toFixed(2)} MiB`
+      : n >= 1024
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : `${n} B`;
 }
 
 /** The human-readable form of a plan report. */
@@ -99,7 +124,10 @@ export function formatPlanReport(r: PlanReport, mesh: Mesh): string[] {
   lines.push(`parameters: ${r.paramCount.toLocaleString('en-US')} (${formatBytes(r.paramBytes)}), ${formatBytes(r.paramBytesPerDevice)} per device`);
   if (r.memory) {
     const m = r.memory;
-    lines.push(`training memory per device (ZeRO ${r.zero}, recompute ${r.recompute}): params ${formatBytes(m.params)}, grads ${formatBytes(m.grads)}, optimizer ${formatBytes(m.optimizer)}, activations ${formatBytes(m.activations)}; peak ${formatBytes(m.peak)}`);
+    lines.push(
+      `training memory per device (ZeRO ${r.zero}, recompute ${r.recompute}): params ${formatBytes(m.params)}, grads ` +
+        `${formatBytes(m.grads)}, optimizer ${formatBytes(m.optimizer)}, activations ${formatBytes(m.activations)}; peak ${formatBytes(m.peak)}`,
+    );
     lines.push(`model FLOPs per step: ${(r.flopsPerStep! / 1e9).toFixed(2)} GFLOP`);
   }
   lines.push('');
@@ -110,7 +138,9 @@ export function formatPlanReport(r: PlanReport, mesh: Mesh): string[] {
   const moved = r.collectives.filter((c) => c.bytesPerDevice > 0).length;
   lines.push(`collectives: ${r.collectives.length} (${moved} moving data), ${formatBytes(r.commBytesPerDevice)} sent per device`);
   for (const c of r.collectives) {
-    lines.push(`  ${c.span.file}:${c.span.line}:${c.span.col}: ${c.kind}(${c.axis}) ${c.from} → ${c.to}, ${formatBytes(c.bytesPerDevice)} per device${c.scope ? ` [${c.scope}]` : ''}`);
+    lines.push(
+      `  ${c.span.file}:${c.span.line}:${c.span.col}: ${c.kind}(${c.axis}) ${c.from} → ${c.to}, ${formatBytes(c.bytesPerDevice)} per device${c.scope ? ` [${c.scope}]` : ''}`,
+    );
     lines.push(`      because ${c.reason}`);
   }
   return lines;

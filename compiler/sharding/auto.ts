@@ -75,7 +75,11 @@ interface Unit {
   weight: number;
 }
 
-let solverPromise: Promise<{ solve(problem: string, options?: Record<string, unknown>): { Status: string; ObjectiveValue: number; Columns: Record<string, { Primal: number }> } }> | undefined;
+let solverPromise:
+  | Promise<{
+      solve(problem: string, options?: Record<string, unknown>): { Status: string; ObjectiveValue: number; Columns: Record<string, { Primal: number }> };
+    }>
+  | undefined;
 
 export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): Promise<AutoResult> {
   const t0 = performance.now();
@@ -120,7 +124,10 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
   for (const v of g.values) {
     if (v.kind !== 'param') continue;
     const strategies = paramLayouts(mesh, shapes[v.id]!).map((l): Strategy => ({
-      ins: [], outs: [l], cost: 0, memory: bytesOf(v.id, l) * (training ? 4 : 1),
+      ins: [],
+      outs: [l],
+      cost: 0,
+      memory: bytesOf(v.id, l) * (training ? 4 : 1),
     }));
     const rep = tie.valueRep.get(v.id);
     if (rep !== undefined && paramUnit.has(rep)) {
@@ -135,7 +142,11 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
   }
   const specs: OpSpec[] = [];
   g.nodes.forEach((n, ni) => {
-    const spec = opSpec(n, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!));
+    const spec = opSpec(
+      n,
+      n.inputs.map((i) => shapes[i]!),
+      n.outputs.map((o) => shapes[o]!),
+    );
     specs.push(spec);
     const rep = tie.nodeRep[ni]!;
     if (rep !== ni) {
@@ -153,14 +164,32 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     const spec = specs[ni]!;
     const letters = spec.letters.filter((l) => l.splittable);
     const out: Strategy[] = [];
-    const work = flopsOf(n, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!)) * (training ? 3 : 1);
+    const work =
+      flopsOf(
+        n,
+        n.inputs.map((i) => shapes[i]!),
+        n.outputs.map((o) => shapes[o]!),
+      ) * (training ? 3 : 1);
     for (const assign of assignments(mesh.axes.length, letters.length)) {
       const axesOf = new Map<string, string[]>();
-      assign.forEach((li, ai) => { if (li >= 0) (axesOf.get(letters[li]!.name) ?? axesOf.set(letters[li]!.name, []).get(letters[li]!.name)!).push(mesh.axes[ai]!.name); });
+      assign.forEach((li, ai) => {
+        if (li >= 0) (axesOf.get(letters[li]!.name) ?? axesOf.set(letters[li]!.name, []).get(letters[li]!.name)!).push(mesh.axes[ai]!.name);
+      });
       let ok = true;
       for (const l of letters) {
         const axes = axesOf.get(l.name);
-        if (axes && !legalSplit(mesh, l, letterDims(l, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes)) { ok = false; break; }
+        if (
+          axes &&
+          !legalSplit(
+            mesh,
+            l,
+            letterDims(l, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!),
+            axes,
+          )
+        ) {
+          ok = false;
+          break;
+        }
       }
       if (!ok) continue;
       const used = [...axesOf.values()].flat();
@@ -173,7 +202,7 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
         n.inputs.forEach((vid, k) => {
           if (g.values[vid]!.kind === 'const') return;
           const have = new Set(ins[k]!.axes.flat());
-          for (const a of used) if (!have.has(a)) cost += (2 * (axisSize(mesh, a) - 1) / axisSize(mesh, a)) * bytesOf(vid, ins[k]!) / bw(a);
+          for (const a of used) if (!have.has(a)) cost += (((2 * (axisSize(mesh, a) - 1)) / axisSize(mesh, a)) * bytesOf(vid, ins[k]!)) / bw(a);
         });
       }
       // A model output must not stay a pending sum; a value with a layout constraint (a
@@ -208,7 +237,10 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
   g.nodes.forEach((n, ni) => {
     n.inputs.forEach((vid, k) => {
       const from = producerUnit.get(vid);
-      const key = from === undefined ? `f${layoutKey(fixedLayout.get(vid)!)}:${shapes[vid]!.join('x')}>${unitOfNode[ni]}:${k}` : `${from}:${outIndex(vid)}>${unitOfNode[ni]}:${k}`;
+      const key =
+        from === undefined
+          ? `f${layoutKey(fixedLayout.get(vid)!)}:${shapes[vid]!.join('x')}>${unitOfNode[ni]}:${k}`
+          : `${from}:${outIndex(vid)}>${unitOfNode[ni]}:${k}`;
       const e = edges.get(key);
       if (e) e.weight++;
       else edges.set(key, { vid, from, to: unitOfNode[ni]!, k, weight: 1 });
@@ -239,11 +271,13 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     if (cost.every((row) => row.every((c) => c <= 0))) continue;
     if (A.length === 1 || B.length === 1) {
       // One side has a single layout: the cost is linear in the other side's choice.
-      A.forEach((a, ai) => B.forEach((b, bi) => {
-        const c = cost[ai]![bi]! * e.weight;
-        if (c <= 0) return;
-        for (const i of A.length === 1 ? b.members : a.members) obj.push(`${fmt(c)} ${A.length === 1 ? s(e.to, i) : s(e.from!, i)}`);
-      }));
+      A.forEach((a, ai) =>
+        B.forEach((b, bi) => {
+          const c = cost[ai]![bi]! * e.weight;
+          if (c <= 0) return;
+          for (const i of A.length === 1 ? b.members : a.members) obj.push(`${fmt(c)} ${A.length === 1 ? s(e.to, i) : s(e.from!, i)}`);
+        }),
+      );
       continue;
     }
     // Transportation form: e_ab ≥ 0 with marginals s_u(a) and s_v(b) — a tight relaxation of s_u·s_v.
@@ -260,25 +294,43 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     z++;
   }
   if (opts.memoryCap !== undefined) {
-    const terms = units.flatMap((u, ui) => u.strategies.map((st, i) => (st.memory > 0 ? `${fmt((st.memory * u.weight) / 2 ** 20)} ${s(ui, i)}` : ''))).filter(Boolean);
+    const terms = units
+      .flatMap((u, ui) => u.strategies.map((st, i) => (st.memory > 0 ? `${fmt((st.memory * u.weight) / 2 ** 20)} ${s(ui, i)}` : '')))
+      .filter(Boolean);
     if (terms.length) rows.push(`mem: ${terms.join(' + ')} <= ${fmt(opts.memoryCap / 2 ** 20)}`);
   }
-  lines.push('Minimize', ` obj: ${obj.length ? obj.join(' + ') : '0 s0_0'}`, 'Subject To', ...rows.map((r) => ` ${r}`), 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...binaries.map((b) => ` ${b}`), 'End');
+  lines.push(
+    'Minimize',
+    ` obj: ${obj.length ? obj.join(' + ') : '0 s0_0'}`,
+    'Subject To',
+    ...rows.map((r) => ` ${r}`),
+    'Bounds',
+    ...bounds.map((b) => ` ${b}`),
+    'Binary',
+    ...binaries.map((b) => ` ${b}`),
+    'End',
+  );
 
   const tBuild = performance.now();
-  if (process.env['MDC_AUTO_DEBUG']) console.error(`auto: built ${binaries.length + columns} columns, ${rows.length} rows in ${((tBuild - t0) / 1000).toFixed(2)} s`);
+  if (process.env['MDC_AUTO_DEBUG'])
+    console.error(`auto: built ${binaries.length + columns} columns, ${rows.length} rows in ${((tBuild - t0) / 1000).toFixed(2)} s`);
   solverPromise ??= (highsLoader as unknown as () => NonNullable<typeof solverPromise>)();
   const highs = await solverPromise;
   const sol = highs.solve(lines.join('\n'), { time_limit: opts.timeLimit ?? 60, mip_rel_gap: 1e-6, output_flag: false } as never);
   if (sol.Status === 'Infeasible' && opts.memoryCap !== undefined) {
-    throw new AutoError(`no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${(opts.memoryCap / 2 ** 20).toFixed(1)} MiB per device`);
+    throw new AutoError(
+      `no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${(opts.memoryCap / 2 ** 20).toFixed(1)} MiB per device`,
+    );
   }
   if (sol.Status !== 'Optimal' && sol.Status !== 'Time limit reached') throw new AutoError(`strategy search failed: HiGHS reports '${sol.Status}'`);
-  if (sol.Status === 'Time limit reached' && !Object.keys(sol.Columns ?? {}).length) throw new AutoError(`strategy search found no plan within the ${opts.timeLimit ?? 60} s time limit`);
+  if (sol.Status === 'Time limit reached' && !Object.keys(sol.Columns ?? {}).length)
+    throw new AutoError(`strategy search found no plan within the ${opts.timeLimit ?? 60} s time limit`);
   const cols = sol.Columns as Record<string, { Primal: number }>;
   const chosen = units.map((u, ui) => {
     let best = 0;
-    u.strategies.forEach((_, i) => { if ((cols[s(ui, i)]?.Primal ?? 0) > (cols[s(ui, best)]?.Primal ?? 0)) best = i; });
+    u.strategies.forEach((_, i) => {
+      if ((cols[s(ui, i)]?.Primal ?? 0) > (cols[s(ui, best)]?.Primal ?? 0)) best = i;
+    });
     return best;
   });
 
@@ -336,7 +388,9 @@ function paramLayouts(mesh: Mesh, shape: readonly number[]): Layout[] {
   const out: Layout[] = [];
   for (const assign of assignments(mesh.axes.length, shape.length)) {
     const axes: string[][] = shape.map(() => []);
-    assign.forEach((d, ai) => { if (d >= 0) axes[d]!.push(mesh.axes[ai]!.name); });
+    assign.forEach((d, ai) => {
+      if (d >= 0) axes[d]!.push(mesh.axes[ai]!.name);
+    });
     const l: Layout = { axes, partial: [] };
     if (localShape(mesh, shape, l).every(Number.isInteger)) out.push(l);
   }
@@ -347,11 +401,16 @@ function paramLayouts(mesh: Mesh, shape: readonly number[]): Layout[] {
 function backwardBytes(mesh: Mesh, s: Step, before: number, after: number): number {
   const n = axisSize(mesh, s.axis);
   switch (s.kind) {
-    case 'all_gather': return Math.round(((n - 1) * after) / n); // reduce-scatter of the gradient
-    case 'reduce_scatter': return (n - 1) * after; // all-gather of the gradient
-    case 'all_to_all': return Math.round(((n - 1) * before) / n);
-    case 'shard_slice': return (n - 1) * after; // the gradient block is gathered back
-    default: return 0; // all-reduce's gradient passes through; partial_mask's is sliced
+    case 'all_gather':
+      return Math.round(((n - 1) * after) / n); // reduce-scatter of the gradient
+    case 'reduce_scatter':
+      return (n - 1) * after; // all-gather of the gradient
+    case 'all_to_all':
+      return Math.round(((n - 1) * before) / n);
+    case 'shard_slice':
+      return (n - 1) * after; // the gradient block is gathered back
+    default:
+      return 0; // all-reduce's gradient passes through; partial_mask's is sliced
   }
 }
 

@@ -35,7 +35,13 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
     return normLayout(v.kind === 'op' ? undefined : v.type.layout, v.type.dims.length);
   });
   const fixed = g.values.map((v) => constraints.has(v.id) || v.kind === 'input' || v.kind === 'const' || (v.kind === 'param' && !!v.type.layout));
-  const specs = g.nodes.map((n) => opSpec(n, n.inputs.map((i) => shapes[i]!), n.outputs.map((o) => shapes[o]!)));
+  const specs = g.nodes.map((n) =>
+    opSpec(
+      n,
+      n.inputs.map((i) => shapes[i]!),
+      n.outputs.map((o) => shapes[o]!),
+    ),
+  );
 
   const setDim = (vid: number, dim: number, axes: readonly string[]): boolean => {
     if (fixed[vid]) return false;
@@ -63,7 +69,14 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
       cands.push({ letter, axes: layouts[v]!.axes[d]!, param: g.values[v]!.kind === 'param', weight: size(shapes[v]!), order });
     });
     let changed = false;
-    for (const [letter, axes] of pickLetters(cands, (l, axes) => legalSplit(mesh, l, letterDims(l, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes))) {
+    for (const [letter, axes] of pickLetters(cands, (l, axes) =>
+      legalSplit(
+        mesh,
+        l,
+        letterDims(l, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!),
+        axes,
+      ),
+    )) {
       for (const [v, d] of letterDims(letter, n.inputs, n.outputs, outputsFirst)) if (setDim(v, d, axes)) changed = true;
     }
     return changed;
@@ -71,7 +84,7 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
 
   let sweeps = 0;
   const limit = 4 + 2 * g.values.length;
-  for (let changed = true; changed && sweeps < limit; ) {
+  for (let changed = true; changed && sweeps < limit;) {
     changed = false;
     for (let i = 0; i < g.nodes.length; i++) if (visit(i, false)) changed = true;
     for (let i = g.nodes.length - 1; i >= 0; i--) if (visit(i, true)) changed = true;

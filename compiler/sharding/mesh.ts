@@ -87,7 +87,10 @@ export const dtypeBytes = (dtype: string): number => BYTES[dtype] ?? 4;
 /** `dp=2,tp=4` → a mesh; undefined with a reason when malformed. */
 export function parseMeshSpec(spec: string): Mesh | string {
   const axes: { name: string; size: number }[] = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(\d+)$/.exec(part);
     if (!m) return `'${part}' is not name=size`;
     const size = Number(m[2]);

@@ -102,8 +102,16 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       if (s.to !== undefined) attrs['to'] = s.to;
       const node = addStep(b, s.kind, v, t, s.after, attrs, span, scope, mesh, globalTypes, layouts);
       collectives.push({
-        kind: s.kind, axis: s.axis, bytesPerDevice: stepBytes(mesh, s, bytes), bytes, elements,
-        from: printWithLayout(t, l), to: printWithLayout(t, s.after), reason: reason(l, s.kind, s.axis), span, scope,
+        kind: s.kind,
+        axis: s.axis,
+        bytesPerDevice: stepBytes(mesh, s, bytes),
+        bytes,
+        elements,
+        from: printWithLayout(t, l),
+        to: printWithLayout(t, s.after),
+        reason: reason(l, s.kind, s.axis),
+        span,
+        scope,
       });
       v = node;
     }
@@ -121,20 +129,33 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       const o = letter.outs.findIndex((d) => d >= 0);
       if (o >= 0) {
         const axes = completion.layouts[n.outputs[o]!]!.axes[letter.outs[o]!]!;
-        const fromParam = letter.ins.some((d, k) => d >= 0 && isParam(n.inputs[k]!) && layoutKey({ axes: [layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!], partial: [] }) === layoutKey({ axes: [axes], partial: [] }));
+        const fromParam = letter.ins.some(
+          (d, k) =>
+            d >= 0 &&
+            isParam(n.inputs[k]!) &&
+            layoutKey({ axes: [layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!], partial: [] }) === layoutKey({ axes: [axes], partial: [] }),
+        );
         cands.push({ letter, axes, param: fromParam, weight: size(shapes[n.outputs[o]!]!), order });
         return;
       }
       const k = letter.ins.findIndex((d, j) => d >= 0 && isParam(n.inputs[j]!) && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
       const i = k >= 0 ? k : letter.ins.findIndex((d, j) => d >= 0 && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
-      if (i >= 0) cands.push({ letter, axes: layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]!, param: k >= 0, weight: size(shapes[n.inputs[i]!]!), order });
+      if (i >= 0)
+        cands.push({ letter, axes: layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]!, param: k >= 0, weight: size(shapes[n.inputs[i]!]!), order });
     });
     const want = new Map<string, string[]>();
-    const legal = (letter: Letter, axes: readonly string[]) => legalSplit(mesh, letter, letterDims(letter, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!), axes);
+    const legal = (letter: Letter, axes: readonly string[]) =>
+      legalSplit(
+        mesh,
+        letter,
+        letterDims(letter, n.inputs, n.outputs, false).map(([v, d]) => shapes[v]![d]!),
+        axes,
+      );
     for (const [letter, axes] of pickLetters(cands, legal)) want.set(letter.name, axes);
     const used = new Set([...want.values()].flat());
     // Output j is a pending sum over the split letters it does not have (a contraction for it).
-    const contractedFor = (j: number) => spec.letters.filter((l) => l.outs[j]! < 0 && l.ins.some((d) => d >= 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
+    const contractedFor = (j: number) =>
+      spec.letters.filter((l) => l.outs[j]! < 0 && l.ins.some((d) => d >= 0) && want.has(l.name)).flatMap((l) => want.get(l.name)!);
 
     // Pending sums that may pass through this op.
     const partials = n.inputs.map((i) => layouts[current.get(i)!.id]!.partial);
@@ -145,9 +166,13 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     if (withP.length) {
       const p = partials[withP[0]!]!;
       const ok =
-        spec.linear === 'joint' ? withP.length === n.inputs.length && withP.every(same) && !isConst.some(Boolean)
-          : spec.linear === 'single' ? withP.length === 1
-            : spec.linear === 'first' ? withP.length === 1 && withP[0] === 0 : false;
+        spec.linear === 'joint'
+          ? withP.length === n.inputs.length && withP.every(same) && !isConst.some(Boolean)
+          : spec.linear === 'single'
+            ? withP.length === 1
+            : spec.linear === 'first'
+              ? withP.length === 1 && withP[0] === 0
+              : false;
       if (ok && !p.some((a) => used.has(a))) pass = [...p];
     }
     const passInputs = new Set(spec.linear === 'joint' ? n.inputs.map((_, k) => k) : withP);
@@ -195,7 +220,13 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       const c = constraints.get(gid);
       if (c) {
         const target = normLayout(c.layout, shapes[gid]!.length);
-        const v2 = convert(gid, target, (_f, kind, axis) => `the annotation on line ${c.span.line} asks for ${printWithLayout(g.values[gid]!.type, target)} (${kind} over ${axis})`, c.span, n.scope);
+        const v2 = convert(
+          gid,
+          target,
+          (_f, kind, axis) => `the annotation on line ${c.span.line} asks for ${printWithLayout(g.values[gid]!.type, target)} (${kind} over ${axis})`,
+          c.span,
+          n.scope,
+        );
         current.set(gid, v2);
       }
     });
@@ -206,12 +237,25 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     const v = current.get(gid)!;
     const l = layouts[v.id]!;
     if (!l.partial.length || constraints.get(gid)?.layout.partial.length) return v;
-    return convert(gid, { axes: l.axes, partial: [] }, (_f, _k, axis) => `the model's output must be a whole sum, not partial over ${axis}`, g.nodes[v.producer ?? 0]?.span ?? NO, g.name);
+    return convert(
+      gid,
+      { axes: l.axes, partial: [] },
+      (_f, _k, axis) => `the model's output must be a whole sum, not partial over ${axis}`,
+      g.nodes[v.producer ?? 0]?.span ?? NO,
+      g.name,
+    );
   });
   const local = b.finish(g.name, outs, g.outputNames);
   return {
-    mesh, devices: meshDevices(mesh), local, globalTypes, layouts, collectives,
-    paramBytesPerDevice, paramBytes, completion,
+    mesh,
+    devices: meshDevices(mesh),
+    local,
+    globalTypes,
+    layouts,
+    collectives,
+    paramBytesPerDevice,
+    paramBytes,
+    completion,
   };
 }
 
@@ -228,8 +272,17 @@ function localType(mesh: Mesh, t: TType, l: Layout): TType {
 }
 
 function addStep(
-  b: GraphBuilder, kind: StepKind, input: Value, t: TType, after: Layout, attrs: Attrs, span: Span, scope: string,
-  mesh: Mesh, globalTypes: TType[], layouts: Layout[],
+  b: GraphBuilder,
+  kind: StepKind,
+  input: Value,
+  t: TType,
+  after: Layout,
+  attrs: Attrs,
+  span: Span,
+  scope: string,
+  mesh: Mesh,
+  globalTypes: TType[],
+  layouts: Layout[],
 ): Value {
   const [out] = b.addNode(kind, [input], [localType(mesh, t, after)], attrs, span, scope);
   globalTypes[out!.id] = { dtype: t.dtype, dims: t.dims };

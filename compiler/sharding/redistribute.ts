@@ -33,8 +33,7 @@ const isPrefix = (p: readonly string[], full: readonly string[]) => p.length <= 
 export function redistribute(from: Layout, to: Layout): Step[] {
   const cur = clone(from);
   const steps: Step[] = [];
-  const push = (kind: StepKind, axis: string, extra: { dim?: number; to?: number } = {}) =>
-    steps.push({ kind, axis, ...extra, after: clone(cur) });
+  const push = (kind: StepKind, axis: string, extra: { dim?: number; to?: number } = {}) => steps.push({ kind, axis, ...extra, after: clone(cur) });
   /** The dim of `to` where `axis` is the next one to append, given the current axes. */
   const nextHome = (axis: string): number | undefined => {
     for (let d = 0; d < to.axes.length; d++) {
@@ -49,16 +48,20 @@ export function redistribute(from: Layout, to: Layout): Step[] {
     if (to.partial.includes(p)) continue;
     cur.partial = cur.partial.filter((x) => x !== p);
     const home = cur.axes.flat().includes(p) ? undefined : nextHome(p);
-    if (home !== undefined) { cur.axes[home]!.push(p); push('reduce_scatter', p, { dim: home }); }
-    else push('all_reduce', p);
+    if (home !== undefined) {
+      cur.axes[home]!.push(p);
+      push('reduce_scatter', p, { dim: home });
+    } else push('all_reduce', p);
   }
   // 2. Drop splits the target does not have, minor-most first; move them when the target wants them elsewhere.
   for (let d = 0; d < cur.axes.length; d++) {
     while (!isPrefix(cur.axes[d]!, to.axes[d]!)) {
       const axis = cur.axes[d]!.pop()!;
       const home = nextHome(axis);
-      if (home !== undefined && home !== d) { cur.axes[home]!.push(axis); push('all_to_all', axis, { dim: d, to: home }); }
-      else push('all_gather', axis, { dim: d });
+      if (home !== undefined && home !== d) {
+        cur.axes[home]!.push(axis);
+        push('all_to_all', axis, { dim: d, to: home });
+      } else push('all_gather', axis, { dim: d });
     }
   }
   // 3. Add the target's splits (local slices).
@@ -86,9 +89,14 @@ export function redistribute(from: Layout, to: Layout): Step[] {
 export function stepBytes(mesh: Mesh, s: Step, local: number): number {
   const n = axisSize(mesh, s.axis);
   switch (s.kind) {
-    case 'all_reduce': return Math.round((2 * (n - 1) * local) / n);
-    case 'all_gather': return (n - 1) * local;
-    case 'reduce_scatter': case 'all_to_all': return Math.round(((n - 1) * local) / n);
-    default: return 0;
+    case 'all_reduce':
+      return Math.round((2 * (n - 1) * local) / n);
+    case 'all_gather':
+      return (n - 1) * local;
+    case 'reduce_scatter':
+    case 'all_to_all':
+      return Math.round(((n - 1) * local) / n);
+    default:
+      return 0;
   }
 }

@@ -37,7 +37,10 @@ export function simulate(
     if (facets?.across) {
       // A collective: each group of devices along its axis exchanges its blocks.
       for (const group of groups(p.mesh, n, node.attrs['axis'] as string)) {
-        const outs = facets.across(group.map((d) => envs[d]!.get(node.inputs[0]!)!), node.attrs);
+        const outs = facets.across(
+          group.map((d) => envs[d]!.get(node.inputs[0]!)!),
+          node.attrs,
+        );
         group.forEach((d, k) => envs[d]!.set(node.outputs[0]!, outs[k]!));
       }
       continue;
@@ -46,13 +49,24 @@ export function simulate(
     if (!f) throw new Error(`no reference implementation for '${node.op}'`);
     for (let d = 0; d < n; d++) {
       const ins = node.inputs.map((i) => envs[d]!.get(i)!);
-      const outs = f(ins, node.attrs, outShapes, node.outputs.map((o) => g.values[o]!.type.dtype), node.id);
+      const outs = f(
+        ins,
+        node.attrs,
+        outShapes,
+        node.outputs.map((o) => g.values[o]!.type.dtype),
+        node.id,
+      );
       node.outputs.forEach((o, i) => envs[d]!.set(o, outs[i]!));
     }
   }
   const result: Record<string, RefTensor> = {};
   g.outputs.forEach((o, i) => {
-    result[g.outputNames[i]!] = assemble(p.mesh, envs.map((e) => e.get(o)!), p.layouts[o]!, shapeOf(p.globalTypes[o]!));
+    result[g.outputNames[i]!] = assemble(
+      p.mesh,
+      envs.map((e) => e.get(o)!),
+      p.layouts[o]!,
+      shapeOf(p.globalTypes[o]!),
+    );
   });
   return result;
 }

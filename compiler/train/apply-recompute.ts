@@ -24,7 +24,8 @@ export function applyRecompute(step: Graph, dropped: ReadonlySet<number>, forwar
   const outputs = new Set(step.outputs);
   for (const id of dropped) {
     const v = step.values[id];
-    if (!v || v.kind !== 'op' || v.producer! >= forwardNodes) throw new RecomputeError(`value ${id} is not computed by the forward pass (its first ${forwardNodes} nodes): only forward values can be recomputed`);
+    if (!v || v.kind !== 'op' || v.producer! >= forwardNodes)
+      throw new RecomputeError(`value ${id} is not computed by the forward pass (its first ${forwardNodes} nodes): only forward values can be recomputed`);
     if (outputs.has(id)) throw new RecomputeError(`value ${id} is an output of the step: it cannot be dropped`);
   }
   const rebuilt = new Map<number, Value>();
@@ -34,19 +35,39 @@ export function applyRecompute(step: Graph, dropped: ReadonlySet<number>, forwar
     if (hit) return hit;
     const n = step.nodes[step.values[id]!.producer!]!;
     const attrs = n.op === 'dropout' && n.attrs['mask_id'] === undefined ? { ...n.attrs, mask_id: n.id } : n.attrs;
-    const outs = b.addNode(n.op, n.inputs.map((i) => read(i, b, map)), n.outputs.map((o) => step.values[o]!.type), attrs, n.span, n.scope, n.body);
+    const outs = b.addNode(
+      n.op,
+      n.inputs.map((i) => read(i, b, map)),
+      n.outputs.map((o) => step.values[o]!.type),
+      attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
     n.outputs.forEach((o, k) => rebuilt.set(o, outs[k]!));
     return rebuilt.get(id)!;
   };
   const replace = (n: Node, b: GraphBuilder, map: Map<number, Value>): boolean => {
     if (n.id < forwardNodes || !n.inputs.some((i) => dropped.has(i))) return false;
     const ins = n.inputs.map((i) => read(i, b, map));
-    const outs = b.addNode(n.op, ins, n.outputs.map((o) => step.values[o]!.type), n.attrs, n.span, n.scope, n.body);
+    const outs = b.addNode(
+      n.op,
+      ins,
+      n.outputs.map((o) => step.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
     n.outputs.forEach((o, k) => map.set(o, outs[k]!));
     return true;
   };
   const { builder, map } = extendGraph(step, undefined, replace);
-  return builder.finish(step.name, step.outputs.map((o) => map.get(o)!), step.outputNames);
+  return builder.finish(
+    step.name,
+    step.outputs.map((o) => map.get(o)!),
+    step.outputNames,
+  );
 }
 
 /**
@@ -61,7 +82,8 @@ export function mapForwardValues(from: Graph, to: Graph, ids: Iterable<number>, 
     if (!v || v.kind !== 'op' || v.producer! >= forwardNodes) throw new RecomputeError(`value ${id} is not computed by the first ${forwardNodes} nodes`);
     const n = from.nodes[v.producer!]!;
     const m = to.nodes[n.id];
-    if (!m || m.op !== n.op || m.outputs.length !== n.outputs.length) throw new RecomputeError(`node ${n.id} (${n.op}) has no counterpart at the same position`);
+    if (!m || m.op !== n.op || m.outputs.length !== n.outputs.length)
+      throw new RecomputeError(`node ${n.id} (${n.op}) has no counterpart at the same position`);
     out.add(m.outputs[n.outputs.indexOf(id)]!);
   }
   return out;

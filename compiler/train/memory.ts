@@ -32,8 +32,11 @@ export interface TrainingMemory {
   readonly flopsPerStep: number;
 }
 
-
-export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd'; dropped?: ReadonlySet<number> } = {}): TrainingMemory {
+export function trainingMemory(
+  g: Graph,
+  p: SpmdProgram,
+  opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd'; dropped?: ReadonlySet<number> } = {},
+): TrainingMemory {
   const zero = opts.zero ?? 0;
   const recompute = opts.recompute ?? 'none';
   // The data-parallel degree: the axes that split the batch (dim 0) of the first input.
@@ -67,17 +70,40 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: { zero?: number; 
   const candidates = problem.items.reduce((n, it) => n + it.bytes * it.values.length, 0);
   if (recompute === 'auto' && !opts.dropped) throw new Error("trainingMemory: recompute 'auto' needs the planned dropped values");
   const dropped = opts.dropped;
-  const drops = dropped ? problem.items.map((it) => it.values.every((v) => dropped.has(v))) : policyDrops(p.local, problem, recompute as Exclude<Recompute, 'auto'>);
+  const drops = dropped
+    ? problem.items.map((it) => it.values.every((v) => dropped.has(v)))
+    : policyDrops(p.local, problem, recompute as Exclude<Recompute, 'auto'>);
   const activations = all - candidates + modelBytes(problem, drops);
   const params = zero >= 3 ? paramBytes / dp + Math.max(0, ...layerParams.values()) : paramBytes;
   const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
-  const optimizer = ((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4 / (zero >= 1 ? dp : 1);
-  const flops = 3 * g.nodes.reduce((n, node) => n + flopsOf(node, node.inputs.map((i) => shapeOf(g.values[i]!.type)), node.outputs.map((o) => shapeOf(g.values[o]!.type))), 0);
+  const optimizer = (((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4) / (zero >= 1 ? dp : 1);
+  const flops =
+    3 *
+    g.nodes.reduce(
+      (n, node) =>
+        n +
+        flopsOf(
+          node,
+          node.inputs.map((i) => shapeOf(g.values[i]!.type)),
+          node.outputs.map((o) => shapeOf(g.values[o]!.type)),
+        ),
+      0,
+    );
   const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
   const round = Math.round;
   return {
-    zero, recompute, dataParallel: dp,
-    memory: { params: round(params), grads: round(grads), optimizer: round(optimizer), activations: round(activations), peak: round(params + grads + optimizer + activations) },
-    activationBytesPerLayer: perLayer, paramCount, flopsPerStep: flops,
+    zero,
+    recompute,
+    dataParallel: dp,
+    memory: {
+      params: round(params),
+      grads: round(grads),
+      optimizer: round(optimizer),
+      activations: round(activations),
+      peak: round(params + grads + optimizer + activations),
+    },
+    activationBytesPerLayer: perLayer,
+    paramCount,
+    flopsPerStep: flops,
   };
 }

@@ -22,7 +22,14 @@ export function lowPrecision(g: Graph, dtype: 'bf16' | 'f16'): Graph {
     map.set(v.id, v.kind === 'param' && isFloat(v.type.dtype) && first ? round(nv) : nv);
   }
   for (const n of g.nodes) {
-    const outs = b.addNode(n.op, n.inputs.map((i) => map.get(i)!), n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope);
+    const outs = b.addNode(
+      n.op,
+      n.inputs.map((i) => map.get(i)!),
+      n.outputs.map((o) => g.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+    );
     n.outputs.forEach((o, i) => {
       const v = outs[i]!;
       // Views (reshape) and the loss (cross_entropy, f32 by definition) are not rounded again.
@@ -33,5 +40,9 @@ export function lowPrecision(g: Graph, dtype: 'bf16' | 'f16'): Graph {
     const v = map.get(c.value)!;
     b.constraints.set(v.id, { ...c, value: v.id });
   }
-  return b.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames);
+  return b.finish(
+    g.name,
+    g.outputs.map((o) => map.get(o)!),
+    g.outputNames,
+  );
 }

@@ -34,8 +34,11 @@ export function recomputePolicy(env: Env, model: string): RecomputeChoice {
   let text = '';
   for (const a of decl ? recomputeAnnotations(decl) : []) {
     const here = `@recompute(${a.policy})`;
-    if (policy === undefined) { policy = a.policy; span = a.span; text = here; }
-    else if (a.policy !== policy) ds.push(diag(env.file, a.span, 'MDC0134', here, text, span!.line));
+    if (policy === undefined) {
+      policy = a.policy;
+      span = a.span;
+      text = here;
+    } else if (a.policy !== policy) ds.push(diag(env.file, a.span, 'MDC0134', here, text, span!.line));
   }
 
   let invalid = false;
@@ -45,8 +48,10 @@ export function recomputePolicy(env: Env, model: string): RecomputeChoice {
     if (v === undefined || !(RECOMPUTE_POLICIES as readonly string[]).includes(v)) {
       ds.push(diag(env.file, re.value.span, 'MDC0503', 'recompute', '"none", "full", "selective" or "auto"'));
       invalid = true;
-    } else if (policy === undefined) { policy = v as RecomputePolicy; span = re.value.span; }
-    else if (v !== policy) ds.push(diag(env.file, re.value.span, 'MDC0134', `recompute = ${v}`, text, span!.line));
+    } else if (policy === undefined) {
+      policy = v as RecomputePolicy;
+      span = re.value.span;
+    } else if (v !== policy) ds.push(diag(env.file, re.value.span, 'MDC0134', `recompute = ${v}`, text, span!.line));
   }
 
   let budget: number | undefined;

@@ -85,8 +85,11 @@ export function attentionCore(g: Graph): Set<number> {
   const readers = new Map<number, number[]>();
   for (const n of g.nodes) for (const i of n.inputs) (readers.get(i) ?? readers.set(i, []).get(i)!).push(n.id);
   const core = new Set<number>();
-  const intoV = (x: number): number[] => (readers.get(x) ?? []).map((r) => g.nodes[r]!)
-    .filter((r) => r.op === 'matmul' && r.inputs[0] === x && activation.has(r.inputs[1]!)).map((r) => r.outputs[0]!);
+  const intoV = (x: number): number[] =>
+    (readers.get(x) ?? [])
+      .map((r) => g.nodes[r]!)
+      .filter((r) => r.op === 'matmul' && r.inputs[0] === x && activation.has(r.inputs[1]!))
+      .map((r) => r.outputs[0]!);
   for (const n of g.nodes) {
     if (n.op === 'attention') n.outputs.forEach((o) => core.add(o));
     if (n.op !== 'softmax') continue;
@@ -95,9 +98,15 @@ export function attentionCore(g: Graph): Set<number> {
     const dropouts = (readers.get(p) ?? []).map((r) => g.nodes[r]!).filter((r) => r.op === 'dropout');
     for (const d of dropouts) {
       const c = intoV(d.outputs[0]!);
-      if (c.length) { core.add(d.outputs[0]!); contexts.push(...c); }
+      if (c.length) {
+        core.add(d.outputs[0]!);
+        contexts.push(...c);
+      }
     }
-    if (contexts.length) { core.add(p); contexts.forEach((c) => core.add(c)); }
+    if (contexts.length) {
+      core.add(p);
+      contexts.forEach((c) => core.add(c));
+    }
   }
   return core;
 }
@@ -134,11 +143,17 @@ export function recomputeProblem(g: Graph): Problem {
   }
   const groups = [...byLayer.values()];
   const first = groups[0] ?? [];
-  const same = groups.every((vs) => vs.length === first.length && vs.every((v, i) => g.nodes[g.values[v]!.producer!]!.op === g.nodes[g.values[first[i]!]!.producer!]!.op));
+  const same = groups.every(
+    (vs) => vs.length === first.length && vs.every((v, i) => g.nodes[g.values[v]!.producer!]!.op === g.nodes[g.values[first[i]!]!.producer!]!.op),
+  );
   const size = (v: number) => shapeOf(g.values[v]!.type).reduce((a, b) => a * b, 1) * dtypeBytes(g.values[v]!.type.dtype);
   const cost = (v: number) => {
     const n = g.nodes[g.values[v]!.producer!]!;
-    return flopsOf(n, n.inputs.map((i) => shapeOf(g.values[i]!.type)), n.outputs.map((x) => shapeOf(g.values[x]!.type)));
+    return flopsOf(
+      n,
+      n.inputs.map((i) => shapeOf(g.values[i]!.type)),
+      n.outputs.map((x) => shapeOf(g.values[x]!.type)),
+    );
   };
   if (same && groups.length > 0) {
     return { items: first.map((_, i) => ({ values: groups.map((vs) => vs[i]!), bytes: size(first[i]!), flops: cost(first[i]!) })), layers: groups.length };
@@ -153,14 +168,24 @@ export function modelBytes(p: Problem, drop: readonly boolean[]): number {
   let run = 0;
   let maxRun = 0;
   p.items.forEach((it, i) => {
-    if (drop[i]) { run += it.bytes; maxRun = Math.max(maxRun, run); } else { kept += it.bytes; run = 0; }
+    if (drop[i]) {
+      run += it.bytes;
+      maxRun = Math.max(maxRun, run);
+    } else {
+      kept += it.bytes;
+      run = 0;
+    }
   });
   return kept * p.layers + maxRun;
 }
 
 const extra = (p: Problem, drop: readonly boolean[]) => p.items.reduce((n, it, i) => n + (drop[i] ? it.flops * p.layers : 0), 0);
 
-export async function planRecompute(g: Graph, policy: RecomputePolicy, opts: { budget?: number; maxIlpItems?: number; method?: 'ilp' | 'greedy' } = {}): Promise<RecomputePlan> {
+export async function planRecompute(
+  g: Graph,
+  policy: RecomputePolicy,
+  opts: { budget?: number; maxIlpItems?: number; method?: 'ilp' | 'greedy' } = {},
+): Promise<RecomputePlan> {
   const p = recomputeProblem(g);
   const t0 = performance.now();
   let drop: boolean[];
@@ -170,7 +195,9 @@ export async function planRecompute(g: Graph, policy: RecomputePolicy, opts: { b
     if (opts.budget === undefined) throw new RecomputeError('recompute auto needs a memory budget');
     const all = p.items.map(() => true);
     if (modelBytes(p, all) > opts.budget) {
-      throw new RecomputeError(`no recompute plan fits ${(opts.budget / 2 ** 20).toFixed(1)} MiB of activations: even rebuilding everything needs ${(modelBytes(p, all) / 2 ** 20).toFixed(1)} MiB`);
+      throw new RecomputeError(
+        `no recompute plan fits ${(opts.budget / 2 ** 20).toFixed(1)} MiB of activations: even rebuilding everything needs ${(modelBytes(p, all) / 2 ** 20).toFixed(1)} MiB`,
+      );
     }
     const useIlp = opts.method ? opts.method === 'ilp' : p.items.length <= (opts.maxIlpItems ?? 80);
     drop = useIlp ? await solveIlp(p, opts.budget) : greedy(p, opts.budget);
@@ -178,9 +205,18 @@ export async function planRecompute(g: Graph, policy: RecomputePolicy, opts: { b
   }
   const dropped = new Set<number>();
   let saved = 0;
-  p.items.forEach((it, i) => { if (drop[i]) { it.values.forEach((v) => dropped.add(v)); saved += it.bytes * it.values.length; } });
+  p.items.forEach((it, i) => {
+    if (drop[i]) {
+      it.values.forEach((v) => dropped.add(v));
+      saved += it.bytes * it.values.length;
+    }
+  });
   return {
-    policy, dropped, savedBytes: saved, extraFlops: extra(p, drop), modelBytes: modelBytes(p, drop),
+    policy,
+    dropped,
+    savedBytes: saved,
+    extraFlops: extra(p, drop),
+    modelBytes: modelBytes(p, drop),
     ...(method ? { method, seconds: (performance.now() - t0) / 1000 } : {}),
   };
 }
@@ -255,7 +291,10 @@ function segmentDp(p: Problem, budget: number): boolean[] | undefined {
           const v = row[k]!;
           if (v === INF) continue;
           const c = v + dropCost;
-          if (c < dp[i]![k + wi]!) { dp[i]![k + wi] = c; from[i]![k + wi] = j; }
+          if (c < dp[i]![k + wi]!) {
+            dp[i]![k + wi] = c;
+            from[i]![k + wi] = j;
+          }
         }
       }
     }
@@ -263,13 +302,19 @@ function segmentDp(p: Problem, budget: number): boolean[] | undefined {
     for (let x = 0; x <= cap; x++) if (dp[n + 1]![x]! < (k < 0 ? INF : dp[n + 1]![k]!)) k = x;
     if (k < 0) continue;
     const drop = new Array<boolean>(n).fill(true);
-    for (let i = n + 1; i > 0; ) {
+    for (let i = n + 1; i > 0;) {
       const j = from[i]![k]!;
-      if (i <= n) { drop[i - 1] = false; k -= w[i - 1]!; }
+      if (i <= n) {
+        drop[i - 1] = false;
+        k -= w[i - 1]!;
+      }
       i = j;
     }
     const cost = extra(p, drop);
-    if (modelBytes(p, drop) <= budget && cost < bestCost) { bestCost = cost; best = drop; }
+    if (modelBytes(p, drop) <= budget && cost < bestCost) {
+      bestCost = cost;
+      best = drop;
+    }
   }
   return best;
 }
@@ -279,7 +324,10 @@ function improve(p: Problem, drop: boolean[], budget: number) {
   for (let changed = true, rounds = 0; changed && rounds < 50; rounds++) {
     changed = false;
     // Keep back a dropped item when it still fits (most expensive first).
-    for (const i of p.items.map((_, k) => k).filter((k) => drop[k]).sort((a, b) => p.items[b]!.flops - p.items[a]!.flops || a - b)) {
+    for (const i of p.items
+      .map((_, k) => k)
+      .filter((k) => drop[k])
+      .sort((a, b) => p.items[b]!.flops - p.items[a]!.flops || a - b)) {
       drop[i] = false;
       if (fits()) changed = true;
       else drop[i] = true;
@@ -291,7 +339,10 @@ function improve(p: Problem, drop: boolean[], budget: number) {
         if (drop[i] || p.items[i]!.flops >= p.items[j]!.flops) continue;
         drop[j] = false;
         drop[i] = true;
-        if (fits()) { changed = true; break; }
+        if (fits()) {
+          changed = true;
+          break;
+        }
         drop[j] = true;
         drop[i] = false;
       }
@@ -304,7 +355,7 @@ let solver: Promise<{ solve(problem: string, options?: Record<string, unknown>):
 /** min Σ flops·d  s.t.  layers·Σ bytes·(1−d) + T ≤ budget,  T ≥ Σ_{i..j} bytes·d − M·Σ_{i..j} (1−d) for every run i..j. */
 async function solveIlp(p: Problem, budget: number): Promise<boolean[]> {
   const n = p.items.length;
-  const scaleB = Math.max(1, ...p.items.map((it) => it.bytes)) ;
+  const scaleB = Math.max(1, ...p.items.map((it) => it.bytes));
   const scaleF = Math.max(1, ...p.items.map((it) => it.flops));
   const b = p.items.map((it) => it.bytes / scaleB);
   const f = p.items.map((it) => (it.flops * p.layers) / scaleF);
@@ -319,8 +370,17 @@ async function solveIlp(p: Problem, budget: number): Promise<boolean[]> {
       rows.push(`r${i}_${j}: T ${terms} >= ${fmt(-total * (j - i + 1))}`);
     }
   }
-  const lp = ['Minimize', ` obj: ${f.map((x, i) => `${fmt(x)} d${i}`).join(' + ') || '0 T'}`, 'Subject To', ...rows.map((r) => ` ${r}`),
-    'Bounds', ' T >= 0', 'Binary', ...f.map((_, i) => ` d${i}`), 'End'].join('\n');
+  const lp = [
+    'Minimize',
+    ` obj: ${f.map((x, i) => `${fmt(x)} d${i}`).join(' + ') || '0 T'}`,
+    'Subject To',
+    ...rows.map((r) => ` ${r}`),
+    'Bounds',
+    ' T >= 0',
+    'Binary',
+    ...f.map((_, i) => ` d${i}`),
+    'End',
+  ].join('\n');
   solver ??= (highsLoader as unknown as () => NonNullable<typeof solver>)();
   const sol = (await solver).solve(lp, { time_limit: 60, mip_rel_gap: 1e-9, output_flag: false });
   if (sol.Status !== 'Optimal') throw new RecomputeError(`recompute search failed: HiGHS reports '${sol.Status}'`);

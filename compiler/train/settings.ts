@@ -2,7 +2,7 @@ import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import type * as A from '../../grammar/ast.js';
 import { constInt } from '../annotations.js';
 import type { Env } from '../bind.js';
-import { exprText } from '../elaborate.js';
+import { typeNodeText } from '../../grammar/ast-text.js';
 import type { RecomputePolicy } from './recompute.js';
 import { recomputePolicy } from './recompute-policy.js';
 
@@ -71,8 +71,14 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
   const le = entry('loss');
   if (!le) loss = { kind: 'output', output: '' };
   else if (le.value.kind === 'name') loss = { kind: 'output', output: le.value.name };
-  else if (le.value.kind === 'call' && le.value.callee.name === 'cross_entropy' && le.value.args.length === 2
-    && le.value.args[0]!.value.kind === 'name' && le.value.args[1]!.value.kind === 'name' && (le.value.args[1]!.value as A.NameRef).name === 'labels') {
+  else if (
+    le.value.kind === 'call' &&
+    le.value.callee.name === 'cross_entropy' &&
+    le.value.args.length === 2 &&
+    le.value.args[0]!.value.kind === 'name' &&
+    le.value.args[1]!.value.kind === 'name' &&
+    (le.value.args[1]!.value as A.NameRef).name === 'labels'
+  ) {
     loss = { kind: 'cross_entropy', output: (le.value.args[0]!.value as A.NameRef).name };
   } else ds.push(diag(env.file, le.value.span, 'MDC0504'));
 
@@ -86,8 +92,14 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
       for (const a of call?.args ?? []) {
         const key = a.name?.name;
         const v = constant(a.value, env);
-        if (!key || !OPT_ARGS.includes(key)) { ds.push(diag(env.file, a.span, 'MDC0505', name, key ?? 'a positional argument', OPT_ARGS.join(', '))); continue; }
-        if (v === undefined || v < 0) { ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, 'a non-negative number')); continue; }
+        if (!key || !OPT_ARGS.includes(key)) {
+          ds.push(diag(env.file, a.span, 'MDC0505', name, key ?? 'a positional argument', OPT_ARGS.join(', ')));
+          continue;
+        }
+        if (v === undefined || v < 0) {
+          ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, 'a non-negative number'));
+          continue;
+        }
         o[key === 'weight_decay' ? 'weightDecay' : key] = v;
       }
       optimizer = { ...(o as unknown as OptimizerSpec), kind: name };
@@ -111,7 +123,8 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
   if (me) {
     const v = constant(me.value, env);
     if (v === undefined || !Number.isInteger(v) || v < 1) ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', 'a positive integer'));
-    else if (batch !== undefined && batch % v !== 0) ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', `a positive integer dividing batch (${batch})`));
+    else if (batch !== undefined && batch % v !== 0)
+      ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', `a positive integer dividing batch (${batch})`));
     else microbatches = v;
   }
   let zero: number | undefined;
@@ -130,9 +143,14 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     ...(recompute ? { recompute } : {}),
     loss: loss ?? { kind: 'output', output: '' },
     optimizer,
-    ...opt('steps', num('steps', true)), ...opt('batch', batch), ...opt('seq', num('seq', true)),
-    ...opt('seed', num('seed', true)), ...opt('warmup', num('warmup', true)), ...opt('gradClip', num('grad_clip', false)),
-    ...opt('zero', zero), ...opt('microbatches', microbatches),
+    ...opt('steps', num('steps', true)),
+    ...opt('batch', batch),
+    ...opt('seq', num('seq', true)),
+    ...opt('seed', num('seed', true)),
+    ...opt('warmup', num('warmup', true)),
+    ...opt('gradClip', num('grad_clip', false)),
+    ...opt('zero', zero),
+    ...opt('microbatches', microbatches),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
 }
@@ -165,8 +183,7 @@ function checkLossOutput(env: Env, model: string, loss: TrainSettings['loss'], v
     return constInt(w ? w.value : e, env) === 1;
   };
   if (['f32', 'f16', 'bf16'].includes(type.dtype.name) && type.dims.every((d) => one(d.size))) return [];
-  const dims = type.dims.map((d) => exprText(d.size) + (d.axes.length === 0 ? '' : d.axes.length === 1 ? `@${d.axes[0]!.name}` : `@(${d.axes.map((a) => a.name).join(',')})`));
-  return [diag(env.file, at, 'MDC0507', loss.output, `${type.dtype.name}[${dims.join(', ')}]`)];
+  return [diag(env.file, at, 'MDC0507', loss.output, typeNodeText(type))];
 }
 
 const opt = <K extends string>(k: K, v: number | undefined) => (v === undefined ? {} : { [k]: v }) as Partial<Record<K, number>>;

@@ -50,9 +50,15 @@ export interface ShardedTraining {
  * (train/apply-recompute.ts) by the same ops on the same inputs, so every output is the
  * same as without recompute (bit for bit on the CPU reference).
  */
-export function trainingGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining, dropped?: ReadonlySet<number>): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
+export function trainingGraph(
+  forward: Graph,
+  settings: TrainSettings,
+  file: string,
+  sharded?: ShardedTraining,
+  dropped?: ReadonlySet<number>,
+): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
   const dp = sharded ? dataParallelAxes(forward) : [];
-  const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
+  const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
   const loss = trainingLossGraph(forward, settings, file, sharded);
@@ -74,7 +80,8 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
   let total: Value | undefined;
   const invScale = precision === 'f32' ? undefined : b.addValue({ type: f32(), kind: 'input', name: 'inv_loss_scale' });
   const stateType = (p: Value): TType => (zero >= 1 ? { dtype: p.type.dtype, dims: p.type.dims, ...layoutPart(withDp(p.type)) } : p.type);
-  const state = (prefix: string, p: Value, type = stateType(p)) => b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
+  const state = (prefix: string, p: Value, type = stateType(p)) =>
+    b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
   // Gradient accumulation (`microbatches = N`): the graph runs once per micro-batch; each
   // run adds its gradients, divided by N, into `acc.<name>` (a mean of N micro-batch
   // means is the big batch's mean when they are equal in size). Only the run given
@@ -109,7 +116,7 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
   const names = ['loss', 'grad_norm'];
   const updates: { output: string; param: string }[] = [];
   // After an overflow (non-finite gradients), and on a micro-batch that only accumulates, the step keeps every old value.
-  const keep = ok && apply ? c.bin('mul', ok, apply) : ok ?? apply;
+  const keep = ok && apply ? c.bin('mul', ok, apply) : (ok ?? apply);
   const emit = (name: string, v0: Value, like: TType, old: Value) => put(name, keep ? c.op('where', [keep, v0, old], v0.type) : v0, like);
   const put = (name: string, v: Value, like: TType) => {
     outs.push(v);
@@ -153,9 +160,14 @@ export function trainingGraph(forward: Graph, settings: TrainSettings, file: str
  * parameter layouts): plan recompute on this graph, so the dropped ids are the ones
  * trainingGraph expects.
  */
-export function trainingLossGraph(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining): { graph?: Graph; diagnostics: Diagnostic[] } {
+export function trainingLossGraph(
+  forward: Graph,
+  settings: TrainSettings,
+  file: string,
+  sharded?: ShardedTraining,
+): { graph?: Graph; diagnostics: Diagnostic[] } {
   const dp = sharded ? dataParallelAxes(forward) : [];
-  const zero = sharded ? sharded.zero ?? settings.zero ?? 0 : 0;
+  const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
   const fwd = precision === 'f32' ? forward : lowPrecision(forward, precision);
@@ -173,7 +185,13 @@ export function trainingLossGraph(forward: Graph, settings: TrainSettings, file:
  *
  * Throws RecomputeError when `auto` has no budget or no plan fits it.
  */
-export async function planTrainingRecompute(forward: Graph, settings: TrainSettings, file: string, sharded?: ShardedTraining, recompute: RecomputeSetting | undefined = settings.recompute): Promise<RecomputePlan | undefined> {
+export async function planTrainingRecompute(
+  forward: Graph,
+  settings: TrainSettings,
+  file: string,
+  sharded?: ShardedTraining,
+  recompute: RecomputeSetting | undefined = settings.recompute,
+): Promise<RecomputePlan | undefined> {
   if (!recompute) return undefined;
   const loss = trainingLossGraph(forward, settings, file, sharded).graph;
   if (!loss) return undefined;
@@ -199,7 +217,6 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
   const [l] = b.addNode('cross_entropy', [map.get(out.id)!, labels], [{ dtype: 'f32', dims: [] }], {}, producer.span, '');
   return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
 }
-
 
 /** The loss times an input `loss_scale`, as the graph's only output. */
 function scaleLoss(g: Graph): Graph {

@@ -24,7 +24,15 @@ import type { DType } from '../../compiler/types.js';
 import { NO_SPAN } from '../../diagnostics/span.js';
 import type { HostArray } from '../../runtime/index.js';
 import {
-  compareOutputs, compileOrThrow, gpuStatus, runGraphBoth, sharedDevice, uniformF32, uniformI32, type BothResult, type ErrorStats,
+  compareOutputs,
+  compileOrThrow,
+  gpuStatus,
+  runGraphBoth,
+  sharedDevice,
+  uniformF32,
+  uniformI32,
+  type BothResult,
+  type ErrorStats,
 } from '../support/gpu.js';
 import { ACCUMULATED, expectAgreement as agree, ROUNDED, type Observed, type Tolerance } from '../support/tolerance.js';
 
@@ -63,14 +71,24 @@ function graph(f: (b: Builder) => Record<string, Value>): Graph {
   const gb = new GraphBuilder();
   const outs = f({
     input: (name, dtype, shape) => gb.addValue({ type: ty(dtype, shape), kind: 'input', name }),
-    node: (op, ins, outTypes, attrs = {}) => gb.addNode(op, ins, outTypes.map(([d, s]) => ty(d, s)), attrs, NO_SPAN, ''),
+    node: (op, ins, outTypes, attrs = {}) =>
+      gb.addNode(
+        op,
+        ins,
+        outTypes.map(([d, s]) => ty(d, s)),
+        attrs,
+        NO_SPAN,
+        '',
+      ),
   });
   return gb.finish('G', Object.values(outs), Object.keys(outs));
 }
 
 /** The attributes elaboration gives a forward call (attention's kv_heads, scale, has_mask, ...). */
 function forwardAttrs(op: string, args: Record<string, string>, ret: string, call: string): Attrs {
-  const params = Object.entries(args).map(([n, t]) => `${n}: ${t}`).join(', ');
+  const params = Object.entries(args)
+    .map(([n, t]) => `${n}: ${t}`)
+    .join(', ');
   const g = compileOrThrow(`model F(${params}) -> ${ret} {\n  return ${call}\n}\n`);
   const n = g.nodes.find((x) => x.op === op);
   if (!n) throw new Error(`no ${op} node in ${call}`);
@@ -95,10 +113,16 @@ const levels = (n: number, seed: number, lo = 0, hi = 3) => Float32Array.from(un
 
 // --- unary_grad: every fn
 for (const [k, fn] of UNARY_GRAD_FNS.entries()) {
-  const s = [[17, 33], [3, 1000], [1, 7], [5, 17]][k % 4]!;
+  const s = [
+    [17, 33],
+    [3, 1000],
+    [1, 7],
+    [5, 17],
+  ][k % 4]!;
   const positive = ['log', 'sqrt', 'rsqrt'].includes(fn);
   add({
-    name: `unary_grad ${fn} ${T('f32', s)}${positive ? ' on positive inputs' : ' on [-6, 6)'}`, op: 'unary_grad',
+    name: `unary_grad ${fn} ${T('f32', s)}${positive ? ' on positive inputs' : ' on [-6, 6)'}`,
+    op: 'unary_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', s);
       const x = b.input('x', 'f32', s);
@@ -114,65 +138,99 @@ for (const [k, fn] of UNARY_GRAD_FNS.entries()) {
   const far = Float32Array.of(-100, -50, -20, -9, -4, 4, 9, 20, 50, 100);
   const fns = ['gelu', 'gelu_tanh', 'silu', 'sigmoid', 'tanh'] as const;
   add({
-    name: `unary_grad ${fns.join(', ')} in the saturated tails (|x| from 4 to 100)`, op: 'unary_grad',
+    name: `unary_grad ${fns.join(', ')} in the saturated tails (|x| from 4 to 100)`,
+    op: 'unary_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', [far.length]);
       const x = b.input('x', 'f32', [far.length]);
       return Object.fromEntries(fns.map((fn) => [fn, b.node('unary_grad', [g, x], [['f32', [far.length]]], { fn })[0]!]));
     }),
-    inputs: { g: new Float32Array(far.length).fill(1), x: far }, tol: TRANSCENDENTAL,
+    inputs: { g: new Float32Array(far.length).fill(1), x: far },
+    tol: TRANSCENDENTAL,
   });
 }
 // 16 elements: the kernels take four per invocation (vec4), every derivative built on vectors.
 for (const positive of [false, true]) {
   const fns = UNARY_GRAD_FNS.filter((fn) => ['log', 'sqrt', 'rsqrt'].includes(fn) === positive);
   add({
-    name: `unary_grad ${fns.join(', ')} four elements at a time (f32[2, 8])`, op: 'unary_grad',
+    name: `unary_grad ${fns.join(', ')} four elements at a time (f32[2, 8])`,
+    op: 'unary_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', [2, 8]);
       const x = b.input('x', 'f32', [2, 8]);
       return Object.fromEntries(fns.map((fn) => [fn, b.node('unary_grad', [g, x], [['f32', [2, 8]]], { fn })[0]!]));
     }),
-    inputs: { x: positive ? uniformF32(16, 0.05, 3, 40) : uniformF32(16, -6, 6, 41) }, tol: TRANSCENDENTAL,
+    inputs: { x: positive ? uniformF32(16, 0.05, 3, 40) : uniformF32(16, -6, 6, 41) },
+    tol: TRANSCENDENTAL,
   });
 }
 add({
-  name: 'unary_grad relu and abs at exactly 0 (subgradient 0, like the reference)', op: 'unary_grad',
+  name: 'unary_grad relu and abs at exactly 0 (subgradient 0, like the reference)',
+  op: 'unary_grad',
   graph: graph((b) => {
     const g = b.input('g', 'f32', [6]);
     const x = b.input('x', 'f32', [6]);
     return { relu: b.node('unary_grad', [g, x], [['f32', [6]]], { fn: 'relu' })[0]!, abs: b.node('unary_grad', [g, x], [['f32', [6]]], { fn: 'abs' })[0]! };
   }),
-  inputs: { x: Float32Array.of(0, -0, 1, -1, 3, -3) }, tol: EXACT,
+  inputs: { x: Float32Array.of(0, -0, 1, -1, 3, -3) },
+  tol: EXACT,
 });
 
 // --- minmax_grad: both ops, both sides, broadcasting both ways, with ties
-for (const [k, [op, side]] of ([['maximum', 0], ['maximum', 1], ['minimum', 0], ['minimum', 1]] as const).entries()) {
-  const [as, bs, os] = k % 2 === 0 ? [[3, 1, 17], [5, 1], [3, 5, 17]] : [[1, 7], [33, 1], [33, 7]];
+for (const [k, [op, side]] of (
+  [
+    ['maximum', 0],
+    ['maximum', 1],
+    ['minimum', 0],
+    ['minimum', 1],
+  ] as const
+).entries()) {
+  const [as, bs, os] =
+    k % 2 === 0
+      ? [
+          [3, 1, 17],
+          [5, 1],
+          [3, 5, 17],
+        ]
+      : [
+          [1, 7],
+          [33, 1],
+          [33, 7],
+        ];
   add({
-    name: `minmax_grad ${op} side ${side}: a${T('', as)} b${T('', bs)} → ${T('', os)}, ties to a`, op: 'minmax_grad',
+    name: `minmax_grad ${op} side ${side}: a${T('', as)} b${T('', bs)} → ${T('', os)}, ties to a`,
+    op: 'minmax_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', os);
       const x = b.input('a', 'f32', as);
       const y = b.input('b', 'f32', bs);
       return { out: b.node('minmax_grad', [g, x, y], [['f32', os]], { op, side })[0]! };
     }),
-    inputs: { a: levels(numel(as), 20 + k), b: levels(numel(bs), 30 + k) }, tol: EXACT,
+    inputs: { a: levels(numel(as), 20 + k), b: levels(numel(bs), 30 + k) },
+    tol: EXACT,
   });
 }
 
 // --- reduce_grad: max and min, any axis, keepdim or not, ties (the first extreme wins)
-for (const [op, xs, axis, keepdim] of [['max', [5, 7, 3], 1, true], ['min', [5, 7, 3], 1, false], ['max', [17, 3], 0, false], ['min', [3, 1000], 1, true], ['max', [1, 1], 0, false]] as const) {
+for (const [op, xs, axis, keepdim] of [
+  ['max', [5, 7, 3], 1, true],
+  ['min', [5, 7, 3], 1, false],
+  ['max', [17, 3], 0, false],
+  ['min', [3, 1000], 1, true],
+  ['max', [1, 1], 0, false],
+] as const) {
   const ys = keepdim ? xs.map((d, i) => (i === axis ? 1 : d)) : xs.filter((_, i) => i !== axis);
   add({
-    name: `reduce_grad ${op} over axis ${axis} of ${T('f32', xs)}${keepdim ? ', keepdim' : ''}, with ties`, op: 'reduce_grad',
+    name: `reduce_grad ${op} over axis ${axis} of ${T('f32', xs)}${keepdim ? ', keepdim' : ''}, with ties`,
+    op: 'reduce_grad',
     graph: graph((b) => {
       const x = b.input('x', 'f32', xs);
       const g = b.input('g', 'f32', ys);
       const [y] = b.node(op, [x], [['f32', ys]], { axis, keepdim });
       return { out: b.node('reduce_grad', [g, x, y!], [['f32', xs]], { op, axis })[0]! };
     }),
-    inputs: { x: levels(numel(xs), 40 + axis) }, tol: EXACT,
+    inputs: { x: levels(numel(xs), 40 + axis) },
+    tol: EXACT,
   });
 }
 
@@ -180,40 +238,66 @@ for (const [op, xs, axis, keepdim] of [['max', [5, 7, 3], 1, true], ['min', [5, 
 {
   const ids = Int32Array.from(uniformI32(34, -2, 35, 50), (v, i) => (i % 5 === 0 ? 7 : v)); // id 7 five times or more; -2, -1, 33, 34, 35 ignored
   add({
-    name: 'embedding_grad V = 33, D = 7 from ids i32[2, 17] (repeats, out-of-range ids add nothing)', op: 'embedding_grad',
+    name: 'embedding_grad V = 33, D = 7 from ids i32[2, 17] (repeats, out-of-range ids add nothing)',
+    op: 'embedding_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', [2, 17, 7]);
       const id = b.input('ids', 'i32', [2, 17]);
       return { out: b.node('embedding_grad', [g, id], [['f32', [33, 7]]])[0]! };
     }),
-    inputs: { ids }, tol: ACCUMULATED,
+    inputs: { ids },
+    tol: ACCUMULATED,
   });
   add({
-    name: 'embedding_grad V = 1000, D = 3 from ids i32[5] (mostly zero rows)', op: 'embedding_grad',
+    name: 'embedding_grad V = 1000, D = 3 from ids i32[5] (mostly zero rows)',
+    op: 'embedding_grad',
     graph: graph((b) => ({ out: b.node('embedding_grad', [b.input('g', 'f32', [5, 3]), b.input('ids', 'i32', [5])], [['f32', [1000, 3]]])[0]! })),
-    inputs: { ids: Int32Array.of(999, 0, 999, 1000, 5) }, tol: ACCUMULATED,
+    inputs: { ids: Int32Array.of(999, 0, 999, 1000, 5) },
+    tol: ACCUMULATED,
   });
 }
 
 // --- topk_grad: indices from a real topk with ties
-for (const [xs, K] of [[[17, 7], 3], [[3, 5], 5], [[1000], 1], [[2, 3, 33], 4]] as const) {
+for (const [xs, K] of [
+  [[17, 7], 3],
+  [[3, 5], 5],
+  [[1000], 1],
+  [[2, 3, 33], 4],
+] as const) {
   const vs = [...xs.slice(0, -1), K];
   add({
-    name: `topk_grad k = ${K} of ${T('f32', xs)} with ties`, op: 'topk_grad',
+    name: `topk_grad k = ${K} of ${T('f32', xs)} with ties`,
+    op: 'topk_grad',
     graph: graph((b) => {
       const x = b.input('x', 'f32', xs);
       const g = b.input('g', 'f32', vs);
-      const [, idx] = b.node('topk', [x], [['f32', vs], ['i32', vs]], { k: K });
+      const [, idx] = b.node(
+        'topk',
+        [x],
+        [
+          ['f32', vs],
+          ['i32', vs],
+        ],
+        { k: K },
+      );
       return { out: b.node('topk_grad', [g, idx!], [['f32', xs]])[0]! };
     }),
-    inputs: { x: levels(numel(xs), 60 + K) }, tol: EXACT,
+    inputs: { x: levels(numel(xs), 60 + K) },
+    tol: EXACT,
   });
 }
 
 // --- slice_grad
-for (const [gs, xs, axis, start] of [[[2, 13, 5], [2, 17, 5], 1, 3], [[1, 3], [1000, 3], 0, 999], [[3, 2], [3, 7], 1, 5], [[3, 7], [3, 7], 1, 0], [[4, 1], [4, 33], 1, 0]] as const) {
+for (const [gs, xs, axis, start] of [
+  [[2, 13, 5], [2, 17, 5], 1, 3],
+  [[1, 3], [1000, 3], 0, 999],
+  [[3, 2], [3, 7], 1, 5],
+  [[3, 7], [3, 7], 1, 0],
+  [[4, 1], [4, 33], 1, 0],
+] as const) {
   add({
-    name: `slice_grad ${T('f32', gs)} into ${T('f32', xs)} at axis ${axis}, start ${start}`, op: 'slice_grad',
+    name: `slice_grad ${T('f32', gs)} into ${T('f32', xs)} at axis ${axis}, start ${start}`,
+    op: 'slice_grad',
     graph: graph((b) => ({ out: b.node('slice_grad', [b.input('g', 'f32', gs)], [['f32', xs]], { axis, start })[0]! })),
     tol: EXACT,
   });
@@ -227,7 +311,8 @@ for (const [ls, labels, note] of [
   [[3, 5], Int32Array.of(-1, 5, 9), 'every label ignored: zero'],
 ] as const) {
   add({
-    name: `cross_entropy_grad ${T('f32', ls)} (${note})`, op: 'cross_entropy_grad',
+    name: `cross_entropy_grad ${T('f32', ls)} (${note})`,
+    op: 'cross_entropy_grad',
     graph: graph((b) => {
       const g = b.input('g', 'f32', []);
       const lg = b.input('logits', 'f32', ls);
@@ -245,10 +330,26 @@ for (const [ls, labels, note] of [
     const args = { q: T('f32', q), k: T('f32', kv), v: T('f32', kv), ...(mask ? { m: T('i32', [q[0]!, kv[1]!]) } : {}) };
     const attrs = forwardAttrs('attention', args, T('f32', q), call);
     add({
-      name: `attention_grad ${name}: q${T('', q)} k/v${T('', kv)}`, op: 'attention_grad',
+      name: `attention_grad ${name}: q${T('', q)} k/v${T('', kv)}`,
+      op: 'attention_grad',
       graph: graph((b) => {
-        const ins = [b.input('g', 'f32', q), b.input('q', 'f32', q), b.input('k', 'f32', kv), b.input('v', 'f32', kv), ...(mask ? [b.input('m', 'i32', [q[0]!, kv[1]!])] : [])];
-        const [dq, dk, dv] = b.node('attention_grad', ins, [['f32', q], ['f32', kv], ['f32', kv]], attrs);
+        const ins = [
+          b.input('g', 'f32', q),
+          b.input('q', 'f32', q),
+          b.input('k', 'f32', kv),
+          b.input('v', 'f32', kv),
+          ...(mask ? [b.input('m', 'i32', [q[0]!, kv[1]!])] : []),
+        ];
+        const [dq, dk, dv] = b.node(
+          'attention_grad',
+          ins,
+          [
+            ['f32', q],
+            ['f32', kv],
+            ['f32', kv],
+          ],
+          attrs,
+        );
         return { dq: dq!, dk: dk!, dv: dv! };
       }),
       // ×3 sharpens the softmax so that the probabilities are far from uniform.
@@ -266,27 +367,53 @@ for (const [ls, labels, note] of [
   att('Dh = 1 with grouped kv heads and a mask', [1, 4, 4], [1, 6, 2], 'attention(q, k, v, m, heads = 4, kv_heads = 2)', Int32Array.of(1, 0, 1, 1, 0, 1));
   // Batch 0 attends to a subset of keys; batch 1 has every key masked: all its gradients are zero.
   const mask = Int32Array.from({ length: 2 * 17 }, (_, i) => (i < 17 ? [1, 0, 1, 1, 0][i % 5]! : 0));
-  att('padding mask (one batch fully masked) + causal + grouped', [2, 17, 8], [2, 17, 4], 'attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)', mask);
+  att(
+    'padding mask (one batch fully masked) + causal + grouped',
+    [2, 17, 8],
+    [2, 17, 4],
+    'attention(q, k, v, m, heads = 4, kv_heads = 2, causal = true)',
+    mask,
+  );
 }
 
 // --- patchify_grad
-for (const [xs, p] of [[[2, 3, 8, 12], 4], [[1, 1, 5, 5], 5], [[1, 1, 5, 5], 1], [[3, 2, 6, 3], 3]] as const) {
+for (const [xs, p] of [
+  [[2, 3, 8, 12], 4],
+  [[1, 1, 5, 5], 5],
+  [[1, 1, 5, 5], 1],
+  [[3, 2, 6, 3], 3],
+] as const) {
   const [B, C, H, W] = xs;
   const gs = [B, (H / p) * (W / p), C * p * p];
   add({
-    name: `patchify_grad ${T('f32', gs)} back to ${T('f32', xs)}, patch ${p}`, op: 'patchify_grad',
+    name: `patchify_grad ${T('f32', gs)} back to ${T('f32', xs)}, patch ${p}`,
+    op: 'patchify_grad',
     graph: graph((b) => ({ out: b.node('patchify_grad', [b.input('g', 'f32', gs)], [['f32', xs]], { patch: p })[0]! })),
     tol: EXACT,
   });
 }
 
 // --- conv2d_grad: the forward cases
-for (const [xs, ws, stride, padding] of [[[2, 3, 9, 11], [5, 3, 3, 3], 2, 1], [[1, 1, 7, 7], [1, 1, 1, 1], 1, 0], [[1, 2, 17, 5], [3, 2, 5, 5], 3, 2], [[2, 17, 4, 4], [3, 17, 4, 4], 1, 0]] as const) {
+for (const [xs, ws, stride, padding] of [
+  [[2, 3, 9, 11], [5, 3, 3, 3], 2, 1],
+  [[1, 1, 7, 7], [1, 1, 1, 1], 1, 0],
+  [[1, 2, 17, 5], [3, 2, 5, 5], 3, 2],
+  [[2, 17, 4, 4], [3, 17, 4, 4], 1, 0],
+] as const) {
   const os = [xs[0], ws[0], Math.floor((xs[2] + 2 * padding - ws[2]) / stride) + 1, Math.floor((xs[3] + 2 * padding - ws[3]) / stride) + 1];
   add({
-    name: `conv2d_grad x${T('', xs)} w${T('', ws)} stride ${stride} padding ${padding}`, op: 'conv2d_grad',
+    name: `conv2d_grad x${T('', xs)} w${T('', ws)} stride ${stride} padding ${padding}`,
+    op: 'conv2d_grad',
     graph: graph((b) => {
-      const [dx, dw] = b.node('conv2d_grad', [b.input('g', 'f32', os), b.input('x', 'f32', xs), b.input('w', 'f32', ws)], [['f32', xs], ['f32', ws]], { stride, padding });
+      const [dx, dw] = b.node(
+        'conv2d_grad',
+        [b.input('g', 'f32', os), b.input('x', 'f32', xs), b.input('w', 'f32', ws)],
+        [
+          ['f32', xs],
+          ['f32', ws],
+        ],
+        { stride, padding },
+      );
       return { dx: dx!, dw: dw! };
     }),
     tol: ACCUMULATED,
@@ -294,13 +421,27 @@ for (const [xs, ws, stride, padding] of [[[2, 3, 9, 11], [5, 3, 3, 3], 2, 1], [[
 }
 
 // --- moe_combine_grad: choices of no expert (-1) and past capacity, empty slots
-for (const [k, [Tn, D, K, E, cap, groups]] of [[17, 3, 2, 5, 2, 1], [12, 7, 1, 3, 1, 3], [64, 33, 2, 4, 40, 1], [33, 5, 3, 2, 4, 11]].entries()) {
+for (const [k, [Tn, D, K, E, cap, groups]] of [
+  [17, 3, 2, 5, 2, 1],
+  [12, 7, 1, 3, 1, 3],
+  [64, 33, 2, 4, 40, 1],
+  [33, 5, 3, 2, 4, 11],
+].entries()) {
   const C = cap * groups;
   add({
-    name: `moe_combine_grad: ${Tn} tokens of width ${D}, top-${K} of ${E} experts, capacity ${cap} × ${groups} groups`, op: 'moe_combine_grad',
+    name: `moe_combine_grad: ${Tn} tokens of width ${D}, top-${K} of ${E} experts, capacity ${cap} × ${groups} groups`,
+    op: 'moe_combine_grad',
     graph: graph((b) => {
       const ins = [b.input('g', 'f32', [Tn, D]), b.input('y', 'f32', [E, C, D]), b.input('choice', 'i32', [Tn, K]), b.input('gates', 'f32', [Tn, K])];
-      const [dy, dg] = b.node('moe_combine_grad', ins, [['f32', [E, C, D]], ['f32', [Tn, K]]], { groups });
+      const [dy, dg] = b.node(
+        'moe_combine_grad',
+        ins,
+        [
+          ['f32', [E, C, D]],
+          ['f32', [Tn, K]],
+        ],
+        { groups },
+      );
       return { dy: dy!, dgates: dg! };
     }),
     inputs: { choice: uniformI32(Tn * K, -1, E, 90 + k) },
@@ -322,23 +463,37 @@ function lossModel(file: string, out: string, loss: 'cross_entropy' | 'weighted_
   const sig = /(model \w+\([^)]*)\) -> f32\[([^\]]*)\]/.exec(src);
   if (!sig) throw new Error(`no model signature in ${file}`);
   const dims = sig[2]!.split(',').map((d) => d.replace(/@\w+/, '').trim());
-  const [extra, expr] = loss === 'cross_entropy'
-    ? ['labels: i32[B, S]', `cross_entropy(${out}, labels)`]
-    : [`probe: f32[${dims.join(', ')}]`, `sum(reshape(${out} * probe, [${dims.join(' * ')}]), axis = 0)`];
+  const [extra, expr] =
+    loss === 'cross_entropy'
+      ? ['labels: i32[B, S]', `cross_entropy(${out}, labels)`]
+      : [`probe: f32[${dims.join(', ')}]`, `sum(reshape(${out} * probe, [${dims.join(' * ')}]), axis = 0)`];
   const ret = `  return ${out}\n}`;
   if (!src.includes(ret)) throw new Error(`${file} does not end its model with 'return ${out}'`);
   // A train section names outputs this variant no longer returns: it goes.
-  return src.replace(sig[0], `${sig[1]}, ${extra}) -> f32[]`).replace(ret, `  let loss = ${expr}\n  return loss\n}`).replace(/\ntrain \w+ \{[\s\S]*?\n\}\n/, '\n');
+  return src
+    .replace(sig[0], `${sig[1]}, ${extra}) -> f32[]`)
+    .replace(ret, `  let loss = ${expr}\n  return loss\n}`)
+    .replace(/\ntrain \w+ \{[\s\S]*?\n\}\n/, '\n');
 }
 
-interface ModelCase { readonly name: string; readonly source: string; readonly dims: Readonly<Record<string, number>>; readonly overrides?: Readonly<Record<string, number>> }
+interface ModelCase {
+  readonly name: string;
+  readonly source: string;
+  readonly dims: Readonly<Record<string, number>>;
+  readonly overrides?: Readonly<Record<string, number>>;
+}
 const MODELS: ModelCase[] = [
   { name: 'GPT-2 tiny, cross-entropy', source: lossModel('gpt2', 'logits', 'cross_entropy'), dims: { B: 2, S: 17 } },
   { name: 'MLP tiny, weighted sum of the probabilities', source: lossModel('mlp', 'probs', 'weighted_sum'), dims: { B: 3 } },
   { name: 'LLaMA tiny (rotary, grouped KV, SwiGLU), cross-entropy', source: lossModel('llama', 'logits', 'cross_entropy'), dims: { B: 2, S: 9 } },
   { name: 'ViT-B/16 tiny (no labels in the sample: weighted sum of the logits)', source: lossModel('vit-b16', 'logits', 'weighted_sum'), dims: { B: 2 } },
   // Capacity 1 per group: many top-2 choices overflow, so dropped tokens are part of the test.
-  { name: 'Mixtral tiny (topk routing, experts over capacity), cross-entropy', source: lossModel('mixtral', 'logits', 'cross_entropy'), dims: { B: 4, S: 4 }, overrides: { capacity: 1 } },
+  {
+    name: 'Mixtral tiny (topk routing, experts over capacity), cross-entropy',
+    source: lossModel('mixtral', 'logits', 'cross_entropy'),
+    dims: { B: 4, S: 4 },
+    overrides: { capacity: 1 },
+  },
 ];
 
 /**
@@ -365,7 +520,11 @@ it('every backward-only op has a kernel and a case above (no GPU needed)', () =>
   expect(backward.length).toBeGreaterThan(0);
   expect(backward.filter((op) => !KERNELS.has(op))).toEqual([]);
   expect(backward.filter((op) => !cases.some((c) => c.op === op))).toEqual([]);
-  for (const c of cases) expect(c.graph.nodes.some((n) => n.op === c.op), c.name).toBe(true);
+  for (const c of cases)
+    expect(
+      c.graph.nodes.some((n) => n.op === c.op),
+      c.name,
+    ).toBe(true);
 });
 
 const gpu = await gpuStatus();
@@ -384,7 +543,9 @@ describe.skipIf(gpu.skip)(gpu.title('backward ops and differentiated models on W
   });
   afterAll(() => {
     if (!process.env['MDC_REPORT_ERRORS']) return;
-    const rows = observed.map((o) => `${o.rel.toExponential(2).padStart(9)} ${o.maxAbs.toExponential(2).padStart(9)} ${o.ms.toFixed(0).padStart(6)}ms  ${o.name} [${o.output}]`);
+    const rows = observed.map(
+      (o) => `${o.rel.toExponential(2).padStart(9)} ${o.maxAbs.toExponential(2).padStart(9)} ${o.ms.toFixed(0).padStart(6)}ms  ${o.name} [${o.output}]`,
+    );
     console.log(`   rel L2    maxAbs     gpu  case\n${rows.join('\n')}`);
   });
 
@@ -398,17 +559,44 @@ describe.skipIf(gpu.skip)(gpu.title('backward ops and differentiated models on W
 
   it('attention_grad of a fully masked batch is zero, and Sq > Sk rows without keys get zero dq', async () => {
     const mask = Int32Array.from({ length: 2 * 3 }, (_, i) => (i < 3 ? 1 : 0));
-    const attrs = forwardAttrs('attention', { q: T('f32', [2, 5, 4]), k: T('f32', [2, 3, 4]), v: T('f32', [2, 3, 4]), m: T('i32', [2, 3]) }, T('f32', [2, 5, 4]), 'attention(q, k, v, m, heads = 2, causal = true)');
+    const attrs = forwardAttrs(
+      'attention',
+      { q: T('f32', [2, 5, 4]), k: T('f32', [2, 3, 4]), v: T('f32', [2, 3, 4]), m: T('i32', [2, 3]) },
+      T('f32', [2, 5, 4]),
+      'attention(q, k, v, m, heads = 2, causal = true)',
+    );
     const g = graph((b) => {
-      const ins = [b.input('g', 'f32', [2, 5, 4]), b.input('q', 'f32', [2, 5, 4]), b.input('k', 'f32', [2, 3, 4]), b.input('v', 'f32', [2, 3, 4]), b.input('m', 'i32', [2, 3])];
-      const [dq, dk, dv] = b.node('attention_grad', ins, [['f32', [2, 5, 4]], ['f32', [2, 3, 4]], ['f32', [2, 3, 4]]], attrs);
+      const ins = [
+        b.input('g', 'f32', [2, 5, 4]),
+        b.input('q', 'f32', [2, 5, 4]),
+        b.input('k', 'f32', [2, 3, 4]),
+        b.input('v', 'f32', [2, 3, 4]),
+        b.input('m', 'i32', [2, 3]),
+      ];
+      const [dq, dk, dv] = b.node(
+        'attention_grad',
+        ins,
+        [
+          ['f32', [2, 5, 4]],
+          ['f32', [2, 3, 4]],
+          ['f32', [2, 3, 4]],
+        ],
+        attrs,
+      );
       return { dq: dq!, dk: dk!, dv: dv! };
     });
     const r = await runGraphBoth(g, { inputs: { m: mask } });
     expectAgreement('attention_grad zero rows', r, ATTENTION);
     // Batch 1 is fully masked; in batch 0 the first two queries see no key (Sq − Sk = 2).
-    for (const out of ['dq', 'dk', 'dv']) expect([...r.gpu[out]!.data.subarray(r.gpu[out]!.data.length / 2)].every((v) => v === 0), `${out} of the masked batch`).toBe(true);
-    expect([...r.gpu['dq']!.data.subarray(0, 2 * 4)].every((v) => v === 0), 'dq of queries that see no key').toBe(true);
+    for (const out of ['dq', 'dk', 'dv'])
+      expect(
+        [...r.gpu[out]!.data.subarray(r.gpu[out]!.data.length / 2)].every((v) => v === 0),
+        `${out} of the masked batch`,
+      ).toBe(true);
+    expect(
+      [...r.gpu['dq']!.data.subarray(0, 2 * 4)].every((v) => v === 0),
+      'dq of queries that see no key',
+    ).toBe(true);
   });
 
   for (const m of MODELS) {

@@ -28,8 +28,24 @@ const TOL = 1e-6;
 const shapeOf = (g: Graph, id: number) => g.values[id]!.type.dims.map((d) => dimValue(d)!);
 
 /** Lowers `source` (whose model returns one scalar `loss`), differentiates it and compares with finite differences. */
-function checkGradients(source: string, opts: { inputs?: Record<string, number[]>; training?: boolean; samples?: number; seed?: number; preset?: string; dims?: Record<string, number>; h?: number; tol?: number } = {}) {
-  const r = lower(source, 'grad.model', { training: !!opts.training, ...(opts.preset ? { preset: opts.preset } : {}), ...(opts.dims ? { dims: opts.dims } : {}) });
+function checkGradients(
+  source: string,
+  opts: {
+    inputs?: Record<string, number[]>;
+    training?: boolean;
+    samples?: number;
+    seed?: number;
+    preset?: string;
+    dims?: Record<string, number>;
+    h?: number;
+    tol?: number;
+  } = {},
+) {
+  const r = lower(source, 'grad.model', {
+    training: !!opts.training,
+    ...(opts.preset ? { preset: opts.preset } : {}),
+    ...(opts.dims ? { dims: opts.dims } : {}),
+  });
   expect(r.diagnostics.map((d) => `${d.span.line}:${d.span.col} ${d.message}`)).toEqual([]);
   const g = r.graph!;
   const dg = differentiate(g);
@@ -39,7 +55,10 @@ function checkGradients(source: string, opts: { inputs?: Record<string, number[]
   for (const v of g.values) {
     if (v.kind !== 'param') continue;
     const n = shapeOf(g, v.id).reduce((a, b) => a * b, 1);
-    params.set(v.name!, Float64Array.from({ length: n }, () => rand() * 2 - 1));
+    params.set(
+      v.name!,
+      Float64Array.from({ length: n }, () => rand() * 2 - 1),
+    );
   }
   const inputs = opts.inputs ?? {};
   const loss = () => interpret(g, inputs, (name) => params.get(name)!)['loss']!.data[0]!;
@@ -75,60 +94,137 @@ function model(body: string, inputs = ''): string {
 }
 
 /** Weighted sum of `y` (named in the body) as the scalar loss. */
-const lossOf = (y: string, shape: number[]) => `  param probe: f32[${shape.join(', ')}] = normal(0, 1)\n  let loss = sum(reshape(${y} * probe, [${shape.reduce((a, b) => a * b, 1)}]), axis = 0)\n  return loss`;
+const lossOf = (y: string, shape: number[]) =>
+  `  param probe: f32[${shape.join(', ')}] = normal(0, 1)\n  let loss = sum(reshape(${y} * probe, [${shape.reduce((a, b) => a * b, 1)}]), axis = 0)\n  return loss`;
 
 const P = (name: string, shape: number[]) => `  param ${name}: f32[${shape.join(', ')}] = normal(0, 1)`;
 
-interface Case { name: string; source: string; opts?: Parameters<typeof checkGradients>[1] }
+interface Case {
+  name: string;
+  source: string;
+  opts?: Parameters<typeof checkGradients>[1];
+}
 const cases: Case[] = [];
 const add = (c: Case) => cases.push(c);
 
 // --- elementwise unary (log, sqrt, rsqrt on positive arguments)
-for (const [op, arg] of [['neg', 'a'], ['exp', 'a'], ['log', 'a * a + 0.5'], ['sqrt', 'a * a + 0.5'], ['rsqrt', 'a * a + 0.5'], ['tanh', 'a'], ['sigmoid', 'a'], ['relu', 'a'], ['silu', 'a'], ['abs', 'a'], ['fast_gelu', 'a'], ['softplus', 'a * 4.0']] as const) {
+for (const [op, arg] of [
+  ['neg', 'a'],
+  ['exp', 'a'],
+  ['log', 'a * a + 0.5'],
+  ['sqrt', 'a * a + 0.5'],
+  ['rsqrt', 'a * a + 0.5'],
+  ['tanh', 'a'],
+  ['sigmoid', 'a'],
+  ['relu', 'a'],
+  ['silu', 'a'],
+  ['abs', 'a'],
+  ['fast_gelu', 'a'],
+  ['softplus', 'a * 4.0'],
+] as const) {
   add({ name: `${op}`, source: model(`${P('a', [3, 5])}\n  let y = ${op}(${arg})\n${lossOf('y', [3, 5])}`) });
 }
 add({ name: 'gelu exact', source: model(`${P('a', [7])}\n  let y = gelu(a)\n${lossOf('y', [7])}`) });
 add({ name: 'gelu tanh', source: model(`${P('a', [7])}\n  let y = gelu(a, approximate = "tanh")\n${lossOf('y', [7])}`) });
 // --- binary with broadcasting on both sides
 for (const op of ['+', '-', '*', '/']) {
-  add({ name: `a ${op} b with broadcasting`, source: model(`${P('a', [2, 1, 4])}\n${P('b', [3, 1])}\n  let y = a ${op} (b * b + 1.0)\n${lossOf('y', [2, 3, 4])}`) });
+  add({
+    name: `a ${op} b with broadcasting`,
+    source: model(`${P('a', [2, 1, 4])}\n${P('b', [3, 1])}\n  let y = a ${op} (b * b + 1.0)\n${lossOf('y', [2, 3, 4])}`),
+  });
 }
 add({ name: 'pow', source: model(`${P('a', [3, 4])}\n${P('b', [4])}\n  let y = (a * a + 0.5) ** b\n${lossOf('y', [3, 4])}`) });
 add({ name: 'maximum and minimum', source: model(`${P('a', [3, 4])}\n${P('b', [4])}\n  let y = maximum(a, b) + minimum(a, b) * 2.0\n${lossOf('y', [3, 4])}`) });
-add({ name: 'where', source: model(`${P('a', [3, 4])}\n${P('b', [4])}\n  let y = where(c, a, b)\n${lossOf('y', [3, 4])}`, 'c: i32[3, 4]'), opts: { inputs: { c: [1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1] } } });
+add({
+  name: 'where',
+  source: model(`${P('a', [3, 4])}\n${P('b', [4])}\n  let y = where(c, a, b)\n${lossOf('y', [3, 4])}`, 'c: i32[3, 4]'),
+  opts: { inputs: { c: [1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1] } },
+});
 // cast rounds to f32 in the reference (steps of ~6e-8 relative), so a small h would measure
 // the rounding: cast is linear, so h = 1e-2 has no truncation error and rounding ≤ 1e-5.
 add({ name: 'cast f32 → f32', source: model(`${P('a', [3, 4])}\n  let y = cast(a * 3.0, "f32")\n${lossOf('y', [3, 4])}`), opts: { h: 1e-2, tol: 1e-4 } });
 add({ name: 'expand', source: model(`${P('a', [1, 4])}\n  let y = expand(a, [3, 4])\n${lossOf('y', [3, 4])}`) });
-add({ name: 'dropout in training (same mask forward and backward)', source: model(`${P('a', [4, 8])}\n  let y = dropout(a, 0.3, seed = 5)\n${lossOf('y', [4, 8])}`), opts: { training: true } });
+add({
+  name: 'dropout in training (same mask forward and backward)',
+  source: model(`${P('a', [4, 8])}\n  let y = dropout(a, 0.3, seed = 5)\n${lossOf('y', [4, 8])}`),
+  opts: { training: true },
+});
 // --- matmul: plain, batched, broadcast batch
 add({ name: 'matmul [5, 3] @ [3, 4]', source: model(`${P('a', [5, 3])}\n${P('b', [3, 4])}\n  let y = a @ b\n${lossOf('y', [5, 4])}`) });
-add({ name: 'matmul [2, 5, 3] @ [3, 4] (shared weight)', source: model(`${P('a', [2, 5, 3])}\n${P('b', [3, 4])}\n  let y = a @ b\n${lossOf('y', [2, 5, 4])}`) });
-add({ name: 'matmul [2, 1, 5, 3] @ [3, 3, 2] (both batch dims broadcast)', source: model(`${P('a', [2, 1, 5, 3])}\n${P('b', [3, 3, 2])}\n  let y = a @ b\n${lossOf('y', [2, 3, 5, 2])}`) });
+add({
+  name: 'matmul [2, 5, 3] @ [3, 4] (shared weight)',
+  source: model(`${P('a', [2, 5, 3])}\n${P('b', [3, 4])}\n  let y = a @ b\n${lossOf('y', [2, 5, 4])}`),
+});
+add({
+  name: 'matmul [2, 1, 5, 3] @ [3, 3, 2] (both batch dims broadcast)',
+  source: model(`${P('a', [2, 1, 5, 3])}\n${P('b', [3, 3, 2])}\n  let y = a @ b\n${lossOf('y', [2, 3, 5, 2])}`),
+});
 // --- reductions
-for (const [op, keep] of [['sum', false], ['mean', true], ['max', false], ['min', true]] as const) {
+for (const [op, keep] of [
+  ['sum', false],
+  ['mean', true],
+  ['max', false],
+  ['min', true],
+] as const) {
   const out = keep ? [3, 1, 5] : [3, 5];
-  add({ name: `${op} over axis 1${keep ? ' (keepdim)' : ''}`, source: model(`${P('a', [3, 4, 5])}\n  let y = ${op}(a, axis = 1${keep ? ', keepdim = true' : ''})\n${lossOf('y', out)}`) });
+  add({
+    name: `${op} over axis 1${keep ? ' (keepdim)' : ''}`,
+    source: model(`${P('a', [3, 4, 5])}\n  let y = ${op}(a, axis = 1${keep ? ', keepdim = true' : ''})\n${lossOf('y', out)}`),
+  });
 }
 add({ name: 'softmax over axis 0', source: model(`${P('a', [4, 3])}\n  let y = softmax(a, axis = 0)\n${lossOf('y', [4, 3])}`) });
 add({ name: 'log_softmax', source: model(`${P('a', [3, 6])}\n  let y = log_softmax(a)\n${lossOf('y', [3, 6])}`) });
-add({ name: 'layer_norm with weight and bias', source: model(`${P('a', [3, 7])}\n${P('w', [7])}\n${P('b', [7])}\n  let y = layer_norm(a, w, b, 1e-5)\n${lossOf('y', [3, 7])}`) });
+add({
+  name: 'layer_norm with weight and bias',
+  source: model(`${P('a', [3, 7])}\n${P('w', [7])}\n${P('b', [7])}\n  let y = layer_norm(a, w, b, 1e-5)\n${lossOf('y', [3, 7])}`),
+});
 add({ name: 'layer_norm without weight', source: model(`${P('a', [2, 3, 5])}\n  let y = layer_norm(a)\n${lossOf('y', [2, 3, 5])}`) });
 add({ name: 'rms_norm with weight', source: model(`${P('a', [3, 6])}\n${P('w', [6])}\n  let y = rms_norm(a, w, 1e-6)\n${lossOf('y', [3, 6])}`) });
 // --- model building blocks
-add({ name: 'embedding (repeated and out-of-range ids)', source: model(`${P('t', [5, 4])}\n  let y = embedding(t, ids)\n${lossOf('y', [2, 3, 4])}`, 'ids: i32[2, 3]'), opts: { inputs: { ids: [1, 3, 1, 0, 7, 4] }, samples: 20 } });
+add({
+  name: 'embedding (repeated and out-of-range ids)',
+  source: model(`${P('t', [5, 4])}\n  let y = embedding(t, ids)\n${lossOf('y', [2, 3, 4])}`, 'ids: i32[2, 3]'),
+  opts: { inputs: { ids: [1, 3, 1, 0, 7, 4] }, samples: 20 },
+});
 add({ name: 'rotary', source: model(`${P('a', [2, 3, 8])}\n  let y = rotary(a, 2, 100.0, offset = 1)\n${lossOf('y', [2, 3, 8])}`) });
-add({ name: 'attention, causal, grouped KV heads', source: model(`${P('q', [2, 3, 8])}\n${P('k', [2, 4, 4])}\n${P('v', [2, 4, 4])}\n  let y = attention(q, k, v, heads = 4, kv_heads = 2, causal = true)\n${lossOf('y', [2, 3, 8])}`), opts: { samples: 10 } });
-add({ name: 'attention with a padding mask', source: model(`${P('q', [2, 3, 4])}\n${P('k', [2, 3, 4])}\n${P('v', [2, 3, 4])}\n  let y = attention(q, k, v, mask, heads = 2)\n${lossOf('y', [2, 3, 4])}`, 'mask: i32[2, 3]'), opts: { inputs: { mask: [1, 1, 0, 1, 0, 1] }, samples: 10 } });
+add({
+  name: 'attention, causal, grouped KV heads',
+  source: model(
+    `${P('q', [2, 3, 8])}\n${P('k', [2, 4, 4])}\n${P('v', [2, 4, 4])}\n  let y = attention(q, k, v, heads = 4, kv_heads = 2, causal = true)\n${lossOf('y', [2, 3, 8])}`,
+  ),
+  opts: { samples: 10 },
+});
+add({
+  name: 'attention with a padding mask',
+  source: model(
+    `${P('q', [2, 3, 4])}\n${P('k', [2, 3, 4])}\n${P('v', [2, 3, 4])}\n  let y = attention(q, k, v, mask, heads = 2)\n${lossOf('y', [2, 3, 4])}`,
+    'mask: i32[2, 3]',
+  ),
+  opts: { inputs: { mask: [1, 1, 0, 1, 0, 1] }, samples: 10 },
+});
 add({ name: 'topk values', source: model(`${P('a', [3, 6])}\n  let v, i = topk(a, 2)\n${lossOf('v', [3, 2])}`) });
-add({ name: 'slice, split and concat', source: model(`${P('a', [3, 6])}\n  let p, q = split(a, 2, axis = 1)\n  let y = concat([slice(a, 1, 0, 3), p * q], axis = 0)\n${lossOf('y', [6, 3])}`) });
+add({
+  name: 'slice, split and concat',
+  source: model(`${P('a', [3, 6])}\n  let p, q = split(a, 2, axis = 1)\n  let y = concat([slice(a, 1, 0, 3), p * q], axis = 0)\n${lossOf('y', [6, 3])}`),
+});
 add({ name: 'reshape and transpose', source: model(`${P('a', [2, 3, 4])}\n  let y = transpose(reshape(a, [6, 4]), [1, 0])\n${lossOf('y', [4, 6])}`) });
-add({ name: 'cross_entropy (one label out of range)', source: model(`${P('a', [4, 5])}\n  let loss = cross_entropy(a * 2.0, labels)\n  return loss`, 'labels: i32[4]'), opts: { inputs: { labels: [1, 4, -1, 0] } } });
+add({
+  name: 'cross_entropy (one label out of range)',
+  source: model(`${P('a', [4, 5])}\n  let loss = cross_entropy(a * 2.0, labels)\n  return loss`, 'labels: i32[4]'),
+  opts: { inputs: { labels: [1, 4, -1, 0] } },
+});
 add({ name: 'patchify', source: model(`${P('a', [1, 2, 4, 4])}\n  let y = patchify(a, 2)\n${lossOf('y', [1, 4, 8])}`) });
-add({ name: 'conv2d with stride and padding', source: model(`${P('x', [1, 2, 5, 5])}\n${P('w', [3, 2, 3, 3])}\n  let y = conv2d(x, w, stride = 2, padding = 1)\n${lossOf('y', [1, 3, 3, 3])}`), opts: { samples: 10 } });
+add({
+  name: 'conv2d with stride and padding',
+  source: model(`${P('x', [1, 2, 5, 5])}\n${P('w', [3, 2, 3, 3])}\n  let y = conv2d(x, w, stride = 2, padding = 1)\n${lossOf('y', [1, 3, 3, 3])}`),
+  opts: { samples: 10 },
+});
 add({
   name: 'moe_dispatch and moe_combine (gates and experts; a choice overflows)',
-  source: model(`${P('x', [6, 3])}\n${P('gates', [6, 2])}\n${P('w', [3, 3, 3])}\n  let h = moe_dispatch(x, choice, experts = 3, capacity = 2, groups = 2)\n  let y = moe_combine(h @ w, choice, gates, groups = 2)\n${lossOf('y', [6, 3])}`, 'choice: i32[6, 2]'),
+  source: model(
+    `${P('x', [6, 3])}\n${P('gates', [6, 2])}\n${P('w', [3, 3, 3])}\n  let h = moe_dispatch(x, choice, experts = 3, capacity = 2, groups = 2)\n  let y = moe_combine(h @ w, choice, gates, groups = 2)\n${lossOf('y', [6, 3])}`,
+    'choice: i32[6, 2]',
+  ),
   opts: { inputs: { choice: [0, 1, 0, 2, 0, 1, 2, 2, 1, 0, 2, 1] }, samples: 12 },
 });
 

@@ -65,7 +65,11 @@ function staleRuntimeFiles(): string[] {
 /** Builds dist/ when the runtime's modules there are missing or older than their sources. */
 function ensureBuiltRuntime() {
   if (staleRuntimeFiles().length === 0) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   // tsc emits despite type errors elsewhere; what matters here is that the runtime is fresh.
   const still = staleRuntimeFiles();
   if (still.length) throw new Error(`npm run build did not produce fresh dist/runtime files (${still.join(', ')}):\n${r.stdout}${r.stderr}`);
@@ -171,9 +175,16 @@ async function openBrowser(): Promise<Browser> {
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`);
+    });
     await page.goto(`${s.origin}/`);
-    const loaded = await page.waitForFunction(() => 'mdcRuntime' in window, undefined, { timeout: 10_000 }).then(() => true, () => false);
+    const loaded = await page
+      .waitForFunction(() => 'mdcRuntime' in window, undefined, { timeout: 10_000 })
+      .then(
+        () => true,
+        () => false,
+      );
     if (!loaded) return { context, server, profile, log, reason: `the page did not load the runtime modules:\n${log.join('\n')}` };
     const probe = await page.evaluate(async () => {
       if (!isSecureContext) return { reason: 'the page is not a secure context' };
@@ -210,8 +221,14 @@ afterAll(() => closeBrowser(browser));
 
 // ---------------------------------------------------------------- running a sample in the page
 
-interface WireArray { readonly dtype: 'f32' | 'i32'; readonly values: number[] }
-interface PageResult { readonly outputs: Record<string, { shape: number[]; values: number[] }>; readonly ms: number }
+interface WireArray {
+  readonly dtype: 'f32' | 'i32';
+  readonly values: number[];
+}
+interface PageResult {
+  readonly outputs: Record<string, { shape: number[]; values: number[] }>;
+  readonly ms: number;
+}
 
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -219,30 +236,33 @@ const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 async function runInPage(page: Page, plan: Plan, inputs: Record<string, HostArray>): Promise<PageResult> {
   const wire: Record<string, WireArray> = {};
   for (const [k, v] of Object.entries(inputs)) wire[k] = { dtype: v instanceof Int32Array ? 'i32' : 'f32', values: Array.from(v) };
-  return page.evaluate(async ({ plan, wire }) => {
-    const { PlanRunner } = (window as unknown as { mdcRuntime: RuntimeModule }).mdcRuntime;
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) throw new Error('requestAdapter() returned null');
-    const device = await adapter.requestDevice({
-      requiredLimits: {
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-      },
-    });
-    const t0 = performance.now();
-    const ins: Record<string, Float32Array | Int32Array> = {};
-    for (const [k, v] of Object.entries(wire)) ins[k] = v.dtype === 'i32' ? Int32Array.from(v.values) : Float32Array.from(v.values);
-    const runner = await PlanRunner.create(device, plan);
-    try {
-      const out = await runner.run(ins);
-      const outputs: Record<string, { shape: number[]; values: number[] }> = {};
-      for (const [k, t] of Object.entries(out)) outputs[k] = { shape: [...t.shape], values: Array.from(t.data) };
-      return { outputs, ms: performance.now() - t0 };
-    } finally {
-      runner.destroy();
-      device.destroy();
-    }
-  }, { plan, wire });
+  return page.evaluate(
+    async ({ plan, wire }) => {
+      const { PlanRunner } = (window as unknown as { mdcRuntime: RuntimeModule }).mdcRuntime;
+      const adapter = await navigator.gpu.requestAdapter();
+      if (!adapter) throw new Error('requestAdapter() returned null');
+      const device = await adapter.requestDevice({
+        requiredLimits: {
+          maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+          maxBufferSize: adapter.limits.maxBufferSize,
+        },
+      });
+      const t0 = performance.now();
+      const ins: Record<string, Float32Array | Int32Array> = {};
+      for (const [k, v] of Object.entries(wire)) ins[k] = v.dtype === 'i32' ? Int32Array.from(v.values) : Float32Array.from(v.values);
+      const runner = await PlanRunner.create(device, plan);
+      try {
+        const out = await runner.run(ins);
+        const outputs: Record<string, { shape: number[]; values: number[] }> = {};
+        for (const [k, t] of Object.entries(out)) outputs[k] = { shape: [...t.shape], values: Array.from(t.data) };
+        return { outputs, ms: performance.now() - t0 };
+      } finally {
+        runner.destroy();
+        device.destroy();
+      }
+    },
+    { plan, wire },
+  );
 }
 
 /**
@@ -293,6 +313,10 @@ describe.skipIf(skip)(title('the runtime in headless Chromium through navigator.
       expect(e.nonFiniteMismatches, out).toBe(0);
       expect(e.rel, out).toBeLessThan(1e-4);
     }
-    console.info(`browser ${name}: ${Object.entries(errors).map(([o, e]) => `${o} rel ${e.rel.toExponential(2)} maxAbs ${e.maxAbs.toExponential(2)}`).join(', ')}; page run ${ms.toFixed(0)} ms`);
+    console.info(
+      `browser ${name}: ${Object.entries(errors)
+        .map(([o, e]) => `${o} rel ${e.rel.toExponential(2)} maxAbs ${e.maxAbs.toExponential(2)}`)
+        .join(', ')}; page run ${ms.toFixed(0)} ms`,
+    );
   });
 });

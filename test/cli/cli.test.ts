@@ -238,7 +238,14 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
     expect(r.diagnostics).toEqual([]);
     const plan = r.plan!;
     const inputs: Record<string, HostArray> = {};
-    for (const i of plan.inputs) inputs[i.name] = randomInput(plan.buffers[i.buffer]!.type, i.shape.reduce((a, b) => a * b, 1), 0, i.name, i.max);
+    for (const i of plan.inputs)
+      inputs[i.name] = randomInput(
+        plan.buffers[i.buffer]!.type,
+        i.shape.reduce((a, b) => a * b, 1),
+        0,
+        i.name,
+        i.max,
+      );
     const runner = await PlanRunner.create(await sharedDevice(), plan);
     try {
       const outs = await runner.run(inputs);
@@ -275,7 +282,10 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
       expect(x.every(Number.isFinite), `output ${k} is finite`).toBe(true);
       const meanAbs = x.reduce((s, v) => s + Math.abs(v), 0) / x.length;
       const bad = [...x.keys()].filter((i) => !(Math.abs(x[i]! - y[i]!) <= TOL * (meanAbs + Math.abs(x[i]!))));
-      expect(bad.slice(0, 5).map((i) => `[${i}] ${x[i]} vs ${y[i]}`), `output ${k}: ${bad.length} of ${x.length} elements differ by more than ${TOL}·(mean|x| + |x|)`).toEqual([]);
+      expect(
+        bad.slice(0, 5).map((i) => `[${i}] ${x[i]} vs ${y[i]}`),
+        `output ${k}: ${bad.length} of ${x.length} elements differ by more than ${TOL}·(mean|x| + |x|)`,
+      ).toEqual([]);
     });
   };
 
@@ -286,7 +296,10 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
     expect(adapter.json.target).toBe('adapter');
     const target = await adapterTarget();
     const [p, a] = [await direct('gpt2', {}), await direct('gpt2', target)];
-    expect(a.plan.kernels.some((k) => k.name.includes('subgroup')), 'the adapter target uses subgroup kernels here').toBe(!!target.subgroupSize);
+    expect(
+      a.plan.kernels.some((k) => k.name.includes('subgroup')),
+      'the adapter target uses subgroup kernels here',
+    ).toBe(!!target.subgroupSize);
     matchesCli(portable.json, p);
     matchesCli(adapter.json, a);
     expectSame(p, a);
@@ -306,8 +319,13 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
       // The tuned target the CLI used, rebuilt from its cache (nothing is tuned again).
       const file = 'samples/mlp.model';
       const local = (await compile(readFileSync(file, 'utf8'), file, { preset: 'tiny', until: 'optimize' })).optimized!.graph;
-      const { classes, rows, target } = await tuneTarget(await sharedDevice(), gpuCli.detail, await adapterTarget(), matmulShapes(local), { rows: usesRowKernels(local) });
-      expect([...classes.values()].filter((c) => c.run), 'every class comes from the cache').toEqual([]);
+      const { classes, rows, target } = await tuneTarget(await sharedDevice(), gpuCli.detail, await adapterTarget(), matmulShapes(local), {
+        rows: usesRowKernels(local),
+      });
+      expect(
+        [...classes.values()].filter((c) => c.run),
+        'every class comes from the cache',
+      ).toEqual([]);
       expect(rows.run).toBeUndefined();
       const [p, t] = [await direct('mlp', {}), await direct('mlp', target)];
       matchesCli(portable.json, p);
@@ -319,5 +337,4 @@ describe.skipIf(gpuCli.skip)(gpuCli.title('mdc run --target'), () => {
       else process.env['MDC_CACHE_DIR'] = prev;
     }
   }, 300_000);
-
 });

@@ -44,7 +44,7 @@ describe('mdc plan', () => {
     expect(a.out).toContain('because');
   });
 
-  it('--mesh replaces the file\'s mesh; --auto reports its search time', async () => {
+  it("--mesh replaces the file's mesh; --auto reports its search time", async () => {
     const r = await mdc('plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'dp=1,tp=2', '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).devices).toBe(2);

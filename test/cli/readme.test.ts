@@ -13,7 +13,7 @@ describe('README', () => {
     expect(readFileSync('.ci/run', 'utf8')).toMatch(/\bnpm test\b/);
   });
 
-  it("has a language example that mdc accepts", () => {
+  it('has a language example that mdc accepts', () => {
     const example = /## The language\s+```\n([\s\S]*?)```/.exec(text)![1]!;
     expect(check(example, 'README.md').diagnostics).toEqual([]);
   });

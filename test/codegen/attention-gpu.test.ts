@@ -10,9 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subgroupRows } from '../../codegen/kernels/attention.js';
 import { planOf } from '../../driver/stages.js';
-import {
-  adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, seededRandom, sharedDevice,
-} from '../support/gpu.js';
+import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gpuStatus, runBoth, seededRandom, sharedDevice } from '../support/gpu.js';
 
 const gpu = await gpuStatus();
 const device = await adapterTarget();
@@ -25,11 +23,18 @@ const device = await adapterTarget();
 const TOL = 1e-5;
 
 interface Case {
-  readonly B: number; readonly Sq: number; readonly Sk: number; readonly H: number; readonly KVH: number; readonly D: number;
-  readonly causal: boolean; readonly mask: boolean;
+  readonly B: number;
+  readonly Sq: number;
+  readonly Sk: number;
+  readonly H: number;
+  readonly KVH: number;
+  readonly D: number;
+  readonly causal: boolean;
+  readonly mask: boolean;
 }
 
-const name = (c: Case) => `B ${c.B}, Sq ${c.Sq}, Sk ${c.Sk}, ${c.H} heads of ${c.D}${c.KVH !== c.H ? `, ${c.KVH} kv heads` : ''}${c.causal ? ', causal' : ''}${c.mask ? ', padding mask' : ''}`;
+const name = (c: Case) =>
+  `B ${c.B}, Sq ${c.Sq}, Sk ${c.Sk}, ${c.H} heads of ${c.D}${c.KVH !== c.H ? `, ${c.KVH} kv heads` : ''}${c.causal ? ', causal' : ''}${c.mask ? ', padding mask' : ''}`;
 
 function source(c: Case): string {
   const T = (s: number, w: number) => `f32[${c.B}, ${s}, ${w}]`;
@@ -97,7 +102,10 @@ describe.skipIf(gpu.skip)(gpu.title('flash attention on WebGPU vs the float64 CP
         expect(e.rel, `‖gpu−cpu‖₂/‖cpu‖₂ must be ≤ ${TOL}`).toBeLessThanOrEqual(TOL);
         if (c.mask && c.B > 1) {
           const rows = r.gpu['output0']!.data.subarray((c.B - 1) * c.Sq * c.H * c.D);
-          expect(rows.every((x) => x === 0), 'a fully masked batch gives zero rows').toBe(true);
+          expect(
+            rows.every((x) => x === 0),
+            'a fully masked batch gives zero rows',
+          ).toBe(true);
         }
       });
     }

@@ -10,7 +10,16 @@ import { f16Values } from '../../codegen/plan.js';
 import { planOf } from '../../driver/stages.js';
 import { roundF16 } from '../../compiler/ops/precision.js';
 import { initValues, PlanRunner, validatePlan } from '../../runtime/index.js';
-import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, runBoth, sharedDevice } from '../support/gpu.js';
+import {
+  adapterTarget,
+  compareOutputs,
+  compileOrThrow,
+  describeWithFeature,
+  destroySharedDevices,
+  featureStatus,
+  runBoth,
+  sharedDevice,
+} from '../support/gpu.js';
 import { F16_MLP } from '../support/f16-models.js';
 
 const f16 = await featureStatus('shader-f16');
@@ -122,7 +131,10 @@ it('f16 parameters are stored as f16 unless a training step overwrites them (no 
   const training = planOf(g, { target: { shaderF16: true }, updates: [{ output: 'output0', param: 'w2' }] });
   expect(training.buffers.filter((b) => b.role === 'param').map((b) => b.type)).toEqual(['f16', 'f16', 'f32']);
   // A one-element update fits an f16 parameter's four bytes too: the storage types must match.
-  const tiny = planOf(compileOrThrow('model U(x: f32[4]) -> (f32[4], f16[1]) {\n  param s: f16[1] = zeros()\n  return x * cast(s, "f32"), s + 1.0\n}\n'), { target: { shaderF16: true }, updates: [{ output: 'output1', param: 's' }] });
+  const tiny = planOf(compileOrThrow('model U(x: f32[4]) -> (f32[4], f16[1]) {\n  param s: f16[1] = zeros()\n  return x * cast(s, "f32"), s + 1.0\n}\n'), {
+    target: { shaderF16: true },
+    updates: [{ output: 'output1', param: 's' }],
+  });
   const sBuf = tiny.buffers.find((b) => b.name === 's')!;
   expect(sBuf.type).toBe('f32');
   const tampered = JSON.parse(JSON.stringify(tiny));
@@ -145,7 +157,10 @@ describeWithFeature(f16, 'f16 storage on WebGPU', () => {
   for (const { label, target } of targets) {
     it(`an MLP with an f16 hidden activation matches the oracle within ${TOL} (${label})`, async () => {
       const r = await runBoth(F16_MLP, { target });
-      expect(r.plan.buffers.some((b) => b.type === 'f16'), 'the hidden activation is stored as f16').toBe(true);
+      expect(
+        r.plan.buffers.some((b) => b.type === 'f16'),
+        'the hidden activation is stored as f16',
+      ).toBe(true);
       const e = compareOutputs(r)['output0']!;
       expect(e.nonFiniteMismatches).toBe(0);
       expect(e.rel).toBeLessThanOrEqual(TOL);
@@ -162,7 +177,9 @@ describeWithFeature(f16, 'f16 storage on WebGPU', () => {
       // One cast kernel, the input's; the kernels bind the weights' f16 buffers themselves.
       expect(r.plan.steps.filter((st) => st.kind !== 'collective' && st.op === 'cast').length).toBe(1);
       const params = new Set(r.plan.buffers.filter((b) => b.role === 'param').map((b) => b.id));
-      const bound = r.plan.steps.flatMap((st) => (st.kind !== 'collective' ? st.buffers.flatMap((id, j) => (params.has(id) ? [r.plan.kernels[st.kernel]!.bindings[j]!.type] : [])) : []));
+      const bound = r.plan.steps.flatMap((st) =>
+        st.kind !== 'collective' ? st.buffers.flatMap((id, j) => (params.has(id) ? [r.plan.kernels[st.kernel]!.bindings[j]!.type] : [])) : [],
+      );
       expect(bound).toEqual(['f16', 'f16', 'f16']);
       const e = compareOutputs(r)['output0']!;
       expect(e.nonFiniteMismatches).toBe(0);
@@ -174,13 +191,23 @@ describeWithFeature(f16, 'f16 storage on WebGPU', () => {
       try {
         const read = await runner.readParams();
         for (const b of r.plan.buffers.filter((x) => x.role === 'param')) {
-          const init = initValues(b.init!, b.shape.reduce((x, y) => x * y, 1), r.plan.seed, b.name);
+          const init = initValues(
+            b.init!,
+            b.shape.reduce((x, y) => x * y, 1),
+            r.plan.seed,
+            b.name,
+          );
           const got = read.get(b.name)!;
           expect(got.length).toBe(init.length);
           let mismatches = 0;
-          init.forEach((x, i) => { if (got[i] !== roundF16(x)) mismatches++; });
+          init.forEach((x, i) => {
+            if (got[i] !== roundF16(x)) mismatches++;
+          });
           expect(mismatches, b.name).toBe(0);
-          expect(init.some((x, i) => got[i] !== x), `${b.name} was rounded`).toBe(true);
+          expect(
+            init.some((x, i) => got[i] !== x),
+            `${b.name} was rounded`,
+          ).toBe(true);
         }
       } finally {
         runner.destroy();
@@ -191,7 +218,12 @@ describeWithFeature(f16, 'f16 storage on WebGPU', () => {
     // relative at most, averaged down by the sums: 2e-3 relative L2, as for the block below.
     it(`a model all in f16 keeps its input and output in f16 buffers and matches the oracle within 2e-3 (${label})`, async () => {
       const r = await runBoth(ALL_F16, { target });
-      expect(r.plan.buffers.filter((b) => b.role !== 'const').map((b) => `${b.role} ${b.type}`).sort()).toEqual(['activation f16', 'input f16', 'output f16', 'param f16', 'param f16']);
+      expect(
+        r.plan.buffers
+          .filter((b) => b.role !== 'const')
+          .map((b) => `${b.role} ${b.type}`)
+          .sort(),
+      ).toEqual(['activation f16', 'input f16', 'output f16', 'param f16', 'param f16']);
       expect(r.gpu['output0']!.data).toBeInstanceOf(Float32Array);
       const e = compareOutputs(r)['output0']!;
       expect(e.nonFiniteMismatches).toBe(0);
@@ -222,7 +254,11 @@ describeWithFeature(f16, 'f16 storage on WebGPU', () => {
       const r = await runBoth(BLOCK, { target });
       const half = r.plan.buffers.filter((b) => b.type === 'f16').map((b) => b.name);
       // The rows body's output is named by its last step (mul).
-      for (const op of ['layer_norm', 'softmax', 'mul']) expect(half.some((n) => n.includes(op)), `${op} output stored as f16: ${half.join(', ')}`).toBe(true);
+      for (const op of ['layer_norm', 'softmax', 'mul'])
+        expect(
+          half.some((n) => n.includes(op)),
+          `${op} output stored as f16: ${half.join(', ')}`,
+        ).toBe(true);
       for (const [out, e] of Object.entries(compareOutputs(r))) {
         expect(e.nonFiniteMismatches, out).toBe(0);
         expect(e.rel, out).toBeLessThanOrEqual(2e-3);

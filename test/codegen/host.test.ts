@@ -24,22 +24,33 @@ describe('host module', () => {
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
     writeFileSync(join(dir, 'GPT2.ts'), host.ts);
     writeFileSync(join(dir, 'GPT2.plan.json'), JSON.stringify(plan));
-    writeFileSync(join(dir, 'use.ts'), [
-      "import GPT2, { inputShapes } from './GPT2.js';",
-      'export async function go(device: GPUDevice) {',
-      '  const m = await GPT2.load(device);',
-      '  const out = await m.run({ tokens: new Int32Array(128) });',
-      '  const s: readonly [2, 64, 1024] = out.logits.shape;',
-      '  const n: 64 = inputShapes.tokens[1];',
-      '  // @ts-expect-error tokens must be an Int32Array',
-      '  await m.run({ tokens: new Float32Array(128) });',
-      '  return [s, n];',
-      '}',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'use.ts'),
+      [
+        "import GPT2, { inputShapes } from './GPT2.js';",
+        'export async function go(device: GPUDevice) {',
+        '  const m = await GPT2.load(device);',
+        '  const out = await m.run({ tokens: new Int32Array(128) });',
+        '  const s: readonly [2, 64, 1024] = out.logits.shape;',
+        '  const n: 64 = inputShapes.tokens[1];',
+        '  // @ts-expect-error tokens must be an Int32Array',
+        '  await m.run({ tokens: new Float32Array(128) });',
+        '  return [s, n];',
+        '}',
+      ].join('\n'),
+    );
     const program = ts.createProgram([join(dir, 'use.ts')], {
-      strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      resolveJsonModule: true, noEmit: true, skipLibCheck: true, types: ['@webgpu/types'], typeRoots: [resolve('node_modules/@types'), resolve('node_modules')],
-      baseUrl: dir, paths: { 'mdc/runtime': [resolve('runtime/index.ts')] },
+      strict: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      resolveJsonModule: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['@webgpu/types'],
+      typeRoots: [resolve('node_modules/@types'), resolve('node_modules')],
+      baseUrl: dir,
+      paths: { 'mdc/runtime': [resolve('runtime/index.ts')] },
     });
     const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
     expect(diags).toEqual([]);

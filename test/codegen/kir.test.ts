@@ -26,7 +26,11 @@ const body = (build: (b: Block) => void): string => {
   const b = new Block();
   build(b);
   const k: Kernel = { name: 't', doc: [], enables: [], consts: [], buffers: [], shared: [], workgroupSize: [1, 1, 1], dispatch: [1, 1, 1], body: b.stmts };
-  return printWgsl(k).split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim()).join('\n');
+  return printWgsl(k)
+    .split('\n')
+    .filter((l) => l.startsWith('  '))
+    .map((l) => l.trim())
+    .join('\n');
 };
 
 describe('kernel IR', () => {
@@ -64,8 +68,17 @@ describe('kernel IR', () => {
   });
 
   it('loops over u32 or i32 and leaves them early', () => {
-    expect(body((b) => b.for('j', i(-2), ref('n', 'i32'), (j, l) => l.if(j.eq(0), (t) => t.continue(), (e) => e.break()))))
-      .toBe('for (var j = -2; j < n; j += 1) {\nif (j == 0) {\ncontinue;\n} else {\nbreak;\n}\n}');
+    expect(
+      body((b) =>
+        b.for('j', i(-2), ref('n', 'i32'), (j, l) =>
+          l.if(
+            j.eq(0),
+            (t) => t.continue(),
+            (e) => e.break(),
+          ),
+        ),
+      ),
+    ).toBe('for (var j = -2; j < n; j += 1) {\nif (j == 0) {\ncontinue;\n} else {\nbreak;\n}\n}');
     expect(() => new Block().for('j', i(0), u(3), () => {})).toThrow('bounds of different types');
   });
 
@@ -76,8 +89,15 @@ describe('kernel IR', () => {
 
   it('refuses kernels beyond WebGPU default limits', () => {
     const k: Kernel = {
-      name: 'big', doc: [], enables: [], consts: [], buffers: [], shared: [{ name: 's', type: arrayOf('f32', 8192) }],
-      workgroupSize: [32, 16, 1], dispatch: [70000, 1, 1], body: [],
+      name: 'big',
+      doc: [],
+      enables: [],
+      consts: [],
+      buffers: [],
+      shared: [{ name: 's', type: arrayOf('f32', 8192) }],
+      workgroupSize: [32, 16, 1],
+      dispatch: [70000, 1, 1],
+      body: [],
     };
     expect(() => toSpec(k)).toThrow('512 invocations per workgroup, 32768 bytes of workgroup memory, dispatch [70000, 1, 1]');
   });
@@ -158,7 +178,14 @@ describe('tuning cache', () => {
     expect(written.nodes.some((n) => n.body?.kind === 'rows')).toBe(true);
     expect(usesRowKernels(written)).toBe(true);
     // Nothing here may touch the device: no matmul shapes, and the rows are cached or not wanted.
-    const noDevice = new Proxy({}, { get: () => { throw new Error('the device was used'); } }) as GPUDevice;
+    const noDevice = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('the device was used');
+        },
+      },
+    ) as GPUDevice;
     const file = join(mkdtempSync(join(tmpdir(), 'mdc-tune-')), 'tuning.json');
     const none = await tuneTarget(noDevice, 'gpu A', {}, [], { file, rows: false });
     expect(none.rows).toEqual({});
@@ -168,7 +195,9 @@ describe('tuning cache', () => {
   });
 
   it('tunes a matmul that reads b transposed as its own shape class', () => {
-    const g = compileOrThrow('model T(h: f32[128, 768], wte: f32[8192, 768], w: f32[768, 768]) -> (f32[128, 8192], f32[128, 768]) {\n  return h @ transpose(wte, [1, 0]), h @ w\n}\n');
+    const g = compileOrThrow(
+      'model T(h: f32[128, 768], wte: f32[8192, 768], w: f32[768, 768]) -> (f32[128, 8192], f32[128, 768]) {\n  return h @ transpose(wte, [1, 0]), h @ w\n}\n',
+    );
     expect(matmulShapes(optimize(g).graph).map(shapeClass)).toEqual(['m128n4096k1024v4t', 'm128n1024k1024v4']);
     // Unfused (--no-fuse), the plan keeps the transpose and its matmul reads the copy.
     expect(matmulShapes(optimize(g, false).graph).map(shapeClass)).toEqual(['m128n4096k1024v4', 'm128n1024k1024v4']);

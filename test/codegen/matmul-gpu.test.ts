@@ -10,13 +10,28 @@ import { candidates, configName, defaultConfig, defaultTiled, type MatmulConfig 
 import type { MatmulShape } from '../../codegen/kernels/matmul/shape.js';
 import { planOf } from '../../driver/stages.js';
 import { PlanRunner } from '../../runtime/index.js';
-import { adapterTarget, compareOutputs, compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, gpuStatus, runBoth, sharedDevice } from '../support/gpu.js';
+import {
+  adapterTarget,
+  compareOutputs,
+  compileOrThrow,
+  describeWithFeature,
+  destroySharedDevices,
+  featureStatus,
+  gpuStatus,
+  runBoth,
+  sharedDevice,
+} from '../support/gpu.js';
 
 const T = (shape: readonly number[]) => `f32[${shape.join(', ')}]`;
 const source = (a: number[], b: number[], o: number[]) => `model T(a: ${T(a)}, b: ${T(b)}) -> ${T(o)} {\n  return a @ b\n}\n`;
 
 /** `all`: every candidate the tuner may choose; otherwise the fallback, the defaults and one kernel of each family that fits. */
-interface Case { readonly a: number[]; readonly b: number[]; readonly why: string; readonly all?: boolean }
+interface Case {
+  readonly a: number[];
+  readonly b: number[];
+  readonly why: string;
+  readonly all?: boolean;
+}
 const CASES: Case[] = [
   { a: [64, 64], b: [64, 64], why: 'one 64 × 64 tile exactly' },
   { a: [128, 32], b: [32, 96], why: 'tile multiples in every dim', all: true },
@@ -87,12 +102,15 @@ describe.skipIf(gpu.skip)(gpu.title('matmul kernels on WebGPU vs the float64 CPU
     const o = outShape(c.a, c.b);
     const s = shapeOf(c.a, c.b);
     const families: MatmulConfig[] = [
-      defaultConfig(s, {}), defaultConfig(s, device), defaultTiled(s),
+      defaultConfig(s, {}),
+      defaultConfig(s, device),
+      defaultTiled(s),
       ...(device.subgroupSize ? [{ kind: 'subgroup', tm: 8, tn: 1, raster: 'm' } as const] : []),
       ...(s.M === 1 ? [{ kind: 'gemv', wg: 64 } as const] : []),
     ];
-    const configs: MatmulConfig[] = [{ kind: 'plain' } as MatmulConfig, ...(c.all ? candidates(s, device) : families)]
-      .filter((x, i, all) => all.findIndex((y) => JSON.stringify(y) === JSON.stringify(x)) === i);
+    const configs: MatmulConfig[] = [{ kind: 'plain' } as MatmulConfig, ...(c.all ? candidates(s, device) : families)].filter(
+      (x, i, all) => all.findIndex((y) => JSON.stringify(y) === JSON.stringify(x)) === i,
+    );
     for (const config of configs) {
       it(`${T(c.a)} @ ${T(c.b)} (${c.why}): ${configName(config)}`, async () => {
         const r = await runBoth(source(c.a, c.b, o), { target: { ...device, matmul: config } });
@@ -124,7 +142,9 @@ describe.skipIf(gpu.skip)(gpu.title('matmul kernels on WebGPU vs the float64 CPU
       const other = device.subgroupSize === 32 ? 16 : 32;
       const plan = planOf(compileOrThrow(source([40, 24], [24, 72], [40, 72])), { target: { subgroupSize: other } });
       expect(plan.subgroupSize).toBe(other);
-      await expect(PlanRunner.create(await sharedDevice(), plan)).rejects.toThrow(`compiled for subgroups of ${other} lanes; this device's subgroups have ${device.subgroupSize} lanes`);
+      await expect(PlanRunner.create(await sharedDevice(), plan)).rejects.toThrow(
+        `compiled for subgroups of ${other} lanes; this device's subgroups have ${device.subgroupSize} lanes`,
+      );
     });
   });
 
@@ -132,7 +152,11 @@ describe.skipIf(gpu.skip)(gpu.title('matmul kernels on WebGPU vs the float64 CPU
     const a = Float32Array.from({ length: 5 * 9 }, (_, i) => (i === 7 ? Infinity : (i % 5) - 2));
     const b = Float32Array.from({ length: 9 * 6 }, (_, i) => ((i * 3) % 7) - 3);
     const s = shapeOf([5, 9], [9, 6]);
-    for (const config of [{ kind: 'plain' } as const, defaultTiled(s), ...(device.subgroupSize ? [{ kind: 'subgroup', tm: 8, tn: 1, raster: 'm' } as const] : [])]) {
+    for (const config of [
+      { kind: 'plain' } as const,
+      defaultTiled(s),
+      ...(device.subgroupSize ? [{ kind: 'subgroup', tm: 8, tn: 1, raster: 'm' } as const] : []),
+    ]) {
       const r = await runBoth(source([5, 9], [9, 6], [5, 6]), { target: { ...device, matmul: config }, inputs: { a, b } });
       const e = compareOutputs(r, { nonFinite: 'expected' })['output0']!;
       expect(e.nonFinite, `${configName(config)}: a[0][7] = ∞ makes all of row 0 ±∞ or NaN (∞·0)`).toBe(6);

@@ -32,13 +32,39 @@ describe('samples', () => {
   it('reproduce the published shapes of test/data/model-configs.json', () => {
     const ref = JSON.parse(readFileSync('test/data/model-configs.json', 'utf8')).models as Record<string, Record<string, number>>;
     const consts = (s: string) => check(src(s), s).env!.consts;
-    const val = (s: string, k: string) => { const c = consts(s).get(k); return c && c.value; };
+    const val = (s: string, k: string) => {
+      const c = consts(s).get(k);
+      return c && c.value;
+    };
     const cases: [string, string, Record<string, string>][] = [
       ['gpt2', 'gpt2-small', { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx' }],
-      ['bert-base', 'bert-base', { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', type_vocab: 'type_vocab', ln_eps: 'eps' }],
-      ['llama', 'llama2-7b', { layers: 'layers', hidden: 'd', heads: 'heads', kv_heads: 'kv_heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', rms_eps: 'eps', rope_theta: 'theta' }],
+      [
+        'bert-base',
+        'bert-base',
+        { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', type_vocab: 'type_vocab', ln_eps: 'eps' },
+      ],
+      [
+        'llama',
+        'llama2-7b',
+        { layers: 'layers', hidden: 'd', heads: 'heads', kv_heads: 'kv_heads', ffn: 'ffn', vocab: 'vocab', ctx: 'ctx', rms_eps: 'eps', rope_theta: 'theta' },
+      ],
       ['vit-b16', 'vit-b16', { layers: 'layers', hidden: 'd', heads: 'heads', ffn: 'ffn', image: 'image', patch: 'patch', tokens: 'tokens', ln_eps: 'eps' }],
-      ['mixtral', 'mixtral-8x7b', { layers: 'layers', hidden: 'd', heads: 'heads', kv_heads: 'kv_heads', ffn: 'ffn', experts: 'experts', top_k: 'top_k', vocab: 'vocab', ctx: 'ctx', rope_theta: 'theta' }],
+      [
+        'mixtral',
+        'mixtral-8x7b',
+        {
+          layers: 'layers',
+          hidden: 'd',
+          heads: 'heads',
+          kv_heads: 'kv_heads',
+          ffn: 'ffn',
+          experts: 'experts',
+          top_k: 'top_k',
+          vocab: 'vocab',
+          ctx: 'ctx',
+          rope_theta: 'theta',
+        },
+      ],
     ];
     for (const [sample, key, map] of cases) {
       for (const [refKey, constName] of Object.entries(map)) {
@@ -71,7 +97,11 @@ describe('samples', () => {
 function stripSpans(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(stripSpans);
   if (x && typeof x === 'object') {
-    return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'span' && k !== 'bodySpan').map(([k, v]) => [k, stripSpans(v)]));
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([k]) => k !== 'span' && k !== 'bodySpan')
+        .map(([k, v]) => [k, stripSpans(v)]),
+    );
   }
   return x;
 }

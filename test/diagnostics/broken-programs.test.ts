@@ -33,23 +33,24 @@ describe('diagnostic rendering', () => {
       }
     `;
     const [d] = check(source, FILE).diagnostics;
-    expect(formatDiagnostic(d!, source)).toBe([
-      'broken.model:3:10: error MDC0203: matmul contraction dims differ: f32[4, 8] @ f32[16, 8] (8 ≠ 16)',
-      '   |',
-      ' 3 |   return x @ w',
-      '   |          ^^^^^',
-    ].join('\n'));
+    expect(formatDiagnostic(d!, source)).toBe(
+      [
+        'broken.model:3:10: error MDC0203: matmul contraction dims differ: f32[4, 8] @ f32[16, 8] (8 ≠ 16)',
+        '   |',
+        ' 3 |   return x @ w',
+        '   |          ^^^^^',
+      ].join('\n'),
+    );
   });
 
   it('puts an end-of-file caret just past the last token', () => {
     const source = 'model M(x: f32[4]) -> f32[4] {\n  return gelu(x';
     const [d] = check(source, FILE).diagnostics;
-    expect(formatDiagnostic(d!, source)).toBe([
-      "broken.model:2:16: error MDC0002: syntax error: expected ')' but found end of file",
-      '   |',
-      ' 2 |   return gelu(x',
-      '   |                ^',
-    ].join('\n'));
+    expect(formatDiagnostic(d!, source)).toBe(
+      ["broken.model:2:16: error MDC0002: syntax error: expected ')' but found end of file", '   |', ' 2 |   return gelu(x', '   |                ^'].join(
+        '\n',
+      ),
+    );
   });
 });
 
@@ -65,11 +66,11 @@ describe('syntax error recovery', () => {
       config C { d = }
     `;
     expect(diagnostics(source)).toEqual([
-      'broken.model:3:3: error MDC0002: syntax error: expected an expression but found \'let\'',
-      'broken.model:4:3: error MDC0002: syntax error: expected an expression but found \'return\'',
-      'broken.model:4:10: error MDC0002: syntax error: expected an expression but found \']\'',
-      'broken.model:6:20: error MDC0002: syntax error: expected \'->\' but found \'f32\'',
-      'broken.model:7:16: error MDC0002: syntax error: expected an expression but found \'}\'',
+      "broken.model:3:3: error MDC0002: syntax error: expected an expression but found 'let'",
+      "broken.model:4:3: error MDC0002: syntax error: expected an expression but found 'return'",
+      "broken.model:4:10: error MDC0002: syntax error: expected an expression but found ']'",
+      "broken.model:6:20: error MDC0002: syntax error: expected '->' but found 'f32'",
+      "broken.model:7:16: error MDC0002: syntax error: expected an expression but found '}'",
     ]);
   });
 

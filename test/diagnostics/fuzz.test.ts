@@ -64,11 +64,79 @@ function prng(seed: number): () => number {
   };
 }
 
-const PUNCTUATION = ['(', ')', '[', ']', '{', '}', ',', ':', ';', '=', '@', '->', '+', '-', '*', '/', '**', '"', '/*', '*/', '//', '///', '.', '$', '#', '\n', '\t', '\u00d7'];
+const PUNCTUATION = [
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ':',
+  ';',
+  '=',
+  '@',
+  '->',
+  '+',
+  '-',
+  '*',
+  '/',
+  '**',
+  '"',
+  '/*',
+  '*/',
+  '//',
+  '///',
+  '.',
+  '$',
+  '#',
+  '\n',
+  '\t',
+  '\u00d7',
+];
 const WORDS = [
-  'mesh', 'config', 'preset', 'for', 'block', 'model', 'param', 'let', 'return', 'repeat', 'train', 'infer', 'partial', 'where',
-  'true', 'false', '@pipeline', '@shard', '@recompute(full)', 'f32', 'i32', 'bool', 'split', 'attention', 'softmax', 'x', 'h',
-  'd', 'B', 'S', 'tp', 'dp', 'Layer', 'GPT2', 'vocab', 'heads', 'layers', '3*d', '@tp', 'repeat(0)', 'partial(tp)', '2KiB',
+  'mesh',
+  'config',
+  'preset',
+  'for',
+  'block',
+  'model',
+  'param',
+  'let',
+  'return',
+  'repeat',
+  'train',
+  'infer',
+  'partial',
+  'where',
+  'true',
+  'false',
+  '@pipeline',
+  '@shard',
+  '@recompute(full)',
+  'f32',
+  'i32',
+  'bool',
+  'split',
+  'attention',
+  'softmax',
+  'x',
+  'h',
+  'd',
+  'B',
+  'S',
+  'tp',
+  'dp',
+  'Layer',
+  'GPT2',
+  'vocab',
+  'heads',
+  'layers',
+  '3*d',
+  '@tp',
+  'repeat(0)',
+  'partial(tp)',
+  '2KiB',
 ];
 // Kept small on purpose: a repeat count of 100000 is a legal (refused) program but takes seconds to refuse.
 const NUMBERS = ['0', '1', '2', '3', '7', '-1', '64', '0.5', '1e30', '1e999', '9007199254740993'];
@@ -86,28 +154,45 @@ function mutate(source: string, rnd: () => number): string {
     const e = t.endOffset! + 1;
     const pos = Math.floor(rnd() * (src.length + 1));
     switch (Math.floor(rnd() * 10)) {
-      case 0: src = src.slice(0, s) + src.slice(e); break; // delete a token
-      case 1: src = src.slice(0, e) + ' ' + t.image + src.slice(e); break; // duplicate a token
-      case 2: { // swap two tokens
+      case 0:
+        src = src.slice(0, s) + src.slice(e);
+        break; // delete a token
+      case 1:
+        src = src.slice(0, e) + ' ' + t.image + src.slice(e);
+        break; // duplicate a token
+      case 2: {
+        // swap two tokens
         const [a, b] = t.startOffset < u.startOffset ? [t, u] : [u, t];
         if (a.endOffset! < b.startOffset) {
           src = src.slice(0, a.startOffset) + b.image + src.slice(a.endOffset! + 1, b.startOffset) + a.image + src.slice(b.endOffset! + 1);
         }
         break;
       }
-      case 3: src = src.slice(0, pos) + pick(PUNCTUATION) + src.slice(pos); break;
-      case 4: src = src.slice(0, pos) + ' ' + pick(WORDS) + ' ' + src.slice(pos); break;
-      case 5: src = src.slice(0, pos); break; // truncate
-      case 6: src = src.slice(0, pos) + src.slice(pos + 1 + Math.floor(rnd() * 3)); break; // delete characters
-      case 7: src = src.slice(0, s) + pick(WORDS) + src.slice(e); break; // replace a token
-      case 8: { // replace a name with another name from the file: keeps the syntax, breaks the meaning
+      case 3:
+        src = src.slice(0, pos) + pick(PUNCTUATION) + src.slice(pos);
+        break;
+      case 4:
+        src = src.slice(0, pos) + ' ' + pick(WORDS) + ' ' + src.slice(pos);
+        break;
+      case 5:
+        src = src.slice(0, pos);
+        break; // truncate
+      case 6:
+        src = src.slice(0, pos) + src.slice(pos + 1 + Math.floor(rnd() * 3));
+        break; // delete characters
+      case 7:
+        src = src.slice(0, s) + pick(WORDS) + src.slice(e);
+        break; // replace a token
+      case 8: {
+        // replace a name with another name from the file: keeps the syntax, breaks the meaning
         const names = tokens.filter((x) => x.tokenType.name === 'Identifier');
         if (names.length === 0) break;
         const from = pick(names);
         src = src.slice(0, from.startOffset) + pick(names).image + src.slice(from.endOffset! + 1);
         break;
       }
-      default: { // replace a number
+      default: {
+        // replace a number
         const nums = tokens.filter((x) => x.tokenType.name === 'NumberLiteral');
         if (nums.length === 0) break;
         const from = pick(nums);
@@ -135,7 +220,10 @@ describe('fuzzing check() and lower() with mutants of a valid program', () => {
     let rejected = 0;
     for (let seed = first; seed < first + count && failures.length < 5; seed++) {
       const src = mutate(SAMPLE, prng(seed));
-      for (const [stage, run] of [['check', check], ['lower', lower]] as const) {
+      for (const [stage, run] of [
+        ['check', check],
+        ['lower', lower],
+      ] as const) {
         try {
           const result = run(src, 'mutant.model');
           const problems = malformedDiagnostics(src, result.diagnostics);

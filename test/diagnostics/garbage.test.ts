@@ -73,7 +73,11 @@ describe('garbage input', () => {
     expect(ds.map((d) => `${d.code} ${d.span.line}:${d.span.col}`)).toEqual(['MDC0003 2:1']);
   });
 
-  for (const [name, open, close] of [['parentheses', '(', ')'], ['brackets', '[', ']'], ['braces', '{', '}']] as const) {
+  for (const [name, open, close] of [
+    ['parentheses', '(', ')'],
+    ['brackets', '[', ']'],
+    ['braces', '{', '}'],
+  ] as const) {
     it(`5,000-deep ${name}, balanced and unbalanced`, () => {
       const balanced = refuse(MODEL(open.repeat(5000) + 'x' + close.repeat(5000)));
       expect(codes(balanced)).toEqual(['MDC0005']);
@@ -114,8 +118,39 @@ describe('garbage input', () => {
   it('half a megabyte of random tokens', () => {
     const rnd = prng(4);
     const tokens = [
-      'model', 'block', 'config', 'mesh', 'let', 'return', 'param', 'repeat', 'where', '(', ')', '{', '}', '[', ']',
-      'x', 'f32', 'i32', ',', ':', '->', '=', '@', '+', '-', '*', '**', '1', '2.5', '"s"', ';', '@pipeline', '\n',
+      'model',
+      'block',
+      'config',
+      'mesh',
+      'let',
+      'return',
+      'param',
+      'repeat',
+      'where',
+      '(',
+      ')',
+      '{',
+      '}',
+      '[',
+      ']',
+      'x',
+      'f32',
+      'i32',
+      ',',
+      ':',
+      '->',
+      '=',
+      '@',
+      '+',
+      '-',
+      '*',
+      '**',
+      '1',
+      '2.5',
+      '"s"',
+      ';',
+      '@pipeline',
+      '\n',
     ];
     let text = '';
     while (text.length < 512 * 1024) text += tokens[Math.floor(rnd() * tokens.length)] + ' ';

@@ -22,7 +22,8 @@ export function malformedDiagnostics(source: string, ds: readonly Diagnostic[]):
     const { line, col, start, end } = d.span;
     if (!(Number.isInteger(line) && line >= 1 && line <= lineCount)) problems.push(`${where}: line outside 1..${lineCount}`);
     else if (!(Number.isInteger(col) && col >= 1 && col <= lines.lineText(line).length + 1)) problems.push(`${where}: column outside its line`);
-    if (!(Number.isInteger(start) && start >= 0 && start <= end && end <= source.length + 1)) problems.push(`${where}: offsets ${start}..${end} outside the file`);
+    if (!(Number.isInteger(start) && start >= 0 && start <= end && end <= source.length + 1))
+      problems.push(`${where}: offsets ${start}..${end} outside the file`);
     try {
       formatDiagnostic(d, source, lines);
     } catch (e) {

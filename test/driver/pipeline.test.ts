@@ -12,7 +12,9 @@ import { stageProblems, verifyStage, VerifyError } from '../../driver/verify.js'
  * runs, on every sample: forward, training step, and partitioned over the sample's mesh.
  */
 
-const samples = readdirSync('samples').filter((f) => f.endsWith('.model')).sort();
+const samples = readdirSync('samples')
+  .filter((f) => f.endsWith('.model'))
+  .sort();
 const read = (f: string) => readFileSync(`samples/${f}`, 'utf8');
 const tiny = (src: string) => (src.includes('preset tiny') ? { preset: 'tiny' } : {});
 
@@ -45,7 +47,17 @@ describe('the compile pipeline', () => {
     // AdamW: parameter, m and v, and the gradient sum of the sample's 2 micro-batches.
     expect(one.settings!.microbatches).toBe(2);
     expect(one.plan!.updates!.length).toBe(4 * one.training!.params.length);
-    const sharded = await compile(src, 'gpt2.model', { preset: 'tiny', train: true, partition: { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }, verify: true });
+    const sharded = await compile(src, 'gpt2.model', {
+      preset: 'tiny',
+      train: true,
+      partition: {
+        axes: [
+          { name: 'dp', size: 2 },
+          { name: 'tp', size: 4 },
+        ],
+      },
+      verify: true,
+    });
     expect(sharded.diagnostics).toEqual([]);
     expect(sharded.spmd!.collectives.length).toBeGreaterThan(0);
   });
@@ -109,6 +121,8 @@ describe('stage invariants', () => {
     expect(stageProblems('optimize', g)).toEqual([]);
     const steps = fused.body!.steps.map((s, i) => (i === 0 ? { ...s, args: [{ k: 'step' as const, i: 1 }] } : s));
     const broken = { ...g, nodes: g.nodes.map((n) => (n === fused ? { ...n, body: { ...n.body!, steps } } : n)) };
-    expect(stageProblems('optimize', Object.freeze({ ...broken, nodes: Object.freeze(broken.nodes) }))).toEqual([expect.stringMatching(/step 0 reads step 1, which is not an earlier step/)]);
+    expect(stageProblems('optimize', Object.freeze({ ...broken, nodes: Object.freeze(broken.nodes) }))).toEqual([
+      expect.stringMatching(/step 0 reads step 1, which is not an earlier step/),
+    ]);
   });
 });

@@ -31,7 +31,10 @@ describe.skipIf(status.skip)(status.title('samples on WebGPU against the CPU ora
   });
 
   it('mdc run executes a sample end to end and prints a checksum', () => {
-    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--json'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(p.status, p.stderr).toBe(0);
     const out = JSON.parse(p.stdout) as { outputs: { name: string; type: string; sum: number }[] };
     expect(out.outputs[0]!.type).toBe('f32[8, 10]');
@@ -43,14 +46,20 @@ describe.skipIf(status.skip)(status.title('samples on WebGPU against the CPU ora
     const dir = mkdtempSync(join(tmpdir(), 'mdc-run-'));
     const good = join(dir, 'in.json');
     writeFileSync(good, JSON.stringify({ x: Array.from({ length: 8 * 64 }, () => 0) }));
-    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', good, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', good, '--json'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(p.status, p.stderr).toBe(0);
     const out = JSON.parse(p.stdout) as { outputs: { first: number[] }[] };
     // Zero input and zero biases: every logit is zero, so softmax is uniform over 10 classes.
     expect(out.outputs[0]!.first.map((x) => Number(x.toFixed(6)))).toEqual([0.1, 0.1, 0.1, 0.1]);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ x: [1, 2, 3] }));
-    const q = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', bad], { encoding: 'utf8', timeout: 120_000 });
+    const q = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/mlp.model', '--preset', 'tiny', '--inputs', bad], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(q.status).toBe(2);
     expect(q.stderr).toContain("input 'x' in");
     expect(q.stderr).toContain('must be an array of 512 numbers (f32[8, 64])');

@@ -20,7 +20,13 @@ import { adapterTarget, compareOutputs, compileOrThrow, destroySharedDevices, gp
 
 const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
 
-interface AttnSpec { readonly batch: readonly number[]; readonly Sq: number; readonly Sk: number; readonly D: number; readonly scale: number }
+interface AttnSpec {
+  readonly batch: readonly number[];
+  readonly Sq: number;
+  readonly Sk: number;
+  readonly D: number;
+  readonly scale: number;
+}
 const SCALES = ['S', 'S * 0.125', '0.3 * S', 'S / 4.0'];
 const attnArb: fc.Arbitrary<AttnSpec> = fc.record({
   batch: fc.constantFrom([], [3], [2, 3], [1, 4]),
@@ -53,15 +59,21 @@ describe('written-out attention on the CPU oracle', () => {
   // The op's reference computes the same softmax and sums in float64; the order of the
   // additions differs, so agreement is to rounding (1e-12 relative), not to the bit.
   it('random batch dims, lengths, head sizes and scale forms: one attention op, equal to the written-out form within 1e-12', () => {
-    fc.assert(fc.property(attnArb, (spec) => {
-      const src = attnSource(spec);
-      const g = compileOrThrow(src);
-      const f = fuse(g);
-      expect(verifyGraph(f, true), src).toEqual([]);
-      expect(opsOf(f).filter((o) => o === 'attention'), src).toHaveLength(1);
-      expect(opsOf(f), src).not.toContain('softmax');
-      expect(onCpu(g, f), src).toBeLessThanOrEqual(1e-12);
-    }), { numRuns: 60, seed: 4 });
+    fc.assert(
+      fc.property(attnArb, (spec) => {
+        const src = attnSource(spec);
+        const g = compileOrThrow(src);
+        const f = fuse(g);
+        expect(verifyGraph(f, true), src).toEqual([]);
+        expect(
+          opsOf(f).filter((o) => o === 'attention'),
+          src,
+        ).toHaveLength(1);
+        expect(opsOf(f), src).not.toContain('softmax');
+        expect(onCpu(g, f), src).toBeLessThanOrEqual(1e-12);
+      }),
+      { numRuns: 60, seed: 4 },
+    );
   });
 
   const VIT = (ret: string, out: string) => `model A(x: f32[2, 16, 32], wq: f32[32, 32], wk: f32[32, 32], wv: f32[32, 32]) -> ${ret} {
@@ -123,7 +135,9 @@ describe('written-out attention on the CPU oracle', () => {
       expect(onCpu(g, f), name).toBeLessThanOrEqual(1e-12);
     }
     // The backward of the written-out form reads the probabilities: the gradient graph keeps it.
-    const g = compileOrThrow('model A(x: f32[4, 8], k: f32[6, 8], v: f32[6, 8]) -> f32[] {\n  param w: f32[8, 8] = normal(0, 0.1)\n  return mean(mean(softmax((x @ w) @ transpose(k)) @ v, -1), -1)\n}\n');
+    const g = compileOrThrow(
+      'model A(x: f32[4, 8], k: f32[6, 8], v: f32[6, 8]) -> f32[] {\n  param w: f32[8, 8] = normal(0, 0.1)\n  return mean(mean(softmax((x @ w) @ transpose(k)) @ v, -1), -1)\n}\n',
+    );
     expect(opsOf(fuse(g))).toContain('attention');
     const train = fuse(differentiate(g));
     expect(opsOf(train)).not.toContain('attention');
@@ -132,12 +146,17 @@ describe('written-out attention on the CPU oracle', () => {
 });
 
 describe('written-out attention in a partitioned program', () => {
-  it('the rewrite runs on each device\'s local graph and the plan keeps global types for inputs and outputs', () => {
-    const src = 'mesh M = [dp: 2]\n\nmodel A(q: f32[4@dp, 3, 16, 8], k: f32[4@dp, 3, 16, 8], v: f32[4@dp, 3, 16, 8]) -> f32[4@dp, 3, 16, 8] {\n  return softmax(q @ transpose(k) * 0.5) @ v\n}\n';
+  it("the rewrite runs on each device's local graph and the plan keeps global types for inputs and outputs", () => {
+    const src =
+      'mesh M = [dp: 2]\n\nmodel A(q: f32[4@dp, 3, 16, 8], k: f32[4@dp, 3, 16, 8], v: f32[4@dp, 3, 16, 8]) -> f32[4@dp, 3, 16, 8] {\n  return softmax(q @ transpose(k) * 0.5) @ v\n}\n';
     const plan = spmdPlanOf(partition(compileOrThrow(src), { axes: [{ name: 'dp', size: 2 }] }), { seed: 1 });
     expect(plan.steps.map((s) => s.op)).toContain('attention');
     for (const io of [...plan.inputs, ...plan.outputs]) expect(io.global?.shape, io.name).toEqual([4, 3, 16, 8]);
-    expect(plan.inputs.map((io) => io.shape)).toEqual([[2, 3, 16, 8], [2, 3, 16, 8], [2, 3, 16, 8]]);
+    expect(plan.inputs.map((io) => io.shape)).toEqual([
+      [2, 3, 16, 8],
+      [2, 3, 16, 8],
+      [2, 3, 16, 8],
+    ]);
   });
 });
 
@@ -165,14 +184,20 @@ describe.skipIf(status.skip)(status.title('written-out attention on WebGPU'), ()
 
   it('random shapes, portable and subgroup kernels: the fused plan equals the CPU oracle (relative error < 1e-5)', async () => {
     const targets: KernelTarget[] = [{}, ...(adapter.subgroupSize ? [adapter] : [])];
-    await fc.assert(fc.asyncProperty(attnArb, fc.nat(targets.length - 1), async (spec, t) => {
-      const src = attnSource(spec);
-      const r = await runBoth(src, { target: targets[t]! });
-      expect(r.plan.steps.map((s) => s.op), src).toContain('attention');
-      for (const [out, e] of Object.entries(compareOutputs(r))) {
-        expect(e.nonFiniteMismatches, `${out}\n${src}`).toBe(0);
-        expect(e.rel, `${out}\n${src}`).toBeLessThan(1e-5);
-      }
-    }), { numRuns: 24, seed: 6 });
+    await fc.assert(
+      fc.asyncProperty(attnArb, fc.nat(targets.length - 1), async (spec, t) => {
+        const src = attnSource(spec);
+        const r = await runBoth(src, { target: targets[t]! });
+        expect(
+          r.plan.steps.map((s) => s.op),
+          src,
+        ).toContain('attention');
+        for (const [out, e] of Object.entries(compareOutputs(r))) {
+          expect(e.nonFiniteMismatches, `${out}\n${src}`).toBe(0);
+          expect(e.rel, `${out}\n${src}`).toBeLessThan(1e-5);
+        }
+      }),
+      { numRuns: 24, seed: 6 },
+    );
   });
 });

@@ -47,17 +47,22 @@ function expectClose(r: BothResult, what: string) {
 describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   afterAll(destroySharedDevices);
   // MDC_REPORT_ERRORS=1 prints the largest relative error observed, to keep TOL honest.
-  afterAll(() => { if (process.env['MDC_REPORT_ERRORS']) console.log(`largest relative error: ${worst.toExponential(2)}`); });
+  afterAll(() => {
+    if (process.env['MDC_REPORT_ERRORS']) console.log(`largest relative error: ${worst.toExponential(2)}`);
+  });
 
   it(`random element-wise chains and matmul epilogues: fused kernels equal the CPU oracle (relative error < ${TOL})`, async () => {
     let fused = 0;
-    await fc.assert(fc.asyncProperty(chainArb, fc.nat(TARGETS.length - 1), async (spec, t) => {
-      const src = chainSource(spec);
-      const r = await runBoth(src, { target: TARGETS[t]! });
-      fused += fusedSteps(r);
-      for (const k of r.plan.kernels) expect(k.bindings.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
-      expectClose(r, `${src}target ${JSON.stringify(TARGETS[t])}`);
-    }), { numRuns: 80, seed: 11 });
+    await fc.assert(
+      fc.asyncProperty(chainArb, fc.nat(TARGETS.length - 1), async (spec, t) => {
+        const src = chainSource(spec);
+        const r = await runBoth(src, { target: TARGETS[t]! });
+        fused += fusedSteps(r);
+        for (const k of r.plan.kernels) expect(k.bindings.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+        expectClose(r, `${src}target ${JSON.stringify(TARGETS[t])}`);
+      }),
+      { numRuns: 80, seed: 11 },
+    );
     expect(fused).toBeGreaterThan(60);
   });
 
@@ -67,12 +72,15 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   it(`random programs around reductions over the last axis: one rows kernel each, equal to the CPU oracle (relative error < ${TOL})`, async () => {
     const targets: KernelTarget[] = [{}, { rowUnits: 4096 }, ...(adapter.subgroupSize ? [adapter, { ...adapter, rowUnits: 64 }] : [])];
     let rows = 0;
-    await fc.assert(fc.asyncProperty(rowArb, fc.nat(targets.length - 1), async (spec, t) => {
-      const src = rowSource(spec);
-      const r = await runBoth(src, { target: targets[t]! });
-      rows += r.plan.kernels.filter((k) => k.name.startsWith('fused_') && k.name.endsWith('_rows')).length;
-      expectClose(r, `${src}target ${JSON.stringify(targets[t])}`);
-    }), { numRuns: 80, seed: 12 });
+    await fc.assert(
+      fc.asyncProperty(rowArb, fc.nat(targets.length - 1), async (spec, t) => {
+        const src = rowSource(spec);
+        const r = await runBoth(src, { target: targets[t]! });
+        rows += r.plan.kernels.filter((k) => k.name.startsWith('fused_') && k.name.endsWith('_rows')).length;
+        expectClose(r, `${src}target ${JSON.stringify(targets[t])}`);
+      }),
+      { numRuns: 80, seed: 12 },
+    );
     expect(rows).toBeGreaterThan(50);
   });
 
@@ -91,7 +99,13 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   // b read transposed changes only the order of b's loads; each product sums the same K terms in the same order.
   it(`matmuls of a transposed b read it in place in every kernel family (no transpose kernel), equal to the CPU oracle (relative error < ${TOL})`, async () => {
     const shapes: [number[], number, number, number, string][] = [
-      [[], 1, 8, 5, 'gemv'], [[], 1, 8, 12, 'gemv four-wide'], [[], 7, 13, 9, 'odd'], [[], 16, 64, 32, 'aligned'], [[], 33, 12, 40, 'edges'], [[2], 5, 8, 12, 'batched'], [[3], 4, 4, 4, 'small batched'],
+      [[], 1, 8, 5, 'gemv'],
+      [[], 1, 8, 12, 'gemv four-wide'],
+      [[], 7, 13, 9, 'odd'],
+      [[], 16, 64, 32, 'aligned'],
+      [[], 33, 12, 40, 'edges'],
+      [[2], 5, 8, 12, 'batched'],
+      [[3], 4, 4, 4, 'small batched'],
     ];
     for (const [batch, M, K, N, label] of shapes) {
       const B = batch.length ? `${batch.join(', ')}, ` : '';
@@ -101,7 +115,10 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
         const r = await runBoth(src, { target });
         const ops = r.plan.steps.map((st) => (st.kind !== 'collective' ? st.op : ''));
         expect(ops, `${label} ${JSON.stringify(target)}`).not.toContain('transpose');
-        expect(r.plan.kernels.some((k) => k.wgsl.includes('@ transpose([')), `${label} ${JSON.stringify(target)}`).toBe(true);
+        expect(
+          r.plan.kernels.some((k) => k.wgsl.includes('@ transpose([')),
+          `${label} ${JSON.stringify(target)}`,
+        ).toBe(true);
         expectClose(r, `${label}\n${src}target ${JSON.stringify(target)}`);
       }
     }
@@ -111,19 +128,32 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   // that of the chain (a few f32 roundings) and i32 chains are exact.
   it(`random transposes and slices read by element-wise chains: one kernel each, equal to the CPU oracle (relative error < ${TOL}, i32 exact)`, async () => {
     let viewed = 0;
-    await fc.assert(fc.asyncProperty(viewArb, async (spec) => {
-      const src = viewSource(spec);
-      const inputs: Record<string, Int32Array> = spec.int ? { x: uniformI32(viewShape(spec).reduce((a, b) => a * b, 1) * (spec.lead[0] ?? 1), -50, 50, 3), y: uniformI32(spec.source.reduce((a, b) => a * b, 1), -50, 50, 4) } : {};
-      const r = await runBoth(src, { inputs });
-      if (!spec.alsoReturned) {
-        expect(r.plan.steps, src).toHaveLength(1);
-        viewed++;
-      }
-      for (const [out, e] of Object.entries(compareOutputs(r))) {
-        expect(e.nonFiniteMismatches, `${out}\n${src}`).toBe(0);
-        expect(e.rel, `${out}\n${src}`).toBeLessThanOrEqual(spec.int ? 0 : TOL);
-      }
-    }), { numRuns: 60, seed: 22 });
+    await fc.assert(
+      fc.asyncProperty(viewArb, async (spec) => {
+        const src = viewSource(spec);
+        const inputs: Record<string, Int32Array> = spec.int
+          ? {
+              x: uniformI32(viewShape(spec).reduce((a, b) => a * b, 1) * (spec.lead[0] ?? 1), -50, 50, 3),
+              y: uniformI32(
+                spec.source.reduce((a, b) => a * b, 1),
+                -50,
+                50,
+                4,
+              ),
+            }
+          : {};
+        const r = await runBoth(src, { inputs });
+        if (!spec.alsoReturned) {
+          expect(r.plan.steps, src).toHaveLength(1);
+          viewed++;
+        }
+        for (const [out, e] of Object.entries(compareOutputs(r))) {
+          expect(e.nonFiniteMismatches, `${out}\n${src}`).toBe(0);
+          expect(e.rel, `${out}\n${src}`).toBeLessThanOrEqual(spec.int ? 0 : TOL);
+        }
+      }),
+      { numRuns: 60, seed: 22 },
+    );
     expect(viewed).toBeGreaterThan(15);
   });
 
@@ -148,7 +178,9 @@ describe.skipIf(status.skip)(status.title('fused kernels on WebGPU'), () => {
   return a, b
 }
 `;
-    const r = await runBoth(src, { inputs: { x: Int32Array.from({ length: 60 }, (_, i) => (i % 11) - 5), y: Int32Array.from({ length: 12 }, (_, i) => i % 5) } });
+    const r = await runBoth(src, {
+      inputs: { x: Int32Array.from({ length: 60 }, (_, i) => (i % 11) - 5), y: Int32Array.from({ length: 12 }, (_, i) => i % 5) },
+    });
     expect(fusedSteps(r)).toBeGreaterThan(0);
     for (const e of Object.values(compareOutputs(r))) expect(e.maxAbs).toBe(0);
   });

@@ -42,8 +42,16 @@ describe('mdc fmt', () => {
   });
 
   it('keeps the syntax tree, including operator precedence and associativity', () => {
-    const strip = (x: unknown): unknown => Array.isArray(x) ? x.map(strip)
-      : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'span' && k !== 'bodySpan').map(([k, v]) => [k, strip(v)])) : x;
+    const strip = (x: unknown): unknown =>
+      Array.isArray(x)
+        ? x.map(strip)
+        : x && typeof x === 'object'
+          ? Object.fromEntries(
+              Object.entries(x)
+                .filter(([k]) => k !== 'span' && k !== 'bodySpan')
+                .map(([k, v]) => [k, strip(v)]),
+            )
+          : x;
     const once = fmt(TRICKY);
     expect(strip(parse(once, 'f.model').program.items)).toEqual(strip(parse(TRICKY, 'f.model').program.items));
     // Parentheses survive exactly where the tree needs them.

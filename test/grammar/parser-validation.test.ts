@@ -7,10 +7,10 @@ describe('the grammar', () => {
   // The compiler builds its lexer and parser without Chevrotain's validations (start-up
   // time): they run here. Building throws on an ambiguous or left-recursive grammar, or
   // on a token pattern that can never match.
-  it('passes Chevrotain\'s grammar validations', () => {
+  it("passes Chevrotain's grammar validations", () => {
     expect(() => new MdcParser(true)).not.toThrow();
   });
-  it('passes Chevrotain\'s token validations', () => {
+  it("passes Chevrotain's token validations", () => {
     expect(() => new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false })).not.toThrow();
   });
 });

@@ -17,27 +17,41 @@ const MiB = 1024 * 1024;
 
 /** A random DAG: inputs and parameters, then nodes reading 1–3 earlier values, some of them reshapes (views). */
 const graphArb = fc.record({
-  leaves: fc.array(fc.record({ kind: fc.constantFrom('input' as const, 'param' as const), n: fc.integer({ min: 1, max: 4096 }) }), { minLength: 1, maxLength: 4 }),
-  nodes: fc.array(fc.record({
-    picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
-    outs: fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 2 }),
-    view: fc.boolean(),
-  }), { minLength: 0, maxLength: 40 }),
+  leaves: fc.array(fc.record({ kind: fc.constantFrom('input' as const, 'param' as const), n: fc.integer({ min: 1, max: 4096 }) }), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  nodes: fc.array(
+    fc.record({
+      picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+      outs: fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 2 }),
+      view: fc.boolean(),
+    }),
+    { minLength: 0, maxLength: 40 },
+  ),
   outputs: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
 });
 
 function randomGraph(r: typeof graphArb extends fc.Arbitrary<infer T> ? T : never): Graph {
   const b = new GraphBuilder();
-  const vals: Value[] = r.leaves.map((l, i) => b.addValue(l.kind === 'param'
-    ? { kind: 'param', name: `p${i}`, type: f32(l.n), init: { kind: 'constant', value: 0 } }
-    : { kind: 'input', name: `x${i}`, type: f32(l.n) }));
+  const vals: Value[] = r.leaves.map((l, i) =>
+    b.addValue(
+      l.kind === 'param'
+        ? { kind: 'param', name: `p${i}`, type: f32(l.n), init: { kind: 'constant', value: 0 } }
+        : { kind: 'input', name: `x${i}`, type: f32(l.n) },
+    ),
+  );
   for (const n of r.nodes) {
     const ins = n.picks.map((p) => vals[p % vals.length]!);
     const outs = n.view ? b.addNode('reshape', [ins[0]!], [ins[0]!.type], {}, NO_SPAN, '') : b.addNode('op', ins, n.outs.map(f32), {}, NO_SPAN, 's');
     vals.push(...outs);
   }
   const outs = [...new Set(r.outputs.map((o) => vals[o % vals.length]!))];
-  return b.finish('Random', outs, outs.map((o) => `y${o.id}`));
+  return b.finish(
+    'Random',
+    outs,
+    outs.map((o) => `y${o.id}`),
+  );
 }
 
 const optionsArb = fc.record({
@@ -56,46 +70,59 @@ const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
 
 describe('memory plan', () => {
   it('never lets two values live at the same step share a byte, keeps offsets aligned and the peak at or above the lower bound (random graphs)', () => {
-    fc.assert(fc.property(graphArb, optionsArb, (r, o) => {
-      const g = randomGraph(r);
-      expect(verifyGraph(g, true)).toEqual([]);
-      const largest = Math.max(...g.values.map((v) => Math.ceil(Math.max(4, v.type.dims[0]!.terms.get('')! * 4) / o.alignment) * o.alignment));
-      const opts: MemoryPlanOptions = {
-        inputs: o.inputs, params: o.params, outputs: o.outputs, alignment: o.alignment, maxArenaBytes: o.capFactor ? largest * o.capFactor : Infinity,
-        externalValues: new Set(o.external),
-      };
-      const plan = planMemory(g, opts);
-      expect(memoryPlanProblems(g, plan, opts)).toEqual([]);
-      if (o.capFactor) expect(plan.arenas.every((a) => a <= largest * o.capFactor)).toBe(true);
-      else expect(plan.arenas.length).toBeLessThanOrEqual(1);
-    }), { numRuns: 400, seed: 4 });
+    fc.assert(
+      fc.property(graphArb, optionsArb, (r, o) => {
+        const g = randomGraph(r);
+        expect(verifyGraph(g, true)).toEqual([]);
+        const largest = Math.max(...g.values.map((v) => Math.ceil(Math.max(4, v.type.dims[0]!.terms.get('')! * 4) / o.alignment) * o.alignment));
+        const opts: MemoryPlanOptions = {
+          inputs: o.inputs,
+          params: o.params,
+          outputs: o.outputs,
+          alignment: o.alignment,
+          maxArenaBytes: o.capFactor ? largest * o.capFactor : Infinity,
+          externalValues: new Set(o.external),
+        };
+        const plan = planMemory(g, opts);
+        expect(memoryPlanProblems(g, plan, opts)).toEqual([]);
+        if (o.capFactor) expect(plan.arenas.every((a) => a <= largest * o.capFactor)).toBe(true);
+        else expect(plan.arenas.length).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 400, seed: 4 },
+    );
   });
 
   it('packs raw lifetimes soundly too (random sizes and lifetimes, no graph)', () => {
     const item = fc.record({ bytes: fc.integer({ min: 0, max: 1 << 20 }), start: fc.integer({ min: 0, max: 30 }), len: fc.integer({ min: 0, max: 30 }) });
-    fc.assert(fc.property(fc.array(item, { maxLength: 60 }), (raw) => {
-      const items = raw.map((x) => ({ bytes: x.bytes, start: x.start, end: x.start + x.len }));
-      const p = packArenas(items, { maxArenaBytes: 4 * MiB });
-      for (let i = 0; i < items.length; i++) {
-        const a = p.placements[i]!;
-        expect(a.offset % 256).toBe(0);
-        expect(a.offset + a.size).toBeLessThanOrEqual(p.arenas[a.arena]!);
-        for (let j = i + 1; j < items.length; j++) {
-          const b = p.placements[j]!;
-          const together = items[i]!.start <= items[j]!.end && items[j]!.start <= items[i]!.end;
-          if (together && a.arena === b.arena) expect(a.offset + a.size <= b.offset || b.offset + b.size <= a.offset).toBe(true);
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 60 }), (raw) => {
+        const items = raw.map((x) => ({ bytes: x.bytes, start: x.start, end: x.start + x.len }));
+        const p = packArenas(items, { maxArenaBytes: 4 * MiB });
+        for (let i = 0; i < items.length; i++) {
+          const a = p.placements[i]!;
+          expect(a.offset % 256).toBe(0);
+          expect(a.offset + a.size).toBeLessThanOrEqual(p.arenas[a.arena]!);
+          for (let j = i + 1; j < items.length; j++) {
+            const b = p.placements[j]!;
+            const together = items[i]!.start <= items[j]!.end && items[j]!.start <= items[i]!.end;
+            if (together && a.arena === b.arena) expect(a.offset + a.size <= b.offset || b.offset + b.size <= a.offset).toBe(true);
+          }
         }
-      }
-      expect(p.peakBytes).toBeGreaterThanOrEqual(p.lowerBound);
-      expect(p.arenas.every((a) => a <= 4 * MiB)).toBe(true);
-    }), { numRuns: 300, seed: 5 });
+        expect(p.peakBytes).toBeGreaterThanOrEqual(p.lowerBound);
+        expect(p.arenas.every((a) => a <= 4 * MiB)).toBe(true);
+      }),
+      { numRuns: 300, seed: 5 },
+    );
   });
 
   // Activations, inputs and outputs in the arena; parameters in their own buffers (an
   // optimizer updates them). No cap here: the ratio measures the packing, and full-size
   // GPT-2's tied head (154 MB) exceeds llvmpipe's 128 MiB binding on its own.
   describe.each(SAMPLES)('%s', (name) => {
-    for (const [size, opts] of [['full', {}], ['tiny', { preset: 'tiny' }]] as const) {
+    for (const [size, opts] of [
+      ['full', {}],
+      ['tiny', { preset: 'tiny' }],
+    ] as const) {
       it(`${size}: forward, autodiff and mirrored-backward graphs plan within 1.1× of the lower bound`, () => {
         const fwd = lower(src(name), name, opts).graph!;
         const trainFwd = lower(src(name), name, { ...opts, training: true }).graph!;
@@ -123,10 +150,12 @@ describe('memory plan', () => {
 
   it('refuses a value larger than one buffer, naming it', () => {
     const g = lower(src('gpt2'), 'gpt2', {}).graph!;
-    expect(() => planMemory(g, { params: 'external' })).toThrow(new MemoryPlanError(
-      'transpose220 (f32[768, 50257], 154,389,504 bytes) does not fit one buffer of at most 134,217,728 bytes ' +
-      "(maxArenaBytes, the device's maxStorageBufferBindingSize): split the value before planning memory, or keep it out of the arena",
-    ));
+    expect(() => planMemory(g, { params: 'external' })).toThrow(
+      new MemoryPlanError(
+        'transpose220 (f32[768, 50257], 154,389,504 bytes) does not fit one buffer of at most 134,217,728 bytes ' +
+          "(maxArenaBytes, the device's maxStorageBufferBindingSize): split the value before planning memory, or keep it out of the arena",
+      ),
+    );
   });
 
   it('refuses a graph with symbolic dims', () => {
@@ -136,7 +165,7 @@ describe('memory plan', () => {
     expect(() => planMemory(g)).toThrow('value 0 (f32[S]) has a symbolic dim: plan memory for a lowered, concrete graph');
   });
 
-  it('reuses a dead value\'s bytes, keeps views at their root\'s offset and step-resident inputs whole', () => {
+  it("reuses a dead value's bytes, keeps views at their root's offset and step-resident inputs whole", () => {
     // x → a → reshape → b → c: a dies at b's step, so c can take a's bytes; x stays (inputs: step).
     const b = new GraphBuilder();
     const x = b.addValue({ kind: 'input', name: 'x', type: f32(1024) });

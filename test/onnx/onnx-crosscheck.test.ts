@@ -21,7 +21,17 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PlanInit } from '../../runtime/index.js';
 import { initValues } from '../../runtime/index.js';
-import { errorStats, gpuStatus, runBoth, runOracle, sharedDevice, type BothResult, type ErrorStats, type OracleResult, type RunOptions } from '../support/gpu.js';
+import {
+  errorStats,
+  gpuStatus,
+  runBoth,
+  runOracle,
+  sharedDevice,
+  type BothResult,
+  type ErrorStats,
+  type OracleResult,
+  type RunOptions,
+} from '../support/gpu.js';
 import { graphToOnnx, OPSET } from '../support/onnx.js';
 
 const { onnx } = onnxProto;
@@ -37,7 +47,11 @@ function perturbConstants(name: string, count: number, init: PlanInit): Float32A
   return noise;
 }
 
-async function runOnnx(model: Uint8Array, inputs: OracleResult['inputs'], shapes: ReadonlyMap<string, readonly number[]>): Promise<Record<string, Float32Array>> {
+async function runOnnx(
+  model: Uint8Array,
+  inputs: OracleResult['inputs'],
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, data] of Object.entries(inputs)) {
@@ -66,7 +80,11 @@ function pairwise(r: OracleResult | BothResult, ort: Record<string, Float32Array
 
 function expectAllClose(p: Pairwise, tol: number, why: string) {
   if (process.env['MDC_REPORT_ERRORS']) {
-    console.log(Object.entries(p).map(([k, e]) => `${k}: rel ${e.rel.toExponential(2)} maxAbs ${e.maxAbs.toExponential(2)}`).join('; '));
+    console.log(
+      Object.entries(p)
+        .map(([k, e]) => `${k}: rel ${e.rel.toExponential(2)} maxAbs ${e.maxAbs.toExponential(2)}`)
+        .join('; '),
+    );
   }
   expect(Object.keys(p).length).toBeGreaterThan(0);
   for (const [pair, e] of Object.entries(p)) {
@@ -82,15 +100,26 @@ function handWrittenMlp(r: OracleResult): Uint8Array {
   const { DataType } = onnx.TensorProto;
   const p = (name: string) => {
     const b = r.plan.buffers.find((x) => x.role === 'param' && x.name === name);
-    if (!b) throw new Error(`the MLP has no param '${name}': params are ${r.plan.buffers.filter((x) => x.role === 'param').map((x) => x.name).join(', ')}`);
+    if (!b)
+      throw new Error(
+        `the MLP has no param '${name}': params are ${r.plan.buffers
+          .filter((x) => x.role === 'param')
+          .map((x) => x.name)
+          .join(', ')}`,
+      );
     const data = r.params.get(name)!;
     return { name, dims: [...b.shape], dataType: DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   };
   const [x] = r.plan.inputs;
   const [out] = r.plan.outputs;
-  const vi = (name: string, shape: readonly number[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } } });
+  const vi = (name: string, shape: readonly number[]) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+  });
   const model = onnx.ModelProto.create({
-    irVersion: 8, producerName: 'mdc-test', opsetImport: [{ domain: '', version: OPSET }],
+    irVersion: 8,
+    producerName: 'mdc-test',
+    opsetImport: [{ domain: '', version: OPSET }],
     graph: {
       name: 'mlp',
       node: [

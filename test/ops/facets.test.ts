@@ -22,7 +22,7 @@ function missing(d: OpFacets): string[] {
   if (typeof d.sharding !== 'function') out.push('sharding');
   if (!(d.kernel in KERNEL_KINDS) && !KINDS_WITHOUT_KERNEL.includes(d.kernel)) out.push(`kernel (no generator for kind '${String(d.kernel)}')`);
   if (d.across) {
-    if (typeof d.across !== 'function') out.push('across (a collective\'s reference)');
+    if (typeof d.across !== 'function') out.push("across (a collective's reference)");
     if (typeof d.flops !== 'function') out.push('flops');
   } else if (d.elementwise) {
     if (typeof d.elementwise.body !== 'function') out.push('elementwise.body');
@@ -46,7 +46,10 @@ describe('every op states every facet', () => {
         if (typeof d.lower !== 'function') problems.push(`${name}: lower (the nodes it becomes)`);
         continue;
       }
-      if (!('kernel' in d)) { problems.push(`${name}: no facets at all`); continue; }
+      if (!('kernel' in d)) {
+        problems.push(`${name}: no facets at all`);
+        continue;
+      }
       problems.push(...missing(d).map((f) => `${name}: ${f}`));
     }
     expect(problems).toEqual([]);
@@ -70,7 +73,7 @@ describe('tables derived from the facets', () => {
     expect([...FUSIBLE_ELEMENTWISE].sort()).toEqual(withBody.sort());
   });
 
-  it('the collectives are the runtime\'s collective steps', () => {
+  it("the collectives are the runtime's collective steps", () => {
     const collectives = [...INTERNAL_OPS.values()].filter((d) => d.kernel === 'collective').map((d) => d.name);
     expect(collectives.sort()).toEqual([...COLLECTIVE_OPS].sort());
   });

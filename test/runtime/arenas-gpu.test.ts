@@ -14,9 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../driver/compile.js';
 import { planOf } from '../../driver/stages.js';
 import type { DeviceProgram } from '../../runtime/executor.js';
-import {
-  MeshRunner, planAllocation, PlanRunner, randomInput, type HostArray, type Plan, type PlanIO, type Tensor,
-} from '../../runtime/index.js';
+import { MeshRunner, planAllocation, PlanRunner, randomInput, type HostArray, type Plan, type PlanIO, type Tensor } from '../../runtime/index.js';
 import { biasCorrections, TextBatches } from '../../runtime/train.js';
 import { F16_MLP } from '../support/f16-models.js';
 import { compileOrThrow, describeWithFeature, destroySharedDevices, featureStatus, gpuStatus, sharedDevice, sharedDevices } from '../support/gpu.js';
@@ -28,7 +26,12 @@ afterAll(destroySharedDevices);
 const src = (s: string) => readFileSync(`samples/${s}.model`, 'utf8');
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const bits = (a: HostArray) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-const mesh = { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 2 }] };
+const mesh = {
+  axes: [
+    { name: 'dp', size: 2 },
+    { name: 'tp', size: 2 },
+  ],
+};
 
 /** Inputs for run `t`: byte-level tokens and labels, a training step's scalars, seeded random values for the rest. */
 function inputsAt(plan: Plan, t: number): Record<string, HostArray> {
@@ -82,7 +85,11 @@ async function compareRuns(plan: Plan, make: (arenas: boolean) => Promise<PlanRu
       const inputs = inputsAt(plan, t);
       const want = await separate.run(inputs);
       const got = await arena.run(inputs);
-      for (const o of Object.values(want)) expect(o.data.every((x) => Number.isFinite(x)), `${what}: run ${t} is finite`).toBe(true);
+      for (const o of Object.values(want))
+        expect(
+          o.data.every((x) => Number.isFinite(x)),
+          `${what}: run ${t} is finite`,
+        ).toBe(true);
       expectSameBits(got, want, `${what}, run ${t}`);
     }
     if (arena instanceof PlanRunner && separate instanceof PlanRunner) {

@@ -34,7 +34,9 @@ const copy = (p: Plan) => JSON.parse(JSON.stringify(p)) as Record<string, any>;
  */
 function liveOverlaps(plan: Plan): string[] {
   const touched = new Map<number, number[]>();
-  const touch = (b: number, t: number) => { if (plan.buffers[b]!.arena !== undefined) touched.set(b, [...(touched.get(b) ?? []), t]); };
+  const touch = (b: number, t: number) => {
+    if (plan.buffers[b]!.arena !== undefined) touched.set(b, [...(touched.get(b) ?? []), t]);
+  };
   plan.steps.forEach((s, t) => (s.kind === 'collective' ? [s.input, s.output] : s.buffers).forEach((b) => touch(b, t)));
   for (const o of plan.outputs) touch(o.buffer, plan.steps.length);
   const outs = new Set(plan.outputs.map((o) => o.buffer));
@@ -52,7 +54,12 @@ function liveOverlaps(plan: Plan): string[] {
 }
 
 const gpt2Training = (async () => (await compile(src('gpt2'), 'gpt2.model', { preset: 'tiny', train: true })).plan!)();
-const mesh = { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 2 }] };
+const mesh = {
+  axes: [
+    { name: 'dp', size: 2 },
+    { name: 'tp', size: 2 },
+  ],
+};
 
 describe('arenas in the plan', () => {
   it('places every activation and output, and nothing the host writes or keeps; every sample plans within 1.1× of its lower bound', async () => {
@@ -84,26 +91,36 @@ describe('arenas in the plan', () => {
     expect(partitioned.steps.some((s) => s.kind === 'collective' && plan(partitioned, s.output).arena !== undefined)).toBe(true);
     // planOf plans memory itself, the same way as the pipeline's memory stage.
     const g = lower(src('gpt2'), 'gpt2.model', { preset: 'tiny' }).graph!;
-    expect(JSON.stringify(planOf(g, { seed: 0, source: 'gpt2.model' }))).toBe(JSON.stringify((await compile(src('gpt2'), 'gpt2.model', { preset: 'tiny' })).plan));
+    expect(JSON.stringify(planOf(g, { seed: 0, source: 'gpt2.model' }))).toBe(
+      JSON.stringify((await compile(src('gpt2'), 'gpt2.model', { preset: 'tiny' })).plan),
+    );
   });
 
   it('random models, one device and partitioned: every plan keeps live placements apart', () => {
     let planned = 0;
-    fc.assert(fc.property(modelArb, ({ sizes, body, picks, d }) => {
-      const text = build(sizes, body, picks, d);
-      const r = lower(text, 'random.model', { mesh: sizes.map((s, i) => ({ name: `a${i}`, size: s })) });
-      if (!r.graph) return;
-      planned++;
-      for (const plan of [planOf(r.graph, { seed: 1 }), spmdPlanOf(partition(r.graph, { axes: sizes.map((s, i) => ({ name: `a${i}`, size: s })) }), { seed: 1 })]) {
-        expect(liveOverlaps(plan), text).toEqual([]);
-        expect(() => validatePlan(copy(plan)), text).not.toThrow();
-      }
-    }), { numRuns: 40, seed: 11 });
+    fc.assert(
+      fc.property(modelArb, ({ sizes, body, picks, d }) => {
+        const text = build(sizes, body, picks, d);
+        const r = lower(text, 'random.model', { mesh: sizes.map((s, i) => ({ name: `a${i}`, size: s })) });
+        if (!r.graph) return;
+        planned++;
+        for (const plan of [
+          planOf(r.graph, { seed: 1 }),
+          spmdPlanOf(partition(r.graph, { axes: sizes.map((s, i) => ({ name: `a${i}`, size: s })) }), { seed: 1 }),
+        ]) {
+          expect(liveOverlaps(plan), text).toEqual([]);
+          expect(() => validatePlan(copy(plan)), text).not.toThrow();
+        }
+      }),
+      { numRuns: 40, seed: 11 },
+    );
     expect(planned).toBeGreaterThanOrEqual(25);
   });
 
   it('keeps a value one node reads twice out of the arena: its kernel binds it twice, and WebGPU refuses two writable bindings of one range', () => {
-    const g = compileOrThrow('model R(x: f32[2, 8, 16]) -> f32[2, 8, 16] {\n  param w: f32[16, 16] = normal(0, 0.3)\n  let h = x * 2.0\n  return attention(h @ w, h, h, heads = 2) + h @ w\n}\n');
+    const g = compileOrThrow(
+      'model R(x: f32[2, 8, 16]) -> f32[2, 8, 16] {\n  param w: f32[16, 16] = normal(0, 0.3)\n  let h = x * 2.0\n  return attention(h @ w, h, h, heads = 2) + h @ w\n}\n',
+    );
     const plan = planOf(g);
     const twice = plan.steps.filter((s) => s.kind !== 'collective' && new Set(s.buffers).size < s.buffers.length);
     expect(twice.length).toBeGreaterThan(0);
@@ -137,16 +154,20 @@ describe('arenas in the plan', () => {
     const opts = memoryOptionsFor(optimize(g).graph, { maxArenaBytes: 8192 });
     expect(opts.externalValues?.size).toBeGreaterThan(0);
     const plan = planOf(g, { maxArenaBytes: 8192, fuse: false });
-    expect(plan.buffers.filter((b) => b.role !== 'input').every((b) => b.bytes > 8192 ? b.arena === undefined : true)).toBe(true);
+    expect(plan.buffers.filter((b) => b.role !== 'input').every((b) => (b.bytes > 8192 ? b.arena === undefined : true))).toBe(true);
     expect(plan.arenas ?? []).toEqual([]);
     expect(planOf(g, { maxArenaBytes: 16384, fuse: false }).arenas!.length).toBeGreaterThan(0);
   });
 });
 
 describe('the runtime and device limits', () => {
-  it('refuses an arena over the device\'s maxBufferSize and an offset off its alignment, before allocating anything', async () => {
+  it("refuses an arena over the device's maxBufferSize and an offset off its alignment, before allocating anything", async () => {
     const plan = planOf(lower(src('gpt2'), 'gpt2.model', { preset: 'tiny' }).graph!);
-    const device = (limits: Record<string, number>) => ({ features: new Set<string>(), limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30, minStorageBufferOffsetAlignment: 256, ...limits } }) as unknown as GPUDevice;
+    const device = (limits: Record<string, number>) =>
+      ({
+        features: new Set<string>(),
+        limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30, minStorageBufferOffsetAlignment: 256, ...limits },
+      }) as unknown as GPUDevice;
     const largest = Math.max(...plan.arenas!);
     await expect(PlanRunner.create(device({ maxBufferSize: largest - 256 }), plan)).rejects.toThrow(
       `plan 'GPT2' has an arena of ${largest} bytes (arena ${plan.arenas!.indexOf(largest)}), over this device's maxBufferSize (${largest - 256}); compile it with a smaller arena cap (maxArenaBytes), or run it without arenas`,
@@ -184,52 +205,125 @@ describe('the validator on arena placements', () => {
   };
   const placed = (p: Plan | Record<string, any>) => (p as Plan).buffers.filter((b) => b.arena !== undefined).map((b) => b.id);
 
-  it('refuses offsets off the alignment, ranges past an arena\'s end, unknown arenas and placed parameters', () => {
+  it("refuses offsets off the alignment, ranges past an arena's end, unknown arenas and placed parameters", () => {
     const p = forward() as Plan;
     const [k] = placed(p);
-    expect(problems(((q) => { q.buffers[k!].offset = 4; return q; })(forward()))).toEqual([`buffers[${k}].offset must be a multiple of 256, got 4`]);
-    expect(problems(((q) => { q.buffers[k!].arena = 3; return q; })(forward()))).toEqual([`buffers[${k}].arena must be an arena index in 0..0, got 3`]);
-    expect(problems(((q) => { q.buffers[k!].offset = q.arenas[0]; return q; })(forward()))).toEqual([
-      `buffers[${k}] [${p.arenas![0]}, ${p.arenas![0]! + p.buffers[k!]!.bytes}) runs past the end of arena 0 (${p.arenas![0]} bytes)`,
-    ]);
-    expect(problems(((q) => { delete q.buffers[k!].offset; return q; })(forward()))).toEqual([`buffers[${k}] needs both arena and offset, or neither`]);
-    expect(problems(((q) => { delete q.arenas; return q; })(forward()))).toContain(`buffers[${k}].arena refers to no arena: the plan has no arenas`);
+    expect(
+      problems(
+        ((q) => {
+          q.buffers[k!].offset = 4;
+          return q;
+        })(forward()),
+      ),
+    ).toEqual([`buffers[${k}].offset must be a multiple of 256, got 4`]);
+    expect(
+      problems(
+        ((q) => {
+          q.buffers[k!].arena = 3;
+          return q;
+        })(forward()),
+      ),
+    ).toEqual([`buffers[${k}].arena must be an arena index in 0..0, got 3`]);
+    expect(
+      problems(
+        ((q) => {
+          q.buffers[k!].offset = q.arenas[0];
+          return q;
+        })(forward()),
+      ),
+    ).toEqual([`buffers[${k}] [${p.arenas![0]}, ${p.arenas![0]! + p.buffers[k!]!.bytes}) runs past the end of arena 0 (${p.arenas![0]} bytes)`]);
+    expect(
+      problems(
+        ((q) => {
+          delete q.buffers[k!].offset;
+          return q;
+        })(forward()),
+      ),
+    ).toEqual([`buffers[${k}] needs both arena and offset, or neither`]);
+    expect(
+      problems(
+        ((q) => {
+          delete q.arenas;
+          return q;
+        })(forward()),
+      ),
+    ).toContain(`buffers[${k}].arena refers to no arena: the plan has no arenas`);
     const param = p.buffers.find((b) => b.role === 'param')!.id;
-    expect(problems(((q) => { Object.assign(q.buffers[param], { arena: 0, offset: 0 }); return q; })(forward())))
-      .toContain(`buffers[${param}] is a param buffer; only activations and outputs are placed in arenas`);
-    expect(problems(((q) => { q.arenas = [-4]; return q; })(forward()))).toContain('arenas must be an array of sizes in bytes, positive multiples of 4');
-    expect(problems(((q) => { q.version = 2; q.mesh = { axes: [{ name: 'a', size: 1 }], devices: 1 }; return q; })(forward()))).toContain('arenas need plan version 3');
+    expect(
+      problems(
+        ((q) => {
+          Object.assign(q.buffers[param], { arena: 0, offset: 0 });
+          return q;
+        })(forward()),
+      ),
+    ).toContain(`buffers[${param}] is a param buffer; only activations and outputs are placed in arenas`);
+    expect(
+      problems(
+        ((q) => {
+          q.arenas = [-4];
+          return q;
+        })(forward()),
+      ),
+    ).toContain('arenas must be an array of sizes in bytes, positive multiples of 4');
+    expect(
+      problems(
+        ((q) => {
+          q.version = 2;
+          q.mesh = { axes: [{ name: 'a', size: 1 }], devices: 1 };
+          return q;
+        })(forward()),
+      ),
+    ).toContain('arenas need plan version 3');
   });
 
   it('refuses a kernel binding an arena buffer read-only, and a step binding overlapping ranges', () => {
     const p = forward() as Plan;
-    const i = p.steps.findIndex((s) => s.kind !== 'collective' && s.buffers.some((b, j) => p.buffers[b]!.arena !== undefined && p.kernels[s.kernel]!.bindings[j]!.access === 'read_write' && j < s.buffers.length - 1));
+    const i = p.steps.findIndex(
+      (s) =>
+        s.kind !== 'collective' &&
+        s.buffers.some((b, j) => p.buffers[b]!.arena !== undefined && p.kernels[s.kernel]!.bindings[j]!.access === 'read_write' && j < s.buffers.length - 1),
+    );
     const s = p.steps[i]!;
     if (s.kind === 'collective') throw new Error('unreachable');
     const j = s.buffers.findIndex((b, n) => p.buffers[b]!.arena !== undefined && n < s.buffers.length - 1);
-    expect(problems(((q) => { q.kernels[s.kernel].bindings[j].access = 'read'; return q; })(forward())))
-      .toContain(`steps[${i}].buffers[${j}] is in arena ${p.buffers[s.buffers[j]!]!.arena}, so kernel ${s.kernel} must bind it read_write, not read`);
+    expect(
+      problems(
+        ((q) => {
+          q.kernels[s.kernel].bindings[j].access = 'read';
+          return q;
+        })(forward()),
+      ),
+    ).toContain(`steps[${i}].buffers[${j}] is in arena ${p.buffers[s.buffers[j]!]!.arena}, so kernel ${s.kernel} must bind it read_write, not read`);
     // The step's output placed over its own input.
     const out = s.buffers[s.buffers.length - 1]!;
-    expect(problems(((q) => { q.buffers[out].offset = q.buffers[s.buffers[j]!].offset; return q; })(forward())))
-      .toContain(`steps[${i}] binds overlapping ranges of arena 0 (buffers ${s.buffers[j]} and ${out}): WebGPU refuses aliased writable bindings`);
+    expect(
+      problems(
+        ((q) => {
+          q.buffers[out].offset = q.buffers[s.buffers[j]!].offset;
+          return q;
+        })(forward()),
+      ),
+    ).toContain(`steps[${i}] binds overlapping ranges of arena 0 (buffers ${s.buffers[j]} and ${out}): WebGPU refuses aliased writable bindings`);
   });
 
   it('refuses exactly the moves that put a buffer on bytes another buffer holds while it is live (GPT-2 tiny training step)', async () => {
     const plan = await gpt2Training;
     const ids = placed(plan);
     let refused = 0;
-    fc.assert(fc.property(fc.nat(ids.length - 1), fc.nat(ids.length - 1), (a, b) => {
-      const moved = copy(plan);
-      const [x, y] = [moved['buffers'][ids[a]!], plan.buffers[ids[b]!]!];
-      if (x.arena !== y.arena || y.offset! + x.bytes > plan.arenas![y.arena!]!) return;
-      x.offset = y.offset;
-      const clash = liveOverlaps(moved as Plan).length > 0;
-      const ps = problems(moved);
-      if (clash) refused++;
-      expect(ps.length > 0, `${x.name} moved onto ${y.name}: ${ps[0] ?? 'accepted'}`).toBe(clash);
-      if (clash) expect(ps.some((m) => /share bytes of arena \d+ and are both live|binds overlapping ranges/.test(m))).toBe(true);
-    }), { numRuns: 150, seed: 3 });
+    fc.assert(
+      fc.property(fc.nat(ids.length - 1), fc.nat(ids.length - 1), (a, b) => {
+        const moved = copy(plan);
+        const [x, y] = [moved['buffers'][ids[a]!], plan.buffers[ids[b]!]!];
+        if (x.arena !== y.arena || y.offset! + x.bytes > plan.arenas![y.arena!]!) return;
+        x.offset = y.offset;
+        const clash = liveOverlaps(moved as Plan).length > 0;
+        const ps = problems(moved);
+        if (clash) refused++;
+        expect(ps.length > 0, `${x.name} moved onto ${y.name}: ${ps[0] ?? 'accepted'}`).toBe(clash);
+        if (clash) expect(ps.some((m) => /share bytes of arena \d+ and are both live|binds overlapping ranges/.test(m))).toBe(true);
+      }),
+      { numRuns: 150, seed: 3 },
+    );
     expect(refused).toBeGreaterThan(20);
   });
 });

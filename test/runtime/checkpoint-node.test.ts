@@ -25,16 +25,21 @@ function writerChild(args: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/checkpoint-writer.ts', target, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const line = (prefix: string) => new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      const l = out.split('\n').find((x) => x.startsWith(prefix));
-      if (l) resolve(l);
-    });
-    child.on('exit', () => reject(new Error(`the writer exited before '${prefix}': ${out}${err}`)));
+  child.stderr.on('data', (d) => {
+    err += d;
   });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const line = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        const l = out.split('\n').find((x) => x.startsWith(prefix));
+        if (l) resolve(l);
+      });
+      child.on('exit', () => reject(new Error(`the writer exited before '${prefix}': ${out}${err}`)));
+    });
   return { child, exited, line };
 }
 
@@ -57,9 +62,19 @@ describe('checkpoint files', () => {
     await writeCheckpoint(target, old, { step: 'old' });
     const before = readFileSync(target);
     let sawTemp = '';
-    await expect(writeCheckpoint(target, fresh, { step: 'new' }, {
-      beforeRename: (temp) => { sawTemp = temp; throw new Error('injected: disk gone'); },
-    })).rejects.toThrow('injected: disk gone');
+    await expect(
+      writeCheckpoint(
+        target,
+        fresh,
+        { step: 'new' },
+        {
+          beforeRename: (temp) => {
+            sawTemp = temp;
+            throw new Error('injected: disk gone');
+          },
+        },
+      ),
+    ).rejects.toThrow('injected: disk gone');
     expect(sawTemp.startsWith(join(dir, '.model.safetensors.'))).toBe(true);
     expect(readFileSync(target).equals(before)).toBe(true);
     expect(temps()).toEqual([]);
@@ -68,7 +83,18 @@ describe('checkpoint files', () => {
   it('a failure midway through the data does the same', async () => {
     await writeCheckpoint(target, old, { step: 'old' });
     const before = readFileSync(target);
-    await expect(writeCheckpoint(target, fresh, {}, { onProgress: () => { throw new Error('injected: ENOSPC'); } })).rejects.toThrow('injected: ENOSPC');
+    await expect(
+      writeCheckpoint(
+        target,
+        fresh,
+        {},
+        {
+          onProgress: () => {
+            throw new Error('injected: ENOSPC');
+          },
+        },
+      ),
+    ).rejects.toThrow('injected: ENOSPC');
     expect(readFileSync(target).equals(before)).toBe(true);
     expect(temps()).toEqual([]);
   });
@@ -109,7 +135,9 @@ describe('checkpoint files', () => {
     await writeCheckpoint(target, old, { step: 'old' });
     const w = writerChild(['64', '--no-wait']);
     let done = false;
-    void w.exited.then(() => { done = true; });
+    void w.exited.then(() => {
+      done = true;
+    });
     while (!done && temps().length === 0) await new Promise((r) => setTimeout(r, 1));
     w.child.kill('SIGKILL');
     await w.exited;
@@ -122,9 +150,7 @@ describe('checkpoint files', () => {
     const bytes = readFileSync(target);
     const truncated = bytes.subarray(0, bytes.length - 2);
     writeFileSync(target, truncated);
-    await expect(readCheckpoint(target)).rejects.toThrow(
-      `${target}: truncated: tensor 'w' ends at data byte 20 but the file holds 18 bytes of data`,
-    );
+    await expect(readCheckpoint(target)).rejects.toThrow(`${target}: truncated: tensor 'w' ends at data byte 20 but the file holds 18 bytes of data`);
     expect(readFileSync(target).equals(truncated)).toBe(true);
     expect(readdirSync(dir)).toEqual(['model.safetensors']);
     await expect(readCheckpoint(join(dir, 'missing.safetensors'))).rejects.toThrow('ENOENT');

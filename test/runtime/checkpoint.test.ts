@@ -51,11 +51,16 @@ describe('safetensors checkpoints', () => {
   });
 
   it('lays the file out as the format says: u64 LE header length, space-padded JSON to a multiple of 8, contiguous aligned ranges', () => {
-    const bytes = encodeCheckpoint({ b: { dtype: 'F16', shape: [1], data: new Uint16Array([0x3c00]) }, a: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } }, { step: '3' });
+    const bytes = encodeCheckpoint(
+      { b: { dtype: 'F16', shape: [1], data: new Uint16Array([0x3c00]) }, a: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } },
+      { step: '3' },
+    );
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     // The checksum: CRC-32 over the data, then over the canonical header [metadata, tensors], each sorted by key.
     const canonical = enc.encode('[[["step","3"]],[["a",["F32",[2],0,8]],["b",["F16",[1],8,10]]]]');
-    const crc = crc32(canonical, crc32(new Uint8Array([...f32le(1, 2), 0x00, 0x3c]))).toString(16).padStart(8, '0');
+    const crc = crc32(canonical, crc32(new Uint8Array([...f32le(1, 2), 0x00, 0x3c])))
+      .toString(16)
+      .padStart(8, '0');
     const json = `{"__metadata__":{"step":"3","${CHECKSUM}":"${crc}"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F16","shape":[1],"data_offsets":[8,10]}}`;
     expect(n % 8).toBe(0);
     expect(new TextDecoder().decode(bytes.subarray(8, 8 + n))).toBe(json + ' '.repeat(n - json.length));
@@ -64,7 +69,13 @@ describe('safetensors checkpoints', () => {
 
   it('reads a file laid out by another writer: unpadded, keys out of data order, no metadata, no checksum', () => {
     // Hand-built from the format description: tensor "b" stored first in the data, listed second.
-    const bytes = file('{"a":{"dtype":"I32","shape":[],"data_offsets":[8,12]},"b":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}', [...f32le(0.5, -4), 7, 0, 0, 0]);
+    const bytes = file('{"a":{"dtype":"I32","shape":[],"data_offsets":[8,12]},"b":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}', [
+      ...f32le(0.5, -4),
+      7,
+      0,
+      0,
+      0,
+    ]);
     expect(() => decodeCheckpoint(bytes)).toThrow(`checkpoint: __metadata__ has no ${CHECKSUM} (the file was not written by mdc, or its header is damaged)`);
     const ck = decodeCheckpoint(bytes, { requireChecksum: false });
     expect(ck.metadata).toEqual({});
@@ -83,7 +94,10 @@ describe('safetensors checkpoints', () => {
       if (!m) return new Response(bytes.slice(), { status: 200, headers: { ...headers, 'content-length': String(bytes.length) } });
       const from = Number(m[1]);
       const to = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;
-      return new Response(bytes.slice(from, to + 1), { status: 206, headers: { ...headers, 'content-range': `bytes ${from}-${to}/${bytes.length}`, 'content-length': String(to - from + 1) } });
+      return new Response(bytes.slice(from, to + 1), {
+        status: 206,
+        headers: { ...headers, 'content-range': `bytes ${from}-${to}/${bytes.length}`, 'content-length': String(to - from + 1) },
+      });
     };
     const parsed = await parseSafetensorsMetadata({ repo: 'local/checkpoint', fetch: serve });
     if (parsed.sharded) throw new Error('expected one file');
@@ -105,8 +119,15 @@ describe('safetensors checkpoints', () => {
     const ok = { dtype: 'F32', shape: [2], data_offsets: [0, 8] };
     const cases: [string, Uint8Array, string][] = [
       ['shorter than the length prefix', good.subarray(0, 5), 'truncated: 5 bytes, too short for the 8-byte header length'],
-      ['a header length beyond the limit', (() => { const b = good.slice(); new DataView(b.buffer).setBigUint64(0, 1n << 40n, true); return b; })(),
-        'header length 1099511627776 exceeds the 100000000-byte limit (a corrupt length prefix?)'],
+      [
+        'a header length beyond the limit',
+        (() => {
+          const b = good.slice();
+          new DataView(b.buffer).setBigUint64(0, 1n << 40n, true);
+          return b;
+        })(),
+        'header length 1099511627776 exceeds the 100000000-byte limit (a corrupt length prefix?)',
+      ],
       ['a header length past the end', good.subarray(0, 8 + n - 3), `truncated: the header says it is ${n} bytes but only ${n - 3} follow the length prefix`],
       ['a header length of zero', file(''), 'header length 0 is too small for a JSON object'],
       ['a header not starting with {', file(' {}'), "the header does not start with '{'"],
@@ -116,20 +137,48 @@ describe('safetensors checkpoints', () => {
       ['metadata that is not an object', file({ __metadata__: ['x'] }), '__metadata__ must be an object of strings'],
       ['an unknown field', file({ a: { ...ok, extra: 1 } }, f32le(1, 2)), "tensor 'a' has unknown fields: extra"],
       ['an unknown dtype', file({ a: { ...ok, dtype: 'F99' } }, f32le(1, 2)), `tensor 'a' has unknown dtype "F99"`],
-      ['a dtype this reader does not load', file({ a: { ...ok, dtype: 'BF16' } }, f32le(1, 2)), "tensor 'a' has dtype BF16, which this reader does not load (F32, F16, I32)"],
+      [
+        'a dtype this reader does not load',
+        file({ a: { ...ok, dtype: 'BF16' } }, f32le(1, 2)),
+        "tensor 'a' has dtype BF16, which this reader does not load (F32, F16, I32)",
+      ],
       ['a negative dim', file({ a: { ...ok, shape: [-2] } }, f32le(1, 2)), "tensor 'a' has a malformed shape [-2]"],
       ['a fractional dim', file({ a: { ...ok, shape: [1.5] } }, f32le(1, 2)), "tensor 'a' has a malformed shape [1.5]"],
       ['a missing shape', file({ a: { dtype: 'F32', data_offsets: [0, 8] } }, f32le(1, 2)), "tensor 'a' has a malformed shape undefined"],
       ['one offset', file({ a: { ...ok, data_offsets: [0] } }, f32le(1, 2)), "tensor 'a' has malformed data_offsets [0]"],
       ['a negative offset', file({ a: { ...ok, data_offsets: [-8, 0] } }, f32le(1, 2)), "tensor 'a' has malformed data_offsets [-8,0]"],
-      ['offsets that end before they begin', file({ a: { ...ok, data_offsets: [8, 0] } }, f32le(1, 2)), "tensor 'a' has data_offsets [8, 0] that end before they begin"],
-      ['a byte length that is not numel × dtype size', file({ a: { ...ok, shape: [3] } }, f32le(1, 2)), "tensor 'a' is F32[3], 12 bytes, but its data_offsets [0, 8] span 8"],
-      ['a shape too large to address', file({ a: { ...ok, shape: [2 ** 40, 2 ** 20] } }, f32le(1, 2)), "tensor 'a' has a shape too large to address: [1099511627776, 1048576]"],
+      [
+        'offsets that end before they begin',
+        file({ a: { ...ok, data_offsets: [8, 0] } }, f32le(1, 2)),
+        "tensor 'a' has data_offsets [8, 0] that end before they begin",
+      ],
+      [
+        'a byte length that is not numel × dtype size',
+        file({ a: { ...ok, shape: [3] } }, f32le(1, 2)),
+        "tensor 'a' is F32[3], 12 bytes, but its data_offsets [0, 8] span 8",
+      ],
+      [
+        'a shape too large to address',
+        file({ a: { ...ok, shape: [2 ** 40, 2 ** 20] } }, f32le(1, 2)),
+        "tensor 'a' has a shape too large to address: [1099511627776, 1048576]",
+      ],
       ['overlapping tensors', file({ a: ok, b: { ...ok, data_offsets: [4, 12] } }, f32le(1, 2, 3)), "tensor 'b' [4, 12) overlaps tensor 'a', which ends at 8"],
-      ['a gap between tensors', file({ a: ok, b: { ...ok, data_offsets: [12, 20] } }, f32le(1, 2, 3, 4, 5)), "a gap of 4 bytes between tensor 'a' and tensor 'b' (data_offsets must be contiguous)"],
-      ['data not starting at 0', file({ a: { ...ok, data_offsets: [4, 12] } }, f32le(1, 2, 3)), "a gap of 4 bytes between the start of the data and tensor 'a' (data_offsets must be contiguous)"],
+      [
+        'a gap between tensors',
+        file({ a: ok, b: { ...ok, data_offsets: [12, 20] } }, f32le(1, 2, 3, 4, 5)),
+        "a gap of 4 bytes between tensor 'a' and tensor 'b' (data_offsets must be contiguous)",
+      ],
+      [
+        'data not starting at 0',
+        file({ a: { ...ok, data_offsets: [4, 12] } }, f32le(1, 2, 3)),
+        "a gap of 4 bytes between the start of the data and tensor 'a' (data_offsets must be contiguous)",
+      ],
       ['truncated data', good.subarray(0, good.length - 3), "truncated: tensor 'halves' ends at data byte 74 but the file holds 71 bytes of data"],
-      ['trailing bytes', new Uint8Array([...good, 0, 0, 0, 0]), `4 bytes after the last tensor: the file is ${good.length + 4} bytes, the header accounts for ${good.length}`],
+      [
+        'trailing bytes',
+        new Uint8Array([...good, 0, 0, 0, 0]),
+        `4 bytes after the last tensor: the file is ${good.length + 4} bytes, the header accounts for ${good.length}`,
+      ],
       ['a flipped bit in the data', good.map((c, i) => (i === good.length - 1 ? c ^ 1 : c)), 'the file is corrupt: its CRC-32 is'],
       ['a malformed checksum', file({ __metadata__: { [CHECKSUM]: 'xyz' } }), `__metadata__.${CHECKSUM} is not 8 hex digits: "xyz"`],
     ];
@@ -151,26 +200,33 @@ describe('safetensors checkpoints', () => {
 
     it('random byte corruption either decodes to the same tensors or is refused with a CheckpointError (fuzz)', () => {
       const want = decodeCheckpoint(good);
-      fc.assert(fc.property(fc.array(fc.record({ at: fc.nat(good.length - 1), xor: fc.integer({ min: 1, max: 255 }) }), { minLength: 1, maxLength: 4 }), (flips) => {
-        const b = good.slice();
-        for (const f of flips) b[f.at]! ^= f.xor;
-        let got;
-        try {
-          got = decodeCheckpoint(b);
-        } catch (e) {
-          if (!(e instanceof CheckpointError)) throw e;
-          return;
-        }
-        // Only flips that change nothing survive: padding that stays whitespace, JSON that says the same thing.
-        expect(got).toEqual(want);
-      }), { numRuns: 2000, seed: 11 });
+      fc.assert(
+        fc.property(fc.array(fc.record({ at: fc.nat(good.length - 1), xor: fc.integer({ min: 1, max: 255 }) }), { minLength: 1, maxLength: 4 }), (flips) => {
+          const b = good.slice();
+          for (const f of flips) b[f.at]! ^= f.xor;
+          let got;
+          try {
+            got = decodeCheckpoint(b);
+          } catch (e) {
+            if (!(e instanceof CheckpointError)) throw e;
+            return;
+          }
+          // Only flips that change nothing survive: padding that stays whitespace, JSON that says the same thing.
+          expect(got).toEqual(want);
+        }),
+        { numRuns: 2000, seed: 11 },
+      );
     });
   });
 
   it('refuses to write what it could not read back', () => {
-    expect(() => encodeCheckpoint({ a: { dtype: 'F32', shape: [3], data: new Float32Array(2) } })).toThrow("tensor 'a': shape [3] has 3 elements but the data has 2");
+    expect(() => encodeCheckpoint({ a: { dtype: 'F32', shape: [3], data: new Float32Array(2) } })).toThrow(
+      "tensor 'a': shape [3] has 3 elements but the data has 2",
+    );
     expect(() => encodeCheckpoint({ a: { dtype: 'I32', shape: [2], data: new Float32Array(2) } })).toThrow("tensor 'a': I32 data must be a Int32Array");
-    expect(() => encodeCheckpoint({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } })).toThrow("a tensor may not be named '__metadata__'");
+    expect(() => encodeCheckpoint({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } })).toThrow(
+      "a tensor may not be named '__metadata__'",
+    );
     expect(() => encodeCheckpoint({}, { [CHECKSUM]: '0' })).toThrow(`metadata '${CHECKSUM}' is reserved for the checksum`);
   });
 });

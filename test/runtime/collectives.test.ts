@@ -43,7 +43,13 @@ const toArray = (x: ArrayLike<number>) => Array.from(x);
 
 describe('host collectives', () => {
   it('groups match the compiler mesh groups', () => {
-    const mesh: Mesh = { axes: [{ name: 'a', size: 2 }, { name: 'b', size: 3 }, { name: 'c', size: 2 }] };
+    const mesh: Mesh = {
+      axes: [
+        { name: 'a', size: 2 },
+        { name: 'b', size: 3 },
+        { name: 'c', size: 2 },
+      ],
+    };
     const pm: PlanMesh = { ...mesh, devices: 12 };
     for (const axis of ['a', 'b', 'c']) {
       const mine = groupsOf(pm, axis);
@@ -53,53 +59,70 @@ describe('host collectives', () => {
   });
 
   it('random layout conversions agree with the simulation and preserve the tensor', () => {
-    fc.assert(fc.property(arbCase, (c) => {
-      const names = ['x', 'y', 'z'].slice(0, c.sizes.length);
-      const mesh: Mesh = { axes: names.map((name, i) => ({ name, size: c.sizes[i]! })) };
-      const devices = c.sizes.reduce((a, b) => a * b, 1);
-      const pm: PlanMesh = { axes: mesh.axes, devices };
-      const all = c.sizes.reduce((a, b) => a * b, 1);
-      const shape = c.factors.map((f) => f * all);
-      const from = layoutOf(names, c.from, c.order, shape.length);
-      const to = layoutOf(names, c.to, [...c.order].reverse(), shape.length);
-      const whole = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => ((i * 7 + c.seed) % 13) - 6);
+    fc.assert(
+      fc.property(arbCase, (c) => {
+        const names = ['x', 'y', 'z'].slice(0, c.sizes.length);
+        const mesh: Mesh = { axes: names.map((name, i) => ({ name, size: c.sizes[i]! })) };
+        const devices = c.sizes.reduce((a, b) => a * b, 1);
+        const pm: PlanMesh = { axes: mesh.axes, devices };
+        const all = c.sizes.reduce((a, b) => a * b, 1);
+        const shape = c.factors.map((f) => f * all);
+        const from = layoutOf(names, c.from, c.order, shape.length);
+        const to = layoutOf(names, c.to, [...c.order].reverse(), shape.length);
+        const whole = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => ((i * 7 + c.seed) % 13) - 6);
 
-      // The compiler's side: a local graph of the conversion's collective nodes, simulated.
-      const steps = redistribute(from, to);
-      const type: TType = { dtype: 'f32', dims: shape.map(dimConst) };
-      const local = (l: Layout): TType => ({ dtype: 'f32', dims: compilerLocalShape(mesh, shape, l).map(dimConst) });
-      const b = new GraphBuilder();
-      const globalTypes: TType[] = [];
-      const layouts: Layout[] = [];
-      let v = b.addValue({ type: local(from), kind: 'input', name: 'x' });
-      globalTypes[v.id] = type;
-      layouts[v.id] = from;
-      for (const s of steps) {
-        const attrs = { axis: s.axis, axis_size: mesh.axes.find((a) => a.name === s.axis)!.size, ...(s.dim !== undefined ? { dim: s.dim } : {}), ...(s.to !== undefined ? { to: s.to } : {}) };
-        [v] = b.addNode(s.kind, [v], [local(s.after)], attrs, SPAN, '') as [typeof v];
+        // The compiler's side: a local graph of the conversion's collective nodes, simulated.
+        const steps = redistribute(from, to);
+        const type: TType = { dtype: 'f32', dims: shape.map(dimConst) };
+        const local = (l: Layout): TType => ({ dtype: 'f32', dims: compilerLocalShape(mesh, shape, l).map(dimConst) });
+        const b = new GraphBuilder();
+        const globalTypes: TType[] = [];
+        const layouts: Layout[] = [];
+        let v = b.addValue({ type: local(from), kind: 'input', name: 'x' });
         globalTypes[v.id] = type;
-        layouts[v.id] = s.after;
-      }
-      const p = { mesh, devices, local: b.finish('T', [v], ['y']), globalTypes, layouts } as unknown as SpmdProgram;
-      const expected = simulate(p, { x: whole }, () => [])['y']!;
+        layouts[v.id] = from;
+        for (const s of steps) {
+          const attrs = {
+            axis: s.axis,
+            axis_size: mesh.axes.find((a) => a.name === s.axis)!.size,
+            ...(s.dim !== undefined ? { dim: s.dim } : {}),
+            ...(s.to !== undefined ? { to: s.to } : {}),
+          };
+          [v] = b.addNode(s.kind, [v], [local(s.after)], attrs, SPAN, '') as [typeof v];
+          globalTypes[v.id] = type;
+          layouts[v.id] = s.after;
+        }
+        const p = { mesh, devices, local: b.finish('T', [v], ['y']), globalTypes, layouts } as unknown as SpmdProgram;
+        const expected = simulate(p, { x: whole }, () => [])['y']!;
 
-      // The runtime's side: the same steps as plan collective steps on host blocks.
-      let blocks: HostArray[] = Array.from({ length: devices }, (_, d) => shardOf(pm, whole, shape, from, d));
-      blocks.forEach((blk, d) => expect(toArray(blk)).toEqual(toArray(compilerShardOf(mesh, { shape, data: Float64Array.from(whole) }, from, d).data)));
-      let before = from;
-      for (const s of steps) {
-        const step: PlanCollectiveStep = {
-          kind: 'collective', op: s.kind, axis: s.axis, ...(s.dim !== undefined ? { dim: s.dim } : {}), ...(s.to !== undefined ? { to: s.to } : {}),
-          input: 0, output: 1, shape: localShape(pm, shape, before), scope: '', line: 1, col: 1,
-        };
-        blocks = runCollective(pm, step, blocks);
-        before = s.after;
-        blocks.forEach((blk) => expect(blk.length).toBe(localShape(pm, shape, before).reduce((a, n) => a * n, 1)));
-      }
-      const got = assemble(pm, blocks, shape, to);
-      expect(toArray(got)).toEqual(toArray(expected.data));
-      expect(toArray(got)).toEqual(toArray(whole));
-    }), { numRuns: 300, seed: 7 });
+        // The runtime's side: the same steps as plan collective steps on host blocks.
+        let blocks: HostArray[] = Array.from({ length: devices }, (_, d) => shardOf(pm, whole, shape, from, d));
+        blocks.forEach((blk, d) => expect(toArray(blk)).toEqual(toArray(compilerShardOf(mesh, { shape, data: Float64Array.from(whole) }, from, d).data)));
+        let before = from;
+        for (const s of steps) {
+          const step: PlanCollectiveStep = {
+            kind: 'collective',
+            op: s.kind,
+            axis: s.axis,
+            ...(s.dim !== undefined ? { dim: s.dim } : {}),
+            ...(s.to !== undefined ? { to: s.to } : {}),
+            input: 0,
+            output: 1,
+            shape: localShape(pm, shape, before),
+            scope: '',
+            line: 1,
+            col: 1,
+          };
+          blocks = runCollective(pm, step, blocks);
+          before = s.after;
+          blocks.forEach((blk) => expect(blk.length).toBe(localShape(pm, shape, before).reduce((a, n) => a * n, 1)));
+        }
+        const got = assemble(pm, blocks, shape, to);
+        expect(toArray(got)).toEqual(toArray(expected.data));
+        expect(toArray(got)).toEqual(toArray(whole));
+      }),
+      { numRuns: 300, seed: 7 },
+    );
   });
 
   it('integer tensors stay integers through sums', () => {

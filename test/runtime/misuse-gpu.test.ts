@@ -23,14 +23,21 @@ describe.skipIf(gpu.skip)(gpu.title('misuse of a loaded plan'), () => {
 
   it('a parameter name the model does not have is refused, listing the ones it has', async () => {
     const device = await sharedDevice();
-    await expect(PlanRunner.create(device, plan, { params: new Map([['tabel', w(40)], ['scale', w(4)]]) }))
-      .rejects.toThrow('unknown parameter tabel: E has table, scale');
+    await expect(
+      PlanRunner.create(device, plan, {
+        params: new Map([
+          ['tabel', w(40)],
+          ['scale', w(4)],
+        ]),
+      }),
+    ).rejects.toThrow('unknown parameter tabel: E has table, scale');
   });
 
   it('a parameter left out is refused unless initRest asks for the seed', async () => {
     const device = await sharedDevice();
-    await expect(PlanRunner.create(device, plan, { params: new Map([['table', w(40)]]) }))
-      .rejects.toThrow('missing parameter scale of E (pass initRest: true to initialise the ones not given from the seed)');
+    await expect(PlanRunner.create(device, plan, { params: new Map([['table', w(40)]]) })).rejects.toThrow(
+      'missing parameter scale of E (pass initRest: true to initialise the ones not given from the seed)',
+    );
     const runner = await PlanRunner.create(device, plan, { params: new Map([['table', w(40)]]), initRest: true });
     const out = await runner.run({ ids: Int32Array.from([0, 1, 2, 3, 4, 9]) });
     runner.destroy();

@@ -31,9 +31,21 @@ describe('plan validation', () => {
   it('rejects a plan that is not an object, or of another format or version', () => {
     expect(problems(() => 'hello')).toEqual(['the plan is not a JSON object']);
     expect(problems(() => [])).toEqual(['the plan is not a JSON object']);
-    expect(problems((p) => { p['format'] = 'onnx'; })).toEqual(['format must be "mdc.plan", got "onnx"']);
-    expect(problems((p) => { p['version'] = 4; })).toEqual(['version must be 1, 2 or 3, got 4']);
-    expect(problems((p) => { p['version'] = 2; })).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a partitioned plan', 'arenas need plan version 3']);
+    expect(
+      problems((p) => {
+        p['format'] = 'onnx';
+      }),
+    ).toEqual(['format must be "mdc.plan", got "onnx"']);
+    expect(
+      problems((p) => {
+        p['version'] = 4;
+      }),
+    ).toEqual(['version must be 1, 2 or 3, got 4']);
+    expect(
+      problems((p) => {
+        p['version'] = 2;
+      }),
+    ).toEqual(['mesh must be { axes: [{ name, size }, ...], devices } in a partitioned plan', 'arenas need plan version 3']);
   });
 
   it('keeps f16 storage to f16 values other than constants, and checks the subgroup size of a subgroup plan', () => {
@@ -41,34 +53,110 @@ describe('plan validation', () => {
     const halfBytes = (b: Record<string, any>) => Math.max(4, Math.ceil(b['shape'].reduce((x: number, y: number) => x * y, 1) / 2) * 4);
     const k = plan()['outputs'][0].buffer;
     // An f32 output stored as f16 would lose precision silently.
-    expect(problems((p) => { out(p).type = 'f16'; out(p).bytes = halfBytes(out(p)); })).toContain(`buffers[${k}] is stored as f16 but holds f32 values`);
+    expect(
+      problems((p) => {
+        out(p).type = 'f16';
+        out(p).bytes = halfBytes(out(p));
+      }),
+    ).toContain(`buffers[${k}] is stored as f16 but holds f32 values`);
     // An f16 output may be (the runner decodes it), but the kernel writing it must bind f16.
-    expect(problems((p) => { out(p).type = 'f16'; out(p).dtype = 'f16'; out(p).bytes = halfBytes(out(p)); })).toEqual([
-      expect.stringMatching(new RegExp(`^steps\\[\\d+\\]\\.buffers\\[\\d+\\] has type f16 but the kernel binds f32$`)),
-    ]);
-    expect(problems((p) => { out(p).role = 'const'; out(p).value = 0; out(p).type = 'f16'; out(p).dtype = 'f16'; out(p).bytes = halfBytes(out(p)); }))
-      .toContain(`buffers[${k}] is an f16 constant; constants are f32 or i32`);
-    expect(problems((p) => { p['features'] = ['subgroups']; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
-    expect(problems((p) => { p['features'] = ['subgroups']; p['subgroupSize'] = 12; })).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
-    expect(problems((p) => { p['subgroupSize'] = 8; })).toEqual(['subgroupSize is set but features does not list subgroups']);
-    expect(problems((p) => { p['features'] = ['subgroups']; p['subgroupSize'] = 8; })).toEqual([]);
+    expect(
+      problems((p) => {
+        out(p).type = 'f16';
+        out(p).dtype = 'f16';
+        out(p).bytes = halfBytes(out(p));
+      }),
+    ).toEqual([expect.stringMatching(new RegExp(`^steps\\[\\d+\\]\\.buffers\\[\\d+\\] has type f16 but the kernel binds f32$`))]);
+    expect(
+      problems((p) => {
+        out(p).role = 'const';
+        out(p).value = 0;
+        out(p).type = 'f16';
+        out(p).dtype = 'f16';
+        out(p).bytes = halfBytes(out(p));
+      }),
+    ).toContain(`buffers[${k}] is an f16 constant; constants are f32 or i32`);
+    expect(
+      problems((p) => {
+        p['features'] = ['subgroups'];
+      }),
+    ).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
+    expect(
+      problems((p) => {
+        p['features'] = ['subgroups'];
+        p['subgroupSize'] = 12;
+      }),
+    ).toEqual(['subgroupSize must be a power of two: the plan uses subgroups, whose kernels assume that many lanes']);
+    expect(
+      problems((p) => {
+        p['subgroupSize'] = 8;
+      }),
+    ).toEqual(['subgroupSize is set but features does not list subgroups']);
+    expect(
+      problems((p) => {
+        p['features'] = ['subgroups'];
+        p['subgroupSize'] = 8;
+      }),
+    ).toEqual([]);
   });
 
   it('names the tampered field', () => {
-    expect(problems((p) => { p['buffers'][0].bytes = 12; })[0]).toMatch(/^buffers\[0\]\.bytes must be \d+ for shape \[8, 64\]$/);
-    expect(problems((p) => { p['buffers'][1].shape = [0, 3]; })).toEqual(['buffers[1].shape must be positive integers']);
-    expect(problems((p) => { delete p['buffers'][1].init; })).toEqual(['buffers[1] is a param without init']);
-    expect(problems((p) => { p['kernels'][0].wgsl = 'fn main() {}'; })).toEqual(['kernels[0].wgsl is not a compute shader']);
-    expect(problems((p) => { p['kernels'][0].workgroupSize = [512, 1, 1]; })).toEqual(['kernels[0].workgroupSize must be three positive integers whose product is at most 256']);
-    expect(problems((p) => { p['steps'][0].kernel = 99; })).toEqual(['steps[0].kernel refers to no kernel']);
-    expect(problems((p) => { p['steps'][0].buffers.pop(); })[0]).toMatch(/^steps\[0\]\.buffers must list \d+ buffer ids$/);
-    expect(problems((p) => { p['steps'][0].buffers[0] = 1000; })).toEqual(['steps[0].buffers[0] refers to no buffer']);
-    expect(problems((p) => { p['steps'][0].dispatch = [70000, 1, 1]; })).toEqual(['steps[0].dispatch must be three integers in 1..65535']);
-    expect(problems((p) => { p['inputs'][0].buffer = -1; })).toEqual(['inputs[0] must name an existing buffer']);
+    expect(
+      problems((p) => {
+        p['buffers'][0].bytes = 12;
+      })[0],
+    ).toMatch(/^buffers\[0\]\.bytes must be \d+ for shape \[8, 64\]$/);
+    expect(
+      problems((p) => {
+        p['buffers'][1].shape = [0, 3];
+      }),
+    ).toEqual(['buffers[1].shape must be positive integers']);
+    expect(
+      problems((p) => {
+        delete p['buffers'][1].init;
+      }),
+    ).toEqual(['buffers[1] is a param without init']);
+    expect(
+      problems((p) => {
+        p['kernels'][0].wgsl = 'fn main() {}';
+      }),
+    ).toEqual(['kernels[0].wgsl is not a compute shader']);
+    expect(
+      problems((p) => {
+        p['kernels'][0].workgroupSize = [512, 1, 1];
+      }),
+    ).toEqual(['kernels[0].workgroupSize must be three positive integers whose product is at most 256']);
+    expect(
+      problems((p) => {
+        p['steps'][0].kernel = 99;
+      }),
+    ).toEqual(['steps[0].kernel refers to no kernel']);
+    expect(
+      problems((p) => {
+        p['steps'][0].buffers.pop();
+      })[0],
+    ).toMatch(/^steps\[0\]\.buffers must list \d+ buffer ids$/);
+    expect(
+      problems((p) => {
+        p['steps'][0].buffers[0] = 1000;
+      }),
+    ).toEqual(['steps[0].buffers[0] refers to no buffer']);
+    expect(
+      problems((p) => {
+        p['steps'][0].dispatch = [70000, 1, 1];
+      }),
+    ).toEqual(['steps[0].dispatch must be three integers in 1..65535']);
+    expect(
+      problems((p) => {
+        p['inputs'][0].buffer = -1;
+      }),
+    ).toEqual(['inputs[0] must name an existing buffer']);
   });
 
   it('catches a binding whose buffer type differs from the kernel declaration', () => {
-    const ps = problems((p) => { p['buffers'][0].type = 'i32'; });
+    const ps = problems((p) => {
+      p['buffers'][0].type = 'i32';
+    });
     expect(ps.some((m) => /steps\[\d+\]\.buffers\[\d+\] has type i32 but the kernel binds f32/.test(m))).toBe(true);
   });
 
@@ -83,7 +171,17 @@ describe('plan validation', () => {
 /** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a plan with a mesh and collective steps. */
 const meshPlan = (() => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
-  const text = JSON.stringify(spmdPlanOf(partition(r.graph!, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] }), { seed: 3 }));
+  const text = JSON.stringify(
+    spmdPlanOf(
+      partition(r.graph!, {
+        axes: [
+          { name: 'dp', size: 2 },
+          { name: 'tp', size: 4 },
+        ],
+      }),
+      { seed: 3 },
+    ),
+  );
   return () => JSON.parse(text) as Record<string, any>;
 })();
 
@@ -107,7 +205,13 @@ describe('partitioned plan validation', () => {
   it('accepts what the compiler emits: a mesh, collective steps, global shapes and layouts', () => {
     const p = meshPlan();
     expect(p['version']).toBe(PLAN_VERSION);
-    expect(p['mesh']).toEqual({ axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }], devices: 8 });
+    expect(p['mesh']).toEqual({
+      axes: [
+        { name: 'dp', size: 2 },
+        { name: 'tp', size: 4 },
+      ],
+      devices: 8,
+    });
     const [, s] = firstCollective(p);
     expect({ kind: s['kind'], op: s['op'], axis: s['axis'] }).toEqual({ kind: 'collective', op: 'all_reduce', axis: 'tp' });
     expect(p['inputs'][0]).toMatchObject({ name: 'tokens', shape: [1, 64], global: { shape: [2, 64], layout: { axes: [['dp'], []], partial: [] } } });
@@ -125,31 +229,106 @@ describe('partitioned plan validation', () => {
   it('names what is wrong with a collective step', () => {
     const at = (f: (s: Record<string, any>) => void) => meshProblems((p) => f(firstCollective(p)[1]));
     const i = firstCollective(meshPlan())[0];
-    expect(at((s) => { s['op'] = 'broadcast'; })).toEqual([`steps[${i}].op must be one of all_reduce, reduce_scatter, all_gather, all_to_all, shard_slice, partial_mask, got "broadcast"`]);
-    expect(at((s) => { s['axis'] = 'pp'; })).toEqual([`steps[${i}].axis "pp" is not an axis of the mesh`]);
-    expect(at((s) => { s['op'] = 'all_gather'; })).toEqual([`steps[${i}]: all_gather needs dim, an integer in 0..2`]);
-    expect(at((s) => { s['dim'] = 1; })).toEqual([`steps[${i}]: all_reduce takes no dim`]);
-    expect(at((s) => { s['op'] = 'all_to_all'; s['dim'] = 1; })).toEqual([`steps[${i}]: all_to_all needs to, an integer in 0..2 other than dim`]);
-    expect(at((s) => { s['op'] = 'reduce_scatter'; s['dim'] = 2; })).toEqual([`steps[${i}]: reduce_scatter of [1, 64, 128] over 'tp' gives [1, 64, 32], but the output buffer is [1, 64, 128]`]);
-    expect(at((s) => { s['op'] = 'shard_slice'; s['dim'] = 0; })).toEqual([`steps[${i}]: shard_slice over 'tp' (4 devices) does not divide [1, 64, 128]`]);
-    expect(at((s) => { s['output'] = 1; })).toContain(`steps[${i}].output must be an activation or output buffer, not param`);
-    expect(at((s) => { s['input'] = 9999; })).toEqual([`steps[${i}].input refers to no buffer`]);
-    expect(at((s) => { s['shape'] = [2, 64, 128]; })[0]).toBe(`steps[${i}].shape [2, 64, 128] does not fit input buffer [1, 64, 128]`);
+    expect(
+      at((s) => {
+        s['op'] = 'broadcast';
+      }),
+    ).toEqual([`steps[${i}].op must be one of all_reduce, reduce_scatter, all_gather, all_to_all, shard_slice, partial_mask, got "broadcast"`]);
+    expect(
+      at((s) => {
+        s['axis'] = 'pp';
+      }),
+    ).toEqual([`steps[${i}].axis "pp" is not an axis of the mesh`]);
+    expect(
+      at((s) => {
+        s['op'] = 'all_gather';
+      }),
+    ).toEqual([`steps[${i}]: all_gather needs dim, an integer in 0..2`]);
+    expect(
+      at((s) => {
+        s['dim'] = 1;
+      }),
+    ).toEqual([`steps[${i}]: all_reduce takes no dim`]);
+    expect(
+      at((s) => {
+        s['op'] = 'all_to_all';
+        s['dim'] = 1;
+      }),
+    ).toEqual([`steps[${i}]: all_to_all needs to, an integer in 0..2 other than dim`]);
+    expect(
+      at((s) => {
+        s['op'] = 'reduce_scatter';
+        s['dim'] = 2;
+      }),
+    ).toEqual([`steps[${i}]: reduce_scatter of [1, 64, 128] over 'tp' gives [1, 64, 32], but the output buffer is [1, 64, 128]`]);
+    expect(
+      at((s) => {
+        s['op'] = 'shard_slice';
+        s['dim'] = 0;
+      }),
+    ).toEqual([`steps[${i}]: shard_slice over 'tp' (4 devices) does not divide [1, 64, 128]`]);
+    expect(
+      at((s) => {
+        s['output'] = 1;
+      }),
+    ).toContain(`steps[${i}].output must be an activation or output buffer, not param`);
+    expect(
+      at((s) => {
+        s['input'] = 9999;
+      }),
+    ).toEqual([`steps[${i}].input refers to no buffer`]);
+    expect(
+      at((s) => {
+        s['shape'] = [2, 64, 128];
+      })[0],
+    ).toBe(`steps[${i}].shape [2, 64, 128] does not fit input buffer [1, 64, 128]`);
   });
 
   it('checks the mesh and every global shape and layout', () => {
-    expect(meshProblems((p) => { p['mesh'].devices = 4; })).toEqual(['mesh.devices must be 8, the product of the axis sizes']);
-    expect(meshProblems((p) => { p['mesh'].axes[1].name = 'dp'; })[0]).toBe("mesh.axes[1]: axis 'dp' is given twice");
-    expect(meshProblems((p) => { p['inputs'][0].global.layout.axes[1] = ['tp']; })).toEqual(['inputs[0].global: a device\'s block of [2, 64] is [1, 16], but the buffer is [1, 64]']);
-    expect(meshProblems((p) => { p['inputs'][0].global.layout.partial = ['dp']; })).toEqual(["inputs[0].global.layout uses axis 'dp' twice"]);
-    expect(meshProblems((p) => { delete p['outputs'][0].global; })).toEqual(['outputs[0].global must be { shape: positive integers, layout: { axes, partial } }']);
+    expect(
+      meshProblems((p) => {
+        p['mesh'].devices = 4;
+      }),
+    ).toEqual(['mesh.devices must be 8, the product of the axis sizes']);
+    expect(
+      meshProblems((p) => {
+        p['mesh'].axes[1].name = 'dp';
+      })[0],
+    ).toBe("mesh.axes[1]: axis 'dp' is given twice");
+    expect(
+      meshProblems((p) => {
+        p['inputs'][0].global.layout.axes[1] = ['tp'];
+      }),
+    ).toEqual(["inputs[0].global: a device's block of [2, 64] is [1, 16], but the buffer is [1, 64]"]);
+    expect(
+      meshProblems((p) => {
+        p['inputs'][0].global.layout.partial = ['dp'];
+      }),
+    ).toEqual(["inputs[0].global.layout uses axis 'dp' twice"]);
+    expect(
+      meshProblems((p) => {
+        delete p['outputs'][0].global;
+      }),
+    ).toEqual(['outputs[0].global must be { shape: positive integers, layout: { axes, partial } }']);
     const wq = (meshPlan()['buffers'] as Record<string, any>[]).findIndex((b) => b['name'] === 'Layer.0.Attention.wq');
-    expect(meshProblems((p) => { p['buffers'][wq].global.layout.axes[1] = ['sp']; })).toEqual([`buffers[${wq}].global.layout names 'sp', not an axis of the mesh`]);
-    expect(meshProblems((p) => { delete p['buffers'][wq].global; })).toEqual([`buffers[${wq}].global must be { shape: positive integers, layout: { axes, partial } }`]);
+    expect(
+      meshProblems((p) => {
+        p['buffers'][wq].global.layout.axes[1] = ['sp'];
+      }),
+    ).toEqual([`buffers[${wq}].global.layout names 'sp', not an axis of the mesh`]);
+    expect(
+      meshProblems((p) => {
+        delete p['buffers'][wq].global;
+      }),
+    ).toEqual([`buffers[${wq}].global must be { shape: positive integers, layout: { axes, partial } }`]);
   });
 
   it('refuses mesh features in a version 1 plan', () => {
-    expect(meshProblems((p) => { p['version'] = 1; })).toContain('mesh needs plan version 2 or later');
+    expect(
+      meshProblems((p) => {
+        p['version'] = 1;
+      }),
+    ).toContain('mesh needs plan version 2 or later');
     const single = plan();
     single['steps'][0] = { kind: 'collective', op: 'all_reduce', axis: 'tp', input: 0, output: 2, shape: [8, 64], scope: '', line: 1, col: 1 };
     expect(() => validatePlan(single)).toThrowError(/steps\[0\] is a collective step, which needs a mesh \(a partitioned plan\)/);

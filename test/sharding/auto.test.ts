@@ -19,7 +19,7 @@ describe('auto: strategy search with HiGHS', () => {
   // GPT-2 small at its real context (S = 1024), batch 2, training, on [dp: 2, tp: 4] with
   // the default cost model (100 TFLOP/s, 100 GB/s per axis). With every parameter
   // annotation ignored, the search must arrive at Megatron-LM's layout on its own.
-  it('finds Megatron\'s layout for GPT-2 small on 8 devices', async () => {
+  it("finds Megatron's layout for GPT-2 small on 8 devices", async () => {
     const r = lower(gpt2, 'gpt2.model', { dims: { S: 1024 } });
     const g = r.graph!;
     const m = mesh({ dp: 2, tp: 4 });
@@ -47,10 +47,16 @@ describe('auto: strategy search with HiGHS', () => {
     for (let l = 0; l < 12; l++) {
       for (const block of ['Attention', 'Mlp']) {
         const here = moving.filter((c) => c.scope === `Layer.${l}.${block}`);
-        expect(here.map((c) => `${c.kind}(${c.axis})`), `layer ${l} ${block}`).toEqual(['all_reduce(tp)']);
+        expect(
+          here.map((c) => `${c.kind}(${c.axis})`),
+          `layer ${l} ${block}`,
+        ).toEqual(['all_reduce(tp)']);
         expect(here[0]!.elements).toBe((tokens[0]! / 2) * tokens[1]! * 768);
       }
-      expect(moving.filter((c) => c.scope === `Layer.${l}`), `layer ${l}`).toEqual([]);
+      expect(
+        moving.filter((c) => c.scope === `Layer.${l}`),
+        `layer ${l}`,
+      ).toEqual([]);
     }
     const outside = p.collectives.filter((c) => !c.scope.startsWith('Layer.') && c.bytesPerDevice > 0);
     expect(outside.length).toBeLessThanOrEqual(2);
@@ -77,13 +83,22 @@ describe('auto: strategy search with HiGHS', () => {
     const p = partition(g, m, { layouts: (await autoShard(g, m, { memoryCap: total / 3 })).layouts });
     expect(p.paramBytesPerDevice).toBeLessThanOrEqual(total / 3);
     const byName = new Map(g.values.filter((v) => v.kind === 'param').map((v) => [v.name!, v]));
-    const params = (name: string, shape: readonly number[]) => initValues(byName.get(name)!.init!, shape.reduce((a, b) => a * b, 1), 3, name);
+    const params = (name: string, shape: readonly number[]) =>
+      initValues(
+        byName.get(name)!.init!,
+        shape.reduce((a, b) => a * b, 1),
+        3,
+        name,
+      );
     const tokens = Array.from({ length: num(g, g.inputs[0]!).reduce((a, b) => a * b, 1) }, (_, i) => (i * 7) % 1024);
     const want = interpret(g, { tokens }, params)['logits']!.data;
     const got = simulate(p, { tokens }, params)['logits']!.data;
     let scale = 0;
     let diff = 0;
-    want.forEach((x, i) => { scale = Math.max(scale, Math.abs(x)); diff = Math.max(diff, Math.abs(x - got[i]!)); });
+    want.forEach((x, i) => {
+      scale = Math.max(scale, Math.abs(x));
+      diff = Math.max(diff, Math.abs(x - got[i]!));
+    });
     expect(diff / scale).toBeLessThan(1e-9);
   });
 
@@ -100,12 +115,16 @@ describe('auto: strategy search with HiGHS', () => {
     expect(a96.distinctNodes).toBeLessThan(g12.nodes.length);
     expect([a96.distinctNodes, a96.variables, a96.constraints]).toEqual([a12.distinctNodes, a12.variables, a12.constraints]);
     // One set of decisions: each layer's parameters get layer 0's layouts.
-    const layouts = (g: Graph, a: typeof a96) => new Map(g.values.filter((v) => v.kind === 'param').map((v) => [v.name!, a.layouts[v.id]!.axes.map((x) => x.join(',')).join('|')]));
+    const layouts = (g: Graph, a: typeof a96) =>
+      new Map(g.values.filter((v) => v.kind === 'param').map((v) => [v.name!, a.layouts[v.id]!.axes.map((x) => x.join(',')).join('|')]));
     const l96 = layouts(g96, a96);
     const layer0 = [...l96].filter(([n]) => n.startsWith('Layer.0.'));
     expect(layer0.length).toBeGreaterThan(0);
     for (let l = 1; l < 96; l++) {
-      expect(layer0.map(([n]) => l96.get(n.replace(/^Layer\.0\./, `Layer.${l}.`))), `layer ${l}`).toEqual(layer0.map(([, x]) => x));
+      expect(
+        layer0.map(([n]) => l96.get(n.replace(/^Layer\.0\./, `Layer.${l}.`))),
+        `layer ${l}`,
+      ).toEqual(layer0.map(([, x]) => x));
     }
   });
 });

@@ -125,9 +125,16 @@ describe.skipIf(status.skip)(status.title('partitioned programs on several WebGP
 
   it('mdc run --mesh dp=2,tp=4 runs GPT-2 tiny on 8 devices; its checksum matches the CPU oracle', () => {
     expect(gptBoth, 'the GPT-2 test runs first').toBeDefined();
-    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'dp=2,tp=4', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'run', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'dp=2,tp=4', '--json'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(p.status, p.stderr).toBe(0);
-    const out = JSON.parse(p.stdout) as { devices: number; mesh: Record<string, number>; outputs: { name: string; type: string; sum: number; first: number[] }[] };
+    const out = JSON.parse(p.stdout) as {
+      devices: number;
+      mesh: Record<string, number>;
+      outputs: { name: string; type: string; sum: number; first: number[] }[];
+    };
     expect(out.devices).toBe(8);
     expect(out.mesh).toEqual({ dp: 2, tp: 4 });
     expect(out.outputs[0]!.type).toBe('f32[2, 64, 1024]');
@@ -135,7 +142,10 @@ describe.skipIf(status.skip)(status.title('partitioned programs on several WebGP
     const cpu = gptBoth!.cpu['logits']!.data;
     let sum = 0;
     let sq = 0;
-    for (const x of cpu) { sum += x; sq += x * x; }
+    for (const x of cpu) {
+      sum += x;
+      sq += x * x;
+    }
     expect(Math.abs(out.outputs[0]!.sum - sum)).toBeLessThan(Math.sqrt(cpu.length) * 1e-4 * Math.sqrt(sq));
     out.outputs[0]!.first.forEach((x, i) => expect(x).toBeCloseTo(cpu[i]!, 4));
   });
@@ -145,18 +155,24 @@ describe.skipIf(status.skip)(status.title('random sharded models on WebGPU devic
   // A subset of the CPU property test's random models (same generator, fixed seed) run on
   // real WebGPU devices: the partitioned plan must equal the one-device CPU oracle.
   // Models whose blocks ask one value for two layouts get a diagnostic (MDC0405), not a plan: left out.
-  const cases = fc.sample(modelArb, { seed: 7, numRuns: 12 }).map(({ sizes, body, picks, d }) => {
-    const src = build(sizes, body, picks, d);
-    const mesh = meshOf(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s])));
-    return { src, mesh, lowered: lower(src, 'random.model', { mesh: mesh.axes }) };
-  }).filter((c) => !c.lowered.diagnostics.some((x) => x.code === 'MDC0405'));
+  const cases = fc
+    .sample(modelArb, { seed: 7, numRuns: 12 })
+    .map(({ sizes, body, picks, d }) => {
+      const src = build(sizes, body, picks, d);
+      const mesh = meshOf(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s])));
+      return { src, mesh, lowered: lower(src, 'random.model', { mesh: mesh.axes }) };
+    })
+    .filter((c) => !c.lowered.diagnostics.some((x) => x.code === 'MDC0405'));
   it('keeps most of the sampled models', () => expect(cases.length).toBeGreaterThanOrEqual(8));
-  it.each(cases.map((c, i) => [i, c.mesh.axes.map((a) => `${a.name}: ${a.size}`).join(', '), c] as const))('random model %i on [%s] equals the CPU oracle, relative error < 1e-4', async (_i, _m, { src, mesh, lowered }) => {
-    expect(lowered.diagnostics).toEqual([]);
-    const both = await runGraphBoth(lowered.graph!, { seed: 1, inputSeed: 2 });
-    const { outputs } = await runSharded(both, mesh);
-    for (const [name, cpu] of Object.entries(both.cpu)) {
-      expect(errorStats(cpu.data, outputs[name]!.data).rel, `${name}\n${src}`).toBeLessThan(1e-4);
-    }
-  });
+  it.each(cases.map((c, i) => [i, c.mesh.axes.map((a) => `${a.name}: ${a.size}`).join(', '), c] as const))(
+    'random model %i on [%s] equals the CPU oracle, relative error < 1e-4',
+    async (_i, _m, { src, mesh, lowered }) => {
+      expect(lowered.diagnostics).toEqual([]);
+      const both = await runGraphBoth(lowered.graph!, { seed: 1, inputSeed: 2 });
+      const { outputs } = await runSharded(both, mesh);
+      for (const [name, cpu] of Object.entries(both.cpu)) {
+        expect(errorStats(cpu.data, outputs[name]!.data).rel, `${name}\n${src}`).toBeLessThan(1e-4);
+      }
+    },
+  );
 });

@@ -19,7 +19,7 @@ interface Case {
 
 const cases: Case[] = [
   {
-    name: "param split not dividing",
+    name: 'param split not dividing',
     source: `
 mesh M = [tp: 4]
 model T(x: f32[2, 10]) -> f32[2, 6] {
@@ -27,24 +27,20 @@ model T(x: f32[2, 10]) -> f32[2, 6] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:20: error MDC0402: dim 6 of f32[10, 6@tp] is not divisible by tp (4 devices)",
-    ],
+    expect: ['broken.model:3:20: error MDC0402: dim 6 of f32[10, 6@tp] is not divisible by tp (4 devices)'],
   },
   {
-    name: "input batch not divisible at concrete dims",
+    name: 'input batch not divisible at concrete dims',
     source: `
 mesh M = [dp: 2]
 model T(x: f32[B@dp, 8]) -> f32[B, 8] where B = 3 {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:2:16: error MDC0402: dim 3 of f32[B@dp, 8] is not divisible by dp (2 devices)",
-    ],
+    expect: ['broken.model:2:16: error MDC0402: dim 3 of f32[B@dp, 8] is not divisible by dp (2 devices)'],
   },
   {
-    name: "unknown axis",
+    name: 'unknown axis',
     source: `
 mesh M = [dp: 2, tp: 4]
 model T(x: f32[8, 8]) -> f32[8, 8] {
@@ -52,23 +48,19 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:21: error MDC0403: unknown mesh axis 'tq': the meshes have dp, tp; did you mean 'tp'?",
-    ],
+    expect: ["broken.model:3:21: error MDC0403: unknown mesh axis 'tq': the meshes have dp, tp; did you mean 'tp'?"],
   },
   {
-    name: "no mesh",
+    name: 'no mesh',
     source: `
 model T(x: f32[8@dp, 8]) -> f32[8, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:1:18: error MDC0403: unknown mesh axis 'dp': no mesh is declared",
-    ],
+    expect: ["broken.model:1:18: error MDC0403: unknown mesh axis 'dp': no mesh is declared"],
   },
   {
-    name: "axis splits two dims",
+    name: 'axis splits two dims',
     source: `
 mesh M = [tp: 4]
 model T(x: f32[8, 8]) -> f32[8, 8] {
@@ -76,24 +68,20 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:24: error MDC0401: mesh axis 'tp' splits more than one dim of f32[8@tp, 8@tp]",
-    ],
+    expect: ["broken.model:3:24: error MDC0401: mesh axis 'tp' splits more than one dim of f32[8@tp, 8@tp]"],
   },
   {
-    name: "axis twice on one dim",
+    name: 'axis twice on one dim',
     source: `
 mesh M = [tp: 2]
 model T(x: f32[8@(tp, tp), 8]) -> f32[8, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:2:23: error MDC0404: mesh axis 'tp' is listed twice for dim 8",
-    ],
+    expect: ["broken.model:2:23: error MDC0404: mesh axis 'tp' is listed twice for dim 8"],
   },
   {
-    name: "partial param",
+    name: 'partial param',
     source: `
 mesh M = [tp: 2]
 model T(x: f32[8, 8]) -> f32[8, 8] {
@@ -101,24 +89,20 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:30: error MDC0406: a parameter holds whole values and cannot be partial: f32[8, 8] partial(tp)",
-    ],
+    expect: ['broken.model:3:30: error MDC0406: a parameter holds whole values and cannot be partial: f32[8, 8] partial(tp)'],
   },
   {
-    name: "partial model input",
+    name: 'partial model input',
     source: `
 mesh M = [tp: 2]
 model T(x: f32[8, 8] partial(tp)) -> f32[8, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:2:30: error MDC0406: a model input holds whole values and cannot be partial: f32[8, 8] partial(tp)",
-    ],
+    expect: ['broken.model:2:30: error MDC0406: a model input holds whole values and cannot be partial: f32[8, 8] partial(tp)'],
   },
   {
-    name: "split and partial same axis",
+    name: 'split and partial same axis',
     source: `
 mesh M = [tp: 2]
 block B(x: f32[8, 8]) -> f32[8@tp, 8] partial(tp) {
@@ -128,12 +112,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return B(x)
 }
 `,
-    expect: [
-      "broken.model:2:47: error MDC0407: mesh axis 'tp' both splits a dim and is partial in f32[8@tp, 8] partial(tp)",
-    ],
+    expect: ["broken.model:2:47: error MDC0407: mesh axis 'tp' both splits a dim and is partial in f32[8@tp, 8] partial(tp)"],
   },
   {
-    name: "partial twice",
+    name: 'partial twice',
     source: `
 mesh M = [tp: 2]
 block B(x: f32[8, 8]) -> f32[8, 8] partial(tp, tp) {
@@ -143,12 +125,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return B(x)
 }
 `,
-    expect: [
-      "broken.model:2:48: error MDC0409: mesh axis 'tp' is listed twice in partial(...) of f32[8, 8] partial(tp,tp)",
-    ],
+    expect: ["broken.model:2:48: error MDC0409: mesh axis 'tp' is listed twice in partial(...) of f32[8, 8] partial(tp,tp)"],
   },
   {
-    name: "partial unknown axis",
+    name: 'partial unknown axis',
     source: `
 mesh M = [tp: 2]
 block B(x: f32[8, 8]) -> f32[8, 8] partial(dp) {
@@ -158,12 +138,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return B(x)
 }
 `,
-    expect: [
-      "broken.model:2:44: error MDC0403: unknown mesh axis 'dp': the meshes have tp; did you mean 'tp'?",
-    ],
+    expect: ["broken.model:2:44: error MDC0403: unknown mesh axis 'dp': the meshes have tp; did you mean 'tp'?"],
   },
   {
-    name: "one value, two block layouts",
+    name: 'one value, two block layouts',
     source: `
 mesh M = [dp: 2, tp: 2]
 block Rows(x: f32[N@dp, D]) -> f32[N, D] {
@@ -177,12 +155,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return Rows(h) + Cols(h)
 }
 `,
-    expect: [
-      "broken.model:5:15: error MDC0405: contradictory layouts for argument 'x' of Cols: f32[8, 8@tp] here, but f32[8@dp, 8] on line 2",
-    ],
+    expect: ["broken.model:5:15: error MDC0405: contradictory layouts for argument 'x' of Cols: f32[8, 8@tp] here, but f32[8@dp, 8] on line 2"],
   },
   {
-    name: "annotated param vs block arg",
+    name: 'annotated param vs block arg',
     source: `
 mesh M = [tp: 2]
 block Use(w: f32[K, N@tp]) -> f32[K, N] {
@@ -193,12 +169,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return x @ Use(w)
 }
 `,
-    expect: [
-      "broken.model:2:14: error MDC0405: contradictory layouts for argument 'w' of Use: f32[8, 8@tp] here, but f32[8@tp, 8] on line 6",
-    ],
+    expect: ["broken.model:2:14: error MDC0405: contradictory layouts for argument 'w' of Use: f32[8, 8@tp] here, but f32[8@tp, 8] on line 6"],
   },
   {
-    name: "annotated input vs block arg",
+    name: 'annotated input vs block arg',
     source: `
 mesh M = [dp: 2, tp: 2]
 block Use(x: f32[N, D@tp]) -> f32[N, D] {
@@ -208,12 +182,10 @@ model T(x: f32[8@dp, 8]) -> f32[8, 8] {
   return Use(x)
 }
 `,
-    expect: [
-      "broken.model:2:14: error MDC0405: contradictory layouts for argument 'x' of Use: f32[8, 8@tp] here, but f32[8@dp, 8] on line 5",
-    ],
+    expect: ["broken.model:2:14: error MDC0405: contradictory layouts for argument 'x' of Use: f32[8, 8@tp] here, but f32[8@dp, 8] on line 5"],
   },
   {
-    name: "block return vs arg on same value",
+    name: 'block return vs arg on same value',
     source: `
 mesh M = [dp: 2]
 block Pass(x: f32[N@dp, D]) -> f32[N, D@dp] {
@@ -224,12 +196,10 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return Pass(h)
 }
 `,
-    expect: [
-      "broken.model:2:32: error MDC0405: contradictory layouts for the value Pass returns: f32[8, 8@dp] here, but f32[8@dp, 8] on line 2",
-    ],
+    expect: ['broken.model:2:32: error MDC0405: contradictory layouts for the value Pass returns: f32[8, 8@dp] here, but f32[8@dp, 8] on line 2'],
   },
   {
-    name: "two meshes in one type",
+    name: 'two meshes in one type',
     source: `
 mesh Stage0 = [dp: 2]
 mesh Stage1 = [tp: 2]
@@ -237,14 +207,12 @@ model T(x: f32[8@dp, 8@tp]) -> f32[8, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:3:24: error MDC0408: f32[8@dp, 8@tp] mixes axes of two meshes: 'dp' of mesh Stage0 and 'tp' of mesh Stage1",
-    ],
+    expect: ["broken.model:3:24: error MDC0408: f32[8@dp, 8@tp] mixes axes of two meshes: 'dp' of mesh Stage0 and 'tp' of mesh Stage1"],
   },
   {
-    name: "--mesh lacks an axis the file uses",
+    name: '--mesh lacks an axis the file uses',
     via: 'lower',
-    mesh: [{name: 'dp', size: 2}],
+    mesh: [{ name: 'dp', size: 2 }],
     source: `
 mesh M = [dp: 2, tp: 2]
 model T(x: f32[8@dp, 8]) -> f32[8, 8] {
@@ -252,14 +220,15 @@ model T(x: f32[8@dp, 8]) -> f32[8, 8] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:21: error MDC0403: unknown mesh axis 'tp': the --mesh option has dp; did you mean 'dp'?",
-    ],
+    expect: ["broken.model:3:21: error MDC0403: unknown mesh axis 'tp': the --mesh option has dp; did you mean 'dp'?"],
   },
   {
-    name: "--mesh size does not divide",
+    name: '--mesh size does not divide',
     via: 'lower',
-    mesh: [{name: 'dp', size: 2}, {name: 'tp', size: 3}],
+    mesh: [
+      { name: 'dp', size: 2 },
+      { name: 'tp', size: 3 },
+    ],
     source: `
 mesh M = [dp: 2, tp: 2]
 model T(x: f32[8@dp, 8]) -> f32[8, 8] {
@@ -267,24 +236,20 @@ model T(x: f32[8@dp, 8]) -> f32[8, 8] {
   return x @ w
 }
 `,
-    expect: [
-      "broken.model:3:19: error MDC0402: dim 8 of f32[8, 8@tp] is not divisible by tp (3 devices)",
-    ],
+    expect: ['broken.model:3:19: error MDC0402: dim 8 of f32[8, 8@tp] is not divisible by tp (3 devices)'],
   },
   {
-    name: "split of a size-1 dim",
+    name: 'split of a size-1 dim',
     source: `
 mesh M = [tp: 2]
 model T(x: f32[1@tp, 8]) -> f32[1, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:2:16: error MDC0402: dim 1 of f32[1@tp, 8] is not divisible by tp (2 devices)",
-    ],
+    expect: ['broken.model:2:16: error MDC0402: dim 1 of f32[1@tp, 8] is not divisible by tp (2 devices)'],
   },
   {
-    name: "block arg split not dividing the actual dim",
+    name: 'block arg split not dividing the actual dim',
     source: `
 mesh M = [tp: 4]
 block Use(x: f32[N, D@tp]) -> f32[N, D] {
@@ -294,24 +259,20 @@ model T(x: f32[8, 6]) -> f32[8, 6] {
   return Use(x)
 }
 `,
-    expect: [
-      "broken.model:2:21: error MDC0402: dim 6 of f32[N, D@tp] is not divisible by tp (4 devices)",
-    ],
+    expect: ['broken.model:2:21: error MDC0402: dim 6 of f32[N, D@tp] is not divisible by tp (4 devices)'],
   },
   {
-    name: "two axes on one dim, product too big",
+    name: 'two axes on one dim, product too big',
     source: `
 mesh M = [dp: 2, tp: 8]
 model T(x: f32[8@(dp, tp), 8]) -> f32[8, 8] {
   return relu(x)
 }
 `,
-    expect: [
-      "broken.model:2:16: error MDC0402: dim 8 of f32[8@(dp,tp), 8] is not divisible by dp×tp (16 devices)",
-    ],
+    expect: ['broken.model:2:16: error MDC0402: dim 8 of f32[8@(dp,tp), 8] is not divisible by dp×tp (16 devices)'],
   },
   {
-    name: "partial layout asked of a parameter",
+    name: 'partial layout asked of a parameter',
     source: `
 mesh M = [tp: 2]
 block Use(w: f32[K, N] partial(tp)) -> f32[K, N] {
@@ -322,9 +283,7 @@ model T(x: f32[8, 8]) -> f32[8, 8] {
   return x @ Use(w)
 }
 `,
-    expect: [
-      "broken.model:2:14: error MDC0406: parameter 'w' holds whole values and cannot be partial: f32[8, 8] partial(tp)",
-    ],
+    expect: ["broken.model:2:14: error MDC0406: parameter 'w' holds whole values and cannot be partial: f32[8, 8] partial(tp)"],
   },
 ];
 

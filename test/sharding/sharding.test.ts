@@ -24,13 +24,18 @@ function paramsOf(g: Graph) {
   const byName = new Map(g.values.filter((v) => v.kind === 'param').map((v) => [v.name!, v]));
   return (name: string, shape: readonly number[]) => {
     const v = byName.get(name)!;
-    return initValues(v.init!, shape.reduce((a, b) => a * b, 1), 7, name);
+    return initValues(
+      v.init!,
+      shape.reduce((a, b) => a * b, 1),
+      7,
+      name,
+    );
   };
 }
 
 function seededInputs(g: Graph, seed = 1): Record<string, number[]> {
   let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   const out: Record<string, number[]> = {};
   for (const id of g.inputs) {
     const v = g.values[id]!;
@@ -49,7 +54,10 @@ function relErr(a: Record<string, RefTensor>, b: Record<string, RefTensor>): num
     expect(y.length).toBe(x.length);
     let scale = 1e-3;
     let diff = 0;
-    for (let i = 0; i < x.length; i++) { scale = Math.max(scale, Math.abs(x[i]!)); diff = Math.max(diff, Math.abs(x[i]! - y[i]!)); }
+    for (let i = 0; i < x.length; i++) {
+      scale = Math.max(scale, Math.abs(x[i]!));
+      diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    }
     worst = Math.max(worst, diff / scale);
   }
   return worst;
@@ -88,7 +96,11 @@ describe('Megatron tensor parallelism', () => {
     for (const c of moving) expect(c.elements).toBe((B! / dp) * S! * d);
     // One in each block of each layer.
     const scopes = moving.map((c) => c.scope).sort();
-    expect(scopes).toEqual(Array.from({ length: layers }, (_, i) => [`Layer.${i}.Attention`, `Layer.${i}.Mlp`]).flat().sort());
+    expect(scopes).toEqual(
+      Array.from({ length: layers }, (_, i) => [`Layer.${i}.Attention`, `Layer.${i}.Mlp`])
+        .flat()
+        .sort(),
+    );
   });
 
   it('the sharded 2-layer GPT equals the single-device reference on [dp: 2, tp: 4] (CPU devices, rel. error < 1e-9)', () => {
@@ -166,32 +178,53 @@ describe('redistribution', () => {
   });
 
   // Any layout to any layout, on random meshes: the converted blocks assemble to the same tensor.
-  const meshArb = fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }).map((sizes) => mesh(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s]))));
+  const meshArb = fc
+    .array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 })
+    .map((sizes) => mesh(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s]))));
   const layoutArb = (m: Mesh, rank: number) =>
     fc.tuple(fc.array(fc.integer({ min: -1, max: rank }), { minLength: m.axes.length, maxLength: m.axes.length })).map(([where]) => {
       const axes: string[][] = Array.from({ length: rank }, () => []);
       const partial: string[] = [];
-      where.forEach((w, i) => { const a = m.axes[i]!.name; if (w === rank) partial.push(a); else if (w >= 0) axes[w]!.push(a); });
+      where.forEach((w, i) => {
+        const a = m.axes[i]!.name;
+        if (w === rank) partial.push(a);
+        else if (w >= 0) axes[w]!.push(a);
+      });
       return { axes, partial } as Layout;
     });
   it('converting between random layouts on random meshes keeps the value (200 cases)', () => {
     const shape = [54, 36, 108];
     const divides = (m: Mesh, l: Layout) => localShape(m, shape, l).every(Number.isInteger);
-    fc.assert(fc.property(meshArb.chain((m) => fc.tuple(fc.constant(m), layoutArb(m, 3), layoutArb(m, 3))), ([m, from, to]) => {
-      // Only legal layouts: the front end rejects a split that does not divide its dim (MDC0402).
-      fc.pre(divides(m, from) && divides(m, to));
-      const b = new GraphBuilder();
-      const x = b.addValue({ type: { dtype: 'f32', dims: shape.map(dimConst), layout: from }, kind: 'input', name: 'x' });
-      const [y] = b.addNode('neg', [x], [{ dtype: 'f32', dims: shape.map(dimConst) }], {}, { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, '');
-      b.constraints.set(y!.id, { value: y!.id, layout: to, span: { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 } });
-      const g = b.finish('T', [y!], ['y']);
-      const p = partition(g, m);
-      expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
-      const data = Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i));
-      const got = simulate(p, { x: data }, () => []);
-      // A partial input holds its value on device 0 of the partial axes (zeros elsewhere), so the sum is the value.
-      got['y']!.data.forEach((v, i) => { if (Math.abs(v + data[i]!) > 1e-12) throw new Error(`element ${i}: ${v} vs ${-data[i]!}`); });
-    }), { numRuns: 200, seed: 42 });
+    fc.assert(
+      fc.property(
+        meshArb.chain((m) => fc.tuple(fc.constant(m), layoutArb(m, 3), layoutArb(m, 3))),
+        ([m, from, to]) => {
+          // Only legal layouts: the front end rejects a split that does not divide its dim (MDC0402).
+          fc.pre(divides(m, from) && divides(m, to));
+          const b = new GraphBuilder();
+          const x = b.addValue({ type: { dtype: 'f32', dims: shape.map(dimConst), layout: from }, kind: 'input', name: 'x' });
+          const [y] = b.addNode(
+            'neg',
+            [x],
+            [{ dtype: 'f32', dims: shape.map(dimConst) }],
+            {},
+            { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 },
+            '',
+          );
+          b.constraints.set(y!.id, { value: y!.id, layout: to, span: { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 } });
+          const g = b.finish('T', [y!], ['y']);
+          const p = partition(g, m);
+          expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
+          const data = Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i));
+          const got = simulate(p, { x: data }, () => []);
+          // A partial input holds its value on device 0 of the partial axes (zeros elsewhere), so the sum is the value.
+          got['y']!.data.forEach((v, i) => {
+            if (Math.abs(v + data[i]!) > 1e-12) throw new Error(`element ${i}: ${v} vs ${-data[i]!}`);
+          });
+        },
+      ),
+      { numRuns: 200, seed: 42 },
+    );
   });
 
   it('local shapes and coordinates follow the mesh order', () => {
@@ -210,23 +243,26 @@ describe('property: sharded equals unsharded', () => {
   // run in float64; only summation order differs).
   it('random models × random meshes × random annotations (150 cases)', () => {
     let checked = 0;
-    fc.assert(fc.property(modelArb, ({ sizes, body, picks, d }) => {
-      const src = build(sizes, body, picks, d);
-      const m = mesh(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s])));
-      const r = lower(src, 'random.model', { mesh: m.axes });
-      // Two constraint blocks fed the same value may contradict each other; that is a diagnostic, not a plan.
-      if (r.diagnostics.some((x) => x.code === 'MDC0405')) return;
-      if (r.diagnostics.length) throw new Error(`${r.diagnostics.map((x) => x.message).join('; ')}\n${src}`);
-      const g = r.graph!;
-      const p = partition(g, m);
-      expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
-      const errs = verifyGraph(p.local, true);
-      if (errs.length) throw new Error(errs.join('; '));
-      const inputs = seededInputs(g, sizes.length + body.length);
-      const err = relErr(interpret(g, inputs, paramsOf(g)), simulate(p, inputs, paramsOf(g)));
-      if (!(err < 1e-9)) throw new Error(`relative error ${err}\n${src}`);
-      checked++;
-    }), { numRuns: 150, seed: 2026 });
+    fc.assert(
+      fc.property(modelArb, ({ sizes, body, picks, d }) => {
+        const src = build(sizes, body, picks, d);
+        const m = mesh(Object.fromEntries(sizes.map((s, i) => [`a${i}`, s])));
+        const r = lower(src, 'random.model', { mesh: m.axes });
+        // Two constraint blocks fed the same value may contradict each other; that is a diagnostic, not a plan.
+        if (r.diagnostics.some((x) => x.code === 'MDC0405')) return;
+        if (r.diagnostics.length) throw new Error(`${r.diagnostics.map((x) => x.message).join('; ')}\n${src}`);
+        const g = r.graph!;
+        const p = partition(g, m);
+        expect(stageProblems('partition', p.local, { spmd: p })).toEqual([]);
+        const errs = verifyGraph(p.local, true);
+        if (errs.length) throw new Error(errs.join('; '));
+        const inputs = seededInputs(g, sizes.length + body.length);
+        const err = relErr(interpret(g, inputs, paramsOf(g)), simulate(p, inputs, paramsOf(g)));
+        if (!(err < 1e-9)) throw new Error(`relative error ${err}\n${src}`);
+        checked++;
+      }),
+      { numRuns: 150, seed: 2026 },
+    );
     expect(checked).toBeGreaterThan(100);
   });
 });

@@ -13,12 +13,17 @@ const n = (mib * 1024 * 1024) / 8;
 const a = new Float32Array(n).map((_, i) => i % 1000);
 const b = new Float32Array(n).map((_, i) => -(i % 777));
 let reported = false;
-await writeCheckpoint(path, { a: { dtype: 'F32', shape: [n], data: a }, b: { dtype: 'F32', shape: [n], data: b } }, { step: 'new' }, {
-  onProgress: (written, total) => {
-    if (!wait || reported || written < total / 2) return;
-    reported = true;
-    writeSync(1, `midway ${written} ${total}\n`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+await writeCheckpoint(
+  path,
+  { a: { dtype: 'F32', shape: [n], data: a }, b: { dtype: 'F32', shape: [n], data: b } },
+  { step: 'new' },
+  {
+    onProgress: (written, total) => {
+      if (!wait || reported || written < total / 2) return;
+      reported = true;
+      writeSync(1, `midway ${written} ${total}\n`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    },
   },
-});
+);
 writeSync(1, 'done\n');

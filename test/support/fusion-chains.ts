@@ -10,8 +10,24 @@ import fc from 'fast-check';
  * roots of |x| + 1, exp of a tanh, divisions by |x| + 1.
  */
 export const UNARY = [
-  'neg(H)', 'abs(H)', 'relu(H)', 'tanh(H)', 'sigmoid(H)', 'silu(H)', 'fast_gelu(H)', 'gelu(H)', 'gelu(H, approximate = "tanh")',
-  'exp(tanh(H))', 'log(abs(H) + 1.0)', 'sqrt(abs(H))', 'rsqrt(abs(H) + 1.0)', 'H ** 2.0', 'H ** 3.0', '(abs(H) + 0.5) ** 1.5', 'H * 0.5', '2.0 - H',
+  'neg(H)',
+  'abs(H)',
+  'relu(H)',
+  'tanh(H)',
+  'sigmoid(H)',
+  'silu(H)',
+  'fast_gelu(H)',
+  'gelu(H)',
+  'gelu(H, approximate = "tanh")',
+  'exp(tanh(H))',
+  'log(abs(H) + 1.0)',
+  'sqrt(abs(H))',
+  'rsqrt(abs(H) + 1.0)',
+  'H ** 2.0',
+  'H ** 3.0',
+  '(abs(H) + 0.5) ** 1.5',
+  'H * 0.5',
+  '2.0 - H',
 ];
 export const BINARY = ['H + X', 'H - X', 'H * X', 'maximum(H, X)', 'minimum(H, X)', 'H / (abs(X) + 1.0)', 'X - H', 'where(C, H, X)'];
 
@@ -30,18 +46,31 @@ export interface ChainSpec {
 }
 
 export const chainArb: fc.Arbitrary<ChainSpec> = fc.record({
-  matmul: fc.option(fc.record({
-    batch: fc.constantFrom([], [2], [2, 3]),
-    M: fc.constantFrom(1, 3, 8, 17, 33),
-    K: fc.constantFrom(1, 5, 8, 16),
-    N: fc.constantFrom(3, 4, 8, 12, 20),
-    bBatched: fc.boolean(),
-  }), { nil: undefined }),
+  matmul: fc.option(
+    fc.record({
+      batch: fc.constantFrom([], [2], [2, 3]),
+      M: fc.constantFrom(1, 3, 8, 17, 33),
+      K: fc.constantFrom(1, 5, 8, 16),
+      N: fc.constantFrom(3, 4, 8, 12, 20),
+      bBatched: fc.boolean(),
+    }),
+    { nil: undefined },
+  ),
   dims: fc.array(dimArb, { minLength: 1, maxLength: 3 }),
-  inputs: fc.array(fc.record({ keep: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), drop: fc.integer({ min: 0, max: 2 }) }), { minLength: 1, maxLength: 5 }),
-  steps: fc.array(fc.record({
-    unary: fc.boolean(), op: fc.nat(100), operand: fc.nat(100), earlier: fc.boolean(), cond: fc.nat(100),
-  }), { minLength: 1, maxLength: 8 }),
+  inputs: fc.array(fc.record({ keep: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), drop: fc.integer({ min: 0, max: 2 }) }), {
+    minLength: 1,
+    maxLength: 5,
+  }),
+  steps: fc.array(
+    fc.record({
+      unary: fc.boolean(),
+      op: fc.nat(100),
+      operand: fc.nat(100),
+      earlier: fc.boolean(),
+      cond: fc.nat(100),
+    }),
+    { minLength: 1, maxLength: 8 },
+  ),
   extraOutput: fc.integer({ min: 0, max: 10 }),
 });
 

@@ -202,7 +202,10 @@ export async function runBoth(source: string, opts: RunOptions = {}): Promise<Bo
 }
 
 /** `runBoth` for a graph built directly (ops the surface language cannot reach). */
-export async function runGraphBoth(graph: Graph, opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {}): Promise<BothResult> {
+export async function runGraphBoth(
+  graph: Graph,
+  opts: Pick<RunOptions, 'seed' | 'inputSeed' | 'inputs' | 'params' | 'target' | 'fuse'> = {},
+): Promise<BothResult> {
   const { plan, inputs, params, overridden } = prepareRun(graph, opts);
   const device = await sharedDevice();
   const t0 = performance.now();

@@ -20,9 +20,10 @@ export function memoryPlanProblems(g: Graph, plan: MemoryPlan, opts: MemoryPlanO
   const residencyOf = (r: number): Residency => {
     if (kept.has(r)) return 'external';
     const v = g.values[r]!;
-    const own: Residency = v.kind === 'input' ? opts.inputs ?? 'step' : v.kind === 'param' ? opts.params ?? 'step' : v.kind === 'const' ? opts.consts ?? 'step' : 'uses';
+    const own: Residency =
+      v.kind === 'input' ? (opts.inputs ?? 'step') : v.kind === 'param' ? (opts.params ?? 'step') : v.kind === 'const' ? (opts.consts ?? 'step') : 'uses';
     const isOutput = g.outputs.some((o) => rootOf(o) === r);
-    const asOutput: Residency = isOutput ? opts.outputs ?? 'step' : 'uses';
+    const asOutput: Residency = isOutput ? (opts.outputs ?? 'step') : 'uses';
     return own === 'external' || asOutput === 'external' ? 'external' : own === 'step' || asOutput === 'step' ? 'step' : 'uses';
   };
 
@@ -47,7 +48,10 @@ export function memoryPlanProblems(g: Graph, plan: MemoryPlan, opts: MemoryPlanO
       if (b !== undefined) problems.push(`value ${r} is external but has a buffer`);
       continue;
     }
-    if (b === undefined) { problems.push(`value ${r} is used but has no buffer`); continue; }
+    if (b === undefined) {
+      problems.push(`value ${r} is used but has no buffer`);
+      continue;
+    }
     const to = res === 'step' ? steps - 1 : last.get(r)!;
     for (let t = f; t <= to; t++) needed[t]!.push(b);
   }
@@ -59,14 +63,20 @@ export function memoryPlanProblems(g: Graph, plan: MemoryPlan, opts: MemoryPlanO
   plan.buffers.forEach((b, i) => {
     if (b.offset % alignment !== 0) problems.push(`buffer ${i} offset ${b.offset} is not a multiple of ${alignment}`);
     if (b.size % alignment !== 0 || b.size < b.bytes) problems.push(`buffer ${i} reserves ${b.size} bytes for ${b.bytes}`);
-    if (b.offset < 0 || b.offset + b.size > (plan.arenas[b.arena] ?? -1)) problems.push(`buffer ${i} [${b.offset}, ${b.offset + b.size}) is outside arena ${b.arena}`);
+    if (b.offset < 0 || b.offset + b.size > (plan.arenas[b.arena] ?? -1))
+      problems.push(`buffer ${i} [${b.offset}, ${b.offset + b.size}) is outside arena ${b.arena}`);
   });
-  plan.arenas.forEach((a, i) => { if (a > cap) problems.push(`arena ${i} is ${a} bytes, over the cap ${cap}`); });
+  plan.arenas.forEach((a, i) => {
+    if (a > cap) problems.push(`arena ${i} is ${a} bytes, over the cap ${cap}`);
+  });
   if (plan.peakBytes !== plan.arenas.reduce((x, y) => x + y, 0)) problems.push('peak is not the sum of the arenas');
 
   let most = 0;
   needed.forEach((bs, t) => {
-    most = Math.max(most, bs.reduce((s, b) => s + plan.buffers[b]!.size, 0));
+    most = Math.max(
+      most,
+      bs.reduce((s, b) => s + plan.buffers[b]!.size, 0),
+    );
     const sorted = [...bs].sort((x, y) => plan.buffers[x]!.arena - plan.buffers[y]!.arena || plan.buffers[x]!.offset - plan.buffers[y]!.offset);
     for (let k = 1; k < sorted.length; k++) {
       const a = plan.buffers[sorted[k - 1]!]!;

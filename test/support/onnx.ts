@@ -37,7 +37,14 @@ const attrFloat = (name: string, f: number): AttributeProto => ({ name, type: AT
 const attrStr = (name: string, s: string): AttributeProto => ({ name, type: AT.STRING, s: new TextEncoder().encode(s) });
 
 const UNARY: Record<string, string> = {
-  neg: 'Neg', abs: 'Abs', relu: 'Relu', exp: 'Exp', log: 'Log', sqrt: 'Sqrt', tanh: 'Tanh', sigmoid: 'Sigmoid',
+  neg: 'Neg',
+  abs: 'Abs',
+  relu: 'Relu',
+  exp: 'Exp',
+  log: 'Log',
+  sqrt: 'Sqrt',
+  tanh: 'Tanh',
+  sigmoid: 'Sigmoid',
 };
 const BINARY: Record<string, string> = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div', pow: 'Pow', maximum: 'Max', minimum: 'Min' };
 const REDUCE: Record<string, string> = { sum: 'ReduceSum', mean: 'ReduceMean', max: 'ReduceMax', min: 'ReduceMin' };
@@ -62,7 +69,10 @@ export function graphToOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>)
   const tmp = (hint: string) => `${hint}_${fresh++}`;
   const name = (id: number) => names.get(id) ?? `v${id}`;
 
-  const initF32 = (n: string, dims: readonly number[], data: Float32Array) => { inits.push({ name: n, dims: [...dims], dataType: DT.FLOAT, rawData: bytes(data) }); return n; };
+  const initF32 = (n: string, dims: readonly number[], data: Float32Array) => {
+    inits.push({ name: n, dims: [...dims], dataType: DT.FLOAT, rawData: bytes(data) });
+    return n;
+  };
   const initI64 = (hint: string, data: readonly number[]) => {
     const n = tmp(hint);
     inits.push({ name: n, dims: [data.length], dataType: DT.INT64, rawData: bytes(BigInt64Array.from(data, (x) => BigInt(x))) });
@@ -100,53 +110,84 @@ export function graphToOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>)
     const vout = n.outputs.map((id) => g.values[id]!);
     if (UNARY[n.op]) emit(UNARY[n.op]!, ins, outs);
     else if (BINARY[n.op]) emit(BINARY[n.op]!, ins, outs);
-    else if (REDUCE[n.op]) emit(REDUCE[n.op]!, [ins[0]!, initI64('axes', [n.attrs['axis'] as number])], outs, [attrInt('keepdims', n.attrs['keepdim'] ? 1 : 0)]);
-    else switch (n.op) {
-      case 'matmul': emit('MatMul', ins, outs); break;
-      case 'gelu': emit('Gelu', ins, outs, [attrStr('approximate', n.attrs['approximate'] === 'tanh' ? 'tanh' : 'none')]); break;
-      case 'fast_gelu': emit('Gelu', ins, outs, [attrStr('approximate', 'tanh')]); break;
-      case 'softmax': emit('Softmax', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]); break;
-      case 'log_softmax': emit('LogSoftmax', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]); break;
-      case 'layer_norm': {
-        const d = shapeOf(vin[0]!).at(-1)!;
-        let k = 1;
-        const scale = n.attrs['has_weight'] ? ins[k++]! : initF32(tmp('ones'), [d], new Float32Array(d).fill(1));
-        const bias = n.attrs['has_bias'] ? [ins[k++]!] : [];
-        emit('LayerNormalization', [ins[0]!, scale, ...bias], outs, [attrInt('axis', -1), attrFloat('epsilon', n.attrs['eps'] as number)]);
-        break;
+    else if (REDUCE[n.op])
+      emit(REDUCE[n.op]!, [ins[0]!, initI64('axes', [n.attrs['axis'] as number])], outs, [attrInt('keepdims', n.attrs['keepdim'] ? 1 : 0)]);
+    else
+      switch (n.op) {
+        case 'matmul':
+          emit('MatMul', ins, outs);
+          break;
+        case 'gelu':
+          emit('Gelu', ins, outs, [attrStr('approximate', n.attrs['approximate'] === 'tanh' ? 'tanh' : 'none')]);
+          break;
+        case 'fast_gelu':
+          emit('Gelu', ins, outs, [attrStr('approximate', 'tanh')]);
+          break;
+        case 'softmax':
+          emit('Softmax', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]);
+          break;
+        case 'log_softmax':
+          emit('LogSoftmax', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]);
+          break;
+        case 'layer_norm': {
+          const d = shapeOf(vin[0]!).at(-1)!;
+          let k = 1;
+          const scale = n.attrs['has_weight'] ? ins[k++]! : initF32(tmp('ones'), [d], new Float32Array(d).fill(1));
+          const bias = n.attrs['has_bias'] ? [ins[k++]!] : [];
+          emit('LayerNormalization', [ins[0]!, scale, ...bias], outs, [attrInt('axis', -1), attrFloat('epsilon', n.attrs['eps'] as number)]);
+          break;
+        }
+        case 'embedding':
+          emit('Gather', ins, outs, [attrInt('axis', 0)]);
+          break;
+        case 'slice': {
+          const start = dimValue(n.attrs['start'] as Dim)!;
+          const end = dimValue(n.attrs['end'] as Dim)!;
+          emit('Slice', [ins[0]!, initI64('starts', [start]), initI64('ends', [end]), initI64('axes', [n.attrs['axis'] as number])], outs);
+          break;
+        }
+        case 'transpose':
+          emit('Transpose', ins, outs, [attrInts('perm', n.attrs['perm'] as number[])]);
+          break;
+        case 'reshape':
+          emit('Reshape', [ins[0]!, initI64('shape', shapeOf(vout[0]!))], outs);
+          break;
+        case 'concat':
+          emit('Concat', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]);
+          break;
+        case 'attention':
+          attention(n, vin, ins, outs[0]!);
+          break;
+        case 'rsqrt':
+          emit('Reciprocal', [op('Sqrt', ins)], outs);
+          break;
+        case 'silu':
+          emit('Mul', [ins[0]!, op('Sigmoid', ins)], outs);
+          break;
+        case 'expand':
+          emit('Expand', [ins[0]!, initI64('shape', shapeOf(vout[0]!))], outs);
+          break;
+        case 'rms_norm': {
+          const eps = initF32(tmp('eps'), [], Float32Array.of(n.attrs['eps'] as number));
+          const ms = op('ReduceMean', [op('Mul', [ins[0]!, ins[0]!]), initI64('axes', [-1])], [attrInt('keepdims', 1)]);
+          const normed = op('Mul', [ins[0]!, op('Reciprocal', [op('Sqrt', [op('Add', [ms, eps])])])]);
+          emit(n.attrs['has_weight'] ? 'Mul' : 'Identity', n.attrs['has_weight'] ? [normed, ins[1]!] : [normed], outs);
+          break;
+        }
+        case 'rotary':
+          rotary(n, vin[0]!, ins[0]!, outs[0]!);
+          break;
+        case 'patchify': {
+          const [B, C, H, W] = shapeOf(vin[0]!) as [number, number, number, number];
+          const p = n.attrs['patch'] as number;
+          const blocks = op('Reshape', [ins[0]!, initI64('shape', [B, C, H / p, p, W / p, p])]);
+          const ordered = op('Transpose', [blocks], [attrInts('perm', [0, 2, 4, 1, 3, 5])]); // [B, gh, gw, C, p, p]
+          emit('Reshape', [ordered, initI64('shape', shapeOf(vout[0]!))], outs);
+          break;
+        }
+        default:
+          throw new Error(`ONNX export: op '${n.op}' is not supported`);
       }
-      case 'embedding': emit('Gather', ins, outs, [attrInt('axis', 0)]); break;
-      case 'slice': {
-        const start = dimValue(n.attrs['start'] as Dim)!;
-        const end = dimValue(n.attrs['end'] as Dim)!;
-        emit('Slice', [ins[0]!, initI64('starts', [start]), initI64('ends', [end]), initI64('axes', [n.attrs['axis'] as number])], outs);
-        break;
-      }
-      case 'transpose': emit('Transpose', ins, outs, [attrInts('perm', n.attrs['perm'] as number[])]); break;
-      case 'reshape': emit('Reshape', [ins[0]!, initI64('shape', shapeOf(vout[0]!))], outs); break;
-      case 'concat': emit('Concat', ins, outs, [attrInt('axis', n.attrs['axis'] as number)]); break;
-      case 'attention': attention(n, vin, ins, outs[0]!); break;
-      case 'rsqrt': emit('Reciprocal', [op('Sqrt', ins)], outs); break;
-      case 'silu': emit('Mul', [ins[0]!, op('Sigmoid', ins)], outs); break;
-      case 'expand': emit('Expand', [ins[0]!, initI64('shape', shapeOf(vout[0]!))], outs); break;
-      case 'rms_norm': {
-        const eps = initF32(tmp('eps'), [], Float32Array.of(n.attrs['eps'] as number));
-        const ms = op('ReduceMean', [op('Mul', [ins[0]!, ins[0]!]), initI64('axes', [-1])], [attrInt('keepdims', 1)]);
-        const normed = op('Mul', [ins[0]!, op('Reciprocal', [op('Sqrt', [op('Add', [ms, eps])])])]);
-        emit(n.attrs['has_weight'] ? 'Mul' : 'Identity', n.attrs['has_weight'] ? [normed, ins[1]!] : [normed], outs);
-        break;
-      }
-      case 'rotary': rotary(n, vin[0]!, ins[0]!, outs[0]!); break;
-      case 'patchify': {
-        const [B, C, H, W] = shapeOf(vin[0]!) as [number, number, number, number];
-        const p = n.attrs['patch'] as number;
-        const blocks = op('Reshape', [ins[0]!, initI64('shape', [B, C, H / p, p, W / p, p])]);
-        const ordered = op('Transpose', [blocks], [attrInts('perm', [0, 2, 4, 1, 3, 5])]); // [B, gh, gw, C, p, p]
-        emit('Reshape', [ordered, initI64('shape', shapeOf(vout[0]!))], outs);
-        break;
-      }
-      default: throw new Error(`ONNX export: op '${n.op}' is not supported`);
-    }
   }
 
   /**
@@ -203,9 +244,10 @@ export function graphToOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>)
     }
     if (n.attrs['has_mask']) {
       // mask[B, Sk]: keys with 0 get −∞ before the softmax.
-      const zero = vin[3]!.type.dtype === 'i32'
-        ? (inits.push({ name: tmp('zero'), dims: [], dataType: DT.INT32, rawData: bytes(Int32Array.of(0)) }), inits.at(-1)!.name!)
-        : initF32(tmp('zero'), [], Float32Array.of(0));
+      const zero =
+        vin[3]!.type.dtype === 'i32'
+          ? (inits.push({ name: tmp('zero'), dims: [], dataType: DT.INT32, rawData: bytes(Int32Array.of(0)) }), inits.at(-1)!.name!)
+          : initF32(tmp('zero'), [], Float32Array.of(0));
       const blocked = op('Equal', [ins[3]!, zero]);
       const additive = op('Where', [blocked, initF32(tmp('neg_inf'), [], Float32Array.of(-Infinity)), initF32(tmp('zero_f'), [], Float32Array.of(0))]);
       scores = op('Add', [scores, reshape(additive, [B, 1, 1, 1, Sk])]);

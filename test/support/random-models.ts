@@ -37,20 +37,24 @@ export function build(sizes: number[], body: string[], picks: number[][], d: num
   const typed = (dims: string[]) => {
     const choice = picks[pick++ % picks.length]!;
     const used = new Set<number>();
-    return dims.map((dim, i) => {
-      const a = choice[i] ?? -1;
-      if (a < 0 || a >= names.length || used.has(a)) return dim;
-      used.add(a);
-      return `${dim}@${names[a]}`;
-    }).join(', ');
+    return dims
+      .map((dim, i) => {
+        const a = choice[i] ?? -1;
+        if (a < 0 || a >= names.length || used.has(a)) return dim;
+        used.add(a);
+        return `${dim}@${names[a]}`;
+      })
+      .join(', ');
   };
   let params = '';
   let n = 0;
-  const lines = body.map((s, k) => s.replaceAll('{N}', String(k)).replace(/\{(W|V):([^}]*)\}/g, (_m, kind: string, dims: string) => {
-    const name = `p${n++}`;
-    params += `  param ${name}: f32[${typed(dims.split(','))}] = normal(0, ${kind === 'W' ? 0.3 : 1})\n`;
-    return name;
-  }));
+  const lines = body.map((s, k) =>
+    s.replaceAll('{N}', String(k)).replace(/\{(W|V):([^}]*)\}/g, (_m, kind: string, dims: string) => {
+      const name = `p${n++}`;
+      params += `  param ${name}: f32[${typed(dims.split(','))}] = normal(0, ${kind === 'W' ? 0.3 : 1})\n`;
+      return name;
+    }),
+  );
   return `mesh M = [${names.map((a, i) => `${a}: ${sizes[i]}`).join(', ')}]
 config C { d = ${d}, heads = ${d / 2} }
 block Shard(x: f32[B, S, d]) -> f32[${typed(['B', 'S', 'd'])}] {
@@ -62,9 +66,11 @@ block Mix(x: f32[${typed(['B', 'S', 'd'])}]) -> f32[B, S, d] {
 }
 model R(x: f32[${typed(['B', 'S', 'd'])}]) -> f32[B, S, d] where B = 12, S = 12 {
 ${params}  let h = x
-${lines.flatMap((l) => l.split('\n')).map((l) => `  ${l}`).join('\n')}
+${lines
+  .flatMap((l) => l.split('\n'))
+  .map((l) => `  ${l}`)
+  .join('\n')}
   return h
 }
 `;
 }
-

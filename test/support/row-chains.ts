@@ -45,7 +45,12 @@ const T = (s: readonly number[]) => `f32[${s.join(', ')}]`;
 export function rowSource(c: RowSpec): string {
   const full = [...c.lead, c.N];
   const perRow = [...c.lead, 1];
-  const args: [string, readonly number[]][] = [['x0', full], ['w', [c.N]], ['rv', perRow], ['x1', full]];
+  const args: [string, readonly number[]][] = [
+    ['x0', full],
+    ['w', [c.N]],
+    ['rv', perRow],
+    ['x1', full],
+  ];
   const operands = ['w', 'rv', 'x1'];
   const lines: string[] = [];
   let h = 'x0';

@@ -2,7 +2,10 @@ import { expect } from 'vitest';
 import { compareOutputs, type BothResult, type CompareOptions } from './gpu.js';
 
 /** A bound on ‖gpu − cpu‖₂ / ‖cpu‖₂ and the reason it is that bound. */
-export interface Tolerance { readonly rel: number; readonly why: string }
+export interface Tolerance {
+  readonly rel: number;
+  readonly why: string;
+}
 
 /** One f32 rounding per element (unit roundoff 6e-8); 1e-6 is 16× that. */
 export const ROUNDED: Tolerance = { rel: 1e-6, why: 'one f32 rounding per element (u = 6e-8), 16x headroom' };
@@ -13,7 +16,13 @@ export const ROUNDED: Tolerance = { rel: 1e-6, why: 'one f32 rounding per elemen
  */
 export const ACCUMULATED: Tolerance = { rel: 1e-5, why: 'f32 accumulation over up to 1000 terms (~sqrt(n)*u = 2e-6), 5x headroom' };
 
-export interface Observed { readonly name: string; readonly output: string; readonly rel: number; readonly maxAbs: number; readonly ms: number }
+export interface Observed {
+  readonly name: string;
+  readonly output: string;
+  readonly rel: number;
+  readonly maxAbs: number;
+  readonly ms: number;
+}
 
 /**
  * Asserts every output of `r` agrees with the oracle within its tolerance (one for all, or
@@ -21,7 +30,13 @@ export interface Observed { readonly name: string; readonly output: string; read
  * fail unless `nonFinite: 'expected'`; then they must sit at the same positions on both
  * sides, and at least one output must have some (a case about them that has none is wrong).
  */
-export function expectAgreement(name: string, r: BothResult, tol: Tolerance | Readonly<Record<string, Tolerance>>, observed: Observed[], opts: CompareOptions = {}): void {
+export function expectAgreement(
+  name: string,
+  r: BothResult,
+  tol: Tolerance | Readonly<Record<string, Tolerance>>,
+  observed: Observed[],
+  opts: CompareOptions = {},
+): void {
   let nonFinite = 0;
   for (const [output, e] of Object.entries(compareOutputs(r, opts))) {
     const t = 'rel' in tol ? (tol as Tolerance) : (tol as Readonly<Record<string, Tolerance>>)[output]!;

@@ -5,7 +5,13 @@ import type { TrainingGraph } from '../../compiler/train/step.js';
 import { initValues } from '../../runtime/init.js';
 
 /** Runs a training graph on the CPU reference for `steps` steps, applying its updates to `params`. */
-export function referenceTrain(tg: TrainingGraph, params: Map<string, Float64Array>, inputsAt: (t: number) => Record<string, ArrayLike<number>>, steps: number, from = 1): number[] {
+export function referenceTrain(
+  tg: TrainingGraph,
+  params: Map<string, Float64Array>,
+  inputsAt: (t: number) => Record<string, ArrayLike<number>>,
+  steps: number,
+  from = 1,
+): number[] {
   const losses: number[] = [];
   for (let t = from; t < from + steps; t++) {
     const out = interpret(tg.graph, inputsAt(t), (name) => params.get(name)!);
@@ -24,4 +30,3 @@ export function initialParams(g: Graph, seed: number): Map<string, Float64Array>
   }
   return m;
 }
-

@@ -43,7 +43,14 @@ export function withMirroredBackward(fwd: Graph): Graph {
     if (!dOuts.length) continue;
     const wanted = n.inputs.filter((i) => fwd.values[i]!.kind !== 'const' && fwd.values[i]!.kind !== 'input');
     const ins = [...dOuts, ...n.inputs.map((i) => map.get(i)!)];
-    const gs = b.addNode(`grad_${n.op}`, ins, wanted.map((i) => fwd.values[i]!.type), {}, n.span, n.scope);
+    const gs = b.addNode(
+      `grad_${n.op}`,
+      ins,
+      wanted.map((i) => fwd.values[i]!.type),
+      {},
+      n.span,
+      n.scope,
+    );
     wanted.forEach((i, k) => accumulate(i, gs[k]!, n.span, n.scope));
   }
   const params = fwd.values.filter((v) => v.kind === 'param' && grad.has(v.id));

@@ -11,36 +11,43 @@ import fc from 'fast-check';
 export interface ViewSpec {
   readonly source: readonly number[];
   readonly lead: readonly number[];
-  readonly view: { readonly kind: 'transpose'; readonly perm: readonly number[] } | { readonly kind: 'slice'; readonly axis: number; readonly start: number; readonly end: number };
+  readonly view:
+    | { readonly kind: 'transpose'; readonly perm: readonly number[] }
+    | { readonly kind: 'slice'; readonly axis: number; readonly start: number; readonly end: number };
   readonly alsoReturned: boolean;
   readonly int: boolean;
 }
 
 const dim = fc.constantFrom(1, 2, 3, 4, 5, 8, 12);
 
-export const viewArb: fc.Arbitrary<ViewSpec> = fc.record({
-  source: fc.array(dim, { minLength: 1, maxLength: 3 }),
-  lead: fc.constantFrom([], [2]),
-  pick: fc.nat(1000),
-  kind: fc.boolean(),
-  alsoReturned: fc.boolean(),
-  int: fc.boolean(),
-}).map(({ source, lead, pick, kind, alsoReturned, int }) => {
-  const r = source.length;
-  if (kind) {
-    // A permutation from the pick: Lehmer code digits.
-    const rest = [...source.keys()];
-    const perm: number[] = [];
-    let p = pick;
-    while (rest.length) { perm.push(rest.splice(p % rest.length, 1)[0]!); p = Math.floor(p / 7); }
-    return { source, lead, view: { kind: 'transpose' as const, perm }, alsoReturned, int };
-  }
-  const axis = pick % r;
-  const n = source[axis]!;
-  const start = Math.floor(pick / 3) % n;
-  const end = start + 1 + (Math.floor(pick / 17) % (n - start));
-  return { source, lead, view: { kind: 'slice' as const, axis, start, end }, alsoReturned, int };
-});
+export const viewArb: fc.Arbitrary<ViewSpec> = fc
+  .record({
+    source: fc.array(dim, { minLength: 1, maxLength: 3 }),
+    lead: fc.constantFrom([], [2]),
+    pick: fc.nat(1000),
+    kind: fc.boolean(),
+    alsoReturned: fc.boolean(),
+    int: fc.boolean(),
+  })
+  .map(({ source, lead, pick, kind, alsoReturned, int }) => {
+    const r = source.length;
+    if (kind) {
+      // A permutation from the pick: Lehmer code digits.
+      const rest = [...source.keys()];
+      const perm: number[] = [];
+      let p = pick;
+      while (rest.length) {
+        perm.push(rest.splice(p % rest.length, 1)[0]!);
+        p = Math.floor(p / 7);
+      }
+      return { source, lead, view: { kind: 'transpose' as const, perm }, alsoReturned, int };
+    }
+    const axis = pick % r;
+    const n = source[axis]!;
+    const start = Math.floor(pick / 3) % n;
+    const end = start + 1 + (Math.floor(pick / 17) % (n - start));
+    return { source, lead, view: { kind: 'slice' as const, axis, start, end }, alsoReturned, int };
+  });
 
 export function viewShape(spec: ViewSpec): number[] {
   const v = spec.view;

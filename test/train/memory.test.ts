@@ -10,7 +10,12 @@ const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 
 describe('training memory per device', () => {
   const g = lower(gpt2, 'gpt2.model').graph!;
-  const p = partition(g, { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] });
+  const p = partition(g, {
+    axes: [
+      { name: 'dp', size: 2 },
+      { name: 'tp', size: 4 },
+    ],
+  });
   const at = (zero: number) => trainingMemory(g, p, { zero });
 
   it('ZeRO 1, 2, 3 split optimizer state, then gradients, then parameters over data parallel (dp = 2)', () => {
@@ -154,7 +159,11 @@ model Tiny(x: f32[B@dp, 4]) -> f32[B@dp, 4] where B = 8 {
     // are 4 × the kept items plus the largest run of dropped items in a layer.
     // none: 4 · 1152 = 4608 B; full: 0 + 1152 B, rebuilding 4 · 2176 = 8704 FLOPs.
     const problem = recomputeProblem(g);
-    expect(problem.items.map((it) => [it.bytes, it.flops])).toEqual([[512, 1024], [512, 128], [128, 1024]]);
+    expect(problem.items.map((it) => [it.bytes, it.flops])).toEqual([
+      [512, 1024],
+      [512, 128],
+      [128, 1024],
+    ]);
     const full = await planRecompute(g, 'full');
     expect([full.modelBytes, full.extraFlops]).toEqual([1152, 8704]);
     expect((await planRecompute(g, 'none')).modelBytes).toBe(4608);

@@ -36,7 +36,11 @@ describe('gradient accumulation', () => {
       for (let m = 0; m < n; m++) {
         const before = new Map(params);
         const inputs: Record<string, ArrayLike<number>> = {
-          tokens: tokens.subarray(m * rows, (m + 1) * rows), labels: labels.subarray(m * rows, (m + 1) * rows), lr: [3e-3], bc1: [bc1], bc2: [bc2],
+          tokens: tokens.subarray(m * rows, (m + 1) * rows),
+          labels: labels.subarray(m * rows, (m + 1) * rows),
+          lr: [3e-3],
+          bc1: [bc1],
+          bc2: [bc2],
           ...(n > 1 ? { apply: [m === n - 1 ? 1 : 0] } : {}),
         };
         const out = interpret(tg.graph, inputs, (name) => params.get(name)!);
@@ -48,7 +52,12 @@ describe('gradient accumulation', () => {
         }
       }
       // The step that applied the sum starts it again from zero.
-      for (const [k, v] of params) if (k.startsWith('acc.')) expect(v.every((x) => x === 0), k).toBe(true);
+      for (const [k, v] of params)
+        if (k.startsWith('acc.'))
+          expect(
+            v.every((x) => x === 0),
+            k,
+          ).toBe(true);
       losses.push(loss);
     }
     return { params, losses, tg };
@@ -83,7 +92,9 @@ describe('gradient accumulation', () => {
 
   it('a number of micro-batches that does not divide the batch is refused by the trainer', () => {
     const runner = {} as PlanRunner;
-    expect(() => new Trainer(runner, data, { lr: 1, warmup: 0, steps: 1 }, undefined, 'tokens', undefined, 3)).toThrow('3 micro-batches do not divide a batch of 8');
+    expect(() => new Trainer(runner, data, { lr: 1, warmup: 0, steps: 1 }, undefined, 'tokens', undefined, 3)).toThrow(
+      '3 micro-batches do not divide a batch of 8',
+    );
     expect(() => new Trainer(runner, data, { lr: 1, warmup: 0, steps: 1 }, undefined, 'tokens', undefined, 4)).not.toThrow();
   });
 });

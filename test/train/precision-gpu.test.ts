@@ -18,8 +18,29 @@ const status = await gpuStatus();
 
 function special(n: number): Float32Array {
   const out = new Float32Array(n);
-  const fixed = [0, -0, 1, -1, 1 / 3, 65504, 65519, 65520, 70000, -1e6, 2 ** -24 * 0.5, 2 ** -24 * 1.5, 2 ** -14, 1e-30, 3.4e38, Infinity, -Infinity, NaN, 1 + 2 ** -8, 1 + 3 * 2 ** -8];
-  for (let i = 0; i < n; i++) out[i] = i < fixed.length ? fixed[i]! : Math.sinh((i * 0.7919) % 20 - 10) * 10 ** ((i % 13) - 6);
+  const fixed = [
+    0,
+    -0,
+    1,
+    -1,
+    1 / 3,
+    65504,
+    65519,
+    65520,
+    70000,
+    -1e6,
+    2 ** -24 * 0.5,
+    2 ** -24 * 1.5,
+    2 ** -14,
+    1e-30,
+    3.4e38,
+    Infinity,
+    -Infinity,
+    NaN,
+    1 + 2 ** -8,
+    1 + 3 * 2 ** -8,
+  ];
+  for (let i = 0; i < n; i++) out[i] = i < fixed.length ? fixed[i]! : Math.sinh(((i * 0.7919) % 20) - 10) * 10 ** ((i % 13) - 6);
   return out;
 }
 
@@ -58,7 +79,10 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
     const scaler = new LossScaler(2 ** 24, 0, 2);
     const data = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8')), 2, 16, 1);
     const trainer = new Trainer(runner, data, { lr: 3e-3, warmup: 0, steps: 24 }, [0.9, 0.95], 'tokens', scaler);
-    const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => [...a].every(([k, v]) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)));
+    const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) =>
+      [...a].every(([k, v]) =>
+        Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)),
+      );
     const log: { scale: number; skipped: boolean; after: number; changed: boolean }[] = [];
     try {
       let params = await runner.readParams();
@@ -96,8 +120,33 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
 
   it('mdc train --precision f16: trains with loss scaling, and a killed run resumes with the same losses', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdc-mp-'));
-    const args = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', '/usr/share/common-licenses/GPL-3',
-      '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3', '--precision', 'f16', '--microbatches', '1'];
+    const args = [
+      '--import',
+      'tsx',
+      'cli/bin.ts',
+      'train',
+      'samples/gpt2.model',
+      '--preset',
+      'tiny',
+      '--set',
+      'vocab=256',
+      '--data',
+      '/usr/share/common-licenses/GPL-3',
+      '--steps',
+      '6',
+      '--batch',
+      '2',
+      '--seq',
+      '16',
+      '--lr',
+      '3e-3',
+      '--checkpoint-every',
+      '3',
+      '--precision',
+      'f16',
+      '--microbatches',
+      '1',
+    ];
     const full = spawnSync(process.execPath, [...args, '--out', join(dir, 'full'), '--json'], { encoding: 'utf8', timeout: 300_000 });
     expect(full.status, full.stderr).toBe(0);
     const losses = (JSON.parse(full.stdout.slice(full.stdout.indexOf('{'))) as { losses: number[] }).losses;
@@ -106,10 +155,16 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, [...args, '--out', out], { stdio: ['ignore', 'pipe', 'ignore'] });
       let text = '';
-      child.stdout.on('data', (b: Buffer) => { text += b.toString(); if (text.includes('step 5/6')) child.kill('SIGKILL'); });
+      child.stdout.on('data', (b: Buffer) => {
+        text += b.toString();
+        if (text.includes('step 5/6')) child.kill('SIGKILL');
+      });
       child.on('exit', (_c, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(text))));
     });
-    const resumed = spawnSync(process.execPath, [...args, '--out', out, '--resume', join(out, 'checkpoint.safetensors'), '--json'], { encoding: 'utf8', timeout: 300_000 });
+    const resumed = spawnSync(process.execPath, [...args, '--out', out, '--resume', join(out, 'checkpoint.safetensors'), '--json'], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect((JSON.parse(resumed.stdout.slice(resumed.stdout.indexOf('{'))) as { losses: number[] }).losses).toEqual(losses);
   });

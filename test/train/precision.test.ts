@@ -41,7 +41,10 @@ describe('mixed precision', () => {
     for (let t = 1; t <= steps; t++) {
       const [bc1, bc2] = biasCorrections(t, 0.9, 0.95);
       const inputs: Record<string, ArrayLike<number>> = { tokens: batch.tokens, labels: batch.labels, lr: [3e-3], bc1: [bc1], bc2: [bc2] };
-      if (scaler) { inputs['loss_scale'] = [scaler.scale]; inputs['inv_loss_scale'] = [1 / scaler.scale]; }
+      if (scaler) {
+        inputs['loss_scale'] = [scaler.scale];
+        inputs['inv_loss_scale'] = [1 / scaler.scale];
+      }
       const before = new Map(params);
       const out = interpret(tg.graph, inputs, (n) => params.get(n)!);
       losses.push(out['loss']!.data[0]!);
@@ -85,7 +88,8 @@ describe('mixed precision', () => {
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);
     // After `interval` good steps in a row the scale doubles again.
     const s = new LossScaler(4, 0, 2);
-    s.update(1); s.update(1);
+    s.update(1);
+    s.update(1);
     expect(s.scale).toBe(8);
     s.update(Infinity);
     expect(s.scale).toBe(4);

@@ -41,11 +41,15 @@ function model(src: string, file: string, opts: Parameters<typeof lower>[2], tok
   const settings = { ...s.settings!, optimizer: adam, gradClip: 1 };
   const [bc1, bc2] = biasCorrections(1, 0.9, 0.95);
   return {
-    forward: r.graph!, settings, loss: trainingLossGraph(r.graph!, settings, file).graph!,
+    forward: r.graph!,
+    settings,
+    loss: trainingLossGraph(r.graph!, settings, file).graph!,
     inputs: {
       tokens: Array.from({ length: tokens }, (_, i) => (i * 7 + 3) % vocab),
       labels: Array.from({ length: tokens }, (_, i) => (i * 5 + 1) % vocab),
-      lr: [1e-2], bc1: [bc1], bc2: [bc2],
+      lr: [1e-2],
+      bc1: [bc1],
+      bc2: [bc2],
     },
   };
 }
@@ -56,7 +60,18 @@ async function step(m: Model, policy: RecomputePolicy, settings = m.settings): P
   const p = recomputeProblem(loss);
   // A quarter of the way from rebuilding everything to keeping everything: auto has to drop
   // most of what full drops, so its savings show in the memory plan whatever FLOPs it weighs.
-  const budget = Math.round((3 * modelBytes(p, p.items.map(() => true)) + modelBytes(p, p.items.map(() => false))) / 4);
+  const budget = Math.round(
+    (3 *
+      modelBytes(
+        p,
+        p.items.map(() => true),
+      ) +
+      modelBytes(
+        p,
+        p.items.map(() => false),
+      )) /
+      4,
+  );
   const plan = (await planTrainingRecompute(m.forward, settings, 'm', undefined, { policy, ...(policy === 'auto' ? { budget } : {}) }))!;
   const t = trainingGraph(m.forward, settings, 'm', undefined, plan.dropped);
   expect(t.diagnostics).toEqual([]);
@@ -78,7 +93,9 @@ function differences(a: ReturnType<typeof run>, b: ReturnType<typeof run>): stri
   for (const [k, v] of Object.entries(a)) {
     const w = b[k]!.data;
     expect(w.length, k).toBe(v.data.length);
-    v.data.forEach((x, i) => { if (!Object.is(x, w[i]) && out.length < 5) out.push(`${k}[${i}]: ${x} vs ${w[i]}`); });
+    v.data.forEach((x, i) => {
+      if (!Object.is(x, w[i]) && out.length < 5) out.push(`${k}[${i}]: ${x} vs ${w[i]}`);
+    });
   }
   return out;
 }
@@ -266,7 +283,12 @@ describe('recompute applied to the training step', () => {
   });
 
   it('trainingMemory (memory.ts) and the planner (recompute.ts) use one definition of selective and full', async () => {
-    const p = partition(gpt2.forward, { axes: [{ name: 'dp', size: 1 }, { name: 'tp', size: 1 }] });
+    const p = partition(gpt2.forward, {
+      axes: [
+        { name: 'dp', size: 1 },
+        { name: 'tp', size: 1 },
+      ],
+    });
     const act = (r: 'none' | 'selective' | 'full') => trainingMemory(gpt2.forward, p, { recompute: r }).memory.activations;
     // The local program (one device; tp = 1 still inserts its all-reduces) planned as the planner plans it.
     const none = await planRecompute(p.local, 'none');

@@ -37,7 +37,8 @@ describe('recompute', () => {
   });
 
   it('full recompute lowers the planned peak of the training graph; the report gives bytes saved and extra FLOPs', async () => {
-    const peak = (dropped?: ReadonlySet<number>) => planMemory(differentiate(g, dropped ? { recompute: dropped } : {}), { params: 'external', inputs: 'external' }).peakBytes;
+    const peak = (dropped?: ReadonlySet<number>) =>
+      planMemory(differentiate(g, dropped ? { recompute: dropped } : {}), { params: 'external', inputs: 'external' }).peakBytes;
     const none = peak();
     const full = await planRecompute(g, 'full');
     const sel = await planRecompute(g, 'selective');
@@ -54,8 +55,14 @@ describe('recompute', () => {
     const lg = lossOf(name);
     const p = recomputeProblem(lg);
     expect(p.items.length).toBeGreaterThan(3);
-    const lo = modelBytes(p, p.items.map(() => true));
-    const hi = modelBytes(p, p.items.map(() => false));
+    const lo = modelBytes(
+      p,
+      p.items.map(() => true),
+    );
+    const hi = modelBytes(
+      p,
+      p.items.map(() => false),
+    );
     for (const frac of [0.2, 0.4, 0.6, 0.8]) {
       const budget = Math.round(lo + (hi - lo) * frac);
       const ilp = await planRecompute(lg, 'auto', { budget, method: 'ilp' });

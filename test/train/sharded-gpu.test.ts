@@ -25,7 +25,12 @@ const status = await gpuStatus();
 afterAll(destroySharedDevices);
 
 const src = readFileSync('samples/gpt2.model', 'utf8');
-const mesh: Mesh = { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] };
+const mesh: Mesh = {
+  axes: [
+    { name: 'dp', size: 2 },
+    { name: 'tp', size: 4 },
+  ],
+};
 const data = new TextBatches(new TextEncoder().encode(readFileSync('/usr/share/common-licenses/GPL-3', 'utf8')), 2, 16, 5);
 const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0 };
 const STEPS = 5;
@@ -76,10 +81,16 @@ describe.skipIf(status.skip)(status.title('sharded training on WebGPU devices'),
     // The last step's `new.<param>` outputs are the parameters after 5 updates.
     for (const name of single.params) {
       const want = cpu.get(name)!;
-      for (const [label, got] of [['8 devices', out[`new.${name}`]!.data], ['1 device', oneOut[`new.${name}`]!.data]] as const) {
+      for (const [label, got] of [
+        ['8 devices', out[`new.${name}`]!.data],
+        ['1 device', oneOut[`new.${name}`]!.data],
+      ] as const) {
         let scale = 0.02;
         let diff = 0;
-        for (let i = 0; i < want.length; i++) { scale = Math.max(scale, Math.abs(want[i]!)); diff = Math.max(diff, Math.abs(want[i]! - got[i]!)); }
+        for (let i = 0; i < want.length; i++) {
+          scale = Math.max(scale, Math.abs(want[i]!));
+          diff = Math.max(diff, Math.abs(want[i]! - got[i]!));
+        }
         expect(diff / scale, `${name} (${label})`).toBeLessThan(1e-3);
       }
     }

@@ -18,7 +18,12 @@ import { initialParams, referenceTrain } from '../support/train.js';
  * m / √v normalisation can amplify where gradients are tiny.
  */
 const src = readFileSync('samples/gpt2.model', 'utf8');
-const mesh: Mesh = { axes: [{ name: 'dp', size: 2 }, { name: 'tp', size: 4 }] };
+const mesh: Mesh = {
+  axes: [
+    { name: 'dp', size: 2 },
+    { name: 'tp', size: 4 },
+  ],
+};
 const text = new TextEncoder().encode(readFileSync('/usr/share/common-licenses/GPL-3', 'utf8').slice(0, 20000));
 const data = new TextBatches(text, 2, 16, 3);
 const opts = { preset: 'tiny', overrides: { d: 64, heads: 4, vocab: 256 }, dims: { B: 2, S: 16 } };
@@ -52,7 +57,10 @@ describe('sharded training equals one device', () => {
       const got = params.get(name)!;
       let scale = 1e-6;
       let diff = 0;
-      w.forEach((x, i) => { scale = Math.max(scale, Math.abs(x)); diff = Math.max(diff, Math.abs(x - got[i]!)); });
+      w.forEach((x, i) => {
+        scale = Math.max(scale, Math.abs(x));
+        diff = Math.max(diff, Math.abs(x - got[i]!));
+      });
       expect(diff / scale, name).toBeLessThan(1e-7);
     }
     // ZeRO by layout: from stage 1 the optimizer state is split over dp, gradients are

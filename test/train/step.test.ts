@@ -32,7 +32,14 @@ train M { loss = output0
     const w0 = [0.3, -0.2, 0.5];
     const b0 = [0.1, 0.4, -0.3];
     const x = [1.5, -2, 0.5];
-    const params = new Map<string, Float64Array>([['w', Float64Array.from(w0)], ['b', Float64Array.from(b0)], ['opt.m.w', new Float64Array(3)], ['opt.v.w', new Float64Array(3)], ['opt.m.b', new Float64Array(3)], ['opt.v.b', new Float64Array(3)]]);
+    const params = new Map<string, Float64Array>([
+      ['w', Float64Array.from(w0)],
+      ['b', Float64Array.from(b0)],
+      ['opt.m.w', new Float64Array(3)],
+      ['opt.v.w', new Float64Array(3)],
+      ['opt.m.b', new Float64Array(3)],
+      ['opt.v.b', new Float64Array(3)],
+    ]);
     const [bc1, bc2] = biasCorrections(1, 0.8, 0.9);
     referenceTrain(tg, params, () => ({ x, lr: [0.1], bc1: [bc1], bc2: [bc2] }), 1);
     // By hand: y = w·x + b, L = Σ y², dL/dw = 2 y x, dL/db = 2 y; clip to global norm 1.
@@ -59,7 +66,10 @@ train M { loss = output0
 train M { loss = output0
   optimizer = sgd(lr = 0.5, momentum = 0.9) }`;
     const tg = build(src, {});
-    const params = new Map<string, Float64Array>([['w', Float64Array.of(1, 2)], ['opt.m.w', new Float64Array(2)]]);
+    const params = new Map<string, Float64Array>([
+      ['w', Float64Array.of(1, 2)],
+      ['opt.m.w', new Float64Array(2)],
+    ]);
     referenceTrain(tg, params, () => ({ x: [3, -1], lr: [0.5] }), 2);
     // Gradient is x each step: m1 = x, m2 = 0.9x + x = 1.9x; w = w0 − 0.5(x + 1.9x) = w0 − 1.45x.
     expect([...params.get('w')!]).toEqual([1 - 1.45 * 3, 2 + 1.45].map((v) => expect.closeTo(v, 12)));
@@ -69,13 +79,22 @@ train M { loss = output0
     const src = readFileSync('samples/gpt2.model', 'utf8');
     const text = new TextEncoder().encode(readFileSync('README.md', 'utf8'));
     const data = new TextBatches(text, 2, 16, 1);
-    const tg = build(src, { optimizer: { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, momentum: 0 } }, { preset: 'tiny', overrides: { layers: 1, d: 32, heads: 2, vocab: 256 }, dims: { B: 2, S: 16 } });
+    const tg = build(
+      src,
+      { optimizer: { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, momentum: 0 } },
+      { preset: 'tiny', overrides: { layers: 1, d: 32, heads: 2, vocab: 256 }, dims: { B: 2, S: 16 } },
+    );
     const params = initialParams(tg.graph, 0);
     const fixed = data.at(1);
-    const losses = referenceTrain(tg, params, (t) => {
-      const [bc1, bc2] = biasCorrections(t, 0.9, 0.95);
-      return { tokens: fixed.tokens, labels: fixed.labels, lr: [lrAt(t, { lr: 3e-3, warmup: 0, steps: 30 })], bc1: [bc1], bc2: [bc2] };
-    }, 30);
+    const losses = referenceTrain(
+      tg,
+      params,
+      (t) => {
+        const [bc1, bc2] = biasCorrections(t, 0.9, 0.95);
+        return { tokens: fixed.tokens, labels: fixed.labels, lr: [lrAt(t, { lr: 3e-3, warmup: 0, steps: 30 })], bc1: [bc1], bc2: [bc2] };
+      },
+      30,
+    );
     expect(losses[0]).toBeGreaterThan(Math.log(256) - 0.3);
     expect(losses[0]).toBeLessThan(Math.log(256) + 0.3);
     expect(losses.at(-1)!).toBeLessThan(losses[0]! - 1.5);

@@ -13,7 +13,31 @@ import { gpuStatus } from '../support/gpu.js';
  */
 const status = await gpuStatus();
 const DATA = '/usr/share/common-licenses/GPL-3';
-const base = ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', DATA, '--steps', '6', '--batch', '2', '--seq', '16', '--lr', '3e-3', '--checkpoint-every', '3', '--microbatches', '1'];
+const base = [
+  '--import',
+  'tsx',
+  'cli/bin.ts',
+  'train',
+  'samples/gpt2.model',
+  '--preset',
+  'tiny',
+  '--set',
+  'vocab=256',
+  '--data',
+  DATA,
+  '--steps',
+  '6',
+  '--batch',
+  '2',
+  '--seq',
+  '16',
+  '--lr',
+  '3e-3',
+  '--checkpoint-every',
+  '3',
+  '--microbatches',
+  '1',
+];
 const run = (...extra: string[]) => spawnSync(process.execPath, [...base, ...extra], { encoding: 'utf8', timeout: 300_000 });
 const losses = (stdout: string) => (JSON.parse(stdout.slice(stdout.indexOf('{'))) as { losses: number[] }).losses;
 
@@ -69,10 +93,16 @@ describe.skipIf(status.skip)(status.title('mdc train'), () => {
     const noData = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model'], { encoding: 'utf8' });
     expect(noData.status).toBe(2);
     expect(noData.stderr).toContain('train needs --data');
-    const small = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/mlp.model', '--preset', 'tiny', '--data', DATA], { encoding: 'utf8' });
+    const small = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/mlp.model', '--preset', 'tiny', '--data', DATA], {
+      encoding: 'utf8',
+    });
     expect(small.status).toBe(2);
     expect(small.stderr).toContain('needs a model with one i32 token input');
-    const vocab = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=128', '--data', DATA], { encoding: 'utf8' });
+    const vocab = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=128', '--data', DATA],
+      { encoding: 'utf8' },
+    );
     expect(vocab.status).toBe(2);
     expect(vocab.stderr).toContain('needs a vocabulary of at least 256');
   });
@@ -81,8 +111,33 @@ describe.skipIf(status.skip)(status.title('mdc train'), () => {
 describe.skipIf(status.skip)(status.title('mdc train options'), () => {
   const dir = mkdtempSync(join(tmpdir(), 'mdc-train-options-'));
   const three = (...extra: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=256', '--data', DATA,
-      '--steps', '3', '--batch', '4', '--seq', '16', '--lr', '3e-3', '--json', ...extra], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'cli/bin.ts',
+        'train',
+        'samples/gpt2.model',
+        '--preset',
+        'tiny',
+        '--set',
+        'vocab=256',
+        '--data',
+        DATA,
+        '--steps',
+        '3',
+        '--batch',
+        '4',
+        '--seq',
+        '16',
+        '--lr',
+        '3e-3',
+        '--json',
+        ...extra,
+      ],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     return losses(r.stdout);
   };

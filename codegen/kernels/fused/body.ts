@@ -12,7 +12,23 @@ import type { ScalarMath } from '../../../compiler/ops/scalar.js';
 import type { DType } from '../../../compiler/types.js';
 import { bufferRef, type Block } from '../../kir/build.js';
 import {
-  call, construct, exp, lit, max, min, neg, scalarOf, select, splat, u, vec, type BufferDecl, type Expr, type Scalar, type Type, type VecType,
+  call,
+  construct,
+  exp,
+  lit,
+  max,
+  min,
+  neg,
+  scalarOf,
+  select,
+  splat,
+  u,
+  vec,
+  type BufferDecl,
+  type Expr,
+  type Scalar,
+  type Type,
+  type VecType,
 } from '../../kir/ir.js';
 import { shapeOf, sizeOf, storageOf, storageScalar, stridesOf } from '../kernel.js';
 
@@ -30,7 +46,11 @@ export const widen = (e: Expr, to: Type) => (typeof to === 'object' && typeof e.
 
 /** Output k of n of a fused node, `w` wide (a per-row output of a rows body is one wide). */
 export const outputDecl = (v: Value, k: number, n: number, w: Width): BufferDecl => ({
-  name: n === 1 ? 'out' : `out${k}`, access: 'read_write', elem: wide(storageScalar(v.type.dtype), w), storage: storageOf(v), value: v.id,
+  name: n === 1 ? 'out' : `out${k}`,
+  access: 'read_write',
+  elem: wide(storageScalar(v.type.dtype), w),
+  storage: storageOf(v),
+  value: v.id,
 });
 
 /**
@@ -75,8 +95,11 @@ export interface BroadcastInput {
  * whole groups of four.
  */
 export const viewVec4 = (view: InputView, last: number): boolean =>
-  view.shape[view.shape.length - 1] !== last || sizeOf(view.shape) === 1
-  || (view.strides[view.strides.length - 1] === 1 && view.offset % 4 === 0 && view.strides.every((st, d) => view.shape[d] === 1 || d === view.strides.length - 1 || st % 4 === 0));
+  view.shape[view.shape.length - 1] !== last ||
+  sizeOf(view.shape) === 1 ||
+  (view.strides[view.strides.length - 1] === 1 &&
+    view.offset % 4 === 0 &&
+    view.strides.every((st, d) => view.shape[d] === 1 || d === view.strides.length - 1 || st % 4 === 0));
 
 export function broadcastInput(name: string, v: Value, domain: readonly number[], w: Width, view?: InputView): BroadcastInput {
   const r = domain.length;
@@ -114,7 +137,10 @@ export function broadcastInput(name: string, v: Value, domain: readonly number[]
 export function emitBody(b: Block, body: FusedBody, w: Width, operand: (i: number) => Expr, prefix: string, first?: Expr): Expr[] {
   const vals: Expr[] = [];
   body.steps.forEach((s, k) => {
-    if (k === 0 && first) { vals.push(first); return; }
+    if (k === 0 && first) {
+      vals.push(first);
+      return;
+    }
     const args = s.args.map((a) => (a.k === 'input' ? operand(a.i) : a.k === 'step' ? vals[a.i]! : constant(a.value, wide(storageScalar(a.dtype), w))));
     vals.push(emitStep(b, s, args, `${prefix}${k}`, w));
   });
@@ -204,4 +230,3 @@ function pow(b: Block, a: Expr, e: Expr, tmp: string): Expr {
   const negative = select(select(m, neg(m), odd), nan, fractional);
   return select(select(m, negative, a.lt(constant(0, t))), constant(1, t), e.eq(constant(0, t)));
 }
-

@@ -4,7 +4,6 @@ import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
 import { shapeOf, sizeOf, WG } from '../kernel.js';
 import { broadcastInput, coordLets, emitBody, outputDecl, viewVec4, type Width } from './body.js';
 
-
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
 export const bodyName = (ops: readonly string[]) => (ops.length <= 4 ? ops.join('_') : `${ops.slice(0, 3).join('_')}_and_${ops.length - 3}_more`);
 
@@ -47,6 +46,12 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
     // One step is one op of the graph (asOneStep), not a fusion: it keeps the op's name.
     name: ops.length === 1 ? ops[0]! : `fused_${bodyName(ops)}`,
     doc: [`${ops.join(', ')} over [${domain.join(', ')}], ${w === 4 ? 'four elements' : 'one element'} per invocation`],
-    enables: [], consts: [], buffers, shared: [], workgroupSize: [WG, 1, 1], dispatch, body: b.stmts,
+    enables: [],
+    consts: [],
+    buffers,
+    shared: [],
+    workgroupSize: [WG, 1, 1],
+    dispatch,
+    body: b.stmts,
   };
 }

@@ -51,7 +51,10 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     const rowCoord = coordLets(fr.b, fr.row, domain.slice(0, -1));
 
     // An input that does not vary along the row is read once per row, at the top: one element.
-    const alongRow = node.inputs.map((id) => { const sh = g.values[id]!.type.dims; return sh.length > 0 && dimValue(sh[sh.length - 1]!) === len; });
+    const alongRow = node.inputs.map((id) => {
+      const sh = g.values[id]!.type.dims;
+      return sh.length > 0 && dimValue(sh[sh.length - 1]!) === len;
+    });
     const rowLoads = new Map<number, Expr>();
     const rowInput = (i: number): Expr => {
       let v = rowLoads.get(i);
@@ -71,7 +74,10 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
       });
       rowVals.set(k, emitStep(b, s, args, `s${k}`, 1));
     };
-    const rowStepsOf = (p: number) => steps.forEach((s, k) => { if (s.row && !isReduce(s) && phase[k] === p) rowStep(fr.b, k); });
+    const rowStepsOf = (p: number) =>
+      steps.forEach((s, k) => {
+        if (s.row && !isReduce(s) && phase[k] === p) rowStep(fr.b, k);
+      });
 
     /** One pass over the row, `w` elements at a time: `use` gets each operand's value at the element, its steps computed on first use. */
     const pass = (use: (b: Block, value: (a: FusedRef) => Expr, at: Expr) => void) => {
@@ -115,8 +121,14 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     }
 
     const full = outs.filter((o) => !o.row);
-    if (full.length) pass((b, value, at) => { for (const o of full) b.set(o.ref.at(at), value({ k: 'step', i: o.step })); });
+    if (full.length)
+      pass((b, value, at) => {
+        for (const o of full) b.set(o.ref.at(at), value({ k: 'step', i: o.step }));
+      });
     const perRow = outs.filter((o) => o.row);
-    if (perRow.length) fr.once(fr.b, (b) => { for (const o of perRow) b.set(o.ref.at(fr.row), rowVals.get(o.step)!); });
+    if (perRow.length)
+      fr.once(fr.b, (b) => {
+        for (const o of perRow) b.set(o.ref.at(fr.row), rowVals.get(o.step)!);
+      });
   });
 }

@@ -24,7 +24,15 @@ export const RASTER_GROUP = 8;
  */
 export type MatmulConfig =
   | { readonly kind: 'plain' }
-  | { readonly kind: 'tiled'; readonly tm: number; readonly tn: number; readonly wgx: number; readonly wgy: number; readonly tk: number; readonly raster: Raster }
+  | {
+      readonly kind: 'tiled';
+      readonly tm: number;
+      readonly tn: number;
+      readonly wgx: number;
+      readonly wgy: number;
+      readonly tk: number;
+      readonly raster: Raster;
+    }
   | { readonly kind: 'subgroup'; readonly tm: number; readonly tn: number; readonly raster: Raster }
   | { readonly kind: 'gemv'; readonly wg: number };
 
@@ -36,10 +44,14 @@ export interface TuningTable {
 
 export function configName(c: MatmulConfig): string {
   switch (c.kind) {
-    case 'plain': return 'plain';
-    case 'tiled': return `tiled ${c.tm}x${c.tn} per invocation, ${c.wgx}x${c.wgy} invocations, k${c.tk}, raster ${c.raster}`;
-    case 'subgroup': return `subgroup ${c.tm}x${c.tn} per lane, raster ${c.raster}`;
-    case 'gemv': return `gemv ${c.wg} invocations`;
+    case 'plain':
+      return 'plain';
+    case 'tiled':
+      return `tiled ${c.tm}x${c.tn} per invocation, ${c.wgx}x${c.wgy} invocations, k${c.tk}, raster ${c.raster}`;
+    case 'subgroup':
+      return `subgroup ${c.tm}x${c.tn} per lane, raster ${c.raster}`;
+    case 'gemv':
+      return `gemv ${c.wg} invocations`;
   }
 }
 
@@ -57,10 +69,14 @@ export function gridOf(c: MatmulConfig, s: MatmulShape, subgroupSize = 8): [numb
     return raster === 'm' ? [m, n, z] : raster === 'n' ? [n, m, z] : [m * n, 1, z];
   };
   switch (c.kind) {
-    case 'plain': return [1, 1, 1]; // the plain kernel folds its own 1-D grid
-    case 'tiled': return xy(c.wgy * c.tm, c.wgx * c.tn, c.raster);
-    case 'subgroup': return xy(c.tm, subgroupSize * c.tn * colWidth(s), c.raster);
-    case 'gemv': return [ceilDiv(s.N / colWidth(s), c.wg), 1, z];
+    case 'plain':
+      return [1, 1, 1]; // the plain kernel folds its own 1-D grid
+    case 'tiled':
+      return xy(c.wgy * c.tm, c.wgx * c.tn, c.raster);
+    case 'subgroup':
+      return xy(c.tm, subgroupSize * c.tn * colWidth(s), c.raster);
+    case 'gemv':
+      return [ceilDiv(s.N / colWidth(s), c.wg), 1, z];
   }
 }
 
@@ -112,8 +128,13 @@ export function defaultConfig(s: MatmulShape, target: KernelTarget): MatmulConfi
 /** The portable tiled default for any shape: 64 × 64 tiles, shrunk to the matrix. */
 export function defaultTiled(s: MatmulShape): MatmulConfig {
   return {
-    kind: 'tiled', tm: 4, tn: 4, tk: 16, raster: 'n',
-    wgx: Math.min(16, pow2ceil(ceilDiv(s.N, 4))), wgy: Math.min(16, pow2ceil(ceilDiv(s.M, 4))),
+    kind: 'tiled',
+    tm: 4,
+    tn: 4,
+    tk: 16,
+    raster: 'n',
+    wgx: Math.min(16, pow2ceil(ceilDiv(s.N, 4))),
+    wgy: Math.min(16, pow2ceil(ceilDiv(s.M, 4))),
   };
 }
 
@@ -133,10 +154,14 @@ export function candidates(s: MatmulShape, target: KernelTarget): MatmulConfig[]
   if (s.M === 1) list.push({ kind: 'gemv', wg: 32 }, { kind: 'gemv', wg: 128 }, { kind: 'gemv', wg: 256 });
   if (target.subgroupSize) {
     list.push(
-      { kind: 'subgroup', tm: 8, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 16, tn: 1, raster: 'm' },
-      { kind: 'subgroup', tm: 16, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 16, tn: 4, raster: 'm' },
-      { kind: 'subgroup', tm: 32, tn: 2, raster: 'm' }, { kind: 'subgroup', tm: 32, tn: 3, raster: 'm' },
-      { kind: 'subgroup', tm: 32, tn: 4, raster: 'm' }, { kind: 'subgroup', tm: 32, tn: 4, raster: 'g' },
+      { kind: 'subgroup', tm: 8, tn: 2, raster: 'm' },
+      { kind: 'subgroup', tm: 16, tn: 1, raster: 'm' },
+      { kind: 'subgroup', tm: 16, tn: 2, raster: 'm' },
+      { kind: 'subgroup', tm: 16, tn: 4, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 2, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 3, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 4, raster: 'm' },
+      { kind: 'subgroup', tm: 32, tn: 4, raster: 'g' },
     );
   }
   if (s.M > 1) {

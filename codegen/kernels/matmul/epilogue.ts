@@ -41,45 +41,50 @@ export interface Epilogue {
 export type EpilogueOf = (w: Width) => Epilogue;
 
 /** The plain store: the product into `out`. */
-export const storeProduct = (out: number): EpilogueOf => (w) => {
-  const decl: BufferDecl = { name: 'out', access: 'read_write', elem: wide('f32', w), storage: 'f32', value: out };
-  return { suffix: '', doc: [], buffers: [decl], store: (b, at) => b.set(bufferRef(decl).at(at.index), at.acc) };
-};
+export const storeProduct =
+  (out: number): EpilogueOf =>
+  (w) => {
+    const decl: BufferDecl = { name: 'out', access: 'read_write', elem: wide('f32', w), storage: 'f32', value: out };
+    return { suffix: '', doc: [], buffers: [decl], store: (b, at) => b.set(bufferRef(decl).at(at.index), at.acc) };
+  };
 
 /**
  * A fused matmul node's epilogue: its inputs after a and b are read at each block's
  * broadcast index into [...batch, M, N] (four-wide when they vary along N, splatted when
  * they do not), its steps computed on the accumulator and its outputs stored.
  */
-export const fusedEpilogue = (node: Node, g: Graph, s: MatmulShape, f16Values?: ReadonlySet<number>): EpilogueOf => (w) => {
-  const body = node.body!;
-  const domain = [...s.batch, s.M, s.N];
-  const r = domain.length;
-  const nb = s.batch.length;
-  const leaves = node.inputs.slice(2).map((id, k) => broadcastInput(`e${k}`, g.values[id]!, domain, w));
-  const outs = node.outputs.map((id, k) => outputDecl(g.values[id]!, k, node.outputs.length, w));
-  const ops = body.steps.slice(1).map((x) => x.op);
-  return {
-    suffix: `_${bodyName(ops)}`,
-    doc: [`epilogue: ${ops.join(', ')}${outs.length > 1 ? `; ${outs.length} outputs` : ''}`],
-    buffers: [...leaves.map((l) => l.decl), ...outs],
-    // Staging must hold the products exactly: an f32 output, not one stored as f16.
-    ...((st) => (st ? { staging: st } : {}))(outs.find((o) => o.storage === 'f32' && !storedHalf(o, f16Values))),
-    store: (b, at) => b.scope((blk) => {
-      const batchStrides = stridesOf(s.batch);
-      const coord = new Map<number, Expr>();
-      const batchCoord = (d: number) => {
-        if (!coord.has(d)) {
-          const q = d === 0 ? at.bz.div(batchStrides[0]!) : at.bz.div(batchStrides[d]!).mod(s.batch[d]!);
-          coord.set(d, blk.let(`ep_b${d}`, q));
-        }
-        return coord.get(d)!;
-      };
-      // Coordinates of the block: batch dims from the flat batch index, then the row, then the column group.
-      const coordOf = (d: number) => (d < nb ? batchCoord(d) : d === r - 2 ? at.row : at.col);
-      const operand = leaves.map((l, k) => l.load(blk, `ep_e${k}`, l.offset(coordOf, at.index)));
-      const vals = emitBody(blk, body, w, (i) => operand[i - 2]!, 'ep_v', at.acc);
-      outs.forEach((o, k) => blk.set(bufferRef(o).at(at.index), vals[body.outputs[k]!]!));
-    }),
+export const fusedEpilogue =
+  (node: Node, g: Graph, s: MatmulShape, f16Values?: ReadonlySet<number>): EpilogueOf =>
+  (w) => {
+    const body = node.body!;
+    const domain = [...s.batch, s.M, s.N];
+    const r = domain.length;
+    const nb = s.batch.length;
+    const leaves = node.inputs.slice(2).map((id, k) => broadcastInput(`e${k}`, g.values[id]!, domain, w));
+    const outs = node.outputs.map((id, k) => outputDecl(g.values[id]!, k, node.outputs.length, w));
+    const ops = body.steps.slice(1).map((x) => x.op);
+    return {
+      suffix: `_${bodyName(ops)}`,
+      doc: [`epilogue: ${ops.join(', ')}${outs.length > 1 ? `; ${outs.length} outputs` : ''}`],
+      buffers: [...leaves.map((l) => l.decl), ...outs],
+      // Staging must hold the products exactly: an f32 output, not one stored as f16.
+      ...((st) => (st ? { staging: st } : {}))(outs.find((o) => o.storage === 'f32' && !storedHalf(o, f16Values))),
+      store: (b, at) =>
+        b.scope((blk) => {
+          const batchStrides = stridesOf(s.batch);
+          const coord = new Map<number, Expr>();
+          const batchCoord = (d: number) => {
+            if (!coord.has(d)) {
+              const q = d === 0 ? at.bz.div(batchStrides[0]!) : at.bz.div(batchStrides[d]!).mod(s.batch[d]!);
+              coord.set(d, blk.let(`ep_b${d}`, q));
+            }
+            return coord.get(d)!;
+          };
+          // Coordinates of the block: batch dims from the flat batch index, then the row, then the column group.
+          const coordOf = (d: number) => (d < nb ? batchCoord(d) : d === r - 2 ? at.row : at.col);
+          const operand = leaves.map((l, k) => l.load(blk, `ep_e${k}`, l.offset(coordOf, at.index)));
+          const vals = emitBody(blk, body, w, (i) => operand[i - 2]!, 'ep_v', at.acc);
+          outs.forEach((o, k) => blk.set(bufferRef(o).at(at.index), vals[body.outputs[k]!]!));
+        }),
+    };
   };
-};

@@ -13,12 +13,19 @@ import { matmulShape, type MatmulIO, type MatmulShape } from './shape.js';
  */
 export function matmulKernelFor(s: MatmulShape, io: MatmulIO, c: MatmulConfig, target: KernelTarget, epilogue?: EpilogueOf): Kernel {
   const why = invalidReason(c, s, target);
-  if (why) throw new Error(`matmul configuration ${JSON.stringify(c)} does not fit [${s.M}, ${s.K}] @ ${s.transB ? `transpose([${s.N}, ${s.K}])` : `[${s.K}, ${s.N}]`}: ${why}`);
+  if (why)
+    throw new Error(
+      `matmul configuration ${JSON.stringify(c)} does not fit [${s.M}, ${s.K}] @ ${s.transB ? `transpose([${s.N}, ${s.K}])` : `[${s.K}, ${s.N}]`}: ${why}`,
+    );
   switch (c.kind) {
-    case 'plain': return plainKernel(s, io, epilogue);
-    case 'tiled': return tiledKernel(s, io, c, epilogue);
-    case 'subgroup': return subgroupKernel(s, io, c, target.subgroupSize!, epilogue);
-    case 'gemv': return gemvKernel(s, io, c.wg, epilogue);
+    case 'plain':
+      return plainKernel(s, io, epilogue);
+    case 'tiled':
+      return tiledKernel(s, io, c, epilogue);
+    case 'subgroup':
+      return subgroupKernel(s, io, c, target.subgroupSize!, epilogue);
+    case 'gemv':
+      return gemvKernel(s, io, c.wg, epilogue);
   }
 }
 

@@ -1,7 +1,21 @@
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import {
-  builtin, construct, f, fma, min, ref, select, subgroupBroadcast, subgroupShuffle, u, vec, arrayOf,
-  type BufferDecl, type ConstDecl, type Expr, type Kernel,
+  builtin,
+  construct,
+  f,
+  fma,
+  min,
+  ref,
+  select,
+  subgroupBroadcast,
+  subgroupShuffle,
+  u,
+  vec,
+  arrayOf,
+  type BufferDecl,
+  type ConstDecl,
+  type Expr,
+  type Kernel,
 } from '../../kir/ir.js';
 import { colWidth, configName, gridOf, RASTER_GROUP, type MatmulConfig, type Raster } from './config.js';
 import { storeProduct, type EpilogueOf } from './epilogue.js';
@@ -20,20 +34,36 @@ const madd = (a: Expr, b: Expr, c: Expr) => fma(widen(a, b.type), b, c);
  * writes one accumulated block through the epilogue.
  */
 function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width, epilogueOf: EpilogueOf | undefined) {
-  const buf = (name: string, access: 'read' | 'read_write', width: Width, value: number): BufferDecl =>
-    ({ name, access, elem: elemOf(width), storage: 'f32', value });
+  const buf = (name: string, access: 'read' | 'read_write', width: Width, value: number): BufferDecl => ({
+    name,
+    access,
+    elem: elemOf(width),
+    storage: 'f32',
+    value,
+  });
   const a = buf('a', 'read', aw, io.a);
   // A transposed b ([N, K]) is read one element at a time: its columns are its rows.
   const b = buf('b', 'read', s.transB ? 1 : w, io.b);
   const epilogue = (epilogueOf ?? storeProduct(io.out))(w);
-  const consts: ConstDecl[] = [{ name: 'M', value: u(s.M) }, { name: 'N', value: u(s.N) }, { name: 'K', value: u(s.K) }];
+  const consts: ConstDecl[] = [
+    { name: 'M', value: u(s.M) },
+    { name: 'N', value: u(s.N) },
+    { name: 'K', value: u(s.K) },
+  ];
   if (w === 4) consts.push({ name: 'N4', value: u(s.N / 4) });
   const B = bufferRef(b);
   const K = ref('K', 'u32');
   const NW = w === 4 ? ref('N4', 'u32') : ref('N', 'u32');
   return {
-    buffers: [a, b, ...epilogue.buffers], consts, A: bufferRef(a), B, epilogue, store: epilogue.store,
-    M: ref('M', 'u32'), N: ref('N', 'u32'), K,
+    buffers: [a, b, ...epilogue.buffers],
+    consts,
+    A: bufferRef(a),
+    B,
+    epilogue,
+    store: epilogue.store,
+    M: ref('M', 'u32'),
+    N: ref('N', 'u32'),
+    K,
     /** N in column groups of w. */
     NW,
     /**
@@ -49,7 +79,8 @@ function frame(s: MatmulShape, io: MatmulIO, aw: Width, w: Width, epilogueOf: Ep
 }
 
 const shapeDoc = (s: MatmulShape, e: { doc: readonly string[] }) => [shapeDocOf(s), ...e.doc];
-const shapeDocOf = (s: MatmulShape) => `[${[...s.aBatch, s.M, s.K].join(', ')}] @ ${s.transB ? `transpose([${[...s.bBatch, s.N, s.K].join(', ')}])` : `[${[...s.bBatch, s.K, s.N].join(', ')}]`} → [${[...s.batch, s.M, s.N].join(', ')}]`;
+const shapeDocOf = (s: MatmulShape) =>
+  `[${[...s.aBatch, s.M, s.K].join(', ')}] @ ${s.transB ? `transpose([${[...s.bBatch, s.N, s.K].join(', ')}])` : `[${[...s.bBatch, s.K, s.N].join(', ')}]`} → [${[...s.batch, s.M, s.N].join(', ')}]`;
 
 /** The output block of this workgroup, from its id in the configured raster order over mBlocks × nBlocks blocks. */
 function blockOf(b: Block, raster: Raster, mBlocks: number, nBlocks: number) {
@@ -79,8 +110,15 @@ export function plainKernel(s: MatmulShape, io: MatmulIO, epilogue?: EpilogueOf)
   });
   fr.store(body, { acc, index: idx, bz, row, col });
   return {
-    name: `matmul${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'plain' })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
-    workgroupSize: [WG, 1, 1], dispatch, body: body.stmts,
+    name: `matmul${fr.epilogue.suffix}`,
+    doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'plain' })],
+    enables: [],
+    consts: fr.consts,
+    buffers: fr.buffers,
+    shared: [],
+    workgroupSize: [WG, 1, 1],
+    dispatch,
+    body: body.stmts,
   };
 }
 
@@ -108,8 +146,15 @@ export function gemvKernel(s: MatmulShape, io: MatmulIO, wg: number, epilogue?: 
   }
   fr.store(body, { acc, index: bz.mul(fr.NW).add(cg), bz, row: u(0), col: cg });
   return {
-    name: `matmul_gemv${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'gemv', wg })], enables: [], consts: fr.consts, buffers: fr.buffers, shared: [],
-    workgroupSize: [wg, 1, 1], dispatch: gridOf({ kind: 'gemv', wg }, s), body: body.stmts,
+    name: `matmul_gemv${fr.epilogue.suffix}`,
+    doc: [...shapeDoc(s, fr.epilogue), configName({ kind: 'gemv', wg })],
+    enables: [],
+    consts: fr.consts,
+    buffers: fr.buffers,
+    shared: [],
+    workgroupSize: [wg, 1, 1],
+    dispatch: gridOf({ kind: 'gemv', wg }, s),
+    body: body.stmts,
   };
 }
 
@@ -151,42 +196,48 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
   const guarded = (cond: Expr | undefined, value: Expr, zero: Expr) => (cond ? select(zero, value, cond) : value);
   const and = (xs: (Expr | false)[]) => xs.filter((x): x is Expr => x !== false).reduce<Expr | undefined>((p, x) => (p ? p.and(x) : x), undefined);
 
-  body.for('k0', 0, fr.K, (k0, loop) => {
-    // a tile: BM rows × tk columns, aw at a time, stored transposed as As[k * BM + m].
-    cooperate(loop, BM * tk / aw, (b, unit) => {
-      const m = b.let('m', unit.div(tk / aw));
-      const kq = b.let('kq', unit.mod(tk / aw));
-      const grow = r0.add(m);
-      const gk = k0.add(kq.mul(aw));
-      const rowOk = s.M % BM !== 0 && grow.lt(fr.M);
-      const kOk = s.K % tk !== 0 && gk.lt(fr.K);
-      const at = off.a.add((rowOk ? min(grow, u(s.M - 1)) : grow).mul(fr.K)).add(kOk ? min(gk, u(s.K - aw)) : gk);
-      const v = b.let('v', guarded(and([rowOk, kOk]), fr.A.at(aw === 4 ? at.div(4) : at), zeroOf(aw)));
-      if (aw === 4) for (const [j, comp] of (['x', 'y', 'z', 'w'] as const).entries()) b.set(As.at(kq.mul(4).add(j).mul(BM).add(m)), v[comp]);
-      else b.set(As.at(kq.mul(BM).add(m)), v);
-    });
-    // b tile: tk rows × BNW column groups. Neighbouring invocations take neighbouring
-    // columns, or for a transposed b (its columns are rows in memory) neighbouring k.
-    cooperate(loop, tk * BNW, (b, unit) => {
-      const kk = b.let('kk', s.transB ? unit.mod(tk) : unit.div(BNW));
-      const cc = b.let('cc', s.transB ? unit.div(tk) : unit.mod(BNW));
-      const gk = k0.add(kk);
-      const gc = c0.add(cc);
-      const kOk = s.K % tk !== 0 && gk.lt(fr.K);
-      const colOk = NW % BNW !== 0 && gc.lt(fr.NW);
-      const value = fr.bAt(kOk ? min(gk, u(s.K - 1)) : gk, colOk ? min(gc, u(NW - 1)) : gc, off.b);
-      b.set(Bs.at(kk.mul(BNW).add(cc)), guarded(and([kOk, colOk]), value, zeroOf(w)));
-    });
-    loop.barrier();
-    loop.for('kk', 0, tk, (kk, b) => {
-      const ar = b.let('ar', kk.mul(BM).add(lid.y.mul(tm)));
-      const br = b.let('br', kk.mul(BNW).add(lid.x));
-      const av = Array.from({ length: tm }, (_, r) => b.let(`a${r}`, As.at(ar.add(r))));
-      const bv = Array.from({ length: tnw }, (_, j) => b.let(`b${j}`, Bs.at(br.add(j * wgx))));
-      for (let r = 0; r < tm; r++) for (let j = 0; j < tnw; j++) b.set(acc[r]![j]!, madd(av[r]!, bv[j]!, acc[r]![j]!));
-    });
-    loop.barrier();
-  }, tk);
+  body.for(
+    'k0',
+    0,
+    fr.K,
+    (k0, loop) => {
+      // a tile: BM rows × tk columns, aw at a time, stored transposed as As[k * BM + m].
+      cooperate(loop, (BM * tk) / aw, (b, unit) => {
+        const m = b.let('m', unit.div(tk / aw));
+        const kq = b.let('kq', unit.mod(tk / aw));
+        const grow = r0.add(m);
+        const gk = k0.add(kq.mul(aw));
+        const rowOk = s.M % BM !== 0 && grow.lt(fr.M);
+        const kOk = s.K % tk !== 0 && gk.lt(fr.K);
+        const at = off.a.add((rowOk ? min(grow, u(s.M - 1)) : grow).mul(fr.K)).add(kOk ? min(gk, u(s.K - aw)) : gk);
+        const v = b.let('v', guarded(and([rowOk, kOk]), fr.A.at(aw === 4 ? at.div(4) : at), zeroOf(aw)));
+        if (aw === 4) for (const [j, comp] of (['x', 'y', 'z', 'w'] as const).entries()) b.set(As.at(kq.mul(4).add(j).mul(BM).add(m)), v[comp]);
+        else b.set(As.at(kq.mul(BM).add(m)), v);
+      });
+      // b tile: tk rows × BNW column groups. Neighbouring invocations take neighbouring
+      // columns, or for a transposed b (its columns are rows in memory) neighbouring k.
+      cooperate(loop, tk * BNW, (b, unit) => {
+        const kk = b.let('kk', s.transB ? unit.mod(tk) : unit.div(BNW));
+        const cc = b.let('cc', s.transB ? unit.div(tk) : unit.mod(BNW));
+        const gk = k0.add(kk);
+        const gc = c0.add(cc);
+        const kOk = s.K % tk !== 0 && gk.lt(fr.K);
+        const colOk = NW % BNW !== 0 && gc.lt(fr.NW);
+        const value = fr.bAt(kOk ? min(gk, u(s.K - 1)) : gk, colOk ? min(gc, u(NW - 1)) : gc, off.b);
+        b.set(Bs.at(kk.mul(BNW).add(cc)), guarded(and([kOk, colOk]), value, zeroOf(w)));
+      });
+      loop.barrier();
+      loop.for('kk', 0, tk, (kk, b) => {
+        const ar = b.let('ar', kk.mul(BM).add(lid.y.mul(tm)));
+        const br = b.let('br', kk.mul(BNW).add(lid.x));
+        const av = Array.from({ length: tm }, (_, r) => b.let(`a${r}`, As.at(ar.add(r))));
+        const bv = Array.from({ length: tnw }, (_, j) => b.let(`b${j}`, Bs.at(br.add(j * wgx))));
+        for (let r = 0; r < tm; r++) for (let j = 0; j < tnw; j++) b.set(acc[r]![j]!, madd(av[r]!, bv[j]!, acc[r]![j]!));
+      });
+      loop.barrier();
+    },
+    tk,
+  );
 
   const ob = bz.mul(s.M * NW);
   const rt = body.let('rt', r0.add(lid.y.mul(tm)));
@@ -202,9 +253,18 @@ export function tiledKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulConfi
     }
   }
   return {
-    name: `matmul_tiled${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), configName(c)], enables: [], consts: fr.consts, buffers: fr.buffers,
-    shared: [{ name: 'As', type: arrayOf('f32', tk * BM) }, { name: 'Bs', type: arrayOf(elemOf(w), tk * BNW) }],
-    workgroupSize: [wgx, wgy, 1], dispatch: gridOf(c, s), body: body.stmts,
+    name: `matmul_tiled${fr.epilogue.suffix}`,
+    doc: [...shapeDoc(s, fr.epilogue), configName(c)],
+    enables: [],
+    consts: fr.consts,
+    buffers: fr.buffers,
+    shared: [
+      { name: 'As', type: arrayOf('f32', tk * BM) },
+      { name: 'Bs', type: arrayOf(elemOf(w), tk * BNW) },
+    ],
+    workgroupSize: [wgx, wgy, 1],
+    dispatch: gridOf(c, s),
+    body: body.stmts,
   };
 }
 
@@ -252,15 +312,21 @@ export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulCo
   // shuffles lane kk's value to all (unrolling it with constant-lane broadcasts made the
   // kernel larger and, on llvmpipe, up to 1.5x slower at the register blocks that win).
   if (kMain > 0) {
-    body.for('k0', 0, kMain, (k0, b) => {
-      const av = loadA(b, k0, lane);
-      b.for('kk', 0, lanes, (kk, inner) => step(inner, k0.add(kk), (r) => subgroupShuffle(av[r]!, kk)));
-    }, lanes);
+    body.for(
+      'k0',
+      0,
+      kMain,
+      (k0, b) => {
+        const av = loadA(b, k0, lane);
+        b.for('kk', 0, lanes, (kk, inner) => step(inner, k0.add(kk), (r) => subgroupShuffle(av[r]!, kk)));
+      },
+      lanes,
+    );
   }
   // A K tail shorter than `lanes`, unrolled, lanes past it clamped to the last k.
   if (s.K % lanes) {
     body.scope((b) => {
-      const av = loadA(b, u(kMain), min(lane, u(s.K % lanes - 1)));
+      const av = loadA(b, u(kMain), min(lane, u((s.K % lanes) - 1)));
       for (let kk = 0; kk < s.K % lanes; kk++) b.scope((blk) => step(blk, u(kMain + kk), (r) => subgroupBroadcast(av[r]!, kk)));
     });
   }
@@ -285,12 +351,21 @@ export function subgroupKernel(s: MatmulShape, io: MatmulIO, c: Extract<MatmulCo
     // read and rewritten by the invocation that wrote it.
     const stage = bufferRef(staging);
     for (let r = 0; r < tm; r++) eachBlock(body, r0.add(r), (blk, at, j) => blk.set(stage.at(at.index), acc[r]![j]!));
-    body.for('r', 0, tm, (r, b) => eachBlock(b, r0.add(r), (blk, at, j) => fr.store(blk, { acc: blk.let(`raw${j}`, stage.at(at.index)), index: at.index, bz, row: at.row, col: at.col })));
+    body.for('r', 0, tm, (r, b) =>
+      eachBlock(b, r0.add(r), (blk, at, j) => fr.store(blk, { acc: blk.let(`raw${j}`, stage.at(at.index)), index: at.index, bz, row: at.row, col: at.col })),
+    );
   } else {
     for (let r = 0; r < tm; r++) eachBlock(body, r0.add(r), (blk, at, j) => fr.store(blk, { acc: acc[r]![j]!, index: at.index, bz, row: at.row, col: at.col }));
   }
   return {
-    name: `matmul_subgroup${fr.epilogue.suffix}`, doc: [...shapeDoc(s, fr.epilogue), `${configName(c)}, ${lanes} lanes (needs a subgroup size of ${lanes})`], enables: ['subgroups'],
-    consts: fr.consts, buffers: fr.buffers, shared: [], workgroupSize: [lanes, 1, 1], dispatch: gridOf(c, s, lanes), body: body.stmts,
+    name: `matmul_subgroup${fr.epilogue.suffix}`,
+    doc: [...shapeDoc(s, fr.epilogue), `${configName(c)}, ${lanes} lanes (needs a subgroup size of ${lanes})`],
+    enables: ['subgroups'],
+    consts: fr.consts,
+    buffers: fr.buffers,
+    shared: [],
+    workgroupSize: [lanes, 1, 1],
+    dispatch: gridOf(c, s, lanes),
+    body: body.stmts,
   };
 }

@@ -23,7 +23,11 @@ export interface MatmulShape {
 export const readsBTransposed = (node: Node): boolean => !!(node.op === 'fused' ? node.body!.steps[0]!.attrs : node.attrs)['transpose_b'];
 
 /** The graph values a matmul reads and writes. */
-export interface MatmulIO { readonly a: number; readonly b: number; readonly out: number }
+export interface MatmulIO {
+  readonly a: number;
+  readonly b: number;
+  readonly out: number;
+}
 
 export function matmulShape(node: Node, g: Graph): { shape: MatmulShape; io: MatmulIO } {
   const [av, bv] = node.inputs.map((id) => g.values[id]!);
@@ -41,9 +45,8 @@ export function matmulShape(node: Node, g: Graph): { shape: MatmulShape; io: Mat
 }
 
 /** An unbatched shape (for tuning and benchmarks), or one with a plain leading batch dim. */
-export const plainShape = (M: number, N: number, K: number, batch = 1): MatmulShape => (batch === 1
-  ? { M, N, K, batch: [], aBatch: [], bBatch: [] }
-  : { M, N, K, batch: [batch], aBatch: [batch], bBatch: [batch] });
+export const plainShape = (M: number, N: number, K: number, batch = 1): MatmulShape =>
+  batch === 1 ? { M, N, K, batch: [], aBatch: [], bBatch: [] } : { M, N, K, batch: [batch], aBatch: [batch], bBatch: [batch] };
 
 export const batchCount = (s: MatmulShape) => sizeOf(s.batch);
 
@@ -79,7 +82,9 @@ export function batchOffsets(blk: Block, bz: Expr, s: MatmulShape): { a: Expr; b
     if (whole(own)) return blk.let(name, bz.mul(matrix));
     const st = stridesOf(own).map((x) => x * matrix);
     let sum: Expr = u(0);
-    own.forEach((d, i) => { if (d !== 1) sum = sum.add(coords[i]!.mul(st[i]!)); });
+    own.forEach((d, i) => {
+      if (d !== 1) sum = sum.add(coords[i]!.mul(st[i]!));
+    });
     return blk.let(name, sum);
   };
   return { a: offset('aoff', s.aBatch, s.M * s.K), b: offset('boff', s.bBatch, s.K * s.N) };
