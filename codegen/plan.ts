@@ -31,10 +31,10 @@ export interface PlanOptions {
   /** Training plans: outputs copied over parameters after each run. */
   readonly updates?: readonly { readonly output: string; readonly param: string }[];
   /**
-   * Where activations and outputs live (global memory reuse). Absent: planned here,
-   * `memoryPlanFor(graph, opts, spmd)`. A memory plan made elsewhere must be that one
-   * (same sizes, same values kept out). `false`: no arenas, a buffer per value (the
-   * plan as built before memory planning; tests compare the two).
+   * Where activations and outputs live (global memory reuse): the memory stage's plan,
+   * which the driver makes with `memoryPlanFor(graph, opts, spmd)` (codegen runs no
+   * compiler pass itself); it must be that one (same sizes, same values kept out).
+   * `false`: no arenas, a buffer per value (tests compare the two). Required.
    */
   readonly memory?: MemoryPlan | false;
   /**
@@ -154,7 +154,8 @@ export function f16Values(g: Graph, updates: readonly { readonly output: string;
 
 function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (valueId: number) => number = (id) => id): Plan {
   const half = halfValues(g, opts, !!spmd);
-  const memory = opts.memory === false ? undefined : (opts.memory ?? memoryPlanFor(g, opts, !!spmd));
+  if (opts.memory === undefined) throw new Error("emitPlan needs the memory stage's plan (driver/stages.ts makes it with memoryPlanFor), or memory: false");
+  const memory = opts.memory === false ? undefined : opts.memory;
   const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : (opts.target ?? {});
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;

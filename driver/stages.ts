@@ -79,14 +79,14 @@ export type PlanOfOptions = PlanOptions & { readonly fuse?: boolean; readonly ve
 export function planOf(g: Graph, opts: PlanOfOptions = {}): Plan {
   const optimized = optimize(g, opts.fuse !== false);
   if (opts.verify) verifyStage('optimize', optimized.graph);
-  return emitPlan(optimized, undefined, opts);
+  return emitPlan(optimized, undefined, { ...opts, memory: opts.memory ?? memoryPlanFor(optimized.graph, opts, false) });
 }
 
 /** The plan of an SPMD program as the pipeline makes it. */
 export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
   const optimized = optimize(p.local, opts.fuse !== false);
   if (opts.verify) verifyStage('optimize', optimized.graph);
-  return emitPlan(optimized, p, opts);
+  return emitPlan(optimized, p, { ...opts, memory: opts.memory ?? memoryPlanFor(optimized.graph, opts, true) });
 }
 
 function baseName(file: string): string {
