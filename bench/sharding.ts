@@ -12,6 +12,7 @@ import { lower } from '../compiler/compile.js';
 import { autoShard } from '../compiler/sharding/auto.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition } from '../compiler/sharding/partition.js';
+import { meshDevices } from '../layout/mesh.js';
 
 const quick = process.argv.includes('--quick');
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
@@ -35,7 +36,7 @@ async function run(name: string, opts: Parameters<typeof lower>[2], m: Mesh, unt
   const t1 = performance.now();
   const p = partition(g, m, { layouts: a.layouts });
   const tPart = performance.now() - t1;
-  const devices = m.axes.reduce((n, x) => n * x.size, 1);
+  const devices = meshDevices(m);
   const impl = untied ? 'mdc auto, layers untied' : 'mdc auto';
   rows.push({
     kernel: 'auto search',

@@ -18,7 +18,8 @@ import {
   type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
-import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
+import { shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
+import { numel } from '../layout/mesh.js';
 
 export interface PlanOptions {
   readonly seed?: number;
@@ -81,7 +82,7 @@ const halfValues = (g: Graph, opts: PlanOptions, spmd: boolean): Set<number> =>
 export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'updates' | 'maxArenaBytes'> = {}, spmd = false): MemoryPlanOptions {
   const half = halfValues(g, opts, spmd);
   const maxArenaBytes = opts.maxArenaBytes ?? DEFAULT_MAX_ARENA_BYTES;
-  const bytesOf = (id: number) => bufferBytes(half.has(id) ? 'f16' : 'f32', sizeOf(shapeOf(g.values[id]!)));
+  const bytesOf = (id: number) => bufferBytes(half.has(id) ? 'f16' : 'f32', numel(shapeOf(g.values[id]!)));
   const out = new Set(g.values.filter((v) => alignUp(bytesOf(v.id), ARENA_ALIGNMENT) > maxArenaBytes).map((v) => v.id));
   // Read twice by one node, directly or through reshapes (views of the same bytes).
   const root = new Map<number, number>();
@@ -186,7 +187,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     const v = g.values[valueId]!;
     const shape = shapeOf(v);
     const f16 = half.has(valueId);
-    const bytes = bufferBytes(f16 ? 'f16' : 'f32', sizeOf(shape));
+    const bytes = bufferBytes(f16 ? 'f16' : 'f32', numel(shape));
     const place = placementOf(valueId, role, bytes);
     const b: PlanBuffer = {
       id: buffers.length,

@@ -14,7 +14,7 @@
  * file that fails a check is refused with a CheckpointError naming the problem. A
  * checksum in the metadata (CHECKSUM) covers what the format itself cannot check.
  */
-import { numel } from './plan.js';
+import { numel } from '../layout/mesh.js';
 
 export type CheckpointDType = 'F32' | 'F16' | 'I32';
 
@@ -197,7 +197,7 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) fail(`${at} has malformed data_offsets ${JSON.stringify(offsets)}`);
     const [begin, end] = offsets as [number, number];
     if (end < begin) fail(`${at} has data_offsets [${begin}, ${end}] that end before they begin`);
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    const count = numel(shape as number[]);
     const want = count * DTYPES[dtype as CheckpointDType].bytes;
     if (!Number.isSafeInteger(want)) fail(`${at} has a shape too large to address: [${(shape as number[]).join(', ')}]`);
     if (end - begin !== want)

@@ -1,60 +1,17 @@
 import type { HostArray } from './executor.js';
-import { numel, type PlanCollectiveStep, type PlanLayout, type PlanMesh } from './plan.js';
+import { axisSize, blockStart, coordsOf, groupsOf, localShape, numel, stridesOf } from '../layout/mesh.js';
+import type { PlanCollectiveStep, PlanLayout, PlanMesh } from './plan.js';
 
 /**
  * Block layouts and collectives on host arrays: what a multi-device run does between
  * kernel steps. The runtime imports nothing of the compiler, so this is the runtime's
  * own copy of the semantics the compiler's multi-device simulation defines
  * (compiler/sharding/simulate.ts); the multi-device WebGPU tests hold the two together.
+ * The mesh and layout arithmetic both use (coordinates, groups, blocks) is layout/mesh.ts.
  */
-
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
-  return s;
-}
 
 /** A zeroed array of `a`'s kind. */
 const zerosLike = (a: HostArray, n: number): HostArray => (a instanceof Int32Array ? new Int32Array(n) : new Float32Array(n));
-
-/** Coordinates of a device along each axis, by axis name (row-major numbering). */
-export function coordsOf(m: PlanMesh, device: number): Record<string, number> {
-  const c: Record<string, number> = {};
-  for (let i = m.axes.length - 1; i >= 0; i--) {
-    const a = m.axes[i]!;
-    c[a.name] = device % a.size;
-    device = Math.floor(device / a.size);
-  }
-  return c;
-}
-
-export function axisSize(m: PlanMesh, axis: string): number {
-  const a = m.axes.find((x) => x.name === axis);
-  if (!a) throw new Error(`mesh has no axis '${axis}'`);
-  return a.size;
-}
-
-/** The device groups of `axis`: devices that differ only along it, each ordered by its coordinate there. */
-export function groupsOf(m: PlanMesh, axis: string): number[][] {
-  const n = axisSize(m, axis);
-  const stride = m.axes.slice(m.axes.findIndex((a) => a.name === axis) + 1).reduce((s, a) => s * a.size, 1);
-  const out: number[][] = [];
-  for (let d = 0; d < m.devices; d++) {
-    if (Math.floor(d / stride) % n === 0) out.push(Array.from({ length: n }, (_, k) => d + k * stride));
-  }
-  return out;
-}
-
-/** The shape of the block each device holds of a tensor of `shape` laid out as `l`. */
-export function localShape(m: PlanMesh, shape: readonly number[], l: PlanLayout): number[] {
-  return shape.map((s, i) => s / (l.axes[i] ?? []).reduce((n, a) => n * axisSize(m, a), 1));
-}
-
-/** Where the block of `device` starts in the whole tensor. */
-function blockStart(m: PlanMesh, l: PlanLayout, local: readonly number[], device: number): number[] {
-  const c = coordsOf(m, device);
-  return local.map((s, d) => (l.axes[d] ?? []).reduce((idx, a) => idx * axisSize(m, a) + c[a]!, 0) * s);
-}
 
 /**
  * Copies (or adds) the box of extent `box` at `srcStart` in `src` to `dstStart` in `dst`,

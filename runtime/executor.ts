@@ -4,6 +4,7 @@ import { fromHalves, toHalves } from './half.js';
 import { planAllocation, type Plan, type PlanAllocation, type PlanBuffer, type PlanIO } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
+import { numel } from '../layout/mesh.js';
 
 export type HostArray = Float32Array | Int32Array;
 export interface Tensor {
@@ -70,7 +71,7 @@ export class PlanRunner {
       device,
       plan,
       (b) => {
-        const count = b.shape.reduce((x, y) => x * y, 1);
+        const count = numel(b.shape);
         const given = opts.params?.get(b.name);
         if (given && given.length !== count)
           throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
@@ -94,7 +95,7 @@ export class PlanRunner {
   async warmup(): Promise<number> {
     const t0 = performance.now();
     for (const io of this.plan.inputs) {
-      const count = io.shape.reduce((a, b) => a * b, 1);
+      const count = numel(io.shape);
       this.program.write(io.buffer, this.plan.buffers[io.buffer]!.type === 'i32' ? new Int32Array(count) : new Float32Array(count));
     }
     await settle(
@@ -124,7 +125,7 @@ export class PlanRunner {
     checkInputs(this.plan, inputs, (io) => io.shape);
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
-    const reads = outs.map((o) => ({ buffer: o.buffer, count: o.shape.reduce((a, b) => a * b, 1) }));
+    const reads = outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) }));
     const data = await settle(
       this.program.execute(
         this.plan.steps.map((_, i) => i),
@@ -141,7 +142,7 @@ export class PlanRunner {
     const data = await settle(
       this.program.execute(
         [],
-        params.map((b) => ({ buffer: b.id, count: b.shape.reduce((x, y) => x * y, 1) })),
+        params.map((b) => ({ buffer: b.id, count: numel(b.shape) })),
       ),
     );
     return new Map(params.map((b, i) => [b.name, data[i] as Float32Array]));
@@ -191,7 +192,7 @@ export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArra
     if (wantInt !== data instanceof Int32Array) {
       throw new RuntimeError(`input '${io.name}' must be ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
     }
-    const count = shape.reduce((a, b) => a * b, 1);
+    const count = numel(shape);
     if (data.length !== count) throw new RuntimeError(`input '${io.name}' has ${data.length} values; shape [${shape.join(', ')}] needs ${count}`);
     if (io.gathers && io.max !== undefined && data instanceof Int32Array) {
       const bad = data.findIndex((x) => x < 0 || x >= io.max!);

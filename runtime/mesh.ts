@@ -2,7 +2,8 @@
 import { assemble, runCollective, shardOf } from './collectives.js';
 import { checkInputs, checkParams, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
 import { initValues } from './init.js';
-import { numel, type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
+import { numel } from '../layout/mesh.js';
+import { type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
 import { validatePlan } from './validate.js';
 
@@ -48,7 +49,7 @@ export class MeshRunner {
     for (const b of plan.buffers) {
       if (b.role !== 'param') continue;
       const shape = b.global!.shape;
-      const count = shape.reduce((x, y) => x * y, 1);
+      const count = numel(shape);
       const given = opts.params?.get(b.name);
       if (given && given.length !== count)
         throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${shape.join(', ')}] needs ${count}`);

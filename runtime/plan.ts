@@ -26,8 +26,6 @@ export const ARENA_ALIGNMENT = 256;
 /** How a buffer holds its elements: f16 only for f16 values, never a constant (the runner converts f16 inputs, parameters and outputs to and from the host's f32). */
 export type StorageType = 'f32' | 'i32' | 'f16';
 
-/** The number of elements of a shape. */
-export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 /** A buffer's size: 4 bytes an element (2 for f16, rounded up to whole words), at least 4. */
 export const bufferBytes = (type: StorageType, count: number) => Math.max(4, type === 'f16' ? Math.ceil(count / 2) * 4 : count * 4);
 export type SourceDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'bool';

@@ -1,4 +1,5 @@
-import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, numel, PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
+import { numel } from '../layout/mesh.js';
+import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -63,7 +64,7 @@ export function validatePlan(raw: unknown): Plan {
     else if (b['type'] === 'f16' && b['dtype'] !== 'f16') p.push(`${at} is stored as f16 but holds ${String(b['dtype'])} values`);
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
-      const n = (b['shape'] as number[]).reduce((a, c) => a * c, 1);
+      const n = numel(b['shape'] as number[]);
       const want = bufferBytes(b['type'] === 'f16' ? 'f16' : 'f32', n);
       if (b['bytes'] !== want) p.push(`${at}.bytes must be ${want} for shape [${(b['shape'] as number[]).join(', ')}]`);
     }
@@ -89,7 +90,7 @@ export function validatePlan(raw: unknown): Plan {
     if (!isStr(k['wgsl']) || !(k['wgsl'] as string).includes('@compute')) p.push(`${at}.wgsl is not a compute shader`);
     if (!isStr(k['entryPoint'])) p.push(`${at}.entryPoint must be a string`);
     const wg = k['workgroupSize'];
-    if (!Array.isArray(wg) || wg.length !== 3 || !wg.every((x) => isInt(x, 1)) || (wg as number[]).reduce((a, c) => a * c, 1) > 256) {
+    if (!Array.isArray(wg) || wg.length !== 3 || !wg.every((x) => isInt(x, 1)) || numel(wg as number[]) > 256) {
       p.push(`${at}.workgroupSize must be three positive integers whose product is at most 256`);
     }
     const bs = Array.isArray(k['bindings']) ? (k['bindings'] as unknown[]) : (p.push(`${at}.bindings must be an array`), []);
@@ -199,7 +200,7 @@ function validateMesh(m: unknown, p: string[]): CheckedMesh | undefined {
     if (sizes.has(a['name'])) p.push(`mesh.axes[${i}]: axis '${a['name']}' is given twice`);
     sizes.set(a['name'], a['size']);
   });
-  const devices = [...sizes.values()].reduce((a, b) => a * b, 1);
+  const devices = numel([...sizes.values()]);
   if (m['devices'] !== devices) p.push(`mesh.devices must be ${devices}, the product of the axis sizes`);
   return { sizes, devices };
 }

@@ -3,19 +3,21 @@
  * budget per folder so growth stays visible:
  *   diagnostics ← grammar ← compiler ← codegen ← driver (the one compile pipeline);
  *   runtime imports nothing of the compiler; cli (and later lsp, plugin) are adapters
- *   over the driver.
+ *   over the driver; layout (mesh and layout arithmetic) imports nothing, and every
+ *   folder past grammar may import it.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 
 const ALLOWED: Record<string, string[]> = {
+  layout: [],
   diagnostics: [],
   grammar: ['diagnostics'],
-  compiler: ['diagnostics', 'grammar'],
-  runtime: [],
-  codegen: ['diagnostics', 'compiler', 'runtime'],
-  driver: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime'],
-  cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver'],
+  compiler: ['diagnostics', 'grammar', 'layout'],
+  runtime: ['layout'],
+  codegen: ['diagnostics', 'compiler', 'runtime', 'layout'],
+  driver: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'layout'],
+  cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
 };
 
 /**
@@ -23,8 +25,8 @@ const ALLOWED: Record<string, string[]> = {
  * is listed (files or folders, relative to the root) besides its own folder.
  */
 const INNER: Record<string, string[]> = {
-  'compiler/fusion': ['compiler/ir.ts', 'compiler/ops', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics'],
-  'compiler/memory': ['compiler/ir.ts', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics'],
+  'compiler/fusion': ['compiler/ir.ts', 'compiler/ops', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics', 'layout'],
+  'compiler/memory': ['compiler/ir.ts', 'compiler/types.ts', 'compiler/dims.ts', 'diagnostics', 'layout'],
 };
 
 function files(dir: string): string[] {

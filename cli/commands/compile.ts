@@ -5,6 +5,7 @@ import { formatBytes } from '../../compiler/report/plan.js';
 import { planTraffic } from '../../runtime/plan.js';
 import { writeAtomic } from '../files.js';
 import { COMMON, compileFile, EXIT, formatCount, FRONTEND_HELP, intOption, UsageError, type Command } from '../options.js';
+import { numel } from '../../layout/mesh.js';
 
 /** The names mdc gives kernel files (`k012_matmul.wgsl`): only these are replaced in DIR/kernels. */
 const KERNEL_FILE = /^k\d{3,}_[A-Za-z0-9_]+\.wgsl$/;
@@ -79,7 +80,7 @@ ${FRONTEND_HELP}`,
     for (const k of plan.kernels) put(join('kernels', k.file), k.wgsl);
     put(`${plan.model}.ts`, host.ts);
     put(`${plan.model}.d.ts`, host.dts);
-    const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + b.shape.reduce((x, y) => x * y, 1), 0);
+    const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + numel(b.shape), 0);
     const traffic = planTraffic(plan);
     const memory = r.memory!;
     if (v['json']) {

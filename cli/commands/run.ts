@@ -6,6 +6,7 @@ import { compileGraph } from '../../driver/compile.js';
 import { formatBytes } from '../../compiler/report/plan.js';
 import { planAllocation, randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageError, type Command, type Values } from '../options.js';
+import { numel } from '../../layout/mesh.js';
 
 type TargetChoice = 'portable' | 'adapter' | 'tuned';
 
@@ -84,7 +85,7 @@ ${FRONTEND_HELP}`,
       }
       for (const inp of plan.inputs) {
         const shape = wholeShape(inp);
-        const count = shape.reduce((a, b) => a * b, 1);
+        const count = numel(shape);
         const type = plan.buffers[inp.buffer]!.type;
         const g = given[inp.name];
         if (g === undefined) {

@@ -24,6 +24,7 @@ import {
   type Command,
   type Values,
 } from '../options.js';
+import { numel } from '../../layout/mesh.js';
 
 interface TrainArgs {
   readonly file: string;
@@ -156,7 +157,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     params = new Map();
     for (const b of plan.buffers.filter((x) => x.role === 'param')) {
       const tensor = ck.tensors[b.name];
-      const count = b.shape.reduce((x, y) => x * y, 1);
+      const count = numel(b.shape);
       if (!tensor || tensor.dtype !== 'F32' || tensor.data.length !== count)
         throw new Error(`cannot resume from '${a.resume}': tensor '${b.name}' is missing or not f32[${b.shape.join(', ')}]`);
       params.set(b.name, tensor.data as Float32Array);
@@ -190,7 +191,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   );
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
-  const paramCount = trained.params.reduce((n, name) => n + plan.buffers.find((b) => b.name === name)!.shape.reduce((x, y) => x * y, 1), 0);
+  const paramCount = trained.params.reduce((n, name) => n + numel(plan.buffers.find((b) => b.name === name)!.shape), 0);
   if (!a.json) {
     io.out(
       `training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ` +

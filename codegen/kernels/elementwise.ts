@@ -3,7 +3,8 @@ import type { Block } from '../kir/build.js';
 import { bits, f, select, u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { broadcastInput, coordLets } from './fused/body.js';
-import { flatKernel, read, shapeOf, sizeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { flatKernel, read, shapeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Counter-based hash for dropout masks, as lets of `b`; the CPU reference uses the same function. */
 function hashU32(b: Block, x: Expr): Expr {
@@ -38,7 +39,7 @@ export function dropoutKernel(node: Node, g: Graph, target: KernelTarget = {}): 
       node.op,
       `training dropout with p = ${p} over [${outShape.join(', ')}]`,
       [read('in0', x), write('out', out)],
-      sizeOf(outShape),
+      numel(outShape),
       (b, i, { in0, out: o }) => {
         const v = b.let('x', in0.at(input.offset(coordLets(b, i, outShape), i)));
         const keep = b.let('keep', hashU32(b, i.xor(bits(seed))).ge(u(threshold)));

@@ -29,9 +29,10 @@ import {
 import { toSpec } from '../kir/wgsl.js';
 import { attentionDims } from './attention.js';
 import { broadcastInput, constant, coordLets } from './fused/body.js';
-import { aroundAxis, bufferOf, flatKernel, read, shapeOf, sizeOf, storageScalar, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { aroundAxis, bufferOf, flatKernel, read, shapeOf, storageScalar, write, type KernelSpec, type KernelTarget } from './kernel.js';
 import { tapOrSkip } from './nn.js';
 import { logSumExp } from './reduce.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Kernels of the backward-only ops (compiler/reference has their float64 references).
@@ -104,7 +105,7 @@ export function unaryGradKernel(node: Node, g: Graph, target: KernelTarget = {})
   const fn = node.attrs['fn'] as string;
   const deriv = DERIV[fn];
   if (!deriv) throw new Error(`unary_grad: no derivative for '${fn}'`);
-  const n = sizeOf(shapeOf(out));
+  const n = numel(shapeOf(out));
   const w = n % 4 === 0 ? 4 : 1;
   const buffers = [bufferOf(read('g', gv!), w), bufferOf(read('x', x!), w), bufferOf(write('out', out), w)];
   const [G, X, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr];
@@ -149,7 +150,7 @@ export function minmaxGradKernel(node: Node, g: Graph, target: KernelTarget = {}
       'minmax_grad',
       `${node.attrs['op']}: g where side ${node.attrs['side']} won, over [${os.join(', ')}]`,
       binds,
-      sizeOf(os),
+      numel(os),
       (k, i, { g: G, a: A, b: B, out: OUT }) => {
         const coord = coordLets(k, i, os);
         const x = k.let('x', A.at(sides[0]!.offset(coord, i)));
@@ -204,13 +205,13 @@ export function embeddingGradKernel(node: Node, g: Graph, target: KernelTarget =
   const [gv, ids] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const D = shapeOf(out)[1]!;
-  const n = sizeOf(shapeOf(ids!));
+  const n = numel(shapeOf(ids!));
   return toSpec(
     flatKernel(
       'embedding_grad',
       `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}`,
       [read('g', gv!), read('ids', ids!), write('out', out)],
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { g: G, ids: IDS, out: OUT }) => {
         const v = b.let('v', cast('i32', i.div(D)));
         const d = b.let('d', i.mod(D));
@@ -237,7 +238,7 @@ export function topkGradKernel(node: Node, g: Graph, target: KernelTarget = {}):
       'topk_grad',
       `top-${k} gradients back into rows of ${n}`,
       [read('g', gv!), read('idx', idx!), write('out', out)],
-      sizeOf(os),
+      numel(os),
       (b, i, { g: G, idx: IDX, out: OUT }) => {
         const c = b.let('c', cast('i32', i.mod(n)));
         const base = b.let('base', i.div(n).mul(k));
@@ -264,7 +265,7 @@ export function sliceGradKernel(node: Node, g: Graph, target: KernelTarget = {})
       'slice_grad',
       `g into [${start}, ${start + m}) of ${len} along axis ${axis}`,
       [read('g', gv), write('out', out)],
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { g: G, out: OUT }) => {
         const c = b.let('c', i.div(inner).mod(len));
         const outside = [...(start > 0 ? [c.lt(start)] : []), ...(start + m < len ? [c.ge(start + m)] : [])];
@@ -308,7 +309,7 @@ export function patchifyGradKernel(node: Node, g: Graph, target: KernelTarget = 
       'patchify_grad',
       `patches of ${p}×${p} back to [${xs.join(', ')}]`,
       [read('g', gv), write('out', out)],
-      sizeOf(xs),
+      numel(xs),
       (b, i, { g: G, out: OUT }) => {
         const c = coordLets(b, i, xs);
         const pi = b.let(
@@ -342,7 +343,7 @@ export function crossEntropyGradKernel(node: Node, g: Graph, target: KernelTarge
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(lg!);
   const V = shape[shape.length - 1]!;
-  const rows = sizeOf(shape) / V;
+  const rows = numel(shape) / V;
   const WG = 256;
   const buffers = [bufferOf(read('g', gv!)), bufferOf(read('logits', lg!)), bufferOf(read('labels', lb!)), bufferOf(write('out', out))];
   const [G, LOGITS, LABELS, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr, Expr];
@@ -598,7 +599,7 @@ export function conv2dGradKernels(node: Node, g: Graph, target: KernelTarget = {
     'conv2d_grad_x',
     doc,
     [read('g', gv!), read('w', w!), write('out', dx!)],
-    sizeOf(shapeOf(dx!)),
+    numel(shapeOf(dx!)),
     (b, i, { g: G, w: Wt, out: OUT }) => {
       const c = coordLets(b, i, [B, C, H, W]);
       const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
@@ -620,7 +621,7 @@ export function conv2dGradKernels(node: Node, g: Graph, target: KernelTarget = {
     'conv2d_grad_w',
     doc,
     [read('g', gv!), read('x', x!), write('out', dw!)],
-    sizeOf(shapeOf(dw!)),
+    numel(shapeOf(dw!)),
     (b, i, { g: G, x: X, out: OUT }) => {
       const c = coordLets(b, i, [O, C, KH, KW]);
       const [c0, c1, c2, c3] = [c(0), c(1), c(2), c(3)];
@@ -660,7 +661,7 @@ export function moeCombineGradKernels(node: Node, g: Graph, target: KernelTarget
     'moe_combine_grad_y',
     doc,
     [read('g', gv!), read('choice', choice!), read('gates', gates!), write('out', dy!)],
-    sizeOf(shapeOf(dy!)),
+    numel(shapeOf(dy!)),
     (b, i, { g: G, choice: CH, gates: GATES, out: OUT }) => {
       const d = b.let('d', i.mod(D));
       const c = b.let('c', i.div(D).mod(C));
@@ -685,7 +686,7 @@ export function moeCombineGradKernels(node: Node, g: Graph, target: KernelTarget
     'moe_combine_grad_gates',
     doc,
     [read('g', gv!), read('y', y!), read('choice', choice!), write('out', dg!)],
-    sizeOf(shapeOf(dg!)),
+    numel(shapeOf(dg!)),
     (b, i, { g: G, y: Y, choice: CH, out: OUT }) => {
       const e = b.let('e', CH.at(i));
       b.if(e.lt(0).or(e.ge(E)), (t) => {

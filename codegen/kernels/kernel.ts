@@ -5,6 +5,7 @@ import type { Access, StorageType } from '../../runtime/plan.js';
 import { vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
+import { numel } from '../../layout/mesh.js';
 
 /** One generated kernel before it is deduplicated into the plan. */
 export interface KernelSpec {
@@ -58,12 +59,6 @@ export const shapeOf = (v: Value): number[] =>
     if (n === undefined) throw new Error('codegen needs concrete shapes');
     return n;
   });
-export const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-export const stridesOf = (shape: readonly number[]) => {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
-  return s;
-};
 
 export const WG = 256;
 
@@ -104,8 +99,8 @@ export function flatKernel<N extends string>(
 /** outer × axis × inner view of a shape around one axis, for reductions. */
 export function aroundAxis(shape: readonly number[], axis: number) {
   return {
-    outer: sizeOf(shape.slice(0, axis)),
+    outer: numel(shape.slice(0, axis)),
     len: shape[axis]!,
-    inner: sizeOf(shape.slice(axis + 1)),
+    inner: numel(shape.slice(axis + 1)),
   };
 }

@@ -4,7 +4,8 @@ import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import { u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { coordLets } from './fused/body.js';
-import { bufferOf, read, shapeOf, sizeOf, stridesOf, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { bufferOf, read, shapeOf, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { numel, stridesOf } from '../../layout/mesh.js';
 
 /** Where each element of a copy's domain sits in one of its buffers: offset + Σ coordinate·stride. */
 interface Placement {
@@ -27,7 +28,7 @@ function copyKernel(name: string, x: Value, out: Value, domain: readonly number[
   const w = r > 0 && last % 4 === 0 && fours(from) && fours(at) ? 4 : 1;
   const buffers = [bufferOf(read('x', x), w), bufferOf(write('out', out), w)];
   const b = new Block();
-  const { index: j, dispatch } = flatGrid(b, 'i', sizeOf(domain) / w, WG);
+  const { index: j, dispatch } = flatGrid(b, 'i', numel(domain) / w, WG);
   // Coordinates of the unit's first element, the last one in units of w.
   const lead = coordLets(b, j, domain, w);
   let lastCoord: Expr | undefined;

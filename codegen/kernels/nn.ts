@@ -3,7 +3,8 @@ import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import { call, cast, f, lit, neg, select, u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { constant } from './fused/body.js';
-import { bufferOf, flatKernel, read, shapeOf, sizeOf, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { bufferOf, flatKernel, read, shapeOf, WG, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { numel } from '../../layout/mesh.js';
 
 const FLT_MAX = 3.4028234663852886e38;
 
@@ -16,7 +17,7 @@ export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): Ker
   const buffers = [bufferOf(read('table', table!), w), bufferOf(read('ids', ids!)), bufferOf(write('out', out), w)];
   const [TABLE, IDS, OUT] = buffers.map(bufferRef);
   const b = new Block();
-  const { index: i, dispatch } = flatGrid(b, 'i', sizeOf(shapeOf(out)) / w, WG);
+  const { index: i, dispatch } = flatGrid(b, 'i', numel(shapeOf(out)) / w, WG);
   const row = b.let('row', i.div(D / w));
   const col = b.let('col', i.mod(D / w));
   const id = b.let('id', IDS!.at(row));
@@ -35,7 +36,7 @@ export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): Ker
   return toSpec(
     {
       name: 'embedding',
-      doc: [`${sizeOf(shapeOf(ids!))} rows of ${D} from a table of ${V}, ${w === 4 ? 'four elements' : 'one element'} per invocation`],
+      doc: [`${numel(shapeOf(ids!))} rows of ${D} from a table of ${V}, ${w === 4 ? 'four elements' : 'one element'} per invocation`],
       enables: [],
       consts: [],
       buffers,
@@ -61,7 +62,7 @@ export function rotaryKernel(node: Node, g: Graph, target: KernelTarget = {}): K
   const theta = node.attrs['theta'] as number;
   const offset = node.attrs['offset'] as number;
   return toSpec(
-    flatKernel('rotary', `${heads} heads of ${Dh} over [${shape.join(', ')}]`, [read('x', x), write('out', out)], sizeOf(shape), (b, i, { x: X, out: OUT }) => {
+    flatKernel('rotary', `${heads} heads of ${Dh} over [${shape.join(', ')}]`, [read('x', x), write('out', out)], numel(shape), (b, i, { x: X, out: OUT }) => {
       const col = b.let('col', i.mod(W));
       const pos = b.let('pos', cast('f32', i.div(W).mod(S).add(offset)));
       const j = b.let('j', col.mod(Dh));
@@ -99,7 +100,7 @@ export function topkKernel(node: Node, g: Graph, target: KernelTarget = {}): Ker
   const [vals, idx] = node.outputs.map((id) => g.values[id]!);
   const shape = shapeOf(x);
   const n = shape[shape.length - 1]!;
-  const rows = sizeOf(shape) / n;
+  const rows = numel(shape) / n;
   const K = shapeOf(vals!)[shape.length - 1]!;
   const binds = [read('x', x), write('vals', vals!), write('idx', idx!)];
   return toSpec(
@@ -155,7 +156,7 @@ export function patchifyKernel(node: Node, g: Graph, target: KernelTarget = {}):
       'patchify',
       `patches of ${p}×${p} of [${shapeOf(x).join(', ')}]`,
       [read('x', x), write('out', out)],
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { x: X, out: OUT }) => {
         const e = b.let('e', i.mod(E));
         const pi = b.let('pi', i.div(E).mod(P));
@@ -196,7 +197,7 @@ export function conv2dKernel(node: Node, g: Graph, target: KernelTarget = {}): K
       'conv2d',
       `${KH}×${KW} taps over ${C} channels, stride ${s}, padding ${pad}, one output per invocation`,
       binds,
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { x: X, w: Wt, out: OUT }) => {
         const ox = b.let('ox', i.mod(Wo));
         const oy = b.let('oy', i.div(Wo).mod(Ho));
@@ -241,7 +242,7 @@ export function moeDispatchKernel(node: Node, g: Graph, target: KernelTarget = {
       'moe_dispatch',
       `${E} experts × ${C} slots of ${D}, top-${k} of ${T} tokens in ${groups} groups`,
       binds,
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { x: X, choice: CH, out: OUT }) => {
         const d = b.let('d', i.mod(D));
         const c = b.let('c', i.div(D).mod(C));
@@ -280,7 +281,7 @@ export function moeCombineKernel(node: Node, g: Graph, target: KernelTarget = {}
       'moe_combine',
       `${T} tokens of ${D} from top-${k} of ${E} experts in ${groups} groups`,
       binds,
-      sizeOf(shapeOf(out)),
+      numel(shapeOf(out)),
       (b, i, { y: Y, choice: CH, gates: GATES, out: OUT }) => {
         const d = b.let('d', i.mod(D));
         const t = b.let('t', i.div(D));

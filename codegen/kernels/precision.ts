@@ -1,7 +1,8 @@
 import type { Graph, Node } from '../../compiler/ir.js';
 import { abs, bitcast, bits as mask, call, f, u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
-import { flatKernel, read, shapeOf, sizeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { flatKernel, read, shapeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Whether the f32 whose bits are `bits` is ±Infinity or NaN (all exponent bits set). */
 const nonFinite = (bits: Expr) => bits.bitAnd(mask(0x7f800000)).eq(mask(0x7f800000));
@@ -20,9 +21,9 @@ export function roundToKernel(node: Node, g: Graph, target: KernelTarget = {}): 
   return toSpec(
     flatKernel(
       `round_to_${dtype}`,
-      `f32 rounded to ${dtype} (nearest even) over ${sizeOf(shapeOf(x))} elements`,
+      `f32 rounded to ${dtype} (nearest even) over ${numel(shapeOf(x))} elements`,
       [read('src', x), write('out', out)],
-      sizeOf(shapeOf(x)),
+      numel(shapeOf(x)),
       (b, i, { src, out: o }) => {
         const v = b.let('x', src.at(i));
         const bits = b.let('b', bitcast('u32', v));
@@ -62,7 +63,7 @@ export function roundToKernel(node: Node, g: Graph, target: KernelTarget = {}): 
 export function allFiniteKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const x = g.values[node.inputs[0]!]!;
   const out = g.values[node.outputs[0]!]!;
-  const n = sizeOf(shapeOf(x));
+  const n = numel(shapeOf(x));
   return toSpec(
     flatKernel(
       'all_finite',

@@ -3,8 +3,9 @@ import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import { arrayOf, builtin, cast, exp, f, lit, log, max, ref, scalarOf, u, type ArrayType, type Expr, type Scalar, type VecType } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { constant } from './fused/body.js';
-import { aroundAxis, bufferOf, read, shapeOf, sizeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
+import { aroundAxis, bufferOf, read, shapeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
 import { combine, rowKernelApplies, rowNormKernel, rowOpOf, rowReduceKernel, rowSoftmaxKernel } from './rows.js';
+import { numel } from '../../layout/mesh.js';
 
 /** The element type of a buffer view (`x.at(i)`'s type). */
 const elemOf = (buf: Expr): Scalar | VecType => (buf.type as ArrayType).of as Scalar | VecType;
@@ -105,7 +106,7 @@ export function crossEntropyKernel(node: Node, g: Graph, target: KernelTarget = 
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(lg!);
   const V = shape[shape.length - 1]!;
-  const rows = sizeOf(shape) / V;
+  const rows = numel(shape) / V;
   const WG = 256;
   const buffers = [bufferOf(read('logits', lg!)), bufferOf(read('labels', lb!)), bufferOf(write('out', out))];
   const [LOGITS, LABELS, OUT] = buffers.map(bufferRef) as [Expr, Expr, Expr];

@@ -35,7 +35,8 @@ import {
   type VecType,
 } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
-import { shapeOf, sizeOf, storageOf, type KernelSpec, type KernelTarget } from './kernel.js';
+import { shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernel.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Rows of fewer elements than this take one invocation each whatever the target says: a workgroup would mostly idle. */
 const ROW_SHARED_MIN = 32;
@@ -177,7 +178,7 @@ const lastAxis = (node: Node, g: Graph) => {
   const shape = shapeOf(x);
   const axis = node.attrs['axis'] as number | undefined;
   const len = shape[shape.length - 1]!;
-  return { x, len, rows: sizeOf(shape) / len, last: axis === undefined || axis === shape.length - 1 || axis === -1 };
+  return { x, len, rows: numel(shape) / len, last: axis === undefined || axis === shape.length - 1 || axis === -1 };
 };
 
 /** Whether the row kernels apply: a reduction over the last axis (other axes take reduce.ts's kernels). */

@@ -11,6 +11,7 @@ import { batchCount, shapeClass, type MatmulShape } from '../kernels/matmul/shap
 import type { KernelTarget } from '../kernels/kernel.js';
 import { printWgsl } from '../kir/wgsl.js';
 import { bindGroupOf, dispatchTimer, interleave, patternFill, pipelineOf, storageBuffer, type Timer, type TimingOptions } from './time.js';
+import { numel } from '../../layout/mesh.js';
 
 export interface Timed {
   readonly config: MatmulConfig;
@@ -28,7 +29,7 @@ const flops = (s: MatmulShape) => 2 * s.M * s.N * s.K * batchCount(s);
 
 /** Operands for timing `s`, filled with a fixed pattern; `destroy` frees them. */
 function operands(device: GPUDevice, s: MatmulShape) {
-  const size = (batch: readonly number[], r: number, cols: number) => batch.reduce((x, y) => x * y, 1) * r * cols;
+  const size = (batch: readonly number[], r: number, cols: number) => numel(batch) * r * cols;
   const buffers = [
     storageBuffer(device, patternFill(size(s.aBatch, s.M, s.K))),
     storageBuffer(device, patternFill(size(s.bBatch, s.K, s.N))),

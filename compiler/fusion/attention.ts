@@ -2,6 +2,7 @@ import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, GraphBuilder, originOf, type Graph, type Node, type Value } from '../ir.js';
 import { attrsOf } from '../ops/registry.js';
 import { isFloat, type TType } from '../types.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Attention written out in primitive ops becomes the `attention` op, whose kernel is
@@ -210,7 +211,7 @@ export function fuseAttention(g: Graph): Rewritten {
       map.set(o, t!);
       return;
     }
-    const heads = qs.slice(0, -2).reduce((a, b) => a * b, 1);
+    const heads = numel(qs.slice(0, -2));
     const flat = (x: number) => reshape(map.get(x)!, [heads, (shape(x) as number[])[r - 2]!, qs[r - 1]!]);
     const [q, k, v] = [flat(m.q), flat(m.k), flat(m.v)];
     const attrs = { heads: 1, kv_heads: 1, causal: false, scale: m.scale, has_mask: false };

@@ -4,6 +4,7 @@ import { foldTransposes } from './fold-transpose.js';
 import { GraphBuilder, type FusedBody, type FusedRef, type FusedStep, type Graph, type InputView, type Node, type Value } from '../ir.js';
 import { elementwiseOf, facetsOf, OPS } from '../ops/registry.js';
 import { isFloat } from '../types.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Operator fusion: groups of nodes become one `fused` node whose body (an expression DAG
@@ -141,7 +142,6 @@ function writtenBy(g: Graph, list: readonly number[], users: (v: number) => read
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** Whether `s` broadcasts into `d` by NumPy rules without changing d. */
 const broadcastsInto = (s: readonly number[], d: readonly number[]) => s.length <= d.length && s.every((x, i) => x === 1 || x === d[d.length - s.length + i]);
 

@@ -2,6 +2,7 @@ import type { Graph, Value } from '../ir.js';
 import { concreteShape, printType } from '../types.js';
 import { ArenaError, DEFAULT_ALIGNMENT, DEFAULT_MAX_ARENA_BYTES, packArenas, type ArenaOptions, type ArenaPlan } from './arena.js';
 import { liveRanges, type LivenessOptions } from './liveness.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Static memory planning ("global memory reuse", DESIGN §3 step 10): every value a
@@ -96,7 +97,7 @@ export function planMemory(g: Graph, opts: MemoryPlanOptions = {}): MemoryPlan {
 function defaultBytes(v: Value): number {
   const shape = concreteShape(v.type);
   if (!shape) throw new MemoryPlanError(`value ${v.id} (${printType(v.type)}) has a symbolic dim: plan memory for a lowered, concrete graph`);
-  return Math.max(4, shape.reduce((a, b) => a * b, 1) * 4);
+  return Math.max(4, numel(shape) * 4);
 }
 
 /** Names as codegen/plan.ts names buffers: inputs and parameters by name, outputs by output name, the rest by scope/op+node. */

@@ -1,9 +1,10 @@
 import { dimConst, dimDiv, dimEquals, dimMul, dimValue, type Dim } from '../dims.js';
 import { printDim, printType } from '../types.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { dims, einsum, spec, type Names } from './sharding.js';
 import { requireFloat, requireRank, t, type InferCtx } from './signature.js';
 import { zeros, type RefOp, type RefTensor } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Multi-head attention and the rotary position embedding its queries and keys take. */
 

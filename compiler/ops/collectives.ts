@@ -1,6 +1,7 @@
-import { defineInternalOp, numel, type GroupRef, type OpFacets } from './op.js';
+import { defineInternalOp, type GroupRef, type OpFacets } from './op.js';
 import { wholeAll } from './sharding.js';
 import { block, concatAlong } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Collectives: the communication (and local re-slicing) steps the partitioner inserts

@@ -1,11 +1,12 @@
 import type { Dim } from '../dims.js';
 import { isFloat, printType, type DType } from '../types.js';
 import type { GradRule } from './grad-ctx.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { erf, type ElementwiseBody, type ScalarMath } from './scalar.js';
 import { elementwiseSharding, wholeAll, type Linearity } from './sharding.js';
 import { broadcast, requireFloat, sameDtype, t } from './signature.js';
 import { broadcastIndex, zeros, type RefOp, type RefTensor } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Element-wise ops: each output element from the operands' elements at its broadcast

@@ -1,8 +1,9 @@
 import { printType } from '../types.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { dims, einsum, spec } from './sharding.js';
 import { requireIntDtype, t } from './signature.js';
 import { zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Embedding lookup: rows of a table gathered by integer ids, and its backward scatter-add. */
 

@@ -2,10 +2,11 @@ import { dimConst, dimEquals, dimValue, type Dim } from '../dims.js';
 import type { Value } from '../ir.js';
 import { printDim, printType, type TType } from '../types.js';
 import { broadcastDims } from './grad-ctx.js';
-import { defineOp, numel, type OpDef } from './op.js';
+import { defineOp, type OpDef } from './op.js';
 import { broadcastNames, dims, einsum, spec } from './sharding.js';
 import { requireFloat, sameDtype, t } from './signature.js';
 import { broadcastIndex, zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** `transpose_b` is set by the fusion pass (compiler/fusion/fold-transpose.ts): b is read as [..., N, K]. */
 export type MatmulAttrs = { readonly transpose_b?: boolean };

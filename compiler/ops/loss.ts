@@ -1,9 +1,10 @@
 import { dimEquals } from '../dims.js';
 import { printType } from '../types.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { wholeAll } from './sharding.js';
 import { requireFloat, requireIntDtype, requireRank, t } from './signature.js';
 import { zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** The cross-entropy loss (mean over the positions with a label in range) and its backward op. */
 

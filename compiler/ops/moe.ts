@@ -1,9 +1,10 @@
 import { dimConst, dimEquals, dimValue, type Dim } from '../dims.js';
 import { printDim, printType } from '../types.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { dims, einsum, spec } from './sharding.js';
 import { requireIntDtype, requireRank, t } from './signature.js';
 import { zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Mixture-of-experts routing: top-k choice, dispatch of tokens to expert slots, and the gated combine back. */
 

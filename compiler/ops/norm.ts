@@ -2,10 +2,11 @@ import { dimConst, dimEquals } from '../dims.js';
 import type { Value } from '../ir.js';
 import { printType, type TType } from '../types.js';
 import type { GradRule } from './grad-ctx.js';
-import { defineOp, numel, type OpDef } from './op.js';
+import { defineOp, type OpDef } from './op.js';
 import { dims, einsum, spec } from './sharding.js';
 import { requireFloat, requireRank, t, type InferCtx } from './signature.js';
 import { zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Layer norm and RMS norm over the last dim, with an optional affine weight (and bias). */
 

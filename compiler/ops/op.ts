@@ -176,5 +176,3 @@ export type KernelKind =
  */
 export const defineOp = <A>(d: OpDef<A>): OpDef => d as unknown as OpDef;
 export const defineInternalOp = <A>(d: OpFacets<A>): OpFacets => d as unknown as OpFacets;
-
-export const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

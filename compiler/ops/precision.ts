@@ -1,7 +1,8 @@
 import type { DType } from '../types.js';
-import { defineInternalOp, numel, type OpFacets } from './op.js';
+import { defineInternalOp, type OpFacets } from './op.js';
 import { elementwiseSharding, wholeAll } from './sharding.js';
 import type { RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Mixed precision (compiler/train/precision.ts): `round_to` keeps an f32 value to the

@@ -1,10 +1,11 @@
 import { dimConst, dimValue } from '../dims.js';
 import type { Value } from '../ir.js';
 import type { Ctx, GradRule } from './grad-ctx.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets, type RowFold } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets, type RowFold } from './op.js';
 import { dims, einsum, spec, type Names } from './sharding.js';
 import { normAxis, requireFloat, requireRank, t } from './signature.js';
 import { around, zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Reductions along one axis (sum, mean, max, min) and softmax / log_softmax along one axis. */
 

@@ -16,7 +16,7 @@ import { linalgOps, type MatmulAttrs } from './linalg.js';
 import { lossInternalOps, lossOps } from './loss.js';
 import { moeInternalOps, moeOps, type DispatchAttrs, type MoeAttrs } from './moe.js';
 import { normOps, type NormAttrs } from './norm.js';
-import { numel, type Elementwise, type OpFacets, type SurfaceOp } from './op.js';
+import { type Elementwise, type OpFacets, type SurfaceOp } from './op.js';
 import { reduceInternalOps, reduceOps, type AxisAttrs, type ReduceAttrs, type ReduceGradAttrs } from './reduce.js';
 import { bodyFlops, numberMath } from './scalar.js';
 import type { Shapes } from './sharding.js';
@@ -24,6 +24,7 @@ import { broadcastIndex, zeros, type RefOp } from './tensor.js';
 import { precisionOps, type RoundAttrs } from './precision.js';
 import { shapeInternalOps, shapeOps, type ConcatAttrs, type ReshapeAttrs, type SliceAttrs, type SliceGradAttrs, type TransposeAttrs } from './shape.js';
 import { visionInternalOps, visionOps, type ConvAttrs, type PatchAttrs } from './vision.js';
+import { numel } from '../../layout/mesh.js';
 
 /** The ops of the surface language, by name. */
 export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(

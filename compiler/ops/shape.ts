@@ -3,7 +3,8 @@ import { printDim, printType } from '../types.js';
 import { defineInternalOp, defineOp, type LoweredOp, type OpDef, type OpFacets } from './op.js';
 import { dims, einsum, spec, type OpSpec } from './sharding.js';
 import { normAxis, requireRank, t } from './signature.js';
-import { forEachCoord, strides, zeros, type RefOp } from './tensor.js';
+import { forEachCoord, zeros, type RefOp } from './tensor.js';
+import { numel, stridesOf } from '../../layout/mesh.js';
 
 /**
  * Layout ops: the same elements in another shape or order, or a part of them. They move
@@ -21,7 +22,7 @@ export type ConcatAttrs = { readonly axis: number };
 export type SliceGradAttrs = { readonly axis: number; readonly start: number };
 
 const transposeRef: RefOp<TransposeAttrs> = ([x], a, [shape]) => {
-  const st = strides(x!.shape);
+  const st = stridesOf(x!.shape);
   const out = zeros(shape!);
   forEachCoord(shape!, (c, i) => {
     let off = 0;
@@ -33,7 +34,7 @@ const transposeRef: RefOp<TransposeAttrs> = ([x], a, [shape]) => {
 
 const sliceRef: RefOp<SliceAttrs> = ([x], a, [shape]) => {
   const start = dimValue(a.start)!;
-  const st = strides(x!.shape);
+  const st = stridesOf(x!.shape);
   const out = zeros(shape!);
   forEachCoord(shape!, (c, i) => {
     let off = 0;
@@ -44,7 +45,7 @@ const sliceRef: RefOp<SliceAttrs> = ([x], a, [shape]) => {
 };
 
 const concatRef: RefOp<ConcatAttrs> = (ins, a, [shape]) => {
-  const ost = strides(shape!);
+  const ost = stridesOf(shape!);
   const out = zeros(shape!);
   let offset = 0;
   for (const x of ins) {
@@ -164,7 +165,7 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
       ];
     },
     reference: transposeRef,
-    view: (a, src, shape) => ({ shape, strides: a.perm.map((p) => strides(src)[p]!), offset: 0 }),
+    view: (a, src, shape) => ({ shape, strides: a.perm.map((p) => stridesOf(src)[p]!), offset: 0 }),
     flops: noFlops,
     grad: (c, [x], _o, [g], a) => (g ? [c.op('transpose', [g], x!.type, { perm: a.perm.map((_, i) => a.perm.indexOf(i)) })] : []),
     sharding: (a, _i, [o]) => {
@@ -207,7 +208,7 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
       ];
     },
     reference: sliceRef,
-    view: (a, src, shape) => ({ shape, strides: strides(src), offset: dimValue(a.start)! * strides(src)[a.axis]! }),
+    view: (a, src, shape) => ({ shape, strides: stridesOf(src), offset: dimValue(a.start)! * stridesOf(src)[a.axis]! }),
     flops: noFlops,
     grad: (c, [x], _o, [g], a) => [g && c.op('slice_grad', [g], x!.type, { axis: a.axis, start: dimValue(a.start)! })],
     sharding: (a, _i, [o]) => {
@@ -318,8 +319,8 @@ export const shapeOps: (OpDef | LoweredOp)[] = [
 /** slice: g placed back at [start, start + size) along `axis` of a zero tensor of the input's shape. */
 const sliceGradRef: RefOp<SliceGradAttrs> = ([g], a, [shape]) => {
   const out = zeros(shape!);
-  const inner = shape!.slice(a.axis + 1).reduce((x, y) => x * y, 1);
-  const outer = shape!.slice(0, a.axis).reduce((x, y) => x * y, 1);
+  const inner = numel(shape!.slice(a.axis + 1));
+  const outer = numel(shape!.slice(0, a.axis));
   const n = shape![a.axis]!;
   const m = g!.shape[a.axis]!;
   for (let o = 0; o < outer; o++) out.data.set(g!.data.subarray(o * m * inner, (o + 1) * m * inner), (o * n + a.start) * inner);

@@ -1,3 +1,4 @@
+import { numel, stridesOf } from '../../layout/mesh.js';
 /**
  * The vocabulary of CPU references (an op's `reference` facet): float64 tensors and the
  * index helpers references are written with. References are the numerical oracle, so
@@ -21,13 +22,7 @@ export type RefOp<A = never> = (
   nodeId: number,
 ) => RefTensor[];
 
-export const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-export const zeros = (shape: readonly number[]): RefTensor => ({ shape, data: new Float64Array(numelOf(shape)) });
-export function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
-  return s;
-}
+export const zeros = (shape: readonly number[]): RefTensor => ({ shape, data: new Float64Array(numel(shape)) });
 
 /** Offset into `inShape` for each flat index of `outShape` under NumPy broadcasting. */
 export function broadcastIndex(
@@ -35,11 +30,11 @@ export function broadcastIndex(
   inShape: readonly number[],
   view?: { readonly strides: readonly number[]; readonly offset: number },
 ): Int32Array | Float64Array {
-  const n = numelOf(outShape);
+  const n = numel(outShape);
   const r = outShape.length;
   const pad = [...new Array<number>(r - inShape.length).fill(1), ...inShape];
   // Through a view (compiler/ir.ts InputView) the strides are its own, from its offset.
-  const st = view ? [...new Array<number>(r - inShape.length).fill(0), ...view.strides] : strides(pad);
+  const st = view ? [...new Array<number>(r - inShape.length).fill(0), ...view.strides] : stridesOf(pad);
   const out = new Float64Array(n);
   const c = new Array<number>(r).fill(0);
   for (let i = 0; i < n; i++) {
@@ -57,7 +52,7 @@ export function broadcastIndex(
 /** Calls `f` with the coordinates and flat index of every element of `shape`, in order (the array is reused). */
 export function forEachCoord(shape: readonly number[], f: (c: number[], i: number) => void) {
   const c = new Array<number>(shape.length).fill(0);
-  const n = numelOf(shape);
+  const n = numel(shape);
   for (let i = 0; i < n; i++) {
     f(c, i);
     for (let d = shape.length - 1; d >= 0; d--) {
@@ -69,7 +64,7 @@ export function forEachCoord(shape: readonly number[], f: (c: number[], i: numbe
 
 /** outer × len × inner view of a shape around one axis. */
 export function around(shape: readonly number[], axis: number) {
-  return { outer: numelOf(shape.slice(0, axis)), len: shape[axis]!, inner: numelOf(shape.slice(axis + 1)) };
+  return { outer: numel(shape.slice(0, axis)), len: shape[axis]!, inner: numel(shape.slice(axis + 1)) };
 }
 
 /** Block `k` of `parts` along `dim`. */
@@ -83,8 +78,8 @@ export function block(x: RefTensor, dim: number, k: number, parts: number): RefT
 }
 
 export function window(x: RefTensor, start: readonly number[], shape: readonly number[]): RefTensor {
-  const out = new Float64Array(numelOf(shape));
-  const st = strides(x.shape);
+  const out = new Float64Array(numel(shape));
+  const st = stridesOf(x.shape);
   const r = shape.length;
   const c = new Array<number>(r).fill(0);
   for (let i = 0; i < out.length; i++) {
@@ -101,9 +96,9 @@ export function window(x: RefTensor, start: readonly number[], shape: readonly n
 
 export function concatAlong(parts: readonly RefTensor[], dim: number): RefTensor {
   const shape = parts[0]!.shape.map((s, i) => (i === dim ? s * parts.length : s));
-  const out = new Float64Array(numelOf(shape));
-  const outer = numelOf(shape.slice(0, dim));
-  const inner = numelOf(parts[0]!.shape.slice(dim));
+  const out = new Float64Array(numel(shape));
+  const outer = numel(shape.slice(0, dim));
+  const inner = numel(parts[0]!.shape.slice(dim));
   parts.forEach((p, k) => {
     for (let o = 0; o < outer; o++) out.set(p.data.subarray(o * inner, (o + 1) * inner), o * inner * parts.length + k * inner);
   });

@@ -1,9 +1,10 @@
 import { dimConst, dimDiv, dimEquals, dimMul, dimValue, type Dim } from '../dims.js';
 import { printDim, printType } from '../types.js';
-import { defineInternalOp, defineOp, numel, type OpDef, type OpFacets } from './op.js';
+import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { dims, einsum, spec, type Names, type OpSpec, type Shapes } from './sharding.js';
 import { t } from './signature.js';
 import { forEachCoord, zeros, type RefOp } from './tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /** Image ops: ViT's patchify and 2-D convolution, with their backward ops. */
 

@@ -1,6 +1,7 @@
 import type { FusedBody } from '../ir.js';
 import { facetsOf, referenceOf, scalarFunction } from '../ops/registry.js';
-import { broadcastIndex, numelOf, zeros, type RefTensor } from '../ops/tensor.js';
+import { broadcastIndex, zeros, type RefTensor } from '../ops/tensor.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * A fused node on the CPU, the way its kernel computes it: element by element over the
@@ -11,7 +12,7 @@ import { broadcastIndex, numelOf, zeros, type RefTensor } from '../ops/tensor.js
 export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (readonly number[])[]): RefTensor[] {
   if (body.kind === 'rows') return evalRows(body, ins, shapes);
   const domain = shapes[0]!;
-  const n = numelOf(domain);
+  const n = numel(domain);
   const fns = body.steps.map((s, k) => {
     if (body.kind === 'matmul' && k === 0) return undefined;
     const f = scalarFunction(s.op, s.attrs, s.dtype);
@@ -60,7 +61,7 @@ export function evalFused(body: FusedBody, ins: readonly RefTensor[], shapes: re
 function evalRows(body: FusedBody, ins: readonly RefTensor[], shapes: readonly (readonly number[])[]): RefTensor[] {
   const domain = body.domain!;
   const len = domain[domain.length - 1]!;
-  const rows = numelOf(domain) / len;
+  const rows = numel(domain) / len;
   const index = ins.map((x) => broadcastIndex(domain, x.shape));
   const fns = body.steps.map((s) => {
     if (facetsOf(s.op)?.fold && s.row) return undefined;

@@ -1,6 +1,7 @@
 import type { Graph } from '../ir.js';
 import { printType } from '../types.js';
-import { dtypeBytes, localShape, meshToString, shapeOf, type Mesh } from '../sharding/mesh.js';
+import { localShape, numel } from '../../layout/mesh.js';
+import { dtypeBytes, meshToString, shapeOf, type Mesh } from '../sharding/mesh.js';
 import type { Collective, SpmdProgram } from '../sharding/partition.js';
 import type { TrainingMemory } from '../train/memory.js';
 
@@ -67,7 +68,7 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanEx
       name,
       type: printType({ ...t, layout: p.layouts[id]! }),
       localShape: local,
-      bytesPerDevice: local.reduce((a, b) => a * b, 1) * dtypeBytes(t.dtype),
+      bytesPerDevice: numel(local) * dtypeBytes(t.dtype),
     };
   };
   const values: ValueRow[] = [];
@@ -80,7 +81,7 @@ export function planReport(file: string, g: Graph, p: SpmdProgram, extra: PlanEx
     ...c,
     span: { file, line: c.span.line, col: c.span.col, endLine: c.span.endLine, endCol: c.span.endCol },
   }));
-  const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
+  const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + numel(shapeOf(v.type)), 0);
   return {
     version: 1,
     file,

@@ -1,8 +1,9 @@
 import highsLoader from 'highs';
 import type { Graph } from '../ir.js';
 import type { Layout } from '../types.js';
-import { count, legalSplit, letterDims } from './complete.js';
-import { axisSize, dtypeBytes, layoutKey, localShape, normLayout, replicated, shapeOf, type Mesh } from './mesh.js';
+import { legalSplit, letterDims } from './complete.js';
+import { axisSize, localShape, numel, splitCount } from '../../layout/mesh.js';
+import { dtypeBytes, layoutKey, normLayout, replicated, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type Step } from './redistribute.js';
 import { flopsOf } from '../ops/registry.js';
 import type { Letter, OpSpec } from '../ops/sharding.js';
@@ -87,7 +88,7 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
   const bw = (axis: string) => opts.bandwidth?.[axis] ?? 100e9;
   const flopRate = opts.flops ?? 100e12;
   const shapes = g.values.map((v) => shapeOf(v.type));
-  const bytesOf = (vid: number, l: Layout) => localShape(mesh, shapes[vid]!, l).reduce((a, b) => a * b, 1) * dtypeBytes(g.values[vid]!.type.dtype);
+  const bytesOf = (vid: number, l: Layout) => numel(localShape(mesh, shapes[vid]!, l)) * dtypeBytes(g.values[vid]!.type.dtype);
 
   // ---- conversion cost between layouts, cached
   const convCache = new Map<string, number>();
@@ -196,7 +197,7 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
       const ins = n.inputs.map((vid, k) => layoutFor(spec, (l) => l.ins[k]!, shapes[vid]!.length, axesOf, []));
       const contractedFor = (j: number) => letters.filter((l) => l.outs[j]! < 0 && l.ins.some((d) => d >= 0)).flatMap((l) => axesOf.get(l.name) ?? []);
       const outs = n.outputs.map((vid, j) => layoutFor(spec, (l) => l.outs[j]!, shapes[vid]!.length, axesOf, contractedFor(j)));
-      let cost = work / count(mesh, used) / flopRate;
+      let cost = work / splitCount(mesh, used) / flopRate;
       if (training) {
         // An input that is whole along an axis the work is split along gets a partial gradient there.
         n.inputs.forEach((vid, k) => {

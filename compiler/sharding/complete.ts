@@ -1,6 +1,7 @@
 import type { Graph } from '../ir.js';
 import type { Layout } from '../types.js';
-import { axisSize, normLayout, shapeOf, type Mesh } from './mesh.js';
+import { numel, splitCount } from '../../layout/mesh.js';
+import { normLayout, shapeOf, type Mesh } from './mesh.js';
 import type { Letter, OpSpec } from '../ops/sharding.js';
 import { opSpec } from './specs.js';
 
@@ -49,7 +50,7 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
     if (l.axes[dim]!.length) return false;
     const used = new Set(l.axes.flat());
     if (axes.some((a) => used.has(a))) return false;
-    if (shapes[vid]![dim]! % count(mesh, axes) !== 0) return false;
+    if (shapes[vid]![dim]! % splitCount(mesh, axes) !== 0) return false;
     layouts[vid] = { axes: l.axes.map((x, i) => (i === dim ? [...axes] : x)), partial: l.partial };
     return true;
   };
@@ -66,7 +67,7 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
       const best = withAxes.find(([v]) => g.values[v]!.kind === 'param') ?? withAxes[0];
       if (!best) return;
       const [v, d] = best;
-      cands.push({ letter, axes: layouts[v]!.axes[d]!, param: g.values[v]!.kind === 'param', weight: size(shapes[v]!), order });
+      cands.push({ letter, axes: layouts[v]!.axes[d]!, param: g.values[v]!.kind === 'param', weight: numel(shapes[v]!), order });
     });
     let changed = false;
     for (const [letter, axes] of pickLetters(cands, (l, axes) =>
@@ -93,8 +94,6 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
   return { layouts, fixed, specs, sweeps };
 }
 
-export const count = (mesh: Mesh, axes: readonly string[]): number => axes.reduce((n, a) => n * axisSize(mesh, a), 1);
-
 /** The (value, dim) pairs a letter names, in sweep order. */
 export function letterDims(l: Letter, inputs: readonly number[], outputs: readonly number[], outputsFirst: boolean): [number, number][] {
   const ins = l.ins.flatMap((d, i): [number, number][] => (d >= 0 ? [[inputs[i]!, d]] : []));
@@ -105,7 +104,7 @@ export function letterDims(l: Letter, inputs: readonly number[], outputs: readon
 /** A split of a letter is legal when it divides every dim the letter names and its unit. */
 export function legalSplit(mesh: Mesh, l: Letter, extents: readonly number[], axes: readonly string[]): boolean {
   if (!l.splittable) return false;
-  const n = count(mesh, axes);
+  const n = splitCount(mesh, axes);
   if (l.unit !== undefined && l.unit % n !== 0) return false;
   return extents.every((e) => e % n === 0);
 }
@@ -135,5 +134,3 @@ export function pickLetters(cands: readonly Candidate[], legal: (l: Letter, axes
   }
   return out;
 }
-
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

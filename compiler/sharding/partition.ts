@@ -2,8 +2,9 @@ import type { Span } from '../../diagnostics/span.js';
 import { dimConst } from '../dims.js';
 import { GraphBuilder, type Attrs, type Graph, type LayoutConstraint, type Value } from '../ir.js';
 import type { Layout, TType } from '../types.js';
-import { complete, count, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
-import { dtypeBytes, layoutKey, localShape, meshDevices, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
+import { complete, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
+import { localShape, meshDevices, numel, splitCount } from '../../layout/mesh.js';
+import { dtypeBytes, layoutKey, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type StepKind } from './redistribute.js';
 import type { Letter } from '../ops/sharding.js';
 
@@ -78,8 +79,8 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     current.set(v.id, lv);
     if (v.kind === 'param') {
       const bytes = dtypeBytes(v.type.dtype);
-      paramBytes += shapes[v.id]!.reduce((x, y) => x * y, 1) * bytes;
-      paramBytesPerDevice += localShape(mesh, shapes[v.id]!, l).reduce((x, y) => x * y, 1) * bytes;
+      paramBytes += numel(shapes[v.id]!) * bytes;
+      paramBytesPerDevice += numel(localShape(mesh, shapes[v.id]!, l)) * bytes;
     }
   }
 
@@ -95,9 +96,9 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     const t = g.values[gid]!.type;
     for (const s of redistribute(from, want)) {
       const l = layouts[v.id]!;
-      const elements = localShape(mesh, shapes[gid]!, l).reduce((x, y) => x * y, 1);
+      const elements = numel(localShape(mesh, shapes[gid]!, l));
       const bytes = elements * dtypeBytes(t.dtype);
-      const attrs: Record<string, number | string> = { axis: s.axis, axis_size: count(mesh, [s.axis]) };
+      const attrs: Record<string, number | string> = { axis: s.axis, axis_size: splitCount(mesh, [s.axis]) };
       if (s.dim !== undefined) attrs['dim'] = s.dim;
       if (s.to !== undefined) attrs['to'] = s.to;
       const node = addStep(b, s.kind, v, t, s.after, attrs, span, scope, mesh, globalTypes, layouts);
@@ -135,13 +136,13 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
             isParam(n.inputs[k]!) &&
             layoutKey({ axes: [layouts[current.get(n.inputs[k]!)!.id]!.axes[d]!], partial: [] }) === layoutKey({ axes: [axes], partial: [] }),
         );
-        cands.push({ letter, axes, param: fromParam, weight: size(shapes[n.outputs[o]!]!), order });
+        cands.push({ letter, axes, param: fromParam, weight: numel(shapes[n.outputs[o]!]!), order });
         return;
       }
       const k = letter.ins.findIndex((d, j) => d >= 0 && isParam(n.inputs[j]!) && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
       const i = k >= 0 ? k : letter.ins.findIndex((d, j) => d >= 0 && layouts[current.get(n.inputs[j]!)!.id]!.axes[d]!.length > 0);
       if (i >= 0)
-        cands.push({ letter, axes: layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]!, param: k >= 0, weight: size(shapes[n.inputs[i]!]!), order });
+        cands.push({ letter, axes: layouts[current.get(n.inputs[i]!)!.id]!.axes[letter.ins[i]!]!, param: k >= 0, weight: numel(shapes[n.inputs[i]!]!), order });
     });
     const want = new Map<string, string[]>();
     const legal = (letter: Letter, axes: readonly string[]) =>
@@ -199,7 +200,7 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     const attrs: Record<string, Attrs[string]> = { ...n.attrs };
     for (const letter of spec.letters) {
       const axes = want.get(letter.name);
-      if (axes && letter.localAttrs) for (const a of letter.localAttrs) attrs[a] = (attrs[a] as number) / count(mesh, axes);
+      if (axes && letter.localAttrs) for (const a of letter.localAttrs) attrs[a] = (attrs[a] as number) / splitCount(mesh, axes);
     }
     const outLayouts: Layout[] = n.outputs.map((o, j) => ({
       axes: shapes[o]!.map((_, d) => {
@@ -259,7 +260,6 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
   };
 }
 
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const NO: Span = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
 
 function sortAxes(mesh: Mesh, axes: readonly string[]): string[] {

@@ -1,5 +1,6 @@
 import type { Layout } from '../types.js';
-import { axisSize, type Mesh } from './mesh.js';
+import { axisSize } from '../../layout/mesh.js';
+import { type Mesh } from './mesh.js';
 
 /**
  * One step of a layout conversion, over a single mesh axis. Splits of one dim are

@@ -1,8 +1,9 @@
 import { dimValue } from '../dims.js';
-import { numelOf, strides, window, type RefTensor } from '../ops/tensor.js';
+import { window, type RefTensor } from '../ops/tensor.js';
 import { facetsOf, referenceOf } from '../ops/registry.js';
 import type { Layout } from '../types.js';
-import { blockIndex, coordsOf, groupOf, localShape, shapeOf, type Mesh } from './mesh.js';
+import { blockStart, coordsOf, groupsOf, localShape, numel, stridesOf } from '../../layout/mesh.js';
+import { shapeOf, type Mesh } from './mesh.js';
 import type { SpmdProgram } from './partition.js';
 
 /**
@@ -36,7 +37,7 @@ export function simulate(
     const facets = facetsOf(node.op);
     if (facets?.across) {
       // A collective: each group of devices along its axis exchanges its blocks.
-      for (const group of groups(p.mesh, n, node.attrs['axis'] as string)) {
+      for (const group of groupsOf(p.mesh, node.attrs['axis'] as string)) {
         const outs = facets.across(
           group.map((d) => envs[d]!.get(node.inputs[0]!)!),
           node.attrs,
@@ -71,38 +72,25 @@ export function simulate(
   return result;
 }
 
-function groups(m: Mesh, n: number, axis: string): number[][] {
-  const seen = new Set<number>();
-  const out: number[][] = [];
-  for (let d = 0; d < n; d++) {
-    if (seen.has(d)) continue;
-    const g = groupOf(m, d, axis);
-    g.forEach((x) => seen.add(x));
-    out.push(g);
-  }
-  return out;
-}
-
 /** The block of a whole tensor that `device` holds under `layout` (pending sums: device 0 of each partial axis holds the value). */
 export function shardOf(m: Mesh, whole: RefTensor, l: Layout, device: number): RefTensor {
   const c = coordsOf(m, device);
   const shape = localShape(m, whole.shape, l);
-  const start = shape.map((s, d) => blockIndex(m, l, d, c) * s);
-  const x = window(whole, start, shape);
+  const x = window(whole, blockStart(m, l, shape, device), shape);
   if (l.partial.some((a) => c[a] !== 0)) return { shape, data: new Float64Array(x.data.length) };
   return x;
 }
 
 /** The whole tensor from every device's block: splits placed, pending sums added, replicas read once. */
 export function assemble(m: Mesh, shards: readonly RefTensor[], l: Layout, shape: readonly number[]): RefTensor {
-  const out = new Float64Array(numelOf(shape));
-  const st = strides(shape);
+  const out = new Float64Array(numel(shape));
+  const st = stridesOf(shape);
   const split = new Set(l.axes.flat());
   shards.forEach((x, device) => {
     const c = coordsOf(m, device);
     // One replica per block: devices off coordinate 0 on a replicating axis repeat another's data.
     if (m.axes.some((a) => !split.has(a.name) && !l.partial.includes(a.name) && c[a.name] !== 0)) return;
-    const start = x.shape.map((s, d) => blockIndex(m, l, d, c) * s);
+    const start = blockStart(m, l, x.shape, device);
     const r = x.shape.length;
     const idx = new Array<number>(r).fill(0);
     for (let i = 0; i < x.data.length; i++) {

@@ -1,6 +1,7 @@
 import type { Graph } from '../ir.js';
 import { flopsOf } from '../ops/registry.js';
-import { axisSize, dtypeBytes, localShape, shapeOf } from '../sharding/mesh.js';
+import { localShape, numel, splitCount } from '../../layout/mesh.js';
+import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
 import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.js';
 
@@ -42,8 +43,8 @@ export function trainingMemory(
   // The data-parallel degree: the axes that split the batch (dim 0) of the first input.
   const first = p.local.inputs[0];
   const dpAxes = first === undefined ? [] : [...(p.layouts[first]!.axes[0] ?? [])];
-  const dp = dpAxes.reduce((n, a) => n * axisSize(p.mesh, a), 1);
-  const local = (id: number) => localShape(p.mesh, shapeOf(p.globalTypes[id]!), p.layouts[id]!).reduce((a, b) => a * b, 1);
+  const dp = splitCount(p.mesh, dpAxes);
+  const local = (id: number) => numel(localShape(p.mesh, shapeOf(p.globalTypes[id]!), p.layouts[id]!));
   let paramElems = 0;
   let paramBytes = 0;
   const layerParams = new Map<string, number>();
@@ -89,7 +90,7 @@ export function trainingMemory(
         ),
       0,
     );
-  const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + shapeOf(v.type).reduce((a, b) => a * b, 1), 0);
+  const paramCount = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + numel(shapeOf(v.type)), 0);
   const round = Math.round;
   return {
     zero,

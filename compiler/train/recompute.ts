@@ -3,6 +3,7 @@ import highsLoader from 'highs';
 import type { Graph } from '../ir.js';
 import { flopsOf } from '../ops/registry.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
+import { numel } from '../../layout/mesh.js';
 
 /**
  * Recompute planning: which forward values the backward pass does not keep (the pass in
@@ -146,7 +147,7 @@ export function recomputeProblem(g: Graph): Problem {
   const same = groups.every(
     (vs) => vs.length === first.length && vs.every((v, i) => g.nodes[g.values[v]!.producer!]!.op === g.nodes[g.values[first[i]!]!.producer!]!.op),
   );
-  const size = (v: number) => shapeOf(g.values[v]!.type).reduce((a, b) => a * b, 1) * dtypeBytes(g.values[v]!.type.dtype);
+  const size = (v: number) => numel(shapeOf(g.values[v]!.type)) * dtypeBytes(g.values[v]!.type.dtype);
   const cost = (v: number) => {
     const n = g.nodes[g.values[v]!.producer!]!;
     return flopsOf(

@@ -3,7 +3,8 @@ import { differentiateInto } from '../autodiff/grad.js';
 import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { Ctx } from '../ops/grad-ctx.js';
-import { axisSize, type Mesh } from '../sharding/mesh.js';
+import { splitCount } from '../../layout/mesh.js';
+import { type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { applyRecompute, mapForwardValues } from './apply-recompute.js';
 import { lowPrecision } from './precision.js';
@@ -242,9 +243,9 @@ function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout | undefi
   const used = new Set(base.axes.flat());
   const add = axes.filter((a) => !used.has(a));
   if (!add.length) return t.layout;
-  const n = add.reduce((k, a) => k * axisSize(mesh, a), 1);
+  const n = splitCount(mesh, add);
   for (let d = 0; d < t.dims.length; d++) {
-    const have = (base.axes[d] ?? []).reduce((k, a) => k * axisSize(mesh, a), 1);
+    const have = splitCount(mesh, base.axes[d] ?? []);
     const size = dimValue(t.dims[d]!)!;
     if (size % (have * n) === 0) return { axes: t.dims.map((_, i) => (i === d ? [...(base.axes[i] ?? []), ...add] : [...(base.axes[i] ?? [])])), partial: [] };
   }

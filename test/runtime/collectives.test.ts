@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dimConst } from '../../compiler/dims.js';
 import { GraphBuilder } from '../../compiler/ir.js';
-import { groupOf, localShape as compilerLocalShape, type Mesh } from '../../compiler/sharding/mesh.js';
+import { groupOf, numel } from '../../layout/mesh.js';
+import type { Mesh } from '../../compiler/sharding/mesh.js';
 import type { SpmdProgram } from '../../compiler/sharding/partition.js';
 import { redistribute } from '../../compiler/sharding/redistribute.js';
 import { shardOf as compilerShardOf, simulate } from '../../compiler/sharding/simulate.js';
@@ -74,7 +75,7 @@ describe('host collectives', () => {
         // The compiler's side: a local graph of the conversion's collective nodes, simulated.
         const steps = redistribute(from, to);
         const type: TType = { dtype: 'f32', dims: shape.map(dimConst) };
-        const local = (l: Layout): TType => ({ dtype: 'f32', dims: compilerLocalShape(mesh, shape, l).map(dimConst) });
+        const local = (l: Layout): TType => ({ dtype: 'f32', dims: localShape(mesh, shape, l).map(dimConst) });
         const b = new GraphBuilder();
         const globalTypes: TType[] = [];
         const layouts: Layout[] = [];
@@ -115,7 +116,7 @@ describe('host collectives', () => {
           };
           blocks = runCollective(pm, step, blocks);
           before = s.after;
-          blocks.forEach((blk) => expect(blk.length).toBe(localShape(pm, shape, before).reduce((a, n) => a * n, 1)));
+          blocks.forEach((blk) => expect(blk.length).toBe(numel(localShape(pm, shape, before))));
         }
         const got = assemble(pm, blocks, shape, to);
         expect(toArray(got)).toEqual(toArray(expected.data));

@@ -30,7 +30,8 @@ import {
   type Type,
   type VecType,
 } from '../../kir/ir.js';
-import { shapeOf, sizeOf, storageOf, storageScalar, stridesOf } from '../kernel.js';
+import { shapeOf, storageOf, storageScalar } from '../kernel.js';
+import { numel, stridesOf } from '../../../layout/mesh.js';
 
 export type Width = 1 | 4;
 
@@ -96,7 +97,7 @@ export interface BroadcastInput {
  */
 export const viewVec4 = (view: InputView, last: number): boolean =>
   view.shape[view.shape.length - 1] !== last ||
-  sizeOf(view.shape) === 1 ||
+  numel(view.shape) === 1 ||
   (view.strides[view.strides.length - 1] === 1 &&
     view.offset % 4 === 0 &&
     view.strides.every((st, d) => view.shape[d] === 1 || d === view.strides.length - 1 || st % 4 === 0));
@@ -105,7 +106,7 @@ export function broadcastInput(name: string, v: Value, domain: readonly number[]
   const r = domain.length;
   const shape = view?.shape ?? shapeOf(v);
   const pad = [...new Array<number>(r - shape.length).fill(1), ...shape];
-  const one = sizeOf(shape) === 1;
+  const one = numel(shape) === 1;
   const same = !view && pad.every((d, i) => d === domain[i]);
   const vec4 = w === 4 && !one && pad[r - 1] === domain[r - 1];
   const strides = view ? [...new Array<number>(r - shape.length).fill(0), ...view.strides] : stridesOf(pad);

@@ -1,8 +1,9 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../../kir/build.js';
 import type { BufferDecl, Expr, Kernel } from '../../kir/ir.js';
-import { shapeOf, sizeOf, WG } from '../kernel.js';
+import { shapeOf, WG } from '../kernel.js';
 import { broadcastInput, coordLets, emitBody, outputDecl, viewVec4, type Width } from './body.js';
+import { numel } from '../../../layout/mesh.js';
 
 /** The ops of a body, for kernel names and doc comments: `add_gelu`. */
 export const bodyName = (ops: readonly string[]) => (ops.length <= 4 ? ops.join('_') : `${ops.slice(0, 3).join('_')}_and_${ops.length - 3}_more`);
@@ -18,7 +19,7 @@ export function fusedElementwiseKernel(node: Node, g: Graph): Kernel {
   const outs = node.outputs.map((id) => g.values[id]!);
   const domain = shapeOf(outs[0]!);
   const r = domain.length;
-  const n = sizeOf(domain);
+  const n = numel(domain);
   const last = r ? domain[r - 1]! : 1;
   // Four at a time when the last dim allows it and every input read through a view can follow.
   const w: Width = last % 4 === 0 && (body.views ?? []).every((v) => !v || viewVec4(v, last)) ? 4 : 1;

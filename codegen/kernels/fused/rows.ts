@@ -19,13 +19,14 @@ import { storageScalar } from '../kernel.js';
 import { combine, rowIdentity, rowKernel, rowOpOf } from '../rows.js';
 import { broadcastInput, constant, coordLets, emitStep, outputDecl, wide, widen, type Width } from './body.js';
 import { bodyName } from './elementwise.js';
+import { numel } from '../../../layout/mesh.js';
 
 export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Kernel {
   const body = node.body!;
   const domain = body.domain!;
   const r = domain.length;
   const len = domain[r - 1]!;
-  const rows = domain.slice(0, -1).reduce((a, b) => a * b, 1);
+  const rows = numel(domain.slice(0, -1));
   const steps = body.steps;
   const isReduce = (s: FusedStep) => !!s.row && rowOpOf(s.op) !== undefined;
 

@@ -4,8 +4,8 @@ import type { BufferDecl, Expr } from '../../kir/ir.js';
 import { storedHalf } from '../../kir/wgsl.js';
 import { broadcastInput, emitBody, outputDecl, wide, type Width } from '../fused/body.js';
 import { bodyName } from '../fused/elementwise.js';
-import { stridesOf } from '../kernel.js';
 import type { MatmulShape } from './shape.js';
+import { stridesOf } from '../../../layout/mesh.js';
 
 /** Where one block of `w` accumulated columns goes: its index in the output (in units of w) and its coordinates. */
 export interface StoreAt {

@@ -1,7 +1,8 @@
 import type { Graph, Node } from '../../../compiler/ir.js';
 import { Block } from '../../kir/build.js';
 import { u, type Expr } from '../../kir/ir.js';
-import { shapeOf, sizeOf, stridesOf } from '../kernel.js';
+import { shapeOf } from '../kernel.js';
+import { numel, stridesOf } from '../../../layout/mesh.js';
 
 /**
  * A matmul's sizes: [...batch, M, K] @ [...batch, K, N] → [...batch, M, N]. `aBatch` and
@@ -48,7 +49,7 @@ export function matmulShape(node: Node, g: Graph): { shape: MatmulShape; io: Mat
 export const plainShape = (M: number, N: number, K: number, batch = 1): MatmulShape =>
   batch === 1 ? { M, N, K, batch: [], aBatch: [], bBatch: [] } : { M, N, K, batch: [batch], aBatch: [batch], bBatch: [batch] };
 
-export const batchCount = (s: MatmulShape) => sizeOf(s.batch);
+export const batchCount = (s: MatmulShape) => numel(s.batch);
 
 /**
  * The shape class a tuning result applies to: each size rounded up to a power of two
@@ -62,7 +63,7 @@ export function shapeClass(s: MatmulShape): string {
 
 /**
  * Emits the offsets of batch `bz` (a u32) into a and b, in elements: coordinates of
- * `bz` in the output's batch dims, dotted with each operand's strides (0 where it broadcasts).
+ * `bz` in the output's batch dims, dotted with each operand's stridesOf (0 where it broadcasts).
  */
 export function batchOffsets(blk: Block, bz: Expr, s: MatmulShape): { a: Expr; b: Expr } {
   const { batch } = s;
