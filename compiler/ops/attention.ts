@@ -48,6 +48,44 @@ const rotaryRef: RefOp<RotaryAttrs> = ([x], a) => {
   return [out];
 };
 
+/**
+ * The attention probabilities of one query row (batch b, head h, position i) into `p`
+ * (softmax of the scaled scores over the keys it may see); false when it may see none
+ * (a fully masked row, whose output and gradients are zero). The forward reference and
+ * its gradient share it, so both see the very same probabilities.
+ */
+function rowProbabilities(q: RefTensor, k: RefTensor, mask: RefTensor | undefined, a: AttentionAttrs) {
+  const [, Sq, W] = q.shape as [number, number, number];
+  const Sk = k.shape[1]!;
+  const Dh = W / a.heads;
+  const KW = a.kv_heads * Dh;
+  return (b: number, h: number, i: number, p: Float64Array): boolean => {
+    const kvh = Math.floor(h / (a.heads / a.kv_heads));
+    const qb = (b * Sq + i) * W + h * Dh;
+    let m = -Infinity;
+    for (let j = 0; j < Sk; j++) {
+      const allowed = (!a.causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
+      if (!allowed) {
+        p[j] = -Infinity;
+        continue;
+      }
+      const kb = (b * Sk + j) * KW + kvh * Dh;
+      let s = 0;
+      for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
+      p[j] = s * a.scale;
+      m = Math.max(m, p[j]!);
+    }
+    if (m === -Infinity) return false;
+    let sum = 0;
+    for (let j = 0; j < Sk; j++) {
+      p[j] = Math.exp(p[j]! - m);
+      sum += p[j]!;
+    }
+    for (let j = 0; j < Sk; j++) p[j] = p[j]! / sum;
+    return true;
+  };
+}
+
 const attentionRef: RefOp<AttentionAttrs> = (ins, a) => {
   const [q, k, v] = ins as [RefTensor, RefTensor, RefTensor];
   const mask = a.has_mask ? ins[3] : undefined;
@@ -57,39 +95,19 @@ const attentionRef: RefOp<AttentionAttrs> = (ins, a) => {
   const KVH = a.kv_heads;
   const Dh = W / H;
   const KW = KVH * Dh;
-  const scale = a.scale;
-  const causal = !!a.causal;
   const out = zeros(q.shape);
-  const scores = new Float64Array(Sk);
+  const p = new Float64Array(Sk);
+  const row = rowProbabilities(q, k, mask, a);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let i = 0; i < Sq; i++) {
         const kvh = Math.floor(h / (H / KVH));
         const qb = (b * Sq + i) * W + h * Dh;
-        let m = -Infinity;
+        if (!row(b, h, i, p)) continue;
         for (let j = 0; j < Sk; j++) {
-          const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
-          if (!allowed) {
-            scores[j] = -Infinity;
-            continue;
-          }
-          const kb = (b * Sk + j) * KW + kvh * Dh;
-          let s = 0;
-          for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
-          scores[j] = s * scale;
-          m = Math.max(m, scores[j]!);
-        }
-        if (m === -Infinity) continue;
-        let sum = 0;
-        for (let j = 0; j < Sk; j++) {
-          scores[j] = Math.exp(scores[j]! - m);
-          sum += scores[j]!;
-        }
-        for (let j = 0; j < Sk; j++) {
-          const p = scores[j]! / sum;
-          if (p === 0) continue;
+          if (p[j] === 0) continue;
           const vb = (b * Sk + j) * KW + kvh * Dh;
-          for (let d = 0; d < Dh; d++) out.data[qb + d] += p * v.data[vb + d]!;
+          for (let d = 0; d < Dh; d++) out.data[qb + d] += p[j]! * v.data[vb + d]!;
         }
       }
   return [out];
@@ -109,39 +127,20 @@ const attentionGradRef: RefOp<AttentionAttrs> = (ins, a) => {
   const Dh = W / H;
   const KW = KVH * Dh;
   const scale = a.scale;
-  const causal = !!a.causal;
   const dq = zeros(q.shape);
   const dk = zeros(k.shape);
   const dv = zeros(v.shape);
   const p = new Float64Array(Sk);
   const dp = new Float64Array(Sk);
+  const row = rowProbabilities(q, k, mask, a);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let i = 0; i < Sq; i++) {
         const kvh = Math.floor(h / (H / KVH));
         const qb = (b * Sq + i) * W + h * Dh;
-        let m = -Infinity;
-        for (let j = 0; j < Sk; j++) {
-          const allowed = (!causal || j <= i + Sk - Sq) && (!mask || mask.data[b * Sk + j] !== 0);
-          if (!allowed) {
-            p[j] = -Infinity;
-            continue;
-          }
-          const kb = (b * Sk + j) * KW + kvh * Dh;
-          let s = 0;
-          for (let d = 0; d < Dh; d++) s += q.data[qb + d]! * k.data[kb + d]!;
-          p[j] = s * scale;
-          m = Math.max(m, p[j]!);
-        }
-        if (m === -Infinity) continue;
-        let sum = 0;
-        for (let j = 0; j < Sk; j++) {
-          p[j] = Math.exp(p[j]! - m);
-          sum += p[j]!;
-        }
+        if (!row(b, h, i, p)) continue;
         let dot = 0;
         for (let j = 0; j < Sk; j++) {
-          p[j] = p[j]! / sum;
           const vb = (b * Sk + j) * KW + kvh * Dh;
           let s = 0;
           for (let d = 0; d < Dh; d++) {
