@@ -1,5 +1,6 @@
 import { diag, didYouMean, type Diagnostic } from '../diagnostics/messages.js';
 import type * as A from '../grammar/ast.js';
+import { callsIn } from '../grammar/ast-text.js';
 
 /** A compile-time constant: integers stay integers so they can size dims. */
 export type Const =
@@ -307,35 +308,9 @@ export function arith(op: A.BinaryOp, a: { kind: string; value: number }, b: { k
 function checkBlockCycles(file: string, blocks: ReadonlyMap<string, A.FunctionDecl>, models: ReadonlyMap<string, A.FunctionDecl>, ds: Diagnostic[]) {
   const calls = new Map<string, { name: string; span: A.Ident['span'] }[]>();
   for (const f of [...blocks.values(), ...models.values()]) {
-    const out: { name: string; span: A.Ident['span'] }[] = [];
-    const visit = (e: A.Expr | undefined): void => {
-      if (!e) return;
-      switch (e.kind) {
-        case 'call':
-          if (blocks.has(e.callee.name)) out.push({ name: e.callee.name, span: e.callee.span });
-          e.args.forEach((a) => visit(a.value));
-          break;
-        case 'repeat':
-          visit(e.call);
-          visit(e.count);
-          break;
-        case 'binary':
-          visit(e.left);
-          visit(e.right);
-          break;
-        case 'unary':
-          visit(e.operand);
-          break;
-        case 'list':
-          e.items.forEach(visit);
-          break;
-      }
-    };
-    for (const s of f.body) {
-      if (s.kind === 'let') visit(s.value);
-      else if (s.kind === 'return') s.values.forEach(visit);
-      else visit(s.init);
-    }
+    const out = callsIn(f)
+      .filter((c) => blocks.has(c.callee.name))
+      .map((c) => ({ name: c.callee.name, span: c.callee.span }));
     calls.set(f.kind + ':' + f.name.name, out);
   }
   const color = new Map<string, number>();

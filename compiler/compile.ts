@@ -1,5 +1,6 @@
 import { diag, didYouMean, type Diagnostic } from '../diagnostics/messages.js';
 import type * as A from '../grammar/ast.js';
+import { callsIn } from '../grammar/ast-text.js';
 import { parse, type ParseResult } from '../grammar/parse.js';
 import { bind, type BindOptions, type Env } from './bind.js';
 import { Elaborator } from './elaborate.js';
@@ -80,39 +81,13 @@ function concreteDims(opts: FrontendOptions): Map<string, number> {
 /** Worklist, not recursion: a chain of thousands of blocks must not exhaust the stack. */
 function collectCalls(f: A.FunctionDecl, env: Env, into: Set<string>) {
   const work = [f];
-  const visit = (e: A.Expr | undefined): void => {
-    if (!e) return;
-    switch (e.kind) {
-      case 'call': {
-        const b = env.blocks.get(e.callee.name);
-        if (b && !into.has(b.name.name)) {
-          into.add(b.name.name);
-          work.push(b);
-        }
-        e.args.forEach((a) => visit(a.value));
-        break;
-      }
-      case 'repeat':
-        visit(e.call);
-        visit(e.count);
-        break;
-      case 'binary':
-        visit(e.left);
-        visit(e.right);
-        break;
-      case 'unary':
-        visit(e.operand);
-        break;
-      case 'list':
-        e.items.forEach(visit);
-        break;
-    }
-  };
   for (let g = work.pop(); g; g = work.pop()) {
-    for (const s of g.body) {
-      if (s.kind === 'let') visit(s.value);
-      else if (s.kind === 'return') s.values.forEach(visit);
-      else visit(s.init);
+    for (const c of callsIn(g)) {
+      const b = env.blocks.get(c.callee.name);
+      if (b && !into.has(b.name.name)) {
+        into.add(b.name.name);
+        work.push(b);
+      }
     }
   }
 }

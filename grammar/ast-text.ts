@@ -1,4 +1,4 @@
-/** Source-like text of AST nodes, for diagnostics that quote what the user wrote. */
+/** Reading AST nodes back: source-like text for diagnostics that quote what the user wrote, and the calls of a body. */
 import type * as A from './ast.js';
 
 /** A type annotation as written, layouts included: `f32[8@tp, 16@tp]`. */
@@ -33,4 +33,41 @@ export function exprText(e: A.Expr): string {
     case 'repeat':
       return `repeat(${exprText(e.count)}) ${e.call.callee.name}(…)`;
   }
+}
+
+/**
+ * Every call in a block's or model's body, in source order (arguments, repeated calls
+ * and operands included): what block-cycle checks and reachability walk. A worklist, not
+ * recursion, so a deeply nested expression cannot exhaust the stack.
+ */
+export function callsIn(f: A.FunctionDecl): A.Call[] {
+  const out: A.Call[] = [];
+  const work: A.Expr[] = [];
+  for (const s of f.body) {
+    if (s.kind === 'let') work.push(s.value);
+    else if (s.kind === 'return') work.push(...s.values);
+    else if (s.init) work.push(s.init);
+  }
+  work.reverse();
+  for (let e = work.pop(); e; e = work.pop()) {
+    switch (e.kind) {
+      case 'call':
+        out.push(e);
+        work.push(...e.args.map((a) => a.value).reverse());
+        break;
+      case 'repeat':
+        work.push(e.count, e.call);
+        break;
+      case 'binary':
+        work.push(e.right, e.left);
+        break;
+      case 'unary':
+        work.push(e.operand);
+        break;
+      case 'list':
+        work.push(...[...e.items].reverse());
+        break;
+    }
+  }
+  return out;
 }
