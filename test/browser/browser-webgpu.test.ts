@@ -28,7 +28,6 @@ import { compileOrThrow, errorStats, GPU_REQUIRED } from '../support/gpu.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
-const DIST_RUNTIME = join(ROOT, 'dist', 'runtime');
 
 /**
  * Flags for running as root in a container without a display or GPU. WebGPU needs
@@ -52,14 +51,20 @@ const CHROMIUM_FLAGS = [
 
 // ---------------------------------------------------------------- the built runtime
 
-/** The runtime's modules are fresh when every runtime/*.ts has a newer dist/runtime/*.js. */
+/** The folders the browser loads: the runtime and the layout arithmetic it imports (browser-safe, no Node imports). */
+const BROWSER_FOLDERS = ['runtime', 'layout'];
+
+/** The runtime's modules are fresh when every runtime/*.ts and layout/*.ts has a newer dist/…/*.js. */
 function staleRuntimeFiles(): string[] {
-  return readdirSync(join(ROOT, 'runtime'))
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
-    .filter((f) => {
-      const js = join(DIST_RUNTIME, f.replace(/\.ts$/, '.js'));
-      return !existsSync(js) || statSync(js).mtimeMs < statSync(join(ROOT, 'runtime', f)).mtimeMs;
-    });
+  return BROWSER_FOLDERS.flatMap((folder) =>
+    readdirSync(join(ROOT, folder))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .map((f) => `${folder}/${f}`)
+      .filter((f) => {
+        const js = join(ROOT, 'dist', f.replace(/\.ts$/, '.js'));
+        return !existsSync(js) || statSync(js).mtimeMs < statSync(join(ROOT, f)).mtimeMs;
+      }),
+  );
 }
 
 /** Builds dist/ when the runtime's modules there are missing or older than their sources. */
@@ -82,15 +87,19 @@ function ensureBuiltRuntime() {
 function unresolvableImports(): string[] {
   const bad: string[] = [];
   const seen = new Set<string>();
-  const todo = ['index.js'];
+  const todo = ['runtime/index.js'];
   while (todo.length) {
     const f = todo.pop()!;
     if (seen.has(f)) continue;
     seen.add(f);
-    const text = readFileSync(join(DIST_RUNTIME, f), 'utf8');
+    const [folder] = f.split('/');
+    const text = readFileSync(join(ROOT, 'dist', f), 'utf8');
     for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
       const spec = m[1] ?? m[2]!;
-      if (spec.startsWith('./') && !spec.slice(2).includes('/')) todo.push(spec.slice(2));
+      const same = /^\.\/([\w-]+\.js)$/.exec(spec);
+      const other = /^\.\.\/([\w-]+)\/([\w-]+\.js)$/.exec(spec);
+      if (same) todo.push(`${folder}/${same[1]}`);
+      else if (other && BROWSER_FOLDERS.includes(other[1]!)) todo.push(`${other[1]}/${other[2]}`);
       else bad.push(`${f} imports '${spec}'`);
     }
   }
@@ -111,7 +120,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>mdc runtime in the bro
 
 type RuntimeModule = typeof import('../../runtime/index.js');
 
-/** Serves the page at / and the built runtime at /runtime/NAME.js; nothing else. */
+/** Serves the page at / and the built runtime at /runtime/NAME.js (and /layout/NAME.js); nothing else. */
 async function startServer(): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -123,8 +132,8 @@ async function startServer(): Promise<{ server: Server; origin: string }> {
       res.writeHead(204).end();
       return;
     }
-    const m = /^\/runtime\/([a-z0-9-]+\.js)$/.exec(path);
-    const file = m ? join(DIST_RUNTIME, m[1]!) : undefined;
+    const m = /^\/([a-z]+)\/([a-z0-9-]+\.js)$/.exec(path);
+    const file = m && BROWSER_FOLDERS.includes(m[1]!) ? join(ROOT, 'dist', m[1]!, m[2]!) : undefined;
     if (file && existsSync(file)) {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(readFileSync(file));
       return;
