@@ -77,7 +77,7 @@ const halfValues = (g: Graph, opts: PlanOptions, spmd: boolean): Set<number> =>
  * buffers of their own: a value larger than an arena (a device with a larger binding
  * limit runs it), and a value some node reads twice (`attention(q, k, k)`, `x @ w + x`):
  * its kernel binds it twice, and WebGPU refuses two writable bindings of one range,
- * while every arena binding must be writable (see `writable`).
+ * while every arena binding must be writable (KernelTarget.arenaValues: the printer declares them read_write).
  */
 export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'updates' | 'maxArenaBytes'> = {}, spmd = false): MemoryPlanOptions {
   const half = halfValues(g, opts, spmd);
@@ -107,23 +107,6 @@ export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'u
 /** The memory plan codegen places activations and outputs by (driver/compile.ts's memory stage). */
 export function memoryPlanFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'updates' | 'maxArenaBytes'> = {}, spmd = false): MemoryPlan {
   return planMemory(g, memoryOptionsFor(g, opts, spmd));
-}
-
-/**
- * `var<storage, read>` → `read_write` for the bindings `which`: a kernel step binding
- * arena buffers must not bind the arena read-only too (WebGPU's usage rule for one
- * dispatch). Every binding is declared `@group(0) @binding(i) var<storage, access>`.
- */
-function writable(spec: KernelSpec, which: ReadonlySet<number>): KernelSpec {
-  if (!which.size) return spec;
-  let wgsl = spec.wgsl;
-  for (const i of which) {
-    const decl = `@group(0) @binding(${i}) var<storage, read>`;
-    const at = wgsl.indexOf(decl);
-    if (at < 0 || wgsl.indexOf(decl, at + 1) >= 0) throw new Error(`kernel ${spec.name}: binding ${i} is not declared once as '${decl}'`);
-    wgsl = wgsl.slice(0, at) + `@group(0) @binding(${i}) var<storage, read_write>` + wgsl.slice(at + decl.length);
-  }
-  return { ...spec, wgsl, bindings: spec.bindings.map((b, i) => (which.has(i) ? { ...b, access: 'read_write' as const } : b)) };
 }
 
 /**
@@ -157,7 +140,11 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const half = halfValues(g, opts, !!spmd);
   if (opts.memory === undefined) throw new Error("emitPlan needs the memory stage's plan (driver/stages.ts makes it with memoryPlanFor), or memory: false");
   const memory = opts.memory === false ? undefined : opts.memory;
-  const target: KernelTarget = half.size ? { ...opts.target, f16Values: half } : (opts.target ?? {});
+  const target: KernelTarget = {
+    ...opts.target,
+    ...(half.size ? { f16Values: half } : {}),
+    ...(memory ? { arenaValues: new Set(memory.bufferOf.keys()) } : {}),
+  };
   const globalOf = (id: number): PlanGlobal | undefined => {
     if (!spmd) return undefined;
     const valueId = originOf(id);
@@ -250,12 +237,10 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
     const specs = gen(n, g, target);
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
-    for (const generated of list) {
-      const inArena = (value: number) => buffers[bufferOf.get(value)!]!.arena !== undefined;
-      const placed = generated.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
+    for (const spec of list) {
+      const placed = spec.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
       if (new Set(placed).size !== placed.length)
-        throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${generated.name}: keep the value out of the arena (memoryOptionsFor)`);
-      const spec = writable(generated, new Set(generated.bindings.flatMap((b, i) => (b.access === 'read' && inArena(b.value) ? [i] : []))));
+        throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${spec.name}: keep the value out of the arena (memoryOptionsFor)`);
       let kid = kernelByText.get(spec.wgsl);
       if (kid === undefined) {
         kid = kernels.length;

@@ -46,6 +46,12 @@ export interface KernelTarget {
   readonly shaderF16?: boolean;
   /** Set by the plan builder: the values stored as f16, which the WGSL printer converts on load and store. */
   readonly f16Values?: ReadonlySet<number>;
+  /**
+   * Set by the plan builder: the values placed in an arena. Every binding of them is
+   * declared read_write, since WebGPU refuses a buffer bound read-only and writable in
+   * one dispatch, and an arena holds what a kernel reads beside what it writes.
+   */
+  readonly arenaValues?: ReadonlySet<number>;
 }
 
 export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSpec | readonly KernelSpec[];

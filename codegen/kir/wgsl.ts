@@ -189,8 +189,12 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
 }
 
 /** A kernel IR module as the spec the plan builder takes, after checking it against WebGPU's default limits. */
-export function toSpec(k: Kernel, target: KernelTarget = {}): KernelSpec {
-  checkLimits(k);
+export function toSpec(kernel: Kernel, target: KernelTarget = {}): KernelSpec {
+  checkLimits(kernel);
+  const arena = target.arenaValues;
+  const k = arena
+    ? { ...kernel, buffers: kernel.buffers.map((b) => (b.access === 'read' && arena.has(b.value) ? { ...b, access: 'read_write' as const } : b)) }
+    : kernel;
   const f16 = target.f16Values;
   const half = (b: Kernel['buffers'][number]) => storedHalf(b, f16);
   const features = [...k.enables, ...(k.buffers.some(half) ? ['shader-f16'] : [])];
