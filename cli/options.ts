@@ -72,13 +72,17 @@ export function parseCommandArgs(cmd: string, args: readonly string[], options: 
   }
 }
 
+/** The largest source mdc reads: checking takes memory in proportion, and real models are a few KiB. */
+export const MAX_SOURCE_BYTES = 16 * 2 ** 20;
+
 /** The source of FILE: a regular file read as UTF-8; anything else is a usage error. */
 export function readSource(file: string): string {
   let buf: Buffer;
   try {
     const st = statSync(file);
     if (st.isDirectory()) throw new UsageError(`'${file}' is a directory; give a .model file`);
-    if (!st.isFile()) throw new UsageError(`'${file}' is not a regular file`);
+    if (!st.isFile()) throw new UsageError(`'${file}' is not a regular file (a device, a pipe or a socket), which mdc does not read`);
+    if (st.size > MAX_SOURCE_BYTES) throw new UsageError(`'${file}' has ${st.size} bytes, over the ${MAX_SOURCE_BYTES / 2 ** 20} MiB limit for a .model file`);
     buf = readFileSync(file);
   } catch (e) {
     if (e instanceof UsageError) throw e;

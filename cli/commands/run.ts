@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../files.js';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';
 import { meshToString } from '../../compiler/sharding/mesh.js';
@@ -196,10 +196,11 @@ function readInputs(v: Values): Record<string, unknown> {
   const f = v['inputs'] as string | undefined;
   if (!f) return {};
   let given: unknown;
+  const text = readInputFile(f, '--inputs').toString('utf8');
   try {
-    given = JSON.parse(readFileSync(f, 'utf8'));
+    given = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`cannot read inputs from '${f}': ${(e as Error).message}`);
+    throw new UsageError(`--inputs '${f}' is not JSON: ${(e as Error).message}`);
   }
   if (!given || typeof given !== 'object' || Array.isArray(given))
     throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers`);

@@ -9,7 +9,7 @@ import { formatBytes } from '../../compiler/report/plan.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
 import { planAllocation } from '../../runtime/plan.js';
 import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
-import { writeAtomic } from '../files.js';
+import { readInputFile, writeAtomic } from '../files.js';
 import {
   COMMON,
   compileFile,
@@ -54,12 +54,7 @@ interface TrainIo {
 
 async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const report = (ds: readonly Diagnostic[]) => reportDiagnostics(ds, a.source, a.json, io, { file: a.file, ok: false });
-  let text: Uint8Array;
-  try {
-    text = readFileSync(a.data);
-  } catch (e) {
-    throw new UsageError(`cannot read --data '${a.data}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text: Uint8Array = readInputFile(a.data, '--data');
   const frontend = frontendOptions(v);
   const checked = await compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
   if (!checked) return EXIT.diagnostics;
