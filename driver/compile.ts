@@ -79,6 +79,7 @@ export async function compile(source: string, file: string, opts: CompileOptions
   if (!model.graph) return { diagnostics: model.diagnostics, checked };
   const forward = model.graph;
   if (opts.verify) verifyStage('lower', forward);
+  if (!reached(opts.until, 'train')) return { diagnostics: [], checked, forward };
   let settings: TrainSettings | undefined;
   if (opts.train) {
     const s = trainSettings(checked.env, forward.name);
