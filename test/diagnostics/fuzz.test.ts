@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { check, lower } from '../../compiler/compile.js';
-import { mdcLexer } from '../../grammar/lexer.js';
+import { keywordNames, mdcLexer } from '../../grammar/lexer.js';
 import { malformedDiagnostics } from './well-formed.js';
 
 /**
@@ -95,22 +95,8 @@ const PUNCTUATION = [
   '\u00d7',
 ];
 const WORDS = [
-  'mesh',
-  'config',
-  'preset',
-  'for',
-  'block',
-  'model',
-  'param',
-  'let',
-  'return',
-  'repeat',
-  'train',
-  'infer',
-  'partial',
-  'where',
-  'true',
-  'false',
+  // The language's keywords, in the lexer's order.
+  ...keywordNames,
   '@pipeline',
   '@shard',
   '@recompute(full)',
