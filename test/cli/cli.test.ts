@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
+import { mdc } from '../support/cli.js';
 import { usesRowKernels } from '../../codegen/kernels/index.js';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { matmulShapes, tuneTarget } from '../../codegen/tune/index.js';
@@ -13,13 +13,6 @@ import { adapterTarget, destroySharedDevices, gpuStatus, sharedDevice } from '..
 
 const gpuCli = await gpuStatus();
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
-
-async function mdc(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'mdc-cli-'));

@@ -3,15 +3,7 @@ import { lstatSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-
-/** Files mdc reads and writes for the user: never a device read forever, never a link or mode lost. */
-async function mdc(...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { mdc } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mdc-files-'));
 

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-
-async function mdc(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { mdc } from '../support/cli.js';
 
 describe('mdc plan', () => {
   it('--json has the documented fields, one entry per collective', async () => {

@@ -2,15 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-
-/** Usage errors: exit 2, mdc's own words, what exists listed; checked before any device is opened. */
-async function mdc(...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { mdc } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mdc-usage-'));
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
+import { mdc } from '../support/cli.js';
 import { lower } from '../../compiler/compile.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { trainingMemory } from '../../compiler/train/memory.js';
@@ -51,10 +51,9 @@ describe('training memory per device', () => {
   });
 
   it('mdc plan --json reports memory, activationBytesPerLayer, paramCount and flopsPerStep', async () => {
-    const out: string[] = [];
-    const code = await main(['plan', 'samples/gpt2.model', '--json', '--recompute', 'selective'], { out: (s) => out.push(s), err: () => {} });
-    expect(code).toBe(0);
-    const j = JSON.parse(out.join('\n'));
+    const r = await mdc('plan', 'samples/gpt2.model', '--json', '--recompute', 'selective');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
     expect(Object.keys(j.memory).sort()).toEqual(['activations', 'grads', 'optimizer', 'params', 'peak']);
     expect(j.zero).toBe(1); // from the sample's train section
     expect(j.recompute).toBe('selective');
@@ -65,10 +64,8 @@ describe('training memory per device', () => {
 
   it('mdc plan reports what a recompute policy saves and rebuilds; auto needs a budget and rebuilds less than full', async () => {
     const plan = async (...args: string[]) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await main(['plan', 'samples/gpt2.model', '--json', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
-      return { code, json: code === 0 ? JSON.parse(out.join('\n')) : undefined, err: err.join('\n') };
+      const r = await mdc('plan', 'samples/gpt2.model', '--json', ...args);
+      return { code: r.code, json: r.code === 0 ? JSON.parse(r.out) : undefined, err: r.err };
     };
     const full = (await plan('--recompute', 'full')).json.recomputePlan;
     const sel = (await plan('--recompute', 'selective')).json.recomputePlan;
