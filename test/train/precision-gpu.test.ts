@@ -1,3 +1,4 @@
+import { MDC_PROCESS, TRAIN_GPT2_TINY } from '../support/cli.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,17 +122,8 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
   it('mdc train --precision f16: trains with loss scaling, and a killed run resumes with the same losses', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdc-mp-'));
     const args = [
-      '--import',
-      'tsx',
-      'cli/bin.ts',
-      'train',
-      'samples/gpt2.model',
-      '--preset',
-      'tiny',
-      '--set',
-      'vocab=256',
-      '--data',
-      '/usr/share/common-licenses/GPL-3',
+      ...MDC_PROCESS,
+      ...TRAIN_GPT2_TINY,
       '--steps',
       '6',
       '--batch',

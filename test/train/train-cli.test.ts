@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, truncateSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MDC_PROCESS, TRAIN_GPT2_TINY, TRAIN_TEXT } from '../support/cli.js';
 import { gpuStatus } from '../support/gpu.js';
 
 /**
@@ -12,19 +13,9 @@ import { gpuStatus } from '../support/gpu.js';
  * mismatched checkpoints are refused without touching anything.
  */
 const status = await gpuStatus();
-const DATA = '/usr/share/common-licenses/GPL-3';
 const base = [
-  '--import',
-  'tsx',
-  'cli/bin.ts',
-  'train',
-  'samples/gpt2.model',
-  '--preset',
-  'tiny',
-  '--set',
-  'vocab=256',
-  '--data',
-  DATA,
+  ...MDC_PROCESS,
+  ...TRAIN_GPT2_TINY,
   '--steps',
   '6',
   '--batch',
@@ -93,16 +84,14 @@ describe.skipIf(status.skip)(status.title('mdc train'), () => {
     const noData = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model'], { encoding: 'utf8' });
     expect(noData.status).toBe(2);
     expect(noData.stderr).toContain('train needs --data');
-    const small = spawnSync(process.execPath, ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/mlp.model', '--preset', 'tiny', '--data', DATA], {
+    const small = spawnSync(process.execPath, [...MDC_PROCESS, 'train', 'samples/mlp.model', '--preset', 'tiny', '--data', TRAIN_TEXT], {
       encoding: 'utf8',
     });
     expect(small.status).toBe(2);
     expect(small.stderr).toContain('needs a model with one i32 token input');
-    const vocab = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', 'cli/bin.ts', 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=128', '--data', DATA],
-      { encoding: 'utf8' },
-    );
+    const vocab = spawnSync(process.execPath, [...MDC_PROCESS, 'train', 'samples/gpt2.model', '--preset', 'tiny', '--set', 'vocab=128', '--data', TRAIN_TEXT], {
+      encoding: 'utf8',
+    });
     expect(vocab.status).toBe(2);
     expect(vocab.stderr).toContain('needs a vocabulary of at least 256');
   });
@@ -113,29 +102,7 @@ describe.skipIf(status.skip)(status.title('mdc train options'), () => {
   const three = (...extra: string[]) => {
     const r = spawnSync(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        'cli/bin.ts',
-        'train',
-        'samples/gpt2.model',
-        '--preset',
-        'tiny',
-        '--set',
-        'vocab=256',
-        '--data',
-        DATA,
-        '--steps',
-        '3',
-        '--batch',
-        '4',
-        '--seq',
-        '16',
-        '--lr',
-        '3e-3',
-        '--json',
-        ...extra,
-      ],
+      [...MDC_PROCESS, ...TRAIN_GPT2_TINY, '--steps', '3', '--batch', '4', '--seq', '16', '--lr', '3e-3', '--json', ...extra],
       { encoding: 'utf8', timeout: 300_000 },
     );
     expect(r.status, r.stderr).toBe(0);
