@@ -1,24 +1,23 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { KernelTarget } from '../../codegen/kernels/kernel.js';
 import { formatBytes } from '../../compiler/report/plan.js';
 import { planTraffic } from '../../runtime/plan.js';
-import { writeAtomic } from '../files.js';
 import { COMMON, compileFile, EXIT, formatCount, FRONTEND_HELP, intOption, UsageError, type Command } from '../options.js';
+import { checkOutputDir, MANIFEST, writeOutput } from '../output.js';
 import { numel } from '../../layout/mesh.js';
-
-/** The names mdc gives kernel files (`k012_matmul.wgsl`): only these are replaced in DIR/kernels. */
-const KERNEL_FILE = /^k\d{3,}_[A-Za-z0-9_]+\.wgsl$/;
 
 export const command: Command = {
   help: `Usage: mdc compile FILE [-o DIR] [options]
 
 Writes to DIR (default: out):
   <Model>.plan.json   the versioned runtime plan (kernels, buffers, steps)
-  kernels/*.wgsl      one file per distinct WGSL kernel (kernel files of an earlier
-                      compile are replaced; other files there are left alone)
+  kernels/*.wgsl      one file per distinct WGSL kernel
   <Model>.ts          the typed host module (TypeScript compiler API)
   <Model>.d.ts        its declarations, with the model's shapes as types
+  ${MANIFEST}   what mdc wrote there, per model, with each file's sha256
+
+mdc replaces only files it wrote (and that were not edited since) and removes a model's
+stale kernels; any other file in the way is an error, never overwritten. A new DIR
+appears whole; in an existing one every file is staged before any is replaced.
 
 The pipeline: parse → check → lower → optimize → memory plan → codegen.
 Optimizing: element-wise chains (with broadcasting), matmul epilogues (bias, activation,
@@ -53,7 +52,7 @@ ${FRONTEND_HELP}`,
   },
   async run(file, source, v, io) {
     const outDir = (v['out'] as string | undefined) ?? 'out';
-    if (!outDir.trim()) throw new UsageError('-o needs a folder name, e.g. -o out');
+    checkOutputDir(outDir);
     const r = await compileFile(file, source, v, io, {
       seed: intOption(v['seed'], 'seed'),
       fuse: !v['no-fuse'],
@@ -66,20 +65,13 @@ ${FRONTEND_HELP}`,
     // The TypeScript compiler is large: load it only when a host module is emitted.
     const { emitHost } = await import('../../codegen/host.js');
     const host = emitHost(plan, planFile);
-    const kernels = join(outDir, 'kernels');
-    mkdirSync(kernels, { recursive: true });
-    const written: string[] = [];
-    const put = (rel: string, data: string) => {
-      writeAtomic(join(outDir, rel), data);
-      written.push(join(outDir, rel));
-    };
-    // Stale kernels of an earlier compile would mislead; files mdc did not name are not ours to delete.
-    const fresh = new Set(plan.kernels.map((k) => k.file));
-    for (const name of readdirSync(kernels)) if (KERNEL_FILE.test(name) && !fresh.has(name)) rmSync(join(kernels, name));
-    put(planFile, JSON.stringify(plan, null, 1) + '\n');
-    for (const k of plan.kernels) put(join('kernels', k.file), k.wgsl);
-    put(`${plan.model}.ts`, host.ts);
-    put(`${plan.model}.d.ts`, host.dts);
+    const files = new Map<string, string>([[planFile, JSON.stringify(plan, null, 1) + '\n']]);
+    for (const k of plan.kernels) files.set(`kernels/${k.file}`, k.wgsl);
+    files.set(`${plan.model}.ts`, host.ts);
+    files.set(`${plan.model}.d.ts`, host.dts);
+    const out = writeOutput(outDir, plan.model, files);
+    for (const path of out.kept) io.err(`mdc: warning: kept '${path}': a kernel of an earlier compile that was edited since mdc wrote it`);
+    const written = out.written;
     const params = plan.buffers.filter((b) => b.role === 'param').reduce((a, b) => a + numel(b.shape), 0);
     const traffic = planTraffic(plan);
     const memory = r.memory!;
