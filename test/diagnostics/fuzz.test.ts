@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { check, lower } from '../../compiler/compile.js';
-import { keywordNames, mdcLexer } from '../../grammar/lexer.js';
+import { mutateSource } from '../support/mutate.js';
+import { mulberry32 } from '../support/random.js';
 import { malformedDiagnostics } from './well-formed.js';
 
 /**
@@ -53,142 +54,6 @@ train GPT2 { loss = cross_entropy(logits, labels); optimizer = adamw(lr = 3e-4);
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 5000);
 const FIRST_SEED = Number(process.env['FUZZ_SEED'] ?? 20_241_128);
 
-/** mulberry32: a tiny seeded PRNG, so every mutant can be rebuilt from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const PUNCTUATION = [
-  '(',
-  ')',
-  '[',
-  ']',
-  '{',
-  '}',
-  ',',
-  ':',
-  ';',
-  '=',
-  '@',
-  '->',
-  '+',
-  '-',
-  '*',
-  '/',
-  '**',
-  '"',
-  '/*',
-  '*/',
-  '//',
-  '///',
-  '.',
-  '$',
-  '#',
-  '\n',
-  '\t',
-  '\u00d7',
-];
-const WORDS = [
-  // The language's keywords, in the lexer's order.
-  ...keywordNames,
-  '@pipeline',
-  '@shard',
-  '@recompute(full)',
-  'f32',
-  'i32',
-  'bool',
-  'split',
-  'attention',
-  'softmax',
-  'x',
-  'h',
-  'd',
-  'B',
-  'S',
-  'tp',
-  'dp',
-  'Layer',
-  'GPT2',
-  'vocab',
-  'heads',
-  'layers',
-  '3*d',
-  '@tp',
-  'repeat(0)',
-  'partial(tp)',
-  '2KiB',
-];
-// Kept small on purpose: a repeat count of 100000 is a legal (refused) program but takes seconds to refuse.
-const NUMBERS = ['0', '1', '2', '3', '7', '-1', '64', '0.5', '1e30', '1e999', '9007199254740993'];
-
-function mutate(source: string, rnd: () => number): string {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  let src = source;
-  const edits = 1 + Math.floor(rnd() * 4);
-  for (let m = 0; m < edits; m++) {
-    const tokens = mdcLexer.tokenize(src).tokens;
-    if (tokens.length === 0) break;
-    const t = pick(tokens);
-    const u = pick(tokens);
-    const s = t.startOffset;
-    const e = t.endOffset! + 1;
-    const pos = Math.floor(rnd() * (src.length + 1));
-    switch (Math.floor(rnd() * 10)) {
-      case 0:
-        src = src.slice(0, s) + src.slice(e);
-        break; // delete a token
-      case 1:
-        src = src.slice(0, e) + ' ' + t.image + src.slice(e);
-        break; // duplicate a token
-      case 2: {
-        // swap two tokens
-        const [a, b] = t.startOffset < u.startOffset ? [t, u] : [u, t];
-        if (a.endOffset! < b.startOffset) {
-          src = src.slice(0, a.startOffset) + b.image + src.slice(a.endOffset! + 1, b.startOffset) + a.image + src.slice(b.endOffset! + 1);
-        }
-        break;
-      }
-      case 3:
-        src = src.slice(0, pos) + pick(PUNCTUATION) + src.slice(pos);
-        break;
-      case 4:
-        src = src.slice(0, pos) + ' ' + pick(WORDS) + ' ' + src.slice(pos);
-        break;
-      case 5:
-        src = src.slice(0, pos);
-        break; // truncate
-      case 6:
-        src = src.slice(0, pos) + src.slice(pos + 1 + Math.floor(rnd() * 3));
-        break; // delete characters
-      case 7:
-        src = src.slice(0, s) + pick(WORDS) + src.slice(e);
-        break; // replace a token
-      case 8: {
-        // replace a name with another name from the file: keeps the syntax, breaks the meaning
-        const names = tokens.filter((x) => x.tokenType.name === 'Identifier');
-        if (names.length === 0) break;
-        const from = pick(names);
-        src = src.slice(0, from.startOffset) + pick(names).image + src.slice(from.endOffset! + 1);
-        break;
-      }
-      default: {
-        // replace a number
-        const nums = tokens.filter((x) => x.tokenType.name === 'NumberLiteral');
-        if (nums.length === 0) break;
-        const from = pick(nums);
-        src = src.slice(0, from.startOffset) + pick(NUMBERS) + src.slice(from.endOffset! + 1);
-      }
-    }
-  }
-  return src;
-}
-
 describe('fuzzing check() and lower() with mutants of a valid program', () => {
   it('starts from a program that compiles cleanly', () => {
     expect(check(SAMPLE, 'sample.model').diagnostics).toEqual([]);
@@ -205,7 +70,7 @@ describe('fuzzing check() and lower() with mutants of a valid program', () => {
     const failures: string[] = [];
     let rejected = 0;
     for (let seed = first; seed < first + count && failures.length < 5; seed++) {
-      const src = mutate(SAMPLE, prng(seed));
+      const src = mutateSource(SAMPLE, mulberry32(seed));
       for (const [stage, run] of [
         ['check', check],
         ['lower', lower],
