@@ -217,18 +217,27 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
     return (mm ? 2 : 0) + bindings(list, set, outs.length, mm?.id) <= maxBuffers;
   };
 
-  /** Whether some path leaves `set` and comes back into it, once groups are single nodes. */
-  const cyclic = (set: ReadonlySet<number>): boolean => {
+  /**
+   * Whether some path leaves `set` and comes back into it, once groups are single nodes.
+   * Node ids are topological, so such a path never passes a node after the set's last one:
+   * the search stays between the set's first and last node instead of walking the rest of
+   * the graph (which made choosing the groups quadratic in the number of layers).
+   */
+  const cyclic = (set: ReadonlySet<number>, last: number): boolean => {
     const seen = new Set<number>();
     const work: number[] = [];
-    for (const m of set) for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (!set.has(c)) work.push(c);
+    const follow = (m: number) => {
+      for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (c <= last && !seen.has(c)) work.push(c);
+    };
+    for (const m of set) for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (c <= last && !set.has(c)) work.push(c);
     while (work.length) {
       const n = work.pop()!;
       if (set.has(n)) return true;
       if (seen.has(n)) continue;
       for (const x of members.get(group[n]!)!) {
+        if (x > last || seen.has(x)) continue;
         seen.add(x);
-        for (const v of g.nodes[x]!.outputs) for (const c of users(v)) if (!seen.has(c)) work.push(c);
+        follow(x);
       }
     }
     return false;
@@ -254,7 +263,7 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
     const y = group[to]!;
     if (x === y) return;
     const list = [...members.get(x)!, ...members.get(y)!].sort((a, b) => a - b);
-    if (!legal(list) || cyclic(new Set(list))) return;
+    if (!legal(list) || cyclic(new Set(list), list[list.length - 1]!)) return;
     const [keep, drop] = x < y ? [x, y] : [y, x];
     for (const m of members.get(drop)!) group[m] = keep;
     members.set(keep, list);

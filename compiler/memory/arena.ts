@@ -140,19 +140,26 @@ function byBreadth(items: readonly Lifetime[], sizes: readonly number[]): number
   return out;
 }
 
-/** Best fit in `order`: the smallest gap among time-overlapping placed buffers, else the lowest growth. */
+/**
+ * Best fit in `order`: the smallest gap among time-overlapping placed buffers, else the lowest growth.
+ * The overlapping buffers come from an interval query (PlacedIntervals), not a scan of
+ * every placed buffer, so a pass costs about n · (buffers live at once) · log n, not n².
+ */
 function place(items: readonly Lifetime[], sizes: readonly number[], order: readonly number[], cap: number, policy: 'best' | 'first') {
   const placements: Placement[] = new Array(items.length);
   const arenas: number[] = [];
-  const members: number[][] = [];
+  const placed = new PlacedIntervals(items);
   for (const i of order) {
     const it = items[i]!;
     const size = sizes[i]!;
+    const busyIn = new Map<number, number[]>();
+    for (const j of placed.overlapping(it.start, it.end)) {
+      const a = placements[j]!.arena;
+      (busyIn.get(a) ?? busyIn.set(a, []).get(a)!).push(j);
+    }
     let choice: { arena: number; offset: number; gap: number; growth: number } | undefined;
     for (let a = 0; a < arenas.length; a++) {
-      const busy = members[a]!.filter((j) => items[j]!.start <= it.end && it.start <= items[j]!.end).sort(
-        (x, y) => placements[x]!.offset - placements[y]!.offset,
-      );
+      const busy = (busyIn.get(a) ?? []).sort((x, y) => placements[x]!.offset - placements[y]!.offset);
       let top = 0;
       let fit: { offset: number; gap: number } | undefined;
       for (const j of busy) {
@@ -167,12 +174,66 @@ function place(items: readonly Lifetime[], sizes: readonly number[], order: read
     }
     if (!choice) {
       arenas.push(0);
-      members.push([]);
       choice = { arena: arenas.length - 1, offset: 0, gap: Infinity, growth: size };
     }
     placements[i] = { arena: choice.arena, offset: choice.offset, size };
-    members[choice.arena]!.push(i);
+    placed.add(i);
     arenas[choice.arena] = Math.max(arenas[choice.arena]!, choice.offset + size);
   }
   return { placements, arenas };
+}
+
+/**
+ * The placed buffers among a fixed set of lifetimes, queried by time: the lifetimes sorted
+ * by start, under a segment tree holding the latest end of the placed ones in each range
+ * (-1 where none is placed). A query visits only subtrees holding an overlapping buffer.
+ */
+class PlacedIntervals {
+  private readonly byStart: number[];
+  private readonly position: Int32Array;
+  private readonly width: number;
+  private readonly maxEnd: Float64Array;
+
+  constructor(private readonly items: readonly Lifetime[]) {
+    this.byStart = items.map((_, i) => i).sort((a, b) => items[a]!.start - items[b]!.start || a - b);
+    this.position = new Int32Array(items.length);
+    this.byStart.forEach((i, p) => (this.position[i] = p));
+    let w = 1;
+    while (w < items.length) w *= 2;
+    this.width = w;
+    this.maxEnd = new Float64Array(2 * w).fill(-1);
+  }
+
+  add(i: number): void {
+    let node = this.width + this.position[i]!;
+    this.maxEnd[node] = this.items[i]!.end;
+    for (node >>= 1; node >= 1; node >>= 1) this.maxEnd[node] = Math.max(this.maxEnd[2 * node]!, this.maxEnd[2 * node + 1]!);
+  }
+
+  /** The placed buffers live at some step of [start, end]. */
+  overlapping(start: number, end: number): number[] {
+    // Only buffers starting by `end` can overlap: the first `count` in start order.
+    let lo = 0;
+    let hi = this.byStart.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[this.byStart[mid]!]!.start <= end) lo = mid + 1;
+      else hi = mid;
+    }
+    const count = lo;
+    const found: number[] = [];
+    // Subtrees are [first, first + span) in sorted positions; a worklist, not recursion.
+    const work: [number, number, number][] = [[1, 0, this.width]];
+    while (work.length) {
+      const [node, first, span] = work.pop()!;
+      if (first >= count || this.maxEnd[node]! < start) continue;
+      if (span === 1) {
+        found.push(this.byStart[first]!);
+        continue;
+      }
+      const half = span >> 1;
+      work.push([2 * node, first, half], [2 * node + 1, first + half, half]);
+    }
+    return found;
+  }
 }
