@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { decodeCheckpoint, encodeParts, type Checkpoint, type CheckpointTensors, type DecodeOptions } from './checkpoint.js';
+import {
+  CheckpointError,
+  crc32,
+  decodeHeader,
+  encodeParts,
+  headerLength,
+  tensorOf,
+  type Checkpoint,
+  type CheckpointTensor,
+  type CheckpointTensors,
+  type DecodeOptions,
+} from './checkpoint.js';
 
 /**
  * Checkpoint files in Node. A write never leaves a half-written file under the target
@@ -10,6 +21,9 @@ import { decodeCheckpoint, encodeParts, type Checkpoint, type CheckpointTensors,
  * directory is flushed so the rename itself survives a power cut. A process killed at
  * any point leaves either the previous checkpoint or the new one, both whole; at worst a
  * stray temporary file, which the next write to the same target removes.
+ *
+ * Reads and writes go through a file handle in chunks, never the whole file as one
+ * buffer, so a checkpoint may be any size (Node's readFile stops at 2 GiB).
  */
 
 export interface WriteCheckpointOptions {
@@ -19,7 +33,7 @@ export interface WriteCheckpointOptions {
   readonly beforeRename?: (tempPath: string) => void | Promise<void>;
 }
 
-/** Writes are chunked so that a large tensor does not need a second copy in memory. */
+/** Reads and writes are chunked so that a large tensor does not need a second copy in memory. */
 const CHUNK = 16 * 1024 * 1024;
 
 const tempPrefix = (target: string) => `.${basename(target)}.`;
@@ -61,10 +75,67 @@ export async function writeCheckpoint(
 
 /** Reads and validates a checkpoint; a corrupt or truncated file is refused with a CheckpointError naming the problem. Never writes. */
 export async function readCheckpoint(path: string, opts: Omit<DecodeOptions, 'source'> = {}): Promise<Checkpoint> {
-  return decodeCheckpoint(await readFile(path), { ...opts, source: path });
+  const tensors: [string, CheckpointTensor][] = [];
+  const metadata = await visitCheckpoint(path, (name, t) => void tensors.push([name, t]), opts);
+  // fromEntries defines own properties, even one named __proto__.
+  return { tensors: Object.fromEntries(tensors), metadata };
 }
 
-async function writeAll(fh: import('node:fs/promises').FileHandle, bytes: Uint8Array) {
+/**
+ * Reads a checkpoint's tensors in file order, each straight from the file into a buffer
+ * of its own, and hands each to `visit`: memory holds what `visit` keeps, and no more
+ * than one tensor besides. The checksum covers the whole data section, so `visit` sees
+ * data not yet verified: the promise rejects after the last tensor when the file is
+ * corrupt, and resolves with the metadata when it is whole. A folder, a device or a pipe
+ * is refused before it is opened (opening a pipe would wait for a writer).
+ */
+export async function visitCheckpoint(
+  path: string,
+  visit: (name: string, tensor: CheckpointTensor) => void | Promise<void>,
+  opts: Omit<DecodeOptions, 'source'> = {},
+): Promise<Record<string, string>> {
+  const notFile = (s: { isFile(): boolean; isDirectory(): boolean }) =>
+    s.isFile() ? undefined : s.isDirectory() ? 'a folder, not a checkpoint file' : 'not a regular file (a device, a pipe or a socket)';
+  const why = notFile(await stat(path));
+  if (why) throw new CheckpointError(`${path}: ${why}`);
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
+    const changed = notFile(st);
+    if (changed) throw new CheckpointError(`${path}: ${changed}`);
+    const first = await readAt(fh, new Uint8Array(Math.min(8, st.size)), 0, path);
+    const n = headerLength(first, st.size, path);
+    const layout = decodeHeader(await readAt(fh, new Uint8Array(n), 8, path), st.size, { ...opts, source: path });
+    let crc = 0;
+    for (const t of layout.tensors) {
+      let buffer: ArrayBuffer;
+      try {
+        buffer = new ArrayBuffer(t.end - t.begin);
+      } catch {
+        throw new CheckpointError(`${path}: tensor '${t.name}' needs ${t.end - t.begin} bytes, more than this process can allocate`);
+      }
+      crc = crc32(await readAt(fh, new Uint8Array(buffer), layout.dataStart + t.begin, path), crc);
+      await visit(t.name, tensorOf(t, buffer));
+    }
+    layout.verify(crc);
+    return layout.metadata;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Fills `into` from the file at `position`, in chunks; a file that ends early (shrunk while being read) is refused. */
+async function readAt(fh: FileHandle, into: Uint8Array, position: number, path: string): Promise<Uint8Array> {
+  let at = 0;
+  while (at < into.length) {
+    const { bytesRead } = await fh.read(into, at, Math.min(CHUNK, into.length - at), position + at);
+    if (bytesRead === 0) throw new CheckpointError(`${path}: truncated: the file ended at byte ${position + at} while it was being read`);
+    at += bytesRead;
+  }
+  return into;
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array) {
   let at = 0;
   while (at < bytes.length) {
     const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);

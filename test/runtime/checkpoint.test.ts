@@ -230,3 +230,19 @@ describe('safetensors checkpoints', () => {
     expect(() => encodeCheckpoint({}, { [CHECKSUM]: '0' })).toThrow(`metadata '${CHECKSUM}' is reserved for the checksum`);
   });
 });
+
+describe('crc32', () => {
+  it('is zlib’s CRC-32: the check value of "123456789", and any split of any bytes at any alignment', async () => {
+    const { crc32: zlib } = await import('node:zlib');
+    expect(crc32(enc.encode('123456789')).toString(16)).toBe('cbf43926');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), fc.nat(7), (bytes, cut, shift) => {
+        const padded = new Uint8Array(bytes.length + shift);
+        padded.set(bytes, shift);
+        const b = padded.subarray(shift);
+        const at = Math.min(cut, b.length);
+        expect(crc32(b.subarray(at), crc32(b.subarray(0, at)))).toBe(zlib(b));
+      }),
+    );
+  });
+});
