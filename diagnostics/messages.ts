@@ -13,6 +13,7 @@ export const messages = {
   MDC0006: (n: number) => `too many errors; stopped after ${n}`,
   MDC0007: (text: string) => `invalid number '${text}'`,
   MDC0008: () => `file is not text: it contains NUL bytes`,
+  MDC0009: (max: number) => `expression too long: more than ${max} operators in a row; split it into several lets or config constants`,
   // --- names and binding
   MDC0101: (kind: string, name: string, hint: string) => `unknown ${kind} '${name}'${hint}`,
   MDC0102: (kind: string, name: string, line: number) => `duplicate ${kind} '${name}' (first defined on line ${line})`,

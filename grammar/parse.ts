@@ -8,8 +8,13 @@ import { getParser } from './parser.js';
 
 export const MAX_NESTING = 256;
 export const MAX_ERRORS = 50;
-/** The checker recurses over the AST; a chain like `x + x + ... + x` is as deep as it is long. */
+/** The checker recurses over the AST: a bound on real nesting (calls, lists, operands of operands). */
 export const MAX_AST_DEPTH = 512;
+/**
+ * `x + x + ... + x` parses flat but becomes a left-leaning tree as deep as the chain is long,
+ * which the checker and the formatter recurse over: a size limit of its own, not nesting.
+ */
+export const MAX_CHAIN = 1000;
 
 const OPERAND_END = new Set(['Identifier', 'NumberLiteral', 'SizeLiteral', 'StringLiteral', 'True', 'False', 'RParen', 'RBracket']);
 const EXPR_END = new Set(['Comma', 'Semicolon', 'Equals', 'Colon', 'Arrow']);
@@ -102,8 +107,11 @@ export function parse(text: string, file = '<input>'): ParseResult {
   for (const d of docs) comments.push({ text: d.text, span: lines.span(d.start, d.end) });
   comments.sort((a, b) => a.span.start - b.span.start);
   const program = new AstBuilder(text, docs).program(cst, file, comments);
-  const tooDeep = deepNode(program, MAX_AST_DEPTH);
-  if (tooDeep) return capped({ ...empty(), diagnostics: [...dedupe(diagnostics), diag(file, tooDeep, 'MDC0005', MAX_AST_DEPTH)] });
+  const tooDeep = deepNode(program);
+  if (tooDeep) {
+    const d = tooDeep.chain ? diag(file, tooDeep.span, 'MDC0009', MAX_CHAIN) : diag(file, tooDeep.span, 'MDC0005', MAX_AST_DEPTH);
+    return capped({ ...empty(), diagnostics: [...dedupe(diagnostics), d] });
+  }
   return capped({ program, diagnostics: dedupe(diagnostics), lines });
 
   function capped(r: ParseResult): ParseResult {
@@ -115,19 +123,32 @@ export function parse(text: string, file = '<input>'): ParseResult {
   }
 }
 
-/** The first node nested deeper than `limit` objects, found without recursion. */
-function deepNode(program: Program, limit: number): Span | undefined {
-  const stack: [unknown, number][] = [[program.items, 0]];
+/**
+ * The first node nested deeper than MAX_AST_DEPTH objects, or more than MAX_CHAIN operators
+ * into a left-associative chain, found without recursion. The left operand of a binary
+ * operator continues its chain rather than nesting (`a + b + c` is one level deep), but
+ * chains inside chains add up: the path from the root, which the checker recurses along,
+ * stays within MAX_AST_DEPTH + MAX_CHAIN.
+ */
+function deepNode(program: Program): { span: Span; chain: boolean } | undefined {
+  // [node, nesting, chain, path length]
+  const stack: [unknown, number, number, number][] = [[program.items, 0, 0, 0]];
   while (stack.length) {
-    const [o, d] = stack.pop()!;
+    const [o, d, chain, path] = stack.pop()!;
     if (Array.isArray(o)) {
-      for (const x of o) stack.push([x, d]);
+      for (const x of o) stack.push([x, d, 0, path]);
       continue;
     }
     if (!o || typeof o !== 'object') continue;
     const span = (o as { span?: Span }).span;
-    if (d > limit && span) return span;
-    for (const [k, v] of Object.entries(o)) if (k !== 'span' && k !== 'bodySpan' && v && typeof v === 'object') stack.push([v, d + 1]);
+    if (span && (chain > MAX_CHAIN || path > MAX_AST_DEPTH + MAX_CHAIN)) return { span, chain: true };
+    if (span && d > MAX_AST_DEPTH) return { span, chain: false };
+    const binary = (o as { kind?: unknown }).kind === 'binary';
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'span' || k === 'bodySpan' || !v || typeof v !== 'object') continue;
+      if (binary && k === 'left') stack.push([v, d, chain + 1, path + 1]);
+      else stack.push([v, d + 1, 0, path + 1]);
+    }
   }
   return undefined;
 }
