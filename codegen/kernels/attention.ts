@@ -94,6 +94,12 @@ function attentionShape(node: Node, g: Graph): AttentionShape {
   return { ...dims, q: q!, k: k!, v: v!, mask: dims.masked ? mask : undefined, out: g.values[node.outputs[0]!]! };
 }
 
+/**
+ * The running max starts from the lowest finite f32, not -Infinity: then exp(s - m) is
+ * never (-Inf) - (-Inf), a key whose score is -Infinity weighs 0, and a row whose keys are
+ * all masked or all -Infinity gives 0, as in the oracle (compiler/ops/attention.ts). NaN
+ * and +Infinity scores still give NaN (max propagates NaN, Inf - Inf is NaN).
+ */
 const NEG = -3.4028234663852886e38;
 
 /** The buffers both shapes bind, the index expressions they share and the start of their body. */

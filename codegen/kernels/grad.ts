@@ -458,6 +458,7 @@ export function attentionGradKernels(node: Node, g: Graph, target: KernelTarget 
       rowStats: (b0: Block, b: Expr, hh: Expr, qi: Expr, qb: Expr): Expr => {
         const st = b0.var('st', vec(2, 'f32'));
         b0.scope((c) => {
+          // From the lowest finite f32, as the forward kernel (attention.ts NEG): -Infinity scores weigh 0.
           const m = c.var('m', 'f32', f(-FLT_MAX));
           const l = c.var('l', 'f32', f(0));
           const a = c.var('a', 'f32', f(0));

@@ -46,10 +46,13 @@ export const rowsShareable = (len: number): boolean => len >= ROW_SHARED_MIN;
 const WG = 64;
 
 export type RowOp = 'sum' | 'max' | 'min';
-const FLT_MAX = 3.4028234663852886e38;
-/** The value an invocation with an empty share of the row contributes to a reduction by `op`. */
+/**
+ * The value an invocation with an empty share of the row contributes to a reduction by `op`:
+ * a float max starts from -Infinity and a min from +Infinity (so a row of -Infinity has max
+ * -Infinity, as in the oracle, not -FLT_MAX).
+ */
 export const rowIdentity = (op: RowOp, elem: Scalar): Expr =>
-  op === 'sum' ? lit(elem, 0) : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -FLT_MAX : FLT_MAX);
+  op === 'sum' ? lit(elem, 0) : elem === 'i32' ? i(op === 'max' ? -0x80000000 : 0x7fffffff) : f(op === 'max' ? -Infinity : Infinity);
 
 export interface RowFrame {
   readonly b: Block;
@@ -219,7 +222,8 @@ export function rowSoftmaxKernel(node: Node, g: Graph, target: KernelTarget): Ke
       const X = fr.view('x', 'read', x);
       const OUT = fr.view('out', 'read_write', out);
       const w = (e: Expr) => (fr.width === 4 ? splat(vec(4, 'f32'), e) : e);
-      const m = fr.b.var('m', 'f32', f(-FLT_MAX));
+      // From -Infinity: a row of -Infinity then gives (-Inf) - (-Inf) = NaN, as the oracle does.
+      const m = fr.b.var('m', 'f32', rowIdentity('max', 'f32'));
       fr.each(fr.b, (b, at) => b.set(m, max(m, fr.horizontal(b, X.at(at), 'max'))));
       const mAll = fr.reduce(fr.b, m, 'max');
       const s = fr.b.var('s', 'f32', f(0));

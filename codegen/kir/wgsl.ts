@@ -1,10 +1,11 @@
 import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
-import { BITWISE, BUILTINS, checkLimits, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt } from './ir.js';
+import { BITWISE, BUILTINS, checkLimits, scalarOf, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt, type Type } from './ir.js';
 
-/** What printing threads through: the builtins cx, and the buffers stored as f16 (by name). */
+/** What printing threads through: the builtins used, the buffers stored as f16 (by name), and the helpers to declare (by name, with their text). */
 interface Cx {
   readonly used: Set<Builtin>;
   readonly half: ReadonlySet<string>;
+  readonly helpers: Map<string, string>;
 }
 
 /** Whether buffer `b` is stored as f16: an f32 buffer bound to a value the plan stores as f16. */
@@ -18,12 +19,65 @@ const halfElement = (e: Expr, cx: Cx): string | undefined =>
     ? `${e.node.base.node.name}[${expr(e.node.index, cx)}]`
     : undefined;
 
-/** WGSL literal for an f32 constant, always with a decimal point or exponent. */
+/** WGSL literal for a finite f32 constant, always with a decimal point or exponent. */
 export function f32Literal(x: number): string {
-  if (Number.isNaN(x)) return '(0.0 / 0.0)';
-  if (!Number.isFinite(x)) return x > 0 ? '3.4028234e38' : '-3.4028234e38';
+  if (!Number.isFinite(x)) throw new Error(`kir: ${x} has no WGSL literal (a non-finite constant expression is a shader-creation error)`);
   const s = String(Math.fround(x));
   return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/*
+ * Non-finite values and NaN-propagating max and min (docs/kernels.md, "NaN and infinity").
+ * WGSL refuses a constant expression that is ±Infinity or NaN, so such a constant is made
+ * at run time from the bits of a private variable. WGSL leaves max and min (and subgroupMax,
+ * subgroupMin) with a NaN operand to the implementation (llvmpipe returns the other operand)
+ * and lets a compiler assume `x != x` is false, so an f32 max or min is printed as a helper
+ * that tests the operands' bits and returns the NaN one.
+ */
+const INF_BITS = 'var<private> mdc_inf_bits: u32 = 0x7f800000u;';
+/** The WGSL text of the f32 `x` (a run-time value when it is not finite); `cx` records the private it reads. */
+function f32Value(x: number, cx: Cx): string {
+  if (Number.isFinite(x)) return f32Literal(x);
+  cx.helpers.set('mdc_inf_bits', INF_BITS);
+  return Number.isNaN(x) ? 'bitcast<f32>(mdc_inf_bits | 0x400000u)' : x > 0 ? 'bitcast<f32>(mdc_inf_bits)' : 'bitcast<f32>(mdc_inf_bits | 0x80000000u)';
+}
+
+/** The suffix of a helper for values of type `t` (`f32`, `vec4f`). */
+const helperSuffix = (t: Type) => (typeof t === 'string' ? t : t.kind === 'vec' ? `vec${t.n}f` : typeName(t));
+/** Declares (once) the helper `name` for `t`, made by `text(name, type name, is-NaN helper)`, and returns its name. */
+function helper(cx: Cx, kind: string, t: Type, text: (name: string, ty: string, isNan: string) => string): string {
+  const ty = typeName(t);
+  const sfx = helperSuffix(t);
+  const isNan = `mdc_isnan_${sfx}`;
+  if (!cx.helpers.has(isNan)) {
+    const bits = typeof t === 'string' ? 'u32' : `vec${(t as { n: number }).n}<u32>`;
+    const k = (v: string) => (typeof t === 'string' ? `${v}u` : `${bits}(${v}u)`);
+    const bool = typeof t === 'string' ? 'bool' : `vec${(t as { n: number }).n}<bool>`;
+    cx.helpers.set(isNan, `fn ${isNan}(x: ${ty}) -> ${bool} { return (bitcast<${bits}>(x) & ${k('0x7fffffff')}) > ${k('0x7f800000')}; }`);
+  }
+  const name = `mdc_${kind}_${sfx}`;
+  if (!cx.helpers.has(name)) cx.helpers.set(name, text(name, ty, isNan));
+  return name;
+}
+
+/** A call of `fn`, through a NaN-propagating helper when it is an f32 max or min. */
+function callText(fn: string, args: readonly Expr[], type: Type, cx: Cx): string {
+  const list = args.map((a) => expr(a, cx)).join(', ');
+  const float = typeof type !== 'object' || type.kind === 'vec' ? scalarOf(type) === 'f32' : false;
+  if (float && (fn === 'max' || fn === 'min'))
+    return `${helper(cx, fn, type, (name, ty, isNan) => `fn ${name}(a: ${ty}, b: ${ty}) -> ${ty} { return select(select(${fn}(a, b), b, ${isNan}(b)), a, ${isNan}(a)); }`)}(${list})`;
+  if (float && (fn === 'subgroupMax' || fn === 'subgroupMin') && typeof type === 'string') {
+    cx.helpers.set('mdc_inf_bits', INF_BITS);
+    const name = helper(
+      cx,
+      fn,
+      type,
+      (n, ty, isNan) =>
+        `fn ${n}(v: ${ty}) -> ${ty} { return select(${fn}(v), bitcast<f32>(mdc_inf_bits | 0x400000u), subgroupMax(select(0u, 1u, ${isNan}(v))) != 0u); }`,
+    );
+    return `${name}(${list})`;
+  }
+  return `${fn}(${list})`;
 }
 
 // Binding strength; WGSL also refuses `a || b && c` and chained comparisons, so a logical
@@ -56,7 +110,7 @@ function expr(e: Expr, cx: Cx): string {
   switch (n.k) {
     case 'lit':
       if (typeof n.value === 'boolean') return String(n.value);
-      return e.type === 'u32' ? `${n.hex ? `0x${n.value.toString(16)}` : n.value}u` : e.type === 'f32' ? f32Literal(n.value) : String(n.value);
+      return e.type === 'u32' ? `${n.hex ? `0x${n.value.toString(16)}` : n.value}u` : e.type === 'f32' ? f32Value(n.value, cx) : String(n.value);
     case 'ref':
       return n.name;
     case 'builtin':
@@ -67,7 +121,7 @@ function expr(e: Expr, cx: Cx): string {
     case 'neg':
       return `-${wrap(n.a, cx)}`;
     case 'call':
-      return `${n.fn}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
+      return callText(n.fn, n.args, e.type, cx);
     case 'construct':
       return `${typeName(e.type)}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
     case 'index': {
@@ -162,7 +216,7 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
 /** The kernel as WGSL: header comment, extensions, constants, bindings, workgroup memory, entry point. */
 export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
   const half = new Set(k.buffers.filter((b) => storedHalf(b, f16Values)).map((b) => b.name));
-  const cx: Cx = { used: new Set<Builtin>(), half };
+  const cx: Cx = { used: new Set<Builtin>(), half, helpers: new Map() };
   const body: string[] = [];
   stmts(k.body, '  ', cx, body);
   const consts = k.consts.map((c) => `const ${c.name} = ${expr(c.value, cx)};`);
@@ -180,6 +234,7 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
       (b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem)}>;`,
     ),
     ...k.shared.map((s) => `var<workgroup> ${s.name}: ${typeName(s.type)};`),
+    ...cx.helpers.values(),
     `@compute @workgroup_size(${z > 1 ? `${x}, ${y}, ${z}` : y > 1 ? `${x}, ${y}` : x})`,
     `fn main(${params.join(', ')}) {`,
     ...body,

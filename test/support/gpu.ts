@@ -275,7 +275,9 @@ export interface ErrorStats {
   /**
    * ‖gpu − cpu‖₂ / ‖cpu‖₂ (the absolute norm when ‖cpu‖₂ = 0). NaN when either side has a
    * NaN/±∞ and the comparison does not expect them; with `nonFinite: 'expected'`, over the
-   * positions finite on both sides.
+   * positions finite on both sides, and NaN again when any position is not the oracle's
+   * non-finite value (NaN where it has NaN, the same infinity where it has one), so a
+   * tolerance check alone already fails on them.
    */
   readonly rel: number;
   /** max |gpu − cpu|, NaN or over finite positions as `rel`. */
@@ -319,7 +321,7 @@ export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number
     maxAbs = Math.max(maxAbs, Math.abs(d));
   }
   const rel = den > 0 ? Math.sqrt(num / den) : Math.sqrt(num);
-  const poisoned = nonFinite > 0 && opts.nonFinite !== 'expected';
+  const poisoned = bad > 0 || (nonFinite > 0 && opts.nonFinite !== 'expected');
   return { rel: poisoned ? NaN : rel, maxAbs: poisoned ? NaN : maxAbs, nonFinite, nonFiniteMismatches: bad, count: expected.length };
 }
 

@@ -6,6 +6,10 @@ enable subgroups;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+var<private> mdc_inf_bits: u32 = 0x7f800000u;
+fn mdc_isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn mdc_subgroupMax_f32(v: f32) -> f32 { return select(subgroupMax(v), bitcast<f32>(mdc_inf_bits | 0x400000u), subgroupMax(select(0u, 1u, mdc_isnan_f32(v))) != 0u); }
+fn mdc_max_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, mdc_isnan_f32(b)), a, mdc_isnan_f32(a)); }
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let h = wid.y;
@@ -187,7 +191,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0);
-      let mn = max(m0, subgroupMax(select(-3.4028234663852886e+38, s0, ok)));
+      let mn = mdc_max_f32(m0, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s0, ok)));
       let corr = exp(m0 - mn);
       s0 = select(0.0, exp(s0 - mn), ok);
       l0 = l0 * corr + subgroupAdd(s0);
@@ -197,7 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 1;
-      let mn = max(m1, subgroupMax(select(-3.4028234663852886e+38, s1, ok)));
+      let mn = mdc_max_f32(m1, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s1, ok)));
       let corr = exp(m1 - mn);
       s1 = select(0.0, exp(s1 - mn), ok);
       l1 = l1 * corr + subgroupAdd(s1);
@@ -207,7 +211,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 2;
-      let mn = max(m2, subgroupMax(select(-3.4028234663852886e+38, s2, ok)));
+      let mn = mdc_max_f32(m2, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s2, ok)));
       let corr = exp(m2 - mn);
       s2 = select(0.0, exp(s2 - mn), ok);
       l2 = l2 * corr + subgroupAdd(s2);
@@ -217,7 +221,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 3;
-      let mn = max(m3, subgroupMax(select(-3.4028234663852886e+38, s3, ok)));
+      let mn = mdc_max_f32(m3, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s3, ok)));
       let corr = exp(m3 - mn);
       s3 = select(0.0, exp(s3 - mn), ok);
       l3 = l3 * corr + subgroupAdd(s3);
@@ -227,7 +231,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 4;
-      let mn = max(m4, subgroupMax(select(-3.4028234663852886e+38, s4, ok)));
+      let mn = mdc_max_f32(m4, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s4, ok)));
       let corr = exp(m4 - mn);
       s4 = select(0.0, exp(s4 - mn), ok);
       l4 = l4 * corr + subgroupAdd(s4);
@@ -237,7 +241,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 5;
-      let mn = max(m5, subgroupMax(select(-3.4028234663852886e+38, s5, ok)));
+      let mn = mdc_max_f32(m5, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s5, ok)));
       let corr = exp(m5 - mn);
       s5 = select(0.0, exp(s5 - mn), ok);
       l5 = l5 * corr + subgroupAdd(s5);
@@ -247,7 +251,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 6;
-      let mn = max(m6, subgroupMax(select(-3.4028234663852886e+38, s6, ok)));
+      let mn = mdc_max_f32(m6, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s6, ok)));
       let corr = exp(m6 - mn);
       s6 = select(0.0, exp(s6 - mn), ok);
       l6 = l6 * corr + subgroupAdd(s6);
@@ -257,7 +261,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 7;
-      let mn = max(m7, subgroupMax(select(-3.4028234663852886e+38, s7, ok)));
+      let mn = mdc_max_f32(m7, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s7, ok)));
       let corr = exp(m7 - mn);
       s7 = select(0.0, exp(s7 - mn), ok);
       l7 = l7 * corr + subgroupAdd(s7);
@@ -267,7 +271,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 8;
-      let mn = max(m8, subgroupMax(select(-3.4028234663852886e+38, s8, ok)));
+      let mn = mdc_max_f32(m8, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s8, ok)));
       let corr = exp(m8 - mn);
       s8 = select(0.0, exp(s8 - mn), ok);
       l8 = l8 * corr + subgroupAdd(s8);
@@ -277,7 +281,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 9;
-      let mn = max(m9, subgroupMax(select(-3.4028234663852886e+38, s9, ok)));
+      let mn = mdc_max_f32(m9, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s9, ok)));
       let corr = exp(m9 - mn);
       s9 = select(0.0, exp(s9 - mn), ok);
       l9 = l9 * corr + subgroupAdd(s9);
@@ -287,7 +291,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 10;
-      let mn = max(m10, subgroupMax(select(-3.4028234663852886e+38, s10, ok)));
+      let mn = mdc_max_f32(m10, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s10, ok)));
       let corr = exp(m10 - mn);
       s10 = select(0.0, exp(s10 - mn), ok);
       l10 = l10 * corr + subgroupAdd(s10);
@@ -297,7 +301,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 11;
-      let mn = max(m11, subgroupMax(select(-3.4028234663852886e+38, s11, ok)));
+      let mn = mdc_max_f32(m11, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s11, ok)));
       let corr = exp(m11 - mn);
       s11 = select(0.0, exp(s11 - mn), ok);
       l11 = l11 * corr + subgroupAdd(s11);
@@ -307,7 +311,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 12;
-      let mn = max(m12, subgroupMax(select(-3.4028234663852886e+38, s12, ok)));
+      let mn = mdc_max_f32(m12, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s12, ok)));
       let corr = exp(m12 - mn);
       s12 = select(0.0, exp(s12 - mn), ok);
       l12 = l12 * corr + subgroupAdd(s12);
@@ -317,7 +321,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 13;
-      let mn = max(m13, subgroupMax(select(-3.4028234663852886e+38, s13, ok)));
+      let mn = mdc_max_f32(m13, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s13, ok)));
       let corr = exp(m13 - mn);
       s13 = select(0.0, exp(s13 - mn), ok);
       l13 = l13 * corr + subgroupAdd(s13);
@@ -327,7 +331,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 14;
-      let mn = max(m14, subgroupMax(select(-3.4028234663852886e+38, s14, ok)));
+      let mn = mdc_max_f32(m14, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s14, ok)));
       let corr = exp(m14 - mn);
       s14 = select(0.0, exp(s14 - mn), ok);
       l14 = l14 * corr + subgroupAdd(s14);
@@ -337,7 +341,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
     }
     {
       let ok = j < 17u && mask[b * 17u + jc] != 0 && i32(j) <= i32(q0) + 15;
-      let mn = max(m15, subgroupMax(select(-3.4028234663852886e+38, s15, ok)));
+      let mn = mdc_max_f32(m15, mdc_subgroupMax_f32(select(-3.4028234663852886e+38, s15, ok)));
       let corr = exp(m15 - mn);
       s15 = select(0.0, exp(s15 - mn), ok);
       l15 = l15 * corr + subgroupAdd(s15);

@@ -7,6 +7,8 @@ enable f16;
 @group(0) @binding(3) var<storage, read_write> out: array<f16>;
 var<workgroup> Ks: array<f32, 72>;
 var<workgroup> Vs: array<f32, 72>;
+fn mdc_isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn mdc_max_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, mdc_isnan_f32(b)), a, mdc_isnan_f32(a)); }
 @compute @workgroup_size(16)
 fn main(@builtin(local_invocation_index) lindex: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.y;
@@ -55,7 +57,7 @@ fn main(@builtin(local_invocation_index) lindex: u32, @builtin(workgroup_id) wid
       s = fma(qv6, Ks[o + 6u], s);
       s = fma(qv7, Ks[o + 7u], s);
       let ok = true;
-      let mn = select(m, max(m, s), ok);
+      let mn = select(m, mdc_max_f32(m, s), ok);
       let corr = exp(m - mn);
       let p = select(0.0, exp(s - mn), ok);
       l = l * corr + p;

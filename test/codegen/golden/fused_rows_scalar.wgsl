@@ -5,12 +5,15 @@
 @group(0) @binding(2) var<storage, read_write> out0: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out1: array<f32>;
 var<workgroup> red: array<f32, 64>;
+var<private> mdc_inf_bits: u32 = 0x7f800000u;
+fn mdc_isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn mdc_min_f32(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, mdc_isnan_f32(b)), a, mdc_isnan_f32(a)); }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.x;
   let t = lid.x;
   let base = row * 37u;
-  var acc2 = 3.4028234663852886e+38;
+  var acc2 = bitcast<f32>(mdc_inf_bits);
   var acc4 = 0.0;
   let c0 = row / 5u;
   let b1 = in1[c0];
@@ -19,33 +22,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v0_e = exp(clamp(a0, -15.0, 15.0) * 2.0);
     let v0 = (v0_e - 1.0) / (v0_e + 1.0);
     let v1 = v0 * b1;
-    acc2 = min(acc2, v1);
+    acc2 = mdc_min_f32(acc2, v1);
     acc4 = acc4 + v1;
   }
   red[t] = acc2;
   workgroupBarrier();
   if (t < 32u) {
-    red[t] = min(red[t], red[t + 32u]);
+    red[t] = mdc_min_f32(red[t], red[t + 32u]);
   }
   workgroupBarrier();
   if (t < 16u) {
-    red[t] = min(red[t], red[t + 16u]);
+    red[t] = mdc_min_f32(red[t], red[t + 16u]);
   }
   workgroupBarrier();
   if (t < 8u) {
-    red[t] = min(red[t], red[t + 8u]);
+    red[t] = mdc_min_f32(red[t], red[t + 8u]);
   }
   workgroupBarrier();
   if (t < 4u) {
-    red[t] = min(red[t], red[t + 4u]);
+    red[t] = mdc_min_f32(red[t], red[t + 4u]);
   }
   workgroupBarrier();
   if (t < 2u) {
-    red[t] = min(red[t], red[t + 2u]);
+    red[t] = mdc_min_f32(red[t], red[t + 2u]);
   }
   workgroupBarrier();
   if (t < 1u) {
-    red[t] = min(red[t], red[t + 1u]);
+    red[t] = mdc_min_f32(red[t], red[t + 1u]);
   }
   workgroupBarrier();
   let min_all = red[0u];

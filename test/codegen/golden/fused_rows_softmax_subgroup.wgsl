@@ -4,20 +4,24 @@ enable subgroups;
 @group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+var<private> mdc_inf_bits: u32 = 0x7f800000u;
+fn mdc_isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn mdc_max_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, mdc_isnan_f32(b)), a, mdc_isnan_f32(a)); }
+fn mdc_subgroupMax_f32(v: f32) -> f32 { return select(subgroupMax(v), bitcast<f32>(mdc_inf_bits | 0x400000u), subgroupMax(select(0u, 1u, mdc_isnan_f32(v))) != 0u); }
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let row = wid.x;
   let t = lane;
   let base = row * 32u;
-  var acc2 = -3.4028234663852886e+38;
+  var acc2 = bitcast<f32>(mdc_inf_bits | 0x80000000u);
   for (var j = t; j < 32u; j += 8u) {
     let a0 = in0[base + j];
     let v0 = a0 * vec4<f32>(0.125);
     let a1 = in1[j];
     let v1 = v0 + a1;
-    acc2 = max(acc2, max(max(v1.x, v1.y), max(v1.z, v1.w)));
+    acc2 = mdc_max_f32(acc2, mdc_max_f32(mdc_max_f32(v1.x, v1.y), mdc_max_f32(v1.z, v1.w)));
   }
-  let max_all = subgroupMax(acc2);
+  let max_all = mdc_subgroupMax_f32(acc2);
   var acc5 = 0.0;
   for (var j = t; j < 32u; j += 8u) {
     let a0 = in0[base + j];
