@@ -7,6 +7,8 @@
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 var<workgroup> Ks: array<f32, 10>;
 var<workgroup> Vs: array<f32, 10>;
+fn mdc_isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn mdc_max_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, mdc_isnan_f32(b)), a, mdc_isnan_f32(a)); }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_index) lindex: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.y;
@@ -38,7 +40,7 @@ fn main(@builtin(local_invocation_index) lindex: u32, @builtin(workgroup_id) wid
       s = fma(qv0, Ks[o], s);
       s = fma(qv1, Ks[o + 1u], s);
       let ok = j <= last && mask[b * 5u + u32(j)] != 0;
-      let mn = select(m, max(m, s), ok);
+      let mn = select(m, mdc_max_f32(m, s), ok);
       let corr = exp(m - mn);
       let p = select(0.0, exp(s - mn), ok);
       l = l * corr + p;
