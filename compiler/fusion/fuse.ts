@@ -218,29 +218,49 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
   };
 
   /**
-   * Whether some path leaves `set` and comes back into it, once groups are single nodes.
-   * Node ids are topological, so such a path never passes a node after the set's last one:
-   * the search stays between the set's first and last node instead of walking the rest of
-   * the graph (which made choosing the groups quadratic in the number of layers).
+   * A topological order of the groups (`order`, the groups' first nodes; -1 where a merged
+   * group left a slot) and each group's place in it (`place`). Node ids are topological, so
+   * single nodes start in id order; `merge` keeps the order valid as groups join.
    */
-  const cyclic = (set: ReadonlySet<number>, last: number): boolean => {
-    const seen = new Set<number>();
+  const order = g.nodes.map((n) => n.id);
+  const place = new Int32Array(g.nodes.length).map((_, i) => i);
+  const successors = (x: number, f: (y: number) => void) => {
+    for (const m of members.get(x)!) for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (group[c] !== x) f(group[c]!);
+  };
+  /**
+   * Whether merging groups `a` and `b` (a before b) would make the graph of groups cyclic: a
+   * path from a to b through another group. Only groups placed before b can lie on one, so
+   * the search stays between the two instead of walking the rest of the graph (which made
+   * choosing the groups quadratic in the number of layers). Returns the groups it reached
+   * from a (which must follow the merged group), or undefined for a cycle.
+   */
+  const between = (a: number, b: number): Set<number> | undefined => {
+    const reached = new Set<number>();
     const work: number[] = [];
-    const follow = (m: number) => {
-      for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (c <= last && !seen.has(c)) work.push(c);
-    };
-    for (const m of set) for (const v of g.nodes[m]!.outputs) for (const c of users(v)) if (c <= last && !set.has(c)) work.push(c);
-    while (work.length) {
-      const n = work.pop()!;
-      if (set.has(n)) return true;
-      if (seen.has(n)) continue;
-      for (const x of members.get(group[n]!)!) {
-        if (x > last || seen.has(x)) continue;
-        seen.add(x);
-        follow(x);
+    let cycle = false;
+    const visit = (y: number) => {
+      if (y === b) cycle = true;
+      else if (place[y]! < place[b]! && !reached.has(y)) {
+        reached.add(y);
+        work.push(y);
       }
-    }
-    return false;
+    };
+    successors(a, (y) => {
+      if (y !== b) visit(y);
+    });
+    while (work.length && !cycle) successors(work.pop()!, visit);
+    return cycle ? undefined : reached;
+  };
+  /** Groups a and b (a before b) become `keep` in the order: the groups a reaches before b move after it (Pearce and Kelly's reordering). */
+  const reorder = (a: number, b: number, keep: number, after: ReadonlySet<number>) => {
+    const from = place[a]!;
+    const region = order.slice(from, place[b]! + 1);
+    const next = [...region.filter((x) => x >= 0 && x !== a && x !== b && !after.has(x)), keep, ...region.filter((x) => after.has(x))];
+    region.forEach((_, i) => {
+      const x = i < next.length ? next[i]! : -1;
+      order[from + i] = x;
+      if (x >= 0) place[x] = from + i;
+    });
   };
 
   interface Edge {
@@ -263,8 +283,12 @@ function chooseGroups(g: Graph, shapes: readonly number[][], users: (v: number) 
     const y = group[to]!;
     if (x === y) return;
     const list = [...members.get(x)!, ...members.get(y)!].sort((a, b) => a - b);
-    if (!legal(list) || cyclic(new Set(list), list[list.length - 1]!)) return;
+    if (!legal(list)) return;
+    const [first, second] = place[x]! < place[y]! ? [x, y] : [y, x];
+    const after = between(first, second);
+    if (!after) return;
     const [keep, drop] = x < y ? [x, y] : [y, x];
+    reorder(first, second, keep, after);
     for (const m of members.get(drop)!) group[m] = keep;
     members.set(keep, list);
     members.delete(drop);
