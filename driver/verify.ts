@@ -42,10 +42,13 @@ export function verifyStage(stage: Stage, g: Graph, extra: { readonly spmd?: Spm
 
 /** The broken invariants of `g` after `stage` (empty when it is sound). */
 export function stageProblems(stage: Stage, g: Graph, extra: { readonly spmd?: SpmdProgram } = {}): string[] {
-  const problems = [...verifyGraph(g, true), ...retype(g)];
-  if (stage === 'partition' && extra.spmd) problems.push(...partitionProblems(extra.spmd));
-  if (stage === 'optimize') problems.push(...fusedBodyProblems(g));
-  return problems;
+  // Array spreads, not push(...xs): a call with as many arguments as the graph has problems could overflow the stack.
+  return [
+    ...verifyGraph(g, true),
+    ...retype(g),
+    ...(stage === 'partition' && extra.spmd ? partitionProblems(extra.spmd) : []),
+    ...(stage === 'optimize' ? fusedBodyProblems(g) : []),
+  ];
 }
 
 /** Nodes whose output types differ from what their op's shape rule infers again from the node's inputs and attributes. */

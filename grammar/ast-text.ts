@@ -45,7 +45,7 @@ export function callsIn(f: A.FunctionDecl): A.Call[] {
   const work: A.Expr[] = [];
   for (const s of f.body) {
     if (s.kind === 'let') work.push(s.value);
-    else if (s.kind === 'return') work.push(...s.values);
+    else if (s.kind === 'return') for (const v of s.values) work.push(v);
     else if (s.init) work.push(s.init);
   }
   work.reverse();
@@ -53,7 +53,7 @@ export function callsIn(f: A.FunctionDecl): A.Call[] {
     switch (e.kind) {
       case 'call':
         out.push(e);
-        work.push(...e.args.map((a) => a.value).reverse());
+        for (let i = e.args.length - 1; i >= 0; i--) work.push(e.args[i]!.value);
         break;
       case 'repeat':
         work.push(e.count, e.call);
@@ -65,7 +65,7 @@ export function callsIn(f: A.FunctionDecl): A.Call[] {
         work.push(e.operand);
         break;
       case 'list':
-        work.push(...[...e.items].reverse());
+        for (let i = e.items.length - 1; i >= 0; i--) work.push(e.items[i]!);
         break;
     }
   }

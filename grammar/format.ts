@@ -6,7 +6,9 @@ import type * as A from './ast.js';
  * inside an expression moves to just after that statement's line), and a comment on
  * the same line as the end of a statement stays at the end of that line.
  */
-export function format(program: A.Program, source: string): string {
+export function format(program: A.Program, text: string): string {
+  // A lone \r (an old Mac line end) is a line break like \n; swapping one character for one keeps every span's offsets.
+  const source = text.replace(/\r(?!\n)/g, '\n');
   const out: string[] = [];
   const comments = [...program.comments].sort((a, b) => a.span.start - b.span.start);
   let ci = 0;
@@ -22,7 +24,7 @@ export function format(program: A.Program, source: string): string {
         out.push(
           ...c.text
             .trimEnd()
-            .split('\n')
+            .split(/\r?\n|\r/)
             .map((l, i) => (i === 0 ? indent + l : l)),
         );
       }
@@ -32,7 +34,7 @@ export function format(program: A.Program, source: string): string {
   const blankBetween = (a: number, b: number) => /\n[ \t\r]*\n/.test(source.slice(a, b));
   const emit = (node: { span: { start: number; end: number } }, indent: string, lines: string[]) => {
     flushBefore(node.span.start, indent);
-    out.push(...lines.map((l) => indent + l));
+    for (const l of lines) out.push(indent + l);
     lastEnd = node.span.end;
     // Same-line trailing comments right after the node.
     while (ci < comments.length && !source.slice(lastEnd, comments[ci]!.span.start).includes('\n') && comments[ci]!.span.start >= lastEnd) {

@@ -1,15 +1,17 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Env } from '../../compiler/bind.js';
 import { lowerModel } from '../../compiler/compile.js';
 import { dimValue } from '../../compiler/dims.js';
 import { trainSettings, type RecomputeSetting } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { compileGraph } from '../../driver/compile.js';
+import { typeNodeText } from '../../grammar/ast-text.js';
 import { formatBytes } from '../../compiler/report/plan.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
 import { planAllocation } from '../../runtime/plan.js';
-import { LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
-import { readInputFile, writeAtomic } from '../files.js';
+import { firstNonFinite, LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
+import { readInputFile, regularFileSize, writeAtomic } from '../files.js';
 import {
   COMMON,
   compileFile,
@@ -24,7 +26,7 @@ import {
   type Command,
   type Values,
 } from '../options.js';
-import { numel } from '../../layout/mesh.js';
+import { numel, stridesOf } from '../../layout/mesh.js';
 
 interface TrainArgs {
   readonly file: string;
@@ -82,9 +84,18 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const warmup = a.warmup ?? settings.warmup ?? Math.min(10, Math.floor(steps / 10));
   const optimizer = { ...settings.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) };
   const precision = a.precision ?? settings.precision ?? 'f32';
-  // The batch and sequence length are the model's B and S.
-  // The model's B is one micro-batch's rows.
-  const lowered = lowerModel(env, a.file, { ...frontend, dims: { ...(frontend.dims ?? {}), B: batch / microbatches, S: seq }, training: true });
+  // The batch and sequence length set the token input's symbolic dims (B and S, or whatever it names them), with or without a where clause.
+  // The model's batch dim is one micro-batch's rows.
+  const rows = batch / microbatches;
+  const flags = `--batch ${batch}${microbatches > 1 ? ` in ${microbatches} micro-batches` : ''} and --seq ${seq}`;
+  const token = tokenDims(env, modelName);
+  if (token?.batch?.devices && rows % token.batch.devices !== 0)
+    throw new UsageError(
+      `${flags} give micro-batches of ${rows} rows, but ${modelName}'s token input splits its batch dim over ${token.batch.axes} (${token.batch.devices} devices): ` +
+        `choose a batch of rows divisible by ${token.batch.devices}`,
+    );
+  const dims = { ...(frontend.dims ?? {}), ...(token?.batch ? { [token.batch.name]: rows } : {}), ...(token?.seq ? { [token.seq.name]: seq } : {}) };
+  const lowered = lowerModel(env, a.file, { ...frontend, dims, training: true });
   if (!lowered.graph) {
     report(lowered.diagnostics);
     return EXIT.diagnostics;
@@ -94,6 +105,14 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   if (tokenInputs.length !== 1 || g.inputs.length !== 1)
     throw new UsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
   const tokenName = g.values[tokenInputs[0]!]!.name!;
+  const tokenShape = g.values[tokenInputs[0]!]!.type.dims.map((d) => dimValue(d));
+  if (tokenShape.length !== 2 || tokenShape[0] !== rows || tokenShape[1] !== seq) {
+    const fix =
+      tokenShape.length !== 2
+        ? 'mdc train needs a token input of two dims, [batch, sequence]'
+        : `name its dims (i32[B, S]) for the flags to set them, or pass --batch ${tokenShape[0]! * microbatches} --seq ${tokenShape[1]}`;
+    throw new UsageError(`${flags} need ${g.name}'s token input '${tokenName}' to be [${rows}, ${seq}], but it is ${token!.text} = [${tokenShape.join(', ')}]: ${fix}`);
+  }
   const logits = g.values[g.outputs[Math.max(0, g.outputNames.indexOf(settings.loss.output))]!]!;
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
   if (vocab < 256) throw new UsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
@@ -135,8 +154,13 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   let params: Map<string, Float32Array> | undefined;
   let start = 1;
   let history: StepResult[] = [];
+  let lastGood: number | undefined;
+  const target = join(a.out, 'checkpoint.safetensors');
   if (a.resume) {
     const { readCheckpoint } = await import('../../runtime/checkpoint-node.js');
+    const refuse = (why: string): never => {
+      throw new Error(`cannot resume from '${a.resume}': ${why}`);
+    };
     let ck;
     try {
       ck = await readCheckpoint(a.resume);
@@ -146,26 +170,32 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       throw e;
     }
     for (const [k, v] of Object.entries(identity)) {
-      if (ck.metadata[k] !== v)
-        throw new Error(`cannot resume from '${a.resume}': it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
+      if (ck.metadata[k] !== v) refuse(`it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
     }
+    const step = Number(ck.metadata['step']);
+    if (!/^[1-9][0-9]*$/.test(ck.metadata['step'] ?? '') || !Number.isSafeInteger(step)) refuse(`its step ${JSON.stringify(ck.metadata['step'] ?? null)} is not a step number`);
+    if (step >= steps)
+      throw new UsageError(`--resume '${a.resume}' is at step ${step}, and the run has ${steps} steps: nothing is left to train (raise --steps)`);
+    const kept = plan.buffers.filter((x) => x.role === 'param');
     params = new Map();
-    for (const b of plan.buffers.filter((x) => x.role === 'param')) {
+    for (const b of kept) {
       const tensor = ck.tensors[b.name];
-      const count = numel(b.shape);
-      if (!tensor || tensor.dtype !== 'F32' || tensor.data.length !== count)
-        throw new Error(`cannot resume from '${a.resume}': tensor '${b.name}' is missing or not f32[${b.shape.join(', ')}]`);
+      if (!tensor) refuse(`it has no tensor '${b.name}' (the model's f32[${b.shape.join(', ')}])`);
+      if (tensor.dtype !== 'F32' || tensor.shape.length !== b.shape.length || tensor.shape.some((n, i) => n !== b.shape[i]))
+        refuse(`tensor '${b.name}' is ${tensor.dtype}[${tensor.shape.join(', ')}], the model's is f32[${b.shape.join(', ')}]`);
       params.set(b.name, tensor.data as Float32Array);
     }
-    start = Number(ck.metadata['step']) + 1;
+    const extra = Object.keys(ck.tensors).filter((k) => !kept.some((b) => b.name === k));
+    if (extra.length) refuse(`it has tensors the model does not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? `, … (${extra.length})` : ''}`);
+    start = step + 1;
+    if (resolve(a.resume) === resolve(target)) lastGood = step;
     if (scaler) {
       scaler.scale = Number(ck.metadata['loss_scale']);
       scaler.goodSteps = Number(ck.metadata['good_steps']);
-      if (!(scaler.scale > 0) || !Number.isInteger(scaler.goodSteps))
-        throw new Error(`cannot resume from '${a.resume}': its loss scale metadata is missing or invalid`);
+      if (!(scaler.scale > 0) || !Number.isInteger(scaler.goodSteps)) refuse('its loss scale metadata is missing or invalid');
     }
     const log = join(a.out, 'losses.json');
-    if (existsSync(log)) history = (JSON.parse(readFileSync(log, 'utf8')) as StepResult[]).filter((x) => x.step < start);
+    if (existsSync(log)) history = readLosses(log).filter((x) => x.step < start);
   }
 
   const { nodeDevice } = await import('../../runtime/node.js');
@@ -203,8 +233,22 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     );
   }
 
+  const paramOrder = plan.buffers.filter((b) => b.role === 'param');
+  /** The first parameter (or optimizer state) the device holds that is NaN or ±Inf, as `'name' NaN at [i, j]`. */
+  const nonFinite = (all: ReadonlyMap<string, Float32Array>) => {
+    const bad = firstNonFinite(paramOrder.map((b) => [b.name, all.get(b.name)!] as const));
+    if (!bad) return undefined;
+    const shape = paramOrder.find((b) => b.name === bad.name)!.shape;
+    const at = stridesOf(shape).map((stride, i) => Math.floor(bad.index / stride) % shape[i]!);
+    return `'${bad.name}' ${bad.value} at [${at.join(', ')}]`;
+  };
+  const kept = () => (lastGood === undefined ? 'no checkpoint was written' : `${target} keeps step ${lastGood}`);
+  const lower = `lower --lr (now ${optimizer.lr})`;
+
   const save = async (step: number) => {
     const all = await runner.readParams();
+    const bad = nonFinite(all);
+    if (bad) throw new Error(`step ${step}'s update made parameter ${bad}; it was not saved: ${kept()}; ${lower}`);
     const tensors: CheckpointTensors = Object.fromEntries(
       plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]),
     );
@@ -217,12 +261,18 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     });
     writeAtomic(join(a.out, 'losses.json'), JSON.stringify(history, null, 1) + '\n');
     writeAtomic(join(a.out, 'loss.svg'), lossSvg(history, `${g.name}: training loss (byte-level, ${batch}×${seq} per step)`));
+    lastGood = step;
   };
 
   try {
     for (let step = start; step <= steps; step++) {
       const res = await trainer.step(step);
-      if (!Number.isFinite(res.loss) && !res.skipped) throw new Error(`the loss became ${res.loss} at step ${step}; lower --lr (now ${optimizer.lr})`);
+      if (!res.skipped && !(Number.isFinite(res.loss) && Number.isFinite(res.gradNorm))) {
+        // The loss is computed before the step's update, so a non-finite parameter here comes from an earlier step's.
+        const bad = nonFinite(await runner.readParams());
+        const what = Number.isFinite(res.loss) ? `the gradient norm became ${res.gradNorm}` : `the loss became ${res.loss}`;
+        throw new Error(`${what} at step ${step}${bad ? `, an earlier update made parameter ${bad}` : ''}; ${kept()}; ${lower}`);
+      }
       history.push(res);
       const tokS = (batch * seq) / res.seconds;
       const mp = res.lossScale !== undefined ? `  scale ${res.lossScale}${res.skipped ? ' (overflow: step skipped)' : ''}` : '';
@@ -264,6 +314,42 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   return 0;
 }
 
+/** The names of a model's token input dims [batch, seq], where they are symbolic dims (not constants or numbers) that the flags set. */
+function tokenDims(env: Env, model: string) {
+  const decl = env.models.get(model);
+  if (decl?.params.length !== 1) return undefined;
+  const type = decl.params[0]!.type;
+  const symbolic = (i: number) => {
+    const d = type.dims[i];
+    if (d?.size.kind !== 'name' || env.consts.has(d.size.name)) return undefined;
+    const devices = d.axes.reduce((n, x) => n * (env.meshAxes.get(x.name) ?? 1), 1);
+    return { name: d.size.name, axes: d.axes.map((x) => x.name).join('×'), devices };
+  };
+  return { text: typeNodeText(type), batch: symbolic(0), seq: symbolic(1) };
+}
+
+/** The loss log of an earlier run (OUT/losses.json), checked: a damaged file is named, not half-used. */
+function readLosses(path: string): StepResult[] {
+  const damaged = (why: string): never => {
+    throw new Error(`cannot resume: '${path}' is damaged (${why}); move it away to resume without the earlier losses`);
+  };
+  let log: unknown;
+  try {
+    log = JSON.parse(readInputFile(path, 'the loss log').toString('utf8'));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    damaged(`not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(log)) damaged('not a list of steps');
+  (log as unknown[]).forEach((x, i) => {
+    const r = x as Partial<Record<keyof StepResult, unknown>> | null;
+    // A step skipped for overflow (mixed precision) logs a non-finite loss, which JSON writes as null.
+    if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.step) || (typeof r.loss !== 'number' && r.loss !== null))
+      damaged(`entry ${i} is not a step with a whole 'step' and a number 'loss': ${JSON.stringify(x)?.slice(0, 80)}`);
+  });
+  return log as StepResult[];
+}
+
 function bar(i: number, n: number): string {
   const w = 20;
   const done = Math.round((i / n) * w);
@@ -277,10 +363,11 @@ export function lossSvg(h: readonly StepResult[], title: string): string {
   const m = { l: 56, r: 16, t: 32, b: 40 };
   const xs = h.map((p) => p.step);
   const ys = h.map((p) => p.loss);
-  const x0 = Math.min(...xs, 1);
-  const x1 = Math.max(...xs, x0 + 1);
-  const y0 = Math.min(0, ...ys);
-  const y1 = Math.max(...ys, y0 + 1);
+  // Folds, not Math.min(...xs): a long run's history as arguments would overflow the stack.
+  const x0 = xs.reduce((a, b) => Math.min(a, b), 1);
+  const x1 = xs.reduce((a, b) => Math.max(a, b), x0 + 1);
+  const y0 = ys.reduce((a, b) => Math.min(a, b), 0);
+  const y1 = ys.reduce((a, b) => Math.max(a, b), y0 + 1);
   const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const Y = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const pts = h.map((p) => `${X(p.step).toFixed(1)},${Y(p.loss).toFixed(1)}`).join(' ');
@@ -374,6 +461,7 @@ ${FRONTEND_HELP}`,
     const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
     if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
     if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
+    if (v['resume'] !== undefined) regularFileSize(v['resume'] as string, '--resume', 'checkpoint.safetensors');
     const json = !!v['json'];
     const args: TrainArgs = {
       file,
@@ -388,7 +476,7 @@ ${FRONTEND_HELP}`,
       ...(v['warmup'] !== undefined ? { warmup: intOption(v['warmup'], 'warmup') } : {}),
       ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}),
       ...(ck !== undefined ? { checkpointEvery: ck } : {}),
-      ...(v['resume'] ? { resume: v['resume'] as string } : {}),
+      ...(v['resume'] !== undefined ? { resume: v['resume'] as string } : {}),
       ...(precision !== undefined ? { precision } : {}),
       ...(microbatches !== undefined ? { microbatches } : {}),
       ...(policy !== undefined ? { recompute: { policy: policy as RecomputeSetting['policy'], ...(budget !== undefined ? { budget } : {}) } } : {}),

@@ -43,7 +43,7 @@ export class Block {
       // A condition the generator could decide (e.g. a bounds check on an exact tile) is not emitted.
       const b = new Block();
       (cond.node.value ? then : otherwise)?.(b);
-      this.stmts.push(...b.stmts);
+      for (const s of b.stmts) this.stmts.push(s);
       return;
     }
     const t = new Block();

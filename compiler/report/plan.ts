@@ -133,7 +133,8 @@ export function formatPlanReport(r: PlanReport, mesh: Mesh): string[] {
   }
   lines.push('');
   lines.push('layouts (global type, block per device):');
-  const w = Math.max(...r.values.map((v) => v.name.length), 4);
+  // A fold, not Math.max(...names): a spread of every value overflows the stack on deep models.
+  const w = r.values.reduce((a, v) => Math.max(a, v.name.length), 4);
   for (const v of r.values) lines.push(`  ${v.kind.padEnd(6)} ${v.name.padEnd(w)}  ${v.type}  [${v.localShape.join(', ')}]`);
   lines.push('');
   const moved = r.collectives.filter((c) => c.bytesPerDevice > 0).length;

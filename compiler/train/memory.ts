@@ -75,7 +75,7 @@ export function trainingMemory(
     ? problem.items.map((it) => it.values.every((v) => dropped.has(v)))
     : policyDrops(p.local, problem, recompute as Exclude<Recompute, 'auto'>);
   const activations = all - candidates + modelBytes(problem, drops);
-  const params = zero >= 3 ? paramBytes / dp + Math.max(0, ...layerParams.values()) : paramBytes;
+  const params = zero >= 3 ? paramBytes / dp + [...layerParams.values()].reduce((a, b) => Math.max(a, b), 0) : paramBytes;
   const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
   const optimizer = (((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4) / (zero >= 1 ? dp : 1);
   const flops =

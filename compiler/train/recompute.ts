@@ -356,8 +356,9 @@ let solver: Promise<{ solve(problem: string, options?: Record<string, unknown>):
 /** min Σ flops·d  s.t.  layers·Σ bytes·(1−d) + T ≤ budget,  T ≥ Σ_{i..j} bytes·d − M·Σ_{i..j} (1−d) for every run i..j. */
 async function solveIlp(p: Problem, budget: number): Promise<boolean[]> {
   const n = p.items.length;
-  const scaleB = Math.max(1, ...p.items.map((it) => it.bytes));
-  const scaleF = Math.max(1, ...p.items.map((it) => it.flops));
+  // Folds, not Math.max(...xs): one argument per item would overflow the stack on a big layer.
+  const scaleB = p.items.reduce((m, it) => Math.max(m, it.bytes), 1);
+  const scaleF = p.items.reduce((m, it) => Math.max(m, it.flops), 1);
   const b = p.items.map((it) => it.bytes / scaleB);
   const f = p.items.map((it) => (it.flops * p.layers) / scaleF);
   const total = b.reduce((x, y) => x + y, 0);

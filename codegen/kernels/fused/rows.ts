@@ -36,7 +36,8 @@ export function fusedRowsKernel(node: Node, g: Graph, target: KernelTarget): Ker
     const dep = Math.max(0, ...s.args.map((a) => (a.k === 'step' ? phase[a.i]! : 0)));
     phase[k] = isReduce(s) ? dep + 1 : dep;
   });
-  const phases = Math.max(0, ...steps.map((s, k) => (isReduce(s) ? phase[k]! : 0)));
+  // A fold, not Math.max(...steps): a long fused chain would overflow the stack as arguments.
+  const phases = steps.reduce((m, s, k) => (isReduce(s) ? Math.max(m, phase[k]!) : m), 0);
   const ops = steps.map((s) => s.op);
 
   return rowKernel(`fused_${bodyName(ops)}`, rows, len, 'f32', target, (fr) => {
