@@ -31,6 +31,8 @@ export interface Env {
   readonly models: ReadonlyMap<string, A.FunctionDecl>;
   readonly presets: ReadonlyMap<string, A.PresetDecl>;
   readonly sections: readonly A.SectionDecl[];
+  /** Constants given by `--set` (overrides), so messages about them can say so. */
+  readonly setByOption: ReadonlySet<string>;
 }
 
 const EXPR_KIND: Record<A.Expr['kind'], string> = {
@@ -276,7 +278,8 @@ export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; di
     axisMesh.set(a.name, '--mesh');
   }
   checkBlockCycles(file, blocks, models, ds);
-  const env: Env = { file, consts, constSpans: constEntries, meshAxes, axisMesh, meshes, blocks, models, presets, sections };
+  const setByOption = new Set(Object.keys(opts.overrides ?? {}));
+  const env: Env = { file, consts, constSpans: constEntries, meshAxes, axisMesh, meshes, blocks, models, presets, sections, setByOption };
   return { env, diagnostics: ds };
 }
 

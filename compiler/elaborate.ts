@@ -9,6 +9,7 @@ import { OPERATOR_OPS, OPS } from './ops/registry.js';
 import type { ElaborationCtx } from './ops/op.js';
 import type { ArgSpec, InferCtx } from './ops/signature.js';
 import { DTYPES, printType, type DType, type Layout, type TType } from './types.js';
+import { dimOrigin, inexactDim, showSize, tooManyElements } from './sizes.js';
 
 /** What an expression evaluates to while elaborating a body. */
 export type Val =
@@ -96,7 +97,7 @@ export class Elaborator {
       if (!v) continue; // already reported
       if (v.kind !== 'dim' || dimValue(v.d) === undefined || dimValue(v.d)! < 1) {
         this.err(w.value.span, 'MDC0210', `dim '${w.name.name}'`, describe(v));
-      }
+      } else this.exactDim(v.d, w.value, `dim '${w.name.name}'`);
     }
     const inputs: Value[] = [];
     for (const p of decl.params) {
@@ -185,6 +186,10 @@ export class Elaborator {
         }
         d = v.d;
       }
+      if (!this.exactDim(d, e)) {
+        ok = false;
+        return;
+      }
       dims.push(d);
       axes.push(dn.axes.map((a) => a.name));
       this.checkLayout(dn, d, node, axes);
@@ -208,7 +213,7 @@ export class Elaborator {
       ok = false;
     }
     if (!this.sameMesh(node)) ok = false;
-    if (!ok) return undefined;
+    if (!ok || !this.fewEnough({ dtype: node.dtype.name as DType, dims }, node.span)) return undefined;
     const hasLayout = axes.some((a) => a.length) || partial.length > 0;
     const layout: Layout | undefined = hasLayout ? { axes, partial } : undefined;
     return { dtype: node.dtype.name as DType, dims, ...(layout ? { layout } : {}) };
@@ -258,6 +263,20 @@ export class Elaborator {
       return;
     }
     this.builder.constraints.set(v.id, { value: v.id, layout: want.layout, span });
+  }
+
+  /** Whether `d` is an exact integer when concrete (compiler/sizes.ts); else reports it at `e`. */
+  private exactDim(d: Dim, e: A.Expr, what = dimOrigin(e, this.opts.dims, this.env.setByOption)): boolean {
+    const n = inexactDim(d);
+    return n === undefined || !!this.err(e.span, 'MDC0216', what, showSize(n));
+  }
+
+  /** Whether `t`'s dims are exact and its element count within MAX_ELEMENTS; else reports it at `span`. */
+  private fewEnough(t: TType, span: Span): boolean {
+    const bad = t.dims.findIndex((d) => inexactDim(d) !== undefined);
+    if (bad >= 0) return !!this.err(span, 'MDC0216', `dim ${bad} of the result`, showSize(inexactDim(t.dims[bad]!)!));
+    const n = tooManyElements(t);
+    return n === undefined || !!this.err(span, 'MDC0217', printType(t), showSize(n));
   }
 
   private whereDim(f: Frame, name: string): Dim | undefined {
@@ -719,7 +738,7 @@ export class Elaborator {
       },
     };
     const outTypes = op.infer(ctx);
-    if (!outTypes || failed) return undefined;
+    if (!outTypes || failed || !outTypes.every((t) => this.fewEnough(t, calleeSpan))) return undefined;
     const inputs: Value[] = [];
     for (const spec of op.args) {
       const t = tensors.get(spec.name);

@@ -68,6 +68,9 @@ export const messages = {
   MDC0213: (perm: string, rank: number) => `transpose: ${perm} is not a permutation of 0..${rank - 1}`,
   MDC0214: (op: string, a: string, b: string, detail: string) => `${op}: shapes do not match: ${a} and ${b} (${detail})`,
   MDC0215: (a: string, b: string) => `${a} is not exactly divisible by ${b}`,
+  MDC0216: (what: string, got: string) => `${what} is ${got}: a dim must be an integer below 2^53 = 9007199254740992, where numbers are exact`,
+  MDC0217: (type: string, count: string) =>
+    `${type} has ${count} elements, more than the 2^50 = 1125899906842624 that mdc supports (so that byte sizes stay exact)`,
   // --- dtypes
   MDC0301: (op: string, a: string, b: string) => `${op}: dtypes differ: ${a} and ${b}`,
   MDC0302: (op: string, what: string, got: string) => `${op}: ${what} must have an integer dtype (i32), got ${got}`,
