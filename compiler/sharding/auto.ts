@@ -8,6 +8,7 @@ import { redistribute, stepBytes, type Step } from './redistribute.js';
 import { flopsOf } from '../ops/registry.js';
 import type { Letter, OpSpec } from '../ops/sharding.js';
 import { opSpec } from './specs.js';
+import { formatBytes } from '../report/plan.js';
 
 /**
  * `auto`: choose every op's sharding strategy with a cost model, as an integer program
@@ -312,20 +313,32 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
     'End',
   );
 
+  // Each unit's memory is its own choice's, so the least any plan needs is the sum of each unit's least.
+  const need = units.reduce((sum, u) => sum + Math.min(...u.strategies.map((st) => st.memory)) * u.weight, 0);
+  const overCap = () =>
+    new AutoError(
+      `no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${formatBytes(opts.memoryCap!)} per device: ` +
+        `the least any plan needs is ${formatBytes(need)} (${need} bytes) per device, with each parameter split as finely as the mesh allows; ` +
+        `raise the cap (--memory-cap) to at least that, or use a mesh of more devices`,
+    );
+  if (opts.memoryCap !== undefined && need > opts.memoryCap) throw overCap();
+
   const tBuild = performance.now();
   if (process.env['MDC_AUTO_DEBUG'])
     console.error(`auto: built ${binaries.length + columns} columns, ${rows.length} rows in ${((tBuild - t0) / 1000).toFixed(2)} s`);
   solverPromise ??= (highsLoader as unknown as () => NonNullable<typeof solverPromise>)();
   const highs = await solverPromise;
-  const sol = highs.solve(lines.join('\n'), { time_limit: opts.timeLimit ?? 60, mip_rel_gap: 1e-6, output_flag: false } as never);
-  if (sol.Status === 'Infeasible' && opts.memoryCap !== undefined) {
-    throw new AutoError(
-      `no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${(opts.memoryCap / 2 ** 20).toFixed(1)} MiB per device`,
-    );
-  }
-  if (sol.Status !== 'Optimal' && sol.Status !== 'Time limit reached') throw new AutoError(`strategy search failed: HiGHS reports '${sol.Status}'`);
+  const limit = opts.timeLimit ?? 60;
+  const sol = highs.solve(lines.join('\n'), { time_limit: limit, mip_rel_gap: 1e-6, output_flag: false } as never);
+  // The memory row's coefficients are rounded: a cap within rounding of the least need can still be infeasible.
+  if (sol.Status === 'Infeasible' && opts.memoryCap !== undefined) throw overCap();
   if (sol.Status === 'Time limit reached' && !Object.keys(sol.Columns ?? {}).length)
-    throw new AutoError(`strategy search found no plan within the ${opts.timeLimit ?? 60} s time limit`);
+    throw new AutoError(`strategy search found no plan within its ${limit} s time limit: give it longer (--time-limit), or plan without --auto`);
+  if (sol.Status !== 'Optimal' && sol.Status !== 'Time limit reached')
+    throw new AutoError(
+      `strategy search failed: its solver (HiGHS) ended with status '${sol.Status}' on a problem that always has a plan (every value whole), ` +
+        `which is a bug in mdc; plan without --auto meanwhile (layouts as written in the types)`,
+    );
   const cols = sol.Columns as Record<string, { Primal: number }>;
   const chosen = units.map((u, ui) => {
     let best = 0;
