@@ -1,4 +1,5 @@
 import { chmodSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from './options.js';
 
 /**
@@ -30,17 +31,29 @@ export const MAX_INPUT_BYTES = 2 ** 30;
  * folder is refused before anything is read.
  */
 export function readInputFile(path: string, what: string, max = MAX_INPUT_BYTES): Buffer {
-  let size: number;
+  const size = regularFileSize(path, what);
+  if (size > max) throw new UsageError(`${what} '${path}' has ${size} bytes, over the ${max}-byte limit for input files`);
+  return readFileSync(path);
+}
+
+/**
+ * The size of the regular file an option names, or a UsageError naming the option and
+ * the path: missing, a folder (with `usual`, the file such a folder usually holds, named
+ * as the likely meaning when it is there), a device, a pipe or a socket. Nothing is opened.
+ */
+export function regularFileSize(path: string, what: string, usual?: string): number {
+  let st;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new UsageError(`${what} '${path}' is a folder, not a file`);
-    if (!st.isFile()) throw new UsageError(`${what} '${path}' is not a regular file (a device, a pipe or a socket), which mdc does not read`);
-    size = st.size;
+    st = statSync(path);
   } catch (e) {
-    if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `cannot read ${what} '${path}': no such file` : `cannot read ${what} '${path}': ${(e as Error).message}`);
   }
-  if (size > max) throw new UsageError(`${what} '${path}' has ${size} bytes, over the ${max}-byte limit for input files`);
-  return readFileSync(path);
+  if (st.isDirectory()) {
+    const inside = usual === undefined ? undefined : join(path, usual);
+    const hint = inside !== undefined && statSync(inside, { throwIfNoEntry: false })?.isFile() ? ` (did you mean '${inside}'?)` : '';
+    throw new UsageError(`${what} '${path}' is a folder, not a file${hint}`);
+  }
+  if (!st.isFile()) throw new UsageError(`${what} '${path}' is not a regular file (a device, a pipe or a socket), which mdc does not read`);
+  return st.size;
 }

@@ -166,3 +166,15 @@ export class Trainer {
     return { ...base, lossScale: scale!, skipped: this.scaler.update(gradNorm) };
   }
 }
+
+/** Where a set of tensors first holds NaN or ±Inf: the tensor (in the order given), the element's index and its value. */
+export function firstNonFinite(tensors: Iterable<readonly [string, Float32Array]>): { name: string; index: number; value: number } | undefined {
+  for (const [name, data] of tensors) {
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i]!;
+      // x - x is 0 for every finite x and NaN for NaN and ±Inf: one compare per element.
+      if (x - x !== 0) return { name, index: i, value: x };
+    }
+  }
+  return undefined;
+}

@@ -91,8 +91,8 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const token = tokenDims(env, modelName);
   if (token?.batch?.devices && rows % token.batch.devices !== 0)
     throw new UsageError(
-      `${flags} give micro-batches of ${rows} rows, but ${modelName}'s token input splits its batch dim over ${token.batch.axes} (${token.batch.devices} devices): ` +
-        `choose a batch of rows divisible by ${token.batch.devices}`,
+      `${flags} give ${rows} row${rows === 1 ? '' : 's'} per ${microbatches > 1 ? 'micro-batch' : 'step'}, ` +
+        `but ${modelName}'s token input splits its batch dim over ${token.batch.axes} (${token.batch.devices} devices): choose a batch of rows divisible by ${token.batch.devices}`,
     );
   const dims = { ...(frontend.dims ?? {}), ...(token?.batch ? { [token.batch.name]: rows } : {}), ...(token?.seq ? { [token.seq.name]: seq } : {}) };
   const lowered = lowerModel(env, a.file, { ...frontend, dims, training: true });
@@ -111,7 +111,9 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       tokenShape.length !== 2
         ? 'mdc train needs a token input of two dims, [batch, sequence]'
         : `name its dims (i32[B, S]) for the flags to set them, or pass --batch ${tokenShape[0]! * microbatches} --seq ${tokenShape[1]}`;
-    throw new UsageError(`${flags} need ${g.name}'s token input '${tokenName}' to be [${rows}, ${seq}], but it is ${token!.text} = [${tokenShape.join(', ')}]: ${fix}`);
+    throw new UsageError(
+      `${flags} need ${g.name}'s token input '${tokenName}' to be [${rows}, ${seq}], but it is ${token!.text} = [${tokenShape.join(', ')}]: ${fix}`,
+    );
   }
   const logits = g.values[g.outputs[Math.max(0, g.outputNames.indexOf(settings.loss.output))]!]!;
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
@@ -173,7 +175,8 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       if (ck.metadata[k] !== v) refuse(`it was written with ${k} = ${ck.metadata[k] ?? '(none)'}, this run has ${v}`);
     }
     const step = Number(ck.metadata['step']);
-    if (!/^[1-9][0-9]*$/.test(ck.metadata['step'] ?? '') || !Number.isSafeInteger(step)) refuse(`its step ${JSON.stringify(ck.metadata['step'] ?? null)} is not a step number`);
+    if (!/^[1-9][0-9]*$/.test(ck.metadata['step'] ?? '') || !Number.isSafeInteger(step))
+      refuse(`its step ${JSON.stringify(ck.metadata['step'] ?? null)} is not a step number`);
     if (step >= steps)
       throw new UsageError(`--resume '${a.resume}' is at step ${step}, and the run has ${steps} steps: nothing is left to train (raise --steps)`);
     const kept = plan.buffers.filter((x) => x.role === 'param');
@@ -268,10 +271,9 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     for (let step = start; step <= steps; step++) {
       const res = await trainer.step(step);
       if (!res.skipped && !(Number.isFinite(res.loss) && Number.isFinite(res.gradNorm))) {
-        // The loss is computed before the step's update, so a non-finite parameter here comes from an earlier step's.
         const bad = nonFinite(await runner.readParams());
         const what = Number.isFinite(res.loss) ? `the gradient norm became ${res.gradNorm}` : `the loss became ${res.loss}`;
-        throw new Error(`${what} at step ${step}${bad ? `, an earlier update made parameter ${bad}` : ''}; ${kept()}; ${lower}`);
+        throw new Error(`${what} at step ${step}${bad ? ` and the update made parameter ${bad}` : ''}; ${kept()}; ${lower}`);
       }
       history.push(res);
       const tokS = (batch * seq) / res.seconds;
