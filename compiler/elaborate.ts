@@ -782,6 +782,7 @@ export class Elaborator {
       }
       case 'float': {
         const n = v.kind === 'num' ? v.n : intOf(v);
+        if (n !== undefined && spec.positive && !(n > 0)) return this.err(span, 'MDC0140', op, spec.name, 'a positive number', String(n));
         return n === undefined ? fail('a number') : n;
       }
       case 'bool':

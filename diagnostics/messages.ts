@@ -52,6 +52,7 @@ export const messages = {
   MDC0137: (axis: string) =>
     `@expert is not supported yet: expert parallelism is written in the type, by splitting the experts dim of the expert weights, e.g. f32[experts@${axis}, d, ffn]`,
   MDC0138: () => `@shard is not supported yet: layouts are written in the type, e.g. f32[d, ffn@tp]`,
+  MDC0140: (op: string, arg: string, want: string, got: string) => `${op}'s '${arg}' must be ${want}, got ${got}`,
   // --- shapes
   MDC0201: (op: string, want: string, got: string) => `${op} expects ${want}, got ${got}`,
   MDC0202: (a: string, b: string, da: string, db: string) => `shapes cannot broadcast: ${a} and ${b} (${da} ≠ ${db})`,

@@ -171,7 +171,7 @@ export const attentionOps: OpDef[] = [
     args: [
       { name: 'x', kind: 'tensor' },
       { name: 'heads', kind: 'int' },
-      { name: 'theta', kind: 'float', default: 10000 },
+      { name: 'theta', kind: 'float', default: 10000, positive: true },
       { name: 'offset', kind: 'int', default: 0, kwOnly: true },
     ],
     infer: (c) => {

@@ -87,7 +87,7 @@ const norm = (name: string, rms: boolean, doc: string, eps: number): OpDef =>
       { name: 'x', kind: 'tensor' },
       { name: 'weight', kind: 'tensor', default: null },
       ...(rms ? [] : [{ name: 'bias', kind: 'tensor', default: null } as const]),
-      { name: 'eps', kind: 'float', default: eps },
+      { name: 'eps', kind: 'float', default: eps, positive: true },
     ],
     infer: (c) => {
       const x = c.tensor('x');

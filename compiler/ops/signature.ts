@@ -19,6 +19,8 @@ export interface ArgSpec {
   readonly choices?: readonly string[];
   /** Keyword-only arguments cannot be given by position. */
   readonly kwOnly?: boolean;
+  /** A 'float' that must be above zero (an epsilon under a square root, a frequency base). */
+  readonly positive?: boolean;
 }
 
 export interface InferCtx {

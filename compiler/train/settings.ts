@@ -96,8 +96,17 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
           ds.push(diag(env.file, a.span, 'MDC0505', name, key ?? 'a positional argument', OPT_ARGS.join(', ')));
           continue;
         }
-        if (v === undefined || v < 0) {
-          ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, 'a non-negative number'));
+        // eps keeps the update's denominator above zero; a beta of 1 divides the bias correction by zero.
+        const want =
+          v === undefined || v < 0
+            ? 'a non-negative number'
+            : key === 'eps' && !(v > 0)
+              ? 'a positive number'
+              : (key === 'beta1' || key === 'beta2') && !(v < 1)
+                ? 'a number from 0 up to, not including, 1'
+                : undefined;
+        if (want) {
+          ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, want));
           continue;
         }
         o[key === 'weight_decay' ? 'weightDecay' : key] = v;
