@@ -212,7 +212,9 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       const idx = g.outputs.indexOf(o);
       // A fused node's outputs are named by the op whose value each one is.
       const op = n.body ? n.body.steps[n.body.outputs[k]!]!.op : n.op;
-      addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : `${n.scope ? n.scope + '/' : ''}${op}${n.id}`);
+      // Outputs after a node's first are numbered: a buffer's name is unique in the plan.
+      const name = `${n.scope ? n.scope + '/' : ''}${op}${n.id}${k ? `:${k}` : ''}`;
+      addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : name);
     });
     if (isCollective(n.op)) {
       if (!spmd) throw new Error(`the graph has a collective '${n.op}': build its plan with buildSpmdPlan`);
@@ -241,10 +243,13 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       const placed = spec.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
       if (new Set(placed).size !== placed.length)
         throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${spec.name}: keep the value out of the arena (memoryOptionsFor)`);
-      let kid = kernelByText.get(spec.wgsl);
+      const elements = spec.bindings.map((b) => numel(shapeOf(g.values[b.value]!)));
+      // The same text with another grid or other extents is another kernel as the runtime checks it.
+      const key = `${spec.dispatch.join(',')};${elements.join(',')};${spec.wgsl}`;
+      let kid = kernelByText.get(key);
       if (kid === undefined) {
         kid = kernels.length;
-        kernelByText.set(spec.wgsl, kid);
+        kernelByText.set(key, kid);
         for (const f of spec.features ?? []) features.add(f);
         kernels.push({
           id: kid,
@@ -253,7 +258,8 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
           wgsl: spec.wgsl,
           entryPoint: 'main',
           workgroupSize: spec.workgroupSize,
-          bindings: spec.bindings.map((b, i) => ({ binding: i, name: b.name, access: b.access, type: b.type })),
+          dispatch: spec.dispatch,
+          bindings: spec.bindings.map((b, i) => ({ binding: i, name: b.name, access: b.access, type: b.type, elements: elements[i]! })),
         });
       }
       steps.push({

@@ -70,6 +70,11 @@ export interface KernelBinding {
   readonly name: string;
   readonly access: Access;
   readonly type: StorageType;
+  /**
+   * How many elements the kernel indexes in the bound buffer (the value it was written
+   * for): every buffer a step binds here must hold at least this many.
+   */
+  readonly elements: number;
 }
 
 export interface PlanKernel {
@@ -79,6 +84,11 @@ export interface PlanKernel {
   readonly wgsl: string;
   readonly entryPoint: string;
   readonly workgroupSize: readonly [number, number, number];
+  /**
+   * The workgroup grid the kernel was written for: every step running it dispatches
+   * exactly this grid (a smaller one would leave outputs unwritten).
+   */
+  readonly dispatch: readonly [number, number, number];
   /**
    * In binding order. A kernel step binding an arena buffer declares it `read_write`
    * even when it only reads it: WebGPU forbids one buffer (the arena) bound read-only and

@@ -11,6 +11,7 @@ export class PlanError extends Error {
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isInt = (x: unknown, min = 0): x is number => typeof x === 'number' && Number.isInteger(x) && x >= min;
 const isStr = (x: unknown): x is string => typeof x === 'string';
+const isGrid = (x: unknown): x is number[] => Array.isArray(x) && x.length === 3 && x.every((d) => isInt(d, 1) && d <= 65535);
 
 /** Storage types a buffer may have (runtime/plan.ts StorageType). */
 const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
@@ -54,6 +55,7 @@ export function validatePlan(raw: unknown): Plan {
   const bufShapes = new Map<number, number[]>();
   const bufRoles = new Map<number, string>();
   const placements = new Map<number, Placed>();
+  const bufNames = new Map<string, number>();
   buffers.forEach((b, i) => {
     const at = `buffers[${i}]`;
     if (!isObj(b)) return p.push(`${at} is not an object`);
@@ -68,8 +70,12 @@ export function validatePlan(raw: unknown): Plan {
       const want = bufferBytes(b['type'] === 'f16' ? 'f16' : 'f32', n);
       if (b['bytes'] !== want) p.push(`${at}.bytes must be ${want} for shape [${(b['shape'] as number[]).join(', ')}]`);
     }
-    if (b['role'] === 'param' && !isObj(b['init'])) p.push(`${at} is a param without init`);
-    if (b['role'] === 'const' && typeof b['value'] !== 'number') p.push(`${at} is a const without a value`);
+    if (!isStr(b['name']) || !b['name']) p.push(`${at}.name must be a non-empty string`);
+    else if (bufNames.has(b['name'])) p.push(`${at}.name '${b['name']}' is also the name of buffers[${bufNames.get(b['name'])}]`);
+    else bufNames.set(b['name'], i);
+    if (b['role'] === 'param') validateInit(b['init'], at, p);
+    if (b['role'] === 'const' && (typeof b['value'] !== 'number' || (b['type'] === 'i32' && !Number.isInteger(b['value']))))
+      p.push(`${at} is a const without a value${b['type'] === 'i32' ? ' (an integer: the buffer is i32)' : ''}`);
     if (b['global'] !== undefined || (mesh && b['role'] === 'param')) {
       if (!mesh) p.push(`${at}.global needs a mesh (a partitioned plan)`);
       else validateGlobal(b['global'], b['shape'], mesh, `${at}.global`, p);
@@ -79,14 +85,22 @@ export function validatePlan(raw: unknown): Plan {
     bufTypes.set(i, b['type'] as string);
     bufBytes.set(i, b['bytes'] as number);
     bufRoles.set(i, b['role'] as string);
-    if (Array.isArray(b['shape'])) bufShapes.set(i, b['shape'] as number[]);
+    if (Array.isArray(b['shape']) && (b['shape'] as unknown[]).every((d) => isInt(d, 1))) bufShapes.set(i, b['shape'] as number[]);
   });
   const kernels = arr('kernels');
-  const kBindings = new Map<number, { access: string; type: string }[]>();
+  const kBindings = new Map<number, { access: string; type: string; elements: number }[]>();
+  const kDispatch = new Map<number, number[]>();
+  const kFiles = new Map<string, number>();
   kernels.forEach((k, i) => {
     const at = `kernels[${i}]`;
     if (!isObj(k)) return p.push(`${at} is not an object`);
     if (k['id'] !== i) p.push(`${at}.id must be ${i}`);
+    // The file name is written beside the plan (mdc compile) and names the kernel in errors.
+    if (!isStr(k['file']) || !/^[\w.-]+\.wgsl$/.test(k['file']) || k['file'].startsWith('.')) p.push(`${at}.file must be a plain file name ending in .wgsl`);
+    else if (kFiles.has(k['file'])) p.push(`${at}.file '${k['file']}' is also the file of kernels[${kFiles.get(k['file'])}]`);
+    else kFiles.set(k['file'], i);
+    if (isGrid(k['dispatch'])) kDispatch.set(i, k['dispatch']);
+    else p.push(`${at}.dispatch must be the grid the kernel was written for, three integers in 1..65535`);
     if (!isStr(k['wgsl']) || !(k['wgsl'] as string).includes('@compute')) p.push(`${at}.wgsl is not a compute shader`);
     if (!isStr(k['entryPoint'])) p.push(`${at}.entryPoint must be a string`);
     const wg = k['workgroupSize'];
@@ -99,9 +113,11 @@ export function validatePlan(raw: unknown): Plan {
       i,
       bs.map((b, j) => {
         if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || !STORAGE.includes(b['type'] as string)) {
-          p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16 }`);
-        }
-        return { access: isObj(b) ? (b['access'] as string) : '', type: isObj(b) ? (b['type'] as string) : '' };
+          p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16, elements }`);
+        } else if (!isInt(b['elements'], 1)) p.push(`${at}.bindings[${j}].elements must be the positive number of elements the kernel indexes`);
+        return isObj(b)
+          ? { access: b['access'] as string, type: b['type'] as string, elements: isInt(b['elements'], 1) ? b['elements'] : 0 }
+          : { access: '', type: '', elements: 0 };
       }),
     );
   });
@@ -120,6 +136,11 @@ export function validatePlan(raw: unknown): Plan {
       if (!bufTypes.has(b as number)) p.push(`${at}.buffers[${j}] refers to no buffer`);
       else if (bufTypes.get(b as number) !== kb[j]!.type)
         p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
+      else {
+        const have = bufShapes.has(b as number) ? numel(bufShapes.get(b as number)!) : Infinity;
+        if (have < kb[j]!.elements)
+          p.push(`${at}.buffers[${j}]: buffer ${b as number} holds ${have} elements, but kernel ${s['kernel']} indexes ${kb[j]!.elements} in binding ${j}`);
+      }
       const place = placements.get(b as number);
       if (!place) return;
       // WebGPU: one buffer bound read-only and writable in a dispatch is a usage conflict.
@@ -133,11 +154,25 @@ export function validatePlan(raw: unknown): Plan {
       }
     });
     const d = s['dispatch'];
-    if (!Array.isArray(d) || d.length !== 3 || !d.every((x) => isInt(x, 1) && x <= 65535)) p.push(`${at}.dispatch must be three integers in 1..65535`);
+    const grid = kDispatch.get(s['kernel'] as number);
+    if (!isGrid(d)) p.push(`${at}.dispatch must be three integers in 1..65535`);
+    // A smaller grid leaves outputs unwritten; a larger one runs invocations the kernel does not guard.
+    else if (grid && d.join(',') !== grid.join(','))
+      p.push(`${at}.dispatch [${d.join(', ')}] is not the grid kernel ${s['kernel']} was written for, [${grid.join(', ')}]`);
   });
   for (const key of ['inputs', 'outputs']) {
+    const names = new Map<string, number>();
     arr(key).forEach((io, i) => {
       if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
+      if (names.has(io['name'])) p.push(`${key}[${i}].name '${io['name']}' is also the name of ${key}[${names.get(io['name'])}]`);
+      else names.set(io['name'], i);
+      const buf = io['buffer'] as number;
+      if (key === 'inputs' && bufRoles.get(buf) !== 'input') p.push(`inputs[${i}].buffer is a ${bufRoles.get(buf)} buffer, not an input buffer`);
+      const shape = io['shape'];
+      const bufShape = bufShapes.get(buf);
+      if (!Array.isArray(shape) || !shape.every((d) => isInt(d, 1))) p.push(`${key}[${i}].shape must be positive integers`);
+      else if (bufShape && numel(shape) !== numel(bufShape))
+        p.push(`${key}[${i}].shape [${shape.join(', ')}] has ${numel(shape)} elements, but its buffer ${buf} holds ${numel(bufShape)}`);
       if (mesh && bufTypes.get(io['buffer'] as number) === 'f16')
         p.push(`${key}[${i}] is an f16 buffer; a partitioned plan's host transfers are f32 and i32 only`);
       if (io['max'] !== undefined && !isInt(io['max'], 1)) p.push(`${key}[${i}].max must be a positive integer`);
@@ -157,6 +192,7 @@ export function validatePlan(raw: unknown): Plan {
         .filter((b) => b['role'] === 'param')
         .map((b) => [b['name'], b['id'] as number]),
     );
+    const updated = new Map<number, number>();
     if (!Array.isArray(raw['updates'])) p.push('updates must be an array');
     else
       (raw['updates'] as unknown[]).forEach((u, i) => {
@@ -166,11 +202,20 @@ export function validatePlan(raw: unknown): Plan {
         const to = params.get(u['param']);
         if (from === undefined) return p.push(`${at}.output '${u['output']}' is not an output of the plan`);
         if (to === undefined) return p.push(`${at}.param '${u['param']}' is not a parameter buffer`);
-        if (bufBytes.get(from) !== bufBytes.get(to))
+        if (updated.has(to)) p.push(`${at}.param '${u['param']}' is also updated by updates[${updated.get(to)}]`);
+        updated.set(to, i);
+        if (bufRoles.get(from) !== 'output' && bufRoles.get(from) !== 'activation')
+          p.push(`${at}.output '${u['output']}' is the ${bufRoles.get(from)} buffer ${from}, which the updates' copies could overwrite before it is read`);
+        else if (bufBytes.get(from) !== bufBytes.get(to))
           p.push(`${at}: output '${u['output']}' (${bufBytes.get(from)} bytes) does not fit parameter '${u['param']}' (${bufBytes.get(to)} bytes)`);
         else if (bufTypes.get(from) !== bufTypes.get(to))
           p.push(`${at}: output '${u['output']}' is stored as ${bufTypes.get(from)}, parameter '${u['param']}' as ${bufTypes.get(to)}; an update copies bytes`);
       });
+    // Outputs are read back after the updates' copies: one that is an updated parameter would read the new value.
+    for (const [name, b] of outs) {
+      const j = updated.get(b);
+      if (j !== undefined) p.push(`output '${String(name)}' is parameter buffer ${b}, which updates[${j}] overwrites before the output is read back`);
+    }
   }
   const features = raw['features'];
   if (features !== undefined && (!Array.isArray(features) || !features.every(isStr))) p.push('features must be an array of WebGPU feature names');
@@ -182,6 +227,20 @@ export function validatePlan(raw: unknown): Plan {
   if (placements.size && !p.length) checkLiveOverlaps(raw as unknown as Plan, placements, p);
   if (p.length) throw new PlanError(p);
   return raw as unknown as Plan;
+}
+
+/** A parameter's initialiser: a kind the runtime knows, with finite arguments it can use. */
+function validateInit(init: unknown, buffer: string, p: string[]): void {
+  const at = `${buffer}.init`;
+  const fin = (k: string) => isObj(init) && typeof init[k] === 'number' && Number.isFinite(init[k]);
+  if (!isObj(init)) p.push(`${buffer} is a param without init`);
+  else if (init['kind'] === 'normal') {
+    if (!fin('mean') || !fin('std') || (init['std'] as number) < 0) p.push(`${at}: normal needs a finite mean and a finite std ≥ 0`);
+  } else if (init['kind'] === 'uniform') {
+    if (!fin('low') || !fin('high') || (init['low'] as number) > (init['high'] as number)) p.push(`${at}: uniform needs finite low ≤ high`);
+  } else if (init['kind'] === 'constant') {
+    if (!fin('value')) p.push(`${at}: constant needs a finite value`);
+  } else p.push(`${at}.kind must be normal, uniform or constant, got ${JSON.stringify(init['kind'])}`);
 }
 
 interface CheckedMesh {

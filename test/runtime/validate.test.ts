@@ -168,6 +168,143 @@ describe('plan validation', () => {
   });
 });
 
+/**
+ * Meaning, not only shape: the MLP's tiny plan (x: [8, 64] → probs: [8, 10]) has three kernels:
+ * 0 matmul+add+relu binding x, w1, b1 and relu0 on a [1, 1, 1] grid, 1 matmul+add on [2, 1, 1]
+ * binding relu0, w2, b2 and add1, and 2 softmax binding add1 and probs.
+ */
+describe('plan validation checks what the plan means', () => {
+  it('refuses a buffer smaller than what its kernel indexes, though its shape and bytes agree', () => {
+    expect(
+      problems((p) => {
+        p['buffers'][0].shape = [4, 64];
+        p['buffers'][0].bytes = 4 * 4 * 64;
+        p['inputs'][0].shape = [4, 64];
+      }),
+    ).toEqual(['steps[0].buffers[0]: buffer 0 holds 256 elements, but kernel 0 indexes 512 in binding 0']);
+    expect(
+      problems((p) => {
+        p['kernels'][1].bindings[3].elements = 81;
+      }),
+    ).toEqual(['steps[1].buffers[3]: buffer 6 holds 80 elements, but kernel 1 indexes 81 in binding 3']);
+    expect(
+      problems((p) => {
+        delete p['kernels'][2].bindings[0].elements;
+      }),
+    ).toEqual(['kernels[2].bindings[0].elements must be the positive number of elements the kernel indexes']);
+  });
+
+  it('refuses a dispatch grid other than the one the kernel was written for', () => {
+    expect(
+      problems((p) => {
+        p['steps'][1].dispatch = [1, 1, 1];
+      }),
+    ).toEqual(['steps[1].dispatch [1, 1, 1] is not the grid kernel 1 was written for, [2, 1, 1]']);
+    expect(
+      problems((p) => {
+        p['steps'][0].dispatch = [1, 2, 1];
+      }),
+    ).toEqual(['steps[0].dispatch [1, 2, 1] is not the grid kernel 0 was written for, [1, 1, 1]']);
+    expect(
+      problems((p) => {
+        delete p['kernels'][0].dispatch;
+      }),
+    ).toEqual(['kernels[0].dispatch must be the grid the kernel was written for, three integers in 1..65535']);
+  });
+
+  it('refuses an initialiser the runtime does not know, or one with arguments it cannot use', () => {
+    const init = (value: unknown) =>
+      problems((p) => {
+        p['buffers'][1].init = value;
+      });
+    expect(init({ kind: 'xavier' })).toEqual(['buffers[1].init.kind must be normal, uniform or constant, got "xavier"']);
+    expect(init({ kind: 'normal', mean: 0, std: -1 })).toEqual(['buffers[1].init: normal needs a finite mean and a finite std ≥ 0']);
+    expect(init({ kind: 'normal', mean: '0', std: 1 })).toEqual(['buffers[1].init: normal needs a finite mean and a finite std ≥ 0']);
+    expect(init({ kind: 'uniform', low: 1, high: -1 })).toEqual(['buffers[1].init: uniform needs finite low ≤ high']);
+    expect(init({ kind: 'constant' })).toEqual(['buffers[1].init: constant needs a finite value']);
+    expect(init('ones')).toEqual(['buffers[1] is a param without init']);
+    expect(init({ kind: 'uniform', low: -1, high: 1 })).toEqual([]);
+  });
+
+  it('refuses inputs and outputs whose shapes do not fit their buffers, or an input that is not an input buffer', () => {
+    expect(
+      problems((p) => {
+        p['outputs'][0].shape = [8, 11];
+      }),
+    ).toEqual(['outputs[0].shape [8, 11] has 88 elements, but its buffer 7 holds 80']);
+    expect(
+      problems((p) => {
+        p['inputs'][0].shape = [8, -64];
+      }),
+    ).toEqual(['inputs[0].shape must be positive integers']);
+    expect(
+      problems((p) => {
+        p['inputs'][0].buffer = 1;
+        p['inputs'][0].shape = [64, 32];
+      }),
+    ).toEqual(['inputs[0].buffer is a param buffer, not an input buffer']);
+  });
+
+  it('refuses names given twice and kernel files that are not plain names', () => {
+    expect(
+      problems((p) => {
+        p['buffers'][2].name = 'w1';
+      }),
+    ).toEqual(["buffers[2].name 'w1' is also the name of buffers[1]"]);
+    expect(
+      problems((p) => {
+        p['outputs'].push({ ...p['outputs'][0] });
+      }),
+    ).toEqual(["outputs[1].name 'probs' is also the name of outputs[0]"]);
+    expect(
+      problems((p) => {
+        p['inputs'].push({ ...p['inputs'][0] });
+      }),
+    ).toEqual(["inputs[1].name 'x' is also the name of inputs[0]"]);
+    expect(
+      problems((p) => {
+        p['kernels'][1].file = p['kernels'][0].file;
+      }),
+    ).toEqual(["kernels[1].file 'k000_matmul_tiled_add_relu.wgsl' is also the file of kernels[0]"]);
+    expect(
+      problems((p) => {
+        p['kernels'][1].file = '../../etc/k.wgsl';
+      }),
+    ).toEqual(['kernels[1].file must be a plain file name ending in .wgsl']);
+  });
+
+  it('refuses updates that overwrite what is read back, or copy from a parameter', () => {
+    const src = `model M(x: f32[4]) -> (f32[4], f32[4]) {\n  param w: f32[4] = ones()\n  param v: f32[4] = ones()\n  return x * w, w\n}\n`;
+    const two = () => JSON.parse(JSON.stringify(planOf(lower(src, 'm.model').graph!))) as Record<string, any>;
+    const names = (p: Record<string, any>) => p['outputs'].map((o: Record<string, any>) => `${o.name}:${p['buffers'][o.buffer].role}`);
+    expect(names(two())).toEqual(['output0:output', 'w:param']);
+    const check = (updates: unknown) => {
+      const p = two();
+      p['updates'] = updates;
+      try {
+        validatePlan(p);
+        return [];
+      } catch (e) {
+        return [...(e as PlanError).problems];
+      }
+    };
+    expect(check([{ output: 'output0', param: 'v' }])).toEqual([]);
+    // The output 'w' is w's own buffer: read back after the copy, it would show the updated value, not the returned one.
+    expect(check([{ output: 'output0', param: 'w' }])).toEqual([
+      "output 'w' is parameter buffer 1, which updates[0] overwrites before the output is read back",
+    ]);
+    expect(check([{ output: 'w', param: 'v' }])).toEqual([
+      "updates[0].output 'w' is the param buffer 1, which the updates' copies could overwrite before it is read",
+    ]);
+    expect(
+      check([
+        { output: 'output0', param: 'v' },
+        { output: 'output0', param: 'v' },
+      ]),
+    ).toEqual(["updates[1].param 'v' is also updated by updates[0]"]);
+  });
+});
+
 /** GPT-2 tiny partitioned over [dp: 2, tp: 4]: a plan with a mesh and collective steps. */
 const meshPlan = (() => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
