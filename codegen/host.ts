@@ -8,7 +8,31 @@ export interface HostModule {
   readonly dts: string;
 }
 
-const ident = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `_${name.replace(/[^\w$]/g, '_')}`);
+/**
+ * Names a model's class may not take: JavaScript's reserved words, TypeScript's built-in
+ * type names, and every name the module declares, imports or refers to (a class named
+ * `Promise` or `PlanRunner` would shadow it and the module would not type-check).
+ */
+const TAKEN = new Set(
+  [
+    'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in',
+    'instanceof new null return super switch this throw true try typeof var void while with implements interface let package private',
+    'protected public static yield await arguments eval any unknown never number string boolean symbol object bigint undefined',
+    'PlanRunner RunnerOptions PlanKernels HostArray plan inputShapes outputShapes GPUDevice Promise Record Int32Array Float32Array',
+  ]
+    .join(' ')
+    .split(' '),
+);
+/**
+ * The class name of model `name`: itself when it is a free identifier, else with a leading
+ * `_` (and `_` for characters an identifier cannot hold), so the module always type-checks.
+ */
+export function hostClassName(name: string): string {
+  const id = /^[A-Za-z_$][\w$]*$/.test(name) ? name : `_${name.replace(/[^\w$]/g, '_')}`;
+  return TAKEN.has(id) || TAKEN.has(`${id}Inputs`) || TAKEN.has(`${id}Outputs`) ? `_${id}` : id;
+}
+/** An object literal's key for `name`: computed for `__proto__`, which as a plain key would set the prototype instead. */
+const key = (name: string) => (name === '__proto__' ? f.createComputedPropertyName(f.createStringLiteral(name)) : f.createStringLiteral(name));
 const readonlyMod = [f.createModifier(ts.SyntaxKind.ReadonlyKeyword)];
 const exportMod = [f.createModifier(ts.SyntaxKind.ExportKeyword)];
 
@@ -46,7 +70,7 @@ function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean): ts
 
 function shapesConst(name: string, ios: readonly PlanIO[]): ts.VariableStatement {
   const obj = f.createObjectLiteralExpression(
-    ios.map((io) => f.createPropertyAssignment(f.createStringLiteral(io.name), f.createArrayLiteralExpression(io.shape.map((d) => f.createNumericLiteral(d))))),
+    ios.map((io) => f.createPropertyAssignment(key(io.name), f.createArrayLiteralExpression(io.shape.map((d) => f.createNumericLiteral(d))))),
   );
   return f.createVariableStatement(
     exportMod,
@@ -63,7 +87,7 @@ function shapesConst(name: string, ios: readonly PlanIO[]): ts.VariableStatement
  * onto a GPUDevice and runs it. The `.d.ts` comes from the same source.
  */
 export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runtime'): HostModule {
-  const cls = ident(plan.model);
+  const cls = hostClassName(plan.model);
   const inT = `${cls}Inputs`;
   const outT = `${cls}Outputs`;
   const any = (e: ts.Expression, t: string) =>
