@@ -4,8 +4,10 @@
  * count at most 2^50, so that its byte size (up to 8 bytes an element) and sums of a few
  * such sizes stay exact. Config arithmetic (`d = 2 ** 60`), `--set` and `--dim` can reach
  * beyond either; elaboration refuses them where the dim or the tensor is made
- * (compiler/elaborate.ts), so nothing later computes with a rounded size. Per-device
- * tensors a kernel indexes with u32 are bounded again when kernels are generated.
+ * (compiler/elaborate.ts), so nothing later computes with a rounded size. What one device
+ * holds is bounded further by its buffer limits (128 MiB a binding by default), far below
+ * the 2^32 elements a kernel's u32 index reaches: a partitioned plan may hold global
+ * tensors beyond 2^32 elements, so that is no bound for the source.
  */
 import type * as A from '../grammar/ast.js';
 import { exprText } from '../grammar/ast-text.js';
