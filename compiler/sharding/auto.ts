@@ -8,7 +8,6 @@ import { redistribute, stepBytes, type Step } from './redistribute.js';
 import { flopsOf } from '../ops/registry.js';
 import type { Letter, OpSpec } from '../ops/sharding.js';
 import { opSpec } from './specs.js';
-import { formatBytes } from '../report/plan.js';
 
 /**
  * `auto`: choose every op's sharding strategy with a cost model, as an integer program
@@ -315,10 +314,11 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
 
   // Each unit's memory is its own choice's, so the least any plan needs is the sum of each unit's least.
   const need = units.reduce((sum, u) => sum + Math.min(...u.strategies.map((st) => st.memory)) * u.weight, 0);
+  const size = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB (${Math.ceil(bytes)} bytes)`;
   const overCap = () =>
     new AutoError(
-      `no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${formatBytes(opts.memoryCap!)} per device: ` +
-        `the least any plan needs is ${formatBytes(need)} (${need} bytes) per device, with each parameter split as finely as the mesh allows; ` +
+      `no plan keeps the parameters${training ? ' and their training state' : ''} within the memory cap of ${size(opts.memoryCap!)} per device: ` +
+        `the least any plan needs is ${size(need)} per device, with each parameter split as finely as the mesh allows; ` +
         `raise the cap (--memory-cap) to at least that, or use a mesh of more devices`,
     );
   if (opts.memoryCap !== undefined && need > opts.memoryCap) throw overCap();

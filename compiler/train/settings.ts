@@ -105,8 +105,8 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
               : (key === 'beta1' || key === 'beta2') && !(v < 1)
                 ? 'a number from 0 up to, not including, 1'
                 : undefined;
-        if (want) {
-          ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, want));
+        if (want || v === undefined) {
+          ds.push(diag(env.file, a.value.span, 'MDC0503', `${name}(${key})`, want ?? 'a non-negative number'));
           continue;
         }
         o[key === 'weight_decay' ? 'weightDecay' : key] = v;

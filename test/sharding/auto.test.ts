@@ -75,7 +75,7 @@ describe('auto: strategy search with HiGHS', () => {
     await expect(autoShard(g, m, { training: true, memoryCap: 1000 })).rejects.toThrow(AutoError);
     // The least need: every parameter split over all 8 devices, ×4 for training state (hand check: 544,256 parameters × 4 B × 4 / 8 = 1,088,512 B).
     await expect(autoShard(g, m, { training: true, memoryCap: 1000 })).rejects.toThrow(
-      'no plan keeps the parameters and their training state within the memory cap of 1000 B per device: ' +
+      'no plan keeps the parameters and their training state within the memory cap of 0.00 MiB (1000 bytes) per device: ' +
         'the least any plan needs is 1.04 MiB (1088512 bytes) per device, with each parameter split as finely as the mesh allows; ' +
         'raise the cap (--memory-cap) to at least that, or use a mesh of more devices',
     );
