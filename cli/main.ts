@@ -3,6 +3,7 @@
  * lives in cli/commands/<name>.ts and is loaded only when it runs, so `mdc check` never
  * loads the kernel generators, the runtime or the TypeScript compiler.
  */
+import { escapeControls } from '../diagnostics/format.js';
 import { EXIT, parseCommandArgs, readSource, UsageError, type Command, type Io } from './options.js';
 
 export { EXIT } from './options.js';
@@ -49,16 +50,29 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   try {
     return await dispatch(argv, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`mdc: ${e.message}`);
+    const usage = e instanceof UsageError;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (wantsJson(argv)) {
+      // One shape for every failure that is not a diagnostic, on stdout like the diagnostics' JSON.
+      io.out(JSON.stringify({ ok: false, error: { kind: usage ? 'usage' : 'runtime', message: msg } }, null, 2));
+      return usage ? EXIT.usage : EXIT.diagnostics;
+    }
+    // Messages quote file names and option values as given: printed, never obeyed by the terminal.
+    if (usage) {
+      io.err(`mdc: ${escapeControls(msg, true)}`);
       io.err(`Run 'mdc ${argv[0] && COMMANDS[argv[0]] ? `${argv[0]} ` : ''}--help' for usage.`);
       return EXIT.usage;
     }
-    const msg = e instanceof Error ? e.message : String(e);
-    io.err(`mdc: error: ${msg}`);
+    io.err(`mdc: error: ${escapeControls(msg, true)}`);
     if (process.env['MDC_DEBUG'] && e instanceof Error) io.err(e.stack ?? '');
     return EXIT.diagnostics;
   }
+}
+
+/** `--json` among the options (before a `--` that ends them): errors are then JSON too. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 async function dispatch(argv: readonly string[], io: Io): Promise<number> {

@@ -137,7 +137,10 @@ export function meshOption(v: Values): Mesh | undefined {
 export function frontendOptions(v: Values): FrontendOptions {
   const mesh = meshOption(v);
   const dims = pairs(v['dim'], 'dim');
-  for (const [k, n] of Object.entries(dims)) if (!Number.isInteger(n) || n < 1) throw new UsageError(`--dim ${k} must be a positive integer, got ${n}`);
+  for (const [k, n] of Object.entries(dims)) {
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--dim ${k} must be a positive integer, got ${n}`);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`--dim ${k}=${n} is too large: a dim is at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+  }
   return {
     ...(v['preset'] ? { preset: v['preset'] as string } : {}),
     ...(v['model'] ? { model: v['model'] as string } : {}),

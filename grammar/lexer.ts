@@ -23,15 +23,15 @@ export const False = kw('False', 'false');
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\f\v]+/, group: Lexer.SKIPPED });
 /** `///` doc comments attach to the next declaration and show on hover. */
-export const DocComment = createToken({ name: 'DocComment', pattern: /\/\/\/[^\n]*/, group: 'docs' });
-export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: 'comments' });
+export const DocComment = createToken({ name: 'DocComment', pattern: /\/\/\/[^\n\r]*/, group: 'docs' });
+export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n\r]*/, group: 'comments' });
 /** Matches an unterminated comment to the end of the file too, so the checker can report it precisely. */
 export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*(?:[^*]|\*(?!\/))*(?:\*\/)?/, group: 'comments', line_breaks: true });
 
 export const SizeLiteral = createToken({ name: 'SizeLiteral', pattern: /\d+(?:\.\d+)?(?:KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b/ });
 export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/ });
-/** Also matches an unterminated string up to the line end, for a precise error. */
-export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n]|\\.)*"?/ });
+/** Also matches an unterminated string up to the line end, for a precise error. Lines end at \n, \r\n or \r. */
+export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n\r]|\\.)*"?/ });
 /** Annotation names are reserved so that `x @ w` (matmul) and `@pipeline(...)` never collide. */
 export const AnnotationName = createToken({ name: 'AnnotationName', pattern: /@(?:shard|pipeline|recompute|offload|expert)\b/ });
 

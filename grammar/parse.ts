@@ -25,9 +25,14 @@ export interface ParseResult {
   readonly lines: LineIndex;
 }
 
-/** Source text → typed AST plus syntax diagnostics. Never throws on any input. */
-export function parse(text: string, file = '<input>'): ParseResult {
-  const lines = new LineIndex(text);
+/**
+ * Source text → typed AST plus syntax diagnostics. Never throws on any input. A leading
+ * byte-order mark is not part of the text: spans are offsets into `lines.text`, the source
+ * without it, and the first line's columns count from what follows it.
+ */
+export function parse(source: string, file = '<input>'): ParseResult {
+  const lines = new LineIndex(source);
+  const text = lines.text;
   const diagnostics: Diagnostic[] = [];
   const empty = (): ParseResult => ({ program: { file, items: [], comments: [] }, diagnostics, lines });
 
@@ -54,7 +59,7 @@ export function parse(text: string, file = '<input>'): ParseResult {
     }
   }
   for (const t of lexed.tokens) {
-    if (t.tokenType === StringLiteral && !/^"(?:[^"\\\n]|\\.)*"$/.test(t.image)) {
+    if (t.tokenType === StringLiteral && !/^"(?:[^"\\\n\r]|\\.)*"$/.test(t.image)) {
       diagnostics.push(diag(file, tokenSpan(t), 'MDC0004'));
     } else if (t.tokenType === NumberLiteral && !isRepresentable(t.image)) {
       diagnostics.push(diag(file, tokenSpan(t), 'MDC0007', t.image));
