@@ -72,8 +72,12 @@ export function parseCommandArgs(cmd: string, args: readonly string[], options: 
   }
 }
 
-/** The largest source mdc reads: checking takes memory in proportion, and real models are a few KiB. */
-export const MAX_SOURCE_BYTES = 16 * 2 ** 20;
+/**
+ * The largest source mdc reads. Real models are a few KiB; checking a dense source takes about
+ * 650 bytes of memory per byte (tokens, syntax tree, AST, the elaborated graph; bench/results/scale.md),
+ * so 2 MiB peaks near 1.3 GB, and 10 MB exhausted V8's heap.
+ */
+export const MAX_SOURCE_BYTES = 2 * 2 ** 20;
 
 /** The source of FILE: a regular file read as UTF-8; anything else is a usage error. */
 export function readSource(file: string): string {
@@ -82,7 +86,8 @@ export function readSource(file: string): string {
     const st = statSync(file);
     if (st.isDirectory()) throw new UsageError(`'${file}' is a directory; give a .model file`);
     if (!st.isFile()) throw new UsageError(`'${file}' is not a regular file (a device, a pipe or a socket), which mdc does not read`);
-    if (st.size > MAX_SOURCE_BYTES) throw new UsageError(`'${file}' has ${st.size} bytes, over the ${MAX_SOURCE_BYTES / 2 ** 20} MiB limit for a .model file`);
+    if (st.size > MAX_SOURCE_BYTES)
+      throw new UsageError(`'${file}' is too large: ${st.size} bytes, over the ${MAX_SOURCE_BYTES / 2 ** 20} MiB limit for a .model file`);
     buf = readFileSync(file);
   } catch (e) {
     if (e instanceof UsageError) throw e;

@@ -39,9 +39,9 @@ describe('files', () => {
 
   it('a source over the size limit is refused before it is read', async () => {
     const big = join(dir, 'big.model');
-    writeFileSync(big, Buffer.alloc(16 * 2 ** 20 + 1, 0x20));
+    writeFileSync(big, Buffer.alloc(2 * 2 ** 20 + 1, 0x20));
     const r = await mdc('check', big);
     expect(r.code).toBe(2);
-    expect(r.err.split('\n')[0]).toBe(`mdc: '${big}' has 16777217 bytes, over the 16 MiB limit for a .model file`);
+    expect(r.err.split('\n')[0]).toBe(`mdc: '${big}' is too large: 2097153 bytes, over the 2 MiB limit for a .model file`);
   });
 });

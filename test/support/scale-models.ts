@@ -49,3 +49,39 @@ model Deep(tokens: i32[B, S]) -> f32[B, S, vocab] where B = 1, S = 8 {
 }
 `;
 }
+
+/** The shapes of big source: many blocks, one model of many lines, one comment, one string. */
+export type BigSourceKind = 'blocks' | 'lines' | 'comment' | 'string';
+
+/**
+ * A source of about `bytes` bytes (within one unit of the repeated text). `blocks`: a config and
+ * numbered blocks of five lines, the model calling the first; `lines`: one model whose body is a
+ * chain of lets; `comment`: a valid model after one block comment of that size; `string`: a
+ * model whose gelu takes a string argument of that size (one diagnostic).
+ */
+export function bigSource(kind: BigSourceKind, bytes: number): string {
+  const head = 'config C {\n  d = 8\n}\n\n';
+  const model = (body: string) => `model M(x: f32[B, d]) -> f32[B, d] where B = 2 {\n${body}}\n`;
+  if (kind === 'comment')
+    return `/*${'a comment line of sixty-four characters, repeated to fill it\n'.repeat(Math.ceil(bytes / 64))}*/\n${head}${model('  return x\n')}`;
+  if (kind === 'string') return `${head}${model(`  return gelu(x, approximate = "${'s'.repeat(bytes)}")\n`)}`;
+  const parts: string[] = [head];
+  let size = head.length;
+  if (kind === 'blocks') {
+    for (let i = 0; size < bytes; i++) {
+      const b = `block B${i}(x: f32[B, d]) -> f32[B, d] {\n  param w: f32[d, d] = normal(0, 0.02)\n  let h = x @ w\n  return h + x\n}\n\n`;
+      parts.push(b);
+      size += b.length;
+    }
+    parts.push(model('  return B0(x)\n'));
+  } else {
+    const lines = ['  let h0 = x * 2.0\n'];
+    for (let i = 1; size < bytes; i++) {
+      const l = `  let h${i} = h${i - 1} + x\n`;
+      lines.push(l);
+      size += l.length;
+    }
+    parts.push(model(`${lines.join('')}  return h${lines.length - 1}\n`));
+  }
+  return parts.join('');
+}
