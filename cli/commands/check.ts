@@ -1,3 +1,4 @@
+import { escapeControls } from '../../diagnostics/format.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, type Command } from '../options.js';
 
 export const command: Command = {
@@ -13,7 +14,7 @@ ${FRONTEND_HELP}`,
     const r = await compileFile(file, source, v, io, { until: 'check' });
     if (!r) return EXIT.diagnostics;
     if (v['json']) io.out(JSON.stringify({ file, ok: true, diagnostics: [] }, null, 2));
-    else io.out(`${file}: ok`);
+    else io.out(`${escapeControls(file)}: ok`);
     return EXIT.ok;
   },
 };

@@ -1,3 +1,4 @@
+import { escapeControls } from '../../diagnostics/format.js';
 import { BOM } from '../../diagnostics/span.js';
 import { format } from '../../grammar/format.js';
 import { parse } from '../../grammar/parse.js';
@@ -29,8 +30,8 @@ Options:
     const changed = formatted !== source;
     if (v['check']) {
       if (json) io.out(JSON.stringify({ file, ok: !changed, formatted: !changed, diagnostics: [] }, null, 2));
-      else if (changed) io.err(`${file}: not formatted`);
-      else io.out(`${file}: formatted`);
+      else if (changed) io.err(`${escapeControls(file)}: not formatted`);
+      else io.out(`${escapeControls(file)}: formatted`);
       return changed ? EXIT.diagnostics : EXIT.ok;
     }
     if (v['write']) {

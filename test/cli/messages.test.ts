@@ -101,6 +101,9 @@ describe('control characters are shown escaped, never sent to the terminal', () 
     const f = file('model M(x: f32[4]) -> f32[4] { return y }\n', 'bad\u001b[31mname.model');
     const shown = f.replace('\u001b', '\\u001b');
     expect((await mdc('check', f)).err.split('\n')[0]).toBe(`${shown}:1:39: error MDC0101: unknown name 'y'`);
+    expect(await mdc('fmt', f, '--check')).toMatchObject({ code: 1, err: `${shown}: not formatted` });
+    const ok = file('model M(x: f32[4]) -> f32[4] {\n  return x\n}\n', 'ok\u0007.model');
+    expect(await mdc('check', ok)).toEqual({ code: 0, out: `${ok.replace('\u0007', '\\u0007')}: ok`, err: '' });
     const p = await mdc('check', 'samples/gpt2.model', '--preset', '\u001b[2Jtiny');
     expect(p).toMatchObject({ code: 2, out: '' });
     expect(p.err).toBe("mdc: --preset \\u001b[2Jtiny: the file has no such preset; its presets: 'tiny'\nRun 'mdc check --help' for usage.");
