@@ -18,6 +18,7 @@ import {
   type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
+import { seal } from './seal.js';
 import { shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 import { numel } from '../layout/mesh.js';
 
@@ -288,7 +289,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       ...(spmd ? { global: globalOf(id) } : {}),
     };
   };
-  return {
+  return seal({
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
     model: g.name,
@@ -304,7 +305,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     ...(features.has('subgroups') ? { subgroupSize: target.subgroupSize! } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
     ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
-  };
+  });
 }
 
 /**

@@ -216,6 +216,11 @@ export interface Plan {
    * state stay resident between steps.
    */
   readonly updates?: readonly PlanUpdate[];
+  /**
+   * The SHA-256 of the rest of the plan (runtime/integrity.ts), written by the compiler and
+   * checked by the runners before anything else; absent only in hand-written plans.
+   */
+  readonly integrity?: string;
 }
 
 export interface PlanUpdate {

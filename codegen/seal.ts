@@ -1,0 +1,14 @@
+/**
+ * Seals a plan with the SHA-256 of its contents (runtime/integrity.ts says what is hashed
+ * and why). Synchronous and free of Node's modules, so the compiler can run in a browser:
+ * `@noble/hashes` (audited, dependency-free SHA-256) rather than node:crypto.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { sealedText } from '../runtime/integrity.js';
+import type { Plan } from '../runtime/plan.js';
+
+/** `plan` with its `integrity` field (last) set to the digest of everything else. */
+export function seal(plan: Plan): Plan {
+  return { ...plan, integrity: `sha256-${bytesToHex(sha256(utf8ToBytes(sealedText(plan))))}` };
+}
