@@ -180,27 +180,51 @@ export function checkParams(plan: Plan, opts: RunnerOptions): void {
 }
 
 /**
- * Checks the caller's inputs by name, kind and length against the plan; `shapeOf` gives
- * the shape the caller passes (the whole tensor in a partitioned plan).
+ * Checks the caller's inputs by name, kind and values against the plan (`inputProblem`);
+ * `shapeOf` gives the shape the caller passes (the whole tensor in a partitioned plan).
  */
 export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArray>>, shapeOf: (io: PlanIO) => readonly number[]): void {
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+    throw new RuntimeError(`inputs must be an object mapping input names to typed arrays; ${plan.model} takes ${plan.inputs.map((i) => i.name).join(', ')}`);
+  const unknown = Object.keys(inputs).filter((k) => !plan.inputs.some((io) => io.name === k));
+  if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);
   for (const io of plan.inputs) {
     const data = inputs[io.name];
     const shape = shapeOf(io);
     if (!data) throw new RuntimeError(`missing input '${io.name}' (${io.dtype}[${shape.join(', ')}])`);
     const wantInt = plan.buffers[io.buffer]!.type === 'i32';
-    if (wantInt !== data instanceof Int32Array) {
+    if (wantInt ? !(data instanceof Int32Array) : !(data instanceof Float32Array)) {
       throw new RuntimeError(`input '${io.name}' must be ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
     }
-    const count = numel(shape);
-    if (data.length !== count) throw new RuntimeError(`input '${io.name}' has ${data.length} values; shape [${shape.join(', ')}] needs ${count}`);
-    if (io.gathers && io.max !== undefined && data instanceof Int32Array) {
-      const bad = data.findIndex((x) => x < 0 || x >= io.max!);
-      if (bad >= 0) throw new RuntimeError(`input '${io.name}'[${bad}] is ${data[bad]}, outside its table's ids 0..${io.max - 1}`);
-    }
+    const problem = inputProblem(plan, io, shape, data);
+    if (problem) throw new RuntimeError(problem);
   }
-  const unknown = Object.keys(inputs).filter((k) => !plan.inputs.some((io) => io.name === k));
-  if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);
+}
+
+/**
+ * What is wrong with `values` as input `io` of shape `shape`, or undefined: the one check
+ * of input values, for the runners and for `mdc run --inputs`. The count must be the
+ * shape's; an integer input takes 32-bit integers, and ids an embedding gathers with
+ * (`gathers`) must lie in its table, [0, max): a kernel reading past the table would
+ * read another buffer's bytes or zeros. `finite` also refuses NaN and ±Infinity in a
+ * float input (JSON cannot mean them; a program may pass them on purpose).
+ */
+export function inputProblem(plan: Plan, io: PlanIO, shape: readonly number[], values: ArrayLike<unknown>, finite = false): string | undefined {
+  const count = numel(shape);
+  const what = `${io.dtype}[${shape.join(', ')}]`;
+  if (values.length !== count) return `input '${io.name}' has ${values.length} values; ${what} needs ${count}`;
+  const int = plan.buffers[io.buffer]!.type === 'i32';
+  if (!int && !finite && values instanceof Float32Array) return undefined;
+  const ids = io.gathers && io.max !== undefined ? io.max : undefined;
+  for (let i = 0; i < count; i++) {
+    const x = values[i];
+    const at = `input '${io.name}'[${i}] is ${typeof x === 'number' ? x : JSON.stringify(x)}`;
+    if (typeof x !== 'number') return `${at}, not a number (${what})`;
+    if (int && ids !== undefined && !(Number.isInteger(x) && x >= 0 && x < ids)) return `${at}, outside its table's ids 0..${ids - 1} (${what})`;
+    if (int && !(Number.isInteger(x) && x >= -(2 ** 31) && x < 2 ** 31)) return `${at}, not a 32-bit integer (${what})`;
+    if (!int && finite && !Number.isFinite(x)) return `${at}, not a finite number (${what})`;
+  }
+  return undefined;
 }
 
 /** Where a plan buffer lives on the device: a GPUBuffer of its own, or a range of an arena. */

@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RuntimeError } from './executor.js';
 
 /**
  * A GPUDevice in Node through Dawn (the `webgpu` package). On machines without a GPU
@@ -44,11 +45,21 @@ export async function nodeDevice(): Promise<DeviceInfo> {
 }
 
 /**
- * `n` devices of one adapter, for a partitioned plan. WebGPU lets an adapter make only
+ * The most devices `nodeDevices` makes. Each device compiles every kernel again, and
+ * llvmpipe's JIT runs out of code memory somewhere past a hundred: the 3-kernel MLP ran
+ * on 100 devices, aborted on 120 ("Unable to allocate section memory") and segfaulted
+ * on 127 and 128. Larger models have more kernels, so the cap keeps a margin.
+ */
+export const MAX_NODE_DEVICES = 64;
+
+/**
+ * `n` devices of one adapter, for a partitioned plan (at most MAX_NODE_DEVICES). WebGPU lets an adapter make only
  * one device, so each device gets its own adapter object from one shared instance;
  * they all name the same physical adapter.
  */
 export async function nodeDevices(n: number): Promise<{ readonly devices: GPUDevice[]; readonly description: string }> {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODE_DEVICES)
+    throw new RuntimeError(`${n} devices asked for; this machine's adapter is run as 1 to ${MAX_NODE_DEVICES} devices (each compiles every kernel again)`);
   const gpu = await nodeGPU();
   const devices: GPUDevice[] = [];
   let description = '';

@@ -7,6 +7,8 @@ import { formatBytes } from '../../compiler/report/plan.js';
 import { planAllocation, randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
 import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageError, type Command, type Values } from '../options.js';
 import { numel } from '../../layout/mesh.js';
+import { MAX_NODE_DEVICES } from '../../runtime/node.js';
+import { inputProblem } from '../../runtime/executor.js';
 
 type TargetChoice = 'portable' | 'adapter' | 'tuned';
 
@@ -55,6 +57,12 @@ ${FRONTEND_HELP}`,
     const targetChoice = targetOption(v['target']);
     const given = readInputs(v);
     const mesh = meshOption(v);
+    const meshDevices = mesh ? numel(mesh.axes.map((a) => a.size)) : 1;
+    if (meshDevices > MAX_NODE_DEVICES)
+      throw new UsageError(
+        `--mesh ${String(v['mesh'])} needs ${meshDevices} devices; mdc run makes at most ${MAX_NODE_DEVICES} on one adapter, since each compiles every ` +
+          `kernel again (llvmpipe runs out of code memory past about 100); mdc plan takes any mesh`,
+      );
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../../runtime/node.js');
@@ -79,29 +87,26 @@ ${FRONTEND_HELP}`,
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};
       const names = plan.inputs.map((i) => i.name);
+      const from = `--inputs ${String(v['inputs'])}`;
       for (const key of Object.keys(given)) {
         if (!names.includes(key))
-          throw new UsageError(`--inputs names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
+          throw new UsageError(`${from} names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
       }
       for (const inp of plan.inputs) {
         const shape = wholeShape(inp);
-        const count = numel(shape);
         const type = plan.buffers[inp.buffer]!.type;
         const g = given[inp.name];
         if (g === undefined) {
-          inputs[inp.name] = randomInput(type, count, seed, inp.name, inp.max);
+          inputs[inp.name] = randomInput(type, numel(shape), seed, inp.name, inp.max);
           continue;
         }
-        const want = `${count} numbers (${inp.dtype}[${shape.join(', ')}])`;
-        if (!Array.isArray(g) || g.length !== count || !g.every((x) => typeof x === 'number' && Number.isFinite(x)))
-          throw new UsageError(`input '${inp.name}' in ${v['inputs']} must be an array of ${want}`);
-        if (type === 'i32') {
-          const bad = (g as number[]).findIndex((x) => !Number.isInteger(x) || x < 0 || (inp.max !== undefined && x >= inp.max));
-          if (bad >= 0)
-            throw new UsageError(
-              `input '${inp.name}'[${bad}] is ${g[bad]}, not an id in 0..${inp.max !== undefined ? inp.max - 1 : '2³¹'} (${inp.dtype}[${shape.join(', ')}])`,
-            );
-        }
+        if (!Array.isArray(g))
+          throw new UsageError(
+            `${from}: input '${inp.name}' must be a flat array of ${numel(shape)} numbers (${inp.dtype}[${shape.join(', ')}]), not ${kindOf(g)}`,
+          );
+        // The runner's own check, before the values become typed arrays (which would truncate or wrap them).
+        const problem = inputProblem(plan, inp, shape, g, true);
+        if (problem) throw new UsageError(`${from}: ${problem}`);
         inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
       }
       if (plan.mesh) first.device.destroy();
@@ -130,9 +135,13 @@ ${FRONTEND_HELP}`,
         const t = outs[o.name]!;
         let sum = 0;
         let abs = 0;
+        const nonFinite = { nan: 0, posInf: 0, negInf: 0 };
         for (const x of t.data) {
           sum += x;
           abs += Math.abs(x);
+          if (x !== x) nonFinite.nan++;
+          else if (x === Infinity) nonFinite.posInf++;
+          else if (x === -Infinity) nonFinite.negInf++;
         }
         return {
           name: o.name,
@@ -141,8 +150,15 @@ ${FRONTEND_HELP}`,
           sum,
           meanAbs: abs / t.data.length,
           first: Array.from(t.data.slice(0, 4)),
+          nonFinite,
         };
       });
+      // A checksum of NaN says little about how much went wrong: count it, per output.
+      for (const row of rows) {
+        const { nan, posInf, negInf } = row.nonFinite;
+        const parts = [nan && `${nan} NaN`, posInf && `${posInf} +Infinity`, negInf && `${negInf} -Infinity`].filter(Boolean);
+        if (parts.length && !json) io.err(`warning: output '${row.name}' (${row.type}) has ${parts.join(', ')} among its ${numel(row.shape)} values`);
+      }
       const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
       const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
       if (json)
@@ -192,6 +208,9 @@ function targetOption(v: unknown): TargetChoice {
   throw new UsageError(`--target must be portable, adapter or tuned, not '${String(v)}'`);
 }
 
+const kindOf = (x: unknown) =>
+  x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `the ${typeof x} ${JSON.stringify(x)}`;
+
 function readInputs(v: Values): Record<string, unknown> {
   const f = v['inputs'] as string | undefined;
   if (!f) return {};
@@ -203,6 +222,6 @@ function readInputs(v: Values): Record<string, unknown> {
     throw new UsageError(`--inputs '${f}' is not JSON: ${(e as Error).message}`);
   }
   if (!given || typeof given !== 'object' || Array.isArray(given))
-    throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers`);
+    throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers, not ${kindOf(given)}`);
   return given as Record<string, unknown>;
 }

@@ -57,7 +57,7 @@ describe('usage errors', () => {
     writeFileSync(f, JSON.stringify({ image: [1, 2, 3] }));
     const r = await mdc('run', 'samples/mlp.model', '--inputs', f);
     expect(r.code).toBe(2);
-    expect(r.err.split('\n')[0]).toBe("mdc: --inputs names 'image', which is not an input of Mlp; its inputs: 'x'");
+    expect(r.err.split('\n')[0]).toBe(`mdc: --inputs ${f} names 'image', which is not an input of Mlp; its inputs: 'x'`);
   });
 
   it('--inputs with an id outside the embedding table names the position and the range', async () => {
@@ -67,6 +67,6 @@ describe('usage errors', () => {
     writeFileSync(f, JSON.stringify({ tokens: ids }));
     const r = await mdc('run', 'samples/gpt2.model', '--preset', 'tiny', '--inputs', f);
     expect(r.code).toBe(2);
-    expect(r.err.split('\n')[0]).toBe("mdc: input 'tokens'[5] is 1024, not an id in 0..1023 (i32[2, 64])");
+    expect(r.err.split('\n')[0]).toBe(`mdc: --inputs ${f}: input 'tokens'[5] is 1024, outside its table's ids 0..1023 (i32[2, 64])`);
   });
 });

@@ -61,7 +61,6 @@ describe.skipIf(status.skip)(status.title('samples on WebGPU against the CPU ora
       timeout: 120_000,
     });
     expect(q.status).toBe(2);
-    expect(q.stderr).toContain("input 'x' in");
-    expect(q.stderr).toContain('must be an array of 512 numbers (f32[8, 64])');
+    expect(q.stderr.split('\n')[0]).toBe(`mdc: --inputs ${bad}: input 'x' has 3 values; f32[8, 64] needs 512`);
   });
 });
