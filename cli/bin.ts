@@ -22,12 +22,13 @@ const DEVICE_COMMANDS = new Set(['run', 'train']);
 const argv = process.argv.slice(2);
 if (DEVICE_COMMANDS.has(argv[0] ?? '') && !process.env['MDC_STDERR_FILTERED'] && !argv.includes('--help') && !argv.includes('-h')) {
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
-    stdio: ['inherit', 'inherit', 'pipe'],
+    // The IPC channel only tells the child when this process is gone (below).
+    stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
     env: { ...process.env, MDC_STDERR_FILTERED: '1', ...(process.stderr.isTTY ? { MDC_STDERR_TTY: '1' } : {}) },
   });
   let pending = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
     const text = (pending + chunk).replace(DAWN_NOISE, '');
     // Hold back a last line that may still become one of Dawn's warnings; pass anything else (progress lines end in \r).
     const cut = text.lastIndexOf('\n') + 1;
@@ -35,7 +36,7 @@ if (DEVICE_COMMANDS.has(argv[0] ?? '') && !process.env['MDC_STDERR_FILTERED'] &&
     pending = 'Warning: max'.startsWith(tail.slice(0, 12)) && tail.length > 0 && !tail.includes('\r') ? tail : '';
     process.stderr.write(pending ? text.slice(0, cut) : text);
   });
-  child.stderr.on('end', () => {
+  child.stderr!.on('end', () => {
     if (pending) process.stderr.write(pending);
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
@@ -44,6 +45,12 @@ if (DEVICE_COMMANDS.has(argv[0] ?? '') && !process.env['MDC_STDERR_FILTERED'] &&
     else process.exitCode = code ?? 1;
   });
 } else {
+  // Under the filter: a parent killed by SIGKILL cannot pass it on, but its end of the IPC
+  // channel closes. Die the same way instead of training on, unseen, into the same folder.
+  if (process.env['MDC_STDERR_FILTERED'] && process.channel) {
+    process.channel.unref();
+    process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  }
   main(argv).then((code) => {
     process.exitCode = code;
   });
