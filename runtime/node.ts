@@ -110,4 +110,4 @@ export function describeAdapter(adapter: GPUAdapter): string {
   return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
 }
 
-export { readCheckpoint, writeCheckpoint, type WriteCheckpointOptions } from './checkpoint-node.js';
+export { readCheckpoint, visitCheckpoint, writeCheckpoint, type WriteCheckpointOptions } from './checkpoint-node.js';

@@ -408,8 +408,9 @@ losses as an uninterrupted run.
 Options:
   --data FILE             the training text (required)
   --steps N               total steps (default: train section, else 100)
-  --batch B, --seq S      sequences per step and their length (the model's B and S;
-                          default: train section, else 8 and 64)
+  --batch B, --seq S      sequences per step and their length: the dims of the model's
+                          token input (i32[B, S], whatever their names; they need no
+                          where clause); default: train section, else 8 and 64
   --lr X                  peak learning rate (linear warm-up, then cosine to a tenth)
   --warmup N              warm-up steps (default: a tenth of the steps, at most 10)
   --seed N                parameter initialisation and batch order (default 0)

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCheckpoint, writeCheckpoint } from '../../runtime/checkpoint-node.js';
+import { firstNonFinite } from '../../runtime/train.js';
 import { mdc, TRAIN_GPT2_TINY } from '../support/cli.js';
 import { gpuStatus } from '../support/gpu.js';
 
@@ -46,6 +47,25 @@ describe('--resume of something that is not a checkpoint file', () => {
   it('readCheckpoint refuses them too (it would wait forever on the pipe)', async () => {
     await expect(readCheckpoint(out)).rejects.toThrow(`${out}: a folder, not a checkpoint file`);
     await expect(readCheckpoint(fifo)).rejects.toThrow(`${fifo}: not a regular file (a device, a pipe or a socket)`);
+  });
+});
+
+describe('firstNonFinite', () => {
+  it('finds the first NaN or ±Inf in order, and nothing in finite values up to the largest f32', () => {
+    const big = 3.4028234663852886e38;
+    expect(firstNonFinite([['a', Float32Array.of(big, -big, 0)]])).toBeUndefined();
+    expect(
+      firstNonFinite([
+        ['a', Float32Array.of(1, 2)],
+        ['b', Float32Array.of(0, -Infinity, NaN)],
+        ['c', Float32Array.of(NaN)],
+      ]),
+    ).toEqual({
+      name: 'b',
+      index: 1,
+      value: -Infinity,
+    });
+    expect(firstNonFinite([['c', Float32Array.of(5, NaN)]])).toEqual({ name: 'c', index: 1, value: NaN });
   });
 });
 
