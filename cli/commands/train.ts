@@ -179,16 +179,16 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       refuse(`its step ${JSON.stringify(ck.metadata['step'] ?? null)} is not a step number`);
     if (step >= steps)
       throw new UsageError(`--resume '${a.resume}' is at step ${step}, and the run has ${steps} steps: nothing is left to train (raise --steps)`);
-    const kept = plan.buffers.filter((x) => x.role === 'param');
+    const modelParams = plan.buffers.filter((x) => x.role === 'param');
     params = new Map();
-    for (const b of kept) {
+    for (const b of modelParams) {
       const tensor = ck.tensors[b.name];
       if (!tensor) refuse(`it has no tensor '${b.name}' (the model's f32[${b.shape.join(', ')}])`);
       if (tensor.dtype !== 'F32' || tensor.shape.length !== b.shape.length || tensor.shape.some((n, i) => n !== b.shape[i]))
         refuse(`tensor '${b.name}' is ${tensor.dtype}[${tensor.shape.join(', ')}], the model's is f32[${b.shape.join(', ')}]`);
       params.set(b.name, tensor.data as Float32Array);
     }
-    const extra = Object.keys(ck.tensors).filter((k) => !kept.some((b) => b.name === k));
+    const extra = Object.keys(ck.tensors).filter((k) => !params!.has(k));
     if (extra.length) refuse(`it has tensors the model does not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? `, … (${extra.length})` : ''}`);
     start = step + 1;
     if (resolve(a.resume) === resolve(target)) lastGood = step;
