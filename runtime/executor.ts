@@ -30,7 +30,17 @@ export interface RunnerOptions {
    * (more memory, the same results bit for bit; for comparisons).
    */
   readonly arenas?: boolean;
+  /**
+   * How long one submission (the kernels between host steps, with its copies) may take
+   * before the run fails naming its kernels, in milliseconds; default DEFAULT_TIME_LIMIT_MS.
+   * A kernel that never finishes (a hand-edited loop, a driver hang) fails the run
+   * instead of hanging it; the device is then left busy, so destroy the runner.
+   */
+  readonly timeLimitMs?: number;
 }
+
+/** One minute: the largest models here take seconds per submission on llvmpipe. */
+export const DEFAULT_TIME_LIMIT_MS = 60_000;
 
 const src = (a: HostArray | Uint16Array) => a as unknown as GPUAllowSharedBufferSource;
 /** Host values as buffer `b` holds them: their halves where the plan stores it as f16. */
@@ -77,7 +87,7 @@ export class PlanRunner {
           throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
         return given ?? initValues(b.init!, count, seed, b.name);
       },
-      { arenas: opts.arenas !== false },
+      { arenas: opts.arenas !== false, timeLimitMs: timeLimitOf(opts) },
     );
     return new PlanRunner(plan, program);
   }
@@ -151,6 +161,13 @@ export class PlanRunner {
   destroy() {
     this.program.destroy();
   }
+}
+
+/** The runner's time limit per submission: a positive number of milliseconds. */
+export function timeLimitOf(opts: RunnerOptions): number {
+  const t = opts.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
+  if (typeof t !== 'number' || !(t > 0)) throw new RuntimeError(`timeLimitMs must be a positive number of milliseconds, got ${String(t)}`);
+  return t;
 }
 
 /** A training plan's updates as buffer copies: each named output's buffer onto its parameter's. */
@@ -253,7 +270,11 @@ export class DeviceProgram {
     private readonly bindGroups: (GPUBindGroup | undefined)[],
     /** Milliseconds the plan's pipelines took to create (the kernels' compilation). */
     readonly compileMilliseconds: number,
+    private readonly timeLimitMs: number,
   ) {}
+
+  /** The error scopes of writes not yet checked: `execute` awaits them with its own. */
+  private pendingScopes: Promise<GPUError | null>[] = [];
 
   /**
    * `params` gives each parameter buffer's values (its block, on one device of a mesh).
@@ -263,7 +284,7 @@ export class DeviceProgram {
     device: GPUDevice,
     plan: Plan,
     params: (b: PlanBuffer) => Float32Array,
-    opts: { readonly arenas?: boolean } = {},
+    opts: { readonly arenas?: boolean; readonly timeLimitMs?: number } = {},
   ): Promise<DeviceProgram> {
     const limits = device.limits;
     const tooBig = plan.buffers.find((b) => b.bytes > limits.maxStorageBufferBindingSize);
@@ -324,14 +345,19 @@ export class DeviceProgram {
           ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
           : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes },
       );
+      // Allocation and uploads inside error scopes: a buffer the device cannot make fails here, by name.
+      const scopes = pushScopes(device);
       for (const b of plan.buffers) {
         // A parameter the plan stores as f16 is uploaded as its halves.
         if (b.role === 'param') device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
         else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
       }
+      const failed = firstError(await settle(Promise.all(scopes.pop())));
+      if (failed) throw new RuntimeError(`WebGPU could not allocate or fill the plan's buffers: ${failed}`);
       const c0 = performance.now();
       const { pipelines, bindGroups } = await compile(device, plan, slots);
-      return new DeviceProgram(device, plan, slots, owned, planAllocation(plan, useArenas), pipelines, bindGroups, performance.now() - c0);
+      const timeLimit = opts.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
+      return new DeviceProgram(device, plan, slots, owned, planAllocation(plan, useArenas), pipelines, bindGroups, performance.now() - c0, timeLimit);
     } catch (e) {
       for (const b of owned) b.destroy();
       throw e;
@@ -341,7 +367,9 @@ export class DeviceProgram {
   /** Uploads `data` into a buffer (at its offset in its arena), as its halves where the plan stores it as f16. */
   write(buffer: number, data: HostArray): void {
     const slot = this.slots[buffer]!;
+    const scopes = pushScopes(this.device);
     this.device.queue.writeBuffer(slot.gpu, slot.offset, stored(this.plan.buffers[buffer]!, data));
+    this.pendingScopes.push(...scopes.pop());
   }
 
   /**
@@ -360,7 +388,7 @@ export class DeviceProgram {
       return [i, s] as const;
     });
     const device = this.device;
-    device.pushErrorScope('validation');
+    const scopes = pushScopes(device);
     const enc = device.createCommandEncoder();
     if (kernels.length) {
       const pass = enc.beginComputePass();
@@ -382,11 +410,24 @@ export class DeviceProgram {
       return st;
     });
     device.queue.submit([enc.finish()]);
-    const err = await device.popErrorScope();
+    const writes = this.pendingScopes.splice(0);
+    const err = firstError(await Promise.all([...writes, ...scopes.pop()]));
+    const what = () => {
+      const files = [...new Set(kernels.map(([, s]) => this.plan.kernels[s.kernel]!.file))];
+      const list = files.length > 6 ? `${files.slice(0, 6).join(', ')}, … (${files.length} kernels)` : files.join(', ');
+      return kernels.length ? `steps ${kernels[0]![0]}..${kernels[kernels.length - 1]![0]} (${list})` : 'the copies and read-backs';
+    };
     if (err) {
       for (const st of staging) st.destroy();
-      throw new RuntimeError(`WebGPU rejected a step: ${err.message}`);
+      throw new RuntimeError(`WebGPU rejected ${what()}: ${err}`);
     }
+    await withTimeLimit(device.queue.onSubmittedWorkDone(), this.timeLimitMs, () => {
+      for (const st of staging) st.destroy();
+      return new RuntimeError(
+        `${what()} did not finish within ${this.timeLimitMs / 1000} s; the run is abandoned, and the device may still be busy with them ` +
+          `(a longer limit: timeLimitMs, mdc run --time-limit)`,
+      );
+    });
     return Promise.all(
       staging.map(async (st, i) => {
         const r = reads[i]!;
@@ -402,6 +443,33 @@ export class DeviceProgram {
 
   destroy() {
     for (const b of this.owned) b.destroy();
+  }
+}
+
+/** Validation and out-of-memory error scopes around what follows; `pop` closes both (inner first). */
+function pushScopes(device: GPUDevice): { pop: () => Promise<GPUError | null>[] } {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  return { pop: () => [device.popErrorScope(), device.popErrorScope()] };
+}
+
+/** The first error's message, saying which kind it is. */
+function firstError(errors: readonly (GPUError | null)[]): string | undefined {
+  const e = errors.find((x) => x);
+  if (!e) return undefined;
+  return e.constructor.name === 'GPUOutOfMemoryError' ? `out of memory: ${e.message}` : e.message;
+}
+
+/** `p`, or the error `timeout` makes if `p` takes longer than `ms`. */
+async function withTimeLimit<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

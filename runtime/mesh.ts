@@ -1,6 +1,16 @@
 /// <reference types="@webgpu/types" />
 import { assemble, runCollective, shardOf } from './collectives.js';
-import { checkInputs, checkParams, DeviceProgram, RuntimeError, updateCopies, type HostArray, type RunnerOptions, type Tensor } from './executor.js';
+import {
+  checkInputs,
+  checkParams,
+  DeviceProgram,
+  RuntimeError,
+  timeLimitOf,
+  updateCopies,
+  type HostArray,
+  type RunnerOptions,
+  type Tensor,
+} from './executor.js';
 import { initValues } from './init.js';
 import { numel } from '../layout/mesh.js';
 import { type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
@@ -63,6 +73,7 @@ export class MeshRunner {
         programs.push(
           await DeviceProgram.create(devices[d]!, plan, (b) => shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array, {
             arenas: opts.arenas !== false,
+            timeLimitMs: timeLimitOf(opts),
           }),
         );
       }

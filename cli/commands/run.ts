@@ -33,6 +33,8 @@ Options:
                      key must be an input of the model, integer ids within their table
   --seed N           seed for parameters and random inputs (default: 0)
   --no-fuse          one kernel per op (as \`mdc compile --no-fuse\`)
+  --time-limit S     fail the run if one submission of kernels takes longer than S
+                     seconds (default: 60), naming its kernels
   --target T         what the kernels may assume about the device:
                        portable  WebGPU's defaults only, the kernels \`mdc compile\`
                                  writes (default)
@@ -48,6 +50,7 @@ ${FRONTEND_HELP}`,
     inputs: { type: 'string' },
     mesh: { type: 'string' },
     'no-fuse': { type: 'boolean' },
+    'time-limit': { type: 'string' },
     target: { type: 'string' },
   },
   async run(file, source, v, io) {
@@ -55,6 +58,7 @@ ${FRONTEND_HELP}`,
     const seed = intOption(v['seed'], 'seed');
     const fuse = !v['no-fuse'];
     const targetChoice = targetOption(v['target']);
+    const timeLimitMs = timeLimitOption(v['time-limit']);
     const given = readInputs(v);
     const mesh = meshOption(v);
     const meshDevices = mesh ? numel(mesh.axes.map((a) => a.size)) : 1;
@@ -118,7 +122,7 @@ ${FRONTEND_HELP}`,
       try {
         if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
         const c0 = performance.now();
-        const runner = plan.mesh ? await MeshRunner.create(devices, plan) : await PlanRunner.create(devices[0]!, plan);
+        const runner = plan.mesh ? await MeshRunner.create(devices, plan, { timeLimitMs }) : await PlanRunner.create(devices[0]!, plan, { timeLimitMs });
         compileMs = performance.now() - c0;
         deviceBytes = runner.allocatedBytes;
         const t0 = performance.now();
@@ -201,6 +205,13 @@ ${FRONTEND_HELP}`,
     }
   },
 };
+
+function timeLimitOption(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!(s > 0) || !Number.isFinite(s)) throw new UsageError(`--time-limit must be a positive number of seconds, not '${String(v)}'`);
+  return s * 1000;
+}
 
 function targetOption(v: unknown): TargetChoice {
   if (v === undefined) return 'portable';

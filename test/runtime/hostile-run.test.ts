@@ -2,8 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { planOf } from '../../driver/stages.js';
+import { PlanRunner } from '../../runtime/executor.js';
 import { mdc } from '../support/cli.js';
-import { destroySharedDevices, gpuStatus } from '../support/gpu.js';
+import { compileOrThrow, destroySharedDevices, gpuStatus, sharedDevice } from '../support/gpu.js';
 
 /**
  * `mdc run` as a careless or hostile user drives it: inputs that are not what the model
@@ -45,6 +47,11 @@ describe('mdc run refuses before running anything', () => {
       '--mesh dp=2,tp=64 needs 128 devices; mdc run makes at most 64 on one adapter, since each compiles every kernel again ' +
         '(llvmpipe runs out of code memory past about 100); mdc plan takes any mesh',
     );
+  });
+
+  it('a time limit that is not a positive number of seconds', async () => {
+    await usage(['samples/mlp.model', '--time-limit', '0'], "--time-limit must be a positive number of seconds, not '0'");
+    await usage(['samples/mlp.model', '--time-limit', 'soon'], "--time-limit must be a positive number of seconds, not 'soon'");
   });
 
   it('an --inputs file that is not an object', async () => {
@@ -121,6 +128,15 @@ describe.skipIf(gpu.skip)(gpu.title('mdc run says when outputs are not finite'),
     ]);
   });
 
+  it('fails a run whose submission takes longer than --time-limit, exit 1', async () => {
+    const r = await mdc('run', LOG, '--inputs', given, '--time-limit', '0.000001');
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n').slice(-1)[0]).toBe(
+      'mdc: error: steps 0..1 (k000_log.wgsl, k001_exp.wgsl) did not finish within 0.000001 s; the run is abandoned, ' +
+        'and the device may still be busy with them (a longer limit: timeLimitMs, mdc run --time-limit)',
+    );
+  });
+
   it('gives the counts in --json', async () => {
     const r = await mdc('run', LOG, '--inputs', given, '--json');
     expect(r.code).toBe(0);
@@ -129,5 +145,51 @@ describe.skipIf(gpu.skip)(gpu.title('mdc run says when outputs are not finite'),
       { nan: 2, posInf: 0, negInf: 2 },
       { nan: 0, posInf: 1, negInf: 0 },
     ]);
+  });
+});
+
+describe.skipIf(gpu.skip)(gpu.title('the runner fails a run WebGPU rejects or that does not finish'), () => {
+  /** x: f32[8, 64] → y = softmax(relu(x @ w)), without arenas: three kernels, own buffers 0 x, 1 w, 3 relu, 4 y. */
+  const SRC = `model M(x: f32[8, 64]) -> f32[8, 64] {\n  param w: f32[64, 64] = normal(0, 0.1)\n  return softmax(relu(x @ w))\n}\n`;
+  const plain = () => JSON.parse(JSON.stringify(planOf(compileOrThrow(SRC), { memory: false, fuse: false }))) as Record<string, any>;
+  const x = new Float32Array(8 * 64).fill(0.5);
+
+  it('a step binding one buffer as read-only and writable passes validation, and WebGPU refuses it at the run', async () => {
+    const plan = plain();
+    const last = plan['steps'].length - 1;
+    // The softmax reads buffer 3 and writes buffer 4: make it read and write 4.
+    expect(plan['steps'][last].buffers).toEqual([3, 4]);
+    plan['steps'][last].buffers = [4, 4];
+    const runner = await PlanRunner.create(await sharedDevice(), plan);
+    try {
+      const run = runner.run({ x });
+      await expect(run).rejects.toThrow(/^WebGPU rejected steps 0\.\.2 \(k000_matmul_tiled\.wgsl, k001_relu\.wgsl, k002_softmax_rows\.wgsl\): /);
+      await expect(run).rejects.toThrow(/usage|conflict|writable/i);
+    } finally {
+      runner.destroy();
+    }
+  });
+
+  it('a submission past the time limit fails, naming its kernels; within it the run succeeds', async () => {
+    const device = await sharedDevice();
+    await expect(PlanRunner.create(device, plain(), { timeLimitMs: 0 })).rejects.toThrow('timeLimitMs must be a positive number of milliseconds, got 0');
+    // 0.001 ms: no submission finishes that fast (the timer fires first on any device).
+    const quick = await PlanRunner.create(device, plain(), { timeLimitMs: 0.001 });
+    try {
+      await expect(quick.run({ x })).rejects.toThrow(
+        'steps 0..2 (k000_matmul_tiled.wgsl, k001_relu.wgsl, k002_softmax_rows.wgsl) did not finish within 0.000001 s; the run is abandoned, ' +
+          'and the device may still be busy with them (a longer limit: timeLimitMs, mdc run --time-limit)',
+      );
+    } finally {
+      quick.destroy();
+    }
+    const runner = await PlanRunner.create(device, plain());
+    try {
+      const y = (await runner.run({ x }))['output0']!.data;
+      // Softmax rows: each of the 8 rows sums to 1.
+      expect(Array.from(y).reduce((a, b) => a + b, 0)).toBeCloseTo(8, 4);
+    } finally {
+      runner.destroy();
+    }
   });
 });
