@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { MatmulConfig, TuningTable } from '../kernels/matmul/config.js';
+import { ROW_UNIT_CANDIDATES } from './rows.js';
 
 export const TUNING_FORMAT = 'mdc.tuning';
 /**
@@ -55,24 +56,60 @@ export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env, cwd = pro
   return join(dir, 'tuning.json');
 }
 
-function read(file: string): CacheFile {
+/** Where the cache's problems are reported: a corrupt cache is ignored, never silently. */
+export type Warn = (message: string) => void;
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const MATMUL_KINDS: readonly string[] = ['plain', 'tiled', 'subgroup', 'gemv'];
+
+function read(file: string, warn?: Warn): CacheFile {
   const empty: CacheFile = { format: TUNING_FORMAT, version: VERSION, adapters: {} };
+  let text: string;
   try {
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-    return raw.format === TUNING_FORMAT && raw.version === VERSION && typeof raw.adapters === 'object' && raw.adapters ? (raw as CacheFile) : empty;
-  } catch {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn?.(`tuning cache ${file} cannot be read (${(e as Error).message}); tuning afresh`);
     return empty;
   }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    warn?.(`tuning cache ${file} is not JSON (${(e as Error).message}); ignoring it and tuning afresh`);
+    return empty;
+  }
+  // Another version is a cache of other kernels, stale by design: read as empty without a word.
+  if (isObj(raw) && raw['format'] === TUNING_FORMAT && raw['version'] !== VERSION) return empty;
+  if (!isObj(raw) || raw['format'] !== TUNING_FORMAT || !isObj(raw['adapters'])) {
+    warn?.(`tuning cache ${file} is not an mdc tuning cache (format "${TUNING_FORMAT}" with adapters); ignoring it and tuning afresh`);
+    return empty;
+  }
+  return raw as unknown as CacheFile;
 }
 
-/** The cached entries for one adapter (empty when there are none or the file is unreadable). */
-export function loadEntries(adapter: string, file = defaultCacheFile()): Readonly<Record<string, CachedEntry>> {
-  return read(file).adapters[adapter] ?? {};
+/**
+ * The cached entries for one adapter (empty when there are none or the file is unreadable).
+ * An entry that is not a matmul configuration of a kind mdc has is left out and reported;
+ * `tuneTarget` also refuses one that is not among the configurations it times for the shape.
+ */
+export function loadEntries(adapter: string, file = defaultCacheFile(), warn?: Warn): Readonly<Record<string, CachedEntry>> {
+  const entries: unknown = read(file, warn).adapters[adapter];
+  if (entries === undefined) return {};
+  if (!isObj(entries)) {
+    warn?.(`tuning cache ${file}: the entries of adapter '${adapter}' are not an object; ignoring them`);
+    return {};
+  }
+  const good: Record<string, CachedEntry> = {};
+  for (const [cls, e] of Object.entries(entries)) {
+    if (isObj(e) && isObj(e['config']) && MATMUL_KINDS.includes(e['config']['kind'] as string)) good[cls] = e as unknown as CachedEntry;
+    else warn?.(`tuning cache ${file}: entry '${cls}' of adapter '${adapter}' is not a matmul configuration; ignoring it`);
+  }
+  return good;
 }
 
 /** The tuning table for `adapter`, for `KernelTarget.tuning`; undefined when nothing is cached. */
-export function loadTuning(adapter: string, file = defaultCacheFile()): TuningTable | undefined {
-  const entries = loadEntries(adapter, file);
+export function loadTuning(adapter: string, file = defaultCacheFile(), warn?: Warn): TuningTable | undefined {
+  const entries = loadEntries(adapter, file, warn);
   const configs = Object.fromEntries(
     Object.entries(entries)
       .filter(([, e]) => e && typeof e.config === 'object')
@@ -81,10 +118,15 @@ export function loadTuning(adapter: string, file = defaultCacheFile()): TuningTa
   return Object.keys(configs).length ? { adapter, entries: configs } : undefined;
 }
 
-/** The adapter's cached row-kernel threshold, if a valid one is cached. */
-export function loadRowUnits(adapter: string, file = defaultCacheFile()): number | undefined {
-  const r = read(file).rows?.[adapter]?.rowUnits;
-  return typeof r === 'number' && Number.isInteger(r) && r > 0 ? r : undefined;
+/** The adapter's cached row-kernel threshold, if a valid one is cached: one of the thresholds the tuner times. */
+export function loadRowUnits(adapter: string, file = defaultCacheFile(), warn?: Warn): number | undefined {
+  const rows: unknown = read(file, warn).rows;
+  const entry = isObj(rows) ? rows[adapter] : undefined;
+  if (entry === undefined) return undefined;
+  const r = isObj(entry) ? entry['rowUnits'] : undefined;
+  if (typeof r === 'number' && ROW_UNIT_CANDIDATES.includes(r)) return r;
+  warn?.(`tuning cache ${file}: the row threshold of adapter '${adapter}' is ${JSON.stringify(r)}, not one of ${ROW_UNIT_CANDIDATES.join(', ')}; ignoring it`);
+  return undefined;
 }
 
 /** Merges `entries` (and a row-kernel threshold) into the adapter's cache (written to a temporary file, then renamed into place). */

@@ -7,7 +7,7 @@
  */
 import type { Graph } from '../../compiler/ir.js';
 import type { KernelTarget } from '../kernels/kernel.js';
-import type { MatmulConfig } from '../kernels/matmul/config.js';
+import { candidates, type MatmulConfig } from '../kernels/matmul/config.js';
 import { batchCount, matmulShape, shapeClass, type MatmulShape } from '../kernels/matmul/shape.js';
 import { defaultCacheFile, loadEntries, loadRowUnits, saveEntries, type CachedEntry } from './cache.js';
 import { tuneMatmul, type TuneResult } from './matmul.js';
@@ -50,6 +50,12 @@ export function matmulShapes(g: Graph): MatmulShape[] {
   return [...byClass.values()];
 }
 
+/** Configurations are flat objects: equal when every field is, in any key order. */
+const sameConfig = (a: MatmulConfig, b: unknown) => {
+  const keys = Object.keys(a);
+  return typeof b === 'object' && b !== null && Object.keys(b).length === keys.length && keys.every((k) => (a as never)[k] === (b as never)[k]);
+};
+
 /** `base` (the device's subgroup size) plus a tuning table covering `shapes`, from the cache or measured now. */
 export async function tuneTarget(
   device: GPUDevice,
@@ -59,7 +65,16 @@ export async function tuneTarget(
   opts: TuneOptions = {},
 ): Promise<TunedTarget> {
   const file = opts.file ?? defaultCacheFile();
-  const cached = loadEntries(adapter, file);
+  const cached = { ...loadEntries(adapter, file, opts.log) };
+  // The cache only chooses among the configurations the tuner times for a shape, all of them correct.
+  for (const s of shapes) {
+    const cls = shapeClass(s);
+    const hit = cached[cls];
+    if (hit && !candidates(s, base).some((c) => sameConfig(c, hit.config))) {
+      opts.log?.(`tuning cache ${file}: entry '${cls}' (${JSON.stringify(hit.config)}) is not a configuration mdc times for this shape; tuning it again`);
+      delete cached[cls];
+    }
+  }
   const fresh: Record<string, CachedEntry> = {};
   const classes = new Map<string, { config: MatmulConfig; run?: TuneResult }>();
   const todo = new Set(shapes.map(shapeClass).filter((cls) => opts.force || !cached[cls]));
@@ -80,7 +95,7 @@ export async function tuneTarget(
     saveEntries(adapter, { [cls]: fresh[cls]! }, file);
     classes.set(cls, { config: run.best.config, run });
   }
-  const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file);
+  const cachedRows = opts.force ? undefined : loadRowUnits(adapter, file, opts.log);
   const rowRun = cachedRows === undefined && opts.rows !== false ? await tuneRows(device, base) : undefined;
   if (rowRun)
     opts.log?.(
