@@ -219,7 +219,13 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
   const cx: Cx = { used: new Set<Builtin>(), half, helpers: new Map() };
   const body: string[] = [];
   stmts(k.body, '  ', cx, body);
-  const consts = k.consts.map((c) => `const ${c.name} = ${expr(c.value, cx)};`);
+  const consts = k.consts.map((c) => {
+    const own: Cx = { ...cx, helpers: new Map() };
+    const text = `const ${c.name} = ${expr(c.value, own)};`;
+    // A module constant is a constant expression: no run-time infinity, no helper call.
+    if (own.helpers.size) throw new Error(`kir: constant ${c.name} of kernel ${k.name} needs run-time values (${[...own.helpers.keys()].join(', ')})`);
+    return text;
+  });
   const params = (Object.keys(BUILTINS) as Builtin[])
     .filter((b) => cx.used.has(b))
     .map((b) => `@builtin(${b}) ${BUILTINS[b].param}: ${typeName(BUILTINS[b].type)}`);

@@ -28,7 +28,9 @@ export interface ScalarMath<E> {
   rsqrt(a: E): E;
   tanh(a: E): E;
   erf(a: E): E;
+  /** The larger of a and b; NaN when either is NaN (on the device too: docs/kernels.md, "NaN and infinity"). */
   max(a: E, b: E): E;
+  /** The smaller of a and b; NaN when either is NaN. */
   min(a: E, b: E): E;
   /** a ** b with NumPy's sign rule: a negative base to an integral power keeps its sign, to a fractional one is NaN; x ** 0 = 1. */
   pow(a: E, b: E): E;
