@@ -10,7 +10,8 @@
  * The digest is WebCrypto's (`crypto.subtle`, in browsers and in Node), so the runtime
  * needs no package; the compiler seals with a synchronous SHA-256 of the same bytes.
  */
-import { PlanError } from './validate.js';
+import type { Plan } from './plan.js';
+import { PlanError, validatePlan } from './validate.js';
 
 export const INTEGRITY = /^sha256-[0-9a-f]{64}$/;
 
@@ -35,4 +36,10 @@ export async function checkIntegrity(plan: object, edited = false): Promise<void
     throw new PlanError([
       'integrity: the plan was changed after mdc wrote it (its SHA-256 does not match); recompile it, or pass { edited: true } if the edit was deliberate',
     ]);
+}
+
+/** What the runners load: the plan's seal checked (unless `edited`), then the plan validated field by field. */
+export async function loadPlan(raw: unknown, edited = false): Promise<Plan> {
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) await checkIntegrity(raw, edited);
+  return validatePlan(raw);
 }

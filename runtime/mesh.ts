@@ -15,7 +15,7 @@ import { initValues } from './init.js';
 import { numel } from '../layout/mesh.js';
 import { type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
-import { validatePlan } from './validate.js';
+import { loadPlan } from './integrity.js';
 
 /**
  * Runs a partitioned plan on one GPUDevice per mesh device, each with its own arenas. The devices may
@@ -45,7 +45,7 @@ export class MeshRunner {
 
   /** `opts.params` gives whole parameter values (their global shapes) by name. */
   static async create(devices: readonly GPUDevice[], rawPlan: unknown, opts: RunnerOptions = {}): Promise<MeshRunner> {
-    const plan = validatePlan(rawPlan);
+    const plan = await loadPlan(rawPlan, opts.edited);
     const mesh = plan.mesh;
     if (!mesh) throw new RuntimeError(`plan '${plan.model}' is not partitioned; run it with PlanRunner`);
     if (devices.length !== mesh.devices) {

@@ -11,10 +11,16 @@ export class PlanError extends Error {
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isInt = (x: unknown, min = 0): x is number => typeof x === 'number' && Number.isInteger(x) && x >= min;
 const isStr = (x: unknown): x is string => typeof x === 'string';
+/** A value from the plan, as its JSON, cut short: never `undefined` or `[object Object]` in a message. */
+const show = (x: unknown) => {
+  const j = x === undefined ? 'nothing' : JSON.stringify(x);
+  return j.length > 40 ? `${j.slice(0, 37)}...` : j;
+};
 const isGrid = (x: unknown): x is number[] => Array.isArray(x) && x.length === 3 && x.every((d) => isInt(d, 1) && d <= 65535);
 
 /** Storage types a buffer may have (runtime/plan.ts StorageType). */
 const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
+const ROLES: readonly string[] = ['input', 'output', 'param', 'const', 'activation'];
 
 /**
  * Checks an untrusted plan (parsed JSON) field by field and cross-reference by
@@ -32,9 +38,9 @@ const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
 export function validatePlan(raw: unknown): Plan {
   const p: string[] = [];
   if (!isObj(raw)) throw new PlanError(['the plan is not a JSON object']);
-  if (raw['format'] !== PLAN_FORMAT) p.push(`format must be "${PLAN_FORMAT}", got ${JSON.stringify(raw['format'])}`);
+  if (raw['format'] !== PLAN_FORMAT) p.push(`format must be "${PLAN_FORMAT}", got ${show(raw['format'])}`);
   const version = raw['version'];
-  if (version !== 1 && version !== 2 && version !== 3) p.push(`version must be 1, 2 or ${PLAN_VERSION}, got ${JSON.stringify(version)}`);
+  if (version !== 1 && version !== 2 && version !== 3) p.push(`version must be 1, 2 or ${PLAN_VERSION}, got ${show(version)}`);
   if (!isStr(raw['model'])) p.push('model must be a string');
   if (!isInt(raw['seed'])) p.push('seed must be a non-negative integer');
   const arr = (k: string): unknown[] => {
@@ -50,6 +56,7 @@ export function validatePlan(raw: unknown): Plan {
   if (version === 1 && raw['mesh'] !== undefined) p.push('mesh needs plan version 2 or later');
   const arenas = validateArenas(raw['arenas'], version, p);
   const buffers = arr('buffers');
+  const bufIds = new Set<number>();
   const bufTypes = new Map<number, string>();
   const bufBytes = new Map<number, number>();
   const bufShapes = new Map<number, number[]>();
@@ -60,10 +67,10 @@ export function validatePlan(raw: unknown): Plan {
     const at = `buffers[${i}]`;
     if (!isObj(b)) return p.push(`${at} is not an object`);
     if (b['id'] !== i) p.push(`${at}.id must be ${i}`);
-    if (!['input', 'output', 'param', 'const', 'activation'].includes(b['role'] as string)) p.push(`${at}.role is invalid`);
+    if (!ROLES.includes(b['role'] as string)) p.push(`${at}.role must be one of ${ROLES.join(', ')}, got ${show(b['role'])}`);
     if (!STORAGE.includes(b['type'] as string)) p.push(`${at}.type must be f32, i32 or f16`);
     else if (b['type'] === 'f16' && b['role'] === 'const') p.push(`${at} is an f16 constant; constants are f32 or i32`);
-    else if (b['type'] === 'f16' && b['dtype'] !== 'f16') p.push(`${at} is stored as f16 but holds ${String(b['dtype'])} values`);
+    else if (b['type'] === 'f16' && b['dtype'] !== 'f16') p.push(`${at} is stored as f16 but holds ${show(b['dtype'])} values`);
     if (!Array.isArray(b['shape']) || !(b['shape'] as unknown[]).every((d) => isInt(d, 1))) p.push(`${at}.shape must be positive integers`);
     else {
       const n = numel(b['shape'] as number[]);
@@ -82,13 +89,15 @@ export function validatePlan(raw: unknown): Plan {
     }
     const placed = validatePlacement(b, at, arenas, p);
     if (placed) placements.set(i, placed);
-    bufTypes.set(i, b['type'] as string);
+    bufIds.add(i);
+    // A field already reported invalid is left out, so references to it add no second, garbled problem.
+    if (STORAGE.includes(b['type'] as string)) bufTypes.set(i, b['type'] as string);
     bufBytes.set(i, b['bytes'] as number);
-    bufRoles.set(i, b['role'] as string);
+    if (ROLES.includes(b['role'] as string)) bufRoles.set(i, b['role'] as string);
     if (Array.isArray(b['shape']) && (b['shape'] as unknown[]).every((d) => isInt(d, 1))) bufShapes.set(i, b['shape'] as number[]);
   });
   const kernels = arr('kernels');
-  const kBindings = new Map<number, { access: string; type: string; elements: number }[]>();
+  const kBindings = new Map<number, { ok: boolean; access: string; type: string; elements: number }[]>();
   const kDispatch = new Map<number, number[]>();
   const kFiles = new Map<string, number>();
   kernels.forEach((k, i) => {
@@ -115,9 +124,10 @@ export function validatePlan(raw: unknown): Plan {
         if (!isObj(b) || b['binding'] !== j || (b['access'] !== 'read' && b['access'] !== 'read_write') || !STORAGE.includes(b['type'] as string)) {
           p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16, elements }`);
         } else if (!isInt(b['elements'], 1)) p.push(`${at}.bindings[${j}].elements must be the positive number of elements the kernel indexes`);
-        return isObj(b)
-          ? { access: b['access'] as string, type: b['type'] as string, elements: isInt(b['elements'], 1) ? b['elements'] : 0 }
-          : { access: '', type: '', elements: 0 };
+        const ok = isObj(b) && b['binding'] === j && (b['access'] === 'read' || b['access'] === 'read_write') && STORAGE.includes(b['type'] as string);
+        return ok
+          ? { ok, access: b['access'] as string, type: b['type'] as string, elements: isInt(b['elements'], 1) ? b['elements'] : 0 }
+          : { ok, access: '', type: '', elements: 0 };
       }),
     );
   });
@@ -126,16 +136,16 @@ export function validatePlan(raw: unknown): Plan {
     if (!isObj(s)) return p.push(`${at} is not an object`);
     if (s['kind'] === 'collective' && [s['input'], s['output']].some((b) => bufTypes.get(b as number) === 'f16'))
       p.push(`${at}: collectives move f32 and i32 buffers only, not f16`);
-    if (s['kind'] === 'collective') return validateCollective(s, at, mesh, { types: bufTypes, shapes: bufShapes, roles: bufRoles }, p);
-    if (s['kind'] !== undefined && s['kind'] !== 'kernel') return p.push(`${at}.kind must be kernel or collective, got ${JSON.stringify(s['kind'])}`);
+    if (s['kind'] === 'collective') return validateCollective(s, at, mesh, { ids: bufIds, types: bufTypes, shapes: bufShapes, roles: bufRoles }, p);
+    if (s['kind'] !== undefined && s['kind'] !== 'kernel') return p.push(`${at}.kind must be kernel or collective, got ${show(s['kind'])}`);
     const kb = kBindings.get(s['kernel'] as number);
     if (!kb) return p.push(`${at}.kernel refers to no kernel`);
     const bufs = s['buffers'];
     if (!Array.isArray(bufs) || bufs.length !== kb.length) return p.push(`${at}.buffers must list ${kb.length} buffer ids`);
     bufs.forEach((b, j) => {
-      if (!bufTypes.has(b as number)) p.push(`${at}.buffers[${j}] refers to no buffer`);
-      else if (bufTypes.get(b as number) !== kb[j]!.type)
-        p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
+      if (!bufIds.has(b as number)) return p.push(`${at}.buffers[${j}] refers to no buffer`);
+      if (!kb[j]!.ok || !bufTypes.has(b as number)) return; // reported where the binding or the buffer is declared
+      if (bufTypes.get(b as number) !== kb[j]!.type) p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
       else {
         const have = bufShapes.has(b as number) ? numel(bufShapes.get(b as number)!) : Infinity;
         if (have < kb[j]!.elements)
@@ -163,11 +173,12 @@ export function validatePlan(raw: unknown): Plan {
   for (const key of ['inputs', 'outputs']) {
     const names = new Map<string, number>();
     arr(key).forEach((io, i) => {
-      if (!isObj(io) || !isStr(io['name']) || !bufTypes.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
+      if (!isObj(io) || !isStr(io['name']) || !bufIds.has(io['buffer'] as number)) return p.push(`${key}[${i}] must name an existing buffer`);
       if (names.has(io['name'])) p.push(`${key}[${i}].name '${io['name']}' is also the name of ${key}[${names.get(io['name'])}]`);
       else names.set(io['name'], i);
       const buf = io['buffer'] as number;
-      if (key === 'inputs' && bufRoles.get(buf) !== 'input') p.push(`inputs[${i}].buffer is a ${bufRoles.get(buf)} buffer, not an input buffer`);
+      if (key === 'inputs' && bufRoles.has(buf) && bufRoles.get(buf) !== 'input')
+        p.push(`inputs[${i}].buffer is a ${bufRoles.get(buf)} buffer, not an input buffer`);
       const shape = io['shape'];
       const bufShape = bufShapes.get(buf);
       if (!Array.isArray(shape) || !shape.every((d) => isInt(d, 1))) p.push(`${key}[${i}].shape must be positive integers`);
@@ -240,7 +251,7 @@ function validateInit(init: unknown, buffer: string, p: string[]): void {
     if (!fin('low') || !fin('high') || (init['low'] as number) > (init['high'] as number)) p.push(`${at}: uniform needs finite low ≤ high`);
   } else if (init['kind'] === 'constant') {
     if (!fin('value')) p.push(`${at}: constant needs a finite value`);
-  } else p.push(`${at}.kind must be normal, uniform or constant, got ${JSON.stringify(init['kind'])}`);
+  } else p.push(`${at}.kind must be normal, uniform or constant, got ${show(init['kind'])}`);
 }
 
 interface CheckedMesh {
@@ -297,6 +308,7 @@ function validateGlobal(g: unknown, local: unknown, mesh: CheckedMesh, at: strin
 }
 
 interface BufferFacts {
+  readonly ids: ReadonlySet<number>;
   readonly types: ReadonlyMap<number, string>;
   readonly shapes: ReadonlyMap<number, number[]>;
   readonly roles: ReadonlyMap<number, string>;
@@ -305,10 +317,9 @@ interface BufferFacts {
 function validateCollective(s: Record<string, unknown>, at: string, mesh: CheckedMesh | undefined, b: BufferFacts, p: string[]): void {
   if (!mesh) return void p.push(`${at} is a collective step, which needs a mesh (a partitioned plan)`);
   const op = s['op'] as string;
-  if (!(COLLECTIVE_OPS as readonly string[]).includes(op))
-    return void p.push(`${at}.op must be one of ${COLLECTIVE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
+  if (!(COLLECTIVE_OPS as readonly string[]).includes(op)) return void p.push(`${at}.op must be one of ${COLLECTIVE_OPS.join(', ')}, got ${show(op)}`);
   const n = mesh.sizes.get(s['axis'] as string);
-  if (n === undefined) return void p.push(`${at}.axis ${JSON.stringify(s['axis'])} is not an axis of the mesh`);
+  if (n === undefined) return void p.push(`${at}.axis ${show(s['axis'])} is not an axis of the mesh`);
   const shape = s['shape'];
   if (!Array.isArray(shape) || !shape.every((d) => isInt(d, 1))) return void p.push(`${at}.shape must be positive integers`);
   const rank = shape.length;
@@ -327,17 +338,18 @@ function validateCollective(s: Record<string, unknown>, at: string, mesh: Checke
   if (!out.every((x) => Number.isInteger(x))) return void p.push(`${at}: ${op} over '${s['axis']}' (${n} devices) does not divide [${shape.join(', ')}]`);
   const input = s['input'] as number;
   const output = s['output'] as number;
-  if (!b.types.has(input)) return void p.push(`${at}.input refers to no buffer`);
-  if (!b.types.has(output)) return void p.push(`${at}.output refers to no buffer`);
+  if (!b.ids.has(input)) return void p.push(`${at}.input refers to no buffer`);
+  if (!b.ids.has(output)) return void p.push(`${at}.output refers to no buffer`);
   if (output === input) return void p.push(`${at}.output must differ from its input`);
-  if (b.types.get(input) !== b.types.get(output)) p.push(`${at}: input buffer is ${b.types.get(input)} but output buffer is ${b.types.get(output)}`);
+  if (b.types.has(input) && b.types.has(output) && b.types.get(input) !== b.types.get(output))
+    p.push(`${at}: input buffer is ${b.types.get(input)} but output buffer is ${b.types.get(output)}`);
   const inShape = b.shapes.get(input);
   if (inShape && numel(inShape) !== numel(shape)) p.push(`${at}.shape [${shape.join(', ')}] does not fit input buffer [${inShape.join(', ')}]`);
   const outShape = b.shapes.get(output);
   if (outShape && outShape.join(',') !== out.join(','))
     p.push(`${at}: ${op} of [${shape.join(', ')}] over '${s['axis']}' gives [${out.join(', ')}], but the output buffer is [${outShape.join(', ')}]`);
   const role = b.roles.get(output);
-  if (role !== 'activation' && role !== 'output') p.push(`${at}.output must be an activation or output buffer, not ${role}`);
+  if (role !== undefined && role !== 'activation' && role !== 'output') p.push(`${at}.output must be an activation or output buffer, not ${role}`);
 }
 
 /** A placed buffer's bytes [offset, end) in its arena. */
@@ -364,11 +376,9 @@ function validatePlacement(b: Record<string, unknown>, at: string, arenas: reado
   if (arena === undefined && offset === undefined) return undefined;
   if (arena === undefined || offset === undefined) return void p.push(`${at} needs both arena and offset, or neither`);
   if (!arenas) return void p.push(`${at}.arena refers to no arena: the plan has no arenas`);
-  if (!isInt(arena) || arena >= arenas.length)
-    return void p.push(`${at}.arena must be an arena index in 0..${arenas.length - 1}, got ${JSON.stringify(arena)}`);
-  if (!isInt(offset) || offset % ARENA_ALIGNMENT !== 0)
-    return void p.push(`${at}.offset must be a multiple of ${ARENA_ALIGNMENT}, got ${JSON.stringify(offset)}`);
-  if (b['role'] !== 'activation' && b['role'] !== 'output')
+  if (!isInt(arena) || arena >= arenas.length) return void p.push(`${at}.arena must be an arena index in 0..${arenas.length - 1}, got ${show(arena)}`);
+  if (!isInt(offset) || offset % ARENA_ALIGNMENT !== 0) return void p.push(`${at}.offset must be a multiple of ${ARENA_ALIGNMENT}, got ${show(offset)}`);
+  if (ROLES.includes(b['role'] as string) && b['role'] !== 'activation' && b['role'] !== 'output')
     return void p.push(`${at} is a ${String(b['role'])} buffer; only activations and outputs are placed in arenas`);
   const bytes = b['bytes'];
   if (!isInt(bytes)) return undefined;

@@ -160,7 +160,9 @@ describe.skipIf(gpu.skip)(gpu.title('the runner fails a run WebGPU rejects or th
     // The softmax reads buffer 3 and writes buffer 4: make it read and write 4.
     expect(plan['steps'][last].buffers).toEqual([3, 4]);
     plan['steps'][last].buffers = [4, 4];
-    const runner = await PlanRunner.create(await sharedDevice(), plan);
+    // Unsealed, the edit is refused before validation; declared, it reaches WebGPU.
+    await expect(PlanRunner.create(await sharedDevice(), plan)).rejects.toThrow('integrity: the plan was changed after mdc wrote it');
+    const runner = await PlanRunner.create(await sharedDevice(), plan, { edited: true });
     try {
       const run = runner.run({ x });
       await expect(run).rejects.toThrow(/^WebGPU rejected steps 0\.\.2 \(k000_matmul_tiled\.wgsl, k001_relu\.wgsl, k002_softmax_rows\.wgsl\): /);

@@ -28,6 +28,22 @@ describe('plan validation', () => {
     expect(problems(() => undefined)).toEqual([]);
   });
 
+  it('reports a broken field once, in words, and not again through every reference to it', () => {
+    // Buffer 4 is bound by a kernel step, and binding 0 of kernel 0 by every step that runs it.
+    expect(plan()['steps'].some((s: any) => s.buffers?.includes(4))).toBe(true);
+    expect(
+      problems((p) => {
+        p['buffers'][4]['type'] = { a: 1 };
+        p['buffers'][4]['role'] = undefined;
+      }),
+    ).toEqual(['buffers[4].role must be one of input, output, param, const, activation, got nothing', 'buffers[4].type must be f32, i32 or f16']);
+    const bindingProblems = problems((p) => {
+      p['kernels'][0]['bindings'][0] = [{ binding: 0 }];
+    });
+    expect(bindingProblems).toEqual(['kernels[0].bindings[0] must be { binding: 0, access: read|read_write, type: f32|i32|f16, elements }']);
+    expect(problems((p) => void (p['version'] = undefined))).toEqual(['version must be 1, 2 or 3, got nothing']);
+  });
+
   it('rejects a plan that is not an object, or of another format or version', () => {
     expect(problems(() => 'hello')).toEqual(['the plan is not a JSON object']);
     expect(problems(() => [])).toEqual(['the plan is not a JSON object']);
@@ -58,7 +74,7 @@ describe('plan validation', () => {
         out(p).type = 'f16';
         out(p).bytes = halfBytes(out(p));
       }),
-    ).toContain(`buffers[${k}] is stored as f16 but holds f32 values`);
+    ).toContain(`buffers[${k}] is stored as f16 but holds "f32" values`);
     // An f16 output may be (the runner decodes it), but the kernel writing it must bind f16.
     expect(
       problems((p) => {
