@@ -212,7 +212,8 @@ export function checkInputs(plan: Plan, inputs: Readonly<Record<string, HostArra
   const unknown = Object.keys(inputs).filter((k) => !plan.inputs.some((io) => io.name === k));
   if (unknown.length) throw new RuntimeError(`unknown input(s): ${unknown.join(', ')}; the model takes ${plan.inputs.map((i) => i.name).join(', ')}`);
   for (const io of plan.inputs) {
-    const data = inputs[io.name];
+    // Own properties only: an input named 'toString' or '__proto__' must not find Object.prototype's.
+    const data = Object.prototype.hasOwnProperty.call(inputs, io.name) ? inputs[io.name] : undefined;
     const shape = shapeOf(io);
     if (!data) throw new RuntimeError(`missing input '${io.name}' (${io.dtype}[${shape.join(', ')}])`);
     const wantInt = plan.buffers[io.buffer]!.type === 'i32';

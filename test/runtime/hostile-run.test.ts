@@ -194,4 +194,19 @@ describe.skipIf(gpu.skip)(gpu.title('the runner fails a run WebGPU rejects or th
       runner.destroy();
     }
   });
+
+  it('an input named like an Object property is missing when not given, not found on Object.prototype', async () => {
+    const device = await sharedDevice();
+    for (const name of ['toString', 'constructor', 'valueOf']) {
+      const plan = planOf(compileOrThrow(`model M(${name}: f32[4]) -> f32[4] {\n  return relu(${name})\n}\n`));
+      const runner = await PlanRunner.create(device, plan);
+      try {
+        await expect(runner.run({})).rejects.toThrow(`missing input '${name}' (f32[4])`);
+        const y = (await runner.run({ [name]: Float32Array.of(-1, 2, -3, 4) }))['output0']!.data;
+        expect(Array.from(y)).toEqual([0, 2, 0, 4]);
+      } finally {
+        runner.destroy();
+      }
+    }
+  });
 });
