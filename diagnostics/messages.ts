@@ -114,9 +114,17 @@ export interface Diagnostic {
   readonly file: string;
 }
 
+/**
+ * Longest text a message repeats whole. Past it (a megabyte string or name from the source)
+ * a message shows the first 200 characters and the length, so one diagnostic never prints
+ * the file back; the lists the compiler itself writes (choices, names in scope) stay shorter.
+ */
+export const MAX_QUOTED = 1000;
+const cut = (a: unknown) => (typeof a === 'string' && a.length > MAX_QUOTED ? `${a.slice(0, 200)}… (${a.length} characters)` : a);
+
 export function diag<C extends Code>(file: string, span: Span, code: C, ...args: Parameters<(typeof messages)[C]>): Diagnostic {
   const make = messages[code] as (...a: unknown[]) => string;
-  return { code, severity: 'error', message: make(...args), span, file };
+  return { code, severity: 'error', message: make(...args.map(cut)), span, file };
 }
 
 /** Nearest candidate by edit distance, as a "; did you mean 'x'?" suffix. */

@@ -164,4 +164,14 @@ describe('garbage input', () => {
     expect(ds).toHaveLength(51);
     expect(ds.at(-1)!.code).toBe('MDC0006');
   });
+
+  it('a huge string or name is quoted by its first 200 characters and its length, not printed back whole', () => {
+    const long = 's'.repeat(5000);
+    const ds = refuse(`model M(x: f32[4]) -> f32[4] {\n  return gelu(x, approximate = "${long}")\n}\n`);
+    expect(ds.map((d) => d.message)).toEqual([`unknown value '${'s'.repeat(200)}… (5000 characters)' for gelu's 'approximate' (expected none or tanh)`]);
+    const name = 'n'.repeat(3000);
+    const named = refuse(`model M(x: f32[4]) -> f32[4] {\n  return ${name}\n}\n`);
+    expect(named.every((d) => d.message.length < 400)).toBe(true);
+    expect(named[0]!.message).toContain(`… (3000 characters)`);
+  });
 });
