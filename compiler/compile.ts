@@ -3,7 +3,7 @@ import type * as A from '../grammar/ast.js';
 import { callsIn } from '../grammar/ast-text.js';
 import { parse, type ParseResult } from '../grammar/parse.js';
 import { bind, type BindOptions, type Env } from './bind.js';
-import { Elaborator } from './elaborate.js';
+import { Elaborator, type ElaborateOptions } from './elaborate.js';
 import type { Graph } from './ir.js';
 import { checkSettings } from './sections.js';
 
@@ -19,6 +19,8 @@ export interface FrontendOptions extends BindOptions {
    * so each model is elaborated once symbolically and once concretely, never more.
    */
   readonly concrete?: boolean;
+  /** Told every value `check` elaborates, with its syntax node (the language server's index). */
+  readonly observe?: ElaborateOptions['observe'];
 }
 
 export interface CheckResult {
@@ -42,13 +44,13 @@ export function check(source: string, file: string, opts: FrontendOptions = {}):
   const ds = [...diagnostics];
   const reached = new Set<string>();
   for (const m of env.models.values()) {
-    new Elaborator(env, ds, { unroll: false }).model(m);
+    new Elaborator(env, ds, { unroll: false, observe: opts.observe }).model(m);
     collectCalls(m, env, reached);
   }
-  for (const b of env.blocks.values()) if (!reached.has(b.name.name)) new Elaborator(env, ds, { unroll: false }).blockAlone(b);
+  for (const b of env.blocks.values()) if (!reached.has(b.name.name)) new Elaborator(env, ds, { unroll: false, observe: opts.observe }).blockAlone(b);
   if (!ds.length && opts.concrete !== false) {
     for (const m of env.models.values()) {
-      new Elaborator(env, ds, { unroll: false, dims: concreteDims(opts), requireConcrete: false }).model(m);
+      new Elaborator(env, ds, { unroll: false, dims: concreteDims(opts), requireConcrete: false, observe: opts.observe }).model(m);
     }
   }
   ds.push(...checkSettings(env));

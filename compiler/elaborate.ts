@@ -49,6 +49,8 @@ export interface ElaborateOptions {
   readonly requireConcrete?: boolean;
   /** Training mode: dropout is live. */
   readonly training?: boolean;
+  /** Told each expression's, input's and parameter's value as it is elaborated (the language server's index). */
+  readonly observe?: (node: A.Node, v: Val, builder: GraphBuilder) => void;
 }
 
 interface Frame {
@@ -324,6 +326,7 @@ export class Elaborator {
    */
   private body(f: Frame): Value[] | undefined {
     let ok = true;
+    for (const p of f.decl.params) if (f.scope.has(p.name.name)) this.opts.observe?.(p.name, f.scope.get(p.name.name)!, this.builder);
     for (const s of f.decl.body) {
       if (s.kind === 'return') {
         const out = this.ret(s, f);
@@ -383,6 +386,7 @@ export class Elaborator {
     const pv = this.builder.addValue({ type, kind: 'param', name, init });
     this.declLines.set(pv.id, s.type.span.line);
     this.bindName(f, s.name.name, { kind: 'tensor', v: pv });
+    this.opts.observe?.(s.name, { kind: 'tensor', v: pv }, this.builder);
     return true;
   }
 
@@ -469,6 +473,11 @@ export class Elaborator {
   }
 
   expr(e: A.Expr, f: Frame): Val | undefined {
+    const v = this.exprValue(e, f);
+    if (v) this.opts.observe?.(e, v, this.builder);
+    return v;
+  }
+  private exprValue(e: A.Expr, f: Frame): Val | undefined {
     switch (e.kind) {
       case 'num':
         return e.isInt && Number.isSafeInteger(e.value) ? { kind: 'dim', d: dimConst(e.value) } : { kind: 'num', n: e.value };

@@ -138,6 +138,10 @@ export class GraphBuilder {
     return this.values[id]!;
   }
 
+  node(id: number): Node {
+    return this.nodes[id]!;
+  }
+
   get nodeCount(): number {
     return this.nodes.length;
   }
