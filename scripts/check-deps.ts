@@ -18,6 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   codegen: ['diagnostics', 'compiler', 'runtime', 'layout'],
   driver: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'layout'],
   cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
+  bundler: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
 };
 
 /**
