@@ -17,7 +17,8 @@ const ALLOWED: Record<string, string[]> = {
   runtime: ['layout'],
   codegen: ['diagnostics', 'compiler', 'runtime', 'layout'],
   driver: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'layout'],
-  cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
+  cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'lsp'],
+  lsp: ['diagnostics', 'grammar', 'compiler', 'layout', 'driver'],
   bundler: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
 };
 
