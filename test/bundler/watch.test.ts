@@ -1,0 +1,120 @@
+/**
+ * Watch mode: the `.model` file is a watched dependency of the bundle. Rollup's `watch`
+ * and esbuild's `context().watch()` each build the fixture, then the test edits the model
+ * (10 classes → 12) and waits for the rebuild, whose plan and module show the new shape;
+ * a broken edit is reported as the located diagnostic, and fixing it rebuilds again.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as esbuild from 'esbuild';
+import { watch, type RollupWatcherEvent } from 'rollup';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mdc from '../../bundler/index.js';
+import type { Plan } from '../../runtime/index.js';
+import { makeFixture } from './fixture.js';
+
+/** A queue of events with `next()`, which resolves to the first event not yet taken, so none is missed between awaits. */
+class Events<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: ((t: T) => void)[] = [];
+  push(t: T): void {
+    const w = this.waiters.shift();
+    if (w) w(t);
+    else this.items.push(t);
+  }
+  next(): Promise<T> {
+    const t = this.items.shift();
+    return t !== undefined ? Promise.resolve(t) : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+let dir = '';
+let original = '';
+beforeAll(async () => {
+  dir = await makeFixture();
+  original = readFileSync(join(dir, 'mlp.model'), 'utf8');
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const model = () => join(dir, 'mlp.model');
+const withClasses = (n: number) => original.replace('classes = 10', `classes = ${n}`);
+const outputShape = (out: string) => (JSON.parse(readFileSync(join(out, 'mdc/Mlp.plan.json'), 'utf8')) as Plan).outputs.map((o) => o.shape);
+const BROKEN = 'mlp.model:20:23: error MDC0203: matmul contraction dims differ: f32[B, 32] @ f32[10, 32] (32 ≠ 10)';
+
+describe('watch mode rebuilds when the .model file changes', () => {
+  it('rollup watch: an edit rebuilds with the new shapes; a broken edit is the located error; the fix rebuilds', async () => {
+    writeFileSync(model(), original);
+    const out = join(dir, 'out-rollup-watch');
+    const events = new Events<RollupWatcherEvent>();
+    const watcher = watch({
+      input: join(dir, 'main.js'),
+      plugins: [mdc.rollup({ root: dir, preset: 'tiny' })],
+      external: [/^mdc\//, 'webgpu'],
+      output: { dir: out, format: 'es', entryFileNames: 'main.mjs' },
+    });
+    /** The next build's end: its error, or nothing; every result is closed. */
+    const built = async (): Promise<string | undefined> => {
+      for (;;) {
+        const e = await events.next();
+        if (e.code === 'BUNDLE_END') {
+          await e.result.close();
+          return undefined;
+        }
+        if (e.code === 'ERROR') {
+          await e.result?.close();
+          return e.error.message;
+        }
+      }
+    };
+    watcher.on('event', (e) => events.push(e));
+    try {
+      expect(await built()).toBeUndefined();
+      expect(outputShape(out)).toEqual([[8, 10]]);
+      writeFileSync(model(), withClasses(12));
+      expect(await built()).toBeUndefined();
+      expect(outputShape(out)).toEqual([[8, 12]]);
+      // The module's inlined plan is the new one too (a JSON string inside the bundle).
+      expect(readFileSync(join(out, 'main.mjs'), 'utf8')).toContain('\\"shape\\":[8,12]');
+      writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
+      expect(await built()).toContain(BROKEN);
+      writeFileSync(model(), original);
+      expect(await built()).toBeUndefined();
+      expect(outputShape(out)).toEqual([[8, 10]]);
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('esbuild context().watch(): an edit rebuilds with the new shapes; a broken edit is the located error', async () => {
+    writeFileSync(model(), original);
+    const out = join(dir, 'out-esbuild-watch');
+    const ends = new Events<esbuild.BuildResult>();
+    const ctx = await esbuild.context({
+      absWorkingDir: dir,
+      entryPoints: { main: 'main.js' },
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      external: ['webgpu'],
+      logLevel: 'silent',
+      plugins: [mdc.esbuild({ preset: 'tiny' }), { name: 'ends', setup: (b) => b.onEnd((r) => ends.push(r)) }],
+    });
+    try {
+      await ctx.watch();
+      expect((await ends.next()).errors).toEqual([]);
+      expect(outputShape(out)).toEqual([[8, 10]]);
+      writeFileSync(model(), withClasses(12));
+      expect((await ends.next()).errors).toEqual([]);
+      expect(outputShape(out)).toEqual([[8, 12]]);
+      writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
+      const errors = (await ends.next()).errors;
+      expect(errors.map((e) => [e.text.split('\n')[0], e.location?.file, e.location?.line, e.location?.column])).toEqual([[BROKEN, 'mlp.model', 20, 22]]);
+    } finally {
+      await ctx.dispose();
+    }
+  });
+});
