@@ -20,6 +20,7 @@ const LOAD: Record<string, Loader> = {
   run: () => import('./commands/run.js'),
   plan: () => import('./commands/plan.js'),
   train: () => import('./commands/train.js'),
+  lsp: () => import('./commands/lsp.js'),
 };
 
 /** Each command's one-line summary, for `mdc --help` without loading the commands. */
@@ -30,6 +31,7 @@ const COMMANDS: Record<keyof typeof LOAD, string> = {
   run: 'run FILE            compile and run one forward pass on WebGPU',
   plan: 'plan FILE           partition over a device mesh: layouts, collectives, bytes',
   train: 'train FILE --data T train a byte-level language model on a text file on WebGPU',
+  lsp: 'lsp --stdio         start the language server (also --node-ipc)',
 };
 
 const HELP = `mdc ${VERSION}: compiler for .model files
@@ -92,6 +94,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     io.out(command.help);
     return EXIT.ok;
   }
+  if (command.fileless) return command.fileless(values, io);
   if (positionals.length !== 1)
     throw new UsageError(
       positionals.length

@@ -32,6 +32,8 @@ export interface Command {
   readonly help: string;
   readonly options: OptionSpec;
   run(file: string, source: string, v: Values, io: Io): Promise<number> | number;
+  /** A command that reads no FILE (`mdc lsp`) runs this instead of `run`. */
+  fileless?(v: Values, io: Io): Promise<number>;
 }
 
 export const FRONTEND_HELP = `  --preset NAME      apply a preset's overrides of config constants
