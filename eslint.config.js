@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/cases/**', 'bench/results/**', '**/*.wgsl'] },
+  { ignores: ['dist/**', 'playground/dist/**', 'node_modules/**', 'test/cases/**', 'bench/results/**', '**/*.wgsl'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -20,6 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'lsp'],
   lsp: ['diagnostics', 'grammar', 'compiler', 'layout', 'driver'],
   bundler: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
+  playground: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'samples'],
 };
 
 /**

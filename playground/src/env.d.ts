@@ -1,0 +1,5 @@
+/** Vite's `?raw` imports: the file's text. */
+declare module '*.model?raw' {
+  const text: string;
+  export default text;
+}
