@@ -4,51 +4,26 @@
  * (dist/runtime/*.js) as plain ES modules from a local http://127.0.0.1 server, asks
  * `navigator.gpu` for an adapter and a device, and runs a compiled plan with PlanRunner.
  * The outputs are compared with the float64 CPU oracle on the same inputs and the same
- * seeded parameters.
- *
- * Without a GPU, Chromium's WebGPU runs on its bundled SwiftShader Vulkan device (a CPU
- * adapter, which it blocklists unless --enable-unsafe-webgpu is given).
+ * seeded parameters. Chromium's launch and flags are in test/support/chromium.ts.
  *
  * Under CI=true a missing chromium or a missing adapter fails the suite; locally it is
  * skipped with the reason in the suite's title.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { planOf } from '../../driver/stages.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { initValues, randomInput, type HostArray, type Plan } from '../../runtime/index.js';
+import { launchChromium, probeAdapter, type Chromium } from '../support/chromium.js';
 import { compileOrThrow, errorStats, GPU_REQUIRED } from '../support/gpu.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-
-/**
- * Flags for running as root in a container without a display or GPU. WebGPU needs
- * --enable-unsafe-webgpu: the only adapters here are CPU ones (SwiftShader, llvmpipe),
- * which Chromium blocklists, and without it requestAdapter() returns null. Chromium then
- * picks its SwiftShader Vulkan adapter (also with --use-angle=vulkan, which puts the rest
- * of the GPU process on llvmpipe). --enable-unsafe-swiftshader, which Playwright adds by
- * default anyway, is listed so as not to depend on that default.
- */
-const CHROMIUM_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-];
-
 // ---------------------------------------------------------------- the built runtime
 
 /** The folders the browser loads: the runtime and the layout arithmetic it imports (browser-safe, no Node imports). */
@@ -150,10 +125,9 @@ async function startServer(): Promise<{ server: Server; origin: string }> {
 // ---------------------------------------------------------------- browser and adapter probe
 
 interface Browser {
-  readonly context?: BrowserContext;
+  readonly chromium?: Chromium;
   readonly page?: Page;
   readonly server?: Server;
-  readonly profile?: string;
   /** The adapter's description, when there is one. */
   readonly adapter?: string;
   /** Why there is no adapter. */
@@ -163,30 +137,16 @@ interface Browser {
 }
 
 async function openBrowser(): Promise<Browser> {
-  const log: string[] = [];
-  if (!existsSync(CHROMIUM)) return { log, reason: `${CHROMIUM} is missing (run scripts/ensure-chromium.sh)` };
-  let context: BrowserContext | undefined;
+  let browser: Chromium | undefined;
   let server: Server | undefined;
-  const profile = mkdtempSync(join(tmpdir(), 'mdc-chromium-'));
   try {
     ensureBuiltRuntime();
     const bad = unresolvableImports();
-    if (bad.length) return { log, profile, reason: `the built runtime has imports a browser cannot resolve: ${bad.join('; ')}` };
+    if (bad.length) return { log: [], reason: `the built runtime has imports a browser cannot resolve: ${bad.join('; ')}` };
     const s = await startServer();
     server = s.server;
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      // Playwright's own headless switch is replaced by --headless=new in CHROMIUM_FLAGS.
-      ignoreDefaultArgs: ['--headless'],
-      args: CHROMIUM_FLAGS,
-      timeout: 30_000,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`);
-    });
+    browser = await launchChromium();
+    const { page, log } = browser;
     await page.goto(`${s.origin}/`);
     const loaded = await page
       .waitForFunction(() => 'mdcRuntime' in window, undefined, { timeout: 10_000 })
@@ -194,19 +154,10 @@ async function openBrowser(): Promise<Browser> {
         () => true,
         () => false,
       );
-    if (!loaded) return { context, server, profile, log, reason: `the page did not load the runtime modules:\n${log.join('\n')}` };
-    const probe = await page.evaluate(async () => {
-      if (!isSecureContext) return { reason: 'the page is not a secure context' };
-      if (!('gpu' in navigator)) return { reason: 'navigator.gpu is undefined (WebGPU disabled?)' };
-      const adapter = await navigator.gpu.requestAdapter();
-      if (!adapter) return { reason: 'navigator.gpu.requestAdapter() returned null' };
-      const i = adapter.info;
-      const desc = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
-      return { adapter: `${desc}${i.isFallbackAdapter ? ' (fallback adapter)' : ''}` };
-    });
-    return { context, page, server, profile, log, ...probe };
+    if (!loaded) return { chromium: browser, server, log, reason: `the page did not load the runtime modules:\n${log.join('\n')}` };
+    return { chromium: browser, page, server, log, ...(await probeAdapter(page)) };
   } catch (e) {
-    return { context, server, profile, log, reason: `chromium failed: ${(e as Error).message.split('\n')[0]}` };
+    return { chromium: browser, server, log: browser?.log ?? [], reason: `chromium failed: ${(e as Error).message.split('\n')[0]}` };
   }
 }
 
@@ -214,9 +165,8 @@ let closed = false;
 async function closeBrowser(b: Browser) {
   if (closed) return;
   closed = true;
-  await b.context?.close().catch(() => undefined);
+  await b.chromium?.close();
   await new Promise<void>((resolve) => (b.server ? b.server.close(() => resolve()) : resolve()));
-  if (b.profile) rmSync(b.profile, { recursive: true, force: true });
 }
 
 const browser = await openBrowser();
