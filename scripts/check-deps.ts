@@ -20,6 +20,8 @@ const ALLOWED: Record<string, string[]> = {
   cli: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'lsp'],
   lsp: ['diagnostics', 'grammar', 'compiler', 'layout', 'driver'],
   bundler: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
+  // The VS Code extension runs mdc as a process (the server, `mdc plan`): it imports none of it.
+  editors: [],
   playground: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'samples'],
 };
 
