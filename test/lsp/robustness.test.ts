@@ -54,7 +54,7 @@ it('survives 10,000 random edits and answers correctly afterwards', async () => 
       const insert = k < 0.5 || r.next() < 0.3 ? Array.from({ length: r.int(1, 4) }, () => r.pick(GARBAGE)).join('') : '';
       return { range: { start: position(text, a), end: position(text, b) }, text: insert, apply: (t: string) => t.slice(0, a) + insert + t.slice(b) };
     })();
-    text = 'apply' in change ? change.apply(text) : change.text;
+    text = 'range' in change && change.apply ? change.apply(text) : change.text;
     version++;
     void c.rpc.sendNotification('textDocument/didChange', {
       textDocument: { uri, version },
