@@ -7,7 +7,8 @@ import ts from 'typescript';
 import { emitHost } from '../codegen/host.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
-import { compile } from '../driver/compile.js';
+import { compile, type Compiled } from '../driver/compile.js';
+import { OptionError } from '../driver/frontend.js';
 import type { Plan } from '../runtime/plan.js';
 
 /** The plugin's compile options, named as the CLI's flags are (`--preset`, `--set`, `--dim`, `--model`, `--no-fuse`, `--seed`). */
@@ -53,14 +54,21 @@ export type ModelModule =
 
 /** Compiles `source` (named `file` in diagnostics and in the plan's `source`) to a host module in JavaScript. */
 export async function compileModelModule(source: string, file: string, opts: ModelCompileOptions = {}): Promise<ModelModule> {
-  const r = await compile(source, file, {
-    ...(opts.preset !== undefined ? { preset: opts.preset } : {}),
-    ...(opts.model !== undefined ? { model: opts.model } : {}),
-    overrides: { ...opts.set },
-    dims: { ...opts.dims },
-    fuse: opts.fuse ?? true,
-    seed: opts.seed ?? 0,
-  });
+  let r: Compiled;
+  try {
+    r = await compile(source, file, {
+      ...(opts.preset !== undefined ? { preset: opts.preset } : {}),
+      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      overrides: { ...opts.set },
+      dims: { ...opts.dims },
+      fuse: opts.fuse ?? true,
+      seed: opts.seed ?? 0,
+    });
+  } catch (e) {
+    // A plugin option that names nothing in this file: the build fails saying which.
+    if (e instanceof OptionError) return { ok: false, diagnostics: [], message: `${file}: the mdc plugin's option ${e.message}` };
+    throw e;
+  }
   if (r.diagnostics.length || !r.plan) {
     const message = r.diagnostics.map((d) => formatDiagnostic(d, source)).join('\n');
     return { ok: false, diagnostics: r.diagnostics, message };

@@ -8,9 +8,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { FrontendOptions } from '../compiler/compile.js';
 import { parseMeshSpec, type Mesh } from '../compiler/sharding/mesh.js';
 import { diagnosticToJson, formatDiagnostic } from '../diagnostics/format.js';
-import { didYouMean, type Diagnostic } from '../diagnostics/messages.js';
-import type * as A from '../grammar/ast.js';
+import { didYouMeanAside, type Diagnostic } from '../diagnostics/messages.js';
 import { compile, type CompileOptions, type Compiled } from '../driver/compile.js';
+import { OptionError } from '../driver/frontend.js';
 
 export const EXIT = { ok: 0, diagnostics: 1, usage: 2 } as const;
 
@@ -63,7 +63,7 @@ export function parseCommandArgs(cmd: string, args: readonly string[], options: 
     const bare = opt.replace(/^-+/, '').split(/[ =]/)[0] ?? '';
     switch (err.code) {
       case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-        throw new UsageError(`${cmd} has no option '${opt}'${hint(didYouMean(`--${bare}`, names))}; its options are ${names.join(', ')}`);
+        throw new UsageError(`${cmd} has no option '${opt}'${didYouMeanAside(`--${bare}`, names)}; its options are ${names.join(', ')}`);
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
         const long = /--([\w-]+)/.exec(err.message)?.[1] ?? bare;
         throw new UsageError(options[long]?.type === 'boolean' ? `--${long} is a switch and takes no value` : `--${long} needs a value, e.g. --${long} VALUE`);
@@ -157,55 +157,6 @@ export function frontendOptions(v: Values): FrontendOptions {
   };
 }
 
-/**
- * Options that name something in FILE (a preset, a constant, a model, a symbolic dim)
- * must name something that exists: a usage error listing what does, never a value
- * silently unused.
- */
-export function checkFrontendNames(program: A.Program, o: FrontendOptions): void {
-  const list = (xs: Iterable<string>) => [...xs].map((x) => `'${x}'`).join(', ') || 'none';
-  const presets = program.items.filter((i): i is A.PresetDecl => i.kind === 'preset').map((p) => p.name.name);
-  if (o.preset !== undefined && !presets.includes(o.preset))
-    throw new UsageError(`--preset ${o.preset}: the file has no such preset${hint(didYouMean(o.preset, presets))}; its presets: ${list(presets)}`);
-  const consts = new Set(program.items.flatMap((i) => (i.kind === 'config' ? i.entries.map((e) => e.name.name) : [])));
-  for (const k of Object.keys(o.overrides ?? {}))
-    if (!consts.has(k))
-      throw new UsageError(`--set ${k}: the file has no config constant '${k}'${hint(didYouMean(k, consts))}; its constants: ${list(consts)}`);
-  const models = program.items.filter((i): i is A.FunctionDecl => i.kind === 'model');
-  if (o.model !== undefined && !models.some((m) => m.name.name === o.model))
-    throw new UsageError(
-      `--model ${o.model}: the file has no such model${hint(
-        didYouMean(
-          o.model,
-          models.map((m) => m.name.name),
-        ),
-      )}; its models: ${list(models.map((m) => m.name.name))}`,
-    );
-  const model = o.model !== undefined ? models.find((m) => m.name.name === o.model) : models.at(-1);
-  if (!model) return;
-  const dims = symbolicDims(model, consts);
-  for (const k of Object.keys(o.dims ?? {}))
-    if (!dims.has(k))
-      throw new UsageError(`--dim ${k}: model ${model.name.name} has no symbolic dim '${k}'${hint(didYouMean(k, dims))}; its symbolic dims: ${list(dims)}`);
-}
-
-/** didYouMean's "; did you mean 'x'?" as " (did you mean 'x'?)", to sit inside a sentence. */
-const hint = (s: string) => (s ? ` (${s.replace(/^;\s*/, '')})` : '');
-
-/** Names that size the model's inputs and outputs and are not config constants, and those its `where` clause sets. */
-function symbolicDims(m: A.FunctionDecl, consts: ReadonlySet<string>): Set<string> {
-  const out = new Set(m.where.map((w) => w.name.name));
-  const visit = (e: A.Expr): void => {
-    if (e.kind === 'name' && !consts.has(e.name)) out.add(e.name);
-    else if (e.kind === 'binary') {
-      visit(e.left);
-      visit(e.right);
-    } else if (e.kind === 'unary') visit(e.operand);
-  };
-  for (const t of [...m.params.map((p) => p.type), ...m.returns]) for (const d of t.dims) visit(d.size);
-  return out;
-}
-
 /** Diagnostics to stderr (tsc's `file:line:col: error MDCxxxx:` with the source line), or as JSON to stdout. */
 export function report(ds: readonly Diagnostic[], source: string, json: boolean, io: Io, extra: Record<string, unknown> = {}): void {
   if (json) {
@@ -220,15 +171,18 @@ export function formatCount(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n);
 }
 
+/** An option that names nothing in FILE (driver/frontend.ts) is a usage error, worded as its flag. */
+export function asUsageError(e: unknown): never {
+  if (e instanceof OptionError) throw new UsageError(`--${e.option} ${e.value}: ${e.detail}`);
+  throw e;
+}
+
 /**
  * Runs the pipeline on FILE for a command: options that name nothing in the file are
  * usage errors; diagnostics are reported and give undefined.
  */
 export async function compileFile(file: string, source: string, v: Values, io: Io, opts: CompileOptions = {}): Promise<Compiled | undefined> {
-  const frontend = frontendOptions(v);
-  const r = await compile(source, file, { ...frontend, ...opts });
-  const parsed = r.checked.parsed;
-  if (!parsed.diagnostics.length) checkFrontendNames(parsed.program, frontend);
+  const r = await compile(source, file, { ...frontendOptions(v), ...opts }).catch(asUsageError);
   if (r.diagnostics.length) {
     report(r.diagnostics, source, !!v['json'], io, { file, ok: false });
     return undefined;

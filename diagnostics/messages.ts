@@ -127,6 +127,12 @@ export function diag<C extends Code>(file: string, span: Span, code: C, ...args:
   return { code, severity: 'error', message: make(...args.map(cut)), span, file };
 }
 
+/** didYouMean as an aside inside a sentence: " (did you mean 'x'?)", or nothing. */
+export function didYouMeanAside(name: string, candidates: Iterable<string>): string {
+  const s = didYouMean(name, candidates);
+  return s ? ` (${s.replace(/^;\s*/, '')})` : '';
+}
+
 /** Nearest candidate by edit distance, as a "; did you mean 'x'?" suffix. */
 export function didYouMean(name: string, candidates: Iterable<string>): string {
   let best = '';

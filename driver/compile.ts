@@ -25,6 +25,7 @@ import type { TrainingGraph } from '../compiler/train/step.js';
 import type { Layout } from '../compiler/types.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
+import { checkFrontendNames } from './frontend.js';
 import { verifyStage, type Stage } from './verify.js';
 
 export type { Stage } from './verify.js';
@@ -74,6 +75,8 @@ export const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) 
 export async function compile(source: string, file: string, opts: CompileOptions = {}): Promise<Compiled> {
   // `mdc check` also elaborates every model at its concrete dims; otherwise lowering does that, once.
   const checked = check(source, file, { ...opts, concrete: opts.concrete ?? opts.until === 'check', training: !!opts.train });
+  // Options that name nothing in the file are the caller's mistake, not the source's: refused before any diagnostic.
+  if (!checked.parsed.diagnostics.length) checkFrontendNames(checked.parsed.program, opts);
   if (checked.diagnostics.length || !checked.env || !reached(opts.until, 'lower')) return { diagnostics: checked.diagnostics, checked };
   const model = lowerModel(checked.env, file, { ...opts, training: !!opts.train });
   if (!model.graph) return { diagnostics: model.diagnostics, checked };
