@@ -3,7 +3,7 @@
  * vscode-languageclient, `vscode` external) with esbuild into DIR/extension/dist/extension.js,
  * copies the manifest, language configuration, grammar, README and LICENSE beside it, and
  * packs that folder with @vscode/vsce into DIR/mdc-<version>.vsix. DIR defaults to
- * editors/vscode/build. Offline: no dependencies are packed (the bundle holds them) and
+ * editors/vscode/build; `--dev` only bundles into editors/vscode/dist. Offline: no dependencies are packed (the bundle holds them) and
  * nothing is fetched.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,15 +24,11 @@ function outDir(argv: readonly string[]): string {
   return resolve(dir);
 }
 
-export async function packageExtension(out: string): Promise<string> {
-  const started = Date.now();
-  const stage = join(out, 'extension');
-  rmSync(stage, { recursive: true, force: true });
-  mkdirSync(join(stage, 'syntaxes'), { recursive: true });
-  for (const f of FILES) cpSync(join(here, f), join(stage, f));
-  await build({
+/** Bundles the client into `outfile`. */
+const bundle = (outfile: string) =>
+  build({
     entryPoints: [join(here, 'src', 'extension.ts')],
-    outfile: join(stage, 'dist', 'extension.js'),
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -42,6 +38,14 @@ export async function packageExtension(out: string): Promise<string> {
     sourcemap: false,
     logLevel: 'warning',
   });
+
+export async function packageExtension(out: string): Promise<string> {
+  const started = Date.now();
+  const stage = join(out, 'extension');
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(join(stage, 'syntaxes'), { recursive: true });
+  for (const f of FILES) cpSync(join(here, f), join(stage, f));
+  await bundle(join(stage, 'dist', 'extension.js'));
   const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8')) as { version: string };
   const vsix = join(out, `mdc-${version}.vsix`);
   await createVSIX({ cwd: stage, packagePath: vsix, dependencies: false, allowMissingRepository: true });
@@ -50,7 +54,12 @@ export async function packageExtension(out: string): Promise<string> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  packageExtension(outDir(process.argv.slice(2))).catch((e: unknown) => {
+  const argv = process.argv.slice(2);
+  // --dev: only the bundle, into editors/vscode/dist, so VS Code can run the extension from this folder (F5).
+  const done = argv.includes('--dev')
+    ? bundle(join(here, 'dist', 'extension.js')).then(() => console.log('package:vscode: editors/vscode/dist/extension.js'))
+    : packageExtension(outDir(argv));
+  done.catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
   });
