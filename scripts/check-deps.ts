@@ -22,7 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   bundler: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout'],
   // The VS Code extension runs mdc as a process (the server, `mdc plan`): it imports none of it.
   editors: [],
-  playground: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'samples'],
+  playground: ['diagnostics', 'grammar', 'compiler', 'codegen', 'runtime', 'driver', 'layout', 'lsp', 'samples'],
 };
 
 /**

@@ -1,11 +1,11 @@
 /**
  * The CodeMirror 6 editor: mdc highlighting (keywords from the lexer's own list), and the
- * compiler's diagnostics as lint marks, refreshed shortly after each edit.
+ * language server's published diagnostics as lint marks.
  */
 import { StreamLanguage, type StringStream } from '@codemirror/language';
-import { linter, lintGutter, type Diagnostic as LintDiagnostic } from '@codemirror/lint';
+import { lintGutter, setDiagnostics, type Diagnostic as LintDiagnostic } from '@codemirror/lint';
 import { basicSetup, EditorView } from 'codemirror';
-import type { Diagnostic } from '../../diagnostics/messages.js';
+import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver-protocol/browser';
 import { keywordNames } from '../../grammar/lexer.js';
 
 const DTYPES = new Set(['f32', 'f16', 'bf16', 'i32', 'bool']);
@@ -29,24 +29,32 @@ const mdcLanguage = StreamLanguage.define<null>({
   },
 });
 
-/** Diagnostics for a source: the worker's `check` answer. */
-export type CheckSource = (source: string) => Promise<readonly Diagnostic[]>;
+/** An LSP position (0-based line, UTF-16 character) as an offset into the editor's text, clamped to the line. */
+function offsetOf(view: EditorView, p: { line: number; character: number }): number {
+  const doc = view.state.doc;
+  if (p.line + 1 > doc.lines) return doc.length;
+  const line = doc.line(p.line + 1);
+  return Math.min(line.from + p.character, line.to);
+}
 
-export function createEditor(parent: HTMLElement, doc: string, check: CheckSource): EditorView {
-  const lint = linter(
-    async (view) => {
-      const text = view.state.doc.toString();
-      const diags = await check(text);
-      // The document may have changed while the worker checked; CodeMirror drops stale results itself.
-      return diags.map((d): LintDiagnostic => ({
-        from: Math.min(d.span.start, text.length),
-        to: Math.min(Math.max(d.span.end, d.span.start), text.length),
-        severity: d.severity === 'info' ? 'info' : d.severity,
-        source: d.code,
-        message: d.message,
-      }));
-    },
-    { delay: 150 },
-  );
-  return new EditorView({ doc, parent, extensions: [basicSetup, mdcLanguage, lintGutter(), lint, EditorView.lineWrapping] });
+const SEVERITY = { 1: 'error', 2: 'warning', 3: 'info', 4: 'hint' } as const;
+
+/** Shows the language server's diagnostics as lint marks (and in the gutter). */
+export function showDiagnostics(view: EditorView, diagnostics: readonly LspDiagnostic[]): void {
+  const marks = diagnostics.map((d): LintDiagnostic => ({
+    from: offsetOf(view, d.range.start),
+    to: Math.max(offsetOf(view, d.range.end), offsetOf(view, d.range.start)),
+    severity: SEVERITY[d.severity ?? 1],
+    source: String(d.code ?? 'mdc'),
+    message: typeof d.message === 'string' ? d.message : d.message.value,
+  }));
+  view.dispatch(setDiagnostics(view.state, marks));
+}
+
+/** The editor; `onChange` gets the whole text after each edit (the language server is sent it). */
+export function createEditor(parent: HTMLElement, doc: string, onChange: (text: string) => void): EditorView {
+  const changes = EditorView.updateListener.of((u) => {
+    if (u.docChanged) onChange(u.state.doc.toString());
+  });
+  return new EditorView({ doc, parent, extensions: [basicSetup, mdcLanguage, lintGutter(), changes, EditorView.lineWrapping] });
 }

@@ -1,18 +1,22 @@
 /**
- * The playground page: the editor (diagnostics from the worker as you type), Run
- * (compile in the worker to a plan, run it on this page's WebGPU), the outputs as
+ * The playground page: the editor (diagnostics as you type from the language server,
+ * lsp/server.ts, in a web worker), Run (compile in the compiler's worker to a plan, run
+ * it on this page's WebGPU), the outputs as
  * `mdc run` prints them and the plan's pictures. The page's state is also on
  * `document.body.dataset.state` (`checking`, `compiling`, `running`, `ran`, `diagnostics`, `failed`).
  */
 import sample from '../../samples/mlp.model?raw';
-import { formatDiagnostic } from '../../diagnostics/format.js';
+import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver-protocol/browser';
+import { escapeControls, formatDiagnostic } from '../../diagnostics/format.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { CompilerClient } from './client.js';
-import { createEditor } from './editor.js';
+import { createEditor, showDiagnostics as showEditorDiagnostics } from './editor.js';
+import { LspClient } from './lsp-client.js';
 import { runPlan, type RunResult } from './run.js';
 import { formatBytes, renderPlan } from './summary.js';
 
 const FILE = 'playground.model';
+const URI = `inmemory://playground/${FILE}`;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
 const diagnosticsList = $('diagnostics');
@@ -27,18 +31,35 @@ const setState = (state: string, text: string) => {
   status.textContent = text;
 };
 
-function showDiagnostics(diags: readonly Diagnostic[]) {
+interface ListedDiagnostic {
+  readonly code: string;
+  readonly line: number;
+  readonly col: number;
+  /** As `mdc check` prints its first line: `file:line:col: error MDCxxxx: message`. */
+  readonly text: string;
+}
+
+const SEVERITY = { 1: 'error', 2: 'warning', 3: 'info', 4: 'hint' } as const;
+const fromLsp = (d: LspDiagnostic): ListedDiagnostic => {
+  const [line, col] = [d.range.start.line + 1, d.range.start.character + 1];
+  const code = String(d.code ?? '');
+  return { code, line, col, text: escapeControls(`${FILE}:${line}:${col}: ${SEVERITY[d.severity ?? 1]} ${code}: ${d.message}`) };
+};
+const fromCompiler = (d: Diagnostic): ListedDiagnostic => ({ code: d.code, line: d.span.line, col: d.span.col, text: formatDiagnostic(d) });
+
+/** The diagnostics under the editor; `source` (the list's data-source) says who reported them. */
+function showList(diags: readonly ListedDiagnostic[], source: 'lsp' | 'compiler') {
+  diagnosticsList.dataset['source'] = source;
   diagnosticsList.replaceChildren(
     ...diags.map((d) => {
       const li = document.createElement('li');
-      li.textContent = formatDiagnostic(d);
+      li.textContent = d.text;
       li.dataset['code'] = d.code;
-      li.dataset['line'] = String(d.span.line);
-      li.dataset['col'] = String(d.span.col);
+      li.dataset['line'] = String(d.line);
+      li.dataset['col'] = String(d.col);
       return li;
     }),
   );
-  diagnosticsList.dataset['count'] = String(diags.length);
 }
 
 function showOutputs(r: RunResult) {
@@ -65,17 +86,16 @@ function showOutputs(r: RunResult) {
 const client = new CompilerClient(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
 const options = () => ({ ...(presetInput.value.trim() ? { preset: presetInput.value.trim() } : {}), seed: Number(seedInput.value) || 0 });
 
-const editor = createEditor($('editor'), sample, async (source) => {
+// Diagnostics as you type come from the language server in its own worker.
+setState('checking', 'starting the language server…');
+const editor = createEditor($('editor'), sample, (text) => {
   setState('checking', 'checking…');
-  const r = await client.request({ kind: 'check', source, file: FILE, ...options() });
-  showDiagnostics(r.diagnostics);
-  if (r.error) setState('failed', `the compiler failed: ${r.error}`);
-  else
-    setState(
-      r.diagnostics.length ? 'diagnostics' : 'checked',
-      r.diagnostics.length ? `${r.diagnostics.length} diagnostics` : `no problems (checked in ${r.ms.toFixed(0)} ms)`,
-    );
-  return r.diagnostics;
+  void lsp.change(text);
+});
+const lsp: LspClient = new LspClient(new Worker(new URL('./lsp-worker.ts', import.meta.url), { type: 'module' }), URI, sample, (diags) => {
+  showEditorDiagnostics(editor, diags);
+  showList(diags.map(fromLsp), 'lsp');
+  setState(diags.length ? 'diagnostics' : 'checked', diags.length ? `${diags.length} diagnostics` : 'no problems');
 });
 
 async function run() {
@@ -84,7 +104,7 @@ async function run() {
     setState('compiling', 'compiling…');
     const opts = options();
     const r = await client.request({ kind: 'plan', source: editor.state.doc.toString(), file: FILE, ...opts });
-    showDiagnostics(r.diagnostics);
+    if (r.diagnostics.length) showList(r.diagnostics.map(fromCompiler), 'compiler');
     if (r.error) return setState('failed', `the compiler failed: ${r.error}`);
     if (!r.plan) return setState('diagnostics', `${r.diagnostics.length} diagnostics: fix them to run`);
     renderPlan(planHost, r.plan);

@@ -1,8 +1,8 @@
 /**
  * The playground in headless Chromium: built with Vite's JS API into a temp dir, served
  * from http://127.0.0.1, opened in Debian's Chromium with WebGPU (test/support/chromium.ts).
- * The test types a model with a mistake into the editor, sees the compiler's diagnostic
- * (from the worker, as `mdc check` words it), fixes it, presses Run, and reads the
+ * The test types a model with a mistake into the editor, sees the diagnostic the language
+ * server (lsp/server.ts, in a web worker) publishes, as `mdc check` words it, fixes it, presses Run, and reads the
  * outputs the page computed on its WebGPU; they are compared with the float64 CPU oracle
  * on the same seeded inputs and parameters. A screenshot of the page is saved in the temp dir.
  *
@@ -154,6 +154,8 @@ describe.skipIf(skip)(title('the playground in headless Chromium'), () => {
     expect(expected).toEqual([`${FILE}:6:14: error MDC0101: unknown name 'w3'; did you mean 'w1'?`]);
     const item = page.locator('#diagnostics li');
     expect(await item.allTextContents()).toEqual(expected);
+    // Reported by the language server (lsp/server.ts) running in the page's worker.
+    expect(await page.locator('#diagnostics').getAttribute('data-source')).toBe('lsp');
     expect(await item.first().getAttribute('data-code')).toBe('MDC0101');
     expect(await item.first().getAttribute('data-line')).toBe('6');
     // The editor marks the span too (CodeMirror's lint decoration over `w3`).
