@@ -1,11 +1,12 @@
 /**
  * Language-server benchmark (issue 16): time from a didChange (one character edited) to
  * the publishDiagnostics for that version, through the real `mdc lsp --stdio` process
- * (from source, through tsx), on samples/gpt2.model and on a generated model of about
+ * (the compiled CLI, dist/ built first, as users run it), on samples/gpt2.model and on a generated model of about
  * 5,000 lines (700 blocks, each called once in a chain). The time includes the server's
  * 10 ms debounce and the JSON-RPC round trip. Writes bench/results/lsp.md and .json.
  * Run: npm run bench:lsp
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Client } from '../test/lsp/client.js';
@@ -47,7 +48,9 @@ async function measure(c: Client, name: string, text: string, runs: number) {
   return { name, lines: text.split('\n').length, runs: warm.length, p50: quantile(warm, 0.5), p95: quantile(warm, 0.95), max: Math.max(...warm) };
 }
 
-const c = await Client.start();
+// The server users run is the compiled one: build dist/ from the current sources first.
+execFileSync('npm', ['run', 'build'], { stdio: 'inherit', cwd: new URL('..', import.meta.url) });
+const c = await Client.start(true);
 const rows = [
   { ...(await measure(c, 'gpt2.model', readFileSync(new URL('../samples/gpt2.model', import.meta.url), 'utf8'), 205)), goal: 50 },
   { ...(await measure(c, 'chain-5000.model', chainModel(700), 55)), goal: 300 },
@@ -58,9 +61,9 @@ const ms = (x: number) => x.toFixed(1);
 const md = `# Language server: edit to diagnostics
 
 Time from a didChange (one character of a number edited, the document staying valid) to the
-publishDiagnostics for that version, through \`mdc lsp --stdio\` over JSON-RPC (server from
-source through tsx; the 10 ms debounce included). The first 5 edits are warm-up and not counted.
-Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; measured while other work shared the cores.
+publishDiagnostics for that version, through \`mdc lsp --stdio\` over JSON-RPC (the compiled
+CLI in dist/, \`node bin/mdc.js\`; the 10 ms debounce included). The first 5 edits are warm-up and not counted.
+Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}; one run on a shared machine.
 
 | document | lines | edits | p50 (ms) | p95 (ms) | max (ms) | goal p95 (ms) |
 |---|---:|---:|---:|---:|---:|---:|

@@ -136,12 +136,24 @@ export function parse(source: string, file = '<input>'): ParseResult {
  * stays within MAX_AST_DEPTH + MAX_CHAIN.
  */
 function deepNode(program: Program): { span: Span; chain: boolean } | undefined {
-  // [node, nesting, chain, path length]
-  const stack: [unknown, number, number, number][] = [[program.items, 0, 0, 0]];
-  while (stack.length) {
-    const [o, d, chain, path] = stack.pop()!;
+  // Four parallel stacks (node, nesting, chain, path length): no tuple per node, so a big file makes no garbage here.
+  const nodes: unknown[] = [program.items];
+  const depth: number[] = [0];
+  const chains: number[] = [0];
+  const paths: number[] = [0];
+  while (nodes.length) {
+    const o = nodes.pop();
+    const d = depth.pop()!;
+    const chain = chains.pop()!;
+    const path = paths.pop()!;
     if (Array.isArray(o)) {
-      for (const x of o) stack.push([x, d, 0, path]);
+      for (const x of o) {
+        if (!x || typeof x !== 'object') continue;
+        nodes.push(x);
+        depth.push(d);
+        chains.push(0);
+        paths.push(path);
+      }
       continue;
     }
     if (!o || typeof o !== 'object') continue;
@@ -149,10 +161,16 @@ function deepNode(program: Program): { span: Span; chain: boolean } | undefined 
     if (span && (chain > MAX_CHAIN || path > MAX_AST_DEPTH + MAX_CHAIN)) return { span, chain: true };
     if (span && d > MAX_AST_DEPTH) return { span, chain: false };
     const binary = (o as { kind?: unknown }).kind === 'binary';
-    for (const [k, v] of Object.entries(o)) {
+    const fields = o as Record<string, unknown>;
+    for (const k in fields) {
+      const v = fields[k];
       if (k === 'span' || k === 'bodySpan' || !v || typeof v !== 'object') continue;
-      if (binary && k === 'left') stack.push([v, d, chain + 1, path + 1]);
-      else stack.push([v, d + 1, 0, path + 1]);
+      // The left operand of a binary operator continues its chain; anything else nests one level.
+      const continues = binary && k === 'left';
+      nodes.push(v);
+      paths.push(path + 1);
+      depth.push(continues ? d : d + 1);
+      chains.push(continues ? chain + 1 : 0);
     }
   }
   return undefined;

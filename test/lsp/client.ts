@@ -30,9 +30,13 @@ export class Client {
     });
   }
 
-  /** Spawns `mdc lsp --stdio` (from source, through tsx) and initializes it. */
-  static async start(): Promise<Client> {
-    const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'cli/bin.ts', 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  /**
+   * Spawns `mdc lsp --stdio` and initializes it: from source through tsx (the tests), or
+   * `built`, the compiled CLI in dist/ as users run it (the benchmark).
+   */
+  static async start(built = false): Promise<Client> {
+    const cli = built ? ['bin/mdc.js'] : ['--import', 'tsx', 'cli/bin.ts'];
+    const proc = spawn(process.execPath, ['--expose-gc', ...cli, 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const rpc = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     const c = new Client(proc, rpc);
     proc.stderr!.on('data', (d: Buffer) => (c.stderr += d.toString()));
