@@ -5,6 +5,7 @@ import {
   type CodeAction,
   type CodeActionParams,
   type CodeLens,
+  type Diagnostic,
   type FoldingRange,
   type InlayHint,
   type Range,
@@ -124,19 +125,38 @@ const toLine = (doc: TextDocument, bom: number, s: { start: number; end: number 
   end: doc.positionAt(s.end + bom),
 });
 
-/** Quick fixes: a diagnostic that says "did you mean 'x'?" replaces its span with x. */
-export function codeActions(_a: Analysis, doc: TextDocument, p: CodeActionParams): CodeAction[] {
+/**
+ * Quick fixes: a diagnostic that says "did you mean 'x'?" replaces its span with x; a split
+ * that does not divide its dim (MDC0402) can be replicated instead, or split over a mesh
+ * axis whose size divides it.
+ */
+export function codeActions(a: Analysis, doc: TextDocument, p: CodeActionParams): CodeAction[] {
   const out: CodeAction[] = [];
+  const fix = (d: Diagnostic, title: string, newText: string, isPreferred: boolean) =>
+    out.push({ title, kind: CodeActionKind.QuickFix, diagnostics: [d], isPreferred, edit: { changes: { [doc.uri]: [{ range: d.range, newText }] } } });
   for (const d of p.context.diagnostics) {
-    const m = /did you mean '([^']+)'\?/.exec(typeof d.message === 'string' ? d.message : d.message.value);
-    if (!m || d.source !== 'mdc') continue;
-    out.push({
-      title: `Change to '${m[1]}'`,
-      kind: CodeActionKind.QuickFix,
-      diagnostics: [d],
-      isPreferred: true,
-      edit: { changes: { [doc.uri]: [{ range: d.range, newText: m[1]! }] } },
-    });
+    if (d.source !== 'mdc') continue;
+    const message = typeof d.message === 'string' ? d.message : d.message.value;
+    const m = /did you mean '([^']+)'\?/.exec(message);
+    if (m) fix(d, `Change to '${m[1]}'`, m[1]!, true);
+    if (d.code === 'MDC0402') splitFixes(a, doc.getText(d.range), message).forEach(([title, text], i) => fix(d, title, text, i === 0));
   }
   return out;
+}
+
+/** For a dim written `size@axes` that its axes do not divide: keep it whole, or split it over an axis that divides it. */
+function splitFixes(a: Analysis, written: string, message: string): [string, string][] {
+  const at = written.indexOf('@');
+  if (at < 0) return [];
+  const size = written.slice(0, at).trimEnd();
+  const axes = written
+    .slice(at + 1)
+    .replace(/[()\s]/g, '')
+    .split(',');
+  const fixes: [string, string][] = [[`Replicate this dim (remove @${written.slice(at + 1).trim()})`, size]];
+  const n = Number(/^dim (\d+) of /.exec(message)?.[1]);
+  if (Number.isInteger(n))
+    for (const [axis, devices] of a.checked.env?.meshAxes ?? [])
+      if (!axes.includes(axis) && devices > 1 && n % devices === 0) fixes.push([`Split over ${axis} instead (${devices} devices)`, `${size}@${axis}`]);
+  return fixes;
 }

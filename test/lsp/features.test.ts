@@ -204,4 +204,19 @@ describe('presentation', () => {
     expect(actions.map((a) => a.title)).toEqual(["Change to 'x'"]);
     expect(applyEdits(broken, actions[0]!.edit!.changes![uri]!)).toBe(TINY);
   });
+
+  it('offers to replicate a dim its split does not divide, or to split it over an axis that does', async () => {
+    const text = 'mesh D = [dp: 2, tp: 4]\nmodel M(x: f32[8, 6@tp]) -> f32[8, 6] {\n  return x\n}\n';
+    const uri = await c.open(text);
+    const ds = (await c.diagnostics(uri)).diagnostics;
+    expect(ds.map((d) => `${d.code} ${d.message}`)).toEqual(['MDC0402 dim 6 of f32[8, 6@tp] is not divisible by tp (4 devices)']);
+    const actions = await c.request<CodeAction[]>('textDocument/codeAction', { textDocument: { uri }, range: ds[0]!.range, context: { diagnostics: ds } });
+    await c.close(uri);
+    expect(actions.map((a) => [a.title, a.isPreferred])).toEqual([
+      ['Replicate this dim (remove @tp)', true],
+      ['Split over dp instead (2 devices)', false],
+    ]);
+    expect(applyEdits(text, actions[0]!.edit!.changes![uri]!)).toContain('model M(x: f32[8, 6]) -> f32[8, 6] {');
+    expect(applyEdits(text, actions[1]!.edit!.changes![uri]!)).toContain('model M(x: f32[8, 6@dp]) -> f32[8, 6] {');
+  });
 });
