@@ -1,11 +1,13 @@
 /**
- * The CodeMirror 6 editor: mdc highlighting (keywords from the lexer's own list), and the
- * language server's published diagnostics as lint marks.
+ * The CodeMirror 6 editor: mdc highlighting (keywords from the lexer's own list), the
+ * language server's published diagnostics as lint marks, and its hovers and completions.
  */
+import { autocompletion, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
 import { StreamLanguage, type StringStream } from '@codemirror/language';
 import { lintGutter, setDiagnostics, type Diagnostic as LintDiagnostic } from '@codemirror/lint';
+import { hoverTooltip } from '@codemirror/view';
 import { basicSetup, EditorView } from 'codemirror';
-import type { Diagnostic as LspDiagnostic } from 'vscode-languageserver-protocol/browser';
+import type { CompletionItem, Diagnostic as LspDiagnostic, Position } from 'vscode-languageserver-protocol/browser';
 import { keywordNames } from '../../grammar/lexer.js';
 
 const DTYPES = new Set(['f32', 'f16', 'bf16', 'i32', 'bool']);
@@ -51,10 +53,57 @@ export function showDiagnostics(view: EditorView, diagnostics: readonly LspDiagn
   view.dispatch(setDiagnostics(view.state, marks));
 }
 
+/** What the editor asks the language server, at an LSP position. */
+export interface LanguageFeatures {
+  hover(position: Position): Promise<string | undefined>;
+  complete(position: Position): Promise<readonly CompletionItem[]>;
+}
+
+/** An editor offset as an LSP position (0-based line, UTF-16 character). */
+function positionOf(view: EditorView, offset: number): Position {
+  const line = view.state.doc.lineAt(offset);
+  return { line: line.number - 1, character: offset - line.from };
+}
+
+/** The server's hover as a tooltip: its markdown shown as plain text, code fences dropped. */
+function hovers(features: LanguageFeatures) {
+  return hoverTooltip(async (view, pos) => {
+    const text = await features.hover(positionOf(view, pos));
+    if (!text) return null;
+    return {
+      pos,
+      create: () => {
+        const dom = document.createElement('pre');
+        dom.className = 'mdc-hover';
+        dom.textContent = text.replace(/^```\w*\n?|```$/gm, '').trim();
+        return { dom };
+      },
+    };
+  });
+}
+
+/** The server's completions for the word before the cursor (or after `@`, `(`, `,`). */
+function completions(features: LanguageFeatures) {
+  return autocompletion({
+    override: [
+      async (ctx: CompletionContext): Promise<CompletionResult | null> => {
+        const word = ctx.matchBefore(/[A-Za-z_][A-Za-z0-9_]*/);
+        if (!word && !ctx.explicit) return null;
+        const items = await features.complete(positionOf(ctx.view!, ctx.pos));
+        return { from: word?.from ?? ctx.pos, options: items.map((i) => ({ label: i.label, ...(i.detail ? { detail: i.detail } : {}) })) };
+      },
+    ],
+  });
+}
+
 /** The editor; `onChange` gets the whole text after each edit (the language server is sent it). */
-export function createEditor(parent: HTMLElement, doc: string, onChange: (text: string) => void): EditorView {
+export function createEditor(parent: HTMLElement, doc: string, onChange: (text: string) => void, features: LanguageFeatures): EditorView {
   const changes = EditorView.updateListener.of((u) => {
     if (u.docChanged) onChange(u.state.doc.toString());
   });
-  return new EditorView({ doc, parent, extensions: [basicSetup, mdcLanguage, lintGutter(), changes, EditorView.lineWrapping] });
+  return new EditorView({
+    doc,
+    parent,
+    extensions: [basicSetup, mdcLanguage, lintGutter(), changes, EditorView.lineWrapping, hovers(features), completions(features)],
+  });
 }

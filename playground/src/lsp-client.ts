@@ -1,7 +1,8 @@
 /**
  * The page's language client, as small as the playground needs: it opens one document,
- * sends each edit as the whole text with a new version, and hands on the diagnostics the
- * server publishes for the version that is current (older ones are dropped).
+ * sends each edit as the whole text with a new version, hands on the diagnostics the
+ * server publishes for the version that is current (older ones are dropped), and asks the
+ * server for hovers and completions at a position.
  */
 import {
   BrowserMessageReader,
@@ -12,7 +13,11 @@ import {
   InitializedNotification,
   InitializeRequest,
   PublishDiagnosticsNotification,
+  CompletionRequest,
+  HoverRequest,
+  type CompletionItem,
   type Diagnostic,
+  type Position,
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/browser';
 
@@ -46,5 +51,21 @@ export class LspClient {
     await this.ready;
     const version = ++this.version;
     await this.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri: this.uri, version }, contentChanges: [{ text }] });
+  }
+
+  /** The hover's text (markdown) at `position`, or undefined. */
+  async hover(position: Position): Promise<string | undefined> {
+    await this.ready;
+    const h = await this.connection.sendRequest(HoverRequest.type, { textDocument: { uri: this.uri }, position });
+    if (!h) return undefined;
+    const parts = Array.isArray(h.contents) ? h.contents : [h.contents];
+    return parts.map((c) => (typeof c === 'string' ? c : c.value)).join('\n\n');
+  }
+
+  /** The server's completions at `position`. */
+  async complete(position: Position): Promise<readonly CompletionItem[]> {
+    await this.ready;
+    const r = await this.connection.sendRequest(CompletionRequest.type, { textDocument: { uri: this.uri }, position });
+    return Array.isArray(r) ? r : (r?.items ?? []);
   }
 }

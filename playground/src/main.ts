@@ -88,10 +88,16 @@ const options = () => ({ ...(presetInput.value.trim() ? { preset: presetInput.va
 
 // Diagnostics as you type come from the language server in its own worker.
 setState('checking', 'starting the language server…');
-const editor = createEditor($('editor'), sample, (text) => {
-  setState('checking', 'checking…');
-  void lsp.change(text);
-});
+// Hover and completion ask the same server; `lsp` exists by the time anyone hovers or types.
+const editor = createEditor(
+  $('editor'),
+  sample,
+  (text) => {
+    setState('checking', 'checking…');
+    void lsp.change(text);
+  },
+  { hover: (p) => lsp.hover(p), complete: (p) => lsp.complete(p) },
+);
 const lsp: LspClient = new LspClient(new Worker(new URL('./lsp-worker.ts', import.meta.url), { type: 'module' }), URI, sample, (diags) => {
   showEditorDiagnostics(editor, diags);
   showList(diags.map(fromLsp), 'lsp');

@@ -215,5 +215,35 @@ describe.skipIf(skip)(title('the playground in headless Chromium'), () => {
     expect(area.width).toBe(Math.round(box.width));
     expect(area.height).toBe(Math.round(box.height));
     console.info(`playground: ${await page.locator('#status').textContent()}; output0 sum ${sum} (oracle ${refSum}); adapter ${setup.adapter}`);
+
+    // Hover: the language server's type of `h`, as the editor shows it.
+    const spot = await page.evaluate(() => {
+      const line = [...document.querySelectorAll('.cm-line')].find((l) => l.textContent!.includes('let h = tanh'))!;
+      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const at = n.textContent!.indexOf('h = tanh');
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(n, at);
+        range.setEnd(n, at + 1);
+        const r = range.getBoundingClientRect();
+        return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+      }
+      return undefined;
+    });
+    expect(spot).toBeDefined();
+    await page.mouse.move(spot!.x, spot!.y);
+    const hover = page.locator('.mdc-hover');
+    await hover.waitFor({ timeout: 10_000 });
+    expect(await hover.textContent()).toContain('let h: f32[B, 32]');
+
+    // Completion: the server's names for a word being typed (focus: the hover tooltip may cover the text).
+    await page.mouse.move(0, 0);
+    await page.locator('.cm-content').focus();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('ta');
+    const options = page.locator('.cm-tooltip-autocomplete .cm-completionLabel');
+    await options.first().waitFor({ timeout: 10_000 });
+    expect(await options.allTextContents()).toContain('tanh');
   });
 });
