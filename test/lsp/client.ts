@@ -4,7 +4,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  IPCMessageReader,
+  IPCMessageWriter,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import type { PublishDiagnosticsParams } from 'vscode-languageserver-protocol';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,13 +38,19 @@ export class Client {
   }
 
   /**
-   * Spawns `mdc lsp --stdio` and initializes it: from source through tsx (the tests), or
-   * `built`, the compiled CLI in dist/ as users run it (the benchmark).
+   * Spawns `mdc lsp --stdio` (or `--node-ipc`) and initializes it: from source through tsx
+   * (the tests), or `built`, the compiled CLI in dist/ as users run it (the benchmark).
    */
-  static async start(built = false): Promise<Client> {
+  static async start(built = false, transport: 'stdio' | 'node-ipc' = 'stdio'): Promise<Client> {
     const cli = built ? ['bin/mdc.js'] : ['--import', 'tsx', 'cli/bin.ts'];
-    const proc = spawn(process.execPath, ['--expose-gc', ...cli, 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const rpc = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+    const ipc = transport === 'node-ipc';
+    const proc = spawn(process.execPath, ['--expose-gc', ...cli, 'lsp', `--${transport}`], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe', ...(ipc ? ['ipc' as const] : [])],
+    });
+    const rpc = ipc
+      ? createMessageConnection(new IPCMessageReader(proc), new IPCMessageWriter(proc))
+      : createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     const c = new Client(proc, rpc);
     proc.stderr!.on('data', (d: Buffer) => (c.stderr += d.toString()));
     rpc.listen();
