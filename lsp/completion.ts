@@ -1,28 +1,12 @@
 /** Completion: keywords, dtypes, ops (with their keyword arguments inside a call), blocks, names in scope, config constants, mesh axes. */
 import { OPS } from '../compiler/ops/registry.js';
 import { DTYPES } from '../compiler/types.js';
+import { keywordNames } from '../grammar/lexer.js';
 import { CompletionItemKind, type CompletionItem } from 'vscode-languageserver';
 import type { Analysis } from './analysis.js';
 import { opSignature } from './hover.js';
 
-const KEYWORDS = [
-  'mesh',
-  'config',
-  'preset',
-  'for',
-  'block',
-  'model',
-  'param',
-  'let',
-  'return',
-  'repeat',
-  'train',
-  'infer',
-  'partial',
-  'where',
-  'true',
-  'false',
-];
+const KEYWORDS = [...keywordNames];
 const INITS = ['normal', 'uniform', 'zeros', 'ones', 'constant'];
 
 /** The op whose argument list the offset is in (the innermost open call), by scanning back over the text. */

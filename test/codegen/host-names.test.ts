@@ -6,12 +6,12 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import ts from 'typescript';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitHost, hostClassName } from '../../codegen/host.js';
 import { planOf } from '../../driver/stages.js';
 import { compileOrThrow } from '../support/gpu.js';
+import { typecheck } from '../support/typecheck.js';
 
 /** Each model name, the class it must be exported as (written out, not computed), and its input names. */
 const CASES: readonly (readonly [model: string, cls: string, inputs: readonly [string, string]])[] = [
@@ -66,23 +66,7 @@ describe('host module names', () => {
       );
     });
     writeFileSync(join(dir, 'use.ts'), use.join('\n'));
-    const program = ts.createProgram([join(dir, 'use.ts'), ...CASES.map((_, k) => join(dir, `D${k}.d.ts`))], {
-      strict: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      resolveJsonModule: true,
-      noEmit: true,
-      skipLibCheck: false,
-      types: ['@webgpu/types'],
-      typeRoots: [resolve('node_modules/@types'), resolve('node_modules')],
-      baseUrl: dir,
-      paths: { 'mdc/runtime': [resolve('runtime/index.ts')] },
-    });
-    const diags = ts
-      .getPreEmitDiagnostics(program)
-      .filter((d) => !d.file || d.file.fileName.startsWith(dir))
-      .map((d) => `${d.file?.fileName.slice(dir.length + 1) ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    const diags = typecheck(dir, [join(dir, 'use.ts'), ...CASES.map((_, k) => join(dir, `D${k}.d.ts`))], { skipLibCheck: false });
     expect(diags).toEqual([]);
   });
 });

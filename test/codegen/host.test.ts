@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import ts from 'typescript';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../../codegen/host.js';
 import { planOf } from '../../driver/stages.js';
 import { lower } from '../../compiler/compile.js';
+import { typecheck } from '../support/typecheck.js';
 
 describe('host module', () => {
   const r = lower(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny' });
@@ -39,20 +39,7 @@ describe('host module', () => {
         '}',
       ].join('\n'),
     );
-    const program = ts.createProgram([join(dir, 'use.ts')], {
-      strict: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      resolveJsonModule: true,
-      noEmit: true,
-      skipLibCheck: true,
-      types: ['@webgpu/types'],
-      typeRoots: [resolve('node_modules/@types'), resolve('node_modules')],
-      baseUrl: dir,
-      paths: { 'mdc/runtime': [resolve('runtime/index.ts')] },
-    });
-    const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    const diags = typecheck(dir, [join(dir, 'use.ts')]);
     expect(diags).toEqual([]);
   });
 });
