@@ -64,6 +64,24 @@ function buildEnds(watcher: RollupWatcher): () => Promise<string | undefined> {
   };
 }
 
+/**
+ * The edits every watcher is put through, each awaited as one build: the model as it is
+ * (10 classes), 12 classes (then `afterEdit`), a broken edit (the located error), and the fix.
+ */
+async function expectRebuilds(built: () => Promise<string | undefined>, out: string, afterEdit?: () => void): Promise<void> {
+  expect(await built()).toBeUndefined();
+  expect(outputShape(out)).toEqual([[8, 10]]);
+  writeFileSync(model(), withClasses(12));
+  expect(await built()).toBeUndefined();
+  expect(outputShape(out)).toEqual([[8, 12]]);
+  afterEdit?.();
+  writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
+  expect(await built()).toContain(BROKEN);
+  writeFileSync(model(), original);
+  expect(await built()).toBeUndefined();
+  expect(outputShape(out)).toEqual([[8, 10]]);
+}
+
 describe('watch mode rebuilds when the .model file changes', () => {
   it('rollup watch: an edit rebuilds with the new shapes; a broken edit is the located error; the fix rebuilds', async () => {
     writeFileSync(model(), original);
@@ -76,18 +94,10 @@ describe('watch mode rebuilds when the .model file changes', () => {
     });
     const built = buildEnds(watcher);
     try {
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
-      writeFileSync(model(), withClasses(12));
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 12]]);
-      // The module's inlined plan is the new one too (a JSON string inside the bundle).
-      expect(readFileSync(join(out, 'main.mjs'), 'utf8')).toContain('\\"shape\\":[8,12]');
-      writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
-      expect(await built()).toContain(BROKEN);
-      writeFileSync(model(), original);
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
+      await expectRebuilds(built, out, () =>
+        // The module's inlined plan is the new one too (a JSON string inside the bundle).
+        expect(readFileSync(join(out, 'main.mjs'), 'utf8')).toContain('\\"shape\\":[8,12]'),
+      );
     } finally {
       await watcher.close();
     }
@@ -136,16 +146,7 @@ describe('watch mode rebuilds when the .model file changes', () => {
     if (!watching) throw new Error('webpack did not start watching');
     const built = async () => (await ends.next()).error;
     try {
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
-      writeFileSync(model(), withClasses(12));
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 12]]);
-      writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
-      expect(await built()).toContain(BROKEN);
-      writeFileSync(model(), original);
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
+      await expectRebuilds(built, out);
     } finally {
       await new Promise<void>((resolve) => watching.close(() => resolve()));
     }
@@ -170,16 +171,7 @@ describe('watch mode rebuilds when the .model file changes', () => {
     })) as RollupWatcher;
     const built = buildEnds(watcher);
     try {
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
-      writeFileSync(model(), withClasses(12));
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 12]]);
-      writeFileSync(model(), original.replace('param w2: f32[hidden, classes]', 'param w2: f32[classes, hidden]'));
-      expect(await built()).toContain(BROKEN);
-      writeFileSync(model(), original);
-      expect(await built()).toBeUndefined();
-      expect(outputShape(out)).toEqual([[8, 10]]);
+      await expectRebuilds(built, out);
     } finally {
       await watcher.close();
     }
