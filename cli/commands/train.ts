@@ -252,9 +252,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     const all = await runner.readParams();
     const bad = nonFinite(all);
     if (bad) throw new Error(`step ${step}'s update made parameter ${bad}; it was not saved: ${kept()}; ${lower}`);
-    const tensors: CheckpointTensors = Object.fromEntries(
-      plan.buffers.filter((b) => b.role === 'param').map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]),
-    );
+    const tensors: CheckpointTensors = Object.fromEntries(paramOrder.map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
     const { writeCheckpoint } = await import('../../runtime/checkpoint-node.js');
     await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, {
       ...identity,
