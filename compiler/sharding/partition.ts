@@ -42,6 +42,12 @@ export interface SpmdProgram {
   readonly paramBytesPerDevice: number;
   readonly paramBytes: number;
   readonly completion: Completion;
+  /**
+   * Per local node: the index of the node of the partitioned graph it belongs to (a
+   * collective inserted for a node's inputs belongs to that node; one converting a
+   * node's output, to the node that produced it; one for a graph output, to the last node).
+   */
+  readonly origin: readonly number[];
 }
 
 /** Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints. */
@@ -55,6 +61,12 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
   const globalTypes: TType[] = [];
   const layouts: Layout[] = [];
   const collectives: Collective[] = [];
+  const origin: number[] = [];
+  // The node of g being partitioned: every local node made meanwhile belongs to it.
+  let at = 0;
+  const own = () => {
+    while (origin.length < b.nodeCount) origin.push(at);
+  };
 
   const addLocal = (t: TType, l: Layout, make: (lt: TType) => Value): Value => {
     const lt: TType = { dtype: t.dtype, dims: localShape(mesh, shapeOf(t), l).map(dimConst) };
@@ -121,6 +133,7 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
   };
 
   g.nodes.forEach((n, ni) => {
+    at = ni;
     const spec = completion.specs[ni]!;
     const ranks = n.inputs.map((i) => shapes[i]!.length);
     // Output letters follow the completed output layouts; contractions follow the inputs as they are.
@@ -231,7 +244,9 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
         current.set(gid, v2);
       }
     });
+    own();
   });
+  at = Math.max(0, g.nodes.length - 1);
 
   // Outputs leave whole sums (their splits are gathered by the host when it reads them).
   const outs = g.outputs.map((gid) => {
@@ -246,8 +261,10 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       g.name,
     );
   });
+  own();
   const local = b.finish(g.name, outs, g.outputNames);
   return {
+    origin,
     mesh,
     devices: meshDevices(mesh),
     local,
