@@ -1,0 +1,167 @@
+import { differentiateInto } from '../autodiff/grad.js';
+import { dimConst, dimValue } from '../dims.js';
+import type { Graph, Value } from '../ir.js';
+import { Ctx } from '../ops/grad-ctx.js';
+import type { Mesh } from '../sharding/mesh.js';
+import { addAxes, dataParallelAxes, trainingLossGraph } from '../train/step.js';
+import type { TrainSettings } from '../train/settings.js';
+import type { Layout, TType } from '../types.js';
+
+/** The passes of one pipeline stage, in the order they run for a micro-batch (U1 and U2 once per step). */
+export const PASSES = ['F', 'B', 'W', 'U1', 'U2'] as const;
+export type Pass = (typeof PASSES)[number];
+
+/** Where a node runs: its stage, and the pass of that stage. */
+export interface Tag {
+  readonly stage: number;
+  readonly pass: Pass;
+}
+
+/**
+ * A pipelined training step as one graph whose every node is tagged with its stage and
+ * pass (compiler/pipeline/cut.ts cuts it into programs after partitioning):
+ * - F: the stage's forward nodes (the last stage's include the loss, output `loss`);
+ * - B: its backward nodes (cut.ts moves those that only feed weight gradients to W for
+ *   the zero-bubble schedule);
+ * - W: adding this micro-batch's gradients, over 1/m, into `acc.<name>` (an update);
+ * - U1 (once per step): the sum of squares of the stage's accumulated gradients, output
+ *   `sumsq.<stage>` (the host adds the stages' sums: the global norm);
+ * - U2 (once per step): from input `sumsq` (that total), the norm, clipping and the
+ *   optimizer update of the stage's parameters, and `acc.<name>` reset to zero.
+ * A parameter read on several stages has a copy on each (split.ts replicateShared);
+ * copies share the name, so their `acc` sums are added across those stages before U1.
+ */
+export interface PipelineTraining {
+  readonly graph: Graph;
+  readonly tags: readonly Tag[];
+  readonly updates: readonly { readonly output: string; readonly param: string; readonly stage: number }[];
+  /** The model's parameters (not optimizer state), each once, in order. */
+  readonly params: readonly string[];
+}
+
+export function pipelineTrainingGraph(
+  forward: Graph,
+  stageOfNode: readonly number[],
+  stages: number,
+  settings: TrainSettings,
+  file: string,
+  mesh: Mesh,
+): PipelineTraining {
+  const zero = settings.zero ?? 0;
+  const loss = trainingLossGraph(forward, settings, file, { mesh, zero }).graph!;
+  const d = differentiateInto(loss);
+  const b = d.builder;
+  const tags: Tag[] = [];
+  // Loss-graph nodes keep the forward's ids; the loss itself (cross_entropy) is on the last stage.
+  loss.nodes.forEach((_, i) => tags.push({ stage: i < stageOfNode.length ? stageOfNode[i]! : stages - 1, pass: 'F' }));
+  // Backward nodes carry their forward node's span and scope (ops/grad-ctx.ts): the same stage.
+  const key = (n: { scope: string; span: { start: number; end: number } }) => `${n.scope}@${n.span.start}:${n.span.end}`;
+  const stageOfKey = new Map<string, number>();
+  loss.nodes.forEach((n, i) => stageOfKey.set(key(n), tags[i]!.stage));
+  for (let i = loss.nodes.length; i < b.nodeCount; i++) tags.push({ stage: stageOfKey.get(key(b.node(i))) ?? 0, pass: 'B' });
+
+  const owner = new Map<number, number>();
+  loss.nodes.forEach((n, i) => {
+    for (const x of n.inputs) if (loss.values[x]!.kind === 'param' && !owner.has(x)) owner.set(x, tags[i]!.stage);
+  });
+  const stageOf = (p: Value) => owner.get(p.id) ?? 0;
+  const node = loss.nodes.at(-1)!;
+  const c = new Ctx(b, node);
+  const tagged = (stage: number, pass: Pass, make: () => void) => {
+    make();
+    while (tags.length < b.nodeCount) tags.push({ stage, pass });
+  };
+  const f32 = (dims: readonly number[] = []): TType => ({ dtype: 'f32', dims: dims.map(dimConst) });
+  const m = settings.microbatches ?? 1;
+  const dp = dataParallelAxes(forward, mesh);
+  const withDp = (t: TType): Layout | undefined => (dp.length ? addAxes(mesh, t, dp) : t.layout);
+  const stateType = (p: Value): TType => {
+    const l = zero >= 1 ? withDp(p.type) : p.type.layout;
+    return { dtype: p.type.dtype, dims: p.type.dims, ...(l ? { layout: l } : {}) };
+  };
+  const state = (prefix: string, p: Value, type = stateType(p)) => b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
+
+  const outs: Value[] = [d.loss];
+  const names = ['loss'];
+  const updates: { output: string; param: string; stage: number }[] = [];
+  const put = (name: string, v: Value, like: TType, stage: number) => {
+    outs.push(v);
+    names.push(`new.${name}`);
+    updates.push({ output: `new.${name}`, param: name, stage });
+    if (like.layout) b.constraints.set(v.id, { value: v.id, layout: like.layout, span: node.span });
+  };
+
+  // W: acc += grad / m, per micro-batch.
+  const accs = d.grads.map((x) => {
+    const s = stageOf(x.param);
+    const acc = state('acc.', x.param, x.param.type);
+    tagged(s, 'W', () => put(`acc.${x.name}`, c.bin('add', acc, c.bin('mul', x.grad, c.scalar(1 / m, 'f32'))), acc.type, s));
+    return { ...x, acc, stage: s };
+  });
+
+  // U1: each stage's sum of squares; a parameter with copies counts once, on its first stage.
+  const counted = new Set<string>();
+  for (let s = 0; s < stages; s++) {
+    let total: Value | undefined;
+    tagged(s, 'U1', () => {
+      for (const x of accs) {
+        if (x.stage !== s || counted.has(x.name)) continue;
+        counted.add(x.name);
+        const n = x.acc.type.dims.reduce((a, k) => a * dimValue(k)!, 1);
+        const flat = c.op('reshape', [c.bin('mul', x.acc, x.acc)], f32([n]), { shape: [dimConst(n)] });
+        const sq = c.op('sum', [flat], f32(), { axis: 0, keepdim: false });
+        total = total ? c.bin('add', total, sq) : sq;
+      }
+    });
+    if (total) {
+      outs.push(total);
+      names.push(`sumsq.${s}`);
+    }
+  }
+
+  // U2: the norm from the stages' total, clipping, the optimizer, the sums reset.
+  const sumsq = b.addValue({ type: f32(), kind: 'input', name: 'sumsq' });
+  const lr = b.addValue({ type: f32(), kind: 'input', name: 'lr' });
+  const opt = settings.optimizer;
+  const bc1 = opt.kind === 'adamw' ? b.addValue({ type: f32(), kind: 'input', name: 'bc1' }) : undefined;
+  const bc2 = opt.kind === 'adamw' ? b.addValue({ type: f32(), kind: 'input', name: 'bc2' }) : undefined;
+  for (let s = 0; s < stages; s++) {
+    tagged(s, 'U2', () => {
+      const norm = c.op('sqrt', [sumsq], f32());
+      if (s === 0) {
+        outs.push(norm);
+        names.push('grad_norm');
+      }
+      const clip = settings.gradClip;
+      const scale = clip !== undefined && clip > 0 ? c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(clip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32')))) : undefined;
+      for (const { name, param, acc, stage } of accs) {
+        if (stage !== s) continue;
+        const g = scale ? c.bin('mul', acc, scale) : acc;
+        const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
+        const mState = state('opt.m.', param);
+        if (opt.kind === 'adamw') {
+          const vState = state('opt.v.', param);
+          const m2 = c.bin('add', c.bin('mul', mState, c.scalar(opt.beta1, 'f32')), c.bin('mul', g, c.scalar(1 - opt.beta1, 'f32')));
+          const v2 = c.bin('add', c.bin('mul', vState, c.scalar(opt.beta2, 'f32')), c.bin('mul', c.bin('mul', g, g), c.scalar(1 - opt.beta2, 'f32')));
+          const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
+          let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
+          if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
+          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s);
+          put(`opt.m.${name}`, m2, mState.type, s);
+          put(`opt.v.${name}`, v2, vState.type, s);
+        } else {
+          const m2 = c.bin('add', c.bin('mul', mState, c.scalar(opt.momentum, 'f32')), g);
+          let step = m2;
+          if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
+          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s);
+          put(`opt.m.${name}`, m2, mState.type, s);
+        }
+        put(`acc.${name}`, c.scalar(0, 'f32', acc.type.dims), acc.type, s);
+      }
+    });
+  }
+  const graph = b.finish(forward.name, outs, names);
+  const params: string[] = [];
+  for (const x of d.grads) if (!params.includes(x.name)) params.push(x.name);
+  return { graph, tags, updates, params };
+}

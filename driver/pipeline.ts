@@ -1,0 +1,173 @@
+/**
+ * Pipeline parallelism in the compile pipeline: a model whose layer stack says
+ * `@pipeline(stages = N)`, compiled for a mesh with the pipeline axis (default `pp`), is
+ *
+ *   split (layers → stages) → training step, every node tagged with its stage and pass →
+ *   partition over the rest of the mesh → cut into one program per stage and pass →
+ *   optimize, memory plan and codegen per program → the schedule → one pipelined plan.
+ *
+ * Each stage program is an ordinary SPMD plan, so everything the one-program pipeline does
+ * (layouts, ZeRO inside the stage's data-parallel group, fusion, arenas) holds per stage.
+ */
+import { meshDevices } from '../layout/mesh.js';
+import { dimValue, type Dim } from '../compiler/dims.js';
+import type { PipelineAnnotation } from '../compiler/annotations.js';
+import type { Graph } from '../compiler/ir.js';
+import { cutStages, type Boundary, type StageProgram } from '../compiler/pipeline/cut.js';
+import { makeSchedule, ScheduleError, type Schedule, type ScheduleKind } from '../compiler/pipeline/schedule.js';
+import { replicateShared, splitStages, SplitError, type StageSplit } from '../compiler/pipeline/split.js';
+import { pipelineTrainingGraph, type Tag } from '../compiler/pipeline/train.js';
+import type { Mesh } from '../compiler/sharding/mesh.js';
+import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
+import type { TrainSettings } from '../compiler/train/settings.js';
+import { emitPlan, memoryPlanFor } from '../codegen/plan.js';
+import { sealAny } from '../codegen/seal.js';
+import type { KernelTarget } from '../codegen/kernels/kernel.js';
+import { diag, type Diagnostic } from '../diagnostics/messages.js';
+import { PIPELINE_FORMAT, PIPELINE_VERSION, type PipelinePlan } from '../runtime/pipeline-plan.js';
+import { optimize } from './stages.js';
+
+export interface PipelineOptions {
+  readonly file: string;
+  readonly settings?: TrainSettings;
+  readonly seed?: number;
+  readonly fuse?: boolean;
+  readonly target?: KernelTarget;
+  /** Stop after the cut: no codegen (`mdc plan`). */
+  readonly planOnly?: boolean;
+}
+
+export interface PipelineCompiled {
+  readonly split: StageSplit;
+  readonly schedule: Schedule;
+  /** The stage mesh: the mesh without the pipeline axis. */
+  readonly stageMesh: Mesh;
+  /** The whole step (or forward) partitioned over the stage mesh, before the cut. */
+  readonly spmd: SpmdProgram;
+  readonly programs: readonly StageProgram[];
+  readonly boundaries: readonly Boundary[];
+  readonly shared: ReadonlyMap<string, number[]>;
+  readonly plan?: PipelinePlan;
+}
+
+/** The mesh's pipeline axis when `ann` pipelines over it; undefined when the mesh has no such axis (no pipeline). */
+export const pipelineAxisOf = (ann: PipelineAnnotation | undefined, mesh: Mesh | undefined) =>
+  ann && mesh?.axes.find((a) => a.name === ann.axis) ? ann.axis : undefined;
+
+/** Compiles a pipelined model, or says (located at its @pipeline) why it cannot be. */
+export function compilePipeline(
+  forward: Graph,
+  ann: PipelineAnnotation,
+  mesh: Mesh,
+  opts: PipelineOptions,
+): { result?: PipelineCompiled; diagnostics: Diagnostic[] } {
+  const fail = (detail: string) => ({ diagnostics: [diag(opts.file, ann.span, 'MDC0135', detail)] });
+  const p = mesh.axes.find((a) => a.name === ann.axis)!.size;
+  const S = ann.stages;
+  if (S % p !== 0)
+    return fail(`${S} stages cannot be laid evenly on ${ann.axis} = ${p}: give a multiple of ${p} stages (each rank then holds stages/${ann.axis} of them)`);
+  const v = S / p;
+  const settings = opts.settings;
+  const kind: ScheduleKind = settings?.schedule ?? (v > 1 ? 'interleaved' : '1f1b');
+  if (v > 1 && kind !== 'interleaved')
+    return fail(`${S} stages on ${ann.axis} = ${p} put ${v} on each rank, which only schedule = interleaved runs; set it, or stages = ${p}`);
+  if (kind === 'interleaved' && v < 2)
+    return fail(`schedule = interleaved needs at least 2 stages per rank: set stages = ${2 * p} (2 per rank on ${ann.axis} = ${p}), or another schedule`);
+  if (settings) {
+    if (settings.precision && settings.precision !== 'f32') return fail(`mixed precision (${settings.precision}) with pipeline stages is not supported yet: train in f32`);
+    if (settings.recompute && settings.recompute.policy !== 'none')
+      return fail(`recompute (${settings.recompute.policy}) with pipeline stages is not supported yet: remove it, or the pipeline`);
+  }
+  const m = settings ? (settings.microbatches ?? 1) : 1;
+  let schedule: Schedule;
+  let split: StageSplit;
+  try {
+    schedule = settings ? makeSchedule({ kind, ranks: p, virtual: v, microbatches: m }) : forwardSchedule(p, v, m);
+    split = splitStages(forward, ann);
+  } catch (e) {
+    if (e instanceof ScheduleError || e instanceof SplitError) return fail(e.message);
+    throw e;
+  }
+  const stageMesh: Mesh = { axes: mesh.axes.filter((a) => a.name !== ann.axis) };
+  let graph = forward;
+  let tags: Tag[];
+  let updates: { output: string; param: string; stage: number }[] | undefined;
+  let shared = new Map<string, number[]>();
+  if (settings) {
+    const rep = replicateShared(forward, split.stageOfNode);
+    shared = rep.shared;
+    const t = pipelineTrainingGraph(rep.graph, rep.stageOfNode, S, settings, opts.file, stageMesh);
+    graph = t.graph;
+    tags = [...t.tags];
+    updates = [...t.updates];
+  } else tags = split.stageOfNode.map((stage) => ({ stage, pass: 'F' }));
+  const spmd = partition(graph, stageMesh);
+  const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(updates ? { updates } : {}) });
+  const result = { split, schedule, stageMesh, spmd, programs, boundaries, shared };
+  if (opts.planOnly) return { result, diagnostics: [] };
+
+  const seed = opts.seed ?? 0;
+  const source = opts.file.slice(opts.file.lastIndexOf('/') + 1);
+  const plans = programs.map((prog) => {
+    const optimized = optimize(prog.spmd.local, opts.fuse !== false);
+    const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), updates: prog.updates }, true);
+    const plan = emitPlan(optimized, prog.spmd, { seed, source, ...(opts.target ? { target: opts.target } : {}), updates: prog.updates, memory });
+    return { stage: prog.stage, pass: prog.pass, plan };
+  });
+  const micro = (shape: readonly number[]) => shape.map((k, i) => (i === 0 ? k * m : k));
+  const inputs = forward.inputs.map((id) => forward.values[id]!);
+  const dataInputs = [
+    ...inputs.map((x) => ({ name: x.name!, dtype: x.type.dtype, shape: micro(x.type.dims.map(dimOf)), batchDim: 0 })),
+    ...(settings && settings.loss.kind === 'cross_entropy' ? [labelsInput(forward, settings, micro)] : []),
+  ];
+  const plan: PipelinePlan = {
+    format: PIPELINE_FORMAT,
+    version: PIPELINE_VERSION,
+    model: forward.name,
+    source,
+    seed,
+    mesh: { axes: mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: meshDevices(mesh) },
+    axis: ann.axis,
+    ranks: p,
+    virtual: v,
+    stages: S,
+    microbatches: m,
+    training: !!settings,
+    layers: split.layers,
+    schedule: { kind: schedule.kind, perRank: schedule.perRank },
+    programs: plans,
+    boundaries: boundaries.map((b) => ({
+      name: b.name,
+      from: b.from,
+      to: b.to,
+      bytes: b.bytes,
+      shape: b.shape,
+      global: { shape: b.global.dims.map(dimOf), layout: { axes: b.layout.axes.map((a) => [...a]), partial: [...b.layout.partial] } },
+      line: b.span.line,
+      scope: b.scope,
+    })),
+    shared: [...shared].map(([param, stages]) => ({ param, stages })),
+    inputs: dataInputs,
+    outputs: settings ? [] : forward.outputs.map((id, i) => ({ name: forward.outputNames[i]!, shape: micro(forward.values[id]!.type.dims.map(dimOf)) })),
+  };
+  return { result: { ...result, plan: sealAny(plan) }, diagnostics: [] };
+}
+
+const dimOf = (d: Dim) => dimValue(d)!;
+
+/** The labels input a cross-entropy loss adds: the logits' shape without the class dim. */
+function labelsInput(forward: Graph, settings: TrainSettings, micro: (s: readonly number[]) => number[]) {
+  const idx = Math.max(0, forward.outputNames.indexOf(settings.loss.output));
+  const logits = forward.values[forward.outputs[idx]!]!;
+  return { name: 'labels', dtype: 'i32', shape: micro(logits.type.dims.slice(0, -1).map(dimOf)), batchDim: 0 };
+}
+
+/** A forward-only pipeline: each rank runs its stages' forward passes, micro-batch by micro-batch. */
+function forwardSchedule(p: number, v: number, m: number): Schedule {
+  const perRank = Array.from({ length: p }, (_, r) => {
+    const acts = [];
+    for (let i = 0; i < m; i++) for (let c = 0; c < v; c++) acts.push({ pass: 'F' as const, microbatch: i, stage: c * p + r });
+    return acts;
+  });
+  return { kind: '1f1b', ranks: p, virtual: v, microbatches: m, perRank, inFlightBound: perRank.map(() => 0) };
+}
