@@ -26,6 +26,9 @@ import type { Layout } from '../compiler/types.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
 import { checkFrontendNames } from './frontend.js';
+import { pipelineAnnotation } from '../compiler/annotations.js';
+import type { PipelineCompiled } from './pipeline.js';
+import { pipelineAxisOf } from './pipeline-axis.js';
 import { verifyStage, type Stage } from './verify.js';
 
 export type { Stage } from './verify.js';
@@ -66,6 +69,8 @@ export interface Compiled {
   readonly optimized?: FusedGraph;
   readonly memory?: MemoryPlan;
   readonly plan?: Plan;
+  /** A pipelined model on a mesh with its pipeline axis: the stage programs and the pipelined plan (driver/pipeline.ts) instead of `plan`. */
+  readonly pipeline?: PipelineCompiled;
 }
 
 export const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 'optimize', 'memory', 'codegen'];
@@ -88,6 +93,19 @@ export async function compile(source: string, file: string, opts: CompileOptions
     const s = trainSettings(checked.env, forward.name);
     if (!s.settings) return { diagnostics: s.diagnostics, checked, forward };
     settings = { ...s.settings, ...(opts.train === true ? {} : opts.train) };
+  }
+  const ann = pipelineAnnotation(checked.env, checked.env.models.get(forward.name)!);
+  if (opts.partition && pipelineAxisOf(ann, opts.partition) && reached(opts.until, 'partition')) {
+    const { compilePipeline } = await import('./pipeline.js');
+    const p = compilePipeline(forward, ann!, opts.partition, {
+      file,
+      ...(settings ? { settings } : {}),
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
+      ...(opts.target ? { target: opts.target } : {}),
+      planOnly: !reached(opts.until, 'codegen'),
+    });
+    return { checked, diagnostics: p.diagnostics, forward, ...(settings ? { settings } : {}), ...(p.result ? { pipeline: p.result } : {}) };
   }
   return { checked, ...(await compileGraph(forward, { ...opts, file, ...(settings ? { train: settings } : { train: false }) })) };
 }

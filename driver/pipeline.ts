@@ -13,10 +13,11 @@ import { meshDevices } from '../layout/mesh.js';
 import { dimValue, type Dim } from '../compiler/dims.js';
 import type { PipelineAnnotation } from '../compiler/annotations.js';
 import type { Graph } from '../compiler/ir.js';
+import type { Layout } from '../compiler/types.js';
 import { cutStages, type Boundary, type StageProgram } from '../compiler/pipeline/cut.js';
 import { makeSchedule, ScheduleError, type Schedule, type ScheduleKind } from '../compiler/pipeline/schedule.js';
 import { replicateShared, splitStages, SplitError, type StageSplit } from '../compiler/pipeline/split.js';
-import { pipelineTrainingGraph, type Tag } from '../compiler/pipeline/train.js';
+import { pipelineTrainingGraph, type PipelineUpdate, type Tag } from '../compiler/pipeline/train.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import type { TrainSettings } from '../compiler/train/settings.js';
@@ -49,10 +50,6 @@ export interface PipelineCompiled {
   readonly shared: ReadonlyMap<string, number[]>;
   readonly plan?: PipelinePlan;
 }
-
-/** The mesh's pipeline axis when `ann` pipelines over it; undefined when the mesh has no such axis (no pipeline). */
-export const pipelineAxisOf = (ann: PipelineAnnotation | undefined, mesh: Mesh | undefined) =>
-  ann && mesh?.axes.find((a) => a.name === ann.axis) ? ann.axis : undefined;
 
 /** Compiles a pipelined model, or says (located at its @pipeline) why it cannot be. */
 export function compilePipeline(
@@ -91,7 +88,7 @@ export function compilePipeline(
   const stageMesh: Mesh = { axes: mesh.axes.filter((a) => a.name !== ann.axis) };
   let graph = forward;
   let tags: Tag[];
-  let updates: { output: string; param: string; stage: number }[] | undefined;
+  let updates: PipelineUpdate[] | undefined;
   let shared = new Map<string, number[]>();
   if (settings) {
     const rep = replicateShared(forward, split.stageOfNode);
@@ -101,7 +98,13 @@ export function compilePipeline(
     tags = [...t.tags];
     updates = [...t.updates];
   } else tags = split.stageOfNode.map((stage) => ({ stage, pass: 'F' }));
-  const spmd = partition(graph, stageMesh);
+  let spmd = partition(graph, stageMesh);
+  if (updates?.length) {
+    // Each update copies blocks onto blocks: its output takes the layout the partition gave
+    // its parameter (a parameter without one is free, and may have been split).
+    const extra = updates.map((u) => ({ value: u.outputId, layout: layoutOfGlobal(graph, spmd, u.paramId), span: ann.span }));
+    spmd = partition({ ...graph, constraints: [...graph.constraints.filter((c) => !extra.some((e) => e.value === c.value)), ...extra] }, stageMesh);
+  }
   const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(updates ? { updates } : {}) });
   const result = { split, schedule, stageMesh, spmd, programs, boundaries, shared };
   if (opts.planOnly) return { result, diagnostics: [] };
@@ -154,6 +157,17 @@ export function compilePipeline(
 }
 
 const dimOf = (d: Dim) => dimValue(d)!;
+
+/**
+ * The layout the partition gave non-op value `id` (a parameter) of graph `g`: the
+ * partition makes the local values of g's inputs, parameters and constants first, in
+ * g's order, so it is the layout of the local value at that rank.
+ */
+function layoutOfGlobal(g: Graph, spmd: SpmdProgram, id: number): Layout {
+  let rank = 0;
+  for (let i = 0; i < id; i++) if (g.values[i]!.kind !== 'op') rank++;
+  return spmd.layouts[rank]!;
+}
 
 /** The labels input a cross-entropy loss adds: the logits' shape without the class dim. */
 function labelsInput(forward: Graph, settings: TrainSettings, micro: (s: readonly number[]) => number[]) {

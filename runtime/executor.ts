@@ -152,6 +152,16 @@ export class PlanRunner {
     return Object.fromEntries(outs.map((o, i) => [o.name, { shape: o.shape, data: data[i]! }]));
   }
 
+  /** Writes parameter values over the device's, by name (host offload's new parameters); the next run sees them. */
+  writeParams(values: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, data] of values) {
+      const b = this.plan.buffers.find((x) => x.role === 'param' && x.name === name);
+      if (!b) throw new RuntimeError(`cannot write '${name}': ${this.plan.model} has no such parameter`);
+      if (data.length !== numel(b.shape)) throw new RuntimeError(`cannot write '${name}': ${data.length} values for shape [${b.shape.join(', ')}]`);
+      this.program.write(b.id, data);
+    }
+  }
+
   /** Reads every parameter buffer back (for checkpoints), by name. */
   async readParams(): Promise<Map<string, Float32Array>> {
     const params = this.plan.buffers.filter((b) => b.role === 'param');
@@ -252,7 +262,7 @@ export function inputProblem(plan: Plan, io: PlanIO, shape: readonly number[], v
 }
 
 /** Where a plan buffer lives on the device: a GPUBuffer of its own, or a range of an arena. */
-interface Slot {
+export interface Slot {
   readonly gpu: GPUBuffer;
   readonly offset: number;
   readonly size: number;
@@ -286,12 +296,13 @@ export class DeviceProgram {
   /**
    * `params` gives each parameter buffer's values (its block, on one device of a mesh).
    * `arenas: false` gives every plan buffer its own GPUBuffer, ignoring the plan's arenas.
+   * `coords`: the device's coordinates on the plan's mesh axes, for its `coords` buffer.
    */
   static async create(
     device: GPUDevice,
     plan: Plan,
     params: (b: PlanBuffer) => Float32Array,
-    opts: { readonly arenas?: boolean; readonly timeLimitMs?: number } = {},
+    opts: { readonly arenas?: boolean; readonly timeLimitMs?: number; readonly coords?: readonly number[]; readonly shared?: Map<string, Slot> } = {},
   ): Promise<DeviceProgram> {
     const limits = device.limits;
     const tooBig = plan.buffers.find((b) => b.bytes > limits.maxStorageBufferBindingSize);
@@ -347,17 +358,33 @@ export class DeviceProgram {
     };
     try {
       const arenas = useArenas ? plan.arenas!.map((size, i) => make(size, `arena${i}`)) : [];
-      const slots = plan.buffers.map((b): Slot =>
-        useArenas && b.arena !== undefined
-          ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
-          : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes },
-      );
+      // `shared`: parameters by name that several programs on this device read and update
+      // (a pipeline stage's passes): the first program makes and fills each, the others bind it.
+      const reused = new Set<number>();
+      const slots = plan.buffers.map((b): Slot => {
+        const have = b.role === 'param' ? opts.shared?.get(b.name) : undefined;
+        if (have) {
+          if (have.size !== b.bytes) throw new RuntimeError(`parameter '${b.name}' has ${b.bytes} bytes in this program and ${have.size} in another on the device`);
+          reused.add(b.id);
+          return have;
+        }
+        const slot =
+          useArenas && b.arena !== undefined ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes } : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes };
+        if (b.role === 'param') opts.shared?.set(b.name, slot);
+        return slot;
+      });
       // Allocation and uploads inside error scopes: a buffer the device cannot make fails here, by name.
       const scopes = pushScopes(device);
       for (const b of plan.buffers) {
         // A parameter the plan stores as f16 is uploaded as its halves.
-        if (b.role === 'param') device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
+        if (b.role === 'param') {
+          if (!reused.has(b.id)) device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
+        }
         else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
+        else if (b.role === 'coords') {
+          if (opts.coords?.length !== b.shape[0]) throw new RuntimeError(`plan '${plan.model}' needs the device's mesh coordinates (run it with MeshRunner)`);
+          device.queue.writeBuffer(slots[b.id]!.gpu, 0, Int32Array.from(opts.coords));
+        }
       }
       const failed = firstError(await settle(Promise.all(scopes.pop())));
       if (failed) throw new RuntimeError(`WebGPU could not allocate or fill the plan's buffers: ${failed}`);

@@ -34,9 +34,18 @@ export interface Tag {
 export interface PipelineTraining {
   readonly graph: Graph;
   readonly tags: readonly Tag[];
-  readonly updates: readonly { readonly output: string; readonly param: string; readonly stage: number }[];
+  readonly updates: readonly PipelineUpdate[];
   /** The model's parameters (not optimizer state), each once, in order. */
   readonly params: readonly string[];
+}
+
+/** An update of the step: output `output` (value `outputId`) copied over parameter `param` (value `paramId`) after stage `stage` runs it. */
+export interface PipelineUpdate {
+  readonly output: string;
+  readonly param: string;
+  readonly stage: number;
+  readonly outputId: number;
+  readonly paramId: number;
 }
 
 export function pipelineTrainingGraph(
@@ -83,11 +92,11 @@ export function pipelineTrainingGraph(
 
   const outs: Value[] = [d.loss];
   const names = ['loss'];
-  const updates: { output: string; param: string; stage: number }[] = [];
-  const put = (name: string, v: Value, like: TType, stage: number) => {
+  const updates: PipelineUpdate[] = [];
+  const put = (name: string, v: Value, like: TType, stage: number, old: Value) => {
     outs.push(v);
     names.push(`new.${name}`);
-    updates.push({ output: `new.${name}`, param: name, stage });
+    updates.push({ output: `new.${name}`, param: name, stage, outputId: v.id, paramId: old.id });
     if (like.layout) b.constraints.set(v.id, { value: v.id, layout: like.layout, span: node.span });
   };
 
@@ -95,7 +104,7 @@ export function pipelineTrainingGraph(
   const accs = d.grads.map((x) => {
     const s = stageOf(x.param);
     const acc = state('acc.', x.param, x.param.type);
-    tagged(s, 'W', () => put(`acc.${x.name}`, c.bin('add', acc, c.bin('mul', x.grad, c.scalar(1 / m, 'f32'))), acc.type, s));
+    tagged(s, 'W', () => put(`acc.${x.name}`, c.bin('add', acc, c.bin('mul', x.grad, c.scalar(1 / m, 'f32'))), acc.type, s, acc));
     return { ...x, acc, stage: s };
   });
 
@@ -146,17 +155,17 @@ export function pipelineTrainingGraph(
           const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
           let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
           if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s);
-          put(`opt.m.${name}`, m2, mState.type, s);
-          put(`opt.v.${name}`, v2, vState.type, s);
+          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s, param);
+          put(`opt.m.${name}`, m2, mState.type, s, mState);
+          put(`opt.v.${name}`, v2, vState.type, s, vState);
         } else {
           const m2 = c.bin('add', c.bin('mul', mState, c.scalar(opt.momentum, 'f32')), g);
           let step = m2;
           if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s);
-          put(`opt.m.${name}`, m2, mState.type, s);
+          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s, param);
+          put(`opt.m.${name}`, m2, mState.type, s, mState);
         }
-        put(`acc.${name}`, c.scalar(0, 'f32', acc.type.dims), acc.type, s);
+        put(`acc.${name}`, c.scalar(0, 'f32', acc.type.dims), acc.type, s, acc);
       }
     });
   }
