@@ -9,6 +9,7 @@ import {
   COLLECTIVE_OPS,
   PLAN_FORMAT,
   PLAN_VERSION,
+  PLAN_VERSION_COORDS,
   type CollectiveOp,
   type Plan,
   type PlanBuffer,
@@ -19,7 +20,7 @@ import {
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
 import { seal } from './seal.js';
-import { shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
+import { MESH_COORDS, meshCoordsValue, shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 import { numel } from '../layout/mesh.js';
 
 export interface PlanOptions {
@@ -145,16 +146,26 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     ...opts.target,
     ...(half.size ? { f16Values: half } : {}),
     ...(memory ? { arenaValues: new Set(memory.bufferOf.keys()) } : {}),
+    ...(spmd ? { spmd: { axes: spmd.mesh.axes, globalOf: (id: number) => globalOf(id)! } } : {}),
   };
-  const globalOf = (id: number): PlanGlobal | undefined => {
+  function globalOf(id: number): PlanGlobal | undefined {
     if (!spmd) return undefined;
     const valueId = originOf(id);
     const shape = globalShapeOf(spmd.globalTypes[valueId]!);
     const l = spmd.layouts[valueId]!;
     return { shape, layout: { axes: shape.map((_, d) => [...(l.axes[d] ?? [])]), partial: [...l.partial] } };
-  };
+  }
   const bufferOf = new Map<number, number>();
   const buffers: PlanBuffer[] = [];
+  // The device's mesh coordinates (kernels/kernel.ts MESH_COORDS): a buffer made when a kernel first binds them.
+  const valueOf = (id: number) => (id === MESH_COORDS ? meshCoordsValue(spmd!.mesh.axes.length) : g.values[id]!);
+  const bufferFor = (id: number): number => {
+    if (id !== MESH_COORDS || bufferOf.has(id)) return bufferOf.get(id)!;
+    const shape = [spmd!.mesh.axes.length];
+    buffers.push({ id: buffers.length, name: 'mesh_coords', role: 'coords', type: 'i32', dtype: 'i32', shape, bytes: bufferBytes('i32', shape[0]!) });
+    bufferOf.set(id, buffers.length - 1);
+    return buffers.length - 1;
+  };
   const outputSet = new Set(g.outputs);
   // The memory plan must be the one codegen would make: every activation and output placed
   // with exactly its buffer's bytes, nothing else placed.
@@ -241,10 +252,10 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     const specs = gen(n, g, target);
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
-      const placed = spec.bindings.map((b) => bufferOf.get(b.value)!).filter((b) => buffers[b]!.arena !== undefined);
+      const placed = spec.bindings.map((b) => bufferFor(b.value)).filter((b) => buffers[b]!.arena !== undefined);
       if (new Set(placed).size !== placed.length)
         throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${spec.name}: keep the value out of the arena (memoryOptionsFor)`);
-      const elements = spec.bindings.map((b) => numel(shapeOf(g.values[b.value]!)));
+      const elements = spec.bindings.map((b) => numel(shapeOf(valueOf(b.value))));
       // The same text with another grid or other extents is another kernel as the runtime checks it.
       const key = `${spec.dispatch.join(',')};${elements.join(',')};${spec.wgsl}`;
       let kid = kernelByText.get(key);
@@ -265,7 +276,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       }
       steps.push({
         kernel: kid,
-        buffers: spec.bindings.map((b) => bufferOf.get(b.value)!),
+        buffers: spec.bindings.map((b) => bufferFor(b.value)),
         dispatch: spec.dispatch,
         op: n.op,
         scope: n.scope,
@@ -291,7 +302,8 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   };
   return seal({
     format: PLAN_FORMAT,
-    version: PLAN_VERSION,
+    // A plan with a coords buffer needs a runtime that fills it; the others stay readable by older runtimes.
+    version: bufferOf.has(MESH_COORDS) ? PLAN_VERSION_COORDS : PLAN_VERSION,
     model: g.name,
     source: opts.source ?? '',
     seed: opts.seed ?? 0,

@@ -264,7 +264,7 @@ export class Elaborator {
       this.err(span, 'MDC0405', what, shown(want.layout), shown(v.type.layout), decl ?? span.line);
       return;
     }
-    this.builder.constraints.set(v.id, { value: v.id, layout: want.layout, span });
+    this.builder.constraints.set(v.id, { value: v.id, layout: want.layout, span, open: true }); // only for the axes it names (sharding/complete.ts)
   }
 
   /** Whether `d` is an exact integer when concrete (compiler/sizes.ts); else reports it at `e`. */

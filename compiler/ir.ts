@@ -101,6 +101,13 @@ export interface LayoutConstraint {
   readonly value: number;
   readonly layout: Layout;
   readonly span: Span;
+  /**
+   * The constraint speaks only for the mesh axes its layout names (a block signature's
+   * layout): an axis it does not name keeps the split the value gets from the rest of the
+   * graph. Absent: the layout is exact (training's `new.*` outputs, which replace blocks of
+   * their parameters).
+   */
+  readonly open?: boolean;
 }
 
 export interface Graph {

@@ -86,6 +86,12 @@ export const messages = {
   MDC0407: (axis: string, type: string) => `mesh axis '${axis}' both splits a dim and is partial in ${type}`,
   MDC0408: (type: string, a: string, ma: string, b: string, mb: string) => `${type} mixes axes of two meshes: '${a}' of mesh ${ma} and '${b}' of mesh ${mb}`,
   MDC0409: (axis: string, type: string) => `mesh axis '${axis}' is listed twice in partial(...) of ${type}`,
+  MDC0410: (op: string, what: string, axes: string, devices: number, type: string) =>
+    `${op}: ${what} does not divide into ${devices} parts over ${axes}, and each device must hold whole heads: ${type} would be gathered and ${op} run unsplit; ` +
+    `use a head count ${devices} divides, or split the projections over an axis whose size divides it`,
+  MDC0411: (axis: string, size: number) =>
+    `mesh axis '${axis}' (${size} devices) splits nothing: no layout names it, so every device along it would repeat the same work; ` +
+    `split a dim over it (e.g. the batch, B@${axis}) or remove the axis`,
   // --- train / infer
   MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
   MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,

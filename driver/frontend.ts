@@ -9,7 +9,7 @@ import type { FrontendOptions } from '../compiler/compile.js';
 import { didYouMeanAside } from '../diagnostics/messages.js';
 import type * as A from '../grammar/ast.js';
 
-export type FrontendOption = 'preset' | 'set' | 'dim' | 'model';
+export type FrontendOption = 'preset' | 'set' | 'dim' | 'model' | 'mesh';
 
 /** A front-end option naming nothing in the file: `${option} ${name}: ${detail}`. */
 export class OptionError extends Error {

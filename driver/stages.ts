@@ -6,11 +6,15 @@
 import { emitPlan, memoryPlanFor, type PlanOptions } from '../codegen/plan.js';
 import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
+import { unitSplits, unusedMeshAxes } from '../compiler/sharding/checks.js';
+import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import type { RecomputePlan } from '../compiler/train/recompute.js';
 import { planTrainingRecompute, trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
 import type { Plan } from '../runtime/plan.js';
+import { diag, messages, type Diagnostic } from '../diagnostics/messages.js';
 import { reached, type Compiled, type GraphOptions } from './compile.js';
+import { OptionError } from './frontend.js';
 import { verifyStage, type Stage } from './verify.js';
 
 /** The back half of the pipeline, from a lowered forward graph (see compileGraph in driver/compile.ts). */
@@ -38,8 +42,14 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
   if (!reached(opts.until, 'partition')) return done;
 
   // SPMD partition: local shapes, collectives where layouts change.
+  if (opts.partition) {
+    const idle = meshProblems(step, opts.partition, file);
+    if (idle.length) return { ...done, diagnostics: idle };
+  }
   const spmd = opts.partition ? partition(step, opts.partition, opts.layouts ? { layouts: opts.layouts } : {}) : undefined;
   if (spmd) verify('partition', spmd.local, { spmd });
+  const unsplit = spmd ? unitSplits(step, spmd).map((u) => diag(file, u.span, 'MDC0410', u.op, u.what, u.axes.join('×'), u.devices, u.type)) : [];
+  if (unsplit.length) return { ...done, diagnostics: unsplit };
   const local = spmd?.local ?? step;
   if (!reached(opts.until, 'optimize')) return { ...done, ...(spmd ? { spmd } : {}) };
 
@@ -87,6 +97,22 @@ export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
   const optimized = optimize(p.local, opts.fuse !== false);
   if (opts.verify) verifyStage('optimize', optimized.graph);
   return emitPlan(optimized, p, { ...opts, memory: opts.memory ?? memoryPlanFor(optimized.graph, opts, true) });
+}
+
+/**
+ * A mesh axis nothing splits (compiler/sharding/checks.ts): MDC0411 at its declaration, or
+ * for a mesh from `--mesh`, which has no place in the source, an OptionError the CLI words
+ * as a usage error. An error rather than a warning: the devices along it would all repeat
+ * one computation, which no one asks for on purpose, and a pipeline axis never reaches here.
+ */
+function meshProblems(g: Graph, mesh: Mesh, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const name of unusedMeshAxes(g, mesh)) {
+    const axis = mesh.axes.find((a) => a.name === name)!;
+    if (!axis.span) throw new OptionError('mesh', `${name}=${axis.size}`, messages.MDC0411(name, axis.size));
+    out.push(diag(file, axis.span, 'MDC0411', name, axis.size));
+  }
+  return out;
 }
 
 function baseName(file: string): string {

@@ -12,7 +12,7 @@ import {
   type Tensor,
 } from './executor.js';
 import { initValues } from './init.js';
-import { numel } from '../layout/mesh.js';
+import { coordsOf, numel } from '../layout/mesh.js';
 import { type Plan, type PlanAllocation, type PlanCollectiveStep, type PlanMesh } from './plan.js';
 import { settle } from './settle.js';
 import { loadPlan } from './integrity.js';
@@ -74,6 +74,7 @@ export class MeshRunner {
           await DeviceProgram.create(devices[d]!, plan, (b) => shardOf(mesh, wholeParams.get(b.name)!, b.global!.shape, b.global!.layout, d) as Float32Array, {
             arenas: opts.arenas !== false,
             timeLimitMs: timeLimitOf(opts),
+            coords: mesh.axes.map((a) => coordsOf(mesh, d)[a.name]!),
           }),
         );
       }

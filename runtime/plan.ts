@@ -12,10 +12,17 @@ export const PLAN_FORMAT = 'mdc.plan';
  * - 3: arenas (global memory reuse): activations and outputs placed at offsets in a few
  *   shared buffers (`arenas`, `PlanBuffer.arena` and `offset`); kernels no longer carry
  *   `uniforms` (a field that was never filled); the mesh is optional (present when the
- *   plan is partitioned). Every plan the compiler writes is version 3.
+ *   plan is partitioned).
+ * - 4: a partitioned plan may have one buffer of role `coords`, which each runner fills
+ *   with its device's mesh coordinates (kernels that need the device's position bind it:
+ *   training dropout, which draws its mask by global element index).
+ * The compiler writes version 4 for plans with a `coords` buffer and version 3 for every
+ * other plan, so that older runtimes still read those.
  */
 export const PLAN_VERSION = 3;
-export type PlanVersion = 1 | 2 | 3;
+/** The version of plans with a `coords` buffer, and the newest this runtime reads. */
+export const PLAN_VERSION_COORDS = 4;
+export type PlanVersion = 1 | 2 | 3 | 4;
 
 /**
  * Every arena offset is a multiple of this many bytes: the largest value WebGPU allows
@@ -35,7 +42,11 @@ export type PlanInit =
   | { readonly kind: 'uniform'; readonly low: number; readonly high: number }
   | { readonly kind: 'constant'; readonly value: number };
 
-export type BufferRole = 'input' | 'output' | 'param' | 'const' | 'activation';
+/**
+ * `coords` (version 4, partitioned plans): i32, one element per mesh axis in the mesh's
+ * order; each runner writes its device's coordinates there before the first run.
+ */
+export type BufferRole = 'input' | 'output' | 'param' | 'const' | 'activation' | 'coords';
 
 export interface PlanBuffer {
   readonly id: number;

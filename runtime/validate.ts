@@ -1,5 +1,5 @@
 import { numel } from '../layout/mesh.js';
-import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
+import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, PLAN_VERSION_COORDS, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -20,7 +20,7 @@ const isGrid = (x: unknown): x is number[] => Array.isArray(x) && x.length === 3
 
 /** Storage types a buffer may have (runtime/plan.ts StorageType). */
 const STORAGE: readonly string[] = ['f32', 'i32', 'f16'];
-const ROLES: readonly string[] = ['input', 'output', 'param', 'const', 'activation'];
+const ROLES: readonly string[] = ['input', 'output', 'param', 'const', 'activation', 'coords'];
 
 /**
  * Checks an untrusted plan (parsed JSON) field by field and cross-reference by
@@ -40,7 +40,8 @@ export function validatePlan(raw: unknown): Plan {
   if (!isObj(raw)) throw new PlanError(['the plan is not a JSON object']);
   if (raw['format'] !== PLAN_FORMAT) p.push(`format must be "${PLAN_FORMAT}", got ${show(raw['format'])}`);
   const version = raw['version'];
-  if (version !== 1 && version !== 2 && version !== 3) p.push(`version must be 1, 2 or ${PLAN_VERSION}, got ${show(version)}`);
+  if (version !== 1 && version !== 2 && version !== 3 && version !== PLAN_VERSION_COORDS)
+    p.push(`version must be 1, 2, ${PLAN_VERSION} or ${PLAN_VERSION_COORDS}, got ${show(version)}`);
   if (!isStr(raw['model'])) p.push('model must be a string');
   if (!isInt(raw['seed'])) p.push('seed must be a non-negative integer');
   const arr = (k: string): unknown[] => {
@@ -52,7 +53,7 @@ export function validatePlan(raw: unknown): Plan {
     return v;
   };
   // Version 2 plans are all partitioned; from version 3 the mesh is there when the plan is.
-  const mesh = version === 2 || (version === 3 && raw['mesh'] !== undefined) ? validateMesh(raw['mesh'], p) : undefined;
+  const mesh = version === 2 || ((version === 3 || version === PLAN_VERSION_COORDS) && raw['mesh'] !== undefined) ? validateMesh(raw['mesh'], p) : undefined;
   if (version === 1 && raw['mesh'] !== undefined) p.push('mesh needs plan version 2 or later');
   const arenas = validateArenas(raw['arenas'], version, p);
   const buffers = arr('buffers');
@@ -81,6 +82,7 @@ export function validatePlan(raw: unknown): Plan {
     else if (bufNames.has(b['name'])) p.push(`${at}.name '${b['name']}' is also the name of buffers[${bufNames.get(b['name'])}]`);
     else bufNames.set(b['name'], i);
     if (b['role'] === 'param') validateInit(b['init'], at, p);
+    if (b['role'] === 'coords') validateCoords(b, at, version, mesh, p);
     if (b['role'] === 'const' && (typeof b['value'] !== 'number' || (b['type'] === 'i32' && !Number.isInteger(b['value']))))
       p.push(`${at} is a const without a value${b['type'] === 'i32' ? ' (an integer: the buffer is i32)' : ''}`);
     if (b['global'] !== undefined || (mesh && b['role'] === 'param')) {
@@ -357,6 +359,15 @@ interface Placed {
   readonly arena: number;
   readonly offset: number;
   readonly end: number;
+}
+
+/** A `coords` buffer (version 4): the device's mesh coordinates, one i32 per axis of the plan's mesh. */
+function validateCoords(b: Record<string, unknown>, at: string, version: unknown, mesh: CheckedMesh | undefined, p: string[]): void {
+  if (version !== PLAN_VERSION_COORDS) p.push(`${at} is a coords buffer, which needs plan version ${PLAN_VERSION_COORDS}`);
+  if (!mesh) return void p.push(`${at} is a coords buffer in a plan without a mesh`);
+  const shape = b['shape'];
+  if (b['type'] !== 'i32' || !Array.isArray(shape) || shape.length !== 1 || shape[0] !== mesh.sizes.size)
+    p.push(`${at} is a coords buffer: it must be i32 of shape [${mesh.sizes.size}], one element per mesh axis`);
 }
 
 function validateArenas(a: unknown, version: unknown, p: string[]): readonly number[] | undefined {

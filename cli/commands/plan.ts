@@ -4,7 +4,10 @@ import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
 import { compileGraph } from '../../driver/compile.js';
-import { COMMON, compileFile, EXIT, FRONTEND_HELP, pairs, parseBytes, UsageError, type Command } from '../options.js';
+import { lowerModel } from '../../compiler/compile.js';
+import type { Env } from '../../compiler/bind.js';
+import type { Graph } from '../../compiler/ir.js';
+import { COMMON, compileFile, EXIT, FRONTEND_HELP, frontendOptions, pairs, parseBytes, UsageError, type Command, type Values } from '../options.js';
 
 export const command: Command = {
   help: `Usage: mdc plan FILE [--mesh AXIS=N,...] [options]
@@ -13,7 +16,8 @@ Partitions the model over a device mesh and prints, per device: each input's,
 parameter's and output's layout and block shape, every inserted collective with its
 kind, axis, bytes per device, the reason and the source line that caused it, and
 parameter bytes per device. Layouts come from the annotations in FILE (\`f32[d, ffn@tp]\`,
-block argument and return types) and propagate to the rest of the graph.
+block argument and return types) and propagate to the rest of the graph. A model with a
+train section is planned as it trains, with its dropout live.
 
 Options:
   --mesh AXIS=N,...  the mesh, e.g. --mesh dp=2,tp=4 (default: the meshes FILE declares)
@@ -64,10 +68,12 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
-    const graph = r.forward!;
     const mesh: Mesh = { axes: [...env.meshAxes].map(([name, size]) => ({ name, size })) };
     if (!mesh.axes.length) throw new UsageError(`${file} declares no mesh; give one with --mesh, e.g. --mesh dp=2,tp=4`);
-    const section = env.sections.find((s) => s.kind === 'train' && s.target.name === graph.name);
+    const section = env.sections.find((s) => s.kind === 'train' && s.target.name === r.forward!.name);
+    // A model that trains is planned as it trains: lowered again with dropout live (the
+    // first lowering has it off), so its masks and their layouts are in the partition.
+    const graph = section && r.forward!.nodes.some((n) => n.op === 'dropout') ? trainingForward(env, file, v) : r.forward!;
     let extra: { searchSeconds?: number } = {};
     let layouts;
     if (v['auto']) {
@@ -132,3 +138,10 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     return EXIT.ok;
   },
 };
+
+/** The chosen model lowered for training (dropout live), as `mdc train` lowers it. */
+function trainingForward(env: Env, file: string, v: Values): Graph {
+  const lowered = lowerModel(env, file, { ...frontendOptions(v), training: true });
+  if (!lowered.graph) throw new Error(`the model lowered once but not for training: ${lowered.diagnostics.map((d) => d.message).join('; ')}`);
+  return lowered.graph;
+}

@@ -67,7 +67,8 @@ ${FRONTEND_HELP}`,
         `--mesh ${String(v['mesh'])} needs ${meshDevices} devices; mdc run makes at most ${MAX_NODE_DEVICES} on one adapter, since each compiles every ` +
           `kernel again (llvmpipe runs out of code memory past about 100); mdc plan takes any mesh`,
       );
-    const r = await compileFile(file, source, v, io, { until: 'lower' });
+    // With a mesh, partitioning once here reports what it refuses (a mesh axis nothing splits, heads a split cannot divide).
+    const r = await compileFile(file, source, v, io, mesh ? { until: 'partition', partition: mesh } : { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../../runtime/node.js');
     const { PlanRunner } = await import('../../runtime/executor.js');

@@ -1,10 +1,11 @@
 import type { Graph, Node } from '../../compiler/ir.js';
 import type { Block } from '../kir/build.js';
-import { bits, f, select, u, type Expr } from '../kir/ir.js';
+import { bits, cast, f, select, u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
 import { broadcastInput, coordLets } from './fused/body.js';
-import { flatKernel, read, shapeOf, write, type KernelSpec, type KernelTarget } from './kernel.js';
-import { numel } from '../../layout/mesh.js';
+import { dropoutSeed, dropoutThreshold } from '../../compiler/ops/elementwise.js';
+import { flatKernel, meshCoordsValue, read, shapeOf, write, type KernelSpec, type KernelSpmd, type KernelTarget } from './kernel.js';
+import { numel, stridesOf } from '../../layout/mesh.js';
 
 /** Counter-based hash for dropout masks, as lets of `b`; the CPU reference uses the same function. */
 function hashU32(b: Block, x: Expr): Expr {
@@ -21,31 +22,73 @@ function hashU32(b: Block, x: Expr): Expr {
 }
 
 /**
- * Training dropout: each element kept with probability 1 − p by a hash of its index in
- * the output and the node's seed, scaled by 1 / (1 − p). Every other element-wise op
- * (and dropout outside training) is a one-step fused body (fused/elementwise.ts).
+ * Training dropout: each element kept with probability 1 − p by a hash of its row-major
+ * index in the whole tensor and the node's seed, scaled by 1 / (1 − p); the CPU reference
+ * (compiler/ops/elementwise.ts dropoutTraining) draws the same mask. In a partitioned
+ * plan whose output is split, the kernel also binds the device's mesh coordinates
+ * (MESH_COORDS) and adds its block's offsets, so every device draws its block of the
+ * unpartitioned mask. Every other element-wise op (and dropout outside training) is a
+ * one-step fused body (fused/elementwise.ts).
  */
 export function dropoutKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
   const out = g.values[node.outputs[0]!]!;
   const x = g.values[node.inputs[0]!]!;
   const outShape = shapeOf(out);
   const p = node.attrs['p'] as number;
-  const threshold = Math.min(4294967295, Math.floor(p * 4294967296));
-  const seed = ((node.attrs['seed'] as number) * 0x9e3779b1 + ((node.attrs['mask_id'] as number | undefined) ?? node.id) * 0x85ebca6b) >>> 0;
+  const threshold = dropoutThreshold(p);
+  const seed = dropoutSeed(node.attrs['seed'] as number, (node.attrs['mask_id'] as number | undefined) ?? node.id);
+  const block = target.spmd && splitBlock(target.spmd, out.id, outShape);
   // Read one wide at its broadcast index: the same binding broadcastInput declares.
   const input = broadcastInput('in0', x, outShape, 1);
   return toSpec(
     flatKernel(
       node.op,
-      `training dropout with p = ${p} over [${outShape.join(', ')}]`,
-      [read('in0', x), write('out', out)],
+      `training dropout with p = ${p} over [${outShape.join(', ')}]${block ? ` of [${block.global.join(', ')}]` : ''}`,
+      [read('in0', x), write('out', out), ...(block ? [read('coords', meshCoordsValue(block.axes))] : [])],
       numel(outShape),
-      (b, i, { in0, out: o }) => {
-        const v = b.let('x', in0.at(input.offset(coordLets(b, i, outShape), i)));
-        const keep = b.let('keep', hashU32(b, i.xor(bits(seed))).ge(u(threshold)));
+      (b, i, { in0, out: o, coords }) => {
+        const coord = coordLets(b, i, outShape);
+        const v = b.let('x', in0.at(input.offset(coord, i)));
+        const index = block ? b.let('g', block.index(b, i, coord, coords!)) : i;
+        const keep = b.let('keep', hashU32(b, index.xor(bits(seed))).ge(u(threshold)));
         b.set(o.at(i), select(f(0), v.mul(f(1 / (1 - p))), keep));
       },
     ),
     target,
   );
+}
+
+/**
+ * The global index of a block's elements when some dim of the value is split: Σ (c_d +
+ * o_d)·G_d over the dims up to the last split one (after it the block spans the whole
+ * tensor, so the local index's remainder is the global one there), where c_d is the
+ * local coordinate, o_d the block's offset (its block number along d, a mixed-radix
+ * number over the device's coordinates on the axes splitting d, times the local extent)
+ * and G_d the whole tensor's stride. All modulo 2^32, as the reference computes it.
+ */
+function splitBlock(spmd: KernelSpmd, value: number, local: readonly number[]) {
+  const { shape: global, layout } = spmd.globalOf(value);
+  const split = local.map((_, d) => layout.axes[d] ?? []);
+  const last = split.reduce((k, a, d) => (a.length ? d : k), -1);
+  if (last < 0) return undefined;
+  const strides = stridesOf(global);
+  const inner = numel(local.slice(last + 1));
+  const axisIndex = (name: string) => spmd.axes.findIndex((a) => a.name === name);
+  return {
+    global,
+    axes: spmd.axes.length,
+    index: (b: Block, i: Expr, coord: (d: number) => Expr, coords: Expr): Expr => {
+      let index = inner === numel(local) ? i : i.mod(inner);
+      for (let d = 0; d <= last; d++) {
+        let at = coord(d);
+        if (split[d]!.length) {
+          let blk: Expr = u(0);
+          for (const a of split[d]!) blk = blk.mul(spmd.axes[axisIndex(a)]!.size).add(cast('u32', coords.at(axisIndex(a))));
+          at = at.add(b.let(`o${d}`, blk.mul(local[d]!)));
+        }
+        index = index.add(at.mul(strides[d]! % 2 ** 32));
+      }
+      return index;
+    },
+  };
 }

@@ -202,18 +202,19 @@ export function reduceGradKernel(node: Node, g: Graph, target: KernelTarget = {}
 
 /** embedding_grad: one invocation per table entry (v, d) sums g over the positions whose id is v. */
 export function embeddingGradKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
-  const [gv, ids] = valuesOf(node.inputs, g);
+  const [gv, ids, start] = valuesOf(node.inputs, g);
   const out = g.values[node.outputs[0]!]!;
   const D = shapeOf(out)[1]!;
   const n = numel(shapeOf(ids!));
   return toSpec(
     flatKernel(
       'embedding_grad',
-      `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}`,
-      [read('g', gv!), read('ids', ids!), write('out', out)],
+      `Σ g over ${n} ids per entry of a table of ${shapeOf(out)[0]} × ${D}${start ? ' (a block of the vocabulary from start)' : ''}`,
+      [read('g', gv!), read('ids', ids!), write('out', out), ...(start ? [read('start', start)] : [])],
       numel(shapeOf(out)),
-      (b, i, { g: G, ids: IDS, out: OUT }) => {
-        const v = b.let('v', cast('i32', i.div(D)));
+      (b, i, { g: G, ids: IDS, out: OUT, start: START }) => {
+        // The global id this entry's row stands for.
+        const v = b.let('v', start ? cast('i32', i.div(D)).add(START.at(0)) : cast('i32', i.div(D)));
         const d = b.let('d', i.mod(D));
         const acc = b.var('acc', 'f32', f(0));
         b.for('r', 0, n, (r, l) => l.if(IDS.at(r).eq(v), (t) => t.set(acc, acc.add(G.at(r.mul(D).add(d))))));

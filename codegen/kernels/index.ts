@@ -57,7 +57,7 @@ export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collec
   elementwise: { gen: elementwiseKernel, half: true },
   // Training dropout draws its mask by the element's index: a kernel of its own; otherwise the identity's body.
   dropout: {
-    gen: (node, g, target) => (elementwiseOf(node.op, node.attrs) ? elementwiseKernel(node, g, target) : dropoutKernel(node, g)),
+    gen: (node, g, target) => (elementwiseOf(node.op, node.attrs) ? elementwiseKernel(node, g, target) : dropoutKernel(node, g, target)),
     half: (n) => !!elementwiseOf(n.op, n.attrs),
   },
   matmul: { gen: matmulKernel, half: true },

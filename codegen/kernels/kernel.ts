@@ -1,4 +1,4 @@
-import { dimValue } from '../../compiler/dims.js';
+import { dimConst, dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
 import type { Access, StorageType } from '../../runtime/plan.js';
@@ -52,7 +52,32 @@ export interface KernelTarget {
    * one dispatch, and an arena holds what a kernel reads beside what it writes.
    */
   readonly arenaValues?: ReadonlySet<number>;
+  /** Set by the plan builder for a partitioned plan: the mesh, and where each value lies in its whole tensor. */
+  readonly spmd?: KernelSpmd;
 }
+
+/**
+ * What a kernel of a partitioned plan may know about the mesh. Every device runs the
+ * same kernels, so a kernel that needs the device's position (training dropout, which
+ * draws its mask by global index) binds MESH_COORDS, which each runner fills with its
+ * device's coordinates, and works out its block's offsets from them and the layout.
+ */
+export interface KernelSpmd {
+  /** The mesh axes, in the order of the coordinates buffer. */
+  readonly axes: readonly { readonly name: string; readonly size: number }[];
+  /** A value's whole shape, and per dim the mesh axes that split it (major first). */
+  globalOf(valueId: number): { readonly shape: readonly number[]; readonly layout: { readonly axes: readonly (readonly string[])[] } };
+}
+
+/**
+ * The binding value (not a graph value) of the device's mesh coordinates: one i32 per
+ * mesh axis, in the mesh's order. The plan gives it a buffer of role `coords`
+ * (runtime/plan.ts) that each runner fills for its device.
+ */
+export const MESH_COORDS = -1;
+
+/** The stand-in graph value a kernel binds MESH_COORDS through, on a mesh of `axes` axes. */
+export const meshCoordsValue = (axes: number): Value => ({ id: MESH_COORDS, kind: 'const', type: { dtype: 'i32', dims: [dimConst(axes)] } });
 
 export type KernelGen = (node: Node, g: Graph, target: KernelTarget) => KernelSpec | readonly KernelSpec[];
 

@@ -8,19 +8,28 @@ import { numel } from '../../layout/mesh.js';
 
 const FLT_MAX = 3.4028234663852886e38;
 
-/** Rows of `table` gathered by `ids`, four elements at a time when the row length allows; ids outside the table give zero rows. */
+/**
+ * Rows of `table` gathered by `ids`, four elements at a time when the row length allows; ids
+ * outside the table give zero rows. With a `start` input (a block of a vocabulary-split
+ * table), ids are looked up relative to it.
+ */
 export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): KernelSpec {
-  const [table, ids] = node.inputs.map((id) => g.values[id]!);
+  const [table, ids, start] = node.inputs.map((id) => g.values[id]!);
   const out = g.values[node.outputs[0]!]!;
   const [V, D] = shapeOf(table!) as [number, number];
   const w = D % 4 === 0 ? 4 : 1;
-  const buffers = [bufferOf(read('table', table!), w), bufferOf(read('ids', ids!)), bufferOf(write('out', out), w)];
-  const [TABLE, IDS, OUT] = buffers.map(bufferRef);
+  const buffers = [
+    bufferOf(read('table', table!), w),
+    bufferOf(read('ids', ids!)),
+    bufferOf(write('out', out), w),
+    ...(start ? [bufferOf(read('start', start))] : []),
+  ];
+  const [TABLE, IDS, OUT, START] = buffers.map(bufferRef);
   const b = new Block();
   const { index: i, dispatch } = flatGrid(b, 'i', numel(shapeOf(out)) / w, WG);
   const row = b.let('row', i.div(D / w));
   const col = b.let('col', i.mod(D / w));
-  const id = b.let('id', IDS!.at(row));
+  const id = b.let('id', START ? IDS!.at(row).sub(START.at(0)) : IDS!.at(row));
   b.if(id.lt(0).or(id.ge(V)), (t) => {
     t.set(OUT!.at(i), constant(0, buffers[2]!.elem));
     t.return();
@@ -36,7 +45,9 @@ export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): Ker
   return toSpec(
     {
       name: 'embedding',
-      doc: [`${numel(shapeOf(ids!))} rows of ${D} from a table of ${V}, ${w === 4 ? 'four elements' : 'one element'} per invocation`],
+      doc: [
+        `${numel(shapeOf(ids!))} rows of ${D} from a table of ${V}${start ? ' (a block: ids relative to start)' : ''}, ${w === 4 ? 'four elements' : 'one element'} per invocation`,
+      ],
       enables: [],
       consts: [],
       buffers,

@@ -3,10 +3,10 @@ import { isFloat, printType, type DType } from '../types.js';
 import type { GradRule } from './grad-ctx.js';
 import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { erf, type ElementwiseBody, type ScalarMath } from './scalar.js';
-import { elementwiseSharding, wholeAll, type Linearity } from './sharding.js';
+import { elementwiseSharding, type Linearity } from './sharding.js';
 import { broadcast, requireFloat, sameDtype, t } from './signature.js';
-import { broadcastIndex, zeros, type RefOp, type RefTensor } from './tensor.js';
-import { numel } from '../../layout/mesh.js';
+import { broadcastIndex, forEachCoord, zeros, type RefBlock, type RefOp, type RefTensor } from './tensor.js';
+import { numel, stridesOf } from '../../layout/mesh.js';
 
 /**
  * Element-wise ops: each output element from the operands' elements at its broadcast
@@ -119,13 +119,32 @@ export function hashU32(x: number): number {
   return h;
 }
 
-/** Dropout in training mode, with the kernel's hash and seed derivation: `maskId` is the node's mask_id (else its id). */
-export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskId: number): RefTensor {
-  const seed = (seedAttr * 0x9e3779b1 + maskId * 0x85ebca6b) >>> 0;
-  const threshold = Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
+/** The mask seed of a dropout node, as the kernel derives it: from its `seed` attribute and its mask id (its `mask_id`, else its node id). */
+export const dropoutSeed = (seedAttr: number, maskId: number) => (seedAttr * 0x9e3779b1 + maskId * 0x85ebca6b) >>> 0;
+
+/** The threshold a hash must reach for its element to be kept: p of the 2^32 hash values fall below it. */
+export const dropoutThreshold = (p: number) => Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
+
+/**
+ * Dropout in training mode, with the kernel's hash and seed derivation: `maskId` is the
+ * node's mask_id (else its id). Element e is kept when hash(g ^ seed) reaches the
+ * threshold, where g is e's row-major index in the whole tensor (modulo 2^32, as the
+ * kernel's u32 arithmetic has it): `block` says where x lies in it (absent: x is
+ * whole). A device computing its block of a partitioned dropout so draws the very
+ * elements of the mask that the unpartitioned dropout draws there.
+ */
+export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskId: number, block?: RefBlock): RefTensor {
+  const seed = dropoutSeed(seedAttr, maskId);
+  const threshold = dropoutThreshold(p);
   const scale = Math.fround(1 / (1 - p));
   const out = zeros(x.shape);
-  for (let i = 0; i < x.data.length; i++) out.data[i] = hashU32((i ^ seed) >>> 0) >= threshold ? x.data[i]! * scale : 0;
+  const strides = stridesOf(block?.global ?? x.shape);
+  const start = block?.start ?? x.shape.map(() => 0);
+  forEachCoord(x.shape, (c, i) => {
+    let g = 0;
+    for (let d = 0; d < c.length; d++) g += (c[d]! + start[d]!) * strides[d]!;
+    out.data[i] = hashU32((g ^ seed) >>> 0) >= threshold ? x.data[i]! * scale : 0;
+  });
   return out;
 }
 
@@ -277,15 +296,18 @@ export const elementwiseOps: OpDef[] = [
     },
     // The mask is drawn from (seed, mask_id, element): copies of this node (autodiff, partitioning) keep the same mask.
     implicitAttrs: (c) => ({ training: c.training, mask_id: c.nodeId }),
-    // Training dropout draws its mask by the element's index in its own output: not a body.
+    // Training dropout draws its mask by the element's index in the whole tensor: not a body.
     elementwise: { body: (_m, [x]) => x!, when: (a) => !dropsInTraining(a) },
-    reference: ([x], a, _s, _d, id) => [dropoutTraining(x!, a.p, a.seed, a.mask_id ?? id)],
+    reference: ([x], a, _s, _d, id, block) => [dropoutTraining(x!, a.p, a.seed, a.mask_id ?? id, block)],
     // The mask's multiply.
     flops: (_i, [o], a) => (dropsInTraining(a) ? numel(o!) : 0),
     // The same mask forward and backward: the node's attributes, mask_id included.
     grad: (c, _i, _o, [g], a) => [g && (dropsInTraining(a) ? c.op('dropout', [g], g.type, a) : g)],
-    sharding: (a, ins, outs) =>
-      dropsInTraining(a) ? wholeAll(ins, outs, 'dropout masks by global element index') : elementwiseSharding('joint')(a, ins, outs),
+    // Element-wise in training too: each device draws its block's part of the mask from the
+    // global indices of its elements (the kernel gets the device's mesh coordinates). A
+    // pending sum passes through: every device of a partial axis holds the same block, so
+    // the same mask, and scaling each summand by it scales their sum.
+    sharding: elementwiseSharding('joint'),
     kernel: 'dropout',
   }),
 ];

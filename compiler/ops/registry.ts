@@ -143,8 +143,8 @@ export function referenceOf(op: string): RefOp<Attrs> | undefined {
   if (!d) return undefined;
   const own = d.reference;
   if (!d.elementwise) return own;
-  return (ins, attrs, shapes, dtypes, id) => {
-    if (!elementwiseOf(op, attrs)) return own!(ins, attrs, shapes, dtypes, id);
+  return (ins, attrs, shapes, dtypes, id, block) => {
+    if (!elementwiseOf(op, attrs)) return own!(ins, attrs, shapes, dtypes, id, block);
     const f = scalarFunction(op, attrs, dtypes[0]!)!;
     const shape = shapes[0]!;
     const out = zeros(shape);

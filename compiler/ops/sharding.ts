@@ -11,6 +11,10 @@
  *   sequence dims): a split input is gathered first.
  * - A letter with `unit` may only be split into a count that divides it (attention heads);
  *   the attributes in `localAttrs` are divided by the split count in each device's program.
+ * - A letter with `start` needs to know where each device's block of it begins (an
+ *   embedding's vocabulary block, which its ids index globally): when it is split, the
+ *   device's program gets one more input, an i32[1] holding that first index, and the
+ *   attribute `has_start`.
  *
  * `linear` says how pending sums pass through: `joint` (linear in all tensor inputs at
  * once: add, reshape), `single` (linear in any one input while the others are whole:
@@ -25,6 +29,7 @@ export interface Letter {
   readonly splittable: boolean;
   readonly unit?: number;
   readonly localAttrs?: readonly string[];
+  readonly start?: boolean;
 }
 
 export type Linearity = 'joint' | 'single' | 'first' | 'none';
@@ -51,6 +56,8 @@ export function einsum(
     whole?: Readonly<Record<string, string>>;
     units?: Readonly<Record<string, { unit: number; attrs: readonly string[] }>>;
     contract?: boolean;
+    /** Letters whose block start the device's program takes as an extra input (see Letter.start). */
+    starts?: readonly string[];
   } = {},
 ): Letter[] {
   const order: string[] = [];
@@ -67,6 +74,7 @@ export function einsum(
       outs: outDims,
       splittable: !(opts.whole && name in opts.whole) && (!contraction || !!opts.contract),
       ...(u ? { unit: u.unit, localAttrs: u.attrs } : {}),
+      ...(opts.starts?.includes(name) ? { start: true } : {}),
     };
   });
 }

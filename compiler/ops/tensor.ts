@@ -10,9 +10,20 @@ export interface RefTensor {
 }
 
 /**
+ * Where a device's block of a partitioned value lies in the whole tensor: the whole
+ * shape, and the coordinates of the block's first element in it.
+ */
+export interface RefBlock {
+  readonly global: readonly number[];
+  readonly start: readonly number[];
+}
+
+/**
  * An op's CPU reference: its outputs from its inputs, attributes (typed as the op
  * declares them), output shapes and dtypes, and the id that seeds per-node randomness
- * (a node's `mask_id`, else its own id: dropout).
+ * (a node's `mask_id`, else its own id: dropout). `block`: in the simulation of a
+ * partitioned program, where output 0 lies in its whole tensor (dropout draws its mask
+ * by the global index); absent, the output is the whole tensor.
  */
 export type RefOp<A = never> = (
   inputs: readonly RefTensor[],
@@ -20,6 +31,7 @@ export type RefOp<A = never> = (
   outShapes: readonly (readonly number[])[],
   outDtypes: readonly string[],
   nodeId: number,
+  block?: RefBlock,
 ) => RefTensor[];
 
 export const zeros = (shape: readonly number[]): RefTensor => ({ shape, data: new Float64Array(numel(shape)) });

@@ -1,7 +1,7 @@
 import type { Graph } from '../ir.js';
 import type { Layout } from '../types.js';
 import { numel, splitCount } from '../../layout/mesh.js';
-import { normLayout, shapeOf, type Mesh } from './mesh.js';
+import { normLayout, shapeOf, withoutUnitAxes, type Mesh } from './mesh.js';
 import type { Letter, OpSpec } from '../ops/sharding.js';
 import { opSpec } from './specs.js';
 
@@ -11,7 +11,10 @@ import { opSpec } from './specs.js';
  *
  * - Annotated inputs, params and constrained values are fixed: never overridden.
  *   Unannotated model inputs are fixed replicated (the caller feeds them whole);
- *   unannotated params and op results are free.
+ *   unannotated params and op results are free. An `open` constraint (a block
+ *   signature's layout) fixes only the axes it names: its unsplit dims may still take
+ *   other axes, so `f32[B, S@tp, d]` inside a model split over dp keeps the dp split.
+ * - Size-1 mesh axes are dropped from every layout: they split nothing.
  * - A free value's dim takes the axes of the first split it meets, in a fixed order
  *   (forward sweep: inputs before outputs; backward sweep: outputs before inputs), only
  *   if the split is legal there (axis unused in the value, count divides the dim and the
@@ -28,14 +31,17 @@ export interface Completion {
   readonly sweeps: number;
 }
 
-export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, Layout> = new Map()): Completion {
+export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, Layout> = new Map(), open: ReadonlySet<number> = new Set()): Completion {
   const shapes = g.values.map((v) => shapeOf(v.type));
   const layouts: Layout[] = g.values.map((v) => {
     const c = constraints.get(v.id);
-    if (c) return normLayout(c, v.type.dims.length);
-    return normLayout(v.kind === 'op' ? undefined : v.type.layout, v.type.dims.length);
+    if (c) return withoutUnitAxes(mesh, normLayout(c, v.type.dims.length));
+    return withoutUnitAxes(mesh, normLayout(v.kind === 'op' ? undefined : v.type.layout, v.type.dims.length));
   });
-  const fixed = g.values.map((v) => constraints.has(v.id) || v.kind === 'input' || v.kind === 'const' || (v.kind === 'param' && !!v.type.layout));
+  const fixed = g.values.map(
+    (v) =>
+      (constraints.has(v.id) && !(open.has(v.id) && v.kind === 'op')) || v.kind === 'input' || v.kind === 'const' || (v.kind === 'param' && !!v.type.layout),
+  );
   const specs = g.nodes.map((n) =>
     opSpec(
       n,
@@ -48,7 +54,7 @@ export function complete(g: Graph, mesh: Mesh, constraints: ReadonlyMap<number, 
     if (fixed[vid]) return false;
     const l = layouts[vid]!;
     if (l.axes[dim]!.length) return false;
-    const used = new Set(l.axes.flat());
+    const used = new Set([...l.axes.flat(), ...l.partial]);
     if (axes.some((a) => used.has(a))) return false;
     if (shapes[vid]![dim]! % splitCount(mesh, axes) !== 0) return false;
     layouts[vid] = { axes: l.axes.map((x, i) => (i === dim ? [...axes] : x)), partial: l.partial };
@@ -133,4 +139,17 @@ export function pickLetters(cands: readonly Candidate[], legal: (l: Letter, axes
     out.push([c.letter, [...c.axes]]);
   }
   return out;
+}
+
+/**
+ * The layout an `open` constraint asks for, given the layout `have` the value was completed
+ * with: the constraint's own splits and sums, and on each dim it leaves whole, the axes
+ * `have` splits it by that the constraint does not name.
+ */
+export function openTarget(want: Layout, have: Layout): Layout {
+  const named = new Set([...want.axes.flat(), ...want.partial]);
+  return {
+    axes: want.axes.map((a, d) => (a.length ? [...a] : (have.axes[d] ?? []).filter((x) => !named.has(x) && !want.axes.some((w) => w.includes(x))))),
+    partial: [...want.partial],
+  };
 }

@@ -1,3 +1,5 @@
+import type { Span } from '../../diagnostics/span.js';
+import type { Env } from '../bind.js';
 import { dimValue } from '../dims.js';
 import { printType, type Layout, type TType } from '../types.js';
 import { meshDevices } from '../../layout/mesh.js';
@@ -8,7 +10,18 @@ import { meshDevices } from '../../layout/mesh.js';
  * and layouts (coordinates, groups, local shapes, block starts) is in layout/mesh.ts.
  */
 export interface Mesh {
-  readonly axes: readonly { readonly name: string; readonly size: number }[];
+  /** `span`: where the source declares the axis (a mesh from `--mesh` has none). */
+  readonly axes: readonly { readonly name: string; readonly size: number; readonly span?: Span }[];
+}
+
+/** The mesh of a file's environment (its meshes, or `--mesh`'s axes), each axis the source declares with its span. */
+export function meshOfEnv(env: Pick<Env, 'meshAxes' | 'axisMesh' | 'meshes'>): Mesh {
+  return {
+    axes: [...env.meshAxes].map(([name, size]) => {
+      const span = env.meshes.get(env.axisMesh.get(name) ?? '')?.axes.find((a) => a.name.name === name)?.name.span;
+      return { name, size, ...(span ? { span } : {}) };
+    }),
+  };
 }
 
 export function meshToString(m: Mesh): string {
@@ -23,6 +36,16 @@ export const replicated = (rank: number): Layout => ({ axes: Array.from({ length
 export function normLayout(l: Layout | undefined, rank: number): Layout {
   if (!l) return replicated(rank);
   return { axes: Array.from({ length: rank }, (_, i) => [...(l.axes[i] ?? [])]), partial: [...l.partial] };
+}
+
+/**
+ * The layout without the mesh's size-1 axes: a split into one block, or a sum over one
+ * device, is no split and no sum, so it must never cost a collective.
+ */
+export function withoutUnitAxes(m: Mesh, l: Layout): Layout {
+  const unit = new Set(m.axes.filter((a) => a.size === 1).map((a) => a.name));
+  if (!unit.size) return l;
+  return { axes: l.axes.map((a) => a.filter((x) => !unit.has(x))), partial: l.partial.filter((x) => !unit.has(x)) };
 }
 
 export const layoutKey = (l: Layout): string => `${l.axes.map((a) => a.join(',')).join('|')}/${l.partial.join(',')}`;

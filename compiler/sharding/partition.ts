@@ -2,9 +2,9 @@ import type { Span } from '../../diagnostics/span.js';
 import { dimConst } from '../dims.js';
 import { GraphBuilder, type Attrs, type Graph, type LayoutConstraint, type Value } from '../ir.js';
 import type { Layout, TType } from '../types.js';
-import { complete, legalSplit, letterDims, pickLetters, type Candidate, type Completion } from './complete.js';
+import { complete, legalSplit, letterDims, openTarget, pickLetters, type Candidate, type Completion } from './complete.js';
 import { localShape, meshDevices, numel, splitCount } from '../../layout/mesh.js';
-import { dtypeBytes, layoutKey, normLayout, printWithLayout, shapeOf, type Mesh } from './mesh.js';
+import { dtypeBytes, layoutKey, normLayout, printWithLayout, shapeOf, withoutUnitAxes, type Mesh } from './mesh.js';
 import { redistribute, stepBytes, type StepKind } from './redistribute.js';
 import type { Letter } from '../ops/sharding.js';
 
@@ -53,9 +53,10 @@ export interface SpmdProgram {
 /** Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints. */
 export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: readonly Layout[] } = {}): SpmdProgram {
   const constraints = new Map<number, Constraint>(g.constraints.map((c) => [c.value, c]));
-  const completed = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])));
+  const open = new Set(g.constraints.filter((c) => c.open).map((c) => c.value));
+  const completed = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])), open);
   // A strategy search (auto) supplies every value's layout; constraints still apply on top.
-  const completion: Completion = opts.layouts ? { ...completed, layouts: opts.layouts } : completed;
+  const completion: Completion = opts.layouts ? { ...completed, layouts: opts.layouts.map((l) => withoutUnitAxes(mesh, l)) } : completed;
   const shapes = g.values.map((v) => shapeOf(v.type));
   const b = new GraphBuilder();
   const globalTypes: TType[] = [];
@@ -129,6 +130,33 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       v = node;
     }
     converted.set(key, v);
+    return v;
+  };
+
+  // (axes, block size) → each device's i32[1] first index of its block along those axes.
+  const starts = new Map<string, Value>();
+  /** The index each device's block starts at, for a dim of blocks of `block` split over `axes`: constants sliced per device (shard_slice, no traffic). */
+  const blockStart = (axes: readonly string[], block: number, span: Span, scope: string): Value => {
+    const key = `${axes.join(',')}#${block}`;
+    const hit = starts.get(key);
+    if (hit) return hit;
+    const n = splitCount(mesh, axes);
+    const i32 = (len?: number): TType => ({ dtype: 'i32', dims: len === undefined ? [] : [dimConst(len)] });
+    const whole = (v: Value, t: TType) => {
+      globalTypes[v.id] = t;
+      layouts[v.id] = { axes: t.dims.map(() => []), partial: [] };
+      return v;
+    };
+    const parts = Array.from({ length: n }, (_, k) => {
+      const c = whole(b.addValue({ type: i32(), kind: 'const', scalar: k * block }), i32());
+      return whole(b.addNode('reshape', [c], [i32(1)], { shape: [dimConst(1)] }, span, scope)[0]!, i32(1));
+    });
+    let v = whole(b.addNode('concat', parts, [i32(n)], { axis: 0 }, span, scope)[0]!, i32(n));
+    axes.forEach((axis, i) => {
+      const after: Layout = { axes: [axes.slice(0, i + 1)], partial: [] };
+      v = addStep(b, 'shard_slice', v, i32(n), after, { axis, axis_size: splitCount(mesh, [axis]), dim: 0 }, span, scope, mesh, globalTypes, layouts);
+    });
+    starts.set(key, v);
     return v;
   };
 
@@ -214,6 +242,11 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     for (const letter of spec.letters) {
       const axes = want.get(letter.name);
       if (axes && letter.localAttrs) for (const a of letter.localAttrs) attrs[a] = (attrs[a] as number) / splitCount(mesh, axes);
+      if (axes && letter.start) {
+        const [v, d] = letterDims(letter, n.inputs, n.outputs, false)[0]!;
+        inputs.push(blockStart(axes, shapes[v]![d]! / splitCount(mesh, axes), n.span, n.scope));
+        attrs['has_start'] = true;
+      }
     }
     const outLayouts: Layout[] = n.outputs.map((o, j) => ({
       axes: shapes[o]!.map((_, d) => {
@@ -233,7 +266,8 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
       current.set(gid, v);
       const c = constraints.get(gid);
       if (c) {
-        const target = normLayout(c.layout, shapes[gid]!.length);
+        const exact = withoutUnitAxes(mesh, normLayout(c.layout, shapes[gid]!.length));
+        const target = c.open ? openTarget(exact, completion.layouts[gid]!) : exact;
         const v2 = convert(
           gid,
           target,

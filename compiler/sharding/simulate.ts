@@ -48,14 +48,18 @@ export function simulate(
     }
     const f = referenceOf(node.op);
     if (!f) throw new Error(`no reference implementation for '${node.op}'`);
+    const o0 = node.outputs[0];
     for (let d = 0; d < n; d++) {
       const ins = node.inputs.map((i) => envs[d]!.get(i)!);
+      // Where output 0 lies in its whole tensor (dropout draws its mask by the global index).
+      const block = o0 === undefined ? undefined : { global: shapeOf(p.globalTypes[o0]!), start: blockStart(p.mesh, p.layouts[o0]!, outShapes[0]!, d) };
       const outs = f(
         ins,
         node.attrs,
         outShapes,
         node.outputs.map((o) => g.values[o]!.type.dtype),
         node.id,
+        block,
       );
       node.outputs.forEach((o, i) => envs[d]!.set(o, outs[i]!));
     }

@@ -3,6 +3,7 @@ import { flopsOf } from '../ops/registry.js';
 import { localShape, numel, splitCount } from '../../layout/mesh.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
+import { dataParallelAxes } from './data-parallel.js';
 import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.js';
 
 /**
@@ -40,10 +41,8 @@ export function trainingMemory(
 ): TrainingMemory {
   const zero = opts.zero ?? 0;
   const recompute = opts.recompute ?? 'none';
-  // The data-parallel degree: the axes that split the batch (dim 0) of the first input.
-  const first = p.local.inputs[0];
-  const dpAxes = first === undefined ? [] : [...(p.layouts[first]!.axes[0] ?? [])];
-  const dp = splitCount(p.mesh, dpAxes);
+  // The data-parallel degree: the axes ZeRO splits state over (train/step.ts).
+  const dp = splitCount(p.mesh, dataParallelAxes(g, p.mesh));
   const local = (id: number) => numel(localShape(p.mesh, shapeOf(p.globalTypes[id]!), p.layouts[id]!));
   let paramElems = 0;
   let paramBytes = 0;

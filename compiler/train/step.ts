@@ -7,6 +7,7 @@ import { splitCount } from '../../layout/mesh.js';
 import { type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { applyRecompute, mapForwardValues } from './apply-recompute.js';
+import { dataParallelAxes } from './data-parallel.js';
 import { lowPrecision } from './precision.js';
 import { planRecompute, type RecomputePlan } from './recompute.js';
 import type { RecomputeSetting, TrainSettings } from './settings.js';
@@ -31,7 +32,7 @@ export interface TrainingGraph {
 
 /**
  * Sharded training (given a mesh): optimizer state and, under ZeRO, more are split over
- * the data-parallel axes (those splitting the first input's batch dim), by layout alone:
+ * the data-parallel axes (dataParallelAxes: those splitting some input's batch dim), by layout alone:
  * - ZeRO ≥ 1: optimizer state takes the parameter's layout plus the data-parallel axes on
  *   its first dim they divide; the update is computed there, so the gradient is
  *   reduce-scattered instead of all-reduced and the new parameter is all-gathered;
@@ -58,7 +59,7 @@ export function trainingGraph(
   sharded?: ShardedTraining,
   dropped?: ReadonlySet<number>,
 ): { result?: TrainingGraph; diagnostics: Diagnostic[] } {
-  const dp = sharded ? dataParallelAxes(forward) : [];
+  const dp = sharded ? dataParallelAxes(forward, sharded.mesh) : [];
   const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
@@ -167,7 +168,7 @@ export function trainingLossGraph(
   file: string,
   sharded?: ShardedTraining,
 ): { graph?: Graph; diagnostics: Diagnostic[] } {
-  const dp = sharded ? dataParallelAxes(forward) : [];
+  const dp = sharded ? dataParallelAxes(forward, sharded.mesh) : [];
   const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
@@ -231,11 +232,7 @@ function scaleLoss(g: Graph): Graph {
 
 const layoutPart = (l: Layout | undefined) => (l ? { layout: l } : {});
 
-/** The axes splitting the batch dim of the model's first input. */
-export function dataParallelAxes(g: Graph): string[] {
-  const first = g.inputs[0];
-  return first === undefined ? [] : [...(g.values[first]!.type.layout?.axes[0] ?? [])];
-}
+export { dataParallelAxes };
 
 /** `t`'s layout with `axes` appended (minor-most) on the first dim they divide and that does not use them already. */
 function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout | undefined {

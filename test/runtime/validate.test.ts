@@ -36,12 +36,12 @@ describe('plan validation', () => {
         p['buffers'][4]['type'] = { a: 1 };
         p['buffers'][4]['role'] = undefined;
       }),
-    ).toEqual(['buffers[4].role must be one of input, output, param, const, activation, got nothing', 'buffers[4].type must be f32, i32 or f16']);
+    ).toEqual(['buffers[4].role must be one of input, output, param, const, activation, coords, got nothing', 'buffers[4].type must be f32, i32 or f16']);
     const bindingProblems = problems((p) => {
       p['kernels'][0]['bindings'][0] = [{ binding: 0 }];
     });
     expect(bindingProblems).toEqual(['kernels[0].bindings[0] must be { binding: 0, access: read|read_write, type: f32|i32|f16, elements }']);
-    expect(problems((p) => void (p['version'] = undefined))).toEqual(['version must be 1, 2 or 3, got nothing']);
+    expect(problems((p) => void (p['version'] = undefined))).toEqual(['version must be 1, 2, 3 or 4, got nothing']);
   });
 
   it('rejects a plan that is not an object, or of another format or version', () => {
@@ -54,9 +54,9 @@ describe('plan validation', () => {
     ).toEqual(['format must be "mdc.plan", got "onnx"']);
     expect(
       problems((p) => {
-        p['version'] = 4;
+        p['version'] = 5;
       }),
-    ).toEqual(['version must be 1, 2 or 3, got 4']);
+    ).toEqual(['version must be 1, 2, 3 or 4, got 5']);
     expect(
       problems((p) => {
         p['version'] = 2;
@@ -180,7 +180,7 @@ describe('plan validation', () => {
     const p = plan();
     p['version'] = 9;
     p['steps'][0].kernel = -1;
-    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, 2 or 3, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
+    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, 2, 3 or 4, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
   });
 });
 
