@@ -16,6 +16,7 @@ import {
   type PlanGlobal,
   type PlanIO,
   type PlanKernel,
+  type PlanOffload,
   type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
@@ -33,6 +34,8 @@ export interface PlanOptions {
   readonly target?: KernelTarget;
   /** Training plans: outputs copied over parameters after each run. */
   readonly updates?: readonly { readonly output: string; readonly param: string }[];
+  /** Training plans: the update of `@offload(host)` parameters, which the host computes. */
+  readonly offload?: PlanOffload;
   /**
    * Where activations and outputs live (global memory reuse): the memory stage's plan,
    * which the driver makes with `memoryPlanFor(graph, opts, spmd)` (codegen runs no
@@ -317,6 +320,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     ...(features.has('subgroups') ? { subgroupSize: target.subgroupSize! } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
     ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
+    ...(opts.offload ? { offload: opts.offload } : {}),
   });
 }
 

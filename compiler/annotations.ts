@@ -11,8 +11,10 @@ import type { RecomputePolicy } from './train/recompute.js';
  * - `@recompute(none | full | selective | auto)` on a model's let (or assignment) of a
  *   `repeat(...)` layer stack sets that model's recompute policy, as a train section's
  *   `recompute = ...` does (train/recompute-policy.ts reads it);
- * - `@pipeline(stages = N)` (same place), `@offload(host)` (on a param), `@expert(axis)`
- *   (on a param) and `@shard(...)` are validated, then refused: not supported yet.
+ * - `@offload(host)` on a param puts its optimizer state and update on the host when
+ *   training (train/offload.ts reads it);
+ * - `@pipeline(stages = N)` (same place), `@expert(axis)` (on a param) and `@shard(...)`
+ *   are validated, then refused: not supported yet.
  */
 
 export const RECOMPUTE_POLICIES: readonly RecomputePolicy[] = ['none', 'full', 'selective', 'auto'];
@@ -69,12 +71,10 @@ function checkOne(env: Env, f: A.FunctionDecl, s: Stmt, a: A.Annotation, err: Er
       const placed = s.kind === 'param';
       if (!placed) err(a.span, 'MDC0133', name, here, 'a param (its weights would live in host memory)');
       const arg = single(a, 'host', '@offload(host)', err);
-      let ok = arg !== undefined;
       if (arg && !(arg.value.kind === 'name' && arg.value.name === 'host') && !(arg.value.kind === 'str' && arg.value.value === 'host')) {
         err(arg.value.span, 'MDC0132', name, 'host (the only place a parameter can be offloaded to)', shown(arg.value));
-        ok = false;
       }
-      if (placed && ok) err(a.span, 'MDC0136');
+      // Training reads it (train/offload.ts): the param's optimizer state and update move to the host.
       return;
     }
     case 'expert': {

@@ -48,10 +48,13 @@ export const messages = {
   MDC0133: (ann: string, here: string, where: string) => `@${ann} has no meaning on ${here}: it goes on ${where}`,
   MDC0134: (here: string, there: string, line: number) => `${here} contradicts ${there} on line ${line}: a model has one recompute policy`,
   MDC0135: (stages: string) => `pipeline parallelism is not supported yet: remove @pipeline(stages = ${stages}) to run the layer stack without pipeline stages`,
-  MDC0136: () => `host offload is not supported yet: remove @offload(host) to keep the parameter in device memory`,
+  MDC0136: (precision: string) =>
+    `host offload (@offload(host)) keeps f32 parameters and optimizer state, and is not supported with precision = ${precision} yet: train in f32, or keep this parameter on the device`,
   MDC0137: (axis: string) =>
     `@expert is not supported yet: expert parallelism is written in the type, by splitting the experts dim of the expert weights, e.g. f32[experts@${axis}, d, ffn]`,
   MDC0138: () => `@shard is not supported yet: layouts are written in the type, e.g. f32[d, ffn@tp]`,
+  MDC0139: () =>
+    `host offload (@offload(host)) updates whole parameters on the host, and is not supported with zero = 3 yet (it splits parameters): use zero = 1 or 2, or keep this parameter on the device`,
   MDC0140: (op: string, arg: string, want: string, got: string) => `${op}'s '${arg}' must be ${want}, got ${got}`,
   // --- shapes
   MDC0201: (op: string, want: string, got: string) => `${op} expects ${want}, got ${got}`,

@@ -10,8 +10,8 @@ import { unitSplits, unusedMeshAxes } from '../compiler/sharding/checks.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import type { RecomputePlan } from '../compiler/train/recompute.js';
-import { planTrainingRecompute, trainingGraph, type TrainingGraph } from '../compiler/train/step.js';
-import type { Plan } from '../runtime/plan.js';
+import { planTrainingRecompute, trainingGraph, type OffloadedUpdate, type TrainingGraph } from '../compiler/train/step.js';
+import type { Plan, PlanOffload } from '../runtime/plan.js';
 import { diag, messages, type Diagnostic } from '../diagnostics/messages.js';
 import { reached, type Compiled, type GraphOptions } from './compile.js';
 import { OptionError } from './frontend.js';
@@ -72,6 +72,7 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
     source: baseName(file),
     ...(opts.target ? { target: opts.target } : {}),
     ...(training ? { updates: training.updates } : {}),
+    ...(training?.offload ? { offload: planOffload(training.offload) } : {}),
   };
   const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
   return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
@@ -97,6 +98,16 @@ export function spmdPlanOf(p: SpmdProgram, opts: PlanOfOptions = {}): Plan {
   const optimized = optimize(p.local, opts.fuse !== false);
   if (opts.verify) verifyStage('optimize', optimized.graph);
   return emitPlan(optimized, p, { ...opts, memory: opts.memory ?? memoryPlanFor(optimized.graph, opts, true) });
+}
+
+/** The plan's form of the host's update (runtime/plan.ts PlanOffload). */
+function planOffload(o: OffloadedUpdate): PlanOffload {
+  const { kind, beta1, beta2, eps, weightDecay, momentum } = o.optimizer;
+  return {
+    optimizer: { kind, beta1, beta2, eps, weightDecay, momentum },
+    ...(o.clipScale ? { clipScale: o.clipScale } : {}),
+    params: o.params.map((p) => ({ param: p.param, grad: p.grad, decay: p.decay })),
+  };
 }
 
 /**

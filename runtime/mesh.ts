@@ -172,6 +172,15 @@ export class MeshRunner {
     return [head, ...(await settle(Promise.all(rest.map((p) => p.execute(kernels, reads, copies)))))];
   }
 
+  /** Writes whole parameter values over the devices' blocks of them, by name (host offload's new parameters). */
+  writeParams(values: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, data] of values) {
+      const b = this.plan.buffers.find((x) => x.role === 'param' && x.name === name);
+      if (!b?.global || data.length !== numel(b.global.shape)) throw new RuntimeError(`cannot write '${name}': not a parameter of ${data.length} values`);
+      this.programs.forEach((p, d) => p.write(b.id, shardOf(this.mesh, data, b.global!.shape, b.global!.layout, d)));
+    }
+  }
+
   destroy() {
     for (const p of this.programs) p.destroy();
   }

@@ -228,6 +228,12 @@ export interface Plan {
    */
   readonly updates?: readonly PlanUpdate[];
   /**
+   * Training plans with `@offload(host)` parameters: the host keeps their optimizer state and
+   * computes their update (runtime/offload.ts), which `updates` leaves out. Optional, and
+   * absent from every other plan.
+   */
+  readonly offload?: PlanOffload;
+  /**
    * The SHA-256 of the rest of the plan (runtime/integrity.ts), written by the compiler and
    * checked by the runners before anything else; absent only in hand-written plans.
    */
@@ -237,6 +243,51 @@ export interface Plan {
 export interface PlanUpdate {
   readonly output: string;
   readonly param: string;
+}
+
+/**
+ * The host's part of a training step. After each run that applies the optimizer (the
+ * last micro-batch of a step), the host reads each parameter's gradient output (the
+ * accumulated mean, not clipped; the whole tensor of a partitioned plan), multiplies it by
+ * the `clipScale` output when there is one, updates its own f32 copy of the parameter and
+ * optimizer state exactly as the device's kernels would, and writes the new parameter over
+ * the device's (every device's block of it). Per-step scalars (`lr`, `bc1`, `bc2`) are the
+ * values the host passes as the plan's inputs of those names.
+ */
+export interface PlanOffload {
+  readonly optimizer: PlanOptimizer;
+  /** The output holding the gradient-clipping factor min(1, clip / (norm + 1e-6)); absent without clipping. */
+  readonly clipScale?: string;
+  readonly params: readonly PlanOffloadParam[];
+}
+
+export interface PlanOptimizer {
+  readonly kind: 'adamw' | 'sgd';
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+}
+
+export interface PlanOffloadParam {
+  /** A parameter buffer (not in `updates`). */
+  readonly param: string;
+  /** The output carrying its gradient, of the parameter's (global) shape. */
+  readonly grad: string;
+  /** Whether decoupled weight decay applies (rank ≥ 2 parameters). */
+  readonly decay: boolean;
+}
+
+/** Bytes an offloaded step moves between host and device: gradients read back, parameters written. */
+export function offloadTraffic(plan: Plan): { readonly toHost: number; readonly toDevice: number } {
+  if (!plan.offload) return { toHost: 0, toDevice: 0 };
+  const whole = (name: string) => {
+    const b = plan.buffers.find((x) => x.role === 'param' && x.name === name)!;
+    return (b.global ? b.global.shape : b.shape).reduce((a, d) => a * d, 1) * 4;
+  };
+  const bytes = plan.offload.params.reduce((a, o) => a + whole(o.param), 0);
+  return { toHost: bytes + (plan.offload.clipScale ? 4 : 0), toDevice: bytes };
 }
 
 /** What one run of a plan moves through its kernels (`planTraffic`). */

@@ -1,4 +1,5 @@
-import type { PlanRunner, Tensor } from './executor.js';
+import type { HostArray, Tensor } from './executor.js';
+import type { HostOffload, OffloadRunner } from './offload.js';
 
 /**
  * Host side of training: the learning-rate schedule, AdamW's bias corrections, byte-level
@@ -109,7 +110,8 @@ export class LossScaler {
 /** Drives a training plan one step at a time. */
 export class Trainer {
   constructor(
-    private readonly runner: PlanRunner,
+    /** A PlanRunner, or a MeshRunner for a partitioned plan (`writeParams` is only used with `offload`). */
+    private readonly runner: Pick<OffloadRunner, 'run'> & Partial<OffloadRunner>,
     private readonly data: TextBatches,
     private readonly schedule: Schedule,
     private readonly betas: readonly [number, number] | undefined,
@@ -124,6 +126,11 @@ export class Trainer {
      * the update. The step's loss is the mean of the N micro-batch losses.
      */
     readonly microbatches = 1,
+    /**
+     * Plans with `@offload(host)` parameters (runtime/offload.ts): after the run that
+     * applies, the host updates them from their gradients and writes them back.
+     */
+    readonly offload?: HostOffload,
   ) {
     if (!Number.isInteger(microbatches) || microbatches < 1 || data.batch % microbatches !== 0) {
       throw new RangeError(`${microbatches} micro-batches do not divide a batch of ${data.batch}`);
@@ -133,7 +140,7 @@ export class Trainer {
   async step(t: number): Promise<StepResult> {
     const batch = this.data.at(t);
     const lr = lrAt(t, this.schedule);
-    const inputs: Record<string, Int32Array | Float32Array> = { lr: Float32Array.of(lr) };
+    const inputs: Record<string, HostArray> = { lr: Float32Array.of(lr) };
     if (this.betas) {
       const [bc1, bc2] = biasCorrections(t, this.betas[0], this.betas[1]);
       inputs['bc1'] = Float32Array.of(bc1);
@@ -157,8 +164,12 @@ export class Trainer {
         labels: slice(batch.labels),
         ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}),
       };
-      out = await this.runner.run(micro, m === n - 1 ? ['loss', 'grad_norm'] : ['loss']);
+      out = await this.runner.run(micro, m === n - 1 ? ['loss', 'grad_norm', ...(this.offload?.outputs ?? [])] : ['loss']);
       loss += out['loss']!.data[0]! / n;
+    }
+    if (this.offload) {
+      const scalars = { lr: inputs['lr']![0]!, ...(inputs['bc1'] ? { bc1: inputs['bc1'][0]!, bc2: inputs['bc2']![0]! } : {}) };
+      this.runner.writeParams!(this.offload.apply(out, scalars));
     }
     const gradNorm = out['grad_norm']!.data[0]!;
     const base = { step: t, loss: n === 1 ? out['loss']!.data[0]! : loss, gradNorm, lr, seconds: (performance.now() - t0) / 1000 };

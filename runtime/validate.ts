@@ -1,4 +1,5 @@
 import { numel } from '../layout/mesh.js';
+import { validateOffload } from './validate-offload.js';
 import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, PLAN_VERSION_COORDS, type Plan } from './plan.js';
 
 export class PlanError extends Error {
@@ -230,6 +231,7 @@ export function validatePlan(raw: unknown): Plan {
       if (j !== undefined) p.push(`output '${String(name)}' is parameter buffer ${b}, which updates[${j}] overwrites before the output is read back`);
     }
   }
+  validateOffload(raw, p);
   const features = raw['features'];
   if (features !== undefined && (!Array.isArray(features) || !features.every(isStr))) p.push('features must be an array of WebGPU feature names');
   const lanes = raw['subgroupSize'];

@@ -1,5 +1,7 @@
 import type { Mesh } from '../../compiler/sharding/mesh.js';
-import { formatPlanReport, planReport } from '../../compiler/report/plan.js';
+import { formatBytes, formatPlanReport, planReport } from '../../compiler/report/plan.js';
+import { offloadTargetOf, type OffloadTarget } from '../../compiler/train/offload.js';
+import { dimValue } from '../../compiler/dims.js';
 import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
@@ -45,7 +47,8 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
   paramCount, paramBytes, paramBytesPerDevice, commBytesPerDevice,
   searchSeconds (under --auto), and for a model with a train section: zero, recompute,
   memory: {params, grads, optimizer, activations, peak} (bytes per device),
-  activationBytesPerLayer, flopsPerStep; diagnostics }`,
+  activationBytesPerLayer, flopsPerStep, and with @offload(host) params:
+  offload: {params: [{name, bytes}], toHostBytesPerStep, toDeviceBytesPerStep}; diagnostics }`,
   options: {
     ...COMMON,
     mesh: { type: 'string' },
@@ -122,9 +125,11 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
         dropped: rp.dropped,
       });
     }
+    const offload = section && settings?.offload ? hostOffload(graph, settings.offload, settings.gradClip) : undefined;
     const rep = {
       ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }),
       ...(recomputeReport ? { recomputePlan: recomputeReport } : {}),
+      ...(offload ? { offload } : {}),
     };
     if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
     else {
@@ -133,6 +138,11 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
         io.out(
           `recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept per device, ` +
             `${(recomputeReport.extraFlops / 1e9).toFixed(3)} GFLOP rebuilt per device and step${'method' in recomputeReport ? ` (${recomputeReport.method})` : ''}`,
+        );
+      if (offload)
+        io.out(
+          `host offload: ${offload.params.length} parameter${offload.params.length === 1 ? '' : 's'} (${offload.params.map((x) => x.name).join(', ')}) ` +
+            `updated on the host: ${formatBytes(offload.toHostBytesPerStep)} of gradients to the host and ${formatBytes(offload.toDeviceBytesPerStep)} of parameters to the devices per step`,
         );
     }
     return EXIT.ok;
@@ -144,4 +154,17 @@ function trainingForward(env: Env, file: string, v: Values): Graph {
   const lowered = lowerModel(env, file, { ...frontendOptions(v), training: true });
   if (!lowered.graph) throw new Error(`the model lowered once but not for training: ${lowered.diagnostics.map((d) => d.message).join('; ')}`);
   return lowered.graph;
+}
+
+/**
+ * The host transfers of a training step with `@offload(host)` params: each one's whole
+ * gradient read back (and the clip scale) and its new value written, once per step.
+ */
+function hostOffload(g: Graph, targets: readonly OffloadTarget[], gradClip: number | undefined) {
+  const params = g.values
+    .filter((v) => v.kind === 'param' && offloadTargetOf(targets, v.name!))
+    .map((v) => ({ name: v.name!, bytes: v.type.dims.reduce((a, d) => a * (dimValue(d) ?? 0), 4) }));
+  if (!params.length) return undefined;
+  const bytes = params.reduce((a, x) => a + x.bytes, 0);
+  return { params, toHostBytesPerStep: bytes + (gradClip ? 4 : 0), toDeviceBytesPerStep: bytes };
 }

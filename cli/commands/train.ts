@@ -11,6 +11,7 @@ import { formatBytes } from '../../compiler/report/plan.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
 import { planAllocation } from '../../runtime/plan.js';
 import { firstNonFinite, LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
+import { HostOffload, stateNames } from '../../runtime/offload.js';
 import { readInputFile, regularFileSize, writeAtomic } from '../files.js';
 import {
   COMMON,
@@ -154,6 +155,9 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
 
   // Resume: parameters and optimizer state from the checkpoint, and the step it reached.
   let params: Map<string, Float32Array> | undefined;
+  /** `@offload(host)` parameters' optimizer state, which the host keeps: saved as opt.m.<name> / opt.v.<name> like the device's. */
+  const hostStateNames = (plan.offload?.params ?? []).flatMap((o) => stateNames(plan.offload!, o.param));
+  const hostState = new Map<string, Float32Array>();
   let start = 1;
   let history: StepResult[] = [];
   let lastGood: number | undefined;
@@ -188,7 +192,12 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
         refuse(`tensor '${b.name}' is ${tensor.dtype}[${tensor.shape.join(', ')}], the model's is f32[${b.shape.join(', ')}]`);
       params.set(b.name, tensor.data as Float32Array);
     }
-    const extra = Object.keys(ck.tensors).filter((k) => !params!.has(k));
+    for (const name of hostStateNames) {
+      const tensor = ck.tensors[name];
+      if (tensor?.dtype !== 'F32') refuse(`it has no f32 tensor '${name}' (host optimizer state of an @offload(host) parameter)`);
+      hostState.set(name, tensor.data as Float32Array);
+    }
+    const extra = Object.keys(ck.tensors).filter((k) => !params!.has(k) && !hostState.has(k));
     if (extra.length) refuse(`it has tensors the model does not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? `, … (${extra.length})` : ''}`);
     start = step + 1;
     if (resolve(a.resume) === resolve(target)) lastGood = step;
@@ -207,6 +216,14 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   if (!a.json) io.err(`compiling ${plan.kernels.length} kernels…`);
   const c0 = performance.now();
   const runner = await PlanRunner.create(device, plan, params ? { params } : {});
+  const offload = HostOffload.create(plan, { seed, ...(params ? { params } : {}) });
+  if (offload && params) {
+    try {
+      offload.restore(hostState);
+    } catch (e) {
+      throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`, { cause: e });
+    }
+  }
   if (!a.json) io.err(`compiled ${plan.kernels.length} kernels in ${(performance.now() - c0).toFixed(0)} ms`);
   const trainer = new Trainer(
     runner,
@@ -216,6 +233,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     tokenName,
     scaler,
     microbatches,
+    offload,
   );
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
@@ -252,7 +270,13 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     const all = await runner.readParams();
     const bad = nonFinite(all);
     if (bad) throw new Error(`step ${step}'s update made parameter ${bad}; it was not saved: ${kept()}; ${lower}`);
-    const tensors: CheckpointTensors = Object.fromEntries(paramOrder.map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }]));
+    const tensors: CheckpointTensors = Object.fromEntries([
+      ...paramOrder.map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: all.get(b.name)! }] as const),
+      // Host state has its parameter's shape: the name after `opt.m.` or `opt.v.`.
+      ...[...(offload?.state ?? [])].map(
+        ([name, data]) => [name, { dtype: 'F32' as const, shape: paramOrder.find((b) => b.name === name.slice(6))!.shape, data }] as const,
+      ),
+    ]);
     const { writeCheckpoint } = await import('../../runtime/checkpoint-node.js');
     await writeCheckpoint(join(a.out, 'checkpoint.safetensors'), tensors, {
       ...identity,
@@ -398,7 +422,8 @@ export const command: Command = {
 Trains the model as a byte-level language model (tokens are UTF-8 bytes, so the vocabulary
 must be at least 256) on WebGPU. The loss and optimizer come from FILE's train section
 (\`loss = cross_entropy(logits, labels)\`, \`optimizer = adamw(lr = 3e-4)\`); flags override.
-Parameters and optimizer state stay on the device. Every --checkpoint-every steps and at
+Parameters and optimizer state stay on the device, except the optimizer state and
+update of @offload(host) parameters, which the host keeps and computes. Every --checkpoint-every steps and at
 the end, OUT/checkpoint.safetensors (written atomically), OUT/losses.json and OUT/loss.svg
 are written. Batches depend only on (seed, step), so --resume continues with the same
 losses as an uninterrupted run.

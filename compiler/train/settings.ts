@@ -5,6 +5,7 @@ import type { Env } from '../bind.js';
 import { typeNodeText } from '../../grammar/ast-text.js';
 import type { RecomputePolicy } from './recompute.js';
 import { recomputePolicy } from './recompute-policy.js';
+import { offloadConflicts, offloadTargets, type OffloadTarget } from './offload.js';
 
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
@@ -28,6 +29,8 @@ export interface TrainSettings {
   readonly precision?: 'f32' | 'bf16' | 'f16';
   /** Activation recompute (`recompute = "selective"`; `auto` with `memory_budget = 60MiB`, bytes of activations kept). */
   readonly recompute?: RecomputeSetting;
+  /** Params written `@offload(host)`: their optimizer state and update live on the host (train/offload.ts). */
+  readonly offload?: readonly OffloadTarget[];
 }
 
 export interface RecomputeSetting {
@@ -147,6 +150,8 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
   const se = entry('schedule');
   if (se) ds.push(diag(env.file, se.name.span, 'MDC0509'));
   if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));
+  const offload = offloadTargets(env, model);
+  ds.push(...offloadConflicts(env.file, offload, precision, zero));
   const settings: TrainSettings = {
     ...(precision ? { precision } : {}),
     ...(recompute ? { recompute } : {}),
@@ -160,6 +165,7 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     ...opt('gradClip', num('grad_clip', false)),
     ...opt('zero', zero),
     ...opt('microbatches', microbatches),
+    ...(offload.length ? { offload } : {}),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
 }

@@ -10,7 +10,8 @@ import { applyRecompute, mapForwardValues } from './apply-recompute.js';
 import { dataParallelAxes } from './data-parallel.js';
 import { lowPrecision } from './precision.js';
 import { planRecompute, type RecomputePlan } from './recompute.js';
-import type { RecomputeSetting, TrainSettings } from './settings.js';
+import { offloadConflicts, offloadTargetOf } from './offload.js';
+import type { OptimizerSpec, RecomputeSetting, TrainSettings } from './settings.js';
 
 /**
  * One training step as a graph: the model, its loss, the backward pass, gradient
@@ -28,6 +29,21 @@ export interface TrainingGraph {
   readonly updates: readonly { readonly output: string; readonly param: string }[];
   /** The model's parameters (not optimizer state), in order. */
   readonly params: readonly string[];
+  /** `@offload(host)` parameters, whose update the host computes (the plan's `offload`). */
+  readonly offload?: OffloadedUpdate;
+}
+
+/**
+ * The update the graph leaves to the host for `@offload(host)` parameters: it outputs each
+ * one's gradient (accumulated and unscaled, not clipped) as `grad.<name>` instead of
+ * `new.<name>`, and keeps no optimizer state for it. The global norm still covers these
+ * gradients; with clipping the graph outputs the factor it applied to the others,
+ * `clip_scale`. The host applies the update in the kernels' order (runtime/host-optimizer.ts).
+ */
+export interface OffloadedUpdate {
+  readonly params: readonly { readonly param: string; readonly grad: string; readonly decay: boolean }[];
+  readonly clipScale?: string;
+  readonly optimizer: OptimizerSpec;
 }
 
 /**
@@ -63,6 +79,9 @@ export function trainingGraph(
   const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
+  const offloadTargets = settings.offload ?? [];
+  const conflicts = offloadConflicts(file, offloadTargets, precision, zero);
+  if (conflicts.length) return { diagnostics: conflicts };
   const loss = trainingLossGraph(forward, settings, file, sharded);
   if (!loss.graph) return { diagnostics: loss.diagnostics };
   // Mixed precision: the loss is multiplied by `loss_scale` before the backward pass and
@@ -127,9 +146,17 @@ export function trainingGraph(
     if (sharded && like.layout) b.constraints.set(v.id, { value: v.id, layout: like.layout, span: node.span });
   };
 
+  const hosted: OffloadedUpdate['params'][number][] = [];
   for (const { name, param, grad } of unscaled) {
-    const g = scale ? c.bin('mul', grad, scale) : grad;
     const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
+    if (offloadTargets.length && offloadTargetOf(offloadTargets, name)) {
+      outs.push(grad);
+      names.push(`grad.${name}`);
+      if (sharded && param.type.layout) b.constraints.set(grad.id, { value: grad.id, layout: param.type.layout, span: node.span });
+      hosted.push({ param: name, grad: `grad.${name}`, decay });
+      continue;
+    }
+    const g = scale ? c.bin('mul', grad, scale) : grad;
     if (opt.kind === 'adamw') {
       const m = state('opt.m.', param);
       const v = state('opt.v.', param);
@@ -150,11 +177,16 @@ export function trainingGraph(
       emit(`opt.m.${name}`, m2, m.type, m);
     }
   }
+  if (hosted.length && scale) {
+    outs.push(scale);
+    names.push('clip_scale');
+  }
   // The sum starts again after the step that used it (also after an overflow, which skipped it).
   for (const { name, sum, acc } of sums) put(`acc.${name}`, c.op('where', [apply!, c.scalar(0, 'f32'), sum], sum.type), acc.type);
   let graph = b.finish(forward.name, outs, names);
   if (dropped?.size) graph = applyRecompute(graph, mapForwardValues(loss.graph, graph, dropped), scaled.nodes.length);
-  return { result: { graph, updates, params: d.grads.map((x) => x.name) }, diagnostics: [] };
+  const offload: OffloadedUpdate | undefined = hosted.length ? { params: hosted, ...(scale ? { clipScale: 'clip_scale' } : {}), optimizer: opt } : undefined;
+  return { result: { graph, updates, params: d.grads.map((x) => x.name), ...(offload ? { offload } : {}) }, diagnostics: [] };
 }
 
 /**
