@@ -10,5 +10,10 @@ import type { Plan } from '../runtime/plan.js';
 
 /** `plan` with its `integrity` field (last) set to the digest of everything else. */
 export function seal(plan: Plan): Plan {
-  return { ...plan, integrity: `sha256-${bytesToHex(sha256(utf8ToBytes(sealedText(plan))))}` };
+  return sealAny(plan);
+}
+
+/** Any artifact the runtime checks the same way (a pipelined plan): its `integrity` set to the digest of the rest. */
+export function sealAny<T extends object>(artifact: T): T & { integrity: string } {
+  return { ...artifact, integrity: `sha256-${bytesToHex(sha256(utf8ToBytes(sealedText(artifact))))}` };
 }

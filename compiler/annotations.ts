@@ -11,10 +11,11 @@ import type { RecomputePolicy } from './train/recompute.js';
  * - `@recompute(none | full | selective | auto)` on a model's let (or assignment) of a
  *   `repeat(...)` layer stack sets that model's recompute policy, as a train section's
  *   `recompute = ...` does (train/recompute-policy.ts reads it);
+ * - `@pipeline(stages = N, axis = pp, layers = [...])` (same place) cuts that stack into
+ *   pipeline stages over the mesh axis (compiler/pipeline reads pipelineAnnotation);
  * - `@offload(host)` on a param puts its optimizer state and update on the host when
  *   training (train/offload.ts reads it);
- * - `@pipeline(stages = N)` (same place), `@expert(axis)` (on a param) and `@shard(...)`
- *   are validated, then refused: not supported yet.
+ * - `@expert(axis)` (on a param) and `@shard(...)` are validated, then refused: not supported yet.
  */
 
 export const RECOMPUTE_POLICIES: readonly RecomputePolicy[] = ['none', 'full', 'selective', 'auto'];
@@ -63,8 +64,10 @@ function checkOne(env: Env, f: A.FunctionDecl, s: Stmt, a: A.Annotation, err: Er
     case 'pipeline': {
       const placed = onLayerStack(f, s);
       if (!placed) err(a.span, 'MDC0133', name, here, LAYER_STACK);
-      const stages = pipelineStages(env, s, a, err);
-      if (placed && stages !== undefined) err(a.span, 'MDC0135', String(stages));
+      const args = pipelineArgs(env, s, a, err);
+      // One pipelined stack per model: the stages cut one sequence of layers.
+      const first = f.body.find((o) => o.kind !== 'return' && onLayerStack(f, o) && o.annotations.some((x) => x.name.name === 'pipeline'));
+      if (placed && args && first && first !== s) err(a.span, 'MDC0135', `a model pipelines one layer stack, and line ${first.span.line} already does`);
       return;
     }
     case 'offload': {
@@ -133,39 +136,100 @@ function single(a: A.Annotation, expected: string, example: string, err?: Err): 
   return a.args[0];
 }
 
-/** `@pipeline(stages = N)`: N a positive integer constant, at most the number of layers when that is known. */
-function pipelineStages(env: Env, s: Stmt, a: A.Annotation, err: Err): number | undefined {
-  const expected = 'stages = N, the number of pipeline stages';
+/** A well-formed `@pipeline(...)`: what the driver's pipeline split reads (compiler/pipeline). */
+export interface PipelineAnnotation {
+  /** Pipeline stages the layer stack is cut into (ranks × chunks per rank). */
+  readonly stages: number;
+  /** The mesh axis the stages are laid along (default `pp`). */
+  readonly axis: string;
+  /** Layers per stage, when given explicitly (they sum to the stack's layer count); else balanced by cost. */
+  readonly layers?: readonly number[];
+  /** The block the stack repeats: its layers' scopes are `<block>.<i>`. */
+  readonly block: string;
+  readonly span: Span;
+}
+
+const PIPELINE_ARGS = 'stages = N, and optionally axis = pp and layers = [n1, n2, ...] (layers per stage)';
+
+/**
+ * `@pipeline(stages = N, axis = A, layers = [...])`: N a positive integer constant, at most
+ * the number of layers when that is known; A a bare name (default pp); layers a list of
+ * N positive integer constants summing to the stack's layer count.
+ */
+function pipelineArgs(env: Env, s: Stmt, a: A.Annotation, err?: Err): Omit<PipelineAnnotation, 'block' | 'span'> | undefined {
   let ok = true;
-  let stages: A.Arg | undefined;
+  const got = new Map<string, A.Arg>();
   for (const x of a.args) {
     if (!x.name) {
-      err(x.span, 'MDC0131', 'pipeline', 'positional argument', expected);
+      err?.(x.span, 'MDC0131', 'pipeline', 'positional argument', PIPELINE_ARGS);
       ok = false;
-    } else if (x.name.name !== 'stages') {
-      err(x.name.span, 'MDC0131', 'pipeline', `argument '${x.name.name}'`, expected);
+    } else if (!['stages', 'axis', 'layers'].includes(x.name.name)) {
+      err?.(x.name.span, 'MDC0131', 'pipeline', `argument '${x.name.name}'`, PIPELINE_ARGS);
       ok = false;
-    } else if (stages) {
-      err(x.name.span, 'MDC0106', 'stages');
+    } else if (got.has(x.name.name)) {
+      err?.(x.name.span, 'MDC0106', x.name.name);
       ok = false;
-    } else stages = x;
+    } else got.set(x.name.name, x);
   }
   if (!ok) return undefined;
+  const stages = got.get('stages');
   if (!stages) {
-    err(a.span, 'MDC0132', 'pipeline', expected, 'nothing');
+    err?.(a.span, 'MDC0132', 'pipeline', PIPELINE_ARGS, 'no stages');
     return undefined;
   }
   const n = constInt(stages.value, env);
   if (n === undefined || n < 1) {
-    err(stages.value.span, 'MDC0132', 'pipeline', 'stages = N, a positive integer constant', n === undefined ? shown(stages.value) : String(n));
+    err?.(stages.value.span, 'MDC0132', 'pipeline', 'stages = N, a positive integer constant', n === undefined ? shown(stages.value) : String(n));
     return undefined;
   }
-  const layers = s.kind === 'let' && s.value.kind === 'repeat' ? constInt(s.value.count, env) : undefined;
-  if (layers !== undefined && n > layers) {
-    err(stages.value.span, 'MDC0132', 'pipeline', `at most one stage per layer (the stack has ${layers})`, `stages = ${n}`);
+  const count = s.kind === 'let' && s.value.kind === 'repeat' ? constInt(s.value.count, env) : undefined;
+  if (count !== undefined && n > count) {
+    err?.(stages.value.span, 'MDC0132', 'pipeline', `at most one stage per layer (the stack has ${count})`, `stages = ${n}`);
     return undefined;
   }
-  return n;
+  let axis = 'pp';
+  const ax = got.get('axis');
+  if (ax) {
+    if (ax.value.kind !== 'name') {
+      err?.(ax.value.span, 'MDC0132', 'pipeline', 'axis = a mesh axis name, as in axis = pp', shown(ax.value));
+      return undefined;
+    }
+    axis = ax.value.name;
+  }
+  const ls = got.get('layers');
+  let layers: number[] | undefined;
+  if (ls) {
+    const items = ls.value.kind === 'list' ? ls.value.items.map((e) => constInt(e, env)) : undefined;
+    if (!items || items.some((k) => k === undefined || k < 1)) {
+      err?.(ls.value.span, 'MDC0132', 'pipeline', 'layers = [n1, n2, ...], a positive integer constant per stage', shown(ls.value));
+      return undefined;
+    }
+    layers = items as number[];
+    if (layers.length !== n) {
+      err?.(ls.value.span, 'MDC0132', 'pipeline', `one layer count per stage (${n})`, `${layers.length}`);
+      return undefined;
+    }
+    const sum = layers.reduce((x, y) => x + y, 0);
+    if (count !== undefined && sum !== count) {
+      err?.(ls.value.span, 'MDC0132', 'pipeline', `layer counts summing to the stack's ${count} layers`, `a sum of ${sum}`);
+      return undefined;
+    }
+  }
+  return { stages: n, axis, ...(layers ? { layers } : {}) };
+}
+
+/**
+ * The model's pipelined layer stack: its well-formed `@pipeline(...)`, or undefined when
+ * it has none (a malformed or misplaced one is reported by checkAnnotations).
+ */
+export function pipelineAnnotation(env: Env, model: A.FunctionDecl): PipelineAnnotation | undefined {
+  for (const s of model.body) {
+    if (s.kind === 'return' || !onLayerStack(model, s) || s.kind !== 'let' || s.value.kind !== 'repeat') continue;
+    const a = s.annotations.find((x) => x.name.name === 'pipeline');
+    const args = a && pipelineArgs(env, s, a);
+    if (args) return { ...args, block: s.value.call.callee.name, span: a.span };
+  }
+  return undefined;
 }
 
 /**

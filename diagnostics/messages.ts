@@ -47,7 +47,7 @@ export const messages = {
   MDC0132: (ann: string, expected: string, got: string) => `@${ann} expects ${expected}, got ${got}`,
   MDC0133: (ann: string, here: string, where: string) => `@${ann} has no meaning on ${here}: it goes on ${where}`,
   MDC0134: (here: string, there: string, line: number) => `${here} contradicts ${there} on line ${line}: a model has one recompute policy`,
-  MDC0135: (stages: string) => `pipeline parallelism is not supported yet: remove @pipeline(stages = ${stages}) to run the layer stack without pipeline stages`,
+  MDC0135: (detail: string) => `@pipeline: ${detail}`,
   MDC0136: (precision: string) =>
     `host offload (@offload(host)) keeps f32 parameters and optimizer state, and is not supported with precision = ${precision} yet: train in f32, or keep this parameter on the device`,
   MDC0137: (axis: string) =>
@@ -104,7 +104,7 @@ export const messages = {
   MDC0506: (name: string, outputs: string) => `the loss names '${name}', which is not an output of the model (outputs: ${outputs})`,
   MDC0507: (name: string, type: string) => `the loss '${name}' must be a float scalar, but it is ${type}`,
   MDC0508: (policy: string) => `memory_budget only applies with recompute = auto (the budget auto plans under), but the recompute policy is ${policy}`,
-  MDC0509: () => `pipeline schedules are not supported yet: remove schedule (pipeline parallelism is not supported yet either)`,
+  MDC0509: (detail: string) => `schedule: ${detail}`,
   MDC0510: (model: string) => `inference settings are not supported yet: remove the infer section for ${model} (they arrive with KV-cache decoding)`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,

@@ -9,16 +9,18 @@
  * Each stage program is an ordinary SPMD plan, so everything the one-program pipeline does
  * (layouts, ZeRO inside the stage's data-parallel group, fusion, arenas) holds per stage.
  */
-import { meshDevices } from '../layout/mesh.js';
+import { coordsOf, deviceOf, meshDevices } from '../layout/mesh.js';
+import type { Span } from '../diagnostics/span.js';
+import { formatBytes } from '../compiler/report/plan.js';
 import { dimValue, type Dim } from '../compiler/dims.js';
 import type { PipelineAnnotation } from '../compiler/annotations.js';
 import type { Graph } from '../compiler/ir.js';
 import type { Layout } from '../compiler/types.js';
 import { cutStages, type Boundary, type StageProgram } from '../compiler/pipeline/cut.js';
-import { makeSchedule, ScheduleError, type Schedule, type ScheduleKind } from '../compiler/pipeline/schedule.js';
+import { makeSchedule, printSchedule, ScheduleError, simulate, type Schedule, type ScheduleKind } from '../compiler/pipeline/schedule.js';
 import { replicateShared, splitStages, SplitError, type StageSplit } from '../compiler/pipeline/split.js';
 import { pipelineTrainingGraph, type PipelineUpdate, type Tag } from '../compiler/pipeline/train.js';
-import type { Mesh } from '../compiler/sharding/mesh.js';
+import { printWithLayout, type Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
 import type { TrainSettings } from '../compiler/train/settings.js';
 import { emitPlan, memoryPlanFor } from '../codegen/plan.js';
@@ -184,4 +186,103 @@ function forwardSchedule(p: number, v: number, m: number): Schedule {
     return acts;
   });
   return { kind: '1f1b', ranks: p, virtual: v, microbatches: m, perRank, inFlightBound: perRank.map(() => 0) };
+}
+
+/** What `mdc plan` adds for a pipelined model: the stages, the schedule per rank and the transfers between stages. */
+export interface PipelineReport {
+  readonly pipeline: {
+    readonly axis: string;
+    readonly ranks: number;
+    readonly virtual: number;
+    readonly stages: number;
+    readonly microbatches: number;
+    /** Per stage, its layers [first, end) and forward GFLOPs (what the split balanced). */
+    readonly layers: readonly (readonly [number, number])[];
+    readonly stageFlops: readonly number[];
+    /** Idle over busy time of the schedule with passes timed by the stages' FLOPs (backward 2× forward). */
+    readonly bubbleRatio: number;
+  };
+  readonly schedule: {
+    readonly kind: string;
+    /** Per pipeline rank: the mesh devices that run it and its passes in order. */
+    readonly ranks: readonly { readonly rank: number; readonly devices: readonly number[]; readonly actions: readonly { pass: string; microbatch: number; stage: number }[] }[];
+    readonly text: string;
+  };
+  /** The sends between stages, as collectives (kind send_recv on the pipeline axis), once per micro-batch. */
+  readonly transfers: readonly {
+    readonly kind: 'send_recv';
+    readonly axis: string;
+    readonly bytesPerDevice: number;
+    readonly bytes: number;
+    readonly elements: number;
+    readonly from: string;
+    readonly to: string;
+    readonly reason: string;
+    readonly perStep: number;
+    readonly span: Span;
+    readonly scope: string;
+  }[];
+}
+
+export function pipelineReport(c: PipelineCompiled, ann: PipelineAnnotation, mesh: Mesh): PipelineReport {
+  const s = c.schedule;
+  const timed = simulate(s, { F: 1, B: 2, W: 1 });
+  const transfers = c.boundaries
+    .filter((b) => b.to.some((t) => t.stage !== b.from.stage))
+    .map((b) => {
+      const to = [...new Set(b.to.filter((t) => t.stage !== b.from.stage).map((t) => t.stage))];
+      const backward = b.from.pass !== 'F';
+      const what = backward ? 'gradient' : 'activation';
+      return {
+        kind: 'send_recv' as const,
+        axis: ann.axis,
+        bytesPerDevice: b.bytes,
+        bytes: b.bytes,
+        elements: b.shape.reduce((x, k) => x * k, 1),
+        from: `stage ${b.from.stage} ${printWithLayout(b.global, b.layout)}`,
+        to: `stage ${to.join(', ')}`,
+        reason: `the ${what} ${b.scope ? `of ${b.scope} ` : ''}${backward ? 'flows back' : 'flows on'} from stage ${b.from.stage} to stage ${to.join(', ')} (pipeline cut)`,
+        perStep: s.microbatches,
+        span: b.span,
+        scope: b.scope,
+      };
+    });
+  const ranks = s.perRank.map((actions, rank) => ({
+    rank,
+    devices: Array.from({ length: meshDevices(c.stageMesh) }, (_, j) => deviceOf(mesh, { ...coordsOf(c.stageMesh, j), [ann.axis]: rank })),
+    actions: actions.map((a) => ({ pass: a.pass, microbatch: a.microbatch, stage: a.stage })),
+  }));
+  return {
+    pipeline: {
+      axis: ann.axis,
+      ranks: s.ranks,
+      virtual: s.virtual,
+      stages: c.split.stages,
+      microbatches: s.microbatches,
+      layers: c.split.layers,
+      stageFlops: c.split.flops,
+      bubbleRatio: timed.bubbleRatio,
+    },
+    schedule: { kind: s.kind, ranks, text: printSchedule(s) },
+    transfers,
+  };
+}
+
+/** The report's lines for the pipeline, after the plan's own. */
+export function formatPipelineReport(r: PipelineReport, file: string): string[] {
+  const p = r.pipeline;
+  const lines = [
+    '',
+    `pipeline over ${p.axis}: ${p.stages} stages on ${p.ranks} ranks${p.virtual > 1 ? ` (${p.virtual} per rank, interleaved)` : ''}, ` +
+      `${p.microbatches} micro-batch${p.microbatches === 1 ? '' : 'es'}, schedule ${r.schedule.kind}, bubble ${(100 * p.bubbleRatio).toFixed(1)}% of busy time`,
+  ];
+  p.layers.forEach(([lo, hi], k) => lines.push(`  stage ${k} (rank ${k % p.ranks}): layers ${lo}..${hi - 1}, ${(p.stageFlops[k]! / 1e9).toFixed(3)} GFLOP forward`));
+  lines.push(`transfers between stages: ${r.transfers.length}, each once per micro-batch`);
+  for (const t of r.transfers) {
+    lines.push(`  ${file}:${t.span.line}:${t.span.col}: send_recv(${t.axis}) ${t.from} → ${t.to}, ${formatBytes(t.bytesPerDevice)} per device${t.scope ? ` [${t.scope}]` : ''}`);
+    lines.push(`      because ${t.reason}`);
+  }
+  lines.push('schedule (one column per pass time, F forward, B backward, W weight gradients):');
+  for (const l of r.schedule.text.split('\n')) lines.push(`  ${l}`);
+  return lines;
 }

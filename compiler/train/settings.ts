@@ -1,11 +1,21 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import type * as A from '../../grammar/ast.js';
-import { constInt } from '../annotations.js';
+import { constInt, pipelineAnnotation } from '../annotations.js';
 import type { Env } from '../bind.js';
 import { typeNodeText } from '../../grammar/ast-text.js';
 import type { RecomputePolicy } from './recompute.js';
 import { recomputePolicy } from './recompute-policy.js';
 import { offloadConflicts, offloadTargets, type OffloadTarget } from './offload.js';
+
+/** The pipeline schedules a train section can name (compiler/pipeline/schedule.ts makes them). */
+export type PipelineSchedule = 'gpipe' | '1f1b' | 'interleaved' | 'zb-h1';
+const SCHEDULE_NAMES: Readonly<Record<string, PipelineSchedule>> = {
+  gpipe: 'gpipe',
+  '1f1b': '1f1b',
+  interleaved: 'interleaved',
+  'zb-h1': 'zb-h1',
+  zb_h1: 'zb-h1',
+};
 
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
@@ -25,6 +35,8 @@ export interface TrainSettings {
    * section gives one). Read and validated here; the training step decides how it runs.
    */
   readonly microbatches?: number;
+  /** `schedule = ...`: how pipeline stages order their micro-batch passes (default 1f1b; only with @pipeline). */
+  readonly schedule?: PipelineSchedule;
   /** Mixed precision: bf16 or f16 compute with f32 master weights (f16 with dynamic loss scaling). */
   readonly precision?: 'f32' | 'bf16' | 'f16';
   /** Activation recompute (`recompute = "selective"`; `auto` with `memory_budget = 60MiB`, bytes of activations kept). */
@@ -146,9 +158,18 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     if (v === undefined || ![0, 1, 2, 3].includes(v)) ds.push(diag(env.file, ze.value.span, 'MDC0503', 'zero', 'a ZeRO level: 0, 1, 2 or 3'));
     else zero = v;
   }
-  // Pipeline schedules need pipeline parallelism (@pipeline), which is not supported yet either.
+  // The order of micro-batch passes over pipeline stages: needs a pipelined layer stack.
+  let schedule: PipelineSchedule | undefined;
   const se = entry('schedule');
-  if (se) ds.push(diag(env.file, se.name.span, 'MDC0509'));
+  if (se) {
+    const v = se.value.kind === 'str' ? se.value.value : se.value.kind === 'name' ? se.value.name : undefined;
+    const kind = v !== undefined && Object.hasOwn(SCHEDULE_NAMES, v) ? SCHEDULE_NAMES[v] : undefined;
+    const decl = env.models.get(model);
+    if (!kind) ds.push(diag(env.file, se.value.span, 'MDC0503', 'schedule', '"gpipe", "1f1b", "interleaved" or "zb-h1"'));
+    else if (!decl || !pipelineAnnotation(env, decl))
+      ds.push(diag(env.file, se.name.span, 'MDC0509', `${kind} orders pipeline stages, and ${model} has none: add @pipeline(stages = N) to its repeat(...) stack`));
+    else schedule = kind;
+  }
   if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));
   const offload = offloadTargets(env, model);
   ds.push(...offloadConflicts(env.file, offload, precision, zero));
@@ -166,6 +187,7 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     ...opt('zero', zero),
     ...opt('microbatches', microbatches),
     ...(offload.length ? { offload } : {}),
+    ...(schedule ? { schedule } : {}),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
 }

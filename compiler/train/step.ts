@@ -267,7 +267,7 @@ const layoutPart = (l: Layout | undefined) => (l ? { layout: l } : {});
 export { dataParallelAxes };
 
 /** `t`'s layout with `axes` appended (minor-most) on the first dim they divide and that does not use them already. */
-function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout | undefined {
+export function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout | undefined {
   const base = t.layout ?? { axes: t.dims.map(() => []), partial: [] };
   const used = new Set(base.axes.flat());
   const add = axes.filter((a) => !used.has(a));
