@@ -23,9 +23,10 @@ const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 /**
  * Block argument and return layouts that force every kind of collective: Rows wants the
  * sequence split (a reduce_scatter of the row-parallel matmul's pending sum), Cols wants
- * the features split (an all_to_all), softmax over the sequence after Cols slices the
- * batch again (shard_slice), and Pending takes a pending sum (partial_mask), which the
- * output must then sum (all_reduce). Rows' unsplit batch dim gathers dp (all_gather).
+ * the features split (an all_to_all), and Pending takes a pending sum (partial_mask), which
+ * the output must then sum (all_reduce). A softmax over the batch gathers dp (all_gather),
+ * and the output's B@dp slices it again (shard_slice). (Signatures keep the splits they do
+ * not name, so Rows no longer gathers the batch.)
  */
 const COLLECTIVES = `
 mesh M = [dp: 2, tp: 4]
@@ -50,7 +51,7 @@ model Coll(x: f32[B@dp, S, d]) -> f32[B@dp, S, e] where B = 2, S = 8 {
   let h = Rows(gelu(x @ w1) @ w2)
   let c = Cols(gelu(h))
   let y = softmax(c, axis = 1) @ w3
-  return Pending(exp(y)) + y
+  return Pending(exp(y)) + softmax(y, axis = 0)
 }
 `;
 
