@@ -161,6 +161,24 @@ describe('vocabulary-parallel embedding', () => {
   });
 });
 
+describe('embedding with a start row, as the partitioner emits it and as a user may write it', () => {
+  const src = (start: string) => `
+model S(ids: i32[4], s: ${start}) -> f32[4, 2] {
+  param t: f32[3, 2] = normal(0, 1)
+  return embedding(t, ids, start = s)
+}`;
+  it('looks ids up from row s: ids below s or past s + 3 give zero rows (CPU reference, by hand)', () => {
+    const g = lowered(src('i32[1]'), meshOf({}));
+    const table = [1, 2, 3, 4, 5, 6];
+    const out = interpret(g, { ids: [4, 5, 6, 8], s: [5] }, () => table);
+    expect([...out['output0']!.data]).toEqual([0, 0, 1, 2, 3, 4, 0, 0]);
+  });
+  it('a start that is not an i32[1] is MDC0140', () => {
+    const r = lower(src('i32[2]'), 's.model');
+    expect(r.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual(["MDC0140 embedding's 'start' must be an i32[1], got i32[2]"]);
+  });
+});
+
 const HEADS = (heads: number) => `
 mesh M = [tp: 4]
 model A(x: f32[B, S, 24]) -> f32[B, S, 24] where B = 2, S = 8 {
