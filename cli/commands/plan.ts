@@ -1,4 +1,4 @@
-import type { Mesh } from '../../compiler/sharding/mesh.js';
+import { meshOfEnv } from '../../compiler/sharding/mesh.js';
 import { formatBytes, formatPlanReport, planReport } from '../../compiler/report/plan.js';
 import { offloadTargetOf, type OffloadTarget } from '../../compiler/train/offload.js';
 import { dimValue } from '../../compiler/dims.js';
@@ -9,7 +9,20 @@ import { compileGraph } from '../../driver/compile.js';
 import { lowerModel } from '../../compiler/compile.js';
 import type { Env } from '../../compiler/bind.js';
 import type { Graph } from '../../compiler/ir.js';
-import { COMMON, compileFile, EXIT, FRONTEND_HELP, frontendOptions, pairs, parseBytes, UsageError, type Command, type Values } from '../options.js';
+import {
+  asUsageError,
+  COMMON,
+  compileFile,
+  EXIT,
+  FRONTEND_HELP,
+  frontendOptions,
+  pairs,
+  parseBytes,
+  report,
+  UsageError,
+  type Command,
+  type Values,
+} from '../options.js';
 
 export const command: Command = {
   help: `Usage: mdc plan FILE [--mesh AXIS=N,...] [options]
@@ -71,7 +84,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
-    const mesh: Mesh = { axes: [...env.meshAxes].map(([name, size]) => ({ name, size })) };
+    const mesh = meshOfEnv(env);
     if (!mesh.axes.length) throw new UsageError(`${file} declares no mesh; give one with --mesh, e.g. --mesh dp=2,tp=4`);
     const section = env.sections.find((s) => s.kind === 'train' && s.target.name === r.forward!.name);
     // A model that trains is planned as it trains: lowered again with dropout live (the
@@ -96,7 +109,12 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       layouts = a.layouts;
       extra = { searchSeconds: a.searchSeconds };
     }
-    const p = (await compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' })).spmd!;
+    const partitioned = await compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' }).catch(asUsageError);
+    if (partitioned.diagnostics.length) {
+      report(partitioned.diagnostics, source, json, io, { file, ok: false });
+      return EXIT.diagnostics;
+    }
+    const p = partitioned.spmd!;
     // Training memory when the model has a train section (ZeRO level from it, recompute from --recompute or it).
     const settings = trainSettings(env, graph.name).settings;
     // The policy of --recompute, else the file's (@recompute or the train section's), else none.
