@@ -55,6 +55,7 @@ const TRAIN_KEYS = [
   'loss',
   'optimizer',
   'microbatches',
+  'copies',
   'zero',
   'memory_budget',
   'recompute',

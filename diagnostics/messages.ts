@@ -106,6 +106,7 @@ export const messages = {
   MDC0508: (policy: string) => `memory_budget only applies with recompute = auto (the budget auto plans under), but the recompute policy is ${policy}`,
   MDC0509: (detail: string) => `schedule: ${detail}`,
   MDC0510: (model: string) => `inference settings are not supported yet: remove the infer section for ${model} (they arrive with KV-cache decoding)`,
+  MDC0511: (detail: string) => `copies: ${detail}`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,
 } as const;

@@ -30,6 +30,11 @@ import { pipelineAnnotation } from '../compiler/annotations.js';
 import type { PipelineCompiled } from './pipeline.js';
 import { pipelineAxisOf } from './pipeline-axis.js';
 import { verifyStage, type Stage } from './verify.js';
+import { copiesSetting } from '../compiler/train/settings.js';
+import { splitIntoCopies } from '../compiler/train/copies.js';
+import { dimValue } from '../compiler/dims.js';
+import { diag } from '../diagnostics/messages.js';
+import type { Span } from '../diagnostics/span.js';
 
 export type { Stage } from './verify.js';
 
@@ -107,7 +112,50 @@ export async function compile(source: string, file: string, opts: CompileOptions
     });
     return { checked, diagnostics: p.diagnostics, forward, ...(settings ? { settings } : {}), ...(p.result ? { pipeline: p.result } : {}) };
   }
-  return { checked, ...(await compileGraph(forward, { ...opts, file, ...(settings ? { train: settings } : { train: false }) })) };
+  // Multi-copy (train/copies.ts): the forward graph becomes interleaved copies before the training step and the partition.
+  const copied = withCopies(
+    forward,
+    settings?.copies ?? copiesSetting(checked.env, forward.name)?.copies ?? 1,
+    copiesSetting(checked.env, forward.name)?.span,
+    file,
+    opts.partition,
+  );
+  if ('diagnostics' in copied) return { checked, diagnostics: copied.diagnostics, forward };
+  const graphOpts: GraphOptions = {
+    ...opts,
+    file,
+    ...(settings ? { train: settings } : { train: false }),
+    ...(copied.copies > 1 ? { copies: copied.copies } : {}),
+  };
+  return { checked, ...(await compileGraph(copied.graph, graphOpts)) };
+}
+
+/**
+ * The forward graph as `copies` interleaved copies, or MDC0511 at the setting when the
+ * graph cannot be split (an op mixing rows) or a device's block of the batch cannot (each
+ * copy must take the same number of each device's rows, or the split would move data).
+ */
+function withCopies(
+  g: Graph,
+  copies: number,
+  span: Span | undefined,
+  file: string,
+  mesh?: Mesh,
+): { graph: Graph; copies: number } | { diagnostics: Diagnostic[] } {
+  if (copies === 1 || !span) return { graph: g, copies: 1 };
+  const bad = (detail: string, at?: Span) => ({ diagnostics: [diag(file, span, 'MDC0511', at ? `${detail} (line ${at.line})` : detail)] });
+  for (const i of mesh ? g.inputs : []) {
+    const t = g.values[i]!.type;
+    const rows = t.dims[0] ? (dimValue(t.dims[0]) ?? 0) : 0;
+    const axes = (t.layout?.axes[0] ?? []).filter((a) => mesh!.axes.some((m) => m.name === a));
+    const devices = axes.reduce((n, a) => n * mesh!.axes.find((m) => m.name === a)!.size, 1);
+    if ((rows / devices) % copies !== 0)
+      return bad(
+        `${copies} copies need each device's block of the batch to divide into ${copies}, but ${g.values[i]!.name} has ${rows} rows over ${axes.join('×')} (${devices} devices)`,
+      );
+  }
+  const r = splitIntoCopies(g, copies);
+  return 'graph' in r ? { graph: r.graph, copies } : bad(r.problem, r.span);
 }
 
 export interface GraphOptions extends Omit<CompileOptions, 'train'> {
@@ -115,6 +163,8 @@ export interface GraphOptions extends Omit<CompileOptions, 'train'> {
   readonly file?: string;
   /** Train with these settings (the train section, already read). */
   readonly train?: TrainSettings | false;
+  /** The graph is this many interleaved copies (compiler/train/copies.ts): a partitioned step's collectives are hoisted to overlap them. */
+  readonly copies?: number;
 }
 
 /** The back half of the pipeline, from a lowered forward graph (driver/stages.ts, loaded on first use). */

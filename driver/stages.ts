@@ -9,6 +9,7 @@ import type { Graph } from '../compiler/ir.js';
 import { unitSplits, unusedMeshAxes } from '../compiler/sharding/checks.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
+import { hoistCollectives } from '../compiler/sharding/hoist-collectives.js';
 import type { RecomputePlan } from '../compiler/train/recompute.js';
 import { planTrainingRecompute, trainingGraph, type OffloadedUpdate, type TrainingGraph } from '../compiler/train/step.js';
 import type { Plan, PlanOffload } from '../runtime/plan.js';
@@ -54,7 +55,8 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
   if (!reached(opts.until, 'optimize')) return { ...done, ...(spmd ? { spmd } : {}) };
 
   // Optimize: written-out attention, transpose folding, fusion.
-  const optimized = optimize(local, opts.fuse !== false);
+  const optimized =
+    spmd && (opts.copies ?? 1) > 1 ? hoistCollectives(...withOrigin(optimize(local, opts.fuse !== false))) : optimize(local, opts.fuse !== false);
   verify('optimize', optimized.graph);
   if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
 
@@ -77,6 +79,8 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
   const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
   return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
 }
+
+const withOrigin = (f: FusedGraph): [Graph, readonly number[]] => [f.graph, f.origin];
 
 /** The optimize stage alone: the graph codegen reads, and where each of its values came from. */
 export function optimize(g: Graph, fuse = true): FusedGraph {

@@ -35,6 +35,8 @@ export interface TrainSettings {
    * section gives one). Read and validated here; the training step decides how it runs.
    */
   readonly microbatches?: number;
+  /** `copies = N`: each (micro-)batch runs as N interleaved copies of the model (train/copies.ts); also read for inference by copiesSetting. */
+  readonly copies?: number;
   /** `schedule = ...`: how pipeline stages order their micro-batch passes (default 1f1b; only with @pipeline). */
   readonly schedule?: PipelineSchedule;
   /** Mixed precision: bf16 or f16 compute with f32 master weights (f16 with dynamic loss scaling). */
@@ -151,6 +153,7 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
       ds.push(diag(env.file, me.value.span, 'MDC0503', 'microbatches', `a positive integer dividing batch (${batch})`));
     else microbatches = v;
   }
+  const copies = readCopies(env, entry('copies'), batch !== undefined ? batch / (microbatches ?? 1) : undefined, ds);
   let zero: number | undefined;
   const ze = entry('zero');
   if (ze) {
@@ -186,10 +189,34 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     ...opt('gradClip', num('grad_clip', false)),
     ...opt('zero', zero),
     ...opt('microbatches', microbatches),
+    ...opt('copies', copies),
     ...(offload.length ? { offload } : {}),
     ...(schedule ? { schedule } : {}),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
+}
+
+/**
+ * `copies = N` of a model's train section, for compiles that do not train (the forward
+ * pass runs as copies too, so `mdc plan` and `mdc run --mesh` show and run what training
+ * does); undefined when the section does not set it or sets it wrongly (check reports that).
+ */
+export function copiesSetting(env: Env, model: string): { copies: number; span: A.Expr['span'] } | undefined {
+  const section = env.sections.find((s) => s.kind === 'train' && s.target.name === model);
+  const e = section?.entries.find((x) => x.name.name === 'copies');
+  const copies = e ? readCopies(env, e, undefined, []) : undefined;
+  return e && copies !== undefined ? { copies, span: e.value.span } : undefined;
+}
+
+/** A positive integer dividing the per-step batch when the section gives one. */
+function readCopies(env: Env, e: A.Entry | undefined, batch: number | undefined, ds: Diagnostic[]): number | undefined {
+  if (!e) return undefined;
+  const v = constant(e.value, env);
+  if (v === undefined || !Number.isInteger(v) || v < 1) ds.push(diag(env.file, e.value.span, 'MDC0503', 'copies', 'a positive integer'));
+  else if (batch !== undefined && (!Number.isInteger(batch) || batch % v !== 0))
+    ds.push(diag(env.file, e.value.span, 'MDC0503', 'copies', `a positive integer dividing each micro-batch (${batch} rows)`));
+  else return v;
+  return undefined;
 }
 
 /**
