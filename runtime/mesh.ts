@@ -38,6 +38,12 @@ export class MeshRunner {
     this.copies = updateCopies(plan);
   }
 
+  /**
+   * Default true: collectives are deferred (runDeferred) from the second run on; false:
+   * the runner waits for each collective before submitting the kernels after it.
+   */
+  deferCollectives = true;
+
   /** Set after the first run: see `execute`. */
   private warm = false;
   /** The plan's parameter updates as buffer copies, worked out once. */
@@ -119,14 +125,12 @@ export class MeshRunner {
       const g = io.global!;
       this.programs.forEach((p, d) => p.write(io.buffer, shardOf(this.mesh, inputs[io.name]!, g.shape, g.layout, d)));
     }
-    for (const { kernels, collective: c } of this.segments) {
-      const blocks = await this.execute(kernels, [{ buffer: c.input, count: numel(c.shape) }]);
-      const results = runCollective(
-        this.mesh,
-        c,
-        blocks.map((b) => b[0]!),
-      );
-      this.programs.forEach((p, d) => p.write(c.output, results[d]!));
+    if (this.deferCollectives && this.warm) await this.runDeferred();
+    else {
+      for (const { kernels, collective: c } of this.segments) {
+        const blocks = await this.execute(kernels, [{ buffer: c.input, count: numel(c.shape) }]);
+        this.finishCollective(c, blocks);
+      }
     }
     const outs = this.plan.outputs.filter((o) => !only || only.includes(o.name));
     const blocks = await this.execute(
@@ -154,6 +158,79 @@ export class MeshRunner {
     );
   }
 
+  /** Combines the devices' blocks of a collective's input on the host and writes each device's result. */
+  private finishCollective(c: PlanCollectiveStep, blocks: readonly HostArray[][]): void {
+    const results = runCollective(
+      this.mesh,
+      c,
+      blocks.map((b) => b[0]!),
+    );
+    this.programs.forEach((p, d) => p.write(c.output, results[d]!));
+  }
+
+  /**
+   * The steps up to the tail with collectives deferred: at a collective the kernels before
+   * it are submitted with the read-back of its input, and the runner goes on submitting
+   * the steps after it without waiting; it awaits the blocks, combines them and writes the
+   * output only before the first step that binds a buffer sharing bytes with that output
+   * (the output itself, or another buffer over its range of an arena), or a collective
+   * whose input or output does. The queue keeps the order: the read-back precedes every
+   * later step, the output's write follows every step already submitted, and none of those
+   * touches its bytes. So the devices compute while the host waits for a read-back.
+   */
+  private async runDeferred(): Promise<void> {
+    const pending: { c: PlanCollectiveStep; blocks: Promise<HostArray[][]> }[] = [];
+    // Submissions without read-backs, awaited at the end for their errors.
+    const fired: Promise<unknown>[] = [];
+    let kernels: number[] = [];
+    const flush = () => {
+      if (kernels.length) fired.push(this.submit(kernels, []));
+      kernels = [];
+    };
+    // Awaits (in order) every pending collective up to the last whose output shares bytes with one of `buffers`.
+    const need = async (buffers: readonly number[]) => {
+      let hit = -1;
+      pending.forEach((p, k) => {
+        if (buffers.some((b) => this.overlaps(b, p.c.output))) hit = k;
+      });
+      if (hit < 0) return;
+      flush();
+      for (const p of pending.splice(0, hit + 1)) this.finishCollective(p.c, await settle(p.blocks));
+    };
+    const last = this.segments.length ? this.plan.steps.indexOf(this.segments.at(-1)!.collective) : -1;
+    for (let i = 0; i <= last; i++) {
+      const s = this.plan.steps[i]!;
+      if (s.kind === 'collective') {
+        await need([s.input, s.output]);
+        const reads = [{ buffer: s.input, count: numel(s.shape) }];
+        pending.push({ c: s, blocks: this.submit(kernels, reads) });
+        kernels = [];
+      } else {
+        await need(s.buffers);
+        kernels.push(i);
+      }
+    }
+    flush();
+    for (const p of pending.splice(0)) this.finishCollective(p.c, await settle(p.blocks));
+    await settle(Promise.all(fired));
+  }
+
+  /** Submits kernel steps (and read-backs) on every device now; the promise settles when they are read back. */
+  private submit(kernels: readonly number[], reads: readonly { buffer: number; count: number }[]): Promise<HostArray[][]> {
+    const all = Promise.all(this.programs.map((p) => p.execute(kernels, reads)));
+    // A failure surfaces where the blocks are awaited; kernels submitted without reads are checked by the next await.
+    all.catch(() => {});
+    return all;
+  }
+
+  /** Whether plan buffers a and b share bytes: the same buffer, or overlapping ranges of one arena. */
+  private overlaps(a: number, b: number): boolean {
+    if (a === b) return true;
+    const [x, y] = [this.plan.buffers[a]!, this.plan.buffers[b]!];
+    if (x.arena === undefined || x.arena !== y.arena) return false;
+    return x.offset! < y.offset! + y.bytes && y.offset! < x.offset! + x.bytes;
+  }
+
   /**
    * Runs kernel steps on every device and reads `reads` back from each. On the first
    * run device 0 goes first: drivers that compile at first dispatch (llvmpipe) then
@@ -179,6 +256,13 @@ export class MeshRunner {
       if (!b?.global || data.length !== numel(b.global.shape)) throw new RuntimeError(`cannot write '${name}': not a parameter of ${data.length} values`);
       this.programs.forEach((p, d) => p.write(b.id, shardOf(this.mesh, data, b.global!.shape, b.global!.layout, d)));
     }
+  }
+
+  /** Reads every parameter back (checkpoints), whole, by name: each device's block assembled by the parameter's layout. */
+  async readParams(): Promise<Map<string, Float32Array>> {
+    const params = this.plan.buffers.filter((b) => b.role === 'param');
+    const blocks = await settle(Promise.all(this.programs.map((p) => p.execute([], params.map((b) => ({ buffer: b.id, count: numel(b.shape) }))))));
+    return new Map(params.map((b, i) => [b.name, assemble(this.mesh, blocks.map((x) => x[i]!), b.global!.shape, b.global!.layout) as Float32Array]));
   }
 
   destroy() {

@@ -7,6 +7,7 @@ import { coordsOf, deviceOf, numel } from '../layout/mesh.js';
 import type { Plan, PlanMesh } from './plan.js';
 import { isPipelinePlan, type PipelineAction, type PipelinePass, type PipelinePlan } from './pipeline-plan.js';
 import { settle } from './settle.js';
+import { biasCorrections, lrAt, type Schedule as LrSchedule, type StepResult, type TextBatches } from './train.js';
 
 /** One program of one stage on the stage's devices. */
 interface StageRun {
@@ -127,6 +128,13 @@ export class PipelineRunner {
     const fixed: Record<string, number> = { lr: scalars.lr, sumsq, ...(scalars.bc1 !== undefined ? { bc1: scalars.bc1, bc2: scalars.bc2! } : {}) };
     const after = await Promise.all(Array.from({ length: S }, (_, k) => this.runPass(k, 'U2', fixed, k === 0 ? ['grad_norm'] : [])));
     return { loss: loss / this.plan.microbatches, gradNorm: after[0]!.get('grad_norm')?.data[0] ?? Math.sqrt(sumsq) };
+  }
+
+  /** The device bytes the runner keeps allocated, all devices together. */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const r of this.runs.values()) for (const p of r.devices) n += p.allocation.bytes;
+    return n;
   }
 
   /** The model's parameters, whole, by name (each from the first stage holding it). */
@@ -337,4 +345,26 @@ function checkShape(plan: PipelinePlan, devices: number): void {
   for (const list of plan.schedule.perRank)
     for (const a of list)
       if (!(a.stage >= 0 && a.stage < plan.stages && a.microbatch >= 0 && a.microbatch < plan.microbatches)) throw bad(`its schedule names stage ${a.stage}, micro-batch ${a.microbatch}`);
+}
+
+/** Drives a pipelined training plan one step at a time on byte-level batches, as Trainer drives a one-program plan. */
+export class PipelineTrainer {
+  constructor(
+    private readonly runner: PipelineRunner,
+    private readonly data: TextBatches,
+    private readonly schedule: LrSchedule,
+    private readonly betas: readonly [number, number] | undefined,
+    private readonly tokenInput = 'tokens',
+  ) {
+    if (data.batch % runner.plan.microbatches !== 0) throw new RangeError(`${runner.plan.microbatches} micro-batches do not divide a batch of ${data.batch}`);
+  }
+
+  async step(t: number): Promise<StepResult> {
+    const batch = this.data.at(t);
+    const lr = lrAt(t, this.schedule);
+    const [bc1, bc2] = this.betas ? biasCorrections(t, this.betas[0], this.betas[1]) : [undefined, undefined];
+    const t0 = performance.now();
+    const r = await this.runner.step({ [this.tokenInput]: batch.tokens, labels: batch.labels }, { lr, ...(bc1 !== undefined ? { bc1, bc2: bc2! } : {}) });
+    return { step: t, loss: r.loss, gradNorm: r.gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
+  }
 }

@@ -1,4 +1,4 @@
-import { meshOfEnv } from '../../compiler/sharding/mesh.js';
+import { meshOfEnv, meshToString, type Mesh } from '../../compiler/sharding/mesh.js';
 import { formatBytes, formatPlanReport, planReport } from '../../compiler/report/plan.js';
 import { offloadTargetOf, type OffloadTarget } from '../../compiler/train/offload.js';
 import { dimValue } from '../../compiler/dims.js';
@@ -6,6 +6,9 @@ import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
 import { compileGraph } from '../../driver/compile.js';
+import { pipelineAnnotation } from '../../compiler/annotations.js';
+import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
+import { formatPipelineReport, type PipelineReport } from '../../driver/pipeline.js';
 import { lowerModel } from '../../compiler/compile.js';
 import type { Env } from '../../compiler/bind.js';
 import type { Graph } from '../../compiler/ir.js';
@@ -109,7 +112,23 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       layouts = a.layouts;
       extra = { searchSeconds: a.searchSeconds };
     }
-    const partitioned = await compileGraph(graph, { file, partition: mesh, ...(layouts ? { layouts } : {}), until: 'partition' }).catch(asUsageError);
+    // A pipelined model on a mesh with its pipeline axis: each stage is partitioned over the rest of the mesh.
+    const ann = pipelineAnnotation(env, env.models.get(graph.name)!);
+    const ppAxis = pipelineAxisOf(ann, mesh);
+    if (ppAxis && v['auto']) throw new UsageError(`--auto does not plan pipeline stages yet: give a mesh without '${ppAxis}', or plan without --auto`);
+    const stageMesh = ppAxis ? { axes: mesh.axes.filter((a) => a.name !== ppAxis) } : mesh;
+    let pipe: PipelineReport | undefined;
+    if (ppAxis) {
+      const settings = section ? trainSettings(env, graph.name).settings : undefined;
+      const { compilePipeline, pipelineReport } = await import('../../driver/pipeline.js');
+      const c = compilePipeline(graph, ann!, mesh, { file, ...(settings ? { settings } : {}), planOnly: true });
+      if (!c.result) {
+        report(c.diagnostics, source, json, io, { file, ok: false });
+        return EXIT.diagnostics;
+      }
+      pipe = pipelineReport(c.result, ann!, mesh);
+    }
+    const partitioned = await compileGraph(graph, { file, partition: stageMesh, ...(layouts ? { layouts } : {}), until: 'partition' }).catch(asUsageError);
     if (partitioned.diagnostics.length) {
       report(partitioned.diagnostics, source, json, io, { file, ok: false });
       return EXIT.diagnostics;
@@ -144,14 +163,30 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       });
     }
     const offload = section && settings?.offload ? hostOffload(graph, settings.offload, settings.gradClip) : undefined;
+    const base = planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) });
+    const transfers = (pipe?.transfers ?? []).map((t) => ({ ...t, span: { file, line: t.span.line, col: t.span.col, endLine: t.span.endLine, endCol: t.span.endCol } }));
     const rep = {
-      ...planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) }),
+      ...base,
+      ...(pipe
+        ? {
+            devices: base.devices * mesh.axes.find((a) => a.name === ppAxis)!.size,
+            mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])),
+            collectives: [...base.collectives, ...transfers],
+            commBytesPerDevice: base.commBytesPerDevice + transfers.reduce((n, t) => n + t.bytesPerDevice * t.perStep, 0),
+            pipeline: pipe.pipeline,
+            schedule: pipe.schedule,
+          }
+        : ann
+          ? { pipeline: { applied: false, reason: unpipelined(ann.stages, ann.axis, mesh) } }
+          : {}),
       ...(recomputeReport ? { recomputePlan: recomputeReport } : {}),
       ...(offload ? { offload } : {}),
     };
     if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
     else {
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
+      if (pipe) for (const line of formatPipelineReport(pipe)) io.out(line);
+      else if (ann) io.out(`pipeline: ${unpipelined(ann.stages, ann.axis, mesh)}`);
       if (recomputeReport)
         io.out(
           `recompute ${recomputeReport.policy}: ${(recomputeReport.savedBytes / 2 ** 20).toFixed(2)} MiB of activations not kept per device, ` +
@@ -166,6 +201,11 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     return EXIT.ok;
   },
 };
+
+/** Why a model's @pipeline does not apply to a mesh without its axis. */
+const unpipelined = (stages: number, axis: string, mesh: Mesh) =>
+  `not applied: @pipeline(stages = ${stages}) lays its stages along '${axis}', and the mesh ${meshToString(mesh)} has no such axis, ` +
+  `so every device group runs all the layers (add ${axis}=N to --mesh to pipeline them)`;
 
 /** The chosen model lowered for training (dropout live), as `mdc train` lowers it. */
 function trainingForward(env: Env, file: string, v: Values): Graph {

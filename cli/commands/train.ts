@@ -20,6 +20,8 @@ import {
   frontendOptions,
   FRONTEND_HELP,
   intOption,
+  meshOption,
+  asUsageError,
   parseBytes,
   positive,
   report as reportDiagnostics,
@@ -27,7 +29,12 @@ import {
   type Command,
   type Values,
 } from '../options.js';
-import { numel, stridesOf } from '../../layout/mesh.js';
+import { meshDevices, numel, stridesOf } from '../../layout/mesh.js';
+import { pipelineAnnotation } from '../../compiler/annotations.js';
+import { offloadTargetOf } from '../../compiler/train/offload.js';
+import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
+import type { PipelinePlan } from '../../runtime/pipeline-plan.js';
+import { PipelineRunner as PipelineRunnerType } from '../../runtime/pipeline.js';
 
 interface TrainArgs {
   readonly file: string;
@@ -120,25 +127,42 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const vocab = dimValue(logits.type.dims.at(-1)!)!;
   if (vocab < 256) throw new UsageError(`byte-level training needs a vocabulary of at least 256 (the model's is ${vocab}); try --set vocab=256`);
 
-  const compiled = await compileGraph(g, {
-    file: a.file,
-    seed,
-    train: {
-      ...settings,
-      optimizer,
-      precision,
-      microbatches,
-      ...(recompute ? { recompute } : {}),
-      // Without a train section the loss is cross-entropy on the model's first output.
-      ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }),
-    },
-  });
-  if (!compiled.plan) {
-    report(compiled.diagnostics);
-    return EXIT.diagnostics;
+  const full = {
+    ...settings,
+    optimizer,
+    precision,
+    microbatches,
+    ...(recompute ? { recompute } : {}),
+    // Without a train section the loss is cross-entropy on the model's first output.
+    ...(settings.loss.kind === 'cross_entropy' ? {} : { loss: { kind: 'cross_entropy' as const, output: g.outputNames[0]! } }),
+  };
+  // --mesh: partitioned over it (MeshRunner), or pipelined when the model's @pipeline axis is in it (PipelineRunner).
+  const mesh = meshOption(v);
+  const ann = pipelineAnnotation(env, env.models.get(g.name)!);
+  const pipelined = pipelineAxisOf(ann, mesh);
+  let pipe: PipelinePlan | undefined;
+  let compiled: Awaited<ReturnType<typeof compileGraph>> | undefined;
+  if (pipelined) {
+    const { compilePipeline } = await import('../../driver/pipeline.js');
+    const c = compilePipeline(g, ann!, mesh!, { file: a.file, settings: full, seed });
+    if (!c.result?.plan) {
+      report(c.diagnostics);
+      return EXIT.diagnostics;
+    }
+    pipe = c.result.plan;
+  } else {
+    compiled = await compileGraph(g, { file: a.file, seed, train: full, ...(mesh ? { partition: mesh } : {}) }).catch(asUsageError);
+    if (!compiled.plan) {
+      report(compiled.diagnostics);
+      return EXIT.diagnostics;
+    }
   }
-  const plan = compiled.plan;
-  const trained = compiled.training!;
+  const plan = compiled?.plan;
+  if (pipe && settings.offload && g.values.some((x) => x.kind === 'param' && offloadTargetOf(settings.offload!, x.name!)))
+    throw new UsageError(`@offload(host) with pipeline stages is not supported yet: train without --mesh ${String(v['mesh'])}, or without @offload`);
+  /** Every tensor the devices keep across steps (parameters, optimizer state), with its whole shape: what a checkpoint holds. */
+  const paramList = pipe ? pipelineParams(pipe) : plan!.buffers.filter((b) => b.role === 'param').map((b) => ({ name: b.name, shape: b.global?.shape ?? b.shape }));
+  const kernels = pipe ? pipe.programs.reduce((n, p) => n + p.plan.kernels.length, 0) : plan!.kernels.length;
   const dataCrc = String(crc32(text));
   const identity: Record<string, string> = {
     format: 'mdc-train-1',
@@ -149,6 +173,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     data_crc32: dataCrc,
     precision,
     ...(microbatches > 1 ? { microbatches: String(microbatches) } : {}),
+    ...(mesh ? { mesh: mesh.axes.map((x) => `${x.name}=${x.size}`).join(',') } : {}),
   };
   // f16 needs loss scaling (its range is narrow); bf16 has f32's exponent range.
   const scaler = precision === 'f32' ? undefined : new LossScaler(precision === 'f16' ? 2 ** 16 : 1);
@@ -156,7 +181,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   // Resume: parameters and optimizer state from the checkpoint, and the step it reached.
   let params: Map<string, Float32Array> | undefined;
   /** `@offload(host)` parameters' optimizer state, which the host keeps: saved as opt.m.<name> / opt.v.<name> like the device's. */
-  const hostStateNames = (plan.offload?.params ?? []).flatMap((o) => stateNames(plan.offload!, o.param));
+  const hostStateNames = (plan?.offload?.params ?? []).flatMap((o) => stateNames(plan!.offload!, o.param));
   const hostState = new Map<string, Float32Array>();
   let start = 1;
   let history: StepResult[] = [];
@@ -183,7 +208,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       refuse(`its step ${JSON.stringify(ck.metadata['step'] ?? null)} is not a step number`);
     if (step >= steps)
       throw new UsageError(`--resume '${a.resume}' is at step ${step}, and the run has ${steps} steps: nothing is left to train (raise --steps)`);
-    const modelParams = plan.buffers.filter((x) => x.role === 'param');
+    const modelParams = paramList;
     params = new Map();
     for (const b of modelParams) {
       const tensor = ck.tensors[b.name];
@@ -210,13 +235,17 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     if (existsSync(log)) history = readLosses(log).filter((x) => x.step < start);
   }
 
-  const { nodeDevice } = await import('../../runtime/node.js');
-  const { PlanRunner } = await import('../../runtime/executor.js');
-  const { device, description } = await nodeDevice();
-  if (!a.json) io.err(`compiling ${plan.kernels.length} kernels…`);
+  const { nodeDevices } = await import('../../runtime/node.js');
+  const { devices, description } = await nodeDevices(mesh ? meshDevices(mesh) : 1);
+  if (!a.json) io.err(`compiling ${kernels} kernels…`);
   const c0 = performance.now();
-  const runner = await PlanRunner.create(device, plan, params ? { params } : {});
-  const offload = HostOffload.create(plan, { seed, ...(params ? { params } : {}) });
+  const given = params ? { params } : {};
+  const runner = pipe
+    ? await (await import('../../runtime/pipeline.js')).PipelineRunner.create(devices, pipe, given)
+    : mesh
+      ? await (await import('../../runtime/mesh.js')).MeshRunner.create(devices, plan!, given)
+      : await (await import('../../runtime/executor.js')).PlanRunner.create(devices[0]!, plan!, given);
+  const offload = plan ? HostOffload.create(plan, { seed, ...(params ? { params } : {}) }) : undefined;
   if (offload && params) {
     try {
       offload.restore(hostState);
@@ -224,37 +253,37 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       throw new Error(`cannot resume from '${a.resume}': ${(e as Error).message}`, { cause: e });
     }
   }
-  if (!a.json) io.err(`compiled ${plan.kernels.length} kernels in ${(performance.now() - c0).toFixed(0)} ms`);
-  const trainer = new Trainer(
-    runner,
-    new TextBatches(text, batch, seq, seed),
-    { lr: optimizer.lr, warmup, steps },
-    optimizer.kind === 'adamw' ? [optimizer.beta1, optimizer.beta2] : undefined,
-    tokenName,
-    scaler,
-    microbatches,
-    offload,
-  );
+  if (!a.json) io.err(`compiled ${kernels} kernels in ${(performance.now() - c0).toFixed(0)} ms`);
+  const data = new TextBatches(text, batch, seq, seed);
+  const lrs = { lr: optimizer.lr, warmup, steps };
+  const betas = optimizer.kind === 'adamw' ? ([optimizer.beta1, optimizer.beta2] as const) : undefined;
+  const trainer =
+    runner instanceof PipelineRunnerType
+      ? new (await import('../../runtime/pipeline.js')).PipelineTrainer(runner, data, lrs, betas, tokenName)
+      : new Trainer(runner as Exclude<typeof runner, PipelineRunnerType>, data, lrs, betas, tokenName, scaler, microbatches, offload);
   mkdirSync(a.out, { recursive: true });
   const every = a.checkpointEvery ?? Math.max(1, Math.ceil(steps / 4));
-  const paramCount = trained.params.reduce((n, name) => n + numel(plan.buffers.find((b) => b.name === name)!.shape), 0);
+  const paramCount = g.values.filter((x) => x.kind === 'param').reduce((n, x) => n + numel(x.type.dims.map((d) => dimValue(d)!)), 0);
   if (!a.json) {
     io.out(
       `training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ` +
         `${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`,
     );
-    const rp = compiled.recompute;
+    const rp = compiled?.recompute;
     if (rp)
       io.out(
         `recompute ${rp.policy}: ${(rp.savedBytes / 2 ** 20).toFixed(2)} MiB of activations rebuilt in the backward pass instead of kept, ${(rp.extraFlops / 1e9).toFixed(3)} GFLOP more per step`,
       );
-    io.out(
-      `device memory: ${formatBytes(runner.allocatedBytes)} allocated (activations in ${plan.arenas?.length ?? 0} ` +
-        `arena${plan.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan, false).bytes)} with a buffer per value)`,
-    );
+    if (pipe) io.out(`pipeline: ${pipe.stages} stages on ${pipelined}=${pipe.ranks}, schedule ${pipe.schedule.kind}, ${pipe.microbatches} micro-batches`);
+    else if (!mesh)
+      io.out(
+        `device memory: ${formatBytes(runner.allocatedBytes)} allocated (activations in ${plan!.arenas?.length ?? 0} ` +
+          `arena${plan!.arenas?.length === 1 ? '' : 's'}; ${formatBytes(planAllocation(plan!, false).bytes)} with a buffer per value)`,
+      );
+    else io.out(`device memory: ${formatBytes(runner.allocatedBytes)} allocated on ${devices.length} devices`);
   }
 
-  const paramOrder = plan.buffers.filter((b) => b.role === 'param');
+  const paramOrder = paramList;
   /** The first parameter (or optimizer state) the device holds that is NaN or ±Inf, as `'name' NaN at [i, j]`. */
   const nonFinite = (all: ReadonlyMap<string, Float32Array>) => {
     const bad = firstNonFinite(paramOrder.map((b) => [b.name, all.get(b.name)!] as const));
@@ -309,7 +338,7 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     }
   } finally {
     runner.destroy();
-    device.destroy();
+    for (const d of devices) d.destroy();
   }
   if (io.progress && !a.json) io.out('');
   const firstLoss = history[0]?.loss ?? NaN;
@@ -450,6 +479,10 @@ Options:
                           rebuilds instead of keeping (default: @recompute or the train
                           section's recompute, else none); the losses do not change
   --memory-budget SIZE    under --recompute auto, bytes of activations kept (e.g. 64MiB)
+  --mesh AXIS=N,...       train on one WebGPU device per mesh device of this machine's
+                          adapter: partitioned as mdc plan shows, and pipelined when the
+                          model's @pipeline axis (default pp) is in the mesh, e.g.
+                          --mesh pp=2,dp=2,tp=2 (schedule: the train section's, else 1f1b)
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON,
@@ -467,6 +500,7 @@ ${FRONTEND_HELP}`,
     microbatches: { type: 'string' },
     recompute: { type: 'string' },
     'memory-budget': { type: 'string' },
+    mesh: { type: 'string' },
   },
   run(file, source, v, io) {
     if (!v['data']) throw new UsageError('train needs --data TEXTFILE, the text to train on');
@@ -511,3 +545,11 @@ ${FRONTEND_HELP}`,
     return runTrain(args, v, { ...io, ...(tty ? { progress: (s: string) => process.stderr.write(`\r${s}\x1b[K`) } : {}) });
   },
 };
+
+/** The tensors a pipelined plan's stages keep across steps (parameters and optimizer state, not the per-step gradient sums), each once, whole. */
+function pipelineParams(plan: PipelinePlan): { name: string; shape: readonly number[] }[] {
+  const seen = new Map<string, readonly number[]>();
+  for (const p of plan.programs)
+    for (const b of p.plan.buffers) if (b.role === 'param' && !b.name.startsWith('acc.') && !seen.has(b.name)) seen.set(b.name, b.global?.shape ?? b.shape);
+  return [...seen].map(([name, shape]) => ({ name, shape }));
+}
