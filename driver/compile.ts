@@ -142,8 +142,10 @@ function withCopies(
   file: string,
   mesh?: Mesh,
 ): { graph: Graph; copies: number } | { diagnostics: Diagnostic[] } {
-  if (copies === 1 || !span) return { graph: g, copies: 1 };
-  const bad = (detail: string, at?: Span) => ({ diagnostics: [diag(file, span, 'MDC0511', at ? `${detail} (line ${at.line})` : detail)] });
+  if (copies === 1) return { graph: g, copies: 1 };
+  // Copies given as an option (compile's `train`) have no setting to point at: the model's first node stands for it.
+  const where = span ?? g.nodes[0]?.span ?? { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+  const bad = (detail: string, at?: Span) => ({ diagnostics: [diag(file, where, 'MDC0511', at ? `${detail} (line ${at.line})` : detail)] });
   for (const i of mesh ? g.inputs : []) {
     const t = g.values[i]!.type;
     const rows = t.dims[0] ? (dimValue(t.dims[0]) ?? 0) : 0;

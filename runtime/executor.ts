@@ -444,6 +444,8 @@ export class DeviceProgram {
       return st;
     });
     device.queue.submit([enc.finish()]);
+    // Asked now, so it covers this submission and not later ones a caller makes before awaiting (MeshRunner's deferred collectives).
+    const done = device.queue.onSubmittedWorkDone();
     const writes = this.pendingScopes.splice(0);
     const err = firstError(await Promise.all([...writes, ...scopes.pop()]));
     const what = () => {
@@ -455,7 +457,7 @@ export class DeviceProgram {
       for (const st of staging) st.destroy();
       throw new RuntimeError(`WebGPU rejected ${what()}: ${err}`);
     }
-    await withTimeLimit(device.queue.onSubmittedWorkDone(), this.timeLimitMs, () => {
+    await withTimeLimit(done, this.timeLimitMs, () => {
       for (const st of staging) st.destroy();
       return new RuntimeError(
         `${what()} did not finish within ${this.timeLimitMs / 1000} s; the run is abandoned, and the device may still be busy with them ` +
