@@ -135,6 +135,7 @@ export class Trainer {
     if (!Number.isInteger(microbatches) || microbatches < 1 || data.batch % microbatches !== 0) {
       throw new RangeError(`${microbatches} micro-batches do not divide a batch of ${data.batch}`);
     }
+    if (offload && !runner.writeParams) throw new RangeError('host offload writes the parameters it updates: the runner needs writeParams');
   }
 
   async step(t: number): Promise<StepResult> {
