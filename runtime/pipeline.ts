@@ -12,6 +12,8 @@ import { biasCorrections, lrAt, type Schedule as LrSchedule, type StepResult, ty
 /** One program of one stage on the stage's devices. */
 interface StageRun {
   readonly plan: Plan;
+  /** Set after its first run: until then device 0 runs each submission first (see `onDevices`). */
+  warm?: boolean;
   /** Per device of the stage (in stage-mesh order). */
   readonly devices: readonly DeviceProgram[];
   readonly copies: readonly { from: number; to: number }[];
@@ -274,13 +276,14 @@ export class PipelineRunner {
         kernels.push(i);
         continue;
       }
-      const blocks = await settle(Promise.all(r.devices.map((p) => p.execute(kernels, [{ buffer: s.input, count: numel(s.shape) }]))));
+      const blocks = await onDevices(r, (p) => p.execute(kernels, [{ buffer: s.input, count: numel(s.shape) }]));
       const results = runCollective(mesh, s, blocks.map((b) => b[0]!));
       r.devices.forEach((p, d) => p.write(s.output, results[d]!));
       kernels = [];
     }
     const outs = r.plan.outputs.filter((o) => read.includes(o.name));
-    const blocks = await settle(Promise.all(r.devices.map((p) => p.execute(kernels, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), r.copies))));
+    const blocks = await onDevices(r, (p) => p.execute(kernels, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), r.copies));
+    r.warm = true;
     return new Map(outs.map((o, i) => [o.name, blocks.map((b) => b[i]!)]));
   }
 
@@ -315,6 +318,18 @@ export class PipelineRunner {
 
 const key = (stage: number, pass: string) => `${stage}/${pass}`;
 
+/**
+ * Runs `f` on each of a stage program's devices. On its first run device 0 goes first:
+ * drivers that compile at first dispatch (llvmpipe) then find the other devices'
+ * identical kernels in their shader cache instead of all compiling them at once.
+ */
+async function onDevices(r: StageRun, f: (p: DeviceProgram) => Promise<HostArray[]>): Promise<HostArray[][]> {
+  if (r.warm) return settle(Promise.all(r.devices.map(f)));
+  const [first, ...rest] = r.devices;
+  const head = await settle(f(first!));
+  return [head, ...(await settle(Promise.all(rest.map(f))))];
+}
+
 /** The mesh device of stage-mesh device j on pipeline rank `rank`. */
 function globalDevice(plan: PipelinePlan, stageMesh: PlanMesh, rank: number, j: number): number {
   return deviceOf(plan.mesh, { ...coordsOf(stageMesh, j), [plan.axis]: rank });
@@ -336,7 +351,8 @@ function checkShape(plan: PipelinePlan, devices: number): void {
   const bad = (what: string) => new RuntimeError(`pipelined plan '${String(plan.model)}': ${what}`);
   const axis = plan.mesh?.axes?.find((a) => a.name === plan.axis);
   if (!axis) throw bad(`its pipeline axis '${String(plan.axis)}' is not an axis of its mesh`);
-  if (axis.size !== plan.ranks || plan.stages !== plan.ranks * plan.virtual) throw bad(`ranks ${plan.ranks} × virtual ${plan.virtual} must be its ${plan.stages} stages on ${plan.axis} = ${axis.size}`);
+  if (axis.size !== plan.ranks || plan.stages !== plan.ranks * plan.virtual)
+    throw bad(`ranks ${plan.ranks} × virtual ${plan.virtual} must be its ${plan.stages} stages on ${plan.axis} = ${axis.size}`);
   if (devices !== plan.mesh.devices)
     throw new RuntimeError(
       `plan '${plan.model}' is pipelined over ${plan.mesh.devices} devices (${plan.mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${devices} were given`,

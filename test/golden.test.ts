@@ -26,6 +26,7 @@ import { compile } from '../driver/compile.js';
 import { planOf } from '../driver/stages.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
+import { meshOfEnv } from '../compiler/sharding/mesh.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import { UNDER_CI } from './support/ci.js';
 
@@ -66,7 +67,7 @@ function readExpected(dir: string, prefix = ''): Record<string, string> {
 const isDiagnosticsCase = (dir: string) => existsSync(join(dir, 'expected.txt')) || existsSync(join(dir, 'options.json'));
 
 interface CaseOptions extends FrontendOptions {
-  readonly via?: 'check' | 'lower' | 'train';
+  readonly via?: 'check' | 'lower' | 'train' | 'partition';
 }
 const OPTION_KEYS = ['via', 'preset', 'overrides', 'mesh', 'model', 'dims'];
 
@@ -76,8 +77,8 @@ function caseOptions(name: string, dir: string): CaseOptions {
   const opts = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.includes(k));
   if (unknown.length) throw new Error(`${name}/options.json: unknown key(s) ${unknown.join(', ')}: expected ${OPTION_KEYS.join(', ')}`);
-  if (opts['via'] !== undefined && !['check', 'lower', 'train'].includes(opts['via'] as string)) {
-    throw new Error(`${name}/options.json: via must be "check", "lower" or "train", got ${JSON.stringify(opts['via'])}`);
+  if (opts['via'] !== undefined && !['check', 'lower', 'train', 'partition'].includes(opts['via'] as string)) {
+    throw new Error(`${name}/options.json: via must be "check", "lower", "train" or "partition", got ${JSON.stringify(opts['via'])}`);
   }
   return opts as CaseOptions;
 }
@@ -86,8 +87,11 @@ function caseOptions(name: string, dir: string): CaseOptions {
 async function diagnosticLines(source: string, opts: CaseOptions): Promise<string> {
   const { via = 'check', ...frontend } = opts;
   const file = 'input.model';
+  // `partition`: partitioned over the file's meshes (their axes together), as mdc plan does.
   const ds: readonly Diagnostic[] =
-    via === 'train'
+    via === 'partition'
+      ? (await compile(source, file, { ...frontend, partition: meshOfEnv(check(source, file, frontend).env!), until: 'partition' })).diagnostics
+      : via === 'train'
       ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
       : via === 'lower'
         ? lower(source, file, frontend).diagnostics
