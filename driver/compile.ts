@@ -99,19 +99,6 @@ export async function compile(source: string, file: string, opts: CompileOptions
     if (!s.settings) return { diagnostics: s.diagnostics, checked, forward };
     settings = { ...s.settings, ...(opts.train === true ? {} : opts.train) };
   }
-  const ann = pipelineAnnotation(checked.env, checked.env.models.get(forward.name)!);
-  if (opts.partition && pipelineAxisOf(ann, opts.partition) && reached(opts.until, 'partition')) {
-    const { compilePipeline } = await import('./pipeline.js');
-    const p = compilePipeline(forward, ann!, opts.partition, {
-      file,
-      ...(settings ? { settings } : {}),
-      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-      ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
-      ...(opts.target ? { target: opts.target } : {}),
-      planOnly: !reached(opts.until, 'codegen'),
-    });
-    return { checked, diagnostics: p.diagnostics, forward, ...(settings ? { settings } : {}), ...(p.result ? { pipeline: p.result } : {}) };
-  }
   // Multi-copy (train/copies.ts): the forward graph becomes interleaved copies before the training step and the partition.
   const copied = withCopies(
     forward,
@@ -121,6 +108,21 @@ export async function compile(source: string, file: string, opts: CompileOptions
     opts.partition,
   );
   if ('diagnostics' in copied) return { checked, diagnostics: copied.diagnostics, forward };
+  // A pipelined model on a mesh with its pipeline axis: stage programs and a pipelined plan (driver/pipeline.ts).
+  const ann = pipelineAnnotation(checked.env, checked.env.models.get(forward.name)!);
+  if (opts.partition && pipelineAxisOf(ann, opts.partition) && reached(opts.until, 'partition')) {
+    const { compilePipeline } = await import('./pipeline.js');
+    const p = compilePipeline(copied.graph, ann!, opts.partition, {
+      file,
+      ...(settings ? { settings } : {}),
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
+      ...(opts.target ? { target: opts.target } : {}),
+      copies: copied.copies,
+      planOnly: !reached(opts.until, 'codegen'),
+    });
+    return { checked, diagnostics: p.diagnostics, forward, ...(settings ? { settings } : {}), ...(p.result ? { pipeline: p.result } : {}) };
+  }
   const graphOpts: GraphOptions = {
     ...opts,
     file,

@@ -28,7 +28,9 @@ import { sealAny } from '../codegen/seal.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import { PIPELINE_FORMAT, PIPELINE_VERSION, type PipelinePlan } from '../runtime/pipeline-plan.js';
-import { optimize } from './stages.js';
+import { meshProblems, optimize } from './stages.js';
+import { unitSplits } from '../compiler/sharding/checks.js';
+import { hoistCollectives } from '../compiler/sharding/hoist-collectives.js';
 
 export interface PipelineOptions {
   readonly file: string;
@@ -38,6 +40,8 @@ export interface PipelineOptions {
   readonly target?: KernelTarget;
   /** Stop after the cut: no codegen (`mdc plan`). */
   readonly planOnly?: boolean;
+  /** The forward graph is this many interleaved copies (compiler/train/copies.ts): each stage's collectives are hoisted to overlap them. */
+  readonly copies?: number;
 }
 
 export interface PipelineCompiled {
@@ -100,6 +104,9 @@ export function compilePipeline(
     tags = [...t.tags];
     updates = [...t.updates];
   } else tags = split.stageOfNode.map((stage) => ({ stage, pass: 'F' }));
+  // The stage mesh's own checks, as for any partition: an axis nothing splits, heads a split cannot divide.
+  const idle = meshProblems(graph, stageMesh, opts.file);
+  if (idle.length) return { diagnostics: idle };
   let spmd = partition(graph, stageMesh);
   if (updates?.length) {
     // Each update copies blocks onto blocks: its output takes the layout the partition gave
@@ -107,6 +114,8 @@ export function compilePipeline(
     const extra = updates.map((u) => ({ value: u.outputId, layout: layoutOfGlobal(graph, spmd, u.paramId), span: ann.span }));
     spmd = partition({ ...graph, constraints: [...graph.constraints.filter((c) => !extra.some((e) => e.value === c.value)), ...extra] }, stageMesh);
   }
+  const unsplit = unitSplits(graph, spmd).map((u) => diag(opts.file, u.span, 'MDC0410', u.op, u.what, u.axes.join('×'), u.devices, u.type));
+  if (unsplit.length) return { diagnostics: unsplit };
   const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(updates ? { updates } : {}) });
   const result = { split, schedule, stageMesh, spmd, programs, boundaries, shared };
   if (opts.planOnly) return { result, diagnostics: [] };
@@ -114,7 +123,8 @@ export function compilePipeline(
   const seed = opts.seed ?? 0;
   const source = opts.file.slice(opts.file.lastIndexOf('/') + 1);
   const plans = programs.map((prog) => {
-    const optimized = optimize(prog.spmd.local, opts.fuse !== false);
+    const plain = optimize(prog.spmd.local, opts.fuse !== false);
+    const optimized = (opts.copies ?? 1) > 1 && stageMesh.axes.length ? hoistCollectives(plain.graph, plain.origin) : plain;
     const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), updates: prog.updates }, true);
     const plan = emitPlan(optimized, prog.spmd, { seed, source, ...(opts.target ? { target: opts.target } : {}), updates: prog.updates, memory });
     return { stage: prog.stage, pass: prog.pass, plan };
@@ -269,7 +279,7 @@ export function pipelineReport(c: PipelineCompiled, ann: PipelineAnnotation, mes
 }
 
 /** The report's lines for the pipeline, after the plan's own. */
-export function formatPipelineReport(r: PipelineReport, file: string): string[] {
+export function formatPipelineReport(r: PipelineReport): string[] {
   const p = r.pipeline;
   const lines = [
     '',
@@ -277,12 +287,9 @@ export function formatPipelineReport(r: PipelineReport, file: string): string[] 
       `${p.microbatches} micro-batch${p.microbatches === 1 ? '' : 'es'}, schedule ${r.schedule.kind}, bubble ${(100 * p.bubbleRatio).toFixed(1)}% of busy time`,
   ];
   p.layers.forEach(([lo, hi], k) => lines.push(`  stage ${k} (rank ${k % p.ranks}): layers ${lo}..${hi - 1}, ${(p.stageFlops[k]! / 1e9).toFixed(3)} GFLOP forward`));
-  lines.push(`transfers between stages: ${r.transfers.length}, each once per micro-batch`);
-  for (const t of r.transfers) {
-    lines.push(`  ${file}:${t.span.line}:${t.span.col}: send_recv(${t.axis}) ${t.from} → ${t.to}, ${formatBytes(t.bytesPerDevice)} per device${t.scope ? ` [${t.scope}]` : ''}`);
-    lines.push(`      because ${t.reason}`);
-  }
-  lines.push('schedule (one column per pass time, F forward, B backward, W weight gradients):');
-  for (const l of r.schedule.text.split('\n')) lines.push(`  ${l}`);
+  const bytes = r.transfers.reduce((n, t) => n + t.bytesPerDevice, 0);
+  lines.push(`transfers between stages: ${r.transfers.length} send_recv above, ${formatBytes(bytes)} per device and micro-batch`);
+  lines.push('schedule (F forward, B backward, W weight gradients; digits are micro-batches):');
+  for (const l of r.schedule.text.trimEnd().split('\n')) lines.push(`  ${l}`);
   return lines;
 }

@@ -120,7 +120,7 @@ function planOffload(o: OffloadedUpdate): PlanOffload {
  * as a usage error. An error rather than a warning: the devices along it would all repeat
  * one computation, which no one asks for on purpose, and a pipeline axis never reaches here.
  */
-function meshProblems(g: Graph, mesh: Mesh, file: string): Diagnostic[] {
+export function meshProblems(g: Graph, mesh: Mesh, file: string): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const name of unusedMeshAxes(g, mesh)) {
     const axis = mesh.axes.find((a) => a.name === name)!;
