@@ -167,7 +167,7 @@ export interface GraphOptions extends Omit<CompileOptions, 'train'> {
   readonly file?: string;
   /** Train with these settings (the train section, already read). */
   readonly train?: TrainSettings | false;
-  /** The graph is this many interleaved copies (compiler/train/copies.ts): a partitioned step's collectives are hoisted to overlap them. */
+  /** The graph is this many interleaved copies (compiler/train/copies.ts): a partitioned step is ordered so the copies' collectives overlap (compiler/sharding/overlap.ts). */
   readonly copies?: number;
 }
 

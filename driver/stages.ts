@@ -9,7 +9,7 @@ import type { Graph } from '../compiler/ir.js';
 import { unitSplits, unusedMeshAxes } from '../compiler/sharding/checks.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition, type SpmdProgram } from '../compiler/sharding/partition.js';
-import { hoistCollectives } from '../compiler/sharding/hoist-collectives.js';
+import { orderForOverlap } from '../compiler/sharding/overlap.js';
 import type { RecomputePlan } from '../compiler/train/recompute.js';
 import { planTrainingRecompute, trainingGraph, type OffloadedUpdate, type TrainingGraph } from '../compiler/train/step.js';
 import type { Plan, PlanOffload } from '../runtime/plan.js';
@@ -56,7 +56,7 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
 
   // Optimize: written-out attention, transpose folding, fusion.
   const optimized =
-    spmd && (opts.copies ?? 1) > 1 ? hoistCollectives(...withOrigin(optimize(local, opts.fuse !== false))) : optimize(local, opts.fuse !== false);
+    spmd && (opts.copies ?? 1) > 1 ? orderForOverlap(...withOrigin(optimize(local, opts.fuse !== false))) : optimize(local, opts.fuse !== false);
   verify('optimize', optimized.graph);
   if (!reached(opts.until, 'memory')) return { ...done, ...(spmd ? { spmd } : {}), optimized };
 

@@ -10,8 +10,8 @@ import type { TType } from '../types.js';
  * the model at batch B/copies each, sharing every parameter, with their nodes interleaved
  * (copy 0's node i, copy 1's node i, …, then node i + 1). Once partitioned, one copy's
  * collective can run while the next copy computes something that does not depend on it
- * (hoistCollectives in compiler/sharding/hoist-collectives.ts moves each collective up to
- * where its input is ready, and the mesh runtime defers waiting for it).
+ * (orderForOverlap in compiler/sharding/overlap.ts places each collective where its input
+ * is ready and the other copy's work after it, and the mesh runtime defers waiting for it).
  *
  * Copy c takes the rows r of the batch with r mod copies = c (each input is reshaped to
  * [B/copies, copies, …] and sliced along the new dim), not the block [c·B/copies, (c+1)·B/copies):

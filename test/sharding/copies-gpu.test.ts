@@ -91,6 +91,47 @@ describe.skipIf(status.skip)(status.title('multi-copy on WebGPU devices'), () =>
     expect(relErr(got['mesh 2']!, got['mesh 1']!, 1e-3)).toBeLessThan(1e-5);
   });
 
+  it('deferred collectives give the bits of awaited ones on a model with every kind of collective and arena reuse', async () => {
+    // As in test/sharding/mesh-gpu.test.ts, on [dp: 2, tp: 2]: a reduce_scatter (Rows), an all_to_all (Cols), a partial_mask
+    // (Pending), all_reduce, all_gather (softmax over the batch) and shard_slice (the output's B@dp).
+    const coll = `
+mesh M = [dp: 2, tp: 2]
+config C { d = 8, e = 4 }
+block Rows(x: f32[B, S@tp, d]) -> f32[B, S@tp, d] {
+  return x * 2.0
+}
+block Cols(x: f32[B, S, d@tp]) -> f32[B, S, d@tp] {
+  return x + 1.0
+}
+block Pending(x: f32[B, S, e] partial(tp)) -> f32[B, S, e] partial(tp) {
+  return x * 3.0
+}
+model Coll(x: f32[B@dp, S, d]) -> f32[B@dp, S, e] where B = 2, S = 8 {
+  param w1: f32[d, d@tp] = normal(0, 0.5)
+  param w2: f32[d@tp, d] = normal(0, 0.5)
+  param w3: f32[d, e] = normal(0, 0.5)
+  let h = Rows(gelu(x @ w1) @ w2)
+  let c = Cols(gelu(h))
+  let y = softmax(c, axis = 1) @ w3
+  return Pending(exp(y)) + softmax(y, axis = 0)
+}
+`;
+    const r = await compile(coll, 'coll.model', { partition: mesh });
+    if (!r.plan) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+    const ops = new Set(r.plan.steps.flatMap((s) => (s.kind === 'collective' ? [s.op] : [])));
+    expect([...ops].sort()).toEqual(['all_gather', 'all_reduce', 'all_to_all', 'partial_mask', 'reduce_scatter', 'shard_slice']);
+    expect(r.plan.arenas?.length).toBeGreaterThan(0);
+    const x = randomInput('f32', 2 * 8 * 8, 5, 'x');
+    const runner = await MeshRunner.create(await sharedDevices(4), r.plan, { seed: 0 });
+    await runner.run({ x });
+    runner.deferCollectives = false;
+    const eager = (await runner.run({ x }))['output0']!.data as Float32Array;
+    runner.deferCollectives = true;
+    const deferred = (await runner.run({ x }))['output0']!.data as Float32Array;
+    runner.destroy();
+    expect(Buffer.from(deferred.buffer).equals(Buffer.from(eager.buffer))).toBe(true);
+  });
+
   it('training: parameters after 3 AdamW steps with copies = 2 (4 devices, and 1 device) equal copies = 1 and the CPU reference', async () => {
     const r = lower(src, 'gpt2.model', front);
     const settings: TrainSettings = { ...trainSettings(r.env!, r.graph!.name).settings!, ...train(1) };

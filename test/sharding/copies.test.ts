@@ -111,6 +111,11 @@ describe('copies = 2 in a partitioned plan', () => {
       expect(copy[next.id]).toBe(1 - copy[c.id]!);
       expect(next.inputs).not.toContain(c.outputs[0]);
     }
+    // One copy runs through its next segment while the other's collective is in flight: steps between each collective and its first reader.
+    const gaps = colls.map(([c, k]) => order.slice(k + 1).findIndex((n) => n.inputs.includes(c.outputs[0]!)));
+    // At least the other copy's matmul and collective; the segments between a layer's two all-reduces give more.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(2);
+    expect(gaps.filter((n) => n > 2).length).toBeGreaterThanOrEqual(6);
     // The plan's steps are the graph's nodes in that order (reshapes alias).
     // In the plan too: no collective's output is bound by the step right after it.
     plan.steps.forEach((s, k) => {
