@@ -28,9 +28,11 @@ import { sealAny } from '../codegen/seal.js';
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import { PIPELINE_FORMAT, PIPELINE_VERSION, type PipelinePlan } from '../runtime/pipeline-plan.js';
+import type { PlanOptimizer } from '../runtime/plan.js';
+import { offloadTargetOf } from '../compiler/train/offload.js';
 import { meshProblems, optimize } from './stages.js';
 import { unitSplits } from '../compiler/sharding/checks.js';
-import { hoistCollectives } from '../compiler/sharding/hoist-collectives.js';
+import { orderForOverlap } from '../compiler/sharding/overlap.js';
 
 export interface PipelineOptions {
   readonly file: string;
@@ -96,10 +98,13 @@ export function compilePipeline(
   let tags: Tag[];
   let updates: PipelineUpdate[] | undefined;
   let shared = new Map<string, number[]>();
+  let offloaded: string[] = [];
   if (settings) {
     const rep = replicateShared(forward, split.stageOfNode);
     shared = rep.shared;
-    const t = pipelineTrainingGraph(rep.graph, rep.stageOfNode, S, settings, opts.file, stageMesh);
+    const targets = settings.offload ?? [];
+    const t = pipelineTrainingGraph(rep.graph, rep.stageOfNode, S, settings, opts.file, stageMesh, (name) => !!offloadTargetOf(targets, name));
+    offloaded = t.params.filter((name) => offloadTargetOf(targets, name));
     graph = t.graph;
     tags = [...t.tags];
     updates = [...t.updates];
@@ -116,7 +121,8 @@ export function compilePipeline(
   }
   const unsplit = unitSplits(graph, spmd).map((u) => diag(opts.file, u.span, 'MDC0410', u.op, u.what, u.axes.join('×'), u.devices, u.type));
   if (unsplit.length) return { diagnostics: unsplit };
-  const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(updates ? { updates } : {}) });
+  const local = updates?.map((u) => ({ ...u, paramId: localIdOf(graph, u.paramId) }));
+  const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(local ? { updates: local } : {}) });
   const result = { split, schedule, stageMesh, spmd, programs, boundaries, shared };
   if (opts.planOnly) return { result, diagnostics: [] };
 
@@ -124,7 +130,7 @@ export function compilePipeline(
   const source = opts.file.slice(opts.file.lastIndexOf('/') + 1);
   const plans = programs.map((prog) => {
     const plain = optimize(prog.spmd.local, opts.fuse !== false);
-    const optimized = (opts.copies ?? 1) > 1 && stageMesh.axes.length ? hoistCollectives(plain.graph, plain.origin) : plain;
+    const optimized = (opts.copies ?? 1) > 1 && stageMesh.axes.length ? orderForOverlap(plain.graph, plain.origin) : plain;
     const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), updates: prog.updates }, true);
     const plan = emitPlan(optimized, prog.spmd, { seed, source, ...(opts.target ? { target: opts.target } : {}), updates: prog.updates, memory });
     return { stage: prog.stage, pass: prog.pass, plan };
@@ -164,22 +170,33 @@ export function compilePipeline(
     shared: [...shared].map(([param, stages]) => ({ param, stages })),
     inputs: dataInputs,
     outputs: settings ? [] : forward.outputs.map((id, i) => ({ name: forward.outputNames[i]!, shape: micro(forward.values[id]!.type.dims.map(dimOf)) })),
+    ...(settings && offloaded.length ? { offload: { optimizer: planOptimizer(settings), params: offloaded.map((param) => ({ param, decay: rankOf(forward, param) >= 2 && settings.optimizer.weightDecay > 0 })) } } : {}),
   };
   return { result: { ...result, plan: sealAny(plan) }, diagnostics: [] };
 }
 
 const dimOf = (d: Dim) => dimValue(d)!;
 
+/** The optimizer's hyper-parameters as the runtime's host update reads them. */
+function planOptimizer(settings: TrainSettings): PlanOptimizer {
+  const o = settings.optimizer;
+  return { kind: o.kind, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, momentum: o.momentum };
+}
+
+const rankOf = (g: Graph, name: string) => g.values.find((v) => v.kind === 'param' && v.name === name)?.type.dims.length ?? 0;
+
 /**
- * The layout the partition gave non-op value `id` (a parameter) of graph `g`: the
- * partition makes the local values of g's inputs, parameters and constants first, in
- * g's order, so it is the layout of the local value at that rank.
+ * The local id the partition gave non-op value `id` (a parameter) of graph `g`: it makes the
+ * local values of g's inputs, parameters and constants first, in g's order.
  */
-function layoutOfGlobal(g: Graph, spmd: SpmdProgram, id: number): Layout {
+function localIdOf(g: Graph, id: number): number {
   let rank = 0;
   for (let i = 0; i < id; i++) if (g.values[i]!.kind !== 'op') rank++;
-  return spmd.layouts[rank]!;
+  return rank;
 }
+
+/** The layout the partition gave non-op value `id` of `g`. */
+const layoutOfGlobal = (g: Graph, spmd: SpmdProgram, id: number): Layout => spmd.layouts[localIdOf(g, id)]!;
 
 /** The labels input a cross-entropy loss adds: the logits' shape without the class dim. */
 function labelsInput(forward: Graph, settings: TrainSettings, micro: (s: readonly number[]) => number[]) {

@@ -6,7 +6,7 @@
  * partitioned over the rest of the mesh, and the schedule says, per pipeline rank, which
  * pass of which micro-batch runs when.
  */
-import type { Plan, PlanLayout, PlanMesh } from './plan.js';
+import type { Plan, PlanLayout, PlanMesh, PlanOptimizer } from './plan.js';
 
 export const PIPELINE_FORMAT = 'mdc.pipeline';
 export const PIPELINE_VERSION = 1;
@@ -80,6 +80,12 @@ export interface PipelinePlan {
   readonly inputs: readonly PipelineInput[];
   /** Forward plans: the outputs, whole batch (micro-batches concatenated along dim 0), made by the last stage. */
   readonly outputs: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  /**
+   * `@offload(host)` parameters: their stages keep no optimizer state for them; after U1 the
+   * host reads each one's gradient sum `acc.<param>`, and after U2 (whose `clip_scale` it
+   * applies when clipping) updates it and writes it to every stage holding it.
+   */
+  readonly offload?: { readonly optimizer: PlanOptimizer; readonly params: readonly { readonly param: string; readonly decay: boolean }[] };
   readonly integrity?: string;
 }
 

@@ -7,6 +7,7 @@ import { coordsOf, deviceOf, numel } from '../layout/mesh.js';
 import type { Plan, PlanMesh } from './plan.js';
 import { isPipelinePlan, type PipelineAction, type PipelinePass, type PipelinePlan } from './pipeline-plan.js';
 import { settle } from './settle.js';
+import { adamwStep, sgdStep } from './host-optimizer.js';
 import { biasCorrections, lrAt, type Schedule as LrSchedule, type StepResult, type TextBatches } from './train.js';
 
 /** One program of one stage on the stage's devices. */
@@ -41,6 +42,8 @@ export class PipelineRunner {
     readonly plan: PipelinePlan,
     private readonly stageMesh: PlanMesh,
     private readonly runs: ReadonlyMap<string, StageRun>,
+    /** `@offload(host)` parameters: the host's copy of each, and its optimizer state. */
+    private readonly host: ReadonlyMap<string, { param: Float32Array; m: Float32Array; v: Float32Array; decay: boolean }>,
   ) {}
 
   static async create(devices: readonly GPUDevice[], raw: unknown, opts: RunnerOptions = {}): Promise<PipelineRunner> {
@@ -92,7 +95,14 @@ export class PipelineRunner {
       for (const r of runs.values()) for (const p of r.devices) p.destroy();
       throw e;
     }
-    return new PipelineRunner(plan, stageMesh, runs);
+    const host = new Map(
+      (plan.offload?.params ?? []).map((o) => {
+        const w = whole.get(o.param);
+        if (!w) throw new RuntimeError(`@offload(host) parameter '${o.param}' is held by no stage of ${plan.model}`);
+        return [o.param, { param: Float32Array.from(w), m: new Float32Array(w.length), v: new Float32Array(w.length), decay: o.decay }] as const;
+      }),
+    );
+    return new PipelineRunner(plan, stageMesh, runs, host);
   }
 
   /**
@@ -127,8 +137,19 @@ export class PipelineRunner {
     let sumsq = 0;
     const sums = await Promise.all(Array.from({ length: S }, (_, k) => this.runPass(k, 'U1', {}, [`sumsq.${k}`])));
     for (let k = 0; k < S; k++) sumsq = Math.fround(sumsq + (sums[k]!.get(`sumsq.${k}`)?.data[0] ?? 0));
+    // Offloaded parameters' gradient sums, before U2 resets them.
+    const grads = new Map<string, Float32Array>();
+    for (const name of this.host.keys()) grads.set(name, await this.readWhole(`acc.${name}`));
     const fixed: Record<string, number> = { lr: scalars.lr, sumsq, ...(scalars.bc1 !== undefined ? { bc1: scalars.bc1, bc2: scalars.bc2! } : {}) };
-    const after = await Promise.all(Array.from({ length: S }, (_, k) => this.runPass(k, 'U2', fixed, k === 0 ? ['grad_norm'] : [])));
+    const after = await Promise.all(Array.from({ length: S }, (_, k) => this.runPass(k, 'U2', fixed, k === 0 ? ['grad_norm', 'clip_scale'] : [])));
+    const scale = after[0]!.get('clip_scale')?.data[0];
+    for (const [name, h] of this.host) {
+      const hp = this.plan.offload!.optimizer;
+      const s = { lr: scalars.lr, ...(scalars.bc1 !== undefined ? { bc1: scalars.bc1, bc2: scalars.bc2! } : {}), ...(scale !== undefined ? { scale } : {}) };
+      if (hp.kind === 'adamw') adamwStep(h.param, grads.get(name)!, h.m, h.v, hp, s, h.decay);
+      else sgdStep(h.param, grads.get(name)!, h.m, hp, s, h.decay);
+      this.writeWhole(name, h.param);
+    }
     return { loss: loss / this.plan.microbatches, gradNorm: after[0]!.get('grad_norm')?.data[0] ?? Math.sqrt(sumsq) };
   }
 
@@ -308,6 +329,28 @@ export class PipelineRunner {
         return out;
       });
       for (const { r, id } of holders) r.devices.forEach((p, d) => p.write(id, sums[d]!));
+    }
+  }
+
+  /** A parameter buffer's whole value, from the first stage program holding it. */
+  private async readWhole(name: string): Promise<Float32Array> {
+    for (const r of this.runs.values()) {
+      const id = this.bufferOf(r, name);
+      if (id === undefined) continue;
+      const b = r.plan.buffers[id]!;
+      const blocks = await onDevices(r, (p) => p.execute([], [{ buffer: id, count: numel(b.shape) }]));
+      return assemble(this.stageMesh, blocks.map((x) => x[0]!), b.global!.shape, b.global!.layout) as Float32Array;
+    }
+    throw new RuntimeError(`no stage of ${this.plan.model} holds '${name}'`);
+  }
+
+  /** Writes a parameter's whole value over every stage's copy of it (each device its block). */
+  private writeWhole(name: string, data: Float32Array): void {
+    for (const r of this.runs.values()) {
+      const id = this.bufferOf(r, name);
+      if (id === undefined) continue;
+      const g = r.plan.buffers[id]!.global!;
+      r.devices.forEach((p, d) => p.write(id, shardOf(this.stageMesh, data, g.shape, g.layout, d)));
     }
   }
 

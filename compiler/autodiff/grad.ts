@@ -41,6 +41,11 @@ export interface Differentiated {
   readonly loss: Value;
   /** One per floating-point parameter, in parameter order. */
   readonly grads: readonly { readonly name: string; readonly param: Value; readonly grad: Value }[];
+  /**
+   * Per node of the builder past g's own: the index of g's node whose gradient rule (or
+   * gradient sum) made it, or -1 for the zero gradients of parameters the loss does not reach.
+   */
+  readonly origin: readonly number[];
 }
 
 export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentiated {
@@ -89,8 +94,13 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     grads.set(vid, prev ? ctx.op('add', [prev, gv], prev.type) : gv);
   };
 
+  const origin: number[] = [];
+  const own = (node: number) => {
+    while (g.nodes.length + origin.length < b.nodeCount) origin.push(node);
+  };
   const seedCtx = new Ctx(b, g.nodes[g.values[lossId]!.producer ?? 0]!);
   grads.set(lossId, seedCtx.scalar(1, lossType.dtype, lossType.dims));
+  own(g.values[lossId]!.producer ?? 0);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     if (!n.outputs.some((o) => grads.has(o)) || !n.inputs.some((x) => fromParam.has(x))) continue;
@@ -103,18 +113,17 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     const gOut = n.outputs.map((o) => grads.get(o));
     const gIn = rule(ctx, ins, outs, gOut, n.attrs);
     n.inputs.forEach((x, k) => accumulate(x, gIn[k], ctx));
+    own(i);
   }
 
   const params = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype));
   const zeroCtx = new Ctx(b, g.nodes[0]!);
-  return {
-    builder: b,
-    loss: map.get(lossId)!,
-    // A parameter the loss does not depend on gets a zero gradient.
-    grads: params.map((p) => ({
-      name: p.name!,
-      param: map.get(p.id)!,
-      grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type),
-    })),
-  };
+  // A parameter the loss does not depend on gets a zero gradient.
+  const out = params.map((p) => ({
+    name: p.name!,
+    param: map.get(p.id)!,
+    grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type),
+  }));
+  own(-1);
+  return { builder: b, loss: map.get(lossId)!, grads: out, origin };
 }

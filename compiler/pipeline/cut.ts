@@ -54,7 +54,11 @@ const order = (p: Pass) => PASSES.indexOf(p);
 export function cutStages(
   spmd: SpmdProgram,
   tags: readonly Tag[],
-  opts: { readonly zeroBubble: boolean; readonly updates?: readonly { readonly output: string; readonly param: string; readonly stage: number }[] },
+  opts: {
+    readonly zeroBubble: boolean;
+    /** Updates, `paramId` the parameter's id in `spmd.local` (every program making an update's output holds its parameter). */
+    readonly updates?: readonly { readonly output: string; readonly param: string; readonly stage: number; readonly paramId: number }[];
+  },
 ): { programs: StageProgram[]; boundaries: Boundary[] } {
   const g = spmd.local;
   const tag: Tag[] = g.nodes.map((n) => tags[spmd.origin[n.id]!]!);
@@ -172,6 +176,9 @@ export function cutStages(
         }
       });
     }
+    // A parameter an update overwrites is in the program even when nothing here reads it (a gradient sum reset to zero).
+    const made = new Set(names);
+    for (const u of opts.updates ?? []) if (u.stage === t.stage && made.has(u.output)) valueOf(u.paramId);
     const local = b.finish(g.name, outs, names);
     const constraints = local.values.map((v) => origin[v.id]!);
     const sub: SpmdProgram = {

@@ -55,6 +55,8 @@ export function pipelineTrainingGraph(
   settings: TrainSettings,
   file: string,
   mesh: Mesh,
+  /** `@offload(host)` parameters: U2 resets their sums but leaves their update to the host, which reads the sums after U1. */
+  offloaded: (name: string) => boolean = () => false,
 ): PipelineTraining {
   const zero = settings.zero ?? 0;
   const loss = trainingLossGraph(forward, settings, file, { mesh, zero }).graph!;
@@ -63,17 +65,23 @@ export function pipelineTrainingGraph(
   const tags: Tag[] = [];
   // Loss-graph nodes keep the forward's ids; the loss itself (cross_entropy) is on the last stage.
   loss.nodes.forEach((_, i) => tags.push({ stage: i < stageOfNode.length ? stageOfNode[i]! : stages - 1, pass: 'F' }));
-  // Backward nodes carry their forward node's span and scope (ops/grad-ctx.ts): the same stage.
-  const key = (n: { scope: string; span: { start: number; end: number } }) => `${n.scope}@${n.span.start}:${n.span.end}`;
-  const stageOfKey = new Map<string, number>();
-  loss.nodes.forEach((n, i) => stageOfKey.set(key(n), tags[i]!.stage));
-  for (let i = loss.nodes.length; i < b.nodeCount; i++) tags.push({ stage: stageOfKey.get(key(b.node(i))) ?? 0, pass: 'B' });
+  // A backward node runs on the stage of the forward node whose gradient rule made it; a
+  // zero gradient (a parameter the loss does not reach) on its parameter's stage, below.
+  const zeroGrads: number[] = [];
+  d.origin.forEach((o, k) => {
+    if (o < 0) zeroGrads.push(tags.length);
+    tags.push({ stage: o < 0 ? 0 : tags[o]!.stage, pass: 'B' });
+  });
 
   const owner = new Map<number, number>();
   loss.nodes.forEach((n, i) => {
     for (const x of n.inputs) if (loss.values[x]!.kind === 'param' && !owner.has(x)) owner.set(x, tags[i]!.stage);
   });
   const stageOf = (p: Value) => owner.get(p.id) ?? 0;
+  for (const x of d.grads) {
+    const p = x.grad.producer;
+    if (p !== undefined && zeroGrads.includes(p)) tags[p] = { stage: stageOf(x.param), pass: 'B' };
+  }
   const node = loss.nodes.at(-1)!;
   const c = new Ctx(b, node);
   const tagged = (stage: number, pass: Pass, make: () => void) => {
@@ -143,8 +151,16 @@ export function pipelineTrainingGraph(
       }
       const clip = settings.gradClip;
       const scale = clip !== undefined && clip > 0 ? c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(clip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32')))) : undefined;
+      if (s === 0 && scale) {
+        outs.push(scale);
+        names.push('clip_scale');
+      }
       for (const { name, param, acc, stage } of accs) {
         if (stage !== s) continue;
+        if (offloaded(name)) {
+          put(`acc.${name}`, c.scalar(0, 'f32', acc.type.dims), acc.type, s, acc);
+          continue;
+        }
         const g = scale ? c.bin('mul', acc, scale) : acc;
         const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
         const mState = state('opt.m.', param);

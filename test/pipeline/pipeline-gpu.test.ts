@@ -20,7 +20,7 @@ import { destroySharedDevices, sharedDevices } from '../support/gpu.js';
  * doubled micro-batch fails), losses within 1e-5 relative.
  */
 
-const gpt = (stages: number, layers: number, schedule: string, extra = '') => `
+const gpt = (stages: number, layers: number, schedule: string, extra = '', train = '') => `
 mesh Cluster = [pp: 2, dp: 2, tp: 2]
 config C { vocab = 64, d = 32, heads = 4, layers = ${layers}, ffn = 4 * d, eps = 1e-5 }
 block Attention(x: f32[B, S, d]) -> f32[B, S, d] {
@@ -56,6 +56,7 @@ train G {
   loss = cross_entropy(output0, labels)
   optimizer = adamw(lr = 1e-3)
   schedule = ${schedule}
+  ${train}
 }
 `;
 
@@ -87,14 +88,17 @@ function worstDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, 
   return { diff, name, compared };
 }
 
-/** Trains `source` 3 steps pipelined on `axes` and on one device (batch `batch` in `m` micro-batches); returns the worst parameter difference. */
-async function trainBoth(source: string, axes: Axes, batch: number, m: number) {
+/**
+ * Trains `source` 3 steps pipelined on `axes` and `reference` (default the same source) on
+ * one device (batch `batch` in `m` micro-batches); returns the worst parameter difference.
+ */
+async function trainBoth(source: string, axes: Axes, batch: number, m: number, reference = source) {
   const rows = batch / m;
   const dims = { B: rows, S: 8 };
   const pc = await compile(source, 'g.model', { train: { microbatches: m }, ...onMesh(axes), dims });
   expect(pc.diagnostics).toEqual([]);
   // The same mesh for the front end (its dims must divide), one device for the run.
-  const sc = await compile(source, 'g.model', { train: { microbatches: m }, mesh: meshOf(axes).axes, dims });
+  const sc = await compile(reference, 'g.model', { train: { microbatches: m }, mesh: meshOf(axes).axes, dims });
   expect(sc.diagnostics).toEqual([]);
   const devices = await sharedDevices(devicesOf(axes));
   const pr = await PipelineRunner.create(devices, pc.pipeline!.plan!, LIMIT);
@@ -171,6 +175,24 @@ describe('pipelined training equals one device', () => {
       expectSameTraining(r);
     }, 900_000);
   }
+});
+
+describe('multi-copy and host offload inside pipeline stages', () => {
+  it('copies = 2 on [pp: 2, tp: 2] trains as one device without copies', async () => {
+    const r = await trainBoth(gpt(2, 2, '"1f1b"', '', 'copies = 2'), { pp: 2, dp: 1, tp: 2 }, 8, 2, gpt(2, 2, '"1f1b"'));
+    expectSameTraining(r);
+  }, 900_000);
+
+  it('@offload(host) with clipping, on [pp: 2, dp: 2] under zb-h1, trains as one device updating everything itself', async () => {
+    const offloaded = gpt(2, 2, '"zb-h1"', '', 'grad_clip = 0.05').replace('param w1: f32[d, ffn@tp] = normal(0, 0.02)', 'param w1: f32[d, ffn@tp] = normal(0, 0.02) @offload(host)');
+    expect(offloaded).toContain('@offload(host)');
+    const r = await trainBoth(offloaded, { pp: 2, dp: 2, tp: 1 }, 8, 4, gpt(2, 2, '"zb-h1"', '', 'grad_clip = 0.05'));
+    expect(r.plan.offload?.params.map((p) => p.param)).toEqual(['Layer.0.w1', 'Layer.1.w1']);
+    // No stage keeps optimizer state for them.
+    const names = r.plan.programs.flatMap((p) => p.plan.buffers.map((b) => b.name));
+    expect(names.filter((n) => n.startsWith('opt.') && n.endsWith('.w1'))).toEqual([]);
+    expectSameTraining(r);
+  }, 900_000);
 });
 
 describe('pipelined forward equals one device', () => {
