@@ -79,7 +79,8 @@ export function compilePipeline(
   if (kind === 'interleaved' && v < 2)
     return fail(`schedule = interleaved needs at least 2 stages per rank: set stages = ${2 * p} (2 per rank on ${ann.axis} = ${p}), or another schedule`);
   if (settings) {
-    if (settings.precision && settings.precision !== 'f32') return fail(`mixed precision (${settings.precision}) with pipeline stages is not supported yet: train in f32`);
+    if (settings.precision && settings.precision !== 'f32')
+      return fail(`mixed precision (${settings.precision}) with pipeline stages is not supported yet: train in f32`);
     if (settings.recompute && settings.recompute.policy !== 'none')
       return fail(`recompute (${settings.recompute.policy}) with pipeline stages is not supported yet: remove it, or the pipeline`);
   }
@@ -170,7 +171,14 @@ export function compilePipeline(
     shared: [...shared].map(([param, stages]) => ({ param, stages })),
     inputs: dataInputs,
     outputs: settings ? [] : forward.outputs.map((id, i) => ({ name: forward.outputNames[i]!, shape: micro(forward.values[id]!.type.dims.map(dimOf)) })),
-    ...(settings && offloaded.length ? { offload: { optimizer: planOptimizer(settings), params: offloaded.map((param) => ({ param, decay: rankOf(forward, param) >= 2 && settings.optimizer.weightDecay > 0 })) } } : {}),
+    ...(settings && offloaded.length
+      ? {
+          offload: {
+            optimizer: planOptimizer(settings),
+            params: offloaded.map((param) => ({ param, decay: rankOf(forward, param) >= 2 && settings.optimizer.weightDecay > 0 })),
+          },
+        }
+      : {}),
   };
   return { result: { ...result, plan: sealAny(plan) }, diagnostics: [] };
 }
@@ -232,7 +240,11 @@ export interface PipelineReport {
   readonly schedule: {
     readonly kind: string;
     /** Per pipeline rank: the mesh devices that run it and its passes in order. */
-    readonly ranks: readonly { readonly rank: number; readonly devices: readonly number[]; readonly actions: readonly { pass: string; microbatch: number; stage: number }[] }[];
+    readonly ranks: readonly {
+      readonly rank: number;
+      readonly devices: readonly number[];
+      readonly actions: readonly { pass: string; microbatch: number; stage: number }[];
+    }[];
     readonly text: string;
   };
   /** The sends between stages, as collectives (kind send_recv on the pipeline axis), once per micro-batch. */
@@ -303,7 +315,9 @@ export function formatPipelineReport(r: PipelineReport): string[] {
     `pipeline over ${p.axis}: ${p.stages} stages on ${p.ranks} ranks${p.virtual > 1 ? ` (${p.virtual} per rank, interleaved)` : ''}, ` +
       `${p.microbatches} micro-batch${p.microbatches === 1 ? '' : 'es'}, schedule ${r.schedule.kind}, bubble ${(100 * p.bubbleRatio).toFixed(1)}% of busy time`,
   ];
-  p.layers.forEach(([lo, hi], k) => lines.push(`  stage ${k} (rank ${k % p.ranks}): layers ${lo}..${hi - 1}, ${(p.stageFlops[k]! / 1e9).toFixed(3)} GFLOP forward`));
+  p.layers.forEach(([lo, hi], k) =>
+    lines.push(`  stage ${k} (rank ${k % p.ranks}): layers ${lo}..${hi - 1}, ${(p.stageFlops[k]! / 1e9).toFixed(3)} GFLOP forward`),
+  );
   const bytes = r.transfers.reduce((n, t) => n + t.bytesPerDevice, 0);
   lines.push(`transfers between stages: ${r.transfers.length} send_recv above, ${formatBytes(bytes)} per device and micro-batch`);
   lines.push('schedule (F forward, B backward, W weight gradients; digits are micro-batches):');

@@ -47,7 +47,8 @@ export class PipelineRunner {
   ) {}
 
   static async create(devices: readonly GPUDevice[], raw: unknown, opts: RunnerOptions = {}): Promise<PipelineRunner> {
-    if (!isPipelinePlan(raw)) throw new RuntimeError(`not a pipelined plan (format '${String((raw as { format?: unknown })?.format)}'); run it with PlanRunner or MeshRunner`);
+    if (!isPipelinePlan(raw))
+      throw new RuntimeError(`not a pipelined plan (format '${String((raw as { format?: unknown })?.format)}'); run it with PlanRunner or MeshRunner`);
     await checkIntegrity(raw, opts.edited);
     const plan = raw;
     checkShape(plan, devices.length);
@@ -80,7 +81,8 @@ export class PipelineRunner {
                 let w = whole.get(b.name);
                 if (!w) {
                   const given = opts.params?.get(b.name);
-                  if (given && given.length !== numel(g.shape)) throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${g.shape.join(', ')}] needs ${numel(g.shape)}`);
+                  if (given && given.length !== numel(g.shape))
+                    throw new RuntimeError(`param '${b.name}' has ${given.length} values; its shape [${g.shape.join(', ')}] needs ${numel(g.shape)}`);
                   w = given ?? initValues(b.init!, numel(g.shape), seed, b.name);
                   whole.set(b.name, w);
                 }
@@ -167,7 +169,15 @@ export class PipelineRunner {
       for (const b of r.plan.buffers) {
         if (b.role !== 'param' || out.has(b.name) || b.name.startsWith('acc.')) continue;
         const blocks = await settle(Promise.all(r.devices.map((p) => p.execute([], [{ buffer: b.id, count: numel(b.shape) }]))));
-        out.set(b.name, assemble(this.stageMesh, blocks.map((x) => x[0]!), b.global!.shape, b.global!.layout) as Float32Array);
+        out.set(
+          b.name,
+          assemble(
+            this.stageMesh,
+            blocks.map((x) => x[0]!),
+            b.global!.shape,
+            b.global!.layout,
+          ) as Float32Array,
+        );
       }
       void k;
     }
@@ -186,7 +196,8 @@ export class PipelineRunner {
     for (const io of plan.inputs) {
       const data = Object.prototype.hasOwnProperty.call(inputs, io.name) ? inputs[io.name] : undefined;
       if (!data) throw new RuntimeError(`missing input '${io.name}' (${io.dtype}[${io.shape.join(', ')}])`);
-      if (data.length !== numel(io.shape)) throw new RuntimeError(`input '${io.name}' has ${data.length} values; ${io.dtype}[${io.shape.join(', ')}] needs ${numel(io.shape)}`);
+      if (data.length !== numel(io.shape))
+        throw new RuntimeError(`input '${io.name}' has ${data.length} values; ${io.dtype}[${io.shape.join(', ')}] needs ${numel(io.shape)}`);
       const part = data.length / m;
       slices.set(
         io.name,
@@ -245,7 +256,9 @@ export class PipelineRunner {
       if (!batch.length) {
         if (next.every((n, rank) => n >= plan.schedule.perRank[rank]!.length)) break;
         const stuck = plan.schedule.perRank.map((l, rank) => l[next[rank]!]).find((a) => a);
-        throw new RuntimeError(`the pipeline schedule cannot go on: no rank's next pass has its inputs (first waiting: ${stuck?.pass}${stuck?.microbatch} on stage ${stuck?.stage})`);
+        throw new RuntimeError(
+          `the pipeline schedule cannot go on: no rank's next pass has its inputs (first waiting: ${stuck?.pass}${stuck?.microbatch} on stage ${stuck?.stage})`,
+        );
       }
       await Promise.all(batch);
     }
@@ -298,12 +311,22 @@ export class PipelineRunner {
         continue;
       }
       const blocks = await onDevices(r, (p) => p.execute(kernels, [{ buffer: s.input, count: numel(s.shape) }]));
-      const results = runCollective(mesh, s, blocks.map((b) => b[0]!));
+      const results = runCollective(
+        mesh,
+        s,
+        blocks.map((b) => b[0]!),
+      );
       r.devices.forEach((p, d) => p.write(s.output, results[d]!));
       kernels = [];
     }
     const outs = r.plan.outputs.filter((o) => read.includes(o.name));
-    const blocks = await onDevices(r, (p) => p.execute(kernels, outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })), r.copies));
+    const blocks = await onDevices(r, (p) =>
+      p.execute(
+        kernels,
+        outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })),
+        r.copies,
+      ),
+    );
     r.warm = true;
     return new Map(outs.map((o, i) => [o.name, blocks.map((b) => b[i]!)]));
   }
@@ -339,7 +362,12 @@ export class PipelineRunner {
       if (id === undefined) continue;
       const b = r.plan.buffers[id]!;
       const blocks = await onDevices(r, (p) => p.execute([], [{ buffer: id, count: numel(b.shape) }]));
-      return assemble(this.stageMesh, blocks.map((x) => x[0]!), b.global!.shape, b.global!.layout) as Float32Array;
+      return assemble(
+        this.stageMesh,
+        blocks.map((x) => x[0]!),
+        b.global!.shape,
+        b.global!.layout,
+      ) as Float32Array;
     }
     throw new RuntimeError(`no stage of ${this.plan.model} holds '${name}'`);
   }
@@ -403,7 +431,8 @@ function checkShape(plan: PipelinePlan, devices: number): void {
   if (plan.schedule.perRank.length !== plan.ranks) throw bad(`its schedule has ${plan.schedule.perRank.length} ranks, not ${plan.ranks}`);
   for (const list of plan.schedule.perRank)
     for (const a of list)
-      if (!(a.stage >= 0 && a.stage < plan.stages && a.microbatch >= 0 && a.microbatch < plan.microbatches)) throw bad(`its schedule names stage ${a.stage}, micro-batch ${a.microbatch}`);
+      if (!(a.stage >= 0 && a.stage < plan.stages && a.microbatch >= 0 && a.microbatch < plan.microbatches))
+        throw bad(`its schedule names stage ${a.stage}, micro-batch ${a.microbatch}`);
 }
 
 /** Drives a pipelined training plan one step at a time on byte-level batches, as Trainer drives a one-program plan. */

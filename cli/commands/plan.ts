@@ -5,10 +5,11 @@ import { dimValue } from '../../compiler/dims.js';
 import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
 import { trainSettings } from '../../compiler/train/settings.js';
-import { compileGraph } from '../../driver/compile.js';
+import { applyCopies, compileGraph } from '../../driver/compile.js';
 import { pipelineAnnotation } from '../../compiler/annotations.js';
 import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
 import { formatPipelineReport, type PipelineReport } from '../../driver/pipeline.js';
+import { formatPrediction, predictPlan } from '../../driver/predict.js';
 import { lowerModel } from '../../compiler/compile.js';
 import type { Env } from '../../compiler/bind.js';
 import type { Graph } from '../../compiler/ir.js';
@@ -54,6 +55,10 @@ Options:
                      the plan also reports the bytes it does not keep and the FLOPs it
                      rebuilds (JSON: recomputePlan)
   --memory-budget S  under --recompute auto, bytes of kept activations per device
+  --hardware NAME    predict the step on a described cluster (hardware/NAME.json, e.g.
+                     a100-80gb, h100-80gb, webgpu-laptop, or a path to a .json file):
+                     step time, TFLOP/s per device, bubble, exposed communication, peak
+                     memory per device (docs/cost-model.md)
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
@@ -64,7 +69,9 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
   searchSeconds (under --auto), and for a model with a train section: zero, recompute,
   memory: {params, grads, optimizer, activations, peak} (bytes per device),
   activationBytesPerLayer, flopsPerStep, and with @offload(host) params:
-  offload: {params: [{name, bytes}], toHostBytesPerStep, toDeviceBytesPerStep}; diagnostics }`,
+  offload: {params: [{name, bytes}], toHostBytesPerStep, toDeviceBytesPerStep};
+  with --hardware: predicted: {stepSeconds, tflopsPerDevice, bubbleFraction, commSeconds,
+  peakBytesPerDevice}; diagnostics }`,
   options: {
     ...COMMON,
     mesh: { type: 'string' },
@@ -74,6 +81,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     auto: { type: 'boolean' },
     'memory-cap': { type: 'string' },
     'time-limit': { type: 'string' },
+    hardware: { type: 'string' },
   },
   async run(file, source, v, io) {
     const json = !!v['json'];
@@ -84,6 +92,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const recomputeFlag = v['recompute'] as string | undefined;
     if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag))
       throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
+    const hardware = v['hardware'] === undefined ? undefined : await loadHardwareFlag(v['hardware'] as string);
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
@@ -92,7 +101,14 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const section = env.sections.find((s) => s.kind === 'train' && s.target.name === r.forward!.name);
     // A model that trains is planned as it trains: lowered again with dropout live (the
     // first lowering has it off), so its masks and their layouts are in the partition.
-    const graph = section && r.forward!.nodes.some((n) => n.op === 'dropout') ? trainingForward(env, file, v) : r.forward!;
+    const lowered = section && r.forward!.nodes.some((n) => n.op === 'dropout') ? trainingForward(env, file, v) : r.forward!;
+    // `copies = N` in the train section: the step is planned as the copies it runs as.
+    const copied = applyCopies(env, lowered, file, mesh);
+    if ('diagnostics' in copied) {
+      report(copied.diagnostics, source, json, io, { file, ok: false });
+      return EXIT.diagnostics;
+    }
+    const graph = copied.graph;
     let extra: { searchSeconds?: number } = {};
     let layouts;
     if (v['auto']) {
@@ -121,7 +137,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (ppAxis) {
       const settings = section ? trainSettings(env, graph.name).settings : undefined;
       const { compilePipeline, pipelineReport } = await import('../../driver/pipeline.js');
-      const c = compilePipeline(graph, ann!, mesh, { file, ...(settings ? { settings } : {}), planOnly: true });
+      const c = compilePipeline(graph, ann!, mesh, { file, ...(settings ? { settings } : {}), copies: copied.copies, planOnly: true });
       if (!c.result) {
         report(c.diagnostics, source, json, io, { file, ok: false });
         return EXIT.diagnostics;
@@ -164,7 +180,10 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     }
     const offload = section && settings?.offload ? hostOffload(graph, settings.offload, settings.gradClip) : undefined;
     const base = planReport(file, graph, p, { ...extra, ...(training ? { training } : {}) });
-    const transfers = (pipe?.transfers ?? []).map((t) => ({ ...t, span: { file, line: t.span.line, col: t.span.col, endLine: t.span.endLine, endCol: t.span.endCol } }));
+    const transfers = (pipe?.transfers ?? []).map((t) => ({
+      ...t,
+      span: { file, line: t.span.line, col: t.span.col, endLine: t.span.endLine, endCol: t.span.endCol },
+    }));
     const rep = {
       ...base,
       ...(pipe
@@ -182,7 +201,24 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       ...(recomputeReport ? { recomputePlan: recomputeReport } : {}),
       ...(offload ? { offload } : {}),
     };
-    if (json) io.out(JSON.stringify({ ...rep, diagnostics: [] }, null, 2));
+    const prediction = hardware
+      ? predictPlan({
+          graph,
+          spmd: p,
+          mesh,
+          hardware,
+          ...(section && settings ? { settings, recompute, ...(training ? { memory: training } : {}) } : {}),
+          ...(pipe ? { pipeline: pipe } : {}),
+        })
+      : undefined;
+    const predicted = prediction && {
+      stepSeconds: prediction.stepSeconds,
+      tflopsPerDevice: prediction.tflopsPerDevice,
+      bubbleFraction: prediction.bubbleFraction,
+      commSeconds: prediction.commSeconds,
+      peakBytesPerDevice: Math.round(prediction.peakBytesPerDevice),
+    };
+    if (json) io.out(JSON.stringify({ ...rep, ...(predicted ? { predicted } : {}), diagnostics: [] }, null, 2));
     else {
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
       if (pipe) for (const line of formatPipelineReport(pipe)) io.out(line);
@@ -197,10 +233,22 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
           `host offload: ${offload.params.length} parameter${offload.params.length === 1 ? '' : 's'} (${offload.params.map((x) => x.name).join(', ')}) ` +
             `updated on the host: ${formatBytes(offload.toHostBytesPerStep)} of gradients to the host and ${formatBytes(offload.toDeviceBytesPerStep)} of parameters to the devices per step`,
         );
+      if (prediction && hardware) for (const line of formatPrediction(prediction, hardware)) io.out(line);
     }
     return EXIT.ok;
   },
 };
+
+/** --hardware's description, or a usage error saying what is wrong with it. */
+async function loadHardwareFlag(name: string) {
+  const { loadHardware } = await import('../../driver/hardware.js');
+  try {
+    return loadHardware(name);
+  } catch (e) {
+    if ((e as Error).name === 'HardwareError') throw new UsageError(`--hardware: ${(e as Error).message}`);
+    throw e;
+  }
+}
 
 /** Why a model's @pipeline does not apply to a mesh without its axis. */
 const unpipelined = (stages: number, axis: string, mesh: Mesh) =>

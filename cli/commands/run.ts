@@ -70,6 +70,11 @@ ${FRONTEND_HELP}`,
     // With a mesh, partitioning once here reports what it refuses (a mesh axis nothing splits, heads a split cannot divide).
     const r = await compileFile(file, source, v, io, mesh ? { until: 'partition', partition: mesh } : { until: 'lower' });
     if (!r) return EXIT.diagnostics;
+    // A pipelined model on a mesh with its pipeline axis: its stages run as a pipelined forward pass.
+    if (r.pipeline) {
+      if (targetChoice !== 'portable') throw new UsageError(`--target ${targetChoice} does not apply to pipelined plans yet; run without --target`);
+      return runPipelined(file, source, v, io, { seed, fuse, timeLimitMs, given, json });
+    }
     const { nodeDevice, nodeDevices, adapterSubgroupSize } = await import('../../runtime/node.js');
     const { PlanRunner } = await import('../../runtime/executor.js');
     const { MeshRunner } = await import('../../runtime/mesh.js');
@@ -87,7 +92,9 @@ ${FRONTEND_HELP}`,
             .target;
         }
       }
-      const plan = (await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}) })).plan!;
+      const plan = (
+        await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}), ...(r.copies ? { copies: r.copies } : {}) })
+      ).plan!;
       // The caller's view: whole tensors, also when each device holds a block.
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};
@@ -236,4 +243,106 @@ function readInputs(v: Values): Record<string, unknown> {
   if (!given || typeof given !== 'object' || Array.isArray(given))
     throw new UsageError(`--inputs ${f} must hold a JSON object mapping input names to arrays of numbers, not ${kindOf(given)}`);
   return given as Record<string, unknown>;
+}
+
+/** `mdc run --mesh` of a pipelined model: the pipelined forward pass (runtime/pipeline.ts), reported as a plan's run is. */
+async function runPipelined(
+  file: string,
+  source: string,
+  v: Values,
+  io: Parameters<Command['run']>[3],
+  o: { seed: number; fuse: boolean; timeLimitMs: number | undefined; given: Record<string, unknown>; json: boolean },
+): Promise<number> {
+  const mesh = meshOption(v)!;
+  const r = await compileFile(file, source, v, io, { partition: mesh, seed: o.seed, fuse: o.fuse });
+  if (!r) return EXIT.diagnostics;
+  const plan = r.pipeline!.plan!;
+  // Input values are checked against the program that reads them (its ids' table size); shapes are the whole batch.
+  const readers = plan.programs.flatMap((p) => p.plan.inputs.map((io) => ({ io, plan: p.plan })));
+  const inputs: Record<string, HostArray> = {};
+  const from = `--inputs ${String(v['inputs'])}`;
+  for (const key of Object.keys(o.given))
+    if (!plan.inputs.some((i) => i.name === key))
+      throw new UsageError(`${from} names '${key}', which is not an input of ${plan.model}; its inputs: ${plan.inputs.map((i) => `'${i.name}'`).join(', ')}`);
+  for (const inp of plan.inputs) {
+    const reader = readers.find((x) => x.io.name === inp.name)!;
+    const type = reader.plan.buffers[reader.io.buffer]!.type;
+    const g = o.given[inp.name];
+    if (g === undefined) {
+      inputs[inp.name] = randomInput(type, numel(inp.shape), o.seed, inp.name, reader.io.max);
+      continue;
+    }
+    if (!Array.isArray(g))
+      throw new UsageError(`${from}: input '${inp.name}' must be a flat array of ${numel(inp.shape)} numbers (${inp.dtype}[${inp.shape.join(', ')}])`);
+    const problem = inputProblem(reader.plan, reader.io, inp.shape, g, true);
+    if (problem) throw new UsageError(`${from}: ${problem}`);
+    inputs[inp.name] = type === 'i32' ? Int32Array.from(g as number[]) : Float32Array.from(g as number[]);
+  }
+  const { nodeDevices } = await import('../../runtime/node.js');
+  const { PipelineRunner } = await import('../../runtime/pipeline.js');
+  const { devices, description } = await nodeDevices(plan.mesh.devices);
+  let outs: Record<string, Tensor>;
+  let ms: number;
+  let compileMs: number;
+  let deviceBytes: number;
+  try {
+    const kernels = plan.programs.reduce((n, p) => n + p.plan.kernels.length, 0);
+    if (!o.json) io.err(`compiling ${kernels} kernels of ${plan.programs.length} stage programs on ${devices.length} devices…`);
+    const c0 = performance.now();
+    const runner = await PipelineRunner.create(devices, plan, o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {});
+    compileMs = performance.now() - c0;
+    deviceBytes = runner.allocatedBytes;
+    const t0 = performance.now();
+    try {
+      outs = await runner.run(inputs);
+    } finally {
+      runner.destroy();
+    }
+    ms = performance.now() - t0;
+  } finally {
+    for (const d of devices) d.destroy();
+  }
+  const rows = plan.outputs.map((out) => {
+    const t = outs[out.name]!;
+    let sum = 0;
+    let abs = 0;
+    for (const x of t.data) {
+      sum += x;
+      abs += Math.abs(x);
+    }
+    return { name: out.name, shape: out.shape, sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
+  });
+  const pipeline = { axis: plan.axis, stages: plan.stages, ranks: plan.ranks, microbatches: plan.microbatches };
+  if (o.json)
+    io.out(
+      JSON.stringify(
+        {
+          file,
+          ok: true,
+          adapter: description,
+          devices: devices.length,
+          mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])),
+          pipeline,
+          compileMilliseconds: compileMs,
+          milliseconds: ms,
+          deviceBytes,
+          outputs: rows,
+          diagnostics: [],
+        },
+        null,
+        2,
+      ),
+    );
+  else {
+    io.out(
+      `ran ${plan.model} pipelined in ${plan.stages} stages over ${plan.axis} on ${devices.length} devices (mesh ${meshToString(mesh)}) of ${description}; ` +
+        `kernels compiled in ${compileMs.toFixed(0)} ms, forward ${ms.toFixed(1)} ms`,
+    );
+    for (const row of rows)
+      io.out(
+        `  ${row.name}: [${row.shape.join(', ')}]  sum=${row.sum.toPrecision(8)}  mean|x|=${row.meanAbs.toPrecision(6)}  first=[${row.first.map((x) => x.toPrecision(5)).join(', ')}]`,
+      );
+    io.out(`device memory: ${formatBytes(deviceBytes)} allocated on ${devices.length} devices`);
+  }
+  return EXIT.ok;
 }

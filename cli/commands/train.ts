@@ -161,7 +161,9 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   if (pipe && settings.offload && g.values.some((x) => x.kind === 'param' && offloadTargetOf(settings.offload!, x.name!)))
     throw new UsageError(`@offload(host) with pipeline stages is not supported yet: train without --mesh ${String(v['mesh'])}, or without @offload`);
   /** Every tensor the devices keep across steps (parameters, optimizer state), with its whole shape: what a checkpoint holds. */
-  const paramList = pipe ? pipelineParams(pipe) : plan!.buffers.filter((b) => b.role === 'param').map((b) => ({ name: b.name, shape: b.global?.shape ?? b.shape }));
+  const paramList = pipe
+    ? pipelineParams(pipe)
+    : plan!.buffers.filter((b) => b.role === 'param').map((b) => ({ name: b.name, shape: b.global?.shape ?? b.shape }));
   const kernels = pipe ? pipe.programs.reduce((n, p) => n + p.plan.kernels.length, 0) : plan!.kernels.length;
   const dataCrc = String(crc32(text));
   const identity: Record<string, string> = {

@@ -39,7 +39,12 @@ export function splitStages(g: Graph, spec: { readonly stages: number; readonly 
   const S = spec.stages;
   if (S > count) throw new SplitError(`${S} pipeline stages need at least ${S} layers; the stack has ${count}`);
   const firstLayerNode = layerOf.findIndex((l) => l >= 0);
-  const cost = (n: Node) => flopsOf(n, n.inputs.map((i) => shapeOf(g.values[i]!.type)), n.outputs.map((o) => shapeOf(g.values[o]!.type)));
+  const cost = (n: Node) =>
+    flopsOf(
+      n,
+      n.inputs.map((i) => shapeOf(g.values[i]!.type)),
+      n.outputs.map((o) => shapeOf(g.values[o]!.type)),
+    );
   const perLayer = new Array<number>(count).fill(0);
   let pre = 0;
   let post = 0;
@@ -120,7 +125,12 @@ export function replicateShared(g: Graph, stageOfNode: readonly number[]): { gra
     for (const x of n.inputs) if (g.values[x]!.kind === 'param') (readers.get(x) ?? readers.set(x, new Set()).get(x)!).add(stageOfNode[i]!);
   });
   const shared = new Map<string, number[]>();
-  for (const [p, st] of readers) if (st.size > 1) shared.set(g.values[p]!.name!, [...st].sort((a, b) => a - b));
+  for (const [p, st] of readers)
+    if (st.size > 1)
+      shared.set(
+        g.values[p]!.name!,
+        [...st].sort((a, b) => a - b),
+      );
   const copies = new Map<string, Value>();
   const { builder, map } = extendGraph(g, undefined, (n, b, m) => {
     const s = stageOfNode[n.id]!;
@@ -140,10 +150,22 @@ export function replicateShared(g: Graph, stageOfNode: readonly number[]): { gra
       }
       return c;
     });
-    const outs = b.addNode(n.op, ins, n.outputs.map((o) => g.values[o]!.type), n.attrs, n.span, n.scope, n.body);
+    const outs = b.addNode(
+      n.op,
+      ins,
+      n.outputs.map((o) => g.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
     n.outputs.forEach((o, i) => m.set(o, outs[i]!));
     return true;
   });
-  const graph = builder.finish(g.name, g.outputs.map((o) => map.get(o)!), g.outputNames);
+  const graph = builder.finish(
+    g.name,
+    g.outputs.map((o) => map.get(o)!),
+    g.outputNames,
+  );
   return { graph, stageOfNode: [...stageOfNode], shared };
 }

@@ -68,7 +68,7 @@ export function pipelineTrainingGraph(
   // A backward node runs on the stage of the forward node whose gradient rule made it; a
   // zero gradient (a parameter the loss does not reach) on its parameter's stage, below.
   const zeroGrads: number[] = [];
-  d.origin.forEach((o, k) => {
+  d.origin.forEach((o) => {
     if (o < 0) zeroGrads.push(tags.length);
     tags.push({ stage: o < 0 ? 0 : tags[o]!.stage, pass: 'B' });
   });
@@ -96,7 +96,8 @@ export function pipelineTrainingGraph(
     const l = zero >= 1 ? withDp(p.type) : p.type.layout;
     return { dtype: p.type.dtype, dims: p.type.dims, ...(l ? { layout: l } : {}) };
   };
-  const state = (prefix: string, p: Value, type = stateType(p)) => b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
+  const state = (prefix: string, p: Value, type = stateType(p)) =>
+    b.addValue({ type, kind: 'param', name: `${prefix}${p.name}`, init: { kind: 'constant', value: 0 } });
 
   const outs: Value[] = [d.loss];
   const names = ['loss'];
@@ -150,7 +151,10 @@ export function pipelineTrainingGraph(
         names.push('grad_norm');
       }
       const clip = settings.gradClip;
-      const scale = clip !== undefined && clip > 0 ? c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(clip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32')))) : undefined;
+      const scale =
+        clip !== undefined && clip > 0
+          ? c.bin('minimum', c.scalar(1, 'f32'), c.bin('div', c.scalar(clip, 'f32'), c.bin('add', norm, c.scalar(1e-6, 'f32'))))
+          : undefined;
       if (s === 0 && scale) {
         outs.push(scale);
         names.push('clip_scale');

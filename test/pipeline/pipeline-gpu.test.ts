@@ -184,7 +184,10 @@ describe('multi-copy and host offload inside pipeline stages', () => {
   }, 900_000);
 
   it('@offload(host) with clipping, on [pp: 2, dp: 2] under zb-h1, trains as one device updating everything itself', async () => {
-    const offloaded = gpt(2, 2, '"zb-h1"', '', 'grad_clip = 0.05').replace('param w1: f32[d, ffn@tp] = normal(0, 0.02)', 'param w1: f32[d, ffn@tp] = normal(0, 0.02) @offload(host)');
+    const offloaded = gpt(2, 2, '"zb-h1"', '', 'grad_clip = 0.05').replace(
+      'param w1: f32[d, ffn@tp] = normal(0, 0.02)',
+      'param w1: f32[d, ffn@tp] = normal(0, 0.02) @offload(host)',
+    );
     expect(offloaded).toContain('@offload(host)');
     const r = await trainBoth(offloaded, { pp: 2, dp: 2, tp: 1 }, 8, 4, gpt(2, 2, '"zb-h1"', '', 'grad_clip = 0.05'));
     expect(r.plan.offload?.params.map((p) => p.param)).toEqual(['Layer.0.w1', 'Layer.1.w1']);

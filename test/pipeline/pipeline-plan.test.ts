@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../driver/compile.js';
 import { splitStages } from '../../compiler/pipeline/split.js';
@@ -11,8 +10,6 @@ import { mdc } from '../support/cli.js';
  * Pipelined plans without a GPU: what `mdc plan` reports, how layers are split, what the
  * cut produces, and the requests that cannot be pipelined (each a located diagnostic).
  */
-
-const GPT2 = readFileSync('samples/gpt2.model', 'utf8');
 
 const layerModel = (layers: number, annotation: string, train = '') => `
 mesh M = [pp: 2, dp: 2]
@@ -35,7 +32,7 @@ const onMesh = (axes: Record<string, number>) => {
 
 describe('mdc plan of a pipelined model', () => {
   it('lists the stage transfers as send_recv collectives on pp and the schedule per rank', async () => {
-    const r = await mdc(...['plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'pp=2,dp=2,tp=2', '--json'] as const);
+    const r = await mdc(...(['plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'pp=2,dp=2,tp=2', '--json'] as const));
     expect(r.code).toBe(0);
     const rep = JSON.parse(r.out);
     expect(rep.devices).toBe(8);
@@ -49,7 +46,17 @@ describe('mdc plan of a pipelined model', () => {
     expect(sends[0].reason).toMatch(/activation of Layer\.0 flows on from stage 0 to stage 1/);
     expect(sends[1].reason).toMatch(/gradient of Layer\.1 flows back from stage 1 to stage 0/);
     expect(sends[0].span.file).toBe('samples/gpt2.model');
-    expect(rep.pipeline).toMatchObject({ axis: 'pp', ranks: 2, virtual: 1, stages: 2, microbatches: 2, layers: [[0, 1], [1, 2]] });
+    expect(rep.pipeline).toMatchObject({
+      axis: 'pp',
+      ranks: 2,
+      virtual: 1,
+      stages: 2,
+      microbatches: 2,
+      layers: [
+        [0, 1],
+        [1, 2],
+      ],
+    });
     expect(rep.schedule.kind).toBe('1f1b');
     // Rank r runs on the devices whose pp coordinate is r: pp is the first axis, so 0..3 and 4..7.
     expect(rep.schedule.ranks.map((x: { devices: number[] }) => x.devices)).toEqual([
@@ -64,11 +71,11 @@ describe('mdc plan of a pipelined model', () => {
   }, 120_000);
 
   it('draws the schedule in the text report, and says when the mesh has no pipeline axis', async () => {
-    const r = await mdc(...['plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'pp=2,dp=2,tp=2'] as const);
+    const r = await mdc(...(['plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'pp=2,dp=2,tp=2'] as const));
     expect(r.code).toBe(0);
     expect(r.out).toContain('pipeline over pp: 2 stages on 2 ranks, 2 micro-batches, schedule 1f1b, bubble 50.0% of busy time');
     expect(r.out).toMatch(/rank 0: F0 F1 \.\s+B0 \.\s+B1/);
-    const plain = await mdc(...['plan', 'samples/gpt2.model', '--preset', 'tiny', '--json'] as const);
+    const plain = await mdc(...(['plan', 'samples/gpt2.model', '--preset', 'tiny', '--json'] as const));
     expect(JSON.parse(plain.out).pipeline).toEqual({
       applied: false,
       reason: expect.stringContaining("@pipeline(stages = 2) lays its stages along 'pp', and the mesh [dp: 2, tp: 4] has no such axis"),
@@ -95,7 +102,16 @@ describe('the stage split', () => {
       const cost = (scope: (s: string) => boolean) =>
         g.nodes
           .filter((n) => scope(n.scope))
-          .reduce((a, n) => a + flopsOf(n, n.inputs.map((i) => shapeOf(g.values[i]!.type)), n.outputs.map((o) => shapeOf(g.values[o]!.type))), 0);
+          .reduce(
+            (a, n) =>
+              a +
+              flopsOf(
+                n,
+                n.inputs.map((i) => shapeOf(g.values[i]!.type)),
+                n.outputs.map((o) => shapeOf(g.values[o]!.type)),
+              ),
+            0,
+          );
       const perLayer = cost((s) => s === 'Layer.0');
       const pre = cost((s) => s === '');
       expect(perLayer).toBeGreaterThan(0);
@@ -119,7 +135,9 @@ describe('impossible requests are located diagnostics', () => {
   };
   const train = (extra: string) => `train N { loss = output0; optimizer = sgd(lr = 0.1)\n${extra} }`;
   const scalarLoss = (layers: number, ann: string, extra = '') =>
-    layerModel(layers, ann, train(extra)).replace('-> f32[B@dp, d] where B = 4 {', '-> f32[] where B = 4 {').replace('return h', 'return sum(reshape(h, [B * d]), axis = 0)');
+    layerModel(layers, ann, train(extra))
+      .replace('-> f32[B@dp, d] where B = 4 {', '-> f32[] where B = 4 {')
+      .replace('return h', 'return sum(reshape(h, [B * d]), axis = 0)');
 
   it('stages that do not fill the ranks evenly, or several per rank without interleaving', async () => {
     expect(await at(scalarLoss(4, '@pipeline(stages = 3)'), { pp: 2, dp: 2 })).toEqual([
