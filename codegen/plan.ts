@@ -331,10 +331,11 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
  */
 function inputRanges(g: Graph, shape: (valueId: number) => number[]): Map<number, { max: number; gathers: boolean }> {
   const out = new Map<number, { max: number; gathers: boolean }>();
-  // Through collectives back to the input they move.
+  // Through collectives, reshapes and slices (multi-copy deals inputs out with them) back to the input they move.
   const origin = (id: number): number => {
     const p = g.values[id]!.producer;
-    return p !== undefined && isCollective(g.nodes[p]!.op) ? origin(g.nodes[p]!.inputs[0]!) : id;
+    const op = p === undefined ? '' : g.nodes[p]!.op;
+    return isCollective(op) || op === 'reshape' || op === 'slice' ? origin(g.nodes[p!]!.inputs[0]!) : id;
   };
   const note = (id: number, n: number, gathers: boolean) => {
     const was = out.get(origin(id));

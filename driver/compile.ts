@@ -31,6 +31,7 @@ import type { PipelineCompiled } from './pipeline.js';
 import { pipelineAxisOf } from './pipeline-axis.js';
 import { verifyStage, type Stage } from './verify.js';
 import { copiesSetting } from '../compiler/train/settings.js';
+import type { Env } from '../compiler/bind.js';
 import { splitIntoCopies } from '../compiler/train/copies.js';
 import { dimValue } from '../compiler/dims.js';
 import { diag } from '../diagnostics/messages.js';
@@ -74,6 +75,8 @@ export interface Compiled {
   readonly optimized?: FusedGraph;
   readonly memory?: MemoryPlan;
   readonly plan?: Plan;
+  /** `copies = N` applied: `forward` is N interleaved copies (compiler/train/copies.ts); pass it on to compileGraph as `copies`. */
+  readonly copies?: number;
   /** A pipelined model on a mesh with its pipeline axis: the stage programs and the pipelined plan (driver/pipeline.ts) instead of `plan`. */
   readonly pipeline?: PipelineCompiled;
 }
@@ -100,13 +103,7 @@ export async function compile(source: string, file: string, opts: CompileOptions
     settings = { ...s.settings, ...(opts.train === true ? {} : opts.train) };
   }
   // Multi-copy (train/copies.ts): the forward graph becomes interleaved copies before the training step and the partition.
-  const copied = withCopies(
-    forward,
-    settings?.copies ?? copiesSetting(checked.env, forward.name)?.copies ?? 1,
-    copiesSetting(checked.env, forward.name)?.span,
-    file,
-    opts.partition,
-  );
+  const copied = applyCopies(checked.env, forward, file, opts.partition, settings);
   if ('diagnostics' in copied) return { checked, diagnostics: copied.diagnostics, forward };
   // A pipelined model on a mesh with its pipeline axis: stage programs and a pipelined plan (driver/pipeline.ts).
   const ann = pipelineAnnotation(checked.env, checked.env.models.get(forward.name)!);
@@ -129,21 +126,25 @@ export async function compile(source: string, file: string, opts: CompileOptions
     ...(settings ? { train: settings } : { train: false }),
     ...(copied.copies > 1 ? { copies: copied.copies } : {}),
   };
-  return { checked, ...(await compileGraph(copied.graph, graphOpts)) };
+  return { checked, ...(await compileGraph(copied.graph, graphOpts)), ...(copied.copies > 1 ? { copies: copied.copies } : {}) };
 }
 
 /**
- * The forward graph as `copies` interleaved copies, or MDC0511 at the setting when the
+ * The forward graph as the interleaved copies its train section's `copies` (or `settings`)
+ * asks for, with that count (1: the graph itself); or MDC0511 at the setting when the
  * graph cannot be split (an op mixing rows) or a device's block of the batch cannot (each
  * copy must take the same number of each device's rows, or the split would move data).
  */
-function withCopies(
+export function applyCopies(
+  env: Env,
   g: Graph,
-  copies: number,
-  span: Span | undefined,
   file: string,
   mesh?: Mesh,
+  settings?: TrainSettings,
 ): { graph: Graph; copies: number } | { diagnostics: Diagnostic[] } {
+  const setting = copiesSetting(env, g.name);
+  const copies = settings?.copies ?? setting?.copies ?? 1;
+  const span = setting?.span;
   if (copies === 1) return { graph: g, copies: 1 };
   // Copies given as an option (compile's `train`) have no setting to point at: the model's first node stands for it.
   const where = span ?? g.nodes[0]?.span ?? { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };

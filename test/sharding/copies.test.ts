@@ -117,6 +117,8 @@ describe('copies = 2 in a partitioned plan', () => {
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(2);
     expect(gaps.filter((n) => n > 2).length).toBeGreaterThanOrEqual(6);
     // The plan's steps are the graph's nodes in that order (reshapes alias).
+    // The ids reach the embedding through the dealing reshape and slice: the plan still knows their range (the tiny vocabulary), for random inputs and checks.
+    expect(plan.inputs.find((i) => i.name === 'tokens')).toMatchObject({ max: 1024, gathers: true });
     // In the plan too: no collective's output is bound by the step right after it.
     plan.steps.forEach((s, k) => {
       const next = plan.steps[k + 1];
