@@ -1,4 +1,5 @@
 import { diag, didYouMean, type Diagnostic } from '../diagnostics/messages.js';
+import { INFER_SETTINGS } from './infer/settings.js';
 import type * as A from '../grammar/ast.js';
 import { callsIn } from '../grammar/ast-text.js';
 
@@ -68,7 +69,7 @@ const TRAIN_KEYS = [
   'seed',
   'warmup',
 ];
-const INFER_KEYS = ['kv_cache', 'max_tokens', 'sampling', 'temperature', 'top_k', 'top_p', 'seed', 'batch'];
+const INFER_KEYS: readonly string[] = INFER_SETTINGS;
 
 export function bind(program: A.Program, opts: BindOptions = {}): { env: Env; diagnostics: Diagnostic[] } {
   const file = program.file;

@@ -2,6 +2,7 @@ import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import type * as A from '../grammar/ast.js';
 import { checkAnnotations } from './annotations.js';
 import type { Env } from './bind.js';
+import { inferSettings } from './infer/settings.js';
 import { recomputePolicy } from './train/recompute-policy.js';
 import { trainSettings } from './train/settings.js';
 
@@ -13,7 +14,7 @@ import { trainSettings } from './train/settings.js';
  * - a train section's settings are read as `mdc train` reads them (train/settings.ts):
  *   values, the optimizer, the recompute policy and its budget, and the loss, which must
  *   name an output of the model (a float scalar when it is the loss itself);
- * - infer sections are refused: inference settings are not supported yet.
+ * - an infer section's values are read as `mdc generate` reads them (infer/settings.ts).
  * Setting names and the models sections name were checked by bind.
  */
 export function checkSettings(env: Env): Diagnostic[] {
@@ -33,7 +34,7 @@ export function checkSettings(env: Env): Diagnostic[] {
       if (p) ds.push(diag(env.file, e.name.span, 'MDC0102', `${s.kind} setting`, e.name.name, p.name.span.line));
       else seen.set(e.name.name, e);
     }
-    if (s.kind === 'infer' && env.models.has(s.target.name)) ds.push(diag(env.file, s.target.span, 'MDC0510', s.target.name));
+    if (s.kind === 'infer' && env.models.has(s.target.name)) ds.push(...inferSettings(env, s.target.name).diagnostics);
   }
   for (const m of env.models.keys()) {
     // trainSettings reads the recompute policy too; a model without a train section may still set one with @recompute.

@@ -105,8 +105,9 @@ export const messages = {
   MDC0507: (name: string, type: string) => `the loss '${name}' must be a float scalar, but it is ${type}`,
   MDC0508: (policy: string) => `memory_budget only applies with recompute = auto (the budget auto plans under), but the recompute policy is ${policy}`,
   MDC0509: (detail: string) => `schedule: ${detail}`,
-  MDC0510: (model: string) => `inference settings are not supported yet: remove the infer section for ${model} (they arrive with KV-cache decoding)`,
+  MDC0510: (key: string, want: string) => `infer setting ${key} must be ${want}`,
   MDC0511: (detail: string) => `copies: ${detail}`,
+  MDC0520: (model: string, detail: string) => `${model} cannot be decoded one token at a time with a KV cache: ${detail}`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,
 } as const;

@@ -26,6 +26,7 @@ import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
 import { attentionKernel } from './attention.js';
+import { decodeAttentionKernel, kvWriteKernel } from './decode.js';
 import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
 
@@ -89,6 +90,8 @@ export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collec
   patchify_grad: { gen: patchifyGradKernel, half: false },
   conv2d_grad: { gen: conv2dGradKernels, half: false },
   moe_combine_grad: { gen: moeCombineGradKernels, half: false },
+  kv_write: { gen: kvWriteKernel, half: false },
+  attention_decode: { gen: decodeAttentionKernel, half: false },
 };
 
 const FUSED: KernelEntry = { gen: fusedKernel, half: true };

@@ -166,6 +166,8 @@ export type KernelKind =
   | 'patchify_grad'
   | 'conv2d_grad'
   | 'moe_combine_grad'
+  | 'kv_write'
+  | 'attention_decode'
   | 'alias'
   | 'collective';
 

@@ -10,6 +10,7 @@ import {
   type UnaryGradAttrs,
 } from './elementwise.js';
 import { attentionInternalOps, attentionOps, type AttentionAttrs, type RotaryAttrs } from './attention.js';
+import { cacheInternalOps, type DecodeAttentionAttrs } from './cache.js';
 import { collectiveOps, type CollectiveAttrs } from './collectives.js';
 import { embeddingInternalOps, embeddingOps } from './embedding.js';
 import { linalgOps, type MatmulAttrs } from './linalg.js';
@@ -52,6 +53,7 @@ export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map(
     ...lossInternalOps,
     ...precisionOps,
     ...collectiveOps,
+    ...cacheInternalOps,
   ].map((o) => [o.name, o]),
 );
 
@@ -102,6 +104,7 @@ export interface OpAttrs {
   all_to_all: CollectiveAttrs;
   shard_slice: CollectiveAttrs;
   partial_mask: CollectiveAttrs;
+  attention_decode: DecodeAttentionAttrs;
 }
 
 /** A node's attributes as op `op` reads them; throws for a node of another op. */

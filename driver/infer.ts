@@ -1,0 +1,123 @@
+/**
+ * Incremental inference from source: the model lowered at its KV cache's length, the
+ * prefill and decode graphs (compiler/infer/decode.ts), and a plan for each. The two plans
+ * share the cache's parameters by name; runtime/generate.ts runs them on one device with
+ * the same buffers.
+ */
+import type { KernelTarget } from '../codegen/kernels/kernel.js';
+import { check, lowerModel, type FrontendOptions } from '../compiler/compile.js';
+import { inferenceGraphs, POSITIONS, type CacheEntry } from '../compiler/infer/decode.js';
+import { inferSettings, type InferSettings } from '../compiler/infer/settings.js';
+import type { Graph } from '../compiler/ir.js';
+import { dimValue } from '../compiler/dims.js';
+import { diag, type Diagnostic } from '../diagnostics/messages.js';
+import type { Plan } from '../runtime/plan.js';
+import type { InferencePlans } from '../runtime/generate.js';
+import { checkFrontendNames } from './frontend.js';
+
+export interface InferOptions extends FrontendOptions {
+  /** Overrides the infer section's max_seq. */
+  readonly maxSeq?: number;
+  /** Overrides the infer section's batch. */
+  readonly batch?: number;
+  readonly target?: KernelTarget;
+  readonly seed?: number;
+  readonly fuse?: boolean;
+}
+
+export interface InferCompiled {
+  readonly diagnostics: readonly Diagnostic[];
+  readonly settings?: InferSettings;
+  /** The model at max_seq, as lowered (the prefill graph is this with the cache outputs). */
+  readonly forward?: Graph;
+  readonly prefillGraph?: Graph;
+  readonly decodeGraph?: Graph;
+  readonly cache?: readonly CacheEntry[];
+  /** The plans and what generation needs to know about them. */
+  readonly plans?: InferencePlans;
+}
+
+const NOWHERE = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
+
+/** Source → prefill and decode plans, or diagnostics. */
+export async function compileInference(source: string, file: string, opts: InferOptions = {}): Promise<InferCompiled> {
+  const first = check(source, file, { ...opts, concrete: false });
+  if (!first.parsed.diagnostics.length) checkFrontendNames(first.parsed.program, opts);
+  if (first.diagnostics.length || !first.env) return { diagnostics: first.diagnostics };
+  const models = [...first.env.models.values()];
+  const model = opts.model ? first.env.models.get(opts.model) : models[models.length - 1];
+  if (!model) return { diagnostics: lowerModel(first.env, file, opts).diagnostics };
+  const { settings, diagnostics } = inferSettings(first.env, model.name.name);
+  if (diagnostics.length) return { diagnostics };
+  const at = settings.span ?? model.name.span;
+  const refuse = (detail: string, span = at) => ({ settings, diagnostics: [diag(file, span ?? NOWHERE, 'MDC0520', model.name.name, detail)] });
+  // The sequence axis of each input: where its type names the seq dim.
+  const seqAxes = new Map<string, number>();
+  for (const p of model.params) {
+    const axis = p.type.dims.findIndex((d) => d.size.kind === 'name' && d.size.name === settings.seq);
+    if (axis >= 0) seqAxes.set(p.name.name, axis);
+  }
+  if (!seqAxes.size) return refuse(`no input has the sequence dim ${settings.seq} (name it with seq = ... in the infer section)`);
+  // One device: every mesh axis of the file at size 1, so layouts such as B@dp take any batch.
+  const mesh = [...first.env.meshAxes.keys()].map((name) => ({ name, size: 1 }));
+  const front = { ...opts, ...(mesh.length ? { mesh } : {}) };
+  const checked = mesh.length ? check(source, file, { ...front, concrete: false }) : first;
+  if (checked.diagnostics.length || !checked.env) return { diagnostics: checked.diagnostics };
+  const batchName = (() => {
+    const p = model.params.find((x) => seqAxes.has(x.name.name))!;
+    const d = p.type.dims[0]!.size;
+    return d.kind === 'name' ? d.name : undefined;
+  })();
+  let maxSeq = opts.maxSeq ?? settings.maxSeq;
+  if (maxSeq === undefined) {
+    const probe = lowerModel(checked.env, file, front);
+    if (!probe.graph) return { diagnostics: probe.diagnostics };
+    const [name, axis] = [...seqAxes][0]!;
+    const input = probe.graph.inputs.map((i) => probe.graph!.values[i]!).find((v) => v.name === name)!;
+    maxSeq = dimValue(input.type.dims[axis]!)!;
+  }
+  const batch = opts.batch ?? settings.batch;
+  const dims = { ...(opts.dims ?? {}), [settings.seq]: maxSeq, ...(batch !== undefined && batchName ? { [batchName]: batch } : {}) };
+  const lowered = lowerModel(checked.env, file, { ...front, dims });
+  if (!lowered.graph) return { settings, diagnostics: lowered.diagnostics };
+  const forward = lowered.graph;
+  const r = inferenceGraphs(forward, seqAxes, maxSeq);
+  if ('detail' in r) return refuse(r.detail, r.span);
+  const { planOf } = await import('./stages.js');
+  const planOpts = {
+    seed: opts.seed ?? 0,
+    source: file.slice(file.lastIndexOf('/') + 1),
+    updates: r.updates,
+    ...(opts.target ? { target: opts.target } : {}),
+    ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
+  };
+  const prefill: Plan = planOf(r.prefill, planOpts);
+  const decode: Plan = planOf(r.decode, planOpts);
+  const logits = forward.outputNames[0]!;
+  const tokens = [...seqAxes.keys()][0]!;
+  const vocab = dimValue(forward.values[forward.outputs[0]!]!.type.dims.at(-1)!)!;
+  const plans: InferencePlans = {
+    prefill,
+    decode,
+    maxSeq,
+    batch: r.batch,
+    vocab,
+    tokens,
+    positions: POSITIONS,
+    logits,
+    cache: r.cache.map((c) => ({ k: c.k, v: c.v, shape: c.shape })),
+    defaults: {
+      ...(settings.maxNewTokens !== undefined ? { maxNewTokens: settings.maxNewTokens } : {}),
+      ...(settings.temperature !== undefined ? { temperature: settings.temperature } : {}),
+      ...(settings.topK !== undefined ? { topK: settings.topK } : {}),
+      ...(settings.topP !== undefined ? { topP: settings.topP } : {}),
+      ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
+    },
+  };
+  return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, plans };
+}
+
+/** Bytes the KV cache takes on each device (f32 keys and values of every layer). */
+export function cacheBytes(cache: readonly { readonly shape: readonly number[] }[]): number {
+  return cache.reduce((a, c) => a + 2 * 4 * c.shape.reduce((x, y) => x * y, 1), 0);
+}
