@@ -5,7 +5,7 @@ import { lowerModel } from '../../compiler/compile.js';
 import { dimValue } from '../../compiler/dims.js';
 import { trainSettings, type RecomputeSetting } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
-import { compileGraph } from '../../driver/compile.js';
+import { applyCopies, compileGraph } from '../../driver/compile.js';
 import { typeNodeText } from '../../grammar/ast-text.js';
 import { formatBytes } from '../../compiler/report/plan.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
@@ -140,18 +140,26 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const mesh = meshOption(v);
   const ann = pipelineAnnotation(env, env.models.get(g.name)!);
   const pipelined = pipelineAxisOf(ann, mesh);
+  // `copies = N` in the train section: the step runs as N interleaved copies of the model (compiler/train/copies.ts).
+  const copied = applyCopies(env, g, a.file, mesh, full);
+  if ('diagnostics' in copied) {
+    report(copied.diagnostics);
+    return EXIT.diagnostics;
+  }
   let pipe: PipelinePlan | undefined;
   let compiled: Awaited<ReturnType<typeof compileGraph>> | undefined;
   if (pipelined) {
     const { compilePipeline } = await import('../../driver/pipeline.js');
-    const c = compilePipeline(g, ann!, mesh!, { file: a.file, settings: full, seed });
+    const c = compilePipeline(copied.graph, ann!, mesh!, { file: a.file, settings: full, seed, copies: copied.copies });
     if (!c.result?.plan) {
       report(c.diagnostics);
       return EXIT.diagnostics;
     }
     pipe = c.result.plan;
   } else {
-    compiled = await compileGraph(g, { file: a.file, seed, train: full, ...(mesh ? { partition: mesh } : {}) }).catch(asUsageError);
+    compiled = await compileGraph(copied.graph, { file: a.file, seed, train: full, copies: copied.copies, ...(mesh ? { partition: mesh } : {}) }).catch(
+      asUsageError,
+    );
     if (!compiled.plan) {
       report(compiled.diagnostics);
       return EXIT.diagnostics;
