@@ -7,10 +7,10 @@
  * A GPT-2-style decoder of `layers` pre-norm layers at width 16 (4 heads), batch 1,
  * sequence 8: 16 parameters per layer, as GPT-2's, so 10,000 layers list 160,003 values
  * in `mdc plan` (more than a call can take as spread arguments). The mesh is only for
- * `mdc plan`; nothing is split over it.
+ * `mdc plan`, of one device: nothing is split over it (a bigger axis nothing splits is MDC0411).
  */
 export function deepModel(layers: number): string {
-  return `mesh M = [tp: 2]
+  return `mesh M = [tp: 1]
 
 config Deep {
   vocab = 32
