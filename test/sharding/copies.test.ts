@@ -3,7 +3,9 @@
  * (checked on the float64 CPU reference interpreter, which knows nothing of copies), and
  * in a partitioned plan each copy's collective is followed by the other copy's work.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../driver/compile.js';
 import { formatDiagnostic } from '../../diagnostics/format.js';
@@ -12,6 +14,7 @@ import { interpret } from '../../compiler/reference/interpret.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { splitIntoCopies } from '../../compiler/train/copies.js';
 import { initValues, randomInput } from '../../runtime/index.js';
+import { mdc } from '../support/cli.js';
 import { compileOrThrow } from '../support/gpu.js';
 
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
@@ -141,6 +144,24 @@ describe('copies = 2 in a partitioned plan', () => {
     expect(r.diagnostics.map((d) => formatDiagnostic(d, src).split('\n')[0])).toEqual([
       `gpt2.model:${src.split('\n').indexOf('  copies = 2') + 1}:12: error MDC0511: copies: 2 copies need each device's block of the batch to divide into 2, but tokens has 2 rows over dp (2 devices)`,
     ]);
+  });
+
+  it('mdc plan --json plans the copies: twice the all-reduces, each on half the rows; a batch they cannot split is MDC0511', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-copies-'));
+    try {
+      const file = join(dir, 'gpt2.model');
+      writeFileSync(file, gpt2Copies(2));
+      const r = await mdc('plan', file, '--preset', 'tiny', '--mesh', 'dp=2,tp=2', '--dim', 'B=4', '--json');
+      expect(r.code).toBe(0);
+      const rep = JSON.parse(r.out) as { collectives: { kind: string; from: string }[] };
+      // [B@dp, S, d] at B = 4, S = 64, d = 128: each copy's block is f32[2@dp, 64, 128] (global rows 4 / 2 copies).
+      expect(rep.collectives.map((c) => `${c.kind} ${c.from}`)).toEqual(Array(8).fill('all_reduce f32[2@dp, 64, 128] partial(tp)'));
+      const bad = await mdc('plan', file, '--preset', 'tiny', '--mesh', 'dp=2,tp=2');
+      expect(bad.code).not.toBe(0);
+      expect(bad.out + bad.err).toContain("error MDC0511: copies: 2 copies need each device's block of the batch to divide into 2");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('training: the step is built from the copies, with the loss over their rows put back together', async () => {
