@@ -9,6 +9,8 @@ import {
   headerLength,
   tensorOf,
   type Checkpoint,
+  type CheckpointEntry,
+  type CheckpointLayout,
   type CheckpointTensor,
   type CheckpointTensors,
   type DecodeOptions,
@@ -81,6 +83,11 @@ export async function readCheckpoint(path: string, opts: Omit<DecodeOptions, 'so
   return { tensors: Object.fromEntries(tensors), metadata };
 }
 
+export interface VisitOptions extends Omit<DecodeOptions, 'source'> {
+  /** Called with the checked header before any data is read: a caller that throws here (names or shapes it cannot use) reads none of it. */
+  readonly onHeader?: (layout: CheckpointLayout) => void | Promise<void>;
+}
+
 /**
  * Reads a checkpoint's tensors in file order, each straight from the file into a buffer
  * of its own, and hands each to `visit`: memory holds what `visit` keeps, and no more
@@ -92,7 +99,7 @@ export async function readCheckpoint(path: string, opts: Omit<DecodeOptions, 'so
 export async function visitCheckpoint(
   path: string,
   visit: (name: string, tensor: CheckpointTensor) => void | Promise<void>,
-  opts: Omit<DecodeOptions, 'source'> = {},
+  opts: VisitOptions = {},
 ): Promise<Record<string, string>> {
   const notFile = (s: { isFile(): boolean; isDirectory(): boolean }) =>
     s.isFile() ? undefined : s.isDirectory() ? 'a folder, not a checkpoint file' : 'not a regular file (a device, a pipe or a socket)';
@@ -105,9 +112,22 @@ export async function visitCheckpoint(
     if (changed) throw new CheckpointError(`${path}: ${changed}`);
     const first = await readAt(fh, new Uint8Array(Math.min(8, st.size)), 0, path);
     const n = headerLength(first, st.size, path);
-    const layout = decodeHeader(await readAt(fh, new Uint8Array(n), 8, path), st.size, { ...opts, source: path });
+    const { onHeader, ...decode } = opts;
+    const layout = decodeHeader(await readAt(fh, new Uint8Array(n), 8, path), st.size, { ...decode, source: path });
+    await onHeader?.(layout);
     let crc = 0;
-    for (const t of layout.tensors) {
+    // Skipped tensors (skipOtherDtypes) are read only for the checksum, in file order between the others.
+    const order = [...layout.tensors.map((t) => ({ t, load: true })), ...layout.skipped.map((t) => ({ t, load: false }))].sort((x, y) => x.t.begin - y.t.begin);
+    for (const { t, load } of order) {
+      if (!load) {
+        if (!layout.checksummed) continue;
+        const piece = new Uint8Array(Math.min(CHUNK, t.end - t.begin));
+        for (let at = t.begin; at < t.end; at += piece.length) {
+          const part = piece.subarray(0, Math.min(piece.length, t.end - at));
+          crc = crc32(await readAt(fh, part, layout.dataStart + at, path), crc);
+        }
+        continue;
+      }
       let buffer: ArrayBuffer;
       try {
         buffer = new ArrayBuffer(t.end - t.begin);
@@ -115,7 +135,7 @@ export async function visitCheckpoint(
         throw new CheckpointError(`${path}: tensor '${t.name}' needs ${t.end - t.begin} bytes, more than this process can allocate`);
       }
       crc = crc32(await readAt(fh, new Uint8Array(buffer), layout.dataStart + t.begin, path), crc);
-      await visit(t.name, tensorOf(t, buffer));
+      await visit(t.name, tensorOf(t as CheckpointEntry, buffer));
     }
     layout.verify(crc);
     return layout.metadata;

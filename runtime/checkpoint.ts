@@ -16,9 +16,9 @@
  */
 import { numel } from '../layout/mesh.js';
 
-export type CheckpointDType = 'F32' | 'F16' | 'I32';
+export type CheckpointDType = 'F32' | 'F16' | 'BF16' | 'I32';
 
-/** F16 data is the raw IEEE half bits. */
+/** F16 and BF16 data are the raw bits (bfloat16: the top half of an f32). */
 export type CheckpointData = Float32Array | Uint16Array | Int32Array;
 
 export interface CheckpointTensor {
@@ -33,6 +33,8 @@ export interface Checkpoint {
   readonly tensors: Record<string, CheckpointTensor>;
   /** Free-form strings: step, seed, loss, the optimizer state's tensor names, ... */
   readonly metadata: Record<string, string>;
+  /** With `skipOtherDtypes`: the tensors of a dtype this reader does not load, passed over. */
+  readonly skipped?: readonly SkippedEntry[];
 }
 
 export class CheckpointError extends Error {
@@ -52,9 +54,11 @@ const DTYPES: Readonly<Record<CheckpointDType, DTypeInfo>> = {
   F32: { bytes: 4, name: 'Float32Array', is: (d) => d instanceof Float32Array, view: (b) => new Float32Array(b) },
   I32: { bytes: 4, name: 'Int32Array', is: (d) => d instanceof Int32Array, view: (b) => new Int32Array(b) },
   F16: { bytes: 2, name: 'Uint16Array (raw half bits)', is: (d) => d instanceof Uint16Array, view: (b) => new Uint16Array(b) },
+  BF16: { bytes: 2, name: 'Uint16Array (raw bfloat16 bits)', is: (d) => d instanceof Uint16Array, view: (b) => new Uint16Array(b) },
 };
-/** Valid safetensors dtypes this reader does not load: named as unsupported, not unknown. */
-const OTHER_DTYPES = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'BF16', 'U32', 'I64', 'U64', 'F64'];
+/** Valid safetensors dtypes this reader does not load, by element size: named as unsupported, not unknown. */
+const OTHER_DTYPES: Readonly<Record<string, number>> = { BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, U32: 4, I64: 8, U64: 8, F64: 8 };
+const LOADED = 'F32, F16, BF16, I32';
 /** The reference implementation's limit; a real header is kilobytes to a few megabytes. */
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA = '__metadata__';
@@ -84,7 +88,7 @@ export function encodeParts(
   }
   for (const [name, t] of Object.entries(tensors)) {
     if (!name || name === METADATA) throw new CheckpointError(`a tensor may not be named '${name}'`);
-    if (!isKnown(t.dtype)) throw new CheckpointError(`tensor '${name}': unknown dtype ${JSON.stringify(t.dtype)} (known: F32, F16, I32)`);
+    if (!isKnown(t.dtype)) throw new CheckpointError(`tensor '${name}': unknown dtype ${JSON.stringify(t.dtype)} (known: ${LOADED})`);
     if (!t.shape.every((x) => isCount(x))) throw new CheckpointError(`tensor '${name}': shape [${t.shape.join(', ')}] must be non-negative integers`);
     if (!DTYPES[t.dtype].is(t.data)) throw new CheckpointError(`tensor '${name}': ${t.dtype} data must be a ${DTYPES[t.dtype].name}`);
     if (t.data.length !== numel(t.shape))
@@ -137,6 +141,13 @@ export interface DecodeOptions {
    * (pretrained weights), checking the checksum only where there is one.
    */
   readonly requireChecksum?: boolean;
+  /**
+   * Default false: a tensor of a valid safetensors dtype this reader does not load (I64,
+   * U8, F64, ...) refuses the file. True: its entry is checked like any other and listed
+   * in `skipped`, and its bytes are not loaded (pretrained files carry such buffers, e.g.
+   * BERT's I64 position ids, next to the weights).
+   */
+  readonly skipOtherDtypes?: boolean;
 }
 
 /** Parses and checks a safetensors file held in memory. The tensors are copies, not views of `bytes`. */
@@ -149,7 +160,7 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
   const tensors: Record<string, CheckpointTensor> = {};
   // A copy (Node's Buffer#slice would be a view), so the data is aligned and owned.
   for (const t of layout.tensors) put(tensors, t.name, tensorOf(t, new Uint8Array(data.subarray(t.begin, t.end)).buffer));
-  return { tensors, metadata: layout.metadata };
+  return { tensors, metadata: layout.metadata, ...(opts.skipOtherDtypes ? { skipped: layout.skipped } : {}) };
 }
 
 /**
@@ -161,6 +172,10 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: DecodeOptions = {}): C
 export interface CheckpointLayout {
   readonly metadata: Record<string, string>;
   readonly tensors: readonly CheckpointEntry[];
+  /** With `skipOtherDtypes`: the entries of a dtype this reader does not load, in file order. */
+  readonly skipped: readonly SkippedEntry[];
+  /** The header records a checksum: a streaming reader must feed `verify` every byte of the data section, skipped tensors' too. */
+  readonly checksummed: boolean;
   /** The file offset of the data section. */
   readonly dataStart: number;
   /** Throws a CheckpointError when the header recorded a checksum that the data's CRC-32 does not match. */
@@ -174,6 +189,11 @@ export interface CheckpointEntry {
   /** Byte range [begin, end) in the data section. */
   readonly begin: number;
   readonly end: number;
+}
+
+/** A tensor of a valid safetensors dtype this reader does not load (`skipOtherDtypes`). */
+export interface SkippedEntry extends Omit<CheckpointEntry, 'dtype'> {
+  readonly dtype: string;
 }
 
 /** The header's length from a file's first 8 bytes, checked against the file's size (`fileBytes`). */
@@ -220,35 +240,35 @@ export function decodeHeader(raw: Uint8Array, fileBytes: number, opts: DecodeOpt
 
   const dataBytes = fileBytes - 8 - headerBytes;
   const infos: CheckpointEntry[] = [];
+  const skipped: SkippedEntry[] = [];
   for (const [name, info] of Object.entries(entries)) {
     if (name === METADATA) continue;
     const at = `tensor '${name}'`;
     if (typeof info !== 'object' || info === null || Array.isArray(info)) bad(`${at} is not an object`);
     const { dtype, shape, data_offsets: offsets, ...extra } = info as Record<string, unknown>;
     if (Object.keys(extra).length) bad(`${at} has unknown fields: ${Object.keys(extra).join(', ')}`);
-    if (!isKnown(dtype)) {
-      bad(
-        typeof dtype === 'string' && OTHER_DTYPES.includes(dtype)
-          ? `${at} has dtype ${dtype}, which this reader does not load (F32, F16, I32)`
-          : `${at} has unknown dtype ${JSON.stringify(dtype)}`,
-      );
-    }
+    const other = typeof dtype === 'string' && Object.hasOwn(OTHER_DTYPES, dtype);
+    if (!isKnown(dtype) && !(other && opts.skipOtherDtypes))
+      bad(other ? `${at} has dtype ${dtype}, which this reader does not load (${LOADED})` : `${at} has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isCount)) bad(`${at} has a malformed shape ${JSON.stringify(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) bad(`${at} has malformed data_offsets ${JSON.stringify(offsets)}`);
     const [begin, end] = offsets as [number, number];
     if (end < begin) bad(`${at} has data_offsets [${begin}, ${end}] that end before they begin`);
     const count = numel(shape as number[]);
-    const want = count * DTYPES[dtype as CheckpointDType].bytes;
+    const want = count * (isKnown(dtype) ? DTYPES[dtype].bytes : OTHER_DTYPES[dtype as string]!);
     if (!Number.isSafeInteger(want)) bad(`${at} has a shape too large to address: [${(shape as number[]).join(', ')}]`);
     if (end - begin !== want)
       bad(`${at} is ${dtype}[${(shape as number[]).join(', ')}], ${want} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`);
-    infos.push({ name, dtype: dtype as CheckpointDType, shape: shape as number[], begin, end });
+    if (isKnown(dtype)) infos.push({ name, dtype, shape: shape as number[], begin, end });
+    else skipped.push({ name, dtype: dtype as string, shape: shape as number[], begin, end });
   }
 
-  infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const inFileOrder = (a: SkippedEntry, b: SkippedEntry) => a.begin - b.begin || a.end - b.end;
+  infos.sort(inFileOrder);
+  skipped.sort(inFileOrder);
   let expected = 0;
   let previous = 'the start of the data';
-  for (const t of infos) {
+  for (const t of [...infos, ...skipped].sort(inFileOrder)) {
     if (t.begin < expected) bad(`tensor '${t.name}' [${t.begin}, ${t.end}) overlaps ${previous}, which ends at ${expected}`);
     if (t.begin > expected) bad(`a gap of ${t.begin - expected} bytes between ${previous} and tensor '${t.name}' (data_offsets must be contiguous)`);
     if (t.end > dataBytes) bad(`truncated: tensor '${t.name}' ends at data byte ${t.end} but the file holds ${dataBytes} bytes of data`);
@@ -270,10 +290,12 @@ export function decodeHeader(raw: Uint8Array, fileBytes: number, opts: DecodeOpt
   return {
     metadata,
     tensors: infos,
+    skipped,
+    checksummed: stored !== undefined,
     dataStart: 8 + headerBytes,
     verify(dataCrc) {
       if (stored === undefined) return;
-      const actual = hex8(crc32(canonical(metadata, infos), dataCrc));
+      const actual = hex8(crc32(canonical(metadata, [...infos, ...skipped]), dataCrc));
       if (actual !== stored) bad(`the file is corrupt: its CRC-32 is ${actual}, the header recorded ${stored}`);
     },
   };
@@ -330,7 +352,7 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 }
 
 /** What the checksum covers of the header: metadata (without the checksum) and every tensor's entry, sorted, whitespace-free. */
-function canonical(metadata: Readonly<Record<string, string>>, tensors: readonly CheckpointEntry[]): Uint8Array {
+function canonical(metadata: Readonly<Record<string, string>>, tensors: readonly SkippedEntry[]): Uint8Array {
   const byKey = <T>(l: [string, T][]) => l.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const meta = byKey(Object.entries(metadata).filter(([k]) => k !== CHECKSUM));
   const entries = byKey(tensors.map((t) => [t.name, [t.dtype, t.shape, t.begin, t.end]]));
