@@ -9,6 +9,7 @@ import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageE
 import { numel } from '../../layout/mesh.js';
 import { MAX_NODE_DEVICES } from '../../runtime/node.js';
 import { inputProblem } from '../../runtime/executor.js';
+import { WEIGHTS_HELP, WEIGHTS_OPTIONS, weightsOption } from '../weights.js';
 
 type TargetChoice = 'portable' | 'adapter' | 'tuned';
 
@@ -43,6 +44,7 @@ Options:
                        tuned     adapter, plus matmul tiles timed on this adapter (the
                                  first run tunes each new shape class, a few seconds
                                  each, and caches each winner as soon as it is timed)
+${WEIGHTS_HELP}
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON,
@@ -52,6 +54,7 @@ ${FRONTEND_HELP}`,
     'no-fuse': { type: 'boolean' },
     'time-limit': { type: 'string' },
     target: { type: 'string' },
+    ...WEIGHTS_OPTIONS,
   },
   async run(file, source, v, io) {
     const json = !!v['json'];
@@ -95,6 +98,7 @@ ${FRONTEND_HELP}`,
       const plan = (
         await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}), ...(r.copies ? { copies: r.copies } : {}) })
       ).plan!;
+      const params = await weightsOption(v, file, plan);
       // The caller's view: whole tensors, also when each device holds a block.
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};
@@ -130,7 +134,8 @@ ${FRONTEND_HELP}`,
       try {
         if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
         const c0 = performance.now();
-        const runner = plan.mesh ? await MeshRunner.create(devices, plan, { timeLimitMs }) : await PlanRunner.create(devices[0]!, plan, { timeLimitMs });
+        const opts = { timeLimitMs, ...(params ? { params } : {}) };
+        const runner = plan.mesh ? await MeshRunner.create(devices, plan, opts) : await PlanRunner.create(devices[0]!, plan, opts);
         compileMs = performance.now() - c0;
         deviceBytes = runner.allocatedBytes;
         const t0 = performance.now();
@@ -257,6 +262,7 @@ async function runPipelined(
   const r = await compileFile(file, source, v, io, { partition: mesh, seed: o.seed, fuse: o.fuse });
   if (!r) return EXIT.diagnostics;
   const plan = r.pipeline!.plan!;
+  const params = await weightsOption(v, file, { model: plan.model, buffers: plan.programs.flatMap((p) => p.plan.buffers) });
   // Input values are checked against the program that reads them (its ids' table size); shapes are the whole batch.
   const readers = plan.programs.flatMap((p) => p.plan.inputs.map((io) => ({ io, plan: p.plan })));
   const inputs: Record<string, HostArray> = {};
@@ -289,7 +295,10 @@ async function runPipelined(
     const kernels = plan.programs.reduce((n, p) => n + p.plan.kernels.length, 0);
     if (!o.json) io.err(`compiling ${kernels} kernels of ${plan.programs.length} stage programs on ${devices.length} devices…`);
     const c0 = performance.now();
-    const runner = await PipelineRunner.create(devices, plan, o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {});
+    const runner = await PipelineRunner.create(devices, plan, {
+      ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
+      ...(params ? { params } : {}),
+    });
     compileMs = performance.now() - c0;
     deviceBytes = runner.allocatedBytes;
     const t0 = performance.now();
