@@ -5,6 +5,7 @@ import { Ctx } from '../ops/grad-ctx.js';
 import type { Mesh } from '../sharding/mesh.js';
 import { addAxes, dataParallelAxes, trainingLossGraph } from '../train/step.js';
 import type { TrainSettings } from '../train/settings.js';
+import { optimizerUpdate } from '../train/optimizer.js';
 import type { Layout, TType } from '../types.js';
 
 /** The passes of one pipeline stage, in the order they run for a micro-batch (U1 and U2 once per step). */
@@ -166,25 +167,7 @@ export function pipelineTrainingGraph(
           continue;
         }
         const g = scale ? c.bin('mul', acc, scale) : acc;
-        const decay = param.type.dims.length >= 2 && opt.weightDecay > 0;
-        const mState = state('opt.m.', param);
-        if (opt.kind === 'adamw') {
-          const vState = state('opt.v.', param);
-          const m2 = c.bin('add', c.bin('mul', mState, c.scalar(opt.beta1, 'f32')), c.bin('mul', g, c.scalar(1 - opt.beta1, 'f32')));
-          const v2 = c.bin('add', c.bin('mul', vState, c.scalar(opt.beta2, 'f32')), c.bin('mul', c.bin('mul', g, g), c.scalar(1 - opt.beta2, 'f32')));
-          const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
-          let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
-          if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s, param);
-          put(`opt.m.${name}`, m2, mState.type, s, mState);
-          put(`opt.v.${name}`, v2, vState.type, s, vState);
-        } else {
-          const m2 = c.bin('add', c.bin('mul', mState, c.scalar(opt.momentum, 'f32')), g);
-          let step = m2;
-          if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-          put(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, s, param);
-          put(`opt.m.${name}`, m2, mState.type, s, mState);
-        }
+        for (const u of optimizerUpdate(c, opt, name, param, g, { lr, bc1, bc2 }, (prefix, p) => state(prefix, p))) put(u.name, u.value, u.like, s, u.old);
         put(`acc.${name}`, c.scalar(0, 'f32', acc.type.dims), acc.type, s, acc);
       }
     });

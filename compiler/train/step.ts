@@ -9,6 +9,7 @@ import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { applyRecompute, mapForwardValues } from './apply-recompute.js';
 import { dataParallelAxes } from './data-parallel.js';
 import { lowPrecision } from './precision.js';
+import { optimizerUpdate } from './optimizer.js';
 import { planRecompute, type RecomputePlan } from './recompute.js';
 import { offloadConflicts, offloadTargetOf } from './offload.js';
 import type { OptimizerSpec, RecomputeSetting, TrainSettings } from './settings.js';
@@ -157,25 +158,7 @@ export function trainingGraph(
       continue;
     }
     const g = scale ? c.bin('mul', grad, scale) : grad;
-    if (opt.kind === 'adamw') {
-      const m = state('opt.m.', param);
-      const v = state('opt.v.', param);
-      const m2 = c.bin('add', c.bin('mul', m, c.scalar(opt.beta1, 'f32')), c.bin('mul', g, c.scalar(1 - opt.beta1, 'f32')));
-      const v2 = c.bin('add', c.bin('mul', v, c.scalar(opt.beta2, 'f32')), c.bin('mul', c.bin('mul', g, g), c.scalar(1 - opt.beta2, 'f32')));
-      const denom = c.bin('add', c.op('sqrt', [c.bin('mul', v2, bc2!)], param.type), c.scalar(opt.eps, 'f32'));
-      let step = c.bin('div', c.bin('mul', m2, bc1!), denom);
-      if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, param);
-      emit(`opt.m.${name}`, m2, m.type, m);
-      emit(`opt.v.${name}`, v2, v.type, v);
-    } else {
-      const m = state('opt.m.', param);
-      const m2 = c.bin('add', c.bin('mul', m, c.scalar(opt.momentum, 'f32')), g);
-      let step = m2;
-      if (decay) step = c.bin('add', step, c.bin('mul', param, c.scalar(opt.weightDecay, 'f32')));
-      emit(name, c.bin('sub', param, c.bin('mul', step, lr)), param.type, param);
-      emit(`opt.m.${name}`, m2, m.type, m);
-    }
+    for (const u of optimizerUpdate(c, opt, name, param, g, { lr, bc1, bc2 }, state)) emit(u.name, u.value, u.like, u.old);
   }
   if (hosted.length && scale) {
     outs.push(scale);
