@@ -20,6 +20,7 @@ const LOAD: Record<string, Loader> = {
   run: () => import('./commands/run.js'),
   plan: () => import('./commands/plan.js'),
   train: () => import('./commands/train.js'),
+  generate: () => import('./commands/generate.js'),
   lsp: () => import('./commands/lsp.js'),
 };
 
@@ -31,6 +32,7 @@ const COMMANDS: Record<keyof typeof LOAD, string> = {
   run: 'run FILE            compile and run one forward pass on WebGPU',
   plan: 'plan FILE           partition over a device mesh: layouts, collectives, bytes',
   train: 'train FILE --data T train a byte-level language model on a text file on WebGPU',
+  generate: 'generate FILE --prompt TEXT  stream generated text (KV-cache decoding on WebGPU)',
   lsp: 'lsp --stdio         start the language server (also --node-ipc)',
 };
 

@@ -173,12 +173,15 @@ export class InferenceSession {
   private checkPrompts(prompts: readonly (readonly number[])[]): void {
     const { batch, maxSeq, vocab } = this.plans;
     if (!Array.isArray(prompts) || prompts.length < 1 || prompts.length > batch)
-      throw new RuntimeError(`expected 1 to ${batch} prompts (the plans decode ${batch} sequences at once), got ${Array.isArray(prompts) ? prompts.length : typeof prompts}`);
+      throw new RuntimeError(
+        `expected 1 to ${batch} prompts (the plans decode ${batch} sequences at once), got ${Array.isArray(prompts) ? prompts.length : typeof prompts}`,
+      );
     prompts.forEach((p, s) => {
       if (!Array.isArray(p) || p.length === 0) throw new RuntimeError(`prompt ${s} is empty: generation needs at least one token`);
       if (p.length > maxSeq) throw new RuntimeError(`prompt ${s} has ${p.length} tokens, more than max_seq = ${maxSeq} (the KV cache's length)`);
       p.forEach((t, i) => {
-        if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new RuntimeError(`prompt ${s} token ${i} is ${String(t)}, outside the vocabulary 0..${vocab - 1}`);
+        if (!Number.isInteger(t) || t < 0 || t >= vocab)
+          throw new RuntimeError(`prompt ${s} token ${i} is ${String(t)}, outside the vocabulary 0..${vocab - 1}`);
       });
     });
   }

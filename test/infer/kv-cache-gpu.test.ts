@@ -30,7 +30,12 @@ function oracleLogits(c: InferCompiled, seqs: readonly (readonly number[])[]): F
   seqs.forEach((s, b) => tokens.set(s, b * M));
   const params = (name: string, shape: readonly number[]) => {
     const b = c.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
-    return initValues(b.init!, shape.reduce((a, d) => a * d, 1), SEED, name);
+    return initValues(
+      b.init!,
+      shape.reduce((a, d) => a * d, 1),
+      SEED,
+      name,
+    );
   };
   return interpret(g, { [c.plans!.tokens]: tokens }, params)[c.plans!.logits]!.data;
 }
