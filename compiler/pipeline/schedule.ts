@@ -384,9 +384,10 @@ const cap = (problems: string[]) =>
  * Times every action: each rank runs its list in order, an action starting once its rank is
  * free and its dependencies have ended (plus `comm` across ranks). Default durations: F = 1,
  * B = 2 (a whole backward, about twice a forward), or B = 1 and W = 1 for zb-h1, comm = 0.
+ * `perStage[k]`, when given, overrides the durations of stage k's passes (stages of unequal cost).
  * Throws ScheduleError when the schedule cannot run to the end.
  */
-export function simulate(s: Schedule, cost: PassCost = {}): SimResult {
+export function simulate(s: Schedule, cost: PassCost = {}, perStage?: readonly Partial<Record<Pass, number>>[]): SimResult {
   const split = s.kind === 'zb-h1';
   const full: Required<PassCost> = { F: cost.F ?? 1, B: cost.B ?? (split ? 1 : 2), W: cost.W ?? 1, comm: cost.comm ?? 0 };
   for (const [name, value] of Object.entries(full))
@@ -394,7 +395,10 @@ export function simulate(s: Schedule, cost: PassCost = {}): SimResult {
   const problems = shapeProblems(s);
   if (!problems.length) problems.push(...orderProblems(s));
   if (problems.length) throw new ScheduleError(`cannot simulate this ${s.kind} schedule: ${cap(problems).join('; ')}`);
-  const { times } = run(s, (a) => full[a.pass], full.comm);
+  for (const [k, c] of (perStage ?? []).entries())
+    for (const [name, value] of Object.entries(c))
+      if (!(Number.isFinite(value) && value >= 0)) throw new ScheduleError(`stage ${k}'s cost ${name} must be a finite number ≥ 0, got ${value}`);
+  const { times } = run(s, (a) => perStage?.[a.stage]?.[a.pass] ?? full[a.pass], full.comm);
   const perRank = s.perRank.map((list) =>
     list.map((a): TimedAction => {
       const [start, end] = times.get(key(s, a))!;
