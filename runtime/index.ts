@@ -8,3 +8,5 @@ export { assemble, runCollective, shardOf } from './collectives.js';
 export { coordsOf, groupsOf, localShape, numel } from '../layout/mesh.js';
 export { CHECKSUM, CheckpointError, crc32, decodeCheckpoint, encodeCheckpoint, encodeParts, MAX_HEADER_BYTES } from './checkpoint.js';
 export type { Checkpoint, CheckpointData, CheckpointDType, CheckpointTensor, CheckpointTensors, DecodeOptions } from './checkpoint.js';
+export { exportWeights, importWeights, planImport, resolveWeightsMap, type ExportOptions, type FileDType, type WeightsModel } from './weights.js';
+export { parseWeightsMap, WeightsError, WEIGHTS_MAP_PRESETS, type WeightsMap, type WeightsMapEntry } from './weights-map.js';

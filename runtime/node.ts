@@ -111,3 +111,4 @@ export function describeAdapter(adapter: GPUAdapter): string {
 }
 
 export { readCheckpoint, visitCheckpoint, writeCheckpoint, type WriteCheckpointOptions } from './checkpoint-node.js';
+export { loadWeights, readWeightsMap, saveWeights, type SaveWeightsOptions } from './weights-node.js';
