@@ -170,7 +170,13 @@ export function compilePipeline(
     })),
     shared: [...shared].map(([param, stages]) => ({ param, stages })),
     inputs: dataInputs,
-    outputs: settings ? [] : forward.outputs.map((id, i) => ({ name: forward.outputNames[i]!, shape: micro(forward.values[id]!.type.dims.map(dimOf)) })),
+    outputs: settings
+      ? []
+      : forward.outputs.map((id, i) => ({
+          name: forward.outputNames[i]!,
+          dtype: forward.values[id]!.type.dtype,
+          shape: micro(forward.values[id]!.type.dims.map(dimOf)),
+        })),
     ...(settings && offloaded.length
       ? {
           offload: {

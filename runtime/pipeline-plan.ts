@@ -79,7 +79,7 @@ export interface PipelinePlan {
   readonly shared: readonly { readonly param: string; readonly stages: readonly number[] }[];
   readonly inputs: readonly PipelineInput[];
   /** Forward plans: the outputs, whole batch (micro-batches concatenated along dim 0), made by the last stage. */
-  readonly outputs: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  readonly outputs: readonly { readonly name: string; readonly dtype: string; readonly shape: readonly number[] }[];
   /**
    * `@offload(host)` parameters: their stages keep no optimizer state for them; after U1 the
    * host reads each one's gradient sum `acc.<param>`, and after U2 (whose `clip_scale` it

@@ -148,34 +148,8 @@ ${FRONTEND_HELP}`,
       } finally {
         for (const d of devices) d.destroy();
       }
-      const rows = plan.outputs.map((o) => {
-        const t = outs[o.name]!;
-        let sum = 0;
-        let abs = 0;
-        const nonFinite = { nan: 0, posInf: 0, negInf: 0 };
-        for (const x of t.data) {
-          sum += x;
-          abs += Math.abs(x);
-          if (x !== x) nonFinite.nan++;
-          else if (x === Infinity) nonFinite.posInf++;
-          else if (x === -Infinity) nonFinite.negInf++;
-        }
-        return {
-          name: o.name,
-          type: `${o.dtype}[${wholeShape(o).join(', ')}]`,
-          shape: wholeShape(o),
-          sum,
-          meanAbs: abs / t.data.length,
-          first: Array.from(t.data.slice(0, 4)),
-          nonFinite,
-        };
-      });
-      // A checksum of NaN says little about how much went wrong: count it, per output.
-      for (const row of rows) {
-        const { nan, posInf, negInf } = row.nonFinite;
-        const parts = [nan && `${nan} NaN`, posInf && `${posInf} +Infinity`, negInf && `${negInf} -Infinity`].filter(Boolean);
-        if (parts.length && !json) io.err(`warning: output '${row.name}' (${row.type}) has ${parts.join(', ')} among its ${numel(row.shape)} values`);
-      }
+      const rows = plan.outputs.map((o) => outputRow(o.name, `${o.dtype}[${wholeShape(o).join(', ')}]`, wholeShape(o), outs[o.name]!.data));
+      warnNonFinite(rows, json, io);
       const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
       const meshJson = mesh ? { devices: devices.length, mesh: Object.fromEntries(mesh.axes.map((a) => [a.name, a.size])), collectives } : {};
       if (json)
@@ -311,16 +285,8 @@ async function runPipelined(
   } finally {
     for (const d of devices) d.destroy();
   }
-  const rows = plan.outputs.map((out) => {
-    const t = outs[out.name]!;
-    let sum = 0;
-    let abs = 0;
-    for (const x of t.data) {
-      sum += x;
-      abs += Math.abs(x);
-    }
-    return { name: out.name, shape: out.shape, sum, meanAbs: abs / t.data.length, first: Array.from(t.data.slice(0, 4)) };
-  });
+  const rows = plan.outputs.map((out) => outputRow(out.name, `${out.dtype}[${out.shape.join(', ')}]`, out.shape, outs[out.name]!.data));
+  warnNonFinite(rows, o.json, io);
   const pipeline = { axis: plan.axis, stages: plan.stages, ranks: plan.ranks, microbatches: plan.microbatches };
   if (o.json)
     io.out(
@@ -354,4 +320,29 @@ async function runPipelined(
     io.out(`device memory: ${formatBytes(deviceBytes)} allocated on ${devices.length} devices`);
   }
   return EXIT.ok;
+}
+
+/** What `mdc run` reports of one output: checksums, the first values, and how many are not finite. */
+function outputRow(name: string, type: string, shape: readonly number[], data: ArrayLike<number>) {
+  let sum = 0;
+  let abs = 0;
+  const nonFinite = { nan: 0, posInf: 0, negInf: 0 };
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    sum += x;
+    abs += Math.abs(x);
+    if (x !== x) nonFinite.nan++;
+    else if (x === Infinity) nonFinite.posInf++;
+    else if (x === -Infinity) nonFinite.negInf++;
+  }
+  return { name, type, shape, sum, meanAbs: abs / data.length, first: Array.from({ length: Math.min(4, data.length) }, (_, i) => data[i]!), nonFinite };
+}
+
+/** A checksum of NaN says little about how much went wrong: count it, per output. */
+function warnNonFinite(rows: readonly ReturnType<typeof outputRow>[], json: boolean, io: { err: (s: string) => void }): void {
+  for (const row of rows) {
+    const { nan, posInf, negInf } = row.nonFinite;
+    const parts = [nan && `${nan} NaN`, posInf && `${posInf} +Infinity`, negInf && `${negInf} -Infinity`].filter(Boolean);
+    if (parts.length && !json) io.err(`warning: output '${row.name}' (${row.type}) has ${parts.join(', ')} among its ${numel(row.shape)} values`);
+  }
 }
