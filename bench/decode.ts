@@ -1,0 +1,112 @@
+/**
+ * KV-cache decoding benchmark, GPT-2 sample at tiny size (2 layers, width 128, 4 heads,
+ * vocabulary 1024) with its context raised to 2048 (`--set ctx=2048`) so that positions up
+ * to 1024 exist, one sequence, a cache of MAX positions, on this machine's WebGPU adapter:
+ *
+ * - per-token decode time at positions 16 … 1024 (median of REPS steps at each position,
+ *   each step a submission and a read-back of the logits, as generate() runs them);
+ * - at position 512: decode against recomputing the whole sequence, a forward pass over the
+ *   513 tokens (the model lowered at S = 513, one submission and a read-back of its logits);
+ * - tokens/s of greedy generate() from a 16-token prompt (prefill excluded).
+ *
+ * Writes bench/results/decode.md and decode.json. Run: npm run bench:decode [-- --quick]
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { compileInference } from '../driver/infer.js';
+import { planOf } from '../driver/stages.js';
+import { PlanRunner } from '../runtime/executor.js';
+import { InferenceSession } from '../runtime/generate.js';
+import { nodeDevice } from '../runtime/node.js';
+
+const quick = process.argv.includes('--quick');
+const MAX = quick ? 520 : 1040;
+const POSITIONS = quick ? [16, 128, 512] : [16, 64, 128, 256, 512, 768, 1024];
+const REPS = quick ? 3 : 7;
+const source = readFileSync('samples/gpt2.model', 'utf8');
+const front = { preset: 'tiny', overrides: { ctx: 2048 } };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const { device, description } = await nodeDevice();
+
+const c = await compileInference(source, 'gpt2.model', { ...front, maxSeq: MAX, batch: 1 });
+if (!c.plans) throw new Error(c.diagnostics.map((d) => d.message).join('\n'));
+const session = await InferenceSession.create(device, c.plans);
+await session.prefill([[1, 2, 3]]);
+const perPosition: { position: number; ms: number }[] = [];
+for (const p of POSITIONS) {
+  await session.step(Int32Array.of(5), Int32Array.of(p));
+  const times: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    await session.step(Int32Array.of(5 + r), Int32Array.of(p));
+    times.push(performance.now() - t0);
+  }
+  perPosition.push({ position: p, ms: median(times) });
+  console.log(`decode at position ${p}: ${median(times).toFixed(2)} ms`);
+}
+
+// Recompute: the whole sequence of 513 tokens through the model's forward pass.
+const full = await compileInference(source, 'gpt2.model', { ...front, maxSeq: 513, batch: 1 });
+const runner = await PlanRunner.create(device, planOf(full.forward!, {}));
+const tokens = Int32Array.from({ length: 513 }, (_, i) => (i * 7) % 1024);
+await runner.run({ tokens });
+const fullTimes: number[] = [];
+for (let r = 0; r < REPS; r++) {
+  const t0 = performance.now();
+  await runner.run({ tokens });
+  fullTimes.push(performance.now() - t0);
+}
+runner.destroy();
+const recompute = median(fullTimes);
+const at512 = perPosition.find((x) => x.position === 512)!.ms;
+console.log(`recompute 513 tokens: ${recompute.toFixed(2)} ms; decode at 512: ${at512.toFixed(2)} ms (${(recompute / at512).toFixed(1)}×)`);
+
+// Greedy generation from a 16-token prompt.
+const NEW = quick ? 16 : 64;
+const prompt = Array.from({ length: 16 }, (_, i) => i + 1);
+const gen = session.generate(prompt, { maxNewTokens: NEW });
+const first = await gen.next();
+const t0 = performance.now();
+let made = first.done ? 0 : 1;
+for await (const _ of gen) made++;
+const tokensPerSecond = ((made - 1) * 1000) / (performance.now() - t0);
+session.destroy();
+console.log(`generate: ${tokensPerSecond.toFixed(1)} tokens/s`);
+
+const flat = Math.max(...perPosition.map((x) => x.ms)) / Math.min(...perPosition.map((x) => x.ms));
+const result = {
+  adapter: description,
+  model: 'GPT-2 sample, --preset tiny, ctx 2048',
+  cacheLength: MAX,
+  cacheBytes: session.cacheBytes,
+  perPosition,
+  flatness: flat,
+  recompute512Ms: recompute,
+  decode512Ms: at512,
+  speedup512: recompute / at512,
+  tokensPerSecond,
+  quick,
+};
+if (!quick) {
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/decode.json', JSON.stringify(result, null, 2) + '\n');
+  const md = [
+    '# KV-cache decoding',
+    '',
+    `GPT-2 sample at tiny size (2 layers, width 128, 4 heads, vocabulary 1024; ctx raised to 2048), one sequence, a cache of ${MAX} positions ` +
+      `(${(session.cacheBytes / 1024 / 1024).toFixed(2)} MiB), on ${description}. Median of ${REPS} steps; each step is one submission and a read-back ` +
+      'of the logits. Written by `npm run bench:decode` (bench/decode.ts).',
+    '',
+    '| position | decode ms/token |',
+    '|---:|---:|',
+    ...perPosition.map((x) => `| ${x.position} | ${x.ms.toFixed(2)} |`),
+    '',
+    `Slowest over fastest position: ${flat.toFixed(2)}×.`,
+    '',
+    `At position 512: decode ${at512.toFixed(2)} ms against ${recompute.toFixed(2)} ms to recompute the 513-token sequence, ${(recompute / at512).toFixed(1)}× faster.`,
+    '',
+    `Greedy generate() from a 16-token prompt: ${tokensPerSecond.toFixed(1)} tokens/s (${NEW} new tokens, prefill excluded).`,
+    '',
+  ].join('\n');
+  writeFileSync('bench/results/decode.md', md);
+}
