@@ -13,6 +13,7 @@ import { mapProblems, parseWeightsMap, WeightsError, WEIGHTS_MAP_PRESETS, type W
 import { loadWeights, readWeightsMap, saveWeights } from '../../runtime/weights-node.js';
 import { f32Tensor, gpt2Reference, hfGpt2File, hfGpt2Weights, relMaxError, safetensorsFile, type Gpt2Size, type HfTensor } from '../support/hf-gpt2.js';
 import { mulberry32 } from '../support/random.js';
+import { weightsOption } from '../../cli/weights.js';
 
 /** The GPT-2 sample at a size the CPU oracle runs in a moment. */
 const SIZE: Gpt2Size = { vocab: 96, ctx: 16, d: 32, heads: 4, layers: 2, eps: 1e-5 };
@@ -347,6 +348,25 @@ describe('name maps', () => {
     expect(() => importWeights(new Uint8Array(0), gpt2().plan, 'gpt3')).toThrow("weights map: no preset named 'gpt3' (presets: gpt2, bert, llama)");
     expect(await failure(readWeightsMap(join(dir, 'none.json')))).toBe(
       `${join(dir, 'none.json')}: no such file, and not a preset (presets: gpt2, bert, llama)`,
+    );
+  });
+});
+
+describe('the CLI options --weights and --weights-map', () => {
+  it('take a preset or a map file beside the model, and say what is missing', async () => {
+    const { plan } = gpt2();
+    const weights = write('cli.safetensors', hfGpt2File(hfGpt2Weights(SIZE, 2), SIZE));
+    const model = join(dir, 'mine.model');
+    expect(await weightsOption({}, model, plan)).toBeUndefined();
+    expect((await weightsOption({ weights: weights, 'weights-map': 'gpt2' }, model, plan))!.size).toBe(36);
+    expect(await failure(weightsOption({ 'weights-map': 'gpt2' }, model, plan))).toBe('--weights-map needs --weights');
+    expect(await failure(weightsOption({ weights }, model, plan))).toBe(
+      `--weights needs a name map: --weights-map gpt2|bert|llama|FILE, or a file '${join(dir, 'mine.weights.json')}' next to the model (docs/weights.md)`,
+    );
+    writeFileSync(join(dir, 'mine.weights.json'), JSON.stringify({ format: 'mdc.weights-map', version: 1, ...WEIGHTS_MAP_PRESETS['gpt2'] }));
+    expect((await weightsOption({ weights }, model, plan))!.size).toBe(36);
+    expect(await failure(weightsOption({ weights, 'weights-map': join(dir, 'nope.json') }, model, plan))).toBe(
+      `cannot read --weights-map '${join(dir, 'nope.json')}': no such file`,
     );
   });
 });
