@@ -272,6 +272,14 @@ export function exportWeights(
         continue;
       }
       if (names.some((n) => done.has(n))) continue;
+      const firstShape = specs.get(first)!.shape.join(', ');
+      const unlike = names.filter((n) => specs.get(n)!.shape.join(', ') !== firstShape);
+      if (unlike.length) {
+        problems.push(
+          `entry '${e.entry.source}' joins parameters of different shapes: '${first}' [${firstShape}] and ${unlike.map((n) => `'${n}'`).join(', ')}`,
+        );
+        continue;
+      }
       const source = e.source.fill(values);
       if (Object.hasOwn(out, source)) {
         problems.push(`two entries write tensor '${source}'`);
