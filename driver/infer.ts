@@ -23,6 +23,8 @@ export interface InferOptions extends FrontendOptions {
   readonly target?: KernelTarget;
   readonly seed?: number;
   readonly fuse?: boolean;
+  /** Stop after the prefill and decode graphs (no plans): `mdc plan`'s cache report. */
+  readonly graphsOnly?: boolean;
 }
 
 export interface InferCompiled {
@@ -83,6 +85,7 @@ export async function compileInference(source: string, file: string, opts: Infer
   const forward = lowered.graph;
   const r = inferenceGraphs(forward, seqAxes, maxSeq);
   if ('detail' in r) return refuse(r.detail, r.span);
+  if (opts.graphsOnly) return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache };
   const { planOf } = await import('./stages.js');
   const planOpts = {
     seed: opts.seed ?? 0,

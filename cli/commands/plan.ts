@@ -218,8 +218,14 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       commSeconds: prediction.commSeconds,
       peakBytesPerDevice: Math.round(prediction.peakBytesPerDevice),
     };
-    if (json) io.out(JSON.stringify({ ...rep, ...(predicted ? { predicted } : {}), diagnostics: [] }, null, 2));
+    const kvCache = await kvCacheReport(file, source, v);
+    if (json) io.out(JSON.stringify({ ...rep, ...(predicted ? { predicted } : {}), ...(kvCache ? { kvCache } : {}), diagnostics: [] }, null, 2));
     else {
+      if (kvCache)
+        io.out(
+          `kv cache: ${formatBytes(kvCache.bytesPerDevice)} per device (${kvCache.layers} attention layers, batch ${kvCache.batch}, max_seq ${kvCache.maxSeq}; ` +
+            'decoding runs on one device, the cache is not split over the mesh yet)',
+        );
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
       if (pipe) for (const line of formatPipelineReport(pipe)) io.out(line);
       else if (ann) io.out(`pipeline: ${unpipelined(ann.stages, ann.axis, mesh)}`);
@@ -238,6 +244,19 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     return EXIT.ok;
   },
 };
+
+/**
+ * With an infer section: the KV cache's bytes on the device that decodes (driver/infer.ts);
+ * undefined without one. A model the transform refuses reports nothing here (mdc generate says why).
+ */
+async function kvCacheReport(file: string, source: string, v: Values) {
+  if (!/^\s*infer\s/m.test(source)) return undefined;
+  const { compileInference, cacheBytes } = await import('../../driver/infer.js');
+  const c = await compileInference(source, file, { ...frontendOptions(v), graphsOnly: true }).catch(() => undefined);
+  if (!c?.cache?.length) return undefined;
+  const [batch, maxSeq] = c.cache[0]!.shape;
+  return { bytesPerDevice: cacheBytes(c.cache), layers: c.cache.length, batch: batch!, maxSeq: maxSeq! };
+}
 
 /** --hardware's description, or a usage error saying what is wrong with it. */
 async function loadHardwareFlag(name: string) {

@@ -90,3 +90,18 @@ describe('refusals', () => {
     ]);
   });
 });
+
+describe('mdc plan', () => {
+  it("reports the KV cache's bytes per device from the infer section", async () => {
+    const { main } = await import('../../cli/main.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'mdc-plan-kv-')), 'gpt2.model');
+    writeFileSync(file, sample('gpt2') + '\ninfer GPT2 { max_seq = 96; batch = 2; cache = kv }\n');
+    const out: string[] = [];
+    expect(await main(['plan', file, '--preset', 'tiny', '--json'], { out: (s) => out.push(s), err: () => undefined })).toBe(0);
+    // By hand: 2 layers × (k and v) × batch 2 × 96 positions × width 128 × 4 bytes.
+    expect((JSON.parse(out.join('\n')) as { kvCache: unknown }).kvCache).toEqual({ bytesPerDevice: 2 * 2 * 2 * 96 * 128 * 4, layers: 2, batch: 2, maxSeq: 96 });
+  });
+});
