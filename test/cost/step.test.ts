@@ -76,7 +76,19 @@ describe('hardware descriptions', () => {
 
 describe('mdc plan --hardware', () => {
   it('adds predicted, whose throughput is the model FLOPs over devices and step time', async () => {
-    const r = await mdc('plan', 'samples/megatron-gpt.model', '--preset', 'tiny', '--mesh', 'dp=2,tp=2', '--dim', 'B=2', '--hardware', 'a100-80gb', '--json');
+    const r = await mdc(
+      'plan',
+      'bench/models/megatron-gpt.model',
+      '--preset',
+      'tiny',
+      '--mesh',
+      'dp=2,tp=2',
+      '--dim',
+      'B=2',
+      '--hardware',
+      'a100-80gb',
+      '--json',
+    );
     expect(r.err).toBe('');
     const j = JSON.parse(r.out);
     expect(Object.keys(j.predicted).sort()).toEqual(['bubbleFraction', 'commSeconds', 'peakBytesPerDevice', 'stepSeconds', 'tflopsPerDevice']);
@@ -85,11 +97,11 @@ describe('mdc plan --hardware', () => {
     expect(j.predicted.bubbleFraction).toBe(0);
     expect(j.predicted.commSeconds).toBeGreaterThan(0);
     expect(j.predicted.commSeconds).toBeLessThan(j.predicted.stepSeconds);
-    const text = await mdc('plan', 'samples/megatron-gpt.model', '--preset', 'tiny', '--mesh', 'dp=2,tp=2', '--dim', 'B=2', '--hardware', 'a100-80gb');
+    const text = await mdc('plan', 'bench/models/megatron-gpt.model', '--preset', 'tiny', '--mesh', 'dp=2,tp=2', '--dim', 'B=2', '--hardware', 'a100-80gb');
     expect(text.out).toMatch(/predicted on a100-80gb: step [\d.]+ (ms|µs|s), [\d.]+ TFLOP\/s per device/);
   });
   it('an unknown description is a usage error naming the known ones', async () => {
-    const r = await mdc('plan', 'samples/megatron-gpt.model', '--preset', 'tiny', '--hardware', 'tpu-v9');
+    const r = await mdc('plan', 'bench/models/megatron-gpt.model', '--preset', 'tiny', '--hardware', 'tpu-v9');
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/--hardware: no hardware description 'tpu-v9': choose one of a100-80gb, /);
   });

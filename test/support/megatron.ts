@@ -1,6 +1,6 @@
 /**
  * The rows of Megatron-LM's Table 1 (test/data/megatron-lm-table1.json) as `mdc plan` runs of
- * samples/megatron-gpt.model: the row's preset, its mesh [dp, pp, tp] (pp left out when 1), micro-batch 1 per data-parallel replica (B = dp rows per micro-batch, so the preset's
+ * bench/models/megatron-gpt.model: the row's preset, its mesh [dp, pp, tp] (pp left out when 1), micro-batch 1 per data-parallel replica (B = dp rows per micro-batch, so the preset's
  * micro-batch count times dp is the global batch), full recompute and the given hardware.
  */
 import { readFileSync } from 'node:fs';
@@ -45,7 +45,7 @@ export function planArgs(row: MegatronRow, hardware = 'a100-80gb'): string[] {
     .join(',');
   return [
     'plan',
-    'samples/megatron-gpt.model',
+    'bench/models/megatron-gpt.model',
     '--preset',
     PRESETS[row.hidden]!,
     '--mesh',
