@@ -85,7 +85,10 @@ export const ORDER: readonly Stage[] = ['check', 'lower', 'train', 'partition', 
 export const reached = (until: Stage | undefined, s: Stage) => ORDER.indexOf(s) <= ORDER.indexOf(until ?? 'codegen');
 
 /** Source text → runtime plan (or diagnostics). */
-export async function compile(source: string, file: string, opts: CompileOptions = {}): Promise<Compiled> {
+export async function compile(source: string, file: string, given: CompileOptions = {}): Promise<Compiled> {
+  // A partition's mesh is the mesh the front end checks layouts against (as --mesh is): an axis a
+  // layout names and the mesh lacks is MDC0403 at the layout, not an exception in the partitioner.
+  const opts: CompileOptions = given.partition && !given.mesh ? { ...given, mesh: given.partition.axes } : given;
   // `mdc check` also elaborates every model at its concrete dims; otherwise lowering does that, once.
   const checked = check(source, file, { ...opts, concrete: opts.concrete ?? opts.until === 'check', training: !!opts.train });
   // Options that name nothing in the file are the caller's mistake, not the source's: refused before any diagnostic.
