@@ -25,6 +25,8 @@ export interface PipelineStepScalars {
   readonly lr: number;
   readonly bc1?: number;
   readonly bc2?: number;
+  /** The 1-based step number: with training dropout, micro-batch i draws its masks from counter (step − 1)·microbatches + i. */
+  readonly step?: number;
 }
 
 /**
@@ -114,7 +116,7 @@ export class PipelineRunner {
    */
   async run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
     if (this.plan.training) throw new RuntimeError(`plan '${this.plan.model}' is a training step; call step()`);
-    const { outputs } = await this.schedule(inputs, {});
+    const { outputs } = await this.schedule(inputs, () => ({}));
     return Object.fromEntries(
       this.plan.outputs.map((o) => {
         const parts = Array.from({ length: this.plan.microbatches }, (_, i) => outputs.get(`${o.name}#${i}`)!);
@@ -131,7 +133,12 @@ export class PipelineRunner {
    */
   async step(inputs: Readonly<Record<string, HostArray>>, scalars: PipelineStepScalars): Promise<{ loss: number; gradNorm: number }> {
     if (!this.plan.training) throw new RuntimeError(`plan '${this.plan.model}' is a forward pass; call run()`);
-    const { outputs } = await this.schedule(inputs, {});
+    // Training dropout reads the i32 input `dropout_step` (compiler/train/dropout-step.ts) in the F and
+    // B programs: micro-batch i gets (t − 1)·m + i, the counter Trainer gives the one-program step.
+    const t = scalars.step;
+    const { outputs } = await this.schedule(inputs, (i): Record<string, number> =>
+      t !== undefined ? { dropout_step: (t - 1) * this.plan.microbatches + i } : {},
+    );
     let loss = 0;
     for (let i = 0; i < this.plan.microbatches; i++) loss += outputs.get(`loss#${i}`)!.data[0]!;
     await this.addSharedSums();
@@ -189,7 +196,7 @@ export class PipelineRunner {
   }
 
   /** Runs every rank's actions in order, ranks side by side; returns what the passes made that the caller reads (loss, outputs). */
-  private async schedule(inputs: Readonly<Record<string, HostArray>>, scalars: Readonly<Record<string, number>>) {
+  private async schedule(inputs: Readonly<Record<string, HostArray>>, scalars: (microbatch: number) => Readonly<Record<string, number>>) {
     const plan = this.plan;
     const m = plan.microbatches;
     const slices = new Map<string, HostArray[]>();
@@ -232,7 +239,7 @@ export class PipelineRunner {
         } else if (slices.has(io.name)) feed[io.name] = slices.get(io.name)![a.microbatch]!;
       }
       const reads = r.plan.outputs.filter((o) => /^t\d+$/.test(o.name) || wanted.has(o.name)).map((o) => o.name);
-      const made = await this.runStage(r, feed, scalars, reads);
+      const made = await this.runStage(r, feed, scalars(a.microbatch), reads);
       for (const [name, blocks] of made) {
         if (/^t\d+$/.test(name)) {
           const box = `${name}#${a.microbatch}`;
@@ -300,8 +307,13 @@ export class PipelineRunner {
       const g = io.global!;
       if (Array.isArray(given)) r.devices.forEach((p, d) => p.write(io.buffer, given[d]!));
       else if (given) r.devices.forEach((p, d) => p.write(io.buffer, shardOf(mesh, given, g.shape, g.layout, d)));
-      else if (io.name in scalars) r.devices.forEach((p) => p.write(io.buffer, Float32Array.of(scalars[io.name]!)));
-      else throw new RuntimeError(`stage program ${r.plan.model} has no value for its input '${io.name}'`);
+      else if (io.name in scalars) {
+        const x = scalars[io.name]!;
+        r.devices.forEach((p) => p.write(io.buffer, r.plan.buffers[io.buffer]!.type === 'i32' ? Int32Array.of(x) : Float32Array.of(x)));
+      } else
+        throw new RuntimeError(
+          `stage program ${r.plan.model} has no value for its input '${io.name}'${io.name === 'dropout_step' ? ' (training dropout: give step() the step number)' : ''}`,
+        );
     }
     let kernels: number[] = [];
     for (let i = 0; i < r.plan.steps.length; i++) {
@@ -452,7 +464,10 @@ export class PipelineTrainer {
     const lr = lrAt(t, this.schedule);
     const [bc1, bc2] = this.betas ? biasCorrections(t, this.betas[0], this.betas[1]) : [undefined, undefined];
     const t0 = performance.now();
-    const r = await this.runner.step({ [this.tokenInput]: batch.tokens, labels: batch.labels }, { lr, ...(bc1 !== undefined ? { bc1, bc2: bc2! } : {}) });
+    const r = await this.runner.step(
+      { [this.tokenInput]: batch.tokens, labels: batch.labels },
+      { lr, step: t, ...(bc1 !== undefined ? { bc1, bc2: bc2! } : {}) },
+    );
     return { step: t, loss: r.loss, gradNorm: r.gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
   }
 }

@@ -109,9 +109,16 @@ export class LossScaler {
 
 /** Drives a training plan one step at a time. */
 export class Trainer {
+  /** The plan takes the training dropout counter `dropout_step` (compiler/train/dropout-step.ts). */
+  private readonly dropoutStep: boolean;
+
   constructor(
-    /** A PlanRunner, or a MeshRunner for a partitioned plan (`writeParams` is only used with `offload`). */
-    private readonly runner: Pick<OffloadRunner, 'run'> & Partial<OffloadRunner>,
+    /**
+     * A PlanRunner, or a MeshRunner for a partitioned plan (`writeParams` is only used with
+     * `offload`; `plan.inputs` tells whether the plan draws dropout masks per step).
+     */
+    private readonly runner: Pick<OffloadRunner, 'run'> &
+      Partial<OffloadRunner> & { readonly plan?: { readonly inputs: readonly { readonly name: string }[] } },
     private readonly data: TextBatches,
     private readonly schedule: Schedule,
     private readonly betas: readonly [number, number] | undefined,
@@ -136,6 +143,7 @@ export class Trainer {
       throw new RangeError(`${microbatches} micro-batches do not divide a batch of ${data.batch}`);
     }
     if (offload && !runner.writeParams) throw new RangeError('host offload writes the parameters it updates: the runner needs writeParams');
+    this.dropoutStep = !!runner.plan?.inputs.some((i) => i.name === 'dropout_step');
   }
 
   async step(t: number): Promise<StepResult> {
@@ -164,6 +172,8 @@ export class Trainer {
         [this.tokenInput]: slice(batch.tokens),
         labels: slice(batch.labels),
         ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}),
+        // A counter per run, from the step number alone: a resumed run draws the masks of an uninterrupted one.
+        ...(this.dropoutStep ? { dropout_step: Int32Array.of((t - 1) * n + m) } : {}),
       };
       out = await this.runner.run(micro, m === n - 1 ? ['loss', 'grad_norm', ...(this.offload?.outputs ?? [])] : ['loss']);
       loss += out['loss']!.data[0]! / n;

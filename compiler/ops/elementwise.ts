@@ -126,14 +126,23 @@ export const dropoutSeed = (seedAttr: number, maskId: number) => (seedAttr * 0x9
 export const dropoutThreshold = (p: number) => Math.min(4294967295, Math.floor(p * 4294967296)) >>> 0;
 
 /**
- * Dropout in training mode, with the kernel's hash and seed derivation: `maskId` is the
- * node's mask_id (else its id). Element e is kept when hash(g ^ seed) reaches the
- * threshold, where g is e's row-major index in the whole tensor (modulo 2^32, as the
- * kernel's u32 arithmetic has it): `block` says where x lies in it (absent: x is
- * whole). A device computing its block of a partitioned dropout so draws the very
- * elements of the mask that the unpartitioned dropout draws there.
+ * The hash that decides element g's fate: hash(hash(g ^ seed) ^ hash(counter)), where
+ * `counter` is the training step's `dropout_step` input (compiler/train/dropout-step.ts; 0
+ * for a dropout that reads none). hashU32 is a bijection, so distinct counters give
+ * distinct keys; the key enters after a first round, so two counters' masks are not a
+ * permutation of each other (hash(g ^ key) alone would make mask_c2[g] = mask_c1[g ^ d]).
  */
-export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskId: number, block?: RefBlock): RefTensor {
+export const dropoutHash = (g: number, seed: number, counter: number) => hashU32((hashU32((g ^ seed) >>> 0) ^ hashU32(counter)) >>> 0);
+
+/**
+ * Dropout in training mode, with the kernel's hash and seed derivation: `maskId` is the
+ * node's mask_id (else its id), `counter` the step's dropout counter. Element e is kept
+ * when dropoutHash(g, seed, counter) reaches the threshold, where g is e's row-major index
+ * in the whole tensor (modulo 2^32, as the kernel's u32 arithmetic has it): `block` says
+ * where x lies in it (absent: x is whole). A device computing its block of a partitioned
+ * dropout so draws the very elements of the mask that the unpartitioned dropout draws there.
+ */
+export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskId: number, block?: RefBlock, counter = 0): RefTensor {
   const seed = dropoutSeed(seedAttr, maskId);
   const threshold = dropoutThreshold(p);
   const scale = Math.fround(1 / (1 - p));
@@ -143,7 +152,7 @@ export function dropoutTraining(x: RefTensor, p: number, seedAttr: number, maskI
   forEachCoord(x.shape, (c, i) => {
     let g = 0;
     for (let d = 0; d < c.length; d++) g += (c[d]! + start[d]!) * strides[d]!;
-    out.data[i] = hashU32((g ^ seed) >>> 0) >= threshold ? x.data[i]! * scale : 0;
+    out.data[i] = dropoutHash(g >>> 0, seed, counter >>> 0) >= threshold ? x.data[i]! * scale : 0;
   });
   return out;
 }
@@ -298,16 +307,18 @@ export const elementwiseOps: OpDef[] = [
     implicitAttrs: (c) => ({ training: c.training, mask_id: c.nodeId }),
     // Training dropout draws its mask by the element's index in the whole tensor: not a body.
     elementwise: { body: (_m, [x]) => x!, when: (a) => !dropsInTraining(a) },
-    reference: ([x], a, _s, _d, id, block) => [dropoutTraining(x!, a.p, a.seed, a.mask_id ?? id, block)],
+    // Input 1, when present, is the step's i32 dropout counter (compiler/train/dropout-step.ts).
+    reference: ([x, counter], a, _s, _d, id, block) => [dropoutTraining(x!, a.p, a.seed, a.mask_id ?? id, block, counter?.data[0] ?? 0)],
     // The mask's multiply.
     flops: (_i, [o], a) => (dropsInTraining(a) ? numel(o!) : 0),
-    // The same mask forward and backward: the node's attributes, mask_id included.
-    grad: (c, _i, _o, [g], a) => [g && (dropsInTraining(a) ? c.op('dropout', [g], g.type, a) : g)],
+    // The same mask forward and backward: the node's attributes, mask_id included, and its counter.
+    grad: (c, [, counter], _o, [g], a) => [g && (dropsInTraining(a) ? c.op('dropout', counter ? [g, counter] : [g], g.type, a) : g)],
     // Element-wise in training too: each device draws its block's part of the mask from the
     // global indices of its elements (the kernel gets the device's mesh coordinates). A
     // pending sum passes through: every device of a partial axis holds the same block, so
-    // the same mask, and scaling each summand by it scales their sum.
-    sharding: elementwiseSharding('joint'),
+    // the same mask, and scaling each summand by it scales their sum. Linear in x alone: the
+    // counter is a replicated scalar, never a pending sum.
+    sharding: elementwiseSharding('first'),
     kernel: 'dropout',
   }),
 ];

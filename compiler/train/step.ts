@@ -8,6 +8,7 @@ import { type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
 import { applyRecompute, mapForwardValues } from './apply-recompute.js';
 import { dataParallelAxes } from './data-parallel.js';
+import { dropoutStepReplacer } from './dropout-step.js';
 import { lowPrecision } from './precision.js';
 import { optimizerUpdate } from './optimizer.js';
 import { planRecompute, type RecomputePlan } from './recompute.js';
@@ -22,7 +23,8 @@ import type { OptimizerSpec, RecomputeSetting, TrainSettings } from './settings.
  * `updates` copy over the parameters after each run, so everything stays on the device.
  *
  * Per-step scalars are inputs computed by the host: `lr` (the schedule's rate),
- * `bc1` and `bc2` (AdamW's bias corrections 1/(1-β1^t) and 1/(1-β2^t)).
+ * `bc1` and `bc2` (AdamW's bias corrections 1/(1-β1^t) and 1/(1-β2^t)), and with
+ * training dropout the i32 `dropout_step` (a counter per run: train/dropout-step.ts).
  * Outputs: `loss`, `grad_norm` (before clipping), then the updates.
  */
 export interface TrainingGraph {
@@ -215,14 +217,18 @@ export async function planTrainingRecompute(
   return planRecompute(loss, recompute.policy, recompute.budget !== undefined ? { budget: recompute.budget } : {});
 }
 
-/** The forward graph with the train section's loss as its only output (adding an i32 `labels` input for cross_entropy). */
+/**
+ * The forward graph with the train section's loss as its only output (adding an i32
+ * `labels` input for cross_entropy), its training dropouts reading the step's dropout
+ * counter (train/dropout-step.ts; the graph then takes an i32 `dropout_step` input).
+ */
 export function lossGraph(forward: Graph, settings: TrainSettings, file: string, retype?: (v: Value) => TType): { graph?: Graph; diagnostics: Diagnostic[] } {
   const span = forward.nodes.at(-1)?.span ?? { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
   const want = settings.loss.output || forward.outputNames[0]!;
   const idx = forward.outputNames.indexOf(want);
   if (idx < 0) return { diagnostics: [diag(file, span, 'MDC0506', want, forward.outputNames.join(', '))] };
   const out = forward.values[forward.outputs[idx]!]!;
-  const { builder: b, map } = extendGraph(forward, retype);
+  const { builder: b, map } = extendGraph(forward, retype, dropoutStepReplacer(forward));
   if (settings.loss.kind === 'output') {
     if (out.type.dims.some((x) => dimValue(x) !== 1) || !isFloat(out.type.dtype)) {
       return { diagnostics: [diag(file, span, 'MDC0507', want, printType(out.type))] };
