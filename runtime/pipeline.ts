@@ -169,25 +169,12 @@ export class PipelineRunner {
     return n;
   }
 
-  /** The model's parameters, whole, by name (each from the first stage holding it). */
+  /** The model's parameters and optimizer state, whole, by name (each from the first stage holding it; not the per-step gradient sums). */
   async readParams(): Promise<Map<string, Float32Array>> {
+    const names = new Set<string>();
+    for (const r of this.runs.values()) for (const b of r.plan.buffers) if (b.role === 'param' && !b.name.startsWith('acc.')) names.add(b.name);
     const out = new Map<string, Float32Array>();
-    for (const [k, r] of this.runs) {
-      for (const b of r.plan.buffers) {
-        if (b.role !== 'param' || out.has(b.name) || b.name.startsWith('acc.')) continue;
-        const blocks = await settle(Promise.all(r.devices.map((p) => p.execute([], [{ buffer: b.id, count: numel(b.shape) }]))));
-        out.set(
-          b.name,
-          assemble(
-            this.stageMesh,
-            blocks.map((x) => x[0]!),
-            b.global!.shape,
-            b.global!.layout,
-          ) as Float32Array,
-        );
-      }
-      void k;
-    }
+    for (const name of names) out.set(name, await this.readWhole(name));
     return out;
   }
 
