@@ -12,3 +12,5 @@ export { VerifyError } from './verify.js';
 export { formatDiagnostic, diagnosticToJson } from '../diagnostics/format.js';
 export type { Diagnostic } from '../diagnostics/messages.js';
 export type { Plan } from '../runtime/plan.js';
+export { compileInference, cacheBytes, type InferOptions, type InferCompiled } from './infer.js';
+export { pipeline, type TextGenerator, type TextGenerationOptions, type TextCallOptions } from './text-generation.js';

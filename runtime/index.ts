@@ -10,3 +10,5 @@ export { CHECKSUM, CheckpointError, crc32, decodeCheckpoint, encodeCheckpoint, e
 export type { Checkpoint, CheckpointData, CheckpointDType, CheckpointTensor, CheckpointTensors, DecodeOptions } from './checkpoint.js';
 export { exportWeights, importWeights, planImport, resolveWeightsMap, type ExportOptions, type FileDType, type WeightsModel } from './weights.js';
 export { parseWeightsMap, WeightsError, WEIGHTS_MAP_PRESETS, type WeightsMap, type WeightsMapEntry } from './weights-map.js';
+export { InferenceSession, generateOptions, pickToken, seededUniform, type GenerateOptions, type InferencePlans } from './generate.js';
+export { byteTokenizer, tokenizerFromJson, type TextTokenizer } from './tokenizer.js';

@@ -79,12 +79,18 @@ export function decodeAttentionKernel(node: Node, g: Graph, target: KernelTarget
     end,
     (c0, x) => {
       const n = x.let('n', min(end.sub(c0), i(CHUNK)));
-      x.for('jj', cast('i32', tid), n, (jj, y) => {
-        const kb = y.let('kb', kvBase(c0.add(jj)));
-        const s = y.var('s', 'f32', f(0));
-        y.for('d', 0, D, (d, z) => z.set(s, fma(qs.at(d), K.at(kb.add(d)), s)));
-        y.set(ss.at(jj), s);
-      }, i(WG));
+      x.for(
+        'jj',
+        cast('i32', tid),
+        n,
+        (jj, y) => {
+          const kb = y.let('kb', kvBase(c0.add(jj)));
+          const s = y.var('s', 'f32', f(0));
+          y.for('d', 0, D, (d, z) => z.set(s, fma(qs.at(d), K.at(kb.add(d)), s)));
+          y.set(ss.at(jj), s);
+        },
+        i(WG),
+      );
       x.barrier();
       const cm = x.var('cm', 'f32', m);
       x.for('jj', i(0), n, (jj, y) => y.set(cm, max(cm, ss.at(jj))));
@@ -126,4 +132,3 @@ export function decodeAttentionKernel(node: Node, g: Graph, target: KernelTarget
     target,
   );
 }
-

@@ -244,7 +244,10 @@ class DecodeBuilder {
     let i = 0;
     for (const a of op.args) {
       if (a.kind === 'tensors') {
-        byName.set(a.name, ins.slice(i).map((_, k) => i + k));
+        byName.set(
+          a.name,
+          ins.slice(i).map((_, k) => i + k),
+        );
         i = ins.length;
       } else if (a.kind === 'tensor' && !(a.default === null && !n.attrs[`has_${a.name}`])) byName.set(a.name, i++);
     }

@@ -50,8 +50,7 @@ const decodeAttentionRef: RefOp<DecodeAttentionAttrs> = ([q, k, v, pos], a) => {
       }
       let sum = 0;
       for (let j = 0; j <= last; j++) sum += s[j] = Math.exp(s[j]! - m);
-      for (let j = 0; j <= last; j++)
-        for (let d = 0; d < Dh; d++) out.data[b * W + h * Dh + d] += (s[j]! / sum) * v!.data[(b * M + j) * KW + kvh * Dh + d]!;
+      for (let j = 0; j <= last; j++) for (let d = 0; d < Dh; d++) out.data[b * W + h * Dh + d] += (s[j]! / sum) * v!.data[(b * M + j) * KW + kvh * Dh + d]!;
     }
   }
   return [out];

@@ -24,10 +24,10 @@ const M = 24;
 const SEED = 3;
 
 /** Row `row` of the oracle's logits for each sequence: a float64 forward over the whole (padded) sequences. */
-function oracleLogits(c: InferCompiled, seqs: readonly (readonly number[])[]): Float64Array {
+function oracleLogits(c: InferCompiled, seqs: readonly (readonly number[])[], m = M): Float64Array {
   const g = c.forward!;
-  const tokens = new Int32Array(c.plans!.batch * M);
-  seqs.forEach((s, b) => tokens.set(s, b * M));
+  const tokens = new Int32Array(c.plans!.batch * m);
+  seqs.forEach((s, b) => tokens.set(s, b * m));
   const params = (name: string, shape: readonly number[]) => {
     const b = c.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
     return initValues(
@@ -127,5 +127,27 @@ describe.skipIf(status.skip)(status.title('KV-cache decoding of the GPT-2 sample
     await expect(session.prefill([Array.from({ length: M + 1 }, () => 1)])).rejects.toThrow(`prompt 0 has ${M + 1} tokens, more than max_seq = ${M}`);
     await expect(session.step(Int32Array.of(1, 2), Int32Array.of(0, M))).rejects.toThrow(`sequence 1 is at position ${M}, outside the KV cache's 0..${M - 1}`);
     session.destroy();
+  });
+});
+
+describe.skipIf(status.skip)(status.title('KV-cache decoding past one chunk of keys on WebGPU'), () => {
+  it('decode logits at positions past 256 (attention_decode walks the cache in chunks of 256 keys) equal the full forward pass', async () => {
+    const L = 272;
+    const c = await compileInference(source, 'gpt2.model', { preset: 'tiny', overrides: { ctx: 512 }, maxSeq: L, batch: 1, seed: SEED });
+    const V = c.plans!.vocab;
+    const seq = Array.from(uniformI32(L, 0, V, 21));
+    const oracle = oracleLogits(c, [seq], L);
+    const s = await InferenceSession.create(await sharedDevice(), c.plans!);
+    try {
+      await s.prefill([seq.slice(0, 258)]);
+      for (const p of [258, 259, L - 1]) {
+        if (p > 259) await s.prefill([seq.slice(0, p)]);
+        const logits = await s.step(Int32Array.of(seq[p]!), Int32Array.of(p));
+        const { diff, scale } = gap(logits, oracle, p * V, V);
+        expect(diff, `position ${p}`).toBeLessThanOrEqual(1e-4 * scale);
+      }
+    } finally {
+      s.destroy();
+    }
   });
 });
