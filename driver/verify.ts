@@ -57,7 +57,7 @@ export function retype(g: Graph): string[] {
   for (const n of g.nodes) {
     const op = OPS.get(n.op);
     if (!op || n.body) continue;
-    const inputs = tensorArgs(n, op.args);
+    const inputs = tensorArgs(n, op.args, op.implicitInputs ?? 0);
     if (!inputs) {
       problems.push(`node ${n.id} (${n.op}) has ${n.inputs.length} inputs, which its signature cannot take`);
       continue;
@@ -113,7 +113,8 @@ export function retype(g: Graph): string[] {
 const typeOf = (g: Graph, id: number): TType => g.values[id]!.type;
 
 /** The node's inputs by tensor argument name, as the elaborator laid them out (optional tensors flagged `has_<name>`). */
-function tensorArgs(n: Node, args: readonly { name: string; kind: string; default?: unknown }[]): Map<string, number | number[]> | undefined {
+/** The node's inputs by argument name; up to `implicit` trailing inputs beyond the arguments' (a pass's, not the shape rule's) are allowed. */
+function tensorArgs(n: Node, args: readonly { name: string; kind: string; default?: unknown }[], implicit = 0): Map<string, number | number[]> | undefined {
   const out = new Map<string, number | number[]>();
   let i = 0;
   for (const a of args) {
@@ -127,7 +128,7 @@ function tensorArgs(n: Node, args: readonly { name: string; kind: string; defaul
     if (i >= n.inputs.length) return undefined;
     out.set(a.name, n.inputs[i++]!);
   }
-  return i === n.inputs.length ? out : undefined;
+  return i <= n.inputs.length && n.inputs.length - i <= implicit ? out : undefined;
 }
 
 function partitionProblems(p: SpmdProgram): string[] {

@@ -305,6 +305,8 @@ export const elementwiseOps: OpDef[] = [
     },
     // The mask is drawn from (seed, mask_id, element): copies of this node (autodiff, partitioning) keep the same mask.
     implicitAttrs: (c) => ({ training: c.training, mask_id: c.nodeId }),
+    // Training: the step's i32 dropout counter, which the training step gives it (compiler/train/dropout-step.ts).
+    implicitInputs: 1,
     // Training dropout draws its mask by the element's index in the whole tensor: not a body.
     elementwise: { body: (_m, [x]) => x!, when: (a) => !dropsInTraining(a) },
     // Input 1, when present, is the step's i32 dropout counter (compiler/train/dropout-step.ts).

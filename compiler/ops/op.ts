@@ -105,6 +105,11 @@ export interface Signature {
   readonly infer: (c: InferCtx) => readonly TType[] | undefined;
   /** Attributes elaboration gives the node beyond its arguments' (dropout: whether it trains, its mask's identity). */
   readonly implicitAttrs?: (c: ElaborationCtx) => Attrs;
+  /**
+   * How many inputs a pass may give a node after its arguments' (dropout: the training step's
+   * counter, compiler/train/dropout-step.ts). The shape rule does not see them.
+   */
+  readonly implicitInputs?: number;
 }
 
 /** What elaboration tells an op about the node it is making. */

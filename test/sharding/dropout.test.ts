@@ -12,6 +12,7 @@ import { lower } from '../../compiler/compile.js';
 import type { Mesh } from '../../compiler/sharding/mesh.js';
 import { partition } from '../../compiler/sharding/partition.js';
 import { simulate } from '../../compiler/sharding/simulate.js';
+import { withDropoutStep } from '../../compiler/train/dropout-step.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { compile } from '../../driver/compile.js';
 import { spmdPlanOf } from '../../driver/stages.js';
@@ -92,12 +93,13 @@ model Blocks(x: f32[B@dp, S, d@tp], y: f32[B, S@(tp,dp), d], z: f32[B, S, d]) ->
 }`;
 
 describe('training dropout in the CPU simulation of a mesh', () => {
-  it('every block draws the unpartitioned mask: the simulated run equals the reference, masks bit for bit', () => {
+  it('every block draws the unpartitioned mask, at every step counter: the simulated run equals the reference, masks bit for bit', () => {
     const lowered = lower(BLOCKS, 'blocks.model', { training: true });
     expect(lowered.diagnostics).toEqual([]);
-    const g = lowered.graph!;
+    // As the training step has them: each dropout reads the step's counter (a replicated scalar).
+    const g = withDropoutStep(lowered.graph!);
     const p = partition(g, mesh({ dp: 2, tp: 2 }));
-    // Only the model's pending output is summed; no dropout gathers or reduces anything.
+    // Only the model's pending output is summed; no dropout gathers or reduces anything (nor the counter).
     expect(p.collectives.map((c) => `${c.kind}(${c.axis}): ${c.reason}`)).toEqual([
       "all_reduce(tp): the model's output must be a whole sum, not partial over tp",
     ]);
@@ -117,19 +119,27 @@ describe('training dropout in the CPU simulation of a mesh', () => {
         3,
         name,
       );
-    const want = interpret(g, { x: ones, y: ones, z: ones }, params);
-    const got = simulate(p, { x: ones, y: ones, z: ones }, params);
-    for (const name of ['a', 's', 'h', 'p', 'r']) {
-      const [w, s] = [Array.from(want[name]!.data), Array.from(got[name]!.data)];
-      const dropped = w.filter((v) => v === 0).length;
-      expect(dropped, name).toBeGreaterThan(0);
-      expect(dropped, name).toBeLessThan(w.length);
-      expect(
-        s.map((v) => v === 0),
-        name,
-      ).toEqual(w.map((v) => v === 0));
-      // Dropout of the ones inputs is exact; after the matmuls only float64 summation order differs.
-      for (let i = 0; i < w.length; i++) expect(Math.abs(s[i]! - w[i]!), `${name}[${i}]`).toBeLessThan(1e-12);
+    const masks = new Map<string, boolean[]>();
+    for (const counter of [0, 1, 2 ** 31 - 1]) {
+      const inputs = { x: ones, y: ones, z: ones, dropout_step: [counter] };
+      const want = interpret(g, inputs, params);
+      const got = simulate(p, inputs, params);
+      for (const name of ['a', 's', 'h', 'p', 'r']) {
+        const [w, s] = [Array.from(want[name]!.data), Array.from(got[name]!.data)];
+        const dropped = w.filter((v) => v === 0).length;
+        expect(dropped, name).toBeGreaterThan(0);
+        expect(dropped, name).toBeLessThan(w.length);
+        expect(
+          s.map((v) => v === 0),
+          name,
+        ).toEqual(w.map((v) => v === 0));
+        // Dropout of the ones inputs is exact; after the matmuls only float64 summation order differs.
+        for (let i = 0; i < w.length; i++) expect(Math.abs(s[i]! - w[i]!), `${name}[${i}]`).toBeLessThan(1e-12);
+        // Each counter draws another mask.
+        const mask = w.map((v) => v === 0);
+        for (const [k, before] of masks) if (k.startsWith(`${name}@`)) expect(mask, `${name} at counters ${k} and ${counter}`).not.toEqual(before);
+        masks.set(`${name}@${counter}`, mask);
+      }
     }
   });
 });
