@@ -66,9 +66,10 @@ const fmtSeconds = (s: number) => (s >= 1 ? `${s.toFixed(3)} s` : s >= 1e-3 ? `$
 
 /** The report's lines for the prediction. */
 export function formatPrediction(p: StepBreakdown, hw: Hardware): string[] {
+  const tflops = p.tflopsPerDevice >= 10 ? p.tflopsPerDevice.toFixed(1) : p.tflopsPerDevice.toPrecision(3);
   return [
     '',
-    `predicted on ${hw.name}: step ${fmtSeconds(p.stepSeconds)}, ${p.tflopsPerDevice >= 10 ? p.tflopsPerDevice.toFixed(1) : p.tflopsPerDevice.toPrecision(3)} TFLOP/s per device (model FLOPs as Megatron-LM counts them)`,
+    `predicted on ${hw.name}: step ${fmtSeconds(p.stepSeconds)}, ${tflops} TFLOP/s per device (model FLOPs as Megatron-LM counts them)`,
     `  pipeline bubble ${(100 * p.bubbleFraction).toFixed(1)}% of busy time (${fmtSeconds(p.bubbleSeconds)}), exposed communication ${fmtSeconds(p.commSeconds)} ` +
       `(gradient reduction ${fmtSeconds(p.dataParallelSeconds)}), optimizer ${fmtSeconds(p.optimizerSeconds)}`,
     `  peak memory per device ${formatBytes(p.peakBytesPerDevice)} of ${formatBytes(hw.memoryBytes)}${p.peakBytesPerDevice > hw.memoryBytes ? ' (does not fit)' : ''}`,

@@ -38,7 +38,7 @@ describe('pipeline time with uniform stages', () => {
 describe('hardware descriptions', () => {
   const a100 = loadHardware('a100-80gb');
   it('every description in hardware/ loads, and a broken one says which field', () => {
-    for (const name of ['a100-80gb', 'h100-80gb', 'webgpu-laptop']) expect(loadHardware(name).name).toBe(name);
+    for (const name of ['a100-80gb', 'h100-80gb', 'webgpu-laptop', 'llvmpipe']) expect(loadHardware(name).name).toBe(name);
     expect(() => hardwareFrom({ ...a100, efficiency: { matmul: 1.5 } }, 'x.json')).toThrow(/x\.json: efficiency\.matmul must be a number in \(0, 1\]/);
     expect(() => loadHardware('a200')).toThrow(/no hardware description 'a200': choose one of .*a100-80gb/);
   });
