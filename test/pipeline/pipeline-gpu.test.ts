@@ -109,7 +109,9 @@ async function trainBoth(source: string, axes: Axes, batch: number, m: number, r
       const tokens = ids(batch * 8, t);
       const labels = ids(batch * 8, t + 50);
       const [bc1, bc2] = biasCorrections(t, 0.9, 0.999);
-      const p = await pr.step({ tokens, labels }, { lr: 1e-3, bc1, bc2 });
+      // `step`: with training dropout, micro-batch i draws its masks from counter (t − 1)·m + i on both sides.
+      const p = await pr.step({ tokens, labels }, { lr: 1e-3, bc1, bc2, step: t });
+      const dropout = sc.plan!.inputs.some((io) => io.name === 'dropout_step');
       let loss = 0;
       const n = rows * 8;
       for (let i = 0; i < m; i++) {
@@ -121,6 +123,7 @@ async function trainBoth(source: string, axes: Axes, batch: number, m: number, r
             bc1: Float32Array.of(bc1),
             bc2: Float32Array.of(bc2),
             ...(m > 1 ? { apply: Float32Array.of(i === m - 1 ? 1 : 0) } : {}),
+            ...(dropout ? { dropout_step: Int32Array.of((t - 1) * m + i) } : {}),
           },
           ['loss'],
         );
@@ -175,6 +178,19 @@ describe('pipelined training equals one device', () => {
       expectSameTraining(r);
     }, 900_000);
   }
+});
+
+describe('training dropout in a pipeline', () => {
+  it('new masks per micro-batch and step, as one device draws them, on [pp: 2] (4 micro-batches)', async () => {
+    const attn = 'let h = x + Attention(layer_norm(x, g1, b1, eps))';
+    const src = gpt(2, 2, '"1f1b"').replace(attn, 'let h = x + dropout(Attention(layer_norm(x, g1, b1, eps)), 0.2)');
+    expect(src).toContain('dropout(');
+    const r = await trainBoth(src, { pp: 2, dp: 1, tp: 1 }, 8, 4);
+    // Every stage's forward and backward programs read the counter.
+    const readers = r.plan.programs.filter((p) => p.plan.inputs.some((io) => io.name === 'dropout_step')).map((p) => `${p.stage}${p.pass}`);
+    expect(readers.sort()).toEqual(['0B', '0F', '1B', '1F']);
+    expectSameTraining(r);
+  }, 900_000);
 });
 
 describe('multi-copy and host offload inside pipeline stages', () => {
