@@ -300,17 +300,10 @@ export async function autoShard(g: Graph, mesh: Mesh, opts: AutoOptions = {}): P
       .filter(Boolean);
     if (terms.length) rows.push(`mem: ${terms.join(' + ')} <= ${fmt(opts.memoryCap / 2 ** 20)}`);
   }
-  lines.push(
-    'Minimize',
-    ` obj: ${obj.length ? obj.join(' + ') : '0 s0_0'}`,
-    'Subject To',
-    ...rows.map((r) => ` ${r}`),
-    'Bounds',
-    ...bounds.map((b) => ` ${b}`),
-    'Binary',
-    ...binaries.map((b) => ` ${b}`),
-    'End',
-  );
+  // concat, not spread: an untied model has more rows than a call's arguments may hold.
+  lines.push('Minimize', ` obj: ${obj.length ? obj.join(' + ') : '0 s0_0'}`, 'Subject To');
+  for (const part of [rows, ['Bounds'], bounds, ['Binary'], binaries]) for (const r of part) lines.push(r === 'Bounds' || r === 'Binary' ? r : ` ${r}`);
+  lines.push('End');
 
   // Each unit's memory is its own choice's, so the least any plan needs is the sum of each unit's least.
   const need = units.reduce((sum, u) => sum + Math.min(...u.strategies.map((st) => st.memory)) * u.weight, 0);
@@ -433,6 +426,8 @@ function backwardBytes(mesh: Mesh, s: Step, before: number, after: number): numb
  * (`Layer.3.Attention` ~ `Layer.0.Attention`) map to the first instance's node when the
  * instances have the same ops and shapes in the same order.
  */
+const INSTANCE_ATTRS = new Set(['mask_id']);
+
 function tieRepeats(g: Graph): { nodeRep: number[]; valueRep: Map<number, number> } {
   const nodeRep = g.nodes.map((_, i) => i);
   const valueRep = new Map<number, number>();
@@ -448,9 +443,11 @@ function tieRepeats(g: Graph): { nodeRep: number[]; valueRep: Map<number, number
     const fam = groups.get(family) ?? groups.set(family, new Map()).get(family)!;
     (fam.get(index) ?? fam.set(index, []).get(index)!).push(i);
   });
+  // Attributes that name an instance rather than its computation (a dropout's mask_id) do not tell layers apart.
   const sig = (ni: number) => {
     const n = g.nodes[ni]!;
-    return `${n.op}|${JSON.stringify(n.attrs)}|${n.inputs.map((v) => g.values[v]!.type.dims.map((d) => [...d.terms].join()).join(',')).join(';')}`;
+    const attrs = Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !INSTANCE_ATTRS.has(k)));
+    return `${n.op}|${JSON.stringify(attrs)}|${n.inputs.map((v) => g.values[v]!.type.dims.map((d) => [...d.terms].join()).join(',')).join(';')}`;
   };
   for (const fam of groups.values()) {
     const insts = [...fam.values()];
