@@ -3,7 +3,6 @@
  * then the host module codegen/host.ts emits, transpiled to JavaScript with the plan
  * inlined. Nothing here knows about bundlers; bundler/index.ts adapts it to each one.
  */
-import ts from 'typescript';
 import { emitHost } from '../codegen/host.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
@@ -77,39 +76,7 @@ export async function compileModelModule(source: string, file: string, opts: Mod
   const planFile = `${plan.model}.plan.json`;
   const planJson = JSON.stringify(plan, null, 1) + '\n';
   const host = emitHost(plan, planFile, opts.runtime ?? 'mdc/runtime');
-  const js = ts.transpileModule(host.ts, {
-    fileName: `${plan.model}.ts`,
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
-    transformers: { before: [inlinePlan(`./${planFile}`, JSON.stringify(plan))] },
-    reportDiagnostics: false,
-  }).outputText;
+  const js = host.js;
   const assets = [{ fileName: planFile, source: planJson }, ...plan.kernels.map((k) => ({ fileName: `${plan.model}/${k.file}`, source: k.wgsl }))];
   return { ok: true, plan, js, dts: host.dts, assets };
-}
-
-/**
- * Replaces the host module's `import plan from './<Model>.plan.json' with { type: 'json' }`
- * by `const plan = JSON.parse("…")`: every bundler then takes the module as it is, with no
- * JSON import to resolve (esbuild refuses a `type: 'json'` attribute on a module it did not
- * load as JSON), and the module runs where nothing can be fetched. JSON.parse of a string
- * is also quicker for engines to read than the same object as a literal.
- */
-function inlinePlan(specifier: string, json: string): ts.TransformerFactory<ts.SourceFile> {
-  return (context) => (file) => {
-    const f = context.factory;
-    let found = false;
-    const statements = file.statements.map((s) => {
-      if (!ts.isImportDeclaration(s) || !ts.isStringLiteral(s.moduleSpecifier) || s.moduleSpecifier.text !== specifier) return s;
-      const name = s.importClause?.name;
-      if (!name) throw new Error(`internal error: the host module imports ${specifier} without a default binding`);
-      found = true;
-      const parse = f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('JSON'), 'parse'), undefined, [f.createStringLiteral(json)]);
-      return f.createVariableStatement(
-        undefined,
-        f.createVariableDeclarationList([f.createVariableDeclaration(name, undefined, undefined, parse)], ts.NodeFlags.Const),
-      );
-    });
-    if (!found) throw new Error(`internal error: the host module does not import its plan as ${specifier}`);
-    return f.updateSourceFile(file, statements);
-  };
 }

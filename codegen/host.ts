@@ -6,6 +6,8 @@ const f = ts.factory;
 export interface HostModule {
   readonly ts: string;
   readonly dts: string;
+  /** The module as ES2022 JavaScript, to import where TypeScript is not compiled. */
+  readonly js: string;
 }
 
 /**
@@ -18,7 +20,7 @@ const TAKEN = new Set(
     'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in',
     'instanceof new null return super switch this throw true try typeof var void while with implements interface let package private',
     'protected public static yield await arguments eval any unknown never number string boolean symbol object bigint undefined',
-    'PlanRunner RunnerOptions PlanKernels HostArray plan inputShapes outputShapes GPUDevice Promise Record Int32Array Float32Array',
+    'PlanRunner RunnerOptions PlanKernels HostArray HostModel LoadOptions JSON plan inputShapes outputShapes GPUDevice Promise Record Int32Array Float32Array',
   ]
     .join(' ')
     .split(' '),
@@ -92,26 +94,33 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
   const outT = `${cls}Outputs`;
   const any = (e: ts.Expression, t: string) =>
     f.createAsExpression(f.createAsExpression(e, f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword)), f.createTypeReferenceNode(t));
+  const self = (name: string) => f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'model'), name);
+  const method = (name: string, params: ts.ParameterDeclaration[], type: ts.TypeNode, body: ts.Expression, doc: string, mods?: ts.Modifier[]) =>
+    withDoc(f.createMethodDeclaration(mods, undefined, name, undefined, undefined, params, type, f.createBlock([f.createReturnStatement(body)], true)), doc);
+  const param = (name: string, type: string, optional = false) =>
+    f.createParameterDeclaration(
+      undefined,
+      undefined,
+      name,
+      optional ? f.createToken(ts.SyntaxKind.QuestionToken) : undefined,
+      f.createTypeReferenceNode(type),
+    );
+  const promise = (t: ts.TypeNode) => f.createTypeReferenceNode('Promise', [t]);
+  const names = [
+    ['HostModel', false],
+    ['LoadOptions', true],
+    ['PlanKernels', true],
+    ['HostArray', true],
+  ] as const;
   const statements: ts.Statement[] = [
     f.createImportDeclaration(
       undefined,
       f.createImportClause(
         false,
         undefined,
-        f.createNamedImports([
-          f.createImportSpecifier(false, undefined, f.createIdentifier('PlanRunner')),
-          f.createImportSpecifier(true, undefined, f.createIdentifier('RunnerOptions')),
-          f.createImportSpecifier(true, undefined, f.createIdentifier('PlanKernels')),
-          f.createImportSpecifier(true, undefined, f.createIdentifier('HostArray')),
-        ]),
+        f.createNamedImports(names.map(([n, typeOnly]) => f.createImportSpecifier(typeOnly, undefined, f.createIdentifier(n)))),
       ),
       f.createStringLiteral(runtimeModule),
-    ),
-    f.createImportDeclaration(
-      undefined,
-      f.createImportClause(false, f.createIdentifier('plan'), undefined),
-      f.createStringLiteral(`./${planFile}`),
-      f.createImportAttributes(f.createNodeArray([f.createImportAttribute(f.createIdentifier('type'), f.createStringLiteral('json'))])),
     ),
     withDoc(shapesConst('inputShapes', plan.inputs), `Input shapes of ${plan.model}.`),
     withDoc(shapesConst('outputShapes', plan.outputs), `Output shapes of ${plan.model}.`),
@@ -125,68 +134,36 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
             f.createParameterDeclaration(
               [f.createModifier(ts.SyntaxKind.PrivateKeyword), f.createModifier(ts.SyntaxKind.ReadonlyKeyword)],
               undefined,
-              'runner',
+              'model',
               undefined,
-              f.createTypeReferenceNode('PlanRunner'),
+              f.createTypeReferenceNode('HostModel'),
             ),
           ],
           f.createBlock([]),
         ),
-        withDoc(
-          f.createMethodDeclaration(
-            [f.createModifier(ts.SyntaxKind.StaticKeyword), f.createModifier(ts.SyntaxKind.AsyncKeyword)],
-            undefined,
-            'load',
-            undefined,
-            undefined,
-            [
-              f.createParameterDeclaration(undefined, undefined, 'device', undefined, f.createTypeReferenceNode('GPUDevice')),
-              f.createParameterDeclaration(
-                undefined,
-                undefined,
-                'options',
-                f.createToken(ts.SyntaxKind.QuestionToken),
-                f.createTypeReferenceNode('RunnerOptions'),
-              ),
-            ],
-            f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(cls)]),
-            f.createBlock(
-              [
-                f.createReturnStatement(
-                  f.createNewExpression(f.createIdentifier(cls), undefined, [
-                    f.createAwaitExpression(
-                      f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('PlanRunner'), 'create'), undefined, [
-                        f.createIdentifier('device'),
-                        f.createIdentifier('plan'),
-                        f.createIdentifier('options'),
-                      ]),
-                    ),
-                  ]),
-                ),
-              ],
-              true,
+        method(
+          'load',
+          [param('device', 'GPUDevice'), param('options', 'LoadOptions', true)],
+          promise(f.createTypeReferenceNode(cls)),
+          f.createNewExpression(f.createIdentifier(cls), undefined, [
+            f.createAwaitExpression(
+              f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('HostModel'), 'load'), undefined, [
+                f.createIdentifier('device'),
+                f.createIdentifier('plan'),
+                f.createIdentifier('options'),
+              ]),
             ),
-          ),
-          `Validates the plan, creates buffers on \`device\`, compiles the plan's ${plan.kernels.length} kernels (pipeline creation, timed in \`kernels\`) and uploads the parameters.`,
+          ]),
+          `Validates the plan, creates buffers on \`device\`, compiles the plan's ${plan.kernels.length} kernels (pipeline creation, timed in \`kernels\`) ` +
+            'and uploads the parameters: from `options.checkpoint` (safetensors bytes; `options.weightsMap` for Hugging Face names), ' +
+            "`options.params`, or else initialised from the plan's seed.",
+          [f.createModifier(ts.SyntaxKind.StaticKeyword), f.createModifier(ts.SyntaxKind.AsyncKeyword)],
         ),
-        withDoc(
-          f.createMethodDeclaration(
-            undefined,
-            undefined,
-            'warmup',
-            undefined,
-            undefined,
-            [],
-            f.createTypeReferenceNode('Promise', [f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)]),
-            f.createBlock(
-              [
-                f.createReturnStatement(
-                  f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'warmup'), undefined, []),
-                ),
-              ],
-              true,
-            ),
-          ),
+        method(
+          'warmup',
+          [],
+          promise(f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)),
+          f.createCallExpression(self('warmup'), undefined, []),
           'Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds.',
         ),
         withDoc(
@@ -195,41 +172,22 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
             'kernels',
             [],
             f.createTypeReferenceNode('PlanKernels'),
-            f.createBlock(
-              [f.createReturnStatement(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'kernels'))],
-              true,
-            ),
+            f.createBlock([f.createReturnStatement(self('kernels'))], true),
           ),
           'How many kernels the plan has and how long `load` took to compile them.',
         ),
-        withDoc(
-          f.createMethodDeclaration(
-            [f.createModifier(ts.SyntaxKind.AsyncKeyword)],
-            undefined,
-            'run',
-            undefined,
-            undefined,
-            [f.createParameterDeclaration(undefined, undefined, 'inputs', undefined, f.createTypeReferenceNode(inT))],
-            f.createTypeReferenceNode('Promise', [f.createTypeReferenceNode(outT)]),
-            f.createBlock(
-              [
-                f.createReturnStatement(
-                  any(
-                    f.createParenthesizedExpression(
-                      f.createAwaitExpression(
-                        f.createCallExpression(f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'run'), undefined, [
-                          any(f.createIdentifier('inputs'), 'Record<string, HostArray>'),
-                        ]),
-                      ),
-                    ),
-                    outT,
-                  ),
-                ),
-              ],
-              true,
+        method(
+          'run',
+          [param('inputs', inT)],
+          promise(f.createTypeReferenceNode(outT)),
+          any(
+            f.createParenthesizedExpression(
+              f.createAwaitExpression(f.createCallExpression(self('run'), undefined, [any(f.createIdentifier('inputs'), 'Record<string, HostArray>')])),
             ),
+            outT,
           ),
           'Runs one forward pass.',
+          [f.createModifier(ts.SyntaxKind.AsyncKeyword)],
         ),
         withDoc(
           f.createMethodDeclaration(
@@ -240,18 +198,7 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
             undefined,
             [],
             f.createKeywordTypeNode(ts.SyntaxKind.VoidKeyword),
-            f.createBlock(
-              [
-                f.createExpressionStatement(
-                  f.createCallExpression(
-                    f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'runner'), 'destroy'),
-                    undefined,
-                    [],
-                  ),
-                ),
-              ],
-              true,
-            ),
+            f.createBlock([f.createExpressionStatement(f.createCallExpression(self('destroy'), undefined, []))], true),
           ),
           'Releases the GPU buffers.',
         ),
@@ -259,15 +206,32 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
       `${plan.model}, compiled by mdc from ${plan.source || 'a .model file'}.`,
     ),
     f.createExportDefault(f.createIdentifier(cls)),
+    withDoc(
+      f.createVariableStatement(
+        undefined,
+        f.createVariableDeclarationList(
+          [
+            f.createVariableDeclaration(
+              'plan',
+              undefined,
+              f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword),
+              f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('JSON'), 'parse'), undefined, [
+                f.createStringLiteral(JSON.stringify(plan)),
+              ]),
+            ),
+          ],
+          ts.NodeFlags.Const,
+        ),
+      ),
+      `The plan (${planFile} beside this module holds the same), inlined so that the module needs no JSON import and no bundler setup.`,
+    ),
   ];
   const file = f.createSourceFile(statements, f.createToken(ts.SyntaxKind.EndOfFileToken), ts.NodeFlags.None);
   const printer = ts.createPrinter({ newLine: ts.NewLineKind.LineFeed });
   const header = `// Generated by mdc from ${plan.source || 'a .model file'}. Do not edit.\n`;
   const source = header + printer.printFile(file);
-  const dts = ts.transpileDeclaration(source, {
-    fileName: `${plan.model}.ts`,
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, resolveJsonModule: true },
-    reportDiagnostics: false,
-  }).outputText;
-  return { ts: source, dts };
+  const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext };
+  const dts = ts.transpileDeclaration(source, { fileName: `${plan.model}.ts`, compilerOptions, reportDiagnostics: false }).outputText;
+  const js = ts.transpileModule(source, { fileName: `${plan.model}.ts`, compilerOptions, reportDiagnostics: false }).outputText;
+  return { ts: source, dts, js };
 }

@@ -12,6 +12,7 @@ Writes to DIR (default: out):
   <Model>.plan.json   the versioned runtime plan (kernels, buffers, steps)
   kernels/*.wgsl      one file per distinct WGSL kernel
   <Model>.ts          the typed host module (TypeScript compiler API)
+  <Model>.js          the same module as JavaScript (an ES module; the plan inlined)
   <Model>.d.ts        its declarations, with the model's shapes as types
   ${MANIFEST}   what mdc wrote there, per model, with each file's sha256
 
@@ -68,6 +69,7 @@ ${FRONTEND_HELP}`,
     const files = new Map<string, string>([[planFile, JSON.stringify(plan, null, 1) + '\n']]);
     for (const k of plan.kernels) files.set(`kernels/${k.file}`, k.wgsl);
     files.set(`${plan.model}.ts`, host.ts);
+    files.set(`${plan.model}.js`, host.js);
     files.set(`${plan.model}.d.ts`, host.dts);
     const out = writeOutput(outDir, plan.model, files);
     for (const path of out.kept) io.err(`mdc: warning: kept '${path}': a kernel of an earlier compile that was edited since mdc wrote it`);

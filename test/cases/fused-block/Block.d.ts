@@ -1,4 +1,4 @@
-import { type RunnerOptions, type PlanKernels } from "mdc/runtime";
+import { type LoadOptions, type PlanKernels } from "mdc/runtime";
 /** Input shapes of Block. */
 export declare const inputShapes: {
     readonly x: readonly [2, 3, 8];
@@ -29,10 +29,10 @@ export interface BlockOutputs {
 }
 /** Block, compiled by mdc from input.model. */
 export declare class Block {
-    private readonly runner;
+    private readonly model;
     private constructor();
-    /** Validates the plan, creates buffers on `device`, compiles the plan's 4 kernels (pipeline creation, timed in `kernels`) and uploads the parameters. */
-    static load(device: GPUDevice, options?: RunnerOptions): Promise<Block>;
+    /** Validates the plan, creates buffers on `device`, compiles the plan's 4 kernels (pipeline creation, timed in `kernels`) and uploads the parameters: from `options.checkpoint` (safetensors bytes; `options.weightsMap` for Hugging Face names), `options.params`, or else initialised from the plan's seed. */
+    static load(device: GPUDevice, options?: LoadOptions): Promise<Block>;
     /** Runs every kernel once on zero inputs so that the first real run pays no first-use costs; resolves to its milliseconds. */
     warmup(): Promise<number>;
     /** How many kernels the plan has and how long `load` took to compile them. */
