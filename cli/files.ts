@@ -7,7 +7,7 @@ import { UsageError } from './options.js';
  * never sees half a file. A symlink is followed (its target is rewritten, the link stays)
  * and an existing file keeps its mode.
  */
-export function writeAtomic(path: string, data: string): void {
+export function writeAtomic(path: string, data: string | Uint8Array): void {
   let target = path;
   let mode: number | undefined;
   try {

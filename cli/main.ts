@@ -22,6 +22,8 @@ const LOAD: Record<string, Loader> = {
   calibrate: () => import('./commands/calibrate.js'),
   train: () => import('./commands/train.js'),
   generate: () => import('./commands/generate.js'),
+  export: () => import('./commands/export.js'),
+  import: () => import('./commands/import.js'),
   lsp: () => import('./commands/lsp.js'),
 };
 
@@ -35,6 +37,8 @@ const COMMANDS: Record<keyof typeof LOAD, string> = {
   calibrate: 'calibrate           measure the local WebGPU adapter into hardware/NAME.json',
   train: 'train FILE --data T train a byte-level language model on a text file on WebGPU',
   generate: 'generate FILE --prompt TEXT  stream generated text (KV-cache decoding on WebGPU)',
+  export: 'export FILE --target onnx -o OUT  write the forward graph for another framework (ONNX)',
+  import: 'import M.onnx -o OUT.model  an ONNX model as .model source and a safetensors weights file',
   lsp: 'lsp --stdio         start the language server (also --node-ipc)',
 };
 
@@ -106,5 +110,6 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
         : `${cmd} needs a FILE, e.g. mdc ${cmd} samples/mlp.model`,
     );
   const file = positionals[0]!;
+  if (command.binaryFile) return command.binaryFile(file, values, io);
   return command.run(file, readSource(file), values, io);
 }

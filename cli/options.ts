@@ -34,6 +34,8 @@ export interface Command {
   run(file: string, source: string, v: Values, io: Io): Promise<number> | number;
   /** A command that reads no FILE (`mdc lsp`) runs this instead of `run`. */
   fileless?(v: Values, io: Io): Promise<number>;
+  /** A command whose FILE is not a .model source (`mdc import`'s ONNX file) runs this with its path instead of `run`. */
+  binaryFile?(file: string, v: Values, io: Io): Promise<number>;
 }
 
 export const FRONTEND_HELP = `  --preset NAME      apply a preset's overrides of config constants

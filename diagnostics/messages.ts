@@ -1,7 +1,7 @@
 /**
  * The one catalog of mdc's diagnostics. Codes are stable: never renumber, only add.
  * MDC00xx lexing and parsing, MDC01xx names and binding, MDC02xx shapes,
- * MDC03xx dtypes, MDC04xx layouts, MDC05xx train/infer sections, MDC09xx limits.
+ * MDC03xx dtypes, MDC04xx layouts, MDC05xx train/infer sections, MDC06xx export, MDC09xx limits.
  */
 export const messages = {
   // --- lexing and parsing
@@ -108,6 +108,8 @@ export const messages = {
   MDC0510: (key: string, want: string) => `infer setting ${key} must be ${want}`,
   MDC0511: (detail: string) => `copies: ${detail}`,
   MDC0520: (model: string, detail: string) => `${model} cannot be decoded one token at a time with a KV cache: ${detail}`,
+  // --- export to other formats (mdc export)
+  MDC0601: (op: string, target: string, why: string) => `${op} cannot be exported to ${target}: ${why}`,
   // --- limits
   MDC0901: (what: string) => `internal limit reached: ${what}`,
 } as const;

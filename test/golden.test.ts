@@ -6,7 +6,8 @@
  *   one per line, all of them, in order. `options.json` may say which stage runs:
  *   `{ "via": "check" }` (the default, `mdc check`), `"lower"` (errors that only exist at
  *   concrete dims, repeats unrolled) or `"train"` (the train section read and the training
- *   step built: driver/compile.ts with `train: true`); any other key is a front-end option
+ *   step built: driver/compile.ts with `train: true`), `"export-onnx"` (the lowered graph
+ *   exported to ONNX: ops with no ONNX form); any other key is a front-end option
  *   (`preset`, `overrides`, `mesh`, `model`, `dims`).
  * - Compile cases, any other folder: compiled, and its kernels, plan and host module
  *   compared file by file; one that fails to compile is compared with
@@ -28,6 +29,7 @@ import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { meshOfEnv } from '../compiler/sharding/mesh.js';
 import { formatDiagnostic } from '../diagnostics/format.js';
+import { exportOnnx } from '../compiler/onnx/export.js';
 import { UNDER_CI } from './support/ci.js';
 
 const ROOT = 'test/cases';
@@ -68,7 +70,7 @@ function readExpected(dir: string, prefix = ''): Record<string, string> {
 const isDiagnosticsCase = (dir: string) => existsSync(join(dir, 'expected.txt')) || existsSync(join(dir, 'options.json'));
 
 interface CaseOptions extends FrontendOptions {
-  readonly via?: 'check' | 'lower' | 'train' | 'partition';
+  readonly via?: 'check' | 'lower' | 'train' | 'partition' | 'export-onnx';
 }
 const OPTION_KEYS = ['via', 'preset', 'overrides', 'mesh', 'model', 'dims'];
 
@@ -78,8 +80,8 @@ function caseOptions(name: string, dir: string): CaseOptions {
   const opts = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.includes(k));
   if (unknown.length) throw new Error(`${name}/options.json: unknown key(s) ${unknown.join(', ')}: expected ${OPTION_KEYS.join(', ')}`);
-  if (opts['via'] !== undefined && !['check', 'lower', 'train', 'partition'].includes(opts['via'] as string)) {
-    throw new Error(`${name}/options.json: via must be "check", "lower", "train" or "partition", got ${JSON.stringify(opts['via'])}`);
+  if (opts['via'] !== undefined && !['check', 'lower', 'train', 'partition', 'export-onnx'].includes(opts['via'] as string)) {
+    throw new Error(`${name}/options.json: via must be "check", "lower", "train", "partition" or "export-onnx", got ${JSON.stringify(opts['via'])}`);
   }
   return opts as CaseOptions;
 }
@@ -93,10 +95,12 @@ async function diagnosticLines(source: string, opts: CaseOptions): Promise<strin
     via === 'partition'
       ? (await compile(source, file, { ...frontend, partition: meshOfEnv(check(source, file, frontend).env!), until: 'partition' })).diagnostics
       : via === 'train'
-      ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
-      : via === 'lower'
-        ? lower(source, file, frontend).diagnostics
-        : check(source, file, frontend).diagnostics;
+        ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
+        : via === 'export-onnx'
+          ? exportOnnx(lower(source, file, frontend).graph!, new Map(), { file }).diagnostics
+          : via === 'lower'
+            ? lower(source, file, frontend).diagnostics
+            : check(source, file, frontend).diagnostics;
   return ds.map((d) => `${formatDiagnostic(d, source).split('\n')[0]!}\n`).join('');
 }
 

@@ -1,0 +1,89 @@
+import { statSync } from 'node:fs';
+import type { Graph } from '../../compiler/ir.js';
+import { compileGraph } from '../../driver/compile.js';
+import { initValues } from '../../runtime/init.js';
+import { numel } from '../../layout/mesh.js';
+import { writeAtomic } from '../files.js';
+import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, report, UsageError, type Command, type Io, type Values } from '../options.js';
+import { WEIGHTS_HELP, WEIGHTS_OPTIONS, weightsOption } from '../weights.js';
+
+/** What a target gets: the model's forward graph at its concrete dims and every parameter's values. */
+interface ExportJob {
+  readonly file: string;
+  readonly source: string;
+  readonly graph: Graph;
+  readonly params: ReadonlyMap<string, Float32Array>;
+  readonly out: string;
+  readonly v: Values;
+  readonly io: Io;
+}
+
+/** One output format of `mdc export`: a line of help and the writer. */
+interface ExportTarget {
+  readonly help: string;
+  write(job: ExportJob): Promise<number>;
+}
+
+const TARGETS: Readonly<Record<string, ExportTarget>> = {
+  onnx: {
+    help: 'an ONNX model (opset 20, weights inside) that ONNX Runtime runs; docs/onnx.md',
+    async write({ file, source, graph, params, out, v, io }) {
+      const { exportOnnx, ONNX_OPSET } = await import('../../compiler/onnx/export.js');
+      const r = exportOnnx(graph, params, { file });
+      if (!r.bytes) {
+        report(r.diagnostics, source, !!v['json'], io, { file, ok: false });
+        return EXIT.diagnostics;
+      }
+      writeAtomic(out, r.bytes);
+      if (v['json']) io.out(JSON.stringify({ file, ok: true, target: 'onnx', out, bytes: r.bytes.length, opset: ONNX_OPSET, opTypes: r.opTypes }, null, 2));
+      else io.out(`wrote ${out}: ONNX opset ${ONNX_OPSET}, ${r.bytes.length} bytes, ${graph.nodes.length} mdc ops as ${r.opTypes.join(', ')}`);
+      return EXIT.ok;
+    },
+  },
+};
+
+export const command: Command = {
+  help: `Usage: mdc export FILE --target T -o OUT [options]
+
+Writes FILE's model for another framework: its forward graph at its concrete dims
+(--preset, --dim, the model's where clause), with the parameters initialised from the
+seed exactly as \`mdc run\` does, or loaded with --weights. An op the target has no form
+for is reported (MDC0601) at each place the model uses it, and nothing is written.
+
+Targets:
+${Object.entries(TARGETS)
+  .map(([name, t]) => `  ${name.padEnd(8)} ${t.help}`)
+  .join('\n')}
+
+Options:
+  --target T         the output format (required)
+  -o, --out FILE     where to write it (required); replaced atomically
+  --seed N           seed for the parameters (default: 0, as mdc run)
+${WEIGHTS_HELP}
+${FRONTEND_HELP}`,
+  options: {
+    ...COMMON,
+    target: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    seed: { type: 'string' },
+    ...WEIGHTS_OPTIONS,
+  },
+  async run(file, source, v, io) {
+    const name = v['target'];
+    if (typeof name !== 'string') throw new UsageError(`mdc export needs --target: ${Object.keys(TARGETS).join(', ')}`);
+    const target = TARGETS[name];
+    if (!target) throw new UsageError(`--target ${name} is not a target of mdc export; the targets are ${Object.keys(TARGETS).join(', ')}`);
+    const out = v['out'];
+    if (typeof out !== 'string') throw new UsageError('mdc export needs -o OUT, the file to write');
+    if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`-o ${out} is a folder; give the file to write`);
+    const seed = intOption(v['seed'], 'seed');
+    const r = await compileFile(file, source, v, io, { until: 'lower' });
+    if (!r) return EXIT.diagnostics;
+    const graph = r.forward!;
+    // The plan gives each parameter's initialiser and the seed, as the runtime reads them; --weights checks against it.
+    const plan = (await compileGraph(graph, { file, seed, fuse: false })).plan!;
+    const params = (await weightsOption(v, file, plan)) ?? new Map<string, Float32Array>();
+    for (const b of plan.buffers) if (b.role === 'param' && !params.has(b.name)) params.set(b.name, initValues(b.init!, numel(b.shape), plan.seed, b.name));
+    return target.write({ file, source, graph, params, out, v, io });
+  },
+};
