@@ -25,17 +25,17 @@ describe('a .model file as a JavaScript module', () => {
     expect(m.plan).toEqual(r.plan);
     const lines = m.js.split('\n').filter((l) => /^(import|export)\b/.test(l));
     expect(lines).toEqual([
-      'import { PlanRunner } from "mdc/runtime";',
+      'import { HostModel } from "mdc/runtime";',
       'export const inputShapes = { "x": [8, 64] };',
       'export const outputShapes = { "probs": [8, 10] };',
       'export class Mlp {',
       'export default Mlp;',
     ]);
-    // Run the module with a stand-in runtime whose PlanRunner.create returns the plan it is given: the inlined plan, whole.
-    const stub = 'data:text/javascript,export const PlanRunner = { create: async (device, plan) => plan };';
+    // Run the module with a stand-in runtime whose HostModel.load returns the plan it is given: the inlined plan, whole.
+    const stub = 'data:text/javascript,export const HostModel = { load: async (device, plan) => plan };';
     const js = (await ok({ preset: 'tiny', runtime: stub })).js;
     const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default: { load(d: unknown): Promise<unknown> } };
-    expect(((await mod.default.load(null)) as { runner: unknown }).runner).toEqual(r.plan);
+    expect(((await mod.default.load(null)) as { model: unknown }).model).toEqual(r.plan);
     expect(m.assets.map((a) => a.fileName)).toEqual(['Mlp.plan.json', ...r.plan!.kernels.map((k) => `Mlp/${k.file}`)]);
   });
 
@@ -45,7 +45,7 @@ describe('a .model file as a JavaScript module', () => {
     expect([fused.plan.kernels.length, unfused.plan.kernels.length]).toEqual([3, 6]);
     expect((await ok({ seed: 7 })).plan.seed).toBe(7);
     expect((await ok({ set: { classes: 12 }, dims: { B: 2 } })).plan.outputs.map((o) => o.shape)).toEqual([[2, 12]]);
-    expect((await ok({ model: 'Mlp', runtime: '/srv/mdc-runtime.js' })).js).toContain('import { PlanRunner } from "/srv/mdc-runtime.js";');
+    expect((await ok({ model: 'Mlp', runtime: '/srv/mdc-runtime.js' })).js).toContain('import { HostModel } from "/srv/mdc-runtime.js";');
   });
 
   it('fails naming an option that names nothing in the file, and what the file has', async () => {
