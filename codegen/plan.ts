@@ -5,11 +5,15 @@ import type { SpmdProgram } from '../compiler/sharding/partition.js';
 import { shapeOf as globalShapeOf } from '../compiler/sharding/mesh.js';
 import {
   ARENA_ALIGNMENT,
+  bindingWindows,
   bufferBytes,
+  DEFAULT_MAX_BINDING_BYTES,
   COLLECTIVE_OPS,
   PLAN_FORMAT,
   PLAN_VERSION,
   PLAN_VERSION_COORDS,
+  PLAN_VERSION_WINDOWS,
+  type BindingWindow,
   type CollectiveOp,
   type Plan,
   type PlanBuffer,
@@ -145,9 +149,11 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   const half = halfValues(g, opts, !!spmd);
   if (opts.memory === undefined) throw new Error("emitPlan needs the memory stage's plan (driver/stages.ts makes it with memoryPlanFor), or memory: false");
   const memory = opts.memory === false ? undefined : opts.memory;
+  const windowed = windowedValues(g, half, opts.target?.maxBindingBytes ?? DEFAULT_MAX_BINDING_BYTES);
   const target: KernelTarget = {
     ...opts.target,
     ...(half.size ? { f16Values: half } : {}),
+    ...(windowed.size ? { windowed } : {}),
     ...(memory ? { arenaValues: new Set(memory.bufferOf.keys()) } : {}),
     ...(spmd ? { spmd: { axes: spmd.mesh.axes, globalOf: (id: number) => globalOf(id)! } } : {}),
   };
@@ -255,12 +261,14 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     const specs = gen(n, g, target);
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
-      const placed = spec.bindings.map((b) => bufferFor(b.value)).filter((b) => buffers[b]!.arena !== undefined);
+      // Windows of one value are distinct ranges of its buffer, not the buffer bound twice.
+      const placed = spec.bindings.filter((b) => buffers[bufferFor(b.value)]!.arena !== undefined).map((b) => `${bufferFor(b.value)}@${b.window?.offset ?? 0}`);
       if (new Set(placed).size !== placed.length)
         throw new Error(`${n.op} node ${n.id} binds an arena buffer twice in kernel ${spec.name}: keep the value out of the arena (memoryOptionsFor)`);
-      const elements = spec.bindings.map((b) => numel(shapeOf(valueOf(b.value))));
-      // The same text with another grid or other extents is another kernel as the runtime checks it.
-      const key = `${spec.dispatch.join(',')};${elements.join(',')};${spec.wgsl}`;
+      const elements = spec.bindings.map((b) => (b.window ? b.window.bytes / (b.type === 'f16' ? 2 : 4) : numel(shapeOf(valueOf(b.value)))));
+      // The same text with another grid, other extents or other windows is another kernel as the runtime checks it.
+      const windows = spec.bindings.map((b) => (b.window ? `${b.window.offset}+${b.window.bytes}` : '')).join(',');
+      const key = `${spec.dispatch.join(',')};${elements.join(',')};${windows};${spec.wgsl}`;
       let kid = kernelByText.get(key);
       if (kid === undefined) {
         kid = kernels.length;
@@ -274,7 +282,14 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
           entryPoint: 'main',
           workgroupSize: spec.workgroupSize,
           dispatch: spec.dispatch,
-          bindings: spec.bindings.map((b, i) => ({ binding: i, name: b.name, access: b.access, type: b.type, elements: elements[i]! })),
+          bindings: spec.bindings.map((b, i) => ({
+            binding: i,
+            name: b.name,
+            access: b.access,
+            type: b.type,
+            elements: elements[i]!,
+            ...(b.window ? { window: { offset: b.window.offset, bytes: b.window.bytes } } : {}),
+          })),
         });
       }
       steps.push({
@@ -305,8 +320,13 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
   };
   return seal({
     format: PLAN_FORMAT,
-    // A plan with a coords buffer needs a runtime that fills it; the others stay readable by older runtimes.
-    version: bufferOf.has(MESH_COORDS) ? PLAN_VERSION_COORDS : PLAN_VERSION,
+    // A plan with windows or a coords buffer needs a runtime that knows them; the others stay readable by older runtimes.
+    version:
+      windowed.size && kernels.some((k) => k.bindings.some((b) => b.window))
+        ? PLAN_VERSION_WINDOWS
+        : bufferOf.has(MESH_COORDS)
+          ? PLAN_VERSION_COORDS
+          : PLAN_VERSION,
     model: g.name,
     source: opts.source ?? '',
     seed: opts.seed ?? 0,
@@ -322,6 +342,19 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
     ...(opts.offload ? { offload: opts.offload } : {}),
   });
+}
+
+/**
+ * The values a kernel cannot bind whole under a binding limit of `maxBindingBytes` (their
+ * buffer's bytes, f16 storage included, exceed it), each with the windows it is bound as.
+ */
+function windowedValues(g: Graph, half: ReadonlySet<number>, maxBindingBytes: number): Map<number, readonly BindingWindow[]> {
+  const out = new Map<number, readonly BindingWindow[]>();
+  for (const v of g.values) {
+    const bytes = bufferBytes(half.has(v.id) ? 'f16' : storageOf(v), numel(shapeOf(v)));
+    if (bytes > maxBindingBytes) out.set(v.id, bindingWindows(bytes, maxBindingBytes));
+  }
+  return out;
 }
 
 /**

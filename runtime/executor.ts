@@ -305,13 +305,7 @@ export class DeviceProgram {
     opts: { readonly arenas?: boolean; readonly timeLimitMs?: number; readonly coords?: readonly number[]; readonly shared?: Map<string, Slot> } = {},
   ): Promise<DeviceProgram> {
     const limits = device.limits;
-    const tooBig = plan.buffers.find((b) => b.bytes > limits.maxStorageBufferBindingSize);
-    if (tooBig) {
-      throw new RuntimeError(
-        `buffer '${tooBig.name}' needs ${tooBig.bytes} bytes, over this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); ` +
-          `splitting large tensors across bindings is not implemented yet, so run a smaller variant (e.g. --preset tiny)`,
-      );
-    }
+    checkBindingSizes(plan, limits);
     const missing = (plan.features ?? []).filter((f) => !device.features.has(f));
     if (missing.length) {
       throw new RuntimeError(
@@ -364,12 +358,15 @@ export class DeviceProgram {
       const slots = plan.buffers.map((b): Slot => {
         const have = b.role === 'param' ? opts.shared?.get(b.name) : undefined;
         if (have) {
-          if (have.size !== b.bytes) throw new RuntimeError(`parameter '${b.name}' has ${b.bytes} bytes in this program and ${have.size} in another on the device`);
+          if (have.size !== b.bytes)
+            throw new RuntimeError(`parameter '${b.name}' has ${b.bytes} bytes in this program and ${have.size} in another on the device`);
           reused.add(b.id);
           return have;
         }
         const slot =
-          useArenas && b.arena !== undefined ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes } : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes };
+          useArenas && b.arena !== undefined
+            ? { gpu: arenas[b.arena]!, offset: b.offset!, size: b.bytes }
+            : { gpu: make(b.bytes, b.name), offset: 0, size: b.bytes };
         if (b.role === 'param') opts.shared?.set(b.name, slot);
         return slot;
       });
@@ -379,8 +376,7 @@ export class DeviceProgram {
         // A parameter the plan stores as f16 is uploaded as its halves.
         if (b.role === 'param') {
           if (!reused.has(b.id)) device.queue.writeBuffer(slots[b.id]!.gpu, 0, stored(b, params(b)));
-        }
-        else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
+        } else if (b.role === 'const') device.queue.writeBuffer(slots[b.id]!.gpu, 0, b.type === 'i32' ? Int32Array.of(b.value!) : Float32Array.of(b.value!));
         else if (b.role === 'coords') {
           if (opts.coords?.length !== b.shape[0]) throw new RuntimeError(`plan '${plan.model}' needs the device's mesh coordinates (run it with MeshRunner)`);
           device.queue.writeBuffer(slots[b.id]!.gpu, 0, Int32Array.from(opts.coords));
@@ -482,6 +478,36 @@ export class DeviceProgram {
   }
 }
 
+/**
+ * Every binding fits the device: a buffer bound whole within maxStorageBufferBindingSize
+ * (a larger value is bound as windows when the plan is compiled for this limit,
+ * KernelTarget.maxBindingBytes), and no buffer of its own over maxBufferSize.
+ */
+function checkBindingSizes(plan: Plan, limits: GPUSupportedLimits): void {
+  for (const s of plan.steps) {
+    if (s.kind === 'collective') continue;
+    const k = plan.kernels[s.kernel]!;
+    if (k.bindings.length > limits.maxStorageBuffersPerShaderStage)
+      throw new RuntimeError(
+        `kernel ${k.file} has ${k.bindings.length} storage bindings (windows of values over the binding limit included), over this device's ` +
+          `maxStorageBuffersPerShaderStage (${limits.maxStorageBuffersPerShaderStage}); request the adapter's limit when creating the device, or compile for a larger binding size`,
+      );
+    s.buffers.forEach((id, j) => {
+      const b = plan.buffers[id]!;
+      const w = k.bindings[j]!.window;
+      const size = w?.bytes ?? b.bytes;
+      if (size > limits.maxStorageBufferBindingSize)
+        throw new RuntimeError(
+          `kernel ${k.file} binds ${w ? `a ${size}-byte window of ` : ''}buffer '${b.name}' (${b.bytes} bytes), over this device's ` +
+            `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); compile the plan for this device's binding limit ` +
+            `(mdc run --target adapter, or KernelTarget.maxBindingBytes), which binds larger values as several windows`,
+        );
+    });
+  }
+  const big = plan.buffers.find((b) => b.arena === undefined && b.bytes > limits.maxBufferSize);
+  if (big) throw new RuntimeError(`buffer '${big.name}' needs ${big.bytes} bytes, over this device's maxBufferSize (${limits.maxBufferSize})`);
+}
+
 /** Validation and out-of-memory error scopes around what follows; `pop` closes both (inner first). */
 function pushScopes(device: GPUDevice): { pop: () => Promise<GPUError | null>[] } {
   device.pushErrorScope('out-of-memory');
@@ -529,7 +555,11 @@ async function compile(device: GPUDevice, plan: Plan, slots: readonly Slot[]) {
       ? undefined
       : device.createBindGroup({
           layout: pipelines[s.kernel]!.getBindGroupLayout(0),
-          entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: slots[b]!.gpu, offset: slots[b]!.offset, size: slots[b]!.size } })),
+          entries: s.buffers.map((b, j) => {
+            // A window (plan version 5) binds its range of the buffer.
+            const w = plan.kernels[s.kernel]!.bindings[j]!.window;
+            return { binding: j, resource: { buffer: slots[b]!.gpu, offset: slots[b]!.offset + (w?.offset ?? 0), size: w?.bytes ?? slots[b]!.size } };
+          }),
           label: `step${i}:${s.op}`,
         }),
   );

@@ -91,6 +91,8 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
+      // Values over the binding limit are bound as several windows (plan version 5), which takes more bindings per kernel.
+      maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
     },
   });
 }

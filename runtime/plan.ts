@@ -16,19 +16,54 @@ export const PLAN_FORMAT = 'mdc.plan';
  * - 4: a partitioned plan may have one buffer of role `coords`, which each runner fills
  *   with its device's mesh coordinates (kernels that need the device's position bind it:
  *   training dropout, which draws its mask by global element index).
- * The compiler writes version 4 for plans with a `coords` buffer and version 3 for every
- * other plan, so that older runtimes still read those.
+ * - 5: a kernel binding may be a window (`KernelBinding.window`): a byte range of the
+ *   buffer the step binds there, so that a value larger than one storage binding is bound
+ *   as several. A runtime that ignored the field would bind the whole buffer at every
+ *   window and read the wrong elements, hence the new version.
+ * The compiler writes version 5 for plans with a window, 4 for plans with a `coords`
+ * buffer and 3 for every other plan, so that older runtimes still read those.
  */
 export const PLAN_VERSION = 3;
-/** The version of plans with a `coords` buffer, and the newest this runtime reads. */
+/** The version of plans with a `coords` buffer. */
 export const PLAN_VERSION_COORDS = 4;
-export type PlanVersion = 1 | 2 | 3 | 4;
+/** The version of plans with a windowed binding (and possibly a `coords` buffer), and the newest this runtime reads. */
+export const PLAN_VERSION_WINDOWS = 5;
+export type PlanVersion = 1 | 2 | 3 | 4 | 5;
 
 /**
  * Every arena offset is a multiple of this many bytes: the largest value WebGPU allows
  * for minStorageBufferOffsetAlignment (and its default), so every device accepts it.
  */
 export const ARENA_ALIGNMENT = 256;
+
+/**
+ * The largest storage binding code generation assumes when the target names none: 128 MiB,
+ * WebGPU's default maxStorageBufferBindingSize and llvmpipe's. A value larger than the
+ * target's limit is bound as several windows (`bindingWindows`).
+ */
+export const DEFAULT_MAX_BINDING_BYTES = 128 * 2 ** 20;
+
+/** A byte range of a buffer that one kernel binding views (plan version 5). */
+export interface BindingWindow {
+  /** A multiple of ARENA_ALIGNMENT, so that every device accepts it as a binding offset. */
+  readonly offset: number;
+  /** A positive multiple of 4. */
+  readonly bytes: number;
+}
+
+/**
+ * How a buffer of `bytes` bytes is bound under a binding limit of `maxBindingBytes`: one
+ * window per ARENA_ALIGNMENT-aligned stretch of at most the limit (rounded down to the
+ * alignment), the last holding the rest; a single window covering it all when it fits.
+ */
+export function bindingWindows(bytes: number, maxBindingBytes: number): BindingWindow[] {
+  if (bytes <= maxBindingBytes) return [{ offset: 0, bytes }];
+  const per = Math.floor(maxBindingBytes / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
+  if (per < ARENA_ALIGNMENT) throw new Error(`a binding limit of ${maxBindingBytes} bytes is below the ${ARENA_ALIGNMENT}-byte binding alignment`);
+  const out: BindingWindow[] = [];
+  for (let offset = 0; offset < bytes; offset += per) out.push({ offset, bytes: Math.min(per, bytes - offset) });
+  return out;
+}
 
 /** How a buffer holds its elements: f16 only for f16 values, never a constant (the runner converts f16 inputs, parameters and outputs to and from the host's f32). */
 export type StorageType = 'f32' | 'i32' | 'f16';
@@ -86,6 +121,13 @@ export interface KernelBinding {
    * for): every buffer a step binds here must hold at least this many.
    */
   readonly elements: number;
+  /**
+   * Version 5: the binding views bytes [offset, offset + bytes) of the step's buffer, not
+   * all of it (`elements` counts within the window). A value over the binding limit is
+   * bound as consecutive windows in consecutive bindings, and the kernel picks the window
+   * an element falls in (docs/kernels.md, "Values larger than one binding").
+   */
+  readonly window?: BindingWindow;
 }
 
 export interface PlanKernel {

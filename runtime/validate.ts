@@ -1,6 +1,6 @@
 import { numel } from '../layout/mesh.js';
 import { validateOffload } from './validate-offload.js';
-import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, PLAN_VERSION_COORDS, type Plan } from './plan.js';
+import { ARENA_ALIGNMENT, bufferBytes, COLLECTIVE_OPS, PLAN_FORMAT, PLAN_VERSION, PLAN_VERSION_COORDS, PLAN_VERSION_WINDOWS, type Plan } from './plan.js';
 
 export class PlanError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -41,8 +41,8 @@ export function validatePlan(raw: unknown): Plan {
   if (!isObj(raw)) throw new PlanError(['the plan is not a JSON object']);
   if (raw['format'] !== PLAN_FORMAT) p.push(`format must be "${PLAN_FORMAT}", got ${show(raw['format'])}`);
   const version = raw['version'];
-  if (version !== 1 && version !== 2 && version !== 3 && version !== PLAN_VERSION_COORDS)
-    p.push(`version must be 1, 2, ${PLAN_VERSION} or ${PLAN_VERSION_COORDS}, got ${show(version)}`);
+  if (version !== 1 && version !== 2 && version !== 3 && version !== PLAN_VERSION_COORDS && version !== PLAN_VERSION_WINDOWS)
+    p.push(`version must be 1, 2, ${PLAN_VERSION}, ${PLAN_VERSION_COORDS} or ${PLAN_VERSION_WINDOWS}, got ${show(version)}`);
   if (!isStr(raw['model'])) p.push('model must be a string');
   if (!isInt(raw['seed'])) p.push('seed must be a non-negative integer');
   const arr = (k: string): unknown[] => {
@@ -54,7 +54,10 @@ export function validatePlan(raw: unknown): Plan {
     return v;
   };
   // Version 2 plans are all partitioned; from version 3 the mesh is there when the plan is.
-  const mesh = version === 2 || ((version === 3 || version === PLAN_VERSION_COORDS) && raw['mesh'] !== undefined) ? validateMesh(raw['mesh'], p) : undefined;
+  const mesh =
+    version === 2 || ((version === 3 || version === PLAN_VERSION_COORDS || version === PLAN_VERSION_WINDOWS) && raw['mesh'] !== undefined)
+      ? validateMesh(raw['mesh'], p)
+      : undefined;
   if (version === 1 && raw['mesh'] !== undefined) p.push('mesh needs plan version 2 or later');
   const arenas = validateArenas(raw['arenas'], version, p);
   const buffers = arr('buffers');
@@ -100,7 +103,7 @@ export function validatePlan(raw: unknown): Plan {
     if (Array.isArray(b['shape']) && (b['shape'] as unknown[]).every((d) => isInt(d, 1))) bufShapes.set(i, b['shape'] as number[]);
   });
   const kernels = arr('kernels');
-  const kBindings = new Map<number, { ok: boolean; access: string; type: string; elements: number }[]>();
+  const kBindings = new Map<number, { ok: boolean; access: string; type: string; elements: number; window?: Window }[]>();
   const kDispatch = new Map<number, number[]>();
   const kFiles = new Map<string, number>();
   kernels.forEach((k, i) => {
@@ -120,7 +123,9 @@ export function validatePlan(raw: unknown): Plan {
       p.push(`${at}.workgroupSize must be three positive integers whose product is at most 256`);
     }
     const bs = Array.isArray(k['bindings']) ? (k['bindings'] as unknown[]) : (p.push(`${at}.bindings must be an array`), []);
-    if (bs.length > 8) p.push(`${at} binds ${bs.length} storage buffers; WebGPU allows 8 per stage`);
+    // The windows of one value (version 5) count once here; the runner checks them all against the device's limit.
+    const values = bs.filter((b) => !isObj(b) || !isObj(b['window']) || b['window']['offset'] === 0).length;
+    if (values > 8) p.push(`${at} binds ${values} storage buffers; WebGPU allows 8 per stage`);
     kBindings.set(
       i,
       bs.map((b, j) => {
@@ -128,8 +133,15 @@ export function validatePlan(raw: unknown): Plan {
           p.push(`${at}.bindings[${j}] must be { binding: ${j}, access: read|read_write, type: f32|i32|f16, elements }`);
         } else if (!isInt(b['elements'], 1)) p.push(`${at}.bindings[${j}].elements must be the positive number of elements the kernel indexes`);
         const ok = isObj(b) && b['binding'] === j && (b['access'] === 'read' || b['access'] === 'read_write') && STORAGE.includes(b['type'] as string);
+        const window = ok ? validateWindow(b, `${at}.bindings[${j}]`, version, p) : undefined;
         return ok
-          ? { ok, access: b['access'] as string, type: b['type'] as string, elements: isInt(b['elements'], 1) ? b['elements'] : 0 }
+          ? {
+              ok,
+              access: b['access'] as string,
+              type: b['type'] as string,
+              elements: isInt(b['elements'], 1) ? b['elements'] : 0,
+              ...(window ? { window } : {}),
+            }
           : { ok, access: '', type: '', elements: 0 };
       }),
     );
@@ -148,19 +160,28 @@ export function validatePlan(raw: unknown): Plan {
     bufs.forEach((b, j) => {
       if (!bufIds.has(b as number)) return p.push(`${at}.buffers[${j}] refers to no buffer`);
       if (!kb[j]!.ok || !bufTypes.has(b as number)) return; // reported where the binding or the buffer is declared
+      const w = kb[j]!.window;
       if (bufTypes.get(b as number) !== kb[j]!.type) p.push(`${at}.buffers[${j}] has type ${bufTypes.get(b as number)} but the kernel binds ${kb[j]!.type}`);
-      else {
+      else if (w) {
+        const bytes = bufBytes.get(b as number);
+        if (isInt(bytes) && w.offset + w.bytes > bytes)
+          p.push(`${at}.buffers[${j}]: kernel ${s['kernel']} binds bytes [${w.offset}, ${w.offset + w.bytes}) of buffer ${b as number}, which has ${bytes}`);
+      } else {
         const have = bufShapes.has(b as number) ? numel(bufShapes.get(b as number)!) : Infinity;
         if (have < kb[j]!.elements)
           p.push(`${at}.buffers[${j}]: buffer ${b as number} holds ${have} elements, but kernel ${s['kernel']} indexes ${kb[j]!.elements} in binding ${j}`);
       }
-      const place = placements.get(b as number);
-      if (!place) return;
+      const whole = placements.get(b as number);
+      if (!whole) return;
+      // A window binds only its range of the placement.
+      const place = w ? { arena: whole.arena, offset: whole.offset + w.offset, end: whole.offset + w.offset + w.bytes } : whole;
       // WebGPU: one buffer bound read-only and writable in a dispatch is a usage conflict.
       if (kb[j]!.access !== 'read_write')
         p.push(`${at}.buffers[${j}] is in arena ${place.arena}, so kernel ${s['kernel']} must bind it read_write, not ${kb[j]!.access}`);
       for (let i2 = 0; i2 < j; i2++) {
-        const other = placements.get(bufs[i2] as number);
+        const all = placements.get(bufs[i2] as number);
+        const ow = kb[i2]!.window;
+        const other = all && ow ? { arena: all.arena, offset: all.offset + ow.offset, end: all.offset + ow.offset + ow.bytes } : all;
         if (other && other.arena === place.arena && other.offset < place.end && place.offset < other.end) {
           p.push(`${at} binds overlapping ranges of arena ${place.arena} (buffers ${bufs[i2]} and ${b as number}): WebGPU refuses aliased writable bindings`);
         }
@@ -356,6 +377,25 @@ function validateCollective(s: Record<string, unknown>, at: string, mesh: Checke
   if (role !== undefined && role !== 'activation' && role !== 'output') p.push(`${at}.output must be an activation or output buffer, not ${role}`);
 }
 
+/** A kernel binding's window (version 5): bytes [offset, offset + bytes) of the step's buffer. */
+interface Window {
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/** The binding's window, checked (an aligned offset, whole elements, the kernel's elements inside it), or undefined. */
+function validateWindow(b: Record<string, unknown>, at: string, version: unknown, p: string[]): Window | undefined {
+  const w = b['window'];
+  if (w === undefined) return undefined;
+  if (version !== PLAN_VERSION_WINDOWS) p.push(`${at}.window needs plan version ${PLAN_VERSION_WINDOWS}`);
+  if (!isObj(w) || !isInt(w['offset']) || w['offset'] % ARENA_ALIGNMENT !== 0 || !isInt(w['bytes'], 4) || w['bytes'] % 4 !== 0)
+    return void p.push(`${at}.window must be { offset: a multiple of ${ARENA_ALIGNMENT}, bytes: a positive multiple of 4 }, got ${show(w)}`);
+  const size = b['type'] === 'f16' ? 2 : 4;
+  if (isInt(b['elements'], 1) && b['elements'] * size > w['bytes'])
+    p.push(`${at} indexes ${b['elements']} elements, more than its ${w['bytes']}-byte window holds`);
+  return { offset: w['offset'], bytes: w['bytes'] };
+}
+
 /** A placed buffer's bytes [offset, end) in its arena. */
 interface Placed {
   readonly arena: number;
@@ -365,7 +405,8 @@ interface Placed {
 
 /** A `coords` buffer (version 4): the device's mesh coordinates, one i32 per axis of the plan's mesh. */
 function validateCoords(b: Record<string, unknown>, at: string, version: unknown, mesh: CheckedMesh | undefined, p: string[]): void {
-  if (version !== PLAN_VERSION_COORDS) p.push(`${at} is a coords buffer, which needs plan version ${PLAN_VERSION_COORDS}`);
+  if (version !== PLAN_VERSION_COORDS && version !== PLAN_VERSION_WINDOWS)
+    p.push(`${at} is a coords buffer, which needs plan version ${PLAN_VERSION_COORDS} or later`);
   if (!mesh) return void p.push(`${at} is a coords buffer in a plan without a mesh`);
   const shape = b['shape'];
   if (b['type'] !== 'i32' || !Array.isArray(shape) || shape.length !== 1 || shape[0] !== mesh.sizes.size)

@@ -1,7 +1,7 @@
 import { dimConst, dimValue } from '../../compiler/dims.js';
 import type { Graph, Node, Value } from '../../compiler/ir.js';
 import type { DType } from '../../compiler/types.js';
-import type { Access, StorageType } from '../../runtime/plan.js';
+import type { Access, BindingWindow, StorageType } from '../../runtime/plan.js';
 import { vec, type BufferDecl, type Expr, type Kernel } from '../kir/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import type { MatmulConfig, TuningTable } from './matmul/config.js';
@@ -13,8 +13,14 @@ export interface KernelSpec {
   readonly wgsl: string;
   readonly workgroupSize: readonly [number, number, number];
   readonly dispatch: readonly [number, number, number];
-  /** One binding per storage buffer, bound to IR values. */
-  readonly bindings: readonly { readonly name: string; readonly access: Access; readonly type: StorageType; readonly value: number }[];
+  /** One binding per storage buffer (one per window of a windowed value: KernelTarget.windowed), bound to IR values. */
+  readonly bindings: readonly {
+    readonly name: string;
+    readonly access: Access;
+    readonly type: StorageType;
+    readonly value: number;
+    readonly window?: BindingWindow;
+  }[];
   /** WebGPU features the device must have enabled (`subgroups`, `shader-f16`). */
   readonly features?: readonly string[];
 }
@@ -52,6 +58,18 @@ export interface KernelTarget {
    * one dispatch, and an arena holds what a kernel reads beside what it writes.
    */
   readonly arenaValues?: ReadonlySet<number>;
+  /**
+   * The device's maxStorageBufferBindingSize: a value larger than this is bound as several
+   * windows (runtime/plan.ts bindingWindows). Default DEFAULT_MAX_BINDING_BYTES (128 MiB).
+   */
+  readonly maxBindingBytes?: number;
+  /**
+   * The device's maxStorageBuffersPerShaderStage: how many bindings a kernel may have once
+   * windowed values take one per window. Default 8, WebGPU's default (llvmpipe offers 16).
+   */
+  readonly maxStorageBuffers?: number;
+  /** Set by the plan builder: the values over maxBindingBytes, each with its windows; the printer picks the window per access. */
+  readonly windowed?: ReadonlyMap<number, readonly BindingWindow[]>;
   /** Set by the plan builder for a partitioned plan: the mesh, and where each value lies in its whole tensor. */
   readonly spmd?: KernelSpmd;
 }

@@ -1,11 +1,58 @@
 import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
-import { BITWISE, BUILTINS, checkLimits, scalarOf, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt, type Type } from './ir.js';
+import type { BindingWindow } from '../../runtime/plan.js';
+import { BITWISE, BUILTINS, checkLimits, LIMITS, scalarOf, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt, type Type } from './ir.js';
 
-/** What printing threads through: the builtins used, the buffers stored as f16 (by name), and the helpers to declare (by name, with their text). */
+/**
+ * What printing threads through: the builtins used, the buffers stored as f16 (by name),
+ * the buffers bound as several windows (by name), and the helpers to declare (by name, with their text).
+ */
 interface Cx {
   readonly used: Set<Builtin>;
   readonly half: ReadonlySet<string>;
+  readonly split: ReadonlyMap<string, Split>;
   readonly helpers: Map<string, string>;
+}
+
+/**
+ * A buffer bound as `count` windows `<name>_w0`, `<name>_w1`, …: each holds `per` of the
+ * kernel's elements (the last the rest), stored as WGSL type `stored`.
+ */
+interface Split {
+  readonly count: number;
+  readonly per: number;
+  readonly stored: string;
+}
+
+/** The name of window `w` of a split buffer. */
+const windowName = (name: string, w: number) => `${name}_w${w}`;
+
+/** `base[index]` on a split buffer: its name and the index's text (as a u32), or undefined for anything else. */
+function splitElement(e: Expr, cx: Cx): { name: string; split: Split; index: string } | undefined {
+  if (e.node.k !== 'index' || e.node.base.node.k !== 'ref') return undefined;
+  const name = e.node.base.node.name;
+  const split = cx.split.get(name);
+  if (!split) return undefined;
+  const i = expr(e.node.index, cx);
+  return { name, split, index: e.node.index.type === 'u32' ? i : `u32(${i})` };
+}
+
+/**
+ * The helper that loads (`ld`) or stores (`st`) element i of a split buffer from the window
+ * it falls in; declared once per kernel. Compares rather than divides: two windows are the
+ * common case (GPT-2's embedding under a 128 MiB binding limit).
+ */
+function windowHelper(cx: Cx, name: string, s: Split, kind: 'ld' | 'st'): string {
+  const fn = `mdc_${kind}_${name}`;
+  if (cx.helpers.has(fn)) return fn;
+  const lines: string[] = [kind === 'ld' ? `fn ${fn}(i: u32) -> ${s.stored} {` : `fn ${fn}(i: u32, v: ${s.stored}) {`];
+  for (let w = 0; w < s.count; w++) {
+    const at = w === 0 ? 'i' : `i - ${w * s.per}u`;
+    const body = kind === 'ld' ? `return ${windowName(name, w)}[${at}];` : `${windowName(name, w)}[${at}] = v;${w < s.count - 1 ? ' return;' : ''}`;
+    lines.push(w < s.count - 1 ? `  if (i < ${(w + 1) * s.per}u) { ${body} }` : `  ${body}`);
+  }
+  lines.push('}');
+  cx.helpers.set(fn, lines.join('\n'));
+  return fn;
 }
 
 /** Whether buffer `b` is stored as f16: an f32 buffer bound to a value the plan stores as f16. */
@@ -125,7 +172,12 @@ function expr(e: Expr, cx: Cx): string {
     case 'construct':
       return `${typeName(e.type)}(${n.args.map((a) => expr(a, cx)).join(', ')})`;
     case 'index': {
-      // A load from an f16 buffer is widened to the f32 type the kernel computes in.
+      // A load from a split buffer goes through its window helper; from an f16 buffer, it is widened to the f32 type the kernel computes in.
+      const sp = splitElement(e, cx);
+      if (sp) {
+        const load = `${windowHelper(cx, sp.name, sp.split, 'ld')}(${sp.index})`;
+        return cx.half.has(sp.name) ? `${typeName(e.type)}(${load})` : load;
+      }
       const half = halfElement(e, cx);
       return half ? `${typeName(e.type)}(${half})` : `${wrap(n.base, cx)}[${expr(n.index, cx)}]`;
     }
@@ -165,6 +217,15 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
       case 'assign': {
         // A store to an f16 buffer narrows the value (WGSL leaves the rounding direction to
         // the implementation); a compound one widens the old value first.
+        const sp = splitElement(s.target, cx);
+        if (sp) {
+          const value = s.op ? `${expr(s.target, cx)} ${s.op} (${expr(s.value, cx)})` : expr(s.value, cx);
+          const narrowed = cx.half.has(sp.name) ? `${halfOf(typeName(s.target.type))}(${value})` : value;
+          out.push(`${indent}${windowHelper(cx, sp.name, sp.split, 'st')}(${sp.index}, ${narrowed});`);
+          break;
+        }
+        if ((s.target.node.k === 'field' || s.target.node.k === 'index') && splitElement(s.target.node.base, cx))
+          throw new Error('kir: a store to one component of an element of a buffer bound as windows is not supported');
         const half = halfElement(s.target, cx);
         if (!half && s.target.node.k === 'field' && halfElement(s.target.node.base, cx))
           throw new Error('kir: a store to one component of an f16 buffer element is not supported');
@@ -213,10 +274,24 @@ function stmts(list: readonly Stmt[], indent: string, cx: Cx, out: string[]): vo
   }
 }
 
-/** The kernel as WGSL: header comment, extensions, constants, bindings, workgroup memory, entry point. */
-export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
+/**
+ * The kernel as WGSL: header comment, extensions, constants, bindings, workgroup memory, entry point.
+ * A buffer whose value is in `windowed` is declared as one binding per window.
+ */
+export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>, windowed?: ReadonlyMap<number, readonly BindingWindow[]>): string {
   const half = new Set(k.buffers.filter((b) => storedHalf(b, f16Values)).map((b) => b.name));
-  const cx: Cx = { used: new Set<Builtin>(), half, helpers: new Map() };
+  const split = new Map<string, Split>();
+  for (const b of k.buffers) {
+    const ws = windowed?.get(b.value);
+    if (!ws || ws.length < 2) continue;
+    const lanes = typeof b.elem === 'string' ? 1 : b.elem.n;
+    if (lanes === 3) throw new Error(`kir: buffer ${b.name} of kernel ${k.name} is vec3 (padded to 16 bytes) and cannot be bound as windows`);
+    const bytes = (half.has(b.name) ? 2 : 4) * lanes;
+    if (ws[0]!.bytes % bytes !== 0) throw new Error(`kir: a ${ws[0]!.bytes}-byte window of ${b.name} does not hold whole ${bytes}-byte elements`);
+    const stored = half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem);
+    split.set(b.name, { count: ws.length, per: ws[0]!.bytes / bytes, stored });
+  }
+  const cx: Cx = { used: new Set<Builtin>(), half, split, helpers: new Map() };
   const body: string[] = [];
   stmts(k.body, '  ', cx, body);
   const consts = k.consts.map((c) => {
@@ -236,9 +311,7 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
     ...k.enables.map((e) => `enable ${e};`),
     ...(half.size ? ['enable f16;'] : []),
     ...consts,
-    ...k.buffers.map(
-      (b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem)}>;`,
-    ),
+    ...bindingDecls(k, half, split),
     ...k.shared.map((s) => `var<workgroup> ${s.name}: ${typeName(s.type)};`),
     ...cx.helpers.values(),
     `@compute @workgroup_size(${z > 1 ? `${x}, ${y}, ${z}` : y > 1 ? `${x}, ${y}` : x})`,
@@ -249,9 +322,34 @@ export function printWgsl(k: Kernel, f16Values?: ReadonlySet<number>): string {
   ].join('\n');
 }
 
-/** A kernel IR module as the spec the plan builder takes, after checking it against WebGPU's default limits. */
+/** The storage bindings in order: one per buffer, or one per window of a split buffer. */
+function bindingDecls(k: Kernel, half: ReadonlySet<string>, split: ReadonlyMap<string, Split>): string[] {
+  const out: string[] = [];
+  for (const b of k.buffers) {
+    const type = half.has(b.name) ? halfOf(typeName(b.elem)) : typeName(b.elem);
+    const names = split.has(b.name) ? Array.from({ length: split.get(b.name)!.count }, (_, w) => windowName(b.name, w)) : [b.name];
+    for (const n of names) out.push(`@group(0) @binding(${out.length}) var<storage, ${b.access}> ${n}: array<${type}>;`);
+  }
+  return out;
+}
+
+/**
+ * A kernel IR module as the spec the plan builder takes, after checking it against WebGPU's
+ * default limits (the bindings counted after values over the binding limit are split into windows).
+ */
 export function toSpec(kernel: Kernel, target: KernelTarget = {}): KernelSpec {
   checkLimits(kernel);
+  const windows = (b: Kernel['buffers'][number]) => {
+    const ws = target.windowed?.get(b.value);
+    return ws && ws.length > 1 ? ws : undefined;
+  };
+  const count = kernel.buffers.reduce((n, b) => n + (windows(b)?.length ?? 1), 0);
+  const allowed = Math.max(LIMITS.storageBuffersPerStage, target.maxStorageBuffers ?? 0);
+  if (count > allowed)
+    throw new Error(
+      `kir: kernel '${kernel.name}' would bind ${count} storage buffers once its values over the ${target.maxBindingBytes ?? 'default'}-byte binding limit ` +
+        `are bound as windows; the target allows ${allowed} per stage (KernelTarget.maxStorageBuffers)`,
+    );
   const arena = target.arenaValues;
   const k = arena
     ? { ...kernel, buffers: kernel.buffers.map((b) => (b.access === 'read' && arena.has(b.value) ? { ...b, access: 'read_write' as const } : b)) }
@@ -261,10 +359,13 @@ export function toSpec(kernel: Kernel, target: KernelTarget = {}): KernelSpec {
   const features = [...k.enables, ...(k.buffers.some(half) ? ['shader-f16'] : [])];
   return {
     name: k.name,
-    wgsl: printWgsl(k, f16),
+    wgsl: printWgsl(k, f16, target.windowed),
     workgroupSize: k.workgroupSize,
     dispatch: k.dispatch,
-    bindings: k.buffers.map((b) => ({ name: b.name, access: b.access, type: half(b) ? 'f16' : b.storage, value: b.value })),
+    bindings: k.buffers.flatMap((b) => {
+      const one = { name: b.name, access: b.access, type: half(b) ? ('f16' as const) : b.storage, value: b.value };
+      return windows(b)?.map((window, w) => ({ ...one, name: windowName(b.name, w), window })) ?? [one];
+    }),
     ...(features.length ? { features } : {}),
   };
 }

@@ -41,7 +41,7 @@ describe('plan validation', () => {
       p['kernels'][0]['bindings'][0] = [{ binding: 0 }];
     });
     expect(bindingProblems).toEqual(['kernels[0].bindings[0] must be { binding: 0, access: read|read_write, type: f32|i32|f16, elements }']);
-    expect(problems((p) => void (p['version'] = undefined))).toEqual(['version must be 1, 2, 3 or 4, got nothing']);
+    expect(problems((p) => void (p['version'] = undefined))).toEqual(['version must be 1, 2, 3, 4 or 5, got nothing']);
   });
 
   it('rejects a plan that is not an object, or of another format or version', () => {
@@ -54,9 +54,9 @@ describe('plan validation', () => {
     ).toEqual(['format must be "mdc.plan", got "onnx"']);
     expect(
       problems((p) => {
-        p['version'] = 5;
+        p['version'] = 6;
       }),
-    ).toEqual(['version must be 1, 2, 3 or 4, got 5']);
+    ).toEqual(['version must be 1, 2, 3, 4 or 5, got 6']);
     expect(
       problems((p) => {
         p['version'] = 2;
@@ -180,7 +180,7 @@ describe('plan validation', () => {
     const p = plan();
     p['version'] = 9;
     p['steps'][0].kernel = -1;
-    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, 2, 3 or 4, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
+    expect(() => validatePlan(p)).toThrowError(/invalid plan:\n {2}version must be 1, 2, 3, 4 or 5, got 9\n {2}steps\[0\]\.kernel refers to no kernel/);
   });
 });
 
