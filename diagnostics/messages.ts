@@ -107,6 +107,9 @@ export const messages = {
   MDC0509: (detail: string) => `schedule: ${detail}`,
   MDC0510: (key: string, want: string) => `infer setting ${key} must be ${want}`,
   MDC0511: (detail: string) => `copies: ${detail}`,
+  MDC0512: (param: string, dtype: string) =>
+    `parameter '${param}' is declared ${dtype}, and training updates only f32 parameters: declare it f32 and set precision = ${dtype} in the train section ` +
+    `for ${dtype} compute with f32 master weights`,
   MDC0520: (model: string, detail: string) => `${model} cannot be decoded one token at a time with a KV cache: ${detail}`,
   // --- export to other formats (mdc export)
   MDC0601: (op: string, target: string, why: string) => `${op} cannot be exported to ${target}: ${why}`,

@@ -30,6 +30,7 @@ import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import { PIPELINE_FORMAT, PIPELINE_VERSION, type PipelinePlan } from '../runtime/pipeline-plan.js';
 import type { PlanOptimizer } from '../runtime/plan.js';
 import { offloadTargetOf } from '../compiler/train/offload.js';
+import { narrowParams } from '../compiler/train/step.js';
 import { meshProblems, optimize } from './stages.js';
 import { unitSplits } from '../compiler/sharding/checks.js';
 import { orderForOverlap } from '../compiler/sharding/overlap.js';
@@ -101,6 +102,8 @@ export function compilePipeline(
   let shared = new Map<string, number[]>();
   let offloaded: string[] = [];
   if (settings) {
+    const narrow = narrowParams(forward, opts.file);
+    if (narrow.length) return { diagnostics: narrow };
     const rep = replicateShared(forward, split.stageOfNode);
     shared = rep.shared;
     const targets = settings.offload ?? [];

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitHost } from '../codegen/host.js';
 import { compile } from '../driver/compile.js';
+import { compileInference } from '../driver/infer.js';
 import { planOf } from '../driver/stages.js';
 import { check, lower, type FrontendOptions } from '../compiler/compile.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
@@ -70,7 +71,7 @@ function readExpected(dir: string, prefix = ''): Record<string, string> {
 const isDiagnosticsCase = (dir: string) => existsSync(join(dir, 'expected.txt')) || existsSync(join(dir, 'options.json'));
 
 interface CaseOptions extends FrontendOptions {
-  readonly via?: 'check' | 'lower' | 'train' | 'partition' | 'export-onnx';
+  readonly via?: 'check' | 'lower' | 'train' | 'partition' | 'export-onnx' | 'infer';
 }
 const OPTION_KEYS = ['via', 'preset', 'overrides', 'mesh', 'model', 'dims'];
 
@@ -80,8 +81,8 @@ function caseOptions(name: string, dir: string): CaseOptions {
   const opts = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const unknown = Object.keys(opts).filter((k) => !OPTION_KEYS.includes(k));
   if (unknown.length) throw new Error(`${name}/options.json: unknown key(s) ${unknown.join(', ')}: expected ${OPTION_KEYS.join(', ')}`);
-  if (opts['via'] !== undefined && !['check', 'lower', 'train', 'partition', 'export-onnx'].includes(opts['via'] as string)) {
-    throw new Error(`${name}/options.json: via must be "check", "lower", "train", "partition" or "export-onnx", got ${JSON.stringify(opts['via'])}`);
+  if (opts['via'] !== undefined && !['check', 'lower', 'train', 'partition', 'export-onnx', 'infer'].includes(opts['via'] as string)) {
+    throw new Error(`${name}/options.json: via must be "check", "lower", "train", "partition", "export-onnx" or "infer", got ${JSON.stringify(opts['via'])}`);
   }
   return opts as CaseOptions;
 }
@@ -91,16 +92,19 @@ async function diagnosticLines(source: string, opts: CaseOptions): Promise<strin
   const { via = 'check', ...frontend } = opts;
   const file = 'input.model';
   // `partition`: partitioned over the file's meshes (their axes together), as mdc plan does.
+  // `infer`: the prefill and decode plans of its infer section (driver/infer.ts).
   const ds: readonly Diagnostic[] =
-    via === 'partition'
-      ? (await compile(source, file, { ...frontend, partition: meshOfEnv(check(source, file, frontend).env!), until: 'partition' })).diagnostics
-      : via === 'train'
-        ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
-        : via === 'export-onnx'
-          ? exportOnnx(lower(source, file, frontend).graph!, new Map(), { file }).diagnostics
-          : via === 'lower'
-            ? lower(source, file, frontend).diagnostics
-            : check(source, file, frontend).diagnostics;
+    via === 'infer'
+      ? (await compileInference(source, file, frontend)).diagnostics
+      : via === 'partition'
+        ? (await compile(source, file, { ...frontend, partition: meshOfEnv(check(source, file, frontend).env!), until: 'partition' })).diagnostics
+        : via === 'train'
+          ? (await compile(source, file, { ...frontend, train: true, until: 'train' })).diagnostics
+          : via === 'export-onnx'
+            ? exportOnnx(lower(source, file, frontend).graph!, new Map(), { file }).diagnostics
+            : via === 'lower'
+              ? lower(source, file, frontend).diagnostics
+              : check(source, file, frontend).diagnostics;
   return ds.map((d) => `${formatDiagnostic(d, source).split('\n')[0]!}\n`).join('');
 }
 

@@ -127,7 +127,8 @@ export function pipelineTrainingGraph(
         if (x.stage !== s || counted.has(x.name)) continue;
         counted.add(x.name);
         const n = x.acc.type.dims.reduce((a, k) => a * dimValue(k)!, 1);
-        const flat = c.op('reshape', [c.bin('mul', x.acc, x.acc)], f32([n]), { shape: [dimConst(n)] });
+        const wide = x.acc.type.dtype === 'f32' ? x.acc : c.op('cast', [x.acc], { dtype: 'f32', dims: x.acc.type.dims }, { dtype: 'f32' });
+        const flat = c.op('reshape', [c.bin('mul', wide, wide)], f32([n]), { shape: [dimConst(n)] });
         const sq = c.op('sum', [flat], f32(), { axis: 0, keepdim: false });
         total = total ? c.bin('add', total, sq) : sq;
       }

@@ -85,6 +85,8 @@ export function trainingGraph(
   const offloadTargets = settings.offload ?? [];
   const conflicts = offloadConflicts(file, offloadTargets, precision, zero);
   if (conflicts.length) return { diagnostics: conflicts };
+  const narrow = narrowParams(forward, file);
+  if (narrow.length) return { diagnostics: narrow };
   const loss = trainingLossGraph(forward, settings, file, sharded);
   if (!loss.graph) return { diagnostics: loss.diagnostics };
   // Mixed precision: the loss is multiplied by `loss_scale` before the backward pass and
@@ -124,7 +126,9 @@ export function trainingGraph(
   });
   for (const { grad } of unscaled) {
     const n = grad.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
-    const sq = c.bin('mul', grad, grad);
+    // The norm in f32 whatever the gradient's type: squares of f16 values overflow f16.
+    const wide = grad.type.dtype === 'f32' ? grad : c.op('cast', [grad], { dtype: 'f32', dims: grad.type.dims }, { dtype: 'f32' });
+    const sq = c.bin('mul', wide, wide);
     const flat = c.op('reshape', [sq], f32([n]), { shape: [dimConst(n)] });
     const s = c.op('sum', [flat], f32(), { axis: 0, keepdim: false });
     total = total ? c.bin('add', total, s) : s;
@@ -268,4 +272,20 @@ export function addAxes(mesh: Mesh, t: TType, axes: readonly string[]): Layout |
     if (size % (have * n) === 0) return { axes: t.dims.map((_, i) => (i === d ? [...(base.axes[i] ?? []), ...add] : [...(base.axes[i] ?? [])])), partial: [] };
   }
   return t.layout;
+}
+
+/**
+ * MDC0512 for each parameter declared in a low-precision float type: the optimizer's
+ * arithmetic is f32 (mixed precision keeps f32 master weights, `precision = ...`), so an
+ * f16 parameter would be updated by mixing f16 tensors with f32 scalars. Located at the
+ * first node that reads it.
+ */
+export function narrowParams(forward: Graph, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const v of forward.values) {
+    if (v.kind !== 'param' || !isFloat(v.type.dtype) || v.type.dtype === 'f32') continue;
+    const reader = forward.nodes.find((n) => n.inputs.includes(v.id));
+    out.push(diag(file, reader?.span ?? { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 }, 'MDC0512', v.name!, v.type.dtype));
+  }
+  return out;
 }
