@@ -1,26 +1,41 @@
 import type { Graph } from '../ir.js';
 import { flopsOf } from '../ops/registry.js';
+import { isFloat } from '../types.js';
 import { localShape, numel, splitCount } from '../../layout/mesh.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
 import { dataParallelAxes } from './data-parallel.js';
-import { layerOf, modelBytes, policyDrops, recomputeProblem } from './recompute.js';
+import type { Precision } from './precision.js';
+import { layerOf, policyDrops, recomputeProblem } from './recompute.js';
+import { savedForBackward } from './saved.js';
 
 /**
- * Per-device memory of a training step, from the partitioned forward program:
- * - params: each device's parameter blocks; under ZeRO-3 also split over data parallel
- *   (plus one layer's worth gathered at a time);
- * - grads: one f32 gradient per parameter element the device holds; split over data
- *   parallel under ZeRO-2 and 3 (reduce-scattered instead of all-reduced);
- * - optimizer: AdamW's two f32 moments (SGD: one); split over data parallel under ZeRO 1-3;
- * - activations: what the backward pass reads, i.e. every forward value each device
- *   holds, except what the recompute policy drops, plus the largest run of dropped values
- *   rebuilt together within a layer. The policies and that model are train/recompute.ts's
- *   (`policyDrops`, `modelBytes`), applied to the local program: `full` keeps only what
- *   crosses a layer boundary, `selective` drops the attention core (`attentionCore`),
- *   and `auto` drops what `dropped` says: a plan of planRecompute on `p.local`, whose
- *   value ids it names.
- * peak is their sum (a static upper bound; the memory planner's arena is the exact one).
+ * Per-device memory of a training step as a mixed-precision run lays it out, from the
+ * partitioned forward program (Ψ: the parameter elements a device holds before ZeRO; N_d:
+ * the data-parallel degree, the axes ZeRO splits state over, train/data-parallel.ts):
+ * - params: the parameters in the compute precision, 2Ψ in mixed precision (bf16/f16:
+ *   the train section's `precision`, or parameters declared in a 16-bit type), else 4Ψ;
+ *   under ZeRO-3 split over N_d, plus the largest layer's parameters gathered at a time;
+ * - grads: one gradient per parameter in the compute precision (2Ψ or 4Ψ), split over N_d
+ *   under ZeRO 2 and 3;
+ * - optimizer: AdamW's two f32 moments (SGD: one), plus in mixed precision the f32 master
+ *   weights: 12Ψ for mixed-precision AdamW, the ZeRO paper's K = 12; split over N_d under
+ *   ZeRO 1-3. So ZeRO 0-3 give (4 + K)Ψ, 4Ψ + KΨ/N_d, 2Ψ + (2 + K)Ψ/N_d and
+ *   (4 + K)Ψ/N_d (plus ZeRO-3's gathered layer), Rajbhandari et al.'s figures;
+ * - activations: what the backward pass reads (train/saved.ts: each differentiated node's
+ *   gradient rule, run on stand-ins), stored in the compute precision, minus what the
+ *   recompute policy drops, plus what rebuilding dropped values reads, plus the largest
+ *   layer's rebuilt values (a layer is rebuilt at a time). A reshape's output is its
+ *   input's buffer. A value read in the layout a collective converted it to is counted in
+ *   that layout, as the partitioner shares one conversion between every consumer, forward
+ *   and backward alike. Dropout masks cost nothing: mdc's dropout redraws its mask from a
+ *   hash of (seed, mask id, counter, element) (compiler/ops/elementwise.ts); with
+ *   `dropoutMasks: 'stored'` each kept dropout counts a byte per element instead, as
+ *   Megatron-LM stores them (for comparison with Korthikanti et al.; docs/training.md).
+ * activationBytesPerLayer: the kept activations by the layer whose backward reads them
+ * (a layer's input belongs to the layer that reads it); values outside repeated layers
+ * under '(outside layers)'. peak is the sum of the four (a static upper bound; the memory
+ * planner's arena is the exact one).
  */
 export type Recompute = 'none' | 'full' | 'selective' | 'auto';
 
@@ -34,49 +49,48 @@ export interface TrainingMemory {
   readonly flopsPerStep: number;
 }
 
-export function trainingMemory(
-  g: Graph,
-  p: SpmdProgram,
-  opts: { zero?: number; recompute?: Recompute; optimizer?: 'adamw' | 'sgd'; dropped?: ReadonlySet<number> } = {},
-): TrainingMemory {
+export interface TrainingMemoryOptions {
+  readonly zero?: number;
+  readonly recompute?: Recompute;
+  readonly optimizer?: 'adamw' | 'sgd';
+  /** Under recompute 'auto': the planned dropped values (planRecompute on `p.local`). */
+  readonly dropped?: ReadonlySet<number>;
+  /** The train section's precision; absent: mixed precision exactly when every float parameter is declared in a 16-bit type. */
+  readonly precision?: Precision;
+  /** 'regenerated' (mdc's dropout, the default): masks cost nothing; 'stored': a byte per element of each kept dropout. */
+  readonly dropoutMasks?: 'regenerated' | 'stored';
+}
+
+export function trainingMemory(g: Graph, p: SpmdProgram, opts: TrainingMemoryOptions = {}): TrainingMemory {
   const zero = opts.zero ?? 0;
   const recompute = opts.recompute ?? 'none';
+  const local = p.local;
   // The data-parallel degree: the axes ZeRO splits state over (train/step.ts).
   const dp = splitCount(p.mesh, dataParallelAxes(g, p.mesh));
-  const local = (id: number) => numel(localShape(p.mesh, shapeOf(p.globalTypes[id]!), p.layouts[id]!));
+  const elems = (id: number) => numel(localShape(p.mesh, shapeOf(p.globalTypes[id]!), p.layouts[id]!));
+  const floatParams = local.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype));
+  const mixed =
+    opts.precision === 'bf16' ||
+    opts.precision === 'f16' ||
+    (opts.precision === undefined && floatParams.length > 0 && floatParams.every((v) => dtypeBytes(v.type.dtype) === 2));
+  const floatBytes = mixed ? 2 : 4;
+  const bytesOf = (id: number) => elems(id) * (isFloat(local.values[id]!.type.dtype) ? floatBytes : dtypeBytes(local.values[id]!.type.dtype));
+
   let paramElems = 0;
-  let paramBytes = 0;
   const layerParams = new Map<string, number>();
-  for (const v of p.local.values) {
-    if (v.kind !== 'param') continue;
-    const n = local(v.id);
+  for (const v of floatParams) {
+    const n = elems(v.id);
     paramElems += n;
-    paramBytes += n * dtypeBytes(v.type.dtype);
     const layer = layerOf(v.name!);
-    if (layer) layerParams.set(layer, (layerParams.get(layer) ?? 0) + n * dtypeBytes(v.type.dtype));
+    if (layer) layerParams.set(layer, (layerParams.get(layer) ?? 0) + n * floatBytes);
   }
-  const perLayer: Record<string, number> = {};
-  let all = 0;
-  for (const n of p.local.nodes) {
-    const layer = layerOf(n.scope) ?? '(outside layers)';
-    for (const o of n.outputs) {
-      const bytes = local(o) * dtypeBytes(p.local.values[o]!.type.dtype);
-      perLayer[layer] = (perLayer[layer] ?? 0) + bytes;
-      all += bytes;
-    }
-  }
-  // Recompute candidates count as the planner models them; everything else is kept.
-  const problem = recomputeProblem(p.local);
-  const candidates = problem.items.reduce((n, it) => n + it.bytes * it.values.length, 0);
-  if (recompute === 'auto' && !opts.dropped) throw new Error("trainingMemory: recompute 'auto' needs the planned dropped values");
-  const dropped = opts.dropped;
-  const drops = dropped
-    ? problem.items.map((it) => it.values.every((v) => dropped.has(v)))
-    : policyDrops(p.local, problem, recompute as Exclude<Recompute, 'auto'>);
-  const activations = all - candidates + modelBytes(problem, drops);
-  const params = zero >= 3 ? paramBytes / dp + [...layerParams.values()].reduce((a, b) => Math.max(a, b), 0) : paramBytes;
-  const grads = (zero >= 2 ? paramElems / dp : paramElems) * 4;
-  const optimizer = (((opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1) * paramElems * 4) / (zero >= 1 ? dp : 1);
+  const moments = (opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1;
+  const params = zero >= 3 ? (paramElems * floatBytes) / dp + Math.max(0, ...layerParams.values()) : paramElems * floatBytes;
+  const grads = (zero >= 2 ? paramElems / dp : paramElems) * floatBytes;
+  const optimizer = ((moments + (mixed ? 1 : 0)) * 4 * paramElems) / (zero >= 1 ? dp : 1);
+
+  const { perLayer, activations } = activationBytes(local, recompute, opts, bytesOf, elems);
+
   const flops =
     3 *
     g.nodes.reduce(
@@ -106,4 +120,85 @@ export function trainingMemory(
     paramCount,
     flopsPerStep: flops,
   };
+}
+
+const OUTSIDE = '(outside layers)';
+
+/** Kept activation bytes per layer and in total (kept plus the largest layer's rebuilt values), on the local program. */
+function activationBytes(
+  local: Graph,
+  recompute: Recompute,
+  opts: TrainingMemoryOptions,
+  bytesOf: (id: number) => number,
+  elems: (id: number) => number,
+): { perLayer: Record<string, number>; activations: number } {
+  if (recompute === 'auto' && !opts.dropped) throw new Error("trainingMemory: recompute 'auto' needs the planned dropped values");
+  const problem = recomputeProblem(local);
+  const flags = opts.dropped ? undefined : policyDrops(local, problem, recompute as Exclude<Recompute, 'auto'>);
+  const dropped = opts.dropped ?? new Set(problem.items.flatMap((it, i) => (flags![i] ? it.values : [])));
+  const reads = savedForBackward(local);
+  const activation = (id: number) => {
+    const v = local.values[id]!;
+    return v.kind === 'op' || (v.kind === 'input' && isFloat(v.type.dtype));
+  };
+  // Where a value is kept: the first node reading it for the backward pass (or for a rebuild).
+  const kept = new Map<number, number>();
+  for (const [id, nodes] of reads) if (!dropped.has(id) && activation(id)) kept.set(id, nodes[0]!);
+  // Rebuilt: dropped values the backward reads and, recursively, the dropped inputs of their producers.
+  const rebuilt = new Set<number>();
+  const todo = [...reads.keys()].filter((id) => dropped.has(id));
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (rebuilt.has(id)) continue;
+    rebuilt.add(id);
+    const n = local.nodes[local.values[id]!.producer!]!;
+    for (const i of n.inputs) {
+      if (dropped.has(i)) todo.push(i);
+      else if (activation(i) && !kept.has(i)) kept.set(i, n.id);
+    }
+  }
+  // A reshape's output is its input's buffer: count the buffer once.
+  const buffer = (id: number): number => {
+    const v = local.values[id]!;
+    const n = v.kind === 'op' ? local.nodes[v.producer!]! : undefined;
+    return n && n.op === 'reshape' ? buffer(n.inputs[0]!) : id;
+  };
+  const layerAt = (node: number, id: number) => {
+    const v = local.values[id]!;
+    return layerOf(local.nodes[node]!.scope) ?? (v.kind === 'op' ? layerOf(local.nodes[v.producer!]!.scope) : undefined) ?? OUTSIDE;
+  };
+  const perLayer: Record<string, number> = {};
+  const counted = new Set<number>();
+  for (const [id, node] of [...kept].sort((a, b) => a[1] - b[1])) {
+    const buf = buffer(id);
+    if (counted.has(buf)) continue;
+    counted.add(buf);
+    const layer = layerAt(node, id);
+    perLayer[layer] = (perLayer[layer] ?? 0) + bytesOf(buf);
+  }
+  // The forward's float outputs feed the loss, whose backward reads them (cross-entropy's reads the logits).
+  for (const id of local.outputs) {
+    const buf = buffer(id);
+    if (counted.has(buf) || !isFloat(local.values[id]!.type.dtype) || !activation(buf)) continue;
+    counted.add(buf);
+    perLayer[OUTSIDE] = (perLayer[OUTSIDE] ?? 0) + bytesOf(buf);
+  }
+  if (opts.dropoutMasks === 'stored') {
+    for (const n of local.nodes) {
+      if (n.op !== 'dropout' || !n.attrs['training'] || !((n.attrs['p'] as number) > 0) || dropped.has(n.outputs[0]!)) continue;
+      const layer = layerOf(n.scope) ?? OUTSIDE;
+      perLayer[layer] = (perLayer[layer] ?? 0) + elems(n.outputs[0]!);
+    }
+  }
+  const rebuiltPerLayer = new Map<string, number>();
+  const rebuiltBuffers = new Set<number>();
+  for (const id of rebuilt) {
+    const buf = buffer(id);
+    if (rebuiltBuffers.has(buf) || counted.has(buf)) continue;
+    rebuiltBuffers.add(buf);
+    const layer = layerAt(local.values[id]!.producer!, id);
+    rebuiltPerLayer.set(layer, (rebuiltPerLayer.get(layer) ?? 0) + bytesOf(buf));
+  }
+  const activations = Object.values(perLayer).reduce((a, b) => a + b, 0) + Math.max(0, ...rebuiltPerLayer.values());
+  return { perLayer, activations };
 }

@@ -22,9 +22,10 @@ import { numel } from '../../layout/mesh.js';
  * - auto: the cheapest set to rebuild (in FLOPs) under a budget for kept activations,
  *   as an integer program (HiGHS) when the graph is small enough, else greedy with a
  *   repair pass.
- * Memory model (`modelBytes`, what `auto` budgets and train/memory.ts reports): the kept
- * candidates plus the largest run of dropped ones within a layer (a layer's dropped values
- * are rebuilt together), per device. Repeated layers share one decision per position, so
+ * Memory model (`modelBytes`, what `auto` budgets): the kept candidates plus the largest
+ * run of dropped ones within a layer (a layer's dropped values are rebuilt together), per
+ * device. It counts every candidate; train/memory.ts reports only what the backward pass
+ * reads. Repeated layers share one decision per position, so
  * an n-layer model costs one layer's worth of program.
  */
 export type RecomputePolicy = 'none' | 'full' | 'selective' | 'auto';
@@ -71,8 +72,11 @@ export interface Problem {
  *   computed from the model's inputs; not a parameter alone): P, that dropout's result and
  *   the matmul's result (the context, like the attention op's output). The dropout's mask
  *   is drawn from (seed, mask_id, element), so a rebuilt dropout is the same bit for bit.
- * Not in the core: q, k, v and what computes them; the raw scores before the softmax (no
- * backward rule reads them, so nothing keeps them anyway); a softmax not multiplied into
+ *   Also the scores: the chain from the matmul of two activations (q @ kᵀ) through
+ *   element-wise ops with one activation operand (a scale, an added mask) into the
+ *   softmax. No backward rule reads them, but rebuilding P reads them, so kept they would
+ *   cost as much as P (train/memory.ts counts what rebuilds read).
+ * Not in the core: q, k, v and what computes them; a softmax not multiplied into
  * an activation (MoE gates, an output distribution); log_softmax (losses); every other
  * dropout (residual, MLP).
  * Megatron keeps one of these: the context, which its output projection saves as its
@@ -107,10 +111,27 @@ export function attentionCore(g: Graph): Set<number> {
     if (contexts.length) {
       core.add(p);
       contexts.forEach((c) => core.add(c));
+      scoresInto(g, n.inputs[0]!, activation, readers).forEach((s) => core.add(s));
     }
   }
   return core;
 }
+
+/** The scores chain ending in `x` (a softmax's input): element-wise ops with one activation operand, back to a matmul of two activations; empty if it ends elsewhere. */
+function scoresInto(g: Graph, x: number, activation: ReadonlySet<number>, readers: ReadonlyMap<number, number[]>): number[] {
+  const chain: number[] = [];
+  for (let v = x; ;) {
+    const n = g.values[v]!.kind === 'op' ? g.nodes[g.values[v]!.producer!]! : undefined;
+    if (!n || (readers.get(v) ?? []).length !== 1) return [];
+    chain.push(v);
+    const acts = n.inputs.filter((i) => activation.has(i));
+    if (n.op === 'matmul') return acts.length === 2 ? chain : [];
+    if (!SCORE_OPS.has(n.op) || acts.length !== 1) return [];
+    v = acts[0]!;
+  }
+}
+
+const SCORE_OPS = new Set(['mul', 'div', 'add', 'sub', 'where']);
 
 /** What `policy` drops, one flag per item of `p` (the problem of `g`): the one definition of none, full and selective. */
 export function policyDrops(g: Graph, p: Problem, policy: Exclude<RecomputePolicy, 'auto'>): boolean[] {
