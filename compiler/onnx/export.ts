@@ -147,6 +147,12 @@ export const EXPORT: Readonly<Record<string, ExportRule>> = {
     const ordered = x.op('Transpose', [blocks], [attrInts('perm', [0, 2, 4, 1, 3, 5])]); // [B, gh, gw, C, p, p]
     x.emit('Reshape', [ordered, x.i64('shape', shapeOf(x.vout[0]!))], x.outs);
   },
+  topk: (x, a) => {
+    // ONNX's TopK also puts the lower index first among equal values; its indices are int64.
+    const indices = `${x.outs[1]!}_i64`;
+    x.emit('TopK', [x.ins[0]!, x.i64('k', [num(a, 'k')])], [x.outs[0]!, indices], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)]);
+    x.emit('Cast', [indices], [x.outs[1]!], [attrInt('to', DT.INT32)]);
+  },
   rotary: (x, a) => rotary(x, a),
   attention: (x, a) => attention(x, a),
 };

@@ -90,11 +90,28 @@ describe('mdc export --target onnx', () => {
     const r = await mdc('export', 'samples/mixtral.model', '--preset', 'tiny', '--target', 'onnx', '-o', out);
     expect(r.code).toBe(1);
     expect(r.err.split('\n').filter((l) => / error MDC/.test(l))).toEqual([
-      'samples/mixtral.model:59:24: error MDC0601: topk cannot be exported to onnx: it has no ONNX mapping',
       'samples/mixtral.model:61:11: error MDC0601: moe_dispatch cannot be exported to onnx: it has no ONNX mapping',
       'samples/mixtral.model:63:18: error MDC0601: moe_combine cannot be exported to onnx: it has no ONNX mapping',
     ]);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('topk (values and int32 indices, ties to the lower index) matches the CPU reference', async () => {
+    const source = `model M(x: f32[4, 12]) -> (f32[4, 3], i32[4, 3]) {
+  let v, i = topk(x * 2.0, 3)
+  return v, i
+}
+`;
+    const file = join(dir, 'topk.model');
+    writeFileSync(file, source);
+    const out = join(dir, 'topk.onnx');
+    expect((await mdc('export', file, '--target', 'onnx', '-o', out)).err).toBe('');
+    // Rounded inputs repeat values, so ties occur and the order among them is checked too.
+    const x = Float32Array.from({ length: 48 }, (_, k) => Math.round(Math.sin(k * 1.7) * 3));
+    const o = runOracle(source, { inputs: { x } });
+    const got = await runOrt(out, { x: new ort.Tensor('float32', x, [4, 12]) });
+    expect([...got['v']!]).toEqual([...o.cpu['v']!.data]);
+    expect([...got['i']!]).toEqual([...o.cpu['i']!.data]);
   });
 
   it('usage errors: no target, an unknown target, no -o', async () => {
@@ -295,6 +312,62 @@ describe('mdc import', () => {
       // f32 kernels against f32 ORT, different summation orders: rounding ~1e-6.
       expectClose(r.gpu['logits']!.data, ortLogits, 1e-5, 'one transformer layer, two f32 engines');
     });
+  });
+
+  it("a round trip: the GPT-2 sample exported, imported and run gives the sample's own logits", async () => {
+    const onnxFile = join(dir, 'gpt2-rt.onnx');
+    expect((await mdc('export', 'samples/gpt2.model', '--preset', 'tiny', '--target', 'onnx', '-o', onnxFile, '--seed', '5')).err).toBe('');
+    const out = join(dir, 'gpt2-rt.model');
+    expect((await mdc('import', onnxFile, '-o', out)).err).toBe('');
+    const { source, params } = await compileImported(out);
+    const original = runOracle(gpt2, { preset: 'tiny', seed: 5 });
+    const back = runOracle(source, { inputs: original.inputs, params: (name) => params.get(name) });
+    // Both in float64 from the same f32 weights, but the attention scale 1/√32 and eps = 1e-5 pass through the file as
+    // f32 (relative change ~3e-8 each): 6e-10 measured, 1e-8 allowed.
+    expectClose(back.cpu['logits']!.data, original.cpu['logits']!.data, 1e-8, 'float64 both, with the scale and eps rounded to f32 in the file');
+  });
+
+  it('a small CNN (Conv with bias, Relu, ReduceMean, Flatten, Gemm with transB, Softmax) imports and matches ONNX Runtime', async () => {
+    const rnd = mulberry32(7);
+    const w = (dims: number[]) =>
+      floats(
+        '',
+        dims,
+        Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => 2 * rnd() - 1),
+      );
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'cnn',
+        node: [
+          { opType: 'Conv', input: ['image', 'conv.w', 'conv.b'], output: ['c'], attribute: [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])] },
+          { opType: 'Relu', input: ['c'], output: ['r'] },
+          { opType: 'ReduceMean', input: ['r'], output: ['pooled'], attribute: [ints('axes', [2, 3]), int('keepdims', 1)] },
+          { opType: 'Flatten', input: ['pooled'], output: ['flat'], attribute: [int('axis', 1)] },
+          { opType: 'Gemm', input: ['flat', 'fc.w', 'fc.b'], output: ['z'], attribute: [int('transB', 1), float('alpha', 0.5)] },
+          { opType: 'Softmax', input: ['z'], output: ['probs'], attribute: [int('axis', 1)] },
+        ],
+        initializer: [
+          { ...w([6, 3, 3, 3]), name: 'conv.w' },
+          { ...w([6]), name: 'conv.b' },
+          { ...w([5, 6]), name: 'fc.w' },
+          { ...w([5]), name: 'fc.b' },
+        ],
+        input: [dyn('image', DT.FLOAT, ['n', 3, 8, 8])],
+        output: [dyn('probs', DT.FLOAT, ['n', 5])],
+      },
+    });
+    const bytes = onnx.ModelProto.encode(model).finish();
+    const image = Float32Array.from({ length: 2 * 3 * 8 * 8 }, () => 2 * rnd() - 1);
+    const expected = (await runOrt(bytes, { image: new ort.Tensor('float32', image, [2, 3, 8, 8]) }))['probs']!;
+    const { out, r } = await importBlock('cnn', bytes, '--dim', 'n=2');
+    expect(r.err).toBe('');
+    const { source, params } = await compileImported(out);
+    expect(source).toContain('conv2d(image, conv_w, 2, 1)');
+    const o = runOracle(source, { inputs: { image }, params: (name) => params.get(name) });
+    // Sums of 27 and 6 terms in f32 against float64.
+    expectClose(expected, o.cpu['probs']!.data, 1e-6, 'short f32 sums against float64');
   });
 
   it('every unsupported operator is named with its nodes, and nothing is written', async () => {
