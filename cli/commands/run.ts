@@ -87,6 +87,9 @@ ${FRONTEND_HELP}`,
       if (targetChoice !== 'portable') {
         const subgroupSize = adapterSubgroupSize(first.adapter);
         target = { ...(subgroupSize ? { subgroupSize } : {}), ...(first.adapter.features.has('shader-f16') ? { shaderF16: true } : {}) };
+        // Values over this device's binding limit are bound as windows, with as many bindings per kernel as it allows.
+        const limits = first.device.limits;
+        target = { ...target, maxBindingBytes: limits.maxStorageBufferBindingSize, maxStorageBuffers: limits.maxStorageBuffersPerShaderStage };
         if (targetChoice === 'tuned') {
           const { matmulShapes, tuneTarget } = await import('../../codegen/tune/index.js');
           // Tiles are tuned for the matmuls of the plan as it will be optimized.
