@@ -138,6 +138,13 @@ describe('the TextMate grammar colours samples/gpt2.model', () => {
       '( → punctuation.section.parens.begin.mdc',
       'h → variable.other.mdc',
       ') → punctuation.section.parens.end.mdc',
+      // The sample pipelines its stack: an annotation, then its keyword arguments.
+      '@pipeline → storage.type.annotation.mdc',
+      '( → punctuation.section.parens.begin.mdc',
+      'stages → variable.other.mdc',
+      '= → keyword.operator.assignment.mdc',
+      '2 → constant.numeric.mdc',
+      ') → punctuation.section.parens.end.mdc',
     ]);
     expect(line(gpt2, lineOf(gpt2, '  eps'))).toEqual(['eps → variable.other.mdc', '= → keyword.operator.assignment.mdc', '1e-5 → constant.numeric.mdc']);
     expect(line(gpt2, lineOf(gpt2, 'train'))).toEqual([
