@@ -25,7 +25,7 @@ import {
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
 import { seal } from './seal.js';
-import { MESH_COORDS, meshCoordsValue, shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
+import { BindingCountError, MESH_COORDS, meshCoordsValue, shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 import { numel } from '../layout/mesh.js';
 
 export interface PlanOptions {
@@ -258,7 +258,13 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     }
     const gen = KERNELS.get(n.op);
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
-    const specs = gen(n, g, target);
+    let specs: KernelSpec | readonly KernelSpec[];
+    try {
+      specs = gen(n, g, target);
+    } catch (e) {
+      if (e instanceof BindingCountError) throw new BindingCountError(`${n.op} at ${n.span.line}:${n.span.col}: ${e.message}`, n.span);
+      throw e;
+    }
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
       // Windows of one value are distinct ranges of its buffer, not the buffer bound twice.

@@ -75,6 +75,21 @@ export interface KernelTarget {
 }
 
 /**
+ * A kernel would need more storage bindings than the target allows once its values over
+ * the binding limit take one binding per window. The plan builder adds where the node is
+ * (`at`: its source line and column), so that the driver can report it there.
+ */
+export class BindingCountError extends Error {
+  override name = 'BindingCountError';
+  constructor(
+    message: string,
+    readonly at?: { readonly line: number; readonly col: number },
+  ) {
+    super(message);
+  }
+}
+
+/**
  * What a kernel of a partitioned plan may know about the mesh. Every device runs the
  * same kernels, so a kernel that needs the device's position (training dropout, which
  * draws its mask by global index) binds MESH_COORDS, which each runner fills with its

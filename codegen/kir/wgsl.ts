@@ -1,4 +1,4 @@
-import type { KernelSpec, KernelTarget } from '../kernels/kernel.js';
+import { BindingCountError, type KernelSpec, type KernelTarget } from '../kernels/kernel.js';
 import type { BindingWindow } from '../../runtime/plan.js';
 import { BITWISE, BUILTINS, checkLimits, LIMITS, scalarOf, typeName, type BinOp, type Builtin, type Expr, type Kernel, type Stmt, type Type } from './ir.js';
 
@@ -346,8 +346,8 @@ export function toSpec(kernel: Kernel, target: KernelTarget = {}): KernelSpec {
   const count = kernel.buffers.reduce((n, b) => n + (windows(b)?.length ?? 1), 0);
   const allowed = Math.max(LIMITS.storageBuffersPerStage, target.maxStorageBuffers ?? 0);
   if (count > allowed)
-    throw new Error(
-      `kir: kernel '${kernel.name}' would bind ${count} storage buffers once its values over the ${target.maxBindingBytes ?? 'default'}-byte binding limit ` +
+    throw new BindingCountError(
+      `kernel '${kernel.name}' would bind ${count} storage buffers once its values over the ${target.maxBindingBytes ?? 'default'}-byte binding limit ` +
         `are bound as windows; the target allows ${allowed} per stage (KernelTarget.maxStorageBuffers)`,
     );
   const arena = target.arenaValues;

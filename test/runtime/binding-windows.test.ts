@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BindingCountError } from '../../codegen/kernels/kernel.js';
 import { lower } from '../../compiler/compile.js';
+import { trainSettings } from '../../compiler/train/settings.js';
+import { compileGraph } from '../../driver/compile.js';
 import { planOf } from '../../driver/stages.js';
 import { PlanRunner } from '../../runtime/executor.js';
 import { ARENA_ALIGNMENT, bindingWindows, DEFAULT_MAX_BINDING_BYTES, type Plan } from '../../runtime/plan.js';
@@ -110,5 +113,17 @@ describe('binding windows', () => {
     ).rejects.toThrow(
       /kernel k000_embedding\.wgsl has 5 storage bindings \(windows of values over the binding limit included\), over this device's maxStorageBuffersPerShaderStage \(2\)/,
     );
+  });
+
+  it('a kernel that would need more bindings than the target allows is refused at its node, naming the counts', async () => {
+    const src = readFileSync('samples/gpt2.model', 'utf8');
+    const r = lower(src, 'gpt2.model', { preset: 'tiny', overrides: { d: 32, heads: 2, layers: 1, vocab: 512 }, dims: { B: 2, S: 16 } });
+    const train = { ...trainSettings(r.env!, r.graph!.name).settings!, microbatches: 1 };
+    // The first kernel over 8 is the LM head's backward matmul (fused with its epilogue, 9 bindings); AdamW's update of the table needs 12.
+    const compiling = compileGraph(r.graph!, { file: 'gpt2.model', target: { maxBindingBytes: 48 * 1024 }, train });
+    await expect(compiling).rejects.toThrow(BindingCountError);
+    await expect(compiling).rejects.toThrow(/^fused at \d+:\d+: kernel '\w+' would bind \d+ storage buffers .* the target allows 8 per stage/);
+    const fits = await compileGraph(r.graph!, { file: 'gpt2.model', target: { maxBindingBytes: 48 * 1024, maxStorageBuffers: 16 }, train });
+    expect(fits.plan!.version).toBe(5);
   });
 });
