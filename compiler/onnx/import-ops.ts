@@ -59,6 +59,12 @@ const normAxis = (a: number, rank: number) => {
   return r;
 };
 const list = (xs: readonly number[]) => `[${xs.join(', ')}]`;
+/** Constants folded here are shape arithmetic: a few numbers. One past this is refused, never allocated. */
+const MAX_FOLDED = 1 << 20;
+const foldable = (n: number) => {
+  if (!(n <= MAX_FOLDED)) throw new Refusal(`folding a constant of ${n} elements (at most ${MAX_FOLDED})`);
+  return n;
+};
 
 /** NumPy broadcasting of two shapes. */
 export function broadcast(a: readonly number[], b: readonly number[]): number[] {
@@ -96,7 +102,9 @@ const binary =
       const f = INT_FOLD[operator]!;
       const av = a.k.data;
       const bv = b.k.data;
-      return c.constant({ kind: 'int', data: Array.from({ length: numel(shape) }, (_, i) => f(av[i % av.length]!, bv[i % bv.length]!)) }, shape);
+      // Shape arithmetic is on scalars and equal-length lists; other broadcasts are not indexed this simply.
+      if (av.length !== 1 && bv.length !== 1 && a.shape.join() !== b.shape.join()) throw new Refusal(`folding ${list(a.shape)} ${operator} ${list(b.shape)}`);
+      return c.constant({ kind: 'int', data: Array.from({ length: foldable(numel(shape)) }, (_, i) => f(av[i % av.length]!, bv[i % bv.length]!)) }, shape);
     }
     const dtype = a.expr !== undefined || a.k?.kind === 'float' ? a.dtype : b.dtype;
     const [x, y] = [c.operand(0), c.operand(1)];
@@ -351,7 +359,7 @@ export const IMPORT: Readonly<Record<string, ImportRule>> = {
   Range: (c) => {
     const [start, limit, delta] = [0, 1, 2].map((i) => c.ints(i, ['start', 'limit', 'delta'][i]!)[0]!);
     if (!delta) throw new Refusal('a range with delta 0');
-    const n = Math.max(Math.ceil((limit! - start!) / delta), 0);
+    const n = foldable(Math.max(Math.ceil((limit! - start!) / delta), 0));
     c.constant({ kind: 'int', data: Array.from({ length: n }, (_, i) => start! + i * delta) }, [n]);
   },
   Constant: (c) => {
