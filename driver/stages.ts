@@ -47,7 +47,9 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
     const idle = meshProblems(step, opts.partition, file);
     if (idle.length) return { ...done, diagnostics: idle };
   }
-  const spmd = opts.partition ? partition(step, opts.partition, opts.layouts ? { layouts: opts.layouts } : {}) : undefined;
+  const spmd = opts.partition
+    ? partition(step, opts.partition, { ...(opts.layouts ? { layouts: opts.layouts } : {}), ...(training ? { forwardNodes: training.forwardNodes } : {}) })
+    : undefined;
   if (spmd) verify('partition', spmd.local, { spmd });
   const unsplit = spmd ? unitSplits(step, spmd).map((u) => diag(file, u.span, 'MDC0410', u.op, u.what, u.axes.join('×'), u.devices, u.type)) : [];
   if (unsplit.length) return { ...done, diagnostics: unsplit };

@@ -50,8 +50,14 @@ export interface SpmdProgram {
   readonly origin: readonly number[];
 }
 
-/** Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints. */
-export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: readonly Layout[] } = {}): SpmdProgram {
+/**
+ * Partitions a concrete graph over `mesh`, honouring its annotations and layout constraints.
+ * `forwardNodes`: in a training step, the number of leading nodes that are the forward pass.
+ * An activation the forward gathered (all_gather) is gathered again for the backward's readers
+ * instead of reusing the forward's copy, which then dies with the forward, as Megatron-LM's
+ * sequence parallelism does (train/memory.ts counts it so).
+ */
+export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: readonly Layout[]; readonly forwardNodes?: number } = {}): SpmdProgram {
   const constraints = new Map<number, Constraint>(g.constraints.map((c) => [c.value, c]));
   const open = new Set(g.constraints.filter((c) => c.open).map((c) => c.value));
   const completed = complete(g, mesh, new Map([...constraints].map(([k, c]) => [k, c.layout])), open);
@@ -102,12 +108,14 @@ export function partition(g: Graph, mesh: Mesh, opts: { readonly layouts?: reado
     const have = current.get(gid)!;
     const from = layouts[have.id]!;
     if (layoutKey(from) === layoutKey(want)) return have;
-    const key = `${gid}#${layoutKey(want)}`;
+    const steps = redistribute(from, want);
+    const backward = opts.forwardNodes !== undefined && at >= opts.forwardNodes && g.values[gid]!.kind === 'op' && steps.some((s) => s.kind === 'all_gather');
+    const key = `${gid}#${layoutKey(want)}${backward ? '#backward' : ''}`;
     const hit = converted.get(key);
     if (hit) return hit;
     let v = have;
     const t = g.values[gid]!.type;
-    for (const s of redistribute(from, want)) {
+    for (const s of steps) {
       const l = layouts[v.id]!;
       const elements = numel(localShape(mesh, shapes[gid]!, l));
       const bytes = elements * dtypeBytes(t.dtype);

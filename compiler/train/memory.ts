@@ -1,5 +1,5 @@
 import type { Graph } from '../ir.js';
-import { flopsOf } from '../ops/registry.js';
+import { facetsOf, flopsOf } from '../ops/registry.js';
 import { isFloat } from '../types.js';
 import { localShape, numel, splitCount } from '../../layout/mesh.js';
 import { dtypeBytes, shapeOf } from '../sharding/mesh.js';
@@ -26,9 +26,10 @@ import { savedForBackward } from './saved.js';
  *   gradient rule, run on stand-ins), stored in the compute precision, minus what the
  *   recompute policy drops, plus what rebuilding dropped values reads, plus the largest
  *   layer's rebuilt values (a layer is rebuilt at a time). A reshape's output is its
- *   input's buffer. A value read in the layout a collective converted it to is counted in
- *   that layout, as the partitioner shares one conversion between every consumer, forward
- *   and backward alike. Dropout masks cost nothing: mdc's dropout redraws its mask from a
+ *   input's buffer. An activation the forward all-gathers (a sequence-split norm's output)
+ *   counts as its block before the gather: the step gathers it again for the backward
+ *   (partition's `forwardNodes`). Other conversions are shared by forward and backward
+ *   readers, so a value read in a converted layout counts in that layout. Dropout masks cost nothing: mdc's dropout redraws its mask from a
  *   hash of (seed, mask id, counter, element) (compiler/ops/elementwise.ts); with
  *   `dropoutMasks: 'stored'` each kept dropout counts a byte per element instead, as
  *   Megatron-LM stores them (for comparison with Korthikanti et al.; docs/training.md).
@@ -124,6 +125,19 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: TrainingMemoryOpt
 
 const OUTSIDE = '(outside layers)';
 
+/** The value a chain of collectives with an all_gather in it converted into `id`, if it is one. */
+function gatheredFrom(g: Graph, id: number): number | undefined {
+  let gathered = false;
+  let v = id;
+  for (;;) {
+    const val = g.values[v]!;
+    const n = val.kind === 'op' ? g.nodes[val.producer!]! : undefined;
+    if (!n || facetsOf(n.op)?.kernel !== 'collective') return gathered ? v : undefined;
+    gathered ||= n.op === 'all_gather';
+    v = n.inputs[0]!;
+  }
+}
+
 /** Kept activation bytes per layer and in total (kept plus the largest layer's rebuilt values), on the local program. */
 function activationBytes(
   local: Graph,
@@ -157,11 +171,15 @@ function activationBytes(
       else if (activation(i) && !kept.has(i)) kept.set(i, n.id);
     }
   }
-  // A reshape's output is its input's buffer: count the buffer once.
+  // A reshape's output is its input's buffer: count the buffer once. An activation gathered for
+  // the forward is gathered again for the backward (partition's forwardNodes): what stays is its
+  // block before the gather.
   const buffer = (id: number): number => {
     const v = local.values[id]!;
     const n = v.kind === 'op' ? local.nodes[v.producer!]! : undefined;
-    return n && n.op === 'reshape' ? buffer(n.inputs[0]!) : id;
+    if (n && n.op === 'reshape') return buffer(n.inputs[0]!);
+    const source = n && gatheredFrom(local, n.outputs[0]!);
+    return source !== undefined && activation(source) ? buffer(source) : id;
   };
   const layerAt = (node: number, id: number) => {
     const v = local.values[id]!;

@@ -34,6 +34,8 @@ export interface TrainingGraph {
   readonly params: readonly string[];
   /** `@offload(host)` parameters, whose update the host computes (the plan's `offload`). */
   readonly offload?: OffloadedUpdate;
+  /** How many of the graph's first nodes are the forward pass (and loss); the backward pass and the update follow. */
+  readonly forwardNodes: number;
 }
 
 /**
@@ -175,7 +177,10 @@ export function trainingGraph(
   let graph = b.finish(forward.name, outs, names);
   if (dropped?.size) graph = applyRecompute(graph, mapForwardValues(loss.graph, graph, dropped), scaled.nodes.length);
   const offload: OffloadedUpdate | undefined = hosted.length ? { params: hosted, ...(scale ? { clipScale: 'clip_scale' } : {}), optimizer: opt } : undefined;
-  return { result: { graph, updates, params: d.grads.map((x) => x.name), ...(offload ? { offload } : {}) }, diagnostics: [] };
+  return {
+    result: { graph, updates, params: d.grads.map((x) => x.name), ...(offload ? { offload } : {}), forwardNodes: scaled.nodes.length },
+    diagnostics: [],
+  };
 }
 
 /**

@@ -88,11 +88,7 @@ describe('activation bytes per layer against Korthikanti et al. (GPT-3 175B laye
         const perLayer = (masks: 'stored' | 'regenerated') =>
           trainingMemory(g, p, { recompute: policy, dropoutMasks: masks }).activationBytesPerLayer['Layer.0']! / sbh;
         it(`tp = ${t}${sp ? ' with sequence parallelism' : ''}, recompute ${policy}`, () => {
-          let want = korthikanti(t, sp, policy);
-          // mdc's partitioner converts a value once for all its consumers, so the all-gathered outputs of the two
-          // sequence-split layer norms (2 each) stay whole until the backward reads them, where Megatron-LM gathers
-          // them again: 4 − 4/t more than the paper (docs/training.md). Full recompute keeps only the layer input.
-          if (sp && policy !== 'full') want += 4 - 4 / t;
+          const want = korthikanti(t, sp, policy);
           // Within 10% (the issue's bar); it agrees to rounding, since the layer has no other terms.
           expect(Math.abs(perLayer('stored') / want - 1)).toBeLessThan(0.1);
           // mdc redraws dropout masks from a hash (0 bytes): the paper's two s·b·h mask bytes (divided by t when
