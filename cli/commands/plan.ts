@@ -11,6 +11,7 @@ import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
 import { formatPipelineReport, type PipelineReport } from '../../driver/pipeline.js';
 import { formatPrediction, predictPlan } from '../../driver/predict.js';
 import { lowerModel } from '../../compiler/compile.js';
+import { writeAtomic } from '../files.js';
 import type { Env } from '../../compiler/bind.js';
 import type { Graph } from '../../compiler/ir.js';
 import {
@@ -59,6 +60,9 @@ Options:
                      a100-80gb, h100-80gb, webgpu-laptop, or a path to a .json file):
                      step time, TFLOP/s per device, bubble, exposed communication, peak
                      memory per device (docs/cost-model.md)
+  --report FILE      also write the plan as one self-contained HTML page: the schedule
+                     per device, memory per device, communication per mesh axis and
+                     the layouts per layer (docs/report.md)
 ${FRONTEND_HELP}
 
 JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
@@ -82,6 +86,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     'memory-cap': { type: 'string' },
     'time-limit': { type: 'string' },
     hardware: { type: 'string' },
+    report: { type: 'string' },
   },
   async run(file, source, v, io) {
     const json = !!v['json'];
@@ -219,6 +224,19 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       commSeconds: prediction.commSeconds,
       peakBytesPerDevice: Math.round(prediction.peakBytesPerDevice),
     };
+    if (v['report'] !== undefined) {
+      const { planPage } = await import('../../driver/report.js');
+      const page = planPage({
+        report: rep,
+        spmd: p,
+        ...(training ? { training } : {}),
+        microbatches: settings?.microbatches ?? 1,
+        ...(pipe ? { pipeline: pipe } : {}),
+        ...(prediction ? { prediction } : {}),
+        ...(hardware ? { hardware } : {}),
+      });
+      writeReport(v['report'] as string, page);
+    }
     const kvCache = await kvCacheReport(file, source, v);
     if (json) io.out(JSON.stringify({ ...rep, ...(predicted ? { predicted } : {}), ...(kvCache ? { kvCache } : {}), diagnostics: [] }, null, 2));
     else {
@@ -257,6 +275,15 @@ async function kvCacheReport(file: string, source: string, v: Values) {
   if (!c?.cache?.length) return undefined;
   const [batch, maxSeq] = c.cache[0]!.shape;
   return { bytesPerDevice: cacheBytes(c.cache), layers: c.cache.length, batch: batch!, maxSeq: maxSeq! };
+}
+
+/** Writes --report's page, or says plainly why it cannot. */
+function writeReport(path: string, page: string) {
+  try {
+    writeAtomic(path, page);
+  } catch (e) {
+    throw new UsageError(`--report: cannot write ${path}: ${(e as Error).message}`);
+  }
 }
 
 /** --hardware's description, or a usage error saying what is wrong with it. */

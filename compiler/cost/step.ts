@@ -51,9 +51,16 @@ export interface StepInput {
     /** Mesh axes the gradients are reduced over. */
     readonly dataParallelAxes: readonly string[];
     /** Per-device training memory of the whole stack on the stage mesh (compiler/train/memory.ts): scaled to each pipeline rank's share. */
-    readonly memory?: { readonly params: number; readonly grads: number; readonly optimizer: number; readonly activations: number };
+    readonly memory?: TrainingMemoryParts;
   };
   readonly pipeline?: StepPipeline;
+}
+
+export interface TrainingMemoryParts {
+  readonly params: number;
+  readonly grads: number;
+  readonly optimizer: number;
+  readonly activations: number;
 }
 
 /** What `mdc plan --hardware` reports as `predicted`. */
@@ -76,7 +83,33 @@ export interface StepBreakdown extends Prediction {
   readonly modelFlopsPerStep: number;
   /** Per pipeline stage, the pass durations used (seconds). */
   readonly stages: readonly { readonly F: number; readonly B: number; readonly W: number }[];
+  /** What the step's pictures are drawn from (mdc plan --report): the simulated schedule and the memory of each pipeline rank. */
+  readonly timeline: StepTimeline;
 }
+
+export interface StepTimeline {
+  /** The schedule's simulation: per rank, each pass's start and end (seconds from the step's start). */
+  readonly sim: SimResult;
+  /** Seconds of a send between pipeline ranks (the latency on each cross-rank dependency). */
+  readonly sendSeconds: number;
+  /** Per stage, the seconds of each pass spent in collectives on the critical path (part of `stages`' durations). */
+  readonly stageComm: readonly { readonly F: number; readonly B: number; readonly W: number }[];
+  /** Per pipeline rank (one entry without a pipeline), its bytes per device; `peakBytesPerDevice` is the largest total. */
+  readonly memory: readonly RankMemory[];
+}
+
+/** One device's memory by what it holds; the parts sum to the device's peak. */
+export interface RankMemory {
+  readonly params: number;
+  readonly grads: number;
+  readonly optimizer: number;
+  /** Activations of the one micro-batch (chunk) the device is working on. */
+  readonly activations: number;
+  /** Activations of the other micro-batches the schedule keeps in flight at once. */
+  readonly inFlight: number;
+}
+
+export const rankMemoryTotal = (m: RankMemory) => m.params + m.grads + m.optimizer + m.activations + m.inFlight;
 
 const COLLECTIVES = new Set<string>(['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all']);
 /** Data movement the kernels read through (views), costing neither FLOPs nor a pass over memory. */
@@ -271,23 +304,30 @@ export function predictStep(input: StepInput): StepBreakdown {
   });
   const commSeconds = Math.max(...rankComm) + dataParallelSeconds;
   const busiest = Math.max(...sim.busy);
+  const memory = memoryByRank(input, sim.peakInFlight, paramShare, stageLayers, L);
+  const stageComm = stageParts.map(({ whole, layersPart }) => ({
+    F: whole.comm,
+    B: training ? whole.comm + (recompute === 'full' ? layersPart.comm : 0) : 0,
+    W: 0,
+  }));
   return {
     stepSeconds,
     tflopsPerDevice: modelFlopsPerStep / devices / stepSeconds / 1e12,
     bubbleFraction: ranks > 1 ? sim.bubbleRatio : 0,
     commSeconds,
-    peakBytesPerDevice: peakBytes(input, sim.peakInFlight, paramShare, stageLayers, L),
+    peakBytesPerDevice: Math.max(...memory.map(rankMemoryTotal)),
     bubbleSeconds: Math.max(0, sim.makespan - busiest),
     computeSeconds: busiest - Math.max(...rankComm) + m * (ranks > 1 ? (training ? 2 : 1) * virtual * send : 0),
     dataParallelSeconds,
     optimizerSeconds,
     modelFlopsPerStep,
     stages,
+    timeline: { sim, sendSeconds: send, stageComm, memory },
   };
 }
 
 /** Per pipeline rank, the share of the stack's parameter bytes its stages hold (by layer; what lies outside layers goes with the first and last stage). */
-function rankParamShare(p: SpmdProgram, stageLayers: readonly (readonly [number, number])[], ranks: number): number[] {
+export function rankParamShare(p: SpmdProgram, stageLayers: readonly (readonly [number, number])[], ranks: number): number[] {
   const layerBytes = new Map<number, number>();
   let outside = 0;
   let total = 0;
@@ -313,33 +353,30 @@ function rankParamShare(p: SpmdProgram, stageLayers: readonly (readonly [number,
 }
 
 /**
- * The most memory any device needs: its rank's share of parameters, gradients and optimizer
+ * The memory of each pipeline rank's devices (the most any device needs is the largest): its rank's share of parameters, gradients and optimizer
  * state, and its stages' activations for every micro-batch the schedule keeps in flight (a
  * chunk's in-flight unit holds that chunk's layers only).
  */
-function peakBytes(
-  input: StepInput,
+export function memoryByRank(
+  input: { readonly spmd: SpmdProgram; readonly training?: { readonly memory?: TrainingMemoryParts }; readonly pipeline?: unknown },
   inFlight: readonly number[],
   share: readonly number[],
   stageLayers: readonly (readonly [number, number])[],
   L: number,
-): number {
+): RankMemory[] {
   const mem = input.training?.memory;
-  if (!mem) return input.spmd.paramBytesPerDevice;
-  const state = mem.params + mem.grads + mem.optimizer;
+  if (!mem) return share.map(() => ({ params: input.spmd.paramBytesPerDevice, grads: 0, optimizer: 0, activations: 0, inFlight: 0 }));
   const ranks = share.length;
   const v = stageLayers.length / ranks;
-  return Math.max(
-    ...share.map((s, r) => {
-      let layers = 0;
-      for (let c = 0; c < v; c++) {
-        const [lo, hi] = stageLayers[c * ranks + r]!;
-        layers += hi - lo;
-      }
-      // Activations of one micro-batch of the whole stack, per layer; a unit in flight is one chunk (layers / v of the rank's).
-      const perUnit = ((mem.activations / Math.max(1, L)) * layers) / v;
-      return state * s + perUnit * Math.max(1, input.pipeline ? inFlight[r]! : 1);
-    }),
-  );
+  return share.map((s, r) => {
+    let layers = 0;
+    for (let c = 0; c < v; c++) {
+      const [lo, hi] = stageLayers[c * ranks + r]!;
+      layers += hi - lo;
+    }
+    // Activations of one micro-batch of the whole stack, per layer; a unit in flight is one chunk (layers / v of the rank's).
+    const perUnit = ((mem.activations / Math.max(1, L)) * layers) / v;
+    const units = Math.max(1, input.pipeline ? inFlight[r]! : 1);
+    return { params: mem.params * s, grads: mem.grads * s, optimizer: mem.optimizer * s, activations: perUnit, inFlight: perUnit * (units - 1) };
+  });
 }
-
