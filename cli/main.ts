@@ -19,11 +19,11 @@ const LOAD: Record<string, Loader> = {
   fmt: () => import('./commands/fmt.js'),
   run: () => import('./commands/run.js'),
   plan: () => import('./commands/plan.js'),
-  calibrate: () => import('./commands/calibrate.js'),
   train: () => import('./commands/train.js'),
   generate: () => import('./commands/generate.js'),
   export: () => import('./commands/export.js'),
   import: () => import('./commands/import.js'),
+  calibrate: () => import('./commands/calibrate.js'),
   lsp: () => import('./commands/lsp.js'),
 };
 
@@ -32,13 +32,13 @@ const COMMANDS: Record<keyof typeof LOAD, string> = {
   check: 'check FILE          check a model and print diagnostics',
   compile: 'compile FILE -o DIR emit WGSL kernels, a runtime plan and a typed TypeScript host module',
   fmt: 'fmt FILE            print the file formatted (--write to rewrite it, --check to test)',
-  run: 'run FILE            compile and run one forward pass on WebGPU',
-  plan: 'plan FILE           partition over a device mesh: layouts, collectives, bytes',
-  calibrate: 'calibrate           measure the local WebGPU adapter into hardware/NAME.json',
+  run: 'run FILE            compile and run one forward pass on WebGPU (pipelined with --mesh pp=…)',
+  plan: 'plan FILE           partition over a device mesh: layouts, collectives, pipeline, bytes',
   train: 'train FILE --data T train a byte-level language model on a text file on WebGPU',
-  generate: 'generate FILE --prompt TEXT  stream generated text (KV-cache decoding on WebGPU)',
-  export: 'export FILE --target onnx -o OUT  write the forward graph for another framework (ONNX)',
-  import: 'import M.onnx -o OUT.model  an ONNX model as .model source and a safetensors weights file',
+  generate: 'generate FILE       stream text from --prompt (KV-cache decoding on WebGPU)',
+  export: 'export FILE         write the forward graph for another framework (--target onnx -o OUT)',
+  import: 'import M.onnx       an ONNX model as .model source and a safetensors weights file (-o OUT)',
+  calibrate: 'calibrate           measure the local WebGPU adapter into hardware/NAME.json',
   lsp: 'lsp --stdio         start the language server (also --node-ipc)',
 };
 

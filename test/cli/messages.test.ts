@@ -192,7 +192,7 @@ describe('--json failures are JSON, on stdout, in one shape', () => {
     expect(await mdc('check', '--json')).toEqual({ code: 2, out: usage('check needs a FILE, e.g. mdc check samples/mlp.model'), err: '' });
     expect(await mdc('chek', 'samples/mlp.model', '--json')).toEqual({
       code: 2,
-      out: usage("unknown command 'chek'; the commands are check, compile, fmt, run, plan, train, lsp"),
+      out: usage("unknown command 'chek'; the commands are check, compile, fmt, run, plan, train, generate, export, import, calibrate, lsp"),
       err: '',
     });
     expect(await mdc('compile', 'samples/gpt2.model', '--json', '--preset', 'huge', '-o', join(dir, 'never'))).toEqual({
