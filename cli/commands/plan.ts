@@ -46,7 +46,11 @@ Options:
                      layouts are kept; the objective is a training step when FILE has a
                      train section for the model, else a forward pass
   --memory-cap SIZE  under --auto, per-device bytes for parameters and their training
-                     state, e.g. 16GiB or 512MiB
+                     state, e.g. 16GiB or 512MiB (with --devices: everything a device holds)
+  --devices N        under --auto with --hardware: search the whole plan for N devices
+                     (data/pipeline/tensor sizes, stages, micro-batches, schedule, ZeRO,
+                     recompute) and explain the winner against the runner-up
+                     (docs/cost-model.md, Whole-plan search)
   --time-limit SEC   under --auto, the solver's time limit (default 60)
   --bandwidth A=B/s  under --auto, per-axis bandwidth in bytes/s, e.g.
                      --bandwidth dp=25e9,tp=300e9 (default 100e9 for every axis)
@@ -86,6 +90,7 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     'memory-cap': { type: 'string' },
     'time-limit': { type: 'string' },
     hardware: { type: 'string' },
+    devices: { type: 'string' },
     report: { type: 'string' },
   },
   async run(file, source, v, io) {
@@ -93,11 +98,12 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const memoryCap = v['memory-cap'] === undefined ? undefined : parseBytes(v['memory-cap'] as string, 'memory-cap');
     const timeLimit = v['time-limit'] === undefined ? undefined : Number(v['time-limit']);
     if (timeLimit !== undefined && !(timeLimit > 0)) throw new UsageError(`--time-limit must be a positive number of seconds, got '${v['time-limit']}'`);
-    if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
+    if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth', 'devices']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
     const recomputeFlag = v['recompute'] as string | undefined;
     if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag))
       throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
     const hardware = v['hardware'] === undefined ? undefined : await loadHardwareFlag(v['hardware'] as string);
+    if (v['devices'] !== undefined) return (await import('./plan-auto.js')).planWholeAuto(file, source, v, io, hardware, memoryCap);
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;

@@ -118,7 +118,7 @@ const VIEWS = new Set(['reshape', 'transpose', 'slice', 'broadcast', 'shard_slic
 const kindOf = (op: string): KernelKind => (op === 'matmul' || op === 'linear' ? 'matmul' : op.includes('attention') ? 'attention' : 'elementwise');
 
 /** Forward seconds of one piece of the program, split by what the backward does with it. */
-interface Part {
+export interface Part {
   /** Matmul compute: the backward does it twice (input and weight gradients). */
   matmul: number;
   /** Attention core compute (what selective recompute redoes). */
@@ -135,7 +135,7 @@ const add = (a: Part, b: Part): Part => ({
   other: a.other + b.other,
   comm: a.comm + b.comm,
 });
-const compute = (p: Part) => p.matmul + p.attention + p.other;
+export const compute = (p: Part) => p.matmul + p.attention + p.other;
 
 /** Seconds of one node of the local program (its local shapes), by kind. */
 function nodeCost(n: Node, p: SpmdProgram, hw: Hardware, links: ReturnType<typeof axisLinks>): Part {
@@ -183,7 +183,7 @@ function layerIndex(scope: string): number | undefined {
  * comes after it. Loss and its gradient are not in the forward graph: one read of the output and
  * one write of its gradient stand for them (`lossBytes`).
  */
-function programParts(p: SpmdProgram, hw: Hardware, links: ReturnType<typeof axisLinks>) {
+export function programParts(p: SpmdProgram, hw: Hardware, links: ReturnType<typeof axisLinks>) {
   const layers: Part[] = [];
   let before = zero();
   let after = zero();
@@ -204,7 +204,7 @@ function programParts(p: SpmdProgram, hw: Hardware, links: ReturnType<typeof axi
 }
 
 /** Stage pass durations from its forward part: the backward twice the compute, collectives once more, a forward again under recompute. */
-function passes(part: Part, layersPart: Part, recompute: string, split: boolean): { F: number; B: number; W: number } {
+export function passes(part: Part, layersPart: Part, recompute: string, split: boolean): { F: number; B: number; W: number } {
   const F = compute(part) + part.comm;
   const again = recompute === 'full' ? compute(layersPart) + layersPart.comm : recompute === 'selective' ? layersPart.attention : 0;
   const backward = 2 * compute(part) + part.comm + again;
