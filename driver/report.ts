@@ -10,6 +10,9 @@
  * in flight, as the prediction splits it (compiler/cost/step.ts `memoryByRank`).
  */
 import type { SpmdProgram } from '../compiler/sharding/partition.js';
+import type { Graph } from '../compiler/ir.js';
+import type { Mesh } from '../compiler/sharding/mesh.js';
+import { dataParallelAxes } from '../compiler/train/data-parallel.js';
 import type { TrainingMemory } from '../compiler/train/memory.js';
 import { makeSchedule, simulate, type Schedule, type ScheduleKind, type SimResult } from '../compiler/pipeline/schedule.js';
 import { memoryByRank, rankMemoryTotal, rankParamShare, type RankMemory, type StepBreakdown } from '../compiler/cost/step.js';
@@ -21,6 +24,9 @@ import { formatPrediction } from './predict.js';
 import type { PipelineReport } from './pipeline.js';
 
 export interface PlanPageInput {
+  /** The forward graph the plan partitions and the whole mesh (the pipeline axis included): the data-parallel axes come from them. */
+  readonly graph: Graph;
+  readonly mesh: Mesh;
   /** The report as `mdc plan --json` prints it (without `predicted`). */
   readonly report: HtmlReportInput['report'];
   /** The plan over the stage mesh (the whole mesh without a pipeline). */
@@ -54,6 +60,25 @@ export function planPage(x: PlanPageInput): string {
     peak,
     summary,
     ...(x.hardware ? { hardware: { name: x.hardware.name, memoryBytes: x.hardware.memoryBytes } } : {}),
+    ...(x.training ? { gradientReduction: gradientReduction(x, x.training) } : {}),
+  });
+}
+
+/**
+ * Bytes each device sends reducing its gradients after the flush, per data-parallel axis, as
+ * compiler/cost/step.ts counts them: a ring all-reduce (2(n − 1)/n of the block) over each
+ * axis in turn, of the largest pipeline rank's parameter bytes, on a block that shrinks by the
+ * axis's size under ZeRO (a reduce-scatter moves the same bytes as an all-reduce's first half).
+ */
+function gradientReduction(x: PlanPageInput, t: TrainingMemory): { axis: string; bytes: number }[] {
+  const pipe = x.pipeline?.pipeline;
+  const share = pipe ? Math.max(...rankParamShare(x.spmd, pipe.layers, pipe.ranks)) : 1;
+  let block = x.spmd.paramBytesPerDevice * share;
+  return dataParallelAxes(x.graph, x.mesh).map((axis) => {
+    const n = x.mesh.axes.find((a) => a.name === axis)!.size;
+    const bytes = (2 * (n - 1) * block) / n;
+    if (t.zero >= 1) block /= n;
+    return { axis, bytes: Math.round(bytes) };
   });
 }
 

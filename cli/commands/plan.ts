@@ -233,6 +233,8 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     if (v['report'] !== undefined) {
       const { planPage } = await import('../../driver/report.js');
       const page = planPage({
+        graph,
+        mesh,
         report: rep,
         spmd: p,
         ...(training ? { training } : {}),

@@ -26,6 +26,8 @@ export interface HtmlReportInput {
   readonly hardware?: { readonly name: string; readonly memoryBytes: number };
   /** Lines under the title: the schedule, the prediction. */
   readonly summary: readonly string[];
+  /** Training: bytes each device sends per step reducing gradients over each data-parallel axis (not among the report's collectives). */
+  readonly gradientReduction?: readonly { readonly axis: string; readonly bytes: number }[];
 }
 
 /** A row of the report's collectives: the partitioner's, or a pipeline send_recv (`perStep` times a step). */
@@ -63,7 +65,7 @@ svg { display: block; } svg text { font: 11px system-ui, sans-serif; fill: #1d24
 .seg-forward { fill: var(--forward); } .seg-backward { fill: var(--backward); } .seg-weight { fill: var(--weight); } .seg-comm { fill: var(--comm); }
 .seg-send { fill: var(--send); } .seg-bubble { fill: var(--bubble); } .seg-reduce { fill: var(--reduce); } .seg-optimizer { fill: var(--optimizer); }
 .part-params { fill: var(--p-params); } .part-grads { fill: var(--p-grads); } .part-optimizer { fill: var(--p-optimizer); }
-.part-activations { fill: var(--p-activations); } .part-inFlight { fill: var(--p-inFlight); } .bar-comm { fill: var(--comm); } .cap { stroke: #c00; stroke-dasharray: 4 3; }
+.part-activations { fill: var(--p-activations); } .part-inFlight { fill: var(--p-inFlight); } .bar-comm { fill: var(--comm); } .bar-grad { fill: var(--reduce); } .cap { stroke: #c00; stroke-dasharray: 4 3; }
 .grid { stroke: #d5dae1; } svg text.seg-label { fill: #fff; font-size: 10px; pointer-events: none; } .label { text-anchor: end; }
 table { border-collapse: collapse; font-size: 12px; } th, td { padding: 2px 8px; text-align: left; border-bottom: 1px solid #e3e7ec; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } th.layer { background: #f3f5f8; padding-top: 6px; }
@@ -184,30 +186,43 @@ function memoryBars(t: Timeline, rows: DrawnRow[], peak: number, capacity?: numb
 }
 
 /** Bytes each device sends per step on each mesh axis: the report's collectives, the pipeline's sends once per micro-batch. */
-export function commByAxis(r: HtmlReportInput['report']): { axis: string; bytes: number; count: number }[] {
-  const by = new Map<string, { bytes: number; count: number }>();
-  for (const axis of Object.keys(r.mesh)) by.set(axis, { bytes: 0, count: 0 });
+export function commByAxis(r: HtmlReportInput['report'], gradients: HtmlReportInput['gradientReduction'] = []): CommRow[] {
+  const by = new Map<string, CommRow>();
+  const row = (axis: string) => by.get(axis) ?? by.set(axis, { axis, bytes: 0, count: 0, gradientBytes: 0 }).get(axis)!;
+  for (const axis of Object.keys(r.mesh)) row(axis);
   for (const c of r.collectives) {
-    const e = by.get(c.axis) ?? { bytes: 0, count: 0 };
+    const e = row(c.axis);
     e.bytes += c.bytesPerDevice * (c.perStep ?? 1);
     e.count += 1;
-    by.set(c.axis, e);
   }
-  return [...by].map(([axis, e]) => ({ axis, ...e }));
+  for (const g of gradients) row(g.axis).gradientBytes += g.bytes;
+  return [...by.values()];
 }
 
-function commBars(rows: { axis: string; bytes: number; count: number }[]): string {
+interface CommRow {
+  readonly axis: string;
+  /** In the report's collectives. */
+  bytes: number;
+  count: number;
+  /** In the gradient reduction after the flush. */
+  gradientBytes: number;
+}
+
+function commBars(rows: CommRow[]): string {
   const rowH = 20;
-  const most = Math.max(1, ...rows.map((r) => r.bytes));
+  const most = Math.max(1, ...rows.map((r) => r.bytes + r.gradientBytes));
   const h = rows.length * rowH + 8;
   const out: string[] = [`<svg class="comm" width="${LABEL_W + PLOT_W + 20}" height="${h}" viewBox="0 0 ${LABEL_W + PLOT_W + 20} ${h}" role="img">`];
   rows.forEach((r, i) => {
     const y = 4 + i * rowH;
-    const w = (r.bytes / most) * (PLOT_W - 160);
-    out.push(`<g class="comm-axis" data-axis="${esc(r.axis)}" data-bytes="${r.bytes}">`);
+    const w = (r.bytes / most) * (PLOT_W - 260);
+    const wg = (r.gradientBytes / most) * (PLOT_W - 260);
+    const text = `${formatBytes(r.bytes)} in ${r.count} collective${r.count === 1 ? '' : 's'}${r.gradientBytes ? ` + ${formatBytes(r.gradientBytes)} reducing gradients` : ''}`;
+    out.push(`<g class="comm-axis" data-axis="${esc(r.axis)}" data-bytes="${r.bytes}" data-gradient-bytes="${r.gradientBytes}">`);
     out.push(`<text class="label" x="${LABEL_W - 6}" y="${y + 14}">${esc(r.axis)}</text>`);
     out.push(`<rect class="bar-comm" x="${LABEL_W}" y="${y + 2}" width="${px(w)}" height="${rowH - 4}"/>`);
-    out.push(`<text x="${px(LABEL_W + w + 4)}" y="${y + 14}">${esc(`${formatBytes(r.bytes)} (${r.count} collective${r.count === 1 ? '' : 's'})`)}</text>`);
+    out.push(`<rect class="bar-grad" x="${px(LABEL_W + w)}" y="${y + 2}" width="${px(wg)}" height="${rowH - 4}"/>`);
+    out.push(`<text x="${px(LABEL_W + w + wg + 4)}" y="${y + 14}">${esc(text)}</text>`);
     out.push('</g>');
   });
   out.push('</svg>');
@@ -291,8 +306,9 @@ export function planHtml(x: HtmlReportInput): string {
     memoryBars(x.timeline, rows, x.peak.bytes, x.hardware?.memoryBytes),
     `<p class="note">Peak ${esc(formatBytes(x.peak.bytes))} per device (${esc(x.peak.source)}).${capacityNote}</p>`,
     '<h2>Communication per mesh axis</h2>',
-    commBars(commByAxis(r)),
-    '<p class="note">Bytes each device sends per step in the collectives below (pipeline sends once per micro-batch); the data-parallel gradient reduction of training is not among them.</p>',
+    commBars(commByAxis(r, x.gradientReduction)),
+    '<p class="note">Bytes each device sends per step: in the collectives listed below (pipeline sends once per micro-batch) and, when training, ' +
+      'in the ring reduction of its gradients over each data-parallel axis after the flush (as the step-time model counts it).</p>',
     '<h2>Layouts per layer</h2>',
     layoutTable(r),
     '<h2>Collectives</h2>',

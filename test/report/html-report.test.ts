@@ -34,7 +34,7 @@ interface PageFacts {
   peak: number;
   rows: { device: number; segments: { kind: string; start: number; end: number }[] }[];
   bars: { device: number; total: number; parts: { part: string; bytes: number; width: number }[] }[];
-  comm: { axis: string; bytes: number }[];
+  comm: { axis: string; bytes: number; gradientBytes: number }[];
   requests: string[];
 }
 
@@ -83,7 +83,11 @@ describe.skipIf(skip)(title('mdc plan --report in headless Chromium'), () => {
               width: (r as SVGRectElement).getBoundingClientRect().width,
             })),
           })),
-          comm: [...document.querySelectorAll('svg.comm g.comm-axis')].map((g) => ({ axis: g.getAttribute('data-axis')!, bytes: num(g, 'data-bytes') })),
+          comm: [...document.querySelectorAll('svg.comm g.comm-axis')].map((g) => ({
+            axis: g.getAttribute('data-axis')!,
+            bytes: num(g, 'data-bytes'),
+            gradientBytes: num(g, 'data-gradient-bytes'),
+          })),
         };
       });
       return { ...facts, requests };
@@ -146,6 +150,11 @@ describe.skipIf(skip)(title('mdc plan --report in headless Chromium'), () => {
     for (const b of flat.bars) expect(b.total).toBe(json.memory.peak);
     expect(flat.peak).toBe(json.memory.peak);
     for (const [i, part] of (['params', 'grads', 'optimizer'] as const).entries()) expect(flat.bars[0]!.parts[i]!.bytes).toBe(json.memory[part]);
+    // The gradient reduction over dp = 2: a ring all-reduce sends 2·(2 − 1)/2 of each device's parameter bytes; tp reduces none.
+    expect(flat.comm).toEqual([
+      { axis: 'dp', bytes: 0, gradientBytes: json.paramBytesPerDevice },
+      { axis: 'tp', bytes: json.commBytesPerDevice, gradientBytes: 0 },
+    ]);
   }, 120_000);
 });
 
