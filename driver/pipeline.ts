@@ -31,7 +31,7 @@ import { PIPELINE_FORMAT, PIPELINE_VERSION, type PipelinePlan } from '../runtime
 import type { PlanOptimizer } from '../runtime/plan.js';
 import { offloadTargetOf } from '../compiler/train/offload.js';
 import { narrowParams } from '../compiler/train/step.js';
-import { meshProblems, optimize } from './stages.js';
+import { codegenOrLimit, meshProblems, optimize } from './stages.js';
 import { unitSplits } from '../compiler/sharding/checks.js';
 import { orderForOverlap } from '../compiler/sharding/overlap.js';
 
@@ -79,7 +79,9 @@ export function compilePipeline(
     return fail(`${S} stages on ${ann.axis} = ${p} put ${v} on each rank, which only schedule = interleaved runs; set it, or stages = ${p}`);
   if (kind === 'interleaved' && v < 2)
     return fail(`schedule = interleaved needs at least 2 stages per rank: set stages = ${2 * p} (2 per rank on ${ann.axis} = ${p}), or another schedule`);
-  if (settings) {
+  // `mdc plan` models runs this runtime cannot make yet (a Megatron-style f16 run): only a
+  // plan that will run refuses what its runner does not support.
+  if (settings && !opts.planOnly) {
     if (settings.precision && settings.precision !== 'f32')
       return fail(`mixed precision (${settings.precision}) with pipeline stages is not supported yet: train in f32`);
     if (settings.recompute && settings.recompute.policy !== 'none')
@@ -102,7 +104,7 @@ export function compilePipeline(
   let shared = new Map<string, number[]>();
   let offloaded: string[] = [];
   if (settings) {
-    const narrow = narrowParams(forward, opts.file);
+    const narrow = opts.planOnly ? [] : narrowParams(forward, opts.file);
     if (narrow.length) return { diagnostics: narrow };
     const rep = replicateShared(forward, split.stageOfNode);
     shared = rep.shared;
@@ -132,13 +134,16 @@ export function compilePipeline(
 
   const seed = opts.seed ?? 0;
   const source = opts.file.slice(opts.file.lastIndexOf('/') + 1);
-  const plans = programs.map((prog) => {
+  const plans: PipelinePlan['programs'][number][] = [];
+  for (const prog of programs) {
     const plain = optimize(prog.spmd.local, opts.fuse !== false);
     const optimized = (opts.copies ?? 1) > 1 && stageMesh.axes.length ? orderForOverlap(plain.graph, plain.origin) : plain;
     const memory = memoryPlanFor(optimized.graph, { ...(opts.target ? { target: opts.target } : {}), updates: prog.updates }, true);
-    const plan = emitPlan(optimized, prog.spmd, { seed, source, ...(opts.target ? { target: opts.target } : {}), updates: prog.updates, memory });
-    return { stage: prog.stage, pass: prog.pass, plan };
-  });
+    const target = opts.target ? { target: opts.target } : {};
+    const made = codegenOrLimit(() => emitPlan(optimized, prog.spmd, { seed, source, ...target, updates: prog.updates, memory }), opts.file);
+    if ('diagnostics' in made) return made;
+    plans.push({ stage: prog.stage, pass: prog.pass, plan: made.plan });
+  }
   const micro = (shape: readonly number[]) => shape.map((k, i) => (i === 0 ? k * m : k));
   const inputs = forward.inputs.map((id) => forward.values[id]!);
   const dataInputs = [

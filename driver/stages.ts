@@ -3,6 +3,7 @@
  * this on first use): training step → partition → optimize → memory plan → codegen, and
  * the pieces tests and benchmarks call on graphs they build themselves.
  */
+import { BindingCountError } from '../codegen/kernels/kernel.js';
 import { emitPlan, memoryPlanFor, type PlanOptions } from '../codegen/plan.js';
 import { fuseWithOrigin, type FusedGraph } from '../compiler/fusion/fuse.js';
 import type { Graph } from '../compiler/ir.js';
@@ -78,8 +79,25 @@ export async function backHalf(forward: Graph, opts: GraphOptions = {}): Promise
     ...(training ? { updates: training.updates } : {}),
     ...(training?.offload ? { offload: planOffload(training.offload) } : {}),
   };
-  const plan = emitPlan(optimized, spmd, { ...planOpts, memory });
-  return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan };
+  const plan = codegenOrLimit(() => emitPlan(optimized, spmd, { ...planOpts, memory }), file);
+  if ('diagnostics' in plan) return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, diagnostics: plan.diagnostics };
+  return { ...done, ...(spmd ? { spmd } : {}), optimized, memory, plan: plan.plan };
+}
+
+/**
+ * Codegen, with a kernel that would need more storage bindings than the target allows
+ * (values split into windows over the binding-size limit: codegen/kernels/kernel.ts)
+ * reported as MDC0901 at the op instead of thrown.
+ */
+export function codegenOrLimit(make: () => Plan, file: string): { plan: Plan } | { diagnostics: Diagnostic[] } {
+  try {
+    return { plan: make() };
+  } catch (e) {
+    if (!(e instanceof BindingCountError)) throw e;
+    const at = e.at ?? { line: 1, col: 1 };
+    const span = { start: 0, end: 0, line: at.line, col: at.col, endLine: at.line, endCol: at.col + 1 };
+    return { diagnostics: [diag(file, span, 'MDC0901', e.message)] };
+  }
 }
 
 const withOrigin = (f: FusedGraph): [Graph, readonly number[]] => [f.graph, f.origin];
