@@ -65,7 +65,8 @@ svg { display: block; } svg text { font: 11px system-ui, sans-serif; fill: #1d24
 .seg-forward { fill: var(--forward); } .seg-backward { fill: var(--backward); } .seg-weight { fill: var(--weight); } .seg-comm { fill: var(--comm); }
 .seg-send { fill: var(--send); } .seg-bubble { fill: var(--bubble); } .seg-reduce { fill: var(--reduce); } .seg-optimizer { fill: var(--optimizer); }
 .part-params { fill: var(--p-params); } .part-grads { fill: var(--p-grads); } .part-optimizer { fill: var(--p-optimizer); }
-.part-activations { fill: var(--p-activations); } .part-inFlight { fill: var(--p-inFlight); } .bar-comm { fill: var(--comm); } .bar-grad { fill: var(--reduce); } .cap { stroke: #c00; stroke-dasharray: 4 3; }
+.part-activations { fill: var(--p-activations); } .part-inFlight { fill: var(--p-inFlight); }
+.bar-comm { fill: var(--comm); } .bar-grad { fill: var(--reduce); } .cap { stroke: #c00; stroke-dasharray: 4 3; }
 .grid { stroke: #d5dae1; } svg text.seg-label { fill: #fff; font-size: 10px; pointer-events: none; } .label { text-anchor: end; }
 table { border-collapse: collapse; font-size: 12px; } th, td { padding: 2px 8px; text-align: left; border-bottom: 1px solid #e3e7ec; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } th.layer { background: #f3f5f8; padding-top: 6px; }
