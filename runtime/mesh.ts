@@ -261,8 +261,27 @@ export class MeshRunner {
   /** Reads every parameter back (checkpoints), whole, by name: each device's block assembled by the parameter's layout. */
   async readParams(): Promise<Map<string, Float32Array>> {
     const params = this.plan.buffers.filter((b) => b.role === 'param');
-    const blocks = await settle(Promise.all(this.programs.map((p) => p.execute([], params.map((b) => ({ buffer: b.id, count: numel(b.shape) }))))));
-    return new Map(params.map((b, i) => [b.name, assemble(this.mesh, blocks.map((x) => x[i]!), b.global!.shape, b.global!.layout) as Float32Array]));
+    const blocks = await settle(
+      Promise.all(
+        this.programs.map((p) =>
+          p.execute(
+            [],
+            params.map((b) => ({ buffer: b.id, count: numel(b.shape) })),
+          ),
+        ),
+      ),
+    );
+    return new Map(
+      params.map((b, i) => [
+        b.name,
+        assemble(
+          this.mesh,
+          blocks.map((x) => x[i]!),
+          b.global!.shape,
+          b.global!.layout,
+        ) as Float32Array,
+      ]),
+    );
   }
 
   destroy() {

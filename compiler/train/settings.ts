@@ -170,7 +170,9 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     const decl = env.models.get(model);
     if (!kind) ds.push(diag(env.file, se.value.span, 'MDC0503', 'schedule', '"gpipe", "1f1b", "interleaved" or "zb-h1"'));
     else if (!decl || !pipelineAnnotation(env, decl))
-      ds.push(diag(env.file, se.name.span, 'MDC0509', `${kind} orders pipeline stages, and ${model} has none: add @pipeline(stages = N) to its repeat(...) stack`));
+      ds.push(
+        diag(env.file, se.name.span, 'MDC0509', `${kind} orders pipeline stages, and ${model} has none: add @pipeline(stages = N) to its repeat(...) stack`),
+      );
     else schedule = kind;
   }
   if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));

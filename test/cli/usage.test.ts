@@ -41,7 +41,11 @@ describe('usage errors', () => {
     ['a budget without recompute auto', ['plan', 'samples/gpt2.model', '--memory-budget', '1GiB'], 'mdc: --memory-budget only applies with --recompute auto'],
     ['no FILE', ['check'], 'mdc: check needs a FILE, e.g. mdc check samples/mlp.model'],
     ['a folder as FILE', ['check', 'samples'], "mdc: 'samples' is a directory; give a .model file"],
-    ['an unknown command', ['chek', 'samples/mlp.model'], "mdc: unknown command 'chek'; the commands are check, compile, fmt, run, plan, train, generate, export, import, calibrate, lsp"],
+    [
+      'an unknown command',
+      ['chek', 'samples/mlp.model'],
+      "mdc: unknown command 'chek'; the commands are check, compile, fmt, run, plan, train, generate, export, import, calibrate, lsp",
+    ],
   ];
   for (const [what, args, message] of cases) {
     it(what, async () => {
