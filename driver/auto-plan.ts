@@ -126,6 +126,13 @@ export function autoPlan(o: AutoPlanOptions): AutoPlan | { diagnostics: readonly
     }
     return costs.get(k);
   };
+  // Parameters split over the batch axis (experts over `ep`) are expert parallelism: not a choice this search makes.
+  const g1 = graphAt(1, 1);
+  const split = g1?.values.find((v) => v.kind === 'param' && v.type.layout?.axes.some((a) => a.includes(stack.dataAxis)));
+  if (split)
+    throw new AutoPlanError(
+      `--devices does not search expert parallelism: parameter ${split.name} is split over '${stack.dataAxis}', the axis of the batch; plan a fixed mesh with --mesh`,
+    );
   const problem: SearchProblem = {
     layers: L,
     devices: o.devices,
@@ -302,7 +309,7 @@ function oneLayerCost(g: Graph | undefined, stack: Stack, t: number, hw: Hardwar
 const scaleRecord = (r: Readonly<Record<Policy, number>>, k: number) =>
   Object.fromEntries(POLICIES.map((policy) => [policy, r[policy] * k])) as Record<Policy, number>;
 
-const fmtS = (s: number) => (s >= 1 ? `${s.toFixed(2)} s` : `${(s * 1e3).toFixed(1)} ms`);
+const fmtS = (s: number) => (s >= 1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1e3).toFixed(1)} ms` : `${(s * 1e6).toFixed(1)} µs`);
 
 /** One line describing a plan. */
 export function describePlan(e: Evaluated): string {

@@ -201,6 +201,24 @@ describe('GPT-3 175B with dropout on 1,024 A100s', () => {
   });
 });
 
+describe('models the search does not take are refused in words', () => {
+  const refusal = (file: string) => {
+    try {
+      search(file, { preset: 'tiny' }, 8);
+    } catch (e) {
+      expect(e).toBeInstanceOf(AutoPlanError);
+      return (e as Error).message;
+    }
+    return 'no refusal';
+  };
+  it('no repeat(NAME) layer stack (samples/mlp.model)', () => {
+    expect(refusal('samples/mlp.model')).toMatch(/needs a layer stack repeat\(NAME\) whose NAME is a config constant/);
+  });
+  it('experts split over the batch axis (samples/mixtral.model)', () => {
+    expect(refusal('samples/mixtral.model')).toMatch(/does not search expert parallelism: parameter Layer\.0\.\S+ is split over 'ep'/);
+  });
+});
+
 describe('mdc plan --auto --devices', () => {
   it('prints the winner, the runner-up and why; JSON carries both', { timeout: 120_000 }, async () => {
     const args = ['plan', MEGATRON, '--preset', 'gpt1p7b', '--dim', 'B=32', '--auto', '--devices', '32', '--hardware', 'a100-80gb'];
