@@ -98,12 +98,19 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
     const memoryCap = v['memory-cap'] === undefined ? undefined : parseBytes(v['memory-cap'] as string, 'memory-cap');
     const timeLimit = v['time-limit'] === undefined ? undefined : Number(v['time-limit']);
     if (timeLimit !== undefined && !(timeLimit > 0)) throw new UsageError(`--time-limit must be a positive number of seconds, got '${v['time-limit']}'`);
-    if (!v['auto']) for (const k of ['memory-cap', 'time-limit', 'bandwidth', 'devices']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
+    if (!v['auto'])
+      for (const k of ['memory-cap', 'time-limit', 'bandwidth', 'devices']) if (v[k] !== undefined) throw new UsageError(`--${k} only applies with --auto`);
     const recomputeFlag = v['recompute'] as string | undefined;
     if (recomputeFlag !== undefined && !['none', 'full', 'selective', 'auto'].includes(recomputeFlag))
       throw new UsageError(`--recompute must be none, full, selective or auto, got '${recomputeFlag}'`);
     const hardware = v['hardware'] === undefined ? undefined : await loadHardwareFlag(v['hardware'] as string);
-    if (v['devices'] !== undefined) return (await import('./plan-auto.js')).planWholeAuto(file, source, v, io, hardware, memoryCap);
+    if (v['devices'] !== undefined) {
+      if (v['report'] !== undefined)
+        throw new UsageError(
+          '--report draws a plan for a given mesh: run mdc plan again with the mesh --auto --devices chooses (--mesh …), and --report there',
+        );
+      return (await import('./plan-auto.js')).planWholeAuto(file, source, v, io, hardware, memoryCap);
+    }
     const r = await compileFile(file, source, v, io, { until: 'lower' });
     if (!r) return EXIT.diagnostics;
     const env = r.checked.env!;
