@@ -10,6 +10,7 @@ import { inferenceGraphs, POSITIONS, type CacheEntry } from '../compiler/infer/d
 import { inferSettings, type InferSettings } from '../compiler/infer/settings.js';
 import type { Graph } from '../compiler/ir.js';
 import { dimValue } from '../compiler/dims.js';
+import type { Mesh } from '../compiler/sharding/mesh.js';
 import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
 import type { InferencePlans } from '../runtime/generate.js';
@@ -25,6 +26,12 @@ export interface InferOptions extends FrontendOptions {
   readonly fuse?: boolean;
   /** Stop after the prefill and decode graphs (no plans): `mdc plan`'s cache report. */
   readonly graphsOnly?: boolean;
+  /**
+   * Tensor-parallel decoding: the mesh to decode on, e.g. `[tp: 4]` (`mesh`, as `--mesh` gives
+   * it, means the same). The file's mesh axes it does not name run at size 1. Absent, or
+   * every axis at 1: one device.
+   */
+  readonly partition?: Mesh;
 }
 
 export interface InferCompiled {
@@ -35,6 +42,9 @@ export interface InferCompiled {
   readonly prefillGraph?: Graph;
   readonly decodeGraph?: Graph;
   readonly cache?: readonly CacheEntry[];
+  /** Decoding on a mesh: the mesh, and each cache entry's block on one device (its shape there). */
+  readonly mesh?: Mesh;
+  readonly cacheBlocks?: readonly (readonly number[])[];
   /** The plans and what generation needs to know about them. */
   readonly plans?: InferencePlans;
 }
@@ -42,7 +52,10 @@ export interface InferCompiled {
 const NOWHERE = { start: 0, end: 0, line: 1, col: 1, endLine: 1, endCol: 1 };
 
 /** Source → prefill and decode plans, or diagnostics. */
-export async function compileInference(source: string, file: string, opts: InferOptions = {}): Promise<InferCompiled> {
+export async function compileInference(source: string, file: string, given: InferOptions = {}): Promise<InferCompiled> {
+  // A mesh given for decoding sizes the file's axes; the file is checked against its own mesh.
+  const { mesh: asked, partition: wanted, ...opts } = given;
+  const sizes = new Map((wanted?.axes ?? asked ?? []).map((a) => [a.name, a.size]));
   const first = check(source, file, { ...opts, concrete: false });
   if (!first.parsed.diagnostics.length) checkFrontendNames(first.parsed.program, opts);
   if (first.diagnostics.length || !first.env) return { diagnostics: first.diagnostics };
@@ -60,8 +73,11 @@ export async function compileInference(source: string, file: string, opts: Infer
     if (axis >= 0) seqAxes.set(p.name.name, axis);
   }
   if (!seqAxes.size) return refuse(`no input has the sequence dim ${settings.seq} (name it with seq = ... in the infer section)`);
-  // One device: every mesh axis of the file at size 1, so layouts such as B@dp take any batch.
-  const mesh = [...first.env.meshAxes.keys()].map((name) => ({ name, size: 1 }));
+  // The decoding mesh: the axes asked for at their sizes, the file's others at 1, so layouts such as B@dp take any batch.
+  const fileAxes = [...first.env.meshAxes.keys()];
+  const mesh = [...fileAxes, ...[...sizes.keys()].filter((a) => !fileAxes.includes(a))].map((name) => ({ name, size: sizes.get(name) ?? 1 }));
+  // Its sizes come from the caller, not the file, so a problem with one is the option's (no span).
+  const decodeMesh: Mesh | undefined = mesh.some((a) => a.size > 1) ? { axes: mesh } : undefined;
   const front = { ...opts, ...(mesh.length ? { mesh } : {}) };
   const checked = mesh.length ? check(source, file, { ...front, concrete: false }) : first;
   if (checked.diagnostics.length || !checked.env) return { diagnostics: checked.diagnostics };
@@ -85,8 +101,14 @@ export async function compileInference(source: string, file: string, opts: Infer
   const forward = lowered.graph;
   const r = inferenceGraphs(forward, seqAxes, maxSeq);
   if ('detail' in r) return refuse(r.detail, r.span);
-  if (opts.graphsOnly) return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache };
-  const { planOf } = await import('./stages.js');
+  const { cacheLayouts, cacheBlock, partitionInference } = await import('./infer-partition.js');
+  const laid = decodeMesh ? cacheLayouts(r, decodeMesh) : undefined;
+  const cacheBlocks = r.cache.map((c) => (laid ? cacheBlock(decodeMesh!, c.shape, laid.get(c.k)!) : c.shape));
+  const onMesh = decodeMesh ? { mesh: decodeMesh, cacheBlocks } : {};
+  if (opts.graphsOnly) return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, ...onMesh };
+  const spmd = decodeMesh ? partitionInference(r, decodeMesh, file) : undefined;
+  if (spmd && 'diagnostics' in spmd) return { settings, diagnostics: spmd.diagnostics };
+  const { planOf, spmdPlanOf } = await import('./stages.js');
   const planOpts = {
     seed: opts.seed ?? 0,
     source: file.slice(file.lastIndexOf('/') + 1),
@@ -94,8 +116,8 @@ export async function compileInference(source: string, file: string, opts: Infer
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
   };
-  const prefill: Plan = planOf(r.prefill, planOpts);
-  const decode: Plan = planOf(r.decode, planOpts);
+  const prefill: Plan = spmd ? spmdPlanOf(spmd.prefill, planOpts) : planOf(r.prefill, planOpts);
+  const decode: Plan = spmd ? spmdPlanOf(spmd.decode, planOpts) : planOf(r.decode, planOpts);
   const logits = forward.outputNames[0]!;
   const tokens = [...seqAxes.keys()][0]!;
   const vocab = dimValue(forward.values[forward.outputs[0]!]!.type.dims.at(-1)!)!;
@@ -108,7 +130,7 @@ export async function compileInference(source: string, file: string, opts: Infer
     tokens,
     positions: POSITIONS,
     logits,
-    cache: r.cache.map((c) => ({ k: c.k, v: c.v, shape: c.shape })),
+    cache: r.cache.map((c, i) => ({ k: c.k, v: c.v, shape: c.shape, block: cacheBlocks[i]! })),
     defaults: {
       ...(settings.maxNewTokens !== undefined ? { maxNewTokens: settings.maxNewTokens } : {}),
       ...(settings.temperature !== undefined ? { temperature: settings.temperature } : {}),
@@ -117,7 +139,7 @@ export async function compileInference(source: string, file: string, opts: Infer
       ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
     },
   };
-  return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, plans };
+  return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, ...onMesh, plans };
 }
 
 /** Bytes the KV cache takes on each device (f32 keys and values of every layer). */

@@ -1,9 +1,9 @@
 /// <reference types="@webgpu/types" />
-import { checkInputs, checkParams, DeviceProgram, RuntimeError, timeLimitOf, updateCopies, type RunnerOptions, type Slot } from './executor.js';
+import { checkInputs, checkParams, DeviceProgram, RuntimeError, timeLimitOf, type RunnerOptions, type Slot } from './executor.js';
+import { DeviceRun, MeshRun, type PlanRun } from './generate-mesh.js';
 import { initValues } from './init.js';
 import { loadPlan } from './integrity.js';
 import type { Plan } from './plan.js';
-import { settle } from './settle.js';
 import { numel } from '../layout/mesh.js';
 
 /**
@@ -11,7 +11,10 @@ import { numel } from '../layout/mesh.js';
  * cache's length) and fills the cache; the decode plan then runs once per new token, at
  * one position per sequence. Both plans live on one device and bind the same GPUBuffers
  * for the parameters they share, the cache included (DeviceProgram's `shared`), so the
- * cache never leaves the device. The compiler makes the plans (driver/infer.ts).
+ * cache never leaves the device. Plans partitioned over a mesh (tensor-parallel decoding,
+ * the cache split with the heads) run on one device per mesh device, each holding its
+ * block of the weights and of the cache for both plans (runtime/generate-mesh.ts). The
+ * compiler makes the plans (driver/infer.ts).
  */
 
 /** The two plans and what generation needs to know of them. */
@@ -27,7 +30,8 @@ export interface InferencePlans {
   readonly tokens: string;
   readonly positions: string;
   readonly logits: string;
-  readonly cache: readonly { readonly k: string; readonly v: string; readonly shape: readonly number[] }[];
+  /** `shape`: the whole entry; `block`: one device's block of it (the shape on a mesh; absent or equal on one device). */
+  readonly cache: readonly { readonly k: string; readonly v: string; readonly shape: readonly number[]; readonly block?: readonly number[] }[];
   /** The infer section's generation settings. */
   readonly defaults: GenerateOptions;
 }
@@ -117,25 +121,30 @@ export function pickToken(logits: ArrayLike<number>, o: { temperature: number; t
   return keep[cut - 1]!;
 }
 
-/** The prefill and decode plans on one device, sharing their parameters and cache. */
+/** The prefill and decode plans on one device (or one per mesh device), sharing their parameters and cache. */
 export class InferenceSession {
-  private readonly prefillCopies: { from: number; to: number }[];
-  private readonly decodeCopies: { from: number; to: number }[];
-
   private constructor(
     readonly plans: InferencePlans,
-    private readonly prefillProgram: DeviceProgram,
-    private readonly decodeProgram: DeviceProgram,
-  ) {
-    this.prefillCopies = updateCopies(plans.prefill);
-    this.decodeCopies = updateCopies(plans.decode);
-  }
+    private readonly prefillRun: PlanRun,
+    private readonly decodeRun: PlanRun,
+  ) {}
 
-  /** `opts.params`: the model's weights by name (the cache starts at zero and is never given). */
-  static async create(device: GPUDevice, plans: InferencePlans, opts: RunnerOptions = {}): Promise<InferenceSession> {
+  /**
+   * `opts.params`: the model's weights by name, whole (the cache starts at zero and is never
+   * given). `devices`: one device, or for plans partitioned over a mesh one per mesh device.
+   */
+  static async create(devices: GPUDevice | readonly GPUDevice[], plans: InferencePlans, opts: RunnerOptions = {}): Promise<InferenceSession> {
     const prefill = await loadPlan(plans.prefill, opts.edited);
     const decode = await loadPlan(plans.decode, opts.edited);
-    if (prefill.mesh || decode.mesh) throw new RuntimeError('partitioned inference plans are not supported yet; compile them for one device');
+    const mesh = prefill.mesh;
+    if (JSON.stringify(mesh) !== JSON.stringify(decode.mesh)) throw new RuntimeError('the prefill and decode plans are not partitioned over the same mesh');
+    const list = Array.isArray(devices) ? (devices as readonly GPUDevice[]) : [devices as GPUDevice];
+    if (list.length !== (mesh?.devices ?? 1))
+      throw new RuntimeError(
+        mesh
+          ? `the inference plans are partitioned over ${mesh.devices} devices (${mesh.axes.map((a) => `${a.name}=${a.size}`).join(',')}), but ${list.length} were given`
+          : `the inference plans run on one device, but ${list.length} were given`,
+      );
     const cacheNames = new Set(plans.cache.flatMap((c) => [c.k, c.v]));
     const given = opts.params ? new Map([...opts.params].filter(([k]) => !cacheNames.has(k))) : undefined;
     const withCache = given ? { ...opts, params: given, initRest: true } : opts;
@@ -146,27 +155,35 @@ export class InferenceSession {
     }
     checkParams(prefill, withCache);
     const seed = opts.seed ?? prefill.seed;
-    const values = (b: { name: string; shape: readonly number[]; init?: Plan['buffers'][number]['init'] }) => {
-      const count = numel(b.shape);
+    // Whole values (a mesh slices them per device), made once per name: both plans and every device read the same.
+    const made = new Map<string, Float32Array>();
+    const values = (b: { name: string; shape: readonly number[]; global?: { shape: readonly number[] }; init?: Plan['buffers'][number]['init'] }) => {
+      const shape = b.global?.shape ?? b.shape;
+      const count = numel(shape);
       const v = given?.get(b.name);
-      if (v && v.length !== count) throw new RuntimeError(`param '${b.name}' has ${v.length} values; its shape [${b.shape.join(', ')}] needs ${count}`);
-      return v ?? initValues(b.init!, count, seed, b.name);
+      if (v && v.length !== count) throw new RuntimeError(`param '${b.name}' has ${v.length} values; its shape [${shape.join(', ')}] needs ${count}`);
+      if (v) return v;
+      if (!made.has(b.name)) made.set(b.name, initValues(b.init!, count, seed, b.name));
+      return made.get(b.name)!;
     };
-    const shared = new Map<string, Slot>();
-    const common = { arenas: opts.arenas !== false, timeLimitMs: timeLimitOf(opts), shared };
-    const pp = await DeviceProgram.create(device, prefill, values, common);
+    const common = { arenas: opts.arenas !== false, timeLimitMs: timeLimitOf(opts) };
+    const shared = list.map(() => new Map<string, Slot>());
+    const make = async (plan: Plan): Promise<PlanRun> =>
+      mesh
+        ? MeshRun.create(list, plan, values, shared, common)
+        : new DeviceRun(plan, await DeviceProgram.create(list[0]!, plan, values, { ...common, shared: shared[0]! }));
+    const pp = await make(prefill);
     try {
-      const dp = await DeviceProgram.create(device, decode, values, common);
-      return new InferenceSession({ ...plans, prefill, decode }, pp, dp);
+      return new InferenceSession({ ...plans, prefill, decode }, pp, await make(decode));
     } catch (e) {
       pp.destroy();
       throw e;
     }
   }
 
-  /** Device bytes of the KV cache (keys and values of every layer). */
+  /** Bytes of the KV cache (keys and values of every layer) on each device. */
   get cacheBytes(): number {
-    return this.plans.cache.reduce((a, c) => a + 2 * 4 * numel(c.shape), 0);
+    return this.plans.cache.reduce((a, c) => a + 2 * 4 * numel(c.block ?? c.shape), 0);
   }
 
   /** Checks token ids and lengths; the error names the sequence and the position. */
@@ -192,7 +209,7 @@ export class InferenceSession {
     const { batch, maxSeq } = this.plans;
     const tokens = new Int32Array(batch * maxSeq);
     prompts.forEach((p, s) => tokens.set(p, s * maxSeq));
-    return this.runPlan(this.prefillProgram, this.plans.prefill, this.prefillCopies, { [this.plans.tokens]: tokens });
+    return this.runPlan(this.prefillRun, this.plans.prefill, { [this.plans.tokens]: tokens });
   }
 
   /** One decode step: token `tokens[b]` at position `positions[b]` of each sequence; returns logits [batch, vocab] and writes the cache. */
@@ -202,21 +219,12 @@ export class InferenceSession {
     positions.forEach((p, b) => {
       if (!(p >= 0 && p < maxSeq)) throw new RuntimeError(`sequence ${b} is at position ${p}, outside the KV cache's 0..${maxSeq - 1}`);
     });
-    return this.runPlan(this.decodeProgram, this.plans.decode, this.decodeCopies, { [this.plans.tokens]: tokens, [this.plans.positions]: positions });
+    return this.runPlan(this.decodeRun, this.plans.decode, { [this.plans.tokens]: tokens, [this.plans.positions]: positions });
   }
 
-  private async runPlan(program: DeviceProgram, plan: Plan, copies: { from: number; to: number }[], inputs: Record<string, Int32Array>): Promise<Float32Array> {
-    checkInputs(plan, inputs, (io) => io.shape);
-    for (const io of plan.inputs) program.write(io.buffer, inputs[io.name]!);
-    const out = plan.outputs.find((o) => o.name === this.plans.logits)!;
-    const [data] = await settle(
-      program.execute(
-        plan.steps.map((_, i) => i),
-        [{ buffer: out.buffer, count: numel(out.shape) }],
-        copies,
-      ),
-    );
-    return data as Float32Array;
+  private async runPlan(run: PlanRun, plan: Plan, inputs: Record<string, Int32Array>): Promise<Float32Array> {
+    checkInputs(plan, inputs, (io) => io.global?.shape ?? io.shape);
+    return run.run(inputs, this.plans.logits);
   }
 
   /**
@@ -265,7 +273,7 @@ export class InferenceSession {
   }
 
   destroy(): void {
-    this.prefillProgram.destroy();
-    this.decodeProgram.destroy();
+    this.prefillRun.destroy();
+    this.decodeRun.destroy();
   }
 }

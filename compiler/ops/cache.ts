@@ -1,5 +1,5 @@
 import { defineInternalOp, type OpFacets } from './op.js';
-import { wholeAll } from './sharding.js';
+import { einsum, spec } from './sharding.js';
 import { zeros, type RefOp, type RefTensor } from './tensor.js';
 
 /**
@@ -56,7 +56,9 @@ const decodeAttentionRef: RefOp<DecodeAttentionAttrs> = ([q, k, v, pos], a) => {
   return [out];
 };
 
-const WHY = 'decode steps run on one device';
+// Tensor-parallel decoding keeps the cache split with the heads: the width (heads·Dh) and the batch may be
+// split, while every position of the cache stays on each device because the positions index it at run time.
+const CACHE_WHY = { m: 'the cache is indexed by position at run time', r: 'a decode step has one row per sequence' };
 
 export const cacheInternalOps: OpFacets[] = [
   defineInternalOp<unknown>({
@@ -67,7 +69,7 @@ export const cacheInternalOps: OpFacets[] = [
     // A copy: no arithmetic.
     flops: () => 0,
     grad: 'none',
-    sharding: (_a, ins, outs) => wholeAll(ins, outs, WHY),
+    sharding: () => spec(einsum([['b', 'm', 'w'], ['b', 'r', 'w'], ['b']], [['b', 'm', 'w']], { whole: CACHE_WHY }), 'none', CACHE_WHY),
     kernel: 'kv_write',
   }),
   defineInternalOp<DecodeAttentionAttrs>({
@@ -78,7 +80,16 @@ export const cacheInternalOps: OpFacets[] = [
     // At most: scores and the weighted sum over all M cached keys, 2 · 2·M·Dh per head.
     flops: ([q, k]) => 4 * q![0]! * k![1]! * q![2]!,
     grad: 'none',
-    sharding: (_a, ins, outs) => wholeAll(ins, outs, WHY),
+    // Heads split whole (grouped KV heads by kv_heads), as attention's rule.
+    sharding: (a) =>
+      spec(
+        einsum([['b', 'r', 'w'], ['b', 'm', 'w'], ['b', 'm', 'w'], ['b']], [['b', 'r', 'w']], {
+          whole: CACHE_WHY,
+          units: { w: { unit: a.kv_heads, attrs: ['heads', 'kv_heads'] } },
+        }),
+        'none',
+        CACHE_WHY,
+      ),
     kernel: 'attention_decode',
   }),
 ];
