@@ -8,6 +8,7 @@ import { formatDiagnostic } from '../diagnostics/format.js';
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { compile, type Compiled } from '../driver/compile.js';
 import { OptionError } from '../driver/frontend.js';
+import { sizeDims } from '../driver/shrink.js';
 import type { Plan } from '../runtime/plan.js';
 
 /** The plugin's compile options, named as the CLI's flags are (`--preset`, `--set`, `--dim`, `--model`, `--no-fuse`, `--seed`). */
@@ -75,7 +76,7 @@ export async function compileModelModule(source: string, file: string, opts: Mod
   const plan = r.plan;
   const planFile = `${plan.model}.plan.json`;
   const planJson = JSON.stringify(plan, null, 1) + '\n';
-  const host = emitHost(plan, planFile, opts.runtime ?? 'mdc/runtime');
+  const host = emitHost(plan, planFile, opts.runtime ?? 'mdc/runtime', sizeDims(r));
   const js = host.js;
   const assets = [{ fileName: planFile, source: planJson }, ...plan.kernels.map((k) => ({ fileName: `${plan.model}/${k.file}`, source: k.wgsl }))];
   return { ok: true, plan, js, dts: host.dts, assets };

@@ -1,4 +1,5 @@
 import ts from 'typescript';
+import type { SizeDim } from '../runtime/dynamic-sizes.js';
 import type { Plan, PlanIO } from '../runtime/plan.js';
 
 const f = ts.factory;
@@ -21,6 +22,7 @@ const TAKEN = new Set(
     'instanceof new null return super switch this throw true try typeof var void while with implements interface let package private',
     'protected public static yield await arguments eval any unknown never number string boolean symbol object bigint undefined',
     'PlanRunner RunnerOptions PlanKernels HostArray HostModel LoadOptions JSON plan inputShapes outputShapes GPUDevice Promise Record Int32Array Float32Array',
+    'SizeDim sizeDims',
   ]
     .join(' ')
     .split(' '),
@@ -31,7 +33,7 @@ const TAKEN = new Set(
  */
 export function hostClassName(name: string): string {
   const id = /^[A-Za-z_$][\w$]*$/.test(name) ? name : `_${name.replace(/[^\w$]/g, '_')}`;
-  return TAKEN.has(id) || TAKEN.has(`${id}Inputs`) || TAKEN.has(`${id}Outputs`) ? `_${id}` : id;
+  return ['', 'Inputs', 'Outputs', 'Sizes', 'SizedOutputs'].some((s) => TAKEN.has(`${id}${s}`)) ? `_${id}` : id;
 }
 /** An object literal's key for `name`: computed for `__proto__`, which as a plain key would set the prototype instead. */
 const key = (name: string) => (name === '__proto__' ? f.createComputedPropertyName(f.createStringLiteral(name)) : f.createStringLiteral(name));
@@ -52,7 +54,8 @@ function withDoc<T extends ts.Node>(node: T, text: string): T {
   return ts.addSyntheticLeadingComment(node, ts.SyntaxKind.MultiLineCommentTrivia, `* ${text} `, true);
 }
 
-function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean): ts.InterfaceDeclaration {
+/** `sized`: outputs at run-time sizes, whose shapes are numbers rather than the compiled literals. */
+function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean, sized = false): ts.InterfaceDeclaration {
   return f.createInterfaceDeclaration(
     exportMod,
     name,
@@ -61,7 +64,14 @@ function ioInterface(name: string, ios: readonly PlanIO[], outputs: boolean): ts
     ios.map((io) => {
       const type = outputs
         ? f.createTypeLiteralNode([
-            f.createPropertySignature(readonlyMod, 'shape', undefined, shapeType(io.shape)),
+            f.createPropertySignature(
+              readonlyMod,
+              'shape',
+              undefined,
+              sized
+                ? f.createTypeOperatorNode(ts.SyntaxKind.ReadonlyKeyword, f.createArrayTypeNode(f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword)))
+                : shapeType(io.shape),
+            ),
             f.createPropertySignature(readonlyMod, 'data', undefined, arrayType(io)),
           ])
         : arrayType(io);
@@ -88,10 +98,14 @@ function shapesConst(name: string, ios: readonly PlanIO[]): ts.VariableStatement
  * output interfaces whose shapes are literal types, and a class that loads the plan
  * onto a GPUDevice and runs it. The `.d.ts` comes from the same source.
  */
-export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runtime'): HostModule {
+export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runtime', dims: readonly SizeDim[] = []): HostModule {
   const cls = hostClassName(plan.model);
   const inT = `${cls}Inputs`;
   const outT = `${cls}Outputs`;
+  // A module with the record of its dims (driver/shrink.ts) also runs at smaller sizes; without one it is as before.
+  const sized = dims.length > 0;
+  const sizesT = `${cls}Sizes`;
+  const sizedT = `${cls}SizedOutputs`;
   const any = (e: ts.Expression, t: string) =>
     f.createAsExpression(f.createAsExpression(e, f.createKeywordTypeNode(ts.SyntaxKind.UnknownKeyword)), f.createTypeReferenceNode(t));
   const self = (name: string) => f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'model'), name);
@@ -111,6 +125,7 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
     ['LoadOptions', true],
     ['PlanKernels', true],
     ['HostArray', true],
+    ...(sized ? ([['SizeDim', true]] as const) : []),
   ] as const;
   const statements: ts.Statement[] = [
     f.createImportDeclaration(
@@ -126,6 +141,7 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
     withDoc(shapesConst('outputShapes', plan.outputs), `Output shapes of ${plan.model}.`),
     ioInterface(inT, plan.inputs, false),
     ioInterface(outT, plan.outputs, true),
+    ...(sized ? sizeStatements(plan, dims, sizesT, sizedT) : []),
     withDoc(
       f.createClassDeclaration(exportMod, cls, undefined, undefined, [
         f.createConstructorDeclaration(
@@ -151,6 +167,7 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
                 f.createIdentifier('device'),
                 f.createIdentifier('plan'),
                 f.createIdentifier('options'),
+                ...(sized ? [f.createIdentifier('sizeDims')] : []),
               ]),
             ),
           ]),
@@ -176,13 +193,28 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
           ),
           'How many kernels the plan has and how long `load` took to compile them.',
         ),
+        ...(sized
+          ? [
+              withDoc(runSignature([param('inputs', inT)], promise(f.createTypeReferenceNode(outT))), 'Runs one forward pass at the compiled sizes.'),
+              withDoc(
+                runSignature([param('inputs', inT), param('sizes', sizesT)], promise(f.createTypeReferenceNode(sizedT))),
+                `Runs one forward pass at \`sizes\` (each from 1 to its compiled size; inputs of the shapes at those sizes): ` +
+                  'the inputs are padded to the compiled shapes and the outputs cut back. A dim the compiler found cannot shrink is refused with a SizeError saying why.',
+              ),
+            ]
+          : []),
         method(
           'run',
-          [param('inputs', inT)],
-          promise(f.createTypeReferenceNode(outT)),
+          sized ? [param('inputs', inT), param('sizes', sizesT, true)] : [param('inputs', inT)],
+          promise(sized ? f.createUnionTypeNode([f.createTypeReferenceNode(outT), f.createTypeReferenceNode(sizedT)]) : f.createTypeReferenceNode(outT)),
           any(
             f.createParenthesizedExpression(
-              f.createAwaitExpression(f.createCallExpression(self('run'), undefined, [any(f.createIdentifier('inputs'), 'Record<string, HostArray>')])),
+              f.createAwaitExpression(
+                f.createCallExpression(self('run'), undefined, [
+                  any(f.createIdentifier('inputs'), 'Record<string, HostArray>'),
+                  ...(sized ? [any(f.createIdentifier('sizes'), 'Record<string, number>')] : []),
+                ]),
+              ),
             ),
             outT,
           ),
@@ -234,4 +266,55 @@ export function emitHost(plan: Plan, planFile: string, runtimeModule = 'mdc/runt
   const dts = ts.transpileDeclaration(source, { fileName: `${plan.model}.ts`, compilerOptions, reportDiagnostics: false }).outputText;
   const js = ts.transpileModule(source, { fileName: `${plan.model}.ts`, compilerOptions, reportDiagnostics: false }).outputText;
   return { ts: source, dts, js };
+}
+
+/** An overload signature of `run` (no body). */
+function runSignature(params: ts.ParameterDeclaration[], type: ts.TypeNode): ts.MethodDeclaration {
+  return f.createMethodDeclaration(undefined, undefined, 'run', undefined, undefined, params, type, undefined);
+}
+
+/**
+ * The record of the model's dims (`sizeDims`, which HostModel.load takes), the type of a
+ * run's sizes (one optional number per dim, documented with its range or why it cannot
+ * shrink) and the outputs at run-time sizes.
+ */
+function sizeStatements(plan: Plan, dims: readonly SizeDim[], sizesT: string, sizedT: string): ts.Statement[] {
+  const record = f.createVariableStatement(
+    exportMod,
+    f.createVariableDeclarationList(
+      [
+        f.createVariableDeclaration(
+          'sizeDims',
+          undefined,
+          f.createTypeOperatorNode(ts.SyntaxKind.ReadonlyKeyword, f.createArrayTypeNode(f.createTypeReferenceNode('SizeDim'))),
+          f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('JSON'), 'parse'), undefined, [
+            f.createStringLiteral(JSON.stringify(dims)),
+          ]),
+        ),
+      ],
+      ts.NodeFlags.Const,
+    ),
+  );
+  const sizes = f.createInterfaceDeclaration(
+    exportMod,
+    sizesT,
+    undefined,
+    undefined,
+    dims.map((d) =>
+      withDoc(
+        f.createPropertySignature(
+          readonlyMod,
+          /^[A-Za-z_$][\w$]*$/.test(d.name) ? d.name : key(d.name),
+          f.createToken(ts.SyntaxKind.QuestionToken),
+          f.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword),
+        ),
+        d.fixed ? `Only ${d.compiled}, as compiled: ${d.fixed.replace(/\*\//g, '* /')}.` : `From 1 to ${d.compiled} (compiled at ${d.compiled}).`,
+      ),
+    ),
+  );
+  return [
+    withDoc(record, `${plan.model}'s dims: which input and output axes each is, its compiled size, and why it cannot run smaller when it cannot.`),
+    withDoc(sizes, `Sizes for \`run\`: a dim left out runs at its compiled size.`),
+    withDoc(ioInterface(sizedT, plan.outputs, true, true), `${plan.model}'s outputs at the sizes a run asked for.`),
+  ];
 }

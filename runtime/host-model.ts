@@ -9,6 +9,7 @@
  * `@webgpu/types` as soon as it imports `mdc/runtime` or a host module, with no setup.
  */
 import { decodeCheckpoint } from './checkpoint.js';
+import { checkSizes, cutOutputs, padInputs, type RunSizes, type SizeDim } from './dynamic-sizes.js';
 import { PlanRunner, type HostArray, type PlanKernels, type RunnerOptions, type Tensor } from './executor.js';
 import type { Plan } from './plan.js';
 import { convertTensor, planImport, type HeaderTensor } from './weights.js';
@@ -76,11 +77,15 @@ export function runnerOptions(plan: Plan, opts: LoadOptions = {}): RunnerOptions
  * reads the checkpoint, creates buffers and pipelines and uploads the parameters.
  */
 export class HostModel {
-  private constructor(private readonly runner: PlanRunner) {}
+  private constructor(
+    private readonly runner: PlanRunner,
+    private readonly dims: readonly SizeDim[],
+  ) {}
 
-  static async load(device: GPUDevice, plan: unknown, opts: LoadOptions = {}): Promise<HostModel> {
+  /** `dims`: the model's symbolic dims of its inputs and outputs, which axes each is and whether it may run smaller (the compiler's record). */
+  static async load(device: GPUDevice, plan: unknown, opts: LoadOptions = {}, dims: readonly SizeDim[] = []): Promise<HostModel> {
     const p = plan as Plan;
-    return new HostModel(await PlanRunner.create(device, p, runnerOptions(p, opts)));
+    return new HostModel(await PlanRunner.create(device, p, runnerOptions(p, opts)), dims);
   }
 
   get plan(): Plan {
@@ -95,8 +100,15 @@ export class HostModel {
     return this.runner.warmup();
   }
 
-  run(inputs: Readonly<Record<string, HostArray>>): Promise<Record<string, Tensor>> {
-    return this.runner.run(inputs);
+  /**
+   * One forward pass; with `sizes`, at dims below the compiled sizes (inputs of the smaller
+   * shapes; padded to the compiled ones, outputs cut back), where the compiler found that right.
+   */
+  async run(inputs: Readonly<Record<string, HostArray>>, sizes?: RunSizes): Promise<Record<string, Tensor>> {
+    const at = checkSizes(this.plan.model, this.dims, sizes ?? {});
+    if (!at.size) return this.runner.run(inputs);
+    const out = await this.runner.run(padInputs(this.plan.model, this.plan.inputs, this.dims, at, inputs));
+    return cutOutputs(this.plan.outputs, this.dims, at, out);
   }
 
   destroy(): void {

@@ -4,6 +4,7 @@ export { initValues, randomInput } from './init.js';
 export { fromHalfBits, fromHalves, toHalfBits, toHalves } from './half.js';
 export { PlanRunner, RuntimeError, type HostArray, type Tensor, type RunnerOptions, type PlanKernels } from './executor.js';
 export { HostModel, checkpointParams, type LoadOptions } from './host-model.js';
+export { SizeError, type RunSizes, type SizeDim } from './dynamic-sizes.js';
 export { MeshRunner } from './mesh.js';
 export { assemble, runCollective, shardOf } from './collectives.js';
 export { coordsOf, groupsOf, localShape, numel } from '../layout/mesh.js';

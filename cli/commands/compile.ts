@@ -65,7 +65,9 @@ ${FRONTEND_HELP}`,
     const planFile = `${plan.model}.plan.json`;
     // The TypeScript compiler is large: load it only when a host module is emitted.
     const { emitHost } = await import('../../codegen/host.js');
-    const host = emitHost(plan, planFile);
+    const { sizeDims } = await import('../../driver/shrink.js');
+    // The record of the model's dims lets the module run at smaller batch and sequence sizes (docs/host-module.md).
+    const host = emitHost(plan, planFile, undefined, sizeDims(r));
     const files = new Map<string, string>([[planFile, JSON.stringify(plan, null, 1) + '\n']]);
     for (const k of plan.kernels) files.set(`kernels/${k.file}`, k.wgsl);
     files.set(`${plan.model}.ts`, host.ts);
