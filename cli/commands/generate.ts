@@ -30,6 +30,9 @@ Options:
   --top-p P              sample in the nucleus of probability P (1: all)
   --seed S               the sampler's seed (the same seed gives the same text)
   --max-seq N            overrides the infer section's max_seq
+  --mesh AXIS=N,...      decode tensor-parallel, e.g. --mesh tp=4: one device per mesh device,
+                         each holding its heads' block of the weights and of the KV cache; the
+                         file's other mesh axes run at 1 (default: one device)
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON,
@@ -42,6 +45,7 @@ ${FRONTEND_HELP}`,
     'top-p': { type: 'string' },
     seed: { type: 'string' },
     'max-seq': { type: 'string' },
+    mesh: { type: 'string' },
   },
   async run(file, source, v, io) {
     const prompt = v['prompt'];
@@ -78,15 +82,20 @@ ${FRONTEND_HELP}`,
         if (b.role !== 'param' || cache.has(b.name)) continue;
         const t = ck.tensors[b.name];
         if (!t) throw new UsageError(`--weights ${v['weights']} has no tensor '${b.name}', a parameter of ${c.plans.prefill.model}`);
-        if (t.dtype !== 'F32' || t.shape.join() !== b.shape.join())
-          throw new UsageError(`--weights ${v['weights']}: '${b.name}' is ${t.dtype}[${t.shape.join(', ')}]; the model needs F32[${b.shape.join(', ')}]`);
+        const shape = b.global?.shape ?? b.shape;
+        if (t.dtype !== 'F32' || t.shape.join() !== shape.join())
+          throw new UsageError(`--weights ${v['weights']}: '${b.name}' is ${t.dtype}[${t.shape.join(', ')}]; the model needs F32[${shape.join(', ')}]`);
         weights.set(b.name, t.data as Float32Array);
       }
     }
-    const { nodeDevice } = await import('../../runtime/node.js');
+    const { nodeDevice, nodeDevices } = await import('../../runtime/node.js');
     const { InferenceSession } = await import('../../runtime/generate.js');
-    const { device } = await nodeDevice();
-    const session = await InferenceSession.create(device, c.plans, weights ? { params: weights } : {});
+    const mesh = c.plans.prefill.mesh;
+    const devices = mesh ? (await nodeDevices(mesh.devices)).devices : (await nodeDevice()).device;
+    const session = await InferenceSession.create(devices, c.plans, weights ? { params: weights } : {}).catch((e: unknown) => {
+      for (const d of Array.isArray(devices) ? devices : []) d.destroy();
+      throw e;
+    });
     try {
       const ids = tokenizer.encode(prompt);
       const made: number[] = [];
@@ -109,6 +118,7 @@ ${FRONTEND_HELP}`,
       return EXIT.ok;
     } finally {
       session.destroy();
+      if (Array.isArray(devices)) for (const d of devices) d.destroy();
     }
   },
 };

@@ -252,13 +252,13 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       });
       writeReport(v['report'] as string, page);
     }
-    const kvCache = await kvCacheReport(file, source, v);
+    const kvCache = await kvCacheReport(file, source, v, mesh);
     if (json) io.out(JSON.stringify({ ...rep, ...(predicted ? { predicted } : {}), ...(kvCache ? { kvCache } : {}), diagnostics: [] }, null, 2));
     else {
       if (kvCache)
         io.out(
           `kv cache: ${formatBytes(kvCache.bytesPerDevice)} per device (${kvCache.layers} attention layers, batch ${kvCache.batch}, max_seq ${kvCache.maxSeq}; ` +
-            'decoding runs on one device, the cache is not split over the mesh yet)',
+            `decoding on ${meshToString(mesh)}, each device holds [${kvCache.block.join(', ')}] of every [${kvCache.shape.join(', ')}] keys or values)`,
         );
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
       if (pipe) for (const line of formatPipelineReport(pipe)) io.out(line);
@@ -280,16 +280,25 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
 };
 
 /**
- * With an infer section: the KV cache's bytes on the device that decodes (driver/infer.ts);
+ * With an infer section: the KV cache's bytes on each device when decoding on the plan's
+ * mesh, the cache split as the model's layouts split the keys and values (driver/infer.ts);
  * undefined without one. A model the transform refuses reports nothing here (mdc generate says why).
  */
-async function kvCacheReport(file: string, source: string, v: Values) {
+async function kvCacheReport(file: string, source: string, v: Values, mesh: Mesh) {
   if (!/^\s*infer\s/m.test(source)) return undefined;
   const { compileInference, cacheBytes } = await import('../../driver/infer.js');
-  const c = await compileInference(source, file, { ...frontendOptions(v), graphsOnly: true }).catch(() => undefined);
+  const c = await compileInference(source, file, { ...frontendOptions(v), partition: mesh, graphsOnly: true }).catch(() => undefined);
   if (!c?.cache?.length) return undefined;
-  const [batch, maxSeq] = c.cache[0]!.shape;
-  return { bytesPerDevice: cacheBytes(c.cache), layers: c.cache.length, batch: batch!, maxSeq: maxSeq! };
+  const shape = c.cache[0]!.shape;
+  const blocks = c.cacheBlocks ?? c.cache.map((e) => e.shape);
+  return {
+    bytesPerDevice: cacheBytes(blocks.map((b) => ({ shape: b }))),
+    layers: c.cache.length,
+    batch: shape[0]!,
+    maxSeq: shape[1]!,
+    shape,
+    block: blocks[0]!,
+  };
 }
 
 /** Writes --report's page, or says plainly why it cannot. */

@@ -98,10 +98,18 @@ describe('mdc plan', () => {
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const file = join(mkdtempSync(join(tmpdir(), 'mdc-plan-kv-')), 'gpt2.model');
-    writeFileSync(file, sample('gpt2') + '\ninfer GPT2 { max_seq = 96; batch = 2; cache = kv }\n');
+    // The sample's own infer section replaced (a second one is MDC0102).
+    writeFileSync(file, sample('gpt2').replace(/^infer GPT2 \{[^}]*\}/m, '') + '\ninfer GPT2 { max_seq = 96; batch = 2; cache = kv }\n');
     const out: string[] = [];
     expect(await main(['plan', file, '--preset', 'tiny', '--json'], { out: (s) => out.push(s), err: () => undefined })).toBe(0);
-    // By hand: 2 layers × (k and v) × batch 2 × 96 positions × width 128 × 4 bytes.
-    expect((JSON.parse(out.join('\n')) as { kvCache: unknown }).kvCache).toEqual({ bytesPerDevice: 2 * 2 * 2 * 96 * 128 * 4, layers: 2, batch: 2, maxSeq: 96 });
+    // By hand: 2 layers × (k and v) × batch 2 × 96 positions × width 128 × 4 bytes, over the file's [dp: 2, tp: 4] (B@dp, heads over tp).
+    expect((JSON.parse(out.join('\n')) as { kvCache: unknown }).kvCache).toEqual({
+      bytesPerDevice: (2 * 2 * 2 * 96 * 128 * 4) / 8,
+      layers: 2,
+      batch: 2,
+      maxSeq: 96,
+      shape: [2, 96, 128],
+      block: [1, 96, 32],
+    });
   });
 });

@@ -97,7 +97,8 @@ describe.skipIf(status.skip)(status.title('KV-cache decoding of the GPT-2 sample
   it('greedy generation equals the argmax of repeated full forward passes', async () => {
     const prompt = [7, 1, 300, 42];
     const got: number[] = [];
-    for await (const t of session.generate(prompt, { maxNewTokens: 6 })) got.push(t);
+    // temperature 0: the sample's infer section samples by default (temperature 0.8).
+    for await (const t of session.generate(prompt, { maxNewTokens: 6, temperature: 0 })) got.push(t);
     const seq = [...prompt];
     for (let k = 0; k < 6; k++) {
       const logits = oracleLogits(compiled, [seq]);

@@ -55,6 +55,22 @@ describe('tensor-parallel inference plans (no device)', () => {
     expect(one.plans!.cache[0]!.block).toEqual([2, 16, 128]);
   });
 
+  it('mdc plan reports the cache’s bytes per device, split by tp', async () => {
+    const { main } = await import('../../cli/main.js');
+    const out: string[] = [];
+    const args = ['plan', 'samples/gpt2.model', '--preset', 'tiny', '--mesh', 'dp=1,tp=4', '--json'];
+    expect(await main(args, { out: (x) => out.push(x), err: () => undefined })).toBe(0);
+    // By hand: 2 layers × (k and v) × batch 2 × 128 positions (the infer section) × width 128 × 4 bytes, over 4 devices.
+    expect((JSON.parse(out.join('\n')) as { kvCache: unknown }).kvCache).toEqual({
+      bytesPerDevice: (2 * 2 * 2 * 128 * 128 * 4) / 4,
+      layers: 2,
+      batch: 2,
+      maxSeq: 128,
+      shape: [2, 128, 128],
+      block: [2, 128, 32],
+    });
+  });
+
   it('refuses a tp size that does not divide the heads, at the attention', async () => {
     const c = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1, overrides: { d: 96, heads: 3 }, partition: TP });
     expect(c.plans).toBeUndefined();
@@ -125,6 +141,52 @@ describe.skipIf(status.skip)(status.title('tensor-parallel KV-cache decoding of 
     } finally {
       session.destroy();
     }
+  });
+
+  it('mdc generate --mesh tp=4 streams the greedy tokens of repeated full forward passes', async () => {
+    const { main } = await import('../../cli/main.js');
+    const out: string[] = [];
+    const args = [
+      'generate',
+      'samples/gpt2.model',
+      '--preset',
+      'tiny',
+      '--prompt',
+      'Hi',
+      '--max-new-tokens',
+      '3',
+      '--temperature',
+      '0',
+      '--mesh',
+      'tp=4',
+      '--json',
+    ];
+    expect(await main(args, { out: (x) => out.push(x), err: () => undefined })).toBe(0);
+    const got = (JSON.parse(out.join('\n')) as { tokens: number[] }).tokens;
+    // The oracle: the CPU reference over the whole sequence at the infer section's 128 positions, seed 0 (the CLI's), argmax each time.
+    const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', batch: 1, graphsOnly: true });
+    const plan = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: 8, batch: 1 });
+    const seq = [...Buffer.from('Hi')];
+    const V = plan.plans!.vocab;
+    for (let k = 0; k < 3; k++) {
+      const tokens = new Int32Array(128);
+      tokens.set(seq);
+      const params = (name: string, shape: readonly number[]) => {
+        const b = plan.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
+        return initValues(
+          b.init!,
+          shape.reduce((a, d) => a * d, 1),
+          0,
+          name,
+        );
+      };
+      const logits = interpret(one.forward!, { tokens }, params)['logits']!.data;
+      const row = logits.subarray((seq.length - 1) * V, seq.length * V);
+      let best = 0;
+      for (let i = 1; i < V; i++) if (row[i]! > row[best]!) best = i;
+      seq.push(best);
+    }
+    expect(got).toEqual(seq.slice(2));
   });
 
   it('refuses a device count other than the mesh’s', async () => {
