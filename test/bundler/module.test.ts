@@ -28,6 +28,8 @@ describe('a .model file as a JavaScript module', () => {
       'import { HostModel } from "mdc/runtime";',
       'export const inputShapes = { "x": [8, 64] };',
       'export const outputShapes = { "probs": [8, 10] };',
+      // The record of the model's dims (docs/host-module.md, "Smaller batch and sequence sizes").
+      expect.stringMatching(/^export const sizeDims = JSON\.parse\("\[\{\\"name\\":\\"B\\"/),
       'export class Mlp {',
       'export default Mlp;',
     ]);
