@@ -2,7 +2,8 @@
  * Incremental inference from source: the model lowered at its KV cache's length, the
  * prefill and decode graphs (compiler/infer/decode.ts), and a plan for each. The two plans
  * share the cache's parameters by name; runtime/generate.ts runs them on one device with
- * the same buffers.
+ * the same buffers, or, partitioned over a mesh (driver/infer-partition.ts), on one device
+ * per mesh device, each with its block of the cache.
  */
 import type { KernelTarget } from '../codegen/kernels/kernel.js';
 import { check, lowerModel, type FrontendOptions } from '../compiler/compile.js';
