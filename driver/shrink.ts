@@ -23,6 +23,8 @@ export function sizeDims(c: Pick<Compiled, 'checked' | 'forward' | 'plan' | 'set
   // The model checked with symbolic dims before it was lowered, so this elaborates again without error.
   if (!g || ds.length) return [];
   const plan = c.plan;
+  // A partitioned plan's shapes are each device's blocks, and it runs on MeshRunner rather than a host model.
+  const partitioned = [...plan.inputs, ...plan.outputs].some((io) => io.global);
   const out: SizeDim[] = [];
   for (const d of shrinkableDims(g, env.file)) {
     const sizes = [
@@ -30,8 +32,9 @@ export function sizeDims(c: Pick<Compiled, 'checked' | 'forward' | 'plan' | 'set
       ...Object.entries(d.outputs).flatMap(([n, axes]) => axes.map((a) => plan.outputs.find((io) => io.name === n)?.shape[a])),
     ];
     const compiled = sizes[0];
-    // A dim the plan's shapes do not show at one size (a partitioned plan's device blocks) is recorded as fixed.
-    if (compiled === undefined || sizes.some((s) => s !== compiled)) {
+    // A dim the plan's shapes do not show at one size is recorded as fixed.
+    if (partitioned) out.push({ ...d, compiled: compiled ?? 0, fixed: d.fixed ?? "the plan is partitioned: its shapes are one device's blocks" });
+    else if (compiled === undefined || sizes.some((s) => s !== compiled)) {
       out.push({ ...d, compiled: compiled ?? 0, fixed: d.fixed ?? `the plan's shapes do not give ${d.name} one size` });
     } else out.push({ ...d, compiled });
   }
