@@ -85,6 +85,7 @@ function analyse(g: Graph, x: string, symbols: readonly string[], probe: Readonl
       for (const [i, d] of g.values[o]!.type.dims.entries()) {
         if (!mentions(d)) continue;
         if (!carried[o]!.has(i)) return result(`${where(n)} makes an axis of size ${dimToString(d)} that is not ${x}'s positions in order`);
+        if (dimDiv(d, X) === undefined) return result(`${where(n)} makes an axis of size ${dimToString(d)}, not a multiple of ${x}`);
         if (!carriable(d)) return result(`${where(n)} merges ${x} with another dim into one axis of size ${dimToString(d)}`);
       }
     }

@@ -102,6 +102,12 @@ describe('which dims may shrink', () => {
     expect((await fixed('return softmax(x, axis = 1)'))['S']).toMatch(/^softmax at m\.model:3:10 needs S whole/);
     expect((await fixed('return attention(x, x, x, heads = 2, causal = true)'))['S']).toBe('may shrink');
     expect((await fixed('return x + slice(x, 1, 0, 1)'))['S']).toMatch(/^slice at m\.model:3:14 needs S whole/);
+    // A slice from 0 of a tensor S does not index is S's positions only when its length is S.
+    const table = (len: string) => `param t: f32[64, 4] = normal(0, 1)\n  return x + reshape(slice(t, 0, 0, ${len}), [1, S, 4])`;
+    expect((await fixed(table('S')))['S']).toBe('may shrink');
+    expect((await fixed('param t: f32[64, 4] = normal(0, 1)\n  return slice(t, 0, 0, S + 1)', 'f32[S + 1, 4]'))['S']).toBe(
+      'slice at m.model:4:10 makes an axis of size S + 1, not a multiple of S',
+    );
   });
 
   it('a training step records no dims: its loss averages over the batch', async () => {
