@@ -262,8 +262,19 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     try {
       specs = gen(n, g, target);
     } catch (e) {
-      if (e instanceof BindingCountError) throw new BindingCountError(`${n.op} at ${n.span.line}:${n.span.col}: ${e.message}`, n.span);
-      throw e;
+      if (!(e instanceof BindingCountError)) throw e;
+      // Its values' windows would need more bindings than the target has: this kernel binds
+      // them whole instead, which a device whose binding limit they exceed refuses when it
+      // loads the plan (runtime/executor.ts checks every binding), as before windows existed;
+      // a device with larger bindings runs it.
+      const whole = new Map(target.windowed);
+      for (const v of [...n.inputs, ...n.outputs]) whole.delete(v);
+      try {
+        specs = gen(n, g, { ...target, windowed: whole });
+      } catch (e2) {
+        if (e2 instanceof BindingCountError) throw new BindingCountError(`${n.op} at ${n.span.line}:${n.span.col}: ${e2.message}`, n.span);
+        throw e2;
+      }
     }
     const list: readonly KernelSpec[] = Array.isArray(specs) ? specs : [specs as KernelSpec];
     for (const spec of list) {
