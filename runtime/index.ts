@@ -13,4 +13,5 @@ export type { Checkpoint, CheckpointData, CheckpointDType, CheckpointTensor, Che
 export { exportWeights, importWeights, planImport, resolveWeightsMap, type ExportOptions, type FileDType, type WeightsModel } from './weights.js';
 export { parseWeightsMap, WeightsError, WEIGHTS_MAP_PRESETS, type WeightsMap, type WeightsMapEntry } from './weights-map.js';
 export { InferenceSession, generateOptions, pickToken, seededUniform, type GenerateOptions, type InferencePlans } from './generate.js';
-export { byteTokenizer, tokenizerFromJson, type TextTokenizer } from './tokenizer.js';
+// Tokenizers are their own entry, mdc/runtime/tokenizer: they import @huggingface/tokenizers,
+// and this entry loads in a browser as plain ES modules, with no bundler to resolve a package.
