@@ -37,8 +37,10 @@ function inputsOf(plan: Plan): Record<string, HostArray> {
 
 const windowedKernels = (plan: Plan) => plan.kernels.filter((k) => k.bindings.some((b) => b.window)).map((k) => k.name);
 
+// One afterAll for the file: the two suites share the file's device (an adapter makes one device).
+afterAll(destroySharedDevices);
+
 describe.skipIf(status.skip)(status.title('values over the binding limit, bound as windows, on WebGPU'), () => {
-  afterAll(destroySharedDevices);
 
   it('a small GPT-2 forward under a 48 KiB binding limit equals the plan without windows bit for bit', async () => {
     const g = small().graph!;
@@ -107,7 +109,6 @@ describe.skipIf(status.skip)(status.title('values over the binding limit, bound 
 });
 
 describeWithFeature(f16, 'f16 values over the binding limit, bound as windows', () => {
-  afterAll(destroySharedDevices);
 
   it('an f16 table gathered and multiplied (halves in windows, f32 logits stored through windows) equals the plan without windows bit for bit', async () => {
     const src = `model M(ids: i32[4, 8]) -> f32[4, 8, 600] {
