@@ -141,6 +141,19 @@ export class GraphBuilder {
     return outs;
   }
 
+  /** Node `n` of graph `g` again, on `inputs` (values of this builder): same op, output types, attributes, place and body. */
+  copyNode(g: Graph, n: Node, inputs: readonly Value[]): Value[] {
+    return this.addNode(
+      n.op,
+      inputs,
+      n.outputs.map((o) => g.values[o]!.type),
+      n.attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
+  }
+
   value(id: number): Value {
     return this.values[id]!;
   }
@@ -199,14 +212,10 @@ export function extendGraph(
   }
   for (const n of g.nodes) {
     if (replace?.(n, builder, map)) continue;
-    const outs = builder.addNode(
-      n.op,
+    const outs = builder.copyNode(
+      g,
+      n,
       n.inputs.map((i) => map.get(i)!),
-      n.outputs.map((o) => g.values[o]!.type),
-      n.attrs,
-      n.span,
-      n.scope,
-      n.body,
     );
     n.outputs.forEach((o, i) => map.set(o, outs[i]!));
   }

@@ -162,15 +162,7 @@ export function cutStages(
     for (const n of g.nodes) {
       if (!same(tag[n.id]!, t)) continue;
       const ins = n.inputs.map(valueOf);
-      const made = b.addNode(
-        n.op,
-        ins,
-        n.outputs.map((o) => g.values[o]!.type),
-        n.attrs,
-        n.span,
-        n.scope,
-        n.body,
-      );
+      const made = b.copyNode(g, n, ins);
       n.outputs.forEach((o, i) => {
         add(o, made[i]!);
         for (const name of outputsAt.get(o) ?? []) {

@@ -150,15 +150,7 @@ export function replicateShared(g: Graph, stageOfNode: readonly number[]): { gra
       }
       return c;
     });
-    const outs = b.addNode(
-      n.op,
-      ins,
-      n.outputs.map((o) => g.values[o]!.type),
-      n.attrs,
-      n.span,
-      n.scope,
-      n.body,
-    );
+    const outs = b.copyNode(g, n, ins);
     n.outputs.forEach((o, i) => m.set(o, outs[i]!));
     return true;
   });

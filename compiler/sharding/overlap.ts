@@ -79,14 +79,10 @@ export function orderForOverlap(g: Graph, origin: readonly number[]): { graph: G
     newOrigin[nv.id] = origin[v.id]!;
   }
   for (const n of order) {
-    const outs = b.addNode(
-      n.op,
+    const outs = b.copyNode(
+      g,
+      n,
       n.inputs.map((i) => map.get(i)!),
-      n.outputs.map((o) => g.values[o]!.type),
-      n.attrs,
-      n.span,
-      n.scope,
-      n.body,
     );
     n.outputs.forEach((o, k) => {
       map.set(o, outs[k]!);

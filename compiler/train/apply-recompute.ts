@@ -50,15 +50,7 @@ export function applyRecompute(step: Graph, dropped: ReadonlySet<number>, forwar
   const replace = (n: Node, b: GraphBuilder, map: Map<number, Value>): boolean => {
     if (n.id < forwardNodes || !n.inputs.some((i) => dropped.has(i))) return false;
     const ins = n.inputs.map((i) => read(i, b, map));
-    const outs = b.addNode(
-      n.op,
-      ins,
-      n.outputs.map((o) => step.values[o]!.type),
-      n.attrs,
-      n.span,
-      n.scope,
-      n.body,
-    );
+    const outs = b.copyNode(step, n, ins);
     n.outputs.forEach((o, k) => map.set(o, outs[k]!));
     return true;
   };
