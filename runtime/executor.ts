@@ -440,26 +440,28 @@ export class DeviceProgram {
       return st;
     });
     device.queue.submit([enc.finish()]);
-    // Asked now, so it covers this submission and not later ones a caller makes before awaiting (MeshRunner's deferred collectives).
-    const done = device.queue.onSubmittedWorkDone();
-    const writes = this.pendingScopes.splice(0);
-    const err = firstError(await Promise.all([...writes, ...scopes.pop()]));
     const what = () => {
       const files = [...new Set(kernels.map(([, s]) => this.plan.kernels[s.kernel]!.file))];
       const list = files.length > 6 ? `${files.slice(0, 6).join(', ')}, … (${files.length} kernels)` : files.join(', ');
       return kernels.length ? `steps ${kernels[0]![0]}..${kernels[kernels.length - 1]![0]} (${list})` : 'the copies and read-backs';
     };
-    if (err) {
-      for (const st of staging) st.destroy();
-      throw new RuntimeError(`WebGPU rejected ${what()}: ${err}`);
-    }
-    await withTimeLimit(done, this.timeLimitMs, () => {
+    // Asked now, so it covers this submission and not later ones a caller makes before awaiting (MeshRunner's deferred
+    // collectives); and timed from now, the submission, not from when the error scopes answer.
+    const done = withTimeLimit(device.queue.onSubmittedWorkDone(), this.timeLimitMs, () => {
       for (const st of staging) st.destroy();
       return new RuntimeError(
         `${what()} did not finish within ${this.timeLimitMs / 1000} s; the run is abandoned, and the device may still be busy with them ` +
           `(a longer limit: timeLimitMs, mdc run --time-limit)`,
       );
     });
+    const writes = this.pendingScopes.splice(0);
+    const err = firstError(await Promise.all([...writes, ...scopes.pop()]));
+    if (err) {
+      done.catch(() => undefined);
+      for (const st of staging) st.destroy();
+      throw new RuntimeError(`WebGPU rejected ${what()}: ${err}`);
+    }
+    await done;
     return Promise.all(
       staging.map(async (st, i) => {
         const r = reads[i]!;

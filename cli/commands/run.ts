@@ -130,27 +130,13 @@ ${FRONTEND_HELP}`,
       }
       if (plan.mesh) first.device.destroy();
       const { devices, description } = plan.mesh ? await nodeDevices(plan.mesh.devices) : { devices: [first.device], description: first.description };
-      let outs: Record<string, Tensor>;
-      let ms: number;
-      let compileMs: number;
-      let deviceBytes = 0;
-      try {
-        if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
-        const c0 = performance.now();
-        const opts = { timeLimitMs, ...(params ? { params } : {}) };
-        const runner = plan.mesh ? await MeshRunner.create(devices, plan, opts) : await PlanRunner.create(devices[0]!, plan, opts);
-        compileMs = performance.now() - c0;
-        deviceBytes = runner.allocatedBytes;
-        const t0 = performance.now();
-        try {
-          outs = await runner.run(inputs);
-        } finally {
-          runner.destroy();
-        }
-        ms = performance.now() - t0;
-      } finally {
-        for (const d of devices) d.destroy();
-      }
+      if (!json) io.err(`compiling ${plan.kernels.length} kernels${plan.mesh ? ` on ${devices.length} devices` : ''}…`);
+      const opts = { timeLimitMs, ...(params ? { params } : {}) };
+      const { outs, ms, compileMs, deviceBytes } = await timedRun(
+        devices,
+        () => (plan.mesh ? MeshRunner.create(devices, plan, opts) : PlanRunner.create(devices[0]!, plan, opts)),
+        inputs,
+      );
       const rows = plan.outputs.map((o) => outputRow(o.name, `${o.dtype}[${wholeShape(o).join(', ')}]`, wholeShape(o), outs[o.name]!.data));
       warnNonFinite(rows, json, io);
       const collectives = plan.steps.filter((s) => s.kind === 'collective').length;
@@ -264,30 +250,10 @@ async function runPipelined(
   const { nodeDevices } = await import('../../runtime/node.js');
   const { PipelineRunner } = await import('../../runtime/pipeline.js');
   const { devices, description } = await nodeDevices(plan.mesh.devices);
-  let outs: Record<string, Tensor>;
-  let ms: number;
-  let compileMs: number;
-  let deviceBytes: number;
-  try {
-    const kernels = plan.programs.reduce((n, p) => n + p.plan.kernels.length, 0);
-    if (!o.json) io.err(`compiling ${kernels} kernels of ${plan.programs.length} stage programs on ${devices.length} devices…`);
-    const c0 = performance.now();
-    const runner = await PipelineRunner.create(devices, plan, {
-      ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}),
-      ...(params ? { params } : {}),
-    });
-    compileMs = performance.now() - c0;
-    deviceBytes = runner.allocatedBytes;
-    const t0 = performance.now();
-    try {
-      outs = await runner.run(inputs);
-    } finally {
-      runner.destroy();
-    }
-    ms = performance.now() - t0;
-  } finally {
-    for (const d of devices) d.destroy();
-  }
+  const kernels = plan.programs.reduce((n, p) => n + p.plan.kernels.length, 0);
+  if (!o.json) io.err(`compiling ${kernels} kernels of ${plan.programs.length} stage programs on ${devices.length} devices…`);
+  const opts = { ...(o.timeLimitMs !== undefined ? { timeLimitMs: o.timeLimitMs } : {}), ...(params ? { params } : {}) };
+  const { outs, ms, compileMs, deviceBytes } = await timedRun(devices, () => PipelineRunner.create(devices, plan, opts), inputs);
   const rows = plan.outputs.map((out) => outputRow(out.name, `${out.dtype}[${out.shape.join(', ')}]`, out.shape, outs[out.name]!.data));
   warnNonFinite(rows, o.json, io);
   const pipeline = { axis: plan.axis, stages: plan.stages, ranks: plan.ranks, microbatches: plan.microbatches };
@@ -347,5 +313,30 @@ function warnNonFinite(rows: readonly ReturnType<typeof outputRow>[], json: bool
     const { nan, posInf, negInf } = row.nonFinite;
     const parts = [nan && `${nan} NaN`, posInf && `${posInf} +Infinity`, negInf && `${negInf} -Infinity`].filter(Boolean);
     if (parts.length && !json) io.err(`warning: output '${row.name}' (${row.type}) has ${parts.join(', ')} among its ${numel(row.shape)} values`);
+  }
+}
+
+/**
+ * Makes a runner (its kernels compiled: timed apart), runs one forward pass (timed), and
+ * destroys the runner and the devices whatever happens.
+ */
+async function timedRun(
+  devices: readonly GPUDevice[],
+  create: () => Promise<{ run(inputs: Record<string, HostArray>): Promise<Record<string, Tensor>>; destroy(): void; readonly allocatedBytes: number }>,
+  inputs: Record<string, HostArray>,
+): Promise<{ outs: Record<string, Tensor>; ms: number; compileMs: number; deviceBytes: number }> {
+  try {
+    const c0 = performance.now();
+    const runner = await create();
+    const compileMs = performance.now() - c0;
+    const t0 = performance.now();
+    try {
+      const outs = await runner.run(inputs);
+      return { outs, ms: performance.now() - t0, compileMs, deviceBytes: runner.allocatedBytes };
+    } finally {
+      runner.destroy();
+    }
+  } finally {
+    for (const d of devices) d.destroy();
   }
 }
