@@ -68,19 +68,15 @@ describe('mdc export --target onnx', () => {
 
   // The slowest test here (the CPU reference over GPT-2 small's 124M parameters; about 90 s and 2.3 GB at S = 8): it runs
   // everywhere, CI included, at the shortest sequence that still has every op (S = 4).
-  it(
-    'the full-size GPT-2 sample (vocab 50257, 12 layers; B = 2, S = 4) exported runs in ONNX Runtime and matches the CPU reference',
-    async () => {
-      const out = join(dir, 'gpt2-full.onnx');
-      const r = await mdc('export', 'samples/gpt2.model', '--dim', 'B=2', '--dim', 'S=4', '--target', 'onnx', '-o', out, '--seed', '1');
-      expect(r.err).toBe('');
-      const o = runOracle(gpt2, { dims: { B: 2, S: 4 }, seed: 1 });
-      const got = await runOrt(out, { tokens: new ort.Tensor('int32', o.inputs['tokens'] as Int32Array, [2, 4]) });
-      // Twelve layers of f32 with sums of up to 3072 terms: 8.4e-7 measured.
-      expectClose(got['logits']!, o.cpu['logits']!.data, 1e-5, 'twelve transformer layers of f32 ops against float64');
-    },
-    600_000,
-  );
+  it('the full-size GPT-2 sample (vocab 50257, 12 layers; B = 2, S = 4) exported runs in ONNX Runtime and matches the CPU reference', async () => {
+    const out = join(dir, 'gpt2-full.onnx');
+    const r = await mdc('export', 'samples/gpt2.model', '--dim', 'B=2', '--dim', 'S=4', '--target', 'onnx', '-o', out, '--seed', '1');
+    expect(r.err).toBe('');
+    const o = runOracle(gpt2, { dims: { B: 2, S: 4 }, seed: 1 });
+    const got = await runOrt(out, { tokens: new ort.Tensor('int32', o.inputs['tokens'] as Int32Array, [2, 4]) });
+    // Twelve layers of f32 with sums of up to 3072 terms: 8.4e-7 measured.
+    expectClose(got['logits']!, o.cpu['logits']!.data, 1e-5, 'twelve transformer layers of f32 ops against float64');
+  }, 600_000);
 
   it('--weights: the parameters come from the file, not the seed', async () => {
     const c = await compile(gpt2, 'gpt2.model', { preset: 'tiny' });

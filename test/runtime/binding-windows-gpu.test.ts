@@ -41,7 +41,6 @@ const windowedKernels = (plan: Plan) => plan.kernels.filter((k) => k.bindings.so
 afterAll(destroySharedDevices);
 
 describe.skipIf(status.skip)(status.title('values over the binding limit, bound as windows, on WebGPU'), () => {
-
   it('a small GPT-2 forward under a 48 KiB binding limit equals the plan without windows bit for bit', async () => {
     const g = small().graph!;
     const whole = planOf(g, { seed: 3 });
@@ -109,7 +108,6 @@ describe.skipIf(status.skip)(status.title('values over the binding limit, bound 
 });
 
 describeWithFeature(f16, 'f16 values over the binding limit, bound as windows', () => {
-
   it('an f16 table gathered and multiplied (halves in windows, f32 logits stored through windows) equals the plan without windows bit for bit', async () => {
     const src = `model M(ids: i32[4, 8]) -> f32[4, 8, 600] {
   param t: f16[600, 64] = normal(0, 0.2)
