@@ -454,10 +454,11 @@ export class DeviceProgram {
           `(a longer limit: timeLimitMs, mdc run --time-limit)`,
       );
     });
+    // Handled here so that a timeout while the scopes answer is not an unhandled rejection; `await done` below still throws it.
+    done.catch(() => undefined);
     const writes = this.pendingScopes.splice(0);
     const err = firstError(await Promise.all([...writes, ...scopes.pop()]));
     if (err) {
-      done.catch(() => undefined);
       for (const st of staging) st.destroy();
       throw new RuntimeError(`WebGPU rejected ${what()}: ${err}`);
     }
