@@ -252,9 +252,13 @@ export class CsvReader {
     const out: CsvRecord[] = [];
     for (let i = 0; i < text.length; i++) {
       const c = text[i]!;
+      // A CR ends a line by itself or with the LF after it, which may arrive in the next piece.
       if (this.pendingCR) {
         this.pendingCR = false;
-        if (c === '\n') continue;
+        if (c === '\n') {
+          if (this.inQuotes) this.field += c;
+          continue;
+        }
       }
       if (this.inQuotes) {
         if (c === '"') {
@@ -262,11 +266,7 @@ export class CsvReader {
           this.afterQuote = true;
         } else {
           if (c === '\n' || c === '\r') this.line++;
-          if (c === '\r' && text[i + 1] === '\n') {
-            this.field += '\r\n';
-            i++;
-            continue;
-          }
+          if (c === '\r') this.pendingCR = true;
           this.field += c;
         }
         continue;

@@ -89,14 +89,19 @@ describe('each format round-trips the table', () => {
   });
 
   it('CSV reader: RFC 4180 fields, fed one character at a time', () => {
-    const text = 'a,"b,c","d ""e""",\r\n"multi\nline",x,,""\n';
-    const r = new CsvReader('q.csv');
-    const recs = [...text].flatMap((c) => r.push(c));
-    recs.push(...r.end());
-    expect(recs).toEqual([
+    const text = 'a,"b,c","d ""e""",\r\n"multi\nline",x,,""\n"p\r\nq",1,2,3\r\nz,,,';
+    const expected = [
       { fields: ['a', 'b,c', 'd "e"', ''], line: 1 },
       { fields: ['multi\nline', 'x', '', ''], line: 2 },
-    ]);
+      { fields: ['p\r\nq', '1', '2', '3'], line: 4 },
+      { fields: ['z', '', '', ''], line: 6 },
+    ];
+    for (const pieces of [[...text], [text]]) {
+      const r = new CsvReader('q.csv');
+      const recs = pieces.flatMap((c) => r.push(c));
+      recs.push(...r.end());
+      expect(recs).toEqual(expected);
+    }
     expect(() => new CsvReader('q.csv').push('a,b"c\n')).toThrow('q.csv:1: a quote inside an unquoted field');
     expect(() => new CsvReader('q.csv').push('a\n"b"c\n')).toThrow('q.csv:2: text after a closing quote');
   });
