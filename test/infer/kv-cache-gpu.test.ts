@@ -10,10 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { interpret } from '../../compiler/reference/interpret.js';
 import { compileInference, type InferCompiled } from '../../driver/infer.js';
 import { InferenceSession } from '../../runtime/generate.js';
-import { initValues } from '../../runtime/init.js';
+import { gap, oracleLogits as oracle } from '../support/infer.js';
 import { destroySharedDevices, gpuStatus, sharedDevice, uniformI32 } from '../support/gpu.js';
 
 const status = await gpuStatus();
@@ -23,33 +22,8 @@ const source = readFileSync('samples/gpt2.model', 'utf8');
 const M = 24;
 const SEED = 3;
 
-/** Row `row` of the oracle's logits for each sequence: a float64 forward over the whole (padded) sequences. */
-function oracleLogits(c: InferCompiled, seqs: readonly (readonly number[])[], m = M): Float64Array {
-  const g = c.forward!;
-  const tokens = new Int32Array(c.plans!.batch * m);
-  seqs.forEach((s, b) => tokens.set(s, b * m));
-  const params = (name: string, shape: readonly number[]) => {
-    const b = c.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
-    return initValues(
-      b.init!,
-      shape.reduce((a, d) => a * d, 1),
-      SEED,
-      name,
-    );
-  };
-  return interpret(g, { [c.plans!.tokens]: tokens }, params)[c.plans!.logits]!.data;
-}
-
-/** Largest |a − b| over a row, and the row's largest |b|. */
-function gap(a: ArrayLike<number>, b: ArrayLike<number>, from: number, n: number): { diff: number; scale: number } {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < n; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[from + i]!));
-    scale = Math.max(scale, Math.abs(b[from + i]!));
-  }
-  return { diff, scale };
-}
+/** The oracle's logits at this file's cache length and seed (test/support/infer.ts). */
+const oracleLogits = (c: InferCompiled, seqs: readonly (readonly number[])[], m = M) => oracle(c, seqs, m, SEED);
 
 describe.skipIf(status.skip)(status.title('KV-cache decoding of the GPT-2 sample (tiny) on WebGPU'), () => {
   let compiled: InferCompiled;

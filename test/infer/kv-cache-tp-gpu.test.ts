@@ -10,10 +10,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { interpret } from '../../compiler/reference/interpret.js';
 import { compileInference, type InferCompiled } from '../../driver/infer.js';
 import { InferenceSession } from '../../runtime/generate.js';
+import { interpret } from '../../compiler/reference/interpret.js';
 import { initValues } from '../../runtime/init.js';
+import { gap, oracleLogits as oracle } from '../support/infer.js';
 import { destroySharedDevices, gpuStatus, sharedDevices, uniformI32 } from '../support/gpu.js';
 
 const status = await gpuStatus();
@@ -78,32 +79,8 @@ describe('tensor-parallel inference plans (no device)', () => {
   });
 });
 
-/** The oracle's logits [batch, m, vocab]: a float64 forward of the one-device lowering over the whole (padded) sequences. */
-function oracleLogits(one: InferCompiled, seqs: readonly (readonly number[])[], m = M): Float64Array {
-  const g = one.forward!;
-  const tokens = new Int32Array(one.plans!.batch * m);
-  seqs.forEach((s, b) => tokens.set(s, b * m));
-  const params = (name: string, shape: readonly number[]) => {
-    const b = one.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
-    return initValues(
-      b.init!,
-      shape.reduce((a, d) => a * d, 1),
-      SEED,
-      name,
-    );
-  };
-  return interpret(g, { [one.plans!.tokens]: tokens }, params)[one.plans!.logits]!.data;
-}
-
-function gap(a: ArrayLike<number>, b: ArrayLike<number>, from: number, n: number): { diff: number; scale: number } {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < n; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[from + i]!));
-    scale = Math.max(scale, Math.abs(b[from + i]!));
-  }
-  return { diff, scale };
-}
+/** The oracle's logits at this file's cache length and seed (test/support/infer.ts). */
+const oracleLogits = (c: InferCompiled, seqs: readonly (readonly number[])[], m = M) => oracle(c, seqs, m, SEED);
 
 describe.skipIf(status.skip)(status.title('tensor-parallel KV-cache decoding of the GPT-2 sample (tiny) on 4 WebGPU devices'), () => {
   it('decode logits equal a full forward pass at every position, for two sequences of different lengths', async () => {
