@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { autoPlan, AutoPlanError, type AutoPlan } from '../driver/auto-plan.js';
 import { loadHardware } from '../driver/hardware.js';
-import { MEGATRON_TABLE } from '../test/support/megatron.js';
+import { MEGATRON_PRESETS, MEGATRON_TABLE, publishedCandidate } from '../test/support/megatron.js';
 import type { Evaluated } from '../compiler/cost/plan-search.js';
 
 const GPT3 = 'bench/models/gpt3-dropout.model';
@@ -66,15 +66,6 @@ for (const layers of LAYERS)
     console.error(`${layers} layers, ${devices} devices: ${c.seconds} s  ${c.winner ?? c.error}`);
   }
 
-const PRESETS: Record<number, string> = {
-  2304: 'gpt1p7b',
-  3072: 'gpt3p6b',
-  4096: 'gpt7p5b',
-  6144: 'gpt18b',
-  8192: 'gpt39b',
-  10240: 'gpt76b',
-  12288: 'gpt146b',
-};
 const MEGATRON = 'bench/models/megatron-gpt.model';
 const quality = [];
 for (const row of MEGATRON_TABLE.rows) {
@@ -82,22 +73,12 @@ for (const row of MEGATRON_TABLE.rows) {
   const r = autoPlan({
     file: MEGATRON,
     source: readFileSync(MEGATRON, 'utf8'),
-    frontend: { preset: PRESETS[row.hidden]!, dims: { B: dp } },
+    frontend: { preset: MEGATRON_PRESETS[row.hidden]!, dims: { B: dp } },
     devices: row.gpus,
     hardware: hw,
   });
   if ('diagnostics' in r) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
-  const pub = r.evaluate({
-    dp,
-    pp: row.p,
-    tp: row.t,
-    microBatchSize: 1,
-    microbatches: row.batch / dp,
-    schedule: '1f1b',
-    virtual: 1,
-    zero: 0,
-    recompute: 'full',
-  })!;
+  const pub = r.evaluate(publishedCandidate(row))!;
   const w = r.result.winner!;
   quality.push({
     model: `${row.params_b}B`,

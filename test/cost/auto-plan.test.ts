@@ -15,7 +15,7 @@ import { flopsOf } from '../../compiler/ops/registry.js';
 import { lower } from '../../compiler/compile.js';
 import { autoShard } from '../../compiler/sharding/auto.js';
 import { mdc } from '../support/cli.js';
-import { MEGATRON_TABLE } from '../support/megatron.js';
+import { MEGATRON_TABLE, publishedCandidate } from '../support/megatron.js';
 
 const hw = loadHardware('a100-80gb');
 const MEGATRON = 'bench/models/megatron-gpt.model';
@@ -154,17 +154,7 @@ describe("the search against Megatron-LM's published configurations, under mdc's
       const dp = row.gpus / (row.t * row.p);
       const r = search(MEGATRON, { preset: PRESETS[row.hidden]!, dims: { B: dp } }, row.gpus);
       expect(r.batch).toBe(row.batch);
-      const pub = r.evaluate({
-        dp,
-        pp: row.p,
-        tp: row.t,
-        microBatchSize: 1,
-        microbatches: row.batch / dp,
-        schedule: '1f1b',
-        virtual: 1,
-        zero: 0,
-        recompute: 'full',
-      })!;
+      const pub = r.evaluate(publishedCandidate(row))!;
       const w = r.result.winner!;
       expect(w.dp * w.pp * w.tp).toBe(row.gpus);
       expect(w.dp * w.microBatchSize * w.microbatches).toBe(row.batch);

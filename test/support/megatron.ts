@@ -22,7 +22,7 @@ export const MEGATRON_TABLE: { readonly source: string; readonly rows: readonly 
 );
 
 /** The sample's preset for each row, by width. */
-const PRESETS: Record<number, string> = {
+export const MEGATRON_PRESETS: Readonly<Record<number, string>> = {
   2304: 'gpt1p7b',
   3072: 'gpt3p6b',
   4096: 'gpt7p5b',
@@ -47,7 +47,7 @@ export function planArgs(row: MegatronRow, hardware = 'a100-80gb'): string[] {
     'plan',
     'bench/models/megatron-gpt.model',
     '--preset',
-    PRESETS[row.hidden]!,
+    MEGATRON_PRESETS[row.hidden]!,
     '--mesh',
     mesh,
     '--dim',
@@ -58,4 +58,20 @@ export function planArgs(row: MegatronRow, hardware = 'a100-80gb'): string[] {
     hardware,
     '--json',
   ];
+}
+
+/** A row's published configuration as the whole-plan search's candidate: micro-batch 1, 1F1B, no ZeRO, full recompute. */
+export function publishedCandidate(row: MegatronRow) {
+  const dp = row.gpus / (row.t * row.p);
+  return {
+    dp,
+    pp: row.p,
+    tp: row.t,
+    microBatchSize: 1,
+    microbatches: row.batch / dp,
+    schedule: '1f1b' as const,
+    virtual: 1,
+    zero: 0,
+    recompute: 'full' as const,
+  };
 }
