@@ -15,7 +15,6 @@ import { formatBytes } from '../compiler/report/plan.js';
 import { dimValue, type Dim } from '../compiler/dims.js';
 import type { PipelineAnnotation } from '../compiler/annotations.js';
 import type { Graph } from '../compiler/ir.js';
-import type { Layout } from '../compiler/types.js';
 import { cutStages, type Boundary, type StageProgram } from '../compiler/pipeline/cut.js';
 import { makeSchedule, printSchedule, ScheduleError, simulate, type Schedule, type ScheduleKind } from '../compiler/pipeline/schedule.js';
 import { replicateShared, splitStages, SplitError, type StageSplit } from '../compiler/pipeline/split.js';
@@ -119,15 +118,18 @@ export function compilePipeline(
   const idle = meshProblems(graph, stageMesh, opts.file);
   if (idle.length) return { diagnostics: idle };
   let spmd = partition(graph, stageMesh);
+  const localId = localIds(graph);
   if (updates?.length) {
     // Each update copies blocks onto blocks: its output takes the layout the partition gave
     // its parameter (a parameter without one is free, and may have been split).
-    const extra = updates.map((u) => ({ value: u.outputId, layout: layoutOfGlobal(graph, spmd, u.paramId), span: ann.span }));
-    spmd = partition({ ...graph, constraints: [...graph.constraints.filter((c) => !extra.some((e) => e.value === c.value)), ...extra] }, stageMesh);
+    const first = spmd;
+    const extra = updates.map((u) => ({ value: u.outputId, layout: first.layouts[localId[u.paramId]!]!, span: ann.span }));
+    const held = new Set(extra.map((e) => e.value));
+    spmd = partition({ ...graph, constraints: [...graph.constraints.filter((c) => !held.has(c.value)), ...extra] }, stageMesh);
   }
   const unsplit = unitSplits(graph, spmd).map((u) => diag(opts.file, u.span, 'MDC0410', u.op, u.what, u.axes.join('×'), u.devices, u.type));
   if (unsplit.length) return { diagnostics: unsplit };
-  const local = updates?.map((u) => ({ ...u, paramId: localIdOf(graph, u.paramId) }));
+  const local = updates?.map((u) => ({ ...u, paramId: localId[u.paramId]! }));
   const { programs, boundaries } = cutStages(spmd, tags, { zeroBubble: kind === 'zb-h1', ...(local ? { updates: local } : {}) });
   const result = { split, schedule, stageMesh, spmd, programs, boundaries, shared };
   if (opts.planOnly) return { result, diagnostics: [] };
@@ -208,17 +210,13 @@ function planOptimizer(settings: TrainSettings): PlanOptimizer {
 const rankOf = (g: Graph, name: string) => g.values.find((v) => v.kind === 'param' && v.name === name)?.type.dims.length ?? 0;
 
 /**
- * The local id the partition gave non-op value `id` (a parameter) of graph `g`: it makes the
- * local values of g's inputs, parameters and constants first, in g's order.
+ * Per value of `g`, the local id the partition gives it when it is an input, parameter or
+ * constant (the partition makes those local values first, in g's order); -1 for op results.
  */
-function localIdOf(g: Graph, id: number): number {
-  let rank = 0;
-  for (let i = 0; i < id; i++) if (g.values[i]!.kind !== 'op') rank++;
-  return rank;
+function localIds(g: Graph): number[] {
+  let next = 0;
+  return g.values.map((v) => (v.kind === 'op' ? -1 : next++));
 }
-
-/** The layout the partition gave non-op value `id` of `g`. */
-const layoutOfGlobal = (g: Graph, spmd: SpmdProgram, id: number): Layout => spmd.layouts[localIdOf(g, id)]!;
 
 /** The labels input a cross-entropy loss adds: the logits' shape without the class dim. */
 function labelsInput(forward: Graph, settings: TrainSettings, micro: (s: readonly number[]) => number[]) {

@@ -61,6 +61,13 @@ export class PipelineRunner {
     const seed = opts.seed ?? plan.seed;
     const known = new Set(plan.programs.flatMap((p) => p.plan.buffers.filter((b) => b.role === 'param').map((b) => b.name)));
     for (const k of opts.params?.keys() ?? []) if (!known.has(k)) throw new RuntimeError(`unknown parameter '${k}' of ${plan.model}`);
+    // As checkParams for one plan: given parameters cover every one (gradient sums, zero at each step's start, excepted).
+    const missing = opts.params && !opts.initRest ? [...known].filter((k) => !k.startsWith('acc.') && !opts.params!.has(k)) : [];
+    if (missing.length)
+      throw new RuntimeError(
+        `missing parameter${missing.length > 1 ? 's' : ''} ${missing.slice(0, 12).join(', ')}${missing.length > 12 ? `, … (${missing.length} in all)` : ''} ` +
+          `of ${plan.model} (pass initRest: true to initialise the ones not given from the seed)`,
+      );
     const whole = new Map<string, Float32Array>();
     const shared = new Map<number, Map<string, Slot>>();
     const runs = new Map<string, StageRun>();
@@ -259,9 +266,12 @@ export class PipelineRunner {
     return { outputs };
   }
 
-  /** How many programs read a boundary value. */
+  /** How many programs read each boundary value, by name (made on first use). */
+  private readerCounts?: Map<string, number>;
+
   private readers(name: string): number {
-    return this.plan.boundaries.find((b) => b.name === name)?.to.length ?? 1;
+    this.readerCounts ??= new Map(this.plan.boundaries.map((b) => [b.name, b.to.length]));
+    return this.readerCounts.get(name) ?? 1;
   }
 
   /** Runs one pass of stage k with scalar inputs, returning the named outputs, whole. */

@@ -248,6 +248,10 @@ describe('the runner refuses what it cannot run', () => {
     const sc = await compile(gpt(2, 2, '"1f1b"'), 'g.model', { dims: { B: 1, S: 8 } });
     await expect(PipelineRunner.create(devices, sc.plan!)).rejects.toThrow(/not a pipelined plan/);
     await expect(MeshRunner.create(devices, pc.pipeline!.plan!)).rejects.toThrow();
+    // Given parameters cover every one, as for a one-program plan: a forgotten one is not drawn from the seed silently.
+    await expect(PipelineRunner.create(devices, pc.pipeline!.plan!, { params: new Map([['wte', new Float32Array(64 * 32)]]) })).rejects.toThrow(
+      /missing parameters wpe, .* of G \(pass initRest: true/,
+    );
     const pr = await PipelineRunner.create(devices, pc.pipeline!.plan!, LIMIT);
     await expect(pr.run({ tokens: ids(16, 1) })).rejects.toThrow(/training step; call step\(\)/);
     await expect(pr.step({ tokens: ids(16, 1) }, { lr: 1e-3, bc1: 1, bc2: 1 })).rejects.toThrow(/missing input 'labels'/);
