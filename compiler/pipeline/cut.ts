@@ -159,10 +159,12 @@ export function cutStages(
     };
     const outs: Value[] = [];
     const names: string[] = [];
+    const nodeFrom: number[] = [];
     for (const n of g.nodes) {
       if (!same(tag[n.id]!, t)) continue;
       const ins = n.inputs.map(valueOf);
       const made = b.copyNode(g, n, ins);
+      nodeFrom.push(n.id);
       n.outputs.forEach((o, i) => {
         add(o, made[i]!);
         for (const name of outputsAt.get(o) ?? []) {
@@ -180,13 +182,14 @@ export function cutStages(
     const made = new Set(names);
     for (const u of opts.updates ?? []) if (u.stage === t.stage && made.has(u.output)) valueOf(u.paramId);
     const local = b.finish(g.name, outs, names);
-    const constraints = local.values.map((v) => origin[v.id]!);
+    // Each value's and node's place in the partitioned step: its global type, layout and origin carry over.
+    const from = local.values.map((v) => origin[v.id]!);
     const sub: SpmdProgram = {
       ...spmd,
       local,
-      globalTypes: constraints.map((o) => spmd.globalTypes[o]!),
-      layouts: constraints.map((o) => spmd.layouts[o]!),
-      origin: local.nodes.map(() => 0),
+      globalTypes: from.map((o) => spmd.globalTypes[o]!),
+      layouts: from.map((o) => spmd.layouts[o]!),
+      origin: nodeFrom.map((id) => spmd.origin[id]!),
       collectives: [],
     };
     const mine = new Set(names);
