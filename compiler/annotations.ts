@@ -15,6 +15,7 @@ import type { RecomputePolicy } from './train/recompute.js';
  *   pipeline stages over the mesh axis (compiler/pipeline reads pipelineAnnotation);
  * - `@offload(host)` on a param puts its optimizer state and update on the host when
  *   training (train/offload.ts reads it);
+ * - `@lora(rank = r, alpha = a)` on a param adds low-rank adapters to it when training (train/lora.ts);
  * - `@expert(axis)` (on a param) and `@shard(...)` are validated, then refused: not supported yet.
  */
 
@@ -96,12 +97,18 @@ function checkOne(env: Env, f: A.FunctionDecl, s: Stmt, a: A.Annotation, err: Er
       if (placed && axis !== undefined) err(a.span, 'MDC0137', axis);
       return;
     }
+    case 'lora': {
+      if (s.kind !== 'param') err(a.span, 'MDC0133', name, here, 'a param of a 2-D weight read by matmuls, e.g. param wq: f32[d, d] @lora(rank = 4)');
+      // The adapters themselves are made when training (train/lora.ts), which checks the weight's uses.
+      loraArgs(env, a, err);
+      return;
+    }
     case 'shard':
       // A layout has one way to be written, in the type; there is nothing to check in @shard's arguments.
       err(a.span, 'MDC0138');
       return;
     default:
-      // The lexer only makes annotations of the five names above.
+      // The lexer only makes annotations of the six names above.
       err(a.name.span, 'MDC0117', name);
   }
 }
@@ -137,6 +144,54 @@ function single(a: A.Annotation, expected: string, example: string, err?: Err): 
     return undefined;
   }
   return a.args[0];
+}
+
+/** A well-formed `@lora(rank = r, alpha = a)`: the adapters' rank and their scale's numerator (the update is (alpha / rank)·A·B). */
+export interface LoraAnnotation {
+  readonly rank: number;
+  readonly alpha: number;
+  readonly span: Span;
+}
+
+const LORA_ARGS = 'rank = r (a positive integer) and optionally alpha = a (a positive number; default r)';
+
+/** `@lora(rank = r, alpha = a)` of a param statement, undefined when it has none or a malformed one (checkAnnotations reports that). */
+export function loraAnnotation(env: Env, s: A.ParamStmt): LoraAnnotation | undefined {
+  const a = s.annotations.find((x) => x.name.name === 'lora');
+  const args = a && loraArgs(env, a);
+  return a && args ? { ...args, span: a.span } : undefined;
+}
+
+function loraArgs(env: Env, a: A.Annotation, err?: Err): { rank: number; alpha: number } | undefined {
+  const got = new Map<string, A.Arg>();
+  let ok = true;
+  for (const x of a.args) {
+    if (!x.name || !['rank', 'alpha'].includes(x.name.name)) {
+      err?.(x.name?.span ?? x.span, 'MDC0131', 'lora', x.name ? `argument '${x.name.name}'` : 'positional argument', LORA_ARGS);
+      ok = false;
+    } else if (got.has(x.name.name)) {
+      err?.(x.name.span, 'MDC0106', x.name.name);
+      ok = false;
+    } else got.set(x.name.name, x);
+  }
+  if (!ok) return undefined;
+  const r = got.get('rank');
+  if (!r) {
+    err?.(a.span, 'MDC0132', 'lora', LORA_ARGS, 'no rank');
+    return undefined;
+  }
+  const rank = constInt(r.value, env);
+  if (rank === undefined || rank < 1) {
+    err?.(r.value.span, 'MDC0132', 'lora', 'rank = r, a positive integer constant', shown(r.value));
+    return undefined;
+  }
+  const al = got.get('alpha');
+  const alpha = al ? constNum(al.value, env)?.value : rank;
+  if (alpha === undefined || !(alpha > 0)) {
+    err?.(al!.value.span, 'MDC0132', 'lora', 'alpha = a, a positive number constant', shown(al!.value));
+    return undefined;
+  }
+  return { rank, alpha };
 }
 
 /** A well-formed `@pipeline(...)`: what the driver's pipeline split reads (compiler/pipeline). */

@@ -68,6 +68,9 @@ const TRAIN_KEYS = [
   'seq',
   'seed',
   'warmup',
+  'metrics',
+  'freeze',
+  'train_also',
 ];
 const INFER_KEYS: readonly string[] = INFER_SETTINGS;
 

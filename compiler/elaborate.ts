@@ -67,7 +67,7 @@ interface Frame {
 export const MAX_GRAPH_NODES = 200_000;
 /** Blocks calling blocks recurse in the elaborator: bound the depth well inside the stack. */
 export const MAX_CALL_DEPTH = 256;
-const ANNOTATIONS = ['shard', 'pipeline', 'recompute', 'offload', 'expert'];
+const ANNOTATIONS = ['shard', 'pipeline', 'recompute', 'offload', 'expert', 'lora'];
 
 /**
  * Elaboration = name binding + shape/dtype inference + lowering to the graph IR, in one

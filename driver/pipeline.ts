@@ -86,6 +86,9 @@ export function compilePipeline(
     if (settings.recompute && settings.recompute.policy !== 'none')
       return fail(`recompute (${settings.recompute.policy}) with pipeline stages is not supported yet: remove it, or the pipeline`);
   }
+  // The stages differentiate every parameter (compiler/pipeline/train.ts): a frozen one would still be updated.
+  if (settings?.freeze?.length || settings?.lora?.length)
+    return fail(`freezing parameters (freeze = [...]) and @lora adapters with pipeline stages are not supported yet: train without ${ann.axis} in the mesh`);
   const m = settings ? (settings.microbatches ?? 1) : 1;
   let schedule: Schedule;
   let split: StageSplit;

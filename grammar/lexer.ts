@@ -33,7 +33,7 @@ export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /(?:\
 /** Also matches an unterminated string up to the line end, for a precise error. Lines end at \n, \r\n or \r. */
 export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n\r]|\\.)*"?/ });
 /** Annotation names are reserved so that `x @ w` (matmul) and `@pipeline(...)` never collide. */
-export const AnnotationName = createToken({ name: 'AnnotationName', pattern: /@(?:shard|pipeline|recompute|offload|expert)\b/ });
+export const AnnotationName = createToken({ name: 'AnnotationName', pattern: /@(?:shard|pipeline|recompute|offload|expert|lora)\b/ });
 
 export const Arrow = createToken({ name: 'Arrow', pattern: /->/ });
 export const Power = createToken({ name: 'Power', pattern: /\*\*/ });

@@ -1,5 +1,5 @@
 import { dimValue } from '../dims.js';
-import { extendGraph, type GraphBuilder, type Graph, type Value } from '../ir.js';
+import { extendGraph, GraphBuilder, type Graph, type Value } from '../ir.js';
 import { Ctx } from '../ops/grad-ctx.js';
 import { facetsOf } from '../ops/registry.js';
 import { isFloat } from '../types.js';
@@ -26,6 +26,13 @@ export interface GradOptions {
    * before the first backward use. Gradients are unchanged; only lifetimes shrink.
    */
   readonly recompute?: ReadonlySet<number>;
+  /**
+   * Parameters (by name) that get no gradient: frozen for fine-tuning (train/freeze.ts).
+   * They are not differentiated through: a node whose only path to a trainable parameter
+   * runs through them is skipped, and a gradient rule's results for them (a matmul's
+   * weight gradient beside the input gradient still needed) are dropped from the graph.
+   */
+  readonly frozen?: ReadonlySet<string>;
 }
 
 export class AutodiffError extends Error {}
@@ -60,7 +67,9 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
   const { builder: b, map } = extendGraph(g);
 
   // Which values lie between a parameter and the loss.
-  const fromParam = new Set<number>(g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).map((v) => v.id));
+  const frozen = opts.frozen ?? new Set<string>();
+  const trainable = (v: Value) => v.kind === 'param' && isFloat(v.type.dtype) && !frozen.has(v.name!);
+  const fromParam = new Set<number>(g.values.filter(trainable).map((v) => v.id));
   for (const n of g.nodes) if (n.inputs.some((i) => fromParam.has(i))) n.outputs.forEach((o) => fromParam.add(o));
   const toLoss = new Set<number>([lossId]);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -116,7 +125,7 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     own(i);
   }
 
-  const params = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype));
+  const params = g.values.filter(trainable);
   const zeroCtx = new Ctx(b, g.nodes[0]!);
   // A parameter the loss does not depend on gets a zero gradient.
   const out = params.map((p) => ({
@@ -125,5 +134,55 @@ export function differentiateInto(g: Graph, opts: GradOptions = {}): Differentia
     grad: grads.get(p.id) ?? zeroCtx.op('mul', [map.get(p.id)!, zeroCtx.scalar(0, p.type.dtype)], p.type),
   }));
   own(-1);
-  return { builder: b, loss: map.get(lossId)!, grads: out, origin };
+  const result = { builder: b, loss: map.get(lossId)!, grads: out, origin };
+  return frozen.size ? withoutDeadBackward(result, g.nodes.length) : result;
+}
+
+/**
+ * The differentiated graph without the backward nodes nothing reads: gradient rules
+ * compute every input's gradient, and with frozen parameters some are never used. The
+ * forward nodes (the first `forwardNodes`) and every non-op value stay, in their order and
+ * with their ids; backward values are renumbered.
+ */
+function withoutDeadBackward(d: Differentiated, forwardNodes: number): Differentiated {
+  const b = d.builder;
+  const live = new Set<number>();
+  const work = [d.loss.id, ...d.grads.map((x) => x.grad.id)];
+  for (let id = work.pop(); id !== undefined; id = work.pop()) {
+    const p = b.value(id).producer;
+    if (p === undefined || p < forwardNodes || live.has(p)) continue;
+    live.add(p);
+    work.push(...b.node(p).inputs);
+  }
+  const out = new GraphBuilder();
+  const map = new Map<number, Value>();
+  const origin: number[] = [];
+  for (let id = 0; id < b.valueCount; id++) {
+    const v = b.value(id);
+    if (v.kind !== 'op') {
+      const { id: _id, ...rest } = v;
+      map.set(id, out.addValue(rest));
+      continue;
+    }
+    const n = b.node(v.producer!);
+    if (n.outputs[0] !== id || (n.id >= forwardNodes && !live.has(n.id))) continue;
+    const outs = out.addNode(
+      n.op,
+      n.inputs.map((i) => map.get(i)!),
+      n.outputs.map((o) => b.value(o).type),
+      n.attrs,
+      n.span,
+      n.scope,
+      n.body,
+    );
+    n.outputs.forEach((o, i) => map.set(o, outs[i]!));
+    if (n.id >= forwardNodes) origin.push(d.origin[n.id - forwardNodes]!);
+  }
+  for (const c of b.constraints.values()) out.constraints.set(map.get(c.value)!.id, { ...c, value: map.get(c.value)!.id });
+  return {
+    builder: out,
+    loss: map.get(d.loss.id)!,
+    grads: d.grads.map((x) => ({ name: x.name, param: map.get(x.param.id)!, grad: map.get(x.grad.id)! })),
+    origin,
+  };
 }

@@ -1,6 +1,8 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import type * as A from '../../grammar/ast.js';
-import { constInt, pipelineAnnotation } from '../annotations.js';
+import { constInt, loraAnnotation, pipelineAnnotation } from '../annotations.js';
+import type { ParamPattern } from './freeze.js';
+import type { LoraDecl } from './lora.js';
 import type { Env } from '../bind.js';
 import { typeNodeText } from '../../grammar/ast-text.js';
 import type { RecomputePolicy } from './recompute.js';
@@ -20,7 +22,9 @@ const SCHEDULE_NAMES: Readonly<Record<string, PipelineSchedule>> = {
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
   /** `cross_entropy(<output>, labels)`: the output holding logits; or the name of a scalar output that is the loss. */
-  readonly loss: { readonly kind: 'cross_entropy'; readonly output: string } | { readonly kind: 'output'; readonly output: string };
+  readonly loss: { readonly kind: 'cross_entropy' | 'mse'; readonly output: string } | { readonly kind: 'output'; readonly output: string };
+  /** `metrics = [accuracy, f1, perplexity]`: computed on the host from the loss's output on the validation split (runtime/trainer.ts). */
+  readonly metrics?: readonly string[];
   readonly optimizer: OptimizerSpec;
   readonly steps?: number;
   readonly batch?: number;
@@ -45,6 +49,12 @@ export interface TrainSettings {
   readonly recompute?: RecomputeSetting;
   /** Params written `@offload(host)`: their optimizer state and update live on the host (train/offload.ts). */
   readonly offload?: readonly OffloadTarget[];
+  /** `freeze = ["wte", "Layer.*.Attention.*"]`: globs over parameter names that get no gradient, state or update (train/freeze.ts). */
+  readonly freeze?: readonly ParamPattern[];
+  /** `train_also = [...]`: with @lora adapters, the parameters besides the adapters that still train (norms, a task head). */
+  readonly trainAlso?: readonly ParamPattern[];
+  /** Params declared `@lora(rank = r, alpha = a)` in the model or its blocks (train/lora.ts). */
+  readonly lora?: readonly LoraDecl[];
 }
 
 export interface RecomputeSetting {
@@ -90,13 +100,13 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
   else if (le.value.kind === 'name') loss = { kind: 'output', output: le.value.name };
   else if (
     le.value.kind === 'call' &&
-    le.value.callee.name === 'cross_entropy' &&
+    (le.value.callee.name === 'cross_entropy' || le.value.callee.name === 'mse') &&
     le.value.args.length === 2 &&
     le.value.args[0]!.value.kind === 'name' &&
     le.value.args[1]!.value.kind === 'name' &&
     (le.value.args[1]!.value as A.NameRef).name === 'labels'
   ) {
-    loss = { kind: 'cross_entropy', output: (le.value.args[0]!.value as A.NameRef).name };
+    loss = { kind: le.value.callee.name as 'cross_entropy' | 'mse', output: (le.value.args[0]!.value as A.NameRef).name };
   } else ds.push(diag(env.file, le.value.span, 'MDC0504'));
 
   let optimizer = DEFAULT_OPTIMIZER;
@@ -176,6 +186,10 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     else schedule = kind;
   }
   if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));
+  const metrics = readMetrics(env, entry('metrics'), loss, ds);
+  const freeze = patterns(env, entry('freeze'), ds);
+  const trainAlso = patterns(env, entry('train_also'), ds);
+  const lora = loraDecls(env);
   const offload = offloadTargets(env, model);
   ds.push(...offloadConflicts(env.file, offload, precision, zero));
   const settings: TrainSettings = {
@@ -194,6 +208,10 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     ...opt('copies', copies),
     ...(offload.length ? { offload } : {}),
     ...(schedule ? { schedule } : {}),
+    ...(metrics.length ? { metrics } : {}),
+    ...(freeze.length ? { freeze } : {}),
+    ...(trainAlso.length ? { trainAlso } : {}),
+    ...(lora.length ? { lora } : {}),
   };
   return ds.length ? { diagnostics: ds } : { settings, diagnostics: [] };
 }
@@ -208,6 +226,58 @@ export function copiesSetting(env: Env, model: string): { copies: number; span: 
   const e = section?.entries.find((x) => x.name.name === 'copies');
   const copies = e ? readCopies(env, e, undefined, []) : undefined;
   return e && copies !== undefined ? { copies, span: e.value.span } : undefined;
+}
+
+/** `key = ["glob", ...]`: a list of strings, each a parameter-name pattern (train/freeze.ts). */
+function patterns(env: Env, e: A.Entry | undefined, ds: Diagnostic[]): ParamPattern[] {
+  if (!e) return [];
+  const items = e.value.kind === 'list' ? e.value.items : [e.value];
+  if (items.some((x) => x.kind !== 'str' || !x.value)) {
+    ds.push(diag(env.file, e.value.span, 'MDC0503', e.name.name, 'a list of parameter-name patterns in quotes, e.g. ["wte", "Layer.*.Attention.*"]'));
+    return [];
+  }
+  return items.map((x) => ({ pattern: (x as A.StringLit).value, span: x.span }));
+}
+
+/** Every well-formed `@lora(...)` on a param of a block or model (a malformed one is reported by checkAnnotations). */
+function loraDecls(env: Env): LoraDecl[] {
+  const out: LoraDecl[] = [];
+  for (const f of [...env.blocks.values(), ...env.models.values()]) {
+    for (const s of f.body) {
+      const a = s.kind === 'param' ? loraAnnotation(env, s) : undefined;
+      if (a && s.kind === 'param') out.push({ owner: f.name.name, param: s.name.name, rank: a.rank, alpha: a.alpha, span: a.span });
+    }
+  }
+  return out;
+}
+
+/** The metrics the host computes from logits (runtime/trainer.ts classificationMetrics). */
+export const METRIC_NAMES = ['accuracy', 'f1', 'perplexity'];
+
+/**
+ * `metrics = [accuracy, f1]`: names of known metrics (MDC0540), each read from the loss's
+ * output, so the loss must be cross_entropy on an output (MDC0541). `accuracy(logits)` may
+ * name that output; naming another is MDC0541 too.
+ */
+function readMetrics(env: Env, e: A.Entry | undefined, loss: TrainSettings['loss'] | undefined, ds: Diagnostic[]): string[] {
+  if (!e) return [];
+  const out: string[] = [];
+  for (const x of e.value.kind === 'list' ? e.value.items : [e.value]) {
+    const call = x.kind === 'call' ? x : undefined;
+    const name = call ? call.callee.name : x.kind === 'name' ? x.name : x.kind === 'str' ? x.value : undefined;
+    if (!name || !METRIC_NAMES.includes(name)) {
+      ds.push(diag(env.file, x.span, 'MDC0540', name ?? 'this expression', METRIC_NAMES.join(', ')));
+      continue;
+    }
+    const arg = call?.args[0]?.value;
+    const named = arg?.kind === 'name' ? arg.name : undefined;
+    if (loss?.kind !== 'cross_entropy')
+      ds.push(diag(env.file, x.span, 'MDC0541', name, 'it reads class logits, and the loss is not cross_entropy(<logits>, labels)'));
+    else if (call && (call.args.length !== 1 || named !== loss.output))
+      ds.push(diag(env.file, x.span, 'MDC0541', name, `it reads the loss's logits '${loss.output}'; write ${name} or ${name}(${loss.output})`));
+    else out.push(name);
+  }
+  return out;
 }
 
 /** A positive integer dividing the per-step batch when the section gives one. */

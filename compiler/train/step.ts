@@ -13,6 +13,8 @@ import { lowPrecision } from './precision.js';
 import { optimizerUpdate } from './optimizer.js';
 import { planRecompute, type RecomputePlan } from './recompute.js';
 import { offloadConflicts, offloadTargetOf } from './offload.js';
+import { frozenParams } from './freeze.js';
+import { applyLora, loraA, loraB, loraTargets } from './lora.js';
 import type { OptimizerSpec, RecomputeSetting, TrainSettings } from './settings.js';
 
 /**
@@ -30,8 +32,10 @@ import type { OptimizerSpec, RecomputeSetting, TrainSettings } from './settings.
 export interface TrainingGraph {
   readonly graph: Graph;
   readonly updates: readonly { readonly output: string; readonly param: string }[];
-  /** The model's parameters (not optimizer state), in order. */
+  /** The model's parameters that train (not optimizer state), in order. */
   readonly params: readonly string[];
+  /** Parameters frozen by `freeze` or @lora (train/freeze.ts): read by the step, never written. */
+  readonly frozen?: readonly string[];
   /** `@offload(host)` parameters, whose update the host computes (the plan's `offload`). */
   readonly offload?: OffloadedUpdate;
   /** How many of the graph's first nodes are the forward pass (and loss); the backward pass and the update follow. */
@@ -93,8 +97,12 @@ export function trainingGraph(
   if (!loss.graph) return { diagnostics: loss.diagnostics };
   // Mixed precision: the loss is multiplied by `loss_scale` before the backward pass and
   // the gradients by `inv_loss_scale` after it; a step whose gradients overflowed changes nothing.
+  // Fine-tuning: parameters frozen by `freeze`, or by @lora adapters (everything else), get no gradient, state or update.
+  const adapters = new Set(loraTargets(forward, settings.lora ?? []).flatMap((t) => [loraA(t.param), loraB(t.param)]));
+  const fz = frozenParams(loss.graph, settings.freeze ?? [], settings.trainAlso ?? [], adapters, file);
+  if (fz.diagnostics.length) return { diagnostics: fz.diagnostics };
   const scaled = precision === 'f32' ? loss.graph : scaleLoss(loss.graph);
-  const d = differentiateInto(scaled);
+  const d = differentiateInto(scaled, fz.frozen.size ? { frozen: fz.frozen } : {});
   const b = d.builder;
   const node = loss.graph.nodes[loss.graph.nodes.length - 1]!;
   const c = new Ctx(b, node);
@@ -178,7 +186,14 @@ export function trainingGraph(
   if (dropped?.size) graph = applyRecompute(graph, mapForwardValues(loss.graph, graph, dropped), scaled.nodes.length);
   const offload: OffloadedUpdate | undefined = hosted.length ? { params: hosted, ...(scale ? { clipScale: 'clip_scale' } : {}), optimizer: opt } : undefined;
   return {
-    result: { graph, updates, params: d.grads.map((x) => x.name), ...(offload ? { offload } : {}), forwardNodes: scaled.nodes.length },
+    result: {
+      graph,
+      updates,
+      params: d.grads.map((x) => x.name),
+      ...(fz.frozen.size ? { frozen: [...fz.frozen] } : {}),
+      ...(offload ? { offload } : {}),
+      forwardNodes: scaled.nodes.length,
+    },
     diagnostics: [],
   };
 }
@@ -198,7 +213,9 @@ export function trainingLossGraph(
   const zero = sharded ? (sharded.zero ?? settings.zero ?? 0) : 0;
   const withDp = (t: TType): Layout | undefined => (sharded && dp.length ? addAxes(sharded.mesh, t, dp) : t.layout);
   const precision = settings.precision ?? 'f32';
-  const fwd = precision === 'f32' ? forward : lowPrecision(forward, precision);
+  const adapted = settings.lora?.length ? applyLora(forward, settings.lora, file) : { graph: forward, diagnostics: [] };
+  if (!adapted.graph) return { diagnostics: adapted.diagnostics };
+  const fwd = precision === 'f32' ? adapted.graph : lowPrecision(adapted.graph, precision);
   return lossGraph(fwd, settings, file, zero >= 3 ? (v) => (v.kind === 'param' ? { ...v.type, ...layoutPart(withDp(v.type)) } : v.type) : undefined);
 }
 
@@ -244,8 +261,18 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
     }
     return { graph: b.finish(forward.name, [map.get(out.id)!], ['loss']), diagnostics: [] };
   }
-  const labels = b.addValue({ type: { dtype: 'i32', dims: out.type.dims.slice(0, -1) }, kind: 'input', name: 'labels' });
   const producer = forward.nodes[out.producer ?? forward.nodes.length - 1]!;
+  if (settings.loss.kind === 'mse') {
+    // Mean squared error against f32 `labels` of the output's shape, from element-wise ops and a sum (autodiff differentiates them).
+    const target = b.addValue({ type: { dtype: 'f32', dims: out.type.dims }, kind: 'input', name: 'labels' });
+    const n = out.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
+    const c = new Ctx(b, producer);
+    const diff = c.bin('sub', map.get(out.id)!, target);
+    const flat = c.op('reshape', [c.bin('mul', diff, diff)], { dtype: 'f32', dims: [dimConst(n)] }, { shape: [dimConst(n)] });
+    const mean = c.bin('mul', c.op('sum', [flat], { dtype: 'f32', dims: [] }, { axis: 0, keepdim: false }), c.scalar(1 / n, 'f32'));
+    return { graph: b.finish(forward.name, [mean], ['loss']), diagnostics: [] };
+  }
+  const labels = b.addValue({ type: { dtype: 'i32', dims: out.type.dims.slice(0, -1) }, kind: 'input', name: 'labels' });
   const [l] = b.addNode('cross_entropy', [map.get(out.id)!, labels], [{ dtype: 'f32', dims: [] }], {}, producer.span, '');
   return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
 }

@@ -23,7 +23,7 @@ const mdcLanguage = StreamLanguage.define<null>({
     }
     if (stream.match(/^"(?:[^"\\]|\\.)*"?/)) return 'string';
     if (stream.match(/^(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/)) return 'number';
-    if (stream.match(/^@(?:shard|pipeline|recompute|offload|expert)\b/)) return 'meta';
+    if (stream.match(/^@(?:shard|pipeline|recompute|offload|expert|lora)\b/)) return 'meta';
     const word = stream.match(/^[A-Za-z_][A-Za-z0-9_]*/) as RegExpMatchArray | null;
     if (word) return keywordNames.has(word[0]) ? 'keyword' : DTYPES.has(word[0]) ? 'typeName' : 'variableName';
     stream.next();
