@@ -18,11 +18,10 @@ interface ExportJob {
   readonly io: Io;
 }
 
-/** One output format of `mdc export`: a line of help and the writer. */
-interface ExportTarget {
-  readonly help: string;
-  write(job: ExportJob): Promise<number>;
-}
+/** One output format of `mdc export`: a line of help and the writer (of a file from the forward graph, or of a folder from its own compile). */
+type ExportTarget =
+  | { readonly help: string; readonly folder?: false; write(job: ExportJob): Promise<number> }
+  | { readonly help: string; readonly folder: true; writeFolder(file: string, source: string, out: string, v: Values, io: Io): Promise<number> };
 
 const TARGETS: Readonly<Record<string, ExportTarget>> = {
   onnx: {
@@ -40,6 +39,13 @@ const TARGETS: Readonly<Record<string, ExportTarget>> = {
       return EXIT.ok;
     },
   },
+  torch: {
+    help: 'a PyTorch package (main.py + mdc_torch.py) that torchrun runs, one rank per mesh device; docs/torch.md',
+    folder: true,
+    async writeFolder(file, source, out, v, io) {
+      return (await import('./export-torch.js')).writeTorch(file, source, out, v, io);
+    },
+  },
 };
 
 export const command: Command = {
@@ -49,6 +55,8 @@ Writes FILE's model for another framework: its forward graph at its concrete dim
 (--preset, --dim, the model's where clause), with the parameters initialised from the
 seed exactly as \`mdc run\` does, or loaded with --weights. An op the target has no form
 for is reported (MDC0601) at each place the model uses it, and nothing is written.
+--target torch writes the partitioned program instead, forward pass and training step,
+as a folder that torchrun runs: every collective of the plan on torch.distributed.
 
 Targets:
 ${Object.entries(TARGETS)
@@ -57,7 +65,10 @@ ${Object.entries(TARGETS)
 
 Options:
   --target T         the output format (required)
-  -o, --out FILE     where to write it (required); replaced atomically
+  -o, --out OUT      where to write it (required): a file, replaced atomically; for
+                     torch a folder (created) that gets main.py and mdc_torch.py
+  --mesh AXIS=N,...  torch: partition over this mesh (default: the file's mesh), one
+                     rank per device, e.g. --mesh dp=2,tp=4
   --seed N           seed for the parameters (default: 0, as mdc run)
 ${WEIGHTS_HELP}
 ${FRONTEND_HELP}`,
@@ -66,6 +77,7 @@ ${FRONTEND_HELP}`,
     target: { type: 'string' },
     out: { type: 'string', short: 'o' },
     seed: { type: 'string' },
+    mesh: { type: 'string' },
     ...WEIGHTS_OPTIONS,
   },
   async run(file, source, v, io) {
@@ -74,7 +86,9 @@ ${FRONTEND_HELP}`,
     const target = TARGETS[name];
     if (!target) throw new UsageError(`--target ${name} is not a target of mdc export; the targets are ${Object.keys(TARGETS).join(', ')}`);
     const out = v['out'];
-    if (typeof out !== 'string') throw new UsageError('mdc export needs -o OUT, the file to write');
+    if (typeof out !== 'string') throw new UsageError(`mdc export needs -o OUT, the ${target.folder ? 'folder' : 'file'} to write`);
+    if (target.folder) return target.writeFolder(file, source, out, v, io);
+    if (v['mesh'] !== undefined) throw new UsageError(`--mesh is for --target torch; --target ${name} exports the whole model`);
     if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`-o ${out} is a folder; give the file to write`);
     const seed = intOption(v['seed'], 'seed');
     const r = await compileFile(file, source, v, io, { until: 'lower' });
