@@ -262,24 +262,30 @@ def _exchange(mesh: Mesh, op: str, axis: str, x: torch.Tensor, **extra: Any) -> 
 # Collectives (compiler/ops/collectives.ts): inputs untouched, a new tensor returned
 # ---------------------------------------------------------------------------------------------
 
-# Gloo reduces no bfloat16 and moves it only under another name: sums go through float32
-# (more exact, not less), data movement through the same bits viewed as int16.
+# Gloo (1.13) takes no bfloat16 (nor int16): sums go through float32 (more exact, not less), data
+# movement through the same bits viewed as float16, which Gloo copies without looking at them.
 _GLOO_SUM_AS = {torch.bfloat16: torch.float32}
-_GLOO_MOVE_AS = {torch.bfloat16: torch.int16}
+_GLOO_MOVE_AS = {torch.bfloat16: torch.float16}
 
 
 def _wire(mesh: Mesh, x: torch.Tensor, table: dict) -> torch.Tensor:
     x = x.contiguous()
     if mesh.backend == "gloo" and x.dtype in table:
-        wide = table[x.dtype]
-        return x.to(wide) if wide.is_floating_point else x.view(wide)
+        other = table[x.dtype]
+        # A wider type is a conversion; one of the same width, the same bits renamed.
+        return x.view(other) if _width(other) == x.element_size() else x.to(other)
     return x
 
 
 def _unwire(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if x.dtype == dtype:
         return x
-    return x.to(dtype) if x.dtype.is_floating_point else x.view(dtype)
+    return x.view(dtype) if _width(dtype) == x.element_size() else x.to(dtype)
+
+
+def _width(dtype: torch.dtype) -> int:
+    # torch.dtype.itemsize is newer than 1.13.
+    return torch.empty((), dtype=dtype).element_size()
 
 
 def _block(x: torch.Tensor, dim: int, k: int, parts: int) -> torch.Tensor:
@@ -646,8 +652,16 @@ def main(fn: Callable[[], Any]) -> None:
 
 
 def fault_point(mesh: Mesh, step: int) -> None:
-    """With MDC_TORCH_KILL=<rank>:<step> matching this rank and step: die at once, as a crashed rank would."""
-    spec = os.environ.get("MDC_TORCH_KILL", "")
-    if spec and spec == f"{mesh.rank}:{step}":
+    """Fault injection for tests, where main.py calls it mid-step.
+
+    MDC_TORCH_KILL=<rank>:<step> matching this rank and step: die at once, as a crashed rank would.
+    MDC_TORCH_STALL=<rank>:<step>: stop making progress (a hung rank, its connections left open), so
+    the others meet the mesh timeout rather than a closed connection."""
+    here = f"{mesh.rank}:{step}"
+    if os.environ.get("MDC_TORCH_KILL", "") == here:
         _say(f"mdc_torch: rank {mesh.rank}: killed at step {step} (MDC_TORCH_KILL)")
         os._exit(EXIT_FAULT)
+    if os.environ.get("MDC_TORCH_STALL", "") == here:
+        _say(f"mdc_torch: rank {mesh.rank}: stalled at step {step} (MDC_TORCH_STALL)")
+        while True:
+            time.sleep(3600)
