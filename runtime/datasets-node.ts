@@ -1,5 +1,6 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { readCheckpoint } from './checkpoint-node.js';
 import {
   CsvReader,
@@ -13,6 +14,7 @@ import {
   npyRowValues,
   npyValues,
   parseJsonLine,
+  parseIdx,
   parseNpyHeader,
   permutation,
   safetensorsRows,
@@ -24,6 +26,7 @@ import {
   type DatasetFormat,
   type DatasetSpec,
   type Example,
+  type IdxArray,
   type NpyHeader,
   type Row,
 } from './datasets.js';
@@ -295,4 +298,17 @@ async function readAt(fh: FileHandle, into: Uint8Array, position: number): Promi
     done += bytesRead;
   }
   return into.subarray(0, done);
+}
+
+/** An IDX file (MNIST's format), gunzipped first when it ends in .gz or starts with gzip's magic bytes. */
+export async function readIdx(path: string): Promise<IdxArray> {
+  let bytes: Uint8Array = await readFile(path);
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new DatasetError(`${path}: damaged gzip data (${(e as Error).message})`);
+    }
+  }
+  return parseIdx(bytes, path);
 }

@@ -114,7 +114,8 @@ export class ExampleEncoder {
       throw new DatasetError(`${where}: column '${column}' holds ${JSON.stringify(x)}, not a number (input '${io.name}' is ${io.dtype})`);
     if (isInt(io.dtype) && !(Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31))
       throw new DatasetError(`${where}: column '${column}' holds ${n}, not a 32-bit integer (input '${io.name}' is ${io.dtype})`);
-    if (m.classes !== undefined && !(n >= 0 && n < m.classes))
+    // -100 marks a position without a label (masked-LM): the loss skips any label outside [0, classes).
+    if (m.classes !== undefined && n !== -100 && !(n >= 0 && n < m.classes))
       throw new DatasetError(`${where}: label ${n} in column '${column}' is out of range for ${m.classes} classes (0..${m.classes - 1})`);
     return n;
   }
@@ -552,4 +553,49 @@ export function textRows(
     });
   }
   return rows;
+}
+
+// ---- IDX (the MNIST family's format) ----
+
+export interface IdxArray {
+  /** Unsigned bytes and signed integers as integers; floats as stored. */
+  readonly data: Float32Array | Int32Array | Uint8Array;
+  readonly shape: readonly number[];
+}
+
+/**
+ * Parses an IDX file (already gunzipped): two zero bytes, a type byte (0x08 u8, 0x09 i8,
+ * 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64), the rank, then each dim as a big-endian u32 and
+ * the values row-major, big-endian. The first dim is the rows.
+ */
+export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
+  if (bytes.length === 0) throw new DatasetError(`${source}: the file is empty (no rows)`);
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0)
+    throw new DatasetError(`${source}: not an IDX file (it must start with two zero bytes, a type byte and the number of dims)`);
+  const width = ({ 0x08: 1, 0x09: 1, 0x0b: 2, 0x0c: 4, 0x0d: 4, 0x0e: 8 } as Record<number, number>)[bytes[2]!];
+  if (width === undefined) throw new DatasetError(`${source}: unknown IDX value type 0x${bytes[2]!.toString(16)}`);
+  const rank = bytes[3]!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (rank === 0 || bytes.length < 4 + 4 * rank) throw new DatasetError(`${source}: the IDX header is cut short (${rank} dims)`);
+  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
+  const n = numel(shape);
+  const at = 4 + 4 * rank;
+  if (bytes.length !== at + n * width)
+    throw new DatasetError(`${source}: an IDX array of shape [${shape.join(', ')}] needs ${at + n * width} bytes, the file has ${bytes.length}`);
+  if (shape[0] === 0) throw new DatasetError(`${source}: the file is empty (no rows)`);
+  const type = bytes[2]!;
+  if (type === 0x08) return { data: bytes.slice(at), shape };
+  const read = (i: number) =>
+    type === 0x09
+      ? view.getInt8(at + i)
+      : type === 0x0b
+        ? view.getInt16(at + 2 * i)
+        : type === 0x0c
+          ? view.getInt32(at + 4 * i)
+          : type === 0x0d
+            ? view.getFloat32(at + 4 * i)
+            : view.getFloat64(at + 8 * i);
+  const data = type === 0x0d || type === 0x0e ? new Float32Array(n) : new Int32Array(n);
+  for (let i = 0; i < n; i++) data[i] = read(i);
+  return { data, shape };
 }

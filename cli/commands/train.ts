@@ -37,6 +37,8 @@ import type { PipelinePlan } from '../../runtime/pipeline-plan.js';
 import { PipelineRunner as PipelineRunnerType } from '../../runtime/pipeline.js';
 
 interface TrainArgs {
+import { isDatasetFile, runDatasetTrain } from './train-data.js';
+import { DATASET_FLAGS, DATASET_HELP, DATASET_OPTIONS, dataArgs, dataIo } from './train-data-options.js';
   readonly file: string;
   readonly source: string;
   readonly data: string;
@@ -456,10 +458,15 @@ export function lossSvg(h: readonly StepResult[], title: string): string {
 }
 
 export const command: Command = {
-  help: `Usage: mdc train FILE --data TEXT [options]
+  help: `Usage: mdc train FILE --data DATASET [options]
+       mdc train FILE --data TEXT [options]
 
-Trains the model as a byte-level language model (tokens are UTF-8 bytes, so the vocabulary
-must be at least 256) on WebGPU. The loss and optimizer come from FILE's train section
+With a dataset file (.jsonl, .csv, .npy, .safetensors, IDX), trains the model on its
+examples: each input of the model and the train section's labels come from the column of
+the same name. With any other file, trains the model as a byte-level language model
+(tokens are UTF-8 bytes, so the vocabulary must be at least 256) on WebGPU.
+${DATASET_HELP}
+Text training: The loss and optimizer come from FILE's train section
 (\`loss = cross_entropy(logits, labels)\`, \`optimizer = adamw(lr = 3e-4)\`); flags override.
 Parameters and optimizer state stay on the device, except the optimizer state and
 update of @offload(host) parameters, which the host keeps and computes. Every --checkpoint-every steps and at
@@ -513,7 +520,10 @@ ${FRONTEND_HELP}`,
     mesh: { type: 'string' },
   },
   run(file, source, v, io) {
-    if (!v['data']) throw new UsageError('train needs --data TEXTFILE, the text to train on');
+    if (!v['data']) throw new UsageError('train needs --data FILE: a dataset (.jsonl, .csv, .npy, .safetensors, IDX) or a text to train on');
+    if (isDatasetFile(v['data'] as string, v['format'] as string | undefined)) return runDatasetTrain(dataArgs(file, source, v), v, dataIo(v, io));
+    for (const k of DATASET_FLAGS)
+      if (v[k] !== undefined) throw new UsageError(`--${k} applies to dataset files (.jsonl, .csv, .npy, .safetensors, IDX), not text`);
     const pos = (k: string) => (v[k] === undefined ? undefined : positive(v[k], k));
     const lr = v['lr'] === undefined ? undefined : Number(v['lr']);
     if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) throw new UsageError(`--lr must be a positive number, got '${v['lr']}'`);
@@ -530,6 +540,7 @@ ${FRONTEND_HELP}`,
       throw new UsageError(`--recompute must be none, full, selective or auto, got '${policy}'`);
     const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
     if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
+    ...DATASET_OPTIONS,
     if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
     if (v['resume'] !== undefined) regularFileSize(v['resume'] as string, '--resume', 'checkpoint.safetensors');
     const json = !!v['json'];
