@@ -1,6 +1,8 @@
 import { compileInference } from '../../driver/infer.js';
 import { asUsageError, COMMON, EXIT, frontendOptions, FRONTEND_HELP, positive, report, UsageError, type Command, type Values } from '../options.js';
 import { readInputFile } from '../files.js';
+import { check } from '../../compiler/compile.js';
+import { mergeCheckpointLora } from '../lora-merge.js';
 
 const number = (v: Values, name: string, ok: (n: number) => boolean, want: string): number | undefined => {
   const x = v[name];
@@ -20,7 +22,8 @@ decode step reading and extending the cache on the device.
 
 Options:
   --prompt TEXT          the text to continue (required)
-  --weights FILE         a safetensors checkpoint (e.g. mdc train's checkpoint.safetensors);
+  --weights FILE         a safetensors checkpoint (e.g. mdc train's checkpoint.safetensors;
+                         @lora adapters in it are merged into their weights first);
                          default: the plan's seeded random weights
   --tokenizer FILE       a Hugging Face tokenizer.json (GPT-2 and LLaMA tokenizers); default:
                          UTF-8 bytes, the tokens mdc train trains on
@@ -76,11 +79,14 @@ ${FRONTEND_HELP}`,
     if (typeof v['weights'] === 'string') {
       const { readCheckpoint } = await import('../../runtime/checkpoint-node.js');
       const ck = await readCheckpoint(v['weights']);
+      // A LoRA fine-tune's adapters are merged into their weights here, once (cli/lora-merge.ts).
+      const env = check(source, file, { ...frontendOptions(v), concrete: false }).env!;
+      const tensors = mergeCheckpointLora(ck.tensors, env, c.plans.prefill.model, `--weights ${v['weights']}`);
       weights = new Map();
       const cache = new Set(c.plans.cache.flatMap((e) => [e.k, e.v]));
       for (const b of c.plans.prefill.buffers) {
         if (b.role !== 'param' || cache.has(b.name)) continue;
-        const t = ck.tensors[b.name];
+        const t = tensors[b.name];
         if (!t) throw new UsageError(`--weights ${v['weights']} has no tensor '${b.name}', a parameter of ${c.plans.prefill.model}`);
         const shape = b.global?.shape ?? b.shape;
         if (t.dtype !== 'F32' || t.shape.join() !== shape.join())

@@ -13,6 +13,8 @@ import { planAllocation } from '../../runtime/plan.js';
 import { firstNonFinite, LossScaler, TextBatches, Trainer, type StepResult } from '../../runtime/train.js';
 import { HostOffload, stateNames } from '../../runtime/offload.js';
 import { readInputFile, regularFileSize, writeAtomic } from '../files.js';
+import { fineTuneLine } from '../init-weights.js';
+import { weightsMapOption } from '../weights.js';
 import {
   COMMON,
   compileFile,
@@ -51,6 +53,8 @@ import { DATASET_FLAGS, DATASET_HELP, DATASET_OPTIONS, dataArgs, dataIo } from '
   readonly out: string;
   readonly checkpointEvery?: number;
   readonly resume?: string;
+  /** `--init FILE`: start from these weights (fine-tuning); adapters and optimizer state start fresh (cli/init-weights.ts). */
+  readonly init?: string;
   readonly precision?: 'f32' | 'bf16' | 'f16';
   readonly microbatches?: number;
   readonly recompute?: RecomputeSetting;
@@ -247,11 +251,16 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
     if (existsSync(log)) history = readLosses(log).filter((x) => x.step < start);
   }
 
+  if (a.init) {
+    const { initWeights } = await import('../init-weights.js');
+    const mapped = v['weights-map'] !== undefined ? { map: weightsMapOption(v, a.file), ...(plan ? { plan } : {}) } : undefined;
+    params = await initWeights(a.init, paramList, g.name, mapped);
+  }
   const { nodeDevices } = await import('../../runtime/node.js');
   const { devices, description } = await nodeDevices(mesh ? meshDevices(mesh) : 1);
   if (!a.json) io.err(`compiling ${kernels} kernels…`);
   const c0 = performance.now();
-  const given = params ? { params } : {};
+  const given = params ? { params, ...(a.init ? { initRest: true } : {}) } : {};
   const runner = pipe
     ? await (await import('../../runtime/pipeline.js')).PipelineRunner.create(devices, pipe, given)
     : mesh
@@ -281,6 +290,8 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
       `training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${steps} steps of ${batch}×${seq} bytes from ` +
         `${a.data}${microbatches > 1 ? ` in ${microbatches} micro-batches of ${batch / microbatches}` : ''}${start > 1 ? `, resuming at step ${start}` : ''}`,
     );
+    const ft = fineTuneLine(compiled?.training);
+    if (ft) io.out(ft);
     const rp = compiled?.recompute;
     if (rp)
       io.out(
@@ -486,6 +497,12 @@ Options:
   --out DIR               where checkpoints and curves go (default: train-out)
   --checkpoint-every N    default: a quarter of the steps
   --resume CKPT           continue from a checkpoint written by mdc train
+  --init FILE             start from these weights instead of the seed's (fine-tuning):
+                          an mdc checkpoint or a safetensors file with the model's
+                          parameter names (or any names through --weights-map M); every
+                          parameter must be in it but @lora adapters, which start fresh
+                          (A random, B zero) like the optimizer state; freeze = [...] and
+                          @lora in the train section choose what trains
   --precision P           f32 (default), bf16 or f16: low-precision weights and
                           activations with f32 master weights and optimizer; f16 adds
                           dynamic loss scaling (overflowing steps are skipped)
@@ -513,6 +530,8 @@ ${FRONTEND_HELP}`,
     out: { type: 'string' },
     'checkpoint-every': { type: 'string' },
     resume: { type: 'string' },
+    init: { type: 'string' },
+    'weights-map': { type: 'string' },
     precision: { type: 'string' },
     microbatches: { type: 'string' },
     recompute: { type: 'string' },
@@ -542,6 +561,9 @@ ${FRONTEND_HELP}`,
     if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
     ...DATASET_OPTIONS,
     if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
+    if (v['init'] !== undefined && v['resume'] !== undefined)
+      throw new UsageError('--init starts a new run from weights and --resume continues a stopped one: give one of them');
+    if (v['weights-map'] !== undefined && v['init'] === undefined) throw new UsageError('--weights-map needs --init FILE, the weights it maps');
     if (v['resume'] !== undefined) regularFileSize(v['resume'] as string, '--resume', 'checkpoint.safetensors');
     const json = !!v['json'];
     const args: TrainArgs = {
@@ -558,6 +580,7 @@ ${FRONTEND_HELP}`,
       ...(v['seed'] !== undefined ? { seed: intOption(v['seed'], 'seed') } : {}),
       ...(ck !== undefined ? { checkpointEvery: ck } : {}),
       ...(v['resume'] !== undefined ? { resume: v['resume'] as string } : {}),
+      ...(v['init'] !== undefined ? { init: v['init'] as string } : {}),
       ...(precision !== undefined ? { precision } : {}),
       ...(microbatches !== undefined ? { microbatches } : {}),
       ...(policy !== undefined ? { recompute: { policy: policy as RecomputeSetting['policy'], ...(budget !== undefined ? { budget } : {}) } } : {}),

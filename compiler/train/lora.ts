@@ -55,17 +55,20 @@ export function loraTargets(g: Graph, decls: readonly LoraDecl[]): LoraTarget[] 
   const out: LoraTarget[] = [];
   for (const v of g.values) {
     if (v.kind !== 'param' || !v.name) continue;
-    const segs = v.name.split('.');
-    const name = segs.pop()!;
-    const owner = [...segs].reverse().find((s) => !/^\d+$/.test(s));
-    const decl = decls.find(
-      (d) => d.param === name && (owner === undefined ? d.owner === g.name : d.owner === owner || d.owner === owner.replace(/_\d+$/, '')),
-    );
+    const decl = loraDeclOf(v.name, decls, g.name);
     if (!decl) continue;
     const [rows, cols] = v.type.dims.map((d) => dimValue(d)!);
     out.push({ param: v.name, rank: decl.rank, alpha: decl.alpha, scale: decl.alpha / decl.rank, rows: rows ?? 0, cols: cols ?? 0, decl });
   }
   return out;
+}
+
+/** The `@lora` declaration of the parameter named `name` (a dotted call path, see loraTargets) in model `model`, if any. */
+export function loraDeclOf(name: string, decls: readonly LoraDecl[], model: string): LoraDecl | undefined {
+  const segs = name.split('.');
+  const param = segs.pop()!;
+  const owner = [...segs].reverse().find((s) => !/^\d+$/.test(s));
+  return decls.find((d) => d.param === param && (owner === undefined ? d.owner === model : d.owner === owner || d.owner === owner.replace(/_\d+$/, '')));
 }
 
 /**

@@ -240,7 +240,7 @@ function patterns(env: Env, e: A.Entry | undefined, ds: Diagnostic[]): ParamPatt
 }
 
 /** Every well-formed `@lora(...)` on a param of a block or model (a malformed one is reported by checkAnnotations). */
-function loraDecls(env: Env): LoraDecl[] {
+export function loraDecls(env: Env): LoraDecl[] {
   const out: LoraDecl[] = [];
   for (const f of [...env.blocks.values(), ...env.models.values()]) {
     for (const s of f.body) {
