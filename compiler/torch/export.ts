@@ -233,6 +233,11 @@ function emitFunction(g: Graph, o: FunctionOpts): string[] {
       expr.set(v.id, `_k(${pyNumber(v.scalar!, int)}, ${TORCH_DTYPE[v.type.dtype]})`);
     }
   }
+  const updateOf = new Map<number, string>();
+  for (const v of g.values) {
+    const m = v.kind === 'param' && o.modelParams && !o.modelParams.has(v.name!) ? /^(?:opt\.[mv]|acc)\.(.*)$/.exec(v.name!) : null;
+    if (m) updateOf.set(v.id, m[1]!);
+  }
   let line = -1;
   g.nodes.forEach((n, i) => {
     if (o.forwardNodes !== undefined && i === o.forwardNodes) {
@@ -257,7 +262,11 @@ function emitFunction(g: Graph, o: FunctionOpts): string[] {
     const e = TORCH[n.op]!(ctx, n.attrs) as string;
     if (!o.ops.includes(n.op)) o.ops.push(n.op);
     const back = o.forwardNodes !== undefined && i >= o.forwardNodes;
-    const stem = `${back ? 'd_' : ''}${n.scope ? `${n.scope}_` : ''}${letName(o.lines[n.span.line - 1] ?? '') ?? n.op}`;
+    // The optimizer's ops read a parameter's state (opt.m.<name>, opt.v.<name>, acc.<name>) or a value made from it: named after the parameter.
+    const updating = n.inputs.map((id) => updateOf.get(id)).find((u) => u !== undefined);
+    if (updating !== undefined) n.outputs.forEach((id) => updateOf.set(id, updating));
+    const stem =
+      updating !== undefined ? `update_${updating}` : `${back ? 'd_' : ''}${n.scope ? `${n.scope}_` : ''}${letName(o.lines[n.span.line - 1] ?? '') ?? n.op}`;
     const outs = n.outputs.map(() => names.take(stem));
     body.push(`${outs.join(', ')} = ${e}`);
     n.outputs.forEach((id, k) => expr.set(id, outs[k]!));
