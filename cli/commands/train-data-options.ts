@@ -105,7 +105,7 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
       throw new UsageError(`--early-stop must be METRIC[:PATIENCE] with METRIC loss, ${METRICS.join(', ')}, got '${str('early-stop')}'`);
     earlyStop = { metric: metric as EarlyStopping['metric'], patience: positive(patience, 'early-stop patience') };
   }
-  for (const k of ['labels', 'eval', 'eval-labels']) if (str(k) !== undefined) regularFileSize(str(k)!, `--${k}`);
+  for (const k of ['data', 'labels', 'eval', 'eval-labels']) if (str(k) !== undefined) regularFileSize(str(k)!, `--${k}`);
   if (str('resume') !== undefined) regularFileSize(str('resume')!, '--resume', 'checkpoint.safetensors');
   const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
   return {

@@ -9,7 +9,7 @@ import { compileGraph } from '../../driver/compile.js';
 import { numel } from '../../layout/mesh.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
 import { arrayFormatOf, loadArrays, type ArrayFormat } from '../../runtime/dataset-arrays.js';
-import { DatasetError, type DatasetInput, type DatasetSpec } from '../../runtime/datasets.js';
+import type { DatasetInput, DatasetSpec } from '../../runtime/datasets.js';
 import type { Plan } from '../../runtime/plan.js';
 import type { StepResult } from '../../runtime/train.js';
 import { ArrayDataset, Trainer, TrainError, type EarlyStopping, type EvalResult, type MetricName, type ScheduleKind } from '../../runtime/trainer.js';
@@ -122,15 +122,9 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     labels: labelInputs,
     ...(classes !== undefined ? { classes: { labels: classes } } : {}),
   };
-  const load = async (path: string, labels: string | undefined) => {
-    try {
-      return await loadArrays(path, spec, { ...(a.format ? { format: a.format } : {}), ...(labels ? { labels } : {}) });
-    } catch (e) {
-      if (e instanceof DatasetError || (e as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new Error(`cannot train on '${path}': ${(e as Error).message}`, { cause: e });
-      throw e;
-    }
-  };
+  // A DatasetError's message starts with the file and line (or row): printed as it is.
+  const load = (path: string, labels: string | undefined) =>
+    loadArrays(path, spec, { ...(a.format ? { format: a.format } : {}), ...(labels ? { labels } : {}) });
   const all = await load(a.data, a.labels);
   const metrics = (settings.metrics ?? []) as MetricName[];
   const fraction = a.validation ?? (a.eval === undefined && metrics.length ? 0.1 : 0);
