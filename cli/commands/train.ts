@@ -117,7 +117,10 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const g = lowered.graph;
   const tokenInputs = g.inputs.filter((id) => g.values[id]!.type.dtype === 'i32');
   if (tokenInputs.length !== 1 || g.inputs.length !== 1)
-    throw new UsageError(`mdc train needs a model with one i32 token input [B, S]; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}`);
+    throw new UsageError(
+      `mdc train needs a model with one i32 token input [B, S] to train on text; ${g.name} takes ${g.inputs.map((id) => g.values[id]!.name).join(', ')}: ` +
+        'to train it on examples, pass a dataset file (.jsonl, .csv, .npy, .safetensors, IDX; see --help)',
+    );
   const tokenName = g.values[tokenInputs[0]!]!.name!;
   const tokenShape = g.values[tokenInputs[0]!]!.type.dims.map((d) => dimValue(d));
   if (tokenShape.length !== 2 || tokenShape[0] !== rows || tokenShape[1] !== seq) {
