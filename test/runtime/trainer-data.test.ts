@@ -132,3 +132,64 @@ describe('Trainer data order', () => {
     expect(Array.from(data.gather([3, 1], 3)['x']!)).toEqual([3, 1, 1]);
   });
 });
+
+describe('Trainer loop with stand-in runners', () => {
+  /** A training runner whose loss is the step's first x value, and a forward runner whose logits never change: evaluations never improve. */
+  const make = (patience: number, checkpointEvery: number) => {
+    const calls: string[] = [];
+    const data = new ArrayDataset({ x: Float32Array.from({ length: 8 }, (_, i) => i), labels: Int32Array.from({ length: 8 }, (_, i) => i % 2) }, 8);
+    const model: StepRunner = {
+      run: (inputs) => Promise.resolve({ loss: { shape: [], data: Float32Array.of(inputs['x']![0]!) }, grad_norm: { shape: [], data: Float32Array.of(1) } }),
+      readParams: () => Promise.resolve(new Map([['w', Float32Array.of(1)]])),
+    };
+    const written: string[] = [];
+    const forward = {
+      plan: { inputs: [{ name: 'x', shape: [2] }], buffers: [{ role: 'param', name: 'w' }] },
+      writeParams: (v: ReadonlyMap<string, Float32Array>) => void written.push([...v.keys()].join()),
+      run: () => Promise.resolve({ y: { shape: [2, 2], data: Float32Array.of(1, 0, 1, 0) } }),
+    };
+    const t = new Trainer({
+      model,
+      forward,
+      train: data,
+      eval: data,
+      batchSize: 2,
+      epochs: 6,
+      seed: 1,
+      optimizer: { lr: 1 },
+      task: { loss: 'cross_entropy', output: 'y', labels: 'labels' },
+      metrics: ['accuracy'],
+      earlyStopping: { metric: 'accuracy', patience },
+      checkpointEvery,
+      callbacks: {
+        onStep: (r) => void calls.push(`step ${r.step}`),
+        onEvaluate: (e) => void calls.push(`eval ${e.epoch} ${e.accuracy}`),
+        onCheckpoint: (s) => void calls.push(`save ${s}`),
+      },
+    });
+    return { t, calls, written };
+  };
+
+  it('evaluates after each epoch, stops when the metric has not improved for `patience` evaluations, and saves at the stop', async () => {
+    const { t, calls, written } = make(2, 3);
+    const h = await t.train();
+    // 4 steps an epoch; accuracy 0.5 every time (class 0 predicted, half the labels are 0): evaluations 2 and 3 do not improve on 1.
+    expect(h.map((r) => r.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(calls.filter((c) => !c.startsWith('step'))).toEqual(['save 3', 'eval 1 0.5', 'save 6', 'eval 2 0.5', 'save 9', 'eval 3 0.5', 'save 12']);
+    expect(t.stoppedEarly).toBe('accuracy has not improved for 2 evaluations (best 0.5 at step 4)');
+    // The forward runner got the training plan's parameters before each evaluation, only those it has.
+    expect(written).toEqual(['w', 'w', 'w']);
+    // The loss each step reports is the first example's x: rows come from the epoch's permutation.
+    expect(new Set(h.map((r) => r.loss)).size).toBeGreaterThan(1);
+  });
+
+  it('a Trainer resumed at step 5 runs steps 6.. with the same rows and keeps the earlier history', async () => {
+    const a = make(100, 100);
+    await a.t.train();
+    const b = make(100, 100);
+    const resumed = new Trainer({ ...b.t.opts, resume: { step: 5, history: a.t.history, evals: a.t.evals } });
+    await resumed.train();
+    expect(resumed.history).toEqual(a.t.history.map((r, i) => ({ ...r, seconds: resumed.history[i]!.seconds })));
+    expect(resumed.evals).toEqual(a.t.evals);
+  });
+});
