@@ -547,7 +547,8 @@ def load_safetensors(path: str, with_metadata: bool = False) -> Any:
 
 
 def save_safetensors(path: str, tensors: dict[str, torch.Tensor], metadata: Optional[dict[str, str]] = None) -> None:
-    """Writes `tensors` as safetensors the way mdc does (wider dtypes first, by name; header padded to 8; mdc's CRC-32), atomically."""
+    """Writes `tensors` as safetensors the way mdc does, atomically: wider dtypes first, by name within a
+    width; the header padded to a multiple of 8; mdc's CRC-32 in the metadata."""
     names_by_dtype = {v[0]: k for k, v in _ST_DTYPES.items()}
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     items = []
@@ -611,14 +612,16 @@ def _watchdog(wake_fd: int) -> None:
             if any(b in (signal.SIGTERM, signal.SIGINT) for b in got):
                 with _INFLIGHT.lock:
                     op, axis = _INFLIGHT.op, _INFLIGHT.axis
+                who = f"mdc_torch: rank {_rank_text()}"
                 why = "stopped by the launcher (a peer rank exited or failed)"
-                _say(f"mdc_torch: rank {_rank_text()}: {op} over {axis} failed: {why}" if op else f"mdc_torch: rank {_rank_text()}: {why}")
+                _say(f"{who}: {op} over {axis} failed: {why}" if op else f"{who}: {why}")
                 os._exit(EXIT_TERMINATED)
         with _INFLIGHT.lock:
             late = _INFLIGHT.op is not None and time.monotonic() - _INFLIGHT.since > _INFLIGHT.deadline_s
             op, axis, waited = _INFLIGHT.op, _INFLIGHT.axis, time.monotonic() - _INFLIGHT.since
         if late:
-            _say(f"mdc_torch: rank {_rank_text()}: {op} over {axis} failed: no completion after {waited:.0f} s (a peer rank is lost or stuck)")
+            why = f"no completion after {waited:.0f} s (a peer rank is lost or stuck)"
+            _say(f"mdc_torch: rank {_rank_text()}: {op} over {axis} failed: {why}")
             os._exit(EXIT_WATCHDOG)
 
 

@@ -27,7 +27,12 @@ for sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(sig, lambda s, _f: child.send_signal(s))
 code = child.wait()
 rank = os.environ.get("RANK", "x")
-record = {"rank": int(rank), "local_rank": int(os.environ.get("LOCAL_RANK", "0")), "node": int(os.environ.get("GROUP_RANK", "0")), "code": code}
+record = {
+    "rank": int(rank),
+    "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+    "node": int(os.environ.get("GROUP_RANK", "0")),
+    "code": code,
+}
 with open(os.path.join(status_dir, f"rank{rank}.json"), "w", encoding="utf-8") as f:
     json.dump(record, f)
 sys.exit(code if code >= 0 else 128 - code)
