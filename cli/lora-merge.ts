@@ -20,7 +20,7 @@ export function mergeCheckpointLora(
   what: string,
 ): Record<string, CheckpointTensor> {
   const bases = Object.keys(tensors)
-    .filter((k) => k.endsWith('.lora_a') || k.endsWith('.lora_b'))
+    .filter((k) => !k.startsWith('opt.') && !k.startsWith('acc.') && (k.endsWith('.lora_a') || k.endsWith('.lora_b')))
     .map((k) => k.slice(0, -'.lora_a'.length));
   if (!bases.length) return { ...tensors };
   const decls = loraDecls(env);
@@ -46,7 +46,7 @@ export function mergeCheckpointLora(
   }
   const out: Record<string, CheckpointTensor> = {};
   for (const [k, t] of Object.entries(tensors)) {
-    if (k.endsWith('.lora_a') || k.endsWith('.lora_b')) continue;
+    if (k.endsWith('.lora_a') || k.endsWith('.lora_b')) continue; // the adapters, and their optimizer state
     const m = merged.get(k);
     out[k] = m ? { ...t, data: m } : t;
   }
