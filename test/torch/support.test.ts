@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -199,12 +199,36 @@ describe('torch support library', () => {
       expect(run.ranks[r]!.code, run.ranks[r]!.out).not.toBe(0);
       expect(run.ranks[r]!.out).toMatch(new RegExp(`^mdc_torch: rank ${r}: all_reduce over x failed: .*[Tt]imed out.*$`, 'm'));
     }
-    // The hung rank is stopped by torchrun once the others failed, and says so.
-    expect(run.ranks[1]!.code).not.toBe(0);
+    // The hung rank is stopped by torchrun (SIGTERM) once the others failed, and says so.
+    expect(run.ranks[1]!.code).toBe(143);
     expect(run.ranks[1]!.out).toContain('mdc_torch: rank 1: stalled at step 2');
+    expect(run.ranks[1]!.out).toContain('mdc_torch: rank 1: stopped by the launcher (a peer rank exited or failed)');
     // The others wait out the mesh timeout, then end with torchrun (measured 6.6 s after the stall with a 5 s timeout).
     const stalled = Number(/^rank 1: step 2 at ([\d.]+)$/m.exec(run.ranks[1]!.out)![1]);
     expect(ended - stalled).toBeGreaterThan(timeoutS);
     expect(ended - stalled).toBeLessThan(timeoutS + 10);
+  });
+
+  it('ends a rank whose collective never returns: on the watchdog deadline, or at once on SIGTERM', async () => {
+    const watch = (grace: string, signalAfterReady: boolean) =>
+      new Promise<{ code: number | null; err: string; ms: number }>((ok) => {
+        const began = Date.now();
+        const p = spawn(TORCH_PYTHON, [join(FIXTURES, 'watchdog.py'), grace], { env: { ...process.env, PYTHONPATH: MDC_TORCH_DIR, RANK: '0' } });
+        let err = '';
+        p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        p.stdout.on('data', (d: Buffer) => {
+          if (signalAfterReady && d.toString().includes('ready')) setTimeout(() => p.kill('SIGTERM'), 200);
+        });
+        const guard = setTimeout(() => p.kill('SIGKILL'), 60_000);
+        p.on('close', (code) => (clearTimeout(guard), ok({ code, err, ms: Date.now() - began })));
+      });
+    // Deadline: the 1 s timeout plus a 1 s grace, checked every 0.5 s.
+    const late = await watch('1', false);
+    expect(late.code).toBe(124);
+    expect(late.err).toMatch(/^mdc_torch: rank 0: all_reduce over x failed: no completion after 2 s \(a peer rank is lost or stuck\)$/m);
+    // SIGTERM from the launcher while the main thread sits in C: the watchdog thread reports the collective in flight.
+    const stopped = await watch('600', true);
+    expect(stopped.code).toBe(143);
+    expect(stopped.err).toMatch(/^mdc_torch: rank 0: all_reduce over x failed: stopped by the launcher \(a peer rank exited or failed\)$/m);
   });
 });
