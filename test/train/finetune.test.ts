@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { differentiateInto } from '../../compiler/autodiff/grad.js';
-import { lower } from '../../compiler/compile.js';
+import { pipelineAnnotation } from '../../compiler/annotations.js';
+import { check, lower } from '../../compiler/compile.js';
+import { compilePipeline } from '../../driver/pipeline.js';
 import { dimValue } from '../../compiler/dims.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
@@ -133,6 +135,47 @@ describe('freeze', () => {
     ]);
     expect(problems(TWO_LAYERS('freeze = [w1]'))).toEqual([
       't.model:10:12: error MDC0503: train setting freeze must be a list of parameter-name patterns in quotes, e.g. ["wte", "Layer.*.Attention.*"]',
+    ]);
+  });
+});
+
+describe('fine-tuning with the other training settings', () => {
+  it('micro-batches accumulate gradients only for what trains', () => {
+    const { graph, settings } = lowered(TWO_LAYERS('freeze = ["w1"]\n  microbatches = 2'));
+    const tg = trainingGraph(graph, settings, 't.model').result!;
+    const names = tg.graph.values.filter((v) => v.kind === 'param').map((v) => v.name);
+    expect(names.filter((n) => n!.startsWith('acc.'))).toEqual(['acc.w2', 'acc.b2']);
+  });
+
+  it('mixed precision (bf16) with LoRA: the adapters are f32 master weights like the others', () => {
+    const { graph, settings } = lowered(TWO_LAYERS('precision = "bf16"', ' @lora(rank = 2)'));
+    const t = trainingGraph(graph, settings, 't.model');
+    expect(t.diagnostics).toEqual([]);
+    expect(t.result!.params).toEqual(['w1.lora_a', 'w1.lora_b']);
+    expect(t.result!.graph.values.find((v) => v.name === 'w1.lora_a')!.type.dtype).toBe('f32');
+  });
+
+  it('pipeline stages refuse freezing and LoRA (not supported yet), at the @pipeline', () => {
+    const src = readFileSync('samples/gpt2.model', 'utf8').replace('  zero = 1\n}', '  zero = 1\n  freeze = ["wte"]\n}');
+    const r = lower(src, 'gpt2.model', { preset: 'tiny', overrides: { d: 32, heads: 2, vocab: 256 }, dims: { B: 2, S: 8 } });
+    const settings = trainSettings(r.env!, r.graph!.name).settings!;
+    const ann = pipelineAnnotation(r.env!, r.env!.models.get('GPT2')!)!;
+    const mesh = { axes: [{ name: 'pp', size: 2 }] };
+    const c = compilePipeline(r.graph!, ann, mesh, { file: 'gpt2.model', settings });
+    expect(c.diagnostics.map((d) => formatDiagnostic(d))).toEqual([
+      expect.stringMatching(
+        /^gpt2\.model:\d+:\d+: error MDC0135: @pipeline: freezing parameters \(freeze = \[\.\.\.\]\) and @lora adapters with pipeline stages are not supported yet: train without pp in the mesh$/,
+      ),
+    ]);
+  });
+
+  it('@lora anywhere but on a param is a located error', () => {
+    const src = `model M(x: f32[2, 3]) -> f32[2, 3] {
+  let y = x * 2 @lora(rank = 2)
+  return y
+}`;
+    expect(check(src, 't.model').diagnostics.map((d) => formatDiagnostic(d))).toEqual([
+      't.model:2:17: error MDC0133: @lora has no meaning on a let whose value is not a repeat(...) layer stack: it goes on a param of a 2-D weight read by matmuls, e.g. param wq: f32[d, d] @lora(rank = 4)',
     ]);
   });
 });
