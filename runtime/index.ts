@@ -12,6 +12,23 @@ export { CHECKSUM, CheckpointError, crc32, decodeCheckpoint, encodeCheckpoint, e
 export type { Checkpoint, CheckpointData, CheckpointDType, CheckpointTensor, CheckpointTensors, DecodeOptions } from './checkpoint.js';
 export { exportWeights, importWeights, planImport, resolveWeightsMap, type ExportOptions, type FileDType, type WeightsModel } from './weights.js';
 export { parseWeightsMap, WeightsError, WEIGHTS_MAP_PRESETS, type WeightsMap, type WeightsMapEntry } from './weights-map.js';
+export {
+  ArrayDataset,
+  Trainer,
+  TrainError,
+  classificationMetrics,
+  learningRate,
+  meanSquaredError,
+  METRICS,
+  type EvalResult,
+  type ForwardRunner,
+  type LrSchedule,
+  type MetricName,
+  type StepRunner,
+  type Task,
+  type TrainerCallbacks,
+  type TrainerOptions,
+} from './trainer.js';
 export { InferenceSession, generateOptions, pickToken, seededUniform, type GenerateOptions, type InferencePlans } from './generate.js';
 // Tokenizers are their own entry, mdc/runtime/tokenizer: they import @huggingface/tokenizers,
 // and this entry loads in a browser as plain ES modules, with no bundler to resolve a package.
