@@ -96,6 +96,12 @@ interface TwoNodes {
   close(): void;
 }
 
+/** Namespaces of runs still going: removed when the test process exits early (vitest's own timeout, an uncaught error). */
+const live = new Set<TwoNodes>();
+process.once('exit', () => {
+  for (const n of live) n.close();
+});
+
 function makeTwoNodes(): TwoNodes {
   if (process.getuid?.() !== 0)
     throw new Error('runTorch with nnodes 2 needs root: it makes two network namespaces and a veth pair (ip netns add, ip link add); run the tests as root');
@@ -108,10 +114,16 @@ function makeTwoNodes(): TwoNodes {
   const z = 4 * Math.floor(Math.random() * 63);
   const addr: [string, string] = [`${base}.${z + 1}`, `${base}.${z + 2}`];
   const made: string[] = [];
-  const close = () => {
-    for (const n of made) spawnSync('ip', ['netns', 'del', n]);
-    // Deleting a namespace deletes the veth end inside it; an end never moved is still here.
-    spawnSync('ip', ['link', 'del', ifname[0]], { stdio: 'ignore' });
+  const nodes: TwoNodes = {
+    ns,
+    ifname,
+    addr,
+    close() {
+      live.delete(nodes);
+      for (const n of made) spawnSync('ip', ['netns', 'del', n]);
+      // Deleting a namespace deletes the veth end inside it; an end never moved is still here.
+      spawnSync('ip', ['link', 'del', ifname[0]], { stdio: 'ignore' });
+    },
   };
   try {
     for (const n of ns) {
@@ -126,10 +138,11 @@ function makeTwoNodes(): TwoNodes {
       ip('-n', ns[k], 'link', 'set', ifname[k], 'up');
     }
   } catch (e) {
-    close();
+    nodes.close();
     throw e;
   }
-  return { ns, ifname, addr, close };
+  live.add(nodes);
+  return nodes;
 }
 
 /** Every process descended from `root` (by /proc's parent links), deepest last. */

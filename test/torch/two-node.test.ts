@@ -25,7 +25,7 @@ describe('torch support library on two nodes', () => {
       nproc: RANKS / 2,
       nnodes: 2,
       env: { MDC_TORCH_TRACE: trace },
-      timeoutMs: 120_000,
+      timeoutMs: 100_000,
     });
     expect(run.code, run.stderr + run.ranks.map((r) => r.out).join('\n')).toBe(0);
     expect(run.ranks.map((r) => r.code)).toEqual([0, 0, 0, 0]);
