@@ -65,6 +65,9 @@ Dataset options:
                           has not improved for P evaluations (default 2)
   --report FILE           an HTML report with the loss and metric curves
   --progress              a progress line with ETA on stderr (default: when it is a terminal)
+  --steps, --lr, --seed, --out, --checkpoint-every (default: a quarter of the steps),
+  --resume and --json work as for text (below); the text-only flags (--seq, --precision,
+  --microbatches, --recompute, --mesh, --init) are refused with a dataset.
 Each epoch's order is a permutation drawn from --seed and the epoch, so --resume continues
 with the losses and metrics of an uninterrupted run, bit for bit. OUT holds
 checkpoint.safetensors, history.json (losses and evaluations), loss.svg and metrics.svg.

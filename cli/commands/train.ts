@@ -480,7 +480,7 @@ examples: each input of the model and the train section's labels come from the c
 the same name. With any other file, trains the model as a byte-level language model
 (tokens are UTF-8 bytes, so the vocabulary must be at least 256) on WebGPU.
 ${DATASET_HELP}
-Text training: The loss and optimizer come from FILE's train section
+Text training: the loss and optimizer come from FILE's train section
 (\`loss = cross_entropy(logits, labels)\`, \`optimizer = adamw(lr = 3e-4)\`); flags override.
 Parameters and optimizer state stay on the device, except the optimizer state and
 update of @offload(host) parameters, which the host keeps and computes. Every --checkpoint-every steps and at

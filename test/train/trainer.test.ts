@@ -139,6 +139,10 @@ describe.skipIf(status.skip)(status.title('mdc train on a dataset'), () => {
     expect(b.losses).toEqual(a.losses);
     expect(b.evals).toHaveLength(4);
     expect(b.evals).toEqual(a.evals);
+    // A checkpoint of another run (here another seed, so another data order) is refused, not continued.
+    const other = mdc(...flags.slice(0, -1), '9', '--out', out, '--resume', join(out, 'checkpoint.safetensors'));
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain(`cannot resume from '${join(out, 'checkpoint.safetensors')}': it was written with seed = 4, this run has 9`);
   });
 
   describe('bad data', () => {
