@@ -22,7 +22,7 @@ import type { Mesh } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
 import type { TrainSettings } from '../train/settings.js';
 import type { Layout, TType } from '../types.js';
-import { HELPERS, pyNumber, shapeOf, TORCH, TORCH_DTYPE, type TorchCtx } from './ops.js';
+import { HELPER_NEEDS, HELPERS, pyNumber, shapeOf, TORCH, TORCH_DTYPE, type TorchCtx } from './ops.js';
 import { DRIVER } from './driver.js';
 
 /** The training step's parts the driver needs beside its partitioned graph. */
@@ -109,7 +109,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
         modelParams: new Set(x.train.params),
       })
     : undefined;
-  if (helpers.has('_attention_grad')) helpers.add('_attention');
+  for (const h of [...helpers]) for (const need of HELPER_NEEDS[h] ?? []) helpers.add(need);
   const order = Object.keys(HELPERS).filter((h) => helpers.has(h as keyof typeof HELPERS)) as (keyof typeof HELPERS)[];
 
   const mesh = x.mesh.axes.map((a) => `${a.name}=${a.size}`).join(',');

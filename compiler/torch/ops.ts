@@ -163,6 +163,12 @@ export const TORCH: Readonly<Record<string, TorchRule>> = {
     UNARY_DERIVATIVES.includes(a['fn'] as string)
       ? `${x.use('_unary_grad')}(${x.ins[0]}, ${x.ins[1]}, ${JSON.stringify(a['fn'])})`
       : { refuse: `no derivative of ${String(a['fn'])}` },
+  rotary: (x, a) => `${x.use('_rotary')}(${x.ins[0]}, ${num(a, 'heads')}, ${pyNumber(a['theta'] as number)}, ${num(a, 'offset')}, ${pyBool(a['inverse'])})`,
+  topk: (x) => `${x.use('_topk')}(${x.ins[0]}, ${shapeOf(x.vout[0]!).at(-1)!})`,
+  topk_grad: (x) => `${x.use('_topk_grad')}(${x.ins[0]}, ${x.ins[1]}, ${list(shapeOf(x.vout[0]!))})`,
+  moe_dispatch: (x, a) => `${x.use('_moe_dispatch')}(${x.ins[0]}, ${x.ins[1]}, ${list(shapeOf(x.vout[0]!))}, ${num(a, 'groups')})`,
+  moe_combine: (x, a) => `${x.use('_moe_combine')}(${x.ins[0]}, ${x.ins[1]}, ${x.ins[2]}, ${num(a, 'groups')})`,
+  moe_combine_grad: (x, a) => `${x.use('_moe_combine_grad')}(${x.ins.slice(0, 4).join(', ')}, ${num(a, 'groups')})`,
   round_to: (x, a) => `${x.ins[0]}.to(${TORCH_DTYPE[a['dtype'] as DType]}).to(torch.float32)`,
   all_finite: (x) => `torch.isfinite(${x.ins[0]}).all().to(torch.float32)`,
   all_reduce: collective('all_reduce', () => ''),
@@ -187,6 +193,14 @@ function attentionArgs(x: TorchCtx, a: Attrs, maskAt: number): string {
 
 /** The derivatives `_unary_grad` knows (compiler/ops/elementwise.ts DERIV). */
 const UNARY_DERIVATIVES = ['relu', 'abs', 'gelu', 'gelu_tanh', 'silu', 'sigmoid', 'tanh', 'exp', 'log', 'sqrt', 'rsqrt'];
+
+/** Helpers that call others. */
+export const HELPER_NEEDS: Readonly<Partial<Record<keyof typeof HELPERS, readonly (keyof typeof HELPERS)[]>>> = {
+  _attention_grad: ['_attention'],
+  _moe_dispatch: ['_moe_slots'],
+  _moe_combine: ['_moe_slots'],
+  _moe_combine_grad: ['_moe_slots'],
+};
 
 /**
  * Python helpers main.py defines when some rule uses them (always `_k`, `_bc` and `_idiv`).
@@ -307,6 +321,69 @@ def _attention(q, k, v, heads, kv_heads, causal, scale, mask):
     d = d - torch.nn.functional.one_hot(torch.where(ok, lb, torch.zeros_like(lb)), v).to(lg.dtype)
     d = d * ok.to(lg.dtype).unsqueeze(1) * (g / count)
     return d.reshape(logits.shape)`,
+  _rotary: `def _rotary(x, heads, theta, offset, inverse):
+    # rotary: within each head, element j < Dh/2 pairs with j + Dh/2; the pair turns by (position + offset) * theta^(-2j/Dh),
+    # the other way when inverse (its gradient). Angles in float64, as the reference computes them.
+    s, w = x.shape[-2], x.shape[-1]
+    dh = w // heads
+    half = dh // 2
+    freq = theta ** (-2 * torch.arange(half, dtype=torch.float64) / dh)
+    ang = (torch.arange(s, dtype=torch.float64) + offset).unsqueeze(1) * freq.unsqueeze(0)
+    c = torch.cos(ang).to(x.dtype).to(x.device).unsqueeze(1)
+    sn = torch.sin(ang).to(x.dtype).to(x.device).unsqueeze(1)
+    if inverse:
+        sn = -sn
+    xs = x.reshape(*x.shape[:-1], heads, 2, half)
+    a, b = xs[..., 0, :], xs[..., 1, :]
+    return torch.stack([a * c - b * sn, b * c + a * sn], dim=-2).reshape(x.shape)`,
+  _topk: `def _topk(x, k):
+    # topk: the k largest along the last axis, ties to the lower index (a stable descending sort).
+    values, index = torch.sort(x, dim=-1, descending=True, stable=True)
+    return values[..., :k].contiguous(), index[..., :k].to(torch.int32).contiguous()`,
+  _topk_grad: `def _topk_grad(g, index, shape):
+    # topk_grad: g added back at the positions the indices name.
+    out = torch.zeros(shape, dtype=g.dtype, device=g.device)
+    return out.scatter_add_(-1, index.long(), g)`,
+  _moe_slots: `def _moe_slots(choice, experts, capacity, groups):
+    # Each (token, choice)'s slot in its expert (moe_dispatch's rule): per group of tokens, slots fill in token order, then
+    # choice order, so a choice's slot is the number of earlier choices of its expert in its group; -1 past capacity.
+    t, k = choice.shape
+    c = choice.long().reshape(groups, (t // groups) * k)
+    ok = (c >= 0) & (c < experts)
+    e = torch.where(ok, c, torch.zeros_like(c))
+    hot = torch.nn.functional.one_hot(e, experts) * ok.unsqueeze(-1)
+    rank = (hot.cumsum(dim=1) - 1).gather(2, e.unsqueeze(-1)).squeeze(-1)
+    base = torch.arange(groups, device=choice.device).unsqueeze(1) * capacity
+    slot = torch.where(ok & (rank < capacity), base + rank, torch.full_like(rank, -1))
+    return slot.reshape(t, k), e.reshape(t, k)`,
+  _moe_dispatch: `def _moe_dispatch(x, choice, shape, groups):
+    # moe_dispatch: token rows copied to their experts' slots [E, groups * capacity, D]; empty slots are zero.
+    experts, slots, d = shape
+    slot, e = _moe_slots(choice, experts, slots // groups, groups)
+    keep = slot >= 0
+    out = torch.zeros(experts * slots, d, dtype=x.dtype, device=x.device)
+    token = torch.arange(choice.shape[0], device=x.device).unsqueeze(1).expand_as(slot)
+    out[(e * slots + slot)[keep]] = x[token[keep]]
+    return out.reshape(shape)`,
+  _moe_combine: `def _moe_combine(y, choice, gates, groups):
+    # moe_combine: out[t] = sum over the choices j that found a slot of gates[t, j] * y[expert, slot].
+    experts, slots, d = y.shape
+    slot, e = _moe_slots(choice, experts, slots // groups, groups)
+    keep = slot >= 0
+    rows = y.reshape(experts * slots, d)[torch.where(keep, e * slots + slot, torch.zeros_like(slot))]
+    return (rows * (gates * keep.to(gates.dtype)).unsqueeze(-1)).sum(dim=1)`,
+  _moe_combine_grad: `def _moe_combine_grad(g, y, choice, gates, groups):
+    # moe_combine_grad: dy[expert, slot] += gates[t, j] * g[t]; dgates[t, j] = g[t] . y[expert, slot] (0 without a slot).
+    experts, slots, d = y.shape
+    slot, e = _moe_slots(choice, experts, slots // groups, groups)
+    keep = slot >= 0
+    flat = torch.where(keep, e * slots + slot, torch.zeros_like(slot))
+    dy = torch.zeros(experts * slots, d, dtype=y.dtype, device=y.device)
+    contrib = gates.unsqueeze(-1) * g.unsqueeze(1)
+    dy.index_add_(0, flat[keep], contrib[keep])
+    rows = y.reshape(experts * slots, d)[flat]
+    dgates = (rows * g.unsqueeze(1)).sum(dim=-1) * keep.to(g.dtype)
+    return dy.reshape(y.shape), dgates`,
   _unary_grad: `_SQRT_2_PI = math.sqrt(2 / math.pi)
 
 

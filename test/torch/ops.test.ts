@@ -17,13 +17,15 @@ import { TORCH_PYTHON, torchAvailable } from '../support/torchrun.js';
  * (one python3 process for all of them, float32) against the op's CPU reference (float64).
  * Collectives need a process group: the end-to-end tests (gpt2.test.ts, moe.test.ts) run them.
  */
-type Kind = 'any' | 'positive' | 'mask' | 'ids' | 'labels';
+type Kind = 'any' | 'positive' | 'mask' | 'ids' | 'labels' | 'ties';
 interface In {
   readonly shape: readonly number[];
   readonly kind?: Kind;
   readonly dtype?: DType;
   /** ids / labels: the range to draw from (some fall outside [0, n) on purpose). */
   readonly n?: number;
+  /** ids: each row's ids distinct and in range (topk's indices). */
+  readonly distinct?: boolean;
 }
 interface Case {
   readonly op: string;
@@ -102,6 +104,30 @@ const CASES: readonly Case[] = [
   { op: 'cross_entropy_grad', ins: [{ shape: [] }, { shape: [2, 3, 6] }, { shape: [2, 3], kind: 'labels', n: 6 }], outs: [[2, 3, 6]] },
   ...['relu', 'abs', 'gelu', 'gelu_tanh', 'silu', 'sigmoid', 'tanh', 'exp'].map((fn) => ({ op: 'unary_grad', attrs: { fn }, ins: [X, X], outs: [[3, 5]] })),
   ...['log', 'sqrt', 'rsqrt'].map((fn) => ({ op: 'unary_grad', attrs: { fn }, ins: [X, POS], outs: [[3, 5]] })),
+  { op: 'rotary', attrs: { heads: 2, theta: 10000, offset: 3 }, ins: [{ shape: [2, 5, 8] }], outs: [[2, 5, 8]] },
+  { op: 'rotary', attrs: { heads: 2, theta: 1e6, offset: 0, inverse: true }, ins: [{ shape: [2, 5, 8] }], outs: [[2, 5, 8]] },
+  {
+    op: 'topk',
+    ins: [{ shape: [6, 5], kind: 'ties' }],
+    outs: [
+      [6, 2],
+      [6, 2],
+    ],
+    outDtype: 'f32',
+  },
+  { op: 'topk_grad', ins: [{ shape: [6, 2] }, { shape: [6, 2], kind: 'ids', n: 5, distinct: true }], outs: [[6, 5]] },
+  // 8 tokens in 2 groups, 2 choices each, 3 experts of 2 slots per group: some choices find no slot, one is out of range.
+  { op: 'moe_dispatch', attrs: { experts: 3, capacity: 2, groups: 2 }, ins: [{ shape: [8, 4] }, { shape: [8, 2], kind: 'ids', n: 3 }], outs: [[3, 4, 4]] },
+  { op: 'moe_combine', attrs: { groups: 2 }, ins: [{ shape: [3, 4, 4] }, { shape: [8, 2], kind: 'ids', n: 3 }, { shape: [8, 2] }], outs: [[8, 4]] },
+  {
+    op: 'moe_combine_grad',
+    attrs: { groups: 2 },
+    ins: [{ shape: [8, 4] }, { shape: [3, 4, 4] }, { shape: [8, 2], kind: 'ids', n: 3 }, { shape: [8, 2] }],
+    outs: [
+      [3, 4, 4],
+      [8, 2],
+    ],
+  },
   { op: 'round_to', attrs: { dtype: 'f16' }, ins: [X], outs: [[3, 5]] },
   { op: 'round_to', attrs: { dtype: 'bf16' }, ins: [X], outs: [[3, 5]] },
   { op: 'all_finite', ins: [X], outs: [[]] },
@@ -109,6 +135,12 @@ const CASES: readonly Case[] = [
 
 function draw(x: In, rand: () => number): Float64Array {
   const n = numel(x.shape);
+  if (x.distinct) {
+    const k = x.shape.at(-1)!;
+    return Float64Array.from({ length: n }, (_, i) => (Math.floor(i / k) + (i % k) * 2) % x.n!);
+  }
+  // Values from a few levels, so rows have ties (topk breaks them toward the lower index).
+  if (x.kind === 'ties') return Float64Array.from({ length: n }, () => Math.floor(rand() * 4));
   const f32 = (v: number) => Math.fround(v);
   return Float64Array.from({ length: n }, () => {
     const u = rand();
