@@ -65,7 +65,7 @@ describe.each([
     const p = partition(tg.graph, mesh);
     expect(verifyGraph(p.local, true)).toEqual([]);
     const params = new Map([...start].map(([k, v]) => [k, Float64Array.from(v)]));
-    for (const name of initialParams(tg.graph, 0).keys()) if (!params.has(name)) params.set(name, initialParams(tg.graph, 0).get(name)!);
+    for (const [name, v] of initialParams(tg.graph, 0)) if (!params.has(name)) params.set(name, Float64Array.from(v));
     const losses: number[] = [];
     for (let t = 1; t <= 3; t++) {
       const out = simulate(p, inputsAt(t), (name) => params.get(name)!);
