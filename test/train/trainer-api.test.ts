@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../driver/compile.js';
 import { PlanRunner } from '../../runtime/executor.js';
-import { ArrayDataset, Trainer } from '../../runtime/trainer.js';
+import { ArrayDataset, classificationMetrics, Trainer } from '../../runtime/trainer.js';
 import { gpuStatus } from '../support/gpu.js';
 import { mulberry32 } from '../support/random.js';
 
@@ -77,6 +77,39 @@ describe.skipIf(status.skip)(status.title('Trainer API'), () => {
     // The trained weights are the line's.
     expect(Math.abs(w[0]! - 2)).toBeLessThan(0.1);
     expect(Math.abs(w[1]! + 1)).toBeLessThan(0.1);
+    model.destroy();
+    forward.destroy();
+  });
+
+  it('labels of -100 are left out of the training loss on the device, as the host metrics leave them out', async () => {
+    const source = `model C(x: f32[B, 3]) -> f32[B, 4] where B = 6 {
+  param w: f32[3, 4] = normal(0, 1)
+  let logits = x @ w
+  return logits
+}
+train C { loss = cross_entropy(logits, labels) }`;
+    const train = await compile(source, 'c.model', { train: true, seed: 2 });
+    const fwd = await compile(source, 'c.model', { seed: 2 });
+    const device = devices[0]!;
+    const model = await PlanRunner.create(device, train.plan!);
+    const forward = await PlanRunner.create(device, fwd.plan!);
+    const rand = mulberry32(4);
+    const x = Float32Array.from({ length: 18 }, () => rand() * 2 - 1);
+    const labels = Int32Array.of(1, -100, 3, 0, -100, 2);
+    // lr 0: the step computes the loss and changes nothing.
+    const out = await model.run({ x, labels, lr: Float32Array.of(0), bc1: Float32Array.of(1), bc2: Float32Array.of(1) }, ['loss']);
+    const logits = (await forward.run({ x }, ['logits']))['logits']!.data as Float32Array;
+    // The oracle: cross-entropy of the four labelled rows, in float64 on the host.
+    let want = 0;
+    labels.forEach((y, r) => {
+      if (y < 0) return;
+      const row = Array.from(logits.subarray(r * 4, r * 4 + 4));
+      want += Math.log(row.reduce((a, v) => a + Math.exp(v), 0)) - row[y]!;
+    });
+    want /= 4;
+    // f32 log-sum-exp over 4 logits of O(1): within 1e-5 relative.
+    expect(Math.abs(out['loss']!.data[0]! - want)).toBeLessThan(1e-5 * Math.max(1, want));
+    expect(classificationMetrics(logits, labels, []).loss).toBeCloseTo(want, 5);
     model.destroy();
     forward.destroy();
   });
