@@ -119,11 +119,7 @@ class Mesh:
             os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")
         else:
             self.device = torch.device("cpu")
-        self.coords: dict[str, int] = {}
-        rest = self.rank
-        for name, n in reversed(self.axes):
-            self.coords[name] = rest % n
-            rest //= n
+        self.coords: dict[str, int] = self.coords_of(self.rank)
         timeout = datetime.timedelta(seconds=self.timeout_s)
         with _guard(self.rank, "init_process_group", mesh_text, self.timeout_s):
             if not dist.is_initialized():
@@ -166,11 +162,12 @@ class Mesh:
         return out
 
     def coords_of(self, rank: int) -> dict[str, int]:
+        """A rank's coordinate on each axis, in the axes' order (row-major: the last axis varies fastest)."""
         c: dict[str, int] = {}
         for name, n in reversed(self.axes):
             c[name] = rank % n
             rank //= n
-        return c
+        return {name: c[name] for name, _ in self.axes}
 
     def group(self, axis: str) -> Any:
         """This rank's process group along `axis`."""
