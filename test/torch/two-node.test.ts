@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,5 +46,22 @@ describe('torch support library on two nodes', () => {
     const traces = readTrace(trace);
     expect([...traces.keys()]).toEqual([0, 1, 2, 3]);
     for (const [r, entries] of traces) expect(entries).toEqual(expectedTrace(r));
+  });
+
+  it('kills a run that outlives its timeout, every process of both nodes, and removes the namespaces', async () => {
+    // A hung rank and a 10-minute mesh timeout: only runTorch's own 20 s timeout can end this run.
+    const run = await runTorch({ dir: FIXTURES, script: 'die.py', args: ['600'], nproc: 2, nnodes: 2, env: { MDC_TORCH_STALL: '3:1' }, timeoutMs: 20_000 });
+    expect(run.timedOut).toBe(true);
+    expect(run.code).toBe(-1);
+    expect(run.ms).toBeLessThan(30_000);
+    const left = readdirSync('/proc').filter((p) => {
+      try {
+        return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(join(FIXTURES, 'die.py'));
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toContain('mdc-torch-');
   });
 });
