@@ -24,7 +24,7 @@ export const DATASET_OPTIONS = {
 /** Flags that only dataset training reads: refused with a text file. */
 export const DATASET_FLAGS = Object.keys(DATASET_OPTIONS);
 /** Flags of text training that a dataset run does not read: refused there, not ignored. */
-const TEXT_FLAGS = ['seq', 'precision', 'microbatches', 'recompute', 'memory-budget', 'mesh', 'init', 'weights-map'];
+const TEXT_FLAGS = ['seq', 'precision', 'microbatches', 'recompute', 'memory-budget', 'mesh'];
 
 export const DATASET_HELP = `
 Dataset formats (by extension, or --format):
@@ -66,8 +66,8 @@ Dataset options:
   --report FILE           an HTML report with the loss and metric curves
   --progress              a progress line with ETA on stderr (default: when it is a terminal)
   --steps, --lr, --seed, --out, --checkpoint-every (default: a quarter of the steps),
-  --resume and --json work as for text (below); the text-only flags (--seq, --precision,
-  --microbatches, --recompute, --mesh, --init) are refused with a dataset.
+  --resume, --init, --weights-map and --json work as for text (below); the text-only
+  flags (--seq, --precision, --microbatches, --recompute, --mesh) are refused with a dataset.
 Each epoch's order is a permutation drawn from --seed and the epoch, so --resume continues
 with the losses and metrics of an uninterrupted run, bit for bit. OUT holds
 checkpoint.safetensors, history.json (losses and evaluations), loss.svg and metrics.svg.
@@ -110,6 +110,9 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
   }
   for (const k of ['data', 'labels', 'eval', 'eval-labels']) if (str(k) !== undefined) regularFileSize(str(k)!, `--${k}`);
   if (str('resume') !== undefined) regularFileSize(str('resume')!, '--resume', 'checkpoint.safetensors');
+  if (str('init') !== undefined && str('resume') !== undefined)
+    throw new UsageError('--init starts a new run from weights and --resume continues a stopped one: give one of them');
+  if (str('weights-map') !== undefined && str('init') === undefined) throw new UsageError('--weights-map needs --init FILE, the weights it maps');
   const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
   return {
     file,
@@ -133,6 +136,8 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
     ...opt('seed', v['seed'] === undefined ? undefined : intOption(v['seed'], 'seed')),
     ...opt('checkpointEvery', pos('checkpoint-every')),
     ...opt('resume', str('resume')),
+    ...opt('init', str('init')),
+    ...opt('weightsMap', str('weights-map') !== undefined ? true : undefined),
     ...opt('earlyStop', earlyStop),
     ...opt('report', str('report')),
   };

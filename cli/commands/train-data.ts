@@ -14,6 +14,7 @@ import type { Plan } from '../../runtime/plan.js';
 import type { StepResult } from '../../runtime/train.js';
 import { ArrayDataset, Trainer, TrainError, type EarlyStopping, type EvalResult, type MetricName, type ScheduleKind } from '../../runtime/trainer.js';
 import { writeAtomic } from '../files.js';
+import { fineTuneLine } from '../init-weights.js';
 import { compileFile, EXIT, frontendOptions, report as reportDiagnostics, UsageError, type Io, type Values } from '../options.js';
 import { lossCurve, metricsCurve, reportHtml } from '../train-report.js';
 
@@ -44,6 +45,9 @@ export interface DataTrainArgs {
   readonly out: string;
   readonly checkpointEvery?: number;
   readonly resume?: string;
+  /** `--init FILE` (with `--weights-map M`): start from these weights, a fine-tuning run (cli/init-weights.ts). */
+  readonly init?: string;
+  readonly weightsMap?: boolean;
   readonly earlyStop?: EarlyStopping;
   readonly report?: string;
   readonly json: boolean;
@@ -164,13 +168,18 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
   let resume: { step: number; history: StepResult[]; evals: EvalResult[] } | undefined;
   let params: Map<string, Float32Array> | undefined;
   if (a.resume) ({ resume, params } = await readResume(a.resume, identity, paramList, logPath));
+  if (a.init) {
+    const { initWeights } = await import('../init-weights.js');
+    const { weightsMapOption } = await import('../weights.js');
+    params = await initWeights(a.init, paramList, g.name, a.weightsMap ? { map: weightsMapOption(v, a.file), plan } : undefined);
+  }
 
   const { nodeDevices } = await import('../../runtime/node.js');
   const { PlanRunner } = await import('../../runtime/executor.js');
   const { devices, description } = await nodeDevices(1);
   const device = devices[0]!;
   if (!a.json) io.err(`compiling ${plan.kernels.length + (forwardPlan?.kernels.length ?? 0)} kernels…`);
-  const runner = await PlanRunner.create(device, plan, params ? { params } : {});
+  const runner = await PlanRunner.create(device, plan, params ? { params, ...(a.init ? { initRest: true } : {}) } : {});
   const forward = forwardPlan ? await PlanRunner.create(device, forwardPlan) : undefined;
   const steps = a.steps ?? (a.epochs === undefined ? settings.steps : undefined);
   const perEpoch = Math.floor(train.length / (batch * accumulate));
@@ -240,8 +249,10 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     io.out(
       `training ${g.name} (${paramCount.toLocaleString('en-US')} parameters) on ${description}: ${total} steps (${epochs} epoch${epochs === 1 ? '' : 's'} of ` +
         `${trainer.stepsPerEpoch}) of ${batch}${accumulate > 1 ? `×${accumulate}` : ''} examples from ${a.data} (${train.length} rows` +
-        `${evalSet ? `, ${evalSet.length} for validation` : ''})${resume ? `, resuming at step ${resume.step + 1}` : ''}`,
+        `${evalSet ? `, ${evalSet.length} for validation` : ''})${resume ? `, resuming at step ${resume.step + 1}` : ''}${a.init ? `, starting from ${a.init}` : ''}`,
     );
+  const ft = fineTuneLine(compiled.training);
+  if (ft && !a.json) io.out(ft);
   try {
     await trainer.train();
   } catch (e) {

@@ -145,6 +145,27 @@ describe.skipIf(status.skip)(status.title('mdc train on a dataset'), () => {
     expect(other.stderr).toContain(`cannot resume from '${join(out, 'checkpoint.safetensors')}': it was written with seed = 4, this run has 9`);
   });
 
+  it('fine-tunes from a checkpoint with --init: it starts where the first run ended, and freeze keeps the frozen layer as it was', async () => {
+    const pre = mdc(MODEL, '--data', csv, ...COLUMNS, '--epochs', '15', '--seed', '5', '--out', join(dir, 'pre'), '--json');
+    expect(pre.status, pre.stderr).toBe(0);
+    const model = join(dir, 'frozen.model');
+    writeFileSync(model, readFileSync(MODEL, 'utf8').replace('  batch = 16\n', '  batch = 16\n  freeze = ["w1", "b1"]\n'));
+    const init = join(dir, 'pre', 'checkpoint.safetensors');
+    const ft = mdc(model, '--data', csv, ...COLUMNS, '--epochs', '1', '--seed', '6', '--init', init, '--out', join(dir, 'ft'));
+    expect(ft.status, ft.stderr).toBe(0);
+    expect(ft.stdout).toContain(`starting from ${init}`);
+    expect(ft.stdout).toMatch(/fine-tuning: 66 of 162 parameters train/);
+    const first = Number(/step 1\/\d+ {2}loss (\S+)/.exec(ft.stdout)![1]);
+    const preLosses = json(pre.stdout).losses;
+    // A fresh network starts near ln 2 = 0.693; the fine-tuned one at the trained network's loss.
+    expect(preLosses[0]!).toBeGreaterThan(0.6);
+    expect(first).toBeLessThan(preLosses.slice(-15).reduce((a, b) => a + b, 0) / 15 + 0.1);
+    const a = await readCheckpoint(init);
+    const b = await readCheckpoint(join(dir, 'ft', 'checkpoint.safetensors'));
+    for (const k of ['w1', 'b1']) expect(Array.from(b.tensors[k]!.data as Float32Array), k).toEqual(Array.from(a.tensors[k]!.data as Float32Array));
+    expect(Array.from(b.tensors['w2']!.data as Float32Array)).not.toEqual(Array.from(a.tensors['w2']!.data as Float32Array));
+  });
+
   describe('bad data', () => {
     const write = (name: string, text: string) => {
       const p = join(dir, name);
