@@ -28,6 +28,10 @@ export interface EndToEnd {
   readonly paramTol: number;
   /** Collective kinds the plan must contain (so the comparison is not of two empty lists). */
   readonly kinds: readonly string[];
+  /** 2: the ranks split over two nodes, two network namespaces joined by a veth pair (runTorch; needs root). */
+  readonly nnodes?: 1 | 2;
+  /** Skip the forward-pass run (a variant of a model whose forward pass another test runs). */
+  readonly trainOnly?: boolean;
 }
 
 const TRAFFIC = new Set(['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all']);
@@ -61,30 +65,36 @@ export function endToEnd(t: EndToEnd): void {
       oracle = await referenceRun(t.file, { preset: t.preset, seed: 0, steps: t.steps });
     }, 240_000);
 
-    it('runs the forward pass: outputs equal the CPU reference, collectives equal the plan', async () => {
-      const trace = join(dir, 'trace-forward');
-      const run = await runTorch({
-        dir: join(dir, 'pkg'),
-        args: ['--steps', '0', '--out', join(dir, 'fw')],
-        nproc: ranks,
-        env: { MDC_TORCH_TRACE: trace },
-        timeoutMs: 240_000,
-      });
-      expect(run.code, run.stderr).toBe(0);
-      const got = gather(join(dir, 'fw'), ranks).tensors;
-      for (const [name, want] of Object.entries(oracle.forward)) expect(maxAbs(got.get(name)!, want), name).toBeLessThan(t.forwardTol);
-      const source = readFileSync(t.file, 'utf8');
-      const plan = (await compile(source, t.file, { preset: t.preset, partition: mesh, until: 'partition' })).spmd!;
-      const byRank = readTrace(trace);
-      for (let r = 0; r < ranks; r++) expect(traced(byRank.get(r) ?? []), `rank ${r}`).toEqual(expectedTrace(plan, mesh, r));
-    }, 300_000);
+    const nodes = t.nnodes ?? 1;
+    const per = { nproc: ranks / nodes, ...(nodes === 2 ? { nnodes: 2 as const } : {}) };
+    it.skipIf(t.trainOnly)(
+      'runs the forward pass: outputs equal the CPU reference, collectives equal the plan',
+      async () => {
+        const trace = join(dir, 'trace-forward');
+        const run = await runTorch({
+          dir: join(dir, 'pkg'),
+          args: ['--steps', '0', '--out', join(dir, 'fw')],
+          ...per,
+          env: { MDC_TORCH_TRACE: trace },
+          timeoutMs: 240_000,
+        });
+        expect(run.code, run.stderr).toBe(0);
+        const got = gather(join(dir, 'fw'), ranks).tensors;
+        for (const [name, want] of Object.entries(oracle.forward)) expect(maxAbs(got.get(name)!, want), name).toBeLessThan(t.forwardTol);
+        const source = readFileSync(t.file, 'utf8');
+        const plan = (await compile(source, t.file, { preset: t.preset, partition: mesh, until: 'partition' })).spmd!;
+        const byRank = readTrace(trace);
+        for (let r = 0; r < ranks; r++) expect(traced(byRank.get(r) ?? []), `rank ${r}`).toEqual(expectedTrace(plan, mesh, r));
+      },
+      300_000,
+    );
 
     it(`trains ${t.steps} steps: losses and parameters equal the CPU reference, collectives equal the plan for each run`, async () => {
       const trace = join(dir, 'trace-train');
       const run = await runTorch({
         dir: join(dir, 'pkg'),
         args: ['--steps', String(t.steps), '--out', join(dir, 'tr')],
-        nproc: ranks,
+        ...per,
         env: { MDC_TORCH_TRACE: trace },
         timeoutMs: 240_000,
       });

@@ -45,7 +45,7 @@ describe('mdc export --target torch: golden main.py', () => {
         const compiled = spawnSync(TORCH_PYTHON, ['-m', 'py_compile', join(r.dir, 'main.py'), join(r.dir, 'mdc_torch.py')], { encoding: 'utf8' });
         expect(compiled.status, compiled.stderr).toBe(0);
         const check = 'import main; assert callable(main.forward) and callable(main.train_step) and callable(main.run); print(len(main.TRAIN_PARAMS))';
-        const imported = spawnSync(TORCH_PYTHON, ['-c', check], { cwd: r.dir, encoding: 'utf8' });
+        const imported = spawnSync(TORCH_PYTHON, ['-c', check], { cwd: r.dir, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
         expect(imported.status, imported.stderr).toBe(0);
         expect(Number(imported.stdout.trim())).toBeGreaterThan(0);
       },

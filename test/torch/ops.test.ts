@@ -206,7 +206,10 @@ describe('torch forms of mdc ops (compiler/torch/ops.ts)', () => {
       `json.dump(out, open(${JSON.stringify(join(dir, 'out.json'))}, "w"))`,
     ].join('\n');
     writeFileSync(join(dir, 'run.py'), script);
-    const p = spawnSync(TORCH_PYTHON, [join(dir, 'run.py')], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: join(process.cwd(), 'runtime/torch') } });
+    const p = spawnSync(TORCH_PYTHON, [join(dir, 'run.py')], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONPATH: join(process.cwd(), 'runtime/torch'), PYTHONDONTWRITEBYTECODE: '1' },
+    });
     expect(p.status, p.stderr).toBe(0);
     const got = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as number[][][];
     cases.forEach(({ c, ref }, k) => {
