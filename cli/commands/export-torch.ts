@@ -79,7 +79,8 @@ export async function writeTorch(file: string, source: string, out: string, v: V
   if (v['json']) io.out(JSON.stringify({ file, ok: true, target: 'torch', out, mesh: meshText, ranks, train: !!step, ops: r.ops }, null, 2));
   else
     io.out(
-      `wrote ${join(out, 'main.py')} and mdc_torch.py: ${ranks} ranks over [${meshText}], ${step ? 'forward pass and training step' : 'forward pass'}; run: torchrun --nproc_per_node=${ranks} ${join(out, 'main.py')}`,
+      `wrote ${join(out, 'main.py')} and mdc_torch.py: ${ranks} ranks over [${meshText}], ` +
+        `${step ? 'forward pass and training step' : 'forward pass'}; run: torchrun --nproc_per_node=${ranks} ${join(out, 'main.py')}`,
     );
   return EXIT.ok;
 }
