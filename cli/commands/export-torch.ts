@@ -11,8 +11,8 @@ import { asUsageError, compileFile, EXIT, frontendOptions, intOption, meshOption
 
 /**
  * `mdc export FILE --target torch -o DIR`: the partitioned forward pass (and, with a train
- * section, the partitioned training step) as DIR/main.py, beside a copy of the support
- * library runtime/torch/mdc_torch.py. The mesh is --mesh, else the file's.
+ * section, the partitioned training step; not with --forward) as DIR/main.py, beside a copy
+ * of the support library runtime/torch/mdc_torch.py. The mesh is --mesh, else the file's.
  */
 export async function writeTorch(file: string, source: string, out: string, v: Values, io: Io): Promise<number> {
   if (v['weights'] !== undefined || v['weights-map'] !== undefined)
@@ -43,7 +43,7 @@ export async function writeTorch(file: string, source: string, out: string, v: V
     report(forward.diagnostics, source, !!v['json'], io, { file, ok: false });
     return EXIT.diagnostics;
   }
-  const trains = checked.checked.env!.sections.some((s) => s.kind === 'train' && s.target.name === model.name.name);
+  const trains = !v['forward'] && checked.checked.env!.sections.some((s) => s.kind === 'train' && s.target.name === model.name.name);
   const step = trains ? await compile(source, file, { ...base, train: true }).catch(asUsageError) : undefined;
   if (step?.diagnostics.length) {
     report(step.diagnostics, source, !!v['json'], io, { file, ok: false });

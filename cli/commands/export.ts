@@ -69,6 +69,7 @@ Options:
                      torch a folder (created) that gets main.py and mdc_torch.py
   --mesh AXIS=N,...  torch: partition over this mesh (default: the file's mesh), one
                      rank per device, e.g. --mesh dp=2,tp=4
+  --forward          torch: the forward pass only, without the train section's step
   --seed N           seed for the parameters (default: 0, as mdc run)
 ${WEIGHTS_HELP}
 ${FRONTEND_HELP}`,
@@ -78,6 +79,7 @@ ${FRONTEND_HELP}`,
     out: { type: 'string', short: 'o' },
     seed: { type: 'string' },
     mesh: { type: 'string' },
+    forward: { type: 'boolean' },
     ...WEIGHTS_OPTIONS,
   },
   async run(file, source, v, io) {
@@ -88,7 +90,7 @@ ${FRONTEND_HELP}`,
     const out = v['out'];
     if (typeof out !== 'string') throw new UsageError(`mdc export needs -o OUT, the ${target.folder ? 'folder' : 'file'} to write`);
     if (target.folder) return target.writeFolder(file, source, out, v, io);
-    if (v['mesh'] !== undefined) throw new UsageError(`--mesh is for --target torch; --target ${name} exports the whole model`);
+    if (v['mesh'] !== undefined || v['forward']) throw new UsageError(`--mesh and --forward are for --target torch; --target ${name} exports the forward graph whole`);
     if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`-o ${out} is a folder; give the file to write`);
     const seed = intOption(v['seed'], 'seed');
     const r = await compileFile(file, source, v, io, { until: 'lower' });

@@ -27,15 +27,15 @@ def _cut(x, start, shape):
 def _params(mesh, table, weights, seed):
     """Each parameter's block: cut from --weights (global tensors) when it has it, else mdc's initialiser."""
     out = {}
-    for name, (shape, axes, init) in table.items():
+    for name, (shape, axes, init, dtype) in table.items():
         start, local = _block(mesh, shape, axes)
         if weights is not None and name in weights:
             w = weights[name]
             if list(w.shape) != shape:
                 raise SystemExit(f"main.py: --weights: {name} is {list(w.shape)}, but the model's is {shape}")
-            out[name] = _cut(w.to(torch.float32), start, local).to(DEVICE)
+            out[name] = _cut(w.to(torch.float32), start, local).to(dtype).to(DEVICE)
         else:
-            out[name] = mdc_torch.init_param(name, init, shape, start, local, seed).to(DEVICE)
+            out[name] = mdc_torch.init_param(name, init, shape, start, local, seed).to(dtype).to(DEVICE)
     return out
 
 
@@ -102,6 +102,7 @@ def run(args):
     lr = LR if args.lr is None else args.lr
     losses, norms = [], []
     for t in range(1, args.steps + 1):
+        began = time.perf_counter()
         scalars = {"lr": lr}
         if BETAS is not None:
             scalars["bc1"] = 1 / (1 - BETAS[0] ** t)
@@ -120,7 +121,7 @@ def run(args):
         losses.append(loss)
         norms.append(float(out["grad_norm"]))
         if mesh.rank == 0:
-            print(f"step {t}: loss {loss:.6f} grad_norm {norms[-1]:.6f}", flush=True)
+            print(f"step {t}: loss {loss:.6f} grad_norm {norms[-1]:.6f} ({time.perf_counter() - began:.3f} s)", flush=True)
     if args.out:
         tensors = {**params, **state}
         layouts = {k: _layout(mesh, *TRAIN_PARAMS[k][:2]) for k in tensors}

@@ -63,7 +63,7 @@ const MOVES = new Set(['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all
 const RESERVED = new Set(
   (
     'False None True and as assert async await break class continue def del elif else except finally for from global if import in is ' +
-    'lambda nonlocal not or pass raise return try while with yield mesh params state batch inputs step torch math mdc_torch DEVICE out'
+    'lambda nonlocal not or pass raise return try while with yield mesh params state batch inputs step torch math mdc_torch DEVICE out time json os argparse'
   ).split(' '),
 );
 
@@ -134,6 +134,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
     'import json',
     'import math',
     'import os',
+    'import time',
     '',
     'import torch',
     '',
@@ -149,7 +150,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
     `BETAS = ${t?.optimizer.kind === 'adamw' ? `(${pyNumber(t.optimizer.beta1)}, ${pyNumber(t.optimizer.beta2)})` : 'None'}`,
     'DEVICE = torch.device("cpu")',
     '',
-    "# Each parameter: (global shape, the mesh axes each dim is split over, mdc's initialiser).",
+    "# Each parameter: (global shape, the mesh axes each dim is split over, mdc's initialiser, dtype).",
     ...table('FORWARD_PARAMS', paramRows(x.forward)),
     '# Each input: (global shape, split axes, dtype, the id range [0, max) of integer inputs that index something).',
     ...table('FORWARD_INPUTS', inputRows(x.forward)),
@@ -311,7 +312,7 @@ function paramRows(p: SpmdProgram): string[] {
     .filter((v) => v.kind === 'param')
     .map((v) => {
       const s = globalShape(p.globalTypes[v.id]!);
-      return `${JSON.stringify(v.name)}: ([${s.join(', ')}], ${axesOf(p.layouts[v.id], s.length)}, ${initDict(v.init)}),`;
+      return `${JSON.stringify(v.name)}: ([${s.join(', ')}], ${axesOf(p.layouts[v.id], s.length)}, ${initDict(v.init)}, ${TORCH_DTYPE[v.type.dtype]}),`;
     });
 }
 

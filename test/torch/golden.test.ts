@@ -101,6 +101,6 @@ describe('mdc export --target torch: what it refuses', () => {
     expect(a.err).toContain(`-o ${file} is a file; --target torch writes a folder`);
     const b = await mdc('export', 'samples/gpt2.model', '--preset', 'tiny', '--target', 'onnx', '--mesh', 'dp=2', '-o', join(dir, 'm.onnx'));
     expect(b.code).toBe(2);
-    expect(b.err).toContain('--mesh is for --target torch');
+    expect(b.err).toContain('--mesh and --forward are for --target torch');
   });
 });

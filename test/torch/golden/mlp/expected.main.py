@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import time
 
 import torch
 
@@ -30,13 +31,13 @@ LR = 0.001
 BETAS = (0.9, 0.95)
 DEVICE = torch.device("cpu")
 
-# Each parameter: (global shape, the mesh axes each dim is split over, mdc's initialiser).
+# Each parameter: (global shape, the mesh axes each dim is split over, mdc's initialiser, dtype).
 FORWARD_PARAMS = {
-    "g": ([8], [[]], {"kind": "constant", "value": 1.0}),
-    "head": ([8, 4], [[], []], {"kind": "uniform", "low": -0.5, "high": 0.5}),
-    "Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "normal", "mean": 0.0, "std": 0.1}),
-    "Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}),
-    "Ffn.w2": ([16, 8], [["tp"], []], {"kind": "normal", "mean": 0.0, "std": 0.1}),
+    "g": ([8], [[]], {"kind": "constant", "value": 1.0}, torch.float32),
+    "head": ([8, 4], [[], []], {"kind": "uniform", "low": -0.5, "high": 0.5}, torch.float32),
+    "Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "normal", "mean": 0.0, "std": 0.1}, torch.float32),
+    "Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "Ffn.w2": ([16, 8], [["tp"], []], {"kind": "normal", "mean": 0.0, "std": 0.1}, torch.float32),
 }
 # Each input: (global shape, split axes, dtype, the id range [0, max) of integer inputs that index something).
 FORWARD_INPUTS = {
@@ -47,21 +48,21 @@ FORWARD_OUTPUTS = {
     "logits": ([4, 4], [["dp"], []]),
 }
 TRAIN_PARAMS = {
-    "g": ([8], [[]], {"kind": "constant", "value": 1.0}),
-    "head": ([8, 4], [[], []], {"kind": "uniform", "low": -0.5, "high": 0.5}),
-    "Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "normal", "mean": 0.0, "std": 0.1}),
-    "Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}),
-    "Ffn.w2": ([16, 8], [["tp"], []], {"kind": "normal", "mean": 0.0, "std": 0.1}),
-    "opt.m.g": ([8], [[]], {"kind": "constant", "value": 0.0}),
-    "opt.v.g": ([8], [[]], {"kind": "constant", "value": 0.0}),
-    "opt.m.head": ([8, 4], [[], []], {"kind": "constant", "value": 0.0}),
-    "opt.v.head": ([8, 4], [[], []], {"kind": "constant", "value": 0.0}),
-    "opt.m.Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "constant", "value": 0.0}),
-    "opt.v.Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "constant", "value": 0.0}),
-    "opt.m.Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}),
-    "opt.v.Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}),
-    "opt.m.Ffn.w2": ([16, 8], [["tp"], []], {"kind": "constant", "value": 0.0}),
-    "opt.v.Ffn.w2": ([16, 8], [["tp"], []], {"kind": "constant", "value": 0.0}),
+    "g": ([8], [[]], {"kind": "constant", "value": 1.0}, torch.float32),
+    "head": ([8, 4], [[], []], {"kind": "uniform", "low": -0.5, "high": 0.5}, torch.float32),
+    "Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "normal", "mean": 0.0, "std": 0.1}, torch.float32),
+    "Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "Ffn.w2": ([16, 8], [["tp"], []], {"kind": "normal", "mean": 0.0, "std": 0.1}, torch.float32),
+    "opt.m.g": ([8], [[]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.v.g": ([8], [[]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.m.head": ([8, 4], [[], []], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.v.head": ([8, 4], [[], []], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.m.Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.v.Ffn.w1": ([8, 16], [[], ["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.m.Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.v.Ffn.b1": ([16], [["tp"]], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.m.Ffn.w2": ([16, 8], [["tp"], []], {"kind": "constant", "value": 0.0}, torch.float32),
+    "opt.v.Ffn.w2": ([16, 8], [["tp"], []], {"kind": "constant", "value": 0.0}, torch.float32),
 }
 TRAIN_INPUTS = {
     "x": ([4, 8], [["dp"], []], torch.float32, None),
@@ -433,15 +434,15 @@ def _cut(x, start, shape):
 def _params(mesh, table, weights, seed):
     """Each parameter's block: cut from --weights (global tensors) when it has it, else mdc's initialiser."""
     out = {}
-    for name, (shape, axes, init) in table.items():
+    for name, (shape, axes, init, dtype) in table.items():
         start, local = _block(mesh, shape, axes)
         if weights is not None and name in weights:
             w = weights[name]
             if list(w.shape) != shape:
                 raise SystemExit(f"main.py: --weights: {name} is {list(w.shape)}, but the model's is {shape}")
-            out[name] = _cut(w.to(torch.float32), start, local).to(DEVICE)
+            out[name] = _cut(w.to(torch.float32), start, local).to(dtype).to(DEVICE)
         else:
-            out[name] = mdc_torch.init_param(name, init, shape, start, local, seed).to(DEVICE)
+            out[name] = mdc_torch.init_param(name, init, shape, start, local, seed).to(dtype).to(DEVICE)
     return out
 
 
@@ -508,6 +509,7 @@ def run(args):
     lr = LR if args.lr is None else args.lr
     losses, norms = [], []
     for t in range(1, args.steps + 1):
+        began = time.perf_counter()
         scalars = {"lr": lr}
         if BETAS is not None:
             scalars["bc1"] = 1 / (1 - BETAS[0] ** t)
@@ -526,7 +528,8 @@ def run(args):
         losses.append(loss)
         norms.append(float(out["grad_norm"]))
         if mesh.rank == 0:
-            print(f"step {t}: loss {loss:.6f} grad_norm {norms[-1]:.6f}", flush=True)
+            print(f"step {t}: loss {loss:.6f} grad_norm {norms[-1]:.6f} ({time.perf_counter() - began:.3f} s)",
+                    flush=True)
     if args.out:
         tensors = {**params, **state}
         layouts = {k: _layout(mesh, *TRAIN_PARAMS[k][:2]) for k in tensors}
