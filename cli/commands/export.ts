@@ -90,7 +90,8 @@ ${FRONTEND_HELP}`,
     const out = v['out'];
     if (typeof out !== 'string') throw new UsageError(`mdc export needs -o OUT, the ${target.folder ? 'folder' : 'file'} to write`);
     if (target.folder) return target.writeFolder(file, source, out, v, io);
-    if (v['mesh'] !== undefined || v['forward']) throw new UsageError(`--mesh and --forward are for --target torch; --target ${name} exports the forward graph whole`);
+    if (v['mesh'] !== undefined || v['forward'])
+      throw new UsageError(`--mesh and --forward are for --target torch; --target ${name} exports the forward graph whole`);
     if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`-o ${out} is a folder; give the file to write`);
     const seed = intOption(v['seed'], 'seed');
     const r = await compileFile(file, source, v, io, { until: 'lower' });
