@@ -1,5 +1,5 @@
 import type { ArrayFormat } from '../../runtime/dataset-arrays.js';
-import { METRICS, type EarlyStopping, type ScheduleKind } from '../../runtime/trainer.js';
+import { METRICS, type EarlyStopping, type MetricName, type ScheduleKind } from '../../runtime/trainer.js';
 import { regularFileSize } from '../files.js';
 import { intOption, positive, UsageError, type Io, type Values } from '../options.js';
 import type { DataTrainArgs, DataTrainIo } from './train-data.js';
@@ -18,6 +18,7 @@ export const DATASET_OPTIONS = {
   schedule: { type: 'string' },
   'early-stop': { type: 'string' },
   report: { type: 'string' },
+  metrics: { type: 'string' },
   progress: { type: 'boolean' },
 } as const;
 
@@ -63,6 +64,8 @@ Dataset options:
                           --warmup N linear warm-up steps (default: train section, else 0)
   --early-stop M[:P]      stop when validation metric M (loss, accuracy, f1, perplexity)
                           has not improved for P evaluations (default 2)
+  --metrics M,M…          the validation metrics (accuracy, f1, perplexity), instead of
+                          the train section's metrics = [...]
   --report FILE           an HTML report with the loss and metric curves
   --progress              a progress line with ETA on stderr (default: when it is a terminal)
   --steps, --lr, --seed, --out, --checkpoint-every (default: a quarter of the steps),
@@ -101,6 +104,11 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
     if (columns[m[1]!]) throw new UsageError(`--column ${m[1]} is given twice`);
     columns[m[1]!] = cols!;
   }
+  const metrics = str('metrics')
+    ?.split(',')
+    .map((m) => m.trim());
+  for (const m of metrics ?? [])
+    if (!METRICS.includes(m as never)) throw new UsageError(`--metrics takes a comma-separated list of ${METRICS.join(', ')}; got '${m}'`);
   let earlyStop: EarlyStopping | undefined;
   if (str('early-stop') !== undefined) {
     const [metric, patience = '2'] = str('early-stop')!.split(':');
@@ -140,6 +148,7 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
     ...opt('weightsMap', str('weights-map') !== undefined ? true : undefined),
     ...opt('earlyStop', earlyStop),
     ...opt('report', str('report')),
+    ...opt('metrics', metrics as MetricName[] | undefined),
   };
 }
 

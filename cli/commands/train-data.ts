@@ -50,6 +50,8 @@ export interface DataTrainArgs {
   readonly weightsMap?: boolean;
   readonly earlyStop?: EarlyStopping;
   readonly report?: string;
+  /** --metrics: instead of the train section's. */
+  readonly metrics?: readonly MetricName[];
   readonly json: boolean;
 }
 
@@ -130,7 +132,9 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
   const load = (path: string, labels: string | undefined) =>
     loadArrays(path, spec, { ...(a.format ? { format: a.format } : {}), ...(labels ? { labels } : {}) });
   const all = await load(a.data, a.labels);
-  const metrics = (settings.metrics ?? []) as MetricName[];
+  const metrics = a.metrics ?? ((settings.metrics ?? []) as MetricName[]);
+  if (metrics.length && loss.kind !== 'cross_entropy')
+    throw new UsageError(`--metrics ${metrics.join(',')} read class logits, and ${g.name}'s loss is not cross_entropy(<logits>, labels)`);
   const fraction = a.validation ?? (a.eval === undefined && metrics.length ? 0.1 : 0);
   let train = all;
   let evalSet: ArrayDataset | undefined;

@@ -186,7 +186,7 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     else schedule = kind;
   }
   if (le && loss?.output) ds.push(...checkLossOutput(env, model, loss, le.value));
-  const metrics = readMetrics(env, entry('metrics'), loss, ds);
+  const metrics = readMetrics(env, model, entry('metrics'), loss, ds);
   const freeze = patterns(env, entry('freeze'), ds);
   const trainAlso = patterns(env, entry('train_also'), ds);
   const lora = loraDecls(env);
@@ -259,7 +259,7 @@ export const METRIC_NAMES = ['accuracy', 'f1', 'perplexity'];
  * output, so the loss must be cross_entropy on an output (MDC0541). `accuracy(logits)` may
  * name that output; naming another is MDC0541 too.
  */
-function readMetrics(env: Env, e: A.Entry | undefined, loss: TrainSettings['loss'] | undefined, ds: Diagnostic[]): string[] {
+function readMetrics(env: Env, model: string, e: A.Entry | undefined, loss: TrainSettings['loss'] | undefined, ds: Diagnostic[]): string[] {
   if (!e) return [];
   const out: string[] = [];
   for (const x of e.value.kind === 'list' ? e.value.items : [e.value]) {
@@ -271,7 +271,10 @@ function readMetrics(env: Env, e: A.Entry | undefined, loss: TrainSettings['loss
     }
     const arg = call?.args[0]?.value;
     const named = arg?.kind === 'name' ? arg.name : undefined;
-    if (loss?.kind !== 'cross_entropy')
+    const outputs = named === undefined ? [] : outputNames(env, model);
+    if (named !== undefined && outputs.length && !outputs.includes(named))
+      ds.push(diag(env.file, arg!.span, 'MDC0541', name, `'${named}' is not an output of the model (outputs: ${outputs.join(', ')})`));
+    else if (loss?.kind !== 'cross_entropy')
       ds.push(diag(env.file, x.span, 'MDC0541', name, 'it reads class logits, and the loss is not cross_entropy(<logits>, labels)'));
     else if (call && (call.args.length !== 1 || named !== loss.output))
       ds.push(diag(env.file, x.span, 'MDC0541', name, `it reads the loss's logits '${loss.output}'; write ${name} or ${name}(${loss.output})`));
@@ -296,6 +299,21 @@ function readCopies(env: Env, e: A.Entry | undefined, batch: number | undefined,
  * type is a float scalar (MDC0507): checked on the model's signature, so `mdc check` says
  * so; lossGraph (train/step.ts) checks the lowered graph again.
  */
+/** The model's output names as the lowered graph has them: a returned name, else output<i>; repeats get _1, _2. */
+function outputNames(env: Env, model: string): string[] {
+  const ret = env.models
+    .get(model)
+    ?.body.filter((s): s is A.ReturnStmt => s.kind === 'return')
+    .at(-1);
+  const seen = new Map<string, number>();
+  return (ret?.values ?? []).map((e, i) => {
+    const n = e.kind === 'name' ? e.name : `output${i}`;
+    const k = seen.get(n) ?? 0;
+    seen.set(n, k + 1);
+    return k ? `${n}_${k}` : n;
+  });
+}
+
 function checkLossOutput(env: Env, model: string, loss: TrainSettings['loss'], value: A.Expr): Diagnostic[] {
   const decl = env.models.get(model);
   const ret = decl?.body.filter((s): s is A.ReturnStmt => s.kind === 'return').at(-1);
