@@ -26,6 +26,7 @@ import type { KernelGen } from './kernel.js';
 import { concatKernels, sliceKernel, transposeKernel } from './layout.js';
 import { matmulKernel } from './matmul/index.js';
 import { attentionKernel } from './attention.js';
+import { relativeBiasGradKernel, relativeBiasKernel } from './relative.js';
 import { decodeAttentionKernel, kvWriteKernel } from './decode.js';
 import { conv2dKernel, embeddingKernel, moeCombineKernel, moeDispatchKernel, patchifyKernel, rotaryKernel, topkKernel } from './nn.js';
 import { crossEntropyKernel, normKernel, reduceKernel, softmaxKernel } from './reduce.js';
@@ -72,6 +73,7 @@ export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collec
   embedding: { gen: embeddingKernel, half: true },
   rotary: { gen: rotaryKernel, half: false },
   attention: { gen: attentionKernel, half: true },
+  relative_position_bias: { gen: relativeBiasKernel, half: false },
   topk: { gen: topkKernel, half: false },
   moe_dispatch: { gen: moeDispatchKernel, half: false },
   moe_combine: { gen: moeCombineKernel, half: false },
@@ -87,6 +89,7 @@ export const KERNEL_KINDS: Readonly<Record<Exclude<KernelKind, 'alias' | 'collec
   slice_grad: { gen: sliceGradKernel, half: false },
   cross_entropy_grad: { gen: crossEntropyGradKernel, half: false },
   attention_grad: { gen: attentionGradKernels, half: false },
+  relative_position_bias_grad: { gen: relativeBiasGradKernel, half: false },
   patchify_grad: { gen: patchifyGradKernel, half: false },
   conv2d_grad: { gen: conv2dGradKernels, half: false },
   moe_combine_grad: { gen: moeCombineGradKernels, half: false },

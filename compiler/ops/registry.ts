@@ -13,6 +13,7 @@ import { attentionInternalOps, attentionOps, type AttentionAttrs, type RotaryAtt
 import { cacheInternalOps, type DecodeAttentionAttrs } from './cache.js';
 import { collectiveOps, type CollectiveAttrs } from './collectives.js';
 import { embeddingInternalOps, embeddingOps } from './embedding.js';
+import { relativeInternalOps, relativeOps } from './relative.js';
 import { linalgOps, type MatmulAttrs } from './linalg.js';
 import { lossInternalOps, lossOps } from './loss.js';
 import { moeInternalOps, moeOps, type DispatchAttrs, type MoeAttrs } from './moe.js';
@@ -29,10 +30,19 @@ import { numel } from '../../layout/mesh.js';
 
 /** The ops of the surface language, by name. */
 export const OPS: ReadonlyMap<string, SurfaceOp> = new Map<string, SurfaceOp>(
-  [...elementwiseOps, ...linalgOps, ...reduceOps, ...normOps, ...shapeOps, ...embeddingOps, ...attentionOps, ...moeOps, ...visionOps, ...lossOps].map((o) => [
-    o.name,
-    o,
-  ]),
+  [
+    ...elementwiseOps,
+    ...linalgOps,
+    ...reduceOps,
+    ...normOps,
+    ...shapeOps,
+    ...embeddingOps,
+    ...attentionOps,
+    ...relativeOps,
+    ...moeOps,
+    ...visionOps,
+    ...lossOps,
+  ].map((o) => [o.name, o]),
 );
 
 /**
@@ -48,6 +58,7 @@ export const INTERNAL_OPS: ReadonlyMap<string, OpFacets> = new Map(
     ...shapeInternalOps,
     ...embeddingInternalOps,
     ...attentionInternalOps,
+    ...relativeInternalOps,
     ...moeInternalOps,
     ...visionInternalOps,
     ...lossInternalOps,

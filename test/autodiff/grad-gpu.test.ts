@@ -257,6 +257,19 @@ for (const [op, xs, axis, keepdim] of [
   });
 }
 
+// --- relative_position_bias_grad: many pairs per bucket (long offsets), and a causal one whose masked pairs add nothing
+for (const [NB, H, Sq, Sk, attrs] of [
+  [32, 3, 17, 33, { bidirectional: true, max_distance: 20, causal: false }],
+  [9, 2, 33, 33, { bidirectional: false, max_distance: 128, causal: true }],
+] as const) {
+  add({
+    name: `relative_position_bias_grad ${NB} buckets × ${H} heads from g [${H}, ${Sq}, ${Sk}]${attrs.causal ? ', causal' : ''}`,
+    op: 'relative_position_bias_grad',
+    graph: graph((b) => ({ out: b.node('relative_position_bias_grad', [b.input('g', 'f32', [H, Sq, Sk])], [['f32', [NB, H]]], attrs)[0]! })),
+    tol: ACCUMULATED,
+  });
+}
+
 // --- topk_grad: indices from a real topk with ties
 for (const [xs, K] of [
   [[17, 7], 3],

@@ -186,6 +186,17 @@ add({
   source: model(`${P('t', [5, 4])}\n  let y = embedding(t, ids)\n${lossOf('y', [2, 3, 4])}`, 'ids: i32[2, 3]'),
   opts: { inputs: { ids: [1, 3, 1, 0, 7, 4] }, samples: 20 },
 });
+add({
+  name: 'relative_position_bias, bidirectional (pairs sharing buckets)',
+  source: model(`${P('t', [8, 2])}\n  let y = relative_position_bias(t, 5, 11, max_distance = 6)\n${lossOf('y', [2, 5, 11])}`),
+});
+add({
+  // Through softmax, as attention uses it: a loss weighting the −1e9 entries directly would drown the finite differences in rounding.
+  name: 'relative_position_bias, causal, through softmax',
+  source: model(
+    `${P('t', [6, 3])}\n  let y = softmax(relative_position_bias(t, 7, 7, bidirectional = false, causal = true), axis = -1)\n${lossOf('y', [3, 7, 7])}`,
+  ),
+});
 add({ name: 'rotary', source: model(`${P('a', [2, 3, 8])}\n  let y = rotary(a, 2, 100.0, offset = 1)\n${lossOf('y', [2, 3, 8])}`) });
 add({
   name: 'attention, causal, grouped KV heads',

@@ -525,6 +525,21 @@ add({
   source: model({ x: T('f32', [3, 5, 2]) }, T('f32', [3, 5, 2]), 'return rotary(x, 1, 500, offset = 7)'),
   tol: TRANSCENDENTAL,
 });
+// T5's bias: offsets up to 32 cross several logarithmic buckets; max_distance 12 sends the far ones to the last bucket.
+add({
+  name: 'relative_position_bias f32[32, 3] over 17 queries × 33 keys, bidirectional',
+  source: model({ t: T('f32', [32, 3]) }, T('f32', [3, 17, 33]), 'return relative_position_bias(t, 17, 33)'),
+  tol: EXACT,
+});
+add({
+  name: 'relative_position_bias f32[7, 2] over 33 × 33, causal, unidirectional, max_distance 12',
+  source: model(
+    { t: T('f32', [7, 2]) },
+    T('f32', [2, 33, 33]),
+    'return relative_position_bias(t, 33, 33, bidirectional = false, max_distance = 12, causal = true)',
+  ),
+  tol: EXACT,
+});
 
 // --- attention
 {
