@@ -66,7 +66,7 @@ function ranges(g: Graph): Map<number, number> {
 }
 
 /** Inputs as main.py draws them without --inputs (randomInput over the whole batch of `count` micro-batches), micro-batch `m`'s rows. */
-function drawInputs(g: Graph, seed: number, m: number, count: number): Record<string, Float64Array> {
+function drawInputs(g: Graph, seed: number, m: number, count: number, given?: Readonly<Record<string, Float64Array>>): Record<string, Float64Array> {
   const max = ranges(g);
   const out: Record<string, Float64Array> = {};
   for (const id of g.inputs) {
@@ -74,7 +74,7 @@ function drawInputs(g: Graph, seed: number, m: number, count: number): Record<st
     const s = shape(g, id);
     if (!s.length) continue;
     const n = numel(s);
-    const all = randomInput(v.type.dtype === 'i32' ? 'i32' : 'f32', n * count, seed, v.name!, max.get(id));
+    const all = given?.[v.name!] ?? randomInput(v.type.dtype === 'i32' ? 'i32' : 'f32', n * count, seed, v.name!, max.get(id));
     out[v.name!] = Float64Array.from(all.subarray(m * n, (m + 1) * n));
   }
   return out;
@@ -89,18 +89,25 @@ export interface Oracle {
   losses: number[];
 }
 
-/** mdc's CPU reference (float64) of `file`'s forward pass and `steps` training steps, unpartitioned, from the seed. */
-export async function referenceRun(file: string, opts: { preset?: string; seed: number; steps: number }): Promise<Oracle> {
+/**
+ * mdc's CPU reference (float64) of `file`'s forward pass and `steps` training steps, unpartitioned, from the seed;
+ * `weights` replaces parameters' initial values, `inputs` the drawn inputs (each the whole step's batch, as main.py's --inputs).
+ */
+export async function referenceRun(
+  file: string,
+  opts: { preset?: string; seed: number; steps: number; weights?: ReadonlyMap<string, Float64Array>; inputs?: Readonly<Record<string, Float64Array>> },
+): Promise<Oracle> {
   const source = readFileSync(file, 'utf8');
   const front = { ...(opts.preset ? { preset: opts.preset } : {}) };
   const fwd = (await compile(source, file, { ...front, until: 'lower' })).forward!;
   const init = (g: Graph) => {
     const m = new Map<string, Float64Array>();
-    for (const v of g.values) if (v.kind === 'param') m.set(v.name!, Float64Array.from(initValues(v.init!, numel(shape(g, v.id)), opts.seed, v.name!)));
+    for (const v of g.values)
+      if (v.kind === 'param') m.set(v.name!, opts.weights?.get(v.name!) ?? Float64Array.from(initValues(v.init!, numel(shape(g, v.id)), opts.seed, v.name!)));
     return m;
   };
   const fp = init(fwd);
-  const forwardOut = interpret(fwd, drawInputs(fwd, opts.seed, 0, 1), (n) => fp.get(n)!);
+  const forwardOut = interpret(fwd, drawInputs(fwd, opts.seed, 0, 1, opts.inputs), (n) => fp.get(n)!);
   const forward = Object.fromEntries(Object.entries(forwardOut).map(([k, t]) => [k, t.data]));
   const c = await compile(source, file, { ...front, train: true, until: 'train' });
   const g = c.training!.graph;
@@ -112,7 +119,7 @@ export async function referenceRun(file: string, opts: { preset?: string; seed: 
   for (let t = 1; t <= opts.steps; t++) {
     let loss = 0;
     for (let m = 0; m < micro; m++) {
-      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro), lr: f32(s.optimizer.lr) };
+      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro, opts.inputs), lr: f32(s.optimizer.lr) };
       if (s.optimizer.kind === 'adamw') {
         const [bc1, bc2] = biasCorrections(t, s.optimizer.beta1, s.optimizer.beta2);
         inputs['bc1'] = f32(bc1);
