@@ -163,6 +163,8 @@ export const TORCH: Readonly<Record<string, TorchRule>> = {
     UNARY_DERIVATIVES.includes(a['fn'] as string)
       ? `${x.use('_unary_grad')}(${x.ins[0]}, ${x.ins[1]}, ${JSON.stringify(a['fn'])})`
       : { refuse: `no derivative of ${String(a['fn'])}` },
+  minmax_grad: (x, a) => `${x.use('_minmax_grad')}(${x.ins[0]}, ${x.ins[1]}, ${x.ins[2]}, ${pyBool(a['op'] === 'maximum')}, ${num(a, 'side')})`,
+  reduce_grad: (x, a) => `${x.use('_reduce_grad')}(${x.ins[0]}, ${x.ins[1]}, ${x.ins[2]}, ${num(a, 'axis')})`,
   rotary: (x, a) => `${x.use('_rotary')}(${x.ins[0]}, ${num(a, 'heads')}, ${pyNumber(a['theta'] as number)}, ${num(a, 'offset')}, ${pyBool(a['inverse'])})`,
   topk: (x) => `${x.use('_topk')}(${x.ins[0]}, ${shapeOf(x.vout[0]!).at(-1)!})`,
   topk_grad: (x) => `${x.use('_topk_grad')}(${x.ins[0]}, ${x.ins[1]}, ${list(shapeOf(x.vout[0]!))})`,
@@ -321,6 +323,17 @@ def _attention(q, k, v, heads, kv_heads, causal, scale, mask):
     d = d - torch.nn.functional.one_hot(torch.where(ok, lb, torch.zeros_like(lb)), v).to(lg.dtype)
     d = d * ok.to(lg.dtype).unsqueeze(1) * (g / count)
     return d.reshape(logits.shape)`,
+  _minmax_grad: `def _minmax_grad(g, a, b, is_max, side):
+    # minmax_grad: g where side (0: a, 1: b) won maximum / minimum(a, b), ties to a, else 0.
+    a_wins = (a >= b) if is_max else (a <= b)
+    return torch.where(a_wins == (side == 0), g, torch.zeros_like(g))`,
+  _reduce_grad: `def _reduce_grad(g, x, y, axis):
+    # reduce_grad: g at the first position along axis that attains the max / min y (NaN attains NaN).
+    if g.dim() < x.dim():
+        g, y = g.unsqueeze(axis), y.unsqueeze(axis)
+    hit = (x == y) | (torch.isnan(x) & torch.isnan(y))
+    first = hit & (hit.to(torch.int32).cumsum(dim=axis) == 1)
+    return torch.where(first, g.expand_as(x), torch.zeros_like(x))`,
   _rotary: `def _rotary(x, heads, theta, offset, inverse):
     # rotary: within each head, element j < Dh/2 pairs with j + Dh/2; the pair turns by (position + offset) * theta^(-2j/Dh),
     # the other way when inverse (its gradient). Angles in float64, as the reference computes them.

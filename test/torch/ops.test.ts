@@ -17,7 +17,7 @@ import { TORCH_PYTHON, torchAvailable } from '../support/torchrun.js';
  * (one python3 process for all of them, float32) against the op's CPU reference (float64).
  * Collectives need a process group: the end-to-end tests (gpt2.test.ts, moe.test.ts) run them.
  */
-type Kind = 'any' | 'positive' | 'mask' | 'ids' | 'labels' | 'ties';
+type Kind = 'any' | 'positive' | 'mask' | 'ids' | 'labels' | 'ties' | 'extreme';
 interface In {
   readonly shape: readonly number[];
   readonly kind?: Kind;
@@ -26,6 +26,8 @@ interface In {
   readonly n?: number;
   /** ids: each row's ids distinct and in range (topk's indices). */
   readonly distinct?: boolean;
+  /** extreme: the max (or min) of input `of` along the case's axis, as the forward reduction gave it. */
+  readonly of?: number;
 }
 interface Case {
   readonly op: string;
@@ -104,6 +106,26 @@ const CASES: readonly Case[] = [
   { op: 'cross_entropy_grad', ins: [{ shape: [] }, { shape: [2, 3, 6] }, { shape: [2, 3], kind: 'labels', n: 6 }], outs: [[2, 3, 6]] },
   ...['relu', 'abs', 'gelu', 'gelu_tanh', 'silu', 'sigmoid', 'tanh', 'exp'].map((fn) => ({ op: 'unary_grad', attrs: { fn }, ins: [X, X], outs: [[3, 5]] })),
   ...['log', 'sqrt', 'rsqrt'].map((fn) => ({ op: 'unary_grad', attrs: { fn }, ins: [X, POS], outs: [[3, 5]] })),
+  ...['maximum', 'minimum'].flatMap((op) =>
+    [0, 1].map((side) => ({
+      op: 'minmax_grad',
+      attrs: { op, side },
+      ins: [X, { shape: [3, 5], kind: 'ties' as const }, { shape: [5], kind: 'ties' as const }],
+      outs: [[3, 5]],
+    })),
+  ),
+  {
+    op: 'reduce_grad',
+    attrs: { op: 'max', axis: 1 },
+    ins: [{ shape: [2, 3] }, { shape: [2, 4, 3], kind: 'ties' }, { shape: [2, 3], kind: 'extreme', of: 1 }],
+    outs: [[2, 4, 3]],
+  },
+  {
+    op: 'reduce_grad',
+    attrs: { op: 'min', axis: 2 },
+    ins: [{ shape: [2, 4, 1] }, { shape: [2, 4, 3], kind: 'ties' }, { shape: [2, 4, 1], kind: 'extreme', of: 1 }],
+    outs: [[2, 4, 3]],
+  },
   { op: 'rotary', attrs: { heads: 2, theta: 10000, offset: 3 }, ins: [{ shape: [2, 5, 8] }], outs: [[2, 5, 8]] },
   { op: 'rotary', attrs: { heads: 2, theta: 1e6, offset: 0, inverse: true }, ins: [{ shape: [2, 5, 8] }], outs: [[2, 5, 8]] },
   {
@@ -167,6 +189,14 @@ describe('torch forms of mdc ops (compiler/torch/ops.ts)', () => {
     const rand = mulberry32(17);
     const cases = CASES.map((c) => {
       const inputs = c.ins.map((x) => draw(x, rand));
+      // reduce_grad's y is the forward max / min of x (keepdim when y keeps the axis).
+      c.ins.forEach((x, i) => {
+        if (x.kind !== 'extreme') return;
+        const from = { shape: c.ins[x.of!]!.shape, data: inputs[x.of!]! };
+        const a = c.attrs as { op: string; axis: number };
+        const keepdim = x.shape.length === from.shape.length;
+        inputs[i] = referenceOf(a.op)!([from], { axis: a.axis, keepdim }, [x.shape], ['f32'], 0)[0]!.data;
+      });
       const vin = c.ins.map((x, i) => value(x.shape, dtypeOf(x), i));
       const vout = c.outs.map((s, i) => value(s, c.outDtype ?? 'f32', 100 + i));
       const ctx: TorchCtx = { ins: c.ins.map((_, i) => `x[${i}]`), vin, vout, use: (h) => h };
