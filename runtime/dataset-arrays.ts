@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { DatasetError, ExampleEncoder, npyValues, parseNpyHeader, rowsOf, TableDataset, type DatasetInput, type DatasetSpec } from './datasets.js';
-import { readIdx } from './datasets-node.js';
-import { ArrayDataset } from './trainer.js';
+import { openDataset, readIdx, type SplitOptions } from './datasets-node.js';
+import { ArrayDataset, epochSeed, type BatchStream } from './trainer.js';
 import { numel } from '../layout/mesh.js';
 
 /**
@@ -103,4 +103,32 @@ function toColumn(
     out[i] = x * scale;
   }
   return out;
+}
+
+/**
+ * A JSONL or CSV file streamed (never held whole) as the Trainer's BatchStream: each epoch
+ * shuffled through datasets-node.ts's bounded seeded buffer with a seed drawn from `seed`
+ * and the epoch, `split` choosing the rows of one side by a hash of their index. A first
+ * pass counts the rows and checks every one of them, so bad data stops the run before
+ * training as it does for a file loaded whole.
+ */
+export async function streamArrays(
+  path: string,
+  spec: DatasetSpec,
+  o: { readonly seed: number; readonly split?: SplitOptions; readonly format?: ArrayFormat },
+): Promise<BatchStream> {
+  const format = o.format ?? arrayFormatOf(path);
+  if (format !== 'jsonl' && format !== 'csv')
+    throw new DatasetError(`${path}: only JSONL and CSV files are streamed; load ${format ?? 'this format'} whole (without --stream)`);
+  const ds = await openDataset(path, spec, { format });
+  const split = o.split ? { split: o.split } : {};
+  let length = 0;
+  for await (const b of ds.batches({ batchSize: 1, dropLast: false, ...split })) if (b) length++;
+  const sizes = Object.fromEntries(Object.keys(spec.columns).map((k) => [k, numel(spec.inputs.find((i) => i.name === k)!.shape.slice(1))]));
+  return {
+    length,
+    sizes,
+    batches: (rows, { epoch, dropLast }) =>
+      ds.batches({ batchSize: rows, dropLast, ...(epoch !== undefined ? { seed: epochSeed(o.seed, epoch) } : {}), ...split }),
+  };
 }

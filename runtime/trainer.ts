@@ -61,6 +61,21 @@ export class ArrayDataset {
   }
 }
 
+/**
+ * Examples read as they are needed, for files larger than memory (runtime/datasets-node.ts
+ * streams JSONL and CSV): `length` examples an epoch, and each epoch's batches in an order
+ * that depends only on the epoch (the same every time it is asked, so a resumed run skips
+ * to its step and sees what an uninterrupted one saw). No epoch: file order, for evaluation.
+ */
+export interface BatchStream {
+  readonly length: number;
+  /** Values per example of each column (a short last batch's rows are its length over this). */
+  readonly sizes: Readonly<Record<string, number>>;
+  batches(rows: number, opts: { readonly epoch?: number; readonly dropLast: boolean }): AsyncIterator<Record<string, HostArray>>;
+}
+
+export type TrainData = ArrayDataset | BatchStream;
+
 /** What the Trainer needs of a runner of the training plan (a PlanRunner or MeshRunner). */
 export interface StepRunner {
   run(inputs: Readonly<Record<string, HostArray>>, only?: readonly string[]): Promise<Record<string, Tensor>>;
@@ -136,8 +151,8 @@ export interface TrainerOptions {
   readonly model: StepRunner;
   /** The forward plan's runner, needed by evaluate() and predict(). */
   readonly forward?: ForwardRunner;
-  readonly train: ArrayDataset;
-  readonly eval?: ArrayDataset;
+  readonly train: TrainData;
+  readonly eval?: TrainData;
   /** Rows per run of the training plan (its batch dim). */
   readonly batchSize: number;
   /** Runs whose gradients one optimizer step accumulates (default 1). */
@@ -167,6 +182,8 @@ export class Trainer {
   private readonly accumulate: number;
   private readonly dropoutStep: boolean;
   private order?: { epoch: number; perm: Uint32Array };
+  /** A streamed training set: the epoch being read and the index of its next batch. */
+  private cursor?: { epoch: number; next: number; it: AsyncIterator<Record<string, HostArray>> };
   private start: number;
   /** Why train() stopped early, if it did. */
   stoppedEarly?: string;
@@ -187,6 +204,7 @@ export class Trainer {
 
   /** The dataset rows of step t (1-based): the next `batch × accumulate` of its epoch's permutation; the rows past the last whole step are left out. */
   rowsOf(t: number): Uint32Array {
+    if (!(this.opts.train instanceof ArrayDataset)) throw new TrainError('rowsOf: the training set is streamed; its rows have no indices');
     const per = this.opts.batchSize * this.accumulate;
     const epoch = Math.floor((t - 1) / this.stepsPerEpoch);
     if (this.order?.epoch !== epoch) this.order = { epoch, perm: permutation(this.opts.train.length, epochSeed(this.opts.seed, epoch)) };
@@ -203,15 +221,21 @@ export class Trainer {
       scalars['bc1'] = Float32Array.of(bc1);
       scalars['bc2'] = Float32Array.of(bc2);
     }
-    const rows = this.rowsOf(t);
     const n = this.accumulate;
+    const train = opts.train;
+    const whole = train instanceof ArrayDataset ? undefined : await this.streamed(t);
+    const part = (m: number) =>
+      whole
+        ? sliceRows(whole, n * opts.batchSize, m * opts.batchSize, opts.batchSize)
+        : (train as ArrayDataset).gather(rows!.subarray(m * opts.batchSize, (m + 1) * opts.batchSize));
+    const rows = train instanceof ArrayDataset ? this.rowsOf(t) : undefined;
     const t0 = performance.now();
     let loss = 0;
     let out: Record<string, Tensor> = {};
     for (let m = 0; m < n; m++) {
       const micro = {
         ...scalars,
-        ...opts.train.gather(rows.subarray(m * opts.batchSize, (m + 1) * opts.batchSize)),
+        ...part(m),
         ...(n > 1 ? { apply: Float32Array.of(m === n - 1 ? 1 : 0) } : {}),
         ...(this.dropoutStep ? { dropout_step: Int32Array.of((t - 1) * n + m) } : {}),
       };
@@ -222,6 +246,21 @@ export class Trainer {
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm))
       throw new TrainError(`${Number.isFinite(loss) ? `the gradient norm became ${gradNorm}` : `the loss became ${loss}`} at step ${t}`);
     return { step: t, loss: n === 1 ? out['loss']!.data[0]! : loss, gradNorm, lr, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** Step t's examples from a streamed training set, reading on from the last step's batch (or from the epoch's start, skipping ahead). */
+  private async streamed(t: number): Promise<Record<string, HostArray>> {
+    const stream = this.opts.train as BatchStream;
+    const per = this.opts.batchSize * this.accumulate;
+    const epoch = Math.floor((t - 1) / this.stepsPerEpoch);
+    const k = (t - 1) % this.stepsPerEpoch;
+    if (this.cursor?.epoch !== epoch || this.cursor.next > k) this.cursor = { epoch, next: 0, it: stream.batches(per, { epoch, dropLast: true }) };
+    for (;;) {
+      const r = await this.cursor.it.next();
+      if (r.done)
+        throw new TrainError(`the training stream ended before step ${t}: epoch ${epoch + 1} gave ${this.cursor.next} batches, ${this.stepsPerEpoch} expected`);
+      if (this.cursor.next++ === k) return r.value;
+    }
   }
 
   /** Trains from the first step not yet done to the last (or until early stopping); returns the step history. */
@@ -262,7 +301,12 @@ export class Trainer {
   }
 
   /** The forward plan's output for every row of `data`, as [rows, ...per-row shape]. */
-  async predict(data: ArrayDataset | undefined = this.opts.eval): Promise<{ data: Float32Array; shape: number[] }> {
+  async predict(data: TrainData | undefined = this.opts.eval): Promise<{ data: Float32Array; shape: number[] }> {
+    return this.predictKeeping(data);
+  }
+
+  /** predict(), also collecting the columns `keep` of the rows it ran (labels for evaluate()). */
+  private async predictKeeping(data: TrainData | undefined, keep?: readonly string[], kept: Record<string, HostArray[]> = {}) {
     const fwd = this.opts.forward;
     if (!fwd || !data) throw new TrainError('predict needs a forward runner and a dataset');
     const all = await this.opts.model.readParams();
@@ -270,24 +314,26 @@ export class Trainer {
     fwd.writeParams(new Map([...all].filter(([k]) => names.has(k))));
     const B = fwd.plan.inputs[0]!.shape[0]!;
     const inputs = fwd.plan.inputs.map((i) => i.name);
-    const only = new ArrayDataset(Object.fromEntries(inputs.map((k) => [k, data.columns[k]!])), data.length);
-    let out: Float32Array | undefined;
+    const parts: Float32Array[] = [];
     let shape: number[] = [];
-    for (let at = 0; at < data.length; at += B) {
-      const idx = Uint32Array.from({ length: Math.min(B, data.length - at) }, (_, i) => at + i);
-      const r = (await fwd.run(only.gather(idx, B), [this.opts.task.output]))[this.opts.task.output]!;
+    let rows = 0;
+    for await (const { batch, count } of batchesOf(data, B, [...inputs, ...(keep ?? [])])) {
+      const r = (await fwd.run(Object.fromEntries(inputs.map((k) => [k, batch[k]!])), [this.opts.task.output]))[this.opts.task.output]!;
       const per = r.data.length / B;
-      out ??= new Float32Array(data.length * per);
-      shape = [data.length, ...r.shape.slice(1)];
-      out.set(r.data.subarray(0, idx.length * per), at * per);
+      parts.push(r.data.slice(0, count * per) as Float32Array);
+      shape = r.shape.slice(1) as number[];
+      rows += count;
+      for (const k of keep ?? []) (kept[k] ??= []).push(batch[k]!.slice(0, count * (batch[k]!.length / B)));
     }
-    return { data: out!, shape };
+    return { data: concat(parts, Float32Array), shape: [rows, ...shape] };
   }
 
   /** The loss and metrics on `data` (default: the eval set), from the forward plan's output on the host. */
-  async evaluate(data: ArrayDataset | undefined = this.opts.eval): Promise<EvalResult> {
-    const p = await this.predict(data);
-    const labels = data!.columns[this.opts.task.labels]!;
+  async evaluate(data: TrainData | undefined = this.opts.eval): Promise<EvalResult> {
+    const kept: Record<string, HostArray[]> = {};
+    const p = await this.predictKeeping(data, [this.opts.task.labels], kept);
+    const parts = kept[this.opts.task.labels] ?? [];
+    const labels = parts[0] instanceof Int32Array ? concat(parts as Int32Array[], Int32Array) : concat(parts as Float32Array[], Float32Array);
     const step = this.history.at(-1)?.step ?? 0;
     const epoch = Math.ceil(step / this.stepsPerEpoch);
     if (this.opts.task.loss === 'mse') return { epoch, step, loss: meanSquaredError(p.data, labels) };
@@ -295,8 +341,53 @@ export class Trainer {
   }
 }
 
+/** Batches of `rows` of `data` in order, the last one padded (a plan's fixed batch), with how many rows are real. */
+async function* batchesOf(data: TrainData, rows: number, columns: readonly string[]): AsyncGenerator<{ batch: Record<string, HostArray>; count: number }> {
+  if (data instanceof ArrayDataset) {
+    const only = new ArrayDataset(Object.fromEntries(columns.map((k) => [k, data.columns[k]!])), data.length);
+    for (let at = 0; at < data.length; at += rows) {
+      const idx = Uint32Array.from({ length: Math.min(rows, data.length - at) }, (_, i) => at + i);
+      yield { batch: only.gather(idx, rows), count: idx.length };
+    }
+    return;
+  }
+  const it = data.batches(rows, { dropLast: false });
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    const b = r.value;
+    const count = b[columns[0]!]!.length / data.sizes[columns[0]!]!;
+    yield { batch: count === rows ? b : padRows(b, count, rows), count };
+  }
+}
+
+function padRows(b: Record<string, HostArray>, count: number, rows: number): Record<string, HostArray> {
+  const out: Record<string, HostArray> = {};
+  for (const [k, a] of Object.entries(b)) {
+    const n = a.length / count;
+    const p = a instanceof Int32Array ? new Int32Array(rows * n) : new Float32Array(rows * n);
+    p.set(a);
+    for (let r = count; r < rows; r++) p.set(a.subarray((count - 1) * n, count * n), r * n);
+    out[k] = p;
+  }
+  return out;
+}
+
+/** Rows [from, from + count) of a batch of `rows` rows. */
+function sliceRows(b: Record<string, HostArray>, rows: number, from: number, count: number): Record<string, HostArray> {
+  return Object.fromEntries(Object.entries(b).map(([k, a]) => [k, a.subarray((from * a.length) / rows, ((from + count) * a.length) / rows)]));
+}
+
+function concat<T extends Float32Array | Int32Array>(parts: readonly T[], Kind: { new (n: number): T }): T {
+  const out = new Kind(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** A seed per epoch, so each epoch's order is drawn independently of the others. */
-function epochSeed(seed: number, epoch: number): number {
+export function epochSeed(seed: number, epoch: number): number {
   let h = (seed ^ Math.imul(epoch + 0x632be5ab, 0x9e3779b1)) >>> 0;
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
   return (h ^ (h >>> 13)) >>> 0;

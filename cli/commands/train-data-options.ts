@@ -19,6 +19,7 @@ export const DATASET_OPTIONS = {
   'early-stop': { type: 'string' },
   report: { type: 'string' },
   metrics: { type: 'string' },
+  stream: { type: 'boolean' },
   progress: { type: 'boolean' },
 } as const;
 
@@ -54,6 +55,10 @@ Dataset options:
                           (default 0.1 when the train section names metrics, else none)
   --column IN=COL[,COL…]  which column(s) fill input IN (repeatable)
   --format F              jsonl, csv, npy, safetensors or idx, whatever the extension
+  --stream                read JSONL/CSV as training needs it instead of loading it whole
+                          (files larger than memory): a first pass counts and checks the
+                          rows; each epoch is shuffled through a buffer of 10,000 examples
+                          and --validation holds out rows by a hash of their index
   --epochs N              passes over the training set (default 1); --steps N instead
                           caps the run at N optimizer steps
   --batch B               examples per run of the model (its first input dim; default: train
@@ -90,6 +95,8 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
   if (validation !== undefined && str('eval') !== undefined)
     throw new UsageError('--validation splits --data; with --eval FILE the evaluation set is that file: pass one of them');
   if (str('eval-labels') !== undefined && str('eval') === undefined) throw new UsageError('--eval-labels goes with --eval FILE');
+  if (v['stream'] && (str('labels') !== undefined || str('eval-labels') !== undefined))
+    throw new UsageError('--stream reads JSONL and CSV, whose labels are a column: --labels and --eval-labels go with .npy and IDX files loaded whole');
   const format = str('format');
   if (format !== undefined && !['jsonl', 'csv', 'npy', 'safetensors', 'idx'].includes(format))
     throw new UsageError(`--format must be jsonl, csv, npy, safetensors or idx, got '${format}'`);
@@ -148,6 +155,7 @@ export function dataArgs(file: string, source: string, v: Values): DataTrainArgs
     ...opt('weightsMap', str('weights-map') !== undefined ? true : undefined),
     ...opt('earlyStop', earlyStop),
     ...opt('report', str('report')),
+    ...opt('stream', v['stream'] ? true : undefined),
     ...opt('metrics', metrics as MetricName[] | undefined),
   };
 }

@@ -8,11 +8,12 @@ import type { Diagnostic } from '../../diagnostics/messages.js';
 import { compileGraph } from '../../driver/compile.js';
 import { numel } from '../../layout/mesh.js';
 import { CheckpointError, crc32, type CheckpointTensors } from '../../runtime/checkpoint.js';
-import { arrayFormatOf, loadArrays, type ArrayFormat } from '../../runtime/dataset-arrays.js';
+import { arrayFormatOf, loadArrays, streamArrays, type ArrayFormat } from '../../runtime/dataset-arrays.js';
+import type { SplitOptions } from '../../runtime/datasets-node.js';
 import type { DatasetInput, DatasetSpec } from '../../runtime/datasets.js';
 import type { Plan } from '../../runtime/plan.js';
 import type { StepResult } from '../../runtime/train.js';
-import { ArrayDataset, Trainer, TrainError, type EarlyStopping, type EvalResult, type MetricName, type ScheduleKind } from '../../runtime/trainer.js';
+import { Trainer, TrainError, type TrainData, type EarlyStopping, type EvalResult, type MetricName, type ScheduleKind } from '../../runtime/trainer.js';
 import { writeAtomic } from '../files.js';
 import { fineTuneLine } from '../init-weights.js';
 import { compileFile, EXIT, frontendOptions, report as reportDiagnostics, UsageError, type Io, type Values } from '../options.js';
@@ -50,6 +51,8 @@ export interface DataTrainArgs {
   readonly weightsMap?: boolean;
   readonly earlyStop?: EarlyStopping;
   readonly report?: string;
+  /** --stream: JSONL/CSV read as needed instead of loaded whole. */
+  readonly stream?: boolean;
   /** --metrics: instead of the train section's. */
   readonly metrics?: readonly MetricName[];
   readonly json: boolean;
@@ -131,15 +134,25 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
   // A DatasetError's message starts with the file and line (or row): printed as it is.
   const load = (path: string, labels: string | undefined) =>
     loadArrays(path, spec, { ...(a.format ? { format: a.format } : {}), ...(labels ? { labels } : {}) });
-  const all = await load(a.data, a.labels);
+  const streamed = (path: string, split?: SplitOptions) =>
+    streamArrays(path, spec, { seed, ...(split ? { split } : {}), ...(a.format ? { format: a.format } : {}) });
   const metrics = a.metrics ?? ((settings.metrics ?? []) as MetricName[]);
   if (metrics.length && loss.kind !== 'cross_entropy')
     throw new UsageError(`--metrics ${metrics.join(',')} read class logits, and ${g.name}'s loss is not cross_entropy(<logits>, labels)`);
   const fraction = a.validation ?? (a.eval === undefined && metrics.length ? 0.1 : 0);
-  let train = all;
-  let evalSet: ArrayDataset | undefined;
-  if (a.eval !== undefined) evalSet = await load(a.eval, a.evalLabels);
-  else if (fraction > 0) ({ train, validation: evalSet } = all.split(fraction, seed));
+  let train: TrainData;
+  let evalSet: TrainData | undefined;
+  if (a.stream) {
+    const part = (side: 'train' | 'validation') => (fraction > 0 && a.eval === undefined ? { fraction, seed, part: side } : undefined);
+    train = await streamed(a.data, part('train'));
+    if (a.eval !== undefined) evalSet = await streamed(a.eval);
+    else if (fraction > 0) evalSet = await streamed(a.data, part('validation'));
+  } else {
+    const all = await load(a.data, a.labels);
+    train = all;
+    if (a.eval !== undefined) evalSet = await load(a.eval, a.evalLabels);
+    else if (fraction > 0) ({ train, validation: evalSet } = all.split(fraction, seed));
+  }
   if (evalSet?.length === 0) evalSet = undefined;
 
   // The forward plan evaluates and predicts on the training plan's parameters.
@@ -165,6 +178,7 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     validation: a.eval !== undefined ? `file ${crc(a.eval)}` : String(fraction),
     lr: String(optimizer.lr),
     schedule: `${a.schedule ?? 'cosine'}/${a.warmup ?? settings.warmup ?? 0}`,
+    ...(a.stream ? { order: 'stream' } : {}),
   };
   const paramList = plan.buffers.filter((b) => b.role === 'param').map((b) => ({ name: b.name, shape: b.shape }));
   const target = join(a.out, 'checkpoint.safetensors');

@@ -166,6 +166,24 @@ describe.skipIf(status.skip)(status.title('mdc train on a dataset'), () => {
     expect(Array.from(b.tensors['w2']!.data as Float32Array)).not.toEqual(Array.from(a.tensors['w2']!.data as Float32Array));
   });
 
+  it('--stream reads the CSV as it trains: a run resumed mid-epoch continues with the losses of an uninterrupted one', () => {
+    const flags = [MODEL, '--data', csv, ...COLUMNS, '--stream', '--schedule', 'constant', '--seed', '8', '--json'];
+    const whole = mdc(...flags, '--steps', '40', '--out', join(dir, 's-whole'));
+    expect(whole.status, whole.stderr).toBe(0);
+    const half = mdc(...flags, '--steps', '20', '--out', join(dir, 's-half'));
+    expect(half.status, half.stderr).toBe(0);
+    // Step 21 is in the second epoch (about 270 training rows by the hash split, 16 a step): the stream skips to it.
+    const rest = mdc(...flags, '--steps', '40', '--out', join(dir, 's-half'), '--resume', join(dir, 's-half', 'checkpoint.safetensors'));
+    expect(rest.status, rest.stderr).toBe(0);
+    const a = json(whole.stdout);
+    const b = json(rest.stdout);
+    expect(a.losses).toHaveLength(40);
+    expect(b.losses).toEqual(a.losses);
+    // The 20-step run also evaluated at its last step, 20, which the 40-step run does not: the others agree.
+    expect(b.evals.filter((e) => e.step !== 20)).toEqual(a.evals);
+    expect(a.losses.slice(-5).reduce((x, y) => x + y, 0) / 5).toBeLessThan(a.losses[0]!);
+  });
+
   describe('bad data', () => {
     const write = (name: string, text: string) => {
       const p = join(dir, name);
@@ -183,6 +201,8 @@ describe.skipIf(status.skip)(status.title('mdc train on a dataset'), () => {
       const before = ck();
       const ragged = write('ragged.csv', 'f0,f1,label\n0.1,0.2,1\n0.3,0.4\n');
       expect(fails(ragged, ...COLUMNS)).toBe(`mdc: error: ${ragged}:3: ragged row: 2 fields, the header has 3`);
+      // Streamed, the file is checked by a first pass before training, with the same message.
+      expect(fails(ragged, ...COLUMNS, '--stream')).toBe(`mdc: error: ${ragged}:3: ragged row: 2 fields, the header has 3`);
       const nan = write('nan.csv', 'f0,f1,label\n0.1,0.2,1\n0.3,0.4,NaN\n');
       expect(fails(nan, ...COLUMNS)).toBe(`mdc: error: ${nan}:3: label in column 'label' is NaN`);
       const range = write('range.csv', 'f0,f1,label\n0.1,0.2,1\n0.3,0.4,2\n');
