@@ -153,7 +153,7 @@ export function compilePipeline(
   const inputs = forward.inputs.map((id) => forward.values[id]!);
   const dataInputs = [
     ...inputs.map((x) => ({ name: x.name!, dtype: x.type.dtype, shape: micro(x.type.dims.map(dimOf)), batchDim: 0 })),
-    ...(settings && settings.loss.kind === 'cross_entropy' ? [labelsInput(forward, settings, micro)] : []),
+    ...(settings && settings.loss.kind !== 'output' ? [labelsInput(forward, settings, micro)] : []),
   ];
   const plan: PipelinePlan = {
     format: PIPELINE_FORMAT,
@@ -221,11 +221,12 @@ function localIds(g: Graph): number[] {
   return g.values.map((v) => (v.kind === 'op' ? -1 : next++));
 }
 
-/** The labels input a cross-entropy loss adds: the logits' shape without the class dim. */
+/** The labels input the loss adds: for cross-entropy, i32 of the logits' shape without the class dim; for mse, f32 of the output's shape. */
 function labelsInput(forward: Graph, settings: TrainSettings, micro: (s: readonly number[]) => number[]) {
   const idx = Math.max(0, forward.outputNames.indexOf(settings.loss.output));
-  const logits = forward.values[forward.outputs[idx]!]!;
-  return { name: 'labels', dtype: 'i32', shape: micro(logits.type.dims.slice(0, -1).map(dimOf)), batchDim: 0 };
+  const out = forward.values[forward.outputs[idx]!]!;
+  const mse = settings.loss.kind === 'mse';
+  return { name: 'labels', dtype: mse ? 'f32' : 'i32', shape: micro((mse ? out.type.dims : out.type.dims.slice(0, -1)).map(dimOf)), batchDim: 0 };
 }
 
 /** A forward-only pipeline: each rank runs its stages' forward passes, micro-batch by micro-batch. */
