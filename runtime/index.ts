@@ -30,5 +30,20 @@ export {
   type TrainerOptions,
 } from './trainer.js';
 export { InferenceSession, generateOptions, pickToken, seededUniform, type GenerateOptions, type InferencePlans } from './generate.js';
+export {
+  actionInputs,
+  advantages,
+  gae,
+  ppo,
+  sessionSampler,
+  trained,
+  type ForwardGraphRunner,
+  type GraphRunner,
+  type PpoIteration,
+  type PpoOptions,
+  type RewardFn,
+  type Sampler,
+  type TrainRunner,
+} from './rlhf.js';
 // Tokenizers are their own entry, mdc/runtime/tokenizer: they import @huggingface/tokenizers,
 // and this entry loads in a browser as plain ES modules, with no bundler to resolve a package.
