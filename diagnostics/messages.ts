@@ -99,7 +99,8 @@ export const messages = {
   MDC0501: (section: string, key: string, allowed: string) => `${section} has no setting '${key}': expected one of ${allowed}`,
   MDC0502: (name: string) => `unknown optimizer '${name}': expected adamw or sgd`,
   MDC0503: (key: string, want: string) => `train setting ${key} must be ${want}`,
-  MDC0504: () => `train loss must be cross_entropy(<model output>, labels), mse(<model output>, labels) or the name of a scalar model output`,
+  MDC0504: () =>
+    `train loss must be cross_entropy(<model output>, labels), mse(<model output>, labels), contrastive(<model output>, <model output>) or the name of a scalar model output`,
   MDC0505: (opt: string, arg: string, allowed: string) => `${opt} has no argument ${arg}: expected one of ${allowed}`,
   MDC0506: (name: string, outputs: string) => `the loss names '${name}', which is not an output of the model (outputs: ${outputs})`,
   MDC0507: (name: string, type: string) => `the loss '${name}' must be a float scalar, but it is ${type}`,
@@ -116,6 +117,8 @@ export const messages = {
   MDC0533: (param: string, detail: string) => `@lora on '${param}': ${detail}`,
   MDC0540: (name: string, known: string) => `unknown metric '${name}': expected one of ${known}`,
   MDC0541: (name: string, why: string) => `metric ${name} cannot be computed: ${why}`,
+  MDC0542: (a: string, ta: string, b: string, tb: string) =>
+    `contrastive(${a}, ${b}) compares rows of two f32 outputs of one shape [B, D]; ${a} is ${ta}, ${b} is ${tb}`,
   MDC0520: (model: string, detail: string) => `${model} cannot be decoded one token at a time with a KV cache: ${detail}`,
   // --- export to other formats (mdc export)
   MDC0601: (op: string, target: string, why: string) => `${op} cannot be exported to ${target}: ${why}`,

@@ -153,7 +153,7 @@ export function compilePipeline(
   const inputs = forward.inputs.map((id) => forward.values[id]!);
   const dataInputs = [
     ...inputs.map((x) => ({ name: x.name!, dtype: x.type.dtype, shape: micro(x.type.dims.map(dimOf)), batchDim: 0 })),
-    ...(settings && settings.loss.kind !== 'output' ? [labelsInput(forward, settings, micro)] : []),
+    ...(settings && (settings.loss.kind === 'cross_entropy' || settings.loss.kind === 'mse') ? [labelsInput(forward, settings, micro)] : []),
   ];
   const plan: PipelinePlan = {
     format: PIPELINE_FORMAT,

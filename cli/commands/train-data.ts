@@ -122,7 +122,7 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
 
   // Data: every input of the training plan but the per-step scalars, by column name (--column renames).
   const ios: DatasetInput[] = plan.inputs.filter((i) => !CONTROL_INPUTS.has(i.name));
-  const labelInputs = loss.kind === 'output' ? [] : ['labels'];
+  const labelInputs = loss.kind === 'output' || loss.kind === 'contrastive' ? [] : ['labels'];
   for (const k of Object.keys(a.columns))
     if (!ios.some((i) => i.name === k)) throw new UsageError(`--column ${k}=…: ${g.name} has no input '${k}' (it takes ${ios.map((i) => i.name).join(', ')})`);
   const spec: DatasetSpec = {
@@ -157,7 +157,7 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
 
   // The forward plan evaluates and predicts on the training plan's parameters.
   let forwardPlan: Plan | undefined;
-  if (evalSet && loss.kind !== 'output') {
+  if (evalSet && (loss.kind === 'cross_entropy' || loss.kind === 'mse')) {
     const fl = lowerModel(env, a.file, { ...frontend, dims, training: false });
     const fc = fl.graph ? await compileGraph(fl.graph, { file: a.file, seed }) : undefined;
     if (!fc?.plan) {

@@ -22,7 +22,11 @@ const SCHEDULE_NAMES: Readonly<Record<string, PipelineSchedule>> = {
 /** A model's `train` section, read into typed settings (command-line flags override them). */
 export interface TrainSettings {
   /** `cross_entropy(<output>, labels)`: the output holding logits; or the name of a scalar output that is the loss. */
-  readonly loss: { readonly kind: 'cross_entropy' | 'mse'; readonly output: string } | { readonly kind: 'output'; readonly output: string };
+  readonly loss:
+    | { readonly kind: 'cross_entropy' | 'mse'; readonly output: string }
+    | { readonly kind: 'output'; readonly output: string }
+    /** `contrastive(a, b)`: InfoNCE between the rows of two outputs [B, D] (train/step.ts lossGraph). */
+    | { readonly kind: 'contrastive'; readonly output: string; readonly other: string };
   /** `metrics = [accuracy, f1, perplexity]`: computed on the host from the loss's output on the validation split (runtime/trainer.ts). */
   readonly metrics?: readonly string[];
   readonly optimizer: OptimizerSpec;
@@ -107,6 +111,16 @@ export function trainSettings(env: Env, model: string): { settings?: TrainSettin
     (le.value.args[1]!.value as A.NameRef).name === 'labels'
   ) {
     loss = { kind: le.value.callee.name as 'cross_entropy' | 'mse', output: (le.value.args[0]!.value as A.NameRef).name };
+  } else if (
+    le.value.kind === 'call' &&
+    le.value.callee.name === 'contrastive' &&
+    le.value.args.length === 2 &&
+    le.value.args.every((x) => x.value.kind === 'name' && !x.name)
+  ) {
+    const [a, b] = le.value.args.map((x) => x.value as A.NameRef);
+    loss = { kind: 'contrastive', output: a!.name, other: b!.name };
+    const outputs = outputNames(env, model);
+    if (outputs.length && !outputs.includes(b!.name)) ds.push(diag(env.file, b!.span, 'MDC0506', b!.name, outputs.join(', ')));
   } else ds.push(diag(env.file, le.value.span, 'MDC0504'));
 
   let optimizer = DEFAULT_OPTIMIZER;
@@ -326,7 +340,7 @@ function checkLossOutput(env: Env, model: string, loss: TrainSettings['loss'], v
     seen.set(n, k + 1);
     return k ? `${n}_${k}` : n;
   });
-  const at = loss.kind === 'cross_entropy' && value.kind === 'call' ? value.args[0]!.value.span : value.span;
+  const at = loss.kind !== 'output' && value.kind === 'call' ? value.args[0]!.value.span : value.span;
   const idx = names.indexOf(loss.output);
   if (idx < 0) return [diag(env.file, at, 'MDC0506', loss.output, names.join(', '))];
   const type = decl.returns[idx];

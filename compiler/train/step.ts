@@ -1,6 +1,6 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import { differentiateInto } from '../autodiff/grad.js';
-import { dimConst, dimValue } from '../dims.js';
+import { dimConst, dimValue, type Dim } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { Ctx } from '../ops/grad-ctx.js';
 import { splitCount } from '../../layout/mesh.js';
@@ -262,6 +262,16 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
     return { graph: b.finish(forward.name, [map.get(out.id)!], ['loss']), diagnostics: [] };
   }
   const producer = forward.nodes[out.producer ?? forward.nodes.length - 1]!;
+  if (settings.loss.kind === 'contrastive') {
+    const other = forward.outputNames.indexOf(settings.loss.other);
+    if (other < 0) return { diagnostics: [diag(file, span, 'MDC0506', settings.loss.other, forward.outputNames.join(', '))] };
+    const ob = forward.values[forward.outputs[other]!]!;
+    const same = out.type.dims.length === 2 && ob.type.dims.length === 2 && out.type.dims.every((d, i) => dimValue(d) === dimValue(ob.type.dims[i]!));
+    if (!same || out.type.dtype !== 'f32' || ob.type.dtype !== 'f32')
+      return { diagnostics: [diag(file, producer.span, 'MDC0542', want, printType(out.type), settings.loss.other, printType(ob.type))] };
+    const c = new Ctx(b, producer);
+    return { graph: b.finish(forward.name, [contrastiveLoss(c, map.get(out.id)!, map.get(ob.id)!)], ['loss']), diagnostics: [] };
+  }
   if (settings.loss.kind === 'mse') {
     // Mean squared error against f32 `labels` of the output's shape, from element-wise ops and a sum (autodiff differentiates them).
     const target = b.addValue({ type: { dtype: 'f32', dims: out.type.dims }, kind: 'input', name: 'labels' });
@@ -275,6 +285,33 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
   const labels = b.addValue({ type: { dtype: 'i32', dims: out.type.dims.slice(0, -1) }, kind: 'input', name: 'labels' });
   const [l] = b.addNode('cross_entropy', [map.get(out.id)!, labels], [{ dtype: 'f32', dims: [] }], {}, producer.span, '');
   return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
+}
+
+/** The temperature of the contrastive loss: cosine similarities in [-1, 1] become logits in [-10, 10]. */
+export const CONTRASTIVE_TEMPERATURE = 0.1;
+
+/**
+ * InfoNCE in both directions (CLIP's loss) between rows of a and b, f32[B, D]: rows are
+ * L2-normalised, S = a·bᵀ / τ, and the loss is the mean over i of
+ * ½(log Σ_j exp S_ij + log Σ_j exp S_ji) − S_ii, so row i of a should match row i of b
+ * and no other. |S| ≤ 1/τ = 10 keeps exp in range without subtracting a maximum.
+ */
+function contrastiveLoss(c: Ctx, a: Value, bv: Value): Value {
+  const [B, D] = a.type.dims as [Dim, Dim];
+  const f32 = (...dims: Dim[]): TType => ({ dtype: 'f32', dims });
+  const normed = (v: Value) => {
+    const sq = c.op('sum', [c.bin('mul', v, v)], f32(B, dimConst(1)), { axis: 1, keepdim: true });
+    return c.bin('div', v, c.op('sqrt', [c.bin('add', sq, c.scalar(1e-12, 'f32'))], f32(B, dimConst(1))));
+  };
+  const an = normed(a);
+  const bn = normed(bv);
+  const inv = c.scalar(1 / CONTRASTIVE_TEMPERATURE, 'f32');
+  const s = c.bin('mul', c.op('matmul', [an, c.op('transpose', [bn], f32(D, B), { perm: [1, 0] })], f32(B, B)), inv);
+  const e = c.op('exp', [s], s.type);
+  const lse = (axis: number) => c.op('log', [c.op('sum', [e], f32(B), { axis, keepdim: false })], f32(B));
+  const diagonal = c.bin('mul', c.op('sum', [c.bin('mul', an, bn)], f32(B), { axis: 1, keepdim: false }), inv);
+  const per = c.bin('sub', c.bin('mul', c.bin('add', lse(1), lse(0)), c.scalar(0.5, 'f32')), diagonal);
+  return c.op('mean', [per], f32(), { axis: 0, keepdim: false });
 }
 
 /** The loss times an input `loss_scale`, as the graph's only output. */

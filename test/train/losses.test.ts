@@ -51,7 +51,7 @@ function setup(loss: TrainSettings['loss'], labels: number[]) {
   return { g, params, inputs, value, pred };
 }
 
-function checkGradients(s: ReturnType<typeof setup>) {
+function checkGradients(s: Pick<ReturnType<typeof setup>, 'g' | 'params' | 'value'> & { inputs: Record<string, number[]> }) {
   const dg = differentiate(s.g);
   expect(verifyGraph(dg, true)).toEqual([]);
   const grads = interpret(dg, s.inputs, (n) => s.params.get(n)!);
@@ -90,6 +90,48 @@ describe('losses of the train section', () => {
     const ce = (r: number) => Math.log(Math.exp(p[2 * r]!) + Math.exp(p[2 * r + 1]!)) - p[2 * r + labels[r]!]!;
     expect(s.value()).toBeCloseTo((ce(0) + ce(2) + ce(3)) / 3, 12);
     expect(checkGradients(s)).toBe(8);
+  });
+});
+
+describe('contrastive(a, b)', () => {
+  const src = `model P(x: f32[4, 3], y: f32[4, 2]) -> (f32[4, 3], f32[4, 3]) {
+  param u: f32[3, 3] = normal(0, 1)
+  param v: f32[2, 3] = normal(0, 1)
+  let a = x @ u
+  let b = y @ v
+  return a, b
+}`;
+
+  it('is symmetric InfoNCE over L2-normalised rows at temperature 0.1, and its gradient matches finite differences', () => {
+    const r = lower(src, 'pair.model', {});
+    expect(r.diagnostics).toEqual([]);
+    const lg = lossGraph(r.graph!, { loss: { kind: 'contrastive', output: 'a', other: 'b' }, optimizer: DEFAULT_OPTIMIZER }, 'pair.model');
+    expect(lg.diagnostics).toEqual([]);
+    const rand = mulberry32(9);
+    const inputs = { x: Array.from({ length: 12 }, () => rand() * 2 - 1), y: Array.from({ length: 8 }, () => rand() * 2 - 1) };
+    const params = new Map([
+      ['u', Float64Array.from({ length: 9 }, () => rand() * 2 - 1)],
+      ['v', Float64Array.from({ length: 6 }, () => rand() * 2 - 1)],
+    ]);
+    const value = () => interpret(lg.graph!, inputs, (n) => params.get(n)!)['loss']!.data[0]!;
+    // The oracle, written out: rows of a = x·u and b = y·v, normalised; S = a·bᵀ / 0.1.
+    const rows = (m: number[], w: Float64Array, k: number) =>
+      Array.from({ length: 4 }, (_, i) => {
+        const row = Array.from({ length: 3 }, (_, j) => Array.from({ length: k }, (_, t) => m[i * k + t]! * w[t * 3 + j]!).reduce((p, q) => p + q, 0));
+        const n = Math.sqrt(row.reduce((p, q) => p + q * q, 0));
+        return row.map((z) => z / n);
+      });
+    const A = rows(inputs.x, params.get('u')!, 3);
+    const Bm = rows(inputs.y, params.get('v')!, 2);
+    const S = A.map((ai) => Bm.map((bj) => ai.reduce((p, q, t) => p + q * bj[t]!, 0) / 0.1));
+    let want = 0;
+    for (let i = 0; i < 4; i++) {
+      const row = Math.log(S[i]!.reduce((p, q) => p + Math.exp(q), 0));
+      const col = Math.log(S.reduce((p, q) => p + Math.exp(q[i]!), 0));
+      want += (row + col) / 2 - S[i]![i]!;
+    }
+    expect(value()).toBeCloseTo(want / 4, 10);
+    expect(checkGradients({ g: lg.graph!, params, inputs, value })).toBe(15);
   });
 });
 

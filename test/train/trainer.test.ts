@@ -184,6 +184,41 @@ describe.skipIf(status.skip)(status.title('mdc train on a dataset'), () => {
     expect(a.losses.slice(-5).reduce((x, y) => x + y, 0) / 5).toBeLessThan(a.losses[0]!);
   });
 
+  it('trains two encoders with loss = contrastive(a, b) from JSONL pairs and no labels', () => {
+    const model = join(dir, 'pair.model');
+    writeFileSync(
+      model,
+      `model Pair(x: f32[B, 4], y: f32[B, 4]) -> (f32[B, 8], f32[B, 8]) where B = 8 {
+  param u: f32[4, 8] = normal(0, 0.5)
+  param v: f32[4, 8] = normal(0, 0.5)
+  let a = x @ u
+  let b = y @ v
+  return a, b
+}
+train Pair {
+  loss = contrastive(a, b)
+  optimizer = adamw(lr = 0.05, weight_decay = 0)
+}
+`,
+    );
+    // y is x permuted, one coordinate negated, plus a little noise: a linear map of each side can line the pairs up.
+    const rand = mulberry32(12);
+    const g = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    const lines = Array.from({ length: 256 }, () => {
+      const x = [g(), g(), g(), g()];
+      return JSON.stringify({ x, y: [x[3]! + 0.1 * g(), -x[0]! + 0.1 * g(), x[1]! + 0.1 * g(), x[2]! + 0.1 * g()] });
+    });
+    const data = join(dir, 'pairs.jsonl');
+    writeFileSync(data, lines.join('\n') + '\n');
+    const r = mdc(model, '--data', data, '--epochs', '5', '--seed', '3', '--out', join(dir, 'pair'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const l = json(r.stdout).losses;
+    // 256 pairs, 32 a step (--batch's default sets B): 8 steps an epoch.
+    expect(l).toHaveLength(40);
+    // Chance for 32 pairs is ln 32 ≈ 3.47 once the similarities are small; matched pairs drive it well under.
+    expect(l.slice(-10).reduce((a, b) => a + b, 0) / 10).toBeLessThan(1);
+  });
+
   describe('bad data', () => {
     const write = (name: string, text: string) => {
       const p = join(dir, name);
