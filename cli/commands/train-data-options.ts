@@ -44,6 +44,7 @@ dtype or shape, NaN, a label outside 0..classes-1 (-100 marks no label) or an em
 stops with the file and line.
 Losses (train section): loss = cross_entropy(logits, labels) (logits [B, C] and i32
 labels [B], or [B, S, V] and [B, S]); loss = mse(pred, labels) (f32 labels of pred's shape);
+loss = contrastive(a, b) (InfoNCE between rows of two outputs [B, D]; no labels);
 loss = <scalar output> (the model computes it). Metrics: metrics = [accuracy, f1,
 perplexity], computed on the validation split after each epoch (F1 is macro-averaged).
 
