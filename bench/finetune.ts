@@ -10,8 +10,9 @@
  * 4. the same on text C, a harder shift, at the learning rates B chose.
  * Texts from test/support/corpus.ts: B reuses A's words in a new sentence shape, C keeps A's
  * shape with words A never spells.
- * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only).
- * Run: npm run bench:finetune [-- --quick]
+ * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only); --long fine-tunes
+ * for 300 steps at the learning rates the 100-step sweep chose, into finetune-long.{md,json}.
+ * Run: npm run bench:finetune [-- --quick | --long]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { sentences } from '../test/support/corpus.js';
 
 const quick = process.argv.includes('--quick');
+const long = process.argv.includes('--long');
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-finetune-'));
 
 const A = sentences('A', 4000, 1);
@@ -43,7 +45,7 @@ writeFileSync(join(dir, 'base.model'), base);
 writeFileSync(join(dir, 'lora.model'), lora);
 
 const PRE_STEPS = quick ? 4 : 200;
-const FT_STEPS = quick ? 3 : 100;
+const FT_STEPS = quick ? 3 : long ? 300 : 100;
 const LAST = quick ? 2 : 20;
 
 interface Run {
@@ -76,8 +78,8 @@ const pre = train('base.model', 'a.txt', PRE_STEPS, 3e-3, 'pre');
 const ckpt = join(dir, 'pre', 'checkpoint.safetensors');
 console.log(`pretrained on A: loss ${pre.losses[0]!.toFixed(3)} → ${tail(pre).toFixed(3)} in ${pre.seconds.toFixed(0)} s`);
 
-const FULL_LRS = quick ? [1e-3] : [1e-3, 3e-3];
-const LORA_LRS = quick ? [1e-2] : [1e-2, 3e-2];
+const FULL_LRS = quick ? [1e-3] : long ? [3e-3] : [1e-3, 3e-3];
+const LORA_LRS = quick ? [1e-2] : long ? [3e-2] : [1e-2, 3e-2];
 const sweep = (model: string, data: string, lrs: readonly number[], tag: string) =>
   lrs.map((lr, i) => {
     const r = train(model, data, FT_STEPS, lr, `${tag}${i}`, ckpt);
@@ -130,7 +132,7 @@ const md = [
   `2. From that checkpoint (\`mdc train --init\`), ${FT_STEPS} steps on B, the same batches for every run (seed 7):`,
   '   full fine-tuning (every parameter trains) and LoRA:',
   `   \`@lora(rank = ${RANK}, alpha = ${ALPHA})\` on ${TARGETS.join(', ')} (${bl.run.fineTuning ?? ''}).`,
-  `3. Each at the best of ${FULL_LRS.length} learning rates; "final" is the mean training loss of the last ${LAST} steps, "first" the loss before any update.`,
+  `3. Each at the best of ${FULL_LRS.length} learning rate${FULL_LRS.length > 1 ? 's' : ''}; "final" is the mean training loss of the last ${LAST} steps, "first" the loss before any update.`,
   '4. The same on C at the learning rates B chose.',
   '',
   '| task | run | lr | first | final | wall clock |',
@@ -149,7 +151,8 @@ const md = [
 ].join('\n');
 if (!quick) {
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/finetune.md', md);
-  writeFileSync('bench/results/finetune.json', JSON.stringify(result, null, 1) + '\n');
+  const name = long ? 'finetune-long' : 'finetune';
+  writeFileSync(`bench/results/${name}.md`, md);
+  writeFileSync(`bench/results/${name}.json`, JSON.stringify(result, null, 1) + '\n');
 }
 console.log(md);
