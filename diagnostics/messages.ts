@@ -113,7 +113,6 @@ export const messages = {
     `for ${dtype} compute with f32 master weights`,
   MDC0530: (key: string, pattern: string, model: string, hint: string) => `${key} pattern '${pattern}' matches no parameter of ${model}${hint}`,
   MDC0531: (model: string, detail: string) => `nothing left to train in ${model}: ${detail}`,
-  MDC0532: (what: string, detail: string) => `${what} is not supported yet ${detail}`,
   MDC0533: (param: string, detail: string) => `@lora on '${param}': ${detail}`,
   MDC0540: (name: string, known: string) => `unknown metric '${name}': expected one of ${known}`,
   MDC0541: (name: string, why: string) => `metric ${name} cannot be computed: ${why}`,

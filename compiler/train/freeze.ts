@@ -57,6 +57,10 @@ export function frozenParams(
     }
     return out;
   };
+  if (trainAlso.length && !adapters.size)
+    ds.push(
+      diag(file, trainAlso[0]!.span, 'MDC0503', 'train_also', 'given only with @lora adapters in the model (without them every parameter not frozen trains)'),
+    );
   const also = matched('train_also', trainAlso);
   const frozen = matched('freeze', freeze);
   if (adapters.size) for (const n of names) if (!adapters.has(n) && !also.has(n)) frozen.add(n);

@@ -220,9 +220,12 @@ describe('LoRA', () => {
     for (const [k, v] of fixed) if (!k.startsWith('opt.')) expect(p.get(k)).toEqual(v);
   });
 
-  it('train_also keeps chosen parameters training beside the adapters', () => {
+  it('train_also keeps chosen parameters training beside the adapters; without adapters it is refused', () => {
     const { graph, settings } = lowered(TWO_LAYERS('train_also = ["b2"]', ' @lora(rank = 2)'));
     expect(trainingGraph(graph, settings, 't.model').result!.params).toEqual(['b2', 'w1.lora_a', 'w1.lora_b']);
+    expect(problems(TWO_LAYERS('train_also = ["b2"]'))).toEqual([
+      't.model:10:17: error MDC0503: train setting train_also must be given only with @lora adapters in the model (without them every parameter not frozen trains)',
+    ]);
   });
 
   it('the adapters’ gradients match central finite differences of the CPU reference', () => {
