@@ -7,7 +7,7 @@ import { isFloat } from '../types.js';
 /**
  * Reverse-mode autodiff over the graph IR: a new graph that computes the forward pass,
  * a scalar loss and the gradient of the loss with respect to every floating-point
- * parameter (outputs `loss`, then `grad.<param name>` in parameter order).
+ * parameter not frozen (GradOptions.frozen) (outputs `loss`, then `grad.<param name>` in parameter order).
  *
  * Each op states its vector–Jacobian rule (its `grad` facet, compiler/ops), written with
  * the IR's own ops plus a few backward-only ops (`*_grad`, internal ops beside the ops
@@ -46,7 +46,7 @@ export function differentiate(g: Graph, opts: GradOptions = {}): Graph {
 export interface Differentiated {
   readonly builder: GraphBuilder;
   readonly loss: Value;
-  /** One per floating-point parameter, in parameter order. */
+  /** One per floating-point parameter that is not frozen, in parameter order. */
   readonly grads: readonly { readonly name: string; readonly param: Value; readonly grad: Value }[];
   /**
    * Per node of the builder past g's own: the index of g's node whose gradient rule (or
