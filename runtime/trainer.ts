@@ -25,8 +25,9 @@ export class ArrayDataset {
   ) {
     this.sizes = {};
     for (const [k, a] of Object.entries(columns)) {
-      if (length < 1 || a.length % length !== 0) throw new RangeError(`column '${k}' has ${a.length} values, not a whole number per row of ${length}`);
-      this.sizes[k] = a.length / length;
+      if (length > 0 ? a.length % length !== 0 : a.length !== 0)
+        throw new RangeError(`column '${k}' has ${a.length} values, not a whole number per row of ${length} rows`);
+      this.sizes[k] = length > 0 ? a.length / length : 0;
     }
   }
 

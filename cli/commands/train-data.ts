@@ -192,6 +192,17 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     params = await initWeights(a.init, paramList, g.name, a.weightsMap ? { map: weightsMapOption(v, a.file), plan } : undefined);
   }
 
+  // What the Trainer would refuse, refused before any device is taken.
+  const steps = a.steps ?? (a.epochs === undefined ? settings.steps : undefined);
+  const perEpoch = Math.floor(train.length / (batch * accumulate));
+  if (perEpoch < 1)
+    throw new UsageError(
+      `${a.data} has ${train.length} training examples, fewer than one step's ${batch * accumulate} (--batch ${batch} × --accumulate ${accumulate})`,
+    );
+  const planned = steps ?? (a.epochs ?? 1) * perEpoch;
+  if (resume && resume.step >= planned)
+    throw new UsageError(`--resume '${a.resume}' is at step ${resume.step}, and the run has ${planned} steps: nothing is left to train`);
+
   const { nodeDevices } = await import('../../runtime/node.js');
   const { PlanRunner } = await import('../../runtime/executor.js');
   const { devices, description } = await nodeDevices(1);
@@ -199,9 +210,6 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
   if (!a.json) io.err(`compiling ${plan.kernels.length + (forwardPlan?.kernels.length ?? 0)} kernels…`);
   const runner = await PlanRunner.create(device, plan, params ? { params, ...(a.init ? { initRest: true } : {}) } : {});
   const forward = forwardPlan ? await PlanRunner.create(device, forwardPlan) : undefined;
-  const steps = a.steps ?? (a.epochs === undefined ? settings.steps : undefined);
-  const perEpoch = Math.floor(train.length / (batch * accumulate));
-  const planned = steps ?? (a.epochs ?? 1) * perEpoch;
   const title = `${g.name}: ${loss.kind === 'output' ? loss.output : `${loss.kind}(${loss.output}, labels)`}`;
   const t0 = performance.now();
   const evalLine = (e: EvalResult) =>
@@ -258,8 +266,6 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     },
   });
   const total = trainer.totalSteps;
-  if (resume && resume.step >= total)
-    throw new UsageError(`--resume '${a.resume}' is at step ${resume.step}, and the run has ${total} steps: nothing is left to train`);
   mkdirSync(a.out, { recursive: true });
   const paramCount = g.values.filter((x) => x.kind === 'param').reduce((n, x) => n + numel(x.type.dims.map((d) => dimValue(d)!)), 0);
   const epochs = Math.ceil(total / trainer.stepsPerEpoch);
