@@ -57,8 +57,9 @@ let runners = await openRlhf(devices, plans, LIMIT);
 const first = trained(await runners.actor.readParams());
 
 // 1. The reward model on preference pairs: each text draws vowels at its own rate; the one with more is chosen.
+// `close`: only pairs whose vowel counts differ by one (the hardest to rank), for a second held-out set.
 const pairRand = lcg(5);
-function pairs(): Int32Array {
+function pairs(close = false): Int32Array {
   const half = ROWS / 2;
   const chosen: number[][] = [];
   const rejected: number[][] = [];
@@ -68,7 +69,7 @@ function pairs(): Int32Array {
       return Array.from({ length: SEQ }, () => (pairRand() < p ? [...VOWELS][Math.floor(pairRand() * 5)]! : 1 + Math.floor(pairRand() * 26)));
     });
     const [va, vb] = [a!, b!].map((x) => x.filter((t) => VOWELS.has(t)).length);
-    if (va === vb) continue;
+    if (va === vb || (close && Math.abs(va! - vb!) !== 1)) continue;
     chosen.push(va! > vb! ? a! : b!);
     rejected.push(va! > vb! ? b! : a!);
   }
@@ -83,17 +84,23 @@ for (let t = 1; t <= RM_STEPS; t++) {
 }
 const rmParams = trained(await runners.reward.readParams());
 runners.rewardForward.writeParams(rmParams);
-let right = 0;
-let heldLoss = 0;
-for (const x of heldOut) {
-  const out = await runners.rewardForward.run({ pairs: x }, ['score', 'loss']);
-  const s = out['score']!.data;
-  for (let p = 0; p < ROWS / 2; p++) if (s[p]! > s[ROWS / 2 + p]!) right++;
-  heldLoss += out['loss']!.data[0]! / heldOut.length;
+/** The share of pairs whose chosen text scores higher, and the mean pairwise loss. */
+async function rank(set: Int32Array[]) {
+  let right = 0;
+  let loss = 0;
+  for (const x of set) {
+    const out = await runners.rewardForward.run({ pairs: x }, ['score', 'loss']);
+    const s = out['score']!.data;
+    for (let p = 0; p < ROWS / 2; p++) if (s[p]! > s[ROWS / 2 + p]!) right++;
+    loss += out['loss']!.data[0]! / set.length;
+  }
+  return { accuracy: right / (set.length * (ROWS / 2)), loss };
 }
-const rmAccuracy = right / (heldOut.length * (ROWS / 2));
+const { accuracy: rmAccuracy, loss: heldLoss } = await rank(heldOut);
+const closeSet = Array.from({ length: 32 }, () => pairs(true));
+const close = await rank(closeSet);
 console.log(
-  `reward model: ${RM_STEPS} steps, pairwise loss ${rmLosses[0]!.toFixed(3)} → ${mean(rmLosses.slice(-20)).toFixed(3)}; held-out accuracy ${rmAccuracy}`,
+  `reward model: ${RM_STEPS} steps, pairwise loss ${rmLosses[0]!.toFixed(3)} → ${mean(rmLosses.slice(-20)).toFixed(3)}; held-out accuracy ${rmAccuracy}, on pairs one vowel apart ${close.accuracy}`,
 );
 
 /** Mean reward and KL (sampled, nats per sequence) of the policy with `params` over `n` fresh rollouts. */
@@ -171,6 +178,7 @@ const result = {
     heldOutPairs: heldOut.length * (ROWS / 2),
     heldOutLoss: heldLoss,
     accuracy: rmAccuracy,
+    closePairs: { pairs: closeSet.length * (ROWS / 2), ...close },
     bar: RM_BAR,
   },
   ppo: {
@@ -221,6 +229,8 @@ Measured ${new Date().toISOString().slice(0, 10)}; ${result.seconds.toFixed(0)} 
 Pairs of 16-character texts, each drawing vowels at its own rate; the chosen text has more vowels.
 ${RM_STEPS} steps of 8 pairs: loss ${rmLosses[0]!.toFixed(3)} → ${result.rewardModel.lastLoss.toFixed(3)} (mean of the last 20).
 Held-out: ${result.rewardModel.heldOutPairs} pairs, loss ${heldLoss.toFixed(3)}, **accuracy ${(100 * rmAccuracy).toFixed(1)}%** (chance 50%; bar ${100 * RM_BAR}%: ${pass.rewardModel ? 'met' : 'NOT met'}).
+On ${closeSet.length * (ROWS / 2)} held-out pairs whose vowel counts differ by one only: loss ${close.loss.toFixed(3)}, accuracy ${(100 * close.accuracy).toFixed(1)}%.
+The preference is a fixed function of the text (no label noise), so a model that counts vowels can rank every pair.
 
 ## PPO on "fraction of vowels in the generated text"
 
@@ -258,6 +268,8 @@ The update phase includes reading the actor's and critic's weights back into the
 
 ${RM_ITERATIONS} iterations from the first weights, the reward model's score as the reward; the vowel fraction of each rollout
 (which PPO never sees here) went ${rmWatch[0]!.toFixed(3)} → ${mean(rmWatch.slice(-5)).toFixed(3)} (mean of the last 5).
+The reward model's scores are not normalised: they went ${rmIts[0]!.reward.toFixed(2)} → ${rmIts.at(-1)!.reward.toFixed(2)}, so at the same β the KL
+penalty holds the policy back less, and the KL reached ${rmIts.at(-1)!.kl.toFixed(1)} nats per response (no bar is stated for this run).
 `;
 
 console.log(md);
