@@ -1,4 +1,7 @@
-import { dimEquals } from '../dims.js';
+import { dimConst, dimEquals, dimValue, type Dim } from '../dims.js';
+import type { Value } from '../ir.js';
+import type { Ctx } from './grad-ctx.js';
+import type { TType } from '../types.js';
 import { printType } from '../types.js';
 import { defineInternalOp, defineOp, type OpDef, type OpFacets } from './op.js';
 import { wholeAll } from './sharding.js';
@@ -88,3 +91,43 @@ export const lossInternalOps: OpFacets[] = [
     kernel: 'cross_entropy_grad',
   }),
 ];
+
+// ---- Losses composed of other ops ----
+// mse and contrastive are built from ops that already have a reference, a gradient and a
+// kernel (element-wise ops, sums, matmul, transpose, exp, log), so autodiff differentiates
+// them and codegen fuses them like any other graph: they need no op of their own.
+
+/** mean((pred − target)²) over every element; pred and target of one shape. */
+export function mseLoss(c: Ctx, pred: Value, target: Value): Value {
+  const n = pred.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
+  const diff = c.bin('sub', pred, target);
+  const flat = c.op('reshape', [c.bin('mul', diff, diff)], { dtype: 'f32', dims: [dimConst(n)] }, { shape: [dimConst(n)] });
+  return c.bin('mul', c.op('sum', [flat], { dtype: 'f32', dims: [] }, { axis: 0, keepdim: false }), c.scalar(1 / n, 'f32'));
+}
+
+/** The temperature of the contrastive loss: cosine similarities in [-1, 1] become logits in [-10, 10]. */
+export const CONTRASTIVE_TEMPERATURE = 0.1;
+
+/**
+ * InfoNCE in both directions (CLIP's loss) between rows of a and b, f32[B, D]: rows are
+ * L2-normalised, S = a·bᵀ / τ, and the loss is the mean over i of
+ * ½(log Σ_j exp S_ij + log Σ_j exp S_ji) − S_ii, so row i of a should match row i of b
+ * and no other. |S| ≤ 1/τ = 10 keeps exp in range without subtracting a maximum.
+ */
+export function contrastiveLoss(c: Ctx, a: Value, bv: Value): Value {
+  const [B, D] = a.type.dims as [Dim, Dim];
+  const f32 = (...dims: Dim[]): TType => ({ dtype: 'f32', dims });
+  const normed = (v: Value) => {
+    const sq = c.op('sum', [c.bin('mul', v, v)], f32(B, dimConst(1)), { axis: 1, keepdim: true });
+    return c.bin('div', v, c.op('sqrt', [c.bin('add', sq, c.scalar(1e-12, 'f32'))], f32(B, dimConst(1))));
+  };
+  const an = normed(a);
+  const bn = normed(bv);
+  const inv = c.scalar(1 / CONTRASTIVE_TEMPERATURE, 'f32');
+  const s = c.bin('mul', c.op('matmul', [an, c.op('transpose', [bn], f32(D, B), { perm: [1, 0] })], f32(B, B)), inv);
+  const e = c.op('exp', [s], s.type);
+  const lse = (axis: number) => c.op('log', [c.op('sum', [e], f32(B), { axis, keepdim: false })], f32(B));
+  const diagonal = c.bin('mul', c.op('sum', [c.bin('mul', an, bn)], f32(B), { axis: 1, keepdim: false }), inv);
+  const per = c.bin('sub', c.bin('mul', c.bin('add', lse(1), lse(0)), c.scalar(0.5, 'f32')), diagonal);
+  return c.op('mean', [per], f32(), { axis: 0, keepdim: false });
+}

@@ -1,8 +1,9 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import { differentiateInto } from '../autodiff/grad.js';
-import { dimConst, dimValue, type Dim } from '../dims.js';
+import { dimConst, dimValue } from '../dims.js';
 import { extendGraph, type Graph, type Value } from '../ir.js';
 import { Ctx } from '../ops/grad-ctx.js';
+import { contrastiveLoss, mseLoss } from '../ops/loss.js';
 import { splitCount } from '../../layout/mesh.js';
 import { type Mesh } from '../sharding/mesh.js';
 import { isFloat, printType, type Layout, type TType } from '../types.js';
@@ -273,45 +274,13 @@ export function lossGraph(forward: Graph, settings: TrainSettings, file: string,
     return { graph: b.finish(forward.name, [contrastiveLoss(c, map.get(out.id)!, map.get(ob.id)!)], ['loss']), diagnostics: [] };
   }
   if (settings.loss.kind === 'mse') {
-    // Mean squared error against f32 `labels` of the output's shape, from element-wise ops and a sum (autodiff differentiates them).
+    // Mean squared error against f32 `labels` of the output's shape (ops/loss.ts).
     const target = b.addValue({ type: { dtype: 'f32', dims: out.type.dims }, kind: 'input', name: 'labels' });
-    const n = out.type.dims.reduce((a, x) => a * dimValue(x)!, 1);
-    const c = new Ctx(b, producer);
-    const diff = c.bin('sub', map.get(out.id)!, target);
-    const flat = c.op('reshape', [c.bin('mul', diff, diff)], { dtype: 'f32', dims: [dimConst(n)] }, { shape: [dimConst(n)] });
-    const mean = c.bin('mul', c.op('sum', [flat], { dtype: 'f32', dims: [] }, { axis: 0, keepdim: false }), c.scalar(1 / n, 'f32'));
-    return { graph: b.finish(forward.name, [mean], ['loss']), diagnostics: [] };
+    return { graph: b.finish(forward.name, [mseLoss(new Ctx(b, producer), map.get(out.id)!, target)], ['loss']), diagnostics: [] };
   }
   const labels = b.addValue({ type: { dtype: 'i32', dims: out.type.dims.slice(0, -1) }, kind: 'input', name: 'labels' });
   const [l] = b.addNode('cross_entropy', [map.get(out.id)!, labels], [{ dtype: 'f32', dims: [] }], {}, producer.span, '');
   return { graph: b.finish(forward.name, [l!], ['loss']), diagnostics: [] };
-}
-
-/** The temperature of the contrastive loss: cosine similarities in [-1, 1] become logits in [-10, 10]. */
-export const CONTRASTIVE_TEMPERATURE = 0.1;
-
-/**
- * InfoNCE in both directions (CLIP's loss) between rows of a and b, f32[B, D]: rows are
- * L2-normalised, S = a·bᵀ / τ, and the loss is the mean over i of
- * ½(log Σ_j exp S_ij + log Σ_j exp S_ji) − S_ii, so row i of a should match row i of b
- * and no other. |S| ≤ 1/τ = 10 keeps exp in range without subtracting a maximum.
- */
-function contrastiveLoss(c: Ctx, a: Value, bv: Value): Value {
-  const [B, D] = a.type.dims as [Dim, Dim];
-  const f32 = (...dims: Dim[]): TType => ({ dtype: 'f32', dims });
-  const normed = (v: Value) => {
-    const sq = c.op('sum', [c.bin('mul', v, v)], f32(B, dimConst(1)), { axis: 1, keepdim: true });
-    return c.bin('div', v, c.op('sqrt', [c.bin('add', sq, c.scalar(1e-12, 'f32'))], f32(B, dimConst(1))));
-  };
-  const an = normed(a);
-  const bn = normed(bv);
-  const inv = c.scalar(1 / CONTRASTIVE_TEMPERATURE, 'f32');
-  const s = c.bin('mul', c.op('matmul', [an, c.op('transpose', [bn], f32(D, B), { perm: [1, 0] })], f32(B, B)), inv);
-  const e = c.op('exp', [s], s.type);
-  const lse = (axis: number) => c.op('log', [c.op('sum', [e], f32(B), { axis, keepdim: false })], f32(B));
-  const diagonal = c.bin('mul', c.op('sum', [c.bin('mul', an, bn)], f32(B), { axis: 1, keepdim: false }), inv);
-  const per = c.bin('sub', c.bin('mul', c.bin('add', lse(1), lse(0)), c.scalar(0.5, 'f32')), diagonal);
-  return c.op('mean', [per], f32(), { axis: 0, keepdim: false });
 }
 
 /** The loss times an input `loss_scale`, as the graph's only output. */
