@@ -53,7 +53,7 @@ export interface RlhfRunners {
   readonly criticForward: PlanRunner;
   readonly reward: PlanRunner;
   readonly rewardForward: PlanRunner;
-  readonly sampler: Sampler;
+  readonly sampler: Sampler & { destroy(): void };
   destroy(): void;
 }
 
@@ -71,6 +71,7 @@ export async function openRlhf(devices: readonly GPUDevice[], plans: RlhfPlans, 
   criticForward.writeParams(trained(await critic.readParams()));
   const reward = await PlanRunner.create(w!, plans.reward, opts);
   const rewardForward = await PlanRunner.create(w!, plans.rewardForward, opts);
+  const sampler = sessionSampler(a!, plans.policy, opts);
   const all = [actor, actorForward, reference, critic, criticForward, reward, rewardForward];
   return {
     actor,
@@ -80,7 +81,10 @@ export async function openRlhf(devices: readonly GPUDevice[], plans: RlhfPlans, 
     criticForward,
     reward,
     rewardForward,
-    sampler: sessionSampler(a!, plans.policy, opts),
-    destroy: () => all.forEach((x) => x.destroy()),
+    sampler,
+    destroy: () => {
+      all.forEach((x) => x.destroy());
+      sampler.destroy();
+    },
   };
 }

@@ -11,6 +11,8 @@ import { settle } from './settle.js';
  */
 export interface PlanRun {
   run(inputs: Readonly<Record<string, Int32Array>>, output: string): Promise<Float32Array>;
+  /** Writes a parameter's whole value over the one on the device(s) (a mesh writes each device its block). */
+  writeParam(b: PlanBuffer, whole: Float32Array): void;
   destroy(): void;
 }
 
@@ -35,6 +37,10 @@ export class DeviceRun implements PlanRun {
       ),
     );
     return data as Float32Array;
+  }
+
+  writeParam(b: PlanBuffer, whole: Float32Array): void {
+    this.program.write(b.id, whole);
   }
 
   destroy(): void {
@@ -102,6 +108,10 @@ export class MeshRun implements PlanRun {
       throw e;
     }
     return new MeshRun(plan, mesh, programs);
+  }
+
+  writeParam(b: PlanBuffer, whole: Float32Array): void {
+    this.programs.forEach((p, d) => p.write(b.id, shardOf(this.mesh, whole, b.global!.shape, b.global!.layout, d)));
   }
 
   async run(inputs: Readonly<Record<string, Int32Array>>, output: string): Promise<Float32Array> {

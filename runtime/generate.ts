@@ -181,6 +181,25 @@ export class InferenceSession {
     }
   }
 
+  /**
+   * Replaces weights by name, whole (sliced per device on a mesh), in place: both plans read
+   * them from the next prefill on. The KV cache is not a weight and cannot be written.
+   * (RLHF's rollout, runtime/rlhf.ts, writes the actor's weights here after each update.)
+   */
+  writeParams(values: ReadonlyMap<string, Float32Array>): void {
+    const cache = new Set(this.plans.cache.flatMap((c) => [c.k, c.v]));
+    for (const [name, data] of values) {
+      const b = this.plans.prefill.buffers.find((x) => x.role === 'param' && x.name === name);
+      if (!b || cache.has(name)) throw new RuntimeError(`cannot write '${name}': ${this.plans.prefill.model} has no such weight`);
+      const shape = b.global?.shape ?? b.shape;
+      if (data.length !== numel(shape)) throw new RuntimeError(`cannot write '${name}': ${data.length} values for shape [${shape.join(', ')}]`);
+      // The decode plan binds the same buffer (the session's shared slots); writing through both keeps that from mattering.
+      this.prefillRun.writeParam(b, data);
+      const d = this.plans.decode.buffers.find((x) => x.role === 'param' && x.name === name);
+      if (d) this.decodeRun.writeParam(d, data);
+    }
+  }
+
   /** Bytes of the KV cache (keys and values of every layer) on each device. */
   get cacheBytes(): number {
     return this.plans.cache.reduce((a, c) => a + 2 * 4 * numel(c.block ?? c.shape), 0);

@@ -253,20 +253,23 @@ export function trained(params: ReadonlyMap<string, Float32Array>): Map<string, 
 }
 
 /**
- * A sampler over the policy's prefill and decode plans on `device`: each call opens a
- * session holding the given weights, generates, and closes it.
+ * A sampler over the policy's prefill and decode plans on `device`: one session, opened at
+ * the first call, whose weights each call replaces before it generates. `destroy()` closes it.
  */
-export function sessionSampler(device: GPUDevice, plans: InferencePlans, opts: Pick<RunnerOptions, 'timeLimitMs'> = {}): Sampler {
+export function sessionSampler(device: GPUDevice, plans: InferencePlans, opts: Pick<RunnerOptions, 'timeLimitMs'> = {}): Sampler & { destroy(): void } {
+  let session: InferenceSession | undefined;
   return {
     async sample(params, prompts, options) {
-      const session = await InferenceSession.create(device, plans, { ...opts, params: trained(params) });
-      try {
-        const made = prompts.map((): number[] => []);
-        for await (const step of session.generateBatch(prompts, options)) step.forEach((t, b) => t !== undefined && made[b]!.push(t));
-        return made;
-      } finally {
-        session.destroy();
-      }
+      const weights = trained(params);
+      if (!session) session = await InferenceSession.create(device, plans, { ...opts, params: weights });
+      else session.writeParams(weights);
+      const made = prompts.map((): number[] => []);
+      for await (const step of session.generateBatch(prompts, options)) step.forEach((t, b) => t !== undefined && made[b]!.push(t));
+      return made;
+    },
+    destroy() {
+      session?.destroy();
+      session = undefined;
     },
   };
 }

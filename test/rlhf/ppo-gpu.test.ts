@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../../driver/compile.js';
 import { compileRlhf, openRlhf, type RlhfPlans, type RlhfRunners } from '../../driver/rlhf.js';
-import { PlanRunner } from '../../runtime/index.js';
+import { InferenceSession, PlanRunner } from '../../runtime/index.js';
 import { actionInputs, ppo, trained } from '../../runtime/rlhf.js';
 import { biasCorrections } from '../../runtime/train.js';
 import { destroySharedDevices, gpuStatus, sharedDevices } from '../support/gpu.js';
@@ -121,6 +121,29 @@ describe.skipIf(status.skip)(status.title('RLHF graphs and PPO on WebGPU'), () =
     // It starts at log 2 (scores near equal) and falls below half of it (0.23 seen over the last five steps).
     expect(Math.abs(losses[0]! - Math.log(2))).toBeLessThan(0.05);
     expect(mean(losses.slice(-5))).toBeLessThan(0.5 * Math.log(2));
+  });
+
+  it("a rollout session's weights written in place give what a session opened with them gives, cache and all", async () => {
+    const [device] = await sharedDevices(2);
+    const r = mulberry32(8);
+    const weights = new Map([...trained(await runners.actor.readParams())].map(([k, v]) => [k, v.map((x) => x + 0.05 * (r() - 0.5))]));
+    const prompts = Array.from({ length: B }, (_, b) => [b % V, (3 * b) % V, 7, 1]);
+    const live = await InferenceSession.create(device!, plans.policy, LIMIT);
+    const before = await live.prefill(prompts);
+    live.writeParams(weights);
+    const written = await live.prefill(prompts);
+    const fresh = await InferenceSession.create(device!, plans.policy, { ...LIMIT, params: weights });
+    const want = await fresh.prefill(prompts);
+    // Same device, same kernels, same weights: the same bits; and the write changed them.
+    expect(Array.from(written)).toEqual(Array.from(want));
+    expect(Array.from(before)).not.toEqual(Array.from(want));
+    // Decoding after the write reads the new weights and the cache the prefill filled.
+    const at = Int32Array.from(prompts, (p) => p.length);
+    const next = Int32Array.from(prompts, (_, b) => b % V);
+    expect(Array.from(await live.step(next, at))).toEqual(Array.from(await fresh.step(next, at)));
+    expect(() => live.writeParams(new Map([['cache.k.0', new Float32Array(1)]]))).toThrow(/no such weight/);
+    live.destroy();
+    fresh.destroy();
   });
 
   it('runs two PPO iterations end to end: the first update starts at ratio 1 and zero KL, the reference never moves', async () => {
