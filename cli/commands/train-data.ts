@@ -154,6 +154,13 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
     else if (fraction > 0) ({ train, validation: evalSet } = all.split(fraction, seed));
   }
   if (evalSet?.length === 0) evalSet = undefined;
+  const es = a.earlyStop;
+  if (es && (!evalSet || loss.kind === 'output' || loss.kind === 'contrastive'))
+    throw new UsageError(
+      `--early-stop ${es.metric} watches evaluations, and this run has none: give --validation X or --eval FILE with a cross_entropy or mse loss`,
+    );
+  if (es && es.metric !== 'loss' && !metrics.includes(es.metric))
+    throw new UsageError(`--early-stop ${es.metric}: the run does not compute ${es.metric}; add it to --metrics or the train section's metrics`);
 
   // The forward plan evaluates and predicts on the training plan's parameters.
   let forwardPlan: Plan | undefined;

@@ -260,6 +260,9 @@ train Pair {
       const s = mdc(MODEL, '--data', csv, '--seq', '8');
       expect(s.status).toBe(2);
       expect(s.stderr).toContain('--seq applies to byte-level text training, not to a dataset file');
+      const e = mdc(MODEL, '--data', csv, ...COLUMNS, '--early-stop', 'perplexity:2');
+      expect(e.status).toBe(2);
+      expect(e.stderr).toContain("--early-stop perplexity: the run does not compute perplexity; add it to --metrics or the train section's metrics");
     });
   });
 });
