@@ -3,6 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { lower } from '../../compiler/compile.js';
+import { interpret } from '../../compiler/reference/interpret.js';
+import { partition } from '../../compiler/sharding/partition.js';
+import { simulate } from '../../compiler/sharding/simulate.js';
+import { verifyGraph } from '../../compiler/verify-ir.js';
 import { dimValue } from '../../compiler/dims.js';
 import { compareOutputs, gpuStatus, runBoth } from '../support/gpu.js';
 import { mulberry32 } from '../support/random.js';
@@ -64,6 +69,38 @@ describe('T5 bucketing (the test oracle against the paper)', () => {
     expect([1, 7, 16].map((r) => t5Bucket(r, 32, true, 128))).toEqual([17, 23, 26]);
     // Unidirectional: every key after the query in bucket 0; 32 buckets, 16 exact.
     expect([5, 0, -15, -16, -32, -1000].map((r) => t5Bucket(r, 32, false, 128))).toEqual([0, 0, 15, 16, 21, 31]);
+  });
+});
+
+describe('relative_position_bias sharded by heads', () => {
+  it('a table split over [tp: 2] gives each device its heads, and the CPU devices equal one device exactly', () => {
+    const src = [
+      'mesh M = [tp: 2]',
+      'model R(x: f32[4, 6, 9]) -> f32[4, 6, 9] {',
+      '  param t: f32[8, 4@tp] = normal(0, 1)',
+      '  return x * relative_position_bias(t, 6, 9, bidirectional = false, max_distance = 5)',
+      '}',
+      '',
+    ].join('\n');
+    const r = lower(src, 'r.model', { mesh: [{ name: 'tp', size: 2 }] });
+    expect(r.diagnostics.map((d) => d.message)).toEqual([]);
+    const g = r.graph!;
+    const p = partition(g, { axes: [{ name: 'tp', size: 2 }] });
+    expect(verifyGraph(p.local, true)).toEqual([]);
+    const node = p.local.nodes.find((n) => n.op === 'relative_position_bias')!;
+    expect(p.local.values[node.outputs[0]!]!.type.dims.map((d) => dimValue(d))).toEqual([2, 6, 9]);
+    const rand = mulberry32(9);
+    const x = Array.from({ length: 4 * 6 * 9 }, () => rand() * 2 - 1);
+    const t = Array.from({ length: 32 }, () => rand() * 2 - 1);
+    const params = (_n: string, shape: readonly number[]) =>
+      Float64Array.from(
+        t.slice(
+          0,
+          shape.reduce((a, b) => a * b, 1),
+        ),
+      );
+    // A gather: the devices copy the same numbers, so the results are equal bit for bit.
+    expect([...simulate(p, { x }, params)['output0']!.data]).toEqual([...interpret(g, { x }, params)['output0']!.data]);
   });
 });
 
