@@ -72,6 +72,18 @@ describe('T5 bucketing (the test oracle against the paper)', () => {
   });
 });
 
+describe('samples/t5.model at t5-small size', () => {
+  it("has t5-small's 60,506,624 parameters", () => {
+    // By hand: the shared embedding 32128·512; per encoder layer 4·512² (attention) + 2·512·2048 (ReLU FFN) + 2·512 (norms);
+    // per decoder layer 8·512² (self and cross) + 2·512·2048 + 3·512; two bias tables 32·8; two final norms 512.
+    const want = 32128 * 512 + 6 * (4 * 512 ** 2 + 2 * 512 * 2048 + 2 * 512) + 6 * (8 * 512 ** 2 + 2 * 512 * 2048 + 3 * 512) + 2 * 32 * 8 + 2 * 512;
+    expect(want).toBe(60_506_624); // the count torch gives t5-small (sum of numel over its state, the head tied)
+    const g = lower(source, 't5.model', {}).graph!;
+    const count = g.values.filter((v) => v.kind === 'param').reduce((n, v) => n + v.type.dims.reduce((a, d) => a * dimValue(d)!, 1), 0);
+    expect(count).toBe(want);
+  });
+});
+
 describe('relative_position_bias sharded by heads', () => {
   it('a table split over [tp: 2] gives each device its heads, and the CPU devices equal one device exactly', () => {
     const src = [
