@@ -5,7 +5,7 @@ import { compile } from '../../driver/compile.js';
 import { meshOfEnv } from '../../compiler/sharding/mesh.js';
 import { exportTorch } from '../../compiler/torch/export.js';
 import { pipelineAnnotation } from '../../compiler/annotations.js';
-import { diag } from '../../diagnostics/messages.js';
+import { writeTorchPipeline } from './export-torch-pipeline.js';
 import { writeAtomic } from '../files.js';
 import { asUsageError, compileFile, EXIT, frontendOptions, intOption, meshOption, report, UsageError, type Io, type Values } from '../options.js';
 
@@ -27,18 +27,7 @@ export async function writeTorch(file: string, source: string, out: string, v: V
   const ann = pipelineAnnotation(checked.checked.env!, model);
   const base = { ...frontendOptions(v), partition: mesh, seed, until: 'partition' as const };
   const forward = await compile(source, file, base).catch(asUsageError);
-  if (forward.pipeline && ann) {
-    const d = diag(
-      file,
-      ann.span,
-      'MDC0601',
-      '@pipeline',
-      'torch',
-      `pipeline stages over '${ann.axis}' are not exported yet: export without the ${ann.axis} axis in --mesh`,
-    );
-    report([d], source, !!v['json'], io, { file, ok: false });
-    return EXIT.diagnostics;
-  }
+  if (forward.pipeline && ann) return writeTorchPipeline({ file, source, out, v, io, seed, mesh, ann, base, forward });
   if (forward.diagnostics.length) {
     report(forward.diagnostics, source, !!v['json'], io, { file, ok: false });
     return EXIT.diagnostics;
@@ -71,9 +60,7 @@ export async function writeTorch(file: string, source: string, out: string, v: V
     report(r.diagnostics, source, !!v['json'], io, { file, ok: false });
     return EXIT.diagnostics;
   }
-  mkdirSync(out, { recursive: true });
-  writeAtomic(join(out, 'main.py'), r.main);
-  copyFileSync(supportLibrary(), join(out, 'mdc_torch.py'));
+  writePackage(out, r.main);
   const ranks = mesh.axes.reduce((n, a) => n * a.size, 1);
   const meshText = mesh.axes.map((a) => `${a.name}=${a.size}`).join(',');
   if (v['json']) io.out(JSON.stringify({ file, ok: true, target: 'torch', out, mesh: meshText, ranks, train: !!step, ops: r.ops }, null, 2));
@@ -83,6 +70,13 @@ export async function writeTorch(file: string, source: string, out: string, v: V
         `${step ? 'forward pass and training step' : 'forward pass'}; run: torchrun --nproc_per_node=${ranks} ${join(out, 'main.py')}`,
     );
   return EXIT.ok;
+}
+
+/** DIR/main.py and DIR/mdc_torch.py, a copy of the support library. */
+export function writePackage(out: string, main: string): void {
+  mkdirSync(out, { recursive: true });
+  writeAtomic(join(out, 'main.py'), main);
+  copyFileSync(supportLibrary(), join(out, 'mdc_torch.py'));
 }
 
 /** runtime/torch/mdc_torch.py of this package: found from the package root (the folder of package.json above this module), so it works from dist too. */

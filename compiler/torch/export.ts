@@ -183,7 +183,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
 }
 
 /** Why node n has no torch form, or undefined when it has one. */
-function refusal(n: Node, g: Graph): string | undefined {
+export function refusal(n: Node, g: Graph): string | undefined {
   const rule = TORCH[n.op];
   if (!rule) return n.op === 'fused' ? 'fused nodes are not exported (export before fusion)' : 'no torch form yet';
   const r = rule(probeCtx(n, g), n.attrs);
@@ -200,7 +200,7 @@ function forwardLocalNodes(p: SpmdProgram, forwardNodes: number): number {
   return i < 0 ? p.local.nodes.length : i;
 }
 
-interface FunctionOpts {
+export interface FunctionOpts {
   readonly name: string;
   readonly args: string;
   readonly lines: readonly string[];
@@ -214,7 +214,7 @@ interface FunctionOpts {
 }
 
 /** One Python function: the graph's values bound to names, its nodes as statements, its outputs returned by name. */
-function emitFunction(g: Graph, o: FunctionOpts): string[] {
+export function emitFunction(g: Graph, o: FunctionOpts): string[] {
   const names = new Names();
   const expr = new Map<number, string>();
   const body: string[] = [];
@@ -307,7 +307,7 @@ function initDict(i: InitSpec | undefined): string {
   return `{"kind": "constant", "value": ${pyNumber(i.value)}}`;
 }
 
-function paramRows(p: SpmdProgram): string[] {
+export function paramRows(p: SpmdProgram): string[] {
   return p.local.values
     .filter((v) => v.kind === 'param')
     .map((v) => {
@@ -316,7 +316,7 @@ function paramRows(p: SpmdProgram): string[] {
     });
 }
 
-function inputRows(p: SpmdProgram): string[] {
+export function inputRows(p: SpmdProgram): string[] {
   const max = inputRanges(p);
   return p.local.inputs
     .map((id) => p.local.values[id]!)
@@ -327,7 +327,7 @@ function inputRows(p: SpmdProgram): string[] {
     });
 }
 
-function outputRows(p: SpmdProgram): string[] {
+export function outputRows(p: SpmdProgram): string[] {
   return p.local.outputs.map((id, k) => {
     const s = globalShape(p.globalTypes[id]!);
     return `${JSON.stringify(p.local.outputNames[k])}: ([${s.join(', ')}], ${axesOf(p.layouts[id], s.length)}),`;
@@ -351,7 +351,7 @@ function inputRanges(p: SpmdProgram): Map<number, number> {
   return out;
 }
 
-function table(name: string, rows: readonly string[]): string[] {
+export function table(name: string, rows: readonly string[]): string[] {
   return [`${name} = {`, ...rows.map((r) => `    ${r}`), '}'];
 }
 

@@ -382,14 +382,34 @@ def send(mesh: Mesh, x: torch.Tensor, dst: int) -> None:
         dist.send(w, dst=dst)
 
 
-def recv(mesh: Mesh, shape: list[int], dtype: torch.dtype, src: int) -> torch.Tensor:
-    """Pipeline transfer from global rank `src` (blocking): a new tensor of `shape` and `dtype`."""
+def recv(mesh: Mesh, shape: list[int], dtype: torch.dtype, src: int, tag: int = 0) -> torch.Tensor:
+    """Pipeline transfer from global rank `src` (blocking): a new tensor of `shape` and `dtype`; `tag` matches isend's."""
     out = torch.empty(list(shape), dtype=dtype, device=mesh.device)
     mesh._trace.record("recv", None, [src, mesh.rank], out, peer=src)
     w = _wire(mesh, out, _GLOO_MOVE_AS)
     with _guard(mesh.rank, "recv", f"rank {src}", mesh.timeout_s):
-        dist.recv(w, src=src)
+        dist.recv(w, src=src, tag=tag)
     return _unwire(w, dtype)
+
+
+class Pending:
+    """A send in flight (isend): keeps its buffer alive until wait() returns."""
+
+    def __init__(self, mesh: Mesh, work: Any, buffer: torch.Tensor, dst: int):
+        self.mesh, self.work, self.buffer, self.dst = mesh, work, buffer, dst
+
+    def wait(self) -> None:
+        with _guard(self.mesh.rank, "send", f"rank {self.dst}", self.mesh.timeout_s):
+            self.work.wait()
+
+
+def isend(mesh: Mesh, x: torch.Tensor, dst: int, tag: int = 0) -> Pending:
+    """Pipeline transfer to global rank `dst` that does not wait for the receiver (traced as a send); wait() on the result."""
+    mesh._trace.record("send", None, [mesh.rank, dst], x, peer=dst)
+    w = _wire(mesh, x, _GLOO_MOVE_AS).clone()
+    with _guard(mesh.rank, "send", f"rank {dst}", mesh.timeout_s):
+        work = dist.isend(w, dst=dst, tag=tag)
+    return Pending(mesh, work, w, dst)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,11 +83,34 @@ describe('mdc export --target torch: what it refuses', () => {
     expect(existsSync(r.dir)).toBe(false);
   });
 
-  it('a pipelined mesh: MDC0601 at the @pipeline annotation', async () => {
-    const r = await exportTo('samples/gpt2.model', '--preset', 'tiny', '--mesh', 'pp=2,dp=2,tp=2');
+  it('a pipelined step with recompute: MDC0601 at the @pipeline annotation (pipelines themselves export: pipeline.test.ts)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-torch-refuse-'));
+    const file = join(dir, 'pp.model');
+    writeFileSync(
+      file,
+      [
+        'mesh M = [pp: 2, dp: 2]',
+        'config C { layers = 2, d = 8 }',
+        'block Layer(x: f32[B, d]) -> f32[B, d] {',
+        '  param w: f32[d, d] = normal(0, 0.1)',
+        '  return x @ w',
+        '}',
+        'model P(x: f32[B@dp, d]) -> f32[B@dp, d] where B = 4 {',
+        '  let h = repeat(layers) Layer(x) @pipeline(stages = 2)',
+        '  let logits = h',
+        '  return logits',
+        '}',
+        'train P {',
+        '  loss = cross_entropy(logits, labels)',
+        '  recompute = "full"',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const r = await exportTo(file);
     expect(r.code).toBe(1);
     expect(r.err).toContain(
-      "samples/gpt2.model:69:31: error MDC0601: @pipeline cannot be exported to torch: pipeline stages over 'pp' are not exported yet: export without the pp axis in --mesh",
+      `${file}:8:35: error MDC0601: recompute = full cannot be exported to torch: recomputation with pipeline stages is not exported yet`,
     );
     expect(existsSync(r.dir)).toBe(false);
   });

@@ -95,7 +95,15 @@ export interface Oracle {
  */
 export async function referenceRun(
   file: string,
-  opts: { preset?: string; seed: number; steps: number; weights?: ReadonlyMap<string, Float64Array>; inputs?: Readonly<Record<string, Float64Array>> },
+  opts: {
+    preset?: string;
+    seed: number;
+    steps: number;
+    weights?: ReadonlyMap<string, Float64Array>;
+    inputs?: Readonly<Record<string, Float64Array>>;
+    /** The learning rate of step t (default: the train section's, constant). */
+    lr?: (t: number) => number;
+  },
 ): Promise<Oracle> {
   const source = readFileSync(file, 'utf8');
   const front = { ...(opts.preset ? { preset: opts.preset } : {}) };
@@ -119,7 +127,7 @@ export async function referenceRun(
   for (let t = 1; t <= opts.steps; t++) {
     let loss = 0;
     for (let m = 0; m < micro; m++) {
-      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro, opts.inputs), lr: f32(s.optimizer.lr) };
+      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro, opts.inputs), lr: f32(opts.lr?.(t) ?? s.optimizer.lr) };
       if (s.optimizer.kind === 'adamw') {
         const [bc1, bc2] = biasCorrections(t, s.optimizer.beta1, s.optimizer.beta2);
         inputs['bc1'] = f32(bc1);
