@@ -13,6 +13,7 @@
 import { diag, type Diagnostic } from '../../diagnostics/messages.js';
 import { dimValue, type Dim } from '../dims.js';
 import type { Graph, Node, Value } from '../ir.js';
+import { MASKED, relativeBucket, type RelativeBiasAttrs } from '../ops/relative.js';
 import { attrFloat, attrInt, attrInts, attrStr, DT, encodeModel, type AttributeProto, type NodeProto, type TensorProto } from './proto.js';
 
 /** Opset 20: LayerNormalization (17), Reduce* with axes as an input (18), Gelu with `approximate` (20). */
@@ -155,6 +156,7 @@ export const EXPORT: Readonly<Record<string, ExportRule>> = {
   },
   rotary: (x, a) => rotary(x, a),
   attention: (x, a) => attention(x, a),
+  relative_position_bias: (x, a) => relativeBias(x, a as unknown as RelativeBiasAttrs),
 };
 
 const ELEM: Readonly<Record<string, number>> = { f32: DT.FLOAT, f16: DT.FLOAT, bf16: DT.FLOAT, i32: DT.INT32, bool: DT.BOOL };
@@ -186,6 +188,29 @@ function rotary(x: ExportCtx, a: Node['attrs']) {
   const c = x.op('Mul', [input, x.f32('cos', [S, W], cos)]);
   const s = x.op('Mul', [rotated, x.f32('sin', [S, W], sin)]);
   x.emit('Add', [c, s], x.outs);
+}
+
+/**
+ * T5's bias as a Gather of the table's rows by a constant bucket index per (query, key),
+ * computed here by the op's own bucket rule, then heads first; a causal bias puts −1e9 on
+ * later keys with Where, as the op does (replaced, not added).
+ */
+function relativeBias(x: ExportCtx, a: RelativeBiasAttrs) {
+  const [H, Sq, Sk] = shapeOf(x.vout[0]!) as [number, number, number];
+  const NB = shapeOf(x.vin[0]!)[0]!;
+  const ids: number[] = [];
+  const later: number[] = [];
+  for (let i = 0; i < Sq; i++)
+    for (let j = 0; j < Sk; j++) {
+      ids.push(relativeBucket(j - i, NB, a));
+      later.push(j > i ? 1 : 0);
+    }
+  const rows = x.op('Gather', [x.ins[0]!, x.i64('buckets', ids)], [attrInt('axis', 0)]);
+  const bias = x.op('Reshape', [rows, x.i64('shape', [Sq, Sk, H])]);
+  if (!a.causal) return x.emit('Transpose', [bias], x.outs, [attrInts('perm', [2, 0, 1])]);
+  const heads = x.op('Transpose', [bias], [attrInts('perm', [2, 0, 1])]);
+  const mask = x.op('Cast', [x.op('Reshape', [x.i64('later', later), x.i64('shape', [Sq, Sk])])], [attrInt('to', DT.BOOL)]);
+  x.emit('Where', [mask, x.f32('masked', [], Float32Array.of(MASKED)), heads], x.outs);
 }
 
 /**

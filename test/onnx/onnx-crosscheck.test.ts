@@ -211,6 +211,14 @@ function models(run: (source: string, opts: RunOptions) => Promise<OracleResult 
     const why = 'two post-norm encoder layers of f32 ops, sums of <= 256 terms';
     for (const out of ['hidden', 'pooled']) expectAllClose(pairwise(r, o, out), 1e-5, why);
   });
+
+  it('T5 (preset tiny: relative position bias, causal decoder, cross-attention, tied head), ONNX graph translated from the mdc IR', async () => {
+    const r = await run(sample('t5'), { preset: 'tiny', params: perturbConstants, seed: 10 });
+    const exported = graphToOnnx(r.graph, r.params);
+    expect(exported.opTypes).toEqual(expect.arrayContaining(['Gather', 'Where', 'Softmax', 'Relu']));
+    const o = await runOnnx(exported.bytes, r.inputs, shapesOf(r));
+    expectAllClose(pairwise(r, o, 'logits'), 1e-5, 'two encoder and two decoder layers of f32 ops, sums of <= 64 terms');
+  });
 }
 
 describe('whole models: ONNX Runtime vs the mdc oracle (no GPU needed)', () => {
