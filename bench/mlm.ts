@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const at = process.argv.indexOf('--epochs');
-const epochs = at > 0 ? Number(process.argv[at + 1]) : 2;
+const epochs = at > 0 ? Number(process.argv[at + 1]) : 5;
 const S = 64;
 const MASK = 256;
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-mlm-'));
