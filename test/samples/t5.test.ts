@@ -84,6 +84,24 @@ describe('samples/t5.model at t5-small size', () => {
   });
 });
 
+describe('relative_position_bias refusals', () => {
+  const said = (call: string, table = 'f32[8, 4]') => {
+    const src = `model R(t: ${table}) -> f32[4, 3, 5] {\n  return ${call}\n}\n`;
+    return lower(src, 'r.model', {}).diagnostics.map((d) => `r.model:${d.span.line}:${d.span.col}: error ${d.code}: ${d.message}`);
+  };
+  it('names the table, max_distance and the dtype', () => {
+    expect(said('relative_position_bias(t, 3, 5)', 'f32[8]')).toEqual([
+      'r.model:2:10: error MDC0201: relative_position_bias expects a table of rank 2 [buckets, heads], got f32[8]',
+    ]);
+    expect(said('relative_position_bias(t, 3, 5, max_distance = 0)')).toEqual([
+      'r.model:2:10: error MDC0210: relative_position_bias max_distance must be a positive integer, got 0',
+    ]);
+    expect(said('relative_position_bias(t, 3, 5)', 'i32[8, 4]')[0]).toMatch(
+      /^r\.model:2:10: error MDC0303: relative_position_bias: table must have a float dtype, got i32/,
+    );
+  });
+});
+
 describe('relative_position_bias sharded by heads', () => {
   it('a table split over [tp: 2] gives each device its heads, and the CPU devices equal one device exactly', () => {
     const src = [
