@@ -37,10 +37,10 @@ import { offloadTargetOf } from '../../compiler/train/offload.js';
 import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
 import type { PipelinePlan } from '../../runtime/pipeline-plan.js';
 import { PipelineRunner as PipelineRunnerType } from '../../runtime/pipeline.js';
-
-interface TrainArgs {
 import { isDatasetFile, runDatasetTrain } from './train-data.js';
 import { DATASET_FLAGS, DATASET_HELP, DATASET_OPTIONS, dataArgs, dataIo } from './train-data-options.js';
+
+interface TrainArgs {
   readonly file: string;
   readonly source: string;
   readonly data: string;
@@ -540,6 +540,7 @@ ${FRONTEND_HELP}`,
     recompute: { type: 'string' },
     'memory-budget': { type: 'string' },
     mesh: { type: 'string' },
+    ...DATASET_OPTIONS,
   },
   run(file, source, v, io) {
     if (!v['data']) throw new UsageError('train needs --data FILE: a dataset (.jsonl, .csv, .npy, .safetensors, IDX) or a text to train on');
@@ -562,7 +563,6 @@ ${FRONTEND_HELP}`,
       throw new UsageError(`--recompute must be none, full, selective or auto, got '${policy}'`);
     const budget = v['memory-budget'] === undefined ? undefined : parseBytes(v['memory-budget'] as string, 'memory-budget');
     if (budget !== undefined && policy !== 'auto') throw new UsageError('--memory-budget only applies with --recompute auto');
-    ...DATASET_OPTIONS,
     if (policy === 'auto' && budget === undefined) throw new UsageError('--recompute auto needs --memory-budget SIZE (bytes of activations kept, whole model)');
     if (v['init'] !== undefined && v['resume'] !== undefined)
       throw new UsageError('--init starts a new run from weights and --resume continues a stopped one: give one of them');
