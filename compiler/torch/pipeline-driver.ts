@@ -177,7 +177,8 @@ def run(args):
         if last:
             losses.append(sum(float(made[("loss", m)]) for m in range(MICROBATCHES)) / MICROBATCHES)
         if _reports(mesh):
-            print(f"step {t}: lr {lr:.6g} loss {losses[-1]:.6f} grad_norm {norms[-1]:.6f} ({time.perf_counter() - began:.3f} s)", flush=True)
+            took = time.perf_counter() - began
+            print(f"step {t}: lr {lr:.6g} loss {losses[-1]:.6f} grad_norm {norms[-1]:.6f} ({took:.3f} s)", flush=True)
     if args.out:
         tensors = {k: v for k, v in store.items() if not k.startswith("acc.")}
         layouts = {k: _layout(mesh, *TRAIN_PARAMS[k][:2]) for k in tensors}

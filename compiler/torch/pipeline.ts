@@ -151,8 +151,8 @@ export function exportTorchPipeline(x: TorchPipelineInput): TorchExport {
     '',
     ...order.flatMap((h) => [HELPERS[h], '', '']),
     ...fns,
-    ...planTable('FORWARD_PLAN', 'forward_', x.forward),
-    ...(x.train ? ['', ...planTable('TRAIN_PLAN', 'train_', x.train.plan)] : ['', 'TRAIN_PLAN = None']),
+    ...planTable('FORWARD_PLAN', 'forward_', x.forward, base),
+    ...(x.train ? ['', ...planTable('TRAIN_PLAN', 'train_', x.train.plan, base)] : ['', 'TRAIN_PLAN = None']),
     '',
     '',
     DRIVER.slice(0, DRIVER.indexOf('def run(args):')).trimEnd(),
@@ -165,7 +165,7 @@ export function exportTorchPipeline(x: TorchPipelineInput): TorchExport {
 }
 
 /** One plan's programs, schedule (printed too), boundaries and per-stage parameters as a Python dict. */
-function planTable(name: string, prefix: string, p: TorchPipelinePlan): string[] {
+function planTable(name: string, prefix: string, p: TorchPipelinePlan, base: string): string[] {
   const index = new Map(p.boundaries.map((b, i) => [b.name, i]));
   const params = new Map<number, Set<string>>();
   const rows = p.programs.map((prog) => {
@@ -192,11 +192,19 @@ function planTable(name: string, prefix: string, p: TorchPipelinePlan): string[]
     '    ],',
     '    # Values between programs: name -> (tag base, the stage making it, the stage of each reading pass, block shape, dtype).',
     '    "boundaries": {',
-    ...p.boundaries.map(
-      (b, i) =>
+    ...p.boundaries.flatMap((b, i) => {
+      const crosses = b.to.some((t) => t.stage !== b.from.stage);
+      const what = !crosses
+        ? `kept from ${b.from.pass} for ${[...new Set(b.to.map((t) => t.pass))].join(', ')}`
+        : b.from.pass === 'F'
+          ? 'activation'
+          : 'gradient';
+      return [
+        `        # ${what}, ${base}:${b.span.line}${b.scope ? ` (${b.scope})` : ''}`,
         `        ${JSON.stringify(b.name)}: (${i}, ${b.from.stage}, [${b.to.map((t) => t.stage).join(', ')}], [${b.shape.join(', ')}], ` +
-        `${TORCH_DTYPE[b.dtype as keyof typeof TORCH_DTYPE]}),`,
-    ),
+          `${TORCH_DTYPE[b.dtype as keyof typeof TORCH_DTYPE]}),`,
+      ];
+    }),
     '    },',
     '    # The parameters (and optimizer state) each stage holds.',
     '    "stage_params": {',
