@@ -147,6 +147,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
     `SEED = ${x.seed}`,
     `MICROBATCHES = ${t?.microbatches ?? 1}`,
     `LR = ${t ? pyNumber(t.optimizer.lr) : 'None'}`,
+    `WARMUP = ${t?.warmup !== undefined ? t.warmup : 'None'}`,
     `BETAS = ${t?.optimizer.kind === 'adamw' ? `(${pyNumber(t.optimizer.beta1)}, ${pyNumber(t.optimizer.beta2)})` : 'None'}`,
     'DEVICE = torch.device("cpu")',
     '',

@@ -5,18 +5,7 @@
  * all devices at once: the schedule's actions in order, values between programs kept or
  * sent, the tied copies' gradient sums, U1's sums of squares added in stage order, U2.
  */
-export const PIPELINE_DRIVER = `def _lr_at(t, steps, peak):
-    """runtime/train.ts lrAt, the rate mdc train gives step t of \`steps\`: a linear warm-up over WARMUP steps,
-    then a cosine from the peak down to a tenth of it at the last step."""
-    warmup = WARMUP if WARMUP is not None else min(10, steps // 10)
-    if warmup > 0 and t <= warmup:
-        return peak * t / warmup
-    progress = min(1.0, max(0.0, (t - warmup) / max(1, steps - warmup)))
-    low = peak * 0.1
-    return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * progress))
-
-
-def _peer(mesh, prank):
+export const PIPELINE_DRIVER = `def _peer(mesh, prank):
     """The global rank at this rank's place of the stage mesh, on pipeline rank \`prank\`."""
     coords = dict(mesh.coords)
     coords[PIPE_AXIS] = prank

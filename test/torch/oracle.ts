@@ -10,7 +10,7 @@ import { dimValue } from '../../compiler/dims.js';
 import type { Graph } from '../../compiler/ir.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { initValues, randomInput } from '../../runtime/init.js';
-import { biasCorrections } from '../../runtime/train.js';
+import { biasCorrections, lrAt } from '../../runtime/train.js';
 import { decodeCheckpoint } from '../../runtime/checkpoint.js';
 import { numel } from '../../layout/mesh.js';
 
@@ -101,7 +101,7 @@ export async function referenceRun(
     steps: number;
     weights?: ReadonlyMap<string, Float64Array>;
     inputs?: Readonly<Record<string, Float64Array>>;
-    /** The learning rate of step t (default: the train section's, constant). */
+    /** The learning rate of step t (default: mdc train's schedule over `steps`, runtime/train.ts lrAt, from the train section's rate and warm-up). */
     lr?: (t: number) => number;
   },
 ): Promise<Oracle> {
@@ -124,10 +124,12 @@ export async function referenceRun(
   const params = init(g);
   const losses: number[] = [];
   const f32 = (x: number) => Float64Array.of(Math.fround(x));
+  const schedule = { lr: s.optimizer.lr, warmup: s.warmup ?? Math.min(10, Math.floor(opts.steps / 10)), steps: opts.steps };
+  const lr = opts.lr ?? ((t: number) => lrAt(t, schedule));
   for (let t = 1; t <= opts.steps; t++) {
     let loss = 0;
     for (let m = 0; m < micro; m++) {
-      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro, opts.inputs), lr: f32(opts.lr?.(t) ?? s.optimizer.lr) };
+      const inputs: Record<string, Float64Array> = { ...drawInputs(g, opts.seed, m, micro, opts.inputs), lr: f32(lr(t)) };
       if (s.optimizer.kind === 'adamw') {
         const [bc1, bc2] = biasCorrections(t, s.optimizer.beta1, s.optimizer.beta2);
         inputs['bc1'] = f32(bc1);

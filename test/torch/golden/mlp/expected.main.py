@@ -28,6 +28,7 @@ SIZES = dict(AXES)
 SEED = 0
 MICROBATCHES = 1
 LR = 0.001
+WARMUP = None
 BETAS = (0.9, 0.95)
 DEVICE = torch.device("cpu")
 
@@ -487,6 +488,17 @@ def _write(args, mesh, tensors, layouts, extra):
         json.dump(info, f, indent=1, sort_keys=True)
 
 
+def _lr_at(t, steps, peak):
+    """runtime/train.ts lrAt, the rate mdc train gives step t of `steps`: a linear warm-up over WARMUP steps,
+    then a cosine from the peak down to a tenth of it at the last step."""
+    warmup = WARMUP if WARMUP is not None else min(10, steps // 10)
+    if warmup > 0 and t <= warmup:
+        return peak * t / warmup
+    progress = min(1.0, max(0.0, (t - warmup) / max(1, steps - warmup)))
+    low = peak * 0.1
+    return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * progress))
+
+
 def run(args):
     global DEVICE
     mesh = mdc_torch.Mesh(AXES, timeout_s=args.timeout)
@@ -506,11 +518,11 @@ def run(args):
     table = _params(mesh, TRAIN_PARAMS, weights, args.seed)
     params = {k: v for k, v in table.items() if k in MODEL_PARAMS}
     state = {k: v for k, v in table.items() if k not in MODEL_PARAMS}
-    lr = LR if args.lr is None else args.lr
+    peak = LR if args.lr is None else args.lr
     losses, norms = [], []
     for t in range(1, args.steps + 1):
         began = time.perf_counter()
-        scalars = {"lr": lr}
+        scalars = {"lr": _lr_at(t, args.steps, peak)}
         if BETAS is not None:
             scalars["bc1"] = 1 / (1 - BETAS[0] ** t)
             scalars["bc2"] = 1 / (1 - BETAS[1] ** t)
@@ -542,7 +554,7 @@ def parse_args(argv=None):
     p.add_argument("--weights", help="a safetensors file of global parameters by mdc name; each rank cuts its block")
     p.add_argument("--inputs", help="a safetensors file of global inputs; each rank cuts its block (default: seeded)")
     p.add_argument("--steps", type=int, default=0, help="training steps to run (0: the forward pass only)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the train section's)")
+    p.add_argument("--lr", type=float, default=None, help="the peak learning rate (default: the train section's)")
     p.add_argument("--out", help="folder for each rank's rank<R>.safetensors and rank<R>.json")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a collective may wait for its peers")
     args = p.parse_args(argv)
