@@ -146,7 +146,7 @@ const md = [
     `with ${share ?? '?'}% of the parameters trainable, ${gap <= 0.1 ? 'within' : 'NOT within'} the 10% bar.`,
   `C: full ${cf!.final.toFixed(3)}, LoRA ${cl!.final.toFixed(3)}, ${(100 * gapC).toFixed(1)}% ${gapC >= 0 ? 'above' : 'below'}.`,
   '',
-  'Run: `npm run bench:finetune`.',
+  `Run: \`npm run bench:finetune${long ? ' -- --long' : ''}\`.`,
   '',
 ].join('\n');
 if (!quick) {
