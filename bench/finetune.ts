@@ -1,158 +1,312 @@
 /**
  * Fine-tuning: LoRA against full fine-tuning of a pretrained tiny GPT (issue 18's bar:
  * LoRA reaches the loss of full fine-tuning within 10% with under 2% of the parameters
- * trainable). All through `mdc train`:
- * 1. pretrain the gpt2 sample's tiny preset (vocabulary 256, byte-level) on text A;
- * 2. from that checkpoint (`--init`), fine-tune on text B for the same steps twice: every
- *    parameter (the sample as it is), and LoRA (the sample with `@lora(rank, alpha)` on
- *    some of its weights: only the adapters train), each at the best of a few learning rates;
- * 3. compare the mean training loss of the last steps (both runs see the same batches);
- * 4. the same on text C, a harder shift, at the learning rates B chose.
- * Texts from test/support/corpus.ts: B reuses A's words in a new sentence shape, C keeps A's
- * shape with words A never spells.
- * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only); --long fine-tunes
- * for 300 steps at the learning rates the 100-step sweep chose, into finetune-long.{md,json}.
- * Run: npm run bench:finetune [-- --quick | --long]
+ * trainable), on a task posed as fine-tuning usually is: two texts from one stochastic
+ * grammar (test/support/corpus.ts `grammar`), each with a real entropy floor computed from
+ * the grammar. A: three templates, Zipf word frequencies; B: the same words at reversed
+ * frequencies, other template weights and one new template. All through `mdc train`:
+ * 1. pretrain the gpt2 sample's tiny preset (vocabulary 256, byte-level) on A (text file);
+ * 2. from that checkpoint (`--init`), fine-tune on B's training rows (a JSONL dataset of
+ *    64-byte windows) for the same steps, fully and with LoRA (`@lora(rank, alpha)` on some
+ *    weights), each at the best of a small learning-rate sweep, scored by the loss on held-out
+ *    rows of B (`--eval`, drawn with another seed), not the training loss;
+ * 3. LoRA's levers at its best rate: which matrices, rank (under 2% trainable), alpha;
+ * 4. the best full and best LoRA settings again with a second seed (batch order, adapter init).
+ * The pretrained model's loss on B's validation rows is the starting point.
+ * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only).
+ * Run: npm run bench:finetune [-- --quick]
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sentences } from '../test/support/corpus.js';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointTensor } from '../runtime/checkpoint.js';
+import { mergeLora } from '../runtime/lora.js';
+import { grammar, grammarEntropy, grammarText } from '../test/support/corpus.js';
 
 const quick = process.argv.includes('--quick');
-const long = process.argv.includes('--long');
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-finetune-'));
+const PRE_STEPS = quick ? 4 : 200;
+const FT_STEPS = quick ? 3 : 100;
+const BATCH = 8;
+const SEQ = 64;
+const VAL_ROWS = quick ? 16 : 256;
 
-const A = sentences('A', 4000, 1);
-const B = sentences('B', 4000, 2);
-const C = sentences('C', 4000, 3);
-writeFileSync(join(dir, 'a.txt'), A);
-writeFileSync(join(dir, 'b.txt'), B);
-writeFileSync(join(dir, 'c.txt'), C);
+const gA = grammar('A');
+const gB = grammar('B');
+const floorA = grammarEntropy(gA);
+const floorB = grammarEntropy(gB);
+writeFileSync(join(dir, 'a.txt'), grammarText(gA, 200_000, 1));
+/** Rows of SEQ input bytes and the SEQ next bytes, cut at consecutive offsets of a text. */
+const rows = (text: string, n: number) => {
+  const t = Buffer.from(text, 'latin1');
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i += SEQ + 1) {
+    const w = [...t.subarray(i, i + SEQ + 1)];
+    out.push(JSON.stringify({ tokens: w.slice(0, SEQ), labels: w.slice(1) }));
+  }
+  return out.join('\n') + '\n';
+};
+// Twice the rows the run reads, so the one epoch ends after the last step and the evaluation runs once.
+writeFileSync(join(dir, 'b-train.jsonl'), rows(grammarText(gB, 2 * FT_STEPS * BATCH * (SEQ + 1) + 100, 2), 2 * FT_STEPS * BATCH));
+writeFileSync(join(dir, 'b-val.jsonl'), rows(grammarText(gB, VAL_ROWS * (SEQ + 1) + 100, 3), VAL_ROWS));
 
-const RANK = 2;
-const ALPHA = 4;
-const TARGETS = ['wq', 'wv', 'wo', 'w1', 'w2'];
 const base = readFileSync('samples/gpt2.model', 'utf8');
-let lora = base;
-for (const p of TARGETS) {
-  const re = new RegExp(`(param ${p}: f32\\[[^\\]]*\\] = normal\\(0, 0\\.02\\))`);
-  if (!re.test(lora)) throw new Error(`samples/gpt2.model has no param ${p} of the expected form`);
-  lora = lora.replace(re, `$1 @lora(rank = ${RANK}, alpha = ${ALPHA})`);
+interface Adapters {
+  readonly name: string;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly targets: readonly string[];
+}
+function loraModel(a: Adapters): string {
+  let src = base;
+  for (const p of a.targets) {
+    const re = new RegExp(`(param ${p}: f32\\[[^\\]]*\\] = normal\\(0, 0\\.02\\))`);
+    if (!re.test(src)) throw new Error(`samples/gpt2.model has no param ${p} of the expected form`);
+    src = src.replace(re, `$1 @lora(rank = ${a.rank}, alpha = ${a.alpha})`);
+  }
+  writeFileSync(join(dir, `${a.name}.model`), src);
+  return `${a.name}.model`;
 }
 writeFileSync(join(dir, 'base.model'), base);
-writeFileSync(join(dir, 'lora.model'), lora);
-
-const PRE_STEPS = quick ? 4 : 200;
-const FT_STEPS = quick ? 3 : long ? 300 : 100;
-const LAST = quick ? 2 : 20;
 
 interface Run {
   losses: number[];
+  val: number;
   parameters: number;
+  trainable?: number;
+  total?: number;
   seconds: number;
-  fineTuning?: string;
 }
 
-function train(model: string, data: string, steps: number, lr: number, out: string, init?: string): Run {
-  const args = ['--import', 'tsx', 'cli/bin.ts', 'train', join(dir, model), '--preset', 'tiny', '--set', 'vocab=256', '--data', join(dir, data)];
-  args.push('--steps', String(steps), '--batch', '8', '--microbatches', '1', '--seq', '64', '--lr', String(lr), '--warmup', quick ? '1' : '10');
-  args.push('--seed', '7', '--out', join(dir, out), ...(init ? ['--init', init] : []));
-  const t0 = performance.now();
-  let r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  // A shared machine can stall one step past the runtime's time limit: run it once more from the start.
-  if (r.status !== 0 && r.stderr.includes('did not finish within')) r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`mdc train ${args.slice(4).join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
-  const losses = JSON.parse(readFileSync(join(dir, out, 'losses.json'), 'utf8')) as { loss: number }[];
-  const params = /training \S+ \(([\d,]+) parameters\)/.exec(r.stdout)?.[1] ?? '0';
-  const fineTuning = /fine-tuning: .*/.exec(r.stdout)?.[0];
-  return { losses: losses.map((x) => x.loss), parameters: Number(params.replace(/,/g, '')), seconds, ...(fineTuning ? { fineTuning } : {}) };
-}
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const tail = (r: Run) => mean(r.losses.slice(-LAST));
-
-const pre = train('base.model', 'a.txt', PRE_STEPS, 3e-3, 'pre');
-const ckpt = join(dir, 'pre', 'checkpoint.safetensors');
-console.log(`pretrained on A: loss ${pre.losses[0]!.toFixed(3)} → ${tail(pre).toFixed(3)} in ${pre.seconds.toFixed(0)} s`);
-
-const FULL_LRS = quick ? [1e-3] : long ? [3e-3] : [1e-3, 3e-3];
-const LORA_LRS = quick ? [1e-2] : long ? [3e-2] : [1e-2, 3e-2];
-const sweep = (model: string, data: string, lrs: readonly number[], tag: string) =>
-  lrs.map((lr, i) => {
-    const r = train(model, data, FT_STEPS, lr, `${tag}${i}`, ckpt);
-    console.log(
-      `${tag} lr ${lr}: loss ${r.losses[0]!.toFixed(3)} → ${tail(r).toFixed(3)} in ${r.seconds.toFixed(0)} s${r.fineTuning ? ` (${r.fineTuning})` : ''}`,
-    );
-    return { lr, run: r, final: tail(r) };
+function mdc(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'cli/bin.ts', ...args]);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => done({ status, stdout, stderr }));
   });
-const best = <T extends { final: number }>(xs: T[]) => xs.reduce((a, b) => (b.final < a.final ? b : a));
-// Task B, the comparison the bar is about: each method at the best of its learning rates.
-const full = sweep('base.model', 'b.txt', FULL_LRS, 'full-B');
-const adapted = sweep('lora.model', 'b.txt', LORA_LRS, 'lora-B');
-const bf = best(full);
-const bl = best(adapted);
-// Task C (new words), at the learning rates B chose: how far the same adapters go on a harder shift.
-const [cf] = sweep('base.model', 'c.txt', [bf.lr], 'full-C');
-const [cl] = sweep('lora.model', 'c.txt', [bl.lr], 'lora-C');
-const share = /\(([\d.]+)%\)/.exec(bl.run.fineTuning ?? '')?.[1];
-const gap = (bl.final - bf.final) / bf.final;
-const gapC = (cl!.final - cf!.final) / cf!.final;
+}
+
+async function train(
+  model: string,
+  data: string,
+  steps: number,
+  lr: number,
+  out: string,
+  opts: { init?: string; seed?: number; eval?: string } = {},
+): Promise<Run> {
+  const args = [
+    'train',
+    join(dir, model),
+    '--preset',
+    'tiny',
+    '--set',
+    'vocab=256',
+    '--data',
+    join(dir, data),
+    '--steps',
+    String(steps),
+    '--batch',
+    String(BATCH),
+  ];
+  if (opts.eval) args.push('--eval', join(dir, opts.eval));
+  if (data.endsWith('.jsonl')) args.push('--accumulate', '1');
+  else args.push('--microbatches', '1', '--seq', String(SEQ));
+  args.push('--lr', String(lr), '--warmup', quick || steps < 10 ? '1' : '10', '--seed', String(opts.seed ?? 7), '--out', join(dir, out));
+  if (opts.init) args.push('--init', opts.init);
+  const t0 = performance.now();
+  let r = await mdc(args);
+  // A shared machine can stall one step past the runtime's time limit: run it once more from the start.
+  if (r.status !== 0 && r.stderr.includes('did not finish within')) r = await mdc(args);
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`mdc ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
+  const params = /training \S+ \(([\d,]+) parameters\)/.exec(r.stdout)?.[1] ?? '0';
+  const ft = /fine-tuning: ([\d,]+) of ([\d,]+) parameters train/.exec(r.stdout);
+  const num = (s: string) => Number(s.replace(/,/g, ''));
+  let losses: number[];
+  let val = NaN;
+  if (data.endsWith('.jsonl')) {
+    const h = JSON.parse(readFileSync(join(dir, out, 'history.json'), 'utf8')) as { steps: { loss: number }[]; evals: { loss: number }[] };
+    losses = h.steps.map((x) => x.loss);
+    val = h.evals.at(-1)?.loss ?? NaN;
+  } else losses = (JSON.parse(readFileSync(join(dir, out, 'losses.json'), 'utf8')) as { loss: number }[]).map((x) => x.loss);
+  return { losses, val, parameters: num(params), ...(ft ? { trainable: num(ft[1]!), total: num(ft[2]!) } : {}), seconds };
+}
+
+/** Runs the jobs two at a time (the machine has two cores). */
+async function pool<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]!();
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return out;
+}
+
+const pre = await train('base.model', 'a.txt', PRE_STEPS, 3e-3, 'pre');
+const ckpt = join(dir, 'pre', 'checkpoint.safetensors');
+const tailMean = (xs: number[]) => xs.slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, xs.length);
+console.log(
+  `pretrained on A: loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)} (floor ${floorA.perChar.toFixed(3)}) in ${pre.seconds.toFixed(0)} s`,
+);
+
+interface Setting {
+  readonly kind: 'full' | 'lora';
+  readonly lr: number;
+  readonly seed: number;
+  readonly adapters?: Adapters;
+}
+interface Result extends Setting {
+  readonly run: Run;
+}
+/**
+ * The loss on B's validation rows of a checkpoint: its adapters merged into their weights (w + (alpha/r)·A·B), the
+ * optimizer state dropped, then the base model scores it (`--eval`, after one step at lr 1e-12, which moves no weight
+ * by a measurable amount). Not `--eval` in the fine-tuning run itself: mdc train's evaluation of a dataset run builds
+ * the inference plan, which has no adapters, so a LoRA run would be scored as the pretrained model.
+ */
+async function validate(file: string, adapters: Adapters | undefined, out: string): Promise<number> {
+  const ck = decodeCheckpoint(readFileSync(file));
+  const f32 = (k: string) => ck.tensors[k]?.data as Float32Array | undefined;
+  const keep = Object.keys(ck.tensors).filter((k) => !k.startsWith('opt.') && !k.startsWith('acc.') && !/\.lora_[ab]$/.test(k));
+  const targets = keep
+    .filter((k) => ck.tensors[`${k}.lora_a`])
+    .map((k) => ({ param: k, scale: adapters!.alpha / adapters!.rank, rows: ck.tensors[k]!.shape[0]!, cols: ck.tensors[k]!.shape[1]! }));
+  if (adapters && targets.length !== 2 * adapters.targets.length)
+    throw new Error(`${file}: ${targets.length} adapted weights, expected ${2 * adapters.targets.length}`);
+  const merged = mergeLora(new Map(targets.map((t) => [t.param, f32(t.param)!])), f32, targets);
+  const tensors: Record<string, CheckpointTensor> = {};
+  for (const k of keep) tensors[k] = merged.has(k) ? { ...ck.tensors[k]!, data: merged.get(k)! } : ck.tensors[k]!;
+  const path = join(dir, `${out}.safetensors`);
+  writeFileSync(path, encodeCheckpoint(tensors));
+  return (await train('base.model', 'b-train.jsonl', 1, 1e-12, out, { init: path, eval: 'b-val.jsonl' })).val;
+}
+
+let n = 0;
+const ft = (s: Setting) => async (): Promise<Result> => {
+  const model = s.adapters ? loraModel(s.adapters) : 'base.model';
+  const tag = `ft${n++}`;
+  const trained = await train(model, 'b-train.jsonl', FT_STEPS, s.lr, tag, { init: ckpt, seed: s.seed });
+  const run = { ...trained, val: await validate(join(dir, tag, 'checkpoint.safetensors'), s.adapters, `${tag}-val`) };
+  const share = run.trainable !== undefined ? ` ${run.trainable}/${run.total} trainable` : '';
+  console.log(`${s.kind} ${s.adapters?.name ?? ''} lr ${s.lr} seed ${s.seed}: validation ${run.val.toFixed(4)}${share} in ${run.seconds.toFixed(0)} s`);
+  return { ...s, run };
+};
+
+const ALL5: Adapters = { name: 'r2-qvo12', rank: 2, alpha: 4, targets: ['wq', 'wv', 'wo', 'w1', 'w2'] };
+const FULL_LRS = quick ? [1e-3] : [1e-3, 3e-3];
+const LORA_LRS = quick ? [1e-2] : [1e-2, 3e-2];
+const [zero, ...sweep] = await pool<Result>([
+  async (): Promise<Result> => ({ kind: 'full', lr: 0, seed: 7, run: { ...pre, val: await validate(ckpt, undefined, 'zero') } }),
+  ...FULL_LRS.map((lr) => ft({ kind: 'full', lr, seed: 7 })),
+  ...LORA_LRS.map((lr) => ft({ kind: 'lora', lr, seed: 7, adapters: ALL5 })),
+]);
+const best = (xs: Result[]) => xs.reduce((a, b) => (b.run.val < a.run.val ? b : a));
+const bestFull = best(sweep.filter((x) => x.kind === 'full'));
+const bestLora0 = best(sweep.filter((x) => x.kind === 'lora'));
+// Levers at LoRA's best rate, every one under 2% of the parameters (counted from mdc train's line).
+const LEVERS: Adapters[] = quick
+  ? []
+  : [
+      { name: 'r4-qkvo', rank: 4, alpha: 8, targets: ['wq', 'wk', 'wv', 'wo'] },
+      { name: 'r3-12', rank: 3, alpha: 6, targets: ['w1', 'w2'] },
+      { name: 'r2-qvo12-a16', rank: 2, alpha: 16, targets: ['wq', 'wv', 'wo', 'w1', 'w2'] },
+    ];
+const levers = await pool(LEVERS.map((a) => ft({ kind: 'lora', lr: bestLora0.lr, seed: 7, adapters: a })));
+const bestLora = best([bestLora0, ...levers]);
+const seed2 = quick
+  ? []
+  : await pool([ft({ kind: 'full', lr: bestFull.lr, seed: 8 }), ft({ kind: 'lora', lr: bestLora.lr, seed: 8, adapters: bestLora.adapters! })]);
+
+const L0 = zero.run.val;
+const floor = floorB.perChar;
+const compare = (full: Result, lora: Result) => ({
+  seed: full.seed,
+  full: full.run.val,
+  lora: lora.run.val,
+  relativeGap: (lora.run.val - full.run.val) / full.run.val,
+  withinTenPercent: (lora.run.val - full.run.val) / full.run.val <= 0.1,
+  /** Fraction of the distance from the pretrained model's loss to the floor that each closes. */
+  closedFull: (L0 - full.run.val) / (L0 - floor),
+  closedLora: (L0 - lora.run.val) / (L0 - floor),
+  /** LoRA's loss above the floor over full fine-tuning's. */
+  excessRatio: (lora.run.val - floor) / (full.run.val - floor),
+});
+const seeds = [compare(bestFull, bestLora), ...(seed2.length ? [compare(seed2[0]!, seed2[1]!)] : [])];
+const share = (r: Result) => (r.run.trainable !== undefined ? (100 * r.run.trainable) / r.run.total! : 100);
+const summary = (r: Result) => ({
+  kind: r.kind,
+  adapters: r.adapters ? `rank ${r.adapters.rank}, alpha ${r.adapters.alpha} on ${r.adapters.targets.join(', ')}` : undefined,
+  lr: r.lr,
+  seed: r.seed,
+  trainable: r.run.trainable ?? r.run.parameters,
+  total: r.run.total ?? r.run.parameters,
+  trainablePercent: share(r),
+  trainFinal: tailMean(r.run.losses),
+  validation: r.run.val,
+  seconds: r.run.seconds,
+});
 const result = {
-  pretrain: { steps: PRE_STEPS, lr: 3e-3, first: pre.losses[0], final: tail(pre), seconds: pre.seconds },
-  finetune: { steps: FT_STEPS, lastSteps: LAST, zeroShotB: bf.run.losses[0], zeroShotC: cf!.run.losses[0] },
-  rank: RANK,
-  alpha: ALPHA,
-  targets: TARGETS,
-  trainablePercent: share === undefined ? undefined : Number(share),
-  taskB: {
-    full: full.map((x) => ({ lr: x.lr, final: x.final, seconds: x.run.seconds })),
-    lora: adapted.map((x) => ({ lr: x.lr, final: x.final, seconds: x.run.seconds })),
-    bestFull: { lr: bf.lr, final: bf.final },
-    bestLora: { lr: bl.lr, final: bl.final },
-    relativeGap: gap,
-    withinTenPercent: gap <= 0.1,
-  },
-  taskC: { full: { lr: cf!.lr, final: cf!.final }, lora: { lr: cl!.lr, final: cl!.final }, relativeGap: gapC },
+  floor: { A: floorA, B: floorB },
+  pretrain: { steps: PRE_STEPS, lr: 3e-3, first: pre.losses[0], final: tailMean(pre.losses), seconds: pre.seconds },
+  finetune: { steps: FT_STEPS, batch: BATCH, seq: SEQ, validationRows: VAL_ROWS, pretrainedValidation: L0 },
+  runs: [...sweep, ...levers, ...seed2].map(summary),
+  best: { full: summary(bestFull), lora: summary(bestLora) },
+  seeds,
 };
 console.log(JSON.stringify(result, null, 1));
 
-const row = (task: string, kind: string, x: { lr: number; final: number; run: Run }) =>
-  `| ${task} | ${kind} | ${x.lr} | ${x.run.losses[0]!.toFixed(3)} | ${x.final.toFixed(3)} | ${x.run.seconds.toFixed(0)} s |`;
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const row = (r: Result) => {
+  const s = summary(r);
+  return `| ${r.kind} | ${s.adapters ?? 'every parameter'} | ${s.trainable.toLocaleString('en-US')} (${s.trainablePercent.toFixed(2)}%) | ${r.lr} | ${r.seed} | ${s.trainFinal.toFixed(4)} | **${r.run.val.toFixed(4)}** | ${r.run.seconds.toFixed(0)} s |`;
+};
 const md = [
   '# Fine-tuning: LoRA against full fine-tuning',
   '',
-  `The gpt2 sample's tiny preset (2 layers, width 128, byte-level vocabulary 256, ${pre.parameters.toLocaleString('en-US')} parameters), every run through \`mdc train\`, batch 8 × 64 bytes, AdamW, warm-up then cosine decay.`,
-  `Texts written by test/support/corpus.ts (${(A.length / 1024).toFixed(0)} KiB each): A "the <adj> <noun> <verb> the <noun>." over animal words;`,
-  'B the same words in a new sentence shape, "a <noun> that <verb> <adj> <noun>s is <adj>!"; C A\'s shape over machine words A never spells.',
+  `The gpt2 sample's tiny preset (2 layers, width 128, byte-level vocabulary 256, ${pre.parameters.toLocaleString('en-US')} parameters), every run through \`mdc train\`, AdamW, warm-up then cosine decay to a tenth.`,
+  'Texts from one stochastic grammar (test/support/corpus.ts `grammar`): A, three templates ("the J N V the N.", "a N V R.", "every J N V a J N.") over',
+  '12 nouns, 8 adjectives, 8 verbs and 6 adverbs with Zipf weights 1/rank; B, the same words at reversed frequencies, other template weights and a',
+  'new template ("some N that V the N is J!"). The text determines every choice, so the entropy rate is H(sentence) / E[characters]:',
+  `A ${floorA.perSentence.toFixed(3)} nats / ${floorA.meanChars.toFixed(2)} chars = **${floorA.perChar.toFixed(4)} nats per character**; ` +
+    `B ${floorB.perSentence.toFixed(3)} / ${floorB.meanChars.toFixed(2)} = **${floorB.perChar.toFixed(4)}**.`,
+  "That is a lower bound on a model's loss: a window's first bytes have no context, so even the grammar itself scores a little above it on 64-byte windows.",
   '',
-  `1. Pretrain on A for ${PRE_STEPS} steps (lr 3e-3): loss ${pre.losses[0]!.toFixed(3)} → ${tail(pre).toFixed(3)} (mean of the last ${LAST} steps).`,
-  `2. From that checkpoint (\`mdc train --init\`), ${FT_STEPS} steps on B, the same batches for every run (seed 7):`,
-  '   full fine-tuning (every parameter trains) and LoRA:',
-  `   \`@lora(rank = ${RANK}, alpha = ${ALPHA})\` on ${TARGETS.join(', ')} (${bl.run.fineTuning ?? ''}).`,
-  `3. Each at the best of ${FULL_LRS.length} learning rate${FULL_LRS.length > 1 ? 's' : ''}; "final" is the mean training loss of the last ${LAST} steps, "first" the loss before any update.`,
-  '4. The same on C at the learning rates B chose.',
+  `1. Pretrain on A (a 200 KB text) for ${PRE_STEPS} steps of 8 × 64 bytes (lr 3e-3): training loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)}.`,
+  `2. From that checkpoint (\`mdc train --init\`), ${FT_STEPS} steps on B's training rows (${2 * FT_STEPS * BATCH} windows of 64 bytes, JSONL, batch ${BATCH}), the same order for a seed;`,
+  `   scored by the loss on ${VAL_ROWS} held-out windows of B (another draw of the grammar, \`--eval\`), after the last step.`,
+  `   Before fine-tuning the pretrained model scores **${L0.toFixed(4)}** there. A LoRA checkpoint is scored with its adapters merged into its weights.`,
+  "3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates; then, at LoRA's best rate, other adapter",
+  '   placements, ranks and alpha; then the best of each again with a second seed (batch order and adapter init; same pretrained checkpoint).',
+  '   "trainable" is what `mdc train` reports (adapters over base plus adapters).',
   '',
-  '| task | run | lr | first | final | wall clock |',
-  '|---|---|---:|---:|---:|---:|',
-  ...full.map((x) => row('B', 'full', x)),
-  ...adapted.map((x) => row('B', 'LoRA', x)),
-  row('C', 'full', cf!),
-  row('C', 'LoRA', cl!),
+  '| run | adapters | trainable | lr | seed | train loss (last 20) | validation loss | wall clock |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+  ...[...sweep, ...levers, ...seed2].map(row),
   '',
-  `B: best full ${bf.final.toFixed(3)} (lr ${bf.lr}), best LoRA ${bl.final.toFixed(3)} (lr ${bl.lr}): LoRA is ${(100 * gap).toFixed(1)}% ${gap >= 0 ? 'above' : 'below'} full fine-tuning ` +
-    `with ${share ?? '?'}% of the parameters trainable, ${gap <= 0.1 ? 'within' : 'NOT within'} the 10% bar.`,
-  `C: full ${cf!.final.toFixed(3)}, LoRA ${cl!.final.toFixed(3)}, ${(100 * gapC).toFixed(1)}% ${gapC >= 0 ? 'above' : 'below'}.`,
+  '| seed | full | LoRA | (LoRA − full) / full | within 10% | gap to floor closed: full | LoRA | (LoRA − floor) / (full − floor) |',
+  '|---:|---:|---:|---:|---|---:|---:|---:|',
+  ...seeds.map(
+    (c) =>
+      `| ${c.seed} | ${c.full.toFixed(4)} | ${c.lora.toFixed(4)} | ${pct(c.relativeGap)} | ${c.withinTenPercent ? 'yes' : 'no'} | ${pct(c.closedFull)} | ${pct(c.closedLora)} | ${c.excessRatio.toFixed(2)} |`,
+  ),
   '',
-  `Run: \`npm run bench:finetune${long ? ' -- --long' : ''}\`.`,
+  `Best LoRA: ${summary(bestLora).adapters} at lr ${bestLora.lr}, ${bestLora.run.trainable?.toLocaleString('en-US')} of ${bestLora.run.total?.toLocaleString('en-US')} parameters (${share(bestLora).toFixed(2)}%).`,
+  '"Gap to floor closed" is (pretrained − fine-tuned) / (pretrained − floor) on B\'s validation loss.',
+  '',
+  'Run: `npm run bench:finetune`.',
   '',
 ].join('\n');
 if (!quick) {
   mkdirSync('bench/results', { recursive: true });
-  const name = long ? 'finetune-long' : 'finetune';
-  writeFileSync(`bench/results/${name}.md`, md);
-  writeFileSync(`bench/results/${name}.json`, JSON.stringify(result, null, 1) + '\n');
+  writeFileSync('bench/results/finetune.md', md);
+  writeFileSync('bench/results/finetune.json', JSON.stringify(result, null, 1) + '\n');
 }
 console.log(md);
