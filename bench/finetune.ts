@@ -13,20 +13,29 @@
  * 3. LoRA's levers at its best rate: which matrices, rank (under 2% trainable), alpha;
  * 4. the best full and best LoRA settings again with a second seed (batch order, adapter init).
  * The pretrained model's loss on B's validation rows is the starting point.
- * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only).
- * Run: npm run bench:finetune [-- --quick]
+ * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only). `--pre-steps N` pretrains N steps
+ * instead of 200 and writes finetune-pre<N>.{md,json}; `--pretrained FILE` takes that pretrained checkpoint from an
+ * earlier run (its losses.json beside it) instead of pretraining; `--no-levers` runs only the sweep.
+ * Run: npm run bench:finetune [-- --quick | --pre-steps N [--pretrained FILE] [--no-levers]]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointTensor } from '../runtime/checkpoint.js';
 import { mergeLora } from '../runtime/lora.js';
 import { grammar, grammarEntropy, grammarText } from '../test/support/corpus.js';
 
 const quick = process.argv.includes('--quick');
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-finetune-'));
-const PRE_STEPS = quick ? 4 : 200;
+const option = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const PRE_STEPS = quick ? 4 : Number(option('--pre-steps') ?? 200);
+const pretrained = option('--pretrained');
+const noLevers = quick || process.argv.includes('--no-levers');
+const resultName = PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
 const FT_STEPS = quick ? 3 : 100;
 const BATCH = 8;
 const SEQ = 64;
@@ -150,8 +159,16 @@ async function pool<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   return out;
 }
 
-const pre = await train('base.model', 'a.txt', PRE_STEPS, 3e-3, 'pre');
-const ckpt = join(dir, 'pre', 'checkpoint.safetensors');
+const pre: Run = pretrained
+  ? {
+      losses: (JSON.parse(readFileSync(join(dirname(pretrained), 'losses.json'), 'utf8')) as { loss: number }[]).map((x) => x.loss),
+      val: NaN,
+      parameters: 445_952,
+      seconds: NaN,
+    }
+  : await train('base.model', 'a.txt', PRE_STEPS, 3e-3, 'pre');
+if (pre.losses.length !== PRE_STEPS) throw new Error(`${pretrained}: ${pre.losses.length} pretraining steps, not --pre-steps ${PRE_STEPS}`);
+const ckpt = pretrained ?? join(dir, 'pre', 'checkpoint.safetensors');
 const tailMean = (xs: number[]) => xs.slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, xs.length);
 console.log(
   `pretrained on A: loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)} (floor ${floorA.perChar.toFixed(3)}) in ${pre.seconds.toFixed(0)} s`,
@@ -212,7 +229,7 @@ const best = (xs: Result[]) => xs.reduce((a, b) => (b.run.val < a.run.val ? b : 
 const bestFull = best(sweep.filter((x) => x.kind === 'full'));
 const bestLora0 = best(sweep.filter((x) => x.kind === 'lora'));
 // Levers at LoRA's best rate, every one under 2% of the parameters (counted from mdc train's line).
-const LEVERS: Adapters[] = quick
+const LEVERS: Adapters[] = noLevers
   ? []
   : [
       { name: 'r4-qkvo', rank: 4, alpha: 8, targets: ['wq', 'wk', 'wv', 'wo'] },
@@ -221,7 +238,7 @@ const LEVERS: Adapters[] = quick
     ];
 const levers = await pool(LEVERS.map((a) => ft({ kind: 'lora', lr: bestLora0.lr, seed: 7, adapters: a })));
 const bestLora = best([bestLora0, ...levers]);
-const seed2 = quick
+const seed2 = noLevers
   ? []
   : await pool([ft({ kind: 'full', lr: bestFull.lr, seed: 8 }), ft({ kind: 'lora', lr: bestLora.lr, seed: 8, adapters: bestLora.adapters! })]);
 
@@ -301,12 +318,12 @@ const md = [
   `Best LoRA: ${summary(bestLora).adapters} at lr ${bestLora.lr}, ${bestLora.run.trainable?.toLocaleString('en-US')} of ${bestLora.run.total?.toLocaleString('en-US')} parameters (${share(bestLora).toFixed(2)}%).`,
   '"Gap to floor closed" is (pretrained − fine-tuned) / (pretrained − floor) on B\'s validation loss.',
   '',
-  'Run: `npm run bench:finetune`.',
+  `Run: \`npm run bench:finetune${PRE_STEPS === 200 ? '' : ` -- --pre-steps ${PRE_STEPS}${noLevers ? ' --no-levers' : ''}`}\`.`,
   '',
 ].join('\n');
 if (!quick) {
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/finetune.md', md);
-  writeFileSync('bench/results/finetune.json', JSON.stringify(result, null, 1) + '\n');
+  writeFileSync(`bench/results/${resultName}.md`, md);
+  writeFileSync(`bench/results/${resultName}.json`, JSON.stringify(result, null, 1) + '\n');
 }
 console.log(md);
