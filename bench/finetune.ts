@@ -300,8 +300,12 @@ const md = [
   `2. From that checkpoint (\`mdc train --init\`), ${FT_STEPS} steps on B's training rows (${2 * FT_STEPS * BATCH} windows of 64 bytes, JSONL, batch ${BATCH}), the same order for a seed;`,
   `   scored by the loss on ${VAL_ROWS} held-out windows of B (another draw of the grammar, \`--eval\`), after the last step.`,
   `   Before fine-tuning the pretrained model scores **${L0.toFixed(4)}** there. A LoRA checkpoint is scored with its adapters merged into its weights.`,
-  "3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates; then, at LoRA's best rate, other adapter",
-  '   placements, ranks and alpha; then the best of each again with a second seed (batch order and adapter init; same pretrained checkpoint).',
+  ...(noLevers
+    ? ['3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates (one seed, no other adapter settings).']
+    : [
+        "3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates; then, at LoRA's best rate, other adapter",
+        '   placements, ranks and alpha; then the best of each again with a second seed (batch order and adapter init; same pretrained checkpoint).',
+      ]),
   '   "trainable" is what `mdc train` reports (adapters over base plus adapters).',
   '',
   '| run | adapters | trainable | lr | seed | train loss (last 20) | validation loss | wall clock |',
