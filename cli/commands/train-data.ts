@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Env } from '../../compiler/bind.js';
 import { lowerModel } from '../../compiler/compile.js';
 import { dimValue } from '../../compiler/dims.js';
+import { applyLora } from '../../compiler/train/lora.js';
 import { trainSettings, type TrainSettings } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { compileGraph } from '../../driver/compile.js';
@@ -166,9 +167,12 @@ export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrain
   let forwardPlan: Plan | undefined;
   if (evalSet && (loss.kind === 'cross_entropy' || loss.kind === 'mse')) {
     const fl = lowerModel(env, a.file, { ...frontend, dims, training: false });
-    const fc = fl.graph ? await compileGraph(fl.graph, { file: a.file, seed }) : undefined;
+    // With @lora adapters the model being trained is the adapted one: evaluating the bare forward graph would score the
+    // base weights alone (the adapters exist only in the training plan), so the forward plan gets the same adapters.
+    const adapted = fl.graph && settings.lora?.length ? applyLora(fl.graph, settings.lora, a.file) : { graph: fl.graph, diagnostics: fl.diagnostics };
+    const fc = adapted.graph ? await compileGraph(adapted.graph, { file: a.file, seed }) : undefined;
     if (!fc?.plan) {
-      report(fc?.diagnostics ?? fl.diagnostics);
+      report(fc?.diagnostics ?? adapted.diagnostics);
       return EXIT.diagnostics;
     }
     forwardPlan = fc.plan;
