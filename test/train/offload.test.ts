@@ -16,6 +16,7 @@ import { offloadTraffic } from '../../runtime/plan.js';
 import { biasCorrections, TextBatches, Trainer } from '../../runtime/train.js';
 import { decodeCheckpoint } from '../../runtime/checkpoint.js';
 import { mdc, MDC_PROCESS, TRAIN_TEXT } from '../support/cli.js';
+import { grammar, grammarText } from '../support/corpus.js';
 import { destroySharedDevices, gpuStatus, seededRandom, sharedDevices } from '../support/gpu.js';
 
 /**
@@ -216,7 +217,8 @@ train M { loss = output0
 });
 
 describe.skipIf(status.skip)(status.title('host offload on WebGPU'), () => {
-  const text = new TextEncoder().encode(readFileSync('README.md', 'utf8'));
+  // A fixed text written here (the README changes with the docs, and with it the measured differences).
+  const text = new TextEncoder().encode(grammarText(grammar('A'), 8192, 5));
   const STEPS = 3;
   const LR = 1e-2;
   /**
@@ -273,15 +275,18 @@ describe.skipIf(status.skip)(status.title('host offload on WebGPU'), () => {
   };
   const onlyParams = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].filter(([k]) => !k.startsWith('opt.') && !k.startsWith('acc.')));
 
-  for (const [where, mesh, zero, tol] of [
-    ['one device', undefined, 0, 1e-6],
-    ['a 2-device mesh (dp = 2)', DP2, 0, 1e-6],
-    ['a 2-device mesh (dp = 2) with ZeRO 1', DP2, 1, 1e-4],
+  // Losses: 6 digits where the runs agree to the last bit of the gradients; under ZeRO 1 the clip scale differs in its
+  // last bit from step 1 on (above), so the losses of steps 2 and 3 agree to 1e-5 (measured 3e-6); one Adam step moves
+  // the loss by about 0.1, so a lost or doubled host update is far outside either.
+  for (const [where, mesh, zero, tol, lossDigits] of [
+    ['one device', undefined, 0, 1e-6, 6],
+    ['a 2-device mesh (dp = 2)', DP2, 0, 1e-6, 6],
+    ['a 2-device mesh (dp = 2) with ZeRO 1', DP2, 1, 1e-4, 5],
   ] as const) {
     it(`3 steps with Mlp.w1 and lnf_g offloaded give the parameters of 3 steps with every update on the device, on ${where}`, async () => {
       const a = await train(offloaded, mesh, zero);
       const b = await train(baseline, mesh, zero);
-      expect(a.losses).toEqual(b.losses.map((x) => expect.closeTo(x, 6)));
+      expect(a.losses).toEqual(b.losses.map((x) => expect.closeTo(x, lossDigits)));
       expect(b.params.size).toBe(a.params.size); // every parameter compared: 6 per layer, wte, lnf_g and lnf_b
       expect(a.params.size).toBe(15);
       expect(worst(a.params, b.params)).toBeLessThanOrEqual(tol);
