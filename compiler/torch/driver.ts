@@ -139,15 +139,19 @@ def run(args):
         _write(args, mesh, tensors, layouts, {"steps": args.steps, "loss": losses, "grad_norm": norms})
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=f"{MODEL} partitioned by mdc over [{MESH}]; run every rank with torchrun.")
+${commandLine('partitioned', 'a collective')}`;
+
+/** main.py's command line and entry point; `how` and `waits` say what kind of program it is and what may time out. */
+export function commandLine(how: 'partitioned' | 'pipelined', waits: string): string {
+  return `def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=f"{MODEL} ${how} by mdc over [{MESH}]; run every rank with torchrun.")
     p.add_argument("--seed", type=int, default=SEED, help="seed of parameters and drawn inputs")
     p.add_argument("--weights", help="a safetensors file of global parameters by mdc name; each rank cuts its block")
     p.add_argument("--inputs", help="a safetensors file of global inputs; each rank cuts its block (default: seeded)")
     p.add_argument("--steps", type=int, default=0, help="training steps to run (0: the forward pass only)")
     p.add_argument("--lr", type=float, default=None, help="the peak learning rate (default: the train section's)")
     p.add_argument("--out", help="folder for each rank's rank<R>.safetensors and rank<R>.json")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds a collective may wait for its peers")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds ${waits} may wait for its peers")
     args = p.parse_args(argv)
     if args.steps < 0:
         p.error("--steps must be 0 or more")
@@ -157,3 +161,4 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     _args = parse_args()
     mdc_torch.main(lambda: run(_args))`;
+}

@@ -1,3 +1,5 @@
+import { commandLine } from './driver.js';
+
 /**
  * The step loop of a pipelined main.py (compiler/torch/pipeline.ts writes the tables and
  * stage functions above it, and the one-program driver's block, input and output helpers,
@@ -175,21 +177,4 @@ def run(args):
         _write(args, mesh, tensors, layouts, extra)
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=f"{MODEL} pipelined by mdc over [{MESH}]; run every rank with torchrun.")
-    p.add_argument("--seed", type=int, default=SEED, help="seed of parameters and drawn inputs")
-    p.add_argument("--weights", help="a safetensors file of global parameters by mdc name; each rank cuts its block")
-    p.add_argument("--inputs", help="a safetensors file of global inputs; each rank cuts its block (default: seeded)")
-    p.add_argument("--steps", type=int, default=0, help="training steps to run (0: the forward pass only)")
-    p.add_argument("--lr", type=float, default=None, help="the peak learning rate (default: the train section's)")
-    p.add_argument("--out", help="folder for each rank's rank<R>.safetensors and rank<R>.json")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds a collective or transfer may wait for its peers")
-    args = p.parse_args(argv)
-    if args.steps < 0:
-        p.error("--steps must be 0 or more")
-    return args
-
-
-if __name__ == "__main__":
-    _args = parse_args()
-    mdc_torch.main(lambda: run(_args))`;
+${commandLine('pipelined', 'a collective or transfer')}`;
