@@ -67,6 +67,19 @@ const RESERVED = new Set(
   ).split(' '),
 );
 
+/** The imports at the head of every exported main.py (one-program and pipelined). */
+export const PYTHON_IMPORTS: readonly string[] = [
+  'import argparse',
+  'import json',
+  'import math',
+  'import os',
+  'import time',
+  '',
+  'import torch',
+  '',
+  'import mdc_torch',
+];
+
 export function exportTorch(x: TorchExportInput): TorchExport {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
@@ -130,15 +143,7 @@ export function exportTorch(x: TorchExportInput): TorchExport {
     'See docs/torch.md.',
     '"""',
     '',
-    'import argparse',
-    'import json',
-    'import math',
-    'import os',
-    'import time',
-    '',
-    'import torch',
-    '',
-    'import mdc_torch',
+    ...PYTHON_IMPORTS,
     '',
     `MODEL = ${JSON.stringify(x.forward.local.name)}`,
     `MESH = ${JSON.stringify(mesh)}`,

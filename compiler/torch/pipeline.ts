@@ -24,7 +24,7 @@ import type { Mesh } from '../sharding/mesh.js';
 import type { SpmdProgram } from '../sharding/partition.js';
 import type { TrainSettings } from '../train/settings.js';
 import { DRIVER } from './driver.js';
-import { emitFunction, inputRows, outputRows, paramRows, refusal, table, wrap, type TorchExport } from './export.js';
+import { emitFunction, inputRows, PYTHON_IMPORTS, outputRows, paramRows, refusal, table, wrap, type TorchExport } from './export.js';
 import { HELPER_NEEDS, HELPERS, pyNumber, TORCH_DTYPE } from './ops.js';
 import { PIPELINE_DRIVER } from './pipeline-driver.js';
 
@@ -111,15 +111,7 @@ export function exportTorchPipeline(x: TorchPipelineInput): TorchExport {
     'See docs/torch.md.',
     '"""',
     '',
-    'import argparse',
-    'import json',
-    'import math',
-    'import os',
-    'import time',
-    '',
-    'import torch',
-    '',
-    'import mdc_torch',
+    ...PYTHON_IMPORTS,
     '',
     `MODEL = ${JSON.stringify(model)}`,
     `MESH = ${JSON.stringify(meshText)}`,
