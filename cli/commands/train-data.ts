@@ -71,20 +71,35 @@ export function isDatasetFile(path: string, format?: string): boolean {
 
 const CONTROL_INPUTS = new Set(['lr', 'bc1', 'bc2', 'apply', 'dropout_step', 'loss_scale', 'inv_loss_scale']);
 
-export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrainIo): Promise<number> {
-  const report = (ds: readonly Diagnostic[]) => reportDiagnostics(ds, a.source, a.json, io, { file: a.file, ok: false });
-  const frontend = frontendOptions(v);
+/**
+ * The file checked and the train section of the model mdc train trains (`--model`, else the
+ * file's last), read into settings; undefined when either has diagnostics (reported).
+ */
+export async function readTrainSection(
+  a: { readonly file: string; readonly source: string },
+  v: Values,
+  io: Io,
+  report: (ds: readonly Diagnostic[]) => void,
+): Promise<{ env: Env; modelName: string; settings: TrainSettings } | undefined> {
   const checked = await compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
-  if (!checked) return EXIT.diagnostics;
+  if (!checked) return undefined;
   const env = checked.checked.env!;
   const models = [...env.models.keys()];
-  const modelName = frontend.model ?? models[models.length - 1]!;
+  const modelName = frontendOptions(v).model ?? models[models.length - 1]!;
   const s = trainSettings(env, modelName);
   if (!s.settings) {
     report(s.diagnostics);
-    return EXIT.diagnostics;
+    return undefined;
   }
-  const settings = s.settings;
+  return { env, modelName, settings: s.settings };
+}
+
+export async function runDatasetTrain(a: DataTrainArgs, v: Values, io: DataTrainIo): Promise<number> {
+  const report = (ds: readonly Diagnostic[]) => reportDiagnostics(ds, a.source, a.json, io, { file: a.file, ok: false });
+  const frontend = frontendOptions(v);
+  const read = await readTrainSection(a, v, io, report);
+  if (!read) return EXIT.diagnostics;
+  const { env, modelName, settings } = read;
   if (settings.precision && settings.precision !== 'f32')
     throw new UsageError(`training from a dataset file runs in f32; the train section sets precision = ${settings.precision}`);
   const batch = a.batch ?? settings.batch ?? 32;

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Env } from '../../compiler/bind.js';
 import { lowerModel } from '../../compiler/compile.js';
 import { dimValue } from '../../compiler/dims.js';
-import { trainSettings, type RecomputeSetting } from '../../compiler/train/settings.js';
+import type { RecomputeSetting } from '../../compiler/train/settings.js';
 import type { Diagnostic } from '../../diagnostics/messages.js';
 import { applyCopies, compileGraph } from '../../driver/compile.js';
 import { typeNodeText } from '../../grammar/ast-text.js';
@@ -17,7 +17,6 @@ import { fineTuneLine } from '../init-weights.js';
 import { weightsMapOption } from '../weights.js';
 import {
   COMMON,
-  compileFile,
   EXIT,
   frontendOptions,
   FRONTEND_HELP,
@@ -37,7 +36,7 @@ import { offloadTargetOf } from '../../compiler/train/offload.js';
 import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
 import type { PipelinePlan } from '../../runtime/pipeline-plan.js';
 import { PipelineRunner as PipelineRunnerType } from '../../runtime/pipeline.js';
-import { isDatasetFile, runDatasetTrain } from './train-data.js';
+import { isDatasetFile, readTrainSection, runDatasetTrain } from './train-data.js';
 import { DATASET_FLAGS, DATASET_HELP, DATASET_OPTIONS, dataArgs, dataIo } from './train-data-options.js';
 
 interface TrainArgs {
@@ -72,17 +71,9 @@ async function runTrain(a: TrainArgs, v: Values, io: TrainIo): Promise<number> {
   const report = (ds: readonly Diagnostic[]) => reportDiagnostics(ds, a.source, a.json, io, { file: a.file, ok: false });
   const text: Uint8Array = readInputFile(a.data, '--data');
   const frontend = frontendOptions(v);
-  const checked = await compileFile(a.file, a.source, v, io, { until: 'check', concrete: false });
-  if (!checked) return EXIT.diagnostics;
-  const env = checked.checked.env!;
-  const models = [...env.models.keys()];
-  const modelName = frontend.model ?? models[models.length - 1]!;
-  const s = trainSettings(env, modelName);
-  if (!s.settings) {
-    report(s.diagnostics);
-    return EXIT.diagnostics;
-  }
-  const settings = s.settings;
+  const read = await readTrainSection(a, v, io, report);
+  if (!read) return EXIT.diagnostics;
+  const { env, modelName, settings } = read;
   const batch = a.batch ?? settings.batch ?? 8;
   const microbatches = a.microbatches ?? settings.microbatches ?? 1;
   if (batch % microbatches !== 0)
