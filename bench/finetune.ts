@@ -15,8 +15,9 @@
  * The pretrained model's loss on B's validation rows is the starting point.
  * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only). `--pre-steps N` pretrains N steps
  * instead of 200 and writes finetune-pre<N>.{md,json}; `--pretrained FILE` takes that pretrained checkpoint from an
- * earlier run (its losses.json beside it) instead of pretraining; `--no-levers` runs only the sweep.
- * Run: npm run bench:finetune [-- --quick | --pre-steps N [--pretrained FILE] [--no-levers]]
+ * earlier run (its losses.json beside it) instead of pretraining; `--no-levers` runs no adapter settings beyond the sweep;
+ * `--general` pretrains on G (B's templates and words, every choice equally likely) and writes finetune-general.{md,json}.
+ * Run: npm run bench:finetune [-- --quick | [--general] [--pre-steps N] [--pretrained FILE] [--no-levers]]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,13 +36,15 @@ const option = (name: string) => {
 const PRE_STEPS = quick ? 4 : Number(option('--pre-steps') ?? 200);
 const pretrained = option('--pretrained');
 const noLevers = quick || process.argv.includes('--no-levers');
-const resultName = PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
+/** Pretrain on G (every template and word equally likely) instead of A: the pretrained model has seen all of B's structures. */
+const general = process.argv.includes('--general');
+const resultName = general ? 'finetune-general' : PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
 const FT_STEPS = quick ? 3 : 100;
 const BATCH = 8;
 const SEQ = 64;
 const VAL_ROWS = quick ? 16 : 256;
 
-const gA = grammar('A');
+const gA = grammar(general ? 'G' : 'A');
 const gB = grammar('B');
 const floorA = grammarEntropy(gA);
 const floorB = grammarEntropy(gB);
@@ -238,7 +241,7 @@ const LEVERS: Adapters[] = noLevers
     ];
 const levers = await pool(LEVERS.map((a) => ft({ kind: 'lora', lr: bestLora0.lr, seed: 7, adapters: a })));
 const bestLora = best([bestLora0, ...levers]);
-const seed2 = noLevers
+const seed2 = quick
   ? []
   : await pool([ft({ kind: 'full', lr: bestFull.lr, seed: 8 }), ft({ kind: 'lora', lr: bestLora.lr, seed: 8, adapters: bestLora.adapters! })]);
 
@@ -289,23 +292,35 @@ const md = [
   '# Fine-tuning: LoRA against full fine-tuning',
   '',
   `The gpt2 sample's tiny preset (2 layers, width 128, byte-level vocabulary 256, ${pre.parameters.toLocaleString('en-US')} parameters), every run through \`mdc train\`, AdamW, warm-up then cosine decay to a tenth.`,
-  'Texts from one stochastic grammar (test/support/corpus.ts `grammar`): A, three templates ("the J N V the N.", "a N V R.", "every J N V a J N.") over',
-  '12 nouns, 8 adjectives, 8 verbs and 6 adverbs with Zipf weights 1/rank; B, the same words at reversed frequencies, other template weights and a',
-  'new template ("some N that V the N is J!"). The text determines every choice, so the entropy rate is H(sentence) / E[characters]:',
-  `A ${floorA.perSentence.toFixed(3)} nats / ${floorA.meanChars.toFixed(2)} chars = **${floorA.perChar.toFixed(4)} nats per character**; ` +
-    `B ${floorB.perSentence.toFixed(3)} / ${floorB.meanChars.toFixed(2)} = **${floorB.perChar.toFixed(4)}**.`,
+  ...(general
+    ? [
+        'Texts from one stochastic grammar (test/support/corpus.ts `grammar`): B, four templates ("the J N V the N.", "a N V R.", "every J N V a J N.",',
+        '"some N that V the N is J!") over 12 nouns, 8 adjectives, 8 verbs and 6 adverbs, words at Zipf weights 1/rank (reversed) and templates at',
+        'weights 1, 1, 1, 2; G, the general text it is pretrained on, the same four templates and words with every choice equally likely.',
+        'The text determines every choice, so the entropy rate is H(sentence) / E[characters]:',
+        `G ${floorA.perSentence.toFixed(3)} nats / ${floorA.meanChars.toFixed(2)} chars = **${floorA.perChar.toFixed(4)} nats per character**; ` +
+          `B ${floorB.perSentence.toFixed(3)} / ${floorB.meanChars.toFixed(2)} = **${floorB.perChar.toFixed(4)}**.`,
+      ]
+    : [
+        'Texts from one stochastic grammar (test/support/corpus.ts `grammar`): A, three templates ("the J N V the N.", "a N V R.", "every J N V a J N.") over',
+        '12 nouns, 8 adjectives, 8 verbs and 6 adverbs with Zipf weights 1/rank; B, the same words at reversed frequencies, other template weights and a',
+        'new template ("some N that V the N is J!"). The text determines every choice, so the entropy rate is H(sentence) / E[characters]:',
+        `A ${floorA.perSentence.toFixed(3)} nats / ${floorA.meanChars.toFixed(2)} chars = **${floorA.perChar.toFixed(4)} nats per character**; ` +
+          `B ${floorB.perSentence.toFixed(3)} / ${floorB.meanChars.toFixed(2)} = **${floorB.perChar.toFixed(4)}**.`,
+      ]),
   "That is a lower bound on a model's loss: a window's first bytes have no context, so even the grammar itself scores a little above it on 64-byte windows.",
   '',
-  `1. Pretrain on A (a 200 KB text) for ${PRE_STEPS} steps of 8 × 64 bytes (lr 3e-3): training loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)}.`,
+  `1. Pretrain on ${general ? 'G' : 'A'} (a 200 KB text) for ${PRE_STEPS} steps of 8 × 64 bytes (lr 3e-3): training loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)}.`,
   `2. From that checkpoint (\`mdc train --init\`), ${FT_STEPS} steps on B's training rows (${2 * FT_STEPS * BATCH} windows of 64 bytes, JSONL, batch ${BATCH}), the same order for a seed;`,
   `   scored by the loss on ${VAL_ROWS} held-out windows of B (another draw of the grammar, \`--eval\`), after the last step.`,
   `   Before fine-tuning the pretrained model scores **${L0.toFixed(4)}** there. A LoRA checkpoint is scored with its adapters merged into its weights.`,
   ...(noLevers
-    ? ['3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates (one seed, no other adapter settings).']
+    ? ['3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates (no other adapter settings);']
     : [
         "3. Full fine-tuning and LoRA (rank 2 on wq, wv, wo, w1, w2) each at the best of two learning rates; then, at LoRA's best rate, other adapter",
-        '   placements, ranks and alpha; then the best of each again with a second seed (batch order and adapter init; same pretrained checkpoint).',
+        '   placements, ranks and alpha;',
       ]),
+  '   then the best of each again with a second seed (batch order and adapter init; same pretrained checkpoint).',
   '   "trainable" is what `mdc train` reports (adapters over base plus adapters).',
   '',
   '| run | adapters | trainable | lr | seed | train loss (last 20) | validation loss | wall clock |',
@@ -322,7 +337,7 @@ const md = [
   `Best LoRA: ${summary(bestLora).adapters} at lr ${bestLora.lr}, ${bestLora.run.trainable?.toLocaleString('en-US')} of ${bestLora.run.total?.toLocaleString('en-US')} parameters (${share(bestLora).toFixed(2)}%).`,
   '"Gap to floor closed" is (pretrained − fine-tuned) / (pretrained − floor) on B\'s validation loss.',
   '',
-  `Run: \`npm run bench:finetune${PRE_STEPS === 200 ? '' : ` -- --pre-steps ${PRE_STEPS}${noLevers ? ' --no-levers' : ''}`}\`.`,
+  `Run: \`npm run bench:finetune${PRE_STEPS === 200 && !general ? '' : ` --${general ? ' --general' : ''}${PRE_STEPS === 200 ? '' : ` --pre-steps ${PRE_STEPS}`}${noLevers ? ' --no-levers' : ''}`}\`.`,
   '',
 ].join('\n');
 if (!quick) {

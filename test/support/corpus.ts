@@ -51,16 +51,25 @@ const ADVS = ['slowly', 'today', 'again', 'quietly', 'often', 'later'];
 /** Zipf-like weights 1/(rank+1), in list order (A) or reversed (B): the same words at other frequencies. */
 const zipf = (xs: readonly string[], reverse: boolean) => xs.map((w, i) => [w, 1 / ((reverse ? xs.length - 1 - i : i) + 1)] as const);
 
-/** A (pretraining): three templates; B (fine-tuning): the same words at reversed frequencies, other template weights and one new template. */
-export function grammar(kind: 'A' | 'B'): Grammar {
+/**
+ * A (pretraining): three templates; B (fine-tuning): the same words at reversed frequencies, other template weights and
+ * one new template. G (general pretraining): all four of B's templates, every template and word equally likely, so a
+ * model pretrained on G has seen every structure B uses and fine-tuning on B only specialises it.
+ */
+export function grammar(kind: 'A' | 'B' | 'G'): Grammar {
   const r = kind === 'B';
-  const slots = { N: zipf(NOUNS, r), J: zipf(ADJS, r), V: zipf(VERBS, r), R: zipf(ADVS, r) };
+  const uniform = (xs: readonly string[]) => xs.map((w) => [w, 1] as const);
+  const slots =
+    kind === 'G'
+      ? { N: uniform(NOUNS), J: uniform(ADJS), V: uniform(VERBS), R: uniform(ADVS) }
+      : { N: zipf(NOUNS, r), J: zipf(ADJS, r), V: zipf(VERBS, r), R: zipf(ADVS, r) };
+  const w = (a: number, b: number) => (kind === 'G' ? 1 : r ? b : a);
   const templates = [
-    { weight: r ? 1 : 3, parts: ['the ', 'J', ' ', 'N', ' ', 'V', ' the ', 'N', '.'] },
-    { weight: r ? 1 : 2, parts: ['a ', 'N', ' ', 'V', ' ', 'R', '.'] },
-    { weight: r ? 1 : 1, parts: ['every ', 'J', ' ', 'N', ' ', 'V', ' a ', 'J', ' ', 'N', '.'] },
+    { weight: w(3, 1), parts: ['the ', 'J', ' ', 'N', ' ', 'V', ' the ', 'N', '.'] },
+    { weight: w(2, 1), parts: ['a ', 'N', ' ', 'V', ' ', 'R', '.'] },
+    { weight: w(1, 1), parts: ['every ', 'J', ' ', 'N', ' ', 'V', ' a ', 'J', ' ', 'N', '.'] },
   ];
-  if (r) templates.push({ weight: 2, parts: ['some ', 'N', ' that ', 'V', ' the ', 'N', ' is ', 'J', '!'] });
+  if (kind !== 'A') templates.push({ weight: w(0, 2), parts: ['some ', 'N', ' that ', 'V', ' the ', 'N', ' is ', 'J', '!'] });
   return { templates, slots };
 }
 

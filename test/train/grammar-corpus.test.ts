@@ -50,4 +50,20 @@ describe('the stochastic grammar of bench/finetune.ts', () => {
     expect(new Set(b.templates.map((t) => t.parts[0])).size).toBe(b.templates.length);
     expect(grammarEntropy(b).perChar).toBeGreaterThan(0.2);
   });
+
+  it("G has B's templates and words, each equally likely, so its floor is above B's", () => {
+    const g = grammar('G');
+    const b = grammar('B');
+    expect(g.templates.map((t) => t.parts)).toEqual(b.templates.map((t) => t.parts));
+    expect(new Set(g.templates.map((t) => t.weight))).toEqual(new Set([1]));
+    for (const k of Object.keys(b.slots)) {
+      expect(g.slots[k]!.map(([w]) => w).sort()).toEqual(b.slots[k]!.map(([w]) => w).sort());
+      expect(new Set(g.slots[k]!.map(([, w]) => w))).toEqual(new Set([1]));
+    }
+    // Every choice uniform: ln 4 for the template, then per template the logs of its slots' sizes (N 12, J 8, V 8, R 6).
+    const [n, j, v, r] = [Math.log(12), Math.log(8), Math.log(8), Math.log(6)];
+    const expected = Math.log(4) + (1 / 4) * (j + n + v + n + (n + v + r) + (j + n + v + j + n) + (n + v + n + j));
+    expect(Math.abs(grammarEntropy(g).perSentence - expected)).toBeLessThan(1e-12);
+    expect(grammarEntropy(g).perSentence).toBeGreaterThan(grammarEntropy(b).perSentence);
+  });
 });
