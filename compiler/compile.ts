@@ -6,6 +6,9 @@ import { bind, type BindOptions, type Env } from './bind.js';
 import { Elaborator, type ElaborateOptions } from './elaborate.js';
 import type { Graph } from './ir.js';
 import { checkSettings } from './sections.js';
+import { frozenParams } from './train/freeze.js';
+import { applyLora } from './train/lora.js';
+import { trainSettings } from './train/settings.js';
 
 export interface FrontendOptions extends BindOptions {
   /** Which model to lower when a file has several; default: the last one. */
@@ -54,7 +57,30 @@ export function check(source: string, file: string, opts: FrontendOptions = {}):
     }
   }
   ds.push(...checkSettings(env));
+  if (!ds.length && opts.concrete !== false) ds.push(...paramPatternProblems(env, file, opts));
   return { parsed, env, diagnostics: sortDiagnostics(dedupe(ds)) };
+}
+
+/**
+ * `freeze` and `train_also` globs name parameters as the lowered model has them (repeat
+ * copies numbered, `@lora` adapters added), which the checks above never build. So for a
+ * train section that has such patterns, `mdc check` lowers its model once more and matches
+ * them as the training step does (train/freeze.ts: MDC0530, MDC0531, MDC0503). A model that
+ * does not lower here (dims left symbolic) or whose adapters are refused is left to
+ * `mdc train`, which reports why. The pipeline skips this: its training step runs the same match.
+ */
+function paramPatternProblems(env: Env, file: string, opts: FrontendOptions): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const model of env.models.keys()) {
+    if (!env.sections.some((s) => s.kind === 'train' && s.target.name === model)) continue;
+    const settings = trainSettings(env, model).settings;
+    if (!settings?.freeze?.length && !settings?.trainAlso?.length) continue;
+    const forward = lowerModel(env, file, { ...opts, model, training: true }).graph;
+    const adapted = forward && (settings.lora?.length ? applyLora(forward, settings.lora, file) : { graph: forward, adapters: new Set<string>() });
+    if (!adapted?.graph) continue;
+    out.push(...frozenParams(adapted.graph, settings.freeze ?? [], settings.trainAlso ?? [], adapted.adapters, file).diagnostics);
+  }
+  return out;
 }
 
 /** Front end for codegen: check, then lower the chosen model at concrete dims with repeats unrolled. */
