@@ -11,8 +11,15 @@ export interface Series {
 const COLORS = ['#1f5fbf', '#c0392b', '#27ae60', '#8e44ad', '#d68910'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
 
+/** How a chart frames its curves: the y axis from `yFrom` (else the data's least value), a dashed reference line, tick labels. */
+export interface ChartOptions {
+  readonly yFrom?: number;
+  readonly reference?: { readonly y: number; readonly label: string };
+  readonly tick?: (v: number) => string;
+}
+
 /** Lines of (x, y) points on shared axes, with a legend; x is the step. */
-export function curvesSvg(series: readonly Series[], title: string): string {
+export function curvesSvg(series: readonly Series[], title: string, opts: ChartOptions = {}): string {
   const W = 640;
   const H = 360;
   const m = { l: 56, r: 16, t: 32, b: 40 };
@@ -20,7 +27,7 @@ export function curvesSvg(series: readonly Series[], title: string): string {
   // Folds, not Math.min(...xs): a long run's points as arguments would overflow the stack.
   const x0 = all.reduce((a, [x]) => Math.min(a, x), all[0]?.[0] ?? 0);
   const x1 = all.reduce((a, [x]) => Math.max(a, x), x0 + 1);
-  const y0 = all.reduce((a, [, y]) => Math.min(a, y), all[0]?.[1] ?? 0);
+  const y0 = opts.yFrom ?? all.reduce((a, [, y]) => Math.min(a, y), all[0]?.[1] ?? 0);
   const y1 = all.reduce((a, [, y]) => Math.max(a, y), y0 + 1e-9);
   const X = (x: number) => m.l + ((x - x0) / Math.max(1e-9, x1 - x0)) * (W - m.l - m.r);
   const Y = (y: number) => H - m.b - ((y - y0) / Math.max(1e-9, y1 - y0)) * (H - m.t - m.b);
@@ -35,6 +42,13 @@ export function curvesSvg(series: readonly Series[], title: string): string {
       `<text x="${W - m.r - 4}" y="${m.t + 14 * (i + 1)}" text-anchor="end" fill="${color}">${esc(s.name)}</text>`,
     ].join('\n');
   });
+  const ry = opts.reference ? Y(opts.reference.y) : 0;
+  const reference = opts.reference
+    ? [
+        `<line x1="${m.l}" y1="${ry.toFixed(1)}" x2="${W - m.r}" y2="${ry.toFixed(1)}" stroke="#c66" stroke-dasharray="4 3"/>`,
+        `<text x="${W - m.r}" y="${(ry - 4).toFixed(1)}" text-anchor="end" fill="#c66">${esc(opts.reference.label)}</text>`,
+      ]
+    : [];
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -43,9 +57,10 @@ export function curvesSvg(series: readonly Series[], title: string): string {
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
     ...ticks.map(
       (v) =>
-        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toPrecision(3)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
+        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${(opts.tick ?? ((t: number) => t.toPrecision(3)))(v)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
     ),
     `<text x="${m.l}" y="${H - 12}">step ${x0}</text><text x="${W - m.r}" y="${H - 12}" text-anchor="end">step ${x1}</text>`,
+    ...reference,
     ...lines,
     '</svg>',
     '',

@@ -15,6 +15,7 @@ import { HostOffload, stateNames } from '../../runtime/offload.js';
 import { readInputFile, regularFileSize, writeAtomic } from '../files.js';
 import { fineTuneLine } from '../init-weights.js';
 import { weightsMapOption } from '../weights.js';
+import { curvesSvg } from '../train-report.js';
 import {
   COMMON,
   EXIT,
@@ -426,40 +427,10 @@ function bar(i: number, n: number): string {
   return `[${'#'.repeat(done)}${'.'.repeat(w - done)}]`;
 }
 
-/** The loss curve as a small standalone SVG (steps on x, loss on y). */
+/** The loss curve of a text run as a small standalone SVG (steps on x, loss from 0 on y, ln 256 marked: a byte model's loss at chance). */
 export function lossSvg(h: readonly StepResult[], title: string): string {
-  const W = 640;
-  const H = 360;
-  const m = { l: 56, r: 16, t: 32, b: 40 };
-  const xs = h.map((p) => p.step);
-  const ys = h.map((p) => p.loss);
-  // Folds, not Math.min(...xs): a long run's history as arguments would overflow the stack.
-  const x0 = xs.reduce((a, b) => Math.min(a, b), 1);
-  const x1 = xs.reduce((a, b) => Math.max(a, b), x0 + 1);
-  const y0 = ys.reduce((a, b) => Math.min(a, b), 0);
-  const y1 = ys.reduce((a, b) => Math.max(a, b), y0 + 1);
-  const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
-  const Y = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
-  const pts = h.map((p) => `${X(p.step).toFixed(1)},${Y(p.loss).toFixed(1)}`).join(' ');
-  const ticks = Array.from({ length: 5 }, (_, i) => y0 + ((y1 - y0) * i) / 4);
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="20" text-anchor="middle">${esc(title)}</text>`,
-    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
-    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
-    ...ticks.map(
-      (v) =>
-        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
-    ),
-    `<text x="${m.l}" y="${H - 12}">step ${x0}</text><text x="${W - m.r}" y="${H - 12}" text-anchor="end">step ${x1}</text>`,
-    `<line x1="${m.l}" y1="${Y(Math.log(256))}" x2="${W - m.r}" y2="${Y(Math.log(256))}" stroke="#c66" stroke-dasharray="4 3"/>`,
-    `<text x="${W - m.r}" y="${Y(Math.log(256)) - 4}" text-anchor="end" fill="#c66">ln 256</text>`,
-    `<polyline fill="none" stroke="#1f5fbf" stroke-width="1.5" points="${pts}"/>`,
-    '</svg>',
-    '',
-  ].join('\n');
+  const points = h.map((p) => [p.step, p.loss] as const);
+  return curvesSvg([{ name: 'training loss', points }], title, { yFrom: 0, reference: { y: Math.log(256), label: 'ln 256' }, tick: (v) => v.toFixed(2) });
 }
 
 export const command: Command = {
