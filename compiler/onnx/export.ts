@@ -33,6 +33,12 @@ export interface ExportOptions {
   readonly file?: string;
   /** `producer_name` in the model (default: mdc). */
   readonly producer?: string;
+  /**
+   * Parameters that become graph inputs rather than initializers: a decode step's KV cache
+   * (`cache.k.<n>`, `cache.v.<n>`), fed as past keys and values, whose updated values are the
+   * graph's `new.cache.*` outputs. They need no entry in `params`.
+   */
+  readonly paramInputs?: readonly string[];
 }
 
 /** What an export rule may do: read a node's operands and emit ONNX nodes and constants. */
@@ -67,8 +73,9 @@ const reduce =
     x.emit(opType, [x.ins[0]!, x.i64('axes', [num(a, 'axis')])], x.outs, [attrInt('keepdims', a['keepdim'] ? 1 : 0)]);
 
 /**
- * Every mdc op that exports, by name. Ops that only training, partitioning or decoding make
- * (gradients, collectives, the KV cache's) never occur in a forward graph and are absent.
+ * Every mdc op that exports, by name. Ops that only training or partitioning make
+ * (gradients, collectives) never occur in a forward graph and are absent; the two a decode
+ * step adds (kv_write, attention_decode) are here, so that the decode graph exports too.
  */
 export const EXPORT: Readonly<Record<string, ExportRule>> = {
   neg: same('Neg'),
@@ -156,6 +163,8 @@ export const EXPORT: Readonly<Record<string, ExportRule>> = {
   },
   rotary: (x, a) => rotary(x, a),
   attention: (x, a) => attention(x, a),
+  kv_write: (x) => kvWrite(x),
+  attention_decode: (x, a) => attentionDecode(x, a),
   relative_position_bias: (x, a) => relativeBias(x, a as unknown as RelativeBiasAttrs),
 };
 
@@ -218,6 +227,30 @@ function relativeBias(x: ExportCtx, a: RelativeBiasAttrs) {
  * so that one MatMul broadcasts each KV head over its group of query heads.
  */
 function attention(x: ExportCtx, a: Node['attrs']) {
+  const [B, Sq] = shapeOf(x.vin[0]!) as [number, number];
+  const Sk = shapeOf(x.vin[1]!)[1]!;
+  const masks: string[] = [];
+  if (a['causal']) {
+    // Query i sits at position i + Sk − Sq; it may see keys j ≤ that position.
+    const mask = new Float32Array(Sq * Sk);
+    for (let i = 0; i < Sq; i++) for (let j = 0; j < Sk; j++) mask[i * Sk + j] = j <= i + Sk - Sq ? 0 : -Infinity;
+    masks.push(x.f32('causal_mask', [Sq, Sk], mask));
+  }
+  if (a['has_mask']) {
+    // mask[B, Sk]: keys with 0 get −∞ before the softmax.
+    const zero = x.vin[3]!.type.dtype === 'i32' ? x.i32('zero', [0]) : x.f32('zero', [], Float32Array.of(0));
+    const blocked = x.op('Equal', [x.ins[3]!, zero]);
+    const additive = x.op('Where', [blocked, x.f32('neg_inf', [], Float32Array.of(-Infinity)), x.f32('zero_f', [], Float32Array.of(0))]);
+    masks.push(x.op('Reshape', [additive, x.i64('shape', [B, 1, 1, 1, Sk])]));
+  }
+  x.emit('Reshape', [headsAttention(x, x.ins[0]!, x.ins[1]!, x.ins[2]!, a, masks), x.i64('shape', shapeOf(x.vout[0]!))], x.outs);
+}
+
+/**
+ * softmax(q·kᵀ·scale + masks)·v over heads; returns [B, Sq, KVH, G, Dh] for the caller to
+ * reshape to [B, Sq, W]. `masks` are additive and broadcast against [B, KVH, G, Sq, Sk].
+ */
+function headsAttention(x: ExportCtx, qIn: string, kIn: string, vIn: string, a: Node['attrs'], masks: readonly string[]): string {
   const [B, Sq, W] = shapeOf(x.vin[0]!) as [number, number, number];
   const Sk = shapeOf(x.vin[1]!)[1]!;
   const H = num(a, 'heads');
@@ -226,26 +259,53 @@ function attention(x: ExportCtx, a: Node['attrs']) {
   const Dh = W / H;
   const reshape = (v: string, s: number[]) => x.op('Reshape', [v, x.i64('shape', s)]);
   const transpose = (v: string, perm: number[]) => x.op('Transpose', [v], [attrInts('perm', perm)]);
-  const q = transpose(reshape(x.ins[0]!, [B, Sq, KVH, G, Dh]), [0, 2, 3, 1, 4]); // [B, KVH, G, Sq, Dh]
-  const kT = transpose(reshape(x.ins[1]!, [B, Sk, KVH, 1, Dh]), [0, 2, 3, 4, 1]); // [B, KVH, 1, Dh, Sk]
-  const v = transpose(reshape(x.ins[2]!, [B, Sk, KVH, 1, Dh]), [0, 2, 3, 1, 4]); // [B, KVH, 1, Sk, Dh]
+  const q = transpose(reshape(qIn, [B, Sq, KVH, G, Dh]), [0, 2, 3, 1, 4]); // [B, KVH, G, Sq, Dh]
+  const kT = transpose(reshape(kIn, [B, Sk, KVH, 1, Dh]), [0, 2, 3, 4, 1]); // [B, KVH, 1, Dh, Sk]
+  const v = transpose(reshape(vIn, [B, Sk, KVH, 1, Dh]), [0, 2, 3, 1, 4]); // [B, KVH, 1, Sk, Dh]
   let scores = x.op('Mul', [x.op('MatMul', [q, kT]), x.f32('scale', [], Float32Array.of(num(a, 'scale')))]);
-  if (a['causal']) {
-    // Query i sits at position i + Sk − Sq; it may see keys j ≤ that position.
-    const mask = new Float32Array(Sq * Sk);
-    for (let i = 0; i < Sq; i++) for (let j = 0; j < Sk; j++) mask[i * Sk + j] = j <= i + Sk - Sq ? 0 : -Infinity;
-    scores = x.op('Add', [scores, x.f32('causal_mask', [Sq, Sk], mask)]);
-  }
-  if (a['has_mask']) {
-    // mask[B, Sk]: keys with 0 get −∞ before the softmax.
-    const zero = x.vin[3]!.type.dtype === 'i32' ? x.i32('zero', [0]) : x.f32('zero', [], Float32Array.of(0));
-    const blocked = x.op('Equal', [x.ins[3]!, zero]);
-    const additive = x.op('Where', [blocked, x.f32('neg_inf', [], Float32Array.of(-Infinity)), x.f32('zero_f', [], Float32Array.of(0))]);
-    scores = x.op('Add', [scores, reshape(additive, [B, 1, 1, 1, Sk])]);
-  }
+  for (const m of masks) scores = x.op('Add', [scores, m]);
   const p = x.op('Softmax', [scores], [attrInt('axis', -1)]);
-  const o = transpose(x.op('MatMul', [p, v]), [0, 3, 1, 2, 4]); // [B, Sq, KVH, G, Dh]
-  x.emit('Reshape', [o, x.i64('shape', [B, Sq, W])], x.outs);
+  return transpose(x.op('MatMul', [p, v]), [0, 3, 1, 2, 4]); // [B, Sq, KVH, G, Dh]
+}
+
+/** The positions [B] as [B, 1, 1] beside a constant 0..M−1 as [1, M, 1]: compared, they pick each sequence's cache rows. */
+function positionGrid(x: ExportCtx, B: number, M: number): { pos: string; rows: string } {
+  const pos = x.op('Reshape', [x.ins.at(-1)!, x.i64('shape', [B, 1, 1])]);
+  const rows = x.op('Reshape', [
+    x.i32(
+      'rows',
+      Array.from({ length: M }, (_, j) => j),
+    ),
+    x.i64('shape', [1, M, 1]),
+  ]);
+  return { pos, rows };
+}
+
+/**
+ * kv_write(cache[B, M, W], row[B, 1, W], pos[B]) as Where(m = pos[b], row, cache): the whole
+ * cache is rewritten, as mdc's kernel does, and a position outside [0, M) matches no row, so
+ * it writes nothing, as the op says.
+ */
+function kvWrite(x: ExportCtx) {
+  const [B, M] = shapeOf(x.vin[0]!) as [number, number];
+  const { pos, rows } = positionGrid(x, B, M);
+  x.emit('Where', [x.op('Equal', [rows, pos]), x.ins[1]!, x.ins[0]!], x.outs);
+}
+
+/**
+ * attention_decode(q[B, 1, W], k, v[B, M, KW], pos[B]): attention with keys m > pos[b]
+ * masked to −∞. A negative position sees nothing and gives zeros, as mdc's kernel does
+ * (the all-masked softmax is NaN, which the final Where replaces).
+ */
+function attentionDecode(x: ExportCtx, a: Node['attrs']) {
+  const [B, , W] = shapeOf(x.vin[0]!) as [number, number, number];
+  const M = shapeOf(x.vin[1]!)[1]!;
+  const { pos, rows } = positionGrid(x, B, M);
+  const later = x.op('Reshape', [x.op('Greater', [rows, pos]), x.i64('shape', [B, 1, 1, 1, M])]);
+  const mask = x.op('Where', [later, x.f32('neg_inf', [], Float32Array.of(-Infinity)), x.f32('zero_f', [], Float32Array.of(0))]);
+  const o = x.op('Reshape', [headsAttention(x, x.ins[0]!, x.ins[1]!, x.ins[2]!, a, [mask]), x.i64('shape', [B, 1, W])]);
+  const seen = x.op('GreaterOrEqual', [pos, x.i32('zero', [0])]);
+  x.emit('Where', [seen, o, x.f32('zero_f', [], Float32Array.of(0))], x.outs);
 }
 
 const bytesOf = (a: Float32Array | Int32Array | BigInt64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -267,8 +327,10 @@ export function exportOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>, 
     }
   }
   if (diagnostics.length) return { opTypes: [], diagnostics };
+  const fed = new Set(opts.paramInputs ?? []);
+  for (const name of fed) if (!g.values.some((v) => v.kind === 'param' && v.name === name)) throw new Error(`ONNX export: no param '${name}' to make an input`);
   for (const v of g.values) {
-    if (v.kind === 'param' && !params.has(v.name!)) throw new Error(`ONNX export: no value for param '${v.name}'`);
+    if (v.kind === 'param' && !fed.has(v.name!) && !params.has(v.name!)) throw new Error(`ONNX export: no value for param '${v.name}'`);
     if (ELEM[v.type.dtype] === undefined) throw new Error(`ONNX export: dtype ${v.type.dtype} has no ONNX form`);
   }
 
@@ -305,7 +367,7 @@ export function exportOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>, 
   };
 
   for (const v of g.values) {
-    if (v.kind === 'input') names.set(v.id, v.name!);
+    if (v.kind === 'input' || (v.kind === 'param' && fed.has(v.name!))) names.set(v.id, v.name!);
     else if (v.kind === 'param') names.set(v.id, f32(v.name!, shapeOf(v), params.get(v.name!)!));
     else if (v.kind === 'const') {
       const n = `const${v.id}`;
@@ -333,11 +395,12 @@ export function exportOnnx(g: Graph, params: ReadonlyMap<string, Float32Array>, 
     const v = g.values[id]!;
     return { name: name(id), type: { tensorType: { elemType: ELEM[v.type.dtype]!, shape: { dim: shapeOf(v).map((d) => ({ dimValue: d })) } } } };
   };
+  const inputs = [...g.inputs, ...g.values.filter((v) => v.kind === 'param' && fed.has(v.name!)).map((v) => v.id)];
   const bytes = encodeModel({
     irVersion: 9,
     producerName: opts.producer ?? 'mdc',
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
-    graph: { name: g.name, node: nodes, initializer: inits, input: g.inputs.map(info), output: g.outputs.map(info) },
+    graph: { name: g.name, node: nodes, initializer: inits, input: inputs.map(info), output: g.outputs.map(info) },
   });
   return { bytes, opTypes: [...new Set(nodes.map((x) => x.opType!))], diagnostics };
 }
