@@ -33,6 +33,10 @@ import { savedForBackward } from './saved.js';
  *   hash of (seed, mask id, counter, element) (compiler/ops/elementwise.ts); with
  *   `dropoutMasks: 'stored'` each kept dropout counts a byte per element instead, as
  *   Megatron-LM stores them (for comparison with Korthikanti et al.; docs/training.md).
+ * Fine-tuning (`frozen`: train/freeze.ts's frozen parameters, every weight beside `@lora`
+ * adapters among them): a frozen parameter counts in params only. The step computes no
+ * gradient for it and keeps no moments, and in mixed precision it needs no f32 master copy:
+ * nothing updates it, so its compute-precision copy is all a run keeps.
  * activationBytesPerLayer: the kept activations by the layer whose backward reads them
  * (a layer's input belongs to the layer that reads it); values outside repeated layers
  * under '(outside layers)'. peak is the sum of the four (a static upper bound; the memory
@@ -60,6 +64,8 @@ export interface TrainingMemoryOptions {
   readonly precision?: Precision;
   /** 'regenerated' (mdc's dropout, the default): masks cost nothing; 'stored': a byte per element of each kept dropout. */
   readonly dropoutMasks?: 'regenerated' | 'stored';
+  /** Parameters the step does not train (by name, as in `g`): no gradient and no optimizer state. */
+  readonly frozen?: ReadonlySet<string>;
 }
 
 export function trainingMemory(g: Graph, p: SpmdProgram, opts: TrainingMemoryOptions = {}): TrainingMemory {
@@ -78,17 +84,19 @@ export function trainingMemory(g: Graph, p: SpmdProgram, opts: TrainingMemoryOpt
   const bytesOf = (id: number) => elems(id) * (isFloat(local.values[id]!.type.dtype) ? floatBytes : dtypeBytes(local.values[id]!.type.dtype));
 
   let paramElems = 0;
+  let trainedElems = 0;
   const layerParams = new Map<string, number>();
   for (const v of floatParams) {
     const n = elems(v.id);
     paramElems += n;
+    if (!opts.frozen?.has(v.name!)) trainedElems += n;
     const layer = layerOf(v.name!);
     if (layer) layerParams.set(layer, (layerParams.get(layer) ?? 0) + n * floatBytes);
   }
   const moments = (opts.optimizer ?? 'adamw') === 'adamw' ? 2 : 1;
   const params = zero >= 3 ? (paramElems * floatBytes) / dp + Math.max(0, ...layerParams.values()) : paramElems * floatBytes;
-  const grads = (zero >= 2 ? paramElems / dp : paramElems) * floatBytes;
-  const optimizer = ((moments + (mixed ? 1 : 0)) * 4 * paramElems) / (zero >= 1 ? dp : 1);
+  const grads = (zero >= 2 ? trainedElems / dp : trainedElems) * floatBytes;
+  const optimizer = ((moments + (mixed ? 1 : 0)) * 4 * trainedElems) / (zero >= 1 ? dp : 1);
 
   const { perLayer, activations } = activationBytes(local, recompute, opts, bytesOf, elems);
 
