@@ -46,7 +46,7 @@ export function cacheBlock(mesh: Mesh, shape: readonly number[], layout: Layout)
 }
 
 /** `g` with the cache parameters laid out and its `new.cache.*` outputs held exactly to the same layouts. */
-function withCacheLayouts(g: Graph, layouts: ReadonlyMap<string, Layout>): Graph {
+export function withCacheLayouts(g: Graph, layouts: ReadonlyMap<string, Layout>): Graph {
   const values = g.values.map((v) => (v.kind === 'param' && layouts.has(v.name!) ? { ...v, type: { ...v.type, layout: layouts.get(v.name!)! } } : v));
   const span = g.nodes[0]?.span ?? NOWHERE;
   const held: LayoutConstraint[] = g.outputNames.flatMap((n, i) => {

@@ -15,7 +15,9 @@ import type { Mesh } from '../compiler/sharding/mesh.js';
 import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
 import type { InferencePlans } from '../runtime/generate.js';
+import type { InferencePipeline } from '../runtime/generate-pipeline.js';
 import { checkFrontendNames } from './frontend.js';
+import { pipelineAnnotation } from '../compiler/annotations.js';
 
 export interface InferOptions extends FrontendOptions {
   /** Overrides the infer section's max_seq. */
@@ -30,7 +32,8 @@ export interface InferOptions extends FrontendOptions {
   /**
    * Tensor-parallel decoding: the mesh to decode on, e.g. `[tp: 4]` (`mesh`, as `--mesh` gives
    * it, means the same). The file's mesh axes it does not name run at size 1. Absent, or
-   * every axis at 1: one device.
+   * every axis at 1: one device. The pipeline axis of a `@pipeline` stack (`[pp: 2]`, `[pp: 2, tp: 2]`)
+   * cuts both plans into its stages (driver/infer-pipeline.ts), each partitioned over the other axes.
    */
   readonly partition?: Mesh;
 }
@@ -46,6 +49,8 @@ export interface InferCompiled {
   /** Decoding on a mesh: the mesh, and each cache entry's block on one device (its shape there). */
   readonly mesh?: Mesh;
   readonly cacheBlocks?: readonly (readonly number[])[];
+  /** Decoding on a mesh with the model's pipeline axis: per cache entry, the stage holding it (driver/infer-pipeline.ts). */
+  readonly cacheStages?: readonly number[];
   /** The plans and what generation needs to know about them. */
   readonly plans?: InferencePlans;
 }
@@ -103,11 +108,20 @@ export async function compileInference(source: string, file: string, given: Infe
   const r = inferenceGraphs(forward, seqAxes, maxSeq);
   if ('detail' in r) return refuse(r.detail, r.span);
   const { cacheLayouts, cacheBlock, partitionInference } = await import('./infer-partition.js');
-  const laid = decodeMesh ? cacheLayouts(r, decodeMesh) : undefined;
-  const cacheBlocks = r.cache.map((c) => (laid ? cacheBlock(decodeMesh!, c.shape, laid.get(c.k)!) : c.shape));
-  const onMesh = decodeMesh ? { mesh: decodeMesh, cacheBlocks } : {};
+  // A pipelined stack on a mesh whose pipeline axis is above 1: stages along it, each partitioned over the rest.
+  const ann = pipelineAnnotation(checked.env, checked.env.models.get(forward.name)!);
+  const ppAxis = ann && decodeMesh?.axes.some((a) => a.name === ann.axis && a.size > 1) ? ann.axis : undefined;
+  const blockMesh = ppAxis ? { axes: decodeMesh!.axes.filter((a) => a.name !== ppAxis) } : decodeMesh;
+  const laid = blockMesh ? cacheLayouts(r, blockMesh) : undefined;
+  const cacheBlocks = r.cache.map((c) => (laid ? cacheBlock(blockMesh!, c.shape, laid.get(c.k)!) : c.shape));
+  const piped = ppAxis ? await import('./infer-pipeline.js') : undefined;
+  const cacheStages = piped && ann ? piped.cacheStages(forward, r, ann) : undefined;
+  if (typeof cacheStages === 'string') return { settings, diagnostics: [diag(file, ann!.span, 'MDC0135', cacheStages)] };
+  const onMesh = decodeMesh ? { mesh: decodeMesh, cacheBlocks, ...(cacheStages ? { cacheStages } : {}) } : {};
   if (opts.graphsOnly) return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, ...onMesh };
-  const spmd = decodeMesh ? partitionInference(r, decodeMesh, file) : undefined;
+  const staged = piped ? piped.pipelineInference(forward, r, ann!, decodeMesh!, file) : undefined;
+  if (staged && 'diagnostics' in staged) return { settings, diagnostics: staged.diagnostics };
+  const spmd = decodeMesh && !staged ? partitionInference(r, decodeMesh, file) : undefined;
   if (spmd && 'diagnostics' in spmd) return { settings, diagnostics: spmd.diagnostics };
   const { planOf, spmdPlanOf } = await import('./stages.js');
   const planOpts = {
@@ -117,21 +131,33 @@ export async function compileInference(source: string, file: string, given: Infe
     ...(opts.target ? { target: opts.target } : {}),
     ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}),
   };
-  const prefill: Plan = spmd ? spmdPlanOf(spmd.prefill, planOpts) : planOf(r.prefill, planOpts);
-  const decode: Plan = spmd ? spmdPlanOf(spmd.decode, planOpts) : planOf(r.decode, planOpts);
+  // Each stage's plans make its own cache updates.
+  const pipeline: InferencePipeline | undefined = staged && {
+    axis: staged.axis,
+    mesh: { axes: decodeMesh!.axes.map((a) => ({ name: a.name, size: a.size })), devices: decodeMesh!.axes.reduce((n, a) => n * a.size, 1) },
+    ranks: staged.ranks,
+    stages: staged.stages.map((s) => ({
+      prefill: spmdPlanOf(s.prefill.spmd, { ...planOpts, updates: s.prefill.updates }),
+      decode: spmdPlanOf(s.decode.spmd, { ...planOpts, updates: s.decode.updates }),
+      layers: s.layers,
+    })),
+  };
+  const prefill: Plan = pipeline ? pipeline.stages[0]!.prefill : spmd ? spmdPlanOf(spmd.prefill, planOpts) : planOf(r.prefill, planOpts);
+  const decode: Plan = pipeline ? pipeline.stages[0]!.decode : spmd ? spmdPlanOf(spmd.decode, planOpts) : planOf(r.decode, planOpts);
   const logits = forward.outputNames[0]!;
   const tokens = [...seqAxes.keys()][0]!;
   const vocab = dimValue(forward.values[forward.outputs[0]!]!.type.dims.at(-1)!)!;
   const plans: InferencePlans = {
     prefill,
     decode,
+    ...(pipeline ? { pipeline } : {}),
     maxSeq,
     batch: r.batch,
     vocab,
     tokens,
     positions: POSITIONS,
     logits,
-    cache: r.cache.map((c, i) => ({ k: c.k, v: c.v, shape: c.shape, block: cacheBlocks[i]! })),
+    cache: r.cache.map((c, i) => ({ k: c.k, v: c.v, shape: c.shape, block: cacheBlocks[i]!, ...(cacheStages ? { stage: cacheStages[i]! } : {}) })),
     defaults: {
       ...(settings.maxNewTokens !== undefined ? { maxNewTokens: settings.maxNewTokens } : {}),
       ...(settings.temperature !== undefined ? { temperature: settings.temperature } : {}),

@@ -11,6 +11,8 @@ import { settle } from './settle.js';
  */
 export interface PlanRun {
   run(inputs: Readonly<Record<string, Int32Array>>, output: string): Promise<Float32Array>;
+  /** As `run`, with inputs of any dtype (values between pipeline stages) and several outputs read back, whole, in order. */
+  runAll(inputs: Readonly<Record<string, HostArray>>, outputs: readonly string[]): Promise<HostArray[]>;
   /** Writes a parameter's whole value over the one on the device(s) (a mesh writes each device its block). */
   writeParam(b: PlanBuffer, whole: Float32Array): void;
   destroy(): void;
@@ -27,16 +29,22 @@ export class DeviceRun implements PlanRun {
   }
 
   async run(inputs: Readonly<Record<string, Int32Array>>, output: string): Promise<Float32Array> {
+    return (await this.runAll(inputs, [output]))[0] as Float32Array;
+  }
+
+  async runAll(inputs: Readonly<Record<string, HostArray>>, outputs: readonly string[]): Promise<HostArray[]> {
     for (const io of this.plan.inputs) this.program.write(io.buffer, inputs[io.name]!);
-    const out = this.plan.outputs.find((o) => o.name === output)!;
-    const [data] = await settle(
+    const reads = outputs.map((name) => {
+      const out = this.plan.outputs.find((o) => o.name === name)!;
+      return { buffer: out.buffer, count: numel(out.shape) };
+    });
+    return settle(
       this.program.execute(
         this.plan.steps.map((_, i) => i),
-        [{ buffer: out.buffer, count: numel(out.shape) }],
+        reads,
         this.copies,
       ),
     );
-    return data as Float32Array;
   }
 
   writeParam(b: PlanBuffer, whole: Float32Array): void {
@@ -115,6 +123,10 @@ export class MeshRun implements PlanRun {
   }
 
   async run(inputs: Readonly<Record<string, Int32Array>>, output: string): Promise<Float32Array> {
+    return (await this.runAll(inputs, [output]))[0] as Float32Array;
+  }
+
+  async runAll(inputs: Readonly<Record<string, HostArray>>, outputs: readonly string[]): Promise<HostArray[]> {
     for (const io of this.plan.inputs) {
       const g = io.global!;
       this.programs.forEach((p, d) => p.write(io.buffer, shardOf(this.mesh, inputs[io.name]!, g.shape, g.layout, d)));
@@ -128,15 +140,21 @@ export class MeshRun implements PlanRun {
       );
       this.programs.forEach((p, d) => p.write(c.output, results[d]!));
     }
-    const o = this.plan.outputs.find((x) => x.name === output)!;
-    const blocks = await this.execute(this.tail, [{ buffer: o.buffer, count: numel(o.shape) }], this.copies);
+    const outs = outputs.map((name) => this.plan.outputs.find((x) => x.name === name)!);
+    const blocks = await this.execute(
+      this.tail,
+      outs.map((o) => ({ buffer: o.buffer, count: numel(o.shape) })),
+      this.copies,
+    );
     this.warm = true;
-    return assemble(
-      this.mesh,
-      blocks.map((b) => b[0]!),
-      o.global!.shape,
-      o.global!.layout,
-    ) as Float32Array;
+    return outs.map((o, k) =>
+      assemble(
+        this.mesh,
+        blocks.map((b) => b[k]!),
+        o.global!.shape,
+        o.global!.layout,
+      ),
+    );
   }
 
   /** Kernel steps on every device; on the first run device 0 goes first so the others find its kernels compiled (llvmpipe). */

@@ -1,9 +1,10 @@
 /// <reference types="@webgpu/types" />
 import { checkInputs, checkParams, DeviceProgram, RuntimeError, timeLimitOf, type RunnerOptions, type Slot } from './executor.js';
 import { DeviceRun, MeshRun, type PlanRun } from './generate-mesh.js';
+import { StagedRun, type InferencePipeline } from './generate-pipeline.js';
 import { initValues } from './init.js';
 import { loadPlan } from './integrity.js';
-import type { Plan } from './plan.js';
+import type { Plan, PlanBuffer } from './plan.js';
 import { numel } from '../layout/mesh.js';
 
 /**
@@ -13,14 +14,19 @@ import { numel } from '../layout/mesh.js';
  * for the parameters they share, the cache included (DeviceProgram's `shared`), so the
  * cache never leaves the device. Plans partitioned over a mesh (tensor-parallel decoding,
  * the cache split with the heads) run on one device per mesh device, each holding its
- * block of the weights and of the cache for both plans (runtime/generate-mesh.ts). The
- * compiler makes the plans (driver/infer.ts).
+ * block of the weights and of the cache for both plans (runtime/generate-mesh.ts). Plans
+ * cut into pipeline stages run stage after stage, each stage on its devices with its
+ * layers' weights and cache (runtime/generate-pipeline.ts). The compiler makes the plans
+ * (driver/infer.ts).
  */
 
 /** The two plans and what generation needs to know of them. */
 export interface InferencePlans {
+  /** The plans; with `pipeline`, stage 0's (`pipeline.stages` holds every stage's). */
   readonly prefill: Plan;
   readonly decode: Plan;
+  /** Pipeline-parallel decoding: one prefill and one decode plan per stage. */
+  readonly pipeline?: InferencePipeline;
   /** The cache's length: prompt and generated tokens together. */
   readonly maxSeq: number;
   /** Sequences decoded together. */
@@ -30,8 +36,17 @@ export interface InferencePlans {
   readonly tokens: string;
   readonly positions: string;
   readonly logits: string;
-  /** `shape`: the whole entry; `block`: one device's block of it (the shape on a mesh; absent or equal on one device). */
-  readonly cache: readonly { readonly k: string; readonly v: string; readonly shape: readonly number[]; readonly block?: readonly number[] }[];
+  /**
+   * `shape`: the whole entry; `block`: one device's block of it (the shape on a mesh; absent or equal on one device);
+   * `stage`: with a pipeline, the stage whose devices hold it.
+   */
+  readonly cache: readonly {
+    readonly k: string;
+    readonly v: string;
+    readonly shape: readonly number[];
+    readonly block?: readonly number[];
+    readonly stage?: number;
+  }[];
   /** The infer section's generation settings. */
   readonly defaults: GenerateOptions;
 }
@@ -134,10 +149,17 @@ export class InferenceSession {
    * given). `devices`: one device, or for plans partitioned over a mesh one per mesh device.
    */
   static async create(devices: GPUDevice | readonly GPUDevice[], plans: InferencePlans, opts: RunnerOptions = {}): Promise<InferenceSession> {
-    const prefill = await loadPlan(plans.prefill, opts.edited);
-    const decode = await loadPlan(plans.decode, opts.edited);
-    const mesh = prefill.mesh;
-    if (JSON.stringify(mesh) !== JSON.stringify(decode.mesh)) throw new RuntimeError('the prefill and decode plans are not partitioned over the same mesh');
+    const pipe = plans.pipeline;
+    const staged = pipe
+      ? await Promise.all(
+          pipe.stages.map(async (s) => ({ ...s, prefill: await loadPlan(s.prefill, opts.edited), decode: await loadPlan(s.decode, opts.edited) })),
+        )
+      : undefined;
+    const prefill = staged ? staged[0]!.prefill : await loadPlan(plans.prefill, opts.edited);
+    const decode = staged ? staged[0]!.decode : await loadPlan(plans.decode, opts.edited);
+    const mesh = pipe ? pipe.mesh : prefill.mesh;
+    if (JSON.stringify(prefill.mesh) !== JSON.stringify(decode.mesh))
+      throw new RuntimeError('the prefill and decode plans are not partitioned over the same mesh');
     const list = Array.isArray(devices) ? (devices as readonly GPUDevice[]) : [devices as GPUDevice];
     if (list.length !== (mesh?.devices ?? 1))
       throw new RuntimeError(
@@ -148,12 +170,17 @@ export class InferenceSession {
     const cacheNames = new Set(plans.cache.flatMap((c) => [c.k, c.v]));
     const given = opts.params ? new Map([...opts.params].filter(([k]) => !cacheNames.has(k))) : undefined;
     const withCache = given ? { ...opts, params: given, initRest: true } : opts;
+    const params = inferenceParams(staged ? { prefill, decode, pipeline: { ...pipe!, stages: staged } } : { prefill, decode });
     if (given) {
       // Every weight must be given; only the cache is initialised here.
-      const missing = prefill.buffers.filter((b) => b.role === 'param' && !cacheNames.has(b.name) && !given.has(b.name)).map((b) => b.name);
+      const missing = params.filter((b) => !cacheNames.has(b.name) && !given.has(b.name)).map((b) => b.name);
       if (missing.length && !opts.initRest) throw new RuntimeError(`missing parameter(s) ${missing.slice(0, 12).join(', ')} of ${prefill.model}`);
     }
-    checkParams(prefill, withCache);
+    if (staged) {
+      // checkParams per plan would call another stage's weights unknown.
+      const known = new Set(params.map((b) => b.name));
+      for (const k of given?.keys() ?? []) if (!known.has(k)) throw new RuntimeError(`unknown parameter '${k}' of ${prefill.model}`);
+    } else checkParams(prefill, withCache);
     const seed = opts.seed ?? prefill.seed;
     // Whole values (a mesh slices them per device), made once per name: both plans and every device read the same.
     const made = new Map<string, Float32Array>();
@@ -168,13 +195,26 @@ export class InferenceSession {
     };
     const common = { arenas: opts.arenas !== false, timeLimitMs: timeLimitOf(opts) };
     const shared = list.map(() => new Map<string, Slot>());
-    const make = async (plan: Plan): Promise<PlanRun> =>
-      mesh
-        ? MeshRun.create(list, plan, values, shared, common)
-        : new DeviceRun(plan, await DeviceProgram.create(list[0]!, plan, values, { ...common, shared: shared[0]! }));
-    const pp = await make(prefill);
+    const make = async (plan: Plan, which: 'prefill' | 'decode'): Promise<PlanRun> =>
+      staged
+        ? StagedRun.create(
+            list,
+            pipe!,
+            staged.map((s) => s[which]),
+            values,
+            shared,
+            common,
+          )
+        : mesh
+          ? MeshRun.create(list, plan, values, shared, common)
+          : new DeviceRun(plan, await DeviceProgram.create(list[0]!, plan, values, { ...common, shared: shared[0]! }));
+    const pp = await make(prefill, 'prefill');
     try {
-      return new InferenceSession({ ...plans, prefill, decode }, pp, await make(decode));
+      return new InferenceSession(
+        { ...plans, prefill, decode, ...(staged ? { pipeline: { ...pipe!, stages: staged } } : {}) },
+        pp,
+        await make(decode, 'decode'),
+      );
     } catch (e) {
       pp.destroy();
       throw e;
@@ -189,20 +229,22 @@ export class InferenceSession {
   writeParams(values: ReadonlyMap<string, Float32Array>): void {
     const cache = new Set(this.plans.cache.flatMap((c) => [c.k, c.v]));
     for (const [name, data] of values) {
-      const b = this.plans.prefill.buffers.find((x) => x.role === 'param' && x.name === name);
+      const b = inferenceParams(this.plans).find((x) => x.name === name);
       if (!b || cache.has(name)) throw new RuntimeError(`cannot write '${name}': ${this.plans.prefill.model} has no such weight`);
       const shape = b.global?.shape ?? b.shape;
       if (data.length !== numel(shape)) throw new RuntimeError(`cannot write '${name}': ${data.length} values for shape [${shape.join(', ')}]`);
       // The decode plan binds the same buffer (the session's shared slots); writing through both keeps that from mattering.
       this.prefillRun.writeParam(b, data);
-      const d = this.plans.decode.buffers.find((x) => x.role === 'param' && x.name === name);
+      const d = this.plans.pipeline ? b : this.plans.decode.buffers.find((x) => x.role === 'param' && x.name === name);
       if (d) this.decodeRun.writeParam(d, data);
     }
   }
 
-  /** Bytes of the KV cache (keys and values of every layer) on each device. */
+  /** Bytes of the KV cache (keys and values of every layer) on each device; with pipeline stages, on the devices of the stage holding most. */
   get cacheBytes(): number {
-    return this.plans.cache.reduce((a, c) => a + 2 * 4 * numel(c.block ?? c.shape), 0);
+    const perStage = new Map<number, number>();
+    for (const c of this.plans.cache) perStage.set(c.stage ?? 0, (perStage.get(c.stage ?? 0) ?? 0) + 2 * 4 * numel(c.block ?? c.shape));
+    return Math.max(0, ...perStage.values());
   }
 
   /** Checks token ids and lengths; the error names the sequence and the position. */
@@ -242,7 +284,9 @@ export class InferenceSession {
   }
 
   private async runPlan(run: PlanRun, plan: Plan, inputs: Record<string, Int32Array>): Promise<Float32Array> {
-    checkInputs(plan, inputs, (io) => io.global?.shape ?? io.shape);
+    // A pipeline's `plan` is stage 0's, which may not read every input (the positions); the stages after it check what they read.
+    const mine = this.plans.pipeline ? Object.fromEntries(Object.entries(inputs).filter(([k]) => plan.inputs.some((io) => io.name === k))) : inputs;
+    checkInputs(plan, mine, (io) => io.global?.shape ?? io.shape);
     return run.run(inputs, this.plans.logits);
   }
 
@@ -295,4 +339,12 @@ export class InferenceSession {
     this.prefillRun.destroy();
     this.decodeRun.destroy();
   }
+}
+
+/** Every weight and cache buffer of the plans, once per name (with pipeline stages, each stage's). */
+export function inferenceParams(plans: Pick<InferencePlans, 'prefill' | 'decode' | 'pipeline'>): PlanBuffer[] {
+  const plansOf = plans.pipeline ? plans.pipeline.stages.flatMap((s) => [s.prefill, s.decode]) : [plans.prefill, plans.decode];
+  const out = new Map<string, PlanBuffer>();
+  for (const p of plansOf) for (const b of p.buffers) if (b.role === 'param' && !out.has(b.name)) out.set(b.name, b);
+  return [...out.values()];
 }

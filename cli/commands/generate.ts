@@ -35,7 +35,9 @@ Options:
   --max-seq N            overrides the infer section's max_seq
   --mesh AXIS=N,...      decode tensor-parallel, e.g. --mesh tp=4: one device per mesh device,
                          each holding its heads' block of the weights and of the KV cache; the
-                         file's other mesh axes run at 1 (default: one device)
+                         file's other mesh axes run at 1 (default: one device). The axis of a
+                         @pipeline stack (pp=2, or pp=2,tp=2) cuts the layers into its stages,
+                         each stage's devices holding its layers' weights and KV cache
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON,
@@ -65,6 +67,7 @@ ${FRONTEND_HELP}`,
     const maxSeq = v['max-seq'] !== undefined ? positive(v['max-seq'], 'max-seq') : undefined;
     const { byteTokenizer, tokenizerFromJson } = await import('../../runtime/tokenizer.js');
     const tokPath = v['tokenizer'] as string | undefined;
+    const { InferenceSession, inferenceParams } = await import('../../runtime/generate.js');
     const tokenizer = tokPath ? await tokenizerFromJson(readInputFile(tokPath, '--tokenizer').toString('utf8'), tokPath) : byteTokenizer();
     const c = await compileInference(source, file, { ...frontendOptions(v), batch: 1, ...(maxSeq ? { maxSeq } : {}) }).catch(asUsageError);
     if (!c.plans) {
@@ -84,8 +87,8 @@ ${FRONTEND_HELP}`,
       const tensors = mergeCheckpointLora(ck.tensors, env, c.plans.prefill.model, `--weights ${v['weights']}`);
       weights = new Map();
       const cache = new Set(c.plans.cache.flatMap((e) => [e.k, e.v]));
-      for (const b of c.plans.prefill.buffers) {
-        if (b.role !== 'param' || cache.has(b.name)) continue;
+      for (const b of inferenceParams(c.plans)) {
+        if (cache.has(b.name)) continue;
         const t = tensors[b.name];
         if (!t) throw new UsageError(`--weights ${v['weights']} has no tensor '${b.name}', a parameter of ${c.plans.prefill.model}`);
         const shape = b.global?.shape ?? b.shape;
@@ -95,8 +98,7 @@ ${FRONTEND_HELP}`,
       }
     }
     const { nodeDevice, nodeDevices } = await import('../../runtime/node.js');
-    const { InferenceSession } = await import('../../runtime/generate.js');
-    const mesh = c.plans.prefill.mesh;
+    const mesh = c.plans.pipeline?.mesh ?? c.plans.prefill.mesh;
     const devices = mesh ? (await nodeDevices(mesh.devices)).devices : (await nodeDevice()).device;
     const session = await InferenceSession.create(devices, c.plans, weights ? { params: weights } : {}).catch((e: unknown) => {
       for (const d of Array.isArray(devices) ? devices : []) d.destroy();
