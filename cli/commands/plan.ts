@@ -268,7 +268,10 @@ JSON (--json, version 1): { version, file, model, devices, mesh: {axis: size},
       if (kvCache)
         io.out(
           `kv cache: ${formatBytes(kvCache.bytesPerDevice)} per device (${kvCache.layers} attention layers, batch ${kvCache.batch}, max_seq ${kvCache.maxSeq}; ` +
-            `decoding on ${meshToString(mesh)}, each device holds [${kvCache.block.join(', ')}] of every [${kvCache.shape.join(', ')}] keys or values)`,
+            `decoding on ${meshToString(mesh)}, each device holds [${kvCache.block.join(', ')}] of every [${kvCache.shape.join(', ')}] keys or values` +
+            (kvCache.stages
+              ? `; by pipeline stage: ${kvCache.stages.map((s) => `stage ${s.stage} ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${formatBytes(s.bytesPerDevice)}`).join('; ')})`
+              : ')'),
         );
       for (const line of formatPlanReport(rep, mesh)) io.out(line);
       if (pipe) for (const line of formatPipelineReport(pipe)) io.out(line);
@@ -301,13 +304,19 @@ async function kvCacheReport(file: string, source: string, v: Values, mesh: Mesh
   if (!c?.cache?.length) return undefined;
   const shape = c.cache[0]!.shape;
   const blocks = c.cacheBlocks ?? c.cache.map((e) => e.shape);
+  // Pipeline stages: a stage's devices hold its layers' caches only; the report's bytes are the fullest stage's.
+  const stages = c.cacheStages;
+  const perStage = stages
+    ? Array.from({ length: Math.max(...stages) + 1 }, (_, k) => cacheBytes(blocks.filter((_, i) => stages[i] === k).map((b) => ({ shape: b }))))
+    : undefined;
   return {
-    bytesPerDevice: cacheBytes(blocks.map((b) => ({ shape: b }))),
+    bytesPerDevice: perStage ? Math.max(...perStage) : cacheBytes(blocks.map((b) => ({ shape: b }))),
     layers: c.cache.length,
     batch: shape[0]!,
     maxSeq: shape[1]!,
     shape,
     block: blocks[0]!,
+    ...(perStage ? { stages: perStage.map((bytesPerDevice, stage) => ({ stage, layers: stages!.filter((k) => k === stage).length, bytesPerDevice })) } : {}),
   };
 }
 
