@@ -118,3 +118,11 @@ export function grammarText(g: Grammar, chars: number, seed: number): string {
   }
   return out.join(' ');
 }
+
+/**
+ * A fixed training text for tests that need "some real-looking bytes" (about 24 KB of A's sentences), so no test
+ * trains on the project's own prose (README.md, docs/), whose edits would move a test's numbers.
+ */
+export function trainingText(chars = 24_000, seed = 11): Uint8Array {
+  return new TextEncoder().encode(grammarText(grammar('A'), chars, seed));
+}

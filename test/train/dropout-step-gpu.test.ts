@@ -23,6 +23,7 @@ import { MeshRunner, PlanRunner, type HostArray, type Tensor } from '../../runti
 import { TextBatches, Trainer } from '../../runtime/train.js';
 import { destroySharedDevices, gpuStatus, sharedDevices } from '../support/gpu.js';
 import { initialParams } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 const status = await gpuStatus();
 afterAll(destroySharedDevices);
@@ -38,7 +39,7 @@ const B = 4;
 const S = 8;
 const M = 2;
 const STEPS = 4;
-const data = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8')), B, S, 4);
+const data = new TextBatches(trainingText(), B, S, 4);
 const schedule = { lr: 3e-3, warmup: 1, steps: STEPS };
 const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0 };
 const mesh: Mesh = {

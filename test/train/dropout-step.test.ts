@@ -18,6 +18,7 @@ import { lossGraph, trainingGraph, type TrainingGraph } from '../../compiler/tra
 import type { HostArray, Tensor } from '../../runtime/executor.js';
 import { TextBatches, Trainer } from '../../runtime/train.js';
 import { initialParams } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 /** GPT-2 with dropout on both residual branches (p = 0.1), as GPT-2 trains. */
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
@@ -33,7 +34,7 @@ const lowered = (src: string, rows: number) =>
 const base = trainSettings(lowered(gpt2, 2).env!, 'GPT2').settings!;
 const sgd: TrainSettings['optimizer'] = { kind: 'sgd', lr: 1, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, momentum: 0 };
 const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0 };
-const text = new TextEncoder().encode(readFileSync('README.md', 'utf8'));
+const text = trainingText();
 
 const names = (g: Graph, ids: readonly number[]) => ids.map((id) => g.values[id]!.name);
 const step = (src: string, rows: number, settings: Partial<TrainSettings> = {}) =>

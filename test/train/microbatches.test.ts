@@ -7,6 +7,7 @@ import { trainingGraph } from '../../compiler/train/step.js';
 import type { PlanRunner } from '../../runtime/executor.js';
 import { biasCorrections, TextBatches, Trainer } from '../../runtime/train.js';
 import { initialParams } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 /**
  * Gradient accumulation (`microbatches = N`) on the CPU reference (float64): N runs of the
@@ -22,7 +23,7 @@ describe('gradient accumulation', () => {
   const base = trainSettings(lowered(B).env!, 'GPT2').settings!;
   const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0 };
   const sgd: TrainSettings['optimizer'] = { kind: 'sgd', lr: 0.1, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.1, momentum: 0.9 };
-  const data = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8')), B, S, 1);
+  const data = new TextBatches(trainingText(), B, S, 1);
 
   function train(n: number, steps: number, optimizer = sgd) {
     const tg = trainingGraph(lowered(B / n).graph!, { ...base, optimizer, microbatches: n, gradClip: 1 }, 'gpt2.model').result!;

@@ -13,6 +13,7 @@ import { compileGraph } from '../../driver/compile.js';
 import { PlanRunner } from '../../runtime/index.js';
 import { LossScaler, TextBatches, Trainer } from '../../runtime/train.js';
 import { destroySharedDevices, gpuStatus, runGraphBoth, sharedDevice } from '../support/gpu.js';
+import { trainingText } from '../support/corpus.js';
 
 /** Mixed precision on WebGPU: the rounding kernels are bit-exact against the CPU reference, the loss scaler skips overflowing steps on the device, and mdc train --precision f16 trains and resumes exactly. */
 const status = await gpuStatus();
@@ -78,7 +79,7 @@ describe.skipIf(status.skip)(status.title('mixed precision on WebGPU'), () => {
     const runner = await PlanRunner.create(await sharedDevice(), plan);
     // 2^24 times the loss overflows f16's 65504 in the gradients; interval 2: two good steps in a row double the scale.
     const scaler = new LossScaler(2 ** 24, 0, 2);
-    const data = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8')), 2, 16, 1);
+    const data = new TextBatches(trainingText(), 2, 16, 1);
     const trainer = new Trainer(runner, data, { lr: 3e-3, warmup: 0, steps: 24 }, [0.9, 0.95], 'tokens', scaler);
     const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) =>
       [...a].every(([k, v]) =>

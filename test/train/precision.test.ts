@@ -7,6 +7,7 @@ import { trainSettings, type TrainSettings } from '../../compiler/train/settings
 import { trainingGraph } from '../../compiler/train/step.js';
 import { biasCorrections, LossScaler, TextBatches } from '../../runtime/train.js';
 import { initialParams } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 describe('mixed precision', () => {
   it('rounds to bfloat16 and half precision as IEEE does (nearest even, f16 subnormals and overflow)', () => {
@@ -30,7 +31,7 @@ describe('mixed precision', () => {
   // One micro-batch: the gpt2 sample's section accumulates 2.
   const base = { ...trainSettings(r.env!, r.graph!.name).settings!, microbatches: 1 };
   const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, momentum: 0 };
-  const batch = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8')), 2, 16, 1).at(1);
+  const batch = new TextBatches(trainingText(), 2, 16, 1).at(1);
 
   /** Trains on one batch on the CPU reference, with a dynamic loss scaler for mixed precision. */
   function train(precision: 'f32' | 'bf16' | 'f16', steps: number, scaler?: LossScaler) {

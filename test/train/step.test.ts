@@ -5,6 +5,7 @@ import { trainSettings, type TrainSettings } from '../../compiler/train/settings
 import { trainingGraph } from '../../compiler/train/step.js';
 import { biasCorrections, lrAt, TextBatches } from '../../runtime/train.js';
 import { initialParams, referenceTrain } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 const build = (src: string, settings: Partial<TrainSettings>, opts = {}) => {
   const r = lower(src, 't.model', opts);
@@ -77,7 +78,7 @@ train M { loss = output0
 
   it('a 1-layer GPT overfits one batch of English text on the CPU reference (loss falls from about ln 256)', () => {
     const src = readFileSync('samples/gpt2.model', 'utf8');
-    const text = new TextEncoder().encode(readFileSync('README.md', 'utf8'));
+    const text = trainingText();
     const data = new TextBatches(text, 2, 16, 1);
     const tg = build(
       src,
