@@ -9,6 +9,7 @@ import { trainingGraph } from '../../compiler/train/step.js';
 import { verifyGraph } from '../../compiler/verify-ir.js';
 import { biasCorrections, lrAt, TextBatches } from '../../runtime/train.js';
 import { initialParams, referenceTrain } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 /**
  * Fine-tuning sharded equals fine-tuning on one device: 3 AdamW steps (ZeRO 0, 1 and 3) of a 1-layer GPT on
@@ -29,7 +30,7 @@ const mesh: Mesh = {
     { name: 'tp', size: 2 },
   ],
 };
-const text = new TextEncoder().encode(readFileSync('README.md', 'utf8').slice(0, 20000));
+const text = trainingText(20_000);
 const data = new TextBatches(text, 2, 8, 5);
 const opts = { preset: 'tiny', overrides: { d: 32, heads: 2, vocab: 256, layers: 1 }, dims: { B: 2, S: 8 } };
 const adam: TrainSettings['optimizer'] = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, momentum: 0 };

@@ -16,6 +16,7 @@ import { compileGraph } from '../../driver/compile.js';
 import { mergeLora } from '../../runtime/lora.js';
 import { biasCorrections, TextBatches } from '../../runtime/train.js';
 import { initialParams, referenceTrain } from '../support/train.js';
+import { trainingText } from '../support/corpus.js';
 
 const lowered = (src: string, opts = {}) => {
   const r = lower(src, 't.model', opts);
@@ -159,7 +160,7 @@ describe('fine-tuning with the other training settings', () => {
     const src = readFileSync('samples/gpt2.model', 'utf8').replace('  zero = 1\n}', '  zero = 1\n  freeze = ["wte", "Layer.*.Attention.w*"]\n}');
     const r = lower(src, 'g.model', { preset: 'tiny', overrides: { d: 32, heads: 2, vocab: 256, layers: 1 }, dims: { B: 2, S: 8 } });
     const settings = { ...trainSettings(r.env!, r.graph!.name).settings!, microbatches: 1 };
-    const data = new TextBatches(new TextEncoder().encode(readFileSync('README.md', 'utf8').slice(0, 5000)), 2, 8, 5);
+    const data = new TextBatches(trainingText(5000), 2, 8, 5);
     const inputs = (t: number) => {
       const [bc1, bc2] = biasCorrections(t, 0.9, 0.95);
       return { ...data.at(t), lr: [1e-2], bc1: [bc1], bc2: [bc2] };
