@@ -1,4 +1,4 @@
-import type { Graph, Node } from '../../compiler/ir.js';
+import type { Graph, Node, Value } from '../../compiler/ir.js';
 import { Block, bufferRef, flatGrid } from '../kir/build.js';
 import { call, cast, f, lit, neg, select, u, type Expr } from '../kir/ir.js';
 import { toSpec } from '../kir/wgsl.js';
@@ -60,9 +60,12 @@ export function embeddingKernel(node: Node, g: Graph, target: KernelTarget): Ker
   );
 }
 
-/** Rotary position embedding, one invocation per element: each pairs with the element half a head away. */
+/**
+ * Rotary position embedding, one invocation per element: each pairs with the element half a
+ * head away. With a positions input (a decode step's), a row's position starts from its sequence's.
+ */
 export function rotaryKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
-  const x = g.values[node.inputs[0]!]!;
+  const [x, positions] = node.inputs.map((id) => g.values[id]!) as [Value, Value | undefined];
   const out = g.values[node.outputs[0]!]!;
   const shape = shapeOf(x);
   const W = shape[shape.length - 1]!;
@@ -73,34 +76,41 @@ export function rotaryKernel(node: Node, g: Graph, target: KernelTarget = {}): K
   const theta = node.attrs['theta'] as number;
   const offset = node.attrs['offset'] as number;
   return toSpec(
-    flatKernel('rotary', `${heads} heads of ${Dh} over [${shape.join(', ')}]`, [read('x', x), write('out', out)], numel(shape), (b, i, { x: X, out: OUT }) => {
-      const col = b.let('col', i.mod(W));
-      const pos = b.let('pos', cast('f32', i.div(W).mod(S).add(offset)));
-      const j = b.let('j', col.mod(Dh));
-      const jj = b.let('jj', j.mod(half));
-      const freq = b.let('freq', call('pow', 'f32', f(theta), neg(cast('f32', jj.mul(2))).div(f(Dh))));
-      const ang = b.let('ang', pos.mul(freq));
-      const c = b.let('c', call('cos', 'f32', ang));
-      const sin = call('sin', 'f32', ang);
-      const sn = b.let('s', node.attrs['inverse'] ? neg(sin) : sin);
-      b.if(
-        j.lt(half),
-        (t) =>
-          t.set(
-            OUT.at(i),
-            X.at(i)
-              .mul(c)
-              .sub(X.at(i.add(half)).mul(sn)),
-          ),
-        (e) =>
-          e.set(
-            OUT.at(i),
-            X.at(i)
-              .mul(c)
-              .add(X.at(i.sub(half)).mul(sn)),
-          ),
-      );
-    }),
+    flatKernel(
+      'rotary',
+      `${heads} heads of ${Dh} over [${shape.join(', ')}]`,
+      [read('x', x), ...(positions ? [read('positions', positions)] : []), write('out', out)],
+      numel(shape),
+      (b, i, { x: X, out: OUT, positions: P }) => {
+        const col = b.let('col', i.mod(W));
+        const row = i.div(W).mod(S).add(offset);
+        const pos = b.let('pos', positions ? cast('f32', P.at(i.div(W * S)).add(cast('i32', row))) : cast('f32', row));
+        const j = b.let('j', col.mod(Dh));
+        const jj = b.let('jj', j.mod(half));
+        const freq = b.let('freq', call('pow', 'f32', f(theta), neg(cast('f32', jj.mul(2))).div(f(Dh))));
+        const ang = b.let('ang', pos.mul(freq));
+        const c = b.let('c', call('cos', 'f32', ang));
+        const sin = call('sin', 'f32', ang);
+        const sn = b.let('s', node.attrs['inverse'] ? neg(sin) : sin);
+        b.if(
+          j.lt(half),
+          (t) =>
+            t.set(
+              OUT.at(i),
+              X.at(i)
+                .mul(c)
+                .sub(X.at(i.add(half)).mul(sn)),
+            ),
+          (e) =>
+            e.set(
+              OUT.at(i),
+              X.at(i)
+                .mul(c)
+                .add(X.at(i.sub(half)).mul(sn)),
+            ),
+        );
+      },
+    ),
     target,
   );
 }

@@ -18,7 +18,9 @@ import type { TType } from '../types.js';
  *   sequence's token is at). Each attention writes its new key and value row into the
  *   cache at that position (kv_write) and attends to the cache up to it
  *   (attention_decode); a slice of a table along the sequence (GPT-2's positional
- *   embedding `slice(wpe, 0, 0, S)`) becomes a gather of the rows at the positions.
+ *   embedding `slice(wpe, 0, 0, S)`) becomes a gather of the rows at the positions, and a
+ *   rotary embedding (LLaMA's) takes the positions as its input, turning each sequence's
+ *   row by its own position's angle.
  *
  * The decode graph is derived node by node, following each value's sequence axis. Ops
  * that act position by position (element-wise, matmul over features, norms and softmax
@@ -166,6 +168,7 @@ class DecodeBuilder {
       return undefined;
     }
     if (n.op === 'attention') return this.attention(n, ins, set);
+    if (n.op === 'rotary') return this.rotary(n, ins[0]!, set);
     const outRank = (types: readonly TType[]) => types[0]!.dims.length;
     const rightAligned = (types: readonly TType[]) => {
       const at = new Set(seq.map((x) => outRank(types) - (x.v.type.dims.length - x.axis)));
@@ -233,6 +236,19 @@ class DecodeBuilder {
     this.cache.push(entry);
     this.cacheValues.push([n.inputs[1]!, n.inputs[2]!]);
     this.written.push(kc, vc);
+    return undefined;
+  }
+
+  /**
+   * Rotary turns row r of its sequence axis by the angle of position r; at one position per
+   * sequence, the angle is the sequence's own position, read from the step's positions.
+   */
+  private rotary(n: Node, x: Mapped, set: (outs: readonly Value[], axis: number) => void): string | undefined {
+    const dims = x.v.type.dims;
+    if (n.inputs.length !== 1) return 'rotary that already takes positions';
+    if (dims.length !== 3 || x.axis !== 1 || dimValue(dims[0]!) !== this.B)
+      return 'rotary whose input is not [B, S, width] along the sequence (its angles follow the axis before the width)';
+    set(this.add(n, 'rotary', [x.v, this.positions], [unlaid(x.v.type)], n.attrs), 1);
     return undefined;
   }
 

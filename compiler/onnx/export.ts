@@ -173,6 +173,8 @@ const ELEM: Readonly<Record<string, number>> = { f32: DT.FLOAT, f16: DT.FLOAT, b
 /**
  * Rotary embedding as x·cos + rotate_half(x)·sin per head, with rotate_half(x) = [−x₂, x₁]
  * on each head's halves and the cos/sin tables computed here in float64 from the formula.
+ * A decode step's rotary (input 1: each sequence's position) computes its angles at run
+ * time instead: (position + row + offset) · θ^(−2j/Dh).
  */
 function rotary(x: ExportCtx, a: Node['attrs']) {
   const shape = shapeOf(x.vin[0]!);
@@ -180,22 +182,35 @@ function rotary(x: ExportCtx, a: Node['attrs']) {
   const H = num(a, 'heads');
   const Dh = W / H;
   const half = Dh / 2;
-  const cos = new Float32Array(S * W);
-  const sin = new Float32Array(S * W);
-  for (let s = 0; s < S; s++) {
-    for (let c = 0; c < W; c++) {
-      const angle = (s + num(a, 'offset')) * Math.pow(num(a, 'theta'), (-2 * ((c % Dh) % half)) / Dh);
-      cos[s * W + c] = Math.cos(angle);
-      sin[s * W + c] = Math.sin(angle);
+  const freq = (c: number) => Math.pow(num(a, 'theta'), (-2 * ((c % Dh) % half)) / Dh);
+  let cosT: string;
+  let sinT: string;
+  if (x.ins.length > 1) {
+    const pos = x.op('Cast', [x.ins[1]!], [attrInt('to', DT.FLOAT)]);
+    const at = x.op('Reshape', [pos, x.i64('shape', [...shape.slice(0, -2), 1, 1])]);
+    const rowPositions = Float32Array.from({ length: S }, (_, r) => r + num(a, 'offset'));
+    const freqs = Float32Array.from({ length: W }, (_, c) => freq(c));
+    const angle = x.op('Mul', [x.op('Add', [at, x.f32('rows', [S, 1], rowPositions)]), x.f32('freq', [W], freqs)]);
+    [cosT, sinT] = [x.op('Cos', [angle]), x.op('Sin', [angle])];
+  } else {
+    const cos = new Float32Array(S * W);
+    const sin = new Float32Array(S * W);
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < W; c++) {
+        const angle = (s + num(a, 'offset')) * freq(c);
+        cos[s * W + c] = Math.cos(angle);
+        sin[s * W + c] = Math.sin(angle);
+      }
     }
+    [cosT, sinT] = [x.f32('cos', [S, W], cos), x.f32('sin', [S, W], sin)];
   }
   const input = x.ins[0]!;
   const halves = x.op('Reshape', [input, x.i64('shape', [...shape.slice(0, -1), H, 2, half])]);
   const x1 = x.op('Slice', [halves, x.i64('starts', [0]), x.i64('ends', [1]), x.i64('axes', [-2])]);
   const x2 = x.op('Slice', [halves, x.i64('starts', [1]), x.i64('ends', [2]), x.i64('axes', [-2])]);
   const rotated = x.op('Reshape', [x.op('Concat', [x.op('Neg', [x2]), x1], [attrInt('axis', -2)]), x.i64('shape', shape)]);
-  const c = x.op('Mul', [input, x.f32('cos', [S, W], cos)]);
-  const s = x.op('Mul', [rotated, x.f32('sin', [S, W], sin)]);
+  const c = x.op('Mul', [input, cosT]);
+  const s = x.op('Mul', [rotated, sinT]);
   x.emit('Add', [c, s], x.outs);
 }
 

@@ -26,7 +26,12 @@ function headDim(c: InferCtx, what: string, width: Dim, heads: number): Dim | un
   return hd;
 }
 
-const rotaryRef: RefOp<RotaryAttrs> = ([x], a) => {
+/**
+ * Row r of x's sequence axis turns by the angle of position r + offset; with the decode
+ * step's positions (input 1, one per sequence: x's dims before the last two), row r of
+ * sequence b is at positions[b] + r + offset.
+ */
+const rotaryRef: RefOp<RotaryAttrs> = ([x, positions], a) => {
   const W = x!.shape[x!.shape.length - 1]!;
   const S = x!.shape[x!.shape.length - 2]!;
   const Dh = W / a.heads;
@@ -36,7 +41,7 @@ const rotaryRef: RefOp<RotaryAttrs> = ([x], a) => {
   const out = zeros(x!.shape);
   for (let i = 0; i < x!.data.length; i++) {
     const col = i % W;
-    const pos = (Math.floor(i / W) % S) + offset;
+    const pos = (Math.floor(i / W) % S) + offset + (positions ? positions.data[Math.floor(i / (W * S))]! : 0);
     const j = col % Dh;
     const jj = j % half;
     const ang = pos * Math.pow(theta, (-2 * jj) / Dh);
@@ -182,17 +187,20 @@ export const attentionOps: OpDef[] = [
       if (!dimDiv(hd, dimConst(2))) return c.error('MDC0207', 'rotary head dim', printDim(hd), '2');
       return [t(x.dtype, x.dims)];
     },
+    // Decoding: the step's i32 positions, one per sequence (x's dims before the last two), which compiler/infer/decode.ts gives it.
+    implicitInputs: 1,
     reference: rotaryRef,
     // Per element: the angle (a power and a multiply), its cosine and sine, and the rotation's two multiplies and add.
     flops: ([x]) => 7 * numel(x!),
     // The rotation's transpose: the same angles, rotated back.
-    grad: (c, _i, _o, [g], a) => [g && c.op('rotary', [g], g.type, { ...a, inverse: true })],
-    // Heads split whole (the width in units of heads); the angles need the global position.
-    sharding: (a, _i, [o]) => {
+    grad: (c, [, positions], _o, [g], a) => [g && c.op('rotary', positions ? [g, positions] : [g], g.type, { ...a, inverse: true })],
+    // Heads split whole (the width in units of heads); the angles need the global position. Positions go with x's leading dims.
+    sharding: (a, ins, [o]) => {
       const r = o!.length;
       const why = { [`d${r - 2}`]: 'rotary angles depend on the global position' };
       const units = { [`d${r - 1}`]: { unit: a.heads, attrs: ['heads'] } };
-      return spec(einsum([dims('d', r)], [dims('d', r)], { whole: why, units }), 'none', why);
+      const inputs = ins.length > 1 ? [dims('d', r), dims('d', r - 2)] : [dims('d', r)];
+      return spec(einsum(inputs, [dims('d', r)], { whole: why, units }), 'none', why);
     },
     kernel: 'rotary',
   }),
