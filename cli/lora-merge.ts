@@ -24,11 +24,17 @@ export function mergeCheckpointLora(
     .map((k) => k.slice(0, -'.lora_a'.length));
   if (!bases.length) return { ...tensors };
   const decls = loraDecls(env);
+  const undeclared = [...new Set(bases)].filter((param) => !loraDeclOf(param, decls, model));
+  if (undeclared.length) {
+    const names = Object.keys(tensors).filter((k) => undeclared.some((p) => k === `${p}.lora_a` || k === `${p}.lora_b`));
+    throw new UsageError(
+      `${what} has LoRA adapters ${names.map((n) => `'${n}'`).join(', ')} of ${undeclared.map((p) => `'${p}'`).join(', ')}, which ${model} does not ` +
+        `declare @lora(rank = r, alpha = a): their scale alpha/r is unknown, so they cannot be merged (declare the @lora the run trained with)`,
+    );
+  }
   const targets = [...new Set(bases)].map((param) => {
-    const decl = loraDeclOf(param, decls, model);
+    const decl = loraDeclOf(param, decls, model)!;
     const w = tensors[param];
-    if (!decl)
-      throw new UsageError(`${what} has LoRA adapters of '${param}', which ${model} does not declare @lora(rank = r, alpha = a): their scale is unknown`);
     if (!w || w.shape.length !== 2) throw new UsageError(`${what} has LoRA adapters of '${param}' but no 2-D tensor '${param}' to merge them into`);
     return { param, scale: decl.alpha / decl.rank, rows: w.shape[0]!, cols: w.shape[1]! };
   });
@@ -44,11 +50,11 @@ export function mergeCheckpointLora(
     if (e instanceof LoraMergeError) throw new UsageError(`${what}: ${e.message}`);
     throw e;
   }
-  const out: Record<string, CheckpointTensor> = {};
+  const out: [string, CheckpointTensor][] = [];
   for (const [k, t] of Object.entries(tensors)) {
     if (k.endsWith('.lora_a') || k.endsWith('.lora_b')) continue; // the adapters, and their optimizer state
     const m = merged.get(k);
-    out[k] = m ? { ...t, data: m } : t;
+    out.push([k, m ? { ...t, data: m } : t]);
   }
-  return out;
+  return Object.fromEntries(out);
 }

@@ -2,8 +2,11 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { regularFileSize } from './files.js';
 import { UsageError, type Values } from './options.js';
-import type { WeightsModel } from '../runtime/weights.js';
-import { WEIGHTS_MAP_PRESETS } from '../runtime/weights-map.js';
+import type { HeaderTensor, WeightsModel } from '../runtime/weights.js';
+import { WEIGHTS_MAP_PRESETS, type WeightsMap } from '../runtime/weights-map.js';
+import type { CheckpointTensor } from '../runtime/checkpoint.js';
+import type { Env } from '../compiler/bind.js';
+import { mergeCheckpointLora } from './lora-merge.js';
 
 /** The options `--weights FILE` and `--weights-map NAME|FILE`, for a command's option spec. */
 export const WEIGHTS_OPTIONS = { weights: { type: 'string' }, 'weights-map': { type: 'string' } } as const;
@@ -27,11 +30,21 @@ export function weightsMapOption(v: Values, modelFile: string): string {
   );
 }
 
+/** Where a checkpoint's LoRA adapters get their scale: the checked source's `@lora` declarations for `model`. */
+export interface LoraSource {
+  readonly env: Env;
+  readonly model: string;
+}
+
 /**
  * The parameters `--weights` gives `model` (a plan), or undefined without the option. A
  * file that is malformed or does not fit the model fails with every problem named.
+ * With `lora`, a checkpoint holding adapters (`<w>.lora_a`, `<w>.lora_b`: an `mdc train`
+ * fine-tune) has them merged into their weights first (cli/lora-merge.ts), and what is left
+ * goes through the name map as any file does; adapters of a weight the source does not
+ * declare `@lora` are refused by name. Without adapters the file is streamed as before.
  */
-export async function weightsOption(v: Values, modelFile: string, model: WeightsModel): Promise<Map<string, Float32Array> | undefined> {
+export async function weightsOption(v: Values, modelFile: string, model: WeightsModel, lora?: LoraSource): Promise<Map<string, Float32Array> | undefined> {
   const path = v['weights'] as string | undefined;
   if (path === undefined) {
     if (v['weights-map'] !== undefined) throw new UsageError('--weights-map needs --weights');
@@ -40,5 +53,48 @@ export async function weightsOption(v: Values, modelFile: string, model: Weights
   regularFileSize(path, '--weights');
   const map = weightsMapOption(v, modelFile);
   const { loadWeights, readWeightsMap } = await import('../runtime/weights-node.js');
-  return loadWeights(path, model, await readWeightsMap(map));
+  const resolved = await readWeightsMap(map);
+  if (lora && (await tensorNames(path)).some(isAdapter)) return mergedWeights(path, model, resolved, lora);
+  return loadWeights(path, model, resolved);
+}
+
+const isAdapter = (name: string) => name.endsWith('.lora_a') || name.endsWith('.lora_b');
+
+/** The tensor names a checkpoint's header lists; none of its data is read. */
+async function tensorNames(path: string): Promise<string[]> {
+  const { visitCheckpoint } = await import('../runtime/checkpoint-node.js');
+  let names: string[] = [];
+  const enough = new Error('header read');
+  try {
+    await visitCheckpoint(path, () => undefined, {
+      requireChecksum: false,
+      skipOtherDtypes: true,
+      onHeader: (layout) => {
+        names = [...layout.tensors, ...layout.skipped].map((t) => t.name);
+        throw enough;
+      },
+    });
+  } catch (e) {
+    if (e !== enough) throw e;
+  }
+  return names;
+}
+
+/** A LoRA checkpoint's parameters: read whole, adapters merged into their weights, then through the name map. */
+async function mergedWeights(path: string, model: WeightsModel, map: WeightsMap, lora: LoraSource): Promise<Map<string, Float32Array>> {
+  const { visitCheckpoint } = await import('../runtime/checkpoint-node.js');
+  const { convertTensor, planImport } = await import('../runtime/weights.js');
+  const read: [string, CheckpointTensor][] = [];
+  let skipped: HeaderTensor[] = [];
+  await visitCheckpoint(path, (name, t) => void read.push([name, t]), {
+    requireChecksum: false,
+    skipOtherDtypes: true,
+    onHeader: (layout) => void (skipped = [...layout.skipped]),
+  });
+  // fromEntries: a tensor named __proto__ stays a tensor.
+  const tensors = mergeCheckpointLora(Object.fromEntries(read), lora.env, lora.model, `--weights ${path}`);
+  const header = [...Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), ...skipped];
+  const out = new Map<string, Float32Array>();
+  for (const [name, r] of planImport(header, model, map, path)) for (const [n, x] of convertTensor(r, tensors[name]!)) out.set(n, x);
+  return out;
 }

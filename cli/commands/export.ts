@@ -99,7 +99,7 @@ ${FRONTEND_HELP}`,
     const graph = r.forward!;
     // The plan gives each parameter's initialiser and the seed, as the runtime reads them; --weights checks against it.
     const plan = (await compileGraph(graph, { file, seed, fuse: false })).plan!;
-    const params = (await weightsOption(v, file, plan)) ?? new Map<string, Float32Array>();
+    const params = (await weightsOption(v, file, plan, { env: r.checked.env!, model: plan.model })) ?? new Map<string, Float32Array>();
     for (const b of plan.buffers) if (b.role === 'param' && !params.has(b.name)) params.set(b.name, initValues(b.init!, numel(b.shape), plan.seed, b.name));
     return target.write({ file, source, graph, params, out, v, io });
   },

@@ -101,7 +101,7 @@ ${FRONTEND_HELP}`,
       const plan = (
         await compileGraph(r.forward!, { file, seed, fuse, target, ...(mesh ? { partition: mesh } : {}), ...(r.copies ? { copies: r.copies } : {}) })
       ).plan!;
-      const params = await weightsOption(v, file, plan);
+      const params = await weightsOption(v, file, plan, { env: r.checked.env!, model: plan.model });
       // The caller's view: whole tensors, also when each device holds a block.
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};
@@ -225,7 +225,12 @@ async function runPipelined(
   const r = await compileFile(file, source, v, io, { partition: mesh, seed: o.seed, fuse: o.fuse });
   if (!r) return EXIT.diagnostics;
   const plan = r.pipeline!.plan!;
-  const params = await weightsOption(v, file, { model: plan.model, buffers: plan.programs.flatMap((p) => p.plan.buffers) });
+  const params = await weightsOption(
+    v,
+    file,
+    { model: plan.model, buffers: plan.programs.flatMap((p) => p.plan.buffers) },
+    { env: r.checked.env!, model: plan.model },
+  );
   // Input values are checked against the program that reads them (its ids' table size); shapes are the whole batch.
   const readers = plan.programs.flatMap((p) => p.plan.inputs.map((io) => ({ io, plan: p.plan })));
   const inputs: Record<string, HostArray> = {};
