@@ -12,7 +12,9 @@ import { mergeCheckpointLora } from './lora-merge.js';
 export const WEIGHTS_OPTIONS = { weights: { type: 'string' }, 'weights-map': { type: 'string' } } as const;
 
 export const WEIGHTS_HELP = `  --weights FILE     parameters from a safetensors file (Hugging Face's names), through
-                     a name map; every parameter must be in it, each shape must match
+                     a name map; every parameter must be in it, each shape must match;
+                     LoRA adapters in it (<w>.lora_a, <w>.lora_b, from mdc train) are
+                     merged into their weights first, with the model's @lora scale
   --weights-map M    the name map: ${Object.keys(WEIGHTS_MAP_PRESETS).join(', ')} (built in) or a JSON file;
                      default: MODEL.weights.json next to the model file (docs/weights.md)`;
 
