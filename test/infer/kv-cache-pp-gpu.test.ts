@@ -303,6 +303,53 @@ describe.skipIf(status.skip)(status.title('pipeline-parallel KV-cache decoding o
     expect(got).toEqual(oracleGreedy(one, [...Buffer.from('Hi')], 3, 128, 0));
   });
 
+  it('pp=2 takes given weights and writeParams replaces a weight on every stage holding it (the tied wte on both)', async () => {
+    const pp = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1, partition: PP });
+    const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1 });
+    // Weights drawn from seed 9 and given whole; then wte and one layer-1 weight redrawn from seed 11 and written.
+    const draw = (seed: number) => (name: string) => {
+      const b = inferenceParams(one.plans!).find((x) => x.name === name)!;
+      return initValues(
+        b.init!,
+        b.shape.reduce((a, d) => a * d, 1),
+        seed,
+        name,
+      ) as Float32Array;
+    };
+    const cache = new Set(pp.plans!.cache.flatMap((e) => [e.k, e.v]));
+    const given = new Map(
+      inferenceParams(pp.plans!)
+        .filter((b) => !cache.has(b.name))
+        .map((b) => [b.name, draw(9)(b.name)]),
+    );
+    const written = new Map(['wte', 'Layer.1.Mlp.w2'].map((n) => [n, draw(11)(n)]));
+    const session = await InferenceSession.create(await sharedDevices(2), pp.plans!, { params: given });
+    try {
+      const V = pp.plans!.vocab;
+      const seq = Array.from(uniformI32(M, 0, V, 47));
+      const prompt = seq.slice(0, 6);
+      for (const weights of [given, new Map([...given, ...written])]) {
+        if (weights !== given) session.writeParams(written);
+        const want = interpret(one.forward!, { tokens: Int32Array.from(seq) }, (name) => weights.get(name)!)['logits']!.data;
+        const pre = await session.prefill([prompt]);
+        const at = (prompt.length - 1) * V;
+        const { diff, scale } = gap(pre.subarray(at, at + V), want, at, V);
+        expect(diff, weights === given ? 'given weights' : 'after writeParams').toBeLessThanOrEqual(TOL * scale);
+        const step = await session.step(Int32Array.of(seq[6]!), Int32Array.of(6));
+        const next = gap(step, want, 6 * V, V);
+        expect(next.diff).toBeLessThanOrEqual(TOL * next.scale);
+      }
+      // The two draws differ where it matters: the written weights move the logits far beyond the tolerance.
+      const before = interpret(one.forward!, { tokens: Int32Array.from(seq) }, (name) => given.get(name)!)['logits']!.data;
+      const after = interpret(one.forward!, { tokens: Int32Array.from(seq) }, (name) => written.get(name) ?? given.get(name)!)['logits']!.data;
+      const moved = gap(after, before, 5 * V, V);
+      expect(moved.diff).toBeGreaterThan(100 * TOL * moved.scale);
+      expect(() => session.writeParams(new Map([['cache.k.1', new Float32Array(1)]]))).toThrow("cannot write 'cache.k.1'");
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('refuses a device count other than the whole mesh’s', async () => {
     const pp = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1, partition: PP });
     await expect(InferenceSession.create(await sharedDevices(1), pp.plans!)).rejects.toThrow(
