@@ -16,7 +16,11 @@ export const WEIGHTS_HELP = `  --weights FILE     parameters from a safetensors 
                      LoRA adapters in it (<w>.lora_a, <w>.lora_b, from mdc train) are
                      merged into their weights first, with the model's @lora scale
   --weights-map M    the name map: ${Object.keys(WEIGHTS_MAP_PRESETS).join(', ')} (built in) or a JSON file;
-                     default: MODEL.weights.json next to the model file (docs/weights.md)`;
+                     default: MODEL.weights.json next to the model file (docs/weights.md),
+                     else, when FILE has every parameter under the model's own names (an
+                     mdc train checkpoint), those names (optimizer state passed over)`;
+
+const besideMap = (modelFile: string) => join(dirname(modelFile), `${basename(modelFile, extname(modelFile))}.weights.json`);
 
 /** The map `--weights` goes through: the option's value, else `<model>.weights.json` beside `modelFile`. */
 export function weightsMapOption(v: Values, modelFile: string): string {
@@ -25,7 +29,7 @@ export function weightsMapOption(v: Values, modelFile: string): string {
     if (!Object.hasOwn(WEIGHTS_MAP_PRESETS, given)) regularFileSize(given, '--weights-map');
     return given;
   }
-  const beside = join(dirname(modelFile), `${basename(modelFile, extname(modelFile))}.weights.json`);
+  const beside = besideMap(modelFile);
   if (existsSync(beside)) return beside;
   throw new UsageError(
     `--weights needs a name map: --weights-map ${Object.keys(WEIGHTS_MAP_PRESETS).join('|')}|FILE, or a file '${beside}' next to the model (docs/weights.md)`,
@@ -53,11 +57,29 @@ export async function weightsOption(v: Values, modelFile: string, model: Weights
     return undefined;
   }
   regularFileSize(path, '--weights');
-  const map = weightsMapOption(v, modelFile);
+  const names = await tensorNames(path);
   const { loadWeights, readWeightsMap } = await import('../runtime/weights-node.js');
-  const resolved = await readWeightsMap(map);
-  if (lora && (await tensorNames(path)).some(isAdapter)) return mergedWeights(path, model, resolved, lora);
+  const own = v['weights-map'] === undefined && !existsSync(besideMap(modelFile)) ? ownNames(model, names) : undefined;
+  const resolved = own ?? (await readWeightsMap(weightsMapOption(v, modelFile)));
+  if (lora && names.some(isAdapter)) return mergedWeights(path, model, resolved, lora);
   return loadWeights(path, model, resolved);
+}
+
+/**
+ * A file that holds every parameter of `model` under its own name (what `mdc train` writes,
+ * and what `mdc generate` and `mdc train --init` read without a map) needs no map: each
+ * parameter from its tensor, optimizer state and gradient sums (`opt.*`, `acc.*`) passed
+ * over. Anything else in the file still has to be a parameter, or the load names it.
+ */
+function ownNames(model: WeightsModel, names: readonly string[]): WeightsMap | undefined {
+  const params = model.buffers.filter((b) => b.role === 'param').map((b) => b.name);
+  const have = new Set(names);
+  if (!params.length || !params.every((p) => have.has(p))) return undefined;
+  return {
+    name: `${model.model}'s own names`,
+    entries: params.map((p) => ({ source: p, target: p })),
+    ignore: names.filter((n) => n.startsWith('opt.') || n.startsWith('acc.')),
+  };
 }
 
 const isAdapter = (name: string) => name.endsWith('.lora_a') || name.endsWith('.lora_b');

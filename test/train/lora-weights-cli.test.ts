@@ -112,6 +112,14 @@ describe.skipIf(status.skip)(status.title('--weights with LoRA adapters (mdc run
     expect(Math.abs(got.sum - y.reduce((s, v) => s + v, 0))).toBeLessThan(1e-5 * 8 * scale);
     // The same plan on the same merged f32 weights: the same outputs, bit for bit.
     expect(run(files.base, files.byHand)).toEqual(got);
+
+    // Without a map, a file with every parameter under the model's own names is read by them,
+    // optimizer state passed over (here also w2's, as a train_also parameter would have).
+    const own = join(dir, 'own.safetensors');
+    await writeCheckpoint(own, { ...tensors, 'opt.m.w2': f32([6, 4], w2), 'opt.v.w2': f32([6, 4], w2) });
+    const r = mdc('run', files.lora, '--weights', own, '--inputs', files.inputs, '--json');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { outputs: unknown[] }).outputs[0]).toEqual(got);
   });
 
   it('mdc export --target onnx writes the merged weights: the same file as the base model with weights merged by hand', async () => {
