@@ -9,7 +9,9 @@
  * running the model as lowered for one device with the same weights; it never sees the
  * stages, the cache or the decode graph.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileInference, type InferCompiled } from '../../driver/infer.js';
 import { InferenceSession, inferenceParams } from '../../runtime/generate.js';
@@ -182,19 +184,25 @@ async function decodeAgainstOracle(session: InferenceSession, one: InferCompiled
   return worst;
 }
 
-/** Greedy continuation of `seq` by the CPU reference: the argmax of a full forward pass over the sequence so far, `n` times. */
-function oracleGreedy(one: InferCompiled, seq: readonly number[], n: number, m: number, seed: number): number[] {
+/** The one-device plans' weight `name` as the runtime draws it from `seed`. */
+const drawn = (one: InferCompiled, seed: number) => (name: string) => {
+  const b = inferenceParams(one.plans!).find((x) => x.name === name)!;
+  return initValues(
+    b.init!,
+    b.shape.reduce((a, d) => a * d, 1),
+    seed,
+    name,
+  ) as Float32Array;
+};
+
+/**
+ * Greedy continuation of `seq` by the CPU reference: the argmax of a full forward pass over the sequence so far, `n` times,
+ * with the weights drawn from `seed` or given.
+ */
+function oracleGreedy(one: InferCompiled, seq: readonly number[], n: number, m: number, weights: number | ((name: string) => Float32Array)): number[] {
   const V = one.plans!.vocab;
   const out = [...seq];
-  const param = (name: string, shape: readonly number[]) => {
-    const b = one.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
-    return initValues(
-      b.init!,
-      shape.reduce((a, d) => a * d, 1),
-      seed,
-      name,
-    );
-  };
+  const param = typeof weights === 'number' ? drawn(one, weights) : weights;
   for (let k = 0; k < n; k++) {
     const tokens = new Int32Array(m);
     tokens.set(out);
@@ -303,19 +311,36 @@ describe.skipIf(status.skip)(status.title('pipeline-parallel KV-cache decoding o
     expect(got).toEqual(oracleGreedy(one, [...Buffer.from('Hi')], 3, 128, 0));
   });
 
+  it('mdc generate --mesh pp=2,tp=2 --weights reads every stage’s weights from the checkpoint', async () => {
+    const { main } = await import('../../cli/main.js');
+    const { writeCheckpoint } = await import('../../runtime/checkpoint-node.js');
+    // A cache of 32 positions (--max-seq) keeps the reference's forward passes short.
+    const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', batch: 1, maxSeq: 32 });
+    const cache = new Set(one.plans!.cache.flatMap((e) => [e.k, e.v]));
+    // Weights from seed 21, not the CLI's seed 0: the tokens can only match if every stage read them.
+    const w = drawn(one, 21);
+    const names = inferenceParams(one.plans!).filter((b) => !cache.has(b.name));
+    const dir = mkdtempSync(join(tmpdir(), 'mdc-pp-'));
+    try {
+      const file = join(dir, 'weights.safetensors');
+      await writeCheckpoint(file, Object.fromEntries(names.map((b) => [b.name, { dtype: 'F32' as const, shape: b.shape, data: w(b.name) }])));
+      const out: string[] = [];
+      const args = ['generate', 'samples/gpt2.model', '--preset', 'tiny', '--prompt', 'Hi', '--max-new-tokens', '3', '--temperature', '0', '--max-seq', '32'];
+      expect(await main([...args, '--mesh', 'pp=2,tp=2', '--weights', file, '--json'], { out: (x) => out.push(x), err: () => undefined })).toBe(0);
+      const got = (JSON.parse(out.join('\n')) as { tokens: number[] }).tokens;
+      const want = oracleGreedy(one, [...Buffer.from('Hi')], 3, 32, w);
+      expect(got).toEqual(want);
+      expect(want).not.toEqual(oracleGreedy(one, [...Buffer.from('Hi')], 3, 32, 0));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('pp=2 takes given weights and writeParams replaces a weight on every stage holding it (the tied wte on both)', async () => {
     const pp = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1, partition: PP });
     const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 1 });
     // Weights drawn from seed 9 and given whole; then wte and one layer-1 weight redrawn from seed 11 and written.
-    const draw = (seed: number) => (name: string) => {
-      const b = inferenceParams(one.plans!).find((x) => x.name === name)!;
-      return initValues(
-        b.init!,
-        b.shape.reduce((a, d) => a * d, 1),
-        seed,
-        name,
-      ) as Float32Array;
-    };
+    const draw = (seed: number) => drawn(one, seed);
     const cache = new Set(pp.plans!.cache.flatMap((e) => [e.k, e.v]));
     const given = new Map(
       inferenceParams(pp.plans!)
