@@ -47,7 +47,8 @@ export interface PipelinedInference {
 
 /**
  * Per cache entry of `r`, the stage holding it: the stage of the layer whose attention
- * stores it, from the model's own split. `planOnly` (`mdc plan`): no partition or cut.
+ * stores it, from the model's own split (without the partition and cut: `mdc plan`'s cache
+ * report needs no more), or the split's refusal.
  */
 export function cacheStages(forward: Graph, r: Pick<InferenceGraphs, 'prefill' | 'cache'>, ann: PipelineAnnotation): number[] | string {
   let stageOfNode: readonly number[];
