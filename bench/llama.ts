@@ -8,6 +8,9 @@
  * uploads, kernel compilation), the first and a second forward (submission and read-back
  * of the logits), the oracle's time, and the logits' error: relative L2, largest
  * |difference| over the largest |logit|, and whether each position's argmax agrees.
+ * Then KV-cache decoding of the same model and weights (unless --no-decode): a prefill of
+ * PROMPT tokens and decode steps to the cache's end, each step's logits against the
+ * oracle's forward over the whole sequence at that position, and each step's time.
  *
  * Too slow for the test suite (the oracle alone takes minutes); test/infer/llama-medium.test.ts
  * checks the preset's parameter count. Writes bench/results/llama.md and llama.json.
@@ -18,8 +21,10 @@ import { loadavg } from 'node:os';
 import { lower } from '../compiler/compile.js';
 import { dimValue } from '../compiler/dims.js';
 import { interpret } from '../compiler/reference/interpret.js';
+import { compileInference } from '../driver/infer.js';
 import { planOf } from '../driver/stages.js';
 import { PlanRunner } from '../runtime/executor.js';
+import { InferenceSession } from '../runtime/generate.js';
 import { initValues } from '../runtime/init.js';
 import { nodeDevice } from '../runtime/node.js';
 
@@ -30,7 +35,15 @@ const arg = (name: string, fallback: string) => {
 const preset = arg('preset', 'medium');
 const B = Number(arg('batch', '1'));
 const S = Number(arg('seq', '4'));
+const decode = !process.argv.includes('--no-decode');
+/** Decoding: the cache's length and the prompt's. */
+const M = 12;
+const PROMPT = 8;
 const SEED = 7;
+// llvmpipe compiles every kernel on first use, slowly on a loaded machine: one submission may take minutes.
+const timeLimitMs = 900_000;
+// f32 sums of up to 2816 terms through 20 layers against float64: the full-size GPT-2 test's bound.
+const TOL = 1e-4;
 
 const source = readFileSync('samples/llama.model', 'utf8');
 const lowered = lower(source, 'llama.model', { preset, dims: { B, S } });
@@ -51,9 +64,30 @@ for (const b of plan.buffers) if (b.role === 'param') params.set(b.name, initVal
 const V = dimValue(graph.values[graph.outputs[0]!]!.type.dims.at(-1)!)!;
 const tokens = Int32Array.from({ length: B * S }, (_, i) => (i * 7919 + 13) % V);
 
+/** Rows of logits against the oracle's rows (`at`: each row's offset in `want`): relative L2 error, largest |difference| over largest |logit|, argmax agreement. */
+function compare(got: ArrayLike<number>, want: ArrayLike<number>, at: readonly number[]) {
+  let [num, den, maxDiff, scale, agree] = [0, 0, 0, 0, 0];
+  at.forEach((w, r) => {
+    let [bg, bc] = [0, 0];
+    for (let i = 0; i < V; i++) {
+      const [g, c] = [got[r * V + i]!, want[w + i]!];
+      num += (g - c) ** 2;
+      den += c * c;
+      maxDiff = Math.max(maxDiff, Math.abs(g - c));
+      scale = Math.max(scale, Math.abs(c));
+      if (g > got[r * V + bg]!) bg = i;
+      if (c > want[w + bc]!) bc = i;
+    }
+    if (bg === bc) agree++;
+  });
+  const rel = Math.sqrt(num / den);
+  return { rel, maxDiffOverScale: maxDiff / scale, argmaxAgree: `${agree}/${at.length}`, pass: rel < TOL && maxDiff / scale < TOL };
+}
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
 const { device, description } = await nodeDevice();
 let t = performance.now();
-const runner = await PlanRunner.create(device, plan, { params });
+const runner = await PlanRunner.create(device, plan, { params, timeLimitMs });
 const createMs = performance.now() - t;
 t = performance.now();
 const gpu = (await runner.run({ tokens }))['logits']!.data;
@@ -62,38 +96,58 @@ t = performance.now();
 await runner.run({ tokens });
 const secondMs = performance.now() - t;
 runner.destroy();
-console.log(`WebGPU: runner ${(createMs / 1000).toFixed(1)} s, first forward ${(firstMs / 1000).toFixed(1)} s, second ${(secondMs / 1000).toFixed(1)} s`);
+console.log(`WebGPU: runner ${seconds(createMs)}, first forward ${seconds(firstMs)}, second ${seconds(secondMs)}`);
 
 t = performance.now();
 const cpu = interpret(graph, { tokens }, (name) => params.get(name)!)['logits']!.data;
 const oracleMs = performance.now() - t;
+const forward = compare(
+  gpu,
+  cpu,
+  Array.from({ length: B * S }, (_, r) => r * V),
+);
+console.log(`oracle ${seconds(oracleMs)}; logits rel ${forward.rel.toExponential(2)}, max |diff| / max |logit| ${forward.maxDiffOverScale.toExponential(2)}`);
+
+/** KV-cache decoding: one sequence, a prefill of PROMPT tokens, then steps at PROMPT … M − 1. */
+async function decodeRun() {
+  const c = await compileInference(source, 'llama.model', { preset, maxSeq: M, batch: 1, seed: SEED });
+  if (!c.plans) throw new Error(c.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n'));
+  const seq = Int32Array.from({ length: M }, (_, i) => (i * 104729 + 7) % V);
+  let t = performance.now();
+  const session = await InferenceSession.create(device, c.plans, { params, timeLimitMs });
+  const createMs = performance.now() - t;
+  const logits: Float32Array[] = [];
+  const steps: number[] = [];
+  let prefillMs: number;
+  try {
+    t = performance.now();
+    const pre = await session.prefill([Array.from(seq.subarray(0, PROMPT))]);
+    prefillMs = performance.now() - t;
+    logits.push(pre.slice((PROMPT - 1) * V, PROMPT * V));
+    for (let p = PROMPT; p < M; p++) {
+      t = performance.now();
+      logits.push(await session.step(Int32Array.of(seq[p]!), Int32Array.of(p)));
+      steps.push(performance.now() - t);
+    }
+  } finally {
+    session.destroy();
+  }
+  t = performance.now();
+  const want = interpret(c.forward!, { tokens: seq }, (name) => params.get(name)!)['logits']!.data;
+  const oracleMs = performance.now() - t;
+  const rows = new Float32Array(logits.length * V);
+  logits.forEach((l, k) => rows.set(l, k * V));
+  const err = compare(
+    rows,
+    want,
+    logits.map((_, k) => (PROMPT - 1 + k) * V),
+  );
+  console.log(`decode: prefill ${seconds(prefillMs)}, steps ${steps.map(seconds).join(', ')}; rel ${err.rel.toExponential(2)}`);
+  return { maxSeq: M, prompt: PROMPT, sessionCreateMs: createMs, prefillMs, stepMs: steps, oracleMs, ...err };
+}
+const decoded = decode ? await decodeRun() : undefined;
 // The machine's load when the run ended: other jobs on its two cores stretch every time above.
 const load = loadavg()[0]!;
-
-let num = 0;
-let den = 0;
-let maxDiff = 0;
-let scale = 0;
-let argmaxAgree = 0;
-for (let r = 0; r < B * S; r++) {
-  let [bg, bc] = [0, 0];
-  for (let i = 0; i < V; i++) {
-    const [g, c] = [gpu[r * V + i]!, cpu[r * V + i]!];
-    num += (g - c) ** 2;
-    den += c * c;
-    maxDiff = Math.max(maxDiff, Math.abs(g - c));
-    scale = Math.max(scale, Math.abs(c));
-    if (g > gpu[r * V + bg]!) bg = i;
-    if (c > cpu[r * V + bc]!) bc = i;
-  }
-  if (bg === bc) argmaxAgree++;
-}
-const rel = Math.sqrt(num / den);
-// f32 sums of up to 2816 terms through 20 layers against float64: the full-size GPT-2 test's bound.
-const TOL = 1e-4;
-console.log(
-  `oracle ${(oracleMs / 1000).toFixed(1)} s; logits rel ${rel.toExponential(2)}, max |diff| / max |logit| ${(maxDiff / scale).toExponential(2)}; argmax agrees at ${argmaxAgree}/${B * S}`,
-);
 
 const result = {
   adapter: description,
@@ -109,35 +163,51 @@ const result = {
   secondForwardMs: secondMs,
   oracleMs,
   loadAverage: load,
-  logitsRel: rel,
-  maxDiffOverScale: maxDiff / scale,
-  argmaxAgree: `${argmaxAgree}/${B * S}`,
   tolerance: TOL,
-  pass: rel < TOL && maxDiff / scale < TOL,
+  forward,
+  ...(decoded ? { decode: decoded } : {}),
+  peakRssBytes: process.resourceUsage().maxRSS * 1024,
 };
+const pass = forward.pass && (!decoded || decoded.pass);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/llama.json', JSON.stringify(result, null, 2) + '\n');
+const verdict = (e: { pass: boolean }) => (e.pass ? 'Within the bound.' : 'OUTSIDE the bound.');
 const md = [
-  '# LLaMA-shaped model forward on WebGPU',
+  '# LLaMA-shaped model on WebGPU',
   '',
   `samples/llama.model \`--preset ${preset}\`: ${paramCount.toLocaleString('en')} parameters (${((paramCount * 4) / 2 ** 30).toFixed(2)} GiB in f32), ` +
-    `batch ${B}, ${S} tokens, on ${description}. Largest buffer: \`${largest.name}\`, ${largest.bytes.toLocaleString('en')} bytes` +
+    `on ${description}. Largest buffer: \`${largest.name}\`, ${largest.bytes.toLocaleString('en')} bytes` +
     `${windowed.length ? `; kernels binding windows: ${windowed.join(', ')}` : ' (under the 128 MiB storage binding limit, so no windows)'}. ` +
-    'Written by `npm run bench:llama` (bench/llama.ts).',
+    'The oracle is the CPU reference interpreter (float64) on the same f32 weights. Written by `npm run bench:llama` (bench/llama.ts).',
+  '',
+  `## Forward, batch ${B}, ${S} tokens`,
   '',
   '| step | time |',
   '|---|---:|',
-  `| runner: buffers, weight uploads, kernels | ${(createMs / 1000).toFixed(1)} s |`,
-  `| first forward (submission + logits read-back) | ${(firstMs / 1000).toFixed(1)} s |`,
-  `| second forward | ${(secondMs / 1000).toFixed(1)} s |`,
-  `| CPU reference (float64), the oracle | ${(oracleMs / 1000).toFixed(1)} s |`,
+  `| runner: buffers, weight uploads, kernels | ${seconds(createMs)} |`,
+  `| first forward (submission + logits read-back) | ${seconds(firstMs)} |`,
+  `| second forward | ${seconds(secondMs)} |`,
+  `| CPU reference, the oracle | ${seconds(oracleMs)} |`,
   '',
-  `Load average when the run ended: ${load.toFixed(1)} on 2 cores (other jobs share them; the times stretch with it).`,
+  `Logits: relative L2 error ${forward.rel.toExponential(2)}, largest |difference| ${forward.maxDiffOverScale.toExponential(2)} of the largest |logit| ` +
+    `(bound ${TOL}: f32 sums of up to 2816 terms through 20 layers, as for the full-size GPT-2 test); the argmax agrees at ${forward.argmaxAgree} positions. ` +
+    verdict(forward),
   '',
-  `Logits against the oracle: relative L2 error ${rel.toExponential(2)}, largest |difference| ${(maxDiff / scale).toExponential(2)} of the largest |logit| ` +
-    `(bound ${TOL}: f32 sums of up to 2816 terms through 20 layers, as for the full-size GPT-2 test); the argmax agrees at ${argmaxAgree} of ${B * S} positions. ` +
-    `${result.pass ? 'Within the bound.' : 'OUTSIDE the bound.'}`,
+  ...(decoded
+    ? [
+        `## KV-cache decoding, a cache of ${M} positions`,
+        '',
+        `A prefill of ${PROMPT} tokens in ${seconds(decoded.prefillMs)} (the session, both plans' kernels and the weights: ${seconds(decoded.sessionCreateMs)}), ` +
+          `then decode steps at positions ${PROMPT}–${M - 1} in ${decoded.stepMs.map(seconds).join(', ')}. ` +
+          `The prefill's last row and every step's logits against the oracle's forward over the whole ${M}-token sequence (${seconds(decoded.oracleMs)}): ` +
+          `relative L2 error ${decoded.rel.toExponential(2)}, largest |difference| ${decoded.maxDiffOverScale.toExponential(2)} of the largest |logit|; ` +
+          `the argmax agrees at ${decoded.argmaxAgree} rows. ${verdict(decoded)}`,
+        '',
+      ]
+    : []),
+  `Load average when the run ended: ${load.toFixed(1)} on 2 cores (other jobs share them; the times stretch with it). ` +
+    `Peak resident memory: ${(result.peakRssBytes / 1e9).toFixed(1)} GB.`,
   '',
 ].join('\n');
 writeFileSync('bench/results/llama.md', md);
-if (!result.pass) process.exitCode = 1;
+if (!pass) process.exitCode = 1;
