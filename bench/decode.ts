@@ -7,7 +7,14 @@
  *   each step a submission and a read-back of the logits, as generate() runs them);
  * - at position 512: decode against recomputing the whole sequence, a forward pass over the
  *   513 tokens (the model lowered at S = 513, one submission and a read-back of its logits);
- * - tokens/s of greedy generate() from a 16-token prompt (prefill excluded).
+ * - tokens/s of greedy generate() from a 16-token prompt (prefill excluded);
+ * - against ONNX Runtime Web's WebGPU provider running the same decode step exported to
+ *   ONNX (bench/decode-ort.ts), at tiny size and at full size (GPT-2 small: 124M
+ *   parameters, vocabulary 50257, a cache of 1024 positions), tokens/s of both and the
+ *   ratio, after a check that ORT's logits equal mdc's.
+ *
+ * mdc compiles for this adapter (its subgroups, binding size and binding count: the
+ * `--target adapter` of mdc run), which the full size needs for its 154 MB embedding.
  *
  * Writes bench/results/decode.md and decode.json. Run: npm run bench:decode [-- --quick]
  */
@@ -16,17 +23,25 @@ import { compileInference } from '../driver/infer.js';
 import { planOf } from '../driver/stages.js';
 import { PlanRunner } from '../runtime/executor.js';
 import { InferenceSession } from '../runtime/generate.js';
-import { nodeDevice } from '../runtime/node.js';
+import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
+import { compareWithOrt, type CompareResult } from './decode-ort.js';
+import { ortWebGpu, provideNavigatorGpu } from './peers.js';
 
 const quick = process.argv.includes('--quick');
 const MAX = quick ? 520 : 1040;
 const POSITIONS = quick ? [16, 128, 512] : [16, 64, 128, 256, 512, 768, 1024];
 const REPS = quick ? 3 : 7;
 const source = readFileSync('samples/gpt2.model', 'utf8');
-const front = { preset: 'tiny', overrides: { ctx: 2048 } };
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const { device, description } = await nodeDevice();
+const gpu = await nodeGPU();
+const { device, adapter, description } = await nodeDevice();
+const subgroupSize = adapterSubgroupSize(adapter);
+const target = {
+  ...(subgroupSize ? { subgroupSize } : {}),
+  maxBindingBytes: device.limits.maxStorageBufferBindingSize,
+  maxStorageBuffers: device.limits.maxStorageBuffersPerShaderStage,
+};
+const front = { preset: 'tiny', overrides: { ctx: 2048 }, target };
 
 const c = await compileInference(source, 'gpt2.model', { ...front, maxSeq: MAX, batch: 1 });
 if (!c.plans) throw new Error(c.diagnostics.map((d) => d.message).join('\n'));
@@ -73,6 +88,25 @@ const tokensPerSecond = ((made - 1) * 1000) / (performance.now() - t0);
 session.destroy();
 console.log(`generate: ${tokensPerSecond.toFixed(1)} tokens/s`);
 
+// Against ONNX Runtime Web on the same adapter: tiny size, then GPT-2 small (skipped with --quick).
+provideNavigatorGpu(gpu);
+const ort = await ortWebGpu(device);
+const ortName = `ONNX Runtime Web ${ort.env.versions.web} (webgpu provider)`;
+const cases = [
+  { label: 'tiny', front, maxSeq: MAX, positions: quick ? [16] : [16, 1024], reps: quick ? 3 : 9 },
+  ...(quick ? [] : [{ label: 'full (GPT-2 small)', front: { target }, maxSeq: 1024, positions: [16, 1008], reps: 5 }]),
+];
+const compared: CompareResult[] = [];
+for (const c of cases) compared.push(await compareWithOrt(device, ort, source, c, (l) => console.log(l)));
+const LOGITS_BAR = 1e-4;
+for (const r of compared) {
+  const worst = Math.max(...r.logitsRelError);
+  if (!(worst <= LOGITS_BAR))
+    throw new Error(`${r.label}: ORT's logits differ from mdc's (relative L2 ${worst}, bar ${LOGITS_BAR}): the timings would not compare one computation`);
+}
+
+/** Tokens/s with three significant digits (full size runs below 1 token/s on ORT). */
+const rate = (x: number) => x.toPrecision(3);
 const flat = Math.max(...perPosition.map((x) => x.ms)) / Math.min(...perPosition.map((x) => x.ms));
 const result = {
   adapter: description,
@@ -85,6 +119,8 @@ const result = {
   decode512Ms: at512,
   speedup512: recompute / at512,
   tokensPerSecond,
+  target,
+  ort: { name: ortName, logitsBar: LOGITS_BAR, cases: compared },
   quick,
 };
 if (!quick) {
@@ -106,6 +142,40 @@ if (!quick) {
     `At position 512: decode ${at512.toFixed(2)} ms against ${recompute.toFixed(2)} ms to recompute the 513-token sequence, ${(recompute / at512).toFixed(1)}× faster.`,
     '',
     `Greedy generate() from a 16-token prompt: ${tokensPerSecond.toFixed(1)} tokens/s (${NEW} new tokens, prefill excluded).`,
+    '',
+    `mdc compiled for this adapter: ${subgroupSize ? `subgroups of ${subgroupSize}, ` : ''}bindings up to ${(target.maxBindingBytes / 2 ** 20).toFixed(0)} MiB, ` +
+      `${target.maxStorageBuffers} storage buffers per kernel.`,
+    '',
+    `## Against ${ortName}`,
+    '',
+    "The same decode step on both, same weights, same adapter, same process: mdc's decode graph exported to ONNX with the per-layer " +
+      'key and value caches as inputs and the updated caches as outputs (compiler/onnx/export.ts). One sequence. Each step is one run and a ' +
+      'read-back of the logits; ORT gets the token and position as CPU tensors, keeps the caches on the GPU (GPU tensors in, its outputs ' +
+      'written into a second set of GPU buffers, the two sets swapping every step) and returns the logits on the CPU. Steps of the two ' +
+      'engines alternate; the table gives the median. In the exported graph the cache write is a `Where` over the whole cache and ' +
+      'attention covers all cache positions with a mask, so ORT does the same work at every position, while mdc reads keys only up to the ' +
+      'position (both rewrite the whole cache each step).',
+    '',
+    '| model | cache | position | mdc ms/token | mdc tokens/s | ORT ms/token | ORT tokens/s | mdc speedup |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...compared.flatMap((r) =>
+      r.rows.map(
+        (x) =>
+          `| ${r.label} | ${r.maxSeq} | ${x.position} | ${x.mdcMs.toFixed(1)} | ${rate(x.mdcTokensPerSecond)} | ${x.ortMs.toFixed(1)} | ` +
+          `${rate(x.ortTokensPerSecond)} | ${x.ratio.toFixed(1)}× |`,
+      ),
+    ),
+    '',
+    `Check before timing: three steps from empty caches on both engines (positions 0, 1, 2); ORT's logits against mdc's, relative L2 error ` +
+      `(bar ${LOGITS_BAR}: two f32 engines summing in different orders): ` +
+      compared.map((r) => `${r.label} ${r.logitsRelError.map((e) => e.toExponential(1)).join(', ')}`).join('; ') +
+      '.',
+    '',
+    `Set-up (compile and weights for mdc; export, session creation and weight upload for ORT): ` +
+      compared
+        .map((r) => `${r.label}: mdc ${r.setupSeconds.mdc.toFixed(1)} s, ORT ${r.setupSeconds.ort.toFixed(1)} s (${(r.onnxBytes / 1e6).toFixed(0)} MB ONNX)`)
+        .join('; ') +
+      '.',
     '',
   ].join('\n');
   writeFileSync('bench/results/decode.md', md);

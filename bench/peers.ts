@@ -117,11 +117,17 @@ function allowSharedWriteBuffer(device: GPUDevice): void {
   proto.__mdcShared = true;
 }
 
-export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
+/** ONNX Runtime Web with its WebGPU provider made usable in Node (`navigator.gpu` must be set first); `anyDevice`: a device of the same `webgpu` package. */
+export async function ortWebGpu(anyDevice: GPUDevice): Promise<Ort> {
   allowSharedWriteBuffer(anyDevice);
   const ort = (await import('onnxruntime-web/webgpu' as string)) as Ort;
   ort.env.logLevel = 'error';
   ort.env.wasm.numThreads = 1;
+  return ort;
+}
+
+export async function startOrt(anyDevice: GPUDevice): Promise<OrtPeer> {
+  const ort = await ortWebGpu(anyDevice);
   return {
     name: `ONNX Runtime Web ${ort.env.versions.web} webgpu`,
     timer: async (g, inputs, opts, params = new Map()) => {

@@ -6,7 +6,9 @@
  * and attention_decode, are also checked alone at positions outside the cache, where the
  * op's rules (write nothing; a negative position sees nothing) are easy to get wrong.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { dimConst, dimValue } from '../../compiler/dims.js';
@@ -16,6 +18,7 @@ import { interpret } from '../../compiler/reference/interpret.js';
 import type { TType } from '../../compiler/types.js';
 import { compileInference } from '../../driver/infer.js';
 import { initValues } from '../../runtime/init.js';
+import { mdc } from '../support/cli.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const shapeOf = (t: TType) => t.dims.map((d) => dimValue(d)!);
@@ -112,5 +115,45 @@ describe('decode step exported to ONNX, against the CPU reference', () => {
     expect(Array.from(onnx['out']!.subarray(0, W))).toEqual(new Array(W).fill(0));
     // Dot products of 4 terms and a softmax over at most 5 keys in f32 against float64.
     expect(relError(onnx['out']!, ref['out']!)).toBeLessThan(1e-6);
+  });
+
+  it('mdc export --decode writes the step with the cache as inputs; refusals', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mdc-decode-onnx-')), 'step.onnx');
+    const r = await mdc('export', 'samples/gpt2.model', '--preset', 'tiny', '--target', 'onnx', '--decode', '--max-seq', '8', '-o', out);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^wrote .*step\.onnx: ONNX opset 20, \d+ bytes, \d+ mdc ops as .*Where/);
+    const c = await compileInference(readFileSync('samples/gpt2.model', 'utf8'), 'gpt2.model', { preset: 'tiny', maxSeq: 8, batch: 2, graphsOnly: true });
+    const g = c.decodeGraph!;
+    const cache = c.cache!.flatMap((e) => [e.k, e.v]);
+    const session = await ort.InferenceSession.create(readFileSync(out), { executionProviders: ['cpu'] });
+    expect([...session.inputNames]).toEqual(['tokens', 'positions', ...cache]);
+    expect([...session.outputNames]).toEqual(['logits', ...cache.map((n) => `new.${n}`)]);
+    // The weights are the seed's (0, as mdc run makes them); the cache is fed: random here.
+    const params = new Map<string, Float32Array>();
+    for (const v of g.values) {
+      if (v.kind !== 'param') continue;
+      const n = numel(shapeOf(v.type));
+      params.set(v.name!, cache.includes(v.name!) ? normal(n, 1, v.name!) : initValues(v.init!, n, 0, v.name!));
+    }
+    const inputs = { tokens: Int32Array.of(3, 1000), positions: Int32Array.of(2, 7) };
+    const feeds: Record<string, ort.Tensor> = {
+      tokens: new ort.Tensor('int32', inputs.tokens, [2, 1]),
+      positions: new ort.Tensor('int32', inputs.positions, [2]),
+    };
+    for (const n of cache) feeds[n] = new ort.Tensor('float32', params.get(n)!, [...c.cache![0]!.shape]);
+    const got = (await session.run(feeds))['logits']!.data as Float32Array;
+    await session.release();
+    const want = interpret(g, inputs, (name) => params.get(name)!)['logits']!.data;
+    // As above: f32 against float64 over two layers.
+    expect(relError(got, want)).toBeLessThan(1e-5);
+
+    const bert = await mdc('export', 'samples/bert-base.model', '--preset', 'tiny', '--target', 'onnx', '--decode', '-o', out);
+    expect(bert.err.split('\n')[0]).toMatch(
+      /^samples\/bert-base\.model:\d+:\d+: error MDC0520: Bert cannot be decoded one token at a time with a KV cache: attention is not causal/,
+    );
+    expect((await mdc('export', 'samples/gpt2.model', '--target', 'torch', '--decode', '-o', out)).err).toMatch(
+      /--decode and --max-seq are for --target onnx, not torch/,
+    );
+    expect((await mdc('export', 'samples/gpt2.model', '--target', 'onnx', '--max-seq', '8', '-o', out)).err).toMatch(/--max-seq is for --decode/);
   });
 });
