@@ -32,6 +32,7 @@ export function curvesSvg(series: readonly Series[], title: string, opts: ChartO
   const X = (x: number) => m.l + ((x - x0) / Math.max(1e-9, x1 - x0)) * (W - m.l - m.r);
   const Y = (y: number) => H - m.b - ((y - y0) / Math.max(1e-9, y1 - y0)) * (H - m.t - m.b);
   const ticks = Array.from({ length: 5 }, (_, i) => y0 + ((y1 - y0) * i) / 4);
+  const tick = opts.tick ?? ((t: number) => t.toPrecision(3));
   const lines = series.map((s, i) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y)).map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`);
     const color = COLORS[i % COLORS.length]!;
@@ -57,7 +58,7 @@ export function curvesSvg(series: readonly Series[], title: string, opts: ChartO
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
     ...ticks.map(
       (v) =>
-        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${(opts.tick ?? ((t: number) => t.toPrecision(3)))(v)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
+        `<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${tick(v)}</text><line x1="${m.l}" y1="${Y(v)}" x2="${W - m.r}" y2="${Y(v)}" stroke="#ddd"/>`,
     ),
     `<text x="${m.l}" y="${H - 12}">step ${x0}</text><text x="${W - m.r}" y="${H - 12}" text-anchor="end">step ${x1}</text>`,
     ...reference,
