@@ -16,7 +16,7 @@
  * Writes bench/results/finetune.{md,json} (not with --quick, a few steps only). `--pre-steps N` pretrains N steps
  * instead of 200 and writes finetune-pre<N>.{md,json}; `--pretrained FILE` takes that pretrained checkpoint from an
  * earlier run (its losses.json beside it) instead of pretraining; `--no-levers` runs no adapter settings beyond the sweep;
- * `--general` pretrains on G (B's templates and words, every choice equally likely) and writes finetune-general.{md,json}.
+ * `--general` pretrains on G (B's templates and words, every choice equally likely) and writes finetune-general-pre<N>.{md,json}.
  * Run: npm run bench:finetune [-- --quick | [--general] [--pre-steps N] [--pretrained FILE] [--no-levers]]
  */
 import { spawn } from 'node:child_process';
@@ -38,7 +38,7 @@ const pretrained = option('--pretrained');
 const noLevers = quick || process.argv.includes('--no-levers');
 /** Pretrain on G (every template and word equally likely) instead of A: the pretrained model has seen all of B's structures. */
 const general = process.argv.includes('--general');
-const resultName = general ? 'finetune-general' : PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
+const resultName = general ? `finetune-general-pre${PRE_STEPS}` : PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
 const FT_STEPS = quick ? 3 : 100;
 const BATCH = 8;
 const SEQ = 64;
@@ -174,7 +174,7 @@ if (pre.losses.length !== PRE_STEPS) throw new Error(`${pretrained}: ${pre.losse
 const ckpt = pretrained ?? join(dir, 'pre', 'checkpoint.safetensors');
 const tailMean = (xs: number[]) => xs.slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, xs.length);
 console.log(
-  `pretrained on A: loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)} (floor ${floorA.perChar.toFixed(3)}) in ${pre.seconds.toFixed(0)} s`,
+  `pretrained on ${general ? 'G' : 'A'}: loss ${pre.losses[0]!.toFixed(3)} → ${tailMean(pre.losses).toFixed(3)} (floor ${floorA.perChar.toFixed(3)}) in ${pre.seconds.toFixed(0)} s`,
 );
 
 interface Setting {
