@@ -18,9 +18,8 @@ import { InferenceSession, inferenceParams } from '../../runtime/generate.js';
 import { stageDevices } from '../../runtime/generate-pipeline.js';
 import type { Plan } from '../../runtime/plan.js';
 import { interpret } from '../../compiler/reference/interpret.js';
-import { initValues } from '../../runtime/init.js';
 import { formatDiagnostic } from '../../diagnostics/format.js';
-import { gap, oracleLogits as oracle } from '../support/infer.js';
+import { cliGreedyTokens, drawn, gap, oracleGreedy, oracleLogits as oracle } from '../support/infer.js';
 import { destroySharedDevices, gpuStatus, sharedDevices, uniformI32 } from '../support/gpu.js';
 
 const status = await gpuStatus();
@@ -184,36 +183,6 @@ async function decodeAgainstOracle(session: InferenceSession, one: InferCompiled
   return worst;
 }
 
-/** The one-device plans' weight `name` as the runtime draws it from `seed`. */
-const drawn = (one: InferCompiled, seed: number) => (name: string) => {
-  const b = inferenceParams(one.plans!).find((x) => x.name === name)!;
-  return initValues(
-    b.init!,
-    b.shape.reduce((a, d) => a * d, 1),
-    seed,
-    name,
-  ) as Float32Array;
-};
-
-/**
- * Greedy continuation of `seq` by the CPU reference: the argmax of a full forward pass over the sequence so far, `n` times,
- * with the weights drawn from `seed` or given.
- */
-function oracleGreedy(one: InferCompiled, seq: readonly number[], n: number, m: number, weights: number | ((name: string) => Float32Array)): number[] {
-  const V = one.plans!.vocab;
-  const out = [...seq];
-  const param = typeof weights === 'number' ? drawn(one, weights) : weights;
-  for (let k = 0; k < n; k++) {
-    const tokens = new Int32Array(m);
-    tokens.set(out);
-    const row = interpret(one.forward!, { tokens }, param)['logits']!.data.subarray((out.length - 1) * V, out.length * V);
-    let best = 0;
-    for (let i = 1; i < V; i++) if (row[i]! > row[best]!) best = i;
-    out.push(best);
-  }
-  return out.slice(seq.length);
-}
-
 describe.skipIf(status.skip)(status.title('pipeline-parallel KV-cache decoding of the GPT-2 sample (tiny) on WebGPU'), () => {
   it('pp=2 (2 devices): decode logits equal a full forward pass at every position, for two sequences of different lengths', async () => {
     const pp = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 2, seed: SEED, partition: PP });
@@ -287,25 +256,7 @@ describe.skipIf(status.skip)(status.title('pipeline-parallel KV-cache decoding o
   });
 
   it('mdc generate --mesh pp=2 streams the greedy tokens of repeated full forward passes', async () => {
-    const { main } = await import('../../cli/main.js');
-    const out: string[] = [];
-    const args = [
-      'generate',
-      'samples/gpt2.model',
-      '--preset',
-      'tiny',
-      '--prompt',
-      'Hi',
-      '--max-new-tokens',
-      '3',
-      '--temperature',
-      '0',
-      '--mesh',
-      'pp=2',
-      '--json',
-    ];
-    expect(await main(args, { out: (x) => out.push(x), err: () => undefined })).toBe(0);
-    const got = (JSON.parse(out.join('\n')) as { tokens: number[] }).tokens;
+    const got = await cliGreedyTokens('pp=2');
     // The oracle at the infer section's 128 positions and the CLI's seed 0.
     const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', batch: 1 });
     expect(got).toEqual(oracleGreedy(one, [...Buffer.from('Hi')], 3, 128, 0));

@@ -12,9 +12,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileInference, type InferCompiled } from '../../driver/infer.js';
 import { InferenceSession } from '../../runtime/generate.js';
-import { interpret } from '../../compiler/reference/interpret.js';
-import { initValues } from '../../runtime/init.js';
-import { gap, oracleLogits as oracle } from '../support/infer.js';
+import { cliGreedyTokens, gap, oracleGreedy, oracleLogits as oracle } from '../support/infer.js';
 import { destroySharedDevices, gpuStatus, sharedDevices, uniformI32 } from '../support/gpu.js';
 
 const status = await gpuStatus();
@@ -121,49 +119,10 @@ describe.skipIf(status.skip)(status.title('tensor-parallel KV-cache decoding of 
   });
 
   it('mdc generate --mesh tp=4 streams the greedy tokens of repeated full forward passes', async () => {
-    const { main } = await import('../../cli/main.js');
-    const out: string[] = [];
-    const args = [
-      'generate',
-      'samples/gpt2.model',
-      '--preset',
-      'tiny',
-      '--prompt',
-      'Hi',
-      '--max-new-tokens',
-      '3',
-      '--temperature',
-      '0',
-      '--mesh',
-      'tp=4',
-      '--json',
-    ];
-    expect(await main(args, { out: (x) => out.push(x), err: () => undefined })).toBe(0);
-    const got = (JSON.parse(out.join('\n')) as { tokens: number[] }).tokens;
+    const got = await cliGreedyTokens('tp=4');
     // The oracle: the CPU reference over the whole sequence at the infer section's 128 positions, seed 0 (the CLI's), argmax each time.
-    const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', batch: 1, graphsOnly: true });
-    const plan = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: 8, batch: 1 });
-    const seq = [...Buffer.from('Hi')];
-    const V = plan.plans!.vocab;
-    for (let k = 0; k < 3; k++) {
-      const tokens = new Int32Array(128);
-      tokens.set(seq);
-      const params = (name: string, shape: readonly number[]) => {
-        const b = plan.plans!.prefill.buffers.find((x) => x.role === 'param' && x.name === name)!;
-        return initValues(
-          b.init!,
-          shape.reduce((a, d) => a * d, 1),
-          0,
-          name,
-        );
-      };
-      const logits = interpret(one.forward!, { tokens }, params)['logits']!.data;
-      const row = logits.subarray((seq.length - 1) * V, seq.length * V);
-      let best = 0;
-      for (let i = 1; i < V; i++) if (row[i]! > row[best]!) best = i;
-      seq.push(best);
-    }
-    expect(got).toEqual(seq.slice(2));
+    const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', batch: 1 });
+    expect(got).toEqual(oracleGreedy(one, [...Buffer.from('Hi')], 3, 128, 0));
   });
 
   it('refuses a device count other than the mesh’s', async () => {
