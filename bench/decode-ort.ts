@@ -17,6 +17,7 @@ import { InferenceSession } from '../runtime/generate.js';
 import { initValues } from '../runtime/init.js';
 import { settle } from '../runtime/settle.js';
 import type { ortWebGpu } from './peers.js';
+import { relativeL2 } from '../test/support/rel-error.js';
 
 type Ort = Awaited<ReturnType<typeof ortWebGpu>>;
 
@@ -41,16 +42,6 @@ export interface CompareResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-function relError(got: Float32Array, want: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** Both engines on one case; `log` gets progress lines. */
 export async function compareWithOrt(device: GPUDevice, ort: Ort, source: string, c: CompareCase, log: (l: string) => void): Promise<CompareResult> {
@@ -113,7 +104,7 @@ export async function compareWithOrt(device: GPUDevice, ort: Ort, source: string
   try {
     // The check: three steps from empty caches on both, each step's logits compared.
     const logitsRelError: number[] = [];
-    for (let p = 0; p < 3; p++) logitsRelError.push(relError(await ortStep(11 + p, p), await mdcStep(11 + p, p)));
+    for (let p = 0; p < 3; p++) logitsRelError.push(relativeL2(await ortStep(11 + p, p), await mdcStep(11 + p, p)));
     log(`${c.label}: ORT's logits against mdc's, relative L2: ${logitsRelError.map((e) => e.toExponential(1)).join(', ')}`);
     const rows: CompareResult['rows'][number][] = [];
     for (const position of c.positions) {

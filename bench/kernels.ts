@@ -38,6 +38,7 @@ import { PlanRunner, planTraffic, randomInput, toHalves, type Plan, type PlanTra
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
 import { forwardParams, gpt2Forward, tfGpt2, type ForwardCase } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
+import { relativeL2 } from '../test/support/rel-error.js';
 
 const quick = process.argv.includes('--quick');
 const forwardOnly = process.argv.includes('--forward-only');
@@ -439,17 +440,6 @@ for (const c of cases) {
 
 // ------------------------------------------------------------------ GPT-2-small-shaped forward
 
-/** ‖a − b‖₂ / ‖b‖₂. */
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
-
 interface ForwardReport {
   readonly case: string;
   readonly how: string;
@@ -485,7 +475,7 @@ async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
     try {
       const model = tfGpt2(tfPeer.tf, fwd.graph, params, inputs['tokens'] as Int32Array);
       const out = model.forward();
-      agreement[tfPeer.name] = relL2(await out.data(), logits);
+      agreement[tfPeer.name] = relativeL2(await out.data(), logits);
       out.dispose();
       timers.push({ impl: tfPeer.name, timer: await tfPeer.timer(model.forward, timing), release: model.dispose });
     } catch (e) {
@@ -495,7 +485,7 @@ async function measureForward(fwd: ForwardCase): Promise<ForwardReport> {
   if (ortPeer) {
     try {
       const t = await ortPeer.timer(fwd.graph, inputs, timing, params);
-      agreement[ortPeer.name] = relL2((await t.run())['logits']!, logits);
+      agreement[ortPeer.name] = relativeL2((await t.run())['logits']!, logits);
       timers.push({ impl: ortPeer.name, timer: t, release: t.release });
     } catch (e) {
       notes.push(`${fwd.name}: ONNX Runtime Web failed: ${(e as Error).message.split('\n')[0]}`);

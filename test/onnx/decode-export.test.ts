@@ -19,22 +19,11 @@ import type { TType } from '../../compiler/types.js';
 import { compileInference } from '../../driver/infer.js';
 import { initValues } from '../../runtime/init.js';
 import { mdc } from '../support/cli.js';
+import { relativeL2 } from '../support/rel-error.js';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const shapeOf = (t: TType) => t.dims.map((d) => dimValue(d)!);
 const normal = (n: number, std: number, name: string) => initValues({ kind: 'normal', mean: 0, std }, n, 7, name);
-
-/** Relative L2 error of `got` against `want`. */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** Runs `g` exported with `cache` as inputs on ONNX Runtime's CPU provider and on the CPU reference; both outputs by name. */
 async function runBoth(g: Graph, params: Map<string, Float32Array>, cache: readonly string[], inputs: Record<string, Int32Array | Float32Array>) {
@@ -72,13 +61,13 @@ describe('decode step exported to ONNX, against the CPU reference', () => {
     expect(opTypes).toEqual(expect.arrayContaining(['Where', 'Equal', 'Greater', 'Softmax', 'Gather']));
     // ONNX Runtime in f32 against float64, over two layers with contractions of up to 512 terms: 1e-5 leaves room for
     // f32 rounding (seen: about 3e-7) and is far below what a wrong row, mask or head would give (order 1).
-    const logitsError = relError(onnx['logits']!, ref['logits']!);
+    const logitsError = relativeL2(onnx['logits']!, ref['logits']!);
     expect(logitsError).toBeLessThan(1e-5);
     const [, , W] = c.cache![0]!.shape as [number, number, number];
     for (const name of cache) {
       const got = onnx[`new.${name}`]!;
       const was = params.get(name)!;
-      expect(relError(got, ref[`new.${name}`]!)).toBeLessThan(1e-5);
+      expect(relativeL2(got, ref[`new.${name}`]!)).toBeLessThan(1e-5);
       // Every row but each sequence's own position is the input cache, bit for bit.
       for (let b = 0; b < 2; b++)
         for (let m = 0; m < M; m++) {
@@ -114,7 +103,7 @@ describe('decode step exported to ONNX, against the CPU reference', () => {
     expect(Array.from(onnx['new.cache.k']!)).toEqual(Array.from(ref['new.cache.k']!));
     expect(Array.from(onnx['out']!.subarray(0, W))).toEqual(new Array(W).fill(0));
     // Dot products of 4 terms and a softmax over at most 5 keys in f32 against float64.
-    expect(relError(onnx['out']!, ref['out']!)).toBeLessThan(1e-6);
+    expect(relativeL2(onnx['out']!, ref['out']!)).toBeLessThan(1e-6);
   });
 
   it('mdc export --decode writes the step with the cache as inputs; refusals', async () => {
@@ -145,7 +134,7 @@ describe('decode step exported to ONNX, against the CPU reference', () => {
     await session.release();
     const want = interpret(g, inputs, (name) => params.get(name)!)['logits']!.data;
     // As above: f32 against float64 over two layers.
-    expect(relError(got, want)).toBeLessThan(1e-5);
+    expect(relativeL2(got, want)).toBeLessThan(1e-5);
 
     const bert = await mdc('export', 'samples/bert-base.model', '--preset', 'tiny', '--target', 'onnx', '--decode', '-o', out);
     expect(bert.err.split('\n')[0]).toMatch(

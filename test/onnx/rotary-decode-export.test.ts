@@ -13,17 +13,7 @@ import { exportOnnx } from '../../compiler/onnx/export.js';
 import { interpret } from '../../compiler/reference/interpret.js';
 import { compileInference } from '../../driver/infer.js';
 import { initValues } from '../../runtime/init.js';
-
-/** Relative L2 error of `got` against `want`. */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+import { relativeL2 } from '../support/rel-error.js';
 
 describe('LLaMA decode step exported to ONNX, against the CPU reference', () => {
   it('tiny, two sequences at positions 2 and 13: logits and updated caches', async () => {
@@ -57,7 +47,7 @@ describe('LLaMA decode step exported to ONNX, against the CPU reference', () => 
     const ref = interpret(g, inputs, (name) => params.get(name)!);
     // ONNX Runtime in f32 against float64 over two layers (contractions of up to 344 terms, angles up to 13 rad in f32):
     // seen 5.7e-7; 1e-5 is far below what a wrong angle gives (the export without the positions, every token at row 0's angles: 0.79).
-    expect(relError(out['logits']!.data as Float32Array, ref['logits']!.data)).toBeLessThan(1e-5);
-    for (const name of cache) expect(relError(out[`new.${name}`]!.data as Float32Array, ref[`new.${name}`]!.data)).toBeLessThan(1e-5);
+    expect(relativeL2(out['logits']!.data as Float32Array, ref['logits']!.data)).toBeLessThan(1e-5);
+    for (const name of cache) expect(relativeL2(out[`new.${name}`]!.data as Float32Array, ref[`new.${name}`]!.data)).toBeLessThan(1e-5);
   });
 });
