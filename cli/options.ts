@@ -107,6 +107,14 @@ export function positive(x: unknown, name: string): number {
   return n;
 }
 
+/** `--time-limit S` of mdc run and mdc generate: seconds per submission of kernels, returned in milliseconds. */
+export function timeLimitOption(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!(s > 0) || !Number.isFinite(s)) throw new UsageError(`--time-limit must be a positive number of seconds, not '${String(v)}'`);
+  return s * 1000;
+}
+
 export function intOption(x: unknown, name: string): number {
   if (x === undefined) return 0;
   const n = Number(x);

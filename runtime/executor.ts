@@ -451,7 +451,7 @@ export class DeviceProgram {
       for (const st of staging) st.destroy();
       return new RuntimeError(
         `${what()} did not finish within ${this.timeLimitMs / 1000} s; the run is abandoned, and the device may still be busy with them ` +
-          `(a longer limit: timeLimitMs, mdc run --time-limit)`,
+          `(a longer limit: timeLimitMs, mdc run or mdc generate --time-limit)`,
       );
     });
     // Handled here so that a timeout while the scopes answer is not an unhandled rejection; `await done` below still throws it.

@@ -1,5 +1,17 @@
 import { compileInference } from '../../driver/infer.js';
-import { asUsageError, COMMON, EXIT, frontendOptions, FRONTEND_HELP, positive, report, UsageError, type Command, type Values } from '../options.js';
+import {
+  asUsageError,
+  COMMON,
+  EXIT,
+  frontendOptions,
+  FRONTEND_HELP,
+  positive,
+  report,
+  timeLimitOption,
+  UsageError,
+  type Command,
+  type Values,
+} from '../options.js';
 import { readInputFile } from '../files.js';
 import { check } from '../../compiler/compile.js';
 import { mergeCheckpointLora } from '../lora-merge.js';
@@ -38,6 +50,9 @@ Options:
                          file's other mesh axes run at 1 (default: one device). The axis of a
                          @pipeline stack (pp=2, or pp=2,tp=2) cuts the layers into its stages,
                          each stage's devices holding its layers' weights and KV cache
+  --time-limit S         fail the run if one submission of kernels takes longer than S
+                         seconds (default: 60), naming its kernels; a large model's first
+                         steps, which compile its shaders, may need more on a slow adapter
 ${FRONTEND_HELP}`,
   options: {
     ...COMMON,
@@ -51,6 +66,7 @@ ${FRONTEND_HELP}`,
     seed: { type: 'string' },
     'max-seq': { type: 'string' },
     mesh: { type: 'string' },
+    'time-limit': { type: 'string' },
   },
   async run(file, source, v, io) {
     const prompt = v['prompt'];
@@ -65,6 +81,7 @@ ${FRONTEND_HELP}`,
       ...(v['seed'] !== undefined ? { seed: number(v, 'seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') } : {}),
     };
     const maxSeq = v['max-seq'] !== undefined ? positive(v['max-seq'], 'max-seq') : undefined;
+    const timeLimitMs = timeLimitOption(v['time-limit']);
     const { byteTokenizer, tokenizerFromJson } = await import('../../runtime/tokenizer.js');
     const tokPath = v['tokenizer'] as string | undefined;
     const { InferenceSession, inferenceParams } = await import('../../runtime/generate.js');
@@ -100,7 +117,10 @@ ${FRONTEND_HELP}`,
     const { nodeDevice, nodeDevices } = await import('../../runtime/node.js');
     const mesh = c.plans.pipeline?.mesh ?? c.plans.prefill.mesh;
     const devices = mesh ? (await nodeDevices(mesh.devices)).devices : (await nodeDevice()).device;
-    const session = await InferenceSession.create(devices, c.plans, weights ? { params: weights } : {}).catch((e: unknown) => {
+    const session = await InferenceSession.create(devices, c.plans, {
+      ...(weights ? { params: weights } : {}),
+      ...(timeLimitMs !== undefined ? { timeLimitMs } : {}),
+    }).catch((e: unknown) => {
       for (const d of Array.isArray(devices) ? devices : []) d.destroy();
       throw e;
     });

@@ -5,7 +5,7 @@ import { meshToString } from '../../compiler/sharding/mesh.js';
 import { compileGraph } from '../../driver/compile.js';
 import { formatBytes } from '../../compiler/report/plan.js';
 import { planAllocation, randomInput, type HostArray, type PlanIO, type Tensor } from '../../runtime/index.js';
-import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, UsageError, type Command, type Values } from '../options.js';
+import { COMMON, compileFile, EXIT, FRONTEND_HELP, intOption, meshOption, timeLimitOption, UsageError, type Command, type Values } from '../options.js';
 import { numel } from '../../layout/mesh.js';
 import { MAX_NODE_DEVICES } from '../../runtime/node.js';
 import { inputProblem } from '../../runtime/executor.js';
@@ -181,13 +181,6 @@ ${FRONTEND_HELP}`,
     }
   },
 };
-
-function timeLimitOption(v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  const s = Number(v);
-  if (!(s > 0) || !Number.isFinite(s)) throw new UsageError(`--time-limit must be a positive number of seconds, not '${String(v)}'`);
-  return s * 1000;
-}
 
 function targetOption(v: unknown): TargetChoice {
   if (v === undefined) return 'portable';

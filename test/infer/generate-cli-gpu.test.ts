@@ -52,7 +52,30 @@ describe('tokenizers', () => {
   });
 });
 
+describe('mdc generate --time-limit', () => {
+  it('refuses a limit that is not a positive number of seconds, as mdc run does, before any device work', async () => {
+    for (const bad of ['0', '-3', 'soon', 'Infinity', '']) {
+      const r = await cli('generate', 'samples/gpt2.model', '--preset', 'tiny', '--prompt', 'Hi', `--time-limit=${bad}`);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err.split('\n')[0]).toBe(`mdc: --time-limit must be a positive number of seconds, not '${bad}'`);
+    }
+  });
+});
+
 describe.skipIf(status.skip)(status.title('mdc generate and pipeline on WebGPU'), () => {
+  it('mdc generate --time-limit reaches the session: a generous limit generates, a microsecond one stops the run, exit 1', async () => {
+    const args = ['generate', 'samples/gpt2.model', '--preset', 'tiny', '--max-seq', '16', '--prompt', 'Hi', '--max-new-tokens', '2', '--json'];
+    const ok = await cli(...args, '--time-limit', '120');
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.out) as { tokens: number[] }).tokens).toHaveLength(2);
+    // With the default 60 s the same call succeeds (above), so this failure is the option's doing.
+    const late = await cli(...args, '--time-limit', '0.000001');
+    expect(late.code).toBe(1);
+    const error = (JSON.parse(late.out) as { error: { message: string } }).error.message;
+    expect(error).toMatch(/did not finish within 0\.000001 s; the run is abandoned, .* \(a longer limit: timeLimitMs, mdc run or mdc generate --time-limit\)$/);
+  });
+
   it('mdc generate prints the prompt and its continuation; the same seed gives the same tokens', async () => {
     const args = ['generate', 'samples/gpt2.model', '--preset', 'tiny', '--max-seq', '16', '--prompt', 'Hi', '--max-new-tokens', '5'];
     const a = await cli(...args, '--temperature', '1', '--seed', '4', '--json');

@@ -133,7 +133,7 @@ describe.skipIf(gpu.skip)(gpu.title('mdc run says when outputs are not finite'),
     const r = await mdc('run', 'samples/gpt2.model', '--preset', 'tiny', '--time-limit', '0.000001');
     expect(r.code).toBe(1);
     expect(r.err.split('\n').slice(-1)[0]).toMatch(
-      /^mdc: error: steps 0\.\.\d+ \(k000_\w+\.wgsl, .*\) did not finish within 0\.000001 s; the run is abandoned, and the device may still be busy with them \(a longer limit: timeLimitMs, mdc run --time-limit\)$/,
+      /^mdc: error: steps 0\.\.\d+ \(k000_\w+\.wgsl, .*\) did not finish within 0\.000001 s; the run is abandoned, and the device may still be busy with them \(a longer limit: timeLimitMs, mdc run or mdc generate --time-limit\)$/,
     );
   });
 
@@ -180,7 +180,7 @@ describe.skipIf(gpu.skip)(gpu.title('the runner fails a run WebGPU rejects or th
     try {
       await expect(quick.run({ x })).rejects.toThrow(
         'steps 0..2 (k000_matmul_tiled.wgsl, k001_relu.wgsl, k002_softmax_rows.wgsl) did not finish within 0.000001 s; the run is abandoned, ' +
-          'and the device may still be busy with them (a longer limit: timeLimitMs, mdc run --time-limit)',
+          'and the device may still be busy with them (a longer limit: timeLimitMs, mdc run or mdc generate --time-limit)',
       );
     } finally {
       quick.destroy();
