@@ -16,6 +16,23 @@ import { autoPlan, AutoPlanError, type AutoPlan } from '../driver/auto-plan.js';
 import { loadHardware } from '../driver/hardware.js';
 import { MEGATRON_PRESETS, MEGATRON_TABLE, publishedCandidate } from '../test/support/megatron.js';
 import type { Evaluated } from '../compiler/cost/plan-search.js';
+import { benchArgs } from './args.js';
+
+const args = benchArgs({
+  command: 'bench:auto',
+  about:
+    'Whole-plan search (mdc plan --auto): its time for GPT-3 with dropout at 12 to 96 layers on 64 to 4,096 A100s, each cell in a fresh process, ' +
+    "and every row of Megatron-LM's Table 1 searched on its GPUs and batch, the winner's predicted throughput against the published configuration's.",
+  writes: 'bench/results/auto-plan.md and auto-plan.json.',
+  flags: {
+    cell: {
+      type: 'string',
+      value: 'LAYERS,DEVICES',
+      help: 'internal: search one cell of the timing table in this process and print it as JSON, nothing written',
+    },
+  },
+  check: (v) => (v.cell === undefined || /^\d+,\d+$/.test(v.cell) ? undefined : `--cell must be two whole numbers, LAYERS,DEVICES, not '${v.cell}'`),
+});
 
 const GPT3 = 'bench/models/gpt3-dropout.model';
 const hw = loadHardware('a100-80gb');
@@ -50,8 +67,9 @@ function cell(layers: number, devices: number) {
 const short = (e: Evaluated) =>
   `dp=${e.dp} pp=${e.pp} tp=${e.tp} mb=${e.microBatchSize}×${e.microbatches} ${e.schedule}${e.virtual > 1 ? `(v=${e.virtual})` : ''} ZeRO-${e.zero} ${e.recompute}`;
 
-if (process.argv[2] === '--cell') {
-  process.stdout.write(JSON.stringify(cell(Number(process.argv[3]), Number(process.argv[4]))));
+if (args.cell !== undefined) {
+  const [layers, devices] = args.cell.split(',').map(Number);
+  process.stdout.write(JSON.stringify(cell(layers!, devices!)));
   process.exit(0);
 }
 
@@ -60,7 +78,7 @@ const DEVICES = [64, 256, 1024, 4096];
 const speed: ReturnType<typeof cell>[] = [];
 for (const layers of LAYERS)
   for (const devices of DEVICES) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/auto-plan.ts', '--cell', String(layers), String(devices)], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/auto-plan.ts', '--cell', `${layers},${devices}`], { encoding: 'utf8' });
     const c = JSON.parse(out);
     speed.push(c);
     console.error(`${layers} layers, ${devices} devices: ${c.seconds} s  ${c.winner ?? c.error}`);

@@ -10,9 +10,23 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mdc } from '../test/support/cli.js';
 import { MEGATRON_TABLE, planArgs } from '../test/support/megatron.js';
+import { benchArgs } from './args.js';
 
-const at = process.argv.indexOf('--hardware');
-const hardware = at > 0 ? process.argv[at + 1]! : 'a100-80gb';
+const { hardware } = benchArgs({
+  command: 'bench:calibrate',
+  about:
+    "Every row of Megatron-LM's Table 1 planned with mdc plan --hardware, the predicted TFLOP/s per GPU against the published one, " +
+    "with each row's step, bubble, exposed communication, peak memory and planning time.",
+  writes: 'bench/results/calibrate.md and calibrate.json.',
+  flags: {
+    hardware: {
+      type: 'string',
+      value: 'NAME',
+      help: "the hardware description: a name mdc plan --hardware knows, or a .json file's path",
+      default: 'a100-80gb',
+    },
+  },
+});
 
 const rows = [];
 for (const row of MEGATRON_TABLE.rows) {

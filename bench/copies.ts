@@ -14,8 +14,16 @@ import type { Mesh } from '../compiler/sharding/mesh.js';
 import { MeshRunner, randomInput, type HostArray, type Plan } from '../runtime/index.js';
 import { biasCorrections } from '../runtime/train.js';
 import { nodeDevices } from '../runtime/node.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench/copies.ts',
+  about:
+    'Step time of GPT-2 tiny tensor-parallel over 4 WebGPU devices with copies = 1 and 2, collectives deferred and awaited one by one, ' +
+    'forward and training step, the median of the timed steps.',
+  writes: 'bench/results/copies.md and copies.json (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'two timed steps per configuration, nothing written' } },
+});
 const REPS = quick ? 2 : 9;
 const WARM = 2;
 const src = readFileSync('samples/gpt2.model', 'utf8').replace(/@pipeline\([^)]*\)\s*/g, '');

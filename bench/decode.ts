@@ -26,8 +26,16 @@ import { InferenceSession } from '../runtime/generate.js';
 import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
 import { compareWithOrt, type CompareResult } from './decode-ort.js';
 import { ortWebGpu, provideNavigatorGpu } from './peers.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:decode',
+  about:
+    "KV-cache decoding of the GPT-2 sample at tiny size on this machine's WebGPU adapter: per-token time at positions 16 to 1024, " +
+    'decode against recomputing the sequence, greedy tokens/s, and the decode step exported to ONNX run by ONNX Runtime Web at tiny and full size.',
+  writes: 'bench/results/decode.md and decode.json (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'a cache of 520 positions, three positions, three repetitions, ONNX Runtime at tiny size only, nothing written' } },
+});
 const MAX = quick ? 520 : 1040;
 const POSITIONS = quick ? [16, 128, 512] : [16, 64, 128, 256, 512, 768, 1024];
 const REPS = quick ? 3 : 7;

@@ -11,9 +11,16 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './args.js';
 
-const at = process.argv.indexOf('--epochs');
-const epochs = at > 0 ? Number(process.argv[at + 1]) : 5;
+const { epochs } = benchArgs({
+  command: 'bench:fashion',
+  about:
+    'The Fashion-MNIST MLP of samples/fashion-mlp.model trained by mdc train on the 60,000 training images (the Debian package is ' +
+    'installed first when missing), evaluated on the 10,000 test images after each epoch; the bar is 85%.',
+  writes: 'bench/results/fashion.md, fashion.json and fashion-curves.html.',
+  flags: { epochs: { type: 'integer', value: 'N', help: 'training epochs', default: 5 } },
+});
 const ensure = spawnSync('bash', ['scripts/ensure-fashion-mnist.sh'], { stdio: 'inherit' });
 if (ensure.status !== 0) process.exit(1);
 const D = '/usr/share/datasets/fashion-mnist';

@@ -39,13 +39,31 @@ import { adapterSubgroupSize, nodeDevice, nodeGPU } from '../runtime/node.js';
 import { forwardParams, gpt2Forward, tfGpt2, type ForwardCase } from './forward.js';
 import { provideNavigatorGpu, startOrt, startTf, type OrtPeer, type PeerFailure, type TfPeer } from './peers.js';
 import { relativeL2 } from '../test/support/rel-error.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
-const forwardOnly = process.argv.includes('--forward-only');
-const onlyAt = process.argv.indexOf('--only');
-/** `--only KERNEL`: the cases of that kernel alone, by its full name (the rest of the arguments: `--only attention written out`); no forward, nothing written. */
-const only = onlyAt >= 0 ? process.argv.slice(onlyAt + 1).join(' ') : undefined;
-if (onlyAt >= 0 && !only) throw new Error('--only needs a kernel name, e.g. --only softmax');
+const args = benchArgs({
+  command: 'bench:kernels',
+  about:
+    "mdc's generated WGSL against TensorFlow.js's WebGPU backend and ONNX Runtime Web's WebGPU provider on this machine's adapter: matmul, " +
+    'softmax, layer norm, GELU, attention, transposed matmuls, and GPT-2-small-shaped forwards fused, unfused and through the peers.',
+  writes: 'bench/results/kernels.md and kernels.json (not with --quick, --forward-only or --only).',
+  flags: {
+    quick: { type: 'boolean', help: 'small sizes, two samples, no tuning, no ONNX Runtime, nothing written (the CI smoke run)' },
+    'forward-only': { type: 'boolean', help: 'only the forward passes, nothing written' },
+    only: { type: 'string', value: 'KERNEL', help: "only that kernel's cases, by its full name (softmax, attention written out), printed, nothing written" },
+  },
+  words: { value: 'WORDS', help: "after --only, the rest of a kernel's name: --only attention written out" },
+  check: (v) =>
+    v.only === undefined && v.words.length > 0
+      ? `unexpected argument '${v.words[0]}'; words continue a kernel's name after --only`
+      : v.only !== undefined && !v.only.trim()
+        ? '--only needs a kernel name, e.g. --only softmax'
+        : undefined,
+});
+const { quick } = args;
+const forwardOnly = args['forward-only'];
+/** `--only KERNEL`: the cases of that kernel alone, by its full name (words after it continue the name); no forward, nothing written. */
+const only = args.only === undefined ? undefined : [args.only, ...args.words].join(' ');
 const RUNS = quick ? 2 : 7;
 const FORWARD_RUNS = quick ? 2 : 11;
 /** ms of idle before each sample: a peer's worker threads still spinning after its sample would otherwise run into the next one on this two-core machine. */

@@ -27,15 +27,23 @@ import { PlanRunner } from '../runtime/executor.js';
 import { InferenceSession } from '../runtime/generate.js';
 import { initValues } from '../runtime/init.js';
 import { nodeDevice } from '../runtime/node.js';
+import { benchArgs } from './args.js';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-};
-const preset = arg('preset', 'medium');
-const B = Number(arg('batch', '1'));
-const S = Number(arg('seq', '4'));
-const decode = !process.argv.includes('--no-decode');
+const args = benchArgs({
+  command: 'bench:llama',
+  about:
+    "samples/llama.model (about 300M parameters at its medium preset) forward on this machine's WebGPU adapter, checked against the CPU " +
+    'reference interpreter on the same weights and tokens, then KV-cache decoding of the same model, each step against the oracle.',
+  writes: 'bench/results/llama.md and llama.json.',
+  flags: {
+    preset: { type: 'string', value: 'NAME', help: "the sample's preset", default: 'medium' },
+    batch: { type: 'integer', value: 'B', help: 'sequences in the forward pass', default: 1 },
+    seq: { type: 'integer', value: 'S', help: 'tokens per sequence in the forward pass', default: 4 },
+    'no-decode': { type: 'boolean', help: 'the forward pass only, no KV-cache decoding' },
+  },
+});
+const { preset, batch: B, seq: S } = args;
+const decode = !args['no-decode'];
 /** Decoding: the cache's length and the prompt's. */
 const M = 12;
 const PROMPT = 8;

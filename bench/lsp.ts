@@ -10,6 +10,16 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Client } from '../test/lsp/client.js';
+import { benchArgs } from './args.js';
+
+benchArgs({
+  command: 'bench:lsp',
+  about:
+    'Language-server latency: from a one-character didChange to the publishDiagnostics for that version, through the real mdc lsp --stdio ' +
+    'process (dist/ built first), on samples/gpt2.model and on a generated model of about 5,000 lines.',
+  writes: 'bench/results/lsp.md and lsp.json.',
+  flags: {},
+});
 
 function chainModel(blocks: number): string {
   const parts = ['config C {\n  d = 16\n}\n'];

@@ -31,8 +31,16 @@ import { planAllocation, type Plan } from '../runtime/plan.js';
 import type { Graph } from '../compiler/ir.js';
 import { MemoryPlanError, planMemory, type MemoryPlan, type MemoryPlanOptions } from '../compiler/memory/plan.js';
 import { withAutodiff, withMirroredBackward } from '../test/support/training-like.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:memory',
+  about:
+    "The static memory planner on every sample, full size and tiny: forward, autodiff training step and a mirrored backward, each plan's " +
+    'peak against the lower bound and its planning time; then the device bytes of the compiled plans with and without arenas.',
+  writes: 'bench/results/memory.md and memory.json (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'one planning run per graph instead of five, no plans created on the device, nothing written' } },
+});
 const SAMPLES = ['mlp', 'gpt2', 'bert-base', 'llama', 'vit-b16', 'mixtral'];
 const CAP = 128 * 1024 * 1024;
 

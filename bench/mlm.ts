@@ -13,9 +13,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './args.js';
 
-const at = process.argv.indexOf('--epochs');
-const epochs = at > 0 ? Number(process.argv[at + 1]) : 5;
+const { epochs } = benchArgs({
+  command: 'bench:mlm',
+  about:
+    "Masked-language modelling: the 2-layer byte-level BERT of samples/bert-mlm.model trained by mdc train on Debian's licence texts, " +
+    'its validation perplexity over masked positions measured after each epoch on a text it never trains on.',
+  writes: 'bench/results/mlm.md and mlm.json.',
+  flags: { epochs: { type: 'integer', value: 'N', help: 'training epochs', default: 5 } },
+});
 const S = 64;
 const MASK = 256;
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-mlm-'));

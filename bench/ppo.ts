@@ -15,8 +15,16 @@ import { compileRlhf, openRlhf, type RlhfRunners } from '../driver/rlhf.js';
 import { nodeDevices } from '../runtime/node.js';
 import { actionInputs, ppo, trained, type PpoIteration, type RewardFn } from '../runtime/rlhf.js';
 import { biasCorrections } from '../runtime/train.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:ppo',
+  about:
+    'RLHF on a tiny character-level GPT, each model on its own WebGPU device: a reward model learns a preference from pairs, ' +
+    'PPO trains the policy with a programmatic reward under a KL penalty, then again scored by the trained reward model.',
+  writes: 'bench/results/ppo.md, ppo.json and ppo-reward.svg (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'a few iterations only, nothing written' } },
+});
 const SEED = 1;
 const [ROWS, SEQ, VOCAB, PROMPT] = [16, 16, 32, 4];
 const ITERATIONS = quick ? 3 : 40;

@@ -9,16 +9,30 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import ts from 'typescript';
+import { benchArgs } from './args.js';
+
+const args = benchArgs({
+  command: 'bench',
+  about:
+    'The front-end benchmark (mdc check on the gpt2 sample in process and as a CLI process, parsing and checking a generated 10,000-line model, ' +
+    "TypeScript's parser on a file of the same length as the peer), then, unless --frontend, bench:sharding, bench:memory, bench:train and " +
+    'bench:kernels in this process, each given --quick when this run has it. Needs npm run build first.',
+  writes: 'bench/results/frontend.md and frontend.json, then what each of the others writes.',
+  flags: {
+    quick: { type: 'boolean', help: 'short runs of every benchmark (the CI smoke run); nothing written' },
+    baseline: { type: 'string', value: 'DIR', help: 'a built checkout of an earlier commit whose CLI is timed in the same run' },
+    frontend: { type: 'boolean', help: 'the front-end benchmark only (npm run bench:frontend)' },
+  },
+});
 // Measure the shipped build (tsc output in dist/), not the TypeScript sources through tsx's loader.
 const { check, lowerModel } = (await import('../dist/compiler/compile.js' as string)) as typeof import('../compiler/compile.js');
 const { compile } = (await import('../dist/driver/compile.js' as string)) as typeof import('../driver/compile.js');
 const { planOf } = (await import('../dist/driver/stages.js' as string)) as typeof import('../driver/stages.js');
 const { parse } = (await import('../dist/grammar/parse.js' as string)) as typeof import('../grammar/parse.js');
 
-const quick = process.argv.includes('--quick');
+const { quick } = args;
 /** `--baseline DIR`: a checkout of an earlier commit, built, whose CLI is timed in the same run. */
-const baselineAt = process.argv.indexOf('--baseline');
-const baseline = baselineAt > 0 ? process.argv[baselineAt + 1] : undefined;
+const { baseline } = args;
 const RUNS = quick ? 3 : 15;
 
 function median(xs: number[]): number {
@@ -182,7 +196,9 @@ if (!quick) {
 console.log(md);
 
 // The other benchmarks share the command (and --quick); `--frontend` runs this one alone.
-if (process.argv.includes('--frontend')) process.exit(0);
+if (args.frontend) process.exit(0);
+// Each of them reads its own flags from process.argv: of this run's, only --quick is theirs too.
+process.argv = [...process.argv.slice(0, 2), ...(quick ? ['--quick'] : [])];
 await import('./sharding.js');
 await import('./memory.js');
 await import('./train.js');

@@ -15,8 +15,16 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bigSource, deepModel, type BigSourceKind } from '../test/support/scale-models.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:scale',
+  about:
+    "mdc check's time and peak memory on generated sources of 0.25 to 50 MB, and mdc compile's on a GPT-2-style model of 100 to 2,000 " +
+    'layers with and without fusion, each the fastest of three CLI processes. Needs npm run build first.',
+  writes: 'bench/results/scale.md and scale.json (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'sources up to 5 MB and models up to 500 layers, one run each, nothing written' } },
+});
 const MB = 1e6;
 const SIZES = quick ? [0.25, 1, 5] : [0.25, 0.5, 1, 2, 5, 10, 50];
 const KINDS: BigSourceKind[] = ['blocks', 'lines', 'comment', 'string'];

@@ -13,8 +13,16 @@ import { autoShard } from '../compiler/sharding/auto.js';
 import type { Mesh } from '../compiler/sharding/mesh.js';
 import { partition } from '../compiler/sharding/partition.js';
 import { meshDevices } from '../layout/mesh.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:sharding',
+  about:
+    'Strategy search (auto, HiGHS) and partitioning time for GPT-2 small on 8 devices and a 96-layer GPT-3 shape on 64 devices, ' +
+    'with the same search with repeated layers left untied beside it.',
+  writes: 'bench/results/sharding.md and sharding.json (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'the same runs, nothing written' } },
+});
 const gpt2 = readFileSync('samples/gpt2.model', 'utf8');
 const mesh = (spec: Record<string, number>): Mesh => ({ axes: Object.entries(spec).map(([name, size]) => ({ name, size })) });
 

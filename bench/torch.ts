@@ -18,6 +18,16 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/main.js';
 import { runTorch, TORCH_PYTHON } from '../test/support/torchrun.js';
+import { benchArgs } from './args.js';
+
+benchArgs({
+  command: 'bench:torch',
+  about:
+    'mdc export --target torch: export time for GPT-3 175B on 1,024 ranks and for GPT-2 tiny training on 8, and the exported GPT-2 tiny ' +
+    'training step timed on 1 and 8 torchrun ranks against the same model written plainly in PyTorch.',
+  writes: 'bench/results/torch.md and torch.json.',
+  flags: {},
+});
 
 interface Row {
   case: string;

@@ -9,8 +9,16 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs({
+  command: 'bench:train',
+  about:
+    "A real training run: mdc train on Debian's GPL-3, Apache-2.0 and GFDL-1.3 texts, byte-level, the gpt2 sample's tiny preset " +
+    '(2 layers of width 128), 400 steps.',
+  writes: 'bench/results/train.md, train.json and train-loss.svg (not with --quick).',
+  flags: { quick: { type: 'boolean', help: 'five steps, nothing written' } },
+});
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-train-'));
 const sources = ['/usr/share/common-licenses/GPL-3', '/usr/share/common-licenses/Apache-2.0', '/usr/share/common-licenses/GFDL-1.3'];
 const text = sources.map((f) => readFileSync(f, 'utf8')).join('\n\n');
