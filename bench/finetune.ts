@@ -26,18 +26,30 @@ import { dirname, join } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointTensor } from '../runtime/checkpoint.js';
 import { mergeLora } from '../runtime/lora.js';
 import { grammar, grammarEntropy, grammarText } from '../test/support/corpus.js';
+import { benchArgs } from './args.js';
 
-const quick = process.argv.includes('--quick');
+const args = benchArgs({
+  command: 'bench:finetune',
+  about:
+    'LoRA against full fine-tuning of a pretrained tiny GPT (the gpt2 sample, byte-level): pretraining on one grammar, then fine-tuning on ' +
+    'another fully and with adapters at a small learning-rate sweep, each scored by its loss on held-out rows of the fine-tuning text.',
+  writes:
+    'bench/results/finetune.md and finetune.json; with --pre-steps N, finetune-pre<N>.*; with --general, finetune-general-pre<N>.*; nothing with --quick.',
+  flags: {
+    quick: { type: 'boolean', help: 'a few steps of each run only, to try the script; writes no results' },
+    'pre-steps': { type: 'integer', value: 'N', help: 'pretraining steps', default: 200 },
+    pretrained: { type: 'string', value: 'FILE', help: 'a pretrained checkpoint of an earlier run (its losses.json beside it) instead of pretraining' },
+    'no-levers': { type: 'boolean', help: 'no adapter settings beyond the sweep' },
+    general: { type: 'boolean', help: "pretrain on G (B's templates and words, every choice equally likely) instead of A" },
+  },
+});
+const quick = args.quick;
 const dir = mkdtempSync(join(tmpdir(), 'mdc-bench-finetune-'));
-const option = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
-const PRE_STEPS = quick ? 4 : Number(option('--pre-steps') ?? 200);
-const pretrained = option('--pretrained');
-const noLevers = quick || process.argv.includes('--no-levers');
+const PRE_STEPS = quick ? 4 : args['pre-steps'];
+const pretrained = args.pretrained;
+const noLevers = quick || args['no-levers'];
 /** Pretrain on G (every template and word equally likely) instead of A: the pretrained model has seen all of B's structures. */
-const general = process.argv.includes('--general');
+const general = args.general;
 const resultName = general ? `finetune-general-pre${PRE_STEPS}` : PRE_STEPS === 200 ? 'finetune' : `finetune-pre${PRE_STEPS}`;
 const FT_STEPS = quick ? 3 : 100;
 const BATCH = 8;
