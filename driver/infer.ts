@@ -16,7 +16,7 @@ import { diag, type Diagnostic } from '../diagnostics/messages.js';
 import type { Plan } from '../runtime/plan.js';
 import type { InferencePlans } from '../runtime/generate.js';
 import type { InferencePipeline } from '../runtime/generate-pipeline.js';
-import { checkFrontendNames } from './frontend.js';
+import { checkFrontendNames, OptionError } from './frontend.js';
 import { pipelineAnnotation } from '../compiler/annotations.js';
 
 export interface InferOptions extends FrontendOptions {
@@ -121,7 +121,7 @@ export async function compileInference(source: string, file: string, given: Infe
   if (opts.graphsOnly) return { diagnostics: [], settings, forward, prefillGraph: r.prefill, decodeGraph: r.decode, cache: r.cache, ...onMesh };
   const staged = piped ? piped.pipelineInference(forward, r, ann!, decodeMesh!, file) : undefined;
   if (staged && 'diagnostics' in staged) return { settings, diagnostics: staged.diagnostics };
-  const spmd = decodeMesh && !staged ? partitionInference(r, decodeMesh, file) : undefined;
+  const spmd = decodeMesh && !staged ? withPipelineHint(() => partitionInference(r, decodeMesh, file), !ann) : undefined;
   if (spmd && 'diagnostics' in spmd) return { settings, diagnostics: spmd.diagnostics };
   const { planOf, spmdPlanOf } = await import('./stages.js');
   const planOpts = {
@@ -172,4 +172,19 @@ export async function compileInference(source: string, file: string, given: Infe
 /** Bytes the KV cache takes on each device (f32 keys and values of every layer). */
 export function cacheBytes(cache: readonly { readonly shape: readonly number[] }[]): number {
   return cache.reduce((a, c) => a + 2 * 4 * c.shape.reduce((x, y) => x * y, 1), 0);
+}
+
+/**
+ * An idle mesh axis (MDC0411) of a decoding mesh, on a model with no @pipeline: the usual advice (split a dim over it) is
+ * rarely what a user decoding with `--mesh pp=N` wants, so the refusal also says how to pipeline the decode.
+ */
+function withPipelineHint<T>(partition: () => T, noPipeline: boolean): T {
+  try {
+    return partition();
+  } catch (e) {
+    if (!(e instanceof OptionError) || !noPipeline || !e.detail.includes('splits nothing')) throw e;
+    const axis = e.value.slice(0, e.value.indexOf('='));
+    const hint = `; to decode pipeline-parallel over it, declare @pipeline(stages = N, axis = ${axis}) on the model's repeat stack`;
+    throw new OptionError(e.option, e.value, e.detail + hint);
+  }
 }

@@ -89,6 +89,14 @@ describe('refusals', () => {
       'm.model:2:7: error MDC0520: M cannot be decoded one token at a time with a KV cache: no input has the sequence dim S (name it with seq = ... in the infer section)',
     ]);
   });
+
+  it('a pp axis on a model with no @pipeline: the --mesh refusal says how to pipeline the decode', async () => {
+    const asked = compileInference(sample('llama'), 'llama.model', { preset: 'tiny', partition: { axes: [{ name: 'pp', size: 2 }] } });
+    await expect(asked).rejects.toThrow(
+      "mesh axis 'pp' (2 devices) splits nothing: no layout names it, so every device along it would repeat the same work; split a dim over it " +
+        "(e.g. the batch, B@pp) or remove the axis; to decode pipeline-parallel over it, declare @pipeline(stages = N, axis = pp) on the model's repeat stack",
+    );
+  });
 });
 
 describe('mdc plan', () => {
