@@ -24,6 +24,8 @@ import {
   type PlanStep,
 } from '../runtime/plan.js';
 import { KERNELS, storesHalf } from './kernels/index.js';
+import { kvWriteInPlaceKernel } from './kernels/decode.js';
+import { inPlaceWrites } from './in-place.js';
 import { seal } from './seal.js';
 import { BindingCountError, MESH_COORDS, meshCoordsValue, shapeOf, storageOf, type KernelSpec, type KernelTarget } from './kernels/kernel.js';
 import { numel } from '../layout/mesh.js';
@@ -101,6 +103,8 @@ export function memoryOptionsFor(g: Graph, opts: Pick<PlanOptions, 'target' | 'u
     const seen = new Set<number>();
     for (const r of n.inputs.map(rootOf)) (seen.has(r) ? out : seen).add(r);
   }
+  // A kv_write run in place writes its cache parameter's buffer, not an arena range of its own.
+  for (const w of inPlaceWrites(g, opts.updates)) out.add(w.output);
   return {
     inputs: 'external',
     params: 'external',
@@ -176,6 +180,14 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     return buffers.length - 1;
   };
   const outputSet = new Set(g.outputs);
+  // kv_writes whose output is their cache parameter's buffer (codegen/in-place.ts); a windowed cache keeps the copy.
+  const inPlace = new Map(
+    inPlaceWrites(g, opts.updates)
+      .filter((w) => !windowed.has(w.param) && !windowed.has(w.output))
+      .map((w) => [w.node, w]),
+  );
+  const dropped = new Set([...inPlace.values()].map((w) => w.update));
+  const updates = (opts.updates ?? []).filter((u) => !dropped.has(u.output));
   // The memory plan must be the one codegen would make: every activation and output placed
   // with exactly its buffer's bytes, nothing else placed.
   const placementOf = (valueId: number, role: PlanBuffer['role'], bytes: number) => {
@@ -229,14 +241,17 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       bufferOf.set(n.outputs[0]!, bufferOf.get(n.inputs[0]!)!);
       continue;
     }
-    n.outputs.forEach((o, k) => {
-      const idx = g.outputs.indexOf(o);
-      // A fused node's outputs are named by the op whose value each one is.
-      const op = n.body ? n.body.steps[n.body.outputs[k]!]!.op : n.op;
-      // Outputs after a node's first are numbered: a buffer's name is unique in the plan.
-      const name = `${n.scope ? n.scope + '/' : ''}${op}${n.id}${k ? `:${k}` : ''}`;
-      addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : name);
-    });
+    const written = inPlace.get(n.id);
+    if (written) bufferOf.set(written.output, bufferOf.get(written.param)!);
+    else
+      n.outputs.forEach((o, k) => {
+        const idx = g.outputs.indexOf(o);
+        // A fused node's outputs are named by the op whose value each one is.
+        const op = n.body ? n.body.steps[n.body.outputs[k]!]!.op : n.op;
+        // Outputs after a node's first are numbered: a buffer's name is unique in the plan.
+        const name = `${n.scope ? n.scope + '/' : ''}${op}${n.id}${k ? `:${k}` : ''}`;
+        addBuffer(o, outputSet.has(o) ? 'output' : 'activation', idx >= 0 ? g.outputNames[idx]! : name);
+      });
     if (isCollective(n.op)) {
       if (!spmd) throw new Error(`the graph has a collective '${n.op}': build its plan with buildSpmdPlan`);
       const dim = n.attrs['dim'] as number | undefined;
@@ -256,7 +271,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
       });
       continue;
     }
-    const gen = KERNELS.get(n.op);
+    const gen = written ? kvWriteInPlaceKernel : KERNELS.get(n.op);
     if (!gen) throw new Error(`no kernel for op '${n.op}'`);
     let specs: KernelSpec | readonly KernelSpec[];
     try {
@@ -356,7 +371,7 @@ function build(g: Graph, opts: PlanOptions, spmd?: SpmdProgram, originOf: (value
     ...(features.size ? { features: [...features].sort() } : {}),
     ...(features.has('subgroups') ? { subgroupSize: target.subgroupSize! } : {}),
     ...(spmd ? { mesh: { axes: spmd.mesh.axes.map((a) => ({ name: a.name, size: a.size })), devices: spmd.devices } } : {}),
-    ...(opts.updates?.length ? { updates: opts.updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
+    ...(updates.length ? { updates: updates.map((u) => ({ output: u.output, param: u.param })) } : {}),
     ...(opts.offload ? { offload: opts.offload } : {}),
   });
 }

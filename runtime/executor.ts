@@ -106,7 +106,9 @@ export class PlanRunner {
   /**
    * Runs every step once on zero inputs (id 0 for integer inputs), reading nothing back
    * and applying no parameter update, so that a first real run pays no first-use costs;
-   * returns its milliseconds. The kernels themselves are compiled by `create`.
+   * returns its milliseconds. The kernels themselves are compiled by `create`. Steps that
+   * write a parameter buffer (a decode step's cache written in place) are left out, so the
+   * parameters stay as they were.
    */
   async warmup(): Promise<number> {
     const t0 = performance.now();
@@ -116,7 +118,7 @@ export class PlanRunner {
     }
     await settle(
       this.program.execute(
-        this.plan.steps.map((_, i) => i),
+        this.plan.steps.flatMap((s, i) => (writesParam(this.plan, s) ? [] : [i])),
         [],
       ),
     );
@@ -185,6 +187,10 @@ export function timeLimitOf(opts: RunnerOptions): number {
   if (typeof t !== 'number' || !(t > 0)) throw new RuntimeError(`timeLimitMs must be a positive number of milliseconds, got ${String(t)}`);
   return t;
 }
+
+/** Whether a kernel step binds a parameter buffer for writing. */
+const writesParam = (plan: Plan, s: Plan['steps'][number]) =>
+  s.kind !== 'collective' && plan.kernels[s.kernel]!.bindings.some((b, i) => b.access === 'read_write' && plan.buffers[s.buffers[i]!]!.role === 'param');
 
 /** A training plan's updates as buffer copies: each named output's buffer onto its parameter's. */
 export function updateCopies(plan: Plan): { from: number; to: number }[] {

@@ -31,6 +31,30 @@ export function kvWriteKernel(node: Node, g: Graph, target: KernelTarget = {}): 
   return toSpec(k, target);
 }
 
+/**
+ * kv_write in place (codegen/in-place.ts): `out` is the cache parameter's own buffer, so one
+ * invocation per (sequence, column) writes the new row at the sequence's position and leaves
+ * the rest of the cache as it is; a position outside [0, M) writes nothing, as the op says.
+ */
+export function kvWriteInPlaceKernel(node: Node, g: Graph, target: KernelTarget = {}): KernelSpec {
+  const [cache, row, pos] = node.inputs.map((id) => g.values[id]!);
+  const out = g.values[node.outputs[0]!]!;
+  const [B, M, W] = shapeOf(cache!) as [number, number, number];
+  const k = flatKernel(
+    'kv_write_row',
+    `one row per sequence written in place into cache [${B}, ${M}, ${W}] at its position`,
+    [read('row', row!), read('pos', pos!), write('out', out)],
+    B * W,
+    (b, idx, buf) => {
+      const seq = b.let('seq', idx.div(W));
+      const w = b.let('w', idx.mod(W));
+      const p = b.let('p', buf.pos.at(seq));
+      b.if(p.ge(i(0)).and(p.lt(i(M))), (x) => x.set(buf.out.at(seq.mul(M).add(cast('u32', p)).mul(W).add(w)), buf.row.at(idx)));
+    },
+  );
+  return toSpec(k, target);
+}
+
 /** Invocations per workgroup of attention_decode, and the keys whose scores one pass keeps in workgroup memory. */
 const WG = 64;
 const CHUNK = 256;

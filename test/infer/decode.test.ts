@@ -50,13 +50,36 @@ describe('decode graph on the CPU reference', () => {
     }
   });
 
+  it('writes each cache in place when decoding: B·W invocations per kv_write, bound to the cache parameter itself', async () => {
+    const c = await compileInference(sample('gpt2'), 'gpt2.model', { preset: 'tiny', maxSeq: 16, batch: 3 });
+    const plan = c.plans!.decode;
+    const writes = plan.steps.filter((s) => s.kind !== 'collective' && s.op === 'kv_write');
+    expect(writes).toHaveLength(4);
+    // Hand-derived: batch 3 × width 128 = 384 rows' elements, not the 3 × 16 × 128 of a whole cache.
+    const [B, W] = [3, 128];
+    const names: string[] = [];
+    for (const s of writes) {
+      if (s.kind === 'collective') continue;
+      const k = plan.kernels[s.kernel]!;
+      const invocations = s.dispatch.reduce((x, y) => x * y, 1) * k.workgroupSize.reduce((x, y) => x * y, 1);
+      expect(invocations).toBeGreaterThanOrEqual(B * W);
+      expect(invocations).toBeLessThan(B * W + k.workgroupSize[0]);
+      const written = s.buffers[k.bindings.findIndex((b) => b.name === 'out')]!;
+      expect(plan.buffers[written]!.role).toBe('param');
+      names.push(plan.buffers[written]!.name);
+    }
+    expect(names).toEqual(['cache.k.0', 'cache.v.0', 'cache.k.1', 'cache.v.1']);
+  });
+
   it('makes the cache a [B, max_seq, width] parameter per attention, updated by both graphs', async () => {
     const c = await compileInference(sample('gpt2'), 'gpt2.model', { preset: 'tiny', maxSeq: 16, batch: 3 });
     expect(c.cache!.map((e) => [e.k, e.v, e.shape])).toEqual([
       ['cache.k.0', 'cache.v.0', [3, 16, 128]],
       ['cache.k.1', 'cache.v.1', [3, 16, 128]],
     ]);
-    for (const p of [c.plans!.prefill, c.plans!.decode]) expect(p.updates!.map((u) => u.param)).toEqual(['cache.k.0', 'cache.v.0', 'cache.k.1', 'cache.v.1']);
+    expect(c.plans!.prefill.updates!.map((u) => u.param)).toEqual(['cache.k.0', 'cache.v.0', 'cache.k.1', 'cache.v.1']);
+    // The decode step writes its row into each cache in place (codegen/in-place.ts): no update copies the cache.
+    expect(c.plans!.decode.updates ?? []).toEqual([]);
     expect(c.decodeGraph!.nodes.filter((n) => n.op === 'attention_decode')).toHaveLength(2);
   });
 });

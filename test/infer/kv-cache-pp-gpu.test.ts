@@ -73,9 +73,14 @@ describe('pipeline-parallel inference plans (no device)', () => {
     pipe.stages.forEach((s, k) => {
       for (const plan of [s.prefill, s.decode]) {
         expect(params(plan), `stage ${k}`).toEqual(want[k]);
-        expect(plan.updates!.map((u) => u.param)).toEqual([`cache.k.${k}`, `cache.v.${k}`]);
         expect(plan.mesh?.devices).toBe(1);
       }
+      expect(s.prefill.updates!.map((u) => u.param)).toEqual([`cache.k.${k}`, `cache.v.${k}`]);
+      // The decode step writes its rows into the stage's cache in place: no update copies it.
+      expect(s.decode.updates ?? []).toEqual([]);
+      const written = s.decode.steps.flatMap((st) => (st.kind !== 'collective' && st.op === 'kv_write' ? [st] : []));
+      const out = written.map((st) => s.decode.buffers[st.buffers[s.decode.kernels[st.kernel]!.bindings.findIndex((b) => b.name === 'out')]!]!.name);
+      expect(out).toEqual([`cache.k.${k}`, `cache.v.${k}`]);
     });
     // The decode step: stage 0 takes the tokens and positions and sends one [2, 1, 128] row per sequence; stage 1 takes it and the positions and makes the logits.
     const [d0, d1] = [pipe.stages[0]!.decode, pipe.stages[1]!.decode];

@@ -49,6 +49,16 @@ describe('tensor-parallel inference plans (no device)', () => {
       // Two row-parallel projections per layer (attention's wo, the MLP's w2), two layers.
       expect(plan.steps.filter((s) => s.kind === 'collective').map((s) => s.kind === 'collective' && s.op)).toEqual(Array(4).fill('all_reduce'));
     }
+    // Each device writes its rows into its block of the cache in place, 2 sequences × 32 columns per kv_write: no update copies it.
+    expect(p.decode.updates ?? []).toEqual([]);
+    const writes = p.decode.steps.flatMap((s) => (s.kind !== 'collective' && s.op === 'kv_write' ? [s] : []));
+    for (const s of writes) {
+      const k = p.decode.kernels[s.kernel]!;
+      expect(p.decode.buffers[s.buffers[k.bindings.findIndex((b) => b.name === 'out')]!]!.role).toBe('param');
+      expect(k.bindings.find((b) => b.name === 'row')!.elements).toBe(2 * 32);
+      expect(s.dispatch.reduce((x, y) => x * y, 1) * k.workgroupSize.reduce((x, y) => x * y, 1)).toBeLessThan(2 * 32 + k.workgroupSize[0]);
+    }
+    expect(writes).toHaveLength(4);
     // The decode step's attention reads only the device's block of the cache: its heads.
     const one = await compileInference(source, 'gpt2.model', { preset: 'tiny', maxSeq: M, batch: 2 });
     expect(one.plans!.cache[0]!.block).toEqual([2, 16, 128]);
