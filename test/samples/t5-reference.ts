@@ -92,14 +92,19 @@ function ffn(p: Params, pre: string, x: Mat, d: number): Mat {
   return matmul(hidden, get(p, `${pre}.wo`), d);
 }
 
-/** Logits [T, vocab] of one example: encoder tokens `src`, decoder tokens `tgt`. */
-export function t5Forward(p: Params, dm: T5Dims, src: readonly number[], tgt: readonly number[]): Float64Array[] {
+/**
+ * Logits [T, vocab] of one example: encoder tokens `src`, decoder tokens `tgt`, and the
+ * encoder's padding `mask` (0 = pad; default all real). A pad is no key at all: its score is
+ * −∞ in the encoder's self-attention and in the decoder's cross-attention.
+ */
+export function t5Forward(p: Params, dm: T5Dims, src: readonly number[], tgt: readonly number[], mask?: readonly number[]): Float64Array[] {
   const { d, vocab, eps, buckets, maxDistance } = dm;
   const E = get(p, 'shared');
   const embed = (ids: readonly number[]) => ids.map((id) => Float64Array.from({ length: d }, (_, j) => E[id * d + j]!));
   const encRel = get(p, 'enc_rel');
   const decRel = get(p, 'dec_rel');
-  const encBias = (h: number, i: number, j: number) => encRel[t5Bucket(j - i, buckets, true, maxDistance) * dm.heads + h]!;
+  const pad = (j: number) => (mask && mask[j] === 0 ? -Infinity : 0);
+  const encBias = (h: number, i: number, j: number) => pad(j) + encRel[t5Bucket(j - i, buckets, true, maxDistance) * dm.heads + h]!;
   const decBias = (h: number, i: number, j: number) => (j > i ? -Infinity : decRel[t5Bucket(j - i, buckets, false, maxDistance) * dm.heads + h]!);
   let x: Mat = embed(src);
   for (let l = 0; l < dm.layers; l++) {
@@ -116,7 +121,7 @@ export function t5Forward(p: Params, dm: T5Dims, src: readonly number[], tgt: re
     y = add(y, attention(p, `${pre}.Attention`, n, n, dm, decBias));
     y = add(
       y,
-      attention(p, `${pre}.Cross`, rms(y, get(p, `${pre}.ln2`), eps), enc, dm, () => 0),
+      attention(p, `${pre}.Cross`, rms(y, get(p, `${pre}.ln2`), eps), enc, dm, (_h, _i, j) => pad(j)),
     );
     y = add(y, ffn(p, `${pre}.Ffn`, rms(y, get(p, `${pre}.ln3`), eps), d));
   }

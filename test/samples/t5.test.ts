@@ -59,7 +59,8 @@ function spanCorruption(seq: readonly number[], rand: () => number, vocab: numbe
   const pad = (xs: number[], n: number, v: number) => [...xs, ...Array<number>(Math.max(0, n - xs.length)).fill(v)].slice(0, n);
   const labels = pad(target, T, -100);
   // Teacher forcing: the decoder sees the targets shifted right after a start token (0, as T5's pad).
-  return { tokens: pad(input, S, 0), decoder_tokens: pad([0, ...target.slice(0, T - 1)], T, 0), labels };
+  const mask = pad(Array<number>(input.length).fill(1), S, 0);
+  return { tokens: pad(input, S, 0), mask, decoder_tokens: pad([0, ...target.slice(0, T - 1)], T, 0), labels };
 }
 
 describe('T5 bucketing (the test oracle against the paper)', () => {
@@ -138,19 +139,22 @@ describe.skipIf(status.skip)(status.title('samples/t5.model (tiny) against an in
   const rand = mulberry32(5);
   const tokens = Array.from({ length: S }, () => Math.floor(rand() * TINY.vocab));
   const decoder = Array.from({ length: T }, () => Math.floor(rand() * TINY.vocab));
+  // 45 real tokens, then pads, with a hole: the pads' (random) tokens must not reach the logits.
+  const mask = Array.from({ length: S }, (_, j) => (j < 45 && j !== 20 ? 1 : 0));
+  const inputs = { tokens: Int32Array.from(tokens), mask: Int32Array.from(mask), decoder_tokens: Int32Array.from(decoder) };
 
   it('CPU reference and WebGPU logits equal the independent forward pass', async () => {
     // Every parameter non-trivial (norm scales away from 1, the bias tables wide), so each part shows in the logits.
     const r = await runBoth(source, {
       preset: 'tiny',
-      inputs: { tokens: Int32Array.from(tokens), decoder_tokens: Int32Array.from(decoder) },
+      inputs,
       params: (name, n) => {
         const g = mulberry32(name.length * 7919 + n);
         const scale = /rel/.test(name) ? 1 : /ln/.test(name) ? 0.5 : name === 'shared' ? 1 : 0.3;
         return Float32Array.from({ length: n }, () => (/ln/.test(name) ? 1 : 0) + scale * (2 * g() - 1));
       },
     });
-    const want = t5Forward(r.params, TINY, tokens, decoder).flatMap((row) => [...row]);
+    const want = t5Forward(r.params, TINY, tokens, decoder, mask).flatMap((row) => [...row]);
     const norm = Math.hypot(...want);
     const relErr = (got: ArrayLike<number>) => Math.hypot(...want.map((w, i) => w - got[i]!)) / norm;
     // float64 against float64, the same formulas in another order: rounding only.
@@ -161,7 +165,7 @@ describe.skipIf(status.skip)(status.title('samples/t5.model (tiny) against an in
   });
 
   it('mdc run on a safetensors file of the weights prints the independent pass’s checksums', async () => {
-    const r = await runBoth(source, { preset: 'tiny', inputs: { tokens: Int32Array.from(tokens), decoder_tokens: Int32Array.from(decoder) }, seed: 3 });
+    const r = await runBoth(source, { preset: 'tiny', inputs, seed: 3 });
     const dir = mkdtempSync(join(tmpdir(), 'mdc-t5-'));
     const shapes = new Map(r.graph.values.filter((v) => v.kind === 'param').map((v) => [v.name!, v.type.dims.map((x) => dimValue(x)!)]));
     const tensors = new Map([...r.params].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
@@ -170,7 +174,7 @@ describe.skipIf(status.skip)(status.title('samples/t5.model (tiny) against an in
       join(dir, 'map.json'),
       JSON.stringify({ format: 'mdc.weights-map', version: 1, name: 'same', entries: [...tensors.keys()].map((n) => ({ source: n, target: n })) }),
     );
-    writeFileSync(join(dir, 'in.json'), JSON.stringify({ tokens, decoder_tokens: decoder }));
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ tokens, mask, decoder_tokens: decoder }));
     const p = mdc([
       'run',
       'samples/t5.model',
@@ -187,7 +191,7 @@ describe.skipIf(status.skip)(status.title('samples/t5.model (tiny) against an in
     expect(p.status, p.stderr + p.stdout).toBe(0);
     const out = (JSON.parse(p.stdout) as { outputs: { type: string; sum: number; meanAbs: number; first: number[] }[] }).outputs[0]!;
     expect(out.type).toBe(`f32[1, ${T}, ${TINY.vocab}]`);
-    const want = t5Forward(r.params, TINY, tokens, decoder).flatMap((row) => [...row]);
+    const want = t5Forward(r.params, TINY, tokens, decoder, mask).flatMap((row) => [...row]);
     const sumAbs = want.reduce((a, b) => a + Math.abs(b), 0);
     // f32 on the device: 1e-5 of the logits' scale for the sum and mean |x|, each of the first four values alike.
     expect(Math.abs(out.sum - want.reduce((a, b) => a + b, 0))).toBeLessThan(1e-5 * sumAbs);
