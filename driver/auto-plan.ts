@@ -9,6 +9,12 @@
  * Megatron's column- then row-parallel pairs, are kept; the intra-op integer program of
  * `--auto` on a fixed mesh is not run per candidate). The global batch is the batch dim's rows
  * times the train section's micro-batches, as `mdc plan` plans the file.
+ *
+ * A fine-tuning run (`freeze`, `@lora`) is costed as its step runs: the copy gets its adapters,
+ * and the frozen set is matched against the full stack's parameter names
+ * (compiler/train/fine-tune.ts, as `mdc plan` does), so only what trains holds gradients and
+ * optimizer state, is reduced over dp and updated. Its plans have no pipeline stages: mdc's
+ * stages train every parameter, so it refuses them for fine-tuning (MDC0135).
  */
 import type { Diagnostic } from '../diagnostics/messages.js';
 import { check, lowerModel, type FrontendOptions } from '../compiler/compile.js';
@@ -20,7 +26,10 @@ import { numel } from '../layout/mesh.js';
 import { dtypeBytes, shapeOf, type Mesh } from '../compiler/sharding/mesh.js';
 import { partition } from '../compiler/sharding/partition.js';
 import { trainingMemory } from '../compiler/train/memory.js';
-import { trainSettings } from '../compiler/train/settings.js';
+import { trainSettings, type TrainSettings } from '../compiler/train/settings.js';
+import { fineTuning } from '../compiler/train/fine-tune.js';
+import { applyLora } from '../compiler/train/lora.js';
+import { isFloat } from '../compiler/types.js';
 import { layerOf } from '../compiler/train/recompute.js';
 import { pipelineAnnotation } from '../compiler/annotations.js';
 import { axisLinks, type Hardware, type Link } from '../compiler/cost/hardware.js';
@@ -32,6 +41,7 @@ import {
   type Candidate,
   type Evaluated,
   type LayerCost,
+  type ParamSize,
   type Policy,
   type SearchProblem,
   type SearchResult,
@@ -65,6 +75,8 @@ export interface AutoPlan {
   readonly lines: readonly string[];
   /** Costs the search's way for any given plan of this model (e.g. a published configuration). */
   readonly evaluate: (c: Candidate) => Evaluated | undefined;
+  /** A fine-tuning run: the full model's parameter elements (adapters included) and those that train. */
+  readonly fineTuning?: { readonly params: number; readonly trained: number };
 }
 
 /** The search, or diagnostics from the front end. */
@@ -102,10 +114,14 @@ export function autoPlan(o: AutoPlanOptions): AutoPlan | { diagnostics: readonly
       if (!envs.has(n)) envs.set(n, envWith(n).env!);
       const env = envs.get(n);
       const r = env && lowerModel(env, file, { ...frontend, dims: { ...(frontend.dims ?? {}), [stack.batchDim]: b }, mesh: baseMesh, training: true });
-      graphs.set(k, r?.graph);
+      // A fine-tuning step runs with its @lora adapters (their refusals come from `tuned` below first).
+      graphs.set(k, r?.graph && settings.lora?.length ? applyLora(r.graph, settings.lora, file).graph : r?.graph);
     }
     return graphs.get(k);
   };
+  const tuned = fineTuneStack(one.env, file, frontend, baseMesh, stack, settings);
+  if ('diagnostics' in tuned) return { diagnostics: tuned.diagnostics };
+  const frozen = tuned.frozen;
   const links = new Map<string, ReadonlyMap<string, Link>>();
   const linksOf = (d: number, p: number, t: number) => {
     const k = `${d}:${p}:${t}`;
@@ -114,7 +130,7 @@ export function autoPlan(o: AutoPlanOptions): AutoPlan | { diagnostics: readonly
   };
   const memories = new Map<number, MemoryModel | undefined>();
   const memoryAt = (t: number) => {
-    if (!memories.has(t)) memories.set(t, memoryModel(graphAt(1, 1), graphAt(2, 1), stack, t));
+    if (!memories.has(t)) memories.set(t, memoryModel(graphAt(1, 1), graphAt(2, 1), stack, t, settings));
     return memories.get(t);
   };
   const costs = new Map<string, LayerCost | undefined>();
@@ -122,7 +138,7 @@ export function autoPlan(o: AutoPlanOptions): AutoPlan | { diagnostics: readonly
     const k = `${t}:${b}`;
     if (!costs.has(k)) {
       const mem = memoryAt(t);
-      costs.set(k, mem && oneLayerCost(graphAt(1, b), stack, t, o.hardware, mem, b));
+      costs.set(k, mem && oneLayerCost(graphAt(1, b), stack, t, o.hardware, mem, b, frozen));
     }
     return costs.get(k);
   };
@@ -140,13 +156,69 @@ export function autoPlan(o: AutoPlanOptions): AutoPlan | { diagnostics: readonly
     hardware: o.hardware,
     ...(o.memoryCap !== undefined ? { memoryCap: o.memoryCap } : {}),
     ...(stack.tensorAxis ? {} : { tensorSizes: [1] }),
+    // mdc's pipeline stages train every parameter: fine-tuning with them is refused (MDC0135), so it is not searched.
+    ...(frozen ? { pipelineSizes: [1] } : {}),
     layerCost,
     links: linksOf,
   };
   const result = searchPlans(problem);
   const seconds = (performance.now() - t0) / 1000;
-  const lines = explain(result, { devices: o.devices, layers: L, batch, hardware: o.hardware, seconds });
-  return { result, layers: L, batch, devices: o.devices, seconds, lines, evaluate: (c) => evaluateCandidate(problem, c) };
+  const counts = frozen && g1 ? trainedCounts(g1, stack, frozen) : undefined;
+  const lines = explain(result, { devices: o.devices, layers: L, batch, hardware: o.hardware, seconds, ...(counts ? { fineTuning: counts } : {}) });
+  return {
+    result,
+    layers: L,
+    batch,
+    devices: o.devices,
+    seconds,
+    lines,
+    evaluate: (c) => evaluateCandidate(problem, c),
+    ...(counts ? { fineTuning: counts } : {}),
+  };
+}
+
+/** A parameter of the one-layer copy under its name in layer i of the full stack (outside the stack: its own name). */
+function stackName(name: string, i: number): string {
+  const layer = layerOf(name);
+  return layer ? `${layer.replace(/\d+$/, String(i))}${name.slice(layer.length)}` : name;
+}
+
+/**
+ * The frozen parameters of the full model, by its names, matched on the one-layer copy as
+ * `mdc plan` and the training step match them (compiler/train/fine-tune.ts); `frozen` is
+ * absent when everything trains.
+ */
+function fineTuneStack(
+  env: Env,
+  file: string,
+  frontend: FrontendOptions,
+  mesh: readonly { name: string; size: number }[],
+  stack: Stack,
+  settings: TrainSettings,
+): { frozen?: ReadonlySet<string> } | { diagnostics: readonly Diagnostic[] } {
+  if (!settings.lora?.length && !settings.freeze?.length) return {};
+  const r = lowerModel(env, file, { ...frontend, dims: { ...(frontend.dims ?? {}), [stack.batchDim]: 1 }, mesh, training: true });
+  if (!r.graph) return { diagnostics: r.diagnostics };
+  const expand = (name: string) => (layerOf(name) ? Array.from({ length: stack.layers }, (_, i) => stackName(name, i)) : [name]);
+  const t = fineTuning(r.graph, settings, file, expand);
+  if ('diagnostics' in t) return { diagnostics: t.diagnostics };
+  return t.frozen ? { frozen: t.frozen } : {};
+}
+
+/** The full model's float parameter elements and those that train, from the one-layer copy. */
+function trainedCounts(g: Graph, stack: Stack, frozen: ReadonlySet<string>) {
+  let params = 0;
+  let trained = 0;
+  for (const v of g.values) {
+    if (v.kind !== 'param' || !isFloat(v.type.dtype)) continue;
+    const n = numel(shapeOf(v.type));
+    const copies = layerOf(v.name!) ? stack.layers : 1;
+    for (let i = 0; i < copies; i++) {
+      params += n;
+      if (!frozen.has(stackName(v.name!, i))) trained += n;
+    }
+  }
+  return { params, trained };
 }
 
 interface Stack {
@@ -231,16 +303,19 @@ function partitionOver(g: Graph, stack: Stack, t: number) {
  * more layer adds under each policy (the difference), the rest of the no-recompute count (what
  * lies outside the stack) and each policy's excess over that rest (its rebuild buffer).
  */
-function memoryModel(g1: Graph | undefined, g2: Graph | undefined, stack: Stack, t: number): MemoryModel | undefined {
+function memoryModel(g1: Graph | undefined, g2: Graph | undefined, stack: Stack, t: number, settings: TrainSettings): MemoryModel | undefined {
   if (!g1 || !g2 || (t > 1 && !stack.tensorAxis)) return undefined;
   const [p1, p2] = [partitionOver(g1, stack, t), partitionOver(g2, stack, t)];
   if (!p1 || !p2) return undefined;
-  const one = POLICIES.map((policy) => trainingMemory(g1, p1, { zero: 0, recompute: policy }));
-  const two = POLICIES.map((policy) => trainingMemory(g2, p2, { zero: 0, recompute: policy }));
+  // Per-element rates with nothing frozen (oneLayerCost applies them to what trains), for the train section's optimizer and precision.
+  const opts = { zero: 0, optimizer: settings.optimizer.kind, ...(settings.precision ? { precision: settings.precision } : {}) };
+  const one = POLICIES.map((policy) => trainingMemory(g1, p1, { ...opts, recompute: policy }));
+  const two = POLICIES.map((policy) => trainingMemory(g2, p2, { ...opts, recompute: policy }));
   const perLayer = POLICIES.map((_, i) => Math.max(0, two[i]!.memory.activations - one[i]!.memory.activations));
   const rest = POLICIES.map((_, i) => one[i]!.memory.activations - perLayer[i]!);
   const record = (xs: number[]) => Object.fromEntries(POLICIES.map((policy, i) => [policy, xs[i]!])) as Record<Policy, number>;
-  const elems = p1.local.values.filter((v) => v.kind === 'param').reduce((n, v) => n + numel(shapeOf(v.type)), 0);
+  // memory.ts gives float parameters gradients and state.
+  const elems = p1.local.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).reduce((n, v) => n + numel(shapeOf(v.type)), 0);
   return {
     gradBytesPerElem: elems ? one[0]!.memory.grads / elems : 0,
     optimizerBytesPerElem: elems ? one[0]!.memory.optimizer / elems : 0,
@@ -250,8 +325,19 @@ function memoryModel(g1: Graph | undefined, g2: Graph | undefined, stack: Stack,
   };
 }
 
-/** One layer's costs at tensor-parallel size t and micro-batch size b (activations: the memory model's, b times). */
-function oneLayerCost(g: Graph | undefined, stack: Stack, t: number, hw: Hardware, mem: MemoryModel, b: number): LayerCost | undefined {
+/**
+ * One layer's costs at tensor-parallel size t and micro-batch size b (activations: the memory
+ * model's, b times); under fine-tuning, what of each layer of the stack trains (`frozen`: full-model names).
+ */
+function oneLayerCost(
+  g: Graph | undefined,
+  stack: Stack,
+  t: number,
+  hw: Hardware,
+  mem: MemoryModel,
+  b: number,
+  frozen: ReadonlySet<string> | undefined,
+): LayerCost | undefined {
   if (!g) return undefined;
   const p = partitionOver(g, stack, t);
   if (!p) return undefined;
@@ -263,13 +349,27 @@ function oneLayerCost(g: Graph | undefined, stack: Stack, t: number, hw: Hardwar
   if (parts.layers.length !== 1) return undefined;
   const layerParams = { elems: 0, bytes: 0 };
   const outsideParams = { elems: 0, bytes: 0 };
+  const trainedLayers = Array.from({ length: frozen ? stack.layers : 0 }, () => ({ elems: 0, bytes: 0 }));
+  const trainedOutside = { elems: 0, bytes: 0 };
+  const add = (into: { elems: number; bytes: number }, n: number, bytes: number) => {
+    into.elems += n;
+    into.bytes += n * bytes;
+  };
   for (const v of p.local.values) {
     if (v.kind !== 'param') continue;
     const n = numel(shapeOf(v.type));
-    const into = layerOf(v.name!) ? layerParams : outsideParams;
-    into.elems += n;
-    into.bytes += n * dtypeBytes(v.type.dtype);
+    const inLayer = !!layerOf(v.name!);
+    add(inLayer ? layerParams : outsideParams, n, dtypeBytes(v.type.dtype));
+    if (!frozen || !isFloat(v.type.dtype)) continue;
+    if (!inLayer) {
+      if (!frozen.has(v.name!)) add(trainedOutside, n, dtypeBytes(v.type.dtype));
+      continue;
+    }
+    trainedLayers.forEach((into, i) => {
+      if (!frozen.has(stackName(v.name!, i))) add(into, n, dtypeBytes(v.type.dtype));
+    });
   }
+  const trained: { layers: ParamSize[]; outside: ParamSize } | undefined = frozen ? { layers: trainedLayers, outside: trainedOutside } : undefined;
   // What crosses from the layer to what follows it: the bytes a stage sends the next.
   const inLayer = new Set<number>();
   for (const n of p.local.nodes) if (layerOf(n.scope)) n.outputs.forEach((o) => inLayer.add(o));
@@ -303,6 +403,7 @@ function oneLayerCost(g: Graph | undefined, stack: Stack, t: number, hw: Hardwar
     sendBytes,
     layerFlops,
     outsideFlops,
+    ...(trained ? { trained } : {}),
   };
 }
 
@@ -325,10 +426,21 @@ function stagesText(n: readonly number[]): string {
 }
 
 /** The search's report: the winner, the runner-up and the few differences that decide between them; or why nothing fits. */
-function explain(r: SearchResult, x: { devices: number; layers: number; batch: number; hardware: Hardware; seconds: number }): string[] {
+function explain(
+  r: SearchResult,
+  x: { devices: number; layers: number; batch: number; hardware: Hardware; seconds: number; fineTuning?: { params: number; trained: number } },
+): string[] {
   const head =
     `auto plan for ${x.devices} devices of ${x.hardware.name} (${formatBytes(r.memoryCap)} each), ${x.layers} layers, batch ${x.batch}: ` +
     `${r.candidates} candidates ranked, ${r.simulated} schedules simulated, ${x.seconds.toFixed(2)} s`;
+  const ft = x.fineTuning;
+  const tuning = ft
+    ? [
+        `  fine-tuning: ${ft.trained.toLocaleString('en-US')} of ${ft.params.toLocaleString('en-US')} parameters train ` +
+          `(${((100 * ft.trained) / ft.params).toFixed(2)}%); only they hold gradients and optimizer state and are reduced over dp; ` +
+          `no pipeline stages (fine-tuning with them is refused, MDC0135)`,
+      ]
+    : [];
   if (!r.winner) {
     const s = r.smallest;
     throw new AutoPlanError(
@@ -340,7 +452,7 @@ function explain(r: SearchResult, x: { devices: number; layers: number; batch: n
     );
   }
   const w = r.winner;
-  const lines = [head, `  winner:    ${describePlan(w)}`];
+  const lines = [head, ...tuning, `  winner:    ${describePlan(w)}`];
   const u = r.runnerUp;
   if (!u) return [...lines, '  runner-up: none (no other mesh shape fits)'];
   lines.push(`  runner-up: ${describePlan(u)}`);

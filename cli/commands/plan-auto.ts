@@ -70,6 +70,7 @@ export async function planWholeAuto(
           layers: r.layers,
           batch: r.batch,
           memoryCapBytes: r.result.memoryCap,
+          ...(r.fineTuning ? { fineTuning: r.fineTuning } : {}),
           winner: plan(r.result.winner),
           runnerUp: plan(r.result.runnerUp) ?? null,
           explanation: r.lines,

@@ -4,10 +4,8 @@ import { offloadTargetOf, type OffloadTarget } from '../../compiler/train/offloa
 import { dimValue } from '../../compiler/dims.js';
 import { trainingMemory, type Recompute } from '../../compiler/train/memory.js';
 import { planRecompute, type RecomputePolicy } from '../../compiler/train/recompute.js';
-import { trainSettings, type TrainSettings } from '../../compiler/train/settings.js';
-import { applyLora } from '../../compiler/train/lora.js';
-import { frozenParams } from '../../compiler/train/freeze.js';
-import type { Diagnostic } from '../../diagnostics/messages.js';
+import { trainSettings } from '../../compiler/train/settings.js';
+import { fineTuning } from '../../compiler/train/fine-tune.js';
 import { applyCopies, compileGraph } from '../../driver/compile.js';
 import { pipelineAnnotation } from '../../compiler/annotations.js';
 import { pipelineAxisOf } from '../../driver/pipeline-axis.js';
@@ -344,20 +342,6 @@ async function loadHardwareFlag(name: string) {
 const unpipelined = (stages: number, axis: string, mesh: Mesh) =>
   `not applied: @pipeline(stages = ${stages}) lays its stages along '${axis}', and the mesh ${meshToString(mesh)} has no such axis, ` +
   `so every device group runs all the layers (add ${axis}=N to --mesh to pipeline them)`;
-
-/**
- * The graph a training step is planned on, as train/step.ts builds it: with the train
- * section's `@lora` adapters added, and the parameters `freeze`, `train_also` and the
- * adapters leave untrained (they hold no gradient or optimizer state); or the diagnostics
- * the step would give (MDC0530, MDC0531, MDC0533).
- */
-function fineTuning(g: Graph, settings: TrainSettings | undefined, file: string): { graph: Graph; frozen?: Set<string> } | { diagnostics: Diagnostic[] } {
-  if (!settings || (!settings.lora?.length && !settings.freeze?.length)) return { graph: g };
-  const adapted = settings.lora?.length ? applyLora(g, settings.lora, file) : { graph: g, adapters: new Set<string>(), diagnostics: [] };
-  if (!adapted.graph) return { diagnostics: adapted.diagnostics };
-  const fz = frozenParams(adapted.graph, settings.freeze ?? [], settings.trainAlso ?? [], adapted.adapters, file);
-  return fz.diagnostics.length ? { diagnostics: fz.diagnostics } : { graph: adapted.graph, frozen: fz.frozen };
-}
 
 /** The chosen model lowered for training (dropout live), as `mdc train` lowers it. */
 function trainingForward(env: Env, file: string, v: Values): Graph {

@@ -45,6 +45,19 @@ export interface LayerCost {
   /** Forward FLOPs of one micro-batch of one data-parallel replica (global shapes): one layer, and outside the stack. */
   readonly layerFlops: number;
   readonly outsideFlops: number;
+  /**
+   * Fine-tuning (compiler/train/fine-tune.ts): per device, the parameters that train, layer by
+   * layer through the stack (index 0 first) and outside it. Only these hold gradients and
+   * optimizer state, are reduced over dp and updated; frozen ones count in the parameters
+   * alone. Absent: every parameter trains.
+   */
+  readonly trained?: { readonly layers: readonly ParamSize[]; readonly outside: ParamSize };
+}
+
+/** Parameter elements and their bytes. */
+export interface ParamSize {
+  readonly elems: number;
+  readonly bytes: number;
 }
 
 export interface SearchProblem {
@@ -58,6 +71,8 @@ export interface SearchProblem {
   /** Tensor-parallel sizes and micro-batch sizes to try (defaults: powers of two up to a node's devices, and 1, 2, 4, 8). */
   readonly tensorSizes?: readonly number[];
   readonly microBatchSizes?: readonly number[];
+  /** Pipeline sizes to try (default: every size dividing the devices, up to the layers). */
+  readonly pipelineSizes?: readonly number[];
   /** The one-layer costs at (t, b); undefined when the model cannot be split t ways. */
   readonly layerCost: (t: number, b: number) => LayerCost | undefined;
   /** The links of the mesh [dp, pp, tp] (compiler/cost/hardware.ts axisLinks): keyed by 'dp', 'pp', 'tp'. */
@@ -261,7 +276,7 @@ function* structures(pr: SearchProblem): Generator<Omit<Candidate, 'zero' | 'rec
   for (const tp of tps) {
     if (N % tp) continue;
     for (let pp = 1; pp <= Math.min(L, N / tp); pp++) {
-      if ((N / tp) % pp) continue;
+      if ((N / tp) % pp || (pr.pipelineSizes && !pr.pipelineSizes.includes(pp))) continue;
       const dp = N / (tp * pp);
       if (pr.batch % dp) continue;
       for (const b of mbss) {
@@ -295,6 +310,9 @@ interface StageInfo {
   readonly rankLayers: readonly number[];
   readonly rankElems: readonly number[];
   readonly rankBytes: readonly number[];
+  /** Per rank, the parameters that train (all of them unless fine-tuning): elements and bytes. */
+  readonly rankTrainedElems: readonly number[];
+  readonly rankTrainedBytes: readonly number[];
   readonly rankOutside: readonly number[];
   /** Per rank, its passes' time (compute and the collectives inside them) and those collectives alone, per micro-batch. */
   readonly rankBusy: readonly number[];
@@ -311,9 +329,12 @@ function stageInfo(pr: SearchProblem, sh: Shape, recompute: Policy): StageInfo {
   const rankLayers = new Array<number>(pp).fill(0);
   const rankElems = new Array<number>(pp).fill(0);
   const rankBytes = new Array<number>(pp).fill(0);
+  const rankTrainedElems = new Array<number>(pp).fill(0);
+  const rankTrainedBytes = new Array<number>(pp).fill(0);
   const rankOutside = new Array<number>(pp).fill(0);
   const rankBusy = new Array<number>(pp).fill(0);
   const rankComm = new Array<number>(pp).fill(0);
+  let firstLayer = 0;
   const stages = stageLayers.map((n, k) => {
     const r = k % pp;
     const layersPart = scale(cost.layer, n);
@@ -326,6 +347,11 @@ function stageInfo(pr: SearchProblem, sh: Shape, recompute: Policy): StageInfo {
     rankLayers[r]! += n;
     rankElems[r]! += n * cost.layerParams.elems + ends * cost.outsideParams.elems;
     rankBytes[r]! += n * cost.layerParams.bytes + ends * cost.outsideParams.bytes;
+    // Stage k runs the next n layers of the stack: under fine-tuning, each brings what of it trains.
+    const trained = trainedParams(cost, firstLayer, n, ends);
+    firstLayer += n;
+    rankTrainedElems[r]! += trained.elems;
+    rankTrainedBytes[r]! += trained.bytes;
     if (k === 0 || k === S - 1) rankOutside[r] = 1;
     rankBusy[r]! += x.F + x.B + x.W;
     rankComm[r]! += 3 * whole.comm + (recompute === 'full' ? layersPart.comm : 0);
@@ -333,9 +359,17 @@ function stageInfo(pr: SearchProblem, sh: Shape, recompute: Policy): StageInfo {
   });
   const ppLink = pr.links(c.dp, pp, c.tp).get('pp');
   const send = pp > 1 && ppLink ? ringSeconds(ppLink, cost.sendBytes, 1) : 0;
-  const info = { stages, send, rankLayers, rankElems, rankBytes, rankOutside, rankBusy, rankComm };
+  const info = { stages, send, rankLayers, rankElems, rankBytes, rankTrainedElems, rankTrainedBytes, rankOutside, rankBusy, rankComm };
   sh.info.set(recompute, info);
   return info;
+}
+
+/** What trains of layers [from, from + n) of the stack and of `ends` (a share) of the parameters outside it. */
+function trainedParams(cost: LayerCost, from: number, n: number, ends: number): ParamSize {
+  const tr = cost.trained;
+  if (!tr) return { elems: n * cost.layerParams.elems + ends * cost.outsideParams.elems, bytes: n * cost.layerParams.bytes + ends * cost.outsideParams.bytes };
+  const layers = tr.layers.slice(from, from + n);
+  return { elems: layers.reduce((a, x) => a + x.elems, ends * tr.outside.elems), bytes: layers.reduce((a, x) => a + x.bytes, ends * tr.outside.bytes) };
 }
 
 /** The step of one candidate, given its schedule run (undefined: only the lower bound, no bubble). */
@@ -343,24 +377,28 @@ function evaluate(pr: SearchProblem, sh: Shape, zero: number, recompute: Policy,
   const { c, cost, stageLayers } = sh;
   const { dp, pp, tp, virtual: v, microbatches: m } = c;
   const links = pr.links(dp, pp, tp);
-  const { rankLayers, rankElems, rankBytes, rankOutside, rankBusy, rankComm: commPerMicro } = stageInfo(pr, sh, recompute);
+  const { rankLayers, rankBytes, rankTrainedElems, rankTrainedBytes, rankOutside, rankBusy, rankComm: commPerMicro } = stageInfo(pr, sh, recompute);
   const run = sim ?? { makespan: 0, busy: rankBusy.map((x) => m * x), peakInFlight: rankBusy.map(() => 1) };
   const busiest = Math.max(...run.busy);
   const makespan = sim ? sim.makespan : busiest;
-  // The gradient reduction of the largest rank's parameters over dp, and the AdamW update (30 bytes of traffic per element).
+  // The gradient reduction of the largest rank's trained parameters over dp, and the AdamW update
+  // (30 bytes of traffic per trained element): a frozen parameter has no gradient and no update.
   const dpLink = links.get('dp');
   const maxBytes = Math.max(...rankBytes);
-  const maxElems = Math.max(...rankElems);
-  let dataParallelSeconds = dp > 1 && dpLink ? ringSeconds(dpLink, (2 * (dp - 1) * maxBytes) / dp, 2 * (dp - 1)) : 0;
-  // ZeRO-3 gathers the parameters again for the forward and the backward: one more all-gather's worth each.
+  const maxTrainedBytes = Math.max(...rankTrainedBytes);
+  const maxElems = Math.max(...rankTrainedElems);
+  let dataParallelSeconds = dp > 1 && dpLink ? ringSeconds(dpLink, (2 * (dp - 1) * maxTrainedBytes) / dp, 2 * (dp - 1)) : 0;
+  // ZeRO-3 gathers the parameters again for the forward and the backward: one more all-gather's
+  // worth each, frozen ones included (they are split like the rest).
   if (zero >= 3 && dp > 1 && dpLink) dataParallelSeconds += 2 * ringSeconds(dpLink, ((dp - 1) * maxBytes) / dp, dp - 1);
   const optimizerSeconds = ((maxElems / (zero >= 1 ? dp : 1)) * 30) / (pr.hardware.memoryBandwidth * pr.hardware.memoryEfficiency);
   const stepSeconds = makespan + dataParallelSeconds + optimizerSeconds;
   const passesCounted = recompute === 'full' ? 4 : 3;
   const modelFlops = (pr.layers * cost.layerFlops + cost.outsideFlops) * dp * m * passesCounted;
-  // Memory per rank: state (ZeRO as compiler/train/memory.ts applies it) and activations of the micro-batches in flight.
+  // Memory per rank: state (ZeRO as compiler/train/memory.ts applies it; gradients and optimizer
+  // state for the trained parameters only) and activations of the micro-batches in flight.
   const peak = Math.max(
-    ...rankElems.map((elems, r) => {
+    ...rankTrainedElems.map((elems, r) => {
       const paramBytes = zero >= 3 ? rankBytes[r]! / dp + cost.layerParams.bytes : rankBytes[r]!;
       const grads = (elems * cost.gradBytesPerElem) / (zero >= 2 ? dp : 1);
       const optimizer = (elems * cost.optimizerBytesPerElem) / (zero >= 1 ? dp : 1);

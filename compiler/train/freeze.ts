@@ -36,7 +36,8 @@ export function globMatcher(pattern: string): (name: string) => boolean {
  *   the adapters and those `train_also` names (norm gains, a task head);
  * - then whatever `freeze` names.
  * A pattern that matches no parameter is MDC0530 (a misspelt pattern must not silently
- * freeze nothing), freezing every parameter MDC0531.
+ * freeze nothing), freezing every parameter MDC0531. `names`: the float parameters' names to
+ * match when they are not `g`'s own (train/fine-tune.ts: a one-layer copy standing for its stack).
  */
 export function frozenParams(
   g: Graph,
@@ -44,8 +45,8 @@ export function frozenParams(
   trainAlso: readonly ParamPattern[],
   adapters: ReadonlySet<string>,
   file: string,
+  names: readonly string[] = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).map((v) => v.name!),
 ): { frozen: Set<string>; diagnostics: Diagnostic[] } {
-  const names = g.values.filter((v) => v.kind === 'param' && isFloat(v.type.dtype)).map((v) => v.name!);
   const ds: Diagnostic[] = [];
   const matched = (key: string, ps: readonly ParamPattern[]): Set<string> => {
     const out = new Set<string>();
