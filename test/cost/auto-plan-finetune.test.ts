@@ -103,6 +103,12 @@ describe('the search’s memory for a fine-tuning run', () => {
     expect(drop).toBe(FROZEN_LARGE * (4 + 4));
   });
 
+  it('mixed precision (precision = "bf16"): 2-byte gradients, and moments plus an f32 master copy, 12 bytes, per frozen element', () => {
+    const bf16 = (extra: string) => search(model(`${ADAMW}\n  precision = "bf16"${extra}`), 4);
+    const drop = costed(bf16('')).peakBytesPerDevice - costed(bf16('\n  freeze = ["wte", "head", "Layer.*.w1"]')).peakBytesPerDevice;
+    expect(drop).toBe(FROZEN_LARGE * (2 + 12));
+  });
+
   it('@lora: the base weights are frozen and the adapters train', () => {
     // Rank 4 on w1: A [64, 4] (256, whole), B [4, 256@tp] (1,024, 512 per device) per layer.
     const lora = search(model(ADAMW, ' @lora(rank = 4, alpha = 8)'), 4);
