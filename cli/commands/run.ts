@@ -30,8 +30,8 @@ up to float rounding.
 Options:
   --mesh AXIS=N,...  run partitioned on this mesh, e.g. --mesh dp=2,tp=4 (one device per
                      mesh device); without it, one device and the layouts are ignored
-  --inputs FILE      JSON object mapping input names to flat arrays of numbers; every
-                     key must be an input of the model, integer ids within their table
+  --inputs FILE      JSON object mapping every input's name to a flat array of numbers
+                     (each key an input of the model, integer ids within their table)
   --seed N           seed for parameters and random inputs (default: 0)
   --no-fuse          one kernel per op (as \`mdc compile --no-fuse\`)
   --time-limit S     fail the run if one submission of kernels takes longer than S
@@ -106,11 +106,8 @@ ${FRONTEND_HELP}`,
       const wholeShape = (o: PlanIO) => o.global?.shape ?? o.shape;
       const inputs: Record<string, HostArray> = {};
       const names = plan.inputs.map((i) => i.name);
+      checkGivenNames(v, given, names, plan.model);
       const from = `--inputs ${String(v['inputs'])}`;
-      for (const key of Object.keys(given)) {
-        if (!names.includes(key))
-          throw new UsageError(`${from} names '${key}', which is not an input of ${plan.model}; its inputs: ${names.map((n) => `'${n}'`).join(', ')}`);
-      }
       for (const inp of plan.inputs) {
         const shape = wholeShape(inp);
         const type = plan.buffers[inp.buffer]!.type;
@@ -206,6 +203,23 @@ function readInputs(v: Values): Record<string, unknown> {
   return given as Record<string, unknown>;
 }
 
+/**
+ * The names of `--inputs` against the model's inputs: each key must be one, and a file must give every one (a missing
+ * input is not silently filled with random values; they are only what a run without --inputs uses).
+ */
+function checkGivenNames(v: Values, given: Record<string, unknown>, names: readonly string[], model: string): void {
+  if (v['inputs'] === undefined) return;
+  const from = `--inputs ${String(v['inputs'])}`;
+  const list = (xs: readonly string[]) => xs.map((n) => `'${n}'`).join(', ');
+  for (const key of Object.keys(given))
+    if (!names.includes(key)) throw new UsageError(`${from} names '${key}', which is not an input of ${model}; its inputs: ${list(names)}`);
+  const missing = names.filter((n) => !(n in given));
+  if (missing.length)
+    throw new UsageError(
+      `${from} gives no ${list(missing)}: a file of inputs must give every input of ${model} (${list(names)}); without --inputs all are seeded random values`,
+    );
+}
+
 /** `mdc run --mesh` of a pipelined model: the pipelined forward pass (runtime/pipeline.ts), reported as a plan's run is. */
 async function runPipelined(
   file: string,
@@ -227,10 +241,13 @@ async function runPipelined(
   // Input values are checked against the program that reads them (its ids' table size); shapes are the whole batch.
   const readers = plan.programs.flatMap((p) => p.plan.inputs.map((io) => ({ io, plan: p.plan })));
   const inputs: Record<string, HostArray> = {};
+  checkGivenNames(
+    v,
+    o.given,
+    plan.inputs.map((i) => i.name),
+    plan.model,
+  );
   const from = `--inputs ${String(v['inputs'])}`;
-  for (const key of Object.keys(o.given))
-    if (!plan.inputs.some((i) => i.name === key))
-      throw new UsageError(`${from} names '${key}', which is not an input of ${plan.model}; its inputs: ${plan.inputs.map((i) => `'${i.name}'`).join(', ')}`);
   for (const inp of plan.inputs) {
     const reader = readers.find((x) => x.io.name === inp.name)!;
     const type = reader.plan.buffers[reader.io.buffer]!.type;

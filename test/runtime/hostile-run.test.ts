@@ -69,7 +69,8 @@ describe('mdc run refuses before running anything', () => {
 describe.skipIf(gpu.skip)(gpu.title('mdc run checks --inputs against the plan'), () => {
   const from = `--inputs ${join(dir, 'in.json')}`;
   const refused = async (given: unknown, message: string) => {
-    const r = await mdc('run', EMBED, '--inputs', inputs(given));
+    // The inputs a case leaves out are given valid values, so each case meets only its own problem.
+    const r = await mdc('run', EMBED, '--inputs', inputs(typeof given === 'string' ? given : { ids, x, ...(given as object) }));
     expect(r.out).toBe('');
     expect(r.err.split('\n')[0]).toBe(`mdc: ${from}${message}`);
     expect(r.code).toBe(2);
@@ -77,6 +78,15 @@ describe.skipIf(gpu.skip)(gpu.title('mdc run checks --inputs against the plan'),
 
   it('names an input the model does not take, and the ones it does', async () => {
     await refused({ ids, x, y: x }, " names 'y', which is not an input of E; its inputs: 'ids', 'x'");
+  });
+
+  it('refuses a file that leaves an input out, rather than filling it with random values', async () => {
+    const r = await mdc('run', EMBED, '--inputs', inputs({ ids }));
+    expect(r.out).toBe('');
+    expect(r.err.split('\n')[0]).toBe(
+      `mdc: ${from} gives no 'x': a file of inputs must give every input of E ('ids', 'x'); without --inputs all are seeded random values`,
+    );
+    expect(r.code).toBe(2);
   });
 
   it('refuses a value that is not a flat array of the right length', async () => {
@@ -102,8 +112,8 @@ describe.skipIf(gpu.skip)(gpu.title('mdc run checks --inputs against the plan'),
     await refused({ ids: [0, 1, 2, 3, 4, 10] }, ": input 'ids'[5] is 10, outside its table's ids 0..9 (i32[2, 3])");
     await refused({ ids: [0, 1.5, 2, 3, 4, 5] }, ": input 'ids'[1] is 1.5, outside its table's ids 0..9 (i32[2, 3])");
     // JSON has no Infinity, but 1e999 parses as it.
-    await refused('{"ids": [0, 1, 2, 3, 1e999, 5]}', ": input 'ids'[4] is Infinity, outside its table's ids 0..9 (i32[2, 3])");
-    await refused('{"x": [1, -1e999, 3, 4]}', ": input 'x'[1] is -Infinity, not a finite number (f32[4])");
+    await refused('{"ids": [0, 1, 2, 3, 1e999, 5], "x": [1, 2, 3, 4]}', ": input 'ids'[4] is Infinity, outside its table's ids 0..9 (i32[2, 3])");
+    await refused('{"ids": [0, 1, 2, 3, 4, 9], "x": [1, -1e999, 3, 4]}', ": input 'x'[1] is -Infinity, not a finite number (f32[4])");
   });
 
   it('runs given inputs that fit', async () => {
