@@ -43,13 +43,18 @@ def _inputs(mesh, table, given, seed, micro, count):
     """Each input's block for micro-batch \`micro\` of a batch of \`count\` times the program's rows.
 
     From --inputs (global tensors of the whole batch), else drawn as \`mdc run\` draws them
-    (runtime/init.ts randomInput): uniform in [-1, 1) for floats, integers in [0, max)."""
+    (runtime/init.ts randomInput): uniform in [-1, 1) for floats, integers in [0, max). A file must hold every input
+    (a training step's labels too): one left out is an error, not a drawn value."""
+    if given is not None:
+        missing = [n for n in table if n not in given]
+        if missing:
+            raise SystemExit(f"main.py: --inputs: the file lacks {missing}; it must hold every input: {sorted(table)}")
     out = {}
     for name, (shape, axes, dtype, high) in table.items():
         start, local = _block(mesh, shape, axes)
         whole = [shape[0] * count] + shape[1:]
         start = [start[0] + micro * shape[0]] + start[1:]
-        if given is not None and name in given:
+        if given is not None:
             x = given[name]
             if list(x.shape) != whole:
                 raise SystemExit(f"main.py: --inputs: {name} is {list(x.shape)}, but the model takes {whole}")

@@ -55,4 +55,14 @@ it('--weights and --inputs: each rank cuts its block of the given global tensors
   got.losses!.forEach((l, i) => expect(Math.abs(l - oracle.losses[i]!)).toBeLessThan(1e-5));
   // AdamW at lr 1e-3 for 2 steps: an element moves at most ~lr a step; f32 noise bound 1e-4.
   for (const [name, want] of oracle.params) expect(maxAbs(got.tensors.get(name)!, want), name).toBeLessThan(1e-4);
+
+  // A file that leaves an input out is refused, not completed with drawn values.
+  writeFileSync(join(dir, 'x-only.safetensors'), encodeCheckpoint({ x: inputs['x']! }));
+  const lacking = ['--inputs', join(dir, 'x-only.safetensors'), '--steps', '1'];
+  const bad = await runTorch({ dir: join(dir, 'pkg'), args: [...lacking, '--out', join(dir, 'bad')], nproc: 4, timeoutMs: 180_000 });
+  expect(bad.code).not.toBe(0);
+  for (const r of bad.ranks) {
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain("main.py: --inputs: the file lacks ['labels']; it must hold every input: ['labels', 'x']");
+  }
 }, 300_000);
