@@ -162,7 +162,7 @@ if (!quick) {
       'written into a second set of GPU buffers, the two sets swapping every step) and returns the logits on the CPU. Steps of the two ' +
       'engines alternate; the table gives the median. In the exported graph the cache write is a `Where` over the whole cache and ' +
       'attention covers all cache positions with a mask, so ORT does the same work at every position, while mdc reads keys only up to the ' +
-      'position (both rewrite the whole cache each step).',
+      'position; mdc writes only the new row into its cache, in place, where ORT writes a whole new cache each step.',
     '',
     '| model | cache | position | mdc ms/token | mdc tokens/s | ORT ms/token | ORT tokens/s | mdc speedup |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

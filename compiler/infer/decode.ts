@@ -42,7 +42,7 @@ export interface InferenceGraphs {
   readonly prefill: Graph;
   readonly decode: Graph;
   readonly cache: readonly CacheEntry[];
-  /** Parameter updates both plans make: `new.cache.*` outputs copied over the cache. */
+  /** Parameter updates of both graphs: `new.cache.*` outputs over the cache (the decode plan runs its kv_writes in place instead, codegen/in-place.ts). */
   readonly updates: readonly { readonly output: string; readonly param: string }[];
   readonly maxSeq: number;
   readonly batch: number;
