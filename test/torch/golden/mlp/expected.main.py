@@ -433,7 +433,14 @@ def _cut(x, start, shape):
 
 
 def _params(mesh, table, weights, seed):
-    """Each parameter's block: cut from --weights (global tensors) when it has it, else mdc's initialiser."""
+    """Each parameter's block: cut from --weights (global tensors), else mdc's initialiser.
+
+    A file must hold every model parameter: one it lacks is an error, not a freshly initialised
+    weight. Optimizer state it lacks starts fresh."""
+    if weights is not None:
+        missing = [n for n in table if n not in weights and not n.startswith(("opt.", "acc."))]
+        if missing:
+            raise SystemExit(f"main.py: --weights: the file lacks {len(missing)} of the model's parameters: {missing}")
     out = {}
     for name, (shape, axes, init, dtype) in table.items():
         start, local = _block(mesh, shape, axes)
